@@ -1,0 +1,86 @@
+// Command ebb is the whole mail system in one binary. Invoked as "sendmail"
+// or "mailq" it behaves as those programs; otherwise the first argument names
+// the subcommand.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"syscall"
+)
+
+// env is what a subcommand gets: its arguments and standard streams. Passing
+// them (rather than using os.* directly) lets tests run commands in-process.
+type env struct {
+	ctx    context.Context
+	args   []string // after the subcommand name
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+type command struct {
+	run     func(e *env) int
+	summary string
+}
+
+// commands is the table of subcommands. Each lives in its own file.
+var commands = map[string]command{
+	"config": {runConfig, "config defaults | config check [-c FILE]: print or validate the configuration"},
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
+	switch filepath.Base(argv[0]) {
+	case "sendmail":
+		if c, ok := commands["sendmail"]; ok {
+			e.args = argv[1:]
+			return c.run(e)
+		}
+	case "mailq":
+		if c, ok := commands["mailq"]; ok {
+			e.args = argv[1:]
+			return c.run(e)
+		}
+	}
+	if len(argv) < 2 || argv[1] == "-h" || argv[1] == "--help" || argv[1] == "help" {
+		usage(stderr)
+		if len(argv) < 2 {
+			return 64
+		}
+		return 0
+	}
+	c, ok := commands[argv[1]]
+	if !ok {
+		fmt.Fprintf(stderr, "ebb: unknown command %q\n", argv[1])
+		usage(stderr)
+		return 64
+	}
+	e.args = argv[2:]
+	return c.run(e)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: ebb COMMAND [options]")
+	fmt.Fprintln(w, "\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+}

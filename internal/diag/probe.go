@@ -1,0 +1,148 @@
+package diag
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
+)
+
+// Self returns the identity of this process.
+func Self() *Identity {
+	id := &Identity{UID: os.Geteuid(), GID: os.Getegid()}
+	id.User = UserName(id.UID)
+	id.Group = GroupName(id.GID)
+	return id
+}
+
+// UserName returns the name for uid, or "" when there is none.
+func UserName(uid int) string {
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		return u.Username
+	}
+	return ""
+}
+
+// GroupName returns the name for gid, or "" when there is none.
+func GroupName(gid int) string {
+	if g, err := user.LookupGroupId(strconv.Itoa(gid)); err == nil {
+		return g.Name
+	}
+	return ""
+}
+
+// Describe reports what is at path. When path does not exist it reports the
+// nearest existing parent instead (that is the directory that refused), with
+// Kind "missing" only when nothing up to the root exists.
+func Describe(path string) *Found {
+	p := filepath.Clean(path)
+	for {
+		var st syscall.Stat_t
+		if err := syscall.Lstat(p, &st); err == nil {
+			return describeStat(p, &st)
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return &Found{Path: path, Kind: "missing"}
+		}
+		p = parent
+	}
+}
+
+func describeStat(p string, st *syscall.Stat_t) *Found {
+	f := &Found{
+		Path: p,
+		UID:  int(st.Uid),
+		GID:  int(st.Gid),
+		Mode: st.Mode & 07777,
+	}
+	f.Owner = UserName(f.UID)
+	f.Group = GroupName(f.GID)
+	switch st.Mode & syscall.S_IFMT {
+	case syscall.S_IFDIR:
+		f.Kind = "directory"
+	case syscall.S_IFREG:
+		f.Kind = "file"
+	case syscall.S_IFLNK:
+		f.Kind = "symlink"
+	default:
+		f.Kind = "special file"
+	}
+	return f
+}
+
+// AddFree records free space and inodes of the filesystem holding f.Path.
+func (f *Found) AddFree() {
+	var s syscall.Statfs_t
+	if err := syscall.Statfs(f.Path, &s); err == nil {
+		f.HasFree = true
+		f.FreeBytes = s.Bavail * uint64(s.Bsize)
+		f.FreeInodes = s.Ffree
+	}
+}
+
+// PathError builds the boundary error for a failed filesystem operation on
+// path: it records who we are, what is at the path (or its nearest existing
+// parent), the setting that chose it, the class, and a concrete fix.
+//
+// doing is the phrase after "cannot", e.g. "create a file in".
+func PathError(component, op, doing, path string, err error, setting *Setting) *Error {
+	e := New(op, doing, path, err)
+	e.Component = component
+	e.Who = Self()
+	e.Setting = setting
+	e.Found = Describe(path)
+	e.Class = Temporary
+	e.Hint = hintFor(e, path)
+	return e
+}
+
+// hintFor proposes the fix for the common filesystem errors.
+func hintFor(e *Error, path string) string {
+	var errno syscall.Errno
+	errors.As(e.Err, &errno)
+	f := e.Found
+	who := e.Who
+	owner := who.User
+	if owner == "" {
+		owner = strconv.Itoa(who.UID)
+	}
+	group := who.Group
+	if group == "" {
+		group = strconv.Itoa(who.GID)
+	}
+	switch {
+	case errno == syscall.EACCES || errno == syscall.EPERM:
+		target := path
+		if f != nil && f.Kind != "missing" {
+			target = f.Path
+		}
+		if f != nil && f.UID != who.UID {
+			return fmt.Sprintf("chown %s:%s %s, or run: ebb doctor", owner, group, target)
+		}
+		return fmt.Sprintf("chmod u+rwx %s, or run: ebb doctor", target)
+	case errno == syscall.ENOSPC || errno == syscall.EDQUOT:
+		if f != nil {
+			f.AddFree()
+		}
+		return fmt.Sprintf("free space or inodes on the filesystem that holds %s (df -h %s; df -i %s)", path, path, path)
+	case errno == syscall.EROFS:
+		return fmt.Sprintf("remount the filesystem that holds %s read-write", path)
+	case errno == syscall.ENOENT:
+		if f != nil && f.Kind != "missing" && f.Path != filepath.Clean(path) {
+			return fmt.Sprintf("create %s (missing below %s), or run: ebb doctor", path, f.Path)
+		}
+		return fmt.Sprintf("create %s, or run: ebb doctor", path)
+	case errno == syscall.ENOTDIR || errno == syscall.EEXIST:
+		if f != nil && f.Kind != "directory" {
+			return fmt.Sprintf("%s is a %s where a directory is expected: move it away", f.Path, f.Kind)
+		}
+	case errors.Is(e.Err, fs.ErrNotExist):
+		return fmt.Sprintf("create %s, or run: ebb doctor", path)
+	}
+	return "run: ebb doctor"
+}

@@ -1,0 +1,247 @@
+// Package harness is what the integration tests in test/ share: the built ebb
+// binary, an unprivileged user to run it as (CI runs as root, and root
+// ignores file modes), free loopback ports, and waiting for a service.
+//
+// Outside services (Dovecot, PostgreSQL, Postfix tools, Pigeonhole) each have
+// their own file here. They are started on 127.0.0.1 in a per-test
+// directory and stopped by pid when the test ends.
+package harness
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestUser is the unprivileged account the tests run ebb as.
+const TestUser = "ebbtest"
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+// Ebb returns the path of the ebb binary: $EBB_BIN when set (the test
+// command builds it once), else a build of ./cmd/ebb made once per test
+// process, in a directory every user can read and execute.
+func Ebb(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("EBB_BIN"); p != "" {
+		return p
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "ebb-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		os.Chmod(dir, 0o755)
+		buildPath = filepath.Join(dir, "ebb")
+		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/ebb")
+		cmd.Dir = RepoRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildPath
+}
+
+// RepoRoot is the directory holding go.mod.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// User is a system account.
+type User struct {
+	Name     string
+	UID, GID int
+}
+
+var userMu sync.Mutex
+
+// Unprivileged returns the test user, creating it when missing. It needs
+// root, which the test command has; a permission test that ran as root would
+// prove nothing, so there is no fallback.
+func Unprivileged(t testing.TB) User {
+	t.Helper()
+	return EnsureUser(t, TestUser)
+}
+
+// EnsureUser returns the system user name, creating it (with its own group)
+// when missing.
+func EnsureUser(t testing.TB, name string) User {
+	t.Helper()
+	userMu.Lock()
+	defer userMu.Unlock()
+	u, err := user.Lookup(name)
+	if err != nil {
+		if os.Geteuid() != 0 {
+			t.Fatalf("user %s does not exist and only root can create it: run the tests as root (the test command does)", name)
+		}
+		out, err := exec.Command("useradd", "--system", "--user-group", "--no-create-home",
+			"--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name).CombinedOutput()
+		if err != nil && !strings.Contains(string(out), "already exists") {
+			t.Fatalf("useradd %s: %v: %s", name, err, out)
+		}
+		if u, err = user.Lookup(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return User{Name: name, UID: uid, GID: gid}
+}
+
+// RequireRoot fails the test unless it runs as root.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("this test must run as root so that it can run ebb as an unprivileged user; the test command runs it as root")
+	}
+}
+
+// AsUser makes cmd run as u (with only u's group).
+func AsUser(cmd *exec.Cmd, u User) *exec.Cmd {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(u.UID), Gid: uint32(u.GID), Groups: []uint32{}}
+	return cmd
+}
+
+// Dir returns a fresh directory that every user can traverse (0755 on it and
+// its parents up to the test's temp root), owned by root.
+func Dir(t testing.TB) string {
+	t.Helper()
+	d := t.TempDir()
+	for p := d; p != "/" && p != os.TempDir(); p = filepath.Dir(p) {
+		os.Chmod(p, 0o755)
+	}
+	return d
+}
+
+// Chown changes the owner of path and everything below it.
+func Chown(t testing.TB, path string, u User) {
+	t.Helper()
+	err := filepath.Walk(path, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, u.UID, u.GID)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// WaitTCP waits until addr accepts a connection and, when greeting is not
+// empty, its first line starts with greeting.
+func WaitTCP(t testing.TB, addr, greeting string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			if greeting == "" {
+				c.Close()
+				return
+			}
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			line, err := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if err == nil && strings.HasPrefix(line, greeting) {
+				return
+			}
+			last = fmt.Errorf("greeting %q: %v", line, err)
+		} else {
+			last = err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s not ready after %s: %v", addr, timeout, last)
+}
+
+// Result is what a finished command did.
+type Result struct {
+	Code   int
+	Stdout string
+	Stderr string
+}
+
+// Run runs cmd with stdin, and returns its exit code and output. A command
+// that could not start fails the test.
+func Run(t testing.TB, cmd *exec.Cmd, stdin []byte) Result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := Result{Stdout: out.String(), Stderr: errb.String()}
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatalf("run %v: %v", cmd.Args, err)
+		}
+		r.Code = ee.ExitCode()
+	}
+	return r
+}
+
+// Install runs apt-get install for packages that are not installed yet. The
+// test command installs everything up front; this is for running one test
+// package alone on a fresh machine.
+func Install(t testing.TB, pkgs ...string) {
+	t.Helper()
+	var missing []string
+	for _, p := range pkgs {
+		if exec.Command("dpkg-query", "-W", "-f=${Status}", p).Run() != nil {
+			missing = append(missing, p)
+			continue
+		}
+		out, _ := exec.Command("dpkg-query", "-W", "-f=${Status}", p).Output()
+		if !strings.Contains(string(out), "install ok installed") {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	RequireRoot(t)
+	args := append([]string{"-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q", "--no-install-recommends"}, missing...)
+	cmd := exec.Command("apt-get", args...)
+	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("apt-get install %v: %v\n%s", missing, err, out)
+	}
+}
