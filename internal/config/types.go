@@ -40,11 +40,12 @@ func (d Duration) String() string {
 		return fmt.Sprintf("%dd", v/(24*time.Hour))
 	}
 	s := v.String()
-	// time.Duration prints "4h0m0s"; people write "4h".
-	s = strings.TrimSuffix(s, "0s")
-	s = strings.TrimSuffix(s, "0m")
-	if s == "" {
-		return "0s"
+	// time.Duration prints "4h0m0s" and "10m0s"; people write "4h", "10m".
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
 }
