@@ -1,0 +1,599 @@
+package sieve
+
+import (
+	"strings"
+)
+
+// Core commands and tests of RFC 5228, plus fileinto, reject/ereject and
+// envelope, which are small.
+
+func init() {
+	register(&spec{name: "stop", buildCmd: func(c *compiler, n *node, a *args) cmd { return stopCmd{} }})
+	register(&spec{name: "keep", tags: []tagDef{flagsTag}, buildCmd: buildKeep})
+	register(&spec{name: "discard", buildCmd: func(c *compiler, n *node, a *args) cmd { return discardCmd{} }})
+	register(&spec{name: "redirect", tags: []tagDef{copyTag}, pos: []posDef{{"address", argString}}, buildCmd: buildRedirect})
+	register(&spec{name: "fileinto", ext: "fileinto", tags: []tagDef{copyTag, flagsTag, createTag},
+		pos: []posDef{{"folder", argString}}, buildCmd: buildFileinto})
+	register(&spec{name: "reject", ext: "reject", pos: []posDef{{"reason", argString}}, buildCmd: buildReject(false)})
+	register(&spec{name: "ereject", ext: "ereject", pos: []posDef{{"reason", argString}}, buildCmd: buildReject(true)})
+	register(&spec{name: "error", ext: "ihave", pos: []posDef{{"message", argString}}, buildCmd: buildError})
+
+	register(&spec{name: "true", test: true, buildTest: func(c *compiler, n *node, a *args) test { return constTest(true) }})
+	register(&spec{name: "false", test: true, buildTest: func(c *compiler, n *node, a *args) test { return constTest(false) }})
+	register(&spec{name: "not", test: true, tests: 1, buildTest: func(c *compiler, n *node, a *args) test {
+		return notTest{c.test(n.tests[0])}
+	}})
+	register(&spec{name: "allof", test: true, tests: -1, buildTest: func(c *compiler, n *node, a *args) test {
+		return &listTest{all: true, tests: c.tests(n.tests)}
+	}})
+	register(&spec{name: "anyof", test: true, tests: -1, buildTest: func(c *compiler, n *node, a *args) test {
+		return &listTest{all: false, tests: c.tests(n.tests)}
+	}})
+	register(&spec{name: "exists", test: true, pos: []posDef{{"header names", argList}}, buildTest: buildExists})
+	register(&spec{name: "size", test: true, tags: []tagDef{{name: "over", group: "size"}, {name: "under", group: "size"}},
+		pos: []posDef{{"limit", argNumber}}, buildTest: buildSize})
+	register(&spec{name: "header", test: true, tags: append(append([]tagDef{}, matchTags...), indexTags...),
+		pos: []posDef{{"header names", argList}, {"key list", argList}}, buildTest: buildHeader})
+	register(&spec{name: "address", test: true, tags: append(append(append([]tagDef{}, matchTags...), addrPartTags...), indexTags...),
+		pos: []posDef{{"header list", argList}, {"key list", argList}}, buildTest: buildAddress})
+	register(&spec{name: "envelope", ext: "envelope", test: true, tags: append(append([]tagDef{}, matchTags...), addrPartTags...),
+		pos: []posDef{{"envelope part", argList}, {"key list", argList}}, buildTest: buildEnvelope})
+}
+
+var (
+	copyTag   = tagDef{name: "copy", ext: "copy"}
+	flagsTag  = tagDef{name: "flags", ext: "imap4flags", val: argList}
+	createTag = tagDef{name: "create", ext: "mailbox"}
+	indexTags = []tagDef{{name: "index", ext: "index", val: argNumber}, {name: "last", ext: "index"}}
+)
+
+func (c *compiler) tests(ns []*node) []test {
+	out := make([]test, len(ns))
+	for i, n := range ns {
+		out[i] = c.test(n)
+	}
+	return out
+}
+
+type stopCmd struct{}
+
+func (stopCmd) exec(r *run) error { return errStop }
+
+type notTest struct{ t test }
+
+func (t notTest) eval(r *run) (bool, error) {
+	ok, err := t.t.eval(r)
+	return !ok, err
+}
+
+type listTest struct {
+	all   bool
+	tests []test
+}
+
+// eval short-circuits, as RFC 5228 §5.1/§5.3 allow and Pigeonhole does.
+func (t *listTest) eval(r *run) (bool, error) {
+	for _, x := range t.tests {
+		if err := r.step(1); err != nil {
+			return false, err
+		}
+		ok, err := x.eval(r)
+		if err != nil {
+			return false, err
+		}
+		if ok != t.all {
+			return ok, nil
+		}
+	}
+	return t.all, nil
+}
+
+// --- actions -------------------------------------------------------------
+
+type keepCmd struct {
+	flags    []str
+	hasFlags bool
+	pos      Pos
+}
+
+func buildKeep(c *compiler, n *node, a *args) cmd {
+	k := &keepCmd{pos: n.pos}
+	if f, ok := a.tags["flags"]; ok {
+		k.flags, k.hasFlags = c.compileList(f), true
+	}
+	return k
+}
+
+func (k *keepCmd) exec(r *run) error {
+	r.pos = k.pos
+	flags := r.currentFlags()
+	if k.hasFlags {
+		flags = parseFlagList(r.expandList(k.flags))
+	}
+	r.tracef("keep action")
+	return r.store(Keep{Flags: flags}, "INBOX", false, k.pos)
+}
+
+type discardCmd struct{}
+
+func (discardCmd) exec(r *run) error {
+	r.tracef("discard action")
+	r.cancelled = true
+	for _, a := range r.res.Actions {
+		if _, ok := a.(Discard); ok {
+			return nil
+		}
+	}
+	return r.addAction(Discard{})
+}
+
+type fileintoCmd struct {
+	mailbox  str
+	flags    []str
+	hasFlags bool
+	copy     bool
+	create   bool
+	pos      Pos
+}
+
+func buildFileinto(c *compiler, n *node, a *args) cmd {
+	f := &fileintoCmd{mailbox: c.compileStr(a.pos[0].strs[0]), copy: a.has("copy"), create: a.has("create"), pos: n.pos}
+	if fl, ok := a.tags["flags"]; ok {
+		f.flags, f.hasFlags = c.compileList(fl), true
+	}
+	if f.mailbox.isConst() && !validMailboxName(f.mailbox.lit) {
+		c.errorf(a.pos[0].pos, "invalid folder name '%s' specified for fileinto command", f.mailbox.lit)
+		return nil
+	}
+	return f
+}
+
+// validMailboxName rejects what no mail store can take (RFC 5228 §4.1 leaves
+// the syntax to the store; these would break Maildir++ or IMAP).
+func validMailboxName(s string) bool {
+	return s != "" && !strings.ContainsAny(s, "\x00\r\n")
+}
+
+func (f *fileintoCmd) exec(r *run) error {
+	r.pos = f.pos
+	mbox := r.expand(&f.mailbox)
+	if !validMailboxName(mbox) {
+		return r.errf("invalid folder name '%s' specified for fileinto command", mbox)
+	}
+	flags := r.currentFlags()
+	if f.hasFlags {
+		flags = parseFlagList(r.expandList(f.flags))
+	}
+	r.tracef("fileinto action: %s", mbox)
+	return r.store(FileInto{Mailbox: mbox, Flags: flags, Copy: f.copy, Create: f.create}, mbox, f.copy, f.pos)
+}
+
+// store adds a keep or fileinto, merging duplicates: keep and fileinto
+// "INBOX" are the same store action, as in Pigeonhole (RFC 5228 §2.10.3).
+func (r *run) store(a Action, mailbox string, copy bool, p Pos) error {
+	if err := r.checkDeliverConflict(); err != nil {
+		return err
+	}
+	if !copy {
+		r.cancelled = true
+	}
+	inbox := strings.EqualFold(mailbox, "INBOX")
+	for i, prev := range r.res.Actions {
+		var pm string
+		switch x := prev.(type) {
+		case Keep:
+			pm = "INBOX"
+		case FileInto:
+			pm = x.Mailbox
+		default:
+			continue
+		}
+		if pm == mailbox || inbox && strings.EqualFold(pm, "INBOX") {
+			// A later store of the same mailbox merges flags into the
+			// earlier one (Pigeonhole: "store" duplicates are merged).
+			switch x := prev.(type) {
+			case Keep:
+				x.Flags = mergeFlags(x.Flags, actionFlags(a))
+				r.res.Actions[i] = x
+			case FileInto:
+				x.Flags = mergeFlags(x.Flags, actionFlags(a))
+				if fi, ok := a.(FileInto); ok {
+					x.Create = x.Create || fi.Create
+					x.Copy = x.Copy && fi.Copy
+				} else {
+					x.Copy = false
+				}
+				r.res.Actions[i] = x
+			}
+			return nil
+		}
+	}
+	return r.addAction(a)
+}
+
+func actionFlags(a Action) []string {
+	switch x := a.(type) {
+	case Keep:
+		return x.Flags
+	case FileInto:
+		return x.Flags
+	}
+	return nil
+}
+
+func mergeFlags(a, b []string) []string {
+	if a == nil {
+		return b
+	}
+	out := append([]string{}, a...)
+	for _, f := range b {
+		if !containsFlag(out, f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// checkDeliverConflict: a delivering action after reject is an error
+// (Pigeonhole: "reject/ereject action conflicts with other action").
+func (r *run) checkDeliverConflict() error {
+	if r.rejected {
+		return r.errf("reject/ereject action conflicts with other action: the store or redirect action tries to deliver the message after a reject")
+	}
+	return nil
+}
+
+type redirectCmd struct {
+	addr str
+	copy bool
+	pos  Pos
+}
+
+func buildRedirect(c *compiler, n *node, a *args) cmd {
+	rc := &redirectCmd{addr: c.compileStr(a.pos[0].strs[0]), copy: a.has("copy"), pos: n.pos}
+	if rc.addr.isConst() {
+		if _, ok := normalizeRedirect(rc.addr.lit); !ok {
+			c.errorf(a.pos[0].pos, "specified redirect address '%s' is invalid", rc.addr.lit)
+			return nil
+		}
+	}
+	return rc
+}
+
+// normalizeRedirect checks a redirect address (RFC 5228 §4.2: an RFC 5322
+// address; a display name and angle brackets are allowed) and returns the
+// bare addr-spec.
+func normalizeRedirect(s string) (string, bool) {
+	addrs := parseAddressList(s)
+	if len(addrs) != 1 || !addrs[0].valid {
+		return "", false
+	}
+	a := addrs[0]
+	if strings.ContainsAny(a.local+a.domain, " \t\r\n<>,;") || strings.Contains(a.domain, "@") {
+		return "", false
+	}
+	return a.local + "@" + a.domain, true
+}
+
+func (rc *redirectCmd) exec(r *run) error {
+	r.pos = rc.pos
+	raw := r.expand(&rc.addr)
+	addr, ok := normalizeRedirect(raw)
+	if !ok {
+		return r.errf("specified redirect address '%s' is invalid", raw)
+	}
+	r.tracef("redirect action: %s", addr)
+	if err := r.checkDeliverConflict(); err != nil {
+		return err
+	}
+	// Duplicates: the same address (domain compared without case) is
+	// redirected once (RFC 5228 §2.10.3).
+	for i, prev := range r.res.Actions {
+		if x, ok := prev.(Redirect); ok && sameAddress(x.Address, addr) {
+			if !rc.copy {
+				r.cancelled = true
+				x.Copy = false
+				r.res.Actions[i] = x
+			}
+			return nil
+		}
+	}
+	r.redirects++
+	if r.redirects > r.s.limits.MaxRedirects {
+		return r.limitErr("MaxRedirects", "number of redirect actions exceeds policy limit")
+	}
+	if !rc.copy {
+		r.cancelled = true
+	}
+	return r.addAction(Redirect{Address: addr, Copy: rc.copy})
+}
+
+func sameAddress(a, b string) bool {
+	ia, ib := strings.LastIndexByte(a, '@'), strings.LastIndexByte(b, '@')
+	if ia < 0 || ib < 0 {
+		return a == b
+	}
+	return a[:ia] == b[:ib] && strings.EqualFold(a[ia:], b[ib:])
+}
+
+type rejectCmd struct {
+	reason   str
+	extended bool
+	pos      Pos
+}
+
+func buildReject(ext bool) func(c *compiler, n *node, a *args) cmd {
+	return func(c *compiler, n *node, a *args) cmd {
+		return &rejectCmd{reason: c.compileStr(a.pos[0].strs[0]), extended: ext, pos: n.pos}
+	}
+}
+
+func (rc *rejectCmd) exec(r *run) error {
+	r.pos = rc.pos
+	if r.rejected {
+		return r.errf("duplicate reject/ereject action not allowed")
+	}
+	for _, a := range r.res.Actions {
+		switch a.(type) {
+		case Keep, FileInto, Redirect:
+			return r.errf("reject/ereject action conflicts with other action: the %s action tries to deliver the message", a.actionName())
+		case Vacation:
+			// RFC 5429 §2.3: reject MUST be incompatible with vacation.
+			return r.errf("reject/ereject action conflicts with other action: the vacation action")
+		}
+	}
+	r.rejected = true
+	r.cancelled = true
+	reason := r.expand(&rc.reason)
+	r.tracef("reject action: %s", reason)
+	return r.addAction(Reject{Reason: reason, Extended: rc.extended})
+}
+
+type errorCmd struct {
+	msg str
+	pos Pos
+}
+
+func buildError(c *compiler, n *node, a *args) cmd {
+	return &errorCmd{msg: c.compileStr(a.pos[0].strs[0]), pos: n.pos}
+}
+
+// exec fails the script on purpose (RFC 5463 §5).
+func (e *errorCmd) exec(r *run) error {
+	r.pos = e.pos
+	return r.errf("%s", r.expand(&e.msg))
+}
+
+// --- tests ---------------------------------------------------------------
+
+type existsTest struct{ names []str }
+
+func buildExists(c *compiler, n *node, a *args) test {
+	t := &existsTest{names: c.compileList(a.pos[0])}
+	for _, s := range t.names {
+		if s.isConst() && !validHeaderName(s.lit) {
+			c.errorf(a.pos[0].pos, "specified header field name '%s' is invalid", s.lit)
+		}
+	}
+	return t
+}
+
+func (t *existsTest) eval(r *run) (bool, error) {
+	for i := range t.names {
+		name := r.expand(&t.names[i])
+		found := false
+		for _, f := range r.header() {
+			if strings.EqualFold(f.Name, name) {
+				found = true
+				break
+			}
+		}
+		r.tracef("exists test: header '%s' => %v", name, found)
+		if !found {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+type sizeTest struct {
+	over  bool
+	limit int64
+}
+
+func buildSize(c *compiler, n *node, a *args) test {
+	switch a.group["size"] {
+	case "over":
+		return &sizeTest{over: true, limit: a.pos[0].num}
+	case "under":
+		return &sizeTest{limit: a.pos[0].num}
+	}
+	c.errorf(n.pos, "the size test requires either the :under or the :over tag")
+	return nil
+}
+
+func (t *sizeTest) eval(r *run) (bool, error) {
+	sz := r.msg.Size()
+	if t.over {
+		return sz > t.limit, nil
+	}
+	return sz < t.limit, nil
+}
+
+// indexSel is the :index/:last selection of RFC 5260 §6.
+type indexSel struct {
+	index int64
+	last  bool
+}
+
+func (c *compiler) indexOf(n *node, a *args) indexSel {
+	var s indexSel
+	if ia, ok := a.tags["index"]; ok {
+		s.index = ia.num
+		if s.index < 1 {
+			c.errorf(ia.pos, "the :index argument must be a positive number")
+		}
+	}
+	if a.has("last") {
+		if s.index == 0 {
+			c.errorf(a.tags["last"].pos, "the :last tag requires the :index tag")
+		}
+		s.last = true
+	}
+	return s
+}
+
+// pick applies :index to a list of field values.
+func (s indexSel) pick(vals []string) []string {
+	if s.index == 0 {
+		return vals
+	}
+	i := int(s.index) - 1
+	if s.last {
+		i = len(vals) - int(s.index)
+	}
+	if i < 0 || i >= len(vals) || s.index > int64(len(vals)) {
+		return nil
+	}
+	return vals[i : i+1]
+}
+
+type headerTest struct {
+	names []str
+	m     *matcher
+	idx   indexSel
+}
+
+func buildHeader(c *compiler, n *node, a *args) test {
+	t := &headerTest{names: c.compileList(a.pos[0]), idx: c.indexOf(n, a)}
+	for _, s := range t.names {
+		if s.isConst() && !validHeaderName(s.lit) {
+			c.errorf(a.pos[0].pos, "specified header field name '%s' is invalid", s.lit)
+		}
+	}
+	t.m = c.compileMatcher(n, a, a.pos[1])
+	if t.m == nil {
+		return nil
+	}
+	return t
+}
+
+func (t *headerTest) eval(r *run) (bool, error) {
+	var vals []string
+	for i := range t.names {
+		vals = append(vals, t.idx.pick(r.headerValues(r.expand(&t.names[i])))...)
+	}
+	r.tracef("header test")
+	return t.m.match(r, vals)
+}
+
+// addressHeaders are the fields the address test accepts (RFC 5228 §5.1
+// lists from, to, cc, bcc, sender, resent-from, resent-to; Pigeonhole
+// accepts every header RFC 5322 defines with addresses).
+var addressHeaders = map[string]bool{
+	"from": true, "sender": true, "reply-to": true, "to": true, "cc": true, "bcc": true,
+	"resent-from": true, "resent-sender": true, "resent-to": true, "resent-cc": true,
+	"resent-bcc": true, "resent-reply-to": true, "return-path": true, "errors-to": true,
+	"delivered-to": true, "envelope-to": true, "x-original-to": true, "x-envelope-to": true,
+	"x-envelope-from": true, "original-recipient": true, "disposition-notification-to": true,
+	"approved": true, "mail-followup-to": true, "mail-reply-to": true, "original-from": true,
+}
+
+type addressTest struct {
+	names []str
+	part  addrPart
+	m     *matcher
+	idx   indexSel
+}
+
+func buildAddress(c *compiler, n *node, a *args) test {
+	t := &addressTest{names: c.compileList(a.pos[0]), part: addrPartOf(a), idx: c.indexOf(n, a)}
+	for _, s := range t.names {
+		if !s.isConst() {
+			continue
+		}
+		if !validHeaderName(s.lit) {
+			c.errorf(a.pos[0].pos, "specified header field name '%s' is invalid", s.lit)
+		} else if !addressHeaders[lower(s.lit)] {
+			c.errorf(a.pos[0].pos, "specified header '%s' is not known to contain addresses", s.lit)
+		}
+	}
+	t.m = c.compileMatcher(n, a, a.pos[1])
+	if t.m == nil {
+		return nil
+	}
+	return t
+}
+
+func (t *addressTest) eval(r *run) (bool, error) {
+	var vals []string
+	for i := range t.names {
+		for _, hv := range t.idx.pick(r.headerValues(r.expand(&t.names[i]))) {
+			for _, ad := range parseAddressList(hv) {
+				if p, ok := ad.part(t.part, r.s.sepa); ok {
+					vals = append(vals, p)
+				}
+			}
+		}
+	}
+	r.tracef("address test")
+	return t.m.match(r, vals)
+}
+
+type envelopeTest struct {
+	parts []str
+	part  addrPart
+	m     *matcher
+}
+
+func buildEnvelope(c *compiler, n *node, a *args) test {
+	t := &envelopeTest{parts: c.compileList(a.pos[0]), part: addrPartOf(a)}
+	for _, s := range t.parts {
+		if s.isConst() {
+			switch lower(s.lit) {
+			case "from", "to", "auth":
+			default:
+				c.errorf(a.pos[0].pos, "specified envelope part '%s' is not supported by the envelope test", s.lit)
+			}
+		}
+	}
+	t.m = c.compileMatcher(n, a, a.pos[1])
+	if t.m == nil {
+		return nil
+	}
+	return t
+}
+
+func (t *envelopeTest) eval(r *run) (bool, error) {
+	var vals []string
+	for i := range t.parts {
+		var v string
+		switch lower(r.expand(&t.parts[i])) {
+		case "from":
+			v = r.env.From
+		case "to":
+			v = r.env.To
+		case "auth":
+			if r.env.Auth == "" {
+				continue
+			}
+			v = r.env.Auth
+		default:
+			continue
+		}
+		if v == "" {
+			// The null reverse-path: every part is "" (RFC 5228 §5.4).
+			if t.part == apDetail {
+				continue
+			}
+			vals = append(vals, "")
+			continue
+		}
+		ad := splitAddr(strings.Trim(v, "<>"))
+		if p, ok := ad.part(t.part, r.s.sepa); ok {
+			vals = append(vals, p)
+		}
+	}
+	r.tracef("envelope test")
+	return t.m.match(r, vals)
+}

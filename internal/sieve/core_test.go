@@ -1,0 +1,33 @@
+package sieve
+
+import "testing"
+
+func TestCore(t *testing.T) {
+	runCases(t, []caseT{
+		{name: "empty script keeps implicitly", script: ``, want: "implicit keep"},
+		{name: "keep cancels implicit keep", script: `keep;`, want: "keep"},
+		{name: "discard", script: `discard;`, want: "discard"},
+		{name: "stop ends the script", script: `stop; discard;`, want: "implicit keep"},
+		{name: "redirect", script: `redirect "x@example.net";`, want: "redirect x@example.net"},
+		{name: "redirect duplicate collapses", script: `redirect "x@example.net"; redirect "x@EXAMPLE.net";`, want: "redirect x@example.net"},
+		{name: "header contains", script: `if header :contains "subject" "INVOICE" { discard; }`, want: "discard"},
+		{name: "header is fails", script: `if header :is "subject" "invoice" { discard; }`, want: "implicit keep"},
+		{name: "header octet is case sensitive", script: `if header :comparator "i;octet" :contains "subject" "INVOICE" { discard; }`, want: "implicit keep"},
+		{name: "matches", script: `if header :matches "subject" "hello*42" { discard; }`, want: "discard"},
+		{name: "address domain", script: `if address :domain :is "to" "example.net" { discard; }`, want: "discard"},
+		{name: "address localpart", script: `if address :localpart :is "from" "alice" { discard; }`, want: "discard"},
+		{name: "address all", script: `if address :all :is "from" "alice@example.com" { discard; }`, want: "discard"},
+		{name: "exists", script: `if exists ["subject","cc"] { discard; }`, want: "discard"},
+		{name: "exists fails", script: `if exists ["subject","x-nope"] { discard; }`, want: "implicit keep"},
+		{name: "size over", script: `if size :over 100 { discard; }`, want: "discard"},
+		{name: "size under K", script: `if size :under 1K { discard; }`, want: "discard"},
+		{name: "allof anyof not", script: `if allof(true, not false, anyof(false, true)) { discard; }`, want: "discard"},
+		{name: "elsif else", script: `if false { discard; } elsif false { keep; } else { redirect "a@b.c"; }`, want: "redirect a@b.c"},
+		{name: "fileinto", script: `require "fileinto"; fileinto "Work";`, want: "fileinto Work"},
+		{name: "fileinto INBOX merges with keep", script: `require "fileinto"; fileinto "INBOX"; keep;`, want: "fileinto INBOX"},
+		{name: "envelope", script: `require "envelope"; if envelope :domain "from" "example.com" { discard; }`, want: "discard"},
+		{name: "reject", script: `require "reject"; reject "go away";`, want: "reject go away"},
+		{name: "reject after fileinto is an error", script: `require ["reject","fileinto"]; fileinto "x"; reject "no";`,
+			want: "error: test: line 1, column 46: runtime error: reject/ereject action conflicts with other action: the fileinto action tries to deliver the message"},
+	})
+}
