@@ -1,0 +1,280 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ebbmail/ebb/internal/diag"
+)
+
+// Listing is what the spool holds, read from the files alone: it works
+// whether the daemon runs or not (mailq).
+type Listing struct {
+	Spool    string     `json:"spool"`
+	Messages []*Message `json:"messages"`
+	// Incomplete counts data files without an envelope: receives in
+	// progress, or left by a crash (never acknowledged; the next start
+	// removes them).
+	Incomplete int `json:"incomplete,omitempty"`
+	// Damaged lists envelope files that cannot be read, with the reason,
+	// including those set aside in spool/corrupt/.
+	Damaged []Damaged `json:"damaged,omitempty"`
+}
+
+// Damaged is an unreadable envelope file.
+type Damaged struct {
+	Path  string `json:"path"`
+	Error string `json:"error"`
+}
+
+// List reads the spool directory spool. Messages are sorted by arrival.
+func List(spool string) (*Listing, error) {
+	dir := filepath.Join(spool, QueueDir)
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			if _, serr := os.Stat(spool); serr == nil {
+				return &Listing{Spool: spool}, nil
+			}
+		}
+		return nil, diag.PathError("ebb mailq", "readdir", "read the queue directory", dir, err, nil)
+	}
+	l := &Listing{Spool: spool}
+	names := map[string]bool{}
+	for _, de := range des {
+		names[de.Name()] = true
+	}
+	for _, de := range des {
+		name := de.Name()
+		switch {
+		case strings.HasPrefix(name, "."):
+			continue // a write in progress
+		case strings.HasSuffix(name, dataExt):
+			if !names[strings.TrimSuffix(name, dataExt)+envExt] {
+				l.Incomplete++
+			}
+		case strings.HasSuffix(name, envExt):
+			path := filepath.Join(dir, name)
+			m, err := readMessage(path)
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					continue // delivered and removed while we read
+				}
+				if errors.Is(err, fs.ErrPermission) {
+					return nil, diag.PathError("ebb mailq", "open", "read", path, err, nil)
+				}
+				l.Damaged = append(l.Damaged, Damaged{Path: path, Error: err.Error()})
+				continue
+			}
+			m.DataPath = filepath.Join(dir, m.ID+dataExt)
+			l.Messages = append(l.Messages, m)
+		}
+	}
+	if cdes, err := os.ReadDir(filepath.Join(spool, CorruptDir)); err == nil {
+		for _, de := range cdes {
+			if strings.HasSuffix(de.Name(), envExt) {
+				l.Damaged = append(l.Damaged, Damaged{Path: filepath.Join(spool, CorruptDir, de.Name()), Error: "set aside at start: unreadable"})
+			}
+		}
+	}
+	sort.Slice(l.Messages, func(i, j int) bool {
+		if !l.Messages[i].Arrived.Equal(l.Messages[j].Arrived) {
+			return l.Messages[i].Arrived.Before(l.Messages[j].Arrived)
+		}
+		return l.Messages[i].ID < l.Messages[j].ID
+	})
+	return l, nil
+}
+
+// ReadMessage reads one queued message from the spool (for show).
+func ReadMessage(spool, id string) (*Message, error) {
+	id = strings.ToUpper(id)
+	if !ValidID(id) {
+		return nil, fmt.Errorf("%q is not a queue id", id)
+	}
+	dir := filepath.Join(spool, QueueDir)
+	m, err := readMessage(filepath.Join(dir, id+envExt))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no message %s in the queue %s", id, dir)
+		}
+		return nil, err
+	}
+	m.DataPath = filepath.Join(dir, id+dataExt)
+	return m, nil
+}
+
+// Summary counts a listing's recipients by state and groups the waiting
+// ones by cause, so that a rising queue has one name.
+type Summary struct {
+	Messages   int           `json:"messages"`
+	Held       int           `json:"held"`
+	Recipients int           `json:"recipients"`
+	ByState    map[State]int `json:"by_state"`
+	Reasons    []ReasonGroup `json:"reasons,omitempty"`
+}
+
+// ReasonGroup is one cause shared by Count recipients in State.
+type ReasonGroup struct {
+	Count int    `json:"count"`
+	State State  `json:"state"`
+	Class string `json:"class"` // ReasonClass
+	// Reason is the diag sentence with the parts that vary per recipient
+	// (mailbox paths, addresses, reference ids) generalised.
+	Reason string `json:"reason"`
+	Hint   string `json:"hint,omitempty"`
+	// Example is one full, unaltered sentence of the group.
+	Example string `json:"example"`
+}
+
+// Summarize builds the summary of l.
+func Summarize(l *Listing) Summary {
+	s := Summary{ByState: map[State]int{}}
+	groups := map[string]*ReasonGroup{}
+	for _, m := range l.Messages {
+		s.Messages++
+		if m.Held {
+			s.Held++
+		}
+		for _, r := range m.Recipients {
+			s.Recipients++
+			s.ByState[r.State]++
+			if r.Error == nil || r.State == Delivered {
+				continue
+			}
+			reason := GeneralReason(r.Error, r.Address)
+			key := string(r.State) + "\x00" + reason
+			g := groups[key]
+			if g == nil {
+				g = &ReasonGroup{
+					State:   r.State,
+					Class:   ReasonClass(r.Error),
+					Reason:  reason,
+					Hint:    generalise(r.Error.Hint, r.Address),
+					Example: r.Error.Sentence(),
+				}
+				groups[key] = g
+			}
+			g.Count++
+		}
+	}
+	for _, g := range groups {
+		s.Reasons = append(s.Reasons, *g)
+	}
+	sort.Slice(s.Reasons, func(i, j int) bool {
+		a, b := s.Reasons[i], s.Reasons[j]
+		if a.Count != b.Count {
+			return a.Count > b.Count
+		}
+		return a.Reason < b.Reason
+	})
+	return s
+}
+
+// GeneralReason is the short form of a recipient's error that recipients
+// with the same cause share: "cannot create a file in
+// /var/mail/{domain}/{local}/Maildir/tmp: permission denied". It leaves out
+// what may differ per mailbox (who, found, hint) and generalises the path.
+func GeneralReason(d *diag.Error, rcpt string) string {
+	var b strings.Builder
+	doing := d.Doing
+	if doing == "" {
+		doing = d.Op
+	}
+	if doing != "" {
+		b.WriteString("cannot ")
+		b.WriteString(doing)
+		if d.Path != "" {
+			b.WriteString(" ")
+			b.WriteString(generalisePath(d.Path, rcpt))
+		}
+	}
+	if d.Reason != "" {
+		if b.Len() > 0 {
+			b.WriteString(": ")
+		}
+		b.WriteString(generalise(d.Reason, rcpt))
+	}
+	return b.String()
+}
+
+var (
+	refPattern    = regexp.MustCompile(`\(ref [A-Z2-7]{8}\)`)
+	digitsPattern = regexp.MustCompile(`\b[0-9A-Fa-f]*[0-9][0-9A-Fa-f]{5,}\b`)
+)
+
+// generalise replaces the recipient's address and parts, reference ids and
+// long numbers (queue ids of other servers, timestamps) in free text.
+func generalise(s, rcpt string) string {
+	if s == "" {
+		return ""
+	}
+	s = refPattern.ReplaceAllString(s, "(ref …)")
+	s = digitsPattern.ReplaceAllString(s, "…")
+	if rcpt != "" {
+		s = strings.ReplaceAll(s, rcpt, "{address}")
+		local, domain, ok := strings.Cut(rcpt, "@")
+		if ok {
+			s = replaceSegments(s, local, domain)
+		}
+	}
+	return s
+}
+
+// generalisePath turns a mailbox path into its template:
+// /var/mail/example.test/bob/Maildir/tmp → /var/mail/{domain}/{local}/Maildir/tmp.
+// When no path segment is the recipient's (an alias to another mailbox),
+// the part before a Maildir is elided: …/Maildir/tmp.
+func generalisePath(p, rcpt string) string {
+	g := generalise(p, rcpt)
+	if g != p {
+		return g
+	}
+	if i := strings.Index(p, "/Maildir"); i > 0 {
+		return "…" + p[i:]
+	}
+	return p
+}
+
+// replaceSegments replaces path-like segments equal to the local part or
+// the domain of the recipient (case-insensitively, whole segments only).
+func replaceSegments(s, local, domain string) string {
+	isSep := func(c byte) bool {
+		return c == '/' || c == ' ' || c == ':' || c == '"' || c == '\'' || c == '(' || c == ')' || c == ','
+	}
+	var b strings.Builder
+	start := 0
+	flush := func(end int) {
+		seg := s[start:end]
+		switch {
+		case seg != "" && strings.EqualFold(seg, domain):
+			b.WriteString("{domain}")
+		case seg != "" && strings.EqualFold(seg, local):
+			b.WriteString("{local}")
+		default:
+			b.WriteString(seg)
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		if isSep(s[i]) {
+			flush(i)
+			b.WriteByte(s[i])
+			start = i + 1
+		}
+	}
+	flush(len(s))
+	return b.String()
+}
+
+// Age is how long m has been queued at now.
+func (m *Message) Age(now time.Time) time.Duration { return now.Sub(m.Arrived) }
+
+// FormatAge renders a duration the way mailq shows ages: 40s, 5m3s, 2h5m, 3d4h.
+func FormatAge(d time.Duration) string { return fmtAge(d) }

@@ -1,0 +1,262 @@
+package queue
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/safeio"
+)
+
+// copyBufSize is the one buffer a message streams through: memory stays the
+// same for any message size.
+const copyBufSize = 64 << 10
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
+
+// Receive streams data into the spool and queues it for env's recipients.
+// It returns the queue id only after the data file, the envelope and the
+// directory entries of both are on disk (fsync), so that the caller may
+// then reply 250 (or exit 0).
+//
+// The error is a *diag.Error. Trouble of ours (disk full, permissions) is
+// temporary; ENOSPC and EDQUOT become 452 4.3.1 through diag's SMTPReply.
+// When reading data fails, the error wraps the reader's error (errors.As
+// finds, e.g., the SMTP server's "message too large" error).
+func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader) (string, error) {
+	if len(env.Recipients) == 0 {
+		e := diag.New("receive", "queue a message without recipients", "", errors.New("no recipients"))
+		e.Component, e.Class = Component, diag.Permanent
+		e.SMTPCode, e.Enhanced, e.Public = 554, [3]int{5, 5, 1}, "No valid recipients"
+		return "", e
+	}
+	if err := ctx.Err(); err != nil {
+		return "", q.receiveError("receive", "receive a message into", q.dir, err)
+	}
+	id := newID(q.now())
+	dataPath := q.dataPath(id)
+	f, err := os.OpenFile(dataPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", q.receiveError("create", "create a file in", q.dir, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			os.Remove(dataPath)
+		}
+	}()
+	bp := copyBufs.Get().(*[]byte)
+	n, err := copyData(f, data, *bp)
+	copyBufs.Put(bp)
+	if err != nil {
+		f.Close()
+		var we *writeError
+		if errors.As(err, &we) {
+			return "", q.receiveError("write", "write", dataPath, we.err)
+		}
+		e := diag.New("read", "read the message data", "", err)
+		e.Component, e.Class = Component, diag.Temporary
+		return "", e
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return "", q.receiveError("fsync", "fsync", dataPath, err)
+	}
+	if err := f.Close(); err != nil {
+		return "", q.receiveError("close", "close", dataPath, err)
+	}
+	q.own(dataPath)
+
+	m := &Message{
+		ID:       id,
+		Envelope: *env,
+		Size:     n,
+		Arrived:  q.now().UTC(),
+		DataPath: dataPath,
+	}
+	m.Envelope.Recipients = append([]string(nil), env.Recipients...)
+	seen := map[string]bool{}
+	for _, r := range env.Recipients {
+		if seen[r] {
+			continue // RFC 5321 §3.3: one copy per recipient
+		}
+		seen[r] = true
+		m.Recipients = append(m.Recipients, &Recipient{Address: r, State: Pending})
+	}
+	b, err := encodeMessage(m)
+	if err != nil {
+		return "", q.receiveError("encode", "encode the envelope of", dataPath, err)
+	}
+	envPath := q.envPath(id)
+	if err := writeFileNoDirSync(envPath, b); err != nil {
+		return "", q.receiveError("write", "write the envelope", envPath, err)
+	}
+	q.own(envPath)
+	// One directory fsync makes both names durable; concurrent receivers
+	// share it (group commit). Nobody returns before its own names are in.
+	if err := q.dsync.sync(); err != nil {
+		os.Remove(envPath)
+		return "", q.receiveError("fsync", "fsync the directory", q.dir, err)
+	}
+	ok = true
+
+	e := &entry{msg: m, hidx: -1, counts: m.counts()}
+	q.mu.Lock()
+	q.entries[id] = e
+	q.stats.received++
+	q.scheduleLocked(e, q.now())
+	q.mu.Unlock()
+	q.log.Info("queued", "queue_id", id, "from", m.Envelope.From, "rcpts", len(m.Recipients),
+		"size", n, "client", env.ClientAddr, "session", env.SessionID)
+	return id, nil
+}
+
+// receiveError is the boundary error for trouble writing the spool.
+func (q *Queue) receiveError(op, doing, path string, err error) *diag.Error {
+	e := diag.PathError(Component, op, doing, path, err, q.cfg.Setting("queue.spool"))
+	e.Class = diag.Temporary
+	e.EnsureRef()
+	q.log.Error("cannot queue a message", "ref", e.Ref, "err", e)
+	return e
+}
+
+// writeError marks a failure on the writing side of copyData.
+type writeError struct{ err error }
+
+func (w *writeError) Error() string { return w.err.Error() }
+func (w *writeError) Unwrap() error { return w.err }
+
+// copyData is io.CopyBuffer that tells write errors (ours) from read errors
+// (the client's).
+func copyData(dst io.Writer, src io.Reader, buf []byte) (int64, error) {
+	var n int64
+	for {
+		nr, rerr := src.Read(buf)
+		if nr > 0 {
+			nw, werr := dst.Write(buf[:nr])
+			n += int64(nw)
+			if werr != nil {
+				return n, &writeError{werr}
+			}
+			if nw != nr {
+				return n, &writeError{io.ErrShortWrite}
+			}
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}
+
+// writeFileNoDirSync writes path through a temporary name, fsyncs it and
+// renames it into place; the caller fsyncs the directory (group commit).
+func writeFileNoDirSync(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return &os.PathError{Op: "fsync", Path: tmp, Err: err}
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// writeEnvelope durably replaces an envelope file (after an attempt, hold,
+// flush...).
+func writeEnvelope(path string, data []byte) error {
+	return safeio.WriteFile(path, data, 0o600)
+}
+
+// dirSync fsyncs one directory on behalf of many callers: a caller that
+// arrives while an fsync runs waits for the next one, which covers every
+// caller waiting by then. No caller returns before an fsync that started
+// after its own rename.
+type dirSync struct {
+	dir string
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	running bool
+	started uint64 // generation of the fsync running or last started
+	done    uint64 // generation of the last finished fsync
+	errs    map[uint64]error
+}
+
+func (s *dirSync) sync() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cond == nil {
+		s.cond = sync.NewCond(&s.mu)
+		s.errs = map[uint64]error{}
+	}
+	// The fsync that covers us is the first one that starts from now on.
+	want := s.started + 1
+	for s.done < want {
+		if !s.running {
+			s.running = true
+			s.started++
+			gen := s.started
+			s.mu.Unlock()
+			err := safeio.SyncDir(s.dir)
+			s.mu.Lock()
+			s.running = false
+			s.done = gen
+			if err != nil {
+				s.errs[gen] = err
+			}
+			s.cond.Broadcast()
+			continue
+		}
+		s.cond.Wait()
+	}
+	err := s.errs[want]
+	// Forget old errors; generations only grow.
+	for g := range s.errs {
+		if g+64 < s.done {
+			delete(s.errs, g)
+		}
+	}
+	return err
+}
+
+// newID makes a queue id: the arrival time in microseconds (base 36, so ids
+// sort by age) and 5 random characters, upper case.
+func newID(now time.Time) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+	var r [5]byte
+	rand.Read(r[:])
+	var b strings.Builder
+	b.WriteString(strings.ToUpper(strconv.FormatInt(now.UnixMicro(), 36)))
+	for _, c := range r {
+		b.WriteByte(alphabet[int(c)%len(alphabet)])
+	}
+	return b.String()
+}
