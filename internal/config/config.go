@@ -39,6 +39,7 @@ type Config struct {
 	Queue      Queue      `toml:"queue" doc:"The durable queue: spool, retries, bounces."`
 	SMTP       SMTP       `toml:"smtp" doc:"Inbound SMTP for the hosted domains (port 25)."`
 	Submission Submission `toml:"submission" doc:"Mail submission by users (587 with STARTTLS, 465 with implicit TLS)."`
+	Sendmail   Sendmail   `toml:"sendmail" doc:"Local injection by ebb sendmail (cron, mailx, scripts): the daemon's socket and pickup directory."`
 	Sieve      Sieve      `toml:"sieve" doc:"Sieve filtering at delivery."`
 	Log        Log        `toml:"log" doc:"Logging."`
 	Metrics    Metrics    `toml:"metrics" doc:"Prometheus metrics."`
