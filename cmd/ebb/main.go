@@ -31,7 +31,8 @@ type command struct {
 
 // commands is the table of subcommands. Each lives in its own file.
 var commands = map[string]command{
-	"config": {runConfig, "config defaults | config check [-c FILE]: print or validate the configuration"},
+	"config":  {runConfig, "config defaults | config check [-c FILE]: print or validate the configuration"},
+	"deliver": {runDeliver, "deliver [-c FILE] (--maildir DIR | -d ADDRESS) [-f SENDER] [-A HDR] [-m FOLDER]: deliver stdin into a Maildir (MDA)"},
 }
 
 func main() {

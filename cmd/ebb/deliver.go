@@ -1,0 +1,168 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/user"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/deliver"
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/maildir"
+)
+
+// stringList is a repeatable flag (-A "Header: value" -A ...).
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ", ") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// runDeliver is the MDA: an MTA pipes one message into it, as into maildrop
+// or dovecot-lda. Exit codes follow sysexits(3): 0 delivered, 75 try again
+// later, 67 unknown mailbox, 65 mail loop, 77 over quota (permanent) or
+// rejected, 64 bad usage. On failure one line on stderr: the diag sentence.
+func runDeliver(e *env) int {
+	fs := flag.NewFlagSet("deliver", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	cfgPath := fs.String("c", "", "config file (default "+config.DefaultPath+")")
+	dir := fs.String("maildir", "", "deliver into this Maildir (no directory lookup)")
+	addr := fs.String("d", "", "deliver to this address (Maildir from the directory or mail.maildir)")
+	sender := fs.String("f", "", "envelope sender, written as Return-Path")
+	folder := fs.String("m", "", "IMAP folder to deliver into (default INBOX), e.g. Work/Reports")
+	var headers stringList
+	fs.Var(&headers, "A", `header line to add, "Name: value" (repeatable)`)
+	fs.Usage = func() {
+		fmt.Fprintln(e.stderr, "usage: ebb deliver [-c FILE] (--maildir DIR | -d ADDRESS) [-f SENDER] [-A 'Header: value']... [-m FOLDER] < message")
+		fs.PrintDefaults()
+	}
+	usageErr := func(format string, a ...any) int {
+		fmt.Fprintf(e.stderr, "ebb deliver: "+format+"\n", a...)
+		return diag.ExUsage
+	}
+	if err := fs.Parse(e.args); err != nil {
+		return diag.ExUsage
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q (the message is read from stdin)", fs.Arg(0))
+	}
+	if *dir == "" && *addr == "" {
+		return usageErr("give --maildir DIR or -d ADDRESS")
+	}
+	if _, err := maildir.FolderName(*folder); err != nil {
+		return usageErr("-m: %v", err)
+	}
+	_, senderSet := flagSet(fs, "f")
+
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		printErr(e, err)
+		// A broken config is our own trouble: the MTA should retry once
+		// it is fixed, not bounce (principle 3).
+		return diag.ExTempFail
+	}
+	if d := dropToServerUser(cfg); d != nil {
+		fmt.Fprintln(e.stderr, d.Sentence())
+		return d.ExitCode()
+	}
+	agent := &deliver.Agent{Cfg: cfg, Component: "ebb deliver"}
+	if *dir == "" {
+		res, closeDir, err := openDirectory(e, cfg)
+		if err != nil {
+			d := diag.From(err, "ebb deliver", "open")
+			fmt.Fprintln(e.stderr, d.Sentence())
+			return d.ExitCode()
+		}
+		defer closeDir()
+		agent.Resolver = res
+	}
+	env := deliver.Envelope{
+		Sender:         *sender,
+		OmitReturnPath: !senderSet,
+		Recipient:      *addr,
+		Maildir:        *dir,
+		Headers:        headers,
+		Folder:         *folder,
+	}
+	rep, err := agent.Deliver(e.ctx, e.stdin, env)
+	if err != nil {
+		d := diag.From(err, "ebb deliver", "deliver")
+		fmt.Fprintln(e.stderr, d.Sentence())
+		return d.ExitCode()
+	}
+	if n := len(rep.Forwards) + len(rep.Redirects) + len(rep.Outbound); n > 0 {
+		// ebb deliver has no queue to hand these to.
+		fmt.Fprintf(e.stderr, "ebb deliver: warning: %d forward(s)/redirect(s)/reply(ies) not sent: ebb deliver has no queue; use ebb serve for aliases to remote addresses\n", n)
+	}
+	return 0
+}
+
+func flagSet(fs *flag.FlagSet, name string) (string, bool) {
+	var v string
+	var set bool
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			v, set = f.Value.String(), true
+		}
+	})
+	return v, set
+}
+
+func printErr(e *env, err error) {
+	if d, ok := diag.As(err); ok {
+		fmt.Fprintln(e.stderr, d.Sentence())
+		return
+	}
+	fmt.Fprintln(e.stderr, err)
+}
+
+// dropToServerUser makes a root ebb deliver run as server.user, so that the
+// files it creates belong to the user the IMAP server reads them as (as
+// dovecot-lda drops to the userdb uid). Go applies setuid to every thread.
+func dropToServerUser(cfg *config.Config) *diag.Error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	uid, gid, err := lookupServerUser(cfg)
+	if err == nil && uid == 0 {
+		return nil
+	}
+	if err == nil {
+		if err = syscall.Setgroups([]int{gid}); err == nil {
+			if err = syscall.Setgid(gid); err == nil {
+				err = syscall.Setuid(uid)
+			}
+		}
+	}
+	if err != nil {
+		d := diag.New("setuid", "switch to the delivery user", cfg.Server.User, err)
+		d.Component = "ebb deliver"
+		d.Who = diag.Self()
+		d.Setting = cfg.Setting("server.user")
+		d.Class = diag.Temporary
+		d.Hint = fmt.Sprintf("create the user (useradd --system --user-group %s) or set server.user to the user that owns the Maildirs", cfg.Server.User)
+		return d
+	}
+	return nil
+}
+
+// lookupServerUser returns the uid and gid of server.user (and server.group).
+func lookupServerUser(cfg *config.Config) (uid, gid int, err error) {
+	u, err := user.Lookup(cfg.Server.User)
+	if err != nil {
+		return 0, 0, err
+	}
+	uid, _ = strconv.Atoi(u.Uid)
+	gid, _ = strconv.Atoi(u.Gid)
+	if cfg.Server.Group != "" {
+		g, err := user.LookupGroup(cfg.Server.Group)
+		if err != nil {
+			return 0, 0, err
+		}
+		gid, _ = strconv.Atoi(g.Gid)
+	}
+	return uid, gid, nil
+}

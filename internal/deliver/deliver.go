@@ -1,0 +1,514 @@
+// Package deliver is ebb's local delivery agent: it puts one message into
+// the Maildir++ of each mailbox an address reaches. The queue daemon calls
+// it for a message already in the spool (DeliverFile); `ebb deliver`, the
+// MDA an MTA pipes into, calls it for stdin (Deliver).
+//
+// One message, one write (principle 2): the message, with the header lines
+// ebb prepends (Return-Path, Delivered-To, -A headers, Envelope.Prefix such
+// as Received), is streamed once into tmp/ of the first mailbox's Maildir and
+// fsynced. Every store after that — more mailboxes of an alias, Sieve
+// fileinto — is a hard link of that file (a copy of the file across
+// filesystems), never a copy from memory, never /tmp. There is no size
+// threshold anywhere: 0 bytes and 100 MiB take the same path.
+//
+// Usage:
+//
+//	a := &deliver.Agent{Cfg: cfg, Resolver: dir, Filter: sieveFilter, Log: log}
+//	rep, err := a.DeliverFile(ctx, spoolPath, deliver.Envelope{
+//		Sender: "bob@example.net", Recipient: "alice@example.com",
+//		Prefix: receivedHeader,
+//	})
+//	// err == nil: every mailbox got the message.
+//	// err is a *diag.Error: the most urgent failure (temporary before
+//	// permanent); rep.Outcomes says which mailboxes were delivered, so a
+//	// retry can pass them in Envelope.Done and not duplicate them.
+//	// rep.Redirects, rep.Outbound, rep.Forwards are for the queue.
+//
+// Errors are *diag.Error with Class set: our own trouble (permissions, disk
+// full, a missing Maildir) is temporary (exit 75); an unknown mailbox (67), a
+// mail loop (65, 5.4.6), over quota when mail.over_quota = "permanent" (77)
+// and a Sieve reject (77) are permanent.
+package deliver
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/maildir"
+)
+
+// Agent delivers messages. Its zero value is not usable: set Cfg.
+type Agent struct {
+	Cfg *config.Config
+	// Resolver maps an address to mailboxes; nil: every address is one
+	// mailbox whose Maildir comes from mail.maildir.
+	Resolver directory.Resolver
+	// Filter decides per mailbox (Sieve); nil: keep in Envelope.Folder.
+	Filter Filter
+	// Log receives one line per delivered or failed mailbox; nil: silent.
+	Log *slog.Logger
+	// Component names the speaker in error sentences; "" is "ebb deliver".
+	Component string
+	// Namer makes the unique file names; nil: one made from
+	// server.hostname at first use. Share one per process.
+	Namer *maildir.Namer
+
+	once sync.Once
+}
+
+// Envelope is what the delivery knows besides the message.
+type Envelope struct {
+	// Sender is the envelope sender, written as Return-Path; "" or "<>"
+	// is the null sender.
+	Sender string
+	// OmitReturnPath leaves Return-Path out (ebb deliver without -f).
+	OmitReturnPath bool
+	// Recipient is the address delivered to, written as Delivered-To
+	// (also the loop check). It may be "" with Maildir set.
+	Recipient string
+	// Maildir, when set, is the one Maildir to deliver to (ebb deliver
+	// --maildir): no directory lookup.
+	Maildir string
+	// Prefix is header text to put above the message as is (e.g. the
+	// queue's Received line), complete lines.
+	Prefix []byte
+	// Headers are more "Name: value" lines to prepend (ebb deliver -A).
+	Headers []string
+	// Folder is where the message goes without a filter decision ("" is
+	// INBOX).
+	Folder string
+	// Done lists mailbox addresses an earlier attempt already delivered:
+	// they are skipped.
+	Done []string
+}
+
+// Outcome is what happened for one mailbox.
+type Outcome struct {
+	Mailbox   string   // address ("" for --maildir without -d)
+	Maildir   string   // the top Maildir
+	Files     []string // the stored files, in new/ or cur/
+	Discarded bool     // the filter discarded the message (success)
+	Err       *diag.Error
+}
+
+// Delivered reports whether this mailbox is done with the message.
+func (o *Outcome) Delivered() bool { return o.Err == nil }
+
+// Report is the result of one delivery.
+type Report struct {
+	Outcomes  []Outcome
+	Forwards  []string   // remote addresses reached through aliases
+	Redirects []string   // from filters
+	Outbound  []Outbound // from filters (vacation replies)
+	Size      int64      // bytes of the stored file (with ebb's prefix)
+}
+
+// Delivered returns the mailbox addresses that have the message.
+func (r *Report) Delivered() []string {
+	var out []string
+	for i := range r.Outcomes {
+		if r.Outcomes[i].Delivered() {
+			out = append(out, r.Outcomes[i].Mailbox)
+		}
+	}
+	return out
+}
+
+// Err is the error to act on: the first temporary failure (retrying helps),
+// else the first permanent one, else nil.
+func (r *Report) Err() *diag.Error {
+	var perm *diag.Error
+	for i := range r.Outcomes {
+		e := r.Outcomes[i].Err
+		if e == nil {
+			continue
+		}
+		if e.Temporary() {
+			return e
+		}
+		if perm == nil {
+			perm = e
+		}
+	}
+	return perm
+}
+
+func (r *Report) err() error {
+	if e := r.Err(); e != nil {
+		return e
+	}
+	return nil
+}
+
+func (a *Agent) component() string {
+	if a.Component != "" {
+		return a.Component
+	}
+	return "ebb deliver"
+}
+
+func (a *Agent) namer() *maildir.Namer {
+	a.once.Do(func() {
+		if a.Namer == nil {
+			a.Namer = maildir.NewNamer(a.Cfg.Server.Hostname)
+		}
+	})
+	return a.Namer
+}
+
+func (a *Agent) log() *slog.Logger {
+	if a.Log != nil {
+		return a.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// DeliverFile delivers the message in the file at path (a spool file). The
+// file is only read.
+func (a *Agent) DeliverFile(ctx context.Context, path string, env Envelope) (*Report, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		e := diag.PathError(a.component(), "open", "open the message", path, err, nil)
+		return &Report{}, e
+	}
+	defer f.Close()
+	return a.deliver(ctx, f, path, env)
+}
+
+// Deliver delivers the message read from r (stdin in MDA mode), streaming
+// it once into a Maildir's tmp/.
+func (a *Agent) Deliver(ctx context.Context, r io.Reader, env Envelope) (*Report, error) {
+	return a.deliver(ctx, r, "stdin", env)
+}
+
+func (a *Agent) deliver(ctx context.Context, r io.Reader, source string, env Envelope) (*Report, error) {
+	rep := &Report{}
+	if e := a.checkEnvelope(env); e != nil {
+		return rep, e
+	}
+	ts, e := a.targets(ctx, env, rep)
+	if e != nil {
+		return rep, e
+	}
+	if len(ts) == 0 {
+		return rep, rep.err()
+	}
+	st, ts := a.stage(ctx, r, source, env, ts, rep)
+	if st == nil {
+		return rep, rep.err()
+	}
+	defer st.tmp.Remove()
+	rep.Size = st.tmp.Size()
+
+	fields := st.header()
+	if loop := a.loop(env, ts, fields); loop != nil {
+		for _, t := range ts {
+			rep.Outcomes = append(rep.Outcomes, Outcome{Mailbox: t.mb.Address, Maildir: t.maildir, Err: loop})
+		}
+		return rep, rep.err()
+	}
+	msg := &Message{Header: toHeader(fields), Path: st.tmp.Path, Offset: st.offset, Size: st.tmp.Size()}
+	for _, t := range ts {
+		out := a.store(ctx, st, msg, t, env, rep)
+		if out.Err != nil {
+			a.log().Warn("delivery failed", "mailbox", out.Mailbox, "maildir", out.Maildir, "error", out.Err)
+		} else {
+			a.log().Info("delivered", "mailbox", out.Mailbox, "maildir", out.Maildir, "files", out.Files, "size", rep.Size, "discarded", out.Discarded)
+		}
+		rep.Outcomes = append(rep.Outcomes, out)
+	}
+	return rep, rep.err()
+}
+
+func (a *Agent) checkEnvelope(env Envelope) *diag.Error {
+	bad := func(what string, err error) *diag.Error {
+		e := a.newErr("parse", "use "+what, "", err)
+		e.Class, e.Exit = diag.Permanent, diag.ExUsage
+		return e
+	}
+	for _, h := range env.Headers {
+		if err := checkHeaderLine(h); err != nil {
+			return bad(fmt.Sprintf("the header %q", h), err)
+		}
+	}
+	for name, v := range map[string]string{"sender": env.Sender, "recipient": env.Recipient} {
+		if strings.ContainsAny(v, "\r\n\x00<> \t") && v != "<>" {
+			return bad(fmt.Sprintf("the %s %q", name, v), errors.New("an address may not contain spaces, angle brackets or line breaks"))
+		}
+	}
+	return nil
+}
+
+// staged is the one written copy of the message.
+type staged struct {
+	tmp    *maildir.Tmp
+	offset int64 // where the original message starts
+	t      target
+}
+
+// header scans the original message's header from the staged file.
+func (s *staged) header() []field {
+	f, err := os.Open(s.tmp.Path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	if _, err := f.Seek(s.offset, io.SeekStart); err != nil {
+		return nil
+	}
+	return scanHeader(f)
+}
+
+// stage writes the message once, into tmp/ of the first target whose
+// Maildir takes it. Targets whose Maildir refused get their outcome here; the
+// remaining targets are returned. On a write failure every target fails:
+// the input is consumed.
+func (a *Agent) stage(ctx context.Context, r io.Reader, source string, env Envelope, ts []target, rep *Report) (*staged, []target) {
+	var tmp *maildir.Tmp
+	var at int
+	for at = 0; at < len(ts); at++ {
+		t := ts[at]
+		if e := a.ensure(t.maildir, false, t.setting); e != nil {
+			rep.Outcomes = append(rep.Outcomes, Outcome{Mailbox: t.mb.Address, Maildir: t.maildir, Err: e})
+			continue
+		}
+		var err error
+		tmp, err = maildir.CreateTmp(t.maildir, a.namer())
+		if err != nil {
+			e := a.pathErr("create", "create a file in", filepath.Join(t.maildir, "tmp"), err, t.setting)
+			rep.Outcomes = append(rep.Outcomes, Outcome{Mailbox: t.mb.Address, Maildir: t.maildir, Err: e})
+			continue
+		}
+		break
+	}
+	if tmp == nil {
+		return nil, nil
+	}
+	first := ts[at]
+	rest := ts[at:]
+	failAll := func(e *diag.Error) (*staged, []target) {
+		tmp.Remove()
+		for _, t := range rest {
+			rep.Outcomes = append(rep.Outcomes, Outcome{Mailbox: t.mb.Address, Maildir: t.maildir, Err: e})
+		}
+		return nil, nil
+	}
+
+	br := bufio.NewReaderSize(r, 64<<10)
+	isHeader, crlf, mboxFrom, empty := firstLine(br)
+	if mboxFrom {
+		// The mbox "From " line is envelope, not message (maildir(5)).
+		if err := skipLine(br); err != nil && err != io.EOF {
+			return failAll(a.readErr(source, err))
+		}
+		isHeader, crlf, _, empty = firstLine(br)
+	}
+	prefix := a.prefix(env, crlf)
+	offset := int64(len(prefix))
+	if !isHeader && !empty {
+		// The message starts with text that is not a header field: keep
+		// it as the body, below an empty line, as Postfix's cleanup does;
+		// otherwise it would be read as a broken header.
+		if crlf {
+			prefix = append(prefix, '\r', '\n')
+		} else {
+			prefix = append(prefix, '\n')
+		}
+	}
+	if _, err := tmp.Write(prefix); err != nil {
+		return failAll(a.pathErr("write", "write", tmp.Path, err, first.setting))
+	}
+	if _, err := tmp.ReadFrom(br); err != nil {
+		var re *maildir.ReadError
+		if errors.As(err, &re) {
+			return failAll(a.readErr(source, re.Err))
+		}
+		return failAll(a.pathErr("write", "write", tmp.Path, err, first.setting))
+	}
+	if err := ctx.Err(); err != nil {
+		return failAll(a.readErr(source, err))
+	}
+	if err := tmp.Finish(); err != nil {
+		return failAll(a.pathErr("fsync", "fsync", tmp.Path, err, first.setting))
+	}
+	return &staged{tmp: tmp, offset: offset, t: first}, rest
+}
+
+// prefix is the header text ebb puts above the message.
+func (a *Agent) prefix(env Envelope, crlf bool) []byte {
+	eol := "\n"
+	if crlf {
+		eol = "\r\n"
+	}
+	var b strings.Builder
+	if !env.OmitReturnPath {
+		s := env.Sender
+		if s == "<>" {
+			s = ""
+		}
+		b.WriteString("Return-Path: <" + s + ">" + eol)
+	}
+	hasDT := false
+	for _, h := range env.Headers {
+		if strings.HasPrefix(strings.ToLower(h), "delivered-to:") {
+			hasDT = true
+		}
+	}
+	if env.Recipient != "" && !hasDT {
+		b.WriteString("Delivered-To: " + env.Recipient + eol)
+	}
+	for _, h := range env.Headers {
+		b.WriteString(h + eol)
+	}
+	out := []byte(b.String())
+	return append(out, env.Prefix...)
+}
+
+// loop returns the error for a message that already carries one of our own
+// Delivered-To addresses (RFC 5321 §6.3 loop detection; Postfix local(8)
+// does the same): 5.4.6.
+func (a *Agent) loop(env Envelope, ts []target, fields []field) *diag.Error {
+	own := map[string]bool{}
+	if env.Recipient != "" {
+		own[bareAddress(env.Recipient)] = true
+	}
+	for _, h := range env.Headers {
+		if i := strings.IndexByte(h, ':'); i > 0 && strings.EqualFold(strings.TrimSpace(h[:i]), "Delivered-To") {
+			own[bareAddress(h[i+1:])] = true
+		}
+	}
+	for _, t := range ts {
+		if t.mb.Address != "" {
+			own[bareAddress(t.mb.Address)] = true
+		}
+	}
+	for _, f := range fields {
+		if strings.EqualFold(f.key, "Delivered-To") && own[bareAddress(f.value)] {
+			e := a.newErr("loop", "deliver to", f.value, fmt.Errorf("mail forwarding loop (5.4.6): the message already carries Delivered-To: %s", f.value))
+			e.Class, e.Exit = diag.Permanent, diag.ExDataErr
+			e.SMTPCode, e.Enhanced, e.Public = 554, [3]int{5, 4, 6}, "Mail forwarding loop"
+			e.Hint = fmt.Sprintf("find the forward or alias that sends mail for %s back to it", f.value)
+			return e
+		}
+	}
+	return nil
+}
+
+// store carries out the decision for one mailbox.
+func (a *Agent) store(ctx context.Context, st *staged, msg *Message, t target, env Envelope, rep *Report) Outcome {
+	out := Outcome{Mailbox: t.mb.Address, Maildir: t.maildir}
+	if t.maildir != st.t.maildir {
+		if e := a.ensure(t.maildir, false, t.setting); e != nil {
+			out.Err = e
+			return out
+		}
+	}
+	dec := &Decision{}
+	if a.Filter != nil {
+		d, err := a.Filter.Decide(ctx, t.mb, msg, env)
+		if err != nil {
+			out.Err = diag.From(err, a.component(), "filter")
+			return out
+		}
+		if d != nil {
+			dec = d
+		}
+	}
+	rep.Redirects = append(rep.Redirects, dec.Redirects...)
+	rep.Outbound = append(rep.Outbound, dec.Outbound...)
+	if dec.Reject != "" {
+		e := a.newErr("reject", "deliver to", t.mb.Address, fmt.Errorf("rejected by the mailbox's filter: %s", dec.Reject))
+		e.Class, e.Exit = diag.Permanent, diag.ExNoPerm
+		e.SMTPCode, e.Enhanced, e.Public = 550, [3]int{5, 7, 1}, dec.Reject
+		out.Err = e
+		return out
+	}
+	stores := dec.Stores
+	if len(stores) == 0 {
+		if dec.Discard {
+			out.Discarded = true
+			return out
+		}
+		stores = []Store{{Folder: env.Folder}}
+	}
+	q := maildir.Quota{Bytes: int64(a.Cfg.Mail.Quota), Messages: a.Cfg.Mail.QuotaMessages}
+	if t.mb.QuotaBytes > 0 {
+		q.Bytes = t.mb.QuotaBytes
+	}
+	if t.mb.QuotaMessages > 0 {
+		q.Messages = t.mb.QuotaMessages
+	}
+	size, vsize := st.tmp.Size(), st.tmp.VSize()
+	for _, s := range stores {
+		dir := a.folder(t, s.Folder)
+		if err := maildir.CheckQuota(t.maildir, q, size); err != nil {
+			out.Err = a.quotaErr(t, err)
+			return out
+		}
+		flags, ignored := maildir.FlagLetters(s.Flags)
+		if len(ignored) > 0 {
+			a.log().Warn("flags not stored: keywords need the IMAP server", "mailbox", t.mb.Address, "flags", ignored)
+		}
+		p, err := maildir.Publish(st.tmp.Path, dir, st.tmp.Base, size, vsize, flags, a.namer())
+		if err != nil {
+			out.Err = a.pathErr("link", "link the message into", pathOf(err, filepath.Join(dir, "new")), err, t.setting)
+			return out
+		}
+		out.Files = append(out.Files, p)
+		if err := maildir.AddUsage(t.maildir, size, 1); err != nil {
+			a.log().Warn("cannot update maildirsize", "maildir", t.maildir, "error", err)
+		}
+	}
+	return out
+}
+
+// folder returns the directory for an IMAP folder of t, creating it when
+// mail.create_folders allows; when it cannot be used the message goes to
+// INBOX (Dovecot's LDA does the same), which is logged.
+func (a *Agent) folder(t target, name string) string {
+	dir, err := maildir.FolderDir(t.maildir, name)
+	if err != nil {
+		a.log().Warn("bad folder name, delivering to INBOX", "mailbox", t.mb.Address, "folder", name, "error", err)
+		return t.maildir
+	}
+	if dir == t.maildir {
+		return dir
+	}
+	if err := maildir.Ensure(dir, a.Cfg.Mail.CreateFolders, true); err != nil {
+		a.log().Warn("cannot use folder, delivering to INBOX", "mailbox", t.mb.Address, "folder", name, "error", err)
+		return t.maildir
+	}
+	return dir
+}
+
+// ensure checks (and with mail.create, creates) a Maildir.
+func (a *Agent) ensure(dir string, folder bool, setting *diag.Setting) *diag.Error {
+	err := maildir.Ensure(dir, a.Cfg.Mail.Create, folder)
+	if err == nil {
+		return nil
+	}
+	var me *maildir.MissingError
+	if errors.As(err, &me) {
+		e := a.pathErr("open", "deliver to", dir, err, setting)
+		e.Reason = me.Error()
+		e.Errno = "ENOENT"
+		if len(me.Present) == 0 {
+			e.Hint = fmt.Sprintf("create it (maildirmake %s), or set mail.create = true", dir)
+		} else {
+			e.Hint = fmt.Sprintf("mkdir %s/%s (mode 0700, owned by the delivery user), or run: ebb doctor", dir, me.Missing[0])
+		}
+		return e
+	}
+	return a.pathErr("mkdir", "create the Maildir", pathOf(err, dir), err, setting)
+}

@@ -1,0 +1,64 @@
+package deliver
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/maildir"
+)
+
+func (a *Agent) newErr(op, doing, path string, err error) *diag.Error {
+	e := diag.New(op, doing, path, err)
+	e.Component = a.component()
+	return e
+}
+
+// pathErr is the boundary error for a filesystem failure: temporary (our
+// own trouble, principle 3), with who/found/setting/fix filled by diag.
+func (a *Agent) pathErr(op, doing, path string, err error, setting *diag.Setting) *diag.Error {
+	return diag.PathError(a.component(), op, doing, path, err, setting)
+}
+
+func (a *Agent) readErr(source string, err error) *diag.Error {
+	e := a.newErr("read", "read the message from", source, err)
+	e.Class = diag.Temporary
+	e.Hint = "the program that called ebb stopped sending the message; it should retry"
+	return e
+}
+
+func (a *Agent) quotaErr(t target, err error) *diag.Error {
+	var qe *maildir.QuotaError
+	if !errors.As(err, &qe) {
+		return a.pathErr("quota", "read the quota of", t.maildir+"/maildirsize", err, t.setting)
+	}
+	e := a.newErr("quota", "deliver to", t.maildir, err)
+	e.Errno = "EDQUOT"
+	e.Who = diag.Self()
+	e.Setting = a.Cfg.Setting("mail.over_quota")
+	e.Hint = fmt.Sprintf("free space in the mailbox or raise its quota (first line of %s/maildirsize, or mail.quota)", t.maildir)
+	if a.Cfg.Mail.OverQuota == "permanent" {
+		e.Class, e.Exit = diag.Permanent, diag.ExNoPerm
+		e.SMTPCode, e.Enhanced, e.Public = 552, [3]int{5, 2, 2}, "Mailbox full"
+	} else {
+		e.Class = diag.Temporary
+		e.SMTPCode, e.Enhanced, e.Public = 452, [3]int{4, 2, 2}, "Mailbox full, try again later"
+	}
+	return e
+}
+
+// pathOf returns the path inside err (an *os.PathError or *os.LinkError)
+// when there is one: it names the directory that refused.
+func pathOf(err error, fallback string) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) && pe.Path != "" {
+		return pe.Path
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return filepath.Dir(le.New)
+	}
+	return fallback
+}

@@ -1,0 +1,79 @@
+package deliver
+
+import (
+	"context"
+
+	"github.com/emersion/go-message/textproto"
+
+	"github.com/ebbmail/ebb/internal/directory"
+)
+
+// Filter decides, per mailbox, what happens to a message: the seam where
+// Sieve plugs in (internal/sieve implements it). A nil Filter keeps every
+// message in the envelope's folder.
+type Filter interface {
+	// Decide runs the mailbox's filter over msg. An error is the filter's
+	// own trouble (script unreadable, database down): delivery to that
+	// mailbox fails temporarily, as Dovecot's LDA does when a script
+	// cannot be run. The mailbox is never nil; for ebb deliver --maildir
+	// it carries only Address (the -d address, may be "") and Maildir.
+	Decide(ctx context.Context, mb *directory.Mailbox, msg *Message, env Envelope) (*Decision, error)
+}
+
+// Message is the read-only view of a message that a Filter gets. The
+// message has been written once, to Path; a filter reads the body from
+// there (never from memory), for any size.
+type Message struct {
+	// Header is the message's own header (without the fields ebb
+	// prepended), parsed for header tests. Each field is cut at 64 KiB and
+	// the whole at 1 MiB; the file holds the rest.
+	Header textproto.Header
+	// Path is the file holding the message as it will be stored: ebb's
+	// prefix (Return-Path, Delivered-To, -A headers, Envelope.Prefix)
+	// followed by the message. It exists until Decide returns.
+	Path string
+	// Offset is where the original message starts in Path.
+	Offset int64
+	// Size is the size of the file at Path in bytes (Sieve "size").
+	Size int64
+}
+
+// Decision is what a Filter wants done with one mailbox's copy.
+//
+// Implicit keep (RFC 5228 §2.10.2): with no Stores, Discard false and no
+// Reject, the message is stored in Envelope.Folder (INBOX when empty). A
+// filter that cancels the implicit keep without filing (discard, a redirect
+// without :copy) sets Discard.
+type Decision struct {
+	// Stores are the folders to store the message in, each once. Several
+	// stores share one written file through hard links.
+	Stores []Store
+	// Discard cancels the implicit keep.
+	Discard bool
+	// Reject refuses the message for this mailbox with this reason (Sieve
+	// reject/ereject): a permanent failure whose text goes to the sender.
+	Reject string
+	// Redirects are addresses to resend the message to; the caller hands
+	// them to the queue (ebb deliver only logs them: it has no queue).
+	Redirects []string
+	// Outbound are new messages to send (vacation replies, notifications).
+	Outbound []Outbound
+}
+
+// Store is one fileinto (or keep).
+type Store struct {
+	// Folder is the IMAP folder name ("" or INBOX: the top Maildir).
+	// A folder that does not exist is created (mail.create_folders) or
+	// the message goes to INBOX, as Dovecot's LDA does.
+	Folder string
+	// Flags are IMAP flags (\Seen, \Flagged, ...). When any maps to a
+	// Maildir letter the message goes into cur/ with ":2,<letters>".
+	Flags []string
+}
+
+// Outbound is a message a filter wants sent.
+type Outbound struct {
+	Sender     string // envelope sender; "" is <>
+	Recipients []string
+	Data       []byte // the whole message, header and body, CRLF or LF
+}

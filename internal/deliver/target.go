@@ -1,0 +1,123 @@
+package deliver
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/directory"
+)
+
+// target is one mailbox to deliver to.
+type target struct {
+	mb      *directory.Mailbox
+	maildir string        // the top Maildir
+	setting *diag.Setting // what chose maildir, for errors
+}
+
+// MaildirFor expands mail.maildir for an address: {root}, {domain} (lower
+// case), {local} (as given), {address}. It refuses local parts and domains
+// that would escape the template's directory.
+func MaildirFor(cfg *config.Config, address string) (string, error) {
+	at := strings.LastIndexByte(address, '@')
+	if at <= 0 || at == len(address)-1 {
+		return "", fmt.Errorf("address %q is not local@domain", address)
+	}
+	local, domain := address[:at], strings.ToLower(address[at+1:])
+	for _, part := range []string{local, domain} {
+		if part == "." || part == ".." || strings.ContainsAny(part, "/\x00") || strings.HasPrefix(part, ".") {
+			return "", fmt.Errorf("address %q cannot name a directory", address)
+		}
+	}
+	r := strings.NewReplacer("{root}", cfg.Mail.Root, "{domain}", domain, "{local}", local, "{address}", local+"@"+domain)
+	return filepath.Clean(r.Replace(cfg.Mail.Maildir)), nil
+}
+
+// settingFor says which setting chose a templated path: mail.root when the
+// path lies under it (the usual story), else mail.maildir.
+func settingFor(cfg *config.Config, path string) *diag.Setting {
+	if strings.Contains(cfg.Mail.Maildir, "{root}") && strings.HasPrefix(path, filepath.Clean(cfg.Mail.Root)+"/") && cfg.IsDefault("mail.maildir") {
+		return cfg.Setting("mail.root")
+	}
+	return cfg.Setting("mail.maildir")
+}
+
+// targets finds the mailboxes for env.
+func (a *Agent) targets(ctx context.Context, env Envelope, rep *Report) ([]target, *diag.Error) {
+	if env.Maildir != "" {
+		mb := &directory.Mailbox{Address: env.Recipient, Maildir: env.Maildir, Enabled: true}
+		return []target{{mb: mb, maildir: filepath.Clean(env.Maildir),
+			setting: &diag.Setting{Key: "--maildir", Value: env.Maildir}}}, nil
+	}
+	if env.Recipient == "" {
+		e := a.newErr("resolve", "deliver", "", fmt.Errorf("no recipient: give a Maildir or an address"))
+		e.Class, e.Exit = diag.Permanent, diag.ExUsage
+		return nil, e
+	}
+	var mbs []*directory.Mailbox
+	if a.Resolver == nil {
+		mbs = []*directory.Mailbox{{Address: env.Recipient, Enabled: true}}
+	} else {
+		res, err := a.Resolver.Resolve(ctx, env.Recipient)
+		if err != nil {
+			if d, ok := diag.As(err); ok {
+				if d.Component == "" {
+					d.Component = a.component()
+				}
+				return nil, d
+			}
+			e := a.newErr("lookup", "look up", env.Recipient, err)
+			e.Class = diag.Temporary
+			e.Hint = "check that the directory database is reachable, or run: ebb doctor"
+			return nil, e
+		}
+		if res.Unknown() {
+			e := a.newErr("lookup", "deliver to", env.Recipient, fmt.Errorf("no such mailbox"))
+			e.Class, e.Exit = diag.Permanent, diag.ExNoUser
+			e.SMTPCode, e.Enhanced, e.Public = 550, [3]int{5, 1, 1}, "No such mailbox"
+			e.Hint = "add the mailbox or an alias to the directory"
+			return nil, e
+		}
+		rep.Forwards = append(rep.Forwards, res.Forwards...)
+		mbs = res.Mailboxes
+	}
+	done := map[string]bool{}
+	for _, d := range env.Done {
+		done[strings.ToLower(d)] = true
+	}
+	var ts []target
+	for _, mb := range mbs {
+		if done[strings.ToLower(mb.Address)] {
+			continue
+		}
+		t := target{mb: mb}
+		if mb.Maildir != "" {
+			t.maildir = filepath.Clean(mb.Maildir)
+			t.setting = &diag.Setting{Key: "directory maildir of " + mb.Address, Value: mb.Maildir}
+		} else {
+			p, err := MaildirFor(a.Cfg, mb.Address)
+			if err != nil {
+				e := a.newErr("lookup", "deliver to", mb.Address, err)
+				e.Class, e.Exit = diag.Permanent, diag.ExNoUser
+				e.SMTPCode, e.Enhanced, e.Public = 550, [3]int{5, 1, 3}, "Bad mailbox address"
+				rep.Outcomes = append(rep.Outcomes, Outcome{Mailbox: mb.Address, Err: e})
+				continue
+			}
+			t.maildir = p
+			t.setting = settingFor(a.Cfg, p)
+		}
+		if !mb.Enabled {
+			e := a.newErr("lookup", "deliver to", mb.Address, fmt.Errorf("the mailbox is disabled"))
+			e.Class, e.Exit = diag.Permanent, diag.ExNoUser
+			e.SMTPCode, e.Enhanced, e.Public = 550, [3]int{5, 2, 1}, "Mailbox disabled"
+			e.Hint = "enable the mailbox in the directory"
+			rep.Outcomes = append(rep.Outcomes, Outcome{Mailbox: mb.Address, Maildir: t.maildir, Err: e})
+			continue
+		}
+		ts = append(ts, t)
+	}
+	return ts, nil
+}

@@ -1,0 +1,259 @@
+package maildir
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ebbmail/ebb/internal/safeio"
+)
+
+// Maildir++ quota (Courier README.maildirquota): the top Maildir's
+// "maildirsize" file. Line 1 is the limit ("10000000S,1000C"), every later
+// line "<bytes> <count>", appended per delivery or removal. Dovecot's
+// "maildir" quota backend reads and writes the same file.
+
+// Quota is a limit; 0 means no limit on that dimension.
+type Quota struct {
+	Bytes, Messages int64
+}
+
+// IsZero reports whether there is no limit at all.
+func (q Quota) IsZero() bool { return q.Bytes == 0 && q.Messages == 0 }
+
+func (q Quota) String() string {
+	var parts []string
+	if q.Bytes > 0 {
+		parts = append(parts, fmt.Sprintf("%dS", q.Bytes))
+	}
+	if q.Messages > 0 {
+		parts = append(parts, fmt.Sprintf("%dC", q.Messages))
+	}
+	return strings.Join(parts, ",")
+}
+
+// Usage is what a Maildir holds.
+type Usage struct {
+	Bytes, Messages int64
+}
+
+// QuotaError says a delivery would exceed the quota.
+type QuotaError struct {
+	Dir   string
+	Quota Quota
+	Used  Usage
+	Add   int64
+}
+
+func (e *QuotaError) Error() string {
+	return fmt.Sprintf("mailbox is over quota: %d bytes in %d messages used, limit %s, message of %d bytes",
+		e.Used.Bytes, e.Used.Messages, e.Quota, e.Add)
+}
+
+const (
+	quotaFile        = "maildirsize"
+	quotaRecalcSize  = 5120             // Courier: recalculate a file this big
+	quotaRecalcOlder = 15 * time.Minute // ... or over quota and this old
+)
+
+// ParseQuota parses the first line of maildirsize ("10000000S,1000C").
+func ParseQuota(line string) (Quota, error) {
+	var q Quota
+	for _, p := range strings.Split(strings.TrimSpace(line), ",") {
+		if p == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(p[:len(p)-1], 10, 64)
+		if err != nil || n < 0 {
+			return q, fmt.Errorf("bad quota %q in maildirsize", line)
+		}
+		switch p[len(p)-1] {
+		case 'S':
+			q.Bytes = n
+		case 'C':
+			q.Messages = n
+		default:
+			return q, fmt.Errorf("bad quota %q in maildirsize", line)
+		}
+	}
+	return q, nil
+}
+
+type sizeFile struct {
+	quota Quota
+	used  Usage
+	lines int
+	size  int64
+	mtime time.Time
+}
+
+func readSizeFile(path string) (*sizeFile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	sf := &sizeFile{size: st.Size(), mtime: st.ModTime()}
+	sc := bufio.NewScanner(f)
+	first := true
+	for sc.Scan() {
+		line := sc.Text()
+		if first {
+			first = false
+			if sf.quota, err = ParseQuota(line); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		fs := strings.Fields(line)
+		if len(fs) != 2 {
+			continue // a torn line from a crash: the recalculation fixes it
+		}
+		b, err1 := strconv.ParseInt(fs[0], 10, 64)
+		c, err2 := strconv.ParseInt(fs[1], 10, 64)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		sf.used.Bytes += b
+		sf.used.Messages += c
+		sf.lines++
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	return sf, nil
+}
+
+// Recalculate sums the messages of the Maildir top and all its folders
+// except Trash (Courier's rule), preferring ",S=" from the names.
+func Recalculate(top string) (Usage, error) {
+	var u Usage
+	dirs := []string{top}
+	ents, err := os.ReadDir(top)
+	if err != nil {
+		return u, err
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if e.IsDir() && strings.HasPrefix(n, ".") && n != "." && n != ".." && n != ".Trash" && !strings.HasPrefix(n, ".Trash.") {
+			dirs = append(dirs, filepath.Join(top, n))
+		}
+	}
+	for _, d := range dirs {
+		for _, sub := range []string{"new", "cur"} {
+			ents, err := os.ReadDir(filepath.Join(d, sub))
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return u, err
+			}
+			for _, e := range ents {
+				if strings.HasPrefix(e.Name(), ".") {
+					continue
+				}
+				size, ok := sizeFromName(e.Name())
+				if !ok {
+					info, err := e.Info()
+					if err != nil {
+						continue // removed meanwhile
+					}
+					size = info.Size()
+				}
+				u.Bytes += size
+				u.Messages++
+			}
+		}
+	}
+	return u, nil
+}
+
+func sizeFromName(name string) (int64, bool) {
+	if i := strings.IndexByte(name, ':'); i >= 0 {
+		name = name[:i]
+	}
+	for _, f := range strings.Split(name, ",")[1:] {
+		if strings.HasPrefix(f, "S=") {
+			n, err := strconv.ParseInt(f[2:], 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
+}
+
+// CheckQuota reports whether a message of add bytes fits in the Maildir top.
+// The maildirsize file's own limit wins; def applies when there is none.
+// With no limit at all it does nothing (and creates no file). It returns a
+// *QuotaError when the message does not fit.
+func CheckQuota(top string, def Quota, add int64) error {
+	path := filepath.Join(top, quotaFile)
+	sf, err := readSizeFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if sf == nil && def.IsZero() {
+		return nil
+	}
+	if sf == nil || sf.size >= quotaRecalcSize {
+		q := def
+		if sf != nil {
+			q = sf.quota
+		}
+		if sf, err = rewriteSizeFile(top, q); err != nil {
+			return err
+		}
+	}
+	if over(sf.quota, sf.used, add) && (sf.lines > 1 || time.Since(sf.mtime) > quotaRecalcOlder) {
+		// The sums may be stale (messages removed by a client that does
+		// not update maildirsize): count again before refusing.
+		if sf, err = rewriteSizeFile(top, sf.quota); err != nil {
+			return err
+		}
+	}
+	if over(sf.quota, sf.used, add) {
+		return &QuotaError{Dir: top, Quota: sf.quota, Used: sf.used, Add: add}
+	}
+	return nil
+}
+
+func over(q Quota, u Usage, add int64) bool {
+	return (q.Bytes > 0 && u.Bytes+add > q.Bytes) || (q.Messages > 0 && u.Messages+1 > q.Messages)
+}
+
+func rewriteSizeFile(top string, q Quota) (*sizeFile, error) {
+	u, err := Recalculate(top)
+	if err != nil {
+		return nil, err
+	}
+	data := fmt.Sprintf("%s\n%d %d\n", q, u.Bytes, u.Messages)
+	if err := safeio.WriteFile(filepath.Join(top, quotaFile), []byte(data), 0o600); err != nil {
+		return nil, err
+	}
+	return &sizeFile{quota: q, used: u, lines: 1, size: int64(len(data)), mtime: time.Now()}, nil
+}
+
+// AddUsage appends "<bytes> <count>" to maildirsize after a delivery, when
+// the Maildir has one. O_APPEND writes of one short line do not interleave.
+func AddUsage(top string, bytes, count int64) error {
+	f, err := os.OpenFile(filepath.Join(top, quotaFile), os.O_WRONLY|os.O_APPEND, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(f, "%d %d\n", bytes, count)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
