@@ -31,6 +31,8 @@ type command struct {
 
 // commands is the table of subcommands. Each lives in its own file.
 var commands = map[string]command{
+	"mailq":   {runMailq, "mailq [-c FILE] [--json]: the queue, each recipient with its state and reason (also as mailq)"},
+	"queue":   {runQueue, "queue list|show|flush|hold|release|delete|requeue [ID...]: inspect and act on the queue"},
 	"config":  {runConfig, "config defaults | config check [-c FILE]: print or validate the configuration"},
 	"deliver": {runDeliver, "deliver [-c FILE] (--maildir DIR | -d ADDRESS) [-f SENDER] [-A HDR] [-m FOLDER]: deliver stdin into a Maildir (MDA)"},
 }

@@ -205,33 +205,41 @@ func replyOf(r *Recipient) (int, [3]int, string) {
 // writeOriginalHeaders copies the prefix and the header section of the
 // spool data file, with CRLF line ends, up to maxReturnedHeaders.
 func writeOriginalHeaders(w io.Writer, m *Message) error {
+	s, _ := Headers(m)
+	s = strings.ReplaceAll(s, "\n", "\r\n")
+	_, err := io.WriteString(w, s)
+	return err
+}
+
+// Headers returns the header section of m as a transport writes it (the
+// prefix, then the data file's headers), with LF line ends, up to 64 KiB.
+// When the data file cannot be read it returns the prefix and the error.
+func Headers(m *Message) (string, error) {
 	var hdr bytes.Buffer
 	hdr.WriteString(m.Envelope.Prefix)
-	if f, err := os.Open(m.DataPath); err == nil {
+	f, err := os.Open(m.DataPath)
+	if err == nil {
 		br := bufio.NewReader(io.LimitReader(f, maxReturnedHeaders))
 		for {
-			line, err := br.ReadString('\n')
+			line, rerr := br.ReadString('\n')
 			if strings.TrimRight(line, "\r\n") == "" {
 				break // end of the header section (or of the file)
 			}
 			hdr.WriteString(line)
-			if err != nil {
+			if rerr != nil {
 				break
 			}
 		}
 		f.Close()
 	}
-	// Normalise to CRLF, drop a partial last line.
+	// Drop a partial last line; normalise line ends.
 	s := hdr.String()
 	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
 		s = s[:i+1]
 	} else {
 		s = ""
 	}
-	s = strings.ReplaceAll(s, "\r\n", "\n")
-	s = strings.ReplaceAll(s, "\n", "\r\n")
-	_, err := io.WriteString(w, s)
-	return err
+	return strings.ReplaceAll(s, "\r\n", "\n"), err
 }
 
 // fmtAge renders a duration for people: 3d4h, 2h5m, 40s.

@@ -71,6 +71,9 @@ type Recipient struct {
 	Error *diag.Error `json:"error,omitempty"`
 	// Notified is set once the sender got a DSN for this recipient's failure.
 	Notified bool `json:"notified,omitempty"`
+	// Reason is Error's full sentence. List fills it for display (mailq
+	// --json); the queue does not rely on it.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Attempt is one delivery attempt to one recipient, kept in the message's

@@ -74,6 +74,7 @@ func List(spool string) (*Listing, error) {
 				continue
 			}
 			m.DataPath = filepath.Join(dir, m.ID+dataExt)
+			fillReasons(m)
 			l.Messages = append(l.Messages, m)
 		}
 	}
@@ -108,7 +109,17 @@ func ReadMessage(spool, id string) (*Message, error) {
 		return nil, err
 	}
 	m.DataPath = filepath.Join(dir, id+dataExt)
+	fillReasons(m)
 	return m, nil
+}
+
+func fillReasons(m *Message) {
+	for _, r := range m.Recipients {
+		r.Reason = ""
+		if r.Error != nil {
+			r.Reason = r.Error.Sentence()
+		}
+	}
 }
 
 // Summary counts a listing's recipients by state and groups the waiting

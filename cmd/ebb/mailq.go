@@ -1,0 +1,152 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/queue"
+)
+
+// queueArgs are the options of mailq and `ebb queue`: -c FILE and --json
+// anywhere among the arguments, the rest are queue ids.
+type queueArgs struct {
+	config string
+	json   bool
+	ids    []string
+}
+
+func parseQueueArgs(e *env, args []string) (queueArgs, bool) {
+	var a queueArgs
+	for i := 0; i < len(args); i++ {
+		switch arg := args[i]; {
+		case arg == "-c" || arg == "--config":
+			if i+1 >= len(args) {
+				fmt.Fprintln(e.stderr, "ebb: -c needs a file")
+				return a, false
+			}
+			i++
+			a.config = args[i]
+		case strings.HasPrefix(arg, "-c="), strings.HasPrefix(arg, "--config="):
+			a.config = arg[strings.Index(arg, "=")+1:]
+		case arg == "--json" || arg == "-json":
+			a.json = true
+		case arg == "-v":
+			// sendmail's mailq -v: our listing is always complete.
+		case strings.HasPrefix(arg, "-"):
+			fmt.Fprintf(e.stderr, "ebb: unknown option %q\n", arg)
+			return a, false
+		default:
+			a.ids = append(a.ids, strings.ToUpper(arg))
+		}
+	}
+	return a, true
+}
+
+// runMailq lists the queue (ebb mailq, mailq, ebb queue list). It reads the
+// spool files, so it works whether the daemon runs or not.
+func runMailq(e *env) int {
+	a, ok := parseQueueArgs(e, e.args)
+	if !ok {
+		fmt.Fprintln(e.stderr, "usage: ebb mailq [-c FILE] [--json]")
+		return diag.ExUsage
+	}
+	cfg, err := loadConfig(e, a.config)
+	if err != nil {
+		return diag.ExConfig
+	}
+	l, err := queue.List(cfg.Queue.Spool)
+	if err != nil {
+		return fail(e, err, "ebb mailq")
+	}
+	sum := queue.Summarize(l)
+	if a.json {
+		out := struct {
+			*queue.Listing
+			Summary queue.Summary `json:"summary"`
+		}{l, sum}
+		if out.Messages == nil {
+			out.Messages = []*queue.Message{}
+		}
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(out)
+		return 0
+	}
+	writeListing(e.stdout, l, sum, time.Now())
+	return 0
+}
+
+func writeListing(w io.Writer, l *queue.Listing, sum queue.Summary, now time.Time) {
+	if len(l.Messages) == 0 && l.Incomplete == 0 && len(l.Damaged) == 0 {
+		fmt.Fprintln(w, "Mail queue is empty")
+		return
+	}
+	for _, m := range l.Messages {
+		held := ""
+		if m.Held {
+			held = "  HELD"
+		}
+		fmt.Fprintf(w, "%s  %s  age %s  from %s%s\n", m.ID, diag.HumanBytes(uint64(m.Size)),
+			queue.FormatAge(m.Age(now)), addr(m.From()), held)
+		for _, r := range m.Recipients {
+			fmt.Fprintf(w, "  %-9s %s", r.State, addr(r.Address))
+			if r.Attempts > 0 {
+				fmt.Fprintf(w, "  attempts %d", r.Attempts)
+			}
+			if r.State == queue.Deferred {
+				fmt.Fprintf(w, "  next %s", nextAttempt(r.Next, now, m.Held))
+			}
+			fmt.Fprintln(w)
+			if r.Error != nil && r.State != queue.Delivered {
+				fmt.Fprintf(w, "            %s\n", r.Error.Sentence())
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	for _, d := range l.Damaged {
+		fmt.Fprintf(w, "damaged: %s: %s\n", d.Path, d.Error)
+	}
+	if l.Incomplete > 0 {
+		fmt.Fprintf(w, "%d data files without an envelope (receives in progress, or left by a crash and never acknowledged)\n", l.Incomplete)
+	}
+	var states []string
+	for _, st := range []queue.State{queue.Pending, queue.Deferred, queue.Failed, queue.Delivered} {
+		if n := sum.ByState[st]; n > 0 {
+			states = append(states, fmt.Sprintf("%d %s", n, st))
+		}
+	}
+	fmt.Fprintf(w, "-- %d messages", sum.Messages)
+	if sum.Held > 0 {
+		fmt.Fprintf(w, " (%d held)", sum.Held)
+	}
+	fmt.Fprintf(w, ", %d recipients: %s\n", sum.Recipients, strings.Join(states, ", "))
+	for _, g := range sum.Reasons {
+		fmt.Fprintf(w, "%d %s: %s\n", g.Count, g.State, g.Reason)
+		if g.Hint != "" {
+			fmt.Fprintf(w, "    fix: %s\n", g.Hint)
+		}
+	}
+}
+
+func addr(a string) string { return "<" + a + ">" }
+
+func nextAttempt(next, now time.Time, held bool) string {
+	if held {
+		return "when released"
+	}
+	if next.IsZero() || !next.After(now) {
+		return "now"
+	}
+	return fmt.Sprintf("in %s (%s)", queue.FormatAge(next.Sub(now)), next.Local().Format("15:04:05"))
+}
+
+// fail prints err as one diag sentence and returns its exit code.
+func fail(e *env, err error, component string) int {
+	d := diag.From(err, component, "")
+	fmt.Fprintln(e.stderr, d.Sentence())
+	return d.ExitCode()
+}
