@@ -38,10 +38,10 @@ type run struct {
 	script string // name of the unit being executed, for errors
 	pos    Pos    // position of the command being executed
 
-	local   map[string]string // variables of the current unit
-	globals map[string]string // variables declared global (RFC 6609 §3.4)
-	match   []string          // match variables ${0}..${n}
-	flags   []string          // imap4flags internal variable (RFC 5232 §3)
+	local      map[string]string // variables of the current unit
+	globals    map[string]string // variables declared global (RFC 6609 §3.4)
+	match      []string          // match variables ${0}..${n}
+	flags      []string          // imap4flags internal variable (RFC 5232 §3)
 	hasFlagVar bool
 
 	res          Result
@@ -52,9 +52,9 @@ type run struct {
 	includeDepth int
 	onceDone     map[*unit]bool
 
-	hdr      []HeaderField // current header, after editheader changes
+	hdr       []HeaderField // current header, after editheader changes
 	hdrEdited bool
-	edits    int
+	edits     int
 
 	bodyCache  map[string][]string // body transform key -> texts
 	regexCache map[string]*regexp.Regexp

@@ -4,7 +4,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-		"unicode/utf8"
+	"unicode/utf8"
 )
 
 // comparator is one of the RFC 4790 comparators Sieve uses.
@@ -36,10 +36,10 @@ const (
 // matcher is the compiled combination of comparator, match type and keys
 // shared by every test that compares strings (RFC 5228 §2.7).
 type matcher struct {
-	cmp   comparator
-	mt    matchType
-	rel   string // relational operator for :count/:value (RFC 5231)
-	keys  []str
+	cmp  comparator
+	mt   matchType
+	rel  string // relational operator for :count/:value (RFC 5231)
+	keys []str
 	// regexes are precompiled when the keys are constant.
 	regexes []*regexp.Regexp
 	// setsMatch: :matches/:regex fill the match variables (RFC 5229 §3.2)

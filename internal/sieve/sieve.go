@@ -32,6 +32,13 @@ type Options struct {
 	// ProtectedHeaders may not be changed by editheader (RFC 5293 §6). Nil
 	// means DefaultProtectedHeaders.
 	ProtectedHeaders []string
+	// Vacation periods (RFC 5230 §4.1, RFC 6131): shorter :days/:seconds are
+	// raised to VacationMinPeriod (default 1 day, as Pigeonhole), longer ones
+	// lowered to VacationMaxPeriod (0: no maximum); VacationDefaultPeriod
+	// (default 7 days) applies when neither is given.
+	VacationMinPeriod     time.Duration
+	VacationMaxPeriod     time.Duration
+	VacationDefaultPeriod time.Duration
 }
 
 // Limits bound a script's resource use. A script that crosses one stops with
@@ -201,6 +208,19 @@ type Result struct {
 	// order; nil when the script changed nothing. Delivery writes it in place
 	// of the original header.
 	EditedHeader []HeaderField
+	// DuplicateMarks are the ids the duplicate test (RFC 7352 §3) saw for
+	// the first time; the caller records them once delivery succeeded, so
+	// that a failed delivery does not make the retry a "duplicate".
+	// Pigeonhole's sieve-test prints each as "track duplicate".
+	DuplicateMarks []DuplicateMark
+}
+
+// DuplicateMark is one id to remember for the duplicate test.
+type DuplicateMark struct {
+	Handle string
+	ID     string
+	Period time.Duration
+	Last   bool // :last: the period restarts at every occurrence
 }
 
 // Action is one of Keep, Discard, FileInto, Redirect, Reject, Vacation,

@@ -1,0 +1,189 @@
+package sieve
+
+import (
+	"fmt"
+	"net/mail"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// RFC 5260: date, currentdate (and :index, in core.go's indexSel).
+
+func init() {
+	zoneTags := []tagDef{{name: "zone", group: "zone", val: argString}, {name: "originalzone", group: "zone"}}
+	dateTags := append(append(append([]tagDef{}, matchTags...), zoneTags...), indexTags...)
+	register(&spec{name: "date", ext: "date", test: true, tags: dateTags,
+		pos: []posDef{{"header name", argString}, {"date part", argString}, {"key list", argList}}, buildTest: buildDate})
+	register(&spec{name: "currentdate", ext: "date", test: true, tags: append(append([]tagDef{}, matchTags...), zoneTags[0]),
+		pos: []posDef{{"date part", argString}, {"key list", argList}}, buildTest: buildCurrentdate})
+}
+
+var dateParts = map[string]bool{"year": true, "month": true, "day": true, "date": true, "julian": true,
+	"hour": true, "minute": true, "second": true, "time": true, "iso8601": true, "std11": true,
+	"zone": true, "weekday": true}
+
+type dateTest struct {
+	header   *str // nil for currentdate
+	part     str
+	zone     *str
+	original bool
+	idx      indexSel
+	m        *matcher
+}
+
+func (c *compiler) dateCommon(n *node, a *args, t *dateTest, partArg, keyArg *arg) test {
+	t.part = c.compileStr(partArg.strs[0])
+	if t.part.isConst() && !dateParts[lower(t.part.lit)] {
+		c.errorf(partArg.pos, "the %s test: unknown date part '%s'", n.name, t.part.lit)
+		return nil
+	}
+	if z, ok := a.tags["zone"]; ok {
+		s := c.compileStr(z.strs[0])
+		if s.isConst() {
+			if _, ok := parseZone(s.lit); !ok {
+				c.errorf(z.pos, "the %s test: invalid time zone '%s' (expected +hhmm or -hhmm)", n.name, s.lit)
+				return nil
+			}
+		}
+		t.zone = &s
+	}
+	t.original = a.has("originalzone")
+	t.m = c.compileMatcher(n, a, keyArg)
+	if t.m == nil {
+		return nil
+	}
+	return t
+}
+
+func buildDate(c *compiler, n *node, a *args) test {
+	h := c.compileStr(a.pos[0].strs[0])
+	t := &dateTest{header: &h, idx: c.indexOf(n, a)}
+	if h.isConst() && !validHeaderName(h.lit) {
+		c.errorf(a.pos[0].pos, "specified header field name '%s' is invalid", h.lit)
+		return nil
+	}
+	return c.dateCommon(n, a, t, a.pos[1], a.pos[2])
+}
+
+func buildCurrentdate(c *compiler, n *node, a *args) test {
+	return c.dateCommon(n, a, &dateTest{}, a.pos[0], a.pos[1])
+}
+
+// parseZone parses "+hhmm"/"-hhmm" (RFC 5260 §4.1).
+func parseZone(z string) (*time.Location, bool) {
+	if len(z) != 5 || (z[0] != '+' && z[0] != '-') {
+		return nil, false
+	}
+	h, err1 := strconv.Atoi(z[1:3])
+	m, err2 := strconv.Atoi(z[3:5])
+	if err1 != nil || err2 != nil || m > 59 || h > 23 {
+		return nil, false
+	}
+	off := h*3600 + m*60
+	if z[0] == '-' {
+		off = -off
+	}
+	return time.FixedZone("", off), true
+}
+
+func (t *dateTest) eval(r *run) (bool, error) {
+	part := lower(r.expand(&t.part))
+	var loc *time.Location
+	if t.zone != nil {
+		z, ok := parseZone(r.expand(t.zone))
+		if !ok {
+			// An invalid runtime zone makes the test fail (RFC 5260 §4.1).
+			return false, nil
+		}
+		loc = z
+	}
+	var dates []time.Time
+	if t.header == nil {
+		dates = []time.Time{r.now}
+		if loc == nil {
+			loc = r.rt.Location
+		}
+	} else {
+		name := r.expand(t.header)
+		for _, v := range t.idx.pick(r.headerValues(name)) {
+			if strings.EqualFold(name, "received") {
+				// The date of a Received field follows its last ";".
+				if i := strings.LastIndexByte(v, ';'); i >= 0 {
+					v = v[i+1:]
+				}
+			}
+			d, err := parseMailDate(v)
+			if err != nil {
+				continue
+			}
+			dates = append(dates, d)
+		}
+		if loc == nil && !t.original {
+			loc = r.rt.Location
+		}
+	}
+	vals := make([]string, 0, len(dates))
+	for _, d := range dates {
+		if loc != nil {
+			d = d.In(loc)
+		}
+		if v, ok := datePart(d, part); ok {
+			vals = append(vals, v)
+		}
+	}
+	r.tracef("date test: %v", vals)
+	return t.m.match(r, vals)
+}
+
+// parseMailDate parses an RFC 5322 date-time leniently (obsolete zones,
+// missing seconds, trailing comments).
+func parseMailDate(v string) (time.Time, error) {
+	v = strings.TrimSpace(v)
+	if d, err := mail.ParseDate(v); err == nil {
+		return d, nil
+	}
+	// Drop a trailing comment such as "(CET)" and retry.
+	if i := strings.IndexByte(v, '('); i > 0 {
+		if d, err := mail.ParseDate(strings.TrimSpace(v[:i])); err == nil {
+			return d, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("unparsable date %q", v)
+}
+
+func datePart(d time.Time, part string) (string, bool) {
+	switch part {
+	case "year":
+		return fmt.Sprintf("%04d", d.Year()), true
+	case "month":
+		return fmt.Sprintf("%02d", int(d.Month())), true
+	case "day":
+		return fmt.Sprintf("%02d", d.Day()), true
+	case "date":
+		return d.Format("2006-01-02"), true
+	case "julian":
+		// Modified Julian Day: days since 1858-11-17 (RFC 5260 §4.2).
+		y, m, dd := d.Date()
+		day := time.Date(y, m, dd, 0, 0, 0, 0, time.UTC)
+		epoch := time.Date(1858, 11, 17, 0, 0, 0, 0, time.UTC)
+		return strconv.FormatInt(int64(day.Sub(epoch).Hours()/24), 10), true
+	case "hour":
+		return fmt.Sprintf("%02d", d.Hour()), true
+	case "minute":
+		return fmt.Sprintf("%02d", d.Minute()), true
+	case "second":
+		return fmt.Sprintf("%02d", d.Second()), true
+	case "time":
+		return d.Format("15:04:05"), true
+	case "iso8601":
+		return d.Format("2006-01-02T15:04:05-07:00"), true
+	case "std11":
+		return d.Format("Mon, 02 Jan 2006 15:04:05 -0700"), true
+	case "zone":
+		return d.Format("-0700"), true
+	case "weekday":
+		return strconv.Itoa(int(d.Weekday())), true
+	}
+	return "", false
+}
