@@ -5,12 +5,15 @@ import (
 	"github.com/ebbmail/ebb/internal/directory"
 )
 
-// openDirectory opens the directory the config names, for commands that
+// openDirectory opens the directory the config names (SQLite in
+// server.data_dir by default, PostgreSQL by directory.dsn), for commands that
 // resolve addresses (deliver -d, serve). It returns the resolver and a
-// function that closes it.
-//
-// Until the directory backends land (issue 3) there is no directory: a nil
-// resolver means addresses map to Maildirs through mail.maildir alone.
+// function that closes it. Errors are *diag.Error: an unreachable database is
+// temporary and names the database and the cause.
 func openDirectory(e *env, cfg *config.Config) (directory.Resolver, func(), error) {
-	return nil, func() {}, nil
+	d, err := directory.Open(e.ctx, cfg)
+	if err != nil {
+		return nil, func() {}, err
+	}
+	return d, func() { d.Close() }, nil
 }

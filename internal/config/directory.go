@@ -2,7 +2,14 @@ package config
 
 // Directory is where hosted domains, mailboxes and aliases are kept.
 type Directory struct {
-	DSN                 string `toml:"dsn" default:"" doc:"The directory database. Empty: SQLite in server.data_dir/directory.db. sqlite:/path/file.db for another SQLite file, or postgres://user:password@host:port/db for PostgreSQL shared by several ebb hosts."`
-	SubaddressSeparator string `toml:"subaddress_separator" default:"+" doc:"The separator between the user and the detail in a local part (alice+tag@): mail to alice+tag@ reaches alice. Empty turns subaddressing off."`
-	MaxAliasDepth       int    `toml:"max_alias_depth" default:"10" min:"1" doc:"How many aliases one address may pass through before the resolution is refused as a loop."`
+	DSN                 string   `toml:"dsn" default:"" doc:"The directory database. Empty: SQLite in server.data_dir/directory.db. sqlite:/path/file.db for another SQLite file, or postgres://user:password@host:port/db for PostgreSQL shared by several ebb hosts."`
+	SubaddressSeparator string   `toml:"subaddress_separator" default:"+" doc:"The separator between the user and the detail in a local part (alice+tag@): mail to alice+tag@ reaches alice. Empty turns subaddressing off."`
+	MaxAliasDepth       int      `toml:"max_alias_depth" default:"10" min:"1" doc:"How many aliases one address may pass through before the resolution is refused as a loop."`
+	BusyTimeout         Duration `toml:"busy_timeout" default:"5s" doc:"SQLite: how long a writer waits for another process's lock before giving up with a temporary error (several ebb commands may write at once)."`
+	ConnectTimeout      Duration `toml:"connect_timeout" default:"5s" doc:"PostgreSQL: how long to wait for a connection before the directory counts as unreachable (a temporary error)."`
+	CacheTTL            Duration `toml:"cache_ttl" default:"5s" doc:"How long a resolved address (hit or unknown) is remembered in memory by a running ebb. Changes made by another process show after at most this long. 0s turns the cache off."`
+	AllowPlain          bool     `toml:"allow_plain" default:"false" doc:"Accept {PLAIN} (clear-text) password entries at login and import. Off: such entries are refused. They are rehashed to argon2id at the next successful login either way."`
+	Argon2Memory        Size     `toml:"argon2_memory" default:"64M" min:"8192" doc:"argon2id memory for new password hashes (RFC 9106 second recommended option: 64 MiB)."`
+	Argon2Time          int      `toml:"argon2_time" default:"3" min:"1" doc:"argon2id passes (time cost) for new password hashes."`
+	Argon2Threads       int      `toml:"argon2_threads" default:"1" min:"1" doc:"argon2id lanes (parallelism) for new password hashes. Dovecot's default is 1."`
 }

@@ -1,0 +1,117 @@
+package directory
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// Addresses are kept and compared in one form: the domain in lower-case ASCII
+// (IDN labels as punycode, RFC 5890/5891), the local part as the user wrote
+// it. Lookups use a key whose local part is also lower-cased, so Alice@ and
+// alice@ reach the same mailbox while the stored spelling ({local} in
+// mail.maildir) is kept.
+
+// ErrBadAddress is wrapped by the errors for addresses that cannot be parsed.
+var ErrBadAddress = errors.New("not an address")
+
+// NormalizeDomain returns domain in lower-case ASCII: UTF-8 labels are mapped
+// (NFKC, lower case, as UTS #46 does for the common cases) and encoded as
+// punycode; "xn--" labels are checked and lower-cased. Punycode and UTF-8
+// spellings of one domain give the same result.
+func NormalizeDomain(domain string) (string, error) {
+	d := strings.TrimSuffix(strings.TrimSpace(domain), ".")
+	// RFC 5321 §4.1.3: an address literal is not a domain we can host.
+	if d == "" || strings.ContainsAny(d, "[]@ \t") {
+		return "", fmt.Errorf("%w: bad domain %q", ErrBadAddress, domain)
+	}
+	// UTS #46 treats the ideographic and other full stops as dots.
+	d = strings.NewReplacer("\u3002", ".", "\uff0e", ".", "\uff61", ".").Replace(d)
+	labels := strings.Split(d, ".")
+	for i, l := range labels {
+		if l == "" {
+			return "", fmt.Errorf("%w: empty label in domain %q", ErrBadAddress, domain)
+		}
+		if isASCII(l) {
+			l = strings.ToLower(l)
+			if strings.HasPrefix(l, "xn--") {
+				// Check it decodes, so that garbage never becomes a key.
+				if _, err := punyDecode(l[4:]); err != nil {
+					return "", fmt.Errorf("%w: bad punycode label %q in %q", ErrBadAddress, l, domain)
+				}
+			}
+			labels[i] = l
+			continue
+		}
+		u := strings.ToLower(norm.NFKC.String(l))
+		enc, err := punyEncode(u)
+		if err != nil {
+			return "", fmt.Errorf("%w: cannot encode label %q of %q", ErrBadAddress, l, domain)
+		}
+		labels[i] = "xn--" + enc
+	}
+	out := strings.Join(labels, ".")
+	if len(out) > 253 {
+		return "", fmt.Errorf("%w: domain %q is longer than 253 octets", ErrBadAddress, domain)
+	}
+	return out, nil
+}
+
+// DomainUnicode renders an ASCII domain for people: "xn--bcher-kva.example"
+// becomes "bücher.example". Labels that do not decode are left as they are.
+func DomainUnicode(domain string) string {
+	labels := strings.Split(domain, ".")
+	for i, l := range labels {
+		if strings.HasPrefix(l, "xn--") {
+			if u, err := punyDecode(l[4:]); err == nil {
+				labels[i] = u
+			}
+		}
+	}
+	return strings.Join(labels, ".")
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// SplitAddress splits local@domain at the last "@" and normalises the domain.
+// A local part of "" is allowed only as the catch-all form "@domain".
+func SplitAddress(address string) (local, domain string, err error) {
+	a := strings.TrimSpace(address)
+	a = strings.TrimSuffix(strings.TrimPrefix(a, "<"), ">")
+	i := strings.LastIndexByte(a, '@')
+	if i < 0 {
+		return "", "", fmt.Errorf("%w: %q has no @domain", ErrBadAddress, address)
+	}
+	local = a[:i]
+	if strings.ContainsAny(local, " \t\r\n<>") || len(local) > 64 {
+		return "", "", fmt.Errorf("%w: bad local part in %q", ErrBadAddress, address)
+	}
+	domain, err = NormalizeDomain(a[i+1:])
+	if err != nil {
+		return "", "", err
+	}
+	return local, domain, nil
+}
+
+// NormalizeAddress returns address with its domain normalised.
+func NormalizeAddress(address string) (string, error) {
+	local, domain, err := SplitAddress(address)
+	if err != nil {
+		return "", err
+	}
+	return local + "@" + domain, nil
+}
+
+// lookupKey is the case-folded form addresses are indexed by.
+func lookupKey(local, domain string) string {
+	return strings.ToLower(local) + "@" + domain
+}

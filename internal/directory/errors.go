@@ -1,0 +1,124 @@
+package directory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+
+	"github.com/ebbmail/ebb/internal/diag"
+)
+
+// Errors for admin operations; the CLI tests them with errors.Is.
+var (
+	ErrExists        = errors.New("already exists")
+	ErrNotFound      = errors.New("not found")
+	ErrNotHosted     = errors.New("domain is not hosted here")
+	ErrHasMailboxes  = errors.New("domain still has mailboxes")
+	ErrAuthFailed    = errors.New("authentication failed")
+	ErrSchemaTooNew  = errors.New("directory schema is newer than this ebb")
+	ErrAliasLoop     = errors.New("alias loop")
+	ErrAliasTooDeep  = errors.New("alias chain too deep")
+	ErrMailboxTarget = errors.New("address is a mailbox")
+)
+
+// ChainError is an alias loop or a chain deeper than directory.max_alias_depth;
+// Chain is the path that was followed, ending where it turned back or stopped.
+type ChainError struct {
+	Kind  error // ErrAliasLoop or ErrAliasTooDeep
+	Chain []string
+	Max   int
+}
+
+func (e *ChainError) Error() string {
+	if e.Kind == ErrAliasTooDeep {
+		return fmt.Sprintf("alias chain deeper than directory.max_alias_depth (%d): %s", e.Max, strings.Join(e.Chain, " → "))
+	}
+	return "alias loop: " + strings.Join(e.Chain, " → ")
+}
+
+func (e *ChainError) Unwrap() error { return e.Kind }
+
+// dbError turns a database failure into the boundary error: temporary (our
+// own trouble), naming the database and the cause, with a hint.
+func (d *Directory) dbError(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := diag.As(err); ok {
+		return err
+	}
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	e := diag.New(op, "", d.where, err)
+	e.Component = "ebb"
+	e.Class = diag.Temporary
+	e.Setting = d.setting
+	switch d.engine {
+	case SQLite:
+		e.Doing = "use the directory database"
+		var se *sqlite.Error
+		code := 0
+		if errors.As(err, &se) {
+			code = se.Code() & 0xff
+		}
+		switch code {
+		case 5, 6: // SQLITE_BUSY, SQLITE_LOCKED
+			e.Hint = fmt.Sprintf("another process held a lock on %s longer than directory.busy_timeout (%s); find it with: fuser -v %s", d.where, d.cfg.BusyTimeout, d.where)
+		case 14, 8, 10, 23: // CANTOPEN, READONLY, IOERR, AUTH
+			e.Who = diag.Self()
+			e.Found = diag.Describe(d.where)
+			e.Hint = fmt.Sprintf("the directory database and its folder must be writable by the user running ebb (also for the -wal and -shm files); run: ebb doctor")
+		case 11, 26: // CORRUPT, NOTADB
+			e.Hint = fmt.Sprintf("%s is not a usable SQLite database: restore it from a backup", d.where)
+		default:
+			e.Hint = "run: ebb doctor"
+		}
+	case Postgres:
+		e.Doing = "reach the directory database"
+		e.Hint = pgHint(err)
+	}
+	return e
+}
+
+// pgHint proposes a fix for a PostgreSQL failure.
+func pgHint(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "28P01" || pe.Code == "28000":
+			return "check the user and password in directory.dsn, and pg_hba.conf on the server"
+		case pe.Code == "3D000":
+			return "create the database (createdb) or fix its name in directory.dsn"
+		case strings.HasPrefix(pe.Code, "57P"), strings.HasPrefix(pe.Code, "08"):
+			return "PostgreSQL is shutting down or restarting; it will be retried"
+		case pe.Code == "42501":
+			return "grant the directory user rights on the database (GRANT ALL ON SCHEMA public TO …)"
+		}
+		return "run: ebb doctor"
+	}
+	return "start PostgreSQL or fix host and port in directory.dsn, then run: ebb doctor"
+}
+
+// isUnique reports a unique-constraint violation.
+func isUnique(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code()&0xff == 19 // SQLITE_CONSTRAINT
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "23505"
+	}
+	return false
+}
+
+// fileError is a filesystem failure on the SQLite file or its folder.
+func (d *Directory) fileError(op, doing, path string, err error) error {
+	e := diag.PathError("ebb", op, doing, path, err, d.setting)
+	return e
+}

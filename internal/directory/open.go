@@ -1,0 +1,257 @@
+package directory
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/passwd"
+)
+
+// Engine is the database behind a Directory.
+type Engine string
+
+const (
+	SQLite   Engine = "sqlite"
+	Postgres Engine = "postgres"
+)
+
+// Directory is the SQL directory. It implements Resolver and the admin
+// operations. It is safe for concurrent use.
+type Directory struct {
+	db     *sql.DB
+	engine Engine
+	// where names the database in messages: the SQLite file, or
+	// host:port/dbname for PostgreSQL (never the password).
+	where   string
+	setting *diag.Setting
+	cfg     config.Directory
+	policy  passwd.Policy
+	log     *slog.Logger
+
+	resolved *ttlCache[*Resolution]
+	domains  *ttlCache[domainInfo]
+}
+
+// Options adjust Open.
+type Options struct {
+	// Logger receives rehash and migration notes; nil: slog.Default().
+	Logger *slog.Logger
+	// NoMigrate opens without touching the schema (doctor, status). An
+	// outdated or missing schema is then reported by SchemaVersion.
+	NoMigrate bool
+}
+
+// Open opens the directory that cfg names and brings its schema up to date.
+// Errors are *diag.Error: an unreachable database is temporary and names the
+// database and the cause; a schema newer than this ebb is refused.
+func Open(ctx context.Context, cfg *config.Config) (*Directory, error) {
+	return OpenWith(ctx, cfg, Options{})
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, cfg *config.Config, opt Options) (*Directory, error) {
+	d := &Directory{
+		cfg: cfg.Directory,
+		log: opt.Logger,
+		policy: passwd.Policy{
+			Argon2: passwd.Argon2{
+				MemoryKiB: uint32(int64(cfg.Directory.Argon2Memory) / 1024),
+				Time:      uint32(cfg.Directory.Argon2Time),
+				Threads:   uint8(cfg.Directory.Argon2Threads),
+			},
+			AllowPlain: cfg.Directory.AllowPlain,
+		},
+		resolved: newTTLCache[*Resolution](cfg.Directory.CacheTTL.Duration, 200000),
+		domains:  newTTLCache[domainInfo](cfg.Directory.CacheTTL.Duration, 100000),
+	}
+	if d.log == nil {
+		d.log = slog.Default()
+	}
+	dsn := strings.TrimSpace(cfg.Directory.DSN)
+	var err error
+	switch {
+	case dsn == "":
+		d.setting = cfg.Setting("server.data_dir")
+		err = d.openSQLite(ctx, filepath.Join(cfg.Server.DataDir, "directory.db"), cfg)
+	case strings.HasPrefix(dsn, "sqlite:"):
+		d.setting = cfg.Setting("directory.dsn")
+		p := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//")
+		err = d.openSQLite(ctx, p, cfg)
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"), strings.Contains(dsn, "host="):
+		d.setting = cfg.Setting("directory.dsn")
+		d.setting.Value = redactDSN(d.setting.Value)
+		err = d.openPostgres(ctx, dsn, cfg)
+	default:
+		e := &diag.Error{Component: "ebb", Op: "config", Doing: "use directory.dsn", Path: redactDSN(dsn),
+			Reason: "not sqlite:/path nor postgres://user:password@host:port/db", Class: diag.Permanent,
+			Exit: diag.ExConfig, Setting: cfg.Setting("directory.dsn"),
+			Hint: "set directory.dsn to \"\" (SQLite in server.data_dir), sqlite:/path/file.db or postgres://…"}
+		e.Setting.Value = redactDSN(e.Setting.Value)
+		return nil, e
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !opt.NoMigrate {
+		if _, _, err := d.Migrate(ctx); err != nil {
+			d.db.Close()
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// Close releases the database.
+func (d *Directory) Close() error { return d.db.Close() }
+
+// Engine says which database this is.
+func (d *Directory) Engine() Engine { return d.engine }
+
+// Where names the database for people: a file path, or host:port/dbname.
+func (d *Directory) Where() string { return d.where }
+
+// DB is the database handle, for tests and doctor.
+func (d *Directory) DB() *sql.DB { return d.db }
+
+func (d *Directory) openSQLite(ctx context.Context, path string, cfg *config.Config) error {
+	d.engine, d.where = SQLite, path
+	if !filepath.IsAbs(path) {
+		if abs, err := filepath.Abs(path); err == nil {
+			path, d.where = abs, abs
+		}
+	}
+	dir := filepath.Dir(path)
+	created := false
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		created = true
+		// The data directory is ebb's own; create it like the spool (0700)
+		// for the daemon user when we are root.
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			if err := os.MkdirAll(dir, 0o750); err != nil {
+				return d.fileError("create", "create the directory for the directory database", dir, err)
+			}
+			chownToDaemon(cfg, dir)
+		}
+	}
+	// Probe what SQLite would only call "unable to open database file":
+	// whether we can write where the file and its -wal/-shm live.
+	if err := syscall.Access(dir, 0x2|0x1); err != nil {
+		return d.fileError("open", "open the directory database in", dir, err)
+	}
+	if !created {
+		if err := syscall.Access(path, 0x4|0x2); err != nil {
+			return d.fileError("open", "open the directory database", path, err)
+		}
+	}
+	busy := cfg.Directory.BusyTimeout.Milliseconds()
+	// WAL lets readers (RCPT checks) go on while a CLI writes; busy_timeout
+	// makes concurrent writers wait instead of failing at once; immediate
+	// transactions take the write lock up front, so two writers never
+	// deadlock upgrading a read lock.
+	q := fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate", busy)
+	db, err := sql.Open("sqlite", "file:"+path+q)
+	if err != nil {
+		return d.fileError("open", "open the directory database", path, err)
+	}
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(16)
+	d.db = db
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return d.dbError("open", err)
+	}
+	if created && os.Geteuid() == 0 {
+		for _, p := range []string{path, path + "-wal", path + "-shm"} {
+			chownToDaemon(cfg, p)
+		}
+	}
+	return nil
+}
+
+// chownToDaemon gives path to server.user when root creates it, so that the
+// daemon can write the database a root CLI made. Best effort: doctor reports
+// what is left wrong.
+func chownToDaemon(cfg *config.Config, path string) {
+	if os.Geteuid() != 0 || cfg.Server.User == "" {
+		return
+	}
+	u, err := user.Lookup(cfg.Server.User)
+	if err != nil {
+		return
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if cfg.Server.Group != "" {
+		if g, err := user.LookupGroup(cfg.Server.Group); err == nil {
+			gid, _ = strconv.Atoi(g.Gid)
+		}
+	}
+	os.Lchown(path, uid, gid)
+}
+
+func (d *Directory) openPostgres(ctx context.Context, dsn string, cfg *config.Config) error {
+	d.engine = Postgres
+	pc, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		e := &diag.Error{Component: "ebb", Op: "config", Doing: "parse directory.dsn", Path: redactDSN(dsn),
+			Class: diag.Permanent, Exit: diag.ExConfig, Setting: d.setting,
+			Hint: "write it as postgres://user:password@host:port/dbname"}
+		e.SetCause(errors.New(redactDSN(err.Error())))
+		return e
+	}
+	if t := cfg.Directory.ConnectTimeout.Duration; t > 0 {
+		pc.ConnectTimeout = t
+	}
+	d.where = fmt.Sprintf("%s/%s", net.JoinHostPort(pc.Host, strconv.Itoa(int(pc.Port))), pc.Database)
+	if strings.HasPrefix(pc.Host, "/") {
+		d.where = fmt.Sprintf("%s (port %d)/%s", pc.Host, pc.Port, pc.Database)
+	}
+	db := stdlib.OpenDB(*pc)
+	db.SetMaxOpenConns(32)
+	db.SetMaxIdleConns(32)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	d.db = db
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return d.dbError("connect", err)
+	}
+	return nil
+}
+
+// redactDSN hides the password in a postgres URL or key=value DSN.
+func redactDSN(s string) string {
+	if i := strings.Index(s, "://"); i >= 0 {
+		rest := s[i+3:]
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			cred := rest[:at]
+			if c := strings.IndexByte(cred, ':'); c >= 0 {
+				return s[:i+3] + cred[:c] + ":xxxxx" + rest[at:]
+			}
+		}
+	}
+	if j := strings.Index(s, "password="); j >= 0 {
+		end := strings.IndexByte(s[j:], ' ')
+		if end < 0 {
+			return s[:j] + "password=xxxxx"
+		}
+		return s[:j] + "password=xxxxx" + s[j+end:]
+	}
+	return s
+}

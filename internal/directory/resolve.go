@@ -1,0 +1,258 @@
+package directory
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/ebbmail/ebb/internal/diag"
+)
+
+// domainInfo is what the domains table says about one name.
+type domainInfo struct {
+	hosted    bool
+	canonical string // the domain itself, or the target of a domain alias
+}
+
+// domain looks a normalised domain up, through the cache.
+func (d *Directory) domain(ctx context.Context, name string) (domainInfo, error) {
+	if di, ok := d.domains.get(name); ok {
+		return di, nil
+	}
+	var aliasOf string
+	err := d.db.QueryRowContext(ctx, d.q(`SELECT alias_of FROM domains WHERE name = ?`), name).Scan(&aliasOf)
+	di := domainInfo{}
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return di, d.dbError("lookup", err)
+	default:
+		di = domainInfo{hosted: true, canonical: name}
+		if aliasOf != "" {
+			di.canonical = aliasOf
+		}
+	}
+	d.domains.put(name, di)
+	return di, nil
+}
+
+// IsLocalDomain reports whether ebb hosts domain (or a domain alias of one).
+// UTF-8 and punycode spellings are the same domain.
+func (d *Directory) IsLocalDomain(ctx context.Context, domain string) (bool, error) {
+	name, err := NormalizeDomain(domain)
+	if err != nil {
+		return false, nil
+	}
+	di, err := d.domain(ctx, name)
+	return di.hosted, err
+}
+
+// Resolve returns where mail for address goes. The order, for an address in
+// a hosted domain (after a domain alias is replaced by its target):
+//
+//  1. an alias for the exact address (it wins over a mailbox of that name,
+//     as in Postfix virtual_alias_maps; an alias may list itself to keep a
+//     copy in its own mailbox);
+//  2. the mailbox of that address;
+//  3. with a subaddress (alice+tag@, directory.subaddress_separator), 1 and
+//     2 for the address without the detail;
+//  4. the domain's catch-all (the alias "@domain");
+//  5. nothing: Unknown().
+//
+// Destinations of aliases resolve the same way, recursively; one outside
+// the hosted domains is a forward. An alias loop, or a chain longer than
+// directory.max_alias_depth, is a permanent *diag.Error naming the chain.
+func (d *Directory) Resolve(ctx context.Context, address string) (*Resolution, error) {
+	local, domain, err := SplitAddress(address)
+	if err != nil {
+		e := diag.New("parse", "resolve", address, err)
+		e.Component, e.Class, e.Exit = "ebb", diag.Permanent, diag.ExDataErr
+		e.SMTPCode, e.Enhanced, e.Public = 501, [3]int{5, 1, 3}, "Bad recipient address syntax"
+		return nil, e
+	}
+	addr := local + "@" + domain
+	if r, ok := d.resolved.get(addr); ok {
+		return r.clone(), nil
+	}
+	r := &Resolution{Address: addr}
+	w := walk{d: d, r: r, seenMailbox: map[string]bool{}, seenForward: map[string]bool{}}
+	if err := w.expand(ctx, local, domain, nil, true); err != nil {
+		var ce *ChainError
+		if errors.As(err, &ce) {
+			e := diag.New("loop", "resolve", addr, err)
+			e.Component, e.Class, e.Exit = "ebb", diag.Permanent, diag.ExDataErr
+			e.SMTPCode, e.Enhanced, e.Public = 554, [3]int{5, 4, 6}, "Routing loop detected in the recipient's aliases"
+			e.Hint = "fix the aliases on the chain (ebb alias list, ebb alias remove)"
+			return nil, e
+		}
+		return nil, err
+	}
+	d.resolved.put(addr, r)
+	return r.clone(), nil
+}
+
+// clone copies the slices, so that a caller changing its Resolution does not
+// change the cached one. Mailboxes are shared: treat them as read-only.
+func (r *Resolution) clone() *Resolution {
+	c := *r
+	c.Mailboxes = slices.Clone(r.Mailboxes)
+	c.Forwards = slices.Clone(r.Forwards)
+	c.Chain = slices.Clone(r.Chain)
+	return &c
+}
+
+// walk is one resolution in progress.
+type walk struct {
+	d           *Directory
+	r           *Resolution
+	seenMailbox map[string]bool
+	seenForward map[string]bool
+}
+
+func (w *walk) addChain(a string) {
+	if !slices.Contains(w.r.Chain, a) {
+		w.r.Chain = append(w.r.Chain, a)
+	}
+}
+
+// expand resolves local@domain; path is the chain of aliases that led here.
+func (w *walk) expand(ctx context.Context, local, domain string, path []string, top bool) error {
+	d := w.d
+	di, err := d.domain(ctx, domain)
+	if err != nil {
+		return err
+	}
+	if !di.hosted {
+		if !top {
+			a := local + "@" + domain
+			if !w.seenForward[a] {
+				w.seenForward[a] = true
+				w.r.Forwards = append(w.r.Forwards, a)
+			}
+		}
+		return nil
+	}
+	key := lookupKey(local, di.canonical)
+	if slices.Contains(path, key) {
+		return &ChainError{Kind: ErrAliasLoop, Chain: append(slices.Clone(path), key)}
+	}
+	if len(path) > d.cfg.MaxAliasDepth {
+		return &ChainError{Kind: ErrAliasTooDeep, Chain: append(slices.Clone(path), key), Max: d.cfg.MaxAliasDepth}
+	}
+	if top {
+		w.addChain(key)
+	}
+	found, err := w.exact(ctx, key, path)
+	if err != nil || found {
+		return err
+	}
+	if sep := d.cfg.SubaddressSeparator; sep != "" {
+		if i := strings.Index(local, sep); i > 0 {
+			base := lookupKey(local[:i], di.canonical)
+			found, err := w.exact(ctx, base, path)
+			if err != nil {
+				return err
+			}
+			if found {
+				if top {
+					w.r.Detail = local[i+len(sep):]
+				}
+				return nil
+			}
+		}
+	}
+	// The catch-all: the alias "@domain".
+	_, err = w.exact(ctx, "@"+di.canonical, path)
+	return err
+}
+
+// exact follows the alias or mailbox stored under key.
+func (w *walk) exact(ctx context.Context, key string, path []string) (bool, error) {
+	d := w.d
+	dests, err := d.aliasDestinations(ctx, key)
+	if err != nil {
+		return false, err
+	}
+	if len(dests) > 0 {
+		w.addChain(key)
+		next := append(slices.Clone(path), key)
+		for _, dest := range dests {
+			if strings.EqualFold(dest, key) {
+				// An alias that lists itself keeps a copy in its own
+				// mailbox: not a loop.
+				if _, err := w.mailbox(ctx, key); err != nil {
+					return false, err
+				}
+				continue
+			}
+			l, dom, err := SplitAddress(dest)
+			if err != nil {
+				continue // refused when the alias was added
+			}
+			w.addChain(l + "@" + dom)
+			if err := w.expand(ctx, l, dom, next, false); err != nil {
+				return false, err
+			}
+		}
+		return true, nil
+	}
+	return w.mailbox(ctx, key)
+}
+
+func (w *walk) mailbox(ctx context.Context, key string) (bool, error) {
+	mb, err := w.d.mailboxByKey(ctx, key)
+	if err != nil || mb == nil {
+		return false, err
+	}
+	if !w.seenMailbox[key] {
+		w.seenMailbox[key] = true
+		w.r.Mailboxes = append(w.r.Mailboxes, mb)
+	}
+	return true, nil
+}
+
+func (d *Directory) aliasDestinations(ctx context.Context, key string) ([]string, error) {
+	rows, err := d.db.QueryContext(ctx, d.q(`SELECT destination FROM aliases WHERE lookup = ? ORDER BY destination`), key)
+	if err != nil {
+		return nil, d.dbError("lookup", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, d.dbError("lookup", err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, d.dbError("lookup", err)
+	}
+	return out, nil
+}
+
+const mailboxColumns = `address, password, quota_bytes, quota_messages, enabled, maildir`
+
+func scanMailbox(sc interface{ Scan(...any) error }) (*Mailbox, error) {
+	mb := &Mailbox{}
+	var enabled int
+	if err := sc.Scan(&mb.Address, &mb.PasswordHash, &mb.QuotaBytes, &mb.QuotaMessages, &enabled, &mb.Maildir); err != nil {
+		return nil, err
+	}
+	mb.Enabled = enabled != 0
+	return mb, nil
+}
+
+func (d *Directory) mailboxByKey(ctx context.Context, key string) (*Mailbox, error) {
+	row := d.db.QueryRowContext(ctx, d.q(`SELECT `+mailboxColumns+` FROM mailboxes WHERE lookup = ?`), key)
+	mb, err := scanMailbox(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, d.dbError("lookup", err)
+	}
+	return mb, nil
+}
