@@ -1,0 +1,2 @@
+require "body";
+if body :content "application/pdf" :contains "secret payload" { discard; }

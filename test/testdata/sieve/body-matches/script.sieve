@@ -1,0 +1,2 @@
+require "body";
+if body :matches "*Total: 42 EUR*" { discard; }

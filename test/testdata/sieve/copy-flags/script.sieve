@@ -1,0 +1,2 @@
+require ["copy", "fileinto", "imap4flags"];
+fileinto :copy :flags "\\Seen" "Read";

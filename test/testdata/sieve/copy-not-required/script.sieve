@@ -1,0 +1,2 @@
+require ["vacation", "fileinto"];
+fileinto :copy "x";

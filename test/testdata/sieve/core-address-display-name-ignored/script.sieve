@@ -1,0 +1,1 @@
+if address :contains "from" "Example <" { discard; } elsif address :is "from" "alice@example.org" { redirect "addr@example.net"; }

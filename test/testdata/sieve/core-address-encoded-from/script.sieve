@@ -1,0 +1,1 @@
+if address :is "from" "joerg@example.de" { discard; }

@@ -1,0 +1,1 @@
+if address :is "to" "carol@example.net" { discard; }

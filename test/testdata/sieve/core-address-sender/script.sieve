@@ -1,0 +1,2 @@
+require "fileinto";
+if address :domain :is "sender" "vger.example.org" { fileinto "lists"; }

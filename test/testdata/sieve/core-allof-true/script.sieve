@@ -1,0 +1,1 @@
+if allof (exists "subject", header :contains "from" "alice") { discard; }

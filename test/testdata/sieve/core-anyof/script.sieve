@@ -1,0 +1,1 @@
+if anyof (false, header :contains "subject" "42") { discard; }

@@ -1,0 +1,1 @@
+if false { discard; } elsif true { redirect "b@example.net"; } else { keep; }

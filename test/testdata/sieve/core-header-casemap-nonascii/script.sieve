@@ -1,0 +1,1 @@
+if header :contains "subject" "FÜR" { discard; } elsif header :contains "subject" "RECHNUNG" { redirect "ascii@example.net"; }

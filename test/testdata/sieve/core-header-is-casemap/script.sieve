@@ -1,0 +1,1 @@
+if header :is "Subject" "YOUR INVOICE 42" { discard; }

@@ -1,0 +1,1 @@
+if header :is :comparator "i;octet" "subject" "YOUR INVOICE 42" { discard; }

@@ -1,0 +1,1 @@
+if header :is "subject" "Your invoice 42" { discard; }

@@ -1,0 +1,1 @@
+if header :matches "subject" "Your\\*" { discard; } else { redirect "nostar@example.net"; }

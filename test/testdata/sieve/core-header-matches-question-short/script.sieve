@@ -1,0 +1,1 @@
+if header :matches "subject" "Your invoice 42?" { discard; }

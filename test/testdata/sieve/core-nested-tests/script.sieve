@@ -1,0 +1,1 @@
+if allof (anyof (false, true), not anyof (false, false)) { discard; }

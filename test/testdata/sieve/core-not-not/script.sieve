@@ -1,0 +1,1 @@
+if not not exists "subject" { discard; }

@@ -1,0 +1,3 @@
+# hash comment
+/* bracket
+   comment */

@@ -1,0 +1,4 @@
+if true {
+  if true { keep; stop; }
+}
+discard;

@@ -1,0 +1,6 @@
+require "fileinto";
+if address :domain :is ["to", "cc"] "example.com" {
+  fileinto "Team";
+} else {
+  keep;
+}

@@ -1,0 +1,2 @@
+require ["date", "relational"];
+if currentdate :zone "+0000" :value "gt" "date" "2020-01-01" { discard; }

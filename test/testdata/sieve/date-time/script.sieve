@@ -1,0 +1,2 @@
+require ["date", "variables", "fileinto"];
+if date :originalzone :matches "date" "time" "*" { fileinto "t${1}"; }

@@ -1,0 +1,2 @@
+require "date";
+if date :is "date" "year" "2016" { discard; }

@@ -1,0 +1,2 @@
+require ["duplicate", "fileinto"];
+if duplicate :handle "list" { discard; } else { fileinto "first"; }

@@ -1,0 +1,2 @@
+require "duplicate";
+if duplicate :header "subject" :seconds 3600 { discard; }

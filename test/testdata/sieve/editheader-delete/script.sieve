@@ -1,0 +1,3 @@
+require ["editheader", "fileinto"];
+deleteheader "x-tag";
+if not exists "x-tag" { fileinto "gone"; }

@@ -1,0 +1,2 @@
+require ["encoded-character", "fileinto"];
+fileinto "Caf${unicode:e9}";

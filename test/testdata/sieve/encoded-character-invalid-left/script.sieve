@@ -1,0 +1,2 @@
+require ["encoded-character", "fileinto"];
+fileinto "${hex:zz}x";

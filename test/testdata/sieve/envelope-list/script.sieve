@@ -1,0 +1,2 @@
+require "envelope";
+if envelope :contains ["from", "to"] "bob" { discard; }

@@ -1,0 +1,2 @@
+require "envelope";
+if envelope :is "from" "mallory@example.org" { discard; }

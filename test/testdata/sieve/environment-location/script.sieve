@@ -1,0 +1,2 @@
+require ["environment", "fileinto"];
+if environment :is "location" "MS" { fileinto "ms"; }

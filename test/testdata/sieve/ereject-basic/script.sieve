@@ -1,0 +1,2 @@
+require "ereject";
+ereject "Rejected at SMTP time";

@@ -1,0 +1,3 @@
+require ["ereject", "fileinto"];
+fileinto "x";
+ereject "no";

@@ -1,0 +1,1 @@
+if address :user "from" "x" { keep; }

@@ -1,0 +1,2 @@
+require "fileinto";
+if mailboxexists "x" { keep; }

@@ -1,0 +1,7 @@
+if true {
+  if true {
+    if true {
+      fileinto "x";
+    }
+  }
+}

@@ -1,0 +1,1 @@
+if frobnicated "x" { keep; }

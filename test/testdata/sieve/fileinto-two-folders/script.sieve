@@ -1,0 +1,3 @@
+require "fileinto";
+fileinto "B";
+fileinto "A";

@@ -1,0 +1,63 @@
+package main
+
+// Scripts Pigeonhole refuses to compile; the expectation records the line of
+// the first error.
+func init() {
+	e := func(name, desc, script string) Case {
+		return Case{Name: "error-" + name, Desc: desc, Script: script, Want: "compile"}
+	}
+	add(
+		e("missing-semicolon", "a command without ';' at the end of the script", "require \"fileinto\";\n\nfileinto \"x\"\n"),
+		e("missing-semicolon-mid", "a command without ';' before the next command", "keep\ndiscard;\n"),
+		e("unknown-command", "an unknown command", "keep;\nfrobnicate \"x\";\n"),
+		e("unknown-test", "an unknown test", "if frobnicated \"x\" { keep; }\n"),
+		e("unterminated-string", "a string without its closing quote", "keep;\nif header :is \"subject\" \"abc { keep; }\n"),
+		e("unterminated-comment", "a bracket comment that never ends", "keep;\n/* never closed\n"),
+		e("unterminated-text", "text: without the terminating dot line", "require \"reject\";\nreject text:\nline\n"),
+		e("unbalanced-brace", "a block that is not closed", "if true {\n  keep;\n"),
+		e("extra-brace", "a closing brace without a block", "keep;\n}\n"),
+		e("fileinto-not-required", "fileinto without require", "fileinto \"x\";\n"),
+		e("require-unknown", "require of an unknown extension", "require \"vnd.example.nothing\";\nkeep;\n"),
+		e("require-after-command", "require after a command", "keep;\nrequire \"fileinto\";\n"),
+		e("else-without-if", "else without if", "else { keep; }\n"),
+		e("elsif-after-else", "elsif after else", "if true { keep; } else { discard; } elsif false { keep; }\n"),
+		e("if-without-test", "if without a test", "if { keep; }\n"),
+		e("if-without-block", "if without a block", "if true keep;\n"),
+		e("size-without-tag", "size without :over or :under", "if size 100 { keep; }\n"),
+		e("size-string-arg", "size with a string instead of a number", "if size :over \"100\" { keep; }\n"),
+		e("unknown-tag", "an unknown tagged argument", "if header :frob \"subject\" \"x\" { keep; }\n"),
+		e("two-match-types", "two match types in one test", "if header :is :contains \"subject\" \"x\" { keep; }\n"),
+		e("unknown-comparator", "an unknown comparator", "if header :comparator \"i;unknown\" :is \"subject\" \"x\" { keep; }\n"),
+		e("header-missing-keys", "header with only one argument", "if header \"subject\" { keep; }\n"),
+		e("keep-with-argument", "keep with an argument", "keep \"INBOX\";\n"),
+		e("stop-with-argument", "stop with an argument", "stop 1;\n"),
+		e("redirect-no-argument", "redirect without an address", "redirect;\n"),
+		e("redirect-invalid-address", "redirect to a malformed address", "redirect \"not an address\";\n"),
+		e("address-bad-part", "address with an address part not enabled", "if address :user \"from\" \"x\" { keep; }\n"),
+		e("anyof-empty", "anyof with an empty list", "if anyof () { keep; }\n"),
+		e("test-list-trailing-comma", "a trailing comma in a test list", "if allof (true, ) { keep; }\n"),
+		e("string-list-unclosed", "a string list that is not closed", "if header :is [\"subject\", \"from\" \"x\" { keep; }\n"),
+		e("number-overflow", "a number too large", "if size :over 99999999999999999999999 { keep; }\n"),
+		e("bad-number-suffix", "an unknown number suffix", "if size :over 10X { keep; }\n"),
+		e("envelope-not-required", "envelope without require", "if envelope \"from\" \"x\" { keep; }\n"),
+		e("envelope-bad-part", "envelope of an unknown part", "require \"envelope\";\nif envelope :is \"cc\" \"x\" { keep; }\n"),
+		e("variables-bad-name", "set with an invalid variable name", "require \"variables\";\nset \"1abc\" \"x\";\n"),
+		e("variables-not-required", "set without require", "set \"a\" \"b\";\n"),
+		e("vacation-bad-days", "vacation :days with a string", "require \"vacation\";\nvacation :days \"seven\" \"Away.\";\n"),
+		e("vacation-no-reason", "vacation without a reason", "require \"vacation\";\nvacation :days 1;\n"),
+		e("reject-not-required", "reject without require", "reject \"no\";\n"),
+		e("imap4flags-not-required", "addflag without require", "addflag \"\\\\Seen\";\n"),
+		e("body-bad-transform", "body with two transforms", "require \"body\";\nif body :raw :text :contains \"x\" { keep; }\n"),
+		e("regex-not-required", ":regex without require", "if header :regex \"subject\" \"x\" { keep; }\n"),
+		e("subaddress-not-required", ":detail without require", "if address :detail \"to\" \"x\" { keep; }\n"),
+		e("duplicate-not-required", "duplicate without require", "if duplicate { keep; }\n"),
+		e("mailbox-not-required", "mailboxexists without require", "require \"fileinto\";\nif mailboxexists \"x\" { keep; }\n"),
+		e("date-not-required", "date without require", "if date \"date\" \"year\" \"2016\" { keep; }\n"),
+		e("include-not-required", "include without require", "include \"x\";\n"),
+		e("nested-error-line", "an error deep in a nested block reports its own line", "if true {\n  if true {\n    if true {\n      fileinto \"x\";\n    }\n  }\n}\n"),
+		e("test-as-command", "a test used as a command", "header :is \"subject\" \"x\";\n"),
+		e("command-as-test", "a command used as a test", "if keep { discard; }\n"),
+		e("missing-comma-in-list", "string list without a comma", "if header :is [\"a\" \"b\"] \"x\" { keep; }\n"),
+		e("address-non-address-header", "the address test refuses a header that holds no addresses", "if address :is \"subject\" \"x\" { keep; }\n"),
+	)
+}

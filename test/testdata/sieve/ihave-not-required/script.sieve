@@ -1,0 +1,1 @@
+if ihave "fileinto" { keep; }

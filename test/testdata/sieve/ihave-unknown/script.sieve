@@ -1,0 +1,2 @@
+require "ihave";
+if ihave "vnd.example.teleport" { teleport "mars"; } else { discard; }

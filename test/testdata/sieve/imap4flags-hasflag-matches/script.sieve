@@ -1,0 +1,3 @@
+require "imap4flags";
+addflag ["$Label1", "$Label2"];
+if hasflag :matches "$Label*" { discard; }

@@ -1,0 +1,3 @@
+require "imap4flags";
+addflag "\\Flagged";
+if hasflag "\\flagged" { discard; }

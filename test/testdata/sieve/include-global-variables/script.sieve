@@ -1,0 +1,4 @@
+require ["include", "variables"];
+global "box";
+include "setter";
+include "user";

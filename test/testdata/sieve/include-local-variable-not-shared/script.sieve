@@ -1,0 +1,3 @@
+require ["include", "variables", "fileinto"];
+set "box" "Local";
+include "user";

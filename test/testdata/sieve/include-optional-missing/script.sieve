@@ -1,0 +1,3 @@
+require ["include", "fileinto"];
+include :optional "absent";
+fileinto "After";

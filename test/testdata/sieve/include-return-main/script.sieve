@@ -1,0 +1,4 @@
+require ["include", "fileinto"];
+fileinto "Before";
+return;
+fileinto "After";

@@ -1,0 +1,3 @@
+require "include";
+include :personal "work";
+include :global "work";

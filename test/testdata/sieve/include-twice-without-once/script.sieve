@@ -1,0 +1,5 @@
+require ["include", "variables", "fileinto"];
+global "n";
+include "twice";
+include "twice";
+fileinto "n-${n}";

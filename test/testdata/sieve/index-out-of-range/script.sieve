@@ -1,0 +1,2 @@
+require "index";
+if header :index 9 :matches "received" "*" { discard; }

@@ -1,0 +1,2 @@
+require ["mailbox", "fileinto"];
+if mailboxexists "Existing" { fileinto "Existing"; } else { fileinto :create "Existing"; }

@@ -1,0 +1,2 @@
+require "regex";
+if address :domain :regex "from" "^example\\.(org|net)$" { discard; }

@@ -1,0 +1,2 @@
+require ["regex", "envelope"];
+if envelope :regex "from" "^[a-z]+@" { discard; }

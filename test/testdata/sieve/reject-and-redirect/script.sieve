@@ -1,0 +1,3 @@
+require "reject";
+redirect "boss@example.net";
+reject "no";

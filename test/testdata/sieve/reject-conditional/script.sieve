@@ -1,0 +1,3 @@
+require "reject";
+if address :is "from" "alice@example.org" { reject "go away"; stop; }
+keep;

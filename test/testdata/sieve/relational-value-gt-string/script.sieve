@@ -1,0 +1,2 @@
+require "relational";
+if header :value "gt" "x-count" "9" { discard; }

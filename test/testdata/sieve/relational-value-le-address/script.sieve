@@ -1,0 +1,2 @@
+require "relational";
+if address :localpart :value "le" "from" "bob" { discard; }

@@ -1,0 +1,2 @@
+require ["spamtest", "variables", "fileinto"];
+if spamtest :matches "*" { fileinto "s${1}"; }

@@ -1,0 +1,2 @@
+require ["spamtest", "variables", "fileinto"];
+if spamtest :is "0" { fileinto "untested"; }

@@ -1,0 +1,2 @@
+require ["subaddress", "fileinto"];
+if address :detail :is "cc" "" { fileinto "empty-detail"; }

@@ -1,0 +1,2 @@
+require ["subaddress", "envelope"];
+if envelope :user :is "to" "bob" { discard; }

@@ -1,0 +1,2 @@
+require "vacation";
+vacation :addresses ["bob@example.com", "robert@example.com"] :subject "Away" "Away.";

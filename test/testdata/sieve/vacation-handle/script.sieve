@@ -1,0 +1,2 @@
+require "vacation";
+vacation :handle "summer-2026" "Away.";

@@ -1,0 +1,3 @@
+require ["vacation", "fileinto", "copy"];
+fileinto :copy "x";
+vacation :subject "s" "r";

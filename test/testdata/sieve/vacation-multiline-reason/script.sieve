@@ -1,0 +1,7 @@
+require "vacation";
+vacation text:
+I am away.
+
+For urgent matters write to carol@example.net.
+.
+;

@@ -1,0 +1,2 @@
+require ["vacation-seconds"];
+vacation :subject "x" "y";

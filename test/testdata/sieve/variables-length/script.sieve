@@ -1,0 +1,3 @@
+require ["variables", "fileinto"];
+set :length "x" "hello";
+fileinto "len-${x}";

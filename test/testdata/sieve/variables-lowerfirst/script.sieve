@@ -1,0 +1,3 @@
+require ["variables", "fileinto"];
+set :lowerfirst "x" "MIXED";
+fileinto "${x}";

@@ -1,0 +1,2 @@
+require ["variables", "fileinto"];
+if header :matches "from" "*e*" { fileinto "${1}|${2}"; }

@@ -1,0 +1,3 @@
+require ["variables", "fileinto"];
+set :length :upper "x" "abc";
+fileinto "${x}";

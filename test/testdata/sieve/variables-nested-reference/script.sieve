@@ -1,0 +1,4 @@
+require ["variables", "fileinto"];
+set "x" "y";
+set "y" "z";
+fileinto "[${${x}}]";

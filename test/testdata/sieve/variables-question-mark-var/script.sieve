@@ -1,0 +1,2 @@
+require ["variables", "fileinto"];
+if header :matches "subject" "Your invoice ?*" { fileinto "d-${1}-${2}"; }

@@ -1,0 +1,3 @@
+require ["variables", "fileinto"];
+set :quotewildcard "x" "a*b?c\\d";
+fileinto "${x}";

@@ -1,0 +1,4 @@
+require ["variables", "fileinto"];
+set "x" "one";
+set "x" "two";
+fileinto "${x}";

@@ -1,0 +1,2 @@
+require "variables";
+if string :matches ["x", "yz"] "y?" { discard; }

@@ -1,0 +1,3 @@
+require "variables";
+set "a" "hello world";
+if string :contains "${a}" "world" { discard; }

@@ -1,0 +1,3 @@
+require ["variables", "fileinto"];
+set :upperfirst "x" "mixed case";
+fileinto "${x}";

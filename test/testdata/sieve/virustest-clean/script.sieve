@@ -1,0 +1,2 @@
+require ["virustest", "variables", "fileinto"];
+if virustest :matches "*" { fileinto "v${1}"; }
