@@ -49,10 +49,9 @@ type MissingError struct {
 
 func (e *MissingError) Error() string {
 	if len(e.Present) == 0 {
-		return fmt.Sprintf("no Maildir at %s (tmp/, new/ and cur/ are missing)", e.Dir)
+		return "no Maildir here (tmp/, new/ and cur/ are missing)"
 	}
-	return fmt.Sprintf("the Maildir %s lacks %s/ (%s/ present)", e.Dir,
-		strings.Join(e.Missing, "/, "), strings.Join(e.Present, "/, "))
+	return fmt.Sprintf("the Maildir lacks %s/ (%s/ present)", strings.Join(e.Missing, "/, "), strings.Join(e.Present, "/, "))
 }
 
 func (e *MissingError) Unwrap() error { return os.ErrNotExist }

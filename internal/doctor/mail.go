@@ -1,0 +1,207 @@
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/maildir"
+)
+
+// mailChecks are the checks of local delivery (issue 2): the delivery user,
+// mail.root, every existing Maildir, free space, and /tmp.
+func mailChecks() []Check {
+	return []Check{
+		{Name: "server.user", Run: checkServerUser},
+		{Name: "mail.root", Run: checkMailRoot},
+		{Name: "maildir", Run: checkMaildirs},
+		{Name: "mail.space", Run: checkMailSpace},
+		{Name: "tmp", Run: checkTmp},
+	}
+}
+
+func checkServerUser(ctx context.Context, env *Env) []Finding {
+	const name = "server.user"
+	if env.Probe.As != nil {
+		return []Finding{Passed(name, env.Cfg.Server.User, "probes run as "+env.Probe.Who())}
+	}
+	self := diag.Self()
+	if self.User == env.Cfg.Server.User {
+		return []Finding{Passed(name, env.Cfg.Server.User, "running as "+self.String())}
+	}
+	e := diag.New("probe", "probe as", env.Cfg.Server.User, fmt.Errorf("the probes run as %s instead", self))
+	e.Setting = env.Cfg.Setting("server.user")
+	e.Who = self
+	if self.UID == 0 {
+		// Root and no such user: a probe as root proves nothing.
+		e.Reason = "no such user; the probes below ran as root, which ignores file modes"
+		e.Hint = fmt.Sprintf("create the user (useradd --system --user-group %s) or set server.user", env.Cfg.Server.User)
+		return []Finding{Failed(name, e)}
+	}
+	e.Hint = "run ebb doctor as root to probe as " + env.Cfg.Server.User
+	return []Finding{Warned(name, e)}
+}
+
+func checkMailRoot(ctx context.Context, env *Env) []Finding {
+	const name = "mail.root"
+	root := env.Cfg.Mail.Root
+	st, err := os.Stat(root)
+	if err != nil {
+		e := diag.PathError("ebb doctor", "stat", "use the mail root", root, err, env.Cfg.Setting("mail.root"))
+		if errors.Is(err, os.ErrNotExist) {
+			e.Hint = fmt.Sprintf("mkdir -p %s && chown %s %s", root, env.Cfg.Server.User, root)
+		}
+		return []Finding{Failed(name, e)}
+	}
+	if !st.IsDir() {
+		e := diag.PathError("ebb doctor", "stat", "use the mail root", root, syscall.ENOTDIR, env.Cfg.Setting("mail.root"))
+		return []Finding{Failed(name, e)}
+	}
+	if !env.Cfg.Mail.Create {
+		// Nothing is created under mail.root: it only has to be readable.
+		return []Finding{Passed(name, root, "exists (mail.create = false: Maildirs are made by hand)")}
+	}
+	if e := env.Probe.Dir(ctx, root, env.Cfg.Setting("mail.root")); e != nil {
+		// New domains' directories are created here at first delivery.
+		e.Reason += " (mail.create = true needs to create directories here)"
+		return []Finding{Failed(name, e)}
+	}
+	return []Finding{Passed(name, root, "create, write, fsync, rename, remove as "+env.Probe.Who())}
+}
+
+// MaildirGlob turns mail.maildir into a glob matching every Maildir it can
+// name: {domain} and {local} become *, {address} *@*.
+func MaildirGlob(template, root string) string {
+	r := strings.NewReplacer("{root}", globEscape(root), "{domain}", "*", "{local}", "*", "{address}", "*@*")
+	return r.Replace(template)
+}
+
+func globEscape(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, "*", `\*`, "?", `\?`, "[", `\[`)
+	return r.Replace(s)
+}
+
+func checkMaildirs(ctx context.Context, env *Env) []Finding {
+	const name = "maildir"
+	setting := env.Cfg.Setting("mail.maildir")
+	if strings.Contains(env.Cfg.Mail.Maildir, "{root}") && env.Cfg.IsDefault("mail.maildir") {
+		setting = env.Cfg.Setting("mail.root")
+	}
+	pattern := MaildirGlob(env.Cfg.Mail.Maildir, env.Cfg.Mail.Root)
+	dirs, err := filepath.Glob(pattern)
+	if err != nil {
+		e := diag.New("glob", "expand mail.maildir as", pattern, err)
+		e.Setting = env.Cfg.Setting("mail.maildir")
+		return []Finding{Failed(name, e)}
+	}
+	sort.Strings(dirs)
+	var out []Finding
+	var reqs []ProbeRequest
+	var owners []string
+	for _, d := range dirs {
+		if st, err := os.Stat(d); err != nil || !st.IsDir() {
+			continue
+		}
+		if err := maildir.Check(d); err != nil {
+			e := diag.PathError("ebb doctor", "open", "deliver to", d, err, setting)
+			var me *maildir.MissingError
+			if errors.As(err, &me) {
+				e.Reason, e.Errno = me.Error(), "ENOENT"
+				e.Who = nil // found by looking, not by acting as someone
+				e.Hint = fmt.Sprintf("mkdir %s/%s (mode 0700, owned by %s), or rebuild it with maildirmake", d, me.Missing[0], env.Cfg.Server.User)
+			}
+			out = append(out, Failed(name, e))
+			continue
+		}
+		for _, s := range maildir.Subdirs {
+			reqs = append(reqs, ProbeRequest{Dir: filepath.Join(d, s), Setting: setting})
+		}
+		owners = append(owners, d)
+	}
+	if len(dirs) == 0 {
+		return []Finding{Passed(name, pattern, "no Maildir yet")}
+	}
+	res := env.Probe.Dirs(ctx, reqs)
+	bad := map[string]bool{}
+	for i, e := range res {
+		if e != nil {
+			out = append(out, Failed(name, e))
+			bad[filepath.Dir(reqs[i].Dir)] = true
+		}
+	}
+	// Files that Dovecot cannot read are a problem even when ebb can write:
+	// warn when a Maildir is not owned by the delivery user.
+	if env.Probe.As != nil {
+		for _, d := range owners {
+			var st syscall.Stat_t
+			if bad[d] || syscall.Stat(d, &st) != nil || int(st.Uid) == env.Probe.As.UID {
+				continue
+			}
+			e := diag.New("stat", "", d, fmt.Errorf("the Maildir is not owned by %s", env.Probe.As.Name))
+			e.Found = diag.Describe(d)
+			e.Setting = setting
+			e.Hint = fmt.Sprintf("chown -R %s %s", env.Probe.As.Name, d)
+			out = append(out, Warned(name, e))
+		}
+	}
+	ok := len(owners) - len(bad)
+	if ok > 0 {
+		out = append(out, Passed(name, pattern, fmt.Sprintf("%d Maildir(s): tmp/, new/, cur/ create, write, fsync, rename, remove as %s", ok, env.Probe.Who())))
+	}
+	return out
+}
+
+func checkMailSpace(ctx context.Context, env *Env) []Finding {
+	const name = "mail.space"
+	f := diag.Describe(env.Cfg.Mail.Root)
+	if f.Kind == "missing" {
+		return nil
+	}
+	f.AddFree()
+	if !f.HasFree {
+		return nil
+	}
+	var out []Finding
+	min := uint64(env.Cfg.Doctor.MinFree)
+	if f.FreeBytes < min {
+		e := diag.New("statfs", "", f.Path, fmt.Errorf("%s free, below doctor.min_free (%s)", diag.HumanBytes(f.FreeBytes), diag.HumanBytes(min)))
+		e.Errno = "ENOSPC"
+		e.Found = f
+		e.Setting = env.Cfg.Setting("doctor.min_free")
+		e.Hint = fmt.Sprintf("free space on the filesystem that holds %s (df -h %s)", f.Path, f.Path)
+		out = append(out, Warned(name, e))
+	}
+	if f.FreeInodes < uint64(env.Cfg.Doctor.MinFreeInodes) {
+		e := diag.New("statfs", "", f.Path, fmt.Errorf("%d inodes free, below doctor.min_free_inodes (%d)", f.FreeInodes, env.Cfg.Doctor.MinFreeInodes))
+		e.Errno = "ENOSPC"
+		e.Found = f
+		e.Setting = env.Cfg.Setting("doctor.min_free_inodes")
+		e.Hint = fmt.Sprintf("free inodes on the filesystem that holds %s (df -i %s)", f.Path, f.Path)
+		out = append(out, Warned(name, e))
+	}
+	if len(out) == 0 {
+		out = append(out, Passed(name, f.Path, fmt.Sprintf("%s and %d inodes free", diag.HumanBytes(f.FreeBytes), f.FreeInodes)))
+	}
+	return out
+}
+
+// checkTmp warns about a /tmp that is not 1777: ebb never uses it
+// (principle 2), but other programs on the host do (maildrop spills
+// messages over 8 KiB there — the story in the brief).
+func checkTmp(ctx context.Context, env *Env) []Finding {
+	const name = "tmp"
+	f := diag.Describe("/tmp")
+	if f.Kind == "directory" && f.Mode == 01777 {
+		return []Finding{Passed(name, "/tmp", "mode 1777")}
+	}
+	e := diag.New("stat", "", "/tmp", fmt.Errorf("/tmp is not a directory of mode 1777; ebb does not use it, but other mail programs on this host do (maildrop puts messages over 8 KiB there)"))
+	e.Found = f
+	e.Hint = "chmod 1777 /tmp"
+	return []Finding{Warned(name, e)}
+}
