@@ -11,4 +11,5 @@ type SMTP struct {
 	DataTimeout     Duration `toml:"data_timeout" default:"10m" doc:"How long to wait for the next piece of the message during DATA (RFC 5321 4.5.3.2.5: 3 minutes at least)."`
 	TLSCert         string   `toml:"tls_cert" default:"" doc:"PEM certificate chain for STARTTLS. Empty: no STARTTLS."`
 	TLSKey          string   `toml:"tls_key" default:"" doc:"PEM private key for smtp.tls_cert."`
+	ShutdownTimeout Duration `toml:"shutdown_timeout" default:"30s" doc:"On SIGTERM, how long messages being received may still finish (their clients get their 250) before the remaining connections are cut; a cut client got no 250 and sends again."`
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ebbmail/ebb/internal/queue"
 )
 
 // Metrics holds ebb's collectors and the registry they live in.
@@ -30,8 +32,6 @@ type Metrics struct {
 	smtpRefused  *prometheus.CounterVec
 	smtpMessages *prometheus.CounterVec
 	smtpBytes    prometheus.Counter
-	deliveries   *prometheus.CounterVec
-	deferrals    *prometheus.CounterVec
 }
 
 // New makes a registry with ebb's collectors and the Go runtime and process
@@ -64,17 +64,9 @@ func New() *Metrics {
 			Name: "ebb_smtp_received_bytes_total",
 			Help: "Bytes of message data accepted over SMTP.",
 		}),
-		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ebb_deliveries_total",
-			Help: "Delivery attempts per recipient, by outcome (delivered, deferred, failed).",
-		}, []string{"outcome"}),
-		deferrals: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ebb_deferrals_total",
-			Help: "Deferred delivery attempts, by reason class (the errno or operation of the diag error, e.g. EACCES, ENOSPC, no_transport).",
-		}, []string{"reason"}),
 	}
 	r.MustRegister(m.smtpSessions, m.smtpActive, m.smtpReplies, m.smtpRefused,
-		m.smtpMessages, m.smtpBytes, m.deliveries, m.deferrals,
+		m.smtpMessages, m.smtpBytes,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -124,42 +116,56 @@ func (m *Metrics) Message(outcome string, size int64) {
 	}
 }
 
-// Delivery counts one delivery attempt for one recipient. For a deferral,
-// reason is its class (see ReasonClass).
-func (m *Metrics) Delivery(outcome, reason string) {
+// Queue registers a collector that reads the queue's counts at every
+// scrape: depth by state, delivery attempts by outcome, deferrals and
+// permanent failures by reason class. The queue keeps the counts (it makes
+// the attempts); this only exports them.
+func (m *Metrics) Queue(stats func() queue.Stats) {
 	if m == nil {
 		return
 	}
-	m.deliveries.WithLabelValues(outcome).Inc()
-	if outcome == "deferred" {
-		if reason == "" {
-			reason = "other"
-		}
-		m.deferrals.WithLabelValues(reason).Inc()
+	m.Registry.MustRegister(&queueCollector{stats: stats})
+}
+
+var (
+	descMessages = prometheus.NewDesc("ebb_queue_messages",
+		"Messages in the queue, by whether they are held.", []string{"held"}, nil)
+	descDepth = prometheus.NewDesc("ebb_queue_depth",
+		"Recipients of queued messages by state (pending, deferred, delivered, failed).", []string{"state"}, nil)
+	descReceived = prometheus.NewDesc("ebb_queue_received_total",
+		"Messages accepted into the queue (DSNs included).", nil, nil)
+	descDeliveries = prometheus.NewDesc("ebb_deliveries_total",
+		"Delivery attempts per recipient, by outcome (delivered, deferred, failed).", []string{"outcome"}, nil)
+	descDeferrals = prometheus.NewDesc("ebb_deferrals_total",
+		"Deferred delivery attempts by reason class (the errno or operation of the error: EACCES, ENOSPC, no_transport, ...).", []string{"reason"}, nil)
+	descFailures = prometheus.NewDesc("ebb_failures_total",
+		"Permanent delivery failures and expiries by reason class.", []string{"reason"}, nil)
+)
+
+type queueCollector struct{ stats func() queue.Stats }
+
+func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descMessages, descDepth, descReceived, descDeliveries, descDeferrals, descFailures} {
+		ch <- d
 	}
 }
 
-// QueueDepth registers fn, which reports how many recipients (or messages)
-// are in each queue state; it is called at every scrape.
-func (m *Metrics) QueueDepth(fn func() map[string]float64) {
-	if m == nil {
-		return
+func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.stats()
+	ch <- prometheus.MustNewConstMetric(descMessages, prometheus.GaugeValue, float64(s.Messages-s.Held), "false")
+	ch <- prometheus.MustNewConstMetric(descMessages, prometheus.GaugeValue, float64(s.Held), "true")
+	for st, n := range s.Depth {
+		ch <- prometheus.MustNewConstMetric(descDepth, prometheus.GaugeValue, float64(n), string(st))
 	}
-	m.Registry.MustRegister(&depthCollector{fn: fn, desc: prometheus.NewDesc(
-		"ebb_queue_depth", "Messages in the queue by state (pending, deferred, held, ...).",
-		[]string{"state"}, nil)})
-}
-
-type depthCollector struct {
-	fn   func() map[string]float64
-	desc *prometheus.Desc
-}
-
-func (d *depthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- d.desc }
-
-func (d *depthCollector) Collect(ch chan<- prometheus.Metric) {
-	for state, n := range d.fn() {
-		ch <- prometheus.MustNewConstMetric(d.desc, prometheus.GaugeValue, n, state)
+	ch <- prometheus.MustNewConstMetric(descReceived, prometheus.CounterValue, float64(s.Received))
+	for st, n := range s.Deliveries {
+		ch <- prometheus.MustNewConstMetric(descDeliveries, prometheus.CounterValue, float64(n), string(st))
+	}
+	for r, n := range s.Deferrals {
+		ch <- prometheus.MustNewConstMetric(descDeferrals, prometheus.CounterValue, float64(n), r)
+	}
+	for r, n := range s.Failures {
+		ch <- prometheus.MustNewConstMetric(descFailures, prometheus.CounterValue, float64(n), r)
 	}
 }
 

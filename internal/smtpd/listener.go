@@ -1,0 +1,124 @@
+package smtpd
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Kind is what a listener is for. It names the listener in logs and metrics
+// and in the Received header's protocol (RFC 3848).
+type Kind string
+
+const (
+	// Inbound is mail from other servers for the hosted domains (port 25):
+	// no AUTH, no relay.
+	Inbound Kind = "inbound"
+	// Submission is mail from users (port 587, STARTTLS then AUTH).
+	Submission Kind = "submission"
+	// SubmissionTLS is submission over implicit TLS (port 465, RFC 8314).
+	SubmissionTLS Kind = "submissions"
+)
+
+// Listener describes one listening address and what it accepts.
+//
+// The inbound listener is Listener{Kind: Inbound, Addr: ..., Policy:
+// InboundPolicy{...}}. Submission adds listeners of its own kinds with a
+// Policy that knows the authenticated user, and an Auth that offers SASL
+// mechanisms; nothing else in this package needs to change for it.
+type Listener struct {
+	Kind Kind
+	Addr string
+	// ImplicitTLS makes the listener speak TLS from the first byte (465).
+	// It needs a certificate (Options.TLS).
+	ImplicitTLS bool
+	// Policy decides MAIL FROM and RCPT TO. Required.
+	Policy Policy
+	// Auth offers AUTH (nil: no AUTH on this listener). go-smtp offers it
+	// only on TLS connections.
+	Auth Authenticator
+	// NoSTARTTLS turns STARTTLS off on this listener even when a
+	// certificate is configured.
+	NoSTARTTLS bool
+	// TLS, when set, overrides Options.TLS for this listener (submission
+	// may have its own certificate).
+	TLS *Certificates
+	// Net, when set, is the socket already bound for Addr (ebb serve binds
+	// before it drops root privileges; tests bind port 0).
+	Net net.Listener
+}
+
+// listener is a Listener bound to its socket.
+type listener struct {
+	Listener
+	srv  *Server
+	net  net.Listener
+	smtp *smtp.Server
+}
+
+// Accept enforces the connection limits: over them, the client gets a 421
+// right away (RFC 5321 §3.8 allows 421 at the greeting) and we go on
+// accepting. go-smtp never sees that connection.
+func (l *listener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.net.Accept()
+		if err != nil {
+			return nil, err
+		}
+		ip := clientIP(c.RemoteAddr())
+		if reason := l.srv.admit(ip); reason != "" {
+			l.srv.metrics.Refused(reason)
+			l.srv.log.Warn("smtp connection refused", "listener", string(l.Kind), "remote", ip, "reason", reason)
+			go refuse(c, l.srv.hostname(), reason)
+			continue
+		}
+		tc := &conn{Conn: c, id: newConnID(), ip: ip, listener: l, opened: time.Now()}
+		l.srv.track(tc)
+		l.srv.metrics.SessionOpened(string(l.Kind))
+		l.srv.log.Info("smtp connect", "conn", tc.id, "listener", string(l.Kind), "remote", c.RemoteAddr().String())
+		if l.ImplicitTLS {
+			cfg := l.srv.tlsConfig(l.TLS)
+			if cfg == nil {
+				c.Close()
+				return nil, errors.New("implicit TLS listener without a certificate")
+			}
+			return tls.Server(tc, cfg), nil
+		}
+		return tc, nil
+	}
+}
+
+func (l *listener) Close() error   { return l.net.Close() }
+func (l *listener) Addr() net.Addr { return l.net.Addr() }
+
+func refuse(c net.Conn, host, reason string) {
+	defer c.Close()
+	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	msg := "Too many connections, try again later"
+	switch reason {
+	case "per_ip":
+		msg = "Too many connections from your address, try again later"
+	case "shutdown":
+		msg = "Service shutting down, try again later"
+	}
+	fmt.Fprintf(c, "421 4.7.0 %s %s\r\n", host, msg)
+}
+
+// connOf finds our conn under what go-smtp holds (a *tls.Conn after
+// STARTTLS or on an implicit TLS listener).
+func connOf(c net.Conn) *conn {
+	for {
+		switch x := c.(type) {
+		case *conn:
+			return x
+		case *tls.Conn:
+			c = x.NetConn()
+		default:
+			return nil
+		}
+	}
+}

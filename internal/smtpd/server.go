@@ -1,0 +1,314 @@
+package smtpd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/ebbmail/ebb/internal/metrics"
+)
+
+// maxLineLength bounds one line, commands and message lines alike. RFC 5321
+// §4.5.3.1.6 says 1000 octets, but real mail (long HTML lines, JSON) breaks
+// it, and go-smtp answers a longer DATA line with a permanent 554; 8 KiB is
+// the limit Postfix's line_length_limit-style tolerance gives in practice,
+// and it still bounds the memory a client can make us hold before AUTH.
+const maxLineLength = 8192
+
+// Options are the limits and names a running server can change on SIGHUP
+// (SetOptions). The listen addresses, the message size and the recipient
+// limit are fixed when a listener starts; changing those needs a restart.
+type Options struct {
+	// Hostname is our name in the greeting and the Received header.
+	Hostname        string
+	MaxMessageBytes int64
+	MaxRecipients   int
+	MaxConnections  int
+	MaxPerIP        int
+	CommandTimeout  time.Duration
+	DataTimeout     time.Duration
+}
+
+// Config is what New needs.
+type Config struct {
+	Options   Options
+	Listeners []Listener
+	Spool     Spool
+	// TLS is the certificate for STARTTLS (and implicit TLS listeners that
+	// have none of their own). Nil: no STARTTLS.
+	TLS     *Certificates
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics
+}
+
+// Server is ebb's SMTP service: every listener of every kind, their
+// connection limits and their shared spool.
+type Server struct {
+	o       atomic.Pointer[Options]
+	spool   Spool
+	tls     *Certificates
+	log     *slog.Logger
+	metrics *metrics.Metrics
+
+	// ctx is cancelled when a shutdown gives up waiting: spooling in
+	// progress then stops (and its client gets no 250).
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu        sync.Mutex
+	closing   bool
+	total     int
+	perIP     map[string]int
+	conns     map[*conn]struct{}
+	listeners []*listener
+	wg        sync.WaitGroup
+}
+
+// New makes a server; Bind opens its sockets and Serve runs it.
+func New(cfg Config) (*Server, error) {
+	if cfg.Spool == nil {
+		return nil, errors.New("smtpd: no spool")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{spool: cfg.Spool, tls: cfg.TLS, log: log, metrics: cfg.Metrics,
+		perIP: map[string]int{}, conns: map[*conn]struct{}{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	o := cfg.Options
+	s.o.Store(&o)
+	for _, l := range cfg.Listeners {
+		if l.Policy == nil {
+			return nil, fmt.Errorf("smtpd: listener %s (%s) has no policy", l.Addr, l.Kind)
+		}
+		if l.ImplicitTLS && l.TLS == nil && cfg.TLS == nil {
+			return nil, fmt.Errorf("smtpd: listener %s (%s) speaks implicit TLS but has no certificate", l.Addr, l.Kind)
+		}
+		s.listeners = append(s.listeners, &listener{Listener: l, srv: s})
+	}
+	return s, nil
+}
+
+func (s *Server) opts() *Options { return s.o.Load() }
+
+func (s *Server) hostname() string { return s.opts().Hostname }
+
+// SetOptions replaces the limits and names (SIGHUP). Connections already
+// open keep their go-smtp limits; the connection limits and timeouts apply
+// at once.
+func (s *Server) SetOptions(o Options) { s.o.Store(&o) }
+
+// Bind opens every listening socket. ebb serve calls it before dropping
+// root privileges, so that ports below 1024 work.
+func (s *Server) Bind() error {
+	for _, l := range s.listeners {
+		if l.Listener.Net != nil {
+			l.net = l.Listener.Net
+			continue
+		}
+		nl, err := net.Listen("tcp", l.Listener.Addr)
+		if err != nil {
+			s.unbind()
+			return fmt.Errorf("listen on %s for %s SMTP: %w", l.Listener.Addr, l.Kind, err)
+		}
+		l.net = nl
+	}
+	return nil
+}
+
+func (s *Server) unbind() {
+	for _, l := range s.listeners {
+		if l.net != nil {
+			l.net.Close()
+			l.net = nil
+		}
+	}
+}
+
+// Addrs are the bound addresses, in the order of the listeners.
+func (s *Server) Addrs() []net.Addr {
+	var a []net.Addr
+	for _, l := range s.listeners {
+		if l.net != nil {
+			a = append(a, l.net.Addr())
+		}
+	}
+	return a
+}
+
+// Serve runs every bound listener until Shutdown. It returns the first
+// error of a listener that failed for any other reason.
+func (s *Server) Serve() error {
+	errc := make(chan error, len(s.listeners))
+	for _, l := range s.listeners {
+		if l.net == nil {
+			return fmt.Errorf("smtpd: listener %s not bound", l.Listener.Addr)
+		}
+		l.smtp = s.smtpServer(l)
+		s.log.Info("smtp listening", "listener", string(l.Kind), "addr", l.net.Addr().String(),
+			"starttls", l.smtp.TLSConfig != nil && !l.ImplicitTLS, "implicit_tls", l.ImplicitTLS)
+		go func(l *listener) {
+			err := l.smtp.Serve(l)
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				err = nil
+			}
+			errc <- err
+		}(l)
+	}
+	var first error
+	for range s.listeners {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+			s.log.Error("smtp listener failed", "err", err)
+		}
+	}
+	return first
+}
+
+func (s *Server) smtpServer(l *listener) *smtp.Server {
+	o := s.opts()
+	srv := smtp.NewServer(l)
+	srv.Domain = o.Hostname
+	srv.MaxMessageBytes = o.MaxMessageBytes
+	srv.MaxRecipients = o.MaxRecipients
+	srv.MaxLineLength = maxLineLength
+	// Our conn sets the read deadline before every read (command or data
+	// timeout); go-smtp's own ReadTimeout would only repeat it.
+	srv.WriteTimeout = o.CommandTimeout
+	srv.EnableSMTPUTF8 = true
+	srv.ErrorLog = errorLog{s.log}
+	if !l.NoSTARTTLS || l.ImplicitTLS {
+		srv.TLSConfig = s.tlsConfig(l.TLS)
+	}
+	return srv
+}
+
+// errorLog takes go-smtp's internal complaints (a failed TLS handshake, a
+// broken connection) into our log.
+type errorLog struct{ log *slog.Logger }
+
+func (e errorLog) Printf(format string, v ...any) {
+	e.log.Info("smtp connection error", "err", strings.TrimSpace(fmt.Sprintf(format, v...)))
+}
+func (e errorLog) Println(v ...any) {
+	e.log.Info("smtp connection error", "err", strings.TrimSpace(fmt.Sprintln(v...)))
+}
+
+// admit counts a new connection from ip against the limits. It returns the
+// reason for refusing it, or "".
+func (s *Server) admit(ip string) string {
+	o := s.opts()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closing:
+		return "shutdown"
+	case o.MaxConnections > 0 && s.total >= o.MaxConnections:
+		return "total"
+	case o.MaxPerIP > 0 && s.perIP[ip] >= o.MaxPerIP:
+		return "per_ip"
+	}
+	s.total++
+	s.perIP[ip]++
+	return ""
+}
+
+func (s *Server) track(c *conn) {
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+}
+
+// release is the end of an admitted connection.
+func (s *Server) release(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.total--
+	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
+		delete(s.perIP, c.ip)
+	}
+	s.mu.Unlock()
+	s.metrics.SessionClosed(string(c.listener.Kind))
+	s.log.Info("smtp disconnect", "conn", c.id, "messages", c.messages.Load(),
+		"duration", time.Since(c.opened).Round(time.Millisecond).String())
+	s.wg.Done()
+}
+
+// Shutdown stops accepting, lets transactions whose DATA is being received
+// finish (their clients get their 250), closes idle connections, and returns
+// when all are gone. When ctx ends first, the rest are cut off: their
+// clients got no 250, so they will send again; nothing accepted is lost.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	for _, l := range s.listeners {
+		if l.net != nil {
+			l.net.Close()
+		}
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.closeIdle(false)
+		select {
+		case <-done:
+			return nil
+		case <-tick.C:
+		case <-ctx.Done():
+			s.cancel()
+			s.closeIdle(true)
+			select {
+			case <-done:
+			case <-time.After(2 * time.Second):
+			}
+			return fmt.Errorf("smtp shutdown: cut off connections still busy: %w", ctx.Err())
+		}
+	}
+}
+
+func (s *Server) closeIdle(all bool) {
+	s.mu.Lock()
+	var idle []*conn
+	for c := range s.conns {
+		if all || !c.busy.Load() {
+			idle = append(idle, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range idle {
+		c.Conn.Close()
+	}
+}
+
+// tlsConfig is the TLS configuration for a listener: own certificate or the
+// server's. Nil when there is no certificate.
+func (s *Server) tlsConfig(own *Certificates) *tls.Config {
+	c := own
+	if c == nil {
+		c = s.tls
+	}
+	if c == nil {
+		return nil
+	}
+	return &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: c.get,
+	}
+}

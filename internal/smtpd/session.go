@@ -1,0 +1,213 @@
+package smtpd
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/ebbmail/ebb/internal/diag"
+)
+
+// NewSession is called by go-smtp at the first HELO/EHLO, and again after
+// STARTTLS (the TLS state is known then).
+func (l *listener) NewSession(sc *smtp.Conn) (smtp.Session, error) {
+	c := connOf(sc.Conn())
+	if c == nil {
+		return nil, errors.New("smtpd: connection not from our listener")
+	}
+	s := &session{l: l, c: c, log: l.srv.log.With("conn", c.id)}
+	s.info = SessionInfo{ConnID: c.id, Kind: l.Kind, RemoteIP: c.ip, Helo: sc.Hostname()}
+	if st, ok := sc.TLSConnectionState(); ok {
+		s.info.TLS = &st
+	}
+	s.log.Debug("smtp helo", "helo", s.info.Helo, "tls", s.info.TLS != nil)
+	return s, nil
+}
+
+// session is one SMTP session (from EHLO to QUIT, or to STARTTLS).
+type session struct {
+	l    *listener
+	c    *conn
+	log  *slog.Logger
+	info SessionInfo
+
+	from     string
+	mailOpts smtp.MailOptions
+	hasFrom  bool
+	rcpts    []string
+	txn      int
+}
+
+func (s *session) srv() *Server { return s.l.srv }
+
+// countReply counts a reply the wire scanner cannot see (after TLS).
+func (s *session) countReply(code int) {
+	if s.info.TLS != nil {
+		s.srv().metrics.Reply(code)
+	}
+}
+
+func (s *session) Reset() {
+	s.from, s.hasFrom, s.rcpts = "", false, nil
+	s.mailOpts = smtp.MailOptions{}
+}
+
+func (s *session) Logout() error { return nil }
+
+func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	ctx := s.srv().ctx
+	if err := s.l.Policy.Mail(ctx, &s.info, from, opts); err != nil {
+		return s.refuse("mail", from, err)
+	}
+	s.from, s.hasFrom = from, true
+	if opts != nil {
+		s.mailOpts = *opts
+	}
+	s.countReply(250)
+	return nil
+}
+
+func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	ctx := s.srv().ctx
+	if err := s.l.Policy.Rcpt(ctx, &s.info, to, opts); err != nil {
+		return s.refuse("rcpt", to, err)
+	}
+	s.rcpts = append(s.rcpts, to)
+	s.countReply(250)
+	return nil
+}
+
+// refuse turns a policy's answer into the reply: an *smtp.SMTPError as it
+// is, anything else as our temporary trouble with a reference id.
+func (s *session) refuse(cmd, addr string, err error) error {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		s.log.Info("smtp "+cmd+" refused", "addr", addr, "from", s.from, "code", se.Code,
+			"reply", se.Message, "remote", s.info.RemoteIP)
+		s.countReply(se.Code)
+		return se // the *SMTPError itself: go-smtp does not unwrap
+	}
+	return s.trouble("smtp "+cmd+" deferred", err, slog.String("addr", addr))
+}
+
+// trouble logs our own failure and returns the 4xx for it. The reply holds
+// only the public text and the reference id; the log holds everything.
+func (s *session) trouble(msg string, err error, attrs ...slog.Attr) error {
+	d := diag.From(err, "ebb serve", "receive")
+	code, enh, text := d.SMTPReply()
+	if code >= 500 || code < 400 {
+		// Our trouble is temporary (principle 3): never a 5xx for it.
+		code, enh = 451, [3]int{4, 3, 0}
+	}
+	args := []any{"ref", d.Ref, "code", code, "err", d.Sentence(), "diag", d}
+	for _, a := range attrs {
+		args = append(args, a)
+	}
+	s.log.Error(msg, args...)
+	s.countReply(code)
+	return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode(enh), Message: text}
+}
+
+// dataReader remembers why reading the message stopped, so that the
+// client's trouble (too big, a broken connection) is told from ours however
+// the spool wraps it.
+type dataReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (d *dataReader) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	d.n += int64(n)
+	if err != nil && err != io.EOF && d.err == nil {
+		d.err = err
+	}
+	return n, err
+}
+
+// Data streams the message into the spool. The 250 goes out only after
+// Spool.Receive has returned, that is after message and envelope are
+// durable; nothing is held in memory on the way.
+func (s *session) Data(r io.Reader) error {
+	srv := s.srv()
+	c := s.c
+	c.busy.Store(true)
+	c.inData.Store(true)
+	defer c.inData.Store(false)
+
+	s.txn++
+	now := time.Now()
+	id := c.id + "." + strconv.Itoa(s.txn)
+	m := &Message{
+		From:       s.from,
+		Recipients: append([]string(nil), s.rcpts...),
+		ConnID:     c.id,
+		Kind:       s.l.Kind,
+		RemoteIP:   s.info.RemoteIP,
+		Helo:       s.info.Helo,
+		AuthUser:   s.info.AuthUser,
+		TLS:        s.info.TLS != nil,
+		SMTPUTF8:   s.mailOpts.UTF8,
+		Body:       string(s.mailOpts.Body),
+		Received:   now,
+	}
+	m.Prefix = received(&s.info, srv.hostname(), id, m.Recipients, m.SMTPUTF8, now)
+
+	dr := &dataReader{r: r}
+	qid, err := srv.spool.Receive(srv.ctx, m, dr)
+	if dr.err != nil {
+		// The client's side: the message is not accepted, and the spool
+		// has thrown away what it had.
+		var se *smtp.SMTPError
+		switch {
+		case errors.As(dr.err, &se):
+		case errors.Is(dr.err, smtp.ErrTooLongLine):
+			se = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 6},
+				Message: fmt.Sprintf("Line longer than %d octets", maxLineLength)}
+		default:
+			se = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2},
+				Message: "Error reading the message, try again"}
+		}
+		s.log.Info("smtp message not accepted", "from", s.from, "rcpts", len(m.Recipients),
+			"bytes", dr.n, "code", se.Code, "reason", dr.err.Error())
+		srv.metrics.Message("rejected", dr.n)
+		s.countReply(se.Code)
+		return se
+	}
+	if err != nil {
+		srv.metrics.Message("deferred", dr.n)
+		return s.trouble("smtp message deferred", err, slog.String("from", s.from),
+			slog.Int("rcpts", len(m.Recipients)), slog.Int64("bytes", dr.n))
+	}
+	c.messages.Add(1)
+	srv.metrics.Message("accepted", dr.n)
+	s.log.Info("smtp message accepted", "queue_id", qid, "from", s.from, "rcpts", len(m.Recipients),
+		"bytes", dr.n, "remote", s.info.RemoteIP, "helo", s.info.Helo, "tls", m.TLS,
+		"ms", time.Since(now).Milliseconds())
+	s.countReply(250)
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0},
+		Message: "Ok: queued as " + qid}
+}
+
+// AuthMechanisms and Auth make every session an smtp.AuthSession; go-smtp
+// offers AUTH only when the listener's Authenticator names mechanisms.
+func (s *session) AuthMechanisms() []string {
+	if s.l.Auth == nil {
+		return nil
+	}
+	return s.l.Auth.Mechanisms(&s.info)
+}
+
+func (s *session) Auth(mech string) (sasl.Server, error) {
+	if s.l.Auth == nil {
+		return nil, smtp.ErrAuthUnknownMechanism
+	}
+	return s.l.Auth.Server(s.srv().ctx, &s.info, mech)
+}
