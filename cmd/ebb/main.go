@@ -35,6 +35,7 @@ var commands = map[string]command{
 	"queue":   {runQueue, "queue list|show|flush|hold|release|delete|requeue [ID...]: inspect and act on the queue"},
 	"config":  {runConfig, "config defaults | config check [-c FILE]: print or validate the configuration"},
 	"deliver": {runDeliver, "deliver [-c FILE] (--maildir DIR | -d ADDRESS) [-f SENDER] [-A HDR] [-m FOLDER]: deliver stdin into a Maildir (MDA)"},
+	"serve":   {runServe, "serve [-c FILE] | serve --demo: the daemon: inbound SMTP, the queue, local delivery, metrics"},
 	"doctor":  {runDoctor, "doctor [-c FILE] [--json]: probe every path the config implies, as the user that will use it"},
 }
 
