@@ -1,0 +1,250 @@
+package pickup
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ebbmail/ebb/internal/diag"
+)
+
+// File name prefixes in the pickup directory.
+const (
+	tmpPrefix   = "t." // being written, or offered to the daemon
+	readyPrefix = "m." // durable, for the daemon to pick up
+	socketName  = "submit.sock"
+)
+
+// SocketPath is the socket of a pickup directory when sendmail.socket is empty.
+func SocketPath(dir, socket string) string {
+	if socket != "" {
+		return socket
+	}
+	return filepath.Join(dir, socketName)
+}
+
+// Drop is sendmail's side: it writes a message into the pickup directory
+// and hands it to the daemon, or leaves it there durably.
+type Drop struct {
+	Dir        string
+	Socket     string
+	DirSetting *diag.Setting
+	// Timeout bounds the wait for the daemon's answer (sendmail.timeout).
+	Timeout time.Duration
+}
+
+// Result is how a message was handed over.
+type Result struct {
+	// QueueID is set when the daemon queued the message.
+	QueueID string
+	// File is set when the message was left in the pickup directory.
+	File string
+	// Why is the reason the daemon did not take it at once.
+	Why error
+}
+
+// Reply is the daemon's one-line JSON answer on the socket.
+type Reply struct {
+	OK       bool   `json:"ok"`
+	ID       string `json:"id,omitempty"`
+	Class    string `json:"class,omitempty"`
+	Sentence string `json:"sentence,omitempty"`
+	Exit     int    `json:"exit,omitempty"`
+}
+
+func (d *Drop) fail(op, doing, path string, err error) *diag.Error {
+	e := diag.PathError("ebb sendmail", op, doing, path, err, d.DirSetting)
+	if errors.Is(err, os.ErrNotExist) && path == d.Dir {
+		e.Hint = fmt.Sprintf("start ebb serve once (it creates %s, owned by server.user, mode 3733), or run: ebb doctor", d.Dir)
+	}
+	return e
+}
+
+// Submit writes env and the message (written by writeMsg) into the pickup
+// directory, then offers it to the daemon. It returns only once the message
+// is durable: queued by the daemon, or fsynced in the pickup directory.
+// A *diag.Error says why it is neither (exit 75).
+func (d *Drop) Submit(ctx context.Context, env *Envelope, writeMsg func(w io.Writer) error) (*Result, error) {
+	var rnd [16]byte
+	_, _ = rand.Read(rnd[:])
+	name := hex.EncodeToString(rnd[:])
+	tmp := filepath.Join(d.Dir, tmpPrefix+name)
+	// O_RDWR: the daemon reads through the very file description it gets.
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, d.fail("create", "create a file in", d.Dir, err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	// Group-readable for the daemon's group, which the file inherits from
+	// the setgid directory; nobody else may read it. (fchmod, because the
+	// umask would cut what open asked for.)
+	if err := f.Chmod(0o640); err != nil {
+		return nil, d.fail("chmod", "set the mode of", tmp, err)
+	}
+	w := bufio.NewWriterSize(f, 64<<10)
+	if err := WriteEnvelope(w, env); err != nil {
+		return nil, d.fail("write", "write", tmp, err)
+	}
+	if err := writeMsg(w); err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			return nil, d.fail("write", "write", tmp, err)
+		}
+		return nil, err
+	}
+	if err := w.Flush(); err != nil {
+		return nil, d.fail("write", "write", tmp, err)
+	}
+	res := &Result{}
+	id, err := d.offer(ctx, f)
+	if err == nil {
+		done = true
+		f.Close()
+		// The daemon has it durably; our copy is no longer needed. If the
+		// removal fails the daemon deletes stale t. files after a day.
+		os.Remove(tmp)
+		res.QueueID = id
+		return res, nil
+	}
+	var refused *Refusal
+	if errors.As(err, &refused) {
+		// The daemon read it and says no for good (a bad message): leaving
+		// it for the pickup would only fail again.
+		return nil, refused
+	}
+	res.Why = err
+	// Leave it for the daemon: durable file, durable name.
+	if err := f.Sync(); err != nil {
+		return nil, d.fail("fsync", "write", tmp, err)
+	}
+	ready := filepath.Join(d.Dir, readyPrefix+name)
+	if err := os.Rename(tmp, ready); err != nil {
+		return nil, d.fail("rename", "rename a file in", d.Dir, err)
+	}
+	// The directory is not readable for us (mode 3733), so it cannot be
+	// opened to fsync it; syncfs(2) makes the rename durable instead.
+	if err := syncDirOrFS(d.Dir, f); err != nil {
+		os.Rename(ready, tmp)
+		return nil, d.fail("fsync", "make a file durable in", d.Dir, err)
+	}
+	done = true
+	f.Close()
+	res.File = ready
+	return res, nil
+}
+
+// syncDirOrFS fsyncs dir when we may open it, else syncs the filesystem
+// that holds f.
+func syncDirOrFS(dir string, f *os.File) error {
+	if dh, err := os.Open(dir); err == nil {
+		err = dh.Sync()
+		dh.Close()
+		return err
+	}
+	return unix.Syncfs(int(f.Fd()))
+}
+
+// Refusal is the daemon's permanent no for a message.
+type Refusal struct{ Reply Reply }
+
+func (r *Refusal) Error() string { return r.Reply.Sentence }
+
+// offer hands the open file to the daemon and waits for its answer.
+func (d *Drop) offer(ctx context.Context, f *os.File) (string, error) {
+	sock := SocketPath(d.Dir, d.Socket)
+	c, err := Dial(ctx, d.Dir, sock, d.Timeout)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	rights := unix.UnixRights(int(f.Fd()))
+	if _, _, err := c.WriteMsgUnix([]byte("SUBMIT\n"), rights, nil); err != nil {
+		return "", fmt.Errorf("send to %s: %w", sock, err)
+	}
+	rep, err := readReply(c)
+	if err != nil {
+		return "", fmt.Errorf("answer from %s: %w", sock, err)
+	}
+	if rep.OK {
+		return rep.ID, nil
+	}
+	if rep.Class == string(diag.Permanent) {
+		return "", &Refusal{Reply: *rep}
+	}
+	return "", fmt.Errorf("the daemon did not take it: %s", rep.Sentence)
+}
+
+func readReply(c net.Conn) (*Reply, error) {
+	line, err := bufio.NewReaderSize(c, 4096).ReadString('\n')
+	if err != nil {
+		return nil, err
+	}
+	rep := &Reply{}
+	if err := json.Unmarshal([]byte(line), rep); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// Dial connects to the daemon's socket and checks that the process
+// listening there is the daemon: root or the owner of the pickup directory
+// (SO_PEERCRED). Anyone may create files in the pickup directory, so a
+// socket found there is not trusted by its name alone.
+func Dial(ctx context.Context, dir, sock string, timeout time.Duration) (*net.UnixConn, error) {
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
+	dl := net.Dialer{Timeout: 5 * time.Second}
+	nc, err := dl.DialContext(ctx, "unix", sock)
+	if err != nil {
+		return nil, fmt.Errorf("the daemon is not running (connect %s: %w)", sock, err)
+	}
+	c := nc.(*net.UnixConn)
+	uid, _, err := peerCred(c)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("peer credentials on %s: %w", sock, err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("stat %s: %w", dir, err)
+	}
+	if uid != 0 && uint32(uid) != st.Uid {
+		c.Close()
+		return nil, fmt.Errorf("%s is served by uid %d, not by the owner of %s (uid %d): not the ebb daemon", sock, uid, dir, st.Uid)
+	}
+	c.SetDeadline(time.Now().Add(timeout))
+	return c, nil
+}
+
+// Command sends a one-line command (FLUSH) to the daemon and returns its reply.
+func Command(ctx context.Context, dir, sock, cmd string, timeout time.Duration) (*Reply, error) {
+	c, err := Dial(ctx, dir, SocketPath(dir, sock), timeout)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte(cmd + "\n")); err != nil {
+		return nil, err
+	}
+	return readReply(c)
+}

@@ -1,0 +1,220 @@
+package pickup
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	"github.com/ebbmail/ebb/internal/diag"
+)
+
+type sink struct {
+	mu   sync.Mutex
+	got  []*Submission
+	data []string
+	err  error
+}
+
+func (s *sink) handle(ctx context.Context, sub *Submission) (string, error) {
+	b, err := io.ReadAll(sub.Data)
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return "", s.err
+	}
+	s.got = append(s.got, sub)
+	s.data = append(s.data, string(b))
+	return "Q" + string(rune('0'+len(s.got))), nil
+}
+
+func (s *sink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.got)
+}
+
+func start(t *testing.T, dir string, h Handler) (*Receiver, func()) {
+	t.Helper()
+	r := &Receiver{Dir: dir, UID: -1, GID: -1, Handler: h, Interval: time.Hour}
+	if err := r.Bind(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Serve(ctx) }()
+	return r, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+var env = &Envelope{From: "alice@example.test", Recipients: []string{"bob@example.test"}}
+
+func writeMsg(s string) func(io.Writer) error {
+	return func(w io.Writer) error { _, err := io.WriteString(w, s); return err }
+}
+
+func files(t *testing.T, dir, prefix string) []string {
+	t.Helper()
+	m, _ := filepath.Glob(filepath.Join(dir, prefix+"*"))
+	return m
+}
+
+func TestSubmitThroughTheSocket(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "pickup")
+	s := &sink{}
+	_, stop := start(t, dir, s.handle)
+	defer stop()
+	fi, err := os.Stat(dir)
+	if err != nil || fi.Mode()&os.ModePerm != 0o733 || fi.Mode()&os.ModeSetgid == 0 || fi.Mode()&os.ModeSticky == 0 {
+		t.Fatalf("pickup directory mode %v, want 3733 (%v)", fi.Mode(), err)
+	}
+	d := &Drop{Dir: dir, Timeout: 10 * time.Second}
+	res, err := d.Submit(context.Background(), env, writeMsg("Subject: hi\n\nbody\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.QueueID != "Q1" || res.File != "" {
+		t.Fatalf("result %+v, want queued by the daemon", res)
+	}
+	if s.count() != 1 || s.data[0] != "Subject: hi\r\n\r\nbody\r\n" {
+		t.Fatalf("daemon got %q", s.data)
+	}
+	if s.got[0].UID != os.Getuid() || s.got[0].Via != "socket" || s.got[0].Env.Recipients[0] != "bob@example.test" {
+		t.Errorf("submission %+v", s.got[0])
+	}
+	if left := append(files(t, dir, "t."), files(t, dir, "m.")...); len(left) != 0 {
+		t.Errorf("files left behind: %v", left)
+	}
+}
+
+func TestSubmitWithTheDaemonDownThenPickup(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "pickup")
+	s := &sink{}
+	r, stop := start(t, dir, s.handle)
+	stop() // the daemon is down; its directory stays
+	d := &Drop{Dir: dir, Timeout: time.Second}
+	res, err := d.Submit(context.Background(), env, writeMsg("Subject: later\n\nbody\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.File == "" || res.QueueID != "" || res.Why == nil {
+		t.Fatalf("result %+v, want left in the pickup directory", res)
+	}
+	fi, err := os.Stat(res.File)
+	if err != nil || fi.Mode().Perm() != 0o640 {
+		t.Fatalf("pickup file mode %v %v, want 0640", fi.Mode(), err)
+	}
+	// The daemon starts again and scans.
+	r2, stop2 := start(t, dir, s.handle)
+	defer stop2()
+	r2.Scan(context.Background())
+	_ = r
+	if s.count() != 1 || s.got[0].Via != "pickup" || !strings.Contains(s.data[0], "Subject: later\r\n") {
+		t.Fatalf("picked up %d: %q", s.count(), s.data)
+	}
+	if len(files(t, dir, "m.")) != 0 {
+		t.Error("the picked-up file is still there")
+	}
+}
+
+func TestSubmitDaemonTroubleFallsBackToTheDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "pickup")
+	s := &sink{err: diag.New("create", "create a file in", "/spool", errors.New("disk full"))}
+	r, stop := start(t, dir, s.handle)
+	defer stop()
+	d := &Drop{Dir: dir, Timeout: 10 * time.Second}
+	res, err := d.Submit(context.Background(), env, writeMsg("x\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.File == "" || !strings.Contains(res.Why.Error(), "disk full") {
+		t.Fatalf("result %+v: want the file left, with the daemon's reason", res)
+	}
+	s.mu.Lock()
+	s.err = nil
+	s.mu.Unlock()
+	r.Scan(context.Background())
+	if s.count() != 1 {
+		t.Fatal("not picked up once the trouble was over")
+	}
+}
+
+func TestSubmitPermanentRefusal(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "pickup")
+	r := &Receiver{Dir: dir, UID: -1, GID: -1, Interval: time.Hour, MaxSize: 10,
+		Handler: func(context.Context, *Submission) (string, error) { return "Q", nil }}
+	if err := r.Bind(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Serve(ctx)
+	_, err := (&Drop{Dir: dir}).Submit(context.Background(), env, writeMsg(strings.Repeat("x", 100)+"\n"))
+	var ref *Refusal
+	if !errors.As(err, &ref) || !strings.Contains(ref.Error(), "larger than smtp.max_message_size") {
+		t.Fatalf("err %v, want a permanent refusal naming the size limit", err)
+	}
+	if left := append(files(t, dir, "t."), files(t, dir, "m.")...); len(left) != 0 {
+		t.Errorf("files left behind: %v", left)
+	}
+}
+
+func TestScanRefusesHardLinksAndJunk(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "pickup")
+	s := &sink{}
+	r, stop := start(t, dir, s.handle)
+	defer stop()
+	other := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(other, []byte(Magic+`{"from":"","recipients":["x@example.test"]}`+"\nsecret\n"), 0o600)
+	os.Link(other, filepath.Join(dir, "m.link"))
+	os.WriteFile(filepath.Join(dir, "m.junk"), []byte("not a pickup file\n"), 0o600)
+	os.Symlink(other, filepath.Join(dir, "m.symlink"))
+	r.Scan(context.Background())
+	if s.count() != 0 {
+		t.Fatalf("queued %q", s.data)
+	}
+	for _, n := range []string{"x.link", "x.junk", "x.symlink"} {
+		if _, err := os.Lstat(filepath.Join(dir, n)); err != nil {
+			t.Errorf("%s not set aside: %v", n, err)
+		}
+	}
+}
+
+func TestCRLF(t *testing.T) {
+	for in, want := range map[string]string{
+		"a\nb\n":   "a\r\nb\r\n",
+		"a\r\nb\n": "a\r\nb\r\n",
+		"\n\n":     "\r\n\r\n",
+		"x":        "x",
+		"":         "",
+	} {
+		b, err := io.ReadAll(iotest.OneByteReader(NewCRLF(strings.NewReader(in))))
+		if err != nil || string(b) != want {
+			t.Errorf("%q → %q %v, want %q", in, b, err, want)
+		}
+	}
+}
+
+func TestEnvelopeRoundTrip(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "e")
+	w, _ := os.Create(f)
+	WriteEnvelope(w, &Envelope{From: "", Recipients: []string{"a@x"}, BodyType: "8BITMIME"})
+	w.Close()
+	b, _ := os.ReadFile(f)
+	if !strings.HasPrefix(string(b), Magic) {
+		t.Fatalf("%q", b)
+	}
+}
