@@ -31,12 +31,17 @@ type command struct {
 
 // commands is the table of subcommands. Each lives in its own file.
 var commands = map[string]command{
-	"mailq":   {runMailq, "mailq [-c FILE] [--json]: the queue, each recipient with its state and reason (also as mailq)"},
-	"queue":   {runQueue, "queue list|show|flush|hold|release|delete|requeue [ID...]: inspect and act on the queue"},
-	"config":  {runConfig, "config defaults | config check [-c FILE]: print or validate the configuration"},
-	"deliver": {runDeliver, "deliver [-c FILE] (--maildir DIR | -d ADDRESS) [-f SENDER] [-A HDR] [-m FOLDER]: deliver stdin into a Maildir (MDA)"},
-	"serve":   {runServe, "serve [-c FILE] | serve --demo: the daemon: inbound SMTP, the queue, local delivery, metrics"},
-	"doctor":  {runDoctor, "doctor [-c FILE] [--json]: probe every path the config implies, as the user that will use it"},
+	"mailq":     {runMailq, "mailq [-c FILE] [--json]: the queue, each recipient with its state and reason (also as mailq)"},
+	"queue":     {runQueue, "queue list|show|flush|hold|release|delete|requeue [ID...]: inspect and act on the queue"},
+	"config":    {runConfig, "config defaults | config check [-c FILE]: print or validate the configuration"},
+	"deliver":   {runDeliver, "deliver [-c FILE] (--maildir DIR | -d ADDRESS) [-f SENDER] [-A HDR] [-m FOLDER]: deliver stdin into a Maildir (MDA)"},
+	"serve":     {runServe, "serve [-c FILE] | serve --demo: the daemon: inbound SMTP, the queue, local delivery, metrics"},
+	"doctor":    {runDoctor, "doctor [-c FILE] [--json]: probe every path the config implies, as the user that will use it"},
+	"domain":    {runDomain, "domain add|list|remove: the hosted domains and domain aliases"},
+	"user":      {runUser, "user add|passwd|list|remove|quota|enable|disable|check: mailboxes (passwords from a prompt or stdin)"},
+	"alias":     {runAlias, "alias add|list|remove: aliases and catch-alls (@domain)"},
+	"import":    {runImport, "import dovecot-passwd FILE | csv FILE [--dry-run]: mailboxes from the old stack, in one transaction"},
+	"directory": {runDirectory, "directory migrate | resolve ADDRESS: the directory's schema, and where an address leads"},
 }
 
 func main() {
