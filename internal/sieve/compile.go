@@ -278,7 +278,7 @@ func (c *compiler) command(n *node) cmd {
 		return nil
 	}
 	if len(n.tests) > 0 {
-		c.errorf(n.tests[0].pos, "the %s command does not take tests, but found test '%s'", n.name, n.tests[0].name)
+		c.errorf(n.pos, "the %s command does not take tests, but found test '%s' (a missing ';'?)", n.name, n.tests[0].name)
 		return nil
 	}
 	a, ok := c.validate(sp, n)

@@ -2,6 +2,7 @@ package sieve
 
 import (
 	"strings"
+	"unicode/utf8"
 )
 
 // Core commands and tests of RFC 5228, plus fileinto, reject/ereject and
@@ -149,9 +150,10 @@ func buildFileinto(c *compiler, n *node, a *args) cmd {
 }
 
 // validMailboxName rejects what no mail store can take (RFC 5228 §4.1 leaves
-// the syntax to the store; these would break Maildir++ or IMAP).
+// the syntax to the store). Pigeonhole accepts even "" here; delivery
+// decides what an odd name means.
 func validMailboxName(s string) bool {
-	return s != "" && !strings.ContainsAny(s, "\x00\r\n")
+	return !strings.ContainsRune(s, 0) && utf8.ValidString(s)
 }
 
 func (f *fileintoCmd) exec(r *run) error {
@@ -165,6 +167,11 @@ func (f *fileintoCmd) exec(r *run) error {
 		flags = parseFlagList(r.expandList(f.flags))
 	}
 	r.tracef("fileinto action: %s", mbox)
+	if strings.EqualFold(mbox, "INBOX") && !f.create {
+		// fileinto "INBOX" is keep (Pigeonhole reports one store action
+		// to INBOX for both).
+		return r.store(Keep{Flags: flags}, "INBOX", f.copy, f.pos)
+	}
 	return r.store(FileInto{Mailbox: mbox, Flags: flags, Copy: f.copy, Create: f.create}, mbox, f.copy, f.pos)
 }
 

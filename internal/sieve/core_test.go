@@ -24,7 +24,7 @@ func TestCore(t *testing.T) {
 		{name: "allof anyof not", script: `if allof(true, not false, anyof(false, true)) { discard; }`, want: "discard"},
 		{name: "elsif else", script: `if false { discard; } elsif false { keep; } else { redirect "a@b.c"; }`, want: "redirect a@b.c"},
 		{name: "fileinto", script: `require "fileinto"; fileinto "Work";`, want: "fileinto Work"},
-		{name: "fileinto INBOX merges with keep", script: `require "fileinto"; fileinto "INBOX"; keep;`, want: "fileinto INBOX"},
+		{name: "fileinto INBOX merges with keep", script: `require "fileinto"; fileinto "INBOX"; keep;`, want: "keep"},
 		{name: "envelope", script: `require "envelope"; if envelope :domain "from" "example.com" { discard; }`, want: "discard"},
 		{name: "reject", script: `require "reject"; reject "go away";`, want: "reject go away"},
 		{name: "reject after fileinto is an error", script: `require ["reject","fileinto"]; fileinto "x"; reject "no";`,

@@ -84,7 +84,7 @@ func (r *run) bodyTexts(transform string, types []string) ([]string, error) {
 		if transform == "text" {
 			types = []string{"text"}
 		}
-		out, err = r.mimeTexts(body, types, limit)
+		out, err = r.mimeTexts(body, types, transform == "text", limit)
 		if err != nil {
 			return nil, err
 		}
@@ -99,7 +99,7 @@ func (r *run) bodyTexts(transform string, types []string) ([]string, error) {
 // mimeTexts walks the MIME structure and returns the decoded text of every
 // leaf part whose content type matches one of types (RFC 5173 §5.2: "text"
 // matches every text/* type, "text/plain" only that one, "" every part).
-func (r *run) mimeTexts(body io.Reader, types []string, limit int64) ([]string, error) {
+func (r *run) mimeTexts(body io.Reader, types []string, stripHTML bool, limit int64) ([]string, error) {
 	var hb bytes.Buffer
 	for _, f := range r.msg.Header() {
 		hb.WriteString(f.Name)
@@ -112,42 +112,122 @@ func (r *run) mimeTexts(body io.Reader, types []string, limit int64) ([]string, 
 	if ent == nil {
 		return nil, &RuntimeError{Script: r.script, Pos: r.pos, Msg: "failed to parse the message body", Err: err}
 	}
-	var out []string
-	var budget = limit
-	walkErr := ent.Walk(func(path []int, e *message.Entity, err error) error {
-		if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
-			return nil
-		}
-		if e.MultipartReader() != nil {
-			return nil
-		}
-		mt, _, perr := e.Header.ContentType()
-		if perr != nil || mt == "" {
-			mt = "text/plain"
-		}
-		mt = lower(mt)
-		if !contentTypeMatches(mt, types) {
-			return nil
-		}
-		if budget <= 0 {
-			return nil
-		}
-		b, rerr := io.ReadAll(io.LimitReader(e.Body, budget))
-		if rerr != nil && !errors.Is(rerr, io.ErrUnexpectedEOF) {
-			b = nil
-		}
-		budget -= int64(len(b))
-		s := string(b)
-		if mt == "text/html" && len(types) == 1 && types[0] == "text" {
-			s = htmlToText(s)
-		}
-		out = append(out, s)
-		return nil
-	})
-	if walkErr != nil {
-		return nil, &RuntimeError{Script: r.script, Pos: r.pos, Msg: "failed to read the message body", Err: walkErr}
+	w := &bodyWalk{r: r, types: types, stripHTML: stripHTML, budget: limit}
+	if err := w.entity(ent, 0); err != nil {
+		return nil, &RuntimeError{Script: r.script, Pos: r.pos, Msg: "failed to read the message body", Err: err}
 	}
-	return out, nil
+	return w.out, nil
+}
+
+// bodyWalk collects the texts of matching MIME parts.
+type bodyWalk struct {
+	r         *run
+	types     []string
+	stripHTML bool
+	budget    int64
+	out       []string
+}
+
+// maxMIMEDepth bounds multipart nesting (hostile messages nest deeply).
+const maxMIMEDepth = 32
+
+func (w *bodyWalk) entity(e *message.Entity, depth int) error {
+	mt, params, perr := e.Header.ContentType()
+	if perr != nil || mt == "" {
+		mt = "text/plain"
+	}
+	mt = lower(mt)
+	if strings.HasPrefix(mt, "multipart/") && params["boundary"] != "" && depth < maxMIMEDepth {
+		// RFC 5173 §5.2: asking for "multipart" matches the prologue and
+		// epilogue; they are captured while the parts stream past.
+		var edge *edgeCapture
+		if w.wantsMultipart(mt) {
+			edge = &edgeCapture{r: e.Body}
+			e.Body = edge
+		}
+		mr := e.MultipartReader()
+		for {
+			p, err := mr.NextPart()
+			if err != nil {
+				break
+			}
+			if err := w.entity(p, depth+1); err != nil {
+				return err
+			}
+		}
+		if edge != nil {
+			io.Copy(io.Discard, edge)
+			pre, epi := edge.split(params["boundary"])
+			w.out = append(w.out, pre, epi)
+		}
+		return nil
+	}
+	if !contentTypeMatches(mt, w.types) || w.budget <= 0 {
+		return nil
+	}
+	b, err := io.ReadAll(io.LimitReader(e.Body, w.budget))
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		// A broken transfer encoding: match what could be decoded.
+		b = b[:0]
+	}
+	w.budget -= int64(len(b))
+	s := string(b)
+	if mt == "text/html" && w.stripHTML {
+		s = htmlToText(s)
+	}
+	w.out = append(w.out, s)
+	return nil
+}
+
+func (w *bodyWalk) wantsMultipart(mt string) bool {
+	for _, t := range w.types {
+		if t == "multipart" || t == mt {
+			return true
+		}
+	}
+	return false
+}
+
+// edgeCapture passes a multipart body through and keeps its first and last
+// 64 KiB, where the prologue and epilogue are.
+type edgeCapture struct {
+	r    io.Reader
+	head []byte
+	tail []byte
+}
+
+const edgeKeep = 64 << 10
+
+func (c *edgeCapture) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		if room := edgeKeep - len(c.head); room > 0 {
+			c.head = append(c.head, p[:min(n, room)]...)
+		}
+		c.tail = append(c.tail, p[:n]...)
+		if len(c.tail) > 2*edgeKeep {
+			c.tail = append(c.tail[:0], c.tail[len(c.tail)-edgeKeep:]...)
+		}
+	}
+	return n, err
+}
+
+// split returns the text before the first boundary and after the closing
+// one (RFC 2046 §5.1.1).
+func (c *edgeCapture) split(boundary string) (string, string) {
+	delim := "--" + boundary
+	pre := ""
+	head := string(c.head)
+	if i := strings.Index(head, delim); i >= 0 {
+		pre = strings.TrimSuffix(strings.TrimSuffix(head[:i], "\n"), "\r")
+	}
+	epi := ""
+	tail := string(c.tail)
+	if i := strings.LastIndex(tail, delim+"--"); i >= 0 {
+		epi = tail[i+len(delim)+2:]
+		epi = strings.TrimPrefix(strings.TrimPrefix(epi, "\r"), "\n")
+	}
+	return pre, epi
 }
 
 func contentTypeMatches(mt string, types []string) bool {

@@ -34,10 +34,8 @@ type dateTest struct {
 
 func (c *compiler) dateCommon(n *node, a *args, t *dateTest, partArg, keyArg *arg) test {
 	t.part = c.compileStr(partArg.strs[0])
-	if t.part.isConst() && !dateParts[lower(t.part.lit)] {
-		c.errorf(partArg.pos, "the %s test: unknown date part '%s'", n.name, t.part.lit)
-		return nil
-	}
+	// An unknown date part is not a compile error in Pigeonhole: the test
+	// is false at run time (RFC 5260 §4.2 does not say).
 	if z, ok := a.tags["zone"]; ok {
 		s := c.compileStr(z.strs[0])
 		if s.isConst() {
@@ -177,7 +175,7 @@ func datePart(d time.Time, part string) (string, bool) {
 	case "time":
 		return d.Format("15:04:05"), true
 	case "iso8601":
-		return d.Format("2006-01-02T15:04:05-07:00"), true
+		return d.Format("2006-01-02T15:04:05Z07:00"), true
 	case "std11":
 		return d.Format("Mon, 02 Jan 2006 15:04:05 -0700"), true
 	case "zone":

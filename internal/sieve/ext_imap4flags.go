@@ -7,7 +7,7 @@ import "strings"
 
 func init() {
 	for _, name := range []string{"setflag", "addflag", "removeflag"} {
-		register(&spec{name: name, ext: "imap4flags", pos: []posDef{{"variable name", argString}, {"list of flags", argList}},
+		register(&spec{name: name, ext: "imap4flags", pos: []posDef{{"variable name or list of flags", argList}, {"list of flags", argList}},
 			min: 1, buildCmd: buildFlagCmd})
 	}
 	register(&spec{name: "hasflag", ext: "imap4flags", test: true, tags: matchTags,

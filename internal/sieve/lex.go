@@ -113,7 +113,7 @@ func (l *lexer) skip() error {
 			l.advance()
 			for {
 				if l.off >= len(l.src) {
-					return l.errf(p, "end of file before end of bracket comment ('*/')")
+					return l.errf(Pos{l.line, l.col}, "end of file before end of bracket comment ('*/') started at line %d", p.Line)
 				}
 				if l.src[l.off] == '*' && l.peekByte(1) == '/' {
 					l.advance()
@@ -219,7 +219,7 @@ func (l *lexer) quoted(p Pos) (token, error) {
 	var b strings.Builder
 	for {
 		if l.off >= len(l.src) {
-			return token{}, l.errf(p, "end of file before end of quoted string (missing '\"')")
+			return token{}, l.errf(Pos{l.line, l.col}, "end of file before end of quoted string (missing '\"') started at line %d", p.Line)
 		}
 		c := l.advance()
 		switch c {
@@ -272,7 +272,7 @@ func (l *lexer) multiline(p Pos) (token, error) {
 	var b strings.Builder
 	for {
 		if l.off >= len(l.src) {
-			return token{}, l.errf(p, "end of file before end of multi-line string (a line with a single '.')")
+			return token{}, l.errf(Pos{l.line, l.col}, "end of file before end of multi-line string (a line with a single '.') started at line %d", p.Line)
 		}
 		start := l.off
 		for l.off < len(l.src) && l.src[l.off] != '\n' {
