@@ -41,6 +41,7 @@ var commands = map[string]command{
 	"user":      {runUser, "user add|passwd|list|remove|quota|enable|disable|check: mailboxes (passwords from a prompt or stdin)"},
 	"alias":     {runAlias, "alias add|list|remove: aliases and catch-alls (@domain)"},
 	"import":    {runImport, "import dovecot-passwd FILE | csv FILE [--dry-run]: mailboxes from the old stack, in one transaction"},
+	"sendmail":  {runSendmail, "sendmail [-t] [-i] [-f SENDER] [-F NAME] [-bs|-bp|-q] [RCPT...]: sendmail(8) for cron, mailx and scripts (also as sendmail)"},
 	"directory": {runDirectory, "directory migrate | resolve ADDRESS: the directory's schema, and where an address leads"},
 }
 
