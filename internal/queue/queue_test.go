@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,7 +33,7 @@ func testConfig(t *testing.T) *config.Config {
 
 func openQueue(t *testing.T, cfg *config.Config) *Queue {
 	t.Helper()
-	q, err := Open(cfg, nil)
+	q, err := Open(cfg, testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,3 +341,16 @@ func TestPermanentFailureBouncesToSenderButNeverToNullSender(t *testing.T) {
 }
 
 var _ = io.EOF
+
+// testLog sends the queue's log lines to the test's log.
+func testLog(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}

@@ -58,7 +58,7 @@ type Transports struct {
 // NoRemote is the remote transport while no outbound relay is configured:
 // it defers with a reason that says so, so that mailq names the cause.
 var NoRemote Transport = TransportFunc(func(ctx context.Context, msg *Message, rcpt *Recipient) error {
-	e := diag.New("relay", "deliver to the remote recipient", rcpt.Address,
+	e := diag.New("no_transport", "deliver to the remote recipient", rcpt.Address,
 		errors.New("no outbound transport is configured"))
 	e.Component = Component
 	e.Class = diag.Temporary

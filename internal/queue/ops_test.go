@@ -1,0 +1,172 @@
+package queue
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ebbmail/ebb/internal/config"
+)
+
+// deferAll makes every delivery fail temporarily until allowed.
+func deferAll(rec *recorder) {
+	rec.setOutcome(func(string) error { return tempError("fix it") })
+}
+
+func slowRetryConfig(t *testing.T) *config.Config {
+	cfg := testConfig(t)
+	cfg.Queue.RetryMin = config.D(time.Hour)
+	cfg.Queue.RetryMax = config.D(time.Hour)
+	return cfg
+}
+
+func stateOf(t *testing.T, q *Queue, id string) *Message {
+	t.Helper()
+	m, err := ReadMessage(q.spool, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestHoldStopsAttemptsUntilRelease(t *testing.T) {
+	q := openQueue(t, slowRetryConfig(t))
+	rec := newRecorder()
+	deferAll(rec)
+	run(t, q, Transports{Local: rec})
+	id := receive(t, q, "a@example.org", "Subject: x\r\n\r\nx\r\n", "bob@example.test")
+	eventually(t, "first attempt", func() bool { return rec.count("bob@example.test") == 1 })
+	if err := q.Hold(id); err != nil {
+		t.Fatal(err)
+	}
+	if !stateOf(t, q, id).Held {
+		t.Fatal("hold not stored")
+	}
+	rec.setOutcome(nil)
+	if _, err := q.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := rec.count("bob@example.test"); n != 1 {
+		t.Fatalf("a held message was attempted (%d attempts)", n)
+	}
+	if err := q.Release(id); err != nil {
+		t.Fatal(err)
+	}
+	rec.wait(t)
+	eventually(t, "spool empty", func() bool { return len(spoolFiles(t, q)) == 0 })
+}
+
+func TestDeleteRemovesWithoutBounce(t *testing.T) {
+	q := openQueue(t, slowRetryConfig(t))
+	rec := newRecorder()
+	deferAll(rec)
+	run(t, q, Transports{Local: rec})
+	id := receive(t, q, "a@example.org", "Subject: x\r\n\r\nx\r\n", "bob@example.test")
+	eventually(t, "first attempt", func() bool { return rec.count("bob@example.test") == 1 })
+	if err := q.Delete(id); err != nil {
+		t.Fatal(err)
+	}
+	if files := spoolFiles(t, q); len(files) != 0 {
+		t.Fatalf("left after delete: %v", files)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := rec.count("a@example.org"); n != 0 {
+		t.Fatal("delete sent a bounce")
+	}
+	if err := q.Delete(id); err == nil || !strings.Contains(err.Error(), "no message") {
+		t.Fatalf("second delete: %v", err)
+	}
+}
+
+func TestRequeueStartsTheBackoffOver(t *testing.T) {
+	q := openQueue(t, slowRetryConfig(t))
+	rec := newRecorder()
+	deferAll(rec)
+	run(t, q, Transports{Local: rec})
+	id := receive(t, q, "a@example.org", "Subject: x\r\n\r\nx\r\n", "bob@example.test")
+	eventually(t, "deferred", func() bool { return stateOf(t, q, id).Recipients[0].State == Deferred })
+	if err := q.Requeue(id); err != nil {
+		t.Fatal(err)
+	}
+	// Requeued: tried at once, and the attempt count restarted.
+	eventually(t, "second attempt", func() bool { return rec.count("bob@example.test") == 2 })
+	eventually(t, "stored", func() bool {
+		r := stateOf(t, q, id).Recipients[0]
+		return r.State == Deferred && r.Attempts == 1
+	})
+	m := stateOf(t, q, id)
+	if len(m.History) != 2 {
+		t.Fatalf("history keeps both attempts: %+v", m.History)
+	}
+}
+
+func TestFlushThroughControlSocketReachesRunningQueue(t *testing.T) {
+	cfg := slowRetryConfig(t)
+	q := openQueue(t, cfg)
+	rec := newRecorder()
+	deferAll(rec)
+	run(t, q, Transports{Local: rec})
+	id := receive(t, q, "a@example.org", "Subject: x\r\n\r\nx\r\n", "bob@example.test")
+	eventually(t, "deferred", func() bool { return stateOf(t, q, id).Recipients[0].State == Deferred })
+	rec.setOutcome(nil)
+	eventually(t, "control socket up", func() bool {
+		_, err := os.Stat(filepath.Join(cfg.Queue.Spool, ControlSocket))
+		return err == nil
+	})
+	res, err := Control(context.Background(), cfg, nil, OpFlush, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 1 || res[0].ID != id || res[0].Error != "" {
+		t.Fatalf("results %+v", res)
+	}
+	rec.wait(t)
+	// An unknown id is named in the result.
+	res, err = Control(context.Background(), cfg, nil, OpHold, []string{"NOSUCHID0"})
+	if err != nil || len(res) != 1 || !strings.Contains(res[0].Error, "no message NOSUCHID0") {
+		t.Fatalf("hold unknown: %+v %v", res, err)
+	}
+}
+
+func TestOfflineOperationsChangeTheSpoolForTheNextStart(t *testing.T) {
+	cfg := slowRetryConfig(t)
+	q := openQueue(t, cfg)
+	held := receive(t, q, "a@example.org", "Subject: held\r\n\r\nx\r\n", "bob@example.test")
+	gone := receive(t, q, "a@example.org", "Subject: gone\r\n\r\nx\r\n", "bob@example.test")
+	kept := receive(t, q, "a@example.org", "Subject: kept\r\n\r\nx\r\n", "bob@example.test")
+	q.Close()
+
+	for _, c := range []struct {
+		op Op
+		id string
+	}{{OpHold, held}, {OpDelete, gone}, {OpFlush, ""}} {
+		var ids []string
+		if c.id != "" {
+			ids = []string{c.id}
+		}
+		if _, err := Control(context.Background(), cfg, nil, c.op, ids); err != nil {
+			t.Fatalf("%s offline: %v", c.op, err)
+		}
+	}
+	q2 := openQueue(t, cfg)
+	rec := newRecorder()
+	run(t, q2, Transports{Local: rec})
+	d := rec.wait(t)
+	if d.ID != kept {
+		t.Fatalf("delivered %s, want only %s", d.ID, kept)
+	}
+	time.Sleep(200 * time.Millisecond)
+	rec.mu.Lock()
+	n := len(rec.calls)
+	rec.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d deliveries, want 1 (held and deleted ones stay undelivered)", n)
+	}
+	if m := stateOf(t, q2, held); !m.Held {
+		t.Fatal("hold lost over the restart")
+	}
+}
