@@ -167,7 +167,7 @@ func (r *run) vacationSkip(act *Vacation) (string, error) {
 		for _, hv := range r.headerValues(h) {
 			for _, ad := range parseAddressList(hv) {
 				for _, m := range mine {
-					if m != "" && sameAddress(lower(ad.local)+"@"+ad.domain, lower(strings.Trim(m, "<>"))) {
+					if m != "" && sameUser(ad.local+"@"+ad.domain, strings.Trim(m, "<>"), r.s.sepa) {
 						addressed = true
 					}
 				}
@@ -187,4 +187,22 @@ func (r *run) vacationSkip(act *Vacation) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// sameUser compares addresses without case and without a subaddress
+// detail, so mail to bob+lists@ counts as addressed to bob@.
+func sameUser(a, b, sep string) bool {
+	strip := func(s string) string {
+		s = lower(s)
+		at := strings.LastIndexByte(s, '@')
+		if at < 0 {
+			return s
+		}
+		local := s[:at]
+		if i := strings.Index(local, sep); sep != "" && i >= 0 {
+			local = local[:i]
+		}
+		return local + s[at:]
+	}
+	return strip(a) == strip(b)
 }
