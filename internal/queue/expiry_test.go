@@ -110,7 +110,9 @@ func TestRemoteRecipientsWaitWithANamedReason(t *testing.T) {
 	if !strings.Contains(r.Error.Sentence(), "no outbound transport is configured") {
 		t.Fatalf("reason %q", r.Error.Sentence())
 	}
-	st := q.Stats()
+	// The counts follow the stored state at the end of the round.
+	var st Stats
+	eventually(t, "stats updated", func() bool { st = q.Stats(); return st.Depth[Deferred] == 1 })
 	if st.Depth[Deferred] != 1 || st.Depth[Delivered] != 1 || st.Deliveries[Delivered] != 1 || st.Deferrals["no_transport"] != 1 {
 		t.Fatalf("stats %+v", st)
 	}
