@@ -79,6 +79,7 @@ type daemon struct {
 	dir     *directory.Directory
 	smtp    *smtpd.Server
 	metrics *metrics.Metrics
+	sub     *submission // issue 5: submission listeners and the sendmail pickup (serve_submission.go)
 }
 
 // fail prints a boundary error on stderr and logs it; it returns the exit
@@ -106,6 +107,10 @@ func (d *daemon) run() int {
 		return code
 	}
 	defer d.closeSockets()
+	if code := d.bindSubmission(); code != 0 {
+		return code
+	}
+	defer d.closeSubmission()
 
 	who, err := d.dropPrivileges()
 	if err != nil {
@@ -137,7 +142,7 @@ func (d *daemon) run() int {
 
 	srv, err := smtpd.New(smtpd.Config{
 		Options:   smtpOptions(cfg),
-		Listeners: d.inboundListeners(),
+		Listeners: append(d.inboundListeners(), d.submissionListeners()...),
 		Spool:     spoolAdapter{q},
 		TLS:       d.certs,
 		Logger:    d.log.Logger,
@@ -189,6 +194,7 @@ func (d *daemon) run() int {
 	go func() { queueDone <- q.Run(runCtx, transports) }()
 	smtpDone := make(chan error, 1)
 	go func() { smtpDone <- srv.Serve() }()
+	d.startPickup(runCtx)
 	metricsDone := make(chan error, 1)
 	if d.metrLn != nil {
 		go func() { metricsDone <- d.metrics.Serve(runCtx, d.metrLn) }()

@@ -1,0 +1,175 @@
+package smtpd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/policy"
+)
+
+// Logins checks a user name and password; *directory.Directory is one.
+type Logins interface {
+	Authenticate(ctx context.Context, address, password string) (*directory.Mailbox, error)
+}
+
+// SASLAuth is the Authenticator of the submission listeners: AUTH PLAIN
+// and LOGIN (RFC 4954) against the directory, offered only over TLS
+// (go-smtp answers 523 5.7.10 to AUTH before it). A wrong password is
+// 535 5.7.8; failures are counted per client IP and per account
+// (policy.AuthGuard): answered later and later, then refused with 454
+// 4.7.0, and every failure is logged with the IP and the account.
+type SASLAuth struct {
+	Logins Logins
+	Guard  *policy.AuthGuard
+	Offer  []string
+	Log    *slog.Logger
+	// Sleep waits before answering a failed login (time.Sleep when nil).
+	Sleep func(ctx context.Context, d time.Duration)
+}
+
+// Mechanisms is what EHLO offers after STARTTLS.
+func (a *SASLAuth) Mechanisms(s *SessionInfo) []string {
+	var out []string
+	for _, m := range a.Offer {
+		switch m = strings.ToUpper(m); m {
+		case sasl.Plain, sasl.Login:
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (a *SASLAuth) log() *slog.Logger {
+	if a.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return a.Log
+}
+
+func (a *SASLAuth) sleep(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	if a.Sleep != nil {
+		a.Sleep(ctx, d)
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+func tooMany(v policy.Verdict) *smtp.SMTPError {
+	what := "from your address"
+	if v.Why == "account" {
+		what = "for this account from your address"
+	}
+	return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
+		Message: fmt.Sprintf("Too many failed logins %s; try again after %s", what, v.Until.UTC().Format("15:04 MST"))}
+}
+
+// Server starts one AUTH exchange.
+func (a *SASLAuth) Server(ctx context.Context, s *SessionInfo, mech string) (sasl.Server, error) {
+	ip := s.RemoteIP
+	if v := a.Guard.Check(ip, ""); v.Refused {
+		a.log().Warn("smtp auth refused", "conn", s.ConnID, "remote", ip, "why", v.Why, "failures", v.IPFailures, "until", v.Until)
+		return nil, tooMany(v)
+	}
+	check := func(username, password string) error { return a.check(ctx, s, mech, username, password) }
+	switch strings.ToUpper(mech) {
+	case sasl.Plain:
+		return sasl.NewPlainServer(func(identity, username, password string) error {
+			// Logging in as one user to act as another (RFC 4616
+			// authorization identity) is not offered.
+			if identity != "" && !strings.EqualFold(identity, username) {
+				a.log().Warn("smtp auth failed", "conn", s.ConnID, "remote", ip, "account", username, "reason", "authorization identity "+identity+" differs")
+				return smtp.ErrAuthFailed
+			}
+			return check(username, password)
+		}), nil
+	case sasl.Login:
+		return &loginServer{check: check}, nil
+	}
+	return nil, smtp.ErrAuthUnknownMechanism
+}
+
+// check verifies one login, counting failures and delaying their answer.
+func (a *SASLAuth) check(ctx context.Context, s *SessionInfo, mech, username, password string) error {
+	ip := s.RemoteIP
+	if v := a.Guard.Check(ip, username); v.Refused {
+		a.log().Warn("smtp auth refused", "conn", s.ConnID, "remote", ip, "account", username, "why", v.Why,
+			"ip_failures", v.IPFailures, "account_failures", v.AccountFailures, "until", v.Until)
+		return tooMany(v)
+	}
+	mb, err := a.Logins.Authenticate(ctx, username, password)
+	if err != nil {
+		if errors.Is(err, directory.ErrAuthFailed) {
+			v := a.Guard.Failed(ip, username)
+			delay := a.Guard.Delay(v)
+			a.log().Warn("smtp auth failed", "conn", s.ConnID, "remote", ip, "account", username, "mechanism", mech,
+				"ip_failures", v.IPFailures, "account_failures", v.AccountFailures, "delay", delay.String(), "reason", err.Error())
+			a.sleep(ctx, delay)
+			return smtp.ErrAuthFailed // 535 5.7.8, not go-smtp's default 454
+		}
+		d := diag.From(err, "ebb serve", "auth")
+		d.EnsureRef()
+		a.log().Error("smtp auth deferred", "conn", s.ConnID, "remote", ip, "account", username, "ref", d.Ref, "diag", d)
+		return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
+			Message: "Temporary authentication failure, try again later (ref " + d.Ref + ")"}
+	}
+	a.Guard.Succeeded(ip, username)
+	s.SetAuthUser(mb.Address)
+	a.log().Info("smtp auth", "conn", s.ConnID, "remote", ip, "account", mb.Address, "mechanism", mech)
+	return nil
+}
+
+// loginServer is the LOGIN mechanism (draft-murchison-sasl-login): the
+// server asks "Username:" and "Password:", each answer base64 in SMTP.
+// go-sasl has only the client side.
+type loginServer struct {
+	check    func(username, password string) error
+	username string
+	step     int
+}
+
+func (l *loginServer) Next(response []byte) (challenge []byte, done bool, err error) {
+	switch l.step {
+	case 0:
+		l.step = 1
+		if response == nil {
+			return []byte("Username:"), false, nil
+		}
+		// An initial response carries the user name (AUTH LOGIN <b64>).
+		fallthrough
+	case 1:
+		l.username = string(response)
+		l.step = 2
+		return []byte("Password:"), false, nil
+	case 2:
+		l.step = 3
+		return nil, true, l.check(l.username, string(response))
+	}
+	return nil, false, errors.New("unexpected response")
+}
+
+// ipOf parses SessionInfo.RemoteIP for the relay policy.
+func ipOf(s string) netip.Addr {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a
+}
