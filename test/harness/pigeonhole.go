@@ -405,7 +405,10 @@ func vacationLine(seconds, subject, from, handle, reason string) string {
 	}
 	// sieve-test prints only the first line of the handle.
 	handle, _, _ = strings.Cut(strings.ReplaceAll(handle, "\r\n", "\n"), "\n")
-	return s + " handle=" + quote(handle) + " reason=" + quote(strings.TrimRight(reason, "\n"))
+	// Line ends: sieve-test prints the reason line by line; a text: reason
+	// holds CRLF. Both are the same reply.
+	reason = strings.TrimRight(strings.ReplaceAll(reason, "\r\n", "\n"), "\r\n")
+	return s + " handle=" + quote(handle) + " reason=" + quote(reason)
 }
 
 func tagIf(b bool, s string) string {
@@ -542,8 +545,10 @@ func NormaliseEbb(stdout, stderr string, code int) ([]string, error) {
 			out = append(out, "runtime error")
 		case "ereject", "reject":
 			out = append(out, "reject "+quote(sanitize(unquote(rest))))
-		case "keep", "discard", "redirect":
+		case "discard", "redirect":
 			out = append(out, l)
+		case "keep":
+			out = append(out, normaliseFlags(l))
 		case "fileinto":
 			toks := quotedToken.FindAllStringSubmatchIndex(rest, 1)
 			if toks != nil && toks[0][0] == 0 && unquote(rest[:toks[0][1]]) == "INBOX" {
