@@ -1,0 +1,201 @@
+package test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ebbmail/ebb/test/harness"
+)
+
+func (m *mailEnv) doctor(asUser bool, args ...string) harness.Result {
+	m.t.Helper()
+	cmd := exec.Command(m.ebb, append([]string{"doctor", "-c", m.Conf}, args...)...)
+	if asUser {
+		harness.AsUser(cmd, m.User)
+	}
+	return harness.Run(m.t, cmd, nil)
+}
+
+// lines returns the output lines that start with prefix.
+func lines(out, prefix string) []string {
+	var r []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			r = append(r, l)
+		}
+	}
+	return r
+}
+
+// ebb doctor reports the story's problem before any mail arrives, in the
+// same words ebb deliver uses when the mail does arrive: run as root it
+// probes as server.user (root ignores modes; the probe would pass).
+func TestDoctorFindsTheStoryBeforeMailArrives(t *testing.T) {
+	m := newMailEnv(t, "")
+	m.addMailboxes("example.com", []string{"alice", "bob"}, nil)
+	m.maildir(m.boxOf("bob", "example.com"))
+	box := m.maildir(m.boxOf("alice", "example.com"))
+	tmp := filepath.Join(box, "tmp")
+	os.Chown(tmp, 0, 0)
+	os.Chmod(tmp, 0o700)
+
+	for _, asUser := range []bool{false, true} {
+		t.Run(fmt.Sprintf("as user %v", asUser), func(t *testing.T) {
+			r := m.doctor(asUser)
+			if r.Code != 1 {
+				t.Fatalf("exit %d, want 1\n%s%s", r.Code, r.Stdout, r.Stderr)
+			}
+			fails := lines(r.Stdout, "FAIL")
+			if len(fails) != 1 {
+				t.Fatalf("want exactly one FAIL line:\n%s", r.Stdout)
+			}
+			d := m.deliver(exactMessage(8192), "-d", "alice@example.com")
+			if d.Code != 75 {
+				t.Fatalf("deliver: exit %d %s", d.Code, d.Stderr)
+			}
+			want := strings.TrimPrefix(oneLine(t, d.Stderr), "ebb deliver: ")
+			if !strings.HasSuffix(fails[0], "ebb doctor: "+want) {
+				t.Errorf("doctor and deliver disagree:\ndoctor:  %s\ndeliver: ebb deliver: %s", fails[0], want)
+			}
+			if !strings.Contains(want, fmt.Sprintf("running as uid %d %s", m.User.UID, m.User.Name)) {
+				t.Errorf("the sentence does not name the delivery user: %s", want)
+			}
+			if len(lines(r.Stdout, "ok    maildir")) != 1 {
+				t.Errorf("bob's healthy Maildir is not reported ok:\n%s", r.Stdout)
+			}
+		})
+	}
+
+	// The same as JSON, with the fields a program needs.
+	r := m.doctor(false, "--json")
+	var doc struct {
+		Failed   bool
+		Findings []struct {
+			Check, Status string
+			Error         *struct {
+				Errno, Path, Hint string
+				Who               struct{ UID int }
+				Found             struct {
+					Owner string
+					Mode  uint32
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil {
+		t.Fatalf("--json: %v\n%s", err, r.Stdout)
+	}
+	if r.Code != 1 || !doc.Failed {
+		t.Errorf("--json: exit %d failed=%v", r.Code, doc.Failed)
+	}
+	found := false
+	for _, f := range doc.Findings {
+		if f.Status == "fail" && f.Error != nil {
+			found = true
+			e := f.Error
+			if e.Errno != "EACCES" || e.Path != tmp || e.Who.UID != m.User.UID || e.Found.Owner != "root" || e.Found.Mode != 0o700 || e.Hint == "" {
+				t.Errorf("--json finding: %+v", *e)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("--json has no failure:\n%s", r.Stdout)
+	}
+
+	// Fixed: doctor passes.
+	os.Chown(tmp, m.User.UID, m.User.GID)
+	if r := m.doctor(false); r.Code != 0 || len(lines(r.Stdout, "FAIL")) != 0 {
+		t.Errorf("after the fix: exit %d\n%s", r.Code, r.Stdout)
+	}
+}
+
+// Each kind of trouble is a FAIL (exit 1) or a WARN (exit 0) naming what
+// and where.
+func TestDoctorFindings(t *testing.T) {
+	cases := []struct {
+		name   string
+		extra  string // [mail] keys
+		after  string // more config
+		setup  func(m *mailEnv)
+		code   int
+		status string // FAIL or WARN
+		says   []string
+	}{
+		{"healthy", "", "", func(m *mailEnv) { m.maildir(m.boxOf("alice", "example.com")) }, 0, "ok", []string{"ok    maildir", "ok    mail.root", "ok    tmp"}},
+		{"Maildir lacks new/", "", "", func(m *mailEnv) {
+			box := m.maildir(m.boxOf("alice", "example.com"))
+			os.Remove(filepath.Join(box, "new"))
+		}, 1, "FAIL", []string{"lacks new/", "Fix: mkdir"}},
+		{"mail.root not writable", "", "", func(m *mailEnv) { os.Chown(m.Root, 0, 0) }, 1, "FAIL", []string{"cannot create a file in", "mail.root", "root:root 0755"}},
+		{"mail.root missing", "", "", func(m *mailEnv) { os.RemoveAll(m.Root) }, 1, "FAIL", []string{"mail.root", "no such file or directory"}},
+		{"new/ not writable", "", "", func(m *mailEnv) {
+			box := m.maildir(m.boxOf("alice", "example.com"))
+			os.Chown(filepath.Join(box, "new"), 0, 0)
+		}, 1, "FAIL", []string{"cannot create a file in", "/new: permission denied"}},
+		{"Maildir owned by someone else", "", "", func(m *mailEnv) {
+			box := m.maildir(m.boxOf("alice", "example.com"))
+			os.Chown(box, 0, 0)
+			os.Chmod(box, 0o755) // tmp/, new/, cur/ stay the user's: delivery works
+		}, 0, "WARN", []string{"not owned by ebbtest", "chown -R"}},
+		{"little free space", "", "[doctor]\nmin_free = \"1000T\"\nmin_free_inodes = 9000000000\n", nil, 0, "WARN", []string{"below doctor.min_free", "below doctor.min_free_inodes"}},
+		{"no such server.user", "", "", func(m *mailEnv) {
+			c, _ := os.ReadFile(m.Conf)
+			os.WriteFile(m.Conf, []byte(strings.Replace(string(c), `user = "ebbtest"`, `user = "no-such-ebb-user"`, 1)), 0o644)
+		}, 1, "FAIL", []string{"no such user", "useradd"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := newMailEnv(t, c.extra)
+			if c.after != "" {
+				f, _ := os.OpenFile(m.Conf, os.O_APPEND|os.O_WRONLY, 0)
+				f.WriteString(c.after)
+				f.Close()
+			}
+			if c.setup != nil {
+				c.setup(m)
+			}
+			r := m.doctor(false)
+			if r.Code != c.code {
+				t.Errorf("exit %d, want %d\n%s%s", r.Code, c.code, r.Stdout, r.Stderr)
+			}
+			for _, s := range c.says {
+				if !strings.Contains(r.Stdout, s) {
+					t.Errorf("output lacks %q:\n%s", s, r.Stdout)
+				}
+			}
+			if c.status != "ok" && len(lines(r.Stdout, c.status)) == 0 {
+				t.Errorf("no %s line:\n%s", c.status, r.Stdout)
+			}
+		})
+	}
+}
+
+// A /tmp that is not 1777 is a warning (ebb does not use it; maildrop and
+// others do). Tested in a private mount namespace, so the host's /tmp is
+// untouched.
+func TestDoctorWarnsAboutTmp(t *testing.T) {
+	m := newMailEnv(t, "")
+	bin := filepath.Join(m.Dir, "ebb")
+	copyFile(t, m.ebb, bin)
+	script := `set -e
+mount --bind "$KEEP" /mnt
+mount -t tmpfs -o mode=0755,size=1m ebb-no-tmp /tmp
+mkdir -p "$KEEP"
+mount --bind /mnt "$KEEP"
+exec "$@"`
+	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", bin, "doctor", "-c", m.Conf)
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "KEEP=" + m.Dir}
+	r := harness.Run(t, cmd, nil)
+	if r.Code != 0 {
+		t.Errorf("exit %d, want 0 (a warning is not a failure)\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	w := lines(r.Stdout, "WARN  tmp")
+	if len(w) != 1 || !strings.Contains(w[0], "0755") || !strings.Contains(w[0], "chmod 1777 /tmp") {
+		t.Errorf("no /tmp warning with mode and fix:\n%s", r.Stdout)
+	}
+}
