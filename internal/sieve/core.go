@@ -167,7 +167,7 @@ func (f *fileintoCmd) exec(r *run) error {
 		flags = parseFlagList(r.expandList(f.flags))
 	}
 	r.tracef("fileinto action: %s", mbox)
-	if strings.EqualFold(mbox, "INBOX") && !f.create {
+	if mbox == "INBOX" && !f.create {
 		// fileinto "INBOX" is keep (Pigeonhole reports one store action
 		// to INBOX for both).
 		return r.store(Keep{Flags: flags}, "INBOX", f.copy, f.pos)
@@ -184,7 +184,6 @@ func (r *run) store(a Action, mailbox string, copy bool, p Pos) error {
 	if !copy {
 		r.cancelled = true
 	}
-	inbox := strings.EqualFold(mailbox, "INBOX")
 	for i, prev := range r.res.Actions {
 		var pm string
 		switch x := prev.(type) {
@@ -195,15 +194,16 @@ func (r *run) store(a Action, mailbox string, copy bool, p Pos) error {
 		default:
 			continue
 		}
-		if pm == mailbox || inbox && strings.EqualFold(pm, "INBOX") {
-			// A later store of the same mailbox merges flags into the
-			// earlier one (Pigeonhole: "store" duplicates are merged).
+		if pm == mailbox {
+			// A later store of the same mailbox is merged into the earlier
+			// one and its flags replace the earlier flags, as Pigeonhole's
+			// result does (RFC 5228 §2.10.3 leaves the details open).
 			switch x := prev.(type) {
 			case Keep:
-				x.Flags = mergeFlags(x.Flags, actionFlags(a))
+				x.Flags = actionFlags(a)
 				r.res.Actions[i] = x
 			case FileInto:
-				x.Flags = mergeFlags(x.Flags, actionFlags(a))
+				x.Flags = actionFlags(a)
 				if fi, ok := a.(FileInto); ok {
 					x.Create = x.Create || fi.Create
 					x.Copy = x.Copy && fi.Copy
@@ -228,6 +228,7 @@ func actionFlags(a Action) []string {
 	return nil
 }
 
+// mergeFlags returns a with b's flags added (case-insensitively unique).
 func mergeFlags(a, b []string) []string {
 	if a == nil {
 		return b
@@ -295,13 +296,10 @@ func (rc *redirectCmd) exec(r *run) error {
 	}
 	// Duplicates: the same address (domain compared without case) is
 	// redirected once (RFC 5228 §2.10.3).
-	for i, prev := range r.res.Actions {
+	// Pigeonhole ignores the duplicate entirely: it neither cancels the
+	// implicit keep nor changes :copy of the first.
+	for _, prev := range r.res.Actions {
 		if x, ok := prev.(Redirect); ok && sameAddress(x.Address, addr) {
-			if !rc.copy {
-				r.cancelled = true
-				x.Copy = false
-				r.res.Actions[i] = x
-			}
 			return nil
 		}
 	}
@@ -376,13 +374,9 @@ func (e *errorCmd) exec(r *run) error {
 type existsTest struct{ names []str }
 
 func buildExists(c *compiler, n *node, a *args) test {
-	t := &existsTest{names: c.compileList(a.pos[0])}
-	for _, s := range t.names {
-		if s.isConst() && !validHeaderName(s.lit) {
-			c.errorf(a.pos[0].pos, "specified header field name '%s' is invalid", s.lit)
-		}
-	}
-	return t
+	// An invalid field name is only a warning in Pigeonhole; such a
+	// field never exists.
+	return &existsTest{names: c.compileList(a.pos[0])}
 }
 
 func (t *existsTest) eval(r *run) (bool, error) {
@@ -472,12 +466,8 @@ type headerTest struct {
 }
 
 func buildHeader(c *compiler, n *node, a *args) test {
+	// Invalid field names never match (Pigeonhole only warns).
 	t := &headerTest{names: c.compileList(a.pos[0]), idx: c.indexOf(n, a)}
-	for _, s := range t.names {
-		if s.isConst() && !validHeaderName(s.lit) {
-			c.errorf(a.pos[0].pos, "specified header field name '%s' is invalid", s.lit)
-		}
-	}
 	t.m = c.compileMatcher(n, a, a.pos[1])
 	if t.m == nil {
 		return nil
@@ -519,9 +509,7 @@ func buildAddress(c *compiler, n *node, a *args) test {
 		if !s.isConst() {
 			continue
 		}
-		if !validHeaderName(s.lit) {
-			c.errorf(a.pos[0].pos, "specified header field name '%s' is invalid", s.lit)
-		} else if !addressHeaders[lower(s.lit)] {
+		if validHeaderName(s.lit) && !addressHeaders[lower(s.lit)] {
 			c.errorf(a.pos[0].pos, "specified header '%s' is not known to contain addresses", s.lit)
 		}
 	}

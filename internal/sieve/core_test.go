@@ -31,3 +31,16 @@ func TestCore(t *testing.T) {
 			want: "error: test: line 1, column 46: runtime error: reject/ereject action conflicts with other action: the fileinto action tries to deliver the message"},
 	})
 }
+
+func TestPigeonholeCompatibility(t *testing.T) {
+	runCases(t, []caseT{
+		{name: "invalid header name never exists", script: `if exists "a b" { discard; }`, want: "implicit keep"},
+		{name: "string test defaults to i;octet", script: `require "variables"; if string :is "y" "Y" { discard; }`, want: "implicit keep"},
+		{name: "string test with casemap", script: `require "variables"; if string :comparator "i;ascii-casemap" :is "y" "Y" { discard; }`, want: "discard"},
+		{name: "duplicate redirect is ignored", script: `require "copy"; redirect :copy "a@example.org"; redirect "a@example.org";`, want: "redirect a@example.org :copy; implicit keep"},
+		{name: "later store replaces flags", script: `require ["imap4flags","fileinto"]; fileinto :flags "\\seen" "A"; fileinto :flags "\\flagged" "A";`, want: "fileinto A [\\flagged]"},
+		{name: "mailbox names are case-sensitive", script: `require "fileinto"; fileinto "A"; fileinto "a"; fileinto "inbox";`, want: "fileinto A; fileinto a; fileinto inbox"},
+		{name: "fileinto empty folder is accepted", script: `require "fileinto"; fileinto "";`, want: "fileinto "},
+		{name: "reject then discard", script: `require "reject"; reject "x"; discard;`, want: "reject x; discard"},
+	})
+}

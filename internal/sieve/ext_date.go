@@ -57,10 +57,6 @@ func (c *compiler) dateCommon(n *node, a *args, t *dateTest, partArg, keyArg *ar
 func buildDate(c *compiler, n *node, a *args) test {
 	h := c.compileStr(a.pos[0].strs[0])
 	t := &dateTest{header: &h, idx: c.indexOf(n, a)}
-	if h.isConst() && !validHeaderName(h.lit) {
-		c.errorf(a.pos[0].pos, "specified header field name '%s' is invalid", h.lit)
-		return nil
-	}
 	return c.dateCommon(n, a, t, a.pos[1], a.pos[2])
 }
 

@@ -144,7 +144,9 @@ type stringTest struct {
 
 func buildString(c *compiler, n *node, a *args) test {
 	t := &stringTest{source: c.compileList(a.pos[0])}
-	t.m = c.compileMatcher(n, a, a.pos[1])
+	// Pigeonhole's string test defaults to i;octet (tst-string.c), not to
+	// RFC 5228's i;ascii-casemap; scripts written for it rely on that.
+	t.m = c.compileMatcherDefault(n, a, a.pos[1], cmpOctet)
 	if t.m == nil {
 		return nil
 	}

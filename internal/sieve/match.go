@@ -61,7 +61,12 @@ var relOps = map[string]bool{"gt": true, "ge": true, "lt": true, "le": true, "eq
 
 // compileMatcher builds a matcher from validated tags and the key list.
 func (c *compiler) compileMatcher(n *node, a *args, keys *arg) *matcher {
-	m := &matcher{cmp: cmpCasemap, maxRegex: c.g.script.limits.MaxRegexLen}
+	return c.compileMatcherDefault(n, a, keys, cmpCasemap)
+}
+
+// compileMatcherDefault is compileMatcher with another default comparator.
+func (c *compiler) compileMatcherDefault(n *node, a *args, keys *arg, def comparator) *matcher {
+	m := &matcher{cmp: def, maxRegex: c.g.script.limits.MaxRegexLen}
 	if ca, ok := a.tags["comparator"]; ok {
 		name := lower(ca.strs[0])
 		cmp, known := comparatorNames[name]
@@ -131,10 +136,15 @@ func (m *matcher) match(r *run, values []string) (bool, error) {
 	keys := m.keys
 	for _, v := range values {
 		for i := range keys {
-			if err := r.step(1 + int64(len(v))/256); err != nil {
+			key := r.expand(&keys[i])
+			// Charge for the work: :matches is O(len(value)*len(key)).
+			cost := 1 + int64(len(v))/256
+			if m.mt == mMatches {
+				cost = 1 + int64(len(v))*int64(len(key))/1024
+			}
+			if err := r.step(cost); err != nil {
 				return false, err
 			}
-			key := r.expand(&keys[i])
 			ok, caps, err := m.one(r, i, v, key)
 			if err != nil {
 				return false, err
