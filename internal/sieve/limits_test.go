@@ -29,7 +29,7 @@ func TestLimitsStopHostileScripts(t *testing.T) {
 	}
 	cases := []struct {
 		name, src, limit string
-		lim           Limits
+		lim              Limits
 	}{
 		{"too many redirects", manyRedirects, "MaxRedirects", Limits{}},
 		{"too many actions", manyFolders, "MaxActions", Limits{}},
