@@ -69,6 +69,10 @@ func runDeliver(e *env) int {
 		return d.ExitCode()
 	}
 	agent := &deliver.Agent{Cfg: cfg, Component: "ebb deliver"}
+	// Sieve (sieve.enabled); redirects and vacation replies leave through
+	// the sendmail pickup, since ebb deliver has no queue.
+	agent.Filter = deliverSieveFilter(cfg, e.stderr)
+	agent.Filter = deliverSieveFilter(cfg, e.stderr) // Sieve (cmd/ebb/sieve.go)
 	if *dir == "" {
 		res, closeDir, err := openDirectory(e, cfg)
 		if err != nil {
@@ -95,7 +99,7 @@ func runDeliver(e *env) int {
 	}
 	if n := len(rep.Forwards) + len(rep.Redirects) + len(rep.Outbound); n > 0 {
 		// ebb deliver has no queue to hand these to.
-		fmt.Fprintf(e.stderr, "ebb deliver: warning: %d forward(s)/redirect(s)/reply(ies) not sent: ebb deliver has no queue; use ebb serve for aliases to remote addresses\n", n)
+		fmt.Fprintf(e.stderr, "ebb deliver: warning: %d forward(s)/redirect(s)/reply(ies) not sent: ebb deliver has no queue; let the MTA expand aliases to remote addresses, or use ebb serve\n", n)
 	}
 	return 0
 }

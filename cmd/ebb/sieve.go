@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/mail"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/deliver"
 	"github.com/ebbmail/ebb/internal/maildir"
 	"github.com/ebbmail/ebb/internal/sieve"
 	"github.com/ebbmail/ebb/internal/sievefilter"
@@ -417,4 +419,25 @@ func sieveQuote(s string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
+}
+
+// deliverSieveFilter is the Sieve filter of ebb deliver. Its log lines (a
+// broken script, a vacation response not sent) go to stderr, which is the
+// MTA's log for an MDA; redirects and vacation responses go to the daemon
+// through the sendmail pickup (ebb deliver has no queue of its own).
+func deliverSieveFilter(cfg *config.Config, stderr io.Writer) deliver.Filter {
+	opts := &slog.HandlerOptions{Level: logLevel(cfg.Log.Level)}
+	var h slog.Handler = slog.NewTextHandler(stderr, opts)
+	if cfg.Log.Format == "json" {
+		h = slog.NewJSONHandler(stderr, opts)
+	}
+	return sievefilter.New(cfg, slog.New(h).With("component", "sieve"), sievefilter.PickupOutbox{Drop: newDrop(cfg)})
+}
+
+func logLevel(s string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
 }

@@ -1,0 +1,375 @@
+package sievefilter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/deliver"
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/maildir"
+	"github.com/ebbmail/ebb/internal/sieve"
+)
+
+// Filter runs the Sieve scripts of a mailbox at delivery. It implements
+// deliver.Filter. One Filter serves a whole process; it is safe for
+// concurrent use.
+type Filter struct {
+	Cfg *config.Config
+	Log *slog.Logger
+	// Outbox sends redirects and vacation replies. Nil: they are returned
+	// in the Decision (Redirects, Outbound) for the caller to send.
+	Outbox Outbox
+	// Now is the clock (vacation and duplicate periods); nil is time.Now.
+	Now func() time.Time
+
+	cache *Cache
+}
+
+// New returns a Filter for cfg.
+func New(cfg *config.Config, log *slog.Logger, out Outbox) *Filter {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Filter{Cfg: cfg, Log: log, Outbox: out, cache: NewCache()}
+}
+
+func (f *Filter) now() time.Time {
+	if f.Now != nil {
+		return f.Now()
+	}
+	return time.Now()
+}
+
+// userPaths are one mailbox's Sieve paths.
+type userPaths struct {
+	home, script, dir, maildir string
+}
+
+// expand fills a path template of the sieve section.
+func (f *Filter) expand(tmpl string, vars map[string]string) string {
+	for k, v := range vars {
+		tmpl = strings.ReplaceAll(tmpl, "{"+k+"}", v)
+	}
+	if home, ok := vars["home"]; ok {
+		if tmpl == "~" {
+			tmpl = home
+		} else if strings.HasPrefix(tmpl, "~/") {
+			tmpl = filepath.Join(home, tmpl[2:])
+		}
+	}
+	return filepath.Clean(tmpl)
+}
+
+func (f *Filter) paths(mb *directory.Mailbox) (userPaths, error) {
+	md := mb.Maildir
+	if md == "" {
+		p, err := deliver.MaildirFor(f.Cfg, mb.Address)
+		if err != nil {
+			return userPaths{}, err
+		}
+		md = p
+	}
+	local, domain, _ := strings.Cut(mb.Address, "@")
+	vars := map[string]string{"maildir": filepath.Clean(md), "local": local, "domain": domain,
+		"address": mb.Address, "data_dir": f.Cfg.Server.DataDir}
+	home := f.expand(f.Cfg.Sieve.Home, vars)
+	vars["home"] = home
+	return userPaths{home: home, maildir: vars["maildir"],
+		script: f.expand(f.Cfg.Sieve.Script, vars), dir: f.expand(f.Cfg.Sieve.Dir, vars)}, nil
+}
+
+// stateDir expands a state directory setting (vacation_dir, duplicate_dir).
+func (f *Filter) stateDir(tmpl, user string) string {
+	return userStateDir(f.expand(tmpl, map[string]string{"data_dir": f.Cfg.Server.DataDir}), user)
+}
+
+// Decide runs the global before scripts, the user's active script and the
+// global after scripts, and says what to do with the message. A script that
+// does not compile or fails at run time is logged and the message is kept
+// (RFC 5228 §2.10.6): mail is never lost to a broken script. Only trouble
+// reading a script or the message is an error (temporary: the delivery is
+// retried, as with Dovecot's LDA).
+func (f *Filter) Decide(ctx context.Context, mb *directory.Mailbox, msg *deliver.Message, env deliver.Envelope) (*deliver.Decision, error) {
+	if !f.Cfg.Sieve.Enabled {
+		return nil, nil
+	}
+	p, err := f.paths(mb)
+	if err != nil {
+		return nil, f.diagErr("expand", "find the Sieve script of", mb.Address, err, "sieve.script")
+	}
+	var chain []string
+	chain = append(chain, f.Cfg.Sieve.Before...)
+	chain = append(chain, p.script)
+	chain = append(chain, f.Cfg.Sieve.After...)
+
+	opts, err := CompileOptions(f.Cfg, Dirs{Personal: p.dir, Global: f.Cfg.Sieve.GlobalDir})
+	if err != nil {
+		return nil, f.diagErr("compile", "set up Sieve for", mb.Address, err, "sieve.extensions")
+	}
+	var scripts []*sieve.Script
+	for i, path := range chain {
+		s, err := f.cache.Get(path, p.dir, opts)
+		switch {
+		case errors.Is(err, ErrNoScript):
+			if i < len(f.Cfg.Sieve.Before) || path != p.script {
+				f.Log.Warn("sieve: global script missing, skipped", "mailbox", mb.Address, "script", path)
+			}
+			continue
+		case IsCompileError(err):
+			// A broken script: keep the message, say why and where.
+			f.Log.Error("sieve: script does not compile; keeping the message", "mailbox", mb.Address,
+				"script", path, "error", err.Error(), "hint", "ebb sieve check "+path)
+			return f.keepAll(env), nil
+		case err != nil:
+			return nil, f.diagErr("read", "read the Sieve script", path, err, scriptSetting(i, len(f.Cfg.Sieve.Before), path == p.script))
+		}
+		scripts = append(scripts, s)
+	}
+	if len(scripts) == 0 {
+		return nil, nil
+	}
+
+	file, err := os.Open(msg.Path)
+	if err != nil {
+		return nil, f.diagErr("open", "read the message for Sieve", msg.Path, err, "")
+	}
+	defer file.Close()
+	m, err := sieve.NewMessage(file, msg.Size)
+	if err != nil {
+		return nil, f.diagErr("read", "read the message for Sieve", msg.Path, err, "")
+	}
+	user := mb.Address
+	if user == "" {
+		user = p.maildir
+	}
+	vac := &vacationState{st: stateStore{dir: f.stateDir(f.Cfg.Sieve.VacationStateDir, user), now: f.now}}
+	dup := &duplicateState{st: stateStore{dir: f.stateDir(f.Cfg.Sieve.DuplicateDir, user), now: f.now}}
+	host := f.Cfg.Server.Hostname
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	sender := env.Sender
+	if sender == "<>" {
+		sender = ""
+	}
+	rcpt := env.Recipient
+	if rcpt == "" {
+		rcpt = mb.Address
+	}
+	senv := sieve.Envelope{From: sender, To: rcpt}
+	rt := sieve.Runtime{
+		Now:         f.now(),
+		Duplicate:   dup,
+		Vacation:    vac,
+		SpamPercent: -1,
+		// RFC 5183: ebb runs Sieve as the delivery agent, during delivery.
+		Environment:   map[string]string{"location": "MDA", "phase": "during", "domain": host, "host": host},
+		UserAddresses: nonEmpty(mb.Address),
+		MailboxExists: func(name string) bool {
+			if strings.EqualFold(name, "INBOX") {
+				return true
+			}
+			dir, err := maildir.FolderDir(p.maildir, name)
+			if err != nil {
+				return false
+			}
+			st, err := os.Stat(filepath.Join(dir, "cur"))
+			return err == nil && st.IsDir()
+		},
+	}
+
+	// Pigeonhole's sieve_before/sieve_after: the scripts share one result;
+	// an action in any of them cancels the implicit keep.
+	var actions []sieve.Action
+	keep := true
+	var keepFlags []string
+	for _, s := range scripts {
+		res, err := s.Run(ctx, m, senv, rt)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, f.diagErr("run", "run the Sieve script", s.Name(), ctx.Err(), "")
+			}
+			f.Log.Error("sieve: script failed at run time; keeping the message", "mailbox", mb.Address,
+				"script", s.Name(), "error", err.Error())
+			return f.keepAll(env), nil
+		}
+		actions = append(actions, res.Actions...)
+		if !res.ImplicitKeep {
+			keep = false
+		} else {
+			keepFlags = res.ImplicitKeepFlags
+		}
+		if len(res.EditedHeader) > 0 {
+			f.Log.Warn("sieve: editheader changes are not written to the stored message (delivery has no header-rewrite seam yet)",
+				"mailbox", mb.Address, "script", s.Name())
+		}
+	}
+	return f.decision(ctx, mb, msg, env, m, actions, keep, keepFlags, host, user, vac, sender)
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+// keepAll is the fallback decision: store in the envelope's folder.
+func (f *Filter) keepAll(env deliver.Envelope) *deliver.Decision {
+	return &deliver.Decision{Stores: []deliver.Store{{Folder: env.Folder}}}
+}
+
+// decision carries out the actions that leave the mailbox (redirect,
+// vacation) and turns the rest into a deliver.Decision.
+func (f *Filter) decision(ctx context.Context, mb *directory.Mailbox, msg *deliver.Message, env deliver.Envelope,
+	m sieve.Message, actions []sieve.Action, keep bool, keepFlags []string, host, user string, vac *vacationState, sender string) (*deliver.Decision, error) {
+	d := &deliver.Decision{}
+	stored := map[string]int{}
+	store := func(folder string, flags []string) {
+		key := strings.ToLower(folder)
+		if key == "inbox" {
+			key = ""
+		}
+		if i, ok := stored[key]; ok {
+			d.Stores[i].Flags = mergeFlags(d.Stores[i].Flags, flags)
+			return
+		}
+		stored[key] = len(d.Stores)
+		d.Stores = append(d.Stores, deliver.Store{Folder: folder, Flags: flags})
+	}
+	for _, a := range actions {
+		switch a := a.(type) {
+		case sieve.Keep:
+			store(env.Folder, a.Flags)
+		case sieve.FileInto:
+			store(a.Mailbox, a.Flags)
+		case sieve.Discard:
+			d.Discard = true
+		case sieve.Reject:
+			d.Reject = a.Reason
+			if d.Reject == "" {
+				d.Reject = "Message rejected by the recipient's filter"
+			}
+		case sieve.Redirect:
+			if err := f.redirect(ctx, mb, msg, sender, a.Address, d); err != nil {
+				return nil, err
+			}
+		case sieve.Vacation:
+			f.vacation(ctx, mb, m, a, host, user, vac, d)
+		case sieve.AddHeader, sieve.DeleteHeader:
+			// Reported once per run in Decide.
+		}
+	}
+	if keep {
+		store(env.Folder, keepFlags)
+	}
+	if len(d.Stores) == 0 && d.Reject == "" {
+		// Everything cancelled the implicit keep without storing
+		// (discard, redirect, vacation-only scripts do not cancel it).
+		d.Discard = true
+	}
+	if d.Reject != "" {
+		d.Stores = nil
+	}
+	return d, nil
+}
+
+func mergeFlags(a, b []string) []string {
+	for _, x := range b {
+		dup := false
+		for _, y := range a {
+			if strings.EqualFold(x, y) {
+				dup = true
+			}
+		}
+		if !dup {
+			a = append(a, x)
+		}
+	}
+	return a
+}
+
+// redirect resends the stored message to addr with the original envelope
+// sender (RFC 5228 §4.2: the envelope sender may stay the original one).
+func (f *Filter) redirect(ctx context.Context, mb *directory.Mailbox, msg *deliver.Message, sender, addr string, d *deliver.Decision) error {
+	if f.Outbox == nil {
+		d.Redirects = append(d.Redirects, addr)
+		return nil
+	}
+	r, err := redirectReader(msg.Path)
+	if err != nil {
+		return f.diagErr("open", "read the message to redirect it", msg.Path, err, "")
+	}
+	defer r.Close()
+	id, err := f.Outbox.Send(ctx, sender, []string{addr}, r)
+	if err != nil {
+		// Not sent means not done: fail the delivery temporarily so that
+		// the redirect is tried again rather than lost.
+		return diag.From(fmt.Errorf("redirect to %s: %w", addr, err), "sieve", "redirect")
+	}
+	f.Log.Info("sieve: redirected", "mailbox", mb.Address, "to", addr, "queue_id", id)
+	return nil
+}
+
+// vacation sends a response unless the interpreter found a reason not to
+// (RFC 5230 §4.5, RFC 3834 §2: <>, lists, bulk, auto-submitted, not
+// addressed to the user, already answered within :days/:seconds), then
+// remembers the sender for the period. A failure to send is logged, not
+// fatal: the message itself is delivered either way.
+func (f *Filter) vacation(ctx context.Context, mb *directory.Mailbox, m sieve.Message, v sieve.Vacation, host, user string, vac *vacationState, d *deliver.Decision) {
+	if v.Skip != "" {
+		f.Log.Info("sieve: vacation response not sent", "mailbox", mb.Address, "to", v.To, "why", v.Skip)
+		return
+	}
+	from := mb.Address
+	if from == "" {
+		from = "MAILER-DAEMON@" + host
+	}
+	reply := vacationReply(v, m.Header(), from, host, f.now())
+	if f.Outbox == nil {
+		d.Outbound = append(d.Outbound, deliver.Outbound{Sender: "", Recipients: []string{v.To}, Data: reply})
+	} else {
+		id, err := f.Outbox.Send(ctx, "", []string{v.To}, bytesReader(reply))
+		if err != nil {
+			f.Log.Error("sieve: vacation response not sent", "mailbox", mb.Address, "to", v.To, "error", err)
+			return
+		}
+		f.Log.Info("sieve: vacation response queued", "mailbox", mb.Address, "to", v.To, "queue_id", id)
+	}
+	period := time.Duration(v.Seconds) * time.Second
+	if err := vac.record(v.Handle, v.To, period); err != nil {
+		f.Log.Warn("sieve: cannot remember the vacation response; the sender may be answered again",
+			"mailbox", mb.Address, "to", v.To, "dir", vac.st.dir, "error", err)
+	}
+}
+
+func scriptSetting(i, nBefore int, user bool) string {
+	switch {
+	case user:
+		return "sieve.script"
+	case i < nBefore:
+		return "sieve.before"
+	}
+	return "sieve.after"
+}
+
+// diagErr is a temporary failure at the filter boundary.
+func (f *Filter) diagErr(op, doing, path string, err error, key string) error {
+	var setting *diag.Setting
+	if key != "" {
+		setting = f.Cfg.Setting(key)
+	}
+	e := diag.PathError("sieve", op, doing, path, err, setting)
+	e.Class = diag.Temporary
+	return e
+}
+
+var _ deliver.Filter = (*Filter)(nil)

@@ -1,0 +1,98 @@
+package sievefilter
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ebbmail/ebb/internal/pickup"
+	"github.com/ebbmail/ebb/internal/queue"
+	"github.com/ebbmail/ebb/internal/sieve"
+)
+
+// Outbox takes the messages a script sends: redirects (the message itself,
+// streamed from its one written file) and vacation replies. The daemon
+// passes its queue (QueueOutbox); ebb deliver, which has no queue of its
+// own, passes the sendmail pickup (PickupOutbox): the running daemon queues
+// the message at once, or picks it up from sendmail.pickup_dir when it
+// starts.
+type Outbox interface {
+	// Send queues a message from sender ("" is <>) to recipients; data
+	// streams it. It returns only once the message is durable.
+	Send(ctx context.Context, sender string, recipients []string, data io.Reader) (id string, err error)
+}
+
+// QueueOutbox queues into the daemon's own queue.
+type QueueOutbox struct{ Q *queue.Queue }
+
+func (o QueueOutbox) Send(ctx context.Context, sender string, rcpts []string, data io.Reader) (string, error) {
+	return o.Q.Receive(ctx, &queue.Envelope{From: sender, Recipients: rcpts, Proto: "local"}, data)
+}
+
+// PickupOutbox hands messages to the daemon through the pickup directory.
+type PickupOutbox struct{ Drop *pickup.Drop }
+
+func (o PickupOutbox) Send(ctx context.Context, sender string, rcpts []string, data io.Reader) (string, error) {
+	res, err := o.Drop.Submit(ctx, &pickup.Envelope{From: sender, Recipients: rcpts, Created: time.Now().UTC()},
+		func(w io.Writer) error {
+			_, err := io.Copy(w, data)
+			return err
+		})
+	if err != nil {
+		return "", err
+	}
+	if res.QueueID != "" {
+		return res.QueueID, nil
+	}
+	return "pickup:" + res.File, nil
+}
+
+// redirectReader streams the stored message for a redirect: the file as
+// delivery wrote it, without Return-Path fields (Return-Path belongs to
+// final delivery, RFC 5321 §4.4; the resent copy gets a new one from its
+// envelope). Delivered-To stays: it is what stops a redirect loop (RFC 5228
+// §4.2 asks implementations to prevent loops). Only the header is held in
+// memory (bounded by sieve.MaxHeaderBytes); the body streams from the file.
+func redirectReader(path string) (io.ReadCloser, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	br := bufio.NewReaderSize(f, 64<<10)
+	var head bytes.Buffer
+	skipping := false
+	for head.Len() < sieve.MaxHeaderBytes {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 {
+			cont := line[0] == ' ' || line[0] == '\t'
+			end := len(bytes.TrimRight(line, "\r\n")) == 0
+			if !cont {
+				skipping = !end && len(line) >= len("Return-Path:") && strings.EqualFold(string(line[:len("Return-Path:")]), "Return-Path:")
+			}
+			if !skipping {
+				head.Write(line)
+			}
+			if end {
+				break
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(&head, br), f}, nil
+}
+
+// bytesReader is a small helper to send built replies.
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
