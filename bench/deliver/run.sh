@@ -1,0 +1,122 @@
+#!/bin/bash
+# bench/deliver/run.sh: ebb deliver vs maildrop vs dovecot-lda, side by side.
+#
+# One process per message, as an MTA's pipe transport runs an MDA: N (2000)
+# messages of 4 KiB each into a Maildir on the same disk (/var/tmp), for each
+# agent in turn, as the same unprivileged user. Prints msgs/s and the ratio
+# ebb/peer. Then peak RSS (/usr/bin/time -v) for one 100 MiB message fed
+# through a pipe. Run as root (it creates the user "ebbbench"):
+#
+#   sudo bench/deliver/run.sh            # N=2000
+#   sudo N=500 bench/deliver/run.sh
+#
+# Targets (issue 2): ebb at least as fast as maildrop per message; ebb under
+# 20 MiB peak RSS for the 100 MiB message.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
+N=${N:-2000}
+BIG_MIB=${BIG_MIB:-100}
+U=ebbbench
+
+if [ "$(id -u)" != 0 ]; then echo "run as root (it runs every agent as the user $U)" >&2; exit 1; fi
+for p in maildrop dovecot-core time; do
+	dpkg-query -W -f='${Status}' $p 2>/dev/null | grep -q 'install ok installed' ||
+		DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $p >/dev/null
+done
+
+B=$(mktemp -d /var/tmp/ebb-bench.XXXXXX)
+chmod 755 "$B"
+trap 'rm -rf "$B"' EXIT
+id $U >/dev/null 2>&1 || useradd --system --user-group --no-create-home --home-dir "$B/home" --shell /usr/sbin/nologin $U
+usermod -d "$B/home" $U 2>/dev/null || true  # maildrop chdirs to the passwd home
+UID_=$(id -u $U); GID_=$(id -g $U)
+as_user() { setpriv --reuid="$UID_" --regid="$GID_" --clear-groups env HOME="$B/home" USER=$U LOGNAME=$U PATH=/usr/bin:/bin "$@"; }
+
+go build -o "$B/bin/ebb" ./cmd/ebb
+mkdir -p "$B/home" "$B/ebb/mail" "$B/lda/run" "$B/msgs"
+cat > "$B/ebb.toml" <<CONF
+[server]
+user = "$U"
+data_dir = "$B/ebb/data"
+[mail]
+root = "$B/ebb/mail"
+CONF
+# maildrop: deliver everything to one Maildir (maildirmake from maildrop).
+printf 'DEFAULT="%s/md/Maildir/"\nto "%s/md/Maildir/"\n' "$B" "$B" > "$B/home/.mailfilter"
+chmod 600 "$B/home/.mailfilter"
+mkdir -p "$B/md"
+# dovecot-lda: a minimal config, delivering to the invoking user.
+cat > "$B/lda/dovecot.conf" <<CONF
+base_dir = $B/lda/run
+log_path = $B/lda/lda.log
+mail_location = maildir:$B/lda/Maildir
+postmaster_address = postmaster@example.com
+ssl = no
+CONF
+chown -R $U:$U "$B"
+chown -R root:root "$B" "$B/bin"
+chown -R $U:$U "$B/home" "$B/ebb" "$B/lda" "$B/md"
+as_user maildirmake.maildrop "$B/md/Maildir" 2>/dev/null || as_user mkdir -p "$B/md/Maildir/"{tmp,new,cur}
+as_user mkdir -p "$B/ebb/Maildir"
+
+# The message: 4 KiB, a plain LF mail like an MTA hands over.
+msg="$B/msgs/4k.eml"
+{
+	printf 'From: Bob <bob@example.net>\nTo: alice@example.com\nSubject: bench\nMessage-ID: <bench@example.net>\nDate: Thu, 01 Jan 2026 10:00:00 +0000\n\n'
+	for i in $(seq 60); do printf '%s\n' 'The quick brown fox jumps over the lazy dog, again and again..'; done
+} | head -c 4096 > "$msg"
+chmod 644 "$msg"
+
+declare -A CMD
+CMD[ebb]="$B/bin/ebb deliver -c $B/ebb.toml --maildir $B/ebb/Maildir -f bob@example.net"
+CMD[maildrop]="maildrop -f bob@example.net"
+CMD[dovecot-lda]="/usr/lib/dovecot/dovecot-lda -c $B/lda/dovecot.conf -f bob@example.net"
+declare -A DIR=([ebb]="$B/ebb/Maildir" [maildrop]="$B/md/Maildir" [dovecot-lda]="$B/lda/Maildir")
+ORDER=(ebb maildrop dovecot-lda)
+
+# Warm up each agent once (page cache, first-run setup), then clear.
+for a in "${ORDER[@]}"; do
+	as_user ${CMD[$a]} < "$msg" || { echo "$a failed its warm-up delivery" >&2; cat "$B/lda/lda.log" 2>/dev/null >&2; exit 1; }
+	find "${DIR[$a]}/new" "${DIR[$a]}/cur" -type f -delete
+done
+sync
+
+declare -A SECS RATE
+for a in "${ORDER[@]}"; do
+	t0=$(date +%s.%N)
+	as_user bash -c 'for ((i=0; i<'"$N"'; i++)); do '"${CMD[$a]}"' < "'"$msg"'" || exit 1; done'
+	t1=$(date +%s.%N)
+	got=$(find "${DIR[$a]}/new" "${DIR[$a]}/cur" -type f | wc -l)
+	if [ "$got" != "$N" ]; then echo "$a delivered $got of $N" >&2; exit 1; fi
+	SECS[$a]=$(echo "$t1 - $t0" | bc -l)
+	RATE[$a]=$(echo "$N / ${SECS[$a]}" | bc -l)
+	find "${DIR[$a]}/new" "${DIR[$a]}/cur" -type f -delete
+done
+
+echo
+echo "== $N messages of 4 KiB, one process per message, Maildir on $(df --output=source "$B" | tail -1) ($(uname -r))"
+printf '%-12s %8s %10s %10s %14s\n' agent msgs seconds msgs/s "ebb/agent"
+for a in "${ORDER[@]}"; do
+	printf '%-12s %8d %10.2f %10.1f %13.2fx\n' "$a" "$N" "${SECS[$a]}" "${RATE[$a]}" "$(echo "${RATE[ebb]} / ${RATE[$a]}" | bc -l)"
+done
+
+# Peak RSS for one big message through a pipe (maildrop spills it to /tmp).
+big="$B/msgs/big.eml"
+{ printf 'From: bob@example.net\nSubject: big\n\n'; head -c $((BIG_MIB * 1024 * 1024 * 3 / 4)) /dev/zero | base64 -w 76; } > "$big"
+chmod 644 "$big"
+echo
+echo "== peak RSS, one $(($(stat -c %s "$big") / 1024 / 1024)) MiB message through a pipe (/usr/bin/time -v)"
+printf '%-12s %14s %6s\n' agent "max RSS" exit
+for a in "${ORDER[@]}"; do
+	set +e
+	cat "$big" | as_user /usr/bin/time -v ${CMD[$a]} 2> "$B/time.$a" >/dev/null
+	rc=$?
+	set -e
+	kb=$(awk -F: '/Maximum resident set size/ {gsub(/ /,"",$2); print $2}' "$B/time.$a")
+	printf '%-12s %10.1f MiB %6s\n' "$a" "$(echo "$kb / 1024" | bc -l)" "$rc"
+done
+ebbkb=$(awk -F: '/Maximum resident set size/ {gsub(/ /,"",$2); print $2}' "$B/time.ebb")
+echo
+if [ "$(echo "${RATE[ebb]} >= ${RATE[maildrop]}" | bc -l)" = 1 ]; then echo "target met: ebb >= maildrop msgs/s"; else echo "target MISSED: ebb slower than maildrop"; fi
+if [ "$ebbkb" -lt $((20 * 1024)) ]; then echo "target met: ebb peak RSS < 20 MiB"; else echo "target MISSED: ebb peak RSS >= 20 MiB"; fi
