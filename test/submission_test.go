@@ -1,0 +1,164 @@
+package test
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// A mail client's setup: port 587, STARTTLS, then AUTH; and 465 with
+// implicit TLS (RFC 8314). swaks plays the mail client.
+func TestSubmissionWithSwaks(t *testing.T) {
+	e := newSubEnv(t, "")
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantOut  []string
+	}{
+		{"STARTTLS then AUTH PLAIN, to a local user",
+			[]string{"--server", e.Sub, "--tls", "--auth", "PLAIN", "--auth-user", "demo@example.test", "--auth-password", demoPass,
+				"--from", "demo@example.test", "--to", "boss@example.test", "--h-Subject", "via 587"},
+			0, []string{"235 2.0.0", "250 2.0.0 Ok: queued as"}},
+		{"STARTTLS then AUTH LOGIN, to a remote domain (queued for relay)",
+			[]string{"--server", e.Sub, "--tls", "--auth", "LOGIN", "--auth-user", "demo@example.test", "--auth-password", demoPass,
+				"--from", "demo@example.test", "--to", "friend@remote.example"},
+			0, []string{"235 2.0.0", "Ok: queued as"}},
+		{"implicit TLS on 465",
+			[]string{"--server", e.SubTLS, "--tlsc", "--auth", "PLAIN", "--auth-user", "demo@example.test", "--auth-password", demoPass,
+				"--from", "demo@example.test", "--to", "boss@example.test", "--h-Subject", "via 465"},
+			0, []string{"235 2.0.0", "Ok: queued as"}},
+		{"an alias that leads to the user is theirs",
+			[]string{"--server", e.Sub, "--tls", "--auth", "PLAIN", "--auth-user", "demo@example.test", "--auth-password", demoPass,
+				"--from", "info@example.test", "--to", "boss@example.test", "--h-Subject", "as info"},
+			0, []string{"Ok: queued as"}},
+		{"wrong password: 535 5.7.8",
+			[]string{"--server", e.Sub, "--tls", "--auth", "PLAIN", "--auth-user", "demo@example.test", "--auth-password", "wrong",
+				"--from", "demo@example.test", "--to", "boss@example.test"},
+			28, []string{"535 5.7.8"}},
+		{"no AUTH is offered before STARTTLS",
+			[]string{"--server", e.Sub, "--auth", "PLAIN", "--auth-user", "demo@example.test", "--auth-password", demoPass,
+				"--from", "demo@example.test", "--to", "boss@example.test"},
+			28, []string{"Host did not advertise authentication"}},
+		{"sending as someone else: 553 5.7.1 names the address",
+			[]string{"--server", e.Sub, "--tls", "--auth", "PLAIN", "--auth-user", "demo@example.test", "--auth-password", demoPass,
+				"--from", "boss@example.test", "--to", "boss@example.test"},
+			23, []string{"553 5.7.1 <boss@example.test> is not an address of demo@example.test"}},
+		{"no AUTH, untrusted client: 530 at MAIL",
+			[]string{"--server", e.Sub, "--local-interface", "127.0.0.2", "--tls",
+				"--from", "demo@example.test", "--to", "boss@example.test"},
+			23, []string{"530 5.7.0 Authentication required"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := swaks(t, tc.args...)
+			out := r.Stdout + r.Stderr
+			if r.Code != tc.wantCode {
+				t.Errorf("swaks exit %d, want %d\n%s", r.Code, tc.wantCode, out)
+			}
+			for _, w := range tc.wantOut {
+				if !strings.Contains(out, w) {
+					t.Errorf("want %q in:\n%s", w, out)
+				}
+			}
+		})
+	}
+	// Delivered: 587, 465 and the one sent as info@ reached boss.
+	msgs := e.waitMail("boss", 3)
+	subjects := strings.Join(msgs, "\n")
+	for _, s := range []string{"Subject: via 587", "Subject: via 465", "Subject: as info"} {
+		if !strings.Contains(subjects, s) {
+			t.Errorf("boss did not get %q", s)
+		}
+	}
+	if !strings.Contains(subjects, "with ESMTPSA") {
+		t.Errorf("Received does not say ESMTPSA:\n%s", msgs[0])
+	}
+	// The remote one waits with the reason.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(e.mailq(), "no outbound transport is configured") {
+		if time.Now().After(deadline) {
+			t.Fatalf("mailq does not show the remote recipient deferred:\n%s", e.mailq())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if q := e.mailq(); !strings.Contains(q, "friend@remote.example") {
+		t.Errorf("mailq:\n%s", q)
+	}
+	if !strings.Contains(e.Log(), `msg="smtp auth failed"`) || !strings.Contains(e.Log(), "remote=127.0.0.1 account=demo@example.test") {
+		t.Errorf("failed login not logged with IP and account:\n%s", e.Log())
+	}
+}
+
+// What go-smtp does for AUTH sent anyway before TLS, on the wire.
+func TestSubmissionAuthBeforeTLSRefused(t *testing.T) {
+	e := newSubEnv(t, "")
+	c := dialSMTP(t, "", e.Sub, false)
+	ehlo := c.must(250, "EHLO client.example")
+	if strings.Contains(ehlo, "AUTH") {
+		t.Errorf("AUTH offered before STARTTLS:\n%s", ehlo)
+	}
+	if code, msg := c.authPlain("demo@example.test", demoPass); code != 523 || !strings.Contains(msg, "TLS is required") {
+		t.Errorf("AUTH before TLS: %d %s, want 523 5.7.10 TLS is required", code, msg)
+	}
+	// A stranger (127.0.0.2 is not in trusted_networks) must log in first.
+	s := dialSMTP(t, "127.0.0.2", e.Sub, false)
+	s.startTLS()
+	if code, msg := s.cmd("MAIL FROM:<demo@example.test>"); code != 530 {
+		t.Errorf("MAIL without AUTH from a stranger: %d %s, want 530", code, msg)
+	}
+}
+
+// A guesser is slowed, then refused; the owner logging in from another
+// address still gets in.
+func TestSubmissionBruteForce(t *testing.T) {
+	e := newSubEnv(t, "auth_failures_before_delay = 2\nauth_max_failures_per_ip = 6\n")
+	_ = e
+	var took []time.Duration
+	var codes []int
+	for i := 0; i < 8; i++ {
+		c := dialSMTP(t, "127.0.0.1", e.Sub, false)
+		c.startTLS()
+		start := time.Now()
+		code, _ := c.authPlain("demo@example.test", "guess"+string(rune('a'+i)))
+		took = append(took, time.Since(start))
+		codes = append(codes, code)
+		c.conn.Close()
+	}
+	t.Logf("codes %v, times %v", codes, took)
+	for i, code := range codes {
+		want := 535
+		if i >= 6 {
+			want = 454
+		}
+		if code != want {
+			t.Errorf("attempt %d: %d, want %d", i+1, code, want)
+		}
+	}
+	// Failures 3..6 wait 300ms × (n−2): the 6th takes 1.2s longer than the 1st.
+	if took[5]-took[0] < time.Second {
+		t.Errorf("not slowed: first %v, sixth %v", took[0], took[5])
+	}
+	// Refused without checking the password: fast.
+	if took[7] > took[5] {
+		t.Errorf("refusal slower than a failure: %v", took[7])
+	}
+	// The owner from 127.0.0.2.
+	c := dialSMTP(t, "127.0.0.2", e.Sub, false)
+	c.startTLS()
+	if code, msg := c.authPlain("demo@example.test", demoPass); code != 235 {
+		t.Fatalf("good login from another IP: %d %s", code, msg)
+	}
+	// The right password from the refused IP is refused too.
+	c2 := dialSMTP(t, "127.0.0.1", e.Sub, false)
+	c2.startTLS()
+	if code, _ := c2.authPlain("demo@example.test", demoPass); code != 454 {
+		t.Errorf("refused IP with the right password: %d, want 454", code)
+	}
+	log := e.Log()
+	for _, w := range []string{`msg="smtp auth failed"`, "remote=127.0.0.1", "account=demo@example.test", `msg="smtp auth refused"`} {
+		if !strings.Contains(log, w) {
+			t.Errorf("log lacks %q", w)
+		}
+	}
+}
