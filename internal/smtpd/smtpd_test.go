@@ -1,0 +1,458 @@
+package smtpd
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/textproto"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/directory"
+)
+
+// fileSpool is a unit-test spool: it streams the message into a file in a
+// temp directory, as the queue does, or fails with err.
+type fileSpool struct {
+	dir string
+	mu  sync.Mutex
+	got []*Message
+	n   int
+	err error
+}
+
+func (s *fileSpool) Receive(ctx context.Context, m *Message, data io.Reader) (string, error) {
+	s.mu.Lock()
+	s.n++
+	id := fmt.Sprintf("Q%d", s.n)
+	fail := s.err
+	s.mu.Unlock()
+	f, err := os.Create(filepath.Join(s.dir, id))
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, data); err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("write %s: %w", f.Name(), err)
+	}
+	if fail != nil {
+		os.Remove(f.Name())
+		return "", fail
+	}
+	s.mu.Lock()
+	s.got = append(s.got, m)
+	s.mu.Unlock()
+	return id, nil
+}
+
+func (s *fileSpool) data(t *testing.T, id string) string {
+	b, err := os.ReadFile(filepath.Join(s.dir, id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// mapDirectory hosts example.test with alice and bob.
+type mapDirectory struct{ err error }
+
+func (d mapDirectory) IsLocalDomain(ctx context.Context, domain string) (bool, error) {
+	if d.err != nil {
+		return false, d.err
+	}
+	return domain == "example.test", nil
+}
+
+func (d mapDirectory) Resolve(ctx context.Context, addr string) (*directory.Resolution, error) {
+	if d.err != nil {
+		return nil, d.err
+	}
+	r := &directory.Resolution{Address: addr}
+	switch strings.ToLower(addr) {
+	case "alice@example.test", "bob@example.test":
+		r.Mailboxes = []*directory.Mailbox{{Address: strings.ToLower(addr), Enabled: true}}
+	case "loop@example.test":
+		return nil, &directory.ChainError{Kind: directory.ErrAliasLoop, Chain: []string{"loop@example.test", "loop@example.test"}}
+	}
+	return r, nil
+}
+
+type testServer struct {
+	addr  string
+	srv   *Server
+	spool *fileSpool
+}
+
+func startServer(t *testing.T, dir directory.Resolver, certs *Certificates, mod func(*Options)) *testServer {
+	t.Helper()
+	sp := &fileSpool{dir: t.TempDir()}
+	o := Options{Hostname: "mx.example.test", MaxMessageBytes: 10000, MaxRecipients: 3,
+		MaxConnections: 10, MaxPerIP: 2, CommandTimeout: 5 * time.Second, DataTimeout: 5 * time.Second}
+	if mod != nil {
+		mod(&o)
+	}
+	srv, err := New(Config{Options: o, Spool: sp, TLS: certs,
+		Listeners: []Listener{{Kind: Inbound, Addr: "127.0.0.1:0", Policy: InboundPolicy{Directory: dir}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Bind(); err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return &testServer{addr: srv.Addrs()[0].String(), srv: srv, spool: sp}
+}
+
+// client is a raw SMTP client that returns every reply as "code text".
+type client struct {
+	t  *testing.T
+	c  net.Conn
+	tp *textproto.Conn
+}
+
+func dial(t *testing.T, addr string) (*client, string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &client{t: t, c: c, tp: textproto.NewConn(c)}
+	t.Cleanup(func() { c.Close() })
+	return cl, cl.reply()
+}
+
+func (c *client) reply() string {
+	c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	code, msg, err := c.tp.ReadResponse(0)
+	if err != nil && code == 0 {
+		return "ERR " + err.Error()
+	}
+	return fmt.Sprintf("%d %s", code, msg)
+}
+
+func (c *client) cmd(line string) string {
+	c.tp.PrintfLine("%s", line)
+	return c.reply()
+}
+
+func (c *client) data(body string) string {
+	if r := c.cmd("DATA"); !strings.HasPrefix(r, "354") {
+		return r
+	}
+	c.c.Write([]byte(body + "\r\n.\r\n"))
+	return c.reply()
+}
+
+func TestInboundRecipientPolicy(t *testing.T) {
+	ts := startServer(t, mapDirectory{}, nil, nil)
+	cases := []struct {
+		name, rcpt, want string
+	}{
+		{"an existing mailbox is accepted", "alice@example.test", "250 2.0.0"},
+		{"the domain is case-insensitive and may end in a dot", "alice@EXAMPLE.test.", "250"},
+		{"an unknown user is refused at RCPT, no backscatter later", "nobody@example.test", "550 5.1.1"},
+		{"a domain not hosted here is relay, and refused", "someone@example.org", "554 5.7.1"},
+		{"percent hack stays local and unknown", "alice%example.org@example.test", "550 5.1.1"},
+		{"an address literal is never hosted", "alice@[127.0.0.1]", "554 5.7.1"},
+		{"an alias loop is permanent", "loop@example.test", "550 5.4.6"},
+	}
+	c, _ := dial(t, ts.addr)
+	c.cmd("EHLO client.example.org")
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c.cmd("RSET")
+			c.cmd("MAIL FROM:<s@example.org>")
+			if got := c.cmd("RCPT TO:<" + tc.rcpt + ">"); !strings.HasPrefix(got, tc.want) {
+				t.Errorf("RCPT TO:<%s> = %q, want %s", tc.rcpt, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestEHLOAdvertises(t *testing.T) {
+	ts := startServer(t, mapDirectory{}, nil, nil)
+	c, greet := dial(t, ts.addr)
+	if !strings.HasPrefix(greet, "220 mx.example.test") {
+		t.Errorf("greeting %q", greet)
+	}
+	ehlo := c.cmd("EHLO c.example.org")
+	for _, ext := range []string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "SIZE 10000"} {
+		if !strings.Contains(ehlo, ext) {
+			t.Errorf("EHLO reply lacks %s:\n%s", ext, ehlo)
+		}
+	}
+	if strings.Contains(ehlo, "STARTTLS") {
+		t.Errorf("STARTTLS offered without a certificate:\n%s", ehlo)
+	}
+	if strings.Contains(ehlo, "AUTH") {
+		t.Errorf("AUTH offered on the inbound listener:\n%s", ehlo)
+	}
+}
+
+func TestAcceptedMessageIsSpooledWithReceivedPrefix(t *testing.T) {
+	ts := startServer(t, mapDirectory{}, nil, nil)
+	c, _ := dial(t, ts.addr)
+	c.cmd("EHLO client.example.org")
+	c.cmd("MAIL FROM:<s@example.org>")
+	c.cmd("RCPT TO:<alice@example.test>")
+	got := c.data("Subject: hi\r\n\r\nhello")
+	if !strings.HasPrefix(got, "250 2.0.0 Ok: queued as Q1") {
+		t.Fatalf("DATA reply %q", got)
+	}
+	if d := ts.spool.data(t, "Q1"); d != "Subject: hi\r\n\r\nhello\r\n" {
+		t.Errorf("spooled data %q: want the message as sent, without our header", d)
+	}
+	m := ts.spool.got[0]
+	p := string(m.Prefix)
+	for _, want := range []string{"Received: from client.example.org ([127.0.0.1])\r\n\tby mx.example.test (ebb) with ESMTP id ",
+		"for <alice@example.test>;", "\r\n"} {
+		if !strings.Contains(p, want) {
+			t.Errorf("Received prefix %q lacks %q", p, want)
+		}
+	}
+	if !strings.HasSuffix(p, "\r\n") || strings.Count(p, "\r\n") != strings.Count(p, "\n") {
+		t.Errorf("prefix %q must be CRLF lines", p)
+	}
+	if m.From != "s@example.org" || len(m.Recipients) != 1 || m.ConnID == "" || m.Kind != Inbound {
+		t.Errorf("envelope %+v", m)
+	}
+}
+
+func TestOurTroubleIsTemporaryWithARefAndNoPath(t *testing.T) {
+	full := diag.PathError("ebb queue", "write", "write", "/var/spool/ebb/queue/X.msg", syscall.ENOSPC, nil)
+	perm := diag.New("write", "write", "/var/spool/ebb/queue/Y.msg", errors.New("boom"))
+	perm.Class = diag.Permanent
+	cases := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"full disk is 452 4.3.1", full, "452 4.3.1"},
+		{"an unclassified error is 451", errors.New("open /var/spool/ebb/x: permission denied"), "451 4.3.0"},
+		{"even a permanent-looking error of ours is never 5xx", perm, "451 4.3.0"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := startServer(t, mapDirectory{}, nil, nil)
+			ts.spool.err = tc.err
+			c, _ := dial(t, ts.addr)
+			c.cmd("EHLO c")
+			c.cmd("MAIL FROM:<s@example.org>")
+			c.cmd("RCPT TO:<alice@example.test>")
+			got := c.data("x")
+			if !strings.HasPrefix(got, tc.want) {
+				t.Errorf("reply %q, want %s", got, tc.want)
+			}
+			if !strings.Contains(got, "(ref ") || strings.Contains(got, "/") {
+				t.Errorf("reply %q must carry a ref and no path", got)
+			}
+		})
+	}
+}
+
+func TestDirectoryDownIs451AtRCPT(t *testing.T) {
+	ts := startServer(t, mapDirectory{err: errors.New("dial tcp 127.0.0.1:5432: connection refused")}, nil, nil)
+	c, _ := dial(t, ts.addr)
+	c.cmd("EHLO c")
+	c.cmd("MAIL FROM:<s@example.org>")
+	got := c.cmd("RCPT TO:<alice@example.test>")
+	if !strings.HasPrefix(got, "451 4.3.0") || !strings.Contains(got, "ref ") || strings.Contains(got, "5432") {
+		t.Errorf("RCPT with the directory down = %q, want 451 4.3.0 with a ref and no detail", got)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	ts := startServer(t, mapDirectory{}, nil, nil)
+	t.Run("a message over the size limit is refused with 552", func(t *testing.T) {
+		c, _ := dial(t, ts.addr)
+		c.cmd("EHLO c")
+		c.cmd("MAIL FROM:<s@example.org>")
+		c.cmd("RCPT TO:<alice@example.test>")
+		got := c.data(strings.Repeat("0123456789012345678901234567890123456789\r\n", 400))
+		if !strings.HasPrefix(got, "552") {
+			t.Errorf("reply %q, want 552", got)
+		}
+	})
+	t.Run("SIZE= over the limit is refused at MAIL", func(t *testing.T) {
+		c, _ := dial(t, ts.addr)
+		c.cmd("EHLO c")
+		if got := c.cmd("MAIL FROM:<s@example.org> SIZE=20000"); !strings.HasPrefix(got, "552") {
+			t.Errorf("reply %q, want 552", got)
+		}
+	})
+	t.Run("recipients past the limit get 452", func(t *testing.T) {
+		c, _ := dial(t, ts.addr)
+		c.cmd("EHLO c")
+		c.cmd("MAIL FROM:<s@example.org>")
+		for i := 0; i < 3; i++ {
+			c.cmd("RCPT TO:<alice@example.test>")
+		}
+		if got := c.cmd("RCPT TO:<bob@example.test>"); !strings.HasPrefix(got, "452") {
+			t.Errorf("4th RCPT = %q, want 452", got)
+		}
+	})
+	t.Run("a third connection from one IP gets 421", func(t *testing.T) {
+		dial(t, ts.addr)
+		dial(t, ts.addr)
+		_, greet := dial(t, ts.addr)
+		if !strings.HasPrefix(greet, "421 4.7.0") {
+			t.Errorf("greeting %q, want 421 4.7.0", greet)
+		}
+	})
+}
+
+func TestCommandTimeoutClosesIdleClient(t *testing.T) {
+	ts := startServer(t, mapDirectory{}, nil, func(o *Options) { o.CommandTimeout = 300 * time.Millisecond })
+	c, _ := dial(t, ts.addr)
+	start := time.Now()
+	got := c.reply()
+	if !strings.HasPrefix(got, "421") || time.Since(start) > 3*time.Second {
+		t.Errorf("after idling: %q after %s, want 421 after the command timeout", got, time.Since(start))
+	}
+}
+
+func TestSTARTTLSAndReceivedSaysESMTPS(t *testing.T) {
+	certs := selfSigned(t, "mx.example.test")
+	ts := startServer(t, mapDirectory{}, certs, nil)
+	c, _ := dial(t, ts.addr)
+	if ehlo := c.cmd("EHLO c"); !strings.Contains(ehlo, "STARTTLS") {
+		t.Fatalf("no STARTTLS with a certificate:\n%s", ehlo)
+	}
+	if got := c.cmd("STARTTLS"); !strings.HasPrefix(got, "220") {
+		t.Fatalf("STARTTLS = %q", got)
+	}
+	tc := tls.Client(c.c, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	c.c, c.tp = tc, textproto.NewConn(tc)
+	c.cmd("EHLO c")
+	c.cmd("MAIL FROM:<s@example.org>")
+	c.cmd("RCPT TO:<alice@example.test>")
+	if got := c.data("x"); !strings.HasPrefix(got, "250") {
+		t.Fatalf("DATA over TLS = %q", got)
+	}
+	p := string(ts.spool.got[0].Prefix)
+	if !strings.Contains(p, "with ESMTPS id") || !strings.Contains(p, "(using TLS1.") {
+		t.Errorf("Received %q should say ESMTPS and the TLS version", p)
+	}
+}
+
+func TestShutdownLetsDataFinish(t *testing.T) {
+	ts := startServer(t, mapDirectory{}, nil, nil)
+	c, _ := dial(t, ts.addr)
+	idle, _ := dial(t, ts.addr)
+	c.cmd("EHLO c")
+	c.cmd("MAIL FROM:<s@example.org>")
+	c.cmd("RCPT TO:<alice@example.test>")
+	c.cmd("DATA")
+	c.c.Write([]byte("Subject: half\r\n"))
+	time.Sleep(100 * time.Millisecond) // Data is running now
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		done <- ts.srv.Shutdown(ctx)
+	}()
+	if got := idle.reply(); !strings.HasPrefix(got, "ERR") {
+		t.Errorf("idle connection after shutdown: %q, want closed", got)
+	}
+	c.c.Write([]byte("\r\nrest\r\n.\r\n"))
+	if got := c.reply(); !strings.HasPrefix(got, "250") {
+		t.Errorf("DATA in flight during shutdown got %q, want 250", got)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if _, err := net.DialTimeout("tcp", ts.addr, time.Second); err == nil {
+		t.Errorf("still accepting after Shutdown")
+	}
+}
+
+func TestReceivedHeader(t *testing.T) {
+	now := time.Date(2026, 11, 28, 13, 22, 39, 0, time.UTC)
+	cases := []struct {
+		name  string
+		info  SessionInfo
+		rcpts []string
+		utf8  bool
+		want  string
+	}{
+		{"one recipient: for clause", SessionInfo{Helo: "mail.example.org", RemoteIP: "192.0.2.1"}, []string{"a@example.test"}, false,
+			"Received: from mail.example.org ([192.0.2.1])\r\n\tby mx (ebb) with ESMTP id c.1\r\n\tfor <a@example.test>;\r\n\tSat, 28 Nov 2026 13:22:39 +0000\r\n"},
+		{"two recipients: no for clause", SessionInfo{Helo: "h", RemoteIP: "2001:db8::1"}, []string{"a@x", "b@x"}, false,
+			"Received: from h ([IPv6:2001:db8::1])\r\n\tby mx (ebb) with ESMTP id c.1;\r\n\tSat, 28 Nov 2026 13:22:39 +0000\r\n"},
+		{"a hostile HELO cannot break the header", SessionInfo{Helo: "evil\r\nX-Injected: 1 (x)", RemoteIP: "192.0.2.1", AuthUser: "u"}, nil, true,
+			"Received: from evil??X-Injected:?1??x? ([192.0.2.1])\r\n\tby mx (ebb) with UTF8SMTPA id c.1;\r\n\tSat, 28 Nov 2026 13:22:39 +0000\r\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := string(received(&tc.info, "mx", "c.1", tc.rcpts, tc.utf8, now)); got != tc.want {
+				t.Errorf("got  %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestReplyCounterSeesEveryReplyOnce(t *testing.T) {
+	var got []int
+	var r replyCounter
+	m := recorder(func(c int) { got = append(got, c) })
+	r.scan([]byte("220 hi\r\n250-a\r\n250-b"), m)
+	r.scan([]byte("\r\n250 c\r\n55"), m)
+	r.scan([]byte("0 5.1.1 no\r\n"), m)
+	r.scan([]byte{0x16, 0x03, 0x01, '2', '5', '0', ' '}, m)
+	r.scan([]byte("\r\n250 after tls\r\n"), m)
+	if fmt.Sprint(got) != "[220 250 550]" {
+		t.Errorf("counted %v, want [220 250 550] (and nothing once TLS starts)", got)
+	}
+}
+
+type recorder func(int)
+
+func (r recorder) Reply(c int) { r(c) }
+
+// selfSigned makes a certificate for host in a temp dir and loads it.
+func selfSigned(t testing.TB, host string) *Certificates {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: host},
+		DNSNames: []string{host}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	dir := t.TempDir()
+	cf, kf := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(cf, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(kf, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	c, err := LoadCertificates(cf, kf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
