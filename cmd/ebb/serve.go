@@ -157,6 +157,7 @@ func (d *daemon) run() int {
 	}
 
 	agent := &deliver.Agent{Cfg: cfg, Resolver: dir, Log: d.log.With("component", "deliver"), Component: "ebb serve"}
+	agent.Filter = daemonSieveFilter(cfg, d.log.Logger, q) // Sieve (cmd/ebb/sieve.go)
 	transports := queue.Transports{
 		Route: func(ctx context.Context, rcpt string) (queue.Route, error) {
 			_, domain, ok := smtpd.SplitAddress(rcpt)

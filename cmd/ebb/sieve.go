@@ -15,7 +15,9 @@ import (
 
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/deliver"
+	"github.com/ebbmail/ebb/internal/logging"
 	"github.com/ebbmail/ebb/internal/maildir"
+	"github.com/ebbmail/ebb/internal/queue"
 	"github.com/ebbmail/ebb/internal/sieve"
 	"github.com/ebbmail/ebb/internal/sievefilter"
 )
@@ -426,18 +428,15 @@ func sieveQuote(s string) string {
 // MTA's log for an MDA; redirects and vacation responses go to the daemon
 // through the sendmail pickup (ebb deliver has no queue of its own).
 func deliverSieveFilter(cfg *config.Config, stderr io.Writer) deliver.Filter {
-	opts := &slog.HandlerOptions{Level: logLevel(cfg.Log.Level)}
-	var h slog.Handler = slog.NewTextHandler(stderr, opts)
-	if cfg.Log.Format == "json" {
-		h = slog.NewJSONHandler(stderr, opts)
+	lg, err := logging.New(stderr, cfg.Log.Format, cfg.Log.Level)
+	if err != nil {
+		lg, _ = logging.New(stderr, "logfmt", "info")
 	}
-	return sievefilter.New(cfg, slog.New(h).With("component", "sieve"), sievefilter.PickupOutbox{Drop: newDrop(cfg)})
+	return sievefilter.New(cfg, lg.With("component", "sieve"), sievefilter.PickupOutbox{Drop: newDrop(cfg)})
 }
 
-func logLevel(s string) slog.Level {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return slog.LevelInfo
-	}
-	return l
+// daemonSieveFilter is the Sieve filter of ebb serve's local delivery:
+// redirects and vacation responses go straight into its queue.
+func daemonSieveFilter(cfg *config.Config, log *slog.Logger, q *queue.Queue) deliver.Filter {
+	return sievefilter.New(cfg, log.With("component", "sieve"), sievefilter.QueueOutbox{Q: q})
 }
