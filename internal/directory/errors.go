@@ -55,7 +55,6 @@ func (d *Directory) dbError(op string, err error) error {
 		return err
 	}
 	e := diag.New(op, "", d.where, err)
-	e.Component = "ebb"
 	e.Class = diag.Temporary
 	e.Setting = d.setting
 	switch d.engine {
@@ -119,6 +118,6 @@ func isUnique(err error) bool {
 
 // fileError is a filesystem failure on the SQLite file or its folder.
 func (d *Directory) fileError(op, doing, path string, err error) error {
-	e := diag.PathError("ebb", op, doing, path, err, d.setting)
+	e := diag.PathError("", op, doing, path, err, d.setting)
 	return e
 }

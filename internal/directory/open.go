@@ -99,7 +99,7 @@ func OpenWith(ctx context.Context, cfg *config.Config, opt Options) (*Directory,
 		d.setting.Value = redactDSN(d.setting.Value)
 		err = d.openPostgres(ctx, dsn, cfg)
 	default:
-		e := &diag.Error{Component: "ebb", Op: "config", Doing: "use directory.dsn", Path: redactDSN(dsn),
+		e := &diag.Error{Op: "config", Doing: "use directory.dsn", Path: redactDSN(dsn),
 			Reason: "not sqlite:/path nor postgres://user:password@host:port/db", Class: diag.Permanent,
 			Exit: diag.ExConfig, Setting: cfg.Setting("directory.dsn"),
 			Hint: "set directory.dsn to \"\" (SQLite in server.data_dir), sqlite:/path/file.db or postgres://…"}
@@ -210,7 +210,7 @@ func (d *Directory) openPostgres(ctx context.Context, dsn string, cfg *config.Co
 	d.engine = Postgres
 	pc, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		e := &diag.Error{Component: "ebb", Op: "config", Doing: "parse directory.dsn", Path: redactDSN(dsn),
+		e := &diag.Error{Op: "config", Doing: "parse directory.dsn", Path: redactDSN(dsn),
 			Class: diag.Permanent, Exit: diag.ExConfig, Setting: d.setting,
 			Hint: "write it as postgres://user:password@host:port/dbname"}
 		e.SetCause(errors.New(redactDSN(err.Error())))

@@ -68,7 +68,7 @@ func (d *Directory) Resolve(ctx context.Context, address string) (*Resolution, e
 	local, domain, err := SplitAddress(address)
 	if err != nil {
 		e := diag.New("parse", "resolve", address, err)
-		e.Component, e.Class, e.Exit = "ebb", diag.Permanent, diag.ExDataErr
+		e.Class, e.Exit = diag.Permanent, diag.ExDataErr
 		e.SMTPCode, e.Enhanced, e.Public = 501, [3]int{5, 1, 3}, "Bad recipient address syntax"
 		return nil, e
 	}
@@ -82,7 +82,7 @@ func (d *Directory) Resolve(ctx context.Context, address string) (*Resolution, e
 		var ce *ChainError
 		if errors.As(err, &ce) {
 			e := diag.New("loop", "resolve", addr, err)
-			e.Component, e.Class, e.Exit = "ebb", diag.Permanent, diag.ExDataErr
+			e.Class, e.Exit = diag.Permanent, diag.ExDataErr
 			e.SMTPCode, e.Enhanced, e.Public = 554, [3]int{5, 4, 6}, "Routing loop detected in the recipient's aliases"
 			e.Hint = "fix the aliases on the chain (ebb alias list, ebb alias remove)"
 			return nil, e

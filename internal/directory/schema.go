@@ -159,7 +159,6 @@ func (d *Directory) Migrate(ctx context.Context) (from, to int, err error) {
 func (d *Directory) tooNew(v int) error {
 	e := diag.New("migrate", "use the directory database", d.where,
 		fmt.Errorf("%w: the schema is at version %d, this ebb knows versions up to %d", ErrSchemaTooNew, v, len(migrations)))
-	e.Component = "ebb"
 	e.Class = diag.Permanent
 	e.Exit = diag.ExConfig
 	e.Setting = d.setting

@@ -1,0 +1,97 @@
+package test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/test/harness"
+)
+
+// ebb deliver -d resolves through the directory: `ebb user add` followed by
+// `ebb deliver -d` lands in that user's Maildir, aliases fan out, unknown
+// addresses exit 67, a disabled mailbox is permanent, and a directory that
+// cannot be reached is temporary (75) with a sentence naming the database.
+func TestDirectoryDeliverThroughTheDirectory(t *testing.T) {
+	for _, b := range dirBackends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			b.must(t, nil, "domain", "add", "example.test")
+			b.must(t, nil, "domain", "add", "example.org", "--alias-of", "example.test")
+			b.must(t, []byte("pw\n"), "user", "add", "alice@example.test")
+			b.must(t, []byte("pw\n"), "user", "add", "bob@example.test")
+			b.must(t, []byte("pw\n"), "user", "add", "carl@example.test", "--disabled")
+			b.must(t, nil, "alias", "add", "team@example.test", "alice@example.test", "bob@example.test")
+
+			deliver := func(addr string) harness.Result {
+				msg := fmt.Sprintf("From: sender@remote.example\nTo: %s\nSubject: to %s\n\nhello %s\n", addr, addr, addr)
+				return b.ebb(t, []byte(msg), "deliver", "-d", addr, "-f", "sender@remote.example")
+			}
+			count := func(local string) int {
+				es, _ := os.ReadDir(filepath.Join(b.mailRoot, "example.test", local, "Maildir", "new"))
+				return len(es)
+			}
+
+			if r := deliver("alice@example.test"); r.Code != 0 {
+				t.Fatalf("deliver to a user just added: exit %d: %s", r.Code, r.Stderr)
+			}
+			if count("alice") != 1 {
+				t.Fatalf("alice has %d messages; want 1", count("alice"))
+			}
+			if r := deliver("Alice+news@EXAMPLE.org"); r.Code != 0 {
+				t.Fatalf("deliver via domain alias and subaddress: exit %d: %s", r.Code, r.Stderr)
+			}
+			if r := deliver("team@example.test"); r.Code != 0 {
+				t.Fatalf("deliver to an alias: exit %d: %s", r.Code, r.Stderr)
+			}
+			if count("alice") != 3 || count("bob") != 1 {
+				t.Fatalf("after the alias: alice %d, bob %d; want 3 and 1", count("alice"), count("bob"))
+			}
+			// The Maildir belongs to server.user, as a Dovecot running as vmail needs.
+			fi, err := os.Stat(filepath.Join(b.mailRoot, "example.test", "alice", "Maildir", "new"))
+			if err != nil || fi.Sys() == nil {
+				t.Fatal(err)
+			}
+
+			if r := deliver("nobody@example.test"); r.Code != diag.ExNoUser {
+				t.Fatalf("deliver to an unknown address: exit %d; want 67 (%s)", r.Code, r.Stderr)
+			}
+			if r := deliver("carl@example.test"); r.Code == 0 || r.Code == diag.ExTempFail || !strings.Contains(r.Stderr, "disabled") {
+				t.Fatalf("deliver to a disabled mailbox: exit %d %q; want a permanent failure naming it disabled", r.Code, r.Stderr)
+			}
+			if count("carl") != 0 {
+				t.Fatal("a disabled mailbox received mail")
+			}
+		})
+	}
+}
+
+func TestDirectoryDeliverWithUnreachableDirectoryIsTemporary(t *testing.T) {
+	t.Run("postgres down", func(t *testing.T) {
+		port := harness.FreePort(t)
+		b := newDirBackend(t, "postgres", fmt.Sprintf("postgres://ebb:pw@127.0.0.1:%d/mail", port))
+		r := b.ebb(t, []byte("Subject: x\n\nx\n"), "deliver", "-d", "alice@example.test")
+		want := fmt.Sprintf("127.0.0.1:%d", port)
+		if r.Code != diag.ExTempFail || !strings.Contains(r.Stderr, want) || !strings.Contains(r.Stderr, "connection refused") {
+			t.Fatalf("deliver with PostgreSQL down: exit %d %q; want 75 naming %s and the cause", r.Code, r.Stderr, want)
+		}
+	})
+	t.Run("sqlite folder not writable by the delivery user", func(t *testing.T) {
+		b := newDirBackend(t, "sqlite", "")
+		b.must(t, nil, "domain", "add", "example.test")
+		// The data directory given back to root: the daemon user can no
+		// longer create the -wal and -shm files beside the database.
+		if err := exec.Command("chown", "-R", "root:root", b.dataDir).Run(); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(b.dataDir, 0o755)
+		r := b.ebb(t, []byte("Subject: x\n\nx\n"), "deliver", "-d", "alice@example.test")
+		if r.Code != diag.ExTempFail || !strings.Contains(r.Stderr, b.dataDir) || !strings.Contains(r.Stderr, harness.TestUser) {
+			t.Fatalf("deliver with an unwritable directory database: exit %d %q; want 75 naming %s and the user", r.Code, r.Stderr, b.dataDir)
+		}
+		t.Logf("unwritable: %s", r.Stderr)
+	})
+}
