@@ -1,0 +1,248 @@
+package maildir
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestNamerNamesAreUniqueAcrossGoroutines(t *testing.T) {
+	n := NewNamer("mx1.example.com")
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	var wg sync.WaitGroup
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 500; i++ {
+				name := n.Next()
+				mu.Lock()
+				if seen[name] {
+					t.Errorf("duplicate name %s", name)
+				}
+				seen[name] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	re := regexp.MustCompile(`^\d+\.M\d+P\d+Q\d+\.mx1\.example\.com$`)
+	for name := range seen {
+		if !re.MatchString(name) {
+			t.Fatalf("name %q is not secs.MusecPpidQn.host", name)
+		}
+	}
+}
+
+func TestSanitizeHost(t *testing.T) {
+	for in, want := range map[string]string{
+		"mx1.example.com": "mx1.example.com",
+		"a/b:c":           `a\057b\072c`,
+		"a,b":             `a\054b`,
+		".hidden":         "hidden",
+		"":                "localhost",
+		"sp ace\n":        "space",
+	} {
+		if got := SanitizeHost(in); got != want {
+			t.Errorf("SanitizeHost(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestModifiedUTF7(t *testing.T) {
+	// RFC 3501 §5.1.3 and Dovecot's on-disk names.
+	cases := map[string]string{
+		"INBOX":                  "INBOX",
+		"Entwürfe":               "Entw&APw-rfe",
+		"a&b":                    "a&-b",
+		"&":                      "&-",
+		"日本語":                    "&ZeVnLIqe-",
+		"~peter/mail/台北/日本語":     "~peter/mail/&U,BTFw-/&ZeVnLIqe-",
+		"Ünïcödé and ASCII":      "&ANw-n&AO8-c&APY-d&AOk- and ASCII",
+		"emoji 📨":                "emoji &2D3c6A-",
+	}
+	for in, want := range cases {
+		got, err := EncodeUTF7(in)
+		if err != nil || got != want {
+			t.Errorf("EncodeUTF7(%q) = %q, %v; want %q", in, got, err, want)
+		}
+		back, err := DecodeUTF7(got)
+		if err != nil || back != in {
+			t.Errorf("DecodeUTF7(%q) = %q, %v; want %q", got, back, err, in)
+		}
+	}
+	for _, bad := range []string{"&", "&ZeVn", "&!!!-", "a\x01"} {
+		if _, err := DecodeUTF7(bad); err == nil {
+			t.Errorf("DecodeUTF7(%q) accepted", bad)
+		}
+	}
+	if _, err := EncodeUTF7("\xff"); err == nil {
+		t.Error("EncodeUTF7 accepted invalid UTF-8")
+	}
+}
+
+func TestFolderName(t *testing.T) {
+	cases := []struct{ in, want, err string }{
+		{"", "", ""},
+		{"INBOX", "", ""},
+		{"inbox", "", ""},
+		{"Work", ".Work", ""},
+		{"Work/Reports", ".Work.Reports", ""},
+		{"Work.Reports", ".Work.Reports", ""},
+		{"INBOX/Work", ".Work", ""},
+		{"Entwürfe/2026", ".Entw&APw-rfe.2026", ""},
+		{"a..b", "", "empty level"},
+		{"/a", "", "empty level"},
+		{"a/", "", "empty level"},
+		{"a\x01b", "", "control character"},
+	}
+	for _, c := range cases {
+		got, err := FolderName(c.in)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("FolderName(%q) = %q, %v; want error %q", c.in, got, err, c.err)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("FolderName(%q) = %q, %v; want %q", c.in, got, err, c.want)
+		}
+	}
+}
+
+func newMaildir(t *testing.T) string {
+	d := filepath.Join(t.TempDir(), "Maildir")
+	if err := Ensure(d, true, false); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestTmpCountsSizeAndCRLFSize(t *testing.T) {
+	cases := []struct {
+		name   string
+		chunks []string
+		vsize  int64
+	}{
+		{"LF", []string{"a\nb\n"}, 6},
+		{"CRLF", []string{"a\r\nb\r\n"}, 6},
+		{"CR and LF split across writes", []string{"a\r", "\nb\n"}, 6},
+		{"bare CR", []string{"a\rb"}, 3},
+		{"empty", nil, 0},
+		{"LF first", []string{"\n", "\n"}, 4},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := newMaildir(t)
+			tmp, err := CreateTmp(d, NewNamer("h"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tmp.Remove()
+			var size int64
+			for _, ch := range c.chunks {
+				tmp.Write([]byte(ch))
+				size += int64(len(ch))
+			}
+			if err := tmp.Finish(); err != nil {
+				t.Fatal(err)
+			}
+			if tmp.Size() != size || tmp.VSize() != c.vsize {
+				t.Errorf("Size %d VSize %d, want %d %d", tmp.Size(), tmp.VSize(), size, c.vsize)
+			}
+		})
+	}
+}
+
+func TestPublishLinksAndNeverOverwrites(t *testing.T) {
+	d := newMaildir(t)
+	n := NewNamer("h")
+	tmp, _ := CreateTmp(d, n)
+	tmp.Write([]byte("Subject: x\n\nbody\n"))
+	tmp.Finish()
+	defer tmp.Remove()
+
+	// Someone already has the name we would use.
+	clash := filepath.Join(d, "new", FinalName(tmp.Base, tmp.Size(), tmp.VSize(), ""))
+	os.WriteFile(clash, []byte("older message"), 0o600)
+
+	p, err := Publish(tmp.Path, d, tmp.Base, tmp.Size(), tmp.VSize(), "", n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p == clash {
+		t.Fatal("published over an existing file")
+	}
+	if old, _ := os.ReadFile(clash); string(old) != "older message" {
+		t.Errorf("the existing file changed: %q", old)
+	}
+	if !strings.HasSuffix(p, ",S=17,W=20") || filepath.Dir(p) != filepath.Join(d, "new") {
+		t.Errorf("published as %s", p)
+	}
+
+	// With flags: cur/, ":2,<letters>".
+	p2, err := Publish(tmp.Path, d, "", tmp.Size(), tmp.VSize(), "FS", n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Dir(p2) != filepath.Join(d, "cur") || !strings.HasSuffix(p2, ",S=17,W=20:2,FS") {
+		t.Errorf("flagged message published as %s", p2)
+	}
+	a, _ := os.Stat(p)
+	b, _ := os.Stat(p2)
+	if !os.SameFile(a, b) {
+		t.Error("two stores of one message are not one file")
+	}
+}
+
+func TestFlagLetters(t *testing.T) {
+	got, ignored := FlagLetters([]string{`\Seen`, `\Flagged`, `\answered`, `$Forwarded`, `\Seen`, "$Junk", `\Deleted`, `\Draft`})
+	if got != "DFPRST" {
+		t.Errorf("letters %q, want DFPRST (ASCII order)", got)
+	}
+	if len(ignored) != 1 || ignored[0] != "$Junk" {
+		t.Errorf("ignored %v, want [$Junk]", ignored)
+	}
+	if got, _ := FlagLetters(nil); got != "" {
+		t.Errorf("no flags gave %q", got)
+	}
+}
+
+func TestEnsureAndCheck(t *testing.T) {
+	base := t.TempDir()
+	d := filepath.Join(base, "a", "Maildir")
+	var me *MissingError
+	if err := Ensure(d, false, false); !errors.As(err, &me) || len(me.Missing) != 3 || len(me.Present) != 0 {
+		t.Fatalf("missing Maildir without create: %v", err)
+	}
+	if err := Ensure(d, true, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range Subdirs {
+		st, err := os.Stat(filepath.Join(d, s))
+		if err != nil || st.Mode().Perm() != 0o700 {
+			t.Errorf("%s: %v %v", s, err, st.Mode())
+		}
+	}
+	os.Remove(filepath.Join(d, "new"))
+	err := Check(d)
+	if !errors.As(err, &me) || strings.Join(me.Missing, ",") != "new" || me.Error() != "the Maildir lacks new/ (tmp/, cur/ present)" {
+		t.Errorf("Check with new/ missing: %v", err)
+	}
+	f := filepath.Join(d, ".Work")
+	if err := Ensure(f, true, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(f, "maildirfolder")); err != nil {
+		t.Errorf("folder lacks maildirfolder: %v", err)
+	}
+	os.WriteFile(filepath.Join(base, "file"), nil, 0o600)
+	if err := Ensure(filepath.Join(base, "file"), true, false); err == nil {
+		t.Error("Ensure on a regular file succeeded")
+	}
+}
