@@ -58,6 +58,7 @@ type settings struct {
 	attemptTimeout time.Duration
 	stopTimeout    time.Duration
 	hostname       string
+	syncfs         bool // queue.sync = "filesystem"
 }
 
 // Queue is an open spool. It is safe for concurrent use.
@@ -139,7 +140,7 @@ func open(cfg *config.Config, log *slog.Logger, wait time.Duration) (*Queue, err
 		spool: spool,
 		dir:   dir,
 		lock:  l,
-		dsync: &dirSync{dir: dir},
+		dsync: &dirSync{dir: dir, syncfs: cfg.Queue.Sync != "files"},
 		set: settings{
 			lifetime:       cfg.Queue.Lifetime.Duration,
 			delayNotice:    cfg.Queue.DelayNotice.Duration,
@@ -149,6 +150,7 @@ func open(cfg *config.Config, log *slog.Logger, wait time.Duration) (*Queue, err
 			attemptTimeout: cfg.Queue.AttemptTimeout.Duration,
 			stopTimeout:    cfg.Queue.StopTimeout.Duration,
 			hostname:       host,
+			syncfs:         cfg.Queue.Sync != "files",
 		},
 		entries: map[string]*entry{},
 		wake:    make(chan struct{}, 1),

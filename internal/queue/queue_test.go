@@ -20,7 +20,9 @@ import (
 
 // testConfig is a config whose spool is in a fresh temporary directory and
 // whose retries are quick.
-func testConfig(t *testing.T) *config.Config {
+func testConfig(t *testing.T) *config.Config { return testConfigB(t) }
+
+func testConfigB(t testing.TB) *config.Config {
 	t.Helper()
 	cfg := config.Defaults()
 	cfg.Queue.Spool = filepath.Join(t.TempDir(), "spool")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/safeio"
+	"golang.org/x/sys/unix"
 )
 
 // copyBufSize is the one buffer a message streams through: memory stays the
@@ -66,9 +67,11 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader) (str
 		e.Component, e.Class = Component, diag.Temporary
 		return "", e
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return "", q.receiveError("fsync", "fsync", dataPath, err)
+	if !q.set.syncfs {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return "", q.receiveError("fsync", "fsync", dataPath, err)
+		}
 	}
 	if err := f.Close(); err != nil {
 		return "", q.receiveError("close", "close", dataPath, err)
@@ -96,15 +99,20 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader) (str
 		return "", q.receiveError("encode", "encode the envelope of", dataPath, err)
 	}
 	envPath := q.envPath(id)
-	if err := writeFileNoDirSync(envPath, b); err != nil {
+	if err := writeFileNoSync(envPath, b, !q.set.syncfs); err != nil {
 		return "", q.receiveError("write", "write the envelope", envPath, err)
 	}
 	q.own(envPath)
-	// One directory fsync makes both names durable; concurrent receivers
-	// share it (group commit). Nobody returns before its own names are in.
+	// One flush makes both files and their names durable; concurrent
+	// receivers share it (group commit). Nobody returns before a flush
+	// that started after its own files were written.
 	if err := q.dsync.sync(); err != nil {
 		os.Remove(envPath)
-		return "", q.receiveError("fsync", "fsync the directory", q.dir, err)
+		op := "fsync the directory"
+		if q.set.syncfs {
+			op = "syncfs the filesystem of"
+		}
+		return "", q.receiveError("fsync", op, q.dir, err)
 	}
 	ok = true
 
@@ -159,9 +167,10 @@ func copyData(dst io.Writer, src io.Reader, buf []byte) (int64, error) {
 	}
 }
 
-// writeFileNoDirSync writes path through a temporary name, fsyncs it and
-// renames it into place; the caller fsyncs the directory (group commit).
-func writeFileNoDirSync(path string, data []byte) error {
+// writeFileNoSync writes path through a temporary name (fsynced when
+// fsync is set) and renames it into place; the caller makes the result
+// durable (group commit: a directory fsync, or syncfs).
+func writeFileNoSync(path string, data []byte, fsync bool) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -173,10 +182,12 @@ func writeFileNoDirSync(path string, data []byte) error {
 		os.Remove(tmp)
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return &os.PathError{Op: "fsync", Path: tmp, Err: err}
+	if fsync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			os.Remove(tmp)
+			return &os.PathError{Op: "fsync", Path: tmp, Err: err}
+		}
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(tmp)
@@ -195,12 +206,14 @@ func writeEnvelope(path string, data []byte) error {
 	return safeio.WriteFile(path, data, 0o600)
 }
 
-// dirSync fsyncs one directory on behalf of many callers: a caller that
-// arrives while an fsync runs waits for the next one, which covers every
-// caller waiting by then. No caller returns before an fsync that started
-// after its own rename.
+// dirSync flushes one directory on behalf of many callers: a caller that
+// arrives while a flush runs waits for the next one, which covers every
+// caller waiting by then. No caller returns before a flush that started
+// after its own rename. The flush is an fsync of the directory, or with
+// syncfs a syncfs(2) of its filesystem, which also writes the files' data.
 type dirSync struct {
-	dir string
+	dir    string
+	syncfs bool
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -225,7 +238,12 @@ func (s *dirSync) sync() error {
 			s.started++
 			gen := s.started
 			s.mu.Unlock()
-			err := safeio.SyncDir(s.dir)
+			var err error
+			if s.syncfs {
+				err = syncFilesystem(s.dir)
+			} else {
+				err = safeio.SyncDir(s.dir)
+			}
 			s.mu.Lock()
 			s.running = false
 			s.done = gen
@@ -259,4 +277,19 @@ func newID(now time.Time) string {
 		b.WriteByte(alphabet[int(c)%len(alphabet)])
 	}
 	return b.String()
+}
+
+// syncFilesystem writes every dirty page and inode of dir's filesystem and
+// commits its journal: syncfs(2). Since Linux 5.8 it reports writeback
+// errors of any file on it, ours included.
+func syncFilesystem(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := unix.Syncfs(int(d.Fd())); err != nil {
+		return &os.PathError{Op: "syncfs", Path: dir, Err: err}
+	}
+	return nil
 }
