@@ -330,7 +330,27 @@ func (c *compiler) test(n *node) test {
 	if t == nil {
 		return constTest(false)
 	}
-	return t
+	return &placedTest{t: t, name: n.name, pos: n.pos}
+}
+
+// placedTest records where a test is, for errors and the trace.
+type placedTest struct {
+	t    test
+	name string
+	pos  Pos
+}
+
+func (p *placedTest) eval(r *run) (bool, error) {
+	r.pos = p.pos
+	if r.trace != nil {
+		r.tracef("%s test", p.name)
+	}
+	ok, err := p.t.eval(r)
+	if r.trace != nil && err == nil {
+		r.pos = p.pos
+		r.tracef("%s test => %v", p.name, ok)
+	}
+	return ok, err
 }
 
 // tagDef describes a tagged argument (RFC 5228 §2.6.2).

@@ -389,7 +389,7 @@ func (t *existsTest) eval(r *run) (bool, error) {
 				break
 			}
 		}
-		r.tracef("exists test: header '%s' => %v", name, found)
+		r.tracef("  header '%s' => %v", name, found)
 		if !found {
 			return false, nil
 		}
@@ -480,7 +480,6 @@ func (t *headerTest) eval(r *run) (bool, error) {
 	for i := range t.names {
 		vals = append(vals, t.idx.pick(r.headerValues(r.expand(&t.names[i])))...)
 	}
-	r.tracef("header test")
 	return t.m.match(r, vals)
 }
 
@@ -531,7 +530,6 @@ func (t *addressTest) eval(r *run) (bool, error) {
 			}
 		}
 	}
-	r.tracef("address test")
 	return t.m.match(r, vals)
 }
 
@@ -589,6 +587,5 @@ func (t *envelopeTest) eval(r *run) (bool, error) {
 			vals = append(vals, p)
 		}
 	}
-	r.tracef("envelope test")
 	return t.m.match(r, vals)
 }

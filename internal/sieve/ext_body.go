@@ -54,7 +54,7 @@ func (t *bodyTest) eval(r *run) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	r.tracef("body test (%s)", t.transform)
+	r.tracef("  body transform :%s", t.transform)
 	return t.m.match(r, texts)
 }
 

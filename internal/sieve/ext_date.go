@@ -126,7 +126,7 @@ func (t *dateTest) eval(r *run) (bool, error) {
 			vals = append(vals, v)
 		}
 	}
-	r.tracef("date test: %v", vals)
+	r.tracef("  date values %q", vals)
 	return t.m.match(r, vals)
 }
 

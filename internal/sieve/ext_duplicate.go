@@ -80,6 +80,6 @@ func (t *duplicateTest) eval(r *run) (bool, error) {
 	if !seen || t.last {
 		r.res.DuplicateMarks = append(r.res.DuplicateMarks, DuplicateMark{Handle: handle, ID: id, Period: t.period, Last: t.last})
 	}
-	r.tracef("duplicate test: id %q => %v", id, seen)
+	r.tracef("  duplicate id %q => %v", id, seen)
 	return seen, nil
 }

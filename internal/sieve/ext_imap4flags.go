@@ -137,7 +137,6 @@ func (t *hasflagTest) eval(r *run) (bool, error) {
 			vals = append(vals, parseFlagList([]string{r.getVar(name, false)})...)
 		}
 	}
-	r.tracef("hasflag test")
 	if t.m.mt == mCount {
 		return t.m.match(r, vals)
 	}

@@ -23,7 +23,7 @@ func (t *mailboxExistsTest) eval(r *run) (bool, error) {
 		if r.rt.MailboxExists != nil {
 			ok = r.rt.MailboxExists(name)
 		}
-		r.tracef("mailboxexists test: %s => %v", name, ok)
+		r.tracef("  mailbox %s => %v", name, ok)
 		if !ok {
 			return false, nil
 		}

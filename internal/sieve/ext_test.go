@@ -217,10 +217,10 @@ func TestInclude(t *testing.T) {
 		})
 	}
 	for name, want := range map[string]string{
-		`require "include"; include "loop";`:    "circular include of personal script 'loop'",
-		`require "include"; include "absent";`:  "failed to include personal script 'absent'",
-		`require "include"; include "bad";`:     "bad: line 1, column 1: error: unknown command 'frob'",
-		`require "include"; include "../etc";`:  "include: invalid script name '../etc'",
+		`require "include"; include "loop";`:   "circular include of personal script 'loop'",
+		`require "include"; include "absent";`: "failed to include personal script 'absent'",
+		`require "include"; include "bad";`:    "bad: line 1, column 1: error: unknown command 'frob'",
+		`require "include"; include "../etc";`: "include: invalid script name '../etc'",
 	} {
 		_, err := Compile("main", []byte(name), Options{Include: files})
 		if err == nil || !contains(err.Error(), want) {

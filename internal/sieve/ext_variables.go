@@ -165,6 +165,5 @@ func (t *stringTest) eval(r *run) (bool, error) {
 		}
 		vals = n
 	}
-	r.tracef("string test")
 	return t.m.match(r, vals)
 }

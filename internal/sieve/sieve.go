@@ -8,6 +8,27 @@
 // keep applies; the caller performs them. When Run returns an error (a runtime
 // error or an exceeded limit), the caller must perform the implicit keep: the
 // message is never lost because a script misbehaved (RFC 5228 §2.10.6).
+//
+// Extensions: fileinto, reject, ereject (RFC 5429; the action carries
+// Extended so delivery can answer in SMTP), envelope (from, to, auth),
+// encoded-character, imap4flags (RFC 5232), copy (RFC 3894), body (RFC 5173:
+// :raw, :content, :text; MIME decoded with go-message, each part read up to
+// Limits.MaxBodyBytes), variables (RFC 5229), vacation and vacation-seconds
+// (RFC 5230, 6131; the RFC 3834 "do not answer" rules are applied and
+// reported in Vacation.Skip), relational (RFC 5231) with i;ascii-numeric,
+// subaddress (RFC 5233), regex (draft-ietf-sieve-regex; see compileRegex for
+// the POSIX ERE vs RE2 gaps), include with return and global (RFC 6609;
+// scripts are loaded and compiled at Compile time), date, currentdate and
+// index (RFC 5260), mailbox (RFC 5490: mailboxexists, fileinto :create),
+// duplicate (RFC 7352), editheader (RFC 5293), spamtest, spamtestplus and
+// virustest (RFC 5235; scores come from Runtime), environment (RFC 5183),
+// ihave and error (RFC 5463).
+//
+// Where the RFCs leave room, Pigeonhole 0.5.19 decides: the string test
+// defaults to i;octet, invalid header names in tests never match instead of
+// failing compilation, a duplicate redirect is ignored, a later store to the
+// same mailbox replaces the earlier flags, fileinto "INBOX" is keep, vacation
+// periods are raised to one day, and an unknown date part is a false test.
 package sieve
 
 import (
