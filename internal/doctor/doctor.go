@@ -49,6 +49,7 @@ import (
 // areas lists every area's checks, in the order they run. One line per area.
 var areas = []func() []Check{
 	mailChecks,
+	directoryChecks,
 }
 
 // Status is the verdict of one finding.

@@ -1,0 +1,112 @@
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/directory"
+)
+
+// directoryChecks probe the directory database: for SQLite the file and its
+// folder as the daemon user (WAL needs to create -wal and -shm files beside
+// the database, so the folder must be writable, not just the file); for
+// PostgreSQL the connection, the credentials and the schema version.
+func directoryChecks() []Check {
+	return []Check{{Name: "directory", Run: checkDirectory}}
+}
+
+func checkDirectory(ctx context.Context, env *Env) []Finding {
+	const name = "directory"
+	dsn := strings.TrimSpace(env.Cfg.Directory.DSN)
+	var out []Finding
+	if dsn == "" || strings.HasPrefix(dsn, "sqlite:") {
+		path := filepath.Join(env.Cfg.Server.DataDir, "directory.db")
+		setting := env.Cfg.Setting("server.data_dir")
+		if dsn != "" {
+			path = strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//")
+			setting = env.Cfg.Setting("directory.dsn")
+		}
+		dir := filepath.Dir(path)
+		if _, err := os.Stat(dir); err != nil {
+			e := diag.PathError("ebb doctor", "stat", "use the directory database folder", dir, err, setting)
+			e.Hint = fmt.Sprintf("create it for %s: install -d -o %s -m 0750 %s", env.Cfg.Server.User, env.Cfg.Server.User, dir)
+			return []Finding{Failed(name, e)}
+		}
+		if e := env.Probe.Dir(ctx, dir, setting); e != nil {
+			e.Reason += " (SQLite must create the -wal and -shm files beside the database)"
+			return []Finding{Failed(name, e)}
+		}
+		out = append(out, Passed(name, dir, "create, write, fsync, rename, remove as "+env.Probe.Who()))
+		st, err := os.Stat(path)
+		if errors.Is(err, os.ErrNotExist) {
+			e := diag.New("stat", "find the directory database", path, errors.New("it does not exist yet, so no domain is hosted"))
+			e.Setting = setting
+			e.Hint = "add a domain (ebb domain add example.com); the database is created then"
+			return append(out, Warned(name, e))
+		}
+		if err != nil {
+			return append(out, Failed(name, diag.PathError("ebb doctor", "stat", "use the directory database", path, err, setting)))
+		}
+		if env.Probe.As != nil && !canReadWrite(st, env.Probe.As) {
+			e := diag.New("open", "use the directory database", path, syscall.EACCES)
+			e.Found = diag.Describe(path)
+			e.Who = &diag.Identity{UID: env.Probe.As.UID, User: env.Probe.As.Name, GID: env.Probe.As.GID}
+			e.Setting = setting
+			e.Hint = fmt.Sprintf("chown %s %s*", env.Cfg.Server.User, path)
+			return append(out, Failed(name, e))
+		}
+	}
+	// Open without migrating: doctor looks, it does not change the schema.
+	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	d, err := directory.OpenWith(octx, env.Cfg, directory.Options{NoMigrate: true, Logger: env.Log})
+	if err != nil {
+		return append(out, Failed(name, diag.From(err, "ebb doctor", "open")))
+	}
+	defer d.Close()
+	v, err := d.CurrentVersion(octx)
+	if err != nil {
+		return append(out, Failed(name, diag.From(err, "ebb doctor", "open")))
+	}
+	want := directory.SchemaVersion()
+	switch {
+	case v > want:
+		e := diag.New("migrate", "use the directory database", d.Where(),
+			fmt.Errorf("the schema is at version %d, this ebb knows versions up to %d", v, want))
+		e.Hint = "upgrade ebb to the version that migrated the database"
+		return append(out, Failed(name, e))
+	case v < want:
+		e := diag.New("migrate", "use the directory database", d.Where(),
+			fmt.Errorf("the schema is at version %d, this ebb uses version %d", v, want))
+		e.Hint = "run: ebb directory migrate (every ebb command also migrates at start)"
+		return append(out, Warned(name, e))
+	}
+	doms, err := d.Domains(octx)
+	if err != nil {
+		return append(out, Failed(name, diag.From(err, "ebb doctor", "open")))
+	}
+	return append(out, Passed(name, d.Where(), fmt.Sprintf("%s reachable, schema version %d, %d domains", d.Engine(), v, len(doms))))
+}
+
+// canReadWrite tells from the mode whether u may read and write the file.
+func canReadWrite(st os.FileInfo, u *ProbeUser) bool {
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return true
+	}
+	m := st.Mode().Perm()
+	switch {
+	case int(sys.Uid) == u.UID:
+		return m&0o600 == 0o600
+	case int(sys.Gid) == u.GID:
+		return m&0o060 == 0o060
+	}
+	return m&0o006 == 0o006
+}
