@@ -1,0 +1,127 @@
+package test
+
+import (
+	"strings"
+	"testing"
+)
+
+// The relay matrix of issue 5, written as a client puts it on the wire.
+// ours is a hosted domain; remote.example is not.
+var relayTricks = []struct {
+	name, rcpt string
+}{
+	{"plain remote", "<user@remote.example>"},
+	{"percent hack", "<user%remote.example@example.test>"},
+	{"source route", "<@example.test:user@remote.example>"},
+	{"source route, two hops", "<@example.test,@mx.example.test:user@remote.example>"},
+	{"quoted local part holding an address", `<"user@remote.example"@example.test>`},
+	{"two @", "<user@remote.example@example.test>"},
+	{"bang path", "<remote.example!user>"},
+	{"bang path at our domain", "<remote.example!user@example.test>"},
+	{"IPv4 literal", "<user@[192.0.2.1]>"},
+	{"our own address as a literal", "<demo@[127.0.0.1]>"},
+	{"IPv6 literal", "<user@[IPv6:2001:db8::1]>"},
+	{"mixed case remote", "<User@REMOTE.Example>"},
+	{"trailing dot remote", "<user@remote.example.>"},
+	{"remote ending in our name", "<user@notexample.test>"},
+	{"our name inside a remote one", "<user@example.test.remote.example>"},
+	{"no brackets", "user@remote.example"},
+	{"empty path", "<>"},
+	{"no domain", "<user>"},
+	{"empty domain", "<user@>"},
+	{"very long local part", "<" + strings.Repeat("a", 300) + "@remote.example>"},
+	{"very long address at ours", "<" + strings.Repeat("b", 1500) + "@example.test>"},
+	{"very long domain", "<u@" + strings.Repeat("c.", 600) + "remote.example>"},
+}
+
+// From a stranger (127.0.0.2 is not in trusted_networks), unauthenticated:
+// on port 25 every trick is refused at RCPT, with the empty and the null
+// sender alike; on 587 nothing is accepted without AUTH. Nothing reaches
+// the queue, and the server stays up.
+func TestRelayMatrixFromAStranger(t *testing.T) {
+	e := newSubEnv(t, "")
+	for _, sender := range []string{"<stranger@remote.example>", "<>", "<demo@example.test>"} {
+		c := dialSMTP(t, "127.0.0.2", e.SMTP, false)
+		c.must(250, "EHLO stranger.example")
+		for _, tc := range relayTricks {
+			code, msg := c.cmd("RSET")
+			if code != 250 {
+				// A very long line may have been answered with a close;
+				// start again.
+				c = dialSMTP(t, "127.0.0.2", e.SMTP, false)
+				c.must(250, "EHLO stranger.example")
+			}
+			if code, msg = c.cmd("MAIL FROM:%s", sender); code != 250 {
+				t.Fatalf("MAIL FROM:%s: %d %s", sender, code, msg)
+			}
+			code, msg = c.cmd("RCPT TO:%s", tc.rcpt)
+			if code < 500 {
+				t.Errorf("port 25, sender %s, %s: RCPT TO:%s got %d %s, want a 5xx refusal", sender, tc.name, short(tc.rcpt), code, msg)
+			}
+			if code, _ := c.cmd("DATA"); code == 354 {
+				t.Fatalf("%s: DATA accepted", tc.name)
+			}
+		}
+		c.cmd("QUIT")
+	}
+	// 587 without AUTH: refused at MAIL, the recipient never matters.
+	c := dialSMTP(t, "127.0.0.2", e.Sub, false)
+	c.startTLS()
+	for _, tc := range relayTricks[:3] {
+		c.cmd("RSET")
+		if code, msg := c.cmd("MAIL FROM:<stranger@remote.example>"); code != 530 {
+			t.Errorf("587 unauthenticated %s: MAIL %d %s, want 530", tc.name, code, msg)
+		}
+		if code, _ := c.cmd("RCPT TO:%s", tc.rcpt); code < 500 {
+			t.Errorf("587 unauthenticated %s: RCPT got %d", tc.name, code)
+		}
+	}
+	if q := e.queueFiles(); len(q) != 0 {
+		t.Errorf("the queue is not empty: %v\n%s", q, e.mailq())
+	}
+	// Still serving.
+	dialSMTP(t, "127.0.0.2", e.SMTP, false).must(250, "EHLO still.there")
+}
+
+// A logged-in user may relay to remote domains, but the routing tricks are
+// refused for them too: they never reach the queue.
+func TestRelayTricksRefusedAfterAuth(t *testing.T) {
+	e := newSubEnv(t, "")
+	c := dialSMTP(t, "127.0.0.2", e.Sub, false)
+	c.startTLS()
+	if code, msg := c.authPlain("demo@example.test", demoPass); code != 235 {
+		t.Fatalf("AUTH: %d %s", code, msg)
+	}
+	for _, tc := range relayTricks {
+		legit := map[string]bool{"plain remote": true, "IPv4 literal": true, "IPv6 literal": true, "our own address as a literal": true,
+			"mixed case remote": true, "trailing dot remote": true, "remote ending in our name": true, "our name inside a remote one": true,
+			"no brackets": true, "source route": true, "source route, two hops": true}
+		c.cmd("RSET")
+		if code, msg := c.cmd("MAIL FROM:<demo@example.test>"); code != 250 {
+			t.Fatalf("MAIL: %d %s", code, msg)
+		}
+		code, msg := c.cmd("RCPT TO:%s", tc.rcpt)
+		if legit[tc.name] {
+			// Remote mail for a known user: accepted for the queue
+			// (a source route is ignored, RFC 5321 §4.1.1.3).
+			if code != 250 && tc.name != "no brackets" {
+				t.Errorf("%s: RCPT TO:%s got %d %s, want 250", tc.name, short(tc.rcpt), code, msg)
+			}
+			continue
+		}
+		if code < 500 {
+			t.Errorf("%s: RCPT TO:%s got %d %s, want a 5xx refusal", tc.name, short(tc.rcpt), code, msg)
+		}
+	}
+	c.cmd("QUIT")
+	if q := e.queueFiles(); len(q) != 0 {
+		t.Errorf("the queue is not empty (nothing was sent with DATA): %v", q)
+	}
+}
+
+func short(s string) string {
+	if len(s) > 60 {
+		return s[:60] + "..."
+	}
+	return s
+}
