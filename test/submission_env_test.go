@@ -29,16 +29,16 @@ import (
 // as its own user (started as root, it drops to it), and the sendmail
 // callers are another, ordinary user.
 type subEnv struct {
-	t      *testing.T
-	Dir    string
-	Conf   string
-	Daemon harness.User // server.user
-	Caller harness.User // an ordinary user running sendmail and mailx
+	t                 *testing.T
+	Dir               string
+	Conf              string
+	Daemon            harness.User // server.user
+	Caller            harness.User // an ordinary user running sendmail and mailx
 	SMTP, Sub, SubTLS string
-	Pickup string
-	Spool  string
-	cmd    *exec.Cmd
-	log    *os.File
+	Pickup            string
+	Spool             string
+	cmd               *exec.Cmd
+	log               *os.File
 }
 
 const (
