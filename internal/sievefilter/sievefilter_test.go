@@ -1,0 +1,228 @@
+package sievefilter
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/deliver"
+	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/sieve"
+)
+
+func TestExtensionsSpec(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		base     []string
+		spec     string
+		has, not []string
+		err      bool
+	}{
+		{"all has editheader", nil, "all", []string{"editheader", "spamtest", "ereject"}, nil, false},
+		{"pigeonhole lacks the unconfigured ones", nil, "pigeonhole", []string{"fileinto", "regex"}, []string{"editheader", "vacation-seconds", "spamtest", "ereject"}, false},
+		{"plus adds", nil, "pigeonhole +editheader", []string{"editheader"}, nil, false},
+		{"minus removes", nil, "all -regex", nil, []string{"regex"}, false},
+		{"relative to the base", []string{"fileinto"}, "+envelope", []string{"fileinto", "envelope"}, nil, false},
+		{"none clears", []string{"fileinto"}, "none +envelope", []string{"envelope"}, []string{"fileinto"}, false},
+		{"commas work", nil, "fileinto,envelope", []string{"fileinto", "envelope"}, nil, false},
+		{"unknown is an error", nil, "+vnd.example.x", nil, nil, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := Extensions(c.base, c.spec)
+			if (err != nil) != c.err {
+				t.Fatalf("err = %v, want error %v", err, c.err)
+			}
+			for _, h := range c.has {
+				if !slices.Contains(got, h) {
+					t.Errorf("%q lacks %s: %v", c.spec, h, got)
+				}
+			}
+			for _, n := range c.not {
+				if slices.Contains(got, n) {
+					t.Errorf("%q has %s: %v", c.spec, n, got)
+				}
+			}
+		})
+	}
+}
+
+// The cache compiles a script once and again only when its file changes:
+// content with the same size and mtime moved, a new inode (an editor's
+// rename, a re-pointed ~/.dovecot.sieve link).
+func TestCacheRecompilesOnlyOnChange(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "s.sieve")
+	write := func(src string) {
+		if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := NewCache()
+	opts := sieve.Options{}
+	if _, err := c.Get(p, "", opts); !errors.Is(err, ErrNoScript) {
+		t.Fatalf("missing file: err %v, want ErrNoScript", err)
+	}
+	write("keep;\n")
+	s1, err := c.Get(p, "", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, _ := c.Get(p, "", opts)
+	if s1 != s2 {
+		t.Error("an unchanged file was compiled again")
+	}
+	// Same size, new content, mtime moved on.
+	write("stop;\n")
+	os.Chtimes(p, time.Now().Add(time.Hour), time.Now().Add(time.Hour))
+	s3, _ := c.Get(p, "", opts)
+	if s3 == s2 {
+		t.Error("a changed file was not recompiled")
+	}
+	// A new inode through rename, mtime and size unchanged.
+	st, _ := os.Stat(p)
+	q := filepath.Join(dir, "new.sieve")
+	os.WriteFile(q, []byte("stop;\n"), 0o600)
+	os.Chtimes(q, st.ModTime(), st.ModTime())
+	os.Rename(q, p)
+	s4, _ := c.Get(p, "", opts)
+	if s4 == s3 {
+		t.Error("a replaced file (new inode) was not recompiled")
+	}
+	// Other options are another entry.
+	s5, _ := c.Get(p, "other", opts)
+	if s5 == s4 {
+		t.Error("the same file under other options shares a compiled script")
+	}
+	write("frobnicate;\n")
+	os.Chtimes(p, time.Now().Add(2*time.Hour), time.Now().Add(2*time.Hour))
+	if _, err := c.Get(p, "", opts); !IsCompileError(err) {
+		t.Errorf("broken script: err %v, want a compile error", err)
+	}
+}
+
+func TestRedirectReaderDropsReturnPath(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "m")
+	in := "Return-Path: <a@example.org>\nDelivered-To: b@example.com\nReturn-Path: <x@example.org>\n  folded\nSubject: s\n\nReturn-Path: body line stays\n"
+	os.WriteFile(p, []byte(in), 0o600)
+	r, err := redirectReader(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got, _ := io.ReadAll(r)
+	want := "Delivered-To: b@example.com\nSubject: s\n\nReturn-Path: body line stays\n"
+	if string(got) != want {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+}
+
+func TestVacationReplyIsAnAutoReply(t *testing.T) {
+	orig := []sieve.HeaderField{{Name: "Subject", Value: " =?UTF-8?Q?Caf=C3=A9?="}, {Name: "Message-ID", Value: " <m1@example.org>"}, {Name: "References", Value: " <m0@example.org>"}}
+	b := string(vacationReply(sieve.Vacation{To: "alice@example.org", Reason: "Away.\nBack Monday."}, orig, "bob@example.com", "mx.example.com", time.Unix(0, 0)))
+	for _, want := range []string{"From: bob@example.com\r\n", "To: <alice@example.org>\r\n", "Subject: =?utf-8?q?Auto:_Caf=C3=A9?=\r\n",
+		"In-Reply-To: <m1@example.org>\r\n", "References: <m0@example.org> <m1@example.org>\r\n",
+		"Auto-Submitted: auto-replied (vacation)\r\n", "\r\n\r\nAway.\r\nBack Monday.\r\n"} {
+		if !strings.Contains(b, want) {
+			t.Errorf("reply lacks %q:\n%s", want, b)
+		}
+	}
+}
+
+// recordingOutbox keeps what a Filter sends.
+type recordingOutbox struct{ sent []string }
+
+func (o *recordingOutbox) Send(_ context.Context, sender string, rcpts []string, data io.Reader) (string, error) {
+	b, _ := io.ReadAll(data)
+	o.sent = append(o.sent, "<"+sender+"> "+strings.Join(rcpts, ",")+"\n"+string(b))
+	return "id", nil
+}
+
+func newTestFilter(t *testing.T, script string) (*Filter, *directory.Mailbox, *recordingOutbox, *bytes.Buffer) {
+	t.Helper()
+	root := t.TempDir()
+	cfg := config.Defaults()
+	cfg.Server.DataDir = filepath.Join(root, "data")
+	md := filepath.Join(root, "bob", "Maildir")
+	os.MkdirAll(md, 0o700)
+	if script != "" {
+		os.WriteFile(filepath.Join(root, "bob", ".dovecot.sieve"), []byte(script), 0o600)
+	}
+	var logb bytes.Buffer
+	out := &recordingOutbox{}
+	f := New(cfg, slogTo(&logb), out)
+	return f, &directory.Mailbox{Address: "bob@example.com", Maildir: md}, out, &logb
+}
+
+func decide(t *testing.T, f *Filter, mb *directory.Mailbox, msg string, sender string) *deliver.Decision {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "msg")
+	os.WriteFile(p, []byte(msg), 0o600)
+	d, err := f.Decide(context.Background(), mb, &deliver.Message{Path: p, Size: int64(len(msg))}, deliver.Envelope{Sender: sender, Recipient: mb.Address})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+const testMsg = "From: alice@example.org\nTo: bob@example.com\nSubject: invoice 7\nMessage-ID: <i7@example.org>\n\nBody.\n"
+
+func TestDecideTranslatesActions(t *testing.T) {
+	f, mb, out, _ := newTestFilter(t, `require ["fileinto", "imap4flags", "copy", "vacation"];
+fileinto :copy :flags "\\Seen" "Finance";
+redirect :copy "archive@example.net";
+vacation "Away.";
+`)
+	d := decide(t, f, mb, testMsg, "alice@example.org")
+	if len(d.Stores) != 2 || d.Stores[0].Folder != "Finance" || !slices.Equal(d.Stores[0].Flags, []string{`\Seen`}) || d.Stores[1].Folder != "" {
+		t.Errorf("stores %+v, want Finance with \\Seen, then the implicit keep", d.Stores)
+	}
+	if len(out.sent) != 2 || !strings.HasPrefix(out.sent[0], "<alice@example.org> archive@example.net\n") || !strings.HasPrefix(out.sent[1], "<> alice@example.org\n") {
+		t.Errorf("sent %q, want the redirect (original sender) and a vacation reply from <>", out.sent)
+	}
+	// The same sender again: answered already, no second reply.
+	d = decide(t, f, mb, testMsg, "alice@example.org")
+	if len(out.sent) != 3 {
+		t.Errorf("after the second message %d messages were sent, want 3 (redirect, reply, redirect)", len(out.sent))
+	}
+	_ = d
+}
+
+func TestDecideBrokenScriptKeepsAndLogs(t *testing.T) {
+	f, mb, _, logb := newTestFilter(t, "require \"fileinto\";\nfileinto \"x\"\n")
+	d := decide(t, f, mb, testMsg, "alice@example.org")
+	if len(d.Stores) != 1 || d.Stores[0].Folder != "" || d.Discard || d.Reject != "" {
+		t.Errorf("decision %+v, want keep in INBOX", d)
+	}
+	if !strings.Contains(logb.String(), "script does not compile") || !strings.Contains(logb.String(), "line 3") {
+		t.Errorf("log %q lacks the compile error", logb.String())
+	}
+}
+
+func TestDecideNoScriptIsNoDecision(t *testing.T) {
+	f, mb, _, _ := newTestFilter(t, "")
+	if d := decide(t, f, mb, testMsg, "alice@example.org"); d != nil {
+		t.Errorf("decision %+v without a script, want nil (deliver's default)", d)
+	}
+}
+
+func TestDecideRuntimeErrorKeeps(t *testing.T) {
+	f, mb, out, logb := newTestFilter(t, "redirect \"a@x.example\";\nredirect \"b@x.example\";\nredirect \"c@x.example\";\nredirect \"d@x.example\";\nredirect \"e@x.example\";\n")
+	d := decide(t, f, mb, testMsg, "alice@example.org")
+	if len(d.Stores) != 1 || len(out.sent) != 0 {
+		t.Errorf("decision %+v, sent %d: want keep and no redirect after the limit error", d, len(out.sent))
+	}
+	if !strings.Contains(logb.String(), "failed at run time") {
+		t.Errorf("log %q lacks the runtime error", logb.String())
+	}
+}
+
+func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
