@@ -72,7 +72,6 @@ func runDeliver(e *env) int {
 	// Sieve (sieve.enabled); redirects and vacation replies leave through
 	// the sendmail pickup, since ebb deliver has no queue.
 	agent.Filter = deliverSieveFilter(cfg, e.stderr)
-	agent.Filter = deliverSieveFilter(cfg, e.stderr) // Sieve (cmd/ebb/sieve.go)
 	if *dir == "" {
 		res, closeDir, err := openDirectory(e, cfg)
 		if err != nil {
