@@ -46,6 +46,11 @@ type Envelope struct {
 	// ending in CRLF. It is written in front of the data at delivery time,
 	// so that the spool data file is written once and never rewritten.
 	Prefix string `json:"prefix,omitempty"`
+	// PrefixFor, when set, makes the prefix from the queue id that Receive
+	// assigns (and replaces Prefix): the Received header can then carry
+	// the queue id, as Postfix's does, so that a delivered message, the
+	// log and mailq share one id.
+	PrefixFor func(queueID string) string `json:"-"`
 
 	ClientAddr string `json:"client_addr,omitempty"` // IP:port of the SMTP client
 	ClientHelo string `json:"client_helo,omitempty"`

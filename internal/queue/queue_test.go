@@ -174,6 +174,15 @@ func TestReceiveStoresDataAndEnvelopeThenDeliversOnce(t *testing.T) {
 			t.Fatalf("after Receive: %v", err)
 		}
 	}
+	id2, err := q.Receive(context.Background(), &Envelope{From: "alice@example.org", Recipients: []string{"carol@example.test"},
+		PrefixFor: func(id string) string { return "Received: by mx id " + id + "\r\n" }}, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := ReadMessage(q.spool, id2); m == nil || m.Envelope.Prefix != "Received: by mx id "+id2+"\r\n" {
+		t.Fatalf("prefix made from the queue id: %+v", m)
+	}
+	q.Delete(id2)
 	m, err := ReadMessage(q.spool, id)
 	if err != nil {
 		t.Fatal(err)

@@ -86,6 +86,10 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader) (str
 		DataPath: dataPath,
 	}
 	m.Envelope.Recipients = append([]string(nil), env.Recipients...)
+	if env.PrefixFor != nil {
+		m.Envelope.Prefix = env.PrefixFor(id)
+		m.Envelope.PrefixFor = nil
+	}
 	seen := map[string]bool{}
 	for _, r := range env.Recipients {
 		if seen[r] {
