@@ -42,5 +42,5 @@ func Received(hostname string, uid int, user, via string, now time.Time) string 
 	if user != "" {
 		who += " " + user
 	}
-	return fmt.Sprintf("Received: by %s (ebb %s, %s)\r\n\twith LOCAL; %s\r\n", hostname, via, who, now.Format(time.RFC1123Z))
+	return fmt.Sprintf("Received: by %s (ebb sendmail via %s, %s)\r\n\twith LOCAL; %s\r\n", hostname, via, who, now.Format(time.RFC1123Z))
 }

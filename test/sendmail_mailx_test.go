@@ -1,0 +1,75 @@
+package test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/ebbmail/ebb/test/harness"
+)
+
+// mailx runs Debian's bsd-mailx as the ordinary caller on "a host where
+// ebb is the sendmail": in a private mount namespace, the ebb binary is
+// bind-mounted over /usr/sbin/sendmail, so mailx runs it exactly as it runs
+// Postfix's (`sendmail -i -t [-f addr]`, argv[0] "sendmail"); nothing
+// changes for the rest of the machine. EBB_CONFIG points sendmail at the
+// test's config (/etc/ebb/ebb.toml on a real host).
+func (e *subEnv) mailx(body string, args ...string) harness.Result {
+	e.t.Helper()
+	harness.Install(e.t, "bsd-mailx", "util-linux")
+	script := `mount --bind "$EBB" /usr/sbin/sendmail && exec runuser -u "$CALLER" -- env EBB_CONFIG="$CONF" HOME="$HOMEDIR" PATH=/usr/bin:/bin /usr/bin/bsd-mailx "$@"`
+	cmd := exec.Command("unshare", append([]string{"-m", "--propagation", "private", "sh", "-c", script, "mailx"}, args...)...)
+	cmd.Env = []string{"EBB=" + harness.Ebb(e.t), "CALLER=" + e.Caller.Name, "CONF=" + e.Conf, "HOMEDIR=" + e.Dir, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	return harness.Run(e.t, cmd, []byte(body))
+}
+
+// issue 5, done when: `echo hi | mailx -s test demo@example.test`, run as an
+// ordinary user on a host where ebb is the sendmail, lands in the Maildir —
+// with the daemon running, and with it stopped and started again.
+func TestSendmailMailx(t *testing.T) {
+	e := newSubEnv(t, "")
+	r := e.mailx("hi\n", "-s", "test", "demo@example.test")
+	if r.Code != 0 {
+		t.Fatalf("mailx: exit %d\n%s%s\n%s", r.Code, r.Stdout, r.Stderr, e.Log())
+	}
+	msg := e.waitMail("demo", 1)[0]
+	for _, w := range []string{"Subject: test\n", "To: demo@example.test\n", "From: " + e.Caller.Name + "@example.test\n", "\n\nhi\n"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("want %q in:\n%s", w, msg)
+		}
+	}
+	if header(msg, "Date") == "" || header(msg, "Message-ID") == "" {
+		t.Errorf("Date or Message-ID missing:\n%s", msg)
+	}
+
+	// Stopped: mailx still succeeds (the message waits in the pickup
+	// directory), with -r (becomes -f) and -b (Bcc, removed by -t).
+	e.Stop()
+	r = e.mailx("while you were out\n", "-s", "later", "-r", "Demo Sender <info@example.test>", "-b", "boss@example.test", "demo@example.test")
+	if r.Code != 0 {
+		t.Fatalf("mailx with the daemon down: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if e.mailCount("demo") != 1 {
+		t.Fatal("delivered while the daemon was down?")
+	}
+	e.Start()
+	var later string
+	for _, m := range e.waitMail("demo", 2) {
+		if header(m, "Subject") == "later" {
+			later = m
+		}
+	}
+	boss := e.waitMail("boss", 1)[0]
+	if later == "" || header(boss, "Subject") != "later" {
+		t.Fatalf("not delivered after the start:\n%s\n%s", later, boss)
+	}
+	if got := header(later, "Return-Path"); got != "<info@example.test>" {
+		t.Errorf("Return-Path %q: -r should become the envelope sender", got)
+	}
+	if got := header(later, "From"); got != "Demo Sender <info@example.test>" {
+		t.Errorf("From %q", got)
+	}
+	if strings.Contains(later, "Bcc:") || strings.Contains(boss, "Bcc:") {
+		t.Errorf("Bcc left in:\n%s", later)
+	}
+}

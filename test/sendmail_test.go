@@ -1,0 +1,223 @@
+package test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ebbmail/ebb/test/harness"
+)
+
+// sendmail runs `ebb sendmail -C conf args...` as the ordinary caller.
+func (e *subEnv) sendmail(stdin string, args ...string) harness.Result {
+	e.t.Helper()
+	cmd := exec.Command(harness.Ebb(e.t), append([]string{"sendmail", "-C", e.Conf}, args...)...)
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent"}
+	return harness.Run(e.t, harness.AsUser(cmd, e.Caller), []byte(stdin))
+}
+
+// header returns the value of the first header field name in msg.
+func header(msg, name string) string {
+	head, _, _ := strings.Cut(msg, "\n\n")
+	for _, l := range strings.Split(head, "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, name) {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// The callers of /usr/sbin/sendmail on a real host, as an ordinary user,
+// first with the daemon running, then with it stopped and started again.
+func TestSendmailCallers(t *testing.T) {
+	e := newSubEnv(t, "")
+	caller := e.Caller.Name + "@example.test"
+	calls := []struct {
+		name  string
+		args  []string
+		input string
+		to    []string // mailboxes that get it
+		check func(t *testing.T, msg string)
+	}{
+		{"cron (Debian): -FCronDaemon -i -B8BITMIME -oem user",
+			[]string{"-FCronDaemon", "-i", "-B8BITMIME", "-oem", "demo"},
+			"Subject: Cron <" + caller + "> /usr/local/bin/job\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\njob output\r\n.\r\nmore output\r\n",
+			[]string{"demo"},
+			func(t *testing.T, msg string) {
+				if got := header(msg, "From"); got != "CronDaemon <"+caller+">" {
+					t.Errorf("From: %q", got)
+				}
+				if !strings.Contains(msg, "job output\n.\nmore output\n") {
+					t.Errorf("-i: the lone dot must be kept:\n%s", msg)
+				}
+			}},
+		{"cronie: -FCronDaemon -i -odi -oem -oi -t -f",
+			[]string{"-FCronDaemon", "-i", "-odi", "-oem", "-oi", "-t", "-f", "root@example.test"},
+			"To: demo\nSubject: cronie job\n\nout\n",
+			[]string{"demo"},
+			func(t *testing.T, msg string) {
+				if got := header(msg, "Return-Path"); got != "<root@example.test>" {
+					t.Errorf("Return-Path %q, want the -f sender", got)
+				}
+			}},
+		{"PHP mail(): -t -i, Bcc removed",
+			[]string{"-t", "-i"},
+			"To: demo@example.test\nBcc: boss@example.test\nSubject: php\nX-PHP-Originating-Script: 1000:mail.php\n\nhello\n",
+			[]string{"demo", "boss"},
+			func(t *testing.T, msg string) {
+				if strings.Contains(msg, "Bcc:") {
+					t.Errorf("Bcc left in the message:\n%s", msg)
+				}
+			}},
+		{"without -i a lone dot ends the message",
+			[]string{"info@example.test"},
+			"Subject: dot\n\nbefore\n.\nafter\n",
+			[]string{"demo"},
+			func(t *testing.T, msg string) {
+				if strings.Contains(msg, "after") {
+					t.Errorf("text after the dot was kept:\n%s", msg)
+				}
+			}},
+	}
+	common := func(t *testing.T, msg string) {
+		for _, h := range []string{"Date", "Message-ID", "From", "Received"} {
+			if header(msg, h) == "" {
+				t.Errorf("no %s: header:\n%s", h, msg)
+			}
+		}
+		if want := fmt.Sprintf("from userid %d %s", e.Caller.UID, e.Caller.Name); !strings.Contains(msg, want) {
+			t.Errorf("Received does not name the caller (%q):\n%s", want, msg)
+		}
+	}
+	send := func(t *testing.T, phase string) {
+		for _, c := range calls {
+			r := e.sendmail(c.input, c.args...)
+			if r.Code != 0 {
+				t.Fatalf("%s, %s: exit %d: %s", phase, c.name, r.Code, r.Stderr)
+			}
+		}
+	}
+	// verify waits for every call's message in every mailbox it goes to
+	// (before: what the mailboxes held already) and checks it.
+	verify := func(t *testing.T, before map[string]int) {
+		want := map[string]int{}
+		for _, c := range calls {
+			for _, m := range c.to {
+				want[m]++
+			}
+		}
+		got := map[string][]string{}
+		for m, n := range want {
+			got[m] = e.waitMail(m, before[m]+n)
+		}
+		for _, c := range calls {
+			subject := header(c.input, "Subject")
+			for _, m := range c.to {
+				var msg string
+				for _, x := range got[m] {
+					if header(x, "Subject") == subject {
+						msg = x
+					}
+				}
+				if msg == "" {
+					t.Errorf("%s: %s did not get it", c.name, m)
+					continue
+				}
+				common(t, msg)
+				c.check(t, msg)
+			}
+		}
+	}
+	t.Run("daemon running", func(t *testing.T) {
+		before := map[string]int{"demo": e.mailCount("demo"), "boss": e.mailCount("boss")}
+		send(t, "daemon running")
+		verify(t, before)
+		if strings.Contains(e.Log(), "via=pickup") {
+			t.Errorf("with the daemon up, messages should go through the socket")
+		}
+	})
+	t.Run("daemon stopped, then started", func(t *testing.T) {
+		for _, m := range []string{"demo", "boss"} {
+			os.RemoveAll(e.newDir(m))
+			os.MkdirAll(e.newDir(m), 0o700)
+			harness.Chown(t, e.newDir(m), e.Daemon)
+		}
+		e.Stop()
+		send(t, "daemon stopped")
+		files, _ := filepath.Glob(filepath.Join(e.Pickup, "m.*"))
+		if len(files) != len(calls) {
+			t.Fatalf("%d files waiting in the pickup directory, want %d", len(files), len(calls))
+		}
+		// What waits there is closed to other users.
+		other := harness.EnsureUser(t, "ebbother")
+		if r := harness.Run(t, harness.AsUser(exec.Command("cat", files[0]), other), nil); r.Code == 0 {
+			t.Errorf("another user can read a waiting message")
+		}
+		if r := harness.Run(t, harness.AsUser(exec.Command("ls", e.Pickup), other), nil); r.Code == 0 {
+			t.Errorf("another user can list the pickup directory: %s", r.Stdout)
+		}
+		e.Start()
+		verify(t, map[string]int{})
+		if !strings.Contains(e.Log(), "via=pickup") {
+			t.Errorf("no pickup logged:\n%s", e.Log())
+		}
+		if files, _ := filepath.Glob(filepath.Join(e.Pickup, "m.*")); len(files) != 0 {
+			t.Errorf("left in the pickup directory: %v", files)
+		}
+	})
+	// The spool stayed closed to the caller all along.
+	if r := harness.Run(t, harness.AsUser(exec.Command("ls", e.Spool), e.Caller), nil); r.Code == 0 {
+		t.Errorf("the caller can list the spool: %s", r.Stdout)
+	}
+}
+
+// When the message cannot be made durable anywhere, sendmail says so in
+// one sentence and exits 75, so that cron and mailx keep it (dead.letter)
+// instead of believing it sent.
+func TestSendmailNowhereToPutIt(t *testing.T) {
+	harness.RequireRoot(t)
+	dir := harness.Dir(t)
+	caller := harness.Unprivileged(t)
+	pickup := filepath.Join(dir, "pickup")
+	conf := filepath.Join(dir, "ebb.toml")
+	os.WriteFile(conf, []byte(fmt.Sprintf("[sendmail]\npickup_dir = %q\ndomain = \"example.test\"\n", pickup)), 0o644)
+	run := func() harness.Result {
+		cmd := exec.Command(harness.Ebb(t), "sendmail", "-C", conf, "-i", "demo")
+		return harness.Run(t, harness.AsUser(cmd, caller), []byte("Subject: x\n\nbody\n"))
+	}
+	t.Run("pickup directory missing (the daemon never ran)", func(t *testing.T) {
+		r := run()
+		if r.Code != 75 {
+			t.Errorf("exit %d, want 75", r.Code)
+		}
+		for _, w := range []string{"sendmail: cannot create a file in " + pickup, "no such file or directory", "sendmail.pickup_dir", "Fix: start ebb serve once"} {
+			if !strings.Contains(r.Stderr, w) {
+				t.Errorf("want %q in stderr %q", w, r.Stderr)
+			}
+		}
+	})
+	t.Run("pickup directory not writable", func(t *testing.T) {
+		os.Mkdir(pickup, 0o755)
+		r := run()
+		if r.Code != 75 {
+			t.Errorf("exit %d, want 75", r.Code)
+		}
+		for _, w := range []string{"cannot create a file in " + pickup, "permission denied", "uid " + fmt.Sprint(caller.UID), "root:root 0755", "Fix:"} {
+			if !strings.Contains(r.Stderr, w) {
+				t.Errorf("want %q in stderr %q", w, r.Stderr)
+			}
+		}
+		if strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
+			t.Errorf("more than one line: %q", r.Stderr)
+		}
+	})
+	t.Run("usage error is 64", func(t *testing.T) {
+		cmd := exec.Command(harness.Ebb(t), "sendmail", "-C", conf, "-Z")
+		if r := harness.Run(t, harness.AsUser(cmd, caller), nil); r.Code != 64 || !strings.Contains(r.Stderr, "unknown option -Z") {
+			t.Errorf("exit %d %q", r.Code, r.Stderr)
+		}
+	})
+}
