@@ -278,4 +278,3 @@ func fatal(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench/sieve: "+format+"\n", args...)
 	os.Exit(1)
 }
-
