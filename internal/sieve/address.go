@@ -108,12 +108,42 @@ func splitAddr(s string) mailAddr {
 	s = strings.TrimSpace(s)
 	at := strings.LastIndexByte(s, '@')
 	if at < 0 {
-		return mailAddr{local: unquoteLocal(s), all: s}
+		return mailAddr{all: s}
 	}
 	local := unquoteLocal(strings.TrimSpace(s[:at]))
 	domain := strings.TrimSpace(s[at+1:])
-	all := s
-	return mailAddr{local: local, domain: domain, all: all, valid: local != "" && domain != ""}
+	return mailAddr{local: local, domain: domain, all: s, valid: local != "" && domain != ""}
+}
+
+// quoteLocal writes a local part as RFC 5322 wants it: a dot-atom as is,
+// anything else quoted (Pigeonhole's :all gives "Quoted Local"@example.org).
+func quoteLocal(l string) string {
+	if isDotAtom(l) {
+		return l
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(l); i++ {
+		if l[i] == '"' || l[i] == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(l[i])
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+func isDotAtom(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c == 0x7f || strings.IndexByte("()<>[]:;@\\,\"", c) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func unquoteLocal(s string) string {
@@ -166,8 +196,12 @@ func addrPartOf(a *args) addrPart {
 
 // part extracts an address part; ok is false when the part does not exist
 // (":detail" of an address without separator does not match anything,
-// RFC 5233 §4).
+// RFC 5233 §4). An invalid address (no "@") has only :all, its raw text,
+// as in Pigeonhole.
 func (a mailAddr) part(p addrPart, sep string) (string, bool) {
+	if !a.valid && p != apAll {
+		return "", false
+	}
 	switch p {
 	case apLocal:
 		return a.local, true
@@ -190,7 +224,7 @@ func (a mailAddr) part(p addrPart, sep string) (string, bool) {
 		return a.local[i+len(sep):], true
 	}
 	if a.valid {
-		return a.local + "@" + a.domain, true
+		return quoteLocal(a.local) + "@" + a.domain, true
 	}
 	return a.all, true
 }

@@ -181,9 +181,6 @@ func (r *run) store(a Action, mailbox string, copy bool, p Pos) error {
 	if err := r.checkDeliverConflict(); err != nil {
 		return err
 	}
-	if !copy {
-		r.cancelled = true
-	}
 	for i, prev := range r.res.Actions {
 		var pm string
 		switch x := prev.(type) {
@@ -196,7 +193,8 @@ func (r *run) store(a Action, mailbox string, copy bool, p Pos) error {
 		}
 		if pm == mailbox {
 			// A later store of the same mailbox is merged into the earlier
-			// one and its flags replace the earlier flags, as Pigeonhole's
+			// one: its flags replace the earlier flags, and :copy and the
+			// implicit keep stay as the first one left them, as Pigeonhole's
 			// result does (RFC 5228 §2.10.3 leaves the details open).
 			switch x := prev.(type) {
 			case Keep:
@@ -206,14 +204,14 @@ func (r *run) store(a Action, mailbox string, copy bool, p Pos) error {
 				x.Flags = actionFlags(a)
 				if fi, ok := a.(FileInto); ok {
 					x.Create = x.Create || fi.Create
-					x.Copy = x.Copy && fi.Copy
-				} else {
-					x.Copy = false
 				}
 				r.res.Actions[i] = x
 			}
 			return nil
 		}
+	}
+	if !copy {
+		r.cancelled = true
 	}
 	return r.addAction(a)
 }
@@ -277,10 +275,10 @@ func normalizeRedirect(s string) (string, bool) {
 		return "", false
 	}
 	a := addrs[0]
-	if strings.ContainsAny(a.local+a.domain, " \t\r\n<>,;") || strings.Contains(a.domain, "@") {
+	if strings.ContainsAny(a.domain, " \t\r\n<>,;@\"") || strings.ContainsAny(a.local, "\r\n") {
 		return "", false
 	}
-	return a.local + "@" + a.domain, true
+	return quoteLocal(a.local) + "@" + a.domain, true
 }
 
 func (rc *redirectCmd) exec(r *run) error {

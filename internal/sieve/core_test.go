@@ -44,3 +44,22 @@ func TestPigeonholeCompatibility(t *testing.T) {
 		{name: "reject then discard", script: `require "reject"; reject "x"; discard;`, want: "reject x; discard"},
 	})
 }
+
+func TestAddressParts(t *testing.T) {
+	msg := "From: a@example.com\r\nTo: \"Quoted Local\"@example.org, undisclosed-recipients:;\r\n" +
+		"Cc: Group: carol@example.net, dave@example.net;, eve@example.com (Eve)\r\n" +
+		"Reply-To: nobody\r\nSender: (comment) <s@example.net>\r\n\r\n"
+	runCases(t, []caseT{
+		{name: ":all keeps a quoted local part quoted", msg: msg, script: `if address :all :is "to" "\"Quoted Local\"@example.org" { discard; }`, want: "discard"},
+		{name: ":localpart is unquoted", msg: msg, script: `if address :localpart :is "to" "Quoted Local" { discard; }`, want: "discard"},
+		{name: "group members are addresses", msg: msg, script: `if address :is "cc" "dave@example.net" { discard; }`, want: "discard"},
+		{name: "comment after address", msg: msg, script: `if address :is "cc" "eve@example.com" { discard; }`, want: "discard"},
+		{name: "comment before address", msg: msg, script: `if address :is "sender" "s@example.net" { discard; }`, want: "discard"},
+		{name: "invalid address has :all only", msg: msg, script: `if address :all :is "reply-to" "nobody" { discard; }`, want: "discard"},
+		{name: "invalid address has no localpart", msg: msg, script: `if address :localpart :is "reply-to" "nobody" { discard; }`, want: "implicit keep"},
+		{name: "empty group has no addresses", msg: msg, script: `require ["relational","comparator-i;ascii-numeric"]; if address :count "eq" :comparator "i;ascii-numeric" "to" "1" { discard; }`, want: "discard"},
+		{name: "? is one octet (Pigeonhole)", script: `require "variables"; if string :matches "Grüße" "?r??e" { discard; }`, want: "implicit keep"},
+		{name: "redirect to quoted local part", script: `redirect "\"quoted local\"@example.org";`, want: "redirect \"quoted local\"@example.org"},
+		{name: "duplicate store keeps first :copy", script: `require ["copy","fileinto"]; fileinto :copy "A"; fileinto "A";`, want: "fileinto A :copy; implicit keep"},
+	})
+}

@@ -4,7 +4,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 )
 
 // comparator is one of the RFC 4790 comparators Sieve uses.
@@ -340,7 +339,7 @@ func leadingDigits(s string) string {
 }
 
 // globMatch matches s against a :matches pattern: "*" is any sequence, "?"
-// one character, "\" quotes the next character (RFC 5228 §2.7.1). It fills
+// one octet, "\" quotes the next character (RFC 5228 §2.7.1). It fills
 // caps with ${0} (the whole value) and one entry per wildcard. Earlier
 // wildcards match as little as possible, which gives RFC 5229 §3.2's
 // example results. It runs in O(len(pattern)*len(s)).
@@ -384,10 +383,11 @@ func globMatch(pat, s string, fold bool, caps *[]string) bool {
 				p++
 				continue
 			case '?':
+				// One octet, as Pigeonhole matches (RFC 4790 comparators
+				// work on octets).
 				if i < len(s) {
-					_, n := utf8.DecodeRuneInString(s[i:])
-					start[t.w], end[t.w] = i, i+n
-					i += n
+					start[t.w], end[t.w] = i, i+1
+					i++
 					p++
 					continue
 				}
@@ -400,8 +400,7 @@ func globMatch(pat, s string, fold bool, caps *[]string) bool {
 			}
 		}
 		if starP >= 0 && starI < len(s) {
-			_, n := utf8.DecodeRuneInString(s[starI:])
-			starI += n
+			starI++
 			end[toks[starP].w] = starI
 			p, i = starP+1, starI
 			continue
