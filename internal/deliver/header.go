@@ -109,7 +109,10 @@ func scanHeader(r io.Reader) []field {
 		}
 		total += len(line)
 		if line[0] == ' ' || line[0] == '\t' {
-			if n := len(fields); n > 0 && len(fields[n-1].value) < maxFieldBytes {
+			if len(fields) == 0 {
+				break // a continuation of nothing: not a header (firstLine agrees)
+			}
+			if n := len(fields); len(fields[n-1].value) < maxFieldBytes {
 				fields[n-1].value += " " + strings.TrimSpace(string(line))
 			}
 		} else if isFieldStart(line) {
