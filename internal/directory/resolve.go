@@ -16,13 +16,36 @@ type domainInfo struct {
 	canonical string // the domain itself, or the target of a domain alias
 }
 
+const domainQuery = `SELECT alias_of FROM domains WHERE name = ?`
+
+// stmt returns the prepared form of a hot query: lookups skip parsing and
+// planning (database/sql re-prepares it on each pooled connection as needed).
+func (d *Directory) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := d.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := d.db.PrepareContext(ctx, d.q(query))
+	if err != nil {
+		return nil, d.dbError("lookup", err)
+	}
+	if prev, loaded := d.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
 // domain looks a normalised domain up, through the cache.
 func (d *Directory) domain(ctx context.Context, name string) (domainInfo, error) {
 	if di, ok := d.domains.get(name); ok {
 		return di, nil
 	}
+	st, err := d.stmt(ctx, domainQuery)
+	if err != nil {
+		return domainInfo{}, err
+	}
 	var aliasOf string
-	err := d.db.QueryRowContext(ctx, d.q(`SELECT alias_of FROM domains WHERE name = ?`), name).Scan(&aliasOf)
+	err = st.QueryRowContext(ctx, name).Scan(&aliasOf)
 	di := domainInfo{}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -171,7 +194,7 @@ func (w *walk) expand(ctx context.Context, local, domain string, path []string, 
 // exact follows the alias or mailbox stored under key.
 func (w *walk) exact(ctx context.Context, key string, path []string) (bool, error) {
 	d := w.d
-	dests, err := d.aliasDestinations(ctx, key)
+	dests, mb, err := d.entry(ctx, key)
 	if err != nil {
 		return false, err
 	}
@@ -182,9 +205,7 @@ func (w *walk) exact(ctx context.Context, key string, path []string) (bool, erro
 			if strings.EqualFold(dest, key) {
 				// An alias that lists itself keeps a copy in its own
 				// mailbox: not a loop.
-				if _, err := w.mailbox(ctx, key); err != nil {
-					return false, err
-				}
+				w.addMailbox(key, mb)
 				continue
 			}
 			l, dom, err := SplitAddress(dest)
@@ -198,39 +219,54 @@ func (w *walk) exact(ctx context.Context, key string, path []string) (bool, erro
 		}
 		return true, nil
 	}
-	return w.mailbox(ctx, key)
+	return w.addMailbox(key, mb), nil
 }
 
-func (w *walk) mailbox(ctx context.Context, key string) (bool, error) {
-	mb, err := w.d.mailboxByKey(ctx, key)
-	if err != nil || mb == nil {
-		return false, err
+func (w *walk) addMailbox(key string, mb *Mailbox) bool {
+	if mb == nil {
+		return false
 	}
 	if !w.seenMailbox[key] {
 		w.seenMailbox[key] = true
 		w.r.Mailboxes = append(w.r.Mailboxes, mb)
 	}
-	return true, nil
+	return true
 }
 
-func (d *Directory) aliasDestinations(ctx context.Context, key string) ([]string, error) {
-	rows, err := d.db.QueryContext(ctx, d.q(`SELECT destination FROM aliases WHERE lookup = ? ORDER BY destination`), key)
+// entryQuery reads, in one round trip, the alias destinations and the
+// mailbox stored under one lookup key.
+const entryQuery = `SELECT 0, destination, '', 0, 0, 0, '' FROM aliases WHERE lookup = ?
+	UNION ALL
+	SELECT 1, address, password, quota_bytes, quota_messages, enabled, maildir FROM mailboxes WHERE lookup = ?`
+
+func (d *Directory) entry(ctx context.Context, key string) (dests []string, mb *Mailbox, err error) {
+	st, err := d.stmt(ctx, entryQuery)
 	if err != nil {
-		return nil, d.dbError("lookup", err)
+		return nil, nil, err
+	}
+	rows, err := st.QueryContext(ctx, key, key)
+	if err != nil {
+		return nil, nil, d.dbError("lookup", err)
 	}
 	defer rows.Close()
-	var out []string
 	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, d.dbError("lookup", err)
+		var kind, enabled int
+		var m Mailbox
+		if err := rows.Scan(&kind, &m.Address, &m.PasswordHash, &m.QuotaBytes, &m.QuotaMessages, &enabled, &m.Maildir); err != nil {
+			return nil, nil, d.dbError("lookup", err)
 		}
-		out = append(out, s)
+		if kind == 0 {
+			dests = append(dests, m.Address)
+			continue
+		}
+		m.Enabled = enabled != 0
+		mb = &m
 	}
 	if err := rows.Err(); err != nil {
-		return nil, d.dbError("lookup", err)
+		return nil, nil, d.dbError("lookup", err)
 	}
-	return out, nil
+	slices.Sort(dests)
+	return dests, mb, nil
 }
 
 const mailboxColumns = `address, password, quota_bytes, quota_messages, enabled, maildir`
