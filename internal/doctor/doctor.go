@@ -50,6 +50,7 @@ import (
 var areas = []func() []Check{
 	mailChecks,
 	directoryChecks,
+	submissionChecks,
 }
 
 // Status is the verdict of one finding.

@@ -1,0 +1,114 @@
+package doctor
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/diag"
+)
+
+func TestProbeDir(t *testing.T) {
+	d := t.TempDir()
+	if e := ProbeDir(d, nil); e != nil {
+		t.Fatalf("probe of a writable directory: %s", e.Sentence())
+	}
+	if ents, _ := os.ReadDir(d); len(ents) != 0 {
+		t.Errorf("the probe left %v behind", ents)
+	}
+	missing := filepath.Join(d, "nope")
+	e := ProbeDir(missing, &diag.Setting{Key: "mail.root", Value: missing})
+	if e == nil {
+		t.Fatal("probe of a missing directory passed")
+	}
+	if e.Op != "create" || e.Path != missing || e.Errno != "ENOENT" || e.Setting == nil || e.Hint == "" {
+		t.Errorf("probe error %+v", e)
+	}
+	if !strings.HasPrefix(e.Sentence(), "ebb doctor: cannot create a file in "+missing+": no such file or directory") {
+		t.Errorf("sentence %q", e.Sentence())
+	}
+}
+
+func TestMaildirGlob(t *testing.T) {
+	cases := map[[2]string]string{
+		{"{root}/{domain}/{local}/Maildir", "/var/mail"}: "/var/mail/*/*/Maildir",
+		{"/home/vmail/{address}", "/x"}:                 "/home/vmail/*@*",
+		{"{root}/{domain}/{local}", "/odd[dir]*"}:        `/odd\[dir]\*/*/*`,
+	}
+	for in, want := range cases {
+		if got := MaildirGlob(in[0], in[1]); got != want {
+			t.Errorf("MaildirGlob(%q, %q) = %q, want %q", in[0], in[1], got, want)
+		}
+	}
+}
+
+func TestRunAndReport(t *testing.T) {
+	checks := []Check{
+		{Name: "a", Run: func(ctx context.Context, env *Env) []Finding { return []Finding{Passed("a", "/x", "fine")} }},
+		{Name: "b", Run: func(ctx context.Context, env *Env) []Finding {
+			return []Finding{Warned("b", diag.New("stat", "", "/y", os.ErrPermission))}
+		}},
+	}
+	fs := Run(context.Background(), &Env{}, checks)
+	if len(fs) != 2 || AnyFailed(fs) {
+		t.Fatalf("findings %+v", fs)
+	}
+	fs = append(fs, Failed("c", diag.New("create", "create a file in", "/z", os.ErrPermission)))
+	if !AnyFailed(fs) {
+		t.Error("a failure is not noticed")
+	}
+	var text bytes.Buffer
+	WriteText(&text, fs)
+	for _, want := range []string{"ok    a                /x: fine", "WARN  b", "FAIL  c                ebb doctor: cannot create a file in /z", "3 findings: 1 failed, 1 warnings"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, text.String())
+		}
+	}
+	var js bytes.Buffer
+	WriteJSON(&js, fs)
+	var doc struct {
+		Failed   bool
+		Findings []Finding
+	}
+	if err := json.Unmarshal(js.Bytes(), &doc); err != nil || !doc.Failed || len(doc.Findings) != 3 || doc.Findings[2].Err.Path != "/z" {
+		t.Errorf("json %v %+v", err, doc)
+	}
+}
+
+// The mail checks, in-process as the current user: a healthy layout
+// passes; a Maildir without new/ fails naming it.
+func TestMailChecks(t *testing.T) {
+	root := t.TempDir()
+	cfg, err := config.Parse("t.toml", []byte("[mail]\nroot = \""+root+"\"\n[doctor]\nmin_free = \"0\"\nmin_free_inodes = 0\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Server.User = diag.Self().User
+	box := filepath.Join(root, "example.com", "alice", "Maildir")
+	for _, s := range []string{"tmp", "new", "cur"} {
+		os.MkdirAll(filepath.Join(box, s), 0o700)
+	}
+	env := &Env{Cfg: cfg, Probe: &Prober{}}
+	fs := Run(context.Background(), env, mailChecks())
+	for _, f := range fs {
+		if f.Status == Fail {
+			t.Errorf("healthy layout: %s", f.Message)
+		}
+	}
+	os.Remove(filepath.Join(box, "new"))
+	fs = Run(context.Background(), env, mailChecks())
+	var fail []string
+	for _, f := range fs {
+		if f.Status == Fail {
+			fail = append(fail, f.Message)
+		}
+	}
+	if len(fail) != 1 || !strings.Contains(fail[0], "lacks new/") {
+		t.Errorf("failures %q", fail)
+	}
+}
