@@ -88,6 +88,7 @@ type compiler struct {
 	globals  map[string]bool // variables declared global so far (RFC 6609 §3.4)
 	loc      IncludeLocation
 	depth    int
+	strPos   Pos // the command or test whose strings are being compiled
 }
 
 func (g *compileGroup) compileUnit(name string, src []byte, loc IncludeLocation, depth int) (*unit, error) {
@@ -285,6 +286,7 @@ func (c *compiler) command(n *node) cmd {
 	if !ok {
 		return nil
 	}
+	c.strPos = n.pos
 	x := sp.buildCmd(c, n, a)
 	if x == nil {
 		return nil
@@ -326,6 +328,7 @@ func (c *compiler) test(n *node) test {
 	if !ok {
 		return constTest(false)
 	}
+	c.strPos = n.pos
 	t := sp.buildTest(c, n, a)
 	if t == nil {
 		return constTest(false)

@@ -63,3 +63,21 @@ func TestAddressParts(t *testing.T) {
 		{name: "duplicate store keeps first :copy", script: `require ["copy","fileinto"]; fileinto :copy "A"; fileinto "A";`, want: "fileinto A :copy; implicit keep"},
 	})
 }
+
+func TestPigeonholeLeniency(t *testing.T) {
+	runCases(t, []caseT{
+		{name: "invalid zone is ignored", script: `require "date"; if date :zone "0100" "date" "year" "2026" { discard; }`,
+			msg: "Date: Mon, 23 Nov 2026 10:00:00 +0100\r\n\r\n", want: "discard"},
+		{name: "bad runtime regex does not match", script: `require ["regex","variables"]; set "r" "["; if header :regex "subject" "${r}" { keep; } else { discard; }`, want: "discard"},
+		{name: "deleteheader match type without patterns", script: `require "editheader"; deleteheader :is "x-none"; discard;`, want: "discard"},
+	})
+	for _, src := range []string{
+		`require "encoded-character"; if header :is "subject" "${unicode:110000}" { keep; }`,
+		`require "encoded-character"; if header :is "subject" "${unicode:D800}" { keep; }`,
+	} {
+		_, err := Compile("t", []byte(src), Options{})
+		if err == nil || !contains(err.Error(), "in encoded character substitution") {
+			t.Errorf("%s: %v", src, err)
+		}
+	}
+}

@@ -120,9 +120,6 @@ func buildDeleteheader(c *compiler, n *node, a *args) cmd {
 		if x.m == nil {
 			return nil
 		}
-	} else if a.group["match"] != "" || a.has("comparator") {
-		c.errorf(n.pos, "deleteheader command: a match type or comparator requires value patterns")
-		return nil
 	}
 	return x
 }

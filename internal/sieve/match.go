@@ -202,8 +202,10 @@ func (m *matcher) one(r *run, idx int, v, key string) (bool, []string, error) {
 			var err error
 			re, err = r.regex(key, m.cmp, m.maxRegex)
 			if err != nil {
-				// Pigeonhole treats a bad runtime regex as a runtime error.
-				return false, nil, r.errf("invalid regular expression '%s' for regex match: %v", key, err)
+				// Pigeonhole logs a bad runtime regex and treats the key
+				// as not matching; the script goes on.
+				r.tracef("  invalid regular expression '%s' for regex match: %v", key, err)
+				return false, nil, nil
 			}
 		}
 		sub := re.FindStringSubmatch(v)

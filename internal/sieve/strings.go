@@ -27,7 +27,11 @@ func (s *str) isConst() bool { return s.parts == nil }
 // §2.4.2.4) is decoded first, then variable references are found.
 func (c *compiler) compileStr(src string) str {
 	if c.has("encoded-character") {
-		src = decodeEncodedChars(src)
+		var bad []rune
+		src, bad = decodeEncodedChars(src)
+		for _, r := range bad {
+			c.errorf(c.strPos, "invalid unicode character 0x%08x in encoded character substitution", r)
+		}
 	}
 	if !c.has("variables") || !strings.Contains(src, "${") {
 		return str{lit: src}
@@ -144,27 +148,32 @@ func constStrings(l []str) ([]string, bool) {
 
 // decodeEncodedChars replaces ${hex:...} and ${unicode:...} (RFC 5228
 // §2.4.2.4). Malformed encodings are left as they are.
-func decodeEncodedChars(s string) string {
+func decodeEncodedChars(s string) (string, []rune) {
 	if !strings.Contains(s, "${") {
-		return s
+		return s, nil
 	}
+	var bad []rune
 	var b strings.Builder
 	i := 0
 	for {
 		j := strings.Index(s[i:], "${")
 		if j < 0 {
 			b.WriteString(s[i:])
-			return b.String()
+			return b.String(), bad
 		}
 		b.WriteString(s[i : i+j])
 		i += j
 		end := strings.IndexByte(s[i:], '}')
 		if end < 0 {
 			b.WriteString(s[i:])
-			return b.String()
+			return b.String(), bad
 		}
 		inner := s[i+2 : i+end]
-		if dec, ok := decodeEncoded(inner); ok {
+		if dec, r, ok := decodeEncoded(inner); r != 0 {
+			bad = append(bad, r)
+			i += end + 1
+			continue
+		} else if ok {
 			b.WriteString(dec)
 			i += end + 1
 			continue
@@ -174,47 +183,49 @@ func decodeEncodedChars(s string) string {
 	}
 }
 
-func decodeEncoded(inner string) (string, bool) {
+// decodeEncoded decodes the inside of ${...}; bad is a code point that is
+// not a Unicode scalar value (an error in Pigeonhole, RFC 5228 §2.4.2.4).
+func decodeEncoded(inner string) (s string, bad rune, ok bool) {
 	colon := strings.IndexByte(inner, ':')
 	if colon < 0 {
-		return "", false
+		return "", 0, false
 	}
 	kind := lower(inner[:colon])
 	if kind != "hex" && kind != "unicode" {
-		return "", false
+		return "", 0, false
 	}
 	fields := strings.FieldsFunc(inner[colon+1:], func(r rune) bool { return r == ' ' || r == '\t' || r == '\r' || r == '\n' })
 	if len(fields) == 0 {
-		return "", false
+		return "", 0, false
 	}
 	var b strings.Builder
 	for _, f := range fields {
 		if kind == "hex" {
 			// hex-pair = 1*2HEXDIG
 			if len(f) > 2 {
-				return "", false
+				return "", 0, false
 			}
 			x, err := strconv.ParseUint(f, 16, 8)
 			if err != nil {
-				return "", false
+				return "", 0, false
 			}
 			b.WriteByte(byte(x))
 			continue
 		}
 		if len(f) > 8 {
-			return "", false
+			return "", 0, false
 		}
 		v, err := strconv.ParseUint(f, 16, 32)
 		if err != nil {
-			return "", false
+			return "", 0, false
 		}
 		r := rune(v)
 		if !utf8.ValidRune(r) {
-			return "", false
+			return "", rune(v), false
 		}
 		b.WriteRune(r)
 	}
-	return b.String(), true
+	return b.String(), 0, true
 }
 
 // expand evaluates a str in the current run.
