@@ -1,0 +1,242 @@
+package doctor
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"debug/buildinfo"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/pickup"
+	"github.com/ebbmail/ebb/internal/policy"
+)
+
+// submissionChecks are issue 5's: the submission certificate, the trusted
+// networks, the sendmail compatibility links and the pickup directory.
+func submissionChecks() []Check {
+	return []Check{
+		{Name: "submission.tls", Run: checkSubmissionCert},
+		{Name: "submission.trust", Run: checkTrustedNetworks},
+		{Name: "sendmail.links", Run: checkSendmailLinks},
+		{Name: "sendmail.pickup", Run: checkPickup},
+	}
+}
+
+// certExpiryWarning is how close to its end a certificate makes doctor warn.
+const certExpiryWarning = 14 * 24 * time.Hour
+
+func checkSubmissionCert(ctx context.Context, env *Env) []Finding {
+	const name = "submission.tls"
+	cfg := env.Cfg.Submission
+	if len(cfg.Listen)+len(cfg.ListenTLS) == 0 {
+		return []Finding{Passed(name, "submission", "no submission listeners (submission.listen, submission.listen_tls are empty)")}
+	}
+	certFile, keyFile, key := cfg.TLSCert, cfg.TLSKey, "submission.tls_cert"
+	if certFile == "" {
+		certFile, keyFile, key = env.Cfg.SMTP.TLSCert, env.Cfg.SMTP.TLSKey, "smtp.tls_cert"
+	}
+	if certFile == "" {
+		e := diag.New("load", "offer AUTH on", strings.Join(append(append([]string{}, cfg.Listen...), cfg.ListenTLS...), ","), errors.New("no certificate: AUTH is only offered over TLS, so nobody could log in"))
+		e.Setting, e.Class = env.Cfg.Setting("submission.tls_cert"), diag.Permanent
+		e.Hint = "set submission.tls_cert and submission.tls_key (or smtp.tls_cert and smtp.tls_key)"
+		return []Finding{Failed(name, e)}
+	}
+	// ebb serve loads it before dropping privileges, as the user that
+	// starts it: so does this check.
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		e := diag.New("load", "load the submission certificate", certFile, err)
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) {
+			path := certFile
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				path = pe.Path
+			}
+			e = diag.PathError("ebb doctor", "open", "read the submission certificate or key", path, err, env.Cfg.Setting(key))
+		}
+		e.Setting = env.Cfg.Setting(key)
+		e.Hint = "point " + key + " and its key at a PEM certificate chain and its private key"
+		return []Finding{Failed(name, e)}
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		e := diag.New("parse", "parse the submission certificate", certFile, err)
+		e.Setting = env.Cfg.Setting(key)
+		return []Finding{Failed(name, e)}
+	}
+	now := time.Now()
+	switch {
+	case now.After(leaf.NotAfter):
+		e := diag.New("verify", "use the submission certificate", certFile, fmt.Errorf("it expired on %s", leaf.NotAfter.Format(time.DateOnly)))
+		e.Setting, e.Hint = env.Cfg.Setting(key), "renew it, then: kill -HUP the ebb serve process or restart it"
+		return []Finding{Failed(name, e)}
+	case leaf.NotAfter.Sub(now) < certExpiryWarning:
+		e := diag.New("verify", "use the submission certificate", certFile, fmt.Errorf("it expires on %s", leaf.NotAfter.Format(time.DateOnly)))
+		e.Setting, e.Hint = env.Cfg.Setting(key), "renew it soon"
+		return []Finding{Warned(name, e)}
+	}
+	host := env.Cfg.Server.Hostname
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	if host != "" && leaf.VerifyHostname(host) != nil {
+		e := diag.New("verify", "use the submission certificate", certFile, fmt.Errorf("it is for %s, not for %s (server.hostname): mail clients will warn", strings.Join(append([]string{leaf.Subject.CommonName}, leaf.DNSNames...), ", "), host))
+		e.Setting, e.Hint = env.Cfg.Setting(key), "use a certificate that names "+host+", or set server.hostname to the name in the certificate"
+		return []Finding{Warned(name, e)}
+	}
+	return []Finding{Passed(name, certFile, fmt.Sprintf("valid for %s until %s", host, leaf.NotAfter.Format(time.DateOnly)))}
+}
+
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+func checkTrustedNetworks(ctx context.Context, env *Env) []Finding {
+	const name = "submission.trust"
+	nets, err := policy.ParseNetworks(env.Cfg.Submission.TrustedNetworks)
+	if err != nil {
+		e := diag.New("parse", "use the trusted networks", "", err)
+		e.Setting, e.Class = env.Cfg.Setting("submission.trusted_networks"), diag.Permanent
+		e.Hint = "write networks in CIDR form, e.g. 127.0.0.0/8 or ::1/128"
+		return []Finding{Failed(name, e)}
+	}
+	var out []Finding
+	for _, n := range nets {
+		inside := false
+		for _, l := range loopback {
+			if l.Bits() <= n.Bits() && l.Contains(n.Addr()) {
+				inside = true
+			}
+		}
+		if inside {
+			continue
+		}
+		e := diag.New("trust", "keep relaying closed with", n.String(), fmt.Errorf("this network is wider than loopback: every client in it (%s) may send mail anywhere without logging in", sizeOf(n)))
+		e.Setting = env.Cfg.Setting("submission.trusted_networks")
+		e.Hint = "keep submission.trusted_networks to 127.0.0.0/8 and ::1/128, and let other hosts log in (AUTH) on the submission port"
+		out = append(out, Warned(name, e))
+	}
+	if len(out) == 0 {
+		out = append(out, Passed(name, strings.Join(env.Cfg.Submission.TrustedNetworks, ","), "only loopback may relay without AUTH"))
+	}
+	return out
+}
+
+func sizeOf(n netip.Prefix) string {
+	host := n.Addr().BitLen() - n.Bits()
+	if host >= 63 {
+		return "an entire IPv6 network"
+	}
+	return strconv.FormatUint(uint64(1)<<host, 10) + " addresses"
+}
+
+// checkSendmailLinks says where /usr/sbin/sendmail and /usr/bin/mailq lead:
+// cron, mailx and PHP run them, so their mail goes wherever they point.
+func checkSendmailLinks(ctx context.Context, env *Env) []Finding {
+	const name = "sendmail.links"
+	self, _ := os.Executable()
+	var out []Finding
+	for _, l := range []struct{ path, as string }{{"/usr/sbin/sendmail", "sendmail"}, {"/usr/bin/mailq", "mailq"}} {
+		target, err := filepath.EvalSymlinks(l.path)
+		if err != nil {
+			e := diag.New("stat", "find", l.path, err)
+			e.Hint = fmt.Sprintf("ln -s %s %s (cron, mailx and scripts run %s)", orEbb(self), l.path, l.path)
+			out = append(out, Warned(name, e))
+			continue
+		}
+		if isEbb(target, self) {
+			msg := "is ebb"
+			if target != l.path {
+				msg = "leads to ebb (" + target + ")"
+			}
+			out = append(out, Passed(name, l.path, msg))
+			continue
+		}
+		what := "it leads to " + target + ", which is not ebb"
+		if target == l.path {
+			what = "it is another program, not ebb (dpkg -S " + l.path + " names its package)"
+		}
+		e := diag.New("stat", "hand local mail to ebb through", l.path, fmt.Errorf("%s: mail from cron, mailx and scripts goes there", what))
+		e.Class = diag.Permanent
+		e.Hint = fmt.Sprintf("ln -sf %s %s (if the other mail system is gone)", orEbb(self), l.path)
+		out = append(out, Warned(name, e))
+	}
+	return out
+}
+
+func orEbb(self string) string {
+	if self == "" {
+		return "/usr/bin/ebb"
+	}
+	return self
+}
+
+// isEbb reports whether path is this binary or another build of ebb.
+func isEbb(path, self string) bool {
+	if self != "" {
+		a, err1 := os.Stat(path)
+		b, err2 := os.Stat(self)
+		if err1 == nil && err2 == nil && os.SameFile(a, b) {
+			return true
+		}
+	}
+	bi, err := buildinfo.ReadFile(path)
+	return err == nil && bi.Path == "github.com/ebbmail/ebb/cmd/ebb"
+}
+
+// checkPickup looks at the pickup directory ebb sendmail writes into: it
+// must be the daemon's, mode 3733 (see internal/pickup).
+func checkPickup(ctx context.Context, env *Env) []Finding {
+	const name = "sendmail.pickup"
+	dir := env.Cfg.Sendmail.PickupDir
+	setting := env.Cfg.Setting("sendmail.pickup_dir")
+	var st syscall.Stat_t
+	if err := syscall.Lstat(dir, &st); err != nil {
+		e := diag.PathError("ebb doctor", "stat", "use the pickup directory", dir, err, setting)
+		e.Hint = "start ebb serve once: it creates " + dir + " (owned by server.user, mode 3733); until then ebb sendmail fails with exit 75"
+		return []Finding{Warned(name, e)}
+	}
+	found := diag.Describe(dir)
+	var problems []string
+	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+		problems = append(problems, "it is not a directory")
+	}
+	if st.Mode&0o7777 != 0o3733 {
+		problems = append(problems, fmt.Sprintf("its mode is %04o, not 3733", st.Mode&0o7777))
+	}
+	if u, err := user.Lookup(env.Cfg.Server.User); err == nil && u.Uid != strconv.Itoa(int(st.Uid)) {
+		problems = append(problems, "it is not owned by server.user "+env.Cfg.Server.User)
+	}
+	if len(problems) > 0 {
+		e := diag.New("stat", "use the pickup directory", dir, errors.New(strings.Join(problems, "; ")))
+		e.Found, e.Setting = found, setting
+		e.Hint = fmt.Sprintf("chown %s %s && chmod 3733 %s (ebb serve does this when it starts)", env.Cfg.Server.User, dir, dir)
+		return []Finding{Failed(name, e)}
+	}
+	sock := pickup.SocketPath(dir, env.Cfg.Sendmail.Socket)
+	msg := "owned by " + found.Owner + ", mode 3733"
+	if fi, err := os.Stat(sock); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		msg += "; the daemon's socket is there"
+	} else {
+		msg += "; no daemon socket (ebb serve not running): sendmail leaves mail in the directory until it starts"
+	}
+	waiting, _ := filepath.Glob(filepath.Join(dir, "m.*"))
+	bad, _ := filepath.Glob(filepath.Join(dir, "x.*"))
+	if len(bad) > 0 {
+		e := diag.New("pickup", "pick up", bad[0], fmt.Errorf("%d messages in %s could not be picked up; ebb serve logged why", len(bad), dir))
+		e.Setting, e.Hint = setting, "read the log lines 'pickup: message refused for good', then remove or fix the x.* files"
+		return []Finding{Warned(name, e)}
+	}
+	if len(waiting) > 0 {
+		msg += fmt.Sprintf("; %d messages wait for pickup", len(waiting))
+	}
+	return []Finding{Passed(name, dir, msg)}
+}
