@@ -50,6 +50,7 @@ import (
 var areas = []func() []Check{
 	mailChecks,
 	directoryChecks,
+	sieveChecks,
 	submissionChecks,
 }
 
