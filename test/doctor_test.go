@@ -142,6 +142,10 @@ func TestDoctorFindings(t *testing.T) {
 			os.Chown(box, 0, 0)
 			os.Chmod(box, 0o755) // tmp/, new/, cur/ stay the user's: delivery works
 		}, 0, "WARN", []string{"not owned by ebbtest", "chown -R"}},
+		{"Maildir open to other users", "", "", func(m *mailEnv) {
+			box := m.maildir(m.boxOf("alice", "example.com"))
+			os.Chmod(filepath.Join(box, "new"), 0o777)
+		}, 0, "WARN", []string{"other users may read or change the mail here (mode 0777)", "chmod o-rwx"}},
 		{"little free space", "", "[doctor]\nmin_free = \"1000T\"\nmin_free_inodes = 9000000000\n", nil, 0, "WARN", []string{"below doctor.min_free", "below doctor.min_free_inodes"}},
 		{"no such server.user", "", "", func(m *mailEnv) {
 			c, _ := os.ReadFile(m.Conf)

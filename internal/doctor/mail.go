@@ -150,6 +150,21 @@ func checkMaildirs(ctx context.Context, env *Env) []Finding {
 			out = append(out, Warned(name, e))
 		}
 	}
+	// Mail is private: a world-writable or world-readable Maildir lets any
+	// local user read or plant messages.
+	for _, d := range owners {
+		for _, p := range append([]string{d}, filepath.Join(d, "tmp"), filepath.Join(d, "new"), filepath.Join(d, "cur")) {
+			f := diag.Describe(p)
+			if f.Path != p || f.Mode&0o007 == 0 {
+				continue
+			}
+			e := diag.New("stat", "", p, fmt.Errorf("other users may read or change the mail here (mode %s)", f.ModeString()))
+			e.Found = f
+			e.Setting = setting
+			e.Hint = fmt.Sprintf("chmod o-rwx %s (Dovecot creates Maildirs 0700)", p)
+			out = append(out, Warned(name, e))
+		}
+	}
 	ok := len(owners) - len(bad)
 	if ok > 0 {
 		out = append(out, Passed(name, pattern, fmt.Sprintf("%d Maildir(s): tmp/, new/, cur/ create, write, fsync, rename, remove as %s", ok, env.Probe.Who())))
