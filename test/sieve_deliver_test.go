@@ -62,6 +62,9 @@ listen = ["127.0.0.1:%d"]
 listen = []
 listen_tls = []
 
+[sieve]
+before = [%q]
+
 [sendmail]
 pickup_dir = %q
 domain = "example.test"
@@ -69,8 +72,12 @@ scan_interval = "1s"
 
 [metrics]
 listen = ""
-`, e.daemon.Name, filepath.Join(e.dir, "data"), e.mail, filepath.Join(e.dir, "spool"), harness.FreePort(t), e.pickup)
+`, e.daemon.Name, filepath.Join(e.dir, "data"), e.mail, filepath.Join(e.dir, "spool"), harness.FreePort(t), e.before(), e.pickup)
 	if err := os.WriteFile(e.conf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A global script every delivery runs before the user's (sieve.before).
+	if err := os.WriteFile(e.before(), []byte("require \"fileinto\";\nif header :contains \"subject\" \"[global]\" { fileinto \"Global\"; }\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range []string{"data", "mail"} {
@@ -129,6 +136,8 @@ func (e *sieveEnv) start() {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func (e *sieveEnv) before() string { return filepath.Join(e.dir, "before.sieve") }
 
 func (e *sieveEnv) log() string {
 	b, _ := os.ReadFile(filepath.Join(e.dir, "serve.log"))
@@ -375,6 +384,30 @@ vacation :days 7 :subject "Away" "I am away until Monday.";
 		r := e.deliver("bob@example.test", "alice@example.net", sieveMsg("alice@example.net", "bob@example.test", "unwanted", ""))
 		if r.Code != 77 || !strings.Contains(r.Stderr, "I do not want this.") {
 			t.Errorf("exit %d, stderr %q: want 77 (permanent) with the reason", r.Code, r.Stderr)
+		}
+	})
+
+	t.Run("global before script runs first", func(t *testing.T) {
+		e.setScript("bob", "require \"fileinto\";\nfileinto \"Mine\";\n")
+		r := e.deliver("bob@example.test", "alice@example.net", sieveMsg("alice@example.net", "bob@example.test", "[global] notice", ""))
+		if r.Code != 0 {
+			t.Fatalf("exit %d: %s", r.Code, r.Stderr)
+		}
+		if g, m := e.files("bob", "Global"), e.files("bob", "Mine"); len(g) != 1 || len(m) != 1 || inode(t, g[0]) != inode(t, m[0]) {
+			t.Errorf("Global %v, Mine %v: want one message in each (both scripts' fileinto), hard-linked", g, m)
+		}
+	})
+
+	t.Run("duplicate is remembered", func(t *testing.T) {
+		e.setScript("bob", "require [\"duplicate\", \"fileinto\"];\nif duplicate { fileinto \"Dups\"; }\n")
+		msg := sieveMsg("alice@example.net", "bob@example.test", "twice", "")
+		for i := 0; i < 2; i++ {
+			if r := e.deliver("bob@example.test", "alice@example.net", msg); r.Code != 0 {
+				t.Fatalf("exit %d: %s", r.Code, r.Stderr)
+			}
+		}
+		if got := e.files("bob", "Dups"); len(got) != 1 {
+			t.Errorf("Dups holds %d messages, want 1 (the second delivery of the same Message-ID)", len(got))
 		}
 	})
 
