@@ -457,6 +457,21 @@ func (s indexSel) pick(vals []string) []string {
 	return vals[i : i+1]
 }
 
+// pickAddrs is pick for address lists (one list per field).
+func (s indexSel) pickAddrs(fields [][]mailAddr) [][]mailAddr {
+	if s.index == 0 {
+		return fields
+	}
+	i := int(s.index) - 1
+	if s.last {
+		i = len(fields) - int(s.index)
+	}
+	if i < 0 || i >= len(fields) {
+		return nil
+	}
+	return fields[i : i+1]
+}
+
 type headerTest struct {
 	names []str
 	m     *matcher
@@ -474,6 +489,9 @@ func buildHeader(c *compiler, n *node, a *args) test {
 }
 
 func (t *headerTest) eval(r *run) (bool, error) {
+	if len(t.names) == 1 {
+		return t.m.match(r, t.idx.pick(r.headerValues(r.expand(&t.names[0]))))
+	}
 	var vals []string
 	for i := range t.names {
 		vals = append(vals, t.idx.pick(r.headerValues(r.expand(&t.names[i])))...)
@@ -518,10 +536,12 @@ func buildAddress(c *compiler, n *node, a *args) test {
 }
 
 func (t *addressTest) eval(r *run) (bool, error) {
-	var vals []string
+	var buf [4]string
+	vals := buf[:0]
 	for i := range t.names {
-		for _, hv := range t.idx.pick(r.headerValues(r.expand(&t.names[i]))) {
-			for _, ad := range parseAddressList(hv) {
+		fields := r.headerAddresses(r.expand(&t.names[i]))
+		for _, addrs := range t.idx.pickAddrs(fields) {
+			for _, ad := range addrs {
 				if p, ok := ad.part(t.part, r.s.sepa); ok {
 					vals = append(vals, p)
 				}
@@ -556,7 +576,8 @@ func buildEnvelope(c *compiler, n *node, a *args) test {
 }
 
 func (t *envelopeTest) eval(r *run) (bool, error) {
-	var vals []string
+	var buf [3]string
+	vals := buf[:0]
 	for i := range t.parts {
 		var v string
 		switch lower(r.expand(&t.parts[i])) {

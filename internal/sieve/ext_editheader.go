@@ -77,6 +77,7 @@ func (x *addheaderCmd) exec(r *run) error {
 		h = append([]HeaderField{f}, h...)
 	}
 	r.hdr = h
+	r.headerChanged()
 	r.tracef("addheader %s: %s", name, value)
 	return r.addAction(AddHeader{Name: name, Value: value, Last: x.last})
 }
@@ -183,6 +184,7 @@ func (x *deleteheaderCmd) exec(r *run) error {
 		}
 	}
 	r.hdr = out
+	r.headerChanged()
 	r.tracef("deleteheader %s %v", name, deleted)
 	return r.addAction(DeleteHeader{Name: name, Indexes: deleted})
 }

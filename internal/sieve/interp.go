@@ -56,6 +56,9 @@ type run struct {
 	hdrEdited bool
 	edits     int
 
+	hvCache    map[string][]string     // header name -> decoded values
+	haCache    map[string][][]mailAddr // header name -> addresses per field
+	deadline   time.Time
 	bodyCache  map[string][]string // body transform key -> texts
 	regexCache map[string]*regexp.Regexp
 }
@@ -66,13 +69,13 @@ func (s *Script) Run(ctx context.Context, msg Message, env Envelope, rt Runtime)
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.limits.MaxCPUTime)
-	defer cancel()
 	r := &run{ctx: ctx, s: s, msg: msg, env: env, rt: &rt, trace: rt.Trace, script: s.name,
 		local: map[string]string{}, globals: map[string]string{}}
+	start := time.Now()
+	r.deadline = start.Add(s.limits.MaxCPUTime)
 	r.now = rt.Now
 	if r.now.IsZero() {
-		r.now = time.Now()
+		r.now = start
 	}
 	if rt.Location == nil {
 		r.rt.Location = time.Local
@@ -110,8 +113,13 @@ func (r *run) step(n int64) error {
 		return r.limitErr("MaxSteps", fmt.Sprintf("the script did too much work (more than %d steps)", r.s.limits.MaxSteps))
 	}
 	if r.steps&0xff == 0 || n > 1 {
+		// The deadline is checked here rather than with a context timer,
+		// which would cost a timer per run.
 		if err := r.ctx.Err(); err != nil {
 			return &RuntimeError{Script: r.script, Pos: r.pos, Limit: "MaxCPUTime", Msg: "the script ran out of time", Err: err}
+		}
+		if time.Now().After(r.deadline) {
+			return &RuntimeError{Script: r.script, Pos: r.pos, Limit: "MaxCPUTime", Msg: fmt.Sprintf("the script ran longer than %v", r.s.limits.MaxCPUTime)}
 		}
 	}
 	return nil

@@ -84,10 +84,10 @@ func (c *compiler) compileMatcherDefault(n *node, a *args, keys *arg, def compar
 		m.mt = mContains
 	case "matches":
 		m.mt = mMatches
-		m.setsMatch = true
+		m.setsMatch = c.has("variables")
 	case "regex":
 		m.mt = mRegex
-		m.setsMatch = true
+		m.setsMatch = c.has("variables")
 	case "count", "value":
 		if a.group["match"] == "count" {
 			m.mt = mCount
@@ -191,6 +191,9 @@ func (m *matcher) one(r *run, idx int, v, key string) (bool, []string, error) {
 		}
 		return containsFold(v, key), nil, nil
 	case mMatches:
+		if !m.setsMatch {
+			return globMatch(key, v, m.cmp != cmpOctet, nil), nil, nil
+		}
 		caps := []string{}
 		ok := globMatch(key, v, m.cmp != cmpOctet, &caps)
 		return ok, caps, nil
@@ -207,6 +210,9 @@ func (m *matcher) one(r *run, idx int, v, key string) (bool, []string, error) {
 				r.tracef("  invalid regular expression '%s' for regex match: %v", key, err)
 				return false, nil, nil
 			}
+		}
+		if !m.setsMatch {
+			return re.MatchString(v), nil, nil
 		}
 		sub := re.FindStringSubmatch(v)
 		if sub == nil {
@@ -351,7 +357,8 @@ func globMatch(pat, s string, fold bool, caps *[]string) bool {
 		c    byte
 		w    int
 	}
-	toks := make([]tok, 0, len(pat))
+	var tokBuf [48]tok
+	toks := tokBuf[:0]
 	nw := 0
 	for i := 0; i < len(pat); i++ {
 		switch pat[i] {
@@ -371,8 +378,13 @@ func globMatch(pat, s string, fold bool, caps *[]string) bool {
 			toks = append(toks, tok{kind: 'l', c: pat[i]})
 		}
 	}
-	start := make([]int, nw)
-	end := make([]int, nw)
+	var sBuf, eBuf [12]int
+	start, end := sBuf[:0], eBuf[:0]
+	if nw <= len(sBuf) {
+		start, end = sBuf[:nw], eBuf[:nw]
+	} else {
+		start, end = make([]int, nw), make([]int, nw)
+	}
 	p, i := 0, 0
 	starP, starI := -1, -1
 	for i < len(s) || p < len(toks) {

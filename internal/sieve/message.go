@@ -121,15 +121,47 @@ func (r *run) header() []HeaderField {
 }
 
 // headerValues returns the unfolded, decoded values of every field named
-// name, in message order.
+// name, in message order. Results are cached per run until editheader
+// changes the header; callers must not modify the returned slice.
 func (r *run) headerValues(name string) []string {
+	if v, ok := r.hvCache[name]; ok {
+		return v
+	}
 	var out []string
 	for _, f := range r.header() {
 		if strings.EqualFold(f.Name, name) {
 			out = append(out, decodeHeader(f.Value))
 		}
 	}
+	if r.hvCache == nil {
+		r.hvCache = make(map[string][]string, 8)
+	}
+	r.hvCache[name] = out
 	return out
+}
+
+// headerAddresses returns the addresses of every field named name, each
+// field's list in order, cached like headerValues.
+func (r *run) headerAddresses(name string) [][]mailAddr {
+	if v, ok := r.haCache[name]; ok {
+		return v
+	}
+	vals := r.headerValues(name)
+	out := make([][]mailAddr, len(vals))
+	for i, hv := range vals {
+		out[i] = parseAddressList(hv)
+	}
+	if r.haCache == nil {
+		r.haCache = make(map[string][][]mailAddr, 4)
+	}
+	r.haCache[name] = out
+	return out
+}
+
+// headerChanged drops the caches after editheader.
+func (r *run) headerChanged() {
+	clear(r.hvCache)
+	clear(r.haCache)
 }
 
 // rawHeaderValues is headerValues without RFC 2047 decoding (for address
