@@ -69,6 +69,11 @@ func TestQueueStoryUnwritableMaildirIsNamedAndFlushed(t *testing.T) {
 		r := m.Recipients[0]
 		if r.State != "deferred" || r.Attempts != 1 || r.Error == nil || r.Error.Errno != "EACCES" || r.Error.Path != tmp {
 			t.Errorf("mailq --json %s: %+v", m.ID, r)
+			continue
+		}
+		// One reference id in mailq and in the log line of the attempt.
+		if r.Error.Ref == "" || !strings.Contains(text, "ref "+r.Error.Ref) || !strings.Contains(e.Log(), "ref="+r.Error.Ref) {
+			t.Errorf("ref %q of %s not in both mailq and the log", r.Error.Ref, m.ID)
 		}
 	}
 	// show: envelope, the Received header ebb added, the attempt.

@@ -100,6 +100,9 @@ func writeListing(w io.Writer, l *queue.Listing, sum queue.Summary, now time.Tim
 			if r.State == queue.Deferred {
 				fmt.Fprintf(w, "  next %s", nextAttempt(r.Next, now, m.Held))
 			}
+			if r.Error != nil && r.Error.Ref != "" && r.State != queue.Delivered {
+				fmt.Fprintf(w, "  ref %s", r.Error.Ref)
+			}
 			fmt.Fprintln(w)
 			if r.Error != nil && r.State != queue.Delivered {
 				fmt.Fprintf(w, "            %s\n", r.Error.Sentence())

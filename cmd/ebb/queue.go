@@ -132,6 +132,9 @@ func writeMessage(w io.Writer, m *queue.Message, now time.Time) {
 		if r.State == queue.Deferred {
 			fmt.Fprintf(w, "  next %s", nextAttempt(r.Next, now, m.Held))
 		}
+		if r.Error != nil && r.Error.Ref != "" && r.State != queue.Delivered {
+			fmt.Fprintf(w, "  ref %s", r.Error.Ref)
+		}
 		if r.Notified {
 			fmt.Fprint(w, "  (sender notified)")
 		}
@@ -156,6 +159,9 @@ func writeMessage(w io.Writer, m *queue.Message, now time.Time) {
 		fmt.Fprintf(w, "  %s  %-9s %s", a.Time.Local().Format("2006-01-02 15:04:05"), a.Outcome, addr(a.Recipient))
 		if a.Duration > 0 {
 			fmt.Fprintf(w, "  (%s)", a.Duration.Round(time.Millisecond))
+		}
+		if a.Error != nil && a.Error.Ref != "" {
+			fmt.Fprintf(w, "  ref %s", a.Error.Ref)
 		}
 		fmt.Fprintln(w)
 		if a.Error != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -95,6 +96,13 @@ func Control(ctx context.Context, cfg *config.Config, log *slog.Logger, op Op, i
 		var rerr *remoteError
 		if errors.As(err, &rerr) {
 			return nil, rerr.diag()
+		}
+		if errors.Is(err, fs.ErrPermission) {
+			// The spool is private to the daemon's user: a chown would
+			// be the wrong fix.
+			d := diag.PathError("ebb queue", "connect", "reach the daemon through", filepath.Join(spool, ControlSocket), err, cfg.Setting("queue.spool"))
+			d.Hint = "the spool is private to the daemon's user: run ebb queue as root or as server.user (" + cfg.Server.User + ")"
+			return nil, d
 		}
 		// No daemon answers: work on the files, if nobody holds them.
 		q, oerr := open(cfg, log, 0)

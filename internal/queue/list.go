@@ -44,7 +44,7 @@ func List(spool string) (*Listing, error) {
 				return &Listing{Spool: spool}, nil
 			}
 		}
-		return nil, diag.PathError("ebb mailq", "readdir", "read the queue directory", dir, err, nil)
+		return nil, readError(diag.PathError("ebb mailq", "readdir", "read the queue directory", dir, err, nil))
 	}
 	l := &Listing{Spool: spool}
 	names := map[string]bool{}
@@ -68,7 +68,7 @@ func List(spool string) (*Listing, error) {
 					continue // delivered and removed while we read
 				}
 				if errors.Is(err, fs.ErrPermission) {
-					return nil, diag.PathError("ebb mailq", "open", "read", path, err, nil)
+					return nil, readError(diag.PathError("ebb mailq", "open", "read", path, err, nil))
 				}
 				l.Damaged = append(l.Damaged, Damaged{Path: path, Error: err.Error()})
 				continue
@@ -92,6 +92,19 @@ func List(spool string) (*Listing, error) {
 		return l.Messages[i].ID < l.Messages[j].ID
 	})
 	return l, nil
+}
+
+// readError replaces the fix of a permission error: the spool is private to
+// its owner on purpose, so the fix is to run as that user, not a chown.
+func readError(e *diag.Error) *diag.Error {
+	if e.Errno == "EACCES" || e.Errno == "EPERM" {
+		owner := "the spool's owner (server.user)"
+		if e.Found != nil && e.Found.Owner != "" {
+			owner = e.Found.Owner + ", the spool's owner (server.user)"
+		}
+		e.Hint = "the spool is private to the daemon's user: run this as root or as " + owner
+	}
+	return e
 }
 
 // ReadMessage reads one queued message from the spool (for show).

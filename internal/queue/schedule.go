@@ -358,6 +358,8 @@ func (q *Queue) attempt(ctx context.Context, t Transports, m *Message, r *Recipi
 		d.Reason = fmt.Sprintf("no answer within %s (queue.attempt_timeout)", q.set.attemptTimeout)
 	}
 	d.Err = nil // stored as data; Errno and Reason carry the cause
+	// One reference for the log line, mailq and a DSN's Diagnostic-Code.
+	d.EnsureRef()
 	r.Error = d
 	a.Error = d
 	if d.Temporary() {
@@ -418,6 +420,7 @@ func (q *Queue) expire(m *Message, now time.Time) bool {
 			SMTPCode:  554,
 			Enhanced:  [3]int{4, 4, 7}, // RFC 3463: delivery time expired
 			Public:    "Delivery time expired",
+			Ref:       diag.NewRef(),
 		}
 		if r.Error != nil && r.Error.Public != "" {
 			d.Public = "Delivery time expired; last reply: " + r.Error.Public
