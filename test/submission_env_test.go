@@ -50,6 +50,12 @@ const (
 // demo, boss and the alias info → demo) and starts the daemon.
 func newSubEnv(t *testing.T, extra string) *subEnv {
 	t.Helper()
+	return newSubEnvWith(t, extra, "")
+}
+
+// newSubEnvWith also puts smtpExtra into [smtp].
+func newSubEnvWith(t *testing.T, extra, smtpExtra string) *subEnv {
+	t.Helper()
 	harness.RequireRoot(t)
 	e := &subEnv{t: t, Dir: harness.Dir(t)}
 	e.Daemon = harness.EnsureUser(t, "ebbvmail")
@@ -78,6 +84,7 @@ spool = %q
 
 [smtp]
 listen = [%q]
+%s
 
 [submission]
 listen = [%q]
@@ -96,7 +103,7 @@ scan_interval = "1s"
 [metrics]
 listen = ""
 `, e.Daemon.Name, filepath.Join(e.Dir, "data"), filepath.Join(e.Dir, "mail"), e.Spool,
-		e.SMTP, e.Sub, e.SubTLS, cert, key, extra, e.Pickup)
+		e.SMTP, smtpExtra, e.Sub, e.SubTLS, cert, key, extra, e.Pickup)
 	if err := os.WriteFile(e.Conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}

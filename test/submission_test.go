@@ -1,6 +1,8 @@
 package test
 
 import (
+	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -163,5 +165,43 @@ func TestSubmissionBruteForce(t *testing.T) {
 		if !strings.Contains(log, w) {
 			t.Errorf("log lacks %q", w)
 		}
+	}
+}
+
+// A slow client (slowloris) that trickles a command one byte at a time,
+// each byte within the command timeout, is cut off once the line has
+// taken the timeout; one that sends whole lines is cut off at
+// submission.max_session_time.
+func TestSubmissionSlowClient(t *testing.T) {
+	e := newSubEnvWith(t, `max_session_time = "4s"`, `command_timeout = "1s"`)
+	trickle := func(addr string, chunk string, every time.Duration) time.Duration {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		start := time.Now()
+		closed := make(chan struct{})
+		go func() {
+			io.Copy(io.Discard, c)
+			close(closed)
+		}()
+		for {
+			select {
+			case <-closed:
+				return time.Since(start)
+			case <-time.After(every):
+			}
+			if time.Since(start) > 15*time.Second {
+				t.Fatalf("%s: still connected after 15s", addr)
+			}
+			c.Write([]byte(chunk))
+		}
+	}
+	if d := trickle(e.Sub, "E", 300*time.Millisecond); d > 3*time.Second {
+		t.Errorf("a byte every 300ms held the connection for %v; the command timeout is 1s", d)
+	}
+	if d := trickle(e.Sub, "NOOP\r\n", 300*time.Millisecond); d < 3*time.Second || d > 7*time.Second {
+		t.Errorf("whole lines: cut off after %v, want about max_session_time (4s)", d)
 	}
 }

@@ -66,7 +66,7 @@ func (d *daemon) bindSubmission() int {
 			s.close()
 			return d.bindFailed(a, "submission.listen", err)
 		}
-		s.plain = append(s.plain, l)
+		s.plain = append(s.plain, smtpd.BoundedListener(l, cfg.Submission.MaxSessionTime.Duration))
 	}
 	for _, a := range cfg.Submission.ListenTLS {
 		l, err := net.Listen("tcp", a)
@@ -74,7 +74,7 @@ func (d *daemon) bindSubmission() int {
 			s.close()
 			return d.bindFailed(a, "submission.listen_tls", err)
 		}
-		s.implicit = append(s.implicit, l)
+		s.implicit = append(s.implicit, smtpd.BoundedListener(l, cfg.Submission.MaxSessionTime.Duration))
 	}
 	uid, gid := -1, -1
 	if os.Geteuid() == 0 {
