@@ -37,6 +37,7 @@ func runServe(e *env) int {
 	path := fs.String("c", "", "config file (default "+config.DefaultPath+")")
 	demo := fs.Bool("demo", false, "run the demo: data under ./ebb-demo, SMTP on 127.0.0.1:2525, domain example.test, user demo@example.test")
 	demoDir := fs.String("demo-dir", "ebb-demo", "where --demo keeps its config and data")
+	demoListen := fs.String("demo-listen", "", "with --demo: the SMTP address instead of the config's (127.0.0.1:2525), when that port is taken")
 	if err := fs.Parse(e.args); err != nil {
 		return diag.ExUsage
 	}
@@ -51,6 +52,9 @@ func runServe(e *env) int {
 	cfg, err := loadConfig(e, *path)
 	if err != nil {
 		return diag.ExConfig
+	}
+	if *demo && *demoListen != "" {
+		cfg.SMTP.Listen = []string{*demoListen}
 	}
 	lg, err := logging.New(e.stderr, cfg.Log.Format, cfg.Log.Level)
 	if err != nil {

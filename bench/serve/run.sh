@@ -1,0 +1,230 @@
+#!/bin/bash
+# bench/serve: ebb serve against Postfix 3.7 (smtpd → cleanup → qmgr →
+# virtual(8) into a Maildir), both durable, both fed by Postfix's
+# smtp-source on loopback. For each message size and session count it
+# measures delivered messages per second end to end (from the first
+# connection until the last file is in the Maildir's new/) and the peak RSS
+# of the whole system under test (the sum over its processes, sampled every
+# 100 ms). Prints a table with ratios and writes a chart (SVG).
+#
+# Usage: bench/serve/run.sh [-m MESSAGES] [-z "1024 65536"] [-s "1 10 50"] [-o OUTDIR]
+# Run as root on Debian 12 with postfix installed (test/packages.txt).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
+
+MSGS=5000
+SIZES="1024 65536"
+SESSIONS="1 10 50"
+OUT=bench/serve/out
+while getopts "m:z:s:o:" o; do
+	case $o in
+	m) MSGS=$OPTARG ;; z) SIZES=$OPTARG ;; s) SESSIONS=$OPTARG ;; o) OUT=$OPTARG ;;
+	*) echo "usage: $0 [-m MESSAGES] [-z SIZES] [-s SESSIONS] [-o OUTDIR]" >&2; exit 64 ;;
+	esac
+done
+[ "$(id -u)" = 0 ] || { echo "$0: run as root (Postfix needs it to start)" >&2; exit 1; }
+command -v smtp-source >/dev/null || { echo "$0: smtp-source missing: apt-get install postfix" >&2; exit 1; }
+
+T=$(mktemp -d /var/tmp/ebb-bench-serve.XXXXXX)
+chmod 755 "$T"
+mkdir -p "$OUT"
+PF_PORT=$((20000 + RANDOM % 10000))
+EBB_PORT=$((PF_PORT + 1))
+SAMPLER=
+cleanup() {
+	[ -n "$SAMPLER" ] && kill "$SAMPLER" 2>/dev/null || true
+	postfix -c "$T/pf/etc" stop >/dev/null 2>&1 || true
+	[ -f "$T/ebb.pid" ] && kill "$(cat "$T/ebb.pid")" 2>/dev/null || true
+	sleep 0.5
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+echo "== building ebb"
+mkdir -p "$T/bin" && chmod 755 "$T/bin" && go build -o "$T/bin/ebb" ./cmd/ebb
+
+VM=ebbbench
+id "$VM" >/dev/null 2>&1 || useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$VM"
+VUID=$(id -u "$VM"); VGID=$(id -g "$VM")
+
+# ---- Postfix: a private instance from its own config, queue and data directories.
+setup_postfix() {
+	rm -rf "$T/pf"
+	mkdir -p "$T/pf/etc" "$T/pf/queue" "$T/pf/data" "$T/pf/mail"
+	chown "$VM:$VM" "$T/pf/mail"
+	chown postfix "$T/pf/data"
+	cp /etc/postfix/postfix-files "$T/pf/etc/" 2>/dev/null || true
+	cat > "$T/pf/etc/main.cf" <<EOC
+compatibility_level = 3.6
+queue_directory = $T/pf/queue
+data_directory = $T/pf/data
+meta_directory = $T/pf/etc
+command_directory = /usr/sbin
+daemon_directory = /usr/lib/postfix/sbin
+shlib_directory = /usr/lib/postfix
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = bench.example.net
+mydomain = example.net
+myorigin = \$myhostname
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination
+virtual_mailbox_domains = example.test
+virtual_mailbox_base = $T/pf/mail
+virtual_mailbox_maps = texthash:$T/pf/etc/vmailbox
+virtual_uid_maps = static:$VUID
+virtual_gid_maps = static:$VGID
+virtual_mailbox_limit = 0
+message_size_limit = 0
+default_process_limit = 200
+default_destination_concurrency_limit = 50
+virtual_destination_concurrency_limit = 50
+biff = no
+append_dot_mydomain = no
+smtputf8_enable = no
+maillog_file = $T/pf/maillog
+EOC
+	echo "bench@example.test example.test/bench/Maildir/" > "$T/pf/etc/vmailbox"
+	# master.cf: Debian's, without chroot, smtpd on our loopback port, postlog for maillog_file.
+	sed -e 's/^\(smtp *inet.*\)$/#\1/' /etc/postfix/master.cf |
+		awk '/^[a-z]/ && NF>=8 && $5=="y" {$5="n"} {print}' > "$T/pf/etc/master.cf"
+	echo "127.0.0.1:$PF_PORT inet n - n - - smtpd" >> "$T/pf/etc/master.cf"
+	postfix -c "$T/pf/etc" set-permissions >/dev/null 2>&1 || true
+	postfix -c "$T/pf/etc" check
+}
+
+start_postfix() {
+	setup_postfix
+	postfix -c "$T/pf/etc" start >/dev/null 2>&1
+	wait_port "$PF_PORT"
+	PIDS_CMD="pf_pids"
+}
+stop_postfix() { postfix -c "$T/pf/etc" stop >/dev/null 2>&1 || true; sleep 1; }
+pf_pids() {
+	local m
+	m=$(head -1 "$T/pf/queue/pid/master.pid" 2>/dev/null | tr -d ' ')
+	[ -n "$m" ] || return 0
+	echo "$m"
+	pgrep -P "$m" || true
+}
+
+# ---- ebb
+setup_ebb() {
+	rm -rf "$T/ebb"
+	mkdir -p "$T/ebb"
+	cat > "$T/ebb/ebb.toml" <<EOC
+[server]
+hostname = "bench.example.net"
+user = "$VM"
+data_dir = "$T/ebb/data"
+[mail]
+root = "$T/ebb/mail"
+[queue]
+spool = "$T/ebb/spool"
+[smtp]
+listen = ["127.0.0.1:$EBB_PORT"]
+max_connections = 500
+max_connections_per_ip = 500
+[metrics]
+listen = ""
+[log]
+level = "warn"
+EOC
+	mkdir -p "$T/ebb/data" "$T/ebb/mail" "$T/ebb/spool"
+	chown -R "$VM:$VM" "$T/ebb"
+	runuser -u "$VM" -- "$T/bin/ebb" domain add -c "$T/ebb/ebb.toml" example.test >/dev/null
+	runuser -u "$VM" -- "$T/bin/ebb" user add -c "$T/ebb/ebb.toml" --no-password bench@example.test >/dev/null
+}
+start_ebb() {
+	setup_ebb
+	"$T/bin/ebb" serve -c "$T/ebb/ebb.toml" >"$T/ebb/serve.log" 2>&1 &
+	echo $! > "$T/ebb.pid"
+	wait_port "$EBB_PORT"
+	PIDS_CMD="ebb_pids"
+}
+stop_ebb() {
+	kill "$(cat "$T/ebb.pid")" 2>/dev/null || true
+	while kill -0 "$(cat "$T/ebb.pid")" 2>/dev/null; do sleep 0.1; done
+	rm -f "$T/ebb.pid"
+}
+ebb_pids() { cat "$T/ebb.pid"; }
+
+wait_port() {
+	for _ in $(seq 200); do
+		(exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "port $1 never opened" >&2
+	exit 1
+}
+
+# sample_rss FILE: the peak of the summed RSS (KiB) of $PIDS_CMD, every 100 ms.
+sample_rss() {
+	local peak=0 sum
+	while :; do
+		sum=0
+		for p in $($PIDS_CMD); do
+			r=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+			sum=$((sum + ${r:-0}))
+		done
+		[ "$sum" -gt "$peak" ] && peak=$sum && echo "$peak" > "$1"
+		sleep 0.1
+	done
+}
+
+count_new() { find "$1" -maxdepth 1 -type f 2>/dev/null | wc -l; }
+
+# run_one SYSTEM SIZE SESSIONS -> prints "msgs_per_s peak_rss_kib"
+run_one() {
+	local sys=$1 size=$2 sess=$3 port newdir
+	if [ "$sys" = postfix ]; then
+		start_postfix; port=$PF_PORT; newdir="$T/pf/mail/example.test/bench/Maildir/new"
+	else
+		start_ebb; port=$EBB_PORT; newdir="$T/ebb/mail/example.test/bench/Maildir/new"
+	fi
+	echo 0 > "$T/rss"
+	sample_rss "$T/rss" & SAMPLER=$!
+	local t0 t1 n deadline
+	t0=$(date +%s.%N)
+	smtp-source -s "$sess" -m "$MSGS" -l "$size" -f sender@example.org -t bench@example.test "127.0.0.1:$port" \
+		>"$T/source.out" 2>&1 || { echo "smtp-source failed:" >&2; cat "$T/source.out" >&2; }
+	deadline=$(( $(date +%s) + 600 ))
+	while :; do
+		n=$(count_new "$newdir")
+		[ "$n" -ge "$MSGS" ] && break
+		if [ "$(date +%s)" -gt "$deadline" ]; then echo "$sys: only $n of $MSGS delivered after 600 s" >&2; break; fi
+		sleep 0.02
+	done
+	t1=$(date +%s.%N)
+	kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true; SAMPLER=
+	local rss; rss=$(cat "$T/rss")
+	if [ "$sys" = postfix ]; then stop_postfix; else stop_ebb; fi
+	awk -v n="$n" -v a="$t0" -v b="$t1" -v r="$rss" 'BEGIN { printf "%.1f %d %.2f\n", n/(b-a), r, b-a }'
+}
+
+RESULTS="$OUT/results.tsv"
+printf "size\tsessions\tpostfix_msgs_s\tebb_msgs_s\tratio\tpostfix_rss_mib\tebb_rss_mib\n" > "$RESULTS"
+echo "== $MSGS messages per run; sizes: $SIZES; sessions: $SESSIONS"
+for size in $SIZES; do
+	for sess in $SESSIONS; do
+		read -r pf_rate pf_rss pf_t < <(run_one postfix "$size" "$sess")
+		read -r ebb_rate ebb_rss ebb_t < <(run_one ebb "$size" "$sess")
+		ratio=$(awk -v a="$ebb_rate" -v b="$pf_rate" 'BEGIN { printf "%.2f", a/b }')
+		printf "%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f\n" "$size" "$sess" "$pf_rate" "$ebb_rate" "$ratio" \
+			"$(awk -v r="$pf_rss" 'BEGIN{print r/1024}')" "$(awk -v r="$ebb_rss" 'BEGIN{print r/1024}')" >> "$RESULTS"
+		echo "   size $size, $sess sessions: postfix $pf_rate msg/s (${pf_t}s), ebb $ebb_rate msg/s (${ebb_t}s), ratio $ratio"
+	done
+done
+
+echo
+echo "== delivered messages per second, end to end (smtp-source → Maildir new/), $MSGS messages per run"
+awk -F'\t' 'NR==1 { printf "%-9s %-9s %14s %12s %8s %16s %12s\n", "size", "sessions", "postfix msg/s", "ebb msg/s", "ebb/pf", "postfix RSS MiB", "ebb RSS MiB"; next }
+	{ printf "%-9s %-9s %14s %12s %7sx %16s %12s\n", ($1>=1024 ? $1/1024 " KiB" : $1 " B"), $2, $3, $4, $5, $6, $7 }' "$RESULTS"
+echo "targets: ebb >= 2x Postfix at 50 sessions, >= 1x at 1 session"
+
+python3 bench/serve/chart.py "$RESULTS" "$OUT/serve.svg"
+echo "chart: $OUT/serve.svg"
