@@ -455,4 +455,3 @@ func selfSigned(t testing.TB, host string) *Certificates {
 	}
 	return c
 }
-
