@@ -56,7 +56,7 @@ func TestRelayMatrixFromAStranger(t *testing.T) {
 			}
 			code, msg = c.cmd("RCPT TO:%s", tc.rcpt)
 			if code < 500 {
-				t.Errorf("port 25, sender %s, %s: RCPT TO:%s got %d %s, want a 5xx refusal", sender, tc.name, short(tc.rcpt), code, msg)
+				t.Errorf("port 25, sender %s, %s: RCPT TO:%s got %d %s, want a 5xx refusal", sender, tc.name, clipRcpt(tc.rcpt), code, msg)
 			}
 			if code, _ := c.cmd("DATA"); code == 354 {
 				t.Fatalf("%s: DATA accepted", tc.name)
@@ -105,12 +105,12 @@ func TestRelayTricksRefusedAfterAuth(t *testing.T) {
 			// Remote mail for a known user: accepted for the queue
 			// (a source route is ignored, RFC 5321 §4.1.1.3).
 			if code != 250 && tc.name != "no brackets" {
-				t.Errorf("%s: RCPT TO:%s got %d %s, want 250", tc.name, short(tc.rcpt), code, msg)
+				t.Errorf("%s: RCPT TO:%s got %d %s, want 250", tc.name, clipRcpt(tc.rcpt), code, msg)
 			}
 			continue
 		}
 		if code < 500 {
-			t.Errorf("%s: RCPT TO:%s got %d %s, want a 5xx refusal", tc.name, short(tc.rcpt), code, msg)
+			t.Errorf("%s: RCPT TO:%s got %d %s, want a 5xx refusal", tc.name, clipRcpt(tc.rcpt), code, msg)
 		}
 	}
 	c.cmd("QUIT")
@@ -119,7 +119,7 @@ func TestRelayTricksRefusedAfterAuth(t *testing.T) {
 	}
 }
 
-func short(s string) string {
+func clipRcpt(s string) string {
 	if len(s) > 60 {
 		return s[:60] + "..."
 	}

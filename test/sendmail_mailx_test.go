@@ -38,7 +38,7 @@ func TestSendmailMailx(t *testing.T) {
 			t.Errorf("want %q in:\n%s", w, msg)
 		}
 	}
-	if header(msg, "Date") == "" || header(msg, "Message-ID") == "" {
+	if mailHeader(msg, "Date") == "" || mailHeader(msg, "Message-ID") == "" {
 		t.Errorf("Date or Message-ID missing:\n%s", msg)
 	}
 
@@ -55,18 +55,18 @@ func TestSendmailMailx(t *testing.T) {
 	e.Start()
 	var later string
 	for _, m := range e.waitMail("demo", 2) {
-		if header(m, "Subject") == "later" {
+		if mailHeader(m, "Subject") == "later" {
 			later = m
 		}
 	}
 	boss := e.waitMail("boss", 1)[0]
-	if later == "" || header(boss, "Subject") != "later" {
+	if later == "" || mailHeader(boss, "Subject") != "later" {
 		t.Fatalf("not delivered after the start:\n%s\n%s", later, boss)
 	}
-	if got := header(later, "Return-Path"); got != "<info@example.test>" {
+	if got := mailHeader(later, "Return-Path"); got != "<info@example.test>" {
 		t.Errorf("Return-Path %q: -r should become the envelope sender", got)
 	}
-	if got := header(later, "From"); got != "Demo Sender <info@example.test>" {
+	if got := mailHeader(later, "From"); got != "Demo Sender <info@example.test>" {
 		t.Errorf("From %q", got)
 	}
 	if strings.Contains(later, "Bcc:") || strings.Contains(boss, "Bcc:") {

@@ -20,7 +20,7 @@ func (e *subEnv) sendmail(stdin string, args ...string) harness.Result {
 }
 
 // header returns the value of the first header field name in msg.
-func header(msg, name string) string {
+func mailHeader(msg, name string) string {
 	head, _, _ := strings.Cut(msg, "\n\n")
 	for _, l := range strings.Split(head, "\n") {
 		if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, name) {
@@ -47,7 +47,7 @@ func TestSendmailCallers(t *testing.T) {
 			"Subject: Cron <" + caller + "> /usr/local/bin/job\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\njob output\r\n.\r\nmore output\r\n",
 			[]string{"demo"},
 			func(t *testing.T, msg string) {
-				if got := header(msg, "From"); got != "CronDaemon <"+caller+">" {
+				if got := mailHeader(msg, "From"); got != "CronDaemon <"+caller+">" {
 					t.Errorf("From: %q", got)
 				}
 				if !strings.Contains(msg, "job output\n.\nmore output\n") {
@@ -59,7 +59,7 @@ func TestSendmailCallers(t *testing.T) {
 			"To: demo\nSubject: cronie job\n\nout\n",
 			[]string{"demo"},
 			func(t *testing.T, msg string) {
-				if got := header(msg, "Return-Path"); got != "<root@example.test>" {
+				if got := mailHeader(msg, "Return-Path"); got != "<root@example.test>" {
 					t.Errorf("Return-Path %q, want the -f sender", got)
 				}
 			}},
@@ -84,7 +84,7 @@ func TestSendmailCallers(t *testing.T) {
 	}
 	common := func(t *testing.T, msg string) {
 		for _, h := range []string{"Date", "Message-ID", "From", "Received"} {
-			if header(msg, h) == "" {
+			if mailHeader(msg, h) == "" {
 				t.Errorf("no %s: header:\n%s", h, msg)
 			}
 		}
@@ -114,11 +114,11 @@ func TestSendmailCallers(t *testing.T) {
 			got[m] = e.waitMail(m, before[m]+n)
 		}
 		for _, c := range calls {
-			subject := header(c.input, "Subject")
+			subject := mailHeader(c.input, "Subject")
 			for _, m := range c.to {
 				var msg string
 				for _, x := range got[m] {
-					if header(x, "Subject") == subject {
+					if mailHeader(x, "Subject") == subject {
 						msg = x
 					}
 				}

@@ -228,7 +228,7 @@ func (e *subEnv) mailq() string {
 }
 
 // swaks runs swaks with args and returns its exit code and output.
-func swaks(t *testing.T, args ...string) harness.Result {
+func runSwaks(t *testing.T, args ...string) harness.Result {
 	t.Helper()
 	return harness.Run(t, exec.Command("swaks", args...), nil)
 }

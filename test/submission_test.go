@@ -53,7 +53,7 @@ func TestSubmissionWithSwaks(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := swaks(t, tc.args...)
+			r := runSwaks(t, tc.args...)
 			out := r.Stdout + r.Stderr
 			if r.Code != tc.wantCode {
 				t.Errorf("swaks exit %d, want %d\n%s", r.Code, tc.wantCode, out)

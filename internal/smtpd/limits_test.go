@@ -70,7 +70,7 @@ func TestBoundedListenerLinesAndSessionBound(t *testing.T) {
 			return
 		}
 		defer c.Close()
-		r := bufio.NewReader(readerFunc(func(p []byte) (int, error) {
+		r := bufio.NewReader(boundedReaderFunc(func(p []byte) (int, error) {
 			c.SetReadDeadline(time.Now().Add(time.Second))
 			return c.Read(p)
 		}))
@@ -99,6 +99,6 @@ func TestBoundedListenerLinesAndSessionBound(t *testing.T) {
 	}
 }
 
-type readerFunc func([]byte) (int, error)
+type boundedReaderFunc func([]byte) (int, error)
 
-func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+func (f boundedReaderFunc) Read(p []byte) (int, error) { return f(p) }
