@@ -268,7 +268,7 @@ func TestMissingFolderFallsBackToInbox(t *testing.T) {
 func TestMaildirFor(t *testing.T) {
 	cfg := config.Defaults()
 	cases := map[string]string{
-		"alice@Example.COM":  "/var/mail/example.com/alice/Maildir",
+		"alice@Example.COM":   "/var/mail/example.com/alice/Maildir",
 		"Alice.B@example.com": "/var/mail/example.com/Alice.B/Maildir",
 	}
 	for in, want := range cases {

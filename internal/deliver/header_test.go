@@ -8,7 +8,7 @@ import (
 
 func TestFirstLine(t *testing.T) {
 	cases := []struct {
-		in                             string
+		in                            string
 		header, crlf, mboxFrom, empty bool
 	}{
 		{"", true, false, false, true},

@@ -37,7 +37,7 @@ func TestProbeDir(t *testing.T) {
 func TestMaildirGlob(t *testing.T) {
 	cases := map[[2]string]string{
 		{"{root}/{domain}/{local}/Maildir", "/var/mail"}: "/var/mail/*/*/Maildir",
-		{"/home/vmail/{address}", "/x"}:                 "/home/vmail/*@*",
+		{"/home/vmail/{address}", "/x"}:                  "/home/vmail/*@*",
 		{"{root}/{domain}/{local}", "/odd[dir]*"}:        `/odd\[dir]\*/*/*`,
 	}
 	for in, want := range cases {

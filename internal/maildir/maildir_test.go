@@ -57,14 +57,14 @@ func TestSanitizeHost(t *testing.T) {
 func TestModifiedUTF7(t *testing.T) {
 	// RFC 3501 §5.1.3 and Dovecot's on-disk names.
 	cases := map[string]string{
-		"INBOX":                  "INBOX",
-		"Entwürfe":               "Entw&APw-rfe",
-		"a&b":                    "a&-b",
-		"&":                      "&-",
-		"日本語":                    "&ZeVnLIqe-",
-		"~peter/mail/台北/日本語":     "~peter/mail/&U,BTFw-/&ZeVnLIqe-",
-		"Ünïcödé and ASCII":      "&ANw-n&AO8-c&APY-d&AOk- and ASCII",
-		"emoji 📨":                "emoji &2D3c6A-",
+		"INBOX":              "INBOX",
+		"Entwürfe":           "Entw&APw-rfe",
+		"a&b":                "a&-b",
+		"&":                  "&-",
+		"日本語":                "&ZeVnLIqe-",
+		"~peter/mail/台北/日本語": "~peter/mail/&U,BTFw-/&ZeVnLIqe-",
+		"Ünïcödé and ASCII":  "&ANw-n&AO8-c&APY-d&AOk- and ASCII",
+		"emoji 📨":            "emoji &2D3c6A-",
 	}
 	for in, want := range cases {
 		got, err := EncodeUTF7(in)

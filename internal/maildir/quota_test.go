@@ -37,7 +37,7 @@ func put(t *testing.T, path string, size int) {
 func TestRecalculateCountsFoldersButNotTrash(t *testing.T) {
 	d := newMaildir(t)
 	put(t, filepath.Join(d, "new", "1.M1P1.h,S=100,W=104"), 3) // S= wins over the real size
-	put(t, filepath.Join(d, "cur", "2.M1P1.h:2,S"), 50)         // no S=: stat
+	put(t, filepath.Join(d, "cur", "2.M1P1.h:2,S"), 50)        // no S=: stat
 	put(t, filepath.Join(d, ".Work", "cur", "3.M1P1.h,S=30:2,"), 30)
 	put(t, filepath.Join(d, ".Trash", "cur", "4.M1P1.h,S=1000:2,"), 1000)
 	put(t, filepath.Join(d, "new", ".probe"), 7)
