@@ -87,6 +87,14 @@ func Control(ctx context.Context, cfg *config.Config, log *slog.Logger, op Op, i
 		return nil, fmt.Errorf("unknown queue operation %q", op)
 	}
 	spool := cfg.Queue.Spool
+	if _, err := os.Stat(filepath.Join(spool, QueueDir)); err != nil {
+		// Do not create a spool (as whoever runs this) just to find it empty.
+		d := diag.PathError("ebb queue", "stat", "find the queue in", spool, err, cfg.Setting("queue.spool"))
+		if errors.Is(err, fs.ErrNotExist) {
+			d.Hint = "no message was ever queued here: check queue.spool (ebb serve creates the spool), or pass -c with the daemon's config"
+		}
+		return nil, readError(d)
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		res, err := controlDial(ctx, spool, op, ids)

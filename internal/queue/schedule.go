@@ -78,12 +78,17 @@ func (q *Queue) Run(ctx context.Context, t Transports) error {
 	if t.Remote == nil {
 		t.Remote = NoRemote
 	}
+	// Without the control socket deliveries still run: that matters more.
+	// `ebb queue` then says that the daemon holds the spool but does not
+	// answer, and why is in this log line.
+	ctlDone := make(chan struct{})
 	ctl, err := q.listenControl()
 	if err != nil {
-		return err
+		q.log.Error("no control socket: ebb queue flush|hold|... cannot reach this daemon", "err", err)
+		close(ctlDone)
+	} else {
+		go func() { q.serveControl(ctx, ctl); close(ctlDone) }()
 	}
-	ctlDone := make(chan struct{})
-	go func() { q.serveControl(ctx, ctl); close(ctlDone) }()
 
 	// Attempts run on their own context: shutdown stops new work at once
 	// but gives running attempts stop_timeout to finish.
@@ -109,7 +114,9 @@ func (q *Queue) Run(ctx context.Context, t Transports) error {
 		}()
 	}
 	wg.Wait()
-	ctl.Close()
+	if ctl != nil {
+		ctl.Close()
+	}
 	<-ctlDone
 	return nil
 }
@@ -333,10 +340,9 @@ func (q *Queue) attempt(ctx context.Context, t Transports, m *Message, r *Recipi
 		}
 		actx, cancel := context.WithTimeout(ctx, q.set.attemptTimeout)
 		snapshot := *r
+		// A nil error after a cancellation still means delivered: the
+		// transport says so, and retrying would make a duplicate.
 		err = tr.Deliver(actx, m, &snapshot)
-		if err == nil && actx.Err() != nil && ctx.Err() != nil {
-			err = actx.Err()
-		}
 		cancel()
 	}
 	end := q.now()
