@@ -170,3 +170,35 @@ func TestOfflineOperationsChangeTheSpoolForTheNextStart(t *testing.T) {
 		t.Fatal("hold lost over the restart")
 	}
 }
+
+func TestShutdownBoundsAttemptsInFlightAndKeepsTheirState(t *testing.T) {
+	cfg := slowRetryConfig(t)
+	cfg.Queue.StopTimeout = config.D(100 * time.Millisecond)
+	q := openQueue(t, cfg)
+	started := make(chan struct{})
+	hang := TransportFunc(func(ctx context.Context, m *Message, r *Recipient) error {
+		close(started)
+		<-ctx.Done() // a delivery that never ends by itself
+		return ctx.Err()
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- q.Run(ctx, Transports{Local: hang}) }()
+	id := receive(t, q, "a@example.org", "Subject: x\r\n\r\nx\r\n", "bob@example.test")
+	<-started
+	stop := time.Now()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after the stop timeout")
+	}
+	if d := time.Since(stop); d < 100*time.Millisecond || d > 2*time.Second {
+		t.Fatalf("Run returned after %s, want about queue.stop_timeout (100ms)", d)
+	}
+	// The cancelled attempt is a deferral, stored; the next start retries.
+	m := stateOf(t, q, id)
+	if r := m.Recipients[0]; r.State != Deferred || r.Error == nil || r.Next.After(time.Now()) {
+		t.Fatalf("after shutdown: %+v (want deferred, due at once)", r)
+	}
+}

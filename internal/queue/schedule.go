@@ -368,9 +368,18 @@ func (q *Queue) attempt(ctx context.Context, t Transports, m *Message, r *Recipi
 	d.EnsureRef()
 	r.Error = d
 	a.Error = d
+	if ctx.Err() != nil {
+		// Our shutdown cut the attempt: not the recipient's trouble, so
+		// no backoff; the next start tries again at once.
+		d.Class = diag.Temporary
+		d.Reason = "interrupted by the shutdown of ebb (queue.stop_timeout); " + d.Reason
+	}
 	if d.Temporary() {
 		r.State = Deferred
 		r.Next = end.Add(q.backoff(r.Attempts)).UTC()
+		if ctx.Err() != nil {
+			r.Next = end.UTC()
+		}
 		a.Outcome = Deferred
 	} else {
 		r.State = Failed
