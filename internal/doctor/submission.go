@@ -42,8 +42,9 @@ func checkSubmissionCert(ctx context.Context, env *Env) []Finding {
 		return []Finding{Passed(name, "submission", "no submission listeners (submission.listen, submission.listen_tls are empty)")}
 	}
 	certFile, keyFile, key := cfg.TLSCert, cfg.TLSKey, "submission.tls_cert"
-	if certFile == "" {
-		certFile, keyFile, key = env.Cfg.SMTP.TLSCert, env.Cfg.SMTP.TLSKey, "smtp.tls_cert"
+	if certFile == "" && env.Cfg.SMTP.TLSCert != "" {
+		// The smtp.tls check looks at that one; say only that it is used.
+		return []Finding{Passed(name, env.Cfg.SMTP.TLSCert, "submission uses smtp.tls_cert (see the smtp.tls check)")}
 	}
 	if certFile == "" {
 		e := diag.New("load", "offer AUTH on", strings.Join(append(append([]string{}, cfg.Listen...), cfg.ListenTLS...), ","), errors.New("no certificate: AUTH is only offered over TLS, so nobody could log in"))
