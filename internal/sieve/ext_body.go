@@ -1,6 +1,7 @@
 package sieve
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -42,6 +43,8 @@ func buildBody(c *compiler, n *node, a *args) test {
 	if t.m == nil {
 		return nil
 	}
+	// Pigeonhole's body test leaves the match variables alone.
+	t.m.setsMatch = false
 	if t.m.mt == mCount || t.m.mt == mValue {
 		// RFC 5173 §5 does not define relational matches on the body;
 		// Pigeonhole accepts them, and so do we (each part is one value).
@@ -162,6 +165,12 @@ func (w *bodyWalk) entity(e *message.Entity, depth int) error {
 		}
 		return nil
 	}
+	if mt == "message/rfc822" && depth < maxMIMEDepth {
+		// RFC 5173 §5.2 as Pigeonhole reads it: "message/rfc822" matches
+		// the embedded message's header; its body parts are walked like
+		// the outer message's.
+		return w.embedded(e, depth)
+	}
 	if !contentTypeMatches(mt, w.types) || w.budget <= 0 {
 		return nil
 	}
@@ -177,6 +186,29 @@ func (w *bodyWalk) entity(e *message.Entity, depth int) error {
 	}
 	w.out = append(w.out, s)
 	return nil
+}
+
+func (w *bodyWalk) embedded(e *message.Entity, depth int) error {
+	br := bufio.NewReader(e.Body)
+	var hdr strings.Builder
+	for hdr.Len() < MaxHeaderBytes {
+		line, err := br.ReadString('\n')
+		hdr.WriteString(line)
+		if strings.TrimRight(line, "\r\n") == "" || err != nil {
+			break
+		}
+	}
+	if contentTypeMatches("message/rfc822", w.types) && w.budget > 0 {
+		h := hdr.String()
+		w.budget -= int64(len(h))
+		w.out = append(w.out, h)
+	}
+	inner, err := message.Read(io.MultiReader(strings.NewReader(hdr.String()), br))
+	if inner == nil {
+		_ = err
+		return nil
+	}
+	return w.entity(inner, depth+1)
 }
 
 func (w *bodyWalk) wantsMultipart(mt string) bool {

@@ -102,6 +102,8 @@ func TestBody(t *testing.T) {
 		"This is the preamble.\r\n--XX\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" +
 		"Caf=C3=A9 meeting\r\n--XX\r\nContent-Type: text/html\r\n\r\n<p>Hello <b>world</b></p>\r\n" +
 		"--XX\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nU0VDUkVU\r\n--XX--\r\nepilogue\r\n"
+	embedded := "From: a@example.com\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nouter\r\n" +
+		"--B\r\nContent-Type: message/rfc822\r\n\r\nFrom: inner@example.com\r\nSubject: inner\r\n\r\nInner body text.\r\n--B--\r\n"
 	runCases(t, []caseT{
 		{name: "text decodes quoted-printable", msg: mp, script: `require "body"; if body :contains "Café" { discard; }`, want: "discard"},
 		{name: "text strips html tags", msg: mp, script: `require "body"; if body :text :contains "Hello world" { discard; }`, want: "discard"},
@@ -114,6 +116,10 @@ func TestBody(t *testing.T) {
 		// RFC 5173 §7 example.
 		{name: "rfc 5173 example", script: `require ["body", "fileinto"];
 if body :text :contains "Body text" { fileinto "text"; }`, want: "fileinto text"},
+		{name: "embedded message body is text", msg: embedded, script: `require "body"; if body :text :contains "Inner body" { discard; }`, want: "discard"},
+		{name: "message/rfc822 matches the embedded header", msg: embedded, script: `require "body"; if body :content "message/rfc822" :contains "Subject: inner" { discard; }`, want: "discard"},
+		{name: "message/rfc822 does not match the embedded body", msg: embedded, script: `require "body"; if body :content "message/rfc822" :contains "Inner body" { discard; }`, want: "implicit keep"},
+		{name: "body leaves match variables alone", script: `require ["body","variables","fileinto"]; if header :matches "subject" "*" {} if body :matches "*" { fileinto "${1}"; }`, want: "fileinto Hello invoice 42"},
 		{name: "plain message is text", script: `require "body"; if body :matches "Body text here.?*" { discard; }`, want: "discard"},
 	})
 }
