@@ -126,6 +126,9 @@ func (q *Queue) next(ctx context.Context) *entry {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
+		if ctx.Err() != nil {
+			return nil // stopping: start nothing new
+		}
 		q.mu.Lock()
 		now := q.now()
 		for q.waiting.Len() > 0 && !q.waiting[0].due.After(now) {
