@@ -82,20 +82,30 @@ for a in "${ORDER[@]}"; do
 done
 sync
 
+# Interleaved rounds: each agent delivers N/ROUNDS messages per round, in
+# turn, so that a change in machine load hits all three alike.
+ROUNDS=${ROUNDS:-10}
 declare -A SECS RATE
+for a in "${ORDER[@]}"; do SECS[$a]=0; done
+per=$((N / ROUNDS))
+for ((r = 0; r < ROUNDS; r++)); do
+	for a in "${ORDER[@]}"; do
+		t0=$(date +%s.%N)
+		as_user bash -c 'for ((i=0; i<'"$per"'; i++)); do '"${CMD[$a]}"' < "'"$msg"'" || exit 1; done'
+		t1=$(date +%s.%N)
+		SECS[$a]=$(echo "${SECS[$a]} + $t1 - $t0" | bc -l)
+	done
+done
+N=$((per * ROUNDS))
 for a in "${ORDER[@]}"; do
-	t0=$(date +%s.%N)
-	as_user bash -c 'for ((i=0; i<'"$N"'; i++)); do '"${CMD[$a]}"' < "'"$msg"'" || exit 1; done'
-	t1=$(date +%s.%N)
 	got=$(find "${DIR[$a]}/new" "${DIR[$a]}/cur" -type f | wc -l)
 	if [ "$got" != "$N" ]; then echo "$a delivered $got of $N" >&2; exit 1; fi
-	SECS[$a]=$(echo "$t1 - $t0" | bc -l)
 	RATE[$a]=$(echo "$N / ${SECS[$a]}" | bc -l)
 	find "${DIR[$a]}/new" "${DIR[$a]}/cur" -type f -delete
 done
 
 echo
-echo "== $N messages of 4 KiB, one process per message, Maildir on $(df --output=source "$B" | tail -1) ($(uname -r))"
+echo "== $N messages of 4 KiB, one process per message ($ROUNDS interleaved rounds), load $(cut -d" " -f1-3 /proc/loadavg), Maildir on $(df --output=source "$B" | tail -1) ($(uname -r))"
 printf '%-12s %8s %10s %10s %14s\n' agent msgs seconds msgs/s "ebb/agent"
 for a in "${ORDER[@]}"; do
 	printf '%-12s %8d %10.2f %10.1f %13.2fx\n' "$a" "$N" "${SECS[$a]}" "${RATE[$a]}" "$(echo "${RATE[ebb]} / ${RATE[$a]}" | bc -l)"
