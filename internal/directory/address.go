@@ -46,11 +46,25 @@ func NormalizeDomain(domain string) (string, error) {
 			continue
 		}
 		u := strings.ToLower(norm.NFKC.String(l))
+		if isASCII(u) { // fullwidth letters and the like map to ASCII
+			labels[i] = u
+			continue
+		}
 		enc, err := punyEncode(u)
 		if err != nil {
 			return "", fmt.Errorf("%w: cannot encode label %q of %q", ErrBadAddress, l, domain)
 		}
 		labels[i] = "xn--" + enc
+	}
+	for _, l := range labels {
+		// RFC 5321 §4.1.2 Let-dig / Ldh-str (plus "_", seen in the wild):
+		// also keeps "/" and ".." out of Maildir paths built from domains.
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return "", fmt.Errorf("%w: character %q not allowed in domain %q", ErrBadAddress, c, domain)
+			}
+		}
 	}
 	out := strings.Join(labels, ".")
 	if len(out) > 253 {

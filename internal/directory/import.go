@@ -178,7 +178,6 @@ func (d *Directory) ParseCSV(r io.Reader) (*ImportPlan, error) {
 		if err == io.EOF {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
@@ -187,6 +186,8 @@ func (d *Directory) ParseCSV(r io.Reader) (*ImportPlan, error) {
 			}
 			return nil, err
 		}
+		// FieldPos is only valid after a successful Read.
+		line, _ := cr.FieldPos(0)
 		if first {
 			first = false
 			if strings.EqualFold(strings.TrimSpace(rec[0]), "address") {

@@ -2,6 +2,7 @@ package passwd
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -89,4 +90,25 @@ func TestNewHashIsArgon2idAndVerifies(t *testing.T) {
 	if rehash, err := stronger.Verify(h, "pässword"); err != nil || !rehash {
 		t.Fatalf("Verify with changed parameters = rehash %v, %v; want true", rehash, err)
 	}
+}
+
+// FuzzVerify: no stored string makes Verify or Check panic.
+func FuzzVerify(f *testing.F) {
+	for _, s := range []string{"{SHA512-CRYPT}$6$rounds=1000$x$y", "{ARGON2ID}$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g", "{BLF-CRYPT}$2y$04$x", "{SSHA512.HEX}00", "$5$", "{"} {
+		f.Add(s, "pw")
+	}
+	p := Policy{Argon2: Argon2{MemoryKiB: 8, Time: 1, Threads: 1}}
+	f.Fuzz(func(t *testing.T, stored, pw string) {
+		// Keep argon2 affordable: the fuzzer may pick huge m= or t=.
+		if strings.Contains(stored, "argon2") && len(stored) > 0 {
+			if strings.Contains(stored, "m=") && !strings.Contains(stored, "m=8,") {
+				return
+			}
+		}
+		if strings.Contains(stored, "rounds=") {
+			return
+		}
+		p.Check(stored)
+		p.Verify(stored, pw)
+	})
 }
