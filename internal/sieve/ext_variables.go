@@ -3,7 +3,6 @@ package sieve
 import (
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -69,21 +68,19 @@ func (s *setCmd) exec(r *run) error {
 	return r.setVar(s.name, s.global, v)
 }
 
+// applyModifier applies one set modifier. Case changes are ASCII-only, as
+// in Pigeonhole ("élan" :upper is "éLAN").
 func applyModifier(m, v string) string {
 	switch m {
 	case "lower":
-		return strings.ToLower(v)
+		return asciiMap(v, false)
 	case "upper":
-		return strings.ToUpper(v)
+		return asciiMap(v, true)
 	case "lowerfirst", "upperfirst":
-		r, n := utf8.DecodeRuneInString(v)
-		if n == 0 {
+		if v == "" {
 			return v
 		}
-		if m == "lowerfirst" {
-			return string(unicode.ToLower(r)) + v[n:]
-		}
-		return string(unicode.ToUpper(r)) + v[n:]
+		return asciiMap(v[:1], m == "upperfirst") + v[1:]
 	case "quotewildcard":
 		var b strings.Builder
 		for i := 0; i < len(v); i++ {
@@ -166,4 +163,17 @@ func (t *stringTest) eval(r *run) (bool, error) {
 		vals = n
 	}
 	return t.m.match(r, vals)
+}
+
+func asciiMap(s string, upper bool) string {
+	b := []byte(s)
+	for i, c := range b {
+		switch {
+		case upper && c >= 'a' && c <= 'z':
+			b[i] = c - 'a' + 'A'
+		case !upper && c >= 'A' && c <= 'Z':
+			b[i] = c - 'A' + 'a'
+		}
+	}
+	return string(b)
 }

@@ -30,6 +30,7 @@ if header :matches "Subject" "${p}" { discard; }`, want: "discard"},
 		{name: "modifier upper", script: `require ["variables","fileinto"]; set :upper "x" "abc"; fileinto "${x}";`, want: "fileinto ABC"},
 		{name: "modifier lowerfirst", script: `require ["variables","fileinto"]; set :lowerfirst "x" "ABC"; fileinto "${x}";`, want: "fileinto aBC"},
 		{name: "modifier length", script: `require ["variables","fileinto"]; set :length "x" "héllo"; fileinto "${x}";`, want: "fileinto 5"},
+		{name: "case modifiers are ASCII-only", script: `require ["variables","fileinto"]; set :upper :lowerfirst "x" "élan"; fileinto "${x}";`, want: "fileinto éLAN"},
 		{name: "modifier quotewildcard", script: `require ["variables","fileinto"]; set :quotewildcard "x" "a*b?c\\"; fileinto "${x}";`, want: `fileinto a\*b\?c\\`},
 		{name: "modifier quoteregex", script: `require ["variables","fileinto","regex"]; set :quoteregex "x" "a.b"; fileinto "${x}";`, want: `fileinto a\.b`},
 		// §5 string test.
