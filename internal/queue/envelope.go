@@ -172,7 +172,7 @@ func (m *Message) clone() *Message {
 // encodeMessage renders the envelope file.
 func encodeMessage(m *Message) ([]byte, error) {
 	m.Version = envelopeVersion
-	b, err := json.MarshalIndent(m, "", "\t")
+	b, err := json.Marshal(m)
 	if err != nil {
 		return nil, err
 	}

@@ -90,6 +90,7 @@ type Queue struct {
 
 // entry is one message in memory.
 type entry struct {
+	id string
 	// mu is held during a delivery round and while the message changes.
 	mu  sync.Mutex
 	msg *Message
@@ -243,7 +244,7 @@ func (q *Queue) load() error {
 				continue
 			}
 			m.DataPath = q.dataPath(id)
-			e := &entry{msg: m, hidx: -1}
+			e := &entry{id: id, msg: m, hidx: -1}
 			e.counts = m.counts()
 			e.held = m.Held
 			q.entries[id] = e

@@ -120,7 +120,7 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader) (str
 	}
 	ok = true
 
-	e := &entry{msg: m, hidx: -1, counts: m.counts()}
+	e := &entry{id: id, msg: m, hidx: -1, counts: m.counts()}
 	q.mu.Lock()
 	q.entries[id] = e
 	q.stats.received++

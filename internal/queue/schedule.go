@@ -318,13 +318,8 @@ func (q *Queue) forget(e *entry) {
 	e.busy = false
 	e.removed = true
 	q.unscheduleLocked(e)
-	if e.msg == nil {
-		for id, x := range q.entries {
-			if x == e {
-				delete(q.entries, id)
-				break
-			}
-		}
+	if q.entries[e.id] == e {
+		delete(q.entries, e.id)
 	}
 }
 
