@@ -249,6 +249,9 @@ func (q *Queue) round(ctx context.Context, e *entry, t Transports) {
 		if !due {
 			continue
 		}
+		if ctx.Err() != nil {
+			break // shutting down: the rest keep their state for the restart
+		}
 		q.attempt(ctx, t, m, r)
 		changed = true
 	}
