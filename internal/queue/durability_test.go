@@ -65,8 +65,16 @@ func TestStartCleansWhatACrashLeft(t *testing.T) {
 	}
 }
 
-func TestConcurrentReceivesShareDirectoryFsyncs(t *testing.T) {
-	q := openQueue(t, testConfig(t))
+func TestConcurrentReceivesShareOneFlush(t *testing.T) {
+	for _, mode := range []string{"filesystem", "files"} {
+		t.Run("sync="+mode, func(t *testing.T) { concurrentReceives(t, mode) })
+	}
+}
+
+func concurrentReceives(t *testing.T, mode string) {
+	cfg := testConfig(t)
+	cfg.Queue.Sync = mode
+	q := openQueue(t, cfg)
 	const n = 64
 	var wg sync.WaitGroup
 	ids := make(chan string, n)
@@ -101,9 +109,9 @@ func TestConcurrentReceivesShareDirectoryFsyncs(t *testing.T) {
 	q.dsync.mu.Lock()
 	syncs := q.dsync.done
 	q.dsync.mu.Unlock()
-	t.Logf("%d receives, %d directory fsyncs", n, syncs)
+	t.Logf("%d receives, %d flushes", n, syncs)
 	if syncs == 0 || syncs > n {
-		t.Fatalf("%d directory fsyncs for %d receives", syncs, n)
+		t.Fatalf("%d flushes for %d receives", syncs, n)
 	}
 }
 
@@ -174,7 +182,14 @@ func TestFullSpoolIsTemporaryAndLosesNothing(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("this test mounts a tmpfs and must run as root; the test command runs it as root")
 	}
+	for _, mode := range []string{"filesystem", "files"} {
+		t.Run("sync="+mode, func(t *testing.T) { fullSpool(t, mode) })
+	}
+}
+
+func fullSpool(t *testing.T, mode string) {
 	cfg := testConfig(t)
+	cfg.Queue.Sync = mode
 	if err := os.MkdirAll(cfg.Queue.Spool, 0o700); err != nil {
 		t.Fatal(err)
 	}
