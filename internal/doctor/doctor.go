@@ -52,6 +52,7 @@ var areas = []func() []Check{
 	directoryChecks,
 	sieveChecks,
 	submissionChecks,
+	serveChecks,
 }
 
 // Status is the verdict of one finding.
