@@ -49,4 +49,3 @@ func TestServeDoctor(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
-
