@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ebbmail/ebb/test/harness"
 )
@@ -220,4 +221,49 @@ func TestSendmailNowhereToPutIt(t *testing.T) {
 			t.Errorf("exit %d %q", r.Code, r.Stderr)
 		}
 	})
+}
+
+// -bs (swaks speaking SMTP into `ebb sendmail -bs` through a pipe), -bp and
+// -q, as an ordinary user who cannot read the spool.
+func TestSendmailModes(t *testing.T) {
+	e := newSubEnv(t, "")
+	// -bs: swaks --pipe runs the command as the caller.
+	pipe := fmt.Sprintf("%s sendmail -C %s -bs", harness.Ebb(t), e.Conf)
+	cmd := exec.Command("swaks", "--pipe", pipe, "--from", e.Caller.Name+"@example.test", "--to", "demo@example.test", "--h-Subject", "over -bs")
+	r := harness.Run(t, harness.AsUser(cmd, e.Caller), nil)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "250 2.0.0 Ok: queued as") {
+		t.Fatalf("swaks --pipe '... -bs': exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	msg := e.waitMail("demo", 1)[0]
+	if mailHeader(msg, "Subject") != "over -bs" || !strings.Contains(msg, fmt.Sprintf("from userid %d", e.Caller.UID)) {
+		t.Errorf("-bs message:\n%s", msg)
+	}
+
+	// A message for a remote address waits in the queue.
+	if r := e.sendmail("Subject: waits\n\nx\n", "-i", "far@remote.example"); r.Code != 0 {
+		t.Fatalf("sendmail: %d %s", r.Code, r.Stderr)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r = e.sendmail("", "-bp")
+		if strings.Contains(r.Stdout, "far@remote.example") && strings.Contains(r.Stdout, "no outbound transport") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sendmail -bp as %s: exit %d\n%s%s", e.Caller.Name, r.Code, r.Stdout, r.Stderr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// -q: the daemon retries now (and says so in its log).
+	if r := e.sendmail("", "-q"); r.Code != 0 {
+		t.Errorf("sendmail -q: exit %d %s", r.Code, r.Stderr)
+	}
+	if !strings.Contains(e.Log(), `msg="queue flush requested"`) {
+		t.Errorf("flush not logged")
+	}
+	// With the daemon down, -q says so with exit 75.
+	e.Stop()
+	if r := e.sendmail("", "-q"); r.Code != 75 || !strings.Contains(r.Stderr, "the daemon is not running") {
+		t.Errorf("sendmail -q with the daemon down: exit %d %q", r.Code, r.Stderr)
+	}
 }

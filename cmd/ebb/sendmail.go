@@ -48,6 +48,12 @@ func sendmailMain(e *env, name string) int {
 		}
 		return 0
 	case sendmail.ModeMailq:
+		// Through the daemon first: the spool is closed to ordinary users.
+		if cfg, err := config.Load(path); err == nil {
+			if err := pickup.Mailq(e.ctx, cfg.Sendmail.PickupDir, cfg.Sendmail.Socket, e.stdout, 30*time.Second); err == nil {
+				return 0
+			}
+		}
 		args := []string{}
 		if path != "" {
 			args = append(args, "-c", path)
@@ -162,6 +168,7 @@ func sendmailFlush(e *env, cfg *config.Config, o *sendmail.Options) int {
 	if err != nil {
 		d := diag.New("connect", "ask the daemon to flush the queue through", pickup.SocketPath(cfg.Sendmail.PickupDir, cfg.Sendmail.Socket), err)
 		d.Component, d.Class, d.Setting = "sendmail", diag.Temporary, cfg.Setting("sendmail.pickup_dir")
+		d.Reason = err.Error()
 		d.Hint = "start ebb serve (it retries the queue by itself as soon as it runs)"
 		fmt.Fprintln(e.stderr, d.Sentence())
 		return d.ExitCode()

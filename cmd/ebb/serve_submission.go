@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/pickup"
 	"github.com/ebbmail/ebb/internal/policy"
+	"github.com/ebbmail/ebb/internal/queue"
 	"github.com/ebbmail/ebb/internal/smtpd"
 )
 
@@ -172,6 +174,14 @@ func (d *daemon) startPickup(ctx context.Context) {
 		}
 		_, err := d.q.Flush(ids...)
 		return err
+	}
+	s.pickup.Mailq = func(ctx context.Context, w io.Writer) error {
+		l, err := queue.List(d.cfg.Queue.Spool)
+		if err != nil {
+			return err
+		}
+		writeListing(w, l, queue.Summarize(l), time.Now())
+		return nil
 	}
 	go func() {
 		if err := s.pickup.Serve(ctx); err != nil {

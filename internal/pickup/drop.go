@@ -220,7 +220,11 @@ func Dial(ctx context.Context, dir, sock string, timeout time.Duration) (*net.Un
 	dl := net.Dialer{Timeout: 5 * time.Second}
 	nc, err := dl.DialContext(ctx, "unix", sock)
 	if err != nil {
-		return nil, fmt.Errorf("the daemon is not running (connect %s: %w)", sock, err)
+		var errno syscall.Errno
+		if errors.As(err, &errno) {
+			return nil, fmt.Errorf("the daemon is not running (%w)", errno)
+		}
+		return nil, fmt.Errorf("the daemon is not running (%w)", err)
 	}
 	c := nc.(*net.UnixConn)
 	uid, _, err := peerCred(c)
@@ -239,6 +243,32 @@ func Dial(ctx context.Context, dir, sock string, timeout time.Duration) (*net.Un
 	}
 	c.SetDeadline(time.Now().Add(timeout))
 	return c, nil
+}
+
+// Mailq asks the daemon for the queue listing and copies it to w.
+func Mailq(ctx context.Context, dir, sock string, w io.Writer, timeout time.Duration) error {
+	c, err := Dial(ctx, dir, SocketPath(dir, sock), timeout)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("MAILQ\n")); err != nil {
+		return err
+	}
+	br := bufio.NewReaderSize(c, 4096)
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return err
+	}
+	rep := &Reply{}
+	if err := json.Unmarshal([]byte(line), rep); err != nil {
+		return err
+	}
+	if !rep.OK {
+		return errors.New(rep.Sentence)
+	}
+	_, err = io.Copy(w, br)
+	return err
 }
 
 // Command sends a one-line command (FLUSH) to the daemon and returns its reply.

@@ -49,7 +49,10 @@ type Receiver struct {
 	UID, GID int
 	Handler  Handler
 	// Flush retries the queue (all when id is ""), for sendmail -q.
-	Flush    func(ctx context.Context, id string) error
+	Flush func(ctx context.Context, id string) error
+	// Mailq writes the queue listing, for sendmail -bp run by users who
+	// cannot read the spool (everyone may list it, as in Postfix).
+	Mailq    func(ctx context.Context, w io.Writer) error
 	Log      *slog.Logger
 	Interval time.Duration
 	// MaxSize refuses larger messages (smtp.max_message_size; 0: none).
@@ -232,6 +235,15 @@ func (r *Receiver) serveConn(ctx context.Context, c *net.UnixConn) {
 		}
 		r.Log.Info("queue flush requested", "uid", uid, "user", user, "id", id)
 		reply(Reply{OK: true})
+	case cmd == "MAILQ":
+		if r.Mailq == nil {
+			reply(Reply{Class: string(diag.Temporary), Sentence: "this daemon cannot list its queue", Exit: diag.ExUnavailable})
+			return
+		}
+		reply(Reply{OK: true})
+		if err := r.Mailq(ctx, c); err != nil {
+			fmt.Fprintf(c, "ebb serve: cannot list the queue: %v\n", err)
+		}
 	default:
 		reply(Reply{Class: string(diag.Permanent), Sentence: fmt.Sprintf("unknown command %q", clip(cmd)), Exit: diag.ExProtocol})
 	}
