@@ -16,17 +16,37 @@ func init() {
 
 // parseFlagList splits flag strings at spaces and removes duplicates
 // (RFC 5232 §3: a flag list is space separated; case-insensitive duplicates
-// are dropped).
+// are dropped). Invalid flags are ignored, as Pigeonhole does ("IMAP flag
+// ... is invalid and will be ignored").
 func parseFlagList(list []string) []string {
 	out := []string{}
 	for _, s := range list {
 		for _, f := range strings.Fields(s) {
-			if !containsFlag(out, f) {
+			if validFlag(f) && !containsFlag(out, f) {
 				out = append(out, f)
 			}
 		}
 	}
 	return out
+}
+
+// validFlag: a system flag a script may set (RFC 3501 §2.3.2; \Recent is
+// the server's) or a keyword atom.
+func validFlag(f string) bool {
+	if f[0] == '\\' {
+		switch lower(f) {
+		case "\\seen", "\\answered", "\\flagged", "\\deleted", "\\draft":
+			return true
+		}
+		return false
+	}
+	for i := 0; i < len(f); i++ {
+		c := f[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("(){%*\"\\]", c) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func containsFlag(list []string, f string) bool {

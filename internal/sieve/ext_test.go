@@ -13,6 +13,7 @@ func TestImap4flags(t *testing.T) {
 		{name: "addflag feeds implicit keep", script: `require "imap4flags"; addflag "\\Seen";`, want: "implicit keep [\\Seen]"},
 		{name: "setflag replaces", script: `require "imap4flags"; addflag "a"; setflag "b";`, want: "implicit keep [b]"},
 		{name: "space separated list and duplicates", script: `require "imap4flags"; addflag ["a b", "A"];`, want: "implicit keep [a b]"},
+		{name: "invalid flags are ignored", script: `require "imap4flags"; addflag ["\\Recent", "\\Bogus", "a\\b", "$Junk", "\\Draft"];`, want: "implicit keep [$Junk \\Draft]"},
 		{name: "removeflag", script: `require "imap4flags"; addflag ["\\Seen", "\\Flagged"]; removeflag "\\seen";`, want: "implicit keep [\\Flagged]"},
 		{name: "fileinto takes current flags", script: `require ["imap4flags","fileinto"]; addflag "\\Flagged"; fileinto "F";`, want: "fileinto F [\\Flagged]"},
 		{name: ":flags overrides", script: `require ["imap4flags","fileinto"]; addflag "x"; fileinto :flags "y" "F";`, want: "fileinto F [y]"},
