@@ -109,3 +109,20 @@ func lockError(component, spool string, err error, setting *diag.Setting) *diag.
 	}
 	return diag.PathError(component, "lock", "lock the spool with", filepath.Join(spool, LockFile), err, setting)
 }
+
+// LockHolder names the process holding the spool's lock ("pid 123 (ebb
+// serve -c ...)"), or "" when nobody holds it. It takes no lock and creates
+// nothing, so doctor and a refused start can call it as any user.
+func LockHolder(spool string) string {
+	path := filepath.Join(spool, LockFile)
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err == nil {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		return ""
+	}
+	return lockHolder(path)
+}

@@ -237,6 +237,9 @@ func TestSecondInstanceIsRefusedNamingLockAndPid(t *testing.T) {
 	if !strings.Contains(s, lockPath) || !strings.Contains(s, fmt.Sprintf("pid %d", os.Getpid())) {
 		t.Fatalf("error does not name the lock and the pid: %s", s)
 	}
+	if h := LockHolder(cfg.Queue.Spool); !strings.HasPrefix(h, fmt.Sprintf("pid %d", os.Getpid())) {
+		t.Fatalf("LockHolder = %q", h)
+	}
 }
 
 func TestDeferredRecipientKeepsDiagErrorAndIsRetried(t *testing.T) {
