@@ -81,6 +81,17 @@ func TestDirectoryCLIAdministration(t *testing.T) {
 				}
 			}
 
+			// A user removed with --delete-mail takes its Maildir along.
+			b.must(t, nil, "user", "add", "gone@example.test", "--no-password")
+			goneDir := filepath.Join(b.mailRoot, "example.test/gone/Maildir")
+			os.MkdirAll(filepath.Join(goneDir, "cur"), 0o700)
+			if out := b.must(t, nil, "user", "remove", "gone@example.test", "--delete-mail"); !strings.Contains(out, "deleted: "+goneDir) {
+				t.Fatalf("user remove --delete-mail said %q", out)
+			}
+			if _, err := os.Stat(goneDir); !os.IsNotExist(err) {
+				t.Fatalf("Maildir of a user removed with --delete-mail still there: %v", err)
+			}
+
 			// Removing a domain with mailboxes is refused; --force keeps the mail.
 			maildir := filepath.Join(b.mailRoot, "example.test/alice/Maildir")
 			os.MkdirAll(filepath.Join(maildir, "new"), 0o700)
