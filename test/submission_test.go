@@ -205,3 +205,26 @@ func TestSubmissionSlowClient(t *testing.T) {
 		t.Errorf("whole lines: cut off after %v, want about max_session_time (4s)", d)
 	}
 }
+
+// submission.max_messages_per_ip and max_messages_per_account bound what one
+// client or one (perhaps stolen) password can send in an hour.
+func TestSubmissionMessageRate(t *testing.T) {
+	e := newSubEnv(t, "max_messages_per_ip = 2\nmax_messages_per_account = 3\n")
+	send := func(c *rawSMTP) int {
+		c.cmd("RSET")
+		code, _ := c.cmd("MAIL FROM:<demo@example.test>")
+		return code
+	}
+	a := dialSMTP(t, "127.0.0.2", e.Sub, false)
+	a.startTLS()
+	a.authPlain("demo@example.test", demoPass)
+	if c1, c2, c3 := send(a), send(a), send(a); c1 != 250 || c2 != 250 || c3 != 450 {
+		t.Errorf("per IP: %d %d %d, want 250 250 450", c1, c2, c3)
+	}
+	b := dialSMTP(t, "127.0.0.3", e.Sub, false)
+	b.startTLS()
+	b.authPlain("demo@example.test", demoPass)
+	if c1, c2 := send(b), send(b); c1 != 250 || c2 != 450 {
+		t.Errorf("per account from another IP: %d %d, want 250 450 (3 per account)", c1, c2)
+	}
+}
