@@ -12,12 +12,21 @@ type mailAddr struct {
 // parseAddressList splits an address header value into addresses, leniently:
 // display names, comments, quoted strings, groups and source routes are
 // skipped (RFC 5322 §3.4; RFC 5228 §2.7.4 compares only the addr-spec).
+//
+// As in Pigeonhole, invalid items are dropped, and a value without any valid
+// address (such as "undisclosed-recipients:;" or "nobody") is one invalid
+// address whose :all is the raw value and which has no other parts.
 func parseAddressList(v string) []mailAddr {
 	var out []mailAddr
 	for _, item := range splitAddressItems(v) {
 		a, ok := parseOneAddress(item)
-		if ok {
+		if ok && a.valid {
 			out = append(out, a)
+		}
+	}
+	if len(out) == 0 {
+		if raw := strings.TrimSpace(v); raw != "" {
+			return []mailAddr{{all: raw}}
 		}
 	}
 	return out

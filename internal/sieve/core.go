@@ -170,7 +170,7 @@ func (f *fileintoCmd) exec(r *run) error {
 	if mbox == "INBOX" && !f.create {
 		// fileinto "INBOX" is keep (Pigeonhole reports one store action
 		// to INBOX for both).
-		return r.store(Keep{Flags: flags}, "INBOX", f.copy, f.pos)
+		return r.store(Keep{Flags: flags, Copy: f.copy}, "INBOX", f.copy, f.pos)
 	}
 	return r.store(FileInto{Mailbox: mbox, Flags: flags, Copy: f.copy, Create: f.create}, mbox, f.copy, f.pos)
 }

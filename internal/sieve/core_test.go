@@ -58,6 +58,8 @@ func TestAddressParts(t *testing.T) {
 		{name: "invalid address has :all only", msg: msg, script: `if address :all :is "reply-to" "nobody" { discard; }`, want: "discard"},
 		{name: "invalid address has no localpart", msg: msg, script: `if address :localpart :is "reply-to" "nobody" { discard; }`, want: "implicit keep"},
 		{name: "empty group has no addresses", msg: msg, script: `require ["relational","comparator-i;ascii-numeric"]; if address :count "eq" :comparator "i;ascii-numeric" "to" "1" { discard; }`, want: "discard"},
+		{name: "a value without valid addresses is one raw address", msg: "To: undisclosed-recipients:;\r\n\r\n", script: `require ["relational","comparator-i;ascii-numeric"]; if address :count "eq" :comparator "i;ascii-numeric" "to" "1" { if address :all :is "to" "undisclosed-recipients:;" { discard; } }`, want: "discard"},
+		{name: "invalid items among valid ones are dropped", msg: "Bcc: a@b.c, foo, ;\r\n\r\n", script: `require ["relational","comparator-i;ascii-numeric"]; if address :count "eq" :comparator "i;ascii-numeric" "bcc" "1" { discard; }`, want: "discard"},
 		{name: "? is one octet (Pigeonhole)", script: `require "variables"; if string :matches "Grüße" "?r??e" { discard; }`, want: "implicit keep"},
 		{name: "redirect to quoted local part", script: `redirect "\"quoted local\"@example.org";`, want: "redirect \"quoted local\"@example.org"},
 		{name: "duplicate store keeps first :copy", script: `require ["copy","fileinto"]; fileinto :copy "A"; fileinto "A";`, want: "fileinto A :copy; implicit keep"},
@@ -68,6 +70,9 @@ func TestPigeonholeLeniency(t *testing.T) {
 	runCases(t, []caseT{
 		{name: "invalid zone is ignored", script: `require "date"; if date :zone "0100" "date" "year" "2026" { discard; }`,
 			msg: "Date: Mon, 23 Nov 2026 10:00:00 +0100\r\n\r\n", want: "discard"},
+		{name: "obsolete zone names", script: `require ["date","variables","fileinto"]; if date :zone "+0000" :matches "resent-date" "iso8601" "*" { fileinto "${1}"; }`,
+			msg: "Resent-Date: Sat, 31 Dec 16 19:30:00 EST\r\n\r\n", want: "fileinto 2017-01-01T00:30:00Z"},
+		{name: "fileinto :copy INBOX is keep with copy", script: `require ["fileinto","copy"]; fileinto :copy "INBOX";`, want: "keep; implicit keep"},
 		{name: "bad runtime regex does not match", script: `require ["regex","variables"]; set "r" "["; if header :regex "subject" "${r}" { keep; } else { discard; }`, want: "discard"},
 		{name: "deleteheader match type without patterns", script: `require "editheader"; deleteheader :is "x-none"; discard;`, want: "discard"},
 	})

@@ -127,16 +127,27 @@ func (t *dateTest) eval(r *run) (bool, error) {
 // missing seconds, trailing comments).
 func parseMailDate(v string) (time.Time, error) {
 	v = strings.TrimSpace(v)
+	// Drop a trailing comment such as "(CET)" first.
+	if i := strings.IndexByte(v, '('); i > 0 {
+		v = strings.TrimSpace(v[:i])
+	}
+	// Obsolete zone names (RFC 5322 §4.3): Go would read them as +0000.
+	if i := strings.LastIndexByte(v, ' '); i > 0 {
+		if off, ok := obsoleteZones[strings.ToUpper(v[i+1:])]; ok {
+			v = v[:i+1] + off
+		} else if z := v[i+1:]; len(z) == 1 && isAlpha(z[0]) {
+			v = v[:i+1] + "-0000" // military zones are unreliable: treat as -0000
+		}
+	}
 	if d, err := mail.ParseDate(v); err == nil {
 		return d, nil
 	}
-	// Drop a trailing comment such as "(CET)" and retry.
-	if i := strings.IndexByte(v, '('); i > 0 {
-		if d, err := mail.ParseDate(strings.TrimSpace(v[:i])); err == nil {
-			return d, nil
-		}
-	}
 	return time.Time{}, fmt.Errorf("unparsable date %q", v)
+}
+
+var obsoleteZones = map[string]string{
+	"UT": "+0000", "GMT": "+0000", "EST": "-0500", "EDT": "-0400", "CST": "-0600",
+	"CDT": "-0500", "MST": "-0700", "MDT": "-0600", "PST": "-0800", "PDT": "-0700",
 }
 
 func datePart(d time.Time, part string) (string, bool) {

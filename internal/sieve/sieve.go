@@ -251,6 +251,9 @@ type Action interface{ actionName() string }
 // Keep stores the message in INBOX.
 type Keep struct {
 	Flags []string // imap4flags; nil when the script did not use imap4flags
+	// Copy is set for fileinto :copy "INBOX": the implicit keep stays (it
+	// stores into the same INBOX, so delivery stores once).
+	Copy bool
 }
 
 // Discard silently drops the message.
