@@ -350,6 +350,12 @@ func NormalisePigeonhole(stdout, stderr string, code int) ([]string, error) {
 					return nil, fmt.Errorf("sieve-test: unknown store modifier %q", mod)
 				}
 			}
+			if s == "keep" {
+				// fileinto :copy "INBOX": a store into INBOX that leaves the
+				// implicit keep (also INBOX) in place is the same one store
+				// as a keep; ebb lists it as keep.
+				copyTag = false
+			}
 			out = append(out, s+flagSuffix(flags)+tagIf(copyTag, " :copy")+tagIf(create, " :create"))
 		case strings.HasPrefix(l, " * redirect message to: "):
 			addr := strings.TrimSuffix(strings.TrimPrefix(l, " * redirect message to: <"), ">")
@@ -552,7 +558,7 @@ func NormaliseEbb(stdout, stderr string, code int) ([]string, error) {
 		case "fileinto":
 			toks := quotedToken.FindAllStringSubmatchIndex(rest, 1)
 			if toks != nil && toks[0][0] == 0 && unquote(rest[:toks[0][1]]) == "INBOX" {
-				l = "keep" + rest[toks[0][1]:]
+				l = strings.Replace("keep"+rest[toks[0][1]:], " :copy", "", 1)
 			}
 			out = append(out, normaliseFlags(l))
 		case "implicit":

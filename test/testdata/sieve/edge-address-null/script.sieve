@@ -1,0 +1,3 @@
+require "fileinto";
+if address :is "errors-to" "" { fileinto "empty"; }
+if exists "errors-to" { fileinto "exists"; }

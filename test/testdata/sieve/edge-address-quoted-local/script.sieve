@@ -1,0 +1,2 @@
+require ["variables", "fileinto"];
+if address :localpart :matches "sender" "*" { fileinto "lp-${1}"; }

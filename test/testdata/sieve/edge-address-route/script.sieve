@@ -1,0 +1,1 @@
+if address :is "reply-to" "rr@example.org" { discard; }

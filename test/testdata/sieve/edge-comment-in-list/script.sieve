@@ -1,0 +1,2 @@
+if header :contains ["x-missing", /* c */ "subject" # hash
+] "invoice" { discard; }

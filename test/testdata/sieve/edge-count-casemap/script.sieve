@@ -1,0 +1,2 @@
+require "relational";
+if header :count "eq" "received" "2" { discard; }

@@ -1,0 +1,3 @@
+require ["ereject", "vacation"];
+vacation "v";
+ereject "no";

@@ -1,0 +1,3 @@
+require ["copy", "reject"];
+redirect :copy "a@example.net";
+reject "no";

@@ -1,0 +1,3 @@
+require "fileinto";
+require ["fileinto", "fileinto"];
+fileinto "x";

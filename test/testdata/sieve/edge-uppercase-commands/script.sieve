@@ -1,0 +1,1 @@
+IF HEADER :CONTAINS "subject" "invoice" { DISCARD; }

@@ -1,0 +1,3 @@
+require ["variables", "fileinto"];
+set :upper "x" "grüße";
+fileinto "${x}";
