@@ -298,3 +298,29 @@ func grepLines(s, prefix string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// An alias that leads to a remote address: the local part is delivered, and
+// a copy waits in the queue for the remote one, with a reason that says
+// why (there is no outbound transport yet).
+func TestServeAliasToRemoteWaitsWithAReason(t *testing.T) {
+	e := newServeEnv(t, serveOpts{})
+	e.ebbAsUser("alias", "add", "-c", e.Conf, "team@example.test", "alice@example.test", "friend@remote.example")
+	if r := harness.Swaks(t, "--server", e.SMTP, "--from", "s@example.org", "--to", "team@example.test"); r.Code != 0 {
+		t.Fatalf("swaks exit %d:\n%s", r.Code, r.Stdout)
+	}
+	e.waitCount("alice", 1, 10*time.Second)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := harness.Run(t, exec.Command(harness.Ebb(t), "mailq", "-c", e.Conf), nil)
+		if strings.Contains(r.Stdout, "friend@remote.example") && strings.Contains(r.Stdout, "no outbound transport is configured") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mailq does not show the forward waiting with its reason:\n%s%s\nlog:\n%s", r.Stdout, r.Stderr, tail(e.Log(), 20))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !regexp.MustCompile(`msg=delivered component=deliver queue_id=\w+ mailbox=alice@example.test`).MatchString(e.Log()) {
+		t.Errorf("the delivery line does not carry the queue id:\n%s", tail(e.Log(), 20))
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/logging"
+	"github.com/ebbmail/ebb/internal/maildir"
 	"github.com/ebbmail/ebb/internal/metrics"
 	"github.com/ebbmail/ebb/internal/queue"
 	"github.com/ebbmail/ebb/internal/smtpd"
@@ -160,8 +161,11 @@ func (d *daemon) run() int {
 		return d.fail(err, "listen")
 	}
 
-	agent := &deliver.Agent{Cfg: cfg, Resolver: dir, Log: d.log.With("component", "deliver"), Component: "ebb serve"}
+	// One Agent per attempt, so that its log lines carry the queue id;
+	// they share the Maildir file namer and the Sieve filter.
+	agent := &deliver.Agent{Cfg: cfg, Resolver: dir, Component: "ebb serve", Namer: maildir.NewNamer(cfg.Server.Hostname)}
 	agent.Filter = daemonSieveFilter(cfg, d.log.Logger, q) // Sieve (cmd/ebb/sieve.go)
+	deliverLog := d.log.With("component", "deliver")
 	transports := queue.Transports{
 		Route: func(ctx context.Context, rcpt string) (queue.Route, error) {
 			_, domain, ok := smtpd.SplitAddress(rcpt)
@@ -178,15 +182,16 @@ func (d *daemon) run() int {
 			return queue.Remote, nil
 		},
 		Local: queue.TransportFunc(func(ctx context.Context, m *queue.Message, r *queue.Recipient) error {
-			rep, err := agent.DeliverFile(ctx, m.DataPath, deliver.Envelope{
+			a := &deliver.Agent{Cfg: agent.Cfg, Resolver: agent.Resolver, Filter: agent.Filter, Component: agent.Component,
+				Namer: agent.Namer, Log: deliverLog.With("queue_id", m.ID)}
+			rep, err := a.DeliverFile(ctx, m.DataPath, deliver.Envelope{
 				Sender: m.From(), Recipient: r.Address, Prefix: []byte(m.Prefix()),
 			})
 			if err != nil {
 				return err
 			}
 			if rep != nil && len(rep.Forwards) > 0 {
-				d.log.Warn("alias leads to remote addresses, which are not relayed yet",
-					"queue_id", m.ID, "rcpt", r.Address, "forwards", strings.Join(rep.Forwards, ","))
+				return d.forward(ctx, m, r, rep.Forwards)
 			}
 			return nil
 		}),
@@ -258,6 +263,26 @@ loop:
 	}
 	d.log.Info("ebb serve stopped")
 	return code
+}
+
+// forward queues a copy of m for the remote addresses an alias of r leads
+// to (they wait for an outbound transport, visible in mailq). An error
+// retries r's whole attempt.
+func (d *daemon) forward(ctx context.Context, m *queue.Message, r *queue.Recipient, to []string) error {
+	f, err := os.Open(m.DataPath)
+	if err != nil {
+		return diag.PathError("ebb serve", "open", "open the message to forward", m.DataPath, err, d.cfg.Setting("queue.spool"))
+	}
+	defer f.Close()
+	env := m.Envelope
+	env.Recipients = to
+	id, err := d.q.Receive(ctx, &env, f)
+	if err != nil {
+		return err
+	}
+	d.log.Info("forwarded to remote addresses", "queue_id", m.ID, "rcpt", r.Address,
+		"forward_queue_id", id, "forwards", strings.Join(to, ","))
+	return nil
 }
 
 // bind opens the SMTP and metrics sockets while we may still be root.
