@@ -131,7 +131,7 @@ func SplitAddress(addr string) (local, domain string, ok bool) {
 		return "", "", false
 	}
 	local, domain = addr[:i], strings.TrimSuffix(strings.ToLower(addr[i+1:]), ".")
-	if domain == "" || strings.ContainsAny(domain, " \t\r\n") {
+	if domain == "" || len(local) > 64 || strings.ContainsAny(domain, " \t\r\n") { // RFC 5321 §4.5.3.1.1: local part ≤ 64
 		return "", "", false
 	}
 	return local, domain, true
