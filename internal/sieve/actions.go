@@ -284,4 +284,3 @@ func (e *errorCmd) exec(r *run) error {
 	r.pos = e.pos
 	return r.errf("%s", r.expand(&e.msg))
 }
-
