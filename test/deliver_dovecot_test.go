@@ -52,7 +52,7 @@ func TestDeliverDovecotReads(t *testing.T) {
 		if s.folder != "INBOX" {
 			dir = filepath.Join(box, "."+s.folder)
 		}
-		for _, f := range files(t, dir, "new") {
+		for _, f := range maildirFiles(t, dir, "new") {
 			data, _ := os.ReadFile(f)
 			if bytes.Contains(data, []byte(marker(i)+"\n")) || bytes.Contains(data, []byte(marker(i)+"\r\n")) {
 				stored[marker(i)] = data
@@ -86,14 +86,14 @@ func TestDeliverDovecotReads(t *testing.T) {
 		for _, f := range got {
 			mk := subjectRE.FindSubmatch(f.Body)
 			if mk == nil {
-				t.Errorf("%s #%d: no Subject in %q", folder, f.Seq, head(f.Body))
+				t.Errorf("%s #%d: no Subject in %q", folder, f.Seq, prefixOf(f.Body))
 				continue
 			}
 			key := string(mk[1])
 			file := stored[key]
 			// IMAP literals may not carry NUL (RFC 3501 §4.3): Dovecot
 			// sends 0x80 in its place; the stored file keeps the NUL.
-			if !bytes.Equal(lf(f.Body), bytes.ReplaceAll(lf(file), []byte{0}, []byte{0x80})) {
+			if !bytes.Equal(crlfToLF(f.Body), bytes.ReplaceAll(crlfToLF(file), []byte{0}, []byte{0x80})) {
 				t.Errorf("%s %s: FETCH BODY[] differs from the delivered file (%d vs %d bytes)", folder, key, len(f.Body), len(file))
 			}
 			if f.Size != len(f.Body) || f.Size != wsize[key] {
@@ -112,7 +112,7 @@ func TestDeliverDovecotReads(t *testing.T) {
 
 var subjectRE = regexp.MustCompile(`Subject: (dovecot-\d+)\r?\n`)
 
-func lf(b []byte) []byte { return bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")) }
+func crlfToLF(b []byte) []byte { return bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")) }
 
 func wFromName(t *testing.T, path string) int {
 	mm := sizeRE.FindStringSubmatch(filepath.Base(path))

@@ -109,7 +109,7 @@ func (m *mailEnv) deliver(msg []byte, args ...string) harness.Result {
 }
 
 // files lists the regular files in dir/sub (dot files skipped: probes).
-func files(t *testing.T, dir, sub string) []string {
+func maildirFiles(t *testing.T, dir, sub string) []string {
 	t.Helper()
 	ents, err := os.ReadDir(filepath.Join(dir, sub))
 	if err != nil && !os.IsNotExist(err) {
@@ -128,11 +128,11 @@ func files(t *testing.T, dir, sub string) []string {
 // that tmp/ is empty and that the name's S= and W= are exact.
 func onlyMessage(t *testing.T, dir string) (string, []byte) {
 	t.Helper()
-	got := files(t, dir, "new")
+	got := maildirFiles(t, dir, "new")
 	if len(got) != 1 {
 		t.Fatalf("%s/new holds %d files, want 1: %v", dir, len(got), got)
 	}
-	if tmp := files(t, dir, "tmp"); len(tmp) != 0 {
+	if tmp := maildirFiles(t, dir, "tmp"); len(tmp) != 0 {
 		t.Fatalf("%s/tmp not empty after delivery: %v", dir, tmp)
 	}
 	data, err := os.ReadFile(got[0])
@@ -168,7 +168,7 @@ func checkSizes(t *testing.T, path string, data []byte) {
 func nothingDelivered(t *testing.T, dir string) {
 	t.Helper()
 	for _, s := range []string{"tmp", "new", "cur"} {
-		if f := files(t, dir, s); len(f) != 0 {
+		if f := maildirFiles(t, dir, s); len(f) != 0 {
 			t.Errorf("%s/%s holds %v after a failed delivery", dir, s, f)
 		}
 	}
@@ -184,7 +184,7 @@ func oneLine(t *testing.T, stderr string) string {
 	return s
 }
 
-func message(subject string, bodySize int) []byte {
+func testMessage(subject string, bodySize int) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "From: Bob <bob@example.net>\nTo: alice@example.com\nSubject: %s\nMessage-ID: <%s@example.net>\n\n", subject, strings.ReplaceAll(subject, " ", "."))
 	line := strings.Repeat("0123456789abcdef", 4)[:63] + "\n"
@@ -194,7 +194,7 @@ func message(subject string, bodySize int) []byte {
 	return b.Bytes()
 }
 
-func execOut(name string, args ...string) (string, error) {
+func runOut(name string, args ...string) (string, error) {
 	out, err := exec.Command(name, args...).CombinedOutput()
 	return string(out), err
 }

@@ -22,7 +22,7 @@ func (m *mailEnv) deliverNoTmp(t *testing.T, msg []byte, args ...string) harness
 	t.Helper()
 	bin := filepath.Join(m.Dir, "ebb")
 	if _, err := os.Stat(bin); err != nil {
-		copyFile(t, m.ebb, bin)
+		copyExecutable(t, m.ebb, bin)
 	}
 	script := `set -e
 mount --bind "$KEEP" /mnt
@@ -37,7 +37,7 @@ exec setpriv --reuid="$U" --regid="$G" --clear-groups env TMPDIR=/nonexistent "$
 	return harness.Run(t, cmd, msg)
 }
 
-func copyFile(t *testing.T, src, dst string) {
+func copyExecutable(t *testing.T, src, dst string) {
 	in, err := os.Open(src)
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +98,7 @@ func TestDeliverSizesAndOddInput(t *testing.T) {
 				want = append([]byte(rp), c.msg...)
 			}
 			if !bytes.Equal(got, want) {
-				t.Errorf("stored %d bytes, want %d; start %q, want %q", len(got), len(want), head(got), head(want))
+				t.Errorf("stored %d bytes, want %d; start %q, want %q", len(got), len(want), prefixOf(got), prefixOf(want))
 			}
 			os.RemoveAll(box)
 		})

@@ -91,7 +91,7 @@ func TestDeliverPermissionDenied(t *testing.T) {
 			box := filepath.Join(m.Dir, "box", "Maildir")
 			os.MkdirAll(filepath.Dir(box), 0o755)
 			c.setup(m, box)
-			r := m.deliver(message("perm", 9000), "--maildir", box)
+			r := m.deliver(testMessage("perm", 9000), "--maildir", box)
 			if r.Code != 75 {
 				t.Fatalf("exit %d, want 75; stderr %q", r.Code, r.Stderr)
 			}
@@ -124,7 +124,7 @@ func TestDeliverMissingMaildir(t *testing.T) {
 				m.maildir(box)
 				os.Remove(filepath.Join(box, c.remove))
 			}
-			r := m.deliver(message("missing", 100), "--maildir", box)
+			r := m.deliver(testMessage("missing", 100), "--maildir", box)
 			if r.Code != 75 {
 				t.Fatalf("exit %d, want 75; stderr %q", r.Code, r.Stderr)
 			}
@@ -155,7 +155,7 @@ func TestDeliverPathIsAFile(t *testing.T) {
 			}
 			os.WriteFile(target, []byte("not a directory\n"), 0o644)
 			harness.Chown(t, m.Root, m.User)
-			r := m.deliver(message("file", 100), "--maildir", box)
+			r := m.deliver(testMessage("file", 100), "--maildir", box)
 			if r.Code != 75 {
 				t.Fatalf("exit %d, want 75; stderr %q", r.Code, r.Stderr)
 			}
@@ -173,17 +173,17 @@ func TestDeliverDiskFull(t *testing.T) {
 	m := newMailEnv(t, "")
 	mnt := filepath.Join(m.Dir, "small")
 	os.MkdirAll(mnt, 0o755)
-	if out, err := execOut("mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", mnt); err != nil {
+	if out, err := runOut("mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", mnt); err != nil {
 		t.Fatalf("mount tmpfs: %v %s", err, out)
 	}
-	t.Cleanup(func() { execOut("umount", "-l", mnt) })
+	t.Cleanup(func() { runOut("umount", "-l", mnt) })
 	box := filepath.Join(mnt, "Maildir")
 	for _, s := range []string{"tmp", "new", "cur"} {
 		os.MkdirAll(filepath.Join(box, s), 0o700)
 	}
 	harness.Chown(t, mnt, m.User)
 
-	r := m.deliver(message("big", 2<<20), "--maildir", box)
+	r := m.deliver(testMessage("big", 2<<20), "--maildir", box)
 	if r.Code != 75 {
 		t.Fatalf("exit %d, want 75; stderr %q", r.Code, r.Stderr)
 	}
@@ -195,7 +195,7 @@ func TestDeliverDiskFull(t *testing.T) {
 	}
 	nothingDelivered(t, box)
 
-	if r := m.deliver(message("small", 1000), "--maildir", box); r.Code != 0 {
+	if r := m.deliver(testMessage("small", 1000), "--maildir", box); r.Code != 0 {
 		t.Fatalf("small message after the failure: exit %d %s", r.Code, r.Stderr)
 	}
 	onlyMessage(t, box)
@@ -224,7 +224,7 @@ func TestDeliverQuota(t *testing.T) {
 				os.WriteFile(filepath.Join(box, "maildirsize"), []byte(c.quota), 0o600)
 				harness.Chown(t, box, m.User)
 			}
-			r := m.deliver(message("quota", c.size), "--maildir", box)
+			r := m.deliver(testMessage("quota", c.size), "--maildir", box)
 			if r.Code != c.code {
 				t.Fatalf("exit %d, want %d; stderr %q", r.Code, c.code, r.Stderr)
 			}
@@ -251,7 +251,7 @@ func TestDeliverLoop(t *testing.T) {
 	m := newMailEnv(t, "")
 	m.addMailboxes("example.com", []string{"alice"}, nil)
 	box := m.boxOf("alice", "example.com")
-	msg := append([]byte("Delivered-To: Alice@Example.com\n"), message("loop", 100)...)
+	msg := append([]byte("Delivered-To: Alice@Example.com\n"), testMessage("loop", 100)...)
 	r := m.deliver(msg, "-d", "alice@example.com")
 	if r.Code != 65 {
 		t.Fatalf("exit %d, want 65; stderr %q", r.Code, r.Stderr)
@@ -263,7 +263,7 @@ func TestDeliverLoop(t *testing.T) {
 
 	// Courier passes Delivered-To with -A; that one counts as ours too.
 	other := m.maildir(filepath.Join(m.Root, "other"))
-	msg = append([]byte("Delivered-To: list@example.org\n"), message("loop2", 100)...)
+	msg = append([]byte("Delivered-To: list@example.org\n"), testMessage("loop2", 100)...)
 	r = m.deliver(msg, "--maildir", other, "-A", "Delivered-To: list@example.org")
 	if r.Code != 65 {
 		t.Fatalf("-A Delivered-To loop: exit %d, want 65; stderr %q", r.Code, r.Stderr)
@@ -271,7 +271,7 @@ func TestDeliverLoop(t *testing.T) {
 	nothingDelivered(t, other)
 
 	// Someone else's Delivered-To is not a loop.
-	msg = append([]byte("Delivered-To: bob@example.com\n"), message("noloop", 100)...)
+	msg = append([]byte("Delivered-To: bob@example.com\n"), testMessage("noloop", 100)...)
 	if r := m.deliver(msg, "-d", "alice@example.com"); r.Code != 0 {
 		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
@@ -282,7 +282,7 @@ func TestDeliverLoop(t *testing.T) {
 func TestDeliverHeadersAndFolders(t *testing.T) {
 	m := newMailEnv(t, "")
 	m.addMailboxes("example.com", []string{"alice"}, nil)
-	body := message("hdr", 200)
+	body := testMessage("hdr", 200)
 	cases := []struct {
 		name   string
 		args   []string
@@ -308,24 +308,24 @@ func TestDeliverHeadersAndFolders(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := filepath.Join(box, c.folder)
-			before := files(t, dir, "new")
+			before := maildirFiles(t, dir, "new")
 			r := m.deliver(body, c.args...)
 			if r.Code != 0 || r.Stderr != "" {
 				t.Fatalf("exit %d, stderr %q", r.Code, r.Stderr)
 			}
-			after := files(t, dir, "new")
+			after := maildirFiles(t, dir, "new")
 			if len(after) != len(before)+1 {
 				t.Fatalf("%s/new: %d files, want %d", dir, len(after), len(before)+1)
 			}
 			var got []byte
 			for _, f := range after {
-				if !contains(before, f) {
+				if !hasString(before, f) {
 					got, _ = os.ReadFile(f)
 					checkSizes(t, f, got)
 				}
 			}
 			if want := c.prefix + string(body); string(got) != want {
-				t.Errorf("stored:\n%q\nwant:\n%q", head(got), head([]byte(want)))
+				t.Errorf("stored:\n%q\nwant:\n%q", prefixOf(got), prefixOf([]byte(want)))
 			}
 			if c.folder != "" {
 				if _, err := os.Stat(filepath.Join(dir, "maildirfolder")); err != nil {
@@ -348,7 +348,7 @@ func TestDeliverUsage(t *testing.T) {
 		{"--maildir", box, "-f", "bob <evil>"},
 		{"--maildir", box, "extra-argument"},
 	} {
-		r := m.deliver(message("usage", 10), args...)
+		r := m.deliver(testMessage("usage", 10), args...)
 		if r.Code != 64 {
 			t.Errorf("%q: exit %d, want 64; stderr %q", args, r.Code, r.Stderr)
 		}
@@ -361,7 +361,7 @@ func TestDeliverAliasFanOut(t *testing.T) {
 	m := newMailEnv(t, "")
 	m.addMailboxes("example.com", []string{"alice", "bob"}, map[string][]string{
 		"team@example.com": {"alice@example.com", "bob@example.com"}})
-	r := m.deliver(message("team", 5000), "-d", "team@example.com", "-f", "carol@example.net")
+	r := m.deliver(testMessage("team", 5000), "-d", "team@example.com", "-f", "carol@example.net")
 	if r.Code != 0 {
 		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
@@ -376,17 +376,17 @@ func TestDeliverAliasFanOut(t *testing.T) {
 		t.Error("the two copies are not one file (hard link)")
 	}
 	if !bytes.HasPrefix(adata, []byte("Return-Path: <carol@example.net>\nDelivered-To: team@example.com\n")) {
-		t.Errorf("prefix: %q", head(adata))
+		t.Errorf("prefix: %q", prefixOf(adata))
 	}
 
-	r = m.deliver(message("nobody", 100), "-d", "nobody@example.com")
+	r = m.deliver(testMessage("nobody", 100), "-d", "nobody@example.com")
 	if r.Code != 67 {
 		t.Errorf("unknown mailbox: exit %d, want 67 (EX_NOUSER); stderr %q", r.Code, r.Stderr)
 	}
 	oneLine(t, r.Stderr)
 }
 
-func contains(list []string, s string) bool {
+func hasString(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
 			return true
@@ -395,7 +395,7 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func head(b []byte) []byte {
+func prefixOf(b []byte) []byte {
 	if len(b) > 300 {
 		return b[:300]
 	}
