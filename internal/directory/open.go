@@ -193,7 +193,10 @@ func (d *Directory) openSQLite(ctx context.Context, path string, cfg *config.Con
 			return d.dbError("open", err)
 		}
 	}
-	if created && os.Geteuid() == 0 {
+	if created {
+		// It holds password hashes: not for every user to read. SQLite
+		// gives the -wal and -shm files the database file's mode.
+		os.Chmod(path, 0o640)
 		for _, p := range []string{path, path + "-wal", path + "-shm"} {
 			chownToDaemon(cfg, p)
 		}

@@ -54,6 +54,13 @@ func checkDirectory(ctx context.Context, env *Env) []Finding {
 		if err != nil {
 			return append(out, Failed(name, diag.PathError("ebb doctor", "stat", "use the directory database", path, err, setting)))
 		}
+		if st.Mode().Perm()&0o004 != 0 {
+			e := diag.New("mode", "keep the password hashes private in", path, errors.New("every user can read the file"))
+			e.Found = diag.Describe(path)
+			e.Setting = setting
+			e.Hint = "chmod 0640 " + path
+			out = append(out, Warned(name, e))
+		}
 		if env.Probe.As != nil && !canReadWrite(st, env.Probe.As) {
 			e := diag.New("open", "use the directory database", path, syscall.EACCES)
 			e.Found = diag.Describe(path)
