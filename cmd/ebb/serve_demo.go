@@ -79,6 +79,11 @@ func (d *daemon) demoBanner(addrs []net.Addr) {
 		}
 		return p
 	}
+	// Under `go run` there is no ebb binary to name: say how it was run.
+	self := "ebb"
+	if strings.Contains(os.Args[0], "go-build") {
+		self = "go run ./cmd/ebb"
+	}
 	w := d.e.stdout
 	fmt.Fprintf(w, `
 ebb demo is running (Ctrl-C stops it; the data stays in %s).
@@ -98,8 +103,8 @@ Read it:
   mutt -f %s          (or Dovecot: mail_location = maildir:%s)
 
 The queue and what is waiting, with the reason for each deferral:
-  ebb mailq -c %s
+  %s mailq -c %s
 
 `, rel(filepath.Dir(d.cfg.File)), smtpAddr, demoDomain, demoMailbox, rel(d.cfg.File), addrOf(d.metrLn),
-		smtpAddr, demoMailbox, rel(md), rel(md), rel(md), rel(md), md, rel(d.cfg.File))
+		smtpAddr, demoMailbox, rel(md), rel(md), rel(md), rel(md), md, self, rel(d.cfg.File))
 }
