@@ -212,7 +212,30 @@ func (f *Filter) Decide(ctx context.Context, mb *directory.Mailbox, msg *deliver
 				"mailbox", mb.Address, "script", s.Name())
 		}
 	}
+	f.createFolders(mb, p.maildir, actions)
 	return f.decision(ctx, mb, msg, env, m, actions, keep, keepFlags, host, user, vac, sender)
+}
+
+// createFolders makes the folders of fileinto :create (RFC 5490 §3.2) even
+// when mail.create_folders is false; delivery creates the others only when
+// it is true.
+func (f *Filter) createFolders(mb *directory.Mailbox, top string, actions []sieve.Action) {
+	if f.Cfg.Mail.CreateFolders {
+		return
+	}
+	for _, a := range actions {
+		fi, ok := a.(sieve.FileInto)
+		if !ok || !fi.Create {
+			continue
+		}
+		dir, err := maildir.FolderDir(top, fi.Mailbox)
+		if err == nil && dir != top {
+			err = maildir.Ensure(dir, true, true)
+		}
+		if err != nil {
+			f.Log.Warn("sieve: cannot create the folder of fileinto :create", "mailbox", mb.Address, "folder", fi.Mailbox, "error", err)
+		}
+	}
 }
 
 func nonEmpty(s string) []string {

@@ -226,3 +226,18 @@ func TestDecideRuntimeErrorKeeps(t *testing.T) {
 }
 
 func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+func TestFileintoCreateMakesTheFolderEvenWithoutCreateFolders(t *testing.T) {
+	f, mb, _, _ := newTestFilter(t, "require [\"fileinto\", \"mailbox\"];\nfileinto :create \"New\";\nfileinto \"Other\";\n")
+	f.Cfg.Mail.CreateFolders = false
+	d := decide(t, f, mb, testMsg, "alice@example.org")
+	if len(d.Stores) != 2 {
+		t.Fatalf("stores %+v", d.Stores)
+	}
+	if st, err := os.Stat(filepath.Join(mb.Maildir, ".New", "cur")); err != nil || !st.IsDir() {
+		t.Errorf("fileinto :create did not create .New: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(mb.Maildir, ".Other")); err == nil {
+		t.Errorf("fileinto without :create created .Other although mail.create_folders = false")
+	}
+}
