@@ -254,20 +254,7 @@ func (c *compiler) require(n *node) {
 // command compiles a non-control command.
 func (c *compiler) command(n *node) cmd {
 	sp := commandSpecs[n.name]
-	if sp == nil || sp.test || (sp.ext != "" && !c.has(sp.ext)) {
-		if sp != nil && sp.test {
-			c.errorf(n.pos, "'%s' is a test, not a command", n.name)
-			return nil
-		}
-		key := "cmd:" + n.name
-		if !c.reported[key] {
-			c.reported[key] = true
-			hint := ""
-			if sp != nil && sp.ext != "" {
-				hint = fmt.Sprintf(" (the %s extension is not required: add require \"%s\";)", sp.ext, sp.ext)
-			}
-			c.errorf(n.pos, "unknown command '%s'%s (only reported once at first occurrence)", n.name, hint)
-		}
+	if !c.known(sp, n, false) {
 		return nil
 	}
 	if sp.block && !n.hasBlock {
@@ -294,23 +281,36 @@ func (c *compiler) command(n *node) cmd {
 	return x
 }
 
+// known reports whether n names a command (or, with wantTest, a test)
+// whose extension is required, and reports the problem once when not.
+func (c *compiler) known(sp *spec, n *node, wantTest bool) bool {
+	what, other := "command", "test"
+	if wantTest {
+		what, other = "test", "command"
+	}
+	if sp != nil && sp.test == wantTest && (sp.ext == "" || c.has(sp.ext)) {
+		return true
+	}
+	if sp != nil && sp.test != wantTest {
+		c.errorf(n.pos, "'%s' is a %s, not a %s", n.name, other, what)
+		return false
+	}
+	key := what + ":" + n.name
+	if !c.reported[key] {
+		c.reported[key] = true
+		hint := ""
+		if sp != nil && sp.ext != "" {
+			hint = fmt.Sprintf(" (the %s extension is not required: add require \"%s\";)", sp.ext, sp.ext)
+		}
+		c.errorf(n.pos, "unknown %s '%s'%s (only reported once at first occurrence)", what, n.name, hint)
+	}
+	return false
+}
+
 // test compiles one test.
 func (c *compiler) test(n *node) test {
 	sp := commandSpecs[n.name]
-	if sp == nil || !sp.test || (sp.ext != "" && !c.has(sp.ext)) {
-		if sp != nil && !sp.test {
-			c.errorf(n.pos, "'%s' is a command, not a test", n.name)
-			return constTest(false)
-		}
-		key := "test:" + n.name
-		if !c.reported[key] {
-			c.reported[key] = true
-			hint := ""
-			if sp != nil && sp.ext != "" {
-				hint = fmt.Sprintf(" (the %s extension is not required: add require \"%s\";)", sp.ext, sp.ext)
-			}
-			c.errorf(n.pos, "unknown test '%s'%s (only reported once at first occurrence)", n.name, hint)
-		}
+	if !c.known(sp, n, true) {
 		return constTest(false)
 	}
 	switch {
@@ -492,15 +492,7 @@ func kindFits(want, got argKind) bool {
 }
 
 func kindName(k argKind) string {
-	switch k {
-	case argString:
-		return "string"
-	case argList:
-		return "string list"
-	case argNumber:
-		return "number"
-	}
-	return "argument"
+	return (&arg{kind: k}).describe()
 }
 
 // commandSpecs holds every command and test, core and extension. Extension

@@ -164,7 +164,13 @@ func (c *compiler) indexOf(n *node, a *args) indexSel {
 }
 
 // pick applies :index to a list of field values.
-func (s indexSel) pick(vals []string) []string {
+func (s indexSel) pick(vals []string) []string { return pickIndex(s, vals) }
+
+// pickAddrs is pick for address lists (one list per field).
+func (s indexSel) pickAddrs(fields [][]mailAddr) [][]mailAddr { return pickIndex(s, fields) }
+
+// pickIndex selects the :index'th field, counting from the end with :last.
+func pickIndex[T any](s indexSel, vals []T) []T {
 	if s.index == 0 {
 		return vals
 	}
@@ -172,25 +178,10 @@ func (s indexSel) pick(vals []string) []string {
 	if s.last {
 		i = len(vals) - int(s.index)
 	}
-	if i < 0 || i >= len(vals) || s.index > int64(len(vals)) {
+	if i < 0 || i >= len(vals) {
 		return nil
 	}
 	return vals[i : i+1]
-}
-
-// pickAddrs is pick for address lists (one list per field).
-func (s indexSel) pickAddrs(fields [][]mailAddr) [][]mailAddr {
-	if s.index == 0 {
-		return fields
-	}
-	i := int(s.index) - 1
-	if s.last {
-		i = len(fields) - int(s.index)
-	}
-	if i < 0 || i >= len(fields) {
-		return nil
-	}
-	return fields[i : i+1]
 }
 
 type headerTest struct {
