@@ -294,6 +294,15 @@ func TestDirectoryImportDovecotPasswdThenLogin(t *testing.T) {
 					t.Errorf("%s after login: scheme %s quota %d; want ARGON2ID (rehashed) and 512M", u.Address, u.Scheme, u.QuotaBytes)
 				}
 			}
+			// The new argon2id hash is in Dovecot's format: Dovecot verifies it.
+			d := openDir(t, b.cfg)
+			mb, err := d.Mailbox(context.Background(), "blf@example.test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command("doveadm", "pw", "-t", mb.PasswordHash, "-p", "pw-blf").CombinedOutput(); err != nil {
+				t.Fatalf("doveadm pw -t %s: %v\n%s", mb.PasswordHash, err, out)
+			}
 		})
 	}
 }
