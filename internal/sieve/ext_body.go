@@ -117,6 +117,9 @@ func (r *run) mimeTexts(body io.Reader, types []string, stripHTML bool, limit in
 	}
 	w := &bodyWalk{r: r, types: types, stripHTML: stripHTML, budget: limit}
 	if err := w.entity(ent, 0); err != nil {
+		if _, ok := err.(*RuntimeError); ok {
+			return nil, err
+		}
 		return nil, &RuntimeError{Script: r.script, Pos: r.pos, Msg: "failed to read the message body", Err: err}
 	}
 	return w.out, nil
@@ -135,6 +138,11 @@ type bodyWalk struct {
 const maxMIMEDepth = 32
 
 func (w *bodyWalk) entity(e *message.Entity, depth int) error {
+	// Every part counts as work, so a message of a million tiny parts
+	// meets MaxSteps and the deadline.
+	if err := w.r.step(2); err != nil {
+		return err
+	}
 	mt, params, perr := e.Header.ContentType()
 	if perr != nil || mt == "" {
 		mt = "text/plain"

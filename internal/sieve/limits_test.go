@@ -134,3 +134,21 @@ if body :contains "text" { fileinto "n${n}"; }`)
 		t.Error(e)
 	}
 }
+
+func TestManyMIMEPartsCountAsWork(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("Content-Type: multipart/mixed; boundary=B\r\n\r\n")
+	for i := 0; i < 2000; i++ {
+		b.WriteString("--B\r\nContent-Type: text/plain\r\n\r\nx\r\n")
+	}
+	b.WriteString("--B--\r\n")
+	s, err := Compile("parts", []byte(`require "body"; if body :contains "y" { discard; }`), Options{Limits: Limits{MaxSteps: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Run(context.Background(), msgOf(t, b.String()), Envelope{}, Runtime{})
+	var re *RuntimeError
+	if !errors.As(err, &re) || re.Limit != "MaxSteps" {
+		t.Fatalf("want MaxSteps, got %v", err)
+	}
+}
