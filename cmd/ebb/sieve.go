@@ -306,6 +306,9 @@ func FormatActions(res *sieve.Result) []string {
 func formatAction(a sieve.Action) string {
 	switch a := a.(type) {
 	case sieve.Keep:
+		if a.Copy {
+			return "keep" + flagsSuffix(a.Flags) + " :copy"
+		}
 		return "keep" + flagsSuffix(a.Flags)
 	case *sieve.Keep:
 		return formatAction(*a)
