@@ -310,7 +310,7 @@ func (d *daemon) bindFailed(addr, key string, err error) int {
 	if errors.Is(err, syscall.EADDRINUSE) {
 		// The usual cause is a second ebb on the same spool: name it, as
 		// the spool lock does.
-		if holder := spoolHolder(d.cfg.Queue.Spool); holder != "" {
+		if holder := queue.LockHolder(d.cfg.Queue.Spool); holder != "" {
 			de := diag.New("lock", "lock the spool with", filepath.Join(d.cfg.Queue.Spool, queue.LockFile), nil)
 			de.Reason = "held by " + holder + " (and " + addr + " is in use)"
 			de.Setting, de.Class = d.cfg.Setting("queue.spool"), diag.Temporary
@@ -340,32 +340,6 @@ func (d *daemon) closeSockets() {
 		d.metrLn.Close()
 		d.metrLn = nil
 	}
-}
-
-// spoolHolder names the process holding the spool lock, "" when nobody
-// holds it. It opens the lock file without creating it, so a root probe
-// leaves nothing behind.
-func spoolHolder(spool string) string {
-	p := filepath.Join(spool, queue.LockFile)
-	f, err := os.Open(p)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err == nil {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		return ""
-	}
-	b, _ := io.ReadAll(io.LimitReader(f, 4096))
-	lines := strings.SplitN(strings.TrimSpace(string(b)), "\n", 2)
-	if _, err := strconv.Atoi(lines[0]); err != nil {
-		return "another process"
-	}
-	s := "pid " + lines[0]
-	if len(lines) == 2 {
-		s += " (" + lines[1] + ")"
-	}
-	return s
 }
 
 func (d *daemon) inboundListeners() []smtpd.Listener {

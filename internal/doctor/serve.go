@@ -77,7 +77,7 @@ func checkListen(ctx context.Context, env *Env) []Finding {
 	if len(addrs) == 0 {
 		return []Finding{Passed(name, "", "no listen addresses configured")}
 	}
-	running := spoolHolder(env.Cfg.Queue.Spool)
+	running := queue.LockHolder(env.Cfg.Queue.Spool)
 	var out []Finding
 	for _, a := range addrs {
 		l, err := net.Listen("tcp", a.addr)
@@ -238,25 +238,4 @@ func portOf(addr string) string {
 		return p
 	}
 	return addr
-}
-
-// spoolHolder names the process that holds the spool lock ("" when none):
-// the running ebb serve.
-func spoolHolder(spool string) string {
-	f, err := os.Open(filepath.Join(spool, queue.LockFile))
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err == nil {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		return ""
-	}
-	b := make([]byte, 256)
-	n, _ := f.Read(b)
-	pid, _, _ := strings.Cut(strings.TrimSpace(string(b[:n])), "\n")
-	if _, err := strconv.Atoi(pid); err != nil {
-		return "another process"
-	}
-	return "pid " + pid
 }
