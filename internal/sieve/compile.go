@@ -476,10 +476,13 @@ func (c *compiler) validate(sp *spec, n *node) (*args, bool) {
 }
 
 func foundName(n *node, a *args) string {
-	if len(a.pos) == 0 {
+	switch len(a.pos) {
+	case 0:
 		return "none"
+	case 1:
+		return "only 1 positional argument"
 	}
-	return "only " + fmt.Sprint(len(a.pos))
+	return fmt.Sprintf("only %d positional arguments", len(a.pos))
 }
 
 func kindFits(want, got argKind) bool {

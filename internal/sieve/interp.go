@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"strings"
 	"time"
 )
 
@@ -205,5 +204,3 @@ func (r *run) currentFlags() []string {
 	}
 	return cloneStrings(r.flags)
 }
-
-func lowerASCII(s string) string { return strings.ToLower(s) }

@@ -1,7 +1,5 @@
 package sieve
 
-import "fmt"
-
 // argKind is the syntactic kind of an argument (RFC 5228 §2.6).
 type argKind int
 
@@ -249,5 +247,3 @@ func lower(s string) string {
 	}
 	return s
 }
-
-var _ = fmt.Sprintf
