@@ -68,7 +68,7 @@ func (d *daemon) bindSubmission() int {
 			s.close()
 			return d.bindFailed(a, "submission.listen", err)
 		}
-		s.plain = append(s.plain, smtpd.BoundedListener(l, cfg.Submission.MaxSessionTime.Duration))
+		s.plain = append(s.plain, smtpd.BoundedListener(l, cfg.Submission.MaxSessionTime.Duration, false))
 	}
 	for _, a := range cfg.Submission.ListenTLS {
 		l, err := net.Listen("tcp", a)
@@ -76,7 +76,7 @@ func (d *daemon) bindSubmission() int {
 			s.close()
 			return d.bindFailed(a, "submission.listen_tls", err)
 		}
-		s.implicit = append(s.implicit, smtpd.BoundedListener(l, cfg.Submission.MaxSessionTime.Duration))
+		s.implicit = append(s.implicit, smtpd.BoundedListener(l, cfg.Submission.MaxSessionTime.Duration, true))
 	}
 	uid, gid := -1, -1
 	if os.Geteuid() == 0 {

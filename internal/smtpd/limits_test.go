@@ -14,7 +14,7 @@ func TestBoundedListenerSlowloris(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bl := BoundedListener(ln, time.Hour)
+	bl := BoundedListener(ln, time.Hour, false)
 	defer bl.Close()
 	const timeout = 600 * time.Millisecond
 	result := make(chan time.Duration, 1)
@@ -61,7 +61,7 @@ func TestBoundedListenerSlowloris(t *testing.T) {
 // Complete lines keep a session alive; the session bound still ends it.
 func TestBoundedListenerLinesAndSessionBound(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	bl := BoundedListener(ln, 1500*time.Millisecond)
+	bl := BoundedListener(ln, 1500*time.Millisecond, false)
 	defer bl.Close()
 	lines := make(chan int, 1)
 	go func() {
@@ -102,3 +102,40 @@ func TestBoundedListenerLinesAndSessionBound(t *testing.T) {
 type boundedReaderFunc func([]byte) (int, error)
 
 func (f boundedReaderFunc) Read(p []byte) (int, error) { return f(p) }
+
+// After STARTTLS the clamp is off: bytes are ciphertext, and a busy TLS
+// client must not be cut off because its records hold no 0x0A.
+func TestBoundedListenerTLSNotClamped(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	bl := BoundedListener(ln, time.Hour, false)
+	defer bl.Close()
+	done := make(chan time.Duration, 1)
+	go func() {
+		c, err := bl.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		start := time.Now()
+		buf := make([]byte, 64)
+		for {
+			c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			if _, err := c.Read(buf); err != nil {
+				done <- time.Since(start)
+				return
+			}
+		}
+	}()
+	c, _ := net.Dial("tcp", ln.Addr().String())
+	c.Write([]byte("STARTTLS\r\n"))
+	time.Sleep(50 * time.Millisecond)
+	c.Write([]byte{0x16, 0x03, 0x01, 0x00})
+	for i := 0; i < 8; i++ { // 2s of records without a 0x0A, each within 500ms
+		time.Sleep(250 * time.Millisecond)
+		c.Write([]byte{0x17, 0x03, 0x03, 0x00, 0x01})
+	}
+	c.Close()
+	if d := <-done; d < 2*time.Second {
+		t.Errorf("a busy TLS client was cut off after %v", d)
+	}
+}
