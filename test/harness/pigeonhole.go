@@ -554,7 +554,7 @@ func NormaliseEbb(stdout, stderr string, code int) ([]string, error) {
 		case "discard", "redirect":
 			out = append(out, l)
 		case "keep":
-			out = append(out, normaliseFlags(l))
+			out = append(out, normaliseFlags(strings.Replace(l, " :copy", "", 1)))
 		case "fileinto":
 			toks := quotedToken.FindAllStringSubmatchIndex(rest, 1)
 			if toks != nil && toks[0][0] == 0 && unquote(rest[:toks[0][1]]) == "INBOX" {
