@@ -58,6 +58,11 @@ func NewMessage(r io.ReaderAt, size int64) (*FileMessage, error) {
 			}
 			break
 		}
+		if len(m.header) == 0 && off == int64(len(line)) && bytes.HasPrefix(trimmed, []byte("From ")) {
+			// An mbox "From " separator line before the header is not a
+			// field; skip it rather than end the header there.
+			continue
+		}
 		if trimmed[0] == ' ' || trimmed[0] == '\t' {
 			if cur >= 0 {
 				m.header[cur].Value += "\r\n" + string(trimmed)
