@@ -6,7 +6,7 @@ type Submission struct {
 	ListenTLS       []string `toml:"listen_tls" default:"" doc:"Addresses for submission over implicit TLS (port 465, RFC 8314)."`
 	TLSCert         string   `toml:"tls_cert" default:"" doc:"PEM certificate chain for submission. Empty: use smtp.tls_cert."`
 	TLSKey          string   `toml:"tls_key" default:"" doc:"PEM private key for submission.tls_cert."`
-	TrustedNetworks []string `toml:"trusted_networks" default:"127.0.0.0/8,::1/128" doc:"Networks whose clients may relay without AUTH (CIDR), on every SMTP listener. Keep it to loopback unless you know why; ebb doctor warns when it is wider."`
+	TrustedNetworks []string `toml:"trusted_networks" default:"127.0.0.0/8,::1/128" doc:"Networks whose clients may send through the submission listeners without AUTH, also to other domains (CIDR). Port 25 never relays. Keep it to loopback unless you know why; ebb doctor warns when it is wider."`
 	SenderPolicy    string   `toml:"sender_policy" default:"own" oneof:"exact,own,domain,any" doc:"Which envelope senders (MAIL FROM) a logged-in user may use: exact (only the login address), own (the login address and every alias that leads to it), domain (any address in the login's domain), any (no check). Anything else is refused with 553 5.7.1."`
 	AuthMechanisms  []string `toml:"auth_mechanisms" default:"PLAIN,LOGIN" doc:"SASL mechanisms offered after TLS is up (PLAIN and LOGIN are supported)."`
 
@@ -16,6 +16,6 @@ type Submission struct {
 	AuthMaxFailuresPerUser  int      `toml:"auth_max_failures_per_account" default:"30" min:"1" doc:"After this many failed logins for one account within submission.auth_failure_window (from any IP), further logins for it are refused from IPs that have failed for it, and slowed for all others. Higher than the per-IP limit so that a guesser cannot lock the owner out."`
 	AuthFailureWindow       Duration `toml:"auth_failure_window" default:"15m" doc:"How long a failed login counts against its IP and account."`
 	MaxSessionTime          Duration `toml:"max_session_time" default:"1h" doc:"The longest a submission connection may last, whatever it does; with a line having to finish within smtp.command_timeout (or smtp.data_timeout) of the previous one, a slow client cannot hold a connection slot. Connections per IP are limited by smtp.max_connections_per_ip."`
-	MaxMessagesPerIP        int      `toml:"max_messages_per_ip" default:"0" min:"0" doc:"The most messages one client IP may submit per hour (0: no limit). Connections per IP are limited by smtp.max_connections_per_ip."`
+	MaxMessagesPerIP        int      `toml:"max_messages_per_ip" default:"0" min:"0" doc:"The most messages one client IP may submit per hour (0: no limit)."`
 	MaxMessagesPerUser      int      `toml:"max_messages_per_account" default:"0" min:"0" doc:"The most messages one logged-in account may submit per hour (0: no limit); a compromised password then sends a bounded amount of spam."`
 }
