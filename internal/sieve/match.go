@@ -257,7 +257,7 @@ func equalValues(cmp comparator, a, b string) bool {
 	case cmpNumeric:
 		return compareNumeric(a, b) == 0
 	}
-	return strings.EqualFold(a, b) && asciiEqualFold(a, b)
+	return asciiEqualFold(a, b)
 }
 
 // asciiEqualFold folds ASCII only: strings.EqualFold also folds Unicode,
