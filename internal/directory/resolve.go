@@ -143,7 +143,11 @@ func (w *walk) addChain(a string) {
 // expand resolves local@domain; path is the chain of aliases that led here.
 func (w *walk) expand(ctx context.Context, local, domain string, path []string, top bool) error {
 	d := w.d
-	di, err := d.domain(ctx, domain)
+	// One query fetches the domain and everything the steps below may need
+	// (the address, its subaddress base, the catch-all): a WAL read
+	// transaction costs file locks, so one beats three.
+	keys := d.candidateKeys(local, domain)
+	di, ents, err := d.fetch(ctx, domain, keys)
 	if err != nil {
 		return err
 	}
@@ -157,7 +161,14 @@ func (w *walk) expand(ctx context.Context, local, domain string, path []string, 
 		}
 		return nil
 	}
-	key := lookupKey(local, di.canonical)
+	if di.canonical != domain {
+		// A domain alias: look again under the target domain.
+		keys = d.candidateKeys(local, di.canonical)
+		if _, ents, err = d.fetch(ctx, di.canonical, keys); err != nil {
+			return err
+		}
+	}
+	key := keys[0]
 	if slices.Contains(path, key) {
 		return &ChainError{Kind: ErrAliasLoop, Chain: append(slices.Clone(path), key)}
 	}
@@ -167,14 +178,13 @@ func (w *walk) expand(ctx context.Context, local, domain string, path []string, 
 	if top {
 		w.addChain(key)
 	}
-	found, err := w.exact(ctx, key, path)
+	found, err := w.exact(ctx, key, ents[key], path)
 	if err != nil || found {
 		return err
 	}
 	if sep := d.cfg.SubaddressSeparator; sep != "" {
 		if i := strings.Index(local, sep); i > 0 {
-			base := lookupKey(local[:i], di.canonical)
-			found, err := w.exact(ctx, base, path)
+			found, err := w.exact(ctx, keys[1], ents[keys[1]], path)
 			if err != nil {
 				return err
 			}
@@ -187,25 +197,102 @@ func (w *walk) expand(ctx context.Context, local, domain string, path []string, 
 		}
 	}
 	// The catch-all: the alias "@domain".
-	_, err = w.exact(ctx, "@"+di.canonical, path)
+	_, err = w.exact(ctx, keys[2], ents[keys[2]], path)
 	return err
 }
 
-// exact follows the alias or mailbox stored under key.
-func (w *walk) exact(ctx context.Context, key string, path []string) (bool, error) {
-	d := w.d
-	dests, mb, err := d.entry(ctx, key)
-	if err != nil {
-		return false, err
+// candidateKeys are the lookup keys one resolution step may need: the
+// address, the address without its subaddress detail, and the catch-all.
+func (d *Directory) candidateKeys(local, domain string) [3]string {
+	k := lookupKey(local, domain)
+	base := k
+	if sep := d.cfg.SubaddressSeparator; sep != "" {
+		if i := strings.Index(local, sep); i > 0 {
+			base = lookupKey(local[:i], domain)
+		}
 	}
-	if len(dests) > 0 {
+	return [3]string{k, base, "@" + domain}
+}
+
+// entry is what is stored under one lookup key: alias destinations, a
+// mailbox, or neither.
+type entry struct {
+	dests []string
+	mb    *Mailbox
+}
+
+// fetchQuery reads, in one round trip, the domain row and the aliases and
+// mailboxes stored under three lookup keys.
+const fetchQuery = `SELECT 0, lookup, destination, '', 0, 0, 0, '' FROM aliases WHERE lookup IN (?, ?, ?)
+	UNION ALL
+	SELECT 1, lookup, address, password, quota_bytes, quota_messages, enabled, maildir FROM mailboxes WHERE lookup IN (?, ?, ?)
+	UNION ALL
+	SELECT 2, name, alias_of, '', 0, 0, 0, '' FROM domains WHERE name = ?`
+
+func (d *Directory) fetch(ctx context.Context, domain string, keys [3]string) (domainInfo, map[string]*entry, error) {
+	st, err := d.stmt(ctx, fetchQuery)
+	if err != nil {
+		return domainInfo{}, nil, err
+	}
+	rows, err := st.QueryContext(ctx, keys[0], keys[1], keys[2], keys[0], keys[1], keys[2], domain)
+	if err != nil {
+		return domainInfo{}, nil, d.dbError("lookup", err)
+	}
+	defer rows.Close()
+	di := domainInfo{}
+	ents := map[string]*entry{}
+	get := func(k string) *entry {
+		e := ents[k]
+		if e == nil {
+			e = &entry{}
+			ents[k] = e
+		}
+		return e
+	}
+	for rows.Next() {
+		var kind, enabled int
+		var key string
+		var m Mailbox
+		if err := rows.Scan(&kind, &key, &m.Address, &m.PasswordHash, &m.QuotaBytes, &m.QuotaMessages, &enabled, &m.Maildir); err != nil {
+			return domainInfo{}, nil, d.dbError("lookup", err)
+		}
+		switch kind {
+		case 0:
+			e := get(key)
+			e.dests = append(e.dests, m.Address)
+		case 1:
+			m.Enabled = enabled != 0
+			get(key).mb = &m
+		case 2:
+			di = domainInfo{hosted: true, canonical: domain}
+			if m.Address != "" {
+				di.canonical = m.Address
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return domainInfo{}, nil, d.dbError("lookup", err)
+	}
+	for _, e := range ents {
+		slices.Sort(e.dests)
+	}
+	d.domains.put(domain, di)
+	return di, ents, nil
+}
+
+// exact follows the alias or mailbox stored under key.
+func (w *walk) exact(ctx context.Context, key string, e *entry, path []string) (bool, error) {
+	if e == nil {
+		return false, nil
+	}
+	if len(e.dests) > 0 {
 		w.addChain(key)
 		next := append(slices.Clone(path), key)
-		for _, dest := range dests {
+		for _, dest := range e.dests {
 			if strings.EqualFold(dest, key) {
 				// An alias that lists itself keeps a copy in its own
 				// mailbox: not a loop.
-				w.addMailbox(key, mb)
+				w.addMailbox(key, e.mb)
 				continue
 			}
 			l, dom, err := SplitAddress(dest)
@@ -219,7 +306,7 @@ func (w *walk) exact(ctx context.Context, key string, path []string) (bool, erro
 		}
 		return true, nil
 	}
-	return w.addMailbox(key, mb), nil
+	return w.addMailbox(key, e.mb), nil
 }
 
 func (w *walk) addMailbox(key string, mb *Mailbox) bool {
@@ -231,42 +318,6 @@ func (w *walk) addMailbox(key string, mb *Mailbox) bool {
 		w.r.Mailboxes = append(w.r.Mailboxes, mb)
 	}
 	return true
-}
-
-// entryQuery reads, in one round trip, the alias destinations and the
-// mailbox stored under one lookup key.
-const entryQuery = `SELECT 0, destination, '', 0, 0, 0, '' FROM aliases WHERE lookup = ?
-	UNION ALL
-	SELECT 1, address, password, quota_bytes, quota_messages, enabled, maildir FROM mailboxes WHERE lookup = ?`
-
-func (d *Directory) entry(ctx context.Context, key string) (dests []string, mb *Mailbox, err error) {
-	st, err := d.stmt(ctx, entryQuery)
-	if err != nil {
-		return nil, nil, err
-	}
-	rows, err := st.QueryContext(ctx, key, key)
-	if err != nil {
-		return nil, nil, d.dbError("lookup", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var kind, enabled int
-		var m Mailbox
-		if err := rows.Scan(&kind, &m.Address, &m.PasswordHash, &m.QuotaBytes, &m.QuotaMessages, &enabled, &m.Maildir); err != nil {
-			return nil, nil, d.dbError("lookup", err)
-		}
-		if kind == 0 {
-			dests = append(dests, m.Address)
-			continue
-		}
-		m.Enabled = enabled != 0
-		mb = &m
-	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, d.dbError("lookup", err)
-	}
-	slices.Sort(dests)
-	return dests, mb, nil
 }
 
 const mailboxColumns = `address, password, quota_bytes, quota_messages, enabled, maildir`
