@@ -2,6 +2,7 @@ package test
 
 import (
 	"fmt"
+	"net/smtp"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +29,7 @@ type sieveEnv struct {
 	daemon harness.User
 	mail   string
 	pickup string
+	smtp   string
 	cmd    *exec.Cmd
 }
 
@@ -39,6 +41,7 @@ func newSieveEnv(t *testing.T) *sieveEnv {
 	e.conf = filepath.Join(e.dir, "ebb.toml")
 	e.mail = filepath.Join(e.dir, "mail")
 	e.pickup = filepath.Join(e.dir, "pickup")
+	e.smtp = fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
 	conf := fmt.Sprintf(`[server]
 hostname = "mx.example.test"
 user = %q
@@ -56,7 +59,7 @@ spool = %q
 retry_min = "1s"
 
 [smtp]
-listen = ["127.0.0.1:%d"]
+listen = [%q]
 
 [submission]
 listen = []
@@ -72,7 +75,7 @@ scan_interval = "1s"
 
 [metrics]
 listen = ""
-`, e.daemon.Name, filepath.Join(e.dir, "data"), e.mail, filepath.Join(e.dir, "spool"), harness.FreePort(t), e.before(), e.pickup)
+`, e.daemon.Name, filepath.Join(e.dir, "data"), e.mail, filepath.Join(e.dir, "spool"), e.smtp, e.before(), e.pickup)
 	if err := os.WriteFile(e.conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -358,6 +361,35 @@ vacation :days 7 :subject "Away" "I am away until Monday.";
 		time.Sleep(300 * time.Millisecond)
 		if got := len(e.files("carol", "")); got != 2 {
 			t.Errorf("carol got %d responses, want 2 (one per period)", got)
+		}
+	})
+
+	t.Run("the daemon's local delivery runs the script", func(t *testing.T) {
+		e.setScript("bob", `require ["fileinto", "vacation"];
+fileinto "ViaSMTP";
+vacation :handle "daemon" :subject "Away (daemon)" "Sent by ebb serve.";
+`)
+		harness.WaitTCP(t, e.smtp, "220", 10*time.Second)
+		msg := strings.ReplaceAll(sieveMsg("carol@example.test", "bob@example.test", "over smtp", ""), "\n", "\r\n")
+		if err := smtp.SendMail(e.smtp, nil, "carol@example.test", []string{"bob@example.test"}, []byte(msg)); err != nil {
+			t.Fatalf("SMTP: %v; daemon log:\n%s", err, e.log())
+		}
+		e.waitFiles("bob", "ViaSMTP", 1)
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			found := false
+			for _, p := range e.files("carol", "") {
+				if m := readFile(t, p); strings.Contains(m, "Subject: Away (daemon)") && strings.Contains(m, "Return-Path: <>") {
+					found = true
+				}
+			}
+			if found {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("carol got no vacation reply from the daemon's delivery; log:\n%s", e.log())
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	})
 
