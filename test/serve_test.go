@@ -324,3 +324,14 @@ func TestServeAliasToRemoteWaitsWithAReason(t *testing.T) {
 		t.Errorf("the delivery line does not carry the queue id:\n%s", tail(e.Log(), 20))
 	}
 }
+
+// A second ebb serve with the same config finds its ports taken; it says
+// that the spool is held, and by which pid, not just "address in use".
+func TestServeSecondInstanceOnTheSamePortsNamesTheHolder(t *testing.T) {
+	e := newServeEnv(t, serveOpts{})
+	r := harness.Run(t, exec.Command(harness.Ebb(t), "serve", "-c", e.Conf), nil)
+	want := fmt.Sprintf("cannot lock the spool with %s: held by pid %d", filepath.Join(e.Spool, "lock"), e.cmd.Process.Pid)
+	if r.Code == 0 || !strings.Contains(r.Stderr, want) || !strings.Contains(r.Stderr, e.SMTP+" is in use") {
+		t.Errorf("second ebb serve: exit %d, stderr:\n%s\nwant %q and the address in use", r.Code, r.Stderr, want)
+	}
+}
