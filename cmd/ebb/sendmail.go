@@ -50,7 +50,7 @@ func sendmailMain(e *env, name string) int {
 	case sendmail.ModeMailq:
 		// Through the daemon first: the spool is closed to ordinary users.
 		if cfg, err := config.Load(path); err == nil {
-			if err := pickup.Mailq(e.ctx, cfg.Sendmail.PickupDir, cfg.Sendmail.Socket, e.stdout, 30*time.Second); err == nil {
+			if err := pickup.Mailq(e.ctx, cfg.PickupDir(), cfg.Sendmail.Socket, e.stdout, 30*time.Second); err == nil {
 				return 0
 			}
 		}
@@ -97,9 +97,9 @@ func sendmailMain(e *env, name string) int {
 
 func newDrop(cfg *config.Config) *pickup.Drop {
 	return &pickup.Drop{
-		Dir:        cfg.Sendmail.PickupDir,
+		Dir:        cfg.PickupDir(),
 		Socket:     cfg.Sendmail.Socket,
-		DirSetting: cfg.Setting("sendmail.pickup_dir"),
+		DirSetting: cfg.PickupDirSetting(),
 		Timeout:    cfg.Sendmail.Timeout.Duration,
 	}
 }
@@ -164,10 +164,10 @@ func sendmailFlush(e *env, cfg *config.Config, o *sendmail.Options) int {
 	}
 	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
 	defer cancel()
-	rep, err := pickup.Command(ctx, cfg.Sendmail.PickupDir, cfg.Sendmail.Socket, "FLUSH "+o.FlushID, 30*time.Second)
+	rep, err := pickup.Command(ctx, cfg.PickupDir(), cfg.Sendmail.Socket, "FLUSH "+o.FlushID, 30*time.Second)
 	if err != nil {
-		d := diag.New("connect", "ask the daemon to flush the queue through", pickup.SocketPath(cfg.Sendmail.PickupDir, cfg.Sendmail.Socket), err)
-		d.Component, d.Class, d.Setting = "sendmail", diag.Temporary, cfg.Setting("sendmail.pickup_dir")
+		d := diag.New("connect", "ask the daemon to flush the queue through", pickup.SocketPath(cfg.PickupDir(), cfg.Sendmail.Socket), err)
+		d.Component, d.Class, d.Setting = "sendmail", diag.Temporary, cfg.PickupDirSetting()
 		d.Reason = err.Error()
 		d.Hint = "start ebb serve (it retries the queue by itself as soon as it runs)"
 		fmt.Fprintln(e.stderr, d.Sentence())

@@ -87,7 +87,7 @@ func (d *daemon) bindSubmission() int {
 		}
 	}
 	s.pickup = &pickup.Receiver{
-		Dir:      cfg.Sendmail.PickupDir,
+		Dir:      cfg.PickupDir(),
 		Socket:   cfg.Sendmail.Socket,
 		UID:      uid,
 		GID:      gid,
@@ -98,7 +98,7 @@ func (d *daemon) bindSubmission() int {
 	if err := s.pickup.Bind(); err != nil {
 		// Not fatal: mail from the network must keep flowing. ebb sendmail
 		// then says the same thing to its caller, and ebb doctor too.
-		de := diag.PathError("ebb serve", "listen", "open the pickup directory for ebb sendmail", cfg.Sendmail.PickupDir, err, cfg.Setting("sendmail.pickup_dir"))
+		de := diag.PathError("ebb serve", "listen", "open the pickup directory for ebb sendmail", cfg.PickupDir(), err, cfg.PickupDirSetting())
 		fmt.Fprintln(d.e.stderr, de.Sentence())
 		d.log.Error("local submission (ebb sendmail) is off", "diag", de)
 		s.pickup = nil

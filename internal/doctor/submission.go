@@ -197,8 +197,8 @@ func isEbb(path, self string) bool {
 // must be the daemon's, mode 3733 (see internal/pickup).
 func checkPickup(ctx context.Context, env *Env) []Finding {
 	const name = "sendmail.pickup"
-	dir := env.Cfg.Sendmail.PickupDir
-	setting := env.Cfg.Setting("sendmail.pickup_dir")
+	dir := env.Cfg.PickupDir()
+	setting := env.Cfg.PickupDirSetting()
 	var st syscall.Stat_t
 	if err := syscall.Lstat(dir, &st); err != nil {
 		e := diag.PathError("ebb doctor", "stat", "use the pickup directory", dir, err, setting)
