@@ -69,11 +69,11 @@ func FuzzSession(f *testing.F) {
 	f.Add("\r\n\x00\xff\r\nMAIL\r\nRCPT\r\nDATA\r\nEHLO\r\nEHLO " + strings.Repeat("a", 3000) + "\r\n")
 	f.Add("EHLO a\r\nMAIL FROM:<s@x>\r\nRCPT TO:<alice@example.test>\r\nRCPT TO:<bob@example.test>\r\nRCPT TO:<alice@example.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n" + strings.Repeat("x", 12000) + "\r\n.\r\n")
 	f.Fuzz(func(t *testing.T, input string) {
-		sp := &fileSpool{dir: t.TempDir()}
+		sp := &fileSpool{dir: t.TempDir()} // a fresh spool per input
 		pl := newPipeListener()
 		srv, err := New(Config{
 			Options: Options{Hostname: "mx.example.test", MaxMessageBytes: 10000, MaxRecipients: 3,
-				MaxConnections: 10, MaxPerIP: 10, CommandTimeout: 2 * time.Second, DataTimeout: 2 * time.Second},
+				MaxConnections: 10, MaxPerIP: 10, CommandTimeout: 300 * time.Millisecond, DataTimeout: 300 * time.Millisecond},
 			Spool:     sp,
 			Listeners: []Listener{{Kind: Inbound, Net: pl, Policy: InboundPolicy{Directory: mapDirectory{}}}},
 		})
@@ -85,7 +85,7 @@ func FuzzSession(f *testing.F) {
 		}
 		go srv.Serve()
 		defer func() {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 			defer cancel()
 			srv.Shutdown(ctx)
 		}()
