@@ -111,6 +111,18 @@ for a in "${ORDER[@]}"; do
 	printf '%-12s %8d %10.2f %10.1f %13.2fx\n' "$a" "$N" "${SECS[$a]}" "${RATE[$a]}" "$(echo "${RATE[ebb]} / ${RATE[$a]}" | bc -l)"
 done
 
+# Where ebb's time goes: the same process started without delivering
+# (ebb help runs every package's init, then exits) against ebb deliver.
+S=${STARTUP_N:-100}
+t0=$(date +%s.%N); as_user bash -c 'for ((i=0; i<'"$S"'; i++)); do '"$B"'/bin/ebb help >/dev/null 2>&1; done'; t1=$(date +%s.%N)
+t2=$(date +%s.%N); as_user bash -c 'for ((i=0; i<'"$S"'; i++)); do '"${CMD[ebb]}"' < "'"$msg"'" || exit 1; done'; t3=$(date +%s.%N)
+find "${DIR[ebb]}/new" -type f -delete
+start_ms=$(echo "($t1 - $t0) * 1000 / $S" | bc -l); total_ms=$(echo "($t3 - $t2) * 1000 / $S" | bc -l)
+echo
+echo "== ebb per process, $S runs each: start-up alone (ebb help) vs a whole delivery"
+printf '%-28s %8.1f ms\n' "start-up (package init)" "$start_ms" "ebb deliver (4 KiB)" "$total_ms"
+printf '%-28s %7.0f %%\n' "start-up share" "$(echo "100 * $start_ms / $total_ms" | bc -l)"
+
 # Peak RSS for one big message through a pipe (maildrop spills it to /tmp).
 big="$B/msgs/big.eml"
 { printf 'From: bob@example.net\nSubject: big\n\n'; head -c $((BIG_MIB * 1024 * 1024 * 3 / 4)) /dev/zero | base64 -w 76; } > "$big"
