@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"mime"
 	"regexp"
 	"strings"
 
@@ -103,6 +104,21 @@ func (r *run) bodyTexts(transform string, types []string) ([]string, error) {
 // leaf part whose content type matches one of types (RFC 5173 §5.2: "text"
 // matches every text/* type, "text/plain" only that one, "" every part).
 func (r *run) mimeTexts(body io.Reader, types []string, stripHTML bool, limit int64) ([]string, error) {
+	if plainSinglePart(r.msg.Header()) {
+		// The common case, a plain text message in UTF-8 or ASCII without
+		// transfer encoding, needs no MIME parser.
+		if !contentTypeMatches("text/plain", types) {
+			return nil, nil
+		}
+		if err := r.step(2); err != nil {
+			return nil, err
+		}
+		b, err := io.ReadAll(io.LimitReader(body, limit))
+		if err != nil {
+			return nil, &RuntimeError{Script: r.script, Pos: r.pos, Msg: "failed to read the message body", Err: err}
+		}
+		return []string{string(b)}, nil
+	}
 	var hb bytes.Buffer
 	for _, f := range r.msg.Header() {
 		hb.WriteString(f.Name)
@@ -268,6 +284,30 @@ func (c *edgeCapture) split(boundary string) (string, string) {
 		epi = strings.TrimPrefix(strings.TrimPrefix(epi, "\r"), "\n")
 	}
 	return pre, epi
+}
+
+// plainSinglePart reports whether a header describes a text/plain body in
+// us-ascii or utf-8 without a transfer encoding (RFC 2045 §5.2 defaults).
+func plainSinglePart(h []HeaderField) bool {
+	for _, f := range h {
+		switch lower(f.Name) {
+		case "content-type":
+			mt, params, err := mime.ParseMediaType(unfold(f.Value))
+			if err != nil || mt != "text/plain" {
+				return false
+			}
+			if cs := lower(params["charset"]); cs != "" && cs != "us-ascii" && cs != "utf-8" {
+				return false
+			}
+		case "content-transfer-encoding":
+			switch lower(strings.TrimSpace(unfold(f.Value))) {
+			case "7bit", "8bit", "binary":
+			default:
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func contentTypeMatches(mt string, types []string) bool {
