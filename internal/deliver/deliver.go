@@ -175,7 +175,8 @@ func (a *Agent) log() *slog.Logger {
 }
 
 // DeliverFile delivers the message in the file at path (a spool file). The
-// file is only read.
+// file is only read. Spool files hold the message as it crossed the wire, with
+// CRLF line ends; the Maildir copy gets LF ones (see lfReader).
 func (a *Agent) DeliverFile(ctx context.Context, path string, env Envelope) (*Report, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -183,7 +184,7 @@ func (a *Agent) DeliverFile(ctx context.Context, path string, env Envelope) (*Re
 		return &Report{}, e
 	}
 	defer f.Close()
-	return a.deliver(ctx, f, path, env)
+	return a.deliver(ctx, newLFReader(f), path, env)
 }
 
 // Deliver delivers the message read from r (stdin in MDA mode), streaming

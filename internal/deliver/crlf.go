@@ -1,0 +1,41 @@
+package deliver
+
+import (
+	"bufio"
+	"io"
+)
+
+// lfReader turns CRLF line ends into LF while streaming, leaving a bare CR
+// alone. The spool holds messages as they crossed the wire (RFC 5321 §2.3.8:
+// lines end in CRLF); a Maildir holds them with the local convention, LF
+// (maildir(5)), which Courier-IMAP and Dovecot both expect. Messages given to
+// ebb deliver on stdin are stored as given.
+type lfReader struct {
+	r *bufio.Reader
+}
+
+func newLFReader(r io.Reader) *lfReader { return &lfReader{r: bufio.NewReaderSize(r, 64<<10)} }
+
+func (l *lfReader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	w := 0
+	for i := 0; i < n; i++ {
+		c := p[i]
+		if c == '\r' {
+			if i+1 < n {
+				if p[i+1] == '\n' {
+					continue // the CR of a CRLF; the LF follows
+				}
+			} else if next, perr := l.r.Peek(1); perr == nil && next[0] == '\n' {
+				continue // a CRLF split across two reads
+			}
+		}
+		p[w] = c
+		w++
+	}
+	if w == 0 && n > 0 && err == nil {
+		// The chunk was only the CR of a split CRLF.
+		return l.Read(p)
+	}
+	return w, err
+}
