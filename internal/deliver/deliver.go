@@ -450,7 +450,19 @@ func (a *Agent) store(ctx context.Context, st *staged, msg *Message, t target, e
 	if t.mb.QuotaMessages > 0 {
 		q.Messages = t.mb.QuotaMessages
 	}
-	size, vsize := st.tmp.Size(), st.tmp.VSize()
+	src := st.tmp
+	if dec.Header != nil {
+		// The edited header makes this mailbox's copy differ: write it once,
+		// here, and link its stores to it as usual.
+		edited, err := a.rewriteHeader(st, t.maildir, dec.Header)
+		if err != nil {
+			out.Err = a.pathErr("write", "write the filtered copy in", filepath.Join(t.maildir, "tmp"), err, t.setting)
+			return out
+		}
+		defer edited.Remove()
+		src = edited
+	}
+	size, vsize := src.Size(), src.VSize()
 	for _, s := range stores {
 		dir := a.folder(t, s.Folder)
 		if err := maildir.CheckQuota(t.maildir, q, size); err != nil {
@@ -461,7 +473,7 @@ func (a *Agent) store(ctx context.Context, st *staged, msg *Message, t target, e
 		if len(ignored) > 0 {
 			a.log().Warn("flags not stored: keywords need the IMAP server", "mailbox", t.mb.Address, "flags", ignored)
 		}
-		p, err := maildir.Publish(st.tmp.Path, dir, st.tmp.Base, size, vsize, flags, a.namer())
+		p, err := maildir.Publish(src.Path, dir, src.Base, size, vsize, flags, a.namer())
 		if err != nil {
 			out.Err = a.pathErr("link", "link the message into", pathOf(err, filepath.Join(dir, "new")), err, t.setting)
 			return out

@@ -58,6 +58,12 @@ type Decision struct {
 	Redirects []string
 	// Outbound are new messages to send (vacation replies, notifications).
 	Outbound []Outbound
+	// Header, when not nil, replaces the whole header block of the file at
+	// Message.Path in this mailbox's copy (Sieve editheader, RFC 5293): the
+	// fields in order, each "Name:value" as written (folding kept, no final
+	// line end). It is the header the filter saw, so it includes the fields
+	// ebb prepended (Return-Path, Delivered-To, Received).
+	Header []string
 }
 
 // Store is one fileinto (or keep).

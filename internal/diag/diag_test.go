@@ -54,7 +54,12 @@ func TestSMTPReplyNeverLeaksThePath(t *testing.T) {
 		{"temporary", func(e *Error) {}, 451, [3]int{4, 3, 0}},
 		{"disk full", func(e *Error) { e.SetCause(syscall.ENOSPC) }, 452, [3]int{4, 3, 1}},
 		{"permanent", func(e *Error) { e.Class = Permanent }, 554, [3]int{5, 3, 0}},
-		{"explicit", func(e *Error) { e.Class = Permanent; e.SMTPCode = 550; e.Enhanced = [3]int{5, 4, 6}; e.Public = "Mail loop detected" }, 550, [3]int{5, 4, 6}},
+		{"explicit", func(e *Error) {
+			e.Class = Permanent
+			e.SMTPCode = 550
+			e.Enhanced = [3]int{5, 4, 6}
+			e.Public = "Mail loop detected"
+		}, 550, [3]int{5, 4, 6}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := storyError()

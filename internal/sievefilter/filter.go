@@ -189,6 +189,7 @@ func (f *Filter) Decide(ctx context.Context, mb *directory.Mailbox, msg *deliver
 	// Pigeonhole's sieve_before/sieve_after: the scripts share one result;
 	// an action in any of them cancels the implicit keep.
 	var actions []sieve.Action
+	var edited []sieve.HeaderField // the last script's edited header, if any edited it
 	keep := true
 	var keepFlags []string
 	for _, s := range scripts {
@@ -207,13 +208,20 @@ func (f *Filter) Decide(ctx context.Context, mb *directory.Mailbox, msg *deliver
 		} else {
 			keepFlags = res.ImplicitKeepFlags
 		}
-		if len(res.EditedHeader) > 0 {
-			f.Log.Warn("sieve: editheader changes are not written to the stored message (delivery has no header-rewrite seam yet)",
-				"mailbox", mb.Address, "script", s.Name())
+		if res.EditedHeader != nil {
+			edited = res.EditedHeader
 		}
 	}
 	f.createFolders(mb, p.maildir, actions)
-	return f.decision(ctx, mb, msg, env, m, actions, keep, keepFlags, host, user, vac, sender)
+	d, err := f.decision(ctx, mb, msg, env, m, actions, keep, keepFlags, host, user, vac, sender)
+	if err == nil && d != nil && edited != nil {
+		// editheader (RFC 5293): the stored copy carries the edited header.
+		d.Header = make([]string, len(edited))
+		for i, h := range edited {
+			d.Header[i] = h.Name + ":" + h.Value
+		}
+	}
+	return d, err
 }
 
 // createFolders makes the folders of fileinto :create (RFC 5490 §3.2) even
