@@ -439,6 +439,9 @@ func (a *Agent) store(ctx context.Context, st *staged, msg *Message, t target, e
 	if len(stores) == 0 {
 		if dec.Discard {
 			out.Discarded = true
+			if dec.Delivered != nil {
+				dec.Delivered()
+			}
 			return out
 		}
 		stores = []Store{{Folder: env.Folder}}
@@ -482,6 +485,9 @@ func (a *Agent) store(ctx context.Context, st *staged, msg *Message, t target, e
 		if err := maildir.AddUsage(t.maildir, size, 1); err != nil {
 			a.log().Warn("cannot update maildirsize", "maildir", t.maildir, "error", err)
 		}
+	}
+	if dec.Delivered != nil {
+		dec.Delivered()
 	}
 	return out
 }

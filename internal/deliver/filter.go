@@ -64,6 +64,12 @@ type Decision struct {
 	// line end). It is the header the filter saw, so it includes the fields
 	// ebb prepended (Return-Path, Delivered-To, Received).
 	Header []string
+	// Delivered, when set, is called once this mailbox's copy is stored (or
+	// discarded as the filter asked). State that must hold only for a
+	// delivered message is committed there: Sieve's duplicate ids (RFC 7352
+	// §3), so that a delivery that fails and is retried is not taken for a
+	// duplicate of itself — and discarded.
+	Delivered func()
 }
 
 // Store is one fileinto (or keep).

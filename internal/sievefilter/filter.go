@@ -189,7 +189,8 @@ func (f *Filter) Decide(ctx context.Context, mb *directory.Mailbox, msg *deliver
 	// Pigeonhole's sieve_before/sieve_after: the scripts share one result;
 	// an action in any of them cancels the implicit keep.
 	var actions []sieve.Action
-	var edited []sieve.HeaderField // the last script's edited header, if any edited it
+	var edited []sieve.HeaderField  // the last script's edited header, if any edited it
+	var marks []sieve.DuplicateMark // duplicate ids to remember once delivered
 	keep := true
 	var keepFlags []string
 	for _, s := range scripts {
@@ -211,9 +212,17 @@ func (f *Filter) Decide(ctx context.Context, mb *directory.Mailbox, msg *deliver
 		if res.EditedHeader != nil {
 			edited = res.EditedHeader
 		}
+		marks = append(marks, res.DuplicateMarks...)
 	}
 	f.createFolders(mb, p.maildir, actions)
 	d, err := f.decision(ctx, mb, msg, env, m, actions, keep, keepFlags, host, user, vac, sender)
+	if err == nil && d != nil && len(marks) > 0 {
+		d.Delivered = func() {
+			if err := dup.commit(marks); err != nil {
+				f.Log.Warn("sieve: cannot remember duplicate ids", "mailbox", mb.Address, "error", err)
+			}
+		}
+	}
 	if err == nil && d != nil && edited != nil {
 		// editheader (RFC 5293): the stored copy carries the edited header.
 		d.Header = make([]string, len(edited))

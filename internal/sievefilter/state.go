@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ebbmail/ebb/internal/safeio"
+	"github.com/ebbmail/ebb/internal/sieve"
 )
 
 // stateStore remembers keys until a time: one small file per key under
@@ -72,15 +73,23 @@ func (v *vacationState) record(handle, sender string, period time.Duration) erro
 	return v.st.remember(period, "vacation", handle, strings.ToLower(sender))
 }
 
-// duplicateState is the sieve.DuplicateTracker of one user. It records at
-// check time (RFC 7352 §3 allows the simple way: a message whose delivery
-// then fails is a duplicate on retry only when the script said so).
+// duplicateState is the sieve.DuplicateTracker of one user. Seen only looks;
+// the ids a run marks (Result.DuplicateMarks) are remembered once the message
+// is stored (deliver.Decision.Delivered), as RFC 7352 §3 asks: a delivery
+// that fails and is retried must not count as a duplicate of itself, or a
+// script that discards duplicates would lose it.
 type duplicateState struct{ st stateStore }
 
 func (d *duplicateState) Seen(_ context.Context, handle, id string, period time.Duration) (bool, error) {
-	seen, err := d.st.seen("duplicate", handle, id)
-	if err != nil || seen {
-		return seen, err
+	return d.st.seen("duplicate", handle, id)
+}
+
+// commit remembers the marks of a delivered message.
+func (d *duplicateState) commit(marks []sieve.DuplicateMark) error {
+	for _, m := range marks {
+		if err := d.st.remember(m.Period, "duplicate", m.Handle, m.ID); err != nil {
+			return err
+		}
 	}
-	return false, d.st.remember(period, "duplicate", handle, id)
+	return nil
 }
