@@ -185,8 +185,13 @@ func (d *daemon) run() int {
 			a := &deliver.Agent{Cfg: agent.Cfg, Resolver: agent.Resolver, Filter: agent.Filter, Component: agent.Component,
 				Namer: agent.Namer, Log: deliverLog.With("queue_id", m.ID)}
 			rep, err := a.DeliverFile(ctx, m.DataPath, deliver.Envelope{
-				Sender: m.From(), Recipient: r.Address, Prefix: []byte(m.Prefix()),
+				Sender: m.From(), Recipient: r.Address, Prefix: []byte(m.Prefix()), Done: r.Done,
 			})
+			if rep != nil {
+				// Mailboxes of an alias that got the message are not
+				// delivered again when the others are retried.
+				r.Done = append(r.Done, rep.Delivered()...)
+			}
 			if err != nil {
 				return err
 			}

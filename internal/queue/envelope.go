@@ -76,6 +76,10 @@ type Recipient struct {
 	Error *diag.Error `json:"error,omitempty"`
 	// Notified is set once the sender got a DSN for this recipient's failure.
 	Notified bool `json:"notified,omitempty"`
+	// Done lists what an earlier attempt already delivered for this
+	// recipient (the mailboxes of an alias): a transport skips them on the
+	// next attempt, so a partial failure does not deliver twice.
+	Done []string `json:"done,omitempty"`
 	// Reason is Error's full sentence. List fills it for display (mailq
 	// --json); the queue does not rely on it.
 	Reason string `json:"reason,omitempty"`
