@@ -351,9 +351,11 @@ func (d *daemon) inboundListeners() []smtpd.Listener {
 	var ls []smtpd.Listener
 	for i, l := range d.smtpLn {
 		ls = append(ls, smtpd.Listener{
-			Kind:   smtpd.Inbound,
-			Addr:   d.cfg.SMTP.Listen[i],
-			Net:    l,
+			Kind: smtpd.Inbound,
+			Addr: d.cfg.SMTP.Listen[i],
+			// A line must finish within the timeout of the previous one and
+			// a session within smtp.max_session_time (slowloris).
+			Net:    smtpd.BoundedListener(l, d.cfg.SMTP.MaxSessionTime.Duration, false),
 			Policy: smtpd.InboundPolicy{Directory: d.dir},
 		})
 	}
