@@ -61,6 +61,9 @@ type Receiver struct {
 	ln   *net.UnixListener
 	wg   sync.WaitGroup
 	kick chan struct{}
+	// scanning makes scans one at a time: two at once would both open a
+	// ready file and queue it twice.
+	scanning sync.Mutex
 }
 
 // Bind creates the pickup directory (mode 3733, see the package doc) and
@@ -303,6 +306,8 @@ const staleAfter = 24 * time.Hour
 // that fails for a temporary reason stays for the next scan; one that can
 // never work is renamed to x.<name> and logged.
 func (r *Receiver) Scan(ctx context.Context) {
+	r.scanning.Lock()
+	defer r.scanning.Unlock()
 	d, err := os.Open(r.Dir)
 	if err != nil {
 		r.Log.Error("pickup scan", "diag", diag.PathError("ebb serve", "open", "read the pickup directory", r.Dir, err, nil))
