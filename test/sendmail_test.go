@@ -254,6 +254,17 @@ func TestSendmailModes(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// mailq by that name, as the same ordinary user: the spool is closed to
+	// it, so it asks the daemon as -bp does.
+	link := filepath.Join(harness.Dir(t), "mailq")
+	if err := os.Symlink(harness.Ebb(t), link); err != nil {
+		t.Fatal(err)
+	}
+	mq := exec.Command(link, "-c", e.Conf)
+	mq.Env = []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent"}
+	if r := harness.Run(t, harness.AsUser(mq, e.Caller), nil); r.Code != 0 || !strings.Contains(r.Stdout, "far@remote.example") {
+		t.Errorf("mailq as %s: exit %d\n%s%s", e.Caller.Name, r.Code, r.Stdout, r.Stderr)
+	}
 	// -q: the daemon retries now (and says so in its log).
 	if r := e.sendmail("", "-q"); r.Code != 0 {
 		t.Errorf("sendmail -q: exit %d %s", r.Code, r.Stderr)

@@ -2,12 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 	"time"
 
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/pickup"
 	"github.com/ebbmail/ebb/internal/queue"
 )
 
@@ -60,6 +63,13 @@ func runMailq(e *env) int {
 	}
 	l, err := queue.List(cfg.Queue.Spool)
 	if err != nil {
+		// The spool is closed to ordinary users (it is server.user's, 0700):
+		// ask the running daemon instead, as sendmail -bp does.
+		if errors.Is(err, fs.ErrPermission) && !a.json {
+			if perr := pickup.Mailq(e.ctx, cfg.PickupDir(), cfg.Sendmail.Socket, e.stdout, 30*time.Second); perr == nil {
+				return 0
+			}
+		}
 		return fail(e, err, "ebb mailq")
 	}
 	sum := queue.Summarize(l)
