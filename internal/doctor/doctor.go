@@ -53,6 +53,7 @@ var areas = []func() []Check{
 	sieveChecks,
 	submissionChecks,
 	serveChecks,
+	queueChecks,
 }
 
 // Status is the verdict of one finding.
