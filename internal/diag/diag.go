@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -89,11 +90,20 @@ type Found struct {
 // ModeString renders the permission bits the way chmod takes them: 0700, 1777.
 func (f *Found) ModeString() string { return fmt.Sprintf("%04o", f.Mode) }
 
-func (f *Found) String() string {
+func (f *Found) String() string { return f.describe("") }
+
+// describe renders what was found; when it is not the path the error is
+// about (a missing path's nearest existing parent), it names it, so the
+// sentence says which directory has that owner and mode.
+func (f *Found) describe(errPath string) string {
 	if f.Kind == "missing" {
 		return fmt.Sprintf("%s does not exist", f.Path)
 	}
-	s := fmt.Sprintf("the %s is %s:%s %s", f.Kind, nameOr(f.Owner, f.UID), nameOr(f.Group, f.GID), f.ModeString())
+	what := "the " + f.Kind
+	if errPath != "" && filepath.Clean(errPath) != filepath.Clean(f.Path) {
+		what += " " + f.Path
+	}
+	s := fmt.Sprintf("%s is %s:%s %s", what, nameOr(f.Owner, f.UID), nameOr(f.Group, f.GID), f.ModeString())
 	if f.HasFree {
 		s += fmt.Sprintf(", %s and %d inodes free", HumanBytes(f.FreeBytes), f.FreeInodes)
 	}
@@ -229,7 +239,7 @@ func (e *Error) sentence(withComponent bool) string {
 		ctx = append(ctx, "running as "+e.Who.String())
 	}
 	if e.Found != nil {
-		ctx = append(ctx, e.Found.String())
+		ctx = append(ctx, e.Found.describe(e.Path))
 	}
 	if e.Setting != nil {
 		ctx = append(ctx, "path from "+e.Setting.String())

@@ -188,3 +188,16 @@ func TestHumanBytes(t *testing.T) {
 		}
 	}
 }
+
+func TestSentenceNamesTheParentThatWasFound(t *testing.T) {
+	e := storyError()
+	e.Path = "/var/mail/example.com/alice/Maildir/tmp/x"
+	got := e.Sentence()
+	if !strings.Contains(got, "the directory /var/mail/example.com/alice/Maildir/tmp is root:root 0700") {
+		t.Errorf("sentence does not name the directory it describes: %s", got)
+	}
+	e.Path = "/var/mail/example.com/alice/Maildir/tmp/"
+	if got := e.Sentence(); !strings.Contains(got, "; the directory is root:root 0700;") {
+		t.Errorf("the path itself must not be named twice: %s", got)
+	}
+}
