@@ -248,7 +248,7 @@ func sieveTest(e *env, args []string) int {
 	}
 	res, err := s.Run(e.ctx, msg, envl, rt)
 	if err != nil {
-		fmt.Fprintln(e.stdout, "error "+sieveQuote(err.Error()))
+		fmt.Fprintln(e.stdout, "error "+sieve.Quote(err.Error()))
 		fmt.Fprintln(e.stdout, "implicit keep")
 		return 1
 	}
@@ -315,7 +315,7 @@ func formatAction(a sieve.Action) string {
 	case sieve.Discard, *sieve.Discard:
 		return "discard"
 	case sieve.FileInto:
-		s := "fileinto " + sieveQuote(a.Mailbox) + flagsSuffix(a.Flags)
+		s := "fileinto " + sieve.Quote(a.Mailbox) + flagsSuffix(a.Flags)
 		if a.Copy {
 			s += " :copy"
 		}
@@ -326,7 +326,7 @@ func formatAction(a sieve.Action) string {
 	case *sieve.FileInto:
 		return formatAction(*a)
 	case sieve.Redirect:
-		s := "redirect " + sieveQuote(a.Address)
+		s := "redirect " + sieve.Quote(a.Address)
 		if a.Copy {
 			s += " :copy"
 		}
@@ -335,34 +335,34 @@ func formatAction(a sieve.Action) string {
 		return formatAction(*a)
 	case sieve.Reject:
 		if a.Extended {
-			return "ereject " + sieveQuote(a.Reason)
+			return "ereject " + sieve.Quote(a.Reason)
 		}
-		return "reject " + sieveQuote(a.Reason)
+		return "reject " + sieve.Quote(a.Reason)
 	case *sieve.Reject:
 		return formatAction(*a)
 	case sieve.Vacation:
-		s := "vacation to=" + sieveQuote(a.To)
+		s := "vacation to=" + sieve.Quote(a.To)
 		if a.Subject != "" {
-			s += " subject=" + sieveQuote(a.Subject)
+			s += " subject=" + sieve.Quote(a.Subject)
 		}
 		if a.From != "" {
-			s += " from=" + sieveQuote(a.From)
+			s += " from=" + sieve.Quote(a.From)
 		}
-		s += " seconds=" + strconv.FormatInt(a.Seconds, 10) + " handle=" + sieveQuote(a.Handle)
+		s += " seconds=" + strconv.FormatInt(a.Seconds, 10) + " handle=" + sieve.Quote(a.Handle)
 		if a.Mime {
 			s += " mime=yes"
 		}
 		if len(a.Addresses) > 0 {
-			s += " addresses=" + sieveQuote(strings.Join(a.Addresses, ", "))
+			s += " addresses=" + sieve.Quote(strings.Join(a.Addresses, ", "))
 		}
 		if a.Skip != "" {
-			s += " skip=" + sieveQuote(a.Skip)
+			s += " skip=" + sieve.Quote(a.Skip)
 		}
-		return s + " reason=" + sieveQuote(a.Reason)
+		return s + " reason=" + sieve.Quote(a.Reason)
 	case *sieve.Vacation:
 		return formatAction(*a)
 	case sieve.AddHeader:
-		s := "addheader " + sieveQuote(a.Name) + " " + sieveQuote(a.Value)
+		s := "addheader " + sieve.Quote(a.Name) + " " + sieve.Quote(a.Value)
 		if a.Last {
 			s += " :last"
 		}
@@ -370,7 +370,7 @@ func formatAction(a sieve.Action) string {
 	case *sieve.AddHeader:
 		return formatAction(*a)
 	case sieve.DeleteHeader:
-		s := "deleteheader " + sieveQuote(a.Name)
+		s := "deleteheader " + sieve.Quote(a.Name)
 		if len(a.Indexes) > 0 {
 			s += " index"
 			for _, i := range a.Indexes {
@@ -394,35 +394,8 @@ func flagsSuffix(flags []string) string {
 	var b strings.Builder
 	b.WriteString(" flags")
 	for _, f := range fs {
-		b.WriteString(" " + sieveQuote(f))
+		b.WriteString(" " + sieve.Quote(f))
 	}
-	return b.String()
-}
-
-// sieveQuote writes s as a Sieve quoted string (\" and \\ escaped), with
-// control characters as \r, \n, \t or \xHH so that every action is one line.
-func sieveQuote(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case c == '\r':
-			b.WriteString(`\r`)
-		case c == '\n':
-			b.WriteString(`\n`)
-		case c == '\t':
-			b.WriteString(`\t`)
-		case c < 0x20 || c == 0x7f:
-			fmt.Fprintf(&b, `\x%02x`, c)
-		default:
-			b.WriteByte(c)
-		}
-	}
-	b.WriteByte('"')
 	return b.String()
 }
 

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ebbmail/ebb/internal/sieve"
 )
 
 // SieveCase is one script/message/envelope triple of the corpus.
@@ -332,7 +334,7 @@ func NormalisePigeonhole(stdout, stderr string, code int) ([]string, error) {
 			case box == "INBOX":
 				s = "keep"
 			default:
-				s = "fileinto " + quote(box)
+				s = "fileinto " + sieve.Quote(box)
 			}
 			var flags []string
 			copyTag, create := false, false
@@ -359,7 +361,7 @@ func NormalisePigeonhole(stdout, stderr string, code int) ([]string, error) {
 			out = append(out, s+flagSuffix(flags)+tagIf(copyTag, " :copy")+tagIf(create, " :create"))
 		case strings.HasPrefix(l, " * redirect message to: "):
 			addr := strings.TrimSuffix(strings.TrimPrefix(l, " * redirect message to: <"), ">")
-			s := "redirect " + quote(addr)
+			s := "redirect " + sieve.Quote(addr)
 			for i+1 < len(lines) && strings.HasPrefix(lines[i+1], "        + ") {
 				i++
 				if strings.TrimPrefix(lines[i], "        + ") == "preserve implicit keep" {
@@ -368,7 +370,7 @@ func NormalisePigeonhole(stdout, stderr string, code int) ([]string, error) {
 			}
 			out = append(out, s)
 		case strings.HasPrefix(l, " * reject message with reason: "):
-			out = append(out, "reject "+quote(strings.TrimPrefix(l, " * reject message with reason: ")))
+			out = append(out, "reject "+sieve.Quote(strings.TrimPrefix(l, " * reject message with reason: ")))
 		case l == " * discard":
 			out = append(out, "discard")
 		case strings.HasPrefix(l, " * track "):
@@ -404,17 +406,17 @@ func NormalisePigeonhole(stdout, stderr string, code int) ([]string, error) {
 func vacationLine(seconds, subject, from, handle, reason string) string {
 	s := "vacation seconds=" + seconds
 	if subject != "" {
-		s += " subject=" + quote(subject)
+		s += " subject=" + sieve.Quote(subject)
 	}
 	if from != "" {
-		s += " from=" + quote(from)
+		s += " from=" + sieve.Quote(from)
 	}
 	// sieve-test prints only the first line of the handle.
 	handle, _, _ = strings.Cut(strings.ReplaceAll(handle, "\r\n", "\n"), "\n")
 	// Line ends: sieve-test prints the reason line by line; a text: reason
 	// holds CRLF. Both are the same reply.
 	reason = strings.TrimRight(strings.ReplaceAll(reason, "\r\n", "\n"), "\r\n")
-	return s + " handle=" + quote(handle) + " reason=" + quote(reason)
+	return s + " handle=" + sieve.Quote(handle) + " reason=" + sieve.Quote(reason)
 }
 
 func tagIf(b bool, s string) string {
@@ -446,35 +448,8 @@ func flagSuffix(flags []string) string {
 	var b strings.Builder
 	b.WriteString(" flags")
 	for _, f := range fs {
-		b.WriteString(" " + quote(f))
+		b.WriteString(" " + sieve.Quote(f))
 	}
-	return b.String()
-}
-
-// quote writes s as `ebb sieve test` does: a Sieve quoted string with
-// control characters as \r, \n, \t or \xHH.
-func quote(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case c == '\r':
-			b.WriteString(`\r`)
-		case c == '\n':
-			b.WriteString(`\n`)
-		case c == '\t':
-			b.WriteString(`\t`)
-		case c < 0x20 || c == 0x7f:
-			fmt.Fprintf(&b, `\x%02x`, c)
-		default:
-			b.WriteByte(c)
-		}
-	}
-	b.WriteByte('"')
 	return b.String()
 }
 
@@ -550,7 +525,7 @@ func NormaliseEbb(stdout, stderr string, code int) ([]string, error) {
 		case "error":
 			out = append(out, "runtime error")
 		case "ereject", "reject":
-			out = append(out, "reject "+quote(sanitize(unquote(rest))))
+			out = append(out, "reject "+sieve.Quote(sanitize(unquote(rest))))
 		case "discard", "redirect":
 			out = append(out, l)
 		case "keep":
