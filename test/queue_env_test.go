@@ -28,9 +28,7 @@ type queueEnv struct {
 	Mail  string
 	SMTP  string
 	User  harness.User
-	cmd   *exec.Cmd
-	log   *os.File
-	done  chan struct{}
+	srv   *harness.Serve // nil while the daemon is not running
 }
 
 // newQueueEnv writes the config and the directory; beforeStart may prepare
@@ -80,11 +78,7 @@ listen = ""
 
 func (e *queueEnv) ebbAsUser(stdin []byte, args ...string) harness.Result {
 	e.t.Helper()
-	r := harness.Run(e.t, harness.AsUser(exec.Command(harness.Ebb(e.t), args...), e.User), stdin)
-	if r.Code != 0 {
-		e.t.Fatalf("ebb %v: exit %d: %s", args, r.Code, r.Stderr)
-	}
-	return r
+	return harness.EbbAs(e.t, e.User, stdin, args...)
 }
 
 // ebb runs an ebb command as root (mailq and queue commands work as root
@@ -98,18 +92,7 @@ func (e *queueEnv) ebb(args ...string) harness.Result {
 // the SMTP greeting.
 func (e *queueEnv) Start() {
 	e.t.Helper()
-	f, err := os.OpenFile(filepath.Join(e.Dir, "serve.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.log = f
-	e.cmd = exec.Command(harness.Ebb(e.t), "serve", "-c", e.Conf)
-	e.cmd.Stdout, e.cmd.Stderr = f, f
-	if err := e.cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	e.done = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(e.cmd, e.done)
+	e.srv = harness.StartServe(e.t, e.Conf, filepath.Join(e.Dir, "serve.log"))
 	harness.WaitTCP(e.t, e.SMTP, "220", 15*time.Second)
 	// The control socket comes up with the queue runner.
 	e.waitFor("the control socket", func() bool {
@@ -120,27 +103,16 @@ func (e *queueEnv) Start() {
 
 // Stop ends the daemon with SIGTERM and waits for it.
 func (e *queueEnv) Stop() {
-	if e.cmd == nil {
-		return
+	if e.srv != nil {
+		e.srv.Stop()
+		e.srv = nil
 	}
-	e.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-e.done:
-	case <-time.After(20 * time.Second):
-		e.cmd.Process.Kill()
-		<-e.done
-	}
-	e.cmd = nil
-	e.log.Close()
 }
 
 // Kill ends the daemon with SIGKILL, as a crash would.
 func (e *queueEnv) Kill() {
-	e.t.Helper()
-	e.cmd.Process.Kill()
-	<-e.done
-	e.cmd = nil
-	e.log.Close()
+	e.srv.Kill()
+	e.srv = nil
 }
 
 func (e *queueEnv) Log() string {

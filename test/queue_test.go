@@ -120,7 +120,7 @@ func TestQueueSecondInstanceIsRefusedNamingLockAndPid(t *testing.T) {
 	os.WriteFile(other, []byte(conf), 0o644)
 	r := harness.Run(t, exec.Command(harness.Ebb(t), "serve", "-c", other), nil)
 	lock := filepath.Join(e.Spool, "lock")
-	want := fmt.Sprintf("cannot lock the spool with %s: held by pid %d", lock, e.cmd.Process.Pid)
+	want := fmt.Sprintf("cannot lock the spool with %s: held by pid %d", lock, e.srv.Pid())
 	if r.Code == 0 || !strings.Contains(r.Stderr, want) {
 		t.Fatalf("second ebb serve: exit %d, stderr:\n%s\nwant it to contain %q", r.Code, r.Stderr, want)
 	}

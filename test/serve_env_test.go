@@ -14,10 +14,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -39,9 +37,7 @@ type serveEnv struct {
 	Cert    string
 	Key     string
 	logPath string
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	code    int
+	srv     *harness.Serve // nil while the daemon is not running
 }
 
 type serveOpts struct {
@@ -108,33 +104,14 @@ listen = %q
 
 func (e *serveEnv) ebbAsUser(args ...string) harness.Result {
 	e.t.Helper()
-	r := harness.Run(e.t, harness.AsUser(exec.Command(harness.Ebb(e.t), args...), e.User), nil)
-	if r.Code != 0 {
-		e.t.Fatalf("ebb %v: exit %d: %s", args, r.Code, r.Stderr)
-	}
-	return r
+	return harness.EbbAs(e.t, e.User, nil, args...)
 }
 
 // Start runs ebb serve as root (it drops to the test user) and waits for
 // its greeting.
 func (e *serveEnv) Start() {
 	e.t.Helper()
-	f, err := os.OpenFile(e.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.cmd = exec.Command(harness.Ebb(e.t), "serve", "-c", e.Conf)
-	e.cmd.Stdout, e.cmd.Stderr = f, f
-	if err := e.cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	f.Close()
-	e.exited = make(chan struct{})
-	go func(c *exec.Cmd, done chan struct{}) {
-		c.Wait()
-		e.code = c.ProcessState.ExitCode()
-		close(done)
-	}(e.cmd, e.exited)
+	e.srv = harness.StartServe(e.t, e.Conf, e.logPath)
 	e.waitGreeting()
 }
 
@@ -143,8 +120,8 @@ func (e *serveEnv) waitGreeting() {
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
-		case <-e.exited:
-			e.t.Fatalf("ebb serve exited with %d; log:\n%s", e.code, e.Log())
+		case <-e.srv.Exited():
+			e.t.Fatalf("ebb serve exited with %d; log:\n%s", e.srv.ExitCode(), e.Log())
 		default:
 		}
 		if c, err := serveDial(e.SMTP); err == nil {
@@ -156,30 +133,24 @@ func (e *serveEnv) waitGreeting() {
 	e.t.Fatalf("ebb serve not answering on %s; log:\n%s", e.SMTP, e.Log())
 }
 
-// Stop sends SIGTERM and waits for the exit; it returns the exit code.
+// Stop sends SIGTERM and waits for the exit.
 func (e *serveEnv) Stop() {
-	if e.cmd == nil {
+	if e.srv == nil {
 		return
 	}
-	e.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-e.exited:
-	case <-time.After(20 * time.Second):
-		e.cmd.Process.Kill()
-		<-e.exited
+	if !e.srv.Stop() {
 		e.t.Errorf("ebb serve did not stop within 20 s of SIGTERM; log:\n%s", e.Log())
 	}
-	e.cmd = nil
+	e.srv = nil
 }
 
 // Kill is kill -9.
 func (e *serveEnv) Kill() {
-	e.cmd.Process.Kill()
-	<-e.exited
-	e.cmd = nil
+	e.srv.Kill()
+	e.srv = nil
 }
 
-func (e *serveEnv) Signal(s os.Signal) { e.cmd.Process.Signal(s) }
+func (e *serveEnv) Signal(s os.Signal) { e.srv.Signal(s) }
 
 func (e *serveEnv) Log() string {
 	b, _ := os.ReadFile(e.logPath)

@@ -209,7 +209,7 @@ func TestServeSignals(t *testing.T) {
 	}
 	fmt.Fprintf(c.w, "Subject: in flight\r\n\r\nfirst half\r\n")
 	time.Sleep(200 * time.Millisecond)
-	cmd := e.cmd
+	srv := e.srv
 	e.Signal(syscall.SIGTERM)
 	time.Sleep(300 * time.Millisecond)
 	if _, err := serveDial(e.SMTP); err == nil {
@@ -220,14 +220,14 @@ func TestServeSignals(t *testing.T) {
 		t.Errorf("the message in flight at SIGTERM got %q, want 250", r)
 	}
 	select {
-	case <-e.exited:
+	case <-srv.Exited():
 	case <-time.After(15 * time.Second):
 		t.Fatalf("no exit after SIGTERM")
 	}
-	if code := cmd.ProcessState.ExitCode(); code != 0 {
+	if code := srv.ExitCode(); code != 0 {
 		t.Errorf("exit %d after SIGTERM, want 0; log:\n%s", code, tail(e.Log(), 20))
 	}
-	e.cmd = nil
+	e.srv = nil
 	e.Start()
 	e.waitCount("bob", 1, 10*time.Second)
 }
@@ -330,7 +330,7 @@ func TestServeAliasToRemoteWaitsWithAReason(t *testing.T) {
 func TestServeSecondInstanceOnTheSamePortsNamesTheHolder(t *testing.T) {
 	e := newServeEnv(t, serveOpts{})
 	r := harness.Run(t, exec.Command(harness.Ebb(t), "serve", "-c", e.Conf), nil)
-	want := fmt.Sprintf("cannot lock the spool with %s: held by pid %d", filepath.Join(e.Spool, "lock"), e.cmd.Process.Pid)
+	want := fmt.Sprintf("cannot lock the spool with %s: held by pid %d", filepath.Join(e.Spool, "lock"), e.srv.Pid())
 	if r.Code == 0 || !strings.Contains(r.Stderr, want) || !strings.Contains(r.Stderr, e.SMTP+" is in use") {
 		t.Errorf("second ebb serve: exit %d, stderr:\n%s\nwant %q and the address in use", r.Code, r.Stderr, want)
 	}

@@ -30,7 +30,6 @@ type sieveEnv struct {
 	mail   string
 	pickup string
 	smtp   string
-	cmd    *exec.Cmd
 }
 
 func newSieveEnv(t *testing.T) *sieveEnv {
@@ -107,27 +106,7 @@ func (e *sieveEnv) ebb(stdin []byte, want int, args ...string) harness.Result {
 
 func (e *sieveEnv) start() {
 	e.t.Helper()
-	logf, err := os.Create(filepath.Join(e.dir, "serve.log"))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.cmd = exec.Command(harness.Ebb(e.t), "serve", "-c", e.conf)
-	e.cmd.Stdout, e.cmd.Stderr = logf, logf
-	if err := e.cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() {
-		e.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { e.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			e.cmd.Process.Kill()
-			<-done
-		}
-		logf.Close()
-	})
+	harness.StartServe(e.t, e.conf, filepath.Join(e.dir, "serve.log"))
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		if fi, err := os.Stat(filepath.Join(e.pickup, "submit.sock")); err == nil && fi.Mode()&os.ModeSocket != 0 {

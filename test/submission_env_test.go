@@ -17,7 +17,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -37,8 +36,7 @@ type subEnv struct {
 	SMTP, Sub, SubTLS string
 	Pickup            string
 	Spool             string
-	cmd               *exec.Cmd
-	log               *os.File
+	srv               *harness.Serve // nil while the daemon is not running
 }
 
 const (
@@ -122,27 +120,14 @@ listen = ""
 
 func (e *subEnv) ebbAsDaemon(stdin []byte, args ...string) harness.Result {
 	e.t.Helper()
-	r := harness.Run(e.t, harness.AsUser(exec.Command(harness.Ebb(e.t), args...), e.Daemon), stdin)
-	if r.Code != 0 {
-		e.t.Fatalf("ebb %v: exit %d: %s", args, r.Code, r.Stderr)
-	}
-	return r
+	return harness.EbbAs(e.t, e.Daemon, stdin, args...)
 }
 
 // Start runs ebb serve (as root; it drops to the daemon user) and waits
 // for its listeners and the pickup socket.
 func (e *subEnv) Start() {
 	e.t.Helper()
-	f, err := os.OpenFile(filepath.Join(e.Dir, "serve.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.log = f
-	e.cmd = exec.Command(harness.Ebb(e.t), "serve", "-c", e.Conf)
-	e.cmd.Stdout, e.cmd.Stderr = f, f
-	if err := e.cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
+	e.srv = harness.StartServe(e.t, e.Conf, filepath.Join(e.Dir, "serve.log"))
 	harness.WaitTCP(e.t, e.SMTP, "220", 10*time.Second)
 	harness.WaitTCP(e.t, e.Sub, "220", 10*time.Second)
 	deadline := time.Now().Add(10 * time.Second)
@@ -159,20 +144,10 @@ func (e *subEnv) Start() {
 
 // Stop ends the daemon with SIGTERM and waits for it.
 func (e *subEnv) Stop() {
-	if e.cmd == nil || e.cmd.Process == nil {
-		return
+	if e.srv != nil {
+		e.srv.Stop()
+		e.srv = nil
 	}
-	e.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { e.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		e.cmd.Process.Kill()
-		<-done
-	}
-	e.cmd = nil
-	e.log.Close()
 }
 
 func (e *subEnv) Log() string {
