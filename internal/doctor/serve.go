@@ -2,8 +2,6 @@ package doctor
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -11,9 +9,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
-	"time"
 
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/queue"
@@ -117,86 +113,13 @@ func checkListen(ctx context.Context, env *Env) []Finding {
 	return out
 }
 
-// certWarnBefore is how close to expiry a certificate makes doctor warn.
-const certWarnBefore = 14 * 24 * time.Hour
-
-// checkSMTPCert checks the STARTTLS certificate of port 25: readable (as
-// the user that starts ebb serve, and by server.user for a SIGHUP reload),
-// a valid pair, in its validity period, not near its end, and naming
-// server.hostname.
+// checkSMTPCert checks the STARTTLS certificate of port 25 (checkCert).
 func checkSMTPCert(ctx context.Context, env *Env) []Finding {
 	const name = "smtp.tls"
-	certFile, keyFile := env.Cfg.SMTP.TLSCert, env.Cfg.SMTP.TLSKey
-	if certFile == "" {
+	if env.Cfg.SMTP.TLSCert == "" {
 		return []Finding{Passed(name, "", "no certificate: STARTTLS is not offered on port 25 (set smtp.tls_cert and smtp.tls_key to offer it)")}
 	}
-	setting := env.Cfg.Setting("smtp.tls_cert")
-	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		var pe *os.PathError
-		var e *diag.Error
-		if errors.As(err, &pe) {
-			key := "smtp.tls_cert"
-			if pe.Path == keyFile {
-				key = "smtp.tls_key"
-			}
-			e = diag.PathError("ebb doctor", "open", "read the TLS certificate or key", pe.Path, err, env.Cfg.Setting(key))
-		} else {
-			e = diag.New("load", "load the TLS certificate", certFile, err)
-			e.Setting = setting
-			e.Hint = "smtp.tls_cert must be a PEM certificate chain and smtp.tls_key its private key"
-		}
-		e.Class = diag.Temporary
-		return []Finding{Failed(name, e)}
-	}
-	leaf, err := x509.ParseCertificate(pair.Certificate[0])
-	if err != nil {
-		e := diag.New("parse", "parse the TLS certificate", certFile, err)
-		e.Setting = setting
-		return []Finding{Failed(name, e)}
-	}
-	var out []Finding
-	now := time.Now()
-	switch {
-	case now.Before(leaf.NotBefore):
-		e := diag.New("verify", "use the TLS certificate", certFile, fmt.Errorf("it is valid only from %s", leaf.NotBefore.Format(time.DateTime)))
-		e.Setting, e.Hint = setting, "check the clock of this host, or use a certificate valid now"
-		return []Finding{Failed(name, e)}
-	case now.After(leaf.NotAfter):
-		e := diag.New("verify", "use the TLS certificate", certFile, fmt.Errorf("it expired on %s", leaf.NotAfter.Format(time.DateOnly)))
-		e.Setting, e.Hint = setting, "renew it, then reload: kill -HUP the ebb serve process"
-		return []Finding{Failed(name, e)}
-	case leaf.NotAfter.Sub(now) < certWarnBefore:
-		e := diag.New("verify", "use the TLS certificate", certFile, fmt.Errorf("it expires on %s, in %d days", leaf.NotAfter.Format(time.DateOnly), int(leaf.NotAfter.Sub(now).Hours()/24)))
-		e.Setting, e.Hint = setting, "renew it, then reload: kill -HUP the ebb serve process"
-		out = append(out, Warned(name, e))
-	}
-	host := env.Cfg.Server.Hostname
-	if host == "" {
-		host, _ = os.Hostname()
-	}
-	if host != "" && leaf.VerifyHostname(host) != nil {
-		names := append([]string{leaf.Subject.CommonName}, leaf.DNSNames...)
-		e := diag.New("verify", "use the TLS certificate", certFile, fmt.Errorf("it names %s, not %s (server.hostname)", strings.Join(names, ", "), host))
-		e.Setting, e.Hint = setting, "use a certificate for "+host+", or set server.hostname to the name the MX record points at"
-		out = append(out, Warned(name, e))
-	}
-	// ebb serve reads the key as root before it drops privileges; a
-	// SIGHUP reload reads it again as server.user.
-	if u, err := user.Lookup(env.Cfg.Server.User); err == nil && os.Geteuid() == 0 {
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if !readableBy(keyFile, uid, gid) {
-			e := diag.PathError("ebb doctor", "open", "read the TLS key as server.user", keyFile, os.ErrPermission, env.Cfg.Setting("smtp.tls_key"))
-			e.Who = &diag.Identity{UID: uid, User: u.Username, GID: gid}
-			e.Hint = "ebb serve loads it at start as root, but a reload (SIGHUP) runs as " + u.Username + ": chgrp " + groupName(gid) + " " + keyFile + " && chmod 0640 " + keyFile
-			out = append(out, Warned(name, e))
-		}
-	}
-	if len(out) == 0 {
-		out = append(out, Passed(name, certFile, fmt.Sprintf("valid for %s until %s", host, leaf.NotAfter.Format(time.DateOnly))))
-	}
-	return out
+	return checkCert(env, name, "smtp.tls_cert", "smtp.tls_key", env.Cfg.SMTP.TLSCert, env.Cfg.SMTP.TLSKey)
 }
 
 // readableBy reports whether uid/gid may read path by its mode bits.

@@ -2,8 +2,6 @@ package doctor
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"debug/buildinfo"
 	"errors"
 	"fmt"
@@ -14,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/pickup"
@@ -32,70 +29,23 @@ func submissionChecks() []Check {
 	}
 }
 
-// certExpiryWarning is how close to its end a certificate makes doctor warn.
-const certExpiryWarning = 14 * 24 * time.Hour
-
 func checkSubmissionCert(ctx context.Context, env *Env) []Finding {
 	const name = "submission.tls"
 	cfg := env.Cfg.Submission
 	if len(cfg.Listen)+len(cfg.ListenTLS) == 0 {
 		return []Finding{Passed(name, "submission", "no submission listeners (submission.listen, submission.listen_tls are empty)")}
 	}
-	certFile, keyFile, key := cfg.TLSCert, cfg.TLSKey, "submission.tls_cert"
-	if certFile == "" && env.Cfg.SMTP.TLSCert != "" {
+	if cfg.TLSCert == "" && env.Cfg.SMTP.TLSCert != "" {
 		// The smtp.tls check looks at that one; say only that it is used.
 		return []Finding{Passed(name, env.Cfg.SMTP.TLSCert, "submission uses smtp.tls_cert (see the smtp.tls check)")}
 	}
-	if certFile == "" {
+	if cfg.TLSCert == "" {
 		e := diag.New("load", "offer AUTH on", strings.Join(append(append([]string{}, cfg.Listen...), cfg.ListenTLS...), ","), errors.New("no certificate: AUTH is only offered over TLS, so nobody could log in"))
 		e.Setting, e.Class = env.Cfg.Setting("submission.tls_cert"), diag.Permanent
 		e.Hint = "set submission.tls_cert and submission.tls_key (or smtp.tls_cert and smtp.tls_key)"
 		return []Finding{Failed(name, e)}
 	}
-	// ebb serve loads it before dropping privileges, as the user that
-	// starts it: so does this check.
-	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		e := diag.New("load", "load the submission certificate", certFile, err)
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) {
-			path := certFile
-			var pe *os.PathError
-			if errors.As(err, &pe) {
-				path = pe.Path
-			}
-			e = diag.PathError("ebb doctor", "open", "read the submission certificate or key", path, err, env.Cfg.Setting(key))
-		}
-		e.Setting = env.Cfg.Setting(key)
-		e.Hint = "point " + key + " and its key at a PEM certificate chain and its private key"
-		return []Finding{Failed(name, e)}
-	}
-	leaf, err := x509.ParseCertificate(pair.Certificate[0])
-	if err != nil {
-		e := diag.New("parse", "parse the submission certificate", certFile, err)
-		e.Setting = env.Cfg.Setting(key)
-		return []Finding{Failed(name, e)}
-	}
-	now := time.Now()
-	switch {
-	case now.After(leaf.NotAfter):
-		e := diag.New("verify", "use the submission certificate", certFile, fmt.Errorf("it expired on %s", leaf.NotAfter.Format(time.DateOnly)))
-		e.Setting, e.Hint = env.Cfg.Setting(key), "renew it, then: kill -HUP the ebb serve process or restart it"
-		return []Finding{Failed(name, e)}
-	case leaf.NotAfter.Sub(now) < certExpiryWarning:
-		e := diag.New("verify", "use the submission certificate", certFile, fmt.Errorf("it expires on %s", leaf.NotAfter.Format(time.DateOnly)))
-		e.Setting, e.Hint = env.Cfg.Setting(key), "renew it soon"
-		return []Finding{Warned(name, e)}
-	}
-	host := env.Cfg.Server.Hostname
-	if host == "" {
-		host, _ = os.Hostname()
-	}
-	if host != "" && leaf.VerifyHostname(host) != nil {
-		e := diag.New("verify", "use the submission certificate", certFile, fmt.Errorf("it is for %s, not for %s (server.hostname): mail clients will warn", strings.Join(append([]string{leaf.Subject.CommonName}, leaf.DNSNames...), ", "), host))
-		e.Setting, e.Hint = env.Cfg.Setting(key), "use a certificate that names "+host+", or set server.hostname to the name in the certificate"
-		return []Finding{Warned(name, e)}
-	}
-	return []Finding{Passed(name, certFile, fmt.Sprintf("valid for %s until %s", host, leaf.NotAfter.Format(time.DateOnly)))}
+	return checkCert(env, name, "submission.tls_cert", "submission.tls_key", cfg.TLSCert, cfg.TLSKey)
 }
 
 var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}

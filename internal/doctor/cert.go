@@ -1,0 +1,93 @@
+package doctor
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ebbmail/ebb/internal/diag"
+)
+
+// certWarnBefore is how close to expiry a certificate makes doctor warn.
+const certWarnBefore = 14 * 24 * time.Hour
+
+// checkCert checks a certificate that ebb serve offers (smtp.tls_cert,
+// submission.tls_cert): readable (as the user that starts ebb serve, and by
+// server.user for a SIGHUP reload), a valid pair, in its validity period, not
+// near its end, and naming server.hostname. certKey and keyKey are the
+// settings that chose certFile and keyFile.
+func checkCert(env *Env, name, certKey, keyKey, certFile, keyFile string) []Finding {
+	setting := env.Cfg.Setting(certKey)
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		var pe *os.PathError
+		var e *diag.Error
+		if errors.As(err, &pe) {
+			key := certKey
+			if pe.Path == keyFile {
+				key = keyKey
+			}
+			e = diag.PathError("ebb doctor", "open", "read the TLS certificate or key", pe.Path, err, env.Cfg.Setting(key))
+		} else {
+			e = diag.New("load", "load the TLS certificate", certFile, err)
+			e.Setting = setting
+			e.Hint = certKey + " must be a PEM certificate chain and " + keyKey + " its private key"
+		}
+		e.Class = diag.Temporary
+		return []Finding{Failed(name, e)}
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		e := diag.New("parse", "parse the TLS certificate", certFile, err)
+		e.Setting = setting
+		return []Finding{Failed(name, e)}
+	}
+	var out []Finding
+	now := time.Now()
+	switch {
+	case now.Before(leaf.NotBefore):
+		e := diag.New("verify", "use the TLS certificate", certFile, fmt.Errorf("it is valid only from %s", leaf.NotBefore.Format(time.DateTime)))
+		e.Setting, e.Hint = setting, "check the clock of this host, or use a certificate valid now"
+		return []Finding{Failed(name, e)}
+	case now.After(leaf.NotAfter):
+		e := diag.New("verify", "use the TLS certificate", certFile, fmt.Errorf("it expired on %s", leaf.NotAfter.Format(time.DateOnly)))
+		e.Setting, e.Hint = setting, "renew it, then reload: kill -HUP the ebb serve process"
+		return []Finding{Failed(name, e)}
+	case leaf.NotAfter.Sub(now) < certWarnBefore:
+		e := diag.New("verify", "use the TLS certificate", certFile, fmt.Errorf("it expires on %s, in %d days", leaf.NotAfter.Format(time.DateOnly), int(leaf.NotAfter.Sub(now).Hours()/24)))
+		e.Setting, e.Hint = setting, "renew it, then reload: kill -HUP the ebb serve process"
+		out = append(out, Warned(name, e))
+	}
+	host := env.Cfg.Server.Hostname
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	if host != "" && leaf.VerifyHostname(host) != nil {
+		names := append([]string{leaf.Subject.CommonName}, leaf.DNSNames...)
+		e := diag.New("verify", "use the TLS certificate", certFile, fmt.Errorf("it names %s, not %s (server.hostname)", strings.Join(names, ", "), host))
+		e.Setting, e.Hint = setting, "use a certificate for "+host+", or set server.hostname to the name clients connect to"
+		out = append(out, Warned(name, e))
+	}
+	// ebb serve reads the key as root before it drops privileges; a
+	// SIGHUP reload reads it again as server.user.
+	if u, err := user.Lookup(env.Cfg.Server.User); err == nil && os.Geteuid() == 0 {
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if !readableBy(keyFile, uid, gid) {
+			e := diag.PathError("ebb doctor", "open", "read the TLS key as server.user", keyFile, os.ErrPermission, env.Cfg.Setting(keyKey))
+			e.Who = &diag.Identity{UID: uid, User: u.Username, GID: gid}
+			e.Hint = "ebb serve loads it at start as root, but a reload (SIGHUP) runs as " + u.Username + ": chgrp " + groupName(gid) + " " + keyFile + " && chmod 0640 " + keyFile
+			out = append(out, Warned(name, e))
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, Passed(name, certFile, fmt.Sprintf("valid for %s until %s", host, leaf.NotAfter.Format(time.DateOnly))))
+	}
+	return out
+}
