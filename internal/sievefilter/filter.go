@@ -218,8 +218,11 @@ func (f *Filter) Decide(ctx context.Context, mb *directory.Mailbox, msg *deliver
 	d, err := f.decision(ctx, mb, msg, env, m, actions, keep, keepFlags, host, user, vac, sender)
 	if err == nil && d != nil && len(marks) > 0 {
 		d.Delivered = func() {
+			// The message is stored; failing to remember its id only means a
+			// later copy is not taken for a duplicate: a warning, not a failure.
 			if err := dup.commit(marks); err != nil {
-				f.Log.Warn("sieve: cannot remember duplicate ids", "mailbox", mb.Address, "error", err)
+				f.Log.Warn("sieve: cannot remember duplicate ids", "mailbox", mb.Address,
+					"diag", f.diagErr("write", "remember duplicate ids in", dup.st.dir, err, "sieve.duplicate_dir"))
 			}
 		}
 	}
