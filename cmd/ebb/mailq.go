@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"strings"
 	"time"
@@ -86,76 +85,13 @@ func runMailq(e *env) int {
 		enc.Encode(out)
 		return 0
 	}
-	writeListing(e.stdout, l, sum, time.Now())
+	queue.WriteListing(e.stdout, l, sum, time.Now())
 	return 0
-}
-
-func writeListing(w io.Writer, l *queue.Listing, sum queue.Summary, now time.Time) {
-	if len(l.Messages) == 0 && l.Incomplete == 0 && len(l.Damaged) == 0 {
-		fmt.Fprintln(w, "Mail queue is empty")
-		return
-	}
-	for _, m := range l.Messages {
-		held := ""
-		if m.Held {
-			held = "  HELD"
-		}
-		fmt.Fprintf(w, "%s  %s  age %s  from %s%s\n", m.ID, diag.HumanBytes(uint64(m.Size)),
-			queue.FormatAge(m.Age(now)), addr(m.From()), held)
-		for _, r := range m.Recipients {
-			fmt.Fprintf(w, "  %-9s %s", r.State, addr(r.Address))
-			if r.Attempts > 0 {
-				fmt.Fprintf(w, "  attempts %d", r.Attempts)
-			}
-			if r.State == queue.Deferred {
-				fmt.Fprintf(w, "  next %s", nextAttempt(r.Next, now, m.Held))
-			}
-			if r.Error != nil && r.Error.Ref != "" && r.State != queue.Delivered {
-				fmt.Fprintf(w, "  ref %s", r.Error.Ref)
-			}
-			fmt.Fprintln(w)
-			if r.Error != nil && r.State != queue.Delivered {
-				fmt.Fprintf(w, "            %s\n", r.Error.Sentence())
-			}
-		}
-		fmt.Fprintln(w)
-	}
-	for _, d := range l.Damaged {
-		fmt.Fprintf(w, "damaged: %s: %s\n", d.Path, d.Error)
-	}
-	if l.Incomplete > 0 {
-		fmt.Fprintf(w, "%d data files without an envelope (receives in progress, or left by a crash and never acknowledged)\n", l.Incomplete)
-	}
-	var states []string
-	for _, st := range []queue.State{queue.Pending, queue.Deferred, queue.Failed, queue.Delivered} {
-		if n := sum.ByState[st]; n > 0 {
-			states = append(states, fmt.Sprintf("%d %s", n, st))
-		}
-	}
-	fmt.Fprintf(w, "-- %d messages", sum.Messages)
-	if sum.Held > 0 {
-		fmt.Fprintf(w, " (%d held)", sum.Held)
-	}
-	fmt.Fprintf(w, ", %d recipients: %s\n", sum.Recipients, strings.Join(states, ", "))
-	for _, g := range sum.Reasons {
-		fmt.Fprintf(w, "%d %s: %s\n", g.Count, g.State, g.Reason)
-		if g.Hint != "" {
-			fmt.Fprintf(w, "    fix: %s\n", g.Hint)
-		}
-	}
 }
 
 func addr(a string) string { return "<" + a + ">" }
 
-func nextAttempt(next, now time.Time, held bool) string {
-	if held {
-		return "when released"
-	}
-	if next.IsZero() || !next.After(now) {
-		return "now"
-	}
-	return fmt.Sprintf("in %s (%s)", queue.FormatAge(next.Sub(now)), next.Local().Format("15:04:05"))
-}
+func nextAttempt(next, now time.Time, held bool) string { return queue.NextAttempt(next, now, held) }
 
 // fail prints err as one diag sentence and returns its exit code.
 func fail(e *env, err error, component string) int {

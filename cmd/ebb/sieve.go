@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/mail"
 	"os"
 	"path/filepath"
@@ -17,7 +16,6 @@ import (
 	"github.com/ebbmail/ebb/internal/deliver"
 	"github.com/ebbmail/ebb/internal/logging"
 	"github.com/ebbmail/ebb/internal/maildir"
-	"github.com/ebbmail/ebb/internal/queue"
 	"github.com/ebbmail/ebb/internal/sieve"
 	"github.com/ebbmail/ebb/internal/sievefilter"
 )
@@ -409,10 +407,4 @@ func deliverSieveFilter(cfg *config.Config, stderr io.Writer) deliver.Filter {
 		lg, _ = logging.New(stderr, "logfmt", "info")
 	}
 	return sievefilter.New(cfg, lg.With("component", "sieve"), sievefilter.PickupOutbox{Drop: newDrop(cfg)})
-}
-
-// daemonSieveFilter is the Sieve filter of ebb serve's local delivery:
-// redirects and vacation responses go straight into its queue.
-func daemonSieveFilter(cfg *config.Config, log *slog.Logger, q *queue.Queue) deliver.Filter {
-	return sievefilter.New(cfg, log.With("component", "sieve"), sievefilter.QueueOutbox{Q: q})
 }

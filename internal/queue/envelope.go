@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,6 +52,14 @@ type Envelope struct {
 	// the queue id, as Postfix's does, so that a delivered message, the
 	// log and mailq share one id.
 	PrefixFor func(queueID string) string `json:"-"`
+	// Check, when set, judges the message once its data is in the spool
+	// and before Receive returns (so before the 250): message
+	// authentication, scanners. It reads m.DataPath (one path for every
+	// size). A non-nil error refuses the message: the data file is
+	// removed and the error is returned (a *diag.Error carries the SMTP
+	// reply). The header text it returns (complete lines ending in CRLF)
+	// is put in front of the prefix: Authentication-Results, scan results.
+	Check func(ctx context.Context, m *Message) (header string, err error) `json:"-"`
 
 	ClientAddr string `json:"client_addr,omitempty"` // IP:port of the SMTP client
 	ClientHelo string `json:"client_helo,omitempty"`

@@ -90,6 +90,14 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader) (str
 		m.Envelope.Prefix = env.PrefixFor(id)
 		m.Envelope.PrefixFor = nil
 	}
+	if env.Check != nil {
+		m.Envelope.Check = nil
+		hdr, err := env.Check(ctx, m)
+		if err != nil {
+			return "", err // the deferred Remove drops the data file
+		}
+		m.Envelope.Prefix = hdr + m.Envelope.Prefix
+	}
 	seen := map[string]bool{}
 	for _, r := range env.Recipients {
 		if seen[r] {

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -84,7 +84,7 @@ func (d *daemon) demoBanner(addrs []net.Addr) {
 	if strings.Contains(os.Args[0], "go-build") {
 		self = "go run ./cmd/ebb"
 	}
-	w := d.e.stdout
+	w := d.stdout
 	fmt.Fprintf(w, `
 ebb demo is running (Ctrl-C stops it; the data stays in %s).
 

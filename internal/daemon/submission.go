@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -99,7 +99,7 @@ func (d *daemon) bindSubmission() int {
 		// Not fatal: mail from the network must keep flowing. ebb sendmail
 		// then says the same thing to its caller, and ebb doctor too.
 		de := diag.PathError("ebb serve", "listen", "open the pickup directory for ebb sendmail", cfg.PickupDir(), err, cfg.PickupDirSetting())
-		fmt.Fprintln(d.e.stderr, de.Sentence())
+		fmt.Fprintln(d.stderr, de.Sentence())
 		d.log.Error("local submission (ebb sendmail) is off", "diag", de)
 		s.pickup = nil
 	}
@@ -180,7 +180,7 @@ func (d *daemon) startPickup(ctx context.Context) {
 		if err != nil {
 			return err
 		}
-		writeListing(w, l, queue.Summarize(l), time.Now())
+		queue.WriteListing(w, l, queue.Summarize(l), time.Now())
 		return nil
 	}
 	go func() {

@@ -1,0 +1,62 @@
+package daemon
+
+import (
+	"context"
+	"strings"
+
+	"github.com/ebbmail/ebb/internal/queue"
+	"github.com/ebbmail/ebb/internal/smtpd"
+)
+
+// A checker judges a received message after its data is durable in the
+// spool and before the SMTP reply (design.md: "end of DATA: spool file +
+// envelope fsynced → checks → scanners → 250 / 4xx / 5xx"). It reads
+// in.Msg.DataPath, never a copy in memory. It returns header lines to add
+// in front of the stored message (CRLF line ends), or an error that
+// refuses it: a *diag.Error with SMTPCode/Enhanced/Public decides the
+// reply; any other error is a 451.
+//
+// Components (message authentication, scanners) do not know about this
+// interface: each has a small adapter in this package, in its own file.
+type checker interface {
+	name() string
+	check(ctx context.Context, in *checkInput) (header string, err error)
+}
+
+// checkInput is what a checker knows of the message.
+type checkInput struct {
+	Msg  *queue.Message // DataPath, Envelope (From, Recipients, ClientAddr, ClientHelo, AuthUser, Proto), Size
+	Kind smtpd.Kind     // which listener received it: inbound (25), submission, submissions
+	TLS  bool
+	// Header collects what earlier checkers added, so that a later one
+	// (a scanner) can pass on their verdicts (e.g. DMARC results to spamd).
+	Header strings.Builder
+}
+
+// runChecks runs cs in order; the first refusal ends the run.
+func runChecks(ctx context.Context, cs []checker, in *checkInput) (string, error) {
+	for _, c := range cs {
+		h, err := c.check(ctx, in)
+		if err != nil {
+			return "", err
+		}
+		in.Header.WriteString(h)
+	}
+	return in.Header.String(), nil
+}
+
+// checkers is the ordered list of what judges a message after DATA:
+// message authentication first (SPF, DKIM, DMARC; its verdict is input to
+// the scanners), then the scanners. Each part adds its own in its file.
+func (d *daemon) checkers() []checker {
+	var cs []checker
+	cs = append(cs, d.authCheckers()...)
+	cs = append(cs, d.scanCheckers()...)
+	return cs
+}
+
+// authCheckers: SPF, DKIM and DMARC on mail from outside (issue 11).
+func (d *daemon) authCheckers() []checker { return nil }
+
+// scanCheckers: spamd, rspamd, clamd, milters (issue 13).
+func (d *daemon) scanCheckers() []checker { return nil }

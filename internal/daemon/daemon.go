@@ -1,0 +1,259 @@
+// Package daemon assembles ebb serve: which parts run and how they are
+// wired. A message walks smtpd → queue → (deliver | relay) through here;
+// components never import this package, and cmd/ebb only parses flags and
+// calls Run.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/logging"
+	"github.com/ebbmail/ebb/internal/metrics"
+	"github.com/ebbmail/ebb/internal/queue"
+	"github.com/ebbmail/ebb/internal/smtpd"
+)
+
+// Options is what cmd/ebb serve passes from its flags.
+type Options struct {
+	ConfigPath string // -c; "" is config.DefaultPath
+	Demo       bool   // --demo: write and use a demo config under DemoDir
+	DemoDir    string
+	DemoListen string // --demo-listen: the SMTP address instead of the demo config's
+	Stdout     io.Writer
+	Stderr     io.Writer
+}
+
+// Run is ebb serve: the daemon. It wires config → logging → sockets (bound
+// as root) → privileges dropped to server.user → queue (which takes the
+// spool lock) → directory → local delivery → SMTP listeners → metrics, and
+// runs until ctx ends (SIGTERM/SIGINT). SIGHUP reloads the config and the
+// certificates. It returns the exit code.
+func Run(ctx context.Context, o Options) int {
+	if o.Demo {
+		p, err := writeDemoConfig(o.DemoDir)
+		if err != nil {
+			fmt.Fprintln(o.Stderr, diag.From(err, "ebb serve", "demo").Sentence())
+			return diag.ExCantCreat
+		}
+		o.ConfigPath = p
+	}
+	cfg, err := config.Load(o.ConfigPath)
+	if err != nil {
+		if de, ok := diag.As(err); ok {
+			fmt.Fprintln(o.Stderr, de.Sentence())
+		} else {
+			fmt.Fprintln(o.Stderr, err)
+		}
+		return diag.ExConfig
+	}
+	if o.Demo && o.DemoListen != "" {
+		cfg.SMTP.Listen = []string{o.DemoListen}
+	}
+	lg, err := logging.New(o.Stderr, cfg.Log.Format, cfg.Log.Level)
+	if err != nil {
+		fmt.Fprintln(o.Stderr, "ebb serve:", err)
+		return diag.ExConfig
+	}
+	d := &daemon{ctx: ctx, stdout: o.Stdout, stderr: o.Stderr, cfgPath: o.ConfigPath, cfg: cfg, log: lg, demo: o.Demo}
+	code := d.run()
+	if code != 0 {
+		lg.Error("ebb serve stopped", "exit", code)
+	}
+	return code
+}
+
+type daemon struct {
+	ctx     context.Context // ends at SIGTERM/SIGINT
+	stdout  io.Writer
+	stderr  io.Writer
+	cfgPath string
+	cfg     *config.Config
+	log     *logging.Logger
+	demo    bool
+
+	certs   *smtpd.Certificates
+	smtpLn  []net.Listener
+	metrLn  net.Listener
+	q       *queue.Queue
+	dir     *directory.Directory
+	smtp    *smtpd.Server
+	metrics *metrics.Metrics
+	sub     *submission // submission listeners and the sendmail pickup (submission.go)
+}
+
+// fail prints a boundary error on stderr and logs it; it returns the exit
+// code.
+func (d *daemon) fail(err error, op string) int {
+	de := diag.From(err, "ebb serve", op)
+	fmt.Fprintln(d.stderr, de.Sentence())
+	d.log.Error("cannot start", "diag", de)
+	return de.ExitCode()
+}
+
+func (d *daemon) run() int {
+	cfg := d.cfg
+	if cfg.SMTP.TLSCert != "" {
+		c, err := smtpd.LoadCertificates(cfg.SMTP.TLSCert, cfg.SMTP.TLSKey)
+		if err != nil {
+			de := diag.New("load", "load the TLS certificate", cfg.SMTP.TLSCert, err)
+			de.Setting, de.Exit = cfg.Setting("smtp.tls_cert"), diag.ExConfig
+			de.Hint = "check smtp.tls_cert and smtp.tls_key (PEM, readable by the user ebb starts as); ebb doctor checks them"
+			return d.fail(de, "load")
+		}
+		d.certs = c
+	}
+	if code := d.bind(); code != 0 {
+		return code
+	}
+	defer d.closeSockets()
+	if code := d.bindSubmission(); code != 0 {
+		return code
+	}
+	defer d.closeSubmission()
+
+	who, err := d.dropPrivileges()
+	if err != nil {
+		return d.fail(err, "setuid")
+	}
+
+	ctx := context.Background()
+	q, err := queue.Open(cfg, d.log.With("component", "queue"))
+	if err != nil {
+		return d.fail(err, "open")
+	}
+	d.q = q
+	defer q.Close()
+
+	dir, err := directory.OpenWith(ctx, cfg, directory.Options{Logger: d.log.With("component", "directory")})
+	if err != nil {
+		return d.fail(err, "open")
+	}
+	d.dir = dir
+	defer dir.Close()
+	if d.demo {
+		if err := demoDirectory(ctx, dir); err != nil {
+			return d.fail(err, "demo")
+		}
+	}
+
+	d.metrics = metrics.New()
+	d.metrics.Queue(q.Stats)
+
+	srv, err := smtpd.New(smtpd.Config{
+		Options:   smtpOptions(cfg),
+		Listeners: append(d.inboundListeners(), d.submissionListeners()...),
+		Spool:     spoolAdapter{q: q, checks: d.checkers()},
+		TLS:       d.certs,
+		Logger:    d.log.Logger,
+		Metrics:   d.metrics,
+	})
+	if err != nil {
+		return d.fail(err, "start")
+	}
+	d.smtp = srv
+	if err := srv.Bind(); err != nil {
+		return d.fail(err, "listen")
+	}
+
+	transports := d.transports()
+
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	queueDone := make(chan error, 1)
+	go func() { queueDone <- q.Run(runCtx, transports) }()
+	smtpDone := make(chan error, 1)
+	go func() { smtpDone <- srv.Serve() }()
+	d.startPickup(runCtx)
+	metricsDone := make(chan error, 1)
+	if d.metrLn != nil {
+		go func() { metricsDone <- d.metrics.Serve(runCtx, d.metrLn) }()
+	}
+
+	d.log.Info("ebb serve started", "pid", os.Getpid(), "user", who.User, "uid", who.UID,
+		"config", cfg.File, "spool", q.Spool(), "directory", dir.Where(),
+		"smtp", addrList(srv.Addrs()), "metrics", addrOf(d.metrLn))
+	if d.demo {
+		d.demoBanner(srv.Addrs())
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	code := 0
+loop:
+	for {
+		select {
+		case <-d.ctx.Done():
+			d.log.Info("stopping: no new connections; waiting for messages being received",
+				"bound", cfg.SMTP.ShutdownTimeout.Duration.String())
+			break loop
+		case <-hup:
+			d.reload()
+		case err := <-smtpDone:
+			if err != nil {
+				d.log.Error("smtp failed", "err", err)
+				code = diag.ExSoftware
+			}
+			break loop
+		case err := <-queueDone:
+			d.log.Error("queue runner stopped", "err", err)
+			queueDone <- err
+			code = diag.ExSoftware
+			break loop
+		case err := <-metricsDone:
+			if err != nil {
+				d.log.Error("metrics endpoint failed", "err", err)
+			}
+		}
+	}
+
+	// SIGTERM: stop accepting, let DATA in progress finish (bounded), then
+	// stop the queue runner (it lets attempts in flight finish within
+	// queue.stop_timeout), then release the spool.
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.SMTP.ShutdownTimeout.Duration)
+	if err := srv.Shutdown(sctx); err != nil {
+		d.log.Warn("smtp shutdown", "err", err)
+	}
+	cancel()
+	stopRun()
+	if err := <-queueDone; err != nil && !errors.Is(err, context.Canceled) {
+		d.log.Warn("queue runner", "err", err)
+	}
+	d.log.Info("ebb serve stopped")
+	return code
+}
+
+func addrList(as []net.Addr) string {
+	var s []string
+	for _, a := range as {
+		s = append(s, a.String())
+	}
+	return strings.Join(s, ",")
+}
+
+func addrOf(l net.Listener) string {
+	if l == nil {
+		return ""
+	}
+	return l.Addr().String()
+}
+
+func portOf(addr string) string {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return p
+}

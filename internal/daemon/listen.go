@@ -1,0 +1,106 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/queue"
+	"github.com/ebbmail/ebb/internal/smtpd"
+)
+
+// bind opens the SMTP and metrics sockets while we may still be root.
+func (d *daemon) bind() int {
+	cfg := d.cfg
+	for _, a := range cfg.SMTP.Listen {
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			return d.bindFailed(a, "smtp.listen", err)
+		}
+		d.smtpLn = append(d.smtpLn, l)
+	}
+	if cfg.Metrics.Listen != "" {
+		l, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			return d.bindFailed(cfg.Metrics.Listen, "metrics.listen", err)
+		}
+		d.metrLn = l
+	}
+	return 0
+}
+
+func (d *daemon) bindFailed(addr, key string, err error) int {
+	d.closeSockets()
+	if errors.Is(err, syscall.EADDRINUSE) {
+		// The usual cause is a second ebb on the same spool: name it, as
+		// the spool lock does.
+		if holder := queue.LockHolder(d.cfg.Queue.Spool); holder != "" {
+			de := diag.New("lock", "lock the spool with", filepath.Join(d.cfg.Queue.Spool, queue.LockFile), nil)
+			de.Reason = "held by " + holder + " (and " + addr + " is in use)"
+			de.Setting, de.Class = d.cfg.Setting("queue.spool"), diag.Temporary
+			de.Hint = "only one ebb serve may use a spool: stop the other instance first"
+			return d.fail(de, "lock")
+		}
+	}
+	de := diag.New("listen", "listen on", addr, err)
+	de.Setting, de.Class, de.Exit = d.cfg.Setting(key), diag.Temporary, diag.ExOSErr
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		de.Hint = fmt.Sprintf("another program listens there (see: ss -ltnp 'sport = :%s'); stop it or change %s", portOf(addr), key)
+	case errors.Is(err, syscall.EACCES):
+		de.Hint = "ports below 1024 need root: start ebb serve as root (it drops to server.user after binding), or use a port above 1024"
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		de.Hint = "no interface of this host has that address; fix " + key
+	}
+	return d.fail(de, "listen")
+}
+
+func (d *daemon) closeSockets() {
+	for _, l := range d.smtpLn {
+		l.Close()
+	}
+	d.smtpLn = nil
+	if d.metrLn != nil {
+		d.metrLn.Close()
+		d.metrLn = nil
+	}
+}
+
+func (d *daemon) inboundListeners() []smtpd.Listener {
+	var ls []smtpd.Listener
+	for i, l := range d.smtpLn {
+		ls = append(ls, smtpd.Listener{
+			Kind: smtpd.Inbound,
+			Addr: d.cfg.SMTP.Listen[i],
+			// A line must finish within the timeout of the previous one and
+			// a session within smtp.max_session_time (slowloris).
+			Net:    smtpd.BoundedListener(l, d.cfg.SMTP.MaxSessionTime.Duration, false),
+			Policy: smtpd.InboundPolicy{Directory: d.dir},
+		})
+	}
+	return ls
+}
+
+func smtpOptions(cfg *config.Config) smtpd.Options {
+	host := cfg.Server.Hostname
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	if host == "" {
+		host = "localhost"
+	}
+	return smtpd.Options{
+		Hostname:        host,
+		MaxMessageBytes: int64(cfg.SMTP.MaxMessageSize),
+		MaxRecipients:   cfg.SMTP.MaxRecipients,
+		MaxConnections:  cfg.SMTP.MaxConnections,
+		MaxPerIP:        cfg.SMTP.MaxPerIP,
+		CommandTimeout:  cfg.SMTP.CommandTimeout.Duration,
+		DataTimeout:     cfg.SMTP.DataTimeout.Duration,
+	}
+}

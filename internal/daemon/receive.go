@@ -1,0 +1,39 @@
+package daemon
+
+import (
+	"context"
+	"io"
+
+	"github.com/ebbmail/ebb/internal/queue"
+	"github.com/ebbmail/ebb/internal/smtpd"
+)
+
+// spoolAdapter hands SMTP transactions to the queue, with the checks that
+// judge a message after DATA and before the reply (checks.go).
+type spoolAdapter struct {
+	q      *queue.Queue
+	checks []checker
+}
+
+func (a spoolAdapter) Receive(ctx context.Context, m *smtpd.Message, data io.Reader) (string, error) {
+	env := &queue.Envelope{
+		From:       m.From,
+		Recipients: m.Recipients,
+		Prefix:     string(m.Prefix),
+		ClientAddr: m.RemoteIP,
+		ClientHelo: m.Helo,
+		AuthUser:   m.AuthUser,
+		Proto:      m.Protocol(),
+		SessionID:  m.ConnID,
+		BodyType:   m.Body,
+		SMTPUTF8:   m.SMTPUTF8,
+	}
+	if len(a.checks) > 0 {
+		in := checkInput{Kind: m.Kind, TLS: m.TLS}
+		env.Check = func(ctx context.Context, qm *queue.Message) (string, error) {
+			in.Msg = qm
+			return runChecks(ctx, a.checks, &in)
+		}
+	}
+	return a.q.Receive(ctx, env, data)
+}

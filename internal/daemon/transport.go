@@ -1,0 +1,82 @@
+package daemon
+
+import (
+	"context"
+	"os"
+	"strings"
+
+	"github.com/ebbmail/ebb/internal/deliver"
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/maildir"
+	"github.com/ebbmail/ebb/internal/queue"
+	"github.com/ebbmail/ebb/internal/sievefilter"
+	"github.com/ebbmail/ebb/internal/smtpd"
+)
+
+// transports are where the queue hands each recipient: the route (local
+// or remote), the local transport (directory → Sieve → Maildir) and the
+// remote one.
+func (d *daemon) transports() queue.Transports {
+	// One Agent per attempt, so that its log lines carry the queue id;
+	// they share the Maildir file namer and the Sieve filter.
+	cfg, dir, q := d.cfg, d.dir, d.q
+	agent := &deliver.Agent{Cfg: cfg, Resolver: dir, Component: "ebb serve", Namer: maildir.NewNamer(cfg.Server.Hostname)}
+	agent.Filter = sievefilter.New(cfg, d.log.With("component", "sieve"), sievefilter.QueueOutbox{Q: q})
+	deliverLog := d.log.With("component", "deliver")
+	return queue.Transports{
+		Route: func(ctx context.Context, rcpt string) (queue.Route, error) {
+			_, domain, ok := smtpd.SplitAddress(rcpt)
+			if !ok {
+				return queue.Local, nil
+			}
+			local, err := dir.IsLocalDomain(ctx, domain)
+			if err != nil {
+				return queue.Local, err
+			}
+			if local {
+				return queue.Local, nil
+			}
+			return queue.Remote, nil
+		},
+		Local: queue.TransportFunc(func(ctx context.Context, m *queue.Message, r *queue.Recipient) error {
+			a := &deliver.Agent{Cfg: agent.Cfg, Resolver: agent.Resolver, Filter: agent.Filter, Component: agent.Component,
+				Namer: agent.Namer, Log: deliverLog.With("queue_id", m.ID)}
+			rep, err := a.DeliverFile(ctx, m.DataPath, deliver.Envelope{
+				Sender: m.From(), Recipient: r.Address, Prefix: []byte(m.Prefix()), Done: r.Done,
+			})
+			if rep != nil {
+				// Mailboxes of an alias that got the message are not
+				// delivered again when the others are retried.
+				r.Done = append(r.Done, rep.Delivered()...)
+			}
+			if err != nil {
+				return err
+			}
+			if rep != nil && len(rep.Forwards) > 0 {
+				return d.forward(ctx, m, r, rep.Forwards)
+			}
+			return nil
+		}),
+		Remote: queue.NoRemote,
+	}
+}
+
+// forward queues a copy of m for the remote addresses an alias of r leads
+// to (they wait for an outbound transport, visible in mailq). An error
+// retries r's whole attempt.
+func (d *daemon) forward(ctx context.Context, m *queue.Message, r *queue.Recipient, to []string) error {
+	f, err := os.Open(m.DataPath)
+	if err != nil {
+		return diag.PathError("ebb serve", "open", "open the message to forward", m.DataPath, err, d.cfg.Setting("queue.spool"))
+	}
+	defer f.Close()
+	env := m.Envelope
+	env.Recipients = to
+	id, err := d.q.Receive(ctx, &env, f)
+	if err != nil {
+		return err
+	}
+	d.log.Info("forwarded to remote addresses", "queue_id", m.ID, "rcpt", r.Address,
+		"forward_queue_id", id, "forwards", strings.Join(to, ","))
+	return nil
+}
