@@ -54,9 +54,3 @@ func (d *daemon) checkers() []checker {
 	cs = append(cs, d.scanCheckers()...)
 	return cs
 }
-
-// authCheckers: SPF, DKIM and DMARC on mail from outside (issue 11).
-func (d *daemon) authCheckers() []checker { return nil }
-
-// scanCheckers: spamd, rspamd, clamd, milters (issue 13).
-func (d *daemon) scanCheckers() []checker { return nil }
