@@ -43,6 +43,7 @@ type Config struct {
 	Sieve      Sieve      `toml:"sieve" doc:"Sieve filtering at delivery."`
 	Log        Log        `toml:"log" doc:"Logging."`
 	Metrics    Metrics    `toml:"metrics" doc:"Prometheus metrics."`
+	DNS        DNS        `toml:"dns" doc:"The DNS resolver for outbound mail and message authentication."`
 	Doctor     Doctor     `toml:"doctor" doc:"Thresholds for ebb doctor."`
 
 	// File is the path the config was read from ("" for defaults only).
