@@ -181,6 +181,16 @@ func (s *session) Data(r io.Reader) error {
 		s.countReply(se.Code)
 		return se
 	}
+	if de, ok := diag.As(err); ok && de.Class == diag.Permanent && de.SMTPCode >= 500 {
+		// A verdict on the message itself (a virus, spam, a DMARC reject)
+		// from a check after DATA: its 5xx is the reply, not our trouble.
+		code, enh, text := de.SMTPReply()
+		s.log.Info("smtp message refused", "from", s.from, "rcpts", len(m.Recipients),
+			"bytes", dr.n, "code", code, "reply", text, "ref", de.Ref, "diag", de)
+		srv.metrics.Message("rejected", dr.n)
+		s.countReply(code)
+		return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode(enh), Message: text}
+	}
 	if err != nil {
 		srv.metrics.Message("deferred", dr.n)
 		return s.trouble("smtp message deferred", err, slog.String("from", s.from),
