@@ -45,6 +45,7 @@ type Config struct {
 	Metrics    Metrics    `toml:"metrics" doc:"Prometheus metrics."`
 	DNS        DNS        `toml:"dns" doc:"The DNS resolver for outbound mail and message authentication."`
 	Doctor     Doctor     `toml:"doctor" doc:"Thresholds for ebb doctor."`
+	Fetch      Fetch      `toml:"fetch" doc:"Fetching mail from remote IMAP and POP3 accounts into local mailboxes (the accounts: ebb fetch add)."`
 
 	// File is the path the config was read from ("" for defaults only).
 	File string `toml:"-"`
