@@ -173,6 +173,24 @@ type Error struct {
 
 	// Ref is the reference id shown to remote clients and in logs.
 	Ref string `json:"ref,omitempty"`
+
+	// Remote is what a remote server answered, when the failure is one of
+	// outbound delivery (relay): kept beside our own diagnosis so that
+	// mailq and the DSN quote the remote's words (RFC 3464 Remote-MTA,
+	// Diagnostic-Code).
+	Remote *Remote `json:"remote,omitempty"`
+}
+
+// Remote is one remote server's answer at one step of an SMTP session.
+type Remote struct {
+	Host string `json:"host,omitempty"` // the MX or smarthost name
+	IP   string `json:"ip,omitempty"`
+	// Step is where it failed: dns, connect, greeting, ehlo, starttls,
+	// auth, mail, rcpt, data, end-of-data.
+	Step     string `json:"step,omitempty"`
+	Code     int    `json:"code,omitempty"`     // the reply code, 0 when none came
+	Enhanced string `json:"enhanced,omitempty"` // "5.1.1", as the remote sent it
+	Text     string `json:"text,omitempty"`     // the reply text, all lines joined by "\n"
 }
 
 // New builds an Error from a cause, filling Errno and Reason from it.
