@@ -45,6 +45,8 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX aliases_domain ON aliases (domain)`,
 	},
+	// 2: fetch accounts and their state (fetch_schema.go).
+	fetchMigration,
 }
 
 // SchemaVersion is the schema version this ebb writes and understands.

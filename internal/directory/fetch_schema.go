@@ -1,0 +1,57 @@
+package directory
+
+// fetchMigration (schema version 2) holds the fetch accounts and what each
+// has delivered (docs/fetch.md). Exactly once rests on fetch_seen: a row is
+// written only after the message is durable in the queue, and the server
+// copy is deleted or moved only after its row exists (removed = 0 marks one
+// whose after-action is still due, so a crash between the two finishes it
+// on the next run).
+var fetchMigration = []string{
+	`CREATE TABLE fetch_accounts (
+		name TEXT PRIMARY KEY,
+		protocol TEXT NOT NULL,
+		host TEXT NOT NULL,
+		port INTEGER NOT NULL,
+		tls TEXT NOT NULL,
+		verify INTEGER NOT NULL DEFAULT 1,
+		ca_file TEXT NOT NULL DEFAULT '',
+		username TEXT NOT NULL,
+		auth TEXT NOT NULL,
+		password TEXT NOT NULL DEFAULT '',
+		oauth TEXT NOT NULL DEFAULT '',
+		folders TEXT NOT NULL DEFAULT 'INBOX',
+		mailbox TEXT NOT NULL,
+		after_fetch TEXT NOT NULL DEFAULT 'keep',
+		move_to TEXT NOT NULL DEFAULT '',
+		interval_seconds BIGINT NOT NULL DEFAULT 0,
+		enabled INTEGER NOT NULL DEFAULT 1,
+		status TEXT NOT NULL DEFAULT '',
+		created BIGINT NOT NULL DEFAULT 0
+	)`,
+	// One row per (account, folder): the UIDVALIDITY the stored UIDs belong
+	// to, the highest UID delivered, CONDSTORE's HIGHESTMODSEQ, and why the
+	// folder is stopped (a UIDVALIDITY change under the stop rule).
+	`CREATE TABLE fetch_folders (
+		account TEXT NOT NULL,
+		folder TEXT NOT NULL,
+		uidvalidity BIGINT NOT NULL DEFAULT 0,
+		last_uid BIGINT NOT NULL DEFAULT 0,
+		modseq BIGINT NOT NULL DEFAULT 0,
+		stopped TEXT NOT NULL DEFAULT '',
+		PRIMARY KEY (account, folder)
+	)`,
+	// uid is the IMAP UID in decimal, or the POP3 UIDL; hash is of
+	// Message-ID, Date and size, for the refetch rule.
+	`CREATE TABLE fetch_seen (
+		account TEXT NOT NULL,
+		folder TEXT NOT NULL,
+		uidvalidity BIGINT NOT NULL,
+		uid TEXT NOT NULL,
+		hash TEXT NOT NULL DEFAULT '',
+		queue_id TEXT NOT NULL DEFAULT '',
+		removed INTEGER NOT NULL DEFAULT 0,
+		at BIGINT NOT NULL DEFAULT 0,
+		PRIMARY KEY (account, folder, uidvalidity, uid)
+	)`,
+	`CREATE INDEX fetch_seen_hash ON fetch_seen (account, folder, hash)`,
+}
