@@ -1,0 +1,94 @@
+package envaddr
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"unicode"
+)
+
+func TestParse(t *testing.T) {
+	cases := []struct {
+		in     string
+		local  string
+		domain string
+		refuse string // part of the refusal, "" = accepted
+	}{
+		{"alice@example.test", "alice", "example.test", ""},
+		{"Alice@EXAMPLE.Test.", "Alice", "example.test", ""},
+		{"a.b+tag@example.test", "a.b+tag", "example.test", ""},
+		{"o'neil@example.test", "o'neil", "example.test", ""},
+		{"@relay.test:alice@example.test", "alice", "example.test", ""},
+		{"user@[192.0.2.1]", "user", "[192.0.2.1]", ""},
+		{"jürgen@bücher.example", "jürgen", "bücher.example", ""},
+		{"alice@example.test..", "", "", "empty label"},
+		{"john smith@example.test", "", "", "need quotes"},
+		{"john\tsmith@example.test", "", "", "control character"},
+		{"a<b@example.test", "", "", "not allowed in the local part"},
+		{"a\rb@example.test", "", "", "control character"},
+		{"alice@exam\x00ple.test", "", "", "control character"},
+		{"alice@example.test\x01", "", "", "control character"},
+		{"\x1b[31malice@example.test", "", "", "control character"},
+		{"a..b@example.test", "", "", "two dots"},
+		{".a@example.test", "", "", "dot at the start"},
+		{"a\"b@example.test", "", "", "need quotes"},
+		{"a\\b@example.test", "", "", "need quotes"},
+		{"a@b@example.test", "", "", "more than one @"},
+		{"a%b@example.test", "", "", "routing"},
+		{"alice", "", "", "no domain"},
+		{"", "", "", "empty address"},
+		{"alice@", "", "", "empty domain"},
+		{"alice@exa mple.test", "", "", "not allowed in a domain"},
+		{"\xff@example.test", "", "", "UTF-8"},
+		{"alice@\u00a0.test", "", "", "not allowed in a domain"},
+		{strings.Repeat("a", 65) + "@example.test", "", "", "longer than 64"},
+	}
+	for _, c := range cases {
+		a, err := Parse(c.in)
+		if c.refuse == "" {
+			if err != nil || a.Local != c.local || a.Domain != c.domain {
+				t.Errorf("Parse(%q) = %+v, %v; want %s@%s", c.in, a, err, c.local, c.domain)
+			}
+			continue
+		}
+		var e *Error
+		if !errors.As(err, &e) || e.Code != 553 || e.Enhanced != [3]int{5, 1, 3} || !strings.Contains(e.Message, c.refuse) {
+			t.Errorf("Parse(%q) = %+v, %v; want 553 5.1.3 with %q", c.in, a, err, c.refuse)
+		}
+	}
+	if a, err := ParseReversePath(""); err != nil || a != (Address{}) {
+		t.Errorf("the null sender: %+v %v", a, err)
+	}
+}
+
+// FuzzParse: whatever Parse accepts can be written into a header line and
+// a DSN as it is: valid UTF-8, no control character, no space, no angle
+// bracket, exactly one "@", and parsing it again gives the same address.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"alice@example.test", "A@B.", "@r:x@y", "a b@c", "a\x00@b", "x@[1.2.3.4]", "ü@ü.de", "a@b..", `"q"@x`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		a, err := Parse(s)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || e.Code < 500 || strings.ContainsAny(e.Message, "\r\n") {
+				t.Fatalf("refusal of %q is not a one-line 5xx: %v", s, err)
+			}
+			return
+		}
+		out := a.String()
+		for _, r := range out {
+			if unicode.IsControl(r) || unicode.IsSpace(r) || r == '<' || r == '>' || r == '"' || r == '\\' || r == '\uFFFD' {
+				t.Fatalf("Parse(%q) accepted %q with %q", s, out, r)
+			}
+		}
+		if strings.Count(out, "@") != 1 || len(a.Local) > MaxLocalPart {
+			t.Fatalf("Parse(%q) accepted %q", s, out)
+		}
+		b, err := Parse(out)
+		if err != nil || b != a {
+			t.Fatalf("Parse(%q) = %q, but that parses as %+v, %v", s, out, b, err)
+		}
+	})
+}
