@@ -70,6 +70,17 @@ type Envelope struct {
 	SessionID string `json:"session_id,omitempty"` // the SMTP connection id, for logs
 	BodyType  string `json:"body_type,omitempty"`  // 7BIT, 8BITMIME, BINARYMIME (RFC 6152)
 	SMTPUTF8  bool   `json:"smtputf8,omitempty"`   // RFC 6531
+
+	// DSN parameters as the client gave them (RFC 3461 §4: MAIL RET and
+	// ENVID, RCPT NOTIFY and ORCPT) and REQUIRETLS (RFC 8689 §4.1): the
+	// DSNs this message causes honour them (dsn.go) and the relay passes
+	// them on to a next hop that offers DSN / must offer REQUIRETLS.
+	Ret        string `json:"ret,omitempty"`   // FULL or HDRS; "" unspecified (headers are returned)
+	EnvID      string `json:"envid,omitempty"` // ENVID, decoded from xtext
+	RequireTLS bool   `json:"requiretls,omitempty"`
+	// RcptDSN holds NOTIFY and ORCPT by recipient address; a recipient
+	// without an entry gave neither (see DSNFor).
+	RcptDSN map[string]RecipientDSN `json:"rcpt_dsn,omitempty"`
 }
 
 // Recipient is one recipient of a queued message and its delivery state.
@@ -89,6 +100,10 @@ type Recipient struct {
 	// recipient (the mailboxes of an alias): a transport skips them on the
 	// next attempt, so a partial failure does not deliver twice.
 	Done []string `json:"done,omitempty"`
+	// Relay is set by the remote transport when a next hop took the
+	// recipient (kept like Done): the success DSN says "relayed" and is
+	// left to the next hop when it took NOTIFY (dsn.go).
+	Relay *Handoff `json:"relay,omitempty"`
 	// Reason is Error's full sentence. List fills it for display (mailq
 	// --json); the queue does not rely on it.
 	Reason string `json:"reason,omitempty"`

@@ -345,7 +345,8 @@ func (q *Queue) attempt(ctx context.Context, t Transports, m *Message, r *Recipi
 		// transport says so, and retrying would make a duplicate.
 		err = tr.Deliver(actx, m, &snapshot)
 		cancel()
-		r.Done = snapshot.Done // what the transport got done, kept for the retry
+		r.Done = snapshot.Done   // what the transport got done, kept for the retry
+		r.Relay = snapshot.Relay // which next hop took it (for the success DSN)
 	}
 	end := q.now()
 	r.Attempts++

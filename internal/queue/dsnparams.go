@@ -1,0 +1,59 @@
+package queue
+
+import "strings"
+
+// RecipientDSN is what the client asked about DSNs for one recipient
+// (RFC 3461 §4.1 NOTIFY, §4.2 ORCPT).
+type RecipientDSN struct {
+	// Notify is NEVER, or any of SUCCESS, FAILURE, DELAY (upper case).
+	// Empty: the client did not say, and RFC 3461 §4.1 leaves it to us:
+	// FAILURE and DELAY, as without DSN.
+	Notify []string `json:"notify,omitempty"`
+	// ORCPTType and ORCPT are the original recipient, decoded: type
+	// "rfc822" or "utf-8" (RFC 6533) and the address. They are quoted in
+	// the Original-Recipient field of the DSN (RFC 3464 §2.3.1).
+	ORCPTType string `json:"orcpt_type,omitempty"`
+	ORCPT     string `json:"orcpt,omitempty"`
+}
+
+// Notify values (RFC 3461 §4.1).
+const (
+	NotifyNever   = "NEVER"
+	NotifySuccess = "SUCCESS"
+	NotifyFailure = "FAILURE"
+	NotifyDelay   = "DELAY"
+)
+
+// Wants reports whether the sender asked (or, without NOTIFY, gets by
+// default) a DSN of that kind: NotifySuccess, NotifyFailure or NotifyDelay.
+func (d RecipientDSN) Wants(kind string) bool {
+	if len(d.Notify) == 0 {
+		return kind == NotifyFailure || kind == NotifyDelay
+	}
+	for _, n := range d.Notify {
+		if strings.EqualFold(n, kind) {
+			return true
+		}
+	}
+	return false
+}
+
+// DSNFor returns the DSN parameters of one recipient (zero when it gave
+// none).
+func (e *Envelope) DSNFor(addr string) RecipientDSN {
+	return e.RcptDSN[addr]
+}
+
+// Handoff is what the remote transport records when a next hop accepted a
+// recipient: which host took it and whether it also took our DSN request.
+// RFC 3461 §5.2.2: when the next hop supports DSN, NOTIFY travels on and
+// the success report comes from there; when it does not, we report
+// "relayed" ourselves (if SUCCESS was asked).
+type Handoff struct {
+	Host string `json:"host,omitempty"`
+	IP   string `json:"ip,omitempty"`
+	// DSN: the next hop offered DSN and got NOTIFY/ORCPT with the RCPT.
+	DSN bool `json:"dsn,omitempty"`
+	// Reply is its reply to the end of data ("250 2.0.0 Ok: queued as X").
+	Reply string `json:"reply,omitempty"`
+}
