@@ -149,6 +149,7 @@ func (d *daemon) run() int {
 
 	d.metrics = metrics.New()
 	d.metrics.Queue(q.Stats)
+	d.metrics.Pprof = cfg.Metrics.Pprof
 
 	srv, err := smtpd.New(smtpd.Config{
 		Options:   smtpOptions(cfg),

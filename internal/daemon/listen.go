@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"syscall"
 
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/policy"
 	"github.com/ebbmail/ebb/internal/queue"
 	"github.com/ebbmail/ebb/internal/smtpd"
 )
@@ -100,7 +102,16 @@ func smtpOptions(cfg *config.Config) smtpd.Options {
 		MaxRecipients:   cfg.SMTP.MaxRecipients,
 		MaxConnections:  cfg.SMTP.MaxConnections,
 		MaxPerIP:        cfg.SMTP.MaxPerIP,
+		Reserved:        cfg.SMTP.Reserved,
+		Trusted:         trustedNetworks(cfg),
 		CommandTimeout:  cfg.SMTP.CommandTimeout.Duration,
 		DataTimeout:     cfg.SMTP.DataTimeout.Duration,
 	}
+}
+
+// trustedNetworks is submission.trusted_networks, validated at start-up
+// (bindSubmission); the connection reserve is kept for them.
+func trustedNetworks(cfg *config.Config) []netip.Prefix {
+	nets, _ := policy.ParseNetworks(cfg.Submission.TrustedNetworks)
+	return nets
 }

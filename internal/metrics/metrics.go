@@ -26,6 +26,10 @@ import (
 // Metrics holds ebb's collectors and the registry they live in.
 type Metrics struct {
 	Registry *prometheus.Registry
+	// Pprof serves Go's profiler under /debug/pprof/ beside /metrics
+	// (metrics.pprof). Off by default: a profile costs CPU while it runs,
+	// and any local user can reach the metrics port.
+	Pprof bool
 
 	smtpSessions *prometheus.CounterVec
 	smtpActive   *prometheus.GaugeVec
@@ -179,11 +183,13 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) Serve(ctx context.Context, l net.Listener) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", m.Handler())
-	// Go's profiler, for "where does the time go" on a live daemon; the
-	// endpoint is meant for loopback only (metrics.listen).
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if m.Pprof {
+		// Go's profiler, for "where does the time go" on a live daemon,
+		// only when asked for (metrics.pprof).
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()

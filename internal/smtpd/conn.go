@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/emersion/go-smtp"
 )
 
 // conn is one accepted TCP connection as go-smtp sees it. It carries what
@@ -31,6 +33,11 @@ type conn struct {
 	busy atomic.Bool
 	// messages counts the messages accepted on this connection.
 	messages atomic.Int64
+
+	// gs is this connection's go-smtp server and maxBytes its size limit
+	// (smtp.max_message_size when the connection was accepted).
+	gs       *smtp.Server
+	maxBytes int64
 
 	closeOnce sync.Once
 	replies   replyCounter
@@ -60,14 +67,24 @@ func (c *conn) Read(p []byte) (int, error) {
 }
 
 func (c *conn) Write(p []byte) (int, error) {
-	c.replies.scan(p, c.listener.srv.metrics)
+	if c.replies.scan(p, c.listener.srv.metrics) {
+		// 221 or 421: go-smtp closes the connection after this reply. The
+		// slot is released before the client can read it, so that a client
+		// that opens its next connection at once is not counted twice.
+		c.release()
+	}
 	return c.Conn.Write(p)
 }
 
 func (c *conn) Close() error {
 	err := c.Conn.Close()
-	c.closeOnce.Do(func() { c.listener.srv.release(c) })
+	c.release()
 	return err
+}
+
+// release gives the connection's slot back, once, whatever ended it.
+func (c *conn) release() {
+	c.closeOnce.Do(func() { c.listener.srv.release(c) })
 }
 
 // replyCounter finds reply codes in what the server writes, so that every
@@ -85,11 +102,13 @@ type replyCounter struct {
 
 type replyMetrics interface{ Reply(code int) }
 
-func (r *replyCounter) scan(p []byte, m replyMetrics) {
+// scan counts the replies in p and reports whether one of them closes the
+// connection (221, 421).
+func (r *replyCounter) scan(p []byte, m replyMetrics) (closing bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.off {
-		return
+		return false
 	}
 	if !r.started {
 		r.started, r.atStart = true, true
@@ -101,7 +120,7 @@ func (r *replyCounter) scan(p []byte, m replyMetrics) {
 			if b < '0' || b > '9' {
 				// Not a reply: the connection switched to TLS.
 				r.off = true
-				return
+				return closing
 			}
 		}
 		if len(r.head) < 4 {
@@ -112,12 +131,14 @@ func (r *replyCounter) scan(p []byte, m replyMetrics) {
 				if m != nil {
 					m.Reply(code)
 				}
+				closing = closing || code == 221 || code == 421
 			}
 		}
 		if b == '\n' {
 			r.atStart = true
 		}
 	}
+	return closing
 }
 
 // clientIP is the IP part of a remote address, the unit of the per-client

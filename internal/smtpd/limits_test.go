@@ -2,7 +2,13 @@ package smtpd
 
 import (
 	"bufio"
+	"bytes"
+	"fmt"
 	"net"
+	"net/netip"
+	"net/textproto"
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -137,5 +143,129 @@ func TestBoundedListenerTLSNotClamped(t *testing.T) {
 	c.Close()
 	if d := <-done; d < 2*time.Second {
 		t.Errorf("a busy TLS client was cut off after %v", d)
+	}
+}
+
+// dialFrom connects from a given loopback address.
+func dialFrom(t *testing.T, local, addr string) (*client, string) {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &client{t: t, c: c, tp: textproto.NewConn(c)}
+	t.Cleanup(func() { c.Close() })
+	return cl, cl.reply()
+}
+
+// A BDAT chunk past the size limit gets 552 5.3.4, the session goes on,
+// and nothing of the message stays in the spool. The chunk has no line
+// ends: go-smtp's own check read it through the 8 KiB line limit and broke
+// the connection.
+func TestBDATPastTheSizeLimit(t *testing.T) {
+	ts := startServer(t, mapDirectory{}, nil, nil) // 10000 octets
+	cases := []struct {
+		name   string
+		chunks []int
+	}{
+		{"one chunk over the limit", []int{20000}},
+		{"the second chunk passes the limit", []int{6000, 6000}},
+		{"a chunk of exactly one octet too many", []int{10001}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _ := dial(t, ts.addr)
+			c.cmd("EHLO c")
+			c.cmd("MAIL FROM:<s@example.org>")
+			c.cmd("RCPT TO:<alice@example.test>")
+			var got string
+			for i, n := range tc.chunks {
+				last := ""
+				if i == len(tc.chunks)-1 {
+					last = " LAST"
+				}
+				fmt.Fprintf(c.c, "BDAT %d%s\r\n", n, last)
+				c.c.Write(bytes.Repeat([]byte("x"), n))
+				got = c.reply()
+				if strings.HasPrefix(got, "5") {
+					break
+				}
+			}
+			if !strings.HasPrefix(got, "552 5.3.4") {
+				t.Errorf("reply %q, want 552 5.3.4", got)
+			}
+			if got := c.cmd("NOOP"); !strings.HasPrefix(got, "250") {
+				t.Errorf("after the refused chunk, NOOP = %q: the session must go on", got)
+			}
+			ents, _ := os.ReadDir(ts.spool.dir)
+			if len(ents) != 0 {
+				t.Errorf("spool keeps %d files after the refusal", len(ents))
+			}
+		})
+	}
+	t.Run("a message within the limit is still accepted after one was refused", func(t *testing.T) {
+		c, _ := dial(t, ts.addr)
+		c.cmd("EHLO c")
+		c.cmd("MAIL FROM:<s@example.org>")
+		c.cmd("RCPT TO:<alice@example.test>")
+		fmt.Fprintf(c.c, "BDAT 20000 LAST\r\n")
+		c.c.Write(bytes.Repeat([]byte("x"), 20000))
+		c.reply()
+		if ehlo := c.cmd("EHLO c"); !strings.Contains(ehlo, "SIZE 10000") {
+			t.Errorf("EHLO after the refusal lacks SIZE 10000:\n%s", ehlo)
+		}
+		if got := c.cmd("MAIL FROM:<s@example.org> SIZE=20000"); !strings.HasPrefix(got, "552") {
+			t.Errorf("SIZE=20000 after a refusal: %q, want 552", got)
+		}
+		c.cmd("MAIL FROM:<s@example.org>")
+		c.cmd("RCPT TO:<alice@example.test>")
+		fmt.Fprintf(c.c, "BDAT 9000 LAST\r\n")
+		c.c.Write(bytes.Repeat([]byte("y"), 9000))
+		if got := c.reply(); !strings.HasPrefix(got, "250") {
+			t.Errorf("BDAT within the limit: %q, want 250", got)
+		}
+	})
+}
+
+// A slot is free again as soon as the client has its 221, or has closed
+// its side: a client reconnecting at once is not refused by its own past.
+func TestSlotsAreReleasedWhenTheSessionEnds(t *testing.T) {
+	ts := startServer(t, mapDirectory{}, nil, nil) // 2 per IP
+	for round := 0; round < 30; round++ {
+		a, g1 := dial(t, ts.addr)
+		b, g2 := dial(t, ts.addr)
+		if !strings.HasPrefix(g1, "220") || !strings.HasPrefix(g2, "220") {
+			t.Fatalf("round %d: greetings %q %q", round, g1, g2)
+		}
+		if round%2 == 0 {
+			a.cmd("QUIT")
+			b.cmd("QUIT")
+		} else {
+			a.c.Close()
+			b.c.Close()
+		}
+	}
+}
+
+// The last smtp.reserved_connections slots are kept for trusted clients.
+func TestReservedSlotsForTrustedNetworks(t *testing.T) {
+	ts := startServer(t, mapDirectory{}, nil, func(o *Options) {
+		o.MaxConnections, o.MaxPerIP, o.Reserved = 3, 10, 1
+		o.Trusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	})
+	for _, ip := range []string{"127.0.0.2", "127.0.0.3"} {
+		if _, g := dialFrom(t, ip, ts.addr); !strings.HasPrefix(g, "220") {
+			t.Fatalf("stranger %s: %q, want 220", ip, g)
+		}
+	}
+	if _, g := dialFrom(t, "127.0.0.4", ts.addr); !strings.HasPrefix(g, "421 4.7.0") {
+		t.Errorf("third stranger: %q, want 421 (the last slot is reserved)", g)
+	}
+	if _, g := dialFrom(t, "127.0.0.1", ts.addr); !strings.HasPrefix(g, "220") {
+		t.Errorf("trusted client: %q, want 220 from the reserve", g)
+	}
+	if _, g := dialFrom(t, "127.0.0.1", ts.addr); !strings.HasPrefix(g, "421 4.7.0") {
+		t.Errorf("past max_connections even for trusted: %q, want 421", g)
 	}
 }

@@ -2,12 +2,9 @@ package smtpd
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"time"
-
-	"github.com/emersion/go-smtp"
 )
 
 // Kind is what a listener is for. It names the listener in logs and metrics
@@ -55,45 +52,72 @@ type Listener struct {
 // listener is a Listener bound to its socket.
 type listener struct {
 	Listener
-	srv  *Server
-	net  net.Listener
-	smtp *smtp.Server
+	srv *Server
+	net net.Listener
 }
 
-// Accept enforces the connection limits: over them, the client gets a 421
-// right away (RFC 5321 §3.8 allows 421 at the greeting) and we go on
-// accepting. go-smtp never sees that connection.
-func (l *listener) Accept() (net.Conn, error) {
+// serve accepts connections until the socket is closed. Each admitted
+// connection gets a go-smtp server of its own (Server.smtpServer).
+func (l *listener) serve() error {
 	for {
 		c, err := l.net.Accept()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		ip := clientIP(c.RemoteAddr())
-		if reason := l.srv.admit(ip); reason != "" {
-			l.srv.metrics.Refused(reason)
-			l.srv.log.Warn("smtp connection refused", "listener", string(l.Kind), "remote", ip, "reason", reason)
-			go refuse(c, l.srv.hostname(), reason)
-			continue
-		}
-		tc := &conn{Conn: c, id: newConnID(), ip: ip, listener: l, opened: time.Now()}
-		l.srv.track(tc)
-		l.srv.metrics.SessionOpened(string(l.Kind))
-		l.srv.log.Info("smtp connect", "conn", tc.id, "listener", string(l.Kind), "remote", c.RemoteAddr().String())
-		if l.ImplicitTLS {
-			cfg := l.srv.tlsConfig(l.TLS)
-			if cfg == nil {
-				c.Close()
-				return nil, errors.New("implicit TLS listener without a certificate")
-			}
-			return tls.Server(tc, cfg), nil
-		}
-		return tc, nil
+		// Admission may wait a moment for a slot (admitGrace): never in
+		// the accept loop.
+		go l.admit(c)
 	}
 }
 
-func (l *listener) Close() error   { return l.net.Close() }
-func (l *listener) Addr() net.Addr { return l.net.Addr() }
+// admit enforces the connection limits: over them, the client gets a 421
+// right away (RFC 5321 §3.8 allows 421 at the greeting). go-smtp never
+// sees that connection.
+func (l *listener) admit(c net.Conn) {
+	ip := clientIP(c.RemoteAddr())
+	if reason := l.srv.admit(ip); reason != "" {
+		l.srv.metrics.Refused(reason)
+		l.srv.log.Warn("smtp connection refused", "listener", string(l.Kind), "remote", ip, "reason", reason)
+		refuse(c, l.srv.hostname(), reason)
+		return
+	}
+	tc := &conn{Conn: c, id: newConnID(), ip: ip, listener: l, opened: time.Now()}
+	l.srv.track(tc)
+	l.srv.metrics.SessionOpened(string(l.Kind))
+	l.srv.log.Info("smtp connect", "conn", tc.id, "listener", string(l.Kind), "remote", c.RemoteAddr().String())
+	var nc net.Conn = tc
+	if l.ImplicitTLS {
+		cfg := l.srv.tlsConfig(l.TLS)
+		if cfg == nil {
+			// New refuses this; close our conn so that its slot is released.
+			tc.Close()
+			return
+		}
+		nc = tls.Server(tc, cfg)
+	}
+	tc.gs = l.srv.smtpServer(l)
+	tc.maxBytes = tc.gs.MaxMessageBytes
+	// go-smtp's Serve takes a listener: give it one that yields this
+	// connection once. Serve returns at the second Accept; the session
+	// goes on in go-smtp's own goroutine.
+	tc.gs.Serve(&oneConn{c: nc})
+}
+
+// oneConn is a net.Listener that accepts one connection.
+type oneConn struct {
+	c    net.Conn
+	done bool
+}
+
+func (o *oneConn) Accept() (net.Conn, error) {
+	if o.done {
+		return nil, net.ErrClosed
+	}
+	o.done = true
+	return o.c, nil
+}
+func (o *oneConn) Close() error   { return nil }
+func (o *oneConn) Addr() net.Addr { return o.c.LocalAddr() }
 
 func refuse(c net.Conn, host, reason string) {
 	defer c.Close()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,8 +26,9 @@ import (
 const maxLineLength = 8192
 
 // Options are the limits and names a running server can change on SIGHUP
-// (SetOptions). The listen addresses, the message size and the recipient
-// limit are fixed when a listener starts; changing those needs a restart.
+// (SetOptions); a new connection takes them as they are when it is
+// accepted (each gets a go-smtp server of its own). The listen addresses
+// are fixed when a listener starts; changing those needs a restart.
 type Options struct {
 	// Hostname is our name in the greeting and the Received header.
 	Hostname        string
@@ -34,8 +36,13 @@ type Options struct {
 	MaxRecipients   int
 	MaxConnections  int
 	MaxPerIP        int
-	CommandTimeout  time.Duration
-	DataTimeout     time.Duration
+	// Reserved of the MaxConnections slots are kept for clients in
+	// Trusted (local submission), so that a flood of idle strangers
+	// cannot lock them out.
+	Reserved       int
+	Trusted        []netip.Prefix
+	CommandTimeout time.Duration
+	DataTimeout    time.Duration
 }
 
 // Config is what New needs.
@@ -64,10 +71,13 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu        sync.Mutex
-	closing   bool
-	total     int
-	perIP     map[string]int
+	mu      sync.Mutex
+	closing bool
+	total   int
+	perIP   map[string]int
+	// freed is closed (and replaced) whenever a slot is released, to wake
+	// connections waiting in admit.
+	freed     chan struct{}
 	conns     map[*conn]struct{}
 	listeners []*listener
 	wg        sync.WaitGroup
@@ -83,7 +93,7 @@ func New(cfg Config) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{spool: cfg.Spool, tls: cfg.TLS, log: log, metrics: cfg.Metrics,
-		perIP: map[string]int{}, conns: map[*conn]struct{}{}}
+		perIP: map[string]int{}, conns: map[*conn]struct{}{}, freed: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	o := cfg.Options
 	s.o.Store(&o)
@@ -154,11 +164,11 @@ func (s *Server) Serve() error {
 		if l.net == nil {
 			return fmt.Errorf("smtpd: listener %s not bound", l.Listener.Addr)
 		}
-		l.smtp = s.smtpServer(l)
+		tlsOn := s.tlsConfig(l.TLS) != nil && !l.NoSTARTTLS
 		s.log.Info("smtp listening", "listener", string(l.Kind), "addr", l.net.Addr().String(),
-			"starttls", l.smtp.TLSConfig != nil && !l.ImplicitTLS, "implicit_tls", l.ImplicitTLS)
+			"starttls", tlsOn && !l.ImplicitTLS, "implicit_tls", l.ImplicitTLS)
 		go func(l *listener) {
-			err := l.smtp.Serve(l)
+			err := l.serve()
 			s.mu.Lock()
 			closing := s.closing
 			s.mu.Unlock()
@@ -178,6 +188,10 @@ func (s *Server) Serve() error {
 	return first
 }
 
+// smtpServer is the go-smtp server of one connection, with the options as
+// they are now. One per connection, so that a SIGHUP's limits apply to the
+// next connection, and so that a session may lift go-smtp's own size check
+// for its transaction and apply ours (see sizeLimit).
 func (s *Server) smtpServer(l *listener) *smtp.Server {
 	o := s.opts()
 	srv := smtp.NewServer(l)
@@ -207,23 +221,71 @@ func (e errorLog) Println(v ...any) {
 	e.log.Info("smtp connection error", "err", strings.TrimSpace(fmt.Sprintln(v...)))
 }
 
-// admit counts a new connection from ip against the limits. It returns the
-// reason for refusing it, or "".
+// admitGrace is how long a connection over a limit waits for a slot to be
+// released before it is refused. A client that closed its connection (or
+// got its 221) may open the next one before our side has seen the close;
+// without the wait that client is refused by its own past (smtp-source
+// with 19 sessions at a limit of 20).
+const admitGrace = 500 * time.Millisecond
+
+// admit counts a new connection from ip against the limits, waiting up to
+// admitGrace for a slot. It returns the reason for refusing it, or "".
 func (s *Server) admit(ip string) string {
+	deadline := time.Now().Add(admitGrace)
+	for {
+		reason, freed := s.tryAdmit(ip)
+		if reason == "" || reason == "shutdown" {
+			return reason
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return reason
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-freed:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// tryAdmit takes a slot for ip, or says why not and returns the channel
+// closed at the next release.
+func (s *Server) tryAdmit(ip string) (string, <-chan struct{}) {
 	o := s.opts()
+	limit := o.MaxConnections
+	if limit > 0 && o.Reserved > 0 && !trusted(o.Trusted, ip) {
+		// The last Reserved slots are for local submission.
+		limit = max(1, limit-o.Reserved)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case s.closing:
-		return "shutdown"
-	case o.MaxConnections > 0 && s.total >= o.MaxConnections:
-		return "total"
+		return "shutdown", nil
+	case limit > 0 && s.total >= limit:
+		return "total", s.freed
 	case o.MaxPerIP > 0 && s.perIP[ip] >= o.MaxPerIP:
-		return "per_ip"
+		return "per_ip", s.freed
 	}
 	s.total++
 	s.perIP[ip]++
-	return ""
+	return "", nil
+}
+
+func trusted(nets []netip.Prefix, ip string) bool {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, n := range nets {
+		if n.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) track(c *conn) {
@@ -241,6 +303,8 @@ func (s *Server) release(c *conn) {
 	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
 		delete(s.perIP, c.ip)
 	}
+	close(s.freed)
+	s.freed = make(chan struct{})
 	s.mu.Unlock()
 	s.metrics.SessionClosed(string(c.listener.Kind))
 	s.log.Info("smtp disconnect", "conn", c.id, "messages", c.messages.Load(),

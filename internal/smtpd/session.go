@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -20,6 +21,9 @@ func (l *listener) NewSession(sc *smtp.Conn) (smtp.Session, error) {
 	c := connOf(sc.Conn())
 	if c == nil {
 		return nil, errors.New("smtpd: connection not from our listener")
+	}
+	if err := checkHelo(sc.Hostname()); err != nil {
+		return nil, err
 	}
 	s := &session{l: l, c: c, log: l.srv.log.With("conn", c.id)}
 	s.info = SessionInfo{ConnID: c.id, Kind: l.Kind, RemoteIP: c.ip, Helo: sc.Hostname()}
@@ -41,6 +45,7 @@ type session struct {
 	mailOpts smtp.MailOptions
 	hasFrom  bool
 	rcpts    []string
+	rcptDSN  map[string]RcptParams
 	txn      int
 }
 
@@ -54,18 +59,28 @@ func (s *session) countReply(code int) {
 }
 
 func (s *session) Reset() {
-	s.from, s.hasFrom, s.rcpts = "", false, nil
+	s.from, s.hasFrom, s.rcpts, s.rcptDSN = "", false, nil, nil
 	s.mailOpts = smtp.MailOptions{}
+	s.restoreSizeCheck()
 }
 
 func (s *session) Logout() error { return nil }
 
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	ctx := s.srv().ctx
+	if opts != nil && opts.RequireTLS && s.info.TLS == nil {
+		// RFC 8689 §4.1: REQUIRETLS is offered only after STARTTLS; a
+		// message that asks for it over a clear session is already not
+		// protected, so it is refused (5.7.10, RFC 5248: encryption
+		// needed) rather than relayed with a promise we cannot keep.
+		return s.refuse("mail", from, &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 10},
+			Message: "REQUIRETLS needs a TLS session: use STARTTLS first"})
+	}
 	if err := s.l.Policy.Mail(ctx, &s.info, from, opts); err != nil {
 		return s.refuse("mail", from, err)
 	}
 	s.from, s.hasFrom = from, true
+	s.liftSizeCheck() // sizelimit.go
 	if opts != nil {
 		s.mailOpts = *opts
 	}
@@ -79,6 +94,16 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		return s.refuse("rcpt", to, err)
 	}
 	s.rcpts = append(s.rcpts, to)
+	if opts != nil && (len(opts.Notify) > 0 || opts.OriginalRecipient != "") {
+		p := RcptParams{ORCPTType: strings.ToLower(string(opts.OriginalRecipientType)), ORCPT: opts.OriginalRecipient}
+		for _, n := range opts.Notify {
+			p.Notify = append(p.Notify, string(n))
+		}
+		if s.rcptDSN == nil {
+			s.rcptDSN = map[string]RcptParams{}
+		}
+		s.rcptDSN[to] = p
+	}
 	s.countReply(250)
 	return nil
 }
@@ -157,10 +182,14 @@ func (s *session) Data(r io.Reader) error {
 		SMTPUTF8:   s.mailOpts.UTF8,
 		Body:       string(s.mailOpts.Body),
 		Received:   now,
+		Ret:        string(s.mailOpts.Return),
+		EnvID:      s.mailOpts.EnvelopeID,
+		Rcpt:       s.rcptDSN,
+		RequireTLS: s.mailOpts.RequireTLS,
 	}
 	m.Prefix = received(&s.info, srv.hostname(), id, m.Recipients, m.SMTPUTF8, now)
 
-	dr := &dataReader{r: r}
+	dr := &dataReader{r: s.sizeLimited(r)}
 	qid, err := srv.spool.Receive(srv.ctx, m, dr)
 	if dr.err != nil {
 		// The client's side: the message is not accepted, and the spool
