@@ -18,6 +18,7 @@ type parsedDSN struct {
 	perMessage map[string]string
 	recipients []map[string]string
 	headers    string
+	returned   string // the message/rfc822 part (RET=FULL)
 }
 
 func parseDSN(t *testing.T, raw string) parsedDSN {
@@ -80,9 +81,12 @@ func parseDSN(t *testing.T, raw string) parsedDSN {
 			}
 		case "text/rfc822-headers":
 			p.headers = string(body)
+		case "message/rfc822":
+			p.returned = string(body)
 		}
 	}
-	if strings.Join(types, ",") != "text/plain,message/delivery-status,text/rfc822-headers" {
+	if got := strings.Join(types, ","); got != "text/plain,message/delivery-status,text/rfc822-headers" &&
+		got != "text/plain,message/delivery-status,message/rfc822" {
 		t.Fatalf("parts %v", types)
 	}
 	if p.perMessage["Reporting-Mta"] == "" && p.perMessage["Reporting-MTA"] == "" {

@@ -443,6 +443,9 @@ func (q *Queue) expire(m *Message, now time.Time) bool {
 		if r.Error != nil && r.Error.Public != "" {
 			d.Public = "Delivery time expired; last reply: " + r.Error.Public
 		}
+		if r.Error != nil {
+			d.Remote = r.Error.Remote // the DSN quotes what the remote said last
+		}
 		r.State = Failed
 		r.Next = time.Time{}
 		r.Error = d
