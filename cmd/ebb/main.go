@@ -44,6 +44,7 @@ var commands = map[string]command{
 	"sendmail":  {runSendmail, "sendmail [-t] [-i] [-f SENDER] [-F NAME] [-bs|-bp|-q] [RCPT...]: sendmail(8) for cron, mailx and scripts (also as sendmail)"},
 	"sieve":     {runSieve, "sieve check SCRIPT... | sieve test SCRIPT MESSAGE [--from ADDR] [--to ADDR] [--trace]: compile, or dry-run and print the actions"},
 	"directory": {runDirectory, "directory migrate | resolve ADDRESS: the directory's schema, and where an address leads"},
+	"scan":      {runScan, "scan [-c FILE] [--from ADDR] [--to ADDR] [--auth LOGIN] [--json] MESSAGE: the configured scanners' verdicts, scores and symbols, and the SMTP answer the policy would give"},
 }
 
 func main() {

@@ -1,0 +1,265 @@
+package scan
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-message/textproto"
+	"github.com/emersion/go-milter"
+)
+
+// Milter is a client of one milter (Sendmail milter protocol v6, via
+// emersion/go-milter). ebb offers the milter what it can honour without
+// rewriting the spool file: add headers, change a header (a header that is
+// not there is added; one that is there gets the new value above it, the
+// old one stays), and quarantine (the message is held in the queue). Body
+// replacement and envelope changes are not offered; a milter that insists
+// on them fails negotiation, and its failure policy decides.
+type Milter struct {
+	Addr    string // as configured: inet:port@host, inet:host:port, unix:/path
+	Timeout time.Duration
+	Host    string // our host name, macro j
+
+	network, address string
+}
+
+// NewMilter parses the address in Postfix's and Sendmail's spellings.
+func NewMilter(addr string, timeout time.Duration, host string) (*Milter, error) {
+	m := &Milter{Addr: addr, Timeout: timeout, Host: host}
+	switch {
+	case strings.HasPrefix(addr, "unix:"), strings.HasPrefix(addr, "local:"):
+		m.network, m.address = "unix", addr[strings.IndexByte(addr, ':')+1:]
+	case strings.HasPrefix(addr, "/"):
+		m.network, m.address = "unix", addr
+	case strings.HasPrefix(addr, "inet:"), strings.HasPrefix(addr, "inet6:"):
+		rest := addr[strings.IndexByte(addr, ':')+1:]
+		if port, host, ok := strings.Cut(rest, "@"); ok { // Sendmail: inet:port@host
+			m.address = net.JoinHostPort(host, port)
+		} else {
+			m.address = rest
+		}
+		m.network = "tcp"
+	default:
+		m.network, m.address = "tcp", addr
+	}
+	if m.network == "tcp" {
+		if _, _, err := net.SplitHostPort(m.address); err != nil {
+			return nil, fmt.Errorf("milter address %q: %w (use inet:host:port or unix:/path)", addr, err)
+		}
+	}
+	return m, nil
+}
+
+func (m *Milter) Name() string { return "milter:" + m.address }
+func (m *Milter) Kind() Kind   { return Filter }
+
+const milterActions = milter.OptAddHeader | milter.OptChangeHeader | milter.OptQuarantine
+
+type ctxDialer struct {
+	ctx  context.Context
+	conn net.Conn
+}
+
+func (d *ctxDialer) Dial(network, addr string) (net.Conn, error) {
+	var nd net.Dialer
+	c, err := nd.DialContext(d.ctx, network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w to %s: %w", errDial, addr, err)
+	}
+	d.conn = c
+	return c, nil
+}
+
+func (m *Milter) session(ctx context.Context) (*milter.ClientSession, *ctxDialer, error) {
+	d := &ctxDialer{ctx: ctx}
+	c := milter.NewClientWithOptions(m.network, m.address, milter.ClientOptions{
+		Dialer: d, ReadTimeout: m.Timeout, WriteTimeout: m.Timeout,
+		ActionMask: milterActions,
+	})
+	s, err := c.Session()
+	if err != nil {
+		if d.conn != nil {
+			d.conn.Close()
+			if strings.Contains(err.Error(), "negotiate") {
+				err = protoErr("milter %s: %v (ebb offers add/change header and quarantine, no body or envelope changes)", m.address, err)
+			}
+		}
+		return nil, d, err
+	}
+	return s, d, nil
+}
+
+// Scan runs one milter transaction: connect, HELO, MAIL, RCPT, header,
+// body, end of message.
+func (m *Milter) Scan(ctx context.Context, msg *Message) *Result {
+	r := &Result{Scanner: m.Name(), Kind: Filter}
+	ctx, cancel := withTimeout(ctx, m.Timeout)
+	defer cancel()
+	f, _, err := msg.Open()
+	if err != nil {
+		r = failure(r, err)
+		r.Cause, r.Detail = CauseIO, "cannot read the spool file"
+		return r
+	}
+	defer f.Close()
+	s, d, err := m.session(ctx)
+	if err != nil {
+		return failure(r, m.ctxErr(ctx, err))
+	}
+	stop := context.AfterFunc(ctx, func() { d.conn.Close() })
+	defer stop()
+	defer s.Close()
+
+	act, mods, err := m.transaction(s, msg, f)
+	if err != nil {
+		return failure(r, m.ctxErr(ctx, err))
+	}
+	return milterResult(r, act, mods, msg)
+}
+
+func (m *Milter) transaction(s *milter.ClientSession, msg *Message, f interface{ Read([]byte) (int, error) }) (*milter.Action, []milter.ModifyAction, error) {
+	family, port, addr := milter.FamilyUnknown, uint16(0), ""
+	if ip := net.ParseIP(msg.IP); ip != nil {
+		family, addr = milter.FamilyInet, ip.String()
+		if ip.To4() == nil {
+			family = milter.FamilyInet6
+		}
+	}
+	host := msg.Host
+	if host == "" {
+		host = "[" + msg.IP + "]"
+		if msg.IP == "" {
+			host = "localhost"
+		}
+	}
+	// Macros that milters commonly read: j (our name), i (queue id),
+	// auth_authen (the login).
+	s.Macros(milter.CodeConn, "j", m.Host, "{daemon_name}", "ebb")
+	steps := []func() (*milter.Action, error){
+		func() (*milter.Action, error) { return s.Conn(host, family, port, addr) },
+		func() (*milter.Action, error) { return s.Helo(msg.Helo) },
+		func() (*milter.Action, error) {
+			if msg.User != "" {
+				s.Macros(milter.CodeMail, "{auth_authen}", msg.User)
+			}
+			return s.Mail(msg.From, nil)
+		},
+	}
+	for _, rc := range msg.Rcpts {
+		steps = append(steps, func() (*milter.Action, error) { return s.Rcpt(rc, nil) })
+	}
+	for _, step := range steps {
+		act, err := step()
+		if err != nil {
+			return nil, nil, err
+		}
+		if act.Code != milter.ActContinue {
+			return act, nil, nil
+		}
+	}
+	s.Macros(milter.CodeHeader, "i", msg.ID)
+	br := bufio.NewReaderSize(f, 64<<10)
+	hdr, err := textproto.ReadHeader(br)
+	if err != nil {
+		return nil, nil, protoErr("the message header cannot be read: %v", err)
+	}
+	act, err := s.Header(hdr)
+	if err != nil {
+		return nil, nil, err
+	}
+	if act.Code != milter.ActContinue {
+		return act, nil, nil
+	}
+	mods, act, err := s.BodyReadFrom(br)
+	if err != nil {
+		return nil, nil, err
+	}
+	return act, mods, nil
+}
+
+func (m *Milter) ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("milter %s: %w", m.address, context.DeadlineExceeded)
+	}
+	return fmt.Errorf("milter %s: %w", m.address, err)
+}
+
+func milterResult(r *Result, act *milter.Action, mods []milter.ModifyAction, msg *Message) *Result {
+	for _, mod := range mods {
+		switch mod.Code {
+		case milter.ActAddHeader, milter.ActInsertHeader, milter.ActChangeHeader:
+			if mod.HeaderValue == "" {
+				continue // a deletion: the spool file is not rewritten
+			}
+			r.Headers = append(r.Headers, Field{mod.HeaderName, strings.TrimLeft(mod.HeaderValue, " ")})
+		case milter.ActQuarantine:
+			r.Hold = mod.Reason
+			if r.Hold == "" {
+				r.Hold = "quarantined by " + r.Scanner
+			}
+		}
+	}
+	r.Status = Clean
+	switch act.Code {
+	case milter.ActAccept, milter.ActContinue:
+		r.Action = "accept"
+	case milter.ActReject:
+		r.Status, r.Action, r.Code = Refuse, "reject", 550
+	case milter.ActTempFail:
+		r.Status, r.Action, r.Code = Defer, "tempfail", 451
+	case milter.ActDiscard:
+		// Accepted and thrown away would lose mail silently; ebb holds
+		// it instead, where mailq shows it and an admin decides.
+		r.Action = "discard"
+		if r.Hold == "" {
+			r.Hold = r.Scanner + " asked to discard"
+		}
+	case milter.ActReplyCode:
+		r.Action, r.Code = "reply "+strconv.Itoa(act.SMTPCode), act.SMTPCode
+		r.Text = strings.TrimSpace(act.SMTPText)
+		// The text may begin with an enhanced code: "5.7.1 Virus found".
+		switch {
+		case act.SMTPCode >= 500:
+			r.Status = Refuse
+		case act.SMTPCode >= 400:
+			r.Status = Defer
+		}
+	default:
+		return failure(r, protoErr("milter answered with action %q", rune(act.Code)))
+	}
+	if r.Text != "" {
+		if f := strings.Fields(r.Text); len(f) > 0 && isEnhanced(f[0]) {
+			r.Text = strings.TrimSpace(strings.TrimPrefix(r.Text, f[0]))
+		}
+	}
+	return r
+}
+
+func isEnhanced(s string) bool {
+	p := strings.Split(s, ".")
+	if len(p) != 3 {
+		return false
+	}
+	for _, x := range p {
+		if _, err := strconv.Atoi(x); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// Ping opens a session (option negotiation) and closes it.
+func (m *Milter) Ping(ctx context.Context) error {
+	ctx, cancel := withTimeout(ctx, m.Timeout)
+	defer cancel()
+	s, _, err := m.session(ctx)
+	if err != nil {
+		return m.ctxErr(ctx, err)
+	}
+	return s.Close()
+}
