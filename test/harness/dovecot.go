@@ -88,6 +88,25 @@ service imap-login {
 	if err := os.WriteFile(d.Conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	d.run(t)
+	return d
+}
+
+// StartDovecotConf starts Dovecot with a whole configuration the caller
+// wrote (conf, in dir, its IMAP listener on addr), and stops it when the
+// test ends: for tests of a configuration ebb prints.
+func StartDovecotConf(t testing.TB, dir, conf, addr string) *Dovecot {
+	t.Helper()
+	RequireRoot(t)
+	d := &Dovecot{Dir: dir, Addr: addr, Conf: conf}
+	d.run(t)
+	return d
+}
+
+// run validates d.Conf, starts Dovecot in the foreground and waits for the
+// IMAP greeting on d.Addr.
+func (d *Dovecot) run(t testing.TB) {
+	t.Helper()
 	if out, err := exec.Command("doveconf", "-c", d.Conf, "-n").CombinedOutput(); err != nil {
 		t.Fatalf("doveconf: %v\n%s", err, out)
 	}
@@ -114,7 +133,6 @@ service imap-login {
 		}
 	})
 	WaitTCP(t, d.Addr, "* OK", 15*time.Second)
-	return d
 }
 
 // Log returns Dovecot's log so far.

@@ -1,0 +1,231 @@
+package test
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ebbmail/ebb/test/harness"
+)
+
+// Dovecot with exactly what `ebb dovecot config` and `ebb dovecot sql`
+// print, on ebb's SQLite and PostgreSQL directories: logins with the
+// passwords ebb stores (argon2id from ebb user add, an imported
+// SHA512-CRYPT), refusals (wrong password, disabled mailbox, alias), the
+// message ebb delivered in INBOX, ebb's quota, and a ManageSieve upload
+// that ebb's next delivery follows.
+func TestDovecotOnEbbDirectory(t *testing.T) {
+	harness.RequireRoot(t)
+	harness.Install(t, "dovecot-core", "dovecot-imapd", "dovecot-sqlite", "dovecot-pgsql", "dovecot-managesieved", "sieve-connect")
+	t.Run("sqlite", func(t *testing.T) { testDovecotOnEbb(t, "") })
+	t.Run("postgresql", func(t *testing.T) {
+		pg := harness.SharedPostgres(t)
+		testDovecotOnEbb(t, pg.NewDatabase(t))
+	})
+}
+
+// dovecotEbbEnv is an ebb daemon and the Dovecot that serves its users.
+type dovecotEbbEnv struct {
+	*serveEnv
+	imap, sieve string
+	dc          *harness.Dovecot
+}
+
+func testDovecotOnEbb(t *testing.T, dsn string) {
+	extra := "[directory]\nargon2_memory = \"16M\"\n"
+	if dsn != "" {
+		extra += fmt.Sprintf("dsn = %q\n", dsn)
+	}
+	e := newServeEnv(t, serveOpts{Extra: extra})
+	// serveEnv made alice and bob without passwords; give alice one as an
+	// administrator would, and add the other cases.
+	e.ebbAs(t, []byte("alice-pw\n"), "user", "passwd", "-c", e.Conf, "alice@example.test")
+	e.ebbAs(t, nil, "user", "quota", "-c", e.Conf, "alice@example.test", "10M", "500")
+	e.ebbAs(t, []byte("dave-pw\n"), "user", "add", "-c", e.Conf, "--disabled", "dave@example.test")
+	e.ebbAs(t, nil, "domain", "add", "-c", e.Conf, "alias.test", "--alias-of", "example.test")
+	e.ebbAs(t, nil, "alias", "add", "-c", e.Conf, "info@example.test", "alice@example.test")
+	hash := strings.TrimSpace(harness.Run(t, exec.Command("doveadm", "pw", "-s", "SHA512-CRYPT", "-p", "carol-pw"), nil).Stdout)
+	if !strings.HasPrefix(hash, "{SHA512-CRYPT}$6$") {
+		t.Fatalf("doveadm pw printed %q", hash)
+	}
+	imp := filepath.Join(e.Dir, "import.passwd")
+	os.WriteFile(imp, []byte("carol@example.test:"+hash+"::::::\n"), 0o644)
+	e.ebbAs(t, nil, "import", "dovecot-passwd", imp, "-c", e.Conf)
+
+	d := startDovecotOnEbb(t, e)
+
+	logins := []struct {
+		name, user, pass string
+		ok               bool
+	}{
+		{"argon2id from ebb user passwd", "alice@example.test", "alice-pw", true},
+		{"case does not matter", "Alice@EXAMPLE.test", "alice-pw", true},
+		{"a domain alias logs in to the target's mailbox", "alice@alias.test", "alice-pw", true},
+		{"imported SHA512-CRYPT", "carol@example.test", "carol-pw", true},
+		{"wrong password", "alice@example.test", "wrong", false},
+		{"disabled mailbox", "dave@example.test", "dave-pw", false},
+		{"mailbox without a password", "bob@example.test", "", false},
+		{"an alias is not a login", "info@example.test", "alice-pw", false},
+	}
+	// Each from its own source address: Dovecot's auth penalty grows per
+	// client IP and would make the later failures take seconds.
+	for i, l := range logins {
+		if err := imapLogin(d.imap, fmt.Sprintf("127.0.0.%d", 10+i), l.user, l.pass); (err == nil) != l.ok {
+			t.Errorf("%s: IMAP LOGIN %s: %v, want ok=%v", l.name, l.user, err, l.ok)
+		}
+	}
+
+	// The message ebb delivers is in INBOX, seen through Dovecot.
+	if r := harness.Swaks(t, "--server", e.SMTP, "--from", "sender@example.org", "--to", "alice@example.test",
+		"--h-Subject", "through ebb"); r.Code != 0 {
+		t.Fatalf("swaks: %d %s", r.Code, r.Stdout)
+	}
+	e.waitCount("alice", 1, 15*time.Second)
+	alice := harness.DialIMAP(t, d.imap, "alice@example.test", "alice-pw")
+	got, err := alice.FetchAll("INBOX")
+	if err != nil || len(got) != 1 || !strings.Contains(string(got[0].Body), "Subject: through ebb") {
+		t.Fatalf("INBOX through Dovecot: %d messages, %v\n%s", len(got), err, d.dc.Log())
+	}
+	// The quota Dovecot reports is ebb's: 10M = 10240 KiB, 500 messages.
+	rs, err := alice.Cmd("GETQUOTAROOT INBOX")
+	if err != nil {
+		t.Fatalf("GETQUOTAROOT: %v", err)
+	}
+	var quota string
+	for _, r := range rs {
+		if strings.HasPrefix(r.Line, "* QUOTA ") {
+			quota = r.Line
+		}
+	}
+	if !strings.Contains(quota, " 10240") || !strings.Contains(quota, "MESSAGE 1 500") {
+		t.Errorf("Dovecot's quota %q, want STORAGE limit 10240 KiB and MESSAGE 1 500 (ebb user quota 10M 500)", quota)
+	}
+
+	// ManageSieve: alice uploads and activates a script; ebb's next
+	// delivery files by it.
+	script := filepath.Join(e.Dir, "sort.sieve")
+	os.WriteFile(script, []byte("require \"fileinto\";\nif header :contains \"subject\" \"sorted\" { fileinto \"Sorted\"; stop; }\n"), 0o644)
+	for _, args := range [][]string{
+		{"--upload", "--localsieve", script, "--remotesieve", "sort"},
+		{"--activate", "--remotesieve", "sort"},
+	} {
+		cmd := exec.Command("sieve-connect", append([]string{"--server", "127.0.0.1", "--port", strings.Split(d.sieve, ":")[1],
+			"--user", "alice@example.test", "--passwordfd", "0", "--authmech", "PLAIN", "--clearchan"}, args...)...)
+		if r := harness.Run(t, cmd, []byte("alice-pw\n")); r.Code != 0 {
+			t.Fatalf("sieve-connect %v: exit %d\n%s%s\n%s", args, r.Code, r.Stdout, r.Stderr, d.dc.Log())
+		}
+	}
+	home := filepath.Join(e.Dir, "mail", "example.test", "alice")
+	if target, err := os.Readlink(filepath.Join(home, ".dovecot.sieve")); err != nil || !strings.Contains(target, "sort.sieve") {
+		t.Fatalf("ManageSieve did not activate ~/.dovecot.sieve where ebb reads it: %q %v", target, err)
+	}
+	if r := harness.Swaks(t, "--server", e.SMTP, "--from", "sender@example.org", "--to", "alice@example.test",
+		"--h-Subject", "to be sorted"); r.Code != 0 {
+		t.Fatalf("swaks: %d %s", r.Code, r.Stdout)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		sorted, _ := filepath.Glob(filepath.Join(home, "Maildir", ".Sorted", "new", "*"))
+		if len(sorted) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ebb did not file the message by the ManageSieve script (%d in .Sorted/new)\n%s", len(sorted), e.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	alice2 := harness.DialIMAP(t, d.imap, "alice@example.test", "alice-pw")
+	if got, err := alice2.FetchAll("Sorted"); err != nil || len(got) != 1 {
+		t.Errorf("Dovecot's Sorted folder: %d messages, %v", len(got), err)
+	}
+}
+
+func (e *serveEnv) ebbAs(t *testing.T, stdin []byte, args ...string) harness.Result {
+	t.Helper()
+	return harness.EbbAs(t, e.User, stdin, args...)
+}
+
+// startDovecotOnEbb starts Dovecot as an administrator would set it up: the
+// snippet and SQL file ebb prints, included from a dovecot.conf that adds
+// only the instance's own settings (directories, loopback listeners).
+func startDovecotOnEbb(t *testing.T, e *serveEnv) *dovecotEbbEnv {
+	t.Helper()
+	dir := harness.Dir(t)
+	for _, s := range []string{"run", "state"} {
+		os.MkdirAll(filepath.Join(dir, s), 0o755)
+	}
+	sqlConf := filepath.Join(dir, "ebb-sql.conf.ext")
+	snippet := filepath.Join(dir, "99-ebb.conf")
+	sql := harness.EbbAs(t, e.User, nil, "dovecot", "sql", "-c", e.Conf).Stdout
+	conf := harness.EbbAs(t, e.User, nil, "dovecot", "config", "-c", e.Conf, "--sql-conf", sqlConf).Stdout
+	os.WriteFile(sqlConf, []byte(sql), 0o640)
+	os.WriteFile(snippet, []byte(conf), 0o644)
+	d := &dovecotEbbEnv{serveEnv: e,
+		imap:  fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)),
+		sieve: fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))}
+	main := fmt.Sprintf(`instance_name = ebbdc-%[2]s
+base_dir = %[1]s/run
+state_dir = %[1]s/state
+log_path = %[1]s/dovecot.log
+protocols = imap sieve
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_failure_delay = 0
+login_trusted_networks = 127.0.0.0/8
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = %[2]s
+  }
+}
+service managesieve-login {
+  inet_listener sieve {
+    address = 127.0.0.1
+    port = %[3]s
+  }
+}
+!include %[4]s
+`, dir, strings.Split(d.imap, ":")[1], strings.Split(d.sieve, ":")[1], snippet)
+	mainPath := filepath.Join(dir, "dovecot.conf")
+	os.WriteFile(mainPath, []byte(main), 0o644)
+	d.dc = harness.StartDovecotConf(t, dir, mainPath, d.imap)
+	return d
+}
+
+// imapLogin reports whether user can log in with pass, connecting from
+// the loopback address from.
+func imapLogin(addr, from, user, pass string) error {
+	dialer := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	c, err := dialer.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	r := bufio.NewReader(c)
+	if _, err := r.ReadString('\n'); err != nil {
+		return err
+	}
+	q := func(s string) string { return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"` }
+	fmt.Fprintf(c, "a LOGIN %s %s\r\n", q(user), q(pass))
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(line, "a ") {
+			if strings.HasPrefix(line, "a OK") {
+				return nil
+			}
+			return fmt.Errorf("%s", strings.TrimSpace(line))
+		}
+	}
+}
