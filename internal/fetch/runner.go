@@ -1,0 +1,159 @@
+package fetch
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ebbmail/ebb/internal/directory"
+)
+
+// Runner runs every enabled account in ebb serve: each in its own
+// goroutine, so that a slow or hanging server holds only its own account;
+// at most fetch.max_accounts fetch at once (an account waiting in IDLE
+// holds no slot); a failing account backs off on its own.
+type Runner struct {
+	F *Fetcher
+	// Accounts lists the accounts; it is read again every Reload, so that
+	// ebb fetch add/remove/auth take effect without a restart.
+	Accounts func(ctx context.Context) ([]*directory.FetchAccount, error)
+	Reload   time.Duration // 0: 30s
+}
+
+type running struct {
+	sig    string
+	cancel context.CancelFunc
+}
+
+// Run runs until ctx ends, then waits for the accounts to stop.
+func (r *Runner) Run(ctx context.Context) error {
+	slots := make(chan struct{}, max(1, r.F.Cfg.MaxAccounts))
+	reload := r.Reload
+	if reload <= 0 {
+		reload = 30 * time.Second
+	}
+	var wg sync.WaitGroup
+	active := map[string]*running{}
+	defer func() {
+		for _, a := range active {
+			a.cancel()
+		}
+		wg.Wait()
+	}()
+	t := time.NewTicker(reload)
+	defer t.Stop()
+	for {
+		list, err := r.Accounts(ctx)
+		if err != nil {
+			r.F.log().Warn("cannot read the fetch accounts; trying again", "err", err, "in", reload.String())
+		} else {
+			want := map[string]bool{}
+			for _, a := range list {
+				if !a.Enabled {
+					continue
+				}
+				want[a.Name] = true
+				sig := signature(a)
+				if cur, ok := active[a.Name]; ok {
+					if cur.sig == sig {
+						continue
+					}
+					cur.cancel() // changed: start again with the new settings
+				}
+				actx, cancel := context.WithCancel(ctx)
+				active[a.Name] = &running{sig: sig, cancel: cancel}
+				wg.Add(1)
+				go func(a *directory.FetchAccount) {
+					defer wg.Done()
+					r.loop(actx, a, slots)
+				}(a)
+			}
+			for name, cur := range active {
+				if !want[name] {
+					cur.cancel()
+					delete(active, name)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// signature is what, when changed, restarts an account.
+func signature(a *directory.FetchAccount) string {
+	s := fmt.Sprintf("%s|%s|%d|%s|%v|%s|%s|%s|%s|%s|%s|%s|%d",
+		a.Protocol, a.Host, a.Port, a.TLS, a.Verify, a.CAFile, a.Username, a.Auth, a.Password,
+		strings.Join(a.Folders, ","), a.After, a.MoveTo, a.Interval)
+	if a.OAuth != nil {
+		s += "|" + a.OAuth.ClientID + "|" + a.OAuth.TokenURL + "|" + a.OAuth.RefreshToken
+	}
+	return s
+}
+
+func (r *Runner) loop(ctx context.Context, a *directory.FetchAccount, slots chan struct{}) {
+	f := r.F
+	acquire := func(ctx context.Context) error {
+		select {
+		case slots <- struct{}{}:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	release := func() { <-slots }
+	for {
+		if acquire(ctx) != nil {
+			return
+		}
+		var res Result
+		var err error
+		if a.Protocol == "pop3" {
+			err = f.popSession(ctx, a, nil, &res)
+			if ctx.Err() == nil {
+				f.record(ctx, a, res, err)
+			}
+		} else {
+			w := &watch{acquire: acquire, release: release, passDone: func(res Result, err error) { f.record(ctx, a, res, err) }}
+			err = f.imapSession(ctx, a, nil, &res, w)
+			if err != nil && ctx.Err() == nil {
+				f.record(ctx, a, res, err)
+			}
+		}
+		release()
+		if ctx.Err() != nil {
+			return
+		}
+		wait := a.Interval
+		if wait <= 0 {
+			wait = f.Cfg.Interval.Duration
+		}
+		if err != nil {
+			wait = backoff(f.Cfg.BackoffMin.Duration, f.Cfg.BackoffMax.Duration, a.Status.Failures)
+			f.log().Info("fetch account backs off", "account", a.Name, "failures", a.Status.Failures, "next", wait.Round(time.Second).String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// backoff doubles from lo with each failure in a row, up to hi, with
+// ±10% jitter so that accounts of one server do not retry in step.
+func backoff(lo, hi time.Duration, failures int) time.Duration {
+	d := lo
+	for i := 1; i < failures && d < hi; i++ {
+		d *= 2
+	}
+	d = min(d, hi)
+	j := time.Duration(float64(d) * (0.9 + 0.2*rand.Float64()))
+	return max(j, time.Second)
+}
