@@ -27,6 +27,10 @@ func (a spoolAdapter) Receive(ctx context.Context, m *smtpd.Message, data io.Rea
 		SessionID:  m.ConnID,
 		BodyType:   m.Body,
 		SMTPUTF8:   m.SMTPUTF8,
+		Ret:        m.Ret,
+		EnvID:      m.EnvID,
+		RequireTLS: m.RequireTLS,
+		RcptDSN:    rcptDSN(m.Rcpt),
 	}
 	if len(a.checks) > 0 {
 		in := checkInput{Kind: m.Kind, TLS: m.TLS}
@@ -36,4 +40,16 @@ func (a spoolAdapter) Receive(ctx context.Context, m *smtpd.Message, data io.Rea
 		}
 	}
 	return a.q.Receive(ctx, env, data)
+}
+
+// rcptDSN carries the RCPT DSN parameters (NOTIFY, ORCPT) into the queue.
+func rcptDSN(in map[string]smtpd.RcptParams) map[string]queue.RecipientDSN {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make(map[string]queue.RecipientDSN, len(in))
+	for a, p := range in {
+		out[a] = queue.RecipientDSN{Notify: p.Notify, ORCPTType: p.ORCPTType, ORCPT: p.ORCPT}
+	}
+	return out
 }

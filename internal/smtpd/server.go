@@ -203,6 +203,11 @@ func (s *Server) smtpServer(l *listener) *smtp.Server {
 	// timeout); go-smtp's own ReadTimeout would only repeat it.
 	srv.WriteTimeout = o.CommandTimeout
 	srv.EnableSMTPUTF8 = true
+	// RFC 3461 DSN (RET, ENVID, NOTIFY, ORCPT go into the queue) and RFC
+	// 8689 REQUIRETLS (go-smtp offers it only once TLS is up; the session
+	// refuses it outside TLS).
+	srv.EnableDSN = true
+	srv.EnableREQUIRETLS = true
 	srv.ErrorLog = errorLog{s.log}
 	if !l.NoSTARTTLS || l.ImplicitTLS {
 		srv.TLSConfig = s.tlsConfig(l.TLS)

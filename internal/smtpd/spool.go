@@ -28,6 +28,21 @@ type Message struct {
 	SMTPUTF8 bool
 	Body     string
 	Received time.Time
+	// DSN parameters (RFC 3461 §4): RET (FULL, HDRS or ""), ENVID, and
+	// NOTIFY/ORCPT by recipient (absent when the client gave neither).
+	Ret   string
+	EnvID string
+	Rcpt  map[string]RcptParams
+	// RequireTLS: MAIL FROM ... REQUIRETLS (RFC 8689 §4.1), accepted only
+	// over TLS; the relay must then deliver over verified TLS.
+	RequireTLS bool
+}
+
+// RcptParams are one recipient's DSN parameters (RFC 3461 §4.1, §4.2).
+type RcptParams struct {
+	Notify    []string // NEVER, or any of SUCCESS, FAILURE, DELAY
+	ORCPTType string   // rfc822 or utf-8
+	ORCPT     string   // decoded
 }
 
 // Protocol is the protocol name of RFC 3848 / RFC 6531 §3.7.3 for the
