@@ -1,0 +1,251 @@
+package msgauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"blitiri.com.ar/go/spf"
+	"github.com/emersion/go-msgauth/dkim"
+)
+
+// Resolver is what the checks ask the DNS through (a *net.Resolver from
+// internal/dnsresolve is one); spf.DNSResolver has the same methods.
+type Resolver interface {
+	LookupTXT(ctx context.Context, name string) ([]string, error)
+	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
+	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
+	LookupAddr(ctx context.Context, addr string) ([]string, error)
+}
+
+// Checker judges mail that arrives from outside.
+type Checker struct {
+	Resolver Resolver
+	// MaxSignatures is how many DKIM signatures of one message are
+	// verified (one DNS lookup each); the rest are ignored and the header
+	// says so. 0: 5.
+	MaxSignatures int
+	// Timeout is the budget of all checks of one message together; what is
+	// not answered by then is temperror. 0: 20s.
+	Timeout time.Duration
+	// Percent draws the sample for a DMARC pct below 100: a number in
+	// [0,100). nil: random.
+	Percent func() int
+}
+
+// Input is what the checks know of a message.
+type Input struct {
+	IP       net.IP
+	Helo     string
+	MailFrom string // the reverse path; "" for <>
+	Path     string // the message as received (the spool file)
+}
+
+// Disposition is what DMARC asks of the receiver for a failing message
+// (RFC 7489 §6.3 p=, after pct).
+type Disposition string
+
+const (
+	Accept     Disposition = "none"
+	Quarantine Disposition = "quarantine"
+	Reject     Disposition = "reject"
+)
+
+// Result is every verdict on one message.
+type Result struct {
+	SPF     SPFResult // the MAIL FROM identity (postmaster@HELO for <>)
+	HeloSPF SPFResult // the HELO identity (RFC 7208 §2.3)
+	DKIM    []DKIMResult
+	// DKIMIgnored counts signatures past Checker.MaxSignatures.
+	DKIMIgnored int
+	DMARC       DMARCResult
+}
+
+// SPFResult is one SPF check (RFC 7208 §2.6).
+type SPFResult struct {
+	Result spf.Result
+	Domain string // the domain checked
+	Reason string
+}
+
+// DKIMResult is one signature's verdict (RFC 6376 §6.1, RFC 8601 §2.7.1).
+type DKIMResult struct {
+	Result    string // pass, fail, neutral, temperror, permerror
+	Domain    string // d=
+	Selector  string // s=
+	Algorithm string // a=
+	BPrefix   string // the first 8 characters of b= (RFC 6008)
+	Reason    string
+}
+
+// DMARCResult is the DMARC verdict (RFC 7489 §11.2).
+type DMARCResult struct {
+	Result      string // pass, fail, none, temperror, permerror
+	From        string // the RFC5322.From domain
+	Policy      string // p= (or sp=) as published
+	Percent     int
+	Disposition Disposition // what to do with the message, after pct
+	Reason      string
+	// Failed names the checks that did not give an aligned pass, for the
+	// refusal text: "SPF fail (example.net), DKIM none".
+	Failed string
+}
+
+func (c *Checker) maxSignatures() int {
+	if c.MaxSignatures > 0 {
+		return c.MaxSignatures
+	}
+	return 5
+}
+
+func (c *Checker) timeout() time.Duration {
+	if c.Timeout > 0 {
+		return c.Timeout
+	}
+	return 20 * time.Second
+}
+
+// Check runs SPF, DKIM and DMARC on the message in in.Path. It never
+// fails: trouble (DNS, an unreadable header) is in the results as
+// temperror or permerror.
+func (c *Checker) Check(ctx context.Context, in Input) *Result {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout())
+	defer cancel()
+	res := &Result{}
+
+	helo := strings.TrimSuffix(strings.ToLower(in.Helo), ".")
+	res.HeloSPF = c.spf(ctx, in.IP, helo, "postmaster@"+helo, helo)
+	if in.MailFrom == "" {
+		// RFC 7208 §2.4: for the null reverse path the MAIL FROM check is
+		// done on postmaster@HELO: the HELO result stands for both.
+		res.SPF = res.HeloSPF
+	} else {
+		_, d, _ := strings.Cut(in.MailFrom, "@")
+		res.SPF = c.spf(ctx, in.IP, helo, in.MailFrom, strings.ToLower(d))
+	}
+
+	fields, herr := readHeaderFile(in.Path)
+	if herr != nil {
+		reason := "cannot read the header: " + herr.Error()
+		res.DKIM = []DKIMResult{{Result: "permerror", Reason: reason}}
+		res.DMARC = DMARCResult{Result: "permerror", Disposition: Accept, Reason: reason}
+		return res
+	}
+	res.DKIM, res.DKIMIgnored = c.dkim(ctx, in.Path, fields)
+	res.DMARC = c.dmarc(ctx, fields, res)
+	return res
+}
+
+func readHeaderFile(path string) ([]field, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return readHeader(f)
+}
+
+// spf checks one identity; an empty domain (no HELO name) is none.
+func (c *Checker) spf(ctx context.Context, ip net.IP, helo, sender, domain string) SPFResult {
+	if domain == "" || ip == nil {
+		return SPFResult{Result: spf.None, Domain: domain}
+	}
+	r, err := spf.CheckHostWithSender(ip, helo, sender, spf.WithResolver(c.Resolver), spf.WithContext(ctx))
+	out := SPFResult{Result: r, Domain: domain}
+	if err != nil && r != spf.Pass {
+		out.Reason = err.Error()
+	}
+	return out
+}
+
+// dkim verifies up to MaxSignatures signatures, reading the file again:
+// the body streams through the hashes.
+func (c *Checker) dkim(ctx context.Context, path string, fields []field) ([]DKIMResult, int) {
+	var sigs []map[string]string
+	for _, f := range fields {
+		if strings.EqualFold(f.name, "DKIM-Signature") {
+			sigs = append(sigs, parseTags(f.unfolded()))
+		}
+	}
+	if len(sigs) == 0 {
+		return nil, 0
+	}
+	max := c.maxSignatures()
+	ignored := 0
+	if len(sigs) > max {
+		ignored = len(sigs) - max
+		sigs = sigs[:max]
+	}
+	file, err := os.Open(path)
+	if err != nil {
+		return []DKIMResult{{Result: "temperror", Reason: "cannot read the message: " + err.Error()}}, ignored
+	}
+	defer file.Close()
+	var lookups atomic.Int32
+	vs, err := dkim.VerifyWithOptions(file, &dkim.VerifyOptions{
+		MaxVerifications: max,
+		LookupTXT: func(name string) ([]string, error) {
+			// Called once per verified signature, from as many goroutines;
+			// the context bounds them all.
+			if int(lookups.Add(1)) > max {
+				return nil, &net.DNSError{Err: "too many DKIM key lookups", Name: name, IsTemporary: true}
+			}
+			return c.Resolver.LookupTXT(ctx, name)
+		},
+	})
+	if err != nil && !errors.Is(err, dkim.ErrTooManySignatures) && len(vs) == 0 {
+		return []DKIMResult{{Result: "permerror", Reason: err.Error()}}, ignored
+	}
+	out := make([]DKIMResult, 0, len(vs))
+	for i, v := range vs {
+		r := DKIMResult{Domain: strings.ToLower(v.Domain)}
+		if i < len(sigs) {
+			r.Selector, r.Algorithm = sigs[i]["s"], sigs[i]["a"]
+			if r.Domain == "" {
+				r.Domain = strings.ToLower(sigs[i]["d"])
+			}
+			if b := sigs[i]["b"]; len(b) >= 8 {
+				r.BPrefix = b[:8]
+			}
+		}
+		switch {
+		case v.Err == nil:
+			r.Result = "pass"
+		case dkim.IsTempFail(v.Err) || ctx.Err() != nil:
+			r.Result = "temperror"
+		case dkim.IsPermFail(v.Err):
+			r.Result = "permerror"
+		default:
+			r.Result = "fail"
+		}
+		if v.Err != nil {
+			r.Reason = strings.TrimPrefix(v.Err.Error(), "dkim: ")
+		}
+		out = append(out, r)
+	}
+	return out, ignored
+}
+
+// String is a short summary for logs.
+func (r *Result) String() string {
+	var d []string
+	for _, v := range r.DKIM {
+		d = append(d, fmt.Sprintf("%s(%s)", v.Result, v.Domain))
+	}
+	return fmt.Sprintf("spf=%s helo=%s dkim=[%s] dmarc=%s(%s) disposition=%s", r.SPF.Result, r.HeloSPF.Result,
+		strings.Join(d, " "), r.DMARC.Result, r.DMARC.From, r.DMARC.Disposition)
+}
+
+// percent draws for pct.
+func (c *Checker) percent() int {
+	if c.Percent != nil {
+		return c.Percent()
+	}
+	return rand.IntN(100)
+}

@@ -1,0 +1,326 @@
+package msgauth
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/ebbmail/ebb/internal/dnsresolve"
+	"github.com/ebbmail/ebb/internal/dnstest"
+)
+
+const plainMsg = "From: Alice <alice@example.org>\r\nTo: bob@example.net\r\nSubject: hello\r\n" +
+	"Date: Tue, 01 Dec 2026 09:00:00 +0000\r\nMessage-ID: <1@example.org>\r\n\r\nHello Bob.\r\n"
+
+// world is a test DNS server with a resolver on it.
+type world struct {
+	dns *dnstest.Server
+	res *net.Resolver
+	dir string
+}
+
+func newWorld(t testing.TB) *world {
+	t.Helper()
+	s, err := dnstest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return &world{dns: s, res: dnsresolve.NewAt(s.Addr(), 2*time.Second), dir: t.TempDir()}
+}
+
+// key makes a key of domain and publishes it.
+func (w *world) key(t testing.TB, domain, selector, alg string, publish bool) *Key {
+	t.Helper()
+	sg, err := GenerateKey(alg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := WriteKey(w.dir, domain, selector, sg, false, -1, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := LoadKey(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if publish {
+		w.dns.MustAdd(k.ZoneLine())
+	}
+	return k
+}
+
+func (w *world) file(t testing.TB, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "msg")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (w *world) sign(t testing.TB, msg string) string {
+	t.Helper()
+	s := &Signer{KeyDir: w.dir}
+	sig, err := s.Sign(strings.NewReader(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sig
+}
+
+func (w *world) check(t testing.TB, ip, helo, from, msg string) *Result {
+	t.Helper()
+	c := &Checker{Resolver: w.res, Percent: func() int { return 50 }}
+	return c.Check(context.Background(), Input{IP: net.ParseIP(ip), Helo: helo, MailFrom: from, Path: w.file(t, msg)})
+}
+
+func TestSignedMessageVerifiesWithBothAlgorithms(t *testing.T) {
+	w := newWorld(t)
+	w.key(t, "example.org", "ed1", "ed25519", true)
+	w.key(t, "example.org", "rsa1", "rsa", true)
+	w.dns.MustAdd(`example.org. TXT "v=spf1 ip4:127.0.0.2 -all"`, `_dmarc.example.org. TXT "v=DMARC1; p=reject"`)
+	sig := w.sign(t, plainMsg)
+	if n := strings.Count(sig, "DKIM-Signature:"); n != 2 {
+		t.Fatalf("want 2 signatures, got %d:\n%s", n, sig)
+	}
+	for _, want := range []string{"a=ed25519-sha256", "a=rsa-sha256", "c=relaxed/relaxed", "h=From:From:"} {
+		if !strings.Contains(strings.ReplaceAll(sig, "\r\n ", ""), want) {
+			t.Errorf("signature lacks %q:\n%s", want, sig)
+		}
+	}
+	res := w.check(t, "127.0.0.2", "mx.example.org", "alice@example.org", sig+plainMsg)
+	if len(res.DKIM) != 2 || res.DKIM[0].Result != "pass" || res.DKIM[1].Result != "pass" {
+		t.Fatalf("dkim: %+v", res.DKIM)
+	}
+	if res.SPF.Result != "pass" || res.DMARC.Result != "pass" || res.DMARC.Disposition != Accept {
+		t.Fatalf("results: %s", res)
+	}
+	h := res.Header("mx.example.net")
+	for _, want := range []string{"Authentication-Results: mx.example.net;\r\n", "spf=pass smtp.mailfrom=example.org",
+		"dkim=pass header.a=ed25519-sha256 header.b=", "header.d=example.org header.s=ed1", "dmarc=pass header.from=example.org"} {
+		if !strings.Contains(h, want) {
+			t.Errorf("header lacks %q:\n%s", want, h)
+		}
+	}
+}
+
+func TestModifiedAfterSigningFails(t *testing.T) {
+	w := newWorld(t)
+	w.key(t, "example.org", "ed1", "ed25519", true)
+	sig := w.sign(t, plainMsg)
+	for name, msg := range map[string]string{
+		"body":    sig + strings.Replace(plainMsg, "Hello Bob.", "Hello Eve.", 1),
+		"subject": sig + strings.Replace(plainMsg, "Subject: hello", "Subject: pay now", 1),
+		"from":    sig + "From: mallory@example.org\r\n" + plainMsg, // oversigned From
+	} {
+		res := w.check(t, "127.0.0.2", "mx", "alice@example.org", msg)
+		if len(res.DKIM) != 1 || res.DKIM[0].Result != "fail" {
+			t.Errorf("%s: dkim %+v", name, res.DKIM)
+		}
+	}
+	// Relaxed canonicalization: re-folding and trailing white space pass.
+	msg := sig + strings.Replace(plainMsg, "Subject: hello", "Subject:  hello ", 1)
+	if res := w.check(t, "127.0.0.2", "mx", "alice@example.org", msg); res.DKIM[0].Result != "pass" {
+		t.Errorf("relaxed: %+v", res.DKIM)
+	}
+}
+
+func TestSPFResults(t *testing.T) {
+	w := newWorld(t)
+	w.dns.MustAdd(
+		`pass.test. TXT "v=spf1 ip4:127.0.0.2 -all"`,
+		`fail.test. TXT "v=spf1 -all"`,
+		`soft.test. TXT "v=spf1 ~all"`,
+		`neutral.test. TXT "v=spf1 ?all"`,
+		`none.test. A 127.0.0.9`,
+	)
+	// Eleven includes: past RFC 7208 §4.6.4's ten lookups.
+	chain := "v=spf1"
+	for i := range 11 {
+		chain += fmt.Sprintf(" include:i%d.loop.test", i)
+		w.dns.MustAdd(fmt.Sprintf(`i%d.loop.test. TXT "v=spf1 ?all"`, i))
+	}
+	w.dns.MustAdd(fmt.Sprintf(`loop.test. TXT "%s -all"`, chain))
+	w.dns.ServFail("servfail.test.", true)
+	for _, c := range []struct{ domain, want string }{
+		{"pass.test", "pass"}, {"fail.test", "fail"}, {"soft.test", "softfail"}, {"neutral.test", "neutral"},
+		{"none.test", "none"}, {"servfail.test", "temperror"}, {"loop.test", "permerror"},
+	} {
+		res := w.check(t, "127.0.0.2", "helo.test", "x@"+c.domain, plainMsg)
+		if string(res.SPF.Result) != c.want {
+			t.Errorf("%s: spf %s (%s), want %s", c.domain, res.SPF.Result, res.SPF.Reason, c.want)
+		}
+		if h := res.Header("me"); !strings.Contains(h, "spf="+c.want+" ") {
+			t.Errorf("%s: header %s", c.domain, h)
+		}
+	}
+	// HELO identity, and the null sender checked as postmaster@HELO.
+	res := w.check(t, "127.0.0.2", "pass.test", "", plainMsg)
+	if res.HeloSPF.Result != "pass" || res.SPF.Result != "pass" || res.SPF.Domain != "pass.test" {
+		t.Errorf("null sender: %s", res)
+	}
+}
+
+func TestDMARCPolicies(t *testing.T) {
+	w := newWorld(t)
+	w.key(t, "example.org", "ed1", "ed25519", true)
+	w.dns.MustAdd(
+		`example.org. TXT "v=spf1 ip4:127.0.0.2 -all"`,
+		`_dmarc.example.org. TXT "v=DMARC1; p=reject; sp=quarantine"`,
+		`_dmarc.half.test. TXT "v=DMARC1; p=reject; pct=40"`,
+		`_dmarc.strict.test. TXT "v=DMARC1; p=reject; aspf=s"`,
+		`mail.strict.test. TXT "v=spf1 ip4:127.0.0.2 -all"`,
+		`_dmarc.none.test. TXT "v=DMARC1; p=none"`,
+	)
+	w.dns.ServFail("_dmarc.broken.test.", true)
+	spoof := func(from string) string { return strings.Replace(plainMsg, "alice@example.org", from, 1) }
+	for _, c := range []struct {
+		name, ip, mailfrom, msg string
+		result                  string
+		disp                    Disposition
+	}{
+		{"spoof from outside", "127.0.0.66", "x@elsewhere.test", plainMsg, "fail", Reject},
+		{"spf aligned relaxed", "127.0.0.2", "bounce@example.org", plainMsg, "pass", Accept},
+		{"dkim aligned", "127.0.0.66", "x@elsewhere.test", w.sign(t, plainMsg) + plainMsg, "pass", Accept},
+		{"subdomain uses sp", "127.0.0.66", "x@elsewhere.test", spoof("a@news.example.org"), "fail", Quarantine},
+		{"pct outside the sample", "127.0.0.66", "x@elsewhere.test", spoof("a@half.test"), "fail", Quarantine},
+		{"strict spf alignment", "127.0.0.2", "x@mail.strict.test", spoof("a@strict.test"), "fail", Reject},
+		{"p=none", "127.0.0.66", "x@elsewhere.test", spoof("a@none.test"), "fail", Accept},
+		{"no record", "127.0.0.66", "x@elsewhere.test", spoof("a@norecord.test"), "none", Accept},
+		{"dns failure", "127.0.0.66", "x@elsewhere.test", spoof("a@broken.test"), "temperror", Accept},
+		{"two From fields", "127.0.0.2", "bounce@example.org", "From: a@example.org\r\n" + plainMsg, "permerror", Accept},
+	} {
+		res := w.check(t, c.ip, "helo.test", c.mailfrom, c.msg)
+		if res.DMARC.Result != c.result || res.DMARC.Disposition != c.disp {
+			t.Errorf("%s: dmarc %s disposition %s (%s), want %s %s", c.name, res.DMARC.Result, res.DMARC.Disposition, res.DMARC.Reason, c.result, c.disp)
+		}
+	}
+}
+
+func TestManySignaturesAreBounded(t *testing.T) {
+	w := newWorld(t)
+	var sigs strings.Builder
+	for i := range 60 {
+		k := w.key(t, fmt.Sprintf("d%d.test", i), "s", "ed25519", true)
+		s := &Signer{KeyDir: w.dir}
+		_ = k
+		msg := strings.Replace(plainMsg, "example.org", fmt.Sprintf("d%d.test", i), 1)
+		sig, err := s.Sign(strings.NewReader(msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sigs.WriteString(sig)
+	}
+	start := time.Now()
+	res := w.check(t, "127.0.0.2", "helo.test", "x@d0.test", sigs.String()+plainMsg)
+	if len(res.DKIM) != 5 || res.DKIMIgnored != 55 {
+		t.Fatalf("verified %d, ignored %d", len(res.DKIM), res.DKIMIgnored)
+	}
+	lookups := 0
+	for i := range 60 {
+		lookups += w.dns.Queries(fmt.Sprintf("s._domainkey.d%d.test", i), dns.TypeTXT)
+	}
+	if lookups > 5 {
+		t.Errorf("%d key lookups for 60 signatures, want at most 5", lookups)
+	}
+	if h := res.Header("me"); !strings.Contains(h, "55 more signatures not verified") {
+		t.Errorf("header: %s", h)
+	}
+	t.Logf("60 signatures checked in %v", time.Since(start))
+}
+
+func TestTimeBudgetGivesTemperror(t *testing.T) {
+	w := newWorld(t)
+	w.key(t, "example.org", "ed1", "ed25519", true)
+	sig := w.sign(t, plainMsg)
+	w.dns.Delay("ed1._domainkey.example.org.", 1500*time.Millisecond)
+	c := &Checker{Resolver: w.res, Timeout: 300 * time.Millisecond}
+	start := time.Now()
+	res := c.Check(context.Background(), Input{IP: net.ParseIP("127.0.0.2"), Helo: "h", MailFrom: "a@example.org", Path: w.file(t, sig+plainMsg)})
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("took %v with a 300ms budget", d)
+	}
+	if res.DKIM[0].Result != "temperror" {
+		t.Errorf("dkim %+v", res.DKIM)
+	}
+}
+
+func TestStripReaderRemovesOnlyOurs(t *testing.T) {
+	in := "Received: from x\r\n" +
+		"Authentication-Results: mx.example.net; dkim=pass header.d=bank.test\r\n" +
+		"Authentication-Results: (forged) MX.Example.NET;\r\n\tspf=pass\r\n" +
+		"Authentication-Results: \"mx.example.net\"; dmarc=pass\r\n" +
+		"Authentication-Results: other.example; spf=fail\r\n" +
+		"Subject: hi\r\n\tthere\r\n" +
+		"\r\n" +
+		"Authentication-Results: mx.example.net; in the body stays\r\n"
+	want := "Received: from x\r\n" +
+		"Authentication-Results: other.example; spf=fail\r\n" +
+		"Subject: hi\r\n\tthere\r\n" +
+		"\r\n" +
+		"Authentication-Results: mx.example.net; in the body stays\r\n"
+	got, err := io.ReadAll(StripReader(strings.NewReader(in), "mx.example.net"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want {
+		t.Errorf("got:\n%q\nwant:\n%q", got, want)
+	}
+	// A field too long to hold is dropped; long other lines stream whole.
+	long := "X-Long: " + strings.Repeat("a", 200<<10) + "\r\n"
+	in = long + "Authentication-Results: (" + strings.Repeat("c", 100<<10) + ") mx.example.net; spf=pass\r\n\r\nbody\r\n"
+	got, _ = io.ReadAll(StripReader(strings.NewReader(in), "mx.example.net"))
+	if string(got) != long+"\r\nbody\r\n" {
+		t.Errorf("long: got %d bytes, starts %q", len(got), got[:min(len(got), 40)])
+	}
+}
+
+func TestAuthservID(t *testing.T) {
+	for in, want := range map[string]string{
+		" mx.example.net; spf=pass":       "mx.example.net",
+		" mx.example.net 1; none":         "mx.example.net",
+		" (c (nested)) Mx.Example.Net;":   "mx.example.net",
+		"\r\n\t\"quoted\\\"id\"; none":    "quoted\"id",
+		" (unterminated mx.example.net;": "",
+		"":                               "",
+	} {
+		if got := AuthservID(in); got != want {
+			t.Errorf("AuthservID(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestKeyRecordMatches(t *testing.T) {
+	w := newWorld(t)
+	k := w.key(t, "example.org", "rsa1", "rsa", true)
+	txts, err := w.res.LookupTXT(context.Background(), k.RecordName())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if why := k.MatchTXT(txts); why != "" {
+		t.Errorf("published record does not match: %s", why)
+	}
+	other := w.key(t, "example.org", "rsa2", "rsa", false)
+	if why := other.MatchTXT(txts); !strings.Contains(why, "another public key") {
+		t.Errorf("other key: %q", why)
+	}
+	if why := k.MatchTXT(nil); !strings.Contains(why, "no TXT record") {
+		t.Errorf("nothing published: %q", why)
+	}
+	if _, err := WriteKey(w.dir, "example.org", "rsa1", k.Signer, true, -1, -1); err == nil {
+		t.Error("WriteKey overwrote an existing selector")
+	}
+	st, _ := os.Stat(k.Path)
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("key mode %o", st.Mode().Perm())
+	}
+}

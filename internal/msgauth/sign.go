@@ -1,0 +1,188 @@
+package msgauth
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-msgauth/dkim"
+)
+
+// DefaultSignedHeaders is the h= list: what a reader sees and trusts (RFC
+// 6376 §5.4.1), with From twice so that a second From added on the way
+// breaks the signature (oversigning, RFC 6376 §8.15).
+var DefaultSignedHeaders = []string{
+	"From", "From", "Reply-To", "To", "Cc", "Subject", "Date", "Message-ID",
+	"In-Reply-To", "References", "MIME-Version", "Content-Type",
+	"Content-Transfer-Encoding", "Content-Disposition",
+}
+
+// Signer signs messages with the keys of their From: domain.
+type Signer struct {
+	// KeyDir holds <domain>/<selector>.pem (keys.go).
+	KeyDir string
+	// Headers is the h= list; nil: DefaultSignedHeaders.
+	Headers []string
+
+	mu    sync.Mutex
+	cache map[string]cachedKeys
+}
+
+type cachedKeys struct {
+	mtime time.Time
+	keys  []*Key
+}
+
+// Sign reads the message from r (ebb's prefix and the data, as it will be
+// sent) and returns the DKIM-Signature fields to write above it, one per
+// key of the From: domain (Ed25519 and RSA both, when both exist),
+// relaxed/relaxed. The body streams through the hash; only the header is
+// held. A message whose From: domain has no key gives "" and no error, as
+// does a message without a usable From:.
+func (s *Signer) Sign(r io.Reader) (string, error) {
+	rec := &recorder{r: r, limit: MaxHeaderBytes + 128<<10}
+	fields, err := readHeader(rec)
+	if err != nil {
+		return "", fmt.Errorf("read the header to sign: %w", err)
+	}
+	domain := fromDomain(fields)
+	if domain == "" {
+		return "", nil
+	}
+	keys, err := s.keys(domain)
+	if err != nil || len(keys) == 0 {
+		return "", err
+	}
+	headers := s.Headers
+	if headers == nil {
+		headers = DefaultSignedHeaders
+	}
+	var signers []*dkim.Signer
+	var ws []io.Writer
+	for _, k := range keys {
+		sg, err := dkim.NewSigner(&dkim.SignOptions{
+			Domain: k.Domain, Selector: k.Selector, Signer: k.Signer,
+			HeaderCanonicalization: dkim.CanonicalizationRelaxed,
+			BodyCanonicalization:   dkim.CanonicalizationRelaxed,
+			HeaderKeys:             headers,
+		})
+		if err != nil {
+			for _, o := range signers {
+				o.Close()
+			}
+			return "", fmt.Errorf("sign with %s: %w", k.Path, err)
+		}
+		signers = append(signers, sg)
+		ws = append(ws, sg)
+	}
+	rec.stop()
+	_, cerr := io.Copy(io.MultiWriter(ws...), io.MultiReader(bytes.NewReader(rec.buf.Bytes()), r))
+	var out strings.Builder
+	for i, sg := range signers {
+		if err := sg.Close(); err != nil && cerr == nil {
+			cerr = fmt.Errorf("sign with %s: %w", keys[i].Path, err)
+		}
+		if cerr == nil {
+			out.WriteString(sg.Signature())
+		}
+	}
+	if cerr != nil {
+		return "", cerr
+	}
+	return out.String(), nil
+}
+
+// keys returns the signing (not pending) keys of domain, reread when its
+// directory changed.
+func (s *Signer) keys(domain string) ([]*Key, error) {
+	dir := filepath.Join(s.KeyDir, domain)
+	st, err := os.Stat(dir)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.cache[domain]; ok && c.mtime.Equal(st.ModTime()) {
+		return c.keys, nil
+	}
+	all, err := LoadKeys(s.KeyDir, domain)
+	if err != nil {
+		return nil, err
+	}
+	var keys []*Key
+	for _, k := range all {
+		if !k.Pending {
+			keys = append(keys, k)
+		}
+	}
+	if s.cache == nil {
+		s.cache = map[string]cachedKeys{}
+	}
+	s.cache[domain] = cachedKeys{mtime: st.ModTime(), keys: keys}
+	return keys, nil
+}
+
+// fromDomain is the domain of the first address of the first From field
+// (RFC 5322 §3.6.2), lower case; "" when there is none.
+func fromDomain(fields []field) string {
+	for _, f := range fields {
+		if strings.EqualFold(f.name, "From") {
+			ds := addressDomains(f.unfolded())
+			if len(ds) == 0 {
+				return ""
+			}
+			return ds[0]
+		}
+	}
+	return ""
+}
+
+// addressDomains returns the domains of an address list, lower case,
+// without a final dot.
+func addressDomains(v string) []string {
+	list, err := mail.ParseAddressList(v)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, a := range list {
+		i := strings.LastIndexByte(a.Address, '@')
+		if i < 0 {
+			continue
+		}
+		out = append(out, strings.TrimSuffix(strings.ToLower(a.Address[i+1:]), "."))
+	}
+	return out
+}
+
+// recorder keeps what is read through it until stop, so that the header,
+// read once to find the From domain, can be given again to the signers.
+type recorder struct {
+	r       io.Reader
+	buf     bytes.Buffer
+	limit   int
+	stopped bool
+}
+
+func (c *recorder) Read(p []byte) (int, error) {
+	if c.stopped {
+		return 0, io.EOF
+	}
+	n, err := c.r.Read(p)
+	c.buf.Write(p[:n])
+	if c.buf.Len() > c.limit {
+		return n, errHeaderTooLarge
+	}
+	return n, err
+}
+
+func (c *recorder) stop() { c.stopped = true }
