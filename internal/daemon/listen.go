@@ -82,7 +82,7 @@ func (d *daemon) inboundListeners() []smtpd.Listener {
 			// A line must finish within the timeout of the previous one and
 			// a session within smtp.max_session_time (slowloris).
 			Net:    smtpd.BoundedListener(l, d.cfg.SMTP.MaxSessionTime.Duration, false),
-			Policy: smtpd.InboundPolicy{Directory: d.dir},
+			Policy: smtpd.InboundPolicy{Directory: d.dir, Deliverable: d.deliverable},
 		})
 	}
 	return ls

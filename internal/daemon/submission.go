@@ -125,14 +125,15 @@ func (d *daemon) submissionListeners() []smtpd.Listener {
 	nets, _ := policy.ParseNetworks(cfg.Submission.TrustedNetworks) // validated by config check
 	s.guard = policy.NewAuthGuard(authLimits(cfg))
 	auth := &smtpd.SASLAuth{Logins: d.dir, Guard: s.guard, Offer: cfg.Submission.AuthMechanisms,
-		Log: d.log.With("component", "auth")}
+		Log: d.log.With("component", "auth"), Metrics: d.metrics}
 	pol := &smtpd.SubmissionPolicy{
-		Relaying:   &policy.Relaying{Domains: d.dir, TrustedNetworks: nets},
-		Senders:    &policy.Senders{Rule: policy.SenderRule(cfg.Submission.SenderPolicy), Directory: d.dir},
-		Directory:  d.dir,
-		PerIP:      policy.NewRate(cfg.Submission.MaxMessagesPerIP, time.Hour),
-		PerAccount: policy.NewRate(cfg.Submission.MaxMessagesPerUser, time.Hour),
-		Log:        d.log.With("component", "submission"),
+		Relaying:    &policy.Relaying{Domains: d.dir, TrustedNetworks: nets},
+		Senders:     &policy.Senders{Rule: policy.SenderRule(cfg.Submission.SenderPolicy), Directory: d.dir},
+		Directory:   d.dir,
+		Deliverable: d.deliverable,
+		PerIP:       policy.NewRate(cfg.Submission.MaxMessagesPerIP, time.Hour),
+		PerAccount:  policy.NewRate(cfg.Submission.MaxMessagesPerUser, time.Hour),
+		Log:         d.log.With("component", "submission"),
 	}
 	var ls []smtpd.Listener
 	for i, l := range s.plain {

@@ -188,9 +188,10 @@ func (a *Agent) DeliverFile(ctx context.Context, path string, env Envelope) (*Re
 }
 
 // Deliver delivers the message read from r (stdin in MDA mode), streaming
-// it once into a Maildir's tmp/.
+// it once into a Maildir's tmp/. CRLF line ends become LF, as from the
+// spool: every file in a Maildir has one line-end style, LF (maildir(5)).
 func (a *Agent) Deliver(ctx context.Context, r io.Reader, env Envelope) (*Report, error) {
-	return a.deliver(ctx, r, "stdin", env)
+	return a.deliver(ctx, newLFReader(r), "stdin", env)
 }
 
 func (a *Agent) deliver(ctx context.Context, r io.Reader, source string, env Envelope) (*Report, error) {
@@ -307,25 +308,23 @@ func (a *Agent) stage(ctx context.Context, r io.Reader, source string, env Envel
 	}
 
 	br := bufio.NewReaderSize(r, 64<<10)
-	isHeader, crlf, mboxFrom, empty := firstLine(br)
+	// The input reaches here with LF line ends (lfReader), so the prefix is
+	// written with LF too.
+	isHeader, _, mboxFrom, empty := firstLine(br)
 	if mboxFrom {
 		// The mbox "From " line is envelope, not message (maildir(5)).
 		if err := skipLine(br); err != nil && err != io.EOF {
 			return failAll(a.readErr(source, err))
 		}
-		isHeader, crlf, _, empty = firstLine(br)
+		isHeader, _, _, empty = firstLine(br)
 	}
-	prefix := a.prefix(env, crlf)
+	prefix := a.prefix(env)
 	offset := int64(len(prefix))
 	if !isHeader && !empty {
 		// The message starts with text that is not a header field: keep
 		// it as the body, below an empty line, as Postfix's cleanup does;
 		// otherwise it would be read as a broken header.
-		if crlf {
-			prefix = append(prefix, '\r', '\n')
-		} else {
-			prefix = append(prefix, '\n')
-		}
+		prefix = append(prefix, '\n')
 	}
 	if _, err := tmp.Write(prefix); err != nil {
 		return failAll(a.pathErr("write", "write", tmp.Path, err, first.setting))
@@ -346,12 +345,12 @@ func (a *Agent) stage(ctx context.Context, r io.Reader, source string, env Envel
 	return &staged{tmp: tmp, offset: offset, t: first}, rest
 }
 
-// prefix is the header text ebb puts above the message.
-func (a *Agent) prefix(env Envelope, crlf bool) []byte {
-	eol := "\n"
-	if crlf {
-		eol = "\r\n"
-	}
+// prefix is the header text ebb puts above the message, with LF line ends
+// like the message itself: Envelope.Prefix (the queue's Received line and
+// the checks' results, kept with CRLF as they would cross the wire) is
+// converted, so that no Maildir file mixes CRLF and LF.
+func (a *Agent) prefix(env Envelope) []byte {
+	const eol = "\n"
 	var b strings.Builder
 	if !env.OmitReturnPath {
 		s := env.Sender
@@ -372,8 +371,8 @@ func (a *Agent) prefix(env Envelope, crlf bool) []byte {
 	for _, h := range env.Headers {
 		b.WriteString(h + eol)
 	}
-	out := []byte(b.String())
-	return append(out, env.Prefix...)
+	b.WriteString(strings.ReplaceAll(string(env.Prefix), "\r\n", "\n"))
+	return []byte(b.String())
 }
 
 // loop returns the error for a message that already carries one of our own

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/ebbmail/ebb/internal/maildir"
 )
@@ -14,7 +15,8 @@ import (
 // its header block (ebb's prefix and the message's own fields, as a filter
 // sees them) replaced by fields, an empty line, then the original body read
 // from the staged file (never from memory). The line ends follow the staged
-// file's.
+// file's (LF since every input goes through lfReader), also inside folded
+// fields.
 func (a *Agent) rewriteHeader(st *staged, dir string, fields []string) (*maildir.Tmp, error) {
 	f, err := os.Open(st.tmp.Path)
 	if err != nil {
@@ -36,7 +38,9 @@ func (a *Agent) rewriteHeader(st *staged, dir string, fields []string) (*maildir
 	}
 	var head bytes.Buffer
 	for _, fl := range fields {
-		head.WriteString(fl)
+		// A folded field from the filter may carry CRLF inside; the file
+		// keeps one line-end style.
+		head.WriteString(strings.ReplaceAll(strings.ReplaceAll(fl, "\r\n", "\n"), "\n", eol))
 		head.WriteString(eol)
 	}
 	head.WriteString(eol)

@@ -20,7 +20,7 @@ func TestEditedHeaderIsStored(t *testing.T) {
 			"X-Added: yes\nFrom: a@example.net\n\nbody\nline 2\n",
 			[]string{"X-Added: yes", "From: a@example.net"}},
 		{"crlf", "Subject: old\r\nX-Folded: a\r\n b\r\n\r\nbody\r\n",
-			"X-Folded: a\r\n b\r\n\r\nbody\r\n",
+			"X-Folded: a\n b\n\nbody\n",
 			[]string{"X-Folded: a\r\n b"}},
 		{"no empty line before the body", "Subject: old\nnot a header\n",
 			"Subject: new\n\nnot a header\n",

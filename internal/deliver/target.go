@@ -94,26 +94,16 @@ func (a *Agent) targets(ctx context.Context, env Envelope, rep *Report) ([]targe
 			continue
 		}
 		t := target{mb: mb}
-		if mb.Maildir != "" {
-			t.maildir = filepath.Clean(mb.Maildir)
-			t.setting = &diag.Setting{Key: "directory maildir of " + mb.Address, Value: mb.Maildir}
-		} else {
-			p, err := MaildirFor(a.Cfg, mb.Address)
-			if err != nil {
-				e := a.newErr("lookup", "deliver to", mb.Address, err)
-				e.Class, e.Exit = diag.Permanent, diag.ExNoUser
-				e.SMTPCode, e.Enhanced, e.Public = 550, [3]int{5, 1, 3}, "Bad mailbox address"
-				rep.Outcomes = append(rep.Outcomes, Outcome{Mailbox: mb.Address, Err: e})
-				continue
+		p, e := mailboxProblem(a.Cfg, mb, a.component())
+		if p != "" {
+			t.maildir = filepath.Clean(p)
+			if mb.Maildir != "" {
+				t.setting = &diag.Setting{Key: "directory maildir of " + mb.Address, Value: mb.Maildir}
+			} else {
+				t.setting = settingFor(a.Cfg, t.maildir)
 			}
-			t.maildir = p
-			t.setting = settingFor(a.Cfg, p)
 		}
-		if !mb.Enabled {
-			e := a.newErr("lookup", "deliver to", mb.Address, fmt.Errorf("the mailbox is disabled"))
-			e.Class, e.Exit = diag.Permanent, diag.ExNoUser
-			e.SMTPCode, e.Enhanced, e.Public = 550, [3]int{5, 2, 1}, "Mailbox disabled"
-			e.Hint = "enable the mailbox in the directory"
+		if e != nil {
 			rep.Outcomes = append(rep.Outcomes, Outcome{Mailbox: mb.Address, Maildir: t.maildir, Err: e})
 			continue
 		}

@@ -39,6 +39,9 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader) (str
 		e.SMTPCode, e.Enhanced, e.Public = 554, [3]int{5, 5, 1}, "No valid recipients"
 		return "", e
 	}
+	if e := checkSender(env.From); e != nil {
+		return "", e
+	}
 	if err := ctx.Err(); err != nil {
 		return "", q.receiveError("receive", "receive a message into", q.dir, err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/envaddr"
 )
 
 // SessionInfo is what a Policy or an Authenticator knows about the client.
@@ -25,6 +26,9 @@ type SessionInfo struct {
 	TLS *tls.ConnectionState
 	// AuthUser is the authenticated account, "" before AUTH.
 	AuthUser string
+	// UTF8 is set while the transaction's MAIL FROM had SMTPUTF8 (RFC
+	// 6531): only then may a recipient be non-ASCII.
+	UTF8 bool
 }
 
 // SetAuthUser records a successful AUTH (called by an Authenticator's SASL
@@ -53,35 +57,69 @@ type Authenticator interface {
 // recipients in hosted domains. It never relays.
 type InboundPolicy struct {
 	Directory directory.Resolver
+	// Deliverable, when set, says whether the local delivery would refuse
+	// a resolved recipient permanently (a disabled mailbox, a local part
+	// that cannot name a Maildir): the same check, with the same reason,
+	// that the delivery makes (deliver.Refusal), asked while the client is
+	// still connected so that nothing accepted bounces later.
+	Deliverable func(res *directory.Resolution) *diag.Error
 }
 
-// Mail accepts any sender: mail to us may come from anywhere, and the
-// bounce address <> is required (RFC 5321 §4.5.5).
+// Mail accepts any sender that the queue can later use as the address of a
+// delivery status notification (envaddr, the one parser): mail to us may
+// come from anywhere, and the bounce address <> is required (RFC 5321
+// §4.5.5). A sender that would make the DSN undeliverable is refused now.
 func (p InboundPolicy) Mail(ctx context.Context, s *SessionInfo, from string, opts *smtp.MailOptions) error {
+	s.UTF8 = opts != nil && opts.UTF8
+	return checkSender(from, opts)
+}
+
+// checkSender refuses a reverse-path that envaddr does not accept (553
+// 5.1.7, RFC 3463: bad sender's mailbox address syntax), and a non-ASCII
+// one without SMTPUTF8 (553 5.6.7, RFC 6531 §3.5).
+func checkSender(from string, opts *smtp.MailOptions) error {
+	a, err := envaddr.ParseReversePath(from)
+	if err != nil {
+		e := err.(*envaddr.Error)
+		return &smtp.SMTPError{Code: e.Code, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: e.Message}
+	}
+	if !a.ASCII() && (opts == nil || !opts.UTF8) {
+		return needUTF8(from)
+	}
 	return nil
 }
 
+func needUTF8(addr string) error {
+	return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 6, 7},
+		Message: fmt.Sprintf("<%s>: a non-ASCII address needs MAIL FROM with SMTPUTF8 (RFC 6531)", envaddr.Clip(addr))}
+}
+
 // Rcpt accepts an address only when its domain is hosted and it reaches a
-// mailbox or a forward. Refusing unknown recipients at RCPT (550 5.1.1),
-// not by a later bounce, is what keeps us from sending backscatter.
+// mailbox or a forward that the delivery will take. Refusing at RCPT (550
+// 5.1.1 and friends), not by a later bounce, is what keeps us from sending
+// backscatter: every permanent answer of the directory and of the delivery
+// is a 5xx here, never a 4xx that makes the client retry for days.
 func (p InboundPolicy) Rcpt(ctx context.Context, s *SessionInfo, to string, opts *smtp.RcptOptions) error {
-	local, domain, ok := SplitAddress(to)
-	if !ok {
-		return &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3},
-			Message: "Bad recipient address syntax"}
-	}
-	if strings.HasPrefix(domain, "[") {
-		// Address literals are never hosted here (RFC 5321 §4.1.3).
-		return relayDenied(domain)
-	}
-	hosted, err := p.Directory.IsLocalDomain(ctx, domain)
+	a, err := envaddr.Parse(to)
 	if err != nil {
-		return directoryTrouble("look up the domain", domain, err)
+		e := err.(*envaddr.Error)
+		return &smtp.SMTPError{Code: e.Code, EnhancedCode: smtp.EnhancedCode(e.Enhanced), Message: e.Message}
+	}
+	if !a.ASCII() && !s.UTF8 {
+		return needUTF8(to)
+	}
+	if a.IsLiteral() {
+		// Address literals are never hosted here (RFC 5321 §4.1.3).
+		return relayDenied(a.Domain)
+	}
+	hosted, err := p.Directory.IsLocalDomain(ctx, a.Domain)
+	if err != nil {
+		return directoryTrouble("look up the domain", a.Domain, err)
 	}
 	if !hosted {
-		return relayDenied(domain)
+		return relayDenied(a.Domain)
 	}
-	addr := local + "@" + domain
+	addr := a.String()
 	res, err := p.Directory.Resolve(ctx, addr)
 	if err != nil {
 		if errors.Is(err, directory.ErrAliasLoop) || errors.Is(err, directory.ErrAliasTooDeep) {
@@ -90,13 +128,36 @@ func (p InboundPolicy) Rcpt(ctx context.Context, s *SessionInfo, to string, opts
 			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 4, 6},
 				Message: fmt.Sprintf("<%s>: alias loop or chain too deep", addr)}
 		}
+		if d, ok := diag.As(err); ok && !d.Temporary() {
+			return permanent(addr, d)
+		}
 		return directoryTrouble("resolve the recipient", addr, err)
 	}
 	if res.Unknown() {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1},
 			Message: fmt.Sprintf("<%s>: no such user here", addr)}
 	}
+	if p.Deliverable != nil {
+		if d := p.Deliverable(res); d != nil {
+			return permanent(addr, d)
+		}
+	}
 	return nil
+}
+
+// permanent is the 5xx for a permanent diag error: its own code and public
+// text (the words a bounce would have carried), never a path.
+func permanent(addr string, d *diag.Error) error {
+	code, enh := d.SMTPCode, d.Enhanced
+	if code < 500 || code > 599 {
+		code, enh = 550, [3]int{5, 1, 1}
+	}
+	text := d.Public
+	if text == "" {
+		text = "Mailbox unavailable"
+	}
+	return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode(enh),
+		Message: fmt.Sprintf("<%s>: %s", envaddr.Clip(addr), text)}
 }
 
 func relayDenied(domain string) error {

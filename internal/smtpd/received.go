@@ -6,6 +6,10 @@ import (
 	"net"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/emersion/go-smtp"
 )
 
 // received renders the Received header of RFC 5321 §4.4 (syntax in
@@ -72,6 +76,20 @@ func ipLiteral(ip string) string {
 		return "[" + p.String() + "]"
 	}
 	return "[IPv6:" + p.String() + "]"
+}
+
+// checkHelo refuses a HELO/EHLO name that no header can carry: control
+// characters (\x01, ESC sequences, NUL) or invalid UTF-8. RFC 5321 §4.1.1.1
+// wants a domain or an address literal; real clients send all sorts of
+// names, so anything printable is taken (and cleanHelo makes it safe for
+// the Received header), but what could only be stored raw is refused at
+// the command (501 5.5.2), as RFC 5321 §4.3.2 allows for a bad argument.
+func checkHelo(h string) error {
+	if !utf8.ValidString(h) || strings.IndexFunc(h, unicode.IsControl) >= 0 {
+		return &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 5, 2},
+			Message: "Bad HELO/EHLO name: control characters or invalid UTF-8 (RFC 5321 4.1.1.1)"}
+	}
+	return nil
 }
 
 // cleanHelo keeps the client's HELO name from breaking the header: only

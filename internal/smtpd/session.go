@@ -190,6 +190,7 @@ func (s *session) Data(r io.Reader) error {
 	m.Prefix = received(&s.info, srv.hostname(), id, m.Recipients, m.SMTPUTF8, now)
 
 	dr := &dataReader{r: s.sizeLimited(r)}
+	dr.r = newCRLFReader(dr.r) // barelf.go: bare LF becomes CRLF in the spool
 	qid, err := srv.spool.Receive(srv.ctx, m, dr)
 	if dr.err != nil {
 		// The client's side: the message is not accepted, and the spool

@@ -174,7 +174,12 @@ func TestInboundRecipientPolicy(t *testing.T) {
 		{"the domain is case-insensitive and may end in a dot", "alice@EXAMPLE.test.", "250"},
 		{"an unknown user is refused at RCPT, no backscatter later", "nobody@example.test", "550 5.1.1"},
 		{"a domain not hosted here is relay, and refused", "someone@example.org", "554 5.7.1"},
-		{"percent hack stays local and unknown", "alice%example.org@example.test", "550 5.1.1"},
+		{"percent hack is refused, never routed", "alice%example.org@example.test", "553 5.1.3"},
+		{"a quoted local part with a space is permanent, not 451", `"john smith"@example.test`, "553 5.1.3"},
+		{"a domain ending in two dots is refused", "alice@example.test..", "553 5.1.3"},
+		{"a control character is refused", "ali\x01ce@example.test", "553 5.1.3"},
+		{"an escape character is refused", "\x1bcalice@example.test", "553 5.1.3"},
+		{"a non-ASCII recipient needs SMTPUTF8", "jürgen@example.test", "553 5.6.7"},
 		{"an address literal is never hosted", "alice@[127.0.0.1]", "554 5.7.1"},
 		{"an alias loop is permanent", "loop@example.test", "550 5.4.6"},
 	}
@@ -188,6 +193,51 @@ func TestInboundRecipientPolicy(t *testing.T) {
 				t.Errorf("RCPT TO:<%s> = %q, want %s", tc.rcpt, got, tc.want)
 			}
 		})
+	}
+}
+
+// A sender the queue could not use as the address of a bounce is refused
+// at MAIL, with a 5xx (no 451 that makes the client retry for days).
+func TestInboundSenderPolicy(t *testing.T) {
+	ts := startServer(t, mapDirectory{}, nil, nil)
+	cases := []struct {
+		name, from, want string
+	}{
+		{"a plain sender", "<s@example.org>", "250"},
+		{"the null sender", "<>", "250"},
+		{"a non-ASCII sender with SMTPUTF8", "<jürgen@bücher.example> SMTPUTF8", "250"},
+		{"a non-ASCII sender without SMTPUTF8", "<jürgen@bücher.example>", "553 5.6.7"},
+		{"a quoted local part with a space", `<"john smith"@example.org>`, "553 5.1.7"},
+		{"a quoted local part with a tab", "<\"john\tsmith\"@example.org>", "553 5.1.7"},
+		{"a quoted local part with <", `<"a<b"@example.org>`, "553 5.1.7"},
+		{"a NUL in the domain", "<s@exa\x00mple.org>", "553 5.1.7"},
+		{"a control character", "<s\x01@example.org>", "553 5.1.7"},
+		{"a domain ending in two dots", "<s@example.org..>", "553 5.1.7"},
+	}
+	c, _ := dial(t, ts.addr)
+	c.cmd("EHLO client.example.org")
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c.cmd("RSET")
+			if got := c.cmd("MAIL FROM:" + tc.from); !strings.HasPrefix(got, tc.want) {
+				t.Errorf("MAIL FROM:%s = %q, want %s", tc.from, got, tc.want)
+			}
+		})
+	}
+}
+
+// A HELO name with control characters cannot reach the Received header: it
+// is refused at the command, and the client may try again with a clean one.
+func TestHeloControlCharactersRefused(t *testing.T) {
+	ts := startServer(t, mapDirectory{}, nil, nil)
+	c, _ := dial(t, ts.addr)
+	for _, h := range []string{"evil\x01.example", "\x1b[2Jevil", "bad\xffutf8"} {
+		if got := c.cmd("EHLO " + h); !strings.HasPrefix(got, "501 5.5.2") {
+			t.Errorf("EHLO %q = %q, want 501 5.5.2", h, got)
+		}
+	}
+	if got := c.cmd("EHLO client.example.org"); !strings.HasPrefix(got, "250") {
+		t.Errorf("EHLO after the refusals = %q", got)
 	}
 }
 

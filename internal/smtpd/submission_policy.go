@@ -6,6 +6,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/policy"
 )
@@ -20,6 +21,8 @@ type SubmissionPolicy struct {
 	Relaying  *policy.Relaying
 	Senders   *policy.Senders
 	Directory directory.Resolver
+	// Deliverable is InboundPolicy.Deliverable, for local recipients.
+	Deliverable func(res *directory.Resolution) *diag.Error
 	// PerIP and PerAccount bound messages per hour (nil: no bound).
 	PerIP      *policy.Rate
 	PerAccount *policy.Rate
@@ -32,6 +35,7 @@ func refusal(r *policy.Refusal) *smtp.SMTPError {
 
 // Mail checks that the client may submit at all, and the sender.
 func (p *SubmissionPolicy) Mail(ctx context.Context, s *SessionInfo, from string, opts *smtp.MailOptions) error {
+	s.UTF8 = opts != nil && opts.UTF8
 	ip := ipOf(s.RemoteIP)
 	if s.AuthUser == "" && !p.Relaying.Trusted(ip) {
 		// RFC 4954 §6: 530 5.7.0 Authentication required.
@@ -52,10 +56,9 @@ func (p *SubmissionPolicy) Mail(ctx context.Context, s *SessionInfo, from string
 			}
 			return refusal(r)
 		}
-	} else if from != "" {
-		if _, r := policy.ParseAddress(from); r != nil {
-			return refusal(r)
-		}
+	}
+	if err := checkSender(from, opts); err != nil {
+		return err // what MaySendAs allowed must still be usable for a DSN
 	}
 	if !p.PerIP.Allow(s.RemoteIP) {
 		return &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 7, 1},
@@ -80,7 +83,7 @@ func (p *SubmissionPolicy) Rcpt(ctx context.Context, s *SessionInfo, to string, 
 	case r != nil:
 		return refusal(r)
 	case route == policy.Local:
-		return InboundPolicy{Directory: p.Directory}.Rcpt(ctx, s, addr.String(), opts)
+		return InboundPolicy{Directory: p.Directory, Deliverable: p.Deliverable}.Rcpt(ctx, s, addr.String(), opts)
 	}
 	return nil
 }

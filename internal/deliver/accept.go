@@ -1,0 +1,58 @@
+package deliver
+
+import (
+	"fmt"
+
+	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/directory"
+)
+
+// Refusal is the permanent failure that delivering to res would meet, or
+// nil: a disabled mailbox, or a mailbox whose local part can never name a
+// Maildir under mail.maildir. It is the check targets makes before each
+// delivery, with the same error, so that the SMTP server can ask it at RCPT
+// and refuse (5xx) what would otherwise be accepted and bounced to a sender
+// who is usually forged (RFC 5321 §6.2 / RFC 3834: no backscatter).
+//
+// Every mailbox an address reaches must take the message: delivery fails
+// the recipient permanently when one of them refuses it.
+func Refusal(cfg *config.Config, res *directory.Resolution) *diag.Error {
+	for _, mb := range res.Mailboxes {
+		if _, e := mailboxProblem(cfg, mb, "ebb serve"); e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// mailboxProblem returns the Maildir of mb (from the directory, or from
+// mail.maildir), or the permanent error that keeps mb from taking mail.
+func mailboxProblem(cfg *config.Config, mb *directory.Mailbox, component string) (maildir string, e *diag.Error) {
+	newErr := func(err error) *diag.Error {
+		e := diag.New("lookup", "deliver to", mb.Address, err)
+		e.Component = component
+		e.Class, e.Exit = diag.Permanent, diag.ExNoUser
+		return e
+	}
+	if mb.Maildir != "" {
+		maildir = mb.Maildir
+	} else {
+		p, err := MaildirFor(cfg, mb.Address)
+		if err != nil {
+			e := newErr(err)
+			e.SMTPCode, e.Enhanced, e.Public = 550, [3]int{5, 1, 3}, "Bad mailbox address"
+			e.Setting = cfg.Setting("mail.maildir")
+			e.Hint = fmt.Sprintf("rename the mailbox (its local part cannot be a directory name), or give it a maildir of its own in the directory")
+			return "", e
+		}
+		maildir = p
+	}
+	if !mb.Enabled {
+		e := newErr(fmt.Errorf("the mailbox is disabled"))
+		e.SMTPCode, e.Enhanced, e.Public = 550, [3]int{5, 2, 1}, "Mailbox disabled"
+		e.Hint = "enable the mailbox in the directory"
+		return maildir, e
+	}
+	return maildir, nil
+}

@@ -1,0 +1,61 @@
+package smtpd
+
+import "io"
+
+// crlfReader turns a bare LF in the message data into CRLF while streaming
+// it into the spool. RFC 5321 §2.3.8 allows only CRLF as the line end and
+// §4.1.1.4 forbids bare LF in DATA; clients still send it (scripts, broken
+// libraries). ebb normalises rather than refuses (Postfix 3.9's
+// smtpd_forbid_bare_newline = normalize, its default): the message is
+// kept, and the spool holds only CRLF, so a later relay hop never passes a
+// bare LF on (the "SMTP smuggling" class of 2023 needs a receiver that
+// reads a bare LF as a line end; ebb's end of data is only CRLF.CRLF, and
+// what it stores or sends on has one line-end style). A bare CR is left as
+// it is: it is content, not a line end, to every reader we feed.
+type crlfReader struct {
+	r       io.Reader
+	buf     []byte
+	prevCR  bool
+	pending bool  // the LF of a converted line end did not fit
+	err     error // held back while pending
+}
+
+func newCRLFReader(r io.Reader) *crlfReader { return &crlfReader{r: r} }
+
+func (c *crlfReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	w := 0
+	if c.pending {
+		p[0], w, c.pending = '\n', 1, false
+	}
+	if c.err != nil || w == len(p) {
+		return w, c.err
+	}
+	// Each byte read may become two: read at most half of the room
+	// (rounded up; the one that may not fit waits in pending).
+	want := (len(p) - w + 1) / 2
+	if cap(c.buf) < want {
+		c.buf = make([]byte, want)
+	}
+	n, err := c.r.Read(c.buf[:want])
+	for _, b := range c.buf[:n] {
+		if b == '\n' && !c.prevCR {
+			p[w] = '\r'
+			w++
+			if w == len(p) {
+				c.pending, c.prevCR = true, false
+				continue
+			}
+		}
+		p[w] = b
+		w++
+		c.prevCR = b == '\r'
+	}
+	if c.pending {
+		c.err = err
+		return w, nil
+	}
+	return w, err
+}
