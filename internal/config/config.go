@@ -44,6 +44,8 @@ type Config struct {
 	Log        Log        `toml:"log" doc:"Logging."`
 	Metrics    Metrics    `toml:"metrics" doc:"Prometheus metrics."`
 	DNS        DNS        `toml:"dns" doc:"The DNS resolver for outbound mail and message authentication."`
+	DKIM       DKIM       `toml:"dkim" doc:"DKIM signing of mail that leaves ebb, and where its keys are."`
+	Auth       Auth       `toml:"auth" doc:"Message authentication of mail from outside: SPF, DKIM and DMARC on port 25, and the Authentication-Results field."`
 	Scan       Scan       `toml:"scan" doc:"Spam and virus scanning after DATA, before the reply: clamd, spamd, rspamd and milters, each with its failure policy."`
 	Doctor     Doctor     `toml:"doctor" doc:"Thresholds for ebb doctor."`
 	Fetch      Fetch      `toml:"fetch" doc:"Fetching mail from remote IMAP and POP3 accounts into local mailboxes (the accounts: ebb fetch add)."`

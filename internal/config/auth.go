@@ -1,0 +1,13 @@
+package config
+
+// Auth is message authentication of mail from outside: SPF, DKIM and
+// DMARC on port 25, with the results in an Authentication-Results field.
+type Auth struct {
+	Check            bool     `toml:"check" default:"true" doc:"Check SPF (MAIL FROM and HELO), DKIM and DMARC on mail that arrives on port 25, and put the results in one Authentication-Results field (RFC 8601). Mail from submission and from auth.trusted_networks is not checked (it is signed as it leaves)."`
+	AuthservID       string   `toml:"authserv_id" default:"" doc:"The name ebb's Authentication-Results fields carry (RFC 8601 2.5); fields in incoming mail that claim it are removed before the message is stored. Empty: server.hostname."`
+	TrustedNetworks  []string `toml:"trusted_networks" default:"" doc:"Port 25 clients (CIDR) whose mail is not checked, e.g. a backup MX of yours that checked it already. Empty: every client is checked."`
+	DMARCReject      bool     `toml:"dmarc_reject" default:"true" doc:"Refuse at the end of DATA, with 550 5.7.1 naming the domain and the failed checks, a message that fails DMARC when its domain publishes p=reject. false: accept it, marked in the header."`
+	QuarantineFolder string   `toml:"quarantine_folder" default:"Junk" doc:"The folder for mail that fails DMARC when its domain publishes p=quarantine (and for p=reject mail when auth.dmarc_reject is false), when the mailbox's Sieve script does not file it itself. Empty: the inbox, marked in the header."`
+	Timeout          Duration `toml:"timeout" default:"20s" min:"1ms" doc:"The longest all checks of one message may take together (each DNS query is also bounded by dns.timeout); what has no answer by then is temperror in the header, never a refusal."`
+	MaxSignatures    int      `toml:"dkim_max_signatures" default:"5" min:"1" doc:"How many DKIM signatures of one message are verified (one DNS lookup each); more are ignored, and the header says how many."`
+}
