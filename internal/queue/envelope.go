@@ -70,6 +70,10 @@ type Envelope struct {
 	SessionID string `json:"session_id,omitempty"` // the SMTP connection id, for logs
 	BodyType  string `json:"body_type,omitempty"`  // 7BIT, 8BITMIME, BINARYMIME (RFC 6152)
 	SMTPUTF8  bool   `json:"smtputf8,omitempty"`   // RFC 6531
+	// Folder, when set, is where local delivery files the message unless
+	// the mailbox's Sieve script decides: a check after DATA sets it (DMARC
+	// p=quarantine: auth.quarantine_folder).
+	Folder string `json:"folder,omitempty"`
 
 	// DSN parameters as the client gave them (RFC 3461 §4: MAIL RET and
 	// ENVID, RCPT NOTIFY and ORCPT) and REQUIRETLS (RFC 8689 §4.1): the
