@@ -46,6 +46,8 @@ type Config struct {
 	DNS        DNS        `toml:"dns" doc:"The DNS resolver for outbound mail and message authentication."`
 	DKIM       DKIM       `toml:"dkim" doc:"DKIM signing of mail that leaves ebb, and where its keys are."`
 	Auth       Auth       `toml:"auth" doc:"Message authentication of mail from outside: SPF, DKIM and DMARC on port 25, and the Authentication-Results field."`
+	MTASTS     MTASTS     `toml:"mta_sts" doc:"MTA-STS (RFC 8461): recipient domains' policies that require verified TLS to the MX they name."`
+	SRS        SRS        `toml:"srs" doc:"The Sender Rewriting Scheme for mail forwarded to other hosts (aliases, Sieve redirects): see docs/srs.md."`
 	Scan       Scan       `toml:"scan" doc:"Spam and virus scanning after DATA, before the reply: clamd, spamd, rspamd and milters, each with its failure policy."`
 	Doctor     Doctor     `toml:"doctor" doc:"Thresholds for ebb doctor."`
 	Fetch      Fetch      `toml:"fetch" doc:"Fetching mail from remote IMAP and POP3 accounts into local mailboxes (the accounts: ebb fetch add)."`
