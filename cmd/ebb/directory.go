@@ -71,17 +71,28 @@ func (c *adminCmd) open() int {
 		return diag.ExConfig
 	}
 	c.conf = cfg
+	if e := checkStateOwner(cfg); e != nil {
+		return c.fail(e)
+	}
 	d, err := directory.Open(c.e.ctx, cfg)
 	if err != nil {
 		return c.fail(err)
 	}
 	c.dir = d
+	if e := giveStateToOwner(cfg); e != nil {
+		return c.fail(e)
+	}
 	return 0
 }
 
+// close closes the directory; files SQLite left beside the database go to
+// the mail user too (admin_owner.go).
 func (c *adminCmd) close() {
 	if c.dir != nil {
 		c.dir.Close()
+		if e := giveStateToOwner(c.conf); e != nil {
+			c.fail(e)
+		}
 	}
 }
 
@@ -181,11 +192,19 @@ func runDirectory(e *env) int {
 		if err != nil {
 			return diag.ExConfig
 		}
+		if e := checkStateOwner(cfg); e != nil {
+			return c.fail(e)
+		}
 		d, err := directory.OpenWith(e.ctx, cfg, directory.Options{NoMigrate: true})
 		if err != nil {
 			return c.fail(err)
 		}
-		defer d.Close()
+		defer func() {
+			d.Close()
+			if e := giveStateToOwner(cfg); e != nil {
+				c.fail(e)
+			}
+		}()
 		from, to, err := d.Migrate(e.ctx)
 		if err != nil {
 			return c.fail(err)

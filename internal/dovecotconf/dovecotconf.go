@@ -11,7 +11,7 @@
 //	os.WriteFile("/etc/dovecot/conf.d/99-ebb.conf", []byte(f.Conf), 0o644)
 //	os.WriteFile("/etc/dovecot/ebb-sql.conf.ext", []byte(f.SQL), 0o640) // may hold the PostgreSQL password
 //
-// The queries follow internal/directory/schema.go (version 1): a login is
+// The queries follow internal/directory/schema.go (tables domains, mailboxes): a login is
 // lower(local)@domain; a domain alias logs in as its target domain's
 // mailbox; a disabled mailbox or one without a password cannot log in; an
 // alias is not a login. Paths follow mail.maildir, mail.root and sieve.*
@@ -99,7 +99,7 @@ const login = `m.lookup = '%Ln@' || COALESCE((SELECT d.alias_of FROM domains d W
 
 func sqlFile(engine, connect, mail, home string, cfg *config.Config) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, `# Dovecot's sql driver on ebb's directory (schema of internal/directory, version 1).
+	fmt.Fprintf(&b, `# Dovecot's sql driver on ebb's directory (the domains and mailboxes tables of internal/directory/schema.go).
 # Printed by: ebb dovecot sql. Regenerate it after changing mail.*, sieve.home
 # or directory.dsn in ebb's configuration.
 driver = %s
