@@ -17,5 +17,6 @@ func (c *Config) check() []Problem {
 			probs = append(probs, Problem{Key: "mail.maildir", Msg: fmt.Sprintf("mail.maildir: unknown placeholder %s; use {root}, {domain}, {local} or {address}", p)})
 		}
 	}
+	probs = append(probs, c.Relay.check()...)
 	return probs
 }

@@ -46,6 +46,7 @@ type Config struct {
 	DNS        DNS        `toml:"dns" doc:"The DNS resolver for outbound mail and message authentication."`
 	DKIM       DKIM       `toml:"dkim" doc:"DKIM signing of mail that leaves ebb, and where its keys are."`
 	Auth       Auth       `toml:"auth" doc:"Message authentication of mail from outside: SPF, DKIM and DMARC on port 25, and the Authentication-Results field."`
+	Relay      Relay      `toml:"relay" doc:"Outbound delivery to other hosts: MX routing or a smarthost, TLS policy, per-destination limits and dead destinations."`
 	MTASTS     MTASTS     `toml:"mta_sts" doc:"MTA-STS (RFC 8461): recipient domains' policies that require verified TLS to the MX they name."`
 	SRS        SRS        `toml:"srs" doc:"The Sender Rewriting Scheme for mail forwarded to other hosts (aliases, Sieve redirects): see docs/srs.md."`
 	Scan       Scan       `toml:"scan" doc:"Spam and virus scanning after DATA, before the reply: clamd, spamd, rspamd and milters, each with its failure policy."`

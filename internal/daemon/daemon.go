@@ -21,6 +21,7 @@ import (
 	"github.com/ebbmail/ebb/internal/logging"
 	"github.com/ebbmail/ebb/internal/metrics"
 	"github.com/ebbmail/ebb/internal/queue"
+	"github.com/ebbmail/ebb/internal/relay"
 	"github.com/ebbmail/ebb/internal/smtpd"
 )
 
@@ -89,7 +90,8 @@ type daemon struct {
 	dir     *directory.Directory
 	smtp    *smtpd.Server
 	metrics *metrics.Metrics
-	sub     *submission // submission listeners and the sendmail pickup (submission.go)
+	sub     *submission  // submission listeners and the sendmail pickup (submission.go)
+	relay   *relay.Relay // the remote transport (relay.go)
 }
 
 // fail prints a boundary error on stderr and logs it; it returns the exit
@@ -147,6 +149,7 @@ func (d *daemon) run() int {
 		}
 	}
 
+	memLimit := setMemoryLimit(cfg) // memory.go
 	d.metrics = metrics.New()
 	d.metrics.Queue(q.Stats)
 	d.metrics.Pprof = cfg.Metrics.Pprof
@@ -167,6 +170,10 @@ func (d *daemon) run() int {
 		return d.fail(err, "listen")
 	}
 
+	if code := d.startRelay(); code != 0 {
+		return code
+	}
+	defer d.stopRelay()
 	transports := d.transports()
 
 	runCtx, stopRun := context.WithCancel(ctx)
@@ -176,6 +183,7 @@ func (d *daemon) run() int {
 	smtpDone := make(chan error, 1)
 	go func() { smtpDone <- srv.Serve() }()
 	d.startPickup(runCtx)
+	d.startFetch(runCtx)
 	metricsDone := make(chan error, 1)
 	if d.metrLn != nil {
 		go func() { metricsDone <- d.metrics.Serve(runCtx, d.metrLn) }()
@@ -183,7 +191,7 @@ func (d *daemon) run() int {
 
 	d.log.Info("ebb serve started", "pid", os.Getpid(), "user", who.User, "uid", who.UID,
 		"config", cfg.File, "spool", q.Spool(), "directory", dir.Where(),
-		"smtp", addrList(srv.Addrs()), "metrics", addrOf(d.metrLn))
+		"smtp", addrList(srv.Addrs()), "metrics", addrOf(d.metrLn), "memory_limit_mib", memLimit>>20)
 	if d.demo {
 		d.demoBanner(srv.Addrs())
 	}

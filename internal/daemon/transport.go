@@ -57,7 +57,7 @@ func (d *daemon) transports() queue.Transports {
 			}
 			return nil
 		}),
-		Remote: queue.NoRemote,
+		Remote: d.remote(),
 	}
 }
 

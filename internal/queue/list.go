@@ -207,6 +207,9 @@ func Summarize(l *Listing) Summary {
 // /var/mail/{domain}/{local}/Maildir/tmp: permission denied". It leaves out
 // what may differ per mailbox (who, found, hint) and generalises the path.
 func GeneralReason(d *diag.Error, rcpt string) string {
+	if s, ok := remoteReason(d, rcpt); ok {
+		return s
+	}
 	var b strings.Builder
 	doing := d.Doing
 	if doing == "" {

@@ -1,0 +1,49 @@
+package daemon
+
+import (
+	"github.com/ebbmail/ebb/internal/dnsresolve"
+	"github.com/ebbmail/ebb/internal/queue"
+	"github.com/ebbmail/ebb/internal/relay"
+)
+
+// startRelay makes the remote transport (internal/relay) from the relay
+// and dns settings, with the DKIM signer and the MTA-STS policies, and
+// registers its metrics. It returns an exit code (0: started).
+func (d *daemon) startRelay() int {
+	r, err := relay.New(d.cfg, relay.Options{
+		Resolver: dnsresolve.New(d.cfg),
+		Log:      d.log.With("component", "relay"),
+		STS:      d.stsPolicies(),
+		Sign:     d.dkimSign(),
+		Hostname: d.cfg.Server.Hostname,
+	})
+	if err != nil {
+		return d.fail(err, "relay")
+	}
+	d.relay = r
+	if d.metrics != nil {
+		d.metrics.Registry.MustRegister(r.Metrics().Collectors()...)
+	}
+	return 0
+}
+
+// stopRelay ends the relay's idle sessions.
+func (d *daemon) stopRelay() {
+	if d.relay != nil {
+		d.relay.Close()
+	}
+}
+
+// remote is the queue's remote transport.
+func (d *daemon) remote() queue.Transport {
+	if d.relay == nil {
+		return queue.NoRemote
+	}
+	return d.relay
+}
+
+// stsPolicies is MTA-STS for the relay (internal/mtasts, issue 10 part
+// B); nil until its cache is wired.
+func (d *daemon) stsPolicies() relay.STSPolicies {
+	return nil
+}

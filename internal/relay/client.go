@@ -1,0 +1,493 @@
+package relay
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Steps of an SMTP session, as diag.Remote.Step names them.
+const (
+	stepDNS      = "dns"
+	stepConnect  = "connect"
+	stepGreeting = "greeting"
+	stepEHLO     = "ehlo"
+	stepSTARTTLS = "starttls"
+	stepAuth     = "auth"
+	stepMail     = "mail"
+	stepRcpt     = "rcpt"
+	stepData     = "data"
+	stepEnd      = "end-of-data"
+	stepRSET     = "rset"
+)
+
+// reply is one SMTP reply (RFC 5321 §4.2), enhanced code (RFC 3463) split
+// off the text of every line.
+type reply struct {
+	Code     int
+	Enhanced string // "4.7.1", "" when the server sent none
+	Text     string // the lines joined by "\n"
+}
+
+func (r *reply) String() string {
+	s := strconv.Itoa(r.Code)
+	if r.Enhanced != "" {
+		s += " " + r.Enhanced
+	}
+	if r.Text != "" {
+		s += " " + strings.ReplaceAll(r.Text, "\n", " / ")
+	}
+	return s
+}
+
+func (r *reply) positive() bool { return r.Code >= 200 && r.Code < 400 }
+
+// stepError is a failure at one step of a session: a reply that was not
+// the one wanted, or a network/TLS error (Reply nil).
+type stepError struct {
+	Step  string
+	Reply *reply
+	Err   error
+	// Conn marks a failure to get a working session (connect, greeting,
+	// EHLO, TLS): what counts toward a dead destination.
+	Conn bool
+}
+
+func (e *stepError) Error() string {
+	if e.Reply != nil {
+		return fmt.Sprintf("%s: %s", strings.ToUpper(e.Step), e.Reply)
+	}
+	return fmt.Sprintf("%s: %v", e.Step, e.Err)
+}
+
+func (e *stepError) Unwrap() error { return e.Err }
+
+// conn is one SMTP client session. Its own small client rather than
+// go-smtp's: it pipelines MAIL, RCPT and DATA (RFC 2920), names the step
+// of every failure and keeps whole replies for diag.Remote.
+type conn struct {
+	nc     net.Conn
+	r      *textproto.Reader
+	w      *bufio.Writer
+	tw     *textproto.Writer
+	host   string // MX or smarthost name
+	ip     string
+	port   string
+	ext    map[string]string // EHLO keywords, upper case
+	tls    *tls.ConnectionState
+	opened time.Time
+	used   int
+	broken bool // the session is in an unknown state: do not reuse
+	// downgraded holds the handshake error when STARTTLS failed and the
+	// session went on in the clear (relay.tls = may).
+	downgraded string
+}
+
+func newConn(nc net.Conn, host, ip, port string) *conn {
+	c := &conn{host: host, ip: ip, port: port, opened: time.Now()}
+	c.setConn(nc)
+	return c
+}
+
+func (c *conn) setConn(nc net.Conn) {
+	c.nc = nc
+	c.r = textproto.NewReader(bufio.NewReaderSize(nc, 4096))
+	c.w = bufio.NewWriterSize(nc, 32<<10)
+	c.tw = textproto.NewWriter(c.w)
+}
+
+// name is host[ip] as Postfix writes a peer.
+func (c *conn) name() string { return fmt.Sprintf("%s[%s]", c.host, c.ip) }
+
+// watch makes ctx's end interrupt blocked reads and writes.
+func (c *conn) watch(ctx context.Context) (stop func() bool) {
+	return context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })
+}
+
+// readReply reads one (possibly multiline) reply within timeout.
+func (c *conn) readReply(timeout time.Duration) (*reply, error) {
+	c.nc.SetReadDeadline(time.Now().Add(timeout))
+	var lines []string
+	code := 0
+	for {
+		line, err := c.r.ReadLine()
+		if err != nil {
+			c.broken = true
+			return nil, err
+		}
+		if len(line) < 3 {
+			c.broken = true
+			return nil, fmt.Errorf("malformed reply line %q", line)
+		}
+		n, err := strconv.Atoi(line[:3])
+		if err != nil || n < 200 || n > 599 {
+			c.broken = true
+			return nil, fmt.Errorf("malformed reply line %q", line)
+		}
+		if code != 0 && n != code {
+			c.broken = true
+			return nil, fmt.Errorf("reply code changed within a multiline reply: %q", line)
+		}
+		code = n
+		more := len(line) > 3 && line[3] == '-'
+		if len(line) > 3 && line[3] != '-' && line[3] != ' ' {
+			c.broken = true
+			return nil, fmt.Errorf("malformed reply line %q", line)
+		}
+		text := ""
+		if len(line) > 4 {
+			text = line[4:]
+		}
+		lines = append(lines, text)
+		if !more {
+			break
+		}
+		if len(lines) > 1000 {
+			c.broken = true
+			return nil, errors.New("reply longer than 1000 lines")
+		}
+	}
+	return parseReply(code, lines), nil
+}
+
+// parseReply splits the enhanced status code (RFC 2034 §4: on every line)
+// from the text.
+func parseReply(code int, lines []string) *reply {
+	r := &reply{Code: code}
+	if len(lines) > 0 {
+		if f, _, _ := strings.Cut(lines[0], " "); isEnhanced(f, code) {
+			r.Enhanced = f
+		}
+	}
+	for i, l := range lines {
+		if r.Enhanced != "" {
+			if f, rest, ok := strings.Cut(l, " "); ok && f == r.Enhanced {
+				l = rest
+			} else if l == r.Enhanced {
+				l = ""
+			}
+		}
+		lines[i] = l
+	}
+	r.Text = strings.Join(lines, "\n")
+	return r
+}
+
+// isEnhanced reports whether s is class.subject.detail with the class of
+// the reply code (RFC 3463 §2).
+func isEnhanced(s string, code int) bool {
+	p := strings.Split(s, ".")
+	if len(p) != 3 || len(p[0]) != 1 || p[0][0] != byte('0'+code/100) {
+		return false
+	}
+	for _, x := range p[1:] {
+		if len(x) == 0 || len(x) > 3 {
+			return false
+		}
+		if _, err := strconv.Atoi(x); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// send writes lines (each without CRLF) and flushes once: with
+// PIPELINING several commands go in one packet.
+func (c *conn) send(timeout time.Duration, lines ...string) error {
+	c.nc.SetWriteDeadline(time.Now().Add(timeout))
+	for _, l := range lines {
+		if strings.ContainsAny(l, "\r\n") {
+			return fmt.Errorf("line break in command %q", l)
+		}
+		c.w.WriteString(l)
+		c.w.WriteString("\r\n")
+	}
+	if err := c.w.Flush(); err != nil {
+		c.broken = true
+		return err
+	}
+	return nil
+}
+
+// cmd sends one command and reads its reply.
+func (c *conn) cmd(timeout time.Duration, step, line string) (*reply, error) {
+	if err := c.send(timeout, line); err != nil {
+		return nil, &stepError{Step: step, Err: err}
+	}
+	r, err := c.readReply(timeout)
+	if err != nil {
+		return nil, &stepError{Step: step, Err: err}
+	}
+	return r, nil
+}
+
+// greet reads the 220 greeting and says EHLO (HELO when EHLO is refused
+// with 500/502, RFC 5321 §3.2).
+func (c *conn) greet(timeout time.Duration, helo string) error {
+	r, err := c.readReply(timeout)
+	if err != nil {
+		return &stepError{Step: stepGreeting, Err: err, Conn: true}
+	}
+	if r.Code != 220 {
+		c.broken = true
+		return &stepError{Step: stepGreeting, Reply: r, Conn: true}
+	}
+	return c.ehlo(timeout, helo)
+}
+
+func (c *conn) ehlo(timeout time.Duration, helo string) error {
+	r, err := c.cmd(timeout, stepEHLO, "EHLO "+helo)
+	if err != nil {
+		err.(*stepError).Conn = true
+		return err
+	}
+	if r.Code == 500 || r.Code == 502 {
+		r, err = c.cmd(timeout, stepEHLO, "HELO "+helo)
+		if err != nil {
+			err.(*stepError).Conn = true
+			return err
+		}
+		if r.Code == 250 {
+			c.ext = map[string]string{}
+			return nil
+		}
+	}
+	if r.Code != 250 {
+		c.broken = true
+		return &stepError{Step: stepEHLO, Reply: r, Conn: true}
+	}
+	c.ext = map[string]string{}
+	lines := strings.Split(r.Text, "\n")
+	for _, l := range lines[1:] {
+		k, v, _ := strings.Cut(strings.TrimSpace(l), " ")
+		c.ext[strings.ToUpper(k)] = v
+	}
+	return nil
+}
+
+func (c *conn) has(ext string) bool { _, ok := c.ext[ext]; return ok }
+
+// maxSize is the server's SIZE limit (RFC 1870), 0 when it gave none.
+func (c *conn) maxSize() int64 {
+	v, ok := c.ext["SIZE"]
+	if !ok {
+		return 0
+	}
+	n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	return max(n, 0)
+}
+
+// startTLS runs STARTTLS and the second EHLO (RFC 3207 §4.2).
+func (c *conn) startTLS(ctx context.Context, timeout time.Duration, cfg *tls.Config, helo string) error {
+	r, err := c.cmd(timeout, stepSTARTTLS, "STARTTLS")
+	if err != nil {
+		err.(*stepError).Conn = true
+		return err
+	}
+	if r.Code != 220 {
+		return &stepError{Step: stepSTARTTLS, Reply: r, Conn: true}
+	}
+	if err := c.handshake(ctx, timeout, cfg); err != nil {
+		return err
+	}
+	return c.ehlo(timeout, helo)
+}
+
+func (c *conn) handshake(ctx context.Context, timeout time.Duration, cfg *tls.Config) error {
+	tc := tls.Client(c.nc, cfg)
+	hctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		c.broken = true
+		return &stepError{Step: stepSTARTTLS, Err: fmt.Errorf("TLS handshake: %w", err), Conn: true}
+	}
+	st := tc.ConnectionState()
+	c.tls = &st
+	c.setConn(tc)
+	return nil
+}
+
+// auth logs in with PLAIN (RFC 4616) or LOGIN, whichever the server
+// offers, PLAIN first. Only over TLS: the caller checks.
+func (c *conn) auth(timeout time.Duration, user, pass string) error {
+	mechs := strings.Fields(strings.ToUpper(c.ext["AUTH"]))
+	has := func(m string) bool {
+		for _, x := range mechs {
+			if x == m {
+				return true
+			}
+		}
+		return false
+	}
+	var r *reply
+	var err error
+	switch {
+	case has("PLAIN"):
+		resp := base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + pass))
+		r, err = c.cmd(timeout, stepAuth, "AUTH PLAIN "+resp)
+	case has("LOGIN"):
+		r, err = c.cmd(timeout, stepAuth, "AUTH LOGIN")
+		for _, s := range []string{user, pass} {
+			if err != nil || r.Code != 334 {
+				break
+			}
+			r, err = c.cmd(timeout, stepAuth, base64.StdEncoding.EncodeToString([]byte(s)))
+		}
+	default:
+		return &stepError{Step: stepAuth, Err: fmt.Errorf("the server offers no AUTH mechanism ebb knows (it offers %q; ebb speaks PLAIN and LOGIN)", c.ext["AUTH"])}
+	}
+	if err != nil {
+		return err
+	}
+	if r.Code != 235 {
+		c.broken = true
+		return &stepError{Step: stepAuth, Reply: r}
+	}
+	return nil
+}
+
+// txn is one mail transaction: one sender, one recipient, the data.
+type txn struct {
+	mailArgs string // after MAIL FROM:<...>
+	from     string
+	rcpt     string
+	rcptArgs string
+	// write writes the message (prefix and spool data) in wire form.
+	write func(w io.Writer) error
+}
+
+// transact runs MAIL, RCPT, DATA (pipelined when offered), the data and
+// the final dot. The reply returned is the final one on success.
+func (c *conn) transact(cmdTimeout, dataTimeout time.Duration, t *txn) (*reply, error) {
+	c.used++
+	mail := "MAIL FROM:<" + t.from + ">" + t.mailArgs
+	rcpt := "RCPT TO:<" + t.rcpt + ">" + t.rcptArgs
+	var mr, rr, dr *reply
+	var err error
+	if c.has("PIPELINING") {
+		// RFC 2920 §3.1: DATA may end a group; the replies come in order.
+		if err := c.send(cmdTimeout, mail, rcpt, "DATA"); err != nil {
+			return nil, &stepError{Step: stepMail, Err: err}
+		}
+		if mr, err = c.readReply(cmdTimeout); err != nil {
+			return nil, &stepError{Step: stepMail, Err: err}
+		}
+		if rr, err = c.readReply(cmdTimeout); err != nil {
+			return nil, &stepError{Step: stepRcpt, Err: err}
+		}
+		if dr, err = c.readReply(cmdTimeout); err != nil {
+			return nil, &stepError{Step: stepData, Err: err}
+		}
+	} else {
+		if mr, err = c.cmd(cmdTimeout, stepMail, mail); err != nil {
+			return nil, err
+		}
+		if mr.Code == 250 {
+			if rr, err = c.cmd(cmdTimeout, stepRcpt, rcpt); err != nil {
+				return nil, err
+			}
+			if rr.Code == 250 || rr.Code == 251 {
+				if dr, err = c.cmd(cmdTimeout, stepData, "DATA"); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	fail := func(step string, r *reply) (*reply, error) {
+		if dr != nil && dr.Code == 354 {
+			// The server took DATA although MAIL or RCPT failed (a
+			// pipelining server may): end the empty message so that the
+			// session is in step again (RFC 2920 §3.1).
+			if err := c.send(cmdTimeout, "."); err != nil {
+				return nil, &stepError{Step: step, Reply: r}
+			}
+			if _, err := c.readReply(dataTimeout); err != nil {
+				c.broken = true
+			}
+		}
+		if !c.broken {
+			// RSET before the next transaction on this connection.
+			if rs, err := c.cmd(cmdTimeout, stepRSET, "RSET"); err != nil || rs.Code != 250 {
+				c.broken = true
+			}
+		}
+		return nil, &stepError{Step: step, Reply: r}
+	}
+	if mr.Code != 250 {
+		return fail(stepMail, mr)
+	}
+	if rr.Code != 250 && rr.Code != 251 {
+		return fail(stepRcpt, rr)
+	}
+	if dr.Code != 354 {
+		return fail(stepData, dr)
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(dataTimeout))
+	dw := c.tw.DotWriter()
+	if err := t.write(dw); err != nil {
+		c.broken = true
+		return nil, &stepError{Step: stepEnd, Err: err}
+	}
+	if err := dw.Close(); err != nil {
+		c.broken = true
+		return nil, &stepError{Step: stepEnd, Err: err}
+	}
+	if err := c.w.Flush(); err != nil {
+		c.broken = true
+		return nil, &stepError{Step: stepEnd, Err: err}
+	}
+	fr, err := c.readReply(dataTimeout)
+	if err != nil {
+		// RFC 5321 §6.1 / RFC 1047: no reply after the dot means we do
+		// not know; retrying may make a duplicate, which beats a loss.
+		return nil, &stepError{Step: stepEnd, Err: err}
+	}
+	if fr.Code != 250 {
+		return nil, &stepError{Step: stepEnd, Reply: fr}
+	}
+	return fr, nil
+}
+
+// reset readies a reused session for the next transaction (RFC 5321
+// §4.1.1.5).
+func (c *conn) reset(timeout time.Duration) error {
+	r, err := c.cmd(timeout, stepRSET, "RSET")
+	if err != nil {
+		return err
+	}
+	if r.Code != 250 {
+		c.broken = true
+		return &stepError{Step: stepRSET, Reply: r}
+	}
+	return nil
+}
+
+// quit ends the session politely, without waiting long.
+func (c *conn) quit() {
+	if !c.broken {
+		c.nc.SetDeadline(time.Now().Add(2 * time.Second))
+		if c.send(2*time.Second, "QUIT") == nil {
+			c.readReply(2 * time.Second)
+		}
+	}
+	c.nc.Close()
+}
+
+func (c *conn) close() { c.nc.Close() }
+
+// tlsSummary is "TLSv1.3 TLS_AES_128_GCM_SHA256" or "none".
+func (c *conn) tlsSummary() string {
+	if c.tls == nil {
+		return "none"
+	}
+	return tls.VersionName(c.tls.Version) + " " + tls.CipherSuiteName(c.tls.CipherSuite)
+}

@@ -1,0 +1,242 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/dnsresolve"
+	"github.com/ebbmail/ebb/internal/queue"
+)
+
+// newErr is a relay failure that is ours to describe (no remote reply).
+func (r *Relay) newErr(rc *queue.Recipient, op, reason string, class diag.Class) *diag.Error {
+	return &diag.Error{Component: Component, Op: op, Doing: "deliver to", Path: rc.Address, Reason: reason, Class: class, Public: reason}
+}
+
+// remoteErr is a failure at one step of a session with c; rep is the
+// remote's reply when there was one. The remote's words go into
+// diag.Remote (for mailq and the DSN) and into the sentence.
+func (r *Relay) remoteErr(a *attempt, c *conn, step string, rep *reply, reason string, class diag.Class) *diag.Error {
+	host, ip := a.hop.Domain, ""
+	if c != nil {
+		host, ip = c.host, c.ip
+	}
+	d := r.newErr(a.rc, step, reason, class)
+	d.Remote = &diag.Remote{Host: host, IP: ip, Step: step}
+	if rep != nil {
+		d.Remote.Code, d.Remote.Enhanced, d.Remote.Text = rep.Code, rep.Enhanced, rep.Text
+		d.SMTPCode = rep.Code
+		if e, ok := parseEnhanced(rep.Enhanced); ok {
+			d.Enhanced = e
+		}
+	}
+	return d
+}
+
+func parseEnhanced(s string) ([3]int, bool) {
+	var e [3]int
+	if _, err := fmt.Sscanf(s, "%d.%d.%d", &e[0], &e[1], &e[2]); err != nil || s == "" {
+		return e, false
+	}
+	return e, true
+}
+
+func peer(host, ip string) string {
+	if ip == "" {
+		return host
+	}
+	return fmt.Sprintf("%s[%s]", host, ip)
+}
+
+// failure turns an error of a transaction on c into the recipient's
+// result.
+func (r *Relay) failure(a *attempt, c *conn, err error, ctx context.Context) error {
+	var se *stepError
+	if !errors.As(err, &se) {
+		return diag.From(err, Component, "relay")
+	}
+	var d *diag.Error
+	if se.Reply != nil {
+		class := diag.Temporary
+		if se.Reply.Code >= 500 {
+			class = diag.Permanent
+		}
+		d = r.remoteErr(a, c, se.Step, se.Reply,
+			fmt.Sprintf("%s said at %s: %s", c.name(), stepName(se.Step), se.Reply), class)
+		d.Hint = replyHint(se.Step, class)
+		r.stats.remoteReply(se.Step, se.Reply.Code)
+	} else {
+		why := se.Err.Error()
+		if ctx.Err() != nil {
+			why = "the attempt ran out of time (queue.attempt_timeout): " + why
+		}
+		d = r.remoteErr(a, c, se.Step, nil, fmt.Sprintf("%s at %s: %s", c.name(), stepName(se.Step), why), diag.Temporary)
+		d.Hint = "the connection broke or the remote server did not answer in time; ebb retries. A lost reply after the data may mean a duplicate, never a loss"
+		if se.Step == stepEnd {
+			d.Setting = r.cfg.Setting("relay.data_timeout")
+		}
+	}
+	if c.downgraded != "" && d.Temporary() {
+		d.Reason += "; the session had been downgraded to plaintext after STARTTLS failed: " + c.downgraded
+	}
+	return d
+}
+
+// connFailure turns a failure to get a session into the recipient's
+// result, and counts it toward the destination's suspension.
+func (r *Relay) connFailure(a *attempt, dst *destination, err error) error {
+	var dnse *dnsError
+	var stse *stsError
+	var de *diag.Error
+	switch {
+	case errors.As(err, &dnse):
+		if dnse.NullMX {
+			d := r.remoteErr(a, nil, stepDNS, nil, dnse.Error(), diag.Permanent)
+			d.SMTPCode, d.Enhanced = 556, [3]int{5, 1, 10}
+			d.Hint = "the domain declares that it accepts no mail: the address cannot work; tell the sender"
+			return d
+		}
+		if dnse.Permanent || dnsresolve.IsNotFound(dnse.Err) {
+			d := r.remoteErr(a, nil, stepDNS, nil, fmt.Sprintf("the domain %s does not exist (no MX and no address record)", dnse.Domain), diag.Permanent)
+			d.SMTPCode, d.Enhanced = 550, [3]int{5, 1, 2}
+			d.Hint = "check the spelling of the recipient's domain"
+			return d
+		}
+		d := r.remoteErr(a, nil, stepDNS, nil, dnse.Error(), diag.Temporary)
+		d.Setting = r.cfg.Setting("dns.resolver")
+		d.Hint = "the DNS did not answer for this domain (SERVFAIL or timeout); ebb retries. If every domain fails, check dns.resolver (ebb doctor)"
+		return d
+	case errors.As(err, &stse):
+		d := r.remoteErr(a, nil, stepDNS, nil, stse.Error(), diag.Temporary)
+		d.Enhanced = [3]int{4, 7, 5}
+		d.Hint = "the domain's MTA-STS policy and its MX records disagree: its postmaster must fix one of them; ebb retries and delivers once they agree"
+		return d
+	case errors.As(err, &de):
+		return de // our own trouble (credentials file)
+	}
+	var he *hostError
+	var se *stepError
+	host, ip := a.hop.Domain, ""
+	if errors.As(err, &he) {
+		host, ip = he.Host, he.IP
+	}
+	if !errors.As(err, &se) {
+		return diag.From(err, Component, "connect")
+	}
+	c := &conn{host: host, ip: ip}
+	var d *diag.Error
+	if se.Reply != nil {
+		// A greeting, EHLO, STARTTLS or AUTH reply: the session never
+		// became usable; retry (an MX refusing at the greeting may be
+		// overloaded), except a refused login.
+		class := diag.Temporary
+		if se.Step == stepAuth && se.Reply.Code >= 500 {
+			class = diag.Permanent
+		}
+		d = r.remoteErr(a, c, se.Step, se.Reply, fmt.Sprintf("%s said at %s: %s", peer(host, ip), stepName(se.Step), se.Reply), class)
+		d.Hint = replyHint(se.Step, class)
+	} else {
+		d = r.remoteErr(a, c, se.Step, nil, fmt.Sprintf("%s at %s: %v", peer(host, ip), stepName(se.Step), se.Err), diag.Temporary)
+		d.Hint = errHint(se.Step, a)
+	}
+	switch se.Step {
+	case stepSTARTTLS:
+		d.Setting = r.cfg.Setting(settingKey(a.setting))
+	case stepConnect, stepGreeting:
+		if a.hop.Smarthost != "" {
+			d.Setting = r.cfg.Setting(a.hop.Setting)
+		}
+	case stepAuth:
+		d.Setting = r.cfg.Setting("relay.credentials")
+	}
+	if se.Conn {
+		if dst.connFailed(d.Reason, r.set.DeadAfter, r.set.DeadInterval.Duration, r.now()) {
+			r.stats.suspension()
+			r.log.Warn("destination suspended", "destination", dst.name, "failures", r.set.DeadAfter,
+				"until", r.now().Add(r.set.DeadInterval.Duration).Format("15:04:05"), "last", d.Reason,
+				"setting", "relay.dead_after")
+		}
+	}
+	return d
+}
+
+func settingKey(s string) string {
+	switch s {
+	case "relay.tls", "relay.tls_policy":
+		return s
+	}
+	return "relay.tls"
+}
+
+// suspended is the result for a recipient whose destination is dead.
+func (r *Relay) suspended(a *attempt, err error) error {
+	var se *suspendedError
+	if !errors.As(err, &se) {
+		d := r.newErr(a.rc, "wait", "the attempt ended while waiting for a connection slot to "+a.hop.key()+" (relay.max_per_destination)", diag.Temporary)
+		return d
+	}
+	d := r.newErr(a.rc, "suspended", se.Error(), diag.Temporary)
+	d.Remote = &diag.Remote{Host: a.hop.key(), Step: stepConnect}
+	d.Setting = r.cfg.Setting("relay.dead_interval")
+	d.Hint = fmt.Sprintf("ebb retries after the suspension; once the host is reachable again, ebb queue flush --domain %s retries at once", strings.Trim(a.hop.key(), "[]"))
+	return d
+}
+
+func stepName(step string) string {
+	switch step {
+	case stepEnd:
+		return "end of data"
+	case stepConnect, stepDNS:
+		return step
+	}
+	return strings.ToUpper(step)
+}
+
+func replyHint(step string, class diag.Class) string {
+	temp := class == diag.Temporary
+	switch step {
+	case stepRcpt:
+		if temp {
+			return "the remote server asks to try later (greylisting, rate limit or its own trouble); ebb retries"
+		}
+		return "the remote server refused the address: check it with the sender"
+	case stepMail:
+		if temp {
+			return "the remote server asks to try later; ebb retries"
+		}
+		return "the remote server refused our sender: it may block this server's IP or domain (check SPF, DKIM, reverse DNS and blocklists)"
+	case stepData, stepEnd:
+		if temp {
+			return "the remote server deferred the message; ebb retries"
+		}
+		return "the remote server refused the message itself (content filter or policy): its words say why"
+	case stepAuth:
+		return "the smarthost refused the login: check relay.credentials"
+	}
+	if temp {
+		return "the remote server is not taking mail now; ebb retries"
+	}
+	return "the remote server refused the session; its words say why"
+}
+
+func errHint(step string, a *attempt) string {
+	switch step {
+	case stepConnect:
+		if a.hop.Smarthost != "" {
+			return "the smarthost does not accept connections: check relay.smarthost and that it is up (ebb doctor tries it)"
+		}
+		return "the remote host does not accept connections (down, or a firewall); ebb retries. If your provider blocks outbound port 25, set relay.smarthost (ebb doctor checks port 25)"
+	case stepGreeting, stepEHLO:
+		return "the remote server did not answer in time (relay.greeting_timeout); ebb retries"
+	case stepSTARTTLS:
+		return fmt.Sprintf("the remote's TLS does not meet the level %s (%s): ask its postmaster to fix the certificate, or set relay.tls_policy = [\"%s=may\"] for this domain if you accept that risk", a.level, a.setting, a.hop.Domain)
+	case stepAuth:
+		return "check relay.credentials and that the smarthost offers AUTH over TLS"
+	case stepDNS:
+		return "the MX host's address could not be looked up; ebb retries"
+	}
+	return "ebb retries"
+}

@@ -1,0 +1,96 @@
+package relay
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the relay's Prometheus collectors; the daemon registers
+// them (Collectors) in its registry. Methods are safe on nil.
+type Metrics struct {
+	deliveries  *prometheus.CounterVec
+	replies     *prometheus.CounterVec
+	connections prometheus.Counter
+	downgrades  prometheus.Counter
+	suspensions prometheus.Counter
+	sts         *prometheus.CounterVec
+}
+
+// NewMetrics makes the collectors.
+func NewMetrics() *Metrics {
+	return &Metrics{
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ebb_relay_delivered_total",
+			Help: "Recipients relayed to another host, by whether the session was encrypted (tls=yes|no).",
+		}, []string{"tls"}),
+		replies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ebb_relay_remote_failures_total",
+			Help: "Remote replies that deferred or refused a recipient, by step (mail, rcpt, data, end-of-data) and reply code.",
+		}, []string{"step", "code"}),
+		connections: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ebb_relay_connections_total",
+			Help: "Outbound TCP connections opened.",
+		}),
+		downgrades: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ebb_relay_tls_downgrades_total",
+			Help: "Sessions that went on in the clear after a failed STARTTLS handshake (relay.tls = may).",
+		}),
+		suspensions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ebb_relay_destinations_suspended_total",
+			Help: "Destinations suspended after relay.dead_after connection failures in a row.",
+		}),
+		sts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ebb_relay_mtasts_mismatches_total",
+			Help: "Deliveries where an MX host did not match the domain's MTA-STS policy, by policy mode (enforce skips the host, testing only counts).",
+		}, []string{"mode"}),
+	}
+}
+
+// Collectors are what to register.
+func (m *Metrics) Collectors() []prometheus.Collector {
+	if m == nil {
+		return nil
+	}
+	return []prometheus.Collector{m.deliveries, m.replies, m.connections, m.downgrades, m.suspensions, m.sts}
+}
+
+func (m *Metrics) delivered(tls bool) {
+	if m != nil {
+		v := "no"
+		if tls {
+			v = "yes"
+		}
+		m.deliveries.WithLabelValues(v).Inc()
+	}
+}
+
+func (m *Metrics) remoteReply(step string, code int) {
+	if m != nil {
+		m.replies.WithLabelValues(step, strconv.Itoa(code)).Inc()
+	}
+}
+
+func (m *Metrics) connection() {
+	if m != nil {
+		m.connections.Inc()
+	}
+}
+
+func (m *Metrics) downgrade() {
+	if m != nil {
+		m.downgrades.Inc()
+	}
+}
+
+func (m *Metrics) suspension() {
+	if m != nil {
+		m.suspensions.Inc()
+	}
+}
+
+func (m *Metrics) stsFailure(mode string) {
+	if m != nil {
+		m.sts.WithLabelValues(mode).Inc()
+	}
+}

@@ -1,0 +1,505 @@
+// Package relay is the queue's remote transport: it delivers a queued
+// message to a recipient on another host, by MX (RFC 5321 §5.1) or
+// through a smarthost, under a TLS policy (none, may, encrypt, verify;
+// MTA-STS RFC 8461; REQUIRETLS RFC 8689), with a total and a
+// per-destination connection limit, sessions reused across messages to
+// one destination (RSET between), PIPELINING (RFC 2920) and dead
+// destinations (after relay.dead_after connection failures in a row the
+// destination is suspended for relay.dead_interval).
+//
+// Every outcome is per recipient. A 2xx is delivered (logged with host,
+// IP, TLS version and cipher and the remote's reply); a 4xx or a failure
+// to connect is a temporary *diag.Error, a 5xx a permanent one, each with
+// diag.Remote holding the remote's whole reply and the step it came at,
+// beside our own diagnosis:
+//
+//	r, err := relay.New(cfg, relay.Options{Resolver: dnsresolve.New(cfg), Log: log})
+//	q.Run(ctx, queue.Transports{Local: local, Remote: r})
+//	// mailq: "cannot deliver to bob@example.net: mx.example.net[192.0.2.1]
+//	//         said at RCPT: 451 4.7.1 greylisted"
+//
+// Principle 7: a TLS downgrade (a failed handshake retried in the clear,
+// only at level may) is counted in a metric, logged, and named in the
+// reason of the recipient's next deferral.
+package relay
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/mtasts"
+	"github.com/ebbmail/ebb/internal/queue"
+)
+
+// Component names the relay in diag errors.
+const Component = "ebb relay"
+
+// STSPolicies gives a domain's MTA-STS policy (nil, nil when it has
+// none); internal/mtasts's Cache is one.
+type STSPolicies interface {
+	Get(ctx context.Context, domain string) (*mtasts.Policy, error)
+}
+
+// Options are the relay's collaborators.
+type Options struct {
+	Resolver *net.Resolver // nil: the system's
+	Log      *slog.Logger
+	// STS, when set, applies MTA-STS to MX delivery.
+	STS STSPolicies
+	// Sign returns header lines (CRLF) written first, before the queue's
+	// prefix: DKIM-Signature. Called once per message (cached by queue
+	// id); nil signs nothing.
+	Sign func(ctx context.Context, m *queue.Message) (header string, err error)
+	// Hostname is the EHLO name when relay.helo_name is empty.
+	Hostname string
+}
+
+// Relay delivers to remote recipients. It is a queue.Transport and safe
+// for concurrent use.
+type Relay struct {
+	cfg    *config.Config
+	set    config.Relay
+	helo   string
+	router router
+	policy map[string]string // relay.tls_policy
+	roots  *x509.CertPool    // nil: the system's
+	res    *net.Resolver
+	log    *slog.Logger
+	sts    STSPolicies
+	sign   func(ctx context.Context, m *queue.Message) (string, error)
+	now    func() time.Time
+	total  chan struct{}
+	stats  *Metrics
+
+	mu    sync.Mutex
+	dests map[string]*destination
+	signs map[string]signed
+}
+
+type signed struct {
+	header string
+	at     time.Time
+}
+
+// New makes a relay from cfg's relay section.
+func New(cfg *config.Config, o Options) (*Relay, error) {
+	set := cfg.Relay
+	routes, err := set.ParseRoutes()
+	if err != nil {
+		return nil, err
+	}
+	policy, err := set.ParseTLSPolicy()
+	if err != nil {
+		return nil, err
+	}
+	r := &Relay{
+		cfg: cfg, set: set, policy: policy,
+		router: router{smarthost: set.Smarthost, implicit: set.SmarthostTLS == "implicit", routes: routes},
+		res:    o.Resolver, log: o.Log, sts: o.STS, sign: o.Sign, now: time.Now,
+		total: make(chan struct{}, max(set.MaxConn, 1)),
+		stats: NewMetrics(),
+		dests: map[string]*destination{}, signs: map[string]signed{},
+	}
+	if r.res == nil {
+		r.res = net.DefaultResolver
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	r.helo = set.HeloName
+	if r.helo == "" {
+		r.helo = o.Hostname
+	}
+	if r.helo == "" {
+		r.helo, _ = os.Hostname()
+	}
+	if set.TLSCAFile != "" {
+		pem, err := os.ReadFile(set.TLSCAFile)
+		if err != nil {
+			d := diag.PathError(Component, "open", "read the CA file", set.TLSCAFile, err, cfg.Setting("relay.tls_ca_file"))
+			d.Exit = diag.ExConfig
+			return nil, d
+		}
+		r.roots = x509.NewCertPool()
+		if !r.roots.AppendCertsFromPEM(pem) {
+			d := diag.New("parse", "read CA certificates from", set.TLSCAFile, errors.New("no PEM certificate in it"))
+			d.Component, d.Setting, d.Exit = Component, cfg.Setting("relay.tls_ca_file"), diag.ExConfig
+			d.Class = diag.Permanent
+			return nil, d
+		}
+	}
+	return r, nil
+}
+
+// Metrics are the relay's counters, for the daemon's registry.
+func (r *Relay) Metrics() *Metrics { return r.stats }
+
+// Close ends the idle sessions.
+func (r *Relay) Close() {
+	r.mu.Lock()
+	ds := make([]*destination, 0, len(r.dests))
+	for _, d := range r.dests {
+		ds = append(ds, d)
+	}
+	r.mu.Unlock()
+	for _, d := range ds {
+		d.closeIdle()
+	}
+}
+
+// Resume lifts the suspension of the destinations of domain (and of a
+// smarthost named so) so that the next attempt tries at once (ebb queue
+// flush --domain). It reports how many were suspended.
+func (r *Relay) Resume(domain string) int {
+	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for key, d := range r.dests {
+		name, _, _ := strings.Cut(key, "|")
+		if name == domain || name == "["+domain+"]" || strings.HasPrefix(name, "["+domain+":") {
+			if d.resume() {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func (r *Relay) dest(name, level string) *destination {
+	key := name + "|" + level
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d := r.dests[key]
+	if d == nil {
+		d = newDestination(key, name, r.set.MaxPerDest)
+		r.dests[key] = d
+	}
+	return d
+}
+
+// tlsLevel is the level for a recipient domain and the setting that chose it.
+func (r *Relay) tlsLevel(domain string) (string, string) {
+	if v, ok := longestMatch(domain, r.policy); ok {
+		return v, "relay.tls_policy"
+	}
+	return r.set.TLS, "relay.tls"
+}
+
+// attempt is what one delivery needs to know besides the session.
+type attempt struct {
+	m       *queue.Message
+	rc      *queue.Recipient
+	hop     hop
+	level   string // none, may, encrypt, verify
+	setting string // what chose the level
+	sts     *mtasts.Policy
+	header  string // Sign's lines
+}
+
+// Deliver sends m to one remote recipient. See the package comment for
+// what the error holds.
+func (r *Relay) Deliver(ctx context.Context, m *queue.Message, rc *queue.Recipient) error {
+	start := r.now()
+	_, domain, ok := cutAddress(rc.Address)
+	if !ok {
+		d := r.newErr(rc, "route", fmt.Sprintf("%q has no domain to deliver to", rc.Address), diag.Permanent)
+		d.SMTPCode, d.Enhanced = 550, [3]int{5, 1, 3}
+		return d
+	}
+	a := &attempt{m: m, rc: rc, hop: r.router.route(domain)}
+	a.level, a.setting = r.tlsLevel(a.hop.Domain)
+	if m.Envelope.RequireTLS {
+		// RFC 8689 §4.2.1: a verified TLS session to a server that
+		// offers REQUIRETLS, or no delivery.
+		a.level, a.setting = "verify", "REQUIRETLS"
+	}
+	if a.hop.Smarthost == "" && r.sts != nil {
+		pol, err := r.sts.Get(ctx, a.hop.Domain)
+		if err != nil {
+			// RFC 8461 §5.1 (no usable policy): deliver as without one.
+			r.log.Warn("MTA-STS policy unavailable; delivering without it", "domain", a.hop.Domain, "err", err)
+		}
+		if pol != nil && pol.Mode != mtasts.None {
+			a.sts = pol
+			if pol.Mode == mtasts.Enforce {
+				a.level, a.setting = "verify", "MTA-STS"
+			}
+		}
+	}
+	dst := r.dest(a.hop.key(), a.level)
+	if err := dst.acquire(ctx, r.set.DeadAfter, r.now); err != nil {
+		return r.suspended(a, err)
+	}
+	defer dst.release()
+	select {
+	case r.total <- struct{}{}:
+	case <-ctx.Done():
+		return r.newErr(rc, "wait", "waited for a free connection slot (relay.max_connections) until the attempt ended", diag.Temporary)
+	}
+	defer func() { <-r.total }()
+
+	f, err := os.Open(m.DataPath)
+	if err != nil {
+		return diag.PathError(Component, "open", "open the message to relay", m.DataPath, err, r.cfg.Setting("queue.spool"))
+	}
+	defer f.Close()
+	if r.sign != nil {
+		h, err := r.signedHeader(ctx, m)
+		if err != nil {
+			d := diag.From(err, Component, "sign")
+			d.Class = diag.Temporary // our own trouble
+			return d
+		}
+		a.header = h
+	}
+
+	reused := true
+	c := r.reuse(dst)
+	for {
+		if c == nil {
+			reused = false
+			c, err = r.connect(ctx, a)
+			if err != nil {
+				return r.connFailure(a, dst, err)
+			}
+			if dst.connOK(r.set.DeadAfter) {
+				r.log.Info("destination is back", "destination", dst.name, "host", c.name())
+			}
+		}
+		if err := r.checkCaps(a, c); err != nil {
+			r.finish(dst, c)
+			return err
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			c.close()
+			return diag.PathError(Component, "seek", "read the message to relay", m.DataPath, err, r.cfg.Setting("queue.spool"))
+		}
+		stop := c.watch(ctx)
+		fr, err := c.transact(r.set.CmdTimeout.Duration, r.set.DataTimeout.Duration, r.txn(a, c, f))
+		stop()
+		var se *stepError
+		if err != nil && reused && errors.As(err, &se) && se.Reply == nil && se.Step == stepMail {
+			// A cached session the server had closed: try a fresh one.
+			c.close()
+			c, reused = nil, false
+			continue
+		}
+		if err != nil {
+			r.finish(dst, c)
+			return r.failure(a, c, err, ctx)
+		}
+		r.finish(dst, c)
+		rc.Relay = &queue.Handoff{Host: c.host, IP: c.ip, DSN: c.has("DSN"), Reply: fr.String()}
+		r.stats.delivered(c.tls != nil)
+		r.log.Info("relayed", "queue_id", m.ID, "rcpt", rc.Address, "host", c.host, "ip", c.ip,
+			"tls", c.tlsSummary(), "tls_level", a.level, "reused", reused, "remote_id", remoteID(fr.Text),
+			"reply", fr.String(), "duration", r.now().Sub(start).Round(time.Millisecond))
+		return nil
+	}
+}
+
+// reuse returns an idle session of dst that answers RSET, or nil.
+func (r *Relay) reuse(dst *destination) *conn {
+	for {
+		c := dst.takeIdle()
+		if c == nil {
+			return nil
+		}
+		if time.Since(c.opened) < r.set.ReuseLimit.Duration {
+			if err := c.reset(r.set.CmdTimeout.Duration); err == nil {
+				return c
+			}
+		}
+		c.quit()
+	}
+}
+
+// finish keeps a healthy session for the next message, or closes it.
+func (r *Relay) finish(dst *destination, c *conn) {
+	if c.broken || r.set.IdleTimeout.Duration <= 0 || time.Since(c.opened) >= r.set.ReuseLimit.Duration {
+		c.quit()
+		return
+	}
+	dst.putIdle(c, r.set.IdleTimeout.Duration)
+}
+
+// checkCaps refuses what this server would refuse anyway, before sending:
+// a message over its SIZE (RFC 1870), one that needs SMTPUTF8 to a server
+// without it (RFC 6531 §3.4), REQUIRETLS to one without it (RFC 8689).
+func (r *Relay) checkCaps(a *attempt, c *conn) error {
+	size := a.m.Size + int64(len(a.header)+len(a.m.Prefix()))
+	if lim := c.maxSize(); lim > 0 && size > lim {
+		d := r.remoteErr(a, c, stepMail, nil, fmt.Sprintf("the message is %d bytes and %s accepts at most %d (its SIZE)", size, c.name(), lim), diag.Permanent)
+		d.SMTPCode, d.Enhanced = 552, [3]int{5, 3, 4}
+		d.Hint = "the recipient's server refuses messages this large: send the file another way, or ask its postmaster to raise the limit"
+		return d
+	}
+	if needsUTF8(a.m, a.rc) && !c.has("SMTPUTF8") {
+		d := r.remoteErr(a, c, stepMail, nil, fmt.Sprintf("the message needs SMTPUTF8 (non-ASCII addresses) and %s does not offer it (RFC 6531 §3.4)", c.name()), diag.Permanent)
+		d.SMTPCode, d.Enhanced = 553, [3]int{5, 6, 7}
+		d.Hint = "the recipient's server cannot take internationalised addresses: use an ASCII address for this recipient"
+		return d
+	}
+	if a.m.Envelope.RequireTLS && !c.has("REQUIRETLS") {
+		d := r.remoteErr(a, c, stepMail, nil, fmt.Sprintf("the message asks for REQUIRETLS and %s does not offer it (RFC 8689 §4.2.1)", c.name()), diag.Permanent)
+		d.SMTPCode, d.Enhanced = 550, [3]int{5, 7, 30}
+		d.Hint = "the recipient's server cannot promise TLS to the end: send without REQUIRETLS, or another way"
+		return d
+	}
+	return nil
+}
+
+func needsUTF8(m *queue.Message, rc *queue.Recipient) bool {
+	return m.Envelope.SMTPUTF8 || !isASCII(m.Envelope.From) || !isASCII(rc.Address)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// txn builds the transaction for a on c: ESMTP parameters as c offers them.
+func (r *Relay) txn(a *attempt, c *conn, f *os.File) *txn {
+	env := &a.m.Envelope
+	var mail, rcpt strings.Builder
+	if c.has("SIZE") {
+		fmt.Fprintf(&mail, " SIZE=%d", a.m.Size+int64(len(a.header)+len(a.m.Prefix())))
+	}
+	if strings.EqualFold(env.BodyType, "8BITMIME") && c.has("8BITMIME") {
+		mail.WriteString(" BODY=8BITMIME")
+	}
+	if needsUTF8(a.m, a.rc) && c.has("SMTPUTF8") {
+		mail.WriteString(" SMTPUTF8")
+	}
+	if env.RequireTLS && c.has("REQUIRETLS") {
+		mail.WriteString(" REQUIRETLS")
+	}
+	if c.has("DSN") {
+		// RFC 3461 §4: pass the sender's DSN requests on.
+		if env.Ret != "" {
+			mail.WriteString(" RET=" + strings.ToUpper(env.Ret))
+		}
+		if env.EnvID != "" {
+			mail.WriteString(" ENVID=" + xtext(env.EnvID))
+		}
+		p := env.DSNFor(a.rc.Address)
+		if len(p.Notify) > 0 {
+			rcpt.WriteString(" NOTIFY=" + strings.ToUpper(strings.Join(p.Notify, ",")))
+		}
+		if p.ORCPT != "" {
+			typ := p.ORCPTType
+			if typ == "" {
+				typ = "rfc822"
+			}
+			if isASCII(p.ORCPT) {
+				rcpt.WriteString(" ORCPT=" + typ + ";" + xtext(p.ORCPT))
+			}
+		}
+	}
+	return &txn{
+		from: env.From, mailArgs: mail.String(),
+		rcpt: a.rc.Address, rcptArgs: rcpt.String(),
+		write: func(w io.Writer) error {
+			if _, err := io.WriteString(w, a.header); err != nil {
+				return err
+			}
+			if _, err := io.WriteString(w, a.m.Prefix()); err != nil {
+				return err
+			}
+			_, err := io.Copy(w, f)
+			return err
+		},
+	}
+}
+
+// xtext encodes s for ENVID and ORCPT (RFC 3461 §4).
+func xtext(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		if ch < '!' || ch > '~' || ch == '+' || ch == '=' {
+			fmt.Fprintf(&b, "+%02X", ch)
+			continue
+		}
+		b.WriteByte(ch)
+	}
+	return b.String()
+}
+
+// signedHeader calls Sign once per queue id; later recipients and
+// destinations of the same message reuse its header.
+func (r *Relay) signedHeader(ctx context.Context, m *queue.Message) (string, error) {
+	r.mu.Lock()
+	s, ok := r.signs[m.ID]
+	r.mu.Unlock()
+	if ok {
+		return s.header, nil
+	}
+	h, err := r.sign(ctx, m)
+	if err != nil {
+		return "", err
+	}
+	r.mu.Lock()
+	now := r.now()
+	if len(r.signs) > 4096 {
+		for id, s := range r.signs {
+			if now.Sub(s.at) > 10*time.Minute {
+				delete(r.signs, id)
+			}
+		}
+	}
+	r.signs[m.ID] = signed{header: h, at: now}
+	r.mu.Unlock()
+	return h, nil
+}
+
+var remoteIDPattern = regexp.MustCompile(`(?i)queued as ([A-Za-z0-9.\-_]+)`)
+
+// remoteID is the remote's queue id from a 250 reply, when it names one.
+func remoteID(text string) string {
+	if m := remoteIDPattern.FindStringSubmatch(text); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// cutAddress splits at the last @.
+func cutAddress(a string) (local, domain string, ok bool) {
+	i := strings.LastIndexByte(a, '@')
+	if i < 0 || i == len(a)-1 {
+		return a, "", false
+	}
+	return a[:i], strings.ToLower(a[i+1:]), true
+}
+
+// tlsConfig is the client TLS config for level toward host.
+func (r *Relay) tlsConfig(level, host string) *tls.Config {
+	cfg := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	if level != "verify" {
+		// Opportunistic and encrypt-only TLS do not check the certificate
+		// (RFC 7435 §1.3; Postfix's may and encrypt).
+		cfg.InsecureSkipVerify = true
+		cfg.MinVersion = tls.VersionTLS10
+	} else {
+		cfg.RootCAs = r.roots
+	}
+	return cfg
+}

@@ -1,0 +1,441 @@
+package relay
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/dnsresolve"
+	"github.com/ebbmail/ebb/internal/dnstest"
+	"github.com/ebbmail/ebb/internal/mtasts"
+	"github.com/ebbmail/ebb/internal/queue"
+)
+
+// env is a relay with a test DNS.
+type env struct {
+	t   *testing.T
+	dns *dnstest.Server
+	cfg *config.Config
+	dir string
+}
+
+func newEnv(t *testing.T, port int, conf string) *env {
+	t.Helper()
+	s, err := dnstest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	dir := t.TempDir()
+	text := fmt.Sprintf("[dns]\nresolver = %q\ntimeout = \"1s\"\n[relay]\nport = %d\nhelo_name = \"out.test\"\nconnect_timeout = \"2s\"\ngreeting_timeout = \"2s\"\n%s\n", s.Addr(), port, conf)
+	cfg, err := config.Parse(filepath.Join(dir, "ebb.toml"), []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, dns: s, cfg: cfg, dir: dir}
+}
+
+func (e *env) relay(o Options) *Relay {
+	e.t.Helper()
+	o.Resolver = dnsresolve.New(e.cfg)
+	r, err := New(e.cfg, o)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(r.Close)
+	return r
+}
+
+var msgN atomic.Int32
+
+// message writes a spool-like data file and returns its queue message.
+func (e *env) message(from string, body string, rcpts ...string) *queue.Message {
+	n := msgN.Add(1)
+	id := fmt.Sprintf("TESTMSG%04d", n)
+	p := filepath.Join(e.dir, id+".msg")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	m := &queue.Message{ID: id, Envelope: queue.Envelope{From: from, Recipients: rcpts, Prefix: "Received: by test\r\n"},
+		Size: int64(len(body)), Arrived: time.Now(), DataPath: p}
+	for _, r := range rcpts {
+		m.Recipients = append(m.Recipients, &queue.Recipient{Address: r, State: queue.Pending})
+	}
+	return m
+}
+
+const body = "Subject: hi\r\n\r\nhello\r\n.leading dot\r\n"
+
+func deliver(t *testing.T, r *Relay, m *queue.Message, i int) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return r.Deliver(ctx, m, m.Recipients[i])
+}
+
+func mustDiag(t *testing.T, err error) *diag.Error {
+	t.Helper()
+	d, ok := diag.As(err)
+	if !ok {
+		t.Fatalf("want a diag error, got %T %v", err, err)
+	}
+	return d
+}
+
+// A message reaches the MX over STARTTLS; the next ones reuse the
+// session; the data arrives as sent, prefix first, dot-stuffing undone.
+func TestDeliverByMXWithTLSAndReuse(t *testing.T) {
+	ca := newCA(t)
+	port := freePortOn(t, "127.0.0.2")
+	srv := startServer(t, fmt.Sprintf("127.0.0.2:%d", port), ca.leaf(t, "mx.example.net", time.Now().Add(-time.Hour), time.Now().Add(time.Hour)), nil)
+	e := newEnv(t, port, fmt.Sprintf("tls = \"verify\"\ntls_ca_file = %q\n", ca.file(t)))
+	e.dns.MustAdd("example.net. 300 IN MX 10 mx.example.net.", "mx.example.net. 300 IN A 127.0.0.2")
+	var signs atomic.Int32
+	r := e.relay(Options{Sign: func(ctx context.Context, m *queue.Message) (string, error) {
+		signs.Add(1)
+		return "DKIM-Signature: test\r\n", nil
+	}})
+	m := e.message("alice@ours.test", body, "bob@example.net", "carol@example.net")
+	for i := range m.Recipients {
+		if err := deliver(t, r, m, i); err != nil {
+			t.Fatal(err)
+		}
+		if h := m.Recipients[i].Relay; h == nil || h.Host != "mx.example.net" || h.IP != "127.0.0.2" || !h.DSN {
+			t.Errorf("handoff %+v", h)
+		}
+	}
+	m2 := e.message("alice@ours.test", body, "dave@example.net")
+	if err := deliver(t, r, m2, 0); err != nil {
+		t.Fatal(err)
+	}
+	got := srv.got()
+	if len(got) != 3 {
+		t.Fatalf("received %d, want 3", len(got))
+	}
+	want := "DKIM-Signature: test\r\nReceived: by test\r\n" + body
+	for _, g := range got {
+		if !g.TLS {
+			t.Error("not over TLS")
+		}
+		if g.Data != want {
+			t.Errorf("data %q, want %q", g.Data, want)
+		}
+		if g.From != "alice@ours.test" {
+			t.Errorf("from %q", g.From)
+		}
+	}
+	if n := srv.conns.Load(); n != 1 {
+		t.Errorf("%d connections for 3 messages, want 1 (reuse)", n)
+	}
+	if n := signs.Load(); n != 2 {
+		t.Errorf("Sign called %d times for 2 messages, want 2", n)
+	}
+}
+
+// Each remote reply ends in the right class, with the remote's words,
+// the step, host and IP in diag.Remote, and groups in mailq by them.
+func TestRemoteReplies(t *testing.T) {
+	cases := []struct {
+		name      string
+		set       func(*testServer)
+		step      string
+		code      int
+		enhanced  string
+		permanent bool
+	}{
+		{"greylisted at RCPT", func(s *testServer) {
+			s.FailRcpt = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "greylisted, try again"}
+		}, "rcpt", 451, "4.7.1", false},
+		{"unknown user at RCPT", func(s *testServer) {
+			s.FailRcpt = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+		}, "rcpt", 550, "5.1.1", true},
+		{"sender refused at MAIL", func(s *testServer) {
+			s.FailMail = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "sender blocked"}
+		}, "mail", 553, "5.7.1", true},
+		{"content refused at end of data", func(s *testServer) {
+			s.FailData = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "spam"}
+		}, "end-of-data", 554, "5.7.1", true},
+		{"busy at end of data", func(s *testServer) {
+			s.FailData = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "out of space"}
+		}, "end-of-data", 452, "4.3.1", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startServer(t, "127.0.0.2:0", nil, nil)
+			_, p, _ := strings.Cut(srv.Addr, ":")
+			var port int
+			fmt.Sscan(p, &port)
+			tc.set(srv)
+			e := newEnv(t, port, "")
+			e.dns.MustAdd("example.net. 300 IN MX 10 mx.example.net.", "mx.example.net. 300 IN A 127.0.0.2")
+			r := e.relay(Options{})
+			m := e.message("alice@ours.test", body, "bob@example.net")
+			d := mustDiag(t, deliver(t, r, m, 0))
+			if d.Temporary() == tc.permanent {
+				t.Errorf("class %s, want permanent=%v", d.Class, tc.permanent)
+			}
+			rm := d.Remote
+			if rm == nil || rm.Step != tc.step || rm.Code != tc.code || rm.Enhanced != tc.enhanced || rm.Host != "mx.example.net" || rm.IP != "127.0.0.2" {
+				t.Fatalf("remote %+v", rm)
+			}
+			if d.SMTPCode != tc.code {
+				t.Errorf("smtp code %d", d.SMTPCode)
+			}
+			if !strings.Contains(d.Sentence(), "mx.example.net[127.0.0.2] said at") || d.Hint == "" {
+				t.Errorf("sentence %q", d.Sentence())
+			}
+			g := queue.GeneralReason(d, "bob@example.net")
+			if !strings.HasPrefix(g, fmt.Sprintf("mx.example.net[127.0.0.2] %d %s ", tc.code, tc.enhanced)) {
+				t.Errorf("general reason %q", g)
+			}
+			// The session stays usable after a failed transaction.
+			if tc.permanent && tc.step != "end-of-data" {
+				srv.FailMail, srv.FailRcpt = nil, nil
+				if err := deliver(t, r, e.message("alice@ours.test", body, "bob@example.net"), 0); err != nil {
+					t.Fatalf("after the failure: %v", err)
+				}
+				if n := srv.conns.Load(); n != 1 {
+					t.Errorf("%d connections, want 1", n)
+				}
+			}
+		})
+	}
+}
+
+// RFC 5321 §5.1: the lowest preference first; a host that is down is
+// skipped for the next one.
+func TestMXPreferenceAndFallback(t *testing.T) {
+	port := freePortOn(t, "127.0.0.2", "127.0.0.3")
+	srv := startServer(t, fmt.Sprintf("127.0.0.3:%d", port), nil, nil)
+	e := newEnv(t, port, "")
+	e.dns.MustAdd("example.net. 300 IN MX 20 mx2.example.net.", "example.net. 300 IN MX 10 mx1.example.net.",
+		"mx1.example.net. 300 IN A 127.0.0.2", "mx2.example.net. 300 IN A 127.0.0.3",
+		"implicit.example. 300 IN A 127.0.0.3")
+	r := e.relay(Options{})
+	m := e.message("alice@ours.test", body, "bob@example.net", "eve@implicit.example")
+	if err := deliver(t, r, m, 0); err != nil {
+		t.Fatal(err)
+	}
+	if h := m.Recipients[0].Relay; h.Host != "mx2.example.net" {
+		t.Errorf("via %+v", h)
+	}
+	// No MX: the domain's own address (implicit MX).
+	if err := deliver(t, r, m, 1); err != nil {
+		t.Fatal(err)
+	}
+	if len(srv.got()) != 2 {
+		t.Errorf("received %d", len(srv.got()))
+	}
+}
+
+// lookupMX orders by preference and shuffles equal ones.
+func TestLookupMXOrder(t *testing.T) {
+	e := newEnv(t, 25, "")
+	e.dns.MustAdd("example.net. 300 IN MX 10 a.example.net.", "example.net. 300 IN MX 10 b.example.net.",
+		"example.net. 300 IN MX 5 first.example.net.", "example.net. 300 IN MX 50 last.example.net.")
+	seen := map[string]bool{}
+	for i := 0; i < 40; i++ {
+		hs, err := lookupMX(context.Background(), dnsresolve.New(e.cfg), "example.net", 10, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hs) != 4 || hs[0].Name != "first.example.net" || hs[3].Name != "last.example.net" {
+			t.Fatalf("order %+v", hs)
+		}
+		seen[hs[1].Name] = true
+	}
+	if !seen["a.example.net"] || !seen["b.example.net"] {
+		t.Errorf("equal preferences not shuffled: %v", seen)
+	}
+}
+
+// A null MX fails permanently with 5.1.10 and no connection; a SERVFAIL
+// defers at the DNS step; NXDOMAIN fails with 5.1.2.
+func TestDNSOutcomes(t *testing.T) {
+	srv := startServer(t, "127.0.0.2:0", nil, nil)
+	e := newEnv(t, 25, "")
+	e.dns.MustAdd("nullmx.example. 300 IN MX 0 .")
+	e.dns.ServFail("broken.example.", true)
+	r := e.relay(Options{})
+	m := e.message("alice@ours.test", body, "a@nullmx.example", "b@broken.example", "c@nowhere.example")
+	d := mustDiag(t, deliver(t, r, m, 0))
+	if d.Temporary() || d.Enhanced != [3]int{5, 1, 10} || !strings.Contains(d.Reason, "null MX") {
+		t.Errorf("null MX: %v %v", d.Enhanced, d.Sentence())
+	}
+	d = mustDiag(t, deliver(t, r, m, 1))
+	if !d.Temporary() || d.Remote == nil || d.Remote.Step != "dns" {
+		t.Errorf("SERVFAIL: %v", d.Sentence())
+	}
+	d = mustDiag(t, deliver(t, r, m, 2))
+	if d.Temporary() || d.Enhanced != [3]int{5, 1, 2} {
+		t.Errorf("NXDOMAIN: %v %v", d.Enhanced, d.Sentence())
+	}
+	if srv.conns.Load() != 0 {
+		t.Error("connected")
+	}
+}
+
+// After relay.dead_after connection failures the destination is
+// suspended: the next attempts defer at once with the reason, and Resume
+// lets the next one try.
+func TestDeadDestination(t *testing.T) {
+	port := freePortOn(t, "127.0.0.2")
+	e := newEnv(t, port, "dead_after = 3\ndead_interval = \"1h\"\n")
+	e.dns.MustAdd("dead.example. 300 IN MX 10 mx.dead.example.", "mx.dead.example. 300 IN A 127.0.0.2")
+	r := e.relay(Options{})
+	m := e.message("alice@ours.test", body, "a@dead.example")
+	for i := 0; i < 3; i++ {
+		d := mustDiag(t, deliver(t, r, m, 0))
+		if !d.Temporary() || d.Remote == nil || d.Remote.Step != "connect" {
+			t.Fatalf("attempt %d: %v", i, d.Sentence())
+		}
+	}
+	start := time.Now()
+	d := mustDiag(t, deliver(t, r, m, 0))
+	if time.Since(start) > 100*time.Millisecond {
+		t.Errorf("a suspended destination took %s", time.Since(start))
+	}
+	if !strings.Contains(d.Reason, "destination dead.example suspended until") || !strings.Contains(d.Reason, "3 connection failures, last: mx.dead.example[127.0.0.2] at connect") {
+		t.Errorf("reason %q", d.Reason)
+	}
+	if !strings.Contains(d.Hint, "ebb queue flush --domain dead.example") {
+		t.Errorf("hint %q", d.Hint)
+	}
+	srv := startServer(t, fmt.Sprintf("127.0.0.2:%d", port), nil, nil)
+	if n := r.Resume("dead.example"); n != 1 {
+		t.Errorf("Resume: %d", n)
+	}
+	if err := deliver(t, r, m, 0); err != nil {
+		t.Fatal(err)
+	}
+	if len(srv.got()) != 1 {
+		t.Error("not delivered after Resume")
+	}
+}
+
+// verify refuses a certificate with another name or an expired one; may
+// goes on in the clear after a failed handshake and says so; encrypt
+// refuses a server without STARTTLS.
+func TestTLSLevels(t *testing.T) {
+	ca := newCA(t)
+	now := time.Now()
+	wrongName := startServer(t, "127.0.0.2:0", ca.leaf(t, "other.example", now.Add(-time.Hour), now.Add(time.Hour)), nil)
+	port := wrongName.Addr[strings.LastIndexByte(wrongName.Addr, ':')+1:]
+	expired := startServer(t, "127.0.0.3:"+port, ca.leaf(t, "mx.expired.example", now.Add(-48*time.Hour), now.Add(-24*time.Hour)), nil)
+	broken := startServer(t, "127.0.0.4:"+port, nil, func(s *smtp.Server) {
+		s.TLSConfig = &tls.Config{} // offers STARTTLS, has no certificate: every handshake fails
+	})
+	plain := startServer(t, "127.0.0.5:"+port, nil, nil)
+	var p int
+	fmt.Sscan(port, &p)
+	e := newEnv(t, p, fmt.Sprintf("tls_ca_file = %q\ntls_policy = [\"wrong.example=verify\", \"expired.example=verify\", \"plain.example=encrypt\"]\n", ca.file(t)))
+	e.dns.MustAdd("wrong.example. MX 10 mx.wrong.example.", "mx.wrong.example. A 127.0.0.2",
+		"expired.example. MX 10 mx.expired.example.", "mx.expired.example. A 127.0.0.3",
+		"broken.example. MX 10 mx.broken.example.", "mx.broken.example. A 127.0.0.4",
+		"plain.example. MX 10 mx.plain.example.", "mx.plain.example. A 127.0.0.5")
+	r := e.relay(Options{})
+	m := e.message("alice@ours.test", body, "a@wrong.example", "b@expired.example", "c@broken.example", "d@plain.example")
+	for i, want := range []string{"other.example", "expired"} {
+		d := mustDiag(t, deliver(t, r, m, i))
+		if !d.Temporary() || d.Remote == nil || d.Remote.Step != "starttls" || !strings.Contains(d.Reason, want) {
+			t.Errorf("%s: %v", m.Recipients[i].Address, d.Sentence())
+		}
+		if d.Setting == nil || d.Setting.Key != "relay.tls_policy" {
+			t.Errorf("setting %+v", d.Setting)
+		}
+	}
+	if len(wrongName.got())+len(expired.got()) != 0 {
+		t.Error("delivered despite verify")
+	}
+	// may: the failed handshake is retried in the clear.
+	if err := deliver(t, r, m, 2); err != nil {
+		t.Fatalf("may: %v", err)
+	}
+	if g := broken.got(); len(g) != 1 || g[0].TLS {
+		t.Errorf("may: %+v", g)
+	}
+	if v := testutilCount(t, r.Metrics().downgrades); v != 1 {
+		t.Errorf("downgrades %v", v)
+	}
+	d := mustDiag(t, deliver(t, r, m, 3))
+	if !strings.Contains(d.Reason, "does not offer STARTTLS") || len(plain.got()) != 0 {
+		t.Errorf("encrypt: %v", d.Sentence())
+	}
+}
+
+// SIZE and SMTPUTF8 limits of the server fail at once, naming them.
+func TestServerLimits(t *testing.T) {
+	srv := startServer(t, "127.0.0.2:0", nil, func(s *smtp.Server) {
+		s.MaxMessageBytes = 100
+		s.EnableSMTPUTF8 = false
+	})
+	var port int
+	fmt.Sscan(srv.Addr[strings.LastIndexByte(srv.Addr, ':')+1:], &port)
+	e := newEnv(t, port, "")
+	e.dns.MustAdd("example.net. MX 10 mx.example.net.", "mx.example.net. A 127.0.0.2")
+	r := e.relay(Options{})
+	big := e.message("alice@ours.test", body+strings.Repeat("x", 200)+"\r\n", "bob@example.net")
+	d := mustDiag(t, deliver(t, r, big, 0))
+	if d.Temporary() || !strings.Contains(d.Reason, "accepts at most 100 (its SIZE)") || d.Enhanced != [3]int{5, 3, 4} {
+		t.Errorf("SIZE: %v", d.Sentence())
+	}
+	u := e.message("alice@ours.test", body, "jörg@example.net")
+	d = mustDiag(t, deliver(t, r, u, 0))
+	if d.Temporary() || !strings.Contains(d.Reason, "SMTPUTF8") || d.Enhanced != [3]int{5, 6, 7} {
+		t.Errorf("SMTPUTF8: %v", d.Sentence())
+	}
+	if len(srv.got()) != 0 {
+		t.Error("sent anyway")
+	}
+}
+
+type stsTable map[string]*mtasts.Policy
+
+func (s stsTable) Get(ctx context.Context, d string) (*mtasts.Policy, error) { return s[d], nil }
+
+// MTA-STS enforce defers when no MX matches the policy, saying which;
+// testing delivers.
+func TestMTASTS(t *testing.T) {
+	srv := startServer(t, "127.0.0.2:0", nil, nil)
+	var port int
+	fmt.Sscan(srv.Addr[strings.LastIndexByte(srv.Addr, ':')+1:], &port)
+	e := newEnv(t, port, "")
+	e.dns.MustAdd("enforced.example. MX 10 mx.enforced.example.", "mx.enforced.example. A 127.0.0.2",
+		"tested.example. MX 10 mx.tested.example.", "mx.tested.example. A 127.0.0.2")
+	r := e.relay(Options{STS: stsTable{
+		"enforced.example": {Domain: "enforced.example", Mode: mtasts.Enforce, MX: []string{"*.elsewhere.example"}},
+		"tested.example":   {Domain: "tested.example", Mode: mtasts.Testing, MX: []string{"*.elsewhere.example"}},
+	}})
+	m := e.message("alice@ours.test", body, "a@enforced.example", "b@tested.example")
+	d := mustDiag(t, deliver(t, r, m, 0))
+	if !d.Temporary() || !strings.Contains(d.Reason, "MTA-STS policy of enforced.example (mode enforce) allows mx *.elsewhere.example; none of its MX hosts mx.enforced.example matches") {
+		t.Errorf("enforce: %v", d.Sentence())
+	}
+	if err := deliver(t, r, m, 1); err != nil {
+		t.Errorf("testing: %v", err)
+	}
+	if len(srv.got()) != 1 {
+		t.Errorf("received %d", len(srv.got()))
+	}
+}
+
+func testutilCount(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
