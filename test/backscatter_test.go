@@ -1,0 +1,100 @@
+package test
+
+import (
+	"bufio"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// dialFrom is serveDial from a chosen loopback source address (127.0.0.2:
+// a client that is not the machine itself, so no trusted-network rule can
+// hide what a stranger gets).
+func dialFrom(t *testing.T, addr, src string) *smtpConn {
+	t.Helper()
+	d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	s := &smtpConn{c: c, br: bufio.NewReader(c), w: c}
+	if g, err := s.reply(); err != nil || !strings.HasPrefix(g, "220") {
+		t.Fatalf("greeting %q: %v", g, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return s
+}
+
+// Nothing is answered 250 that the delivery or the queue would later
+// refuse permanently: each case is refused at MAIL or RCPT with a 5xx (a 4xx
+// would make the client retry for days), with the reason the bounce would
+// have carried, and no bounce is ever queued. On the old code a disabled
+// mailbox, a mailbox whose name cannot be a directory and the odd senders
+// were answered 250 and bounced; "john smith" got 451 4.3.0.
+func TestNoBackscatter(t *testing.T) {
+	e := newServeEnv(t, serveOpts{})
+	e.ebbAsUser("user", "add", "-c", e.Conf, "--no-password", "carol@example.test")
+	e.ebbAsUser("user", "disable", "-c", e.Conf, "carol@example.test")
+	e.ebbAsUser("user", "add", "-c", e.Conf, "--no-password", "a/b@example.test")
+	e.ebbAsUser("alias", "add", "-c", e.Conf, "team@example.test", "bob@example.test", "carol@example.test")
+
+	rcpts := []struct{ rcpt, want, reason string }{
+		{"carol@example.test", "550 5.2.1", "Mailbox disabled"},
+		{"team@example.test", "550 5.2.1", "Mailbox disabled"},
+		{"a/b@example.test", "550 5.1.3", "Bad mailbox address"},
+		{"alice@example.test..", "553 5.1.3", "empty label"},
+		{`"john smith"@example.test`, "553 5.1.3", "quotes"},
+		{`"a<b"@example.test`, "553 5.1.3", "not allowed"},
+		{"nobody@example.test", "550 5.1.1", "no such user"},
+	}
+	senders := []struct{ from, want string }{
+		{`"john smith"@example.org`, "553 5.1.7"},
+		{"\"john\tsmith\"@example.org", "553 5.1.7"},
+		{`"a<b"@example.org`, "553 5.1.7"},
+		{"\"a\rb\"@example.org", "553 5.1.7"},
+		{"s@exa\x00mple.org", "553 5.1.7"},
+		{"s@example.org..", "553 5.1.7"},
+	}
+	c := dialFrom(t, e.SMTP, "127.0.0.2")
+	c.cmd("EHLO client.example.org")
+	for _, r := range rcpts {
+		c.cmd("RSET")
+		if got := c.cmd("MAIL FROM:<s@example.org>"); !strings.HasPrefix(got, "250") {
+			t.Fatalf("MAIL: %q", got)
+		}
+		if got := c.cmd("RCPT TO:<" + r.rcpt + ">"); !strings.HasPrefix(got, r.want) || !strings.Contains(got, r.reason) {
+			t.Errorf("RCPT TO:<%s> = %q, want %s with %q", r.rcpt, got, r.want, r.reason)
+		}
+	}
+	for _, s := range senders {
+		c.cmd("RSET")
+		if got := c.cmd("MAIL FROM:<" + s.from + ">"); !strings.HasPrefix(got, s.want) {
+			t.Errorf("MAIL FROM:<%q> = %q, want %s", s.from, got, s.want)
+		}
+	}
+	// The control: a good message in the same session is delivered.
+	c.cmd("RSET")
+	c.cmd("MAIL FROM:<s@example.org>")
+	c.cmd("RCPT TO:<bob@example.test>")
+	c.cmd("DATA")
+	if got := c.cmd("Subject: control\r\n\r\nbody\r\n."); !strings.HasPrefix(got, "250") {
+		t.Fatalf("DATA: %q", got)
+	}
+	c.cmd("QUIT")
+	e.waitCount("bob", 1, 10*time.Second)
+	time.Sleep(300 * time.Millisecond)
+
+	log := e.Log()
+	if strings.Contains(log, "bounce queued") {
+		t.Errorf("a bounce was queued:\n%s", tail(log, 30))
+	}
+	if n := strings.Count(log, `msg="smtp message accepted"`); n != 1 {
+		t.Errorf("%d messages accepted, want the one control message", n)
+	}
+	if left := spoolFiles(t, e.Spool); len(left) != 0 {
+		t.Errorf("the spool still holds %v (a bounce?)", left)
+	}
+}
+
