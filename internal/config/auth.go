@@ -1,5 +1,10 @@
 package config
 
+import (
+	"os"
+	"strings"
+)
+
 // Auth is message authentication of mail from outside: SPF, DKIM and
 // DMARC on port 25, with the results in an Authentication-Results field.
 type Auth struct {
@@ -10,4 +15,17 @@ type Auth struct {
 	QuarantineFolder string   `toml:"quarantine_folder" default:"Junk" doc:"The folder for mail that fails DMARC when its domain publishes p=quarantine (and for p=reject mail when auth.dmarc_reject is false), when the mailbox's Sieve script does not file it itself. Empty: the inbox, marked in the header."`
 	Timeout          Duration `toml:"timeout" default:"20s" min:"1ms" doc:"The longest all checks of one message may take together (each DNS query is also bounded by dns.timeout); what has no answer by then is temperror in the header, never a refusal."`
 	MaxSignatures    int      `toml:"dkim_max_signatures" default:"5" min:"1" doc:"How many DKIM signatures of one message are verified (one DNS lookup each); more are ignored, and the header says how many."`
+}
+
+// AuthservID is auth.authserv_id, or the host name (server.hostname, else
+// the machine's), lower case.
+func (c *Config) AuthservID() string {
+	id := c.Auth.AuthservID
+	if id == "" {
+		id = c.Server.Hostname
+	}
+	if id == "" {
+		id, _ = os.Hostname()
+	}
+	return strings.ToLower(id)
 }

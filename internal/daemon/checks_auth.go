@@ -1,4 +1,105 @@
 package daemon
 
-// authCheckers: SPF, DKIM and DMARC on mail from outside (issue 11).
-func (d *daemon) authCheckers() []checker { return nil }
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/dnsresolve"
+	"github.com/ebbmail/ebb/internal/msgauth"
+	"github.com/ebbmail/ebb/internal/smtpd"
+)
+
+// authCheckers: SPF, DKIM and DMARC on mail from outside (port 25), first
+// of the checks, so that the scanners see the Authentication-Results.
+func (d *daemon) authCheckers() []checker {
+	cfg := d.cfg
+	if !cfg.Auth.Check {
+		return nil
+	}
+	var trusted []netip.Prefix
+	for _, s := range cfg.Auth.TrustedNetworks {
+		p, err := netip.ParsePrefix(strings.TrimSpace(s))
+		if err != nil {
+			d.log.Error("auth: a bad network in auth.trusted_networks is ignored", "network", s, "err", err)
+			continue
+		}
+		trusted = append(trusted, p)
+	}
+	var m *msgauth.Metrics
+	if d.metrics != nil {
+		m = msgauth.NewMetrics(d.metrics.Registry)
+	}
+	return []checker{&authChecker{
+		c: &msgauth.Checker{
+			Resolver:      dnsresolve.New(cfg),
+			MaxSignatures: cfg.Auth.MaxSignatures,
+			Timeout:       cfg.Auth.Timeout.Duration,
+		},
+		id:         cfg.AuthservID(),
+		trusted:    trusted,
+		reject:     cfg.Auth.DMARCReject,
+		quarantine: cfg.Auth.QuarantineFolder,
+		metrics:    m,
+		log:        d.log.With("component", "auth"),
+	}}
+}
+
+type authChecker struct {
+	c          *msgauth.Checker
+	id         string
+	trusted    []netip.Prefix
+	reject     bool
+	quarantine string
+	metrics    *msgauth.Metrics
+	log        *slog.Logger
+}
+
+func (a *authChecker) name() string { return "auth" }
+
+func (a *authChecker) check(ctx context.Context, in *checkInput) (string, error) {
+	env := &in.Msg.Envelope
+	// Submission is not checked: it is signed as it leaves.
+	if in.Kind != smtpd.Inbound {
+		return "", nil
+	}
+	ip, _ := netip.ParseAddr(env.ClientAddr)
+	for _, p := range a.trusted {
+		if ip.IsValid() && p.Contains(ip.Unmap()) {
+			return "", nil
+		}
+	}
+	res := a.c.Check(ctx, msgauth.Input{
+		IP: net.IP(ip.AsSlice()), Helo: env.ClientHelo, MailFrom: env.From, Path: in.Msg.DataPath,
+	})
+	a.metrics.Observe(res)
+	log := a.log.With("queue_id", in.Msg.ID, "session", env.SessionID, "client", env.ClientAddr, "from", env.From)
+	dm := res.DMARC
+	if dm.Disposition == msgauth.Reject && a.reject {
+		// RFC 7489 §6.6.4, §10.3: refused while the client is connected,
+		// so that the sender gets the reason (principle 4).
+		e := diag.New("dmarc", "accept a message from", dm.From,
+			fmt.Errorf("DMARC policy of %s is reject and the message fails it: %s", dm.From, dm.Failed))
+		e.Component, e.Class = "ebb serve", diag.Permanent
+		e.SMTPCode, e.Enhanced = 550, [3]int{5, 7, 1}
+		e.Public = fmt.Sprintf("DMARC policy of %s rejects this message: %s", dm.From, dm.Failed)
+		e.Setting = &diag.Setting{Key: "auth.dmarc_reject", Value: "true"}
+		e.Hint = "the sender's domain must sign with DKIM or send from hosts its SPF record lists; set auth.dmarc_reject = false to accept such mail into auth.quarantine_folder"
+		e.EnsureRef()
+		log.Info("auth: refused by DMARC policy", "results", res.String(), "ref", e.Ref)
+		return "", e
+	}
+	if dm.Disposition == msgauth.Quarantine || dm.Disposition == msgauth.Reject {
+		if a.quarantine != "" {
+			env.Folder = a.quarantine
+		}
+		log.Info("auth: DMARC failure quarantined", "results", res.String(), "folder", a.quarantine)
+	} else {
+		log.Info("auth: checked", "results", res.String())
+	}
+	return res.Header(a.id), nil
+}

@@ -2,14 +2,52 @@ package daemon
 
 import (
 	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
 
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/msgauth"
 	"github.com/ebbmail/ebb/internal/queue"
 )
 
 // dkimSign is how mail leaving ebb is signed (issue 11): once per message,
 // as it leaves the queue, reading the spool file; it returns the
 // DKIM-Signature header lines (CRLF) to write in front of the message. nil
-// means nothing is signed.
+// means nothing is signed (dkim.sign = false).
+//
+// What is signed is what the relay sends: the prefix, then the data. A
+// From: domain without a key gives "" (unsigned); a key that cannot be
+// read is our trouble, a temporary error, so that the message waits for
+// the fix rather than leaving unsigned into a DMARC reject.
 func (d *daemon) dkimSign() func(ctx context.Context, m *queue.Message) (header string, err error) {
-	return nil
+	if !d.cfg.DKIM.Sign {
+		return nil
+	}
+	s := &msgauth.Signer{KeyDir: d.cfg.DKIMKeyDir(), Headers: d.cfg.DKIM.Headers}
+	return func(ctx context.Context, m *queue.Message) (string, error) {
+		f, err := os.Open(m.DataPath)
+		if err != nil {
+			return "", diag.PathError("ebb serve", "open", "open the message to sign", m.DataPath, err, d.cfg.Setting("queue.spool"))
+		}
+		defer f.Close()
+		r := io.MultiReader(strings.NewReader(m.Prefix()), f)
+		sig, err := s.Sign(r)
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			e := diag.PathError("ebb serve", "read", "read the DKIM key", pe.Path, pe.Err, d.cfg.DKIMKeyDirSetting())
+			e.Class = diag.Temporary
+			return "", e
+		}
+		if err != nil {
+			e := diag.New("dkim", "sign the message with the keys in", d.cfg.DKIMKeyDir(), err)
+			e.Component, e.Class = "ebb serve", diag.Temporary
+			e.Setting = d.cfg.DKIMKeyDirSetting()
+			e.Hint = "check the key files with: ebb dkim list; or set dkim.sign = false"
+			return "", e
+		}
+		return sig, nil
+	}
 }

@@ -1,6 +1,7 @@
 package msgauth
 
 import (
+	"context"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -10,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -284,4 +286,23 @@ func Domains(dir string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// TXTResolver looks up TXT records (a *net.Resolver is one).
+type TXTResolver interface {
+	LookupTXT(ctx context.Context, name string) ([]string, error)
+}
+
+// CheckDNS looks the key's record up and compares it: "" when it matches,
+// else why not. err is a lookup that got no answer (SERVFAIL, timeout).
+func (k *Key) CheckDNS(ctx context.Context, r TXTResolver) (why string, err error) {
+	txts, err := r.LookupTXT(ctx, k.RecordName())
+	if err != nil {
+		var de *net.DNSError
+		if errors.As(err, &de) && de.IsNotFound {
+			return k.MatchTXT(nil), nil
+		}
+		return "", err
+	}
+	return k.MatchTXT(txts), nil
 }
