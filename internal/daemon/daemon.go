@@ -23,6 +23,7 @@ import (
 	"github.com/ebbmail/ebb/internal/queue"
 	"github.com/ebbmail/ebb/internal/relay"
 	"github.com/ebbmail/ebb/internal/smtpd"
+	"github.com/ebbmail/ebb/internal/srs"
 )
 
 // Options is what cmd/ebb serve passes from its flags.
@@ -90,8 +91,9 @@ type daemon struct {
 	dir     *directory.Directory
 	smtp    *smtpd.Server
 	metrics *metrics.Metrics
-	sub     *submission  // submission listeners and the sendmail pickup (submission.go)
-	relay   *relay.Relay // the remote transport (relay.go)
+	sub     *submission   // submission listeners and the sendmail pickup (submission.go)
+	relay   *relay.Relay  // the remote transport (relay.go)
+	srs     *srs.Rewriter // SRS for forwarded mail, nil when off (srs.go)
 }
 
 // fail prints a boundary error on stderr and logs it; it returns the exit
@@ -143,6 +145,9 @@ func (d *daemon) run() int {
 	}
 	d.dir = dir
 	defer dir.Close()
+	if err := d.startSRS(); err != nil {
+		return d.fail(err, "srs")
+	}
 	if d.demo {
 		if err := demoDirectory(ctx, dir); err != nil {
 			return d.fail(err, "demo")
@@ -157,7 +162,7 @@ func (d *daemon) run() int {
 	srv, err := smtpd.New(smtpd.Config{
 		Options:   smtpOptions(cfg),
 		Listeners: append(d.inboundListeners(), d.submissionListeners()...),
-		Spool:     spoolAdapter{q: q, checks: d.checkers()},
+		Spool:     spoolAdapter{q: q, checks: d.checkers(), srs: d.srs, log: d.log.Logger},
 		TLS:       d.certs,
 		Logger:    d.log.Logger,
 		Metrics:   d.metrics,

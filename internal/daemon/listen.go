@@ -81,8 +81,9 @@ func (d *daemon) inboundListeners() []smtpd.Listener {
 			Addr: d.cfg.SMTP.Listen[i],
 			// A line must finish within the timeout of the previous one and
 			// a session within smtp.max_session_time (slowloris).
-			Net:    smtpd.BoundedListener(l, d.cfg.SMTP.MaxSessionTime.Duration, false),
-			Policy: smtpd.InboundPolicy{Directory: d.dir, Deliverable: d.deliverable},
+			Net: smtpd.BoundedListener(l, d.cfg.SMTP.MaxSessionTime.Duration, false),
+			// SRS reversal in front of the recipient check (srs.go).
+			Policy: d.inboundPolicy(smtpd.InboundPolicy{Directory: d.dir, Deliverable: d.deliverable}),
 		})
 	}
 	return ls

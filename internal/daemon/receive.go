@@ -3,9 +3,11 @@ package daemon
 import (
 	"context"
 	"io"
+	"log/slog"
 
 	"github.com/ebbmail/ebb/internal/queue"
 	"github.com/ebbmail/ebb/internal/smtpd"
+	"github.com/ebbmail/ebb/internal/srs"
 )
 
 // spoolAdapter hands SMTP transactions to the queue, with the checks that
@@ -13,6 +15,8 @@ import (
 type spoolAdapter struct {
 	q      *queue.Queue
 	checks []checker
+	srs    *srs.Rewriter // bounces to SRS addresses go to the original sender (srs.go)
+	log    *slog.Logger
 }
 
 func (a spoolAdapter) Receive(ctx context.Context, m *smtpd.Message, data io.Reader) (string, error) {
@@ -31,6 +35,9 @@ func (a spoolAdapter) Receive(ctx context.Context, m *smtpd.Message, data io.Rea
 		EnvID:      m.EnvID,
 		RequireTLS: m.RequireTLS,
 		RcptDSN:    rcptDSN(m.Rcpt),
+	}
+	if a.srs != nil {
+		srsReverse(a.srs, env, a.log.Info)
 	}
 	if len(a.checks) > 0 {
 		in := checkInput{Kind: m.Kind, TLS: m.TLS}

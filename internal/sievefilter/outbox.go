@@ -27,9 +27,18 @@ type Outbox interface {
 }
 
 // QueueOutbox queues into the daemon's own queue.
-type QueueOutbox struct{ Q *queue.Queue }
+type QueueOutbox struct {
+	Q *queue.Queue
+	// Sender, when set, gives the envelope sender of a message that
+	// leaves for rcpts: the daemon's SRS rewrite for redirects to remote
+	// addresses (docs/srs.md). Vacation replies (sender <>) pass as they are.
+	Sender func(ctx context.Context, sender string, rcpts []string) string
+}
 
 func (o QueueOutbox) Send(ctx context.Context, sender string, rcpts []string, data io.Reader) (string, error) {
+	if o.Sender != nil {
+		sender = o.Sender(ctx, sender, rcpts)
+	}
 	return o.Q.Receive(ctx, &queue.Envelope{From: sender, Recipients: rcpts, Proto: "local"}, data)
 }
 

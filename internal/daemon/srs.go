@@ -1,0 +1,205 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/queue"
+	"github.com/ebbmail/ebb/internal/safeio"
+	"github.com/ebbmail/ebb/internal/smtpd"
+	"github.com/ebbmail/ebb/internal/srs"
+)
+
+// SRS in the daemon (docs/srs.md): forward() and the Sieve redirect path
+// rewrite the envelope sender of mail that leaves for another host
+// (srsSender); port 25 refuses forged or expired SRS recipients at RCPT
+// (srsPolicy) and the receiving adapter turns the valid ones back into the
+// original sender before the message is queued (srsReverse).
+
+// srsSecretPath is srs.secret_file with {data_dir} filled in.
+func (d *daemon) srsSecretPath() string {
+	return strings.ReplaceAll(d.cfg.SRS.SecretFile, "{data_dir}", d.cfg.Server.DataDir)
+}
+
+// startSRS loads the rewriter when srs.enable is set (runs as server.user,
+// after the privilege drop, so that a secret it creates belongs to it).
+func (d *daemon) startSRS() error {
+	if !d.cfg.SRS.Enable {
+		return nil
+	}
+	domain := d.cfg.SRS.Domain
+	if domain == "" {
+		domain = d.cfg.Server.Hostname
+	}
+	path := d.srsSecretPath()
+	secrets, err := d.srsSecrets(path)
+	if err != nil {
+		return err
+	}
+	rw, err := srs.New(srs.Config{Domain: domain, Secrets: secrets, MaxAge: d.cfg.SRS.MaxAge.Duration})
+	if err != nil {
+		de := diag.New("srs", "set up SRS for", domain, err)
+		de.Setting, de.Exit = d.cfg.Setting("srs.domain"), diag.ExConfig
+		de.Hint = "set srs.domain to a domain whose MX is this host (or server.hostname)"
+		return de
+	}
+	d.srs = rw
+	d.log.Info("srs: forwarded mail gets SRS senders", "domain", rw.Domain(), "secret_file", path, "secrets", len(secrets))
+	return nil
+}
+
+// srsSecrets reads the secret file, creating it with a random secret when
+// it is missing. A file others may read is refused: with the secret anyone
+// can make addresses that pass our RCPT check and relay through us.
+func (d *daemon) srsSecrets(path string) ([]string, error) {
+	setting := d.cfg.Setting("srs.secret_file")
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		b := make([]byte, 32)
+		rand.Read(b)
+		if err := safeio.WriteFile(path, []byte(hex.EncodeToString(b)+"\n"), 0o600); err != nil {
+			de := diag.PathError("ebb serve", "create", "create the SRS secret", path, err, setting)
+			de.Exit = diag.ExCantCreat
+			return nil, de
+		}
+		d.log.Info("srs: created a new secret", "file", path)
+		f, err = os.Open(path)
+	}
+	if err != nil {
+		de := diag.PathError("ebb serve", "open", "read the SRS secret", path, err, setting)
+		de.Exit = diag.ExConfig
+		return nil, de
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Mode().Perm()&0o077 != 0 {
+		de := diag.New("open", "use the SRS secret", path, fmt.Errorf("the file is mode %04o: others can read the secret", st.Mode().Perm()))
+		de.Component, de.Setting, de.Exit = "ebb serve", setting, diag.ExConfig
+		de.Hint = "make it readable by its owner only (chmod 600 " + path + "), or remove it and ebb serve makes a new one (bounces to addresses signed with the old secret are then refused)"
+		return nil, de
+	}
+	var secrets []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if s := strings.TrimSpace(sc.Text()); s != "" {
+			secrets = append(secrets, s)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, diag.PathError("ebb serve", "read", "read the SRS secret", path, err, setting)
+	}
+	if len(secrets) == 0 {
+		de := diag.New("read", "use the SRS secret", path, errors.New("the file holds no secret"))
+		de.Component, de.Setting, de.Exit = "ebb serve", setting, diag.ExConfig
+		de.Hint = "remove the empty file: ebb serve then writes a random secret there"
+		return nil, de
+	}
+	return secrets, nil
+}
+
+// srsSender is the envelope sender for a copy of a message that leaves for
+// rcpts: an SRS address when SRS is on and some recipient is remote, the
+// sender as it is otherwise. Senders in hosted domains, srs.exclude_domains
+// and <> are never rewritten: their mail may leave with them as they are.
+func (d *daemon) srsSender(ctx context.Context, from string, rcpts []string) string {
+	if d.srs == nil || from == "" {
+		return from
+	}
+	_, domain, ok := smtpd.SplitAddress(from)
+	if !ok {
+		return from
+	}
+	for _, x := range d.cfg.SRS.Exclude {
+		if strings.EqualFold(strings.TrimSuffix(x, "."), domain) {
+			return from
+		}
+	}
+	if local, err := d.dir.IsLocalDomain(ctx, domain); err != nil || local {
+		return from // ours (or unknown now: then no rewrite, as without SRS)
+	}
+	remote := false
+	for _, r := range rcpts {
+		if _, rd, ok := smtpd.SplitAddress(r); ok {
+			if local, err := d.dir.IsLocalDomain(ctx, rd); err == nil && !local {
+				remote = true
+				break
+			}
+		}
+	}
+	if !remote {
+		return from
+	}
+	to, err := d.srs.Forward(from)
+	if err != nil {
+		d.log.Warn("srs: sender not rewritten", "from", from, "err", err)
+		return from
+	}
+	return to
+}
+
+// srsPolicy is port 25's recipient check with SRS in front: an SRS address
+// of srs.domain is a bounce coming back to a sender we forwarded for. A
+// valid one is accepted (whatever the directory says of srs.domain); a
+// forged or expired one is refused with 550 (RFC 3463 5.7.1 / 5.1.1), so
+// that nobody uses our SRS domain to relay. Any other address goes to the
+// inbound policy as before.
+type srsPolicy struct {
+	smtpd.Policy
+	rw *srs.Rewriter
+}
+
+func (p srsPolicy) Rcpt(ctx context.Context, s *smtpd.SessionInfo, to string, opts *smtp.RcptOptions) error {
+	if !p.rw.IsSRS(to) {
+		return p.Policy.Rcpt(ctx, s, to, opts)
+	}
+	if _, err := p.rw.Reverse(to); err != nil {
+		var se *srs.Error
+		if errors.As(err, &se) && se.Expired {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1},
+				Message: fmt.Sprintf("<%s>: SRS address expired (%s)", to, se.Reason)}
+		}
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+			Message: fmt.Sprintf("<%s>: invalid SRS address: not made here", to)}
+	}
+	return nil
+}
+
+// inboundPolicy is the port 25 policy, with SRS reversal when it is on.
+func (d *daemon) inboundPolicy(p smtpd.Policy) smtpd.Policy {
+	if d.srs == nil {
+		return p
+	}
+	return srsPolicy{Policy: p, rw: d.srs}
+}
+
+// srsReverse turns the SRS recipients of env (checked at RCPT) back into
+// the addresses they stand for, keeping their DSN parameters. Once queued,
+// the bounce goes to the original sender as any other message would.
+func srsReverse(rw *srs.Rewriter, env *queue.Envelope, log func(msg string, args ...any)) {
+	if rw == nil {
+		return
+	}
+	for i, a := range env.Recipients {
+		if !rw.IsSRS(a) {
+			continue
+		}
+		orig, err := rw.Reverse(a)
+		if err != nil {
+			continue // refused at RCPT; a message has none of these
+		}
+		env.Recipients[i] = orig
+		if p, ok := env.RcptDSN[a]; ok {
+			delete(env.RcptDSN, a)
+			env.RcptDSN[orig] = p
+		}
+		log("srs: recipient reversed", "srs", a, "to", orig, "from", env.From)
+	}
+}
