@@ -12,4 +12,7 @@ type Directory struct {
 	Argon2Memory        Size     `toml:"argon2_memory" default:"64M" min:"8192" doc:"argon2id memory for new password hashes (RFC 9106 second recommended option: 64 MiB)."`
 	Argon2Time          int      `toml:"argon2_time" default:"3" min:"1" doc:"argon2id passes (time cost) for new password hashes."`
 	Argon2Threads       int      `toml:"argon2_threads" default:"1" min:"1" doc:"argon2id lanes (parallelism) for new password hashes. Dovecot's default is 1."`
+	AuthConcurrency     int      `toml:"auth_concurrency" default:"4" min:"1" doc:"The most password verifications (SMTP AUTH) that run at once; fewer when directory.auth_memory does not hold that many (an argon2id verification allocates its hash's memory parameter, directory.argon2_memory for hashes made here). Further logins wait in turn."`
+	AuthMemory          Size     `toml:"auth_memory" default:"256M" min:"1048576" doc:"The memory that password verifications running at once may use together. The daemon's peak memory is about 100 MiB plus this. A hash that needs more than this runs alone."`
+	AuthWait            Duration `toml:"auth_wait" default:"10s" doc:"How long a login waits for its turn at password verification before it is answered 454 4.7.0 (try again later). Logged with the number waiting."`
 }

@@ -2,11 +2,72 @@ package directory
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/ebbmail/ebb/internal/passwd"
 )
+
+// ErrAuthBusy: too many password verifications are running; the login
+// waited directory.auth_wait for its turn. Temporary (454 4.7.0).
+var ErrAuthBusy = errors.New("too many logins being checked at once")
+
+// authGate is what bounds the cost of logins: the passwd.Gate sized from
+// directory.auth_concurrency and directory.auth_memory, and the dummy hash
+// verified for unknown users. Both are made at the first login, so that
+// commands that never log anyone in pay nothing.
+type authGate struct {
+	once  sync.Once
+	gate  *passwd.Gate
+	dummy string
+}
+
+func (d *Directory) authGate() *authGate {
+	a := &d.auth
+	a.once.Do(func() {
+		a.gate = passwd.NewGate(d.cfg.AuthConcurrency, int64(d.cfg.AuthMemory))
+		// A hash of a random password with the parameters of the hashes
+		// made here: an unknown user costs what a wrong password costs.
+		var pw [18]byte
+		rand.Read(pw[:])
+		h, err := d.policy.Hash(base64.RawStdEncoding.EncodeToString(pw[:]))
+		if err != nil {
+			h = fallbackDummyHash
+		}
+		a.dummy = h
+		d.log.Info("password verification bounded", "at_once", a.gate.Slots(passwd.Cost(h)),
+			"auth_concurrency", d.cfg.AuthConcurrency, "auth_memory", d.cfg.AuthMemory.String(),
+			"argon2_memory", d.cfg.Argon2Memory.String())
+	})
+	return a
+}
+
+// verify checks password against stored within the gate: it waits (at
+// most directory.auth_wait) for room for the hash's cost.
+func (d *Directory) verify(ctx context.Context, stored, password string) (bool, error) {
+	a := d.authGate()
+	ctx, cancel := d.authWait(ctx)
+	defer cancel()
+	release, err := a.gate.Acquire(ctx, passwd.Cost(stored))
+	if err != nil {
+		return false, fmt.Errorf("%w (waited %s with %d others waiting; directory.auth_concurrency = %d, directory.auth_memory = %s)",
+			ErrAuthBusy, d.cfg.AuthWait.Duration, a.gate.Waiting(), d.cfg.AuthConcurrency, d.cfg.AuthMemory)
+	}
+	defer release()
+	return d.policy.Verify(stored, password)
+}
+
+// verifyDummy spends on an unknown login what a real one costs.
+func (d *Directory) verifyDummy(ctx context.Context, password string) error {
+	_, err := d.verify(ctx, d.authGate().dummy, password)
+	if errors.Is(err, ErrAuthBusy) {
+		return err
+	}
+	return nil
+}
 
 // HashPassword returns a new argon2id hash with the configured parameters
 // (directory.argon2_*), in Dovecot's {ARGON2ID} form.
@@ -18,9 +79,9 @@ func (d *Directory) HashPassword(password string) (string, error) {
 // scheme, well formed, and {PLAIN} only when allowed).
 func (d *Directory) CheckHash(stored string) error { return d.policy.Check(stored) }
 
-// dummyHash is verified against when the mailbox does not exist, so that an
-// unknown user costs as much time as a wrong password.
-const dummyHash = "{SHA512-CRYPT}$6$7Pj0oYkHx2Rz3AbC$ZUmZdQ9nm7v3m3qj2y5V5zS2sA3kO5E8nUf3cC8mTNd0i4W7xgU.pY8y5w0S6OxA4b5KQ0bP3r7f8h9j0k1l2."
+// fallbackDummyHash stands in when no dummy hash can be made (no random
+// numbers): an unknown user then still costs a verification.
+const fallbackDummyHash = "{SHA512-CRYPT}$6$7Pj0oYkHx2Rz3AbC$ZUmZdQ9nm7v3m3qj2y5V5zS2sA3kO5E8nUf3cC8mTNd0i4W7xgU.pY8y5w0S6OxA4b5KQ0bP3r7f8h9j0k1l2."
 
 // Authenticate checks a login for SMTP AUTH (and anything else that logs
 // users in). address is the full address; a domain alias reaches its target.
@@ -33,7 +94,9 @@ func (d *Directory) Authenticate(ctx context.Context, address, password string) 
 	key, _, _, err := d.mailboxKey(ctx, address)
 	if err != nil {
 		if errors.Is(err, ErrBadAddress) || errors.Is(err, ErrNotHosted) {
-			d.policy.Verify(dummyHash, password)
+			if err := d.verifyDummy(ctx, password); err != nil {
+				return nil, err
+			}
 			return nil, fmt.Errorf("%w: %v", ErrAuthFailed, err)
 		}
 		return nil, err
@@ -42,12 +105,20 @@ func (d *Directory) Authenticate(ctx context.Context, address, password string) 
 	if err != nil {
 		return nil, err
 	}
-	if mb == nil {
-		d.policy.Verify(dummyHash, password)
-		return nil, fmt.Errorf("%w: no such mailbox", ErrAuthFailed)
+	if mb == nil || mb.PasswordHash == "" {
+		if err := d.verifyDummy(ctx, password); err != nil {
+			return nil, err
+		}
+		if mb == nil {
+			return nil, fmt.Errorf("%w: no such mailbox", ErrAuthFailed)
+		}
+		return nil, fmt.Errorf("%w: %v", ErrAuthFailed, passwd.ErrNoPassword)
 	}
-	rehash, err := d.policy.Verify(mb.PasswordHash, password)
+	rehash, err := d.verify(ctx, mb.PasswordHash, password)
 	if err != nil {
+		if errors.Is(err, ErrAuthBusy) {
+			return nil, err
+		}
 		if errors.Is(err, passwd.ErrMismatch) {
 			return nil, fmt.Errorf("%w: wrong password", ErrAuthFailed)
 		}
@@ -59,7 +130,7 @@ func (d *Directory) Authenticate(ctx context.Context, address, password string) 
 		return nil, fmt.Errorf("%w: mailbox disabled", ErrAuthFailed)
 	}
 	if rehash {
-		if h, err := d.policy.Hash(password); err == nil {
+		if h, err := d.hashInGate(ctx, password); err == nil {
 			// Only if nobody changed the password meanwhile.
 			_, err := d.db.ExecContext(ctx, d.q(`UPDATE mailboxes SET password = ? WHERE lookup = ? AND password = ?`), h, key, mb.PasswordHash)
 			if err != nil {
@@ -72,4 +143,27 @@ func (d *Directory) Authenticate(ctx context.Context, address, password string) 
 		}
 	}
 	return mb, nil
+}
+
+// hashInGate makes a new hash within the gate (a rehash after login costs
+// what a verification costs).
+func (d *Directory) hashInGate(ctx context.Context, password string) (string, error) {
+	a := d.authGate()
+	ctx, cancel := d.authWait(ctx)
+	defer cancel()
+	release, err := a.gate.Acquire(ctx, passwd.Cost(a.dummy))
+	if err != nil {
+		return "", ErrAuthBusy
+	}
+	defer release()
+	return d.policy.Hash(password)
+}
+
+// authWait bounds the wait for the gate by directory.auth_wait (0: only
+// by ctx).
+func (d *Directory) authWait(ctx context.Context) (context.Context, context.CancelFunc) {
+	if w := d.cfg.AuthWait.Duration; w > 0 {
+		return context.WithTimeout(ctx, w)
+	}
+	return ctx, func() {}
 }

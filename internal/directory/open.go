@@ -44,6 +44,7 @@ type Directory struct {
 	setting *diag.Setting
 	cfg     config.Directory
 	policy  passwd.Policy
+	auth    authGate // auth.go: bounded cost of logins
 	log     *slog.Logger
 
 	resolved *ttlCache[*Resolution]

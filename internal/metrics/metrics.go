@@ -37,6 +37,7 @@ type Metrics struct {
 	smtpRefused  *prometheus.CounterVec
 	smtpMessages *prometheus.CounterVec
 	smtpBytes    prometheus.Counter
+	authLogins   *prometheus.CounterVec
 }
 
 // New makes a registry with ebb's collectors and the Go runtime and process
@@ -69,9 +70,13 @@ func New() *Metrics {
 			Name: "ebb_smtp_received_bytes_total",
 			Help: "Bytes of message data accepted over SMTP.",
 		}),
+		authLogins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ebb_auth_logins_total",
+			Help: "SMTP AUTH attempts by outcome (ok, failed, refused: too many failures, busy: no turn at password verification within directory.auth_wait, deferred: our trouble).",
+		}, []string{"outcome"}),
 	}
 	r.MustRegister(m.smtpSessions, m.smtpActive, m.smtpReplies, m.smtpRefused,
-		m.smtpMessages, m.smtpBytes,
+		m.smtpMessages, m.smtpBytes, m.authLogins,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -119,6 +124,14 @@ func (m *Metrics) Message(outcome string, size int64) {
 	if outcome == "accepted" {
 		m.smtpBytes.Add(float64(size))
 	}
+}
+
+// Auth counts one SMTP AUTH attempt by outcome.
+func (m *Metrics) Auth(outcome string) {
+	if m == nil {
+		return
+	}
+	m.authLogins.WithLabelValues(outcome).Inc()
 }
 
 // Queue registers a collector that reads the queue's counts at every

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -22,7 +23,7 @@ type AuthLimits struct {
 	Window time.Duration
 }
 
-// AuthGuard counts failed logins per client IP and per account, and says
+// AuthGuard counts failed logins per client IP (per /64 for IPv6) and per account, and says
 // how long to wait before answering one and when to refuse to try at all.
 // It is the brute-force brake of AUTH: a guesser is slowed, then refused,
 // and the log line names its IP and the account it tried.
@@ -60,6 +61,22 @@ type Verdict struct {
 
 func accountKey(a string) string { return strings.ToLower(strings.TrimSpace(a)) }
 
+// sourceKey is the unit failures are counted by: the IPv4 address, or the
+// IPv6 /64, since one host (one customer of a provider, RFC 6177) commonly
+// has a whole /64 and a guesser could take a new address for every try.
+func sourceKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.WithZone("").Prefix(64)
+	return p.String()
+}
+
 // recent drops the failures older than the window and returns the rest.
 func (g *AuthGuard) recent(m map[string][]time.Time, k string, now time.Time) []time.Time {
 	ts := m[k]
@@ -79,6 +96,7 @@ func (g *AuthGuard) recent(m map[string][]time.Time, k string, now time.Time) []
 // Check is asked before a login is verified. account may be "" when the
 // mechanism has not said it yet.
 func (g *AuthGuard) Check(ip, account string) Verdict {
+	ip = sourceKey(ip)
 	now := g.now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -122,12 +140,13 @@ func (g *AuthGuard) Delay(v Verdict) time.Duration {
 // Failed records a failed login and returns the counts with it included.
 func (g *AuthGuard) Failed(ip, account string) Verdict {
 	now := g.now()
+	src := sourceKey(ip)
 	g.mu.Lock()
-	g.byIP[ip] = append(g.recent(g.byIP, ip, now), now)
+	g.byIP[src] = append(g.recent(g.byIP, src, now), now)
 	if account != "" {
 		k := accountKey(account)
 		g.byAccount[k] = append(g.recent(g.byAccount, k, now), now)
-		g.pairs[ip+" "+k] = append(g.recent(g.pairs, ip+" "+k, now), now)
+		g.pairs[src+" "+k] = append(g.recent(g.pairs, src+" "+k, now), now)
 	}
 	g.mu.Unlock()
 	v := g.Check(ip, account)
@@ -139,7 +158,7 @@ func (g *AuthGuard) Failed(ip, account string) Verdict {
 func (g *AuthGuard) Succeeded(ip, account string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	delete(g.pairs, ip+" "+accountKey(account))
+	delete(g.pairs, sourceKey(ip)+" "+accountKey(account))
 }
 
 // Sweep drops expired entries; call it now and then so that a scan from

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -107,5 +108,28 @@ func TestRate(t *testing.T) {
 	}
 	if !NewRate(0, time.Hour).Allow("x") || !(*Rate)(nil).Allow("x") {
 		t.Fatal("limit 0 must not limit")
+	}
+}
+
+// An IPv6 guesser that takes a new address of its /64 for every try is
+// counted as one source; the next /64 is another.
+func TestAuthGuardCountsIPv6By64(t *testing.T) {
+	c := newClock()
+	g := guard(c, limits)
+	for i := 0; i < 10; i++ {
+		g.Failed(fmt.Sprintf("2001:db8:1:2::%x", i+1), fmt.Sprintf("user%d@example.test", i))
+	}
+	if v := g.Check("2001:db8:1:2:ffff::1", "new@example.test"); !v.Refused || v.Why != "ip" {
+		t.Errorf("another address of the same /64: %+v, want refused by ip", v)
+	}
+	if v := g.Check("2001:db8:1:3::1", "new@example.test"); v.Refused || v.IPFailures != 0 {
+		t.Errorf("the next /64: %+v, want a clean source", v)
+	}
+	if v := g.Check("::ffff:198.51.100.7", ""); v.IPFailures != 0 {
+		t.Errorf("an IPv4-mapped address counted with IPv6: %+v", v)
+	}
+	g.Failed("::ffff:198.51.100.7", "x@example.test")
+	if v := g.Check("198.51.100.7", ""); v.IPFailures != 1 {
+		t.Errorf("the mapped and the plain IPv4 address are one source: %+v", v)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/metrics"
 	"github.com/ebbmail/ebb/internal/policy"
 )
 
@@ -33,6 +34,8 @@ type SASLAuth struct {
 	Guard  *policy.AuthGuard
 	Offer  []string
 	Log    *slog.Logger
+	// Metrics counts the outcome of every login (nil: not counted).
+	Metrics *metrics.Metrics
 	// Sleep waits before answering a failed login (time.Sleep when nil).
 	Sleep func(ctx context.Context, d time.Duration)
 }
@@ -86,6 +89,7 @@ func (a *SASLAuth) Server(ctx context.Context, s *SessionInfo, mech string) (sas
 	ip := s.RemoteIP
 	if v := a.Guard.Check(ip, ""); v.Refused {
 		a.log().Warn("smtp auth refused", "conn", s.ConnID, "remote", ip, "why", v.Why, "failures", v.IPFailures, "until", v.Until)
+		a.Metrics.Auth("refused")
 		return nil, tooMany(v)
 	}
 	check := func(username, password string) error { return a.check(ctx, s, mech, username, password) }
@@ -112,6 +116,7 @@ func (a *SASLAuth) check(ctx context.Context, s *SessionInfo, mech, username, pa
 	if v := a.Guard.Check(ip, username); v.Refused {
 		a.log().Warn("smtp auth refused", "conn", s.ConnID, "remote", ip, "account", username, "why", v.Why,
 			"ip_failures", v.IPFailures, "account_failures", v.AccountFailures, "until", v.Until)
+		a.Metrics.Auth("refused")
 		return tooMany(v)
 	}
 	mb, err := a.Logins.Authenticate(ctx, username, password)
@@ -121,9 +126,19 @@ func (a *SASLAuth) check(ctx context.Context, s *SessionInfo, mech, username, pa
 			delay := a.Guard.Delay(v)
 			a.log().Warn("smtp auth failed", "conn", s.ConnID, "remote", ip, "account", username, "mechanism", mech,
 				"ip_failures", v.IPFailures, "account_failures", v.AccountFailures, "delay", delay.String(), "reason", err.Error())
+			a.Metrics.Auth("failed")
 			a.sleep(ctx, delay)
 			return smtp.ErrAuthFailed // 535 5.7.8, not go-smtp's default 454
 		}
+		if errors.Is(err, directory.ErrAuthBusy) {
+			// Password checks are bounded (directory.auth_concurrency,
+			// auth_memory); this one waited directory.auth_wait in vain.
+			a.log().Warn("smtp auth busy", "conn", s.ConnID, "remote", ip, "account", username, "reason", err.Error())
+			a.Metrics.Auth("busy")
+			return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
+				Message: "Too many logins being checked at once, try again later"}
+		}
+		a.Metrics.Auth("deferred")
 		d := diag.From(err, "ebb serve", "auth")
 		d.EnsureRef()
 		a.log().Error("smtp auth deferred", "conn", s.ConnID, "remote", ip, "account", username, "ref", d.Ref, "diag", d)
@@ -131,6 +146,7 @@ func (a *SASLAuth) check(ctx context.Context, s *SessionInfo, mech, username, pa
 			Message: "Temporary authentication failure, try again later (ref " + d.Ref + ")"}
 	}
 	a.Guard.Succeeded(ip, username)
+	a.Metrics.Auth("ok")
 	s.SetAuthUser(mb.Address)
 	a.log().Info("smtp auth", "conn", s.ConnID, "remote", ip, "account", mb.Address, "mechanism", mech)
 	return nil

@@ -1,0 +1,174 @@
+package test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const bigPass = "big secret 3"
+
+// newArgonEnv is a submission env whose mailbox big@example.test has a
+// hash with ebb's default argon2id parameters (64 MiB, 3 passes), the cost
+// an internet-facing ebb pays per login, and the AUTH limits of authConf.
+func newArgonEnv(t *testing.T, authConf string) *subEnv {
+	t.Helper()
+	e := newSubEnv(t, "auth_failures_before_delay = 1000\nauth_max_failures_per_ip = 1000\nauth_max_failures_per_account = 1000\n")
+	e.Stop()
+	b, err := os.ReadFile(e.Conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := strings.Replace(string(b), "argon2_memory = \"8M\"\nargon2_time = 1\n", authConf, 1)
+	if conf == string(b) {
+		t.Fatal("cannot find the argon2 settings in the submission env's config")
+	}
+	if err := os.WriteFile(e.Conf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.ebbAsDaemon([]byte(bigPass+"\n"), "user", "add", "-c", e.Conf, "big@example.test")
+	e.Start()
+	return e
+}
+
+// peakRSS is the daemon's VmHWM in bytes.
+func peakRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM")
+	return 0
+}
+
+// Sixty wrong passwords at once for an account with a 64 MiB argon2id
+// hash: before the gate the daemon grew to several GiB (each verification
+// allocates its 64 MiB and nothing bounded how many ran). Now at most
+// directory.auth_memory is verified at once, a login that waits longer
+// than directory.auth_wait gets 454 4.7.0, and the peak stays under
+// 100 MiB plus that budget. The owner still logs in afterwards.
+func TestAuthSixtyParallelWrongPasswordsStayInTheBudget(t *testing.T) {
+	const budget = 128 << 20
+	e := newArgonEnv(t, "auth_memory = \"128M\"\nauth_wait = \"4s\"\n")
+	idle := peakRSS(t, e.srv.Pid())
+	codes := map[int]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := 0; i < 60; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			c := dialSMTP(t, fmt.Sprintf("127.0.0.%d", 2+i%50), e.Sub, false)
+			c.startTLS()
+			code, _ := c.authPlain("big@example.test", fmt.Sprintf("wrong %d", i))
+			mu.Lock()
+			codes[code]++
+			mu.Unlock()
+			c.conn.Close()
+		}(i)
+	}
+	wg.Wait()
+	peak := peakRSS(t, e.srv.Pid())
+	t.Logf("60 parallel wrong AUTHs in %v: replies %v, peak RSS %d MiB (at start %d MiB; budget 100 MiB + auth_memory %d MiB)",
+		time.Since(start).Round(time.Millisecond), codes, peak>>20, idle>>20, budget>>20)
+	if codes[535]+codes[454] != 60 || codes[535] == 0 {
+		t.Errorf("replies %v: want only 535 (wrong password) and 454 (no turn within auth_wait)", codes)
+	}
+	if peak > 100<<20+budget {
+		t.Errorf("peak RSS %d MiB, over 100 MiB + directory.auth_memory (%d MiB)", peak>>20, budget>>20)
+	}
+	if codes[454] > 0 && !strings.Contains(e.Log(), `msg="smtp auth busy"`) {
+		t.Errorf("454 for a busy gate without a log line saying so")
+	}
+	c := dialSMTP(t, "127.0.0.200", e.Sub, false)
+	c.startTLS()
+	if code, msg := c.authPlain("big@example.test", bigPass); code != 235 {
+		t.Errorf("the owner after the flood: %d %s, want 235", code, msg)
+	}
+}
+
+// An unknown user or domain costs what a wrong password for a real account
+// costs (a dummy hash with the same parameters), so AUTH's timing does not
+// say which accounts exist. Before: 7 ms against 330 ms.
+func TestAuthUnknownUserTakesAsLongAsAWrongPassword(t *testing.T) {
+	e := newArgonEnv(t, "")
+	timeAuth := func(user string) time.Duration {
+		c := dialSMTP(t, "127.0.0.2", e.Sub, false)
+		c.startTLS()
+		start := time.Now()
+		code, msg := c.authPlain(user, "not the password")
+		d := time.Since(start)
+		c.conn.Close()
+		if code != 535 {
+			t.Fatalf("AUTH as %s: %d %s, want 535", user, code, msg)
+		}
+		return d
+	}
+	median := func(ds []time.Duration) time.Duration {
+		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+		return ds[len(ds)/2]
+	}
+	timeAuth("big@example.test") // the dummy hash is made at the first login
+	var known, unknownUser, unknownDomain []time.Duration
+	for i := 0; i < 7; i++ {
+		known = append(known, timeAuth("big@example.test"))
+		unknownUser = append(unknownUser, timeAuth("nobody@example.test"))
+		unknownDomain = append(unknownDomain, timeAuth("big@not-hosted.test"))
+	}
+	k, u, d := median(known), median(unknownUser), median(unknownDomain)
+	t.Logf("median AUTH time: wrong password %v, unknown user %v (ratio %.2f), unknown domain %v (ratio %.2f)",
+		k, u, float64(u)/float64(k), d, float64(d)/float64(k))
+	for name, x := range map[string]time.Duration{"unknown user": u, "unknown domain": d} {
+		if r := float64(x) / float64(k); r < 0.75 || r > 1.33 {
+			t.Errorf("%s takes %v, a wrong password %v: ratio %.2f, want within 0.75–1.33", name, x, k, r)
+		}
+	}
+}
+
+// A guesser that takes a new source address for every try is still slowed
+// per account; the owner logging in from a clean address gets in at once.
+func TestAuthRotatingGuesserSlowedPerAccount(t *testing.T) {
+	e := newSubEnv(t, "auth_failures_before_delay = 2\n")
+	var took []time.Duration
+	for i := 0; i < 6; i++ {
+		c := dialSMTP(t, fmt.Sprintf("127.0.0.%d", 10+i), e.Sub, false)
+		c.startTLS()
+		start := time.Now()
+		code, _ := c.authPlain("demo@example.test", fmt.Sprintf("guess %d", i))
+		took = append(took, time.Since(start))
+		c.conn.Close()
+		if code != 535 {
+			t.Fatalf("guess %d: %d, want 535", i, code)
+		}
+	}
+	t.Logf("a new address per guess: answer times %v", took)
+	// Past the 2 free failures of the account, each waits 300ms × extra.
+	for i := 2; i < 6; i++ {
+		if min := time.Duration(i-1) * 300 * time.Millisecond; took[i] < min {
+			t.Errorf("guess %d from a fresh address answered after %v, want at least %v (the account's failures count)", i+1, took[i], min)
+		}
+	}
+	c := dialSMTP(t, "127.0.0.99", e.Sub, false)
+	c.startTLS()
+	start := time.Now()
+	if code, msg := c.authPlain("demo@example.test", demoPass); code != 235 {
+		t.Fatalf("the owner from a clean address: %d %s, want 235", code, msg)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the owner's login took %v: a right password is not slowed", d)
+	}
+}
