@@ -44,6 +44,7 @@ var commands = map[string]command{
 	"sendmail":  {runSendmail, "sendmail [-t] [-i] [-f SENDER] [-F NAME] [-bs|-bp|-q] [RCPT...]: sendmail(8) for cron, mailx and scripts (also as sendmail)"},
 	"sieve":     {runSieve, "sieve check SCRIPT... | sieve test SCRIPT MESSAGE [--from ADDR] [--to ADDR] [--trace]: compile, or dry-run and print the actions"},
 	"directory": {runDirectory, "directory migrate | resolve ADDRESS: the directory's schema, and where an address leads"},
+	"fetch":     {runFetch, "fetch add|list|remove|test|run|auth|passwd|reset: fetch remote IMAP and POP3 accounts into local mailboxes, exactly once"},
 	"scan":      {runScan, "scan [-c FILE] [--from ADDR] [--to ADDR] [--auth LOGIN] [--json] MESSAGE: the configured scanners' verdicts, scores and symbols, and the SMTP answer the policy would give"},
 	"dkim":      {runDkim, "dkim keygen DOMAIN [--selector S] [--algorithm ed25519|rsa] [--pending] | dkim list [--json]: DKIM keys, the TXT record to publish, and whether DNS matches"},
 	"dovecot":   {runDovecot, "dovecot config [--sql-conf PATH] | dovecot sql: the Dovecot 2.3 configuration that serves ebb's users over IMAP and ManageSieve"},
