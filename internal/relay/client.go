@@ -60,6 +60,8 @@ type stepError struct {
 	// Conn marks a failure to get a working session (connect, greeting,
 	// EHLO, TLS): what counts toward a dead destination.
 	Conn bool
+	// Pipelined: no reply came to a pipelined group (RFC 2920).
+	Pipelined bool
 }
 
 func (e *stepError) Error() string {
@@ -379,7 +381,7 @@ func (c *conn) transact(cmdTimeout, dataTimeout time.Duration, t *txn) (*reply, 
 			return nil, &stepError{Step: stepMail, Err: err}
 		}
 		if mr, err = c.readReply(cmdTimeout); err != nil {
-			return nil, &stepError{Step: stepMail, Err: err}
+			return nil, &stepError{Step: stepMail, Err: err, Pipelined: true}
 		}
 		if rr, err = c.readReply(cmdTimeout); err != nil {
 			return nil, &stepError{Step: stepRcpt, Err: err}

@@ -2,8 +2,11 @@ package relay
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
+	"os"
 	"strings"
 
 	"github.com/ebbmail/ebb/internal/diag"
@@ -73,7 +76,14 @@ func (r *Relay) failure(a *attempt, c *conn, err error, ctx context.Context) err
 		if ctx.Err() != nil {
 			why = "the attempt ran out of time (queue.attempt_timeout): " + why
 		}
-		d = r.remoteErr(a, c, se.Step, nil, fmt.Sprintf("%s at %s: %s", c.name(), stepName(se.Step), why), diag.Temporary)
+		step := stepName(se.Step)
+		if se.Pipelined {
+			step = "MAIL, RCPT and DATA (pipelined, no reply)"
+		}
+		d = r.remoteErr(a, c, se.Step, nil, fmt.Sprintf("%s at %s: %s", c.name(), step, netReason(se.Err)), diag.Temporary)
+		if ctx.Err() != nil {
+			d.Reason = fmt.Sprintf("%s at %s: %s", c.name(), stepName(se.Step), why)
+		}
 		d.Hint = "the connection broke or the remote server did not answer in time; ebb retries. A lost reply after the data may mean a duplicate, never a loss"
 		if se.Step == stepEnd {
 			d.Setting = r.cfg.Setting("relay.data_timeout")
@@ -105,7 +115,7 @@ func (r *Relay) connFailure(a *attempt, dst *destination, err error) error {
 			d.Hint = "check the spelling of the recipient's domain"
 			return d
 		}
-		d := r.remoteErr(a, nil, stepDNS, nil, dnse.Error(), diag.Temporary)
+		d := r.remoteErr(a, nil, stepDNS, nil, fmt.Sprintf("MX lookup of %s: %s", dnse.Domain, netReason(dnse.Err)), diag.Temporary)
 		d.Setting = r.cfg.Setting("dns.resolver")
 		d.Hint = "the DNS did not answer for this domain (SERVFAIL or timeout); ebb retries. If every domain fails, check dns.resolver (ebb doctor)"
 		return d
@@ -139,7 +149,7 @@ func (r *Relay) connFailure(a *attempt, dst *destination, err error) error {
 		d = r.remoteErr(a, c, se.Step, se.Reply, fmt.Sprintf("%s said at %s: %s", peer(host, ip), stepName(se.Step), se.Reply), class)
 		d.Hint = replyHint(se.Step, class)
 	} else {
-		d = r.remoteErr(a, c, se.Step, nil, fmt.Sprintf("%s at %s: %v", peer(host, ip), stepName(se.Step), se.Err), diag.Temporary)
+		d = r.remoteErr(a, c, se.Step, nil, fmt.Sprintf("%s at %s: %s", peer(host, ip), stepName(se.Step), netReason(se.Err)), diag.Temporary)
 		d.Hint = errHint(se.Step, a)
 	}
 	switch se.Step {
@@ -239,4 +249,37 @@ func errHint(step string, a *attempt) string {
 		return "the MX host's address could not be looked up; ebb retries"
 	}
 	return "ebb retries"
+}
+
+// netReason is the cause of a network or DNS error without the parts
+// that differ per connection (local port) or mislead (the resolver Go
+// names is resolv.conf's even when dns.resolver sent the query): "i/o
+// timeout", "connection refused", "server misbehaving (SERVFAIL or
+// refused)". The peer is named by the caller.
+func netReason(err error) string {
+	var de *net.DNSError
+	if errors.As(err, &de) {
+		switch {
+		case de.IsTimeout:
+			return "no answer in time (dns.timeout)"
+		case de.IsNotFound:
+			return "no such name"
+		case de.Err == "server misbehaving":
+			return "the DNS server answered SERVFAIL or refused"
+		}
+		return de.Err
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		var se *os.SyscallError
+		if errors.As(oe.Err, &se) {
+			return se.Err.Error()
+		}
+		return oe.Err.Error()
+	}
+	var te *tls.CertificateVerificationError
+	if errors.As(err, &te) {
+		return "TLS handshake: " + te.Err.Error()
+	}
+	return err.Error()
 }

@@ -292,7 +292,8 @@ func (r *Relay) Deliver(ctx context.Context, m *queue.Message, rc *queue.Recipie
 		fr, err := c.transact(r.set.CmdTimeout.Duration, r.set.DataTimeout.Duration, r.txn(a, c, f))
 		stop()
 		var se *stepError
-		if err != nil && reused && errors.As(err, &se) && se.Reply == nil && se.Step == stepMail {
+		var ne net.Error
+		if err != nil && reused && errors.As(err, &se) && se.Reply == nil && se.Step == stepMail && !(errors.As(err, &ne) && ne.Timeout()) {
 			// A cached session the server had closed: try a fresh one.
 			c.close()
 			c, reused = nil, false

@@ -1,0 +1,56 @@
+package test
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// Two ebb instances on 127.0.0.2 and 127.0.0.3 that find each other
+// through the test DNS: alice on the first sends through submission to
+// bob on the second. The message arrives once, over TLS (the receiver's
+// Received says ESMTPS), the sender's log names the host, IP and cipher,
+// and the sender's queue is empty afterwards.
+func TestRelayOutTwoInstances(t *testing.T) {
+	dns := startDNS(t)
+	port := commonPort(t, "127.0.0.2", "127.0.0.3")
+	dns.MustAdd("one.example. 300 IN MX 10 mx.one.example.", "mx.one.example. 300 IN A 127.0.0.2",
+		"two.example. 300 IN MX 10 mx.two.example.", "mx.two.example. 300 IN A 127.0.0.3")
+	one := newOutInstance(t, outOpts{Domain: "one.example", IP: "127.0.0.2", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"alice"}})
+	two := newOutInstance(t, outOpts{Domain: "two.example", IP: "127.0.0.3", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"bob"}})
+
+	one.submit("alice@one.example", "bob@two.example", "across")
+	msgs := two.waitMail("bob", 1, 20*time.Second)
+	m := msgs[0]
+	if !strings.Contains(m, "Subject: across") || !strings.Contains(m, "hello from alice@one.example") {
+		t.Errorf("message:\n%s", m)
+	}
+	if !strings.Contains(m, "by mx.two.example") || !strings.Contains(m, "with ESMTPS") {
+		t.Errorf("not received over TLS:\n%s", m)
+	}
+	log := one.Log()
+	if !strings.Contains(log, `"msg":"relayed"`) && !strings.Contains(log, "msg=relayed") {
+		t.Fatalf("no relayed line:\n%s", tail(log, 20))
+	}
+	for _, w := range []string{"mx.two.example", "127.0.0.3", "TLS"} {
+		if !strings.Contains(log, w) {
+			t.Errorf("sender log lacks %q:\n%s", w, tail(log, 20))
+		}
+	}
+	one.waitMailq(10*time.Second, "Mail queue is empty")
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "relayed") {
+			t.Log(l)
+		}
+	}
+	// Exactly once, also after the idle session has closed.
+	time.Sleep(500 * time.Millisecond)
+	if n := two.count("bob"); n != 1 {
+		t.Errorf("bob has %d messages, want 1", n)
+	}
+	// And back: bob answers alice.
+	two.submit("bob@two.example", "alice@one.example", "reply")
+	if r := one.waitMail("alice", 1, 20*time.Second)[0]; !strings.Contains(r, "Subject: reply") {
+		t.Errorf("reply:\n%s", r)
+	}
+}
