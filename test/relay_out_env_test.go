@@ -261,4 +261,3 @@ func portFree(ip string, port int) bool {
 	l.Close()
 	return true
 }
-
