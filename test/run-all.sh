@@ -38,7 +38,8 @@ bindir=$(mktemp -d /var/tmp/ebb-test-bin.XXXXXX)
 chmod 755 "$bindir"
 trap 'rm -rf "$bindir"' EXIT
 go build -o "$bindir/ebb" ./cmd/ebb
-export EBB_BIN="$bindir/ebb"
+go build -o "$bindir/ebb-deliver" ./cmd/ebb-deliver
+export EBB_BIN="$bindir/ebb" EBB_DELIVER_BIN="$bindir/ebb-deliver"
 
 echo "== go test (unit and integration)"
 go test -count=1 -timeout 20m ./... 2>&1 | tee "$bindir/test.log"

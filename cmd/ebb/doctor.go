@@ -7,6 +7,7 @@ import (
 
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/doctor"
+	"github.com/ebbmail/ebb/internal/mda"
 )
 
 // runDoctor probes every path and service the config implies. Exit 0 when
@@ -37,7 +38,7 @@ func runDoctor(e *env) int {
 	}
 	prober := &doctor.Prober{}
 	if os.Geteuid() == 0 {
-		if uid, gid, err := lookupServerUser(cfg); err == nil && uid != 0 {
+		if uid, gid, err := mda.LookupServerUser(cfg); err == nil && uid != 0 {
 			prober.As = &doctor.ProbeUser{Name: cfg.Server.User, UID: uid, GID: gid}
 		}
 	}

@@ -13,8 +13,6 @@ import (
 	"strings"
 
 	"github.com/ebbmail/ebb/internal/config"
-	"github.com/ebbmail/ebb/internal/deliver"
-	"github.com/ebbmail/ebb/internal/logging"
 	"github.com/ebbmail/ebb/internal/maildir"
 	"github.com/ebbmail/ebb/internal/sieve"
 	"github.com/ebbmail/ebb/internal/sievefilter"
@@ -397,14 +395,14 @@ func flagsSuffix(flags []string) string {
 	return b.String()
 }
 
-// deliverSieveFilter is the Sieve filter of ebb deliver. Its log lines (a
-// broken script, a vacation response not sent) go to stderr, which is the
-// MTA's log for an MDA; redirects and vacation responses go to the daemon
-// through the sendmail pickup (ebb deliver has no queue of its own).
-func deliverSieveFilter(cfg *config.Config, stderr io.Writer) deliver.Filter {
-	lg, err := logging.New(stderr, cfg.Log.Format, cfg.Log.Level)
-	if err != nil {
-		lg, _ = logging.New(stderr, "logfmt", "info")
-	}
-	return sievefilter.New(cfg, lg.With("component", "sieve"), sievefilter.PickupOutbox{Drop: newDrop(cfg)})
+// flagSet reports whether the flag name was given, and its value.
+func flagSet(fs *flag.FlagSet, name string) (string, bool) {
+	var v string
+	var set bool
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			v, set = f.Value.String(), true
+		}
+	})
+	return v, set
 }

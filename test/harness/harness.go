@@ -28,38 +28,47 @@ import (
 // TestUser is the unprivileged account the tests run ebb as.
 const TestUser = "ebbtest"
 
-var (
-	buildOnce sync.Once
-	buildPath string
-	buildErr  error
-)
+var ebbBuild binaryBuild
 
 // Ebb returns the path of the ebb binary: $EBB_BIN when set (the test
 // command builds it once), else a build of ./cmd/ebb made once per test
 // process, in a directory every user can read and execute.
 func Ebb(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("EBB_BIN"); p != "" {
+	return ebbBuild.path(t, "EBB_BIN", "./cmd/ebb", "ebb")
+}
+
+// binaryBuild builds one command of the repository once per test process.
+type binaryBuild struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+// path is $env when set, else the build of pkg (as name).
+func (b *binaryBuild) path(t testing.TB, env, pkg, name string) string {
+	t.Helper()
+	if p := os.Getenv(env); p != "" {
 		return p
 	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "ebb-bin-")
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", name+"-bin-")
 		if err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
 		os.Chmod(dir, 0o755)
-		buildPath = filepath.Join(dir, "ebb")
-		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/ebb")
+		b.bin = filepath.Join(dir, name)
+		cmd := exec.Command("go", "build", "-o", b.bin, pkg)
 		cmd.Dir = RepoRoot()
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			b.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return buildPath
+	return b.bin
 }
 
 // RepoRoot is the directory holding go.mod.

@@ -1,0 +1,204 @@
+// Package mda is ebb deliver, the delivery agent an MTA pipes one message
+// into (as into maildrop or dovecot-lda). It is its own package so that two
+// binaries share it: `ebb deliver` and the small `ebb-deliver`, which links
+// only the delivery path and so starts in a fraction of the time (no
+// Prometheus, protobuf or SMTP code to initialise; see docs/deliver.md).
+package mda
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/deliver"
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/logging"
+	"github.com/ebbmail/ebb/internal/maildir"
+	"github.com/ebbmail/ebb/internal/pickup"
+	"github.com/ebbmail/ebb/internal/sievefilter"
+)
+
+// stringList is a repeatable flag (-A "Header: value" -A ...).
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ", ") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// Run is the MDA: an MTA pipes one message into it, as into maildrop
+// or dovecot-lda. Exit codes follow sysexits(3): 0 delivered, 75 try again
+// later, 67 unknown mailbox, 65 mail loop, 77 over quota (permanent) or
+// rejected, 64 bad usage. On failure one line on stderr: the diag sentence.
+func Run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) int {
+	e := &env{ctx: ctx, args: args, stdin: stdin, stderr: stderr}
+	fs := flag.NewFlagSet("deliver", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	cfgPath := fs.String("c", "", "config file (default "+config.DefaultPath+")")
+	dir := fs.String("maildir", "", "deliver into this Maildir (no directory lookup)")
+	addr := fs.String("d", "", "deliver to this address (Maildir from the directory or mail.maildir)")
+	sender := fs.String("f", "", "envelope sender, written as Return-Path")
+	folder := fs.String("m", "", "IMAP folder to deliver into (default INBOX), e.g. Work/Reports")
+	var headers stringList
+	fs.Var(&headers, "A", `header line to add, "Name: value" (repeatable)`)
+	fs.Usage = func() {
+		fmt.Fprintln(e.stderr, "usage: ebb deliver [-c FILE] (--maildir DIR | -d ADDRESS) [-f SENDER] [-A 'Header: value']... [-m FOLDER] < message")
+		fs.PrintDefaults()
+	}
+	usageErr := func(format string, a ...any) int {
+		fmt.Fprintf(e.stderr, "ebb deliver: "+format+"\n", a...)
+		return diag.ExUsage
+	}
+	if err := fs.Parse(e.args); err != nil {
+		return diag.ExUsage
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q (the message is read from stdin)", fs.Arg(0))
+	}
+	if *dir == "" && *addr == "" {
+		return usageErr("give --maildir DIR or -d ADDRESS")
+	}
+	if _, err := maildir.FolderName(*folder); err != nil {
+		return usageErr("-m: %v", err)
+	}
+	_, senderSet := flagSet(fs, "f")
+
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		printErr(e, err)
+		// A broken config is our own trouble: the MTA should retry once
+		// it is fixed, not bounce (principle 3).
+		return diag.ExTempFail
+	}
+	if d := dropToServerUser(cfg); d != nil {
+		fmt.Fprintln(e.stderr, d.Sentence())
+		return d.ExitCode()
+	}
+	agent := &deliver.Agent{Cfg: cfg, Component: "ebb deliver"}
+	// Sieve (sieve.enabled); redirects and vacation replies leave through
+	// the sendmail pickup, since ebb deliver has no queue.
+	agent.Filter = sieveFilter(cfg, e.stderr)
+	if *dir == "" {
+		res, err := directory.Open(e.ctx, cfg)
+		if err != nil {
+			d := diag.From(err, "ebb deliver", "open")
+			fmt.Fprintln(e.stderr, d.Sentence())
+			return d.ExitCode()
+		}
+		defer res.Close()
+		agent.Resolver = res
+	}
+	env := deliver.Envelope{
+		Sender:         *sender,
+		OmitReturnPath: !senderSet,
+		Recipient:      *addr,
+		Maildir:        *dir,
+		Headers:        headers,
+		Folder:         *folder,
+	}
+	rep, err := agent.Deliver(e.ctx, e.stdin, env)
+	if err != nil {
+		d := diag.From(err, "ebb deliver", "deliver")
+		fmt.Fprintln(e.stderr, d.Sentence())
+		return d.ExitCode()
+	}
+	if n := len(rep.Forwards) + len(rep.Redirects) + len(rep.Outbound); n > 0 {
+		// ebb deliver has no queue to hand these to.
+		fmt.Fprintf(e.stderr, "ebb deliver: warning: %d forward(s)/redirect(s)/reply(ies) not sent: ebb deliver has no queue; let the MTA expand aliases to remote addresses, or use ebb serve\n", n)
+	}
+	return 0
+}
+
+type env struct {
+	ctx    context.Context
+	args   []string
+	stdin  io.Reader
+	stderr io.Writer
+}
+
+// sieveFilter is the Sieve filter of ebb deliver. Its log lines (a broken
+// script, a vacation response not sent) go to stderr, which is the MTA's
+// log for an MDA; redirects and vacation responses go to the daemon
+// through the sendmail pickup (ebb deliver has no queue of its own).
+func sieveFilter(cfg *config.Config, stderr io.Writer) deliver.Filter {
+	lg, err := logging.New(stderr, cfg.Log.Format, cfg.Log.Level)
+	if err != nil {
+		lg, _ = logging.New(stderr, "logfmt", "info")
+	}
+	drop := &pickup.Drop{Dir: cfg.PickupDir(), Socket: cfg.Sendmail.Socket, DirSetting: cfg.PickupDirSetting(),
+		Timeout: cfg.Sendmail.Timeout.Duration}
+	return sievefilter.New(cfg, lg.With("component", "sieve"), sievefilter.PickupOutbox{Drop: drop})
+}
+
+func flagSet(fs *flag.FlagSet, name string) (string, bool) {
+	var v string
+	var set bool
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			v, set = f.Value.String(), true
+		}
+	})
+	return v, set
+}
+
+func printErr(e *env, err error) {
+	if d, ok := diag.As(err); ok {
+		fmt.Fprintln(e.stderr, d.Sentence())
+		return
+	}
+	fmt.Fprintln(e.stderr, err)
+}
+
+// dropToServerUser makes a root ebb deliver run as server.user, so that the
+// files it creates belong to the user the IMAP server reads them as (as
+// dovecot-lda drops to the userdb uid). Go applies setuid to every thread.
+func dropToServerUser(cfg *config.Config) *diag.Error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	uid, gid, err := LookupServerUser(cfg)
+	if err == nil && uid == 0 {
+		return nil
+	}
+	if err == nil {
+		if err = syscall.Setgroups([]int{gid}); err == nil {
+			if err = syscall.Setgid(gid); err == nil {
+				err = syscall.Setuid(uid)
+			}
+		}
+	}
+	if err != nil {
+		d := diag.New("setuid", "switch to the delivery user", cfg.Server.User, err)
+		d.Component = "ebb deliver"
+		d.Who = diag.Self()
+		d.Setting = cfg.Setting("server.user")
+		d.Class = diag.Temporary
+		d.Hint = fmt.Sprintf("create the user (useradd --system --user-group %s) or set server.user to the user that owns the Maildirs", cfg.Server.User)
+		return d
+	}
+	return nil
+}
+
+// LookupServerUser returns the uid and gid of server.user (and server.group).
+func LookupServerUser(cfg *config.Config) (uid, gid int, err error) {
+	u, err := user.Lookup(cfg.Server.User)
+	if err != nil {
+		return 0, 0, err
+	}
+	uid, _ = strconv.Atoi(u.Uid)
+	gid, _ = strconv.Atoi(u.Gid)
+	if cfg.Server.Group != "" {
+		g, err := user.LookupGroup(cfg.Server.Group)
+		if err != nil {
+			return 0, 0, err
+		}
+		gid, _ = strconv.Atoi(g.Gid)
+	}
+	return uid, gid, nil
+}
