@@ -35,6 +35,10 @@ func sendmailMain(e *env, name string) int {
 		fmt.Fprintf(e.stderr, "sendmail: %v\n", err)
 		return diag.ExUsage
 	}
+	if err := sendmail.CheckConfigOption(o, sendmail.ProcessCredentials()); err != nil {
+		fmt.Fprintf(e.stderr, "sendmail: %v\n", err)
+		return diag.ExUsage
+	}
 	path := o.Config
 	if path == "" {
 		path = os.Getenv("EBB_CONFIG")

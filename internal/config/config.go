@@ -138,6 +138,9 @@ func Parse(path string, data []byte) (*Config, error) {
 // Setting describes where the value of key came from, for diag errors.
 func (c *Config) Setting(key string) *diag.Setting {
 	s := &diag.Setting{Key: key, Value: c.valueString(key), Default: true}
+	if c.File != DefaultPath {
+		s.Config = c.File // hints then say "ebb doctor -c FILE" (the demo's config)
+	}
 	if c.md.IsDefined(strings.Split(key, ".")...) {
 		s.Default = false
 		if c.locs != nil {

@@ -530,7 +530,7 @@ func (a *Agent) ensure(dir string, folder bool, setting *diag.Setting) *diag.Err
 		if len(me.Present) == 0 {
 			e.Hint = fmt.Sprintf("create it (maildirmake %s), or set mail.create = true", dir)
 		} else {
-			e.Hint = fmt.Sprintf("mkdir %s/%s (mode 0700, owned by the delivery user), or run: ebb doctor", dir, me.Missing[0])
+			e.Hint = e.OrRunDoctor(fmt.Sprintf("mkdir %s/%s (mode 0700, owned by the delivery user)", dir, me.Missing[0]))
 		}
 		return e
 	}

@@ -71,7 +71,8 @@ func (a *Agent) targets(ctx context.Context, env Envelope, rep *Report) ([]targe
 			}
 			e := a.newErr("lookup", "look up", env.Recipient, err)
 			e.Class = diag.Temporary
-			e.Hint = "check that the directory database is reachable, or run: ebb doctor"
+			e.Setting = a.Cfg.Setting("directory.dsn")
+			e.Hint = e.OrRunDoctor("check that the directory database is reachable")
 			return nil, e
 		}
 		if res.Unknown() {

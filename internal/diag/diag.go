@@ -124,6 +124,9 @@ type Setting struct {
 	Default bool   `json:"default"`
 	// Where is "file:line" when the value came from a config file.
 	Where string `json:"where,omitempty"`
+	// Config is the config file the setting belongs to when it is not the
+	// default one, so that a hint can say "ebb doctor -c FILE".
+	Config string `json:"config,omitempty"`
 }
 
 func (s Setting) String() string {

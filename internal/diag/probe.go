@@ -101,30 +101,15 @@ func PathError(component, op, doing, path string, err error, setting *Setting) *
 	return e
 }
 
-// hintFor proposes the fix for the common filesystem errors.
+// hintFor proposes the fix for the common filesystem errors; every hint is
+// safe to follow (hint.go).
 func hintFor(e *Error, path string) string {
 	var errno syscall.Errno
 	errors.As(e.Err, &errno)
 	f := e.Found
-	who := e.Who
-	owner := who.User
-	if owner == "" {
-		owner = strconv.Itoa(who.UID)
-	}
-	group := who.Group
-	if group == "" {
-		group = strconv.Itoa(who.GID)
-	}
 	switch {
 	case errno == syscall.EACCES || errno == syscall.EPERM:
-		target := path
-		if f != nil && f.Kind != "missing" {
-			target = f.Path
-		}
-		if f != nil && f.UID != who.UID {
-			return fmt.Sprintf("chown %s:%s %s, or run: ebb doctor", owner, group, target)
-		}
-		return fmt.Sprintf("chmod u+rwx %s, or run: ebb doctor", target)
+		return accessHint(e, path)
 	case errno == syscall.ENOSPC || errno == syscall.EDQUOT:
 		if f != nil {
 			f.AddFree()
@@ -134,15 +119,15 @@ func hintFor(e *Error, path string) string {
 		return fmt.Sprintf("remount the filesystem that holds %s read-write", path)
 	case errno == syscall.ENOENT:
 		if f != nil && f.Kind != "missing" && f.Path != filepath.Clean(path) {
-			return fmt.Sprintf("create %s (missing below %s), or run: ebb doctor", path, f.Path)
+			return e.OrRunDoctor(fmt.Sprintf("create %s (missing below %s)", path, f.Path))
 		}
-		return fmt.Sprintf("create %s, or run: ebb doctor", path)
+		return e.OrRunDoctor(fmt.Sprintf("create %s", path))
 	case errno == syscall.ENOTDIR || errno == syscall.EEXIST:
 		if f != nil && f.Kind != "directory" {
 			return fmt.Sprintf("%s is a %s where a directory is expected: move it away", f.Path, f.Kind)
 		}
 	case errors.Is(e.Err, fs.ErrNotExist):
-		return fmt.Sprintf("create %s, or run: ebb doctor", path)
+		return e.OrRunDoctor(fmt.Sprintf("create %s", path))
 	}
-	return "run: ebb doctor"
+	return e.OrRunDoctor("")
 }

@@ -41,6 +41,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
@@ -81,14 +82,24 @@ func Passed(check, subject, message string) Finding {
 
 // Warned is a warning with its diag error (Component "ebb doctor").
 func Warned(check string, e *diag.Error) Finding {
-	e.Component = "ebb doctor"
+	ownError(e)
 	return Finding{Check: check, Status: Warn, Subject: e.Path, Message: e.Sentence(), Err: e}
 }
 
 // Failed is a failure with its diag error (Component "ebb doctor").
 func Failed(check string, e *diag.Error) Finding {
-	e.Component = "ebb doctor"
+	ownError(e)
 	return Finding{Check: check, Status: Fail, Subject: e.Path, Message: e.Sentence(), Err: e}
+}
+
+// ownError makes e doctor's: its component, and no "or run: ebb doctor" in
+// the hint (an error made by another part, e.g. a probe's, may carry one;
+// doctor is what is running).
+func ownError(e *diag.Error) {
+	e.Component = "ebb doctor"
+	if i := strings.Index(e.Hint, "run: ebb doctor"); i >= 0 {
+		e.Hint = strings.TrimRight(strings.TrimSuffix(strings.TrimRight(e.Hint[:i], " "), "or"), ", ")
+	}
 }
 
 // Check is one named check.

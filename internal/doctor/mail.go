@@ -55,7 +55,7 @@ func checkMailRoot(ctx context.Context, env *Env) []Finding {
 	if err != nil {
 		e := diag.PathError("ebb doctor", "stat", "use the mail root", root, err, env.Cfg.Setting("mail.root"))
 		if errors.Is(err, os.ErrNotExist) {
-			e.Hint = fmt.Sprintf("mkdir -p %s && chown %s %s", root, env.Cfg.Server.User, root)
+			e.Hint = fmt.Sprintf("create it for %s: install -d -o %s -m 0750 %s", env.Cfg.Server.User, env.Cfg.Server.User, root)
 		}
 		return []Finding{Failed(name, e)}
 	}
@@ -147,6 +147,10 @@ func checkMaildirs(ctx context.Context, env *Env) []Finding {
 			e.Found = diag.Describe(d)
 			e.Setting = setting
 			e.Hint = fmt.Sprintf("chown -R %s %s", env.Probe.As.Name, d)
+			if diag.IsSystemPath(d) {
+				// mail.maildir leads to a shared directory: never take it over.
+				e.Hint = fmt.Sprintf("%s is shared by the system: point mail.maildir (or the mailbox's maildir) at a directory of %s's own", d, env.Probe.As.Name)
+			}
 			out = append(out, Warned(name, e))
 		}
 	}
@@ -217,6 +221,7 @@ func checkTmp(ctx context.Context, env *Env) []Finding {
 	}
 	e := diag.New("stat", "", "/tmp", fmt.Errorf("/tmp is not a directory of mode 1777; ebb does not use it, but other mail programs on this host do (maildrop puts messages over 8 KiB there)"))
 	e.Found = f
-	e.Hint = "chmod 1777 /tmp"
+	// /tmp is the system's, not ebb's: no chmod from us (principle 2).
+	e.Hint = "ask the administrator to restore the system's own mode for /tmp (1777, as systemd-tmpfiles or the installer set it); ebb itself needs nothing there"
 	return []Finding{Warned(name, e)}
 }

@@ -170,6 +170,9 @@ func checkPickup(ctx context.Context, env *Env) []Finding {
 		e := diag.New("stat", "use the pickup directory", dir, errors.New(strings.Join(problems, "; ")))
 		e.Found, e.Setting = found, setting
 		e.Hint = fmt.Sprintf("chown %s %s && chmod 3733 %s (ebb serve does this when it starts)", env.Cfg.Server.User, dir, dir)
+		if diag.IsSystemPath(dir) {
+			e.Hint = fmt.Sprintf("%s is shared by the system: give ebb a pickup directory of its own (set sendmail.pickup_dir; ebb serve creates it)", dir)
+		}
 		return []Finding{Failed(name, e)}
 	}
 	sock := pickup.SocketPath(dir, env.Cfg.Sendmail.Socket)

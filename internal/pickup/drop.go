@@ -68,11 +68,11 @@ func (d *Drop) fail(op, doing, path string, err error) *diag.Error {
 	e := diag.PathError("ebb sendmail", op, doing, path, err, d.DirSetting)
 	switch {
 	case errors.Is(err, os.ErrNotExist) && path == d.Dir:
-		e.Hint = fmt.Sprintf("start ebb serve once (it creates %s, owned by server.user, mode 3733), or run: ebb doctor", d.Dir)
+		e.Hint = e.OrRunDoctor(fmt.Sprintf("start ebb serve once (it creates %s, owned by server.user, mode 3733)", d.Dir))
 	case errors.Is(err, os.ErrPermission) && path == d.Dir:
 		// Not "chown it to yourself": the directory is the daemon's, and
 		// every user must be able to drop mail there.
-		e.Hint = fmt.Sprintf("%s must be owned by server.user with mode 3733 (ebb serve sets this when it starts; by hand: chmod 3733 %s), or run: ebb doctor", d.Dir, d.Dir)
+		e.Hint = e.OrRunDoctor(fmt.Sprintf("%s must be owned by server.user with mode 3733 (ebb serve sets this when it starts; by hand: chmod 3733 %s)", d.Dir, d.Dir))
 	}
 	return e
 }
