@@ -54,6 +54,11 @@ func runScan(e *env) int {
 		fmt.Fprintln(e.stderr, "ebb scan: no scanner is configured (scan.clamd.address, scan.spamd.address, scan.rspamd.address, scan.milter.addresses)")
 		return diag.ExConfig
 	}
+	if len(to) == 0 {
+		// Milters expect at least one RCPT before the header (a
+		// transaction without one is not SMTP).
+		to = multiFlag{"postmaster@" + host}
+	}
 	o := scan.OptionsFromConfig(cfg, nil, slog.New(slog.DiscardHandler))
 	o.BreakerFailures = 0
 	eng := scan.New(entries, o)

@@ -55,6 +55,7 @@ var areas = []func() []Check{
 	submissionChecks,
 	serveChecks,
 	queueChecks,
+	scanChecks,
 }
 
 // Status is the verdict of one finding.

@@ -36,8 +36,27 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Scan verdicts per message (accept, hold, tempfail, reject).",
 		}, []string{"verdict"}),
 	}
-	reg.MustRegister(m.results, m.unscanned, m.seconds, m.breakers, m.verdicts)
+	m.results = register(reg, m.results)
+	m.unscanned = register(reg, m.unscanned)
+	m.seconds = register(reg, m.seconds)
+	m.breakers = register(reg, m.breakers)
+	m.verdicts = register(reg, m.verdicts)
 	return m
+}
+
+// register adds c to reg, or returns the collector already there: the
+// daemon builds a scan engine for each path mail enters by (SMTP, fetch),
+// and they count into the same series.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+			if old, ok := are.ExistingCollector.(C); ok {
+				return old
+			}
+		}
+		panic(err)
+	}
+	return c
 }
 
 func (m *Metrics) result(r *Result) {

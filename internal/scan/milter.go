@@ -60,6 +60,15 @@ func (m *Milter) Kind() Kind   { return Filter }
 
 const milterActions = milter.OptAddHeader | milter.OptChangeHeader | milter.OptQuarantine
 
+// milterSteps are the protocol options offered: a milter may skip any
+// stage and any reply it does not need (libmilter refuses an MTA that
+// offers fewer than the milter asks for), and may SKIP the rest of the body.
+const milterSteps = milter.OptNoConnect | milter.OptNoHelo | milter.OptNoMailFrom | milter.OptNoRcptTo |
+	milter.OptNoBody | milter.OptNoHeaders | milter.OptNoEOH | milter.OptNoUnknown | milter.OptNoData |
+	milter.OptSkip | milter.OptNoHeaderReply | milter.OptNoConnReply | milter.OptNoHeloReply |
+	milter.OptNoMailReply | milter.OptNoRcptReply | milter.OptNoDataReply | milter.OptNoUnknownReply |
+	milter.OptNoEOHReply | milter.OptNoBodyReply
+
 type ctxDialer struct {
 	ctx  context.Context
 	conn net.Conn
@@ -79,7 +88,7 @@ func (m *Milter) session(ctx context.Context) (*milter.ClientSession, *ctxDialer
 	d := &ctxDialer{ctx: ctx}
 	c := milter.NewClientWithOptions(m.network, m.address, milter.ClientOptions{
 		Dialer: d, ReadTimeout: m.Timeout, WriteTimeout: m.Timeout,
-		ActionMask: milterActions,
+		ActionMask: milterActions, ProtocolMask: milterSteps,
 	})
 	s, err := c.Session()
 	if err != nil {

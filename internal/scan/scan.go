@@ -58,11 +58,19 @@ type Message struct {
 	Host   string // the client's verified host name, if known
 	ID     string // the queue id
 	User   string // the SASL login, "" if none
+
+	// Body, when Path is empty, is the message itself: only for the few
+	// bytes of a test message (ebb doctor's GTUBE and EICAR), which are
+	// never written to a file.
+	Body string
 }
 
 // Open returns the message as scanners see it, the prefix then the spool
 // file, and its size in bytes.
 func (m *Message) Open() (io.ReadCloser, int64, error) {
+	if m.Path == "" {
+		return io.NopCloser(strings.NewReader(m.Prefix + m.Body)), int64(len(m.Prefix) + len(m.Body)), nil
+	}
 	f, err := os.Open(m.Path)
 	if err != nil {
 		return nil, 0, err
@@ -82,6 +90,9 @@ type readCloser struct {
 
 // Size is the size Open would report.
 func (m *Message) Size() (int64, error) {
+	if m.Path == "" {
+		return int64(len(m.Prefix) + len(m.Body)), nil
+	}
 	st, err := os.Stat(m.Path)
 	if err != nil {
 		return 0, err

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -334,11 +333,4 @@ func (m *ClamavMilter) Log() string {
 	a, _ := os.ReadFile(filepath.Join(m.Dir, "milter.log"))
 	b, _ := os.ReadFile(filepath.Join(m.Dir, "milter.out"))
 	return string(a) + string(b)
-}
-
-// PidOf reads a pid file.
-func PidOf(path string) int {
-	b, _ := os.ReadFile(path)
-	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	return n
 }

@@ -1,0 +1,386 @@
+package test
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ebbmail/ebb/test/harness"
+)
+
+// Scanning at SMTP time against the real scanners (issue 13): spamd from
+// Debian, clamd with a two-signature database, clamav-milter in front of
+// the same clamd. Each verdict is the SMTP reply before the 250; every
+// accepted message says in X-Ebb-Scan what was scanned.
+
+func scanMsg(subject, body string) string {
+	return "From: sender@example.org\r\nTo: alice@example.test\r\nSubject: " + subject +
+		"\r\nMessage-ID: <" + strings.ReplaceAll(subject, " ", ".") + "@example.org>\r\nDate: " +
+		time.Now().UTC().Format(time.RFC1123Z) + "\r\n" + body
+}
+
+// unfold joins folded header lines (RFC 5322 §2.2.3), LF or CRLF.
+func unfold(m string) string { return regexp.MustCompile(`\r?\n[ \t]+`).ReplaceAllString(m, " ") }
+
+func mimeMsg(subject, text, attachName string, attach []byte) string {
+	ctype := "application/octet-stream"
+	if strings.HasSuffix(attachName, ".txt") {
+		ctype = "text/plain"
+	}
+	b64 := base64.StdEncoding.EncodeToString(attach)
+	var lines []string
+	for len(b64) > 76 {
+		lines, b64 = append(lines, b64[:76]), b64[76:]
+	}
+	lines = append(lines, b64)
+	return scanMsg(subject, "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"+
+		"--b1\r\nContent-Type: text/plain\r\n\r\n"+text+"\r\n"+
+		"--b1\r\nContent-Type: "+ctype+"; name=\""+attachName+"\"\r\nContent-Transfer-Encoding: base64\r\n"+
+		"Content-Disposition: attachment; filename=\""+attachName+"\"\r\n\r\n"+strings.Join(lines, "\r\n")+"\r\n--b1--\r\n")
+}
+
+func zipOf(t *testing.T, name, content string) []byte {
+	var b bytes.Buffer
+	z := zip.NewWriter(&b)
+	w, err := z.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte(content))
+	z.Close()
+	return b.Bytes()
+}
+
+// smtpSend runs one transaction and returns the reply to the final dot
+// ("" and the earlier reply if the transaction ended before).
+func smtpSend(t *testing.T, addr, rcpt, data string) string {
+	t.Helper()
+	c, err := serveDial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.c.SetDeadline(time.Now().Add(90 * time.Second))
+	for _, l := range []string{"EHLO client.example.org", "MAIL FROM:<sender@example.org>", "RCPT TO:<" + rcpt + ">"} {
+		if r := c.cmd(l); !strings.HasPrefix(r, "250") {
+			return l + ": " + r
+		}
+	}
+	if r := c.cmd("DATA"); !strings.HasPrefix(r, "354") {
+		return "DATA: " + r
+	}
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(data, "\r\n") {
+		if strings.HasPrefix(line, ".") {
+			b.WriteString(".")
+		}
+		b.WriteString(line)
+	}
+	if !strings.HasSuffix(data, "\r\n") {
+		b.WriteString("\r\n")
+	}
+	b.WriteString(".\r\n")
+	c.w.Write([]byte(b.String()))
+	r, _ := c.reply()
+	c.cmd("QUIT")
+	return r
+}
+
+func scanConf(clamd, spamd, extra string) string {
+	var b strings.Builder
+	if clamd != "" {
+		fmt.Fprintf(&b, "[scan.clamd]\naddress = %q\nconfig = \"\"\n", clamd)
+		b.WriteString(extraFor(extra, "clamd"))
+	}
+	if spamd != "" {
+		fmt.Fprintf(&b, "[scan.spamd]\naddress = %q\n", spamd)
+		b.WriteString(extraFor(extra, "spamd"))
+	}
+	return b.String()
+}
+
+// extraFor picks the lines "name.key = value" of extra for one scanner.
+func extraFor(extra, name string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(extra, "\n") {
+		if k, ok := strings.CutPrefix(strings.TrimSpace(l), name+"."); ok {
+			b.WriteString(k + "\n")
+		}
+	}
+	return b.String()
+}
+
+// spoolFiles lists the data files left in the spool.
+func spoolFiles(t *testing.T, spool string) []string {
+	var out []string
+	filepath.Walk(spool, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() && strings.HasSuffix(p, ".msg") {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
+
+func TestScanVerdictsAtSMTPTime(t *testing.T) {
+	sa := harness.SharedSpamd(t)
+	cl := harness.StartClamd(t, harness.ClamdOptions{})
+	e := newServeEnv(t, serveOpts{Extra: scanConf(cl.Addr, sa.Addr, "spamd.max_size = \"100K\"")})
+	gtube := harness.GTUBE()
+	eicar := harness.EICAR()
+	cases := []struct {
+		name string
+		data string
+		want string // prefix of the reply
+		has  string // and a part of it
+	}{
+		{"GTUBE in a plain message is refused as spam", scanMsg("gtube plain", "\r\n"+gtube+"\r\n"), "550 5.7.1", "spam"},
+		{"GTUBE in a base64 MIME part is refused as spam", mimeMsg("gtube mime", "see attached", "note.txt", []byte(gtube+"\r\n")), "550 5.7.1", "spam"},
+		{"EICAR in a plain message is refused with its name", scanMsg("eicar plain", "\r\n"+eicar+"\r\n"), "554 5.7.1", "Eicar-Test-Signature"},
+		{"EICAR in a base64 MIME part is refused with its name", mimeMsg("eicar mime", "see attached", "eicar.com", []byte(eicar)), "554 5.7.1", "Eicar-Test-Signature"},
+		{"EICAR zipped is refused with its name", mimeMsg("eicar zip", "see attached", "eicar.zip", zipOf(t, "eicar.com", eicar)), "554 5.7.1", "Eicar-Test-Signature"},
+		{"ham is accepted", scanMsg("ham", "\r\nLunch at noon?\r\n"), "250", "queued"},
+		{"over spamd's max_size is accepted and marked skipped", scanMsg("big", "\r\n"+strings.Repeat("All work and no play makes Jack a dull boy.\r\n", 4000)), "250", "queued"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := smtpSend(t, e.SMTP, "alice@example.test", tc.data)
+			if !strings.HasPrefix(r, tc.want) || !strings.Contains(r, tc.has) {
+				t.Errorf("reply %q, want %s ... %s\nlog:\n%s", r, tc.want, tc.has, tail(e.Log(), 20))
+			}
+		})
+	}
+	e.waitCount("alice", 2, 15*time.Second)
+	var ham, big string
+	for _, m := range e.messages("alice") {
+		m = unfold(m)
+		switch {
+		case strings.Contains(m, "Subject: ham"):
+			ham = m
+		case strings.Contains(m, "Subject: big"):
+			big = m
+		}
+	}
+	if !regexp.MustCompile(`X-Ebb-Scan: clamd=clean \(\d+\.\d\ds\); spamd=ham \(score -?\d+\.\d/5\.0, `).MatchString(ham) ||
+		!strings.Contains(ham, "X-Spam-Status: No, score=") || strings.Contains(ham, "X-Spam-Flag") {
+		t.Errorf("ham's scan headers are wrong:\n%s", ham)
+	}
+	if !regexp.MustCompile(`X-Ebb-Scan: clamd=clean \([^)]*\); spamd=skipped \(size \d+ > scan\.spamd\.max_size 102400\)`).MatchString(big) ||
+		strings.Contains(big, "X-Spam-Status") {
+		t.Errorf("the big message's coverage header does not say spamd skipped it with the limit:\n%.600s", big)
+	}
+	for _, want := range []string{`msg="smtp message refused"`, `code=554`, `Eicar-Test-Signature`, `code=550`,
+		`msg="scan: message not scanned"`, `scanner=spamd status=skipped cause=size`} {
+		if !strings.Contains(e.Log(), want) {
+			t.Errorf("log lacks %q:\n%s", want, tail(e.Log(), 30))
+		}
+	}
+	m := e.scrape()
+	for _, want := range []string{`ebb_scan_unscanned_total{cause="size",scanner="spamd"} 1`,
+		`ebb_scan_results_total{scanner="clamd",status="virus"} 3`, `ebb_scan_verdicts_total{verdict="reject"} 5`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	if left := spoolFiles(t, e.Spool); len(left) != 0 {
+		t.Errorf("refused messages left data in the spool: %v", left)
+	}
+}
+
+// With reject_score 0 spam is only tagged, in SpamAssassin's conventions.
+func TestScanSpamTaggedWhenNotRefused(t *testing.T) {
+	sa := harness.SharedSpamd(t)
+	e := newServeEnv(t, serveOpts{Extra: scanConf("", sa.Addr, "spamd.reject_score = 0")})
+	if r := smtpSend(t, e.SMTP, "alice@example.test", scanMsg("gtube tagged", "\r\n"+harness.GTUBE()+"\r\n")); !strings.HasPrefix(r, "250") {
+		t.Fatalf("reply %q, want 250", r)
+	}
+	e.waitCount("alice", 1, 15*time.Second)
+	m := unfold(e.messages("alice")[0])
+	// GTUBE scores about 1000 (999.0 to 1000.1 with the local rules).
+	for _, want := range []string{`X-Spam-Flag: YES`, `X-Spam-Status: Yes, score=(999|1000)\.\d required=5\.0 tests=[^\n]*GTUBE`,
+		`X-Spam-Score: (999|1000)\.\d`, `spamd=spam \(score (999|1000)\.\d/5\.0`} {
+		if !regexp.MustCompile(want).MatchString(m) {
+			t.Errorf("tagged message lacks %s:\n%.800s", want, m)
+		}
+	}
+}
+
+// A stopped clamd: 451 with the reason in the log and the metrics under the
+// default policy; with on_failure = "accept" delivery with a header that
+// says it was not scanned. After breaker_failures failures the breaker
+// opens and clamd is not asked. A message over clamd's own limit is
+// skipped, never called clean.
+func TestScanClamdDownAndOverItsLimit(t *testing.T) {
+	cl := harness.StartClamd(t, harness.ClamdOptions{StreamMaxLength: "1M"})
+	temp := newServeEnv(t, serveOpts{Extra: scanConf(cl.Addr, "", "")})
+	accept := newServeEnv(t, serveOpts{Extra: scanConf(cl.Addr, "", "clamd.on_failure = \"accept\"")})
+	big := scanMsg("over clamd", "\r\n"+strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n", 24000))
+
+	if r := smtpSend(t, temp.SMTP, "alice@example.test", big); !strings.HasPrefix(r, "451 4.7.1") || !strings.Contains(r, "scanner_limit") {
+		t.Errorf("over clamd's StreamMaxLength with policy tempfail: %q, want 451 4.7.1 (scanner_limit)", r)
+	}
+	if r := smtpSend(t, accept.SMTP, "alice@example.test", big); !strings.HasPrefix(r, "250") {
+		t.Errorf("over clamd's StreamMaxLength with policy accept: %q, want 250", r)
+	}
+	cl.Stop()
+	if r := smtpSend(t, temp.SMTP, "alice@example.test", scanMsg("clamd down", "\r\nhello\r\n")); !strings.HasPrefix(r, "451 4.7.1") || !strings.Contains(r, "ref ") {
+		t.Errorf("clamd stopped, policy tempfail: %q, want 451 4.7.1 with a reference id", r)
+	}
+	if r := smtpSend(t, accept.SMTP, "alice@example.test", scanMsg("clamd down accepted", "\r\nhello\r\n")); !strings.HasPrefix(r, "250") {
+		t.Errorf("clamd stopped, policy accept: %q, want 250", r)
+	}
+	accept.waitCount("alice", 2, 15*time.Second)
+	for _, m := range accept.messages("alice") {
+		m = unfold(m)
+		switch {
+		case strings.Contains(m, "Subject: over clamd"):
+			if !strings.Contains(m, "X-Ebb-Scan: clamd=skipped (over clamd's StreamMaxLength; policy accept)") || strings.Contains(m, "clamd=clean") {
+				t.Errorf("over clamd's limit: coverage header wrong:\n%.400s", m)
+			}
+		case strings.Contains(m, "Subject: clamd down accepted"):
+			if !strings.Contains(m, "X-Ebb-Scan: clamd=unscanned (down; policy accept)") {
+				t.Errorf("clamd down, accepted: coverage header wrong:\n%.400s", m)
+			}
+		}
+	}
+	for _, e := range []*serveEnv{temp, accept} {
+		if !strings.Contains(e.Log(), `msg="scan: message not scanned"`) || !strings.Contains(e.Log(), "scanner=clamd status=failed cause=down") ||
+			!strings.Contains(e.Log(), "connection refused") {
+			t.Errorf("log (%d bytes at %s) lacks the not-scanned line with cause down and the error:\n%s", len(e.Log()), e.logPath, linesWith(e.Log(), "scan"))
+		}
+		if m := e.scrape(); !strings.Contains(m, `ebb_scan_unscanned_total{cause="down",scanner="clamd"} 1`) ||
+			!strings.Contains(m, `ebb_scan_unscanned_total{cause="scanner_limit",scanner="clamd"} 1`) {
+			t.Errorf("metrics lack the unscanned counts:\n%s", linesWith(m, "ebb_scan_"))
+		}
+	}
+	if !strings.Contains(temp.Log(), "policy=tempfail") || !strings.Contains(accept.Log(), "policy=accept") {
+		t.Errorf("the log does not name the policy that decided")
+	}
+	// Two more failures open the breaker (breaker_failures = 3): the next
+	// message is answered without asking clamd.
+	smtpSend(t, temp.SMTP, "alice@example.test", scanMsg("down 2", "\r\nx\r\n"))
+	smtpSend(t, temp.SMTP, "alice@example.test", scanMsg("down 3", "\r\nx\r\n"))
+	if r := smtpSend(t, temp.SMTP, "alice@example.test", scanMsg("down 4", "\r\nx\r\n")); !strings.Contains(r, "451 4.7.1") || !strings.Contains(r, "breaker") {
+		t.Errorf("with the breaker open: %q, want 451 naming the breaker", r)
+	}
+	if m := temp.scrape(); !strings.Contains(m, `ebb_scan_breaker_open{scanner="clamd"} 1`) {
+		t.Errorf("metrics do not show the open breaker:\n%s", linesWith(m, "ebb_scan_"))
+	}
+}
+
+func linesWith(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// clamav-milter in front of the same clamd, through ebb's milter client.
+func TestScanMilterClamavMilter(t *testing.T) {
+	cl := harness.StartClamd(t, harness.ClamdOptions{})
+	mi := harness.StartClamavMilter(t, cl)
+	e := newServeEnv(t, serveOpts{Extra: fmt.Sprintf("[scan.milter]\naddresses = [\"inet:%s\"]\n", mi.Addr)})
+	if r := smtpSend(t, e.SMTP, "alice@example.test", mimeMsg("milter eicar", "see attached", "eicar.com", []byte(harness.EICAR()))); !strings.HasPrefix(r, "5") {
+		t.Errorf("EICAR through clamav-milter: %q, want a 5xx\nlog:\n%s\nmilter:\n%s", r, tail(e.Log(), 10), mi.Log())
+	}
+	if r := smtpSend(t, e.SMTP, "alice@example.test", scanMsg("milter clean", "\r\nhello\r\n")); !strings.HasPrefix(r, "250") {
+		t.Fatalf("clean mail through clamav-milter: %q, want 250\nlog:\n%s\nmilter:\n%s", r, tail(e.Log(), 10), mi.Log())
+	}
+	e.waitCount("alice", 1, 15*time.Second)
+	m := unfold(e.messages("alice")[0])
+	if !strings.Contains(m, "X-Virus-Status: Clean") || !regexp.MustCompile(`X-Ebb-Scan: milter:127\.0\.0\.1:\d+=clean`).MatchString(m) {
+		t.Errorf("clean message lacks clamav-milter's header or the coverage header:\n%.600s", m)
+	}
+	if !strings.Contains(mi.Log(), "Eicar-Test-Signature") {
+		t.Errorf("clamav-milter's log does not name the virus:\n%s", mi.Log())
+	}
+}
+
+// A scanner that accepts the connection and never answers costs its
+// timeout, then its policy decides; one that closes mid-reply is a
+// protocol failure, never a verdict.
+func TestScanScannerThatHangsOrCloses(t *testing.T) {
+	hang := fakeScanner(t, func(c net.Conn) { c.Read(make([]byte, 1<<20)); time.Sleep(30 * time.Second) })
+	cut := fakeScanner(t, func(c net.Conn) {
+		c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		for {
+			if _, err := c.Read(make([]byte, 1<<16)); err != nil {
+				break
+			}
+		}
+		c.Write([]byte("SPAMD/1.1 0 EX_OK\r\nSpam: Tr"))
+	})
+	e := newServeEnv(t, serveOpts{Extra: fmt.Sprintf("[scan.clamd]\naddress = %q\ntimeout = \"1s\"\non_failure = \"accept\"\nconfig = \"\"\n[scan.spamd]\naddress = %q\n", hang, cut)})
+	start := time.Now()
+	if r := smtpSend(t, e.SMTP, "alice@example.test", scanMsg("faults", "\r\nhello\r\n")); !strings.HasPrefix(r, "250") {
+		t.Fatalf("reply %q, want 250 (both policies accept)", r)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the transaction took %s; clamd's timeout is 1s", d)
+	}
+	e.waitCount("alice", 1, 15*time.Second)
+	m := unfold(e.messages("alice")[0])
+	if !strings.Contains(m, "X-Ebb-Scan: clamd=unscanned (timeout; policy accept); spamd=unscanned (protocol; policy accept)") {
+		t.Errorf("coverage header wrong:\n%.500s", m)
+	}
+	if met := e.scrape(); !strings.Contains(met, `ebb_scan_unscanned_total{cause="timeout",scanner="clamd"} 1`) ||
+		!strings.Contains(met, `ebb_scan_unscanned_total{cause="protocol",scanner="spamd"} 1`) {
+		t.Errorf("metrics:\n%s", linesWith(met, "ebb_scan_unscanned"))
+	}
+}
+
+func fakeScanner(t *testing.T, serve func(net.Conn)) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); serve(c) }()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// ebb doctor finds a scanner that is down before mail arrives, checks that
+// clamd finds EICAR and spamd GTUBE, and compares clamd's StreamMaxLength
+// with scan.clamd.max_size.
+func TestScanDoctor(t *testing.T) {
+	sa := harness.SharedSpamd(t)
+	cl := harness.StartClamd(t, harness.ClamdOptions{StreamMaxLength: "1M"})
+	dir := harness.Dir(t)
+	conf := filepath.Join(dir, "ebb.toml")
+	os.WriteFile(conf, []byte(fmt.Sprintf("[scan.clamd]\naddress = %q\nconfig = %q\n[scan.spamd]\naddress = %q\n", cl.Addr, cl.Conf(), sa.Addr)), 0o644)
+	r := harness.Run(t, exec.Command(harness.Ebb(t), "doctor", "-c", conf), nil)
+	out := linesWith(r.Stdout, "scan")
+	for _, want := range []string{"clamd answers", "clamd finds the EICAR test string (Eicar-Test-Signature", "spamd answers",
+		"spamd finds the GTUBE test string (score 1000", "scan.clamd.max_size 26214400 > clamd's StreamMaxLength 1048576"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("doctor output lacks %q:\n%s", want, out)
+		}
+	}
+	cl.Stop()
+	r = harness.Run(t, exec.Command(harness.Ebb(t), "doctor", "-c", conf), nil)
+	if r.Code != 1 || !strings.Contains(r.Stdout, "cannot reach clamd "+cl.Addr) || !strings.Contains(r.Stdout, "connection refused") ||
+		!strings.Contains(r.Stdout, `scan.clamd.on_failure = "tempfail"`) {
+		t.Errorf("doctor with clamd down: exit %d, want 1 naming clamd, the error and the policy:\n%s", r.Code, linesWith(r.Stdout, "scan"))
+	}
+}
