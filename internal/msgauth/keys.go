@@ -180,15 +180,8 @@ func WriteKey(dir, domain, selector string, key crypto.Signer, pending bool, uid
 			return p, fmt.Errorf("a key for selector %s already exists: %w", selector, os.ErrExist)
 		}
 	}
-	for _, d := range []string{dir, filepath.Dir(path)} {
-		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-			return d, err
-		}
-		if uid >= 0 {
-			if err := os.Lchown(d, uid, gid); err != nil {
-				return d, err
-			}
-		}
+	if d, err := mkdirsFor(filepath.Dir(path), uid, gid); err != nil {
+		return d, err
 	}
 	data := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 	if err := safeio.WriteFile(path, data, 0o600); err != nil {
@@ -305,4 +298,34 @@ func (k *Key) CheckDNS(ctx context.Context, r TXTResolver) (why string, err erro
 		return "", err
 	}
 	return k.MatchTXT(txts), nil
+}
+
+// mkdirsFor creates dir and its missing parents (mode 0700), each given
+// to uid:gid when uid is not -1, so that the daemon can reach the keys
+// (the data directory may not exist yet on a new installation).
+func mkdirsFor(dir string, uid, gid int) (string, error) {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			break
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return d, err
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		d := missing[i]
+		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return d, err
+		}
+		if uid >= 0 {
+			if err := os.Lchown(d, uid, gid); err != nil {
+				return d, err
+			}
+		}
+	}
+	return "", nil
 }

@@ -1,0 +1,235 @@
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"blitiri.com.ar/go/spf"
+
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/dnsresolve"
+	"github.com/ebbmail/ebb/internal/msgauth"
+)
+
+// dkimChecks: for each domain with a DKIM key, the key is readable by the
+// mail user and its published TXT record matches (via the configured
+// resolver); for each hosted domain, whether SPF lists this host and a
+// DMARC record exists (reported, not failed: they are the DNS owner's
+// choice, but mail is junked without them).
+func dkimChecks() []Check {
+	return []Check{
+		{Name: "dkim.keys", Run: checkDKIMKeys},
+		{Name: "auth.dns", Run: checkAuthDNS},
+	}
+}
+
+func checkDKIMKeys(ctx context.Context, env *Env) []Finding {
+	const name = "dkim.keys"
+	cfg := env.Cfg
+	dir := cfg.DKIMKeyDir()
+	domains, err := msgauth.Domains(dir)
+	if err != nil {
+		return []Finding{Failed(name, diag.PathError("ebb doctor", "open", "read the DKIM key directory", dir, unwrapPathErr(err), cfg.DKIMKeyDirSetting()))}
+	}
+	if len(domains) == 0 {
+		if !cfg.DKIM.Sign {
+			return nil
+		}
+		e := diag.New("lookup", "sign outbound mail with keys from", dir, errors.New("no DKIM keys: mail leaves unsigned, and receivers junk or refuse unsigned mail of domains with DMARC"))
+		e.Setting = cfg.DKIMKeyDirSetting()
+		e.Hint = "make a key for each hosted domain: ebb dkim keygen DOMAIN, and publish the TXT record it prints"
+		return []Finding{Warned(name, e)}
+	}
+	res := dnsresolve.New(cfg)
+	var out []Finding
+	for _, d := range domains {
+		keys, err := msgauth.LoadKeys(dir, d)
+		if err != nil {
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				out = append(out, Failed(name, diag.PathError("ebb doctor", "read", "read the DKIM key", pe.Path, pe.Err, cfg.DKIMKeyDirSetting())))
+			} else {
+				e := diag.New("parse", "read the DKIM keys of "+d+" in", dir, err)
+				e.Setting = cfg.DKIMKeyDirSetting()
+				e.Hint = "replace the file with one ebb dkim keygen writes (PKCS #8 PEM, Ed25519 or RSA)"
+				out = append(out, Failed(name, e))
+			}
+			continue
+		}
+		for _, k := range keys {
+			if f, bad := keyReadable(env, k); bad {
+				out = append(out, f)
+				continue
+			}
+			lctx, cancel := context.WithTimeout(ctx, cfg.DNS.Timeout.Duration)
+			why, err := k.CheckDNS(lctx, res)
+			cancel()
+			state := "signing"
+			if k.Pending {
+				state = "pending"
+			}
+			switch {
+			case err != nil:
+				e := diag.New("lookup", "look up the DKIM record", k.RecordName(), err)
+				e.Setting = cfg.Setting("dns.resolver")
+				e.Hint = "check that dns.resolver answers; then: ebb dkim list"
+				out = append(out, Warned(name, e))
+			case why != "":
+				e := diag.New("lookup", "match the published DKIM record", k.RecordName(), errors.New(why))
+				e.Path = k.RecordName()
+				e.Hint = "publish: " + k.ZoneLine()
+				if k.Pending {
+					// Not signing yet: publishing it is the next step.
+					out = append(out, Warned(name, e))
+				} else {
+					e.Hint += " (until then, signatures with selector " + k.Selector + " fail at every receiver)"
+					out = append(out, Failed(name, e))
+				}
+			default:
+				out = append(out, Passed(name, k.RecordName(), fmt.Sprintf("%s key (%s) matches the published record", k.Algorithm, state)))
+			}
+		}
+	}
+	return out
+}
+
+// keyReadable: the daemon, as server.user, must read the key.
+func keyReadable(env *Env, k *msgauth.Key) (Finding, bool) {
+	u := env.Probe.As
+	if u == nil {
+		return Finding{}, false
+	}
+	st, err := os.Stat(k.Path)
+	if err != nil {
+		return Finding{}, false
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return Finding{}, false
+	}
+	m := st.Mode().Perm()
+	readable := (int(sys.Uid) == u.UID && m&0o400 != 0) || (int(sys.Gid) == u.GID && m&0o040 != 0) || m&0o004 != 0
+	if readable {
+		return Finding{}, false
+	}
+	e := diag.New("open", "read the DKIM key", k.Path, syscall.EACCES)
+	e.Found = diag.Describe(k.Path)
+	e.Who = &diag.Identity{UID: u.UID, User: u.Name, GID: u.GID}
+	e.Setting = env.Cfg.DKIMKeyDirSetting()
+	// Keys are secrets: no chmod hint; keygen as root writes them right.
+	e.Hint = fmt.Sprintf("make the key again as root with ebb dkim keygen %s --selector NEW (it gives the file to %s), or point dkim.key_dir at a directory %s owns", k.Domain, env.Cfg.Server.User, env.Cfg.Server.User)
+	return Failed("dkim.keys", e), true
+}
+
+// checkAuthDNS reports SPF and DMARC of each hosted domain.
+func checkAuthDNS(ctx context.Context, env *Env) []Finding {
+	const name = "auth.dns"
+	cfg := env.Cfg
+	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	d, err := directory.OpenWith(octx, cfg, directory.Options{NoMigrate: true, Logger: env.Log})
+	if err != nil {
+		return nil // directory.open reports it
+	}
+	doms, err := d.Domains(octx)
+	d.Close()
+	if err != nil {
+		return nil
+	}
+	res := dnsresolve.New(cfg)
+	host := cfg.Relay.HeloName
+	if host == "" {
+		host = cfg.Server.Hostname
+	}
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	lctx, lcancel := context.WithTimeout(ctx, cfg.DNS.Timeout.Duration)
+	addrs, aerr := res.LookupIPAddr(lctx, host)
+	lcancel()
+	var out []Finding
+	for _, dom := range doms {
+		if dom.AliasOf != "" {
+			continue
+		}
+		out = append(out, spfFinding(ctx, env, res, dom.Name, host, addrs, aerr))
+		out = append(out, dmarcFinding(ctx, env, res, dom.Name))
+	}
+	return out
+}
+
+func spfFinding(ctx context.Context, env *Env, res *net.Resolver, domain, host string, addrs []net.IPAddr, aerr error) Finding {
+	const name = "auth.dns"
+	warn := func(err error, hint string) Finding {
+		e := diag.New("lookup", "find this host in the SPF record of", domain, err)
+		e.Hint = hint
+		return Warned(name, e)
+	}
+	if aerr != nil || len(addrs) == 0 {
+		return warn(fmt.Errorf("this host's name %s has no address to check against SPF: %v", host, aerr),
+			"give "+host+" an A/AAAA record (relay.helo_name or server.hostname), the name receivers check")
+	}
+	var missing []string
+	for _, a := range addrs {
+		cctx, cancel := context.WithTimeout(ctx, 2*env.Cfg.DNS.Timeout.Duration)
+		r, err := spf.CheckHostWithSender(a.IP, host, "postmaster@"+domain, spf.WithResolver(res), spf.WithContext(cctx))
+		cancel()
+		switch r {
+		case spf.Pass:
+		case spf.None:
+			return warn(errors.New("the domain publishes no SPF record"),
+				fmt.Sprintf("publish: %s. TXT \"v=spf1 mx ip4:%s -all\" (with your own addresses)", domain, addrs[0].IP))
+		default:
+			why := string(r)
+			if err != nil {
+				why += ": " + err.Error()
+			}
+			missing = append(missing, fmt.Sprintf("%s (%s)", a.IP, why))
+		}
+	}
+	if len(missing) > 0 {
+		return warn(fmt.Errorf("SPF does not pass for this host's addresses %s", strings.Join(missing, ", ")),
+			"add them to the SPF record of "+domain+" (ip4:/ip6:, or mx when "+host+" is its MX)")
+	}
+	return Passed(name, domain, "SPF passes for "+host)
+}
+
+func dmarcFinding(ctx context.Context, env *Env, res *net.Resolver, domain string) Finding {
+	const name = "auth.dns"
+	for _, d := range []string{domain, msgauth.OrgDomain(domain)} {
+		lctx, cancel := context.WithTimeout(ctx, env.Cfg.DNS.Timeout.Duration)
+		txts, err := res.LookupTXT(lctx, "_dmarc."+d)
+		cancel()
+		if err != nil && !dnsresolve.IsNotFound(err) {
+			e := diag.New("lookup", "look up the DMARC record", "_dmarc."+d, err)
+			e.Setting = env.Cfg.Setting("dns.resolver")
+			return Warned(name, e)
+		}
+		for _, t := range txts {
+			if strings.HasPrefix(t, "v=DMARC1") {
+				return Passed(name, "_dmarc."+d, t)
+			}
+		}
+		if d == msgauth.OrgDomain(domain) {
+			break
+		}
+	}
+	e := diag.New("lookup", "find the DMARC record of", domain, errors.New("no DMARC record: receivers cannot tell your mail from forgeries"))
+	e.Hint = fmt.Sprintf("publish, once mail is signed and SPF passes: _dmarc.%s. TXT \"v=DMARC1; p=none; rua=mailto:postmaster@%s\", then move to p=quarantine or p=reject", domain, domain)
+	return Warned(name, e)
+}
+
+func unwrapPathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

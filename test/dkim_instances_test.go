@@ -1,0 +1,121 @@
+package test
+
+import (
+	"bytes"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ebbmail/ebb/internal/dnstest"
+	"github.com/ebbmail/ebb/test/harness"
+)
+
+// dkimKeygen runs `ebb dkim keygen` as root (it gives the key to the mail
+// user) and publishes the TXT record it prints in the test DNS.
+func dkimKeygen(t *testing.T, dns *dnstest.Server, conf, domain, selector, alg string) string {
+	t.Helper()
+	r := harness.Run(t, exec.Command(harness.Ebb(t), "dkim", "keygen", "-c", conf, domain, "--selector", selector, "--algorithm", alg), nil)
+	if r.Code != 0 {
+		t.Fatalf("ebb dkim keygen: %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	for _, l := range strings.Split(r.Stdout, "\n") {
+		if strings.Contains(l, " IN TXT ") {
+			dns.MustAdd(l)
+			return l
+		}
+	}
+	t.Fatalf("ebb dkim keygen printed no TXT record:\n%s", r.Stdout)
+	return ""
+}
+
+// Mail from a hosted domain leaves signed (Ed25519 and RSA) and passes
+// DKIM, SPF and DMARC at another instance and at an outside verifier
+// (dkimpy); the receiver's Authentication-Results says so, once; doctor
+// on the sender finds the published keys; a key whose record is not
+// published is a doctor failure.
+func TestDKIMTwoInstancesSignAndVerify(t *testing.T) {
+	dns := startDNS(t)
+	port := commonPort(t, "127.0.0.2", "127.0.0.3")
+	dns.MustAdd("one.example. 300 IN MX 10 mx.one.example.", "mx.one.example. 300 IN A 127.0.0.2",
+		"two.example. 300 IN MX 10 mx.two.example.", "mx.two.example. 300 IN A 127.0.0.3",
+		// The relay's connections come from 127.0.0.1 on loopback.
+		`one.example. 300 IN TXT "v=spf1 ip4:127.0.0.0/8 -all"`,
+		`_dmarc.one.example. 300 IN TXT "v=DMARC1; p=reject; adkim=s"`)
+	one := newOutInstance(t, outOpts{Domain: "one.example", IP: "127.0.0.2", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"alice"}})
+	two := newOutInstance(t, outOpts{Domain: "two.example", IP: "127.0.0.3", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"bob"}})
+	dkimKeygen(t, dns, one.Conf, "one.example", "ed1", "ed25519")
+	dkimKeygen(t, dns, one.Conf, "one.example", "rsa1", "rsa")
+
+	one.submit("alice@one.example", "bob@two.example", "signed")
+	m := two.waitMail("bob", 1, 20*time.Second)[0]
+	if n := strings.Count(m, "DKIM-Signature:"); n != 2 {
+		t.Fatalf("%d DKIM-Signature fields, want 2 (ed25519 and rsa):\n%s", n, m)
+	}
+	if n := strings.Count(m, "Authentication-Results:"); n != 1 {
+		t.Errorf("%d Authentication-Results fields, want 1:\n%s", n, m)
+	}
+	ar := headerField(m, "Authentication-Results")
+	for _, want := range []string{"mx.two.example;", "spf=pass smtp.mailfrom=one.example",
+		"dkim=pass header.a=ed25519-sha256", "dkim=pass header.a=rsa-sha256", "header.s=ed1", "header.s=rsa1",
+		"dmarc=pass header.from=one.example"} {
+		if !strings.Contains(ar, want) {
+			t.Errorf("Authentication-Results lacks %q:\n%s", want, ar)
+		}
+	}
+	t.Logf("at the receiver: %s", ar)
+	if t.Failed() {
+		t.Logf("receiver log:\n%s", tail(two.Log(), 20))
+	}
+
+	// The outside verifier, on the copy as stored.
+	cmd := exec.Command("/usr/bin/python3", "testdata/dkimpy_verify.py", dns.Addr())
+	cmd.Stdin = bytes.NewReader([]byte(m))
+	r := harness.Run(t, cmd, nil)
+	t.Logf("dkimpy:\n%s%s", r.Stdout, r.Stderr)
+	if r.Code != 0 || strings.Count(r.Stdout, " pass a=") != 2 ||
+		!strings.Contains(r.Stdout, "a=ed25519-sha256") || !strings.Contains(r.Stdout, "a=rsa-sha256") {
+		t.Errorf("dkimpy does not pass both signatures (exit %d)", r.Code)
+	}
+
+	// doctor on the sender: both published keys match.
+	d := harness.Run(t, exec.Command(harness.Ebb(t), "doctor", "-c", one.Conf), nil)
+	if strings.Count(d.Stdout, "matches the published record") != 2 {
+		t.Errorf("doctor does not find both keys published:\n%s", d.Stdout)
+	}
+	// A third key whose record is not published: doctor fails and says
+	// what to publish.
+	r = harness.Run(t, exec.Command(harness.Ebb(t), "dkim", "keygen", "-c", one.Conf, "one.example", "--selector", "ed2"), nil)
+	if r.Code != 0 {
+		t.Fatalf("keygen: %s", r.Stderr)
+	}
+	d = harness.Run(t, exec.Command(harness.Ebb(t), "doctor", "-c", one.Conf), nil)
+	if d.Code == 0 || !strings.Contains(d.Stdout, "FAIL  dkim.keys") || !strings.Contains(d.Stdout, "ed2._domainkey.one.example") ||
+		!strings.Contains(d.Stdout, "publish: ed2._domainkey.one.example. 3600 IN TXT") {
+		t.Errorf("doctor with an unpublished key (exit %d):\n%s", d.Code, d.Stdout)
+	}
+	t.Logf("doctor:\n%s", d.Stdout)
+	l := harness.Run(t, exec.Command(harness.Ebb(t), "dkim", "list", "-c", one.Conf), nil)
+	if !strings.Contains(l.Stdout, "no TXT record is published at ed2._domainkey.one.example") || strings.Count(l.Stdout, "matches") != 2 {
+		t.Errorf("dkim list:\n%s", l.Stdout)
+	}
+}
+
+// headerField returns the named field of a stored message, unfolded.
+func headerField(msg, name string) string {
+	head, _, _ := strings.Cut(strings.ReplaceAll(msg, "\r\n", "\n"), "\n\n")
+	var out []string
+	in := false
+	for _, l := range strings.Split(head, "\n") {
+		switch {
+		case strings.HasPrefix(strings.ToLower(l), strings.ToLower(name)+":"):
+			in = true
+			out = append(out, l)
+		case in && (strings.HasPrefix(l, " ") || strings.HasPrefix(l, "\t")):
+			out[len(out)-1] += " " + strings.TrimSpace(l)
+		default:
+			in = false
+		}
+	}
+	return strings.Join(out, "\n")
+}
