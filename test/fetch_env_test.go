@@ -17,19 +17,29 @@ type fetchEnv struct {
 	Remote *harness.RemoteDovecot
 }
 
-const fetchConf = `
-[fetch]
-interval = "1s"
-backoff_min = "1s"
-backoff_max = "2s"
-timeout = "5s"
-`
+// fetchConf is the [fetch] section: short intervals for tests, with
+// extra's keys (TOML lines) replacing the defaults here.
+func fetchConf(extra string) string {
+	keys := map[string]bool{}
+	for _, l := range strings.Split(extra, "\n") {
+		if k, _, ok := strings.Cut(l, "="); ok {
+			keys[strings.TrimSpace(k)] = true
+		}
+	}
+	out := "\n[fetch]\n"
+	for _, kv := range []string{`interval = "1s"`, `backoff_min = "1s"`, `backoff_max = "2s"`, `timeout = "5s"`} {
+		if k, _, _ := strings.Cut(kv, " ="); !keys[k] {
+			out += kv + "\n"
+		}
+	}
+	return out + extra + "\n"
+}
 
 // newFetchEnv starts both; ebb serve is stopped again unless serve is
 // true (ebb fetch run needs the spool to itself).
 func newFetchEnv(t *testing.T, users map[string]string, extra string, serve bool, introspect string) *fetchEnv {
 	t.Helper()
-	e := &fetchEnv{serveEnv: newServeEnv(t, serveOpts{Extra: fetchConf + extra})}
+	e := &fetchEnv{serveEnv: newServeEnv(t, serveOpts{Extra: fetchConf(extra)})}
 	if !serve {
 		e.Stop()
 	}

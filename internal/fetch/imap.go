@@ -21,9 +21,8 @@ import (
 var errReauth = errors.New("the access token expires: logging in again")
 
 // watch is what the daemon adds to a session: IDLE between passes, the
-// slot it holds only while it fetches, and a report after each pass.
+// slot it gives back when it enters IDLE, and a report after each pass.
 type watch struct {
-	acquire  func(ctx context.Context) error
 	release  func()
 	passDone func(res Result, err error)
 }
@@ -169,12 +168,11 @@ func (f *Fetcher) imapConnSession(ctx context.Context, a *directory.FetchAccount
 		if !f.Cfg.Idle || len(a.Folders) != 1 || !ic.c.Caps().Has(imap.CapIdle) {
 			return nil
 		}
+		// An account in IDLE holds no slot: its connection is open and
+		// what the server pushes is fetched at once on it, whatever the
+		// other accounts do.
 		w.release()
-		err := f.idle(ctx, ic)
-		if aerr := w.acquire(ctx); aerr != nil {
-			return aerr
-		}
-		if err != nil {
+		if err := f.idle(ctx, ic); err != nil {
 			return err
 		}
 	}
@@ -213,17 +211,20 @@ func (f *Fetcher) idle(ctx context.Context, ic *imapConn) error {
 		}
 		var out error
 		done := false
+		why := "new mail"
 		select {
 		case <-ic.events:
 			done = true
 		case <-restart.C:
+			why = "fetch.idle_restart"
 		case <-tokenC:
-			out, done = errReauth, true
+			out, done, why = errReauth, true, "the access token expires"
 		case <-ctx.Done():
-			out, done = ctx.Err(), true
+			out, done, why = ctx.Err(), true, "stopping"
 		case <-ic.c.Closed():
-			out, done = io.EOF, true
+			out, done, why = io.EOF, true, "the server closed the connection"
 		}
+		f.log().Debug("IDLE ends", "account", ic.account.Name, "why", why)
 		restart.Stop()
 		ic.dog.kick()
 		if err := cmd.Close(); err != nil && out == nil {

@@ -13,8 +13,9 @@ import (
 
 // Runner runs every enabled account in ebb serve: each in its own
 // goroutine, so that a slow or hanging server holds only its own account;
-// at most fetch.max_accounts fetch at once (an account waiting in IDLE
-// holds no slot); a failing account backs off on its own.
+// at most fetch.max_accounts connect and fetch at once; an account in
+// IDLE gives its slot back and fetches what is pushed on its open
+// connection at once; a failing account backs off on its own.
 type Runner struct {
 	F *Fetcher
 	// Accounts lists the accounts; it is read again every Reload, so that
@@ -99,18 +100,18 @@ func signature(a *directory.FetchAccount) string {
 
 func (r *Runner) loop(ctx context.Context, a *directory.FetchAccount, slots chan struct{}) {
 	f := r.F
-	acquire := func(ctx context.Context) error {
+	for {
 		select {
 		case slots <- struct{}{}:
-			return nil
 		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	release := func() { <-slots }
-	for {
-		if acquire(ctx) != nil {
 			return
+		}
+		held := true
+		release := func() {
+			if held {
+				held = false
+				<-slots
+			}
 		}
 		var res Result
 		var err error
@@ -120,7 +121,7 @@ func (r *Runner) loop(ctx context.Context, a *directory.FetchAccount, slots chan
 				f.record(ctx, a, res, err)
 			}
 		} else {
-			w := &watch{acquire: acquire, release: release, passDone: func(res Result, err error) { f.record(ctx, a, res, err) }}
+			w := &watch{release: release, passDone: func(res Result, err error) { f.record(ctx, a, res, err) }}
 			err = f.imapSession(ctx, a, nil, &res, w)
 			if err != nil && ctx.Err() == nil {
 				f.record(ctx, a, res, err)
