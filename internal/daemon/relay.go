@@ -42,8 +42,12 @@ func (d *daemon) remote() queue.Transport {
 	return d.relay
 }
 
-// stsPolicies is MTA-STS for the relay (internal/mtasts, issue 10 part
-// B); nil until its cache is wired.
+// stsPolicies is MTA-STS for the relay (mta_sts.*, mtasts.go); nil when
+// mta_sts.enable is off.
 func (d *daemon) stsPolicies() relay.STSPolicies {
-	return nil
+	c := d.mtastsCache()
+	if c == nil {
+		return nil // not a typed nil: the relay tests the interface
+	}
+	return c
 }
