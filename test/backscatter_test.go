@@ -97,4 +97,3 @@ func TestNoBackscatter(t *testing.T) {
 		t.Errorf("the spool still holds %v (a bounce?)", left)
 	}
 }
-

@@ -76,9 +76,10 @@ func TestDeliverSizesAndOddInput(t *testing.T) {
 		{"no header/body separator, header only", []byte("Subject: only a header\nFrom: a@b\n"), nil},
 		{"no header at all", []byte("just text\nmore text\n"), []byte(rp + "\njust text\nmore text\n")},
 		{"bare CR", []byte("Subject: cr\n\nbare\rCR\r here\n"), nil},
-		{"mixed line endings (prefix follows the first line)", []byte("Subject: mixed\r\nFrom: a@b\n\r\nbody\nmore\r\n"),
-			[]byte("Return-Path: <bob@example.net>\r\nSubject: mixed\r\nFrom: a@b\n\r\nbody\nmore\r\n")},
-		{"CRLF throughout (prefix follows)", crlfMsg, append([]byte("Return-Path: <bob@example.net>\r\n"), crlfMsg...)},
+		// One line-end style in a Maildir file: CRLF becomes LF, a bare CR stays.
+		{"mixed line endings (stored with LF)", []byte("Subject: mixed\r\nFrom: a@b\n\r\nbody\nmore\r\n"),
+			[]byte("Return-Path: <bob@example.net>\nSubject: mixed\nFrom: a@b\n\nbody\nmore\n")},
+		{"CRLF throughout (stored with LF)", crlfMsg, append([]byte("Return-Path: <bob@example.net>\n"), bytes.ReplaceAll(crlfMsg, []byte("\r\n"), []byte("\n"))...)},
 		{"NUL bytes", []byte("Subject: nul\n\nbefore\x00after\x00\n"), nil},
 		{"1 MB line", []byte("Subject: long\n\n" + strings.Repeat("y", 1<<20) + "\n"), nil},
 		{"1 MB header line", []byte("X-Long: " + strings.Repeat("h", 1<<20) + "\nSubject: long header\n\nbody\n"), nil},

@@ -24,8 +24,8 @@ func TestDeliverStoryTmpNotWritable(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Chmod(tmp, 0o700)
-	want := fmt.Sprintf("ebb deliver: cannot create a file in %s: permission denied (running as uid %d %s; the directory is root:root 0700; path from mail.root = %q at %s:7). Fix: chown %s:%s %s, or run: ebb doctor",
-		tmp, m.User.UID, m.User.Name, m.Root, m.Conf, m.User.Name, m.User.Name, tmp)
+	want := fmt.Sprintf("ebb deliver: cannot create a file in %s: permission denied (running as uid %d %s; the directory is root:root 0700; path from mail.root = %q at %s:7). Fix: chown %s:%s %s, or run: ebb doctor -c %s",
+		tmp, m.User.UID, m.User.Name, m.Root, m.Conf, m.User.Name, m.User.Name, tmp, m.Conf)
 	for _, size := range []int{1 << 20, 8192, 8193, 100} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
 			r := m.deliver(exactMessage(size), "-d", "alice@example.com", "-f", "bob@example.net")
