@@ -1,0 +1,126 @@
+package test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Mail from outside on port 25, judged by SPF, DKIM and DMARC with the
+// test DNS: a spoof of a p=reject domain is refused at the end of DATA
+// with 550 5.7.1 naming the domain and the failed checks (and is not
+// stored); a p=quarantine failure goes to Junk; a DNS failure gives
+// temperror and the message is accepted; a forged Authentication-Results
+// with our authserv-id is not stored while another server's is; every
+// stored message carries exactly one A-R of ours.
+func TestAuthInboundVerdicts(t *testing.T) {
+	dns := startDNS(t)
+	dns.MustAdd(
+		`bank.example. 300 IN TXT "v=spf1 ip4:192.0.2.1 -all"`,
+		`_dmarc.bank.example. 300 IN TXT "v=DMARC1; p=reject"`,
+		`shop.example. 300 IN TXT "v=spf1 ip4:192.0.2.1 -all"`,
+		`_dmarc.shop.example. 300 IN TXT "v=DMARC1; p=quarantine"`,
+		`friend.example. 300 IN TXT "v=spf1 ip4:127.0.0.0/8 -all"`,
+		`_dmarc.friend.example. 300 IN TXT "v=DMARC1; p=reject"`,
+		`_dmarc.flaky.example. 300 IN TXT "v=DMARC1; p=reject"`,
+	)
+	dns.ServFail("flaky.example.", true)
+	two := newOutInstance(t, outOpts{Domain: "two.example", IP: "127.0.0.3", DNS: dns.Addr(), RelayPort: 25, Users: []string{"bob"}})
+
+	send := func(from, headerFrom, subject string, extra ...string) (int, string) {
+		args := []string{"--server", two.SMTP, "--ehlo", "client.test", "--from", from, "--to", "bob@two.example",
+			"--header", "From: " + headerFrom, "--header", "Subject: " + subject, "--body", "text of " + subject, "--timeout", "20"}
+		for _, h := range extra {
+			args = append(args, "--add-header", h)
+		}
+		r := runSwaks(t, args...)
+		return r.Code, r.Stdout + r.Stderr
+	}
+
+	// The spoof: refused while the client waits, nothing stored.
+	code, out := send("ceo@bank.example", "The CEO <ceo@bank.example>", "spoof")
+	if code == 0 || !strings.Contains(out, "550 5.7.1 DMARC policy of bank.example rejects this message: SPF fail for bank.example, DKIM none") {
+		t.Errorf("spoof of a p=reject domain (swaks exit %d):\n%s", code, out)
+	}
+
+	// Genuine mail of a p=reject domain (SPF aligned) with a forged A-R
+	// of ours and a real one of another server above it.
+	code, out = send("news@friend.example", "news@friend.example", "genuine",
+		"Authentication-Results: mx.two.example; dkim=pass header.d=bank.example; dmarc=pass header.from=bank.example",
+		"Authentication-Results: (forged) MX.TWO.EXAMPLE;\n\tspf=pass smtp.mailfrom=bank.example",
+		"Authentication-Results: relay.friend.example; spf=pass smtp.mailfrom=friend.example")
+	if code != 0 {
+		t.Fatalf("genuine mail refused (%d):\n%s", code, out)
+	}
+	// A DNS failure: temperror, accepted although the domain says reject.
+	if code, out = send("x@flaky.example", "x@flaky.example", "flaky"); code != 0 {
+		t.Errorf("a DNS failure refused the message (%d):\n%s", code, out)
+	}
+	// p=quarantine: accepted, into Junk.
+	if code, out = send("x@shop.example", "x@shop.example", "quarantined"); code != 0 {
+		t.Errorf("quarantine refused (%d):\n%s", code, out)
+	}
+
+	msgs := two.waitMail("bob", 2, 20*time.Second)
+	bySubject := map[string]string{}
+	for _, m := range msgs {
+		for _, s := range []string{"spoof", "genuine", "flaky", "quarantined"} {
+			if strings.Contains(m, "Subject: "+s+"\n") {
+				bySubject[s] = m
+			}
+		}
+	}
+	if _, ok := bySubject["spoof"]; ok {
+		t.Error("the refused spoof was stored")
+	}
+	g := bySubject["genuine"]
+	ar := headerField(g, "Authentication-Results")
+	t.Logf("genuine: %s", ar)
+	if n := strings.Count(strings.ToLower(ar), "authentication-results: mx.two.example;"); n != 1 {
+		t.Errorf("%d A-R fields of ours, want 1 (the forged ones must go):\n%s", n, ar)
+	}
+	for _, want := range []string{"spf=pass smtp.mailfrom=friend.example", "dkim=none", "dmarc=pass header.from=friend.example",
+		"Authentication-Results: relay.friend.example; spf=pass"} {
+		if !strings.Contains(ar, want) {
+			t.Errorf("genuine: A-R lacks %q:\n%s", want, ar)
+		}
+	}
+	if strings.Contains(strings.ToLower(g), "forged") || strings.Contains(g, "header.d=bank.example") {
+		t.Errorf("a forged A-R survived:\n%s", g)
+	}
+	f := headerField(bySubject["flaky"], "Authentication-Results")
+	t.Logf("flaky: %s", f)
+	if !strings.Contains(f, "spf=temperror") || !strings.Contains(f, "dmarc=temperror") {
+		t.Errorf("DNS failure: want temperror:\n%s", f)
+	}
+
+	// The quarantined message is in Junk, not in the inbox.
+	junk := filepath.Join(two.Dir, "mail", "two.example", "bob", "Maildir", ".Junk", "new")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ents, _ := os.ReadDir(junk)
+		if len(ents) == 1 {
+			b, _ := os.ReadFile(filepath.Join(junk, ents[0].Name()))
+			if q := headerField(string(b), "Authentication-Results"); !strings.Contains(q, "dmarc=fail") || !strings.Contains(q, "policy.dmarc=quarantine") {
+				t.Errorf("quarantined: %s", q)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing in %s (%d entries); log:\n%s", junk, len(ents), tail(two.Log(), 20))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, ok := bySubject["quarantined"]; ok {
+		t.Error("the quarantined message is in the inbox too")
+	}
+	// The log says what happened, with the reference of the refusal.
+	log := two.Log()
+	for _, w := range []string{"auth: refused by DMARC policy", "auth: DMARC failure quarantined", "Junk", "dmarc=fail(bank.example)"} {
+		if !strings.Contains(log, w) {
+			t.Errorf("log lacks %q:\n%s", w, tail(log, 10))
+		}
+	}
+}
