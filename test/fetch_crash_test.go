@@ -1,0 +1,123 @@
+package test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ebbmail/ebb/test/harness"
+)
+
+// idsIn reads the Message-IDs of every file in dirs.
+func idsIn(t *testing.T, dirs ...string) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, d := range dirs {
+		ents, _ := os.ReadDir(d)
+		for _, en := range ents {
+			b, err := os.ReadFile(filepath.Join(d, en.Name()))
+			if err != nil {
+				continue
+			}
+			if m := messageIDRE.FindSubmatch(b); m != nil {
+				out[string(m[1])]++
+			}
+		}
+	}
+	return out
+}
+
+// startRun starts ebb fetch run in the background.
+func (e *fetchEnv) startRun(name string) (*exec.Cmd, *strings.Builder) {
+	e.t.Helper()
+	cmd := harness.AsUser(exec.Command(harness.Ebb(e.t), "fetch", "run", "-c", e.Conf, name), e.User)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	return cmd, &out
+}
+
+// A kill -9 in the middle of a large first run, and a restart: nothing
+// lost, nothing deleted on the server before it was local (in the
+// Maildir or durable in the spool), at most one duplicate. Then the same
+// over POP3 with the server stopped mid-fetch.
+func TestFetchKill9AndServerStoppedMidRun(t *testing.T) {
+	e := newFetchEnv(t, map[string]string{"alice": "pw-a", "dave": "pw-d"}, "batch = 32\n", false, "")
+	const n = 1500
+	e.Remote.Put(t, "alice", "INBOX", remoteMsgs(n, 1, "crash", 4096)...)
+	all := idsIn(t, filepath.Join(e.Remote.Maildir("alice", ""), "new"))
+	if len(all) != n {
+		t.Fatalf("remote has %d", len(all))
+	}
+	e.add("pw-a", e.imapsArgs("big", "alice", "alice@example.test", "--after", "delete")...)
+	cmd, out := e.startRun("big")
+	fetchWait(t, 60*time.Second, "the first messages to arrive", func() bool { return e.count("alice") >= 200 })
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	local := e.localIDs("alice")
+	spool := idsIn(t, filepath.Join(e.Spool, "queue"))
+	server := idsIn(t, filepath.Join(e.Remote.Maildir("alice", ""), "new"), filepath.Join(e.Remote.Maildir("alice", ""), "cur"))
+	t.Logf("at the kill: %d in the Maildir, %d in the spool, %d on the server", len(local), len(spool), len(server))
+	if len(local) >= n {
+		t.Fatalf("the run finished before the kill; output:\n%s", out)
+	}
+	for id := range all {
+		if server[id] == 0 && local[id] == 0 && spool[id] == 0 {
+			t.Fatalf("%s was deleted on the server before it was local", id)
+		}
+	}
+	// The queue's own crash rule: a message it had put into the Maildir
+	// but not yet taken off the spool is delivered again (as Postfix
+	// does). Fetching adds at most its one in-flight message.
+	queueDups := 0
+	for id := range spool {
+		if local[id] > 0 {
+			queueDups++
+		}
+	}
+	r := e.run("big")
+	t.Logf("restart: %s", strings.TrimSpace(r.Stdout))
+	local = e.localIDs("alice")
+	if len(local) != n || dupCount(local) > 1+queueDups {
+		t.Fatalf("after the restart %d distinct (want %d), %d duplicates (at most 1 + %d the queue redelivers)", len(local), n, dupCount(local), queueDups)
+	}
+	if c := e.Remote.Count("alice", "INBOX"); c != 0 {
+		t.Fatalf("%d left on the server", c)
+	}
+
+	// POP3, the server stopped mid-fetch: the run fails saying so, and
+	// nothing is deleted (DELE commits only at QUIT).
+	e.Remote.Put(t, "dave", "INBOX", remoteMsgs(n, 5000, "stopped", 4096)...)
+	e.add("pw-d", "bigpop", "--protocol", "pop3", "--server", e.Remote.POP3S, "--user", "dave", "--to", "bob@example.test",
+		"--ca-file", e.Remote.CACert, "--after", "delete")
+	cmd, out = e.startRun("bigpop")
+	fetchWait(t, 60*time.Second, "the first messages to arrive", func() bool { return e.count("bob") >= 200 })
+	e.Remote.Stop()
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 75 || !strings.Contains(out.String(), "the server closed the connection") {
+		t.Fatalf("run with the server stopped: %v\n%s", err, out)
+	}
+	if c := e.Remote.Count("dave", "INBOX"); c != n {
+		t.Fatalf("%d on the server after the stop; want all %d (nothing deleted before QUIT)", c, n)
+	}
+	if l := e.listLine("bigpop"); !strings.Contains(l, "FAILING (server") {
+		t.Fatalf("fetch list: %s", l)
+	}
+	e.Remote.Start(t)
+	e.run("bigpop")
+	bob := e.localIDs("bob")
+	// The run ended cleanly (it delivered its queue before it exited):
+	// only the message in flight when the server went away can be twice.
+	if len(bob) != n || dupCount(bob) > 1 {
+		t.Fatalf("bob after the restart: %d distinct (want %d), %d duplicates (at most 1)", len(bob), n, dupCount(bob))
+	}
+	if c := e.Remote.Count("dave", "INBOX"); c != 0 {
+		t.Fatalf("%d left on the server", c)
+	}
+}
