@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -382,5 +383,51 @@ func TestScanDoctor(t *testing.T) {
 	if r.Code != 1 || !strings.Contains(r.Stdout, "cannot reach clamd "+cl.Addr) || !strings.Contains(r.Stdout, "connection refused") ||
 		!strings.Contains(r.Stdout, `scan.clamd.on_failure = "tempfail"`) {
 		t.Errorf("doctor with clamd down: exit %d, want 1 naming clamd, the error and the policy:\n%s", r.Code, linesWith(r.Stdout, "scan"))
+	}
+}
+
+// kill -9 while a scanner is working on a message loses nothing: the
+// client had no 250 and sends again, and after the restart the message is
+// delivered once.
+func TestScanKill9DuringScan(t *testing.T) {
+	var n atomic.Int32
+	got := make(chan struct{}, 1)
+	fake := fakeScanner(t, func(c net.Conn) {
+		c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		for {
+			if _, err := c.Read(make([]byte, 1<<16)); err != nil {
+				break
+			}
+		}
+		if n.Add(1) == 1 {
+			got <- struct{}{}
+			time.Sleep(20 * time.Second) // the first scan never ends
+			return
+		}
+		c.Write([]byte("SPAMD/1.1 0 EX_OK\r\nSpam: False ; 0.0 / 5.0\r\n\r\n"))
+	})
+	e := newServeEnv(t, serveOpts{Extra: fmt.Sprintf("[scan.spamd]\naddress = %q\ntimeout = \"30s\"\n", fake)})
+	reply := make(chan string, 1)
+	go func() { reply <- smtpSend(t, e.SMTP, "alice@example.test", scanMsg("kill9", "\r\nhello\r\n")) }()
+	select {
+	case <-got:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the scanner never got the message")
+	}
+	e.Kill()
+	if r := <-reply; strings.HasPrefix(r, "250") {
+		t.Fatalf("the client got %q from a daemon killed mid-scan", r)
+	}
+	e.Start()
+	if r := smtpSend(t, e.SMTP, "alice@example.test", scanMsg("kill9", "\r\nhello\r\n")); !strings.HasPrefix(r, "250") {
+		t.Fatalf("resent after the restart: %q", r)
+	}
+	e.waitCount("alice", 1, 15*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	if c := e.count("alice"); c != 1 {
+		t.Errorf("alice has %d copies, want 1", c)
+	}
+	if left := spoolFiles(t, e.Spool); len(left) != 0 {
+		t.Errorf("the data file of the killed scan is left in the spool: %v", left)
 	}
 }
