@@ -179,7 +179,7 @@ func (d *daemon) run() int {
 		return code
 	}
 	defer d.stopRelay()
-	transports := d.transports()
+	transports := d.withSRS(d.transports()) // SRS bounces reach the original sender (srs.go)
 
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()

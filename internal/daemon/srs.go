@@ -203,3 +203,54 @@ func srsReverse(rw *srs.Rewriter, env *queue.Envelope, log func(msg string, args
 		log("srs: recipient reversed", "srs", a, "to", orig, "from", env.From)
 	}
 }
+
+// withSRS lets the queue deliver to SRS addresses of srs.domain: the DSNs
+// the queue itself makes for a forwarded copy go to its SRS sender, and
+// are delivered to the address it stands for (local or remote), as a bounce
+// coming in over port 25 is (srsReverse). A forged one fails at once.
+func (d *daemon) withSRS(t queue.Transports) queue.Transports {
+	if d.srs == nil {
+		return t
+	}
+	rw, route, local, remote := d.srs, t.Route, t.Local, t.Remote
+	if remote == nil {
+		remote = queue.NoRemote
+	}
+	if route == nil {
+		route = func(context.Context, string) (queue.Route, error) { return queue.Local, nil }
+	}
+	t.Route = func(ctx context.Context, rcpt string) (queue.Route, error) {
+		if rw.IsSRS(rcpt) {
+			return queue.Local, nil // the wrapper below sends it on
+		}
+		return route(ctx, rcpt)
+	}
+	t.Local = queue.TransportFunc(func(ctx context.Context, m *queue.Message, r *queue.Recipient) error {
+		if !rw.IsSRS(r.Address) {
+			return local.Deliver(ctx, m, r)
+		}
+		orig, err := rw.Reverse(r.Address)
+		if err != nil {
+			de := diag.New("srs", "reverse the SRS address", r.Address, err)
+			de.Component, de.Class = "ebb serve", diag.Permanent
+			de.SMTPCode, de.Enhanced, de.Public = 550, [3]int{5, 1, 1}, "Invalid SRS address"
+			de.Setting = d.cfg.Setting("srs.max_age")
+			de.Hint = "the address was not made with a current secret (srs.secret_file) or is older than srs.max_age"
+			return de
+		}
+		rc := *r
+		rc.Address = orig
+		rt, err := route(ctx, orig)
+		if err != nil {
+			return err
+		}
+		tr := local
+		if rt == queue.Remote {
+			tr = remote
+		}
+		err = tr.Deliver(ctx, m, &rc)
+		r.Done, r.Relay = rc.Done, rc.Relay
+		return err
+	})
+	return t
+}
