@@ -40,6 +40,10 @@ func runDoctor(e *env) int {
 	if os.Geteuid() == 0 {
 		if uid, gid, err := mda.LookupServerUser(cfg); err == nil && uid != 0 {
 			prober.As = &doctor.ProbeUser{Name: cfg.Server.User, UID: uid, GID: gid}
+		} else if err != nil {
+			// No such user: still probe every path, as an unprivileged
+			// stand-in, and say so on every result (doctor.StandIn).
+			prober.As = doctor.StandIn(cfg.Server.User)
 		}
 	}
 	denv := &doctor.Env{Cfg: cfg, Probe: prober}

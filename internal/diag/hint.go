@@ -109,19 +109,29 @@ func accessHint(e *Error, path string) string {
 	group := nameOr(who.Group, who.GID)
 	setting := e.Setting
 	ownedByOther := f != nil && f.Kind != "missing" && f.UID != who.UID && f.UID != 0
-	switch {
-	case IsSystemPath(target):
-		if setting == nil || setting.Key == "" {
-			return fmt.Sprintf("%s is shared by the system: do not chown or chmod it; use a path of your own", target)
-		}
-		return fmt.Sprintf("%s is shared by the system: do not chown or chmod it; give ebb a directory of its own and point %s at it: install -d -o %s -g %s -m 0750 %s",
-			target, setting.Key, owner, group, dedicatedDir(target, path, setting))
-	case IsSecretPath(target, setting) || IsSecretPath(path, setting):
+	secret := func() string {
 		run := "as the mail user (server.user)"
 		if ownedByOther {
 			run = "as " + nameOr(f.Owner, f.UID) + ", its owner"
 		}
 		return fmt.Sprintf("%s holds secrets: do not widen its access; ask an administrator, or run the command %s", target, run)
+	}
+	switch {
+	case IsSecretPath(target, nil) || IsSecretPath(path, nil):
+		return secret()
+	case IsSystemPath(target):
+		if setting == nil || setting.Key == "" {
+			return fmt.Sprintf("%s is shared by the system: do not chown or chmod it; use a path of your own", target)
+		}
+		// The directory is for the mail user: name it when that is who
+		// runs; an ordinary login or root gets the setting's placeholder.
+		if !isSystemAccount(who.UID) {
+			owner, group = "<server.user>", "<server.user>"
+		}
+		return fmt.Sprintf("%s is shared by the system: do not chown or chmod it; give ebb a directory of its own and point %s at it: install -d -o %s -g %s -m 0750 %s",
+			target, setting.Key, owner, group, dedicatedDir(target, path, setting))
+	case IsSecretPath(target, setting):
+		return secret()
 	case ownedByOther:
 		h := fmt.Sprintf("%s belongs to %s: do not take it over; run as %s", target, nameOr(f.Owner, f.UID), nameOr(f.Owner, f.UID))
 		if setting != nil && setting.Key != "" && !strings.HasPrefix(setting.Key, "-") {

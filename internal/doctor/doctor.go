@@ -133,7 +133,9 @@ func Run(ctx context.Context, env *Env, checks []Check) []Finding {
 		if ctx.Err() != nil {
 			break
 		}
-		out = append(out, c.Run(ctx, env)...)
+		fs := c.Run(ctx, env)
+		markStandIn(env, fs)
+		out = append(out, fs...)
 	}
 	return out
 }

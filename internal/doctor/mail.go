@@ -28,6 +28,13 @@ func mailChecks() []Check {
 
 func checkServerUser(ctx context.Context, env *Env) []Finding {
 	const name = "server.user"
+	if u := env.Probe.As; u != nil && u.StandInFor != "" {
+		e := diag.New("lookup", "probe as", u.StandInFor, fmt.Errorf("no such user; every probe below ran as %s (uid %d) instead, an unprivileged stand-in, so what %s could not use either shows now", u.Name, u.UID, u.StandInFor))
+		e.Setting = env.Cfg.Setting("server.user")
+		e.Who = diag.Self()
+		e.Hint = fmt.Sprintf("create the user (useradd --system --user-group --home-dir /nonexistent --shell /usr/sbin/nologin %s) or set server.user, then run doctor again", u.StandInFor)
+		return []Finding{Failed(name, e)}
+	}
 	if env.Probe.As != nil {
 		return []Finding{Passed(name, env.Cfg.Server.User, "probes run as "+env.Probe.Who())}
 	}
@@ -137,7 +144,7 @@ func checkMaildirs(ctx context.Context, env *Env) []Finding {
 	}
 	// Files that Dovecot cannot read are a problem even when ebb can write:
 	// warn when a Maildir is not owned by the delivery user.
-	if env.Probe.As != nil {
+	if env.Probe.As != nil && env.Probe.As.StandInFor == "" {
 		for _, d := range owners {
 			var st syscall.Stat_t
 			if bad[d] || syscall.Stat(d, &st) != nil || int(st.Uid) == env.Probe.As.UID {

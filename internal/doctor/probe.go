@@ -21,6 +21,9 @@ import (
 type ProbeUser struct {
 	Name     string
 	UID, GID int
+	// StandInFor is server.user when it does not exist and this account
+	// (nobody) probes in its place (StandIn).
+	StandInFor string
 }
 
 // Prober runs filesystem probes, as another user when As is set (which needs
@@ -33,6 +36,9 @@ type Prober struct {
 
 // Who names the identity probes run as, for messages.
 func (p *Prober) Who() string {
+	if p.As != nil && p.As.StandInFor != "" {
+		return fmt.Sprintf("uid %d %s (%s)", p.As.UID, p.As.Name, p.As.standInNote())
+	}
 	if p.As != nil {
 		return fmt.Sprintf("uid %d %s", p.As.UID, p.As.Name)
 	}
