@@ -19,6 +19,7 @@ type queueArgs struct {
 	config string
 	json   bool
 	ids    []string
+	domain string // ebb queue flush --domain
 }
 
 func parseQueueArgs(e *env, args []string) (queueArgs, bool) {
@@ -34,6 +35,11 @@ func parseQueueArgs(e *env, args []string) (queueArgs, bool) {
 			a.config = args[i]
 		case strings.HasPrefix(arg, "-c="), strings.HasPrefix(arg, "--config="):
 			a.config = arg[strings.Index(arg, "=")+1:]
+		case arg == "--domain" && i+1 < len(args):
+			i++
+			a.domain = args[i]
+		case strings.HasPrefix(arg, "--domain="):
+			a.domain = strings.TrimPrefix(arg, "--domain=")
 		case arg == "--json" || arg == "-json":
 			a.json = true
 		case arg == "-v":

@@ -14,6 +14,7 @@ import (
 const queueUsage = `usage: ebb queue list [-c FILE] [--json]        the queue with reasons (as mailq)
        ebb queue show [-c FILE] ID...              envelope, headers and attempts
        ebb queue flush [-c FILE] [ID...]           retry now (all messages without ID)
+       ebb queue flush [-c FILE] --domain D        retry what waits for D now, a suspended destination too
        ebb queue hold|release [-c FILE] ID...      stop / resume delivery attempts
        ebb queue delete [-c FILE] ID...            remove without a bounce
        ebb queue requeue [-c FILE] ID...           undelivered recipients start over`
@@ -71,7 +72,12 @@ func runQueue(e *env) int {
 			return diag.ExConfig
 		}
 		log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		res, err := queue.Control(e.ctx, cfg, log, op, a.ids)
+		var res []queue.OpResult
+		if a.domain != "" && op == queue.OpFlush && len(a.ids) == 0 {
+			res, err = queue.ControlDomain(e.ctx, cfg, log, a.domain)
+		} else {
+			res, err = queue.Control(e.ctx, cfg, log, op, a.ids)
+		}
 		if err != nil {
 			return fail(e, err, "ebb queue")
 		}

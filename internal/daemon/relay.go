@@ -42,6 +42,15 @@ func (d *daemon) remote() queue.Transport {
 	return d.relay
 }
 
+// resumeRelay lifts the relay's suspension of domain (ebb queue flush
+// --domain).
+func (d *daemon) resumeRelay(domain string) int {
+	if d.relay == nil {
+		return 0
+	}
+	return d.relay.Resume(domain)
+}
+
 // stsPolicies is MTA-STS for the relay (mta_sts.*, mtasts.go); nil when
 // mta_sts.enable is off.
 func (d *daemon) stsPolicies() relay.STSPolicies {

@@ -58,6 +58,7 @@ func (d *daemon) transports() queue.Transports {
 			return nil
 		}),
 		Remote: d.remote(),
+		Resume: d.resumeRelay,
 	}
 }
 

@@ -29,6 +29,9 @@ const ControlSocket = "control"
 type controlRequest struct {
 	Op  Op       `json:"op"`
 	IDs []string `json:"ids,omitempty"`
+	// Domain, with OpFlush: the messages waiting for that domain
+	// (FlushDomain).
+	Domain string `json:"domain,omitempty"`
 }
 
 type controlReply struct {
@@ -67,6 +70,12 @@ func (q *Queue) handleControl(c net.Conn) {
 	var rep controlReply
 	if err := json.NewDecoder(bufio.NewReader(c)).Decode(&req); err != nil {
 		rep.Error = "bad request: " + err.Error()
+	} else if req.Op == OpFlush && req.Domain != "" {
+		res, err := q.FlushDomain(req.Domain)
+		rep.Results = res
+		if err != nil {
+			rep.Error = err.Error()
+		}
 	} else {
 		res, err := q.Do(req.Op, req.IDs)
 		rep.Results = res

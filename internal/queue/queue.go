@@ -82,6 +82,8 @@ type Queue struct {
 	wake    chan struct{}
 	closed  bool
 	stats   counters
+	// resume is Transports.Resume of the running Run (FlushDomain).
+	resume func(domain string) int
 
 	// now is the clock; tests of expiry move it.
 	now func() time.Time

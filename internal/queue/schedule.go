@@ -53,6 +53,10 @@ type Transports struct {
 	Local Transport
 	// Remote nil means NoRemote.
 	Remote Transport
+	// Resume, when set, lifts the remote transport's suspension of a
+	// destination domain (ebb queue flush --domain); it returns how many
+	// destinations were suspended.
+	Resume func(domain string) int
 }
 
 // NoRemote is the remote transport while no outbound relay is configured:
@@ -78,6 +82,9 @@ func (q *Queue) Run(ctx context.Context, t Transports) error {
 	if t.Remote == nil {
 		t.Remote = NoRemote
 	}
+	q.mu.Lock()
+	q.resume = t.Resume
+	q.mu.Unlock()
 	// Without the control socket deliveries still run: that matters more.
 	// `ebb queue` then says that the daemon holds the spool but does not
 	// answer, and why is in this log line.

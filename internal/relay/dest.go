@@ -25,6 +25,10 @@ type destination struct {
 	failures int    // connection or TLS failures in a row
 	last     string // the last of them, as a sentence
 	until    time.Time
+	// What the suspension says, fixed when it starts, so that every
+	// message deferred by it has the same reason (mailq groups them).
+	sfailures int
+	slast     string
 	probing  bool // after a suspension, one attempt is trying again
 }
 
@@ -70,7 +74,7 @@ func (d *destination) acquire(ctx context.Context, deadAfter int, now func() tim
 		d.mu.Lock()
 		if d.failures >= deadAfter {
 			if now().Before(d.until) || d.probing {
-				e := &suspendedError{Dest: d.name, Until: d.until, Failures: d.failures, Last: d.last, Probing: d.probing && !now().Before(d.until)}
+				e := &suspendedError{Dest: d.name, Until: d.until, Failures: d.sfailures, Last: d.slast, Probing: d.probing && !now().Before(d.until)}
 				d.mu.Unlock()
 				return e
 			}
@@ -111,11 +115,12 @@ func (d *destination) connFailed(why string, deadAfter int, interval time.Durati
 	d.failures++
 	d.last = why
 	d.probing = false
-	if d.failures >= deadAfter {
-		// Extend from now: the probe failed, or more failures came in.
-		wasSuspended := now.Before(d.until)
+	if d.failures >= deadAfter && !now.Before(d.until) {
+		// Suspended now (or again, after a failed probe). Failures of
+		// attempts that were in flight do not move it.
 		d.until = now.Add(interval)
-		suspended = !wasSuspended
+		d.sfailures, d.slast = d.failures, why
+		suspended = true
 	}
 	d.notifyLocked()
 	return suspended
@@ -156,7 +161,7 @@ func (d *destination) state(deadAfter int) *suspendedError {
 	if d.failures < deadAfter {
 		return nil
 	}
-	return &suspendedError{Dest: d.name, Until: d.until, Failures: d.failures, Last: d.last}
+	return &suspendedError{Dest: d.name, Until: d.until, Failures: d.sfailures, Last: d.slast}
 }
 
 // takeIdle returns an idle session, or nil.

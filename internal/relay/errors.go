@@ -199,7 +199,7 @@ func stepName(step string) string {
 	switch step {
 	case stepEnd:
 		return "end of data"
-	case stepConnect, stepDNS:
+	case stepConnect, stepDNS, stepGreeting:
 		return step
 	}
 	return strings.ToUpper(step)

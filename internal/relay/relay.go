@@ -24,6 +24,7 @@
 package relay
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -280,7 +281,7 @@ func (r *Relay) Deliver(ctx context.Context, m *queue.Message, rc *queue.Recipie
 				r.log.Info("destination is back", "destination", dst.name, "host", c.name())
 			}
 		}
-		if err := r.checkCaps(a, c); err != nil {
+		if err := r.checkCaps(a, c, f); err != nil {
 			r.finish(dst, c)
 			return err
 		}
@@ -341,7 +342,7 @@ func (r *Relay) finish(dst *destination, c *conn) {
 // checkCaps refuses what this server would refuse anyway, before sending:
 // a message over its SIZE (RFC 1870), one that needs SMTPUTF8 to a server
 // without it (RFC 6531 §3.4), REQUIRETLS to one without it (RFC 8689).
-func (r *Relay) checkCaps(a *attempt, c *conn) error {
+func (r *Relay) checkCaps(a *attempt, c *conn, f *os.File) error {
 	size := a.m.Size + int64(len(a.header)+len(a.m.Prefix()))
 	if lim := c.maxSize(); lim > 0 && size > lim {
 		d := r.remoteErr(a, c, stepMail, nil, fmt.Sprintf("the message is %d bytes and %s accepts at most %d (its SIZE)", size, c.name(), lim), diag.Permanent)
@@ -349,7 +350,7 @@ func (r *Relay) checkCaps(a *attempt, c *conn) error {
 		d.Hint = "the recipient's server refuses messages this large: send the file another way, or ask its postmaster to raise the limit"
 		return d
 	}
-	if needsUTF8(a.m, a.rc) && !c.has("SMTPUTF8") {
+	if !c.has("SMTPUTF8") && needsUTF8(a.m, a.rc) && (!isASCII(a.m.Envelope.From) || !isASCII(a.rc.Address) || !headerASCII(a.m.Prefix(), f)) {
 		d := r.remoteErr(a, c, stepMail, nil, fmt.Sprintf("the message needs SMTPUTF8 (non-ASCII addresses) and %s does not offer it (RFC 6531 §3.4)", c.name()), diag.Permanent)
 		d.SMTPCode, d.Enhanced = 553, [3]int{5, 6, 7}
 		d.Hint = "the recipient's server cannot take internationalised addresses: use an ASCII address for this recipient"
@@ -366,6 +367,29 @@ func (r *Relay) checkCaps(a *attempt, c *conn) error {
 
 func needsUTF8(m *queue.Message, rc *queue.Recipient) bool {
 	return m.Envelope.SMTPUTF8 || !isASCII(m.Envelope.From) || !isASCII(rc.Address)
+}
+
+// headerASCII reports whether the prefix and the header section of f are
+// ASCII: a message flagged SMTPUTF8 whose addresses and header are ASCII
+// can go to a server without SMTPUTF8 unchanged (as Postfix does).
+func headerASCII(prefix string, f *os.File) bool {
+	if !isASCII(prefix) {
+		return false
+	}
+	defer f.Seek(0, io.SeekStart)
+	br := bufio.NewReaderSize(io.NewSectionReader(f, 0, 1<<62), 16<<10)
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) == 0 || line[0] == '\r' || line[0] == '\n' {
+			return true // end of the header section
+		}
+		if !isASCII(string(line)) {
+			return false
+		}
+		if err != nil && err != bufio.ErrBufferFull {
+			return true
+		}
+	}
 }
 
 func isASCII(s string) bool {

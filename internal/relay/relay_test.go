@@ -399,6 +399,20 @@ func TestServerLimits(t *testing.T) {
 	if len(srv.got()) != 0 {
 		t.Error("sent anyway")
 	}
+	// Flagged SMTPUTF8 by the client, but all ASCII: goes as it is.
+	a := e.message("alice@ours.test", body, "bob@example.net")
+	a.Envelope.SMTPUTF8 = true
+	if err := deliver(t, r, a, 0); err != nil {
+		t.Errorf("ASCII message flagged SMTPUTF8: %v", err)
+	}
+	h := e.message("alice@ours.test", "Subject: grüße\r\n\r\nhi\r\n", "bob@example.net")
+	h.Envelope.SMTPUTF8 = true
+	if d := mustDiag(t, deliver(t, r, h, 0)); d.Enhanced != [3]int{5, 6, 7} {
+		t.Errorf("UTF-8 header: %v", d.Sentence())
+	}
+	if len(srv.got()) != 1 {
+		t.Errorf("received %d, want 1", len(srv.got()))
+	}
 }
 
 type stsTable map[string]*mtasts.Policy

@@ -1,0 +1,99 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/diag"
+)
+
+// FlushDomain retries now every message with a deferred or pending
+// recipient in domain (`ebb queue flush --domain D`). Before, the
+// transports' Resume (the relay) lifts a suspension of that destination,
+// so that the retry really connects instead of meeting "suspended".
+func (q *Queue) FlushDomain(domain string) ([]OpResult, error) {
+	domain = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(domain), "."))
+	if domain == "" {
+		return nil, errors.New("flush --domain needs a domain")
+	}
+	q.mu.Lock()
+	resume := q.resume
+	entries := make([]*entry, 0, len(q.entries))
+	for _, e := range q.entries {
+		if !e.removed {
+			entries = append(entries, e)
+		}
+	}
+	q.mu.Unlock()
+	if resume != nil {
+		if n := resume(domain); n > 0 {
+			q.log.Info("destination resumed by the operator", "domain", domain, "destinations", n)
+		}
+	}
+	var ids []string
+	for _, e := range entries {
+		e.mu.Lock()
+		if e.msg != nil && hasWaitingIn(e.msg, domain) {
+			ids = append(ids, e.id)
+		}
+		e.mu.Unlock()
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	sort.Strings(ids)
+	return q.Do(OpFlush, ids)
+}
+
+func hasWaitingIn(m *Message, domain string) bool {
+	for _, r := range m.Recipients {
+		if r.State != Deferred && r.State != Pending {
+			continue
+		}
+		if i := strings.LastIndexByte(r.Address, '@'); i >= 0 && strings.EqualFold(r.Address[i+1:], domain) {
+			return true
+		}
+	}
+	return false
+}
+
+// ControlDomain is FlushDomain through the running daemon's control
+// socket, or on the spool files when no daemon runs.
+func ControlDomain(ctx context.Context, cfg *config.Config, log *slog.Logger, domain string) ([]OpResult, error) {
+	spool := cfg.Queue.Spool
+	path := filepath.Join(spool, ControlSocket)
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", path)
+	if err == nil {
+		defer c.Close()
+		b, _ := json.Marshal(controlRequest{Op: OpFlush, Domain: domain})
+		if _, err := c.Write(append(b, '\n')); err != nil {
+			return nil, err
+		}
+		var rep controlReply
+		if err := json.NewDecoder(c).Decode(&rep); err != nil {
+			return nil, fmt.Errorf("read the answer on %s: %w", path, err)
+		}
+		if rep.Error != "" {
+			return nil, (&remoteError{rep.Error}).diag()
+		}
+		return rep.Results, nil
+	}
+	q, oerr := open(cfg, log, 0)
+	if oerr != nil {
+		if de, ok := diag.As(oerr); ok && de.Op == "lock" {
+			de.Reason += fmt.Sprintf("; its control socket %s did not answer: %v", path, err)
+		}
+		return nil, oerr
+	}
+	defer q.Close()
+	return q.FlushDomain(domain)
+}
