@@ -11,22 +11,28 @@ import (
 // 8601 §2.2) with authservID, one result per folded line, ending in CRLF.
 func (r *Result) Header(authservID string) string {
 	var rs []authres.Result
-	rs = append(rs, &authres.SPFResult{Value: authres.ResultValue(r.SPF.Result), Reason: r.SPF.Reason, From: mailfromOf(r)})
-	rs = append(rs, &authres.SPFResult{Value: authres.ResultValue(r.HeloSPF.Result), Reason: r.HeloSPF.Reason, Helo: r.HeloSPF.Domain})
+	add := func(method, value string, params map[string]string) {
+		for k, v := range params {
+			params[k] = clean(v) // values come from the client and the DNS
+		}
+		rs = append(rs, &authres.GenericResult{Method: method, Value: authres.ResultValue(value), Params: params})
+	}
+	add("spf", string(r.SPF.Result), map[string]string{"reason": r.SPF.Reason, "smtp.mailfrom": r.SPF.Domain})
+	add("spf", string(r.HeloSPF.Result), map[string]string{"reason": r.HeloSPF.Reason, "smtp.helo": r.HeloSPF.Domain})
 	if len(r.DKIM) == 0 {
-		rs = append(rs, &authres.DKIMResult{Value: authres.ResultNone})
+		add("dkim", "none", map[string]string{})
 	}
 	for _, d := range r.DKIM {
 		// RFC 8601 §2.7.1 and RFC 6008 §4: header.d, header.s, header.a
 		// and the start of header.b tell the signatures apart.
-		rs = append(rs, &authres.GenericResult{Method: "dkim", Value: authres.ResultValue(d.Result), Params: map[string]string{
+		add("dkim", d.Result, map[string]string{
 			"reason": d.Reason, "header.d": d.Domain, "header.s": d.Selector, "header.a": d.Algorithm, "header.b": d.BPrefix,
-		}})
+		})
 	}
 	if r.DKIMIgnored > 0 {
-		rs = append(rs, &authres.GenericResult{Method: "dkim", Value: authres.ResultNeutral, Params: map[string]string{
+		add("dkim", "neutral", map[string]string{
 			"reason": fmt.Sprintf("%d more signatures not verified (limit auth.dkim_max_signatures)", r.DKIMIgnored),
-		}})
+		})
 	}
 	dm := map[string]string{"header.from": r.DMARC.From, "reason": r.DMARC.Reason}
 	if r.DMARC.Policy != "" {
@@ -34,17 +40,7 @@ func (r *Result) Header(authservID string) string {
 		dm["policy.dmarc"] = r.DMARC.Policy
 		dm["policy.disposition"] = string(r.DMARC.Disposition)
 	}
-	rs = append(rs, &authres.GenericResult{Method: "dmarc", Value: authres.ResultValue(r.DMARC.Result), Params: dm})
-
-	for _, one := range rs {
-		if g, ok := one.(*authres.GenericResult); ok {
-			for k, v := range g.Params {
-				g.Params[k] = clean(v)
-			}
-		}
-	}
-	r.SPF.Reason, r.HeloSPF.Reason = clean(r.SPF.Reason), clean(r.HeloSPF.Reason)
-	rs[0].(*authres.SPFResult).Reason, rs[1].(*authres.SPFResult).Reason = r.SPF.Reason, r.HeloSPF.Reason
+	add("dmarc", r.DMARC.Result, dm)
 
 	var b strings.Builder
 	b.WriteString("Authentication-Results: ")
@@ -60,8 +56,6 @@ func (r *Result) Header(authservID string) string {
 	return b.String()
 }
 
-// mailfromOf is the smtp.mailfrom value: the domain checked for MAIL FROM.
-func mailfromOf(r *Result) string { return r.SPF.Domain }
 
 // clean makes a value safe for a header line: no control characters (a
 // DNS error text could hold anything), at most 200 bytes.

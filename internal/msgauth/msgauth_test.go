@@ -324,3 +324,40 @@ func TestKeyRecordMatches(t *testing.T) {
 		t.Errorf("key mode %o", st.Mode().Perm())
 	}
 }
+
+// Messages signed by dkimpy (testdata/signed/generate.py), with their key
+// records: our verdicts on signatures we did not make.
+func TestOutsideSignedMessages(t *testing.T) {
+	w := newWorld(t)
+	zone, err := os.ReadFile("testdata/signed/zone.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(zone)), "\n") {
+		w.dns.MustAdd(l)
+	}
+	verdicts, _ := os.ReadFile("testdata/signed/verdicts.txt")
+	n := 0
+	for _, l := range strings.Split(string(verdicts), "\n") {
+		fs := strings.Fields(l)
+		if len(fs) < 2 || strings.HasPrefix(l, "#") {
+			continue
+		}
+		n++
+		msg, err := os.ReadFile(filepath.Join("testdata/signed", fs[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := w.check(t, "127.0.0.2", "mx.sender.example", "news@sender.example", string(msg))
+		var got []string
+		for _, d := range res.DKIM {
+			got = append(got, d.Result)
+		}
+		if strings.Join(got, " ") != strings.Join(fs[1:], " ") {
+			t.Errorf("%s: dkim %v, want %v (%+v)", fs[0], got, fs[1:], res.DKIM)
+		}
+	}
+	if n < 7 {
+		t.Fatalf("only %d messages in verdicts.txt", n)
+	}
+}

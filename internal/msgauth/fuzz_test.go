@@ -1,0 +1,94 @@
+package msgauth
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-msgauth/authres"
+)
+
+// FuzzStripReader: stripping never grows the message, is idempotent,
+// leaves nothing of ours by the header reader's own reading, and an empty
+// id changes nothing.
+func FuzzStripReader(f *testing.F) {
+	f.Add([]byte("Authentication-Results: mx.example.net; spf=pass\r\nSubject: x\r\n\r\nbody\r\n"))
+	f.Add([]byte("Authentication-Results: (c) \"MX.example.net\";\n\tdkim=pass\nX: y\n\nAuthentication-Results: mx.example.net\n"))
+	f.Add([]byte(" lead\r\nAuthentication-Results:mx.example.net\r\n\tmore\r\nbody without blank line"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		const id = "mx.example.net"
+		out, err := io.ReadAll(StripReader(bytes.NewReader(in), id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out) > len(in) {
+			t.Fatalf("grew: %d > %d", len(out), len(in))
+		}
+		again, _ := io.ReadAll(StripReader(bytes.NewReader(out), id))
+		if !bytes.Equal(again, out) {
+			t.Fatalf("not idempotent:\n%q\n%q", out, again)
+		}
+		fields, _ := readHeader(bytes.NewReader(out))
+		for _, fl := range fields {
+			if isAuthResults(fl.name) && AuthservID(fl.value) == id {
+				t.Fatalf("left one of ours: %q in %q", fl.value, out)
+			}
+		}
+		same, _ := io.ReadAll(StripReader(bytes.NewReader(in), ""))
+		if !bytes.Equal(same, in) {
+			t.Fatal("an empty id changed the message")
+		}
+	})
+}
+
+// nxResolver answers every name with NXDOMAIN, at once: the fuzzer
+// exercises the parsing, not the network.
+type nxResolver struct{}
+
+func nx(name string) error                                                        { return &net.DNSError{Err: "no such host", Name: name, IsNotFound: true} }
+func (nxResolver) LookupTXT(_ context.Context, n string) ([]string, error)        { return nil, nx(n) }
+func (nxResolver) LookupMX(_ context.Context, n string) ([]*net.MX, error)        { return nil, nx(n) }
+func (nxResolver) LookupIPAddr(_ context.Context, n string) ([]net.IPAddr, error) { return nil, nx(n) }
+func (nxResolver) LookupAddr(_ context.Context, n string) ([]string, error)       { return nil, nx(n) }
+
+// FuzzCheckHeader: any message (DKIM-Signature, From, A-R fields of any
+// shape) gives one well-formed Authentication-Results field that parses
+// back with our authserv-id, and never panics.
+func FuzzCheckHeader(f *testing.F) {
+	f.Add([]byte(plainMsg), "alice@example.org", "mx.example.org")
+	f.Add([]byte("DKIM-Signature: v=1; a=rsa-sha256; d=x; s=y; h=from; bh=; b=\r\nFrom: a@x\r\n\r\n"), "", "h")
+	f.Add([]byte("DKIM-Signature: v=1; a=ed25519-sha256; c=relaxed/relaxed; d=example.org; s=s;\r\n\th=From:To; bh=AAAA; b=\"q\r\nFrom: \"=?utf-8?q?x?=\" <a@b.c>, d@e.f\r\n\r\n"), "a@b", "\x00")
+	f.Fuzz(func(t *testing.T, msg []byte, mailFrom, helo string) {
+		p := filepath.Join(t.TempDir(), "m")
+		if err := os.WriteFile(p, msg, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c := &Checker{Resolver: nxResolver{}}
+		res := c.Check(context.Background(), Input{IP: net.ParseIP("192.0.2.1"), Helo: helo, MailFrom: mailFrom, Path: p})
+		h := res.Header("mx.example.net")
+		if !strings.HasPrefix(h, "Authentication-Results: mx.example.net;\r\n") || !strings.HasSuffix(h, "\r\n") {
+			t.Fatalf("bad field %q", h)
+		}
+		lines := strings.Split(strings.TrimSuffix(h, "\r\n"), "\r\n")
+		for i, l := range lines {
+			if len(l) > 998 || strings.ContainsAny(l, "\r\n\x00") {
+				t.Fatalf("bad line %d %q", i, l)
+			}
+			if i > 0 && l[0] != '\t' {
+				t.Fatalf("line %d not folded: %q", i, l)
+			}
+		}
+		value := strings.TrimPrefix(strings.ReplaceAll(strings.TrimSuffix(h, "\r\n"), "\r\n", ""), "Authentication-Results:")
+		if id := AuthservID(value); id != "mx.example.net" {
+			t.Fatalf("authserv-id %q from %q", id, h)
+		}
+		if id, _, err := authres.Parse(value); id != "mx.example.net" {
+			t.Fatalf("authres.Parse: %q %v", id, err)
+		}
+	})
+}
