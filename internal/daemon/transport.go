@@ -42,7 +42,7 @@ func (d *daemon) transports() queue.Transports {
 			a := &deliver.Agent{Cfg: agent.Cfg, Resolver: agent.Resolver, Filter: agent.Filter, Component: agent.Component,
 				Namer: agent.Namer, Log: deliverLog.With("queue_id", m.ID)}
 			rep, err := a.DeliverFile(ctx, m.DataPath, deliver.Envelope{
-				Sender: m.From(), Recipient: r.Address, Prefix: []byte(m.Prefix()), Done: r.Done,
+				Sender: m.From(), Recipient: r.Address, Prefix: []byte(m.Prefix()), Done: deliveredInMessage(m, r),
 			})
 			if rep != nil {
 				// Mailboxes of an alias that got the message are not
