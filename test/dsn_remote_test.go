@@ -1,0 +1,120 @@
+package test
+
+import (
+	"crypto/tls"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/ebbmail/ebb/test/harness"
+)
+
+// bob on two.example submits one message with DSN parameters (RFC 3461)
+// to four recipients: alice on the other instance (NOTIFY=SUCCESS), one
+// the remote refuses (550), one greylisted for good (451) and one with
+// NOTIFY=NEVER that is refused too. Bob gets, parsed with go-message:
+// the success DSN made by one.example (two passed NOTIFY and ENVID on:
+// one offers DSN), a failure DSN quoting the remote, a delay notice
+// quoting the greylisting server, and nothing for NOTIFY=NEVER.
+func TestDSNsLeaveWithTheRemoteTranscript(t *testing.T) {
+	dns := startDNS(t)
+	ips := []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"}
+	port := commonPort(t, ips...)
+	at := func(ip string) string { return fmt.Sprintf("%s:%d", ip, port) }
+	harness.StartSMTPSink(t, at("127.0.0.4"), "-r", "RCPT", "-b", "451 4.7.1 greylisted, try later")
+	harness.StartSMTPSink(t, at("127.0.0.5"), "-f", "RCPT", "-B", "550 5.1.1 no such user here")
+	for name, ip := range map[string]string{"one": "127.0.0.2", "two": "127.0.0.3", "greylist": "127.0.0.4", "nouser": "127.0.0.5"} {
+		dns.MustAdd(fmt.Sprintf("%s.example. MX 10 mx.%s.example.", name, name), fmt.Sprintf("mx.%s.example. A %s", name, ip))
+	}
+	one := newOutInstance(t, outOpts{Domain: "one.example", IP: "127.0.0.2", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"alice"}})
+	two := newOutInstance(t, outOpts{Domain: "two.example", IP: "127.0.0.3", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"bob"},
+		Queue: "delay_notice = \"1s\"\nretry_min = \"1s\"\nretry_max = \"2s\""})
+
+	c, err := smtp.DialStartTLS(two.Sub, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Auth(sasl.NewPlainClient("", "bob@two.example", outPass)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("bob@two.example", &smtp.MailOptions{Return: smtp.DSNReturnHeaders, EnvelopeID: "e2e-42"}); err != nil {
+		t.Fatal(err)
+	}
+	for to, n := range map[string][]smtp.DSNNotify{
+		"alice@one.example":  {smtp.DSNNotifySuccess, smtp.DSNNotifyFailure},
+		"b@nouser.example":   {smtp.DSNNotifyFailure},
+		"g@greylist.example": {smtp.DSNNotifyDelayed, smtp.DSNNotifyFailure},
+		"n@nouser.example":   {smtp.DSNNotifyNever},
+	} {
+		if err := c.Rcpt(to, &smtp.RcptOptions{Notify: n, OriginalRecipientType: smtp.DSNAddressTypeRFC822, OriginalRecipient: "orig-" + to}); err != nil {
+			t.Fatalf("RCPT %s: %v", to, err)
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(w, "From: bob@two.example\r\nTo: alice@one.example\r\nSubject: with DSN\r\nMessage-ID: <dsn-e2e@two.example>\r\n\r\nbody\r\n")
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.Quit()
+
+	one.waitMail("alice", 1, 20*time.Second)
+	msgs := two.waitMail("bob", 3, 40*time.Second)
+	var success, failure, delay int
+	for _, m := range msgs {
+		d := parseDSNMail(t, m)
+		if d.PerMessage["original-envelope-id"] != "e2e-42" {
+			t.Errorf("ENVID not kept: %+v", d.PerMessage)
+		}
+		if len(d.Recipients) != 1 {
+			t.Errorf("one recipient per DSN expected here: %+v", d.Recipients)
+			continue
+		}
+		r := d.Recipients[0]
+		switch r["action"] {
+		case "delivered":
+			success++
+			// Made by the receiving instance: two passed NOTIFY on.
+			if d.PerMessage["reporting-mta"] != "dns; mx.one.example" || r["final-recipient"] != "rfc822; alice@one.example" ||
+				r["original-recipient"] != "rfc822; orig-alice@one.example" || r["status"] != "2.0.0" {
+				t.Errorf("success DSN %+v %+v", d.PerMessage, r)
+			}
+		case "failed":
+			failure++
+			for k, want := range map[string]string{"final-recipient": "rfc822; b@nouser.example", "status": "5.1.1",
+				"remote-mta": "dns; mx.nouser.example", "diagnostic-code": "smtp; 550 5.1.1 no such user here",
+				"original-recipient": "rfc822; orig-b@nouser.example"} {
+				if r[k] != want {
+					t.Errorf("failure DSN %s = %q, want %q", k, r[k], want)
+				}
+			}
+			// RET=HDRS: headers only.
+			if !strings.Contains(d.Returned, "Subject: with DSN") || strings.Contains(d.Returned, "body") {
+				t.Errorf("returned content %q", d.Returned)
+			}
+		case "delayed":
+			delay++
+			if r["final-recipient"] != "rfc822; g@greylist.example" || r["status"] != "4.7.1" ||
+				r["diagnostic-code"] != "smtp; 451 4.7.1 greylisted, try later" || r["will-retry-until"] == "" {
+				t.Errorf("delay notice %+v", r)
+			}
+		default:
+			t.Errorf("unexpected DSN action %q: %+v", r["action"], r)
+		}
+	}
+	if success != 1 || failure != 1 || delay != 1 {
+		t.Fatalf("DSNs: %d success, %d failure, %d delay; want 1 each", success, failure, delay)
+	}
+	// No more: nothing for NOTIFY=NEVER, no "relayed" report from two.
+	time.Sleep(3 * time.Second)
+	if n := two.count("bob"); n != 3 {
+		t.Fatalf("bob has %d messages, want 3", n)
+	}
+}
