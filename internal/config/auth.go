@@ -1,6 +1,8 @@
 package config
 
 import (
+	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 )
@@ -28,4 +30,15 @@ func (c *Config) AuthservID() string {
 		id, _ = os.Hostname()
 	}
 	return strings.ToLower(id)
+}
+
+// check: trusted networks must be CIDR prefixes.
+func (a Auth) check() []Problem {
+	var probs []Problem
+	for _, n := range a.TrustedNetworks {
+		if _, err := netip.ParsePrefix(strings.TrimSpace(n)); err != nil {
+			probs = append(probs, Problem{Key: "auth.trusted_networks", Msg: fmt.Sprintf("auth.trusted_networks: %q is not a network in CIDR form (e.g. 192.0.2.0/24 or 2001:db8::/32)", n)})
+		}
+	}
+	return probs
 }

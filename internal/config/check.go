@@ -18,5 +18,7 @@ func (c *Config) check() []Problem {
 		}
 	}
 	probs = append(probs, c.Relay.check()...)
+	probs = append(probs, c.Auth.check()...)
+	probs = append(probs, c.DKIM.check()...)
 	return probs
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"path/filepath"
+	"strings"
 
 	"github.com/ebbmail/ebb/internal/diag"
 )
@@ -29,4 +30,14 @@ func (c *Config) DKIMKeyDirSetting() *diag.Setting {
 	s := c.Setting("server.data_dir")
 	s.Key, s.Value = "dkim.key_dir (empty: server.data_dir/dkim)", c.DKIMKeyDir()
 	return s
+}
+
+// check: RFC 6376 §5.4 requires From among the signed fields.
+func (d DKIM) check() []Problem {
+	for _, h := range d.Headers {
+		if strings.EqualFold(strings.TrimSpace(h), "From") {
+			return nil
+		}
+	}
+	return []Problem{{Key: "dkim.headers", Msg: "dkim.headers: must contain From (RFC 6376 5.4: the From field is always signed)"}}
 }
