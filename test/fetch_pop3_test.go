@@ -2,6 +2,7 @@ package test
 
 import (
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -76,5 +77,14 @@ func TestFetchFailuresSayTheRealCause(t *testing.T) {
 				t.Fatalf("ebb fetch list: %s", l)
 			}
 		})
+	}
+	// An account that keeps failing is reported by ebb doctor, with its
+	// cause; a server that does not answer is found by the doctor itself.
+	e.fetch("run", "badpw")
+	e.fetch("run", "badpw")
+	d := harness.Run(t, exec.Command(harness.Ebb(t), "doctor", "-c", e.Conf), nil)
+	if d.Code == 0 || !strings.Contains(d.Stdout+d.Stderr, "fetch the account badpw") || !strings.Contains(d.Stdout+d.Stderr, "3 attempts in a row failed") ||
+		!strings.Contains(d.Stdout+d.Stderr, "connection refused") {
+		t.Fatalf("ebb doctor: exit %d\n%s%s", d.Code, d.Stdout, d.Stderr)
 	}
 }

@@ -57,6 +57,7 @@ var areas = []func() []Check{
 	queueChecks,
 	dkimChecks,
 	scanChecks,
+	fetchChecks,
 }
 
 // Status is the verdict of one finding.

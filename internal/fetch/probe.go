@@ -1,12 +1,17 @@
 package fetch
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/ebbmail/ebb/internal/directory"
 )
@@ -67,5 +72,62 @@ func (f *Fetcher) Test(ctx context.Context, a *directory.FetchAccount, w io.Writ
 		return asDiag(err, a)
 	}
 	ic.c.Logout().Wait()
+	return nil
+}
+
+// Reach connects to the account's server and reads its greeting (after
+// TLS, verified as a pass would), without logging in: what ebb doctor
+// checks, changing nothing.
+func (f *Fetcher) Reach(ctx context.Context, a *directory.FetchAccount) error {
+	if a.Protocol == "pop3" {
+		tc, err := tlsConfig(a)
+		if err != nil {
+			return asDiag(err, a)
+		}
+		d := &net.Dialer{Timeout: f.Cfg.Timeout.Duration}
+		var conn net.Conn
+		if a.TLS == "implicit" {
+			conn, err = tls.DialWithDialer(d, "tcp", where(a), tc)
+		} else {
+			conn, err = d.DialContext(ctx, "tcp", where(a))
+		}
+		if err != nil {
+			return netDiag(err, a, "connect to")
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(f.Cfg.Timeout.Duration))
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		if err != nil {
+			return netDiag(err, a, "read the greeting of")
+		}
+		if !strings.HasPrefix(line, "+OK") {
+			return asDiag(fail(CauseServer, "read the greeting of "+where(a), fmt.Errorf("it says %q, not +OK", strings.TrimSpace(line)), "is this a POP3 port?"), a)
+		}
+		return nil
+	}
+	tc, err := tlsConfig(a)
+	if err != nil {
+		return asDiag(err, a)
+	}
+	opts := &imapclient.Options{TLSConfig: tc, Dialer: &net.Dialer{Timeout: f.Cfg.Timeout.Duration}}
+	var c *imapclient.Client
+	switch a.TLS {
+	case "implicit":
+		c, err = imapclient.DialTLS(where(a), opts)
+	case "starttls":
+		c, err = imapclient.DialStartTLS(where(a), opts)
+	default:
+		c, err = imapclient.DialInsecure(where(a), opts)
+	}
+	if err != nil {
+		return netDiag(err, a, "connect to")
+	}
+	defer c.Close()
+	dog := newWatchdog(f.Cfg.Timeout.Duration, func() { c.Close() })
+	defer dog.stop()
+	if err := c.WaitGreeting(); err != nil {
+		return netDiag(dog.explain(err), a, "read the greeting of")
+	}
+	c.Logout()
 	return nil
 }
