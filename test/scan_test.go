@@ -431,3 +431,41 @@ func TestScanKill9DuringScan(t *testing.T) {
 		t.Errorf("the data file of the killed scan is left in the spool: %v", left)
 	}
 }
+
+// Sieve files by ebb's scan headers (RFC 5235 spamtest and virustest):
+// GTUBE tagged (reject_score 0) goes to Junk, ham that clamd found clean
+// to Clean.
+func TestScanSieveSpamtestAndVirustest(t *testing.T) {
+	sa := harness.SharedSpamd(t)
+	cl := harness.StartClamd(t, harness.ClamdOptions{})
+	e := newServeEnv(t, serveOpts{Extra: scanConf(cl.Addr, sa.Addr, "spamd.reject_score = 0")})
+	home := filepath.Join(e.Dir, "mail", "example.test", "alice")
+	os.MkdirAll(home, 0o755)
+	script := `require ["spamtest", "virustest", "relational", "comparator-i;ascii-numeric", "fileinto"];
+if spamtest :value "ge" :comparator "i;ascii-numeric" "6" { fileinto "Junk"; stop; }
+if virustest :value "eq" :comparator "i;ascii-numeric" "1" { fileinto "Clean"; }
+`
+	if err := os.WriteFile(filepath.Join(home, ".dovecot.sieve"), []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	harness.Chown(t, filepath.Join(e.Dir, "mail"), e.User)
+	for _, m := range []string{scanMsg("sieve gtube", "\r\n"+harness.GTUBE()+"\r\n"), scanMsg("sieve ham", "\r\nLunch?\r\n")} {
+		if r := smtpSend(t, e.SMTP, "alice@example.test", m); !strings.HasPrefix(r, "250") {
+			t.Fatalf("reply %q", r)
+		}
+	}
+	md := filepath.Join(home, "Maildir")
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		j, _ := os.ReadDir(filepath.Join(md, ".Junk", "new"))
+		c, _ := os.ReadDir(filepath.Join(md, ".Clean", "new"))
+		if len(j) == 1 && len(c) == 1 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	j, _ := os.ReadDir(filepath.Join(md, ".Junk", "new"))
+	c, _ := os.ReadDir(filepath.Join(md, ".Clean", "new"))
+	in, _ := os.ReadDir(filepath.Join(md, "new"))
+	t.Errorf("Junk %d, Clean %d, INBOX %d; want 1, 1, 0\n%s", len(j), len(c), len(in), linesWith(e.Log(), "sieve"))
+}

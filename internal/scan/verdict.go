@@ -167,23 +167,32 @@ func (r *Result) describe(pol Policy) string {
 func (rep *Report) Header() string {
 	var b strings.Builder
 	field(&b, "X-Ebb-Scan", rep.Coverage())
-	spamFlag := false
+	spamFlag, status := false, false
 	for _, r := range rep.Results {
-		switch {
-		case r.Scanner == "spamd" && (r.Status == Ham || r.Status == IsSpam):
+		if r.Kind == Spam && (r.Status == Ham || r.Status == IsSpam) {
 			yes := "No"
 			if r.Status == IsSpam {
 				yes, spamFlag = "Yes", true
 			}
-			field(&b, "X-Spam-Status", fmt.Sprintf("%s, score=%.1f required=%.1f tests=%s", yes, r.Score, r.Required, strings.Join(r.Symbols, ",")))
-			field(&b, "X-Spam-Score", fmt.Sprintf("%.1f", r.Score))
-		case r.Scanner == "rspamd" && (r.Status == Ham || r.Status == IsSpam):
-			if r.Status == IsSpam {
-				spamFlag = true
+			if !status {
+				// The first spam scanner's score in SpamAssassin's
+				// form, the one filters and Sieve's spamtest read.
+				status = true
+				tests := r.Symbols
+				if r.Scanner == "rspamd" {
+					tests = nil
+					for _, s := range r.Symbols {
+						tests = append(tests, strings.SplitN(s, "(", 2)[0])
+					}
+				}
+				field(&b, "X-Spam-Status", fmt.Sprintf("%s, score=%.1f required=%.1f tests=%s", yes, r.Score, r.Required, strings.Join(tests, ",")))
+				field(&b, "X-Spam-Score", fmt.Sprintf("%.1f", r.Score))
 			}
-			field(&b, "X-Rspamd-Action", r.Action)
-			field(&b, "X-Rspamd-Score", fmt.Sprintf("%.2f / %.2f", r.Score, r.Required))
-			field(&b, "X-Rspamd-Symbols", strings.Join(r.Symbols, ", "))
+			if r.Scanner == "rspamd" {
+				field(&b, "X-Rspamd-Action", r.Action)
+				field(&b, "X-Rspamd-Score", fmt.Sprintf("%.2f / %.2f", r.Score, r.Required))
+				field(&b, "X-Rspamd-Symbols", strings.Join(r.Symbols, ", "))
+			}
 		}
 		for _, f := range r.Headers {
 			field(&b, f.Name, f.Value)

@@ -165,11 +165,13 @@ func (f *Filter) Decide(ctx context.Context, mb *directory.Mailbox, msg *deliver
 		rcpt = mb.Address
 	}
 	senv := sieve.Envelope{From: sender, To: rcpt}
+	// spamtest/virustest (RFC 5235) read ebb's own scan headers.
+	spam, percent, virus := sieve.Scores(m.Header())
 	rt := sieve.Runtime{
-		Now:         f.now(),
-		Duplicate:   dup,
-		Vacation:    vac,
-		SpamPercent: -1,
+		SpamScore: spam, SpamPercent: percent, VirusScore: virus,
+		Now:       f.now(),
+		Duplicate: dup,
+		Vacation:  vac,
 		// RFC 5183: ebb runs Sieve as the delivery agent, during delivery.
 		Environment:   map[string]string{"location": "MDA", "phase": "during", "domain": host, "host": host},
 		UserAddresses: nonEmpty(mb.Address),
