@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ebbmail/ebb/test/harness"
 )
 
 // Mail from outside on port 25, judged by SPF, DKIM and DMARC with the
@@ -28,6 +30,15 @@ func TestAuthInboundVerdicts(t *testing.T) {
 	)
 	dns.ServFail("flaky.example.", true)
 	two := newOutInstance(t, outOpts{Domain: "two.example", IP: "127.0.0.3", DNS: dns.Addr(), RelayPort: 25, Users: []string{"bob"}})
+	// bob's Sieve script reads our results like any header.
+	home := filepath.Join(two.Dir, "mail", "two.example", "bob")
+	os.MkdirAll(home, 0o700)
+	harness.Chown(t, filepath.Dir(home), two.Daemon)
+	harness.Chown(t, home, two.Daemon)
+	script := filepath.Join(home, ".dovecot.sieve")
+	os.WriteFile(script, []byte("require [\"fileinto\", \"mailbox\"];\n"+
+		"if header :contains \"Authentication-Results\" \"dmarc=temperror\" { fileinto :create \"Suspect\"; }\n"), 0o644)
+	harness.Chown(t, script, two.Daemon)
 
 	send := func(from, headerFrom, subject string, extra ...string) (int, string) {
 		args := []string{"--server", two.SMTP, "--ehlo", "client.test", "--from", from, "--to", "bob@two.example",
@@ -63,9 +74,10 @@ func TestAuthInboundVerdicts(t *testing.T) {
 		t.Errorf("quarantine refused (%d):\n%s", code, out)
 	}
 
-	msgs := two.waitMail("bob", 2, 20*time.Second)
+	msgs := two.waitMail("bob", 1, 20*time.Second)
+	suspect := waitFolder(t, filepath.Join(home, "Maildir", ".Suspect", "new"), 1, two)
 	bySubject := map[string]string{}
-	for _, m := range msgs {
+	for _, m := range append(msgs, suspect...) {
 		for _, s := range []string{"spoof", "genuine", "flaky", "quarantined"} {
 			if strings.Contains(m, "Subject: "+s+"\n") {
 				bySubject[s] = m
@@ -90,6 +102,12 @@ func TestAuthInboundVerdicts(t *testing.T) {
 	if strings.Contains(strings.ToLower(g), "forged") || strings.Contains(g, "header.d=bank.example") {
 		t.Errorf("a forged A-R survived:\n%s", g)
 	}
+	if !strings.Contains(suspect[0], "Subject: flaky") {
+		t.Errorf("Sieve's header test on Authentication-Results did not file the temperror message:\n%s", suspect[0])
+	}
+	if len(msgs) != 1 {
+		t.Errorf("%d messages in the inbox, want 1 (genuine)", len(msgs))
+	}
 	f := headerField(bySubject["flaky"], "Authentication-Results")
 	t.Logf("flaky: %s", f)
 	if !strings.Contains(f, "spf=temperror") || !strings.Contains(f, "dmarc=temperror") {
@@ -97,21 +115,9 @@ func TestAuthInboundVerdicts(t *testing.T) {
 	}
 
 	// The quarantined message is in Junk, not in the inbox.
-	junk := filepath.Join(two.Dir, "mail", "two.example", "bob", "Maildir", ".Junk", "new")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ents, _ := os.ReadDir(junk)
-		if len(ents) == 1 {
-			b, _ := os.ReadFile(filepath.Join(junk, ents[0].Name()))
-			if q := headerField(string(b), "Authentication-Results"); !strings.Contains(q, "dmarc=fail") || !strings.Contains(q, "policy.dmarc=quarantine") {
-				t.Errorf("quarantined: %s", q)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nothing in %s (%d entries); log:\n%s", junk, len(ents), tail(two.Log(), 20))
-		}
-		time.Sleep(50 * time.Millisecond)
+	junk := waitFolder(t, filepath.Join(home, "Maildir", ".Junk", "new"), 1, two)
+	if q := headerField(junk[0], "Authentication-Results"); !strings.Contains(q, "dmarc=fail") || !strings.Contains(q, "policy.dmarc=quarantine") {
+		t.Errorf("quarantined: %s", q)
 	}
 	if _, ok := bySubject["quarantined"]; ok {
 		t.Error("the quarantined message is in the inbox too")
@@ -122,5 +128,26 @@ func TestAuthInboundVerdicts(t *testing.T) {
 		if !strings.Contains(log, w) {
 			t.Errorf("log lacks %q:\n%s", w, tail(log, 10))
 		}
+	}
+}
+
+// waitFolder waits for n messages in a Maildir folder's new/.
+func waitFolder(t *testing.T, dir string, n int, e *outInstance) []string {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ents, _ := os.ReadDir(dir)
+		if len(ents) >= n {
+			var out []string
+			for _, en := range ents {
+				b, _ := os.ReadFile(filepath.Join(dir, en.Name()))
+				out = append(out, string(b))
+			}
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d messages in %s, want %d; log:\n%s", len(ents), dir, n, tail(e.Log(), 20))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
