@@ -469,3 +469,32 @@ if virustest :value "eq" :comparator "i;ascii-numeric" "1" { fileinto "Clean"; }
 	in, _ := os.ReadDir(filepath.Join(md, "new"))
 	t.Errorf("Junk %d, Clean %d, INBOX %d; want 1, 1, 0\n%s", len(j), len(c), len(in), linesWith(e.Log(), "sieve"))
 }
+
+// rspamd's actions as ebb answers them: reject (GTUBE) 550 5.7.1 with
+// rspamd's text, greylist/soft reject 451 4.7.1, no action delivered with
+// the X-Rspamd-* headers.
+func TestScanRspamdActions(t *testing.T) {
+	rs := harness.SharedRspamd(t)
+	e := newServeEnv(t, serveOpts{Extra: fmt.Sprintf("[scan.rspamd]\naddress = %q\n", rs.Addr)})
+	ham := "From: Sender <sender@example.org>\r\nTo: Alice <alice@example.test>\r\nSubject: lunch\r\nMessage-ID: <lunch.1@example.org>\r\nDate: " +
+		time.Now().UTC().Format(time.RFC1123Z) + "\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nShall we have lunch at noon on Friday?\r\n"
+	bare := "From: sender@example.org\r\nTo: someone@example.net\r\nSubject: hi\r\n\r\nhi\r\n" // no Date, no Message-ID, To not the recipient
+	cases := []struct{ name, data, want, has string }{
+		{"GTUBE is rspamd's reject", scanMsg("rspamd gtube", "\r\n"+harness.GTUBE()+"\r\n"), "550 5.7.1", "Gtube pattern"},
+		{"a scored message is greylisted", bare, "451 4.7.1", "Greylisted"},
+		{"ham is delivered", ham, "250", "queued"},
+	}
+	for _, tc := range cases {
+		r := smtpSend(t, e.SMTP, "alice@example.test", tc.data)
+		if !strings.HasPrefix(r, tc.want) || !strings.Contains(r, tc.has) {
+			t.Errorf("%s: reply %q, want %s ... %s\n%s", tc.name, r, tc.want, tc.has, linesWith(e.Log(), "scan"))
+		}
+	}
+	e.waitCount("alice", 1, 15*time.Second)
+	m := unfold(e.messages("alice")[0])
+	for _, want := range []string{`X-Ebb-Scan: rspamd=ham \(score -?\d+\.\d/15\.0`, `X-Rspamd-Action: no action`, `X-Rspamd-Score: `, `X-Spam-Status: No, score=`} {
+		if !regexp.MustCompile(want).MatchString(m) {
+			t.Errorf("delivered message lacks %s:\n%.900s", want, m)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -332,5 +333,120 @@ ReadTimeout 30
 func (m *ClamavMilter) Log() string {
 	a, _ := os.ReadFile(filepath.Join(m.Dir, "milter.log"))
 	b, _ := os.ReadFile(filepath.Join(m.Dir, "milter.out"))
+	return string(a) + string(b)
+}
+
+// Rspamd is a running rspamd (normal worker only on loopback; fuzzy_check
+// off; its resolver pointed at 127.0.0.1:53 so that no lookup leaves the
+// machine).
+type Rspamd struct {
+	Addr string
+	Dir  string
+}
+
+var (
+	rspamdOnce sync.Once
+	rspamd     *Rspamd
+	rspamdErr  error
+)
+
+// RspamdCache keeps rspamd's compiled hyperscan database between test
+// runs on one machine: a cold start compiles it for 25-60 s, a warm one
+// takes about a second.
+const RspamdCache = "/var/tmp/ebb-test-rspamd-db"
+
+// SharedRspamd returns one rspamd for the whole test process, started on
+// first use.
+func SharedRspamd(t testing.TB) *Rspamd {
+	t.Helper()
+	RequireRoot(t)
+	Install(t, "rspamd")
+	rspamdOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "ebb-rspamd-")
+		if err != nil {
+			rspamdErr = err
+			return
+		}
+		rspamd, rspamdErr = startRspamd(dir)
+	})
+	if rspamdErr != nil {
+		t.Fatalf("start rspamd: %v", rspamdErr)
+	}
+	return rspamd
+}
+
+func startRspamd(dir string) (*Rspamd, error) {
+	r := &Rspamd{Addr: fmt.Sprintf("127.0.0.1:%d", freePort()), Dir: dir}
+	files := map[string]string{
+		"etc/override.d/worker-normal.inc":     fmt.Sprintf("bind_socket = %q;\ncount = 1;\n", r.Addr),
+		"etc/override.d/worker-controller.inc": fmt.Sprintf("bind_socket = \"127.0.0.1:%d\";\ncount = 1;\n", freePort()),
+		"etc/override.d/worker-proxy.inc":      "enabled = false;\n",
+		"etc/override.d/fuzzy_check.conf":      "enabled = false;\n",
+		"etc/override.d/logging.inc":           fmt.Sprintf("type = \"file\";\nfilename = \"%s/log/rspamd.log\";\nlevel = \"info\";\n", dir),
+		"etc/local.d/options.inc":              "dns {\n  nameserver = [\"127.0.0.1:53\"];\n  timeout = 0.5s;\n  retransmits = 1;\n}\n",
+	}
+	for _, d := range []string{"etc/override.d", "etc/local.d", "run", "log"} {
+		os.MkdirAll(filepath.Join(dir, d), 0o755)
+	}
+	for p, c := range files {
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(c), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	os.MkdirAll(RspamdCache, 0o755)
+	for _, p := range []string{dir, RspamdCache} {
+		if out, err := exec.Command("chown", "-R", "_rspamd:_rspamd", p).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("chown %s: %v %s", p, err, out)
+		}
+	}
+	os.Chmod(dir, 0o755)
+	stdout, err := os.Create(filepath.Join(dir, "log", "stdout"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("rspamd", "-f", "-u", "_rspamd", "-g", "_rspamd", "-c", "/etc/rspamd/rspamd.conf",
+		"--var=LOCAL_CONFDIR="+dir+"/etc", "--var=DBDIR="+RspamdCache, "--var=RUNDIR="+dir+"/run", "--var=LOGDIR="+dir+"/log")
+	cmd.Stdout, cmd.Stderr = stdout, stdout
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); stdout.Close(); close(done) }()
+	watchAndKill(cmd.Process.Pid, dir)
+	deadline := time.Now().Add(150 * time.Second)
+	for time.Now().Before(deadline) {
+		if rspamdPing(r.Addr) == nil {
+			return r, nil
+		}
+		select {
+		case <-done:
+			return nil, fmt.Errorf("rspamd exited: %s", r.Log())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	cmd.Process.Kill()
+	return nil, fmt.Errorf("rspamd on %s not answering /ping after 150s: %s", r.Addr, r.Log())
+}
+
+func rspamdPing(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	fmt.Fprintf(c, "GET /ping HTTP/1.0\r\n\r\n")
+	b := make([]byte, 512)
+	n, _ := io.ReadFull(c, b)
+	if !strings.Contains(string(b[:n]), "pong") {
+		return fmt.Errorf("/ping: %q", b[:n])
+	}
+	return nil
+}
+
+// Log is rspamd's log and output.
+func (r *Rspamd) Log() string {
+	a, _ := os.ReadFile(filepath.Join(r.Dir, "log", "rspamd.log"))
+	b, _ := os.ReadFile(filepath.Join(r.Dir, "log", "stdout"))
 	return string(a) + string(b)
 }
