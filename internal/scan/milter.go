@@ -94,8 +94,8 @@ func (m *Milter) session(ctx context.Context) (*milter.ClientSession, *ctxDialer
 	if err != nil {
 		if d.conn != nil {
 			d.conn.Close()
-			if strings.Contains(err.Error(), "negotiate") {
-				err = protoErr("milter %s: %v (ebb offers add/change header and quarantine, no body or envelope changes)", m.address, err)
+			if strings.Contains(err.Error(), "negotiate") && !isTimeout(err) && ctx.Err() == nil {
+				err = protoErr("%v (ebb offers add/change header and quarantine, no body or envelope changes)", err)
 			}
 		}
 		return nil, d, err
