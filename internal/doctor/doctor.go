@@ -58,6 +58,8 @@ var areas = []func() []Check{
 	dkimChecks,
 	scanChecks,
 	fetchChecks,
+	srsChecks,
+	mtastsChecks,
 }
 
 // Status is the verdict of one finding.
