@@ -97,3 +97,28 @@ func TestNoBackscatter(t *testing.T) {
 		t.Errorf("the spool still holds %v (a bounce?)", left)
 	}
 }
+
+// RFC 5321 §4.5.1: postmaster@ a hosted domain is accepted without a
+// mailbox of that name; directory.postmaster says where it goes. Bare
+// "postmaster" (no domain) is refused by go-smtp's parser before ebb sees
+// it (docs/serve.md).
+func TestPostmasterOfAHostedDomainIsAccepted(t *testing.T) {
+	e := newServeEnv(t, serveOpts{Extra: "[directory]\npostmaster = \"alice@example.test\"\n"})
+	c := dialFrom(t, e.SMTP, "127.0.0.2")
+	c.cmd("EHLO client.example.org")
+	c.cmd("MAIL FROM:<s@example.org>")
+	if got := c.cmd("RCPT TO:<postmaster>"); !strings.HasPrefix(got, "501") {
+		t.Errorf("RCPT TO:<postmaster> = %q, want go-smtp's 501", got)
+	}
+	if got := c.cmd("RCPT TO:<PostMaster@example.test>"); !strings.HasPrefix(got, "250") {
+		t.Fatalf("RCPT TO:<PostMaster@example.test> = %q", got)
+	}
+	c.cmd("DATA")
+	if got := c.cmd("Subject: to the postmaster\r\n\r\nbody\r\n."); !strings.HasPrefix(got, "250") {
+		t.Fatalf("DATA: %q", got)
+	}
+	e.waitCount("alice", 1, 10*time.Second)
+	if m := e.messages("alice")[0]; !strings.Contains(m, "Delivered-To: PostMaster@example.test") {
+		t.Errorf("stored as:\n%s", m)
+	}
+}

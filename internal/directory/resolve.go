@@ -112,8 +112,50 @@ func (d *Directory) Resolve(ctx context.Context, address string) (*Resolution, e
 		}
 		return nil, err
 	}
+	if r.Unknown() && strings.EqualFold(local, "postmaster") {
+		if err := w.postmaster(ctx, domain); err != nil {
+			return nil, err
+		}
+	}
 	d.resolved.put(addr, r)
 	return r.clone(), nil
+}
+
+// postmaster resolves postmaster@domain when the domain has neither
+// mailbox nor alias of that name: RFC 5321 §4.5.1 makes every domain take
+// it. It goes to directory.postmaster, or else to postmaster@ the domain
+// added first (the host's own), when that is not this one.
+func (w *walk) postmaster(ctx context.Context, domain string) error {
+	target := w.d.cfg.Postmaster
+	if target == "" {
+		first, err := w.d.firstDomain(ctx)
+		if err != nil || first == "" {
+			return err
+		}
+		target = "postmaster@" + first
+	}
+	l, dom, err := SplitAddress(target)
+	if err != nil {
+		return nil // refused when the setting was checked; nothing to add
+	}
+	if lookupKey(l, dom) == lookupKey("postmaster", domain) {
+		return nil
+	}
+	w.addChain(lookupKey(l, dom))
+	return w.expand(ctx, l, dom, []string{lookupKey("postmaster", domain)}, false)
+}
+
+// firstDomain is the hosted domain (not a domain alias) added first.
+func (d *Directory) firstDomain(ctx context.Context) (string, error) {
+	var name string
+	err := d.db.QueryRowContext(ctx, d.q(`SELECT name FROM domains WHERE alias_of = '' ORDER BY created, name LIMIT 1`)).Scan(&name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", d.dbError("lookup", err)
+	}
+	return name, nil
 }
 
 // clone copies the slices, so that a caller changing its Resolution does not

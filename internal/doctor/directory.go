@@ -99,7 +99,30 @@ func checkDirectory(ctx context.Context, env *Env) []Finding {
 	if err != nil {
 		return append(out, Failed(name, diag.From(err, "ebb doctor", "open")))
 	}
-	return append(out, Passed(name, d.Where(), fmt.Sprintf("%s reachable, schema version %d, %d domains", d.Engine(), v, len(doms))))
+	out = append(out, Passed(name, d.Where(), fmt.Sprintf("%s reachable, schema version %d, %d domains", d.Engine(), v, len(doms))))
+	return append(out, checkPostmasters(octx, env, d, doms)...)
+}
+
+// checkPostmasters warns about every hosted domain whose postmaster@
+// reaches nobody: RFC 5321 §4.5.1 requires the address, and ebb refuses it
+// at RCPT (550) when it leads nowhere.
+func checkPostmasters(ctx context.Context, env *Env, d *directory.Directory, doms []directory.Domain) []Finding {
+	var out []Finding
+	for _, dom := range doms {
+		if dom.AliasOf != "" {
+			continue // its postmaster is the target domain's
+		}
+		addr := "postmaster@" + dom.Name
+		res, err := d.Resolve(ctx, addr)
+		if err != nil || !res.Unknown() {
+			continue
+		}
+		e := diag.New("lookup", "deliver to", addr, errors.New("no mailbox or alias, and directory.postmaster does not lead anywhere: mail to it is refused (RFC 5321 4.5.1 requires it)"))
+		e.Setting = env.Cfg.Setting("directory.postmaster")
+		e.Hint = fmt.Sprintf("ebb alias add %s ADMIN@ADDRESS, or set directory.postmaster to the address that should get it", addr)
+		out = append(out, Warned("directory.postmaster", e))
+	}
+	return out
 }
 
 // canReadWrite tells from the mode whether u may read and write the file.
