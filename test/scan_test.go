@@ -277,6 +277,14 @@ func TestScanClamdDownAndOverItsLimit(t *testing.T) {
 	if m := temp.scrape(); !strings.Contains(m, `ebb_scan_breaker_open{scanner="clamd"} 1`) {
 		t.Errorf("metrics do not show the open breaker:\n%s", linesWith(m, "ebb_scan_"))
 	}
+	// mailq and doctor, other processes, show it while it lasts.
+	if r := harness.Run(t, exec.Command(harness.Ebb(t), "mailq", "-c", temp.Conf), nil); !strings.Contains(r.Stdout, "scanner clamd: not asked until") ||
+		!strings.Contains(r.Stdout, "connection refused") {
+		t.Errorf("mailq does not show the open breaker:\n%s%s", r.Stdout, r.Stderr)
+	}
+	if r := harness.Run(t, exec.Command(harness.Ebb(t), "doctor", "-c", temp.Conf), nil); !strings.Contains(r.Stdout, "its circuit breaker is open until") {
+		t.Errorf("doctor does not show the open breaker:\n%s", linesWith(r.Stdout, "scan"))
+	}
 }
 
 func linesWith(s, sub string) string {

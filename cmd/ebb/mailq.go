@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/pickup"
 	"github.com/ebbmail/ebb/internal/queue"
+	"github.com/ebbmail/ebb/internal/scan"
 )
 
 // queueArgs are the options of mailq and `ebb queue`: -c FILE and --json
@@ -92,6 +94,7 @@ func runMailq(e *env) int {
 		return 0
 	}
 	queue.WriteListing(e.stdout, l, sum, time.Now())
+	scan.WriteBreakerNotes(e.stdout, filepath.Join(cfg.Server.DataDir, scan.BreakerFile), time.Now()) // a scanner the daemon is not asking
 	return 0
 }
 

@@ -4,15 +4,29 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
+	"sync"
 
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/scan"
 	"github.com/ebbmail/ebb/internal/smtpd"
 )
 
+// scanState is the scan engine, built once: SMTP and fetched mail share
+// its scanners, breakers and metrics.
+type scanState struct {
+	once     sync.Once
+	checkers []checker
+}
+
 // scanCheckers: clamd, milters, spamd and rspamd as one checker (the
 // engine runs them in order or in parallel within scan.total_timeout).
 func (d *daemon) scanCheckers() []checker {
+	d.scan.once.Do(func() { d.scan.checkers = d.newScanCheckers() })
+	return d.scan.checkers
+}
+
+func (d *daemon) newScanCheckers() []checker {
 	host := d.cfg.Server.Hostname
 	if host == "" {
 		host, _ = os.Hostname()
@@ -24,14 +38,25 @@ func (d *daemon) scanCheckers() []checker {
 		d.log.Error("scan: cannot set up the scanners", "err", err)
 		return []checker{brokenScan{err}}
 	}
+	state := filepath.Join(d.cfg.Server.DataDir, scan.BreakerFile)
 	if len(es) == 0 {
+		os.Remove(state)
 		return nil
 	}
 	var m *scan.Metrics
 	if d.metrics != nil {
 		m = scan.NewMetrics(d.metrics.Registry)
 	}
-	e := scan.New(es, scan.OptionsFromConfig(d.cfg, m, d.log.With("component", "scan")))
+	lg := d.log.With("component", "scan")
+	o := scan.OptionsFromConfig(d.cfg, m, lg)
+	o.OnBreaker = func(st []scan.BreakerState) {
+		// For ebb mailq and ebb doctor, which run in other processes.
+		if err := scan.WriteBreakers(state, st); err != nil {
+			lg.Warn("scan: cannot record the breakers' state for mailq and doctor", "path", state, "err", err)
+		}
+	}
+	e := scan.New(es, o)
+	o.OnBreaker(e.Breakers()) // a fresh start: every breaker closed
 	return []checker{&scanChecker{d: d, e: e}}
 }
 

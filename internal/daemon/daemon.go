@@ -94,6 +94,7 @@ type daemon struct {
 	sub     *submission   // submission listeners and the sendmail pickup (submission.go)
 	relay   *relay.Relay  // the remote transport (relay.go)
 	srs     *srs.Rewriter // SRS for forwarded mail, nil when off (srs.go)
+	scan    scanState     // the scan engine, built once for every path mail enters by (checks_scan.go)
 }
 
 // fail prints a boundary error on stderr and logs it; it returns the exit

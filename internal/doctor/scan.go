@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -60,6 +61,15 @@ func checkScanners(ctx context.Context, env *Env) []Finding {
 	var out []Finding
 	for _, en := range entries {
 		out = append(out, checkScanner(ctx, cfg, en)...)
+	}
+	// The running daemon's breakers: a scanner it has stopped asking.
+	state := filepath.Join(cfg.Server.DataDir, scan.BreakerFile)
+	for _, b := range scan.OpenBreakers(state, time.Now()) {
+		e := diag.New("scan", "have ebb serve ask "+b.Scanner, state,
+			fmt.Errorf("its circuit breaker is open until %s after %d failures in a row (%s); meanwhile messages get the scanner's on_failure policy", b.Until.Format(time.RFC3339), b.Failures, b.LastErr))
+		e.Setting = cfg.Setting("scan.breaker_interval")
+		e.Hint = "make the scanner answer (see above); the daemon tries it again when the interval has passed"
+		out = append(out, Warned(name, e))
 	}
 	return out
 }

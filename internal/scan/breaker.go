@@ -1,8 +1,14 @@
 package scan
 
 import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
 	"sync"
 	"time"
+
+	"github.com/ebbmail/ebb/internal/safeio"
 )
 
 // breaker makes a dead scanner cost one timeout per interval, not one per
@@ -19,6 +25,7 @@ type breaker struct {
 	until    time.Time // open until
 	probing  bool
 	lastFail time.Time
+	lastErr  string
 }
 
 // allow reports whether the scanner may be asked now; if not, until when
@@ -40,12 +47,13 @@ func (b *breaker) allow(now time.Time) (bool, time.Time) {
 }
 
 // failed records a failure; it reports whether the breaker (re)opened.
-func (b *breaker) failed(now time.Time) bool {
+func (b *breaker) failed(now time.Time, err string) bool {
 	if b.max <= 0 {
 		return false
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.lastErr = err
 	b.fails++
 	b.lastFail = now
 	b.probing = false
@@ -74,6 +82,48 @@ type BreakerState struct {
 	Open     bool      `json:"open"`
 	Until    time.Time `json:"until,omitzero"`
 	Failures int       `json:"failures"`
+	LastErr  string    `json:"last_error,omitempty"`
+}
+
+// BreakerFile is where the daemon keeps its breakers' state, under
+// server.data_dir, for ebb mailq and ebb doctor (other processes).
+const BreakerFile = "scan-breakers.json"
+
+// WriteBreakers stores states at path durably (write, fsync, rename).
+func WriteBreakers(path string, states []BreakerState) error {
+	b, err := json.MarshalIndent(states, "", "  ")
+	if err != nil {
+		return err
+	}
+	return safeio.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// OpenBreakers reads the breakers at path that are open at now; none
+// when the file is missing or unreadable (the daemon is not running, or
+// the caller may not read server.data_dir).
+func OpenBreakers(path string, now time.Time) []BreakerState {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var all, open []BreakerState
+	if json.Unmarshal(b, &all) != nil {
+		return nil
+	}
+	for _, s := range all {
+		if s.Open && now.Before(s.Until) {
+			open = append(open, s)
+		}
+	}
+	return open
+}
+
+// WriteBreakerNotes prints one line per open breaker, for ebb mailq.
+func WriteBreakerNotes(w io.Writer, path string, now time.Time) {
+	for _, s := range OpenBreakers(path, now) {
+		fmt.Fprintf(w, "scanner %s: not asked until %s (circuit breaker open after %d failures in a row: %s); messages get its on_failure policy\n",
+			s.Scanner, s.Until.Format(time.RFC3339), s.Failures, s.LastErr)
+	}
 }
 
 // Breakers returns the state of every scanner's breaker.
@@ -83,7 +133,7 @@ func (e *Engine) Breakers() []BreakerState {
 		b := &en.br
 		b.mu.Lock()
 		out = append(out, BreakerState{Scanner: en.Scanner.Name(), Open: b.max > 0 && b.fails >= b.max,
-			Until: b.until, Failures: b.fails})
+			Until: b.until, Failures: b.fails, LastErr: b.lastErr})
 		b.mu.Unlock()
 	}
 	return out

@@ -35,6 +35,9 @@ type Options struct {
 	Metrics         *Metrics // nil: no metrics
 	Logger          *slog.Logger
 	Now             func() time.Time
+	// OnBreaker, if set, is called with every breaker's state when one
+	// opens or closes (the daemon keeps it in a file for mailq and doctor).
+	OnBreaker func([]BreakerState)
 }
 
 // Engine runs the configured scanners over a message and decides.
@@ -164,18 +167,26 @@ func (e *Engine) scanOne(ctx context.Context, en *entry, m *Message, size int64,
 	}
 	switch r.Status {
 	case Failed:
-		if r.Cause != CauseIO && en.br.failed(e.o.Now()) {
+		if r.Cause != CauseIO && en.br.failed(e.o.Now(), r.Cause+": "+errString(r.Err)) {
 			e.o.Metrics.breaker(name, true)
 			e.o.Logger.Warn("scan breaker open: scanner not asked for a while", "scanner", name,
 				"failures", en.br.max, "interval", en.br.interval.String(), "err", errString(r.Err))
+			e.breakerChanged()
 		}
 	default:
 		if en.br.succeeded() {
 			e.o.Metrics.breaker(name, false)
 			e.o.Logger.Info("scan breaker closed: scanner answers again", "scanner", name)
+			e.breakerChanged()
 		}
 	}
 	return r
+}
+
+func (e *Engine) breakerChanged() {
+	if e.o.OnBreaker != nil {
+		e.o.OnBreaker(e.Breakers())
+	}
 }
 
 func errString(err error) string {
