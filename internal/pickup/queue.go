@@ -30,6 +30,8 @@ func QueueHandler(q Spool, hostname string) Handler {
 			SessionID:  s.Via + ":" + s.Name,
 			BodyType:   s.Env.BodyType,
 		}
+		// sendmail -N, -R, -V (RFC 3461), as SMTP's NOTIFY, RET, ENVID.
+		env.RcptDSN, env.Ret, env.EnvID = queue.ParseDSNOptions(s.Env.Recipients, s.Env.Notify, s.Env.Ret, s.Env.EnvID)
 		return q.Receive(ctx, env, s.Data)
 	}
 }

@@ -222,3 +222,28 @@ func TestExpiryDSNKeepsTheLastRemoteReply(t *testing.T) {
 		t.Fatalf("human part %q", p.human)
 	}
 }
+
+func TestParseDSNOptionsOfSendmail(t *testing.T) {
+	rc := []string{"a@x.example", "b@x.example"}
+	for _, tc := range []struct {
+		notify, ret, envid string
+		wantNotify         string // for every recipient; "" means no entry
+		wantRet, wantEnvID string
+	}{
+		{"success,delay", "hdrs", "env-1", "SUCCESS,DELAY", "HDRS", "env-1"},
+		{"Never", "FULL", "", "NEVER", "FULL", ""},
+		{"never,success", "", "", "", "", ""},
+		{"failure,bogus", "headers", "with space", "", "", ""},
+		{"", "", "", "", "", ""},
+	} {
+		m, ret, envid := ParseDSNOptions(rc, tc.notify, tc.ret, tc.envid)
+		for _, r := range rc {
+			if got := strings.Join(m[r].Notify, ","); got != tc.wantNotify {
+				t.Errorf("-N %q: %s notify %q, want %q", tc.notify, r, got, tc.wantNotify)
+			}
+		}
+		if ret != tc.wantRet || envid != tc.wantEnvID {
+			t.Errorf("-R %q -V %q: %q %q, want %q %q", tc.ret, tc.envid, ret, envid, tc.wantRet, tc.wantEnvID)
+		}
+	}
+}

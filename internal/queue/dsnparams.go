@@ -1,6 +1,9 @@
 package queue
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // RecipientDSN is what the client asked about DSNs for one recipient
 // (RFC 3461 §4.1 NOTIFY, §4.2 ORCPT).
@@ -56,4 +59,39 @@ type Handoff struct {
 	DSN bool `json:"dsn,omitempty"`
 	// Reply is its reply to the end of data ("250 2.0.0 Ok: queued as X").
 	Reply string `json:"reply,omitempty"`
+}
+
+// ParseDSNOptions reads DSN options given as sendmail's -N, -R and -V
+// (RFC 3461 values, any case): notify "never" or a comma list of success,
+// failure, delay, applied to every recipient; ret "full" or "hdrs"; an
+// envid of printable ASCII. What is not valid is left out, as if not
+// given (the defaults apply), rather than refusing the message.
+func ParseDSNOptions(rcpts []string, notify, ret, envid string) (rcptDSN map[string]RecipientDSN, retOut, envidOut string) {
+	var n []string
+	valid := true
+	for _, v := range strings.Split(notify, ",") {
+		switch v = strings.ToUpper(strings.TrimSpace(v)); v {
+		case NotifyNever, NotifySuccess, NotifyFailure, NotifyDelay:
+			n = append(n, v)
+		case "":
+		default:
+			valid = false
+		}
+	}
+	if !valid || len(n) > 1 && slices.Contains(n, NotifyNever) {
+		n = nil // a bad value, or NEVER not alone (RFC 3461 §4.1): as if not given
+	}
+	if len(n) > 0 {
+		rcptDSN = make(map[string]RecipientDSN, len(rcpts))
+		for _, r := range rcpts {
+			rcptDSN[r] = RecipientDSN{Notify: n}
+		}
+	}
+	if r := strings.ToUpper(strings.TrimSpace(ret)); r == "FULL" || r == "HDRS" {
+		retOut = r
+	}
+	if len(envid) <= 100 && strings.IndexFunc(envid, func(c rune) bool { return c < 0x21 || c > 0x7e }) < 0 {
+		envidOut = envid
+	}
+	return rcptDSN, retOut, envidOut
 }
