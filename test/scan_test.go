@@ -506,3 +506,26 @@ func TestScanRspamdActions(t *testing.T) {
 		}
 	}
 }
+
+// Authenticated submission has its own policy (scan.submission): virus
+// scanning on, spam scanning off by default. Port 25 scans both.
+func TestScanSubmissionPolicy(t *testing.T) {
+	sa := harness.SharedSpamd(t)
+	cl := harness.StartClamd(t, harness.ClamdOptions{})
+	e := newSubEnv(t, "\n"+scanConf(cl.Addr, sa.Addr, ""))
+	auth := []string{"--server", e.Sub, "--tls", "--auth", "PLAIN", "--auth-user", "demo@example.test", "--auth-password", demoPass,
+		"--from", "demo@example.test", "--to", "boss@example.test"}
+	if r := runSwaks(t, append(auth, "--h-Subject", "sub gtube", "--body", harness.GTUBE())...); r.Code != 0 || !strings.Contains(r.Stdout, "250 2.0.0 Ok: queued") {
+		t.Errorf("GTUBE from a logged-in user: exit %d, want 250 (spam off for submission):\n%s", r.Code, r.Stdout)
+	}
+	if r := runSwaks(t, append(auth, "--h-Subject", "sub eicar", "--body", harness.EICAR())...); !strings.Contains(r.Stdout, "554 5.7.1") || !strings.Contains(r.Stdout, "Eicar-Test-Signature") {
+		t.Errorf("EICAR from a logged-in user: want 554 5.7.1 naming it (virus on for submission):\n%s", r.Stdout)
+	}
+	if r := runSwaks(t, "--server", e.SMTP, "--from", "x@example.org", "--to", "boss@example.test", "--h-Subject", "mx gtube", "--body", harness.GTUBE()); !strings.Contains(r.Stdout, "550 5.7.1") {
+		t.Errorf("GTUBE on port 25: want 550 5.7.1:\n%s", r.Stdout)
+	}
+	m := unfold(e.waitMail("boss", 1)[0])
+	if !regexp.MustCompile(`X-Ebb-Scan: clamd=clean \([^)]*\)\n`).MatchString(m) || strings.Contains(m, "spamd=") {
+		t.Errorf("the submitted message's coverage header should name clamd only:\n%.500s", m)
+	}
+}
