@@ -39,6 +39,7 @@ func TestNoBackscatter(t *testing.T) {
 	e.ebbAsUser("user", "disable", "-c", e.Conf, "carol@example.test")
 	e.ebbAsUser("user", "add", "-c", e.Conf, "--no-password", "a/b@example.test")
 	e.ebbAsUser("alias", "add", "-c", e.Conf, "team@example.test", "bob@example.test", "carol@example.test")
+	e.ebbAsUser("alias", "add", "-c", e.Conf, "loop@example.test", "bob@example.test")
 
 	rcpts := []struct{ rcpt, want, reason string }{
 		{"carol@example.test", "550 5.2.1", "Mailbox disabled"},
@@ -73,6 +74,17 @@ func TestNoBackscatter(t *testing.T) {
 		if got := c.cmd("MAIL FROM:<" + s.from + ">"); !strings.HasPrefix(got, s.want) {
 			t.Errorf("MAIL FROM:<%q> = %q, want %s", s.from, got, s.want)
 		}
+	}
+	// A message that already went through one of the recipient's mailboxes
+	// would be bounced as a loop by the delivery: refused at the end of
+	// DATA instead, with the bounce's words.
+	c.cmd("RSET")
+	c.cmd("MAIL FROM:<s@example.org>")
+	c.cmd("RCPT TO:<loop@example.test>")
+	c.cmd("RCPT TO:<alice@example.test>")
+	c.cmd("DATA")
+	if got := c.cmd("Delivered-To: bob@example.test\r\nSubject: loop\r\n\r\nbody\r\n."); !strings.HasPrefix(got, "554 5.4.6 Mail forwarding loop") {
+		t.Errorf("DATA of a looping message = %q, want 554 5.4.6", got)
 	}
 	// The control: a good message in the same session is delivered.
 	c.cmd("RSET")

@@ -50,6 +50,7 @@ func runChecks(ctx context.Context, cs []checker, in *checkInput) (string, error
 // the scanners), then the scanners. Each part adds its own in its file.
 func (d *daemon) checkers() []checker {
 	var cs []checker
+	cs = append(cs, d.loopCheckers()...) // checks_loop.go: what the delivery would bounce as a loop
 	cs = append(cs, d.authCheckers()...)
 	cs = append(cs, d.scanCheckers()...)
 	return cs

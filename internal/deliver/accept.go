@@ -2,6 +2,7 @@ package deliver
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
@@ -55,4 +56,23 @@ func mailboxProblem(cfg *config.Config, mb *directory.Mailbox, component string)
 		return maildir, e
 	}
 	return maildir, nil
+}
+
+// LoopRefusal is the mail loop that delivering the message at path to
+// recipient (reaching res) would find (RFC 5321 §6.3: it already carries
+// one of our own Delivered-To addresses), or nil: the delivery's own loop
+// check, run at the end of DATA so that the looping message is refused
+// (554 5.4.6) instead of bounced. It reads only the header section.
+func LoopRefusal(path, recipient string, res *directory.Resolution) *diag.Error {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil // the delivery will say why; this check only refuses
+	}
+	defer f.Close()
+	a := &Agent{Component: "ebb serve"}
+	var ts []target
+	for _, mb := range res.Mailboxes {
+		ts = append(ts, target{mb: mb})
+	}
+	return a.loop(Envelope{Recipient: recipient}, ts, scanHeader(f))
 }
