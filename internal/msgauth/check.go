@@ -188,7 +188,8 @@ func (c *Checker) dkim(ctx context.Context, path string, fields []field) ([]DKIM
 	}
 	defer file.Close()
 	var lookups atomic.Int32
-	vs, err := dkim.VerifyWithOptions(file, &dkim.VerifyOptions{
+	body := &blankRunReader{r: file}
+	vs, err := dkim.VerifyWithOptions(body, &dkim.VerifyOptions{
 		MaxVerifications: max,
 		LookupTXT: func(name string) ([]string, error) {
 			// Called once per verified signature, from as many goroutines;
@@ -199,6 +200,10 @@ func (c *Checker) dkim(ctx context.Context, path string, fields []field) ([]DKIM
 			return c.Resolver.LookupTXT(ctx, name)
 		},
 	})
+	if body.over {
+		// The message's own shape: permerror for every signature.
+		return []DKIMResult{{Result: "permerror", Reason: errBlankRun.Error()}}, ignored
+	}
 	if err != nil && !errors.Is(err, dkim.ErrTooManySignatures) && len(vs) == 0 {
 		return []DKIMResult{{Result: "permerror", Reason: err.Error()}}, ignored
 	}

@@ -175,3 +175,43 @@ func skipCFWS(s string) string {
 func isAuthResults(name string) bool {
 	return strings.EqualFold(strings.TrimSpace(name), "Authentication-Results")
 }
+
+// maxBlankRun bounds a run of line ends and white space in a body being
+// verified: go-msgauth's relaxed body canonicalizer holds such a run in
+// memory until it knows whether text follows (trailing empty lines are
+// not hashed, RFC 6376 §3.4.4), so a body of 50 MiB of empty lines would
+// be held whole, once per signature.
+const maxBlankRun = 1 << 20
+
+// errBlankRun says why such a body is not verified.
+var errBlankRun = errors.New("the body has more than 1 MiB of consecutive empty lines or white space; not verified")
+
+// blankRunReader ends the stream (io.EOF, and over set) once a run of CR,
+// LF, SP and HT passes maxBlankRun. It ends it rather than failing it:
+// go-msgauth's parallel verification leaves its goroutines blocked when
+// the reader fails, while an early end only makes the body hashes differ.
+type blankRunReader struct {
+	r    io.Reader
+	run  int
+	over bool
+}
+
+func (b *blankRunReader) Read(p []byte) (int, error) {
+	if b.over {
+		return 0, io.EOF
+	}
+	n, err := b.r.Read(p)
+	for i, c := range p[:n] {
+		switch c {
+		case '\r', '\n', ' ', '\t':
+			b.run++
+			if b.run > maxBlankRun {
+				b.over = true
+				return i, io.EOF
+			}
+		default:
+			b.run = 0
+		}
+	}
+	return n, err
+}

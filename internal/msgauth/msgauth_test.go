@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -359,5 +360,111 @@ func TestOutsideSignedMessages(t *testing.T) {
 	}
 	if n < 7 {
 		t.Fatalf("only %d messages in verdicts.txt", n)
+	}
+}
+
+// Signing and verifying stream the body: allocations stay far below the
+// message size (principle 3).
+func TestSignAndVerifyStreamTheBody(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a 64 MiB file")
+	}
+	w := newWorld(t)
+	w.key(t, "example.org", "ed1", "ed25519", true)
+	p := filepath.Join(t.TempDir(), "big")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(plainMsg)
+	line := strings.Repeat("x", 76) + "\r\n"
+	chunk := strings.Repeat(line, 1<<14)
+	for range (64 << 20) / len(chunk) {
+		f.WriteString(chunk)
+	}
+	f.Close()
+	// measure returns the peak of the live heap while fn runs, sampled
+	// (churn that the GC takes back does not count: resident memory does).
+	measure := func(fn func()) uint64 {
+		runtime.GC()
+		var base runtime.MemStats
+		runtime.ReadMemStats(&base)
+		done := make(chan struct{})
+		peak := make(chan uint64)
+		go func() {
+			var max uint64
+			var m runtime.MemStats
+			for {
+				select {
+				case <-done:
+					peak <- max
+					return
+				case <-time.After(2 * time.Millisecond):
+					runtime.ReadMemStats(&m)
+					if m.HeapAlloc > base.HeapAlloc && m.HeapAlloc-base.HeapAlloc > max {
+						max = m.HeapAlloc - base.HeapAlloc
+					}
+				}
+			}
+		}()
+		fn()
+		close(done)
+		return <-peak
+	}
+	var sig string
+	alloc := measure(func() {
+		f, _ := os.Open(p)
+		defer f.Close()
+		sig, err = (&Signer{KeyDir: w.dir}).Sign(f)
+	})
+	if err != nil || sig == "" {
+		t.Fatal(err)
+	}
+	if alloc > 16<<20 {
+		t.Errorf("signing 64 MiB: live heap peaked %d MiB above the start", alloc>>20)
+	}
+	signed := filepath.Join(t.TempDir(), "signed")
+	out, _ := os.Create(signed)
+	out.WriteString(sig)
+	in, _ := os.Open(p)
+	io.Copy(out, in)
+	in.Close()
+	out.Close()
+	var res *Result
+	alloc = measure(func() {
+		c := &Checker{Resolver: w.res}
+		res = c.Check(context.Background(), Input{IP: net.ParseIP("127.0.0.2"), Helo: "h", MailFrom: "a@example.org", Path: signed})
+	})
+	if res.DKIM[0].Result != "pass" {
+		t.Errorf("dkim %+v", res.DKIM)
+	}
+	if alloc > 16<<20 {
+		t.Errorf("verifying 64 MiB: live heap peaked %d MiB above the start", alloc>>20)
+	}
+	t.Logf("verifying 64 MiB: live heap peak %d KiB above the start", alloc>>10)
+}
+
+// A body of empty lines is not held in memory by the verifier: past 1 MiB
+// of them the signatures are permerror, and the verification ends.
+func TestLongBlankRunIsBounded(t *testing.T) {
+	w := newWorld(t)
+	w.key(t, "example.org", "ed1", "ed25519", true)
+	w.key(t, "example.org", "ed2", "ed25519", true)
+	msg := plainMsg + strings.Repeat("\r\n", 2<<20) + "end\r\n"
+	sig := w.sign(t, msg)
+	before := runtime.NumGoroutine()
+	res := w.check(t, "127.0.0.2", "h", "a@example.org", sig+msg)
+	if len(res.DKIM) != 1 || res.DKIM[0].Result != "permerror" || !strings.Contains(res.DKIM[0].Reason, "empty lines") {
+		t.Errorf("dkim %+v", res.DKIM)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := runtime.NumGoroutine(); n > before+2 {
+		t.Errorf("%d goroutines after, %d before: the verifiers are stuck", n, before)
+	}
+	// Below the bound, the same shape verifies.
+	msg = plainMsg + strings.Repeat("\r\n", 1000) + "end\r\n"
+	sig = w.sign(t, msg)
+	if res := w.check(t, "127.0.0.2", "h", "a@example.org", sig+msg); res.DKIM[0].Result != "pass" || res.DKIM[1].Result != "pass" {
+		t.Errorf("short run: %+v", res.DKIM)
 	}
 }
