@@ -56,7 +56,6 @@ func (r *Result) Header(authservID string) string {
 	return b.String()
 }
 
-
 // clean makes a value safe for a header line: no control characters (a
 // DNS error text could hold anything), at most 200 bytes.
 func clean(s string) string {
