@@ -45,6 +45,7 @@ type outOpts struct {
 	RelayPort int    // relay.port
 	Relay     string // more [relay] keys
 	Queue     string // more [queue] keys
+	Sub       string // more [submission] keys
 	Users     []string
 }
 
@@ -90,6 +91,7 @@ listen = [%q]
 tls_cert = %q
 tls_key = %q
 trusted_networks = []
+%s
 
 [sendmail]
 pickup_dir = %q
@@ -109,7 +111,7 @@ connect_timeout = "2s"
 greeting_timeout = "3s"
 %s
 `, o.Domain, e.Daemon.Name, filepath.Join(e.Dir, "data"), filepath.Join(e.Dir, "mail"), e.Spool, o.Queue,
-		e.SMTP, cert, key, e.Sub, cert, key, filepath.Join(e.Dir, "pickup"), o.Domain,
+		e.SMTP, cert, key, e.Sub, cert, key, o.Sub, filepath.Join(e.Dir, "pickup"), o.Domain,
 		o.DNS, o.RelayPort, o.Domain, o.Relay)
 	if err := os.WriteFile(e.Conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)

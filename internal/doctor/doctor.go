@@ -58,6 +58,7 @@ var areas = []func() []Check{
 	dkimChecks,
 	scanChecks,
 	fetchChecks,
+	relayChecks,
 	srsChecks,
 	mtastsChecks,
 }
