@@ -29,7 +29,7 @@ type destination struct {
 	// message deferred by it has the same reason (mailq groups them).
 	sfailures int
 	slast     string
-	probing  bool // after a suspension, one attempt is trying again
+	probing   bool // after a suspension, one attempt is trying again
 }
 
 type idleConn struct {
