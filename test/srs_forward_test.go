@@ -115,4 +115,39 @@ func TestSRSForwardAndTheBounceBack(t *testing.T) {
 	if !found {
 		t.Errorf("the bounce to %s did not reach alice", valid)
 	}
+
+	// A Sieve redirect to a remote address leaves with an SRS sender too.
+	home := filepath.Join(two.Dir, "mail", "two.example", "bob")
+	os.MkdirAll(home, 0o755)
+	os.WriteFile(filepath.Join(home, ".dovecot.sieve"), []byte("require \"copy\";\nredirect :copy \"z@ok.example\";\n"), 0o644)
+	harness.Chown(t, home, two.Daemon)
+	before := len(dumpFiles(t, dump))
+	one.submit("alice@one.example", "bob@two.example", "redirected")
+	two.waitMail("bob", 1, 20*time.Second)
+	deadline = time.Now().Add(20 * time.Second)
+	for len(dumpFiles(t, dump)) == before && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	redirected := ""
+	for _, f := range dumpFiles(t, dump) {
+		if strings.Contains(f, "Subject: redirected") {
+			redirected = f
+		}
+	}
+	if !regexp.MustCompile(`X-Mail-Args: <SRS0=[^=>]+=[A-Z2-7]{2}=one\.example=alice@two\.example>`).MatchString(redirected) ||
+		!strings.Contains(redirected, "X-Rcpt-Args: <z@ok.example>") {
+		t.Errorf("the redirect did not leave with an SRS sender:\n%s\ntwo's log:\n%s", redirected, tail(two.Log(), 20))
+	}
+}
+
+// dumpFiles is what smtp-sink -d wrote: one file per transaction.
+func dumpFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, _ := os.ReadDir(dir)
+	var out []string
+	for _, e := range ents {
+		b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+		out = append(out, string(b))
+	}
+	return out
 }
