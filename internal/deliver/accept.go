@@ -1,12 +1,15 @@
 package deliver
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/maildir"
 )
 
 // Refusal is the permanent failure that delivering to res would meet, or
@@ -18,13 +21,38 @@ import (
 //
 // Every mailbox an address reaches must take the message: delivery fails
 // the recipient permanently when one of them refuses it.
+//
+// With mail.over_quota = "permanent", a mailbox already full is refused
+// too (552 5.2.2): the delivery would bounce whatever came.
 func Refusal(cfg *config.Config, res *directory.Resolution) *diag.Error {
 	for _, mb := range res.Mailboxes {
-		if _, e := mailboxProblem(cfg, mb, "ebb serve"); e != nil {
+		md, e := mailboxProblem(cfg, mb, "ebb serve")
+		if e != nil {
 			return e
+		}
+		if cfg.Mail.OverQuota == "permanent" {
+			err := maildir.CheckQuota(filepath.Clean(md), quotaOf(cfg, mb), 1)
+			var qe *maildir.QuotaError
+			if errors.As(err, &qe) {
+				a := &Agent{Cfg: cfg, Component: "ebb serve"}
+				return a.quotaErr(target{mb: mb, maildir: filepath.Clean(md)}, err)
+			}
 		}
 	}
 	return nil
+}
+
+// quotaOf is the Maildir++ quota of mb: its own, else mail.quota and
+// mail.quota_messages.
+func quotaOf(cfg *config.Config, mb *directory.Mailbox) maildir.Quota {
+	q := maildir.Quota{Bytes: int64(cfg.Mail.Quota), Messages: cfg.Mail.QuotaMessages}
+	if mb.QuotaBytes > 0 {
+		q.Bytes = mb.QuotaBytes
+	}
+	if mb.QuotaMessages > 0 {
+		q.Messages = mb.QuotaMessages
+	}
+	return q
 }
 
 // mailboxProblem returns the Maildir of mb (from the directory, or from

@@ -451,13 +451,7 @@ func (a *Agent) store(ctx context.Context, st *staged, msg *Message, t target, e
 		}
 		stores = []Store{{Folder: env.Folder}}
 	}
-	q := maildir.Quota{Bytes: int64(a.Cfg.Mail.Quota), Messages: a.Cfg.Mail.QuotaMessages}
-	if t.mb.QuotaBytes > 0 {
-		q.Bytes = t.mb.QuotaBytes
-	}
-	if t.mb.QuotaMessages > 0 {
-		q.Messages = t.mb.QuotaMessages
-	}
+	q := quotaOf(a.Cfg, t.mb)
 	src := st.tmp
 	if dec.Header != nil {
 		// The edited header makes this mailbox's copy differ: write it once,
