@@ -1,0 +1,255 @@
+#!/bin/bash
+# bench/relay: outbound relaying, ebb against Postfix 3.7, side by side in
+# one run. Each system takes MESSAGES messages of 1 KiB for 10 remote
+# domains (d0.bench … d9.bench) from Postfix's smtp-source on loopback
+# (10 sessions, one per domain) and relays them to Postfix's smtp-sink;
+# both queue durably first. The clock runs from the first injected message
+# until smtp-sink has counted the last one. ebb finds the sink through MX
+# records served by a small test DNS (bench/relay/dnsserver, the tests'
+# internal/dnstest); Postfix's smtp client reads only /etc/resolv.conf, so
+# it gets the same next hop from transport_maps ([127.0.0.1]:PORT, no DNS
+# at all: ebb does strictly more work). Peak RSS is the sum over each
+# system's processes, sampled every 100 ms. RUNS runs each, alternating;
+# the table shows medians and the load average.
+#
+# Usage: bench/relay/run.sh [-m MESSAGES] [-r RUNS] [-o OUTDIR]
+# Run as root on Debian 12 with postfix installed (test/packages.txt).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
+
+MSGS=5000
+RUNS=3
+OUT=bench/relay/out
+while getopts "m:r:o:" o; do
+	case $o in
+	m) MSGS=$OPTARG ;; r) RUNS=$OPTARG ;; o) OUT=$OPTARG ;;
+	*) echo "usage: $0 [-m MESSAGES] [-r RUNS] [-o OUTDIR]" >&2; exit 64 ;;
+	esac
+done
+[ "$(id -u)" = 0 ] || { echo "$0: run as root (Postfix needs it to start)" >&2; exit 1; }
+command -v smtp-sink >/dev/null || { echo "$0: smtp-sink missing: apt-get install postfix" >&2; exit 1; }
+
+T=$(mktemp -d /var/tmp/ebb-bench-relay.XXXXXX)
+chmod 755 "$T"
+mkdir -p "$OUT"
+BASE=$((20000 + RANDOM % 10000))
+PF_PORT=$BASE EBB_PORT=$((BASE + 1)) SINK_PORT=$((BASE + 2)) DNS_PORT=$((BASE + 3))
+SAMPLER= SINK= DNS=
+cleanup() {
+	[ -n "$SAMPLER" ] && kill "$SAMPLER" 2>/dev/null || true
+	[ -n "$SINK" ] && kill "$SINK" 2>/dev/null || true
+	[ -n "$DNS" ] && kill "$DNS" 2>/dev/null || true
+	postfix -c "$T/pf/etc" stop >/dev/null 2>&1 || true
+	[ -f "$T/ebb.pid" ] && kill "$(cat "$T/ebb.pid")" 2>/dev/null || true
+	sleep 0.5
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+echo "== building ebb and the test DNS"
+mkdir -p "$T/bin" && chmod 755 "$T/bin"
+go build -o "$T/bin/ebb" ./cmd/ebb
+go build -o "$T/bin/dnsserver" ./bench/relay/dnsserver
+
+VM=ebbbench
+id "$VM" >/dev/null 2>&1 || useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$VM"
+
+DOMAINS=$(for i in 0 1 2 3 4 5 6 7 8 9; do echo "d$i.bench"; done)
+records=()
+for d in $DOMAINS; do records+=("$d. 300 IN MX 10 mx.$d." "mx.$d. 300 IN A 127.0.0.1"); done
+"$T/bin/dnsserver" -listen "127.0.0.1:$DNS_PORT" "${records[@]}" >"$T/dns.out" 2>&1 &
+DNS=$!
+
+wait_port() {
+	for _ in $(seq 200); do
+		(exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "port $1 never opened" >&2
+	return 1
+}
+
+# ---- the remote: one smtp-sink for all ten domains, counting messages.
+start_sink() {
+	smtp-sink -u nobody -c "127.0.0.1:$SINK_PORT" 1024 >"$T/sink.out" 2>&1 &
+	SINK=$!
+	wait_port "$SINK_PORT" || exit 1
+}
+stop_sink() { kill "$SINK" 2>/dev/null || true; wait "$SINK" 2>/dev/null || true; SINK=; }
+sink_count() { tr '\r' '\n' <"$T/sink.out" | grep -o 'mesg=[0-9]*' | tail -1 | cut -d= -f2; }
+
+# ---- Postfix: a private instance relaying everything for *.bench.
+setup_postfix() {
+	rm -rf "$T/pf"
+	mkdir -p "$T/pf/etc" "$T/pf/queue" "$T/pf/data"
+	chown postfix "$T/pf/data"
+	cp /etc/postfix/postfix-files "$T/pf/etc/" 2>/dev/null || true
+	: > "$T/pf/etc/transport"
+	for d in $DOMAINS; do echo "$d smtp:[127.0.0.1]:$SINK_PORT" >> "$T/pf/etc/transport"; done
+	cat > "$T/pf/etc/main.cf" <<EOC
+compatibility_level = 3.6
+queue_directory = $T/pf/queue
+data_directory = $T/pf/data
+meta_directory = $T/pf/etc
+command_directory = /usr/sbin
+daemon_directory = /usr/lib/postfix/sbin
+shlib_directory = /usr/lib/postfix
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = bench.example.net
+mydomain = example.net
+myorigin = \$myhostname
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject
+transport_maps = texthash:$T/pf/etc/transport
+message_size_limit = 0
+default_process_limit = 200
+biff = no
+append_dot_mydomain = no
+smtputf8_enable = no
+maillog_file = $T/pf/maillog
+EOC
+	sed -e 's/^\(smtp *inet.*\)$/#\1/' /etc/postfix/master.cf |
+		awk '/^[a-z]/ && NF>=8 && $5=="y" {$5="n"} {print}' > "$T/pf/etc/master.cf"
+	echo "127.0.0.1:$PF_PORT inet n - n - - smtpd" >> "$T/pf/etc/master.cf"
+	postfix -c "$T/pf/etc" set-permissions >/dev/null 2>&1 || true
+	postfix -c "$T/pf/etc" check
+}
+start_postfix() {
+	setup_postfix
+	postfix -c "$T/pf/etc" start >/dev/null 2>&1
+	wait_port "$PF_PORT" || { tail -5 "$T/pf/maillog" >&2; exit 1; }
+	PIDS_CMD="pf_pids"
+}
+stop_postfix() { postfix -c "$T/pf/etc" stop >/dev/null 2>&1 || true; sleep 1; }
+pf_pids() {
+	local m
+	m=$(head -1 "$T/pf/queue/pid/master.pid" 2>/dev/null | tr -d ' ')
+	[ -n "$m" ] || return 0
+	echo "$m"
+	pgrep -P "$m" || true
+}
+
+# ---- ebb: submission from loopback relays without AUTH (trusted_networks).
+setup_ebb() {
+	rm -rf "$T/ebb"
+	mkdir -p "$T/ebb/data" "$T/ebb/mail" "$T/ebb/spool"
+	cat > "$T/ebb/ebb.toml" <<EOC
+[server]
+hostname = "bench.example.net"
+user = "$VM"
+data_dir = "$T/ebb/data"
+[mail]
+root = "$T/ebb/mail"
+[queue]
+spool = "$T/ebb/spool"
+[smtp]
+listen = []
+max_connections = 500
+max_connections_per_ip = 500
+[submission]
+listen = ["127.0.0.1:$EBB_PORT"]
+trusted_networks = ["127.0.0.1/32"]
+tls_cert = "$T/ebb/cert.pem"
+tls_key = "$T/ebb/key.pem"
+[sendmail]
+pickup_dir = "$T/ebb/pickup"
+[dns]
+resolver = "127.0.0.1:$DNS_PORT"
+[relay]
+port = $SINK_PORT
+[metrics]
+listen = ""
+[log]
+level = "warn"
+EOC
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=bench.example.net -days 2 \
+		-keyout "$T/ebb/key.pem" -out "$T/ebb/cert.pem" >/dev/null 2>&1
+	chown -R "$VM:$VM" "$T/ebb"
+	runuser -u "$VM" -- "$T/bin/ebb" domain add -c "$T/ebb/ebb.toml" example.net >/dev/null
+}
+start_ebb() {
+	setup_ebb
+	"$T/bin/ebb" serve -c "$T/ebb/ebb.toml" >"$T/ebb/serve.log" 2>&1 &
+	echo $! > "$T/ebb.pid"
+	wait_port "$EBB_PORT" || { tail -5 "$T/ebb/serve.log" >&2; exit 1; }
+	PIDS_CMD="ebb_pids"
+}
+stop_ebb() {
+	kill "$(cat "$T/ebb.pid")" 2>/dev/null || true
+	while kill -0 "$(cat "$T/ebb.pid")" 2>/dev/null; do sleep 0.1; done
+	rm -f "$T/ebb.pid"
+}
+ebb_pids() { cat "$T/ebb.pid"; }
+
+# sample_rss FILE: the peak of the summed RSS (KiB) of $PIDS_CMD, every 100 ms.
+sample_rss() {
+	local peak=0 sum
+	while :; do
+		sum=0
+		for p in $($PIDS_CMD); do
+			r=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+			sum=$((sum + ${r:-0}))
+		done
+		[ "$sum" -gt "$peak" ] && peak=$sum && echo "$peak" > "$1"
+		sleep 0.1
+	done
+}
+
+# run_one SYSTEM -> prints "msgs_per_s peak_rss_kib seconds"
+run_one() {
+	local sys=$1 port n deadline per=$((MSGS / 10))
+	start_sink
+	if [ "$sys" = postfix ]; then start_postfix; port=$PF_PORT; else start_ebb; port=$EBB_PORT; fi
+	echo 0 > "$T/rss"
+	sample_rss "$T/rss" & SAMPLER=$!
+	local t0 t1 pids=()
+	t0=$(date +%s.%N)
+	for d in $DOMAINS; do
+		smtp-source -s 1 -m "$per" -l 1024 -f sender@example.net -t "rcpt@$d" "127.0.0.1:$port" >"$T/source.$d" 2>&1 &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do wait "$p" || { echo "$sys: smtp-source failed" >&2; cat "$T"/source.* >&2; }; done
+	deadline=$(( $(date +%s) + 600 ))
+	while :; do
+		n=$(sink_count); n=${n:-0}
+		[ "$n" -ge $((per * 10)) ] && break
+		if [ "$(date +%s)" -gt "$deadline" ]; then echo "$sys: only $n of $((per * 10)) relayed after 600 s" >&2; break; fi
+		sleep 0.02
+	done
+	t1=$(date +%s.%N)
+	kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true; SAMPLER=
+	local rss; rss=$(cat "$T/rss")
+	if [ "$sys" = postfix ]; then stop_postfix; else stop_ebb; fi
+	stop_sink
+	awk -v n="$n" -v a="$t0" -v b="$t1" -v r="$rss" 'BEGIN { printf "%.1f %d %.2f\n", n/(b-a), r, b-a }'
+}
+
+median() { sort -n | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
+
+RESULTS="$OUT/results.tsv"
+printf "run\tsystem\tmsgs_s\trss_mib\tseconds\tload1\n" > "$RESULTS"
+echo "== $MSGS messages of 1 KiB over 10 domains per run, $RUNS runs each; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+for r in $(seq "$RUNS"); do
+	for sys in postfix ebb; do
+		read -r rate rss secs < <(run_one "$sys")
+		load=$(cut -d' ' -f1 /proc/loadavg)
+		printf "%s\t%s\t%s\t%.1f\t%s\t%s\n" "$r" "$sys" "$rate" "$(awk -v r="$rss" 'BEGIN{print r/1024}')" "$secs" "$load" >> "$RESULTS"
+		echo "   run $r: $sys $rate msg/s (${secs}s), peak RSS $(awk -v r="$rss" 'BEGIN{printf "%.1f", r/1024}') MiB, load $load"
+	done
+done
+
+pf_rate=$(awk -F'\t' '$2=="postfix" {print $3}' "$RESULTS" | median)
+ebb_rate=$(awk -F'\t' '$2=="ebb" {print $3}' "$RESULTS" | median)
+pf_rss=$(awk -F'\t' '$2=="postfix" {print $4}' "$RESULTS" | median)
+ebb_rss=$(awk -F'\t' '$2=="ebb" {print $4}' "$RESULTS" | median)
+echo
+echo "== relayed messages per second, smtp-source → queue → smtp-sink, $MSGS × 1 KiB over 10 domains (median of $RUNS)"
+printf "%-10s %12s %14s\n" system "msg/s" "peak RSS MiB"
+printf "%-10s %12s %14s\n" postfix "$pf_rate" "$pf_rss"
+printf "%-10s %12s %14s\n" ebb "$ebb_rate" "$ebb_rss"
+printf "ratio ebb/postfix: %sx (target >= 2x); load after: %s\n" "$(awk -v a="$ebb_rate" -v b="$pf_rate" 'BEGIN { printf "%.2f", a/b }')" "$(cut -d' ' -f1-3 /proc/loadavg)"
