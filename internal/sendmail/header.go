@@ -10,6 +10,8 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // MaxHeaderBytes bounds the header block sendmail holds in memory to read
@@ -201,9 +203,16 @@ func (h *Header) Apply(f Fixup) {
 
 // FormatMailbox renders a From: value: "Name <addr>", or "addr" without a
 // name. A name with specials is quoted (RFC 5322 §3.2.3); a non-ASCII name
-// is written as it is, which SMTPUTF8-era readers accept.
+// is written as it is (RFC 6532 §3.2), which SMTPUTF8-era readers accept.
+// What no header may carry is dropped from the name: control characters
+// (CR, LF, ESC, \x01 from -F or $NAME) and invalid UTF-8.
 func FormatMailbox(name, addr string) string {
-	name = strings.TrimSpace(strings.NewReplacer("\r", "", "\n", "").Replace(name))
+	name = strings.TrimSpace(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(name, "")))
 	if name == "" {
 		return addr
 	}

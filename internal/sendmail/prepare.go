@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"github.com/ebbmail/ebb/internal/envaddr"
 	"io"
 	"strings"
 	"time"
@@ -123,8 +124,11 @@ func Qualify(addr, domain string) string {
 	return addr + "@" + domain
 }
 
-// checkAddress refuses what cannot be an envelope address: control
-// characters, spaces outside quotes, overlong addresses.
+// checkAddress refuses what the queue could not use as an envelope
+// address: it asks envaddr, the one parser that MAIL FROM and RCPT TO are
+// judged by too (no local part that needs quotes, no control characters,
+// no routing by local part), so that sendmail never hands over an address
+// the daemon would refuse or could not bounce to.
 func checkAddress(a string, sender bool) error {
 	if a == "" {
 		if sender {
@@ -135,17 +139,8 @@ func checkAddress(a string, sender bool) error {
 	if len(a) > MaxAddressLength {
 		return fmt.Errorf("longer than %d characters", MaxAddressLength)
 	}
-	quoted := false
-	for i := 0; i < len(a); i++ {
-		c := a[i]
-		switch {
-		case c == '"':
-			quoted = !quoted
-		case c < ' ' || c == 0x7f:
-			return errors.New("control character in address")
-		case (c == ' ' || c == '<' || c == '>') && !quoted:
-			return errors.New("space or angle bracket in address")
-		}
+	if _, err := envaddr.Parse(a); err != nil {
+		return errors.New(err.(*envaddr.Error).Message)
 	}
 	return nil
 }

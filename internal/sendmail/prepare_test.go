@@ -249,6 +249,9 @@ func TestPrepareRefuses(t *testing.T) {
 		{"no recipients at all", nil, "Subject: x\n\n"},
 		{"-t and no recipient headers", []string{"-t"}, "Subject: x\n\n"},
 		{"control character in recipient", []string{"a\x01b@example.org"}, "\n"},
+		{"a quoted local part with a space (the queue could not bounce to it)", []string{"-f", `"john smith"@example.org`, "x@example.org"}, "\n"},
+		{"a recipient that needs quotes", []string{`"a<b"@example.org`}, "\n"},
+		{"a NUL in the sender's domain", []string{"-f", "s@exa\x00mple.org", "x@example.org"}, "\n"},
 		{"overlong recipient", []string{strings.Repeat("a", 400) + "@example.org"}, "\n"},
 		{"header block too large", []string{"x@example.org"}, "X: " + strings.Repeat("a", 100) + "\n" + strings.Repeat("X-Long: "+strings.Repeat("b", 1000)+"\n", 1100)},
 	}
