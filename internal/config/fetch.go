@@ -5,8 +5,8 @@ package config
 // add); these keys are the behaviour every account shares.
 type Fetch struct {
 	Enabled            bool     `toml:"enabled" default:"true" doc:"Run the fetch accounts in ebb serve (ebb fetch run works either way)."`
-	MaxAccounts        int      `toml:"max_accounts" default:"8" min:"1" doc:"How many accounts fetch at the same time; the others wait their turn. An account that hangs holds one slot, never the others."`
-	Interval           Duration `toml:"interval" default:"5m" doc:"How often an account is polled when the server has no IDLE, or when its folders are more than one (IDLE watches the first). An account's own interval (ebb fetch add --interval) wins."`
+	MaxAccounts        int      `toml:"max_accounts" default:"8" min:"1" doc:"How many accounts connect and fetch at the same time; the others wait their turn. An account that hangs holds one slot (until fetch.timeout), never the others; an account waiting in IDLE holds none and fetches what is pushed at once."`
+	Interval           Duration `toml:"interval" default:"5m" doc:"How often an account is polled when the server has no IDLE, when the account has several folders (IDLE watches one), and for POP3. An account's own interval (ebb fetch add --interval) wins."`
 	Idle               bool     `toml:"idle" default:"true" doc:"Wait for new mail with IMAP IDLE (RFC 2177) when the server offers it: mail arrives within seconds instead of at the next poll."`
 	IdleRestart        Duration `toml:"idle_restart" default:"28m" doc:"How long one IDLE lasts before it is re-issued; RFC 2177 §3 asks clients to do so before 29 minutes, since servers may drop an idle client after 30."`
 	Batch              int      `toml:"batch" default:"64" min:"1" doc:"How many messages one UID FETCH asks for (BODY.PEEK[]: the server's \\Seen flag does not change), and how many RETR commands are pipelined when the POP3 server offers PIPELINING (RFC 2449)."`
