@@ -49,7 +49,7 @@ func (e *fetchEnv) startRun(name string) (*exec.Cmd, *strings.Builder) {
 // over POP3 with the server stopped mid-fetch.
 func TestFetchKill9AndServerStoppedMidRun(t *testing.T) {
 	e := newFetchEnv(t, map[string]string{"alice": "pw-a", "dave": "pw-d"}, "batch = 32\n", false, "")
-	const n = 1500
+	const n = 1000
 	e.Remote.Put(t, "alice", "INBOX", remoteMsgs(n, 1, "crash", 4096)...)
 	all := idsIn(t, filepath.Join(e.Remote.Maildir("alice", ""), "new"))
 	if len(all) != n {
@@ -57,7 +57,7 @@ func TestFetchKill9AndServerStoppedMidRun(t *testing.T) {
 	}
 	e.add("pw-a", e.imapsArgs("big", "alice", "alice@example.test", "--after", "delete")...)
 	cmd, out := e.startRun("big")
-	fetchWait(t, 60*time.Second, "the first messages to arrive", func() bool { return e.count("alice") >= 200 })
+	fetchWait(t, 60*time.Second, "the first messages to arrive", func() bool { return e.count("alice") >= 150 })
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	local := e.localIDs("alice")
@@ -97,7 +97,7 @@ func TestFetchKill9AndServerStoppedMidRun(t *testing.T) {
 	e.add("pw-d", "bigpop", "--protocol", "pop3", "--server", e.Remote.POP3S, "--user", "dave", "--to", "bob@example.test",
 		"--ca-file", e.Remote.CACert, "--after", "delete")
 	cmd, out = e.startRun("bigpop")
-	fetchWait(t, 60*time.Second, "the first messages to arrive", func() bool { return e.count("bob") >= 200 })
+	fetchWait(t, 60*time.Second, "the first messages to arrive", func() bool { return e.count("bob") >= 150 })
 	e.Remote.Stop()
 	err := cmd.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 75 || !strings.Contains(out.String(), "the server closed the connection") {
