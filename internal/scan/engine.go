@@ -215,5 +215,5 @@ func (e *Engine) account(m *Message, rep *Report) {
 				"status", string(r.Status), "cause", r.Cause, "detail", r.Detail, "policy", pol, "err", errString(r.Err))
 		}
 	}
-	e.o.Metrics.verdict(rep.Verdict.Name())
+	e.o.Metrics.verdict(rep.Verdict.Name(), rep.Took)
 }

@@ -1,12 +1,17 @@
 package scan
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics are the scan collectors: every method is safe on a nil *Metrics.
 type Metrics struct {
 	results   *prometheus.CounterVec
 	unscanned *prometheus.CounterVec
 	seconds   *prometheus.HistogramVec
+	message   prometheus.Histogram
 	breakers  *prometheus.GaugeVec
 	verdicts  *prometheus.CounterVec
 }
@@ -27,6 +32,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time one scanner took for one message.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}, []string{"scanner"}),
+		message: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "ebb_scan_message_seconds",
+			Help:    "Time the whole scan of one message took (all its scanners, in order or in parallel, and the policy).",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}),
 		breakers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ebb_scan_breaker_open",
 			Help: "1 while a scanner's circuit breaker is open (it is not asked; its failure policy applies).",
@@ -39,6 +49,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.results = register(reg, m.results)
 	m.unscanned = register(reg, m.unscanned)
 	m.seconds = register(reg, m.seconds)
+	m.message = register(reg, m.message)
 	m.breakers = register(reg, m.breakers)
 	m.verdicts = register(reg, m.verdicts)
 	return m
@@ -83,9 +94,10 @@ func (m *Metrics) breaker(scanner string, open bool) {
 	m.breakers.WithLabelValues(scanner).Set(v)
 }
 
-func (m *Metrics) verdict(v string) {
+func (m *Metrics) verdict(v string, took time.Duration) {
 	if m == nil {
 		return
 	}
 	m.verdicts.WithLabelValues(v).Inc()
+	m.message.Observe(took.Seconds())
 }
