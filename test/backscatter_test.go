@@ -57,6 +57,8 @@ func TestNoBackscatter(t *testing.T) {
 		{"\"a\rb\"@example.org", "553 5.1.7"},
 		{"s@exa\x00mple.org", "553 5.1.7"},
 		{"s@example.org..", "553 5.1.7"},
+		{"nobody@example.test", "550 5.1.8"}, // ours but unknown: its bounce would fail
+		{"carol@example.test", "250"},        // disabled, but it exists: it may still send
 	}
 	c := dialFrom(t, e.SMTP, "127.0.0.2")
 	c.cmd("EHLO client.example.org")

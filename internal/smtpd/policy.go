@@ -71,7 +71,41 @@ type InboundPolicy struct {
 // §4.5.5). A sender that would make the DSN undeliverable is refused now.
 func (p InboundPolicy) Mail(ctx context.Context, s *SessionInfo, from string, opts *smtp.MailOptions) error {
 	s.UTF8 = opts != nil && opts.UTF8
-	return checkSender(from, opts)
+	if err := checkSender(from, opts); err != nil || from == "" {
+		return err
+	}
+	return p.localSender(ctx, from)
+}
+
+// localSender refuses a sender in a hosted domain that the directory does
+// not know: a bounce to it could not be delivered (Postfix's
+// reject_unlisted_sender). 550 5.1.8, RFC 3463: the sender's address
+// cannot take return mail. A disabled mailbox still exists and may send.
+func (p InboundPolicy) localSender(ctx context.Context, from string) error {
+	a, _ := envaddr.Parse(from)
+	if a.IsLiteral() {
+		return nil
+	}
+	hosted, err := p.Directory.IsLocalDomain(ctx, a.Domain)
+	if err != nil {
+		return directoryTrouble("look up the sender's domain", a.Domain, err)
+	}
+	if !hosted {
+		return nil
+	}
+	res, err := p.Directory.Resolve(ctx, a.String())
+	if err != nil {
+		if d, ok := diag.As(err); ok && !d.Temporary() {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 8},
+				Message: fmt.Sprintf("<%s>: sender unknown here: %s", envaddr.Clip(from), d.Public)}
+		}
+		return directoryTrouble("resolve the sender", a.String(), err)
+	}
+	if res.Unknown() {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 8},
+			Message: fmt.Sprintf("<%s>: sender unknown in a domain hosted here; a bounce to it could not be delivered", envaddr.Clip(from))}
+	}
+	return nil
 }
 
 // checkSender refuses a reverse-path that envaddr does not accept (553

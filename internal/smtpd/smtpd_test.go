@@ -213,6 +213,8 @@ func TestInboundSenderPolicy(t *testing.T) {
 		{"a NUL in the domain", "<s@exa\x00mple.org>", "553 5.1.7"},
 		{"a control character", "<s\x01@example.org>", "553 5.1.7"},
 		{"a domain ending in two dots", "<s@example.org..>", "553 5.1.7"},
+		{"an existing sender of a hosted domain", "<alice@example.test>", "250"},
+		{"an unknown sender of a hosted domain: its bounce would fail", "<nobody@example.test>", "550 5.1.8"},
 	}
 	c, _ := dial(t, ts.addr)
 	c.cmd("EHLO client.example.org")
@@ -326,7 +328,11 @@ func TestDirectoryDownIs451AtRCPT(t *testing.T) {
 	ts := startServer(t, mapDirectory{err: errors.New("dial tcp 127.0.0.1:5432: connection refused")}, nil, nil)
 	c, _ := dial(t, ts.addr)
 	c.cmd("EHLO c")
-	c.cmd("MAIL FROM:<s@example.org>")
+	// A sender is looked up too (is it ours and known?): our trouble, 451.
+	if got := c.cmd("MAIL FROM:<s@example.org>"); !strings.HasPrefix(got, "451 4.3.0") || strings.Contains(got, "5432") {
+		t.Errorf("MAIL with the directory down = %q, want 451 4.3.0 with no detail", got)
+	}
+	c.cmd("MAIL FROM:<>")
 	got := c.cmd("RCPT TO:<alice@example.test>")
 	if !strings.HasPrefix(got, "451 4.3.0") || !strings.Contains(got, "ref ") || strings.Contains(got, "5432") {
 		t.Errorf("RCPT with the directory down = %q, want 451 4.3.0 with a ref and no detail", got)
