@@ -3,6 +3,7 @@ package relay
 import (
 	"bufio"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/dnsresolve"
+	"github.com/ebbmail/ebb/internal/mtasts"
 )
 
 // hostError is a failure of one host or address, kept for the report when
@@ -169,6 +171,9 @@ func (r *Relay) session(ctx context.Context, a *attempt, host, ip, port string, 
 				Err: fmt.Errorf("the server does not offer STARTTLS and TLS is required (%s: %s)", a.setting, a.level)}
 		}
 	}
+	if a.sts != nil && a.sts.Mode == mtasts.Testing {
+		r.stsTestingCheck(a, c)
+	}
 	if a.hop.Smarthost != "" && r.set.Credentials != "" {
 		user, pass, err := r.credentials()
 		if err != nil {
@@ -207,4 +212,30 @@ func (r *Relay) credentials() (user, pass string, err error) {
 		return "", "", d
 	}
 	return user, pass, nil
+}
+
+// stsTestingCheck reports what MTA-STS enforce would have refused on c,
+// for a policy in testing mode (RFC 8461 §5: deliver, but report): no
+// TLS, or a certificate that does not verify for the MX name.
+func (r *Relay) stsTestingCheck(a *attempt, c *conn) {
+	why := ""
+	switch {
+	case c.tls == nil:
+		why = "no TLS session"
+	case len(c.tls.PeerCertificates) == 0:
+		why = "no certificate"
+	default:
+		inter := x509.NewCertPool()
+		for _, ic := range c.tls.PeerCertificates[1:] {
+			inter.AddCert(ic)
+		}
+		if _, err := c.tls.PeerCertificates[0].Verify(x509.VerifyOptions{DNSName: c.host, Roots: r.roots, Intermediates: inter}); err != nil {
+			why = err.Error()
+		}
+	}
+	if why != "" {
+		r.stats.stsFailure(string(mtasts.Testing))
+		r.log.Warn("MTA-STS (testing): enforce would refuse this MX; delivering anyway", "domain", a.hop.Domain,
+			"host", c.host, "ip", c.ip, "why", why)
+	}
 }

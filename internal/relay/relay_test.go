@@ -440,6 +440,10 @@ func TestMTASTS(t *testing.T) {
 	if err := deliver(t, r, m, 1); err != nil {
 		t.Errorf("testing: %v", err)
 	}
+	// testing: the MX mismatch and the missing TLS are both counted.
+	if v := testutilCount(t, r.Metrics().sts.WithLabelValues("testing")); v != 2 {
+		t.Errorf("testing mode counted %v, want 2", v)
+	}
 	if len(srv.got()) != 1 {
 		t.Errorf("received %d", len(srv.got()))
 	}
