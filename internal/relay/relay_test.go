@@ -457,3 +457,34 @@ func testutilCount(t *testing.T, c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// RFC 3461: the sender's DSN requests travel on to a server that offers
+// DSN, and the handoff says so.
+func TestDSNParametersPassedOn(t *testing.T) {
+	srv := startServer(t, "127.0.0.2:0", nil, nil)
+	var port int
+	fmt.Sscan(srv.Addr[strings.LastIndexByte(srv.Addr, ':')+1:], &port)
+	e := newEnv(t, port, "")
+	e.dns.MustAdd("example.net. MX 10 mx.example.net.", "mx.example.net. A 127.0.0.2")
+	r := e.relay(Options{})
+	m := e.message("alice@ours.test", body, "bob@example.net")
+	m.Envelope.Ret, m.Envelope.EnvID = "HDRS", "id+1=x"
+	m.Envelope.RcptDSN = map[string]queue.RecipientDSN{"bob@example.net": {Notify: []string{"SUCCESS", "FAILURE"}, ORCPTType: "rfc822", ORCPT: "bob@old.example"}}
+	if err := deliver(t, r, m, 0); err != nil {
+		t.Fatal(err)
+	}
+	g := srv.got()
+	if len(g) != 1 {
+		t.Fatalf("received %d", len(g))
+	}
+	if g[0].Opts.Return != smtp.DSNReturnHeaders || g[0].Opts.EnvelopeID != "id+1=x" {
+		t.Errorf("MAIL options %+v", g[0].Opts)
+	}
+	ro := g[0].RcptOpts
+	if ro == nil || len(ro.Notify) != 2 || ro.Notify[0] != smtp.DSNNotifySuccess || ro.OriginalRecipient != "bob@old.example" {
+		t.Errorf("RCPT options %+v", ro)
+	}
+	if h := m.Recipients[0].Relay; h == nil || !h.DSN || !strings.HasPrefix(h.Reply, "250 ") {
+		t.Errorf("handoff %+v", h)
+	}
+}
