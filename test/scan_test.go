@@ -529,3 +529,50 @@ func TestScanSubmissionPolicy(t *testing.T) {
 		t.Errorf("the submitted message's coverage header should name clamd only:\n%.500s", m)
 	}
 }
+
+// Every scanner stopped: each ends as its policy says (clamd and milters
+// tempfail, spamd and rspamd accept by default), and with every policy at
+// accept the message is delivered with a header naming each one unscanned.
+func TestScanAllScannersDown(t *testing.T) {
+	down := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := l.Addr().String()
+		l.Close()
+		return a
+	}
+	conf := func(extra string) string {
+		return fmt.Sprintf("[scan.clamd]\naddress = %q\nconfig = \"\"\n%s[scan.spamd]\naddress = %q\n[scan.rspamd]\naddress = %q\n[scan.milter]\naddresses = [\"inet:%s\"]\n%s",
+			down(), extraFor(extra, "clamd"), down(), down(), down(), extraFor(extra, "milter"))
+	}
+	def := newServeEnv(t, serveOpts{Extra: conf("")})
+	open := newServeEnv(t, serveOpts{Extra: conf("clamd.on_failure = \"accept\"\nmilter.on_failure = \"accept\"")})
+	if r := smtpSend(t, def.SMTP, "alice@example.test", scanMsg("all down", "\r\nhello\r\n")); !strings.HasPrefix(r, "451 4.7.1") {
+		t.Errorf("default policies: %q, want 451 4.7.1", r)
+	}
+	if r := smtpSend(t, open.SMTP, "alice@example.test", scanMsg("all down open", "\r\nhello\r\n")); !strings.HasPrefix(r, "250") {
+		t.Errorf("every policy accept: %q, want 250", r)
+	}
+	open.waitCount("alice", 1, 15*time.Second)
+	m := unfold(open.messages("alice")[0])
+	if !regexp.MustCompile(`X-Ebb-Scan: clamd=unscanned \(down; policy accept\); milter:127\.0\.0\.1:\d+=unscanned \(down; policy accept\); spamd=unscanned \(down; policy accept\); rspamd=unscanned \(down; policy accept\)`).MatchString(m) {
+		t.Errorf("coverage header:\n%.500s", m)
+	}
+	for _, e := range []*serveEnv{def, open} {
+		met := e.scrape()
+		for _, s := range []string{"clamd", "spamd", "rspamd"} {
+			if !strings.Contains(met, `ebb_scan_unscanned_total{cause="down",scanner="`+s+`"} 1`) {
+				t.Errorf("metrics lack %s down:\n%s", s, linesWith(met, "ebb_scan_unscanned"))
+			}
+		}
+		if n := strings.Count(e.Log(), `msg="scan: message not scanned"`); n != 4 {
+			t.Errorf("%d not-scanned log lines, want 4 (one per scanner)", n)
+		}
+	}
+	if !strings.Contains(def.Log(), "scanner=spamd status=failed cause=down detail=down policy=accept") ||
+		!strings.Contains(def.Log(), "scanner=clamd status=failed cause=down detail=down policy=tempfail") {
+		t.Errorf("the log does not name each scanner's policy:\n%s", linesWith(def.Log(), "scan"))
+	}
+}
