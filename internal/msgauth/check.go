@@ -8,11 +8,13 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"blitiri.com.ar/go/spf"
 	"github.com/emersion/go-msgauth/dkim"
+	"github.com/emersion/go-msgauth/dmarc"
 )
 
 // Resolver is what the checks ask the DNS through (a *net.Resolver from
@@ -119,26 +121,60 @@ func (c *Checker) Check(ctx context.Context, in Input) *Result {
 	defer cancel()
 	res := &Result{}
 
+	// The lookups that do not depend on each other run at once: SPF for
+	// HELO and MAIL FROM, the DKIM keys, the DMARC record. The wait is
+	// then the slowest of them, not their sum.
+	var wg sync.WaitGroup
 	helo := strings.TrimSuffix(strings.ToLower(in.Helo), ".")
-	res.HeloSPF = c.spf(ctx, in.IP, helo, "postmaster@"+helo, helo)
-	if in.MailFrom == "" {
-		// RFC 7208 §2.4: for the null reverse path the MAIL FROM check is
-		// done on postmaster@HELO: the HELO result stands for both.
-		res.SPF = res.HeloSPF
-	} else {
-		_, d, _ := strings.Cut(in.MailFrom, "@")
-		res.SPF = c.spf(ctx, in.IP, helo, in.MailFrom, strings.ToLower(d))
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		res.HeloSPF = c.spf(ctx, in.IP, helo, "postmaster@"+helo, helo)
+	}()
+	if in.MailFrom != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, d, _ := strings.Cut(in.MailFrom, "@")
+			res.SPF = c.spf(ctx, in.IP, helo, in.MailFrom, strings.ToLower(d))
+		}()
+	}
+	spfDone := func() {
+		wg.Wait()
+		if in.MailFrom == "" {
+			// RFC 7208 §2.4: for the null reverse path the MAIL FROM
+			// check is done on postmaster@HELO: the HELO result stands
+			// for both.
+			res.SPF = res.HeloSPF
+		}
 	}
 
 	fields, herr := readHeaderFile(in.Path)
 	if herr != nil {
+		spfDone()
 		reason := "cannot read the header: " + herr.Error()
 		res.DKIM = []DKIMResult{{Result: "permerror", Reason: reason}}
 		res.DMARC = DMARCResult{Result: "permerror", Disposition: Accept, Reason: reason}
 		return res
 	}
+	from, done := dmarcFrom(fields)
+	var rec *dmarc.Record
+	var atOrg bool
+	var derr error
+	if done == nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rec, atOrg, derr = c.lookupDMARC(ctx, from)
+		}()
+	}
 	res.DKIM, res.DKIMIgnored = c.dkim(ctx, in.Path, fields)
-	res.DMARC = c.dmarc(ctx, fields, res)
+	spfDone()
+	if done != nil {
+		res.DMARC = *done
+	} else {
+		res.DMARC = c.dmarcEval(from, rec, atOrg, derr, res)
+	}
 	return res
 }
 

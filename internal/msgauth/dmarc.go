@@ -88,10 +88,10 @@ func (c *Checker) dmarcRecord(ctx context.Context, domain string) (*dmarc.Record
 	return rec, nil
 }
 
-// dmarc evaluates the policy of the From: domain over the SPF and DKIM
-// results.
-func (c *Checker) dmarc(ctx context.Context, fields []field, res *Result) DMARCResult {
-	out := DMARCResult{Disposition: Accept}
+// dmarcFrom finds the RFC5322.From domain (RFC 7489 §6.6.1), or the
+// result when the message cannot be evaluated.
+func dmarcFrom(fields []field) (string, *DMARCResult) {
+	out := &DMARCResult{Disposition: Accept}
 	var froms []string
 	n := 0
 	for _, f := range fields {
@@ -103,24 +103,27 @@ func (c *Checker) dmarc(ctx context.Context, fields []field, res *Result) DMARCR
 	switch {
 	case n == 0 || len(froms) == 0:
 		out.Result, out.Reason = "permerror", "no From: address with a domain"
-		return out
+		return "", out
 	case n > 1:
-		// RFC 7489 §6.6.1: a message with several From fields is not
-		// evaluated (it may hide the domain the reader sees).
+		// A message with several From fields is not evaluated (it may
+		// hide the domain the reader sees).
 		out.Result, out.Reason = "permerror", "more than one From: field"
-		return out
+		return "", out
 	}
 	for _, d := range froms[1:] {
 		if d != froms[0] {
 			out.From = froms[0]
 			out.Result, out.Reason = "permerror", "From: holds addresses of different domains"
-			return out
+			return "", out
 		}
 	}
-	from := froms[0]
-	out.From = from
+	return froms[0], nil
+}
 
-	rec, atOrg, err := c.lookupDMARC(ctx, from)
+// dmarcEval evaluates the policy of from (the record as lookupDMARC
+// found it) over the SPF and DKIM results.
+func (c *Checker) dmarcEval(from string, rec *dmarc.Record, atOrg bool, err error, res *Result) DMARCResult {
+	out := DMARCResult{Disposition: Accept, From: from}
 	switch {
 	case errors.Is(err, errTempDNS):
 		out.Result, out.Reason = "temperror", err.Error()
