@@ -118,3 +118,34 @@ func TestDSNsLeaveWithTheRemoteTranscript(t *testing.T) {
 		t.Fatalf("bob has %d messages, want 3", n)
 	}
 }
+
+// A message that waits too long on the forwarding host expires there, and
+// the expiry bounce reaches the sender on another instance: Status 4.4.7
+// with the last remote reply quoted (no SRS here: the copy keeps alice's
+// address as its sender).
+func TestExpiryBounceReachesARemoteSender(t *testing.T) {
+	dns := startDNS(t)
+	port := commonPort(t, "127.0.0.2", "127.0.0.3", "127.0.0.4")
+	harness.StartSMTPSink(t, fmt.Sprintf("127.0.0.4:%d", port), "-r", "RCPT", "-b", "451 4.7.1 greylisted, try later")
+	for name, ip := range map[string]string{"one": "127.0.0.2", "two": "127.0.0.3", "greylist": "127.0.0.4"} {
+		dns.MustAdd(fmt.Sprintf("%s.example. MX 10 mx.%s.example.", name, name), fmt.Sprintf("mx.%s.example. A %s", name, ip))
+	}
+	one := newOutInstance(t, outOpts{Domain: "one.example", IP: "127.0.0.2", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"alice"}})
+	two := newOutInstance(t, outOpts{Domain: "two.example", IP: "127.0.0.3", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"bob"},
+		Queue: "lifetime = \"3s\"\ndelay_notice = \"0s\"\nretry_min = \"1s\"\nretry_max = \"1s\""})
+	harness.EbbAs(t, two.Daemon, nil, "alias", "add", "-c", two.Conf, "fwd@two.example", "g@greylist.example")
+
+	one.submit("alice@one.example", "fwd@two.example", "will expire")
+	d := parseDSNMail(t, one.waitMail("alice", 1, 30*time.Second)[0])
+	r := dsnRecipient(t, d, "g@greylist.example")
+	for k, want := range map[string]string{"action": "failed", "status": "4.4.7", "remote-mta": "dns; mx.greylist.example",
+		"diagnostic-code": "smtp; 451 4.7.1 greylisted, try later", "original-recipient": "rfc822; fwd@two.example"} {
+		if r[k] != want {
+			t.Errorf("%s = %q, want %q (all: %+v)", k, r[k], want, r)
+		}
+	}
+	if d.PerMessage["reporting-mta"] != "dns; mx.two.example" || !strings.Contains(d.Human, "Delivery time expired") {
+		t.Errorf("per-message %+v, human:\n%s", d.PerMessage, d.Human)
+	}
+	two.waitMailq(10*time.Second, "Mail queue is empty")
+}
