@@ -2,6 +2,7 @@ package test
 
 import (
 	"bytes"
+	"encoding/json"
 	"os/exec"
 	"strings"
 	"testing"
@@ -78,10 +79,30 @@ func TestDKIMTwoInstancesSignAndVerify(t *testing.T) {
 		t.Errorf("dkimpy does not pass both signatures (exit %d)", r.Code)
 	}
 
-	// doctor on the sender: both published keys match.
-	d := harness.Run(t, exec.Command(harness.Ebb(t), "doctor", "-c", one.Conf), nil)
-	if strings.Count(d.Stdout, "matches the published record") != 2 {
-		t.Errorf("doctor does not find both keys published:\n%s", d.Stdout)
+	// doctor on the sender: both published keys match; SPF lists this
+	// host and DMARC exists (reported).
+	d := harness.Run(t, exec.Command(harness.Ebb(t), "doctor", "--json", "-c", one.Conf), nil)
+	var report struct {
+		Findings []struct{ Check, Status, Subject, Message string }
+	}
+	if err := json.Unmarshal([]byte(d.Stdout), &report); err != nil {
+		t.Fatalf("doctor --json: %v\n%s", err, d.Stdout)
+	}
+	got := map[string]int{}
+	for _, f := range report.Findings {
+		switch {
+		case f.Check == "dkim.keys" && f.Status == "ok" && strings.Contains(f.Message, "matches the published record"):
+			got["keys"]++
+		case f.Check == "auth.dns" && f.Status == "ok" && f.Message == "SPF passes for mx.one.example":
+			got["spf"]++
+		case f.Check == "auth.dns" && f.Status == "ok" && f.Subject == "_dmarc.one.example":
+			got["dmarc"]++
+		case f.Check == "dkim.keys" || f.Check == "auth.dns":
+			t.Errorf("doctor: %+v", f)
+		}
+	}
+	if got["keys"] != 2 || got["spf"] != 1 || got["dmarc"] != 1 {
+		t.Errorf("doctor findings %v, want 2 keys, SPF and DMARC ok:\n%s", got, d.Stdout)
 	}
 	// A third key whose record is not published: doctor fails and says
 	// what to publish.
