@@ -35,6 +35,7 @@ type imapConn struct {
 	events  chan struct{}
 	dog     *watchdog
 	account *directory.FetchAccount
+	unhook  func() bool // of the context.AfterFunc that closes c
 }
 
 func (f *Fetcher) imapDial(ctx context.Context, a *directory.FetchAccount) (*imapConn, error) {
@@ -75,19 +76,24 @@ func (f *Fetcher) imapDial(ctx context.Context, a *directory.FetchAccount) (*ima
 	}
 	ic.c = c
 	ic.dog = newWatchdog(f.Cfg.Timeout.Duration, func() { c.Close() })
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	_ = stop
+	ic.unhook = context.AfterFunc(ctx, func() { c.Close() })
 	if err := c.WaitGreeting(); err != nil {
-		c.Close()
+		ic.close()
 		return nil, ic.dog.explain(err)
 	}
 	ic.dog.kick()
 	if err := f.imapLogin(ctx, ic); err != nil {
-		c.Close()
+		ic.close()
 		return nil, err
 	}
 	ic.dog.kick()
 	return ic, nil
+}
+
+func (ic *imapConn) close() {
+	ic.dog.stop()
+	ic.unhook()
+	ic.c.Close()
 }
 
 func (f *Fetcher) imapLogin(ctx context.Context, ic *imapConn) error {
@@ -146,9 +152,9 @@ func (f *Fetcher) imapConnSession(ctx context.Context, a *directory.FetchAccount
 		return err
 	}
 	defer func() {
-		ic.dog.stop()
+		ic.dog.kick()
 		ic.c.Logout().Wait()
-		ic.c.Close()
+		ic.close()
 	}()
 	for {
 		var pass Result
@@ -318,7 +324,9 @@ func (f *Fetcher) imapFolder(ctx context.Context, ic *imapConn, folder string, p
 		return ic.dog.explain(err)
 	}
 	var todo []imap.UID
+	var highest imap.UID
 	for _, u := range sd.AllUIDs() {
+		highest = max(highest, u)
 		// RFC 3501 §6.4.8: "n:*" always matches the highest UID, even
 		// below n.
 		if uint32(u) > st.LastUID && !hasUID(seen, u) {
@@ -362,8 +370,17 @@ func (f *Fetcher) imapFolder(ctx context.Context, ic *imapConn, folder string, p
 			}
 		}
 	}
-	if condstore && sel.HighestModSeq != 0 {
-		st.ModSeq = sel.HighestModSeq
+	// Every UID the search found is now delivered or recorded as known
+	// (the refetch rule): the position moves past all of them, and the
+	// UIDNEXT test above stays cheap.
+	changed := false
+	if uint32(highest) > st.LastUID {
+		st.LastUID, changed = uint32(highest), true
+	}
+	if condstore && sel.HighestModSeq != 0 && sel.HighestModSeq != st.ModSeq {
+		st.ModSeq, changed = sel.HighestModSeq, true
+	}
+	if changed {
 		if err := f.Store.SetFetchFolderState(ctx, a.Name, folder, st); err != nil {
 			return fail(CauseLocal, "record the state of folder "+folder, err, "")
 		}

@@ -40,8 +40,7 @@ func (f *Fetcher) Test(ctx context.Context, a *directory.FetchAccount, w io.Writ
 	if err != nil {
 		return asDiag(err, a)
 	}
-	defer ic.c.Close()
-	defer ic.dog.stop()
+	defer ic.close()
 	caps := ic.c.Caps()
 	var has []string
 	for _, c := range []imap.Cap{imap.CapIdle, imap.CapCondStore, imap.CapUIDPlus, imap.CapMove} {
