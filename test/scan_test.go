@@ -576,3 +576,62 @@ func TestScanAllScannersDown(t *testing.T) {
 		t.Errorf("the log does not name each scanner's policy:\n%s", linesWith(def.Log(), "scan"))
 	}
 }
+
+// A milter's quarantine (clamav-milter OnInfected Quarantine) holds the
+// message in the queue, where mailq shows it: accepted, not delivered.
+func TestScanMilterQuarantineHolds(t *testing.T) {
+	cl := harness.StartClamd(t, harness.ClamdOptions{})
+	mi := harness.StartClamavMilter(t, cl, "Quarantine")
+	e := newServeEnv(t, serveOpts{Extra: fmt.Sprintf("[scan.milter]\naddresses = [\"inet:%s\"]\n", mi.Addr)})
+	if r := smtpSend(t, e.SMTP, "alice@example.test", mimeMsg("quarantined", "see attached", "eicar.com", []byte(harness.EICAR()))); !strings.HasPrefix(r, "250") {
+		t.Fatalf("reply %q, want 250 (quarantine accepts)\n%s", r, mi.Log())
+	}
+	time.Sleep(time.Second)
+	if n := e.count("alice"); n != 0 {
+		t.Errorf("the quarantined message was delivered (%d in alice's new/)", n)
+	}
+	r := harness.Run(t, exec.Command(harness.Ebb(t), "mailq", "-c", e.Conf), nil)
+	if !strings.Contains(strings.ToLower(r.Stdout), "held") {
+		t.Errorf("mailq does not show the message held:\n%s", r.Stdout)
+	}
+	if !strings.Contains(e.Log(), `msg="scan: message held"`) {
+		t.Errorf("no log line for the hold:\n%s", linesWith(e.Log(), "scan"))
+	}
+}
+
+// ebb scan FILE: each verdict with score and symbols, and the SMTP answer.
+func TestScanCommand(t *testing.T) {
+	sa := harness.SharedSpamd(t)
+	cl := harness.StartClamd(t, harness.ClamdOptions{})
+	dir := harness.Dir(t)
+	conf := filepath.Join(dir, "ebb.toml")
+	os.WriteFile(conf, []byte(scanConf(cl.Addr, sa.Addr, "")), 0o644)
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(data), 0o644)
+		return p
+	}
+	cases := []struct {
+		name, file string
+		code       int
+		want       []string
+	}{
+		{"GTUBE", write("gtube.eml", scanMsg("gtube", "\r\n"+harness.GTUBE()+"\r\n")), 1,
+			[]string{"clamd    clean", "spamd    spam score ", "symbols: ", "GTUBE", "SMTP: 550 5.7.1 Message refused as spam", "(decided by spamd)"}},
+		{"EICAR", write("eicar.eml", scanMsg("eicar", "\r\n"+harness.EICAR()+"\r\n")), 1,
+			[]string{"clamd    virus Eicar-Test-Signature", "SMTP: 554 5.7.1 Message refused: virus found: Eicar-Test-Signature"}},
+		{"ham", write("ham.eml", scanMsg("ham", "\r\nLunch?\r\n")), 0,
+			[]string{"clamd    clean", "spamd    ham score", "SMTP: 250 2.0.0", "header added:", "X-Ebb-Scan: clamd=clean"}},
+	}
+	for _, tc := range cases {
+		r := harness.Run(t, exec.Command(harness.Ebb(t), "scan", "-c", conf, tc.file), nil)
+		if r.Code != tc.code {
+			t.Errorf("%s: exit %d, want %d:\n%s%s", tc.name, r.Code, tc.code, r.Stdout, r.Stderr)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(r.Stdout, w) {
+				t.Errorf("%s: output lacks %q:\n%s", tc.name, w, r.Stdout)
+			}
+		}
+	}
+}

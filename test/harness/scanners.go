@@ -272,15 +272,19 @@ type ClamavMilter struct {
 	done chan struct{}
 }
 
-// StartClamavMilter starts clamav-milter for clamd (OnInfected Reject,
-// AddHeader Replace: X-Virus-Scanned and X-Virus-Status), stopped when the
-// test ends.
-func StartClamavMilter(t testing.TB, c *Clamd) *ClamavMilter {
+// StartClamavMilter starts clamav-milter for clamd (OnInfected Reject, or
+// the action given: Quarantine, Accept, Blackhole; AddHeader Replace:
+// X-Virus-Scanned and X-Virus-Status), stopped when the test ends.
+func StartClamavMilter(t testing.TB, c *Clamd, onInfected ...string) *ClamavMilter {
 	t.Helper()
 	Install(t, "clamav-milter")
 	dir := Dir(t)
 	m := &ClamavMilter{Addr: fmt.Sprintf("127.0.0.1:%d", FreePort(t)), Dir: dir, done: make(chan struct{})}
 	_, port, _ := net.SplitHostPort(m.Addr)
+	action := "Reject"
+	if len(onInfected) > 0 {
+		action = onInfected[0]
+	}
 	conf := fmt.Sprintf(`Foreground yes
 MilterSocket inet:%s@127.0.0.1
 ClamdSocket tcp:%s
@@ -288,11 +292,11 @@ PidFile %s/milter.pid
 LogFile %s/milter.log
 LogInfected Full
 LogClean Full
-OnInfected Reject
+OnInfected %s
 OnFail Defer
 AddHeader Replace
 ReadTimeout 30
-`, port, c.Addr, dir, dir)
+`, port, c.Addr, dir, dir, action)
 	cf := filepath.Join(dir, "clamav-milter.conf")
 	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
