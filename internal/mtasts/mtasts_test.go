@@ -309,3 +309,14 @@ func TestCacheRefusesWhatRFC8461Refuses(t *testing.T) {
 		t.Fatalf("SERVFAIL: %+v, %v", p, err)
 	}
 }
+
+func FuzzParseTXT(f *testing.F) {
+	f.Add("v=STSv1; id=20160831085700Z;", "v=spf1 -all")
+	f.Add("v=STSv1;id=a;id=b", "")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		id, err := ParseTXT([]string{a, b})
+		if err == nil && (id == "" || len(id) > 32 || strings.ContainsAny(id, " ;=\r\n")) {
+			t.Fatalf("ParseTXT(%q, %q) = %q", a, b, id)
+		}
+	})
+}

@@ -1,0 +1,117 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/queue"
+	"github.com/ebbmail/ebb/internal/smtpd"
+	"github.com/ebbmail/ebb/internal/srs"
+)
+
+func testRewriter(t *testing.T, now time.Time) *srs.Rewriter {
+	t.Helper()
+	rw, err := srs.New(srs.Config{Domain: "srs.example", Secrets: []string{"s3cret"}, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rw
+}
+
+// innerPolicy records what reaches the inbound policy behind SRS.
+type innerPolicy struct{ rcpts []string }
+
+func (p *innerPolicy) Mail(context.Context, *smtpd.SessionInfo, string, *smtp.MailOptions) error { return nil }
+func (p *innerPolicy) Rcpt(_ context.Context, _ *smtpd.SessionInfo, to string, _ *smtp.RcptOptions) error {
+	p.rcpts = append(p.rcpts, to)
+	return nil
+}
+
+func TestSRSPolicyAtRCPT(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	rw := testRewriter(t, now)
+	valid, _ := rw.Forward("alice@orig.example")
+	old, _ := testRewriter(t, now.Add(-30*24*time.Hour)).Forward("alice@orig.example")
+	inner := &innerPolicy{}
+	p := srsPolicy{Policy: inner, rw: rw}
+	for _, tc := range []struct {
+		name, rcpt, want string // want: "" accepted, else the reply's code and enhanced code
+		inner                bool
+	}{
+		{"a valid SRS address is accepted without the directory", valid, "", false},
+		{"a forged hash is refused", strings.Replace(valid, valid[5:9], "AAAA", 1), "550 5.7.1", false},
+		{"an expired address is refused", old, "550 5.1.1", false},
+		{"an ordinary address goes to the inbound policy", "bob@srs.example", "", true},
+		{"an SRS-looking address of another domain too", "SRS0=x=y=z=w@other.example", "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inner.rcpts = nil
+			err := p.Rcpt(context.Background(), &smtpd.SessionInfo{}, tc.rcpt, nil)
+			var se *smtp.SMTPError
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want != "" && (!errors.As(err, &se) || fmt.Sprintf("%d %d.%d.%d", se.Code, se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2]) != tc.want):
+				t.Fatalf("reply %v, want %s", err, tc.want)
+			}
+			if (len(inner.rcpts) > 0) != tc.inner {
+				t.Fatalf("inbound policy asked: %v, want %v", inner.rcpts, tc.inner)
+			}
+		})
+	}
+}
+
+// The queue's own DSNs to an SRS sender go to the address it stands for,
+// through the transport of that address's route.
+func TestWithSRSDeliversToTheOriginalSender(t *testing.T) {
+	rw := testRewriter(t, time.Now())
+	d := &daemon{cfg: config.Defaults(), srs: rw}
+	var got []string
+	record := func(name string) queue.Transport {
+		return queue.TransportFunc(func(ctx context.Context, m *queue.Message, r *queue.Recipient) error {
+			got = append(got, name+" "+r.Address)
+			return nil
+		})
+	}
+	tr := d.withSRS(queue.Transports{
+		Route: func(ctx context.Context, rcpt string) (queue.Route, error) {
+			if strings.HasSuffix(rcpt, "@here.example") {
+				return queue.Local, nil
+			}
+			return queue.Remote, nil
+		},
+		Local: record("local"), Remote: record("remote"),
+	})
+	remote, _ := rw.Forward("alice@orig.example")
+	local, _ := rw.Forward("bob@here.example")
+	for _, a := range []string{remote, local, "carol@here.example"} {
+		rt, err := tr.Route(context.Background(), a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := tr.Local
+		if rt == queue.Remote {
+			x = tr.Remote
+		}
+		if err := x.Deliver(context.Background(), &queue.Message{}, &queue.Recipient{Address: a}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := "remote alice@orig.example,local bob@here.example,local carol@here.example"
+	if strings.Join(got, ",") != want {
+		t.Fatalf("delivered %q, want %q", strings.Join(got, ","), want)
+	}
+	forged := strings.Replace(remote, remote[5:9], "AAAA", 1)
+	err := tr.Local.Deliver(context.Background(), &queue.Message{}, &queue.Recipient{Address: forged})
+	if de, ok := diag.As(err); !ok || de.Temporary() || de.SMTPCode != 550 {
+		t.Fatalf("forged SRS recipient: %v", err)
+	}
+}
