@@ -52,6 +52,15 @@ func (q *Queue) Do(op Op, ids []string) ([]OpResult, error) {
 			return nil, fmt.Errorf("queue %s needs at least one queue id", op)
 		}
 		q.mu.Lock()
+		if q.resume != nil {
+			// Flushing everything revives every suspended destination
+			// too (as Postfix's flush does), or the retries would meet
+			// "suspended" at once.
+			resume := q.resume
+			q.mu.Unlock()
+			resume("")
+			q.mu.Lock()
+		}
 		for id, e := range q.entries {
 			if !e.removed {
 				ids = append(ids, id)

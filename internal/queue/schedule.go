@@ -54,8 +54,8 @@ type Transports struct {
 	// Remote nil means NoRemote.
 	Remote Transport
 	// Resume, when set, lifts the remote transport's suspension of a
-	// destination domain (ebb queue flush --domain); it returns how many
-	// destinations were suspended.
+	// destination domain (ebb queue flush --domain; "" for all, by a
+	// flush of every message); it returns how many were suspended.
 	Resume func(domain string) int
 }
 

@@ -162,8 +162,8 @@ func (r *Relay) Close() {
 }
 
 // Resume lifts the suspension of the destinations of domain (and of a
-// smarthost named so) so that the next attempt tries at once (ebb queue
-// flush --domain). It reports how many were suspended.
+// smarthost named so; "" for all) so that the next attempt tries at once
+// (ebb queue flush [--domain]). It reports how many were suspended.
 func (r *Relay) Resume(domain string) int {
 	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
 	r.mu.Lock()
@@ -171,7 +171,7 @@ func (r *Relay) Resume(domain string) int {
 	n := 0
 	for key, d := range r.dests {
 		name, _, _ := strings.Cut(key, "|")
-		if name == domain || name == "["+domain+"]" || strings.HasPrefix(name, "["+domain+":") {
+		if domain == "" || name == domain || name == "["+domain+"]" || strings.HasPrefix(name, "["+domain+":") {
 			if d.resume() {
 				n++
 			}
