@@ -142,6 +142,7 @@ func (d *daemon) srsSender(ctx context.Context, from string, rcpts []string) str
 		d.log.Warn("srs: sender not rewritten", "from", from, "err", err)
 		return from
 	}
+	d.log.Info("srs: sender rewritten for forwarding", "from", from, "srs", to, "rcpts", strings.Join(rcpts, ","))
 	return to
 }
 

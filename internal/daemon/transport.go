@@ -91,6 +91,6 @@ func (d *daemon) forward(ctx context.Context, m *queue.Message, r *queue.Recipie
 		return err
 	}
 	d.log.Info("forwarded to remote addresses", "queue_id", m.ID, "rcpt", r.Address,
-		"forward_queue_id", id, "forwards", strings.Join(to, ","))
+		"forward_queue_id", id, "forwards", strings.Join(to, ","), "sender", env.From, "srs", env.From != m.Envelope.From)
 	return nil
 }
