@@ -78,6 +78,25 @@ func TestFetchFailuresSayTheRealCause(t *testing.T) {
 			}
 		})
 	}
+	// A full local mailbox: nothing is fetched (it would only wait in the
+	// queue), the message stays on the server, the cause is the quota.
+	e.Remote.Put(t, "alice", "INBOX", remoteMsgs(1, 1, "quota", 500)...)
+	if r := harness.Run(t, harness.AsUser(exec.Command(harness.Ebb(t), "deliver", "-c", e.Conf, "-d", "bob@example.test"), e.User),
+		harness.TestMessage(9, "filler", 4000)); r.Code != 0 {
+		t.Fatalf("ebb deliver: %d %s", r.Code, r.Stderr)
+	}
+	harness.EbbAs(t, e.User, nil, "user", "quota", "-c", e.Conf, "bob@example.test", "1K")
+	e.add("pw-a", e.imapsArgs("full", "alice", "bob@example.test")...)
+	if r := e.fetch("run", "full"); r.Code != 75 || !strings.Contains(r.Stderr, "quota") {
+		t.Fatalf("full mailbox: exit %d\n%s", r.Code, r.Stderr)
+	}
+	if l := e.listLine("full"); !strings.Contains(l, "FAILING (quota, 1 in a row)") {
+		t.Fatalf("fetch list: %s", l)
+	}
+	if e.count("bob") != 1 || e.Remote.Count("alice", "INBOX") != 1 {
+		t.Fatalf("bob has %d, the server %d; want 1 and 1", e.count("bob"), e.Remote.Count("alice", "INBOX"))
+	}
+
 	// An account that keeps failing is reported by ebb doctor, with its
 	// cause; a server that does not answer is found by the doctor itself.
 	e.fetch("run", "badpw")

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/deliver"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/fetch"
@@ -23,6 +25,30 @@ import (
 type fetchSink struct {
 	q      *queue.Queue
 	checks []checker
+	cfg    *config.Config
+	dir    directory.Resolver
+}
+
+// Ready is the local delivery's own refusal (a disabled or impossible
+// mailbox), and a full mailbox whatever mail.over_quota says: fetched mail
+// must not wait in the queue until it expires (its sender is <>, so it
+// would vanish); it stays on the server instead.
+func (s fetchSink) Ready(ctx context.Context, rcpt string) error {
+	res, err := s.dir.Resolve(ctx, rcpt)
+	if err != nil {
+		return err
+	}
+	if res.Unknown() {
+		e := diag.New("lookup", "deliver to", rcpt, errors.New("no such mailbox here any more"))
+		e.Hint = "point the account at a hosted mailbox: ebb fetch remove, then ebb fetch add --to"
+		return e
+	}
+	strict := *s.cfg
+	strict.Mail.OverQuota = "permanent"
+	if e := deliver.Refusal(&strict, res); e != nil {
+		return e
+	}
+	return nil
 }
 
 func (s fetchSink) Receive(ctx context.Context, env *queue.Envelope, data io.Reader) (string, error) {
@@ -68,7 +94,7 @@ func (d *daemon) startFetch(ctx context.Context) {
 	if !d.cfg.Fetch.Enabled {
 		return
 	}
-	r := &fetch.Runner{F: d.fetcher(fetchSink{q: d.q, checks: d.scanCheckers()}), Accounts: d.dir.FetchAccounts}
+	r := &fetch.Runner{F: d.fetcher(fetchSink{q: d.q, checks: d.scanCheckers(), cfg: d.cfg, dir: d.dir}), Accounts: d.dir.FetchAccounts}
 	go r.Run(ctx)
 }
 
@@ -145,7 +171,7 @@ func FetchRun(ctx context.Context, o FetchRunOptions) int {
 		<-queueDone
 	}()
 
-	f := d.fetcher(fetchSink{q: q, checks: d.scanCheckers()})
+	f := d.fetcher(fetchSink{q: q, checks: d.scanCheckers(), cfg: cfg, dir: dir})
 	code := 0
 	for _, a := range accounts {
 		var p fetch.Progress

@@ -28,7 +28,8 @@ const (
 	CauseRevoked     = "token-revoked" // the refresh token was revoked: consent must be renewed
 	CauseFolder      = "folder"
 	CauseUIDValidity = "uidvalidity"
-	CauseLocal       = "local" // our side: queue, disk, quota, directory
+	CauseLocal       = "local" // our side: queue, disk, directory
+	CauseQuota       = "quota" // the local mailbox is full
 	CauseServer      = "server"
 )
 

@@ -41,6 +41,15 @@ type Sink interface {
 	Receive(ctx context.Context, env *queue.Envelope, data io.Reader) (string, error)
 }
 
+// Ready is what a Sink may also do: say whether the local mailbox can
+// take a message now (it exists, is enabled, is not over its quota).
+// Fetching stops before a message that would only wait in the queue, or
+// fail there: it stays on the server. The error is a *diag.Error (Op
+// "quota" for a full mailbox).
+type Ready interface {
+	Ready(ctx context.Context, rcpt string) error
+}
+
 // Store keeps accounts' state: the directory (both backends).
 type Store interface {
 	FetchFolderState(ctx context.Context, account, folder string) (directory.FetchFolder, error)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/queue"
 )
@@ -108,6 +109,16 @@ func (f *Fetcher) received(o origin, queueID string, now time.Time) string {
 // durable there, with its hash. A failed read is the server's trouble
 // (returned as the network error); a failed write is ours (CauseLocal).
 func (f *Fetcher) deliver(ctx context.Context, o origin, body io.Reader) (queueID, hash string, size int64, err error) {
+	if r, ok := f.Sink.(Ready); ok {
+		if err := r.Ready(ctx, o.a.Mailbox); err != nil {
+			cause := CauseLocal
+			if de, ok := diag.As(err); ok && de.Op == "quota" {
+				cause = CauseQuota
+			}
+			return "", "", 0, fail(cause, "fetch for "+o.a.Mailbox, err,
+				"the message stays on the server and is fetched once the mailbox can take it")
+		}
+	}
 	t := &tap{r: body}
 	env := &queue.Envelope{
 		// The null sender: a fetched message must never cause a bounce to
