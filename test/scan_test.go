@@ -3,6 +3,7 @@ package test
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"encoding/base64"
 	"fmt"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ebbmail/ebb/internal/scan"
 	"github.com/ebbmail/ebb/test/harness"
 )
 
@@ -633,5 +635,30 @@ func TestScanCommand(t *testing.T) {
 				t.Errorf("%s: output lacks %q:\n%s", tc.name, w, r.Stdout)
 			}
 		}
+	}
+}
+
+// One clamd session (IDSESSION) serves message after message; when clamd
+// has closed it (its IdleTimeout), the next message goes over a new one.
+func TestScanClamdSessionReuse(t *testing.T) {
+	cl := harness.StartClamd(t, harness.ClamdOptions{IdleTimeout: 1})
+	c := &scan.Clamd{Addr: cl.Addr, Timeout: 10 * time.Second}
+	eicar := &scan.Message{Body: scanMsg("eicar", "\r\n"+harness.EICAR()+"\r\n")}
+	ham := &scan.Message{Body: scanMsg("ham", "\r\nhello\r\n")}
+	for i := 0; i < 5; i++ {
+		m, want := ham, scan.Clean
+		if i%2 == 1 {
+			m, want = eicar, scan.Infected
+		}
+		if r := c.Scan(context.Background(), m); r.Status != want {
+			t.Fatalf("message %d: %s (%v), want %s", i, r.Status, r.Err, want)
+		}
+		if n := c.IdleSessions(); n != 1 {
+			t.Fatalf("after message %d: %d idle sessions, want the one reused", i, n)
+		}
+	}
+	time.Sleep(2500 * time.Millisecond) // clamd closes the idle session
+	if r := c.Scan(context.Background(), eicar); r.Status != scan.Infected {
+		t.Fatalf("after clamd closed the session: %s (%v), want virus", r.Status, r.Err)
 	}
 }

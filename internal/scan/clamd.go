@@ -8,17 +8,36 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
+	"sync"
 	"time"
 )
 
 // Clamd is a client of ClamAV's clamd. It streams the message with
 // zINSTREAM (clamd(8): "z" framing, NUL-terminated replies; the data in
-// chunks of <uint32 big-endian length><bytes>, ended by a zero length).
+// chunks of <uint32 big-endian length><bytes>, ended by a zero length),
+// inside an IDSESSION so that one connection serves many messages.
 type Clamd struct {
 	Addr    string        // host:port or a Unix socket path
 	Timeout time.Duration // per scan
+
+	mu   sync.Mutex
+	idle []idleSession
 }
+
+type idleSession struct {
+	c     net.Conn
+	since time.Time
+}
+
+const (
+	// maxIdleSessions bounds the connections kept open between messages.
+	maxIdleSessions = 8
+	// idleSessionFor stays below clamd's IdleTimeout (30 s by default),
+	// after which clamd closes a session that has nothing to do.
+	idleSessionFor = 10 * time.Second
+)
 
 func (c *Clamd) Name() string { return "clamd" }
 func (c *Clamd) Kind() Kind   { return Virus }
@@ -27,23 +46,89 @@ func (c *Clamd) Kind() Kind   { return Virus }
 // the quota as each chunk header arrives.
 const chunkSize = 64 << 10
 
-// Scan sends the message and reads the verdict.
+// Scan sends the message and reads the verdict. A reused session that
+// clamd has closed meanwhile (its IdleTimeout, a restart) fails before any
+// reply: the message is sent again once on a new connection.
 func (c *Clamd) Scan(ctx context.Context, m *Message) *Result {
-	r := &Result{Scanner: c.Name(), Kind: Virus}
 	ctx, cancel := withTimeout(ctx, c.Timeout)
 	defer cancel()
+	for attempt := 0; ; attempt++ {
+		r := &Result{Scanner: c.Name(), Kind: Virus}
+		conn, reused, err := c.session(ctx)
+		if err != nil {
+			return failure(r, err)
+		}
+		r, keep, stale := c.scanOn(ctx, conn, m, r)
+		if keep {
+			c.put(conn)
+		} else {
+			conn.Close()
+		}
+		if stale && reused && attempt == 0 && ctx.Err() == nil {
+			continue
+		}
+		return r
+	}
+}
+
+// session returns an idle session or a new one.
+func (c *Clamd) session(ctx context.Context) (net.Conn, bool, error) {
+	now := time.Now()
+	c.mu.Lock()
+	for len(c.idle) > 0 {
+		s := c.idle[len(c.idle)-1]
+		c.idle = c.idle[:len(c.idle)-1]
+		if now.Sub(s.since) < idleSessionFor {
+			c.mu.Unlock()
+			if dl, ok := ctx.Deadline(); ok {
+				s.c.SetDeadline(dl)
+			} else {
+				s.c.SetDeadline(time.Time{})
+			}
+			return s.c, true, nil
+		}
+		s.c.Close()
+	}
+	c.mu.Unlock()
+	conn, err := dial(ctx, c.Addr)
+	if err != nil {
+		return nil, false, err
+	}
+	if _, err := io.WriteString(conn, "zIDSESSION\x00"); err != nil {
+		conn.Close()
+		return nil, false, fmt.Errorf("clamd at %s: %w", c.Addr, err)
+	}
+	return conn, false, nil
+}
+
+// IdleSessions is how many sessions wait for the next message.
+func (c *Clamd) IdleSessions() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.idle)
+}
+
+func (c *Clamd) put(conn net.Conn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.idle) >= maxIdleSessions {
+		io.WriteString(conn, "zEND\x00")
+		conn.Close()
+		return
+	}
+	c.idle = append(c.idle, idleSession{conn, time.Now()})
+}
+
+// scanOn runs one INSTREAM on conn. keep: the session may serve another
+// message; stale: it failed before any reply, as a session clamd closed.
+func (c *Clamd) scanOn(ctx context.Context, conn net.Conn, m *Message, r *Result) (res *Result, keep, stale bool) {
 	f, _, err := m.Open()
 	if err != nil {
 		r = failure(r, err)
 		r.Cause, r.Detail = CauseIO, "cannot read the spool file"
-		return r
+		return r, true, false
 	}
 	defer f.Close()
-	conn, err := dial(ctx, c.Addr)
-	if err != nil {
-		return failure(r, err)
-	}
-	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
@@ -55,24 +140,40 @@ func (c *Clamd) Scan(ctx context.Context, m *Message) *Result {
 	reply, rerr := readNul(conn)
 	var pe *protocolError
 	if errors.As(rerr, &pe) {
-		return failure(r, fmt.Errorf("clamd at %s: %w", c.Addr, rerr))
+		return failure(r, fmt.Errorf("clamd at %s: %w", c.Addr, rerr)), false, false
 	}
 	if rerr != nil {
+		stale = reply == "" && !isTimeout(rerr)
 		if werr != nil && !errors.Is(werr, errSpool) {
 			rerr = werr
 		}
 		if ctx.Err() != nil {
 			rerr = fmt.Errorf("clamd at %s: %w", c.Addr, context.DeadlineExceeded)
 		}
-		return failure(r, rerr)
+		return failure(r, rerr), false, stale
 	}
 	if errors.Is(werr, errSpool) {
 		// Never call a stream we could not send in full clean.
 		r = failure(r, werr)
 		r.Cause, r.Detail = CauseIO, "cannot read the spool file"
-		return r
+		return r, false, false
 	}
-	return parseClamdReply(r, reply)
+	r = parseClamdReply(r, stripSessionID(reply))
+	return r, werr == nil && (r.Status == Clean || r.Status == Infected), false
+}
+
+// stripSessionID removes the "<n>: " a reply gets inside IDSESSION.
+func stripSessionID(reply string) string {
+	id, rest, ok := strings.Cut(reply, ": ")
+	if !ok || id == "" {
+		return reply
+	}
+	for _, ch := range id {
+		if ch < '0' || ch > '9' {
+			return reply
+		}
+	}
+	return rest
 }
 
 var errSpool = errors.New("reading the spool file")

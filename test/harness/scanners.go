@@ -150,6 +150,7 @@ type Clamd struct {
 // ClamdOptions tune StartClamd.
 type ClamdOptions struct {
 	StreamMaxLength string // clamd's limit, e.g. "1M" ("" is 50M)
+	IdleTimeout     int    // seconds before clamd closes an idle session (0: its default, 30)
 }
 
 // StartClamd starts a clamd of the test's own, stopped when the test ends.
@@ -185,6 +186,9 @@ StreamMaxLength %s
 MaxThreads 4
 SelfCheck 0
 `, db, port, dir, dir, max)
+	if o.IdleTimeout > 0 {
+		conf += fmt.Sprintf("IdleTimeout %d\n", o.IdleTimeout)
+	}
 	if err := os.WriteFile(c.Conf(), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
