@@ -1,0 +1,86 @@
+package test
+
+import (
+	"crypto/tls"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/ebbmail/ebb/test/harness"
+)
+
+// REQUIRETLS (RFC 8689) end to end: submission offers it only after
+// STARTTLS; a message that asks for it reaches the other instance over
+// verified TLS (one trusts two's certificate through relay.tls_ca_file),
+// and does not leave toward a host without TLS: that recipient waits, and
+// mailq says why.
+func TestREQUIRETLSTravelsOnlyOverVerifiedTLS(t *testing.T) {
+	dns := startDNS(t)
+	port := commonPort(t, "127.0.0.2", "127.0.0.3", "127.0.0.4")
+	harness.StartSMTPSink(t, fmt.Sprintf("127.0.0.4:%d", port))
+	for name, ip := range map[string]string{"one": "127.0.0.2", "two": "127.0.0.3", "plain": "127.0.0.4"} {
+		dns.MustAdd(fmt.Sprintf("%s.example. MX 10 mx.%s.example.", name, name), fmt.Sprintf("mx.%s.example. A %s", name, ip))
+	}
+	two := newOutInstance(t, outOpts{Domain: "two.example", IP: "127.0.0.3", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"bob"}})
+	one := newOutInstance(t, outOpts{Domain: "one.example", IP: "127.0.0.2", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"alice"},
+		Relay: fmt.Sprintf("tls_ca_file = %q", filepath.Join(two.Dir, "out-cert.pem"))})
+
+	plain, err := smtp.Dial(one.Sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := plain.Hello("client.example"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := plain.Extension("REQUIRETLS"); ok {
+		t.Error("REQUIRETLS offered before STARTTLS")
+	}
+	plain.Close()
+	c, err := smtp.DialStartTLS(one.Sub, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if ok, _ := c.Extension("REQUIRETLS"); !ok {
+		t.Fatal("REQUIRETLS not offered after STARTTLS")
+	}
+	if err := c.Auth(sasl.NewPlainClient("", "alice@one.example", outPass)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("alice@one.example", &smtp.MailOptions{RequireTLS: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, to := range []string{"bob@two.example", "p@plain.example"} {
+		if err := c.Rcpt(to, nil); err != nil {
+			t.Fatalf("RCPT %s: %v", to, err)
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(w, "From: alice@one.example\r\nSubject: secret\r\n\r\nonly over TLS\r\n")
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.Quit()
+
+	m := two.waitMail("bob", 1, 20*time.Second)[0]
+	if !strings.Contains(m, "with ESMTPS") || !strings.Contains(m, "only over TLS") {
+		t.Errorf("bob's copy:\n%s", m)
+	}
+	log := one.Log()
+	if !strings.Contains(log, "tls_level=verify") {
+		t.Errorf("the relay did not deliver at level verify:\n%s", tail(log, 20))
+	}
+	q := one.waitMailq(20*time.Second, "<p@plain.example>", "REQUIRETLS")
+	if strings.Contains(q, "delivered <p@plain.example>") {
+		t.Fatalf("a REQUIRETLS message went to a host without TLS:\n%s", q)
+	}
+	t.Log(q)
+}
