@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -82,7 +83,12 @@ func checkCert(env *Env, name, certKey, keyKey, certFile, keyFile string) []Find
 		if !readableBy(keyFile, uid, gid) {
 			e := diag.PathError("ebb doctor", "open", "read the TLS key as server.user", keyFile, os.ErrPermission, env.Cfg.Setting(keyKey))
 			e.Who = &diag.Identity{UID: uid, User: u.Username, GID: gid}
-			e.Hint = "ebb serve loads it at start as root, but a reload (SIGHUP) runs as " + u.Username + ": chgrp " + groupName(gid) + " " + keyFile + " && chmod 0640 " + keyFile
+			// Not a chgrp of the key itself: it holds a secret and may be
+			// shared (certbot's privkey.pem); give ebb a copy of its own.
+			own := "/etc/ebb/tls/" + filepath.Base(keyFile)
+			e.Hint = "ebb serve loads it at start as root, but a reload (SIGHUP) runs as " + u.Username +
+				": give ebb a copy of its own that only it can read (install -D -o root -g " + groupName(gid) + " -m 0640 " + keyFile + " " + own +
+				", in the certificate tool's renewal hook) and point " + keyKey + " at it; or accept that a reload keeps the old key"
 			out = append(out, Warned(name, e))
 		}
 	}
