@@ -59,21 +59,11 @@ func (f *Fetcher) imapDial(ctx context.Context, a *directory.FetchAccount) (*ima
 			},
 		},
 	}
-	addr := where(a)
-	var c *imapclient.Client
-	switch a.TLS {
-	case "implicit":
-		ic.proto = "IMAPS"
-		c, err = imapclient.DialTLS(addr, opts)
-	case "starttls":
-		ic.proto = "IMAPS" // after STARTTLS the session is encrypted
-		c, err = imapclient.DialStartTLS(addr, opts)
-	default:
-		c, err = imapclient.DialInsecure(addr, opts)
-	}
+	c, proto, err := dialIMAP(a, opts)
 	if err != nil {
 		return nil, err
 	}
+	ic.proto = proto
 	ic.c = c
 	ic.dog = newWatchdog(f.Cfg.Timeout.Duration, func() { c.Close() })
 	ic.unhook = context.AfterFunc(ctx, func() { c.Close() })
@@ -88,6 +78,21 @@ func (f *Fetcher) imapDial(ctx context.Context, a *directory.FetchAccount) (*ima
 	}
 	ic.dog.kick()
 	return ic, nil
+}
+
+// dialIMAP connects as the account's --tls says; the proto is the
+// Received header's "with".
+func dialIMAP(a *directory.FetchAccount, opts *imapclient.Options) (*imapclient.Client, string, error) {
+	switch a.TLS {
+	case "implicit":
+		c, err := imapclient.DialTLS(where(a), opts)
+		return c, "IMAPS", err
+	case "starttls":
+		c, err := imapclient.DialStartTLS(where(a), opts) // encrypted after STARTTLS
+		return c, "IMAPS", err
+	}
+	c, err := imapclient.DialInsecure(where(a), opts)
+	return c, "IMAP", err
 }
 
 func (ic *imapConn) close() {
@@ -438,19 +443,8 @@ func (f *Fetcher) imapBatch(ctx context.Context, ic *imapConn, folder string, uv
 					continue
 				}
 				o := origin{a: a, proto: ic.proto, folder: folder, uidvalidity: uv, uid: strconv.FormatUint(uint64(uid), 10)}
-				qid, hash, size, err := f.deliver(ctx, o, &kickReader{r: it.Literal, dog: ic.dog})
-				if err != nil {
-					return ic.dog.explain(err)
-				}
-				if err := f.Store.RecordFetched(ctx, a.Name, directory.FetchedMessage{Folder: folder, UIDValidity: uv,
-					UID: o.uid, Hash: hash, QueueID: qid, Removed: a.After == "keep"}, 0); err != nil {
-					return fail(CauseLocal, "record message "+o.uid+" as delivered (it is queued as "+qid+")", err,
-						"it will be fetched again once the directory works: at most this one message twice")
-				}
-				res.Delivered++
-				res.Bytes += size
-				if p != nil {
-					p.Message(size)
+				if err := f.fetchOne(ctx, o, it.Literal, ic.dog, a.After == "keep", p, res); err != nil {
+					return err
 				}
 			}
 		}
@@ -551,8 +545,8 @@ func (f *Fetcher) imapAfter(ctx context.Context, ic *imapConn, folder string, uv
 	for i, u := range uids {
 		names[i] = strconv.FormatUint(uint64(u), 10)
 	}
-	if err := f.Store.MarkRemoved(ctx, a.Name, folder, uv, names); err != nil {
-		return fail(CauseLocal, "record messages as removed from the server", err, "")
+	if err := f.markRemoved(ctx, a, folder, uv, names); err != nil {
+		return err
 	}
 	res.Removed += len(uids)
 	return nil

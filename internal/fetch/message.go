@@ -142,3 +142,31 @@ func (f *Fetcher) deliver(ctx context.Context, o origin, body io.Reader) (queueI
 	}
 	return id, messageHash(t.head, t.n), t.n, nil
 }
+
+// fetchOne is the exactly-once step for one message: queue it (durable),
+// then record it as delivered; removed says that no after-action is due.
+func (f *Fetcher) fetchOne(ctx context.Context, o origin, body io.Reader, dog *watchdog, removed bool, p Progress, res *Result) error {
+	qid, hash, size, err := f.deliver(ctx, o, &kickReader{r: body, dog: dog})
+	if err != nil {
+		return dog.explain(err)
+	}
+	if err := f.Store.RecordFetched(ctx, o.a.Name, directory.FetchedMessage{Folder: o.folder, UIDValidity: o.uidvalidity,
+		UID: o.uid, Hash: hash, QueueID: qid, Removed: removed}, 0); err != nil {
+		return fail(CauseLocal, "record message "+o.uid+" as delivered (it is queued as "+qid+")", err,
+			"it will be fetched again once the directory works: at most this one message twice")
+	}
+	res.Delivered++
+	res.Bytes += size
+	if p != nil {
+		p.Message(size)
+	}
+	return nil
+}
+
+// markRemoved records that the server copies of uids are gone.
+func (f *Fetcher) markRemoved(ctx context.Context, a *directory.FetchAccount, folder string, uv uint32, uids []string) error {
+	if err := f.Store.MarkRemoved(ctx, a.Name, folder, uv, uids); err != nil {
+		return fail(CauseLocal, "record messages as removed from the server", err, "")
+	}
+	return nil
+}

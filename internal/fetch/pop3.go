@@ -163,15 +163,10 @@ func (f *Fetcher) popDial(ctx context.Context, a *directory.FetchAccount) (*popC
 	}
 	proto := "POP3"
 	if a.TLS == "implicit" {
-		tconn := tls.Client(conn, tc)
-		hctx, cancel := context.WithTimeout(ctx, f.Cfg.Timeout.Duration)
-		err := tconn.HandshakeContext(hctx)
-		cancel()
-		if err != nil {
-			conn.Close()
+		if conn, err = f.handshake(ctx, conn, tc); err != nil {
 			return nil, "", err
 		}
-		conn, proto = tconn, "POP3S"
+		proto = "POP3S"
 	}
 	c := &popClient{conn: conn, r: bufio.NewReaderSize(conn, 64<<10), w: bufio.NewWriterSize(conn, 16<<10)}
 	c.dog = newWatchdog(f.Cfg.Timeout.Duration, func() { conn.Close() })
@@ -190,12 +185,8 @@ func (f *Fetcher) popDial(ctx context.Context, a *directory.FetchAccount) (*popC
 			}
 			return nil, "", err
 		}
-		tconn := tls.Client(conn, tc)
-		hctx, cancel := context.WithTimeout(ctx, f.Cfg.Timeout.Duration)
-		err := tconn.HandshakeContext(hctx)
-		cancel()
+		tconn, err := f.handshake(ctx, conn, tc)
 		if err != nil {
-			conn.Close()
 			return nil, "", err
 		}
 		c.conn, proto = tconn, "POP3S"
@@ -208,6 +199,19 @@ func (f *Fetcher) popDial(ctx context.Context, a *directory.FetchAccount) (*popC
 		return nil, "", err
 	}
 	return c, proto, nil
+}
+
+// handshake starts TLS on conn within fetch.timeout; conn is closed on
+// failure.
+func (f *Fetcher) handshake(ctx context.Context, conn net.Conn, tc *tls.Config) (net.Conn, error) {
+	tconn := tls.Client(conn, tc)
+	hctx, cancel := context.WithTimeout(ctx, f.Cfg.Timeout.Duration)
+	defer cancel()
+	if err := tconn.HandshakeContext(hctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return tconn, nil
 }
 
 func (c *popClient) capa() {
@@ -329,8 +333,8 @@ func (f *Fetcher) popSession(ctx context.Context, a *directory.FetchAccount, p P
 			gone = append(gone, u)
 		}
 	}
-	if err := f.Store.MarkRemoved(ctx, a.Name, popFolder, 0, gone); err != nil {
-		return fail(CauseLocal, "record messages as removed from the server", err, "")
+	if err := f.markRemoved(ctx, a, popFolder, 0, gone); err != nil {
+		return err
 	}
 	if p != nil {
 		p.Folder(a.Name, popFolder, len(todo))
@@ -358,19 +362,8 @@ func (f *Fetcher) popSession(ctx context.Context, a *directory.FetchAccount, p P
 				return err
 			}
 			o := origin{a: a, proto: proto, folder: popFolder, uid: m.uidl}
-			qid, hash, size, err := f.deliver(ctx, o, &kickReader{r: &dotReader{r: c.r, bol: true}, dog: c.dog})
-			if err != nil {
-				return c.dog.explain(err)
-			}
-			if err := f.Store.RecordFetched(ctx, a.Name, directory.FetchedMessage{Folder: popFolder, UID: m.uidl, Hash: hash,
-				QueueID: qid, Removed: a.After != "delete"}, 0); err != nil {
-				return fail(CauseLocal, "record message "+m.uidl+" as delivered (it is queued as "+qid+")", err,
-					"it will be fetched again once the directory works: at most this one message twice")
-			}
-			res.Delivered++
-			res.Bytes += size
-			if p != nil {
-				p.Message(size)
+			if err := f.fetchOne(ctx, o, &dotReader{r: c.r, bol: true}, c.dog, a.After != "delete", p, res); err != nil {
+				return err
 			}
 			if a.After == "delete" {
 				dele = append(dele, m)
@@ -399,8 +392,8 @@ func (f *Fetcher) popSession(ctx context.Context, a *directory.FetchAccount, p P
 	for i, m := range dele {
 		names[i] = m.uidl
 	}
-	if err := f.Store.MarkRemoved(ctx, a.Name, popFolder, 0, names); err != nil {
-		return fail(CauseLocal, "record messages as removed from the server", err, "")
+	if err := f.markRemoved(ctx, a, popFolder, 0, names); err != nil {
+		return err
 	}
 	res.Removed += len(dele)
 	return nil

@@ -109,15 +109,7 @@ func (f *Fetcher) Reach(ctx context.Context, a *directory.FetchAccount) error {
 		return asDiag(err, a)
 	}
 	opts := &imapclient.Options{TLSConfig: tc, Dialer: &net.Dialer{Timeout: f.Cfg.Timeout.Duration}}
-	var c *imapclient.Client
-	switch a.TLS {
-	case "implicit":
-		c, err = imapclient.DialTLS(where(a), opts)
-	case "starttls":
-		c, err = imapclient.DialStartTLS(where(a), opts)
-	default:
-		c, err = imapclient.DialInsecure(where(a), opts)
-	}
+	c, _, err := dialIMAP(a, opts)
 	if err != nil {
 		return netDiag(err, a, "connect to")
 	}
