@@ -21,5 +21,8 @@ func (d *daemon) mtastsCache() *mtasts.Cache {
 		cfg.MTASTS.CAFile = ""
 		c, _ = mtasts.NewCacheFromConfig(&cfg, log)
 	}
+	if d.metrics != nil {
+		d.metrics.Registry.MustRegister(c.Collector())
+	}
 	return c
 }

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/dnsresolve"
 	"github.com/ebbmail/ebb/internal/safeio"
@@ -60,7 +62,16 @@ type Cache struct {
 
 	mu      sync.Mutex
 	domains map[string]*domainEntry
+
+	// lookups counts the outcome of asking for a domain's policy
+	// (Collector registers it): fetched, cached (kept: same id, or a
+	// refresh that failed, or DNS trouble), none, unavailable (nothing
+	// learned and nothing cached: mail goes on without MTA-STS).
+	lookups *prometheus.CounterVec
 }
+
+// Collector is the cache's metric, for the daemon's registry.
+func (c *Cache) Collector() prometheus.Collector { return c.lookups }
 
 type domainEntry struct {
 	mu      sync.Mutex // one lookup and fetch at a time per domain
@@ -115,7 +126,11 @@ func NewCache(o Options) *Cache {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	c := &Cache{o: o, log: o.Log, domains: map[string]*domainEntry{}}
+	c := &Cache{o: o, log: o.Log, domains: map[string]*domainEntry{},
+		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ebb_mtasts_policy_lookups_total",
+			Help: "MTA-STS policy lookups that asked DNS, by result: fetched (a new policy), cached (the cached policy applies: same id, a failed refresh or DNS trouble), none (no policy), unavailable (nothing learned, nothing cached: delivery goes on without MTA-STS).",
+		}, []string{"result"})}
 	dialer := &net.Dialer{Timeout: o.Timeout, Resolver: o.Resolver}
 	port := strconv.Itoa(o.Port)
 	c.client = &http.Client{
@@ -180,23 +195,28 @@ func (c *Cache) Get(ctx context.Context, domain string) (*Policy, error) {
 	if err != nil && !dnsresolve.IsNotFound(err) {
 		if cached != nil {
 			c.log.Info("MTA-STS: TXT lookup failed; the cached policy applies", "domain", domain, "id", cached.ID, "err", err)
+			c.lookups.WithLabelValues("cached").Inc()
 			return cached, nil
 		}
 		e.checked = time.Time{} // ask again next time
+		c.lookups.WithLabelValues("unavailable").Inc()
 		return nil, fmt.Errorf("look up _mta-sts.%s TXT: %w", domain, err)
 	}
 	id, terr := ParseTXT(txts)
 	if err != nil || terr != nil {
 		if cached != nil {
 			// RFC 8461 §5.1: a policy stays until max_age whatever DNS says.
+			c.lookups.WithLabelValues("cached").Inc()
 			return cached, nil
 		}
 		if terr != nil && len(txts) > 0 {
 			c.log.Info("MTA-STS: no usable _mta-sts record; no policy", "domain", domain, "err", terr)
 		}
+		c.lookups.WithLabelValues("none").Inc()
 		return nil, nil
 	}
 	if cached != nil && cached.ID == id {
+		c.lookups.WithLabelValues("cached").Inc()
 		return cached, nil
 	}
 	pol, err := c.fetch(ctx, domain)
@@ -204,14 +224,17 @@ func (c *Cache) Get(ctx context.Context, domain string) (*Policy, error) {
 		if cached != nil {
 			c.log.Warn("MTA-STS: refreshing the policy failed; the cached one applies", "domain", domain,
 				"cached_id", cached.ID, "new_id", id, "err", err)
+			c.lookups.WithLabelValues("cached").Inc()
 			return cached, nil
 		}
 		e.checked = time.Time{}
+		c.lookups.WithLabelValues("unavailable").Inc()
 		return nil, err
 	}
 	pol.Domain, pol.ID, pol.Fetched = domain, id, now.UTC()
 	e.pol = pol
 	c.store(pol)
+	c.lookups.WithLabelValues("fetched").Inc()
 	c.log.Info("MTA-STS: policy fetched", "domain", domain, "id", id, "mode", string(pol.Mode),
 		"mx", strings.Join(pol.MX, ","), "max_age", pol.MaxAge.String())
 	return pol, nil

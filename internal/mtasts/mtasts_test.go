@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/ebbmail/ebb/internal/dnsresolve"
 	"github.com/ebbmail/ebb/internal/dnstest"
 )
@@ -249,6 +251,10 @@ func TestCacheFetchesKeepsAndRefreshes(t *testing.T) {
 	if p, _ := c.Get(ctx, "example.net"); p == nil || p.ID != "two" {
 		t.Fatalf("without TXT before max_age: %+v", p)
 	}
+	// fetched: "one", "two"; the rest kept the cached policy.
+	if f, k := count(c, "fetched"), count(c, "cached"); f != 2 || k != 3 {
+		t.Errorf("lookups: %v fetched, %v cached; want 2 and 3", f, k)
+	}
 	// A restart: the policy comes from the disk, without a fetch.
 	h0 = h.hits.Load()
 	c2 := newTestCache(t, dns, h, dir, clk)
@@ -319,4 +325,10 @@ func FuzzParseTXT(f *testing.F) {
 			t.Fatalf("ParseTXT(%q, %q) = %q", a, b, id)
 		}
 	})
+}
+
+func count(c *Cache, result string) float64 {
+	var m dto.Metric
+	c.lookups.WithLabelValues(result).Write(&m)
+	return m.GetCounter().GetValue()
 }
