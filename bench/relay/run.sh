@@ -12,7 +12,8 @@
 # system's processes, sampled every 100 ms. RUNS runs each, alternating;
 # the table shows medians and the load average.
 #
-# Usage: bench/relay/run.sh [-m MESSAGES] [-r RUNS] [-o OUTDIR]
+# Usage: bench/relay/run.sh [-m MESSAGES] [-r RUNS] [-o OUTDIR] [-p]
+# (-p: a 4 s CPU profile of ebb during its relay phase, OUTDIR/ebb-relay.pprof)
 # Run as root on Debian 12 with postfix installed (test/packages.txt).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -21,9 +22,10 @@ export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
 MSGS=5000
 RUNS=3
 OUT=bench/relay/out
-while getopts "m:r:o:" o; do
+PROFILE=
+while getopts "m:r:o:p" o; do
 	case $o in
-	m) MSGS=$OPTARG ;; r) RUNS=$OPTARG ;; o) OUT=$OPTARG ;;
+	m) MSGS=$OPTARG ;; r) RUNS=$OPTARG ;; o) OUT=$OPTARG ;; p) PROFILE=1 ;;
 	*) echo "usage: $0 [-m MESSAGES] [-r RUNS] [-o OUTDIR]" >&2; exit 64 ;;
 	esac
 done
@@ -163,7 +165,8 @@ resolver = "127.0.0.1:$DNS_PORT"
 [relay]
 port = $SINK_PORT
 [metrics]
-listen = ""
+listen = "$( [ -n "$PROFILE" ] && echo "127.0.0.1:$((BASE + 4))" )"
+pprof = $( [ -n "$PROFILE" ] && echo true || echo false )
 [log]
 level = "warn"
 EOC
@@ -200,56 +203,87 @@ sample_rss() {
 	done
 }
 
-# run_one SYSTEM -> prints "msgs_per_s peak_rss_kib seconds"
+# queued_deferred SYSTEM: how many messages wait deferred (the sink is down).
+queued_deferred() {
+	if [ "$1" = postfix ]; then
+		find "$T/pf/queue/deferred" -type f 2>/dev/null | wc -l
+	else
+		"$T/bin/ebb" mailq -c "$T/ebb/ebb.toml" 2>/dev/null | grep -o 'recipients: [0-9]* deferred$' | grep -o '[0-9]*' || echo 0
+	fi
+}
+
+wait_sink() { # wait_sink N -> count reached (or the deadline)
+	local n deadline=$(( $(date +%s) + 600 ))
+	while :; do
+		n=$(sink_count); n=${n:-0}
+		[ "$n" -ge "$1" ] && break
+		if [ "$(date +%s)" -gt "$deadline" ]; then echo "only $n of $1 at the sink after 600 s" >&2; break; fi
+		sleep 0.02
+	done
+	echo "$n"
+}
+
+# run_one SYSTEM -> prints "inject_msgs_s relay_msgs_s peak_rss_kib relay_seconds"
+# Phase 1: the sink is down; MESSAGES are injected and each is tried once
+# and deferred (both systems then hold the destinations as dead). Phase 2:
+# the sink comes up and the queue is flushed (postqueue -f, ebb queue
+# flush: both revive dead destinations); the clock runs until the sink has
+# them all. Phase 2 is the relay alone.
 run_one() {
-	local sys=$1 port n deadline per=$((MSGS / 10))
-	start_sink
+	local sys=$1 port n deadline per=$((MSGS / 10)) total
+	total=$((per * 10))
 	if [ "$sys" = postfix ]; then start_postfix; port=$PF_PORT; else start_ebb; port=$EBB_PORT; fi
 	echo 0 > "$T/rss"
 	sample_rss "$T/rss" & SAMPLER=$!
-	local t0 t1 pids=()
+	local t0 t1 t2 pids=()
 	t0=$(date +%s.%N)
 	for d in $DOMAINS; do
 		smtp-source -s 1 -m "$per" -l 1024 -f sender@example.net -t "rcpt@$d" "127.0.0.1:$port" >"$T/source.$d" 2>&1 &
 		pids+=($!)
 	done
 	for p in "${pids[@]}"; do wait "$p" || { echo "$sys: smtp-source failed" >&2; cat "$T"/source.* >&2; }; done
-	deadline=$(( $(date +%s) + 600 ))
-	while :; do
-		n=$(sink_count); n=${n:-0}
-		[ "$n" -ge $((per * 10)) ] && break
-		if [ "$(date +%s)" -gt "$deadline" ]; then echo "$sys: only $n of $((per * 10)) relayed after 600 s" >&2; break; fi
-		sleep 0.02
-	done
 	t1=$(date +%s.%N)
+	deadline=$(( $(date +%s) + 600 ))
+	until [ "$(queued_deferred "$sys")" -ge "$total" ]; do
+		if [ "$(date +%s)" -gt "$deadline" ]; then echo "$sys: not all $total deferred after 600 s" >&2; break; fi
+		sleep 0.5
+	done
+	start_sink
+	t1b=$(date +%s.%N)
+	if [ "$sys" = ebb ] && [ -n "$PROFILE" ]; then
+		curl -s -o "$OUT/ebb-relay.pprof" "http://127.0.0.1:$((BASE + 4))/debug/pprof/profile?seconds=4" &
+	fi
+	if [ "$sys" = postfix ]; then postqueue -c "$T/pf/etc" -f; else "$T/bin/ebb" queue flush -c "$T/ebb/ebb.toml" >/dev/null; fi
+	n=$(wait_sink "$total")
+	t2=$(date +%s.%N)
 	kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true; SAMPLER=
 	local rss; rss=$(cat "$T/rss")
 	if [ "$sys" = postfix ]; then stop_postfix; else stop_ebb; fi
 	stop_sink
-	awk -v n="$n" -v a="$t0" -v b="$t1" -v r="$rss" 'BEGIN { printf "%.1f %d %.2f\n", n/(b-a), r, b-a }'
+	awk -v n="$n" -v a="$t0" -v b="$t1" -v c="$t1b" -v d="$t2" -v r="$rss" -v m="$total" \
+		'BEGIN { printf "%.1f %.1f %d %.2f\n", m/(b-a), n/(d-c), r, d-c }'
 }
 
 median() { sort -n | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
 
 RESULTS="$OUT/results.tsv"
-printf "run\tsystem\tmsgs_s\trss_mib\tseconds\tload1\n" > "$RESULTS"
+printf "run\tsystem\tinject_msgs_s\trelay_msgs_s\trss_mib\trelay_seconds\tload1\n" > "$RESULTS"
 echo "== $MSGS messages of 1 KiB over 10 domains per run, $RUNS runs each; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq "$RUNS"); do
 	for sys in postfix ebb; do
-		read -r rate rss secs < <(run_one "$sys")
+		read -r inj rate rss secs < <(run_one "$sys")
 		load=$(cut -d' ' -f1 /proc/loadavg)
-		printf "%s\t%s\t%s\t%.1f\t%s\t%s\n" "$r" "$sys" "$rate" "$(awk -v r="$rss" 'BEGIN{print r/1024}')" "$secs" "$load" >> "$RESULTS"
-		echo "   run $r: $sys $rate msg/s (${secs}s), peak RSS $(awk -v r="$rss" 'BEGIN{printf "%.1f", r/1024}') MiB, load $load"
+		printf "%s\t%s\t%s\t%s\t%.1f\t%s\t%s\n" "$r" "$sys" "$inj" "$rate" "$(awk -v r="$rss" 'BEGIN{print r/1024}')" "$secs" "$load" >> "$RESULTS"
+		echo "   run $r: $sys relays $rate msg/s (${secs}s; injection $inj msg/s), peak RSS $(awk -v r="$rss" 'BEGIN{printf "%.1f", r/1024}') MiB, load $load"
 	done
 done
 
-pf_rate=$(awk -F'\t' '$2=="postfix" {print $3}' "$RESULTS" | median)
-ebb_rate=$(awk -F'\t' '$2=="ebb" {print $3}' "$RESULTS" | median)
-pf_rss=$(awk -F'\t' '$2=="postfix" {print $4}' "$RESULTS" | median)
-ebb_rss=$(awk -F'\t' '$2=="ebb" {print $4}' "$RESULTS" | median)
+col() { awk -F'\t' -v s="$1" -v c="$2" '$2==s {print $c}' "$RESULTS" | median; }
 echo
-echo "== relayed messages per second, smtp-source → queue → smtp-sink, $MSGS × 1 KiB over 10 domains (median of $RUNS)"
-printf "%-10s %12s %14s\n" system "msg/s" "peak RSS MiB"
-printf "%-10s %12s %14s\n" postfix "$pf_rate" "$pf_rss"
-printf "%-10s %12s %14s\n" ebb "$ebb_rate" "$ebb_rss"
-printf "ratio ebb/postfix: %sx (target >= 2x); load after: %s\n" "$(awk -v a="$ebb_rate" -v b="$pf_rate" 'BEGIN { printf "%.2f", a/b }')" "$(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== $MSGS × 1 KiB over 10 domains to smtp-sink (median of $RUNS runs)"
+printf "%-10s %16s %18s %14s\n" system "relay msg/s" "injection msg/s" "peak RSS MiB"
+printf "%-10s %16s %18s %14s\n" postfix "$(col postfix 4)" "$(col postfix 3)" "$(col postfix 5)"
+printf "%-10s %16s %18s %14s\n" ebb "$(col ebb 4)" "$(col ebb 3)" "$(col ebb 5)"
+printf "relay ratio ebb/postfix: %sx (target >= 2x); injection ratio: %sx; load after: %s\n" \
+	"$(awk -v a="$(col ebb 4)" -v b="$(col postfix 4)" 'BEGIN { printf "%.2f", a/b }')" \
+	"$(awk -v a="$(col ebb 3)" -v b="$(col postfix 3)" 'BEGIN { printf "%.2f", a/b }')" "$(cut -d' ' -f1-3 /proc/loadavg)"

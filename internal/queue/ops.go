@@ -137,10 +137,18 @@ func (q *Queue) do(op Op, id string) error {
 	changed := false
 	switch op {
 	case OpFlush:
+		// With Run going, only in memory: a flush asks to try now, and
+		// the round that follows stores the outcome. Writing each
+		// envelope first made flushing a large queue one fsync per
+		// message, serially, before the retries could start
+		// (bench/relay). Without Run the files are all there is.
+		q.mu.Lock()
+		running := q.running
+		q.mu.Unlock()
 		for _, r := range m.Recipients {
 			if r.State == Deferred && r.Next.After(now) {
 				r.Next = now
-				changed = true
+				changed = !running
 			}
 		}
 	case OpHold:

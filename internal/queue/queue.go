@@ -84,6 +84,8 @@ type Queue struct {
 	stats   counters
 	// resume is Transports.Resume of the running Run (FlushDomain).
 	resume func(domain string) int
+	// running: Run delivers (a flush then needs no envelope write).
+	running bool
 
 	// now is the clock; tests of expiry move it.
 	now func() time.Time

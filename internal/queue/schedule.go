@@ -84,6 +84,7 @@ func (q *Queue) Run(ctx context.Context, t Transports) error {
 	}
 	q.mu.Lock()
 	q.resume = t.Resume
+	q.running = true
 	q.mu.Unlock()
 	// Without the control socket deliveries still run: that matters more.
 	// `ebb queue` then says that the daemon holds the spool but does not
