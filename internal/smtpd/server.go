@@ -276,6 +276,9 @@ func (s *Server) tryAdmit(ip string) (string, <-chan struct{}) {
 	}
 	s.total++
 	s.perIP[ip]++
+	// Counted for Shutdown here, under the lock that saw closing false,
+	// so that its Wait cannot start between the two.
+	s.wg.Add(1)
 	return "", nil
 }
 
@@ -296,7 +299,6 @@ func trusted(nets []netip.Prefix, ip string) bool {
 func (s *Server) track(c *conn) {
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
-	s.wg.Add(1)
 	s.mu.Unlock()
 }
 
