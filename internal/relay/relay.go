@@ -322,7 +322,9 @@ func (r *Relay) reuse(dst *destination) *conn {
 			return nil
 		}
 		if time.Since(c.opened) < r.set.ReuseLimit.Duration {
-			if err := c.reset(r.set.CmdTimeout.Duration); err == nil {
+			// A cached session the server dropped silently must not
+			// cost a whole command timeout (Postfix: smtp_rset_timeout).
+			if err := c.reset(min(r.set.CmdTimeout.Duration, 20*time.Second)); err == nil {
 				return c
 			}
 		}
