@@ -3,8 +3,11 @@ package test
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -47,6 +50,18 @@ func TestDKIMTwoInstancesSignAndVerify(t *testing.T) {
 	two := newOutInstance(t, outOpts{Domain: "two.example", IP: "127.0.0.3", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"bob"}})
 	dkimKeygen(t, dns, one.Conf, "one.example", "ed1", "ed25519")
 	dkimKeygen(t, dns, one.Conf, "one.example", "rsa1", "rsa")
+
+	// keygen as root gave the key to the mail user, mode 0600.
+	for _, sel := range []string{"ed1", "rsa1"} {
+		p := filepath.Join(one.Dir, "data", "dkim", "one.example", sel+".pem")
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uid := st.Sys().(*syscall.Stat_t).Uid; st.Mode().Perm() != 0o600 || int(uid) != one.Daemon.UID {
+			t.Errorf("%s: mode %o uid %d, want 0600 and %s (uid %d)", p, st.Mode().Perm(), uid, one.Daemon.Name, one.Daemon.UID)
+		}
+	}
 
 	one.submit("alice@one.example", "bob@two.example", "signed")
 	m := two.waitMail("bob", 1, 20*time.Second)[0]
