@@ -204,6 +204,7 @@ func TestPackageInstallServeUpgradePurge(t *testing.T) {
 	}
 	ebb(nil, "domain", "add", "example.test")
 	ebb([]byte("alice-pw\n"), "user", "add", "alice@example.test")
+	ebb(nil, "alias", "add", "postmaster@example.test", "alice@example.test") // RFC 5321 §4.5.1; doctor warns without one
 	if uid := int(statT(t, "/var/lib/ebb/directory.db").Uid); uid != vmail.UID {
 		t.Errorf("directory.db made by root's ebb domain add has uid %d, want vmail's %d", uid, vmail.UID)
 	}
