@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -128,10 +129,10 @@ func (m *Milter) Scan(ctx context.Context, msg *Message) *Result {
 	if err != nil {
 		return failure(r, m.ctxErr(ctx, err))
 	}
-	return milterResult(r, act, mods, msg)
+	return milterResult(r, act, mods)
 }
 
-func (m *Milter) transaction(s *milter.ClientSession, msg *Message, f interface{ Read([]byte) (int, error) }) (*milter.Action, []milter.ModifyAction, error) {
+func (m *Milter) transaction(s *milter.ClientSession, msg *Message, f io.Reader) (*milter.Action, []milter.ModifyAction, error) {
 	family, port, addr := milter.FamilyUnknown, uint16(0), ""
 	if ip := net.ParseIP(msg.IP); ip != nil {
 		family, addr = milter.FamilyInet, ip.String()
@@ -198,7 +199,7 @@ func (m *Milter) ctxErr(ctx context.Context, err error) error {
 	return fmt.Errorf("milter %s: %w", m.address, err)
 }
 
-func milterResult(r *Result, act *milter.Action, mods []milter.ModifyAction, msg *Message) *Result {
+func milterResult(r *Result, act *milter.Action, mods []milter.ModifyAction) *Result {
 	for _, mod := range mods {
 		switch mod.Code {
 		case milter.ActAddHeader, milter.ActInsertHeader, milter.ActChangeHeader:
