@@ -40,4 +40,3 @@ func (c loopChecker) check(ctx context.Context, in *checkInput) (string, error) 
 	}
 	return "", nil
 }
-
