@@ -131,6 +131,21 @@ func TestDKIMTwoInstancesSignAndVerify(t *testing.T) {
 		t.Errorf("doctor with an unpublished key (exit %d):\n%s", d.Code, d.Stdout)
 	}
 	t.Logf("doctor:\n%s", d.Stdout)
+
+	// A key the mail user cannot read (root's, 0600): doctor names it and
+	// its owner and mode; mail from the domain waits in the queue with
+	// that reason rather than leaving unsigned.
+	ed2 := filepath.Join(one.Dir, "data", "dkim", "one.example", "ed2.pem")
+	if err := os.Chown(ed2, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	d = harness.Run(t, exec.Command(harness.Ebb(t), "doctor", "-c", one.Conf), nil)
+	if !strings.Contains(d.Stdout, "cannot read the DKIM key "+ed2) || !strings.Contains(d.Stdout, "root:root 0600") {
+		t.Errorf("doctor with an unreadable key:\n%s", d.Stdout)
+	}
+	one.submit("alice@one.example", "bob@two.example", "unreadable key")
+	q := one.waitMailq(15*time.Second, "DKIM key", ed2)
+	t.Logf("mailq:\n%s", q)
 	l := harness.Run(t, exec.Command(harness.Ebb(t), "dkim", "list", "-c", one.Conf), nil)
 	if !strings.Contains(l.Stdout, "no TXT record is published at ed2._domainkey.one.example") || strings.Count(l.Stdout, "matches") != 2 {
 		t.Errorf("dkim list:\n%s", l.Stdout)

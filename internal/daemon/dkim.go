@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -39,6 +40,11 @@ func (d *daemon) dkimSign() func(ctx context.Context, m *queue.Message) (header 
 		if errors.As(err, &pe) {
 			e := diag.PathError("ebb serve", "read", "read the DKIM key", pe.Path, pe.Err, d.cfg.DKIMKeyDirSetting())
 			e.Class = diag.Temporary
+			if errors.Is(pe.Err, fs.ErrPermission) {
+				// A key is a secret: no chmod; keygen as root writes it
+				// for the mail user.
+				e.Hint = fmt.Sprintf("make the key again as root with ebb dkim keygen DOMAIN --selector NEW (it gives the file to %s) and move this one out of the key directory; the message is retried meanwhile", d.cfg.Server.User)
+			}
 			return "", e
 		}
 		if err != nil {
