@@ -3,6 +3,7 @@ package test
 import (
 	"crypto/tls"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -83,4 +84,10 @@ func TestREQUIRETLSTravelsOnlyOverVerifiedTLS(t *testing.T) {
 		t.Fatalf("a REQUIRETLS message went to a host without TLS:\n%s", q)
 	}
 	t.Log(q)
+	// ebb queue show names the flag.
+	id := strings.Fields(q)[0]
+	r := harness.Run(t, exec.Command(harness.Ebb(t), "queue", "show", "-c", one.Conf, id), nil)
+	if !strings.Contains(r.Stdout, "requiretls: yes") {
+		t.Errorf("queue show %s:\n%s%s", id, r.Stdout, r.Stderr)
+	}
 }

@@ -123,6 +123,12 @@ func writeMessage(w io.Writer, m *queue.Message, now time.Time) {
 	if env.SessionID != "" {
 		fmt.Fprintf(w, "  session:   %s\n", env.SessionID)
 	}
+	if env.Ret != "" || env.EnvID != "" {
+		fmt.Fprintf(w, "  dsn:       ret %s envid %q (RFC 3461)\n", strings.ToUpper(env.Ret), env.EnvID)
+	}
+	if env.RequireTLS {
+		fmt.Fprintln(w, "  requiretls: yes (RFC 8689: relayed only over verified TLS)")
+	}
 	if m.Held {
 		fmt.Fprintln(w, "  held:      yes (ebb queue release "+m.ID+")")
 	}
@@ -143,6 +149,12 @@ func writeMessage(w io.Writer, m *queue.Message, now time.Time) {
 		}
 		if r.Notified {
 			fmt.Fprint(w, "  (sender notified)")
+		}
+		if p := env.DSNFor(r.Address); len(p.Notify) > 0 || p.ORCPT != "" {
+			fmt.Fprintf(w, "  notify %s", strings.Join(p.Notify, ","))
+			if p.ORCPT != "" {
+				fmt.Fprintf(w, " orcpt %s;%s", p.ORCPTType, p.ORCPT)
+			}
 		}
 		fmt.Fprintln(w)
 		if r.Error != nil && r.State != queue.Delivered {
