@@ -3,6 +3,7 @@ package msgauth
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"io"
 	"net"
 	"os"
@@ -89,6 +90,32 @@ func FuzzCheckHeader(f *testing.F) {
 		}
 		if id, _, err := authres.Parse(value); id != "mx.example.net" {
 			t.Fatalf("authres.Parse: %q %v", id, err)
+		}
+	})
+}
+
+// FuzzKeyRecord: any published text is compared without panic, and the
+// key's own record, however the DNS cut or spaced it, always matches.
+func FuzzKeyRecord(f *testing.F) {
+	f.Add("v=DKIM1; k=ed25519; p=", 3)
+	f.Add("k=rsa;p=MIIB;;=;v=DKIM2", 0)
+	f.Add("v=DKIM1;\tk=ed25519;\r\n p=abc ", 7)
+	_, priv, _ := ed25519.GenerateKey(nil)
+	k := &Key{Domain: "example.org", Selector: "s", Algorithm: "ed25519", Signer: priv}
+	f.Fuzz(func(t *testing.T, txt string, cut int) {
+		_ = k.MatchTXT([]string{txt})
+		_ = parseTags(txt)
+		own := k.TXT()
+		if cut < 0 {
+			cut = -cut
+		}
+		// Folding white space inside the base64 of p= is allowed (RFC 6376 §3.6.1).
+		i := strings.Index(own, "p=") + 2
+		if j := i + cut%(len(own)-i); j > i {
+			own = own[:j] + " " + own[j:]
+		}
+		if why := k.MatchTXT([]string{own}); why != "" {
+			t.Fatalf("own record %q: %s", own, why)
 		}
 	})
 }
