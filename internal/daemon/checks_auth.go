@@ -68,8 +68,9 @@ func (a *authChecker) check(ctx context.Context, in *checkInput) (string, error)
 		return "", nil
 	}
 	ip, _ := netip.ParseAddr(env.ClientAddr)
+	ip = ip.Unmap() // ::ffff:192.0.2.1 is checked as 192.0.2.1 (SPF ip4:)
 	for _, p := range a.trusted {
-		if ip.IsValid() && p.Contains(ip.Unmap()) {
+		if ip.IsValid() && p.Contains(ip) {
 			return "", nil
 		}
 	}
