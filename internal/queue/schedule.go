@@ -252,15 +252,13 @@ func (q *Queue) round(ctx context.Context, e *entry, t Transports) {
 	}
 	now := q.now()
 	changed := false
+	var dueRcpts []*Recipient
 	for _, r := range m.Recipients {
-		due := r.State == Pending || r.State == Deferred && (flush || !r.Next.After(now))
-		if !due {
-			continue
+		if r.State == Pending || r.State == Deferred && (flush || !r.Next.After(now)) {
+			dueRcpts = append(dueRcpts, r)
 		}
-		if ctx.Err() != nil {
-			break // shutting down: the rest keep their state for the restart
-		}
-		q.attempt(ctx, t, m, r)
+	}
+	if q.attemptAll(ctx, t, m, dueRcpts) { // batch.go
 		changed = true
 	}
 	now = q.now()
@@ -283,6 +281,7 @@ func (q *Queue) round(ctx context.Context, e *entry, t Transports) {
 			q.log.Error("cannot remove a finished message", "queue_id", m.ID, "err", err.Error())
 		} else {
 			q.log.Info("removed", "queue_id", m.ID, "status", "done")
+			q.observe(Event{Kind: EvRemoved, QueueID: m.ID, Note: "done"})
 		}
 		e.msg = nil
 		e.mu.Unlock()
@@ -342,6 +341,12 @@ func (q *Queue) attempt(ctx context.Context, t Transports, m *Message, r *Recipi
 	if t.Route != nil {
 		route, err = t.Route(ctx, r.Address)
 	}
+	q.attemptRouted(ctx, t, m, r, route, err, start)
+}
+
+// attemptRouted delivers m to r by route (unless routing failed: err)
+// and records the outcome.
+func (q *Queue) attemptRouted(ctx context.Context, t Transports, m *Message, r *Recipient, route Route, err error, start time.Time) {
 	if err == nil {
 		tr := t.Local
 		if route == Remote {
@@ -356,6 +361,12 @@ func (q *Queue) attempt(ctx context.Context, t Transports, m *Message, r *Recipi
 		r.Done = snapshot.Done   // what the transport got done, kept for the retry
 		r.Relay = snapshot.Relay // which next hop took it (for the success DSN)
 	}
+	q.record(ctx, m, r, route, start, err)
+}
+
+// record stores the outcome of one attempt for r: state, next attempt,
+// error, history, counters and the log line.
+func (q *Queue) record(ctx context.Context, m *Message, r *Recipient, route Route, start time.Time, err error) {
 	end := q.now()
 	r.Attempts++
 	r.Last = end.UTC()
@@ -367,6 +378,8 @@ func (q *Queue) attempt(ctx context.Context, t Transports, m *Message, r *Recipi
 		q.count(Delivered, nil)
 		q.log.Info("delivery", "queue_id", m.ID, "rcpt", r.Address, "route", route.String(),
 			"outcome", "delivered", "attempt", r.Attempts, "duration", a.Duration.Round(time.Millisecond))
+		q.observe(Event{Time: a.Time, Kind: EvDelivered, QueueID: m.ID, Recipient: r.Address, Route: route.String(),
+			Attempt: r.Attempts, Duration: a.Duration})
 		m.addHistory(a)
 		return
 	}
@@ -401,6 +414,12 @@ func (q *Queue) attempt(ctx context.Context, t Transports, m *Message, r *Recipi
 	q.log.Warn("delivery", "queue_id", m.ID, "rcpt", r.Address, "route", route.String(),
 		"outcome", string(a.Outcome), "attempt", r.Attempts, "next_attempt", r.Next,
 		"duration", a.Duration.Round(time.Millisecond), "err", d)
+	kind := EvDeferred
+	if a.Outcome == Failed {
+		kind = EvFailed
+	}
+	q.observe(Event{Time: a.Time, Kind: kind, QueueID: m.ID, Recipient: r.Address, Route: route.String(),
+		Attempt: r.Attempts, Duration: a.Duration, Next: r.Next, Error: d})
 	m.addHistory(a)
 }
 
@@ -460,6 +479,7 @@ func (q *Queue) expire(m *Message, now time.Time) bool {
 		m.addHistory(Attempt{Time: now.UTC(), Recipient: r.Address, Outcome: Failed, Error: d})
 		q.count(Failed, d)
 		q.log.Warn("expired", "queue_id", m.ID, "rcpt", r.Address, "age", now.Sub(m.Arrived).Round(time.Second))
+		q.observe(Event{Time: now.UTC(), Kind: EvExpired, QueueID: m.ID, Recipient: r.Address, Error: d})
 		changed = true
 	}
 	return changed

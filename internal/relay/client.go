@@ -357,106 +357,135 @@ func (c *conn) auth(timeout time.Duration, user, pass string) error {
 	return nil
 }
 
-// txn is one mail transaction: one sender, one recipient, the data.
+// txn is one mail transaction: one sender, one or more recipients (RFC
+// 5321 §3.3), the data once.
 type txn struct {
 	mailArgs string // after MAIL FROM:<...>
 	from     string
-	rcpt     string
-	rcptArgs string
+	rcpts    []txnRcpt
 	// write writes the message (prefix and spool data) in wire form.
 	write func(w io.Writer) error
 }
 
-// transact runs MAIL, RCPT, DATA (pipelined when offered), the data and
-// the final dot. The reply returned is the final one on success.
-func (c *conn) transact(cmdTimeout, dataTimeout time.Duration, t *txn) (*reply, error) {
+type txnRcpt struct {
+	addr, args string
+}
+
+// transact runs MAIL, the RCPTs, DATA (pipelined when offered), the data
+// and the final dot. refused[i] is set when recipient i was refused at
+// RCPT; whole is a failure of the transaction itself (MAIL, DATA, the end
+// of data, the connection), which concerns every recipient not refused.
+// final is the reply to the end of data when the data went.
+func (c *conn) transact(cmdTimeout, dataTimeout time.Duration, t *txn) (refused []error, final *reply, whole error) {
 	c.used++
+	refused = make([]error, len(t.rcpts))
 	mail := "MAIL FROM:<" + t.from + ">" + t.mailArgs
-	rcpt := "RCPT TO:<" + t.rcpt + ">" + t.rcptArgs
-	var mr, rr, dr *reply
+	rcpts := make([]string, len(t.rcpts))
+	for i, r := range t.rcpts {
+		rcpts[i] = "RCPT TO:<" + r.addr + ">" + r.args
+	}
+	var mr, dr *reply
 	var err error
+	accepted := 0
 	if c.has("PIPELINING") {
 		// RFC 2920 §3.1: DATA may end a group; the replies come in order.
-		if err := c.send(cmdTimeout, mail, rcpt, "DATA"); err != nil {
-			return nil, &stepError{Step: stepMail, Err: err}
+		if err := c.send(cmdTimeout, append(append([]string{mail}, rcpts...), "DATA")...); err != nil {
+			return refused, nil, &stepError{Step: stepMail, Err: err}
 		}
 		if mr, err = c.readReply(cmdTimeout); err != nil {
-			return nil, &stepError{Step: stepMail, Err: err, Pipelined: true}
+			return refused, nil, &stepError{Step: stepMail, Err: err, Pipelined: true}
 		}
-		if rr, err = c.readReply(cmdTimeout); err != nil {
-			return nil, &stepError{Step: stepRcpt, Err: err}
+		for i := range rcpts {
+			rr, err := c.readReply(cmdTimeout)
+			if err != nil {
+				return refused, nil, &stepError{Step: stepRcpt, Err: err}
+			}
+			if mr.Code == 250 && rr.Code != 250 && rr.Code != 251 {
+				refused[i] = &stepError{Step: stepRcpt, Reply: rr}
+			} else if mr.Code == 250 {
+				accepted++
+			}
 		}
 		if dr, err = c.readReply(cmdTimeout); err != nil {
-			return nil, &stepError{Step: stepData, Err: err}
+			return refused, nil, &stepError{Step: stepData, Err: err}
 		}
 	} else {
 		if mr, err = c.cmd(cmdTimeout, stepMail, mail); err != nil {
-			return nil, err
+			return refused, nil, err
 		}
 		if mr.Code == 250 {
-			if rr, err = c.cmd(cmdTimeout, stepRcpt, rcpt); err != nil {
-				return nil, err
+			for i, l := range rcpts {
+				rr, err := c.cmd(cmdTimeout, stepRcpt, l)
+				if err != nil {
+					return refused, nil, err
+				}
+				if rr.Code != 250 && rr.Code != 251 {
+					refused[i] = &stepError{Step: stepRcpt, Reply: rr}
+				} else {
+					accepted++
+				}
 			}
-			if rr.Code == 250 || rr.Code == 251 {
+			if accepted > 0 {
 				if dr, err = c.cmd(cmdTimeout, stepData, "DATA"); err != nil {
-					return nil, err
+					return refused, nil, err
 				}
 			}
 		}
 	}
-	fail := func(step string, r *reply) (*reply, error) {
+	// cleanup ends a transaction that will not carry data: an empty
+	// message if the server took DATA anyway (RFC 2920 §3.1), then RSET
+	// for the next transaction on this session.
+	cleanup := func() {
 		if dr != nil && dr.Code == 354 {
-			// The server took DATA although MAIL or RCPT failed (a
-			// pipelining server may): end the empty message so that the
-			// session is in step again (RFC 2920 §3.1).
 			if err := c.send(cmdTimeout, "."); err != nil {
-				return nil, &stepError{Step: step, Reply: r}
+				return
 			}
 			if _, err := c.readReply(dataTimeout); err != nil {
 				c.broken = true
 			}
 		}
 		if !c.broken {
-			// RSET before the next transaction on this connection.
 			if rs, err := c.cmd(cmdTimeout, stepRSET, "RSET"); err != nil || rs.Code != 250 {
 				c.broken = true
 			}
 		}
-		return nil, &stepError{Step: step, Reply: r}
 	}
 	if mr.Code != 250 {
-		return fail(stepMail, mr)
+		cleanup()
+		return refused, nil, &stepError{Step: stepMail, Reply: mr}
 	}
-	if rr.Code != 250 && rr.Code != 251 {
-		return fail(stepRcpt, rr)
+	if accepted == 0 {
+		cleanup()
+		return refused, nil, nil
 	}
 	if dr.Code != 354 {
-		return fail(stepData, dr)
+		cleanup()
+		return refused, nil, &stepError{Step: stepData, Reply: dr}
 	}
 	c.nc.SetWriteDeadline(time.Now().Add(dataTimeout))
 	dw := c.tw.DotWriter()
 	if err := t.write(dw); err != nil {
 		c.broken = true
-		return nil, &stepError{Step: stepEnd, Err: err}
+		return refused, nil, &stepError{Step: stepEnd, Err: err}
 	}
 	if err := dw.Close(); err != nil {
 		c.broken = true
-		return nil, &stepError{Step: stepEnd, Err: err}
+		return refused, nil, &stepError{Step: stepEnd, Err: err}
 	}
 	if err := c.w.Flush(); err != nil {
 		c.broken = true
-		return nil, &stepError{Step: stepEnd, Err: err}
+		return refused, nil, &stepError{Step: stepEnd, Err: err}
 	}
 	fr, err := c.readReply(dataTimeout)
 	if err != nil {
 		// RFC 5321 §6.1 / RFC 1047: no reply after the dot means we do
 		// not know; retrying may make a duplicate, which beats a loss.
-		return nil, &stepError{Step: stepEnd, Err: err}
+		return refused, nil, &stepError{Step: stepEnd, Err: err}
 	}
 	if fr.Code != 250 {
-		return nil, &stepError{Step: stepEnd, Reply: fr}
+		return refused, nil, &stepError{Step: stepEnd, Reply: fr}
 	}
-	return fr, nil
+	return refused, fr, nil
 }
 
 // reset readies a reused session for the next transaction (RFC 5321

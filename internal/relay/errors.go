@@ -97,7 +97,7 @@ func (r *Relay) failure(a *attempt, c *conn, err error, ctx context.Context) err
 
 // connFailure turns a failure to get a session into the recipient's
 // result, and counts it toward the destination's suspension.
-func (r *Relay) connFailure(a *attempt, dst *destination, err error) error {
+func (r *Relay) connFailure(a *attempt, dst *destination, err error, count bool) error {
 	var dnse *dnsError
 	var stse *stsError
 	var de *diag.Error
@@ -162,7 +162,7 @@ func (r *Relay) connFailure(a *attempt, dst *destination, err error) error {
 	case stepAuth:
 		d.Setting = r.cfg.Setting("relay.credentials")
 	}
-	if se.Conn {
+	if se.Conn && count {
 		if dst.connFailed(d.Reason, r.set.DeadAfter, r.set.DeadInterval.Duration, r.now()) {
 			r.stats.suspension()
 			r.log.Warn("destination suspended", "destination", dst.name, "failures", r.set.DeadAfter,

@@ -26,7 +26,7 @@ func (r *Relay) ProbeSmarthost(ctx context.Context) (string, error) {
 	a.level, a.setting = r.set.TLS, "relay.tls"
 	c, err := r.connect(ctx, a)
 	if err != nil {
-		return "", r.connFailure(a, newDestination("doctor", "doctor", 1), err)
+		return "", r.connFailure(a, newDestination("doctor", "doctor", 1), err, false)
 	}
 	defer c.quit()
 	s := fmt.Sprintf("%s answered over %s", c.name(), c.tlsSummary())

@@ -200,10 +200,12 @@ func (r *Relay) tlsLevel(domain string) (string, string) {
 	return r.set.TLS, "relay.tls"
 }
 
-// attempt is what one delivery needs to know besides the session.
+// attempt is one delivery of a message to the recipients of one
+// destination.
 type attempt struct {
 	m       *queue.Message
-	rc      *queue.Recipient
+	rc      *queue.Recipient   // the recipient an error is about
+	rcpts   []*queue.Recipient // all of this destination
 	hop     hop
 	level   string // none, may, encrypt, verify
 	setting string // what chose the level
@@ -211,15 +213,73 @@ type attempt struct {
 	header  string // Sign's lines
 }
 
+// forRcpt is a's copy about one recipient, for its own error.
+func (a *attempt) forRcpt(rc *queue.Recipient) *attempt {
+	c := *a
+	c.rc = rc
+	return &c
+}
+
+// maxRcptsPerTxn bounds the RCPTs of one transaction (Postfix's
+// default_destination_recipient_limit; RFC 5321 §4.5.3.1.8 asks servers
+// to take at least 100).
+const maxRcptsPerTxn = 50
+
 // Deliver sends m to one remote recipient. See the package comment for
 // what the error holds.
 func (r *Relay) Deliver(ctx context.Context, m *queue.Message, rc *queue.Recipient) error {
-	start := r.now()
+	return r.DeliverBatch(ctx, m, []*queue.Recipient{rc})[0]
+}
+
+// DeliverBatch sends m to several remote recipients (queue.BatchTransport):
+// those of one destination share a session and go in transactions of up
+// to 50 RCPTs, the data sent once per transaction (RFC 5321 §3.3);
+// destinations are served at the same time. errs[i] is rcpts[i]'s result.
+func (r *Relay) DeliverBatch(ctx context.Context, m *queue.Message, rcpts []*queue.Recipient) []error {
+	errs := make([]error, len(rcpts))
+	type group struct {
+		a   *attempt
+		idx []int
+	}
+	var groups []*group
+	byKey := map[string]*group{}
+	for i, rc := range rcpts {
+		a, err := r.plan(ctx, m, rc)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		key := a.hop.key() + "|" + a.level
+		g := byKey[key]
+		if g == nil {
+			g = &group{a: a}
+			byKey[key] = g
+			groups = append(groups, g)
+		}
+		g.a.rcpts = append(g.a.rcpts, rc)
+		g.idx = append(g.idx, i)
+	}
+	var wg sync.WaitGroup
+	for _, g := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j, e := range r.deliverGroup(ctx, g.a) {
+				errs[g.idx[j]] = e
+			}
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+// plan chooses the hop and the TLS level for one recipient.
+func (r *Relay) plan(ctx context.Context, m *queue.Message, rc *queue.Recipient) (*attempt, error) {
 	_, domain, ok := cutAddress(rc.Address)
 	if !ok {
 		d := r.newErr(rc, "route", fmt.Sprintf("%q has no domain to deliver to", rc.Address), diag.Permanent)
 		d.SMTPCode, d.Enhanced = 550, [3]int{5, 1, 3}
-		return d
+		return nil, d
 	}
 	a := &attempt{m: m, rc: rc, hop: r.router.route(domain)}
 	a.level, a.setting = r.tlsLevel(a.hop.Domain)
@@ -241,41 +301,73 @@ func (r *Relay) Deliver(ctx context.Context, m *queue.Message, rc *queue.Recipie
 			}
 		}
 	}
+	return a, nil
+}
+
+// deliverGroup delivers to a.rcpts, all of one destination.
+func (r *Relay) deliverGroup(ctx context.Context, a *attempt) []error {
+	start := r.now()
+	m := a.m
+	results := make([]error, len(a.rcpts))
+	// each gives every recipient still undecided its own error (the
+	// queue changes a recipient's error in place, so none is shared).
+	each := func(idx []int, mk func(ai *attempt) error) []error {
+		for _, i := range idx {
+			results[i] = mk(a.forRcpt(a.rcpts[i]))
+		}
+		return results
+	}
+	pending := make([]int, len(a.rcpts))
+	for i := range pending {
+		pending[i] = i
+	}
 	dst := r.dest(a.hop.key(), a.level)
 	if err := dst.acquire(ctx, r.set.DeadAfter, r.now); err != nil {
-		return r.suspended(a, err)
+		return each(pending, func(ai *attempt) error { return r.suspended(ai, err) })
 	}
 	defer dst.release()
 	select {
 	case r.total <- struct{}{}:
 	case <-ctx.Done():
-		return r.newErr(rc, "wait", "waited for a free connection slot (relay.max_connections) until the attempt ended", diag.Temporary)
+		return each(pending, func(ai *attempt) error {
+			return r.newErr(ai.rc, "wait", "waited for a free connection slot (relay.max_connections) until the attempt ended", diag.Temporary)
+		})
 	}
 	defer func() { <-r.total }()
 
 	f, err := os.Open(m.DataPath)
 	if err != nil {
-		return diag.PathError(Component, "open", "open the message to relay", m.DataPath, err, r.cfg.Setting("queue.spool"))
+		return each(pending, func(*attempt) error {
+			return diag.PathError(Component, "open", "open the message to relay", m.DataPath, err, r.cfg.Setting("queue.spool"))
+		})
 	}
 	defer f.Close()
 	if r.sign != nil {
 		h, err := r.signedHeader(ctx, m)
 		if err != nil {
-			d := diag.From(err, Component, "sign")
-			d.Class = diag.Temporary // our own trouble
-			return d
+			return each(pending, func(*attempt) error {
+				d := diag.From(err, Component, "sign")
+				c := *d
+				c.Class = diag.Temporary // our own trouble
+				return &c
+			})
 		}
 		a.header = h
 	}
 
-	reused := true
+	reused, retried := true, false
 	c := r.reuse(dst)
-	for {
+	for len(pending) > 0 {
 		if c == nil {
 			reused = false
 			c, err = r.connect(ctx, a)
 			if err != nil {
-				return r.connFailure(a, dst, err)
+				first := true
+				return each(pending, func(ai *attempt) error {
+					e := r.connFailure(ai, dst, err, first)
+					first = false
+					return e
+				})
 			}
 			if dst.connOK(r.set.DeadAfter) {
 				r.log.Info("destination is back", "destination", dst.name, "host", c.name())
@@ -283,35 +375,87 @@ func (r *Relay) Deliver(ctx context.Context, m *queue.Message, rc *queue.Recipie
 		}
 		if err := r.checkCaps(a, c, f); err != nil {
 			r.finish(dst, c)
-			return err
+			return each(pending, func(ai *attempt) error { return r.checkCaps(ai, c, f) })
+		}
+		var batch []int
+		var rest []int
+		for _, i := range pending {
+			if len(batch) >= maxRcptsPerTxn {
+				rest = append(rest, i)
+				continue
+			}
+			if err := r.checkRcpt(a.forRcpt(a.rcpts[i]), c); err != nil {
+				results[i] = err
+				continue
+			}
+			batch = append(batch, i)
+		}
+		if len(batch) == 0 {
+			pending = rest
+			continue
 		}
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			c.close()
-			return diag.PathError(Component, "seek", "read the message to relay", m.DataPath, err, r.cfg.Setting("queue.spool"))
+			return each(pending, func(*attempt) error {
+				return diag.PathError(Component, "seek", "read the message to relay", m.DataPath, err, r.cfg.Setting("queue.spool"))
+			})
 		}
 		stop := c.watch(ctx)
-		fr, err := c.transact(r.set.CmdTimeout.Duration, r.set.DataTimeout.Duration, r.txn(a, c, f))
+		refused, fr, whole := c.transact(r.set.CmdTimeout.Duration, r.set.DataTimeout.Duration, r.txn(a, c, f, batch))
 		stop()
 		var se *stepError
 		var ne net.Error
-		if err != nil && reused && errors.As(err, &se) && se.Reply == nil && se.Step == stepMail && !(errors.As(err, &ne) && ne.Timeout()) {
+		if whole != nil && reused && !retried && errors.As(whole, &se) && se.Reply == nil && se.Step == stepMail && !(errors.As(whole, &ne) && ne.Timeout()) {
 			// A cached session the server had closed: try a fresh one.
 			c.close()
-			c, reused = nil, false
+			c, retried = nil, true
 			continue
 		}
-		if err != nil {
-			r.finish(dst, c)
-			return r.failure(a, c, err, ctx)
+		accepted := 0
+		for _, e := range refused {
+			if e == nil {
+				accepted++
+			}
 		}
-		r.finish(dst, c)
-		rc.Relay = &queue.Handoff{Host: c.host, IP: c.ip, DSN: c.has("DSN"), Reply: fr.String()}
-		r.stats.delivered(c.tls != nil)
-		r.log.Info("relayed", "queue_id", m.ID, "rcpt", rc.Address, "host", c.host, "ip", c.ip,
-			"tls", c.tlsSummary(), "tls_level", a.level, "reused", reused, "remote_id", remoteID(fr.Text),
-			"reply", fr.String(), "duration", r.now().Sub(start).Round(time.Millisecond))
-		return nil
+		var again []int
+		for j, i := range batch {
+			ai := a.forRcpt(a.rcpts[i])
+			switch {
+			case refused[j] != nil:
+				if tooManyRcpts(refused[j]) && accepted > 0 && whole == nil {
+					// RFC 5321 §4.5.3.1.10: the rest go in the next
+					// transaction.
+					again = append(again, i)
+					continue
+				}
+				results[i] = r.failure(ai, c, refused[j], ctx)
+			case whole != nil:
+				results[i] = r.failure(ai, c, whole, ctx)
+			default:
+				ai.rc.Relay = &queue.Handoff{Host: c.host, IP: c.ip, DSN: c.has("DSN"), Reply: fr.String()}
+				r.stats.delivered(c.tls != nil)
+				r.log.Info("relayed", "queue_id", m.ID, "rcpt", ai.rc.Address, "host", c.host, "ip", c.ip,
+					"tls", c.tlsSummary(), "tls_level", a.level, "reused", reused, "rcpts", accepted, "remote_id", remoteID(fr.Text),
+					"reply", fr.String(), "duration", r.now().Sub(start).Round(time.Millisecond))
+			}
+		}
+		pending = append(again, rest...)
+		reused = true
+		if c.broken && len(pending) > 0 {
+			c.close()
+			c = nil
+		}
 	}
+	if c != nil {
+		r.finish(dst, c)
+	}
+	return results
+}
+
+// tooManyRcpts is a 452 4.5.3 at RCPT: this transaction is full.
+func tooManyRcpts(err error) bool {
+	var se *stepError
+	return errors.As(err, &se) && se.Reply != nil && se.Reply.Code == 452 && (se.Reply.Enhanced == "4.5.3" || se.Reply.Enhanced == "")
 }
 
 // reuse returns an idle session of dst that answers RSET, or nil.
@@ -342,8 +486,9 @@ func (r *Relay) finish(dst *destination, c *conn) {
 }
 
 // checkCaps refuses what this server would refuse anyway, before sending:
-// a message over its SIZE (RFC 1870), one that needs SMTPUTF8 to a server
-// without it (RFC 6531 §3.4), REQUIRETLS to one without it (RFC 8689).
+// a message over its SIZE (RFC 1870), one that needs SMTPUTF8 (a non-ASCII
+// sender or header) to a server without it (RFC 6531 §3.4), REQUIRETLS to
+// one without it (RFC 8689). The error is about a.rc.
 func (r *Relay) checkCaps(a *attempt, c *conn, f *os.File) error {
 	size := a.m.Size + int64(len(a.header)+len(a.m.Prefix()))
 	if lim := c.maxSize(); lim > 0 && size > lim {
@@ -352,11 +497,8 @@ func (r *Relay) checkCaps(a *attempt, c *conn, f *os.File) error {
 		d.Hint = "the recipient's server refuses messages this large: send the file another way, or ask its postmaster to raise the limit"
 		return d
 	}
-	if !c.has("SMTPUTF8") && needsUTF8(a.m, a.rc) && (!isASCII(a.m.Envelope.From) || !isASCII(a.rc.Address) || !headerASCII(a.m.Prefix(), f)) {
-		d := r.remoteErr(a, c, stepMail, nil, fmt.Sprintf("the message needs SMTPUTF8 (non-ASCII addresses) and %s does not offer it (RFC 6531 §3.4)", c.name()), diag.Permanent)
-		d.SMTPCode, d.Enhanced = 553, [3]int{5, 6, 7}
-		d.Hint = "the recipient's server cannot take internationalised addresses: use an ASCII address for this recipient"
-		return d
+	if !c.has("SMTPUTF8") && (!isASCII(a.m.Envelope.From) || a.m.Envelope.SMTPUTF8 && !headerASCII(a.m.Prefix(), f)) {
+		return r.utf8Err(a, c)
 	}
 	if a.m.Envelope.RequireTLS && !c.has("REQUIRETLS") {
 		d := r.remoteErr(a, c, stepMail, nil, fmt.Sprintf("the message asks for REQUIRETLS and %s does not offer it (RFC 8689 §4.2.1)", c.name()), diag.Permanent)
@@ -367,8 +509,19 @@ func (r *Relay) checkCaps(a *attempt, c *conn, f *os.File) error {
 	return nil
 }
 
-func needsUTF8(m *queue.Message, rc *queue.Recipient) bool {
-	return m.Envelope.SMTPUTF8 || !isASCII(m.Envelope.From) || !isASCII(rc.Address)
+// checkRcpt: a non-ASCII recipient address needs SMTPUTF8.
+func (r *Relay) checkRcpt(a *attempt, c *conn) error {
+	if !c.has("SMTPUTF8") && !isASCII(a.rc.Address) {
+		return r.utf8Err(a, c)
+	}
+	return nil
+}
+
+func (r *Relay) utf8Err(a *attempt, c *conn) error {
+	d := r.remoteErr(a, c, stepMail, nil, fmt.Sprintf("the message needs SMTPUTF8 (non-ASCII addresses or header) and %s does not offer it (RFC 6531 §3.4)", c.name()), diag.Permanent)
+	d.SMTPCode, d.Enhanced = 553, [3]int{5, 6, 7}
+	d.Hint = "the recipient's server cannot take internationalised mail: use ASCII addresses for this recipient"
+	return d
 }
 
 // headerASCII reports whether the prefix and the header section of f are
@@ -403,23 +556,29 @@ func isASCII(s string) bool {
 	return true
 }
 
-// txn builds the transaction for a on c: ESMTP parameters as c offers them.
-func (r *Relay) txn(a *attempt, c *conn, f *os.File) *txn {
+// txn builds the transaction for the recipients batch (indexes into
+// a.rcpts) on c: ESMTP parameters as c offers them.
+func (r *Relay) txn(a *attempt, c *conn, f *os.File, batch []int) *txn {
 	env := &a.m.Envelope
-	var mail, rcpt strings.Builder
+	var mail strings.Builder
 	if c.has("SIZE") {
 		fmt.Fprintf(&mail, " SIZE=%d", a.m.Size+int64(len(a.header)+len(a.m.Prefix())))
 	}
 	if strings.EqualFold(env.BodyType, "8BITMIME") && c.has("8BITMIME") {
 		mail.WriteString(" BODY=8BITMIME")
 	}
-	if needsUTF8(a.m, a.rc) && c.has("SMTPUTF8") {
+	utf8 := env.SMTPUTF8 || !isASCII(env.From)
+	for _, i := range batch {
+		utf8 = utf8 || !isASCII(a.rcpts[i].Address)
+	}
+	if utf8 && c.has("SMTPUTF8") {
 		mail.WriteString(" SMTPUTF8")
 	}
 	if env.RequireTLS && c.has("REQUIRETLS") {
 		mail.WriteString(" REQUIRETLS")
 	}
-	if c.has("DSN") {
+	dsn := c.has("DSN")
+	if dsn {
 		// RFC 3461 §4: pass the sender's DSN requests on.
 		if env.Ret != "" {
 			mail.WriteString(" RET=" + strings.ToUpper(env.Ret))
@@ -427,23 +586,9 @@ func (r *Relay) txn(a *attempt, c *conn, f *os.File) *txn {
 		if env.EnvID != "" {
 			mail.WriteString(" ENVID=" + xtext(env.EnvID))
 		}
-		p := env.DSNFor(a.rc.Address)
-		if len(p.Notify) > 0 {
-			rcpt.WriteString(" NOTIFY=" + strings.ToUpper(strings.Join(p.Notify, ",")))
-		}
-		if p.ORCPT != "" {
-			typ := p.ORCPTType
-			if typ == "" {
-				typ = "rfc822"
-			}
-			if isASCII(p.ORCPT) {
-				rcpt.WriteString(" ORCPT=" + typ + ";" + xtext(p.ORCPT))
-			}
-		}
 	}
-	return &txn{
+	t := &txn{
 		from: env.From, mailArgs: mail.String(),
-		rcpt: a.rc.Address, rcptArgs: rcpt.String(),
 		write: func(w io.Writer) error {
 			if _, err := io.WriteString(w, a.header); err != nil {
 				return err
@@ -455,6 +600,25 @@ func (r *Relay) txn(a *attempt, c *conn, f *os.File) *txn {
 			return err
 		},
 	}
+	for _, i := range batch {
+		addr := a.rcpts[i].Address
+		var args strings.Builder
+		if dsn {
+			p := env.DSNFor(addr)
+			if len(p.Notify) > 0 {
+				args.WriteString(" NOTIFY=" + strings.ToUpper(strings.Join(p.Notify, ",")))
+			}
+			if p.ORCPT != "" && isASCII(p.ORCPT) {
+				typ := p.ORCPTType
+				if typ == "" {
+					typ = "rfc822"
+				}
+				args.WriteString(" ORCPT=" + typ + ";" + xtext(p.ORCPT))
+			}
+		}
+		t.rcpts = append(t.rcpts, txnRcpt{addr: addr, args: args.String()})
+	}
+	return t
 }
 
 // xtext encodes s for ENVID and ORCPT (RFC 3461 §4).

@@ -488,3 +488,49 @@ func TestDSNParametersPassedOn(t *testing.T) {
 		t.Errorf("handoff %+v", h)
 	}
 }
+
+// DeliverBatch: the recipients of one destination share a transaction,
+// the data goes once; a server's recipient limit (452 4.5.3) moves the
+// rest to the next transaction; a refused recipient fails alone; another
+// destination gets its own session.
+func TestDeliverBatch(t *testing.T) {
+	port := freePortOn(t, "127.0.0.2", "127.0.0.3")
+	one := startServer(t, fmt.Sprintf("127.0.0.2:%d", port), nil, func(s *smtp.Server) { s.MaxRecipients = 2 })
+	one.RefuseRcpt = "nobody@example.net"
+	two := startServer(t, fmt.Sprintf("127.0.0.3:%d", port), nil, nil)
+	e := newEnv(t, port, "")
+	e.dns.MustAdd("example.net. MX 10 mx.example.net.", "mx.example.net. A 127.0.0.2",
+		"example.org. MX 10 mx.example.org.", "mx.example.org. A 127.0.0.3")
+	r := e.relay(Options{})
+	m := e.message("alice@ours.test", body, "a@example.net", "b@example.net", "nobody@example.net", "c@example.net", "d@example.org", "e@example.org")
+	errs := r.DeliverBatch(context.Background(), m, m.Recipients)
+	for i, err := range errs {
+		addr := m.Recipients[i].Address
+		if addr == "nobody@example.net" {
+			d := mustDiag(t, err)
+			if d.Temporary() || d.Remote == nil || d.Remote.Code != 550 {
+				t.Errorf("%s: %v", addr, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", addr, err)
+		}
+		if m.Recipients[i].Relay == nil {
+			t.Errorf("%s: no handoff", addr)
+		}
+	}
+	if n := len(one.got()); n != 3 {
+		t.Errorf("example.net got %d recipients, want 3", n)
+	}
+	// a, b (limit 2: nobody refused, c deferred by the limit), then c.
+	if n := one.datas.Load(); n != 2 {
+		t.Errorf("example.net: %d transactions with data, want 2", n)
+	}
+	if n := two.datas.Load(); n != 1 || len(two.got()) != 2 {
+		t.Errorf("example.org: %d transactions, %d recipients; want 1, 2", n, len(two.got()))
+	}
+	if one.conns.Load() != 1 || two.conns.Load() != 1 {
+		t.Errorf("connections %d, %d; want 1 each", one.conns.Load(), two.conns.Load())
+	}
+}

@@ -29,6 +29,9 @@ type testServer struct {
 	Addr     string
 	srv      *smtp.Server
 	conns    atomic.Int32
+	datas    atomic.Int32 // transactions that carried data
+	// RefuseRcpt, when set, refuses that one address with 550 5.1.1.
+	RefuseRcpt string
 	mu       sync.Mutex
 	received []received
 	// Fail*, when set, is the reply at that step.
@@ -64,6 +67,9 @@ func (s *testSession) Rcpt(to string, o *smtp.RcptOptions) error {
 	if s.s.FailRcpt != nil {
 		return s.s.FailRcpt
 	}
+	if to == s.s.RefuseRcpt {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+	}
 	s.to = append(s.to, to)
 	s.ro = o
 	return nil
@@ -73,6 +79,7 @@ func (s *testSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	s.s.datas.Add(1)
 	if s.s.DataDelay > 0 {
 		time.Sleep(s.s.DataDelay)
 	}
