@@ -187,9 +187,11 @@ func readHeaderFile(path string) ([]field, error) {
 	return readHeader(f)
 }
 
-// spf checks one identity; an empty domain (no HELO name) is none.
+// spf checks one identity. A domain that is no domain name (an empty or
+// dotless HELO, an address literal) is none: RFC 7208 §2.3 checks HELO
+// only when it is a fully qualified domain name.
 func (c *Checker) spf(ctx context.Context, ip net.IP, helo, sender, domain string) SPFResult {
-	if domain == "" || ip == nil {
+	if domain == "" || ip == nil || !strings.Contains(domain, ".") || strings.HasPrefix(domain, "[") {
 		return SPFResult{Result: spf.None, Domain: domain}
 	}
 	r, err := spf.CheckHostWithSender(ip, helo, sender, spf.WithResolver(c.Resolver), spf.WithContext(ctx))

@@ -164,6 +164,10 @@ func TestSPFResults(t *testing.T) {
 			t.Errorf("%s: header %s", c.domain, h)
 		}
 	}
+	// An address literal in HELO is no identity to check (RFC 7208 §2.3).
+	if res := w.check(t, "127.0.0.2", "[127.0.0.2]", "x@pass.test", plainMsg); res.HeloSPF.Result != "none" || res.SPF.Result != "pass" {
+		t.Errorf("HELO literal: %s", res)
+	}
 	// HELO identity, and the null sender checked as postmaster@HELO.
 	res := w.check(t, "127.0.0.2", "pass.test", "", plainMsg)
 	if res.HeloSPF.Result != "pass" || res.SPF.Result != "pass" || res.SPF.Domain != "pass.test" {
