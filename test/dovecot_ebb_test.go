@@ -2,6 +2,7 @@ package test
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -38,7 +39,8 @@ type dovecotEbbEnv struct {
 }
 
 func testDovecotOnEbb(t *testing.T, dsn string) {
-	extra := "[directory]\nargon2_memory = \"16M\"\n"
+	ddir := harness.Dir(t)
+	extra := fmt.Sprintf("[doctor]\ndovecot_config = %q\n[directory]\nargon2_memory = \"16M\"\n", filepath.Join(ddir, "dovecot.conf"))
 	if dsn != "" {
 		extra += fmt.Sprintf("dsn = %q\n", dsn)
 	}
@@ -58,7 +60,7 @@ func testDovecotOnEbb(t *testing.T, dsn string) {
 	os.WriteFile(imp, []byte("carol@example.test:"+hash+"::::::\n"), 0o644)
 	e.ebbAs(t, nil, "import", "dovecot-passwd", imp, "-c", e.Conf)
 
-	d := startDovecotOnEbb(t, e)
+	d := startDovecotOnEbb(t, e, ddir)
 
 	logins := []struct {
 		name, user, pass string
@@ -80,6 +82,23 @@ func testDovecotOnEbb(t *testing.T, dsn string) {
 			t.Errorf("%s: IMAP LOGIN %s: %v, want ok=%v", l.name, l.user, err, l.ok)
 		}
 	}
+
+	// ebb doctor sees Dovecot reading ebb's directory and Maildirs right;
+	// and a Dovecot that would open them as another user fails.
+	want := []string{"Dovecot opens the Maildirs as uid " + fmt.Sprint(e.User.UID)}
+	if dsn == "" {
+		want = append(want, "auth worker ("+e.User.Name)
+	} else {
+		want = append(want, "query ebb's PostgreSQL directory")
+	}
+	dovecotDoctor(t, e.Conf, want, "")
+	wrong := filepath.Join(ddir, "wrong-uid.conf")
+	b, _ := os.ReadFile(filepath.Join(ddir, "dovecot.conf"))
+	os.WriteFile(wrong, append(b, "mail_uid = nobody\n"...), 0o644)
+	wrongConf := filepath.Join(ddir, "ebb-wrong.toml")
+	c, _ := os.ReadFile(e.Conf)
+	os.WriteFile(wrongConf, []byte(strings.Replace(string(c), filepath.Join(ddir, "dovecot.conf"), wrong, 1)), 0o644)
+	dovecotDoctor(t, wrongConf, nil, `Dovecot's mail_uid is "nobody"`)
 
 	// The message ebb delivers is in INBOX, seen through Dovecot.
 	if r := harness.Swaks(t, "--server", e.SMTP, "--from", "sender@example.org", "--to", "alice@example.test",
@@ -154,9 +173,8 @@ func (e *serveEnv) ebbAs(t *testing.T, stdin []byte, args ...string) harness.Res
 // startDovecotOnEbb starts Dovecot as an administrator would set it up: the
 // snippet and SQL file ebb prints, included from a dovecot.conf that adds
 // only the instance's own settings (directories, loopback listeners).
-func startDovecotOnEbb(t *testing.T, e *serveEnv) *dovecotEbbEnv {
+func startDovecotOnEbb(t *testing.T, e *serveEnv, dir string) *dovecotEbbEnv {
 	t.Helper()
-	dir := harness.Dir(t)
 	for _, s := range []string{"run", "state"} {
 		os.MkdirAll(filepath.Join(dir, s), 0o755)
 	}
@@ -198,6 +216,42 @@ service managesieve-login {
 	os.WriteFile(mainPath, []byte(main), 0o644)
 	d.dc = harness.StartDovecotConf(t, dir, mainPath, d.imap)
 	return d
+}
+
+// dovecotDoctor runs ebb doctor as root and checks its "dovecot" findings:
+// all ok with each of want, or one failing with fail.
+func dovecotDoctor(t *testing.T, conf string, want []string, fail string) {
+	t.Helper()
+	r := harness.Run(t, exec.Command(harness.Ebb(t), "doctor", "-c", conf, "--json"), nil)
+	var report struct {
+		Findings []struct{ Check, Status, Message string }
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &report); err != nil {
+		t.Fatalf("ebb doctor --json: %v\n%s%s", err, r.Stdout, r.Stderr)
+	}
+	var got []string
+	failed := false
+	for _, f := range report.Findings {
+		if f.Check != "dovecot" {
+			continue
+		}
+		got = append(got, f.Status+": "+f.Message)
+		if fail != "" && f.Status == "fail" && strings.Contains(f.Message, fail) {
+			failed = true
+		}
+		if fail == "" && f.Status != "ok" {
+			t.Errorf("doctor: %s %s", f.Status, f.Message)
+		}
+	}
+	all := strings.Join(got, "\n")
+	for _, w := range want {
+		if !strings.Contains(all, w) {
+			t.Errorf("doctor's dovecot findings lack %q:\n%s", w, all)
+		}
+	}
+	if fail != "" && !failed {
+		t.Errorf("doctor's dovecot findings lack a failure %q:\n%s", fail, all)
+	}
 }
 
 // imapLogin reports whether user can log in with pass, connecting from

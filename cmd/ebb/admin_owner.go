@@ -7,7 +7,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/ebbmail/ebb/internal/config"
@@ -27,19 +26,6 @@ import (
 //     server.user.
 //
 // PostgreSQL keeps no local state, so nothing is checked for it.
-
-// sqliteDirectoryPath is the SQLite file the config names, or "" for
-// PostgreSQL. It follows directory.Open's reading of directory.dsn.
-func sqliteDirectoryPath(cfg *config.Config) (path string, setting *diag.Setting) {
-	dsn := strings.TrimSpace(cfg.Directory.DSN)
-	switch {
-	case dsn == "":
-		return filepath.Join(cfg.Server.DataDir, "directory.db"), cfg.Setting("server.data_dir")
-	case strings.HasPrefix(dsn, "sqlite:"):
-		return strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//"), cfg.Setting("directory.dsn")
-	}
-	return "", nil
-}
 
 // mailOwner is server.user (and server.group) as numbers.
 type mailOwner struct {
@@ -71,7 +57,7 @@ func checkStateOwner(cfg *config.Config) *diag.Error {
 	if os.Geteuid() != 0 {
 		return nil
 	}
-	path, setting := sqliteDirectoryPath(cfg)
+	path, setting := cfg.SQLiteDirectory()
 	if path == "" {
 		return nil
 	}
@@ -136,7 +122,7 @@ func giveStateToOwner(cfg *config.Config) *diag.Error {
 	if os.Geteuid() != 0 {
 		return nil
 	}
-	path, setting := sqliteDirectoryPath(cfg)
+	path, setting := cfg.SQLiteDirectory()
 	if path == "" {
 		return nil
 	}

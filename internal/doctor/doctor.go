@@ -55,6 +55,7 @@ var areas = []func() []Check{
 	submissionChecks,
 	serveChecks,
 	queueChecks,
+	dovecotChecks,
 	dkimChecks,
 	scanChecks,
 	fetchChecks,

@@ -60,17 +60,10 @@ func Generate(cfg *config.Config, o Options) (*Files, error) {
 	}
 	f := &Files{}
 	var connect string
-	dsn := strings.TrimSpace(cfg.Directory.DSN)
-	switch {
-	case dsn == "":
-		f.Engine, f.Database = "sqlite", filepath.Join(cfg.Server.DataDir, "directory.db")
-		connect = f.Database
-	case strings.HasPrefix(dsn, "sqlite:"):
-		f.Engine = "sqlite"
-		f.Database = strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//")
-		connect = f.Database
-	default:
-		c, where, err := libpqConnect(dsn)
+	if p, _ := cfg.SQLiteDirectory(); p != "" {
+		f.Engine, f.Database, connect = "sqlite", p, p
+	} else {
+		c, where, err := libpqConnect(strings.TrimSpace(cfg.Directory.DSN))
 		if err != nil {
 			return nil, err
 		}
