@@ -177,7 +177,7 @@ plugin {
 }
 
 protocol imap {
-  mail_plugins = $mail_plugins quota imap_quota
+  mail_plugins = $mail_plugins imap_quota
 }
 `, sieveDir, sieveActive)
 	return b.String()
