@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -56,8 +57,15 @@ func NewMilter(addr string, timeout time.Duration, host string) (*Milter, error)
 	return m, nil
 }
 
-func (m *Milter) Name() string { return "milter:" + m.address }
-func (m *Milter) Kind() Kind   { return Filter }
+// Name is "milter:host:port", or "milter:unix:<socket name>": the coverage
+// header and the metrics name it, and a local path does not belong there.
+func (m *Milter) Name() string {
+	if m.network == "unix" {
+		return "milter:unix:" + filepath.Base(m.address)
+	}
+	return "milter:" + m.address
+}
+func (m *Milter) Kind() Kind { return Filter }
 
 const milterActions = milter.OptAddHeader | milter.OptChangeHeader | milter.OptQuarantine
 

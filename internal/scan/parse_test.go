@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The replies below are spamd's and clamd's own, recorded from the Debian
@@ -141,4 +142,25 @@ func FuzzClamdReply(f *testing.F) {
 			t.Fatalf("%q called clean", s)
 		}
 	})
+}
+
+// A milter on a Unix socket: its path is in neither the reply nor the
+// coverage header.
+func TestMilterSocketPathStaysLocal(t *testing.T) {
+	m, err := NewMilter("unix:/run/secret/dir/milter.sock", time.Second, "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Result{Scanner: m.Name(), Kind: Filter, Status: Failed, Cause: CauseDown}
+	en := &entry{Entry: Entry{Scanner: m, OnFailure: PolicyTempfail}}
+	v := decide([]*Result{r}, []*entry{en})
+	rep := &Report{Results: []*Result{r}, entries: []*entry{en}}
+	for _, s := range []string{v.Text, rep.Header()} {
+		if strings.Contains(s, "/run/secret") {
+			t.Errorf("the socket path leaks: %q", s)
+		}
+	}
+	if v.Code != 451 || !strings.Contains(rep.Header(), "milter:unix:milter.sock=unscanned (down; policy tempfail)") {
+		t.Errorf("code %d, header %q", v.Code, rep.Header())
+	}
 }

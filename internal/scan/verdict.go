@@ -92,7 +92,7 @@ func decide(rs []*Result, es []*entry) Verdict {
 			if text == "" {
 				text = "Message deferred by content filter, try again later"
 				if r.Action == "greylist" || r.Action == "soft reject" {
-					text = "Greylisted (" + r.Action + " by " + r.Scanner + "), try again later"
+					text = "Greylisted (" + r.Action + " by " + publicName(r) + "), try again later"
 				}
 			}
 			consider(rDefer, Verdict{Code: 451, Enhanced: [3]int{4, 7, 1}, By: r.Scanner, Cause: "greylist", Text: text})
@@ -103,10 +103,10 @@ func decide(rs []*Result, es []*entry) Verdict {
 			switch en.OnFailure {
 			case PolicyReject:
 				consider(rFailReject, Verdict{Code: 554, Enhanced: [3]int{5, 7, 0}, Permanent: true, By: r.Scanner, Cause: "policy",
-					Text: "Message could not be scanned (" + r.Scanner + ": " + r.Cause + ") and is refused by policy"})
+					Text: "Message could not be scanned (" + publicName(r) + ": " + r.Cause + ") and is refused by policy"})
 			case PolicyTempfail:
 				consider(rFailTemp, Verdict{Code: 451, Enhanced: [3]int{4, 7, 1}, By: r.Scanner, Cause: "policy",
-					Text: "Message could not be scanned now (" + r.Scanner + ": " + r.Cause + "), try again later"})
+					Text: "Message could not be scanned now (" + publicName(r) + ": " + r.Cause + "), try again later"})
 			}
 		}
 	}
@@ -114,6 +114,15 @@ func decide(rs []*Result, es []*entry) Verdict {
 		bv.Hold = hold
 	}
 	return bv
+}
+
+// publicName names the scanner in an SMTP reply: a milter's address is
+// ours to know, not the client's.
+func publicName(r *Result) string {
+	if r.Kind == Filter {
+		return "milter"
+	}
+	return r.Scanner
 }
 
 // publicText keeps a scanner's text printable and short for an SMTP reply.
