@@ -29,7 +29,9 @@ func testRewriter(t *testing.T, now time.Time) *srs.Rewriter {
 // innerPolicy records what reaches the inbound policy behind SRS.
 type innerPolicy struct{ rcpts []string }
 
-func (p *innerPolicy) Mail(context.Context, *smtpd.SessionInfo, string, *smtp.MailOptions) error { return nil }
+func (p *innerPolicy) Mail(context.Context, *smtpd.SessionInfo, string, *smtp.MailOptions) error {
+	return nil
+}
 func (p *innerPolicy) Rcpt(_ context.Context, _ *smtpd.SessionInfo, to string, _ *smtp.RcptOptions) error {
 	p.rcpts = append(p.rcpts, to)
 	return nil
@@ -44,7 +46,7 @@ func TestSRSPolicyAtRCPT(t *testing.T) {
 	p := srsPolicy{Policy: inner, rw: rw}
 	for _, tc := range []struct {
 		name, rcpt, want string // want: "" accepted, else the reply's code and enhanced code
-		inner                bool
+		inner            bool
 	}{
 		{"a valid SRS address is accepted without the directory", valid, "", false},
 		{"a forged hash is refused", strings.Replace(valid, valid[5:9], "AAAA", 1), "550 5.7.1", false},
@@ -113,5 +115,49 @@ func TestWithSRSDeliversToTheOriginalSender(t *testing.T) {
 	err := tr.Local.Deliver(context.Background(), &queue.Message{}, &queue.Recipient{Address: forged})
 	if de, ok := diag.As(err); !ok || de.Temporary() || de.SMTPCode != 550 {
 		t.Fatalf("forged SRS recipient: %v", err)
+	}
+}
+
+func TestForwardDSNFollowsRFC3461Aliases(t *testing.T) {
+	m := &queue.Message{Envelope: queue.Envelope{RcptDSN: map[string]queue.RecipientDSN{
+		"succ@here.example":  {Notify: []string{"SUCCESS", "FAILURE"}},
+		"only@here.example":  {Notify: []string{"SUCCESS"}},
+		"orcpt@here.example": {ORCPTType: "rfc822", ORCPT: "Given@Here.Example"},
+	}}}
+	for _, tc := range []struct {
+		name, alias string
+		done, to    []string
+		notify      string // what the addresses get
+		orcpt       string
+		handoff     string // "", "dsn", "expanded"
+	}{
+		{"one address: NOTIFY goes on whole, the next hop reports", "succ@here.example", nil, []string{"a@x.example"}, "SUCCESS,FAILURE", "rfc822;succ@here.example", "dsn"},
+		{"several: expanded here, SUCCESS not passed on", "succ@here.example", nil, []string{"a@x.example", "b@y.example"}, "FAILURE", "rfc822;succ@here.example", "expanded"},
+		{"a local mailbox and a remote: several", "succ@here.example", []string{"box@here.example"}, []string{"a@x.example"}, "FAILURE", "rfc822;succ@here.example", "expanded"},
+		{"only SUCCESS asked: the addresses get NEVER", "only@here.example", nil, []string{"a@x.example", "b@y.example"}, "NEVER", "rfc822;only@here.example", "expanded"},
+		{"no NOTIFY: defaults, the client's ORCPT kept", "orcpt@here.example", nil, []string{"a@x.example", "b@y.example"}, "", "rfc822;Given@Here.Example", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, h := forwardDSN(m, &queue.Recipient{Address: tc.alias, Done: tc.done}, tc.to)
+			for _, a := range tc.to {
+				p := got[a]
+				if strings.Join(p.Notify, ",") != tc.notify || p.ORCPTType+";"+p.ORCPT != tc.orcpt {
+					t.Errorf("%s gets notify %q orcpt %s;%s, want %q %s", a, strings.Join(p.Notify, ","), p.ORCPTType, p.ORCPT, tc.notify, tc.orcpt)
+				}
+			}
+			kind := ""
+			switch {
+			case h != nil && h.Expanded:
+				kind = "expanded"
+			case h != nil && h.DSN:
+				kind = "dsn"
+			}
+			if kind != tc.handoff {
+				t.Errorf("handoff %q, want %q", kind, tc.handoff)
+			}
+		})
+	}
+	if got := m.Envelope.RcptDSN["succ@here.example"].Notify; strings.Join(got, ",") != "SUCCESS,FAILURE" {
+		t.Fatalf("the message's own parameters changed: %v", got)
 	}
 }

@@ -23,7 +23,6 @@ func (d *daemon) transports() queue.Transports {
 	agent := &deliver.Agent{Cfg: cfg, Resolver: dir, Component: "ebb serve", Namer: maildir.NewNamer(cfg.Server.Hostname)}
 	agent.Filter = sievefilter.New(cfg, d.log.With("component", "sieve"), sievefilter.QueueOutbox{Q: q, Sender: d.srsSender})
 	deliverLog := d.log.With("component", "deliver")
-	authservID := cfg.AuthservID() // forged Authentication-Results are not stored (checks_auth.go)
 	return queue.Transports{
 		Route: func(ctx context.Context, rcpt string) (queue.Route, error) {
 			_, domain, ok := smtpd.SplitAddress(rcpt)
@@ -44,7 +43,6 @@ func (d *daemon) transports() queue.Transports {
 				Namer: agent.Namer, Log: deliverLog.With("queue_id", m.ID)}
 			rep, err := a.DeliverFile(ctx, m.DataPath, deliver.Envelope{
 				Sender: m.From(), Recipient: r.Address, Prefix: []byte(m.Prefix()), Done: deliveredInMessage(m, r),
-				Folder: m.Envelope.Folder, StripAuthResults: authservID,
 			})
 			if rep != nil {
 				// Mailboxes of an alias that got the message are not
@@ -78,20 +76,14 @@ func (d *daemon) forward(ctx context.Context, m *queue.Message, r *queue.Recipie
 	// With SRS, the copy leaves with a sender of ours, so that SPF at the
 	// next hop passes (srs.go); without, as it came.
 	env.From = d.srsSender(ctx, env.From, to)
-	// RFC 3461 §5.2.7: the alias's NOTIFY goes on with each address it
-	// leads to, and ORCPT names the alias, so that a DSN says which one.
-	p := m.Envelope.DSNFor(r.Address)
-	if p.ORCPT == "" {
-		p.ORCPTType, p.ORCPT = "rfc822", r.Address
-	}
-	env.RcptDSN = make(map[string]queue.RecipientDSN, len(to))
-	for _, t := range to {
-		env.RcptDSN[t] = p
-	}
+	// The alias's NOTIFY and an ORCPT naming it go on (forward_dsn.go).
+	var handoff *queue.Handoff
+	env.RcptDSN, handoff = forwardDSN(m, r, to)
 	id, err := d.q.Receive(ctx, &env, f)
 	if err != nil {
 		return err
 	}
+	r.Relay = handoff // the alias's own success DSN: none, or "expanded"
 	d.log.Info("forwarded to remote addresses", "queue_id", m.ID, "rcpt", r.Address,
 		"forward_queue_id", id, "forwards", strings.Join(to, ","), "sender", env.From, "srs", env.From != m.Envelope.From)
 	return nil

@@ -78,7 +78,7 @@ func (q *Queue) bounce(ctx context.Context, m *Message) bool {
 		}
 		id, err := q.sendDSN(ctx, m, batch.rcpts, batch.kind)
 		if err != nil {
-			q.log.Error("cannot queue a DSN; will retry", "queue_id", m.ID, "action", batch.kind.action(false), "err", err)
+			q.log.Error("cannot queue a DSN; will retry", "queue_id", m.ID, "action", batch.kind.action(nil), "err", err)
 			continue
 		}
 		for _, r := range batch.rcpts {
@@ -87,8 +87,10 @@ func (q *Queue) bounce(ctx context.Context, m *Message) bool {
 		changed = true
 		if batch.kind == dsnFailure {
 			q.log.Info("bounce queued", "queue_id", m.ID, "dsn_id", id, "to", m.Envelope.From, "failed", len(batch.rcpts))
+			q.observe(Event{Kind: EvDSN, QueueID: m.ID, DSNID: id, Recipient: m.Envelope.From, Note: "failure"})
 		} else {
 			q.log.Info("success DSN queued", "queue_id", m.ID, "dsn_id", id, "to", m.Envelope.From, "delivered", len(batch.rcpts))
+			q.observe(Event{Kind: EvDSN, QueueID: m.ID, DSNID: id, Recipient: m.Envelope.From, Note: "success"})
 		}
 	}
 	return changed
@@ -134,6 +136,7 @@ func (q *Queue) delayNotice(ctx context.Context, m *Message, now time.Time) bool
 	}
 	m.DelayNotified = true
 	q.log.Info("delay notice queued", "queue_id", m.ID, "dsn_id", id, "to", m.Envelope.From, "deferred", len(rcpts))
+	q.observe(Event{Kind: EvDSN, QueueID: m.ID, DSNID: id, Recipient: m.Envelope.From, Note: "delay"})
 	return true
 }
 
@@ -162,13 +165,17 @@ func (q *Queue) sendDSN(ctx context.Context, m *Message, rcpts []*Recipient, kin
 	return q.Receive(ctx, env, r)
 }
 
-// action is the RFC 3464 §2.3.3 Action value.
-func (k dsnKind) action(relayed bool) string {
+// action is the RFC 3464 §2.3.3 Action value for a recipient (nil for
+// the kind alone).
+func (k dsnKind) action(r *Recipient) string {
 	switch k {
 	case dsnDelay:
 		return "delayed"
 	case dsnSuccess:
-		if relayed {
+		switch {
+		case r != nil && r.Relay != nil && r.Relay.Expanded:
+			return "expanded"
+		case r != nil && r.Relay != nil:
 			return "relayed"
 		}
 		return "delivered"
@@ -258,7 +265,7 @@ func dsnReader(host string, m *Message, rcpts []*Recipient, kind dsnKind, now ti
 			crlf("Original-Recipient: %s; %s", typ, oneLine(o.ORCPT)) // RFC 3464 §2.3.1
 		}
 		crlf("Final-Recipient: %s; %s", addrType(r.Address), r.Address) // RFC 3464 §2.3.2
-		crlf("Action: %s", kind.action(r.Relay != nil))
+		crlf("Action: %s", kind.action(r))
 		crlf("Status: %s", st.status) // RFC 3464 §2.3.4, RFC 3463
 		if st.remoteMTA != "" {
 			crlf("Remote-MTA: dns; %s", st.remoteMTA) // RFC 3464 §2.3.5
@@ -348,6 +355,9 @@ func statusOf(r *Recipient, kind dsnKind) dsnStatus {
 // humanLine is one recipient's line in the human part.
 func humanLine(r *Recipient, kind dsnKind) string {
 	if kind == dsnSuccess {
+		if r.Relay != nil && r.Relay.Expanded {
+			return "an alias here: expanded to its addresses, which report no success themselves"
+		}
 		if r.Relay != nil && r.Relay.Host != "" {
 			return fmt.Sprintf("relayed to host %s%s, which does not report delivery itself", r.Relay.Host, bracket(r.Relay.IP))
 		}

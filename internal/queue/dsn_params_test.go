@@ -90,6 +90,7 @@ func TestNotifyDecidesWhichDSNsAreSent(t *testing.T) {
 	var relay = map[string]*Handoff{
 		"relayed@example.net":    {Host: "mx.example.net", IP: "192.0.2.7", Reply: "250 2.0.0 Ok: queued as 4XyZ"},
 		"dsnhop@example.net":     {Host: "mx.example.net", IP: "192.0.2.7", DSN: true},
+		"alias@example.test":     {Expanded: true},
 		"delivered@example.test": nil,
 	}
 	tr := TransportFunc(func(ctx context.Context, m *Message, r *Recipient) error {
@@ -105,16 +106,17 @@ func TestNotifyDecidesWhichDSNsAreSent(t *testing.T) {
 	run(t, q, Transports{Local: tr})
 	notify := func(n ...string) RecipientDSN { return RecipientDSN{Notify: n} }
 	receiveEnv(t, q, &Envelope{From: "alice@example.test",
-		Recipients: []string{"never@example.net", "delivered@example.test", "relayed@example.net", "dsnhop@example.net", "quiet@example.test"},
+		Recipients: []string{"never@example.net", "delivered@example.test", "relayed@example.net", "dsnhop@example.net", "quiet@example.test", "alias@example.test"},
 		RcptDSN: map[string]RecipientDSN{
 			"never@example.net":      notify("NEVER"),
 			"delivered@example.test": notify("SUCCESS", "FAILURE"),
 			"relayed@example.net":    notify("SUCCESS"),
 			"dsnhop@example.net":     notify("SUCCESS"),
+			"alias@example.test":     notify("SUCCESS"),
 		}}, "Subject: notify\r\n\r\nx\r\n")
 
 	var dsn delivery
-	for i := 0; i < 5; i++ {
+	for i := 0; i < 6; i++ {
 		d := rec.wait(t)
 		if d.Rcpt == "alice@example.test" {
 			dsn = d
@@ -135,6 +137,7 @@ func TestNotifyDecidesWhichDSNsAreSent(t *testing.T) {
 	want := map[string]string{
 		"rfc822; delivered@example.test": "delivered 2.0.0 ",
 		"rfc822; relayed@example.net":    "relayed 2.0.0 dns; mx.example.net",
+		"rfc822; alias@example.test":     "expanded 2.0.0 ",
 	}
 	if len(got) != len(want) {
 		t.Fatalf("success DSN recipients %v, want %v", got, want)

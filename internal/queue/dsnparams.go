@@ -59,6 +59,10 @@ type Handoff struct {
 	DSN bool `json:"dsn,omitempty"`
 	// Reply is its reply to the end of data ("250 2.0.0 Ok: queued as X").
 	Reply string `json:"reply,omitempty"`
+	// Expanded: the recipient was an alias that led to several addresses
+	// (RFC 3461 §5.2.7.2): the success DSN says "expanded", and SUCCESS
+	// was not passed on to them.
+	Expanded bool `json:"expanded,omitempty"`
 }
 
 // ParseDSNOptions reads DSN options given as sendmail's -N, -R and -V
