@@ -124,7 +124,7 @@ func TestAuthUnknownUserTakesAsLongAsAWrongPassword(t *testing.T) {
 	}
 	timeAuth("big@example.test") // the dummy hash is made at the first login
 	var known, unknownUser, unknownDomain []time.Duration
-	for i := 0; i < 7; i++ {
+	for i := 0; i < 9; i++ {
 		known = append(known, timeAuth("big@example.test"))
 		unknownUser = append(unknownUser, timeAuth("nobody@example.test"))
 		unknownDomain = append(unknownDomain, timeAuth("big@not-hosted.test"))
@@ -132,9 +132,13 @@ func TestAuthUnknownUserTakesAsLongAsAWrongPassword(t *testing.T) {
 	k, u, d := median(known), median(unknownUser), median(unknownDomain)
 	t.Logf("median AUTH time: wrong password %v, unknown user %v (ratio %.2f), unknown domain %v (ratio %.2f)",
 		k, u, float64(u)/float64(k), d, float64(d)/float64(k))
+	// The costs are equal by construction (the same argon2id parameters);
+	// the bounds only absorb the noise of a shared machine (seen: 0.77 to
+	// 1.37 under a load of 20 on 2 cores) and still sit a factor of 25
+	// away from the 0.02 of a dummy hash of another scheme (7 ms / 330 ms).
 	for name, x := range map[string]time.Duration{"unknown user": u, "unknown domain": d} {
-		if r := float64(x) / float64(k); r < 0.75 || r > 1.33 {
-			t.Errorf("%s takes %v, a wrong password %v: ratio %.2f, want within 0.75–1.33", name, x, k, r)
+		if r := float64(x) / float64(k); r < 0.5 || r > 2 {
+			t.Errorf("%s takes %v, a wrong password %v: ratio %.2f, want within 0.5–2", name, x, k, r)
 		}
 	}
 }
