@@ -45,7 +45,7 @@ func (e *fetchEnv) auth(ts *harness.TokenServer, name, user string) {
 // expiry and logs in again, and a pushed message still arrives); a
 // revoked refresh token is said in those words.
 func TestFetchOAuth2KeepsWorkingPastExpiry(t *testing.T) {
-	ts := harness.StartTokenServer(t, 3*time.Second)
+	ts := harness.StartTokenServer(t, time.Minute)
 	e := newFetchEnv(t, map[string]string{"frank": "unused-password"}, "token_refresh_before = \"1s\"\ninterval = \"1h\"\n", false, ts.URL+"/introspect")
 	oauthArgs := []string{"--oauth2", "custom", "--client-id", "ebb-test", "--token-url", ts.URL + "/token", "--device-url", ts.URL + "/device"}
 	e.add("", append(e.imapsArgs("oa", "frank", "alice@example.test"), oauthArgs...)...)
@@ -68,8 +68,16 @@ func TestFetchOAuth2KeepsWorkingPastExpiry(t *testing.T) {
 		t.Fatalf("no XOAUTH2 and OAUTHBEARER logins in the server's log:\n%s", log)
 	}
 
-	// The daemon: IDLE across three token lifetimes.
+	// The daemon: IDLE across three token lifetimes of 3 s.
+	ts.SetLifetime(3 * time.Second)
+	e.auth(ts, "oa", "frank")
+	e.fetch("disable", "oapop")
 	e.Start()
+	defer func() {
+		if t.Failed() {
+			t.Logf("serve log:\n%s", e.Log())
+		}
+	}()
 	time.Sleep(8 * time.Second)
 	imapAppend(t, e.Remote.IMAP, "frank", "unused-password", harness.TestMessage(10, "after expiry", 500))
 	e.waitCount("alice", 4, 5*time.Second)
@@ -80,12 +88,25 @@ func TestFetchOAuth2KeepsWorkingPastExpiry(t *testing.T) {
 	if !strings.Contains(e.Log(), "access token expires during the session: logging in again") {
 		t.Fatalf("no re-login in the log:\n%s", tail(e.Log(), 30))
 	}
+	e.Stop()
 
+	// A token the provider cut before its stated expiry: the login is
+	// refused with the server's words, ebb refreshes and logs in again.
+	ts.SetLifetime(time.Minute)
+	e.auth(ts, "oa", "frank")
+	ts.ExpireAccess()
+	e.Remote.Put(t, "frank", "INBOX", remoteMsgs(1, 20, "oauth", 800)...)
+	if out := e.run("oa"); !strings.Contains(out.Stdout, "oa: 1 fetched") {
+		t.Fatalf("run with a cut token: %s%s", out.Stdout, out.Stderr)
+	}
+
+	// Revoked: said in those words, with the fix.
 	ts.RevokeAll("frank")
-	fetchWait(t, 15*time.Second, "the revocation to show", func() bool {
-		return strings.Contains(e.listLine("oa"), "FAILING (token-revoked")
-	})
-	if l := e.listLine("oa"); !strings.Contains(l, "refresh token revoked") || !strings.Contains(l, "ebb fetch auth oa") {
+	ts.ExpireAccess()
+	if r := e.fetch("run", "oa"); r.Code != 75 || !strings.Contains(r.Stderr, "refresh token revoked") {
+		t.Fatalf("run after revocation: exit %d\n%s", r.Code, r.Stderr)
+	}
+	if l := e.listLine("oa"); !strings.Contains(l, "FAILING (token-revoked") || !strings.Contains(l, "refresh token revoked") || !strings.Contains(l, "ebb fetch auth oa") {
 		t.Fatalf("fetch list after revocation: %s", l)
 	}
 }

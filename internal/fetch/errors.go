@@ -49,6 +49,15 @@ func fail(cause, doing string, err error, hint string) *failure {
 	return &failure{cause: cause, doing: doing, err: err, hint: hint}
 }
 
+// causeOf is the cause of an error that has one where it happened.
+func causeOf(err error) string {
+	var f *failure
+	if errors.As(err, &f) {
+		return f.cause
+	}
+	return ""
+}
+
 // where is host:port of the account.
 func where(a *directory.FetchAccount) string {
 	return net.JoinHostPort(a.Host, fmt.Sprint(a.Port))

@@ -114,15 +114,34 @@ func (f *Fetcher) log() *slog.Logger {
 // then the after-actions; it records the outcome as the account's status.
 func (f *Fetcher) Once(ctx context.Context, a *directory.FetchAccount, p Progress) (Result, error) {
 	var res Result
-	var err error
-	switch a.Protocol {
-	case "pop3":
-		err = f.popSession(ctx, a, p, &res)
-	default:
-		err = f.imapSession(ctx, a, p, &res, nil)
-	}
+	err := f.session(ctx, a, p, &res, nil)
 	f.record(ctx, a, res, err)
 	return res, err
+}
+
+// session runs one session of the account (IMAP: until nothing is left
+// to do, or with w, in IDLE until ctx ends). When the server refuses the
+// OAuth2 access token, or ends the session saying it expired, earlier than
+// its stated expiry, the token is refreshed and the session run again,
+// once.
+func (f *Fetcher) session(ctx context.Context, a *directory.FetchAccount, p Progress, res *Result, w *watch) error {
+	retried := false
+	for {
+		var err error
+		if a.Protocol == "pop3" {
+			err = f.popSession(ctx, a, p, res)
+		} else {
+			err = f.imapSession(ctx, a, p, res, w)
+		}
+		if err != nil && !retried && a.Auth == "oauth2" && a.OAuth != nil && a.OAuth.RefreshToken != "" &&
+			(causeOf(err) == CauseLogin || isTokenExpiredWords(err.Error())) {
+			retried = true
+			a.OAuth.Expiry = time.Unix(1, 0)
+			f.log().Info("the server refused the access token: refreshing it and logging in again", "account", a.Name, "err", err)
+			continue
+		}
+		return err
+	}
 }
 
 // record stores the account's status after an attempt and tells Observe.

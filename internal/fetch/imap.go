@@ -12,6 +12,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-sasl"
 
 	"github.com/ebbmail/ebb/internal/directory"
 )
@@ -120,6 +121,15 @@ func (f *Fetcher) imapLogin(ctx context.Context, ic *imapConn) error {
 		err = c.Login(a.Username, a.Password).Wait()
 	}
 	var ie *imap.Error
+	var refused *tokenRefused
+	var obe *sasl.OAuthBearerError
+	switch {
+	case errors.As(err, &refused):
+		return fail(CauseLogin, doing, refused, "the access token was refused; run ebb fetch auth "+a.Name+" if this persists")
+	case errors.As(err, &obe):
+		return fail(CauseLogin, doing, fmt.Errorf("the server refused the token (RFC 7628 status %s)", obe.Status),
+			"the access token was refused; run ebb fetch auth "+a.Name+" if this persists")
+	}
 	if errors.As(err, &ie) {
 		words := ie.Text
 		if ie.Code != "" {

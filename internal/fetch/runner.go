@@ -116,13 +116,13 @@ func (r *Runner) loop(ctx context.Context, a *directory.FetchAccount, slots chan
 		var res Result
 		var err error
 		if a.Protocol == "pop3" {
-			err = f.popSession(ctx, a, nil, &res)
+			err = f.session(ctx, a, nil, &res, nil)
 			if ctx.Err() == nil {
 				f.record(ctx, a, res, err)
 			}
 		} else {
 			w := &watch{release: release, passDone: func(res Result, err error) { f.record(ctx, a, res, err) }}
-			err = f.imapSession(ctx, a, nil, &res, w)
+			err = f.session(ctx, a, nil, &res, w)
 			if err != nil && ctx.Err() == nil {
 				f.record(ctx, a, res, err)
 			}

@@ -1,6 +1,8 @@
 package fetch
 
 import (
+	"strings"
+
 	"github.com/emersion/go-sasl"
 )
 
@@ -14,7 +16,19 @@ func (x *xoauth2) Start() (string, []byte, error) {
 	return "XOAUTH2", []byte("user=" + x.user + "\x01auth=Bearer " + x.token + "\x01\x01"), nil
 }
 
-func (x *xoauth2) Next(challenge []byte) ([]byte, error) { return []byte{}, nil }
+// Next meets the error challenge: the login failed. It ends the exchange
+// with the server's words (the JSON status) rather than answering, since
+// go-imap would send an empty answer as "=", which servers refuse as bad
+// base64 and say nothing useful.
+func (x *xoauth2) Next(challenge []byte) ([]byte, error) {
+	return nil, &tokenRefused{words: strings.TrimSpace(string(challenge))}
+}
+
+// tokenRefused is a server's refusal of an OAuth2 token in a SASL
+// exchange, with its words.
+type tokenRefused struct{ words string }
+
+func (e *tokenRefused) Error() string { return "the server refused the token: " + e.words }
 
 // saslClient is the SASL client for a login with an OAuth2 access token.
 func saslClient(mech, user, token, host string, port int) sasl.Client {

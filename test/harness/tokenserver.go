@@ -98,6 +98,23 @@ func (ts *TokenServer) RevokeAll(user string) {
 	}
 }
 
+// SetLifetime changes how long the access tokens issued from now on live.
+func (ts *TokenServer) SetLifetime(d time.Duration) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.Lifetime = d
+}
+
+// ExpireAccess makes every access token issued so far inactive at once,
+// as a provider that cuts tokens before their stated expiry.
+func (ts *TokenServer) ExpireAccess() {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for k := range ts.access {
+		ts.access[k] = tokenGrant{user: ts.access[k].user, expires: time.Now().Add(-time.Second)}
+	}
+}
+
 // RefreshCount is how many refresh grants got a token.
 func (ts *TokenServer) RefreshCount() int {
 	ts.mu.Lock()
