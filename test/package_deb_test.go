@@ -243,7 +243,11 @@ func TestPackageInstallServeUpgradePurge(t *testing.T) {
 		t.Errorf("ebb doctor --json printed no findings: exit %d\n%s%s", doctor.Code, doctor.Stdout, doctor.Stderr)
 	}
 	for _, f := range findings {
-		if f.Status != "ok" {
+		// dkim.keys and auth.dns report what the DNS publishes (no key, no
+		// SPF or DMARC for example.test on a test box without DNS): a
+		// warning there is the truth, not a packaging fault.
+		dnsReport := f.Status == "warn" && (f.Check == "dkim.keys" || f.Check == "auth.dns")
+		if f.Status != "ok" && !dnsReport {
 			t.Errorf("ebb doctor on the installed package: %s %s: %s", f.Check, f.Subject, f.Message)
 		}
 	}
