@@ -102,7 +102,7 @@ func TestLimitsReservedSlotsLetLocalSubmissionIn(t *testing.T) {
 	local.must(250, "EHLO localhost")
 	local.must(250, "MAIL FROM:<demo@example.test>")
 	local.must(250, "RCPT TO:<boss@example.test>")
-	if !strings.Contains(e.Log(), `msg="smtp connection refused" listener=inbound remote=127.0.0.9 reason=total`) {
+	if !strings.Contains(e.Log(), `msg="smtp connection refused" listener=inbound remote=127.0.0.9 reason=reserve`) {
 		t.Errorf("the refusal is not logged with its reason:\n%s", tail(e.Log(), 20))
 	}
 }

@@ -60,7 +60,7 @@ func New() *Metrics {
 		}, []string{"code"}),
 		smtpRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ebb_smtp_connections_refused_total",
-			Help: "SMTP connections refused at accept, by reason (per_ip, total, shutdown).",
+			Help: "SMTP connections refused at accept, by reason (per_ip, total, reserve: only the smtp.reserved_connections for trusted networks are left, shutdown).",
 		}, []string{"reason"}),
 		smtpMessages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ebb_smtp_messages_total",

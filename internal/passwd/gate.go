@@ -165,6 +165,9 @@ func Cost(stored string) int64 {
 							return small
 						}
 					}
+					if kib == 0 {
+						return small // "m=" without a number: not a hash Verify takes
+					}
 					return kib << 10
 				}
 			}

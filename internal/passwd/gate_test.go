@@ -86,3 +86,21 @@ func TestCost(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCost: any stored string gives a cost without panicking, never
+// negative and never more than an argon2 m= can ask for (2^32 KiB).
+func FuzzCost(f *testing.F) {
+	for _, s := range []string{
+		"{ARGON2ID}$argon2id$v=19$m=65536,t=3,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
+		"$argon2i$v=19$m=4096,t=3,p=1$c2FsdA$aGFzaA",
+		"{ARGON2ID}$argon2id$v=19$m=99999999999999999999,t=3,p=1$a$b",
+		"{SHA512-CRYPT}$6$salt$x", "{PLAIN}pw", "",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if c := Cost(s); c <= 0 || c > (1<<32+1)<<10 {
+			t.Errorf("Cost(%q) = %d", s, c)
+		}
+	})
+}

@@ -270,6 +270,9 @@ func (s *Server) tryAdmit(ip string) (string, <-chan struct{}) {
 	case s.closing:
 		return "shutdown", nil
 	case limit > 0 && s.total >= limit:
+		if limit < o.MaxConnections {
+			return "reserve", s.freed // only the slots kept for trusted networks are left
+		}
 		return "total", s.freed
 	case o.MaxPerIP > 0 && s.perIP[ip] >= o.MaxPerIP:
 		return "per_ip", s.freed
