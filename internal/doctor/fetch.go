@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ebbmail/ebb/internal/diag"
@@ -66,6 +67,13 @@ func checkFetch(ctx context.Context, env *Env) []Finding {
 		if a.CAFile != "" {
 			if _, err := os.ReadFile(a.CAFile); err != nil {
 				add(Failed(name, diag.PathError("ebb doctor", "open", "read the CA file of fetch account "+a.Name, a.CAFile, err, nil)))
+			} else if u := env.Probe.As; u != nil && !readableBy(a.CAFile, u.UID, u.GID) {
+				// The daemon reads it as server.user, not as root.
+				e := diag.New("open", "read the CA file of fetch account "+a.Name, a.CAFile, syscall.EACCES)
+				e.Found = diag.Describe(a.CAFile)
+				e.Who = &diag.Identity{UID: u.UID, User: u.Name, GID: u.GID}
+				e.Hint = "a CA certificate is public: make it readable by " + u.Name + " (chmod 0644 " + a.CAFile + "), or copy it to a file of its own"
+				add(Failed(name, e))
 			}
 		}
 		if a.OAuth != nil && a.OAuth.RefreshToken == "" && a.OAuth.AccessToken == "" {
