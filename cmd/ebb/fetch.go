@@ -85,11 +85,9 @@ func runFetch(e *env) int {
 	case "auth":
 		return fetchAuth(c, args)
 	case "run":
-		fs := c.fs
 		if !c.parse(args, 0, -1, "ebb fetch run [-c FILE] [NAME...]") {
 			return diag.ExUsage
 		}
-		_ = fs
 		tty := false
 		if f, ok := e.stdout.(*os.File); ok {
 			_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
