@@ -9,17 +9,21 @@
 # message (from ebb's ebb_scan_seconds) and ebb's overhead on top: ebb with
 # scanning minus ebb without (one session), minus the slower scanner.
 #
-# Usage: bench/scan/run.sh [-n MESSAGES] [-p CONCURRENCY] [-o OUTDIR]. Run as root.
+# The machine is shared and noisy: the two ways run in alternation, ROUNDS
+# times each over the same messages, and the medians are compared.
+#
+# Usage: bench/scan/run.sh [-n MESSAGES] [-p CONCURRENCY] [-r ROUNDS] [-o OUTDIR]. Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
-N=200
+N=60
 P=4
+ROUNDS=3
 OUT=bench/scan/results
-while getopts "n:p:o:" o; do
+while getopts "n:p:r:o:" o; do
 	case $o in
-	n) N=$OPTARG ;; p) P=$OPTARG ;; o) OUT=$OPTARG ;;
-	*) echo "usage: $0 [-n MESSAGES] [-p CONCURRENCY] [-o OUTDIR]" >&2; exit 64 ;;
+	n) N=$OPTARG ;; p) P=$OPTARG ;; r) ROUNDS=$OPTARG ;; o) OUT=$OPTARG ;;
+	*) echo "usage: $0 [-n MESSAGES] [-p CONCURRENCY] [-r ROUNDS] [-o OUTDIR]" >&2; exit 64 ;;
 	esac
 done
 [ "$(id -u)" = 0 ] || { echo "$0: run as root" >&2; exit 1; }
@@ -122,15 +126,16 @@ metric() { curl -s "http://127.0.0.1:$MET_PORT/metrics" | awk -v k="$1" '$1==k {
 # Warm-up: spamd's first checks compile its rules.
 for f in $(ls "$T/msgs" | head -5); do spamc -d 127.0.0.1 -p $SA_PORT -c < "$T/msgs/$f" >/dev/null || true; done
 
-echo "== pipe: spamc | clamdscan --stream, $P at once"
-mkdir -p "$T/pipe-out"
-PIPE=$("$T/bin/driver" -mode pipe -dir "$T/msgs" -p "$P" -spamd 127.0.0.1:$SA_PORT -clamdconf "$T/clam/clamdscan.conf" -out "$T/pipe-out")
-echo "$PIPE"
-
-echo "== ebb with clamd and spamd, $P sessions"
 start_ebb yes
-EBB=$("$T/bin/driver" -mode smtp -dir "$T/msgs" -p "$P" -addr 127.0.0.1:$EBB_PORT)
-echo "$EBB"
+PIPES="" EBBS=""
+for r in $(seq "$ROUNDS"); do
+	rm -rf "$T/pipe-out"; mkdir -p "$T/pipe-out"
+	one_pipe() { R=$("$T/bin/driver" -mode pipe -dir "$T/msgs" -p "$P" -spamd 127.0.0.1:$SA_PORT -clamdconf "$T/clam/clamdscan.conf" -out "$T/pipe-out"); echo "round $r: $R"; PIPES="$PIPES $(rate "$R")"; }
+	one_ebb() { R=$("$T/bin/driver" -mode smtp -dir "$T/msgs" -p "$P" -addr 127.0.0.1:$EBB_PORT); echo "round $r: ebb $R"; EBBS="$EBBS $(rate "$R")"; }
+	if [ $((r % 2)) = 1 ]; then one_pipe; one_ebb; else one_ebb; one_pipe; fi
+done
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+PIPE_MED=$(median "$PIPES") EBB_MED=$(median "$EBBS")
 SPAMD_SUM=$(metric 'ebb_scan_seconds_sum{scanner="spamd"}'); SPAMD_N=$(metric 'ebb_scan_seconds_count{scanner="spamd"}')
 CLAMD_SUM=$(metric 'ebb_scan_seconds_sum{scanner="clamd"}'); CLAMD_N=$(metric 'ebb_scan_seconds_count{scanner="clamd"}')
 M0_SUM=$(metric 'ebb_scan_message_seconds_sum'); M0_N=$(metric 'ebb_scan_message_seconds_count')
@@ -145,12 +150,12 @@ PLAIN1=$("$T/bin/driver" -mode smtp -dir "$T/msgs" -p 1 -addr 127.0.0.1:$EBB_POR
 stop_ebb
 
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
-awk -v pipe="$(rate "$PIPE")" -v ebb="$(rate "$EBB")" -v e1="$(rate "$EBB1")" -v p1="$(rate "$PLAIN1")" \
+awk -v pipe="$PIPE_MED" -v ebb="$EBB_MED" -v pipes="$PIPES" -v ebbs="$EBBS" -v rounds="$ROUNDS" -v e1="$(rate "$EBB1")" -v p1="$(rate "$PLAIN1")" \
 	-v ss="$SPAMD_SUM" -v sn="$SPAMD_N" -v cs="$CLAMD_SUM" -v cn="$CLAMD_N" \
 	-v s1s="$S1_SUM" -v s1n="$S1_N" -v c1s="$C1_SUM" -v c1n="$C1_N" -v ms="$M_SUM" -v mn="$M_N" -v m0s="$M0_SUM" -v m0n="$M0_N" -v n="$N" -v p="$P" -v load="$LOAD" 'BEGIN {
 	printf "\nmessages %d (~4 KiB), concurrency %d, load average %s\n", n, p, load
-	printf "pipe (spamc | clamdscan):   %7.1f msgs/s\n", pipe
-	printf "ebb (clamd + spamd):        %7.1f msgs/s   = %.2fx the pipe\n", ebb, ebb / pipe
+	printf "pipe (spamc | clamdscan):   %7.2f msgs/s (median of %d rounds:%s)\n", pipe, rounds, pipes
+	printf "ebb (clamd + spamd):        %7.2f msgs/s (median of %d rounds:%s) = %.2fx the pipe\n", ebb, rounds, ebbs, ebb / pipe
 	sp = (s1s - ss) / (s1n - sn) * 1000; cl = (c1s - cs) / (c1n - cn) * 1000
 	printf "scanners, one at a time:    spamd %.1f ms, clamd %.1f ms per message (ebb_scan_seconds)\n", sp, cl
 	eng = (ms - m0s) / (mn - m0n) * 1000; slow = (sp > cl ? sp : cl); over = eng - slow
