@@ -31,6 +31,10 @@ func TestFetchIMAPExactlyOnceKeepDeleteMove(t *testing.T) {
 	e.fetch("remove", "work")
 
 	e.add("pw-a", e.imapsArgs("work", "alice", "alice@example.test")...)
+	if r := e.fetch("test", "work"); r.Code != 0 || !strings.Contains(r.Stdout, "over IMAPS as alice; the server offers IDLE CONDSTORE UIDPLUS MOVE") ||
+		!strings.Contains(r.Stdout, "folder INBOX (fetched)") {
+		t.Fatalf("ebb fetch test: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
 	out := e.run("work")
 	if !strings.Contains(out.Stdout, "work: 20 fetched") {
 		t.Fatalf("first run: %s%s", out.Stdout, out.Stderr)
