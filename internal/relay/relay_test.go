@@ -534,3 +534,32 @@ func TestDeliverBatch(t *testing.T) {
 		t.Errorf("connections %d, %d; want 1 each", one.conns.Load(), two.conns.Load())
 	}
 }
+
+// Each MX host's IPv6 and IPv4 addresses are tried in turn, at most
+// relay.max_addresses_per_host of them.
+func TestAddressesInTurn(t *testing.T) {
+	// Nothing listens on ::1 at this port (or there is no ::1): the IPv6
+	// address fails at connect either way.
+	srv := startServer(t, "127.0.0.2:0", nil, nil)
+	port := srv.Addr[strings.LastIndexByte(srv.Addr, ':')+1:]
+	for _, tc := range []struct {
+		limit     int
+		delivered bool
+	}{{2, true}, {1, false}} {
+		var p int
+		fmt.Sscan(port, &p)
+		e := newEnv(t, p, fmt.Sprintf("max_addresses_per_host = %d\n", tc.limit))
+		e.dns.MustAdd("example.net. MX 10 mx.example.net.", "mx.example.net. AAAA ::1", "mx.example.net. A 127.0.0.2")
+		r := e.relay(Options{})
+		err := deliver(t, r, e.message("alice@ours.test", body, "bob@example.net"), 0)
+		if tc.delivered != (err == nil) {
+			t.Errorf("limit %d: %v", tc.limit, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "mx.example.net[::1] at connect") {
+			t.Errorf("limit %d: the IPv6 address was not tried first: %v", tc.limit, err)
+		}
+	}
+	if len(srv.got()) != 1 {
+		t.Errorf("received %d", len(srv.got()))
+	}
+}
