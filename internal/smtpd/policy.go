@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -217,17 +216,15 @@ func directoryTrouble(doing, what string, err error) error {
 	return d
 }
 
-// SplitAddress splits local@domain at the last @ and normalises the domain
-// (lower case, no trailing dot). The local part stays as given: it is
-// case-sensitive by RFC 5321 §2.4, the directory decides.
+// SplitAddress splits an envelope address into its local part and its
+// normalised domain (lower case, no trailing dot) with envaddr, the one
+// parser: ok is false for what MAIL and RCPT would refuse. The local part
+// stays as given: it is case-sensitive by RFC 5321 §2.4, the directory
+// decides.
 func SplitAddress(addr string) (local, domain string, ok bool) {
-	i := strings.LastIndexByte(addr, '@')
-	if i <= 0 || i == len(addr)-1 {
+	a, err := envaddr.Parse(addr)
+	if err != nil {
 		return "", "", false
 	}
-	local, domain = addr[:i], strings.TrimSuffix(strings.ToLower(addr[i+1:]), ".")
-	if domain == "" || len(local) > 64 || strings.ContainsAny(domain, " \t\r\n") { // RFC 5321 §4.5.3.1.1: local part ≤ 64
-		return "", "", false
-	}
-	return local, domain, true
+	return a.Local, a.Domain, true
 }
