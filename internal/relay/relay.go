@@ -500,6 +500,14 @@ func (r *Relay) checkCaps(a *attempt, c *conn, f *os.File) error {
 	if !c.has("SMTPUTF8") && (!isASCII(a.m.Envelope.From) || a.m.Envelope.SMTPUTF8 && !headerASCII(a.m.Prefix(), f)) {
 		return r.utf8Err(a, c)
 	}
+	if strings.EqualFold(a.m.Envelope.BodyType, "8BITMIME") && !c.has("8BITMIME") && !(isASCII(a.header) && isASCII(a.m.Prefix()) && fileASCII(f)) {
+		// RFC 6152 §3: no 8-bit data to a server without 8BITMIME; ebb
+		// does not convert to quoted-printable.
+		d := r.remoteErr(a, c, stepMail, nil, fmt.Sprintf("the message has 8-bit data and %s does not offer 8BITMIME (RFC 6152 §3)", c.name()), diag.Permanent)
+		d.SMTPCode, d.Enhanced = 554, [3]int{5, 6, 3}
+		d.Hint = "the recipient's server takes only 7-bit mail: send the message with a 7-bit transfer encoding (quoted-printable or base64)"
+		return d
+	}
 	if a.m.Envelope.RequireTLS && !c.has("REQUIRETLS") {
 		d := r.remoteErr(a, c, stepMail, nil, fmt.Sprintf("the message asks for REQUIRETLS and %s does not offer it (RFC 8689 §4.2.1)", c.name()), diag.Permanent)
 		d.SMTPCode, d.Enhanced = 550, [3]int{5, 7, 30}
@@ -542,6 +550,25 @@ func headerASCII(prefix string, f *os.File) bool {
 			return false
 		}
 		if err != nil && err != bufio.ErrBufferFull {
+			return true
+		}
+	}
+}
+
+// fileASCII reports whether f holds 7-bit data only (one pass, 64 KiB at
+// a time, whatever the size).
+func fileASCII(f *os.File) bool {
+	defer f.Seek(0, io.SeekStart)
+	buf := make([]byte, 64<<10)
+	for off := int64(0); ; {
+		n, err := f.ReadAt(buf, off)
+		for _, b := range buf[:n] {
+			if b >= 0x80 {
+				return false
+			}
+		}
+		off += int64(n)
+		if err != nil {
 			return true
 		}
 	}

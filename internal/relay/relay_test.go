@@ -563,3 +563,44 @@ func TestAddressesInTurn(t *testing.T) {
 		t.Errorf("received %d", len(srv.got()))
 	}
 }
+
+// RFC 6152: 8-bit data to a server without 8BITMIME fails with 5.6.3; a
+// message declared 8BITMIME that is all 7-bit goes.
+func TestNo8BitToA7BitServer(t *testing.T) {
+	srv := startServer(t, "127.0.0.2:0", nil, nil)
+	var port int
+	fmt.Sscan(srv.Addr[strings.LastIndexByte(srv.Addr, ':')+1:], &port)
+	e := newEnv(t, port, "")
+	e.dns.MustAdd("example.net. MX 10 mx.example.net.", "mx.example.net. A 127.0.0.2")
+	r := e.relay(Options{})
+	m7 := e.message("alice@ours.test", body, "bob@example.net")
+	m7.Envelope.BodyType = "8BITMIME"
+	m8 := e.message("alice@ours.test", "Subject: x\r\n\r\ngrüße\r\n", "bob@example.net")
+	m8.Envelope.BodyType = "8BITMIME"
+	// go-smtp always offers 8BITMIME: the check is made against a
+	// session that does not.
+	c := &conn{host: "mx.example.net", ip: "127.0.0.2", ext: map[string]string{}}
+	for _, tc := range []struct {
+		m    *queue.Message
+		fail bool
+	}{{m7, false}, {m8, true}} {
+		f, err := os.Open(tc.m.DataPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := &attempt{m: tc.m, rc: tc.m.Recipients[0], hop: hop{Domain: "example.net"}}
+		err = r.checkCaps(a, c, f)
+		f.Close()
+		if tc.fail {
+			if d := mustDiag(t, err); d.Enhanced != [3]int{5, 6, 3} || !strings.Contains(d.Reason, "does not offer 8BITMIME") {
+				t.Errorf("8-bit: %v", d.Sentence())
+			}
+		} else if err != nil {
+			t.Errorf("7-bit: %v", err)
+		}
+	}
+	// A server with 8BITMIME takes the 8-bit one.
+	if err := deliver(t, r, m8, 0); err != nil {
+		t.Errorf("to an 8BITMIME server: %v", err)
+	}
+}
