@@ -170,6 +170,9 @@ func (c *Cache) Get(ctx context.Context, domain string) (*Policy, error) {
 	c.mu.Lock()
 	e := c.domains[domain]
 	if e == nil {
+		if len(c.domains) >= maxDomains {
+			c.shrinkLocked()
+		}
 		e = &domainEntry{}
 		c.domains[domain] = e
 	}
@@ -238,6 +241,22 @@ func (c *Cache) Get(ctx context.Context, domain string) (*Policy, error) {
 	c.log.Info("MTA-STS: policy fetched", "domain", domain, "id", id, "mode", string(pol.Mode),
 		"mx", strings.Join(pol.MX, ","), "max_age", pol.MaxAge.String())
 	return pol, nil
+}
+
+// maxDomains bounds the domains kept in memory: past it, those without a
+// policy are forgotten (asking again costs one TXT lookup; policies stay,
+// and are on disk anyway).
+const maxDomains = 20000
+
+func (c *Cache) shrinkLocked() {
+	for d, e := range c.domains {
+		if e.mu.TryLock() {
+			if e.pol == nil {
+				delete(c.domains, d)
+			}
+			e.mu.Unlock()
+		}
+	}
 }
 
 // fetch gets https://mta-sts.DOMAIN/.well-known/mta-sts.txt (RFC 8461

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http"
@@ -331,4 +332,20 @@ func count(c *Cache, result string) float64 {
 	var m dto.Metric
 	c.lookups.WithLabelValues(result).Write(&m)
 	return m.GetCounter().GetValue()
+}
+
+// Past maxDomains the cache forgets the domains without a policy, never
+// one with a policy.
+func TestCacheForgetsDomainsWithoutPolicy(t *testing.T) {
+	c := NewCache(Options{})
+	c.domains["with.example"] = &domainEntry{pol: &Policy{Domain: "with.example", Mode: Enforce}}
+	for i := 0; i < 10; i++ {
+		c.domains[fmt.Sprintf("d%d.example", i)] = &domainEntry{loaded: true}
+	}
+	c.mu.Lock()
+	c.shrinkLocked()
+	c.mu.Unlock()
+	if len(c.domains) != 1 || c.domains["with.example"] == nil {
+		t.Fatalf("after shrinking: %d domains", len(c.domains))
+	}
 }
