@@ -32,7 +32,7 @@ func scanMsg(subject, body string) string {
 }
 
 // unfold joins folded header lines (RFC 5322 §2.2.3), LF or CRLF.
-func unfold(m string) string { return regexp.MustCompile(`\r?\n[ \t]+`).ReplaceAllString(m, " ") }
+func scanUnfold(m string) string { return regexp.MustCompile(`\r?\n[ \t]+`).ReplaceAllString(m, " ") }
 
 func mimeMsg(subject, text, attachName string, attach []byte) string {
 	ctype := "application/octet-stream"
@@ -51,7 +51,7 @@ func mimeMsg(subject, text, attachName string, attach []byte) string {
 		"Content-Disposition: attachment; filename=\""+attachName+"\"\r\n\r\n"+strings.Join(lines, "\r\n")+"\r\n--b1--\r\n")
 }
 
-func zipOf(t *testing.T, name, content string) []byte {
+func scanZip(t *testing.T, name, content string) []byte {
 	var b bytes.Buffer
 	z := zip.NewWriter(&b)
 	w, err := z.Create(name)
@@ -65,7 +65,7 @@ func zipOf(t *testing.T, name, content string) []byte {
 
 // smtpSend runs one transaction and returns the reply to the final dot
 // ("" and the earlier reply if the transaction ended before).
-func smtpSend(t *testing.T, addr, rcpt, data string) string {
+func scanSend(t *testing.T, addr, rcpt, data string) string {
 	t.Helper()
 	c, err := serveDial(addr)
 	if err != nil {
@@ -102,17 +102,17 @@ func scanConf(clamd, spamd, extra string) string {
 	var b strings.Builder
 	if clamd != "" {
 		fmt.Fprintf(&b, "[scan.clamd]\naddress = %q\nconfig = \"\"\n", clamd)
-		b.WriteString(extraFor(extra, "clamd"))
+		b.WriteString(scanExtraFor(extra, "clamd"))
 	}
 	if spamd != "" {
 		fmt.Fprintf(&b, "[scan.spamd]\naddress = %q\n", spamd)
-		b.WriteString(extraFor(extra, "spamd"))
+		b.WriteString(scanExtraFor(extra, "spamd"))
 	}
 	return b.String()
 }
 
 // extraFor picks the lines "name.key = value" of extra for one scanner.
-func extraFor(extra, name string) string {
+func scanExtraFor(extra, name string) string {
 	var b strings.Builder
 	for _, l := range strings.Split(extra, "\n") {
 		if k, ok := strings.CutPrefix(strings.TrimSpace(l), name+"."); ok {
@@ -150,13 +150,13 @@ func TestScanVerdictsAtSMTPTime(t *testing.T) {
 		{"GTUBE in a base64 MIME part is refused as spam", mimeMsg("gtube mime", "see attached", "note.txt", []byte(gtube+"\r\n")), "550 5.7.1", "spam"},
 		{"EICAR in a plain message is refused with its name", scanMsg("eicar plain", "\r\n"+eicar+"\r\n"), "554 5.7.1", "Eicar-Test-Signature"},
 		{"EICAR in a base64 MIME part is refused with its name", mimeMsg("eicar mime", "see attached", "eicar.com", []byte(eicar)), "554 5.7.1", "Eicar-Test-Signature"},
-		{"EICAR zipped is refused with its name", mimeMsg("eicar zip", "see attached", "eicar.zip", zipOf(t, "eicar.com", eicar)), "554 5.7.1", "Eicar-Test-Signature"},
+		{"EICAR zipped is refused with its name", mimeMsg("eicar zip", "see attached", "eicar.zip", scanZip(t, "eicar.com", eicar)), "554 5.7.1", "Eicar-Test-Signature"},
 		{"ham is accepted", scanMsg("ham", "\r\nLunch at noon?\r\n"), "250", "queued"},
 		{"over spamd's max_size is accepted and marked skipped", scanMsg("big", "\r\n"+strings.Repeat("All work and no play makes Jack a dull boy.\r\n", 4000)), "250", "queued"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := smtpSend(t, e.SMTP, "alice@example.test", tc.data)
+			r := scanSend(t, e.SMTP, "alice@example.test", tc.data)
 			if !strings.HasPrefix(r, tc.want) || !strings.Contains(r, tc.has) {
 				t.Errorf("reply %q, want %s ... %s\nlog:\n%s", r, tc.want, tc.has, tail(e.Log(), 20))
 			}
@@ -165,7 +165,7 @@ func TestScanVerdictsAtSMTPTime(t *testing.T) {
 	e.waitCount("alice", 2, 15*time.Second)
 	var ham, big string
 	for _, m := range e.messages("alice") {
-		m = unfold(m)
+		m = scanUnfold(m)
 		switch {
 		case strings.Contains(m, "Subject: ham"):
 			ham = m
@@ -204,11 +204,11 @@ func TestScanVerdictsAtSMTPTime(t *testing.T) {
 func TestScanSpamTaggedWhenNotRefused(t *testing.T) {
 	sa := harness.SharedSpamd(t)
 	e := newServeEnv(t, serveOpts{Extra: scanConf("", sa.Addr, "spamd.reject_score = 0")})
-	if r := smtpSend(t, e.SMTP, "alice@example.test", scanMsg("gtube tagged", "\r\n"+harness.GTUBE()+"\r\n")); !strings.HasPrefix(r, "250") {
+	if r := scanSend(t, e.SMTP, "alice@example.test", scanMsg("gtube tagged", "\r\n"+harness.GTUBE()+"\r\n")); !strings.HasPrefix(r, "250") {
 		t.Fatalf("reply %q, want 250", r)
 	}
 	e.waitCount("alice", 1, 15*time.Second)
-	m := unfold(e.messages("alice")[0])
+	m := scanUnfold(e.messages("alice")[0])
 	// GTUBE scores about 1000 (999.0 to 1000.1 with the local rules).
 	for _, want := range []string{`X-Spam-Flag: YES`, `X-Spam-Status: Yes, score=(999|1000)\.\d required=5\.0 tests=[^\n]*GTUBE`,
 		`X-Spam-Score: (999|1000)\.\d`, `spamd=spam \(score (999|1000)\.\d/5\.0`} {
@@ -229,22 +229,22 @@ func TestScanClamdDownAndOverItsLimit(t *testing.T) {
 	accept := newServeEnv(t, serveOpts{Extra: scanConf(cl.Addr, "", "clamd.on_failure = \"accept\"")})
 	big := scanMsg("over clamd", "\r\n"+strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n", 24000))
 
-	if r := smtpSend(t, temp.SMTP, "alice@example.test", big); !strings.HasPrefix(r, "451 4.7.1") || !strings.Contains(r, "scanner_limit") {
+	if r := scanSend(t, temp.SMTP, "alice@example.test", big); !strings.HasPrefix(r, "451 4.7.1") || !strings.Contains(r, "scanner_limit") {
 		t.Errorf("over clamd's StreamMaxLength with policy tempfail: %q, want 451 4.7.1 (scanner_limit)", r)
 	}
-	if r := smtpSend(t, accept.SMTP, "alice@example.test", big); !strings.HasPrefix(r, "250") {
+	if r := scanSend(t, accept.SMTP, "alice@example.test", big); !strings.HasPrefix(r, "250") {
 		t.Errorf("over clamd's StreamMaxLength with policy accept: %q, want 250", r)
 	}
 	cl.Stop()
-	if r := smtpSend(t, temp.SMTP, "alice@example.test", scanMsg("clamd down", "\r\nhello\r\n")); !strings.HasPrefix(r, "451 4.7.1") || !strings.Contains(r, "ref ") {
+	if r := scanSend(t, temp.SMTP, "alice@example.test", scanMsg("clamd down", "\r\nhello\r\n")); !strings.HasPrefix(r, "451 4.7.1") || !strings.Contains(r, "ref ") {
 		t.Errorf("clamd stopped, policy tempfail: %q, want 451 4.7.1 with a reference id", r)
 	}
-	if r := smtpSend(t, accept.SMTP, "alice@example.test", scanMsg("clamd down accepted", "\r\nhello\r\n")); !strings.HasPrefix(r, "250") {
+	if r := scanSend(t, accept.SMTP, "alice@example.test", scanMsg("clamd down accepted", "\r\nhello\r\n")); !strings.HasPrefix(r, "250") {
 		t.Errorf("clamd stopped, policy accept: %q, want 250", r)
 	}
 	accept.waitCount("alice", 2, 15*time.Second)
 	for _, m := range accept.messages("alice") {
-		m = unfold(m)
+		m = scanUnfold(m)
 		switch {
 		case strings.Contains(m, "Subject: over clamd"):
 			if !strings.Contains(m, "X-Ebb-Scan: clamd=skipped (over clamd's StreamMaxLength; policy accept)") || strings.Contains(m, "clamd=clean") {
@@ -259,11 +259,11 @@ func TestScanClamdDownAndOverItsLimit(t *testing.T) {
 	for _, e := range []*serveEnv{temp, accept} {
 		if !strings.Contains(e.Log(), `msg="scan: message not scanned"`) || !strings.Contains(e.Log(), "scanner=clamd status=failed cause=down") ||
 			!strings.Contains(e.Log(), "connection refused") {
-			t.Errorf("log (%d bytes at %s) lacks the not-scanned line with cause down and the error:\n%s", len(e.Log()), e.logPath, linesWith(e.Log(), "scan"))
+			t.Errorf("log (%d bytes at %s) lacks the not-scanned line with cause down and the error:\n%s", len(e.Log()), e.logPath, scanLines(e.Log(), "scan"))
 		}
 		if m := e.scrape(); !strings.Contains(m, `ebb_scan_unscanned_total{cause="down",scanner="clamd"} 1`) ||
 			!strings.Contains(m, `ebb_scan_unscanned_total{cause="scanner_limit",scanner="clamd"} 1`) {
-			t.Errorf("metrics lack the unscanned counts:\n%s", linesWith(m, "ebb_scan_"))
+			t.Errorf("metrics lack the unscanned counts:\n%s", scanLines(m, "ebb_scan_"))
 		}
 	}
 	if !strings.Contains(temp.Log(), "policy=tempfail") || !strings.Contains(accept.Log(), "policy=accept") {
@@ -271,13 +271,13 @@ func TestScanClamdDownAndOverItsLimit(t *testing.T) {
 	}
 	// Two more failures open the breaker (breaker_failures = 3): the next
 	// message is answered without asking clamd.
-	smtpSend(t, temp.SMTP, "alice@example.test", scanMsg("down 2", "\r\nx\r\n"))
-	smtpSend(t, temp.SMTP, "alice@example.test", scanMsg("down 3", "\r\nx\r\n"))
-	if r := smtpSend(t, temp.SMTP, "alice@example.test", scanMsg("down 4", "\r\nx\r\n")); !strings.Contains(r, "451 4.7.1") || !strings.Contains(r, "breaker") {
+	scanSend(t, temp.SMTP, "alice@example.test", scanMsg("down 2", "\r\nx\r\n"))
+	scanSend(t, temp.SMTP, "alice@example.test", scanMsg("down 3", "\r\nx\r\n"))
+	if r := scanSend(t, temp.SMTP, "alice@example.test", scanMsg("down 4", "\r\nx\r\n")); !strings.Contains(r, "451 4.7.1") || !strings.Contains(r, "breaker") {
 		t.Errorf("with the breaker open: %q, want 451 naming the breaker", r)
 	}
 	if m := temp.scrape(); !strings.Contains(m, `ebb_scan_breaker_open{scanner="clamd"} 1`) {
-		t.Errorf("metrics do not show the open breaker:\n%s", linesWith(m, "ebb_scan_"))
+		t.Errorf("metrics do not show the open breaker:\n%s", scanLines(m, "ebb_scan_"))
 	}
 	// mailq and doctor, other processes, show it while it lasts.
 	if r := harness.Run(t, exec.Command(harness.Ebb(t), "mailq", "-c", temp.Conf), nil); !strings.Contains(r.Stdout, "scanner clamd: not asked until") ||
@@ -285,11 +285,11 @@ func TestScanClamdDownAndOverItsLimit(t *testing.T) {
 		t.Errorf("mailq does not show the open breaker:\n%s%s", r.Stdout, r.Stderr)
 	}
 	if r := harness.Run(t, exec.Command(harness.Ebb(t), "doctor", "-c", temp.Conf), nil); !strings.Contains(r.Stdout, "its circuit breaker is open until") {
-		t.Errorf("doctor does not show the open breaker:\n%s", linesWith(r.Stdout, "scan"))
+		t.Errorf("doctor does not show the open breaker:\n%s", scanLines(r.Stdout, "scan"))
 	}
 }
 
-func linesWith(s, sub string) string {
+func scanLines(s, sub string) string {
 	var out []string
 	for _, l := range strings.Split(s, "\n") {
 		if strings.Contains(l, sub) && !strings.HasPrefix(l, "#") {
@@ -304,14 +304,14 @@ func TestScanMilterClamavMilter(t *testing.T) {
 	cl := harness.StartClamd(t, harness.ClamdOptions{})
 	mi := harness.StartClamavMilter(t, cl)
 	e := newServeEnv(t, serveOpts{Extra: fmt.Sprintf("[scan.milter]\naddresses = [\"inet:%s\"]\n", mi.Addr)})
-	if r := smtpSend(t, e.SMTP, "alice@example.test", mimeMsg("milter eicar", "see attached", "eicar.com", []byte(harness.EICAR()))); !strings.HasPrefix(r, "5") {
+	if r := scanSend(t, e.SMTP, "alice@example.test", mimeMsg("milter eicar", "see attached", "eicar.com", []byte(harness.EICAR()))); !strings.HasPrefix(r, "5") {
 		t.Errorf("EICAR through clamav-milter: %q, want a 5xx\nlog:\n%s\nmilter:\n%s", r, tail(e.Log(), 10), mi.Log())
 	}
-	if r := smtpSend(t, e.SMTP, "alice@example.test", scanMsg("milter clean", "\r\nhello\r\n")); !strings.HasPrefix(r, "250") {
+	if r := scanSend(t, e.SMTP, "alice@example.test", scanMsg("milter clean", "\r\nhello\r\n")); !strings.HasPrefix(r, "250") {
 		t.Fatalf("clean mail through clamav-milter: %q, want 250\nlog:\n%s\nmilter:\n%s", r, tail(e.Log(), 10), mi.Log())
 	}
 	e.waitCount("alice", 1, 15*time.Second)
-	m := unfold(e.messages("alice")[0])
+	m := scanUnfold(e.messages("alice")[0])
 	if !strings.Contains(m, "X-Virus-Status: Clean") || !regexp.MustCompile(`X-Ebb-Scan: milter:127\.0\.0\.1:\d+=clean`).MatchString(m) {
 		t.Errorf("clean message lacks clamav-milter's header or the coverage header:\n%.600s", m)
 	}
@@ -324,8 +324,8 @@ func TestScanMilterClamavMilter(t *testing.T) {
 // timeout, then its policy decides; one that closes mid-reply is a
 // protocol failure, never a verdict.
 func TestScanScannerThatHangsOrCloses(t *testing.T) {
-	hang := fakeScanner(t, func(c net.Conn) { c.Read(make([]byte, 1<<20)); time.Sleep(30 * time.Second) })
-	cut := fakeScanner(t, func(c net.Conn) {
+	hang := scanFake(t, func(c net.Conn) { c.Read(make([]byte, 1<<20)); time.Sleep(30 * time.Second) })
+	cut := scanFake(t, func(c net.Conn) {
 		c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 		for {
 			if _, err := c.Read(make([]byte, 1<<16)); err != nil {
@@ -336,24 +336,24 @@ func TestScanScannerThatHangsOrCloses(t *testing.T) {
 	})
 	e := newServeEnv(t, serveOpts{Extra: fmt.Sprintf("[scan.clamd]\naddress = %q\ntimeout = \"1s\"\non_failure = \"accept\"\nconfig = \"\"\n[scan.spamd]\naddress = %q\n", hang, cut)})
 	start := time.Now()
-	if r := smtpSend(t, e.SMTP, "alice@example.test", scanMsg("faults", "\r\nhello\r\n")); !strings.HasPrefix(r, "250") {
+	if r := scanSend(t, e.SMTP, "alice@example.test", scanMsg("faults", "\r\nhello\r\n")); !strings.HasPrefix(r, "250") {
 		t.Fatalf("reply %q, want 250 (both policies accept)", r)
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("the transaction took %s; clamd's timeout is 1s", d)
 	}
 	e.waitCount("alice", 1, 15*time.Second)
-	m := unfold(e.messages("alice")[0])
+	m := scanUnfold(e.messages("alice")[0])
 	if !strings.Contains(m, "X-Ebb-Scan: clamd=unscanned (timeout; policy accept); spamd=unscanned (protocol; policy accept)") {
 		t.Errorf("coverage header wrong:\n%.500s", m)
 	}
 	if met := e.scrape(); !strings.Contains(met, `ebb_scan_unscanned_total{cause="timeout",scanner="clamd"} 1`) ||
 		!strings.Contains(met, `ebb_scan_unscanned_total{cause="protocol",scanner="spamd"} 1`) {
-		t.Errorf("metrics:\n%s", linesWith(met, "ebb_scan_unscanned"))
+		t.Errorf("metrics:\n%s", scanLines(met, "ebb_scan_unscanned"))
 	}
 }
 
-func fakeScanner(t *testing.T, serve func(net.Conn)) string {
+func scanFake(t *testing.T, serve func(net.Conn)) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -381,7 +381,7 @@ func TestScanDoctor(t *testing.T) {
 	conf := filepath.Join(dir, "ebb.toml")
 	os.WriteFile(conf, []byte(fmt.Sprintf("[scan.clamd]\naddress = %q\nconfig = %q\n[scan.spamd]\naddress = %q\n", cl.Addr, cl.Conf(), sa.Addr)), 0o644)
 	r := harness.Run(t, exec.Command(harness.Ebb(t), "doctor", "-c", conf), nil)
-	out := linesWith(r.Stdout, "scan")
+	out := scanLines(r.Stdout, "scan")
 	for _, want := range []string{"clamd answers", "clamd finds the EICAR test string (Eicar-Test-Signature", "spamd answers",
 		"spamd finds the GTUBE test string (score 1000", "scan.clamd.max_size 26214400 > clamd's StreamMaxLength 1048576"} {
 		if !strings.Contains(out, want) {
@@ -392,7 +392,7 @@ func TestScanDoctor(t *testing.T) {
 	r = harness.Run(t, exec.Command(harness.Ebb(t), "doctor", "-c", conf), nil)
 	if r.Code != 1 || !strings.Contains(r.Stdout, "cannot reach clamd "+cl.Addr) || !strings.Contains(r.Stdout, "connection refused") ||
 		!strings.Contains(r.Stdout, `scan.clamd.on_failure = "tempfail"`) {
-		t.Errorf("doctor with clamd down: exit %d, want 1 naming clamd, the error and the policy:\n%s", r.Code, linesWith(r.Stdout, "scan"))
+		t.Errorf("doctor with clamd down: exit %d, want 1 naming clamd, the error and the policy:\n%s", r.Code, scanLines(r.Stdout, "scan"))
 	}
 }
 
@@ -402,7 +402,7 @@ func TestScanDoctor(t *testing.T) {
 func TestScanKill9DuringScan(t *testing.T) {
 	var n atomic.Int32
 	got := make(chan struct{}, 1)
-	fake := fakeScanner(t, func(c net.Conn) {
+	fake := scanFake(t, func(c net.Conn) {
 		c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 		for {
 			if _, err := c.Read(make([]byte, 1<<16)); err != nil {
@@ -418,7 +418,7 @@ func TestScanKill9DuringScan(t *testing.T) {
 	})
 	e := newServeEnv(t, serveOpts{Extra: fmt.Sprintf("[scan.spamd]\naddress = %q\ntimeout = \"30s\"\n", fake)})
 	reply := make(chan string, 1)
-	go func() { reply <- smtpSend(t, e.SMTP, "alice@example.test", scanMsg("kill9", "\r\nhello\r\n")) }()
+	go func() { reply <- scanSend(t, e.SMTP, "alice@example.test", scanMsg("kill9", "\r\nhello\r\n")) }()
 	select {
 	case <-got:
 	case <-time.After(15 * time.Second):
@@ -429,7 +429,7 @@ func TestScanKill9DuringScan(t *testing.T) {
 		t.Fatalf("the client got %q from a daemon killed mid-scan", r)
 	}
 	e.Start()
-	if r := smtpSend(t, e.SMTP, "alice@example.test", scanMsg("kill9", "\r\nhello\r\n")); !strings.HasPrefix(r, "250") {
+	if r := scanSend(t, e.SMTP, "alice@example.test", scanMsg("kill9", "\r\nhello\r\n")); !strings.HasPrefix(r, "250") {
 		t.Fatalf("resent after the restart: %q", r)
 	}
 	e.waitCount("alice", 1, 15*time.Second)
@@ -460,7 +460,7 @@ if virustest :value "eq" :comparator "i;ascii-numeric" "1" { fileinto "Clean"; }
 	}
 	harness.Chown(t, filepath.Join(e.Dir, "mail"), e.User)
 	for _, m := range []string{scanMsg("sieve gtube", "\r\n"+harness.GTUBE()+"\r\n"), scanMsg("sieve ham", "\r\nLunch?\r\n")} {
-		if r := smtpSend(t, e.SMTP, "alice@example.test", m); !strings.HasPrefix(r, "250") {
+		if r := scanSend(t, e.SMTP, "alice@example.test", m); !strings.HasPrefix(r, "250") {
 			t.Fatalf("reply %q", r)
 		}
 	}
@@ -477,7 +477,7 @@ if virustest :value "eq" :comparator "i;ascii-numeric" "1" { fileinto "Clean"; }
 	j, _ := os.ReadDir(filepath.Join(md, ".Junk", "new"))
 	c, _ := os.ReadDir(filepath.Join(md, ".Clean", "new"))
 	in, _ := os.ReadDir(filepath.Join(md, "new"))
-	t.Errorf("Junk %d, Clean %d, INBOX %d; want 1, 1, 0\n%s", len(j), len(c), len(in), linesWith(e.Log(), "sieve"))
+	t.Errorf("Junk %d, Clean %d, INBOX %d; want 1, 1, 0\n%s", len(j), len(c), len(in), scanLines(e.Log(), "sieve"))
 }
 
 // rspamd's actions as ebb answers them: reject (GTUBE) 550 5.7.1 with
@@ -495,13 +495,13 @@ func TestScanRspamdActions(t *testing.T) {
 		{"ham is delivered", ham, "250", "queued"},
 	}
 	for _, tc := range cases {
-		r := smtpSend(t, e.SMTP, "alice@example.test", tc.data)
+		r := scanSend(t, e.SMTP, "alice@example.test", tc.data)
 		if !strings.HasPrefix(r, tc.want) || !strings.Contains(r, tc.has) {
-			t.Errorf("%s: reply %q, want %s ... %s\n%s", tc.name, r, tc.want, tc.has, linesWith(e.Log(), "scan"))
+			t.Errorf("%s: reply %q, want %s ... %s\n%s", tc.name, r, tc.want, tc.has, scanLines(e.Log(), "scan"))
 		}
 	}
 	e.waitCount("alice", 1, 15*time.Second)
-	m := unfold(e.messages("alice")[0])
+	m := scanUnfold(e.messages("alice")[0])
 	for _, want := range []string{`X-Ebb-Scan: rspamd=ham \(score -?\d+\.\d/15\.0`, `X-Rspamd-Action: no action`, `X-Rspamd-Score: `, `X-Spam-Status: No, score=`} {
 		if !regexp.MustCompile(want).MatchString(m) {
 			t.Errorf("delivered message lacks %s:\n%.900s", want, m)
@@ -526,7 +526,7 @@ func TestScanSubmissionPolicy(t *testing.T) {
 	if r := runSwaks(t, "--server", e.SMTP, "--from", "x@example.org", "--to", "boss@example.test", "--h-Subject", "mx gtube", "--body", harness.GTUBE()); !strings.Contains(r.Stdout, "550 5.7.1") {
 		t.Errorf("GTUBE on port 25: want 550 5.7.1:\n%s", r.Stdout)
 	}
-	m := unfold(e.waitMail("boss", 1)[0])
+	m := scanUnfold(e.waitMail("boss", 1)[0])
 	if !regexp.MustCompile(`X-Ebb-Scan: clamd=clean \([^)]*\)\n`).MatchString(m) || strings.Contains(m, "spamd=") {
 		t.Errorf("the submitted message's coverage header should name clamd only:\n%.500s", m)
 	}
@@ -547,18 +547,18 @@ func TestScanAllScannersDown(t *testing.T) {
 	}
 	conf := func(extra string) string {
 		return fmt.Sprintf("[scan.clamd]\naddress = %q\nconfig = \"\"\n%s[scan.spamd]\naddress = %q\n[scan.rspamd]\naddress = %q\n[scan.milter]\naddresses = [\"inet:%s\"]\n%s",
-			down(), extraFor(extra, "clamd"), down(), down(), down(), extraFor(extra, "milter"))
+			down(), scanExtraFor(extra, "clamd"), down(), down(), down(), scanExtraFor(extra, "milter"))
 	}
 	def := newServeEnv(t, serveOpts{Extra: conf("")})
 	open := newServeEnv(t, serveOpts{Extra: conf("clamd.on_failure = \"accept\"\nmilter.on_failure = \"accept\"")})
-	if r := smtpSend(t, def.SMTP, "alice@example.test", scanMsg("all down", "\r\nhello\r\n")); !strings.HasPrefix(r, "451 4.7.1") {
+	if r := scanSend(t, def.SMTP, "alice@example.test", scanMsg("all down", "\r\nhello\r\n")); !strings.HasPrefix(r, "451 4.7.1") {
 		t.Errorf("default policies: %q, want 451 4.7.1", r)
 	}
-	if r := smtpSend(t, open.SMTP, "alice@example.test", scanMsg("all down open", "\r\nhello\r\n")); !strings.HasPrefix(r, "250") {
+	if r := scanSend(t, open.SMTP, "alice@example.test", scanMsg("all down open", "\r\nhello\r\n")); !strings.HasPrefix(r, "250") {
 		t.Errorf("every policy accept: %q, want 250", r)
 	}
 	open.waitCount("alice", 1, 15*time.Second)
-	m := unfold(open.messages("alice")[0])
+	m := scanUnfold(open.messages("alice")[0])
 	if !regexp.MustCompile(`X-Ebb-Scan: clamd=unscanned \(down; policy accept\); milter:127\.0\.0\.1:\d+=unscanned \(down; policy accept\); spamd=unscanned \(down; policy accept\); rspamd=unscanned \(down; policy accept\)`).MatchString(m) {
 		t.Errorf("coverage header:\n%.500s", m)
 	}
@@ -566,7 +566,7 @@ func TestScanAllScannersDown(t *testing.T) {
 		met := e.scrape()
 		for _, s := range []string{"clamd", "spamd", "rspamd"} {
 			if !strings.Contains(met, `ebb_scan_unscanned_total{cause="down",scanner="`+s+`"} 1`) {
-				t.Errorf("metrics lack %s down:\n%s", s, linesWith(met, "ebb_scan_unscanned"))
+				t.Errorf("metrics lack %s down:\n%s", s, scanLines(met, "ebb_scan_unscanned"))
 			}
 		}
 		if n := strings.Count(e.Log(), `msg="scan: message not scanned"`); n != 4 {
@@ -575,7 +575,7 @@ func TestScanAllScannersDown(t *testing.T) {
 	}
 	if !strings.Contains(def.Log(), "scanner=spamd status=failed cause=down detail=down policy=accept") ||
 		!strings.Contains(def.Log(), "scanner=clamd status=failed cause=down detail=down policy=tempfail") {
-		t.Errorf("the log does not name each scanner's policy:\n%s", linesWith(def.Log(), "scan"))
+		t.Errorf("the log does not name each scanner's policy:\n%s", scanLines(def.Log(), "scan"))
 	}
 }
 
@@ -585,7 +585,7 @@ func TestScanMilterQuarantineHolds(t *testing.T) {
 	cl := harness.StartClamd(t, harness.ClamdOptions{})
 	mi := harness.StartClamavMilter(t, cl, "Quarantine")
 	e := newServeEnv(t, serveOpts{Extra: fmt.Sprintf("[scan.milter]\naddresses = [\"inet:%s\"]\n", mi.Addr)})
-	if r := smtpSend(t, e.SMTP, "alice@example.test", mimeMsg("quarantined", "see attached", "eicar.com", []byte(harness.EICAR()))); !strings.HasPrefix(r, "250") {
+	if r := scanSend(t, e.SMTP, "alice@example.test", mimeMsg("quarantined", "see attached", "eicar.com", []byte(harness.EICAR()))); !strings.HasPrefix(r, "250") {
 		t.Fatalf("reply %q, want 250 (quarantine accepts)\n%s", r, mi.Log())
 	}
 	time.Sleep(time.Second)
@@ -597,7 +597,7 @@ func TestScanMilterQuarantineHolds(t *testing.T) {
 		t.Errorf("mailq does not show the message held:\n%s", r.Stdout)
 	}
 	if !strings.Contains(e.Log(), `msg="scan: message held"`) {
-		t.Errorf("no log line for the hold:\n%s", linesWith(e.Log(), "scan"))
+		t.Errorf("no log line for the hold:\n%s", scanLines(e.Log(), "scan"))
 	}
 }
 
