@@ -1,6 +1,7 @@
 package test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,5 +56,29 @@ func TestSRSSecretDoctorAndStart(t *testing.T) {
 	os.Chown(secret, 0, 0)
 	if fs := doctor(); len(fs) != 1 || fs[0].Status != "fail" || !strings.Contains(fs[0].Message, "must belong to "+e.Daemon.Name) {
 		t.Errorf("doctor on root's secret: %+v", fs)
+	}
+}
+
+// doctor's mta_sts check, as the mail user: the policy cache can be made
+// in the data directory, a CA file that is missing fails with its path and
+// setting, and a port other than 443 is a warning (it is for tests).
+func TestMTASTSDoctor(t *testing.T) {
+	missing := filepath.Join(harness.Dir(t), "no-such-ca.pem")
+	e := newSubEnv(t, fmt.Sprintf("\n[mta_sts]\nca_file = %q\nport = 8443\n", missing))
+	fs := doctorFindings(t, exec.Command(harness.Ebb(t), "doctor", "-c", e.Conf, "--json"), "mta_sts")
+	var got []string
+	for _, f := range fs {
+		got = append(got, f.Status+" "+f.Message)
+	}
+	all := strings.Join(got, "\n")
+	for _, want := range []string{
+		"ok policy cache writable by uid",
+		"fail ebb doctor: cannot read the MTA-STS CA file " + missing,
+		"mta_sts.ca_file",
+		"warn ebb doctor: cannot fetch MTA-STS policies from port: mta_sts.port is not 443",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("doctor mta_sts lacks %q:\n%s", want, all)
+		}
 	}
 }
