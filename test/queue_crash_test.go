@@ -104,4 +104,14 @@ func TestQueueKill9DuringLoadLosesNothing(t *testing.T) {
 	if dups > 8 {
 		t.Errorf("%d messages came twice; at most the 8 in flight (queue.workers) may", dups)
 	}
+	// The journal was being written when the daemon was killed: it still
+	// reads (a torn last line is skipped, never a corrupt journal), and
+	// tells the story of an acknowledged message to its delivery.
+	for id := range acked {
+		r := e.ebb("explain", "-c", e.Conf, id)
+		if r.Code != 0 || !strings.Contains(r.Stdout, id+"  received") || !strings.Contains(r.Stdout, "delivered to") {
+			t.Errorf("after kill -9, explain %s: exit %d\n%s%s", id, r.Code, r.Stdout, r.Stderr)
+		}
+		break
+	}
 }

@@ -42,6 +42,7 @@ var commands = map[string]command{
 	"alias":     {runAlias, "alias add|list|remove: aliases and catch-alls (@domain)"},
 	"import":    {runImport, "import dovecot-passwd FILE | csv FILE [--dry-run]: mailboxes from the old stack, in one transaction"},
 	"sendmail":  {runSendmail, "sendmail [-t] [-i] [-f SENDER] [-F NAME] [-bs|-bp|-q] [RCPT...]: sendmail(8) for cron, mailx and scripts (also as sendmail)"},
+	"explain":   {runExplain, "explain [-c FILE] [--since 2h] [--json] QUEUE-ID|<MESSAGE-ID>|ADDRESS: a message's whole story from the journal, after delivery too"},
 	"sieve":     {runSieve, "sieve check SCRIPT... | sieve test SCRIPT MESSAGE [--from ADDR] [--to ADDR] [--trace]: compile, or dry-run and print the actions"},
 	"directory": {runDirectory, "directory migrate | resolve ADDRESS: the directory's schema, and where an address leads"},
 	"fetch":     {runFetch, "fetch add|list|remove|test|run|auth|passwd|reset: fetch remote IMAP and POP3 accounts into local mailboxes, exactly once"},

@@ -44,6 +44,7 @@ type Config struct {
 	Log        Log        `toml:"log" doc:"Logging."`
 	Metrics    Metrics    `toml:"metrics" doc:"Prometheus metrics."`
 	DNS        DNS        `toml:"dns" doc:"The DNS resolver for outbound mail and message authentication."`
+	Journal    Journal    `toml:"journal" doc:"The journal of every message's events, for ebb explain."`
 	DKIM       DKIM       `toml:"dkim" doc:"DKIM signing of mail that leaves ebb, and where its keys are."`
 	Auth       Auth       `toml:"auth" doc:"Message authentication of mail from outside: SPF, DKIM and DMARC on port 25, and the Authentication-Results field."`
 	Relay      Relay      `toml:"relay" doc:"Outbound delivery to other hosts: MX routing or a smarthost, TLS policy, per-destination limits and dead destinations."`

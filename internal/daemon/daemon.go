@@ -91,10 +91,11 @@ type daemon struct {
 	dir     *directory.Directory
 	smtp    *smtpd.Server
 	metrics *metrics.Metrics
-	sub     *submission   // submission listeners and the sendmail pickup (submission.go)
-	relay   *relay.Relay  // the remote transport (relay.go)
-	srs     *srs.Rewriter // SRS for forwarded mail, nil when off (srs.go)
-	scan    scanState     // the scan engine, built once for every path mail enters by (checks_scan.go)
+	sub     *submission      // submission listeners and the sendmail pickup (submission.go)
+	relay   *relay.Relay     // the remote transport (relay.go)
+	srs     *srs.Rewriter    // SRS for forwarded mail, nil when off (srs.go)
+	scan    scanState        // the scan engine, built once for every path mail enters by (checks_scan.go)
+	jr      *journalRecorder // the journal of every message's events, nil when off (journal.go)
 }
 
 // fail prints a boundary error on stderr and logs it; it returns the exit
@@ -139,6 +140,8 @@ func (d *daemon) run() int {
 	}
 	d.q = q
 	defer q.Close()
+	d.startJournal()
+	defer d.stopJournal()
 
 	dir, err := directory.OpenWith(ctx, cfg, directory.Options{Logger: d.log.With("component", "directory")})
 	if err != nil {
@@ -163,7 +166,7 @@ func (d *daemon) run() int {
 	srv, err := smtpd.New(smtpd.Config{
 		Options:   smtpOptions(cfg),
 		Listeners: append(d.inboundListeners(), d.submissionListeners()...),
-		Spool:     spoolAdapter{q: q, checks: d.checkers(), srs: d.srs, log: d.log.Logger},
+		Spool:     spoolAdapter{q: q, checks: d.checkers(), srs: d.srs, log: d.log.Logger, jr: d.jr},
 		TLS:       d.certs,
 		Logger:    d.log.Logger,
 		Metrics:   d.metrics,

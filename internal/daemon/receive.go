@@ -17,6 +17,7 @@ type spoolAdapter struct {
 	checks []checker
 	srs    *srs.Rewriter // bounces to SRS addresses go to the original sender (srs.go)
 	log    *slog.Logger
+	jr     *journalRecorder // nil when the journal is off
 }
 
 func (a spoolAdapter) Receive(ctx context.Context, m *smtpd.Message, data io.Reader) (string, error) {
@@ -39,11 +40,13 @@ func (a spoolAdapter) Receive(ctx context.Context, m *smtpd.Message, data io.Rea
 	if a.srs != nil {
 		srsReverse(a.srs, env, a.log.Info)
 	}
-	if len(a.checks) > 0 {
+	if len(a.checks) > 0 || a.jr != nil {
 		in := checkInput{Kind: m.Kind, TLS: m.TLS}
 		env.Check = func(ctx context.Context, qm *queue.Message) (string, error) {
 			in.Msg = qm
-			return runChecks(ctx, a.checks, &in)
+			h, err := runChecks(ctx, a.checks, &in)
+			a.jr.checked(qm, string(m.Kind), h, err) // the journal: verdicts, or the refusal
+			return h, err
 		}
 	}
 	return a.q.Receive(ctx, env, data)

@@ -23,6 +23,7 @@ func (d *daemon) transports() queue.Transports {
 	agent := &deliver.Agent{Cfg: cfg, Resolver: dir, Component: "ebb serve", Namer: maildir.NewNamer(cfg.Server.Hostname)}
 	agent.Filter = sievefilter.New(cfg, d.log.With("component", "sieve"), sievefilter.QueueOutbox{Q: q, Sender: d.srsSender})
 	deliverLog := d.log.With("component", "deliver")
+	authservID := cfg.AuthservID() // forged Authentication-Results are not stored (checks_auth.go)
 	return queue.Transports{
 		Route: func(ctx context.Context, rcpt string) (queue.Route, error) {
 			_, domain, ok := smtpd.SplitAddress(rcpt)
@@ -43,11 +44,15 @@ func (d *daemon) transports() queue.Transports {
 				Namer: agent.Namer, Log: deliverLog.With("queue_id", m.ID)}
 			rep, err := a.DeliverFile(ctx, m.DataPath, deliver.Envelope{
 				Sender: m.From(), Recipient: r.Address, Prefix: []byte(m.Prefix()), Done: deliveredInMessage(m, r),
+				Folder: m.Envelope.Folder, StripAuthResults: authservID,
 			})
 			if rep != nil {
 				// Mailboxes of an alias that got the message are not
 				// delivered again when the others are retried.
 				r.Done = append(r.Done, rep.Delivered()...)
+			}
+			if err == nil {
+				d.jr.delivered(m, r.Address, rep) // the journal: folder, file, uid
 			}
 			if err != nil {
 				return err

@@ -181,6 +181,7 @@ func (q *Queue) do(op Op, id string) error {
 		e.mu.Unlock()
 		q.forget(e)
 		q.log.Info("removed", "queue_id", id, "status", "deleted by the operator")
+		q.observe(Event{Kind: EvRemoved, QueueID: id, Note: "deleted by the operator"})
 		return nil
 	}
 	if changed {
@@ -203,5 +204,6 @@ func (q *Queue) do(op Op, id string) error {
 	q.scheduleLocked(e, due)
 	q.mu.Unlock()
 	q.log.Info("queue operation", "queue_id", id, "op", string(op))
+	q.observe(Event{Kind: EvOperation, QueueID: id, Note: string(op) + " by the operator"})
 	return nil
 }

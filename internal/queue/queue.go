@@ -87,6 +87,9 @@ type Queue struct {
 	// running: Run delivers (a flush then needs no envelope write).
 	running bool
 
+	// observer gets every event (observer.go): the journal.
+	observer Observer
+
 	// now is the clock; tests of expiry move it.
 	now func() time.Time
 	rnd *rand.Rand

@@ -137,6 +137,7 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader) (str
 	q.stats.received++
 	q.scheduleLocked(e, q.now())
 	q.mu.Unlock()
+	q.observe(Event{Kind: EvReceived, QueueID: id, Message: m})
 	q.log.Info("queued", "queue_id", id, "from", m.Envelope.From, "rcpts", len(m.Recipients),
 		"size", n, "client", env.ClientAddr, "session", env.SessionID)
 	return id, nil

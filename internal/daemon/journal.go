@@ -1,0 +1,198 @@
+package daemon
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/textproto"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ebbmail/ebb/internal/deliver"
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/journal"
+	"github.com/ebbmail/ebb/internal/queue"
+)
+
+// journalRecorder turns the queue's events, the checks' verdicts and the
+// local deliveries' details into journal records (internal/journal), the
+// story `ebb explain` tells.
+type journalRecorder struct {
+	j   *journal.Journal
+	log func(msg string, args ...any)
+	uid int
+
+	mu sync.Mutex
+	// pending holds what is known of a message before the queue's
+	// received event (the checks ran before it was queued) and what the
+	// local transport learned before the queue's delivered event.
+	pending map[string][]journal.Record
+	detail  map[string]journal.Record // queue id + "\x00" + rcpt → delivered detail
+}
+
+// startJournal opens the journal (journal.enabled) and makes the queue
+// report to it. A journal that cannot be opened is logged, and mail flows
+// on without it: the queue, not the journal, is the record of what is owed.
+func (d *daemon) startJournal() {
+	if !d.cfg.Journal.Enabled {
+		return
+	}
+	j, err := journal.Open(d.cfg.JournalDir(), d.cfg.Journal.Retention.Duration, nil)
+	if err != nil {
+		de := diag.PathError("ebb serve", "open", "open the journal in", d.cfg.JournalDir(), err, d.cfg.Setting("journal.dir"))
+		d.log.Error("the journal is off: ebb explain will not know the messages of this run", "diag", de)
+		return
+	}
+	d.jr = &journalRecorder{j: j, log: d.log.Warn, uid: os.Getuid(),
+		pending: map[string][]journal.Record{}, detail: map[string]journal.Record{}}
+	d.q.SetObserver(d.jr.observe)
+}
+
+func (d *daemon) stopJournal() {
+	if d.jr != nil {
+		d.jr.j.Close()
+	}
+}
+
+func (r *journalRecorder) append(rec journal.Record) {
+	if err := r.j.Append(rec); err != nil {
+		r.log("journal: cannot append a record", "queue_id", rec.QueueID, "err", err.Error())
+	}
+}
+
+// checked keeps the verdicts of the checks after DATA (the header lines
+// they added) for the message's received record; a refusal is recorded at
+// once, since the message never reaches the queue.
+func (r *journalRecorder) checked(m *queue.Message, listener string, header string, err error) {
+	if r == nil {
+		return
+	}
+	now := time.Now().UTC()
+	if err != nil {
+		de := diag.From(err, "ebb serve", "check")
+		r.append(journal.Record{Time: now, Event: "refused", QueueID: m.ID, From: m.Envelope.From,
+			To: m.Envelope.Recipients, Client: m.Envelope.ClientAddr, Helo: m.Envelope.ClientHelo,
+			Listener: listener, Size: m.Size, Error: de, MessageID: messageID(m.DataPath)})
+		return
+	}
+	recs := []journal.Record{{Time: now, Event: "listener", QueueID: m.ID, Listener: listener}}
+	for _, h := range unfoldHeaders(header) {
+		name, _, _ := strings.Cut(h, ":")
+		recs = append(recs, journal.Record{Time: now, Event: "check", QueueID: m.ID, Checker: name, Detail: h})
+	}
+	r.mu.Lock()
+	r.pending[m.ID] = recs
+	r.mu.Unlock()
+}
+
+// delivered keeps where the local transport stored the message, for the
+// queue's delivered event that follows.
+func (r *journalRecorder) delivered(m *queue.Message, rcpt string, rep *deliver.Report) {
+	if r == nil || rep == nil {
+		return
+	}
+	var parts []string
+	var files []string
+	for _, o := range rep.Outcomes {
+		if o.Err != nil {
+			continue
+		}
+		switch {
+		case o.Discarded:
+			parts = append(parts, fmt.Sprintf("discarded by the Sieve script of %s", o.Mailbox))
+		default:
+			parts = append(parts, fmt.Sprintf("stored for %s in %s", o.Mailbox, strings.Join(o.Files, ", ")))
+			files = append(files, o.Files...)
+		}
+	}
+	if len(rep.Forwards) > 0 {
+		parts = append(parts, "forwarded to "+strings.Join(rep.Forwards, ", "))
+	}
+	det := strings.Join(parts, "; ")
+	if len(files) > 0 {
+		det += fmt.Sprintf(", as uid %d", r.uid)
+	}
+	r.mu.Lock()
+	r.detail[m.ID+"\x00"+rcpt] = journal.Record{Detail: det, Files: files, UID: r.uid}
+	r.mu.Unlock()
+}
+
+// observe is the queue's observer.
+func (r *journalRecorder) observe(e queue.Event) {
+	rec := journal.Record{Time: e.Time, QueueID: e.QueueID, Event: string(e.Kind), Rcpt: e.Recipient,
+		Route: e.Route, Attempt: e.Attempt, Millis: e.Duration.Milliseconds(), Next: e.Next, Error: e.Error,
+		DSNID: e.DSNID, Detail: e.Note}
+	switch e.Kind {
+	case queue.EvReceived:
+		m := e.Message
+		env := m.Envelope
+		rec.From, rec.To, rec.Size = env.From, env.Recipients, m.Size
+		rec.Client, rec.Helo, rec.Auth, rec.Proto = env.ClientAddr, env.ClientHelo, env.AuthUser, env.Proto
+		rec.MessageID, rec.Subject = headerFields(m.DataPath)
+		r.mu.Lock()
+		pend := r.pending[e.QueueID]
+		delete(r.pending, e.QueueID)
+		r.mu.Unlock()
+		for _, p := range pend {
+			if p.Event == "listener" {
+				rec.Listener = p.Listener
+			}
+		}
+		r.append(rec)
+		for _, p := range pend {
+			if p.Event == "check" {
+				p.Time = rec.Time
+				r.append(p)
+			}
+		}
+		return
+	case queue.EvDelivered:
+		k := e.QueueID + "\x00" + e.Recipient
+		r.mu.Lock()
+		det, ok := r.detail[k]
+		delete(r.detail, k)
+		r.mu.Unlock()
+		if ok {
+			rec.Detail, rec.Files, rec.UID = det.Detail, det.Files, det.UID
+		}
+	case queue.EvDeferred, queue.EvFailed:
+		r.mu.Lock()
+		delete(r.detail, e.QueueID+"\x00"+e.Recipient)
+		r.mu.Unlock()
+	}
+	r.append(rec)
+}
+
+// unfoldHeaders splits header lines (CRLF, possibly folded) into one
+// string per field, folds joined by a space.
+func unfoldHeaders(h string) []string {
+	var out []string
+	for _, l := range strings.Split(strings.ReplaceAll(h, "\r\n", "\n"), "\n") {
+		if l == "" {
+			continue
+		}
+		if (l[0] == ' ' || l[0] == '\t') && len(out) > 0 {
+			out[len(out)-1] += " " + strings.TrimSpace(l)
+			continue
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// headerFields reads the Message-ID and Subject from the spool file's
+// header (at most 64 KiB of it: the header is all that is read).
+func headerFields(path string) (msgid, subject string) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", ""
+	}
+	defer f.Close()
+	tr := textproto.NewReader(bufio.NewReader(io.LimitReader(f, 64<<10)))
+	h, _ := tr.ReadMIMEHeader()
+	return strings.TrimSpace(h.Get("Message-Id")), strings.TrimSpace(h.Get("Subject"))
+}
+
+func messageID(path string) string { id, _ := headerFields(path); return id }

@@ -1,0 +1,64 @@
+package queue
+
+import (
+	"time"
+
+	"github.com/ebbmail/ebb/internal/diag"
+)
+
+// EventKind is what happened to a queued message.
+type EventKind string
+
+const (
+	EvReceived  EventKind = "received"  // queued (Event.Message is the message as queued)
+	EvDelivered EventKind = "delivered" // one recipient delivered
+	EvDeferred  EventKind = "deferred"  // one recipient failed temporarily (Error, Next)
+	EvFailed    EventKind = "failed"    // one recipient failed permanently (Error)
+	EvExpired   EventKind = "expired"   // one recipient given up at queue.lifetime (Error)
+	EvDSN       EventKind = "dsn"       // a DSN was queued for the sender (DSNID, Note: its kind)
+	EvRemoved   EventKind = "removed"   // the message left the queue (Note: done, or deleted by the operator)
+	EvOperation EventKind = "operation" // hold, release, flush, requeue by the operator (Note)
+)
+
+// Event is one thing that happened to a queued message: what the journal
+// keeps (internal/journal), so that `ebb explain` can tell a message's
+// story after it has left the queue.
+type Event struct {
+	Time      time.Time
+	Kind      EventKind
+	QueueID   string
+	Message   *Message // EvReceived only; read it during the call, do not keep it
+	Recipient string
+	Route     string // local, remote
+	Attempt   int
+	Duration  time.Duration
+	Next      time.Time   // EvDeferred: the next attempt
+	Error     *diag.Error // EvDeferred, EvFailed, EvExpired
+	DSNID     string      // EvDSN: the queue id of the DSN
+	Note      string
+}
+
+// Observer receives the queue's events as they happen, synchronously,
+// from the goroutine that made them: it must be quick (append to a file)
+// and must not call back into the queue.
+type Observer func(Event)
+
+// SetObserver sets the observer; call it before Run. nil turns it off.
+func (q *Queue) SetObserver(o Observer) {
+	q.mu.Lock()
+	q.observer = o
+	q.mu.Unlock()
+}
+
+func (q *Queue) observe(e Event) {
+	q.mu.Lock()
+	o := q.observer
+	q.mu.Unlock()
+	if o == nil {
+		return
+	}
+	if e.Time.IsZero() {
+		e.Time = q.now().UTC()
+	}
+	o(e)
+}

@@ -1,0 +1,148 @@
+package test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ebbmail/ebb/test/harness"
+)
+
+// The seed's story replayed for ebb explain (issue 15): bob's Maildir is
+// not writable by the mail user, ten messages to him are deferred while
+// one to carol is delivered. explain tells a deferred one's story with the
+// path, errno, uid and fix, as mailq does; after the fix and a flush the
+// story ends with the delivery: the file written and as which uid. An
+// address query lists every message to or from it with its outcome.
+func TestExplainTheSeedStory(t *testing.T) {
+	e := newQueueEnv(t, "")
+	box := e.maildir("bob")
+	for _, sub := range []string{"tmp", "new", "cur"} {
+		os.MkdirAll(filepath.Join(box, sub), 0o755)
+	}
+	harness.Chown(t, e.Mail, e.User)
+	for _, p := range []string{box, filepath.Join(box, "tmp"), filepath.Join(box, "new"), filepath.Join(box, "cur")} {
+		os.Chown(p, 0, 0)
+	}
+	e.Start()
+
+	var ids []string
+	for i := range 10 {
+		f := filepath.Join(e.Dir, fmt.Sprintf("m%d.eml", i))
+		writeMessage(t, f, fmt.Sprintf("tide %d", i), 300+i*1000)
+		if i == 0 {
+			b, _ := os.ReadFile(f)
+			os.WriteFile(f, append([]byte("Message-ID: <tide0@example.org>\r\n"), b...), 0o644)
+		}
+		r := e.swaks("bob@example.test", f)
+		m := queuedAs.FindStringSubmatch(r.Stdout)
+		if r.Code != 0 || m == nil {
+			t.Fatalf("swaks: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+		}
+		ids = append(ids, m[1])
+	}
+	f := filepath.Join(e.Dir, "carol.eml")
+	writeMessage(t, f, "to carol", 500)
+	if r := e.swaks("carol@example.test", f); r.Code != 0 {
+		t.Fatalf("swaks carol: %s", r.Stdout)
+	}
+	e.waitFor("ten deferred, one delivered", func() bool {
+		_, q := e.mailq()
+		return q.Summary.ByState["deferred"] == 10 && len(e.delivered("carol")) == 1
+	})
+
+	tmp := filepath.Join(box, "tmp")
+	story := e.ebb("explain", "-c", e.Conf, ids[3])
+	if story.Code != 0 {
+		t.Fatalf("explain: exit %d: %s%s", story.Code, story.Stdout, story.Stderr)
+	}
+	for _, want := range []string{
+		ids[3] + "  received from <alice@example.org> for <bob@example.test>",
+		`subject "tide 3"`,
+		"deferred for <bob@example.test> (local, attempt 1",
+		"cannot create a file in " + tmp + ": permission denied",
+		fmt.Sprintf("running as uid %d %s", e.User.UID, e.User.Name),
+		"Fix: ",
+		"now in the queue:",
+	} {
+		if !strings.Contains(story.Stdout, want) {
+			t.Errorf("explain lacks %q:\n%s", want, story.Stdout)
+		}
+	}
+	// The same words as mailq's.
+	text, _ := e.mailq()
+	reason := fmt.Sprintf("cannot create a file in %s: permission denied (running as uid %d %s; the directory is root:root 0755", tmp, e.User.UID, e.User.Name)
+	if !strings.Contains(text, reason) || !strings.Contains(story.Stdout, reason) {
+		t.Errorf("mailq and explain do not share the reason %q", reason)
+	}
+
+	// The fix, the flush: the story ends with the delivery.
+	harness.Chown(t, box, e.User)
+	if r := e.ebb("queue", "flush", "-c", e.Conf); r.Code != 0 {
+		t.Fatalf("flush: %s", r.Stderr)
+	}
+	e.waitFor("all delivered", func() bool { return len(e.delivered("bob")) == 10 })
+	e.waitFor("queue empty", func() bool {
+		text, _ := e.mailq()
+		return strings.TrimSpace(text) == "Mail queue is empty"
+	})
+	story = e.ebb("explain", "-c", e.Conf, ids[3])
+	lines := strings.Split(strings.TrimSpace(story.Stdout), "\n")
+	var delivered string
+	for _, l := range lines {
+		if strings.Contains(l, "delivered to <bob@example.test>") {
+			delivered = l
+		}
+	}
+	if delivered == "" || !strings.Contains(delivered, "attempt 2") || !strings.Contains(delivered, filepath.Join(box, "new")+"/") ||
+		!strings.Contains(delivered, fmt.Sprintf("as uid %d", e.User.UID)) {
+		t.Errorf("the story does not end with the delivery (file, uid):\n%s", story.Stdout)
+	}
+	if !strings.Contains(lines[len(lines)-1], "left the queue: nothing more to do") {
+		t.Errorf("last line: %q", lines[len(lines)-1])
+	}
+	// The file named is the one in the Maildir.
+	found := false
+	for _, p := range e.delivered("bob") {
+		if strings.Contains(delivered, p) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the delivered file named is not in bob's new/: %s", delivered)
+	}
+
+	// By Message-ID (swaks makes one), and as JSON.
+	js := e.ebb("explain", "-c", e.Conf, "--json", ids[0])
+	var recs []struct {
+		Event string `json:"ev"`
+		MsgID string `json:"msgid"`
+	}
+	if err := json.Unmarshal([]byte(js.Stdout), &recs); err != nil || len(recs) < 4 {
+		t.Fatalf("--json: %v\n%s", err, js.Stdout)
+	}
+	if recs[0].Event != "received" || recs[0].MsgID != "<tide0@example.org>" {
+		t.Fatalf("first record %+v", recs[0])
+	}
+	byID := e.ebb("explain", "-c", e.Conf, recs[0].MsgID)
+	if byID.Code != 0 || !strings.Contains(byID.Stdout, ids[0]+"  received") {
+		t.Errorf("explain by Message-ID %s: %s%s", recs[0].MsgID, byID.Stdout, byID.Stderr)
+	}
+
+	// An address: each message to or from it with its outcome.
+	addr := e.ebb("explain", "-c", e.Conf, "--since", "1h", "bob@example.test")
+	if n := strings.Count(addr.Stdout, "<bob@example.test> delivered"); n != 10 {
+		t.Errorf("explain bob@example.test lists %d delivered messages, want 10:\n%s", n, addr.Stdout)
+	}
+	if strings.Contains(addr.Stdout, "to carol") {
+		t.Errorf("carol's message listed for bob:\n%s", addr.Stdout)
+	}
+	// Nothing known: a clear answer and exit 66.
+	none := e.ebb("explain", "-c", e.Conf, "nobody@example.test")
+	if none.Code != 66 || !strings.Contains(none.Stdout, "nothing in the journal") {
+		t.Errorf("unknown address: exit %d %s", none.Code, none.Stdout)
+	}
+}
