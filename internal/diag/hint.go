@@ -67,6 +67,20 @@ func IsSecretPath(p string, setting *Setting) bool {
 	return false
 }
 
+// runsAsMailUser reports whether component runs as the mail user by design
+// (ebb serve after dropping root, the queue and delivery inside it, ebb
+// deliver as the MTA's delivery user, doctor's probes): its identity is the
+// one a root-made directory of ebb's should be given to, whatever its uid.
+// The admin commands and sendmail run as whoever calls them.
+func runsAsMailUser(component string) bool {
+	for _, c := range []string{"ebb serve", "ebb deliver", "ebb-deliver", "ebb doctor", "ebb queue", "ebb relay", "sieve", "scan"} {
+		if component == c {
+			return true
+		}
+	}
+	return false
+}
+
 // isSystemAccount: a uid below 1000 (Debian's SYS_UID_MAX is 999), as a
 // mail user made with useradd --system is.
 func isSystemAccount(uid int) bool { return uid > 0 && uid < 1000 }
@@ -143,7 +157,7 @@ func accessHint(e *Error, path string) string {
 	case who.UID == 0:
 		// Root refused: a read-only mount, an ACL, an immutable flag.
 		return e.OrRunDoctor(fmt.Sprintf("check the mount, ACLs and attributes of %s (lsattr, getfacl)", target))
-	case setting != nil && setting.Key != "" && isSystemAccount(who.UID):
+	case setting != nil && setting.Key != "" && (isSystemAccount(who.UID) || runsAsMailUser(e.Component)):
 		// Root-owned, chosen by a setting, and we are the mail user:
 		// the directory was made by root for us (the usual slip).
 		return e.OrRunDoctor(fmt.Sprintf("chown %s:%s %s", owner, group, target))

@@ -136,6 +136,9 @@ func TestSafeHintsSayWhatToDoInstead(t *testing.T) {
 			&Setting{Key: "-C", Value: "/etc/shadow"}, "/etc/shadow holds secrets: do not widen its access; ask an administrator, or run the command as the mail user"},
 		{"the daemon's config", "/srv/ebb/ebb.toml", Found{Path: "/srv/ebb/ebb.toml", Kind: "file", Owner: "vmail", UID: 120, GID: 120, Mode: 0o600}, newbie,
 			nil, "holds secrets: do not widen its access; ask an administrator, or run the command as vmail, its owner"},
+		{"the README's story: vmail with uid 5000", "/var/mail/example.com/alice/Maildir/tmp", Found{Path: "/var/mail/example.com/alice/Maildir/tmp", Kind: "directory", Owner: "root", Mode: 0o700},
+			&Identity{UID: 5000, User: "vmail", GID: 5000, Group: "vmail"}, &Setting{Key: "mail.root", Value: "/var/mail", Default: true},
+			"chown vmail:vmail /var/mail/example.com/alice/Maildir/tmp, or run: ebb doctor"},
 		{"a Maildir that root made", "/srv/mail/example.com/alice/Maildir/tmp", Found{Path: "/srv/mail/example.com/alice/Maildir/tmp", Kind: "directory", Owner: "root", Mode: 0o700}, vmail,
 			&Setting{Key: "mail.root", Value: "/srv/mail"}, "chown vmail:vmail /srv/mail/example.com/alice/Maildir/tmp, or run: ebb doctor"},
 	} {
@@ -146,5 +149,13 @@ func TestSafeHintsSayWhatToDoInstead(t *testing.T) {
 		if got := hintFor(e, tc.path); !strings.Contains(got, tc.want) {
 			t.Errorf("%s: hint %q\nwant %q", tc.name, got, tc.want)
 		}
+	}
+	// An admin command run by an ordinary login: not "chown newbie".
+	e := New("mkdir", "create", "/srv/ebb/state/x", syscall.EACCES)
+	e.Component, e.Who = "ebb domain add", newbie
+	e.Setting = &Setting{Key: "server.data_dir", Value: "/srv/ebb/state"}
+	e.Found = &Found{Path: "/srv/ebb/state", Kind: "directory", Owner: "root", Mode: 0o755}
+	if got := hintFor(e, "/srv/ebb/state/x"); !strings.HasPrefix(got, "ask an administrator, or run as the mail user") {
+		t.Errorf("admin command as newbie: hint %q", got)
 	}
 }
