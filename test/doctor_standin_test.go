@@ -51,6 +51,9 @@ listen = ""
 		case !strings.HasSuffix(l, mark):
 			t.Errorf("result not marked as the stand-in's: %s", l)
 		}
+		if strings.Contains(l, "chown nobody") {
+			t.Errorf("a hint gives a directory to the stand-in: %s", l)
+		}
 		if strings.Contains(l, "run: ebb doctor") {
 			t.Errorf("doctor sends its reader to doctor: %s", l)
 		}

@@ -40,10 +40,11 @@ func markStandIn(env *Env, fs []Finding) {
 		if fs[i].Check == "server.user" {
 			continue
 		}
-		if e := fs[i].Err; e != nil && e.Found != nil && e.Found.UID == 0 && strings.HasPrefix(e.Hint, "ask an administrator") &&
+		if e := fs[i].Err; e != nil && e.Found != nil && e.Found.UID == 0 &&
+			(strings.HasPrefix(e.Hint, "ask an administrator") || strings.Contains(e.Hint, "chown "+u.Name)) &&
 			!diag.IsSystemPath(e.Found.Path) && !diag.IsSecretPath(e.Found.Path, e.Setting) && e.Setting != nil {
 			// A directory of ebb's own that root made: the mail user's
-			// fix, for when it exists (nobody's hint would be "ask").
+			// fix, for when it exists (never "chown nobody").
 			e.Hint = fmt.Sprintf("once %s exists (see server.user): chown %s: %s", u.StandInFor, u.StandInFor, e.Found.Path)
 			fs[i].Message = e.Sentence()
 		}
