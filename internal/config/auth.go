@@ -16,6 +16,7 @@ type Auth struct {
 	DMARCReject      bool     `toml:"dmarc_reject" default:"true" doc:"Refuse at the end of DATA, with 550 5.7.1 naming the domain and the failed checks, a message that fails DMARC when its domain publishes p=reject. false: accept it, marked in the header."`
 	QuarantineFolder string   `toml:"quarantine_folder" default:"Junk" doc:"The folder for mail that fails DMARC when its domain publishes p=quarantine (and for p=reject mail when auth.dmarc_reject is false), when the mailbox's Sieve script does not file it itself. Empty: the inbox, marked in the header."`
 	Timeout          Duration `toml:"timeout" default:"20s" min:"1ms" doc:"The longest all checks of one message may take together (each DNS query is also bounded by dns.timeout); what has no answer by then is temperror in the header, never a refusal."`
+	DNSCacheTime     Duration `toml:"dns_cache_time" default:"1m" min:"0s" doc:"How long the answers of the checks' DNS lookups (found or not found; never failures) are kept in memory, so that a burst of mail from one sender asks the DNS once. Record TTLs are not known to ebb: a changed SPF, DKIM or DMARC record is seen at most this late. 0: every message asks the resolver."`
 	MaxSignatures    int      `toml:"dkim_max_signatures" default:"5" min:"1" doc:"How many DKIM signatures of one message are verified (one DNS lookup each); more are ignored, and the header says how many."`
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/dnsresolve"
@@ -34,9 +35,13 @@ func (d *daemon) authCheckers() []checker {
 	if d.metrics != nil {
 		m = msgauth.NewMetrics(d.metrics.Registry)
 	}
+	var res msgauth.Resolver = dnsresolve.New(cfg)
+	if ttl := cfg.Auth.DNSCacheTime.Duration; ttl > 0 {
+		res = &msgauth.CachingResolver{R: res, TTL: ttl}
+	}
 	return []checker{&authChecker{
 		c: &msgauth.Checker{
-			Resolver:      dnsresolve.New(cfg),
+			Resolver:      res,
 			MaxSignatures: cfg.Auth.MaxSignatures,
 			Timeout:       cfg.Auth.Timeout.Duration,
 		},
@@ -74,11 +79,13 @@ func (a *authChecker) check(ctx context.Context, in *checkInput) (string, error)
 			return "", nil
 		}
 	}
+	start := time.Now()
 	res := a.c.Check(ctx, msgauth.Input{
 		IP: net.IP(ip.AsSlice()), Helo: env.ClientHelo, MailFrom: env.From, Path: in.Msg.DataPath,
 	})
 	a.metrics.Observe(res)
-	log := a.log.With("queue_id", in.Msg.ID, "session", env.SessionID, "client", env.ClientAddr, "from", env.From)
+	log := a.log.With("queue_id", in.Msg.ID, "session", env.SessionID, "client", env.ClientAddr, "from", env.From,
+		"ms", time.Since(start).Milliseconds())
 	dm := res.DMARC
 	if dm.Disposition == msgauth.Reject && a.reject {
 		// RFC 7489 §6.6.4, §10.3: refused while the client is connected,

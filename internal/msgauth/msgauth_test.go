@@ -472,3 +472,38 @@ func TestLongBlankRunIsBounded(t *testing.T) {
 		t.Errorf("short run: %+v", res.DKIM)
 	}
 }
+
+// The cache asks the DNS once per name within its TTL, keeps "not found",
+// and never keeps a failure.
+func TestCachingResolver(t *testing.T) {
+	w := newWorld(t)
+	w.dns.MustAdd(`a.test. TXT "x"`)
+	w.dns.ServFail("bad.test.", true)
+	c := &CachingResolver{R: w.res, TTL: time.Minute}
+	ctx := context.Background()
+	for range 3 {
+		if v, err := c.LookupTXT(ctx, "a.test"); err != nil || len(v) != 1 || v[0] != "x" {
+			t.Fatalf("a.test: %v %v", v, err)
+		}
+		if _, err := c.LookupTXT(ctx, "none.test"); !dnsresolve.IsNotFound(err) {
+			t.Fatalf("none.test: %v", err)
+		}
+		if _, err := c.LookupTXT(ctx, "bad.test"); err == nil || dnsresolve.IsNotFound(err) {
+			t.Fatalf("bad.test: %v", err)
+		}
+	}
+	if q := w.dns.Queries("a.test", dns.TypeTXT); q != 1 {
+		t.Errorf("a.test asked %d times", q)
+	}
+	if q := w.dns.Queries("none.test", dns.TypeTXT); q != 1 {
+		t.Errorf("none.test asked %d times", q)
+	}
+	if q := w.dns.Queries("bad.test", dns.TypeTXT); q < 3 {
+		t.Errorf("a SERVFAIL was kept: bad.test asked %d times", q)
+	}
+	c.TTL = 0
+	c.LookupTXT(ctx, "a.test")
+	if q := w.dns.Queries("a.test", dns.TypeTXT); q != 2 {
+		t.Errorf("TTL 0: a.test asked %d times in all", q)
+	}
+}

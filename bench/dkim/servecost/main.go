@@ -98,12 +98,12 @@ max_connections_per_ip = 500
 [metrics]
 listen = ""
 [log]
-level = "warn"
+level = %q
 [dns]
 resolver = %q
 [auth]
 check = %v
-`, user, dir+"/data", dir+"/mail", dir+"/spool", addr, dnsAddr, check)), 0o644))
+`, user, dir+"/data", dir+"/mail", dir+"/spool", addr, logLevel(), dnsAddr, check)), 0o644))
 	for _, a := range [][]string{{"domain", "add", "-c", conf, "example.test"}, {"user", "add", "-c", conf, "--no-password", "bench@example.test"}} {
 		out, err := exec.Command(bin, a...).CombinedOutput()
 		if err != nil {
@@ -156,4 +156,12 @@ check = %v
 		time.Sleep(5 * time.Millisecond)
 	}
 	return float64(per*s) / time.Since(start).Seconds()
+}
+
+// logLevel is EBB_BENCH_LOG (info shows each message's time in ms=), or warn.
+func logLevel() string {
+	if l := os.Getenv("EBB_BENCH_LOG"); l != "" {
+		return l
+	}
+	return "warn"
 }
