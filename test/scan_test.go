@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -660,5 +661,28 @@ func TestScanClamdSessionReuse(t *testing.T) {
 	time.Sleep(2500 * time.Millisecond) // clamd closes the idle session
 	if r := c.Scan(context.Background(), eicar); r.Status != scan.Infected {
 		t.Fatalf("after clamd closed the session: %s (%v), want virus", r.Status, r.Err)
+	}
+}
+
+// SIGHUP applies scan.* to the messages that arrive from then on.
+func TestScanReloadAppliesPolicy(t *testing.T) {
+	cl := harness.StartClamd(t, harness.ClamdOptions{})
+	e := newServeEnv(t, serveOpts{Extra: scanConf(cl.Addr, "", "clamd.on_failure = \"tempfail\"")})
+	cl.Stop()
+	if r := scanSend(t, e.SMTP, "alice@example.test", scanMsg("before reload", "\r\nx\r\n")); !strings.HasPrefix(r, "451 4.7.1") {
+		t.Fatalf("before the reload: %q, want 451", r)
+	}
+	b, _ := os.ReadFile(e.Conf)
+	os.WriteFile(e.Conf, []byte(strings.Replace(string(b), `on_failure = "tempfail"`, `on_failure = "accept"`, 1)), 0o644)
+	e.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(e.Log(), "configuration reloaded") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if r := scanSend(t, e.SMTP, "alice@example.test", scanMsg("after reload", "\r\nx\r\n")); !strings.HasPrefix(r, "250") {
+		t.Fatalf("after the reload: %q, want 250 (policy accept)\n%s", r, scanLines(e.Log(), "reload"))
+	}
+	if !strings.Contains(e.Log(), `msg="reload: scanners rebuilt"`) || strings.Contains(e.Log(), "setting=scan.clamd.on_failure") {
+		t.Errorf("the reload log does not say the scanners were rebuilt, or calls the change one needing a restart:\n%s", scanLines(e.Log(), "reload"))
 	}
 }

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 
+	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/scan"
 	"github.com/ebbmail/ebb/internal/smtpd"
@@ -17,38 +20,76 @@ import (
 type scanState struct {
 	once     sync.Once
 	checkers []checker
+	checker  *scanChecker // nil when no scanner was configured at start
 }
 
 // scanCheckers: clamd, milters, spamd and rspamd as one checker (the
 // engine runs them in order or in parallel within scan.total_timeout).
 func (d *daemon) scanCheckers() []checker {
-	d.scan.once.Do(func() { d.scan.checkers = d.newScanCheckers() })
+	d.scan.once.Do(func() {
+		e, err := d.newScanEngine(d.cfg)
+		switch {
+		case err != nil:
+			// config.Load validated the addresses' spelling; what is left
+			// is a programming error, and scanning must not silently stop.
+			d.log.Error("scan: cannot set up the scanners", "err", err)
+			d.scan.checkers = []checker{brokenScan{err}}
+		case e != nil:
+			d.scan.checker = &scanChecker{d: d}
+			d.scan.checker.run.Store(&scanRun{e, d.cfg})
+			d.scan.checkers = []checker{d.scan.checker}
+		}
+	})
 	return d.scan.checkers
 }
 
-func (d *daemon) newScanCheckers() []checker {
-	host := d.cfg.Server.Hostname
+// reloadScan is SIGHUP for scan.*: a new engine (its breakers closed)
+// serves the messages that arrive from now on. It reports whether it
+// applied; a daemon started without scanners needs a restart to get them.
+func (d *daemon) reloadScan(cfg *config.Config) bool {
+	c := d.scan.checker
+	if c == nil {
+		return false
+	}
+	changed := false
+	for _, ch := range config.Changed(c.run.Load().cfg, cfg) {
+		changed = changed || strings.HasPrefix(ch.Key, "scan.")
+	}
+	if !changed {
+		return true // nothing to rebuild: the breakers keep their state
+	}
+	e, err := d.newScanEngine(cfg)
+	if err != nil || e == nil {
+		d.log.Error("reload: scanners not changed; the running ones stay", "err", err,
+			"hint", "removing every scanner needs a restart")
+		return false
+	}
+	c.run.Store(&scanRun{e, cfg})
+	d.log.Info("reload: scanners rebuilt", "scanners", len(e.Entries()))
+	return true
+}
+
+// newScanEngine builds the engine cfg names; nil when it names none.
+func (d *daemon) newScanEngine(cfg *config.Config) (*scan.Engine, error) {
+	host := cfg.Server.Hostname
 	if host == "" {
 		host, _ = os.Hostname()
 	}
-	es, err := scan.FromConfig(d.cfg, host)
+	es, err := scan.FromConfig(cfg, host)
 	if err != nil {
-		// config.Load validated the addresses' spelling; what is left is
-		// a programming error, and scanning must not silently stop.
-		d.log.Error("scan: cannot set up the scanners", "err", err)
-		return []checker{brokenScan{err}}
+		return nil, err
 	}
-	state := filepath.Join(d.cfg.Server.DataDir, scan.BreakerFile)
+	state := filepath.Join(cfg.Server.DataDir, scan.BreakerFile)
 	if len(es) == 0 {
 		os.Remove(state)
-		return nil
+		return nil, nil
 	}
 	var m *scan.Metrics
 	if d.metrics != nil {
 		m = scan.NewMetrics(d.metrics.Registry)
 	}
 	lg := d.log.With("component", "scan")
-	o := scan.OptionsFromConfig(d.cfg, m, lg)
+	o := scan.OptionsFromConfig(cfg, m, lg)
 	o.OnBreaker = func(st []scan.BreakerState) {
 		// For ebb mailq and ebb doctor, which run in other processes.
 		if err := scan.WriteBreakers(state, st); err != nil {
@@ -57,12 +98,18 @@ func (d *daemon) newScanCheckers() []checker {
 	}
 	e := scan.New(es, o)
 	o.OnBreaker(e.Breakers()) // a fresh start: every breaker closed
-	return []checker{&scanChecker{d: d, e: e}}
+	return e, nil
 }
 
 type scanChecker struct {
-	d *daemon
-	e *scan.Engine
+	d   *daemon
+	run atomic.Pointer[scanRun] // swapped by SIGHUP (reloadScan)
+}
+
+// scanRun is an engine and the config it was built from (scan.submission).
+type scanRun struct {
+	e   *scan.Engine
+	cfg *config.Config
 }
 
 func (c *scanChecker) name() string { return "scan" }
@@ -80,7 +127,8 @@ func (c *scanChecker) check(ctx context.Context, in *checkInput) (string, error)
 		User:   env.AuthUser,
 	}
 	authenticated := env.AuthUser != "" && in.Kind != smtpd.Inbound
-	rep := c.e.Scan(ctx, m, scan.SelectFor(c.d.cfg, authenticated))
+	run := c.run.Load()
+	rep := run.e.Scan(ctx, m, scan.SelectFor(run.cfg, authenticated))
 	v := rep.Verdict
 	if v.Refused() {
 		de := diag.New("scan", "accept the message", "", errors.New(v.Text))

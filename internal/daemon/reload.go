@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"strings"
+
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/logging"
@@ -48,9 +50,10 @@ func (d *daemon) reload() {
 			d.log.Info("reload: TLS certificate loaded", "subject", leaf.Subject.String(), "not_after", leaf.NotAfter)
 		}
 	}
+	scanLive := d.reloadScan(cfg) // scan.* (checks_scan.go)
 	n := 0
 	for _, c := range config.Changed(d.cfg, cfg) {
-		live := liveKeys[c.Key]
+		live := liveKeys[c.Key] || scanLive && strings.HasPrefix(c.Key, "scan.")
 		if c.Key == "smtp.tls_cert" && (cfg.SMTP.TLSCert == "") != (d.cfg.SMTP.TLSCert == "") {
 			live = false // STARTTLS on or off: the listeners were built without or with it
 		}
