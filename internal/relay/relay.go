@@ -374,8 +374,9 @@ func (r *Relay) deliverGroup(ctx context.Context, a *attempt) []error {
 			}
 		}
 		if err := r.checkCaps(a, c, f); err != nil {
+			each(pending, func(ai *attempt) error { return r.checkCaps(ai, c, f) })
 			r.finish(dst, c)
-			return each(pending, func(ai *attempt) error { return r.checkCaps(ai, c, f) })
+			return results
 		}
 		var batch []int
 		var rest []int
