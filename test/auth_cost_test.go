@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -174,5 +175,52 @@ func TestAuthRotatingGuesserSlowedPerAccount(t *testing.T) {
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("the owner's login took %v: a right password is not slowed", d)
+	}
+}
+
+// During a sustained flood of wrong passwords from addresses that keep
+// failing, the owner logging in from a clean address waits for its password
+// check ahead of them: it gets in, where in arrival order it would wait
+// behind the flood past directory.auth_wait and get 454.
+func TestAuthOwnerGetsInDuringAFlood(t *testing.T) {
+	e := newArgonEnv(t, "auth_memory = \"128M\"\nauth_wait = \"3s\"\n")
+	guess := func(ip string, i int) int {
+		c := dialSMTP(t, ip, e.Sub, false)
+		c.startTLS()
+		code, _ := c.authPlain("big@example.test", fmt.Sprintf("wrong %d", i))
+		c.conn.Close()
+		return code
+	}
+	ips := []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6", "127.0.0.7"}
+	for i, ip := range ips { // each guessing address has failed once
+		if code := guess(ip, i); code != 535 {
+			t.Fatalf("first guess from %s: %d", ip, code)
+		}
+	}
+	// 60 guessers, each trying again as soon as it has its answer, until
+	// the owner is done (at most 30 s).
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; i < 60; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for n := 0; !stop.Load() && time.Now().Before(deadline); n++ {
+				guess(ips[i%len(ips)], i*1000+n)
+			}
+		}(i)
+	}
+	time.Sleep(1500 * time.Millisecond) // the flood is queued at the gate
+	c := dialSMTP(t, "127.0.0.9", e.Sub, false)
+	c.startTLS()
+	start := time.Now()
+	code, msg := c.authPlain("big@example.test", bigPass)
+	took := time.Since(start)
+	stop.Store(true)
+	wg.Wait()
+	t.Logf("the owner's login during a flood of 60 guessers: %d after %v", code, took.Round(time.Millisecond))
+	if code != 235 {
+		t.Errorf("the owner during the flood: %d %s, want 235", code, msg)
 	}
 }

@@ -14,6 +14,11 @@ import (
 // take gigabytes. Attempts wait in arrival order; one whose context ends
 // first gets its error and costs nothing. A hash that needs more than the
 // whole budget runs alone.
+//
+// A verification whose context says it comes first (First: a login from a
+// source without recent failures) is let in before those that wait
+// without it, so that a guesser hammering from its addresses queues behind
+// the account owners rather than ahead of them.
 type Gate struct {
 	max    int
 	budget int64
@@ -26,8 +31,16 @@ type Gate struct {
 
 type gateWaiter struct {
 	cost  int64
+	first bool
 	ready chan struct{}
 }
+
+type firstKey struct{}
+
+// First marks ctx's verification as one that goes before the others.
+func First(ctx context.Context) context.Context { return context.WithValue(ctx, firstKey{}, true) }
+
+func isFirst(ctx context.Context) bool { v, _ := ctx.Value(firstKey{}).(bool); return v }
 
 // NewGate makes a gate for max verifications and budget bytes at once
 // (at least one verification always fits).
@@ -65,13 +78,13 @@ func (g *Gate) fits(cost int64) bool {
 func (g *Gate) Acquire(ctx context.Context, cost int64) (release func(), err error) {
 	cost = g.clamp(cost)
 	g.mu.Lock()
-	if len(g.queue) == 0 && g.fits(cost) {
+	if (len(g.queue) == 0 || isFirst(ctx) && !g.queue[0].first) && g.fits(cost) {
 		g.take(cost)
 		g.mu.Unlock()
 		return g.releaser(cost), nil
 	}
-	w := &gateWaiter{cost: cost, ready: make(chan struct{})}
-	g.queue = append(g.queue, w)
+	w := &gateWaiter{cost: cost, first: isFirst(ctx), ready: make(chan struct{})}
+	g.enqueue(w)
 	g.mu.Unlock()
 	select {
 	case <-w.ready:
@@ -104,6 +117,20 @@ func (g *Gate) Waiting() int {
 }
 
 func (g *Gate) take(cost int64) { g.running++; g.used += cost }
+
+// enqueue puts w behind the waiters of its class: a first one behind the
+// other first ones, ahead of the rest. g.mu is held.
+func (g *Gate) enqueue(w *gateWaiter) {
+	i := len(g.queue)
+	if w.first {
+		for i > 0 && !g.queue[i-1].first {
+			i--
+		}
+	}
+	g.queue = append(g.queue, nil)
+	copy(g.queue[i+1:], g.queue[i:])
+	g.queue[i] = w
+}
 
 // give returns room and lets waiters in; g.mu is held.
 func (g *Gate) give(cost int64) {

@@ -2,6 +2,7 @@ package passwd
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -103,4 +104,45 @@ func FuzzCost(f *testing.F) {
 			t.Errorf("Cost(%q) = %d", s, c)
 		}
 	})
+}
+
+// A verification marked First goes before those that waited without it.
+func TestGateFirstGoesAhead(t *testing.T) {
+	g := NewGate(1, 0)
+	release, _ := g.Acquire(context.Background(), 1)
+	order := make(chan string, 4)
+	var wg sync.WaitGroup
+	wait := func(name string, ctx context.Context) {
+		defer wg.Done()
+		r, err := g.Acquire(ctx, 1)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		order <- name
+		time.Sleep(time.Millisecond)
+		r()
+	}
+	for i, name := range []string{"guess1", "guess2", "guess3"} {
+		wg.Add(1)
+		go wait(name, context.Background())
+		for g.Waiting() < i+1 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	wg.Add(1)
+	go wait("owner", First(context.Background()))
+	for g.Waiting() < 4 {
+		time.Sleep(time.Millisecond)
+	}
+	release()
+	wg.Wait()
+	close(order)
+	var got []string
+	for n := range order {
+		got = append(got, n)
+	}
+	if fmt.Sprint(got) != "[owner guess1 guess2 guess3]" {
+		t.Errorf("order %v, want the owner first, then the guesses in turn", got)
+	}
 }

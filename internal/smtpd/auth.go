@@ -15,6 +15,7 @@ import (
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/metrics"
+	"github.com/ebbmail/ebb/internal/passwd"
 	"github.com/ebbmail/ebb/internal/policy"
 )
 
@@ -113,11 +114,17 @@ func (a *SASLAuth) Server(ctx context.Context, s *SessionInfo, mech string) (sas
 // check verifies one login, counting failures and delaying their answer.
 func (a *SASLAuth) check(ctx context.Context, s *SessionInfo, mech, username, password string) error {
 	ip := s.RemoteIP
-	if v := a.Guard.Check(ip, username); v.Refused {
+	v := a.Guard.Check(ip, username)
+	if v.Refused {
 		a.log().Warn("smtp auth refused", "conn", s.ConnID, "remote", ip, "account", username, "why", v.Why,
 			"ip_failures", v.IPFailures, "account_failures", v.AccountFailures, "until", v.Until)
 		a.Metrics.Auth("refused")
 		return tooMany(v)
+	}
+	if v.IPFailures == 0 {
+		// A source without recent failures (the owner, usually) waits for
+		// its password check ahead of those that keep failing.
+		ctx = passwd.First(ctx)
 	}
 	mb, err := a.Logins.Authenticate(ctx, username, password)
 	if err != nil {
