@@ -2,11 +2,12 @@
 # Builds the Debian package ebb_VERSION_ARCH.deb from this source tree with
 # dpkg-deb (no debhelper needed; docs/install.md).
 #
-#   packaging/build-deb.sh [--version 0.1.1] [--out DIR] [--binary EBB] [--lintian]
+#   packaging/build-deb.sh [--version 0.1.1] [--out DIR] [--binary EBB] [--compress none|gzip|xz] [--lintian]
 #
 # VERSION defaults to packaging/VERSION; DIR to the current directory.
 # --binary packages an ebb already built from this tree (the tests pass
-# the one they built) instead of building it.
+# the one they built) instead of building it. --compress none|gzip|xz
+# (default xz) is dpkg-deb's compressor; gzip is the fast one (level 1) the tests use.
 # With --lintian the package is checked and the tags that remain are
 # printed (packaging/lintian-overrides explains each).
 set -euo pipefail
@@ -17,13 +18,15 @@ version=$(tr -d ' \n' <"$here/VERSION")
 out=$PWD
 lint=no
 binary=
+compress=xz
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--version) version=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	--binary) binary=$2; shift 2 ;;
+	--compress) compress=$2; shift 2 ;;
 	--lintian) lint=yes; shift ;;
-	*) echo "usage: $0 [--version V] [--out DIR] [--binary EBB] [--lintian]" >&2; exit 64 ;;
+	*) echo "usage: $0 [--version V] [--out DIR] [--binary EBB] [--compress none|gzip|xz] [--lintian]" >&2; exit 64 ;;
 	esac
 done
 arch=$(dpkg --print-architecture)
@@ -170,7 +173,8 @@ done
 chmod 0644 "$stage/DEBIAN/md5sums"
 
 deb="$out/ebb_${version}_${arch}.deb"
-dpkg-deb --root-owner-group -Zgzip --build "$stage" "$deb" >/dev/null
+level=; [ "$compress" = gzip ] && level=-z1
+dpkg-deb --root-owner-group -Z"$compress" $level --build "$stage" "$deb" >/dev/null
 echo "$deb"
 if [ "$lint" = yes ]; then
 	lintian --info "$deb" || true
