@@ -162,6 +162,8 @@ func (d *daemon) run() int {
 	d.metrics = metrics.New()
 	d.metrics.Queue(q.Stats)
 	d.metrics.Pprof = cfg.Metrics.Pprof
+	stopTide := d.startTide() // the queue-tide page at "/" on the metrics listener (tide.go)
+	defer stopTide()
 
 	srv, err := smtpd.New(smtpd.Config{
 		Options:   smtpOptions(cfg),

@@ -30,6 +30,8 @@ type Metrics struct {
 	// (metrics.pprof). Off by default: a profile costs CPU while it runs,
 	// and any local user can reach the metrics port.
 	Pprof bool
+	// Page, when set, is served at "/": the queue-tide page (internal/tide).
+	Page http.Handler
 
 	smtpSessions *prometheus.CounterVec
 	smtpActive   *prometheus.GaugeVec
@@ -196,6 +198,9 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) Serve(ctx context.Context, l net.Listener) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", m.Handler())
+	if m.Page != nil {
+		mux.Handle("/", m.Page)
+	}
 	if m.Pprof {
 		// Go's profiler, for "where does the time go" on a live daemon,
 		// only when asked for (metrics.pprof).

@@ -1,0 +1,72 @@
+package daemon
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ebbmail/ebb/internal/journal"
+	"github.com/ebbmail/ebb/internal/queue"
+	"github.com/ebbmail/ebb/internal/scan"
+	"github.com/ebbmail/ebb/internal/tide"
+)
+
+// tideFile is the page's own history under server.data_dir.
+const tideFile = "tide.jsonl"
+
+// startTide makes the queue-tide page (internal/tide) and the sampler
+// that feeds its history: one sample at start, one a minute, and a last
+// one at the stop it returns (so a restart shows where the queue stood).
+func (d *daemon) startTide() (stop func()) {
+	if d.metrLn == nil {
+		return func() {}
+	}
+	hist := tide.OpenHistory(filepath.Join(d.cfg.Server.DataDir, tideFile), tide.Week)
+	spool := d.q.Spool()
+	p := &tide.Page{
+		History: hist,
+		Stats:   d.q.Stats,
+		Listing: func() (*queue.Listing, error) { return queue.List(spool) },
+		Host:    smtpOptions(d.cfg).Hostname,
+		Notes: func() []string {
+			var b bytes.Buffer
+			scan.WriteBreakerNotes(&b, filepath.Join(d.cfg.Server.DataDir, scan.BreakerFile), time.Now())
+			return strings.FieldsFunc(b.String(), func(r rune) bool { return r == '\n' })
+		},
+	}
+	if d.jr != nil {
+		dir := d.jr.j.Dir()
+		p.Explain = func(id string) ([]string, error) {
+			recs, _, err := journal.Read(dir, journal.Query{QueueID: id})
+			return journal.Story(recs, time.Local), err
+		}
+	}
+	d.metrics.Page = p
+	sample := func() {
+		st := d.q.Stats()
+		if err := hist.Add(tide.Sample{T: time.Now().UTC(), Messages: st.Messages, Pending: st.Depth[queue.Pending],
+			Deferred: st.Depth[queue.Deferred], Delivered: st.Deliveries[queue.Delivered],
+			Deferrals: st.Deliveries[queue.Deferred], Failed: st.Deliveries[queue.Failed]}); err != nil {
+			d.log.Warn("queue tide: cannot store a sample", "file", filepath.Join(d.cfg.Server.DataDir, tideFile), "err", err.Error())
+		}
+	}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		sample()
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				sample()
+				return
+			case <-t.C:
+				sample()
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
+}

@@ -1,0 +1,289 @@
+package tide
+
+import (
+	"fmt"
+	"html/template"
+	"math"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/queue"
+)
+
+// Page serves the queue-tide page at "/" and each message's story at
+// "/explain/ID".
+type Page struct {
+	History *History
+	Stats   func() queue.Stats
+	// Listing reads the queue (queue.List of the spool).
+	Listing func() (*queue.Listing, error)
+	// Explain is a message's story, as ebb explain tells it (nil: the
+	// journal is off).
+	Explain func(id string) ([]string, error)
+	// Notes are lines about the parts around the queue: open circuit
+	// breakers of the scanners, suspended destinations.
+	Notes func() []string
+	Now   func() time.Time
+	Host  string
+}
+
+var windows = []struct {
+	Key   string
+	Label string
+	Span  time.Duration
+}{{"hour", "last hour", time.Hour}, {"day", "last day", 24 * time.Hour}, {"week", "last week", 7 * 24 * time.Hour}}
+
+func (p *Page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if id, ok := strings.CutPrefix(r.URL.Path, "/explain/"); ok {
+		p.serveExplain(w, id)
+		return
+	}
+	if r.URL.Path != "/" {
+		http.NotFound(w, r)
+		return
+	}
+	now := time.Now()
+	if p.Now != nil {
+		now = p.Now()
+	}
+	win := windows[0]
+	for _, x := range windows {
+		if r.URL.Query().Get("w") == x.Key {
+			win = x
+		}
+	}
+	v := view{Host: p.Host, Now: now.Format("2006-01-02 15:04:05 MST"), Window: win.Key, WindowLabel: win.Label}
+	for _, x := range windows {
+		v.Windows = append(v.Windows, link{Key: x.Key, Label: x.Label, Current: x.Key == win.Key})
+	}
+	st := p.Stats()
+	v.Messages, v.Held = st.Messages, st.Held
+	v.Pending, v.Deferred = st.Depth[queue.Pending], st.Depth[queue.Deferred]
+	v.Delivered, v.Deferrals, v.Failed = st.Deliveries[queue.Delivered], st.Deliveries[queue.Deferred], st.Deliveries[queue.Failed]
+
+	samples := p.History.Since(now.Add(-win.Span))
+	// The live point: the page always ends at now.
+	samples = append(samples, Sample{T: now, Messages: st.Messages, Pending: v.Pending, Deferred: v.Deferred,
+		Delivered: v.Delivered, Deferrals: v.Deferrals, Failed: v.Failed})
+	v.DepthChart = depthChart(samples, now.Add(-win.Span), now)
+	v.RateChart = rateChart(Rates(samples), now.Add(-win.Span), now)
+	v.Samples = len(samples) - 1
+
+	if l, err := p.Listing(); err != nil {
+		v.ListError = diag.From(err, "ebb serve", "list").Sentence()
+	} else {
+		sum := queue.Summarize(l)
+		for _, g := range sum.Reasons {
+			v.Causes = append(v.Causes, cause{Count: g.Count, State: string(g.State), Reason: g.Reason, Hint: g.Hint})
+		}
+		ms := append([]*queue.Message(nil), l.Messages...)
+		sort.Slice(ms, func(i, k int) bool { return ms[i].Arrived.Before(ms[k].Arrived) })
+		for i, m := range ms {
+			if i == 10 {
+				break
+			}
+			o := oldest{ID: m.ID, Age: queue.FormatAge(m.Age(now)), From: m.From(), Size: diag.HumanBytes(uint64(m.Size))}
+			for _, rc := range m.Recipients {
+				if !rc.State.Final() {
+					o.Waiting = append(o.Waiting, rc.Address)
+					if rc.Error != nil && o.Reason == "" {
+						o.Reason = rc.Error.Sentence()
+					}
+				}
+			}
+			v.Oldest = append(v.Oldest, o)
+		}
+	}
+	if p.Notes != nil {
+		v.Notes = p.Notes()
+	}
+	for _, c := range v.Causes {
+		if strings.Contains(c.Reason, "suspended") {
+			v.Notes = append(v.Notes, fmt.Sprintf("%d %s: %s", c.Count, c.State, c.Reason))
+		}
+	}
+	v.HasExplain = p.Explain != nil
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	// No outside asset, no script: the page's own CSP says so.
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:")
+	if err := pageTmpl.Execute(w, v); err != nil {
+		fmt.Fprintf(w, "<p>page error: %s</p>", template.HTMLEscapeString(err.Error()))
+	}
+}
+
+func (p *Page) serveExplain(w http.ResponseWriter, id string) {
+	id = strings.ToUpper(id)
+	if !queue.ValidID(id) {
+		http.Error(w, "not a queue id", http.StatusBadRequest)
+		return
+	}
+	var lines []string
+	var err error
+	if p.Explain == nil {
+		err = fmt.Errorf("the journal is off (journal.enabled)")
+	} else {
+		lines, err = p.Explain(id)
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	explainTmpl.Execute(w, struct {
+		ID    string
+		Lines []string
+		Err   string
+	}{id, lines, msg})
+}
+
+type view struct {
+	Host, Now, Window, WindowLabel string
+	Windows                        []link
+	Messages, Held                 int
+	Pending, Deferred              int
+	Delivered, Deferrals, Failed   uint64
+	Samples                        int
+	DepthChart, RateChart          template.HTML
+	Causes                         []cause
+	Oldest                         []oldest
+	Notes                          []string
+	ListError                      string
+	HasExplain                     bool
+}
+
+type link struct {
+	Key, Label string
+	Current    bool
+}
+
+type cause struct {
+	Count               int
+	State, Reason, Hint string
+}
+
+type oldest struct {
+	ID, Age, From, Size, Reason string
+	Waiting                     []string
+}
+
+const chartW, chartH = 640.0, 160.0
+
+// depthChart is the queue depth (messages, and recipients deferred) over
+// [from, to] as inline SVG.
+func depthChart(ss []Sample, from, to time.Time) template.HTML {
+	max := 1.0
+	for _, s := range ss {
+		max = math.Max(max, float64(s.Messages))
+	}
+	x := func(t time.Time) float64 { return chartW * float64(t.Sub(from)) / float64(to.Sub(from)) }
+	y := func(v float64) float64 { return chartH - chartH*v/max }
+	var area, def strings.Builder
+	fmt.Fprintf(&area, "M%.1f,%.1f", x(ss[0].T), chartH)
+	for _, s := range ss {
+		fmt.Fprintf(&area, " L%.1f,%.1f", x(s.T), y(float64(s.Messages)))
+	}
+	fmt.Fprintf(&area, " L%.1f,%.1f Z", x(ss[len(ss)-1].T), chartH)
+	for i, s := range ss {
+		c := "L"
+		if i == 0 {
+			c = "M"
+		}
+		fmt.Fprintf(&def, "%s%.1f,%.1f ", c, x(s.T), y(float64(s.Deferred)))
+	}
+	return template.HTML(fmt.Sprintf(`<svg viewBox="0 0 %.0f %.0f" role="img" aria-label="queue depth over time" class="chart">
+<line x1="0" y1="%.0f" x2="%.0f" y2="%.0f" class="axis"/>
+<path d="%s" class="depth"/>
+<path d="%s" class="deferred"/>
+<text x="4" y="14" class="lbl">%s</text><text x="4" y="%.0f" class="lbl">0</text>
+</svg>`, chartW, chartH+2, chartH, chartW, chartH, area.String(), def.String(), template.HTMLEscapeString(fmt.Sprint(max)), chartH-4))
+}
+
+// rateChart is deliveries and deferrals per minute as bars.
+func rateChart(rs []Rate, from, to time.Time) template.HTML {
+	if len(rs) == 0 {
+		return template.HTML(`<p class="muted">No rates yet: the first sample is taken at start, then one a minute.</p>`)
+	}
+	max := 1.0
+	for _, r := range rs {
+		max = math.Max(max, r.Delivered+r.Deferrals)
+	}
+	x := func(t time.Time) float64 { return chartW * float64(t.Sub(from)) / float64(to.Sub(from)) }
+	var b strings.Builder
+	prev := from
+	for i, r := range rs {
+		if i > 0 {
+			prev = rs[i-1].T
+		}
+		// A bar spans the minute (or the gap) it counts, at least 1 unit.
+		bw := math.Max(1, math.Min(x(r.T)-x(prev), chartW/60))
+		hd := chartH * r.Delivered / max
+		hf := chartH * r.Deferrals / max
+		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" class="ok"/>`, x(r.T)-bw, chartH-hd, bw, hd)
+		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" class="bad"/>`, x(r.T)-bw, chartH-hd-hf, bw, hf)
+	}
+	return template.HTML(fmt.Sprintf(`<svg viewBox="0 0 %.0f %.0f" role="img" aria-label="deliveries and deferrals per minute" class="chart">%s<text x="4" y="14" class="lbl">%.0f/min</text></svg>`,
+		chartW, chartH+2, b.String(), max))
+}
+
+var funcs = template.FuncMap{"join": strings.Join}
+
+var pageTmpl = template.Must(template.New("page").Funcs(funcs).Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>ebb queue tide{{if .Host}} — {{.Host}}{{end}}</title>
+<style>
+body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d2733;background:#f6f8fa}
+main{max-width:960px;margin:auto;padding:12px}
+h1{font-size:1.3em;margin:.3em 0}h2{font-size:1.05em;margin:1.2em 0 .4em}
+.cards{display:flex;flex-wrap:wrap;gap:8px}
+.card{background:#fff;border:1px solid #d8dee4;border-radius:8px;padding:8px 12px;min-width:120px;flex:1}
+.card b{display:block;font-size:1.6em}
+.chart{width:100%;height:auto;background:#fff;border:1px solid #d8dee4;border-radius:8px}
+.depth{fill:#8fb8e8;stroke:#2f6fb5;stroke-width:1.5}.deferred{fill:none;stroke:#c0392b;stroke-width:2}
+.ok{fill:#3c9a5f}.bad{fill:#c0392b}.axis{stroke:#aab}.lbl{font-size:11px;fill:#556}
+table{width:100%;border-collapse:collapse;background:#fff;table-layout:fixed}td,th{overflow-wrap:anywhere;border-bottom:1px solid #e3e7eb;padding:6px;text-align:left;vertical-align:top}
+.fix{color:#2d6a3e}.muted{color:#667}.win a{margin-right:10px}.cur{font-weight:bold}
+code{font-size:.9em;word-break:break-all}
+</style></head><body><main>
+<h1>Queue tide{{if .Host}} on {{.Host}}{{end}}</h1>
+<p class="muted">{{.Now}} · {{.Samples}} samples in the {{.WindowLabel}}</p>
+<div class="cards">
+<div class="card" id="depth">in the queue<b>{{.Messages}}</b>messages{{if .Held}}, {{.Held}} held{{end}}</div>
+<div class="card" id="deferred">deferred<b>{{.Deferred}}</b>recipients</div>
+<div class="card" id="pending">pending<b>{{.Pending}}</b>recipients</div>
+<div class="card" id="delivered">since start<b>{{.Delivered}}</b>delivered, {{.Deferrals}} deferrals, {{.Failed}} failed</div>
+</div>
+<h2>Queue depth</h2>
+<p class="win">{{range .Windows}}<a href="/?w={{.Key}}"{{if .Current}} class="cur"{{end}}>{{.Label}}</a>{{end}}</p>
+{{.DepthChart}}
+<p class="muted">blue: messages in the queue; red: recipients deferred</p>
+<h2>Deliveries and deferrals per minute</h2>
+{{.RateChart}}
+<h2>Why mail waits</h2>
+{{if .ListError}}<p class="bad">{{.ListError}}</p>{{end}}
+{{if .Causes}}<table id="causes"><tr><th style="width:6em">count</th><th>cause and fix</th></tr>
+{{range .Causes}}<tr><td class="count">{{.Count}} {{.State}}</td><td><span class="reason">{{.Reason}}</span>{{if .Hint}}<br><span class="fix">fix: {{.Hint}}</span>{{end}}</td></tr>
+{{end}}</table>{{else}}<p id="causes">Nothing waits for a reason: no deferrals.</p>{{end}}
+{{if .Notes}}<h2>Around the queue</h2><ul id="notes">{{range .Notes}}<li>{{.}}</li>{{end}}</ul>{{end}}
+<h2>Oldest messages</h2>
+{{if .Oldest}}<table id="oldest"><tr><th style="width:9em">id</th><th style="width:4em">age</th><th>from → waiting for</th></tr>
+{{range .Oldest}}<tr><td>{{if $.HasExplain}}<a href="/explain/{{.ID}}">{{.ID}}</a>{{else}}{{.ID}}{{end}}</td><td>{{.Age}}</td><td>&lt;{{.From}}&gt; → {{join .Waiting ", "}} ({{.Size}}){{if .Reason}}<br><span class="muted">{{.Reason}}</span>{{end}}</td></tr>
+{{end}}</table>{{else}}<p>The queue is empty.</p>{{end}}
+<p class="muted">The same data: <code>ebb mailq</code>, <code>ebb explain ID</code>, <a href="/metrics">/metrics</a>.</p>
+</main></body></html>
+`))
+
+var explainTmpl = template.Must(template.New("explain").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>ebb explain {{.ID}}</title>
+<style>body{font:14px/1.5 system-ui,sans-serif;margin:0;background:#f6f8fa}main{max-width:960px;margin:auto;padding:12px}li{margin:.3em 0;word-break:break-word}</style>
+</head><body><main><h1>Message {{.ID}}</h1>
+{{if .Err}}<p>{{.Err}}</p>{{end}}
+<ol id="story">{{range .Lines}}<li>{{.}}</li>{{end}}</ol>
+<p><a href="/">back to the queue tide</a></p></main></body></html>
+`))
