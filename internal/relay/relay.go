@@ -406,7 +406,8 @@ func (r *Relay) deliverGroup(ctx context.Context, a *attempt) []error {
 		stop()
 		var se *stepError
 		var ne net.Error
-		if whole != nil && reused && !retried && errors.As(whole, &se) && se.Reply == nil && se.Step == stepMail && !(errors.As(whole, &ne) && ne.Timeout()) {
+		if whole != nil && reused && !retried && errors.As(whole, &se) &&
+			(se.Stale || se.Reply == nil && se.Step == stepMail && !(errors.As(whole, &ne) && ne.Timeout())) {
 			// A cached session the server had closed: try a fresh one.
 			c.close()
 			c, retried = nil, true
@@ -467,6 +468,10 @@ func (r *Relay) reuse(dst *destination) *conn {
 			return nil
 		}
 		if time.Since(c.opened) < r.set.ReuseLimit.Duration {
+			if c.has("PIPELINING") {
+				c.rset = true // sent with the next transaction
+				return c
+			}
 			// A cached session the server dropped silently must not
 			// cost a whole command timeout (Postfix: smtp_rset_timeout).
 			if err := c.reset(min(r.set.CmdTimeout.Duration, 20*time.Second)); err == nil {

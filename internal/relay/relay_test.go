@@ -604,3 +604,26 @@ func TestNo8BitToA7BitServer(t *testing.T) {
 		t.Errorf("to an 8BITMIME server: %v", err)
 	}
 }
+
+// A cached session the server closed meanwhile is replaced by a fresh
+// one without a failure (the RSET pipelined with the next transaction
+// finds it gone).
+func TestStaleSessionReplaced(t *testing.T) {
+	port := freePortOn(t, "127.0.0.2")
+	addr := fmt.Sprintf("127.0.0.2:%d", port)
+	first := startServer(t, addr, nil, nil)
+	e := newEnv(t, port, "idle_timeout = \"1m\"\n")
+	e.dns.MustAdd("example.net. MX 10 mx.example.net.", "mx.example.net. A 127.0.0.2")
+	r := e.relay(Options{})
+	if err := deliver(t, r, e.message("alice@ours.test", body, "bob@example.net"), 0); err != nil {
+		t.Fatal(err)
+	}
+	first.srv.Close() // drops the session ebb keeps
+	second := startServer(t, addr, nil, nil)
+	if err := deliver(t, r, e.message("alice@ours.test", body, "bob@example.net"), 0); err != nil {
+		t.Fatalf("after the server closed the cached session: %v", err)
+	}
+	if len(second.got()) != 1 || second.conns.Load() != 1 {
+		t.Errorf("second server: %d messages, %d connections", len(second.got()), second.conns.Load())
+	}
+}

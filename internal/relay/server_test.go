@@ -25,15 +25,15 @@ import (
 // testServer is a real SMTP server (emersion/go-smtp) on a loopback
 // address, whose replies a test chooses per step.
 type testServer struct {
-	t        *testing.T
-	Addr     string
-	srv      *smtp.Server
-	conns    atomic.Int32
-	datas    atomic.Int32 // transactions that carried data
+	t     *testing.T
+	Addr  string
+	srv   *smtp.Server
+	conns atomic.Int32
+	datas atomic.Int32 // transactions that carried data
 	// RefuseRcpt, when set, refuses that one address with 550 5.1.1.
 	RefuseRcpt string
-	mu       sync.Mutex
-	received []received
+	mu         sync.Mutex
+	received   []received
 	// Fail*, when set, is the reply at that step.
 	FailMail, FailRcpt, FailData *smtp.SMTPError
 	DataDelay                    time.Duration
