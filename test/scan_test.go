@@ -620,14 +620,15 @@ func TestScanCommand(t *testing.T) {
 		want       []string
 	}{
 		{"GTUBE", write("gtube.eml", scanMsg("gtube", "\r\n"+harness.GTUBE()+"\r\n")), 1,
-			[]string{"clamd    clean", "spamd    spam score ", "symbols: ", "GTUBE", "SMTP: 550 5.7.1 Message refused as spam", "(decided by spamd)"}},
+			[]string{"clamd    clean", "spamd    spam score ", "symbols: ", "GTUBE", "SMTP: 550 5.7.1 Message refused as spam", "(decided by spamd)",
+				"spamd report:", "Generic Test for Unsolicited Bulk Email"}},
 		{"EICAR", write("eicar.eml", scanMsg("eicar", "\r\n"+harness.EICAR()+"\r\n")), 1,
 			[]string{"clamd    virus Eicar-Test-Signature", "SMTP: 554 5.7.1 Message refused: virus found: Eicar-Test-Signature"}},
 		{"ham", write("ham.eml", scanMsg("ham", "\r\nLunch?\r\n")), 0,
 			[]string{"clamd    clean", "spamd    ham score", "SMTP: 250 2.0.0", "header added:", "X-Ebb-Scan: clamd=clean"}},
 	}
 	for _, tc := range cases {
-		r := harness.Run(t, exec.Command(harness.Ebb(t), "scan", "-c", conf, tc.file), nil)
+		r := harness.Run(t, exec.Command(harness.Ebb(t), "scan", "-c", conf, "--report", tc.file), nil)
 		if r.Code != tc.code {
 			t.Errorf("%s: exit %d, want %d:\n%s%s", tc.name, r.Code, tc.code, r.Stdout, r.Stderr)
 		}

@@ -28,8 +28,9 @@ func runScan(e *env) int {
 	helo := fs.String("helo", "", "the client's HELO name")
 	auth := fs.String("auth", "", "scan as an authenticated submission by this login (scan.submission decides)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	report := fs.Bool("report", false, "also print spamd's REPORT: every rule that hit, with its points and description")
 	if err := fs.Parse(e.args); err != nil || fs.NArg() != 1 {
-		fmt.Fprintln(e.stderr, "usage: ebb scan [-c FILE] [--from ADDR] [--to ADDR]... [--ip IP] [--helo NAME] [--auth LOGIN] [--json] MESSAGE")
+		fmt.Fprintln(e.stderr, "usage: ebb scan [-c FILE] [--from ADDR] [--to ADDR]... [--ip IP] [--helo NAME] [--auth LOGIN] [--json] [--report] MESSAGE")
 		return diag.ExUsage
 	}
 	cfg, err := loadConfig(e, *cfgPath)
@@ -62,8 +63,8 @@ func runScan(e *env) int {
 	o := scan.OptionsFromConfig(cfg, nil, slog.New(slog.DiscardHandler))
 	o.BreakerFailures = 0
 	eng := scan.New(entries, o)
-	rep := eng.Scan(e.ctx, &scan.Message{Path: path, From: *from, Rcpts: to, IP: *ip, Helo: *helo, User: *auth},
-		scan.SelectFor(cfg, *auth != ""))
+	msg := &scan.Message{Path: path, From: *from, Rcpts: to, IP: *ip, Helo: *helo, User: *auth}
+	rep := eng.Scan(e.ctx, msg, scan.SelectFor(cfg, *auth != ""))
 	code, text := 250, "2.0.0 Ok: would be queued"
 	v := rep.Verdict
 	if v.Refused() {
@@ -134,6 +135,18 @@ func runScan(e *env) int {
 		}
 		if !v.Refused() {
 			fmt.Fprintf(e.stdout, "header added:\n%s", strings.ReplaceAll(rep.Header(), "\r\n", "\n"))
+		}
+		if *report {
+			for _, en := range entries {
+				if sd, ok := en.Scanner.(*scan.Spamd); ok {
+					text, err := sd.Report(e.ctx, msg)
+					if err != nil {
+						fmt.Fprintf(e.stdout, "spamd report: %v\n", err)
+						continue
+					}
+					fmt.Fprintf(e.stdout, "spamd report:\n%s\n", strings.TrimRight(strings.ReplaceAll(text, "\r\n", "\n"), "\n"))
+				}
+			}
 		}
 	}
 	if v.Refused() {

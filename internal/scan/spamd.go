@@ -26,18 +26,49 @@ func (s *Spamd) Kind() Kind   { return Spam }
 // Scan checks the message with SYMBOLS.
 func (s *Spamd) Scan(ctx context.Context, m *Message) *Result {
 	r := &Result{Scanner: s.Name(), Kind: Spam}
+	rep, err := s.request(ctx, "SYMBOLS", m)
+	if err != nil {
+		r = failure(r, err)
+		if errors.Is(err, errSpool) {
+			r.Cause, r.Detail = CauseIO, "cannot read the spool file"
+		}
+		return r
+	}
+	r.Score, r.Required = rep.score, rep.required
+	r.Status = Ham
+	if rep.spam {
+		r.Status = IsSpam
+	}
+	for _, sym := range strings.Split(strings.TrimSpace(rep.body), ",") {
+		if sym = strings.TrimSpace(sym); sym != "" {
+			r.Symbols = append(r.Symbols, sym)
+		}
+	}
+	return r
+}
+
+// Report is spamd's REPORT of the message: the rules that hit, with their
+// points and descriptions, as ebb scan --report prints it.
+func (s *Spamd) Report(ctx context.Context, m *Message) (string, error) {
+	rep, err := s.request(ctx, "REPORT", m)
+	if err != nil {
+		return "", err
+	}
+	return rep.body, nil
+}
+
+// request sends verb with the message and reads the reply.
+func (s *Spamd) request(ctx context.Context, verb string, m *Message) (*spamdReply, error) {
 	ctx, cancel := withTimeout(ctx, s.Timeout)
 	defer cancel()
 	f, size, err := m.Open()
 	if err != nil {
-		r = failure(r, err)
-		r.Cause, r.Detail = CauseIO, "cannot read the spool file"
-		return r
+		return nil, fmt.Errorf("%w: %w", errSpool, err)
 	}
 	defer f.Close()
 	conn, err := dial(ctx, s.Addr)
 	if err != nil {
-		return failure(r, err)
+		return nil, err
 	}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
@@ -46,7 +77,7 @@ func (s *Spamd) Scan(ctx context.Context, m *Message) *Result {
 	// spamd matches header names case-sensitively: "Content-length" with a
 	// lower-case l, or it ignores the header and reads to EOF. We send the
 	// exact spelling and also half-close, as PROTOCOL asks.
-	head := fmt.Sprintf("SYMBOLS SPAMC/1.5\r\nContent-length: %d\r\n", size)
+	head := fmt.Sprintf("%s SPAMC/1.5\r\nContent-length: %d\r\n", verb, size)
 	if s.User != "" && !strings.ContainsAny(s.User, "\r\n") {
 		head += "User: " + s.User + "\r\n"
 	}
@@ -62,30 +93,18 @@ func (s *Spamd) Scan(ctx context.Context, m *Message) *Result {
 	}
 	if err != nil {
 		if errors.Is(err, errSpool) {
-			r = failure(r, err)
-			r.Cause, r.Detail = CauseIO, "cannot read the spool file"
-			return r
+			return nil, err
 		}
-		return failure(r, s.ctxErr(ctx, err))
+		return nil, s.ctxErr(ctx, err)
 	}
 	if cw, ok := conn.(closeWriter); ok {
 		cw.CloseWrite()
 	}
 	rep, err := readSpamdReply(bufio.NewReader(conn))
 	if err != nil {
-		return failure(r, s.ctxErr(ctx, err))
+		return nil, s.ctxErr(ctx, err)
 	}
-	r.Score, r.Required = rep.score, rep.required
-	r.Status = Ham
-	if rep.spam {
-		r.Status = IsSpam
-	}
-	for _, sym := range strings.Split(strings.TrimSpace(rep.body), ",") {
-		if sym = strings.TrimSpace(sym); sym != "" {
-			r.Symbols = append(r.Symbols, sym)
-		}
-	}
-	return r
+	return rep, nil
 }
 
 func (s *Spamd) ctxErr(ctx context.Context, err error) error {
