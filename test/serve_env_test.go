@@ -83,7 +83,7 @@ shutdown_timeout = "10s"
 [metrics]
 listen = %q
 %s
-`, e.User.Name, filepath.Join(e.Dir, "data"), filepath.Join(e.Dir, "mail"), e.Spool, e.SMTP, tlsConf, e.Metrics, o.Extra)
+%s`, e.User.Name, filepath.Join(e.Dir, "data"), filepath.Join(e.Dir, "mail"), e.Spool, e.SMTP, tlsConf, e.Metrics, o.Extra, deadRemoteDNS(t, o.Extra))
 	if err := os.WriteFile(e.Conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}

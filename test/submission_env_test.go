@@ -100,8 +100,8 @@ scan_interval = "1s"
 
 [metrics]
 listen = ""
-`, e.Daemon.Name, filepath.Join(e.Dir, "data"), filepath.Join(e.Dir, "mail"), e.Spool,
-		e.SMTP, smtpExtra, e.Sub, e.SubTLS, cert, key, extra, e.Pickup)
+%s`, e.Daemon.Name, filepath.Join(e.Dir, "data"), filepath.Join(e.Dir, "mail"), e.Spool,
+		e.SMTP, smtpExtra, e.Sub, e.SubTLS, cert, key, extra, e.Pickup, deadRemoteDNS(t, extra+smtpExtra))
 	if err := os.WriteFile(e.Conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
