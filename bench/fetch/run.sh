@@ -141,7 +141,7 @@ CONF
 }
 count() { find "$1" -type f \( -path '*/new/*' -o -path '*/cur/*' \) | wc -l; }
 
-declare -A SECS STALLS GOT TRIES
+declare -A SECS STALLS GOT TRIES DIST
 GM_TIMEOUT=2
 now() { date +%s.%N; }
 run_ebb() { # $1 = imap|pop3
@@ -153,7 +153,7 @@ run_ebb() { # $1 = imap|pop3
 	local t0; t0=$(now)
 	as_user "$B/bin/ebb" fetch run -c "$r/ebb.toml" bench > "$B/out/ebb-$1.log" 2>&1
 	SECS[ebb-$1]=$(echo "$(now) - $t0" | bc)
-	GOT[ebb-$1]=$N
+	GOT[ebb-$1]=$N DIST[ebb-$1]=$N
 	local c; c=$(count "$r/mail")
 	[ "$c" = "$N" ] || { echo "ebb $1 delivered $c of $N"; cat "$B/out/ebb-$1.log"; exit 1; }
 }
@@ -175,7 +175,7 @@ RC
 	local t0; t0=$(now)
 	as_user env FETCHMAILHOME="$r" fetchmail -f "$r/fetchmailrc" --pidfile "$r/pid" --nodetach -s > "$B/out/fm-$1.log" 2>&1 || true
 	SECS[fetchmail-$1]=$(echo "$(now) - $t0" | bc)
-	GOT[fetchmail-$1]=$N
+	GOT[fetchmail-$1]=$N DIST[fetchmail-$1]=$N
 	local c; c=$(count "$r/Maildir")
 	[ "$c" = "$N" ] || { echo "fetchmail $1 delivered $c of $N"; tail "$B/out/fm-$1.log"; exit 1; }
 }
@@ -199,6 +199,7 @@ path = $r/Maildir/
 [options]
 read_all = false
 delete = false
+to_oldmail_on_each_mail = true
 verbose = 0
 RC
 	chown -R $U:$U "$r"
@@ -218,7 +219,10 @@ RC
 	stalls=$(grep -c 'timed out' "$B/out/gm-$1.log" || true)
 	SECS[getmail6-$1]=$(echo "$(now) - $t0 - $stalls * $GM_TIMEOUT" | bc)
 	STALLS[getmail6-$1]=$stalls
-	GOT[getmail6-$1]=$(count "$r/Maildir")
+	# Distinct messages: a getmail run that stopped fetches again what it
+	# delivered unless its state is written per message (set above).
+	GOT[getmail6-$1]=$(cat "$r"/Maildir/new/* "$r"/Maildir/cur/* 2>/dev/null | grep -c '^Message-ID:' || true)
+	DIST[getmail6-$1]=$(cat "$r"/Maildir/new/* "$r"/Maildir/cur/* 2>/dev/null | grep '^Message-ID:' | sort -u | wc -l)
 	TRIES[getmail6-$1]=$tries
 }
 
@@ -236,15 +240,15 @@ LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 {
 	echo "fetch benchmark: $N messages of 4 KiB, IMAPS and POP3S from Dovecot on loopback, into a Maildir (/var/tmp), $(date -u +%Y-%m-%dT%H:%MZ)"
 	echo "load average before: $LOAD0, after: $LOAD1 ($(nproc) cores)"
-	printf '%-10s %-5s %9s %9s %9s %12s\n' tool proto messages seconds msgs/s ebb/tool
+	printf '%-10s %-5s %9s %9s %9s %9s %12s\n' tool proto delivered distinct seconds msgs/s ebb/tool
 	for proto in imap pop3; do
 		er=$(echo "$N / ${SECS[ebb-$proto]}" | bc -l)
 		for tool in ebb fetchmail getmail6; do
-			s=${SECS[$tool-$proto]} got=${GOT[$tool-$proto]}
-			rate=$(echo "$got / $s" | bc -l)
-			printf '%-10s %-5s %9d %9.2f %9.0f %11.2fx\n' $tool $proto "$got" "$s" "$rate" "$(echo "$er / $rate" | bc -l)"
+			s=${SECS[$tool-$proto]} got=${GOT[$tool-$proto]} dist=${DIST[$tool-$proto]}
+			rate=$(echo "$dist / $s" | bc -l)
+			printf '%-10s %-5s %9d %9d %9.2f %9.0f %11.2fx\n' $tool $proto "$got" "$dist" "$s" "$rate" "$(echo "$er / $rate" | bc -l)"
 		done
 	done
-	echo "getmail6 stalled on its SIGCHLD race (each stall's ${GM_TIMEOUT} s taken off its time; restarted each time): imap ${STALLS[getmail6-imap]} stalls in ${TRIES[getmail6-imap]} runs, pop3 ${STALLS[getmail6-pop3]} in ${TRIES[getmail6-pop3]}; its rate is of the messages it delivered"
+	echo "getmail6 stalled on its SIGCHLD race (each stall's ${GM_TIMEOUT} s taken off its time; restarted each time): imap ${STALLS[getmail6-imap]} stalls in ${TRIES[getmail6-imap]} runs, pop3 ${STALLS[getmail6-pop3]} in ${TRIES[getmail6-pop3]}; its rate is of the distinct messages it delivered"
 	echo "fetchmail delivers through maildrop (an MDA per message); getmail6 writes the Maildir itself; ebb queues each message (fsync) and delivers it from the queue (fsync)."
 } | tee "bench/fetch/results/$(date -u +%Y%m%d-%H%M).txt"
