@@ -59,6 +59,13 @@ func testDovecotOnEbb(t *testing.T, dsn string) {
 	imp := filepath.Join(e.Dir, "import.passwd")
 	os.WriteFile(imp, []byte("carol@example.test:"+hash+"::::::\n"), 0o644)
 	e.ebbAs(t, nil, "import", "dovecot-passwd", imp, "-c", e.Conf)
+	// A clear-text entry, imported while directory.allow_plain was on;
+	// with it off again ebb refuses it at login, and so must Dovecot.
+	c, _ := os.ReadFile(e.Conf)
+	plainConf := filepath.Join(e.Dir, "allow-plain.toml")
+	os.WriteFile(plainConf, []byte(strings.Replace(string(c), "[directory]\n", "[directory]\nallow_plain = true\n", 1)), 0o644)
+	os.WriteFile(imp, []byte("erin@example.test:{PLAIN}erin-pw::::::\n"), 0o644)
+	e.ebbAs(t, nil, "import", "dovecot-passwd", imp, "-c", plainConf)
 
 	d := startDovecotOnEbb(t, e, ddir)
 
@@ -74,6 +81,7 @@ func testDovecotOnEbb(t *testing.T, dsn string) {
 		{"disabled mailbox", "dave@example.test", "dave-pw", false},
 		{"mailbox without a password", "bob@example.test", "", false},
 		{"an alias is not a login", "info@example.test", "alice-pw", false},
+		{"{PLAIN} while directory.allow_plain is off", "erin@example.test", "erin-pw", false},
 	}
 	// Each from its own source address: Dovecot's auth penalty grows per
 	// client IP and would make the later failures take seconds.
@@ -96,7 +104,7 @@ func testDovecotOnEbb(t *testing.T, dsn string) {
 	b, _ := os.ReadFile(filepath.Join(ddir, "dovecot.conf"))
 	os.WriteFile(wrong, append(b, "mail_uid = nobody\n"...), 0o644)
 	wrongConf := filepath.Join(ddir, "ebb-wrong.toml")
-	c, _ := os.ReadFile(e.Conf)
+	c, _ = os.ReadFile(e.Conf)
 	os.WriteFile(wrongConf, []byte(strings.Replace(string(c), filepath.Join(ddir, "dovecot.conf"), wrong, 1)), 0o644)
 	dovecotDoctor(t, wrongConf, nil, `Dovecot's mail_uid is "nobody"`)
 

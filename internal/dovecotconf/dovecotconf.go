@@ -105,7 +105,14 @@ default_pass_scheme = CRYPT
 	// Dovecot expands %; a literal % in SQL is %%.
 	pw := `CASE WHEN m.password LIKE '$argon2id$%%' THEN '{ARGON2ID}' || m.password WHEN m.password LIKE '$argon2i$%%' THEN '{ARGON2I}' || m.password ELSE m.password END`
 	fmt.Fprintf(&b, "# A disabled mailbox, one without a password, and an alias cannot log in.\n")
-	fmt.Fprintf(&b, "password_query = SELECT m.lookup AS user, %s AS password FROM mailboxes m WHERE %s AND m.enabled = 1 AND m.password <> ''\n", pw, login)
+	plain := ""
+	if !cfg.Directory.AllowPlain {
+		// directory.allow_plain = false: ebb refuses clear-text entries at
+		// login, so Dovecot must too.
+		fmt.Fprintf(&b, "# Nor a clear-text {PLAIN} entry: directory.allow_plain is false.\n")
+		plain = " AND upper(m.password) NOT LIKE '{PLAIN}%%' AND upper(m.password) NOT LIKE '{CLEAR}%%' AND upper(m.password) NOT LIKE '{CLEARTEXT}%%'"
+	}
+	fmt.Fprintf(&b, "password_query = SELECT m.lookup AS user, %s AS password FROM mailboxes m WHERE %s AND m.enabled = 1 AND m.password <> ''%s\n", pw, login, plain)
 	quota := fmt.Sprintf(`'*:storage=' || CAST(CASE WHEN m.quota_bytes > 0 THEN m.quota_bytes ELSE %d END AS TEXT) || 'B' AS quota_rule, '*:messages=' || CAST(CASE WHEN m.quota_messages > 0 THEN m.quota_messages ELSE %d END AS TEXT) AS quota_rule2`,
 		int64(cfg.Mail.Quota), cfg.Mail.QuotaMessages)
 	fmt.Fprintf(&b, "# home holds sieve/ and .dovecot.sieve (ebb's sieve.home); quota 0 is no limit, as in ebb.\n")
