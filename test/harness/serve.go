@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"syscall"
@@ -28,6 +29,7 @@ func StartServe(t testing.TB, conf, logPath string) *Serve {
 	if err != nil {
 		t.Fatal(err)
 	}
+	LoopbackDNS(t, conf)
 	s := &Serve{LogPath: logPath, log: f, done: make(chan struct{})}
 	s.cmd = exec.Command(Ebb(t), "serve", "-c", conf)
 	s.cmd.Stdout, s.cmd.Stderr = f, f
@@ -96,4 +98,21 @@ func EbbAs(t testing.TB, u User, stdin []byte, args ...string) Result {
 		t.Fatalf("ebb %v as %s: exit %d: %s", args, u.Name, r.Code, r.Stderr)
 	}
 	return r
+}
+
+// LoopbackDNS makes a test daemon's config ask DNS only on loopback: a
+// config without a [dns] section gets one whose resolver is a closed
+// loopback port, so every lookup fails at once and temporarily (mail to
+// other domains waits) and no test ever asks the system's resolver. Tests
+// that need answers start internal/dnstest and set [dns] themselves.
+func LoopbackDNS(t testing.TB, conf string) {
+	t.Helper()
+	b, err := os.ReadFile(conf)
+	if err != nil || bytes.Contains(b, []byte("[dns]")) {
+		return
+	}
+	b = append(b, "\n[dns]\n# harness.LoopbackDNS: no lookup leaves loopback\nresolver = \"127.0.0.1:1\"\ntimeout = \"1s\"\n"...)
+	if err := os.WriteFile(conf, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
