@@ -24,7 +24,7 @@ export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
 N=${N:-5000}
 U=ebbbench
 if [ "$(id -u)" != 0 ]; then echo "run as root (it runs every client as the user $U)" >&2; exit 1; fi
-for p in dovecot-core dovecot-imapd dovecot-pop3d fetchmail getmail6 maildrop openssl; do
+for p in dovecot-core dovecot-imapd dovecot-pop3d fetchmail getmail6 maildrop openssl bc; do
 	dpkg-query -W -f='${Status}' $p 2>/dev/null | grep -q 'install ok installed' ||
 		DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $p >/dev/null
 done
