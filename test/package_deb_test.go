@@ -51,15 +51,35 @@ func TestPackageInstallServeUpgradePurge(t *testing.T) {
 		t.Logf("clearing what an interrupted run of this test left")
 		had := strings.Fields(string(b))
 		undoPackageTest(t, len(had) > 0 && had[0] == "true", len(had) > 1 && had[1] == "true")
+		for _, p := range []string{"/etc/ebb", "/var/lib/ebb", "/var/spool/ebb", "/var/spool/ebb-pickup"} {
+			os.Rename(p+".ebbtest-saved", p)
+		}
 		os.Remove(dirty)
 	}
 	if exec.Command("dpkg-query", "-W", "ebb").Run() == nil {
 		t.Fatal("a package named ebb is installed on this machine; the test installs and purges its own, remove it first (dpkg --purge ebb)")
 	}
-	for _, p := range []string{"/etc/ebb", "/var/lib/ebb", "/var/spool/ebb"} {
-		if _, err := os.Stat(p); err == nil {
-			t.Fatalf("%s exists; the test installs the package and would take it over: move it away first", p)
+	// ebb run as root with the built-in defaults (another test, an
+	// administrator trying it) may have left its paths behind, without the
+	// package: they are moved aside for the test and put back after it.
+	for _, p := range []string{"/etc/ebb", "/var/lib/ebb", "/var/spool/ebb", "/var/spool/ebb-pickup"} {
+		if _, err := os.Lstat(p); err != nil {
+			continue
 		}
+		saved := p + ".ebbtest-saved"
+		if _, err := os.Lstat(saved); err == nil {
+			t.Fatalf("%s and %s both exist: move one away", p, saved)
+		}
+		if err := os.Rename(p, saved); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("moved %s aside to %s for the test", p, saved)
+		t.Cleanup(func() {
+			os.RemoveAll(p)
+			if err := os.Rename(saved, p); err != nil {
+				t.Errorf("put %s back: %v", p, err)
+			}
+		})
 	}
 	_, vmailErr := exec.Command("getent", "passwd", "vmail").Output()
 	hadVmail := vmailErr == nil
