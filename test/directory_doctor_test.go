@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/test/harness"
 )
 
@@ -71,14 +72,14 @@ func TestDirectoryDoctor(t *testing.T) {
 	t.Run("a reachable PostgreSQL reports its schema version", func(t *testing.T) {
 		b := newDirBackend(t, "postgres", pg.NewDatabase(t))
 		b.must(t, nil, "domain", "add", "example.test")
-		if fs := directoryFindings(t, b); !findingWith(fs, "ok", "schema version 1", "1 domains") {
+		if fs := directoryFindings(t, b); !findingWith(fs, "ok", fmt.Sprintf("schema version %d", directory.SchemaVersion()), "1 domains") {
 			t.Fatalf("findings %v; want ok with the schema version", fs)
 		}
 	})
 	t.Run("a SQLite folder the daemon user cannot write fails, naming it", func(t *testing.T) {
 		b := newDirBackend(t, "sqlite", "")
 		b.must(t, nil, "domain", "add", "example.test")
-		if fs := directoryFindings(t, b); !findingWith(fs, "ok", "schema version 1") {
+		if fs := directoryFindings(t, b); !findingWith(fs, "ok", fmt.Sprintf("schema version %d", directory.SchemaVersion())) {
 			t.Fatalf("findings %v; want ok", fs)
 		}
 		os.Chown(b.dataDir, 0, 0)
