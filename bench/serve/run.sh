@@ -7,7 +7,15 @@
 # of the whole system under test (the sum over its processes, sampled every
 # 100 ms). Prints a table with ratios and writes a chart (SVG).
 #
-# Usage: bench/serve/run.sh [-m MESSAGES] [-z "1024 65536"] [-s "1 10 50"] [-o OUTDIR]
+# Before the systems it measures the disk's own durable-create rate (write
+# + fsync + rename + directory fsync, bench/serve/diskrate) with 1 and 32
+# writers on the same filesystem: the physical limit. Each system's rate is
+# also printed as a share of it (a message costs at least two durable
+# creates in either system: the queue file and the Maildir file). With -r
+# ROUNDS every cell runs ROUNDS times, Postfix and ebb alternating, and the
+# medians are compared (the machine is shared: the load average is printed).
+#
+# Usage: bench/serve/run.sh [-m MESSAGES] [-z "1024 65536"] [-s "1 10 50"] [-r ROUNDS] [-o OUTDIR]
 # Run as root on Debian 12 with postfix installed (test/packages.txt).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,11 +24,12 @@ export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
 MSGS=5000
 SIZES="1024 65536"
 SESSIONS="1 10 50"
+ROUNDS=1
 OUT=bench/serve/out
-while getopts "m:z:s:o:" o; do
+while getopts "m:z:s:r:o:" o; do
 	case $o in
-	m) MSGS=$OPTARG ;; z) SIZES=$OPTARG ;; s) SESSIONS=$OPTARG ;; o) OUT=$OPTARG ;;
-	*) echo "usage: $0 [-m MESSAGES] [-z SIZES] [-s SESSIONS] [-o OUTDIR]" >&2; exit 64 ;;
+	m) MSGS=$OPTARG ;; z) SIZES=$OPTARG ;; s) SESSIONS=$OPTARG ;; r) ROUNDS=$OPTARG ;; o) OUT=$OPTARG ;;
+	*) echo "usage: $0 [-m MESSAGES] [-z SIZES] [-s SESSIONS] [-r ROUNDS] [-o OUTDIR]" >&2; exit 64 ;;
 	esac
 done
 [ "$(id -u)" = 0 ] || { echo "$0: run as root (Postfix needs it to start)" >&2; exit 1; }
@@ -43,6 +52,14 @@ trap cleanup EXIT
 
 echo "== building ebb"
 mkdir -p "$T/bin" && chmod 755 "$T/bin" && go build -o "$T/bin/ebb" ./cmd/ebb
+go build -o "$T/bin/diskrate" ./bench/serve/diskrate
+
+echo "== load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== the disk's durable-create rate (write 1 KiB + fsync + rename + directory fsync), in $T"
+mkdir -p "$T/disk"
+read -r _ DISK1 DISK1_MS < <("$T/bin/diskrate" -dir "$T/disk" -writers 1 -time 5s)
+read -r _ DISK32 DISK32_MS < <("$T/bin/diskrate" -dir "$T/disk" -writers 32 -time 5s)
+echo "   1 writer: $DISK1 creates/s (median $DISK1_MS ms); 32 writers: $DISK32 creates/s (median $DISK32_MS ms)"
 
 VM=ebbbench
 id "$VM" >/dev/null 2>&1 || useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$VM"
@@ -206,25 +223,41 @@ run_one() {
 	awk -v n="$n" -v a="$t0" -v b="$t1" -v r="$rss" 'BEGIN { printf "%.1f %d %.2f\n", n/(b-a), r, b-a }'
 }
 
+# median of the numbers on stdin
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+# disk_for SESSIONS: the disk's rate with as many writers as the cell has
+# concurrency (1 writer for 1 session, 32 otherwise).
+disk_for() { if [ "$1" -le 1 ]; then echo "$DISK1"; else echo "$DISK32"; fi; }
+
 RESULTS="$OUT/results.tsv"
-printf "size\tsessions\tpostfix_msgs_s\tebb_msgs_s\tratio\tpostfix_rss_mib\tebb_rss_mib\n" > "$RESULTS"
-echo "== $MSGS messages per run; sizes: $SIZES; sessions: $SESSIONS"
+printf "size\tsessions\tpostfix_msgs_s\tebb_msgs_s\tratio\tpostfix_rss_mib\tebb_rss_mib\tdisk_creates_s\tebb_share_of_disk\n" > "$RESULTS"
+echo "== $MSGS messages per run, $ROUNDS round(s) per cell; sizes: $SIZES; sessions: $SESSIONS"
 for size in $SIZES; do
 	for sess in $SESSIONS; do
-		read -r pf_rate pf_rss pf_t < <(run_one postfix "$size" "$sess")
-		read -r ebb_rate ebb_rss ebb_t < <(run_one ebb "$size" "$sess")
+		: > "$T/pf.runs"; : > "$T/ebb.runs"
+		for r in $(seq "$ROUNDS"); do
+			read -r pf_rate pf_rss pf_t < <(run_one postfix "$size" "$sess")
+			read -r ebb_rate ebb_rss ebb_t < <(run_one ebb "$size" "$sess")
+			echo "$pf_rate $pf_rss" >> "$T/pf.runs"; echo "$ebb_rate $ebb_rss" >> "$T/ebb.runs"
+			echo "   size $size, $sess sessions, round $r: postfix $pf_rate msg/s (${pf_t}s), ebb $ebb_rate msg/s (${ebb_t}s), load $(cut -d' ' -f1 /proc/loadavg)"
+		done
+		pf_rate=$(awk '{print $1}' "$T/pf.runs" | median); ebb_rate=$(awk '{print $1}' "$T/ebb.runs" | median)
+		pf_rss=$(awk '{print $2}' "$T/pf.runs" | sort -g | tail -1); ebb_rss=$(awk '{print $2}' "$T/ebb.runs" | sort -g | tail -1)
+		disk=$(disk_for "$sess")
 		ratio=$(awk -v a="$ebb_rate" -v b="$pf_rate" 'BEGIN { printf "%.2f", a/b }')
-		printf "%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f\n" "$size" "$sess" "$pf_rate" "$ebb_rate" "$ratio" \
-			"$(awk -v r="$pf_rss" 'BEGIN{print r/1024}')" "$(awk -v r="$ebb_rss" 'BEGIN{print r/1024}')" >> "$RESULTS"
-		echo "   size $size, $sess sessions: postfix $pf_rate msg/s (${pf_t}s), ebb $ebb_rate msg/s (${ebb_t}s), ratio $ratio"
+		share=$(awk -v a="$ebb_rate" -v b="$disk" 'BEGIN { printf "%.2f", a/b }')
+		printf "%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f\t%s\t%s\n" "$size" "$sess" "$pf_rate" "$ebb_rate" "$ratio" \
+			"$(awk -v r="$pf_rss" 'BEGIN{print r/1024}')" "$(awk -v r="$ebb_rss" 'BEGIN{print r/1024}')" "$disk" "$share" >> "$RESULTS"
 	done
 done
 
 echo
-echo "== delivered messages per second, end to end (smtp-source → Maildir new/), $MSGS messages per run"
-awk -F'\t' 'NR==1 { printf "%-9s %-9s %14s %12s %8s %16s %12s\n", "size", "sessions", "postfix msg/s", "ebb msg/s", "ebb/pf", "postfix RSS MiB", "ebb RSS MiB"; next }
-	{ printf "%-9s %-9s %14s %12s %7sx %16s %12s\n", ($1>=1024 ? $1/1024 " KiB" : $1 " B"), $2, $3, $4, $5, $6, $7 }' "$RESULTS"
-echo "targets: ebb >= 2x Postfix at 50 sessions, >= 1x at 1 session"
+echo "== delivered messages per second, end to end (smtp-source → Maildir new/), $MSGS messages per run, median of $ROUNDS"
+awk -F'\t' 'NR==1 { printf "%-9s %-9s %14s %12s %8s %16s %12s %12s %10s\n", "size", "sessions", "postfix msg/s", "ebb msg/s", "ebb/pf", "postfix RSS MiB", "ebb RSS MiB", "disk cr/s", "ebb/disk"; next }
+	{ printf "%-9s %-9s %14s %12s %7sx %16s %12s %12s %10s\n", ($1>=1024 ? $1/1024 " KiB" : $1 " B"), $2, $3, $4, $5, $6, $7, $8, $9 }' "$RESULTS"
+echo "disk: durable creates/s of the same filesystem in this run (1 writer for 1 session, 32 writers otherwise); ebb/disk is ebb's share of it"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "targets (issue 16): ebb >= 2.5x Postfix at 1 session and >= 4x at 50 sessions at 1 KiB, >= 2x at 64 KiB, rising with sessions; ebb RSS < 100 MiB"
 
 python3 bench/serve/chart.py "$RESULTS" "$OUT/serve.svg"
 echo "chart: $OUT/serve.svg"
