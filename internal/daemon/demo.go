@@ -91,6 +91,7 @@ ebb demo is running (Ctrl-C stops it; the data stays in %s).
   SMTP      %s   domain %s, mailbox %s
   config    %s
   metrics   http://%s/metrics
+  queue     http://%s/   (the queue tide: depth over time, why mail waits, each message's story)
 
 Send a message:
   swaks --server %s --to %s
@@ -105,6 +106,6 @@ Read it:
 The queue and what is waiting, with the reason for each deferral:
   %s mailq -c %s
 
-`, rel(filepath.Dir(d.cfg.File)), smtpAddr, demoDomain, demoMailbox, rel(d.cfg.File), addrOf(d.metrLn),
+`, rel(filepath.Dir(d.cfg.File)), smtpAddr, demoDomain, demoMailbox, rel(d.cfg.File), addrOf(d.metrLn), addrOf(d.metrLn),
 		smtpAddr, demoMailbox, rel(md), rel(md), rel(md), rel(md), md, self, rel(d.cfg.File))
 }
