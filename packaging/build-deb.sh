@@ -44,6 +44,9 @@ if [ -n "$binary" ]; then
 else
 	(cd "$root" && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w" -o "$stage/usr/sbin/ebb" ./cmd/ebb)
 fi
+# ebb-deliver: the delivery agent alone, for MTAs that start one process
+# per message (docs/deliver.md); always built from the tree.
+(cd "$root" && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w" -o "$stage/usr/sbin/ebb-deliver" ./cmd/ebb-deliver)
 ln -s ebb "$stage/usr/sbin/sendmail"
 ln -s ../sbin/ebb "$stage/usr/bin/mailq"
 ebb="$stage/usr/sbin/ebb"
@@ -158,6 +161,30 @@ invoked as mailq, the same as \fBebb mailq\fR.
 .SH SEE ALSO
 .BR ebb (8),
 /usr/share/doc/ebb/queue.md
+EOF
+cat >"$man/ebb-deliver.8" <<EOF
+.TH EBB-DELIVER 8 "" "ebb $version" "System Manager's Manual"
+.SH NAME
+ebb-deliver \- deliver one message into a Maildir, as ebb deliver
+.SH SYNOPSIS
+.B ebb-deliver
+.RB [ \-c
+.IR file ]
+.RB ( \-\-maildir
+.IR dir " | " \-d
+.IR address )
+.RB [ \-f
+.IR sender ]
+.RB [ \-m
+.IR folder ]
+.SH DESCRIPTION
+.B ebb-deliver
+is \fBebb deliver\fR as a program of its own, for MTAs that start one
+delivery agent per message: the same flags, exit codes (sysexits) and
+one-line errors, with less to start.
+.SH SEE ALSO
+.BR ebb (8),
+/usr/share/doc/ebb/deliver.md
 EOF
 gzip -9n "$man"/*.8
 
