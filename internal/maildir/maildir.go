@@ -278,7 +278,10 @@ func Publish(src, dir, base string, size, vsize int64, flags string, n *Namer) (
 		if err != nil {
 			return "", err
 		}
-		if err := safeio.SyncDir(filepath.Join(dir, sub)); err != nil {
+		// Concurrent deliveries into this directory share the fsync
+		// (group commit); none returns before one that began after its
+		// link.
+		if err := n.syncDir(filepath.Join(dir, sub)); err != nil {
 			os.Remove(dst)
 			return "", err
 		}

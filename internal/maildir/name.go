@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/ebbmail/ebb/internal/safeio"
 )
 
 // Namer makes unique Maildir base names in Dovecot's style
@@ -13,11 +15,23 @@ import (
 // number of names this process made. Every goroutine shares one pid, so the
 // per-process counter is what keeps two deliveries in the same microsecond
 // apart (maildir(5) lists Q as "deliveries made by this process").
+// It is what a delivering process shares across its deliveries, so it also
+// carries the group commit of their directory fsyncs (Publish).
 type Namer struct {
 	host  string
 	pid   int
 	count atomic.Uint64
 	now   func() time.Time
+	dirs  safeio.DirGroup
+}
+
+// syncDir fsyncs a Maildir subdirectory after a link into it, shared with
+// the deliveries into the same directory at that moment.
+func (n *Namer) syncDir(dir string) error {
+	if n == nil {
+		return safeio.SyncDir(dir)
+	}
+	return n.dirs.SyncDir(dir)
 }
 
 // NewNamer returns a Namer for hostname ("" = the machine's host name).
