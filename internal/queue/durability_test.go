@@ -106,9 +106,7 @@ func concurrentReceives(t *testing.T, mode string) {
 	if len(seen) != n {
 		t.Fatalf("%d distinct ids for %d messages", len(seen), n)
 	}
-	q.dsync.mu.Lock()
-	syncs := q.dsync.done
-	q.dsync.mu.Unlock()
+	syncs := int(q.dsync.Flushes())
 	t.Logf("%d receives, %d flushes", n, syncs)
 	if syncs == 0 || syncs > n {
 		t.Fatalf("%d flushes for %d receives", syncs, n)

@@ -32,6 +32,7 @@ import (
 
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/safeio"
 )
 
 // Component names the queue in diag errors.
@@ -69,7 +70,7 @@ type Queue struct {
 	spool string
 	dir   string // spool/queue
 	lock  *spoolLock
-	dsync *dirSync
+	dsync *safeio.Group // group commit of received messages (receive.go)
 	// owner is the spool's owner when we run as root and it is someone
 	// else: files we create get that owner, so that the daemon (running as
 	// server.user) can still read what a root `ebb queue` command wrote.
@@ -148,7 +149,7 @@ func open(cfg *config.Config, log *slog.Logger, wait time.Duration) (*Queue, err
 		spool: spool,
 		dir:   dir,
 		lock:  l,
-		dsync: &dirSync{dir: dir, syncfs: cfg.Queue.Sync != "files"},
+		dsync: newDirSync(dir, cfg.Queue.Sync != "files"),
 		set: settings{
 			lifetime:       cfg.Queue.Lifetime.Duration,
 			delayNotice:    cfg.Queue.DelayNotice.Duration,

@@ -127,7 +127,7 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader) (str
 	// One flush makes both files and their names durable; concurrent
 	// receivers share it (group commit). Nobody returns before a flush
 	// that started after its own files were written.
-	if err := q.dsync.sync(); err != nil {
+	if err := q.dsync.Do(); err != nil {
 		os.Remove(envPath)
 		op := "fsync the directory"
 		if q.set.syncfs {
@@ -265,63 +265,17 @@ func writeEnvelope(path string, data []byte) error {
 	return safeio.WriteFile(path, data, 0o600)
 }
 
-// dirSync flushes one directory on behalf of many callers: a caller that
-// arrives while a flush runs waits for the next one, which covers every
-// caller waiting by then. No caller returns before a flush that started
-// after its own rename. The flush is an fsync of the directory, or with
-// syncfs a syncfs(2) of its filesystem, which also writes the files' data.
-type dirSync struct {
-	dir    string
-	syncfs bool
-
-	mu      sync.Mutex
-	cond    *sync.Cond
-	running bool
-	started uint64 // generation of the fsync running or last started
-	done    uint64 // generation of the last finished fsync
-	errs    map[uint64]error
-}
-
-func (s *dirSync) sync() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cond == nil {
-		s.cond = sync.NewCond(&s.mu)
-		s.errs = map[uint64]error{}
-	}
-	// The fsync that covers us is the first one that starts from now on.
-	want := s.started + 1
-	for s.done < want {
-		if !s.running {
-			s.running = true
-			s.started++
-			gen := s.started
-			s.mu.Unlock()
-			var err error
-			if s.syncfs {
-				err = syncFilesystem(s.dir)
-			} else {
-				err = safeio.SyncDir(s.dir)
-			}
-			s.mu.Lock()
-			s.running = false
-			s.done = gen
-			if err != nil {
-				s.errs[gen] = err
-			}
-			s.cond.Broadcast()
-			continue
+// newDirSync is the spool's group commit: one flush for the receivers
+// waiting at that moment (safeio.Group). The flush is an fsync of the
+// directory, or with syncfs a syncfs(2) of its filesystem, which also
+// writes the files' data.
+func newDirSync(dir string, syncfs bool) *safeio.Group {
+	return &safeio.Group{Flush: func() error {
+		if syncfs {
+			return syncFilesystem(dir)
 		}
-		s.cond.Wait()
-	}
-	err := s.errs[want]
-	// Forget old errors; generations only grow.
-	for g := range s.errs {
-		if g+64 < s.done {
-			delete(s.errs, g)
-		}
-	}
-	return err
+		return safeio.SyncDir(dir)
+	}}
 }
 
 // newID makes a queue id: the arrival time in microseconds (base 36, so ids

@@ -2,75 +2,108 @@ package safeio
 
 import "sync"
 
-// DirGroup shares directory fsyncs between concurrent callers (group
-// commit): many deliveries linking into the same Maildir new/ at once
-// need one fsync of it, not one each. A caller that arrives while an
-// fsync of its directory runs waits for the next one, which covers every
-// caller waiting by then: nobody returns before an fsync that started
-// after its own link or rename, so the guarantee is SyncDir's. Each
-// waiter of a failed fsync gets its error. The zero value is ready; a nil
-// *DirGroup syncs alone. A directory nobody waits on is forgotten, so
-// memory stays flat however many directories pass through.
-type DirGroup struct {
-	mu   sync.Mutex
-	dirs map[string]*dirFlush
-}
+// Group shares one flush (an fsync, a syncfs) between concurrent callers:
+// group commit. A caller that arrives while a flush runs waits for the
+// next one, which covers every caller waiting by then: nobody returns
+// before a flush that started after its call, so the guarantee is that of
+// calling Flush oneself. Each waiter of a failed flush gets its error.
+// Flush must be set before the first Do.
+type Group struct {
+	Flush func() error
 
-type dirFlush struct {
+	mu      sync.Mutex
 	cond    *sync.Cond
 	running bool
-	started uint64 // generation of the fsync running or last started
-	done    uint64 // generation of the last finished fsync
+	started uint64 // generation of the flush running or last started
+	done    uint64 // generation of the last finished flush
 	errs    map[uint64]error
+}
+
+// Do returns once a flush that started after the call has finished, with
+// that flush's error.
+func (g *Group) Do() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.cond == nil {
+		g.cond = sync.NewCond(&g.mu)
+		g.errs = map[uint64]error{}
+	}
+	// The flush that covers us is the first one that starts from now on.
+	want := g.started + 1
+	for g.done < want {
+		if g.running {
+			g.cond.Wait()
+			continue
+		}
+		g.running = true
+		g.started++
+		gen := g.started
+		g.mu.Unlock()
+		err := g.Flush()
+		g.mu.Lock()
+		g.running = false
+		g.done = gen
+		if err != nil {
+			g.errs[gen] = err
+		}
+		g.cond.Broadcast()
+	}
+	err := g.errs[want]
+	// Forget old errors; generations only grow.
+	for gen := range g.errs {
+		if gen+64 < g.done {
+			delete(g.errs, gen)
+		}
+	}
+	return err
+}
+
+// Flushes is how many flushes have finished.
+func (g *Group) Flushes() uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.done
+}
+
+// DirGroup shares directory fsyncs (SyncDir) between concurrent callers,
+// one Group per directory: many deliveries linking into the same Maildir
+// new/ at once need one fsync of it, not one each. The zero value is
+// ready; a nil *DirGroup syncs alone. A directory nobody waits on is
+// forgotten, so memory stays flat however many directories pass through.
+type DirGroup struct {
+	mu   sync.Mutex
+	dirs map[string]*dirEntry
+}
+
+type dirEntry struct {
+	g       Group
 	waiters int
 }
 
 // SyncDir fsyncs dir, sharing the fsync with concurrent callers.
-func (g *DirGroup) SyncDir(dir string) error {
-	if g == nil {
+func (d *DirGroup) SyncDir(dir string) error {
+	if d == nil {
 		return SyncDir(dir)
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.dirs == nil {
-		g.dirs = map[string]*dirFlush{}
+	d.mu.Lock()
+	if d.dirs == nil {
+		d.dirs = map[string]*dirEntry{}
 	}
-	f := g.dirs[dir]
-	if f == nil {
-		f = &dirFlush{cond: sync.NewCond(&g.mu), errs: map[uint64]error{}}
-		g.dirs[dir] = f
+	e := d.dirs[dir]
+	if e == nil {
+		e = &dirEntry{g: Group{Flush: func() error { return SyncDir(dir) }}}
+		d.dirs[dir] = e
 	}
-	f.waiters++
-	// The fsync that covers us is the first one that starts from now on.
-	want := f.started + 1
-	for f.done < want {
-		if f.running {
-			f.cond.Wait()
-			continue
-		}
-		f.running = true
-		f.started++
-		gen := f.started
-		g.mu.Unlock()
-		err := SyncDir(dir)
-		g.mu.Lock()
-		f.running = false
-		f.done = gen
-		if err != nil {
-			f.errs[gen] = err
-		}
-		f.cond.Broadcast()
+	e.waiters++
+	d.mu.Unlock()
+
+	err := e.g.Do()
+
+	d.mu.Lock()
+	e.waiters--
+	if e.waiters == 0 {
+		delete(d.dirs, dir)
 	}
-	err := f.errs[want]
-	f.waiters--
-	if f.waiters == 0 && !f.running {
-		delete(g.dirs, dir)
-	} else {
-		for gen := range f.errs {
-			if gen+64 < f.done {
-				delete(f.errs, gen)
-			}
-		}
-	}
+	d.mu.Unlock()
 	return err
 }
