@@ -49,6 +49,7 @@ var commands = map[string]command{
 	"scan":      {runScan, "scan [-c FILE] [--from ADDR] [--to ADDR] [--auth LOGIN] [--json] MESSAGE: the configured scanners' verdicts, scores and symbols, and the SMTP answer the policy would give"},
 	"dkim":      {runDkim, "dkim keygen DOMAIN [--selector S] [--algorithm ed25519|rsa] [--pending] | dkim list [--json]: DKIM keys, the TXT record to publish, and whether DNS matches"},
 	"dovecot":   {runDovecot, "dovecot config [--sql-conf PATH] | dovecot sql: the Dovecot 2.3 configuration that serves ebb's users over IMAP and ManageSieve"},
+	"route":     {runRoute, "route [-c FILE] [--from ADDR] --to ADDR... [--client-ip IP] [--helo NAME] [--auth USER] [--port 25|587] [--json] [MESSAGE]: what would happen to a message (replies, checks, Sieve, Maildir folder, MX hosts), without queueing or delivering it"},
 }
 
 func main() {

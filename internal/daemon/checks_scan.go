@@ -81,7 +81,9 @@ func (d *daemon) newScanEngine(cfg *config.Config) (*scan.Engine, error) {
 	}
 	state := filepath.Join(cfg.Server.DataDir, scan.BreakerFile)
 	if len(es) == 0 {
-		os.Remove(state)
+		if !d.dryRun {
+			os.Remove(state)
+		}
 		return nil, nil
 	}
 	var m *scan.Metrics
@@ -90,6 +92,9 @@ func (d *daemon) newScanEngine(cfg *config.Config) (*scan.Engine, error) {
 	}
 	lg := d.log.With("component", "scan")
 	o := scan.OptionsFromConfig(cfg, m, lg)
+	if d.dryRun {
+		return scan.New(es, o), nil // ebb route: the daemon's breaker state is not ours to write
+	}
 	o.OnBreaker = func(st []scan.BreakerState) {
 		// For ebb mailq and ebb doctor, which run in other processes.
 		if err := scan.WriteBreakers(state, st); err != nil {

@@ -50,13 +50,8 @@ func Run(ctx context.Context, o Options) int {
 		}
 		o.ConfigPath = p
 	}
-	cfg, err := config.Load(o.ConfigPath)
-	if err != nil {
-		if de, ok := diag.As(err); ok {
-			fmt.Fprintln(o.Stderr, de.Sentence())
-		} else {
-			fmt.Fprintln(o.Stderr, err)
-		}
+	cfg, ok := loadConfig(o.ConfigPath, o.Stderr)
+	if !ok {
 		return diag.ExConfig
 	}
 	if o.Demo && o.DemoListen != "" {
@@ -73,6 +68,21 @@ func Run(ctx context.Context, o Options) int {
 		lg.Error("ebb serve stopped", "exit", code)
 	}
 	return code
+}
+
+// loadConfig loads the config file, saying on stderr why it cannot (the
+// file:line of a bad key or value).
+func loadConfig(path string, stderr io.Writer) (*config.Config, bool) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		if de, ok := diag.As(err); ok {
+			fmt.Fprintln(stderr, de.Sentence())
+		} else {
+			fmt.Fprintln(stderr, err)
+		}
+		return nil, false
+	}
+	return cfg, true
 }
 
 type daemon struct {
@@ -96,6 +106,7 @@ type daemon struct {
 	srs     *srs.Rewriter    // SRS for forwarded mail, nil when off (srs.go)
 	scan    scanState        // the scan engine, built once for every path mail enters by (checks_scan.go)
 	jr      *journalRecorder // the journal of every message's events, nil when off (journal.go)
+	dryRun  bool             // ebb route: decide as the daemon would, change nothing (route.go)
 }
 
 // fail prints a boundary error on stderr and logs it; it returns the exit

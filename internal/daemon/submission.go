@@ -122,19 +122,10 @@ func (d *daemon) submissionListeners() []smtpd.Listener {
 	if s == nil || len(s.plain)+len(s.implicit) == 0 {
 		return nil
 	}
-	nets, _ := policy.ParseNetworks(cfg.Submission.TrustedNetworks) // validated by config check
 	s.guard = policy.NewAuthGuard(authLimits(cfg))
 	auth := &smtpd.SASLAuth{Logins: d.dir, Guard: s.guard, Offer: cfg.Submission.AuthMechanisms,
 		Log: d.log.With("component", "auth"), Metrics: d.metrics}
-	pol := &smtpd.SubmissionPolicy{
-		Relaying:    &policy.Relaying{Domains: d.dir, TrustedNetworks: nets},
-		Senders:     &policy.Senders{Rule: policy.SenderRule(cfg.Submission.SenderPolicy), Directory: d.dir},
-		Directory:   d.dir,
-		Deliverable: d.deliverable,
-		PerIP:       policy.NewRate(cfg.Submission.MaxMessagesPerIP, time.Hour),
-		PerAccount:  policy.NewRate(cfg.Submission.MaxMessagesPerUser, time.Hour),
-		Log:         d.log.With("component", "submission"),
-	}
+	pol := d.submissionPolicy()
 	var ls []smtpd.Listener
 	for i, l := range s.plain {
 		ls = append(ls, smtpd.Listener{Kind: smtpd.Submission, Addr: cfg.Submission.Listen[i], Net: l,
@@ -145,6 +136,22 @@ func (d *daemon) submissionListeners() []smtpd.Listener {
 			ImplicitTLS: true, Policy: pol, Auth: auth, TLS: s.certs})
 	}
 	return ls
+}
+
+// submissionPolicy is the MAIL/RCPT policy of the submission listeners
+// (ebb route --port 587 asks the same one).
+func (d *daemon) submissionPolicy() *smtpd.SubmissionPolicy {
+	cfg := d.cfg
+	nets, _ := policy.ParseNetworks(cfg.Submission.TrustedNetworks) // validated by config check
+	return &smtpd.SubmissionPolicy{
+		Relaying:    &policy.Relaying{Domains: d.dir, TrustedNetworks: nets},
+		Senders:     &policy.Senders{Rule: policy.SenderRule(cfg.Submission.SenderPolicy), Directory: d.dir},
+		Directory:   d.dir,
+		Deliverable: d.deliverable,
+		PerIP:       policy.NewRate(cfg.Submission.MaxMessagesPerIP, time.Hour),
+		PerAccount:  policy.NewRate(cfg.Submission.MaxMessagesPerUser, time.Hour),
+		Log:         d.log.With("component", "submission"),
+	}
 }
 
 func authLimits(cfg *config.Config) policy.AuthLimits {

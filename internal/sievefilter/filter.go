@@ -29,6 +29,14 @@ type Filter struct {
 	Outbox Outbox
 	// Now is the clock (vacation and duplicate periods); nil is time.Now.
 	Now func() time.Time
+	// DryRun decides without side effects (ebb route): no folder of
+	// fileinto :create is made, no redirect or vacation reply is sent (they
+	// are returned in the Decision, as with a nil Outbox), no vacation
+	// sender and no duplicate id is remembered (Delivered stays nil).
+	DryRun bool
+	// WouldCreate, in a dry run, is told each folder that fileinto :create
+	// would make (RFC 5490 §3.2) instead of making it.
+	WouldCreate func(folder string)
 
 	cache *Cache
 }
@@ -216,9 +224,17 @@ func (f *Filter) Decide(ctx context.Context, mb *directory.Mailbox, msg *deliver
 		}
 		marks = append(marks, res.DuplicateMarks...)
 	}
-	f.createFolders(mb, p.maildir, actions)
+	if !f.DryRun {
+		f.createFolders(mb, p.maildir, actions)
+	} else if f.WouldCreate != nil {
+		for _, a := range actions {
+			if fi, ok := a.(sieve.FileInto); ok && fi.Create {
+				f.WouldCreate(fi.Mailbox)
+			}
+		}
+	}
 	d, err := f.decision(ctx, mb, msg, env, m, actions, keep, keepFlags, host, user, vac, sender)
-	if err == nil && d != nil && len(marks) > 0 {
+	if err == nil && d != nil && len(marks) > 0 && !f.DryRun {
 		d.Delivered = func() {
 			// The message is stored; failing to remember its id only means a
 			// later copy is not taken for a duplicate: a warning, not a failure.
@@ -345,7 +361,7 @@ func mergeFlags(a, b []string) []string {
 // redirect resends the stored message to addr with the original envelope
 // sender (RFC 5228 §4.2: the envelope sender may stay the original one).
 func (f *Filter) redirect(ctx context.Context, mb *directory.Mailbox, msg *deliver.Message, sender, addr string, d *deliver.Decision) error {
-	if f.Outbox == nil {
+	if f.Outbox == nil || f.DryRun {
 		d.Redirects = append(d.Redirects, addr)
 		return nil
 	}
@@ -379,6 +395,10 @@ func (f *Filter) vacation(ctx context.Context, mb *directory.Mailbox, m sieve.Me
 		from = "MAILER-DAEMON@" + host
 	}
 	reply := vacationReply(v, m.Header(), from, host, f.now())
+	if f.DryRun {
+		d.Outbound = append(d.Outbound, deliver.Outbound{Sender: "", Recipients: []string{v.To}, Data: reply})
+		return // nothing sent, so nothing to remember
+	}
 	if f.Outbox == nil {
 		d.Outbound = append(d.Outbound, deliver.Outbound{Sender: "", Recipients: []string{v.To}, Data: reply})
 	} else {

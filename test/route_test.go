@@ -1,0 +1,195 @@
+package test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/ebbmail/ebb/internal/dnstest"
+	"github.com/ebbmail/ebb/test/harness"
+)
+
+// ebb route (issue 15): what would happen to a message, against the real
+// binary, its directory, Sieve, clamd and a loopback DNS server. After
+// every run the spool, the Maildirs and the data directory (Sieve's
+// vacation and duplicate state, the scanners' breaker file) are exactly as
+// before: route decides, it never does.
+func TestRoute(t *testing.T) {
+	dns, err := dnstest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dns.Close)
+	dns.MustAdd(
+		"remote.example. 300 IN MX 20 mx2.remote.example.",
+		"remote.example. 300 IN MX 10 mx1.remote.example.",
+		"remote.example. 300 IN MX 30 mx3.remote.example.",
+	)
+	cl := harness.StartClamd(t, harness.ClamdOptions{})
+	e := newQueueEnv(t, fmt.Sprintf("\n[dns]\nresolver = %q\ntimeout = \"2s\"\n\n[scan.clamd]\naddress = %q\n", dns.Addr(), cl.Addr))
+
+	bob := e.maildir("bob")
+	for _, sub := range []string{"tmp", "new", "cur"} {
+		os.MkdirAll(filepath.Join(bob, sub), 0o700)
+	}
+	script := `require ["fileinto", "mailbox", "vacation", "duplicate"];
+if duplicate { discard; stop; }
+if header :contains "subject" "report" { fileinto :create "Reports"; }
+vacation :days 1 "I am away until Monday.";
+`
+	os.WriteFile(filepath.Join(filepath.Dir(bob), ".dovecot.sieve"), []byte(script), 0o644)
+	harness.Chown(t, e.Mail, e.User)
+
+	msg := func(name, subject, body string) string {
+		p := filepath.Join(e.Dir, name)
+		data := "From: Alice <alice@example.org>\r\nTo: bob@example.test\r\nSubject: " + subject +
+			"\r\nMessage-ID: <" + name + "@example.org>\r\n\r\n" + body + "\r\n"
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	report := msg("report.eml", "weekly report", "Numbers attached.")
+	virus := msg("virus.eml", "look", harness.EICAR())
+
+	watched := []string{e.Spool, e.Mail, filepath.Join(e.Dir, "data")}
+	route := func(t *testing.T, want int, args ...string) string {
+		t.Helper()
+		before := snapshot(t, watched)
+		// As the mail user, the way an admin would run it with sudo -u.
+		r := harness.Run(t, harness.AsUser(exec.Command(harness.Ebb(t), append([]string{"route", "-c", e.Conf}, args...)...), e.User), nil)
+		if r.Code != want {
+			t.Fatalf("ebb route %s: exit %d, want %d\n%s%s", strings.Join(args, " "), r.Code, want, r.Stdout, r.Stderr)
+		}
+		if after := snapshot(t, watched); after != before {
+			t.Fatalf("ebb route changed files:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+		if r.Stderr != "" {
+			t.Logf("ebb route's log:\n%s", r.Stderr)
+		}
+		return r.Stdout
+	}
+	has := func(t *testing.T, out string, wants ...string) {
+		t.Helper()
+		for _, w := range wants {
+			if !strings.Contains(out, w) {
+				t.Errorf("route output lacks %q:\n%s", w, out)
+			}
+		}
+	}
+
+	t.Run("an unknown user gets 550 at RCPT", func(t *testing.T) {
+		out := route(t, 67, "--from", "alice@example.org", "--to", "nobody@example.test")
+		has(t, out, "mail     <alice@example.org> 250", "rcpt     <nobody@example.test> 550 5.1.1 <nobody@example.test>: no such user here")
+		if strings.Contains(out, "data ") {
+			t.Errorf("route went on past a refused only recipient:\n%s", out)
+		}
+	})
+
+	t.Run("a relay attempt from outside is refused", func(t *testing.T) {
+		out := route(t, 77, "--client-ip", "127.0.0.2", "--from", "alice@example.org", "--to", "carol@remote.example")
+		has(t, out, "rcpt     <carol@remote.example> 554 5.7.1 Relay access denied: remote.example is not a domain hosted here")
+		// Submission without a login is refused at MAIL.
+		out = route(t, 77, "--port", "587", "--client-ip", "192.0.2.7", "--from", "alice@example.org", "--to", "carol@remote.example")
+		has(t, out, "mail     <alice@example.org> 530 5.7.0 Authentication required")
+	})
+
+	t.Run("Sieve files into a folder, nothing delivered, no vacation state", func(t *testing.T) {
+		out := route(t, 0, "--from", "alice@example.org", "--to", "bob@example.test", report)
+		has(t, out,
+			"rcpt     <bob@example.test> 250",
+			"check    loop: passed",
+			"check    auth: passed, adds Authentication-Results: mx.example.test;",
+			"check    scan: passed",
+			"resolve  <bob@example.test> mailboxes bob@example.test",
+			fmt.Sprintf("maildir  <bob@example.test> %s (%s:%s 0700)", bob, e.User.Name, e.User.Name),
+			"sieve    <bob@example.test> fileinto Reports; vacation reply to alice@example.org (would be sent; not sent, not remembered)",
+			fmt.Sprintf("folder   <bob@example.test> Reports → %s/.Reports/new/; would be created (fileinto :create)", bob),
+		)
+		if strings.Contains(out, "INBOX") {
+			t.Errorf("the report would go to INBOX too:\n%s", out)
+		}
+		if _, err := os.Stat(filepath.Join(bob, ".Reports")); err == nil {
+			t.Error("route created the folder of fileinto :create")
+		}
+		// The same run twice: the duplicate id was not remembered, or the
+		// second run would discard it.
+		out = route(t, 0, "--from", "alice@example.org", "--to", "bob@example.test", report)
+		has(t, out, "fileinto Reports")
+		// Without Sieve's fileinto, INBOX; as JSON for tools.
+		out = route(t, 0, "--json", "--from", "alice@example.org", "--to", "bob@example.test")
+		var j struct {
+			Steps []struct{ Step, Path, Owner, Mode string }
+			Exit  int
+		}
+		if err := json.Unmarshal([]byte(out), &j); err != nil {
+			t.Fatalf("--json: %v\n%s", err, out)
+		}
+		var folder string
+		for _, s := range j.Steps {
+			if s.Step == "folder" {
+				folder = s.Path + " " + s.Owner + " " + s.Mode
+			}
+		}
+		if want := bob + " " + e.User.Name + ":" + e.User.Name + " 0700"; folder != want || j.Exit != 0 {
+			t.Errorf("--json folder %q exit %d, want %q exit 0\n%s", folder, j.Exit, want, out)
+		}
+	})
+
+	t.Run("a virus is refused with clamd's verdict", func(t *testing.T) {
+		out := route(t, 77, "--from", "alice@example.org", "--to", "bob@example.test", virus)
+		has(t, out, "check    554 5.7.1", "Eicar-Test-Signature")
+		if strings.Contains(out, "folder ") {
+			t.Errorf("a refused message still has a folder:\n%s", out)
+		}
+	})
+
+	t.Run("a remote recipient gets its MX hosts in order", func(t *testing.T) {
+		out := route(t, 0, "--port", "587", "--auth", "bob@example.test", "--from", "bob@example.test", "--to", "carol@remote.example")
+		has(t, out,
+			"auth     <bob@example.test> 235",
+			"rcpt     <carol@remote.example> 250",
+			"route    <carol@remote.example> remote: MX of remote.example, TLS may (relay.tls), MTA-STS",
+			"mx       <carol@remote.example> 1. mx1.remote.example (preference 10)",
+			"mx       <carol@remote.example> 2. mx2.remote.example (preference 20)",
+			"mx       <carol@remote.example> 3. mx3.remote.example (preference 30)",
+		)
+	})
+}
+
+// snapshot lists every file under dirs with its size, mode and mtime,
+// except the directory database's own files (SQLite may touch its -shm).
+func snapshot(t *testing.T, dirs []string) string {
+	t.Helper()
+	var lines []string
+	for _, d := range dirs {
+		filepath.WalkDir(d, func(p string, de fs.DirEntry, err error) error {
+			if err != nil {
+				return nil
+			}
+			if strings.HasPrefix(de.Name(), "directory.db") {
+				return nil
+			}
+			fi, err := de.Info()
+			if err != nil {
+				return nil
+			}
+			if de.IsDir() {
+				// Its entries are listed; SQLite's -shm and -wal come and
+				// go next to the directory database.
+				lines = append(lines, fmt.Sprintf("%s %v", p, fi.Mode()))
+				return nil
+			}
+			lines = append(lines, fmt.Sprintf("%s %v %d %d", p, fi.Mode(), fi.Size(), fi.ModTime().UnixNano()))
+			return nil
+		})
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
