@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ebbmail/ebb/internal/dnstest"
 	"github.com/ebbmail/ebb/test/harness"
@@ -31,6 +32,12 @@ func TestRoute(t *testing.T) {
 		"remote.example. 300 IN MX 10 mx1.remote.example.",
 		"remote.example. 300 IN MX 30 mx3.remote.example.",
 	)
+	// secure.example has a cached MTA-STS policy in enforce mode that
+	// lists only its first MX.
+	dns.MustAdd(
+		"secure.example. 300 IN MX 10 mx1.secure.example.",
+		"secure.example. 300 IN MX 20 mx.elsewhere.example.",
+	)
 	cl := harness.StartClamd(t, harness.ClamdOptions{})
 	e := newQueueEnv(t, fmt.Sprintf("\n[dns]\nresolver = %q\ntimeout = \"2s\"\n\n[scan.clamd]\naddress = %q\n", dns.Addr(), cl.Addr))
 
@@ -45,6 +52,12 @@ vacation :days 1 "I am away until Monday.";
 `
 	os.WriteFile(filepath.Join(filepath.Dir(bob), ".dovecot.sieve"), []byte(script), 0o644)
 	harness.Chown(t, e.Mail, e.User)
+	sts := filepath.Join(e.Dir, "data", "mta-sts")
+	os.MkdirAll(sts, 0o700)
+	pol := fmt.Sprintf(`{"domain":"secure.example","id":"20261201","mode":"enforce","mx":["mx1.secure.example"],"max_age":%d,"fetched":%q}`,
+		int64(24*time.Hour), time.Now().UTC().Format(time.RFC3339))
+	os.WriteFile(filepath.Join(sts, "secure.example.json"), []byte(pol), 0o600)
+	harness.Chown(t, sts, e.User)
 
 	msg := func(name, subject, body string) string {
 		p := filepath.Join(e.Dir, name)
@@ -160,6 +173,17 @@ vacation :days 1 "I am away until Monday.";
 			"mx       <carol@remote.example> 2. mx2.remote.example (preference 20)",
 			"mx       <carol@remote.example> 3. mx3.remote.example (preference 30)",
 		)
+		// MTA-STS enforce from the cache: verified TLS, and the MX the
+		// policy does not list is not used. Nothing is fetched.
+		out = route(t, 0, "--port", "587", "--auth", "bob@example.test", "--from", "bob@example.test", "--to", "dave@secure.example")
+		has(t, out,
+			"route    <dave@secure.example> remote: MX of secure.example, TLS verify (MTA-STS), MTA-STS enforce (mx mx1.secure.example; the cached policy of",
+			"mx       <dave@secure.example> 1. mx1.secure.example (preference 10)\n",
+			"mx       <dave@secure.example> 2. mx.elsewhere.example (preference 20) — skipped: not in the MTA-STS policy",
+		)
+		if n := dns.Queries("_mta-sts.secure.example.", dnsTypeTXT); n != 0 {
+			t.Errorf("route asked DNS for the MTA-STS record %d times", n)
+		}
 	})
 }
 
@@ -193,3 +217,5 @@ func snapshot(t *testing.T, dirs []string) string {
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")
 }
+
+const dnsTypeTXT = 16 // RFC 1035 §3.2.2

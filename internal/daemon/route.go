@@ -546,7 +546,8 @@ func (r *router) remote(ctx context.Context, planner func() *relay.Relay, to, do
 		s.Text = fmt.Sprintf("remote: MX of %s, TLS %s (%s)", p.Domain, p.TLS, p.TLSSetting)
 		switch {
 		case p.STS != nil:
-			s.Text += fmt.Sprintf(", MTA-STS %s (mx %s)", p.STS.Mode, strings.Join(p.STS.MX, ", "))
+			s.Text += fmt.Sprintf(", MTA-STS %s (mx %s; the cached policy of %s)", p.STS.Mode, strings.Join(p.STS.MX, ", "),
+				p.STS.Fetched.UTC().Format(time.RFC3339))
 		case r.d.cfg.MTASTS.Enable:
 			s.Text += ", MTA-STS: no cached policy (the relay would look it up)"
 		default:
@@ -556,7 +557,7 @@ func (r *router) remote(ctx context.Context, planner func() *relay.Relay, to, do
 	r.add(s)
 	if err != nil {
 		st := RouteStep{Step: "mx", Addr: to, Text: err.Error(), Exit: diag.ExTempFail}
-		if dnsresolve.IsNotFound(err) || strings.Contains(err.Error(), "null MX") {
+		if relay.PermanentDNS(err) {
 			st.Exit = diag.ExNoHost
 		}
 		r.add(st)

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"errors"
 
 	"github.com/ebbmail/ebb/internal/mtasts"
 )
@@ -63,4 +64,11 @@ func (r *Relay) Plan(ctx context.Context, domain string, requireTLS bool) (*Plan
 		p.Hosts = append(p.Hosts, ph)
 	}
 	return p, nil
+}
+
+// PermanentDNS reports whether a Plan error says the domain cannot receive
+// mail at all (a null MX, RFC 7505), rather than DNS trouble to retry.
+func PermanentDNS(err error) bool {
+	var de *dnsError
+	return errors.As(err, &de) && de.Permanent
 }
