@@ -155,6 +155,18 @@ vacation :days 1 "I am away until Monday.";
 		}
 	})
 
+	t.Run("a Maildir the mail user cannot write is named with its owner and mode", func(t *testing.T) {
+		carol := e.maildir("carol")
+		for _, sub := range []string{"tmp", "new", "cur"} {
+			os.MkdirAll(filepath.Join(carol, sub), 0o755)
+		}
+		harness.Chown(t, e.Mail, e.User)
+		os.Chown(filepath.Join(carol, "tmp"), 0, 0)
+		out := route(t, 75, "--from", "alice@example.org", "--to", "carol@example.test")
+		has(t, out, fmt.Sprintf("delivery would fail: server.user %s (uid %d) cannot create files in %s/tmp, which is root:root 0755",
+			e.User.Name, e.User.UID, carol))
+	})
+
 	t.Run("a virus is refused with clamd's verdict", func(t *testing.T) {
 		out := route(t, 77, "--from", "alice@example.org", "--to", "bob@example.test", virus)
 		has(t, out, "check    554 5.7.1", "Eicar-Test-Signature")
@@ -172,6 +184,15 @@ vacation :days 1 "I am away until Monday.";
 			"mx       <carol@remote.example> 1. mx1.remote.example (preference 10)",
 			"mx       <carol@remote.example> 2. mx2.remote.example (preference 20)",
 			"mx       <carol@remote.example> 3. mx3.remote.example (preference 30)",
+		)
+		// An alias to a remote address: the forward and its MX hosts.
+		e.ebbAsUser(nil, "alias", "add", "-c", e.Conf, "fwd@example.test", "carol@remote.example")
+		out = route(t, 0, "--from", "alice@example.org", "--to", "fwd@example.test")
+		has(t, out,
+			"rcpt     <fwd@example.test> 250",
+			"resolve  <fwd@example.test> forwards to carol@remote.example (through fwd@example.test → carol@remote.example)",
+			"forward  <fwd@example.test> a copy would be queued for carol@remote.example",
+			"mx       <carol@remote.example> 1. mx1.remote.example (preference 10)",
 		)
 		// MTA-STS enforce from the cache: verified TLS, and the MX the
 		// policy does not list is not used. Nothing is fetched.

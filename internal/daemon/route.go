@@ -363,12 +363,16 @@ func (r *router) local(ctx context.Context, filter *sievefilter.Filter, planner 
 	for _, mb := range res.Mailboxes {
 		names = append(names, mb.Address)
 	}
-	text := "mailboxes " + strings.Join(names, ", ")
-	if len(res.Chain) > 1 {
-		text += " (through " + strings.Join(res.Chain, " → ") + ")"
+	var parts []string
+	if len(names) > 0 {
+		parts = append(parts, "mailboxes "+strings.Join(names, ", "))
 	}
 	if len(res.Forwards) > 0 {
-		text += "; forwards to " + strings.Join(res.Forwards, ", ")
+		parts = append(parts, "forwards to "+strings.Join(res.Forwards, ", "))
+	}
+	text := strings.Join(parts, "; ")
+	if len(res.Chain) > 1 {
+		text += " (through " + strings.Join(res.Chain, " → ") + ")"
 	}
 	r.add(RouteStep{Step: "resolve", Addr: to, Text: text})
 	for _, mb := range res.Mailboxes {
@@ -432,6 +436,12 @@ func (r *router) maildirStep(step, addr, dir string, create bool) bool {
 	var me *maildir.MissingError
 	switch {
 	case err == nil:
+		if why := r.cannotWrite(filepath.Join(dir, "tmp")); why != "" {
+			s.Text += "; delivery would fail: " + why
+			s.Exit = diag.ExTempFail
+			r.add(s)
+			return false
+		}
 	case errors.As(err, &me) && create:
 		s.Text += "; missing " + strings.Join(me.Missing, ", ") + ", would be created (mail.create)"
 	default:
@@ -445,6 +455,31 @@ func (r *router) maildirStep(step, addr, dir string, create bool) bool {
 	}
 	r.add(s)
 	return true
+}
+
+// cannotWrite says why server.user could not create a file in dir (by
+// its owner, group and mode; supplementary groups are not counted), or "".
+func (r *router) cannotWrite(dir string) string {
+	uid, gid, err := lookupUser(r.d.cfg)
+	if err != nil {
+		return diag.From(err, "ebb route", "lookup").Sentence()
+	}
+	f := diag.Describe(dir)
+	if uid == 0 || f == nil || f.Kind != "directory" {
+		return ""
+	}
+	need := uint32(0o002 | 0o001)
+	switch {
+	case f.UID == uid:
+		need = 0o200 | 0o100
+	case f.GID == gid:
+		need = 0o020 | 0o010
+	}
+	if f.Mode&need == need {
+		return ""
+	}
+	return fmt.Sprintf("server.user %s (uid %d) cannot create files in %s, which is %s:%s %s; fix: chown %s %s, or run: ebb doctor",
+		r.d.cfg.Server.User, uid, dir, nameOrID(f.Owner, f.UID), nameOrID(f.Group, f.GID), f.ModeString(), r.d.cfg.Server.User, dir)
 }
 
 func nameOrID(name string, id int) string {
