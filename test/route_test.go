@@ -167,6 +167,17 @@ vacation :days 1 "I am away until Monday.";
 			e.User.Name, e.User.UID, carol))
 	})
 
+	t.Run("a message over smtp.max_message_size is refused with 552", func(t *testing.T) {
+		b, _ := os.ReadFile(e.Conf)
+		small := filepath.Join(e.Dir, "small.toml")
+		os.WriteFile(small, []byte(strings.Replace(string(b), "[smtp]\n", "[smtp]\nmax_message_size = \"100\"\n", 1)), 0o644)
+		out := route(t, 65, "-c", small, "--from", "alice@example.org", "--to", "bob@example.test", report)
+		has(t, out, "size     552 5.3.4 message of ", "exceeds smtp.max_message_size (100 bytes)")
+		if strings.Contains(out, "check ") {
+			t.Errorf("checks ran on a message too big:\n%s", out)
+		}
+	})
+
 	t.Run("a virus is refused with clamd's verdict", func(t *testing.T) {
 		out := route(t, 77, "--from", "alice@example.org", "--to", "bob@example.test", virus)
 		has(t, out, "check    554 5.7.1", "Eicar-Test-Signature")
