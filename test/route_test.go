@@ -111,6 +111,9 @@ vacation :days 1 "I am away until Monday.";
 		// Submission without a login is refused at MAIL.
 		out = route(t, 77, "--port", "587", "--client-ip", "192.0.2.7", "--from", "alice@example.org", "--to", "carol@remote.example")
 		has(t, out, "mail     <alice@example.org> 530 5.7.0 Authentication required")
+		// --auth names an account that does not exist: AUTH would fail.
+		out = route(t, 77, "--port", "587", "--auth", "nobody@example.test", "--from", "nobody@example.test", "--to", "carol@remote.example")
+		has(t, out, "auth     <nobody@example.test> 535 5.7.8")
 	})
 
 	t.Run("Sieve files into a folder, nothing delivered, no vacation state", func(t *testing.T) {

@@ -254,6 +254,18 @@ func (r *router) run(ctx context.Context) int {
 		proto = "ESMTPS"
 		if o.Auth != "" {
 			proto = "ESMTPSA"
+			// The account must exist and be enabled, or AUTH fails
+			// (RFC 4954 §6: 535 5.7.8); its password is not asked.
+			res, err := d.dir.Resolve(ctx, o.Auth)
+			if err != nil {
+				r.refusal("auth", o.Auth, err)
+				return r.exit
+			}
+			if len(res.Mailboxes) != 1 || res.Mailboxes[0].Address != res.Address || !res.Mailboxes[0].Enabled {
+				r.add(RouteStep{Step: "auth", Addr: o.Auth, Code: 535, Enhanced: "5.7.8", Exit: diag.ExNoPerm,
+					Text: "Authentication credentials invalid (no enabled mailbox of that name: ebb user list)"})
+				return r.exit
+			}
 			r.add(RouteStep{Step: "auth", Addr: o.Auth, Code: 235, Enhanced: "2.7.0",
 				Text: "taken as logged in (ebb route does not ask the password)"})
 		}
