@@ -48,6 +48,7 @@ func TestRoute(t *testing.T) {
 	script := `require ["fileinto", "mailbox", "vacation", "duplicate"];
 if duplicate { discard; stop; }
 if header :contains "subject" "report" { fileinto :create "Reports"; }
+if allof (header :contains "subject" "scanned", header :contains "x-ebb-scan" "clamd=clean") { fileinto "Scanned"; }
 vacation :days 1 "I am away until Monday.";
 `
 	os.WriteFile(filepath.Join(filepath.Dir(bob), ".dovecot.sieve"), []byte(script), 0o644)
@@ -70,6 +71,7 @@ vacation :days 1 "I am away until Monday.";
 	}
 	report := msg("report.eml", "weekly report", "Numbers attached.")
 	virus := msg("virus.eml", "look", harness.EICAR())
+	scanned := msg("scanned.eml", "scanned", "Clean.")
 
 	watched := []string{e.Spool, e.Mail, filepath.Join(e.Dir, "data")}
 	route := func(t *testing.T, want int, args ...string) string {
@@ -134,6 +136,9 @@ vacation :days 1 "I am away until Monday.";
 		if _, err := os.Stat(filepath.Join(bob, ".Reports")); err == nil {
 			t.Error("route created the folder of fileinto :create")
 		}
+		// Sieve sees the checks' header lines, as the stored copy has them.
+		out = route(t, 0, "--from", "alice@example.org", "--to", "bob@example.test", scanned)
+		has(t, out, "sieve    <bob@example.test> fileinto Scanned;", fmt.Sprintf("Scanned → %s/.Scanned/new/", bob))
 		// The same run twice: the duplicate id was not remembered, or the
 		// second run would discard it.
 		out = route(t, 0, "--from", "alice@example.org", "--to", "bob@example.test", report)

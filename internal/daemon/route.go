@@ -151,6 +151,34 @@ type router struct {
 	// delivery would make them whatever mail.create_folders says.
 	create   map[string]bool
 	sieveLog *strings.Builder
+	// sievePath is the message Sieve reads: the checks' header lines
+	// and the message (the file itself when they added none).
+	sievePath string
+	sieveSize int64
+}
+
+// prefixedCopy writes header and then the file at path into a temporary
+// file (streamed: memory stays flat for any size) and returns its path
+// and size. Like the generated message, it is removed before route exits.
+func prefixedCopy(header, path string) (string, int64, error) {
+	src, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer src.Close()
+	f, err := os.CreateTemp("", "ebb-route-*.eml")
+	if err != nil {
+		return "", 0, err
+	}
+	n, err := io.Copy(f, io.MultiReader(strings.NewReader(header), src))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", 0, err
+	}
+	return f.Name(), n, nil
 }
 
 // add prints a step (unless --json, which prints them all at the end) and
@@ -345,6 +373,19 @@ func (r *router) run(ctx context.Context) int {
 		}
 		return relayPlan
 	}
+	// Sieve sees the message as stored: the checks' header lines first
+	// (spamtest and virustest read ebb's scan headers, RFC 5235).
+	r.sievePath, r.sieveSize = r.path, size
+	if h := in.Header.String(); h != "" {
+		p, n, err := prefixedCopy(h, r.path)
+		if err != nil {
+			de := diag.From(err, "ebb route", "create")
+			fmt.Fprintln(r.o.Stderr, de.Sentence())
+			return diag.ExCantCreat
+		}
+		defer os.Remove(p)
+		r.sievePath, r.sieveSize = p, n
+	}
 	for _, to := range accepted {
 		_, domain, _ := smtpd.SplitAddress(to)
 		local, err := d.dir.IsLocalDomain(ctx, domain)
@@ -401,7 +442,7 @@ func (r *router) local(ctx context.Context, filter *sievefilter.Filter, planner 
 			continue
 		}
 		r.sieveLog.Reset()
-		dec, err := filter.Decide(ctx, mb, &deliver.Message{Path: r.path, Size: m.Size},
+		dec, err := filter.Decide(ctx, mb, &deliver.Message{Path: r.sievePath, Size: r.sieveSize, Offset: r.sieveSize - m.Size},
 			deliver.Envelope{Sender: m.From(), Recipient: to, Folder: m.Envelope.Folder})
 		for _, l := range strings.Split(strings.TrimSpace(r.sieveLog.String()), "\n") {
 			if l != "" {
