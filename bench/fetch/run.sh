@@ -140,6 +140,7 @@ CONF
 	as_user "$B/bin/ebb" user add -c "$r/ebb.toml" --no-password local@example.test >/dev/null
 }
 count() { find "$1" -type f \( -path '*/new/*' -o -path '*/cur/*' \) | wc -l; }
+distinct() { (find "$1" -type f \( -path '*/new/*' -o -path '*/cur/*' \) -exec grep -hi '^Message-ID:' {} + || true) | tr -d '\r' | sort -u | wc -l; }
 
 declare -A SECS STALLS GOT TRIES DIST
 GM_TIMEOUT=2
@@ -214,15 +215,15 @@ RC
 	while :; do
 		tries=$((tries + 1))
 		as_user getmail --rcfile "$r/getmailrc" --getmaildir "$r/state" >> "$B/out/gm-$1.log" 2>&1 || true
-		[ "$(count "$r/Maildir")" -ge "$N" ] || [ $tries -ge 80 ] && break
+		[ "$(distinct "$r/Maildir")" -ge "$N" ] || [ $tries -ge 80 ] && break
 	done
 	stalls=$(grep -c 'timed out' "$B/out/gm-$1.log" || true)
 	SECS[getmail6-$1]=$(echo "$(now) - $t0 - $stalls * $GM_TIMEOUT" | bc)
 	STALLS[getmail6-$1]=$stalls
 	# Distinct messages: a getmail run that stopped fetches again what it
 	# delivered unless its state is written per message (set above).
-	GOT[getmail6-$1]=$(cat "$r"/Maildir/new/* "$r"/Maildir/cur/* 2>/dev/null | grep -c '^Message-ID:' || true)
-	DIST[getmail6-$1]=$(cat "$r"/Maildir/new/* "$r"/Maildir/cur/* 2>/dev/null | grep '^Message-ID:' | sort -u | wc -l)
+	GOT[getmail6-$1]=$(count "$r/Maildir")
+	DIST[getmail6-$1]=$(distinct "$r/Maildir")
 	TRIES[getmail6-$1]=$tries
 }
 
