@@ -80,8 +80,8 @@ func TestMTASTSEnforceDefersAndTestingDelivers(t *testing.T) {
 	harness.StartSMTPSink(t, at("127.0.0.4"))
 	harness.StartSMTPSink(t, at("127.0.0.5"))
 	httpsPort, caFile := startPolicyHosts(t, map[string]string{
-		"enforce.example": "version: STSv1\r\nmode: enforce\r\nmx: mx.other.example\r\nmax_age: 86400\r\n",
-		"testing.example": "version: STSv1\r\nmode: testing\r\nmx: *.other.example\r\nmax_age: 86400\r\n",
+		"enforce.example":  "version: STSv1\r\nmode: enforce\r\nmx: mx.other.example\r\nmax_age: 86400\r\n",
+		"testing.example":  "version: STSv1\r\nmode: testing\r\nmx: *.other.example\r\nmax_age: 86400\r\n",
 		"matching.example": "version: STSv1\r\nmode: enforce\r\nmx: *.matching.example\r\nmax_age: 86400\r\n",
 	})
 	dns.MustAdd("one.example. MX 10 mx.one.example.", "mx.one.example. A 127.0.0.2")

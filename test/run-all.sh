@@ -31,7 +31,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-echo "== go vet"
+echo "== go mod tidy, gofmt, go vet"
+# go.mod and go.sum are as go mod tidy leaves them (direct dependencies not
+# marked indirect, no stale sums), and every file is gofmt'ed.
+go mod tidy -diff || { echo "test/run-all.sh: go.mod/go.sum are not tidy: run go mod tidy" >&2; exit 1; }
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then echo "test/run-all.sh: not gofmt'ed: $unformatted" >&2; exit 1; fi
 go vet ./...
 
 bindir=$(mktemp -d /var/tmp/ebb-test-bin.XXXXXX)

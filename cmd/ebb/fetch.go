@@ -347,4 +347,3 @@ func fetchAuth(c *adminCmd, args []string) int {
 	fmt.Fprintf(e.stdout, "fetch account %s: access granted; the refresh token is stored (ebb serve uses it from its next reload)\n", a.Name)
 	return 0
 }
-
