@@ -103,9 +103,9 @@ func Route(ctx context.Context, o RouteOptions) int {
 	}
 	msgPath := o.Message
 	if msgPath == "" {
-		p, err := generateMessage(o.From, o.To)
+		p, err := generateMessage(cfg.Server.DataDir, o.From, o.To)
 		if err != nil {
-			de := diag.From(err, "ebb route", "create")
+			de := diag.PathError("ebb route", "create", "create the generated message in", cfg.Server.DataDir, err, cfg.Setting("server.data_dir"))
 			fmt.Fprintln(o.Stderr, de.Sentence())
 			return diag.ExCantCreat
 		}
@@ -125,10 +125,11 @@ func Route(ctx context.Context, o RouteOptions) int {
 	return code
 }
 
-// generateMessage writes a small message for a route without a file. It is
-// the only file route writes, and it is removed at the end.
-func generateMessage(from string, to []string) (string, error) {
-	f, err := os.CreateTemp("", "ebb-route-*.eml")
+// generateMessage writes a small message for a route without a file, in
+// dir (server.data_dir: ebb's own, never /tmp, principle 3). It is
+// removed before route exits.
+func generateMessage(dir, from string, to []string) (string, error) {
+	f, err := os.CreateTemp(dir, ".ebb-route-*.eml")
 	if err != nil {
 		return "", err
 	}
@@ -157,16 +158,18 @@ type router struct {
 	sieveSize int64
 }
 
-// prefixedCopy writes header and then the file at path into a temporary
-// file (streamed: memory stays flat for any size) and returns its path
-// and size. Like the generated message, it is removed before route exits.
-func prefixedCopy(header, path string) (string, int64, error) {
+// prefixedCopy writes header and then the file at path into a file in dir
+// (server.data_dir; streamed: memory stays flat for any size), as the
+// delivery stages the prefixed message in the Maildir's tmp/, and returns
+// its path and size. Like the generated message, it is removed before
+// route exits.
+func prefixedCopy(dir, header, path string) (string, int64, error) {
 	src, err := os.Open(path)
 	if err != nil {
 		return "", 0, err
 	}
 	defer src.Close()
-	f, err := os.CreateTemp("", "ebb-route-*.eml")
+	f, err := os.CreateTemp(dir, ".ebb-route-*.eml")
 	if err != nil {
 		return "", 0, err
 	}
@@ -377,9 +380,9 @@ func (r *router) run(ctx context.Context) int {
 	// (spamtest and virustest read ebb's scan headers, RFC 5235).
 	r.sievePath, r.sieveSize = r.path, size
 	if h := in.Header.String(); h != "" {
-		p, n, err := prefixedCopy(h, r.path)
+		p, n, err := prefixedCopy(d.cfg.Server.DataDir, h, r.path)
 		if err != nil {
-			de := diag.From(err, "ebb route", "create")
+			de := diag.PathError("ebb route", "create", "stage the message for Sieve in", d.cfg.Server.DataDir, err, d.cfg.Setting("server.data_dir"))
 			fmt.Fprintln(r.o.Stderr, de.Sentence())
 			return diag.ExCantCreat
 		}
