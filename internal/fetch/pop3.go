@@ -44,9 +44,20 @@ func (c *popClient) send(line string) error {
 
 func (c *popClient) flush() error { return c.w.Flush() }
 
+// readLine reads one reply line, bounded by the reader's buffer (64 KiB;
+// RFC 2449 §4 allows 512 octets) so that a server that never sends a line
+// end cannot make memory grow (principle 3).
+func (c *popClient) readLine() (string, error) {
+	line, err := c.r.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		return "", fmt.Errorf("a POP3 reply line is longer than %d bytes (RFC 2449 §4 allows 512)", c.r.Size())
+	}
+	return string(line), err
+}
+
 // status reads one status line: +OK text, or a *popError for -ERR.
 func (c *popClient) status() (string, error) {
-	line, err := c.r.ReadString('\n')
+	line, err := c.readLine()
 	if err != nil {
 		return "", c.dog.explain(err)
 	}
@@ -77,7 +88,7 @@ func (c *popClient) cmd(line string) (string, error) {
 func (c *popClient) lines() ([]string, error) {
 	var out []string
 	for {
-		line, err := c.r.ReadString('\n')
+		line, err := c.readLine()
 		if err != nil {
 			return nil, c.dog.explain(err)
 		}
