@@ -20,13 +20,7 @@ import (
 func TestExplainTheSeedStory(t *testing.T) {
 	e := newQueueEnv(t, "")
 	box := e.maildir("bob")
-	for _, sub := range []string{"tmp", "new", "cur"} {
-		os.MkdirAll(filepath.Join(box, sub), 0o755)
-	}
-	harness.Chown(t, e.Mail, e.User)
-	for _, p := range []string{box, filepath.Join(box, "tmp"), filepath.Join(box, "new"), filepath.Join(box, "cur")} {
-		os.Chown(p, 0, 0)
-	}
+	e.rootOwnedMaildir(box) // the seed's story: the daemon user cannot write it
 	e.Start()
 
 	var ids []string

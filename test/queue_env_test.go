@@ -136,6 +136,20 @@ func (e *queueEnv) maildir(local string) string {
 	return filepath.Join(e.Mail, "example.test", local, "Maildir")
 }
 
+// rootOwnedMaildir makes the Maildir box (tmp/, new/, cur/) owned by root,
+// 0755, under a mail root that is the daemon user's: the seed's story, a
+// Maildir the delivery user cannot write.
+func (e *queueEnv) rootOwnedMaildir(box string) {
+	e.t.Helper()
+	for _, sub := range []string{"tmp", "new", "cur"} {
+		os.MkdirAll(filepath.Join(box, sub), 0o755)
+	}
+	harness.Chown(e.t, e.Mail, e.User)
+	for _, p := range []string{box, filepath.Join(box, "tmp"), filepath.Join(box, "new"), filepath.Join(box, "cur")} {
+		os.Chown(p, 0, 0)
+	}
+}
+
 // delivered returns the files in local's new/.
 func (e *queueEnv) delivered(local string) []string {
 	ents, _ := os.ReadDir(filepath.Join(e.maildir(local), "new"))
