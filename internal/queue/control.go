@@ -168,7 +168,14 @@ func controlDial(ctx context.Context, spool string, op Op, ids []string) ([]OpRe
 		return nil, err
 	}
 	defer c.Close()
-	b, _ := json.Marshal(controlRequest{Op: op, IDs: ids})
+	return controlAsk(c, path, controlRequest{Op: op, IDs: ids})
+}
+
+// controlAsk sends one request on the control connection c (to the socket
+// at path) and reads the answer; an error the daemon answered with is a
+// *remoteError.
+func controlAsk(c net.Conn, path string, req controlRequest) ([]OpResult, error) {
+	b, _ := json.Marshal(req)
 	if _, err := c.Write(append(b, '\n')); err != nil {
 		return nil, err
 	}

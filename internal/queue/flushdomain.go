@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -74,18 +73,12 @@ func ControlDomain(ctx context.Context, cfg *config.Config, log *slog.Logger, do
 	c, err := d.DialContext(ctx, "unix", path)
 	if err == nil {
 		defer c.Close()
-		b, _ := json.Marshal(controlRequest{Op: OpFlush, Domain: domain})
-		if _, err := c.Write(append(b, '\n')); err != nil {
-			return nil, err
+		res, err := controlAsk(c, path, controlRequest{Op: OpFlush, Domain: domain})
+		var rerr *remoteError
+		if errors.As(err, &rerr) {
+			return nil, rerr.diag()
 		}
-		var rep controlReply
-		if err := json.NewDecoder(c).Decode(&rep); err != nil {
-			return nil, fmt.Errorf("read the answer on %s: %w", path, err)
-		}
-		if rep.Error != "" {
-			return nil, (&remoteError{rep.Error}).diag()
-		}
-		return rep.Results, nil
+		return res, err
 	}
 	q, oerr := open(cfg, log, 0)
 	if oerr != nil {
