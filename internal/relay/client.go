@@ -127,7 +127,7 @@ func (c *conn) readReply(timeout time.Duration) (*reply, error) {
 	var lines []string
 	code := 0
 	for {
-		line, err := c.r.ReadLine()
+		line, err := readLine(c.r.R)
 		if err != nil {
 			c.broken = true
 			return nil, err
@@ -165,6 +165,21 @@ func (c *conn) readReply(timeout time.Duration) (*reply, error) {
 		}
 	}
 	return parseReply(code, lines), nil
+}
+
+// readLine reads one reply line without its line end, bounded by the
+// reader's 4 KiB buffer (RFC 5321 §4.5.3.1.5 allows 512 octets): a server
+// that never ends a line cannot make memory grow, as textproto's
+// ReadLine would let it.
+func readLine(br *bufio.Reader) (string, error) {
+	line, err := br.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		return "", fmt.Errorf("a reply line is longer than %d bytes (RFC 5321 §4.5.3.1.5 allows 512)", br.Size())
+	}
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(string(line), "\r\n"), nil
 }
 
 // parseReply splits the enhanced status code (RFC 2034 §4: on every line)
