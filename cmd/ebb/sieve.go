@@ -14,6 +14,7 @@ import (
 
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/maildir"
+	"github.com/ebbmail/ebb/internal/mda"
 	"github.com/ebbmail/ebb/internal/sieve"
 	"github.com/ebbmail/ebb/internal/sievefilter"
 )
@@ -190,8 +191,8 @@ func sieveTest(e *env, args []string) int {
 	if err != nil {
 		return 64
 	}
-	_, fromSet := flagSet(fs, "from")
-	_, toSet := flagSet(fs, "to")
+	fromSet := mda.Given(fs, "from")
+	toSet := mda.Given(fs, "to")
 	if len(pos) != 2 {
 		sieveUsage(e.stderr)
 		return 64
@@ -393,16 +394,4 @@ func flagsSuffix(flags []string) string {
 		b.WriteString(" " + sieve.Quote(f))
 	}
 	return b.String()
-}
-
-// flagSet reports whether the flag name was given, and its value.
-func flagSet(fs *flag.FlagSet, name string) (string, bool) {
-	var v string
-	var set bool
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == name {
-			v, set = f.Value.String(), true
-		}
-	})
-	return v, set
 }

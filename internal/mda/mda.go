@@ -67,7 +67,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 	if _, err := maildir.FolderName(*folder); err != nil {
 		return usageErr("-m: %v", err)
 	}
-	_, senderSet := flagSet(fs, "f")
+	senderSet := Given(fs, "f")
 
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
@@ -136,15 +136,13 @@ func sieveFilter(cfg *config.Config, stderr io.Writer) deliver.Filter {
 	return sievefilter.New(cfg, lg.With("component", "sieve"), sievefilter.PickupOutbox{Drop: drop})
 }
 
-func flagSet(fs *flag.FlagSet, name string) (string, bool) {
-	var v string
-	var set bool
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == name {
-			v, set = f.Value.String(), true
-		}
-	})
-	return v, set
+// Given reports whether the flag name was given on the command line (a
+// flag set to its default is not the same as one left out: -f "" means
+// the null sender).
+func Given(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func printErr(e *env, err error) {
