@@ -117,15 +117,7 @@ func (d *Dovecot) run(t testing.TB) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		d.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { d.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
+		stopDovecot(d.cmd)
 		if t.Failed() {
 			if log, err := os.ReadFile(filepath.Join(d.Dir, "dovecot.log")); err == nil {
 				t.Logf("dovecot.log:\n%s", log)
@@ -133,6 +125,20 @@ func (d *Dovecot) run(t testing.TB) {
 		}
 	})
 	WaitTCP(t, d.Addr, "* OK", 15*time.Second)
+}
+
+// stopDovecot ends a Dovecot started with Setpgid and waits for it:
+// SIGTERM, then SIGKILL to its process group after 10 s.
+func stopDovecot(cmd *exec.Cmd) {
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
 }
 
 // Log returns Dovecot's log so far.

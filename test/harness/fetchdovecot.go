@@ -173,15 +173,7 @@ func (d *RemoteDovecot) Stop() {
 	if d.cmd == nil {
 		return
 	}
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { d.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	}
+	stopDovecot(d.cmd)
 	// Children (imap, pop3 sessions) go with the process group.
 	syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
 	d.cmd = nil
