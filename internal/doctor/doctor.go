@@ -62,6 +62,7 @@ var areas = []func() []Check{
 	relayChecks,
 	srsChecks,
 	mtastsChecks,
+	journalChecks,
 }
 
 // Status is the verdict of one finding.
