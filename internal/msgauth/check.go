@@ -152,7 +152,7 @@ func (c *Checker) Check(ctx context.Context, in Input) *Result {
 	fields, herr := readHeaderFile(in.Path)
 	if herr != nil {
 		spfDone()
-		reason := "cannot read the header: " + herr.Error()
+		reason := "cannot read the header: " + noPath(herr)
 		res.DKIM = []DKIMResult{{Result: "permerror", Reason: reason}}
 		res.DMARC = DMARCResult{Result: "permerror", Disposition: Accept, Reason: reason}
 		return res
@@ -176,6 +176,17 @@ func (c *Checker) Check(ctx context.Context, in Input) *Result {
 		res.DMARC = c.dmarcEval(from, rec, atOrg, derr, res)
 	}
 	return res
+}
+
+// noPath is err's text without the spool path an *os.PathError names:
+// the reason goes into a header the recipient (and whoever they forward
+// to) reads, and a local path is never shown outside (principle 1).
+func noPath(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Op + ": " + pe.Err.Error()
+	}
+	return err.Error()
 }
 
 func readHeaderFile(path string) ([]field, error) {
@@ -222,7 +233,7 @@ func (c *Checker) dkim(ctx context.Context, path string, fields []field) ([]DKIM
 	}
 	file, err := os.Open(path)
 	if err != nil {
-		return []DKIMResult{{Result: "temperror", Reason: "cannot read the message: " + err.Error()}}, ignored
+		return []DKIMResult{{Result: "temperror", Reason: "cannot read the message: " + noPath(err)}}, ignored
 	}
 	defer file.Close()
 	var lookups atomic.Int32
