@@ -3,6 +3,8 @@ package test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,6 +70,16 @@ func TestTidePageInAHeadlessBrowser(t *testing.T) {
 	}
 	if strings.Contains(text, "<script") {
 		t.Errorf("the page has a script")
+	}
+	// The journal says it runs, and lost nothing.
+	if resp, err := http.Get(url + "metrics"); err != nil {
+		t.Errorf("metrics: %v", err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), "ebb_journal_up 1") || !strings.Contains(string(b), "ebb_journal_records_lost_total 0") {
+			t.Errorf("metrics lack the journal's state")
+		}
 	}
 	// The story behind the link is ebb explain's.
 	story := chromium(t, "--dump-dom", url+"explain/"+ids[0])

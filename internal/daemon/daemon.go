@@ -172,6 +172,7 @@ func (d *daemon) run() int {
 	memLimit := setMemoryLimit(cfg) // memory.go
 	d.metrics = metrics.New()
 	d.metrics.Queue(q.Stats)
+	d.journalMetrics() // journal.go
 	d.metrics.Pprof = cfg.Metrics.Pprof
 	stopTide := d.startTide() // the queue-tide page at "/" on the metrics listener (tide.go)
 	defer stopTide()

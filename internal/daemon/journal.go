@@ -8,7 +8,10 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ebbmail/ebb/internal/deliver"
 	"github.com/ebbmail/ebb/internal/diag"
@@ -23,6 +26,9 @@ type journalRecorder struct {
 	j   *journal.Journal
 	log func(msg string, args ...any)
 	uid int
+	// lost counts records that could not be written: said in the log and
+	// as ebb_journal_records_lost_total, since explain then lacks them.
+	lost atomic.Uint64
 
 	mu sync.Mutex
 	// pending holds what is known of a message before the queue's
@@ -50,6 +56,30 @@ func (d *daemon) startJournal() {
 	d.q.SetObserver(d.jr.observe)
 }
 
+// journalMetrics exports the records the journal could not write, and
+// whether it runs at all (a journal that could not be opened is off).
+func (d *daemon) journalMetrics() {
+	if !d.cfg.Journal.Enabled {
+		return
+	}
+	on := 0.0
+	if d.jr != nil {
+		on = 1
+	}
+	d.metrics.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ebb_journal_up",
+			Help: "1 when the journal (journal.enabled) is written, 0 when it could not be opened."},
+			func() float64 { return on }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ebb_journal_records_lost_total",
+			Help: "Journal records that could not be written (ebb explain lacks them; the log says why)."},
+			func() float64 {
+				if d.jr == nil {
+					return 0
+				}
+				return float64(d.jr.lost.Load())
+			}))
+}
+
 func (d *daemon) stopJournal() {
 	if d.jr != nil {
 		d.jr.j.Close()
@@ -58,6 +88,7 @@ func (d *daemon) stopJournal() {
 
 func (r *journalRecorder) append(rec journal.Record) {
 	if err := r.j.Append(rec); err != nil {
+		r.lost.Add(1)
 		r.log("journal: cannot append a record", "queue_id", rec.QueueID, "err", err.Error())
 	}
 }
