@@ -45,18 +45,19 @@ type Observer func(Event)
 
 // SetObserver sets the observer; call it before Run. nil turns it off.
 func (q *Queue) SetObserver(o Observer) {
-	q.mu.Lock()
-	q.observer = o
-	q.mu.Unlock()
+	if o == nil {
+		q.observer.Store(nil)
+		return
+	}
+	q.observer.Store(&o)
 }
 
 func (q *Queue) observe(e Event) {
-	q.mu.Lock()
-	o := q.observer
-	q.mu.Unlock()
-	if o == nil {
+	p := q.observer.Load()
+	if p == nil {
 		return
 	}
+	o := *p
 	if e.Time.IsZero() {
 		e.Time = q.now().UTC()
 	}

@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -88,8 +89,9 @@ type Queue struct {
 	// running: Run delivers (a flush then needs no envelope write).
 	running bool
 
-	// observer gets every event (observer.go): the journal.
-	observer Observer
+	// observer gets every event (observer.go): the journal. Atomic, so
+	// that reporting an event never takes q.mu on the delivery path.
+	observer atomic.Pointer[Observer]
 
 	// now is the clock; tests of expiry move it.
 	now func() time.Time
