@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/ebbmail/ebb/internal/config"
@@ -101,12 +102,15 @@ type daemon struct {
 	dir     *directory.Directory
 	smtp    *smtpd.Server
 	metrics *metrics.Metrics
-	sub     *submission      // submission listeners and the sendmail pickup (submission.go)
-	relay   *relay.Relay     // the remote transport (relay.go)
-	srs     *srs.Rewriter    // SRS for forwarded mail, nil when off (srs.go)
-	scan    scanState        // the scan engine, built once for every path mail enters by (checks_scan.go)
-	jr      *journalRecorder // the journal of every message's events, nil when off (journal.go)
-	dryRun  bool             // ebb route: decide as the daemon would, change nothing (route.go)
+	sub     *submission   // submission listeners and the sendmail pickup (submission.go)
+	relay   *relay.Relay  // the remote transport (relay.go)
+	srs     *srs.Rewriter // SRS for forwarded mail, nil when off (srs.go)
+	// srsNotRewritten counts forwarded copies that left with their own
+	// sender although SRS is on (ebb_srs_not_rewritten_total).
+	srsNotRewritten atomic.Uint64
+	scan            scanState        // the scan engine, built once for every path mail enters by (checks_scan.go)
+	jr              *journalRecorder // the journal of every message's events, nil when off (journal.go)
+	dryRun          bool             // ebb route: decide as the daemon would, change nothing (route.go)
 }
 
 // fail prints a boundary error on stderr and logs it; it returns the exit
@@ -173,6 +177,7 @@ func (d *daemon) run() int {
 	d.metrics = metrics.New()
 	d.metrics.Queue(q.Stats)
 	d.journalMetrics() // journal.go
+	d.srsMetrics()
 	d.metrics.Pprof = cfg.Metrics.Pprof
 	stopTide := d.startTide() // the queue-tide page at "/" on the metrics listener (tide.go)
 	defer stopTide()

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/emersion/go-smtp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/queue"
@@ -122,8 +123,16 @@ func (d *daemon) srsSender(ctx context.Context, from string, rcpts []string) str
 			return from
 		}
 	}
-	if local, err := d.dir.IsLocalDomain(ctx, domain); err != nil || local {
-		return from // ours (or unknown now: then no rewrite, as without SRS)
+	local, err := d.dir.IsLocalDomain(ctx, domain)
+	if err != nil {
+		// Unknown now: the copy leaves with its own sender, as without
+		// SRS; said in the log and counted, since SPF may fail for it.
+		d.srsNotRewritten.Add(1)
+		d.log.Warn("srs: sender not rewritten: the directory did not answer", "from", from, "err", err.Error())
+		return from
+	}
+	if local {
+		return from // ours
 	}
 	remote := false
 	for _, r := range rcpts {
@@ -139,6 +148,7 @@ func (d *daemon) srsSender(ctx context.Context, from string, rcpts []string) str
 	}
 	to, err := d.srs.Forward(from)
 	if err != nil {
+		d.srsNotRewritten.Add(1)
 		d.log.Warn("srs: sender not rewritten", "from", from, "err", err)
 		return from
 	}
@@ -254,4 +264,15 @@ func (d *daemon) withSRS(t queue.Transports) queue.Transports {
 		return err
 	})
 	return t
+}
+
+// srsMetrics exports the forwarded copies SRS did not rewrite (they may
+// fail SPF at the next hop; each is also a log line).
+func (d *daemon) srsMetrics() {
+	if d.srs == nil {
+		return
+	}
+	d.metrics.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ebb_srs_not_rewritten_total",
+		Help: "Forwarded copies that left with their own sender although SRS is on (the log says why)."},
+		func() float64 { return float64(d.srsNotRewritten.Load()) }))
 }
