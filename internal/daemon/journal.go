@@ -114,6 +114,14 @@ func (r *journalRecorder) checked(m *queue.Message, listener string, header stri
 		recs = append(recs, journal.Record{Time: now, Event: "check", QueueID: m.ID, Checker: name, Detail: h})
 	}
 	r.mu.Lock()
+	// A receive that failed after its checks (the envelope could not be
+	// written) never gives its received event: drop what waits longer
+	// than any receive takes, so the map cannot grow.
+	for id, p := range r.pending {
+		if now.Sub(p[0].Time) > 10*time.Minute {
+			delete(r.pending, id)
+		}
+	}
 	r.pending[m.ID] = recs
 	r.mu.Unlock()
 }
