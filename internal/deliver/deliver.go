@@ -42,11 +42,11 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/ebbmail/ebb/internal/arfield"
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/maildir"
-	"github.com/ebbmail/ebb/internal/msgauth"
 )
 
 // Agent delivers messages. Its zero value is not usable: set Cfg.
@@ -94,7 +94,7 @@ type Envelope struct {
 	Done []string
 	// StripAuthResults, when set, is ebb's authserv-id: the message's own
 	// Authentication-Results fields that claim it are left out of the
-	// stored copy (RFC 8601 §5, msgauth.StripReader), so a forged one
+	// stored copy (RFC 8601 §5, arfield.StripReader), so a forged one
 	// cannot pass for ebb's. ebb's own results come in Prefix.
 	StripAuthResults string
 }
@@ -190,7 +190,7 @@ func (a *Agent) DeliverFile(ctx context.Context, path string, env Envelope) (*Re
 		return &Report{}, e
 	}
 	defer f.Close()
-	return a.deliver(ctx, newLFReader(msgauth.StripReader(f, env.StripAuthResults)), path, env)
+	return a.deliver(ctx, newLFReader(arfield.StripReader(f, env.StripAuthResults)), path, env)
 }
 
 // Deliver delivers the message read from r (stdin in MDA mode), streaming

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"strings"
+
+	"github.com/ebbmail/ebb/internal/arfield"
 )
 
 // MaxHeaderBytes bounds the header held in memory for the checks and for
@@ -73,7 +75,7 @@ func readHeader(r io.Reader) ([]field, error) {
 				}
 			default:
 				i := bytes.IndexByte(trimmed, ':')
-				if i <= 0 || !isFieldName(trimmed[:i]) {
+				if i <= 0 || !arfield.IsFieldName(trimmed[:i]) {
 					flush()
 					return fields, nil
 				}
@@ -91,89 +93,6 @@ func readHeader(r io.Reader) ([]field, error) {
 			return fields, err
 		}
 	}
-}
-
-// isFieldName: RFC 5322 §3.6.8, printable US-ASCII except ":".
-func isFieldName(b []byte) bool {
-	for _, c := range b {
-		if c < 33 || c > 126 {
-			return false
-		}
-	}
-	return len(b) > 0
-}
-
-// AuthservID returns the authserv-id of an Authentication-Results field
-// value (RFC 8601 §2.2: [CFWS] authserv-id, a token or quoted-string),
-// lower-cased, or "" when there is none.
-func AuthservID(value string) string {
-	s := skipCFWS(value)
-	if s == "" {
-		return ""
-	}
-	if s[0] == '"' {
-		var b strings.Builder
-		for i := 1; i < len(s); i++ {
-			switch s[i] {
-			case '\\':
-				if i+1 < len(s) {
-					i++
-					b.WriteByte(s[i])
-				}
-			case '"':
-				return strings.ToLower(b.String())
-			default:
-				b.WriteByte(s[i])
-			}
-		}
-		return "" // unterminated
-	}
-	end := strings.IndexAny(s, " \t\r\n;()\"")
-	if end < 0 {
-		end = len(s)
-	}
-	return strings.ToLower(s[:end])
-}
-
-// skipCFWS skips white space, line ends and comments (nested, with quoted
-// pairs: RFC 5322 §3.2.2) at the start of s.
-func skipCFWS(s string) string {
-	for len(s) > 0 {
-		switch s[0] {
-		case ' ', '\t', '\r', '\n':
-			s = s[1:]
-		case '(':
-			depth := 0
-			i := 0
-			for ; i < len(s); i++ {
-				c := s[i]
-				if c == '\\' {
-					i++
-					continue
-				}
-				if c == '(' {
-					depth++
-				} else if c == ')' {
-					depth--
-					if depth == 0 {
-						break
-					}
-				}
-			}
-			if i >= len(s) {
-				return "" // unterminated comment
-			}
-			s = s[i+1:]
-		default:
-			return s
-		}
-	}
-	return s
-}
-
-// isAuthResults reports whether a field name is Authentication-Results.
-func isAuthResults(name string) bool {
-	return strings.EqualFold(strings.TrimSpace(name), "Authentication-Results")
 }
 
 // maxBlankRun bounds a run of line ends and white space in a body being

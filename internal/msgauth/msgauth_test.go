@@ -259,51 +259,6 @@ func TestTimeBudgetGivesTemperror(t *testing.T) {
 	}
 }
 
-func TestStripReaderRemovesOnlyOurs(t *testing.T) {
-	in := "Received: from x\r\n" +
-		"Authentication-Results: mx.example.net; dkim=pass header.d=bank.test\r\n" +
-		"Authentication-Results: (forged) MX.Example.NET;\r\n\tspf=pass\r\n" +
-		"Authentication-Results: \"mx.example.net\"; dmarc=pass\r\n" +
-		"Authentication-Results: other.example; spf=fail\r\n" +
-		"Subject: hi\r\n\tthere\r\n" +
-		"\r\n" +
-		"Authentication-Results: mx.example.net; in the body stays\r\n"
-	want := "Received: from x\r\n" +
-		"Authentication-Results: other.example; spf=fail\r\n" +
-		"Subject: hi\r\n\tthere\r\n" +
-		"\r\n" +
-		"Authentication-Results: mx.example.net; in the body stays\r\n"
-	got, err := io.ReadAll(StripReader(strings.NewReader(in), "mx.example.net"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != want {
-		t.Errorf("got:\n%q\nwant:\n%q", got, want)
-	}
-	// A field too long to hold is dropped; long other lines stream whole.
-	long := "X-Long: " + strings.Repeat("a", 200<<10) + "\r\n"
-	in = long + "Authentication-Results: (" + strings.Repeat("c", 100<<10) + ") mx.example.net; spf=pass\r\n\r\nbody\r\n"
-	got, _ = io.ReadAll(StripReader(strings.NewReader(in), "mx.example.net"))
-	if string(got) != long+"\r\nbody\r\n" {
-		t.Errorf("long: got %d bytes, starts %q", len(got), got[:min(len(got), 40)])
-	}
-}
-
-func TestAuthservID(t *testing.T) {
-	for in, want := range map[string]string{
-		" mx.example.net; spf=pass":      "mx.example.net",
-		" mx.example.net 1; none":        "mx.example.net",
-		" (c (nested)) Mx.Example.Net;":  "mx.example.net",
-		"\r\n\t\"quoted\\\"id\"; none":   "quoted\"id",
-		" (unterminated mx.example.net;": "",
-		"":                               "",
-	} {
-		if got := AuthservID(in); got != want {
-			t.Errorf("AuthservID(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestKeyRecordMatches(t *testing.T) {
 	w := newWorld(t)
 	k := w.key(t, "example.org", "rsa1", "rsa", true)

@@ -1,4 +1,4 @@
-package msgauth
+package arfield
 
 import (
 	"bufio"
@@ -94,14 +94,14 @@ func (s *stripReader) step() {
 	}
 	s.dropping = false
 	i := bytes.IndexByte(line, ':')
-	if i <= 0 || !isFieldName(line[:i]) {
+	if i <= 0 || !IsFieldName(line[:i]) {
 		// Not a field: the body starts here (no empty line before it).
 		s.inBody = true
 		s.emit(line)
 		s.midLine = false
 		return
 	}
-	if !isAuthResults(string(line[:i])) {
+	if !IsAuthResults(string(line[:i])) {
 		s.midLine, s.midDrop = !full, false
 		s.emit(line)
 		return
