@@ -41,8 +41,10 @@ mkdir -p "$OUT"
 PF_PORT=$((20000 + RANDOM % 10000))
 EBB_PORT=$((PF_PORT + 1))
 SAMPLER=
+DNS=
 cleanup() {
 	[ -n "$SAMPLER" ] && kill "$SAMPLER" 2>/dev/null || true
+	[ -n "$DNS" ] && kill "$DNS" 2>/dev/null || true
 	postfix -c "$T/pf/etc" stop >/dev/null 2>&1 || true
 	[ -f "$T/ebb.pid" ] && kill "$(cat "$T/ebb.pid")" 2>/dev/null || true
 	sleep 0.5
@@ -53,6 +55,20 @@ trap cleanup EXIT
 echo "== building ebb"
 mkdir -p "$T/bin" && chmod 755 "$T/bin" && go build -o "$T/bin/ebb" ./cmd/ebb
 go build -o "$T/bin/diskrate" ./bench/serve/diskrate
+go build -o "$T/bin/rss" ./bench/serve/rss
+go build -o "$T/bin/waitnew" ./bench/serve/waitnew
+go build -o "$T/bin/dnsserver" ./bench/relay/dnsserver
+
+# A DNS server on loopback for the one row that runs ebb with its default
+# inbound checks (SPF, DKIM, DMARC): the sender's domain publishes SPF and
+# DMARC, so every check has an answer at once and nothing leaves the
+# machine. The main comparison runs ebb with auth.check = false, like for
+# like: the Postfix here checks nothing.
+DNS_PORT=$((EBB_PORT + 1))
+"$T/bin/dnsserver" -listen "127.0.0.1:$DNS_PORT" \
+	'example.org. 300 IN TXT "v=spf1 ip4:127.0.0.0/8 -all"' \
+	'_dmarc.example.org. 300 IN TXT "v=DMARC1; p=none"' >"$T/dns.out" 2>&1 &
+DNS=$!
 
 echo "== load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== the disk's durable-create rate (write 1 KiB + fsync + rename + directory fsync), in $T"
@@ -118,19 +134,20 @@ start_postfix() {
 	setup_postfix
 	postfix -c "$T/pf/etc" start >/dev/null 2>&1
 	wait_port "$PF_PORT"
-	PIDS_CMD="pf_pids"
+	ROOT_PIDFILE="$T/pf/queue/pid/master.pid"
 }
 stop_postfix() { postfix -c "$T/pf/etc" stop >/dev/null 2>&1 || true; sleep 1; }
-pf_pids() {
-	local m
-	m=$(head -1 "$T/pf/queue/pid/master.pid" 2>/dev/null | tr -d ' ')
-	[ -n "$m" ] || return 0
-	echo "$m"
-	pgrep -P "$m" || true
-}
 
 # ---- ebb
+# setup_ebb CHECKS: CHECKS is "off" (auth.check = false, the comparison) or
+# "dns" (ebb's default checks, asking the loopback DNS above).
 setup_ebb() {
+	local auth
+	if [ "${1:-off}" = dns ]; then
+		auth=$(printf '[auth]\ncheck = true\n[dns]\nresolver = "127.0.0.1:%s"\n' "$DNS_PORT")
+	else
+		auth=$(printf '[auth]\ncheck = false\n')
+	fi
 	rm -rf "$T/ebb"
 	mkdir -p "$T/ebb"
 	cat > "$T/ebb/ebb.toml" <<EOC
@@ -150,25 +167,25 @@ max_connections_per_ip = 500
 listen = ""
 [log]
 level = "warn"
+$auth
 EOC
 	mkdir -p "$T/ebb/data" "$T/ebb/mail" "$T/ebb/spool"
 	chown -R "$VM:$VM" "$T/ebb"
-	runuser -u "$VM" -- "$T/bin/ebb" domain add -c "$T/ebb/ebb.toml" example.test >/dev/null
-	runuser -u "$VM" -- "$T/bin/ebb" user add -c "$T/ebb/ebb.toml" --no-password bench@example.test >/dev/null
+	runuser -u "$VM" -- "$T/bin/ebb" domain add -c "$T/ebb/ebb.toml" example.test >/dev/null 2>&1
+	runuser -u "$VM" -- "$T/bin/ebb" user add -c "$T/ebb/ebb.toml" --no-password bench@example.test >/dev/null 2>"$T/ebb/setup.err" || { cat "$T/ebb/setup.err" >&2; exit 1; }
 }
 start_ebb() {
-	setup_ebb
+	setup_ebb "$1"
 	"$T/bin/ebb" serve -c "$T/ebb/ebb.toml" >"$T/ebb/serve.log" 2>&1 &
 	echo $! > "$T/ebb.pid"
 	wait_port "$EBB_PORT"
-	PIDS_CMD="ebb_pids"
+	ROOT_PIDFILE="$T/ebb.pid"
 }
 stop_ebb() {
 	kill "$(cat "$T/ebb.pid")" 2>/dev/null || true
 	while kill -0 "$(cat "$T/ebb.pid")" 2>/dev/null; do sleep 0.1; done
 	rm -f "$T/ebb.pid"
 }
-ebb_pids() { cat "$T/ebb.pid"; }
 
 wait_port() {
 	for _ in $(seq 200); do
@@ -179,46 +196,30 @@ wait_port() {
 	exit 1
 }
 
-# sample_rss FILE: the peak of the summed RSS (KiB) of $PIDS_CMD, every 100 ms.
-sample_rss() {
-	local peak=0 sum
-	while :; do
-		sum=0
-		for p in $($PIDS_CMD); do
-			r=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
-			sum=$((sum + ${r:-0}))
-		done
-		[ "$sum" -gt "$peak" ] && peak=$sum && echo "$peak" > "$1"
-		sleep 0.1
-	done
-}
-
-count_new() { find "$1" -maxdepth 1 -type f 2>/dev/null | wc -l; }
-
-# run_one SYSTEM SIZE SESSIONS -> prints "msgs_per_s peak_rss_kib"
+# The peak RSS is sampled by bench/serve/rss: one process walking /proc
+# every 100 ms (a shell loop with pgrep and awk per process cost more CPU
+# than some of what it measured). ROOT_PIDFILE is the root of the system's
+# process tree: Postfix's master (its children are smtpd, cleanup, qmgr,
+# virtual...) or ebb serve.
+# run_one SYSTEM SIZE SESSIONS -> prints "msgs_per_s peak_rss_kib seconds"
+# SYSTEM is postfix, ebb (checks off) or ebb-dns (default checks, loopback DNS).
 run_one() {
 	local sys=$1 size=$2 sess=$3 port newdir
 	if [ "$sys" = postfix ]; then
 		start_postfix; port=$PF_PORT; newdir="$T/pf/mail/example.test/bench/Maildir/new"
 	else
-		start_ebb; port=$EBB_PORT; newdir="$T/ebb/mail/example.test/bench/Maildir/new"
+		start_ebb "$([ "$sys" = ebb-dns ] && echo dns || echo off)"; port=$EBB_PORT; newdir="$T/ebb/mail/example.test/bench/Maildir/new"
 	fi
-	echo 0 > "$T/rss"
-	sample_rss "$T/rss" & SAMPLER=$!
-	local t0 t1 n deadline
+	"$T/bin/rss" -pidfile "$ROOT_PIDFILE" >"$T/rss" & SAMPLER=$!
+	local t0 t1 n
 	t0=$(date +%s.%N)
 	smtp-source -s "$sess" -m "$MSGS" -l "$size" -f sender@example.org -t bench@example.test "127.0.0.1:$port" \
 		>"$T/source.out" 2>&1 || { echo "smtp-source failed:" >&2; cat "$T/source.out" >&2; }
-	deadline=$(( $(date +%s) + 600 ))
-	while :; do
-		n=$(count_new "$newdir")
-		[ "$n" -ge "$MSGS" ] && break
-		if [ "$(date +%s)" -gt "$deadline" ]; then echo "$sys: only $n of $MSGS delivered after 600 s" >&2; break; fi
-		sleep 0.02
-	done
-	t1=$(date +%s.%N)
+	# The end: the last file in new/ (bench/serve/waitnew polls it every 10 ms).
+	read -r n t1 < <("$T/bin/waitnew" -dir "$newdir" -n "$MSGS" -timeout 600s || true)
+	[ "${n:-0}" -ge "$MSGS" ] || echo "$sys: only ${n:-0} of $MSGS delivered after 600 s" >&2
 	kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true; SAMPLER=
-	local rss; rss=$(cat "$T/rss")
+	local rss; rss=$(cat "$T/rss"); rss=${rss:-0}
 	if [ "$sys" = postfix ]; then stop_postfix; else stop_ebb; fi
 	awk -v n="$n" -v a="$t0" -v b="$t1" -v r="$rss" 'BEGIN { printf "%.1f %d %.2f\n", n/(b-a), r, b-a }'
 }
@@ -251,11 +252,35 @@ for size in $SIZES; do
 	done
 done
 
+# The cost of ebb's default inbound checks (SPF for MAIL FROM and HELO,
+# DKIM, DMARC) asking the loopback DNS: ebb alone, 1 KiB, every session
+# count, medians of ROUNDS. Postfix here has no such checks to compare.
+CHECKS="$OUT/checks.tsv"
+printf "size\tsessions\tebb_msgs_s\tebb_checks_dns_msgs_s\tcost\n" > "$CHECKS"
+size1=$(echo "$SIZES" | awk '{print $1}')
+for sess in $SESSIONS; do
+	: > "$T/dns.runs"
+	for r in $(seq "$ROUNDS"); do
+		read -r d_rate _ d_t < <(run_one ebb-dns "$size1" "$sess")
+		echo "$d_rate" >> "$T/dns.runs"
+		echo "   size $size1, $sess sessions, round $r: ebb with its default checks (loopback DNS) $d_rate msg/s (${d_t}s), load $(cut -d' ' -f1 /proc/loadavg)"
+	done
+	d_rate=$(median < "$T/dns.runs")
+	e_rate=$(awk -F'\t' -v z="$size1" -v s="$sess" '$1==z && $2==s {print $4}' "$RESULTS")
+	printf "%s\t%s\t%s\t%s\t%s\n" "$size1" "$sess" "$e_rate" "$d_rate" \
+		"$(awk -v a="$d_rate" -v b="$e_rate" 'BEGIN { printf "%.2f", (b > 0 ? a/b : 0) }')" >> "$CHECKS"
+done
+
 echo
 echo "== delivered messages per second, end to end (smtp-source → Maildir new/), $MSGS messages per run, median of $ROUNDS"
 awk -F'\t' 'NR==1 { printf "%-9s %-9s %14s %12s %8s %16s %12s %12s %10s\n", "size", "sessions", "postfix msg/s", "ebb msg/s", "ebb/pf", "postfix RSS MiB", "ebb RSS MiB", "disk cr/s", "ebb/disk"; next }
 	{ printf "%-9s %-9s %14s %12s %7sx %16s %12s %12s %10s\n", ($1>=1024 ? $1/1024 " KiB" : $1 " B"), $2, $3, $4, $5, $6, $7, $8, $9 }' "$RESULTS"
 echo "disk: durable creates/s of the same filesystem in this run (1 writer for 1 session, 32 writers otherwise); ebb/disk is ebb's share of it"
+echo "ebb runs with auth.check = false here (like for like: this Postfix checks nothing; ebb makes no DNS query)."
+echo
+echo "== ebb with its default inbound checks (SPF, DKIM, DMARC) against a loopback DNS server, $(echo "$SIZES" | awk '{print $1}') bytes"
+awk -F'\t' 'NR==1 { printf "%-9s %-9s %18s %22s %8s\n", "size", "sessions", "ebb checks off", "ebb checks, loop DNS", "ratio"; next }
+	{ printf "%-9s %-9s %18s %22s %7sx\n", ($1>=1024 ? $1/1024 " KiB" : $1 " B"), $2, $3, $4, $5 }' "$CHECKS"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "targets (issue 16): ebb >= 2.5x Postfix at 1 session and >= 4x at 50 sessions at 1 KiB, >= 2x at 64 KiB, rising with sessions; ebb RSS < 100 MiB"
 
