@@ -65,6 +65,37 @@ func TestDirectoryDeliverThroughTheDirectory(t *testing.T) {
 			if count("carl") != 0 {
 				t.Fatal("a disabled mailbox received mail")
 			}
+
+			// ebb-deliver, the MDA binary, answers the same through either
+			// database: it opens SQLite itself (read-only), and hands a
+			// PostgreSQL directory to the full ebb (it links no pgx),
+			// found here on PATH.
+			bin := t.TempDir()
+			if err := os.Symlink(harness.Ebb(t), filepath.Join(bin, "ebb")); err != nil {
+				t.Fatal(err)
+			}
+			mda := func(addr string) harness.Result {
+				msg := fmt.Sprintf("From: sender@remote.example\nTo: %s\nSubject: mda to %s\n\nhello %s\n", addr, addr, addr)
+				cmd := exec.Command(harness.EbbDeliver(t), "-c", b.cfgFile, "-d", addr, "-f", "sender@remote.example")
+				cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin"}
+				return harness.Run(t, cmd, []byte(msg))
+			}
+			if r := mda("bob@example.test"); r.Code != 0 {
+				t.Fatalf("ebb-deliver -d bob: exit %d: %s", r.Code, r.Stderr)
+			}
+			if count("bob") != 2 {
+				t.Fatalf("after ebb-deliver bob has %d messages; want 2", count("bob"))
+			}
+			if r := mda("nobody@example.test"); r.Code != diag.ExNoUser {
+				t.Fatalf("ebb-deliver to an unknown address: exit %d; want 67 (%s)", r.Code, r.Stderr)
+			}
+			if b.name == "sqlite" {
+				for _, f := range []string{"directory.db-wal", "directory.db-shm"} {
+					if _, err := os.Stat(filepath.Join(b.dataDir, f)); err != nil {
+						t.Errorf("after a read-only delivery: %v (the WAL files are left for the next one)", err)
+					}
+				}
+			}
 		})
 	}
 }

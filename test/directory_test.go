@@ -15,6 +15,7 @@ import (
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/directory/directorytest"
+	_ "github.com/ebbmail/ebb/internal/directory/postgres" // PostgreSQL directories
 	"github.com/ebbmail/ebb/test/harness"
 )
 

@@ -22,6 +22,7 @@ import (
 
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/directory"
+	_ "github.com/ebbmail/ebb/internal/directory/postgres" // PostgreSQL directories
 )
 
 func main() {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
 
 	"github.com/ebbmail/ebb/internal/diag"
@@ -86,21 +85,10 @@ func (d *Directory) dbError(op string, err error) error {
 
 // pgHint proposes a fix for a PostgreSQL failure.
 func pgHint(err error) string {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		switch {
-		case pe.Code == "28P01" || pe.Code == "28000":
-			return "check the user and password in directory.dsn, and pg_hba.conf on the server"
-		case pe.Code == "3D000":
-			return "create the database (createdb) or fix its name in directory.dsn"
-		case strings.HasPrefix(pe.Code, "57P"), strings.HasPrefix(pe.Code, "08"):
-			return "PostgreSQL is shutting down or restarting; it will be retried"
-		case pe.Code == "42501":
-			return "grant the directory user rights on the database (GRANT ALL ON SCHEMA public TO …)"
-		}
+	if postgresDriver == nil {
 		return "run: ebb doctor"
 	}
-	return "start PostgreSQL or fix host and port in directory.dsn, then run: ebb doctor"
+	return postgresDriver.Hint(err)
 }
 
 // isUnique reports a unique-constraint violation.
@@ -109,11 +97,7 @@ func isUnique(err error) bool {
 	if errors.As(err, &se) {
 		return se.Code()&0xff == 19 // SQLITE_CONSTRAINT
 	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return pe.Code == "23505"
-	}
-	return false
+	return postgresDriver != nil && postgresDriver.IsUnique(err)
 }
 
 // fileError is a filesystem failure on the SQLite file or its folder.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -16,8 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/ebbmail/ebb/internal/config"
@@ -59,6 +56,12 @@ type Options struct {
 	// NoMigrate opens without touching the schema (doctor, status). An
 	// outdated or missing schema is then reported by SchemaVersion.
 	NoMigrate bool
+	// ReadOnly opens a SQLite directory for lookups only (SQLite's
+	// mode=ro): no write lock is ever taken, nothing is created, and the
+	// last connection to close leaves the -wal and -shm files in place
+	// instead of checkpointing and deleting them. For one-shot lookups
+	// (the delivery agent); ignored for PostgreSQL.
+	ReadOnly bool
 }
 
 // Open opens the directory that cfg names and brings its schema up to date.
@@ -92,12 +95,12 @@ func OpenWith(ctx context.Context, cfg *config.Config, opt Options) (*Directory,
 	switch {
 	case dsn == "":
 		d.setting = cfg.Setting("server.data_dir")
-		err = d.openSQLite(ctx, filepath.Join(cfg.Server.DataDir, "directory.db"), cfg)
+		err = d.openSQLite(ctx, filepath.Join(cfg.Server.DataDir, "directory.db"), cfg, opt.ReadOnly)
 	case strings.HasPrefix(dsn, "sqlite:"):
 		d.setting = cfg.Setting("directory.dsn")
 		p := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//")
-		err = d.openSQLite(ctx, p, cfg)
-	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"), strings.Contains(dsn, "host="):
+		err = d.openSQLite(ctx, p, cfg, opt.ReadOnly)
+	case IsPostgresDSN(dsn):
 		d.setting = cfg.Setting("directory.dsn")
 		d.setting.Value = redactDSN(d.setting.Value)
 		err = d.openPostgres(ctx, dsn, cfg)
@@ -136,7 +139,7 @@ func (d *Directory) Where() string { return d.where }
 // DB is the database handle, for tests and doctor.
 func (d *Directory) DB() *sql.DB { return d.db }
 
-func (d *Directory) openSQLite(ctx context.Context, path string, cfg *config.Config) error {
+func (d *Directory) openSQLite(ctx context.Context, path string, cfg *config.Config, ro bool) error {
 	d.engine, d.where = SQLite, path
 	if !filepath.IsAbs(path) {
 		if abs, err := filepath.Abs(path); err == nil {
@@ -146,6 +149,9 @@ func (d *Directory) openSQLite(ctx context.Context, path string, cfg *config.Con
 	dir := filepath.Dir(path)
 	created := false
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if ro {
+			return d.fileError("open", "open the directory database", path, err)
+		}
 		created = true
 		// The data directory is ebb's own; create it like the spool (0700)
 		// for the daemon user when we are root.
@@ -176,6 +182,9 @@ func (d *Directory) openSQLite(ctx context.Context, path string, cfg *config.Con
 	// the file, and setting it on every new pooled connection makes them
 	// queue for a lock (p99 of 150 ms under 32 lookers, measured).
 	q := fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=mmap_size(67108864)&_txlock=immediate", busy)
+	if ro {
+		q += "&mode=ro"
+	}
 	db, err := sql.Open("sqlite", "file:"+path+q)
 	if err != nil {
 		return d.fileError("open", "open the directory database", path, err)
@@ -188,7 +197,7 @@ func (d *Directory) openSQLite(ctx context.Context, path string, cfg *config.Con
 		db.Close()
 		return d.dbError("open", err)
 	}
-	if !strings.EqualFold(mode, "wal") {
+	if !strings.EqualFold(mode, "wal") && !ro {
 		if _, err := db.ExecContext(ctx, `PRAGMA journal_mode=WAL`); err != nil {
 			db.Close()
 			return d.dbError("open", err)
@@ -226,9 +235,49 @@ func chownToDaemon(cfg *config.Config, path string) {
 	os.Lchown(path, uid, gid)
 }
 
+// PostgresDriver is the PostgreSQL half of the directory. It lives in
+// internal/directory/postgres, which registers itself when imported, so
+// that a program that never talks to PostgreSQL does not link pgx: the
+// one-message delivery agent ebb-deliver starts in about half the time
+// without it (issue 16). cmd/ebb imports it.
+type PostgresDriver interface {
+	// Open parses dsn and returns the database handle (not yet
+	// connected) and the name of the database for people:
+	// host:port/dbname, never the password. A DSN it cannot parse is an
+	// error whose text holds no password.
+	Open(dsn string, connectTimeout time.Duration) (db *sql.DB, where string, err error)
+	// Hint proposes a fix for a failure of that database.
+	Hint(err error) string
+	// IsUnique reports a unique-constraint violation.
+	IsUnique(err error) bool
+}
+
+// postgresDriver is set once, by the postgres package's init (the
+// database/sql driver pattern), and only read afterwards.
+var postgresDriver PostgresDriver
+
+// RegisterPostgres makes PostgreSQL DSNs usable. Called from the init of
+// internal/directory/postgres.
+func RegisterPostgres(p PostgresDriver) { postgresDriver = p }
+
+// HasPostgres reports whether this program can open a PostgreSQL directory.
+func HasPostgres() bool { return postgresDriver != nil }
+
+// IsPostgresDSN reports whether directory.dsn names a PostgreSQL database.
+func IsPostgresDSN(dsn string) bool {
+	dsn = strings.TrimSpace(dsn)
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") || strings.Contains(dsn, "host=")
+}
+
 func (d *Directory) openPostgres(ctx context.Context, dsn string, cfg *config.Config) error {
 	d.engine = Postgres
-	pc, err := pgx.ParseConfig(dsn)
+	if postgresDriver == nil {
+		return &diag.Error{Op: "config", Doing: "open the PostgreSQL directory", Path: redactDSN(dsn),
+			Reason: "this program is built without PostgreSQL support", Class: diag.Temporary,
+			Exit: diag.ExTempFail, Setting: d.setting,
+			Hint: "run the full ebb binary (ebb deliver instead of ebb-deliver)"}
+	}
+	db, where, err := postgresDriver.Open(dsn, cfg.Directory.ConnectTimeout.Duration)
 	if err != nil {
 		e := &diag.Error{Op: "config", Doing: "parse directory.dsn", Path: redactDSN(dsn),
 			Class: diag.Permanent, Exit: diag.ExConfig, Setting: d.setting,
@@ -236,14 +285,7 @@ func (d *Directory) openPostgres(ctx context.Context, dsn string, cfg *config.Co
 		e.SetCause(errors.New(redactDSN(err.Error())))
 		return e
 	}
-	if t := cfg.Directory.ConnectTimeout.Duration; t > 0 {
-		pc.ConnectTimeout = t
-	}
-	d.where = fmt.Sprintf("%s/%s", net.JoinHostPort(pc.Host, strconv.Itoa(int(pc.Port))), pc.Database)
-	if strings.HasPrefix(pc.Host, "/") {
-		d.where = fmt.Sprintf("%s (port %d)/%s", pc.Host, pc.Port, pc.Database)
-	}
-	db := stdlib.OpenDB(*pc)
+	d.where = where
 	db.SetMaxOpenConns(32)
 	db.SetMaxIdleConns(32)
 	db.SetConnMaxIdleTime(5 * time.Minute)

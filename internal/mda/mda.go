@@ -37,6 +37,21 @@ func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 // later, 67 unknown mailbox, 65 mail loop, 77 over quota (permanent) or
 // rejected, 64 bad usage. On failure one line on stderr: the diag sentence.
 func Run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) int {
+	return RunWith(ctx, args, stdin, stderr, Options{})
+}
+
+// Options adjust Run to the program it runs in.
+type Options struct {
+	// Handoff, when set, is called before anything is read from stdin when
+	// the configuration needs code this program does not link (a
+	// PostgreSQL directory, in ebb-deliver): it replaces the process with
+	// one that has it, given the same arguments, and returns only if it
+	// could not.
+	Handoff func(args []string) error
+}
+
+// RunWith is Run with options.
+func RunWith(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer, opt Options) int {
 	e := &env{ctx: ctx, args: args, stdin: stdin, stderr: stderr}
 	fs := flag.NewFlagSet("deliver", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
@@ -76,6 +91,16 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 		// it is fixed, not bounce (principle 3).
 		return diag.ExTempFail
 	}
+	if *dir == "" && directory.IsPostgresDSN(cfg.Directory.DSN) && !directory.HasPostgres() && opt.Handoff != nil {
+		err := opt.Handoff(e.args)
+		d := diag.New("exec", "hand the delivery to the full ebb binary (a PostgreSQL directory)", "ebb", err)
+		d.Component = "ebb deliver"
+		d.Class = diag.Temporary
+		d.Setting = cfg.Setting("directory.dsn")
+		d.Hint = "install ebb next to ebb-deliver (or on PATH), or run ebb deliver in the MTA's transport instead of ebb-deliver"
+		fmt.Fprintln(e.stderr, d.Sentence())
+		return d.ExitCode()
+	}
 	if d := dropToServerUser(cfg); d != nil {
 		fmt.Fprintln(e.stderr, d.Sentence())
 		return d.ExitCode()
@@ -85,7 +110,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 	// the sendmail pickup, since ebb deliver has no queue.
 	agent.Filter = sieveFilter(cfg, e.stderr)
 	if *dir == "" {
-		res, err := directory.Open(e.ctx, cfg)
+		res, err := openDirectory(e.ctx, cfg)
 		if err != nil {
 			d := diag.From(err, "ebb deliver", "open")
 			fmt.Fprintln(e.stderr, d.Sentence())
@@ -113,6 +138,25 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 		fmt.Fprintf(e.stderr, "ebb deliver: warning: %d forward(s)/redirect(s)/reply(ies) not sent: ebb deliver has no queue; let the MTA expand aliases to remote addresses, or use ebb serve\n", n)
 	}
 	return 0
+}
+
+// openDirectory opens the directory for this one delivery's lookups. It
+// first opens it read-only and leaves the schema alone: a one-message
+// process then takes no write lock and runs no migration check, and it
+// leaves SQLite's -wal and -shm files for the next process (a read-write
+// connection that closes last checkpoints and deletes them, so every
+// delivery would create and delete two files). A database that is missing
+// or not at this ebb's schema version is opened the usual way, which
+// creates or migrates it, as before.
+func openDirectory(ctx context.Context, cfg *config.Config) (*directory.Directory, error) {
+	d, err := directory.OpenWith(ctx, cfg, directory.Options{NoMigrate: true, ReadOnly: true})
+	if err == nil {
+		if v, verr := d.CurrentVersion(ctx); verr == nil && v == directory.SchemaVersion() {
+			return d, nil
+		}
+		d.Close()
+	}
+	return directory.Open(ctx, cfg)
 }
 
 type env struct {
