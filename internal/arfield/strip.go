@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"io"
 	"strings"
+
+	"github.com/ebbmail/ebb/internal/bufpool"
 )
 
 // maxARField bounds how much of one Authentication-Results field is held
@@ -25,7 +27,16 @@ func StripReader(r io.Reader, authservID string) io.Reader {
 	if authservID == "" {
 		return r
 	}
-	return &stripReader{br: bufio.NewReaderSize(r, 64<<10), id: strings.ToLower(authservID)}
+	return &stripReader{br: bufpool.Reader(r), id: strings.ToLower(authservID)}
+}
+
+// Release returns the buffer of a reader from StripReader to the pool
+// (bufpool); r is not read after it. Any other reader is left alone.
+func Release(r io.Reader) {
+	if s, ok := r.(*stripReader); ok && s.br != nil {
+		bufpool.PutReader(s.br)
+		s.br = nil
+	}
 }
 
 type stripReader struct {

@@ -3,6 +3,8 @@ package deliver
 import (
 	"bufio"
 	"io"
+
+	"github.com/ebbmail/ebb/internal/bufpool"
 )
 
 // lfReader turns CRLF line ends into LF while streaming, leaving a bare CR
@@ -14,7 +16,13 @@ type lfReader struct {
 	r *bufio.Reader
 }
 
-func newLFReader(r io.Reader) *lfReader { return &lfReader{r: bufio.NewReaderSize(r, 64<<10)} }
+func newLFReader(r io.Reader) *lfReader { return &lfReader{r: bufpool.Reader(r)} }
+
+// release returns the buffer to the pool; l is not read after it.
+func (l *lfReader) release() {
+	bufpool.PutReader(l.r)
+	l.r = nil
+}
 
 func (l *lfReader) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)

@@ -31,7 +31,6 @@
 package deliver
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -43,6 +42,7 @@ import (
 	"sync"
 
 	"github.com/ebbmail/ebb/internal/arfield"
+	"github.com/ebbmail/ebb/internal/bufpool"
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
@@ -190,14 +190,20 @@ func (a *Agent) DeliverFile(ctx context.Context, path string, env Envelope) (*Re
 		return &Report{}, e
 	}
 	defer f.Close()
-	return a.deliver(ctx, newLFReader(arfield.StripReader(f, env.StripAuthResults)), path, env)
+	strip := arfield.StripReader(f, env.StripAuthResults)
+	defer arfield.Release(strip)
+	lf := newLFReader(strip)
+	defer lf.release()
+	return a.deliver(ctx, lf, path, env)
 }
 
 // Deliver delivers the message read from r (stdin in MDA mode), streaming
 // it once into a Maildir's tmp/. CRLF line ends become LF, as from the
 // spool: every file in a Maildir has one line-end style, LF (maildir(5)).
 func (a *Agent) Deliver(ctx context.Context, r io.Reader, env Envelope) (*Report, error) {
-	return a.deliver(ctx, newLFReader(r), "stdin", env)
+	lf := newLFReader(r)
+	defer lf.release()
+	return a.deliver(ctx, lf, "stdin", env)
 }
 
 func (a *Agent) deliver(ctx context.Context, r io.Reader, source string, env Envelope) (*Report, error) {
@@ -313,7 +319,8 @@ func (a *Agent) stage(ctx context.Context, r io.Reader, source string, env Envel
 		return nil, nil
 	}
 
-	br := bufio.NewReaderSize(r, 64<<10)
+	br := bufpool.Reader(r)
+	defer bufpool.PutReader(br) // nothing staged refers to it
 	// The input reaches here with LF line ends (lfReader), so the prefix is
 	// written with LF too.
 	isHeader, _, mboxFrom, empty := firstLine(br)

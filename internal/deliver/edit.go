@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/ebbmail/ebb/internal/bufpool"
 	"github.com/ebbmail/ebb/internal/maildir"
 )
 
@@ -23,7 +24,8 @@ func (a *Agent) rewriteHeader(st *staged, dir string, fields []string) (*maildir
 		return nil, err
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, 64<<10)
+	br := bufpool.Reader(f)
+	defer bufpool.PutReader(br)
 	crlf, err := skipHeader(br)
 	if err != nil {
 		return nil, fmt.Errorf("read the staged message: %w", err)

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/emersion/go-message/textproto"
+
+	"github.com/ebbmail/ebb/internal/bufpool"
 )
 
 const (
@@ -99,7 +101,8 @@ type field struct{ key, value string }
 // line, the first line that is neither a field nor a continuation, or EOF.
 // It bounds memory: each field at maxFieldBytes, all at maxHeaderBytes.
 func scanHeader(r io.Reader) []field {
-	br := bufio.NewReaderSize(r, 32<<10)
+	br := bufpool.Reader(r)
+	defer bufpool.PutReader(br) // fields hold copies (strings), never the buffer
 	var fields []field
 	total := 0
 	for total < maxHeaderBytes {

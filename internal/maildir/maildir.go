@@ -34,6 +34,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/ebbmail/ebb/internal/bufpool"
 	"github.com/ebbmail/ebb/internal/safeio"
 )
 
@@ -161,7 +162,9 @@ func (t *Tmp) Write(p []byte) (int, error) {
 
 // ReadFrom copies r into the file (io.Copy uses it), counting as it goes.
 func (t *Tmp) ReadFrom(r io.Reader) (int64, error) {
-	buf := make([]byte, 64<<10)
+	bp := bufpool.Bytes()
+	defer bufpool.PutBytes(bp)
+	buf := *bp
 	var total int64
 	for {
 		n, rerr := r.Read(buf)

@@ -12,16 +12,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ebbmail/ebb/internal/bufpool"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/safeio"
 	"golang.org/x/sys/unix"
 )
-
-// copyBufSize is the one buffer a message streams through: memory stays the
-// same for any message size.
-const copyBufSize = 64 << 10
-
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
 
 // Receive streams data into the spool and queues it for env's recipients.
 // It returns the queue id only after the data file, the envelope and the
@@ -57,9 +52,10 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader) (str
 			os.Remove(dataPath)
 		}
 	}()
-	bp := copyBufs.Get().(*[]byte)
+	// One buffer (bufpool) for any message size: memory stays flat.
+	bp := bufpool.Bytes()
 	n, err := copyData(f, data, *bp)
-	copyBufs.Put(bp)
+	bufpool.PutBytes(bp)
 	if err != nil {
 		f.Close()
 		var we *writeError

@@ -1,6 +1,10 @@
 package smtpd
 
-import "io"
+import (
+	"io"
+
+	"github.com/ebbmail/ebb/internal/bufpool"
+)
 
 // crlfReader turns a bare LF in the message data into CRLF while streaming
 // it into the spool. RFC 5321 §2.3.8 allows only CRLF as the line end and
@@ -16,8 +20,18 @@ type crlfReader struct {
 	r       io.Reader
 	buf     []byte
 	prevCR  bool
-	pending bool  // the LF of a converted line end did not fit
-	err     error // held back while pending
+	pending bool    // the LF of a converted line end did not fit
+	err     error   // held back while pending
+	pooled  *[]byte // buf, when lent by bufpool
+}
+
+// release returns a pooled buffer; a later Read lends another.
+func (c *crlfReader) release() {
+	if c.pooled != nil {
+		bufpool.PutBytes(c.pooled)
+		c.pooled = nil
+	}
+	c.buf = nil
 }
 
 func newCRLFReader(r io.Reader) *crlfReader { return &crlfReader{r: r} }
@@ -37,9 +51,18 @@ func (c *crlfReader) Read(p []byte) (int, error) {
 	// (rounded up; the one that may not fit waits in pending).
 	want := (len(p) - w + 1) / 2
 	if cap(c.buf) < want {
-		c.buf = make([]byte, want)
+		c.release()
+		if want <= bufpool.Size {
+			c.pooled = bufpool.Bytes()
+			c.buf = *c.pooled
+		} else {
+			c.buf = make([]byte, want)
+		}
 	}
 	n, err := c.r.Read(c.buf[:want])
+	if err != nil {
+		defer c.release() // the data ends here: the buffer goes back to the pool
+	}
 	for _, b := range c.buf[:n] {
 		if b == '\n' && !c.prevCR {
 			p[w] = '\r'
