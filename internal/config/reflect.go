@@ -7,26 +7,151 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 var textUnmarshaler = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
 
+// isSection reports whether a field of type t is a table of keys (a
+// struct that is not itself a value such as Duration or Size).
+func isSection(t reflect.Type) bool {
+	if t.Kind() != reflect.Struct {
+		return false
+	}
+	if v, ok := sectionTypes.Load(t); ok {
+		return v.(bool)
+	}
+	is := !reflect.PointerTo(t).Implements(textUnmarshaler)
+	sectionTypes.Store(t, is)
+	return is
+}
+
+// sectionTypes memoises isSection (Implements walks the method set, and
+// the same few types recur across hundreds of fields); a fact about
+// compiled-in types, so sharing it is safe.
+var sectionTypes sync.Map
+
+// fieldTags is what setDefaults and validate read from a field's tag, in
+// one pass. Every tag carries a long doc string, and
+// reflect.StructTag.Lookup scans the whole tag for each key it is asked:
+// five keys for each of hundreds of fields was most of Parse's time, and
+// Parse runs at the start of every ebb command and of every one-message
+// delivery (issue 16).
+type fieldTags struct {
+	toml, def, oneof, min string
+	hasDef                bool
+}
+
+// tagsOf returns parseTags of every field of the struct type t, parsed
+// once per type (setDefaults and validate both walk every field).
+func tagsOf(t reflect.Type) []fieldTags {
+	if v, ok := typeTags.Load(t); ok {
+		return v.([]fieldTags)
+	}
+	ts := make([]fieldTags, t.NumField())
+	for i := range ts {
+		ts[i] = parseTags(t.Field(i).Tag)
+	}
+	typeTags.Store(t, ts)
+	return ts
+}
+
+// typeTags memoises tagsOf: facts about compiled-in types.
+var typeTags sync.Map
+
+// parseTags reads the toml, default, oneof and min keys of a struct tag
+// in the conventional format (reflect.StructTag): space-separated
+// key:"quoted value" pairs; the first occurrence of a key wins. It skips
+// other values (doc) with IndexByte instead of a byte loop, and unquotes
+// only the four it returns. A malformed tag ends the parse, as in reflect.
+func parseTags(tag reflect.StructTag) fieldTags {
+	var ft fieldTags
+	var seen [4]bool
+	s := string(tag)
+	for {
+		for s != "" && s[0] == ' ' {
+			s = s[1:]
+		}
+		i := 0
+		for i < len(s) && s[i] > ' ' && s[i] != ':' && s[i] != '"' && s[i] != 0x7f {
+			i++
+		}
+		if i == 0 || i+1 >= len(s) || s[i] != ':' || s[i+1] != '"' {
+			return ft
+		}
+		name := s[:i]
+		s = s[i+1:] // at the opening quote
+		end := 1
+		for {
+			k := strings.IndexByte(s[end:], '"')
+			if k < 0 {
+				return ft
+			}
+			end += k
+			bs := 0
+			for p := end - 1; p >= 1 && s[p] == '\\'; p-- {
+				bs++
+			}
+			if bs%2 == 0 {
+				break
+			}
+			end++
+		}
+		quoted := s[:end+1]
+		s = s[end+1:]
+		slot := -1
+		switch name {
+		case "toml":
+			slot = 0
+		case "default":
+			slot = 1
+		case "oneof":
+			slot = 2
+		case "min":
+			slot = 3
+		}
+		if slot < 0 || seen[slot] {
+			continue
+		}
+		v := quoted[1 : len(quoted)-1]
+		if strings.ContainsAny(v, "\\\n") {
+			var err error
+			if v, err = strconv.Unquote(quoted); err != nil {
+				return ft
+			}
+		}
+		seen[slot] = true
+		switch slot {
+		case 0:
+			ft.toml = v
+		case 1:
+			ft.def, ft.hasDef = v, true
+		case 2:
+			ft.oneof = v
+		case 3:
+			ft.min = v
+		}
+	}
+}
+
 // setDefaults fills every field of the struct v from its `default` tag.
 func setDefaults(v reflect.Value) error {
 	t := v.Type()
+	tags := tagsOf(t)
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		if !f.IsExported() || f.Tag.Get("toml") == "-" {
+		ft := tags[i]
+		if !f.IsExported() || ft.toml == "-" {
 			continue
 		}
 		fv := v.Field(i)
-		if f.Type.Kind() == reflect.Struct && !reflect.PointerTo(f.Type).Implements(textUnmarshaler) {
+		if isSection(f.Type) {
 			if err := setDefaults(fv); err != nil {
 				return err
 			}
 			continue
 		}
-		def, ok := f.Tag.Lookup("default")
+		def, ok := ft.def, ft.hasDef
 		if !ok {
 			return fmt.Errorf("config: field %s has no default tag", f.Name)
 		}
@@ -85,9 +210,11 @@ func setText(fv reflect.Value, s string) error {
 func validate(v reflect.Value, key string) []Problem {
 	var probs []Problem
 	t := v.Type()
+	tags := tagsOf(t)
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		name := f.Tag.Get("toml")
+		ft := tags[i]
+		name := ft.toml
 		if !f.IsExported() || name == "-" || name == "" {
 			continue
 		}
@@ -96,11 +223,11 @@ func validate(v reflect.Value, key string) []Problem {
 			k = key + "." + name
 		}
 		fv := v.Field(i)
-		if f.Type.Kind() == reflect.Struct && !reflect.PointerTo(f.Type).Implements(textUnmarshaler) {
+		if isSection(f.Type) {
 			probs = append(probs, validate(fv, k)...)
 			continue
 		}
-		if one := f.Tag.Get("oneof"); one != "" {
+		if one := ft.oneof; one != "" {
 			allowed := strings.Split(one, ",")
 			vals := []string{}
 			if fv.Kind() == reflect.Slice {
@@ -116,7 +243,7 @@ func validate(v reflect.Value, key string) []Problem {
 				}
 			}
 		}
-		if m := f.Tag.Get("min"); m != "" {
+		if m := ft.min; m != "" {
 			min, _ := strconv.ParseFloat(m, 64)
 			if n, ok := number(fv); ok && n < min {
 				probs = append(probs, Problem{Key: k, Msg: fmt.Sprintf("%s = %s is too small; the least is %s", k, formatPlain(fv), m)})
@@ -232,7 +359,7 @@ func writeSection(w io.Writer, v reflect.Value, name, doc string) {
 		if !f.IsExported() || key == "-" {
 			continue
 		}
-		if f.Type.Kind() == reflect.Struct && !reflect.PointerTo(f.Type).Implements(textUnmarshaler) {
+		if isSection(f.Type) {
 			subs = append(subs, i)
 			continue
 		}
@@ -291,7 +418,7 @@ func Keys() []string {
 			if prefix != "" {
 				k = prefix + "." + name
 			}
-			if f.Type.Kind() == reflect.Struct && !reflect.PointerTo(f.Type).Implements(textUnmarshaler) {
+			if isSection(f.Type) {
 				walk(f.Type, k)
 				continue
 			}
