@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ebbmail/ebb/internal/diag"
@@ -232,9 +233,11 @@ func GeneralReason(d *diag.Error, rcpt string) string {
 	return b.String()
 }
 
+// The patterns are compiled on first use, not at package init: every ebb
+// process links this package, most never group reasons (issue 16).
 var (
-	refPattern    = regexp.MustCompile(`\(ref [A-Z2-7]{8}\)`)
-	digitsPattern = regexp.MustCompile(`\b[0-9A-Fa-f]*[0-9][0-9A-Fa-f]{5,}\b`)
+	refPattern    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\(ref [A-Z2-7]{8}\)`) })
+	digitsPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\b[0-9A-Fa-f]*[0-9][0-9A-Fa-f]{5,}\b`) })
 )
 
 // generalise replaces the recipient's address and parts, reference ids and
@@ -243,8 +246,8 @@ func generalise(s, rcpt string) string {
 	if s == "" {
 		return ""
 	}
-	s = refPattern.ReplaceAllString(s, "(ref …)")
-	s = digitsPattern.ReplaceAllString(s, "…")
+	s = refPattern().ReplaceAllString(s, "(ref …)")
+	s = digitsPattern().ReplaceAllString(s, "…")
 	if rcpt != "" {
 		s = strings.ReplaceAll(s, rcpt, "{address}")
 		local, domain, ok := strings.Cut(rcpt, "@")

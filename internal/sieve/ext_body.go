@@ -8,6 +8,7 @@ import (
 	"mime"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/emersion/go-message"
 )
@@ -323,10 +324,11 @@ func contentTypeMatches(mt string, types []string) bool {
 	return false
 }
 
-var htmlTag = regexp.MustCompile(`(?s)<[^>]*>`)
+// htmlTag is compiled on first use, not at init (every delivery links Sieve).
+var htmlTag = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?s)<[^>]*>`) })
 
 // htmlToText is the crude HTML-to-text extraction :text applies to
 // text/html parts: tags are removed.
 func htmlToText(s string) string {
-	return htmlTag.ReplaceAllString(s, "")
+	return htmlTag().ReplaceAllString(s, "")
 }
