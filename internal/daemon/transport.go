@@ -20,7 +20,15 @@ func (d *daemon) transports() queue.Transports {
 	// One Agent per attempt, so that its log lines carry the queue id;
 	// they share the Maildir file namer and the Sieve filter.
 	cfg, dir, q := d.cfg, d.dir, d.q
-	agent := &deliver.Agent{Cfg: cfg, Resolver: dir, Component: "ebb serve", Namer: maildir.NewNamer(cfg.Server.Hostname)}
+	namer := maildir.NewNamer(cfg.Server.Hostname)
+	if fs := q.SharedFlush(); fs != nil {
+		// queue.sync = "filesystem": a delivery's Maildir file and link
+		// become durable in the same syncfs flushes as the receives on
+		// that filesystem (one flush for all waiting then, where each
+		// delivery made two fsyncs of its own).
+		namer.Flusher = fs
+	}
+	agent := &deliver.Agent{Cfg: cfg, Resolver: dir, Component: "ebb serve", Namer: namer}
 	agent.Filter = sievefilter.New(cfg, d.log.With("component", "sieve"), sievefilter.QueueOutbox{Q: q, Sender: d.srsSender})
 	deliverLog := d.log.With("component", "deliver")
 	authservID := cfg.AuthservID() // forged Authentication-Results are not stored (checks_auth.go)

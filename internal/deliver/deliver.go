@@ -352,7 +352,7 @@ func (a *Agent) stage(ctx context.Context, r io.Reader, source string, env Envel
 	if err := ctx.Err(); err != nil {
 		return failAll(a.readErr(source, err))
 	}
-	if err := tmp.Finish(); err != nil {
+	if err := tmp.FinishWith(a.namer()); err != nil {
 		return failAll(a.pathErr("fsync", "fsync", tmp.Path, err, first.setting))
 	}
 	return &staged{tmp: tmp, offset: offset, t: first}, rest

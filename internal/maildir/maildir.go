@@ -225,6 +225,23 @@ func (t *Tmp) Finish() error {
 	return nil
 }
 
+// FinishWith is Finish through n's Flusher when it has one: the file is
+// closed and the shared flush writes it (one flush for every delivery and
+// receive waiting then) instead of an fsync of its own. Without a Flusher
+// it is Finish.
+func (t *Tmp) FinishWith(n *Namer) error {
+	if n == nil || n.Flusher == nil {
+		return t.Finish()
+	}
+	if err := t.f.Close(); err != nil {
+		return &os.PathError{Op: "close", Path: t.Path, Err: unwrapPathErr(err)}
+	}
+	if err := n.Flusher.Sync(filepath.Dir(t.Path)); err != nil {
+		return &os.PathError{Op: "fsync", Path: t.Path, Err: unwrapPathErr(err)}
+	}
+	return nil
+}
+
 // Remove closes (if still open) and removes the tmp file. It is safe to call
 // more than once and after publishing.
 func (t *Tmp) Remove() {

@@ -23,6 +23,20 @@ type Namer struct {
 	count atomic.Uint64
 	now   func() time.Time
 	dirs  safeio.DirGroup
+
+	// Flusher, when set, makes a finished tmp file and a link durable
+	// instead of their own fsyncs: ebb serve's syncfs group commit per
+	// filesystem (safeio.FSGroup), shared with the spool's receives, so
+	// that one flush covers many deliveries and receives. Set it before
+	// the first delivery.
+	Flusher Flusher
+}
+
+// Flusher makes everything written under dir durable, sharing the flush
+// with concurrent callers; nobody returns before a flush that began after
+// its call (the guarantee of fsync).
+type Flusher interface {
+	Sync(dir string) error
 }
 
 // syncDir fsyncs a Maildir subdirectory after a link into it, shared with
@@ -30,6 +44,9 @@ type Namer struct {
 func (n *Namer) syncDir(dir string) error {
 	if n == nil {
 		return safeio.SyncDir(dir)
+	}
+	if n.Flusher != nil {
+		return n.Flusher.Sync(dir)
 	}
 	return n.dirs.SyncDir(dir)
 }

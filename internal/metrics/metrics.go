@@ -154,6 +154,8 @@ var (
 		"Recipients of queued messages by state (pending, deferred, delivered, failed).", []string{"state"}, nil)
 	descReceived = prometheus.NewDesc("ebb_queue_received_total",
 		"Messages accepted into the queue (DSNs included).", nil, nil)
+	descFlushes = prometheus.NewDesc("ebb_queue_flushes_total",
+		"Group-commit flushes that made received messages durable (syncfs of the spool's filesystem, shared with the deliveries on it; or the spool directory's fsync with queue.sync = files). Divided by ebb_queue_received_total: flushes per message.", nil, nil)
 	descDeliveries = prometheus.NewDesc("ebb_deliveries_total",
 		"Delivery attempts per recipient, by outcome (delivered, deferred, failed).", []string{"outcome"}, nil)
 	descDeferrals = prometheus.NewDesc("ebb_deferrals_total",
@@ -165,7 +167,7 @@ var (
 type queueCollector struct{ stats func() queue.Stats }
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descMessages, descDepth, descReceived, descDeliveries, descDeferrals, descFailures} {
+	for _, d := range []*prometheus.Desc{descMessages, descDepth, descReceived, descFlushes, descDeliveries, descDeferrals, descFailures} {
 		ch <- d
 	}
 }
@@ -178,6 +180,7 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descDepth, prometheus.GaugeValue, float64(n), string(st))
 	}
 	ch <- prometheus.MustNewConstMetric(descReceived, prometheus.CounterValue, float64(s.Received))
+	ch <- prometheus.MustNewConstMetric(descFlushes, prometheus.CounterValue, float64(s.Flushes))
 	for st, n := range s.Deliveries {
 		ch <- prometheus.MustNewConstMetric(descDeliveries, prometheus.CounterValue, float64(n), string(st))
 	}

@@ -243,3 +243,37 @@ func fullSpool(t *testing.T, mode string) {
 	rec.wait(t)
 	_ = syscall.ENOSPC
 }
+
+// With queue.sync = "filesystem" the spool's syncfs group is offered to the
+// deliveries (SharedFlush): their flushes are the receives' flushes, counted
+// once in Stats.Flushes. With "files" there is none to share.
+func TestSharedFlushIsTheReceivesGroup(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Queue.Sync = "filesystem"
+	q := openQueue(t, cfg)
+	fs := q.SharedFlush()
+	if fs == nil {
+		t.Fatal("no shared flush with queue.sync = filesystem")
+	}
+	if _, err := q.Receive(context.Background(), &Envelope{From: "a@example.org", Recipients: []string{"b@example.test"}},
+		strings.NewReader("Subject: x\r\n\r\nx\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	before := q.Stats().Flushes
+	if before == 0 {
+		t.Fatal("a receive made no flush")
+	}
+	// A delivery's Maildir on the same filesystem (a sibling of the spool).
+	if err := fs.Sync(filepath.Dir(cfg.Queue.Spool)); err != nil {
+		t.Fatal(err)
+	}
+	if after := q.Stats().Flushes; after != before+1 {
+		t.Fatalf("flushes %d -> %d after a delivery's Sync, want one more in the same group", before, after)
+	}
+
+	cfg2 := testConfig(t)
+	cfg2.Queue.Sync = "files"
+	if q2 := openQueue(t, cfg2); q2.SharedFlush() != nil {
+		t.Fatal("queue.sync = files offers a shared syncfs group")
+	}
+}

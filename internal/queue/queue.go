@@ -71,7 +71,11 @@ type Queue struct {
 	spool string
 	dir   string // spool/queue
 	lock  *spoolLock
-	dsync *safeio.Group // group commit of received messages (receive.go)
+	dsync flusher // group commit of received messages (receive.go)
+	// fs is the per-filesystem syncfs group with queue.sync = "filesystem"
+	// (nil with "files"): the receive's flushes, and those of any delivery
+	// given it (SharedFlush), are one.
+	fs *safeio.FSGroup
 	// owner is the spool's owner when we run as root and it is someone
 	// else: files we create get that owner, so that the daemon (running as
 	// server.user) can still read what a root `ebb queue` command wrote.
@@ -151,7 +155,6 @@ func open(cfg *config.Config, log *slog.Logger, wait time.Duration) (*Queue, err
 		spool: spool,
 		dir:   dir,
 		lock:  l,
-		dsync: newDirSync(dir, cfg.Queue.Sync != "files"),
 		set: settings{
 			lifetime:       cfg.Queue.Lifetime.Duration,
 			delayNotice:    cfg.Queue.DelayNotice.Duration,
@@ -168,6 +171,7 @@ func open(cfg *config.Config, log *slog.Logger, wait time.Duration) (*Queue, err
 		now:     time.Now,
 		rnd:     rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
+	q.dsync = q.newDirSync()
 	if st, err := os.Stat(spool); err == nil && os.Geteuid() == 0 {
 		if sys, ok := st.Sys().(*syscall.Stat_t); ok && sys.Uid != 0 {
 			q.owner = &[2]int{int(sys.Uid), int(sys.Gid)}

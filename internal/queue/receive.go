@@ -15,7 +15,6 @@ import (
 	"github.com/ebbmail/ebb/internal/bufpool"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/safeio"
-	"golang.org/x/sys/unix"
 )
 
 // Receive streams data into the spool and queues it for env's recipients.
@@ -261,18 +260,41 @@ func writeEnvelope(path string, data []byte) error {
 	return safeio.WriteFile(path, data, 0o600)
 }
 
-// newDirSync is the spool's group commit: one flush for the receivers
-// waiting at that moment (safeio.Group). The flush is an fsync of the
-// directory, or with syncfs a syncfs(2) of its filesystem, which also
-// writes the files' data.
-func newDirSync(dir string, syncfs bool) *safeio.Group {
-	return &safeio.Group{Flush: func() error {
-		if syncfs {
-			return syncFilesystem(dir)
-		}
-		return safeio.SyncDir(dir)
-	}}
+// flusher is the spool's group commit (safeio.Group, or a filesystem's
+// syncfs group bound to the spool directory).
+type flusher interface {
+	Do() error
+	Flushes() uint64
 }
+
+// newDirSync is the spool's group commit: one flush for the receivers
+// waiting at that moment. With queue.sync = "files" it is an fsync of the
+// directory (the files were fsynced each); with "filesystem" a syncfs(2)
+// of its filesystem, which also writes the files' data, shared with every
+// other user of q.fs (the delivery workers' Maildir writes on the same
+// filesystem: SharedFlush).
+func (q *Queue) newDirSync() flusher {
+	if !q.set.syncfs {
+		dir := q.dir
+		return &safeio.Group{Flush: func() error { return safeio.SyncDir(dir) }}
+	}
+	q.fs = &safeio.FSGroup{}
+	return fsFlusher{q.fs, q.dir}
+}
+
+type fsFlusher struct {
+	g   *safeio.FSGroup
+	dir string
+}
+
+func (f fsFlusher) Do() error       { return f.g.Sync(f.dir) }
+func (f fsFlusher) Flushes() uint64 { return f.g.Flushes() }
+
+// SharedFlush is the syncfs group commit the spool uses with queue.sync =
+// "filesystem", for a delivery in the same process to make its own files
+// durable in the same flushes (nil with queue.sync = "files": then each
+// fsyncs its own).
+func (q *Queue) SharedFlush() *safeio.FSGroup { return q.fs }
 
 // newID makes a queue id: the arrival time in microseconds (base 36, so ids
 // sort by age) and 5 random characters, upper case.
@@ -286,19 +308,4 @@ func newID(now time.Time) string {
 		b.WriteByte(alphabet[int(c)%len(alphabet)])
 	}
 	return b.String()
-}
-
-// syncFilesystem writes every dirty page and inode of dir's filesystem and
-// commits its journal: syncfs(2). Since Linux 5.8 it reports writeback
-// errors of any file on it, ours included.
-func syncFilesystem(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := unix.Syncfs(int(d.Fd())); err != nil {
-		return &os.PathError{Op: "syncfs", Path: dir, Err: err}
-	}
-	return nil
 }

@@ -25,6 +25,11 @@ type Stats struct {
 	Depth map[State]int
 	// Received counts messages accepted since Open (DSNs included).
 	Received uint64
+	// Flushes counts the group-commit flushes that made received messages
+	// durable (syncfs, or the directory fsync with queue.sync = "files");
+	// with "filesystem" they also cover the deliveries sharing them
+	// (SharedFlush). Flushes/Received says how many messages one covers.
+	Flushes uint64
 	// Deliveries counts attempts by outcome: delivered, deferred, failed.
 	Deliveries map[State]uint64
 	// Deferrals counts deferred attempts by reason class (ReasonClass).
@@ -40,6 +45,7 @@ func (q *Queue) Stats() Stats {
 	s := Stats{
 		Depth:      map[State]int{Pending: 0, Deferred: 0, Delivered: 0, Failed: 0},
 		Received:   q.stats.received,
+		Flushes:    q.dsync.Flushes(),
 		Deliveries: map[State]uint64{Delivered: 0, Deferred: 0, Failed: 0},
 		Deferrals:  map[string]uint64{},
 		Failures:   map[string]uint64{},

@@ -1,0 +1,75 @@
+package safeio
+
+import (
+	"os"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// FSGroup shares syncfs(2) flushes per filesystem between every caller in
+// the process: ebb serve's receivers (the spool's data and envelope) and
+// its delivery workers (a Maildir file before its link, the link after)
+// wait for the same flush instead of each flushing alone. One syncfs
+// writes every dirty page and inode of the filesystem and flushes the
+// device cache, so it covers all of them; with Group's rule nobody returns
+// before a flush that began after its call, so the guarantee is that of an
+// fsync of each file and directory. Since Linux 5.8 syncfs reports any
+// writeback error on the filesystem (the superblock's error sequence), a
+// closed file's included.
+//
+// The zero value is ready. Filesystems are told apart by st_dev; each
+// keeps one open directory to call syncfs on, so memory stays flat.
+type FSGroup struct {
+	mu  sync.Mutex
+	fss map[uint64]*fsEntry
+}
+
+type fsEntry struct {
+	g Group
+	d *os.File
+}
+
+// Sync returns once a syncfs of dir's filesystem that began after the
+// call has finished, with its error.
+func (f *FSGroup) Sync(dir string) error {
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		return &os.PathError{Op: "stat", Path: dir, Err: err}
+	}
+	dev := uint64(st.Dev)
+	f.mu.Lock()
+	if f.fss == nil {
+		f.fss = map[uint64]*fsEntry{}
+	}
+	e := f.fss[dev]
+	if e == nil {
+		d, err := os.Open(dir)
+		if err != nil {
+			f.mu.Unlock()
+			return err
+		}
+		e = &fsEntry{d: d}
+		e.g.Flush = func() error {
+			if err := unix.Syncfs(int(e.d.Fd())); err != nil {
+				return &os.PathError{Op: "syncfs", Path: e.d.Name(), Err: err}
+			}
+			return nil
+		}
+		f.fss[dev] = e
+	}
+	f.mu.Unlock()
+	return e.g.Do()
+}
+
+// Flushes is how many syncfs calls have finished, over all filesystems.
+func (f *FSGroup) Flushes() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var n uint64
+	for _, e := range f.fss {
+		n += e.g.Flushes()
+	}
+	return n
+}
