@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ebbmail/ebb/internal/diag"
@@ -110,7 +111,7 @@ func (p *Page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	// No outside asset, no script: the page's own CSP says so.
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:")
-	if err := pageTmpl.Execute(w, v); err != nil {
+	if err := pageTmpl().Execute(w, v); err != nil {
 		fmt.Fprintf(w, "<p>page error: %s</p>", template.HTMLEscapeString(err.Error()))
 	}
 }
@@ -134,7 +135,7 @@ func (p *Page) serveExplain(w http.ResponseWriter, id string) {
 	if err != nil {
 		msg = err.Error()
 	}
-	explainTmpl.Execute(w, struct {
+	explainTmpl().Execute(w, struct {
 		ID    string
 		Lines []string
 		Err   string
@@ -232,7 +233,10 @@ func rateChart(rs []Rate, from, to time.Time) template.HTML {
 
 var funcs = template.FuncMap{"join": strings.Join}
 
-var pageTmpl = template.Must(template.New("page").Funcs(funcs).Parse(`<!doctype html>
+// The templates are parsed on first use, not at init: every ebb command
+// (sendmail, mailq, deliver) links this package (issue 16).
+var pageTmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("page").Funcs(funcs).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>ebb queue tide{{if .Host}} — {{.Host}}{{end}}</title>
@@ -277,8 +281,10 @@ code{font-size:.9em;word-break:break-all}
 <p class="muted">The same data: <code>ebb mailq</code>, <code>ebb explain ID</code>, <a href="/metrics">/metrics</a>.</p>
 </main></body></html>
 `))
+})
 
-var explainTmpl = template.Must(template.New("explain").Parse(`<!doctype html>
+var explainTmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("explain").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>ebb explain {{.ID}}</title>
 <style>body{font:14px/1.5 system-ui,sans-serif;margin:0;background:#f6f8fa}main{max-width:960px;margin:auto;padding:12px}li{margin:.3em 0;word-break:break-word}</style>
@@ -287,3 +293,4 @@ var explainTmpl = template.Must(template.New("explain").Parse(`<!doctype html>
 <ol id="story">{{range .Lines}}<li>{{.}}</li>{{end}}</ol>
 <p><a href="/">back to the queue tide</a></p></main></body></html>
 `))
+})
