@@ -183,7 +183,10 @@ func (d *Directory) openSQLite(ctx context.Context, path string, cfg *config.Con
 	// queue for a lock (p99 of 150 ms under 32 lookers, measured).
 	q := fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=mmap_size(67108864)&_txlock=immediate", busy)
 	if ro {
-		q += "&mode=ro"
+		// Lookups only: none of the write-side pragmas, and the journal
+		// mode is left as the writers set it (each statement here is
+		// parsed and run in every one-message delivery).
+		q = fmt.Sprintf("?_pragma=busy_timeout(%d)&mode=ro", busy)
 	}
 	db, err := sql.Open("sqlite", "file:"+path+q)
 	if err != nil {
@@ -192,12 +195,15 @@ func (d *Directory) openSQLite(ctx context.Context, path string, cfg *config.Con
 	db.SetMaxOpenConns(16)
 	db.SetMaxIdleConns(16)
 	d.db = db
+	if ro {
+		return nil
+	}
 	var mode string
 	if err := db.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
 		db.Close()
 		return d.dbError("open", err)
 	}
-	if !strings.EqualFold(mode, "wal") && !ro {
+	if !strings.EqualFold(mode, "wal") {
 		if _, err := db.ExecContext(ctx, `PRAGMA journal_mode=WAL`); err != nil {
 			db.Close()
 			return d.dbError("open", err)
