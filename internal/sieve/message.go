@@ -7,8 +7,6 @@ import (
 	"io"
 	"mime"
 	"strings"
-
-	"github.com/emersion/go-message/charset"
 )
 
 // MaxHeaderBytes bounds the header NewMessage reads into memory; the body is
@@ -101,7 +99,7 @@ func unfold(v string) string {
 	return strings.Trim(v, " \t")
 }
 
-var wordDecoder = &mime.WordDecoder{CharsetReader: charset.Reader}
+var wordDecoder = &mime.WordDecoder{CharsetReader: charsetReader}
 
 // decodeHeader unfolds a value and decodes RFC 2047 encoded words, as
 // RFC 5228 §5.7 asks of the header test. An undecodable value stays raw.
