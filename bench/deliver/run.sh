@@ -25,7 +25,7 @@
 # Then the disk's durable-create latency in the same run, and peak RSS
 # (/usr/bin/time -v) for one 100 MiB message fed through a pipe.
 #
-#   sudo bench/deliver/run.sh            # N=2000, ROUNDS=10
+#   sudo bench/deliver/run.sh            # N=2000, ROUNDS=10, OUT=bench/deliver/out
 #   sudo N=500 bench/deliver/run.sh
 #
 # Targets (issue 16): ebb-deliver at least 1.5x maildrop's msgs/s with
@@ -36,6 +36,7 @@ cd "$(dirname "$0")/../.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
 N=${N:-2000}
 ROUNDS=${ROUNDS:-10}
+OUT=${OUT:-bench/deliver/out}
 BIG_MIB=${BIG_MIB:-100}
 U=ebbdeliverbench  # its own user: bench/serve runs ebb as ebbbench, and usermod -d fails while it does
 
@@ -157,6 +158,12 @@ printf '%-16s %8s %10s %10s %12s %14s\n' agent msgs seconds msgs/s "ms (median)"
 for a in "${ORDER[@]}"; do
 	printf '%-16s %8d %10.2f %10.1f %12.2f %13.2fx\n' "${LABEL[$a]}" "$N" "${SECS[$a]}" "${RATE[$a]}" "${MED[$a]}" "$(echo "${RATE[$a]} / ${RATE[maildrop]}" | bc -l)"
 done
+mkdir -p "$OUT"
+{
+	printf 'agent\tmsgs_s\tmedian_ms\n'
+	for a in "${ORDER[@]}"; do printf '%s\t%.1f\t%.3f\n' "${LABEL[$a]}" "${RATE[$a]}" "${MED[$a]}"; done
+} > "$OUT/results.tsv"
+command -v python3 >/dev/null && python3 bench/deliver/chart.py "$OUT/results.tsv" "$OUT/deliver.svg" && echo "   table: $OUT/results.tsv, chart: $OUT/deliver.svg"
 ms() { printf '%.2f' "$(echo "$1" | bc -l)"; }
 echo
 echo "== where a message's time goes (medians, ms)"
