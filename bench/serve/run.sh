@@ -15,7 +15,10 @@
 # ROUNDS every cell runs ROUNDS times, Postfix and ebb alternating, and the
 # medians are compared (the machine is shared: the load average is printed).
 #
-# Usage: bench/serve/run.sh [-m MESSAGES] [-z "1024 65536"] [-s "1 10 50"] [-r ROUNDS] [-o OUTDIR]
+# Usage: bench/serve/run.sh [-m MESSAGES] [-z "1024 65536"] [-s "1 10 50"] [-r ROUNDS] [-o OUTDIR] [-e EBB_BINARY] [-C]
+# -e runs a given ebb binary instead of building the tree's (before/after
+# comparisons with the same harness); -C skips the row with ebb's default
+# checks.
 # Run as root on Debian 12 with postfix installed (test/packages.txt).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,10 +29,13 @@ SIZES="1024 65536"
 SESSIONS="1 10 50"
 ROUNDS=1
 OUT=bench/serve/out
-while getopts "m:z:s:r:o:" o; do
+EBB_GIVEN=
+CHECKS_ROW=1
+while getopts "m:z:s:r:o:e:C" o; do
 	case $o in
 	m) MSGS=$OPTARG ;; z) SIZES=$OPTARG ;; s) SESSIONS=$OPTARG ;; r) ROUNDS=$OPTARG ;; o) OUT=$OPTARG ;;
-	*) echo "usage: $0 [-m MESSAGES] [-z SIZES] [-s SESSIONS] [-r ROUNDS] [-o OUTDIR]" >&2; exit 64 ;;
+	e) EBB_GIVEN=$(realpath "$OPTARG") ;; C) CHECKS_ROW= ;;
+	*) echo "usage: $0 [-m MESSAGES] [-z SIZES] [-s SESSIONS] [-r ROUNDS] [-o OUTDIR] [-e EBB_BINARY] [-C]" >&2; exit 64 ;;
 	esac
 done
 [ "$(id -u)" = 0 ] || { echo "$0: run as root (Postfix needs it to start)" >&2; exit 1; }
@@ -53,7 +59,8 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== building ebb"
-mkdir -p "$T/bin" && chmod 755 "$T/bin" && go build -o "$T/bin/ebb" ./cmd/ebb
+mkdir -p "$T/bin" && chmod 755 "$T/bin"
+if [ -n "$EBB_GIVEN" ]; then cp "$EBB_GIVEN" "$T/bin/ebb"; echo "   ebb: $EBB_GIVEN"; else go build -o "$T/bin/ebb" ./cmd/ebb; fi
 go build -o "$T/bin/diskrate" ./bench/serve/diskrate
 go build -o "$T/bin/rss" ./bench/serve/rss
 go build -o "$T/bin/waitnew" ./bench/serve/waitnew
@@ -65,6 +72,8 @@ go build -o "$T/bin/dnsserver" ./bench/relay/dnsserver
 # machine. The main comparison runs ebb with auth.check = false, like for
 # like: the Postfix here checks nothing.
 DNS_PORT=$((EBB_PORT + 1))
+PERF=
+if command -v perf >/dev/null && perf stat -e syscalls:sys_enter_fsync true >/dev/null 2>&1; then PERF=1; fi
 "$T/bin/dnsserver" -listen "127.0.0.1:$DNS_PORT" \
 	'example.org. 300 IN TXT "v=spf1 ip4:127.0.0.0/8 -all"' \
 	'_dmarc.example.org. 300 IN TXT "v=DMARC1; p=none"' >"$T/dns.out" 2>&1 &
@@ -211,6 +220,16 @@ run_one() {
 		start_ebb "$([ "$sys" = ebb-dns ] && echo dns || echo off)"; port=$EBB_PORT; newdir="$T/ebb/mail/example.test/bench/Maildir/new"
 	fi
 	"$T/bin/rss" -pidfile "$ROOT_PIDFILE" >"$T/rss" & SAMPLER=$!
+	# Flushes (fsync, fdatasync, syncfs) counted per process name by the
+	# kernel's syscall tracepoints, when perf is there: only the system
+	# under test's own processes are summed (other work on the machine is
+	# left out).
+	local perfpid=
+	if [ -n "$PERF" ]; then
+		perf record -q -a -e syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync,syscalls:sys_enter_syncfs \
+			-o "$T/flush.data" >/dev/null 2>&1 & perfpid=$!
+		sleep 0.3
+	fi
 	local t0 t1 n
 	t0=$(date +%s.%N)
 	smtp-source -s "$sess" -m "$MSGS" -l "$size" -f sender@example.org -t bench@example.test "127.0.0.1:$port" \
@@ -220,8 +239,23 @@ run_one() {
 	[ "${n:-0}" -ge "$MSGS" ] || echo "$sys: only ${n:-0} of $MSGS delivered after 600 s" >&2
 	kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true; SAMPLER=
 	local rss; rss=$(cat "$T/rss"); rss=${rss:-0}
+	local flushes=-1
+	if [ -n "$perfpid" ]; then
+		kill -INT "$perfpid" 2>/dev/null; wait "$perfpid" 2>/dev/null || true
+		flushes=$(flushes_of "$sys")
+	fi
 	if [ "$sys" = postfix ]; then stop_postfix; else stop_ebb; fi
-	awk -v n="$n" -v a="$t0" -v b="$t1" -v r="$rss" 'BEGIN { printf "%.1f %d %.2f\n", n/(b-a), r, b-a }'
+	awk -v n="$n" -v a="$t0" -v b="$t1" -v r="$rss" -v f="$flushes" \
+		'BEGIN { printf "%.1f %d %.2f %s\n", n/(b-a), r, b-a, (f < 0 ? "-" : sprintf("%.2f", f/n)) }'
+}
+
+# flushes_of SYSTEM: the flush system calls made by SYSTEM's processes in
+# the last run (perf's per-command counts; Postfix's daemons by name).
+flushes_of() {
+	local re='^ebb$'
+	[ "$1" = postfix ] && re='^(smtpd|cleanup|qmgr|virtual|trivial-rewrite|master|pickup|anvil|postlog|tlsmgr|bounce|proxymap)$'
+	perf report -i "$T/flush.data" --sort comm -F sample,comm --stdio 2>/dev/null |
+		awk -v re="$re" '!/^#/ && NF == 2 && $2 ~ re { n += $1 } END { print n + 0 }'
 }
 
 # median of the numbers on stdin
@@ -231,24 +265,27 @@ median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]
 disk_for() { if [ "$1" -le 1 ]; then echo "$DISK1"; else echo "$DISK32"; fi; }
 
 RESULTS="$OUT/results.tsv"
-printf "size\tsessions\tpostfix_msgs_s\tebb_msgs_s\tratio\tpostfix_rss_mib\tebb_rss_mib\tdisk_creates_s\tebb_share_of_disk\n" > "$RESULTS"
+printf "size\tsessions\tpostfix_msgs_s\tebb_msgs_s\tratio\tpostfix_rss_mib\tebb_rss_mib\tdisk_creates_s\tebb_share_of_disk\tpostfix_flushes_msg\tebb_flushes_msg\n" > "$RESULTS"
 echo "== $MSGS messages per run, $ROUNDS round(s) per cell; sizes: $SIZES; sessions: $SESSIONS"
 for size in $SIZES; do
 	for sess in $SESSIONS; do
 		: > "$T/pf.runs"; : > "$T/ebb.runs"
 		for r in $(seq "$ROUNDS"); do
-			read -r pf_rate pf_rss pf_t < <(run_one postfix "$size" "$sess")
-			read -r ebb_rate ebb_rss ebb_t < <(run_one ebb "$size" "$sess")
-			echo "$pf_rate $pf_rss" >> "$T/pf.runs"; echo "$ebb_rate $ebb_rss" >> "$T/ebb.runs"
-			echo "   size $size, $sess sessions, round $r: postfix $pf_rate msg/s (${pf_t}s), ebb $ebb_rate msg/s (${ebb_t}s), load $(cut -d' ' -f1 /proc/loadavg)"
+			read -r pf_rate pf_rss pf_t pf_fl < <(run_one postfix "$size" "$sess")
+			read -r ebb_rate ebb_rss ebb_t ebb_fl < <(run_one ebb "$size" "$sess")
+			echo "$pf_rate $pf_rss $pf_fl" >> "$T/pf.runs"; echo "$ebb_rate $ebb_rss $ebb_fl" >> "$T/ebb.runs"
+			echo "   size $size, $sess sessions, round $r: postfix $pf_rate msg/s (${pf_t}s, $pf_fl flushes/msg), ebb $ebb_rate msg/s (${ebb_t}s, $ebb_fl flushes/msg), load $(cut -d' ' -f1 /proc/loadavg)"
 		done
 		pf_rate=$(awk '{print $1}' "$T/pf.runs" | median); ebb_rate=$(awk '{print $1}' "$T/ebb.runs" | median)
 		pf_rss=$(awk '{print $2}' "$T/pf.runs" | sort -g | tail -1); ebb_rss=$(awk '{print $2}' "$T/ebb.runs" | sort -g | tail -1)
+		pf_fl=$(awk '$3 != "-" {print $3}' "$T/pf.runs" | median); ebb_fl=$(awk '$3 != "-" {print $3}' "$T/ebb.runs" | median)
+		[ -n "$PERF" ] || { pf_fl=-; ebb_fl=-; }
 		disk=$(disk_for "$sess")
 		ratio=$(awk -v a="$ebb_rate" -v b="$pf_rate" 'BEGIN { printf "%.2f", a/b }')
 		share=$(awk -v a="$ebb_rate" -v b="$disk" 'BEGIN { printf "%.2f", a/b }')
-		printf "%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f\t%s\t%s\n" "$size" "$sess" "$pf_rate" "$ebb_rate" "$ratio" \
-			"$(awk -v r="$pf_rss" 'BEGIN{print r/1024}')" "$(awk -v r="$ebb_rss" 'BEGIN{print r/1024}')" "$disk" "$share" >> "$RESULTS"
+		printf "%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f\t%s\t%s\t%s\t%s\n" "$size" "$sess" "$pf_rate" "$ebb_rate" "$ratio" \
+			"$(awk -v r="$pf_rss" 'BEGIN{print r/1024}')" "$(awk -v r="$ebb_rss" 'BEGIN{print r/1024}')" "$disk" "$share" \
+			"${pf_fl:--}" "${ebb_fl:--}" >> "$RESULTS"
 	done
 done
 
@@ -259,9 +296,10 @@ CHECKS="$OUT/checks.tsv"
 printf "size\tsessions\tebb_msgs_s\tebb_checks_dns_msgs_s\tcost\n" > "$CHECKS"
 size1=$(echo "$SIZES" | awk '{print $1}')
 for sess in $SESSIONS; do
+	[ -n "$CHECKS_ROW" ] || break
 	: > "$T/dns.runs"
 	for r in $(seq "$ROUNDS"); do
-		read -r d_rate _ d_t < <(run_one ebb-dns "$size1" "$sess")
+		read -r d_rate _ d_t _ < <(run_one ebb-dns "$size1" "$sess")
 		echo "$d_rate" >> "$T/dns.runs"
 		echo "   size $size1, $sess sessions, round $r: ebb with its default checks (loopback DNS) $d_rate msg/s (${d_t}s), load $(cut -d' ' -f1 /proc/loadavg)"
 	done
@@ -273,9 +311,10 @@ done
 
 echo
 echo "== delivered messages per second, end to end (smtp-source → Maildir new/), $MSGS messages per run, median of $ROUNDS"
-awk -F'\t' 'NR==1 { printf "%-9s %-9s %14s %12s %8s %16s %12s %12s %10s\n", "size", "sessions", "postfix msg/s", "ebb msg/s", "ebb/pf", "postfix RSS MiB", "ebb RSS MiB", "disk cr/s", "ebb/disk"; next }
-	{ printf "%-9s %-9s %14s %12s %7sx %16s %12s %12s %10s\n", ($1>=1024 ? $1/1024 " KiB" : $1 " B"), $2, $3, $4, $5, $6, $7, $8, $9 }' "$RESULTS"
+awk -F'\t' 'NR==1 { printf "%-9s %-9s %14s %12s %8s %16s %12s %12s %10s %14s %12s\n", "size", "sessions", "postfix msg/s", "ebb msg/s", "ebb/pf", "postfix RSS MiB", "ebb RSS MiB", "disk cr/s", "ebb/disk", "pf flush/msg", "ebb flush/msg"; next }
+	{ printf "%-9s %-9s %14s %12s %7sx %16s %12s %12s %10s %14s %12s\n", ($1>=1024 ? $1/1024 " KiB" : $1 " B"), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 }' "$RESULTS"
 echo "disk: durable creates/s of the same filesystem in this run (1 writer for 1 session, 32 writers otherwise); ebb/disk is ebb's share of it"
+echo "flush/msg: fsync + fdatasync + syncfs calls of the system's own processes per delivered message (perf's syscall tracepoints; - without perf)"
 echo "ebb runs with auth.check = false here (like for like: this Postfix checks nothing; ebb makes no DNS query)."
 echo
 echo "== ebb with its default inbound checks (SPF, DKIM, DMARC) against a loopback DNS server, $(echo "$SIZES" | awk '{print $1}') bytes"

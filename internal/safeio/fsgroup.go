@@ -4,6 +4,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -33,7 +34,11 @@ type fsEntry struct {
 
 // Sync returns once a syncfs of dir's filesystem that began after the
 // call has finished, with its error.
-func (f *FSGroup) Sync(dir string) error {
+func (f *FSGroup) Sync(dir string) error { return f.SyncWithin(dir, 0) }
+
+// SyncWithin is Sync for a caller that can wait up to linger for another
+// caller's flush to begin before it starts one (Group.DoWithin).
+func (f *FSGroup) SyncWithin(dir string, linger time.Duration) error {
 	var st syscall.Stat_t
 	if err := syscall.Stat(dir, &st); err != nil {
 		return &os.PathError{Op: "stat", Path: dir, Err: err}
@@ -60,8 +65,24 @@ func (f *FSGroup) Sync(dir string) error {
 		f.fss[dev] = e
 	}
 	f.mu.Unlock()
-	return e.g.Do()
+	return e.g.DoWithin(linger)
 }
+
+// Lingering is f for a caller that has time: its Sync waits up to linger
+// for someone else's flush (SyncWithin). ebb serve's delivery workers use
+// it, so that their flushes ride on the receives' ones.
+func (f *FSGroup) Lingering(linger time.Duration) LingeringFS {
+	return LingeringFS{f, linger}
+}
+
+// LingeringFS is an FSGroup whose Sync lingers (FSGroup.Lingering).
+type LingeringFS struct {
+	g      *FSGroup
+	linger time.Duration
+}
+
+// Sync is FSGroup.SyncWithin with the linger.
+func (l LingeringFS) Sync(dir string) error { return l.g.SyncWithin(dir, l.linger) }
 
 // Flushes is how many syncfs calls have finished, over all filesystems.
 func (f *FSGroup) Flushes() uint64 {

@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Concurrent callers on one filesystem share flushes: fewer syncfs calls
@@ -60,5 +62,51 @@ func TestFSGroupMissingDirIsAPathError(t *testing.T) {
 	var pe *os.PathError
 	if !errors.As(err, &pe) || pe.Op != "stat" {
 		t.Fatalf("got %v, want a stat *os.PathError", err)
+	}
+}
+
+// A lingering caller rides on the next eager caller's flush instead of
+// starting its own; alone, it flushes itself once the linger is over.
+func TestGroupDoWithinRidesOnAnotherFlush(t *testing.T) {
+	var n atomic.Int32
+	g := &Group{Flush: func() error { n.Add(1); return nil }}
+	done := make(chan error, 1)
+	go func() { done <- g.DoWithin(5 * time.Second) }()
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case <-done:
+		t.Fatal("a lingering caller returned before any flush")
+	default:
+	}
+	if err := g.Do(); err != nil { // an eager caller: starts a flush at once
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the lingering caller did not return with the eager caller's flush")
+	}
+	if got := n.Load(); got != 1 {
+		t.Fatalf("%d flushes, want 1 shared", got)
+	}
+
+	start := time.Now()
+	if err := g.DoWithin(30 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el < 30*time.Millisecond || n.Load() != 2 {
+		t.Fatalf("alone: returned after %v with %d flushes, want its own flush after the 30ms linger", el, n.Load())
+	}
+}
+
+// The error of the flush that covered a lingering caller is its error.
+func TestGroupDoWithinGetsTheCoveringFlushError(t *testing.T) {
+	eio := errors.New("EIO")
+	g := &Group{Flush: func() error { return eio }}
+	if err := g.DoWithin(time.Millisecond); !errors.Is(err, eio) {
+		t.Fatalf("got %v, want the flush's error", err)
 	}
 }

@@ -1,6 +1,9 @@
 package safeio
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // Group shares one flush (an fsync, a syncfs) between concurrent callers:
 // group commit. A caller that arrives while a flush runs waits for the
@@ -21,7 +24,14 @@ type Group struct {
 
 // Do returns once a flush that started after the call has finished, with
 // that flush's error.
-func (g *Group) Do() error {
+func (g *Group) Do() error { return g.DoWithin(0) }
+
+// DoWithin is Do for a caller that can wait: for up to linger it starts no
+// flush itself but waits for someone else's to begin (a receive's, whose
+// client is waiting), then starts one if nobody did. A delivery worker's
+// flush thus rides on the next receive's instead of adding one of its own;
+// the guarantee is the same as Do's.
+func (g *Group) DoWithin(linger time.Duration) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.cond == nil {
@@ -30,8 +40,20 @@ func (g *Group) Do() error {
 	}
 	// The flush that covers us is the first one that starts from now on.
 	want := g.started + 1
+	var deadline time.Time
+	if linger > 0 {
+		deadline = time.Now().Add(linger)
+		// Wake the wait below when the linger is over (a flush's end
+		// wakes it too); spurious wake-ups only recheck.
+		t := time.AfterFunc(linger, func() {
+			g.mu.Lock()
+			g.cond.Broadcast()
+			g.mu.Unlock()
+		})
+		defer t.Stop()
+	}
 	for g.done < want {
-		if g.running {
+		if g.running || (linger > 0 && g.started < want && time.Now().Before(deadline)) {
 			g.cond.Wait()
 			continue
 		}
