@@ -163,13 +163,33 @@ func Chown(t testing.TB, path string, u User) {
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// The kernel may give a port it just gave and saw closed again to the
+	// next bind to port 0: a test that asks for several ports before it
+	// starts its server once got the same one twice (Dovecot's "duplicate
+	// listener"). A port is handed out once per test process.
+	givenPorts.mu.Lock()
+	defer givenPorts.mu.Unlock()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !givenPorts.m[port] {
+			givenPorts.m[port] = true
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("FreePort: no port not handed out before after 100 tries")
+	return 0
 }
+
+// givenPorts are the ports FreePort has handed out in this process.
+var givenPorts = struct {
+	mu sync.Mutex
+	m  map[int]bool
+}{m: map[int]bool{}}
 
 // WaitTCP waits until addr accepts a connection and, when greeting is not
 // empty, its first line starts with greeting.
