@@ -28,8 +28,11 @@ func (d *daemon) transports() queue.Transports {
 		// that filesystem (one flush for all waiting then, where each
 		// delivery made two fsyncs of its own). No client waits for a
 		// delivery, so it lingers for the next receive's flush rather
-		// than starting one (deliveryLinger).
-		namer.Flusher = fs.Lingering(deliveryLinger)
+		// than starting one (deliveryLinger). Only on the spool's
+		// filesystem: a Maildir elsewhere gets its own fsyncs, since a
+		// syncfs of a filesystem ebb does not own would also write every
+		// other program's data on it.
+		namer.Flusher = fs.Lingering(deliveryLinger).SameFS(cfg.Queue.Spool)
 	}
 	agent := &deliver.Agent{Cfg: cfg, Resolver: dir, Component: "ebb serve", Namer: namer}
 	agent.Filter = sievefilter.New(cfg, d.log.With("component", "sieve"), sievefilter.QueueOutbox{Q: q, Sender: d.srsSender})

@@ -83,3 +83,36 @@ func TestFlusherErrorFailsTheDelivery(t *testing.T) {
 		t.Fatalf("new/ holds %d files after a failed flush, want none", len(des))
 	}
 }
+
+type notSharing struct{ recordFlusher }
+
+func (*notSharing) Shares(string) bool { return false }
+
+// A Flusher that does not share a Maildir's filesystem is not used for
+// it: the file and new/ get their own fsyncs.
+func TestFlusherNotSharingTheMaildirIsNotUsed(t *testing.T) {
+	d := filepath.Join(t.TempDir(), "Maildir")
+	if err := Ensure(d, true, false); err != nil {
+		t.Fatal(err)
+	}
+	f := &notSharing{}
+	n := NewNamer("h")
+	n.Flusher = f
+	tmp, err := CreateTmp(d, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tmp.Write([]byte("Subject: x\n\nbody\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := tmp.FinishWith(n); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Publish(tmp.Path, d, tmp.Base, tmp.Size(), tmp.VSize(), "", n); err != nil {
+		t.Fatal(err)
+	}
+	tmp.Remove()
+	if len(f.dirs) != 0 {
+		t.Fatalf("flushed %q through a Flusher that does not share the Maildir", f.dirs)
+	}
+}

@@ -228,15 +228,16 @@ func (t *Tmp) Finish() error {
 // FinishWith is Finish through n's Flusher when it has one: the file is
 // closed and the shared flush writes it (one flush for every delivery and
 // receive waiting then) instead of an fsync of its own. Without a Flusher
-// it is Finish.
+// for this Maildir's tmp/ (Namer.flusherFor) it is Finish.
 func (t *Tmp) FinishWith(n *Namer) error {
-	if n == nil || n.Flusher == nil {
+	f := n.flusherFor(filepath.Dir(t.Path))
+	if f == nil {
 		return t.Finish()
 	}
 	if err := t.f.Close(); err != nil {
 		return &os.PathError{Op: "close", Path: t.Path, Err: unwrapPathErr(err)}
 	}
-	if err := n.Flusher.Sync(filepath.Dir(t.Path)); err != nil {
+	if err := f.Sync(filepath.Dir(t.Path)); err != nil {
 		return &os.PathError{Op: "fsync", Path: t.Path, Err: unwrapPathErr(err)}
 	}
 	return nil

@@ -39,14 +39,28 @@ type Flusher interface {
 	Sync(dir string) error
 }
 
+// flusherFor is n's Flusher if it flushes dir: a Flusher that also has a
+// Shares method flushes only the directories it says it shares (ebb
+// serve's syncfs group only on the spool's filesystem); the others get
+// their own fsyncs.
+func (n *Namer) flusherFor(dir string) Flusher {
+	if n == nil || n.Flusher == nil {
+		return nil
+	}
+	if s, ok := n.Flusher.(interface{ Shares(dir string) bool }); ok && !s.Shares(dir) {
+		return nil
+	}
+	return n.Flusher
+}
+
 // syncDir fsyncs a Maildir subdirectory after a link into it, shared with
 // the deliveries into the same directory at that moment.
 func (n *Namer) syncDir(dir string) error {
 	if n == nil {
 		return safeio.SyncDir(dir)
 	}
-	if n.Flusher != nil {
-		return n.Flusher.Sync(dir)
+	if f := n.flusherFor(dir); f != nil {
+		return f.Sync(dir)
 	}
 	return n.dirs.SyncDir(dir)
 }

@@ -72,13 +72,41 @@ func (f *FSGroup) SyncWithin(dir string, linger time.Duration) error {
 // for someone else's flush (SyncWithin). ebb serve's delivery workers use
 // it, so that their flushes ride on the receives' ones.
 func (f *FSGroup) Lingering(linger time.Duration) LingeringFS {
-	return LingeringFS{f, linger}
+	return LingeringFS{g: f, linger: linger}
 }
 
 // LingeringFS is an FSGroup whose Sync lingers (FSGroup.Lingering).
 type LingeringFS struct {
 	g      *FSGroup
 	linger time.Duration
+	// With SameFS: only dev's filesystem is shared (Shares).
+	restricted bool
+	dev        uint64
+	devOK      bool
+}
+
+// SameFS restricts l to the filesystem dir is on: Shares then reports
+// whether another directory is on it too (st_dev), so that a caller
+// (maildir.Namer) fsyncs directories elsewhere itself. A syncfs there
+// would write every other program's dirty data on that filesystem as
+// well. If dir cannot be examined, nothing is shared.
+func (l LingeringFS) SameFS(dir string) LingeringFS {
+	l.restricted = true
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err == nil {
+		l.dev, l.devOK = uint64(st.Dev), true
+	}
+	return l
+}
+
+// Shares reports whether l flushes dir: always, unless SameFS restricted
+// it to another filesystem.
+func (l LingeringFS) Shares(dir string) bool {
+	if !l.restricted {
+		return true
+	}
+	var st syscall.Stat_t
+	return l.devOK && syscall.Stat(dir, &st) == nil && uint64(st.Dev) == l.dev
 }
 
 // Sync is FSGroup.SyncWithin with the linger.

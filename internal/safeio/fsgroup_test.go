@@ -110,3 +110,28 @@ func TestGroupDoWithinGetsTheCoveringFlushError(t *testing.T) {
 		t.Fatalf("got %v, want the flush's error", err)
 	}
 }
+
+// SameFS shares only its own filesystem: a directory on another one
+// (/proc here) is not flushed with syncfs, and a directory that cannot be
+// examined shares nothing.
+func TestLingeringSameFSSharesOnlyItsFilesystem(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var g FSGroup
+	if !g.Lingering(time.Millisecond).Shares("/proc") {
+		t.Error("an unrestricted group must share every directory")
+	}
+	l := g.Lingering(time.Millisecond).SameFS(dir)
+	if !l.Shares(sub) {
+		t.Error("a directory on the same filesystem is not shared")
+	}
+	if l.Shares("/proc") {
+		t.Error("/proc (another filesystem) is shared")
+	}
+	if g.Lingering(time.Millisecond).SameFS(filepath.Join(dir, "missing")).Shares(sub) {
+		t.Error("a group restricted to a missing directory shares something")
+	}
+}
