@@ -24,28 +24,8 @@ func (f *recordFlusher) Sync(dir string) error {
 // With a Flusher, the finished file and the link are made durable through
 // it (tmp/ before the link, new/ after it), in that order.
 func TestFlusherMakesTheFileThenTheLinkDurable(t *testing.T) {
-	d := filepath.Join(t.TempDir(), "Maildir")
-	if err := Ensure(d, true, false); err != nil {
-		t.Fatal(err)
-	}
 	f := &recordFlusher{}
-	n := NewNamer("h")
-	n.Flusher = f
-	tmp, err := CreateTmp(d, n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tmp.Write([]byte("Subject: x\n\nbody\n")); err != nil {
-		t.Fatal(err)
-	}
-	if err := tmp.FinishWith(n); err != nil {
-		t.Fatal(err)
-	}
-	dst, err := Publish(tmp.Path, d, tmp.Base, tmp.Size(), tmp.VSize(), "", n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmp.Remove()
+	d, dst := deliverThrough(t, f)
 	want := []string{filepath.Join(d, "tmp"), filepath.Join(d, "new")}
 	if len(f.dirs) != 2 || f.dirs[0] != want[0] || f.dirs[1] != want[1] {
 		t.Fatalf("flushed %q, want %q", f.dirs, want)
@@ -91,11 +71,21 @@ func (*notSharing) Shares(string) bool { return false }
 // A Flusher that does not share a Maildir's filesystem is not used for
 // it: the file and new/ get their own fsyncs.
 func TestFlusherNotSharingTheMaildirIsNotUsed(t *testing.T) {
+	f := &notSharing{}
+	deliverThrough(t, f)
+	if len(f.dirs) != 0 {
+		t.Fatalf("flushed %q through a Flusher that does not share the Maildir", f.dirs)
+	}
+}
+
+// deliverThrough delivers one message into a new Maildir with a Namer
+// whose Flusher is f, and returns the Maildir and the published file.
+func deliverThrough(t *testing.T, f Flusher) (maildir, published string) {
+	t.Helper()
 	d := filepath.Join(t.TempDir(), "Maildir")
 	if err := Ensure(d, true, false); err != nil {
 		t.Fatal(err)
 	}
-	f := &notSharing{}
 	n := NewNamer("h")
 	n.Flusher = f
 	tmp, err := CreateTmp(d, n)
@@ -108,11 +98,10 @@ func TestFlusherNotSharingTheMaildirIsNotUsed(t *testing.T) {
 	if err := tmp.FinishWith(n); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Publish(tmp.Path, d, tmp.Base, tmp.Size(), tmp.VSize(), "", n); err != nil {
+	dst, err := Publish(tmp.Path, d, tmp.Base, tmp.Size(), tmp.VSize(), "", n)
+	if err != nil {
 		t.Fatal(err)
 	}
 	tmp.Remove()
-	if len(f.dirs) != 0 {
-		t.Fatalf("flushed %q through a Flusher that does not share the Maildir", f.dirs)
-	}
+	return d, dst
 }
