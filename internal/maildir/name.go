@@ -35,19 +35,18 @@ type Namer struct {
 // Flusher makes everything written under dir durable, sharing the flush
 // with concurrent callers; nobody returns before a flush that began after
 // its call (the guarantee of fsync).
+//
+// Shares says whether it flushes dir at all (ebb serve's syncfs group
+// does only the spool's filesystem); a directory it does not share gets
+// its own fsyncs.
 type Flusher interface {
 	Sync(dir string) error
+	Shares(dir string) bool
 }
 
-// flusherFor is n's Flusher if it flushes dir: a Flusher that also has a
-// Shares method flushes only the directories it says it shares (ebb
-// serve's syncfs group only on the spool's filesystem); the others get
-// their own fsyncs.
+// flusherFor is n's Flusher if it flushes dir, else nil.
 func (n *Namer) flusherFor(dir string) Flusher {
-	if n == nil || n.Flusher == nil {
-		return nil
-	}
-	if s, ok := n.Flusher.(interface{ Shares(dir string) bool }); ok && !s.Shares(dir) {
+	if n == nil || n.Flusher == nil || !n.Flusher.Shares(dir) {
 		return nil
 	}
 	return n.Flusher

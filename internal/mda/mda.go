@@ -95,6 +95,7 @@ func RunWith(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 		err := opt.Handoff(e.args)
 		d := diag.New("exec", "hand the delivery to the full ebb binary (a PostgreSQL directory)", "ebb", err)
 		d.Component = "ebb deliver"
+		d.Who = diag.Self()
 		d.Class = diag.Temporary
 		d.Setting = cfg.Setting("directory.dsn")
 		d.Hint = "install ebb next to ebb-deliver (or on PATH), or run ebb deliver in the MTA's transport instead of ebb-deliver"
