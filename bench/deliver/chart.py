@@ -18,7 +18,7 @@ svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-f
        f'<text x="{W/2}" y="22" text-anchor="middle" font-size="15">One delivery of a 4 KiB message, one process each: median ms (shorter is faster)</text>']
 for i, (a, rate, ms) in enumerate(agents):
     yy = top + i * (bar + 8)
-    color = "#2b7bb9" if a.startswith("ebb") else ("#bbbbbb" if a in ("true (C)", "noop (Go)", "floor (Go)") else "#8c8c8c")
+    color = "#2b7bb9" if a.startswith("ebb") else ("#bbbbbb" if a in ("true (C)", "noop (Go)", "inits, SQLite", "inits (Go)", "floor (Go)", "floor, file only") else "#8c8c8c")
     svg.append(f'<text x="{left-8}" y="{yy+bar/2+4}" text-anchor="end">{a}</text>')
     svg.append(f'<rect x="{left}" y="{yy}" width="{x(ms)-left:.1f}" height="{bar}" fill="{color}"/>')
     svg.append(f'<text x="{x(ms)+4:.1f}" y="{yy+bar/2+4}">{ms:.2f} ms, {rate:.0f}/s</text>')
@@ -26,6 +26,6 @@ bottom = top + len(agents) * (bar + 8)
 for v, label, color, anchor in [(md, "maildrop", "#555", "start"), (md / 1.5, "1.5x maildrop's rate ", "#c0392b", "end")]:
     svg.append(f'<line x1="{x(v):.1f}" x2="{x(v):.1f}" y1="{top-6}" y2="{bottom}" stroke="{color}" stroke-dasharray="4 3"/>')
     svg.append(f'<text x="{x(v):.1f}" y="{bottom+16}" text-anchor="{anchor}" fill="{color}">{label}</text>')
-svg.append(f'<text x="{left}" y="{H-10}" fill="#555">grey: reference programs (no-op C, no-op Go, the Go floor with ebb\'s two flushes); blue: ebb</text>')
+svg.append(f'<text x="{left}" y="{H-10}" fill="#555">grey: reference programs (no-ops, linking only, the Go floors: bench/deliver/run.sh); blue: ebb</text>')
 svg.append("</svg>")
 open(out, "w").write("\n".join(svg))

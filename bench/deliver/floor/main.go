@@ -5,6 +5,10 @@
 // it beside ebb and maildrop, so the table shows how much of ebb's time
 // per process is the disk and the Go runtime (this floor) and how much is
 // ebb's own.
+//
+// With -file-only it skips the fsync of new/: maildrop's durability (a
+// crash can lose a message it acknowledged), to show what the second
+// flush costs.
 package main
 
 import (
@@ -17,11 +21,16 @@ import (
 )
 
 func main() {
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: floor MAILDIR < message")
+	args := os.Args[1:]
+	dirSync := true
+	if len(args) == 2 && args[0] == "-file-only" {
+		dirSync, args = false, args[1:]
+	}
+	if len(args) != 1 {
+		fmt.Fprintln(os.Stderr, "usage: floor [-file-only] MAILDIR < message")
 		os.Exit(64)
 	}
-	md := os.Args[1]
+	md := args[0]
 	name := strconv.FormatInt(time.Now().UnixNano(), 10) + ".P" + strconv.Itoa(os.Getpid()) + ".floor"
 	tmp := filepath.Join(md, "tmp", name)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
@@ -37,7 +46,7 @@ func main() {
 	if err == nil {
 		err = os.Link(tmp, filepath.Join(md, "new", name))
 	}
-	if err == nil {
+	if err == nil && dirSync {
 		var d *os.File
 		if d, err = os.Open(filepath.Join(md, "new")); err == nil {
 			err = d.Sync()
