@@ -27,8 +27,12 @@ func NormalizeDomain(domain string) (string, error) {
 	if d == "" || strings.ContainsAny(d, "[]@ \t") {
 		return "", fmt.Errorf("%w: bad domain %q", ErrBadAddress, domain)
 	}
-	// UTS #46 treats the ideographic and other full stops as dots.
-	d = strings.NewReplacer("\u3002", ".", "\uff0e", ".", "\uff61", ".").Replace(d)
+	// UTS #46 treats the ideographic and other full stops as dots. An ASCII
+	// domain (nearly every one, looked up for every recipient) has none, and
+	// building the replacer costs more than the rest of this function.
+	if !isASCII(d) {
+		d = strings.NewReplacer("\u3002", ".", "\uff0e", ".", "\uff61", ".").Replace(d)
+	}
 	labels := strings.Split(d, ".")
 	for i, l := range labels {
 		if l == "" {
