@@ -19,7 +19,18 @@ type Group struct {
 	running bool
 	started uint64 // generation of the flush running or last started
 	done    uint64 // generation of the last finished flush
-	errs    map[uint64]error
+	// wants holds, for each generation somebody waits for, how many wait
+	// and that flush's error. An entry lives until its last waiter has
+	// read it, so no waiter, however late it wakes, can miss a failed
+	// flush and acknowledge data that is not on disk (it would, were old
+	// errors dropped by count). It holds at most one entry per waiting
+	// caller: memory stays flat.
+	wants map[uint64]*want
+}
+
+type want struct {
+	waiters int
+	err     error
 }
 
 // Do returns once a flush that started after the call has finished, with
@@ -36,10 +47,16 @@ func (g *Group) DoWithin(linger time.Duration) error {
 	defer g.mu.Unlock()
 	if g.cond == nil {
 		g.cond = sync.NewCond(&g.mu)
-		g.errs = map[uint64]error{}
+		g.wants = map[uint64]*want{}
 	}
 	// The flush that covers us is the first one that starts from now on.
-	want := g.started + 1
+	wantGen := g.started + 1
+	w := g.wants[wantGen]
+	if w == nil {
+		w = &want{}
+		g.wants[wantGen] = w
+	}
+	w.waiters++
 	var deadline time.Time
 	if linger > 0 {
 		deadline = time.Now().Add(linger)
@@ -52,8 +69,8 @@ func (g *Group) DoWithin(linger time.Duration) error {
 		})
 		defer t.Stop()
 	}
-	for g.done < want {
-		if g.running || (linger > 0 && g.started < want && time.Now().Before(deadline)) {
+	for g.done < wantGen {
+		if g.running || (linger > 0 && g.started < wantGen && time.Now().Before(deadline)) {
 			g.cond.Wait()
 			continue
 		}
@@ -65,19 +82,15 @@ func (g *Group) DoWithin(linger time.Duration) error {
 		g.mu.Lock()
 		g.running = false
 		g.done = gen
-		if err != nil {
-			g.errs[gen] = err
+		if gw := g.wants[gen]; gw != nil {
+			gw.err = err
 		}
 		g.cond.Broadcast()
 	}
-	err := g.errs[want]
-	// Forget old errors; generations only grow.
-	for gen := range g.errs {
-		if gen+64 < g.done {
-			delete(g.errs, gen)
-		}
+	if w.waiters--; w.waiters == 0 {
+		delete(g.wants, wantGen)
 	}
-	return err
+	return w.err
 }
 
 // Flushes is how many flushes have finished.
