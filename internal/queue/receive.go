@@ -144,25 +144,30 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader) (str
 	return id, nil
 }
 
-// syncClose fsyncs (unless syncfs covers it) and closes f in the
-// background; the returned function waits for both and returns the first
-// error, with the operation that failed. Calls after the first return the
-// same result.
+// syncClose fsyncs (unless syncfs covers it) and closes f; the returned
+// function waits for both and returns the first error, with the operation
+// that failed. Calls after the first return the same result. Only the
+// fsync is worth a goroutine: with queue.sync = "filesystem" (the
+// default) the file is just closed, here, with no goroutine per message.
 func (q *Queue) syncClose(f *os.File) func() *os.PathError {
+	closeFile := func() *os.PathError {
+		if err := f.Close(); err != nil {
+			return &os.PathError{Op: "close", Path: f.Name(), Err: unwrapPath(err)}
+		}
+		return nil
+	}
+	if q.set.syncfs {
+		res := closeFile()
+		return func() *os.PathError { return res }
+	}
 	done := make(chan *os.PathError, 1)
 	go func() {
-		if !q.set.syncfs {
-			if err := f.Sync(); err != nil {
-				f.Close()
-				done <- &os.PathError{Op: "fsync", Path: f.Name(), Err: unwrapPath(err)}
-				return
-			}
-		}
-		if err := f.Close(); err != nil {
-			done <- &os.PathError{Op: "close", Path: f.Name(), Err: unwrapPath(err)}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			done <- &os.PathError{Op: "fsync", Path: f.Name(), Err: unwrapPath(err)}
 			return
 		}
-		done <- nil
+		done <- closeFile()
 	}()
 	var once sync.Once
 	var res *os.PathError
