@@ -280,7 +280,7 @@ func (d *Directory) openPostgres(ctx context.Context, dsn string, cfg *config.Co
 	if postgresDriver == nil {
 		return &diag.Error{Op: "config", Doing: "open the PostgreSQL directory", Path: redactDSN(dsn),
 			Reason: "this program is built without PostgreSQL support", Class: diag.Temporary,
-			Exit: diag.ExTempFail, Setting: d.setting,
+			Exit: diag.ExTempFail, Setting: d.setting, Who: diag.Self(),
 			Hint: "run the full ebb binary (ebb deliver instead of ebb-deliver)"}
 	}
 	db, where, err := postgresDriver.Open(dsn, cfg.Directory.ConnectTimeout.Duration)

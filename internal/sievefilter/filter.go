@@ -395,12 +395,12 @@ func (f *Filter) vacation(ctx context.Context, mb *directory.Mailbox, m sieve.Me
 		from = "MAILER-DAEMON@" + host
 	}
 	reply := vacationReply(v, m.Header(), from, host, f.now())
-	if f.DryRun {
+	if f.DryRun || f.Outbox == nil {
+		// The caller sends it (or, in a dry run, shows it).
 		d.Outbound = append(d.Outbound, deliver.Outbound{Sender: "", Recipients: []string{v.To}, Data: reply})
-		return // nothing sent, so nothing to remember
-	}
-	if f.Outbox == nil {
-		d.Outbound = append(d.Outbound, deliver.Outbound{Sender: "", Recipients: []string{v.To}, Data: reply})
+		if f.DryRun {
+			return // nothing sent, so nothing to remember
+		}
 	} else {
 		id, err := f.Outbox.Send(ctx, "", []string{v.To}, bytesReader(reply))
 		if err != nil {
