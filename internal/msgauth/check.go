@@ -152,9 +152,15 @@ func (c *Checker) Check(ctx context.Context, in Input) *Result {
 	fields, herr := readHeaderFile(in.Path)
 	if herr != nil {
 		spfDone()
-		reason := "cannot read the header: " + noPath(herr)
-		res.DKIM = []DKIMResult{{Result: "permerror", Reason: reason}}
-		res.DMARC = DMARCResult{Result: "permerror", Disposition: Accept, Reason: reason}
+		// A header over MaxHeaderBytes is the message's own shape
+		// (permerror); any other failure to read it is our trouble
+		// (temperror).
+		result, reason := "temperror", "cannot read the header: "+noPath(herr)
+		if errors.Is(herr, errHeaderTooLarge) {
+			result = "permerror"
+		}
+		res.DKIM = []DKIMResult{{Result: result, Reason: reason}}
+		res.DMARC = DMARCResult{Result: result, Disposition: Accept, Reason: reason}
 		return res
 	}
 	from, done := dmarcFrom(fields)
@@ -249,12 +255,19 @@ func (c *Checker) dkim(ctx context.Context, path string, fields []field) ([]DKIM
 			return c.Resolver.LookupTXT(ctx, name)
 		},
 	})
+	if body.err != nil {
+		// Our trouble, not the message's: temporary, and the reason goes
+		// into a header, so without the spool path.
+		return []DKIMResult{{Result: "temperror", Reason: "cannot read the message: " + noPath(body.err)}}, ignored
+	}
 	if body.over {
 		// The message's own shape: permerror for every signature.
 		return []DKIMResult{{Result: "permerror", Reason: errBlankRun.Error()}}, ignored
 	}
 	if err != nil && !errors.Is(err, dkim.ErrTooManySignatures) && len(vs) == 0 {
-		return []DKIMResult{{Result: "permerror", Reason: err.Error()}}, ignored
+		// The reader never fails (above), so this is the message's
+		// header: permanent.
+		return []DKIMResult{{Result: "permerror", Reason: noPath(err)}}, ignored
 	}
 	out := make([]DKIMResult, 0, len(vs))
 	for i, v := range vs {

@@ -109,17 +109,24 @@ var errBlankRun = errors.New("the body has more than 1 MiB of consecutive empty 
 // LF, SP and HT passes maxBlankRun. It ends it rather than failing it:
 // go-msgauth's parallel verification leaves its goroutines blocked when
 // the reader fails, while an early end only makes the body hashes differ.
+// A read error ends the stream the same way and is kept in err: it is our
+// trouble (temperror), not the message's.
 type blankRunReader struct {
 	r    io.Reader
 	run  int
 	over bool
+	err  error
 }
 
 func (b *blankRunReader) Read(p []byte) (int, error) {
-	if b.over {
+	if b.over || b.err != nil {
 		return 0, io.EOF
 	}
 	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		b.err = err
+		err = io.EOF
+	}
 	for i, c := range p[:n] {
 		switch c {
 		case '\r', '\n', ' ', '\t':
