@@ -68,15 +68,26 @@ func TestDirectoryDeliverThroughTheDirectory(t *testing.T) {
 
 			// ebb-deliver, the MDA binary, answers the same through either
 			// database: it opens SQLite itself (read-only), and hands a
-			// PostgreSQL directory to the full ebb (it links no pgx),
-			// found here on PATH.
+			// PostgreSQL directory to the full ebb (it links no pgx). Its
+			// copy here is alone in its directory, so the ebb it hands to
+			// is the one found on PATH (the harness's build dir has both:
+			// the other branch, ebb beside ebb-deliver).
 			bin := t.TempDir()
 			if err := os.Symlink(harness.Ebb(t), filepath.Join(bin, "ebb")); err != nil {
 				t.Fatal(err)
 			}
+			alone := filepath.Join(t.TempDir(), "ebb-deliver")
+			if src, err := os.ReadFile(harness.EbbDeliver(t)); err != nil {
+				t.Fatal(err)
+			} else if err := os.WriteFile(alone, src, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(filepath.Dir(alone), 0o755); err != nil {
+				t.Fatal(err)
+			}
 			mda := func(addr string) harness.Result {
 				msg := fmt.Sprintf("From: sender@remote.example\nTo: %s\nSubject: mda to %s\n\nhello %s\n", addr, addr, addr)
-				cmd := exec.Command(harness.EbbDeliver(t), "-c", b.cfgFile, "-d", addr, "-f", "sender@remote.example")
+				cmd := exec.Command(alone, "-c", b.cfgFile, "-d", addr, "-f", "sender@remote.example")
 				cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin"}
 				return harness.Run(t, cmd, []byte(msg))
 			}

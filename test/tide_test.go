@@ -72,13 +72,20 @@ func TestTidePageInAHeadlessBrowser(t *testing.T) {
 		t.Errorf("the page has a script")
 	}
 	// The journal says it runs, and lost nothing.
-	if resp, err := http.Get(url + "metrics"); err != nil {
+	hc := &http.Client{Timeout: 10 * time.Second}
+	if resp, err := hc.Get(url + "metrics"); err != nil {
 		t.Errorf("metrics: %v", err)
 	} else {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if !strings.Contains(string(b), "ebb_journal_up 1") || !strings.Contains(string(b), "ebb_journal_records_lost_total 0") {
-			t.Errorf("metrics lack the journal's state")
+			var got []string
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.HasPrefix(l, "ebb_journal") {
+					got = append(got, l)
+				}
+			}
+			t.Errorf("metrics lack the journal's state (want ebb_journal_up 1 and ebb_journal_records_lost_total 0); its lines:\n%s", strings.Join(got, "\n"))
 		}
 	}
 	// The story behind the link is ebb explain's.

@@ -10,6 +10,7 @@ package harness
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -163,6 +164,16 @@ func Chown(t testing.TB, path string, u User) {
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
+	port, err := freePortErr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+// freePortErr is FreePort for code without a testing.TB (the services
+// started once per package run).
+func freePortErr() (int, error) {
 	// The kernel may give a port it just gave and saw closed again to the
 	// next bind to port 0: a test that asks for several ports before it
 	// starts its server once got the same one twice (Dovecot's "duplicate
@@ -172,17 +183,16 @@ func FreePort(t testing.TB) int {
 	for range 100 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			t.Fatal(err)
+			return 0, err
 		}
 		port := l.Addr().(*net.TCPAddr).Port
 		l.Close()
 		if !givenPorts.m[port] {
 			givenPorts.m[port] = true
-			return port
+			return port, nil
 		}
 	}
-	t.Fatal("FreePort: no port not handed out before after 100 tries")
-	return 0
+	return 0, errors.New("FreePort: no port not handed out before after 100 tries")
 }
 
 // givenPorts are the ports FreePort has handed out in this process.

@@ -3,7 +3,6 @@ package harness
 import (
 	"database/sql"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -229,11 +228,13 @@ func (p *Postgres) NewDatabase(t testing.TB) string {
 	return p.DSN("ebbtest") + "&search_path=" + name
 }
 
+// freePort is FreePort for the services started once per package run
+// (PostgreSQL, the scanners): the same once-per-process ports, so that two
+// of them asked for back to back never get the same one.
 func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freePortErr()
 	if err != nil {
 		return 54329
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
