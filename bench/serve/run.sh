@@ -50,6 +50,9 @@ SAMPLER=
 DNS=
 cleanup() {
 	[ -n "$SAMPLER" ] && kill "$SAMPLER" 2>/dev/null || true
+	# run_one runs in a subshell (< <(...)): its samplers are known by
+	# their pid files.
+	for pf in "$T/rss.pid" "$T/perf.pid"; do [ -f "$pf" ] && kill "$(cat "$pf")" 2>/dev/null || true; done
 	[ -n "$DNS" ] && kill "$DNS" 2>/dev/null || true
 	postfix -c "$T/pf/etc" stop >/dev/null 2>&1 || true
 	[ -f "$T/ebb.pid" ] && kill "$(cat "$T/ebb.pid")" 2>/dev/null || true
@@ -241,6 +244,7 @@ run_one() {
 	fi
 	c0=$("$T/bin/waitnew" -dir "$newdir" -n 0 | cut -d' ' -f1)
 	"$T/bin/rss" -pidfile "$ROOT_PIDFILE" >"$T/rss" & SAMPLER=$!
+	echo "$SAMPLER" > "$T/rss.pid"
 	# Flushes (fsync, fdatasync, syncfs) counted per process name by the
 	# kernel's syscall tracepoints, when perf is there: only the system
 	# under test's own processes are summed (other work on the machine is
@@ -249,6 +253,7 @@ run_one() {
 	if [ -n "$PERF" ]; then
 		perf record -q -a -e syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync,syscalls:sys_enter_syncfs \
 			-o "$T/flush.data" >/dev/null 2>&1 & perfpid=$!
+		echo "$perfpid" > "$T/perf.pid"
 		sleep 0.3
 	fi
 	local t0 t1 n
@@ -260,11 +265,11 @@ run_one() {
 	read -r n t1 < <("$T/bin/waitnew" -dir "$newdir" -n $((c0 + MSGS)) -timeout 600s || true)
 	n=$(( ${n:-0} - c0 ))
 	[ "$n" -ge "$MSGS" ] || echo "$sys: only $n of $MSGS delivered after 600 s" >&2
-	kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true; SAMPLER=
+	kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true; SAMPLER=; rm -f "$T/rss.pid"
 	local rss; rss=$(cat "$T/rss"); rss=${rss:-0}
 	local flushes=-1
 	if [ -n "$perfpid" ]; then
-		kill -INT "$perfpid" 2>/dev/null; wait "$perfpid" 2>/dev/null || true
+		kill -INT "$perfpid" 2>/dev/null; wait "$perfpid" 2>/dev/null || true; rm -f "$T/perf.pid"
 		flushes=$(flushes_of "$sys")
 	fi
 	if [ "$sys" = postfix ]; then stop_postfix; else stop_ebb; fi
@@ -284,7 +289,7 @@ flushes_of() {
 }
 
 # median of the numbers on stdin
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%g\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 # disk_for SESSIONS: the disk's rate with as many writers as the cell has
 # concurrency (1 writer for 1 session, 32 otherwise).
 disk_for() { if [ "$1" -le 1 ]; then echo "$DISK1"; else echo "$DISK32"; fi; }
@@ -298,6 +303,9 @@ for size in $SIZES; do
 		for r in $(seq "$ROUNDS"); do
 			read -r pf_rate pf_rss pf_t pf_fl < <(run_one postfix "$size" "$sess")
 			read -r ebb_rate ebb_rss ebb_t ebb_fl < <(run_one ebb "$size" "$sess")
+			# run_one's own "exit 1" only ends its subshell: stop here rather
+			# than go on with empty figures.
+			[ -n "$pf_rate" ] && [ -n "$ebb_rate" ] || { echo "$0: a run failed (size $size, $sess sessions)" >&2; exit 1; }
 			echo "$pf_rate $pf_rss $pf_fl" >> "$T/pf.runs"; echo "$ebb_rate $ebb_rss $ebb_fl" >> "$T/ebb.runs"
 			echo "   size $size, $sess sessions, round $r: postfix $pf_rate msg/s (${pf_t}s, $pf_fl flushes/msg), ebb $ebb_rate msg/s (${ebb_t}s, $ebb_fl flushes/msg), load $(cut -d' ' -f1 /proc/loadavg)"
 		done
@@ -317,19 +325,24 @@ done
 # The cost of ebb's default inbound checks (SPF for MAIL FROM and HELO,
 # DKIM, DMARC) asking the loopback DNS: ebb alone, 1 KiB, every session
 # count, medians of ROUNDS. Postfix here has no such checks to compare.
+# ebb without the checks runs again in the same rounds, alternating, so
+# that both medians see the same load and the same tree (the main
+# matrix's ran earlier).
 CHECKS="$OUT/checks.tsv"
 printf "size\tsessions\tebb_msgs_s\tebb_checks_dns_msgs_s\tcost\n" > "$CHECKS"
 size1=$(echo "$SIZES" | awk '{print $1}')
 for sess in $SESSIONS; do
 	[ -n "$CHECKS_ROW" ] || break
-	: > "$T/dns.runs"
+	: > "$T/dns.runs"; : > "$T/nodns.runs"
 	for r in $(seq "$ROUNDS"); do
+		read -r e_rate _ e_t _ < <(run_one ebb "$size1" "$sess")
 		read -r d_rate _ d_t _ < <(run_one ebb-dns "$size1" "$sess")
-		echo "$d_rate" >> "$T/dns.runs"
-		echo "   size $size1, $sess sessions, round $r: ebb with its default checks (loopback DNS) $d_rate msg/s (${d_t}s), load $(cut -d' ' -f1 /proc/loadavg)"
+		[ -n "$e_rate" ] && [ -n "$d_rate" ] || { echo "$0: a checks run failed ($sess sessions)" >&2; exit 1; }
+		echo "$e_rate" >> "$T/nodns.runs"; echo "$d_rate" >> "$T/dns.runs"
+		echo "   size $size1, $sess sessions, round $r: ebb $e_rate msg/s (${e_t}s), with its default checks (loopback DNS) $d_rate msg/s (${d_t}s), load $(cut -d' ' -f1 /proc/loadavg)"
 	done
 	d_rate=$(median < "$T/dns.runs")
-	e_rate=$(awk -F'\t' -v z="$size1" -v s="$sess" '$1==z && $2==s {print $4}' "$RESULTS")
+	e_rate=$(median < "$T/nodns.runs")
 	printf "%s\t%s\t%s\t%s\t%s\n" "$size1" "$sess" "$e_rate" "$d_rate" \
 		"$(awk -v a="$d_rate" -v b="$e_rate" 'BEGIN { printf "%.2f", (b > 0 ? a/b : 0) }')" >> "$CHECKS"
 done
