@@ -36,6 +36,7 @@ type journalRecorder struct {
 	// local transport learned before the queue's delivered event.
 	pending map[string][]journal.Record
 	detail  map[string]journal.Record // queue id + "\x00" + rcpt → delivered detail
+	swept   time.Time                 // the last sweep of pending for abandoned entries
 }
 
 // startJournal opens the journal (journal.enabled) and makes the queue
@@ -116,10 +117,14 @@ func (r *journalRecorder) checked(m *queue.Message, listener string, header stri
 	r.mu.Lock()
 	// A receive that failed after its checks (the envelope could not be
 	// written) never gives its received event: drop what waits longer
-	// than any receive takes, so the map cannot grow.
-	for id, p := range r.pending {
-		if now.Sub(p[0].Time) > 10*time.Minute {
-			delete(r.pending, id)
+	// than any receive takes, so the map cannot grow. Once a minute, not
+	// per message: the walk is under the lock every receive takes.
+	if now.Sub(r.swept) > time.Minute {
+		r.swept = now
+		for id, p := range r.pending {
+			if now.Sub(p[0].Time) > 10*time.Minute {
+				delete(r.pending, id)
+			}
 		}
 	}
 	r.pending[m.ID] = recs
