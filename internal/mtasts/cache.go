@@ -163,8 +163,8 @@ func NewCache(o Options) *Cache {
 // nothing usable is cached: the caller delivers as without a policy (RFC
 // 8461 §5.1) and says so.
 func (c *Cache) Get(ctx context.Context, domain string) (*Policy, error) {
-	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
-	if !validPattern(domain) || strings.HasPrefix(domain, "*.") || strings.HasPrefix(domain, "[") {
+	domain, ok := policyDomain(domain)
+	if !ok {
 		return nil, nil // an address literal or no domain name: no policy applies
 	}
 	c.mu.Lock()
@@ -185,10 +185,8 @@ func (c *Cache) Get(ctx context.Context, domain string) (*Policy, error) {
 		e.loaded = true
 		e.pol = c.load(domain)
 	}
-	cached := e.pol
-	if cached != nil && now.After(cached.Fetched.Add(cached.MaxAge)) {
-		cached = nil // expired: it applies no more (it stays for the id comparison)
-	}
+	// An expired policy applies no more (e.pol stays for the id comparison).
+	cached := unexpired(e.pol, now)
 	if !e.checked.IsZero() && now.Sub(e.checked) < c.o.Recheck {
 		return cached, nil
 	}
@@ -299,6 +297,15 @@ func (c *Cache) fetch(ctx context.Context, domain string) (*Policy, error) {
 
 func (c *Cache) path(domain string) string {
 	return filepath.Join(c.o.Dir, domain+".json")
+}
+
+// unexpired is p while it applies (until Fetched + MaxAge, RFC 8461
+// §3.2), else nil.
+func unexpired(p *Policy, now time.Time) *Policy {
+	if p != nil && now.After(p.Fetched.Add(p.MaxAge)) {
+		return nil
+	}
+	return p
 }
 
 // load reads the disk copy of a domain's policy (nil when none).
