@@ -43,6 +43,47 @@ func (e *stsError) Error() string {
 		e.Domain, strings.Join(e.MX, ", "), strings.Join(e.Hosts, ", "))
 }
 
+// stsHosts applies a domain's MTA-STS policy to its MX hosts (RFC 8461
+// §4.1): listed says which hosts the policy's mx patterns match; use is
+// the hosts to try, only the listed ones in enforce mode, all of them in
+// testing mode. Enforce with no host listed is an *stsError. Deliver
+// (connect) and Plan share it, so that ebb route says what delivery does.
+func stsHosts(domain string, pol *mtasts.Policy, hosts []mxHost) (use []mxHost, listed []bool, err error) {
+	listed = make([]bool, len(hosts))
+	var ok []mxHost
+	for i, h := range hosts {
+		if pol.Matches(h.Name) {
+			listed[i] = true
+			ok = append(ok, h)
+		}
+	}
+	if pol.Mode != mtasts.Enforce {
+		return hosts, listed, nil
+	}
+	if len(ok) == 0 {
+		return nil, listed, &stsError{Domain: domain, MX: pol.MX, Hosts: hostNames(hosts)}
+	}
+	return ok, listed, nil
+}
+
+func hostNames(hosts []mxHost) []string {
+	names := make([]string, len(hosts))
+	for i, h := range hosts {
+		names[i] = h.Name
+	}
+	return names
+}
+
+func countTrue(bs []bool) int {
+	n := 0
+	for _, b := range bs {
+		if b {
+			n++
+		}
+	}
+	return n
+}
+
 // connect opens a session for a: the smarthost, or the MX hosts in order,
 // each of their addresses in turn. The error is the last host's failure,
 // or a DNS or MTA-STS one.
@@ -62,25 +103,16 @@ func (r *Relay) connect(ctx context.Context, a *attempt) (*conn, error) {
 			return nil, err
 		}
 		if a.sts != nil {
-			var ok []mxHost
-			var names []string
-			for _, h := range hosts {
-				names = append(names, h.Name)
-				if a.sts.Matches(h.Name) {
-					ok = append(ok, h)
-				}
-			}
-			if len(ok) < len(hosts) {
+			use, listed, err := stsHosts(a.hop.Domain, a.sts, hosts)
+			if n := countTrue(listed); n < len(hosts) {
 				r.stats.stsFailure(string(a.sts.Mode))
 				r.log.Warn("MTA-STS: MX host not in the policy", "domain", a.hop.Domain, "mode", string(a.sts.Mode),
-					"policy_mx", strings.Join(a.sts.MX, ","), "mx", strings.Join(names, ","))
+					"policy_mx", strings.Join(a.sts.MX, ","), "mx", strings.Join(hostNames(hosts), ","))
 			}
-			if a.sts.Mode == "enforce" {
-				if len(ok) == 0 {
-					return nil, &stsError{Domain: a.hop.Domain, MX: a.sts.MX, Hosts: names}
-				}
-				hosts = ok
+			if err != nil {
+				return nil, err
 			}
+			hosts = use
 		}
 	}
 	var last error

@@ -3,15 +3,19 @@ package relay
 import (
 	"context"
 	"errors"
+	"fmt"
 
+	"github.com/ebbmail/ebb/internal/dnsresolve"
 	"github.com/ebbmail/ebb/internal/mtasts"
+	"github.com/ebbmail/ebb/internal/queue"
 )
 
 // Plan is where the relay would take mail for one recipient domain and
 // how, found without connecting anywhere (ebb route): the hop that
 // relay.smarthost and relay.routes choose, the TLS level and the setting
 // that chose it, the domain's MTA-STS policy as the STS source gives it,
-// and for MX delivery the hosts in the order they would be tried.
+// and for MX delivery the hosts (hosts of equal preference are shuffled at
+// each delivery, so their order here is one of those the relay may try).
 type Plan struct {
 	Domain     string
 	Smarthost  string // host:port; "" is MX delivery
@@ -20,7 +24,10 @@ type Plan struct {
 	TLS        string // none, may, encrypt, verify
 	TLSSetting string // relay.tls, relay.tls_policy, REQUIRETLS or MTA-STS
 	STS        *mtasts.Policy
-	Hosts      []PlanHost
+	// STSErr is why the domain's MTA-STS policy could not be had: the
+	// relay logs it and delivers as without a policy (RFC 8461 §5.1).
+	STSErr error
+	Hosts  []PlanHost
 }
 
 // PlanHost is one MX host in the order of trial.
@@ -33,35 +40,48 @@ type PlanHost struct {
 	Skipped bool
 }
 
-// Plan plans delivery to domain as Deliver would (the same router, TLS
-// levels, MTA-STS and MX order), without connecting. The error is the MX
-// lookup's (a null MX is permanent, as at delivery).
+// Plan plans delivery to domain as Deliver would, with Deliver's own code
+// (plan: the router, TLS levels, MTA-STS; stsHosts: the hosts MTA-STS
+// lets it try), without connecting. The error is what delivery would meet
+// before connecting: the MX lookup's (a null MX is permanent), MTA-STS
+// enforce listing none of the MX hosts (*stsError, temporary), or a domain
+// with no MX whose own name has no address (NXDOMAIN: permanent). A policy
+// that could not be had is p.STSErr: delivery goes on without it.
 func (r *Relay) Plan(ctx context.Context, domain string, requireTLS bool) (*Plan, error) {
-	h := r.router.route(domain)
-	p := &Plan{Domain: h.Domain, Smarthost: h.Smarthost, Implicit: h.Implicit, Setting: h.Setting}
-	p.TLS, p.TLSSetting = r.tlsLevel(h.Domain)
-	if requireTLS {
-		p.TLS, p.TLSSetting = "verify", "REQUIRETLS"
+	m := &queue.Message{ID: "plan", Envelope: queue.Envelope{RequireTLS: requireTLS}}
+	a, err := r.plan(ctx, m, &queue.Recipient{Address: "postmaster@" + domain})
+	if err != nil {
+		return &Plan{Domain: domain}, err
 	}
+	h := a.hop
+	p := &Plan{Domain: h.Domain, Smarthost: h.Smarthost, Implicit: h.Implicit, Setting: h.Setting,
+		TLS: a.level, TLSSetting: a.setting, STS: a.sts, STSErr: a.stsErr}
 	if h.Smarthost != "" {
 		return p, nil
-	}
-	if r.sts != nil {
-		if pol, err := r.sts.Get(ctx, h.Domain); err == nil && pol != nil && pol.Mode != mtasts.None {
-			p.STS = pol
-			if pol.Mode == mtasts.Enforce {
-				p.TLS, p.TLSSetting = "verify", "MTA-STS"
-			}
-		}
 	}
 	hosts, err := lookupMX(ctx, r.res, h.Domain, r.set.MaxMX, nil)
 	if err != nil {
 		return p, err
 	}
-	for _, mx := range hosts {
+	listed := make([]bool, len(hosts))
+	if a.sts != nil {
+		_, listed, err = stsHosts(h.Domain, a.sts, hosts)
+	}
+	for i, mx := range hosts {
 		ph := PlanHost{Name: mx.Name, Pref: mx.Pref, Implicit: mx.Implicit}
-		ph.Skipped = p.STS != nil && p.STS.Mode == mtasts.Enforce && !p.STS.Matches(mx.Name)
+		ph.Skipped = a.sts != nil && a.sts.Mode == mtasts.Enforce && !listed[i]
 		p.Hosts = append(p.Hosts, ph)
+	}
+	if err != nil {
+		return p, err
+	}
+	if len(hosts) == 1 && hosts[0].Implicit {
+		// No MX: the domain's own address, looked up as connect does; an
+		// NXDOMAIN there means the domain cannot get mail.
+		if _, err := lookupAddrs(ctx, r.res, hosts[0].Name, r.set.MaxAddrs); err != nil {
+			err = fmt.Errorf("no MX record, and no address for %s: %w", hosts[0].Name, err)
+			return p, &dnsError{Domain: h.Domain, Permanent: dnsresolve.IsNotFound(err), Err: err}
+		}
 	}
 	return p, nil
 }

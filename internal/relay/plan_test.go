@@ -51,3 +51,42 @@ func TestPlanWithoutConnecting(t *testing.T) {
 		t.Errorf("null.example: err %v, want a permanent null MX", err)
 	}
 }
+
+type failingSTS struct{}
+
+func (failingSTS) Get(context.Context, string) (*mtasts.Policy, error) {
+	return nil, errors.New("cached policy unreadable")
+}
+
+// Plan meets what Deliver meets before connecting, with the same code:
+// MTA-STS enforce that lists none of the MX hosts fails (as connect does,
+// not only marks them skipped), a domain with no MX whose own name does
+// not exist is permanent (connect's NXDOMAIN), one with an address is
+// planned, and a policy that could not be had is reported, not dropped.
+func TestPlanFailsWhereDeliveryFails(t *testing.T) {
+	e := newEnv(t, 25, "")
+	e.dns.MustAdd(
+		"stsbad.example. 300 IN MX 10 mx.stsbad.example.",
+		"addr.example. 300 IN A 127.0.0.5",
+		"plain.example. 300 IN MX 10 mx.plain.example.",
+	)
+	r := e.relay(Options{STS: fixedSTS{"stsbad.example": {Domain: "stsbad.example", Mode: mtasts.Enforce, MX: []string{"*.elsewhere.example"}, Fetched: time.Now()}}})
+	ctx := context.Background()
+
+	p, err := r.Plan(ctx, "stsbad.example", false)
+	var se *stsError
+	if !errors.As(err, &se) || PermanentDNS(err) || len(p.Hosts) != 1 || !p.Hosts[0].Skipped {
+		t.Errorf("stsbad.example: %+v %v, want an MTA-STS error (temporary) with the host skipped", p, err)
+	}
+	p, err = r.Plan(ctx, "nxdomain.example", false)
+	if !PermanentDNS(err) || len(p.Hosts) != 1 || !p.Hosts[0].Implicit {
+		t.Errorf("nxdomain.example: %+v %v, want a permanent DNS error", p, err)
+	}
+	if p, err := r.Plan(ctx, "addr.example", false); err != nil || len(p.Hosts) != 1 || !p.Hosts[0].Implicit {
+		t.Errorf("addr.example: %+v %v, want its own address, no error", p, err)
+	}
+	r2 := e.relay(Options{STS: failingSTS{}})
+	if p, err := r2.Plan(ctx, "plain.example", false); err != nil || p.STSErr == nil || p.STS != nil || len(p.Hosts) != 1 {
+		t.Errorf("plain.example with the policy unavailable: %+v %v, want STSErr set and the hosts", p, err)
+	}
+}

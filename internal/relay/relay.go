@@ -210,7 +210,10 @@ type attempt struct {
 	level   string // none, may, encrypt, verify
 	setting string // what chose the level
 	sts     *mtasts.Policy
-	header  string // Sign's lines
+	// stsErr is why no MTA-STS policy could be had (delivery goes on
+	// without one, RFC 8461 §5.1); Plan reports it.
+	stsErr error
+	header string // Sign's lines
 }
 
 // forRcpt is a's copy about one recipient, for its own error.
@@ -293,6 +296,7 @@ func (r *Relay) plan(ctx context.Context, m *queue.Message, rc *queue.Recipient)
 		if err != nil {
 			// RFC 8461 §5.1 (no usable policy): deliver as without one.
 			r.log.Warn("MTA-STS policy unavailable; delivering without it", "domain", a.hop.Domain, "err", err)
+			a.stsErr = err
 		}
 		if pol != nil && pol.Mode != mtasts.None {
 			a.sts = pol
