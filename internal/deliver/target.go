@@ -94,16 +94,7 @@ func (a *Agent) targets(ctx context.Context, env Envelope, rep *Report) ([]targe
 		if done[strings.ToLower(mb.Address)] {
 			continue
 		}
-		t := target{mb: mb}
-		p, e := mailboxProblem(a.Cfg, mb, a.component())
-		if p != "" {
-			t.maildir = filepath.Clean(p)
-			if mb.Maildir != "" {
-				t.setting = &diag.Setting{Key: "directory maildir of " + mb.Address, Value: mb.Maildir}
-			} else {
-				t.setting = settingFor(a.Cfg, t.maildir)
-			}
-		}
+		t, e := targetFor(a.Cfg, mb, a.component())
 		if e != nil {
 			rep.Outcomes = append(rep.Outcomes, Outcome{Mailbox: mb.Address, Maildir: t.maildir, Err: e})
 			continue

@@ -91,9 +91,16 @@ func (f *Found) AddFree() {
 //
 // doing is the phrase after "cannot", e.g. "create a file in".
 func PathError(component, op, doing, path string, err error, setting *Setting) *Error {
+	return PathErrorAs(component, op, doing, path, err, setting, Self())
+}
+
+// PathErrorAs is PathError for an operation that who would meet, not this
+// process (ebb route, run as root, predicting what server.user meets): the
+// sentence and the fix are chosen for who.
+func PathErrorAs(component, op, doing, path string, err error, setting *Setting, who *Identity) *Error {
 	e := New(op, doing, path, err)
 	e.Component = component
-	e.Who = Self()
+	e.Who = who
 	e.Setting = setting
 	e.Found = Describe(path)
 	e.Class = Temporary
