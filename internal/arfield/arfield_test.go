@@ -53,8 +53,10 @@ func TestAuthservID(t *testing.T) {
 }
 
 // FuzzStripReader: stripping never grows the message, is idempotent,
-// leaves nothing of ours by the header reader's own reading, and an empty
-// id changes nothing.
+// leaves nothing of ours by headerFields' reading (a test-local copy of
+// the rules of msgauth's header reader, which this package cannot import;
+// msgauth's FuzzStripReaderByReadHeader checks with the real one), and an
+// empty id changes nothing.
 func FuzzStripReader(f *testing.F) {
 	f.Add([]byte("Authentication-Results: mx.example.net; spf=pass\r\nSubject: x\r\n\r\nbody\r\n"))
 	f.Add([]byte("Authentication-Results: (c) \"MX.example.net\";\n\tdkim=pass\nX: y\n\nAuthentication-Results: mx.example.net\n"))
@@ -85,9 +87,10 @@ func FuzzStripReader(f *testing.F) {
 }
 
 // headerFields splits the header at the start of msg into name and
-// unfolded-as-written value pairs, the way a header reader would: up to
-// the empty line, or the first line that is neither a field nor a
-// continuation.
+// value-as-written pairs by the rules of msgauth's readHeader (up to the
+// empty line, or the first line that is neither a field nor a
+// continuation), but with no size limit. It is the test's oracle, not the
+// reader the checks use.
 func headerFields(msg []byte) [][2]string {
 	var out [][2]string
 	for _, line := range bytes.SplitAfter(msg, []byte("\n")) {
