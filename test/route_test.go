@@ -58,6 +58,11 @@ vacation :days 1 "I am away until Monday.";
 	pol := fmt.Sprintf(`{"domain":"secure.example","id":"20261201","mode":"enforce","mx":["mx1.secure.example"],"max_age":%d,"fetched":%q}`,
 		int64(24*time.Hour), time.Now().UTC().Format(time.RFC3339))
 	os.WriteFile(filepath.Join(sts, "secure.example.json"), []byte(pol), 0o600)
+	// stsbad.example's cached enforce policy lists none of its MX hosts.
+	dns.MustAdd("stsbad.example. 300 IN MX 10 mx.stsbad.example.")
+	pol = fmt.Sprintf(`{"domain":"stsbad.example","id":"20261201","mode":"enforce","mx":["*.other.example"],"max_age":%d,"fetched":%q}`,
+		int64(24*time.Hour), time.Now().UTC().Format(time.RFC3339))
+	os.WriteFile(filepath.Join(sts, "stsbad.example.json"), []byte(pol), 0o600)
 	harness.Chown(t, sts, e.User)
 
 	msg := func(name, subject, body string) string {
@@ -171,8 +176,17 @@ vacation :days 1 "I am away until Monday.";
 		harness.Chown(t, e.Mail, e.User)
 		os.Chown(filepath.Join(carol, "tmp"), 0, 0)
 		out := route(t, 75, "--from", "alice@example.org", "--to", "carol@example.test")
-		has(t, out, fmt.Sprintf("delivery would fail: server.user %s (uid %d) cannot create files in %s/tmp, which is root:root 0755",
-			e.User.Name, e.User.UID, carol))
+		// diag's own error for server.user, with diag's fix (a chown of
+		// this Maildir, made by root for the mail user; never of a
+		// shared path).
+		has(t, out, fmt.Sprintf("delivery would fail: ebb serve: cannot create a file in %s/tmp: permission denied (running as uid %d %s;",
+			carol, e.User.UID, e.User.Name), "the directory is root:root 0755", "Fix: chown ")
+		// The same for new/, where the delivery links the message.
+		os.Chown(filepath.Join(carol, "tmp"), e.User.UID, e.User.GID)
+		os.Chown(filepath.Join(carol, "new"), 0, 0)
+		out = route(t, 75, "--from", "alice@example.org", "--to", "carol@example.test")
+		has(t, out, fmt.Sprintf("delivery would fail: ebb serve: cannot link the message into %s/new: permission denied", carol))
+		os.Chown(filepath.Join(carol, "new"), e.User.UID, e.User.GID)
 	})
 
 	t.Run("a message over smtp.max_message_size is refused with 552", func(t *testing.T) {
@@ -223,6 +237,55 @@ vacation :days 1 "I am away until Monday.";
 		)
 		if n := dns.Queries("_mta-sts.secure.example.", dnsTypeTXT); n != 0 {
 			t.Errorf("route asked DNS for the MTA-STS record %d times", n)
+		}
+	})
+
+	// What the relay meets before connecting is a failure in route too
+	// (it once showed these as deliverable, exit 0).
+	t.Run("a remote domain delivery would fail for is a failure", func(t *testing.T) {
+		// MTA-STS enforce listing none of the MX hosts: the relay defers.
+		out := route(t, 75, "--port", "587", "--auth", "bob@example.test", "--from", "bob@example.test", "--to", "erin@stsbad.example")
+		has(t, out,
+			"mx       <erin@stsbad.example> 1. mx.stsbad.example (preference 10) — skipped: not in the MTA-STS policy",
+			"mx       <erin@stsbad.example> delivery would fail: MTA-STS policy of stsbad.example (mode enforce) allows mx *.other.example; none of its MX hosts mx.stsbad.example matches",
+		)
+		// No MX and no such name (NXDOMAIN from the test DNS): permanent.
+		out = route(t, 68, "--port", "587", "--auth", "bob@example.test", "--from", "bob@example.test", "--to", "frank@nxdomain.example")
+		has(t, out,
+			"mx       <frank@nxdomain.example> 1. nxdomain.example (no MX record: the domain's own address)",
+			"mx       <frank@nxdomain.example> delivery would fail: MX lookup of nxdomain.example: no MX record, and no address for nxdomain.example",
+		)
+	})
+
+	t.Run("a full mailbox is predicted as the delivery decides it", func(t *testing.T) {
+		e.ebbAsUser(nil, "user", "add", "-c", e.Conf, "--no-password", "full@example.test")
+		full := e.maildir("full")
+		for _, sub := range []string{"tmp", "new", "cur"} {
+			os.MkdirAll(filepath.Join(full, sub), 0o700)
+		}
+		os.WriteFile(filepath.Join(full, "maildirsize"), []byte("100S\n"), 0o600)
+		harness.Chown(t, e.Mail, e.User)
+		// mail.over_quota = temporary (the default): the delivery defers.
+		out := route(t, 75, "--from", "alice@example.org", "--to", "full@example.test", report)
+		has(t, out, "quota    <full@example.test> delivery would fail: ebb serve: cannot deliver to "+full+": mailbox is over quota", "mail.over_quota")
+		if strings.Contains(out, "folder ") {
+			t.Errorf("a full mailbox still has a folder:\n%s", out)
+		}
+	})
+
+	t.Run("without a directory database route says so and creates none", func(t *testing.T) {
+		b, _ := os.ReadFile(e.Conf)
+		empty := filepath.Join(e.Dir, "empty-data")
+		os.MkdirAll(empty, 0o700)
+		harness.Chown(t, empty, e.User)
+		conf := filepath.Join(e.Dir, "nodb.toml")
+		os.WriteFile(conf, []byte(strings.Replace(string(b), filepath.Join(e.Dir, "data"), empty, 1)), 0o644)
+		r := harness.Run(t, harness.AsUser(exec.Command(harness.Ebb(t), "route", "-c", conf, "--from", "alice@example.org", "--to", "bob@example.test", report), e.User), nil)
+		if r.Code != 78 || !strings.Contains(r.Stderr, "create the directory first") {
+			t.Errorf("exit %d, want 78 and the fix\n%s%s", r.Code, r.Stdout, r.Stderr)
+		}
+		if ents, _ := os.ReadDir(empty); len(ents) != 0 {
+			t.Errorf("route created %v in server.data_dir", ents)
 		}
 	})
 }

@@ -10,13 +10,7 @@ import (
 // and dns settings, with the DKIM signer and the MTA-STS policies, and
 // registers its metrics. It returns an exit code (0: started).
 func (d *daemon) startRelay() int {
-	r, err := relay.New(d.cfg, relay.Options{
-		Resolver: dnsresolve.New(d.cfg),
-		Log:      d.log.With("component", "relay"),
-		STS:      d.stsPolicies(),
-		Sign:     d.dkimSign(),
-		Hostname: d.cfg.Server.Hostname,
-	})
+	r, err := d.newRelay()
 	if err != nil {
 		return d.fail(err, "relay")
 	}
@@ -25,6 +19,26 @@ func (d *daemon) startRelay() int {
 		d.metrics.Registry.MustRegister(r.Metrics().Collectors()...)
 	}
 	return 0
+}
+
+// newRelay is the relay with the daemon's options, for ebb serve and for
+// ebb route (d.dryRun): route's gets the cached MTA-STS policies only
+// (nothing asked of DNS, nothing fetched) and no DKIM signer (it sends
+// nothing to sign).
+func (d *daemon) newRelay() (*relay.Relay, error) {
+	o := relay.Options{
+		Resolver: dnsresolve.New(d.cfg),
+		Log:      d.log.With("component", "relay"),
+		Hostname: d.cfg.Server.Hostname,
+	}
+	if d.dryRun {
+		if c := d.mtastsCache(); c != nil {
+			o.STS = stsPeek{c}
+		}
+	} else {
+		o.STS, o.Sign = d.stsPolicies(), d.dkimSign()
+	}
+	return relay.New(d.cfg, o)
 }
 
 // stopRelay ends the relay's idle sessions.

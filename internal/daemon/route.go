@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -18,7 +19,6 @@ import (
 	"github.com/ebbmail/ebb/internal/deliver"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
-	"github.com/ebbmail/ebb/internal/dnsresolve"
 	"github.com/ebbmail/ebb/internal/logging"
 	"github.com/ebbmail/ebb/internal/maildir"
 	"github.com/ebbmail/ebb/internal/mtasts"
@@ -77,19 +77,16 @@ func Route(ctx context.Context, o RouteOptions) int {
 		fmt.Fprintln(o.Stderr, "ebb route:", err)
 		return diag.ExConfig
 	}
-	if path, setting := cfg.SQLiteDirectory(); path != "" {
-		// Opening a missing SQLite file would create it: route changes nothing.
-		if _, err := os.Stat(path); err != nil {
-			de := diag.PathError("ebb route", "open", "open the directory database", path, err, setting)
-			de.Exit, de.Hint = diag.ExConfig, "create the directory first (ebb domain add, ebb user add), or point directory.dsn at it"
-			fmt.Fprintln(o.Stderr, de.Sentence())
-			return de.ExitCode()
-		}
-	}
-	dir, err := directory.OpenWith(ctx, cfg, directory.Options{Logger: lg.With("component", "directory"), NoMigrate: true})
+	// Read-only and without migrating: route creates no database, takes no
+	// write lock and leaves no -wal or -shm behind.
+	dir, err := directory.OpenWith(ctx, cfg, directory.Options{Logger: lg.With("component", "directory"), ReadOnly: true, NoMigrate: true})
 	if err != nil {
-		fmt.Fprintln(o.Stderr, diag.From(err, "ebb route", "open").Sentence())
-		return diag.From(err, "ebb route", "open").ExitCode()
+		de := diag.From(err, "ebb route", "open")
+		if path, _ := cfg.SQLiteDirectory(); path != "" && errors.Is(err, os.ErrNotExist) {
+			de.Exit, de.Hint = diag.ExConfig, "create the directory first (ebb domain add, ebb user add), or point directory.dsn at it"
+		}
+		fmt.Fprintln(o.Stderr, de.Sentence())
+		return de.ExitCode()
 	}
 	defer dir.Close()
 	d := &daemon{ctx: ctx, stdout: o.Stdout, stderr: o.Stderr, cfgPath: o.ConfigPath, cfg: cfg, log: lg, dir: dir, dryRun: true}
@@ -148,9 +145,12 @@ type router struct {
 	path  string
 	steps []RouteStep
 	exit  int
-	// create are the folders fileinto :create names (lower case): the
-	// delivery would make them whatever mail.create_folders says.
-	create   map[string]bool
+	// create are the folders fileinto :create names, per mailbox
+	// (createKey): the delivery would make them whatever
+	// mail.create_folders says.
+	create map[string]bool
+	// mailbox is the mailbox whose Sieve script runs now.
+	mailbox  string
 	sieveLog *strings.Builder
 	// sievePath is the message Sieve reads: the checks' header lines
 	// and the message (the file itself when they added none).
@@ -358,21 +358,19 @@ func (r *router) run(ctx context.Context) int {
 	r.sieveLog = &strings.Builder{}
 	filter := sievefilter.New(cfg, slog.New(slog.NewTextHandler(r.sieveLog, &slog.HandlerOptions{Level: slog.LevelWarn})), nil)
 	filter.DryRun = true
-	filter.WouldCreate = func(folder string) { r.create[strings.ToLower(folder)] = true }
+	filter.WouldCreate = func(folder string) { r.create[createKey(r.mailbox, folder)] = true }
 	r.create = map[string]bool{}
+	// One relay for every remote recipient, made at the first; a failure
+	// to make it is one step, not one per recipient.
 	var relayPlan *relay.Relay
+	var relayErr error
 	planner := func() *relay.Relay {
-		if relayPlan == nil {
-			var sts relay.STSPolicies
-			if c := d.mtastsCache(); c != nil {
-				sts = stsPeek{c}
+		if relayPlan == nil && relayErr == nil {
+			relayPlan, relayErr = d.newRelay()
+			if relayErr != nil {
+				de := diag.From(relayErr, "ebb route", "relay")
+				r.add(RouteStep{Step: "route", Text: "remote recipients cannot be planned: " + de.Sentence(), Exit: diag.ExConfig})
 			}
-			rl, err := relay.New(cfg, relay.Options{Resolver: dnsresolve.New(cfg), Log: d.log.Logger, STS: sts, Hostname: cfg.Server.Hostname})
-			if err != nil {
-				r.add(RouteStep{Step: "route", Text: diag.From(err, "ebb route", "relay").Sentence(), Exit: diag.ExConfig})
-				return nil
-			}
-			relayPlan = rl
 		}
 		return relayPlan
 	}
@@ -432,19 +430,18 @@ func (r *router) local(ctx context.Context, filter *sievefilter.Filter, planner 
 	}
 	r.add(RouteStep{Step: "resolve", Addr: to, Text: text})
 	for _, mb := range res.Mailboxes {
-		top := mb.Maildir
-		if top == "" {
-			p, err := deliver.MaildirFor(cfg, mb.Address)
-			if err != nil {
-				r.add(RouteStep{Step: "maildir", Addr: mb.Address, Text: err.Error(), Exit: diag.ExUnavailable})
-				continue
-			}
-			top = p
+		// The agent's own choice of Maildir and its refusals (a disabled
+		// mailbox, a local part that cannot name a directory).
+		top, setting, de := deliver.MailboxMaildir(cfg, mb, "ebb serve")
+		if de != nil {
+			r.add(RouteStep{Step: "maildir", Addr: mb.Address, Path: top, Text: "delivery would fail: " + de.Sentence(), Exit: de.ExitCode()})
+			continue
 		}
-		if !r.maildirStep("maildir", mb.Address, top, cfg.Mail.Create) {
+		if !r.maildirStep(mb.Address, top, setting) {
 			continue
 		}
 		r.sieveLog.Reset()
+		r.mailbox = mb.Address
 		dec, err := filter.Decide(ctx, mb, &deliver.Message{Path: r.sievePath, Size: r.sieveSize, Offset: r.sieveSize - m.Size},
 			deliver.Envelope{Sender: m.From(), Recipient: to, Folder: m.Envelope.Folder})
 		for _, l := range strings.Split(strings.TrimSpace(r.sieveLog.String()), "\n") {
@@ -468,8 +465,16 @@ func (r *router) local(ctx context.Context, filter *sievefilter.Filter, planner 
 				stores = []deliver.Store{{Folder: m.Envelope.Folder}}
 			}
 		}
+		if len(stores) > 0 {
+			// The delivery checks the quota before each store; a full
+			// mailbox defers or refuses by mail.over_quota.
+			if qe := deliver.QuotaProblem(cfg, "ebb serve", mb, top, setting, r.sieveSize); qe != nil {
+				r.add(RouteStep{Step: "quota", Addr: mb.Address, Path: top, Text: "delivery would fail: " + qe.Sentence(), Exit: qe.ExitCode()})
+				continue
+			}
+		}
 		for _, s := range stores {
-			r.folderStep(mb, top, s)
+			r.folderStep(mb, top, setting, s)
 		}
 	}
 	for _, f := range res.Forwards {
@@ -481,10 +486,10 @@ func (r *router) local(ctx context.Context, filter *sievefilter.Filter, planner 
 
 // maildirStep says where the top Maildir is and who owns it; false when
 // the delivery would fail there.
-func (r *router) maildirStep(step, addr, dir string, create bool) bool {
+func (r *router) maildirStep(addr, dir string, setting *diag.Setting) bool {
 	err := maildir.Check(dir)
 	f := diag.Describe(dir)
-	s := RouteStep{Step: step, Addr: addr, Path: dir, Text: dir}
+	s := RouteStep{Step: "maildir", Addr: addr, Path: dir, Text: dir}
 	if f != nil && f.Kind != "missing" && filepath.Clean(f.Path) == filepath.Clean(dir) { // not a parent's
 		s.Owner, s.Mode = nameOrID(f.Owner, f.UID)+":"+nameOrID(f.Group, f.GID), f.ModeString()
 		s.Text += " (" + s.Owner + " " + s.Mode + ")"
@@ -492,13 +497,14 @@ func (r *router) maildirStep(step, addr, dir string, create bool) bool {
 	var me *maildir.MissingError
 	switch {
 	case err == nil:
-		if why := r.cannotWrite(filepath.Join(dir, "tmp")); why != "" {
-			s.Text += "; delivery would fail: " + why
-			s.Exit = diag.ExTempFail
+		// The delivery stages the message in tmp/ of the top Maildir.
+		if de := r.cannotWrite(filepath.Join(dir, "tmp"), "create a file in", setting); de != nil {
+			s.Text += "; delivery would fail: " + de.Sentence()
+			s.Exit = de.ExitCode()
 			r.add(s)
 			return false
 		}
-	case errors.As(err, &me) && create:
+	case errors.As(err, &me) && r.d.cfg.Mail.Create:
 		s.Text += "; missing " + strings.Join(me.Missing, ", ") + ", would be created (mail.create)"
 	default:
 		s.Text += "; delivery would fail: " + err.Error()
@@ -513,16 +519,20 @@ func (r *router) maildirStep(step, addr, dir string, create bool) bool {
 	return true
 }
 
-// cannotWrite says why server.user could not create a file in dir (by
-// its owner, group and mode; supplementary groups are not counted), or "".
-func (r *router) cannotWrite(dir string) string {
-	uid, gid, err := lookupUser(r.d.cfg)
+// cannotWrite is the error server.user would meet creating a file in dir
+// (judged by its owner, group and mode; supplementary groups are not
+// counted), or nil. It is diag's own error for EACCES with server.user as
+// who, so its fix follows diag's rules (never a chown of a shared path, a
+// secret, or another user's directory).
+func (r *router) cannotWrite(dir, doing string, setting *diag.Setting) *diag.Error {
+	cfg := r.d.cfg
+	uid, gid, err := lookupUser(cfg)
 	if err != nil {
-		return diag.From(err, "ebb route", "lookup").Sentence()
+		return diag.From(err, "ebb route", "lookup")
 	}
 	f := diag.Describe(dir)
-	if uid == 0 || f == nil || f.Kind != "directory" {
-		return ""
+	if uid == 0 || f == nil || f.Kind != "directory" || filepath.Clean(f.Path) != filepath.Clean(dir) {
+		return nil
 	}
 	need := uint32(0o002 | 0o001)
 	switch {
@@ -532,10 +542,10 @@ func (r *router) cannotWrite(dir string) string {
 		need = 0o020 | 0o010
 	}
 	if f.Mode&need == need {
-		return ""
+		return nil
 	}
-	return fmt.Sprintf("server.user %s (uid %d) cannot create files in %s, which is %s:%s %s; fix: chown %s %s, or run: ebb doctor",
-		r.d.cfg.Server.User, uid, dir, nameOrID(f.Owner, f.UID), nameOrID(f.Group, f.GID), f.ModeString(), r.d.cfg.Server.User, dir)
+	who := &diag.Identity{UID: uid, User: cfg.Server.User, GID: gid, Group: diag.GroupName(gid)}
+	return diag.PathErrorAs("ebb serve", "create", doing, dir, syscall.EACCES, setting, who)
 }
 
 func nameOrID(name string, id int) string {
@@ -581,7 +591,7 @@ func (r *router) sieveSteps(mb *directory.Mailbox, dec *deliver.Decision) {
 
 // folderStep names the exact directory a store would write to (Maildir++
 // folder, or INBOX when the folder cannot be used, as the delivery does).
-func (r *router) folderStep(mb *directory.Mailbox, top string, s deliver.Store) {
+func (r *router) folderStep(mb *directory.Mailbox, top string, setting *diag.Setting, s deliver.Store) {
 	name := s.Folder
 	if name == "" {
 		name = "INBOX"
@@ -607,16 +617,28 @@ func (r *router) folderStep(mb *directory.Mailbox, top string, s deliver.Store) 
 	if dir != top {
 		if err := maildir.Check(dir); err != nil {
 			switch {
-			case r.create[strings.ToLower(s.Folder)]:
+			case r.create[createKey(mb.Address, s.Folder)]:
 				st.Text += "; would be created (fileinto :create)"
 			case r.d.cfg.Mail.CreateFolders:
 				st.Text += "; would be created (mail.create_folders)"
 			default:
 				st.Text += "; not usable (" + err.Error() + "), so INBOX " + top + "/" + sub + "/ (mail.create_folders is off)"
+				dir = top
 			}
 		}
 	}
+	// The delivery links the staged file into new/ (cur/ with flags).
+	if de := r.cannotWrite(filepath.Join(dir, sub), "link the message into", setting); de != nil {
+		st.Text += "; delivery would fail: " + de.Sentence()
+		st.Exit = de.ExitCode()
+	}
 	r.add(st)
+}
+
+// createKey keys the folders fileinto :create would make by mailbox: one
+// mailbox's script creates nothing in another's Maildir.
+func createKey(mailbox, folder string) string {
+	return strings.ToLower(mailbox) + "\x00" + strings.ToLower(folder)
 }
 
 // remote is the relay's plan for one remote recipient.
@@ -646,13 +668,11 @@ func (r *router) remote(ctx context.Context, planner func() *relay.Relay, to, do
 		}
 	}
 	r.add(s)
-	if err != nil {
-		st := RouteStep{Step: "mx", Addr: to, Text: err.Error(), Exit: diag.ExTempFail}
-		if relay.PermanentDNS(err) {
-			st.Exit = diag.ExNoHost
-		}
-		r.add(st)
-		return
+	if p.STSErr != nil {
+		// The relay goes on without a policy (RFC 8461 §5.1), logged: a
+		// downgrade, so not a clean answer either.
+		r.add(RouteStep{Step: "mx", Addr: to, Exit: diag.ExTempFail,
+			Text: "MTA-STS policy of " + p.Domain + " unavailable (" + p.STSErr.Error() + "): the relay would deliver as without one"})
 	}
 	for i, h := range p.Hosts {
 		t := fmt.Sprintf("%d. %s", i+1, h.Name)
@@ -665,6 +685,16 @@ func (r *router) remote(ctx context.Context, planner func() *relay.Relay, to, do
 			t += " — skipped: not in the MTA-STS policy"
 		}
 		r.add(RouteStep{Step: "mx", Addr: to, Text: t})
+	}
+	if err != nil {
+		// What delivery meets before connecting: a null MX or a domain
+		// with no address (permanent, bounced), DNS trouble or MTA-STS
+		// enforce listing none of the hosts (deferred and retried).
+		st := RouteStep{Step: "mx", Addr: to, Text: "delivery would fail: " + err.Error(), Exit: diag.ExTempFail}
+		if relay.PermanentDNS(err) {
+			st.Exit = diag.ExNoHost
+		}
+		r.add(st)
 	}
 }
 
