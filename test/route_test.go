@@ -41,6 +41,9 @@ func TestRoute(t *testing.T) {
 	cl := harness.StartClamd(t, harness.ClamdOptions{})
 	e := newQueueEnv(t, fmt.Sprintf("\n[dns]\nresolver = %q\ntimeout = \"2s\"\n\n[scan.clamd]\naddress = %q\n", dns.Addr(), cl.Addr))
 
+	// bob can log in (route's --auth needs an account with a password, as
+	// AUTH does); carol has none.
+	e.ebbAsUser([]byte("bob-pw\n"), "user", "passwd", "-c", e.Conf, "bob@example.test")
 	bob := e.maildir("bob")
 	for _, sub := range []string{"tmp", "new", "cur"} {
 		os.MkdirAll(filepath.Join(bob, sub), 0o700)
@@ -121,6 +124,12 @@ vacation :days 1 "I am away until Monday.";
 		// --auth names an account that does not exist: AUTH would fail.
 		out = route(t, 77, "--port", "587", "--auth", "nobody@example.test", "--from", "nobody@example.test", "--to", "carol@remote.example")
 		has(t, out, "auth     <nobody@example.test> 535 5.7.8")
+		// An account without a password cannot log in: AUTH refuses it.
+		out = route(t, 77, "--port", "587", "--auth", "carol@example.test", "--from", "carol@example.test", "--to", "carol@remote.example")
+		has(t, out, "auth     <carol@example.test> 535 5.7.8", "no password")
+		// The session takes the mailbox's own address, as AUTH does.
+		out = route(t, 0, "--port", "587", "--auth", "Bob@Example.TEST", "--from", "bob@example.test", "--to", "carol@remote.example")
+		has(t, out, "auth     <Bob@Example.TEST> 235 2.7.0 taken as logged in as bob@example.test")
 	})
 
 	t.Run("Sieve files into a folder, nothing delivered, no vacation state", func(t *testing.T) {

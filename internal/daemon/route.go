@@ -280,25 +280,30 @@ func (r *router) run(ctx context.Context) int {
 		si.Kind = smtpd.Submission
 		// AUTH is offered only after STARTTLS: the session is taken as TLS.
 		si.TLS = &tls.ConnectionState{Version: tls.VersionTLS13}
-		si.AuthUser = o.Auth
 		pol = d.submissionPolicy()
 		proto = "ESMTPS"
 		if o.Auth != "" {
 			proto = "ESMTPSA"
-			// The account must exist and be enabled, or AUTH fails
-			// (RFC 4954 §6: 535 5.7.8); its password is not asked.
-			res, err := d.dir.Resolve(ctx, o.Auth)
-			if err != nil {
-				r.refusal("auth", o.Auth, err)
-				return r.exit
-			}
-			if len(res.Mailboxes) != 1 || res.Mailboxes[0].Address != res.Address || !res.Mailboxes[0].Enabled {
+			// The login's own lookup (directory.LoginMailbox, as
+			// Authenticate): the account must exist, have a password and
+			// be enabled, or AUTH fails (RFC 4954 §6: 535 5.7.8); the
+			// password itself is not asked.
+			mb, err := d.dir.LoginMailbox(ctx, o.Auth)
+			switch {
+			case errors.Is(err, directory.ErrAuthFailed):
 				r.add(RouteStep{Step: "auth", Addr: o.Auth, Code: 535, Enhanced: "5.7.8", Exit: diag.ExNoPerm,
-					Text: "Authentication credentials invalid (no enabled mailbox of that name: ebb user list)"})
+					Text: "Authentication credentials invalid (" + err.Error() + ": ebb user list)"})
+				return r.exit
+			case err != nil:
+				de := diag.From(err, "ebb route", "auth")
+				r.add(RouteStep{Step: "auth", Addr: o.Auth, Code: 454, Enhanced: "4.7.0", Exit: diag.ExTempFail,
+					Text: "Temporary authentication failure (" + de.Sentence() + ")"})
 				return r.exit
 			}
+			// The session takes the mailbox's own address (smtpd's auth).
+			si.AuthUser = mb.Address
 			r.add(RouteStep{Step: "auth", Addr: o.Auth, Code: 235, Enhanced: "2.7.0",
-				Text: "taken as logged in (ebb route does not ask the password)"})
+				Text: "taken as logged in as " + mb.Address + " (ebb route does not ask the password)"})
 		}
 	default:
 		si.Kind = smtpd.Inbound

@@ -91,28 +91,15 @@ const fallbackDummyHash = "{SHA512-CRYPT}$6$7Pj0oYkHx2Rz3AbC$ZUmZdQ9nm7v3m3qj2y5
 // *diag.Error (temporary). A hash in an older scheme is replaced by argon2id
 // after a successful login.
 func (d *Directory) Authenticate(ctx context.Context, address, password string) (*Mailbox, error) {
-	key, _, _, err := d.mailboxKey(ctx, address)
+	mb, key, err := d.loginMailbox(ctx, address)
 	if err != nil {
-		if errors.Is(err, ErrBadAddress) || errors.Is(err, ErrNotHosted) {
+		if errors.Is(err, ErrAuthFailed) {
+			// Every refused login costs a verification.
 			if err := d.verifyDummy(ctx, password); err != nil {
 				return nil, err
 			}
-			return nil, fmt.Errorf("%w: %v", ErrAuthFailed, err)
 		}
 		return nil, err
-	}
-	mb, err := d.mailboxByKey(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	if mb == nil || mb.PasswordHash == "" {
-		if err := d.verifyDummy(ctx, password); err != nil {
-			return nil, err
-		}
-		if mb == nil {
-			return nil, fmt.Errorf("%w: no such mailbox", ErrAuthFailed)
-		}
-		return nil, fmt.Errorf("%w: %v", ErrAuthFailed, passwd.ErrNoPassword)
 	}
 	rehash, err := d.verify(ctx, mb.PasswordHash, password)
 	if err != nil {
@@ -141,6 +128,46 @@ func (d *Directory) Authenticate(ctx context.Context, address, password string) 
 				d.resolved.clear()
 			}
 		}
+	}
+	return mb, nil
+}
+
+// loginMailbox is the password-free part of Authenticate: the mailbox a
+// login as address is for and its lookup key. A bad or unhosted address,
+// no such mailbox, or one without a password wrap ErrAuthFailed; database
+// trouble is returned as is. Whether the mailbox is enabled is the
+// caller's to check (Authenticate: only after the password).
+func (d *Directory) loginMailbox(ctx context.Context, address string) (*Mailbox, string, error) {
+	key, _, _, err := d.mailboxKey(ctx, address)
+	if err != nil {
+		if errors.Is(err, ErrBadAddress) || errors.Is(err, ErrNotHosted) {
+			return nil, "", fmt.Errorf("%w: %v", ErrAuthFailed, err)
+		}
+		return nil, "", err
+	}
+	mb, err := d.mailboxByKey(ctx, key)
+	if err != nil {
+		return nil, "", err
+	}
+	if mb == nil {
+		return nil, "", fmt.Errorf("%w: no such mailbox", ErrAuthFailed)
+	}
+	if mb.PasswordHash == "" {
+		return nil, "", fmt.Errorf("%w: %v", ErrAuthFailed, passwd.ErrNoPassword)
+	}
+	return mb, key, nil
+}
+
+// LoginMailbox is the mailbox a login as address would reach, without
+// asking the password (ebb route --auth): Authenticate's own lookup and
+// refusals (wrapping ErrAuthFailed), a disabled mailbox included.
+func (d *Directory) LoginMailbox(ctx context.Context, address string) (*Mailbox, error) {
+	mb, _, err := d.loginMailbox(ctx, address)
+	if err != nil {
+		return nil, err
+	}
+	if !mb.Enabled {
+		return nil, fmt.Errorf("%w: mailbox disabled", ErrAuthFailed)
 	}
 	return mb, nil
 }
