@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite" // also registers the "sqlite" database/sql driver
 
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
@@ -122,6 +122,18 @@ func OpenWith(ctx context.Context, cfg *config.Config, opt Options) (*Directory,
 		}
 	}
 	return d, nil
+}
+
+// IsBusy reports whether err is SQLite's "database is locked" (SQLITE_BUSY
+// or SQLITE_LOCKED, after directory.busy_timeout): a lock another process
+// holds. Opening the database again would only wait as long once more.
+func IsBusy(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	code := se.Code() & 0xff
+	return code == 5 || code == 6
 }
 
 // Close releases the database.

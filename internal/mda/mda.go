@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/user"
 	"strconv"
@@ -106,12 +107,19 @@ func RunWith(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 		fmt.Fprintln(e.stderr, d.Sentence())
 		return d.ExitCode()
 	}
+	// Log lines (a broken Sieve script, a vacation response not sent, why
+	// the directory was opened read-write) go to stderr, which is the
+	// MTA's log for an MDA.
+	lg, err := logging.New(e.stderr, cfg.Log.Format, cfg.Log.Level)
+	if err != nil {
+		lg, _ = logging.New(e.stderr, "logfmt", "info")
+	}
 	agent := &deliver.Agent{Cfg: cfg, Component: "ebb deliver"}
 	// Sieve (sieve.enabled); redirects and vacation replies leave through
 	// the sendmail pickup, since ebb deliver has no queue.
-	agent.Filter = sieveFilter(cfg, e.stderr)
+	agent.Filter = sieveFilter(cfg, lg.Logger)
 	if *dir == "" {
-		res, err := openDirectory(e.ctx, cfg)
+		res, err := openDirectory(e.ctx, cfg, lg.Logger)
 		if err != nil {
 			d := diag.From(err, "ebb deliver", "open")
 			fmt.Fprintln(e.stderr, d.Sentence())
@@ -148,15 +156,26 @@ func RunWith(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 // connection that closes last checkpoints and deletes them, so every
 // delivery would create and delete two files). A database that is missing
 // or not at this ebb's schema version is opened the usual way, which
-// creates or migrates it, as before.
-func openDirectory(ctx context.Context, cfg *config.Config) (*directory.Directory, error) {
+// creates or migrates it, as before; why is logged at debug level. A lock
+// held past directory.busy_timeout is returned as it is: the usual open
+// would wait for it as long again, and fail the same way.
+func openDirectory(ctx context.Context, cfg *config.Config, lg *slog.Logger) (*directory.Directory, error) {
 	d, err := directory.OpenWith(ctx, cfg, directory.Options{NoMigrate: true, ReadOnly: true})
 	if err == nil {
-		if v, verr := d.CurrentVersion(ctx); verr == nil && v == directory.SchemaVersion() {
+		v, verr := d.CurrentVersion(ctx)
+		if verr == nil && v == directory.SchemaVersion() {
 			return d, nil
 		}
 		d.Close()
+		err = verr
+		if verr == nil {
+			err = fmt.Errorf("schema version %d, this ebb's is %d", v, directory.SchemaVersion())
+		}
 	}
+	if directory.IsBusy(err) || ctx.Err() != nil {
+		return nil, err
+	}
+	lg.Debug("directory: not usable read-only; opening it read-write, which creates or migrates it", "why", err)
 	return directory.Open(ctx, cfg)
 }
 
@@ -167,15 +186,10 @@ type env struct {
 	stderr io.Writer
 }
 
-// sieveFilter is the Sieve filter of ebb deliver. Its log lines (a broken
-// script, a vacation response not sent) go to stderr, which is the MTA's
-// log for an MDA; redirects and vacation responses go to the daemon
-// through the sendmail pickup (ebb deliver has no queue of its own).
-func sieveFilter(cfg *config.Config, stderr io.Writer) deliver.Filter {
-	lg, err := logging.New(stderr, cfg.Log.Format, cfg.Log.Level)
-	if err != nil {
-		lg, _ = logging.New(stderr, "logfmt", "info")
-	}
+// sieveFilter is the Sieve filter of ebb deliver, logging to lg;
+// redirects and vacation responses go to the daemon through the sendmail
+// pickup (ebb deliver has no queue of its own).
+func sieveFilter(cfg *config.Config, lg *slog.Logger) deliver.Filter {
 	drop := &pickup.Drop{Dir: cfg.PickupDir(), Socket: cfg.Sendmail.Socket, DirSetting: cfg.PickupDirSetting(),
 		Timeout: cfg.Sendmail.Timeout.Duration}
 	return sievefilter.New(cfg, lg.With("component", "sieve"), sievefilter.PickupOutbox{Drop: drop})
