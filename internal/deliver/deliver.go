@@ -31,6 +31,7 @@
 package deliver
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -321,23 +322,9 @@ func (a *Agent) stage(ctx context.Context, r io.Reader, source string, env Envel
 
 	br := bufpool.Reader(r)
 	defer bufpool.PutReader(br) // nothing staged refers to it
-	// The input reaches here with LF line ends (lfReader), so the prefix is
-	// written with LF too.
-	isHeader, _, mboxFrom, empty := firstLine(br)
-	if mboxFrom {
-		// The mbox "From " line is envelope, not message (maildir(5)).
-		if err := skipLine(br); err != nil && err != io.EOF {
-			return failAll(a.readErr(source, err))
-		}
-		isHeader, _, _, empty = firstLine(br)
-	}
-	prefix := a.prefix(env)
-	offset := int64(len(prefix))
-	if !isHeader && !empty {
-		// The message starts with text that is not a header field: keep
-		// it as the body, below an empty line, as Postfix's cleanup does;
-		// otherwise it would be read as a broken header.
-		prefix = append(prefix, '\n')
+	prefix, offset, err := a.head(br, env)
+	if err != nil {
+		return failAll(a.readErr(source, err))
 	}
 	if _, err := tmp.Write(prefix); err != nil {
 		return failAll(a.pathErr("write", "write", tmp.Path, err, first.setting))
@@ -356,6 +343,32 @@ func (a *Agent) stage(ctx context.Context, r io.Reader, source string, env Envel
 		return failAll(a.pathErr("fsync", "fsync", tmp.Path, err, first.setting))
 	}
 	return &staged{tmp: tmp, offset: offset, t: first}, rest
+}
+
+// head reads the start of the message in br and returns what is written
+// before the rest of br: the prefix, and an empty line when the message
+// does not start with a header field. offset is where the message starts.
+// An mbox "From " line is dropped.
+func (a *Agent) head(br *bufio.Reader, env Envelope) (prefix []byte, offset int64, err error) {
+	// The input reaches here with LF line ends (lfReader), so the prefix is
+	// written with LF too.
+	isHeader, _, mboxFrom, empty := firstLine(br)
+	if mboxFrom {
+		// The mbox "From " line is envelope, not message (maildir(5)).
+		if err := skipLine(br); err != nil && err != io.EOF {
+			return nil, 0, err
+		}
+		isHeader, _, _, empty = firstLine(br)
+	}
+	prefix = a.prefix(env)
+	offset = int64(len(prefix))
+	if !isHeader && !empty {
+		// The message starts with text that is not a header field: keep
+		// it as the body, below an empty line, as Postfix's cleanup does;
+		// otherwise it would be read as a broken header.
+		prefix = append(prefix, '\n')
+	}
+	return prefix, offset, nil
 }
 
 // prefix is the header text ebb puts above the message, with LF line ends

@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/ebbmail/ebb/internal/arfield"
+	"github.com/ebbmail/ebb/internal/bufpool"
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
@@ -112,7 +115,31 @@ func readQuota(path string, def maildir.Quota, add int64) (q maildir.Quota, used
 	return q, used, recount, nil
 }
 
-// Prefix is the header text the agent puts above the message for env
-// (Return-Path, Delivered-To, -A headers, env.Prefix), with LF line ends
-// as in the stored copy: what a filter reads first.
-func (a *Agent) Prefix(env Envelope) []byte { return a.prefix(env) }
+// View writes to w the copy the agent stages for the spool file at path
+// (as DeliverFile reads it: forged Authentication-Results of ebb's
+// authserv-id left out, LF line ends, an mbox "From " line dropped, env's
+// prefix in front) and returns its size and where the message starts in
+// it: what a filter reads, and what a store counts against the quota.
+func (a *Agent) View(w io.Writer, path string, env Envelope) (size, offset int64, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	strip := arfield.StripReader(f, env.StripAuthResults)
+	defer arfield.Release(strip)
+	lf := newLFReader(strip)
+	defer lf.release()
+	br := bufpool.Reader(lf)
+	defer bufpool.PutReader(br)
+	prefix, offset, err := a.head(br, env)
+	if err != nil {
+		return 0, 0, err
+	}
+	n, err := w.Write(prefix)
+	if err != nil {
+		return int64(n), offset, err
+	}
+	m, err := io.Copy(w, br)
+	return int64(n) + m, offset, err
+}

@@ -125,18 +125,14 @@ func (s *session) refuse(cmd, addr string, err error) error {
 // only the public text and the reference id; the log holds everything.
 func (s *session) trouble(msg string, err error, attrs ...slog.Attr) error {
 	d := diag.From(err, "ebb serve", "receive")
-	code, enh, text := d.SMTPReply()
-	if code >= 500 || code < 400 {
-		// Our trouble is temporary (principle 3): never a 5xx for it.
-		code, enh = 451, [3]int{4, 3, 0}
-	}
-	args := []any{"ref", d.Ref, "code", code, "err", d.Sentence(), "diag", d}
+	rep := troubleReply(d) // reply.go
+	args := []any{"ref", d.Ref, "code", rep.Code, "err", d.Sentence(), "diag", d}
 	for _, a := range attrs {
 		args = append(args, a)
 	}
 	s.log.Error(msg, args...)
-	s.countReply(code)
-	return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode(enh), Message: text}
+	s.countReply(rep.Code)
+	return rep
 }
 
 // dataReader remembers why reading the message stopped, so that the
@@ -211,15 +207,15 @@ func (s *session) Data(r io.Reader) error {
 		s.countReply(se.Code)
 		return se
 	}
-	if de, ok := diag.As(err); ok && de.Class == diag.Permanent && de.SMTPCode >= 500 {
+	if de, ok := verdictOf(err); ok {
 		// A verdict on the message itself (a virus, spam, a DMARC reject)
 		// from a check after DATA: its 5xx is the reply, not our trouble.
-		code, enh, text := de.SMTPReply()
+		rep := Reply(err, true) // reply.go, shared with ebb route
 		s.log.Info("smtp message refused", "from", s.from, "rcpts", len(m.Recipients),
-			"bytes", dr.n, "code", code, "reply", text, "ref", de.Ref, "diag", de)
+			"bytes", dr.n, "code", rep.Code, "reply", rep.Message, "ref", de.Ref, "diag", de)
 		srv.metrics.Message("rejected", dr.n)
-		s.countReply(code)
-		return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode(enh), Message: text}
+		s.countReply(rep.Code)
+		return rep
 	}
 	if err != nil {
 		srv.metrics.Message("deferred", dr.n)

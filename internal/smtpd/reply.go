@@ -1,0 +1,61 @@
+package smtpd
+
+import (
+	"errors"
+	"io"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/ebbmail/ebb/internal/diag"
+)
+
+// Reply is the reply the session gives for err from a policy (MAIL, RCPT)
+// or, with afterData, from the spool and the checks after DATA; ebb route
+// gives the same. Before DATA an *smtp.SMTPError is the reply as it is.
+// After DATA a permanent diag error with a 5xx of its own is a verdict on
+// the message (a virus, spam, a DMARC reject), replied as it is. Anything
+// else is our own trouble: temporary, never a 5xx (principle 4).
+func Reply(err error, afterData bool) *smtp.SMTPError {
+	if afterData {
+		if de, ok := verdictOf(err); ok {
+			code, enh, text := de.SMTPReply()
+			return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode(enh), Message: text}
+		}
+	} else {
+		var se *smtp.SMTPError
+		if errors.As(err, &se) {
+			return se
+		}
+	}
+	return troubleReply(diag.From(err, "ebb serve", "receive"))
+}
+
+// verdictOf returns err as a verdict on the message after DATA: a
+// permanent diag error with a 5xx of its own.
+func verdictOf(err error) (*diag.Error, bool) {
+	de, ok := diag.As(err)
+	return de, ok && de.Class == diag.Permanent && de.SMTPCode >= 500
+}
+
+// troubleReply is the 4xx for our own trouble d: the public text and the
+// reference id only.
+func troubleReply(d *diag.Error) *smtp.SMTPError {
+	code, enh, text := d.SMTPReply()
+	if code >= 500 || code < 400 {
+		// Our trouble is temporary (principle 3): never a 5xx for it.
+		code, enh = 451, [3]int{4, 3, 0}
+	}
+	return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode(enh), Message: text}
+}
+
+// CRLFReader is the session's reading of DATA into the spool (barelf.go):
+// a bare LF becomes CRLF. ebb route stages a message file through it, so
+// that the checks read what the spool would hold.
+func CRLFReader(r io.Reader) io.Reader { return newCRLFReader(r) }
+
+// Received is the Received header field the session puts above a message
+// (received.go), for ebb route's envelope.
+func Received(info *SessionInfo, host, id string, rcpts []string, utf8 bool, now time.Time) []byte {
+	return received(info, host, id, rcpts, utf8, now)
+}
