@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ebbmail/ebb/internal/dnstest"
+	"github.com/ebbmail/ebb/internal/srs"
 	"github.com/ebbmail/ebb/test/harness"
 )
 
@@ -280,6 +281,48 @@ vacation :days 1 "I am away until Monday.";
 		if strings.Contains(out, "folder ") {
 			t.Errorf("a full mailbox still has a folder:\n%s", out)
 		}
+	})
+
+	t.Run("a message with bare LF line ends is judged as the spool would hold it", func(t *testing.T) {
+		p := filepath.Join(e.Dir, "lf.eml")
+		os.WriteFile(p, []byte("From: Alice <alice@example.org>\nTo: bob@example.test\nSubject: weekly report\nMessage-ID: <lf@example.org>\n\nNumbers.\n"), 0o644)
+		out := route(t, 0, "--from", "alice@example.org", "--to", "bob@example.test", "--to", "bob@example.test", p)
+		has(t, out, "check    auth: passed", "sieve    <bob@example.test> fileinto Reports;",
+			fmt.Sprintf("folder   <bob@example.test> Reports → %s/.Reports/new/", bob))
+		// The same recipient twice is one delivery, as the queue makes it.
+		if n := strings.Count(out, "resolve  <bob@example.test>"); n != 1 {
+			t.Errorf("bob resolved %d times, want 1:\n%s", n, out)
+		}
+	})
+
+	t.Run("SRS: a bounce to an SRS address is planned for the address it stands for", func(t *testing.T) {
+		b, _ := os.ReadFile(e.Conf)
+		secret := filepath.Join(e.Dir, "srs.secret")
+		conf := filepath.Join(e.Dir, "srs.toml")
+		os.WriteFile(conf, append(b, []byte(fmt.Sprintf("\n[srs]\nenable = true\ndomain = \"example.test\"\nsecret_file = %q\n", secret))...), 0o644)
+		// No secret yet: route does not make one, and says SRS is skipped.
+		out := route(t, 75, "-c", conf, "--from", "alice@example.org", "--to", "bob@example.test")
+		has(t, out, "srs      SRS skipped: no secret yet at "+secret)
+		if _, err := os.Stat(secret); err == nil {
+			t.Fatal("route created the SRS secret")
+		}
+		os.WriteFile(secret, []byte("route-test-secret\n"), 0o600)
+		os.Chown(secret, e.User.UID, e.User.GID)
+		rw, err := srs.New(srs.Config{Domain: "example.test", Secrets: []string{"route-test-secret"}, MaxAge: 21 * 24 * time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// alice@example.org's mail forwarded by us had this sender; the
+		// bounce to it goes to alice, at example.org's MX.
+		addr, err := rw.Forward("alice@example.org")
+		if err != nil || !strings.HasPrefix(addr, "SRS0=") {
+			t.Fatalf("srs: %q %v", addr, err)
+		}
+		dns.MustAdd("example.org. 300 IN MX 10 mx.example.org.")
+		out = route(t, 0, "-c", conf, "--from", "", "--to", addr)
+		has(t, out, "rcpt     <"+addr+"> SRS address: delivered to alice@example.org, the address it stands for",
+			"route    <alice@example.org> remote: MX of example.org",
+			"mx       <alice@example.org> 1. mx.example.org (preference 10)")
 	})
 
 	t.Run("without a directory database route says so and creates none", func(t *testing.T) {

@@ -64,7 +64,7 @@ func (d *daemon) startSRS() error {
 func (d *daemon) srsSecrets(path string) ([]string, error) {
 	setting := d.cfg.Setting("srs.secret_file")
 	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
+	if errors.Is(err, os.ErrNotExist) && !d.dryRun { // ebb route creates nothing
 		b := make([]byte, 32)
 		rand.Read(b)
 		if err := safeio.WriteFile(path, []byte(hex.EncodeToString(b)+"\n"), 0o600); err != nil {
