@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -323,6 +324,30 @@ vacation :days 1 "I am away until Monday.";
 		has(t, out, "rcpt     <"+addr+"> SRS address: delivered to alice@example.org, the address it stands for",
 			"route    <alice@example.org> remote: MX of example.org",
 			"mx       <alice@example.org> 1. mx.example.org (preference 10)")
+	})
+
+	// Last: ebb serve remembers what route does not (Sieve's duplicate
+	// ids, vacation senders), so later routes of the same message differ.
+	t.Run("what route predicts is what ebb serve does", func(t *testing.T) {
+		out := route(t, 0, "--client-ip", "127.0.0.1", "--helo", "client.example", "--from", "alice@example.org", "--to", "bob@example.test", report)
+		m := regexp.MustCompile(`folder   <bob@example\.test> Reports → (\S+)/new/`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("route predicts no Reports folder:\n%s", out)
+		}
+		e.Start()
+		defer e.Stop()
+		r := harness.Run(t, exec.Command("swaks", "--server", e.SMTP, "--helo", "client.example", "--from", "alice@example.org",
+			"--to", "bob@example.test", "--data", "@"+report, "--timeout", "60"), nil)
+		if r.Code != 0 {
+			t.Fatalf("swaks: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+		}
+		e.waitFor("the message in the folder route named", func() bool {
+			ents, _ := os.ReadDir(filepath.Join(m[1], "new"))
+			return len(ents) == 1
+		})
+		if ents, _ := os.ReadDir(filepath.Join(bob, "new")); len(ents) != 0 {
+			t.Errorf("ebb serve also stored the message in INBOX, which route did not predict")
+		}
 	})
 
 	t.Run("without a directory database route says so and creates none", func(t *testing.T) {
