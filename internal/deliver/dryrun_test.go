@@ -1,0 +1,67 @@
+package deliver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/maildir"
+)
+
+// The dry-run helpers (ebb route) decide as the agent does: View is the
+// stored copy byte for byte, QuotaProblem refuses where CheckQuota does
+// and writes nothing, MailboxMaildir refuses a disabled mailbox.
+func TestDryRunAgreesWithDelivery(t *testing.T) {
+	a, root := newAgent(t)
+	ctx := context.Background()
+	spool := filepath.Join(root, "spool.eml")
+	os.WriteFile(spool, []byte("Subject: dry\r\nTo: alice@example.com\r\n\r\nbody\r\n"), 0o600)
+	env := Envelope{Sender: "s@example.net", Recipient: "alice@example.com", Prefix: []byte("Received: from x\r\n\tby mx.test\r\n")}
+	rep, err := a.DeliverFile(ctx, spool, env)
+	if err != nil || len(rep.Outcomes) != 1 || len(rep.Outcomes[0].Files) != 1 {
+		t.Fatalf("deliver: %+v %v", rep, err)
+	}
+	stored, _ := os.ReadFile(rep.Outcomes[0].Files[0])
+	var view bytes.Buffer
+	n, off, err := a.View(&view, spool, env)
+	if err != nil || !bytes.Equal(view.Bytes(), stored) || n != int64(len(stored)) || !bytes.HasPrefix(view.Bytes()[off:], []byte("Subject: dry\n")) {
+		t.Errorf("View %q (%d, offset %d, %v), stored %q", view.String(), n, off, err, stored)
+	}
+
+	mb := &directory.Mailbox{Address: "alice@example.com", Enabled: true}
+	top, setting, e := MailboxMaildir(a.Cfg, mb, "ebb serve")
+	if e != nil || top != rep.Outcomes[0].Maildir || setting == nil {
+		t.Fatalf("MailboxMaildir: %q %v %v, want %q", top, setting, e, rep.Outcomes[0].Maildir)
+	}
+	size := filepath.Join(top, "maildirsize")
+	for _, c := range []struct {
+		name, file string
+		add        int64
+	}{
+		{"fresh file, over", "100S\n", 200},
+		{"fresh file, room", "100000S\n", 200},
+		{"stale sums over, recount has room", "1000S\n600 1\n600 1\n", 10},
+		{"message count", "2C\n", 1},
+	} {
+		os.WriteFile(size, []byte(c.file), 0o600)
+		qe := QuotaProblem(a.Cfg, "ebb serve", mb, top, setting, c.add)
+		if b, _ := os.ReadFile(size); string(b) != c.file {
+			t.Errorf("%s: QuotaProblem changed maildirsize to %q", c.name, b)
+		}
+		var want *maildir.QuotaError
+		real := maildir.CheckQuota(top, quotaOf(a.Cfg, mb), c.add)
+		if (qe != nil) != errors.As(real, &want) {
+			t.Errorf("%s: QuotaProblem %v, CheckQuota %v", c.name, qe, real)
+		}
+		if qe != nil && (qe.Setting == nil || qe.Setting.Key != "mail.over_quota" || qe.SMTPCode != 452) {
+			t.Errorf("%s: %+v, want the agent's temporary quota error", c.name, qe)
+		}
+	}
+	if _, _, e := MailboxMaildir(a.Cfg, &directory.Mailbox{Address: "off@example.com"}, "ebb serve"); e == nil || e.Enhanced != [3]int{5, 2, 1} {
+		t.Errorf("a disabled mailbox: %v, want the agent's 5.2.1", e)
+	}
+}
