@@ -46,7 +46,7 @@ type RouteOptions struct {
 
 // RouteStep is one line of ebb route's answer.
 type RouteStep struct {
-	Step string `json:"step"` // mail, rcpt, size, check, resolve, maildir, folder, sieve, forward, route, mx
+	Step string `json:"step"` // srs, auth, mail, rcpt, size, check, data, resolve, maildir, sieve, quota, folder, forward, route, mx
 	Addr string `json:"addr,omitempty"`
 	// Code and Enhanced are the SMTP reply where the step has one.
 	Code     int    `json:"code,omitempty"`
@@ -77,8 +77,9 @@ func Route(ctx context.Context, o RouteOptions) int {
 		fmt.Fprintln(o.Stderr, "ebb route:", err)
 		return diag.ExConfig
 	}
-	// Read-only and without migrating: route creates no database, takes no
-	// write lock and leaves no -wal or -shm behind.
+	// Read-only and without migrating: route creates no database and takes
+	// no write lock. (A read-only SQLite open may leave -wal and -shm
+	// beside the database, as ebb deliver's does.)
 	dir, err := directory.OpenWith(ctx, cfg, directory.Options{Logger: lg.With("component", "directory"), ReadOnly: true, NoMigrate: true})
 	if err != nil {
 		de := diag.From(err, "ebb route", "open")
