@@ -43,7 +43,7 @@ func verdictOf(err error) (*diag.Error, bool) {
 func troubleReply(d *diag.Error) *smtp.SMTPError {
 	code, enh, text := d.SMTPReply()
 	if code >= 500 || code < 400 {
-		// Our trouble is temporary (principle 3): never a 5xx for it.
+		// Our trouble is temporary (principle 4): never a 5xx for it.
 		code, enh = 451, [3]int{4, 3, 0}
 	}
 	return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode(enh), Message: text}
