@@ -79,7 +79,7 @@ func dkimKeygen(c *adminCmd, args []string) int {
 	dir := cfg.DKIMKeyDir()
 	path, err := msgauth.WriteKey(dir, domain, *sel, key, *pending, uid, gid)
 	if err != nil {
-		e := diag.PathError(c.name, "create", "write the DKIM key", path, unwrapPath(err), cfg.DKIMKeyDirSetting())
+		e := diag.PathError(c.name, "create", "write the DKIM key", path, diag.UnwrapPath(err), cfg.DKIMKeyDirSetting())
 		if errors.Is(err, os.ErrExist) {
 			e.Class, e.Exit = diag.Permanent, diag.ExCantCreat
 			e.Hint = "choose another --selector; a selector that was published is never reused"
@@ -98,16 +98,6 @@ func dkimKeygen(c *adminCmd, args []string) int {
 		*sel, domain, k.Algorithm, path, owner, state)
 	fmt.Fprintf(c.e.stdout, "Publish this TXT record in the zone of %s:\n\n%s\n\nThen check it with: ebb dkim list\n", domain, k.ZoneLine())
 	return 0
-}
-
-// unwrapPath gives the OS error inside a *PathError for diag, which
-// names the path itself.
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // dkimKeyStatus is one line of ebb dkim list.
@@ -160,7 +150,7 @@ func listDKIMKeys(ctx context.Context, cfg *config.Config) ([]dkimKeyStatus, err
 	dir := cfg.DKIMKeyDir()
 	domains, err := msgauth.Domains(dir)
 	if err != nil {
-		return nil, diag.PathError("ebb dkim list", "open", "read the DKIM key directory", dir, unwrapPath(err), cfg.DKIMKeyDirSetting())
+		return nil, diag.PathError("ebb dkim list", "open", "read the DKIM key directory", dir, diag.UnwrapPath(err), cfg.DKIMKeyDirSetting())
 	}
 	res := dnsresolve.New(cfg)
 	var out []dkimKeyStatus

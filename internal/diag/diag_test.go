@@ -201,3 +201,17 @@ func TestSentenceNamesTheParentThatWasFound(t *testing.T) {
 		t.Errorf("the path itself must not be named twice: %s", got)
 	}
 }
+
+func TestUnwrapPathSplitsThePathFromTheCause(t *testing.T) {
+	_, err := os.Open(filepath.Join(t.TempDir(), "missing"))
+	wrapped := fmt.Errorf("load keys: %w", err)
+	for _, e := range []error{err, wrapped} {
+		if cause := UnwrapPath(e); cause != syscall.ENOENT {
+			t.Errorf("UnwrapPath(%v) = %v; want ENOENT", e, cause)
+		}
+	}
+	plain := errors.New("no path here")
+	if cause := UnwrapPath(plain); cause != plain {
+		t.Errorf("UnwrapPath(plain) = %v; want the error itself", cause)
+	}
+}

@@ -85,6 +85,18 @@ func (f *Found) AddFree() {
 	}
 }
 
+// UnwrapPath is the OS error (an errno, mostly) inside err's *fs.PathError,
+// or err itself when it holds none. A diag error carries the path in its
+// own field, so its cause should not name the path again; a component that
+// wraps a write or fsync error in a path of its choosing does the same.
+func UnwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
 // PathError builds the boundary error for a failed filesystem operation on
 // path: it records who we are, what is at the path (or its nearest existing
 // parent), the setting that chose it, the class, and a concrete fix.

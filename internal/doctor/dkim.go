@@ -36,7 +36,7 @@ func checkDKIMKeys(ctx context.Context, env *Env) []Finding {
 	dir := cfg.DKIMKeyDir()
 	domains, err := msgauth.Domains(dir)
 	if err != nil {
-		return []Finding{Failed(name, diag.PathError("ebb doctor", "open", "read the DKIM key directory", dir, unwrapPathErr(err), cfg.DKIMKeyDirSetting()))}
+		return []Finding{Failed(name, diag.PathError("ebb doctor", "open", "read the DKIM key directory", dir, diag.UnwrapPath(err), cfg.DKIMKeyDirSetting()))}
 	}
 	if len(domains) == 0 {
 		if !cfg.DKIM.Sign {
@@ -224,12 +224,4 @@ func dmarcFinding(ctx context.Context, env *Env, res *net.Resolver, domain strin
 	e := diag.New("lookup", "find the DMARC record of", domain, errors.New("no DMARC record: receivers cannot tell your mail from forgeries"))
 	e.Hint = fmt.Sprintf("publish, once mail is signed and SPF passes: _dmarc.%s. TXT \"v=DMARC1; p=none; rua=mailto:postmaster@%s\", then move to p=quarantine or p=reject", domain, domain)
 	return Warned(name, e)
-}
-
-func unwrapPathErr(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }

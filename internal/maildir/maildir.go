@@ -35,6 +35,7 @@ import (
 	"syscall"
 
 	"github.com/ebbmail/ebb/internal/bufpool"
+	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/safeio"
 )
 
@@ -155,7 +156,7 @@ func (t *Tmp) Write(p []byte) (int, error) {
 	n, err := t.f.Write(p)
 	t.count(p[:n])
 	if err != nil {
-		return n, &os.PathError{Op: "write", Path: t.Path, Err: unwrapPathErr(err)}
+		return n, &os.PathError{Op: "write", Path: t.Path, Err: diag.UnwrapPath(err)}
 	}
 	return n, nil
 }
@@ -217,10 +218,10 @@ func (t *Tmp) VSize() int64 { return t.vsize }
 func (t *Tmp) Finish() error {
 	if err := t.f.Sync(); err != nil {
 		t.f.Close()
-		return &os.PathError{Op: "fsync", Path: t.Path, Err: unwrapPathErr(err)}
+		return &os.PathError{Op: "fsync", Path: t.Path, Err: diag.UnwrapPath(err)}
 	}
 	if err := t.f.Close(); err != nil {
-		return &os.PathError{Op: "close", Path: t.Path, Err: unwrapPathErr(err)}
+		return &os.PathError{Op: "close", Path: t.Path, Err: diag.UnwrapPath(err)}
 	}
 	return nil
 }
@@ -235,10 +236,10 @@ func (t *Tmp) FinishWith(n *Namer) error {
 		return t.Finish()
 	}
 	if err := t.f.Close(); err != nil {
-		return &os.PathError{Op: "close", Path: t.Path, Err: unwrapPathErr(err)}
+		return &os.PathError{Op: "close", Path: t.Path, Err: diag.UnwrapPath(err)}
 	}
 	if err := f.Sync(filepath.Dir(t.Path)); err != nil {
-		return &os.PathError{Op: "fsync", Path: t.Path, Err: unwrapPathErr(err)}
+		return &os.PathError{Op: "fsync", Path: t.Path, Err: diag.UnwrapPath(err)}
 	}
 	return nil
 }
@@ -252,14 +253,6 @@ func (t *Tmp) Remove() {
 	t.done = true
 	t.f.Close()
 	os.Remove(t.Path)
-}
-
-func unwrapPathErr(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // FinalName is the name a message gets in new/ or cur/: the base name, the

@@ -152,7 +152,7 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader) (str
 func (q *Queue) syncClose(f *os.File) func() *os.PathError {
 	closeFile := func() *os.PathError {
 		if err := f.Close(); err != nil {
-			return &os.PathError{Op: "close", Path: f.Name(), Err: unwrapPath(err)}
+			return &os.PathError{Op: "close", Path: f.Name(), Err: diag.UnwrapPath(err)}
 		}
 		return nil
 	}
@@ -164,7 +164,7 @@ func (q *Queue) syncClose(f *os.File) func() *os.PathError {
 	go func() {
 		if err := f.Sync(); err != nil {
 			f.Close()
-			done <- &os.PathError{Op: "fsync", Path: f.Name(), Err: unwrapPath(err)}
+			done <- &os.PathError{Op: "fsync", Path: f.Name(), Err: diag.UnwrapPath(err)}
 			return
 		}
 		done <- closeFile()
@@ -175,15 +175,6 @@ func (q *Queue) syncClose(f *os.File) func() *os.PathError {
 		once.Do(func() { res = <-done })
 		return res
 	}
-}
-
-// unwrapPath is the OS error inside a *os.PathError.
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // receiveError is the boundary error for trouble writing the spool.
