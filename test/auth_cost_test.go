@@ -20,7 +20,7 @@ const bigPass = "big secret 3"
 // an internet-facing ebb pays per login, and the AUTH limits of authConf.
 func newArgonEnv(t *testing.T, authConf string) *subEnv {
 	t.Helper()
-	e := newSubEnv(t, "auth_failures_before_delay = 1000\nauth_max_failures_per_ip = 1000\nauth_max_failures_per_account = 1000\n")
+	e := newSubEnv(t, "auth_failures_before_delay = 1000\nauth_max_failures_per_ip = 1000\nauth_max_failures_per_account = 1000\nauth_max_failures_per_account_day = 0\n")
 	e.Stop()
 	b, err := os.ReadFile(e.Conf)
 	if err != nil {

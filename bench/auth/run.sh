@@ -57,6 +57,7 @@ tls_key = "$T/key.pem"
 auth_failures_before_delay = 1000000
 auth_max_failures_per_ip = 1000000
 auth_max_failures_per_account = 1000000
+auth_max_failures_per_account_day = 0
 [sendmail]
 pickup_dir = "$T/pickup"
 [metrics]

@@ -122,7 +122,8 @@ func (d *daemon) submissionListeners() []smtpd.Listener {
 	if s == nil || len(s.plain)+len(s.implicit) == 0 {
 		return nil
 	}
-	s.guard = policy.NewAuthGuard(authLimits(cfg))
+	s.guard = policy.NewAuthGuard(authLimits(cfg), nil)
+	s.guard.Canonical = d.dir.LoginKey
 	auth := &smtpd.SASLAuth{Logins: d.dir, Guard: s.guard, Offer: cfg.Submission.AuthMechanisms,
 		Log: d.log.With("component", "auth"), Metrics: d.metrics}
 	pol := d.submissionPolicy()
@@ -157,12 +158,14 @@ func (d *daemon) submissionPolicy() *smtpd.SubmissionPolicy {
 func authLimits(cfg *config.Config) policy.AuthLimits {
 	sc := cfg.Submission
 	return policy.AuthLimits{
-		FreeFailures:  sc.AuthFailuresBeforeDelay,
-		Delay:         sc.AuthFailureDelay.Duration,
-		MaxDelay:      30 * time.Second,
-		MaxPerIP:      sc.AuthMaxFailuresPerIP,
-		MaxPerAccount: sc.AuthMaxFailuresPerUser,
-		Window:        sc.AuthFailureWindow.Duration,
+		FreeFailures:     sc.AuthFailuresBeforeDelay,
+		Delay:            sc.AuthFailureDelay.Duration,
+		MaxDelay:         30 * time.Second,
+		MaxPerIP:         sc.AuthMaxFailuresPerIP,
+		MaxPerAccount:    sc.AuthMaxFailuresPerUser,
+		MaxPerAccountDay: sc.AuthMaxFailuresPerDay,
+		Window:           sc.AuthFailureWindow.Duration,
+		FamiliarFor:      sc.AuthFamiliarFor.Duration,
 	}
 }
 
@@ -205,7 +208,9 @@ func (d *daemon) startPickup(ctx context.Context) {
 				case <-ctx.Done():
 					return
 				case <-t.C:
-					s.guard.Sweep()
+					if err := s.guard.Sweep(ctx); err != nil {
+						d.log.Warn("cannot expire the AUTH failure counts", "err", err)
+					}
 				}
 			}
 		}()

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/ebbmail/ebb/internal/passwd"
@@ -170,6 +171,19 @@ func (d *Directory) LoginMailbox(ctx context.Context, address string) (*Mailbox,
 		return nil, fmt.Errorf("%w: mailbox disabled", ErrAuthFailed)
 	}
 	return mb, nil
+}
+
+// LoginKey names the account a login as address is for, for counting its
+// failed logins (policy.AuthGuard): the mailbox lookup key (lower case, a
+// domain alias as its target domain). It never depends on whether the
+// mailbox exists, so the counts cannot tell a guesser which accounts do;
+// an address in no hosted domain, or one the database cannot place now,
+// is the address in lower case.
+func (d *Directory) LoginKey(ctx context.Context, address string) string {
+	if key, _, _, err := d.mailboxKey(ctx, address); err == nil {
+		return key
+	}
+	return strings.ToLower(strings.TrimSpace(address))
 }
 
 // hashInGate makes a new hash within the gate (a rehash after login costs

@@ -1,6 +1,11 @@
 package policy
 
 import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"net/netip"
 	"strings"
 	"sync"
@@ -14,48 +19,97 @@ type AuthLimits struct {
 	FreeFailures int
 	Delay        time.Duration
 	MaxDelay     time.Duration
-	// MaxPerIP failures refuse the IP; MaxPerAccount failures refuse the
-	// account, but only to IPs that have failed for it themselves, so a
-	// guesser elsewhere cannot lock its owner out.
-	MaxPerIP      int
-	MaxPerAccount int
-	// Window is how long a failure counts.
+	// MaxPerIP failures within Window refuse the source (an IPv4 address,
+	// an IPv6 /64), whatever account it tries.
+	MaxPerIP int
+	// MaxPerAccount failures within Window, or MaxPerAccountDay within a
+	// day (0: no daily budget), spend an account's budget: then logins
+	// for it are refused from every source that is not familiar to it,
+	// known account or not. Sources familiar to it (it logged in from
+	// them within FamiliarFor) have a budget of their own, so a guesser
+	// elsewhere cannot lock its owner out there.
+	MaxPerAccount    int
+	MaxPerAccountDay int
+	// Window is how long a failure counts against a source and toward
+	// MaxPerAccount.
 	Window time.Duration
+	// FamiliarFor is how long a source stays familiar to an account after
+	// a login from it (0: no source is familiar).
+	FamiliarFor time.Duration
 }
 
-// AuthGuard counts failed logins per client IP (per /64 for IPv6) and per account, and says
-// how long to wait before answering one and when to refuse to try at all.
-// It is the brute-force brake of AUTH: a guesser is slowed, then refused,
-// and the log line names its IP and the account it tried.
+// day is the period of AuthLimits.MaxPerAccountDay.
+const day = 24 * time.Hour
+
+// AuthGuard is the brute-force brake of AUTH. It counts failed logins per
+// source (an IPv4 address, an IPv6 /64) and per account, and says how long
+// to wait before answering a failure and when to refuse to check a
+// password at all:
+//
+//   - a source that failed MaxPerIP times within the window is refused,
+//     whatever account it tries;
+//   - an account has a budget of failures across all sources: MaxPerAccount
+//     within the window and MaxPerAccountDay within a day. A guesser that
+//     takes a new address for every try (an IPv6 /64 holds 2^64 of them)
+//     spends the budget, and then every source that is not familiar to the
+//     account is refused for it, so the guesses it gets are bounded per day
+//     and per account, not per address;
+//   - sources the account logged in from (within FamiliarFor) are familiar:
+//     their failures count in a budget of their own, so the owner still
+//     gets in from where they got in before while a guesser elsewhere has
+//     spent the other one;
+//   - the same wrong password again for an account (a client still trying
+//     an old password) counts against its source, not toward the account's
+//     budget: it is no new guess.
+//
+// Accounts are counted by name whether they exist or not (and a refusal
+// comes before the password check for both), so the answers say nothing
+// about which accounts exist. The counts live in an AuthStore.
 type AuthGuard struct {
 	limits AuthLimits
+	store  AuthStore
 	now    func() time.Time
-
-	mu        sync.Mutex
-	byIP      map[string][]time.Time
-	byAccount map[string][]time.Time
-	// pairs remembers which IPs failed for which account.
-	pairs map[string][]time.Time
+	// tagKey keys the tags of wrong passwords (an HMAC, never the
+	// password): random per guard; a shared store needs a shared key.
+	tagKey []byte
+	// Canonical names the account a login is for (the directory's lookup
+	// key: lower case, a domain alias as its target), so that spellings of
+	// one account share its budget. It must not depend on whether the
+	// account exists. nil: lower case.
+	Canonical func(ctx context.Context, account string) string
 }
 
-// NewAuthGuard makes a guard.
-func NewAuthGuard(l AuthLimits) *AuthGuard {
+// NewAuthGuard makes a guard counting in store (a MemoryAuthStore when nil).
+func NewAuthGuard(l AuthLimits, store AuthStore) *AuthGuard {
 	if l.MaxDelay == 0 {
 		l.MaxDelay = 30 * time.Second
 	}
-	return &AuthGuard{limits: l, now: time.Now, byIP: map[string][]time.Time{},
-		byAccount: map[string][]time.Time{}, pairs: map[string][]time.Time{}}
+	if store == nil {
+		store = NewMemoryAuthStore()
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	return &AuthGuard{limits: l, store: store, now: time.Now, tagKey: key}
 }
 
 // Verdict is what AuthGuard says about one login attempt.
 type Verdict struct {
 	// Refused: do not check the password; answer 454 4.7.0.
 	Refused bool
-	// Why names the limit that refused or slowed ("ip", "account").
+	// Why names the limit that refused: "ip" (the source's failures),
+	// "account" (the account's budget within the window) or "account-day"
+	// (its daily budget).
 	Why string
-	// Failures are the recent failures of the IP and of the account.
-	IPFailures, AccountFailures int
-	// Until is when the refusal ends (the oldest counted failure ages out).
+	// IPFailures are the source's recent failures; AccountFailures the
+	// account's within the window, in the budget this source draws on
+	// (familiar or not), DayFailures those within the day.
+	IPFailures, AccountFailures, DayFailures int
+	// Familiar: the account logged in from this source before.
+	Familiar bool
+	// Repeat: the failure just recorded repeated a wrong password already
+	// counted for the account.
+	Repeat bool
+	// Until is when the refusal ends (the counted failures age out).
 	Until time.Time
 }
 
@@ -77,101 +131,167 @@ func sourceKey(ip string) string {
 	return p.String()
 }
 
-// recent drops the failures older than the window and returns the rest.
-func (g *AuthGuard) recent(m map[string][]time.Time, k string, now time.Time) []time.Time {
-	ts := m[k]
-	i := 0
-	for i < len(ts) && now.Sub(ts[i]) >= g.limits.Window {
-		i++
+func (g *AuthGuard) account(ctx context.Context, a string) string {
+	if g.Canonical != nil {
+		if k := g.Canonical(ctx, a); k != "" {
+			return k
+		}
 	}
-	ts = ts[i:]
-	if len(ts) == 0 {
-		delete(m, k)
-		return nil
+	return accountKey(a)
+}
+
+// Keys in the store.
+func ipKey(src string) string { return "ip " + src }
+func budgetKey(acct string, familiar bool) string {
+	if familiar {
+		return "account-familiar " + acct
 	}
-	m[k] = ts
-	return ts
+	return "account " + acct
+}
+func familiarKey(acct string) string { return "familiar " + acct }
+func wrongKey(acct string) string    { return "wrong " + acct }
+
+// refuseAt returns when a count of failures ts (oldest first) stops
+// reaching limit within period, or the zero time when it does not reach it.
+func refuseAt(ts []time.Time, limit int, period time.Duration) time.Time {
+	if limit <= 0 || len(ts) < limit {
+		return time.Time{}
+	}
+	return ts[len(ts)-limit].Add(period)
 }
 
 // Check is asked before a login is verified. account may be "" when the
-// mechanism has not said it yet.
-func (g *AuthGuard) Check(ip, account string) Verdict {
-	ip = sourceKey(ip)
-	now := g.now()
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	ipF := g.recent(g.byIP, ip, now)
+// mechanism has not said it yet. An error is the store's: the caller
+// answers as for its own trouble (temporary), checking no password.
+func (g *AuthGuard) Check(ctx context.Context, ip, account string) (Verdict, error) {
+	return g.check(ctx, sourceKey(ip), account, g.now())
+}
+
+func (g *AuthGuard) check(ctx context.Context, src, account string, now time.Time) (Verdict, error) {
+	l := g.limits
+	ipF, err := g.store.Failures(ctx, ipKey(src), now.Add(-l.Window))
+	if err != nil {
+		return Verdict{}, err
+	}
 	v := Verdict{IPFailures: len(ipF)}
-	if len(ipF) >= g.limits.MaxPerIP {
-		v.Refused, v.Why, v.Until = true, "ip", ipF[len(ipF)-g.limits.MaxPerIP].Add(g.limits.Window)
-		return v
+	if until := refuseAt(ipF, l.MaxPerIP, l.Window); !until.IsZero() {
+		v.Refused, v.Why, v.Until = true, "ip", until
+		return v, nil
 	}
 	if account == "" {
-		return v
+		return v, nil
 	}
-	k := accountKey(account)
-	accF := g.recent(g.byAccount, k, now)
-	v.AccountFailures = len(accF)
-	pair := g.recent(g.pairs, ip+" "+k, now)
-	if len(accF) >= g.limits.MaxPerAccount && len(pair) > 0 {
-		v.Refused, v.Why, v.Until = true, "account", accF[len(accF)-g.limits.MaxPerAccount].Add(g.limits.Window)
+	acct := g.account(ctx, account)
+	if l.FamiliarFor > 0 {
+		if v.Familiar, err = g.store.Noted(ctx, familiarKey(acct), src, now); err != nil {
+			return Verdict{}, err
+		}
 	}
-	return v
+	since := now.Add(-l.Window)
+	if l.MaxPerAccountDay > 0 {
+		since = now.Add(-max(l.Window, day))
+	}
+	all, err := g.store.Failures(ctx, budgetKey(acct, v.Familiar), since)
+	if err != nil {
+		return Verdict{}, err
+	}
+	var recent, daily []time.Time
+	for _, t := range all {
+		if now.Sub(t) < l.Window {
+			recent = append(recent, t)
+		}
+		if now.Sub(t) < day {
+			daily = append(daily, t)
+		}
+	}
+	v.AccountFailures, v.DayFailures = len(recent), len(daily)
+	if until := refuseAt(recent, l.MaxPerAccount, l.Window); !until.IsZero() {
+		v.Refused, v.Why, v.Until = true, "account", until
+	}
+	if until := refuseAt(daily, l.MaxPerAccountDay, day); !until.IsZero() && until.After(v.Until) {
+		v.Refused, v.Why, v.Until = true, "account-day", until
+	}
+	return v, nil
 }
 
 // Delay is how long to wait before answering a failed login, given the
 // failures counted so far (this one included).
 func (g *AuthGuard) Delay(v Verdict) time.Duration {
-	n := v.IPFailures
-	if v.AccountFailures > n {
-		n = v.AccountFailures
-	}
+	n := max(v.IPFailures, v.AccountFailures)
 	extra := n - g.limits.FreeFailures
 	if extra <= 0 || g.limits.Delay <= 0 {
 		return 0
 	}
-	d := time.Duration(extra) * g.limits.Delay
-	if d > g.limits.MaxDelay {
-		d = g.limits.MaxDelay
-	}
-	return d
+	return min(time.Duration(extra)*g.limits.Delay, g.limits.MaxDelay)
 }
 
-// Failed records a failed login and returns the counts with it included.
-func (g *AuthGuard) Failed(ip, account string) Verdict {
+// tag names a wrong password for an account without keeping it.
+func (g *AuthGuard) tag(acct, password string) string {
+	m := hmac.New(sha256.New, g.tagKey)
+	m.Write([]byte(acct))
+	m.Write([]byte{0})
+	m.Write([]byte(password))
+	return base64.RawStdEncoding.EncodeToString(m.Sum(nil)[:12])
+}
+
+// Failed records a failed login with the password that failed and returns
+// the counts with it included. The failure counts against the source; and
+// toward the account's budget (the familiar one for a familiar source)
+// unless the same wrong password was counted for the account within the
+// day.
+func (g *AuthGuard) Failed(ctx context.Context, ip, account, password string) (Verdict, error) {
 	now := g.now()
+	l := g.limits
 	src := sourceKey(ip)
-	g.mu.Lock()
-	g.byIP[src] = append(g.recent(g.byIP, src, now), now)
-	if account != "" {
-		k := accountKey(account)
-		g.byAccount[k] = append(g.recent(g.byAccount, k, now), now)
-		g.pairs[src+" "+k] = append(g.recent(g.pairs, src+" "+k, now), now)
+	if err := g.store.AddFailure(ctx, ipKey(src), now, now.Add(l.Window)); err != nil {
+		return Verdict{}, err
 	}
-	g.mu.Unlock()
-	v := g.Check(ip, account)
-	return v
-}
-
-// Succeeded forgets the failures of this IP for this account: its owner got
-// in. The account's count from other IPs stays.
-func (g *AuthGuard) Succeeded(ip, account string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	delete(g.pairs, sourceKey(ip)+" "+accountKey(account))
-}
-
-// Sweep drops expired entries; call it now and then so that a scan from
-// many addresses does not grow the maps forever.
-func (g *AuthGuard) Sweep() {
-	now := g.now()
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for _, m := range []map[string][]time.Time{g.byIP, g.byAccount, g.pairs} {
-		for k := range m {
-			g.recent(m, k, now)
+	repeat := false
+	if account != "" {
+		acct := g.account(ctx, account)
+		tag := g.tag(acct, password)
+		var err error
+		if repeat, err = g.store.Noted(ctx, wrongKey(acct), tag, now); err != nil {
+			return Verdict{}, err
+		}
+		if !repeat {
+			familiar := false
+			if l.FamiliarFor > 0 {
+				if familiar, err = g.store.Noted(ctx, familiarKey(acct), src, now); err != nil {
+					return Verdict{}, err
+				}
+			}
+			keep := now.Add(l.Window)
+			if l.MaxPerAccountDay > 0 {
+				keep = now.Add(max(l.Window, day))
+			}
+			if err := g.store.AddFailure(ctx, budgetKey(acct, familiar), now, keep); err != nil {
+				return Verdict{}, err
+			}
+			if err := g.store.Note(ctx, wrongKey(acct), tag, keep); err != nil {
+				return Verdict{}, err
+			}
 		}
 	}
+	v, err := g.check(ctx, src, account, now)
+	v.Repeat = repeat
+	return v, err
+}
+
+// Succeeded records a login: the source becomes familiar to the account
+// for FamiliarFor. The account's failures stay counted.
+func (g *AuthGuard) Succeeded(ctx context.Context, ip, account string) error {
+	if g.limits.FamiliarFor <= 0 {
+		return nil
+	}
+	now := g.now()
+	return g.store.Note(ctx, familiarKey(g.account(ctx, account)), sourceKey(ip), now.Add(g.limits.FamiliarFor))
+}
+
+// Sweep drops expired counts; call it now and then so that a scan from
+// many addresses does not grow the store forever.
+func (g *AuthGuard) Sweep(ctx context.Context) error {
+	return g.store.Expire(ctx, g.now())
 }
 
 // Rate counts events per key over a sliding hour (messages per IP or per

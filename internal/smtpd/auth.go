@@ -27,9 +27,10 @@ type Logins interface {
 // SASLAuth is the Authenticator of the submission listeners: AUTH PLAIN
 // and LOGIN (RFC 4954) against the directory, offered only over TLS
 // (go-smtp answers 523 5.7.10 to AUTH before it). A wrong password is
-// 535 5.7.8; failures are counted per client IP and per account
-// (policy.AuthGuard): answered later and later, then refused with 454
-// 4.7.0, and every failure is logged with the IP and the account.
+// 535 5.7.8; failures are counted per source and per account, the account's
+// budget across all sources (policy.AuthGuard): answered later and later,
+// then refused with 454 4.7.0, and every failure is logged with the IP and
+// the account.
 type SASLAuth struct {
 	Logins Logins
 	Guard  *policy.AuthGuard
@@ -78,7 +79,7 @@ func (a *SASLAuth) sleep(ctx context.Context, d time.Duration) {
 
 func tooMany(v policy.Verdict) *smtp.SMTPError {
 	what := "from your address"
-	if v.Why == "account" {
+	if v.Why != "ip" {
 		what = "for this account from your address"
 	}
 	return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
@@ -88,7 +89,9 @@ func tooMany(v policy.Verdict) *smtp.SMTPError {
 // Server starts one AUTH exchange.
 func (a *SASLAuth) Server(ctx context.Context, s *SessionInfo, mech string) (sasl.Server, error) {
 	ip := s.RemoteIP
-	if v := a.Guard.Check(ip, ""); v.Refused {
+	if v, err := a.Guard.Check(ctx, ip, ""); err != nil {
+		return nil, a.deferred(s, ip, "", err)
+	} else if v.Refused {
 		a.log().Warn("smtp auth refused", "conn", s.ConnID, "remote", ip, "why", v.Why, "failures", v.IPFailures, "until", v.Until)
 		a.Metrics.Auth("refused")
 		return nil, tooMany(v)
@@ -114,25 +117,33 @@ func (a *SASLAuth) Server(ctx context.Context, s *SessionInfo, mech string) (sas
 // check verifies one login, counting failures and delaying their answer.
 func (a *SASLAuth) check(ctx context.Context, s *SessionInfo, mech, username, password string) error {
 	ip := s.RemoteIP
-	v := a.Guard.Check(ip, username)
+	v, err := a.Guard.Check(ctx, ip, username)
+	if err != nil {
+		return a.deferred(s, ip, username, err)
+	}
 	if v.Refused {
 		a.log().Warn("smtp auth refused", "conn", s.ConnID, "remote", ip, "account", username, "why", v.Why,
-			"ip_failures", v.IPFailures, "account_failures", v.AccountFailures, "until", v.Until)
+			"ip_failures", v.IPFailures, "account_failures", v.AccountFailures, "day_failures", v.DayFailures, "until", v.Until)
 		a.Metrics.Auth("refused")
 		return tooMany(v)
 	}
-	if v.IPFailures == 0 {
-		// A source without recent failures (the owner, usually) waits for
-		// its password check ahead of those that keep failing.
+	if v.IPFailures == 0 || v.Familiar {
+		// A source without recent failures, or one the account logged in
+		// from before (the owner, usually), waits for its password check
+		// ahead of those that keep failing.
 		ctx = passwd.First(ctx)
 	}
 	mb, err := a.Logins.Authenticate(ctx, username, password)
 	if err != nil {
 		if errors.Is(err, directory.ErrAuthFailed) {
-			v := a.Guard.Failed(ip, username)
+			v, gerr := a.Guard.Failed(ctx, ip, username, password)
+			if gerr != nil {
+				return a.deferred(s, ip, username, gerr)
+			}
 			delay := a.Guard.Delay(v)
 			a.log().Warn("smtp auth failed", "conn", s.ConnID, "remote", ip, "account", username, "mechanism", mech,
-				"ip_failures", v.IPFailures, "account_failures", v.AccountFailures, "delay", delay.String(), "reason", err.Error())
+				"ip_failures", v.IPFailures, "account_failures", v.AccountFailures, "familiar", v.Familiar, "repeat", v.Repeat,
+				"delay", delay.String(), "reason", err.Error())
 			a.Metrics.Auth("failed")
 			a.sleep(ctx, delay)
 			return smtp.ErrAuthFailed // 535 5.7.8, not go-smtp's default 454
@@ -145,18 +156,26 @@ func (a *SASLAuth) check(ctx context.Context, s *SessionInfo, mech, username, pa
 			return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
 				Message: "Too many logins being checked at once, try again later"}
 		}
-		a.Metrics.Auth("deferred")
-		d := diag.From(err, "ebb serve", "auth")
-		d.EnsureRef()
-		a.log().Error("smtp auth deferred", "conn", s.ConnID, "remote", ip, "account", username, "ref", d.Ref, "diag", d)
-		return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
-			Message: "Temporary authentication failure, try again later (ref " + d.Ref + ")"}
+		return a.deferred(s, ip, username, err)
 	}
-	a.Guard.Succeeded(ip, username)
+	if err := a.Guard.Succeeded(ctx, ip, username); err != nil {
+		a.log().Warn("smtp auth: cannot note the source as familiar to the account", "conn", s.ConnID, "remote", ip, "account", mb.Address, "err", err)
+	}
 	a.Metrics.Auth("ok")
 	s.SetAuthUser(mb.Address)
 	a.log().Info("smtp auth", "conn", s.ConnID, "remote", ip, "account", mb.Address, "mechanism", mech)
 	return nil
+}
+
+// deferred answers a login that our own trouble (the directory, the
+// failure counts) keeps from being checked: 454 4.7.0 with a ref.
+func (a *SASLAuth) deferred(s *SessionInfo, ip, username string, err error) error {
+	a.Metrics.Auth("deferred")
+	d := diag.From(err, "ebb serve", "auth")
+	d.EnsureRef()
+	a.log().Error("smtp auth deferred", "conn", s.ConnID, "remote", ip, "account", username, "ref", d.Ref, "diag", d)
+	return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
+		Message: "Temporary authentication failure, try again later (ref " + d.Ref + ")"}
 }
 
 // loginServer is the LOGIN mechanism (draft-murchison-sasl-login): the
