@@ -72,7 +72,7 @@ func main() {
 	for _, alg := range []string{"ed25519", "rsa"} {
 		kd := filepath.Join(dir, "keys-"+alg)
 		sg, _ := msgauth.GenerateKey(alg)
-		p, err := msgauth.WriteKey(kd, "bench.example", "s"+alg, sg, false, -1, -1)
+		p, err := msgauth.WriteKey(kd, "bench.example", "s"+alg, sg, false, nil)
 		if err != nil {
 			panic(err)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/mailuser"
 )
 
 // adminCmd is what the directory administration commands (domain, user,
@@ -71,17 +72,15 @@ func (c *adminCmd) open() int {
 		return diag.ExConfig
 	}
 	c.conf = cfg
-	if e := checkStateOwner(cfg); e != nil {
-		return c.fail(e)
+	owner, err := mailuser.ForRoot(cfg)
+	if err != nil {
+		return c.fail(err)
 	}
-	d, err := directory.Open(c.e.ctx, cfg)
+	d, err := directory.OpenWith(c.e.ctx, cfg, directory.Options{Owner: owner})
 	if err != nil {
 		return c.fail(err)
 	}
 	c.dir = d
-	if e := giveStateToOwner(cfg); e != nil {
-		return c.fail(e)
-	}
 	return 0
 }
 
@@ -89,9 +88,8 @@ func (c *adminCmd) open() int {
 // the mail user too (admin_owner.go).
 func (c *adminCmd) close() {
 	if c.dir != nil {
-		c.dir.Close()
-		if e := giveStateToOwner(c.conf); e != nil {
-			c.fail(e)
+		if err := c.dir.Close(); err != nil {
+			c.fail(err)
 		}
 	}
 }
@@ -192,17 +190,17 @@ func runDirectory(e *env) int {
 		if err != nil {
 			return diag.ExConfig
 		}
-		if e := checkStateOwner(cfg); e != nil {
-			return c.fail(e)
+		owner, err := mailuser.ForRoot(cfg)
+		if err != nil {
+			return c.fail(err)
 		}
-		d, err := directory.OpenWith(e.ctx, cfg, directory.Options{NoMigrate: true})
+		d, err := directory.OpenWith(e.ctx, cfg, directory.Options{NoMigrate: true, Owner: owner})
 		if err != nil {
 			return c.fail(err)
 		}
 		defer func() {
-			d.Close()
-			if e := giveStateToOwner(cfg); e != nil {
-				c.fail(e)
+			if err := d.Close(); err != nil {
+				c.fail(err)
 			}
 		}()
 		from, to, err := d.Migrate(e.ctx)

@@ -12,6 +12,7 @@ import (
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/dnsresolve"
+	"github.com/ebbmail/ebb/internal/mailuser"
 	"github.com/ebbmail/ebb/internal/msgauth"
 )
 
@@ -65,19 +66,16 @@ func dkimKeygen(c *adminCmd, args []string) int {
 	}
 	// The daemon, as server.user, reads the key: run as root, the files
 	// are given to that user; otherwise they belong to whoever runs this.
-	uid, gid, owner := -1, -1, diag.Self().String()
-	if os.Geteuid() == 0 {
-		o, err := lookupMailOwner(cfg)
-		if err != nil {
-			e := diag.New("lookup", "give the DKIM key to the mail user", cfg.Server.User, err)
-			e.Setting, e.Class, e.Exit = cfg.Setting("server.user"), diag.Permanent, diag.ExNoUser
-			e.Hint = "create the mail user first (adduser --system --group " + cfg.Server.User + "), or set server.user"
-			return c.fail(e)
-		}
-		uid, gid, owner = o.uid, o.gid, o.name
+	mu, err := mailuser.ForRoot(cfg)
+	if err != nil {
+		return c.fail(err)
+	}
+	owner := diag.Self().String()
+	if mu != nil {
+		owner = mu.Name
 	}
 	dir := cfg.DKIMKeyDir()
-	path, err := msgauth.WriteKey(dir, domain, *sel, key, *pending, uid, gid)
+	path, err := msgauth.WriteKey(dir, domain, *sel, key, *pending, mu)
 	if err != nil {
 		e := diag.PathError(c.name, "create", "write the DKIM key", path, diag.UnwrapPath(err), cfg.DKIMKeyDirSetting())
 		if errors.Is(err, os.ErrExist) {

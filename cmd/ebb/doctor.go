@@ -7,7 +7,7 @@ import (
 
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/doctor"
-	"github.com/ebbmail/ebb/internal/mda"
+	"github.com/ebbmail/ebb/internal/mailuser"
 )
 
 // runDoctor probes every path and service the config implies. Exit 0 when
@@ -38,8 +38,8 @@ func runDoctor(e *env) int {
 	}
 	prober := &doctor.Prober{}
 	if os.Geteuid() == 0 {
-		if uid, gid, err := mda.LookupServerUser(cfg); err == nil && uid != 0 {
-			prober.As = &doctor.ProbeUser{Name: cfg.Server.User, UID: uid, GID: gid}
+		if u, err := mailuser.Lookup(cfg); err == nil && u.UID != 0 {
+			prober.As = &doctor.ProbeUser{Name: cfg.Server.User, UID: u.UID, GID: u.GID}
 		} else if err != nil {
 			// No such user: still probe every path, as an unprivileged
 			// stand-in, and say so on every result (doctor.StandIn).

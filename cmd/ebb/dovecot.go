@@ -3,11 +3,10 @@ package main
 import (
 	"flag"
 	"fmt"
-	"os/user"
-	"strconv"
 
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/dovecotconf"
+	"github.com/ebbmail/ebb/internal/mailuser"
 )
 
 // runDovecot is `ebb dovecot config | sql`: the Dovecot 2.3 configuration
@@ -33,14 +32,8 @@ func runDovecot(e *env) int {
 		return diag.ExConfig
 	}
 	o := dovecotconf.Options{SQLConf: *sqlConf, UID: -1, GID: -1}
-	if u, err := user.Lookup(cfg.Server.User); err == nil {
-		o.UID, _ = strconv.Atoi(u.Uid)
-		o.GID, _ = strconv.Atoi(u.Gid)
-		if cfg.Server.Group != "" {
-			if g, err := user.LookupGroup(cfg.Server.Group); err == nil {
-				o.GID, _ = strconv.Atoi(g.Gid)
-			}
-		}
+	if u, err := mailuser.Lookup(cfg); err == nil {
+		o.UID, o.GID = u.UID, u.GID
 	} else {
 		fmt.Fprintf(e.stderr, "ebb dovecot %s: server.user %q does not exist yet; the snippet names it and Dovecot resolves it at start (create it: adduser --system --group %s)\n",
 			sub, cfg.Server.User, cfg.Server.User)

@@ -1,15 +1,10 @@
 package daemon
 
 import (
-	"errors"
-	"fmt"
 	"os"
-	"os/user"
-	"strconv"
-	"syscall"
 
-	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/mailuser"
 )
 
 // dropPrivileges makes a root-started daemon run as server.user (and
@@ -26,7 +21,7 @@ func (d *daemon) dropPrivileges() (*diag.Identity, error) {
 		}
 		return who, nil
 	}
-	uid, gid, err := lookupUser(d.cfg)
+	u, err := mailuser.Lookup(d.cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -34,50 +29,15 @@ func (d *daemon) dropPrivileges() (*diag.Identity, error) {
 		path string
 		mode os.FileMode
 	}{{d.cfg.Queue.Spool, 0o700}, {d.cfg.Server.DataDir, 0o750}, {d.cfg.Mail.Root, 0o750}} {
-		if dir.path == "" {
-			continue
-		}
-		if _, err := os.Stat(dir.path); errors.Is(err, os.ErrNotExist) {
-			if err := os.MkdirAll(dir.path, dir.mode); err == nil {
-				os.Chown(dir.path, uid, gid)
-			}
+		if dir.path != "" {
+			u.MkdirAll(dir.path, dir.mode)
 		}
 	}
-	if uid == 0 {
+	if u.UID == 0 {
 		d.log.Info("server.user is root: ebb serve keeps running as root", "server_user", d.cfg.Server.User)
-		return diag.Self(), nil
 	}
-	if err := syscall.Setgroups([]int{gid}); err != nil {
-		return nil, fmt.Errorf("setgroups(%d): %w", gid, err)
-	}
-	if err := syscall.Setgid(gid); err != nil {
-		return nil, fmt.Errorf("setgid(%d): %w", gid, err)
-	}
-	if err := syscall.Setuid(uid); err != nil {
-		return nil, fmt.Errorf("setuid(%d): %w", uid, err)
+	if err := u.Become(); err != nil {
+		return nil, err
 	}
 	return diag.Self(), nil
-}
-
-func lookupUser(cfg *config.Config) (uid, gid int, err error) {
-	name := cfg.Server.User
-	u, err := user.Lookup(name)
-	if err != nil {
-		de := diag.New("lookup", "find the user", name, err)
-		de.Setting, de.Class, de.Exit = cfg.Setting("server.user"), diag.Permanent, diag.ExNoUser
-		de.Hint = "create it (useradd --system --user-group --home-dir /var/lib/ebb --shell /usr/sbin/nologin " + name + ") or set server.user"
-		return 0, 0, de
-	}
-	uid, _ = strconv.Atoi(u.Uid)
-	gid, _ = strconv.Atoi(u.Gid)
-	if g := cfg.Server.Group; g != "" {
-		grp, err := user.LookupGroup(g)
-		if err != nil {
-			de := diag.New("lookup", "find the group", g, err)
-			de.Setting, de.Class, de.Exit = cfg.Setting("server.group"), diag.Permanent, diag.ExNoUser
-			return 0, 0, de
-		}
-		gid, _ = strconv.Atoi(grp.Gid)
-	}
-	return uid, gid, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/logging"
 	"github.com/ebbmail/ebb/internal/maildir"
+	"github.com/ebbmail/ebb/internal/mailuser"
 	"github.com/ebbmail/ebb/internal/mtasts"
 	"github.com/ebbmail/ebb/internal/queue"
 	"github.com/ebbmail/ebb/internal/relay"
@@ -576,26 +577,15 @@ func (r *router) maildirStep(addr, dir string, setting *diag.Setting) bool {
 // secret, or another user's directory).
 func (r *router) cannotWrite(dir, doing string, setting *diag.Setting) *diag.Error {
 	cfg := r.d.cfg
-	uid, gid, err := lookupUser(cfg)
+	u, err := mailuser.Lookup(cfg)
 	if err != nil {
 		return diag.From(err, "ebb route", "lookup")
 	}
-	f := diag.Describe(dir)
-	if uid == 0 || f == nil || f.Kind != "directory" || filepath.Clean(f.Path) != filepath.Clean(dir) {
+	fi, err := os.Stat(dir)
+	if err != nil || !fi.IsDir() || u.CanWrite(fi) {
 		return nil
 	}
-	need := uint32(0o002 | 0o001)
-	switch {
-	case f.UID == uid:
-		need = 0o200 | 0o100
-	case f.GID == gid:
-		need = 0o020 | 0o010
-	}
-	if f.Mode&need == need {
-		return nil
-	}
-	who := &diag.Identity{UID: uid, User: cfg.Server.User, GID: gid, Group: diag.GroupName(gid)}
-	return diag.PathErrorAs("ebb serve", "create", doing, dir, syscall.EACCES, setting, who)
+	return diag.PathErrorAs("ebb serve", "create", doing, dir, syscall.EACCES, setting, u.Identity())
 }
 
 func nameOrID(name string, id int) string {

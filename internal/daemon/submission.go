@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"time"
 
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/mailuser"
 	"github.com/ebbmail/ebb/internal/pickup"
 	"github.com/ebbmail/ebb/internal/policy"
 	"github.com/ebbmail/ebb/internal/queue"
@@ -79,12 +79,11 @@ func (d *daemon) bindSubmission() int {
 		s.implicit = append(s.implicit, smtpd.BoundedListener(l, cfg.Submission.MaxSessionTime.Duration, true))
 	}
 	uid, gid := -1, -1
-	if os.Geteuid() == 0 {
-		var err error
-		if uid, gid, err = lookupUser(cfg); err != nil {
-			s.close()
-			return d.fail(err, "lookup")
-		}
+	if u, err := mailuser.ForRoot(cfg); err != nil {
+		s.close()
+		return d.fail(err, "lookup")
+	} else if u != nil {
+		uid, gid = u.UID, u.GID
 	}
 	s.pickup = &pickup.Receiver{
 		Dir:      cfg.PickupDir(),

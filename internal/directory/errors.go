@@ -11,18 +11,29 @@ import (
 	"github.com/ebbmail/ebb/internal/diag"
 )
 
-// Errors for admin operations; the CLI tests them with errors.Is.
+// Errors for admin operations. Each carries the sysexits code a command
+// that ends with it exits with (ExitCode, read by the CLI's one error
+// printer); callers test them with errors.Is.
 var (
-	ErrExists        = errors.New("already exists")
-	ErrNotFound      = errors.New("not found")
-	ErrNotHosted     = errors.New("domain is not hosted here")
-	ErrHasMailboxes  = errors.New("domain still has mailboxes")
-	ErrAuthFailed    = errors.New("authentication failed")
-	ErrSchemaTooNew  = errors.New("directory schema is newer than this ebb")
-	ErrAliasLoop     = errors.New("alias loop")
-	ErrAliasTooDeep  = errors.New("alias chain too deep")
-	ErrMailboxTarget = errors.New("address is a mailbox")
+	ErrExists        error = &adminError{"already exists", diag.ExCantCreat}
+	ErrNotFound      error = &adminError{"not found", diag.ExNoUser}
+	ErrNotHosted     error = &adminError{"domain is not hosted here", diag.ExNoHost}
+	ErrHasMailboxes  error = &adminError{"domain still has mailboxes", diag.ExCantCreat}
+	ErrAuthFailed    error = &adminError{"authentication failed", diag.ExNoPerm}
+	ErrSchemaTooNew        = errors.New("directory schema is newer than this ebb")
+	ErrAliasLoop           = errors.New("alias loop")
+	ErrAliasTooDeep        = errors.New("alias chain too deep")
+	ErrMailboxTarget       = errors.New("address is a mailbox")
 )
+
+// adminError is an admin operation's sentinel error with its exit code.
+type adminError struct {
+	msg  string
+	exit int
+}
+
+func (e *adminError) Error() string { return e.msg }
+func (e *adminError) ExitCode() int { return e.exit }
 
 // ChainError is an alias loop or a chain deeper than directory.max_alias_depth;
 // Chain is the path that was followed, ending where it turned back or stopped.

@@ -5,11 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/mailuser"
 	"github.com/ebbmail/ebb/internal/passwd"
 )
 
@@ -44,6 +44,8 @@ type Directory struct {
 	auth    authGate // auth.go: bounded cost of logins
 	log     *slog.Logger
 
+	owner *mailuser.User // Options.Owner
+
 	resolved *ttlCache[*Resolution]
 	domains  *ttlCache[domainInfo]
 	stmts    sync.Map // query → *sql.Stmt
@@ -62,6 +64,13 @@ type Options struct {
 	// instead of checkpointing and deleting them. For one-shot lookups
 	// (the delivery agent); ignored for PostgreSQL.
 	ReadOnly bool
+	// Owner is the mail user when ebb runs as root for it (an admin
+	// command: mailuser.ForRoot): Open then refuses a data directory
+	// Owner cannot write, creates a missing one for Owner, and gives the
+	// SQLite database and its -wal and -shm files to Owner after opening
+	// and again after Close, so that the daemon can use what root made.
+	// Ignored for ReadOnly and for PostgreSQL, which keeps no local state.
+	Owner *mailuser.User
 }
 
 // Open opens the directory that cfg names and brings its schema up to date.
@@ -85,10 +94,14 @@ func OpenWith(ctx context.Context, cfg *config.Config, opt Options) (*Directory,
 			AllowPlain: cfg.Directory.AllowPlain,
 		},
 		resolved: newTTLCache[*Resolution](cfg.Directory.CacheTTL.Duration, 200000),
+		owner:    opt.Owner,
 		domains:  newTTLCache[domainInfo](cfg.Directory.CacheTTL.Duration, 100000),
 	}
 	if d.log == nil {
 		d.log = slog.Default()
+	}
+	if opt.ReadOnly {
+		d.owner = nil
 	}
 	dsn := strings.TrimSpace(cfg.Directory.DSN)
 	var err error
@@ -136,10 +149,15 @@ func IsBusy(err error) bool {
 	return code == 5 || code == 6
 }
 
-// Close releases the database.
+// Close releases the database. Files SQLite left beside it go to
+// Options.Owner too.
 func (d *Directory) Close() error {
 	d.stmts.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
-	return d.db.Close()
+	err := d.db.Close()
+	if gerr := d.giveToOwner(); err == nil {
+		err = gerr
+	}
+	return err
 }
 
 // Engine says which database this is.
@@ -159,6 +177,11 @@ func (d *Directory) openSQLite(ctx context.Context, path string, cfg *config.Con
 		}
 	}
 	dir := filepath.Dir(path)
+	if d.owner != nil {
+		if err := ownerCheck(d.owner, dir, d.setting); err != nil {
+			return err
+		}
+	}
 	created := false
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		if ro {
@@ -168,10 +191,9 @@ func (d *Directory) openSQLite(ctx context.Context, path string, cfg *config.Con
 		// The data directory is ebb's own; create it like the spool (0700)
 		// for the daemon user when we are root.
 		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-			if err := os.MkdirAll(dir, 0o750); err != nil {
-				return d.fileError("create", "create the directory for the directory database", dir, err)
+			if p, err := d.owner.MkdirAll(dir, 0o750); err != nil {
+				return d.fileError("create", "create the directory for the directory database", p, err)
 			}
-			chownToDaemon(cfg, dir)
 		}
 	}
 	// Probe what SQLite would only call "unable to open database file":
@@ -225,32 +247,49 @@ func (d *Directory) openSQLite(ctx context.Context, path string, cfg *config.Con
 		// It holds password hashes: not for every user to read. SQLite
 		// gives the -wal and -shm files the database file's mode.
 		os.Chmod(path, 0o640)
-		for _, p := range []string{path, path + "-wal", path + "-shm"} {
-			chownToDaemon(cfg, p)
-		}
+	}
+	if err := d.giveToOwner(); err != nil {
+		db.Close()
+		return err
 	}
 	return nil
 }
 
-// chownToDaemon gives path to server.user when root creates it, so that the
-// daemon can write the database a root CLI made. Best effort: doctor reports
-// what is left wrong.
-func chownToDaemon(cfg *config.Config, path string) {
-	if os.Geteuid() != 0 || cfg.Server.User == "" {
-		return
+// ownerCheck runs before a SQLite directory is opened for Owner, and
+// returns a *diag.Error when what root would create there could not be
+// used by the daemon: a mail user that does not exist (Options.Owner's
+// lookup), or a data directory that user cannot write (SQLite creates
+// -wal and -shm beside the database).
+func ownerCheck(o *mailuser.User, dir string, setting *diag.Setting) error {
+	fi, err := os.Stat(dir)
+	if err != nil || o.CanWrite(fi) {
+		return nil // missing: openSQLite creates it for the mail user
 	}
-	u, err := user.Lookup(cfg.Server.User)
-	if err != nil {
-		return
+	e := diag.New("access", "keep the directory database in", dir,
+		fmt.Errorf("%s (uid %d) cannot write there, and the daemon runs as that user", o.Name, o.UID))
+	e.Found = diag.Describe(dir)
+	e.Setting = setting
+	e.Class, e.Exit = diag.Permanent, diag.ExNoPerm
+	if diag.IsSystemPath(dir) {
+		e.Hint = fmt.Sprintf("%s is shared by the system: set %s to a directory of ebb's own, such as /var/lib/ebb", dir, setting.Key)
+	} else {
+		e.Hint = fmt.Sprintf("give the directory to the mail user: chown %s: %s (it is ebb's own)", o.Name, dir)
 	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	if cfg.Server.Group != "" {
-		if g, err := user.LookupGroup(cfg.Server.Group); err == nil {
-			gid, _ = strconv.Atoi(g.Gid)
-		}
+	return e
+}
+
+// giveToOwner gives the SQLite database and its -wal and -shm files, those
+// present, to Options.Owner: they are ebb's own by name.
+func (d *Directory) giveToOwner() error {
+	if d.owner == nil || d.engine != SQLite {
+		return nil
 	}
-	os.Lchown(path, uid, gid)
+	if err := d.owner.Give(d.where, d.where+"-wal", d.where+"-shm"); err != nil {
+		var pe *fs.PathError
+		errors.As(err, &pe)
+		return diag.PathError("", "chown", "give the directory database to "+d.owner.Name, pe.Path, pe.Err, d.setting)
+	}
+	return nil
 }
 
 // PostgresDriver is the PostgreSQL half of the directory. It lives in

@@ -6,13 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/mailuser"
 )
 
 // certWarnBefore is how close to expiry a certificate makes doctor warn.
@@ -77,16 +76,15 @@ func checkCert(env *Env, name, certKey, keyKey, certFile, keyFile string) []Find
 	}
 	// ebb serve reads the key as root before it drops privileges; a
 	// SIGHUP reload reads it again as server.user.
-	if u, err := user.Lookup(env.Cfg.Server.User); err == nil && os.Geteuid() == 0 {
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
+	if u, err := mailuser.Lookup(env.Cfg); err == nil && os.Geteuid() == 0 {
+		uid, gid := u.UID, u.GID
 		if !readableBy(keyFile, uid, gid) {
 			e := diag.PathError("ebb doctor", "open", "read the TLS key as server.user", keyFile, os.ErrPermission, env.Cfg.Setting(keyKey))
-			e.Who = &diag.Identity{UID: uid, User: u.Username, GID: gid}
+			e.Who = &diag.Identity{UID: uid, User: u.Name, GID: gid}
 			// Not a chgrp of the key itself: it holds a secret and may be
 			// shared (certbot's privkey.pem); give ebb a copy of its own.
 			own := "/etc/ebb/tls/" + filepath.Base(keyFile)
-			e.Hint = "ebb serve loads it at start as root, but a reload (SIGHUP) runs as " + u.Username +
+			e.Hint = "ebb serve loads it at start as root, but a reload (SIGHUP) runs as " + u.Name +
 				": give ebb a copy of its own that only it can read (install -D -o root -g " + groupName(gid) + " -m 0640 " + keyFile + " " + own +
 				", in the certificate tool's renewal hook) and point " + keyKey + " at it; or accept that a reload keeps the old key"
 			out = append(out, Warned(name, e))

@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/mailuser"
 )
 
 // dovecotChecks look at Dovecot when it serves ebb's users (the snippet of
@@ -81,12 +82,11 @@ func checkDovecot(ctx context.Context, env *Env) []Finding {
 		return []Finding{Passed(name, conf, "Dovecot does not read ebb's directory (no sql passdb/userdb on "+ebbDB+"); nothing to check")}
 	}
 	var fs []Finding
-	mailUser, err := user.Lookup(env.Cfg.Server.User)
+	mailUser, err := mailuser.Lookup(env.Cfg)
 	if err != nil {
 		return nil // server.user's own check reports it
 	}
-	uid, _ := strconv.Atoi(mailUser.Uid)
-	gid, _ := strconv.Atoi(mailUser.Gid)
+	uid, gid := mailUser.UID, mailUser.GID
 
 	// The Maildirs: Dovecot opens them as mail_uid; ebb writes them as
 	// server.user.

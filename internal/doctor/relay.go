@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/user"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/dnsresolve"
+	"github.com/ebbmail/ebb/internal/mailuser"
 	"github.com/ebbmail/ebb/internal/relay"
 )
 
@@ -77,8 +77,8 @@ func checkRelayCredentials(ctx context.Context, env *Env) []Finding {
 	}
 	sys, _ := st.Sys().(*syscall.Stat_t)
 	var wantUID = -1
-	if u, err := user.Lookup(cfg.Server.User); err == nil {
-		wantUID, _ = strconv.Atoi(u.Uid)
+	if u, err := mailuser.Lookup(cfg); err == nil {
+		wantUID = u.UID
 	}
 	var probs []string
 	if st.Mode().Perm()&0o077 != 0 {

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/mailuser"
 	"github.com/ebbmail/ebb/internal/pickup"
 	"github.com/ebbmail/ebb/internal/policy"
 )
@@ -163,7 +163,7 @@ func checkPickup(ctx context.Context, env *Env) []Finding {
 	if st.Mode&0o7777 != 0o3733 {
 		problems = append(problems, fmt.Sprintf("its mode is %04o, not 3733", st.Mode&0o7777))
 	}
-	if u, err := user.Lookup(env.Cfg.Server.User); err == nil && u.Uid != strconv.Itoa(int(st.Uid)) {
+	if u, err := mailuser.Lookup(env.Cfg); err == nil && u.UID != int(st.Uid) {
 		problems = append(problems, "it is not owned by server.user "+env.Cfg.Server.User)
 	}
 	if len(problems) > 0 {

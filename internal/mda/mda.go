@@ -11,11 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/user"
-	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/deliver"
@@ -23,6 +19,7 @@ import (
 	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/logging"
 	"github.com/ebbmail/ebb/internal/maildir"
+	"github.com/ebbmail/ebb/internal/mailuser"
 	"github.com/ebbmail/ebb/internal/pickup"
 	"github.com/ebbmail/ebb/internal/sievefilter"
 )
@@ -214,48 +211,26 @@ func printErr(e *env, err error) {
 
 // dropToServerUser makes a root ebb deliver run as server.user, so that the
 // files it creates belong to the user the IMAP server reads them as (as
-// dovecot-lda drops to the userdb uid). Go applies setuid to every thread.
+// dovecot-lda drops to the userdb uid). A missing user is our own trouble
+// here, not the recipient's: temporary, so the MTA keeps the message.
 func dropToServerUser(cfg *config.Config) *diag.Error {
-	if os.Geteuid() != 0 {
-		return nil
-	}
-	uid, gid, err := LookupServerUser(cfg)
-	if err == nil && uid == 0 {
-		return nil
-	}
-	if err == nil {
-		if err = syscall.Setgroups([]int{gid}); err == nil {
-			if err = syscall.Setgid(gid); err == nil {
-				err = syscall.Setuid(uid)
-			}
-		}
-	}
+	u, err := mailuser.ForRoot(cfg)
 	if err != nil {
+		d, _ := diag.As(err)
+		d.Component, d.Who = "ebb deliver", diag.Self()
+		d.Class, d.Exit = diag.Temporary, 0
+		return d
+	}
+	if u == nil {
+		return nil
+	}
+	if err := u.Become(); err != nil {
 		d := diag.New("setuid", "switch to the delivery user", cfg.Server.User, err)
 		d.Component = "ebb deliver"
 		d.Who = diag.Self()
 		d.Setting = cfg.Setting("server.user")
 		d.Class = diag.Temporary
-		d.Hint = fmt.Sprintf("create the user (useradd --system --user-group %s) or set server.user to the user that owns the Maildirs", cfg.Server.User)
 		return d
 	}
 	return nil
-}
-
-// LookupServerUser returns the uid and gid of server.user (and server.group).
-func LookupServerUser(cfg *config.Config) (uid, gid int, err error) {
-	u, err := user.Lookup(cfg.Server.User)
-	if err != nil {
-		return 0, 0, err
-	}
-	uid, _ = strconv.Atoi(u.Uid)
-	gid, _ = strconv.Atoi(u.Gid)
-	if cfg.Server.Group != "" {
-		g, err := user.LookupGroup(cfg.Server.Group)
-		if err != nil {
-			return 0, 0, err
-		}
-		gid, _ = strconv.Atoi(g.Gid)
-	}
-	return uid, gid, nil
 }

@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ebbmail/ebb/internal/mailuser"
 	"github.com/ebbmail/ebb/internal/safeio"
 )
 
@@ -168,8 +169,9 @@ func KeyPath(dir, domain, selector string, pending bool) string {
 }
 
 // WriteKey stores key durably at KeyPath (mode 0600, directories 0700),
-// owned by uid:gid when they are not -1. It refuses to overwrite a key.
-func WriteKey(dir, domain, selector string, key crypto.Signer, pending bool, uid, gid int) (string, error) {
+// given to owner (the mail user when root runs keygen; nil: whoever runs
+// this). It refuses to overwrite a key.
+func WriteKey(dir, domain, selector string, key crypto.Signer, pending bool, owner *mailuser.User) (string, error) {
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		return "", err
@@ -180,17 +182,15 @@ func WriteKey(dir, domain, selector string, key crypto.Signer, pending bool, uid
 			return p, fmt.Errorf("a key for selector %s already exists: %w", selector, os.ErrExist)
 		}
 	}
-	if d, err := mkdirsFor(filepath.Dir(path), uid, gid); err != nil {
+	if d, err := owner.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return d, err
 	}
 	data := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 	if err := safeio.WriteFile(path, data, 0o600); err != nil {
 		return path, err
 	}
-	if uid >= 0 {
-		if err := os.Lchown(path, uid, gid); err != nil {
-			return path, err
-		}
+	if err := owner.Give(path); err != nil {
+		return path, err
 	}
 	return path, nil
 }
@@ -298,34 +298,4 @@ func (k *Key) CheckDNS(ctx context.Context, r TXTResolver) (why string, err erro
 		return "", err
 	}
 	return k.MatchTXT(txts), nil
-}
-
-// mkdirsFor creates dir and its missing parents (mode 0700), each given
-// to uid:gid when uid is not -1, so that the daemon can reach the keys
-// (the data directory may not exist yet on a new installation).
-func mkdirsFor(dir string, uid, gid int) (string, error) {
-	var missing []string
-	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
-		if _, err := os.Stat(d); err == nil {
-			break
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return d, err
-		}
-		missing = append(missing, d)
-		if filepath.Dir(d) == d {
-			break
-		}
-	}
-	for i := len(missing) - 1; i >= 0; i-- {
-		d := missing[i]
-		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-			return d, err
-		}
-		if uid >= 0 {
-			if err := os.Lchown(d, uid, gid); err != nil {
-				return d, err
-			}
-		}
-	}
-	return "", nil
 }

@@ -45,7 +45,7 @@ func (w *world) key(t testing.TB, domain, selector, alg string, publish bool) *K
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := WriteKey(w.dir, domain, selector, sg, false, -1, -1)
+	p, err := WriteKey(w.dir, domain, selector, sg, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +276,7 @@ func TestKeyRecordMatches(t *testing.T) {
 	if why := k.MatchTXT(nil); !strings.Contains(why, "no TXT record") {
 		t.Errorf("nothing published: %q", why)
 	}
-	if _, err := WriteKey(w.dir, "example.org", "rsa1", k.Signer, true, -1, -1); err == nil {
+	if _, err := WriteKey(w.dir, "example.org", "rsa1", k.Signer, true, nil); err == nil {
 		t.Error("WriteKey overwrote an existing selector")
 	}
 	st, _ := os.Stat(k.Path)

@@ -47,7 +47,7 @@ func main() {
 	// The sender's domain: SPF for loopback, a DMARC policy, an Ed25519 key.
 	keys := filepath.Join(dir, "senderkeys")
 	sg, _ := msgauth.GenerateKey("ed25519")
-	p, err := msgauth.WriteKey(keys, "sender.example", "s1", sg, false, -1, -1)
+	p, err := msgauth.WriteKey(keys, "sender.example", "s1", sg, false, nil)
 	must(err)
 	k, _ := msgauth.LoadKey(p)
 	dns.MustAdd(k.ZoneLine(), `sender.example. 300 IN TXT "v=spf1 ip4:127.0.0.0/8 -all"`,
