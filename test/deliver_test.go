@@ -24,7 +24,7 @@ func TestDeliverStoryTmpNotWritable(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Chmod(tmp, 0o700)
-	want := fmt.Sprintf("ebb deliver: cannot create a file in %s: permission denied (running as uid %d %s; the directory is root:root 0700; path from mail.root = %q at %s:7). Fix: chown %s:%s %s, or run: ebb doctor -c %s",
+	want := fmt.Sprintf("ebb deliver: cannot create a file in %s: permission denied (running as uid %d %s; the directory is root:root 0700; path from mail.root = %q at %s:7). Fix: run: chown %s:%s %s; then check: ebb doctor -c %s",
 		tmp, m.User.UID, m.User.Name, m.Root, m.Conf, m.User.Name, m.User.Name, tmp, m.Conf)
 	for _, size := range []int{1 << 20, 8192, 8193, 100} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
@@ -96,7 +96,7 @@ func TestDeliverPermissionDenied(t *testing.T) {
 				t.Fatalf("exit %d, want 75; stderr %q", r.Code, r.Stderr)
 			}
 			line := oneLine(t, r.Stderr)
-			for _, want := range []string{c.doing + " " + c.wantDir(box) + ": permission denied", fmt.Sprintf("running as uid %d", m.User.UID), "root:root", "Fix: chown " + m.User.Name} {
+			for _, want := range []string{c.doing + " " + c.wantDir(box) + ": permission denied", fmt.Sprintf("running as uid %d", m.User.UID), "root:root", "Fix: run: chown " + m.User.Name} {
 				if !strings.Contains(line, want) {
 					t.Errorf("stderr lacks %q:\n%s", want, line)
 				}
@@ -188,7 +188,7 @@ func TestDeliverDiskFull(t *testing.T) {
 		t.Fatalf("exit %d, want 75; stderr %q", r.Code, r.Stderr)
 	}
 	line := oneLine(t, r.Stderr)
-	for _, want := range []string{"cannot write " + box + "/tmp/", "no space left on device", "free", "Fix: free space or inodes on the filesystem"} {
+	for _, want := range []string{"cannot write a file in " + box + "/tmp: no space left on device", "free", "Fix: the filesystem that holds " + box + "/tmp is full: run: df -h " + box + "/tmp; then run: df -i " + box + "/tmp"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("stderr lacks %q: %s", want, line)
 		}

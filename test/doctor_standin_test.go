@@ -63,7 +63,7 @@ listen = ""
 	}
 	for _, check := range []string{"mail.root", "directory", "queue.spool"} {
 		l := findLines(r.Stdout, "FAIL  "+check)
-		if len(l) == 0 || !strings.Contains(l[0], "running as uid 65534 nobody") || !strings.Contains(l[0], "Fix: once "+missing+" exists (see server.user): chown "+missing+": ") {
+		if len(l) == 0 || !strings.Contains(l[0], "running as uid 65534 nobody") || !strings.Contains(l[0], "Fix: once "+missing+" exists (see server.user): run: chown "+missing+":"+missing+" ") {
 			t.Errorf("%s: no failure as nobody with the mail user's fix:\n%s", check, r.Stdout)
 		}
 	}

@@ -89,8 +89,8 @@ func TestDoctorFindsTheStoryBeforeMailArrives(t *testing.T) {
 			}
 			want := strings.TrimPrefix(oneLine(t, d.Stderr), "ebb deliver: ")
 			// The same sentence, but doctor does not send its reader to
-			// doctor ("or run: ebb doctor -c FILE" ends only deliver's).
-			want = strings.TrimSuffix(want, ", or run: ebb doctor -c "+m.Conf)
+			// doctor ("then check: ebb doctor -c FILE" ends only deliver's).
+			want = strings.TrimSuffix(want, "; then check: ebb doctor -c "+m.Conf)
 			if !strings.HasSuffix(fails[0], "ebb doctor: "+want) {
 				t.Errorf("doctor and deliver disagree:\ndoctor:  %s\ndeliver: ebb deliver: %s", fails[0], want)
 			}

@@ -191,7 +191,7 @@ vacation :days 1 "I am away until Monday.";
 		// this Maildir, made by root for the mail user; never of a
 		// shared path).
 		has(t, out, fmt.Sprintf("delivery would fail: ebb serve: cannot create a file in %s/tmp: permission denied (running as uid %d %s;",
-			carol, e.User.UID, e.User.Name), "the directory is root:root 0755", "Fix: chown ")
+			carol, e.User.UID, e.User.Name), "the directory is root:root 0755", "Fix: run: chown ")
 		// The same for new/, where the delivery links the message.
 		os.Chown(filepath.Join(carol, "tmp"), e.User.UID, e.User.GID)
 		os.Chown(filepath.Join(carol, "new"), 0, 0)

@@ -58,13 +58,13 @@ func TestHintsToAnOrdinaryUserAreSafe(t *testing.T) {
 		want []string
 	}{
 		{"sendmail -C /etc/shadow", []string{"sendmail", "-C", "/etc/shadow", "-i", "x@example.test"},
-			[]string{"cannot read the config file /etc/shadow: permission denied", "do not widen its access; ask an administrator"}},
+			[]string{"cannot read the config file /etc/shadow: permission denied", "its access is not widened: ask an administrator"}},
 		{"sendmail -C the daemon's config", []string{"sendmail", "-C", secret, "-i", "x@example.test"},
-			[]string{"holds secrets: do not widen its access; ask an administrator, or run the command as the mail user"}},
+			[]string{"holds secrets, so its access is not widened: ask an administrator, or run the command as the mail user"}},
 		{"doctor -c the daemon's config", []string{"doctor", "-c", secret},
 			[]string{"holds secrets"}},
 		{"domain add with data_dir below /var/lib", []string{"domain", "add", "-c", conf, "example.test"},
-			[]string{"/var/lib is shared by the system: do not chown or chmod it", "point server.data_dir at it: install -d -o <server.user> -g <server.user> -m 0750 /var/lib/ebb-hint-test-missing"}},
+			[]string{"/var/lib is shared by the system, never to be given to ebb", "give ebb a directory of its own: run: install -d -o vmail -g vmail -m 0750 /var/lib/ebb-hint-test-missing"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cmd := harness.AsUser(exec.Command(harness.Ebb(t), c.args...), u)

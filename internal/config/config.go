@@ -22,6 +22,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/BurntSushi/toml"
 
@@ -70,6 +71,9 @@ func Defaults() *Config {
 	}
 	return c
 }
+
+// builtin is Defaults made once, for Setting's Builtin (read only).
+var builtin = sync.OnceValue(Defaults)
 
 // Load reads path over the defaults and validates it. A missing file at the
 // default path (when path is "") gives the defaults.
@@ -138,9 +142,15 @@ func Parse(path string, data []byte) (*Config, error) {
 
 // Setting describes where the value of key came from, for diag errors.
 func (c *Config) Setting(key string) *diag.Setting {
-	s := &diag.Setting{Key: key, Value: c.valueString(key), Default: true}
-	if c.File != DefaultPath {
+	s := &diag.Setting{Key: key, Value: c.valueString(key), Default: true, File: c.File, User: c.Server.User}
+	if s.File == "" {
+		s.File = DefaultPath // defaults only: a fix writes the default file
+	}
+	if c.File != DefaultPath && c.File != "" {
 		s.Config = c.File // hints then say "ebb doctor -c FILE" (the demo's config)
+	}
+	if d, ok := lookup(reflect.ValueOf(builtin()).Elem(), strings.Split(key, ".")); ok {
+		s.Builtin = formatPlain(d)
 	}
 	if c.md.IsDefined(strings.Split(key, ".")...) {
 		s.Default = false

@@ -127,6 +127,15 @@ type Setting struct {
 	// Config is the config file the setting belongs to when it is not the
 	// default one, so that a hint can say "ebb doctor -c FILE".
 	Config string `json:"config,omitempty"`
+	// File is the config file a fix edits to change the setting (the one
+	// read, or the default path when none was).
+	File string `json:"file,omitempty"`
+	// Builtin is the key's built-in default, which a fix proposes when
+	// the value in use leads somewhere it must not (mail.root = /var/mail).
+	Builtin string `json:"builtin,omitempty"`
+	// User is the user who must reach the path the setting chose
+	// (server.user): a fix creates or gives the path to that user.
+	User string `json:"user,omitempty"`
 }
 
 func (s Setting) String() string {
@@ -163,7 +172,10 @@ type Error struct {
 	Found   *Found    `json:"found,omitempty"`
 	Setting *Setting  `json:"setting,omitempty"`
 	Class   Class     `json:"class"`
-	Hint    string    `json:"hint,omitempty"`
+	// Hint is the fix in words; Fix the same as data when a constructor
+	// of fix.go made it (SetFix sets both).
+	Hint string `json:"hint,omitempty"`
+	Fix  *Fix   `json:"fix,omitempty"`
 
 	// Exit overrides the sysexits code (0: 75 when temporary, 69 otherwise).
 	Exit int `json:"exit,omitempty"`

@@ -99,14 +99,7 @@ func TestExitCodes(t *testing.T) {
 func TestJSONRoundTripKeepsTheFields(t *testing.T) {
 	e := storyError()
 	e.EnsureRef()
-	b, err := json.Marshal(e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var back Error
-	if err := json.Unmarshal(b, &back); err != nil {
-		t.Fatal(err)
-	}
+	back := roundTrip(t, e)
 	back.Component = e.Component
 	if back.Sentence() != e.Sentence() {
 		t.Errorf("after JSON:\n%s\n%s", back.Sentence(), e.Sentence())
@@ -164,8 +157,8 @@ func TestPathErrorHints(t *testing.T) {
 	// Owned by root, shared by the system: never "chown vmail:vmail /".
 	e := PathError("ebb test", "create", "create a file in", "/", syscall.EACCES, nil)
 	e.Who = &Identity{UID: 5000, User: "vmail", GID: 5000, Group: "vmail"}
-	e.Hint = hintFor(e, "/")
-	if !strings.HasPrefix(e.Hint, "/ is shared by the system: do not chown") {
+	e.Hint = fixFor(e, "/").String()
+	if !strings.HasPrefix(e.Hint, "/ is shared by the system, never to be given to ebb") {
 		t.Errorf("hint %q", e.Hint)
 	}
 }
@@ -214,4 +207,18 @@ func TestUnwrapPathSplitsThePathFromTheCause(t *testing.T) {
 	if cause := UnwrapPath(plain); cause != plain {
 		t.Errorf("UnwrapPath(plain) = %v; want the error itself", cause)
 	}
+}
+
+// roundTrip is e stored as JSON and read back, as the queue keeps it.
+func roundTrip(t *testing.T, e *Error) Error {
+	t.Helper()
+	b, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Error
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	return back
 }

@@ -85,9 +85,10 @@ func runsAsMailUser(component string) bool {
 // mail user made with useradd --system is.
 func isSystemAccount(uid int) bool { return uid > 0 && uid < 1000 }
 
-// DoctorHint is the "run: ebb doctor" that ends a hint, naming the config
-// file when it is not the default one (the demo's -c ebb-demo/ebb.toml).
-// Inside doctor's own output it is "": doctor is what is running.
+// DoctorHint is the "ebb doctor" a fix ends with (Fix.Check), naming the
+// config file when it is not the default one (the demo's -c
+// ebb-demo/ebb.toml). Inside doctor's own output it is "": doctor is what
+// is running.
 func DoctorHint(component string, setting *Setting) string {
 	if strings.Contains(component, "doctor") {
 		return ""
@@ -100,7 +101,8 @@ func DoctorHint(component string, setting *Setting) string {
 
 // OrRunDoctor returns h followed by ", or run: ebb doctor" (DoctorHint: with
 // -c FILE for a config file that is not the default one, nothing inside
-// doctor's own output).
+// doctor's own output). Deprecated: a fix made by fix.go's constructors
+// ends with AndCheck(DoctorHint(...)) instead.
 func (e *Error) OrRunDoctor(h string) string {
 	d := DoctorHint(e.Component, e.Setting)
 	switch {
@@ -112,69 +114,78 @@ func (e *Error) OrRunDoctor(h string) string {
 	return h + ", or run: " + d
 }
 
-// accessHint is the fix for EACCES/EPERM at path.
-func accessHint(e *Error, path string) string {
+// mailUser is the user who must reach the path: the setting's (server.user),
+// else the one refused when it is the mail user by design or a system
+// account. nil when an ordinary login met the failure and no setting names
+// the mail user.
+func mailUser(e *Error) *Identity {
+	who := e.Who
+	if s := e.Setting; s != nil && s.User != "" {
+		if who != nil && (who.User == s.User) {
+			return who
+		}
+		if id := LookupUser(s.User); id != nil {
+			return id
+		}
+		// server.user does not exist (yet): the names are what the fix
+		// needs; doctor says to create the user first.
+		return &Identity{UID: -1, User: s.User, GID: -1, Group: s.User}
+	}
+	if who != nil && (isSystemAccount(who.UID) || runsAsMailUser(e.Component)) {
+		return who
+	}
+	return nil
+}
+
+// accessFix is the fix for EACCES/EPERM at path.
+func accessFix(e *Error, path string) *Fix {
 	f, who := e.Found, e.Who
 	target := path
 	if f != nil && f.Kind != "missing" {
 		target = f.Path
 	}
-	owner := nameOr(who.User, who.UID)
-	group := nameOr(who.Group, who.GID)
+	self := nameOr(who.User, who.UID)
 	setting := e.Setting
+	mail := mailUser(e)
 	ownedByOther := f != nil && f.Kind != "missing" && f.UID != who.UID && f.UID != 0
-	secret := func() string {
-		run := "as the mail user (server.user)"
+	doctor := DoctorHint(e.Component, setting)
+	secret := func() *Fix {
+		run := "run the command as the mail user (server.user)"
 		if ownedByOther {
-			run = "as " + nameOr(f.Owner, f.UID) + ", its owner"
+			run = "run the command as " + nameOr(f.Owner, f.UID) + ", its owner"
 		}
-		return fmt.Sprintf("%s holds secrets: do not widen its access; ask an administrator, or run the command %s", target, run)
+		return Because(target+" holds secrets, so its access is not widened", Say("ask an administrator, or "+run))
 	}
 	switch {
 	case IsSecretPath(target, nil) || IsSecretPath(path, nil):
 		return secret()
 	case IsSystemPath(target):
-		if setting == nil || setting.Key == "" {
-			return fmt.Sprintf("%s is shared by the system: do not chown or chmod it; use a path of your own", target)
+		if setting == nil || setting.Key == "" || strings.HasPrefix(setting.Key, "-") {
+			return Because(target+" is shared by the system, never to be given to ebb", Say("use a path of your own"))
 		}
-		// The directory is for the mail user: name it when that is who
-		// runs; an ordinary login or root gets the setting's placeholder.
-		if !isSystemAccount(who.UID) {
-			owner, group = "<server.user>", "<server.user>"
+		if mail == nil {
+			return Because(target+" is shared by the system, never to be given to ebb",
+				Say(fmt.Sprintf("ask an administrator to give ebb a directory of its own for %s", setting.Key)))
 		}
-		return fmt.Sprintf("%s is shared by the system: do not chown or chmod it; give ebb a directory of its own and point %s at it: install -d -o %s -g %s -m 0750 %s",
-			target, setting.Key, owner, group, dedicatedDir(target, path, setting))
+		return OwnDirectory(target, mail, setting)
 	case IsSecretPath(target, setting):
 		return secret()
 	case ownedByOther:
-		h := fmt.Sprintf("%s belongs to %s: do not take it over; run as %s", target, nameOr(f.Owner, f.UID), nameOr(f.Owner, f.UID))
+		owner := nameOr(f.Owner, f.UID)
+		fx := Because(fmt.Sprintf("%s belongs to %s, so it is not taken over", target, owner), Say("run as "+owner))
 		if setting != nil && setting.Key != "" && !strings.HasPrefix(setting.Key, "-") {
-			h += fmt.Sprintf(", or point %s at a directory of %s's own", setting.Key, owner)
+			fx.OrElse(Steps(Say(fmt.Sprintf("point %s at a directory of %s's own", setting.Key, self))))
 		}
-		return h
+		return fx
 	case f != nil && f.Kind != "missing" && f.UID == who.UID:
-		return e.OrRunDoctor(fmt.Sprintf("chmod u+rwx %s", target))
+		return Steps(Command("chmod", "u+rwx", target)).AndCheck(doctor)
 	case who.UID == 0:
 		// Root refused: a read-only mount, an ACL, an immutable flag.
-		return e.OrRunDoctor(fmt.Sprintf("check the mount, ACLs and attributes of %s (lsattr, getfacl)", target))
-	case setting != nil && setting.Key != "" && (isSystemAccount(who.UID) || runsAsMailUser(e.Component)):
-		// Root-owned, chosen by a setting, and we are the mail user:
-		// the directory was made by root for us (the usual slip).
-		return e.OrRunDoctor(fmt.Sprintf("chown %s:%s %s", owner, group, target))
+		return Because("root was refused", Say(fmt.Sprintf("check the mount, ACLs and attributes of %s (lsattr -d, getfacl)", target))).AndCheck(doctor)
+	case setting != nil && setting.Key != "" && mail != nil && (mail.User == who.User || runsAsMailUser(e.Component)):
+		// Root-owned, chosen by a setting, and the mail user was refused:
+		// the directory was made by root for it (the usual slip).
+		return Chown(target, mail, setting).AndCheck(doctor)
 	}
-	return fmt.Sprintf("ask an administrator, or run as the mail user (server.user); %s is not %s's to change", target, owner)
-}
-
-// dedicatedDir proposes ebb's own directory for a setting that led to the
-// system path target: the setting's own value when it lies below target
-// (create it), else a directory below target.
-func dedicatedDir(target, path string, setting *Setting) string {
-	v := filepath.Clean(setting.Value)
-	if setting.Value != "" && filepath.IsAbs(v) && !IsSystemPath(v) && strings.HasPrefix(v, filepath.Clean(target)+"/") {
-		return v
-	}
-	if filepath.Clean(target) == "/var/mail" {
-		return "/var/mail/vhosts"
-	}
-	return filepath.Join(target, "ebb")
+	return Because(fmt.Sprintf("%s is not %s's to change", target, self), Say("ask an administrator, or run as the mail user (server.user)"))
 }

@@ -83,7 +83,7 @@ func TestNoHintWidensAccessToAProtectedPath(t *testing.T) {
 						if filepath.Ext(p.found) != "" || strings.HasSuffix(p.found, "shadow") {
 							e.Found.Kind = "file"
 						}
-						hint := hintFor(e, p.path)
+						hint := fixFor(e, p.path).String()
 						what := p.class + " " + p.path + " " + errno.Error() + " as " + c.name + " via " + comp
 						if s != nil {
 							what += " (" + s.Key + ")"
@@ -128,25 +128,25 @@ func TestSafeHintsSayWhatToDoInstead(t *testing.T) {
 	}{
 		{"mail.root left at /var/mail", "/var/mail/example.com", Found{Path: "/var/mail", Kind: "directory", Owner: "root", Group: "mail", GID: 8, Mode: 0o2775}, vmail,
 			&Setting{Key: "mail.root", Value: "/var/mail", Default: true},
-			"point mail.root at it: install -d -o vmail -g vmail -m 0750 /var/mail/vhosts"},
+			`run: install -d -o vmail -g vmail -m 0750 /var/vmail; then set mail.root = "/var/vmail" in /etc/ebb/ebb.toml; then restart ebb serve`},
 		{"a data_dir below /var/lib not made yet", "/var/lib/ebb", Found{Path: "/var/lib", Kind: "directory", Owner: "root", Mode: 0o755}, newbie,
 			&Setting{Key: "server.data_dir", Value: "/var/lib/ebb", Default: true},
-			"install -d -o <server.user> -g <server.user> -m 0750 /var/lib/ebb"},
+			"install -d -o newbie -g newbie -m 0750 /var/lib/ebb"},
 		{"sendmail -C /etc/shadow", "/etc/shadow", Found{Path: "/etc/shadow", Kind: "file", Owner: "root", Group: "shadow", GID: 42, Mode: 0o640}, newbie,
-			&Setting{Key: "-C", Value: "/etc/shadow"}, "/etc/shadow holds secrets: do not widen its access; ask an administrator, or run the command as the mail user"},
+			&Setting{Key: "-C", Value: "/etc/shadow"}, "/etc/shadow holds secrets, so its access is not widened: ask an administrator, or run the command as the mail user"},
 		{"the daemon's config", "/srv/ebb/ebb.toml", Found{Path: "/srv/ebb/ebb.toml", Kind: "file", Owner: "vmail", UID: 120, GID: 120, Mode: 0o600}, newbie,
-			nil, "holds secrets: do not widen its access; ask an administrator, or run the command as vmail, its owner"},
+			nil, "holds secrets, so its access is not widened: ask an administrator, or run the command as vmail, its owner"},
 		{"the README's story: vmail with uid 5000", "/var/mail/example.com/alice/Maildir/tmp", Found{Path: "/var/mail/example.com/alice/Maildir/tmp", Kind: "directory", Owner: "root", Mode: 0o700},
 			&Identity{UID: 5000, User: "vmail", GID: 5000, Group: "vmail"}, &Setting{Key: "mail.root", Value: "/var/mail", Default: true},
-			"chown vmail:vmail /var/mail/example.com/alice/Maildir/tmp, or run: ebb doctor"},
+			"run: chown vmail:vmail /var/mail/example.com/alice/Maildir/tmp; then check: ebb doctor"},
 		{"a Maildir that root made", "/srv/mail/example.com/alice/Maildir/tmp", Found{Path: "/srv/mail/example.com/alice/Maildir/tmp", Kind: "directory", Owner: "root", Mode: 0o700}, vmail,
-			&Setting{Key: "mail.root", Value: "/srv/mail"}, "chown vmail:vmail /srv/mail/example.com/alice/Maildir/tmp, or run: ebb doctor"},
+			&Setting{Key: "mail.root", Value: "/srv/mail"}, "run: chown vmail:vmail /srv/mail/example.com/alice/Maildir/tmp; then check: ebb doctor"},
 	} {
 		e := New("create", "create a file in", tc.path, syscall.EACCES)
 		e.Component, e.Who, e.Setting = "ebb serve", tc.who, tc.setting
 		f := tc.found
 		e.Found = &f
-		if got := hintFor(e, tc.path); !strings.Contains(got, tc.want) {
+		if got := fixFor(e, tc.path).String(); !strings.Contains(got, tc.want) {
 			t.Errorf("%s: hint %q\nwant %q", tc.name, got, tc.want)
 		}
 	}
@@ -155,7 +155,7 @@ func TestSafeHintsSayWhatToDoInstead(t *testing.T) {
 	e.Component, e.Who = "ebb domain add", newbie
 	e.Setting = &Setting{Key: "server.data_dir", Value: "/srv/ebb/state"}
 	e.Found = &Found{Path: "/srv/ebb/state", Kind: "directory", Owner: "root", Mode: 0o755}
-	if got := hintFor(e, "/srv/ebb/state/x"); !strings.HasPrefix(got, "ask an administrator, or run as the mail user") {
+	if got := fixFor(e, "/srv/ebb/state/x").String(); !strings.HasSuffix(got, "ask an administrator, or run as the mail user (server.user)") {
 		t.Errorf("admin command as newbie: hint %q", got)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -110,43 +111,71 @@ func PathError(component, op, doing, path string, err error, setting *Setting) *
 // process (ebb route, run as root, predicting what server.user meets): the
 // sentence and the fix are chosen for who.
 func PathErrorAs(component, op, doing, path string, err error, setting *Setting, who *Identity) *Error {
+	if noSpace(err) {
+		// A full filesystem is told by a directory: the file that could
+		// not be written is gone by the time anyone reads this, and a
+		// per-message name would split mailq's groups.
+		if st, serr := os.Lstat(path); serr != nil || !st.IsDir() {
+			path = filepath.Dir(path)
+			if !strings.HasSuffix(doing, " in") {
+				doing += " a file in"
+			}
+		}
+	}
 	e := New(op, doing, path, err)
 	e.Component = component
 	e.Who = who
 	e.Setting = setting
 	e.Found = Describe(path)
 	e.Class = Temporary
-	e.Hint = hintFor(e, path)
+	e.SetFix(fixFor(e, path))
 	return e
 }
 
-// hintFor proposes the fix for the common filesystem errors; every hint is
-// safe to follow (hint.go).
-func hintFor(e *Error, path string) string {
+// noSpace reports whether err is ENOSPC or EDQUOT.
+func noSpace(err error) bool {
+	var errno syscall.Errno
+	return errors.As(err, &errno) && (errno == syscall.ENOSPC || errno == syscall.EDQUOT)
+}
+
+// fixFor proposes the fix for the common filesystem errors; every fix is
+// safe to follow (hint.go, fix.go).
+func fixFor(e *Error, path string) *Fix {
 	var errno syscall.Errno
 	errors.As(e.Err, &errno)
 	f := e.Found
+	doctor := DoctorHint(e.Component, e.Setting)
 	switch {
 	case errno == syscall.EACCES || errno == syscall.EPERM:
-		return accessHint(e, path)
+		return accessFix(e, path)
 	case errno == syscall.ENOSPC || errno == syscall.EDQUOT:
+		// The filesystem, by a directory that exists: a file that failed
+		// to be written is gone by the time anyone reads this.
+		dir := path
 		if f != nil {
 			f.AddFree()
+			if f.Kind != "missing" {
+				dir = f.Path
+			}
 		}
-		return fmt.Sprintf("free space or inodes on the filesystem that holds %s (df -h %s; df -i %s)", path, path, path)
+		return Because("the filesystem that holds "+dir+" is full",
+			Command("df", "-h", dir), Command("df", "-i", dir), Say("free space or inodes there"))
 	case errno == syscall.EROFS:
-		return fmt.Sprintf("remount the filesystem that holds %s read-write", path)
-	case errno == syscall.ENOENT:
-		if f != nil && f.Kind != "missing" && f.Path != filepath.Clean(path) {
-			return e.OrRunDoctor(fmt.Sprintf("create %s (missing below %s)", path, f.Path))
+		return Steps(Say(fmt.Sprintf("remount the filesystem that holds %s read-write", path)))
+	case errno == syscall.ENOENT || errors.Is(e.Err, fs.ErrNotExist):
+		who := mailUser(e)
+		if who == nil {
+			who = e.Who
 		}
-		return e.OrRunDoctor(fmt.Sprintf("create %s", path))
+		dirExpected := e.Op == "mkdir" || strings.HasSuffix(e.Doing, " in") || strings.Contains(e.Doing, "directory")
+		if who == nil || !dirExpected || e.Setting == nil || e.Setting.Key == "" || strings.HasPrefix(e.Setting.Key, "-") {
+			return Steps(Say("create " + path)).AndCheck(doctor)
+		}
+		return MakeDir(path, who, e.Setting).AndCheck(doctor)
 	case errno == syscall.ENOTDIR || errno == syscall.EEXIST:
 		if f != nil && f.Kind != "directory" {
-			return fmt.Sprintf("%s is a %s where a directory is expected: move it away", f.Path, f.Kind)
+			return Because(fmt.Sprintf("%s is a %s where a directory is expected", f.Path, f.Kind), Say("move it away"))
 		}
-	case errors.Is(e.Err, fs.ErrNotExist):
-		return e.OrRunDoctor(fmt.Sprintf("create %s", path))
 	}
-	return e.OrRunDoctor("")
+	return &Fix{Check: doctor}
 }

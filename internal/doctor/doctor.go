@@ -105,6 +105,12 @@ func Failed(check string, e *diag.Error) Finding {
 // doctor is what is running).
 func ownError(e *diag.Error) {
 	e.Component = "ebb doctor"
+	if e.Fix != nil {
+		if strings.HasPrefix(e.Fix.Check, "ebb doctor") {
+			e.SetFix(e.Fix.WithoutCheck())
+		}
+		return
+	}
 	if i := strings.Index(e.Hint, "run: ebb doctor"); i >= 0 {
 		e.Hint = strings.TrimRight(strings.TrimSuffix(strings.TrimRight(e.Hint[:i], " "), "or"), ", ")
 	}

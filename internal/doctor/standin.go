@@ -5,8 +5,6 @@ import (
 	"os/user"
 	"strconv"
 	"strings"
-
-	"github.com/ebbmail/ebb/internal/diag"
 )
 
 // StandIn is the account the probes run as when server.user does not exist
@@ -40,12 +38,13 @@ func markStandIn(env *Env, fs []Finding) {
 		if fs[i].Check == "server.user" {
 			continue
 		}
-		if e := fs[i].Err; e != nil && e.Found != nil && e.Found.UID == 0 &&
-			(strings.HasPrefix(e.Hint, "ask an administrator") || strings.Contains(e.Hint, "chown "+u.Name)) &&
-			!diag.IsSystemPath(e.Found.Path) && !diag.IsSecretPath(e.Found.Path, e.Setting) && e.Setting != nil {
-			// A directory of ebb's own that root made: the mail user's
-			// fix, for when it exists (never "chown nobody").
-			e.Hint = fmt.Sprintf("once %s exists (see server.user): chown %s: %s", u.StandInFor, u.StandInFor, e.Found.Path)
+		if e := fs[i].Err; e != nil && e.Fix != nil && e.Fix.Why == "" &&
+			(strings.Contains(e.Hint, "chown "+u.StandInFor+":") || strings.Contains(e.Hint, "-o "+u.StandInFor+" ")) {
+			// The mail user's fix (diag names server.user, never the
+			// stand-in): it can be followed once that user exists.
+			f := *e.Fix
+			f.Why = fmt.Sprintf("once %s exists (see server.user)", u.StandInFor)
+			e.SetFix(&f)
 			fs[i].Message = e.Sentence()
 		}
 		fs[i].Message += " [" + note + "]"

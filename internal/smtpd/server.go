@@ -55,6 +55,9 @@ type Config struct {
 	TLS     *Certificates
 	Logger  *slog.Logger
 	Metrics *metrics.Metrics
+	// OnRefusal, when set, is told of every refusal at MAIL, RCPT and
+	// DATA with its reference id and reason (refusal.go).
+	OnRefusal RefusalObserver
 }
 
 // Server is ebb's SMTP service: every listener of every kind, their
@@ -65,6 +68,8 @@ type Server struct {
 	tls     *Certificates
 	log     *slog.Logger
 	metrics *metrics.Metrics
+	// onRefusal is Config.OnRefusal.
+	onRefusal RefusalObserver
 
 	// ctx is cancelled when a shutdown gives up waiting: spooling in
 	// progress then stops (and its client gets no 250).
@@ -92,7 +97,7 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{spool: cfg.Spool, tls: cfg.TLS, log: log, metrics: cfg.Metrics,
+	s := &Server{spool: cfg.Spool, tls: cfg.TLS, log: log, metrics: cfg.Metrics, onRefusal: cfg.OnRefusal,
 		perIP: map[string]int{}, conns: map[*conn]struct{}{}, freed: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	o := cfg.Options

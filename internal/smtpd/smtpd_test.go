@@ -100,7 +100,7 @@ type testServer struct {
 	spool *fileSpool
 }
 
-func startServer(t *testing.T, dir directory.Resolver, certs *Certificates, mod func(*Options)) *testServer {
+func startServer(t *testing.T, dir directory.Resolver, certs *Certificates, mod func(*Options), cfgMods ...func(*Config)) *testServer {
 	t.Helper()
 	sp := &fileSpool{dir: t.TempDir()}
 	o := Options{Hostname: "mx.example.test", MaxMessageBytes: 10000, MaxRecipients: 3,
@@ -108,8 +108,12 @@ func startServer(t *testing.T, dir directory.Resolver, certs *Certificates, mod 
 	if mod != nil {
 		mod(&o)
 	}
-	srv, err := New(Config{Options: o, Spool: sp, TLS: certs,
-		Listeners: []Listener{{Kind: Inbound, Addr: "127.0.0.1:0", Policy: InboundPolicy{Directory: dir}}}})
+	cfg := Config{Options: o, Spool: sp, TLS: certs,
+		Listeners: []Listener{{Kind: Inbound, Addr: "127.0.0.1:0", Policy: InboundPolicy{Directory: dir}}}}
+	for _, m := range cfgMods {
+		m(&cfg)
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,84 @@
+package smtpd
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/ebbmail/ebb/internal/diag"
+)
+
+// Refusal is one refusal the session gave at MAIL, RCPT or DATA: what the
+// client was told, with the reference id it carries, and why (principle 1:
+// every ref a client sees opens its story in ebb explain). Config.OnRefusal
+// receives each one; the daemon journals it.
+type Refusal struct {
+	Time time.Time
+	// Stage is "mail", "rcpt" or "data".
+	Stage string
+	// Code, Enhanced and Text are the reply as sent; Text ends "(ref REF)".
+	Code     int
+	Enhanced [3]int
+	Text     string
+	// Err is why, with Err.Ref the reference id of the reply: our own
+	// diagnosis (an unwritable spool, a verdict after DATA with its
+	// reason and fix), or for a policy's answer the reply's words.
+	Err *diag.Error
+
+	ConnID   string
+	Kind     Kind
+	RemoteIP string
+	Helo     string
+	AuthUser string
+	From     string
+	// To is the recipient refused at RCPT, or every recipient of the
+	// transaction at DATA (none at MAIL).
+	To []string
+	// Size is what DATA had read when it was refused.
+	Size int64
+}
+
+// RefusalObserver receives every refusal; it is called in the session's
+// goroutine before the reply is sent, so it must be quick.
+type RefusalObserver func(Refusal)
+
+// withRef is a copy of se whose text ends with a reference id, and that id;
+// a reply that carries one already keeps it.
+func withRef(se *smtp.SMTPError) (*smtp.SMTPError, string) {
+	if i := strings.LastIndex(se.Message, "(ref "); i >= 0 && strings.HasSuffix(se.Message, ")") {
+		return se, strings.TrimSuffix(se.Message[i+len("(ref "):], ")")
+	}
+	ref := diag.NewRef()
+	c := *se
+	c.Message = fmt.Sprintf("%s (ref %s)", strings.TrimRight(se.Message, " "), ref)
+	return &c, ref
+}
+
+// policyError is a policy's refusal as a diag error: the reply's words are
+// the reason, its code the class.
+func policyError(stage, addr string, se *smtp.SMTPError, ref string) *diag.Error {
+	doing := map[string]string{"mail": "accept the sender", "rcpt": "accept the recipient", "data": "accept the message"}[stage]
+	e := &diag.Error{Component: "ebb serve", Op: stage, Doing: doing, Path: addr, Reason: se.Message, SMTPCode: se.Code,
+		Enhanced: [3]int(se.EnhancedCode), Public: se.Message, Ref: ref, Class: diag.Temporary}
+	if i := strings.LastIndex(e.Reason, " (ref "); i >= 0 {
+		e.Reason = e.Reason[:i]
+		e.Public = e.Reason
+	}
+	if se.Code >= 500 {
+		e.Class = diag.Permanent
+	}
+	return e
+}
+
+// refused tells the server's observer about one refusal.
+func (s *session) refused(stage string, rep *smtp.SMTPError, d *diag.Error, to []string, size int64) {
+	obs := s.srv().onRefusal
+	if obs == nil {
+		return
+	}
+	obs(Refusal{Time: time.Now(), Stage: stage, Code: rep.Code, Enhanced: [3]int(rep.EnhancedCode), Text: rep.Message,
+		Err: d, ConnID: s.info.ConnID, Kind: s.info.Kind, RemoteIP: s.info.RemoteIP, Helo: s.info.Helo,
+		AuthUser: s.info.AuthUser, From: s.from, To: to, Size: size})
+}
