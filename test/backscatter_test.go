@@ -2,11 +2,43 @@ package test
 
 import (
 	"bufio"
+	"context"
 	"net"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/test/harness"
 )
+
+// addLegacyMailbox writes a mailbox row the way ebb before issue 24 let
+// ebb user add write it, past today's name checks: what an upgraded
+// directory may still hold. The data directory goes back to u.
+func addLegacyMailbox(t *testing.T, conf, data string, u harness.User, address string) {
+	t.Helper()
+	cfg, err := config.Load(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	d, err := directory.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, domain, _ := strings.Cut(address, "@")
+	_, err = d.DB().ExecContext(ctx, `INSERT INTO mailboxes (lookup, address, domain, enabled) VALUES (?, ?, ?, 1)`,
+		strings.ToLower(address), address, domain)
+	d.Close()
+	if err != nil {
+		t.Fatalf("insert %s (local part %q): %v", address, local, err)
+	}
+	harness.Chown(t, data, u)
+}
 
 // dialFrom is serveDial from a chosen loopback source address (127.0.0.2:
 // a client that is not the machine itself, so no trusted-network rule can
@@ -37,7 +69,12 @@ func TestNoBackscatter(t *testing.T) {
 	e := newServeEnv(t, serveOpts{})
 	e.ebbAsUser("user", "add", "-c", e.Conf, "--no-password", "carol@example.test")
 	e.ebbAsUser("user", "disable", "-c", e.Conf, "carol@example.test")
-	e.ebbAsUser("user", "add", "-c", e.Conf, "--no-password", "a/b@example.test")
+	// ebb user add refuses a name that cannot be a Maildir (issue 24);
+	// one added before that check is still refused at RCPT.
+	if r := harness.Run(t, harness.AsUser(exec.Command(harness.Ebb(t), "user", "add", "-c", e.Conf, "--no-password", "a/b@example.test"), e.User), nil); r.Code != diag.ExDataErr || !strings.Contains(r.Stderr, `"/" in the local part`) {
+		t.Errorf("ebb user add a/b@example.test: exit %d %s; want 65 saying why", r.Code, r.Stderr)
+	}
+	addLegacyMailbox(t, e.Conf, filepath.Join(e.Dir, "data"), e.User, "a/b@example.test")
 	e.ebbAsUser("alias", "add", "-c", e.Conf, "team@example.test", "bob@example.test", "carol@example.test")
 	e.ebbAsUser("alias", "add", "-c", e.Conf, "loop@example.test", "bob@example.test")
 

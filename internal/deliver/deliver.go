@@ -47,6 +47,7 @@ import (
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/envaddr"
 	"github.com/ebbmail/ebb/internal/maildir"
 )
 
@@ -257,12 +258,33 @@ func (a *Agent) checkEnvelope(env Envelope) *diag.Error {
 			return bad(fmt.Sprintf("the header %q", h), err)
 		}
 	}
-	for name, v := range map[string]string{"sender": env.Sender, "recipient": env.Recipient} {
-		if strings.ContainsAny(v, "\r\n\x00<> \t") && v != "<>" {
-			return bad(fmt.Sprintf("the %s %q", name, v), errors.New("an address may not contain spaces, angle brackets or line breaks"))
+	// The recipient is written as Delivered-To and picks the mailbox: it
+	// must be an address the SMTP server would take at RCPT (envaddr, the
+	// one parser), or a control character in it would reach the header.
+	if env.Recipient != "" {
+		if _, err := envaddr.Parse(env.Recipient); err != nil {
+			e := bad(fmt.Sprintf("the recipient %q", env.Recipient), reason(err))
+			e.Exit = diag.ExNoUser // no mailbox can have such an address
+			return e
+		}
+	}
+	// The sender is another MTA's (ebb deliver -f): it only has to be
+	// writable into Return-Path as it is.
+	if s := env.Sender; s != "<>" {
+		if err := envaddr.Writable(s); err != nil {
+			return bad(fmt.Sprintf("the sender %q", s), reason(err))
 		}
 	}
 	return nil
+}
+
+// reason is envaddr's refusal without the address (the caller names it).
+func reason(err error) error {
+	var e *envaddr.Error
+	if errors.As(err, &e) {
+		return errors.New(e.Reason)
+	}
+	return err
 }
 
 // staged is the one written copy of the message.

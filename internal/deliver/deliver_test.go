@@ -127,6 +127,10 @@ func TestDeliverErrorsAreClassified(t *testing.T) {
 		{"sender with a line break", Envelope{Recipient: "alice@example.com", Sender: "a@b\nX: y"}, "", diag.Permanent, diag.ExUsage},
 		{"no recipient", Envelope{}, "", diag.Permanent, diag.ExUsage},
 		{"address that would escape mail.root", Envelope{Recipient: "../../etc@example.com"}, "", diag.Permanent, diag.ExNoUser},
+		{"control character in the recipient", Envelope{Recipient: "a\x01lice@example.com"}, "", diag.Permanent, diag.ExNoUser},
+		{"escape sequence in the recipient", Envelope{Recipient: "\x1b[31malice@example.com"}, "", diag.Permanent, diag.ExNoUser},
+		{"control character in the sender", Envelope{Recipient: "alice@example.com", Sender: "a\x01b@example.org"}, "", diag.Permanent, diag.ExUsage},
+		{"control character in an -A header", Envelope{Recipient: "alice@example.com", Headers: []string{"X-Note: a\x1b[2Jb"}}, "", diag.Permanent, diag.ExUsage},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

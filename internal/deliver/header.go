@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"unicode"
 
 	"github.com/emersion/go-message/textproto"
 
@@ -146,6 +147,11 @@ func toHeader(fields []field) textproto.Header {
 func checkHeaderLine(s string) error {
 	if strings.ContainsAny(s, "\r\n\x00") {
 		return errors.New("a header line may not contain a line break or NUL")
+	}
+	// RFC 5322 §2.2: a field body is printable characters and white
+	// space; another control character (an escape sequence) is refused.
+	if strings.IndexFunc(s, func(r rune) bool { return r != '\t' && unicode.IsControl(r) }) >= 0 {
+		return errors.New("a header line may not contain a control character")
 	}
 	if !isFieldStart([]byte(s)) {
 		return errors.New(`a header line must look like "Name: value"`)

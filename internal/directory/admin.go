@@ -213,6 +213,12 @@ func (d *Directory) insertMailbox(ctx context.Context, db execer, mb Mailbox) er
 	if err != nil {
 		return err
 	}
+	if err := checkMailboxName(stored); err != nil {
+		return err
+	}
+	if err := checkMaildirPath(mb.Maildir); err != nil {
+		return err
+	}
 	if mb.PasswordHash != "" {
 		if err := d.policy.Check(mb.PasswordHash); err != nil {
 			return fmt.Errorf("mailbox %s: %w", stored, err)
@@ -326,6 +332,9 @@ func (d *Directory) SetEnabled(ctx context.Context, address string, enabled bool
 
 // SetMaildir sets where the mailbox's Maildir is ("": from mail.maildir).
 func (d *Directory) SetMaildir(ctx context.Context, address, maildir string) error {
+	if err := checkMaildirPath(maildir); err != nil {
+		return err
+	}
 	return d.updateMailbox(ctx, address, `maildir = ?`, maildir)
 }
 
@@ -386,6 +395,11 @@ func (d *Directory) insertAlias(ctx context.Context, tx execer, address string, 
 	if err != nil {
 		return err
 	}
+	if !strings.HasPrefix(stored, "@") { // "@domain" is the catch-all
+		if err := checkAddress("alias", stored); err != nil {
+			return err
+		}
+	}
 	for _, dest := range destinations {
 		n, err := NormalizeAddress(dest)
 		if err != nil {
@@ -393,6 +407,9 @@ func (d *Directory) insertAlias(ctx context.Context, tx execer, address string, 
 		}
 		if strings.HasPrefix(n, "@") {
 			return fmt.Errorf("destination %q: %w: a destination needs a local part", dest, ErrBadAddress)
+		}
+		if err := checkAddress("destination", n); err != nil {
+			return err
 		}
 		_, err = tx.ExecContext(ctx, d.q(`INSERT INTO aliases (lookup, address, domain, destination) VALUES (?, ?, ?, ?)`), key, stored, domain, n)
 		if isUnique(err) {

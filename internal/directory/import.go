@@ -60,6 +60,14 @@ func (d *Directory) addEntry(p *ImportPlan, seen map[string]int, e ImportEntry) 
 		return
 	}
 	e.Mailbox.Address = n
+	if err := checkMailboxName(n); err != nil {
+		p.bad(e.Line, "%v", err)
+		return
+	}
+	if err := checkMaildirPath(e.Mailbox.Maildir); err != nil {
+		p.bad(e.Line, "%s: %v", n, err)
+		return
+	}
 	if e.Mailbox.PasswordHash != "" {
 		if err := d.policy.Check(e.Mailbox.PasswordHash); err != nil {
 			p.bad(e.Line, "%s: %v", n, err)

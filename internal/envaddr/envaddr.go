@@ -62,6 +62,8 @@ type Error struct {
 	Code     int
 	Enhanced [3]int
 	Message  string
+	// Reason is why, without the address: "control character in address".
+	Reason string
 }
 
 func (e *Error) Error() string {
@@ -69,7 +71,7 @@ func (e *Error) Error() string {
 }
 
 func bad(addr, why string) *Error {
-	return &Error{Code: 553, Enhanced: [3]int{5, 1, 3}, Message: fmt.Sprintf("<%s>: %s", Clip(addr), why)}
+	return &Error{Code: 553, Enhanced: [3]int{5, 1, 3}, Message: fmt.Sprintf("<%s>: %s", Clip(addr), why), Reason: why}
 }
 
 // Clip shortens an address for a reply or log line (RFC 5321 §4.5.3.1.5
@@ -118,20 +120,54 @@ func ParseReversePath(s string) (Address, error) {
 	return Parse(s)
 }
 
+// Writable checks that s can be written between angle brackets in a
+// header field (Return-Path, Delivered-To) or a log line as it is: valid
+// UTF-8, at most MaxPath long, no control character (a line break would
+// start a forged field; an escape sequence would paint a terminal), no
+// white space and no angle bracket. It is the part of Parse that a path
+// given by another MTA must pass (ebb deliver -f), whose other rules ebb
+// does not impose on what it did not accept itself. "" is the null path.
+func Writable(s string) error {
+	if e := writable(s); e != nil {
+		return e
+	}
+	return nil
+}
+
+func writable(s string) *Error {
+	if e := basic(s); e != nil {
+		return e
+	}
+	if i := strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || r == '<' || r == '>' }); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(s[i:])
+		return bad(s, fmt.Sprintf("%q in an address (it would need quotes)", r))
+	}
+	return nil
+}
+
+// basic is what every address must be: not too long, valid UTF-8, no
+// control character.
+func basic(s string) *Error {
+	if len(s) > MaxPath {
+		return bad(s, fmt.Sprintf("address longer than %d characters (RFC 5321 4.5.3.1.3)", MaxPath))
+	}
+	if !utf8.ValidString(s) {
+		return bad(s, "the address is not valid UTF-8 (RFC 6531)")
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return bad(s, "control character in address")
+		}
+	}
+	return nil
+}
+
 func parse(s string) (Address, *Error) {
 	if s == "" {
 		return Address{}, bad(s, "an empty address is not a mailbox")
 	}
-	if len(s) > MaxPath {
-		return Address{}, bad(s, fmt.Sprintf("address longer than %d characters (RFC 5321 4.5.3.1.3)", MaxPath))
-	}
-	if !utf8.ValidString(s) {
-		return Address{}, bad(s, "the address is not valid UTF-8 (RFC 6531)")
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return Address{}, bad(s, "control character in address")
-		}
+	if e := basic(s); e != nil {
+		return Address{}, e
 	}
 	if strings.HasPrefix(s, "@") {
 		i := strings.IndexByte(s, ':')

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+	"unicode/utf8"
 )
 
 func TestParse(t *testing.T) {
@@ -70,6 +71,11 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
+		if Writable(s) == nil && (!utf8.ValidString(s) || strings.IndexFunc(s, func(r rune) bool {
+			return unicode.IsControl(r) || unicode.IsSpace(r) || r == '<' || r == '>'
+		}) >= 0) {
+			t.Fatalf("Writable(%q) accepted what cannot go into a header as it is", s)
+		}
 		a, err := Parse(s)
 		if err != nil {
 			var e *Error
@@ -92,4 +98,34 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse(%q) = %q, but that parses as %+v, %v", s, out, b, err)
 		}
 	})
+}
+
+// Writable is what a path another MTA hands over (ebb deliver -f) must be
+// to go into a header field as it is.
+func TestWritable(t *testing.T) {
+	for in, refuse := range map[string]string{
+		"":                       "",
+		"alice@example.test":     "",
+		"a%b@example.test":       "", // Parse refuses; written as is, harmless
+		"bounce+x=y@ü.example":   "",
+		"a\x01b@example.test":    "control character",
+		"a\nX-Evil: 1@b":         "control character",
+		"a\u0085b@example.test":  "control character",
+		"john smith@example.org": "need quotes",
+		"a>b@example.org":        "need quotes",
+		"a\u2028b@example.org":   "need quotes",
+		"\xff@example.org":       "UTF-8",
+	} {
+		err := Writable(in)
+		if refuse == "" {
+			if err != nil {
+				t.Errorf("Writable(%q) = %v", in, err)
+			}
+			continue
+		}
+		var e *Error
+		if !errors.As(err, &e) || !strings.Contains(e.Reason, refuse) || strings.Contains(e.Reason, in) {
+			t.Errorf("Writable(%q) = %v; want a reason with %q (and without the address)", in, err, refuse)
+		}
+	}
 }

@@ -36,6 +36,9 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader) (str
 	if e := checkSender(env.From); e != nil {
 		return "", e
 	}
+	if e := checkRecipients(env.Recipients); e != nil {
+		return "", e
+	}
 	if err := ctx.Err(); err != nil {
 		return "", q.receiveError("receive", "receive a message into", q.dir, err)
 	}

@@ -22,3 +22,23 @@ func checkSender(from string) *diag.Error {
 	}
 	return nil
 }
+
+// checkRecipients refuses a recipient envaddr refuses (a control character,
+// a local part that needs quotes): the SMTP server refuses it at RCPT and
+// sendmail before it hands over, and the queue, which every door leads to
+// (a pickup file or socket client that is not ebb sendmail, a Sieve
+// redirect, fetched mail), takes no address those would not, so none
+// reaches a Delivered-To field or an RCPT command of the relay.
+func checkRecipients(rcpts []string) *diag.Error {
+	for _, r := range rcpts {
+		if _, err := envaddr.Parse(r); err != nil {
+			ae := err.(*envaddr.Error)
+			e := diag.New("parse", "use as a recipient", envaddr.Clip(r), err)
+			e.Component, e.Class, e.Exit = Component, diag.Permanent, diag.ExDataErr
+			e.SMTPCode, e.Enhanced, e.Public = ae.Code, ae.Enhanced, ae.Message
+			e.Hint = "give recipients of the form local@domain whose local part needs no quotes"
+			return e
+		}
+	}
+	return nil
+}
