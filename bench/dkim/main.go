@@ -15,6 +15,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -38,7 +39,7 @@ func (s staticTXT) LookupTXT(_ context.Context, n string) ([]string, error) {
 func (s staticTXT) LookupMX(_ context.Context, n string) ([]*net.MX, error) {
 	return nil, &net.DNSError{Err: "no such host", Name: n, IsNotFound: true}
 }
-func (s staticTXT) LookupIPAddr(_ context.Context, n string) ([]net.IPAddr, error) {
+func (s staticTXT) LookupNetIP(_ context.Context, _, n string) ([]netip.Addr, error) {
 	return nil, &net.DNSError{Err: "no such host", Name: n, IsNotFound: true}
 }
 func (s staticTXT) LookupAddr(_ context.Context, n string) ([]string, error) {

@@ -35,7 +35,9 @@ func (d *daemon) authCheckers() []checker {
 	if d.metrics != nil {
 		m = msgauth.NewMetrics(d.metrics.Registry)
 	}
-	var res msgauth.Resolver = dnsresolve.New(cfg)
+	// The checks ask dns.resolver directly: SPF looks up names Go's
+	// resolver refuses (RFC 7208 macros), and a reason names the server.
+	var res msgauth.Resolver = dnsresolve.NewClient(cfg)
 	if ttl := cfg.Auth.DNSCacheTime.Duration; ttl > 0 {
 		res = &msgauth.CachingResolver{R: res, TTL: ttl}
 	}

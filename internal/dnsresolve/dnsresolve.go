@@ -1,8 +1,10 @@
-// Package dnsresolve makes the one DNS resolver ebb's parts share (relay,
-// MTA-STS, SPF, DKIM, DMARC), from the dns.* settings. It is a plain
-// *net.Resolver, so that libraries that take one (blitiri.com.ar/go/spf)
-// or a LookupTXT function (go-msgauth) use it as they are, and tests point
-// it at a DNS server on loopback (internal/dnstest).
+// Package dnsresolve makes the DNS resolvers ebb's parts share, from the
+// dns.* settings: New is a plain *net.Resolver (relay, MTA-STS, doctor),
+// so that libraries that take one or a LookupTXT function use it as they
+// are; NewClient (client.go) asks the server directly, for the checks on
+// incoming mail (SPF, DKIM, DMARC): it looks up any name an SPF macro
+// builds and its errors name the server asked. Tests point either at a
+// DNS server on loopback (internal/dnstest).
 package dnsresolve
 
 import (

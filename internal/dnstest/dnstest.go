@@ -23,6 +23,7 @@ type Server struct {
 	mu      sync.Mutex
 	rrs     map[key][]dns.RR
 	fail    map[string]int           // name → rcode to answer with
+	failT   map[key]int              // name and type → rcode to answer with
 	delay   map[string]time.Duration // name → wait before answering
 	queries map[key]int
 }
@@ -47,7 +48,7 @@ func StartOn(addr string) (*Server, error) {
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
 		return nil, fmt.Errorf("dnstest: %s is not a loopback address", addr)
 	}
-	s := &Server{rrs: map[key][]dns.RR{}, fail: map[string]int{}, delay: map[string]time.Duration{}, queries: map[key]int{}}
+	s := &Server{rrs: map[key][]dns.RR{}, fail: map[string]int{}, failT: map[key]int{}, delay: map[string]time.Duration{}, queries: map[key]int{}}
 	// Bind UDP first, then TCP on the same port (retry a few ports if
 	// the TCP port is taken).
 	for range 20 {
@@ -105,6 +106,17 @@ func (s *Server) Add(records ...string) error {
 	return nil
 }
 
+// AddRR adds records built in Go (for names and texts that zone-file
+// syntax makes awkward: any octet in a label or a TXT string).
+func (s *Server) AddRR(rrs ...dns.RR) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, rr := range rrs {
+		k := key{strings.ToLower(rr.Header().Name), rr.Header().Rrtype}
+		s.rrs[k] = append(s.rrs[k], rr)
+	}
+}
+
 // MustAdd is Add that panics on a bad record (for test set-up).
 func (s *Server) MustAdd(records ...string) {
 	if err := s.Add(records...); err != nil {
@@ -134,6 +146,19 @@ func (s *Server) ServFail(name string, on bool) {
 		s.fail[name] = dns.RcodeServerFailure
 	} else {
 		delete(s.fail, name)
+	}
+}
+
+// ServFailType makes queries of qtype for name answer SERVFAIL, while
+// other types of that name answer as usual.
+func (s *Server) ServFailType(name string, qtype uint16, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := key{strings.ToLower(dns.Fqdn(name)), qtype}
+	if on {
+		s.failT[k] = dns.RcodeServerFailure
+	} else {
+		delete(s.failT, k)
 	}
 }
 
@@ -171,6 +196,9 @@ func (s *Server) serve(w dns.ResponseWriter, req *dns.Msg) {
 	s.mu.Lock()
 	s.queries[key{name, q.Qtype}]++
 	rcode, failing := s.fail[name]
+	if rc, ok := s.failT[key{name, q.Qtype}]; ok {
+		rcode, failing = rc, true
+	}
 	d := s.delay[name]
 	var ans []dns.RR
 	exists := false

@@ -5,17 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"syscall"
 	"time"
 
-	"blitiri.com.ar/go/spf"
-
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/dnsresolve"
 	"github.com/ebbmail/ebb/internal/msgauth"
+	"github.com/ebbmail/ebb/internal/spf"
 )
 
 // dkimChecks: for each domain with a DKIM key, the key is readable by the
@@ -159,13 +159,14 @@ func checkAuthDNS(ctx context.Context, env *Env) []Finding {
 		if dom.AliasOf != "" {
 			continue
 		}
-		out = append(out, spfFinding(ctx, env, res, dom.Name, host, addrs, aerr))
+		// SPF as the daemon's check evaluates it (the same client).
+		out = append(out, spfFinding(ctx, env, dnsresolve.NewClient(cfg), dom.Name, host, addrs, aerr))
 		out = append(out, dmarcFinding(ctx, env, res, dom.Name))
 	}
 	return out
 }
 
-func spfFinding(ctx context.Context, env *Env, res *net.Resolver, domain, host string, addrs []net.IPAddr, aerr error) Finding {
+func spfFinding(ctx context.Context, env *Env, res spf.Resolver, domain, host string, addrs []net.IPAddr, aerr error) Finding {
 	const name = "auth.dns"
 	warn := func(err error, hint string) Finding {
 		e := diag.New("lookup", "find this host in the SPF record of", domain, err)
@@ -179,17 +180,18 @@ func spfFinding(ctx context.Context, env *Env, res *net.Resolver, domain, host s
 	var missing []string
 	for _, a := range addrs {
 		cctx, cancel := context.WithTimeout(ctx, 2*env.Cfg.DNS.Timeout.Duration)
-		r, err := spf.CheckHostWithSender(a.IP, host, "postmaster@"+domain, spf.WithResolver(res), spf.WithContext(cctx))
+		ip, _ := netip.AddrFromSlice(a.IP)
+		o := (&spf.Checker{Resolver: res}).CheckHost(cctx, ip.Unmap(), domain, "postmaster@"+domain, host)
 		cancel()
-		switch r {
+		switch r := o.Result; r {
 		case spf.Pass:
 		case spf.None:
 			return warn(errors.New("the domain publishes no SPF record"),
 				fmt.Sprintf("publish: %s. TXT \"v=spf1 mx ip4:%s -all\" (with your own addresses)", domain, addrs[0].IP))
 		default:
 			why := string(r)
-			if err != nil {
-				why += ": " + err.Error()
+			if o.Reason != "" {
+				why += ": " + o.Reason
 			}
 			missing = append(missing, fmt.Sprintf("%s (%s)", a.IP, why))
 		}

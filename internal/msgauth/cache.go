@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -70,9 +71,16 @@ func (c *CachingResolver) LookupMX(ctx context.Context, name string) ([]*net.MX,
 	return s, err
 }
 
-func (c *CachingResolver) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
-	v, err := c.get(cacheKey{'a', host}, func() (any, error) { return c.R.LookupIPAddr(ctx, host) })
-	s, _ := v.([]net.IPAddr)
+func (c *CachingResolver) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	kind := byte('4')
+	switch network {
+	case "ip6":
+		kind = '6'
+	case "ip":
+		kind = 'a'
+	}
+	v, err := c.get(cacheKey{kind, host}, func() (any, error) { return c.R.LookupNetIP(ctx, network, host) })
+	s, _ := v.([]netip.Addr)
 	return s, err
 }
 

@@ -6,25 +6,24 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"blitiri.com.ar/go/spf"
 	"github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-msgauth/dmarc"
+
+	"github.com/ebbmail/ebb/internal/spf"
 )
 
-// Resolver is what the checks ask the DNS through (a *net.Resolver from
-// internal/dnsresolve is one); spf.DNSResolver has the same methods.
-type Resolver interface {
-	LookupTXT(ctx context.Context, name string) ([]string, error)
-	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
-	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
-	LookupAddr(ctx context.Context, addr string) ([]string, error)
-}
+// Resolver is what the checks ask the DNS through: spf.Resolver's
+// methods. internal/dnsresolve's Client is the one the daemon uses (it
+// asks dns.resolver for any name SPF macros build, and its errors name
+// the server asked); a *net.Resolver has the same methods.
+type Resolver = spf.Resolver
 
 // Checker judges mail that arrives from outside.
 type Checker struct {
@@ -211,10 +210,11 @@ func (c *Checker) spf(ctx context.Context, ip net.IP, helo, sender, domain strin
 	if domain == "" || ip == nil || !strings.Contains(domain, ".") || strings.HasPrefix(domain, "[") {
 		return SPFResult{Result: spf.None, Domain: domain}
 	}
-	r, err := spf.CheckHostWithSender(ip, helo, sender, spf.WithResolver(c.Resolver), spf.WithContext(ctx))
-	out := SPFResult{Result: r, Domain: domain}
-	if err != nil && r != spf.Pass {
-		out.Reason = err.Error()
+	addr, _ := netip.AddrFromSlice(ip)
+	o := (&spf.Checker{Resolver: c.Resolver}).CheckHost(ctx, addr.Unmap(), domain, sender, helo)
+	out := SPFResult{Result: o.Result, Domain: domain}
+	if o.Result != spf.Pass {
+		out.Reason = o.Reason
 	}
 	return out
 }

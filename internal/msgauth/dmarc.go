@@ -7,9 +7,10 @@ import (
 	"net"
 	"strings"
 
-	"blitiri.com.ar/go/spf"
 	"github.com/emersion/go-msgauth/dmarc"
 	"golang.org/x/net/publicsuffix"
+
+	"github.com/ebbmail/ebb/internal/spf"
 )
 
 // The DMARC evaluation (RFC 7489 §6.6). go-msgauth's dmarc package parses

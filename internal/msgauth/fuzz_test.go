@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,11 +21,13 @@ import (
 // exercises the parsing, not the network.
 type nxResolver struct{}
 
-func nx(name string) error                                                        { return &net.DNSError{Err: "no such host", Name: name, IsNotFound: true} }
-func (nxResolver) LookupTXT(_ context.Context, n string) ([]string, error)        { return nil, nx(n) }
-func (nxResolver) LookupMX(_ context.Context, n string) ([]*net.MX, error)        { return nil, nx(n) }
-func (nxResolver) LookupIPAddr(_ context.Context, n string) ([]net.IPAddr, error) { return nil, nx(n) }
-func (nxResolver) LookupAddr(_ context.Context, n string) ([]string, error)       { return nil, nx(n) }
+func nx(name string) error                                                 { return &net.DNSError{Err: "no such host", Name: name, IsNotFound: true} }
+func (nxResolver) LookupTXT(_ context.Context, n string) ([]string, error) { return nil, nx(n) }
+func (nxResolver) LookupMX(_ context.Context, n string) ([]*net.MX, error) { return nil, nx(n) }
+func (nxResolver) LookupNetIP(_ context.Context, _, n string) ([]netip.Addr, error) {
+	return nil, nx(n)
+}
+func (nxResolver) LookupAddr(_ context.Context, n string) ([]string, error) { return nil, nx(n) }
 
 // FuzzCheckHeader: any message (DKIM-Signature, From, A-R fields of any
 // shape) gives one well-formed Authentication-Results field that parses

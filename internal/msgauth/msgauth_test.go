@@ -24,7 +24,7 @@ const plainMsg = "From: Alice <alice@example.org>\r\nTo: bob@example.net\r\nSubj
 // world is a test DNS server with a resolver on it.
 type world struct {
 	dns *dnstest.Server
-	res *net.Resolver
+	res *dnsresolve.Client
 	dir string
 }
 
@@ -35,7 +35,7 @@ func newWorld(t testing.TB) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
-	return &world{dns: s, res: dnsresolve.NewAt(s.Addr(), 2*time.Second), dir: t.TempDir()}
+	return &world{dns: s, res: dnsresolve.NewClientAt(s.Addr(), 2*time.Second), dir: t.TempDir()}
 }
 
 // key makes a key of domain and publishes it.
