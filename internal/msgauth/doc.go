@@ -18,8 +18,7 @@
 // DNS trouble never refuses a message: it gives temperror in the header.
 // The libraries: emersion/go-msgauth (dkim, authres, dmarc's record
 // parser), internal/spf (RFC 7208, ours: docs/auth.md says why),
-// golang.org/x/net/publicsuffix for the
-// organizational domain. The DMARC evaluation itself (alignment, p, sp,
+// golang.org/x/net/publicsuffix for the organizational domain. The DMARC evaluation itself (alignment, p, sp,
 // pct) is written here: go-msgauth's dmarc package only parses records, and
 // no maintained Go module evaluates them (docs/auth.md).
 package msgauth

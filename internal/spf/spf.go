@@ -126,10 +126,10 @@ func (c *Checker) CheckHost(ctx context.Context, ip netip.Addr, domain, sender, 
 
 // eval is the state of one check_host() and its recursions.
 type eval struct {
-	c            *Checker
-	ctx          context.Context
-	ip           netip.Addr
-	env          macroEnv
+	c       *Checker
+	ctx     context.Context
+	ip      netip.Addr
+	env     macroEnv
 	lookups int
 	void    int
 }
