@@ -186,7 +186,7 @@ func (e *eval) fetch(domain string) (*Record, Result, string) {
 		if isNotFound(err) {
 			return nil, None, "no SPF record at " + domain
 		}
-		return nil, TempError, "cannot get the SPF record of " + domain + ": " + dnsReason(err)
+		return nil, TempError, "cannot get the SPF record of " + domain + ": " + strings.TrimPrefix(dnsReason(err), domain+": ")
 	}
 	var spf []string
 	for _, t := range txts {
