@@ -13,7 +13,9 @@ import (
 // them); a name has an address or not by its hash; one MX; one PTR.
 type memResolver struct{ txt string }
 
-func notFound(name string) error { return &net.DNSError{Err: "no such host", Name: name, IsNotFound: true} }
+func notFound(name string) error {
+	return &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
+}
 
 func (m memResolver) LookupTXT(_ context.Context, name string) ([]string, error) {
 	return []string{m.txt}, nil
