@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -28,8 +29,13 @@ import (
 // interchangeable behind an interface.
 type Client struct {
 	// Servers are host:port addresses, asked in order until one answers.
+	// Empty: those of /etc/resolv.conf, read again at most every 5 s.
 	Servers []string
 	Timeout time.Duration
+
+	mu    sync.Mutex
+	sys   []string
+	sysAt time.Time
 }
 
 // NewClient is the client for cfg's dns.resolver and dns.timeout; with no
@@ -51,12 +57,24 @@ func NewClientAt(server string, timeout time.Duration) *Client {
 	return c
 }
 
-const resolvConf = "/etc/resolv.conf"
+// resolvConf is a variable for the test of systemServers.
+var resolvConf = "/etc/resolv.conf"
 
 func (c *Client) servers() []string {
 	if len(c.Servers) > 0 {
 		return c.Servers
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sys == nil || time.Since(c.sysAt) > 5*time.Second {
+		c.sys, c.sysAt = systemServers(), time.Now()
+	}
+	return c.sys
+}
+
+// systemServers are the name servers of /etc/resolv.conf, as Go's
+// resolver and glibc would ask them.
+func systemServers() []string {
 	cc, err := dns.ClientConfigFromFile(resolvConf)
 	if err != nil || len(cc.Servers) == 0 {
 		// What Go's resolver and glibc do without resolv.conf.
