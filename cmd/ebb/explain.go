@@ -16,7 +16,8 @@ import (
 )
 
 const explainUsage = `usage: ebb explain [-c FILE] [--since DURATION] [--json] QUERY
-  QUERY is a queue id, a Message-ID (<...>), or an address (every message to or from it)`
+  QUERY is a queue id, a reference id (the "ref" of a reply, a log line or mailq),
+  a Message-ID (<...>), or an address (every message to or from it)`
 
 // runExplain is `ebb explain`: a message's whole story from the journal
 // (internal/journal), after it has left the queue too, one line per event,
@@ -46,12 +47,16 @@ func runExplain(e *env) int {
 	switch {
 	case strings.HasPrefix(query, "<"):
 		q.MessageID = query
+	case diag.IsRef(strings.ToUpper(query)):
+		// A ref a client, the log or mailq showed (or a queue id of
+		// that shape): its record, and its message's whole story.
+		q.Ref, q.QueueID = strings.ToUpper(query), strings.ToUpper(query)
 	case queue.ValidID(strings.ToUpper(query)):
 		q.QueueID = strings.ToUpper(query)
 	case strings.Contains(query, "@"):
 		q.Address, byAddress = query, true
 	default:
-		fmt.Fprintf(e.stderr, "ebb explain: %q is neither a queue id, a Message-ID nor an address\n", query)
+		fmt.Fprintf(e.stderr, "ebb explain: %q is neither a queue id, a reference id, a Message-ID nor an address\n", query)
 		return diag.ExUsage
 	}
 	if *since > 0 {
@@ -106,9 +111,13 @@ func runExplain(e *env) int {
 				continue
 			}
 			seen[r.QueueID] = true
+			if r.QueueID == "" {
+				continue // refused before a queue id: never queued
+			}
 			if m, err := queue.ReadMessage(cfg.Queue.Spool, r.QueueID); err == nil {
 				fmt.Fprintf(e.stdout, "now in the queue:\n")
-				queue.WriteListing(e.stdout, &queue.Listing{Messages: []*queue.Message{m}}, queue.Summary{}, time.Now())
+				l := &queue.Listing{Messages: []*queue.Message{m}}
+				queue.WriteListing(e.stdout, l, queue.Summarize(l), time.Now())
 			}
 		}
 	}
@@ -138,18 +147,18 @@ func summaries(recs []journal.Record, spool string) []string {
 	ms := map[string]*msg{}
 	var order []string
 	for _, r := range recs {
-		m := ms[r.QueueID]
+		m := ms[r.Key()] // a refusal before a queue id: by its ref
 		if m == nil {
 			m = &msg{first: r.Time, outcomes: map[string]string{}}
-			ms[r.QueueID] = m
-			order = append(order, r.QueueID)
+			ms[r.Key()] = m
+			order = append(order, r.Key())
 		}
 		switch r.Event {
-		case "received", "refused":
+		case "received", "refused", "not-queued":
 			m.from, m.to, m.subject = r.From, r.To, r.Subject
-			if r.Event == "refused" {
+			if r.Event != "received" {
 				for _, t := range r.To {
-					m.outcomes[t] = "refused"
+					m.outcomes[t] = r.Event
 				}
 			}
 		case "delivered", "deferred", "failed", "expired":

@@ -189,6 +189,7 @@ func (d *daemon) run() int {
 		TLS:       d.certs,
 		Logger:    d.log.Logger,
 		Metrics:   d.metrics,
+		OnRefusal: d.jr.refused, // journal.go: every ref a client gets opens its story
 	})
 	if err != nil {
 		return d.fail(err, "start")

@@ -17,6 +17,7 @@ import (
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/journal"
 	"github.com/ebbmail/ebb/internal/queue"
+	"github.com/ebbmail/ebb/internal/smtpd"
 )
 
 // journalRecorder turns the queue's events, the checks' verdicts and the
@@ -37,6 +38,10 @@ type journalRecorder struct {
 	pending map[string][]journal.Record
 	detail  map[string]journal.Record // queue id + "\x00" + rcpt → delivered detail
 	swept   time.Time                 // the last sweep of pending for abandoned entries
+	// told are the refs of refusals recorded with their queue id (a
+	// verdict after DATA): the session's report of the same refusal adds
+	// nothing. Swept with pending.
+	told map[string]time.Time
 }
 
 // startJournal opens the journal (journal.enabled) and makes the queue
@@ -53,7 +58,7 @@ func (d *daemon) startJournal() {
 		return
 	}
 	d.jr = &journalRecorder{j: j, log: d.log.Warn, uid: os.Getuid(),
-		pending: map[string][]journal.Record{}, detail: map[string]journal.Record{}}
+		pending: map[string][]journal.Record{}, detail: map[string]journal.Record{}, told: map[string]time.Time{}}
 	d.q.SetObserver(d.jr.observe)
 }
 
@@ -103,10 +108,18 @@ func (r *journalRecorder) checked(m *queue.Message, listener string, header stri
 	}
 	now := time.Now().UTC()
 	if err != nil {
+		// The reply is the one the session gives (smtpd.Reply), with the
+		// same ref: SMTPReply gives de its ref, and de is the error the
+		// session replies with.
 		de := diag.From(err, "ebb serve", "check")
-		r.append(journal.Record{Time: now, Event: "refused", QueueID: m.ID, From: m.Envelope.From,
-			To: m.Envelope.Recipients, Client: m.Envelope.ClientAddr, Helo: m.Envelope.ClientHelo,
+		rep := smtpd.Reply(err, true)
+		r.append(journal.Record{Time: now, Event: "refused", Stage: "data", QueueID: m.ID, Ref: de.EnsureRef(),
+			Reply: fmt.Sprintf("%d %d.%d.%d %s", rep.Code, rep.EnhancedCode[0], rep.EnhancedCode[1], rep.EnhancedCode[2], rep.Message),
+			From:  m.Envelope.From, To: m.Envelope.Recipients, Client: m.Envelope.ClientAddr, Helo: m.Envelope.ClientHelo,
 			Listener: listener, Size: m.Size, Error: de, MessageID: messageID(m.DataPath)})
+		r.mu.Lock()
+		r.told[de.Ref] = now
+		r.mu.Unlock()
 		return
 	}
 	recs := []journal.Record{{Time: now, Event: "listener", QueueID: m.ID, Listener: listener}}
@@ -124,6 +137,11 @@ func (r *journalRecorder) checked(m *queue.Message, listener string, header stri
 		for id, p := range r.pending {
 			if now.Sub(p[0].Time) > 10*time.Minute {
 				delete(r.pending, id)
+			}
+		}
+		for ref, t := range r.told {
+			if now.Sub(t) > 10*time.Minute {
+				delete(r.told, ref)
 			}
 		}
 	}
@@ -163,12 +181,39 @@ func (r *journalRecorder) delivered(m *queue.Message, rcpt string, rep *deliver.
 	r.mu.Unlock()
 }
 
+// refused journals one refusal of the SMTP sessions (smtpd.Refusal) by its
+// ref, so that the ref the client got opens its story in ebb explain: a
+// policy's answer at MAIL or RCPT, the client's trouble at DATA, our own
+// trouble before a queue id. A verdict after DATA was journaled already,
+// with its queue id, by checked.
+func (r *journalRecorder) refused(f smtpd.Refusal) {
+	if r == nil || f.Err == nil {
+		return
+	}
+	r.mu.Lock()
+	_, dup := r.told[f.Err.Ref]
+	r.mu.Unlock()
+	if dup {
+		return
+	}
+	r.append(journal.Record{Time: f.Time, Event: "refused", Stage: f.Stage, Ref: f.Err.Ref,
+		Reply: fmt.Sprintf("%d %d.%d.%d %s", f.Code, f.Enhanced[0], f.Enhanced[1], f.Enhanced[2], f.Text),
+		From:  f.From, To: f.To, Size: f.Size, Client: f.RemoteIP, Helo: f.Helo, Auth: f.AuthUser,
+		Listener: string(f.Kind), Error: f.Err})
+}
+
 // observe is the queue's observer.
 func (r *journalRecorder) observe(e queue.Event) {
 	rec := journal.Record{Time: e.Time, QueueID: e.QueueID, Event: string(e.Kind), Rcpt: e.Recipient,
 		Route: e.Route, Attempt: e.Attempt, Millis: e.Duration.Milliseconds(), Next: e.Next, Error: e.Error,
 		DSNID: e.DSNID, Detail: e.Note}
 	switch e.Kind {
+	case queue.EvNotQueued:
+		// Our trouble before a queue id: kept by its ref.
+		rec.Ref = e.Error.Ref
+		if env := e.Envelope; env != nil {
+			rec.From, rec.To, rec.Client, rec.Helo, rec.Auth, rec.Proto = env.From, env.Recipients, env.ClientAddr, env.ClientHelo, env.AuthUser, env.Proto
+		}
 	case queue.EvReceived:
 		m := e.Message
 		env := m.Envelope

@@ -315,6 +315,20 @@ func NewRef() string {
 	return base32.StdEncoding.EncodeToString(b[:])
 }
 
+// IsRef reports whether s has the shape of a reference id (NewRef): eight
+// characters of the base32 alphabet.
+func IsRef(s string) bool {
+	if len(s) != 8 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'A' && c <= 'Z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
+
 // SMTPReply returns the code, enhanced code and text for a remote client.
 // The text never holds a local path: only Public and the reference id.
 func (e *Error) SMTPReply() (code int, enhanced [3]int, text string) {

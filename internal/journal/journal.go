@@ -31,9 +31,15 @@ import (
 type Record struct {
 	Time time.Time `json:"t"`
 	// Event: received, check, delivered, deferred, failed, expired, dsn,
-	// removed, operation.
+	// removed, operation; refused (at MAIL, RCPT or DATA: Stage, Reply,
+	// Ref) and not-queued (our trouble before a queue id: Error, Ref).
 	Event   string `json:"ev"`
-	QueueID string `json:"id"`
+	QueueID string `json:"id"` // "" for a refusal before a queue id existed: Ref is its key
+	// Ref is the reference id a client, the log or mailq showed (refused,
+	// not-queued); explain REF finds the record by it.
+	Ref   string `json:"ref,omitempty"`
+	Stage string `json:"stage,omitempty"` // refused: mail, rcpt, data
+	Reply string `json:"reply,omitempty"` // refused: the reply as sent, "550 5.1.1 ..."
 
 	// received
 	From      string   `json:"from,omitempty"`
@@ -184,6 +190,7 @@ func (j *Journal) pruneLocked() {
 // Query selects records.
 type Query struct {
 	QueueID   string    // one message (and the DSNs it caused)
+	Ref       string    // the record(s) of a reference id, and the whole message when it has a queue id
 	MessageID string    // with or without <>
 	Address   string    // to or from this address
 	Since     time.Time // zero: everything kept
@@ -226,6 +233,8 @@ func Read(dir string, q Query) ([]Record, int, error) {
 			continue
 		}
 		switch {
+		case q.Ref != "" && r.QueueID != "" && r.HasRef(q.Ref):
+			ids[r.QueueID] = true
 		case q.QueueID != "" && (r.QueueID == q.QueueID || r.DSNID == q.QueueID):
 			ids[r.QueueID] = true
 		case msgid != "" && r.Event == "received" && strings.Trim(r.MessageID, "<>") == msgid:
@@ -236,12 +245,28 @@ func Read(dir string, q Query) ([]Record, int, error) {
 	}
 	var out []Record
 	for _, r := range all {
-		if ids[r.QueueID] && (q.Since.IsZero() || !r.Time.Before(q.Since)) {
+		keyed := ids[r.QueueID] && r.QueueID != "" || q.Ref != "" && r.QueueID == "" && r.HasRef(q.Ref) ||
+			addr != "" && r.QueueID == "" && matchesAddress(r, addr)
+		if keyed && (q.Since.IsZero() || !r.Time.Before(q.Since)) {
 			out = append(out, r)
 		}
 	}
 	sort.SliceStable(out, func(i, k int) bool { return out[i].Time.Before(out[k].Time) })
 	return out, skipped, nil
+}
+
+// HasRef reports whether ref is the record's reference id or its error's.
+func (r *Record) HasRef(ref string) bool {
+	return r.Ref == ref || r.Error != nil && r.Error.Ref == ref
+}
+
+// Key is what a record is found by: its queue id, or its ref when the
+// message never had one.
+func (r *Record) Key() string {
+	if r.QueueID != "" {
+		return r.QueueID
+	}
+	return "ref " + r.Ref
 }
 
 func matchesAddress(r Record, addr string) bool {
@@ -274,7 +299,7 @@ func readFile(path string) ([]Record, int, error) {
 			continue
 		}
 		var r Record
-		if err := json.Unmarshal(line, &r); err != nil || r.QueueID == "" {
+		if err := json.Unmarshal(line, &r); err != nil || r.QueueID == "" && r.Ref == "" {
 			bad++
 			continue
 		}

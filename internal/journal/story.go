@@ -16,8 +16,21 @@ func Story(recs []Record, loc *time.Location) []string {
 		loc = time.Local
 	}
 	var out []string
+	told := map[string]bool{} // refs whose error was said in full already
 	for _, r := range recs {
-		out = append(out, r.Time.In(loc).Format("2006-01-02 15:04:05")+"  "+r.QueueID+"  "+Sentence(r, loc))
+		line := r.Time.In(loc).Format("2006-01-02 15:04:05") + "  " + r.Key() + "  "
+		if r.Error != nil && r.Error.Ref != "" && told[r.Error.Ref] {
+			// The same trouble told twice (the queue, then the SMTP
+			// session that answered for it): once in full is enough.
+			c := r
+			c.Error = nil
+			out = append(out, line+Sentence(c, loc)+" (the reason is above)")
+			continue
+		}
+		if r.Error != nil && r.Error.Ref != "" {
+			told[r.Error.Ref] = true
+		}
+		out = append(out, line+Sentence(r, loc))
 	}
 	return out
 }
@@ -40,26 +53,52 @@ func Sentence(r Record, loc *time.Location) string {
 		if r.Subject != "" {
 			fmt.Fprintf(&b, ", subject %q", r.Subject)
 		}
-		switch {
-		case r.Client != "":
-			fmt.Fprintf(&b, "; from %s", r.Client)
-			if r.Helo != "" {
-				fmt.Fprintf(&b, " (HELO %s)", r.Helo)
-			}
-		case r.Proto != "":
-			fmt.Fprintf(&b, "; locally")
-		}
-		if r.Listener != "" {
-			fmt.Fprintf(&b, " on the %s listener", r.Listener)
-		}
-		if r.Proto != "" {
-			fmt.Fprintf(&b, " over %s", r.Proto)
-		}
-		if r.Auth != "" {
-			fmt.Fprintf(&b, ", authenticated as %s", r.Auth)
-		}
+		client(&b, r)
 	case "check":
-		fmt.Fprintf(&b, "checked by %s: %s", r.Checker, r.Detail)
+		// Detail is the header field the check added ("Authentication-
+		// Results: ..."): its name already says which check it was.
+		if strings.HasPrefix(strings.ToLower(r.Detail), strings.ToLower(r.Checker)+":") || r.Checker == "" {
+			fmt.Fprintf(&b, "checked: %s", r.Detail)
+		} else {
+			fmt.Fprintf(&b, "checked by %s: %s", r.Checker, r.Detail)
+		}
+	case "refused":
+		stage := strings.ToUpper(r.Stage)
+		if stage == "" {
+			stage = "DATA"
+		}
+		fmt.Fprintf(&b, "refused at %s", stage)
+		if r.From != "" || r.Stage != "mail" {
+			fmt.Fprintf(&b, " from %s", angle(r.From))
+		}
+		if len(r.To) > 0 {
+			to := make([]string, len(r.To))
+			for i, t := range r.To {
+				to[i] = angle(t)
+			}
+			fmt.Fprintf(&b, " for %s", strings.Join(to, ", "))
+		}
+		if r.Size > 0 {
+			fmt.Fprintf(&b, ", %s", diag.HumanBytes(uint64(r.Size)))
+		}
+		if r.MessageID != "" {
+			fmt.Fprintf(&b, ", Message-ID %s", r.MessageID)
+		}
+		client(&b, r)
+		if r.Reply != "" {
+			fmt.Fprintf(&b, "; replied %s", r.Reply)
+		}
+		// A policy's answer is its reply; our trouble and a verdict say
+		// why in full, with the fix.
+		if e := r.Error; e != nil && (e.Hint != "" || e.Path != "" && e.Reason != "" && !strings.Contains(r.Reply, e.Reason) || r.Reply == "") {
+			fmt.Fprintf(&b, ": %s", e.Sentence())
+		}
+	case "not-queued":
+		b.WriteString("not queued")
+		if r.From != "" || len(r.To) > 0 {
+			fmt.Fprintf(&b, " (from %s for %d %s)", angle(r.From), len(r.To), plural(len(r.To), "recipient"))
+		}
+		failure(&b, r)
 	case "delivered":
 		fmt.Fprintf(&b, "delivered to %s", angle(r.Rcpt))
 		attempt(&b, r)
@@ -101,6 +140,37 @@ func Sentence(r Record, loc *time.Location) string {
 		fmt.Fprintf(&b, "%s %s", r.Event, r.Detail)
 	}
 	return b.String()
+}
+
+// client says where a message came from: the client and its HELO, the
+// listener, the protocol, the login.
+func client(b *strings.Builder, r Record) {
+	switch {
+	case r.Client != "":
+		fmt.Fprintf(b, "; from %s", r.Client)
+		if r.Helo != "" {
+			fmt.Fprintf(b, " (HELO %s)", r.Helo)
+		}
+	case r.Proto != "":
+		fmt.Fprintf(b, "; locally")
+	}
+	if r.Listener != "" {
+		fmt.Fprintf(b, " on the %s listener", r.Listener)
+	}
+	if r.Proto != "" {
+		fmt.Fprintf(b, " over %s", r.Proto)
+	}
+	if r.Auth != "" {
+		fmt.Fprintf(b, ", authenticated as %s", r.Auth)
+	}
+}
+
+// plural is noun for n (one message, two messages).
+func plural(n int, noun string) string {
+	if n == 1 {
+		return noun
+	}
+	return noun + "s"
 }
 
 func attempt(b *strings.Builder, r Record) {

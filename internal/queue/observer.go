@@ -10,14 +10,15 @@ import (
 type EventKind string
 
 const (
-	EvReceived  EventKind = "received"  // queued (Event.Message is the message as queued)
-	EvDelivered EventKind = "delivered" // one recipient delivered
-	EvDeferred  EventKind = "deferred"  // one recipient failed temporarily (Error, Next)
-	EvFailed    EventKind = "failed"    // one recipient failed permanently (Error)
-	EvExpired   EventKind = "expired"   // one recipient given up at queue.lifetime (Error)
-	EvDSN       EventKind = "dsn"       // a DSN was queued for the sender (DSNID, Note: its kind)
-	EvRemoved   EventKind = "removed"   // the message left the queue (Note: done, or deleted by the operator)
-	EvOperation EventKind = "operation" // hold, release, flush, requeue by the operator (Note)
+	EvReceived  EventKind = "received"   // queued (Event.Message is the message as queued)
+	EvDelivered EventKind = "delivered"  // one recipient delivered
+	EvDeferred  EventKind = "deferred"   // one recipient failed temporarily (Error, Next)
+	EvFailed    EventKind = "failed"     // one recipient failed permanently (Error)
+	EvExpired   EventKind = "expired"    // one recipient given up at queue.lifetime (Error)
+	EvDSN       EventKind = "dsn"        // a DSN was queued for the sender (DSNID, Note: its kind)
+	EvRemoved   EventKind = "removed"    // the message left the queue (Note: done, or deleted by the operator)
+	EvOperation EventKind = "operation"  // hold, release, flush, requeue by the operator (Note)
+	EvNotQueued EventKind = "not-queued" // our trouble kept a message out of the queue (Error, with its Ref; Envelope; no QueueID)
 )
 
 // Event is one thing that happened to a queued message: what the journal
@@ -27,7 +28,8 @@ type Event struct {
 	Time      time.Time
 	Kind      EventKind
 	QueueID   string
-	Message   *Message // EvReceived only; read it during the call, do not keep it
+	Message   *Message  // EvReceived only; read it during the call, do not keep it
+	Envelope  *Envelope // EvNotQueued only: what was offered
 	Recipient string
 	Route     string // local, remote
 	Attempt   int

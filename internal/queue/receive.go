@@ -40,13 +40,13 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader) (str
 		return "", e
 	}
 	if err := ctx.Err(); err != nil {
-		return "", q.receiveError("receive", "receive a message into", q.dir, err)
+		return "", q.receiveError(env, "receive", "receive a message into", q.dir, err)
 	}
 	id := newID(q.now())
 	dataPath := q.dataPath(id)
 	f, err := os.OpenFile(dataPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return "", q.receiveError("create", "create a file in", q.dir, err)
+		return "", q.receiveError(env, "create", "create a file in", q.dir, err)
 	}
 	ok := false
 	defer func() {
@@ -62,7 +62,7 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader) (str
 		f.Close()
 		var we *writeError
 		if errors.As(err, &we) {
-			return "", q.receiveError("write", "write", dataPath, we.err)
+			return "", q.receiveError(env, "write", "write", dataPath, we.err)
 		}
 		e := diag.New("read", "read the message data", "", err)
 		e.Component, e.Class = Component, diag.Temporary
@@ -111,16 +111,16 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader) (str
 	}
 	b, err := encodeMessage(m)
 	if err != nil {
-		return "", q.receiveError("encode", "encode the envelope of", dataPath, err)
+		return "", q.receiveError(env, "encode", "encode the envelope of", dataPath, err)
 	}
 	envPath := q.envPath(id)
 	if err := writeFileNoSync(envPath, b, !q.set.syncfs); err != nil {
-		return "", q.receiveError("write", "write the envelope", envPath, err)
+		return "", q.receiveError(env, "write", "write the envelope", envPath, err)
 	}
 	q.own(envPath)
 	if err := dataSynced(); err != nil {
 		os.Remove(envPath)
-		return "", q.receiveError(err.Op, err.Op, dataPath, err.Err)
+		return "", q.receiveError(env, err.Op, err.Op, dataPath, err.Err)
 	}
 	// One flush makes both files and their names durable; concurrent
 	// receivers share it (group commit). Nobody returns before a flush
@@ -131,7 +131,7 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader) (str
 		if q.set.syncfs {
 			op = "syncfs the filesystem of"
 		}
-		return "", q.receiveError("fsync", op, q.dir, err)
+		return "", q.receiveError(env, "fsync", op, q.dir, err)
 	}
 	ok = true
 
@@ -181,11 +181,13 @@ func (q *Queue) syncClose(f *os.File) func() *os.PathError {
 }
 
 // receiveError is the boundary error for trouble writing the spool.
-func (q *Queue) receiveError(op, doing, path string, err error) *diag.Error {
+func (q *Queue) receiveError(env *Envelope, op, doing, path string, err error) *diag.Error {
 	e := diag.PathError(Component, op, doing, path, err, q.cfg.Setting("queue.spool"))
 	e.Class = diag.Temporary
 	e.EnsureRef()
 	q.log.Error("cannot queue a message", "ref", e.Ref, "err", e)
+	// Before a queue id: the journal keeps it by its ref (ebb explain REF).
+	q.observe(Event{Kind: EvNotQueued, Error: e, Envelope: env})
 	return e
 }
 

@@ -72,13 +72,14 @@ func policyError(stage, addr string, se *smtp.SMTPError, ref string) *diag.Error
 	return e
 }
 
-// refused tells the server's observer about one refusal.
-func (s *session) refused(stage string, rep *smtp.SMTPError, d *diag.Error, to []string, size int64) {
+// refused tells the server's observer about one refusal; from is the
+// sender (at MAIL, the one refused).
+func (s *session) refused(stage, from string, rep *smtp.SMTPError, d *diag.Error, to []string, size int64) {
 	obs := s.srv().onRefusal
 	if obs == nil {
 		return
 	}
 	obs(Refusal{Time: time.Now(), Stage: stage, Code: rep.Code, Enhanced: [3]int(rep.EnhancedCode), Text: rep.Message,
 		Err: d, ConnID: s.info.ConnID, Kind: s.info.Kind, RemoteIP: s.info.RemoteIP, Helo: s.info.Helo,
-		AuthUser: s.info.AuthUser, From: s.from, To: to, Size: size})
+		AuthUser: s.info.AuthUser, From: from, To: to, Size: size})
 }

@@ -112,9 +112,12 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 // is with a reference id added, anything else as our temporary trouble
 // with one. Either way the refusal goes to the observer (refusal.go).
 func (s *session) refuse(cmd, addr string, err error) error {
-	var to []string
-	if cmd == "rcpt" {
+	from, to := s.from, []string(nil)
+	switch cmd {
+	case "rcpt":
 		to = []string{addr}
+	case "mail":
+		from = addr
 	}
 	var se *smtp.SMTPError
 	if errors.As(err, &se) {
@@ -122,16 +125,16 @@ func (s *session) refuse(cmd, addr string, err error) error {
 		s.log.Info("smtp "+cmd+" refused", "addr", addr, "from", s.from, "code", rep.Code,
 			"reply", rep.Message, "ref", ref, "remote", s.info.RemoteIP)
 		s.countReply(rep.Code)
-		s.refused(cmd, rep, policyError(cmd, addr, se, ref), to, 0)
+		s.refused(cmd, from, rep, policyError(cmd, addr, se, ref), to, 0)
 		return rep // an *SMTPError: go-smtp does not unwrap
 	}
-	return s.trouble(cmd, "smtp "+cmd+" deferred", err, to, 0, slog.String("addr", addr))
+	return s.trouble(cmd, "smtp "+cmd+" deferred", err, from, to, 0, slog.String("addr", addr))
 }
 
 // trouble logs our own failure at stage and returns the 4xx for it. The
 // reply holds only the public text and the reference id; the log and the
 // observer hold everything.
-func (s *session) trouble(stage, msg string, err error, to []string, size int64, attrs ...slog.Attr) error {
+func (s *session) trouble(stage, msg string, err error, from string, to []string, size int64, attrs ...slog.Attr) error {
 	d := diag.From(err, "ebb serve", "receive")
 	rep := troubleReply(d) // reply.go
 	args := []any{"ref", d.Ref, "code", rep.Code, "err", d.Sentence(), "diag", d}
@@ -140,7 +143,7 @@ func (s *session) trouble(stage, msg string, err error, to []string, size int64,
 	}
 	s.log.Error(msg, args...)
 	s.countReply(rep.Code)
-	s.refused(stage, rep, d, to, size)
+	s.refused(stage, from, rep, d, to, size)
 	return rep
 }
 
@@ -215,7 +218,7 @@ func (s *session) Data(r io.Reader) error {
 			"bytes", dr.n, "code", se.Code, "reason", dr.err.Error(), "ref", ref)
 		srv.metrics.Message("rejected", dr.n)
 		s.countReply(se.Code)
-		s.refused("data", se, policyError("data", "", se, ref), m.Recipients, dr.n)
+		s.refused("data", s.from, se, policyError("data", "", se, ref), m.Recipients, dr.n)
 		return se
 	}
 	if de, ok := verdictOf(err); ok {
@@ -226,12 +229,12 @@ func (s *session) Data(r io.Reader) error {
 			"bytes", dr.n, "code", rep.Code, "reply", rep.Message, "ref", de.Ref, "diag", de)
 		srv.metrics.Message("rejected", dr.n)
 		s.countReply(rep.Code)
-		s.refused("data", rep, de, m.Recipients, dr.n)
+		s.refused("data", s.from, rep, de, m.Recipients, dr.n)
 		return rep
 	}
 	if err != nil {
 		srv.metrics.Message("deferred", dr.n)
-		return s.trouble("data", "smtp message deferred", err, m.Recipients, dr.n, slog.String("from", s.from),
+		return s.trouble("data", "smtp message deferred", err, s.from, m.Recipients, dr.n, slog.String("from", s.from),
 			slog.Int("rcpts", len(m.Recipients)), slog.Int64("bytes", dr.n))
 	}
 	c.messages.Add(1)
