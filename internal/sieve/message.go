@@ -7,6 +7,8 @@ import (
 	"io"
 	"mime"
 	"strings"
+
+	"github.com/ebbmail/ebb/internal/mailhdr"
 )
 
 // MaxHeaderBytes bounds the header NewMessage reads into memory; the body is
@@ -99,7 +101,7 @@ func unfold(v string) string {
 	return strings.Trim(v, " \t")
 }
 
-var wordDecoder = &mime.WordDecoder{CharsetReader: charsetReader}
+var wordDecoder = &mime.WordDecoder{CharsetReader: mailhdr.CharsetReader}
 
 // decodeHeader unfolds a value and decodes RFC 2047 encoded words, as
 // RFC 5228 §5.7 asks of the header test. An undecodable value stays raw.

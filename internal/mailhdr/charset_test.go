@@ -1,4 +1,4 @@
-package sieve
+package mailhdr
 
 import (
 	"bufio"
@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ebbmail/ebb/internal/sieve/gencharsets/resolve"
+	"github.com/ebbmail/ebb/internal/mailhdr/gencharsets/resolve"
 	gmcharset "github.com/emersion/go-message/charset"
 	"golang.org/x/text/encoding"
 )
@@ -68,7 +68,7 @@ func TestCharsetsMatchGoMessage(t *testing.T) {
 			}
 			for i, sample := range samples {
 				want, wok := decode(gmcharset.Reader(spelling, bytes.NewReader(sample)))
-				got, gok := decode(charsetReader(spelling, bytes.NewReader(sample)))
+				got, gok := decode(CharsetReader(spelling, bytes.NewReader(sample)))
 				if wok != gok {
 					t.Errorf("%q: go-message resolves it: %v, ours: %v", spelling, wok, gok)
 					break
@@ -82,8 +82,8 @@ func TestCharsetsMatchGoMessage(t *testing.T) {
 			}
 		}
 		for _, sample := range samples {
-			padded, pok := decode(charsetReader(" "+label+"\t", bytes.NewReader(sample)))
-			plain, ok := decode(charsetReader(label, bytes.NewReader(sample)))
+			padded, pok := decode(CharsetReader(" "+label+"\t", bytes.NewReader(sample)))
+			plain, ok := decode(CharsetReader(label, bytes.NewReader(sample)))
 			if pok != ok || padded != plain {
 				t.Errorf("%q padded decodes differently from the name", label)
 			}
