@@ -42,7 +42,9 @@ if [ -n "$binary" ]; then
 	# Debian ships stripped binaries; a test build is not.
 	strip --strip-unneeded "$stage/usr/sbin/ebb"
 else
-	(cd "$root" && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w" -o "$stage/usr/sbin/ebb" ./cmd/ebb)
+	# ebb --version names the package's version and the commit it came from.
+	rev=$(git -C "$root" rev-parse HEAD 2>/dev/null || true)
+	(cd "$root" && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w -X main.version=$version -X main.commit=$rev" -o "$stage/usr/sbin/ebb" ./cmd/ebb)
 fi
 # ebb-deliver: the delivery agent alone, for MTAs that start one process
 # per message (docs/deliver.md); always built from the tree.

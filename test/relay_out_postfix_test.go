@@ -19,8 +19,7 @@ type postfixReceiver struct {
 	Dir, Maillog, Mail string
 }
 
-// startPostfixReceiver starts it; extra lines go at the end of main.cf.
-func startPostfixReceiver(t *testing.T, addr string, extra ...string) *postfixReceiver {
+func startPostfixReceiver(t *testing.T, addr string) *postfixReceiver {
 	t.Helper()
 	harness.Install(t, "postfix")
 	harness.RequireRoot(t)
@@ -79,8 +78,7 @@ virtual_mailbox_maps = static:pf.example/bob/
 virtual_uid_maps = static:%[4]d
 virtual_gid_maps = static:%[5]d
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-%[6]s
-`, T, cert, key, uid, gid, strings.Join(extra, "\n"))
+`, T, cert, key, uid, gid)
 	os.WriteFile(filepath.Join(etc, "main.cf"), []byte(main), 0o644)
 	// postfix prints its fatal errors only to a terminal; script gives it one.
 	run := func(cmd string) string {

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/ebbmail/ebb/internal/cli"
 	"github.com/ebbmail/ebb/internal/mda"
 )
 
@@ -31,8 +32,8 @@ import (
 // one file in tmp/, which Maildir readers ignore and Dovecot removes after
 // 36 hours.
 func main() {
-	code := mda.RunWith(context.Background(), os.Args[1:], os.Stdin, os.Stderr, mda.Options{Handoff: handoff})
-	os.Exit(code)
+	env := &cli.Env{Ctx: context.Background(), Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	os.Exit(cli.Dispatch(env, mda.Command(mda.Options{Handoff: handoff}), "ebb deliver", os.Args[1:]))
 }
 
 // handoff replaces this process with `ebb deliver ARGS`: the ebb next to

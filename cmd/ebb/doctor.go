@@ -1,60 +1,54 @@
 package main
 
 import (
-	"flag"
 	"fmt"
-	"os"
 
-	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/cli"
 	"github.com/ebbmail/ebb/internal/doctor"
 	"github.com/ebbmail/ebb/internal/mailuser"
 )
 
-// runDoctor probes every path and service the config implies. Exit 0 when
-// nothing failed, 1 otherwise.
+// ebb doctor probes every path and service the config implies. Exit 0
+// when nothing failed, 1 otherwise.
 //
 // `ebb doctor --probe` is the hidden child side: the parent, running as
 // root, re-executes ebb with server.user's uid/gid to run the filesystem
 // probes as that user (requests and results as JSON on stdin/stdout).
-func runDoctor(e *env) int {
-	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	cfgPath := fs.String("c", "", "config file (default /etc/ebb/ebb.toml)")
-	asJSON := fs.Bool("json", false, "print the findings as JSON")
-	probe := fs.Bool("probe", false, "(internal) run probes read from stdin as this user")
-	if err := fs.Parse(e.args); err != nil {
-		return diag.ExUsage
-	}
-	if *probe {
-		if err := doctor.ServeProbes(e.stdin, e.stdout); err != nil {
-			fmt.Fprintln(e.stderr, "ebb doctor --probe:", err)
+var doctorCmd = &cli.Command{Name: "doctor", Summary: "probe every path and service the config implies, as the user that will use it",
+	Run: func(c *cli.Call) int {
+		asJSON := jsonFlag(c)
+		probe := c.Flags.Bool("probe", false, "(internal) run probes read from stdin as this user")
+		c.Hide("probe")
+		if code, ok := c.Parse(0, 0); !ok {
+			return code
+		}
+		if *probe {
+			if err := doctor.ServeProbes(c.Stdin, c.Stdout); err != nil {
+				fmt.Fprintln(c.Stderr, "ebb doctor --probe:", err)
+				return 1
+			}
+			return 0
+		}
+		cfg, _ := c.Config()
+		if cfg == nil {
 			return 1
 		}
-		return 0
-	}
-	cfg, err := loadConfig(e, *cfgPath)
-	if err != nil {
-		return 1
-	}
-	prober := &doctor.Prober{}
-	if os.Geteuid() == 0 {
-		if u, err := mailuser.Lookup(cfg); err == nil && u.UID != 0 {
-			prober.As = &doctor.ProbeUser{Name: cfg.Server.User, UID: u.UID, GID: u.GID}
-		} else if err != nil {
+		prober := &doctor.Prober{}
+		if u, err := mailuser.ForRoot(cfg); err != nil {
 			// No such user: still probe every path, as an unprivileged
 			// stand-in, and say so on every result (doctor.StandIn).
 			prober.As = doctor.StandIn(cfg.Server.User)
+		} else if u != nil && u.UID != 0 {
+			prober.As = &doctor.ProbeUser{Name: cfg.Server.User, UID: u.UID, GID: u.GID}
 		}
-	}
-	denv := &doctor.Env{Cfg: cfg, Probe: prober}
-	findings := doctor.Run(e.ctx, denv, doctor.Checks())
-	if *asJSON {
-		doctor.WriteJSON(e.stdout, findings)
-	} else {
-		doctor.WriteText(e.stdout, findings)
-	}
-	if doctor.AnyFailed(findings) {
-		return 1
-	}
-	return 0
-}
+		findings := doctor.Run(c.Ctx, &doctor.Env{Cfg: cfg, Probe: prober}, doctor.Checks())
+		if *asJSON {
+			doctor.WriteJSON(c.Stdout, findings)
+		} else {
+			doctor.WriteText(c.Stdout, findings)
+		}
+		if doctor.AnyFailed(findings) {
+			return 1
+		}
+		return 0
+	}}

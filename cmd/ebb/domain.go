@@ -3,127 +3,98 @@ package main
 import (
 	"fmt"
 	"os"
-	"text/tabwriter"
 
+	"github.com/ebbmail/ebb/internal/cli"
+	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/deliver"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 )
 
-// runDomain is `ebb domain add|list|remove`.
-func runDomain(e *env) int {
-	usage := "ebb domain add NAME [--alias-of DOMAIN] | list [--json] | remove NAME [--force] [--delete-mail]"
-	if len(e.args) == 0 {
-		fmt.Fprintln(e.stderr, "usage: "+usage)
-		return diag.ExUsage
+var domainCmd = &cli.Command{Name: "domain", Summary: "the hosted domains and domain aliases", Sub: []*cli.Command{
+	{Name: "add", Args: "NAME", Summary: "host a domain, or make it an alias of a hosted one (--alias-of)", Run: domainAdd},
+	{Name: "list", Summary: "the domains with their mailboxes and aliases", Run: domainList},
+	{Name: "remove", Args: "NAME", Summary: "stop hosting a domain (--force with mailboxes; their mail stays unless --delete-mail)", Run: domainRemove},
+}}
+
+func domainAdd(c *cli.Call) int {
+	aliasOf := c.Flags.String("alias-of", "", "make NAME a domain alias of this hosted `DOMAIN`")
+	if code, ok := c.Parse(1, 1); !ok {
+		return code
 	}
-	sub, args := e.args[0], e.args[1:]
-	c := newAdminCmd(e, "ebb domain "+sub)
-	switch sub {
-	case "add":
-		aliasOf := c.fs.String("alias-of", "", "make NAME a domain alias of this hosted domain")
-		if !c.parse(args, 1, 1, "ebb domain add NAME [--alias-of DOMAIN]") {
-			return diag.ExUsage
-		}
-		if code := c.open(); code != 0 {
-			return code
-		}
-		defer c.close()
-		var err error
+	return withDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
+		name := c.Args[0]
 		if *aliasOf != "" {
-			err = c.dir.AddDomainAlias(e.ctx, c.args[0], *aliasOf)
-		} else {
-			err = c.dir.AddDomain(e.ctx, c.args[0])
-		}
-		if err != nil {
-			return c.fail(err)
-		}
-		n, _ := directory.NormalizeDomain(c.args[0])
-		if *aliasOf != "" {
-			fmt.Fprintf(e.stdout, "domain alias %s → %s added\n", n, *aliasOf)
-		} else {
-			fmt.Fprintf(e.stdout, "domain %s added\n", n)
-		}
-		return 0
-	case "list":
-		asJSON := c.fs.Bool("json", false, "print JSON")
-		if !c.parse(args, 0, 0, "ebb domain list [--json]") {
-			return diag.ExUsage
-		}
-		if code := c.open(); code != 0 {
-			return code
-		}
-		defer c.close()
-		ds, err := c.dir.Domains(e.ctx)
-		if err != nil {
-			return c.fail(err)
-		}
-		if *asJSON {
-			if ds == nil {
-				ds = []directory.Domain{}
+			if err := d.AddDomainAlias(c.Ctx, name, *aliasOf); err != nil {
+				return err
 			}
-			writeJSON(e.stdout, ds)
-			return 0
+			n, _ := directory.NormalizeDomain(name)
+			fmt.Fprintf(c.Stdout, "domain alias %s → %s added\n", n, *aliasOf)
+			return nil
 		}
-		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "DOMAIN\tMAILBOXES\tALIASES\tNOTE")
-		for _, d := range ds {
-			note := ""
-			if d.AliasOf != "" {
-				note = "alias of " + d.AliasOf
-			}
-			if d.Unicode != "" {
-				note = d.Unicode + " " + note
-			}
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", d.Name, d.Mailboxes, d.Aliases, note)
+		if err := d.AddDomain(c.Ctx, name); err != nil {
+			return err
 		}
-		tw.Flush()
-		return 0
-	case "remove":
-		force := c.fs.Bool("force", false, "remove the domain even though it has mailboxes (their mail stays on disk)")
-		deleteMail := c.fs.Bool("delete-mail", false, "also delete the Maildirs of the removed mailboxes")
-		if !c.parse(args, 1, 1, "ebb domain remove NAME [--force] [--delete-mail]") {
-			return diag.ExUsage
+		n, _ := directory.NormalizeDomain(name)
+		fmt.Fprintf(c.Stdout, "domain %s added\n", n)
+		return nil
+	})
+}
+
+func domainList(c *cli.Call) int {
+	asJSON := jsonFlag(c)
+	if code, ok := c.Parse(0, 0); !ok {
+		return code
+	}
+	return withDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
+		ds, err := d.Domains(c.Ctx)
+		if err == nil {
+			directory.WriteDomains(c.Stdout, ds, *asJSON)
 		}
-		if code := c.open(); code != 0 {
-			return code
-		}
-		defer c.close()
-		res, err := c.dir.RemoveDomain(e.ctx, c.args[0], *force)
+		return err
+	})
+}
+
+func domainRemove(c *cli.Call) int {
+	force := c.Flags.Bool("force", false, "remove the domain even though it has mailboxes (their mail stays on disk)")
+	deleteMail := c.Flags.Bool("delete-mail", false, "also delete the Maildirs of the removed mailboxes")
+	if code, ok := c.Parse(1, 1); !ok {
+		return code
+	}
+	return withDirectory(c, directory.Options{}, func(d *directory.Directory, cfg *config.Config) error {
+		res, err := d.RemoveDomain(c.Ctx, c.Args[0], *force)
 		if err != nil {
-			return c.fail(err)
+			return err
 		}
 		for _, d := range res.Domains {
-			fmt.Fprintf(e.stdout, "domain %s removed\n", d)
+			fmt.Fprintf(c.Stdout, "domain %s removed\n", d)
 		}
-		fmt.Fprintf(e.stdout, "%d mailboxes and %d alias destinations removed from the directory\n", len(res.Mailboxes), res.Aliases)
-		return removeMail(c, res.Mailboxes, *deleteMail)
-	}
-	fmt.Fprintf(e.stderr, "ebb domain: unknown subcommand %q\nusage: %s\n", sub, usage)
-	return diag.ExUsage
+		fmt.Fprintf(c.Stdout, "%d mailboxes and %d alias destinations removed from the directory\n", len(res.Mailboxes), res.Aliases)
+		return removeMail(c, cfg, res.Mailboxes, *deleteMail)
+	})
 }
 
 // removeMail deletes the Maildirs of removed mailboxes when asked, and
 // otherwise says where their mail stays.
-func removeMail(c *adminCmd, mbs []*directory.Mailbox, del bool) int {
-	code := 0
+func removeMail(c *cli.Call, cfg *config.Config, mbs []*directory.Mailbox, del bool) error {
+	var failed error
 	for _, mb := range mbs {
-		path, err := mailboxMaildir(c, mb)
+		path, err := deliver.MaildirOf(cfg, mb)
+		switch {
+		case err != nil:
+			err = cli.Errorf(diag.ExDataErr, "%s: %v", mb.Address, err)
+		case !del:
+			fmt.Fprintf(c.Stdout, "mail of %s kept in %s\n", mb.Address, path)
+		default:
+			if err = os.RemoveAll(path); err != nil {
+				err = diag.PathError("", "remove", "remove the Maildir", path, err, nil)
+			} else {
+				fmt.Fprintf(c.Stdout, "mail of %s deleted: %s\n", mb.Address, path)
+			}
+		}
 		if err != nil {
-			fmt.Fprintf(c.e.stderr, "%s: %s: %v\n", c.name, mb.Address, err)
-			code = diag.ExDataErr
-			continue
+			failed = cli.Exit(c.Fail(err))
 		}
-		if !del {
-			fmt.Fprintf(c.e.stdout, "mail of %s kept in %s\n", mb.Address, path)
-			continue
-		}
-		if err := os.RemoveAll(path); err != nil {
-			d := diag.PathError(c.name, "remove", "remove the Maildir", path, err, nil)
-			fmt.Fprintln(c.e.stderr, d.Sentence())
-			code = d.ExitCode()
-			continue
-		}
-		fmt.Fprintf(c.e.stdout, "mail of %s deleted: %s\n", mb.Address, path)
 	}
-	return code
+	return failed
 }

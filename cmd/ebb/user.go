@@ -3,237 +3,168 @@ package main
 import (
 	"fmt"
 	"strconv"
-	"text/tabwriter"
+	"strings"
 
+	"github.com/ebbmail/ebb/internal/cli"
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/deliver"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 )
 
-// runUser is `ebb user add|passwd|list|remove|quota|enable|disable|check`.
-func runUser(e *env) int {
-	usage := "ebb user add ADDRESS [--quota SIZE] [--quota-messages N] [--maildir DIR] [--disabled] [--no-password]\n" +
-		"       ebb user passwd ADDRESS | list [DOMAIN] [--json] | remove ADDRESS [--delete-mail]\n" +
-		"       ebb user quota ADDRESS SIZE [MESSAGES] | enable ADDRESS | disable ADDRESS | check ADDRESS\n" +
-		"  Passwords are read from a prompt, or from the first line of stdin; never from the command line."
-	if len(e.args) == 0 {
-		fmt.Fprintln(e.stderr, "usage: "+usage)
-		return diag.ExUsage
+var userCmd = &cli.Command{Name: "user", Summary: "mailboxes",
+	Help: "  Passwords are read from a prompt, or from the first line of stdin; never from the command line.",
+	Sub: []*cli.Command{
+		{Name: "add", Args: "ADDRESS", Summary: "add a mailbox (password on stdin or at the prompt)", Run: userAdd},
+		{Name: "passwd", Args: "ADDRESS", Summary: "change a mailbox's password (on stdin or at the prompt)", Run: userPasswd},
+		{Name: "list", Args: "[DOMAIN]", Summary: "the mailboxes, of one domain or all", Run: userList},
+		{Name: "remove", Args: "ADDRESS", Summary: "remove a mailbox; its mail stays unless --delete-mail", Run: userRemove},
+		{Name: "quota", Args: "ADDRESS SIZE [MESSAGES]", Summary: "set the quota (0: the mail.quota default)", Run: userQuota},
+		{Name: "enable", Args: "ADDRESS", Summary: "let the mailbox receive mail and log in again", Run: userEnable},
+		{Name: "disable", Args: "ADDRESS", Summary: "stop the mailbox taking mail and logging in; nothing is deleted", Run: userEnable},
+		{Name: "check", Args: "ADDRESS", Summary: "check a password (on stdin or at the prompt): exit 0 when it logs in, 77 when not", Run: userCheck},
+	}}
+
+func userAdd(c *cli.Call) int {
+	var quota config.Size
+	c.Flags.TextVar(&quota, "quota", config.Size(0), "the quota `SIZE` in bytes: 0 (mail.quota), 512M, 2G")
+	msgs := c.Flags.Int64("quota-messages", 0, "quota in messages (0: mail.quota_messages)")
+	maildir := c.Flags.String("maildir", "", "the Maildir `DIR` (default: from mail.maildir)")
+	disabled := c.Flags.Bool("disabled", false, "create the mailbox disabled")
+	noPassword := c.Flags.Bool("no-password", false, "no password: the mailbox receives mail but cannot log in")
+	if code, ok := c.Parse(1, 1); !ok {
+		return code
 	}
-	sub, args := e.args[0], e.args[1:]
-	c := newAdminCmd(e, "ebb user "+sub)
-	switch sub {
-	case "add":
-		var quota config.Size
-		c.fs.TextVar(&quota, "quota", config.Size(0), "quota in bytes: 0 (mail.quota), 512M, 2G")
-		msgs := c.fs.Int64("quota-messages", 0, "quota in messages (0: mail.quota_messages)")
-		maildir := c.fs.String("maildir", "", "the Maildir (default: from mail.maildir)")
-		disabled := c.fs.Bool("disabled", false, "create the mailbox disabled")
-		noPassword := c.fs.Bool("no-password", false, "no password: the mailbox receives mail but cannot log in")
-		if !c.parse(args, 1, 1, "ebb user add ADDRESS [--quota SIZE] [--quota-messages N] [--maildir DIR] [--disabled] [--no-password] (password on stdin or at the prompt)") {
-			return diag.ExUsage
+	addr, pw := c.Args[0], ""
+	if !*noPassword {
+		var err error
+		if pw, err = c.ReadPassword("password for "+addr+": ", true); err != nil {
+			return c.Fail(cli.Errorf(diag.ExUsage, "%v", err))
 		}
-		hash := ""
-		if !*noPassword {
-			pw, err := readPassword(e, "password for "+c.args[0]+": ", true)
-			if err != nil {
-				fmt.Fprintf(e.stderr, "%s: %v\n", c.name, err)
-				return diag.ExUsage
-			}
-			if code := c.open(); code != 0 {
-				return code
-			}
-			if hash, err = c.dir.HashPassword(pw); err != nil {
-				c.close()
-				return c.fail(err)
-			}
-		} else if code := c.open(); code != 0 {
-			return code
-		}
-		defer c.close()
-		mb := directory.Mailbox{Address: c.args[0], PasswordHash: hash, QuotaBytes: int64(quota),
-			QuotaMessages: *msgs, Enabled: !*disabled, Maildir: *maildir}
-		if err := c.dir.AddMailbox(e.ctx, mb); err != nil {
-			return c.fail(err)
-		}
-		added, err := c.dir.Mailbox(e.ctx, c.args[0])
-		if err != nil {
-			return c.fail(err)
-		}
-		path, _ := mailboxMaildir(c, added)
-		fmt.Fprintf(e.stdout, "mailbox %s added (Maildir %s)\n", added.Address, path)
-		return 0
-	case "passwd":
-		if !c.parse(args, 1, 1, "ebb user passwd ADDRESS (password on stdin or at the prompt)") {
-			return diag.ExUsage
-		}
-		pw, err := readPassword(e, "new password for "+c.args[0]+": ", true)
-		if err != nil {
-			fmt.Fprintf(e.stderr, "%s: %v\n", c.name, err)
-			return diag.ExUsage
-		}
-		if code := c.open(); code != 0 {
-			return code
-		}
-		defer c.close()
-		if err := c.dir.SetPassword(e.ctx, c.args[0], pw); err != nil {
-			return c.fail(err)
-		}
-		fmt.Fprintf(e.stdout, "password of %s changed\n", c.args[0])
-		return 0
-	case "check":
-		if !c.parse(args, 1, 1, "ebb user check ADDRESS (password on stdin or at the prompt; exit 0 when it logs in, 77 when not)") {
-			return diag.ExUsage
-		}
-		pw, err := readPassword(e, "password for "+c.args[0]+": ", false)
-		if err != nil {
-			fmt.Fprintf(e.stderr, "%s: %v\n", c.name, err)
-			return diag.ExUsage
-		}
-		if code := c.open(); code != 0 {
-			return code
-		}
-		defer c.close()
-		mb, err := c.dir.Authenticate(e.ctx, c.args[0], pw)
-		if err != nil {
-			return c.fail(err)
-		}
-		fmt.Fprintf(e.stdout, "%s: password accepted\n", mb.Address)
-		return 0
-	case "list":
-		asJSON := c.fs.Bool("json", false, "print JSON")
-		if !c.parse(args, 0, 1, "ebb user list [DOMAIN] [--json]") {
-			return diag.ExUsage
-		}
-		if code := c.open(); code != 0 {
-			return code
-		}
-		defer c.close()
-		domain := ""
-		if len(c.args) == 1 {
-			domain = c.args[0]
-		}
-		mbs, err := c.dir.Mailboxes(e.ctx, domain)
-		if err != nil {
-			return c.fail(err)
-		}
-		type row struct {
-			Address       string `json:"address"`
-			Enabled       bool   `json:"enabled"`
-			QuotaBytes    int64  `json:"quota_bytes"`
-			QuotaMessages int64  `json:"quota_messages"`
-			Maildir       string `json:"maildir"`
-			MaildirSet    bool   `json:"maildir_set"`
-			Scheme        string `json:"password_scheme"`
-		}
-		rows := []row{}
-		for _, mb := range mbs {
-			path, _ := mailboxMaildir(c, mb)
-			rows = append(rows, row{mb.Address, mb.Enabled, mb.QuotaBytes, mb.QuotaMessages, path, mb.Maildir != "", passwordScheme(mb.PasswordHash)})
-		}
-		if *asJSON {
-			writeJSON(e.stdout, rows)
-			return 0
-		}
-		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ADDRESS\tSTATE\tQUOTA\tMESSAGES\tPASSWORD\tMAILDIR")
-		for _, r := range rows {
-			state := "enabled"
-			if !r.Enabled {
-				state = "disabled"
-			}
-			q := "default"
-			if r.QuotaBytes > 0 {
-				q = config.Size(r.QuotaBytes).String()
-			}
-			m := "default"
-			if r.QuotaMessages > 0 {
-				m = strconv.FormatInt(r.QuotaMessages, 10)
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Address, state, q, m, r.Scheme, r.Maildir)
-		}
-		tw.Flush()
-		return 0
-	case "remove":
-		deleteMail := c.fs.Bool("delete-mail", false, "also delete the mailbox's Maildir")
-		if !c.parse(args, 1, 1, "ebb user remove ADDRESS [--delete-mail]") {
-			return diag.ExUsage
-		}
-		if code := c.open(); code != 0 {
-			return code
-		}
-		defer c.close()
-		mb, err := c.dir.RemoveMailbox(e.ctx, c.args[0])
-		if err != nil {
-			return c.fail(err)
-		}
-		fmt.Fprintf(e.stdout, "mailbox %s removed from the directory\n", mb.Address)
-		return removeMail(c, []*directory.Mailbox{mb}, *deleteMail)
-	case "quota":
-		if !c.parse(args, 2, 3, "ebb user quota ADDRESS SIZE [MESSAGES]   (0: the mail.quota default)") {
-			return diag.ExUsage
-		}
-		var q config.Size
-		if err := q.UnmarshalText([]byte(c.args[1])); err != nil {
-			fmt.Fprintf(e.stderr, "%s: %v\n", c.name, err)
-			return diag.ExUsage
-		}
-		var msgs int64
-		if len(c.args) == 3 {
-			n, err := strconv.ParseInt(c.args[2], 10, 64)
-			if err != nil || n < 0 {
-				fmt.Fprintf(e.stderr, "%s: MESSAGES %q is not a count\n", c.name, c.args[2])
-				return diag.ExUsage
-			}
-			msgs = n
-		}
-		if code := c.open(); code != 0 {
-			return code
-		}
-		defer c.close()
-		if err := c.dir.SetQuota(e.ctx, c.args[0], int64(q), msgs); err != nil {
-			return c.fail(err)
-		}
-		fmt.Fprintf(e.stdout, "quota of %s: %s bytes, %d messages (0: default)\n", c.args[0], q, msgs)
-		return 0
-	case "enable", "disable":
-		if !c.parse(args, 1, 1, "ebb user "+sub+" ADDRESS") {
-			return diag.ExUsage
-		}
-		if code := c.open(); code != 0 {
-			return code
-		}
-		defer c.close()
-		if err := c.dir.SetEnabled(e.ctx, c.args[0], sub == "enable"); err != nil {
-			return c.fail(err)
-		}
-		fmt.Fprintf(e.stdout, "mailbox %s %sd\n", c.args[0], sub)
-		return 0
 	}
-	fmt.Fprintf(e.stderr, "ebb user: unknown subcommand %q\nusage: %s\n", sub, usage)
-	return diag.ExUsage
+	return withDirectory(c, directory.Options{}, func(d *directory.Directory, cfg *config.Config) error {
+		mb := directory.Mailbox{Address: addr, QuotaBytes: int64(quota), QuotaMessages: *msgs, Enabled: !*disabled, Maildir: *maildir}
+		if pw != "" {
+			var err error
+			if mb.PasswordHash, err = d.HashPassword(pw); err != nil {
+				return err
+			}
+		}
+		if err := d.AddMailbox(c.Ctx, mb); err != nil {
+			return err
+		}
+		added, err := d.Mailbox(c.Ctx, addr)
+		if err != nil {
+			return err
+		}
+		path, _ := deliver.MaildirOf(cfg, added)
+		fmt.Fprintf(c.Stdout, "mailbox %s added (Maildir %s)\n", added.Address, path)
+		return nil
+	})
 }
 
-// mailboxMaildir is where a mailbox's mail is: its own Maildir, or
-// mail.maildir expanded the way delivery expands it.
-func mailboxMaildir(c *adminCmd, mb *directory.Mailbox) (string, error) {
-	if mb.Maildir != "" {
-		return mb.Maildir, nil
+func userPasswd(c *cli.Call) int {
+	if code, ok := c.Parse(1, 1); !ok {
+		return code
 	}
-	return deliver.MaildirFor(c.conf, mb.Address)
+	pw, err := c.ReadPassword("new password for "+c.Args[0]+": ", true)
+	if err != nil {
+		return c.Fail(cli.Errorf(diag.ExUsage, "%v", err))
+	}
+	return withDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
+		if err := d.SetPassword(c.Ctx, c.Args[0], pw); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.Stdout, "password of %s changed\n", c.Args[0])
+		return nil
+	})
 }
 
-func passwordScheme(h string) string {
-	if h == "" {
-		return "none"
+func userCheck(c *cli.Call) int {
+	if code, ok := c.Parse(1, 1); !ok {
+		return code
 	}
-	if i := len(h); i > 0 && h[0] == '{' {
-		for j := 1; j < len(h); j++ {
-			if h[j] == '}' {
-				return h[1:j]
-			}
+	pw, err := c.ReadPassword("password for "+c.Args[0]+": ", false)
+	if err != nil {
+		return c.Fail(cli.Errorf(diag.ExUsage, "%v", err))
+	}
+	return withDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
+		mb, err := d.Authenticate(c.Ctx, c.Args[0], pw)
+		if err == nil {
+			fmt.Fprintf(c.Stdout, "%s: password accepted\n", mb.Address)
 		}
+		return err
+	})
+}
+
+func userList(c *cli.Call) int {
+	asJSON := jsonFlag(c)
+	if code, ok := c.Parse(0, 1); !ok {
+		return code
 	}
-	return "crypt"
+	return withDirectory(c, directory.Options{}, func(d *directory.Directory, cfg *config.Config) error {
+		mbs, err := d.Mailboxes(c.Ctx, strings.Join(c.Args, ""))
+		if err != nil {
+			return err
+		}
+		directory.WriteMailboxes(c.Stdout, mbs, func(mb *directory.Mailbox) string {
+			path, _ := deliver.MaildirOf(cfg, mb)
+			return path
+		}, *asJSON)
+		return nil
+	})
+}
+
+func userRemove(c *cli.Call) int {
+	deleteMail := c.Flags.Bool("delete-mail", false, "also delete the mailbox's Maildir")
+	if code, ok := c.Parse(1, 1); !ok {
+		return code
+	}
+	return withDirectory(c, directory.Options{}, func(d *directory.Directory, cfg *config.Config) error {
+		mb, err := d.RemoveMailbox(c.Ctx, c.Args[0])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.Stdout, "mailbox %s removed from the directory\n", mb.Address)
+		return removeMail(c, cfg, []*directory.Mailbox{mb}, *deleteMail)
+	})
+}
+
+func userQuota(c *cli.Call) int {
+	if code, ok := c.Parse(2, 3); !ok {
+		return code
+	}
+	var q config.Size
+	if err := q.UnmarshalText([]byte(c.Args[1])); err != nil {
+		return c.Usagef("%v", err)
+	}
+	var msgs int64
+	if len(c.Args) == 3 {
+		n, err := strconv.ParseInt(c.Args[2], 10, 64)
+		if err != nil || n < 0 {
+			return c.Usagef("MESSAGES %q is not a count", c.Args[2])
+		}
+		msgs = n
+	}
+	return withDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
+		if err := d.SetQuota(c.Ctx, c.Args[0], int64(q), msgs); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.Stdout, "quota of %s: %s bytes, %d messages (0: default)\n", c.Args[0], q, msgs)
+		return nil
+	})
+}
+
+// userEnable is enable and disable.
+func userEnable(c *cli.Call) int {
+	if code, ok := c.Parse(1, 1); !ok {
+		return code
+	}
+	return withDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
+		if err := d.SetEnabled(c.Ctx, c.Args[0], c.Cmd.Name == "enable"); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.Stdout, "mailbox %s %sd\n", c.Args[0], c.Cmd.Name)
+		return nil
+	})
 }

@@ -25,17 +25,18 @@ type Call struct {
 	Args []string
 	// ConfigPath is -c FILE ("" for the default).
 	ConfigPath string
+	// Argv are the arguments as given, flags and all.
+	Argv []string
 
-	raw    []string
 	hidden map[string]bool
 }
 
 func newCall(env *Env, cmd *Command, name string, args []string) *Call {
-	c := &Call{Env: env, Cmd: cmd, Name: name, raw: args, hidden: map[string]bool{}}
+	c := &Call{Env: env, Cmd: cmd, Name: name, Argv: args, hidden: map[string]bool{}}
 	c.Flags = flag.NewFlagSet(name, flag.ContinueOnError)
 	c.Flags.SetOutput(io.Discard) // Parse says what went wrong
 	c.Flags.Usage = func() {}
-	if !cmd.NoConfig {
+	if !cmd.NoConfig && !cmd.RawArgs {
 		c.Flags.StringVar(&c.ConfigPath, "c", "", "the config `FILE` (default "+config.DefaultPath+")")
 	}
 	return c
@@ -66,7 +67,7 @@ func (c *Call) Given(name string) bool {
 // and code is its exit code: 0 after the help, 64 after a bad command line
 // (said on stderr).
 func (c *Call) Parse(min, max int) (code int, ok bool) {
-	args := c.raw
+	args := c.Argv
 	c.Args = nil
 	for {
 		err := c.Flags.Parse(args)
@@ -210,6 +211,27 @@ func (c *Call) Config() (*config.Config, int) {
 	return cfg, 0
 }
 
+// Exit is an error that ends a command with its code, after the command
+// has said what went wrong (or had nothing to say): Fail prints nothing.
+type Exit int
+
+func (e Exit) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// codedError is an error with the exit code it ends a command with.
+type codedError struct {
+	error
+	code int
+}
+
+func (e codedError) ExitCode() int { return e.code }
+func (e codedError) Unwrap() error { return e.error }
+
+// Errorf is an error that Fail prints as it is, and that ends the
+// command with code.
+func Errorf(code int, format string, a ...any) error {
+	return codedError{fmt.Errorf(format, a...), code}
+}
+
 // exitCoder is an error that knows the sysexits code a command ends with:
 // a *diag.Error, and the sentinel errors of the packages the commands call.
 type exitCoder interface {
@@ -221,8 +243,14 @@ type exitCoder interface {
 // command ends with. A *diag.Error prints its sentence (what, where, why,
 // who, the fix) and carries its code. Another error prints after the
 // command's name and takes the code of the first error in its chain that
-// has one; without one it is 65: the command got something it cannot use.
+// has one; without one it is 65: the command got something it cannot use
+// (a command whose plain errors are our own trouble wraps them with
+// diag.From first, which makes them temporary). An Exit prints nothing.
 func (c *Call) Fail(err error) int {
+	var ex Exit
+	if errors.As(err, &ex) {
+		return int(ex)
+	}
 	if d, ok := diag.As(err); ok {
 		if d.Component == "" || d.Component == "ebb" {
 			d.Component = c.Name

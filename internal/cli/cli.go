@@ -53,8 +53,11 @@ type Command struct {
 	Help string
 	// NoConfig: the command reads no config, so it has no -c FILE.
 	NoConfig bool
-	Run      func(c *Call) int
-	Sub      []*Command
+	// RawArgs: the command parses its arguments itself (sendmail's
+	// command line): Call.Args are the arguments as given, no -c FILE.
+	RawArgs bool
+	Run     func(c *Call) int
+	Sub     []*Command
 }
 
 // Find is the subcommand named name, or nil.
@@ -76,7 +79,11 @@ func isHelp(arg string) bool {
 // picks its subcommand from args[0]; "help SUB..." is "SUB... --help".
 func Dispatch(env *Env, cmd *Command, name string, args []string) int {
 	if cmd.Run != nil {
-		return cmd.Run(newCall(env, cmd, name, args))
+		c := newCall(env, cmd, name, args)
+		if cmd.RawArgs {
+			c.Args = args
+		}
+		return cmd.Run(c)
 	}
 	if len(args) == 0 {
 		groupUsage(env.Stderr, cmd, name)

@@ -183,3 +183,28 @@ func TestPasswordFromStdin(t *testing.T) {
 		}
 	}
 }
+
+func TestFailWithExitAndErrorf(t *testing.T) {
+	var errb bytes.Buffer
+	c := newCall(&Env{Ctx: context.Background(), Stderr: &errb}, &Command{Name: "resolve"}, "ebb directory resolve", nil)
+	if code := c.Fail(Exit(diag.ExNoUser)); code != diag.ExNoUser || errb.Len() != 0 {
+		t.Errorf("Fail(Exit(67)) = %d, printed %q", code, errb.String())
+	}
+	if code := c.Fail(Errorf(diag.ExUsage, "empty password on stdin")); code != diag.ExUsage || errb.String() != "ebb directory resolve: empty password on stdin\n" {
+		t.Errorf("Fail(Errorf(64)) = %d, printed %q", code, errb.String())
+	}
+}
+
+func TestRawArgsReachTheCommandAsGiven(t *testing.T) {
+	var got []string
+	root := &Command{Name: "ebb", Sub: []*Command{{Name: "sendmail", RawArgs: true, Run: func(c *Call) int {
+		got = c.Args
+		if c.Flags.Lookup("c") != nil {
+			t.Error("a raw command got -c")
+		}
+		return 0
+	}}}}
+	if r := dispatch(t, root, "", "sendmail", "-t", "-oi", "-f", "a@b", "--", "x"); r.code != 0 || strings.Join(got, " ") != "-t -oi -f a@b -- x" {
+		t.Errorf("raw args %q (exit %d)", got, r.code)
+	}
+}

@@ -287,3 +287,17 @@ func TestMaildirFor(t *testing.T) {
 	}
 	_ = maildir.Subdirs
 }
+
+func TestMaildirOfPrefersTheMailboxOwn(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.Mail.Root = "/srv/vmail"
+	if got, err := MaildirOf(cfg, &directory.Mailbox{Address: "a@Example.org"}); err != nil || got != "/srv/vmail/example.org/a/Maildir" {
+		t.Errorf("from mail.maildir: %q, %v", got, err)
+	}
+	if got, err := MaildirOf(cfg, &directory.Mailbox{Address: "a@example.org", Maildir: "/home/a/Maildir"}); err != nil || got != "/home/a/Maildir" {
+		t.Errorf("its own: %q, %v", got, err)
+	}
+	if _, err := MaildirOf(cfg, &directory.Mailbox{Address: "../x@example.org"}); err == nil {
+		t.Error("an address that escapes the root has no Maildir")
+	}
+}

@@ -36,6 +36,15 @@ func MaildirFor(cfg *config.Config, address string) (string, error) {
 	return filepath.Clean(r.Replace(cfg.Mail.Maildir)), nil
 }
 
+// MaildirOf is where mb's mail is: its own Maildir, or mail.maildir
+// expanded for its address as delivery expands it.
+func MaildirOf(cfg *config.Config, mb *directory.Mailbox) (string, error) {
+	if mb.Maildir != "" {
+		return mb.Maildir, nil
+	}
+	return MaildirFor(cfg, mb.Address)
+}
+
 // settingFor says which setting chose a templated path: mail.root when the
 // path lies under it (the usual story), else mail.maildir.
 func settingFor(cfg *config.Config, path string) *diag.Setting {

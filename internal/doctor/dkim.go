@@ -34,11 +34,11 @@ func checkDKIMKeys(ctx context.Context, env *Env) []Finding {
 	const name = "dkim.keys"
 	cfg := env.Cfg
 	dir := cfg.DKIMKeyDir()
-	domains, err := msgauth.Domains(dir)
+	checks, err := msgauth.CheckKeys(ctx, dir, dnsresolve.New(cfg), cfg.DNS.Timeout.Duration)
 	if err != nil {
 		return []Finding{Failed(name, diag.PathError("ebb doctor", "open", "read the DKIM key directory", dir, diag.UnwrapPath(err), cfg.DKIMKeyDirSetting()))}
 	}
-	if len(domains) == 0 {
+	if len(checks) == 0 {
 		if !cfg.DKIM.Sign {
 			return nil
 		}
@@ -47,54 +47,44 @@ func checkDKIMKeys(ctx context.Context, env *Env) []Finding {
 		e.Hint = "make a key for each hosted domain: ebb dkim keygen DOMAIN, and publish the TXT record it prints"
 		return []Finding{Warned(name, e)}
 	}
-	res := dnsresolve.New(cfg)
 	var out []Finding
-	for _, d := range domains {
-		keys, err := msgauth.LoadKeys(dir, d)
-		if err != nil {
+	for _, c := range checks {
+		if c.LoadErr != nil {
 			var pe *os.PathError
-			if errors.As(err, &pe) {
+			if errors.As(c.LoadErr, &pe) {
 				out = append(out, Failed(name, diag.PathError("ebb doctor", "read", "read the DKIM key", pe.Path, pe.Err, cfg.DKIMKeyDirSetting())))
 			} else {
-				e := diag.New("parse", "read the DKIM keys of "+d+" in", dir, err)
+				e := diag.New("parse", "read the DKIM keys of "+c.Domain+" in", dir, c.LoadErr)
 				e.Setting = cfg.DKIMKeyDirSetting()
 				e.Hint = "replace the file with one ebb dkim keygen writes (PKCS #8 PEM, Ed25519 or RSA)"
 				out = append(out, Failed(name, e))
 			}
 			continue
 		}
-		for _, k := range keys {
-			if f, bad := keyReadable(env, k); bad {
-				out = append(out, f)
-				continue
-			}
-			lctx, cancel := context.WithTimeout(ctx, cfg.DNS.Timeout.Duration)
-			why, err := k.CheckDNS(lctx, res)
-			cancel()
-			state := "signing"
+		k := c.Key
+		if f, bad := keyReadable(env, k); bad {
+			out = append(out, f)
+			continue
+		}
+		switch {
+		case c.DNSErr != nil:
+			e := diag.New("lookup", "look up the DKIM record", k.RecordName(), c.DNSErr)
+			e.Setting = cfg.Setting("dns.resolver")
+			e.Hint = "check that dns.resolver answers; then: ebb dkim list"
+			out = append(out, Warned(name, e))
+		case c.Why != "":
+			e := diag.New("lookup", "match the published DKIM record", k.RecordName(), errors.New(c.Why))
+			e.Path = k.RecordName()
+			e.Hint = "publish: " + k.ZoneLine()
 			if k.Pending {
-				state = "pending"
-			}
-			switch {
-			case err != nil:
-				e := diag.New("lookup", "look up the DKIM record", k.RecordName(), err)
-				e.Setting = cfg.Setting("dns.resolver")
-				e.Hint = "check that dns.resolver answers; then: ebb dkim list"
+				// Not signing yet: publishing it is the next step.
 				out = append(out, Warned(name, e))
-			case why != "":
-				e := diag.New("lookup", "match the published DKIM record", k.RecordName(), errors.New(why))
-				e.Path = k.RecordName()
-				e.Hint = "publish: " + k.ZoneLine()
-				if k.Pending {
-					// Not signing yet: publishing it is the next step.
-					out = append(out, Warned(name, e))
-				} else {
-					e.Hint += " (until then, signatures with selector " + k.Selector + " fail at every receiver)"
-					out = append(out, Failed(name, e))
-				}
-			default:
-				out = append(out, Passed(name, k.RecordName(), fmt.Sprintf("%s key (%s) matches the published record", k.Algorithm, state)))
+			} else {
+				e.Hint += " (until then, signatures with selector " + k.Selector + " fail at every receiver)"
+				out = append(out, Failed(name, e))
 			}
+		default:
+			out = append(out, Passed(name, k.RecordName(), fmt.Sprintf("%s key (%s) matches the published record", k.Algorithm, k.State())))
 		}
 	}
 	return out

@@ -141,3 +141,23 @@ func BenchmarkAppend(b *testing.B) {
 		j.Append(r)
 	}
 }
+
+func TestSummariesOneLinePerMessageInTimeOrder(t *testing.T) {
+	t0 := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+	recs := []Record{
+		{Time: t0.Add(time.Hour), Event: "received", QueueID: "B", From: "x@example.net", To: []string{"a@example.org"}},
+		{Time: t0, Event: "received", QueueID: "A", From: "a@example.org", To: []string{"b@example.org", "c@example.org"}, Subject: "hi"},
+		{Time: t0.Add(time.Minute), Event: "delivered", QueueID: "A", Rcpt: "b@example.org"},
+		{Time: t0.Add(2 * time.Minute), Event: "deferred", QueueID: "A", Rcpt: "c@example.org"},
+		{Time: t0.Add(2 * time.Hour), Event: "refused", QueueID: "C", From: "s@spam.example", To: []string{"a@example.org"}},
+	}
+	want := []string{
+		`2026-05-01 09:00:00  A  from <a@example.org>: <b@example.org> delivered, <c@example.org> deferred  "hi"`,
+		`2026-05-01 10:00:00  B  from <x@example.net>: <a@example.org> waiting`,
+		`2026-05-01 11:00:00  C  from <s@spam.example>: <a@example.org> refused`,
+	}
+	got := Summaries(recs, time.UTC)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Summaries:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -2,6 +2,7 @@ package journal
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -196,4 +197,57 @@ func failure(b *strings.Builder, r Record) {
 			fmt.Fprintf(b, " [ref %s]", r.Error.Ref)
 		}
 	}
+}
+
+// Summaries is one line per message, for ebb explain ADDRESS: when (in
+// loc), id, sender → recipients, subject, and how each recipient ended (or
+// stands: "waiting").
+func Summaries(recs []Record, loc *time.Location) []string {
+	type msg struct {
+		first    time.Time
+		from     string
+		to       []string
+		subject  string
+		outcomes map[string]string
+	}
+	ms := map[string]*msg{}
+	var order []string
+	for _, r := range recs {
+		m := ms[r.Key()] // a refusal before a queue id: by its ref
+		if m == nil {
+			m = &msg{first: r.Time, outcomes: map[string]string{}}
+			ms[r.Key()] = m
+			order = append(order, r.Key())
+		}
+		switch r.Event {
+		case "received", "refused", "not-queued":
+			m.from, m.to, m.subject = r.From, r.To, r.Subject
+			if r.Event != "received" {
+				for _, t := range r.To {
+					m.outcomes[t] = r.Event
+				}
+			}
+		case "delivered", "deferred", "failed", "expired":
+			m.outcomes[r.Rcpt] = r.Event
+		}
+	}
+	sort.SliceStable(order, func(i, k int) bool { return ms[order[i]].first.Before(ms[order[k]].first) })
+	var out []string
+	for _, id := range order {
+		m := ms[id]
+		var oc []string
+		for _, t := range m.to {
+			st := m.outcomes[t]
+			if st == "" {
+				st = "waiting"
+			}
+			oc = append(oc, "<"+t+"> "+st)
+		}
+		l := fmt.Sprintf("%s  %s  from <%s>: %s", m.first.In(loc).Format("2006-01-02 15:04:05"), id, m.from, strings.Join(oc, ", "))
+		if m.subject != "" {
+			l += fmt.Sprintf("  %q", m.subject)
+		}
+		out = append(out, l)
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package maildir
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 )
@@ -19,6 +20,21 @@ func FolderDir(top, folder string) (string, error) {
 		return top, nil
 	}
 	return filepath.Join(top, name), nil
+}
+
+// HasFolder reports whether the IMAP folder exists in the Maildir top:
+// INBOX always; another folder when its Maildir++ directory has cur/
+// (RFC 5490 mailboxexists, as Sieve asks it).
+func HasFolder(top, folder string) bool {
+	if strings.EqualFold(folder, "INBOX") {
+		return true
+	}
+	dir, err := FolderDir(top, folder)
+	if err != nil {
+		return false
+	}
+	st, err := os.Stat(filepath.Join(dir, "cur"))
+	return err == nil && st.IsDir()
 }
 
 // FolderName returns the on-disk name (".Work.Sub") of an IMAP folder, or ""

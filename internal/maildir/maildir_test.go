@@ -246,3 +246,18 @@ func TestEnsureAndCheck(t *testing.T) {
 		t.Error("Ensure on a regular file succeeded")
 	}
 }
+
+func TestHasFolderIsMailboxExists(t *testing.T) {
+	top := t.TempDir()
+	os.MkdirAll(filepath.Join(top, ".Work.Reports", "cur"), 0o700)
+	os.MkdirAll(filepath.Join(top, ".Half"), 0o700) // no cur/: not a folder yet
+	os.WriteFile(filepath.Join(top, ".File"), nil, 0o600)
+	for folder, want := range map[string]bool{
+		"INBOX": true, "inbox": true, "Work/Reports": true, "Work.Reports": true,
+		"Work": false, "Half": false, "File": false, "Nope": false, "a..b": false,
+	} {
+		if got := HasFolder(top, folder); got != want {
+			t.Errorf("HasFolder(%q) = %v, want %v", folder, got, want)
+		}
+	}
+}

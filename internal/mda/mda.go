@@ -7,12 +7,11 @@ package mda
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 
+	"github.com/ebbmail/ebb/internal/cli"
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/deliver"
 	"github.com/ebbmail/ebb/internal/diag"
@@ -30,15 +29,7 @@ type stringList []string
 func (l *stringList) String() string     { return strings.Join(*l, ", ") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
-// Run is the MDA: an MTA pipes one message into it, as into maildrop
-// or dovecot-lda. Exit codes follow sysexits(3): 0 delivered, 75 try again
-// later, 67 unknown mailbox, 65 mail loop, 77 over quota (permanent) or
-// rejected, 64 bad usage. On failure one line on stderr: the diag sentence.
-func Run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) int {
-	return RunWith(ctx, args, stdin, stderr, Options{})
-}
-
-// Options adjust Run to the program it runs in.
+// Options adjust the command to the program it runs in.
 type Options struct {
 	// Handoff, when set, is called before anything is read from stdin when
 	// the configuration needs code this program does not link (a
@@ -48,100 +39,89 @@ type Options struct {
 	Handoff func(args []string) error
 }
 
-// RunWith is Run with options.
-func RunWith(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer, opt Options) int {
-	e := &env{ctx: ctx, args: args, stdin: stdin, stderr: stderr}
-	fs := flag.NewFlagSet("deliver", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	cfgPath := fs.String("c", "", "config file (default "+config.DefaultPath+")")
-	dir := fs.String("maildir", "", "deliver into this Maildir (no directory lookup)")
-	addr := fs.String("d", "", "deliver to this address (Maildir from the directory or mail.maildir)")
-	sender := fs.String("f", "", "envelope sender, written as Return-Path")
-	folder := fs.String("m", "", "IMAP folder to deliver into (default INBOX), e.g. Work/Reports")
+// Command is ebb deliver, the MDA: an MTA pipes one message into it, as
+// into maildrop or dovecot-lda. Exit codes follow sysexits(3): 0
+// delivered, 75 try again later, 67 unknown mailbox, 65 mail loop, 77 over
+// quota (permanent) or rejected, 64 bad usage. On failure one line on
+// stderr: the diag sentence. Both binaries run it: ebb and ebb-deliver.
+func Command(opt Options) *cli.Command {
+	return &cli.Command{Name: "deliver", Args: "< MESSAGE",
+		Summary: "deliver stdin into a Maildir (MDA): --maildir DIR, or -d ADDRESS through the directory and Sieve",
+		Run:     func(c *cli.Call) int { return run(c, opt) }}
+}
+
+func run(c *cli.Call, opt Options) int {
+	dir := c.Flags.String("maildir", "", "deliver into this Maildir `DIR` (no directory lookup)")
+	addr := c.Flags.String("d", "", "deliver to this `ADDRESS` (Maildir from the directory or mail.maildir)")
+	sender := c.Flags.String("f", "", "envelope `SENDER`, written as Return-Path")
+	folder := c.Flags.String("m", "", "IMAP `FOLDER` to deliver into (default INBOX), e.g. Work/Reports")
 	var headers stringList
-	fs.Var(&headers, "A", `header line to add, "Name: value" (repeatable)`)
-	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: ebb deliver [-c FILE] (--maildir DIR | -d ADDRESS) [-f SENDER] [-A 'Header: value']... [-m FOLDER] < message")
-		fs.PrintDefaults()
+	c.Flags.Var(&headers, "A", "a `HEADER` line to add, \"Name: value\" (repeatable)")
+	if code, ok := c.Parse(0, -1); !ok {
+		return code
 	}
-	usageErr := func(format string, a ...any) int {
-		fmt.Fprintf(e.stderr, "ebb deliver: "+format+"\n", a...)
-		return diag.ExUsage
-	}
-	if err := fs.Parse(e.args); err != nil {
-		return diag.ExUsage
-	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q (the message is read from stdin)", fs.Arg(0))
+	if len(c.Args) > 0 {
+		return c.Usagef("unexpected argument %q (the message is read from stdin)", c.Args[0])
 	}
 	if *dir == "" && *addr == "" {
-		return usageErr("give --maildir DIR or -d ADDRESS")
+		return c.Usagef("give --maildir DIR or -d ADDRESS")
 	}
 	if _, err := maildir.FolderName(*folder); err != nil {
-		return usageErr("-m: %v", err)
+		return c.Usagef("-m: %v", err)
 	}
-	senderSet := Given(fs, "f")
-
-	cfg, err := config.Load(*cfgPath)
-	if err != nil {
-		printErr(e, err)
+	cfg, _ := c.Config()
+	if cfg == nil {
 		// A broken config is our own trouble: the MTA should retry once
 		// it is fixed, not bounce (principle 3).
 		return diag.ExTempFail
 	}
 	if *dir == "" && directory.IsPostgresDSN(cfg.Directory.DSN) && !directory.HasPostgres() && opt.Handoff != nil {
-		err := opt.Handoff(e.args)
+		err := opt.Handoff(c.Argv)
 		d := diag.New("exec", "hand the delivery to the full ebb binary (a PostgreSQL directory)", "ebb", err)
 		d.Component = "ebb deliver"
 		d.Who = diag.Self()
 		d.Class = diag.Temporary
 		d.Setting = cfg.Setting("directory.dsn")
 		d.Hint = "install ebb next to ebb-deliver (or on PATH), or run ebb deliver in the MTA's transport instead of ebb-deliver"
-		fmt.Fprintln(e.stderr, d.Sentence())
-		return d.ExitCode()
+		return c.Fail(d)
 	}
 	if d := dropToServerUser(cfg); d != nil {
-		fmt.Fprintln(e.stderr, d.Sentence())
-		return d.ExitCode()
+		return c.Fail(d)
 	}
 	// Log lines (a broken Sieve script, a vacation response not sent, why
 	// the directory was opened read-write) go to stderr, which is the
 	// MTA's log for an MDA.
-	lg, err := logging.New(e.stderr, cfg.Log.Format, cfg.Log.Level)
+	lg, err := logging.New(c.Stderr, cfg.Log.Format, cfg.Log.Level)
 	if err != nil {
-		lg, _ = logging.New(e.stderr, "logfmt", "info")
+		lg, _ = logging.New(c.Stderr, "logfmt", "info")
 	}
 	agent := &deliver.Agent{Cfg: cfg, Component: "ebb deliver"}
 	// Sieve (sieve.enabled); redirects and vacation replies leave through
 	// the sendmail pickup, since ebb deliver has no queue.
 	agent.Filter = sieveFilter(cfg, lg.Logger)
 	if *dir == "" {
-		res, err := openDirectory(e.ctx, cfg, lg.Logger)
+		res, err := openDirectory(c.Ctx, cfg, lg.Logger)
 		if err != nil {
-			d := diag.From(err, "ebb deliver", "open")
-			fmt.Fprintln(e.stderr, d.Sentence())
-			return d.ExitCode()
+			return c.Fail(diag.From(err, "ebb deliver", "open"))
 		}
 		defer res.Close()
 		agent.Resolver = res
 	}
 	env := deliver.Envelope{
 		Sender:         *sender,
-		OmitReturnPath: !senderSet,
+		OmitReturnPath: !c.Given("f"),
 		Recipient:      *addr,
 		Maildir:        *dir,
 		Headers:        headers,
 		Folder:         *folder,
 	}
-	rep, err := agent.Deliver(e.ctx, e.stdin, env)
+	rep, err := agent.Deliver(c.Ctx, c.Stdin, env)
 	if err != nil {
-		d := diag.From(err, "ebb deliver", "deliver")
-		fmt.Fprintln(e.stderr, d.Sentence())
-		return d.ExitCode()
+		return c.Fail(diag.From(err, "ebb deliver", "deliver"))
 	}
 	if n := len(rep.Forwards) + len(rep.Redirects) + len(rep.Outbound); n > 0 {
 		// ebb deliver has no queue to hand these to.
-		fmt.Fprintf(e.stderr, "ebb deliver: warning: %d forward(s)/redirect(s)/reply(ies) not sent: ebb deliver has no queue; let the MTA expand aliases to remote addresses, or use ebb serve\n", n)
+		fmt.Fprintf(c.Stderr, "ebb deliver: warning: %d forward(s)/redirect(s)/reply(ies) not sent: ebb deliver has no queue; let the MTA expand aliases to remote addresses, or use ebb serve\n", n)
 	}
 	return 0
 }
@@ -176,37 +156,11 @@ func openDirectory(ctx context.Context, cfg *config.Config, lg *slog.Logger) (*d
 	return directory.Open(ctx, cfg)
 }
 
-type env struct {
-	ctx    context.Context
-	args   []string
-	stdin  io.Reader
-	stderr io.Writer
-}
-
 // sieveFilter is the Sieve filter of ebb deliver, logging to lg;
 // redirects and vacation responses go to the daemon through the sendmail
 // pickup (ebb deliver has no queue of its own).
 func sieveFilter(cfg *config.Config, lg *slog.Logger) deliver.Filter {
-	drop := &pickup.Drop{Dir: cfg.PickupDir(), Socket: cfg.Sendmail.Socket, DirSetting: cfg.PickupDirSetting(),
-		Timeout: cfg.Sendmail.Timeout.Duration}
-	return sievefilter.New(cfg, lg.With("component", "sieve"), sievefilter.PickupOutbox{Drop: drop})
-}
-
-// Given reports whether the flag name was given on the command line (a
-// flag set to its default is not the same as one left out: -f "" means
-// the null sender).
-func Given(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
-}
-
-func printErr(e *env, err error) {
-	if d, ok := diag.As(err); ok {
-		fmt.Fprintln(e.stderr, d.Sentence())
-		return
-	}
-	fmt.Fprintln(e.stderr, err)
+	return sievefilter.New(cfg, lg.With("component", "sieve"), sievefilter.PickupOutbox{Drop: pickup.DropFor(cfg)})
 }
 
 // dropToServerUser makes a root ebb deliver run as server.user, so that the

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 )
 
@@ -172,6 +173,15 @@ type Refusal struct{ Reply Reply }
 
 func (r *Refusal) Error() string { return r.Reply.Sentence }
 
+// ExitCode is the daemon's exit code for the refusal, else
+// EX_UNAVAILABLE.
+func (r *Refusal) ExitCode() int {
+	if r.Reply.Exit != 0 {
+		return r.Reply.Exit
+	}
+	return diag.ExUnavailable
+}
+
 // offer hands the open file to the daemon and waits for its answer.
 func (d *Drop) offer(ctx context.Context, f *os.File) (string, error) {
 	sock := SocketPath(d.Dir, d.Socket)
@@ -282,4 +292,36 @@ func Command(ctx context.Context, dir, sock, cmd string, timeout time.Duration) 
 		return nil, err
 	}
 	return readReply(c)
+}
+
+// DropFor is the Drop into cfg's pickup directory (sendmail.pickup_dir,
+// sendmail.socket, sendmail.timeout): ebb sendmail's, and ebb deliver's
+// for Sieve redirects and vacation responses.
+func DropFor(cfg *config.Config) *Drop {
+	return &Drop{Dir: cfg.PickupDir(), Socket: cfg.Sendmail.Socket, DirSetting: cfg.PickupDirSetting(),
+		Timeout: cfg.Sendmail.Timeout.Duration}
+}
+
+// Flush asks the running daemon to retry its queue now (sendmail -q; id
+// "" for every message). Without a daemon the error is a temporary
+// *diag.Error naming the socket; a daemon that refuses gives a *Refusal
+// (exit 75 unless it says otherwise).
+func Flush(ctx context.Context, cfg *config.Config, id string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	rep, err := Command(ctx, cfg.PickupDir(), cfg.Sendmail.Socket, "FLUSH "+id, 30*time.Second)
+	if err != nil {
+		d := diag.New("connect", "ask the daemon to flush the queue through", SocketPath(cfg.PickupDir(), cfg.Sendmail.Socket), err)
+		d.Class, d.Setting = diag.Temporary, cfg.PickupDirSetting()
+		d.Reason = err.Error()
+		d.Hint = "start ebb serve (it retries the queue by itself as soon as it runs)"
+		return d
+	}
+	if !rep.OK {
+		if rep.Exit == 0 {
+			rep.Exit = diag.ExTempFail
+		}
+		return &Refusal{Reply: *rep}
+	}
+	return nil
 }

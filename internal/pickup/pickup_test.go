@@ -12,6 +12,7 @@ import (
 	"testing/iotest"
 	"time"
 
+	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 )
 
@@ -216,5 +217,49 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 	b, _ := os.ReadFile(f)
 	if !strings.HasPrefix(string(b), Magic) {
 		t.Fatalf("%q", b)
+	}
+}
+
+// flushConfig is a config whose pickup directory is dir.
+func flushConfig(t *testing.T, dir string) *config.Config {
+	t.Helper()
+	cfg := config.Defaults()
+	cfg.Sendmail.PickupDir = dir
+	return cfg
+}
+
+func TestFlushAsksTheDaemon(t *testing.T) {
+	dir := t.TempDir()
+	cfg := flushConfig(t, dir)
+	if d := DropFor(cfg); d.Dir != dir || d.Timeout != cfg.Sendmail.Timeout.Duration {
+		t.Errorf("DropFor = %+v", d)
+	}
+	// No daemon: temporary, naming the socket, with the fix.
+	err := Flush(context.Background(), cfg, "")
+	d, ok := diag.As(err)
+	if !ok || d.ExitCode() != diag.ExTempFail || d.Path != SocketPath(dir, "") || !strings.Contains(d.Hint, "start ebb serve") {
+		t.Fatalf("Flush without a daemon: %v", err)
+	}
+	// A daemon that flushes, then one that cannot.
+	var asked []string
+	r, stop := start(t, dir, (&sink{}).handle)
+	r.Flush = func(ctx context.Context, id string) error {
+		asked = append(asked, id)
+		if id == "BAD" {
+			return errors.New("no such message")
+		}
+		return nil
+	}
+	if err := Flush(context.Background(), cfg, "Q1"); err != nil {
+		t.Errorf("Flush: %v", err)
+	}
+	err = Flush(context.Background(), cfg, "BAD")
+	var ref *Refusal
+	if !errors.As(err, &ref) || ref.ExitCode() != diag.ExTempFail || !strings.Contains(ref.Error(), "no such message") {
+		t.Errorf("a refused flush: %v", err)
+	}
+	stop()
+	if strings.Join(asked, ",") != "Q1,BAD" {
+		t.Errorf("the daemon was asked %q", asked)
 	}
 }

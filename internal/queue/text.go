@@ -77,3 +77,88 @@ func NextAttempt(next, now time.Time, held bool) string {
 	}
 	return fmt.Sprintf("in %s (%s)", FormatAge(next.Sub(now)), next.Local().Format("15:04:05"))
 }
+
+// WriteMessage prints one message for `ebb queue show`: the envelope,
+// each recipient with its state and reason, the headers, the history.
+func WriteMessage(w io.Writer, m *Message, now time.Time) {
+	env := m.Envelope
+	fmt.Fprintf(w, "Message %s\n", m.ID)
+	fmt.Fprintf(w, "  data:      %s (%s)\n", m.DataPath, diag.HumanBytes(uint64(m.Size)))
+	fmt.Fprintf(w, "  arrived:   %s (%s ago)\n", m.Arrived.Local().Format(time.RFC1123Z), FormatAge(m.Age(now)))
+	fmt.Fprintf(w, "  from:      %s\n", addr(env.From))
+	if env.ClientAddr != "" || env.ClientHelo != "" {
+		fmt.Fprintf(w, "  client:    %s helo %q name %q\n", env.ClientAddr, env.ClientHelo, env.ClientName)
+	}
+	if env.Proto != "" {
+		fmt.Fprintf(w, "  protocol:  %s\n", env.Proto)
+	}
+	if env.AuthUser != "" {
+		fmt.Fprintf(w, "  auth:      %s\n", env.AuthUser)
+	}
+	if env.SessionID != "" {
+		fmt.Fprintf(w, "  session:   %s\n", env.SessionID)
+	}
+	if env.Ret != "" || env.EnvID != "" {
+		fmt.Fprintf(w, "  dsn:       ret %s envid %q (RFC 3461)\n", strings.ToUpper(env.Ret), env.EnvID)
+	}
+	if env.RequireTLS {
+		fmt.Fprintln(w, "  requiretls: yes (RFC 8689: relayed only over verified TLS)")
+	}
+	if m.Held {
+		fmt.Fprintln(w, "  held:      yes (ebb queue release "+m.ID+")")
+	}
+	if m.DelayNotified {
+		fmt.Fprintln(w, "  delay notice sent to the sender")
+	}
+	fmt.Fprintln(w, "\nRecipients:")
+	for _, r := range m.Recipients {
+		fmt.Fprintf(w, "  %-9s %s  attempts %d", r.State, addr(r.Address), r.Attempts)
+		if !r.Last.IsZero() {
+			fmt.Fprintf(w, "  last %s", r.Last.Local().Format("2006-01-02 15:04:05"))
+		}
+		if r.State == Deferred {
+			fmt.Fprintf(w, "  next %s", NextAttempt(r.Next, now, m.Held))
+		}
+		if r.Error != nil && r.Error.Ref != "" && r.State != Delivered {
+			fmt.Fprintf(w, "  ref %s", r.Error.Ref)
+		}
+		if r.Notified {
+			fmt.Fprint(w, "  (sender notified)")
+		}
+		if p := env.DSNFor(r.Address); len(p.Notify) > 0 || p.ORCPT != "" {
+			fmt.Fprintf(w, "  notify %s", strings.Join(p.Notify, ","))
+			if p.ORCPT != "" {
+				fmt.Fprintf(w, " orcpt %s;%s", p.ORCPTType, p.ORCPT)
+			}
+		}
+		fmt.Fprintln(w)
+		if r.Error != nil && r.State != Delivered {
+			fmt.Fprintf(w, "            %s\n", r.Error.Sentence())
+		}
+	}
+	fmt.Fprintln(w, "\nHeaders:")
+	hdr, err := Headers(m)
+	for _, line := range strings.Split(strings.TrimRight(hdr, "\n"), "\n") {
+		fmt.Fprintf(w, "  %s\n", line)
+	}
+	if err != nil {
+		fmt.Fprintf(w, "  (cannot read the data file: %v)\n", err)
+	}
+	fmt.Fprintln(w, "\nHistory:")
+	if len(m.History) == 0 {
+		fmt.Fprintln(w, "  no attempt yet")
+	}
+	for _, a := range m.History {
+		fmt.Fprintf(w, "  %s  %-9s %s", a.Time.Local().Format("2006-01-02 15:04:05"), a.Outcome, addr(a.Recipient))
+		if a.Duration > 0 {
+			fmt.Fprintf(w, "  (%s)", a.Duration.Round(time.Millisecond))
+		}
+		if a.Error != nil && a.Error.Ref != "" {
+			fmt.Fprintf(w, "  ref %s", a.Error.Ref)
+		}
+		fmt.Fprintln(w)
+		if a.Error != nil {
+			fmt.Fprintf(w, "            %s\n", a.Error.Sentence())
+		}
+	}
+}

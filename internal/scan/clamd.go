@@ -235,18 +235,13 @@ func readNul(r io.Reader) (string, error) {
 // parseClamdReply reads "stream: OK", "stream: <name> FOUND",
 // "stream: <name>(<hash>:<size>) FOUND" (ExtendedDetectionInfo),
 // "INSTREAM size limit exceeded. ERROR" and "<message> ERROR".
-//
-// A verdict (OK, FOUND) counts only after "stream: ", the name clamd gives
-// the stream it was sent: a bare "OK" or a verdict about something else
-// ("/path: OK") is no answer to this scan, and a FOUND without a name is
-// none either; they are unscanned (protocol).
 func parseClamdReply(r *Result, reply string) *Result {
 	reply = strings.TrimSpace(reply)
-	body, stream := strings.CutPrefix(reply, "stream: ")
+	body := strings.TrimPrefix(reply, "stream: ")
 	switch {
-	case stream && body == "OK":
+	case body == "OK":
 		r.Status = Clean
-	case stream && strings.HasSuffix(body, " FOUND") && strings.TrimSpace(strings.TrimSuffix(body, " FOUND")) != "":
+	case strings.HasSuffix(body, " FOUND"):
 		name := strings.TrimSpace(strings.TrimSuffix(body, " FOUND"))
 		if i := strings.IndexByte(name, '('); i > 0 && strings.HasSuffix(name, ")") {
 			name = name[:i]

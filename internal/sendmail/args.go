@@ -91,6 +91,9 @@ type UsageError struct{ Msg string }
 
 func (e *UsageError) Error() string { return e.Msg }
 
+// ExitCode is EX_USAGE.
+func (e *UsageError) ExitCode() int { return 64 }
+
 func usagef(format string, a ...any) error { return &UsageError{Msg: fmt.Sprintf(format, a...)} }
 
 // takesValue lists the option letters that take a value, attached (-FName) or

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"github.com/ebbmail/ebb/internal/envaddr"
 	"io"
+	"os"
+	"os/user"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -37,6 +40,29 @@ type Message struct {
 type DataError struct{ Msg string }
 
 func (e *DataError) Error() string { return e.Msg }
+
+// ExitCode is EX_DATAERR.
+func (e *DataError) ExitCode() int { return 65 }
+
+// LocalCaller is who runs this process: the login of the real uid, $NAME,
+// and the domain that qualifies bare names (domain, else hostname, else
+// this host's name, else "localhost").
+func LocalCaller(hostname, domain string) Caller {
+	if hostname == "" {
+		hostname, _ = os.Hostname()
+	}
+	if hostname == "" {
+		hostname = "localhost"
+	}
+	if domain == "" {
+		domain = hostname
+	}
+	login := strconv.Itoa(os.Getuid())
+	if u, err := user.LookupId(login); err == nil {
+		login = u.Username
+	}
+	return Caller{Login: login, Name: os.Getenv("NAME"), Domain: domain, Hostname: hostname}
+}
 
 // MaxAddressLength bounds one address (RFC 5321 §4.5.3.1: 64 + 1 + 255).
 const MaxAddressLength = 320

@@ -3,6 +3,8 @@ package sendmail
 import (
 	"bytes"
 	"io"
+	"os"
+	"os/user"
 	"reflect"
 	"strings"
 	"testing"
@@ -294,4 +296,23 @@ func FuzzPrepare(f *testing.F) {
 			t.Fatalf("Bcc left in %q", b.String())
 		}
 	})
+}
+
+func TestLocalCallerQualifiesWithTheConfiguredNames(t *testing.T) {
+	t.Setenv("NAME", "Alice Example")
+	c := LocalCaller("mx.example.org", "")
+	if c.Hostname != "mx.example.org" || c.Domain != "mx.example.org" || c.Name != "Alice Example" {
+		t.Errorf("LocalCaller(host) = %+v", c)
+	}
+	if u, err := user.Current(); err == nil && c.Login != u.Username {
+		t.Errorf("login %q, want %q", c.Login, u.Username)
+	}
+	c = LocalCaller("mx.example.org", "example.org")
+	if c.Domain != "example.org" || c.Hostname != "mx.example.org" {
+		t.Errorf("LocalCaller(host, domain) = %+v", c)
+	}
+	host, _ := os.Hostname()
+	if c := LocalCaller("", ""); c.Hostname == "" || (host != "" && c.Hostname != host) || c.Domain != c.Hostname {
+		t.Errorf("LocalCaller() = %+v, this host is %q", c, host)
+	}
 }

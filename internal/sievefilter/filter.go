@@ -183,17 +183,7 @@ func (f *Filter) Decide(ctx context.Context, mb *directory.Mailbox, msg *deliver
 		// RFC 5183: ebb runs Sieve as the delivery agent, during delivery.
 		Environment:   map[string]string{"location": "MDA", "phase": "during", "domain": host, "host": host},
 		UserAddresses: nonEmpty(mb.Address),
-		MailboxExists: func(name string) bool {
-			if strings.EqualFold(name, "INBOX") {
-				return true
-			}
-			dir, err := maildir.FolderDir(p.maildir, name)
-			if err != nil {
-				return false
-			}
-			st, err := os.Stat(filepath.Join(dir, "cur"))
-			return err == nil && st.IsDir()
-		},
+		MailboxExists: func(name string) bool { return maildir.HasFolder(p.maildir, name) },
 	}
 
 	// Pigeonhole's sieve_before/sieve_after: the scripts share one result;

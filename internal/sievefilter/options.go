@@ -120,3 +120,25 @@ func IsCompileError(err error) bool {
 	var ces sieve.CompileErrors
 	return errors.As(err, &ce) || errors.As(err, &ces)
 }
+
+// CompileFile compiles the script at path as delivery would under cfg
+// (sieve.extensions changed by the extensions spec, the limits, include
+// directories): ebb sieve check and test. An empty dirs.Personal is the
+// script's own directory, an empty dirs.Global sieve.global_dir.
+func CompileFile(cfg *config.Config, path string, dirs Dirs, extensions string) (*sieve.Script, error) {
+	if dirs.Personal == "" {
+		dirs.Personal = filepath.Dir(path)
+	}
+	if dirs.Global == "" {
+		dirs.Global = cfg.Sieve.GlobalDir
+	}
+	opts, err := CompileOptions(cfg, dirs, extensions)
+	if err != nil {
+		return nil, err
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return sieve.Compile(path, src, opts)
+}

@@ -241,3 +241,32 @@ func TestFileintoCreateMakesTheFolderEvenWithoutCreateFolders(t *testing.T) {
 		t.Errorf("fileinto without :create created .Other although mail.create_folders = false")
 	}
 }
+
+func TestCompileFileAsDeliveryWould(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "common.sieve"), []byte("require \"fileinto\";\nfileinto \"Lists\";\n"), 0o644)
+	script := filepath.Join(dir, "main.sieve")
+	os.WriteFile(script, []byte("require \"include\";\ninclude :personal \"common\";\n"), 0o644)
+	cfg := config.Defaults()
+	s, err := CompileFile(cfg, script, Dirs{}, "")
+	if err != nil {
+		t.Fatalf("the personal include is found beside the script: %v", err)
+	}
+	if !slices.Contains(s.Requires(), "include") {
+		t.Errorf("requires %q", s.Requires())
+	}
+	// The extension spec changes sieve.extensions: without fileinto the
+	// included script does not compile.
+	if _, err := CompileFile(cfg, script, Dirs{}, "-fileinto"); !IsCompileError(err) {
+		t.Errorf("with -fileinto: %v, want a compile error", err)
+	}
+	if _, err := CompileFile(cfg, script, Dirs{Personal: t.TempDir()}, ""); !IsCompileError(err) {
+		t.Errorf("include from an empty personal directory: %v, want a compile error", err)
+	}
+	if _, err := CompileFile(cfg, filepath.Join(dir, "missing.sieve"), Dirs{}, ""); !errors.Is(err, os.ErrNotExist) || IsCompileError(err) {
+		t.Errorf("a missing script: %v", err)
+	}
+	if _, err := CompileFile(cfg, script, Dirs{}, "+vnd.nope"); err == nil || IsCompileError(err) {
+		t.Errorf("an unknown extension in the spec: %v", err)
+	}
+}

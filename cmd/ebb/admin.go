@@ -1,0 +1,42 @@
+package main
+
+import (
+	"github.com/ebbmail/ebb/internal/cli"
+	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/mailuser"
+)
+
+// withDirectory runs fn on the directory, opened for an administration
+// command: run as root, what it creates belongs to the mail user (it
+// refuses first when that cannot be: directory.Options.Owner). The exit
+// code is fn's error's, 0 without one.
+func withDirectory(c *cli.Call, opt directory.Options, fn func(d *directory.Directory, cfg *config.Config) error) int {
+	cfg, code := c.Config()
+	if cfg == nil {
+		return code
+	}
+	owner, err := mailuser.ForRoot(cfg)
+	if err != nil {
+		return c.Fail(err)
+	}
+	opt.Owner = owner
+	d, err := directory.OpenWith(c.Ctx, cfg, opt)
+	if err != nil {
+		return c.Fail(err)
+	}
+	err = fn(d, cfg)
+	if cerr := d.Close(); cerr != nil {
+		code := c.Fail(cerr)
+		if err == nil {
+			return code
+		}
+	}
+	if err != nil {
+		return c.Fail(err)
+	}
+	return 0
+}
+
+// list is the --json flag of the listing commands.
+func jsonFlag(c *cli.Call) *bool { return c.Flags.Bool("json", false, "print JSON") }

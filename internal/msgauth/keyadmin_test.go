@@ -1,0 +1,89 @@
+package msgauth
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ebbmail/ebb/internal/diag"
+)
+
+func TestKeygenDefaultsAndRefusals(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	k, err := Keygen(dir, nil, "Example.ORG.", "", "ed25519", false, nil, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Domain != "example.org" || k.Selector != "ed25519-20261201" || k.Path != filepath.Join(dir, "example.org", "ed25519-20261201.pem") || k.Pending {
+		t.Errorf("key %+v", k)
+	}
+	k, err = Keygen(dir, nil, "example.org", "next", "rsa", true, nil, now)
+	if err != nil || !k.Pending || k.Algorithm != "rsa" || !strings.HasSuffix(k.Path, "next.pem.pending") {
+		t.Fatalf("pending rsa key: %+v, %v", k, err)
+	}
+	var ec interface{ ExitCode() int }
+	for _, bad := range []struct{ domain, selector, alg string }{
+		{"a/b", "s", "ed25519"}, {"", "s", "ed25519"}, {"x@example.org", "s", "ed25519"},
+		{"example.org", "bad selector", "ed25519"}, {"example.org", "s", "dsa"},
+	} {
+		_, err := Keygen(dir, nil, bad.domain, bad.selector, bad.alg, false, nil, now)
+		if !errors.As(err, &ec) || ec.ExitCode() != diag.ExUsage {
+			t.Errorf("Keygen(%q, %q, %q) = %v, want a usage error", bad.domain, bad.selector, bad.alg, err)
+		}
+	}
+	// A selector is never written twice, pending or not.
+	_, err = Keygen(dir, &diag.Setting{Key: "dkim.key_dir"}, "example.org", "next", "ed25519", false, nil, now)
+	d, ok := diag.As(err)
+	if !ok || d.ExitCode() != diag.ExCantCreat || !strings.Contains(d.Hint, "choose another --selector") || d.Setting.Key != "dkim.key_dir" {
+		t.Errorf("existing selector: %v", err)
+	}
+}
+
+func TestCheckKeysSaysWhatDNSHas(t *testing.T) {
+	w := newWorld(t)
+	pub := w.key(t, "example.org", "a", "ed25519", true)
+	w.key(t, "example.org", "b", "ed25519", false)
+	w.key(t, "example.net", "c", "rsa", true)
+	cs, err := CheckKeys(context.Background(), w.dir, w.res, 5*time.Second)
+	if err != nil || len(cs) != 3 {
+		t.Fatalf("CheckKeys: %d, %v", len(cs), err)
+	}
+	got := map[string]string{}
+	for _, c := range cs {
+		got[c.Key.RecordName()] = c.DNS()
+	}
+	if got[pub.RecordName()] != "matches" || got["c._domainkey.example.net"] != "matches" || !strings.Contains(got["b._domainkey.example.org"], "no TXT record") {
+		t.Errorf("DNS states: %q", got)
+	}
+	var b bytes.Buffer
+	WriteKeyTable(&b, cs)
+	if !strings.Contains(b.String(), "DOMAIN") || !strings.Contains(b.String(), "example.net  c         rsa        signing  matches") {
+		t.Errorf("table:\n%s", b.String())
+	}
+	st := Statuses(cs)
+	if len(st) != 3 || st[0].Record == "" || st[0].State != "signing" {
+		t.Errorf("statuses %+v", st)
+	}
+	if s := Statuses(nil); s == nil || len(s) != 0 {
+		t.Errorf("no keys: %#v, want an empty list for JSON", s)
+	}
+	// A key that cannot be parsed is its domain's entry; the other
+	// domains are still checked.
+	os.WriteFile(filepath.Join(w.dir, "example.org", "z.pem"), []byte("junk"), 0o600)
+	cs, err = CheckKeys(context.Background(), w.dir, w.res, 5*time.Second)
+	if err != nil || len(cs) != 2 || cs[0].Domain != "example.net" || cs[0].Key == nil || cs[1].Domain != "example.org" || cs[1].LoadErr == nil || cs[1].Key != nil {
+		t.Errorf("a bad key file: %+v, %v", cs, err)
+	}
+	if len(Statuses(cs)) != 1 {
+		t.Errorf("statuses list a domain that could not be read: %+v", Statuses(cs))
+	}
+	if cs, err := CheckKeys(context.Background(), filepath.Join(w.dir, "none"), w.res, time.Second); err != nil || cs != nil {
+		t.Errorf("no key directory: %v, %v", cs, err)
+	}
+}

@@ -1,0 +1,62 @@
+package queue
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ebbmail/ebb/internal/diag"
+)
+
+func TestWriteMessageTellsTheWholeMessage(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	data := filepath.Join(t.TempDir(), "data")
+	os.WriteFile(data, []byte("Subject: hello\r\nFrom: a@example.org\r\n\r\nbody\r\n"), 0o600)
+	fail := diag.New("open", "create a file in", "/var/vmail/example.org/bob/Maildir/tmp", syscall.EACCES)
+	fail.Ref = "ABCD1234"
+	m := &Message{ID: "Q1", Size: 1536, Arrived: now.Add(-2 * time.Hour), Held: true, DataPath: data,
+		Envelope: Envelope{From: "a@example.org", ClientAddr: "192.0.2.1", ClientHelo: "client.example",
+			Proto: "ESMTPS", AuthUser: "a", Prefix: "Received: by ebb\r\n"},
+		Recipients: []*Recipient{
+			{Address: "bob@example.org", State: Deferred, Attempts: 3, Last: now.Add(-time.Minute), Next: now.Add(10 * time.Minute), Error: fail},
+			{Address: "carol@example.org", State: Delivered, Attempts: 1},
+		},
+		History: []Attempt{{Time: now.Add(-time.Minute), Recipient: "bob@example.org", Outcome: Deferred, Duration: 1500 * time.Microsecond, Error: fail}},
+	}
+	var b bytes.Buffer
+	WriteMessage(&b, m, now)
+	out := b.String()
+	for _, want := range []string{
+		"Message Q1\n",
+		"(1.5 KiB)",
+		"  from:      <a@example.org>\n",
+		`  client:    192.0.2.1 helo "client.example"`,
+		"  protocol:  ESMTPS\n",
+		"  held:      yes (ebb queue release Q1)\n",
+		"  deferred  <bob@example.org>  attempts 3",
+		"  ref ABCD1234",
+		"            cannot create a file in /var/vmail/example.org/bob/Maildir/tmp",
+		"  delivered <carol@example.org>  attempts 1\n",
+		"Headers:\n  Received: by ebb\n  Subject: hello\n  From: a@example.org\n",
+		"History:\n",
+		"deferred  <bob@example.org>  (2ms)  ref ABCD1234\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
+	// A delivered recipient shows no reason; a message without attempts says so.
+	if strings.Count(out, "cannot create") != 2 {
+		t.Errorf("the reason should show once per failure (recipient, history):\n%s", out)
+	}
+	m.History, m.DataPath = nil, filepath.Join(t.TempDir(), "gone")
+	b.Reset()
+	WriteMessage(&b, m, now)
+	if !strings.Contains(b.String(), "  no attempt yet\n") || !strings.Contains(b.String(), "(cannot read the data file:") {
+		t.Errorf("no history, no data file:\n%s", b.String())
+	}
+}
