@@ -19,7 +19,8 @@ type postfixReceiver struct {
 	Dir, Maillog, Mail string
 }
 
-func startPostfixReceiver(t *testing.T, addr string) *postfixReceiver {
+// startPostfixReceiver starts it; extra lines go at the end of main.cf.
+func startPostfixReceiver(t *testing.T, addr string, extra ...string) *postfixReceiver {
 	t.Helper()
 	harness.Install(t, "postfix")
 	harness.RequireRoot(t)
@@ -78,7 +79,8 @@ virtual_mailbox_maps = static:pf.example/bob/
 virtual_uid_maps = static:%[4]d
 virtual_gid_maps = static:%[5]d
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-`, T, cert, key, uid, gid)
+%[6]s
+`, T, cert, key, uid, gid, strings.Join(extra, "\n"))
 	os.WriteFile(filepath.Join(etc, "main.cf"), []byte(main), 0o644)
 	// postfix prints its fatal errors only to a terminal; script gives it one.
 	run := func(cmd string) string {

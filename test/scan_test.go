@@ -68,13 +68,19 @@ func scanZip(t *testing.T, name, content string) []byte {
 // ("" and the earlier reply if the transaction ended before).
 func scanSend(t *testing.T, addr, rcpt, data string) string {
 	t.Helper()
+	return scanSendFrom(t, addr, "sender@example.org", rcpt, data)
+}
+
+// scanSendFrom is scanSend with the envelope sender from.
+func scanSendFrom(t *testing.T, addr, from, rcpt, data string) string {
+	t.Helper()
 	c, err := serveDial(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	c.c.SetDeadline(time.Now().Add(90 * time.Second))
-	for _, l := range []string{"EHLO client.example.org", "MAIL FROM:<sender@example.org>", "RCPT TO:<" + rcpt + ">"} {
+	for _, l := range []string{"EHLO client.example.org", "MAIL FROM:<" + from + ">", "RCPT TO:<" + rcpt + ">"} {
 		if r := c.cmd(l); !strings.HasPrefix(r, "250") {
 			return l + ": " + r
 		}

@@ -337,19 +337,36 @@ func statusOf(r *Recipient, kind dsnKind) dsnStatus {
 	if rm == nil {
 		return st
 	}
-	st.remoteMTA = rm.Host
+	if mtaInvolved(rm) {
+		st.remoteMTA = rm.Host
+	}
 	if rm.Code == 0 {
 		return st // no reply came (connect, TLS): our diagnosis stands
 	}
+	// RFC 3464 §2.3.6: Diagnostic-Code is what the remote MTA sent, so an
+	// enhanced code only when it sent one; the Status field (§2.3.4, which
+	// must have one) gets the class of its reply code when it did not.
 	renh := rm.Enhanced
-	if !validEnhanced(renh, rm.Code) {
+	st.diagnostic = fmt.Sprintf("%d %s", rm.Code, oneLine(rm.Text))
+	if validEnhanced(renh, rm.Code) {
+		st.diagnostic = fmt.Sprintf("%d %s %s", rm.Code, renh, oneLine(rm.Text))
+	} else {
 		renh = fmt.Sprintf("%d.0.0", rm.Code/100)
 	}
-	st.diagnostic = fmt.Sprintf("%d %s %s", rm.Code, renh, oneLine(rm.Text))
+	st.diagnostic = strings.TrimSpace(st.diagnostic)
 	if e.Op != "expire" {
 		st.status = renh
 	}
 	return st
+}
+
+// mtaInvolved reports whether a remote MTA took part in the failure: a
+// connection to one was tried (its address is known) past the DNS. RFC
+// 3464 §2.3.5: Remote-MTA MUST NOT be given when none was involved (null
+// MX, NXDOMAIN, an MTA-STS policy that no MX host meets, a suspended
+// destination that was not tried).
+func mtaInvolved(rm *diag.Remote) bool {
+	return rm.Step != "dns" && rm.IP != ""
 }
 
 // humanLine is one recipient's line in the human part.
@@ -370,8 +387,8 @@ func humanLine(r *Recipient, kind dsnKind) string {
 	code, enh, text := e.SMTPReply()
 	ours := fmt.Sprintf("%d %d.%d.%d %s", code, enh[0], enh[1], enh[2], oneLine(text))
 	rm := e.Remote
-	if rm == nil || rm.Host == "" && rm.Code == 0 {
-		return ours
+	if rm == nil || rm.Code == 0 && (rm.Host == "" || !mtaInvolved(rm)) {
+		return ours // no MTA took part: ours is the whole story
 	}
 	step := ""
 	if rm.Step != "" {

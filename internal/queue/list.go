@@ -273,33 +273,45 @@ func generalisePath(p, rcpt string) string {
 	return p
 }
 
-// replaceSegments replaces path-like segments equal to the local part or
-// the domain of the recipient (case-insensitively, whole segments only).
+// replaceSegments replaces the segments of paths (words holding a "/")
+// equal to the local part or the domain of the recipient
+// (case-insensitively, whole segments only). Words of free text are left
+// alone: a local part is often a word ("mail", "info", "now"), and a
+// remote's "not taking mail now" is not about the mailbox mail@.
 func replaceSegments(s, local, domain string) string {
 	isSep := func(c byte) bool {
-		return c == '/' || c == ' ' || c == ':' || c == '"' || c == '\'' || c == '(' || c == ')' || c == ','
+		return c == '/' || c == ':' || c == '"' || c == '\'' || c == '(' || c == ')' || c == ','
 	}
 	var b strings.Builder
-	start := 0
-	flush := func(end int) {
-		seg := s[start:end]
-		switch {
-		case seg != "" && strings.EqualFold(seg, domain):
-			b.WriteString("{domain}")
-		case seg != "" && strings.EqualFold(seg, local):
-			b.WriteString("{local}")
-		default:
-			b.WriteString(seg)
+	for i, word := range strings.Split(s, " ") {
+		if i > 0 {
+			b.WriteByte(' ')
 		}
-	}
-	for i := 0; i < len(s); i++ {
-		if isSep(s[i]) {
-			flush(i)
-			b.WriteByte(s[i])
-			start = i + 1
+		if !strings.Contains(word, "/") {
+			b.WriteString(word)
+			continue
 		}
+		start := 0
+		flush := func(end int) {
+			seg := word[start:end]
+			switch {
+			case seg != "" && strings.EqualFold(seg, domain):
+				b.WriteString("{domain}")
+			case seg != "" && strings.EqualFold(seg, local):
+				b.WriteString("{local}")
+			default:
+				b.WriteString(seg)
+			}
+		}
+		for j := 0; j < len(word); j++ {
+			if isSep(word[j]) {
+				flush(j)
+				b.WriteByte(word[j])
+				start = j + 1
+			}
+		}
+		flush(len(word))
 	}
-	flush(len(s))
 	return b.String()
 }
 

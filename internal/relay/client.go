@@ -434,10 +434,26 @@ func (c *conn) transact(cmdTimeout, dataTimeout time.Duration, t *txn) (refused 
 		if mr, err = c.readReply(cmdTimeout); err != nil {
 			return refused, nil, &stepError{Step: stepMail, Err: err, Pipelined: true}
 		}
+		if closing(mr) {
+			// RFC 5321 §3.8: a 421 ends the session; no reply to the
+			// rest of the group will come. The remote's words are the
+			// reason, not the end of the connection that follows.
+			c.broken = true
+			return refused, nil, &stepError{Step: stepMail, Reply: mr}
+		}
 		for i := range rcpts {
 			rr, err := c.readReply(cmdTimeout)
 			if err != nil {
+				if mr.Code != 250 {
+					// The server refused MAIL and hung up: its refusal
+					// says why, the lost RCPT replies do not.
+					return refused, nil, &stepError{Step: stepMail, Reply: mr}
+				}
 				return refused, nil, &stepError{Step: stepRcpt, Err: err}
+			}
+			if closing(rr) {
+				c.broken = true
+				return refused, nil, &stepError{Step: stepRcpt, Reply: rr}
 			}
 			if mr.Code == 250 && rr.Code != 250 && rr.Code != 251 {
 				refused[i] = &stepError{Step: stepRcpt, Reply: rr}
@@ -446,17 +462,35 @@ func (c *conn) transact(cmdTimeout, dataTimeout time.Duration, t *txn) (refused 
 			}
 		}
 		if dr, err = c.readReply(cmdTimeout); err != nil {
+			if mr.Code != 250 {
+				return refused, nil, &stepError{Step: stepMail, Reply: mr}
+			}
 			return refused, nil, &stepError{Step: stepData, Err: err}
+		}
+		if closing(dr) {
+			c.broken = true
+			if mr.Code != 250 {
+				return refused, nil, &stepError{Step: stepMail, Reply: mr}
+			}
+			return refused, nil, &stepError{Step: stepData, Reply: dr}
 		}
 	} else {
 		if mr, err = c.cmd(cmdTimeout, stepMail, mail); err != nil {
 			return refused, nil, err
+		}
+		if closing(mr) {
+			c.broken = true
+			return refused, nil, &stepError{Step: stepMail, Reply: mr}
 		}
 		if mr.Code == 250 {
 			for i, l := range rcpts {
 				rr, err := c.cmd(cmdTimeout, stepRcpt, l)
 				if err != nil {
 					return refused, nil, err
+				}
+				if closing(rr) {
+					c.broken = true
+					return refused, nil, &stepError{Step: stepRcpt, Reply: rr}
 				}
 				if rr.Code != 250 && rr.Code != 251 {
 					refused[i] = &stepError{Step: stepRcpt, Reply: rr}
@@ -467,6 +501,10 @@ func (c *conn) transact(cmdTimeout, dataTimeout time.Duration, t *txn) (refused 
 			if accepted > 0 {
 				if dr, err = c.cmd(cmdTimeout, stepData, "DATA"); err != nil {
 					return refused, nil, err
+				}
+				if closing(dr) {
+					c.broken = true
+					return refused, nil, &stepError{Step: stepData, Reply: dr}
 				}
 			}
 		}
@@ -522,10 +560,17 @@ func (c *conn) transact(cmdTimeout, dataTimeout time.Duration, t *txn) (refused 
 		return refused, nil, &stepError{Step: stepEnd, Err: err}
 	}
 	if fr.Code != 250 {
+		if closing(fr) {
+			c.broken = true
+		}
 		return refused, nil, &stepError{Step: stepEnd, Reply: fr}
 	}
 	return refused, fr, nil
 }
+
+// closing reports a reply after which the server closes the session: 421
+// (RFC 5321 §3.8), to any command.
+func closing(r *reply) bool { return r.Code == 421 }
 
 // reset readies a reused session for the next transaction (RFC 5321
 // §4.1.1.5).

@@ -235,13 +235,18 @@ func readNul(r io.Reader) (string, error) {
 // parseClamdReply reads "stream: OK", "stream: <name> FOUND",
 // "stream: <name>(<hash>:<size>) FOUND" (ExtendedDetectionInfo),
 // "INSTREAM size limit exceeded. ERROR" and "<message> ERROR".
+//
+// A verdict (OK, FOUND) counts only after "stream: ", the name clamd gives
+// the stream it was sent: a bare "OK" or a verdict about something else
+// ("/path: OK") is no answer to this scan, and a FOUND without a name is
+// none either; they are unscanned (protocol).
 func parseClamdReply(r *Result, reply string) *Result {
 	reply = strings.TrimSpace(reply)
-	body := strings.TrimPrefix(reply, "stream: ")
+	body, stream := strings.CutPrefix(reply, "stream: ")
 	switch {
-	case body == "OK":
+	case stream && body == "OK":
 		r.Status = Clean
-	case strings.HasSuffix(body, " FOUND"):
+	case stream && strings.HasSuffix(body, " FOUND") && strings.TrimSpace(strings.TrimSuffix(body, " FOUND")) != "":
 		name := strings.TrimSpace(strings.TrimSuffix(body, " FOUND"))
 		if i := strings.IndexByte(name, '('); i > 0 && strings.HasSuffix(name, ")") {
 			name = name[:i]

@@ -15,24 +15,24 @@ func FromConfig(cfg *config.Config, host string) ([]Entry, error) {
 	var es []Entry
 	if a := sc.Clamd.Address; a != "" {
 		es = append(es, Entry{Scanner: &Clamd{Addr: a, Timeout: sc.Clamd.Timeout.Duration},
-			MaxSize: int64(sc.Clamd.MaxSize), SizeKey: "scan.clamd.max_size", OnFailure: Policy(sc.Clamd.OnFailure)})
+			MaxSize: int64(sc.Clamd.MaxSize), SizeKey: "scan.clamd.max_size", Key: "scan.clamd", OnFailure: Policy(sc.Clamd.OnFailure)})
 	}
 	for _, a := range sc.Milter.Addresses {
 		m, err := NewMilter(a, sc.Milter.Timeout.Duration, host)
 		if err != nil {
 			return nil, fmt.Errorf("scan.milter.addresses: %w", err)
 		}
-		es = append(es, Entry{Scanner: m, MaxSize: int64(sc.Milter.MaxSize), SizeKey: "scan.milter.max_size",
+		es = append(es, Entry{Scanner: m, MaxSize: int64(sc.Milter.MaxSize), SizeKey: "scan.milter.max_size", Key: "scan.milter",
 			OnFailure: Policy(sc.Milter.OnFailure)})
 	}
 	if a := sc.Spamd.Address; a != "" {
 		es = append(es, Entry{Scanner: &Spamd{Addr: a, Timeout: sc.Spamd.Timeout.Duration, User: sc.Spamd.User},
-			MaxSize: int64(sc.Spamd.MaxSize), SizeKey: "scan.spamd.max_size", OnFailure: Policy(sc.Spamd.OnFailure),
+			MaxSize: int64(sc.Spamd.MaxSize), SizeKey: "scan.spamd.max_size", Key: "scan.spamd", OnFailure: Policy(sc.Spamd.OnFailure),
 			RejectScore: sc.Spamd.RejectScore})
 	}
 	if a := sc.Rspamd.Address; a != "" {
 		es = append(es, Entry{Scanner: NewRspamd(a, sc.Rspamd.Timeout.Duration, sc.Rspamd.Password),
-			MaxSize: int64(sc.Rspamd.MaxSize), SizeKey: "scan.rspamd.max_size", OnFailure: Policy(sc.Rspamd.OnFailure)})
+			MaxSize: int64(sc.Rspamd.MaxSize), SizeKey: "scan.rspamd.max_size", Key: "scan.rspamd", OnFailure: Policy(sc.Rspamd.OnFailure)})
 	}
 	return es, nil
 }

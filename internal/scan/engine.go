@@ -22,6 +22,7 @@ type Entry struct {
 	Scanner     Scanner
 	MaxSize     int64  // larger messages are skipped (0: no limit of ours)
 	SizeKey     string // the setting of MaxSize, named in the header ("scan.spamd.max_size")
+	Key         string // the scanner's config section ("scan.spamd"), named in fixes
 	OnFailure   Policy
 	RejectScore float64 // spam at or above is refused (0: never)
 }
@@ -212,7 +213,8 @@ func (e *Engine) account(m *Message, rep *Report) {
 			}
 			// A fail-open is loud (principle 7): its own line.
 			e.o.Logger.Warn("scan: message not scanned", "queue_id", m.ID, "scanner", r.Scanner,
-				"status", string(r.Status), "cause", r.Cause, "detail", r.Detail, "policy", pol, "err", errString(r.Err))
+				"status", string(r.Status), "cause", r.Cause, "detail", r.Detail, "policy", pol, "err", errString(r.Err),
+				"fix", fixFor(rep.entries[i], r).String())
 		}
 	}
 	e.o.Metrics.verdict(rep.Verdict.Name(), rep.Took)

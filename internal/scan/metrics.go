@@ -25,7 +25,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"scanner", "status"}),
 		unscanned: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ebb_scan_unscanned_total",
-			Help: "Messages a scanner did not scan, by scanner and cause (size, scanner_limit, down, timeout, protocol, breaker, io).",
+			Help: "Messages a scanner did not scan, by scanner and cause (size, scanner_limit, scanner_skip, down, timeout, protocol, breaker, io).",
 		}, []string{"scanner", "cause"}),
 		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "ebb_scan_seconds",

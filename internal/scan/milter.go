@@ -208,6 +208,9 @@ func (m *Milter) ctxErr(ctx context.Context, err error) error {
 }
 
 func milterResult(r *Result, act *milter.Action, mods []milter.ModifyAction) *Result {
+	if act == nil {
+		return failure(r, protoErr("the milter ended the message without an answer"))
+	}
 	for _, mod := range mods {
 		switch mod.Code {
 		case milter.ActAddHeader, milter.ActInsertHeader, milter.ActChangeHeader:
@@ -241,11 +244,15 @@ func milterResult(r *Result, act *milter.Action, mods []milter.ModifyAction) *Re
 		r.Action, r.Code = "reply "+strconv.Itoa(act.SMTPCode), act.SMTPCode
 		r.Text = strings.TrimSpace(act.SMTPText)
 		// The text may begin with an enhanced code: "5.7.1 Virus found".
+		// A reply code is a refusal (5xx) or a deferral (4xx); any other
+		// code carries no verdict (milter protocol: SMFIR_REPLYCODE).
 		switch {
-		case act.SMTPCode >= 500:
+		case act.SMTPCode >= 500 && act.SMTPCode <= 599:
 			r.Status = Refuse
-		case act.SMTPCode >= 400:
+		case act.SMTPCode >= 400 && act.SMTPCode <= 499:
 			r.Status = Defer
+		default:
+			return failure(r, protoErr("the milter replied with the code %d, which is neither 4xx nor 5xx", act.SMTPCode))
 		}
 	default:
 		return failure(r, protoErr("milter answered with action %q", rune(act.Code)))

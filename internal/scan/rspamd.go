@@ -50,10 +50,11 @@ func (r *Rspamd) url(path string) string {
 
 // rspamdReply is the part of /checkv2's JSON that ebb uses.
 type rspamdReply struct {
-	IsSkipped     bool    `json:"is_skipped"`
-	Score         float64 `json:"score"`
-	RequiredScore float64 `json:"required_score"`
-	Action        string  `json:"action"`
+	IsSkipped bool `json:"is_skipped"`
+	// Score and Action are the verdict: nil when the reply lacks them.
+	Score         *float64 `json:"score"`
+	RequiredScore float64  `json:"required_score"`
+	Action        *string  `json:"action"`
 	Symbols       map[string]struct {
 		Score float64 `json:"score"`
 	} `json:"symbols"`
@@ -129,9 +130,34 @@ func (r *Rspamd) Scan(ctx context.Context, m *Message) *Result {
 }
 
 // rspamdResult maps rspamd's action (conf/actions.conf spells them with
-// spaces) onto a status.
+// spaces) onto a status. A reply without its verdict (no action or no
+// score: "{}", a proxy's or another endpoint's JSON) or with an action ebb
+// does not know is not ham: it is unscanned (protocol), and the failure
+// policy decides. A reply saying rspamd skipped its checks (is_skipped,
+// rspamd's settings) is skipped, not ham with score 0.
 func rspamdResult(res *Result, rep *rspamdReply) *Result {
-	res.Score, res.Required, res.Action = rep.Score, rep.RequiredScore, rep.Action
+	action := ""
+	if rep.Action != nil {
+		action = *rep.Action
+	}
+	refuses := action == "reject" || action == "soft reject" || action == "greylist"
+	if rep.IsSkipped && !refuses {
+		// rspamd's answer to Flags: skip, or a settings rule applying
+		// flags = ["skip"]: no symbol was checked, whatever the score.
+		res.Status, res.Cause, res.Action = Skipped, CauseScannerSkip, action
+		res.Detail = "rspamd skipped its checks (is_skipped, rspamd's settings)"
+		res.Err = fmt.Errorf("rspamd answered is_skipped: true with action %q: it checked nothing", action)
+		return res
+	}
+	switch {
+	case rep.Action == nil && rep.Score == nil:
+		return failure(res, protoErr("rspamd's reply has no action and no score: no verdict (is scan.rspamd.address rspamd's normal worker, port 11333?)"))
+	case rep.Action == nil:
+		return failure(res, protoErr("rspamd's reply has a score but no action: no verdict"))
+	case rep.Score == nil:
+		return failure(res, protoErr("rspamd's reply has the action %q but no score", action))
+	}
+	res.Score, res.Required, res.Action = *rep.Score, rep.RequiredScore, action
 	for name, s := range rep.Symbols {
 		res.Symbols = append(res.Symbols, fmt.Sprintf("%s(%.2f)", name, s.Score))
 	}
@@ -139,18 +165,17 @@ func rspamdResult(res *Result, rep *rspamdReply) *Result {
 	if msg, ok := rep.Messages["smtp_message"].(string); ok {
 		res.Text = msg
 	}
-	switch rep.Action {
+	switch action {
 	case "reject":
 		res.Status = Refuse
 	case "soft reject", "greylist":
 		res.Status = Defer
 	case "add header", "rewrite subject":
 		res.Status = IsSpam
-	case "no action", "":
+	case "no action":
 		res.Status = Ham
 	default:
-		res.Status = Ham
-		res.Detail = "unknown action " + rep.Action
+		return failure(res, protoErr("rspamd answered the action %q, which ebb does not know (reject, soft reject, greylist, add header, rewrite subject, no action)", action))
 	}
 	return res
 }

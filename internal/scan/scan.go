@@ -123,6 +123,9 @@ const (
 	CauseProtocol     = "protocol" // an answer we cannot read, or an error reply
 	CauseBreaker      = "breaker"  // the circuit breaker is open
 	CauseIO           = "io"       // the spool file could not be read
+	// CauseScannerSkip: the scanner answered that it skipped its checks
+	// on purpose (rspamd's is_skipped, set by its settings module).
+	CauseScannerSkip = "scanner_skip"
 )
 
 // Result is one scanner's answer.

@@ -97,8 +97,10 @@ func decide(rs []*Result, es []*entry) Verdict {
 			}
 			consider(rDefer, Verdict{Code: 451, Enhanced: [3]int{4, 7, 1}, By: r.Scanner, Cause: "greylist", Text: text})
 		case Failed, Skipped:
-			if r.Status == Skipped && r.Cause == CauseSize {
-				continue // our own limit: skipped on purpose, stated in the header
+			if r.Status == Skipped && (r.Cause == CauseSize || r.Cause == CauseScannerSkip) {
+				// Skipped on purpose (our own limit, or the scanner's own
+				// settings), stated in the header, the log and a metric.
+				continue
 			}
 			switch en.OnFailure {
 			case PolicyReject:
@@ -159,7 +161,7 @@ func (r *Result) describe(pol Policy) string {
 	case Refuse, Defer:
 		return fmt.Sprintf("%s (%s, %s)", r.Status, r.Action, took)
 	case Skipped:
-		if r.Cause == CauseSize {
+		if r.Cause == CauseSize || r.Cause == CauseScannerSkip {
 			return "skipped (" + r.Detail + ")"
 		}
 		return "skipped (" + r.Detail + "; policy " + string(pol) + ")"

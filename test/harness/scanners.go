@@ -358,6 +358,10 @@ var (
 	rspamdErr  error
 )
 
+// RspamdSkipSender is the envelope sender for whom the shared rspamd's
+// settings skip every check.
+const RspamdSkipSender = "skip-checks@rspamd-skip.test"
+
 // RspamdCache keeps rspamd's compiled hyperscan database between test
 // runs on one machine: a cold start compiles it for 25-60 s, a warm one
 // takes about a second.
@@ -392,6 +396,9 @@ func startRspamd(dir string) (*Rspamd, error) {
 		"etc/override.d/fuzzy_check.conf":      "enabled = false;\n",
 		"etc/override.d/logging.inc":           fmt.Sprintf("type = \"file\";\nfilename = \"%s/log/rspamd.log\";\nlevel = \"info\";\n", dir),
 		"etc/local.d/options.inc":              "dns {\n  nameserver = [\"127.0.0.1:53\"];\n  timeout = 0.5s;\n  retransmits = 1;\n}\n",
+		// A settings rule, as an admin writes one to exempt a sender:
+		// rspamd then answers is_skipped with score 0 and "no action".
+		"etc/local.d/settings.conf": fmt.Sprintf("ebb_test_skip {\n  from = %q;\n  apply {\n    flags = [\"skip\"];\n  }\n}\n", RspamdSkipSender),
 	}
 	for _, d := range []string{"etc/override.d", "etc/local.d", "run", "log"} {
 		os.MkdirAll(filepath.Join(dir, d), 0o755)
