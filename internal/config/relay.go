@@ -27,7 +27,7 @@ type Relay struct {
 	ConnTimeout  Duration `toml:"connect_timeout" default:"30s" min:"1ms" doc:"How long a TCP connection to one address may take (Postfix: smtp_connect_timeout)."`
 	GreetTimeout Duration `toml:"greeting_timeout" default:"5m" min:"1ms" doc:"How long to wait for the server's 220 greeting and the EHLO and STARTTLS replies (RFC 5321 4.5.3.2.1: 5 minutes)."`
 	CmdTimeout   Duration `toml:"command_timeout" default:"5m" min:"1ms" doc:"How long to wait for the reply to MAIL, RCPT, DATA and RSET (RFC 5321 4.5.3.2)."`
-	DataTimeout  Duration `toml:"data_timeout" default:"10m" min:"1ms" doc:"How long to wait for the reply after the end of the data (RFC 5321 4.5.3.2.6: 10 minutes)."`
+	DataTimeout  Duration `toml:"data_timeout" default:"10m" min:"1ms" doc:"How long the remote may take to accept each part of the message data (RFC 5321 4.5.3.2.5: the wait for progress, not the whole transfer: a large message to a slow but steady server goes through) and to reply after the end of the data (RFC 5321 4.5.3.2.6: 10 minutes)."`
 	IdleTimeout  Duration `toml:"idle_timeout" default:"5s" min:"0s" doc:"How long an open connection waits for the next message to the same destination (RSET between) before QUIT. 0: one message per connection."`
 	Port25Probe  string   `toml:"port25_probe" default:"" doc:"A host:port that ebb doctor connects to, to learn whether outbound port 25 is open here (many providers block it; then relay.smarthost is the way out), e.g. the MX of a large mail provider. Empty: not checked."`
 	ReuseLimit   Duration `toml:"reuse_time_limit" default:"300s" min:"0s" doc:"The longest one connection is reused for (Postfix: smtp_connection_reuse_time_limit)."`

@@ -12,6 +12,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -98,6 +99,12 @@ type conn struct {
 	// downgraded holds the handshake error when STARTTLS failed and the
 	// session went on in the clear (relay.tls = may).
 	downgraded string
+	// writeWait bounds each write (progressWriter): the command timeout,
+	// or relay.data_timeout while the data goes.
+	writeWait time.Duration
+	// ended: the attempt's context is done (watch); no new deadline may
+	// lift the one in the past that stops blocked reads and writes.
+	ended atomic.Bool
 }
 
 func newConn(nc net.Conn, host, ip, port string) *conn {
@@ -109,8 +116,32 @@ func newConn(nc net.Conn, host, ip, port string) *conn {
 func (c *conn) setConn(nc net.Conn) {
 	c.nc = nc
 	c.r = textproto.NewReader(bufio.NewReaderSize(nc, 4096))
-	c.w = bufio.NewWriterSize(nc, 32<<10)
+	c.w = bufio.NewWriterSize(progressWriter{c}, 32<<10)
 	c.tw = textproto.NewWriter(c.w)
+}
+
+// progressWriter gives each write to the connection its own deadline,
+// c.writeWait from its start: RFC 5321 §4.5.3.2.5 bounds the wait for
+// each chunk of the data to be taken, not the whole transfer, so a large
+// message to a slow but steady server goes through, and one that stops
+// taking data is given up after one timeout.
+type progressWriter struct{ c *conn }
+
+func (w progressWriter) Write(p []byte) (int, error) {
+	if w.c.writeWait > 0 {
+		w.c.deadline(w.c.nc.SetWriteDeadline, w.c.writeWait)
+	}
+	return w.c.nc.Write(p)
+}
+
+// deadline sets a read or write deadline d from now, unless the attempt
+// ended (watch): then the deadline stays in the past, whichever of the
+// two came first.
+func (c *conn) deadline(set func(time.Time) error, d time.Duration) {
+	set(time.Now().Add(d))
+	if c.ended.Load() {
+		set(time.Unix(1, 0))
+	}
 }
 
 // name is host[ip] as Postfix writes a peer.
@@ -118,12 +149,16 @@ func (c *conn) name() string { return fmt.Sprintf("%s[%s]", c.host, c.ip) }
 
 // watch makes ctx's end interrupt blocked reads and writes.
 func (c *conn) watch(ctx context.Context) (stop func() bool) {
-	return context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })
+	c.ended.Store(false) // a session kept from an earlier attempt
+	return context.AfterFunc(ctx, func() {
+		c.ended.Store(true)
+		c.nc.SetDeadline(time.Unix(1, 0))
+	})
 }
 
 // readReply reads one (possibly multiline) reply within timeout.
 func (c *conn) readReply(timeout time.Duration) (*reply, error) {
-	c.nc.SetReadDeadline(time.Now().Add(timeout))
+	c.deadline(c.nc.SetReadDeadline, timeout)
 	var lines []string
 	code := 0
 	for {
@@ -226,7 +261,7 @@ func isEnhanced(s string, code int) bool {
 // send writes lines (each without CRLF) and flushes once: with
 // PIPELINING several commands go in one packet.
 func (c *conn) send(timeout time.Duration, lines ...string) error {
-	c.nc.SetWriteDeadline(time.Now().Add(timeout))
+	c.writeWait = timeout
 	for _, l := range lines {
 		if strings.ContainsAny(l, "\r\n") {
 			return fmt.Errorf("line break in command %q", l)
@@ -539,7 +574,7 @@ func (c *conn) transact(cmdTimeout, dataTimeout time.Duration, t *txn) (refused 
 		cleanup()
 		return refused, nil, &stepError{Step: stepData, Reply: dr}
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(dataTimeout))
+	c.writeWait = dataTimeout
 	dw := c.tw.DotWriter()
 	if err := t.write(dw); err != nil {
 		c.broken = true

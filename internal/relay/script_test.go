@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 )
 
 // scriptServer is an SMTP server on 127.0.0.2 whose every reply after EHLO
@@ -122,6 +123,67 @@ func TestReplyBeforeTheServerHangsUp(t *testing.T) {
 					!strings.Contains(d.Reason, c.sentence) || strings.Contains(d.Reason, "EOF") {
 					t.Errorf("recipient %d: %s (remote %+v, class %s), want %q at %s", i, d.Sentence(), d.Remote, d.Class, c.sentence, c.step)
 				}
+			}
+		})
+	}
+}
+
+// Issue 24: relay.data_timeout bounded the whole transfer of the data, so a
+// large message to a slow but steady server always failed. It bounds the
+// wait for progress (RFC 5321 §4.5.3.2.5): a server that takes 256 KiB
+// every 100 ms gets a 16 MiB message (about 6.5 s, of which writing takes
+// 4 s or more: the kernel's socket buffers on loopback hold 4-6 MiB, which
+// the server still reads after the final dot went) with data_timeout 3s;
+// one that stops taking data is given up after about data_timeout.
+func TestDataTimeoutBoundsTheWaitForProgress(t *testing.T) {
+	big := "Subject: big\r\n\r\n" + strings.Repeat(strings.Repeat("x", 1022)+"\r\n", 16<<10)
+	slow := func(stall bool) func(c net.Conn, br *bufio.Reader) {
+		return func(c net.Conn, br *bufio.Reader) {
+			c.(*net.TCPConn).SetReadBuffer(64 << 10)
+			readUntil(br, "DATA")
+			fmt.Fprint(c, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go ahead\r\n")
+			if stall {
+				time.Sleep(time.Minute) // takes nothing
+				return
+			}
+			// 256 KiB every 100 ms, line by line up to the final dot.
+			for n := 0; ; {
+				line, err := br.ReadString('\n')
+				if err != nil || line == ".\r\n" {
+					break
+				}
+				if n += len(line); n >= 256<<10 {
+					n = 0
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+			fmt.Fprint(c, "250 2.0.0 Ok: queued as SLOW1\r\n")
+			br.ReadString('\n') // QUIT or RSET
+		}
+	}
+	for _, c := range []struct {
+		name  string
+		stall bool
+	}{{"slow but steady", false}, {"stops taking data", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			port := scriptServer(t, []string{"PIPELINING", "SIZE 100000000"}, slow(c.stall))
+			e := newEnv(t, port, "tls = \"none\"\ndata_timeout = \"3s\"\nidle_timeout = \"0s\"\n")
+			e.dns.MustAdd("example.net. MX 10 mx.example.net.", "mx.example.net. A 127.0.0.2")
+			r := e.relay(Options{})
+			m := e.message("alice@ours.test", big, "bob@example.net")
+			start := time.Now()
+			err := deliver(t, r, m, 0)
+			took := time.Since(start)
+			t.Logf("%s: %v after %v", c.name, err, took.Round(time.Millisecond))
+			if !c.stall {
+				if err != nil || took < 4*time.Second {
+					t.Errorf("want delivered after more than data_timeout (the transfer takes ~6.5s): %v after %v", err, took)
+				}
+				return
+			}
+			d := mustDiag(t, err)
+			if d.Remote == nil || d.Remote.Step != stepEnd || !d.Temporary() || took > 10*time.Second {
+				t.Errorf("a stalled server: %s after %v, want a temporary failure in the data after about 3s", d.Sentence(), took)
 			}
 		})
 	}
