@@ -257,30 +257,21 @@ func Run(t testing.TB, cmd *exec.Cmd, stdin []byte) Result {
 	return r
 }
 
-// Install runs apt-get install for packages that are not installed yet. The
-// test command installs everything up front; this is for running one test
-// package alone on a fresh machine.
+// Install fails the test unless the Debian packages pkgs are installed. A
+// test installs nothing itself (it would change the host's packages, and it
+// runs without a network): test/run-all.sh installs test/packages.txt before
+// the tests, so every package a test names here belongs in that list.
 func Install(t testing.TB, pkgs ...string) {
 	t.Helper()
 	var missing []string
 	for _, p := range pkgs {
-		if exec.Command("dpkg-query", "-W", "-f=${Status}", p).Run() != nil {
-			missing = append(missing, p)
-			continue
-		}
-		out, _ := exec.Command("dpkg-query", "-W", "-f=${Status}", p).Output()
-		if !strings.Contains(string(out), "install ok installed") {
+		out, err := exec.Command("dpkg-query", "-W", "-f=${Status}", p).Output()
+		if err != nil || !strings.Contains(string(out), "install ok installed") {
 			missing = append(missing, p)
 		}
 	}
-	if len(missing) == 0 {
-		return
-	}
-	RequireRoot(t)
-	args := append([]string{"-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q", "--no-install-recommends"}, missing...)
-	cmd := exec.Command("apt-get", args...)
-	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("apt-get install %v: %v\n%s", missing, err, out)
+	if len(missing) > 0 {
+		t.Fatalf("the test needs the Debian packages %s, not installed here: test/run-all.sh installs test/packages.txt (or: apt-get install --no-install-recommends %s)",
+			strings.Join(missing, ", "), strings.Join(missing, " "))
 	}
 }
