@@ -386,7 +386,13 @@ func TestScanDoctor(t *testing.T) {
 	cl := harness.StartClamd(t, harness.ClamdOptions{StreamMaxLength: "1M"})
 	dir := harness.Dir(t)
 	conf := filepath.Join(dir, "ebb.toml")
-	os.WriteFile(conf, []byte(fmt.Sprintf("[scan.clamd]\naddress = %q\nconfig = %q\n[scan.spamd]\naddress = %q\n", cl.Addr, cl.Conf(), sa.Addr)), 0o644)
+	// Every path in the test's directory and DNS on loopback: doctor as
+	// root opens the directory database, and the defaults' /var/lib/ebb is
+	// the machine's.
+	os.WriteFile(conf, []byte(fmt.Sprintf("[server]\ndata_dir = %q\n[queue]\nspool = %q\n[mail]\nroot = %q\n"+
+		"[scan.clamd]\naddress = %q\nconfig = %q\n[scan.spamd]\naddress = %q\n",
+		filepath.Join(dir, "data"), filepath.Join(dir, "spool"), filepath.Join(dir, "mail"), cl.Addr, cl.Conf(), sa.Addr)), 0o644)
+	harness.LoopbackDNS(t, conf)
 	r := harness.Run(t, exec.Command(harness.Ebb(t), "doctor", "-c", conf), nil)
 	out := scanLines(r.Stdout, "scan")
 	for _, want := range []string{"clamd answers", "clamd finds the EICAR test string (Eicar-Test-Signature", "spamd answers",

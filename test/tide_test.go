@@ -127,6 +127,9 @@ func chromium(t *testing.T, args ...string) string {
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--disable-dev-shm-usage", "--user-data-dir=" + profile}
 	cmd := exec.CommandContext(ctx, "chromium", append(base, args...)...)
+	// Chromium keeps crash reports and dconf's cache below HOME whatever
+	// --user-data-dir says: the test's directory, not root's.
+	cmd.Env = append(os.Environ(), "HOME="+profile, "XDG_CONFIG_HOME="+filepath.Join(profile, "config"), "XDG_CACHE_HOME="+filepath.Join(profile, "cache"))
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("chromium %v: %v", args, err)

@@ -78,9 +78,15 @@ var builtin = sync.OnceValue(Defaults)
 // Load reads path over the defaults and validates it. A missing file at the
 // default path (when path is "") gives the defaults.
 func Load(path string) (*Config, error) {
+	return load(path, DefaultPath)
+}
+
+// load is Load with the default path given (a test's own, not this
+// machine's /etc/ebb/ebb.toml).
+func load(path, defaultPath string) (*Config, error) {
 	explicit := path != ""
 	if !explicit {
-		path = DefaultPath
+		path = defaultPath
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {

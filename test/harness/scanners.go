@@ -9,7 +9,9 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -91,7 +93,19 @@ func startSpamd(dir string) (*Spamd, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.cmd = exec.Command("spamd", "--listen="+s.Addr, "--allowed-ips=127.0.0.1", "-u", "debian-spamd", "-x", "-L",
+	// spamd's children keep their state in HOME: the test's directory,
+	// not debian-spamd's /var/lib/spamassassin.
+	home := filepath.Join(dir, "home")
+	if err := os.Mkdir(home, 0o700); err != nil {
+		return nil, err
+	}
+	if u, err := user.Lookup("debian-spamd"); err == nil {
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		os.Chown(home, uid, gid)
+	}
+	os.Chmod(dir, 0o755)
+	s.cmd = exec.Command("spamd", "--listen="+s.Addr, "--allowed-ips=127.0.0.1", "-u", "debian-spamd", "-x", "-L", "--helper-home-dir="+home,
 		"--max-children=2", "--min-children=1", "--min-spare=1", "--max-spare=2",
 		"--cf=use_bayes 0", "--cf=bayes_auto_learn 0",
 		"-r", filepath.Join(dir, "spamd.pid"), "-s", "stderr")
