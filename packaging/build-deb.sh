@@ -53,18 +53,18 @@ ln -s ebb "$stage/usr/sbin/sendmail"
 ln -s ../sbin/ebb "$stage/usr/bin/mailq"
 ebb="$stage/usr/sbin/ebb"
 
-# The conffile: the documented defaults, from the code itself, with the mail
-# root on a directory of ebb's own (the built-in /var/mail is the system's,
-# root:mail 2775, and is never given to vmail).
+# The conffile: the documented defaults, from the code itself, unchanged:
+# one set of defaults (ebb config defaults, the package, the docs, doctor).
+# mail.root is ebb's own /var/vmail there too (the postinst makes it).
 install -d "$stage/etc/ebb"
 {
 	echo "# /etc/ebb/ebb.toml, installed by the ebb package (a conffile: your"
-	echo "# changes are kept on upgrade). The package differs from the built-in"
-	echo "# defaults only in mail.root = \"/var/vmail\"."
+	echo "# changes are kept on upgrade). Every key at its built-in default,"
+	echo "# as ebb config defaults prints it."
 	echo
-	"$ebb" config defaults | sed 's|^root = "/var/mail"$|root = "/var/vmail"|'
+	"$ebb" config defaults
 } >"$stage/etc/ebb/ebb.toml"
-grep -q '^root = "/var/vmail"$' "$stage/etc/ebb/ebb.toml" || { echo "$0: mail.root not found in ebb config defaults" >&2; exit 1; }
+grep -q '^root = "/var/vmail"$' "$stage/etc/ebb/ebb.toml" || { echo "$0: mail.root = \"/var/vmail\" not found in ebb config defaults (the postinst creates that directory)" >&2; exit 1; }
 "$ebb" config check -c "$stage/etc/ebb/ebb.toml" >/dev/null
 
 install -d "$stage/lib/systemd/system"

@@ -16,6 +16,21 @@ var configCmd = &cli.Command{Name: "config", Summary: "print the defaults, or va
 			config.WriteDefaults(c.Stdout)
 			return 0
 		}},
+	{Name: "init", Args: "[FILE]", NoConfig: true, Summary: "write a starting config (every key at its default) to FILE, default " + config.DefaultPath + "; never over one that is there",
+		Run: func(c *cli.Call) int {
+			if code, ok := c.Parse(0, 1); !ok {
+				return code
+			}
+			path := config.DefaultPath
+			if len(c.Args) == 1 {
+				path = c.Args[0]
+			}
+			if err := config.WriteNew(path); err != nil {
+				return c.Fail(err)
+			}
+			fmt.Fprintf(c.Stdout, "%s: written, every key at its default\n", path)
+			return 0
+		}},
 	{Name: "check", Summary: "validate the config file: unknown keys and bad values, each with file:line",
 		Run: func(c *cli.Call) int {
 			if code, ok := c.Parse(0, 0); !ok {

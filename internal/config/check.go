@@ -10,12 +10,27 @@ var placeholder = regexp.MustCompile(`\{[^}]*\}`)
 // check holds the rules that span keys or look inside values.
 func (c *Config) check() []Problem {
 	var probs []Problem
+	has := map[string]bool{}
+	unknown := false
 	for _, p := range placeholder.FindAllString(c.Mail.Maildir, -1) {
 		switch p {
 		case "{root}", "{domain}", "{local}", "{address}":
+			has[p] = true
 		default:
+			unknown = true
 			probs = append(probs, Problem{Key: "mail.maildir", Msg: fmt.Sprintf("mail.maildir: unknown placeholder %s; use {root}, {domain}, {local} or {address}", p)})
 		}
+	}
+	// One Maildir per mailbox: a template that leaves out the address, or
+	// keeps the local part without the domain, puts the mail of several
+	// mailboxes into one Maildir (alice@a.example and alice@b.example).
+	if !unknown && !has["{address}"] && !(has["{local}"] && has["{domain}"]) {
+		missing := "{address}, or {domain} and {local}"
+		if has["{local}"] {
+			missing = "{domain} beside {local}, or {address}"
+		}
+		probs = append(probs, Problem{Key: "mail.maildir", Msg: fmt.Sprintf(
+			"mail.maildir = %q gives several mailboxes one Maildir: it needs %s (e.g. \"{root}/{domain}/{local}/Maildir\"); to move every Maildir, set mail.root instead", c.Mail.Maildir, missing)})
 	}
 	probs = append(probs, c.Relay.check()...)
 	probs = append(probs, c.Auth.check()...)

@@ -148,7 +148,7 @@ func Parse(path string, data []byte) (*Config, error) {
 
 // Setting describes where the value of key came from, for diag errors.
 func (c *Config) Setting(key string) *diag.Setting {
-	s := &diag.Setting{Key: key, Value: c.valueString(key), Default: true, File: c.File, User: c.Server.User}
+	s := &diag.Setting{Key: key, Value: c.valueString(key), Default: true, File: c.File, User: c.Server.User, Group: c.Server.Group}
 	if s.File == "" {
 		s.File = DefaultPath // defaults only: a fix writes the default file
 	}

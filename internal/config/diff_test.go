@@ -12,7 +12,7 @@ func TestChangedNamesEveryKeyThatDiffers(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := fmt.Sprint(Changed(old, new))
-	want := "[{mail.root /var/mail /srv/mail} {queue.workers 32 4} {smtp.listen 0.0.0.0:25 127.0.0.1:2525} {log.level info debug}]"
+	want := "[{mail.root /var/vmail /srv/mail} {queue.workers 32 4} {smtp.listen 0.0.0.0:25 127.0.0.1:2525} {log.level info debug}]"
 	if got != want {
 		t.Errorf("Changed = %s\nwant      %s", got, want)
 	}

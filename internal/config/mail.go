@@ -2,8 +2,8 @@ package config
 
 // Mail is local delivery into Maildir++.
 type Mail struct {
-	Root          string `toml:"root" default:"/var/mail" doc:"The directory under which the Maildirs of hosted mailboxes live. Used as {root} in mail.maildir."`
-	Maildir       string `toml:"maildir" default:"{root}/{domain}/{local}/Maildir" doc:"Where a mailbox's Maildir is, unless the directory sets one. Placeholders: {root} (mail.root), {domain} (the domain, lower case, in ASCII), {local} (the local part as stored), {address} (local@domain)."`
+	Root          string `toml:"root" default:"/var/vmail" doc:"The directory under which the Maildirs of hosted mailboxes live, a directory of ebb's own that server.user owns (never /var/mail, which the system shares). Used as {root} in mail.maildir."`
+	Maildir       string `toml:"maildir" default:"{root}/{domain}/{local}/Maildir" doc:"Where a mailbox's Maildir is, unless the directory sets one; it must name one Maildir per mailbox ({address}, or {domain} and {local}). Placeholders: {root} (mail.root), {domain} (the domain, lower case, in ASCII), {local} (the local part as stored), {address} (local@domain)."`
 	Create        bool   `toml:"create" default:"true" doc:"Create a missing Maildir (and its parents, mode 0700) at the first delivery. When false a missing Maildir is a temporary error that names which of tmp/, new/, cur/ is missing."`
 	CreateFolders bool   `toml:"create_folders" default:"true" doc:"Create a missing Maildir++ folder (.Folder) when a message is filed into it (ebb deliver -m, Sieve fileinto)."`
 	Quota         Size   `toml:"quota" default:"0" doc:"The Maildir++ quota in bytes for a mailbox that has none of its own (0: none). A maildirsize file in the Maildir takes precedence."`

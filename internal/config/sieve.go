@@ -11,7 +11,7 @@ type Sieve struct {
 	// parent of the Maildir unless Home says otherwise.
 	Script string `toml:"script" default:"~/.dovecot.sieve" doc:"The user's active script (a file or a symlink to one, as Dovecot's ~/.dovecot.sieve). Placeholders: ~ or {home} (sieve.home), {maildir}, {local}, {domain}, {address}. A missing file means the user has no script."`
 	Dir    string `toml:"dir" default:"~/sieve" doc:"The user's script directory: where include :personal finds scripts (Dovecot's ~/sieve). Same placeholders as sieve.script."`
-	Home   string `toml:"home" default:"{maildir}/.." doc:"The user's home directory for ~ in sieve.script and sieve.dir. The default is the parent of the Maildir, as in a Dovecot layout /var/mail/example.com/bob/{Maildir,sieve,.dovecot.sieve}."`
+	Home   string `toml:"home" default:"{maildir}/.." doc:"The user's home directory for ~ in sieve.script and sieve.dir. The default is the parent of the Maildir, as in a Dovecot layout /var/vmail/example.com/bob/{Maildir,sieve,.dovecot.sieve}."`
 	// Global scripts run for every user, before and after the user's
 	// script, as Pigeonhole's sieve_before/sieve_after do.
 	Before    []string `toml:"before" default:"" doc:"Scripts run before the user's script for every delivery, in order (Pigeonhole's sieve_before). A script that stops ends the chain; fileinto/keep/redirect actions accumulate."`

@@ -272,8 +272,8 @@ func TestMissingFolderFallsBackToInbox(t *testing.T) {
 func TestMaildirFor(t *testing.T) {
 	cfg := config.Defaults()
 	cases := map[string]string{
-		"alice@Example.COM":   "/var/mail/example.com/alice/Maildir",
-		"Alice.B@example.com": "/var/mail/example.com/Alice.B/Maildir",
+		"alice@Example.COM":   "/var/vmail/example.com/alice/Maildir",
+		"Alice.B@example.com": "/var/vmail/example.com/Alice.B/Maildir",
 	}
 	for in, want := range cases {
 		if got, err := MaildirFor(cfg, in); err != nil || got != want {

@@ -46,9 +46,10 @@ func MaildirOf(cfg *config.Config, mb *directory.Mailbox) (string, error) {
 }
 
 // settingFor says which setting chose a templated path: mail.root when the
-// path lies under it (the usual story), else mail.maildir.
+// template starts there and the path lies under it (the usual story: a fix
+// that moves the Maildirs sets mail.root), else mail.maildir.
 func settingFor(cfg *config.Config, path string) *diag.Setting {
-	if strings.Contains(cfg.Mail.Maildir, "{root}") && strings.HasPrefix(path, filepath.Clean(cfg.Mail.Root)+"/") && cfg.IsDefault("mail.maildir") {
+	if strings.HasPrefix(cfg.Mail.Maildir, "{root}") && strings.HasPrefix(path, filepath.Clean(cfg.Mail.Root)+"/") {
 		return cfg.Setting("mail.root")
 	}
 	return cfg.Setting("mail.maildir")

@@ -134,8 +134,10 @@ type Setting struct {
 	// the value in use leads somewhere it must not (mail.root = /var/mail).
 	Builtin string `json:"builtin,omitempty"`
 	// User is the user who must reach the path the setting chose
-	// (server.user): a fix creates or gives the path to that user.
-	User string `json:"user,omitempty"`
+	// (server.user): a fix creates or gives the path to that user, and
+	// Group (server.group; "": the user's primary group).
+	User  string `json:"user,omitempty"`
+	Group string `json:"group,omitempty"`
 }
 
 func (s Setting) String() string {

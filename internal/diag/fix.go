@@ -78,6 +78,11 @@ func Command(args ...string) Step {
 	return Step{Run: strings.Join(q, " ")}
 }
 
+// Shell is a Run step of a command line written for sh as it is (a
+// redirection: ebb dovecot config > FILE); its parts must be quoted by the
+// caller.
+func Shell(line string) Step { return Step{Run: line} }
+
 // CommandAs is a Run step for user (the mail user's own command).
 func CommandAs(user string, args ...string) Step {
 	s := Command(args...)

@@ -121,20 +121,29 @@ func (e *Error) OrRunDoctor(h string) string {
 func mailUser(e *Error) *Identity {
 	who := e.Who
 	if s := e.Setting; s != nil && s.User != "" {
-		if who != nil && (who.User == s.User) {
-			return who
-		}
-		if id := LookupUser(s.User); id != nil {
-			return id
-		}
-		// server.user does not exist (yet): the names are what the fix
-		// needs; doctor says to create the user first.
-		return &Identity{UID: -1, User: s.User, GID: -1, Group: s.User}
+		return s.MailUser()
 	}
 	if who != nil && (isSystemAccount(who.UID) || runsAsMailUser(e.Component)) {
 		return who
 	}
 	return nil
+}
+
+// MailUser is the identity of the user who must reach the path (User,
+// with Group or the user's primary group). When the user does not exist
+// (yet) the names are all a fix needs; doctor says to create the user.
+func (s *Setting) MailUser() *Identity {
+	id := LookupUser(s.User)
+	if id == nil {
+		id = &Identity{UID: -1, User: s.User, GID: -1, Group: s.User}
+	}
+	if s.Group != "" {
+		id.Group = s.Group
+		if gid := groupID(s.Group); gid >= 0 {
+			id.GID = gid
+		}
+	}
+	return id
 }
 
 // accessFix is the fix for EACCES/EPERM at path.

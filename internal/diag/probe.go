@@ -36,6 +36,16 @@ func GroupName(gid int) string {
 	return ""
 }
 
+// groupID is the gid of the named group, or -1.
+func groupID(name string) int {
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		return -1
+	}
+	gid, _ := strconv.Atoi(g.Gid)
+	return gid
+}
+
 // Describe reports what is at path. When path does not exist it reports the
 // nearest existing parent instead (that is the directory that refused), with
 // Kind "missing" only when nothing up to the root exists.

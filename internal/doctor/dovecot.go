@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/mailuser"
 )
@@ -61,7 +62,8 @@ func checkDovecot(ctx context.Context, env *Env) []Finding {
 		e := diag.New("read", "read Dovecot's configuration", conf, fmt.Errorf("doveconf -n: %v: %s", err, strings.TrimSpace(stderr.String())))
 		e.Setting = setting
 		e.Who = diag.Self()
-		e.Hint = "run ebb doctor as root (Dovecot's configuration is root's), or fix what doveconf reports"
+		e.SetFix(diag.Because("Dovecot's configuration is root's", diag.Command("ebb", "doctor", "-c", orDefault(env.Cfg.File))).
+			OrElse(diag.Steps(diag.Say("fix what doveconf reports"), diag.Command("doveconf", "-c", conf, "-n"))))
 		return []Finding{Warned(name, e)}
 	}
 	v := parseDoveconf(out)
@@ -101,20 +103,26 @@ func checkDovecot(ctx context.Context, env *Env) []Finding {
 			fmt.Errorf("Dovecot's mail_uid is %q, ebb writes them as %s (uid %d)", v.mailUID, env.Cfg.Server.User, uid))
 		e.Found = diag.Describe(env.Cfg.Mail.Root)
 		e.Setting = env.Cfg.Setting("server.user")
-		e.Hint = "install the snippet of: ebb dovecot config (it sets mail_uid and mail_gid to server.user)"
+		e.SetFix(dovecotSnippet(env, conf, "it sets mail_uid and mail_gid to server.user"))
 		fs = append(fs, Failed(name, e))
 	} else if uid < v.firstValid || (v.lastValid > 0 && uid > v.lastValid) {
 		e := diag.New("owner", "let Dovecot open the Maildirs in", env.Cfg.Mail.Root,
 			fmt.Errorf("uid %d (%s) is outside Dovecot's first_valid_uid %d / last_valid_uid %d, so every login fails", uid, env.Cfg.Server.User, v.firstValid, v.lastValid))
 		e.Setting = env.Cfg.Setting("server.user")
-		e.Hint = fmt.Sprintf("set first_valid_uid = %d in Dovecot (ebb dovecot config prints it)", uid)
+		e.SetFix(dovecotSnippet(env, conf, fmt.Sprintf("it sets first_valid_uid = %d", uid)))
 		fs = append(fs, Failed(name, e))
 	} else if st, err := os.Stat(env.Cfg.Mail.Root); err == nil && int(st.Sys().(*syscall.Stat_t).Uid) != uid {
 		e := diag.New("owner", "let Dovecot open the Maildirs in", env.Cfg.Mail.Root,
 			fmt.Errorf("the mail root is not owned by %s, as whom Dovecot and ebb open it", env.Cfg.Server.User))
 		e.Found = diag.Describe(env.Cfg.Mail.Root)
 		e.Setting = env.Cfg.Setting("mail.root")
-		e.Hint = fmt.Sprintf("give ebb's mail root to the mail user: chown %s: %s (never /var/mail itself: set mail.root to a directory of ebb's own)", env.Cfg.Server.User, env.Cfg.Mail.Root)
+		// Chown refuses a root the system shares (/var/mail): the fix then
+		// gives ebb a root of its own, and Dovecot the new location.
+		f := diag.Chown(env.Cfg.Mail.Root, e.Setting.MailUser(), e.Setting)
+		if diag.IsSystemPath(env.Cfg.Mail.Root) {
+			f.Then(dovecotSnippet(env, conf, "it names the Maildirs under the new mail.root").Steps...)
+		}
+		e.SetFix(f)
 		fs = append(fs, Failed(name, e))
 	} else {
 		fs = append(fs, Passed(name, env.Cfg.Mail.Root, fmt.Sprintf("Dovecot opens the Maildirs as uid %d %s, their owner (mail_uid in %s)", uid, env.Cfg.Server.User, conf)))
@@ -131,7 +139,7 @@ func checkDovecot(ctx context.Context, env *Env) []Finding {
 	wu, err := user.Lookup(worker)
 	if err != nil {
 		e := diag.New("lookup", "find Dovecot's auth worker user", worker, err)
-		e.Hint = "set service auth-worker { user = " + env.Cfg.Server.User + " } (ebb dovecot config prints it)"
+		e.SetFix(dovecotSnippet(env, conf, "it sets service auth-worker { user = "+env.Cfg.Server.User+" }"))
 		return append(fs, Failed(name, e))
 	}
 	wuid, _ := strconv.Atoi(wu.Uid)
@@ -155,13 +163,46 @@ func checkDovecot(ctx context.Context, env *Env) []Finding {
 				fmt.Errorf("%s (uid %d), Dovecot's auth worker, cannot %s it", worker, wuid, map[uint32]string{4: "read", 3: "write the -shm file in"}[c.need]))
 			e.Found = diag.Describe(c.path)
 			e.Who = &diag.Identity{UID: wuid, User: worker, GID: wgid}
-			e.Hint = fmt.Sprintf("run Dovecot's auth worker as the mail user: service auth-worker { user = %s } (ebb dovecot config prints it)", env.Cfg.Server.User)
+			e.Setting = env.Cfg.Setting("server.data_dir")
+			if wuid == uid {
+				// The worker runs as the mail user already (issue 21: the
+				// old hint said to set what was set): the database, or
+				// its folder, is not the mail user's.
+				e.SetFix(diag.Chown(c.path, e.Setting.MailUser(), e.Setting))
+			} else {
+				e.SetFix(dovecotSnippet(env, conf, "it runs the auth worker as "+env.Cfg.Server.User))
+			}
 			return append(fs, Failed(name, e))
 		}
 	}
 	_ = gid
 	return append(fs, Passed(name, connect, fmt.Sprintf("Dovecot's auth worker (%s, uid %d) can read the directory database", worker, wuid)))
 }
+
+// dovecotSnippet is the fix that installs ebb's Dovecot snippet (docs/
+// dovecot.md) beside Dovecot's configuration conf, and reloads Dovecot;
+// what says what in it matters here.
+func dovecotSnippet(env *Env, conf, what string) *diag.Fix {
+	snippet := filepath.Join(filepath.Dir(conf), "conf.d", "99-ebb.conf")
+	gen := "ebb dovecot config"
+	if env.Cfg.File != "" && env.Cfg.File != config.DefaultPath {
+		gen += " -c " + shellWord(env.Cfg.File)
+	}
+	return diag.Because("install ebb's snippet for Dovecot ("+what+")",
+		diag.Shell(gen+" > "+shellWord(snippet)),
+		diag.Command("doveadm", "reload"))
+}
+
+// orDefault is the config file, or the default path when none was read.
+func orDefault(file string) string {
+	if file == "" {
+		return config.DefaultPath
+	}
+	return file
+}
+
+// shellWord quotes s for sh when it needs it.
+func shellWord(s string) string { return diag.Command(s).Run }
 
 // permits reports whether uid/gid get the need bits (4 read, 2 write, 1
 // search) on st by the owner/group/other rule.

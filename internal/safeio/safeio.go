@@ -26,6 +26,17 @@ func SyncDir(dir string) error {
 // WriteFile durably replaces path with data: temporary file in the same
 // directory, fsync, rename, fsync of the directory.
 func WriteFile(path string, data []byte, perm os.FileMode) error {
+	return writeFile(path, data, perm, os.Rename)
+}
+
+// WriteNew durably writes data to path, which must not exist: the same
+// temporary file, published by LinkNew, so that nothing there is ever
+// replaced (an error wrapping fs.ErrExist says so).
+func WriteNew(path string, data []byte, perm os.FileMode) error {
+	return writeFile(path, data, perm, LinkNew)
+}
+
+func writeFile(path string, data []byte, perm os.FileMode, publish func(tmp, path string) error) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -53,7 +64,7 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := publish(tmp, path); err != nil {
 		return err
 	}
 	ok = true
