@@ -164,7 +164,7 @@ func TestDoctorFindings(t *testing.T) {
 		{"Maildir lacks new/", "", "", func(m *mailEnv) {
 			box := m.maildir(m.boxOf("alice", "example.com"))
 			os.Remove(filepath.Join(box, "new"))
-		}, 1, "FAIL", []string{"lacks new/", "Fix: mkdir"}},
+		}, 1, "FAIL", []string{"lacks new/", "Fix: run: install -d -o "}},
 		{"mail.root not writable", "", "", func(m *mailEnv) { os.Chown(m.Root, 0, 0) }, 1, "FAIL", []string{"cannot create a file in", "mail.root", "root:root 0755"}},
 		{"mail.root missing", "", "", func(m *mailEnv) { os.RemoveAll(m.Root) }, 1, "FAIL", []string{"mail.root", "no such file or directory"}},
 		{"new/ not writable", "", "", func(m *mailEnv) {
@@ -184,7 +184,7 @@ func TestDoctorFindings(t *testing.T) {
 		{"no such server.user", "", "", func(m *mailEnv) {
 			c, _ := os.ReadFile(m.Conf)
 			os.WriteFile(m.Conf, []byte(strings.Replace(string(c), `user = "ebbtest"`, `user = "no-such-ebb-user"`, 1)), 0o644)
-		}, 1, "FAIL", []string{"no such user", "useradd"}},
+		}, 1, "FAIL", []string{"no such user", "run: adduser --system --group --no-create-home --home /nonexistent no-such-ebb-user"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -10,18 +10,26 @@ import (
 // withDirectory runs fn on the directory, opened for an administration
 // command: run as root, what it creates belongs to the mail user (it
 // refuses first when that cannot be: directory.Options.Owner). The exit
-// code is fn's error's, 0 without one.
+// code is fn's error's, 0 without one. With opt.ReadOnly (a command that
+// only reads: list, resolve) nothing is created, migrated or chowned
+// (directory.OpenForReading), and the mail user need not exist.
 func withDirectory(c *cli.Call, opt directory.Options, fn func(d *directory.Directory, cfg *config.Config) error) int {
 	cfg, code := c.Config()
 	if cfg == nil {
 		return code
 	}
-	owner, err := mailuser.ForRoot(cfg)
-	if err != nil {
-		return c.Fail(err)
+	var d *directory.Directory
+	var err error
+	if opt.ReadOnly {
+		d, err = directory.OpenForReading(c.Ctx, cfg)
+	} else {
+		var owner *mailuser.User
+		if owner, err = mailuser.ForRoot(cfg); err != nil {
+			return c.Fail(err)
+		}
+		opt.Owner = owner
+		d, err = directory.OpenWith(c.Ctx, cfg, opt)
 	}
-	opt.Owner = owner
-	d, err := directory.OpenWith(c.Ctx, cfg, opt)
 	if err != nil {
 		return c.Fail(err)
 	}

@@ -27,7 +27,7 @@ var aliasCmd = &cli.Command{Name: "alias", Summary: "aliases and catch-alls (@do
 		if code, ok := c.Parse(0, 1); !ok {
 			return code
 		}
-		return withDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
+		return withDirectory(c, directory.Options{ReadOnly: true}, func(d *directory.Directory, _ *config.Config) error {
 			as, err := d.Aliases(c.Ctx, strings.Join(c.Args, ""))
 			if err == nil {
 				directory.WriteAliases(c.Stdout, as, *asJSON)

@@ -32,7 +32,7 @@ var directoryCmd = &cli.Command{Name: "directory", Summary: "the directory's sch
 		if code, ok := c.Parse(1, 1); !ok {
 			return code
 		}
-		return withDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
+		return withDirectory(c, directory.Options{ReadOnly: true}, func(d *directory.Directory, _ *config.Config) error {
 			r, err := d.Resolve(c.Ctx, c.Args[0])
 			if err != nil {
 				return err

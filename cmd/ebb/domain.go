@@ -46,7 +46,7 @@ func domainList(c *cli.Call) int {
 	if code, ok := c.Parse(0, 0); !ok {
 		return code
 	}
-	return withDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
+	return withDirectory(c, directory.Options{ReadOnly: true}, func(d *directory.Directory, _ *config.Config) error {
 		ds, err := d.Domains(c.Ctx)
 		if err == nil {
 			directory.WriteDomains(c.Stdout, ds, *asJSON)

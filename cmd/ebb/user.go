@@ -102,7 +102,7 @@ func userList(c *cli.Call) int {
 	if code, ok := c.Parse(0, 1); !ok {
 		return code
 	}
-	return withDirectory(c, directory.Options{}, func(d *directory.Directory, cfg *config.Config) error {
+	return withDirectory(c, directory.Options{ReadOnly: true}, func(d *directory.Directory, cfg *config.Config) error {
 		mbs, err := d.Mailboxes(c.Ctx, strings.Join(c.Args, ""))
 		if err != nil {
 			return err

@@ -18,8 +18,8 @@ func TestMaildirTemplateMustNameOneMaildirPerMailbox(t *testing.T) {
 	}{
 		{"/var/mail/vhosts", false}, // the mailq hint of issue 21, followed as written
 		{"{root}", false},
-		{"{root}/{local}/Maildir", false},   // alice@a and alice@b
-		{"{root}/{domain}/Maildir", false},  // every mailbox of a domain
+		{"{root}/{local}/Maildir", false},  // alice@a and alice@b
+		{"{root}/{domain}/Maildir", false}, // every mailbox of a domain
 		{"{root}/{domain}/{local}/Maildir", true},
 		{"/srv/mail/{address}", true},
 		{"{root}/{local}@{domain}", true},

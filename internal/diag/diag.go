@@ -423,6 +423,24 @@ func From(err error, component, op string) *Error {
 	return e
 }
 
+// Plural is noun for a count of n, in English: one message, two
+// messages, one mailbox, two mailboxes, one secret, two secrets.
+func Plural(n int, noun string) string {
+	if n == 1 {
+		return noun
+	}
+	switch {
+	case strings.HasSuffix(noun, "s"), strings.HasSuffix(noun, "x"), strings.HasSuffix(noun, "ch"), strings.HasSuffix(noun, "sh"):
+		return noun + "es"
+	case strings.HasSuffix(noun, "y") && len(noun) > 1 && !strings.ContainsRune("aeiou", rune(noun[len(noun)-2])):
+		return noun[:len(noun)-1] + "ies"
+	}
+	return noun + "s"
+}
+
+// Count is n and its noun: "1 message", "3 messages".
+func Count(n int, noun string) string { return fmt.Sprintf("%d %s", n, Plural(n, noun)) }
+
 // HumanBytes renders a byte count for people: 512 B, 3.1 MiB.
 func HumanBytes(n uint64) string {
 	const unit = 1024

@@ -284,12 +284,23 @@ func (id *Identity) owner() (user, group string) {
 // mail user to trip on. A path the system shares is never made or changed:
 // the fix then gives the setting a directory of ebb's own (OwnDirectory).
 func MakeDir(path string, who *Identity, setting *Setting) *Fix {
+	return MakeDirMode(path, "0750", who, setting)
+}
+
+// MakeDirMode is MakeDir with another mode (a Maildir's 0700).
+func MakeDirMode(path, mode string, who *Identity, setting *Setting) *Fix {
 	if IsSystemPath(path) {
 		return OwnDirectory(path, who, setting)
 	}
 	u, g := who.owner()
-	args := []string{"install", "-d", "-o", u, "-g", g, "-m", "0750"}
+	args := []string{"install", "-d", "-o", u, "-g", g, "-m", mode}
 	return Steps(Command(append(args, missingDirs(path)...)...))
+}
+
+// AddUser is the fix for a system user that does not exist (server.user):
+// Debian's adduser makes it with its own group, no home and no login.
+func AddUser(name string) *Fix {
+	return Steps(Command("adduser", "--system", "--group", "--no-create-home", "--home", "/nonexistent", name))
 }
 
 // missingDirs lists path and each of its missing parents below the nearest
@@ -383,6 +394,16 @@ func Chown(path string, who *Identity, setting *Setting) *Fix {
 	}
 	u, g := who.owner()
 	return Steps(Command("chown", u+":"+g, path))
+}
+
+// ChownTree is Chown of path and everything below it (a Maildir made by
+// another user): refused for a path the system shares, like Chown.
+func ChownTree(path string, who *Identity, setting *Setting) *Fix {
+	if IsSystemPath(path) {
+		return OwnDirectory(path, who, setting)
+	}
+	u, g := who.owner()
+	return Steps(Command("chown", "-R", u+":"+g, path))
 }
 
 // Narrow is the fix that takes access away from others (chmod o-rwx):

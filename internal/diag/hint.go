@@ -183,7 +183,11 @@ func accessFix(e *Error, path string) *Fix {
 		owner := nameOr(f.Owner, f.UID)
 		fx := Because(fmt.Sprintf("%s belongs to %s, so it is not taken over", target, owner), Say("run as "+owner))
 		if setting != nil && setting.Key != "" && !strings.HasPrefix(setting.Key, "-") {
-			fx.OrElse(Steps(Say(fmt.Sprintf("point %s at a directory of %s's own", setting.Key, self))))
+			mine := self
+			if mail != nil {
+				mine = mail.User
+			}
+			fx.OrElse(Steps(Say(fmt.Sprintf("point %s at a directory of %s's own", setting.Key, mine))))
 		}
 		return fx
 	case f != nil && f.Kind != "missing" && f.UID == who.UID:

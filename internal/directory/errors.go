@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"modernc.org/sqlite"
@@ -115,4 +117,23 @@ func isUnique(err error) bool {
 func (d *Directory) fileError(op, doing, path string, err error) error {
 	e := diag.PathError("", op, doing, path, err, d.setting)
 	return e
+}
+
+// missingError is the error for a SQLite directory database that is not
+// there when a command only reads (ebb user list, doctor, ebb deliver,
+// ebb route): nothing is created, and the error names the path and the
+// setting that chose it. When the setting's built-in default holds a
+// database, the setting was likely mistyped: the fix sets it back.
+func (d *Directory) missingError(path string, err error) error {
+	e := diag.New("open", "open the directory database", path, err)
+	e.Reason = "it does not exist: no domain has been added, or " + d.setting.Key + " names another folder than the one that holds it"
+	e.Class, e.Exit = diag.Temporary, diag.ExTempFail
+	e.Setting, e.Found = d.setting, diag.Describe(path)
+	if s := d.setting; s.Key == "server.data_dir" && s.Builtin != "" && filepath.Clean(s.Builtin) != filepath.Clean(s.Value) {
+		if _, serr := os.Stat(filepath.Join(s.Builtin, "directory.db")); serr == nil {
+			return e.SetFix(diag.Because(filepath.Join(s.Builtin, "directory.db")+" is where the default puts it",
+				diag.SetString(s, s.Builtin)))
+		}
+	}
+	return e.SetFix(diag.Steps(diag.Say("if no domain is hosted yet, ebb domain add DOMAIN creates the database; else point " + d.setting.Key + " at the folder that holds it")))
 }

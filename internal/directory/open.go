@@ -137,6 +137,44 @@ func OpenWith(ctx context.Context, cfg *config.Config, opt Options) (*Directory,
 	return d, nil
 }
 
+// OpenForReading opens the directory for a command that only reads (ebb
+// user list, ebb directory resolve): read-only, nothing created, migrated
+// or chowned. A missing SQLite database is an error naming its path and the
+// setting that chose it; a schema at another version than this ebb's is
+// refused with what to run.
+func OpenForReading(ctx context.Context, cfg *config.Config) (*Directory, error) {
+	d, err := OpenWith(ctx, cfg, Options{ReadOnly: true, NoMigrate: true})
+	if err != nil {
+		return nil, err
+	}
+	v, err := d.CurrentVersion(ctx)
+	if err != nil {
+		d.Close()
+		return nil, d.dbError("open", err)
+	}
+	switch want := SchemaVersion(); {
+	case v < want:
+		d.Close()
+		e := diag.New("migrate", "read the directory database", d.Where(), fmt.Errorf("its schema is at version %d, this ebb reads version %d", v, want))
+		e.Setting, e.Class = d.setting, diag.Temporary
+		return nil, e.SetFix(diag.Steps(diag.Command("ebb", "directory", "migrate", "-c", configFile(cfg))))
+	case v > want:
+		d.Close()
+		e := diag.New("migrate", "read the directory database", d.Where(), fmt.Errorf("its schema is at version %d, newer than this ebb's %d", v, want))
+		e.Setting, e.Class = d.setting, diag.Permanent
+		return nil, e.SetFix(diag.Steps(diag.Say("use the ebb that migrated it (upgrade this one)")))
+	}
+	return d, nil
+}
+
+// configFile is the config file cfg was read from, for a command in a fix.
+func configFile(cfg *config.Config) string {
+	if cfg.File == "" {
+		return config.DefaultPath
+	}
+	return cfg.File
+}
+
 // IsBusy reports whether err is SQLite's "database is locked" (SQLITE_BUSY
 // or SQLITE_LOCKED, after directory.busy_timeout): a lock another process
 // holds. Opening the database again would only wait as long once more.
@@ -185,7 +223,7 @@ func (d *Directory) openSQLite(ctx context.Context, path string, cfg *config.Con
 	created := false
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		if ro {
-			return d.fileError("open", "open the directory database", path, err)
+			return d.missingError(path, err)
 		}
 		created = true
 		// The data directory is ebb's own; create it like the spool (0700)

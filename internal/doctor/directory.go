@@ -46,10 +46,13 @@ func checkDirectory(ctx context.Context, env *Env) []Finding {
 		out = append(out, Passed(name, dir, "create, write, fsync, rename, remove as "+env.Probe.Who()))
 		st, err := os.Stat(path)
 		if errors.Is(err, os.ErrNotExist) {
-			e := diag.New("stat", "find the directory database", path, errors.New("it does not exist yet, so no domain is hosted"))
-			e.Setting = setting
-			e.Hint = "add a domain (ebb domain add example.com); the database is created then"
-			return append(out, Warned(name, e))
+			// The directory's own words for a missing database (doctor
+			// creates nothing): its path, its setting, and the default's
+			// database when the setting looks mistyped.
+			_, oerr := directory.OpenWith(ctx, env.Cfg, directory.Options{ReadOnly: true, NoMigrate: true, Logger: env.Log})
+			if e, ok := diag.As(oerr); ok {
+				return append(out, Warned(name, e))
+			}
 		}
 		if err != nil {
 			return append(out, Failed(name, diag.PathError("ebb doctor", "stat", "use the directory database", path, err, setting)))
@@ -73,7 +76,7 @@ func checkDirectory(ctx context.Context, env *Env) []Finding {
 	// Open without migrating: doctor looks, it does not change the schema.
 	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	d, err := directory.OpenWith(octx, env.Cfg, directory.Options{NoMigrate: true, Logger: env.Log})
+	d, err := directory.OpenWith(octx, env.Cfg, directory.Options{ReadOnly: true, NoMigrate: true, Logger: env.Log})
 	if err != nil {
 		return append(out, Failed(name, diag.From(err, "ebb doctor", "open")))
 	}

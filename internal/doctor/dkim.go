@@ -124,7 +124,7 @@ func checkAuthDNS(ctx context.Context, env *Env) []Finding {
 	cfg := env.Cfg
 	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	d, err := directory.OpenWith(octx, cfg, directory.Options{NoMigrate: true, Logger: env.Log})
+	d, err := directory.OpenWith(octx, cfg, directory.Options{ReadOnly: true, NoMigrate: true, Logger: env.Log})
 	if err != nil {
 		return nil // directory.open reports it
 	}

@@ -26,7 +26,7 @@ func checkFetch(ctx context.Context, env *Env) []Finding {
 	const name = "fetch"
 	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	d, err := directory.OpenWith(octx, env.Cfg, directory.Options{NoMigrate: true, Logger: env.Log})
+	d, err := directory.OpenWith(octx, env.Cfg, directory.Options{ReadOnly: true, NoMigrate: true, Logger: env.Log})
 	if err != nil {
 		return nil // the directory check says why
 	}

@@ -3,7 +3,6 @@ package doctor
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 )
 
@@ -23,15 +22,12 @@ func checkJournalDir(ctx context.Context, env *Env) []Finding {
 		return []Finding{Passed(name, "", "journal.enabled = false: ebb explain knows no message")}
 	}
 	dir := env.Cfg.JournalDir()
-	probe, note := dir, "write, fsync, rename, remove"
-	for {
-		if _, err := os.Stat(probe); err == nil || probe == "/" {
-			break
-		}
-		probe = filepath.Dir(probe)
+	e, probe := env.Probe.DirToBe(ctx, dir, env.Cfg.Setting("journal.dir"))
+	note := "write, fsync, rename, remove"
+	if probe != filepath.Clean(dir) {
 		note = "missing; created at start under " + probe + ", which allows write, fsync, rename, remove"
 	}
-	if e := env.Probe.Dir(ctx, probe, env.Cfg.Setting("journal.dir")); e != nil {
+	if e != nil {
 		e.Reason += fmt.Sprintf(" (the journal needs %s)", dir)
 		return []Finding{Failed(name, e)}
 	}

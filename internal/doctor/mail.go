@@ -32,7 +32,7 @@ func checkServerUser(ctx context.Context, env *Env) []Finding {
 		e := diag.New("lookup", "probe as", u.StandInFor, fmt.Errorf("no such user; every probe below ran as %s (uid %d) instead, an unprivileged stand-in, so what %s could not use either shows now", u.Name, u.UID, u.StandInFor))
 		e.Setting = env.Cfg.Setting("server.user")
 		e.Who = diag.Self()
-		e.Hint = fmt.Sprintf("create the user (useradd --system --user-group --home-dir /nonexistent --shell /usr/sbin/nologin %s) or set server.user, then run doctor again", u.StandInFor)
+		e.SetFix(diag.AddUser(u.StandInFor).OrElse(diag.Steps(diag.Say("set server.user to the user ebb serve runs as"))))
 		return []Finding{Failed(name, e)}
 	}
 	if env.Probe.As != nil {
@@ -48,10 +48,10 @@ func checkServerUser(ctx context.Context, env *Env) []Finding {
 	if self.UID == 0 {
 		// Root and no such user: a probe as root proves nothing.
 		e.Reason = "no such user; the probes below ran as root, which ignores file modes"
-		e.Hint = fmt.Sprintf("create the user (useradd --system --user-group %s) or set server.user", env.Cfg.Server.User)
+		e.SetFix(diag.AddUser(env.Cfg.Server.User).OrElse(diag.Steps(diag.Say("set server.user to the user ebb serve runs as"))))
 		return []Finding{Failed(name, e)}
 	}
-	e.Hint = "run ebb doctor as root to probe as " + env.Cfg.Server.User
+	e.SetFix(diag.Because("only root can probe as "+env.Cfg.Server.User, diag.CommandAs("root", "ebb", "doctor", "-c", orDefault(env.Cfg.File))))
 	return []Finding{Warned(name, e)}
 }
 
@@ -62,7 +62,7 @@ func checkMailRoot(ctx context.Context, env *Env) []Finding {
 	if err != nil {
 		e := diag.PathError("ebb doctor", "stat", "use the mail root", root, err, env.Cfg.Setting("mail.root"))
 		if errors.Is(err, os.ErrNotExist) {
-			e.Hint = fmt.Sprintf("create it for %s: install -d -o %s -m 0750 %s", env.Cfg.Server.User, env.Cfg.Server.User, root)
+			e.SetFix(diag.MakeDir(root, e.Setting.MailUser(), e.Setting))
 		}
 		return []Finding{Failed(name, e)}
 	}
@@ -121,7 +121,7 @@ func checkMaildirs(ctx context.Context, env *Env) []Finding {
 			if errors.As(err, &me) {
 				e.Reason, e.Errno = me.Error(), "ENOENT"
 				e.Who = nil // found by looking, not by acting as someone
-				e.Hint = fmt.Sprintf("mkdir %s/%s (mode 0700, owned by %s), or rebuild it with maildirmake", d, me.Missing[0], env.Cfg.Server.User)
+				e.SetFix(diag.MakeDirMode(filepath.Join(d, me.Missing[0]), "0700", env.Cfg.Setting("mail.root").MailUser(), setting))
 			}
 			out = append(out, Failed(name, e))
 			continue
@@ -153,11 +153,9 @@ func checkMaildirs(ctx context.Context, env *Env) []Finding {
 			e := diag.New("stat", "", d, fmt.Errorf("the Maildir is not owned by %s", env.Probe.As.Name))
 			e.Found = diag.Describe(d)
 			e.Setting = setting
-			e.Hint = fmt.Sprintf("chown -R %s %s", env.Probe.As.Name, d)
-			if diag.IsSystemPath(d) {
-				// mail.maildir leads to a shared directory: never take it over.
-				e.Hint = fmt.Sprintf("%s is shared by the system: point mail.maildir (or the mailbox's maildir) at a directory of %s's own", d, env.Probe.As.Name)
-			}
+			// ChownTree refuses a directory the system shares (mail.maildir
+			// leading there): it then points the setting elsewhere.
+			e.SetFix(diag.ChownTree(d, env.Cfg.Setting("mail.root").MailUser(), setting))
 			out = append(out, Warned(name, e))
 		}
 	}
@@ -172,13 +170,13 @@ func checkMaildirs(ctx context.Context, env *Env) []Finding {
 			e := diag.New("stat", "", p, fmt.Errorf("other users may read or change the mail here (mode %s)", f.ModeString()))
 			e.Found = f
 			e.Setting = setting
-			e.Hint = fmt.Sprintf("chmod o-rwx %s (Dovecot creates Maildirs 0700)", p)
+			e.SetFix(diag.Narrow(p, "o-rwx")) // Dovecot creates Maildirs 0700
 			out = append(out, Warned(name, e))
 		}
 	}
 	ok := len(owners) - len(bad)
 	if ok > 0 {
-		out = append(out, Passed(name, pattern, fmt.Sprintf("%d Maildir(s): tmp/, new/, cur/ create, write, fsync, rename, remove as %s", ok, env.Probe.Who())))
+		out = append(out, Passed(name, pattern, fmt.Sprintf("%d %s: tmp/, new/, cur/ create, write, fsync, rename, remove as %s", ok, diag.Plural(ok, "Maildir"), env.Probe.Who())))
 	}
 	return out
 }
@@ -200,7 +198,7 @@ func checkMailSpace(ctx context.Context, env *Env) []Finding {
 		e.Errno = "ENOSPC"
 		e.Found = f
 		e.Setting = env.Cfg.Setting("doctor.min_free")
-		e.Hint = fmt.Sprintf("free space on the filesystem that holds %s (df -h %s)", f.Path, f.Path)
+		e.SetFix(diag.Steps(diag.Command("df", "-h", f.Path), diag.Say("free space on that filesystem")))
 		out = append(out, Warned(name, e))
 	}
 	if f.FreeInodes < uint64(env.Cfg.Doctor.MinFreeInodes) {
@@ -208,7 +206,7 @@ func checkMailSpace(ctx context.Context, env *Env) []Finding {
 		e.Errno = "ENOSPC"
 		e.Found = f
 		e.Setting = env.Cfg.Setting("doctor.min_free_inodes")
-		e.Hint = fmt.Sprintf("free inodes on the filesystem that holds %s (df -i %s)", f.Path, f.Path)
+		e.SetFix(diag.Steps(diag.Command("df", "-i", f.Path), diag.Say("free inodes on that filesystem")))
 		out = append(out, Warned(name, e))
 	}
 	if len(out) == 0 {
@@ -229,6 +227,6 @@ func checkTmp(ctx context.Context, env *Env) []Finding {
 	e := diag.New("stat", "", "/tmp", fmt.Errorf("/tmp is not a directory of mode 1777; ebb does not use it, but other mail programs on this host do (maildrop puts messages over 8 KiB there)"))
 	e.Found = f
 	// /tmp is the system's, not ebb's: no chmod from us (principle 2).
-	e.Hint = "ask the administrator to restore the system's own mode for /tmp (1777, as systemd-tmpfiles or the installer set it); ebb itself needs nothing there"
+	e.SetFix(diag.Because("ebb itself needs nothing there", diag.Say("ask the administrator to restore the system's own mode for /tmp (1777, as systemd-tmpfiles or the installer set it)")))
 	return []Finding{Warned(name, e)}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/ebbmail/ebb/internal/diag"
@@ -26,12 +25,9 @@ func checkMTASTS(ctx context.Context, env *Env) []Finding {
 	}
 	var out []Finding
 	dir := strings.ReplaceAll(cfg.MTASTS.CacheDir, "{data_dir}", cfg.Server.DataDir)
-	probe := dir
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		probe = filepath.Dir(dir) // ebb serve makes it at the first policy
-	}
-	if e := env.Probe.Dir(ctx, probe, cfg.Setting("mta_sts.cache_dir")); e != nil {
-		e.Hint = strings.TrimSpace(e.Hint + " (without it policies are kept in memory only and fetched again after each restart)")
+	// ebb serve makes it at the first policy.
+	if e, _ := env.Probe.DirToBe(ctx, dir, cfg.Setting("mta_sts.cache_dir")); e != nil {
+		e.Reason += " (without it policies are kept in memory only and fetched again after each restart)"
 		out = append(out, Warned(name, e))
 	} else {
 		out = append(out, Passed(name, dir, "policy cache writable by "+env.Probe.Who()))

@@ -56,6 +56,27 @@ func (p *Prober) Dir(ctx context.Context, dir string, setting *diag.Setting) *di
 	return p.Dirs(ctx, []ProbeRequest{{Dir: dir, Setting: setting}})[0]
 }
 
+// DirToBe probes dir, a directory the daemon creates at first use: when it
+// is missing, its nearest existing parent is probed instead (probed says
+// which). A parent that refuses is not the fix: the fix creates dir, and
+// each missing directory above it, for the mail user (diag.MakeDir); the
+// parent, which may be anyone's, is left as it is.
+func (p *Prober) DirToBe(ctx context.Context, dir string, setting *diag.Setting) (e *diag.Error, probed string) {
+	probed = filepath.Clean(dir)
+	for {
+		if _, err := os.Stat(probed); err == nil || probed == "/" {
+			break
+		}
+		probed = filepath.Dir(probed)
+	}
+	e = p.Dir(ctx, probed, setting)
+	if e != nil && probed != filepath.Clean(dir) && setting != nil && setting.User != "" &&
+		(e.Errno == "EACCES" || e.Errno == "EPERM") {
+		e.SetFix(diag.MakeDir(dir, setting.MailUser(), setting))
+	}
+	return e, probed
+}
+
 // Dirs probes many directories in one child process; the result has one
 // entry per request, nil for a pass.
 func (p *Prober) Dirs(ctx context.Context, reqs []ProbeRequest) []*diag.Error {

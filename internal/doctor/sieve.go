@@ -38,15 +38,12 @@ func checkSieveState(ctx context.Context, env *Env) []Finding {
 			tmpl = env.Cfg.Sieve.DuplicateDir
 		}
 		dir := filepath.Clean(strings.ReplaceAll(tmpl, "{data_dir}", env.Cfg.Server.DataDir))
-		probe, note := dir, "write, fsync, rename, remove"
-		for {
-			if _, err := os.Stat(probe); err == nil || probe == "/" {
-				break
-			}
-			probe = filepath.Dir(probe)
+		e, probe := env.Probe.DirToBe(ctx, dir, env.Cfg.Setting(key))
+		note := "write, fsync, rename, remove"
+		if probe != dir {
 			note = "missing; created at first use under " + probe + ", which allows write, fsync, rename, remove"
 		}
-		if e := env.Probe.Dir(ctx, probe, env.Cfg.Setting(key)); e != nil {
+		if e != nil {
 			e.Reason += fmt.Sprintf(" (%s needs %s)", key, dir)
 			out = append(out, Failed(name, e))
 			continue

@@ -97,7 +97,7 @@ func Sentence(r Record, loc *time.Location) string {
 	case "not-queued":
 		b.WriteString("not queued")
 		if r.From != "" || len(r.To) > 0 {
-			fmt.Fprintf(&b, " (from %s for %d %s)", angle(r.From), len(r.To), plural(len(r.To), "recipient"))
+			fmt.Fprintf(&b, " (from %s for %d %s)", angle(r.From), len(r.To), diag.Plural(len(r.To), "recipient"))
 		}
 		failure(&b, r)
 	case "delivered":
@@ -164,14 +164,6 @@ func client(b *strings.Builder, r Record) {
 	if r.Auth != "" {
 		fmt.Fprintf(b, ", authenticated as %s", r.Auth)
 	}
-}
-
-// plural is noun for n (one message, two messages).
-func plural(n int, noun string) string {
-	if n == 1 {
-		return noun
-	}
-	return noun + "s"
 }
 
 func attempt(b *strings.Builder, r Record) {

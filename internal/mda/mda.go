@@ -7,7 +7,9 @@ package mda
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"strings"
 
@@ -132,8 +134,9 @@ func run(c *cli.Call, opt Options) int {
 // leaves SQLite's -wal and -shm files for the next process (a read-write
 // connection that closes last checkpoints and deletes them, so every
 // delivery would create and delete two files). A database that is missing
-// or not at this ebb's schema version is opened the usual way, which
-// creates or migrates it, as before; why is logged at debug level. A lock
+// is an error that names it and its setting (a delivery creates no
+// database); one not at this ebb's schema version is opened the usual way,
+// which migrates it; why is logged at debug level. A lock
 // held past directory.busy_timeout is returned as it is: the usual open
 // would wait for it as long again, and fail the same way.
 func openDirectory(ctx context.Context, cfg *config.Config, lg *slog.Logger) (*directory.Directory, error) {
@@ -149,7 +152,10 @@ func openDirectory(ctx context.Context, cfg *config.Config, lg *slog.Logger) (*d
 			err = fmt.Errorf("schema version %d, this ebb's is %d", v, directory.SchemaVersion())
 		}
 	}
-	if directory.IsBusy(err) || ctx.Err() != nil {
+	if directory.IsBusy(err) || ctx.Err() != nil || errors.Is(err, fs.ErrNotExist) {
+		// A missing database is never created by a delivery (issue 21:
+		// root's ebb deliver left a root-owned one): the error names the
+		// path and the setting that chose it.
 		return nil, err
 	}
 	lg.Debug("directory: not usable read-only; opening it read-write, which creates or migrates it", "why", err)

@@ -1,0 +1,91 @@
+package directory
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/diag"
+)
+
+// A command that only reads creates nothing: a mistyped server.data_dir is
+// an error naming the path and the setting, and no folder or database
+// appears there (issue 21: ebb user list made an empty database).
+func TestOpenForReadingCreatesNothing(t *testing.T) {
+	root := t.TempDir()
+	cfg := config.Defaults()
+	cfg.Server.DataDir = filepath.Join(root, "ebbb") // the typo
+	_, err := OpenForReading(context.Background(), cfg)
+	d, ok := diag.As(err)
+	if !ok || !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("err %v, want a diag error for a missing database", err)
+	}
+	s := d.Sentence()
+	for _, w := range []string{"cannot open the directory database " + filepath.Join(root, "ebbb", "directory.db"), "server.data_dir", "does not exist"} {
+		if !strings.Contains(s, w) {
+			t.Errorf("lacks %q: %s", w, s)
+		}
+	}
+	if _, err := os.Stat(cfg.Server.DataDir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s was created", cfg.Server.DataDir)
+	}
+	if d.ExitCode() != diag.ExTempFail {
+		t.Errorf("exit %d", d.ExitCode())
+	}
+}
+
+// When the setting's default folder holds a database, the fix sets the
+// setting back to it.
+func TestMissingDatabaseProposesTheDefaultThatHasOne(t *testing.T) {
+	root := t.TempDir()
+	def := filepath.Join(root, "ebb")
+	os.MkdirAll(def, 0o750)
+	os.WriteFile(filepath.Join(def, "directory.db"), nil, 0o640)
+	typo := filepath.Join(root, "ebbb")
+	d := &Directory{setting: &diag.Setting{Key: "server.data_dir", Value: typo, Builtin: def, File: "/etc/ebb/ebb.toml"}}
+	e, _ := diag.As(d.missingError(filepath.Join(typo, "directory.db"), fs.ErrNotExist))
+	want := `set server.data_dir = "` + def + `" in /etc/ebb/ebb.toml`
+	if e == nil || !strings.Contains(e.Hint, want) {
+		t.Errorf("fix %v, want %q", e, want)
+	}
+	// Without one there, no setting is proposed.
+	d.setting.Builtin = filepath.Join(root, "none")
+	e, _ = diag.As(d.missingError(filepath.Join(typo, "directory.db"), fs.ErrNotExist))
+	if e == nil || strings.Contains(e.Hint, "set server.data_dir") || !strings.Contains(e.Hint, "ebb domain add") {
+		t.Errorf("fix %v", e)
+	}
+}
+
+// A database at an older schema is read by no one: the fix is the migrate
+// command, and nothing is migrated by the reading command.
+func TestOpenForReadingRefusesAnOlderSchemaWithTheCommand(t *testing.T) {
+	dir := t.TempDir()
+	cfg := config.Defaults()
+	cfg.Server.DataDir = dir
+	d, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.DB().Exec(`DELETE FROM ebb_schema WHERE version > 1`); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	_, err = OpenForReading(context.Background(), cfg)
+	e, ok := diag.As(err)
+	if !ok || !strings.Contains(e.Hint, "run: ebb directory migrate -c /etc/ebb/ebb.toml") {
+		t.Fatalf("err %v", err)
+	}
+	d, err = OpenWith(context.Background(), cfg, Options{ReadOnly: true, NoMigrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if v, _ := d.CurrentVersion(context.Background()); v != 1 {
+		t.Errorf("the reading command migrated the schema to %d", v)
+	}
+}
