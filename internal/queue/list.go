@@ -273,11 +273,11 @@ func generalisePath(p, rcpt string) string {
 	return p
 }
 
-// replaceSegments replaces the segments of paths (words holding a "/")
-// equal to the local part or the domain of the recipient
-// (case-insensitively, whole segments only). Words of free text are left
-// alone: a local part is often a word ("mail", "info", "now"), and a
-// remote's "not taking mail now" is not about the mailbox mail@.
+// replaceSegments replaces the segments equal to the recipient's domain
+// anywhere ("{domain} publishes a null MX"), and those equal to its local
+// part only inside paths (words holding a "/"), case-insensitively, whole
+// segments only: a local part is often a word ("mail", "info", "now"), and
+// a remote's "not taking mail now" is not about the mailbox mail@.
 func replaceSegments(s, local, domain string) string {
 	isSep := func(c byte) bool {
 		return c == '/' || c == ':' || c == '"' || c == '\'' || c == '(' || c == ')' || c == ','
@@ -287,17 +287,14 @@ func replaceSegments(s, local, domain string) string {
 		if i > 0 {
 			b.WriteByte(' ')
 		}
-		if !strings.Contains(word, "/") {
-			b.WriteString(word)
-			continue
-		}
+		inPath := strings.Contains(word, "/")
 		start := 0
 		flush := func(end int) {
 			seg := word[start:end]
 			switch {
 			case seg != "" && strings.EqualFold(seg, domain):
 				b.WriteString("{domain}")
-			case seg != "" && strings.EqualFold(seg, local):
+			case inPath && seg != "" && strings.EqualFold(seg, local):
 				b.WriteString("{local}")
 			default:
 				b.WriteString(seg)

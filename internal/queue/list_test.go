@@ -37,7 +37,7 @@ func TestGeneralReasonMakesOneCauseOneLine(t *testing.T) {
 		{"a local part that is a word of the remote's text stays a word (issue 24)",
 			&diag.Error{Op: "mail", Doing: "deliver to", Path: "mail@example.org", Reason: "mx.example.org[192.0.2.1] said at MAIL: 421 4.7.0 not taking mail now, example.org is busy"},
 			"mail@example.org",
-			"cannot deliver to {address}: mx.example.org[192.0.2.1] said at MAIL: 421 4.7.0 not taking mail now, example.org is busy"},
+			"cannot deliver to {address}: mx.example.org[192.0.2.1] said at MAIL: 421 4.7.0 not taking mail now, {domain} is busy"},
 		{"a local part and domain in a path of the text are generalised",
 			&diag.Error{Op: "create", Reason: "mkdir /var/mail/example.test/now/Maildir: no space left on device, now"},
 			"now@example.test",
