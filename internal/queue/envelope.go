@@ -68,7 +68,11 @@ type Envelope struct {
 	// Proto is how it came: ESMTP, ESMTPS, ESMTPSA (RFC 3848), local, dsn.
 	Proto     string `json:"proto,omitempty"`
 	SessionID string `json:"session_id,omitempty"` // the SMTP connection id, for logs
-	BodyType  string `json:"body_type,omitempty"`  // 7BIT, 8BITMIME, BINARYMIME (RFC 6152)
+	BodyType  string `json:"body_type,omitempty"`  // 7BIT, 8BITMIME, BINARYMIME (RFC 6152), as declared
+	// EightBit: the data holds bytes above 127, found while it was
+	// spooled, whatever BodyType declared (RFC 6152 §3 decides what the
+	// relay does with it).
+	EightBit bool `json:"eight_bit,omitempty"`
 	SMTPUTF8  bool   `json:"smtputf8,omitempty"`   // RFC 6531
 	// Folder, when set, is where local delivery files the message unless
 	// the mailbox's Sieve script decides: a check after DATA sets it (DMARC

@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"io"
 	"os"
@@ -56,7 +57,12 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader) (str
 	}()
 	// One buffer (bufpool) for any message size: memory stays flat.
 	bp := bufpool.Bytes()
-	n, err := copyData(f, data, *bp)
+	n, eight, err := copyData(f, data, *bp)
+	// RFC 6152: 8-bit data is what it is, declared BODY=8BITMIME or not
+	// (a client, sendmail without -B, a DSN or a vacation reply of ours):
+	// the relay declares it onward, or returns it to a server that takes
+	// only 7 bits, instead of sending it raw.
+	env.EightBit = eight
 	bufpool.PutBytes(bp)
 	if err != nil {
 		f.Close()
@@ -199,27 +205,45 @@ func (w *writeError) Unwrap() error { return w.err }
 
 // copyData is io.CopyBuffer that tells write errors (ours) from read errors
 // (the client's).
-func copyData(dst io.Writer, src io.Reader, buf []byte) (int64, error) {
-	var n int64
+func copyData(dst io.Writer, src io.Reader, buf []byte) (n int64, eight bool, err error) {
 	for {
 		nr, rerr := src.Read(buf)
 		if nr > 0 {
+			eight = eight || hasEightBit(buf[:nr])
 			nw, werr := dst.Write(buf[:nr])
 			n += int64(nw)
 			if werr != nil {
-				return n, &writeError{werr}
+				return n, eight, &writeError{werr}
 			}
 			if nw != nr {
-				return n, &writeError{io.ErrShortWrite}
+				return n, eight, &writeError{io.ErrShortWrite}
 			}
 		}
 		if rerr == io.EOF {
-			return n, nil
+			return n, eight, nil
 		}
 		if rerr != nil {
-			return n, rerr
+			return n, eight, rerr
 		}
 	}
+}
+
+// hasEightBit reports a byte with the high bit set in p, eight bytes at a
+// time: the data is looked at once, as it is spooled, so that no later
+// part has to read the file again to know it.
+func hasEightBit(p []byte) bool {
+	for len(p) >= 8 {
+		if binary.LittleEndian.Uint64(p)&0x8080808080808080 != 0 {
+			return true
+		}
+		p = p[8:]
+	}
+	for _, b := range p {
+		if b >= 0x80 {
+			return true
+		}
+	}
+	return false
 }
 
 // writeFileNoSync writes path through a temporary name (fsynced when

@@ -510,12 +510,21 @@ func (r *Relay) checkCaps(a *attempt, c *conn, f *os.File) error {
 	if !c.has("SMTPUTF8") && (!isASCII(a.m.Envelope.From) || a.m.Envelope.SMTPUTF8 && !headerASCII(a.m.Prefix(), f)) {
 		return r.utf8Err(a, c)
 	}
-	if strings.EqualFold(a.m.Envelope.BodyType, "8BITMIME") && !c.has("8BITMIME") && !(isASCII(a.header) && isASCII(a.m.Prefix()) && fileASCII(f)) {
-		// RFC 6152 §3: no 8-bit data to a server without 8BITMIME; ebb
-		// does not convert to quoted-printable.
-		d := r.remoteErr(a, c, stepMail, nil, fmt.Sprintf("the message has 8-bit data and %s does not offer 8BITMIME (RFC 6152 §3)", c.name()), diag.Permanent)
+	if !c.has("8BITMIME") && !(!a.m.Envelope.EightBit && isASCII(a.header) && isASCII(a.m.Prefix()) && fileASCII(f)) {
+		// RFC 6152 §3: no 8-bit data to a server without 8BITMIME,
+		// whether the sender declared BODY=8BITMIME or not (the queue
+		// found the 8-bit bytes while spooling; a message queued before
+		// it looked is read once here). ebb does not convert to 7 bits:
+		// it returns the message, as §3 allows.
+		declared := "declared BODY=8BITMIME"
+		if !strings.EqualFold(a.m.Envelope.BodyType, "8BITMIME") {
+			declared = "not declared by its sender, but there"
+		}
+		d := r.remoteErr(a, c, stepMail, nil, fmt.Sprintf("the message has 8-bit data (%s) and %s does not offer 8BITMIME (RFC 6152 §3)", declared, c.name()), diag.Permanent)
 		d.SMTPCode, d.Enhanced = 554, [3]int{5, 6, 3}
-		d.Hint = "the recipient's server takes only 7-bit mail: send the message with a 7-bit transfer encoding (quoted-printable or base64)"
+		d.Public = "the recipient's server takes only 7-bit mail, and the message has 8-bit data"
+		d.SetFix(diag.Because("the recipient's server takes only 7-bit mail",
+			diag.Say("send the message again with a 7-bit transfer encoding (quoted-printable or base64; mail programs do this when told to)")))
 		return d
 	}
 	if a.m.Envelope.RequireTLS && !c.has("REQUIRETLS") {
@@ -601,7 +610,9 @@ func (r *Relay) txn(a *attempt, c *conn, f *os.File, batch []int) *txn {
 	if c.has("SIZE") {
 		fmt.Fprintf(&mail, " SIZE=%d", a.m.Size+int64(len(a.header)+len(a.m.Prefix())))
 	}
-	if strings.EqualFold(env.BodyType, "8BITMIME") && c.has("8BITMIME") {
+	if (strings.EqualFold(env.BodyType, "8BITMIME") || env.EightBit) && c.has("8BITMIME") {
+		// RFC 6152 §2: 8-bit data goes declared, also when its sender
+		// did not declare it.
 		mail.WriteString(" BODY=8BITMIME")
 	}
 	utf8 := env.SMTPUTF8 || !isASCII(env.From)

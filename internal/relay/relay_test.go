@@ -577,13 +577,19 @@ func TestNo8BitToA7BitServer(t *testing.T) {
 	m7.Envelope.BodyType = "8BITMIME"
 	m8 := e.message("alice@ours.test", "Subject: x\r\n\r\ngrüße\r\n", "bob@example.net")
 	m8.Envelope.BodyType = "8BITMIME"
+	// Issue 24: 8-bit data its sender did not declare (found by the queue
+	// while spooling; or, queued before it looked, read here) is refused
+	// to a 7-bit server too, never sent raw.
+	undeclared := e.message("alice@ours.test", "Subject: x\r\n\r\ngrüße\r\n", "bob@example.net")
+	undeclared.Envelope.EightBit = true
+	unknown := e.message("alice@ours.test", "Subject: x\r\n\r\ngrüße\r\n", "bob@example.net")
 	// go-smtp always offers 8BITMIME: the check is made against a
 	// session that does not.
 	c := &conn{host: "mx.example.net", ip: "127.0.0.2", ext: map[string]string{}}
 	for _, tc := range []struct {
 		m    *queue.Message
 		fail bool
-	}{{m7, false}, {m8, true}} {
+	}{{m7, false}, {m8, true}, {undeclared, true}, {unknown, true}} {
 		f, err := os.Open(tc.m.DataPath)
 		if err != nil {
 			t.Fatal(err)
@@ -599,9 +605,17 @@ func TestNo8BitToA7BitServer(t *testing.T) {
 			t.Errorf("7-bit: %v", err)
 		}
 	}
-	// A server with 8BITMIME takes the 8-bit one.
-	if err := deliver(t, r, m8, 0); err != nil {
-		t.Errorf("to an 8BITMIME server: %v", err)
+	// A server with 8BITMIME takes the 8-bit ones, declared BODY=8BITMIME
+	// whether their sender declared it or not (RFC 6152 §2).
+	for _, m := range []*queue.Message{m8, undeclared} {
+		if err := deliver(t, r, m, 0); err != nil {
+			t.Errorf("to an 8BITMIME server: %v", err)
+		}
+	}
+	for _, got := range srv.got() {
+		if got.Opts == nil || got.Opts.Body != smtp.Body8BitMIME {
+			t.Errorf("8-bit data sent without BODY=8BITMIME: %+v", got.Opts)
+		}
 	}
 }
 
