@@ -7,13 +7,22 @@ import (
 	"github.com/ebbmail/ebb/internal/mailuser"
 )
 
-// withDirectory runs fn on the directory, opened for an administration
-// command: run as root, what it creates belongs to the mail user (it
-// refuses first when that cannot be: directory.Options.Owner). The exit
-// code is fn's error's, 0 without one. With opt.ReadOnly (a command that
-// only reads: list, resolve) nothing is created, migrated or chowned
+// withDirectory parses the command line (between min and max arguments)
+// and runs fn on the directory, opened for an administration command: run
+// as root, what it creates belongs to the mail user (it refuses first when
+// that cannot be: directory.Options.Owner). The exit code is fn's error's,
+// 0 without one. With opt.ReadOnly (a command that only reads: list,
+// resolve) nothing is created, migrated or chowned
 // (directory.OpenForReading), and the mail user need not exist.
-func withDirectory(c *cli.Call, opt directory.Options, fn func(d *directory.Directory, cfg *config.Config) error) int {
+func withDirectory(c *cli.Call, min, max int, opt directory.Options, fn func(d *directory.Directory, cfg *config.Config) error) int {
+	if code, ok := c.Parse(min, max); !ok {
+		return code
+	}
+	return openDirectory(c, opt, fn)
+}
+
+// openDirectory is withDirectory for a command line already parsed.
+func openDirectory(c *cli.Call, opt directory.Options, fn func(d *directory.Directory, cfg *config.Config) error) int {
 	cfg, code := c.Config()
 	if cfg == nil {
 		return code
@@ -46,5 +55,5 @@ func withDirectory(c *cli.Call, opt directory.Options, fn func(d *directory.Dire
 	return 0
 }
 
-// list is the --json flag of the listing commands.
+// jsonFlag is the --json flag of the listing commands.
 func jsonFlag(c *cli.Call) *bool { return c.Flags.Bool("json", false, "print JSON") }

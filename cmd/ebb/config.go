@@ -33,10 +33,7 @@ var configCmd = &cli.Command{Name: "config", Summary: "print the defaults, or va
 		}},
 	{Name: "check", Summary: "validate the config file: unknown keys and bad values, each with file:line",
 		Run: func(c *cli.Call) int {
-			if code, ok := c.Parse(0, 0); !ok {
-				return code
-			}
-			cfg, code := c.Config()
+			cfg, code := c.ParseConfig(0, 0)
 			if cfg == nil {
 				return code
 			}

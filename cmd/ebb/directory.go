@@ -11,10 +11,7 @@ import (
 
 var directoryCmd = &cli.Command{Name: "directory", Summary: "the directory's schema, and where an address leads", Sub: []*cli.Command{
 	{Name: "migrate", Summary: "bring the directory's schema up to date", Run: func(c *cli.Call) int {
-		if code, ok := c.Parse(0, 0); !ok {
-			return code
-		}
-		return withDirectory(c, directory.Options{NoMigrate: true}, func(d *directory.Directory, _ *config.Config) error {
+		return withDirectory(c, 0, 0, directory.Options{NoMigrate: true}, func(d *directory.Directory, _ *config.Config) error {
 			from, to, err := d.Migrate(c.Ctx)
 			switch {
 			case err != nil:
@@ -29,10 +26,7 @@ var directoryCmd = &cli.Command{Name: "directory", Summary: "the directory's sch
 	}},
 	{Name: "resolve", Args: "ADDRESS", Summary: "where mail for ADDRESS goes: mailboxes, forwards, aliases passed (exit 67: nowhere)", Run: func(c *cli.Call) int {
 		asJSON := jsonFlag(c)
-		if code, ok := c.Parse(1, 1); !ok {
-			return code
-		}
-		return withDirectory(c, directory.Options{ReadOnly: true}, func(d *directory.Directory, _ *config.Config) error {
+		return withDirectory(c, 1, 1, directory.Options{ReadOnly: true}, func(d *directory.Directory, _ *config.Config) error {
 			r, err := d.Resolve(c.Ctx, c.Args[0])
 			if err != nil {
 				return err

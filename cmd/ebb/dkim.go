@@ -1,9 +1,7 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/ebbmail/ebb/internal/cli"
@@ -23,10 +21,7 @@ func dkimKeygen(c *cli.Call) int {
 	alg := c.Flags.String("algorithm", "ed25519", "ed25519 (RFC 8463) or rsa (2048 bits)")
 	sel := c.Flags.String("selector", "", "the `SELECTOR` (default: the algorithm and today's date, e.g. ed25519-20261201)")
 	pending := c.Flags.Bool("pending", false, "write the key as pending: it signs only once renamed to .pem, after its record is published (rotation)")
-	if code, ok := c.Parse(1, 1); !ok {
-		return code
-	}
-	cfg, code := c.Config()
+	cfg, code := c.ParseConfig(1, 1)
 	if cfg == nil {
 		return code
 	}
@@ -57,27 +52,19 @@ func dkimKeygen(c *cli.Call) int {
 
 func dkimList(c *cli.Call) int {
 	asJSON := jsonFlag(c)
-	if code, ok := c.Parse(0, 0); !ok {
-		return code
-	}
-	cfg, code := c.Config()
+	cfg, code := c.ParseConfig(0, 0)
 	if cfg == nil {
 		return code
 	}
 	dir := cfg.DKIMKeyDir()
-	checks, err := msgauth.CheckKeys(c.Ctx, dir, dnsresolve.New(cfg), cfg.DNS.Timeout.Duration)
+	checks, err := msgauth.CheckKeys(c.Ctx, dir, cfg.DKIMKeyDirSetting(), dnsresolve.New(cfg), cfg.DNS.Timeout.Duration)
 	if err != nil {
-		return c.Fail(diag.PathError("", "open", "read the DKIM key directory", dir, diag.UnwrapPath(err), cfg.DKIMKeyDirSetting()))
+		return c.Fail(err)
 	}
 	for _, ch := range checks {
-		if ch.LoadErr == nil {
-			continue
+		if ch.LoadErr != nil {
+			return c.Fail(ch.LoadErr)
 		}
-		var pe *fs.PathError
-		if errors.As(ch.LoadErr, &pe) {
-			return c.Fail(diag.PathError("", "read", "read the DKIM key", pe.Path, pe.Err, cfg.DKIMKeyDirSetting()))
-		}
-		return c.Fail(ch.LoadErr)
 	}
 	switch {
 	case *asJSON:

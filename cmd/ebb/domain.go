@@ -2,12 +2,10 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/ebbmail/ebb/internal/cli"
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/deliver"
-	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 )
 
@@ -19,10 +17,7 @@ var domainCmd = &cli.Command{Name: "domain", Summary: "the hosted domains and do
 
 func domainAdd(c *cli.Call) int {
 	aliasOf := c.Flags.String("alias-of", "", "make NAME a domain alias of this hosted `DOMAIN`")
-	if code, ok := c.Parse(1, 1); !ok {
-		return code
-	}
-	return withDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
+	return withDirectory(c, 1, 1, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
 		name := c.Args[0]
 		if *aliasOf != "" {
 			if err := d.AddDomainAlias(c.Ctx, name, *aliasOf); err != nil {
@@ -43,10 +38,7 @@ func domainAdd(c *cli.Call) int {
 
 func domainList(c *cli.Call) int {
 	asJSON := jsonFlag(c)
-	if code, ok := c.Parse(0, 0); !ok {
-		return code
-	}
-	return withDirectory(c, directory.Options{ReadOnly: true}, func(d *directory.Directory, _ *config.Config) error {
+	return withDirectory(c, 0, 0, directory.Options{ReadOnly: true}, func(d *directory.Directory, _ *config.Config) error {
 		ds, err := d.Domains(c.Ctx)
 		if err == nil {
 			directory.WriteDomains(c.Stdout, ds, *asJSON)
@@ -58,10 +50,7 @@ func domainList(c *cli.Call) int {
 func domainRemove(c *cli.Call) int {
 	force := c.Flags.Bool("force", false, "remove the domain even though it has mailboxes (their mail stays on disk)")
 	deleteMail := c.Flags.Bool("delete-mail", false, "also delete the Maildirs of the removed mailboxes")
-	if code, ok := c.Parse(1, 1); !ok {
-		return code
-	}
-	return withDirectory(c, directory.Options{}, func(d *directory.Directory, cfg *config.Config) error {
+	return withDirectory(c, 1, 1, directory.Options{}, func(d *directory.Directory, cfg *config.Config) error {
 		res, err := d.RemoveDomain(c.Ctx, c.Args[0], *force)
 		if err != nil {
 			return err
@@ -80,20 +69,16 @@ func removeMail(c *cli.Call, cfg *config.Config, mbs []*directory.Mailbox, del b
 	var failed error
 	for _, mb := range mbs {
 		path, err := deliver.MaildirOf(cfg, mb)
+		if err == nil && del {
+			path, err = deliver.RemoveMaildir(cfg, mb)
+		}
 		switch {
 		case err != nil:
-			err = cli.Errorf(diag.ExDataErr, "%s: %v", mb.Address, err)
-		case !del:
-			fmt.Fprintf(c.Stdout, "mail of %s kept in %s\n", mb.Address, path)
-		default:
-			if err = os.RemoveAll(path); err != nil {
-				err = diag.PathError("", "remove", "remove the Maildir", path, err, nil)
-			} else {
-				fmt.Fprintf(c.Stdout, "mail of %s deleted: %s\n", mb.Address, path)
-			}
-		}
-		if err != nil {
 			failed = cli.Exit(c.Fail(err))
+		case del:
+			fmt.Fprintf(c.Stdout, "mail of %s deleted: %s\n", mb.Address, path)
+		default:
+			fmt.Fprintf(c.Stdout, "mail of %s kept in %s\n", mb.Address, path)
 		}
 	}
 	return failed

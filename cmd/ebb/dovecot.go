@@ -18,10 +18,7 @@ var dovecotCmd = &cli.Command{Name: "dovecot", Summary: "the Dovecot 2.3 configu
 
 func runDovecot(c *cli.Call) int {
 	sqlConf := c.Flags.String("sql-conf", dovecotconf.DefaultSQLConf, "where the SQL file from `ebb dovecot sql` is installed")
-	if code, ok := c.Parse(0, 0); !ok {
-		return code
-	}
-	cfg, code := c.Config()
+	cfg, code := c.ParseConfig(0, 0)
 	if cfg == nil {
 		return code
 	}

@@ -26,10 +26,7 @@ var explainCmd = &cli.Command{Name: "explain", Args: "QUEUE-ID|REF|<MESSAGE-ID>|
 func runExplain(c *cli.Call) int {
 	since := c.Flags.Duration("since", 0, "only events of this last period (e.g. 2h); 0: all the journal keeps")
 	asJSON := c.Flags.Bool("json", false, "the records as JSON")
-	if code, ok := c.Parse(1, 1); !ok {
-		return code
-	}
-	cfg, code := c.Config()
+	cfg, code := c.ParseConfig(1, 1)
 	if cfg == nil {
 		return code
 	}

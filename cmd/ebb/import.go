@@ -35,7 +35,7 @@ func runImport(c *cli.Call) int {
 		return c.Fail(d)
 	}
 	defer f.Close()
-	return withDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
+	return openDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
 		var plan *directory.ImportPlan
 		if c.Cmd.Name == "csv" {
 			plan, err = d.ParseCSV(f)

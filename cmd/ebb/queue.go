@@ -69,14 +69,7 @@ func runMailq(c *cli.Call) int {
 	}
 	sum := queue.Summarize(l)
 	if *asJSON {
-		out := struct {
-			*queue.Listing
-			Summary queue.Summary `json:"summary"`
-		}{l, sum}
-		if out.Messages == nil {
-			out.Messages = []*queue.Message{}
-		}
-		c.JSON(out)
+		queue.WriteListingJSON(c.Stdout, l, sum)
 		return 0
 	}
 	queue.WriteListing(c.Stdout, l, sum, time.Now())

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"strings"
-
 	"github.com/ebbmail/ebb/internal/cli"
 	"github.com/ebbmail/ebb/internal/daemon"
 )
@@ -18,7 +16,7 @@ var routeCmd = &cli.Command{Name: "route", Args: "--to ADDR... [MESSAGE-FILE]",
   Exit 0: it would be accepted and delivered.`,
 	Run: func(c *cli.Call) int {
 		from := c.Flags.String("from", "", "the envelope sender `ADDR` (MAIL FROM); empty is <>")
-		var to listFlag
+		var to cli.Strings
 		c.Flags.Var(&to, "to", "a recipient `ADDR` (RCPT TO); repeat for more")
 		ip := c.Flags.String("client-ip", "", "the client's address `IP` (default 192.0.2.1, a client from outside)")
 		helo := c.Flags.String("helo", "", "the client's HELO `NAME` (default client.example)")
@@ -41,9 +39,3 @@ var routeCmd = &cli.Command{Name: "route", Args: "--to ADDR... [MESSAGE-FILE]",
 		return daemon.Route(c.Ctx, daemon.RouteOptions{ConfigPath: c.ConfigPath, From: *from, To: to, ClientIP: *ip, Helo: *helo,
 			Auth: *auth, Port: *port, JSON: *asJSON, Message: msg, Stdout: c.Stdout, Stderr: c.Stderr})
 	}}
-
-// listFlag is a repeatable flag.
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }

@@ -17,17 +17,14 @@ var scanCmd = &cli.Command{Name: "scan", Args: "MESSAGE",
 	Summary: "the configured scanners' verdicts, scores and symbols, and the SMTP answer the policy would give",
 	Run: func(c *cli.Call) int {
 		from := c.Flags.String("from", "", "the envelope sender `ADDR` to give the scanners")
-		var to listFlag
+		var to cli.Strings
 		c.Flags.Var(&to, "to", "an envelope recipient `ADDR` (repeatable)")
 		ip := c.Flags.String("ip", "", "the client address `IP` to give the scanners")
 		helo := c.Flags.String("helo", "", "the client's HELO `NAME`")
 		auth := c.Flags.String("auth", "", "scan as an authenticated submission by this `LOGIN` (scan.submission decides)")
 		asJSON := c.Flags.Bool("json", false, "print the report as JSON")
 		report := c.Flags.Bool("report", false, "also print spamd's REPORT: every rule that hit, with its points and description")
-		if code, ok := c.Parse(1, 1); !ok {
-			return code
-		}
-		cfg, code := c.Config()
+		cfg, code := c.ParseConfig(1, 1)
 		if cfg == nil {
 			return code
 		}
@@ -51,7 +48,7 @@ var scanCmd = &cli.Command{Name: "scan", Args: "MESSAGE",
 		if len(to) == 0 {
 			// Milters expect at least one RCPT before the header (a
 			// transaction without one is not SMTP).
-			to = listFlag{"postmaster@" + host}
+			to = cli.Strings{"postmaster@" + host}
 		}
 		o := scan.OptionsFromConfig(cfg, nil, slog.New(slog.DiscardHandler))
 		o.BreakerFailures = 0

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
@@ -85,15 +84,7 @@ func runSendmail(c *cli.Call) int {
 	if err != nil {
 		return sendmailFail(c, err)
 	}
-	env := &pickup.Envelope{From: msg.Sender, Recipients: msg.Recipients, BodyType: msg.BodyType,
-		Notify: o.Notify, Ret: o.Ret, EnvID: o.EnvID, Created: time.Now().UTC()}
-	res, err := drop.Submit(c.Ctx, env, func(w io.Writer) error {
-		if _, err := msg.Header.WriteTo(w); err != nil {
-			return err
-		}
-		_, err := io.Copy(w, msg.Body)
-		return err
-	})
+	res, err := sendmail.Submit(c.Ctx, drop, msg, o, time.Now())
 	if err != nil {
 		return sendmailFail(c, err)
 	}

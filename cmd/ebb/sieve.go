@@ -36,10 +36,7 @@ func sieveFlags(c *cli.Call) *sieveOptions {
 
 func sieveCheck(c *cli.Call) int {
 	o := sieveFlags(c)
-	if code, ok := c.Parse(1, -1); !ok {
-		return code
-	}
-	cfg, code := c.Config()
+	cfg, code := c.ParseConfig(1, -1)
 	if cfg == nil {
 		return code
 	}
@@ -55,19 +52,6 @@ func sieveCheck(c *cli.Call) int {
 	return code
 }
 
-// envList is a repeatable NAME=VALUE flag.
-type envList map[string]string
-
-func (l envList) String() string { return "" }
-func (l envList) Set(v string) error {
-	k, val, ok := strings.Cut(v, "=")
-	if !ok || k == "" {
-		return fmt.Errorf("want NAME=VALUE, found %q", v)
-	}
-	l[strings.ToLower(k)] = val
-	return nil
-}
-
 func sieveTest(c *cli.Call) int {
 	o := sieveFlags(c)
 	from := c.Flags.String("from", "", "envelope sender (default: Return-Path, else From of the message); \"<>\" or \"\" for the null sender")
@@ -78,12 +62,9 @@ func sieveTest(c *cli.Call) int {
 	spam := c.Flags.Int("spam-score", 0, "spamtest value 0..10 (0: not tested)")
 	spamPct := c.Flags.Int("spam-percent", -1, "spamtest :percent value 0..100 (-1: not tested)")
 	virus := c.Flags.Int("virus-score", 0, "virustest value 0..5 (0: not tested)")
-	envs := envList{}
+	envs := cli.Pairs{}
 	c.Flags.Var(envs, "env", "environment item `NAME=VALUE` (repeatable), e.g. --env location=MDA")
-	if code, ok := c.Parse(2, 2); !ok {
-		return code
-	}
-	cfg, code := c.Config()
+	cfg, code := c.ParseConfig(2, 2)
 	if cfg == nil {
 		return code
 	}

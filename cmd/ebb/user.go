@@ -42,7 +42,7 @@ func userAdd(c *cli.Call) int {
 			return c.Fail(cli.Errorf(diag.ExUsage, "%v", err))
 		}
 	}
-	return withDirectory(c, directory.Options{}, func(d *directory.Directory, cfg *config.Config) error {
+	return openDirectory(c, directory.Options{}, func(d *directory.Directory, cfg *config.Config) error {
 		mb := directory.Mailbox{Address: addr, QuotaBytes: int64(quota), QuotaMessages: *msgs, Enabled: !*disabled, Maildir: *maildir}
 		if pw != "" {
 			var err error
@@ -71,7 +71,7 @@ func userPasswd(c *cli.Call) int {
 	if err != nil {
 		return c.Fail(cli.Errorf(diag.ExUsage, "%v", err))
 	}
-	return withDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
+	return openDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
 		if err := d.SetPassword(c.Ctx, c.Args[0], pw); err != nil {
 			return err
 		}
@@ -88,7 +88,7 @@ func userCheck(c *cli.Call) int {
 	if err != nil {
 		return c.Fail(cli.Errorf(diag.ExUsage, "%v", err))
 	}
-	return withDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
+	return openDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
 		mb, err := d.Authenticate(c.Ctx, c.Args[0], pw)
 		if err == nil {
 			fmt.Fprintf(c.Stdout, "%s: password accepted\n", mb.Address)
@@ -99,10 +99,7 @@ func userCheck(c *cli.Call) int {
 
 func userList(c *cli.Call) int {
 	asJSON := jsonFlag(c)
-	if code, ok := c.Parse(0, 1); !ok {
-		return code
-	}
-	return withDirectory(c, directory.Options{ReadOnly: true}, func(d *directory.Directory, cfg *config.Config) error {
+	return withDirectory(c, 0, 1, directory.Options{ReadOnly: true}, func(d *directory.Directory, cfg *config.Config) error {
 		mbs, err := d.Mailboxes(c.Ctx, strings.Join(c.Args, ""))
 		if err != nil {
 			return err
@@ -117,10 +114,7 @@ func userList(c *cli.Call) int {
 
 func userRemove(c *cli.Call) int {
 	deleteMail := c.Flags.Bool("delete-mail", false, "also delete the mailbox's Maildir")
-	if code, ok := c.Parse(1, 1); !ok {
-		return code
-	}
-	return withDirectory(c, directory.Options{}, func(d *directory.Directory, cfg *config.Config) error {
+	return withDirectory(c, 1, 1, directory.Options{}, func(d *directory.Directory, cfg *config.Config) error {
 		mb, err := d.RemoveMailbox(c.Ctx, c.Args[0])
 		if err != nil {
 			return err
@@ -146,7 +140,7 @@ func userQuota(c *cli.Call) int {
 		}
 		msgs = n
 	}
-	return withDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
+	return openDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
 		if err := d.SetQuota(c.Ctx, c.Args[0], int64(q), msgs); err != nil {
 			return err
 		}
@@ -157,10 +151,7 @@ func userQuota(c *cli.Call) int {
 
 // userEnable is enable and disable.
 func userEnable(c *cli.Call) int {
-	if code, ok := c.Parse(1, 1); !ok {
-		return code
-	}
-	return withDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
+	return withDirectory(c, 1, 1, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
 		if err := d.SetEnabled(c.Ctx, c.Args[0], c.Cmd.Name == "enable"); err != nil {
 			return err
 		}

@@ -232,6 +232,15 @@ func Errorf(code int, format string, a ...any) error {
 	return codedError{fmt.Errorf(format, a...), code}
 }
 
+// ParseConfig is Parse and then Config, for the commands that read the
+// config: the config, or nil and the exit code when the command ends here.
+func (c *Call) ParseConfig(min, max int) (*config.Config, int) {
+	if code, ok := c.Parse(min, max); !ok {
+		return nil, code
+	}
+	return c.Config()
+}
+
 // exitCoder is an error that knows the sysexits code a command ends with:
 // a *diag.Error, and the sentinel errors of the packages the commands call.
 type exitCoder interface {

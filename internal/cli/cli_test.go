@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -206,5 +207,37 @@ func TestRawArgsReachTheCommandAsGiven(t *testing.T) {
 	}}}}
 	if r := dispatch(t, root, "", "sendmail", "-t", "-oi", "-f", "a@b", "--", "x"); r.code != 0 || strings.Join(got, " ") != "-t -oi -f a@b -- x" {
 		t.Errorf("raw args %q (exit %d)", got, r.code)
+	}
+}
+
+func TestRepeatableFlags(t *testing.T) {
+	var to Strings
+	env := Pairs{}
+	var errb bytes.Buffer
+	c := newCall(&Env{Ctx: context.Background(), Stderr: &errb}, &Command{Name: "route"}, "ebb route",
+		[]string{"--to", "a@example.org", "x", "--env", "Location=MDA", "--to=b@example.org", "--env", "phase=during=late"})
+	c.Flags.Var(&to, "to", "a recipient")
+	c.Flags.Var(env, "env", "an item")
+	if code, ok := c.Parse(1, 1); !ok {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if to.String() != "a@example.org,b@example.org" || env["location"] != "MDA" || env["phase"] != "during=late" || len(env) != 2 {
+		t.Errorf("to %q, env %q", to, env)
+	}
+	c = newCall(&Env{Ctx: context.Background(), Stderr: &errb}, &Command{Name: "test"}, "ebb sieve test", []string{"--env", "novalue"})
+	c.Flags.Var(Pairs{}, "env", "an item")
+	if code, ok := c.Parse(0, 0); ok || code != 64 || !strings.Contains(errb.String(), `want NAME=VALUE, found "novalue"`) {
+		t.Errorf("--env novalue: exit %d, %q", code, errb.String())
+	}
+}
+
+func TestVersionNamesVersionCommitAndGo(t *testing.T) {
+	got := Version("0.1.0", "0123456789abcdef0123")
+	if !strings.HasPrefix(got, "ebb 0.1.0 (commit 0123456789ab") || !strings.Contains(got, "; go1.") {
+		t.Errorf("Version(0.1.0, rev) = %q", got)
+	}
+	// A test binary has no version or commit of its own.
+	if got := Version("", ""); !strings.HasPrefix(got, "ebb devel (commit ") || !strings.HasSuffix(got, runtime.Version()+")") {
+		t.Errorf("Version() = %q", got)
 	}
 }

@@ -301,3 +301,28 @@ func TestMaildirOfPrefersTheMailboxOwn(t *testing.T) {
 		t.Error("an address that escapes the root has no Maildir")
 	}
 }
+
+func TestRemoveMaildirDeletesOnlyThatMailbox(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.Mail.Root = t.TempDir()
+	a := filepath.Join(cfg.Mail.Root, "example.org", "a", "Maildir")
+	b := filepath.Join(cfg.Mail.Root, "example.org", "b", "Maildir")
+	for _, d := range []string{a, b} {
+		os.MkdirAll(filepath.Join(d, "cur"), 0o700)
+	}
+	path, err := RemoveMaildir(cfg, &directory.Mailbox{Address: "a@example.org"})
+	if err != nil || path != a {
+		t.Fatalf("RemoveMaildir = %q, %v", path, err)
+	}
+	if _, err := os.Stat(a); !os.IsNotExist(err) {
+		t.Errorf("%s is still there", a)
+	}
+	if _, err := os.Stat(b); err != nil {
+		t.Errorf("the other mailbox's Maildir went too: %v", err)
+	}
+	if _, err := RemoveMaildir(cfg, &directory.Mailbox{Address: "../a@example.org"}); err == nil {
+		t.Error("an address that names no directory removed something")
+	} else if d, ok := diag.As(err); !ok || d.ExitCode() != diag.ExDataErr {
+		t.Errorf("an address that names no directory: %v", err)
+	}
+}

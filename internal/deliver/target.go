@@ -3,6 +3,7 @@ package deliver
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -43,6 +44,22 @@ func MaildirOf(cfg *config.Config, mb *directory.Mailbox) (string, error) {
 		return mb.Maildir, nil
 	}
 	return MaildirFor(cfg, mb.Address)
+}
+
+// RemoveMaildir deletes the Maildir of a mailbox removed from the
+// directory (ebb user remove --delete-mail) and says which it was. The
+// error is a *diag.Error.
+func RemoveMaildir(cfg *config.Config, mb *directory.Mailbox) (string, error) {
+	path, err := MaildirOf(cfg, mb)
+	if err != nil {
+		e := diag.New("remove", "remove the Maildir of", mb.Address, err)
+		e.Class, e.Exit = diag.Permanent, diag.ExDataErr
+		return "", e
+	}
+	if err := os.RemoveAll(path); err != nil {
+		return path, diag.PathError("", "remove", "remove the Maildir", path, diag.UnwrapPath(err), nil)
+	}
+	return path, nil
 }
 
 // settingFor says which setting chose a templated path: mail.root when the

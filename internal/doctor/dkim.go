@@ -34,9 +34,10 @@ func checkDKIMKeys(ctx context.Context, env *Env) []Finding {
 	const name = "dkim.keys"
 	cfg := env.Cfg
 	dir := cfg.DKIMKeyDir()
-	checks, err := msgauth.CheckKeys(ctx, dir, dnsresolve.New(cfg), cfg.DNS.Timeout.Duration)
-	if err != nil {
-		return []Finding{Failed(name, diag.PathError("ebb doctor", "open", "read the DKIM key directory", dir, diag.UnwrapPath(err), cfg.DKIMKeyDirSetting()))}
+	checks, err := msgauth.CheckKeys(ctx, dir, cfg.DKIMKeyDirSetting(), dnsresolve.New(cfg), cfg.DNS.Timeout.Duration)
+	if d, ok := diag.As(err); ok {
+		d.Component = "ebb doctor"
+		return []Finding{Failed(name, d)}
 	}
 	if len(checks) == 0 {
 		if !cfg.DKIM.Sign {
@@ -50,15 +51,8 @@ func checkDKIMKeys(ctx context.Context, env *Env) []Finding {
 	var out []Finding
 	for _, c := range checks {
 		if c.LoadErr != nil {
-			var pe *os.PathError
-			if errors.As(c.LoadErr, &pe) {
-				out = append(out, Failed(name, diag.PathError("ebb doctor", "read", "read the DKIM key", pe.Path, pe.Err, cfg.DKIMKeyDirSetting())))
-			} else {
-				e := diag.New("parse", "read the DKIM keys of "+c.Domain+" in", dir, c.LoadErr)
-				e.Setting = cfg.DKIMKeyDirSetting()
-				e.Hint = "replace the file with one ebb dkim keygen writes (PKCS #8 PEM, Ed25519 or RSA)"
-				out = append(out, Failed(name, e))
-			}
+			c.LoadErr.Component = "ebb doctor"
+			out = append(out, Failed(name, c.LoadErr))
 			continue
 		}
 		k := c.Key

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"strings"
 
 	"github.com/ebbmail/ebb/internal/cli"
 	"github.com/ebbmail/ebb/internal/config"
@@ -24,12 +23,6 @@ import (
 	"github.com/ebbmail/ebb/internal/pickup"
 	"github.com/ebbmail/ebb/internal/sievefilter"
 )
-
-// stringList is a repeatable flag (-A "Header: value" -A ...).
-type stringList []string
-
-func (l *stringList) String() string     { return strings.Join(*l, ", ") }
-func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 // Options adjust the command to the program it runs in.
 type Options struct {
@@ -57,7 +50,7 @@ func run(c *cli.Call, opt Options) int {
 	addr := c.Flags.String("d", "", "deliver to this `ADDRESS` (Maildir from the directory or mail.maildir)")
 	sender := c.Flags.String("f", "", "envelope `SENDER`, written as Return-Path")
 	folder := c.Flags.String("m", "", "IMAP `FOLDER` to deliver into (default INBOX), e.g. Work/Reports")
-	var headers stringList
+	var headers cli.Strings
 	c.Flags.Var(&headers, "A", "a `HEADER` line to add, \"Name: value\" (repeatable)")
 	if code, ok := c.Parse(0, -1); !ok {
 		return code

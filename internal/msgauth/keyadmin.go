@@ -60,10 +60,10 @@ func Keygen(dir string, setting *diag.Setting, domain, selector, algorithm strin
 // keys could not be read.
 type KeyCheck struct {
 	Domain string
-	// LoadErr is why the domain's keys could not be read (an
-	// *fs.PathError for a file, a parse error for its content); Key is
-	// then nil.
-	LoadErr error
+	// LoadErr is why the domain's keys could not be read: a file that
+	// cannot be read, or one that is no key (with the fix); Key is then
+	// nil.
+	LoadErr *diag.Error
 	Key     *Key
 	// Why says how the published record differs ("" when it matches).
 	Why string
@@ -71,20 +71,28 @@ type KeyCheck struct {
 	DNSErr error
 }
 
-// CheckKeys reads every key below dir and asks r for its record, each
-// lookup within timeout: a KeyCheck per key, in order of domain and
-// selector, and one per domain whose keys cannot be read. The error is
-// for dir itself.
-func CheckKeys(ctx context.Context, dir string, r TXTResolver, timeout time.Duration) ([]KeyCheck, error) {
+// CheckKeys reads every key below dir (chosen by setting) and asks r for
+// its record, each lookup within timeout: a KeyCheck per key, in order of
+// domain and selector, and one per domain whose keys cannot be read. The
+// error is dir's own, a *diag.Error.
+func CheckKeys(ctx context.Context, dir string, setting *diag.Setting, r TXTResolver, timeout time.Duration) ([]KeyCheck, error) {
 	domains, err := Domains(dir)
 	if err != nil {
-		return nil, err
+		return nil, diag.PathError("", "open", "read the DKIM key directory", dir, diag.UnwrapPath(err), setting)
 	}
 	var out []KeyCheck
 	for _, d := range domains {
 		keys, err := LoadKeys(dir, d)
-		if err != nil {
-			out = append(out, KeyCheck{Domain: d, LoadErr: err})
+		var pe *fs.PathError
+		switch {
+		case errors.As(err, &pe):
+			out = append(out, KeyCheck{Domain: d, LoadErr: diag.PathError("", "read", "read the DKIM key", pe.Path, pe.Err, setting)})
+			continue
+		case err != nil:
+			e := diag.New("parse", "read the DKIM keys of "+d+" in", dir, err)
+			e.Setting = setting
+			e.Hint = "replace the file with one ebb dkim keygen writes (PKCS #8 PEM, Ed25519 or RSA)"
+			out = append(out, KeyCheck{Domain: d, LoadErr: e})
 			continue
 		}
 		for _, k := range keys {

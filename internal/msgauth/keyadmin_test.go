@@ -50,7 +50,7 @@ func TestCheckKeysSaysWhatDNSHas(t *testing.T) {
 	pub := w.key(t, "example.org", "a", "ed25519", true)
 	w.key(t, "example.org", "b", "ed25519", false)
 	w.key(t, "example.net", "c", "rsa", true)
-	cs, err := CheckKeys(context.Background(), w.dir, w.res, 5*time.Second)
+	cs, err := CheckKeys(context.Background(), w.dir, nil, w.res, 5*time.Second)
 	if err != nil || len(cs) != 3 {
 		t.Fatalf("CheckKeys: %d, %v", len(cs), err)
 	}
@@ -76,14 +76,32 @@ func TestCheckKeysSaysWhatDNSHas(t *testing.T) {
 	// A key that cannot be parsed is its domain's entry; the other
 	// domains are still checked.
 	os.WriteFile(filepath.Join(w.dir, "example.org", "z.pem"), []byte("junk"), 0o600)
-	cs, err = CheckKeys(context.Background(), w.dir, w.res, 5*time.Second)
-	if err != nil || len(cs) != 2 || cs[0].Domain != "example.net" || cs[0].Key == nil || cs[1].Domain != "example.org" || cs[1].LoadErr == nil || cs[1].Key != nil {
+	cs, err = CheckKeys(context.Background(), w.dir, nil, w.res, 5*time.Second)
+	if err != nil || len(cs) != 2 || cs[0].Domain != "example.net" || cs[0].Key == nil || cs[1].Domain != "example.org" || cs[1].LoadErr == nil || cs[1].Key != nil ||
+		!strings.Contains(cs[1].LoadErr.Hint, "ebb dkim keygen") {
 		t.Errorf("a bad key file: %+v, %v", cs, err)
 	}
 	if len(Statuses(cs)) != 1 {
 		t.Errorf("statuses list a domain that could not be read: %+v", Statuses(cs))
 	}
-	if cs, err := CheckKeys(context.Background(), filepath.Join(w.dir, "none"), w.res, time.Second); err != nil || cs != nil {
+	if cs, err := CheckKeys(context.Background(), filepath.Join(w.dir, "none"), nil, w.res, time.Second); err != nil || cs != nil {
 		t.Errorf("no key directory: %v, %v", cs, err)
+	}
+	// A key the reader cannot open names the file.
+	if os.Geteuid() != 0 {
+		os.Remove(filepath.Join(w.dir, "example.org", "z.pem"))
+		os.Chmod(filepath.Join(w.dir, "example.net", "c.pem"), 0)
+		cs, _ = CheckKeys(context.Background(), w.dir, nil, w.res, 5*time.Second)
+		if len(cs) == 0 || cs[0].LoadErr == nil || cs[0].LoadErr.Path != filepath.Join(w.dir, "example.net", "c.pem") || cs[0].LoadErr.Errno != "EACCES" {
+			t.Errorf("an unreadable key: %+v", cs)
+		}
+	}
+	// A key directory that is a file is the error of the whole walk.
+	file := filepath.Join(t.TempDir(), "keys")
+	os.WriteFile(file, nil, 0o600)
+	if _, err := CheckKeys(context.Background(), file, nil, w.res, time.Second); err == nil {
+		t.Error("a key directory that is a file")
+	} else if d, ok := diag.As(err); !ok || d.Path != file {
+		t.Errorf("a key directory that is a file: %v", err)
 	}
 }

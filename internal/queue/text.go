@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -8,6 +9,21 @@ import (
 
 	"github.com/ebbmail/ebb/internal/diag"
 )
+
+// WriteListingJSON writes the listing and its summary as indented JSON
+// (mailq --json; docs/queue.md).
+func WriteListingJSON(w io.Writer, l *Listing, sum Summary) error {
+	out := struct {
+		*Listing
+		Summary Summary `json:"summary"`
+	}{l, sum}
+	if out.Messages == nil {
+		out.Messages = []*Message{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
 
 // WriteListing writes the mailq listing of l (and its summary) as text.
 func WriteListing(w io.Writer, l *Listing, sum Summary, now time.Time) {

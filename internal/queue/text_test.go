@@ -2,6 +2,7 @@ package queue
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,5 +59,22 @@ func TestWriteMessageTellsTheWholeMessage(t *testing.T) {
 	WriteMessage(&b, m, now)
 	if !strings.Contains(b.String(), "  no attempt yet\n") || !strings.Contains(b.String(), "(cannot read the data file:") {
 		t.Errorf("no history, no data file:\n%s", b.String())
+	}
+}
+
+func TestWriteListingJSONCarriesTheSummary(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteListingJSON(&b, &Listing{Spool: "/var/spool/ebb"}, Summary{}); err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if msgs, ok := got["messages"].([]any); !ok || len(msgs) != 0 {
+		t.Errorf("an empty queue has messages [] for scripts: %s", b.String())
+	}
+	if _, ok := got["summary"]; !ok {
+		t.Errorf("no summary: %s", b.String())
 	}
 }
