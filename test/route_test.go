@@ -269,7 +269,8 @@ vacation :days 1 "I am away until Monday.";
 	})
 
 	t.Run("a full mailbox is predicted as the delivery decides it", func(t *testing.T) {
-		e.ebbAsUser(nil, "user", "add", "-c", e.Conf, "--no-password", "full@example.test")
+		// The directory's quota decides (maildirsize follows it).
+		e.ebbAsUser(nil, "user", "add", "-c", e.Conf, "--no-password", "--quota", "100", "full@example.test")
 		full := e.maildir("full")
 		for _, sub := range []string{"tmp", "new", "cur"} {
 			os.MkdirAll(filepath.Join(full, sub), 0o700)

@@ -31,7 +31,7 @@ func Refusal(cfg *config.Config, res *directory.Resolution) *diag.Error {
 			return e
 		}
 		if cfg.Mail.OverQuota == "permanent" {
-			err := maildir.CheckQuota(filepath.Clean(md), quotaOf(cfg, mb), 1)
+			err := maildir.EnforceQuota(filepath.Clean(md), quotaOf(cfg, mb), 1)
 			var qe *maildir.QuotaError
 			if errors.As(err, &qe) {
 				a := &Agent{Cfg: cfg, Component: "ebb serve"}

@@ -454,6 +454,25 @@ func (a *Agent) loop(env Envelope, ts []target, fields []field) *diag.Error {
 }
 
 // store carries out the decision for one mailbox.
+// mailboxReader reads one mailbox past the directory's cache
+// (directory.Directory.Mailbox).
+type mailboxReader interface {
+	Mailbox(ctx context.Context, address string) (*directory.Mailbox, error)
+}
+
+// quotaNow is t's quota as the directory says it now, not as the cached
+// resolution remembered it: a quota changed with ebb user quota applies at
+// the next delivery, not after directory.cache_ttl (issue 21). When the
+// read fails, the resolution's quota stands.
+func (a *Agent) quotaNow(ctx context.Context, t target) maildir.Quota {
+	if r, ok := a.Resolver.(mailboxReader); ok && t.byDirectory {
+		if mb, err := r.Mailbox(ctx, t.mb.Address); err == nil {
+			return quotaOf(a.Cfg, mb)
+		}
+	}
+	return quotaOf(a.Cfg, t.mb)
+}
+
 func (a *Agent) store(ctx context.Context, st *staged, msg *Message, t target, env Envelope, rep *Report) Outcome {
 	out := Outcome{Mailbox: t.mb.Address, Maildir: t.maildir}
 	if t.maildir != st.t.maildir {
@@ -493,7 +512,7 @@ func (a *Agent) store(ctx context.Context, st *staged, msg *Message, t target, e
 		}
 		stores = []Store{{Folder: env.Folder}}
 	}
-	q := quotaOf(a.Cfg, t.mb)
+	q := a.quotaNow(ctx, t)
 	src := st.tmp
 	if dec.Header != nil {
 		// The edited header makes this mailbox's copy differ: write it once,
@@ -509,7 +528,11 @@ func (a *Agent) store(ctx context.Context, st *staged, msg *Message, t target, e
 	size, vsize := src.Size(), src.VSize()
 	for _, s := range stores {
 		dir := a.folder(t, s.Folder)
-		if err := maildir.CheckQuota(t.maildir, q, size); err != nil {
+		check := maildir.CheckQuota
+		if t.byDirectory {
+			check = maildir.EnforceQuota
+		}
+		if err := check(t.maildir, q, size); err != nil {
 			out.Err = a.quotaErr(t, err)
 			return out
 		}

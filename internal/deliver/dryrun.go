@@ -1,13 +1,9 @@
 package deliver
 
 import (
-	"bufio"
-	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/ebbmail/ebb/internal/arfield"
 	"github.com/ebbmail/ebb/internal/bufpool"
@@ -48,71 +44,18 @@ func targetFor(cfg *config.Config, mb *directory.Mailbox, component string) (tar
 }
 
 // QuotaProblem is the error a store of size bytes into mb's Maildir top
-// would meet by its quota (the maildirsize limit, else the mailbox's, else
-// mail.quota; temporary or permanent by mail.over_quota), or nil. It takes
-// maildir.CheckQuota's decisions (the file's sums, counted again from the
-// folders where CheckQuota would recount) but never writes maildirsize.
+// would meet by its quota (the directory's: the mailbox's own, else
+// mail.quota, which maildirsize's definition line is made to follow;
+// temporary or permanent by mail.over_quota), or nil. It is
+// maildir.EnforceQuota's decision (maildir.PlanQuota) and never writes
+// maildirsize.
 func QuotaProblem(cfg *config.Config, component string, mb *directory.Mailbox, top string, setting *diag.Setting, size int64) *diag.Error {
 	a := &Agent{Cfg: cfg, Component: component}
 	t := target{mb: mb, maildir: top, setting: setting}
-	q, used, recount, err := readQuota(filepath.Join(top, "maildirsize"), quotaOf(cfg, mb), size)
-	if err != nil {
+	if _, _, err := maildir.PlanQuota(top, quotaOf(cfg, mb), true, size); err != nil {
 		return a.quotaErr(t, err)
 	}
-	if q.IsZero() {
-		return nil
-	}
-	if recount {
-		if used, err = maildir.Recalculate(top); err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				return nil // a Maildir still to be made (mail.create) is empty
-			}
-			return a.quotaErr(t, err)
-		}
-	}
-	if (q.Bytes > 0 && used.Bytes+size > q.Bytes) || (q.Messages > 0 && used.Messages+1 > q.Messages) {
-		return a.quotaErr(t, &maildir.QuotaError{Dir: top, Quota: q, Used: used, Add: size})
-	}
 	return nil
-}
-
-// readQuota reads maildirsize at path as CheckQuota does: the limit (def
-// without the file), the sums of its lines, and whether CheckQuota would
-// count the folders again (no file, a file of 5120 bytes or more, or a sum
-// over the limit with more than one line or older than 15 minutes).
-func readQuota(path string, def maildir.Quota, add int64) (q maildir.Quota, used maildir.Usage, recount bool, err error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return def, used, true, nil
-	}
-	if err != nil {
-		return q, used, false, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return q, used, false, err
-	}
-	sc := bufio.NewScanner(f)
-	lines := 0
-	for first := true; sc.Scan(); first = false {
-		if first {
-			if q, err = maildir.ParseQuota(sc.Text()); err != nil {
-				return q, used, false, err
-			}
-			continue
-		}
-		var b, c int64
-		if n, _ := fmt.Sscanf(sc.Text(), "%d %d", &b, &c); n == 2 {
-			used.Bytes, used.Messages, lines = used.Bytes+b, used.Messages+c, lines+1
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return q, used, false, err
-	}
-	over := (q.Bytes > 0 && used.Bytes+add > q.Bytes) || (q.Messages > 0 && used.Messages+1 > q.Messages)
-	recount = st.Size() >= 5120 || (over && (lines > 1 || time.Since(st.ModTime()) > 15*time.Minute))
-	return q, used, recount, nil
 }
 
 // View writes to w the copy the agent stages for the spool file at path

@@ -40,22 +40,28 @@ func TestDryRunAgreesWithDelivery(t *testing.T) {
 	size := filepath.Join(top, "maildirsize")
 	for _, c := range []struct {
 		name, file string
+		q          directory.Mailbox // the directory's quota
 		add        int64
 	}{
-		{"fresh file, over", "100S\n", 200},
-		{"fresh file, room", "100000S\n", 200},
-		{"stale sums over, recount has room", "1000S\n600 1\n600 1\n", 10},
-		{"message count", "2C\n", 1},
+		{"fresh file, over", "100S\n", directory.Mailbox{QuotaBytes: 100}, 200},
+		{"fresh file, room", "100000S\n", directory.Mailbox{QuotaBytes: 100000}, 200},
+		{"stale sums over, recount has room", "1000S\n600 1\n600 1\n", directory.Mailbox{QuotaBytes: 1000}, 10},
+		{"message count", "2C\n", directory.Mailbox{QuotaMessages: 2}, 1},
+		{"a quota lowered since the file: over at once", "100000S\n0 0\n", directory.Mailbox{QuotaBytes: 10}, 1},
+		{"a quota raised since the file", "10S\n", directory.Mailbox{QuotaBytes: 100000}, 200},
+		{"no quota any more", "10S\n", directory.Mailbox{}, 200},
 	} {
 		os.WriteFile(size, []byte(c.file), 0o600)
-		qe := QuotaProblem(a.Cfg, "ebb serve", mb, top, setting, c.add)
+		m := *mb
+		m.QuotaBytes, m.QuotaMessages = c.q.QuotaBytes, c.q.QuotaMessages
+		qe := QuotaProblem(a.Cfg, "ebb serve", &m, top, setting, c.add)
 		if b, _ := os.ReadFile(size); string(b) != c.file {
 			t.Errorf("%s: QuotaProblem changed maildirsize to %q", c.name, b)
 		}
 		var want *maildir.QuotaError
-		real := maildir.CheckQuota(top, quotaOf(a.Cfg, mb), c.add)
+		real := maildir.EnforceQuota(top, quotaOf(a.Cfg, &m), c.add)
 		if (qe != nil) != errors.As(real, &want) {
-			t.Errorf("%s: QuotaProblem %v, CheckQuota %v", c.name, qe, real)
+			t.Errorf("%s: QuotaProblem %v, EnforceQuota %v", c.name, qe, real)
 		}
 		if qe != nil && (qe.Setting == nil || qe.Setting.Key != "mail.over_quota" || qe.SMTPCode != 452) {
 			t.Errorf("%s: %+v, want the agent's temporary quota error", c.name, qe)

@@ -17,6 +17,10 @@ type target struct {
 	mb      *directory.Mailbox
 	maildir string        // the top Maildir
 	setting *diag.Setting // what chose maildir, for errors
+	// byDirectory: the directory decides the quota (the mailbox's own,
+	// else mail.quota), and maildirsize follows it (maildir.EnforceQuota);
+	// a Maildir given by hand keeps its file's limit.
+	byDirectory bool
 }
 
 // MaildirFor expands mail.maildir for an address: {root}, {domain} (lower
@@ -122,6 +126,7 @@ func (a *Agent) targets(ctx context.Context, env Envelope, rep *Report) ([]targe
 			continue
 		}
 		t, e := targetFor(a.Cfg, mb, a.component())
+		t.byDirectory = a.Resolver != nil
 		if e != nil {
 			rep.Outcomes = append(rep.Outcomes, Outcome{Mailbox: mb.Address, Maildir: t.maildir, Err: e})
 			continue

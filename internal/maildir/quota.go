@@ -190,39 +190,95 @@ func sizeFromName(name string) (int64, bool) {
 	return 0, false
 }
 
-// CheckQuota reports whether a message of add bytes fits in the Maildir top.
-// The maildirsize file's own limit wins; def applies when there is none.
-// With no limit at all it does nothing (and creates no file). It returns a
+// CheckQuota reports whether a message of add bytes fits in the Maildir top
+// when no directory decides its limit (ebb deliver --maildir): the
+// maildirsize file's own limit wins; def applies when there is none. With
+// no limit at all it does nothing (and creates no file). It returns a
 // *QuotaError when the message does not fit.
 func CheckQuota(top string, def Quota, add int64) error {
+	_, err := decideQuota(top, def, false, add, true)
+	return err
+}
+
+// EnforceQuota is CheckQuota for a mailbox whose limit the directory
+// decides (its own quota, else mail.quota): want wins. When the file's
+// definition line says otherwise (the quota was changed since the file
+// was written), the file is rewritten with want and a fresh count, as
+// Courier's deliverquota and Dovecot's maildir backend do, so that the
+// change applies at this delivery; a mailbox already past the new limit
+// takes nothing more.
+func EnforceQuota(top string, want Quota, add int64) error {
+	_, err := decideQuota(top, want, true, add, true)
+	return err
+}
+
+// PlanQuota is what CheckQuota (enforce false) or EnforceQuota (true)
+// would decide, without writing maildirsize: the limit, the usage
+// (counted again from the folders where they would count), and the
+// *QuotaError when add bytes do not fit. For ebb route.
+func PlanQuota(top string, q Quota, enforce bool, add int64) (Quota, Usage, error) {
+	sf, err := decideQuota(top, q, enforce, add, false)
+	if sf == nil {
+		return q, Usage{}, err
+	}
+	return sf.quota, sf.used, err
+}
+
+// decideQuota is CheckQuota's and EnforceQuota's one decision; write false
+// counts where they would rewrite, and writes nothing.
+func decideQuota(top string, q Quota, enforce bool, add int64, write bool) (*sizeFile, error) {
 	path := filepath.Join(top, quotaFile)
 	sf, err := readSizeFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
+		return nil, err
 	}
-	if sf == nil && def.IsZero() {
-		return nil
+	if sf == nil && q.IsZero() {
+		return nil, nil
 	}
-	if sf == nil || sf.size >= quotaRecalcSize {
-		q := def
-		if sf != nil {
-			q = sf.quota
+	if enforce && q.IsZero() {
+		// No limit any more: no file, as for a mailbox that never had
+		// one (nothing counts for a limit that is not there).
+		if write {
+			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return nil, err
+			}
 		}
-		if sf, err = rewriteSizeFile(top, q); err != nil {
-			return err
+		return nil, nil
+	}
+	recount := func(limit Quota) (*sizeFile, error) {
+		if write {
+			return rewriteSizeFile(top, limit)
 		}
+		u, err := Recalculate(top)
+		if errors.Is(err, os.ErrNotExist) {
+			err = nil // a Maildir still to be made (mail.create) is empty
+		}
+		return &sizeFile{quota: limit, used: u, lines: 1, mtime: time.Now()}, err
+	}
+	switch {
+	case sf == nil:
+		sf, err = recount(q)
+	case enforce && sf.quota != q:
+		// The directory's limit changed: the definition line follows it
+		// (Maildir++: the delivery agent writes it).
+		sf, err = recount(q)
+	case sf.size >= quotaRecalcSize:
+		sf, err = recount(sf.quota)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if over(sf.quota, sf.used, add) && (sf.lines > 1 || time.Since(sf.mtime) > quotaRecalcOlder) {
 		// The sums may be stale (messages removed by a client that does
 		// not update maildirsize): count again before refusing.
-		if sf, err = rewriteSizeFile(top, sf.quota); err != nil {
-			return err
+		if sf, err = recount(sf.quota); err != nil {
+			return nil, err
 		}
 	}
 	if over(sf.quota, sf.used, add) {
-		return &QuotaError{Dir: top, Quota: sf.quota, Used: sf.used, Add: add}
+		return sf, &QuotaError{Dir: top, Quota: sf.quota, Used: sf.used, Add: add}
 	}
-	return nil
+	return sf, nil
 }
 
 func over(q Quota, u Usage, add int64) bool {

@@ -124,3 +124,47 @@ func TestAddUsageAppendsOnlyWhenThereIsAFile(t *testing.T) {
 		t.Errorf("maildirsize %q", data)
 	}
 }
+
+// A quota the directory changed applies at the next delivery: the
+// definition line of maildirsize is rewritten with a fresh count, and a
+// mailbox already past the new limit takes nothing more (issue 21: a 1M
+// quota set on a mailbox holding 5.2 MB let the next message in).
+func TestEnforceQuotaFollowsTheDirectory(t *testing.T) {
+	d := newMaildir(t)
+	put(t, filepath.Join(d, "cur", "1.M1P1.h,S=5200000:2,"), 10)
+	os.WriteFile(filepath.Join(d, "maildirsize"), []byte("10000000S\n5200000 1\n"), 0o600)
+	var qe *QuotaError
+	if err := EnforceQuota(d, Quota{Bytes: 1 << 20}, 100); !errors.As(err, &qe) {
+		t.Fatalf("a 100-byte message went into a mailbox of 5.2 MB under a 1 MiB quota: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(d, "maildirsize")); string(b) != "1048576S\n5200000 1\n" {
+		t.Errorf("maildirsize %q, want the new limit and a fresh count", b)
+	}
+	// The file's limit alone (a Maildir given by hand) still wins there.
+	os.WriteFile(filepath.Join(d, "maildirsize"), []byte("10000000S\n5200000 1\n"), 0o600)
+	if err := CheckQuota(d, Quota{Bytes: 1 << 20}, 100); err != nil {
+		t.Errorf("CheckQuota: %v", err)
+	}
+	// Raised again: it fits, and the line says so.
+	if err := EnforceQuota(d, Quota{Bytes: 10 << 20, Messages: 50}, 100); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(d, "maildirsize")); !strings.HasPrefix(string(b), "10485760S,50C\n") {
+		t.Errorf("maildirsize %q", b)
+	}
+	// No quota any more: no file, anything fits.
+	if err := EnforceQuota(d, Quota{}, 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(d, "maildirsize")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("maildirsize kept without a quota: %v", err)
+	}
+	// PlanQuota decides the same and writes nothing.
+	os.WriteFile(filepath.Join(d, "maildirsize"), []byte("10000000S\n5200000 1\n"), 0o600)
+	if _, _, err := PlanQuota(d, Quota{Bytes: 1 << 20}, true, 100); !errors.As(err, &qe) {
+		t.Errorf("PlanQuota: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(d, "maildirsize")); string(b) != "10000000S\n5200000 1\n" {
+		t.Errorf("PlanQuota wrote %q", b)
+	}
+}
