@@ -35,5 +35,7 @@ func (c *Config) check() []Problem {
 	probs = append(probs, c.Relay.check()...)
 	probs = append(probs, c.Auth.check()...)
 	probs = append(probs, c.DKIM.check()...)
+	probs = append(probs, c.checkACME()...)
+	probs = append(probs, c.checkWeb()...)
 	return probs
 }

@@ -54,6 +54,8 @@ type Config struct {
 	Scan       Scan       `toml:"scan" doc:"Spam and virus scanning after DATA, before the reply: clamd, spamd, rspamd and milters, each with its failure policy."`
 	Doctor     Doctor     `toml:"doctor" doc:"Thresholds for ebb doctor."`
 	Fetch      Fetch      `toml:"fetch" doc:"Fetching mail from remote IMAP and POP3 accounts into local mailboxes (the accounts: ebb fetch add)."`
+	ACME       ACME       `toml:"acme" doc:"Certificates from an ACME CA (RFC 8555, Let's Encrypt): obtained and renewed by ebb itself, see docs/acme.md."`
+	Web        Web        `toml:"web" doc:"ebb's HTTPS (and HTTP) listener: MTA-STS policies of the hosted domains, mail client autoconfiguration, ACME challenges. See docs/web.md."`
 
 	// File is the path the config was read from ("" for defaults only).
 	File string `toml:"-"`

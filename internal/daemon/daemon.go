@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/ebbmail/ebb/internal/acme"
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
@@ -25,6 +26,7 @@ import (
 	"github.com/ebbmail/ebb/internal/relay"
 	"github.com/ebbmail/ebb/internal/smtpd"
 	"github.com/ebbmail/ebb/internal/srs"
+	"github.com/ebbmail/ebb/internal/wellknown"
 )
 
 // Options is what cmd/ebb serve passes from its flags.
@@ -111,6 +113,9 @@ type daemon struct {
 	scan            scanState        // the scan engine, built once for every path mail enters by (checks_scan.go)
 	jr              *journalRecorder // the journal of every message's events, nil when off (journal.go)
 	dryRun          bool             // ebb route: decide as the daemon would, change nothing (route.go)
+	acme            *acme.Manager    // certificates from ACME, nil when off (acme.go)
+	web             *wellknown.Server
+	webTLS, webHTTP []net.Listener // web.listen, web.listen_http (web.go)
 }
 
 // fail prints a boundary error on stderr and logs it; it returns the exit
@@ -134,10 +139,17 @@ func (d *daemon) run() int {
 		}
 		d.certs = c
 	}
+	if err := d.acmeSTARTTLS(); err != nil {
+		return d.fail(err, "acme")
+	}
 	if code := d.bind(); code != 0 {
 		return code
 	}
 	defer d.closeSockets()
+	if code := d.bindWeb(); code != 0 {
+		return code
+	}
+	defer d.closeWeb()
 	if code := d.bindSubmission(); code != 0 {
 		return code
 	}
@@ -179,6 +191,13 @@ func (d *daemon) run() int {
 	d.journalMetrics() // journal.go
 	d.srsMetrics()
 	d.metrics.Pprof = cfg.Metrics.Pprof
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	if err := d.startACME(runCtx); err != nil { // acme.go
+		return d.fail(err, "acme")
+	}
+	d.metrics.Registry.MustRegister(acme.Collector(d.acme, d.certExpiries))
+	d.startWeb(runCtx) // web.go
 	stopTide := d.startTide() // the queue-tide page at "/" on the metrics listener (tide.go)
 	defer stopTide()
 
@@ -205,8 +224,6 @@ func (d *daemon) run() int {
 	defer d.stopRelay()
 	transports := d.withSRS(d.transports()) // SRS bounces reach the original sender (srs.go)
 
-	runCtx, stopRun := context.WithCancel(ctx)
-	defer stopRun()
 	queueDone := make(chan error, 1)
 	go func() { queueDone <- q.Run(runCtx, transports) }()
 	smtpDone := make(chan error, 1)

@@ -6,6 +6,7 @@ import (
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/logging"
+	"github.com/ebbmail/ebb/internal/wellknown"
 )
 
 // liveKeys are the settings SIGHUP applies to the running daemon. Every
@@ -26,6 +27,15 @@ var liveKeys = map[string]bool{
 	// STARTTLS on or off needs a restart (see reload).
 	"smtp.tls_cert": true,
 	"smtp.tls_key":  true,
+	// What the HTTPS listener serves is generated per request (web.go).
+	"web.mta_sts_mode":    true,
+	"web.mta_sts_mx":      true,
+	"web.mta_sts_max_age": true,
+	"web.autoconfig":      true,
+	"web.imap_host":       true,
+	"web.imap_port":       true,
+	"web.imap_tls":        true,
+	"web.submission_host": true,
 }
 
 // reload is SIGHUP: read the config again and apply what can change while
@@ -49,6 +59,16 @@ func (d *daemon) reload() {
 		} else if leaf := d.certs.Leaf(); leaf != nil {
 			d.log.Info("reload: TLS certificate loaded", "subject", leaf.Subject.String(), "not_after", leaf.NotAfter)
 		}
+	}
+	if d.web != nil {
+		d.web.SetSettings(wellknown.FromConfig(cfg))
+		d.web.Forget() // domains added since are served at once
+	}
+	if d.acme != nil {
+		// The admin may have fixed what made an order fail (DNS, a
+		// port): try at once, and look at the hosted domains again.
+		d.acme.RetryNow()
+		go d.setACMEWanted(d.ctx)
 	}
 	scanLive := d.reloadScan(cfg) // scan.* (checks_scan.go)
 	n := 0

@@ -46,21 +46,26 @@ func (d *daemon) bindSubmission() int {
 		if certFile == "" {
 			certFile, keyFile, key = cfg.SMTP.TLSCert, cfg.SMTP.TLSKey, "smtp.tls_cert"
 		}
-		if certFile == "" {
+		if certFile == "" && cfg.ACME.Enable {
+			// The server's ACME certificate (acme.go): s.certs stays nil
+			// and the listeners use the server's.
+		} else if certFile == "" {
 			de := diag.New("load", "offer submission without a TLS certificate on", firstOf(cfg.Submission.Listen, cfg.Submission.ListenTLS), nil)
 			de.Reason = "AUTH is only offered over TLS, so submission without a certificate could never log anyone in"
 			de.Setting, de.Class, de.Exit = cfg.Setting("submission.tls_cert"), diag.Permanent, diag.ExConfig
 			de.Hint = "set submission.tls_cert and submission.tls_key (or smtp.tls_cert), or empty submission.listen and submission.listen_tls"
 			return d.fail(de, "load")
 		}
-		c, err := smtpd.LoadCertificates(certFile, keyFile)
-		if err != nil {
-			de := diag.New("load", "load the submission TLS certificate", certFile, err)
-			de.Setting, de.Exit = cfg.Setting(key), diag.ExConfig
-			de.Hint = "check " + key + " and its key (PEM, readable by the user ebb starts as); ebb doctor checks them"
-			return d.fail(de, "load")
+		if certFile != "" {
+			c, err := smtpd.LoadCertificates(certFile, keyFile)
+			if err != nil {
+				de := diag.New("load", "load the submission TLS certificate", certFile, err)
+				de.Setting, de.Exit = cfg.Setting(key), diag.ExConfig
+				de.Hint = "check " + key + " and its key (PEM, readable by the user ebb starts as); ebb doctor checks them"
+				return d.fail(de, "load")
+			}
+			s.certs = c
 		}
-		s.certs = c
 	}
 	for _, a := range cfg.Submission.Listen {
 		l, err := net.Listen("tcp", a)

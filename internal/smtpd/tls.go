@@ -54,3 +54,14 @@ func (c *Certificates) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	}
 	return nil, errors.New("no certificate loaded")
 }
+
+// Set makes crt the certificate of the next handshakes: one that is not
+// read from files (an ACME certificate from internal/acme, kept in memory
+// and replaced at each renewal).
+func (c *Certificates) Set(crt *tls.Certificate) { c.cur.Store(crt) }
+
+// GetCertificate is the current certificate, as a tls.Config callback (the
+// HTTPS listener without ACME uses smtp.tls_cert this way).
+func (c *Certificates) GetCertificate(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return c.get(h)
+}

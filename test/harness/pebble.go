@@ -1,0 +1,142 @@
+package harness
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// Pebble is Let's Encrypt's ACME test server (Debian's pebble package) on
+// 127.0.0.1: it validates challenges by asking DNS at the test's DNS
+// server and connecting to 127.0.0.x on HTTPPort (http-01) and TLSPort
+// (tls-alpn-01), where the ebb under test listens.
+type Pebble struct {
+	DirectoryURL string // https://127.0.0.1:PORT/dir
+	CAFile       string // PEM: the CA of Pebble's own HTTPS (acme.ca_file)
+	HTTPPort     int    // web.listen_http of the ebb under test
+	TLSPort      int    // web.listen
+	mgmt         string
+	client       *http.Client
+}
+
+// StartPebble starts pebble with -dnsserver dnsAddr and stops it when the
+// test ends. Its HTTPS certificate comes from a CA made here.
+func StartPebble(t testing.TB, dnsAddr string) *Pebble {
+	t.Helper()
+	Install(t, "pebble")
+	dir := Dir(t)
+	caPEM, certPEM, keyPEM := pebbleTLS(t)
+	p := &Pebble{CAFile: filepath.Join(dir, "pebble-ca.pem"), HTTPPort: FreePort(t), TLSPort: FreePort(t)}
+	for name, b := range map[string][]byte{"pebble-ca.pem": caPEM, "cert.pem": certPEM, "key.pem": keyPEM} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	listen := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	p.mgmt = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	conf, _ := json.Marshal(map[string]any{"pebble": map[string]any{
+		"listenAddress": listen, "managementListenAddress": p.mgmt,
+		"certificate": filepath.Join(dir, "cert.pem"), "privateKey": filepath.Join(dir, "key.pem"),
+		"httpPort": p.HTTPPort, "tlsPort": p.TLSPort, "ocspResponderURL": "", "externalAccountBindingRequired": false,
+	}})
+	confPath := filepath.Join(dir, "pebble.json")
+	if err := os.WriteFile(confPath, conf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "pebble.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("pebble", "-config", confPath, "-dnsserver", dnsAddr)
+	// No random sleep before validating, no rejected nonces: the test
+	// waits on what ebb does, not on Pebble's chaos.
+	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); logf.Close(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "pebble.log"))
+			t.Logf("pebble log:\n%s", b)
+		}
+	})
+	WaitTCP(t, listen, "", 20*time.Second)
+	WaitTCP(t, p.mgmt, "", 20*time.Second)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	p.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	p.DirectoryURL = "https://" + listen + "/dir"
+	return p
+}
+
+// Root is the PEM of the root that Pebble's certificates chain to (from
+// its management interface; a new one at every start).
+func (p *Pebble) Root(t testing.TB) []byte {
+	t.Helper()
+	resp, err := p.client.Get("https://" + p.mgmt + "/roots/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("pebble root: %d %v", resp.StatusCode, err)
+	}
+	return b
+}
+
+// RootPool is Root as a certificate pool.
+func (p *Pebble) RootPool(t testing.TB) *x509.CertPool {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(p.Root(t)) {
+		t.Fatal("pebble root: no PEM certificate")
+	}
+	return pool
+}
+
+// pebbleTLS makes a CA and a certificate for 127.0.0.1 and localhost.
+func pebbleTLS(t testing.TB) (caPEM, certPEM, keyPEM []byte) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ebb test CA for pebble"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, _ := x509.MarshalPKCS8PrivateKey(key)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd})
+}
