@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/ebbmail/ebb/internal/acme"
@@ -31,45 +30,13 @@ func (d *daemon) acmeSTARTTLS() error {
 	if !d.cfg.ACME.Enable || d.cfg.SMTP.TLSCert != "" {
 		return nil
 	}
-	c, err := acme.Provisional(serverNames(d.cfg))
+	c, err := acme.Provisional(acme.ServerNames(d.cfg))
 	if err != nil {
 		return err
 	}
 	d.certs = &smtpd.Certificates{}
 	d.certs.Set(c)
 	return nil
-}
-
-// serverNames is the server's certificate: server.hostname and acme.names.
-func serverNames(cfg *config.Config) []string {
-	names := []string{smtpOptions(cfg).Hostname}
-	for _, n := range cfg.ACME.Names {
-		n = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(n), "."))
-		if n != "" && !slices.Contains(names, n) {
-			names = append(names, n)
-		}
-	}
-	return names
-}
-
-// domainNames is one certificate per acme.domain_names label of each
-// hosted domain and domain alias ("@": the domain itself).
-func domainNames(cfg *config.Config, domains []string) [][]string {
-	var out [][]string
-	for _, dom := range domains {
-		for _, label := range cfg.ACME.DomainNames {
-			label = strings.ToLower(strings.TrimSpace(label))
-			switch label {
-			case "":
-				continue
-			case "@":
-				out = append(out, []string{dom})
-			default:
-				out = append(out, []string{label + "." + dom})
-			}
-		}
-	}
-	return out
 }
 
 // acmeHTTPClient trusts acme.ca_file besides the system's roots.
@@ -134,7 +101,7 @@ func (d *daemon) startACME(ctx context.Context) error {
 		KeepKey:      dnscheck.KeepKeyForTLSA(dnscheck.Querier{Server: cfg.DNS.Resolver, Timeout: cfg.DNS.Timeout.Duration}),
 		Log:          log,
 		Issued: func(name string) {
-			if useForSTARTTLS && name == serverNames(cfg)[0] {
+			if useForSTARTTLS && name == acme.ServerNames(cfg)[0] {
 				if c := m.Certificate(name); c != nil {
 					d.certs.Set(c)
 					log.Info("acme: STARTTLS and submission use the new certificate", "name", name, "not_after", c.Leaf.NotAfter.Format(time.DateTime))
@@ -153,7 +120,7 @@ func (d *daemon) startACME(ctx context.Context) error {
 	}
 	d.acme = m
 	d.setACMEWanted(ctx)
-	if c := m.Certificate(serverNames(cfg)[0]); c != nil && useForSTARTTLS {
+	if c := m.Certificate(acme.ServerNames(cfg)[0]); c != nil && useForSTARTTLS {
 		d.certs.Set(c)
 	}
 	go m.Run(ctx)
@@ -183,7 +150,7 @@ func (d *daemon) setACMEWanted(ctx context.Context) {
 		d.log.Warn("acme: cannot list the hosted domains; their certificates wait", "err", err.Error())
 		return
 	}
-	d.acme.SetWanted(serverNames(d.cfg), domainNames(d.cfg, doms))
+	d.acme.SetWanted(acme.ServerNames(d.cfg), acme.DomainNames(d.cfg, doms))
 }
 
 // hostedDomains lists the hosted domains and domain aliases.

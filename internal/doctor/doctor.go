@@ -63,6 +63,7 @@ var areas = []func() []Check{
 	srsChecks,
 	mtastsChecks,
 	journalChecks,
+	acmeChecks,
 }
 
 // Status is the verdict of one finding.

@@ -116,6 +116,9 @@ func checkListen(ctx context.Context, env *Env) []Finding {
 // checkSMTPCert checks the STARTTLS certificate of port 25 (checkCert).
 func checkSMTPCert(ctx context.Context, env *Env) []Finding {
 	const name = "smtp.tls"
+	if env.Cfg.SMTP.TLSCert == "" && env.Cfg.ACME.Enable {
+		return []Finding{Passed(name, "acme", "STARTTLS uses the server's ACME certificate (see the acme check)")}
+	}
 	if env.Cfg.SMTP.TLSCert == "" {
 		return []Finding{Passed(name, "", "no certificate: STARTTLS is not offered on port 25 (set smtp.tls_cert and smtp.tls_key to offer it)")}
 	}

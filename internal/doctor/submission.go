@@ -39,6 +39,9 @@ func checkSubmissionCert(ctx context.Context, env *Env) []Finding {
 		// The smtp.tls check looks at that one; say only that it is used.
 		return []Finding{Passed(name, env.Cfg.SMTP.TLSCert, "submission uses smtp.tls_cert (see the smtp.tls check)")}
 	}
+	if cfg.TLSCert == "" && env.Cfg.SMTP.TLSCert == "" && env.Cfg.ACME.Enable {
+		return []Finding{Passed(name, "acme", "submission uses the server's ACME certificate (see the acme check)")}
+	}
 	if cfg.TLSCert == "" {
 		e := diag.New("load", "offer AUTH on", strings.Join(append(append([]string{}, cfg.Listen...), cfg.ListenTLS...), ","), errors.New("no certificate: AUTH is only offered over TLS, so nobody could log in"))
 		e.Setting, e.Class = env.Cfg.Setting("submission.tls_cert"), diag.Permanent
