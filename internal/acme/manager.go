@@ -65,7 +65,7 @@ type Manager struct {
 	mu     sync.Mutex
 	certs  map[string]*entry // by the set's first name
 	byName map[string]*entry // every name of every wanted set
-	server string           // the first name of the server's set
+	server string            // the first name of the server's set
 	http01 map[string]string // token → key authorization
 	alpn   map[string]*tls.Certificate
 	reg    bool // the account is registered (this run)

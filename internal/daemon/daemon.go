@@ -197,7 +197,7 @@ func (d *daemon) run() int {
 		return d.fail(err, "acme")
 	}
 	d.metrics.Registry.MustRegister(acme.Collector(d.acme, d.certExpiries))
-	d.startWeb(runCtx) // web.go
+	d.startWeb(runCtx)        // web.go
 	stopTide := d.startTide() // the queue-tide page at "/" on the metrics listener (tide.go)
 	defer stopTide()
 

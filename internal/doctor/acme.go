@@ -70,7 +70,7 @@ func checkACME(ctx context.Context, env *Env) []Finding {
 	}
 	states, err := acme.ReadStates(dir)
 	if err != nil {
-		out = append(out, Failed(name, diag.PathError("ebb doctor", "read", "read the ACME certificates' state", dir, unwrapPathErr(err), cfg.Setting("acme.dir"))))
+		out = append(out, Failed(name, diag.PathError("ebb doctor", "read", "read the ACME certificates' state", dir, diag.UnwrapPath(err), cfg.Setting("acme.dir"))))
 		return out
 	}
 	sets := append([][]string{acme.ServerNames(cfg)}, acme.DomainNames(cfg, hostedDomains(ctx, env))...)
@@ -204,7 +204,8 @@ func checkWeb(ctx context.Context, env *Env) []Finding {
 		if cfg.Web.MTASTSMode != "off" && cfg.Web.MTASTSMode != "" && cfg.ACME.Enable {
 			e := diag.New("config", "serve the MTA-STS policies on", "web.listen", errors.New("no HTTPS listener: senders cannot fetch the policy"))
 			e.Setting = cfg.Setting("web.listen")
-			e.Hint = `set web.listen = [":443"] (and web.listen_http = [":80"]), or web.mta_sts_mode = "off"`
+			e.SetFix(diag.Steps(diag.Set(e.Setting, `[":443"]`), diag.Set(cfg.Setting("web.listen_http"), `[":80"]`), diag.Restart(e.Setting)).
+				OrElse(diag.Steps(diag.SetString(cfg.Setting("web.mta_sts_mode"), "off"), diag.Reload(e.Setting))))
 			return []Finding{Warned(name, e)}
 		}
 		return nil
@@ -212,13 +213,15 @@ func checkWeb(ctx context.Context, env *Env) []Finding {
 	var out []Finding
 	if len(cfg.Web.Listen) > 0 && !cfg.ACME.Enable && cfg.SMTP.TLSCert == "" {
 		e := diag.New("config", "serve HTTPS on", cfg.Web.Listen[0], errors.New("no certificate: acme.enable is off and smtp.tls_cert is empty"))
-		e.Setting, e.Hint = cfg.Setting("web.listen"), "set acme.enable = true (or smtp.tls_cert)"
+		e.Setting = cfg.Setting("web.listen")
+		e.SetFix(diag.Steps(diag.Set(cfg.Setting("acme.enable"), "true"), diag.Restart(e.Setting)))
 		out = append(out, Failed(name, e))
 	}
 	if cfg.Web.Autoconfig && len(cfg.Submission.Listen)+len(cfg.Submission.ListenTLS) == 0 {
 		e := diag.New("config", "tell mail clients where to send from", "web.autoconfig", errors.New("no submission listener: the autoconfig has no outgoing server and Thunderbird refuses it"))
 		e.Setting = cfg.Setting("web.autoconfig")
-		e.Hint = `set submission.listen_tls = [":465"] (or submission.listen = [":587"]), or web.autoconfig = false`
+		e.SetFix(diag.Steps(diag.Set(cfg.Setting("submission.listen_tls"), `[":465"]`), diag.Restart(e.Setting)).
+			OrElse(diag.Steps(diag.Set(e.Setting, "false"), diag.Reload(e.Setting))))
 		out = append(out, Warned(name, e))
 	}
 	if len(out) == 0 {
