@@ -108,7 +108,13 @@ func (r *acmeRig) waitIssued(names ...string) {
 		case n := <-r.issued:
 			delete(want, n)
 		case <-timeout:
-			r.t.Fatalf("no certificate for %v within 90s; states: %+v", want, r.m.Statuses())
+			var why []string
+			for _, s := range r.m.Statuses() {
+				if s.State.LastError != nil {
+					why = append(why, fmt.Sprintf("%s: %+v", s.Name, *s.State.LastError))
+				}
+			}
+			r.t.Fatalf("no certificate for %v within 90s; states: %+v\nerrors: %s", want, r.m.Statuses(), strings.Join(why, "\n"))
 		}
 	}
 }
