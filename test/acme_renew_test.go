@@ -70,7 +70,7 @@ func newACMERig(t *testing.T, keep bool) *acmeRig {
 		Now:        r.clock.now,
 	}
 	if keep {
-		o.KeepKey = dnscheck.KeepKeyForTLSA(dnscheck.Querier{Server: dns.Addr(), Timeout: 2 * time.Second})
+		o.KeepKey = dnscheck.KeepKeyForTLSA(dnsresolve.NewClientAt(dns.Addr(), 2*time.Second))
 	}
 	if r.m, err = acme.New(o); err != nil {
 		t.Fatal(err)

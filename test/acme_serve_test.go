@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/ebbmail/ebb/internal/acme"
+	"github.com/ebbmail/ebb/internal/dnscheck"
 	"github.com/ebbmail/ebb/internal/dnsresolve"
 	"github.com/ebbmail/ebb/internal/dnstest"
 	"github.com/ebbmail/ebb/internal/mtasts"
@@ -262,6 +263,32 @@ func TestServeWithACMEAgainstPebble(t *testing.T) {
 		t.Errorf("HTTP: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 
+	// ebb dns check asks for the TLSA records of the current and the
+	// next key, the policy's id, and says what is right.
+	r := harness.Run(t, exec.Command(harness.Ebb(t), "dns", "check", "-c", e.conf, "example.test"), nil)
+	cur, next, _, err := acme.Store{Dir: filepath.Join(e.dir, "data", "acme")}.PublicKeys("mail.example.test")
+	if err != nil || next == nil {
+		t.Fatalf("keys: %v", err)
+	}
+	curData, _ := dnscheck.TLSAData(cur)
+	nextData, _ := dnscheck.TLSAData(next)
+	for _, w := range []string{
+		"OK       MX       example.test MX",
+		"OK       MTA-STS  _mta-sts.example.test TXT",
+		"OK       MTA-STS  mta-sts.example.test A/AAAA",
+		"INFO     TLSA     _25._tcp.mail.example.test TLSA",
+		"publish: _25._tcp.mail.example.test. 3600 IN TLSA " + curData,
+		"publish: _25._tcp.mail.example.test. 3600 IN TLSA " + nextData,
+		"MISSING  DMARC    _dmarc.example.test TXT",
+	} {
+		if !strings.Contains(r.Stdout, w) {
+			t.Errorf("ebb dns check lacks %q:\n%s%s", w, r.Stdout, r.Stderr)
+		}
+	}
+	if r.Code != 1 {
+		t.Errorf("ebb dns check exit %d with records missing, want 1", r.Code)
+	}
+
 	m := get(t, http.DefaultClient, "http://"+e.metrics+"/metrics", 200)
 	want := fmt.Sprintf(`ebb_tls_certificate_expiry_timestamp_seconds{name="mail.example.test",source="acme"} %s`, promFloat(states["mail.example.test"].NotAfter.Unix()))
 	for _, w := range []string{want, `ebb_acme_orders_total{result="issued"} 3`, `ebb_acme_consecutive_failures{name="mta-sts.example.test"} 0`,
@@ -298,6 +325,14 @@ func TestServeWithACMEFailureIsReportedWithTheCAsWords(t *testing.T) {
 	if !regexp.MustCompile(`ebb_acme_consecutive_failures\{name="mta-sts.broken.test"\} [1-9]`).MatchString(m) ||
 		!regexp.MustCompile(`ebb_acme_orders_total\{result="failed"\} [1-9]`).MatchString(m) {
 		t.Errorf("the failures are not in the metrics:\n%s", m)
+	}
+	// The queue page shows every certificate, the failing one with the
+	// CA's words.
+	page := get(t, http.DefaultClient, "http://"+e.metrics+"/", 200)
+	for _, w := range []string{`<table id="certs">`, "mail.example.test", "the CA said: unauthorized: Failed to connect to 127.0.0.3"} {
+		if !strings.Contains(page, w) {
+			t.Errorf("the queue page lacks %q", w)
+		}
 	}
 	r := harness.Run(t, exec.Command(harness.Ebb(t), "doctor", "-c", e.conf), nil)
 	out := r.Stdout

@@ -19,7 +19,7 @@ import (
 
 // root is the command table; each command lives in its own file.
 var root = &cli.Command{Name: "ebb", Summary: "the mail system", Sub: []*cli.Command{
-	aliasCmd, configCmd, mda.Command(mda.Options{}), dkimCmd, directoryCmd, doctorCmd, domainCmd, dovecotCmd,
+	aliasCmd, configCmd, mda.Command(mda.Options{}), dkimCmd, directoryCmd, dnsCmd, doctorCmd, domainCmd, dovecotCmd,
 	explainCmd, fetchCmd, importCmd, mailqCmd, queueCmd, routeCmd, scanCmd, sendmailCmd, serveCmd,
 	sieveCmd, userCmd, versionCmd,
 }}

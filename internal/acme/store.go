@@ -259,3 +259,36 @@ func normNames(ns []string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// PublicKeys are the public keys of the stored certificate of name (its
+// leaf) and of the next key a renewal will use (nil when there is none
+// yet), for the TLSA records ebb dns check asks for.
+func (s Store) PublicKeys(name string) (cur, next crypto.PublicKey, notAfter time.Time, err error) {
+	leaf, err := ReadLeaf(s.CertFile(name))
+	if err != nil {
+		return nil, nil, time.Time{}, err
+	}
+	if k, err := readKey(s.NextKeyFile(name)); err == nil {
+		next = k.Public()
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, nil, time.Time{}, err
+	}
+	return leaf.PublicKey, next, leaf.NotAfter, nil
+}
+
+// ReadLeaf reads the first certificate of a PEM file (the leaf of a chain).
+func ReadLeaf(path string) (*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, errors.New("no PEM certificate in " + path)
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}

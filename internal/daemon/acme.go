@@ -98,7 +98,7 @@ func (d *daemon) startACME(ctx context.Context) error {
 		HTTPClient:   hc,
 		Resolver:     dnsresolve.New(cfg),
 		DNS01:        dns01,
-		KeepKey:      dnscheck.KeepKeyForTLSA(dnscheck.Querier{Server: cfg.DNS.Resolver, Timeout: cfg.DNS.Timeout.Duration}),
+		KeepKey:      dnscheck.KeepKeyForTLSA(dnsresolve.NewClient(cfg)),
 		Log:          log,
 		Issued: func(name string) {
 			if useForSTARTTLS && name == acme.ServerNames(cfg)[0] {

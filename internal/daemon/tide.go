@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"time"
@@ -25,10 +26,11 @@ func (d *daemon) startTide() (stop func()) {
 	hist := tide.OpenHistory(filepath.Join(d.cfg.Server.DataDir, tideFile), tide.Week)
 	spool := d.q.Spool()
 	p := &tide.Page{
-		History: hist,
-		Stats:   d.q.Stats,
-		Listing: func() (*queue.Listing, error) { return queue.List(spool) },
-		Host:    smtpOptions(d.cfg).Hostname,
+		History:      hist,
+		Stats:        d.q.Stats,
+		Listing:      func() (*queue.Listing, error) { return queue.List(spool) },
+		Host:         smtpOptions(d.cfg).Hostname,
+		Certificates: d.certificates,
 		Notes: func() []string {
 			var b bytes.Buffer
 			scan.WriteBreakerNotes(&b, filepath.Join(d.cfg.Server.DataDir, scan.BreakerFile), time.Now())
@@ -69,4 +71,28 @@ func (d *daemon) startTide() (stop func()) {
 		}
 	}()
 	return func() { close(done); <-stopped }
+}
+
+// certificates are the page's certificate table: ACME's with their
+// renewal and last failure, and smtp.tls_cert's / submission.tls_cert's.
+func (d *daemon) certificates() []tide.Certificate {
+	var out []tide.Certificate
+	if d.acme != nil {
+		for _, s := range d.acme.Statuses() {
+			c := tide.Certificate{Name: strings.Join(s.Names, ", "), Source: "acme", NotAfter: s.NotAfter, RenewAt: s.RenewAt}
+			if f := s.State.LastError; f != nil {
+				why := f.Message
+				if f.Problem != nil {
+					why = "the CA said: " + f.Problem.String()
+				}
+				c.Problem = fmt.Sprintf("%d failed orders, the last %s at %s: %s. Fix: %s", s.State.Failures,
+					f.Time.Local().Format("2006-01-02 15:04"), f.Stage, why, f.Hint)
+			}
+			out = append(out, c)
+		}
+	}
+	for _, e := range d.certExpiries() {
+		out = append(out, tide.Certificate{Name: e.Name, Source: e.Source, NotAfter: e.NotAfter})
+	}
+	return out
 }

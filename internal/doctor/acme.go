@@ -2,8 +2,6 @@ package doctor
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -31,9 +29,10 @@ func acmeChecks() []Check {
 // is a failure, not a warning (senders and clients will refuse it soon).
 const acmeFailBefore = 7 * 24 * time.Hour
 
-// hostedDomains lists the hosted domains and domain aliases (nil when the
-// directory does not open: directory.open reports that).
-func hostedDomains(ctx context.Context, env *Env) []string {
+// hostedDomains lists the hosted domains, and the domain aliases too when
+// aliases is set (nil when the directory does not open: directory.open
+// reports that).
+func hostedDomains(ctx context.Context, env *Env, aliases bool) []string {
 	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	d, err := directory.OpenWith(octx, env.Cfg, directory.Options{NoMigrate: true, Logger: env.Log})
@@ -47,7 +46,9 @@ func hostedDomains(ctx context.Context, env *Env) []string {
 	}
 	var out []string
 	for _, x := range doms {
-		out = append(out, x.Name)
+		if aliases || x.AliasOf == "" {
+			out = append(out, x.Name)
+		}
 	}
 	return out
 }
@@ -73,7 +74,7 @@ func checkACME(ctx context.Context, env *Env) []Finding {
 		out = append(out, Failed(name, diag.PathError("ebb doctor", "read", "read the ACME certificates' state", dir, diag.UnwrapPath(err), cfg.Setting("acme.dir"))))
 		return out
 	}
-	sets := append([][]string{acme.ServerNames(cfg)}, acme.DomainNames(cfg, hostedDomains(ctx, env))...)
+	sets := append([][]string{acme.ServerNames(cfg)}, acme.DomainNames(cfg, hostedDomains(ctx, env, true))...)
 	now := time.Now()
 	for _, set := range sets {
 		out = append(out, certFinding(env, acme.Store{Dir: dir}, set, states[set[0]], now))
@@ -86,7 +87,7 @@ func certFinding(env *Env, store acme.Store, names []string, st *acme.State, now
 	const name = "acme"
 	first := names[0]
 	certFile := store.CertFile(first)
-	leaf, lerr := readLeaf(certFile)
+	leaf, lerr := acme.ReadLeaf(certFile)
 	newErr := func(why error) *diag.Error {
 		e := diag.New("acme", "obtain a certificate for "+first+" from", env.Cfg.ACME.DirectoryURL, why)
 		e.Setting = env.Cfg.Setting("acme.directory_url")
@@ -142,18 +143,6 @@ func certFinding(env *Env, store acme.Store, names []string, st *acme.State, now
 		msg += "; key kept at the last renewal: " + st.KeyWhy
 	}
 	return Passed(name, strings.Join(names, ","), msg)
-}
-
-func readLeaf(path string) (*x509.Certificate, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		return nil, errors.New("no PEM certificate in " + path)
-	}
-	return x509.ParseCertificate(blk.Bytes)
 }
 
 func sameSet(a, b []string) bool {

@@ -64,6 +64,7 @@ var areas = []func() []Check{
 	mtastsChecks,
 	journalChecks,
 	acmeChecks,
+	dnsRecordChecks,
 }
 
 // Status is the verdict of one finding.

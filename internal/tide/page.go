@@ -27,8 +27,52 @@ type Page struct {
 	// Notes are lines about the parts around the queue: open circuit
 	// breakers of the scanners, suspended destinations.
 	Notes func() []string
-	Now   func() time.Time
-	Host  string
+	// Certificates are the TLS certificates ebb serves (ACME's and
+	// smtp.tls_cert's) and when they end; nil: none shown.
+	Certificates func() []Certificate
+	Now          func() time.Time
+	Host         string
+}
+
+// Certificate is one line of the page's certificate table.
+type Certificate struct {
+	Name     string
+	Source   string    // acme, smtp.tls_cert, …
+	NotAfter time.Time // zero: none yet
+	RenewAt  time.Time // zero: not renewed by ebb
+	// Problem is why the last renewal failed, with its fix ("": none).
+	Problem string
+}
+
+// certView is a Certificate as the page shows it.
+type certView struct {
+	Name, Source, Ends, Renew, Problem string
+	Bad                                bool
+}
+
+// certWarn: a certificate closer than this to its end is shown in red.
+const certWarn = 14 * 24 * time.Hour
+
+func certViews(cs []Certificate, now time.Time) []certView {
+	var out []certView
+	for _, c := range cs {
+		v := certView{Name: c.Name, Source: c.Source, Problem: c.Problem, Bad: c.Problem != ""}
+		switch {
+		case c.NotAfter.IsZero():
+			v.Ends, v.Bad = "none yet", true
+		case now.After(c.NotAfter):
+			v.Ends, v.Bad = "expired "+c.NotAfter.Format(time.DateOnly), true
+		default:
+			left := c.NotAfter.Sub(now)
+			v.Ends = fmt.Sprintf("%s (%d days)", c.NotAfter.Format(time.DateOnly), int(left.Hours()/24))
+			v.Bad = v.Bad || left < certWarn
+		}
+		if !c.RenewAt.IsZero() {
+			v.Renew = c.RenewAt.Format(time.DateOnly)
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 var windows = []struct {
@@ -106,6 +150,9 @@ func (p *Page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			v.Notes = append(v.Notes, fmt.Sprintf("%d %s: %s", c.Count, c.State, c.Reason))
 		}
 	}
+	if p.Certificates != nil {
+		v.Certs = certViews(p.Certificates(), now)
+	}
 	v.HasExplain = p.Explain != nil
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -155,6 +202,7 @@ type view struct {
 	Notes                          []string
 	ListError                      string
 	HasExplain                     bool
+	Certs                          []certView
 }
 
 type link struct {
@@ -249,7 +297,7 @@ h1{font-size:1.3em;margin:.3em 0}h2{font-size:1.05em;margin:1.2em 0 .4em}
 .card b{display:block;font-size:1.6em}
 .chart{width:100%;height:auto;background:#fff;border:1px solid #d8dee4;border-radius:8px}
 .depth{fill:#8fb8e8;stroke:#2f6fb5;stroke-width:1.5}.deferred{fill:none;stroke:#c0392b;stroke-width:2}
-.ok{fill:#3c9a5f}.bad{fill:#c0392b}.axis{stroke:#aab}.lbl{font-size:11px;fill:#556}
+.ok{fill:#3c9a5f}.bad{fill:#c0392b;color:#c0392b}.axis{stroke:#aab}.lbl{font-size:11px;fill:#556}
 table{width:100%;border-collapse:collapse;background:#fff;table-layout:fixed}td,th{overflow-wrap:anywhere;border-bottom:1px solid #e3e7eb;padding:6px;text-align:left;vertical-align:top}
 .fix{color:#2d6a3e}.muted{color:#667}.win a{margin-right:10px}.cur{font-weight:bold}
 code{font-size:.9em;word-break:break-all}
@@ -274,6 +322,10 @@ code{font-size:.9em;word-break:break-all}
 {{range .Causes}}<tr><td class="count">{{.Count}} {{.State}}</td><td><span class="reason">{{.Reason}}</span>{{if .Hint}}<br><span class="fix">fix: {{.Hint}}</span>{{end}}</td></tr>
 {{end}}</table>{{else}}<p id="causes">Nothing waits for a reason: no deferrals.</p>{{end}}
 {{if .Notes}}<h2>Around the queue</h2><ul id="notes">{{range .Notes}}<li>{{.}}</li>{{end}}</ul>{{end}}
+{{if .Certs}}<h2>Certificates</h2>
+<table id="certs"><tr><th>name</th><th style="width:8em">from</th><th style="width:11em">ends</th><th style="width:7em">renewal</th></tr>
+{{range .Certs}}<tr><td>{{.Name}}{{if .Problem}}<br><span class="bad">{{.Problem}}</span>{{end}}</td><td>{{.Source}}</td><td{{if .Bad}} class="bad"{{end}}>{{.Ends}}</td><td>{{.Renew}}</td></tr>
+{{end}}</table>{{end}}
 <h2>Oldest messages</h2>
 {{if .Oldest}}<table id="oldest"><tr><th style="width:9em">id</th><th style="width:4em">age</th><th>from → waiting for</th></tr>
 {{range .Oldest}}<tr><td>{{if $.HasExplain}}<a href="/explain/{{.ID}}">{{.ID}}</a>{{else}}{{.ID}}{{end}}</td><td>{{.Age}}</td><td>&lt;{{.From}}&gt; → {{join .Waiting ", "}} ({{.Size}}){{if .Reason}}<br><span class="muted">{{.Reason}}</span>{{end}}</td></tr>
