@@ -293,10 +293,17 @@ func TestACMEFailureKeepsTheCAsWordsAndBacksOff(t *testing.T) {
 	if d := st.NextAttempt.Sub(st.LastAttempt); d != time.Minute {
 		t.Errorf("first retry after %s, want acme.retry_min (1m)", d)
 	}
-	states, err := acme.ReadStates(filepath.Join(r.dir, "acme"))
-	if err != nil || states["mta-sts.broken.test"] == nil || states["mta-sts.broken.test"].LastError == nil ||
-		states["mta-sts.broken.test"].LastError.Problem.Detail != f.Problem.Detail {
-		t.Errorf("state.json does not keep the CA's words: %v %+v", err, states["mta-sts.broken.test"])
+	// state.json is written right after the state in memory.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		states, err := acme.ReadStates(filepath.Join(r.dir, "acme"))
+		if st := states["mta-sts.broken.test"]; err == nil && st != nil && st.LastError != nil && st.LastError.Problem != nil &&
+			st.LastError.Problem.Detail == f.Problem.Detail {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("state.json does not keep the CA's words: %v %+v", err, states["mta-sts.broken.test"])
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 
 	nodns := r.waitFailure("autoconfig.nodns.test", 1).LastError

@@ -34,9 +34,9 @@ func (m *Manager) obtain(ctx context.Context, e *entry) {
 	m.mu.Lock()
 	names := slices.Clone(e.names)
 	first := names[0]
-	st := e.state
-	if st == nil {
-		st = &State{}
+	var next State
+	if e.state != nil {
+		next = *e.state
 	}
 	retries := m.retries
 	m.mu.Unlock()
@@ -45,7 +45,6 @@ func (m *Manager) obtain(ctx context.Context, e *entry) {
 	ctx, cancel := context.WithTimeout(ctx, m.o.Timeout)
 	defer cancel()
 	m.log.Info("acme: ordering a certificate", "names", strings.Join(names, ","), "ca", m.o.DirectoryURL)
-	next := *st
 	next.Names, next.LastAttempt = names, now
 	cert, keyNote, keyWhy, err := m.order(ctx, names, e)
 	if err != nil {
@@ -66,20 +65,21 @@ func (m *Manager) obtain(ctx context.Context, e *entry) {
 		m.log.Info("acme: certificate stored", "names", strings.Join(names, ","), "not_after", cert.Leaf.NotAfter.Format("2006-01-02 15:04:05"),
 			"renew_at", next.RenewAt.Format("2006-01-02"), "key", keyNote, "file", m.store.CertFile(first))
 	}
+	// One critical section: a RetryNow (SIGHUP) that came during this
+	// order clears the backoff it set, never the other way round.
 	m.mu.Lock()
 	if m.retries != retries {
 		next.NextAttempt = time.Time{}
 	}
-	m.mu.Unlock()
-	if werr := m.store.writeState(first, &next); werr != nil {
-		m.log.Error("acme: cannot store the certificate's state", "file", m.store.statePath(first), "err", werr.Error())
-	}
-	m.mu.Lock()
 	e.state = &next
 	if cert != nil {
 		e.cert = cert
 	}
+	saved := next
 	m.mu.Unlock()
+	if werr := m.store.writeState(first, &saved); werr != nil {
+		m.log.Error("acme: cannot store the certificate's state", "file", m.store.statePath(first), "err", werr.Error())
+	}
 	if cert != nil && m.o.Issued != nil {
 		m.o.Issued(first)
 	}
