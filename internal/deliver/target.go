@@ -10,6 +10,7 @@ import (
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/envaddr"
 )
 
 // target is one mailbox to deliver to.
@@ -27,11 +28,11 @@ type target struct {
 // case), {local} (as given), {address}. It refuses local parts and domains
 // that would escape the template's directory.
 func MaildirFor(cfg *config.Config, address string) (string, error) {
-	at := strings.LastIndexByte(address, '@')
-	if at <= 0 || at == len(address)-1 {
+	local, domain, ok := envaddr.Split(address)
+	if !ok || local == "" {
 		return "", fmt.Errorf("address %q is not local@domain", address)
 	}
-	local, domain := address[:at], strings.ToLower(address[at+1:])
+	domain = strings.ToLower(domain)
 	for _, part := range []string{local, domain} {
 		if part == "." || part == ".." || strings.ContainsAny(part, "/\x00") || strings.HasPrefix(part, ".") {
 			return "", fmt.Errorf("address %q cannot name a directory", address)

@@ -6,8 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
-	"golang.org/x/text/unicode/norm"
+	"golang.org/x/net/idna"
 
 	"github.com/ebbmail/ebb/internal/envaddr"
 )
@@ -21,14 +22,21 @@ import (
 // ErrBadAddress is wrapped by the errors for addresses that cannot be parsed.
 var ErrBadAddress = errors.New("not an address")
 
+// idnaLookup maps and checks IDN labels as a lookup does (UTS #46 mapping
+// of case, width and compatibility forms, non-transitional, so ß stays ß;
+// RFC 5891's checks and the Bidi rule), without STD3's ban on "_", which
+// is seen in the wild.
+var idnaLookup = idna.New(idna.MapForLookup(), idna.BidiRule(), idna.StrictDomainName(false), idna.Transitional(false))
+
 // NormalizeDomain returns domain in lower-case ASCII: UTF-8 labels are mapped
-// (NFKC, lower case, as UTS #46 does for the common cases) and encoded as
-// punycode; "xn--" labels are checked and lower-cased. Punycode and UTF-8
-// spellings of one domain give the same result.
+// and encoded as punycode (x/net/idna, RFC 5890/5891 with UTS #46); "xn--"
+// labels are checked and lower-cased. Punycode and UTF-8 spellings of one
+// domain give the same result. Plain ASCII labels are only lower-cased:
+// hostnames such as "r3---sn-x.example" are not IDNs and stay as they are.
 func NormalizeDomain(domain string) (string, error) {
 	d := strings.TrimSuffix(strings.TrimSpace(domain), ".")
 	// RFC 5321 §4.1.3: an address literal is not a domain we can host.
-	if d == "" || strings.ContainsAny(d, "[]@ \t") {
+	if d == "" || strings.ContainsAny(d, "[]@ \t") || !utf8.ValidString(d) {
 		return "", fmt.Errorf("%w: bad domain %q", ErrBadAddress, domain)
 	}
 	// UTS #46 treats the ideographic and other full stops as dots. An ASCII
@@ -42,27 +50,16 @@ func NormalizeDomain(domain string) (string, error) {
 		if l == "" {
 			return "", fmt.Errorf("%w: empty label in domain %q", ErrBadAddress, domain)
 		}
-		if isASCII(l) {
-			l = strings.ToLower(l)
-			if strings.HasPrefix(l, "xn--") {
-				// Check it decodes, so that garbage never becomes a key.
-				if _, err := punyDecode(l[4:]); err != nil {
-					return "", fmt.Errorf("%w: bad punycode label %q in %q", ErrBadAddress, l, domain)
-				}
-			}
-			labels[i] = l
+		low := strings.ToLower(l)
+		if isASCII(l) && !strings.HasPrefix(low, "xn--") {
+			labels[i] = low
 			continue
 		}
-		u := strings.ToLower(norm.NFKC.String(l))
-		if isASCII(u) { // fullwidth letters and the like map to ASCII
-			labels[i] = u
-			continue
+		a, err := idnaLookup.ToASCII(l)
+		if err != nil || a == "" {
+			return "", fmt.Errorf("%w: label %q of %q is no IDN (RFC 5891): %v", ErrBadAddress, l, domain, err)
 		}
-		enc, err := punyEncode(u)
-		if err != nil {
-			return "", fmt.Errorf("%w: cannot encode label %q of %q", ErrBadAddress, l, domain)
-		}
-		labels[i] = "xn--" + enc
+		labels[i] = a
 	}
 	for _, l := range labels {
 		// RFC 5321 §4.1.2 Let-dig / Ldh-str (plus "_", seen in the wild):
@@ -87,7 +84,7 @@ func DomainUnicode(domain string) string {
 	labels := strings.Split(domain, ".")
 	for i, l := range labels {
 		if strings.HasPrefix(l, "xn--") {
-			if u, err := punyDecode(l[4:]); err == nil {
+			if u, err := idna.Punycode.ToUnicode(l); err == nil {
 				labels[i] = u
 			}
 		}
@@ -109,15 +106,14 @@ func isASCII(s string) bool {
 func SplitAddress(address string) (local, domain string, err error) {
 	a := strings.TrimSpace(address)
 	a = strings.TrimSuffix(strings.TrimPrefix(a, "<"), ">")
-	i := strings.LastIndexByte(a, '@')
-	if i < 0 {
+	local, dom, ok := envaddr.Split(a)
+	if !ok && !strings.Contains(a, "@") {
 		return "", "", fmt.Errorf("%w: %q has no @domain", ErrBadAddress, address)
 	}
-	local = a[:i]
 	if strings.ContainsAny(local, " \t\r\n<>") || len(local) > 64 {
 		return "", "", fmt.Errorf("%w: bad local part in %q", ErrBadAddress, address)
 	}
-	domain, err = NormalizeDomain(a[i+1:])
+	domain, err = NormalizeDomain(dom)
 	if err != nil {
 		return "", "", err
 	}

@@ -111,6 +111,19 @@ func Parse(s string) (Address, error) {
 	return a, nil
 }
 
+// Split cuts an address that was parsed before (one in the queue, the
+// directory, an SRS rewrite) at its last "@", into the local part and the
+// domain as written. ok is false without an "@" or with nothing after it;
+// the local part may be empty (the directory's catch-all "@domain"). To
+// check an address that comes from outside, use Parse.
+func Split(addr string) (local, domain string, ok bool) {
+	i := strings.LastIndexByte(addr, '@')
+	if i < 0 || i == len(addr)-1 {
+		return addr, "", false
+	}
+	return addr[:i], addr[i+1:], true
+}
+
 // ParseReversePath is Parse for MAIL FROM: "" is the null sender <> (RFC
 // 5321 §4.5.5) and gives the zero Address.
 func ParseReversePath(s string) (Address, error) {

@@ -129,3 +129,23 @@ func TestWritable(t *testing.T) {
 		}
 	}
 }
+
+func TestSplitCutsAtTheLastAt(t *testing.T) {
+	for _, c := range []struct {
+		in, local, domain string
+		ok                bool
+	}{
+		{"alice@Example.ORG", "alice", "Example.ORG", true},
+		{"SRS0=h=tt=a.example=b@fwd.example", "SRS0=h=tt=a.example=b", "fwd.example", true},
+		{`"odd@local"@example.org`, `"odd@local"`, "example.org", true},
+		{"@example.org", "", "example.org", true},
+		{"alice@", "alice@", "", false},
+		{"alice", "alice", "", false},
+		{"", "", "", false},
+	} {
+		l, d, ok := Split(c.in)
+		if l != c.local || d != c.domain || ok != c.ok {
+			t.Errorf("Split(%q) = %q, %q, %v; want %q, %q, %v", c.in, l, d, ok, c.local, c.domain, c.ok)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/envaddr"
 )
 
 // FlushDomain retries now every message with a deferred or pending
@@ -57,7 +58,7 @@ func hasWaitingIn(m *Message, domain string) bool {
 		if r.State != Deferred && r.State != Pending {
 			continue
 		}
-		if i := strings.LastIndexByte(r.Address, '@'); i >= 0 && strings.EqualFold(r.Address[i+1:], domain) {
+		if _, d, ok := envaddr.Split(r.Address); ok && strings.EqualFold(d, domain) {
 			return true
 		}
 	}

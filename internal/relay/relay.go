@@ -41,6 +41,7 @@ import (
 
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/envaddr"
 	"github.com/ebbmail/ebb/internal/mtasts"
 	"github.com/ebbmail/ebb/internal/queue"
 )
@@ -278,7 +279,8 @@ func (r *Relay) DeliverBatch(ctx context.Context, m *queue.Message, rcpts []*que
 
 // plan chooses the hop and the TLS level for one recipient.
 func (r *Relay) plan(ctx context.Context, m *queue.Message, rc *queue.Recipient) (*attempt, error) {
-	_, domain, ok := cutAddress(rc.Address)
+	_, domain, ok := envaddr.Split(rc.Address)
+	domain = strings.ToLower(domain)
 	if !ok {
 		d := r.newErr(rc, "route", fmt.Sprintf("%q has no domain to deliver to", rc.Address), diag.Permanent)
 		d.SMTPCode, d.Enhanced = 550, [3]int{5, 1, 3}
@@ -718,15 +720,6 @@ func remoteID(text string) string {
 		return m[1]
 	}
 	return ""
-}
-
-// cutAddress splits at the last @.
-func cutAddress(a string) (local, domain string, ok bool) {
-	i := strings.LastIndexByte(a, '@')
-	if i < 0 || i == len(a)-1 {
-		return a, "", false
-	}
-	return a[:i], strings.ToLower(a[i+1:]), true
 }
 
 // tlsConfig is the client TLS config for level toward host.

@@ -30,6 +30,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/ebbmail/ebb/internal/envaddr"
 )
 
 // Config is what a Rewriter needs.
@@ -220,12 +222,10 @@ func srsTag(local string) (tag, sep, rest string, ok bool) {
 	return t, local[4:5], local[5:], true
 }
 
+// split is envaddr.Split for an address with a local part.
 func split(addr string) (local, domain string, ok bool) {
-	i := strings.LastIndexByte(addr, '@')
-	if i <= 0 || i == len(addr)-1 {
-		return "", "", false
-	}
-	return addr[:i], addr[i+1:], true
+	local, domain, ok = envaddr.Split(addr)
+	return local, domain, ok && local != ""
 }
 
 // hash is libsrs2's srs_hash_create: HMAC-SHA1 over the lower-cased data,
