@@ -73,7 +73,7 @@ type Envelope struct {
 	// spooled, whatever BodyType declared (RFC 6152 §3 decides what the
 	// relay does with it).
 	EightBit bool `json:"eight_bit,omitempty"`
-	SMTPUTF8  bool   `json:"smtputf8,omitempty"`   // RFC 6531
+	SMTPUTF8 bool `json:"smtputf8,omitempty"` // RFC 6531
 	// Folder, when set, is where local delivery files the message unless
 	// the mailbox's Sieve script decides: a check after DATA sets it (DMARC
 	// p=quarantine: auth.quarantine_folder).

@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -122,7 +123,9 @@ func (r *Relay) connFailure(a *attempt, dst *destination, err error, count bool)
 	case errors.As(err, &stse):
 		d := r.remoteErr(a, nil, stepDNS, nil, stse.Error(), diag.Temporary)
 		d.Enhanced = [3]int{4, 7, 5}
-		d.Hint = "the domain's MTA-STS policy and its MX records disagree: its postmaster must fix one of them; ebb retries and delivers once they agree"
+		d.SetFix(diag.Because(fmt.Sprintf("the MTA-STS policy of %s (mode enforce) and its MX records disagree", stse.Domain),
+			diag.Say(fmt.Sprintf("ask %s's postmaster to fix one of them; ebb retries and delivers once they agree", stse.Domain))).
+			OrElse(r.exemptFix(stse.Domain)))
 		return d
 	case errors.As(err, &de):
 		return de // our own trouble (credentials file)
@@ -154,7 +157,10 @@ func (r *Relay) connFailure(a *attempt, dst *destination, err error, count bool)
 	}
 	switch se.Step {
 	case stepSTARTTLS:
-		d.Setting = r.cfg.Setting(settingKey(a.setting))
+		d.Setting = r.tlsSetting(a)
+		if se.Reply == nil {
+			d.SetFix(r.tlsFix(a, host, se.Err))
+		}
 	case stepConnect, stepGreeting:
 		if a.hop.Smarthost != "" {
 			d.Setting = r.cfg.Setting(a.hop.Setting)
@@ -173,12 +179,85 @@ func (r *Relay) connFailure(a *attempt, dst *destination, err error, count bool)
 	return d
 }
 
-func settingKey(s string) string {
-	switch s {
+// tlsSetting is the setting that chose a's TLS level: relay.tls or
+// relay.tls_policy; none for a domain's MTA-STS policy or the sender's
+// REQUIRETLS (their fixes say so).
+func (r *Relay) tlsSetting(a *attempt) *diag.Setting {
+	switch a.setting {
 	case "relay.tls", "relay.tls_policy":
-		return s
+		return r.cfg.Setting(a.setting)
+	case "MTA-STS", "REQUIRETLS":
+		return nil // the domain's published policy, the sender's request
 	}
-	return "relay.tls"
+	return r.cfg.Setting("relay.tls")
+}
+
+// tlsFix is the remedy for a session that did not meet a's TLS level on
+// host (principle 2: a hint that works when followed, and no downgrade a
+// standard forbids). The level decides what can be changed here:
+//   - REQUIRETLS (RFC 8689 §4.2.1): nothing. The sender asked for verified
+//     TLS to the end; ebb never sends the message another way, and no
+//     setting of ours may lower it.
+//   - MTA-STS enforce (RFC 8461): the published policy is applied after
+//     relay.tls_policy, so lowering that changes nothing; the remote's
+//     postmaster fixes it, or the admin exempts the domain (mta_sts.exempt).
+//   - relay.tls / relay.tls_policy: the remote's postmaster fixes it, or a
+//     per-domain level that is as low as needed and no lower: encrypt for a
+//     certificate that does not verify, may when TLS itself fails.
+func (r *Relay) tlsFix(a *attempt, host string, err error) *diag.Fix {
+	d := a.hop.Domain
+	switch a.setting {
+	case "REQUIRETLS":
+		return diag.Because(fmt.Sprintf("the sender asked for REQUIRETLS (RFC 8689): the message goes only over TLS verified for the MX host, to a server that offers REQUIRETLS, and ebb never sends it another way"),
+			diag.Say(fmt.Sprintf("nothing to change here; %s's postmaster must give %s TLS with a certificate that verifies; ebb retries until the message expires, then returns it to its sender", d, host)))
+	case "MTA-STS":
+		return diag.Because(fmt.Sprintf("%s publishes an MTA-STS policy in mode enforce (RFC 8461): mail to it goes only over TLS verified for its MX host, whatever relay.tls_policy says", d),
+			diag.Say(fmt.Sprintf("ask %s's postmaster to fix the certificate of %s (or the policy); ebb retries and delivers once it verifies", d, host))).
+			OrElse(r.exemptFix(d))
+	}
+	level := "may"
+	var cv *tls.CertificateVerificationError
+	var ue x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var ie x509.CertificateInvalidError
+	if errors.As(err, &cv) || errors.As(err, &ue) || errors.As(err, &he) || errors.As(err, &ie) {
+		level = "encrypt" // TLS works; only the certificate does not verify
+	}
+	s := r.cfg.Setting("relay.tls_policy")
+	return diag.Because(fmt.Sprintf("the TLS of %s does not meet the level %s (%s)", host, a.level, a.setting),
+		diag.Say(fmt.Sprintf("ask %s's postmaster to fix it; ebb retries", d))).
+		OrElse(diag.Because(fmt.Sprintf("to deliver to %s at level %s, if you accept that risk", d, level),
+			diag.Set(s, tomlList(withEntry(r.cfg.Relay.TLSPolicy, d+"=", d+"="+level))), diag.Restart(s)))
+}
+
+// exemptFix is the way to deliver to domain despite its MTA-STS policy:
+// add it to mta_sts.exempt, at the admin's own risk.
+func (r *Relay) exemptFix(domain string) *diag.Fix {
+	s := r.cfg.Setting("mta_sts.exempt")
+	return diag.Because(fmt.Sprintf("to deliver to %s without the protection its policy asks for, at your own risk", domain),
+		diag.Set(s, tomlList(withEntry(r.cfg.MTASTS.Exempt, domain, domain))), diag.Restart(s))
+}
+
+// withEntry is list with entry in place of the items that start with
+// prefix (a domain's earlier entry), or added at the end.
+func withEntry(list []string, prefix, entry string) []string {
+	var out []string
+	for _, x := range list {
+		if x == prefix || strings.HasPrefix(strings.ToLower(strings.TrimSpace(x)), prefix) && strings.HasSuffix(prefix, "=") {
+			continue
+		}
+		out = append(out, x)
+	}
+	return append(out, entry)
+}
+
+// tomlList is list as a TOML array of strings.
+func tomlList(list []string) string {
+	q := make([]string, len(list))
+	for i, x := range list {
+		q[i] = diag.TOMLString(x)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
 }
 
 // suspended is the result for a recipient whose destination is dead.
@@ -241,8 +320,6 @@ func errHint(step string, a *attempt) string {
 		return "the remote host does not accept connections (down, or a firewall); ebb retries. If your provider blocks outbound port 25, set relay.smarthost (ebb doctor checks port 25)"
 	case stepGreeting, stepEHLO:
 		return "the remote server did not answer in time (relay.greeting_timeout); ebb retries"
-	case stepSTARTTLS:
-		return fmt.Sprintf("the remote's TLS does not meet the level %s (%s): ask its postmaster to fix the certificate, or set relay.tls_policy = [\"%s=may\"] for this domain if you accept that risk", a.level, a.setting, a.hop.Domain)
 	case stepAuth:
 		return "check relay.credentials and that the smarthost offers AUTH over TLS"
 	case stepDNS:

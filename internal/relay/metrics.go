@@ -15,6 +15,7 @@ type Metrics struct {
 	downgrades  prometheus.Counter
 	suspensions prometheus.Counter
 	sts         *prometheus.CounterVec
+	stsExempt   prometheus.Counter
 }
 
 // NewMetrics makes the collectors.
@@ -44,6 +45,10 @@ func NewMetrics() *Metrics {
 			Name: "ebb_relay_mtasts_mismatches_total",
 			Help: "Deliveries where an MX host did not match the domain's MTA-STS policy, by policy mode (enforce skips the host, testing only counts).",
 		}, []string{"mode"}),
+		stsExempt: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ebb_relay_mta_sts_exempt_total",
+			Help: "Deliveries to domains in mta_sts.exempt, whose published MTA-STS policy was not applied.",
+		}),
 	}
 }
 
@@ -52,7 +57,7 @@ func (m *Metrics) Collectors() []prometheus.Collector {
 	if m == nil {
 		return nil
 	}
-	return []prometheus.Collector{m.deliveries, m.replies, m.connections, m.downgrades, m.suspensions, m.sts}
+	return []prometheus.Collector{m.deliveries, m.replies, m.connections, m.downgrades, m.suspensions, m.sts, m.stsExempt}
 }
 
 func (m *Metrics) delivered(tls bool) {
@@ -92,5 +97,11 @@ func (m *Metrics) suspension() {
 func (m *Metrics) stsFailure(mode string) {
 	if m != nil {
 		m.sts.WithLabelValues(mode).Inc()
+	}
+}
+
+func (m *Metrics) stsExempted() {
+	if m != nil {
+		m.stsExempt.Inc()
 	}
 }

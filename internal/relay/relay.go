@@ -77,6 +77,7 @@ type Relay struct {
 	helo   string
 	router router
 	policy map[string]string // relay.tls_policy
+	exempt map[string]string // mta_sts.exempt (domain → itself)
 	roots  *x509.CertPool    // nil: the system's
 	res    *net.Resolver
 	log    *slog.Logger
@@ -107,8 +108,14 @@ func New(cfg *config.Config, o Options) (*Relay, error) {
 	if err != nil {
 		return nil, err
 	}
+	exempt := map[string]string{}
+	for _, d := range cfg.MTASTS.Exempt {
+		if d = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(d), ".")); d != "" {
+			exempt[d] = d
+		}
+	}
 	r := &Relay{
-		cfg: cfg, set: set, policy: policy,
+		cfg: cfg, set: set, policy: policy, exempt: exempt,
 		router: router{smarthost: set.Smarthost, implicit: set.SmarthostTLS == "implicit", routes: routes},
 		res:    o.Resolver, log: o.Log, sts: o.STS, sign: o.Sign, now: time.Now,
 		total: make(chan struct{}, max(set.MaxConn, 1)),
@@ -293,7 +300,13 @@ func (r *Relay) plan(ctx context.Context, m *queue.Message, rc *queue.Recipient)
 		// offers REQUIRETLS, or no delivery.
 		a.level, a.setting = "verify", "REQUIRETLS"
 	}
-	if a.hop.Smarthost == "" && r.sts != nil {
+	if d, ok := longestMatch(a.hop.Domain, r.exempt); ok && a.hop.Smarthost == "" && r.sts != nil {
+		// The admin chose to deliver as if the domain published no
+		// policy (a hint of ours says when): said every time.
+		r.stats.stsExempted()
+		r.log.Warn("MTA-STS: policy not applied, the domain is exempt", "queue_id", m.ID, "domain", a.hop.Domain,
+			"exempt", d, "setting", "mta_sts.exempt", "tls_level", a.level)
+	} else if a.hop.Smarthost == "" && r.sts != nil {
 		pol, err := r.sts.Get(ctx, a.hop.Domain)
 		if err != nil {
 			// RFC 8461 §5.1 (no usable policy): deliver as without one.
@@ -532,7 +545,10 @@ func (r *Relay) checkCaps(a *attempt, c *conn, f *os.File) error {
 	if a.m.Envelope.RequireTLS && !c.has("REQUIRETLS") {
 		d := r.remoteErr(a, c, stepMail, nil, fmt.Sprintf("the message asks for REQUIRETLS and %s does not offer it (RFC 8689 §4.2.1)", c.name()), diag.Permanent)
 		d.SMTPCode, d.Enhanced = 550, [3]int{5, 7, 30}
-		d.Hint = "the recipient's server cannot promise TLS to the end: send without REQUIRETLS, or another way"
+		// RFC 8689 §4.2.1: no delivery without REQUIRETLS at the next
+		// hop, and no setting of ours may lower it.
+		d.SetFix(diag.Because("the recipient's server does not offer REQUIRETLS, which the sender asked for (RFC 8689): ebb does not send the message another way",
+			diag.Say(fmt.Sprintf("nothing to change here: the message goes back to its sender; it can go to %s this way once %s's MX offers REQUIRETLS", a.hop.Domain, a.hop.Domain))))
 		return d
 	}
 	return nil

@@ -1,0 +1,295 @@
+package test
+
+import (
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/test/harness"
+)
+
+// restart stops the instance's ebb serve and starts it again on its config
+// ("restart ebb serve" of a fix).
+func (e *outInstance) restart() {
+	e.t.Helper()
+	e.srv.Stop()
+	e.srv = harness.StartServe(e.t, e.Conf, e.logPath)
+	harness.WaitTCP(e.t, e.SMTP, "220", 10*time.Second)
+}
+
+// queuedFix is the fix mailq --json gives for the first recipient that
+// has one.
+func (e *outInstance) queuedFix() *diag.Fix {
+	e.t.Helper()
+	r := harness.Run(e.t, exec.Command(harness.Ebb(e.t), "mailq", "--json", "-c", e.Conf), nil)
+	var find func(v any) *diag.Fix
+	find = func(v any) *diag.Fix {
+		switch v := v.(type) {
+		case map[string]any:
+			if f, ok := v["fix"]; ok {
+				b, _ := json.Marshal(f)
+				var fix diag.Fix
+				if json.Unmarshal(b, &fix) == nil && (len(fix.Steps) > 0 || fix.Or != nil) {
+					return &fix
+				}
+			}
+			for _, x := range v {
+				if f := find(x); f != nil {
+					return f
+				}
+			}
+		case []any:
+			for _, x := range v {
+				if f := find(x); f != nil {
+					return f
+				}
+			}
+		}
+		return nil
+	}
+	var v any
+	if err := json.Unmarshal([]byte(r.Stdout), &v); err != nil {
+		e.t.Fatalf("mailq --json: %v\n%s%s", err, r.Stdout, r.Stderr)
+	}
+	f := find(v)
+	if f == nil {
+		e.t.Fatalf("no fix in mailq --json:\n%s", r.Stdout)
+	}
+	return f
+}
+
+// follow does what the steps of a fix say, literally: each "set KEY =
+// VALUE in FILE" edits that line of FILE's [section], each "restart ebb
+// serve" restarts it. A step of words fails the test: it cannot be
+// followed by a program.
+func (e *outInstance) follow(steps []diag.Step) {
+	e.t.Helper()
+	for _, s := range steps {
+		switch {
+		case s.Set != nil:
+			setTOML(e.t, s.Set.File, s.Set.Key, s.Set.Value)
+		case s.Daemon == "restart":
+			e.restart()
+		default:
+			e.t.Fatalf("cannot follow the step %q", s.String())
+		}
+	}
+}
+
+// setTOML sets section.key = value (TOML text) in file.
+func setTOML(t *testing.T, file, key, value string) {
+	t.Helper()
+	i := strings.LastIndexByte(key, '.')
+	section, name := key[:i], key[i+1:]
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	in, at := false, -1
+	for j, l := range lines {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "[") {
+			in = l == "["+section+"]"
+			if in {
+				at = j + 1
+			}
+			continue
+		}
+		if in && (strings.HasPrefix(l, name+" ") || strings.HasPrefix(l, name+"=")) {
+			lines[j] = name + " = " + value
+			at = -2
+			break
+		}
+	}
+	switch at {
+	case -1:
+		lines = append(lines, "["+section+"]", name+" = "+value)
+	case -2:
+	default:
+		lines = append(lines[:at], append([]string{name + " = " + value}, lines[at:]...)...)
+	}
+	if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Issue 24: for an MX whose certificate does not verify under the
+// domain's MTA-STS policy (mode enforce), ebb's fix was relay.tls_policy =
+// ["D=may"], which changes nothing: the published policy is applied after
+// it. Following that still defers; following the fix ebb now gives,
+// literally (mailq --json's steps), delivers: the domain goes into
+// mta_sts.exempt, ebb serve restarts, the message leaves, and the
+// exemption is logged and counted.
+func TestRelayOutMTASTSCertificateFixWorks(t *testing.T) {
+	dns := startDNS(t)
+	port := commonPort(t, "127.0.0.2", "127.0.0.3")
+	httpsPort, caFile := startPolicyHosts(t, map[string]string{
+		"two.example": "version: STSv1\r\nmode: enforce\r\nmx: mx.two.example\r\nmax_age: 86400\r\n",
+	})
+	dns.MustAdd("one.example. MX 10 mx.one.example.", "mx.one.example. A 127.0.0.2",
+		"two.example. MX 10 mx.two.example.", "mx.two.example. A 127.0.0.3",
+		`_mta-sts.two.example. TXT "v=STSv1; id=20261207T1000"`, "mta-sts.two.example. A 127.0.0.1")
+	// two's certificate is self-signed: nothing one trusts.
+	two := newOutInstance(t, outOpts{Domain: "two.example", IP: "127.0.0.3", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"bob"}})
+	one := newOutInstance(t, outOpts{Domain: "one.example", IP: "127.0.0.2", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"alice"},
+		Queue: "retry_min = \"1h\"", Relay: fmt.Sprintf("\n[mta_sts]\nca_file = %q\nport = %d\n", caFile, httpsPort)})
+	one.submit("alice@one.example", "bob@two.example", "sts certificate")
+	want := "at STARTTLS: TLS handshake: x509: certificate signed by unknown authority"
+	q := one.waitMailq(20*time.Second, want)
+	for _, w := range []string{"publishes an MTA-STS policy in mode enforce", "set mta_sts.exempt = [\"two.example\"] in " + one.Conf, "restart ebb serve -c " + one.Conf} {
+		if !strings.Contains(q, w) {
+			t.Errorf("mailq lacks %q:\n%s", w, q)
+		}
+	}
+	if strings.Contains(q, "set relay.tls_policy") {
+		t.Errorf("the fix still names relay.tls_policy, which MTA-STS overrides:\n%s", q)
+	}
+
+	// The old fix, followed: still deferred, for the same reason.
+	setTOML(t, one.Conf, "relay.tls_policy", `["two.example=may"]`)
+	one.restart()
+	flush(t, one.Conf)
+	one.waitMailq(20*time.Second, "attempts 2", want)
+	if n := two.count("bob"); n != 0 {
+		t.Fatalf("delivered after relay.tls_policy = may: the MTA-STS policy was not applied")
+	}
+
+	// The fix ebb gives, followed literally: its "or instead" steps.
+	fix := one.queuedFix()
+	if fix.Or == nil {
+		t.Fatalf("the fix has no way to deliver anyway: %s", fix)
+	}
+	t.Logf("following: %s", fix.Or)
+	one.follow(fix.Or.Steps)
+	flush(t, one.Conf)
+	m := two.waitMail("bob", 1, 20*time.Second)[0]
+	if !strings.Contains(m, "Subject: sts certificate") {
+		t.Errorf("bob's copy:\n%s", m)
+	}
+	if l := one.Log(); !strings.Contains(l, "MTA-STS: policy not applied, the domain is exempt") {
+		t.Errorf("the exemption is not logged:\n%s", tail(l, 15))
+	}
+	one.waitMailq(10*time.Second, "Mail queue is empty")
+}
+
+// Issue 24: the fix for a REQUIRETLS message whose next hop cannot give
+// verified TLS suggested lowering relay.tls_policy, a downgrade RFC 8689
+// §4.2.1 forbids (and one that REQUIRETLS overrides anyway). Now it says
+// there is nothing to change here, and what the recipient's postmaster
+// must do; done (the MX record names the host the certificate is for),
+// the message leaves, still over verified TLS.
+func TestRelayOutREQUIRETLSFixAsksNoDowngrade(t *testing.T) {
+	dns := startDNS(t)
+	port := commonPort(t, "127.0.0.2", "127.0.0.3")
+	dns.MustAdd("one.example. MX 10 mx.one.example.", "mx.one.example. A 127.0.0.2",
+		"two.example. MX 10 other.two.example.", "other.two.example. A 127.0.0.3", "mx.two.example. A 127.0.0.3")
+	two := newOutInstance(t, outOpts{Domain: "two.example", IP: "127.0.0.3", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"bob"}})
+	one := newOutInstance(t, outOpts{Domain: "one.example", IP: "127.0.0.2", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"alice"},
+		Queue: "retry_min = \"1h\"", Relay: fmt.Sprintf("tls_ca_file = %q", filepath.Join(two.Dir, "out-cert.pem"))})
+	sendREQUIRETLS(t, one.Sub, "alice@one.example", "bob@two.example", "requiretls")
+	q := one.waitMailq(20*time.Second, "certificate is valid for mx.two.example, not other.two.example")
+	for _, w := range []string{"REQUIRETLS (RFC 8689)", "nothing to change here", "ebb never sends it another way"} {
+		if !strings.Contains(q, w) {
+			t.Errorf("mailq lacks %q:\n%s", w, q)
+		}
+	}
+	for _, bad := range []string{"set relay.tls_policy", "=may", "=encrypt", "without REQUIRETLS", "mta_sts.exempt"} {
+		if strings.Contains(q, bad) {
+			t.Errorf("the fix suggests a downgrade (%q):\n%s", bad, q)
+		}
+	}
+	// Two's postmaster does what the fix asks: the MX record names the
+	// host its certificate is for.
+	dns.Remove("two.example.", 0)
+	dns.MustAdd("two.example. MX 10 mx.two.example.")
+	flush(t, one.Conf)
+	m := two.waitMail("bob", 1, 20*time.Second)[0]
+	if !strings.Contains(m, "Subject: requiretls") || !strings.Contains(m, "with ESMTPS") {
+		t.Errorf("bob's copy:\n%s", m)
+	}
+	if !strings.Contains(one.Log(), "tls_level=verify") {
+		t.Errorf("not delivered at level verify:\n%s", tail(one.Log(), 10))
+	}
+}
+
+func flush(t *testing.T, conf string) {
+	t.Helper()
+	if r := harness.Run(t, exec.Command(harness.Ebb(t), "queue", "flush", "-c", conf), nil); r.Code != 0 {
+		t.Fatalf("flush: %d %s %s", r.Code, r.Stdout, r.Stderr)
+	}
+}
+
+// sendREQUIRETLS submits one message with MAIL FROM ... REQUIRETLS.
+func sendREQUIRETLS(t *testing.T, sub, from, to, subject string) {
+	t.Helper()
+	c, err := smtp.DialStartTLS(sub, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Auth(sasl.NewPlainClient("", from, outPass)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail(from, &smtp.MailOptions{RequireTLS: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt(to, nil); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(w, "From: %s\r\nTo: %s\r\nSubject: %s\r\n\r\nonly over verified TLS\r\n", from, to, subject)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.Quit()
+}
+
+// The fix for a TLS level set here (relay.tls, relay.tls_policy), followed
+// literally: a certificate that does not verify at level verify gets the
+// domain at encrypt (no lower); a server without STARTTLS at level
+// encrypt gets it at may. Each time the message then leaves.
+func TestRelayOutTLSLevelFixWorks(t *testing.T) {
+	dns := startDNS(t)
+	port := commonPort(t, "127.0.0.2", "127.0.0.3", "127.0.0.4")
+	harness.StartSMTPSink(t, fmt.Sprintf("127.0.0.4:%d", port))
+	dns.MustAdd("one.example. MX 10 mx.one.example.", "mx.one.example. A 127.0.0.2",
+		"two.example. MX 10 mx.two.example.", "mx.two.example. A 127.0.0.3",
+		"plain.example. MX 10 mx.plain.example.", "mx.plain.example. A 127.0.0.4")
+	two := newOutInstance(t, outOpts{Domain: "two.example", IP: "127.0.0.3", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"bob"}})
+	one := newOutInstance(t, outOpts{Domain: "one.example", IP: "127.0.0.2", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"alice"},
+		Queue: "retry_min = \"1h\"", Relay: `tls_policy = ["two.example=verify", "plain.example=encrypt"]`})
+
+	one.submit("alice@one.example", "bob@two.example", "verify")
+	one.waitMailq(20*time.Second, "certificate signed by unknown authority", `set relay.tls_policy = ["plain.example=encrypt", "two.example=encrypt"]`)
+	fix := one.queuedFix()
+	t.Logf("following: %s", fix.Or)
+	one.follow(fix.Or.Steps)
+	flush(t, one.Conf)
+	two.waitMail("bob", 1, 20*time.Second)
+	if !strings.Contains(one.Log(), "tls_level=encrypt") {
+		t.Errorf("not delivered at level encrypt:\n%s", tail(one.Log(), 10))
+	}
+	one.waitMailq(10*time.Second, "Mail queue is empty")
+
+	one.submit("alice@one.example", "p@plain.example", "encrypt")
+	one.waitMailq(20*time.Second, "does not offer STARTTLS", `set relay.tls_policy = ["two.example=encrypt", "plain.example=may"]`)
+	fix = one.queuedFix()
+	t.Logf("following: %s", fix.Or)
+	one.follow(fix.Or.Steps)
+	flush(t, one.Conf)
+	one.waitMailq(20*time.Second, "Mail queue is empty")
+}
