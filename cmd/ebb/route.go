@@ -1,6 +1,8 @@
 package main
 
 import (
+	"strings"
+
 	"github.com/ebbmail/ebb/internal/cli"
 	"github.com/ebbmail/ebb/internal/daemon"
 )
@@ -15,27 +17,23 @@ var routeCmd = &cli.Command{Name: "route", Args: "--to ADDR... [MESSAGE-FILE]",
   their TLS policy and MTA-STS mode. Without MESSAGE-FILE a small message is generated.
   Exit 0: it would be accepted and delivered.`,
 	Run: func(c *cli.Call) int {
-		from := c.Flags.String("from", "", "the envelope sender `ADDR` (MAIL FROM); empty is <>")
-		var to cli.Strings
-		c.Flags.Var(&to, "to", "a recipient `ADDR` (RCPT TO); repeat for more")
-		ip := c.Flags.String("client-ip", "", "the client's address `IP` (default 192.0.2.1, a client from outside)")
-		helo := c.Flags.String("helo", "", "the client's HELO `NAME` (default client.example)")
-		auth := c.Flags.String("auth", "", "with --port 587: the account taken as logged in (`USER`)")
-		port := c.Flags.Int("port", 25, "25 (inbound) or 587 (submission)")
-		asJSON := c.Flags.Bool("json", false, "the steps as JSON")
+		o := daemon.RouteOptions{Stdout: c.Stdout, Stderr: c.Stderr}
+		c.Flags.StringVar(&o.From, "from", "", "the envelope sender `ADDR` (MAIL FROM); empty is <>")
+		c.Flags.Var((*cli.Strings)(&o.To), "to", "a recipient `ADDR` (RCPT TO); repeat for more")
+		c.Flags.StringVar(&o.ClientIP, "client-ip", "", "the client's address `IP` (default 192.0.2.1, a client from outside)")
+		c.Flags.StringVar(&o.Helo, "helo", "", "the client's HELO `NAME` (default client.example)")
+		c.Flags.StringVar(&o.Auth, "auth", "", "with --port 587: the account taken as logged in (`USER`)")
+		c.Flags.IntVar(&o.Port, "port", 25, "25 (inbound) or 587 (submission)")
+		c.Flags.BoolVar(&o.JSON, "json", false, "the steps as JSON")
 		if code, ok := c.Parse(0, 1); !ok {
 			return code
 		}
-		if len(to) == 0 {
+		if len(o.To) == 0 {
 			return c.Usagef("give at least one --to")
 		}
-		if (*port != 25 && *port != 587) || (*auth != "" && *port != 587) {
+		if (o.Port != 25 && o.Port != 587) || (o.Auth != "" && o.Port != 587) {
 			return c.Usagef("--port is 25 or 587, and --auth goes with --port 587")
 		}
-		msg := ""
-		if len(c.Args) == 1 {
-			msg = c.Args[0]
-		}
-		return daemon.Route(c.Ctx, daemon.RouteOptions{ConfigPath: c.ConfigPath, From: *from, To: to, ClientIP: *ip, Helo: *helo,
-			Auth: *auth, Port: *port, JSON: *asJSON, Message: msg, Stdout: c.Stdout, Stderr: c.Stderr})
+		o.ConfigPath, o.Message = c.ConfigPath, strings.Join(c.Args, "")
+		return daemon.Route(c.Ctx, o)
 	}}

@@ -16,12 +16,12 @@ import (
 var scanCmd = &cli.Command{Name: "scan", Args: "MESSAGE",
 	Summary: "the configured scanners' verdicts, scores and symbols, and the SMTP answer the policy would give",
 	Run: func(c *cli.Call) int {
-		from := c.Flags.String("from", "", "the envelope sender `ADDR` to give the scanners")
-		var to cli.Strings
-		c.Flags.Var(&to, "to", "an envelope recipient `ADDR` (repeatable)")
-		ip := c.Flags.String("ip", "", "the client address `IP` to give the scanners")
-		helo := c.Flags.String("helo", "", "the client's HELO `NAME`")
-		auth := c.Flags.String("auth", "", "scan as an authenticated submission by this `LOGIN` (scan.submission decides)")
+		msg := &scan.Message{}
+		c.Flags.StringVar(&msg.From, "from", "", "the envelope sender `ADDR` to give the scanners")
+		c.Flags.Var((*cli.Strings)(&msg.Rcpts), "to", "an envelope recipient `ADDR` (repeatable)")
+		c.Flags.StringVar(&msg.IP, "ip", "", "the client address `IP` to give the scanners")
+		c.Flags.StringVar(&msg.Helo, "helo", "", "the client's HELO `NAME`")
+		c.Flags.StringVar(&msg.User, "auth", "", "scan as an authenticated submission by this `LOGIN` (scan.submission decides)")
 		asJSON := c.Flags.Bool("json", false, "print the report as JSON")
 		report := c.Flags.Bool("report", false, "also print spamd's REPORT: every rule that hit, with its points and description")
 		cfg, code := c.ParseConfig(1, 1)
@@ -45,15 +45,15 @@ var scanCmd = &cli.Command{Name: "scan", Args: "MESSAGE",
 		if len(entries) == 0 {
 			return c.Fail(cli.Errorf(diag.ExConfig, "no scanner is configured (scan.clamd.address, scan.spamd.address, scan.rspamd.address, scan.milter.addresses)"))
 		}
-		if len(to) == 0 {
+		if len(msg.Rcpts) == 0 {
 			// Milters expect at least one RCPT before the header (a
 			// transaction without one is not SMTP).
-			to = cli.Strings{"postmaster@" + host}
+			msg.Rcpts = []string{"postmaster@" + host}
 		}
 		o := scan.OptionsFromConfig(cfg, nil, slog.New(slog.DiscardHandler))
 		o.BreakerFailures = 0
-		msg := &scan.Message{Path: path, From: *from, Rcpts: to, IP: *ip, Helo: *helo, User: *auth}
-		rep := scan.New(entries, o).Scan(c.Ctx, msg, scan.SelectFor(cfg, *auth != ""))
+		msg.Path = path
+		rep := scan.New(entries, o).Scan(c.Ctx, msg, scan.SelectFor(cfg, msg.User != ""))
 		if *asJSON {
 			rep.WriteJSON(c.Stdout)
 		} else {

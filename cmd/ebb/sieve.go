@@ -2,12 +2,10 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/ebbmail/ebb/internal/cli"
 	"github.com/ebbmail/ebb/internal/diag"
-	"github.com/ebbmail/ebb/internal/maildir"
 	"github.com/ebbmail/ebb/internal/sieve"
 	"github.com/ebbmail/ebb/internal/sievefilter"
 )
@@ -53,23 +51,23 @@ func sieveCheck(c *cli.Call) int {
 }
 
 func sieveTest(c *cli.Call) int {
-	o := sieveFlags(c)
-	from := c.Flags.String("from", "", "envelope sender (default: Return-Path, else From of the message); \"<>\" or \"\" for the null sender")
-	to := c.Flags.String("to", "", "envelope recipient (default: Delivered-To, else the first To address)")
-	auth := c.Flags.String("auth", "", "authenticated submitter (envelope \"auth\")")
+	opt := sieveFlags(c)
+	o := sievefilter.ScriptTest{Runtime: sieve.Runtime{Environment: map[string]string{}}}
+	c.Flags.StringVar(&o.Envelope.From, "from", "", "envelope sender (default: Return-Path, else From of the message); \"<>\" or \"\" for the null sender")
+	c.Flags.StringVar(&o.Envelope.To, "to", "", "envelope recipient (default: Delivered-To, else the first To address)")
+	c.Flags.StringVar(&o.Envelope.Auth, "auth", "", "authenticated submitter (envelope \"auth\")")
 	trace := c.Flags.Bool("trace", false, "print which tests matched and why, on stderr")
-	mdir := c.Flags.String("maildir", "", "Maildir whose folders mailboxexists sees (default: only INBOX exists)")
-	spam := c.Flags.Int("spam-score", 0, "spamtest value 0..10 (0: not tested)")
-	spamPct := c.Flags.Int("spam-percent", -1, "spamtest :percent value 0..100 (-1: not tested)")
-	virus := c.Flags.Int("virus-score", 0, "virustest value 0..5 (0: not tested)")
-	envs := cli.Pairs{}
-	c.Flags.Var(envs, "env", "environment item `NAME=VALUE` (repeatable), e.g. --env location=MDA")
+	c.Flags.StringVar(&o.Maildir, "maildir", "", "Maildir whose folders mailboxexists sees (default: only INBOX exists)")
+	c.Flags.IntVar(&o.Runtime.SpamScore, "spam-score", 0, "spamtest value 0..10 (0: not tested)")
+	c.Flags.IntVar(&o.Runtime.SpamPercent, "spam-percent", -1, "spamtest :percent value 0..100 (-1: not tested)")
+	c.Flags.IntVar(&o.Runtime.VirusScore, "virus-score", 0, "virustest value 0..5 (0: not tested)")
+	c.Flags.Var(cli.Pairs(o.Runtime.Environment), "env", "environment item `NAME=VALUE` (repeatable), e.g. --env location=MDA")
 	cfg, code := c.ParseConfig(2, 2)
 	if cfg == nil {
 		return code
 	}
 	script, msgPath := c.Args[0], c.Args[1]
-	s, err := sievefilter.CompileFile(cfg, script, o.dirs, *o.ext)
+	s, err := sievefilter.CompileFile(cfg, script, opt.dirs, *opt.ext)
 	if err != nil {
 		printLines(c.Stderr, sieve.CompileErrorLines(script, err))
 		if sievefilter.IsCompileError(err) {
@@ -77,42 +75,17 @@ func sieveTest(c *cli.Call) int {
 		}
 		return diag.ExNoInput
 	}
-	mf, err := os.Open(msgPath)
-	if err != nil {
-		return c.Fail(cli.Errorf(diag.ExNoInput, "%v", err))
-	}
-	defer mf.Close()
-	st, err := mf.Stat()
-	if err != nil {
-		return c.Fail(cli.Errorf(diag.ExNoInput, "%v", err))
-	}
-	msg, err := sieve.NewMessage(mf, st.Size())
-	if err != nil {
-		return c.Fail(cli.Errorf(diag.ExDataErr, "read the message %s: %v", msgPath, err))
-	}
-	envl := sieve.Envelope{From: *from, To: *to, Auth: *auth}
-	if !c.Given("from") {
-		envl.From = sieve.HeaderAddress(msg, "Return-Path", "From")
-	}
-	if envl.From == "<>" {
-		envl.From = ""
-	}
-	if !c.Given("to") {
-		envl.To = sieve.HeaderAddress(msg, "Delivered-To", "To")
-	}
-	rt := sieve.Runtime{SpamScore: *spam, SpamPercent: *spamPct, VirusScore: *virus, Environment: envs}
+	o.FromSet, o.ToSet = c.Given("from"), c.Given("to")
 	if *trace {
-		rt.Trace = c.Stderr
+		o.Runtime.Trace = c.Stderr
 	}
-	if *mdir != "" {
-		rt.MailboxExists = func(name string) bool { return maildir.HasFolder(*mdir, name) }
-	}
-	res, err := s.Run(c.Ctx, msg, envl, rt)
+	lines, failed, err := o.Test(c.Ctx, s, msgPath)
 	if err != nil {
-		fmt.Fprintln(c.Stdout, "error "+sieve.Quote(err.Error()))
-		fmt.Fprintln(c.Stdout, "implicit keep")
+		return c.Fail(err)
+	}
+	printLines(c.Stdout, lines)
+	if failed {
 		return 1
 	}
-	printLines(c.Stdout, sieve.FormatActions(res))
 	return 0
 }

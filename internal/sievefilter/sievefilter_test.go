@@ -270,3 +270,50 @@ func TestCompileFileAsDeliveryWould(t *testing.T) {
 		t.Errorf("an unknown extension in the spec: %v", err)
 	}
 }
+
+func TestScriptTestPrintsTheActions(t *testing.T) {
+	dir := t.TempDir()
+	msg := filepath.Join(dir, "msg.eml")
+	os.WriteFile(msg, []byte("Return-Path: <list@example.net>\r\nFrom: Alice <alice@example.org>\r\nDelivered-To: bob@example.org\r\nSubject: hi\r\n\r\nbody\r\n"), 0o644)
+	script := filepath.Join(dir, "s.sieve")
+	cfg := config.Defaults()
+	os.WriteFile(script, []byte(`require ["fileinto", "envelope", "mailbox", "spamtest", "relational", "comparator-i;ascii-numeric"];
+if envelope :is "from" "list@example.net" { fileinto "Lists"; }
+if envelope :is "to" "bob@example.org" { fileinto "ToBob"; }
+if mailboxexists "Work" { fileinto "Work"; }
+if spamtest :value "ge" :comparator "i;ascii-numeric" "5" { discard; }
+`), 0o644)
+	s, err := CompileFile(cfg, script, Dirs{}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The envelope from the message; Work not there; no spam score.
+	lines, failed, err := ScriptTest{}.Test(context.Background(), s, msg)
+	if err != nil || failed || strings.Join(lines, "|") != `fileinto "Lists"|fileinto "ToBob"` {
+		t.Errorf("from the message: %q, %v, %v", lines, failed, err)
+	}
+	// Given on the command line, a Maildir with Work, a spam score.
+	top := t.TempDir()
+	os.MkdirAll(filepath.Join(top, ".Work", "cur"), 0o700)
+	o := ScriptTest{Envelope: sieve.Envelope{From: "<>", To: "carol@example.org"}, FromSet: true, ToSet: true, Maildir: top,
+		Runtime: sieve.Runtime{SpamScore: 7}}
+	lines, _, err = o.Test(context.Background(), s, msg)
+	if err != nil || strings.Join(lines, "|") != `fileinto "Work"|discard` {
+		t.Errorf("given envelope: %q, %v", lines, err)
+	}
+	// A script that fails at run time: the message would be kept.
+	cfg.Sieve.MaxActions = 1
+	if s, err = CompileFile(cfg, script, Dirs{}, ""); err != nil {
+		t.Fatal(err)
+	}
+	lines, failed, err = ScriptTest{}.Test(context.Background(), s, msg)
+	if err != nil || !failed || len(lines) != 2 || !strings.HasPrefix(lines[0], "error ") || lines[1] != "implicit keep" {
+		t.Errorf("too many actions: %q, %v, %v", lines, failed, err)
+	}
+	// A message that is not there.
+	_, _, err = ScriptTest{}.Test(context.Background(), s, filepath.Join(dir, "none.eml"))
+	var ec interface{ ExitCode() int }
+	if !errors.As(err, &ec) || ec.ExitCode() != 66 {
+		t.Errorf("a missing message: %v", err)
+	}
+}

@@ -1,0 +1,70 @@
+package sievefilter
+
+import (
+	"context"
+	"os"
+
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/maildir"
+	"github.com/ebbmail/ebb/internal/sieve"
+)
+
+// ScriptTest is what ebb sieve test runs a script with, besides the message.
+type ScriptTest struct {
+	// Envelope: an empty From or To is taken from the message (Return-Path,
+	// else From; Delivered-To, else the first To) unless FromSet or ToSet
+	// says it was given empty on purpose (the null sender). From "<>" is
+	// the null sender too.
+	Envelope       sieve.Envelope
+	FromSet, ToSet bool
+	Runtime        sieve.Runtime
+	// Maildir is whose folders mailboxexists sees ("": only INBOX).
+	Maildir string
+}
+
+// Test runs s over the message in the file msgPath as delivery would and
+// delivers nothing: the actions, one a line (sieve.FormatActions). A
+// script that fails at run time gives "error ..." and "implicit keep" (the
+// message would be kept) and failed. err is about the message file: exit
+// 66 when it cannot be opened, 65 when it cannot be read as a message.
+func (o ScriptTest) Test(ctx context.Context, s *sieve.Script, msgPath string) (lines []string, failed bool, err error) {
+	f, err := os.Open(msgPath)
+	if err != nil {
+		d := diag.PathError("", "open", "read the message", msgPath, diag.UnwrapPath(err), nil)
+		d.Class, d.Exit = diag.Permanent, diag.ExNoInput
+		return nil, false, d
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err == nil {
+		var msg *sieve.FileMessage
+		if msg, err = sieve.NewMessage(f, st.Size()); err == nil {
+			return o.run(ctx, s, msg)
+		}
+	}
+	d := diag.New("read", "read the message", msgPath, err)
+	d.Class, d.Exit = diag.Permanent, diag.ExDataErr
+	return nil, false, d
+}
+
+func (o ScriptTest) run(ctx context.Context, s *sieve.Script, msg sieve.Message) ([]string, bool, error) {
+	env := o.Envelope
+	if env.From == "" && !o.FromSet {
+		env.From = sieve.HeaderAddress(msg, "Return-Path", "From")
+	}
+	if env.From == "<>" {
+		env.From = ""
+	}
+	if env.To == "" && !o.ToSet {
+		env.To = sieve.HeaderAddress(msg, "Delivered-To", "To")
+	}
+	rt := o.Runtime
+	if o.Maildir != "" {
+		rt.MailboxExists = func(name string) bool { return maildir.HasFolder(o.Maildir, name) }
+	}
+	res, err := s.Run(ctx, msg, env, rt)
+	if err != nil {
+		return []string{"error " + sieve.Quote(err.Error()), "implicit keep"}, true, nil
+	}
+	return sieve.FormatActions(res), false, nil
+}
