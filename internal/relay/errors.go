@@ -184,7 +184,7 @@ func (r *Relay) connFailure(a *attempt, dst *destination, err error, count bool)
 // REQUIRETLS (their fixes say so).
 func (r *Relay) tlsSetting(a *attempt) *diag.Setting {
 	switch a.setting {
-	case "relay.tls", "relay.tls_policy":
+	case "relay.tls", "relay.tls_policy", "relay.smarthost_tls":
 		return r.cfg.Setting(a.setting)
 	case "MTA-STS", "REQUIRETLS":
 		return nil // the domain's published policy, the sender's request
@@ -210,6 +210,11 @@ func (r *Relay) tlsFix(a *attempt, host string, err error) *diag.Fix {
 	case "REQUIRETLS":
 		return diag.Because(fmt.Sprintf("the sender asked for REQUIRETLS (RFC 8689): the message goes only over TLS verified for the MX host, to a server that offers REQUIRETLS, and ebb never sends it another way"),
 			diag.Say(fmt.Sprintf("nothing to change here; %s's postmaster must give %s TLS with a certificate that verifies; ebb retries until the message expires, then returns it to its sender", d, host)))
+	case "relay.smarthost_tls":
+		// A smarthost gets TLS whatever relay.tls = may allows elsewhere:
+		// the login and every message pass there.
+		return diag.Because(fmt.Sprintf("the smarthost %s must speak TLS (relay.smarthost_tls: required unless relay.tls is none)", host),
+			diag.Say("ask its operator for STARTTLS, or for its TLS port (465, then relay.smarthost_tls = \"implicit\"); ebb retries"))
 	case "MTA-STS":
 		return diag.Because(fmt.Sprintf("%s publishes an MTA-STS policy in mode enforce (RFC 8461): mail to it goes only over TLS verified for its MX host, whatever relay.tls_policy says", d),
 			diag.Say(fmt.Sprintf("ask %s's postmaster to fix the certificate of %s (or the policy); ebb retries and delivers once it verifies", d, host))).

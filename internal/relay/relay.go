@@ -295,6 +295,13 @@ func (r *Relay) plan(ctx context.Context, m *queue.Message, rc *queue.Recipient)
 	}
 	a := &attempt{m: m, rc: rc, hop: r.router.route(domain)}
 	a.level, a.setting = r.tlsLevel(a.hop.Domain)
+	if a.hop.Smarthost != "" && a.level == "may" && a.setting == "relay.tls" {
+		// relay.smarthost_tls's promise: STARTTLS (or implicit TLS) is
+		// required toward a smarthost unless relay.tls is none (or a
+		// relay.tls_policy entry says may for the domain): the login and
+		// every message pass there, so no clear-text fallback.
+		a.level, a.setting = "encrypt", "relay.smarthost_tls"
+	}
 	if m.Envelope.RequireTLS {
 		// RFC 8689 §4.2.1: a verified TLS session to a server that
 		// offers REQUIRETLS, or no delivery.
