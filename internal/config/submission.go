@@ -18,6 +18,6 @@ type Submission struct {
 	AuthFamiliarFor         Duration `toml:"auth_familiar_for" default:"30d" min:"0s" doc:"How long a source (an IPv4 address, an IPv6 /64) that an account logged in from stays familiar to it, keeping its own failure budget when the account's is spent. 0: no source is familiar."`
 	AuthFailureWindow       Duration `toml:"auth_failure_window" default:"15m" doc:"How long a failed login counts against its IP and account."`
 	MaxSessionTime          Duration `toml:"max_session_time" default:"1h" doc:"The longest a submission connection may last, whatever it does; with a line having to finish within smtp.command_timeout (or smtp.data_timeout) of the previous one, a slow client cannot hold a connection slot. Connections per IP are limited by smtp.max_connections_per_ip."`
-	MaxMessagesPerIP        int      `toml:"max_messages_per_ip" default:"0" min:"0" doc:"The most messages one client IP may submit per hour (0: no limit)."`
+	MaxMessagesPerIP        int      `toml:"max_messages_per_ip" default:"0" min:"0" doc:"The most messages one client (an IPv4 address, or an IPv6 /64) may submit per hour (0: no limit)."`
 	MaxMessagesPerUser      int      `toml:"max_messages_per_account" default:"0" min:"0" doc:"The most messages one logged-in account may submit per hour (0: no limit); a compromised password then sends a bounded amount of spam."`
 }

@@ -115,9 +115,12 @@ type Verdict struct {
 
 func accountKey(a string) string { return strings.ToLower(strings.TrimSpace(a)) }
 
-// sourceKey is the unit failures are counted by: the IPv4 address, or the
-// IPv6 /64, since one host (one customer of a provider, RFC 6177) commonly
-// has a whole /64 and a guesser could take a new address for every try.
+// SourceKey is the unit a client is counted by (failed logins, messages
+// per hour, connections): the IPv4 address, or the IPv6 /64, since one
+// host (one customer of a provider, RFC 6177) commonly has a whole /64
+// and could take a new address for every try.
+func SourceKey(ip string) string { return sourceKey(ip) }
+
 func sourceKey(ip string) string {
 	a, err := netip.ParseAddr(ip)
 	if err != nil {
@@ -309,6 +312,10 @@ type Rate struct {
 func NewRate(limit int, window time.Duration) *Rate {
 	return &Rate{Limit: limit, Window: window, now: time.Now, events: map[string][]time.Time{}}
 }
+
+// AllowSource is Allow for a client address, counted by its SourceKey:
+// a host rotating through its IPv6 /64 is one source.
+func (r *Rate) AllowSource(ip string) bool { return r.Allow(sourceKey(ip)) }
 
 // Allow records one event for key, or reports false (recording nothing)
 // when the key is at its limit.

@@ -316,3 +316,18 @@ func TestAuthGuardCountsIPv6By64(t *testing.T) {
 		t.Errorf("the mapped and the plain IPv4 address are one source: %+v", v)
 	}
 }
+
+// The hourly message limit per client counts an IPv6 /64 as one source,
+// as the AUTH limits do: a host cannot take a fresh address per message.
+func TestRateCountsIPv6By64(t *testing.T) {
+	r := NewRate(2, time.Hour)
+	if !r.AllowSource("2001:db8:1:2::1") || !r.AllowSource("2001:db8:1:2::2") {
+		t.Fatal("refused within the limit")
+	}
+	if r.AllowSource("2001:db8:1:2:ffff::3") {
+		t.Error("a third address of the same /64 allowed past the limit")
+	}
+	if !r.AllowSource("2001:db8:1:3::1") || !r.AllowSource("198.51.100.1") {
+		t.Error("another /64 or an IPv4 address refused")
+	}
+}

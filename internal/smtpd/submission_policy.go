@@ -60,7 +60,7 @@ func (p *SubmissionPolicy) Mail(ctx context.Context, s *SessionInfo, from string
 	if err := checkSender(from, opts); err != nil {
 		return err // what MaySendAs allowed must still be usable for a DSN
 	}
-	if !p.PerIP.Allow(s.RemoteIP) {
+	if !p.PerIP.AllowSource(s.RemoteIP) {
 		return &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 7, 1},
 			Message: "Too many messages from your address in the last hour (submission.max_messages_per_ip); try again later"}
 	}
