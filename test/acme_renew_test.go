@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"net"
@@ -15,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	mdns "github.com/miekg/dns"
 
 	"github.com/ebbmail/ebb/internal/acme"
 	"github.com/ebbmail/ebb/internal/dnscheck"
@@ -49,9 +52,19 @@ type acmeRig struct {
 	issued chan string
 }
 
-func newACMERig(t *testing.T, keep bool) *acmeRig {
+func newACMERig(t *testing.T, keep bool) *acmeRig { return newACMERigWith(t, keep, nil) }
+
+// newACMERigWith is newACMERig with a DNS server of the test's own and a
+// last word on the options (dns-01).
+func newACMERigWith(t *testing.T, keep bool, withDNS func() (*dnstest.Server, func(*acme.Options))) *acmeRig {
 	t.Helper()
-	dns := startDNS(t)
+	var dns *dnstest.Server
+	set := func(*acme.Options) {}
+	if withDNS != nil {
+		dns, set = withDNS()
+	} else {
+		dns = startDNS(t)
+	}
 	pb := harness.StartPebble(t, dns.Addr())
 	r := &acmeRig{t: t, dns: dns, pebble: pb, dir: harness.Dir(t), clock: &acmeClock{t: time.Now()}, issued: make(chan string, 16)}
 	ca, err := os.ReadFile(pb.CAFile)
@@ -69,6 +82,7 @@ func newACMERig(t *testing.T, keep bool) *acmeRig {
 		Issued:     func(name string) { r.issued <- name },
 		Now:        r.clock.now,
 	}
+	set(&o)
 	if keep {
 		o.KeepKey = dnscheck.KeepKeyForTLSA(dnsresolve.NewClientAt(dns.Addr(), 2*time.Second))
 	}
@@ -328,5 +342,62 @@ func TestACMEFailureKeepsTheCAsWordsAndBacksOff(t *testing.T) {
 		if s.State.Failures != 0 || s.State.LastError != nil {
 			t.Errorf("%s after success: %+v", s.Name, s.State)
 		}
+	}
+}
+
+// dns-01 by RFC 2136: ebb adds _acme-challenge.NAME TXT with a
+// TSIG-signed update at the zone's primary (found by its SOA), Pebble reads
+// it there, and ebb removes it afterwards. A wrong TSIG secret is refused
+// by the server, and the failure says so.
+func TestACMEDNS01ByRFC2136AgainstPebble(t *testing.T) {
+	secret := base64.StdEncoding.EncodeToString([]byte("a test secret of thirty-two bytes"))
+	var keyFile string
+	var srv *dnstest.Server
+	r := newACMERigWith(t, false, func() (*dnstest.Server, func(*acme.Options)) {
+		var err error
+		if srv, err = dnstest.StartUpdatable("ebb-acme", secret); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(srv.Close)
+		keyFile = filepath.Join(harness.Dir(t), "tsig.key")
+		os.WriteFile(keyFile, []byte("key \"ebb-acme\" {\n\talgorithm hmac-sha256;\n\tsecret \""+secret+"\";\n};\n"), 0o600)
+		u, err := acme.NewDNSUpdate(srv.Addr(), "ebb-acme", keyFile, "hmac-sha256", "", 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return srv, func(o *acme.Options) { o.Challenges, o.DNS01 = []string{"dns-01"}, u }
+	})
+	// An internal name: no address at all, only the zone.
+	r.dns.MustAdd("internal.test. SOA ns.internal.test. hostmaster.internal.test. 1 3600 600 86400 60")
+	r.m.SetWanted([]string{"mx.internal.test"}, nil)
+	r.waitIssued("mx.internal.test")
+	if n := srv.Updates(); n != 2 {
+		t.Errorf("%d updates, want 2 (add, then remove)", n)
+	}
+	if q := srv.Queries("_acme-challenge.mx.internal.test", mdns.TypeTXT); q == 0 {
+		t.Error("Pebble never asked for the TXT record")
+	}
+	if txt, err := dnsresolve.NewClientAt(srv.Addr(), 2*time.Second).LookupTXT(context.Background(), "_acme-challenge.mx.internal.test"); !dnsresolve.IsNotFound(err) {
+		t.Errorf("the challenge record was not removed: %v %v", txt, err)
+	}
+	c := r.m.Certificate("mx.internal.test")
+	inter := x509.NewCertPool()
+	for _, der := range c.Certificate[1:] {
+		ic, _ := x509.ParseCertificate(der)
+		inter.AddCert(ic)
+	}
+	if _, err := c.Leaf.Verify(x509.VerifyOptions{Roots: r.pebble.RootPool(t), DNSName: "mx.internal.test", Intermediates: inter}); err != nil {
+		t.Errorf("the dns-01 certificate does not verify: %v", err)
+	}
+
+	// A secret the server does not know: NOTAUTH, said in the failure.
+	bad := filepath.Join(harness.Dir(t), "bad.key")
+	os.WriteFile(bad, []byte(base64.StdEncoding.EncodeToString([]byte("another secret entirely, 32 byte"))), 0o600)
+	u, err := acme.NewDNSUpdate(srv.Addr(), "ebb-acme", bad, "hmac-sha256", "internal.test", 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Present(context.Background(), "x.internal.test", "v"); err == nil || !strings.Contains(err.Error(), "NOTAUTH") {
+		t.Errorf("an update with a wrong secret: %v", err)
 	}
 }

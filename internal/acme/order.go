@@ -99,6 +99,8 @@ func (m *Manager) failure(err error, names []string) *Failure {
 	f.Problem = problemOf(err)
 	if f.Stage == "dns" {
 		f.Hint = "publish an A/AAAA record (or a CNAME to this host) for " + f.Name + " in the public DNS: ebb dns check prints it; then reload ebb (kill -HUP) to try at once"
+	} else if challenge == "dns-01" && f.Problem == nil {
+		f.Hint = "acme.dns_update_server must accept RFC 2136 updates of the zone signed with the key acme.dns_update_key_name (the secret in acme.dns_update_key_file), e.g. BIND: update-policy { grant KEY name _acme-challenge." + f.Name + ". TXT; }; the server's answer is above"
 	} else if f.Stage == "store" {
 		f.Hint = "acme.dir must be writable by server.user: check it with ebb doctor"
 	} else {

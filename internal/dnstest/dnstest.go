@@ -26,6 +26,8 @@ type Server struct {
 	failT   map[key]int              // name and type → rcode to answer with
 	delay   map[string]time.Duration // name → wait before answering
 	queries map[key]int
+	tsig    map[string]string // key name → secret: updates allowed (StartUpdatable)
+	updates int
 }
 
 type key struct {
@@ -39,8 +41,25 @@ func Start() (*Server, error) {
 	return StartOn("127.0.0.1:0")
 }
 
+// StartUpdatable is Start with RFC 2136 dynamic updates accepted when
+// signed with the TSIG key keyName (secret in base64, hmac-sha256 or any
+// algorithm miekg/dns knows): the primary server that ACME's dns-01 (and
+// any RFC 2136 client) talks to.
+func StartUpdatable(keyName, secret string) (*Server, error) {
+	return startOn("127.0.0.1:0", map[string]string{dns.Fqdn(keyName): secret})
+}
+
+// Updates is how many updates were applied.
+func (s *Server) Updates() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.updates
+}
+
 // StartOn serves on addr, which must be a loopback address.
-func StartOn(addr string) (*Server, error) {
+func StartOn(addr string) (*Server, error) { return startOn(addr, nil) }
+
+func startOn(addr string, tsig map[string]string) (*Server, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err
@@ -48,7 +67,7 @@ func StartOn(addr string) (*Server, error) {
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
 		return nil, fmt.Errorf("dnstest: %s is not a loopback address", addr)
 	}
-	s := &Server{rrs: map[key][]dns.RR{}, fail: map[string]int{}, failT: map[key]int{}, delay: map[string]time.Duration{}, queries: map[key]int{}}
+	s := &Server{rrs: map[key][]dns.RR{}, fail: map[string]int{}, failT: map[key]int{}, delay: map[string]time.Duration{}, queries: map[key]int{}, tsig: tsig}
 	// Bind UDP first, then TCP on the same port (retry a few ports if
 	// the TCP port is taken).
 	for range 20 {
@@ -63,8 +82,8 @@ func StartOn(addr string) (*Server, error) {
 		}
 		s.addr = pc.LocalAddr().String()
 		h := dns.HandlerFunc(s.serve)
-		s.udp = &dns.Server{PacketConn: pc, Handler: h}
-		s.tcp = &dns.Server{Listener: tl, Handler: h}
+		s.udp = &dns.Server{PacketConn: pc, Handler: h, TsigSecret: tsig, MsgAcceptFunc: acceptUpdates}
+		s.tcp = &dns.Server{Listener: tl, Handler: h, TsigSecret: tsig, MsgAcceptFunc: acceptUpdates}
 		ready := make(chan struct{}, 2)
 		s.udp.NotifyStartedFunc = func() { ready <- struct{}{} }
 		s.tcp.NotifyStartedFunc = func() { ready <- struct{}{} }
@@ -191,6 +210,10 @@ func (s *Server) serve(w dns.ResponseWriter, req *dns.Msg) {
 		w.WriteMsg(m)
 		return
 	}
+	if req.Opcode == dns.OpcodeUpdate {
+		s.update(w, req, m)
+		return
+	}
 	q := req.Question[0]
 	name := strings.ToLower(q.Name)
 	s.mu.Lock()
@@ -237,4 +260,67 @@ func (s *Server) serve(w dns.ResponseWriter, req *dns.Msg) {
 		m.Truncate(size)
 	}
 	w.WriteMsg(m)
+}
+
+// update applies an RFC 2136 update (§3.4.2: class ANY deletes an RRset,
+// class NONE one record, any other class adds) when it is signed with a
+// known TSIG key; else NOTAUTH (RFC 8945 §5.2) or REFUSED.
+func (s *Server) update(w dns.ResponseWriter, req, m *dns.Msg) {
+	t := req.IsTsig()
+	switch {
+	case s.tsig == nil:
+		m.Rcode = dns.RcodeRefused
+	case t == nil || w.TsigStatus() != nil:
+		m.Rcode = dns.RcodeNotAuth
+	default:
+		s.mu.Lock()
+		for _, rr := range req.Ns {
+			h := rr.Header()
+			name := strings.ToLower(h.Name)
+			switch h.Class {
+			case dns.ClassANY:
+				for k := range s.rrs {
+					if k.name == name && (h.Rrtype == dns.TypeANY || k.qtype == h.Rrtype) {
+						delete(s.rrs, k)
+					}
+				}
+			case dns.ClassNONE:
+				k := key{name, h.Rrtype}
+				var keep []dns.RR
+				for _, have := range s.rrs[k] {
+					cp := dns.Copy(rr)
+					cp.Header().Class, cp.Header().Ttl = have.Header().Class, have.Header().Ttl
+					if !dns.IsDuplicate(have, cp) {
+						keep = append(keep, have)
+					}
+				}
+				if len(keep) == 0 {
+					delete(s.rrs, k)
+				} else {
+					s.rrs[k] = keep
+				}
+			default:
+				k := key{name, h.Rrtype}
+				s.rrs[k] = append(s.rrs[k], dns.Copy(rr))
+			}
+		}
+		s.updates++
+		s.mu.Unlock()
+	}
+	if t != nil && m.Rcode != dns.RcodeNotAuth {
+		m.SetTsig(t.Hdr.Name, t.Algorithm, 300, time.Now().Unix())
+	}
+	w.WriteMsg(m)
+}
+
+// acceptUpdates is miekg/dns's default filter, with UPDATE let through
+// (the handler refuses it unless StartUpdatable allowed it).
+func acceptUpdates(dh dns.Header) dns.MsgAcceptAction {
+	if opcode := int(dh.Bits>>11) & 0xF; opcode == dns.OpcodeUpdate && dh.Bits&(1<<15) == 0 {
+		if dh.Qdcount != 1 {
+			return dns.MsgReject
+		}
+		return dns.MsgAccept
+	}
+	return dns.DefaultMsgAcceptFunc(dh)
 }
