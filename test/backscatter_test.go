@@ -122,7 +122,7 @@ func TestNoBackscatter(t *testing.T) {
 	c.cmd("RCPT TO:<loop@example.test>")
 	c.cmd("RCPT TO:<alice@example.test>")
 	c.cmd("DATA")
-	if got := c.cmd("Delivered-To: bob@example.test\r\nSubject: loop\r\n\r\nbody\r\n."); !strings.HasPrefix(got, "554 5.4.6 Mail forwarding loop") {
+	if got := c.cmd("From: s@example.org\r\nDelivered-To: bob@example.test\r\nSubject: loop\r\n\r\nbody\r\n."); !strings.HasPrefix(got, "554 5.4.6 Mail forwarding loop") {
 		t.Errorf("DATA of a looping message = %q, want 554 5.4.6", got)
 	}
 	// The control: a good message in the same session is delivered.
@@ -130,7 +130,7 @@ func TestNoBackscatter(t *testing.T) {
 	c.cmd("MAIL FROM:<s@example.org>")
 	c.cmd("RCPT TO:<bob@example.test>")
 	c.cmd("DATA")
-	if got := c.cmd("Subject: control\r\n\r\nbody\r\n."); !strings.HasPrefix(got, "250") {
+	if got := c.cmd("From: s@example.org\r\nSubject: control\r\n\r\nbody\r\n."); !strings.HasPrefix(got, "250") {
 		t.Fatalf("DATA: %q", got)
 	}
 	c.cmd("QUIT")
@@ -165,7 +165,7 @@ func TestPostmasterOfAHostedDomainIsAccepted(t *testing.T) {
 		t.Fatalf("RCPT TO:<PostMaster@example.test> = %q", got)
 	}
 	c.cmd("DATA")
-	if got := c.cmd("Subject: to the postmaster\r\n\r\nbody\r\n."); !strings.HasPrefix(got, "250") {
+	if got := c.cmd("From: s@example.org\r\nSubject: to the postmaster\r\n\r\nbody\r\n."); !strings.HasPrefix(got, "250") {
 		t.Fatalf("DATA: %q", got)
 	}
 	e.waitCount("alice", 1, 10*time.Second)

@@ -37,7 +37,7 @@ func TestStoredHeadersCarryNoClientControlCharacters(t *testing.T) {
 	}
 	c.cmd("RCPT TO:<alice@example.test>")
 	c.cmd("DATA")
-	if got := c.cmd("Subject: hygiene\r\n\r\nbody\r\n."); !strings.HasPrefix(got, "250") {
+	if got := c.cmd("From: s@example.org\r\nSubject: hygiene\r\n\r\nbody\r\n."); !strings.HasPrefix(got, "250") {
 		t.Fatalf("DATA: %q", got)
 	}
 	c.cmd("QUIT")

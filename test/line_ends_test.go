@@ -40,7 +40,7 @@ func TestMaildirFilesHaveOneLineEnd(t *testing.T) {
 	c.cmd("MAIL FROM:<s@example.org>")
 	c.cmd("RCPT TO:<demo@example.test>")
 	c.cmd("DATA")
-	if got := c.cmd("Subject: bare lf\nX-Mixed: yes\r\n\nbody with\nbare LFs\r\nand a bare\rCR\r\n."); !strings.HasPrefix(got, "250") {
+	if got := c.cmd("From: s@example.org\r\nSubject: bare lf\nX-Mixed: yes\r\n\nbody with\nbare LFs\r\nand a bare\rCR\r\n."); !strings.HasPrefix(got, "250") {
 		t.Fatalf("DATA with bare LF: %q", got)
 	}
 	c.cmd("QUIT")

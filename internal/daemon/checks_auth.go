@@ -92,13 +92,22 @@ func (a *authChecker) check(ctx context.Context, in *checkInput) (string, error)
 	if dm.Disposition == msgauth.Reject && a.reject {
 		// RFC 7489 §6.6.4, §10.3: refused while the client is connected,
 		// so that the sender gets the reason (principle 4).
-		e := diag.New("dmarc", "accept a message from", dm.From,
-			fmt.Errorf("DMARC policy of %s is reject and the message fails it: %s", dm.From, dm.Failed))
+		why := fmt.Errorf("DMARC policy of %s is reject and the message fails it: %s", dm.From, dm.Failed)
+		hint := "the sender's domain must sign with DKIM or send from hosts its SPF record lists; set auth.dmarc_reject = false to accept such mail into auth.quarantine_folder"
+		if dm.Unjudged != "" {
+			// Issue 22: a From: that gives nothing to judge is not let
+			// through on that account.
+			why = fmt.Errorf("the From: field cannot be judged: %s", dm.Reason)
+			hint = "the sender must write one From: field with the author's address (RFC 5322 section 3.6.2); set auth.dmarc_reject = false to accept such mail into auth.quarantine_folder"
+		} else if dm.Unreadable != "" {
+			why = fmt.Errorf("%w; %s", why, dm.Reason)
+		}
+		e := diag.New("dmarc", "accept a message from", dm.From, why)
 		e.Component, e.Class = "ebb serve", diag.Permanent
 		e.SMTPCode, e.Enhanced = 550, [3]int{5, 7, 1}
-		e.Public = fmt.Sprintf("DMARC policy of %s rejects this message: %s", dm.From, dm.Failed)
+		e.Public = dm.Refusal()
 		e.Setting = &diag.Setting{Key: "auth.dmarc_reject", Value: "true"}
-		e.Hint = "the sender's domain must sign with DKIM or send from hosts its SPF record lists; set auth.dmarc_reject = false to accept such mail into auth.quarantine_folder"
+		e.Hint = hint
 		e.EnsureRef()
 		log.Info("auth: refused by DMARC policy", "results", res.String(), "ref", e.Ref)
 		return "", e

@@ -467,7 +467,7 @@ func (r *router) local(ctx context.Context, filter *sievefilter.Filter, planner 
 	// prefix (Return-Path, Delivered-To, the checks' lines, Received) and
 	// the message with LF line ends (deliver.Agent.View).
 	agent := &deliver.Agent{Cfg: cfg, Component: "ebb serve"}
-	denv := deliver.Envelope{Sender: m.From(), Recipient: to, Prefix: []byte(m.Prefix()), Folder: m.Envelope.Folder, StripAuthResults: cfg.AuthservID()}
+	denv := deliver.Envelope{Sender: m.From(), Recipient: to, Prefix: []byte(m.Prefix()), Folder: m.Envelope.Folder, StripAuthResults: cfg.AuthservID(), RenameVerdicts: true}
 	var view string
 	var viewSize, offset int64
 	if len(res.Mailboxes) > 0 {

@@ -58,7 +58,7 @@ func (d *daemon) transports() queue.Transports {
 				Namer: agent.Namer, Log: deliverLog.With("queue_id", m.ID)}
 			rep, err := a.DeliverFile(ctx, m.DataPath, deliver.Envelope{
 				Sender: m.From(), Recipient: r.Address, Prefix: []byte(m.Prefix()), Done: deliveredInMessage(m, r),
-				Folder: m.Envelope.Folder, StripAuthResults: authservID,
+				Folder: m.Envelope.Folder, StripAuthResults: authservID, RenameVerdicts: true,
 			})
 			if rep != nil {
 				// Mailboxes of an alias that got the message are not

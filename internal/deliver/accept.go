@@ -102,5 +102,5 @@ func LoopRefusal(path, recipient string, res *directory.Resolution) *diag.Error 
 	for _, mb := range res.Mailboxes {
 		ts = append(ts, target{mb: mb})
 	}
-	return a.loop(Envelope{Recipient: recipient}, ts, scanHeader(f))
+	return a.loop(Envelope{Recipient: recipient}, ts, readHeaderView(f).deliveredTos)
 }

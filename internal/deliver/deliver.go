@@ -42,13 +42,13 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/ebbmail/ebb/internal/arfield"
 	"github.com/ebbmail/ebb/internal/bufpool"
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/envaddr"
 	"github.com/ebbmail/ebb/internal/maildir"
+	"github.com/ebbmail/ebb/internal/mailhdr"
 )
 
 // Agent delivers messages. Its zero value is not usable: set Cfg.
@@ -96,9 +96,13 @@ type Envelope struct {
 	Done []string
 	// StripAuthResults, when set, is ebb's authserv-id: the message's own
 	// Authentication-Results fields that claim it are left out of the
-	// stored copy (RFC 8601 §5, arfield.StripReader), so a forged one
-	// cannot pass for ebb's. ebb's own results come in Prefix.
+	// stored copy (RFC 8601 §5; untrusted.go), so a forged one cannot
+	// pass for ebb's. ebb's own results come in Prefix.
 	StripAuthResults string
+	// RenameVerdicts renames the message's own scanner verdict fields
+	// (X-Spam-*, X-Virus-*, X-Ebb-*, …) to X-Ebb-Untrusted-<name> in the
+	// stored copy (untrusted.go): ebb's own verdicts come in Prefix.
+	RenameVerdicts bool
 }
 
 // Outcome is what happened for one mailbox.
@@ -192,9 +196,7 @@ func (a *Agent) DeliverFile(ctx context.Context, path string, env Envelope) (*Re
 		return &Report{}, e
 	}
 	defer f.Close()
-	strip := arfield.StripReader(f, env.StripAuthResults)
-	defer arfield.Release(strip)
-	lf := newLFReader(strip)
+	lf := newLFReader(f)
 	defer lf.release()
 	return a.deliver(ctx, lf, path, env)
 }
@@ -227,14 +229,14 @@ func (a *Agent) deliver(ctx context.Context, r io.Reader, source string, env Env
 	defer st.tmp.Remove()
 	rep.Size = st.tmp.Size()
 
-	fields := st.header()
-	if loop := a.loop(env, ts, fields); loop != nil {
+	view := st.header()
+	if loop := a.loop(env, ts, view.deliveredTos); loop != nil {
 		for _, t := range ts {
 			rep.Outcomes = append(rep.Outcomes, Outcome{Mailbox: t.mb.Address, Maildir: t.maildir, Err: loop})
 		}
 		return rep, rep.err()
 	}
-	msg := &Message{Header: toHeader(fields), Path: st.tmp.Path, Offset: st.offset, Size: st.tmp.Size()}
+	msg := &Message{Header: view.header, Path: st.tmp.Path, Offset: st.offset, Size: st.tmp.Size()}
 	for _, t := range ts {
 		out := a.store(ctx, st, msg, t, env, rep)
 		if out.Err != nil {
@@ -294,17 +296,17 @@ type staged struct {
 	t      target
 }
 
-// header scans the original message's header from the staged file.
-func (s *staged) header() []field {
+// header reads the original message's header from the staged file.
+func (s *staged) header() headerView {
 	f, err := os.Open(s.tmp.Path)
 	if err != nil {
-		return nil
+		return headerView{header: &mailhdr.Header{}}
 	}
 	defer f.Close()
 	if _, err := f.Seek(s.offset, io.SeekStart); err != nil {
-		return nil
+		return headerView{header: &mailhdr.Header{}}
 	}
-	return scanHeader(f)
+	return readHeaderView(f)
 }
 
 // stage writes the message once, into tmp/ of the first target whose
@@ -344,14 +346,11 @@ func (a *Agent) stage(ctx context.Context, r io.Reader, source string, env Envel
 
 	br := bufpool.Reader(r)
 	defer bufpool.PutReader(br) // nothing staged refers to it
-	prefix, offset, err := a.head(br, env)
-	if err != nil {
-		return failAll(a.readErr(source, err))
-	}
+	prefix, body := a.head(br, env)
 	if _, err := tmp.Write(prefix); err != nil {
 		return failAll(a.pathErr("write", "write", tmp.Path, err, first.setting))
 	}
-	if _, err := tmp.ReadFrom(br); err != nil {
+	if _, err := tmp.ReadFrom(body); err != nil {
 		var re *maildir.ReadError
 		if errors.As(err, &re) {
 			return failAll(a.readErr(source, re.Err))
@@ -364,33 +363,23 @@ func (a *Agent) stage(ctx context.Context, r io.Reader, source string, env Envel
 	if err := tmp.FinishWith(a.namer()); err != nil {
 		return failAll(a.pathErr("fsync", "fsync", tmp.Path, err, first.setting))
 	}
-	return &staged{tmp: tmp, offset: offset, t: first}, rest
+	return &staged{tmp: tmp, offset: int64(len(prefix)), t: first}, rest
 }
 
-// head reads the start of the message in br and returns what is written
-// before the rest of br: the prefix, and an empty line when the message
-// does not start with a header field. offset is where the message starts.
-// An mbox "From " line is dropped.
-func (a *Agent) head(br *bufio.Reader, env Envelope) (prefix []byte, offset int64, err error) {
+// head returns what is written for the message in br: ebb's prefix, then
+// the message as body reads it (the stored copy starts at len(prefix)).
+// The message is read by mailhdr as every part reads it: an mbox "From "
+// line is dropped (it is envelope, not message: maildir(5)); where the
+// header ends at a line that is no field (or the message has none), an
+// empty line is written before that line, as Postfix's cleanup does, so
+// that every later reader finds the body where ebb did; and the fields
+// env asks to drop or rename are (untrusted.go).
+func (a *Agent) head(br *bufio.Reader, env Envelope) (prefix []byte, body io.Reader) {
 	// The input reaches here with LF line ends (lfReader), so the prefix is
 	// written with LF too.
-	isHeader, _, mboxFrom, empty := firstLine(br)
-	if mboxFrom {
-		// The mbox "From " line is envelope, not message (maildir(5)).
-		if err := skipLine(br); err != nil && err != io.EOF {
-			return nil, 0, err
-		}
-		isHeader, _, _, empty = firstLine(br)
-	}
-	prefix = a.prefix(env)
-	offset = int64(len(prefix))
-	if !isHeader && !empty {
-		// The message starts with text that is not a header field: keep
-		// it as the body, below an empty line, as Postfix's cleanup does;
-		// otherwise it would be read as a broken header.
-		prefix = append(prefix, '\n')
-	}
-	return prefix, offset, nil
+	f := untrustedFilter(br, env)
+	f.EndWithEmptyLine, f.DropMboxLine = true, true
+	return a.prefix(env), f
 }
 
 // prefix is the header text ebb puts above the message, with LF line ends
@@ -426,27 +415,27 @@ func (a *Agent) prefix(env Envelope) []byte {
 // loop returns the error for a message that already carries one of our own
 // Delivered-To addresses (RFC 5321 §6.3 loop detection; Postfix local(8)
 // does the same): 5.4.6.
-func (a *Agent) loop(env Envelope, ts []target, fields []field) *diag.Error {
+func (a *Agent) loop(env Envelope, ts []target, deliveredTos []string) *diag.Error {
 	own := map[string]bool{}
 	if env.Recipient != "" {
-		own[bareAddress(env.Recipient)] = true
+		own[loopAddress(env.Recipient)] = true
 	}
 	for _, h := range env.Headers {
-		if i := strings.IndexByte(h, ':'); i > 0 && strings.EqualFold(strings.TrimSpace(h[:i]), "Delivered-To") {
-			own[bareAddress(h[i+1:])] = true
+		if f := mailhdr.NewField(h); f.Is("Delivered-To") {
+			own[loopAddress(f.Value())] = true
 		}
 	}
 	for _, t := range ts {
 		if t.mb.Address != "" {
-			own[bareAddress(t.mb.Address)] = true
+			own[loopAddress(t.mb.Address)] = true
 		}
 	}
-	for _, f := range fields {
-		if strings.EqualFold(f.key, "Delivered-To") && own[bareAddress(f.value)] {
-			e := a.newErr("loop", "deliver to", f.value, fmt.Errorf("mail forwarding loop (5.4.6): the message already carries Delivered-To: %s", f.value))
+	for _, v := range deliveredTos {
+		if own[loopAddress(v)] {
+			e := a.newErr("loop", "deliver to", v, fmt.Errorf("mail forwarding loop (5.4.6): the message already carries Delivered-To: %s", v))
 			e.Class, e.Exit = diag.Permanent, diag.ExDataErr
 			e.SMTPCode, e.Enhanced, e.Public = 554, [3]int{5, 4, 6}, "Mail forwarding loop"
-			e.Hint = fmt.Sprintf("find the forward or alias that sends mail for %s back to it", f.value)
+			e.Hint = fmt.Sprintf("find the forward or alias that sends mail for %s back to it", v)
 			return e
 		}
 	}

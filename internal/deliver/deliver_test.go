@@ -234,8 +234,8 @@ func TestFilterDecisions(t *testing.T) {
 				t.Fatalf("filter called %d times", len(c.f.seen))
 			}
 			m := c.f.seen[0]
-			if m.Header.Get("Subject") != "filtered" || m.Header.Get("Delivered-To") != "" {
-				t.Errorf("filter header: Subject %q, Delivered-To %q (ebb's own prefix must not show)", m.Header.Get("Subject"), m.Header.Get("Delivered-To"))
+			if m.Header.Value("Subject") != "filtered" || m.Header.Value("Delivered-To") != "" {
+				t.Errorf("filter header: Subject %q, Delivered-To %q (ebb's own prefix must not show)", m.Header.Value("Subject"), m.Header.Value("Delivered-To"))
 			}
 			if !bytes.HasSuffix(c.f.body[0], []byte(msg)) || int64(len(c.f.body[0])) != m.Size || !bytes.Equal(c.f.body[0][m.Offset:], []byte(msg)) {
 				t.Errorf("filter view: size %d offset %d file %q", m.Size, m.Offset, c.f.body[0])

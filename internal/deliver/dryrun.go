@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/ebbmail/ebb/internal/arfield"
 	"github.com/ebbmail/ebb/internal/bufpool"
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
@@ -60,7 +59,7 @@ func QuotaProblem(cfg *config.Config, component string, mb *directory.Mailbox, t
 
 // View writes to w the copy the agent stages for the spool file at path
 // (as DeliverFile reads it: forged Authentication-Results of ebb's
-// authserv-id left out, LF line ends, an mbox "From " line dropped, env's
+// authserv-id left out, forged verdict fields renamed, LF line ends, an mbox "From " line dropped, env's
 // prefix in front) and returns its size and where the message starts in
 // it: what a filter reads, and what a store counts against the quota.
 func (a *Agent) View(w io.Writer, path string, env Envelope) (size, offset int64, err error) {
@@ -69,20 +68,15 @@ func (a *Agent) View(w io.Writer, path string, env Envelope) (size, offset int64
 		return 0, 0, err
 	}
 	defer f.Close()
-	strip := arfield.StripReader(f, env.StripAuthResults)
-	defer arfield.Release(strip)
-	lf := newLFReader(strip)
+	lf := newLFReader(f)
 	defer lf.release()
 	br := bufpool.Reader(lf)
 	defer bufpool.PutReader(br)
-	prefix, offset, err := a.head(br, env)
-	if err != nil {
-		return 0, 0, err
-	}
+	prefix, body := a.head(br, env)
 	n, err := w.Write(prefix)
 	if err != nil {
-		return int64(n), offset, err
+		return int64(n), int64(len(prefix)), err
 	}
-	m, err := io.Copy(w, br)
-	return int64(n) + m, offset, err
+	m, err := io.Copy(w, body)
+	return int64(n) + m, int64(len(prefix)), err
 }

@@ -3,9 +3,8 @@ package deliver
 import (
 	"context"
 
-	"github.com/emersion/go-message/textproto"
-
 	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/mailhdr"
 )
 
 // Filter decides, per mailbox, what happens to a message: the seam where
@@ -25,9 +24,10 @@ type Filter interface {
 // there (never from memory), for any size.
 type Message struct {
 	// Header is the message's own header (without the fields ebb
-	// prepended), parsed for header tests. Each field is cut at 64 KiB and
-	// the whole at 1 MiB; the file holds the rest.
-	Header textproto.Header
+	// prepended), read by mailhdr like every other reading of it. Each
+	// field is cut at 64 KiB and the whole at 1 MiB; the file holds the
+	// rest.
+	Header *mailhdr.Header
 	// Path is the file holding the message as it will be stored: ebb's
 	// prefix (Return-Path, Delivered-To, -A headers, Envelope.Prefix)
 	// followed by the message. It exists until Decide returns.

@@ -2,81 +2,144 @@ package deliver
 
 import (
 	"bufio"
+	"bytes"
+	"io"
 	"strings"
 	"testing"
+
+	"github.com/ebbmail/ebb/internal/arfield"
+	"github.com/ebbmail/ebb/internal/mailhdr"
 )
 
-func TestFirstLine(t *testing.T) {
-	cases := []struct {
-		in                            string
-		header, crlf, mboxFrom, empty bool
-	}{
-		{"", true, false, false, true},
-		{"Subject: x\n", true, false, false, false},
-		{"Subject: x\r\n", true, true, false, false},
-		{"\n\nbody", true, false, false, false},
-		{"From bob@example.net Thu Jan 1\n", false, false, true, false},
-		{"just text\n", false, false, false, false},
-		{"X-Long: " + strings.Repeat("a", 5000), true, false, false, false},
-		{strings.Repeat("a", 5000), false, false, false, false},
-		{"Bad Name: x\n", false, false, false, false},
-		{":novalue\n", false, false, false, false},
+func TestHeaderView(t *testing.T) {
+	in := "Delivered-To: a@b\r\nSubject: folded\r\n  over two lines\r\nX-Empty:\r\nDelivered-To: <c@d>\r\n\r\nDelivered-To: not@header\r\n"
+	v := readHeaderView(strings.NewReader(in))
+	if strings.Join(v.deliveredTos, ",") != "a@b,<c@d>" {
+		t.Errorf("Delivered-To %q", v.deliveredTos)
 	}
-	for _, c := range cases {
-		h, crlf, from, empty := firstLine(bufio.NewReaderSize(strings.NewReader(c.in), 4096))
-		if h != c.header || crlf != c.crlf || from != c.mboxFrom || empty != c.empty {
-			t.Errorf("firstLine(%.30q) = %v %v %v %v, want %v %v %v %v", c.in, h, crlf, from, empty, c.header, c.crlf, c.mboxFrom, c.empty)
-		}
+	if v.header.Value("Subject") != "folded  over two lines" || len(v.header.Fields) != 4 || v.header.Size != int64(len(in))-len64("Delivered-To: not@header\r\n") {
+		t.Errorf("header %+v", v.header)
+	}
+	// Memory stays bounded for a huge header, and a Delivered-To after it
+	// is still found.
+	v = readHeaderView(strings.NewReader(strings.Repeat("X-Huge: "+strings.Repeat("h", 60<<10)+"\n", 40) + "Delivered-To: late@x\n\n"))
+	if strings.Join(v.deliveredTos, ",") != "late@x" || len(v.header.Fields) > 20 {
+		t.Errorf("huge header: %d fields kept, Delivered-To %q", len(v.header.Fields), v.deliveredTos)
 	}
 }
 
-func TestScanHeader(t *testing.T) {
-	in := "Delivered-To: a@b\r\nSubject: folded\r\n  over two lines\r\nX-Empty:\r\n\r\nDelivered-To: not@header\r\n"
-	fs := scanHeader(strings.NewReader(in))
-	want := []field{{"Delivered-To", "a@b"}, {"Subject", "folded over two lines"}, {"X-Empty", ""}}
-	if len(fs) != len(want) {
-		t.Fatalf("fields %q", fs)
-	}
-	for i := range want {
-		if fs[i] != want[i] {
-			t.Errorf("field %d %q, want %q", i, fs[i], want[i])
+func len64(s string) int64 { return int64(len(s)) }
+
+// The loop check compares addresses as mailhdr reads them.
+func TestLoopAddress(t *testing.T) {
+	for _, same := range [][2]string{
+		{"bob@example.org", "<Bob@Example.ORG>"},
+		{`"bob"@example.org`, "bob@example.org"},
+		{"bob@example.org", " bob@example.org (looped) "},
+		{"bob", "<bob>"},
+	} {
+		if loopAddress(same[0]) != loopAddress(same[1]) {
+			t.Errorf("%q and %q compare as %q and %q", same[0], same[1], loopAddress(same[0]), loopAddress(same[1]))
 		}
 	}
-	h := toHeader(fs)
-	if h.Get("Subject") != "folded over two lines" {
-		t.Errorf("toHeader Subject %q", h.Get("Subject"))
-	}
-	var keys []string
-	for f := h.Fields(); f.Next(); {
-		keys = append(keys, f.Key())
-	}
-	if strings.Join(keys, ",") != "Delivered-To,Subject,X-Empty" {
-		t.Errorf("order %v", keys)
-	}
-
-	// Memory stays bounded for a huge field.
-	fs = scanHeader(strings.NewReader("X-Huge: " + strings.Repeat("h", 4<<20) + "\nSubject: after\n\n"))
-	if len(fs) != 2 || len(fs[0].value) > maxFieldBytes || fs[1].value != "after" {
-		t.Errorf("huge field: %d fields, first %d bytes", len(fs), len(fs[0].value))
+	if loopAddress("bob@example.org") == loopAddress("bob@example.net") {
+		t.Error("different addresses compare equal")
 	}
 }
 
-// FuzzScanHeader: no input panics or grows a field past its bound, and
-// firstLine agrees with the scanner about whether there is a header.
-func FuzzScanHeader(f *testing.F) {
-	for _, s := range []string{"Subject: x\n\nbody", "Delivered-To: a@b\r\n\r\n", "From x\n", " cont\n", "A:\n b\n\tc\n", "\x00:\n", ""} {
-		f.Add(s)
+func filtered(t *testing.T, in string, env Envelope) string {
+	t.Helper()
+	out, err := io.ReadAll(untrustedFilter(bufio.NewReader(strings.NewReader(in)), env))
+	if err != nil {
+		t.Fatal(err)
 	}
-	f.Fuzz(func(t *testing.T, s string) {
-		fs := scanHeader(strings.NewReader(s))
-		for _, fl := range fs {
-			if len(fl.value) > 2*maxFieldBytes || fl.key == "" || strings.ContainsAny(fl.key, ": \t\r\n") {
-				t.Fatalf("bad field %q", fl)
+	return string(out)
+}
+
+// Authentication-Results claiming our authserv-id are dropped, others'
+// kept; "Authentication-Results :" (RFC 5322 §4.5) is one too.
+func TestUntrustedDropsOurAuthResults(t *testing.T) {
+	in := "Received: from x\r\n" +
+		"Authentication-Results: mx.example.net; dkim=pass header.d=bank.test\r\n" +
+		"Authentication-Results: (forged) MX.Example.NET;\r\n\tspf=pass\r\n" +
+		"Authentication-Results: \"mx.example.net\"; dmarc=pass\r\n" +
+		"Authentication-Results: other.example; spf=fail\r\n" +
+		"Authentication-Results : mx.example.net; dmarc=pass\r\n" +
+		"Subject: hi\r\n\tthere\r\n" +
+		"\r\n" +
+		"Authentication-Results: mx.example.net; in the body stays\r\n"
+	want := "Received: from x\r\n" +
+		"Authentication-Results: other.example; spf=fail\r\n" +
+		"Subject: hi\r\n\tthere\r\n" +
+		"\r\n" +
+		"Authentication-Results: mx.example.net; in the body stays\r\n"
+	if got := filtered(t, in, Envelope{StripAuthResults: "mx.example.net"}); got != want {
+		t.Errorf("got:\n%q\nwant:\n%q", got, want)
+	}
+	// A field too long to hold whose id is not in its first MaxField
+	// bytes is dropped; long other fields stream whole.
+	long := "X-Long: " + strings.Repeat("a", 200<<10) + "\r\n"
+	in = long + "Authentication-Results: (" + strings.Repeat("c", 100<<10) + ") mx.example.net; spf=pass\r\n\r\nbody\r\n"
+	if got := filtered(t, in, Envelope{StripAuthResults: "mx.example.net"}); got != long+"\r\nbody\r\n" {
+		t.Errorf("long: got %d bytes, starts %q", len(got), got[:min(len(got), 40)])
+	}
+	if got := filtered(t, in, Envelope{}); got != in {
+		t.Error("nothing asked, something changed")
+	}
+}
+
+// Issue 24: verdict fields the sender wrote are renamed, whether or not a
+// scanner ran; ebb's own come in the prefix.
+func TestUntrustedRenamesVerdicts(t *testing.T) {
+	in := "From x@y Mon Jan 1\n" +
+		"X-Spam-Status: No, score=-5.0 required=5.0\n" +
+		"X-Spam-Flag: NO\nX-Spamd-Result: default: False [0.0 / 15.0]\nX-Rspamd-Action: no action\n" +
+		"X-Virus-Status: Clean\nx-virus-scanned: ClamAV\nX-Ebb-Scan: spamd=ham (forged)\n" +
+		"X-Ebb-Untrusted-X-Spam-Flag: YES\nX-Spammer: not a verdict\nSubject: s\n\nX-Spam-Flag: NO\n"
+	want := "From x@y Mon Jan 1\n" +
+		"X-Ebb-Untrusted-X-Spam-Status: No, score=-5.0 required=5.0\n" +
+		"X-Ebb-Untrusted-X-Spam-Flag: NO\nX-Ebb-Untrusted-X-Spamd-Result: default: False [0.0 / 15.0]\nX-Ebb-Untrusted-X-Rspamd-Action: no action\n" +
+		"X-Ebb-Untrusted-X-Virus-Status: Clean\nX-Ebb-Untrusted-x-virus-scanned: ClamAV\nX-Ebb-Untrusted-X-Ebb-Scan: spamd=ham (forged)\n" +
+		"X-Ebb-Untrusted-X-Spam-Flag: YES\nX-Spammer: not a verdict\nSubject: s\n\nX-Spam-Flag: NO\n"
+	if got := filtered(t, in, Envelope{RenameVerdicts: true}); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// FuzzUntrustedFilter: what the filter leaves holds no Authentication-
+// Results of ours and no verdict field by mailhdr's reading (the one every
+// part uses); it never grows the message but by the renamings, is
+// idempotent, and asked nothing changes nothing.
+func FuzzUntrustedFilter(f *testing.F) {
+	f.Add([]byte("Authentication-Results: mx.example.net; spf=pass\r\nSubject: x\r\n\r\nbody\r\n"))
+	f.Add([]byte("Authentication-Results: (c) \"MX.example.net\";\n\tdkim=pass\nX: y\n\nAuthentication-Results: mx.example.net\n"))
+	f.Add([]byte(" lead\r\nAuthentication-Results:mx.example.net\r\n\tmore\r\nbody without blank line"))
+	f.Add([]byte("X-Spam-Flag: YES\r\nno field\r\nX-Virus-Status : Clean\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		const id = "mx.example.net"
+		env := Envelope{StripAuthResults: id, RenameVerdicts: true}
+		run := func(b []byte, env Envelope) []byte {
+			out, err := io.ReadAll(untrustedFilter(bufio.NewReader(bytes.NewReader(b)), env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}
+		out := run(in, env)
+		if again := run(out, env); !bytes.Equal(again, out) {
+			t.Fatalf("not idempotent:\n%q\n%q", out, again)
+		}
+		h, _ := mailhdr.Read(bufio.NewReader(bytes.NewReader(out)), 1<<30)
+		for _, fl := range h.Fields {
+			if fl.Is("Authentication-Results") && arfield.AuthservID(fl.RawValue()) == id {
+				t.Fatalf("left one of ours: %q in %q", fl.Raw, out)
+			}
+			if isVerdictField(fl.Name) {
+				t.Fatalf("left a verdict field: %q in %q", fl.Raw, out)
 			}
 		}
-		h, _, _, _ := firstLine(bufio.NewReaderSize(strings.NewReader(s), 4096))
-		if len(fs) > 0 && !h {
-			t.Fatalf("scanner found fields in %q but firstLine says no header", s)
+		if same := run(in, Envelope{}); !bytes.Equal(same, in) {
+			t.Fatal("nothing asked changed the message")
 		}
 	})
 }

@@ -48,12 +48,13 @@ type Authors struct {
 // whole header is read, field by field, whatever its size; br is left at
 // the body).
 func ReadAuthors(br *bufio.Reader) (Authors, error) {
-	var a authorsBuilder
+	var a AuthorsScan
 	s := NewScanner(br)
 	for s.Scan() {
-		a.add(s.Field())
+		a.Add(s.Field())
 	}
-	return a.done(), s.Err()
+	a.Lax(s)
+	return a.Authors(), s.Err()
 }
 
 // ReadAuthorsFrom is ReadAuthors over r.
@@ -65,12 +66,40 @@ func ReadAuthorsFrom(r io.Reader) (Authors, error) {
 
 // AuthorsOf is Authors over fields already read.
 func AuthorsOf(fields []Field) Authors {
-	var a authorsBuilder
+	var a AuthorsScan
 	for _, f := range fields {
-		a.add(f)
+		a.Add(f)
 	}
-	return a.done()
+	return a.Authors()
 }
+
+// AuthorsScan gathers Authors while a caller scans a header for more
+// than its From: (Add every field the Scanner gives, in order).
+type AuthorsScan struct{ b authorsBuilder }
+
+// Add looks at one field.
+func (s *AuthorsScan) Add(f Field) { s.b.add(f) }
+
+// Lax reads on with sc, once its header has ended (Scan false), when it
+// ended at a line that is no field: a reader that reads past such a line
+// takes the lines below it, up to the next empty line, for fields, so a
+// From: there is looked at too (its domains count, as Unreadable). sc is
+// then left further into the body.
+func (s *AuthorsScan) Lax(sc *Scanner) {
+	if !sc.Lax() {
+		return
+	}
+	for sc.Scan() {
+		f := sc.Field()
+		if f.Is("From") || (f.Name == "" && laxFrom(f.Raw)) {
+			s.b.unreadable("a From: field below a line that ends the header (readers that read past such a line see it)")
+			s.b.lenient(Unfold(string(f.Raw)))
+		}
+	}
+}
+
+// Authors is what the fields added so far say.
+func (s *AuthorsScan) Authors() Authors { return s.b.done() }
 
 type authorsBuilder struct {
 	a      Authors
@@ -158,7 +187,7 @@ func (b *authorsBuilder) strict(v string) {
 	found := false
 	for _, ad := range list {
 		if ad.Group != "" {
-			b.unreadable("the From: field holds a group (RFC 5322 §3.6.2 allows mailboxes only)")
+			b.unreadable("the From: field holds a group (RFC 5322 section 3.6.2 allows mailboxes only)")
 		}
 		d, ok := normalDomain(ad.Domain)
 		if !ok {
@@ -305,12 +334,12 @@ func (b *authorsBuilder) done() Authors {
 	switch {
 	case a.Incomplete != "":
 	case a.Fields == 0:
-		a.Incomplete = "the message has no From: field (RFC 5322 §3.6 requires one)"
+		a.Incomplete = "the message has no From: field (RFC 5322 section 3.6 requires one)"
 	case len(a.Domains) == 0:
 		a.Incomplete = "no domain can be read from the From: field"
 	}
 	if a.Fields > 1 {
-		why := fmt.Sprintf("the message has %d From: fields (RFC 5322 §3.6 allows one)", a.Fields)
+		why := fmt.Sprintf("the message has %d From: fields (RFC 5322 section 3.6 allows one)", a.Fields)
 		if a.Unreadable == "" {
 			a.Unreadable = why
 		} else {

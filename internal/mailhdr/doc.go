@@ -24,10 +24,12 @@
 //	h, err := mailhdr.ReadFile(path, 1<<20) // the whole header in memory, bounded
 //
 // Where the header ends, what a field is and what to do with a line that
-// is none are decided in Scanner (its comment lists the rules). Syntax is
-// never an error: a line that is no field is a Field without a Name, an
-// address that cannot be read is reported beside those that can
-// (*SyntaxError), a word in an unknown charset stays as written.
+// is none are decided in Scanner (its comment lists the rules); Filter
+// rewrites a header by the same reading (dropping or renaming fields, and
+// writing the empty line a header that ended at text lacks). Syntax is
+// never an error: a line that is no field ends the header as Postfix's
+// cleanup does, an address that cannot be read is reported beside those
+// that can (*SyntaxError), a word in an unknown charset stays as written.
 //
 // Envelope addresses (MAIL FROM, RCPT TO, -f, -d) are internal/envaddr's;
 // addresses in header fields are this package's.

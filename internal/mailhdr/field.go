@@ -8,8 +8,8 @@ import (
 // Field is one header field as it stands in the message.
 type Field struct {
 	// Name is the field name as written, without the white space RFC
-	// 5322 §4.5 allows before the colon; "" for a line of the header that
-	// is no field (Scanner says which lines those are).
+	// 5322 §4.5 allows before the colon; "" for a line that is no field,
+	// which only Scanner.Lax gives.
 	Name string
 	// Raw is the field as written: every line with its line end (the
 	// last one too, unless the input ended there), at most MaxField bytes.
@@ -38,7 +38,7 @@ func (f Field) Is(name string) bool {
 
 // RawValue is the value as written, after the colon: folding and line
 // ends inside kept, the final line end removed. A line that is no field
-// has its whole text here.
+// (Scanner.Lax) has its whole text here.
 func (f Field) RawValue() string {
 	v := f.Raw[f.vstart:]
 	v = bytes.TrimSuffix(v, []byte("\n"))

@@ -116,9 +116,9 @@ func FuzzHeader(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		type result struct {
-			names, values []string
-			off           int64
-			noHeader      bool
+			names, values    []string
+			off              int64
+			noHeader, atText bool
 		}
 		read := func(size int) (result, []byte) {
 			br := bufio.NewReaderSize(bytes.NewReader(b), size)
@@ -135,7 +135,7 @@ func FuzzHeader(f *testing.F) {
 			out.Write(s.Separator())
 			rest, _ := io.ReadAll(br)
 			out.Write(rest)
-			r.off, r.noHeader = s.Offset(), s.NoHeader()
+			r.off, r.noHeader, r.atText = s.Offset(), s.NoHeader(), s.EndedAtText()
 			return r, out.Bytes()
 		}
 		ref, whole := read(64 << 10)
@@ -155,10 +155,8 @@ func FuzzHeader(f *testing.F) {
 		if mbox > 0 || ref.noHeader || bytes.IndexByte(b, 0) >= 0 {
 			return
 		}
-		for _, n := range ref.names {
-			if n == "" {
-				return // a line that is no field: the others refuse it
-			}
+		if ref.atText {
+			return // a line that is no field: the others refuse it
 		}
 		if h, err := gmtextproto.ReadHeader(bufio.NewReader(bytes.NewReader(b))); err == nil && !bytes.Contains(b, []byte("\r\r")) {
 			var names, values []string
@@ -174,6 +172,104 @@ func FuzzHeader(f *testing.F) {
 					t.Errorf("field %d: go-message %q: %q, ours %q: %q", i, names[i], values[i], ref.names[i], ref.values[i])
 				}
 			}
+		}
+	})
+}
+
+// FuzzFilter: a Filter that keeps every field gives the input back byte
+// for byte (whatever the buffer size or how the reads are cut); one that
+// drops or renames fields changes exactly those, as the Scanner reads
+// them.
+func FuzzFilter(f *testing.F) {
+	for _, s := range []string{
+		"From x Mon\nX-Spam: yes\nFrom: a@b\n\nbody", "X-Spam-Flag: YES\r\n\tcont\r\nSubject: s\r\n\r\nbody\r\n",
+		"no header\nX-Spam: 1\n\n", "X-Spam: " + strings.Repeat("y", MaxField+10) + "\r\n more\r\nA: b\r\n\r\nbody",
+		"",
+	} {
+		f.Add([]byte(s), uint8(7))
+	}
+	f.Fuzz(func(t *testing.T, b []byte, cut uint8) {
+		read := func(r io.Reader) []byte {
+			var out []byte
+			buf := make([]byte, int(cut)%97+1)
+			for {
+				n, err := r.Read(buf)
+				out = append(out, buf[:n]...)
+				if err == io.EOF {
+					return out
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		for _, size := range []int{1024, 64 << 10} {
+			got := read(NewFilter(bufio.NewReaderSize(bytes.NewReader(b), size), func(Field) Verdict { return Verdict{} }))
+			if !bytes.Equal(got, b) {
+				t.Fatalf("keep-all filter (buffer %d) changed %q into %q", size, b, got)
+			}
+		}
+		decide := func(fl Field) Verdict {
+			switch {
+			case fl.Is("X-Spam"):
+				return Verdict{Drop: true}
+			case fl.Is("Subject"):
+				return Verdict{Rename: "Old-Subject"}
+			}
+			return Verdict{}
+		}
+		got := read(NewFilter(bufio.NewReaderSize(bytes.NewReader(b), 4096), decide))
+		// The same by hand from the Scanner.
+		br := bufio.NewReaderSize(bytes.NewReader(b), 4096)
+		var want bytes.Buffer
+		mbox := bytes.Buffer{}
+		if atMboxLine(br) {
+			line, _ := br.ReadBytes('\n')
+			mbox.Write(line)
+		}
+		want.Write(mbox.Bytes())
+		s := NewScanner(br)
+		s.started = true
+		{
+			for s.Scan() {
+				fl := s.Field()
+				v := decide(fl)
+				if v.Drop {
+					continue
+				}
+				if v.Rename != "" {
+					want.WriteString(v.Rename)
+					want.Write(fl.Raw[len(fl.Name):])
+				} else {
+					want.Write(fl.Raw)
+				}
+				s.CopyRest(&want)
+			}
+			want.Write(s.Separator())
+		}
+		rest, _ := io.ReadAll(br)
+		want.Write(rest)
+		if !bytes.Equal(got, want.Bytes()) {
+			t.Fatalf("filter made %q, want %q", got, want.Bytes())
+		}
+		// What it leaves holds no X-Spam field and no Subject field.
+		h, _ := Read(bufio.NewReader(bytes.NewReader(got)), 1<<30)
+		if h.Has("X-Spam") || h.Has("Subject") {
+			t.Fatalf("filtered %q still has a dropped or renamed field", got)
+		}
+		// EndWithEmptyLine: the copy's header ends at an empty line (or
+		// the end), never at text, and it has the same fields.
+		fl := NewFilter(bufio.NewReaderSize(bytes.NewReader(b), 4096), func(Field) Verdict { return Verdict{} })
+		fl.EndWithEmptyLine = true
+		ended := read(fl)
+		sc := NewScanner(bufio.NewReader(bytes.NewReader(ended)))
+		n := 0
+		for sc.Scan() {
+			n++
+		}
+		h0, _ := Read(bufio.NewReader(bytes.NewReader(b)), 1<<30)
+		if sc.EndedAtText() || n != len(h0.Fields) {
+			t.Fatalf("EndWithEmptyLine made %q of %q: %d fields (want %d), ended at text %v", ended, b, n, len(h0.Fields), sc.EndedAtText())
 		}
 	})
 }

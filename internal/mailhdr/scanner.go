@@ -23,19 +23,23 @@ const maxName = 998
 // Where the header ends is decided here, once, for every part of ebb:
 //   - An mbox "From " line at the very start is envelope, not header: it is
 //     skipped (maildir(5); ebb deliver drops it from the stored copy).
-//   - The header ends at the first empty line (RFC 5322 §2.1), or at the end
-//     of the input.
-//   - When the first line (after an mbox line) is neither a field nor
-//     empty, the message has no header: it is all body (ebb deliver writes
-//     an empty line above it, as Postfix's cleanup does, so that every
-//     later reader agrees).
-//   - A later line that is neither a field nor a continuation does not end
-//     the header: it is kept as a Field without a Name, with its
-//     continuation lines, and the fields after it are read (Dovecot does
-//     the same). A reader that stopped there would miss a From: below it
-//     that a mail client shows.
 //   - A line starting with a space or a tab continues the field above it
 //     (RFC 5322 §2.2.3), white space only or not (§4.2's obs-FWS).
+//   - The header ends at the first empty line (RFC 5322 §2.1), at the end
+//     of the input, or before the first line that is neither a field nor
+//     a continuation of one: that line is the first of the body
+//     (EndedAtText), as Postfix's cleanup reads it. When it is the very
+//     first line, the message has no header (NoHeader). ebb deliver
+//     writes an empty line before such a line in the copy it stores
+//     (Filter.EndWithEmptyLine), so that every later reader, Dovecot and
+//     mail clients included, finds the header where ebb found it.
+//   - A field name is printable US-ASCII but ":", and may be followed by
+//     white space before its colon (RFC 5322 §4.5's obs-optional: "From :"
+//     is a From: field, not an mbox line nor the start of the body).
+//
+// A reader that reads past such a line (there are some) would take the
+// lines below it for fields; ReadAuthors looks there too (Lax), so that a
+// From: hidden below cannot pass unjudged.
 //
 // Lines end at LF; a CR before it belongs to the line end. A CR anywhere
 // else is content (the SMTP server leaves a bare CR as it is).
@@ -43,7 +47,10 @@ type Scanner struct {
 	br       *bufio.Reader
 	started  bool
 	done     bool
+	atText   bool // the header ended before a line that is no field
 	noHeader bool
+	lax      bool
+	nfields  int
 	mbox     bool
 	field    Field
 	rest     bool   // a truncated field's remainder is not consumed yet
@@ -67,8 +74,7 @@ func (s *Scanner) Scan() bool {
 		return false
 	}
 	if s.rest {
-		s.copyRest(nil)
-		if s.err != nil {
+		if s.CopyRest(io.Discard) != nil {
 			return false
 		}
 	}
@@ -79,11 +85,6 @@ func (s *Scanner) Scan() bool {
 		s.mbox = n > 0
 		if err != nil {
 			s.fail(err)
-			return false
-		}
-		if !StartsWithHeader(s.br) {
-			s.noHeader = true
-			s.done = true
 			return false
 		}
 	}
@@ -100,7 +101,17 @@ func (s *Scanner) Scan() bool {
 		s.fail(err)
 		return false
 	}
+	if !s.lax {
+		if _, ok := fieldName(peekLine(s.br, maxName+1)); !ok || p[0] == ' ' || p[0] == '\t' {
+			// Text: the body starts here (a continuation line can only
+			// get here as the first line, with no field to continue).
+			s.atText, s.done = true, true
+			s.noHeader = s.nfields == 0
+			return false
+		}
+	}
 	s.readField()
+	s.nfields++
 	return s.err == nil || len(s.field.Raw) > 0
 }
 
@@ -130,6 +141,23 @@ func (s *Scanner) Separator() []byte { return s.sep }
 // an mbox line) is neither a field nor empty, so all of it is body.
 func (s *Scanner) NoHeader() bool { return s.noHeader }
 
+// EndedAtText reports that the header ended before a line that is neither
+// a field nor a continuation (no empty line between header and body).
+func (s *Scanner) EndedAtText() bool { return s.atText }
+
+// Lax reads on past where the header ended at text, as a laxer reader
+// would, up to the next empty line: lines that are no field come as
+// Fields without a Name. It reports whether there is anything to read so
+// (the header ended at text). Offset and Separator then count the lax
+// part; the body as ebb reads it started where EndedAtText was set.
+func (s *Scanner) Lax() bool {
+	if !s.atText || s.err != nil {
+		return false
+	}
+	s.lax, s.done, s.atText = true, false, false
+	return true
+}
+
 // SkippedMboxLine reports that an mbox "From " line was skipped.
 func (s *Scanner) SkippedMboxLine() bool { return s.mbox }
 
@@ -137,31 +165,54 @@ func (s *Scanner) SkippedMboxLine() bool { return s.mbox }
 // (a Truncated field's remainder, as written) to w and consumes it. It
 // writes nothing for a field that was not truncated.
 func (s *Scanner) CopyRest(w io.Writer) error {
-	if !s.rest {
-		return nil
+	var buf [4096]byte
+	for {
+		n, err := s.ReadRest(buf[:])
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				s.err, s.done, s.rest, s.over = werr, true, false, nil
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return s.err
+		}
 	}
-	s.copyRest(w)
-	return s.err
 }
 
-func (s *Scanner) copyRest(w io.Writer) {
-	s.rest = false
-	if len(s.over) > 0 && w != nil {
-		if _, err := w.Write(s.over); err != nil {
-			s.err, s.done = err, true
-			return
+// ReadRest reads the part of the current field that is not in its Raw (a
+// Truncated field's remainder, as written), io.EOF after its end (at once
+// for a field that was not truncated). The next Scan skips what is not
+// read.
+func (s *Scanner) ReadRest(p []byte) (int, error) {
+	for {
+		if len(s.over) > 0 {
+			n := copy(p, s.over)
+			s.over = s.over[n:]
+			return n, nil
 		}
-	}
-	s.over = s.over[:0]
-	if s.restMid {
-		s.restMid = false
-		if !s.line(w, nil) {
-			return
+		if !s.rest || s.err != nil {
+			s.rest, s.restMid = false, false
+			return 0, io.EOF
 		}
-	}
-	for s.continues() {
-		if !s.line(w, nil) {
-			return
+		if !s.restMid {
+			if !s.continues() {
+				s.rest = false
+				return 0, io.EOF
+			}
+			s.restMid = true
+		}
+		frag, err := s.br.ReadSlice('\n')
+		s.off += int64(len(frag))
+		s.restMid = err == bufio.ErrBufferFull
+		n := copy(p, frag)
+		s.over = append(s.over[:0], frag[n:]...)
+		if err != nil && err != bufio.ErrBufferFull {
+			s.fail(err)
+			s.rest, s.restMid = false, false
+		}
+		if n > 0 {
+			return n, nil
 		}
 	}
 }
@@ -172,33 +223,26 @@ func (s *Scanner) continues() bool {
 	return len(p) == 1 && (p[0] == ' ' || p[0] == '\t')
 }
 
-// line consumes one line (to and with its LF), appending to *raw up to
-// MaxField or writing it to w. It returns false at the end of the input or
-// on an error, and when *raw is full (then the line is not consumed
-// further: rest is set).
-func (s *Scanner) line(w io.Writer, raw *[]byte) bool {
+// line consumes one line (to and with its LF), appending it to *raw up to
+// MaxField. It returns false at the end of the input or on an error, and
+// when *raw is full (then the line is not consumed further: rest is set).
+func (s *Scanner) line(raw *[]byte) bool {
 	for {
 		frag, err := s.br.ReadSlice('\n')
 		s.off += int64(len(frag))
-		if raw != nil {
-			room := MaxField - len(*raw)
-			if len(frag) > room {
-				*raw = append(*raw, frag[:room]...)
-				s.over = append(s.over[:0], frag[room:]...)
-				s.rest, s.restMid = true, err == bufio.ErrBufferFull
-				s.field.Truncated = true
-				if err != nil && err != bufio.ErrBufferFull {
-					s.fail(err)
-				}
-				return false
+		room := MaxField - len(*raw)
+		if len(frag) > room {
+			*raw = append(*raw, frag[:room]...)
+			s.over = append(s.over[:0], frag[room:]...)
+			s.rest, s.restMid = true, err == bufio.ErrBufferFull
+			s.field.Truncated = true
+			if err != nil && err != bufio.ErrBufferFull {
+				s.fail(err)
+				s.restMid = false
 			}
-			*raw = append(*raw, frag...)
-		} else if w != nil && len(frag) > 0 {
-			if _, werr := w.Write(frag); werr != nil {
-				s.err, s.done = werr, true
-				return false
-			}
+			return false
 		}
+		*raw = append(*raw, frag...)
 		switch err {
 		case nil:
 			return true
@@ -215,9 +259,9 @@ func (s *Scanner) line(w io.Writer, raw *[]byte) bool {
 func (s *Scanner) readField() {
 	s.field = Field{}
 	var raw []byte
-	if s.line(nil, &raw) {
+	if s.line(&raw) {
 		for s.continues() {
-			if !s.line(nil, &raw) {
+			if !s.line(&raw) {
 				break
 			}
 		}
@@ -267,14 +311,10 @@ func fieldName(line []byte) ([]byte, bool) {
 // From: field (RFC 5322 §4.5 allows white space before the colon), not
 // an mbox line.
 func SkipMboxLine(br *bufio.Reader) (int64, error) {
-	p, err := br.Peek(5)
-	if string(p) != "From " {
-		if err == io.EOF || err == bufio.ErrBufferFull {
-			err = nil
+	if !atMboxLine(br) {
+		if _, err := br.Peek(1); err != nil && err != io.EOF {
+			return 0, err
 		}
-		return 0, err
-	}
-	if _, field := fieldName(peekLine(br, maxName+1)); field {
 		return 0, nil
 	}
 	var n int64
@@ -289,6 +329,15 @@ func SkipMboxLine(br *bufio.Reader) (int64, error) {
 		}
 		return n, err
 	}
+}
+
+// atMboxLine reports whether br starts with an mbox "From " line.
+func atMboxLine(br *bufio.Reader) bool {
+	if p, _ := br.Peek(5); string(p) != "From " {
+		return false
+	}
+	_, field := fieldName(peekLine(br, maxName+1))
+	return !field
 }
 
 // StartsWithHeader reports whether the line at br's start (not consumed)

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
-	"github.com/emersion/go-msgauth/dmarc"
 
 	"github.com/ebbmail/ebb/internal/spf"
 )
@@ -86,9 +85,13 @@ type DKIMResult struct {
 }
 
 // DMARCResult is the DMARC verdict (RFC 7489 §11.2).
+//
+// A message whose From: names several domains is judged by the strictest
+// of their results (RFC 7489 §6.6.1): the fields below are that domain's,
+// Domains lists them all.
 type DMARCResult struct {
 	Result      string // pass, fail, none, temperror, permerror
-	From        string // the RFC5322.From domain
+	From        string // the RFC5322.From domain the result is for
 	Policy      string // p= (or sp=) as published
 	Percent     int
 	Disposition Disposition // what to do with the message, after pct
@@ -96,6 +99,15 @@ type DMARCResult struct {
 	// Failed names the checks that did not give an aligned pass, for the
 	// refusal text: "SPF fail (example.net), DKIM none".
 	Failed string
+	// Domains are every From: domain evaluated (mailhdr.Authors).
+	Domains []string
+	// Unreadable says why the From: could not be read as RFC 5322
+	// writes it; then every domain found in it was evaluated.
+	Unreadable string
+	// Unjudged says why no DMARC evaluation is possible (no From:, no
+	// domain in it, too many domains): the message is treated as failing
+	// a p=reject policy (Disposition Reject) rather than let through.
+	Unjudged string
 }
 
 func (c *Checker) maxSignatures() int {
@@ -148,38 +160,19 @@ func (c *Checker) Check(ctx context.Context, in Input) *Result {
 		}
 	}
 
-	fields, herr := readHeaderFile(in.Path)
+	facts, herr := readFacts(in.Path, c.maxSignatures())
 	if herr != nil {
 		spfDone()
-		// A header over MaxHeaderBytes is the message's own shape
-		// (permerror); any other failure to read it is our trouble
-		// (temperror).
-		result, reason := "temperror", "cannot read the header: "+noPath(herr)
-		if errors.Is(herr, errHeaderTooLarge) {
-			result = "permerror"
-		}
-		res.DKIM = []DKIMResult{{Result: result, Reason: reason}}
-		res.DMARC = DMARCResult{Result: result, Disposition: Accept, Reason: reason}
+		// Failing to read the spool file is our trouble: temperror.
+		reason := "cannot read the header: " + noPath(herr)
+		res.DKIM = []DKIMResult{{Result: "temperror", Reason: reason}}
+		res.DMARC = DMARCResult{Result: "temperror", Disposition: Accept, Reason: reason}
 		return res
 	}
-	from, done := dmarcFrom(fields)
-	var rec *dmarc.Record
-	var atOrg bool
-	var derr error
-	if done == nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rec, atOrg, derr = c.lookupDMARC(ctx, from)
-		}()
-	}
-	res.DKIM, res.DKIMIgnored = c.dkim(ctx, in.Path, fields)
+	dmarcDone := c.dmarcLookups(ctx, facts.authors, &wg)
+	res.DKIM, res.DKIMIgnored = c.dkim(ctx, in.Path, facts)
 	spfDone()
-	if done != nil {
-		res.DMARC = *done
-	} else {
-		res.DMARC = c.dmarcEval(from, rec, atOrg, derr, res)
-	}
+	res.DMARC = dmarcDone(res)
 	return res
 }
 
@@ -192,15 +185,6 @@ func noPath(err error) string {
 		return pe.Op + ": " + pe.Err.Error()
 	}
 	return err.Error()
-}
-
-func readHeaderFile(path string) ([]field, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return readHeader(f)
 }
 
 // spf checks one identity. A domain that is no domain name (an empty or
@@ -220,22 +204,17 @@ func (c *Checker) spf(ctx context.Context, ip net.IP, helo, sender, domain strin
 }
 
 // dkim verifies up to MaxSignatures signatures, reading the file again:
-// the body streams through the hashes.
-func (c *Checker) dkim(ctx context.Context, path string, fields []field) ([]DKIMResult, int) {
-	var sigs []map[string]string
-	for _, f := range fields {
-		if strings.EqualFold(f.name, "DKIM-Signature") {
-			sigs = append(sigs, parseTags(f.unfolded()))
-		}
-	}
-	if len(sigs) == 0 {
+// the body streams through the hashes. facts gives their tags.
+func (c *Checker) dkim(ctx context.Context, path string, facts headerFacts) ([]DKIMResult, int) {
+	sigs := facts.sigs
+	if facts.nsigs == 0 {
 		return nil, 0
 	}
 	max := c.maxSignatures()
-	ignored := 0
-	if len(sigs) > max {
-		ignored = len(sigs) - max
-		sigs = sigs[:max]
+	ignored := facts.nsigs - len(sigs)
+	if facts.size > MaxHeaderBytes {
+		// The message's own shape: permerror, and not held in memory.
+		return []DKIMResult{{Result: "permerror", Reason: errHeaderTooLarge.Error() + "; not verified"}}, ignored
 	}
 	file, err := os.Open(path)
 	if err != nil {

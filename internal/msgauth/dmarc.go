@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 
 	"github.com/emersion/go-msgauth/dmarc"
 	"golang.org/x/net/publicsuffix"
 
+	"github.com/ebbmail/ebb/internal/mailhdr"
 	"github.com/ebbmail/ebb/internal/spf"
 )
 
@@ -89,36 +91,80 @@ func (c *Checker) dmarcRecord(ctx context.Context, domain string) (*dmarc.Record
 	return rec, nil
 }
 
-// dmarcFrom finds the RFC5322.From domain (RFC 7489 §6.6.1), or the
-// result when the message cannot be evaluated.
-func dmarcFrom(fields []field) (string, *DMARCResult) {
-	out := &DMARCResult{Disposition: Accept}
-	var froms []string
-	n := 0
-	for _, f := range fields {
-		if strings.EqualFold(f.name, "From") {
-			n++
-			froms = append(froms, addressDomains(f.unfolded())...)
+// dmarcLookups starts the DMARC record lookups of every author domain
+// (in wg, beside the other checks' lookups) and returns what evaluates
+// them once SPF and DKIM are done: the strictest result among the
+// domains (RFC 7489 §6.6.1), or, when the From: gives nothing to judge,
+// a refusal.
+func (c *Checker) dmarcLookups(ctx context.Context, a mailhdr.Authors, wg *sync.WaitGroup) func(*Result) DMARCResult {
+	if a.Incomplete != "" {
+		return func(*Result) DMARCResult { return unjudged(a) }
+	}
+	type found struct {
+		rec   *dmarc.Record
+		atOrg bool
+		err   error
+	}
+	recs := make([]found, len(a.Domains))
+	for i, d := range a.Domains {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			recs[i].rec, recs[i].atOrg, recs[i].err = c.lookupDMARC(ctx, d)
+		}()
+	}
+	return func(res *Result) DMARCResult {
+		var out DMARCResult
+		for i, d := range a.Domains {
+			r := c.dmarcEval(d, recs[i].rec, recs[i].atOrg, recs[i].err, res)
+			if i == 0 || stricter(r, out) {
+				out = r
+			}
 		}
-	}
-	switch {
-	case n == 0 || len(froms) == 0:
-		out.Result, out.Reason = "permerror", "no From: address with a domain"
-		return "", out
-	case n > 1:
-		// A message with several From fields is not evaluated (it may
-		// hide the domain the reader sees).
-		out.Result, out.Reason = "permerror", "more than one From: field"
-		return "", out
-	}
-	for _, d := range froms[1:] {
-		if d != froms[0] {
-			out.From = froms[0]
-			out.Result, out.Reason = "permerror", "From: holds addresses of different domains"
-			return "", out
+		out.Domains, out.Unreadable = a.Domains, a.Unreadable
+		var why []string
+		if a.Unreadable != "" {
+			why = append(why, "the From: cannot be read as RFC 5322 writes it ("+a.Unreadable+"); every domain found in it was evaluated: "+strings.Join(a.Domains, ", "))
+		} else if len(a.Domains) > 1 {
+			why = append(why, "the From: names "+strings.Join(a.Domains, ", ")+"; the strictest result is given (RFC 7489 section 6.6.1)")
 		}
+		if out.Reason != "" {
+			why = append(why, out.Reason)
+		}
+		out.Reason = strings.Join(why, "; ")
+		return out
 	}
-	return froms[0], nil
+}
+
+// unjudged is the result for a message whose From: gives no domain to
+// evaluate, or not all of them: it is not let through on that account
+// (issue 22: DMARC never fails open because of header syntax). It is
+// treated as failing a p=reject policy: refused (auth.dmarc_reject) or
+// quarantined.
+func unjudged(a mailhdr.Authors) DMARCResult {
+	out := DMARCResult{Result: "permerror", Disposition: Reject, Domains: a.Domains, Unreadable: a.Unreadable, Unjudged: a.Incomplete}
+	if len(a.Domains) > 0 {
+		out.From = a.Domains[0]
+	}
+	out.Reason = a.Incomplete + "; DMARC cannot be evaluated, so the message is treated as failing a p=reject policy"
+	if a.Unreadable != "" {
+		out.Reason = a.Incomplete + " (" + a.Unreadable + "); DMARC cannot be evaluated, so the message is treated as failing a p=reject policy"
+	}
+	out.Failed = a.Incomplete
+	return out
+}
+
+// stricter reports whether a asks more of the receiver than b: a harder
+// disposition, else a worse result (fail, then temperror, permerror,
+// none, pass: a domain without a policy or whose check could not be
+// finished is never hidden behind one that passed).
+func stricter(a, b DMARCResult) bool {
+	rank := map[Disposition]int{Accept: 0, Quarantine: 1, Reject: 2}
+	if rank[a.Disposition] != rank[b.Disposition] {
+		return rank[a.Disposition] > rank[b.Disposition]
+	}
+	worse := map[string]int{"pass": 0, "none": 1, "permerror": 2, "temperror": 3, "fail": 4}
+	return worse[a.Result] > worse[b.Result]
 }
 
 // dmarcEval evaluates the policy of from (the record as lookupDMARC
@@ -197,4 +243,25 @@ func (c *Checker) dmarcEval(from string, rec *dmarc.Record, atOrg bool, err erro
 		}
 	}
 	return out
+}
+
+// Refusal is the text of the SMTP reply that refuses a message this
+// result rejects (auth.dmarc_reject): what failed, and how the From: was
+// judged when it named several domains or could not be read as RFC 5322
+// writes it, or why it could not be judged at all. One line of US-ASCII.
+func (d DMARCResult) Refusal() string {
+	var s string
+	switch {
+	case d.Unjudged != "":
+		s = "The From: field cannot be judged (" + d.Unjudged + "); DMARC cannot be evaluated, so the message is refused"
+	default:
+		s = fmt.Sprintf("DMARC policy of %s rejects this message: %s", d.From, d.Failed)
+		switch {
+		case d.Unreadable != "":
+			s += " (the From: cannot be read as RFC 5322 writes it; every domain found in it was evaluated: " + strings.Join(d.Domains, ", ") + ")"
+		case len(d.Domains) > 1:
+			s += " (the From: names " + strings.Join(d.Domains, ", ") + "; the strictest policy applies)"
+		}
+	}
+	return clean(s)
 }

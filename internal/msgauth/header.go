@@ -1,98 +1,61 @@
 package msgauth
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"io"
-	"strings"
+	"os"
 
-	"github.com/ebbmail/ebb/internal/arfield"
+	"github.com/ebbmail/ebb/internal/bufpool"
+	"github.com/ebbmail/ebb/internal/mailhdr"
 )
 
-// MaxHeaderBytes bounds the header held in memory for the checks and for
-// signing. Real headers are a few KiB (a long Received chain is 20 KiB);
-// a message whose header is larger is not verified (dkim=permerror) nor
-// signed, and that is said.
+// MaxHeaderBytes bounds the header DKIM holds in memory, to verify and to
+// sign (go-msgauth canonicalizes the header whole). Real headers are a few
+// KiB (a long Received chain is 20 KiB); the signatures of a message whose
+// header is larger are not verified (dkim=permerror, said so), and such a
+// message is not signed. DMARC reads the From: of any header.
 const MaxHeaderBytes = 1 << 20
 
 // errHeaderTooLarge: the header passed MaxHeaderBytes.
 var errHeaderTooLarge = errors.New("the message header is larger than 1 MiB")
 
-// field is one header field: its name and its value as written (folding
-// kept, without the final line end).
-type field struct {
-	name  string
-	value string
+// headerFacts is what the checks take from the header, read in one pass
+// of mailhdr's Scanner (the reader every part of ebb uses): the authors
+// (DMARC's RFC5322.From) and the DKIM-Signature fields' tags.
+type headerFacts struct {
+	authors mailhdr.Authors
+	sigs    []map[string]string // the first max signatures' tags, in order
+	nsigs   int                 // how many DKIM-Signature fields there are
+	size    int64               // the header's size in bytes
 }
 
-// unfolded is the value with folding line ends removed (RFC 5322 §2.2.3).
-func (f field) unfolded() string {
-	v := strings.ReplaceAll(f.value, "\r\n", "")
-	return strings.ReplaceAll(v, "\n", "")
-}
-
-// readHeader reads the header fields at the start of r, up to the empty
-// line, the end, or the first line that is neither a field nor a
-// continuation (then the body starts there, as in deliver's reading).
-func readHeader(r io.Reader) ([]field, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	var fields []field
-	var cur *strings.Builder
-	var name string
-	total := 0
-	flush := func() {
-		if cur != nil {
-			fields = append(fields, field{name: name, value: strings.TrimRight(cur.String(), "\r\n")})
-			cur = nil
-		}
+// readFacts reads the header of the message at path, whatever its size
+// (field by field, MaxField bytes of one at most).
+func readFacts(path string, max int) (headerFacts, error) {
+	var h headerFacts
+	f, err := os.Open(path)
+	if err != nil {
+		return h, err
 	}
-	for {
-		line, err := br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			// A line longer than the buffer: collect it whole (bounded by
-			// MaxHeaderBytes below).
-			long := append([]byte(nil), line...)
-			for err == bufio.ErrBufferFull && len(long) <= MaxHeaderBytes {
-				line, err = br.ReadSlice('\n')
-				long = append(long, line...)
-			}
-			line = long
-		}
-		total += len(line)
-		if total > MaxHeaderBytes {
-			return fields, errHeaderTooLarge
-		}
-		if len(line) > 0 {
-			trimmed := bytes.TrimRight(line, "\r\n")
-			switch {
-			case len(trimmed) == 0:
-				flush()
-				return fields, nil
-			case line[0] == ' ' || line[0] == '\t':
-				if cur != nil {
-					cur.Write(line)
-				}
-			default:
-				i := bytes.IndexByte(trimmed, ':')
-				if i <= 0 || !arfield.IsFieldName(trimmed[:i]) {
-					flush()
-					return fields, nil
-				}
-				flush()
-				name = string(trimmed[:i])
-				cur = &strings.Builder{}
-				cur.Write(line[i+1:])
+	defer f.Close()
+	br := bufpool.Reader(f)
+	defer bufpool.PutReader(br)
+	s := mailhdr.NewScanner(br)
+	var a mailhdr.AuthorsScan
+	for s.Scan() {
+		fl := s.Field()
+		a.Add(fl)
+		if fl.Is("DKIM-Signature") {
+			h.nsigs++
+			if len(h.sigs) < max {
+				h.sigs = append(h.sigs, parseTags(fl.Value()))
 			}
 		}
-		if err == io.EOF {
-			flush()
-			return fields, nil
-		}
-		if err != nil {
-			return fields, err
-		}
 	}
+	h.size = s.Offset()
+	a.Lax(s)
+	h.authors = a.Authors()
+	return h, s.Err()
 }
 
 // maxBlankRun bounds a run of line ends and white space in a body being

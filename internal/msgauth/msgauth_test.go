@@ -202,7 +202,19 @@ func TestDMARCPolicies(t *testing.T) {
 		{"p=none", "127.0.0.66", "x@elsewhere.test", spoof("a@none.test"), "fail", Accept},
 		{"no record", "127.0.0.66", "x@elsewhere.test", spoof("a@norecord.test"), "none", Accept},
 		{"dns failure", "127.0.0.66", "x@elsewhere.test", spoof("a@broken.test"), "temperror", Accept},
-		{"two From fields", "127.0.0.2", "bounce@example.org", "From: a@example.org\r\n" + plainMsg, "permerror", Accept},
+		{"two From fields, one domain", "127.0.0.2", "bounce@example.org", "From: a@example.org\r\n" + plainMsg, "pass", Accept},
+		// RFC 7489 §6.6.1: several From: domains, the strictest policy
+		// among them; a From: that cannot be read, every domain found.
+		{"two domains in one From:", "127.0.0.66", "x@elsewhere.test", spoof("a@none.test, alice@example.org"), "fail", Reject},
+		{"two From fields, two domains", "127.0.0.66", "x@elsewhere.test", "From: a@none.test\r\n" + plainMsg, "fail", Reject},
+		{"a domain passing does not hide one failing", "127.0.0.2", "bounce@example.org", spoof("a@example.org, b@strict.test"), "fail", Reject},
+		{"no record does not hide a pass", "127.0.0.2", "bounce@example.org", spoof("a@example.org, b@norecord.test"), "none", Accept},
+		{"address in the display name", "127.0.0.66", "x@elsewhere.test", spoof("alice@example.org <x@none.test>"), "fail", Reject},
+		{"encoded word hiding the address", "127.0.0.66", "x@elsewhere.test", spoof("=?utf-8?q?alice=40example.org?="), "fail", Reject},
+		{"windows-1252 display name", "127.0.0.66", "x@elsewhere.test", strings.Replace(plainMsg, "Alice <", "=?windows-1252?q?Gr=FC=DFe?= <", 1), "fail", Reject},
+		{"CFWS in the brackets", "127.0.0.66", "x@elsewhere.test", spoof("alice@example.org >"), "fail", Reject},
+		{"no From: at all", "127.0.0.2", "bounce@example.org", strings.Replace(plainMsg, "From: Alice <alice@example.org>\r\n", "", 1), "permerror", Reject},
+		{"From: below a line that ends the header", "127.0.0.2", "bounce@example.org", "X-A: 1\r\nno field\r\n" + plainMsg, "permerror", Reject},
 	} {
 		res := w.check(t, c.ip, "helo.test", c.mailfrom, c.msg)
 		if res.DMARC.Result != c.result || res.DMARC.Disposition != c.disp {
@@ -460,5 +472,41 @@ func TestCachingResolver(t *testing.T) {
 	c.LookupTXT(ctx, "a.test")
 	if q := w.dns.Queries("a.test", dns.TypeTXT); q != 2 {
 		t.Errorf("TTL 0: a.test asked %d times in all", q)
+	}
+}
+
+// Issue 22: the signer finds the signing domain for every From: DMARC
+// can align, whatever the display name's charset or the address's
+// syntax; a From: naming two hosted domains is signed for both; and what
+// it signs passes DKIM and DMARC at our own checker.
+func TestSignerFindsEveryAlignableDomain(t *testing.T) {
+	w := newWorld(t)
+	w.key(t, "example.org", "ed1", "ed25519", true)
+	w.key(t, "two.example", "ed1", "ed25519", true)
+	w.dns.MustAdd(`_dmarc.example.org. TXT "v=DMARC1; p=reject"`, `_dmarc.two.example. TXT "v=DMARC1; p=reject"`)
+	for _, c := range []struct{ from, domains string }{
+		{"=?windows-1252?q?Gr=FC=DFe?= <alice@example.org>", "example.org"},
+		{"=?ISO-2022-JP?B?GyRCJTUlcyVXJWsbKEI=?= <alice@example.org>", "example.org"},
+		{"=?x-unknown?q?abc?= <alice@example.org>", "example.org"},
+		{"<alice@example.org >", "example.org"},
+		{"alice @ example . org (Alice)", "example.org"},
+		{"<@relay.example:alice@example.org>", "example.org"},
+		{`"Alice, \"the\" Boss" <alice@EXAMPLE.ORG.>`, "example.org"},
+		{"alice@example.org, bob@two.example", "example.org,two.example"},
+	} {
+		msg := strings.Replace(plainMsg, "Alice <alice@example.org>", c.from, 1)
+		sig := w.sign(t, msg)
+		var ds []string
+		for _, d := range strings.Split(strings.ReplaceAll(sig, "\r\n ", ""), "d=")[1:] {
+			ds = append(ds, strings.SplitN(d, ";", 2)[0])
+		}
+		if strings.Join(ds, ",") != c.domains {
+			t.Errorf("From: %s: signed for %q, want %q", c.from, ds, c.domains)
+			continue
+		}
+		res := w.check(t, "127.0.0.66", "helo.test", "x@elsewhere.test", sig+msg)
+		if res.DMARC.Result != "pass" || len(res.DKIM) != len(ds) {
+			t.Errorf("From: %s: %s (%s)", c.from, res, res.DMARC.Reason)
+		}
 	}
 }

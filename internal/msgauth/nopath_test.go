@@ -28,8 +28,8 @@ func TestNoPath(t *testing.T) {
 func TestReadErrorIsTemperrorWithoutPath(t *testing.T) {
 	dir := t.TempDir()
 	c := &Checker{Resolver: nxResolver{}}
-	fields := []field{{name: "DKIM-Signature", value: " v=1; a=ed25519-sha256; d=example.org; s=s; h=from; bh=AAAA; b=AAAAAAAAAA"}}
-	got, _ := c.dkim(context.Background(), dir, fields)
+	facts := headerFacts{nsigs: 1, sigs: []map[string]string{parseTags("v=1; a=ed25519-sha256; d=example.org; s=s; h=from; bh=AAAA; b=AAAAAAAAAA")}}
+	got, _ := c.dkim(context.Background(), dir, facts)
 	if len(got) != 1 || got[0].Result != "temperror" || strings.Contains(got[0].Reason, dir) || !strings.Contains(got[0].Reason, "read") {
 		t.Errorf("dkim of an unreadable file: %+v", got)
 	}
@@ -42,16 +42,20 @@ func TestReadErrorIsTemperrorWithoutPath(t *testing.T) {
 	}
 }
 
-// A header over MaxHeaderBytes is the message's own shape: permerror.
+// A header over MaxHeaderBytes is the message's own shape: its
+// signatures are permerror, not held in memory; DMARC still reads its
+// From:.
 func TestHeaderTooLargeIsPermerror(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "msg")
-	big := "From: a@example.org\r\nX-Big: " + strings.Repeat("a", MaxHeaderBytes) + "\r\n\r\nbody\r\n"
+	big := "DKIM-Signature: v=1; a=ed25519-sha256; d=example.org; s=s; h=from; bh=AAAA; b=AAAAAAAAAA\r\n" +
+		"X-Big: " + strings.Repeat("a", MaxHeaderBytes) + "\r\nFrom: a@example.org\r\n\r\nbody\r\n"
 	if err := os.WriteFile(p, []byte(big), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c := &Checker{Resolver: nxResolver{}}
 	res := c.Check(context.Background(), Input{IP: net.ParseIP("192.0.2.1"), Helo: "h.example", MailFrom: "a@example.org", Path: p})
-	if len(res.DKIM) != 1 || res.DKIM[0].Result != "permerror" || res.DMARC.Result != "permerror" || !strings.Contains(res.DKIM[0].Reason, "larger than") {
+	if len(res.DKIM) != 1 || res.DKIM[0].Result != "permerror" || !strings.Contains(res.DKIM[0].Reason, "larger than") ||
+		res.DMARC.Result != "none" || res.DMARC.From != "example.org" {
 		t.Errorf("%+v %+v", res.DKIM, res.DMARC)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net/mail"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
+
+	"github.com/ebbmail/ebb/internal/mailhdr"
 )
 
 // DefaultSignedHeaders is the h= list: what a reader sees and trusts (RFC
@@ -41,23 +42,30 @@ type cachedKeys struct {
 
 // Sign reads the message from r (ebb's prefix and the data, as it will be
 // sent) and returns the DKIM-Signature fields to write above it, one per
-// key of the From: domain (Ed25519 and RSA both, when both exist),
-// relaxed/relaxed. The body streams through the hash; only the header is
-// held. A message whose From: domain has no key gives "" and no error, as
-// does a message without a usable From:.
+// key of each From: domain (Ed25519 and RSA both, when both exist),
+// relaxed/relaxed. The From: domains are the ones DMARC evaluates
+// (mailhdr.Authors: every domain a From: names, however its display name
+// is encoded, and those found in a From: that cannot be read strictly),
+// so that every domain a receiver may align with is signed for. The body
+// streams through the hash; only the header is held. A message whose
+// From: domains have no key gives "" and no error, as does a message
+// without a usable From:.
 func (s *Signer) Sign(r io.Reader) (string, error) {
 	rec := &recorder{r: r, limit: MaxHeaderBytes + 128<<10}
-	fields, err := readHeader(rec)
+	authors, err := mailhdr.ReadAuthorsFrom(rec)
 	if err != nil {
 		return "", fmt.Errorf("read the header to sign: %w", err)
 	}
-	domain := fromDomain(fields)
-	if domain == "" {
-		return "", nil
+	var keys []*Key
+	for _, d := range authors.Domains {
+		ks, err := s.keys(d)
+		if err != nil {
+			return "", err
+		}
+		keys = append(keys, ks...)
 	}
-	keys, err := s.keys(domain)
-	if err != nil || len(keys) == 0 {
-		return "", err
+	if len(keys) == 0 {
+		return "", nil
 	}
 	headers := s.Headers
 	if headers == nil {
@@ -129,39 +137,6 @@ func (s *Signer) keys(domain string) ([]*Key, error) {
 	}
 	s.cache[domain] = cachedKeys{mtime: st.ModTime(), keys: keys}
 	return keys, nil
-}
-
-// fromDomain is the domain of the first address of the first From field
-// (RFC 5322 §3.6.2), lower case; "" when there is none.
-func fromDomain(fields []field) string {
-	for _, f := range fields {
-		if strings.EqualFold(f.name, "From") {
-			ds := addressDomains(f.unfolded())
-			if len(ds) == 0 {
-				return ""
-			}
-			return ds[0]
-		}
-	}
-	return ""
-}
-
-// addressDomains returns the domains of an address list, lower case,
-// without a final dot.
-func addressDomains(v string) []string {
-	list, err := mail.ParseAddressList(v)
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, a := range list {
-		i := strings.LastIndexByte(a.Address, '@')
-		if i < 0 {
-			continue
-		}
-		out = append(out, strings.TrimSuffix(strings.ToLower(a.Address[i+1:]), "."))
-	}
-	return out
 }
 
 // recorder keeps what is read through it until stop, so that the header,

@@ -1,0 +1,160 @@
+package mailhdr
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+)
+
+// Verdict is what a Filter does with one field.
+type Verdict struct {
+	Drop bool
+	// Rename, when set, replaces the field's name (what follows the name,
+	// the colon and the value, stays as written).
+	Rename string
+}
+
+// Filter streams a message with some of its header's fields dropped or
+// renamed, everything else byte for byte as it came (an mbox line, the
+// empty line, the body), but for the empty line EndWithEmptyLine adds. The header is read by
+// Scanner, so a field is judged exactly as every other part of ebb reads
+// it; only MaxField bytes of one field are held, a longer field's rest
+// streams through (or is skipped with it).
+type Filter struct {
+	// EndWithEmptyLine writes an empty line where the header ended at a
+	// line that is no field (Scanner.EndedAtText), so that the copy has
+	// its body where ebb read it for every later reader (as Postfix's
+	// cleanup does).
+	EndWithEmptyLine bool
+	// DropMboxLine leaves an mbox "From " line at the start out (it is
+	// envelope, not message: maildir(5)).
+	DropMboxLine bool
+
+	crlf   bool // the last field ended in CRLF
+	br     *bufio.Reader
+	decide func(Field) Verdict
+	s      *Scanner
+	out    []byte // output waiting to be read
+	state  int
+	keep   bool   // the current field's rest goes out
+	line   []byte // a fragment of the mbox line
+	err    error
+}
+
+const (
+	fMbox = iota
+	fMboxLine
+	fHeader
+	fRest
+	fBody
+)
+
+// NewFilter filters the message read from br: decide is asked once per
+// field (Name "" for a line that is no field).
+func NewFilter(br *bufio.Reader, decide func(Field) Verdict) *Filter {
+	return &Filter{br: br, decide: decide}
+}
+
+func (f *Filter) Read(p []byte) (int, error) {
+	for len(f.out) == 0 {
+		if f.err != nil {
+			return 0, f.err
+		}
+		switch f.state {
+		case fMbox:
+			// An mbox line goes through as it is; the Scanner starts
+			// after it (and so finds no second one).
+			if atMboxLine(f.br) {
+				f.state = fMboxLine
+				if f.DropMboxLine {
+					if _, err := SkipMboxLine(f.br); err != nil {
+						f.err = err
+					}
+					f.startHeader()
+				}
+				continue
+			}
+			f.startHeader()
+		case fMboxLine:
+			frag, err := f.br.ReadSlice('\n')
+			f.line = append(f.line[:0], frag...) // br is peeked below
+			f.out = f.line
+			if err != bufio.ErrBufferFull {
+				if err != nil && err != io.EOF {
+					f.err = err
+				}
+				f.startHeader()
+			}
+		case fHeader:
+			if !f.s.Scan() {
+				if err := f.s.Err(); err != nil {
+					f.err = err
+					continue
+				}
+				f.out, f.state = f.s.Separator(), fBody
+				if f.EndWithEmptyLine && f.s.EndedAtText() {
+					f.out = f.endLine()
+				}
+				continue
+			}
+			fl := f.s.Field()
+			if !fl.Truncated {
+				f.crlf = bytes.HasSuffix(fl.Raw, []byte("\r\n"))
+			}
+			v := f.decide(fl)
+			f.keep = !v.Drop
+			switch {
+			case v.Drop:
+				f.out = nil
+			case v.Rename != "" && fl.Name != "":
+				f.out = append([]byte(v.Rename), fl.Raw[len(fl.Name):]...)
+			default:
+				f.out = fl.Raw
+			}
+			if fl.Truncated {
+				f.state = fRest
+			}
+		case fRest:
+			if !f.keep {
+				if err := f.s.CopyRest(io.Discard); err != nil {
+					f.err = err
+				}
+				f.state = fHeader
+				continue
+			}
+			n, err := f.s.ReadRest(p)
+			if err == io.EOF {
+				f.state = fHeader
+				if n == 0 {
+					continue
+				}
+			}
+			return n, nil
+		case fBody:
+			return f.br.Read(p)
+		}
+	}
+	n := copy(p, f.out)
+	f.out = f.out[n:]
+	return n, nil
+}
+
+func (f *Filter) startHeader() {
+	f.s = NewScanner(f.br)
+	f.s.started, f.state = true, fHeader
+}
+
+// endLine is the empty line to write where the header ended at text: in
+// the line-end style of the header, or of that line when there is no
+// header.
+func (f *Filter) endLine() []byte {
+	crlf := f.crlf
+	if f.s.NoHeader() {
+		l := peekLine(f.br, f.br.Size())
+		crlf = len(l) >= 2 && l[len(l)-2] == '\r' && l[len(l)-1] == '\n'
+	}
+	if crlf {
+		return []byte("\r\n")
+	}
+	return []byte("\n")
+}
