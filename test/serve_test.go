@@ -207,7 +207,7 @@ func TestServeSignals(t *testing.T) {
 	if r := c.cmd("DATA"); !strings.HasPrefix(r, "354") {
 		t.Fatalf("DATA: %q", r)
 	}
-	fmt.Fprintf(c.w, "Subject: in flight\r\n\r\nfirst half\r\n")
+	fmt.Fprintf(c.w, "From: s@example.org\r\nSubject: in flight\r\n\r\nfirst half\r\n")
 	time.Sleep(200 * time.Millisecond)
 	srv := e.srv
 	e.Signal(syscall.SIGTERM)

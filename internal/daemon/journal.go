@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"net/textproto"
 	"os"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"github.com/ebbmail/ebb/internal/deliver"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/journal"
+	"github.com/ebbmail/ebb/internal/mailhdr"
 	"github.com/ebbmail/ebb/internal/queue"
 	"github.com/ebbmail/ebb/internal/smtpd"
 )
@@ -254,34 +254,34 @@ func (r *journalRecorder) observe(e queue.Event) {
 	r.append(rec)
 }
 
-// unfoldHeaders splits header lines (CRLF, possibly folded) into one
-// string per field, folds joined by a space.
+// unfoldHeaders splits the header lines the checks wrote (CRLF, possibly
+// folded) into one string per field, read by mailhdr, each fold made one
+// space.
 func unfoldHeaders(h string) []string {
 	var out []string
-	for _, l := range strings.Split(strings.ReplaceAll(h, "\r\n", "\n"), "\n") {
-		if l == "" {
-			continue
+	s := mailhdr.NewScanner(bufio.NewReader(strings.NewReader(h)))
+	for s.Scan() {
+		f := s.Field()
+		lines := strings.Split(strings.TrimRight(strings.ReplaceAll(string(f.Raw), "\r\n", "\n"), "\n"), "\n")
+		for i := 1; i < len(lines); i++ {
+			lines[i] = strings.TrimSpace(lines[i])
 		}
-		if (l[0] == ' ' || l[0] == '\t') && len(out) > 0 {
-			out[len(out)-1] += " " + strings.TrimSpace(l)
-			continue
-		}
-		out = append(out, l)
+		out = append(out, strings.Join(lines, " "))
 	}
 	return out
 }
 
 // headerFields reads the Message-ID and Subject from the spool file's
-// header (at most 64 KiB of it: the header is all that is read).
+// header, with mailhdr (at most 64 KiB of it: the header is all that is
+// read). The Subject stays as written: it is shown, not decoded.
 func headerFields(path string) (msgid, subject string) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", ""
 	}
 	defer f.Close()
-	tr := textproto.NewReader(bufio.NewReader(io.LimitReader(f, 64<<10)))
-	h, _ := tr.ReadMIMEHeader()
-	return strings.TrimSpace(h.Get("Message-Id")), strings.TrimSpace(h.Get("Subject"))
+	h, _ := mailhdr.Read(bufio.NewReader(io.LimitReader(f, 64<<10)), 64<<10)
+	return h.Value("Message-Id"), h.Value("Subject")
 }
 
 func messageID(path string) string { id, _ := headerFields(path); return id }

@@ -398,7 +398,7 @@ func (a *Agent) prefix(env Envelope) []byte {
 	}
 	hasDT := false
 	for _, h := range env.Headers {
-		if strings.HasPrefix(strings.ToLower(h), "delivered-to:") {
+		if mailhdr.NewField(h).Is("Delivered-To") {
 			hasDT = true
 		}
 	}

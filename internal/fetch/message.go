@@ -1,19 +1,20 @@
 package fetch
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net/mail"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/mailhdr"
 	"github.com/ebbmail/ebb/internal/queue"
 )
 
@@ -65,9 +66,9 @@ func (t *tap) Read(p []byte) (int, error) {
 // Message-ID, Date and size (fetch.uidvalidity_change = refetch).
 func messageHash(header []byte, size int64) string {
 	id, date := "", ""
-	if m, err := mail.ReadMessage(io.MultiReader(bytes.NewReader(header), strings.NewReader("\r\n\r\n"))); err == nil {
-		id = strings.TrimSpace(m.Header.Get("Message-Id"))
-		date = strings.TrimSpace(m.Header.Get("Date"))
+	// Read by mailhdr, as every part of ebb reads a header.
+	if h, _ := mailhdr.Read(bufio.NewReader(bytes.NewReader(header)), len(header)+1); h != nil {
+		id, date = h.Value("Message-Id"), h.Value("Date")
 	}
 	h := sha256.Sum256([]byte(id + "\x00" + date + "\x00" + strconv.FormatInt(size, 10)))
 	return hex.EncodeToString(h[:16])

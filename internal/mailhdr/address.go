@@ -64,6 +64,9 @@ type SyntaxError struct {
 	Items []string
 	// Reasons say why, one per item.
 	Reasons []string
+	// At says where each item stood: how many of the addresses returned
+	// come before it.
+	At []int
 }
 
 func (e *SyntaxError) Error() string {
@@ -354,6 +357,7 @@ done:
 	}
 	p.bad.Items = append(p.bad.Items, strings.TrimSpace(p.s[from:end]))
 	p.bad.Reasons = append(p.bad.Reasons, why)
+	p.bad.At = append(p.bad.At, len(p.out))
 }
 
 // phraseEnd returns the index after the run of words and dots at pos.

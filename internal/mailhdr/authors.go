@@ -190,6 +190,9 @@ func (b *authorsBuilder) strict(v string) {
 			b.unreadable("the From: field holds a group (RFC 5322 section 3.6.2 allows mailboxes only)")
 		}
 		d, ok := normalDomain(ad.Domain)
+		if ok && !exactDomain(ad.Domain) {
+			b.unreadable("the From: domain " + quoteItem(ad.Domain) + " holds characters no domain name has; it was read as " + d)
+		}
 		if !ok {
 			b.unreadable("the From: domain " + quoteItem(ad.Domain) + " is no domain name")
 			b.lenient(ad.Domain)
@@ -306,6 +309,19 @@ func normalDomain(d string) (string, bool) {
 		return a, true
 	}
 	return "", false
+}
+
+// exactDomain reports whether d is a domain name as written (normalDomain
+// had nothing to drop): US-ASCII, or Unicode that IDNA takes as it is.
+func exactDomain(d string) bool {
+	d = strings.TrimSuffix(strings.ToLower(d), ".")
+	for i := 0; i < len(d); i++ {
+		if d[i] >= 0x80 {
+			_, err := idna.Lookup.ToASCII(d)
+			return err == nil && utf8.ValidString(d)
+		}
+	}
+	return true
 }
 
 // validASCIIDomain: labels of letters, digits, "-" and "_" (service

@@ -12,9 +12,10 @@ type Field struct {
 	// which only Scanner.Lax gives.
 	Name string
 	// Raw is the field as written: every line with its line end (the
-	// last one too, unless the input ended there), at most MaxField bytes.
+	// last one too, unless the input ended there), at most MaxField bytes
+	// (Scanner.SetMaxField).
 	Raw []byte
-	// Truncated: the field is longer than MaxField; Raw is its start.
+	// Truncated: the field is longer than that; Raw is its start.
 	Truncated bool
 	vstart    int // where the value starts in Raw (after the colon)
 }

@@ -29,6 +29,12 @@ type Filter struct {
 	// DropMboxLine leaves an mbox "From " line at the start out (it is
 	// envelope, not message: maildir(5)).
 	DropMboxLine bool
+	// EndAtEOF writes the empty line a header that ends the input lacks
+	// (a message without a body), so that a reader that needs it (DKIM's)
+	// finds it.
+	EndAtEOF bool
+	fields   int  // fields read
+	lineEnd  bool // the last field ended with a line end
 
 	crlf   bool // the last field ended in CRLF
 	br     *bufio.Reader
@@ -92,14 +98,22 @@ func (f *Filter) Read(p []byte) (int, error) {
 					continue
 				}
 				f.out, f.state = f.s.Separator(), fBody
-				if f.EndWithEmptyLine && f.s.EndedAtText() {
+				switch {
+				case f.EndWithEmptyLine && f.s.EndedAtText():
 					f.out = f.endLine()
+				case f.EndAtEOF && f.out == nil && f.fields > 0:
+					f.out = f.endLine()
+					if !f.lineEnd {
+						f.out = append(f.endLine(), f.out...)
+					}
 				}
 				continue
 			}
 			fl := f.s.Field()
+			f.fields++
 			if !fl.Truncated {
 				f.crlf = bytes.HasSuffix(fl.Raw, []byte("\r\n"))
+				f.lineEnd = bytes.HasSuffix(fl.Raw, []byte("\n"))
 			}
 			v := f.decide(fl)
 			f.keep = !v.Drop
@@ -157,4 +171,17 @@ func (f *Filter) endLine() []byte {
 		return []byte("\r\n")
 	}
 	return []byte("\n")
+}
+
+// Normalise streams the message in br as Postfix's cleanup would store
+// it, so that every reader after it (the checks, the scanners, Sieve,
+// Dovecot, the remote server a copy is relayed to, DKIM signing) finds the
+// header where ebb finds it: byte for byte as it came, but for the empty
+// line a header lacks (where it ended at a line that is no field, or at
+// the end of a message without a body). The queue stores what comes in
+// through it.
+func Normalise(br *bufio.Reader) *Filter {
+	f := NewFilter(br, func(Field) Verdict { return Verdict{} })
+	f.EndWithEmptyLine, f.EndAtEOF = true, true
+	return f
 }

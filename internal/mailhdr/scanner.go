@@ -59,7 +59,13 @@ type Scanner struct {
 	off      int64
 	sep      []byte
 	err      error
+	max      int // bytes of one field held; 0: MaxField
 }
+
+// SetMaxField makes the Scanner hold up to n bytes of one field instead
+// of MaxField: for a caller that writes the header back whole and bounds
+// it as a whole (sendmail).
+func (s *Scanner) SetMaxField(n int) { s.max = n }
 
 // NewScanner reads the header from br. After the last field (Scan false)
 // br is positioned at the start of the body.
@@ -230,7 +236,11 @@ func (s *Scanner) line(raw *[]byte) bool {
 	for {
 		frag, err := s.br.ReadSlice('\n')
 		s.off += int64(len(frag))
-		room := MaxField - len(*raw)
+		max := s.max
+		if max <= 0 {
+			max = MaxField
+		}
+		room := max - len(*raw)
 		if len(frag) > room {
 			*raw = append(*raw, frag[:room]...)
 			s.over = append(s.over[:0], frag[room:]...)

@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -10,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ebbmail/ebb/internal/bufpool"
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/mailhdr"
 )
 
 // maxReturnedHeaders bounds the original headers a DSN carries.
@@ -450,34 +451,36 @@ func addrType(a string) string {
 }
 
 // Headers returns the header section of m as a transport writes it (the
-// prefix, then the data file's headers), with LF line ends, up to 64 KiB.
-// When the data file cannot be read it returns the prefix and the error.
+// prefix, then the data file's header as mailhdr reads it: where it ends
+// is every part's rule), with LF line ends, whole fields up to 64 KiB in
+// all. When the data file cannot be read it returns the prefix and the
+// error.
 func Headers(m *Message) (string, error) {
 	var hdr bytes.Buffer
 	hdr.WriteString(m.Envelope.Prefix)
 	f, err := os.Open(m.DataPath)
 	if err == nil {
-		br := bufio.NewReader(io.LimitReader(f, maxReturnedHeaders))
-		for {
-			line, rerr := br.ReadString('\n')
-			if strings.TrimRight(line, "\r\n") == "" {
-				break // end of the header section (or of the file)
-			}
-			hdr.WriteString(line)
-			if rerr != nil {
+		br := bufpool.Reader(f)
+		s := mailhdr.NewScanner(br)
+		for s.Scan() {
+			fl := s.Field()
+			if fl.Truncated || hdr.Len()+len(fl.Raw) > maxReturnedHeaders {
 				break
 			}
+			hdr.Write(fl.Raw)
 		}
+		err = s.Err()
+		bufpool.PutReader(br)
 		f.Close()
 	}
 	// Drop a partial last line; normalise line ends.
-	s := hdr.String()
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		s = s[:i+1]
+	out := hdr.String()
+	if i := strings.LastIndexByte(out, '\n'); i >= 0 {
+		out = out[:i+1]
 	} else {
-		s = ""
+		out = ""
 	}
-	return strings.ReplaceAll(s, "\r\n", "\n"), err
+	return strings.ReplaceAll(out, "\r\n", "\n"), err
 }
 
 // fmtAge renders a duration for people: 3d4h, 2h5m, 40s.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ebbmail/ebb/internal/bufpool"
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/mailhdr"
 	"github.com/ebbmail/ebb/internal/safeio"
 )
 
@@ -55,15 +56,19 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader) (str
 			os.Remove(dataPath)
 		}
 	}()
-	// One buffer (bufpool) for any message size: memory stays flat.
-	bp := bufpool.Bytes()
-	n, eight, err := copyData(f, data, *bp)
+	// One buffer (bufpool) for any message size: memory stays flat. The
+	// message is stored as mailhdr reads it (Normalise: the empty line a
+	// header lacks is written), so that every later reader, here and at
+	// the next hop, finds its header where ebb's checks found it.
+	bp, br := bufpool.Bytes(), bufpool.Reader(data)
+	n, eight, err := copyData(f, mailhdr.Normalise(br), *bp)
 	// RFC 6152: 8-bit data is what it is, declared BODY=8BITMIME or not
 	// (a client, sendmail without -B, a DSN or a vacation reply of ours):
 	// the relay declares it onward, or returns it to a server that takes
 	// only 7 bits, instead of sending it raw.
 	env.EightBit = eight
 	bufpool.PutBytes(bp)
+	bufpool.PutReader(br)
 	if err != nil {
 		f.Close()
 		var we *writeError

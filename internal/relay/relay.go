@@ -42,6 +42,7 @@ import (
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/envaddr"
+	"github.com/ebbmail/ebb/internal/mailhdr"
 	"github.com/ebbmail/ebb/internal/mtasts"
 	"github.com/ebbmail/ebb/internal/queue"
 )
@@ -585,18 +586,24 @@ func headerASCII(prefix string, f *os.File) bool {
 	}
 	defer f.Seek(0, io.SeekStart)
 	br := bufio.NewReaderSize(io.NewSectionReader(f, 0, 1<<62), 16<<10)
-	for {
-		line, err := br.ReadSlice('\n')
-		if len(line) == 0 || line[0] == '\r' || line[0] == '\n' {
-			return true // end of the header section
-		}
-		if !isASCII(string(line)) {
+	// The header section as every part of ebb reads it (mailhdr).
+	s := mailhdr.NewScanner(br)
+	for s.Scan() {
+		fl := s.Field()
+		var rest asciiWriter
+		if !isASCII(string(fl.Raw)) || (s.CopyRest(&rest) == nil && rest.not) {
 			return false
 		}
-		if err != nil && err != bufio.ErrBufferFull {
-			return true
-		}
 	}
+	return true // a read error shows when the message is sent
+}
+
+// asciiWriter notes whether anything written to it was not ASCII.
+type asciiWriter struct{ not bool }
+
+func (w *asciiWriter) Write(p []byte) (int, error) {
+	w.not = w.not || !isASCII(string(p))
+	return len(p), nil
 }
 
 // fileASCII reports whether f holds 7-bit data only (one pass, 64 KiB at

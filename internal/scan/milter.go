@@ -11,8 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/emersion/go-message/textproto"
 	"github.com/emersion/go-milter"
+
+	"github.com/ebbmail/ebb/internal/mailhdr"
 )
 
 // Milter is a client of one milter (Sendmail milter protocol v6, via
@@ -182,11 +183,24 @@ func (m *Milter) transaction(s *milter.ClientSession, msg *Message, f io.Reader)
 	}
 	s.Macros(milter.CodeHeader, "i", msg.ID)
 	br := bufio.NewReaderSize(f, 64<<10)
-	hdr, err := textproto.ReadHeader(br)
-	if err != nil {
-		return nil, nil, protoErr("the message header cannot be read: %v", err)
+	// The header as every part of ebb reads it (mailhdr): the milter
+	// judges the fields the user will see, and the body from where ebb's
+	// header ends. A field is sent unfolded, its first 64 KiB.
+	sc := mailhdr.NewScanner(br)
+	for sc.Scan() {
+		fl := sc.Field()
+		act, err := s.HeaderField(fl.Name, fl.Value())
+		if err != nil {
+			return nil, nil, err
+		}
+		if act.Code != milter.ActContinue {
+			return act, nil, nil
+		}
 	}
-	act, err := s.Header(hdr)
+	if err := sc.Err(); err != nil {
+		return nil, nil, err
+	}
+	act, err := s.HeaderEnd()
 	if err != nil {
 		return nil, nil, err
 	}

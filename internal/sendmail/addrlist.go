@@ -1,90 +1,54 @@
 package sendmail
 
-import "strings"
+import (
+	"errors"
+	"strings"
+
+	"github.com/ebbmail/ebb/internal/mailhdr"
+)
 
 // ParseAddressList returns the addr-specs in an address-list header value
-// (RFC 5322 §3.4): "Name <a@x>, b@y (comment), group: c@z;". It is tolerant
-// where net/mail is strict, because what scripts write in To: is not always
-// RFC 5322: a bare login name ("root"), a missing closing bracket, stray
-// commas. Display names, comments and group names are dropped; quoted local
-// parts keep their quotes.
+// (RFC 5322 §3.4), read by mailhdr: "Name <a@x>, b@y (comment), group:
+// c@z;". Quoted local parts keep their quotes. What scripts write in To:
+// is not always RFC 5322, so an item mailhdr cannot read is still taken
+// the way sendmail takes it: the text in angle brackets (a missing
+// closing bracket allowed), else a bare login name ("root").
 func ParseAddressList(v string) []string {
-	var (
-		out      []string
-		cur      strings.Builder // the bare addr-spec being collected
-		angle    string
-		hasAngle bool
-	)
-	flush := func() {
-		a := strings.TrimSpace(cur.String())
-		if hasAngle {
-			a = strings.TrimSpace(angle)
-		}
-		if a != "" {
-			out = append(out, a)
-		}
-		cur.Reset()
-		angle, hasAngle = "", false
-	}
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch c {
-		case '(':
-			// A comment, possibly nested, with quoted-pairs.
-			depth := 1
-			for i++; i < len(v) && depth > 0; i++ {
-				switch v[i] {
-				case '\\':
-					i++
-				case '(':
-					depth++
-				case ')':
-					depth--
-				}
-			}
-			i--
-		case '"':
-			start := i
-			for i++; i < len(v) && v[i] != '"'; i++ {
-				if v[i] == '\\' {
-					i++
-				}
-			}
-			end := i + 1
-			if end > len(v) {
-				end = len(v)
-			}
-			cur.WriteString(v[start:end])
-		case '<':
-			j := strings.IndexByte(v[i+1:], '>')
-			if j < 0 {
-				angle, hasAngle = v[i+1:], true
-				i = len(v)
-			} else {
-				angle, hasAngle = v[i+1:i+1+j], true
-				i += j + 1
-			}
-			// The phrase before it was a display name.
-			cur.Reset()
-		case ':':
-			if hasAngle {
-				continue
-			}
-			// "group:" — what came before is the group's name. (A colon
-			// inside an angle address never gets here.)
-			cur.Reset()
-		case ';', ',':
-			flush()
-		case ' ', '\t', '\r', '\n':
-			// Folding white space between tokens of an addr-spec.
-		default:
-			if hasAngle {
-				// Text after "<...>" is not part of the address.
-				continue
-			}
-			cur.WriteByte(c)
+	list, err := mailhdr.ParseAddressList(v)
+	var bad *mailhdr.SyntaxError
+	errors.As(err, &bad)
+	var out []string
+	next := 0
+	take := func(upTo int) {
+		for ; next < upTo && next < len(list); next++ {
+			out = append(out, list[next].Spec())
 		}
 	}
-	flush()
+	if bad != nil {
+		for i, item := range bad.Items {
+			take(bad.At[i])
+			if a := looseAddress(item); a != "" {
+				out = append(out, a)
+			}
+		}
+	}
+	take(len(list))
 	return out
+}
+
+// looseAddress is the address sendmail takes from an item that is not an
+// RFC 5322 address: what stands in angle brackets, else the item when it
+// is one word.
+func looseAddress(item string) string {
+	if i := strings.LastIndexByte(item, '<'); i >= 0 {
+		a := item[i+1:]
+		if j := strings.IndexByte(a, '>'); j >= 0 {
+			a = a[:j]
+		}
+		return strings.TrimSpace(a)
+	}
+	if f := strings.Fields(item); len(f) == 1 && !strings.ContainsAny(f[0], `"();:`) {
+		return f[0]
+	}
+	return ""
 }

@@ -5,13 +5,14 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/ebbmail/ebb/internal/mailhdr"
 )
 
 // MaxHeaderBytes bounds the header block sendmail holds in memory to read
@@ -21,102 +22,40 @@ const MaxHeaderBytes = 1 << 20
 // ErrHeaderTooLarge is a header block larger than MaxHeaderBytes.
 var ErrHeaderTooLarge = fmt.Errorf("the header block is larger than %d bytes", MaxHeaderBytes)
 
-// Field is one header field as written, continuation lines included, each
-// line ending in LF.
-type Field struct {
-	Name string // as written, e.g. "Subject"
-	Raw  string // "Subject: hello\n\tworld\n"
-}
-
-// Value is the field's value with folding undone.
-func (f Field) Value() string {
-	v := f.Raw[strings.IndexByte(f.Raw, ':')+1:]
-	v = strings.ReplaceAll(v, "\n", "")
-	return strings.TrimSpace(v)
-}
-
-// Header is the header block of a message.
+// Header is the header block of a message, read by mailhdr (the reader
+// every part of ebb uses): where it ends, what a field is, an mbox line
+// dropped. When it ends at a line that is no field (or the message has
+// none), that line stays the first of the body and WriteTo writes the
+// empty line before it, as Postfix's cleanup does.
 type Header struct {
-	Fields []Field
-	// Body is what has been read past the header: the first body line when
-	// the header ended without an empty line (so one must be added).
-	bodyStart []byte
-	// separator is false when the input had no empty line after the header.
-	separator bool
+	Fields []mailhdr.Field
 }
 
-// ReadHeader reads the header block from r. A leading mbox "From " line is
-// dropped. The header ends at an empty line, or at the first line that is
-// not a header field (that line is then the start of the body, and an empty
-// line is inserted before it when the message is written).
+// ReadHeader reads the header block from r, leaving r at the body. Fields
+// are held whole, at most MaxHeaderBytes in all (ErrHeaderTooLarge).
 func ReadHeader(r *bufio.Reader) (*Header, error) {
 	h := &Header{}
+	s := mailhdr.NewScanner(r)
+	s.SetMaxField(MaxHeaderBytes + 1)
 	total := 0
-	first := true
-	for {
-		line, err := r.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			// A line longer than the buffer cannot be a header field we
-			// want to keep in memory: it starts the body.
-			h.bodyStart = append([]byte(nil), line...)
-			return h, nil
-		}
-		if len(line) == 0 && err != nil {
-			if errors.Is(err, io.EOF) {
-				return h, nil
-			}
-			return nil, err
-		}
-		total += len(line)
-		if total > MaxHeaderBytes {
+	for s.Scan() {
+		f := s.Field()
+		if total += len(f.Raw); total > MaxHeaderBytes || f.Truncated {
 			return nil, ErrHeaderTooLarge
 		}
-		s := string(line)
-		if !strings.HasSuffix(s, "\n") {
-			s += "\n"
-		}
-		if first && strings.HasPrefix(s, "From ") {
-			first = false
-			continue
-		}
-		first = false
-		switch {
-		case s == "\n":
-			h.separator = true
-			return h, nil
-		case (s[0] == ' ' || s[0] == '\t') && len(h.Fields) > 0:
-			h.Fields[len(h.Fields)-1].Raw += s
-		case isFieldLine(s):
-			h.Fields = append(h.Fields, Field{Name: s[:strings.IndexByte(s, ':')], Raw: s})
-		default:
-			h.bodyStart = []byte(s)
-			return h, nil
-		}
-		if err != nil {
-			return h, nil
-		}
+		h.Fields = append(h.Fields, f)
 	}
+	if err := s.Err(); err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
-// isFieldLine reports whether s starts a header field: a name of printable
-// ASCII without space or colon, then a colon (RFC 5322 §2.2).
-func isFieldLine(s string) bool {
-	i := strings.IndexByte(s, ':')
-	if i <= 0 {
-		return false
-	}
-	for j := 0; j < i; j++ {
-		if s[j] <= ' ' || s[j] > '~' {
-			return false
-		}
-	}
-	return true
-}
-
-// Get returns the value of the first field named name (case-insensitive).
+// Get returns the value of the first field named name (case-insensitive),
+// unfolded.
 func (h *Header) Get(name string) (string, bool) {
 	for _, f := range h.Fields {
-		if strings.EqualFold(f.Name, name) {
+		if f.Is(name) {
 			return f.Value(), true
 		}
 	}
@@ -131,14 +70,14 @@ func (h *Header) Has(name string) bool {
 
 // Add appends a field.
 func (h *Header) Add(name, value string) {
-	h.Fields = append(h.Fields, Field{Name: name, Raw: name + ": " + value + "\n"})
+	h.Fields = append(h.Fields, mailhdr.NewField(name+": "+value+"\n"))
 }
 
 // Remove deletes every field named name.
 func (h *Header) Remove(name string) {
 	kept := h.Fields[:0]
 	for _, f := range h.Fields {
-		if !strings.EqualFold(f.Name, name) {
+		if !f.Is(name) {
 			kept = append(kept, f)
 		}
 	}
@@ -159,7 +98,7 @@ func (h *Header) Recipients() []string {
 	var out []string
 	for _, f := range h.Fields {
 		for _, n := range names {
-			if strings.EqualFold(f.Name, n) {
+			if f.Is(n) {
 				out = append(out, ParseAddressList(f.Value())...)
 			}
 		}
@@ -222,15 +161,17 @@ func FormatMailbox(name, addr string) string {
 	return name + " <" + addr + ">"
 }
 
-// WriteTo writes the header block and the empty line that ends it, then the
-// part of the body already read.
+// WriteTo writes the header block and the empty line that ends it; the
+// body follows from the reader ReadHeader read from.
 func (h *Header) WriteTo(w io.Writer) (int64, error) {
 	var b bytes.Buffer
 	for _, f := range h.Fields {
-		b.WriteString(f.Raw)
+		b.Write(f.Raw)
+		if !bytes.HasSuffix(f.Raw, []byte("\n")) {
+			b.WriteString("\n") // the input ended inside the header
+		}
 	}
 	b.WriteString("\n")
-	b.Write(h.bodyStart)
 	n, err := w.Write(b.Bytes())
 	return int64(n), err
 }

@@ -1,6 +1,11 @@
 package sieve
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/ebbmail/ebb/internal/envaddr"
+	"github.com/ebbmail/ebb/internal/mailhdr"
+)
 
 // mailAddr is one address from an address header or the envelope.
 type mailAddr struct {
@@ -9,20 +14,22 @@ type mailAddr struct {
 	valid         bool
 }
 
-// parseAddressList splits an address header value into addresses, leniently:
-// display names, comments, quoted strings, groups and source routes are
-// skipped (RFC 5322 §3.4; RFC 5228 §2.7.4 compares only the addr-spec).
+// parseAddressList reads an address header value with mailhdr (the one
+// reader of header addresses: RFC 5322 with its obsolete forms, groups,
+// comments; RFC 5228 §2.7.4 compares only the addr-spec).
 //
-// As in Pigeonhole, invalid items are dropped, and a value without any valid
-// address (such as "undisclosed-recipients:;" or "nobody") is one invalid
-// address whose :all is the raw value and which has no other parts.
+// As in Pigeonhole, items that are not addresses are dropped, and a value
+// without any address (such as "undisclosed-recipients:;" or "nobody") is
+// one invalid address whose :all is the raw value and which has no other
+// parts.
 func parseAddressList(v string) []mailAddr {
+	list, _ := mailhdr.ParseAddressList(v)
 	var out []mailAddr
-	for _, item := range splitAddressItems(v) {
-		a, ok := parseOneAddress(item)
-		if ok && a.valid {
-			out = append(out, a)
+	for _, a := range list {
+		if a.Local == "" || a.Domain == "" {
+			continue
 		}
+		out = append(out, mailAddr{local: a.Local, domain: a.Domain, all: a.Spec(), valid: true})
 	}
 	if len(out) == 0 {
 		if raw := strings.TrimSpace(v); raw != "" {
@@ -32,142 +39,19 @@ func parseAddressList(v string) []mailAddr {
 	return out
 }
 
-// splitAddressItems splits at commas and group delimiters outside quotes,
-// comments and angle brackets.
-func splitAddressItems(v string) []string {
-	var items []string
-	var cur strings.Builder
-	depth, angle := 0, false
-	inQuote := false
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch {
-		case inQuote:
-			cur.WriteByte(c)
-			if c == '\\' && i+1 < len(v) {
-				i++
-				cur.WriteByte(v[i])
-			} else if c == '"' {
-				inQuote = false
-			}
-		case depth > 0:
-			if c == '\\' && i+1 < len(v) {
-				i++
-			} else if c == '(' {
-				depth++
-			} else if c == ')' {
-				depth--
-			}
-			// comments are dropped
-		case c == '"':
-			inQuote = true
-			cur.WriteByte(c)
-		case c == '(':
-			depth++
-		case c == '<':
-			angle = true
-			cur.WriteByte(c)
-		case c == '>':
-			angle = false
-			cur.WriteByte(c)
-		case !angle && c == ',':
-			items = append(items, cur.String())
-			cur.Reset()
-		case !angle && c == ':':
-			// "group-name:" starts a group; what came before is its name.
-			cur.Reset()
-		case !angle && c == ';':
-			items = append(items, cur.String())
-			cur.Reset()
-		default:
-			cur.WriteByte(c)
-		}
+// envelopeAddress splits an envelope address (RFC 5228 §5.4) with
+// envaddr, the one parser of envelope addresses; one it refuses has only
+// :all, as written.
+func envelopeAddress(v string) mailAddr {
+	a, err := envaddr.Parse(v)
+	if err != nil {
+		return mailAddr{all: v}
 	}
-	items = append(items, cur.String())
-	return items
+	return mailAddr{local: a.Local, domain: a.Domain, all: a.String(), valid: true}
 }
 
-func parseOneAddress(item string) (mailAddr, bool) {
-	s := strings.TrimSpace(item)
-	if s == "" {
-		return mailAddr{}, false
-	}
-	if i := strings.LastIndexByte(s, '<'); i >= 0 {
-		j := strings.IndexByte(s[i:], '>')
-		if j < 0 {
-			s = s[i+1:]
-		} else {
-			s = s[i+1 : i+j]
-		}
-		// Source route "@a,@b:user@host" (RFC 5322 §4.4 obs-route).
-		if k := strings.LastIndexByte(s, ':'); k >= 0 && strings.HasPrefix(strings.TrimSpace(s), "@") {
-			s = s[k+1:]
-		}
-		s = strings.TrimSpace(s)
-		if s == "" {
-			return mailAddr{}, false
-		}
-	}
-	return splitAddr(s), true
-}
-
-// splitAddr splits an addr-spec at its last "@" and unquotes a quoted local
-// part.
-func splitAddr(s string) mailAddr {
-	s = strings.TrimSpace(s)
-	at := strings.LastIndexByte(s, '@')
-	if at < 0 {
-		return mailAddr{all: s}
-	}
-	local := unquoteLocal(strings.TrimSpace(s[:at]))
-	domain := strings.TrimSpace(s[at+1:])
-	return mailAddr{local: local, domain: domain, all: s, valid: local != "" && domain != ""}
-}
-
-// quoteLocal writes a local part as RFC 5322 wants it: a dot-atom as is,
-// anything else quoted (Pigeonhole's :all gives "Quoted Local"@example.org).
-func quoteLocal(l string) string {
-	if isDotAtom(l) {
-		return l
-	}
-	var b strings.Builder
-	b.WriteByte('"')
-	for i := 0; i < len(l); i++ {
-		if l[i] == '"' || l[i] == '\\' {
-			b.WriteByte('\\')
-		}
-		b.WriteByte(l[i])
-	}
-	b.WriteByte('"')
-	return b.String()
-}
-
-func isDotAtom(s string) bool {
-	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c == 0x7f || strings.IndexByte("()<>[]:;@\\,\"", c) >= 0 {
-			return false
-		}
-	}
-	return true
-}
-
-func unquoteLocal(s string) string {
-	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
-		var b strings.Builder
-		for i := 1; i < len(s)-1; i++ {
-			if s[i] == '\\' && i+1 < len(s)-1 {
-				i++
-			}
-			b.WriteByte(s[i])
-		}
-		return b.String()
-	}
-	return s
-}
+// quoteLocal writes a local part as RFC 5322 wants it (mailhdr.QuoteLocal).
+func quoteLocal(l string) string { return mailhdr.QuoteLocal(l) }
 
 // addrPart is the :all/:localpart/:domain/:user/:detail selector (RFC 5228
 // §2.7.4, RFC 5233).

@@ -313,7 +313,7 @@ func (t *envelopeTest) eval(r *run) (bool, error) {
 			vals = append(vals, "")
 			continue
 		}
-		ad := splitAddr(strings.Trim(v, "<>"))
+		ad := envelopeAddress(strings.Trim(v, "<>"))
 		if p, ok := ad.part(t.part, r.s.sepa); ok {
 			vals = append(vals, p)
 		}

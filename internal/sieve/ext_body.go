@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	"github.com/emersion/go-message"
+
+	"github.com/ebbmail/ebb/internal/mailhdr"
 )
 
 // RFC 5173: the body test, with :raw, :content and :text transforms.
@@ -214,21 +216,19 @@ func (w *bodyWalk) entity(e *message.Entity, depth int) error {
 }
 
 func (w *bodyWalk) embedded(e *message.Entity, depth int) error {
+	// The embedded message's header as every header is read (mailhdr).
 	br := bufio.NewReader(e.Body)
-	var hdr strings.Builder
-	for hdr.Len() < MaxHeaderBytes {
-		line, err := br.ReadString('\n')
-		hdr.WriteString(line)
-		if strings.TrimRight(line, "\r\n") == "" || err != nil {
-			break
-		}
+	h, _ := mailhdr.Read(br, MaxHeaderBytes)
+	sep := string(h.Separator)
+	if sep == "" {
+		sep = "\r\n" // it ended at text or at the end: end it for go-message
 	}
+	hdr := h.String() + sep
 	if contentTypeMatches("message/rfc822", w.types) && w.budget > 0 {
-		h := hdr.String()
-		w.budget -= int64(len(h))
-		w.out = append(w.out, h)
+		w.budget -= int64(len(hdr))
+		w.out = append(w.out, hdr)
 	}
-	inner, err := message.Read(io.MultiReader(strings.NewReader(hdr.String()), br))
+	inner, err := message.Read(io.MultiReader(strings.NewReader(hdr), br))
 	if inner == nil {
 		_ = err
 		return nil

@@ -1,22 +1,21 @@
 package sieve
 
 import (
-	"bufio"
-	"bytes"
-	"fmt"
 	"io"
-	"mime"
 	"strings"
 
+	"github.com/ebbmail/ebb/internal/bufpool"
 	"github.com/ebbmail/ebb/internal/mailhdr"
 )
 
-// MaxHeaderBytes bounds the header NewMessage reads into memory; the body is
-// never read into memory by NewMessage.
+// MaxHeaderBytes bounds the header NewMessage holds in memory: the fields
+// past it are not seen by the tests (the body still starts where the
+// header ends). The body is never read into memory by NewMessage.
 const MaxHeaderBytes = 4 << 20
 
 // FileMessage is a Message over a file (or any io.ReaderAt): the header is
-// parsed once, the body is read from r on demand.
+// read once, by mailhdr (the reader every part of ebb uses), the body is
+// read from r on demand.
 type FileMessage struct {
 	r       io.ReaderAt
 	size    int64
@@ -25,65 +24,29 @@ type FileMessage struct {
 }
 
 // NewMessage reads the header of the message in r (size octets) and returns
-// a Message whose Body reads from r. It accepts LF and CRLF line endings.
+// a Message whose Body reads from r. It accepts LF and CRLF line endings;
+// where the header ends is mailhdr.Scanner's rule (an mbox "From " line
+// skipped, the header ending at the empty line or before a line that is no
+// field).
 func NewMessage(r io.ReaderAt, size int64) (*FileMessage, error) {
-	br := bufio.NewReader(io.NewSectionReader(r, 0, size))
+	br := bufpool.Reader(io.NewSectionReader(r, 0, size))
+	defer bufpool.PutReader(br) // the fields are copies
 	m := &FileMessage{r: r, size: size}
-	var off int64
-	cur := -1
-	for {
-		line, err := br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			// A very long line: gather it whole (still bounded below).
-			buf := append([]byte{}, line...)
-			for err == bufio.ErrBufferFull {
-				line, err = br.ReadSlice('\n')
-				buf = append(buf, line...)
-				if len(buf) > MaxHeaderBytes {
-					return nil, fmt.Errorf("message header line is longer than %d bytes", MaxHeaderBytes)
-				}
-			}
-			line = buf
-		}
-		off += int64(len(line))
-		if off > MaxHeaderBytes {
-			return nil, fmt.Errorf("message header is longer than %d bytes", MaxHeaderBytes)
-		}
-		trimmed := bytes.TrimRight(line, "\r\n")
-		if len(trimmed) == 0 {
-			// The blank line (or the end of a header-only message).
-			m.bodyOff = off
-			if err == io.EOF && len(line) == 0 {
-				m.bodyOff = size
-			}
-			break
-		}
-		if len(m.header) == 0 && off == int64(len(line)) && bytes.HasPrefix(trimmed, []byte("From ")) {
-			// An mbox "From " separator line before the header is not a
-			// field; skip it rather than end the header there.
+	s := mailhdr.NewScanner(br)
+	held := 0
+	for s.Scan() {
+		f := s.Field()
+		if held += len(f.Raw); held > MaxHeaderBytes {
 			continue
 		}
-		if trimmed[0] == ' ' || trimmed[0] == '\t' {
-			if cur >= 0 {
-				m.header[cur].Value += "\r\n" + string(trimmed)
-			}
-		} else if i := bytes.IndexByte(trimmed, ':'); i > 0 {
-			m.header = append(m.header, HeaderField{Name: string(bytes.TrimRight(trimmed[:i], " \t")), Value: string(trimmed[i+1:])})
-			cur = len(m.header) - 1
-		} else {
-			// Not a header field: the header ended without a blank line
-			// (RFC 5322 requires one; be lenient like Dovecot).
-			m.bodyOff = off - int64(len(line))
-			break
-		}
-		if err == io.EOF {
-			m.bodyOff = size
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
+		// Line ends inside the value as a message on the wire has them.
+		v := strings.ReplaceAll(strings.ReplaceAll(f.RawValue(), "\r\n", "\n"), "\n", "\r\n")
+		m.header = append(m.header, HeaderField{Name: f.Name, Value: v})
 	}
+	if err := s.Err(); err != nil {
+		return nil, err
+	}
+	m.bodyOff = s.Offset()
 	return m, nil
 }
 
@@ -93,29 +56,15 @@ func (m *FileMessage) Body() (io.Reader, error) {
 	return io.NewSectionReader(m.r, m.bodyOff, m.size-m.bodyOff), nil
 }
 
-// unfold removes header folding and surrounding white space (RFC 5322 §2.2.3).
-func unfold(v string) string {
-	if strings.ContainsAny(v, "\r\n") {
-		v = strings.NewReplacer("\r\n", "", "\n", "", "\r", "").Replace(v)
-	}
-	return strings.Trim(v, " \t")
-}
-
-var wordDecoder = &mime.WordDecoder{CharsetReader: mailhdr.CharsetReader}
+// unfold removes header folding and surrounding white space (RFC 5322
+// §2.2.3), as mailhdr does for every reader.
+func unfold(v string) string { return mailhdr.Unfold(v) }
 
 // decodeHeader unfolds a value and decodes RFC 2047 encoded words, as
-// RFC 5228 §5.7 asks of the header test. An undecodable value stays raw.
-func decodeHeader(v string) string {
-	v = unfold(v)
-	if !strings.Contains(v, "=?") {
-		return v
-	}
-	d, err := wordDecoder.DecodeHeader(v)
-	if err != nil {
-		return v
-	}
-	return d
-}
+// RFC 5228 §5.7 asks of the header test, with mailhdr's decoder (every
+// charset; a word that does not decode stays as written, the others are
+// still decoded).
+func decodeHeader(v string) string { return mailhdr.DecodeText(unfold(v)) }
 
 // header returns the current header: the message's, or the edited copy.
 func (r *run) header() []HeaderField {
@@ -146,12 +95,14 @@ func (r *run) headerValues(name string) []string {
 }
 
 // headerAddresses returns the addresses of every field named name, each
-// field's list in order, cached like headerValues.
+// field's list in order, cached like headerValues. The raw value is
+// parsed (RFC 2047 §5: encoded words are decoded in display names only,
+// never before the address is read).
 func (r *run) headerAddresses(name string) [][]mailAddr {
 	if v, ok := r.haCache[name]; ok {
 		return v
 	}
-	vals := r.headerValues(name)
+	vals := r.rawHeaderValues(name)
 	out := make([][]mailAddr, len(vals))
 	for i, hv := range vals {
 		out[i] = parseAddressList(hv)

@@ -6,12 +6,12 @@ import (
 	"context"
 	"io"
 	"os"
-	"strings"
 	"time"
 
+	"github.com/ebbmail/ebb/internal/bufpool"
+	"github.com/ebbmail/ebb/internal/mailhdr"
 	"github.com/ebbmail/ebb/internal/pickup"
 	"github.com/ebbmail/ebb/internal/queue"
-	"github.com/ebbmail/ebb/internal/sieve"
 )
 
 // Outbox takes the messages a script sends: redirects (the message itself,
@@ -64,43 +64,31 @@ func (o PickupOutbox) Send(ctx context.Context, sender string, rcpts []string, d
 // delivery wrote it, without Return-Path fields (Return-Path belongs to
 // final delivery, RFC 5321 §4.4; the resent copy gets a new one from its
 // envelope). Delivered-To stays: it is what stops a redirect loop (RFC 5228
-// §4.2 asks implementations to prevent loops). Only the header is held in
-// memory (bounded by sieve.MaxHeaderBytes); the body streams from the file.
+// §4.2 asks implementations to prevent loops). The header is read by
+// mailhdr, as delivery wrote it; only one field at a time is held in
+// memory and the body streams from the file.
 func redirectReader(path string) (io.ReadCloser, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	br := bufio.NewReaderSize(f, 64<<10)
-	var head bytes.Buffer
-	skipping := false
-	for head.Len() < sieve.MaxHeaderBytes {
-		line, err := br.ReadBytes('\n')
-		if len(line) > 0 {
-			cont := line[0] == ' ' || line[0] == '\t'
-			end := len(bytes.TrimRight(line, "\r\n")) == 0
-			if !cont {
-				skipping = !end && len(line) >= len("Return-Path:") && strings.EqualFold(string(line[:len("Return-Path:")]), "Return-Path:")
-			}
-			if !skipping {
-				head.Write(line)
-			}
-			if end {
-				break
-			}
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-	}
-	return struct {
-		io.Reader
-		io.Closer
-	}{io.MultiReader(&head, br), f}, nil
+	br := bufpool.Reader(f)
+	filter := mailhdr.NewFilter(br, func(fl mailhdr.Field) mailhdr.Verdict {
+		return mailhdr.Verdict{Drop: fl.Is("Return-Path")}
+	})
+	return &pooledFile{Reader: filter, f: f, br: br}, nil
+}
+
+// pooledFile closes the file and returns the reader's buffer.
+type pooledFile struct {
+	io.Reader
+	f  *os.File
+	br *bufio.Reader
+}
+
+func (p *pooledFile) Close() error {
+	bufpool.PutReader(p.br)
+	return p.f.Close()
 }
 
 // bytesReader is a small helper to send built replies.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ebbmail/ebb/internal/mailhdr"
 	"github.com/ebbmail/ebb/internal/sieve"
 )
 
@@ -17,19 +18,16 @@ func vacationReply(v sieve.Vacation, orig []sieve.HeaderField, from, hostname st
 	get := func(name string) string {
 		for _, h := range orig {
 			if strings.EqualFold(h.Name, name) {
-				return strings.TrimSpace(unfold(h.Value))
+				return mailhdr.Unfold(h.Value)
 			}
 		}
 		return ""
 	}
 	subject := v.Subject
 	if subject == "" {
-		// RFC 5230 §5.5: "Auto:" and the original subject, decoded.
-		s := get("Subject")
-		if d, err := new(mime.WordDecoder).DecodeHeader(s); err == nil {
-			s = d
-		}
-		subject = "Auto: " + s
+		// RFC 5230 §5.5: "Auto:" and the original subject, decoded
+		// (mailhdr: every charset, as the header test decodes it).
+		subject = "Auto: " + mailhdr.DecodeText(get("Subject"))
 	}
 	sender := v.From
 	if sender == "" {
@@ -68,11 +66,6 @@ func vacationReply(v sieve.Vacation, orig []sieve.HeaderField, from, hostname st
 		b.WriteString(eol)
 	}
 	return []byte(b.String())
-}
-
-func unfold(s string) string {
-	s = strings.ReplaceAll(s, "\r\n", "")
-	return strings.ReplaceAll(s, "\n", "")
 }
 
 func randomID() string {
