@@ -25,9 +25,9 @@ func runDovecot(c *cli.Call) int {
 	o := dovecotconf.Options{SQLConf: *sqlConf, UID: -1, GID: -1}
 	if u, err := mailuser.Lookup(cfg); err == nil {
 		o.UID, o.GID = u.UID, u.GID
-	} else {
-		fmt.Fprintf(c.Stderr, "%s: server.user %q does not exist yet; the snippet names it and Dovecot resolves it at start (create it: adduser --system --group %s)\n",
-			c.Name, cfg.Server.User, cfg.Server.User)
+	} else if d, ok := diag.As(err); ok {
+		fmt.Fprintf(c.Stderr, "%s: %s does not exist yet; the snippet names it and Dovecot resolves it at start. Fix: %s\n",
+			c.Name, d.Setting.Key, d.Hint)
 	}
 	f, err := dovecotconf.Generate(cfg, o)
 	if err != nil {

@@ -44,7 +44,7 @@ func Lookup(cfg *config.Config) (*User, error) {
 	if err != nil {
 		e := diag.New("lookup", "find the mail user", name, fmt.Errorf("server.user %q does not exist: %w", name, err))
 		e.Setting, e.Class, e.Exit = cfg.Setting("server.user"), diag.Permanent, diag.ExNoUser
-		e.Hint = CreateHint(name)
+		e.SetFix(diag.AddUser(name).OrElse(diag.Steps(diag.Say("set server.user to the user ebb serve runs as"))))
 		return nil, e
 	}
 	u := &User{Name: pw.Username}
@@ -55,17 +55,12 @@ func Lookup(cfg *config.Config) (*User, error) {
 		if err != nil {
 			e := diag.New("lookup", "find the mail user's group", g, fmt.Errorf("server.group %q does not exist: %w", g, err))
 			e.Setting, e.Class, e.Exit = cfg.Setting("server.group"), diag.Permanent, diag.ExNoUser
-			e.Hint = fmt.Sprintf("create it (addgroup --system %s), or leave server.group empty for the primary group of %s", g, name)
+			e.SetFix(diag.Steps(diag.Command("addgroup", "--system", g)).OrElse(diag.Steps(diag.Set(e.Setting, diag.TOMLString("")))))
 			return nil, e
 		}
 		u.GID, _ = strconv.Atoi(grp.Gid)
 	}
 	return u, nil
-}
-
-// CreateHint is the fix for a server.user that does not exist.
-func CreateHint(name string) string {
-	return fmt.Sprintf("create the mail user first: adduser --system --group --no-create-home --home /nonexistent %s (the Debian package does this), or set server.user to the user ebb serve runs as", name)
 }
 
 // ForRoot is the mail user when this process runs as root, so that what
