@@ -41,8 +41,9 @@ func TestQueueStoryUnwritableMaildirIsNamedAndFlushed(t *testing.T) {
 	var text string
 	var q mailqJSON
 	e.waitFor("both deferred", func() bool {
+		// The text and the JSON are two runs of mailq: both must see it.
 		text, q = e.mailq()
-		return q.Summary.ByState["deferred"] == 2
+		return q.Summary.ByState["deferred"] == 2 && strings.Contains(text, "2 recipients: 2 deferred")
 	})
 	for _, id := range ids {
 		if !strings.Contains(text, id) {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ebbmail/ebb/internal/cli"
 	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 )
 
@@ -33,7 +34,7 @@ var aliasCmd = &cli.Command{Name: "alias", Summary: "aliases and catch-alls (@do
 		return withDirectory(c, 1, -1, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
 			n, err := d.RemoveAlias(c.Ctx, c.Args[0], c.Args[1:]...)
 			if err == nil {
-				fmt.Fprintf(c.Stdout, "alias %s: %d destinations removed\n", c.Args[0], n)
+				fmt.Fprintf(c.Stdout, "alias %s: %s removed\n", c.Args[0], diag.Count(n, "destination"))
 			}
 			return err
 		})

@@ -6,6 +6,7 @@ import (
 	"github.com/ebbmail/ebb/internal/cli"
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/deliver"
+	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 )
 
@@ -58,7 +59,7 @@ func domainRemove(c *cli.Call) int {
 		for _, d := range res.Domains {
 			fmt.Fprintf(c.Stdout, "domain %s removed\n", d)
 		}
-		fmt.Fprintf(c.Stdout, "%d mailboxes and %d alias destinations removed from the directory\n", len(res.Mailboxes), res.Aliases)
+		fmt.Fprintf(c.Stdout, "%s and %s removed from the directory\n", diag.Count(len(res.Mailboxes), "mailbox"), diag.Count(res.Aliases, "alias destination"))
 		return removeMail(c, cfg, res.Mailboxes, *deleteMail)
 	})
 }

@@ -67,6 +67,7 @@ func runMailq(c *cli.Call) int {
 		}
 		return c.Fail(diag.From(err, "ebb mailq", ""))
 	}
+	queue.NoteSettings(l, cfg) // a setting changed since an attempt is said, not quoted stale
 	sum := queue.Summarize(l)
 	if *asJSON {
 		queue.WriteListingJSON(c.Stdout, l, sum)

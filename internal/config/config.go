@@ -171,6 +171,13 @@ func (c *Config) Setting(key string) *diag.Setting {
 	return s
 }
 
+// Has reports whether key is a key of the config (a setting an error
+// quotes may be a command-line flag or a phrase).
+func (c *Config) Has(key string) bool {
+	_, ok := lookup(reflect.ValueOf(c).Elem(), strings.Split(key, "."))
+	return ok
+}
+
 // IsDefault reports whether key kept its default value.
 func (c *Config) IsDefault(key string) bool {
 	return !c.md.IsDefined(strings.Split(key, ".")...)

@@ -138,6 +138,10 @@ type Setting struct {
 	// Group (server.group; "": the user's primary group).
 	User  string `json:"user,omitempty"`
 	Group string `json:"group,omitempty"`
+	// Now is the value the config file gives the key today, when it is
+	// not Value any more (an error kept in the queue quotes the value of
+	// its attempt; mailq reads the file again): the sentence says both.
+	Now *string `json:"now,omitempty"`
 }
 
 func (s Setting) String() string {
@@ -147,6 +151,9 @@ func (s Setting) String() string {
 		r += ", the default"
 	case s.Where != "":
 		r += " at " + s.Where
+	}
+	if s.Now != nil {
+		r += fmt.Sprintf(", when it failed; the config says %q now", *s.Now)
 	}
 	return r
 }

@@ -3,6 +3,7 @@ package directory
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/ebbmail/ebb/internal/diag"
 	"io"
 	"strconv"
 	"strings"
@@ -171,8 +172,8 @@ func (res *ImportResult) WriteText(w io.Writer) {
 	for _, ch := range res.Changes {
 		fmt.Fprintln(w, ch)
 	}
-	fmt.Fprintf(w, "%s: %d domains added, %d mailboxes added, %d updated, %d lines skipped\n",
-		verb, len(res.AddedDomains), res.AddedMailboxes, res.UpdatedMailboxes, len(res.Bad))
+	fmt.Fprintf(w, "%s: %s added, %s added, %d updated, %s skipped\n", verb, diag.Count(len(res.AddedDomains), "domain"),
+		diag.Count(res.AddedMailboxes, "mailbox"), res.UpdatedMailboxes, diag.Count(len(res.Bad), "line"))
 }
 
 // WriteJSON writes the result as JSON.

@@ -89,7 +89,7 @@ func TestResolutionSaysWhereMailGoes(t *testing.T) {
 func TestImportResultText(t *testing.T) {
 	res := &directory.ImportResult{DryRun: true, AddedDomains: []string{"example.org"}, AddedMailboxes: 2, Changes: []string{"add mailbox a@example.org"},
 		Bad: []directory.BadLine{{Line: 3, Reason: "no password"}}}
-	if out := text(func(b *bytes.Buffer) { res.WriteText(b) }); out != "add mailbox a@example.org\nwould import (dry run, nothing changed): 1 domains added, 2 mailboxes added, 0 updated, 1 lines skipped\n" {
+	if out := text(func(b *bytes.Buffer) { res.WriteText(b) }); out != "add mailbox a@example.org\nwould import (dry run, nothing changed): 1 domain added, 2 mailboxes added, 0 updated, 1 line skipped\n" {
 		t.Errorf("text: %q", out)
 	}
 	if out := text(func(b *bytes.Buffer) { res.WriteBad(b, "users.csv") }); out != "users.csv:3: skipped: no password\n" {

@@ -60,7 +60,7 @@ func checkCert(env *Env, name, certKey, keyKey, certFile, keyFile string) []Find
 		e.Setting, e.Hint = setting, "renew it, then reload: kill -HUP the ebb serve process"
 		return []Finding{Failed(name, e)}
 	case leaf.NotAfter.Sub(now) < certWarnBefore:
-		e := diag.New("verify", "use the TLS certificate", certFile, fmt.Errorf("it expires on %s, in %d days", leaf.NotAfter.Format(time.DateOnly), int(leaf.NotAfter.Sub(now).Hours()/24)))
+		e := diag.New("verify", "use the TLS certificate", certFile, fmt.Errorf("it expires on %s, in %s", leaf.NotAfter.Format(time.DateOnly), diag.Count(int(leaf.NotAfter.Sub(now).Hours()/24), "day")))
 		e.Setting, e.Hint = setting, "renew it, then reload: kill -HUP the ebb serve process"
 		out = append(out, Warned(name, e))
 	}

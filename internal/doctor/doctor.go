@@ -179,7 +179,7 @@ func WriteText(w io.Writer, fs []Finding) {
 			fmt.Fprintf(w, "FAIL  %-16s %s\n", f.Check, f.Message)
 		}
 	}
-	fmt.Fprintf(w, "%d findings: %d failed, %d warnings\n", len(fs), fails, warns)
+	fmt.Fprintf(w, "%s: %d failed, %s\n", diag.Count(len(fs), "finding"), fails, diag.Count(warns, "warning"))
 }
 
 // WriteJSON prints findings as one JSON document.

@@ -64,7 +64,7 @@ func TestRunAndReport(t *testing.T) {
 	}
 	var text bytes.Buffer
 	WriteText(&text, fs)
-	for _, want := range []string{"ok    a                /x: fine", "WARN  b", "FAIL  c                ebb doctor: cannot create a file in /z", "3 findings: 1 failed, 1 warnings"} {
+	for _, want := range []string{"ok    a                /x: fine", "WARN  b", "FAIL  c                ebb doctor: cannot create a file in /z", "3 findings: 1 failed, 1 warning"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text lacks %q:\n%s", want, text.String())
 		}

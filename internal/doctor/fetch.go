@@ -58,7 +58,7 @@ func checkFetch(ctx context.Context, env *Env) []Finding {
 				since = "last success " + a.Status.LastOK.Local().Format(time.DateTime)
 			}
 			e := diag.New(a.Status.Cause, "fetch the account "+a.Name, subject,
-				fmt.Errorf("%d attempts in a row failed (%s); the last, at %s: %s", a.Status.Failures, since,
+				fmt.Errorf("%s in a row failed (%s); the last, at %s: %s", diag.Count(a.Status.Failures, "attempt"), since,
 					a.Status.At.Local().Format(time.DateTime), a.Status.Text))
 			e.Setting = env.Cfg.Setting("fetch.failing_after")
 			e.Hint = "fix the cause named above; ebb fetch test " + a.Name + " tries the login now"

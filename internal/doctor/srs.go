@@ -72,5 +72,5 @@ func checkSRSSecret(ctx context.Context, env *Env) []Finding {
 		e.Hint = "remove the empty file: ebb serve then writes a random secret there"
 		return []Finding{Failed(name, e)}
 	}
-	return []Finding{Passed(name, path, fmt.Sprintf("%d secret(s), readable by its owner only", n))}
+	return []Finding{Passed(name, path, fmt.Sprintf("%s, readable by its owner only", diag.Count(n, "secret")))}
 }

@@ -188,12 +188,12 @@ func checkPickup(ctx context.Context, env *Env) []Finding {
 	waiting, _ := filepath.Glob(filepath.Join(dir, "m.*"))
 	bad, _ := filepath.Glob(filepath.Join(dir, "x.*"))
 	if len(bad) > 0 {
-		e := diag.New("pickup", "pick up", bad[0], fmt.Errorf("%d messages in %s could not be picked up; ebb serve logged why", len(bad), dir))
+		e := diag.New("pickup", "pick up", bad[0], fmt.Errorf("%s in %s could not be picked up; ebb serve logged why", diag.Count(len(bad), "message"), dir))
 		e.Setting, e.Hint = setting, "read the log lines 'pickup: message refused for good', then remove or fix the x.* files"
 		return []Finding{Warned(name, e)}
 	}
 	if len(waiting) > 0 {
-		msg += fmt.Sprintf("; %d messages wait for pickup", len(waiting))
+		msg += fmt.Sprintf("; %s waiting for pickup", diag.Count(len(waiting), "message"))
 	}
 	return []Finding{Passed(name, dir, msg)}
 }

@@ -3,6 +3,7 @@ package queue
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/ebbmail/ebb/internal/config"
 	"io"
 	"strings"
 	"time"
@@ -23,6 +24,25 @@ func WriteListingJSON(w io.Writer, l *Listing, sum Summary) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// NoteSettings compares the settings the listed errors quote (the values
+// of their attempts) with cfg, the config as it reads now, and marks each
+// one whose value has changed since (a reload, an edit): mailq then says
+// both instead of quoting a line the file no longer holds.
+func NoteSettings(l *Listing, cfg *config.Config) {
+	for _, m := range l.Messages {
+		for _, r := range m.Recipients {
+			if r.Error == nil || r.Error.Setting == nil || r.Error.Setting.Key == "" || strings.HasPrefix(r.Error.Setting.Key, "-") {
+				continue
+			}
+			s := r.Error.Setting
+			if cur := cfg.Setting(s.Key); cur.Value != s.Value && cfg.Has(s.Key) {
+				v := cur.Value
+				s.Now = &v
+			}
+		}
+	}
 }
 
 // WriteListing writes the mailq listing of l (and its summary) as text.
@@ -60,7 +80,7 @@ func WriteListing(w io.Writer, l *Listing, sum Summary, now time.Time) {
 		fmt.Fprintf(w, "damaged: %s: %s\n", d.Path, d.Error)
 	}
 	if l.Incomplete > 0 {
-		fmt.Fprintf(w, "%d data files without an envelope (receives in progress, or left by a crash and never acknowledged)\n", l.Incomplete)
+		fmt.Fprintf(w, "%s without an envelope (receives in progress, or left by a crash and never acknowledged)\n", diag.Count(l.Incomplete, "data file"))
 	}
 	var states []string
 	for _, st := range []State{Pending, Deferred, Failed, Delivered} {
@@ -68,11 +88,11 @@ func WriteListing(w io.Writer, l *Listing, sum Summary, now time.Time) {
 			states = append(states, fmt.Sprintf("%d %s", n, st))
 		}
 	}
-	fmt.Fprintf(w, "-- %d messages", sum.Messages)
+	fmt.Fprintf(w, "-- %s", diag.Count(sum.Messages, "message"))
 	if sum.Held > 0 {
 		fmt.Fprintf(w, " (%d held)", sum.Held)
 	}
-	fmt.Fprintf(w, ", %d recipients: %s\n", sum.Recipients, strings.Join(states, ", "))
+	fmt.Fprintf(w, ", %s: %s\n", diag.Count(sum.Recipients, "recipient"), strings.Join(states, ", "))
 	for _, g := range sum.Reasons {
 		fmt.Fprintf(w, "%d %s: %s\n", g.Count, g.State, g.Reason)
 		if g.Hint != "" {

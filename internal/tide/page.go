@@ -279,7 +279,15 @@ func rateChart(rs []Rate, from, to time.Time) template.HTML {
 		chartW, chartH+2, b.String(), max))
 }
 
-var funcs = template.FuncMap{"join": strings.Join}
+var funcs = template.FuncMap{"join": strings.Join, "plural": plural}
+
+// plural is noun for the count n of any integer type: 1 sample, 2 samples.
+func plural(n any, noun string) string {
+	if fmt.Sprint(n) == "1" {
+		return diag.Plural(1, noun)
+	}
+	return diag.Plural(2, noun)
+}
 
 // The templates are parsed on first use, not at init: every ebb command
 // (sendmail, mailq, deliver) links this package (issue 16).
@@ -303,12 +311,12 @@ table{width:100%;border-collapse:collapse;background:#fff;table-layout:fixed}td,
 code{font-size:.9em;word-break:break-all}
 </style></head><body><main>
 <h1>Queue tide{{if .Host}} on {{.Host}}{{end}}</h1>
-<p class="muted">{{.Now}} · {{.Samples}} samples in the {{.WindowLabel}}</p>
+<p class="muted">{{.Now}} · {{.Samples}} {{plural .Samples "sample"}} in the {{.WindowLabel}}</p>
 <div class="cards">
-<div class="card" id="depth">in the queue<b>{{.Messages}}</b>messages{{if .Held}}, {{.Held}} held{{end}}</div>
-<div class="card" id="deferred">deferred<b>{{.Deferred}}</b>recipients</div>
-<div class="card" id="pending">pending<b>{{.Pending}}</b>recipients</div>
-<div class="card" id="delivered">since start<b>{{.Delivered}}</b>delivered, {{.Deferrals}} deferrals, {{.Failed}} failed</div>
+<div class="card" id="depth">in the queue<b>{{.Messages}}</b>{{plural .Messages "message"}}{{if .Held}}, {{.Held}} held{{end}}</div>
+<div class="card" id="deferred">deferred<b>{{.Deferred}}</b>{{plural .Deferred "recipient"}}</div>
+<div class="card" id="pending">pending<b>{{.Pending}}</b>{{plural .Pending "recipient"}}</div>
+<div class="card" id="delivered">since start<b>{{.Delivered}}</b>delivered, {{.Deferrals}} {{plural .Deferrals "deferral"}}, {{.Failed}} failed</div>
 </div>
 <h2>Queue depth</h2>
 <p class="win">{{range .Windows}}<a href="/?w={{.Key}}"{{if .Current}} class="cur"{{end}}>{{.Label}}</a>{{end}}</p>
