@@ -108,11 +108,11 @@ func (r *journalRecorder) checked(m *queue.Message, listener string, header stri
 	}
 	now := time.Now().UTC()
 	if err != nil {
-		// The reply is the one the session gives (smtpd.Reply), with the
+		// The reply is the one the session gives (smtpd.ReplyFor), with the
 		// same ref: SMTPReply gives de its ref, and de is the error the
 		// session replies with.
 		de := diag.From(err, "ebb serve", "check")
-		rep := smtpd.Reply(err, true)
+		rep := smtpd.ReplyFor(err, true)
 		r.append(journal.Record{Time: now, Event: "refused", Stage: "data", QueueID: m.ID, Ref: de.EnsureRef(),
 			Reply: fmt.Sprintf("%d %d.%d.%d %s", rep.Code, rep.EnhancedCode[0], rep.EnhancedCode[1], rep.EnhancedCode[2], rep.Message),
 			From:  m.Envelope.From, To: m.Envelope.Recipients, Client: m.Envelope.ClientAddr, Helo: m.Envelope.ClientHelo,

@@ -250,9 +250,9 @@ func replyExit(code int, enh [3]int) int {
 func enhString(e [3]int) string { return fmt.Sprintf("%d.%d.%d", e[0], e[1], e[2]) }
 
 func (r *router) refusal(step, addr string, err error) {
-	// The session's own reply (smtpd.Reply): after DATA only a verdict
+	// The session's own reply (smtpd.ReplyFor): after DATA only a verdict
 	// is a 5xx.
-	rep := smtpd.Reply(err, step == "check")
+	rep := smtpd.ReplyFor(err, step == "check")
 	code, enh, text := rep.Code, [3]int(rep.EnhancedCode), rep.Message
 	s := RouteStep{Step: step, Addr: addr, Code: code, Enhanced: enhString(enh), Text: text, Exit: replyExit(code, enh)}
 	if de, ok := diag.As(err); ok {

@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -10,13 +11,27 @@ import (
 	"github.com/ebbmail/ebb/internal/diag"
 )
 
-// Reply is the reply the session gives for err from a policy (MAIL, RCPT)
+// Reply is one SMTP reply (RFC 5321 §4.2): the code, the enhanced status
+// code of RFC 3463 (RFC 2034; zero: X.0.0 of the code's class) and the
+// text, in ebb's own words (lines separated by "\n"). As an error it is a
+// refusal: a Handler or Policy returns one to answer with it.
+type Reply struct {
+	Code     int
+	Enhanced [3]int
+	Message  string
+}
+
+func (r *Reply) Error() string {
+	return fmt.Sprintf("%d %d.%d.%d %s", r.Code, r.Enhanced[0], r.Enhanced[1], r.Enhanced[2], r.Message)
+}
+
+// ReplyFor is the reply the session gives for err from a policy (MAIL, RCPT)
 // or, with afterData, from the spool and the checks after DATA; ebb route
 // gives the same. Before DATA an *smtp.SMTPError is the reply as it is.
 // After DATA a permanent diag error with a 5xx of its own is a verdict on
 // the message (a virus, spam, a DMARC reject), replied as it is. Anything
 // else is our own trouble: temporary, never a 5xx (principle 4).
-func Reply(err error, afterData bool) *smtp.SMTPError {
+func ReplyFor(err error, afterData bool) *smtp.SMTPError {
 	if afterData {
 		if de, ok := verdictOf(err); ok {
 			code, enh, text := de.SMTPReply()

@@ -18,13 +18,6 @@ import (
 	"github.com/ebbmail/ebb/internal/metrics"
 )
 
-// maxLineLength bounds one line, commands and message lines alike. RFC 5321
-// §4.5.3.1.6 says 1000 octets, but real mail (long HTML lines, JSON) breaks
-// it, and go-smtp answers a longer DATA line with a permanent 554; 8 KiB is
-// the limit Postfix's line_length_limit-style tolerance gives in practice,
-// and it still bounds the memory a client can make us hold before AUTH.
-const maxLineLength = 8192
-
 // Options are the limits and names a running server can change on SIGHUP
 // (SetOptions); a new connection takes them as they are when it is
 // accepted (each gets a go-smtp server of its own). The listen addresses

@@ -224,7 +224,7 @@ func (s *session) Data(r io.Reader) error {
 	if de, ok := verdictOf(err); ok {
 		// A verdict on the message itself (a virus, spam, a DMARC reject)
 		// from a check after DATA: its 5xx is the reply, not our trouble.
-		rep := Reply(err, true) // reply.go, shared with ebb route
+		rep := ReplyFor(err, true) // reply.go, shared with ebb route
 		s.log.Info("smtp message refused", "from", s.from, "rcpts", len(m.Recipients),
 			"bytes", dr.n, "code", rep.Code, "reply", rep.Message, "ref", de.Ref, "diag", de)
 		srv.metrics.Message("rejected", dr.n)
