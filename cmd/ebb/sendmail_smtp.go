@@ -2,38 +2,35 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/emersion/go-smtp"
 
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/pickup"
 	"github.com/ebbmail/ebb/internal/sendmail"
+	"github.com/ebbmail/ebb/internal/smtpd"
 )
 
 // sendmailSMTP is -bs: SMTP on stdin/stdout, for programs that would rather
 // speak SMTP to a pipe than pass arguments. The caller is a local user, as
 // with the rest of sendmail: each message goes through the pickup like
-// any other, with Date, Message-ID and From added when missing.
+// any other, with Date, Message-ID and From added when missing. The
+// protocol is the daemon's own engine (smtpd.ServeConn), with its limits.
 func sendmailSMTP(e *env, cfg *config.Config, drop *pickup.Drop) int {
 	caller := localCaller(cfg)
-	conn := &stdioConn{r: e.stdin, w: e.stdout, done: make(chan struct{})}
-	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		return &stdioSession{e: e, drop: drop, caller: caller}, nil
-	}))
-	srv.Domain = caller.Hostname
-	srv.MaxMessageBytes = int64(cfg.SMTP.MaxMessageSize)
-	srv.MaxRecipients = cfg.SMTP.MaxRecipients
-	srv.MaxLineLength = 8192
-	srv.EnableSMTPUTF8 = true
-	srv.ErrorLog = nopLogger{}
-	if err := srv.Serve(&oneListener{c: conn}); err != nil && !errors.Is(err, net.ErrClosed) {
+	conn := &stdioConn{r: e.stdin, w: e.stdout}
+	p := &smtpd.Protocol{
+		Hostname:        caller.Hostname,
+		MaxMessageBytes: int64(cfg.SMTP.MaxMessageSize),
+		MaxRecipients:   cfg.SMTP.MaxRecipients,
+		NoDSN:           true, // the pickup keeps no DSN parameters
+	}
+	if err := smtpd.ServeConn(conn, &stdioSession{e: e, drop: drop, caller: caller}, p); err != nil {
 		return diag.ExIOErr
 	}
 	return 0
@@ -48,18 +45,16 @@ type stdioSession struct {
 	body   string
 }
 
-func (s *stdioSession) Reset()        { s.from, s.rcpts, s.body = "", nil, "" }
-func (s *stdioSession) Logout() error { return nil }
+func (s *stdioSession) Hello(string, *tls.ConnectionState) error { return nil }
 
-func (s *stdioSession) Mail(from string, opts *smtp.MailOptions) error {
-	s.from = from
-	if opts != nil {
-		s.body = string(opts.Body)
-	}
+func (s *stdioSession) Reset() { s.from, s.rcpts, s.body = "", nil, "" }
+
+func (s *stdioSession) Mail(from string, opts *smtpd.MailOptions) error {
+	s.from, s.body = from, opts.Body
 	return nil
 }
 
-func (s *stdioSession) Rcpt(to string, opts *smtp.RcptOptions) error {
+func (s *stdioSession) Rcpt(to string, opts *smtpd.RcptOptions) error {
 	s.rcpts = append(s.rcpts, sendmail.Qualify(to, s.caller.Domain))
 	return nil
 }
@@ -69,7 +64,7 @@ func (s *stdioSession) Data(r io.Reader) error {
 	h, err := sendmail.ReadHeader(in)
 	if err != nil {
 		io.Copy(io.Discard, r)
-		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: err.Error()}
+		return &smtpd.Reply{Code: 554, Enhanced: [3]int{5, 6, 0}, Message: err.Error()}
 	}
 	from := s.from
 	if from == "" {
@@ -87,11 +82,11 @@ func (s *stdioSession) Data(r io.Reader) error {
 	if err != nil {
 		var ref *pickup.Refusal
 		if errors.As(err, &ref) {
-			return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 0, 0}, Message: ref.Reply.Sentence}
+			return &smtpd.Reply{Code: 554, Enhanced: [3]int{5, 0, 0}, Message: ref.Reply.Sentence}
 		}
 		d := diag.From(err, "sendmail", "submit")
 		// A local caller may see the whole sentence: it is its own host.
-		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: strings.ReplaceAll(d.Sentence(), "\n", " ")}
+		return &smtpd.Reply{Code: 451, Enhanced: [3]int{4, 3, 0}, Message: strings.ReplaceAll(d.Sentence(), "\n", " ")}
 	}
 	msg := "Ok: queued"
 	if res.QueueID != "" {
@@ -99,23 +94,19 @@ func (s *stdioSession) Data(r io.Reader) error {
 	} else {
 		msg += " for pickup"
 	}
-	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: msg}
+	return &smtpd.Reply{Code: 250, Enhanced: [3]int{2, 0, 0}, Message: msg}
 }
 
-// stdioConn is stdin and stdout as one net.Conn.
+// stdioConn is stdin and stdout as one net.Conn (without deadlines: the
+// caller is a local program on a pipe).
 type stdioConn struct {
-	r    io.Reader
-	w    io.Writer
-	once sync.Once
-	done chan struct{}
+	r io.Reader
+	w io.Writer
 }
 
-func (c *stdioConn) Read(p []byte) (int, error)  { return c.r.Read(p) }
-func (c *stdioConn) Write(p []byte) (int, error) { return c.w.Write(p) }
-func (c *stdioConn) Close() error {
-	c.once.Do(func() { close(c.done) })
-	return nil
-}
+func (c *stdioConn) Read(p []byte) (int, error)         { return c.r.Read(p) }
+func (c *stdioConn) Write(p []byte) (int, error)        { return c.w.Write(p) }
+func (c *stdioConn) Close() error                       { return nil }
 func (c *stdioConn) LocalAddr() net.Addr                { return stdioAddr{} }
 func (c *stdioConn) RemoteAddr() net.Addr               { return stdioAddr{} }
 func (c *stdioConn) SetDeadline(t time.Time) error      { return nil }
@@ -126,25 +117,3 @@ type stdioAddr struct{}
 
 func (stdioAddr) Network() string { return "stdio" }
 func (stdioAddr) String() string  { return "stdin" }
-
-// oneListener hands out one connection, then waits for it to end.
-type oneListener struct {
-	c      *stdioConn
-	handed bool
-}
-
-func (l *oneListener) Accept() (net.Conn, error) {
-	if !l.handed {
-		l.handed = true
-		return l.c, nil
-	}
-	<-l.c.done
-	return nil, net.ErrClosed
-}
-func (l *oneListener) Close() error   { return l.c.Close() }
-func (l *oneListener) Addr() net.Addr { return stdioAddr{} }
-
-type nopLogger struct{}
-
-func (nopLogger) Printf(string, ...any) {}
-func (nopLogger) Println(...any)        {}

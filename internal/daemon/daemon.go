@@ -209,6 +209,15 @@ func (d *daemon) run() int {
 		Logger:    d.log.Logger,
 		Metrics:   d.metrics,
 		OnRefusal: d.jr.refused, // journal.go: every ref a client gets opens its story
+		// RCPT TO:<Postmaster> is the postmaster of the domain added
+		// first, the host's own (RFC 5321 §4.1.1.3).
+		Postmaster: func(ctx context.Context) (string, error) {
+			first, err := d.dir.FirstDomain(ctx)
+			if err != nil || first == "" {
+				return "", err
+			}
+			return "postmaster@" + first, nil
+		},
 	})
 	if err != nil {
 		return d.fail(err, "start")

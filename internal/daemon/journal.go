@@ -114,7 +114,7 @@ func (r *journalRecorder) checked(m *queue.Message, listener string, header stri
 		de := diag.From(err, "ebb serve", "check")
 		rep := smtpd.ReplyFor(err, true)
 		r.append(journal.Record{Time: now, Event: "refused", Stage: "data", QueueID: m.ID, Ref: de.EnsureRef(),
-			Reply: fmt.Sprintf("%d %d.%d.%d %s", rep.Code, rep.EnhancedCode[0], rep.EnhancedCode[1], rep.EnhancedCode[2], rep.Message),
+			Reply: fmt.Sprintf("%d %d.%d.%d %s", rep.Code, rep.Enhanced[0], rep.Enhanced[1], rep.Enhanced[2], rep.Message),
 			From:  m.Envelope.From, To: m.Envelope.Recipients, Client: m.Envelope.ClientAddr, Helo: m.Envelope.ClientHelo,
 			Listener: listener, Size: m.Size, Error: de, MessageID: messageID(m.DataPath)})
 		r.mu.Lock()

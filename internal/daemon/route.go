@@ -14,8 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/ebbmail/ebb/internal/deliver"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
@@ -253,7 +251,7 @@ func (r *router) refusal(step, addr string, err error) {
 	// The session's own reply (smtpd.ReplyFor): after DATA only a verdict
 	// is a 5xx.
 	rep := smtpd.ReplyFor(err, step == "check")
-	code, enh, text := rep.Code, [3]int(rep.EnhancedCode), rep.Message
+	code, enh, text := rep.Code, rep.Enhanced, rep.Message
 	s := RouteStep{Step: step, Addr: addr, Code: code, Enhanced: enhString(enh), Text: text, Exit: replyExit(code, enh)}
 	if de, ok := diag.As(err); ok {
 		// The admin runs route: the whole sentence, not only the public text.
@@ -316,14 +314,14 @@ func (r *router) run(ctx context.Context) int {
 		si.Kind = smtpd.Inbound
 		pol = d.inboundPolicy(smtpd.InboundPolicy{Directory: d.dir, Deliverable: d.deliverable})
 	}
-	if err := pol.Mail(ctx, si, o.From, &smtp.MailOptions{Size: size}); err != nil {
+	if err := pol.Mail(ctx, si, o.From, &smtpd.MailOptions{Size: size}); err != nil {
 		r.refusal("mail", o.From, err)
 		return r.exit
 	}
 	r.add(RouteStep{Step: "mail", Addr: o.From, Code: 250, Enhanced: "2.1.0", Text: "sender ok"})
 	var accepted []string
 	for _, to := range o.To {
-		if err := pol.Rcpt(ctx, si, to, &smtp.RcptOptions{}); err != nil {
+		if err := pol.Rcpt(ctx, si, to, &smtpd.RcptOptions{}); err != nil {
 			r.refusal("rcpt", to, err)
 			continue
 		}

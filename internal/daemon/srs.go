@@ -10,7 +10,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/emersion/go-smtp"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ebbmail/ebb/internal/diag"
@@ -167,17 +166,17 @@ type srsPolicy struct {
 	rw *srs.Rewriter
 }
 
-func (p srsPolicy) Rcpt(ctx context.Context, s *smtpd.SessionInfo, to string, opts *smtp.RcptOptions) error {
+func (p srsPolicy) Rcpt(ctx context.Context, s *smtpd.SessionInfo, to string, opts *smtpd.RcptOptions) error {
 	if !p.rw.IsSRS(to) {
 		return p.Policy.Rcpt(ctx, s, to, opts)
 	}
 	if _, err := p.rw.Reverse(to); err != nil {
 		var se *srs.Error
 		if errors.As(err, &se) && se.Expired {
-			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1},
+			return &smtpd.Reply{Code: 550, Enhanced: [3]int{5, 1, 1},
 				Message: fmt.Sprintf("<%s>: SRS address expired (%s)", to, se.Reason)}
 		}
-		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+		return &smtpd.Reply{Code: 550, Enhanced: [3]int{5, 7, 1},
 			Message: fmt.Sprintf("<%s>: invalid SRS address: not made here", to)}
 	}
 	return nil

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/queue"
@@ -29,10 +27,10 @@ func testRewriter(t *testing.T, now time.Time) *srs.Rewriter {
 // innerPolicy records what reaches the inbound policy behind SRS.
 type innerPolicy struct{ rcpts []string }
 
-func (p *innerPolicy) Mail(context.Context, *smtpd.SessionInfo, string, *smtp.MailOptions) error {
+func (p *innerPolicy) Mail(context.Context, *smtpd.SessionInfo, string, *smtpd.MailOptions) error {
 	return nil
 }
-func (p *innerPolicy) Rcpt(_ context.Context, _ *smtpd.SessionInfo, to string, _ *smtp.RcptOptions) error {
+func (p *innerPolicy) Rcpt(_ context.Context, _ *smtpd.SessionInfo, to string, _ *smtpd.RcptOptions) error {
 	p.rcpts = append(p.rcpts, to)
 	return nil
 }
@@ -57,11 +55,11 @@ func TestSRSPolicyAtRCPT(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			inner.rcpts = nil
 			err := p.Rcpt(context.Background(), &smtpd.SessionInfo{}, tc.rcpt, nil)
-			var se *smtp.SMTPError
+			var se *smtpd.Reply
 			switch {
 			case tc.want == "" && err != nil:
 				t.Fatalf("refused: %v", err)
-			case tc.want != "" && (!errors.As(err, &se) || fmt.Sprintf("%d %d.%d.%d", se.Code, se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2]) != tc.want):
+			case tc.want != "" && (!errors.As(err, &se) || fmt.Sprintf("%d %d.%d.%d", se.Code, se.Enhanced[0], se.Enhanced[1], se.Enhanced[2]) != tc.want):
 				t.Fatalf("reply %v, want %s", err, tc.want)
 			}
 			if (len(inner.rcpts) > 0) != tc.inner {

@@ -128,7 +128,7 @@ func (d *Directory) Resolve(ctx context.Context, address string) (*Resolution, e
 func (w *walk) postmaster(ctx context.Context, domain string) error {
 	target := w.d.cfg.Postmaster
 	if target == "" {
-		first, err := w.d.firstDomain(ctx)
+		first, err := w.d.FirstDomain(ctx)
 		if err != nil || first == "" {
 			return err
 		}
@@ -145,8 +145,10 @@ func (w *walk) postmaster(ctx context.Context, domain string) error {
 	return w.expand(ctx, l, dom, []string{lookupKey("postmaster", domain)}, false)
 }
 
-// firstDomain is the hosted domain (not a domain alias) added first.
-func (d *Directory) firstDomain(ctx context.Context) (string, error) {
+// FirstDomain is the hosted domain (not a domain alias) added first: the
+// host's own, whose postmaster is also the domainless one of RFC 5321
+// §4.1.1.3 (RCPT TO:<Postmaster>). "" when no domain is hosted.
+func (d *Directory) FirstDomain(ctx context.Context) (string, error) {
 	var name string
 	err := d.db.QueryRowContext(ctx, d.q(`SELECT name FROM domains WHERE alias_of = '' ORDER BY created, name LIMIT 1`)).Scan(&name)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
 
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
@@ -26,7 +25,7 @@ type Logins interface {
 
 // SASLAuth is the Authenticator of the submission listeners: AUTH PLAIN
 // and LOGIN (RFC 4954) against the directory, offered only over TLS
-// (go-smtp answers 523 5.7.10 to AUTH before it). A wrong password is
+// (the engine answers 523 5.7.10 to AUTH before it). A wrong password is
 // 535 5.7.8; failures are counted per source and per account, the account's
 // budget across all sources (policy.AuthGuard): answered later and later,
 // then refused with 454 4.7.0, and every failure is logged with the IP and
@@ -77,12 +76,19 @@ func (a *SASLAuth) sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-func tooMany(v policy.Verdict) *smtp.SMTPError {
+// errAuthFailed is RFC 4954 §6: 535 5.7.8, the same words for a wrong
+// password and an unknown user.
+var errAuthFailed = &Reply{Code: 535, Enhanced: [3]int{5, 7, 8}, Message: "Authentication credentials invalid"}
+
+// errUnknownMechanism is RFC 4954 §4: 504 for a mechanism not offered.
+var errUnknownMechanism = &Reply{Code: 504, Enhanced: [3]int{5, 5, 4}, Message: "Authentication mechanism not offered"}
+
+func tooMany(v policy.Verdict) *Reply {
 	what := "from your address"
 	if v.Why != "ip" {
 		what = "for this account from your address"
 	}
-	return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
+	return &Reply{Code: 454, Enhanced: [3]int{4, 7, 0},
 		Message: fmt.Sprintf("Too many failed logins %s; try again after %s", what, v.Until.UTC().Format("15:04 MST"))}
 }
 
@@ -104,14 +110,14 @@ func (a *SASLAuth) Server(ctx context.Context, s *SessionInfo, mech string) (sas
 			// authorization identity) is not offered.
 			if identity != "" && !strings.EqualFold(identity, username) {
 				a.log().Warn("smtp auth failed", "conn", s.ConnID, "remote", ip, "account", username, "reason", "authorization identity "+identity+" differs")
-				return smtp.ErrAuthFailed
+				return errAuthFailed
 			}
 			return check(username, password)
 		}), nil
 	case sasl.Login:
 		return &loginServer{check: check}, nil
 	}
-	return nil, smtp.ErrAuthUnknownMechanism
+	return nil, errUnknownMechanism
 }
 
 // check verifies one login, counting failures and delaying their answer.
@@ -146,14 +152,14 @@ func (a *SASLAuth) check(ctx context.Context, s *SessionInfo, mech, username, pa
 				"delay", delay.String(), "reason", err.Error())
 			a.Metrics.Auth("failed")
 			a.sleep(ctx, delay)
-			return smtp.ErrAuthFailed // 535 5.7.8, not go-smtp's default 454
+			return errAuthFailed // 535 5.7.8 (RFC 4954 §6)
 		}
 		if errors.Is(err, directory.ErrAuthBusy) {
 			// Password checks are bounded (directory.auth_concurrency,
 			// auth_memory); this one waited directory.auth_wait in vain.
 			a.log().Warn("smtp auth busy", "conn", s.ConnID, "remote", ip, "account", username, "reason", err.Error())
 			a.Metrics.Auth("busy")
-			return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
+			return &Reply{Code: 454, Enhanced: [3]int{4, 7, 0},
 				Message: "Too many logins being checked at once, try again later"}
 		}
 		return a.deferred(s, ip, username, err)
@@ -174,7 +180,7 @@ func (a *SASLAuth) deferred(s *SessionInfo, ip, username string, err error) erro
 	d := diag.From(err, "ebb serve", "auth")
 	d.EnsureRef()
 	a.log().Error("smtp auth deferred", "conn", s.ConnID, "remote", ip, "account", username, "ref", d.Ref, "diag", d)
-	return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
+	return &Reply{Code: 454, Enhanced: [3]int{4, 7, 0},
 		Message: "Temporary authentication failure, try again later (ref " + d.Ref + ")"}
 }
 

@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"bytes"
 	"io"
 
 	"github.com/ebbmail/ebb/internal/bufpool"
@@ -63,18 +64,33 @@ func (c *crlfReader) Read(p []byte) (int, error) {
 	if err != nil {
 		defer c.release() // the data ends here: the buffer goes back to the pool
 	}
-	for _, b := range c.buf[:n] {
-		if b == '\n' && !c.prevCR {
+	// Whole spans between line ends are copied; only the LF is looked at.
+	in := c.buf[:n]
+	for len(in) > 0 {
+		j := bytes.IndexByte(in, '\n')
+		if j < 0 {
+			w += copy(p[w:], in)
+			c.prevCR = in[len(in)-1] == '\r'
+			break
+		}
+		w += copy(p[w:], in[:j])
+		cr := c.prevCR
+		if j > 0 {
+			cr = in[j-1] == '\r'
+		}
+		if !cr {
 			p[w] = '\r'
 			w++
-			if w == len(p) {
-				c.pending, c.prevCR = true, false
-				continue
-			}
 		}
-		p[w] = b
+		c.prevCR = false
+		in = in[j+1:]
+		if w == len(p) {
+			// Only the last octet read can be left over: its LF waits.
+			c.pending = true
+			break
+		}
+		p[w] = '\n'
 		w++
-		c.prevCR = b == '\r'
 	}
 	if c.pending {
 		c.err = err

@@ -46,3 +46,37 @@ func TestCRLFReaderNormalisesBareLF(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// FuzzCRLFReader checks the span-copying reader against the rule itself,
+// octet by octet: every LF not preceded by CR gets one, nothing else
+// changes, however the input arrives and however small the reads.
+func FuzzCRLFReader(f *testing.F) {
+	for _, s := range []string{"a\nb\r\nc\rd\n", "\n\n\r\n\r\r\n", "x", ""} {
+		f.Add([]byte(s), uint8(3), uint8(1))
+	}
+	f.Fuzz(func(t *testing.T, in []byte, src, call uint8) {
+		var want []byte
+		for i, c := range in {
+			if c == '\n' && (i == 0 || in[i-1] != '\r') {
+				want = append(want, '\r')
+			}
+			want = append(want, c)
+		}
+		r := newCRLFReader(&chunked{b: in, n: 1 + int(src)})
+		p := make([]byte, 1+int(call))
+		var got []byte
+		for {
+			n, err := r.Read(p)
+			got = append(got, p[:n]...)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if string(got) != string(want) {
+			t.Fatalf("%q became %q, want %q", in, got, want)
+		}
+	})
+}

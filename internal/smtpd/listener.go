@@ -35,8 +35,8 @@ type Listener struct {
 	ImplicitTLS bool
 	// Policy decides MAIL FROM and RCPT TO. Required.
 	Policy Policy
-	// Auth offers AUTH (nil: no AUTH on this listener). go-smtp offers it
-	// only on TLS connections.
+	// Auth offers AUTH (nil: no AUTH on this listener). The engine offers
+	// it only on TLS connections.
 	Auth Authenticator
 	// NoSTARTTLS turns STARTTLS off on this listener even when a
 	// certificate is configured.
@@ -56,8 +56,7 @@ type listener struct {
 	net net.Listener
 }
 
-// serve accepts connections until the socket is closed. Each admitted
-// connection gets a go-smtp server of its own (Server.smtpServer).
+// serve accepts connections until the socket is closed.
 func (l *listener) serve() error {
 	for {
 		c, err := l.net.Accept()
@@ -71,8 +70,10 @@ func (l *listener) serve() error {
 }
 
 // admit enforces the connection limits: over them, the client gets a 421
-// right away (RFC 5321 §3.8 allows 421 at the greeting). go-smtp never
-// sees that connection.
+// right away (RFC 5321 §3.8 allows 421 at the greeting). Admitted, the
+// connection is served by the engine (proto.go) with a session of ours,
+// under the options as they are now (a SIGHUP's apply to the next
+// connection).
 func (l *listener) admit(c net.Conn) {
 	ip := clientIP(c.RemoteAddr())
 	if reason := l.srv.admit(ip); reason != "" {
@@ -82,6 +83,7 @@ func (l *listener) admit(c net.Conn) {
 		return
 	}
 	tc := &conn{Conn: c, id: newConnID(), ip: ip, listener: l, opened: time.Now()}
+	defer tc.Close()
 	l.srv.track(tc)
 	l.srv.metrics.SessionOpened(string(l.Kind))
 	l.srv.log.Info("smtp connect", "conn", tc.id, "listener", string(l.Kind), "remote", c.RemoteAddr().String())
@@ -89,35 +91,27 @@ func (l *listener) admit(c net.Conn) {
 	if l.ImplicitTLS {
 		cfg := l.srv.tlsConfig(l.TLS)
 		if cfg == nil {
-			// New refuses this; close our conn so that its slot is released.
-			tc.Close()
-			return
+			return // New refuses this
 		}
 		nc = tls.Server(tc, cfg)
 	}
-	tc.gs = l.srv.smtpServer(l)
-	tc.maxBytes = tc.gs.MaxMessageBytes
-	// go-smtp's Serve takes a listener: give it one that yields this
-	// connection once. Serve returns at the second Accept; the session
-	// goes on in go-smtp's own goroutine.
-	tc.gs.Serve(&oneConn{c: nc})
-}
-
-// oneConn is a net.Listener that accepts one connection.
-type oneConn struct {
-	c    net.Conn
-	done bool
-}
-
-func (o *oneConn) Accept() (net.Conn, error) {
-	if o.done {
-		return nil, net.ErrClosed
+	o := l.srv.opts()
+	p := &Protocol{
+		Hostname:        o.Hostname,
+		MaxMessageBytes: o.MaxMessageBytes,
+		MaxRecipients:   o.MaxRecipients,
+		CommandTimeout:  o.CommandTimeout,
+		DataTimeout:     o.DataTimeout,
+		Replied:         tc.replied,
+		Waiting:         func() { tc.busy.Store(false) },
 	}
-	o.done = true
-	return o.c, nil
+	if !l.NoSTARTTLS {
+		p.TLS = l.srv.tlsConfig(l.TLS)
+	}
+	if err := ServeConn(nc, newSession(l, tc), p); err != nil {
+		l.srv.log.Info("smtp connection error", "conn", tc.id, "err", err.Error())
+	}
 }
-func (o *oneConn) Close() error   { return nil }
-func (o *oneConn) Addr() net.Addr { return o.c.LocalAddr() }
 
 func refuse(c net.Conn, host, reason string) {
 	defer c.Close()
@@ -130,19 +124,4 @@ func refuse(c net.Conn, host, reason string) {
 		msg = "Service shutting down, try again later"
 	}
 	fmt.Fprintf(c, "421 4.7.0 %s %s\r\n", host, msg)
-}
-
-// connOf finds our conn under what go-smtp holds (a *tls.Conn after
-// STARTTLS or on an implicit TLS listener).
-func connOf(c net.Conn) *conn {
-	for {
-		switch x := c.(type) {
-		case *conn:
-			return x
-		case *tls.Conn:
-			c = x.NetConn()
-		default:
-			return nil
-		}
-	}
 }

@@ -124,10 +124,12 @@ func (p *Protocol) mailOptions(s string) (*MailOptions, *Reply) {
 			}
 			o.Size = n
 		case "BODY": // RFC 6152 §2
-			switch v := strings.ToUpper(pa.value); v {
-			case "7BIT", "8BITMIME":
+			switch v := strings.ToUpper(pa.value); {
+			case v == "8BITMIME" && p.No8BITMIME:
+				return nil, &Reply{Code: 555, Enhanced: [3]int{5, 5, 4}, Message: "BODY=8BITMIME is not offered here"}
+			case v == "7BIT" || v == "8BITMIME":
 				o.Body = v
-			case "BINARYMIME": // RFC 3030 §3: not offered here
+			case v == "BINARYMIME": // RFC 3030 §3: not offered here
 				return nil, &Reply{Code: 555, Enhanced: [3]int{5, 5, 4}, Message: "BODY=BINARYMIME is not offered here"}
 			default:
 				return nil, badParam("BODY must be 7BIT or 8BITMIME")

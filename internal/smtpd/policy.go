@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
 
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
@@ -36,14 +35,14 @@ func (s *SessionInfo) SetAuthUser(u string) { s.AuthUser = u }
 
 // Policy decides MAIL FROM and RCPT TO for the listeners it is given to.
 //
-// Return nil to accept, an *smtp.SMTPError to refuse with that reply. Any
+// Return nil to accept, an *Reply to refuse with that reply. Any
 // other error is our own trouble: the session logs it with a reference id
 // and answers 451 (a *diag.Error's Public text is used when set).
 type Policy interface {
 	// Mail checks the reverse-path; "" is the null sender.
-	Mail(ctx context.Context, s *SessionInfo, from string, opts *smtp.MailOptions) error
+	Mail(ctx context.Context, s *SessionInfo, from string, opts *MailOptions) error
 	// Rcpt checks one forward-path.
-	Rcpt(ctx context.Context, s *SessionInfo, to string, opts *smtp.RcptOptions) error
+	Rcpt(ctx context.Context, s *SessionInfo, to string, opts *RcptOptions) error
 }
 
 // Authenticator offers AUTH on a listener (see the package doc).
@@ -68,7 +67,7 @@ type InboundPolicy struct {
 // delivery status notification (envaddr, the one parser): mail to us may
 // come from anywhere, and the bounce address <> is required (RFC 5321
 // §4.5.5). A sender that would make the DSN undeliverable is refused now.
-func (p InboundPolicy) Mail(ctx context.Context, s *SessionInfo, from string, opts *smtp.MailOptions) error {
+func (p InboundPolicy) Mail(ctx context.Context, s *SessionInfo, from string, opts *MailOptions) error {
 	s.UTF8 = opts != nil && opts.UTF8
 	if err := checkSender(from, opts); err != nil || from == "" {
 		return err
@@ -95,13 +94,13 @@ func (p InboundPolicy) localSender(ctx context.Context, from string) error {
 	res, err := p.Directory.Resolve(ctx, a.String())
 	if err != nil {
 		if d, ok := diag.As(err); ok && !d.Temporary() {
-			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 8},
+			return &Reply{Code: 550, Enhanced: [3]int{5, 1, 8},
 				Message: fmt.Sprintf("<%s>: sender unknown here: %s", envaddr.Clip(from), d.Public)}
 		}
 		return directoryTrouble("resolve the sender", a.String(), err)
 	}
 	if res.Unknown() {
-		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 8},
+		return &Reply{Code: 550, Enhanced: [3]int{5, 1, 8},
 			Message: fmt.Sprintf("<%s>: sender unknown in a domain hosted here; a bounce to it could not be delivered", envaddr.Clip(from))}
 	}
 	return nil
@@ -110,11 +109,11 @@ func (p InboundPolicy) localSender(ctx context.Context, from string) error {
 // checkSender refuses a reverse-path that envaddr does not accept (553
 // 5.1.7, RFC 3463: bad sender's mailbox address syntax), and a non-ASCII
 // one without SMTPUTF8 (553 5.6.7, RFC 6531 §3.5).
-func checkSender(from string, opts *smtp.MailOptions) error {
+func checkSender(from string, opts *MailOptions) error {
 	a, err := envaddr.ParseReversePath(from)
 	if err != nil {
 		e := err.(*envaddr.Error)
-		return &smtp.SMTPError{Code: e.Code, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: e.Message}
+		return &Reply{Code: e.Code, Enhanced: [3]int{5, 1, 7}, Message: e.Message}
 	}
 	if !a.ASCII() && (opts == nil || !opts.UTF8) {
 		return needUTF8(from)
@@ -123,7 +122,7 @@ func checkSender(from string, opts *smtp.MailOptions) error {
 }
 
 func needUTF8(addr string) error {
-	return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 6, 7},
+	return &Reply{Code: 553, Enhanced: [3]int{5, 6, 7},
 		Message: fmt.Sprintf("<%s>: a non-ASCII address needs MAIL FROM with SMTPUTF8 (RFC 6531)", envaddr.Clip(addr))}
 }
 
@@ -132,11 +131,11 @@ func needUTF8(addr string) error {
 // 5.1.1 and friends), not by a later bounce, is what keeps us from sending
 // backscatter: every permanent answer of the directory and of the delivery
 // is a 5xx here, never a 4xx that makes the client retry for days.
-func (p InboundPolicy) Rcpt(ctx context.Context, s *SessionInfo, to string, opts *smtp.RcptOptions) error {
+func (p InboundPolicy) Rcpt(ctx context.Context, s *SessionInfo, to string, opts *RcptOptions) error {
 	a, err := envaddr.Parse(to)
 	if err != nil {
 		e := err.(*envaddr.Error)
-		return &smtp.SMTPError{Code: e.Code, EnhancedCode: smtp.EnhancedCode(e.Enhanced), Message: e.Message}
+		return &Reply{Code: e.Code, Enhanced: e.Enhanced, Message: e.Message}
 	}
 	if !a.ASCII() && !s.UTF8 {
 		return needUTF8(to)
@@ -158,7 +157,7 @@ func (p InboundPolicy) Rcpt(ctx context.Context, s *SessionInfo, to string, opts
 		if errors.Is(err, directory.ErrAliasLoop) || errors.Is(err, directory.ErrAliasTooDeep) {
 			// The address cannot work until the aliases are fixed
 			// (RFC 3463 5.4.6: routing loop detected).
-			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 4, 6},
+			return &Reply{Code: 550, Enhanced: [3]int{5, 4, 6},
 				Message: fmt.Sprintf("<%s>: alias loop or chain too deep", addr)}
 		}
 		if d, ok := diag.As(err); ok && !d.Temporary() {
@@ -167,7 +166,7 @@ func (p InboundPolicy) Rcpt(ctx context.Context, s *SessionInfo, to string, opts
 		return directoryTrouble("resolve the recipient", addr, err)
 	}
 	if res.Unknown() {
-		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1},
+		return &Reply{Code: 550, Enhanced: [3]int{5, 1, 1},
 			Message: fmt.Sprintf("<%s>: no such user here", addr)}
 	}
 	if p.Deliverable != nil {
@@ -189,12 +188,12 @@ func permanent(addr string, d *diag.Error) error {
 	if text == "" {
 		text = "Mailbox unavailable"
 	}
-	return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode(enh),
+	return &Reply{Code: code, Enhanced: enh,
 		Message: fmt.Sprintf("<%s>: %s", envaddr.Clip(addr), text)}
 }
 
 func relayDenied(domain string) error {
-	return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+	return &Reply{Code: 554, Enhanced: [3]int{5, 7, 1},
 		Message: fmt.Sprintf("Relay access denied: %s is not a domain hosted here", domain)}
 }
 

@@ -73,9 +73,9 @@ type Protocol struct {
 	// AuthInClear offers AUTH without TLS (never for ebb's listeners: a
 	// test or a local pipe).
 	AuthInClear bool
-	// NoSMTPUTF8, NoDSN and NoREQUIRETLS leave those extensions out (a
-	// test that plays a server without them).
-	NoSMTPUTF8, NoDSN, NoREQUIRETLS bool
+	// No8BITMIME, NoSMTPUTF8, NoDSN and NoREQUIRETLS leave those
+	// extensions out (a test that plays a server without them).
+	No8BITMIME, NoSMTPUTF8, NoDSN, NoREQUIRETLS bool
 	// CommandTimeout and DataTimeout bound every read (RFC 5321
 	// §4.5.3.2): of a command, and within a message; and every write.
 	CommandTimeout, DataTimeout time.Duration

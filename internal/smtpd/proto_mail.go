@@ -35,7 +35,10 @@ func (w *wire) hello(c command) {
 // extensions are the EHLO keywords offered now.
 func (w *wire) extensions() []string {
 	p := w.p
-	ext := []string{"PIPELINING", "8BITMIME"}
+	ext := []string{"PIPELINING"}
+	if !p.No8BITMIME {
+		ext = append(ext, "8BITMIME")
+	}
 	if !p.NoSMTPUTF8 {
 		ext = append(ext, "SMTPUTF8")
 	}

@@ -586,3 +586,20 @@ func TestProtoReplyTextIsSafe(t *testing.T) {
 }
 
 func bufioReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
+
+// A server played without 8BITMIME (a relay test's peer) neither offers
+// it nor takes BODY=8BITMIME (RFC 6152 §3).
+func TestProtoWithout8BITMIME(t *testing.T) {
+	p := testProtocol()
+	p.No8BITMIME = true
+	c := startProto(t, &protoRecorder{}, p)
+	if ehlo := c.cmd("EHLO c"); strings.Contains(ehlo, "8BITMIME") {
+		t.Errorf("EHLO offers 8BITMIME:\n%s", ehlo)
+	}
+	if got := c.cmd("MAIL FROM:<s@a.test> BODY=8BITMIME"); !strings.HasPrefix(got, "555 5.5.4") {
+		t.Errorf("BODY=8BITMIME: %q", got)
+	}
+	if got := c.cmd("MAIL FROM:<s@a.test> BODY=7BIT"); !strings.HasPrefix(got, "250") {
+		t.Errorf("BODY=7BIT: %q", got)
+	}
+}

@@ -8,8 +8,6 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/emersion/go-smtp"
 )
 
 // received renders the Received header of RFC 5321 §4.4 (syntax in
@@ -86,7 +84,7 @@ func ipLiteral(ip string) string {
 // the command (501 5.5.2), as RFC 5321 §4.3.2 allows for a bad argument.
 func checkHelo(h string) error {
 	if !utf8.ValidString(h) || strings.IndexFunc(h, unicode.IsControl) >= 0 {
-		return &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 5, 2},
+		return &Reply{Code: 501, Enhanced: [3]int{5, 5, 2},
 			Message: "Bad HELO/EHLO name: control characters or invalid UTF-8 (RFC 5321 4.1.1.1)"}
 	}
 	return nil

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/ebbmail/ebb/internal/diag"
 )
 
@@ -46,7 +44,7 @@ type RefusalObserver func(Refusal)
 
 // withRef is a copy of se whose text ends with a reference id, and that id;
 // a reply that carries one already keeps it.
-func withRef(se *smtp.SMTPError) (*smtp.SMTPError, string) {
+func withRef(se *Reply) (*Reply, string) {
 	if i := strings.LastIndex(se.Message, "(ref "); i >= 0 && strings.HasSuffix(se.Message, ")") {
 		return se, strings.TrimSuffix(se.Message[i+len("(ref "):], ")")
 	}
@@ -58,10 +56,10 @@ func withRef(se *smtp.SMTPError) (*smtp.SMTPError, string) {
 
 // policyError is a policy's refusal as a diag error: the reply's words are
 // the reason, its code the class.
-func policyError(stage, addr string, se *smtp.SMTPError, ref string) *diag.Error {
+func policyError(stage, addr string, se *Reply, ref string) *diag.Error {
 	doing := map[string]string{"mail": "accept the sender", "rcpt": "accept the recipient", "data": "accept the message"}[stage]
 	e := &diag.Error{Component: "ebb serve", Op: stage, Doing: doing, Path: addr, Reason: se.Message, SMTPCode: se.Code,
-		Enhanced: [3]int(se.EnhancedCode), Public: se.Message, Ref: ref, Class: diag.Temporary}
+		Enhanced: se.Enhanced, Public: se.Message, Ref: ref, Class: diag.Temporary}
 	if i := strings.LastIndex(e.Reason, " (ref "); i >= 0 {
 		e.Reason = e.Reason[:i]
 		e.Public = e.Reason
@@ -74,12 +72,12 @@ func policyError(stage, addr string, se *smtp.SMTPError, ref string) *diag.Error
 
 // refused tells the server's observer about one refusal; from is the
 // sender (at MAIL, the one refused).
-func (s *session) refused(stage, from string, rep *smtp.SMTPError, d *diag.Error, to []string, size int64) {
+func (s *session) refused(stage, from string, rep *Reply, d *diag.Error, to []string, size int64) {
 	obs := s.srv().onRefusal
 	if obs == nil {
 		return
 	}
-	obs(Refusal{Time: time.Now(), Stage: stage, Code: rep.Code, Enhanced: [3]int(rep.EnhancedCode), Text: rep.Message,
+	obs(Refusal{Time: time.Now(), Stage: stage, Code: rep.Code, Enhanced: rep.Enhanced, Text: rep.Message,
 		Err: d, ConnID: s.info.ConnID, Kind: s.info.Kind, RemoteIP: s.info.RemoteIP, Helo: s.info.Helo,
 		AuthUser: s.info.AuthUser, From: from, To: to, Size: size})
 }

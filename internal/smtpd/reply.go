@@ -6,8 +6,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/ebbmail/ebb/internal/diag"
 )
 
@@ -27,18 +25,18 @@ func (r *Reply) Error() string {
 
 // ReplyFor is the reply the session gives for err from a policy (MAIL, RCPT)
 // or, with afterData, from the spool and the checks after DATA; ebb route
-// gives the same. Before DATA an *smtp.SMTPError is the reply as it is.
+// gives the same. Before DATA an *Reply is the reply as it is.
 // After DATA a permanent diag error with a 5xx of its own is a verdict on
 // the message (a virus, spam, a DMARC reject), replied as it is. Anything
 // else is our own trouble: temporary, never a 5xx (principle 4).
-func ReplyFor(err error, afterData bool) *smtp.SMTPError {
+func ReplyFor(err error, afterData bool) *Reply {
 	if afterData {
 		if de, ok := verdictOf(err); ok {
 			code, enh, text := de.SMTPReply()
-			return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode(enh), Message: text}
+			return &Reply{Code: code, Enhanced: enh, Message: text}
 		}
 	} else {
-		var se *smtp.SMTPError
+		var se *Reply
 		if errors.As(err, &se) {
 			return se
 		}
@@ -55,13 +53,13 @@ func verdictOf(err error) (*diag.Error, bool) {
 
 // troubleReply is the 4xx for our own trouble d: the public text and the
 // reference id only.
-func troubleReply(d *diag.Error) *smtp.SMTPError {
+func troubleReply(d *diag.Error) *Reply {
 	code, enh, text := d.SMTPReply()
 	if code >= 500 || code < 400 {
 		// Our trouble is temporary (principle 4): never a 5xx for it.
 		code, enh = 451, [3]int{4, 3, 0}
 	}
-	return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode(enh), Message: text}
+	return &Reply{Code: code, Enhanced: enh, Message: text}
 }
 
 // CRLFReader is the session's reading of DATA into the spool (barelf.go):

@@ -8,20 +8,17 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/emersion/go-smtp"
 
 	"github.com/ebbmail/ebb/internal/metrics"
 )
 
 // Options are the limits and names a running server can change on SIGHUP
 // (SetOptions); a new connection takes them as they are when it is
-// accepted (each gets a go-smtp server of its own). The listen addresses
-// are fixed when a listener starts; changing those needs a restart.
+// accepted. The listen addresses are fixed when a listener starts;
+// changing those needs a restart.
 type Options struct {
 	// Hostname is our name in the greeting and the Received header.
 	Hostname        string
@@ -51,6 +48,11 @@ type Config struct {
 	// OnRefusal, when set, is told of every refusal at MAIL, RCPT and
 	// DATA with its reference id and reason (refusal.go).
 	OnRefusal RefusalObserver
+	// Postmaster is the address RCPT TO:<Postmaster> stands for (RFC 5321
+	// §4.1.1.3: the postmaster of this host, which a server must accept,
+	// §4.5.1); the policy then decides it like any other. Nil, or "":
+	// postmaster@ Options.Hostname.
+	Postmaster func(ctx context.Context) (string, error)
 }
 
 // Server is ebb's SMTP service: every listener of every kind, their
@@ -58,6 +60,7 @@ type Config struct {
 type Server struct {
 	o       atomic.Pointer[Options]
 	spool   Spool
+	pm      func(ctx context.Context) (string, error)
 	tls     *Certificates
 	log     *slog.Logger
 	metrics *metrics.Metrics
@@ -90,7 +93,7 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{spool: cfg.Spool, tls: cfg.TLS, log: log, metrics: cfg.Metrics, onRefusal: cfg.OnRefusal,
+	s := &Server{spool: cfg.Spool, pm: cfg.Postmaster, tls: cfg.TLS, log: log, metrics: cfg.Metrics, onRefusal: cfg.OnRefusal,
 		perIP: map[string]int{}, conns: map[*conn]struct{}{}, freed: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	o := cfg.Options
@@ -111,9 +114,20 @@ func (s *Server) opts() *Options { return s.o.Load() }
 
 func (s *Server) hostname() string { return s.opts().Hostname }
 
+// postmaster is the address of RCPT TO:<Postmaster> (Config.Postmaster).
+func (s *Server) postmaster(ctx context.Context) (string, error) {
+	if s.pm != nil {
+		a, err := s.pm(ctx)
+		if err != nil || a != "" {
+			return a, err
+		}
+	}
+	return "postmaster@" + s.hostname(), nil
+}
+
 // SetOptions replaces the limits and names (SIGHUP). Connections already
-// open keep their go-smtp limits; the connection limits and timeouts apply
-// at once.
+// open keep their limits and timeouts; the connection limits apply at
+// once.
 func (s *Server) SetOptions(o Options) { s.o.Store(&o) }
 
 // Bind opens every listening socket. ebb serve calls it before dropping
@@ -184,44 +198,6 @@ func (s *Server) Serve() error {
 		}
 	}
 	return first
-}
-
-// smtpServer is the go-smtp server of one connection, with the options as
-// they are now. One per connection, so that a SIGHUP's limits apply to the
-// next connection, and so that a session may lift go-smtp's own size check
-// for its transaction and apply ours (see sizeLimit).
-func (s *Server) smtpServer(l *listener) *smtp.Server {
-	o := s.opts()
-	srv := smtp.NewServer(l)
-	srv.Domain = o.Hostname
-	srv.MaxMessageBytes = o.MaxMessageBytes
-	srv.MaxRecipients = o.MaxRecipients
-	srv.MaxLineLength = maxLineLength
-	// Our conn sets the read deadline before every read (command or data
-	// timeout); go-smtp's own ReadTimeout would only repeat it.
-	srv.WriteTimeout = o.CommandTimeout
-	srv.EnableSMTPUTF8 = true
-	// RFC 3461 DSN (RET, ENVID, NOTIFY, ORCPT go into the queue) and RFC
-	// 8689 REQUIRETLS (go-smtp offers it only once TLS is up; the session
-	// refuses it outside TLS).
-	srv.EnableDSN = true
-	srv.EnableREQUIRETLS = true
-	srv.ErrorLog = errorLog{s.log}
-	if !l.NoSTARTTLS || l.ImplicitTLS {
-		srv.TLSConfig = s.tlsConfig(l.TLS)
-	}
-	return srv
-}
-
-// errorLog takes go-smtp's internal complaints (a failed TLS handshake, a
-// broken connection) into our log.
-type errorLog struct{ log *slog.Logger }
-
-func (e errorLog) Printf(format string, v ...any) {
-	e.log.Info("smtp connection error", "err", strings.TrimSpace(fmt.Sprintf(format, v...)))
-}
-func (e errorLog) Println(v ...any) {
-	e.log.Info("smtp connection error", "err", strings.TrimSpace(fmt.Sprintln(v...)))
 }
 
 // admitGrace is how long a connection over a limit waits for a slot to be

@@ -1,8 +1,8 @@
 package smtpd
 
 import (
+	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"strconv"
@@ -10,31 +10,13 @@ import (
 	"time"
 
 	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
 
 	"github.com/ebbmail/ebb/internal/diag"
 )
 
-// NewSession is called by go-smtp at the first HELO/EHLO, and again after
-// STARTTLS (the TLS state is known then).
-func (l *listener) NewSession(sc *smtp.Conn) (smtp.Session, error) {
-	c := connOf(sc.Conn())
-	if c == nil {
-		return nil, errors.New("smtpd: connection not from our listener")
-	}
-	if err := checkHelo(sc.Hostname()); err != nil {
-		return nil, err
-	}
-	s := &session{l: l, c: c, log: l.srv.log.With("conn", c.id)}
-	s.info = SessionInfo{ConnID: c.id, Kind: l.Kind, RemoteIP: c.ip, Helo: sc.Hostname()}
-	if st, ok := sc.TLSConnectionState(); ok {
-		s.info.TLS = &st
-	}
-	s.log.Debug("smtp helo", "helo", s.info.Helo, "tls", s.info.TLS != nil)
-	return s, nil
-}
-
-// session is one SMTP session (from EHLO to QUIT, or to STARTTLS).
+// session is ebb's side of one SMTP connection: the engine's Handler
+// (proto.go). It lives as long as the connection; STARTTLS renews what it
+// knows of the client (Hello with the TLS state).
 type session struct {
 	l    *listener
 	c    *conn
@@ -42,75 +24,88 @@ type session struct {
 	info SessionInfo
 
 	from     string
-	mailOpts smtp.MailOptions
+	mailOpts MailOptions
 	hasFrom  bool
 	rcpts    []string
 	rcptDSN  map[string]RcptParams
 	txn      int
 }
 
-func (s *session) srv() *Server { return s.l.srv }
-
-// countReply counts a reply the wire scanner cannot see (after TLS).
-func (s *session) countReply(code int) {
-	if s.info.TLS != nil {
-		s.srv().metrics.Reply(code)
-	}
+func newSession(l *listener, c *conn) *session {
+	s := &session{l: l, c: c, log: l.srv.log.With("conn", c.id)}
+	s.info = SessionInfo{ConnID: c.id, Kind: l.Kind, RemoteIP: c.ip}
+	return s
 }
+
+// Hello takes the client's HELO/EHLO name, refusing one that no header
+// can carry (checkHelo, received.go). The first greeting over TLS starts
+// what the session knows afresh (RFC 3207 §4.2): no AUTH from before.
+func (s *session) Hello(name string, st *tls.ConnectionState) error {
+	if err := checkHelo(name); err != nil {
+		return err
+	}
+	if st != nil && s.info.TLS == nil {
+		s.info = SessionInfo{ConnID: s.c.id, Kind: s.l.Kind, RemoteIP: s.c.ip, TLS: st}
+	}
+	s.info.Helo = name
+	s.log.Debug("smtp helo", "helo", name, "tls", st != nil)
+	return nil
+}
+
+func (s *session) srv() *Server { return s.l.srv }
 
 func (s *session) Reset() {
 	s.from, s.hasFrom, s.rcpts, s.rcptDSN = "", false, nil, nil
-	s.mailOpts = smtp.MailOptions{}
-	s.restoreSizeCheck()
+	s.mailOpts = MailOptions{}
 }
 
-func (s *session) Logout() error { return nil }
-
-func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+func (s *session) Mail(from string, opts *MailOptions) error {
 	ctx := s.srv().ctx
 	if opts != nil && opts.RequireTLS && s.info.TLS == nil {
 		// RFC 8689 §4.1: REQUIRETLS is offered only after STARTTLS; a
 		// message that asks for it over a clear session is already not
 		// protected, so it is refused (5.7.10, RFC 5248: encryption
 		// needed) rather than relayed with a promise we cannot keep.
-		return s.refuse("mail", from, &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 10},
+		return s.refuse("mail", from, &Reply{Code: 530, Enhanced: [3]int{5, 7, 10},
 			Message: "REQUIRETLS needs a TLS session: use STARTTLS first"})
 	}
 	if err := s.l.Policy.Mail(ctx, &s.info, from, opts); err != nil {
 		return s.refuse("mail", from, err)
 	}
 	s.from, s.hasFrom = from, true
-	s.liftSizeCheck() // sizelimit.go
 	if opts != nil {
 		s.mailOpts = *opts
 	}
-	s.countReply(250)
 	return nil
 }
 
-func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+func (s *session) Rcpt(to string, opts *RcptOptions) error {
 	ctx := s.srv().ctx
+	if !strings.Contains(to, "@") {
+		// RCPT TO:<Postmaster> (RFC 5321 §4.1.1.3): the host's own
+		// postmaster, which a server must accept (§4.5.1).
+		pm, err := s.srv().postmaster(ctx)
+		if err != nil {
+			return s.trouble("rcpt", "smtp rcpt deferred", err, s.from, []string{to}, 0, slog.String("addr", to))
+		}
+		to = pm
+	}
 	if err := s.l.Policy.Rcpt(ctx, &s.info, to, opts); err != nil {
 		return s.refuse("rcpt", to, err)
 	}
 	s.rcpts = append(s.rcpts, to)
-	if opts != nil && (len(opts.Notify) > 0 || opts.OriginalRecipient != "") {
-		p := RcptParams{ORCPTType: strings.ToLower(string(opts.OriginalRecipientType)), ORCPT: opts.OriginalRecipient}
-		for _, n := range opts.Notify {
-			p.Notify = append(p.Notify, string(n))
-		}
+	if opts != nil && (len(opts.Notify) > 0 || opts.ORCPT != "") {
+		p := RcptParams{ORCPTType: opts.ORCPTType, ORCPT: opts.ORCPT, Notify: opts.Notify}
 		if s.rcptDSN == nil {
 			s.rcptDSN = map[string]RcptParams{}
 		}
 		s.rcptDSN[to] = p
 	}
-	s.countReply(250)
 	return nil
 }
 
-// refuse turns a policy's answer into the reply: an *smtp.SMTPError as it
-// is with a reference id added, anything else as our temporary trouble
-// with one. Either way the refusal goes to the observer (refusal.go).
+// refuse turns a policy's answer into the reply: a *Reply as it is with
+// a reference id added, anything else as our temporary trouble with one. Either way the refusal goes to the observer (refusal.go).
 func (s *session) refuse(cmd, addr string, err error) error {
 	from, to := s.from, []string(nil)
 	switch cmd {
@@ -119,14 +114,13 @@ func (s *session) refuse(cmd, addr string, err error) error {
 	case "mail":
 		from = addr
 	}
-	var se *smtp.SMTPError
+	var se *Reply
 	if errors.As(err, &se) {
 		rep, ref := withRef(se)
 		s.log.Info("smtp "+cmd+" refused", "addr", addr, "from", s.from, "code", rep.Code,
 			"reply", rep.Message, "ref", ref, "remote", s.info.RemoteIP)
-		s.countReply(rep.Code)
 		s.refused(cmd, from, rep, policyError(cmd, addr, se, ref), to, 0)
-		return rep // an *SMTPError: go-smtp does not unwrap
+		return rep
 	}
 	return s.trouble(cmd, "smtp "+cmd+" deferred", err, from, to, 0, slog.String("addr", addr))
 }
@@ -142,7 +136,6 @@ func (s *session) trouble(stage, msg string, err error, from string, to []string
 		args = append(args, a)
 	}
 	s.log.Error(msg, args...)
-	s.countReply(rep.Code)
 	s.refused(stage, from, rep, d, to, size)
 	return rep
 }
@@ -171,9 +164,7 @@ func (d *dataReader) Read(p []byte) (int, error) {
 func (s *session) Data(r io.Reader) error {
 	srv := s.srv()
 	c := s.c
-	c.busy.Store(true)
-	c.inData.Store(true)
-	defer c.inData.Store(false)
+	c.busy.Store(true) // until the engine waits for the next command
 
 	s.txn++
 	now := time.Now()
@@ -188,36 +179,30 @@ func (s *session) Data(r io.Reader) error {
 		AuthUser:   s.info.AuthUser,
 		TLS:        s.info.TLS != nil,
 		SMTPUTF8:   s.mailOpts.UTF8,
-		Body:       string(s.mailOpts.Body),
+		Body:       s.mailOpts.Body,
 		Received:   now,
-		Ret:        string(s.mailOpts.Return),
-		EnvID:      s.mailOpts.EnvelopeID,
+		Ret:        s.mailOpts.Ret,
+		EnvID:      s.mailOpts.EnvID,
 		Rcpt:       s.rcptDSN,
 		RequireTLS: s.mailOpts.RequireTLS,
 	}
 	m.Prefix = received(&s.info, srv.hostname(), id, m.Recipients, m.SMTPUTF8, now)
 
-	dr := &dataReader{r: s.sizeLimited(r)}
-	dr.r = newCRLFReader(dr.r) // barelf.go: bare LF becomes CRLF in the spool
+	dr := &dataReader{r: newCRLFReader(r)} // barelf.go: bare LF becomes CRLF in the spool
 	qid, err := srv.spool.Receive(srv.ctx, m, dr)
 	if dr.err != nil {
 		// The client's side: the message is not accepted, and the spool
 		// has thrown away what it had.
-		var se *smtp.SMTPError
-		switch {
-		case errors.As(dr.err, &se):
-		case errors.Is(dr.err, smtp.ErrTooLongLine):
-			se = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 6},
-				Message: fmt.Sprintf("Line longer than %d octets", maxLineLength)}
-		default:
-			se = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2},
-				Message: "Error reading the message, try again"}
+		var se *Reply
+		if !errors.As(dr.err, &se) {
+			// The size limit and a line too long come from the engine as
+			// their reply; anything else is the connection's trouble.
+			se = &Reply{Code: 451, Enhanced: [3]int{4, 4, 2}, Message: "Error reading the message, try again"}
 		}
 		se, ref := withRef(se)
 		s.log.Info("smtp message not accepted", "from", s.from, "rcpts", len(m.Recipients),
 			"bytes", dr.n, "code", se.Code, "reason", dr.err.Error(), "ref", ref)
 		srv.metrics.Message("rejected", dr.n)
-		s.countReply(se.Code)
 		s.refused("data", s.from, se, policyError("data", "", se, ref), m.Recipients, dr.n)
 		return se
 	}
@@ -228,7 +213,6 @@ func (s *session) Data(r io.Reader) error {
 		s.log.Info("smtp message refused", "from", s.from, "rcpts", len(m.Recipients),
 			"bytes", dr.n, "code", rep.Code, "reply", rep.Message, "ref", de.Ref, "diag", de)
 		srv.metrics.Message("rejected", dr.n)
-		s.countReply(rep.Code)
 		s.refused("data", s.from, rep, de, m.Recipients, dr.n)
 		return rep
 	}
@@ -242,13 +226,12 @@ func (s *session) Data(r io.Reader) error {
 	s.log.Info("smtp message accepted", "queue_id", qid, "from", s.from, "rcpts", len(m.Recipients),
 		"bytes", dr.n, "remote", s.info.RemoteIP, "helo", s.info.Helo, "tls", m.TLS,
 		"ms", time.Since(now).Milliseconds())
-	s.countReply(250)
-	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0},
-		Message: "Ok: queued as " + qid}
+	return &Reply{Code: 250, Enhanced: [3]int{2, 0, 0}, Message: "Ok: queued as " + qid}
 }
 
-// AuthMechanisms and Auth make every session an smtp.AuthSession; go-smtp
-// offers AUTH only when the listener's Authenticator names mechanisms.
+// AuthMechanisms and Auth make every session an AuthHandler; the engine
+// offers AUTH only over TLS, when the listener's Authenticator names
+// mechanisms.
 func (s *session) AuthMechanisms() []string {
 	if s.l.Auth == nil {
 		return nil
@@ -258,7 +241,7 @@ func (s *session) AuthMechanisms() []string {
 
 func (s *session) Auth(mech string) (sasl.Server, error) {
 	if s.l.Auth == nil {
-		return nil, smtp.ErrAuthUnknownMechanism
+		return nil, errUnknownMechanism
 	}
 	return s.l.Auth.Server(s.srv().ctx, &s.info, mech)
 }

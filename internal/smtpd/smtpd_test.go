@@ -14,6 +14,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"net/http/httptest"
 	"net/textproto"
 	"os"
 	"path/filepath"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/metrics"
 )
 
 // fileSpool is a unit-test spool: it streams the message into a file in a
@@ -174,7 +176,7 @@ func TestInboundRecipientPolicy(t *testing.T) {
 	cases := []struct {
 		name, rcpt, want string
 	}{
-		{"an existing mailbox is accepted", "alice@example.test", "250 2.0.0"},
+		{"an existing mailbox is accepted", "alice@example.test", "250 2.1.5"},
 		{"the domain is case-insensitive and may end in a dot", "alice@EXAMPLE.test.", "250"},
 		{"an unknown user is refused at RCPT, no backscatter later", "nobody@example.test", "550 5.1.1"},
 		{"a domain not hosted here is relay, and refused", "someone@example.org", "554 5.7.1"},
@@ -476,23 +478,34 @@ func TestReceivedHeader(t *testing.T) {
 	}
 }
 
-func TestReplyCounterSeesEveryReplyOnce(t *testing.T) {
-	var got []int
-	var r replyCounter
-	m := recorder(func(c int) { got = append(got, c) })
-	r.scan([]byte("220 hi\r\n250-a\r\n250-b"), m)
-	r.scan([]byte("\r\n250 c\r\n55"), m)
-	r.scan([]byte("0 5.1.1 no\r\n"), m)
-	r.scan([]byte{0x16, 0x03, 0x01, '2', '5', '0', ' '}, m)
-	r.scan([]byte("\r\n250 after tls\r\n"), m)
-	if fmt.Sprint(got) != "[220 250 550]" {
-		t.Errorf("counted %v, want [220 250 550] (and nothing once TLS starts)", got)
+// Every reply is counted in the metrics, also those over TLS and those the
+// engine makes itself (500, 503).
+func TestRepliesAreCountedAlsoOverTLS(t *testing.T) {
+	m := metrics.New()
+	ts := startServer(t, mapDirectory{}, selfSigned(t, "mx.example.test"), nil, func(c *Config) { c.Metrics = m })
+	c, _ := dial(t, ts.addr)
+	c.cmd("EHLO c")
+	c.cmd("FROB")
+	c.cmd("STARTTLS")
+	tc := tls.Client(c.c, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	c.c, c.tp = tc, textproto.NewConn(tc)
+	c.cmd("EHLO c")
+	c.cmd("RCPT TO:<alice@example.test>")
+	c.cmd("MAIL FROM:<s@example.org>")
+	c.cmd("RCPT TO:<nobody@example.test>")
+	c.cmd("QUIT")
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	page := rec.Body.String()
+	for code, n := range map[int]int{220: 2, 250: 3, 500: 1, 503: 1, 550: 1, 221: 1} {
+		if want := fmt.Sprintf(`ebb_smtp_replies_total{code="%d"} %d`, code, n); !strings.Contains(page, want+"\n") {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }
-
-type recorder func(int)
-
-func (r recorder) Reply(c int) { r(c) }
 
 // selfSigned makes a certificate for host in a temp dir and loads it.
 func selfSigned(t testing.TB, host string) *Certificates {

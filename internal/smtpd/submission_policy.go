@@ -4,8 +4,6 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/policy"
@@ -29,12 +27,12 @@ type SubmissionPolicy struct {
 	Log        *slog.Logger
 }
 
-func refusal(r *policy.Refusal) *smtp.SMTPError {
-	return &smtp.SMTPError{Code: r.Code, EnhancedCode: smtp.EnhancedCode(r.Enhanced), Message: r.Message}
+func refusal(r *policy.Refusal) *Reply {
+	return &Reply{Code: r.Code, Enhanced: r.Enhanced, Message: r.Message}
 }
 
 // Mail checks that the client may submit at all, and the sender.
-func (p *SubmissionPolicy) Mail(ctx context.Context, s *SessionInfo, from string, opts *smtp.MailOptions) error {
+func (p *SubmissionPolicy) Mail(ctx context.Context, s *SessionInfo, from string, opts *MailOptions) error {
 	s.UTF8 = opts != nil && opts.UTF8
 	ip := ipOf(s.RemoteIP)
 	if s.AuthUser == "" && !p.Relaying.Trusted(ip) {
@@ -43,7 +41,7 @@ func (p *SubmissionPolicy) Mail(ctx context.Context, s *SessionInfo, from string
 		if s.TLS == nil {
 			msg = "Authentication required: STARTTLS, then AUTH, before MAIL"
 		}
-		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: msg}
+		return &Reply{Code: 530, Enhanced: [3]int{5, 7, 0}, Message: msg}
 	}
 	if s.AuthUser != "" {
 		r, err := p.Senders.MaySendAs(ctx, s.AuthUser, from)
@@ -61,21 +59,21 @@ func (p *SubmissionPolicy) Mail(ctx context.Context, s *SessionInfo, from string
 		return err // what MaySendAs allowed must still be usable for a DSN
 	}
 	if !p.PerIP.AllowSource(s.RemoteIP) {
-		return &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 7, 1},
+		return &Reply{Code: 450, Enhanced: [3]int{4, 7, 1},
 			Message: "Too many messages from your address in the last hour (submission.max_messages_per_ip); try again later"}
 	}
 	if s.AuthUser != "" && !p.PerAccount.Allow(s.AuthUser) {
 		if p.Log != nil {
 			p.Log.Warn("smtp account over its hourly message limit", "conn", s.ConnID, "remote", s.RemoteIP, "account", s.AuthUser)
 		}
-		return &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 7, 1},
+		return &Reply{Code: 450, Enhanced: [3]int{4, 7, 1},
 			Message: "Too many messages from your account in the last hour (submission.max_messages_per_account); try again later"}
 	}
 	return nil
 }
 
 // Rcpt accepts existing local recipients and, for a known client, remote ones.
-func (p *SubmissionPolicy) Rcpt(ctx context.Context, s *SessionInfo, to string, opts *smtp.RcptOptions) error {
+func (p *SubmissionPolicy) Rcpt(ctx context.Context, s *SessionInfo, to string, opts *RcptOptions) error {
 	addr, route, r, err := p.Relaying.Recipient(ctx, policy.Client{IP: ipOf(s.RemoteIP), Account: s.AuthUser}, to)
 	switch {
 	case err != nil:
