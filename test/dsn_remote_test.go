@@ -1,14 +1,10 @@
 package test
 
 import (
-	"crypto/tls"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
 
 	"github.com/ebbmail/ebb/test/harness"
 )
@@ -34,36 +30,23 @@ func TestDSNsLeaveWithTheRemoteTranscript(t *testing.T) {
 	two := newOutInstance(t, outOpts{Domain: "two.example", IP: "127.0.0.3", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"bob"},
 		Queue: "delay_notice = \"1s\"\nretry_min = \"1s\"\nretry_max = \"2s\""})
 
-	c, err := smtp.DialStartTLS(two.Sub, &tls.Config{InsecureSkipVerify: true})
-	if err != nil {
-		t.Fatal(err)
+	c := dialSMTP(t, "", two.Sub, false)
+	c.startTLS()
+	if code, msg := c.authPlain("bob@two.example", outPass); code != 235 {
+		t.Fatalf("AUTH: %d %s", code, msg)
 	}
-	defer c.Close()
-	if err := c.Auth(sasl.NewPlainClient("", "bob@two.example", outPass)); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Mail("bob@two.example", &smtp.MailOptions{Return: smtp.DSNReturnHeaders, EnvelopeID: "e2e-42"}); err != nil {
-		t.Fatal(err)
-	}
-	for to, n := range map[string][]smtp.DSNNotify{
-		"alice@one.example":  {smtp.DSNNotifySuccess, smtp.DSNNotifyFailure},
-		"b@nouser.example":   {smtp.DSNNotifyFailure},
-		"g@greylist.example": {smtp.DSNNotifyDelayed, smtp.DSNNotifyFailure},
-		"n@nouser.example":   {smtp.DSNNotifyNever},
+	c.must(250, "MAIL FROM:<bob@two.example> RET=HDRS ENVID=e2e-42")
+	for to, n := range map[string]string{
+		"alice@one.example":  "SUCCESS,FAILURE",
+		"b@nouser.example":   "FAILURE",
+		"g@greylist.example": "DELAY,FAILURE",
+		"n@nouser.example":   "NEVER",
 	} {
-		if err := c.Rcpt(to, &smtp.RcptOptions{Notify: n, OriginalRecipientType: smtp.DSNAddressTypeRFC822, OriginalRecipient: "orig-" + to}); err != nil {
-			t.Fatalf("RCPT %s: %v", to, err)
-		}
+		c.must(250, "RCPT TO:<"+to+"> NOTIFY="+n+" ORCPT=rfc822;orig-"+to)
 	}
-	w, err := c.Data()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(w, "From: bob@two.example\r\nTo: alice@one.example\r\nSubject: with DSN\r\nMessage-ID: <dsn-e2e@two.example>\r\n\r\nbody\r\n")
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	c.Quit()
+	c.must(354, "DATA")
+	c.must(250, "From: bob@two.example\r\nTo: alice@one.example\r\nSubject: with DSN\r\nMessage-ID: <dsn-e2e@two.example>\r\n\r\nbody\r\n.")
+	c.cmd("QUIT")
 
 	one.waitMail("alice", 1, 20*time.Second)
 	msgs := two.waitMail("bob", 3, 40*time.Second)

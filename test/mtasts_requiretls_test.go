@@ -1,16 +1,12 @@
 package test
 
 import (
-	"crypto/tls"
 	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
 
 	"github.com/ebbmail/ebb/test/harness"
 )
@@ -31,48 +27,21 @@ func TestREQUIRETLSTravelsOnlyOverVerifiedTLS(t *testing.T) {
 	one := newOutInstance(t, outOpts{Domain: "one.example", IP: "127.0.0.2", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"alice"},
 		Relay: fmt.Sprintf("tls_ca_file = %q", filepath.Join(two.Dir, "out-cert.pem"))})
 
-	plain, err := smtp.Dial(one.Sub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := plain.Hello("client.example"); err != nil {
-		t.Fatal(err)
-	}
-	if ok, _ := plain.Extension("REQUIRETLS"); ok {
+	plain := dialSMTP(t, "", one.Sub, false)
+	if ehlo := plain.must(250, "EHLO client.example"); strings.Contains(ehlo, "REQUIRETLS") {
 		t.Error("REQUIRETLS offered before STARTTLS")
 	}
-	plain.Close()
-	c, err := smtp.DialStartTLS(one.Sub, &tls.Config{InsecureSkipVerify: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if ok, _ := c.Extension("REQUIRETLS"); !ok {
+	plain.cmd("QUIT")
+	c := dialSMTP(t, "", one.Sub, false)
+	c.startTLS()
+	if ehlo := c.must(250, "EHLO client.example"); !strings.Contains(ehlo, "REQUIRETLS") {
 		t.Fatal("REQUIRETLS not offered after STARTTLS")
 	}
-	if err := c.Auth(sasl.NewPlainClient("", "alice@one.example", outPass)); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Mail("alice@one.example", &smtp.MailOptions{RequireTLS: true}); err != nil {
-		t.Fatal(err)
-	}
-	for _, to := range []string{"bob@two.example", "p@plain.example"} {
-		if err := c.Rcpt(to, nil); err != nil {
-			t.Fatalf("RCPT %s: %v", to, err)
-		}
-	}
-	w, err := c.Data()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(w, "From: alice@one.example\r\nSubject: secret\r\n\r\nonly over TLS\r\n")
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	c.Quit()
+	c.cmd("QUIT")
+	sendREQUIRETLS(t, one.Sub, "alice@one.example", "secret", "bob@two.example", "p@plain.example")
 
 	m := two.waitMail("bob", 1, 20*time.Second)[0]
-	if !strings.Contains(m, "with ESMTPS") || !strings.Contains(m, "only over TLS") {
+	if !strings.Contains(m, "with ESMTPS") || !strings.Contains(m, "only over verified TLS") {
 		t.Errorf("bob's copy:\n%s", m)
 	}
 	log := one.Log()

@@ -1,7 +1,6 @@
 package test
 
 import (
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -10,9 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
 
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/test/harness"
@@ -197,7 +193,7 @@ func TestRelayOutREQUIRETLSFixAsksNoDowngrade(t *testing.T) {
 	two := newOutInstance(t, outOpts{Domain: "two.example", IP: "127.0.0.3", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"bob"}})
 	one := newOutInstance(t, outOpts{Domain: "one.example", IP: "127.0.0.2", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"alice"},
 		Queue: "retry_min = \"1h\"", Relay: fmt.Sprintf("tls_ca_file = %q", filepath.Join(two.Dir, "out-cert.pem"))})
-	sendREQUIRETLS(t, one.Sub, "alice@one.example", "bob@two.example", "requiretls")
+	sendREQUIRETLS(t, one.Sub, "alice@one.example", "requiretls", "bob@two.example")
 	q := one.waitMailq(20*time.Second, "certificate is valid for mx.two.example, not other.two.example")
 	for _, w := range []string{"REQUIRETLS (RFC 8689)", "nothing to change here", "ebb never sends it another way"} {
 		if !strings.Contains(q, w) {
@@ -230,32 +226,22 @@ func flush(t *testing.T, conf string) {
 	}
 }
 
-// sendREQUIRETLS submits one message with MAIL FROM ... REQUIRETLS.
-func sendREQUIRETLS(t *testing.T, sub, from, to, subject string) {
+// sendREQUIRETLS submits one message with MAIL FROM ... REQUIRETLS over
+// STARTTLS and AUTH, to every address in to.
+func sendREQUIRETLS(t *testing.T, sub, from, subject string, to ...string) {
 	t.Helper()
-	c, err := smtp.DialStartTLS(sub, &tls.Config{InsecureSkipVerify: true})
-	if err != nil {
-		t.Fatal(err)
+	c := dialSMTP(t, "", sub, false)
+	c.startTLS()
+	if code, msg := c.authPlain(from, outPass); code != 235 {
+		t.Fatalf("AUTH as %s: %d %s", from, code, msg)
 	}
-	defer c.Close()
-	if err := c.Auth(sasl.NewPlainClient("", from, outPass)); err != nil {
-		t.Fatal(err)
+	c.must(250, "MAIL FROM:<"+from+"> REQUIRETLS")
+	for _, rcpt := range to {
+		c.must(250, "RCPT TO:<"+rcpt+">")
 	}
-	if err := c.Mail(from, &smtp.MailOptions{RequireTLS: true}); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Rcpt(to, nil); err != nil {
-		t.Fatal(err)
-	}
-	w, err := c.Data()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(w, "From: %s\r\nTo: %s\r\nSubject: %s\r\n\r\nonly over verified TLS\r\n", from, to, subject)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	c.Quit()
+	c.must(354, "DATA")
+	c.must(250, fmt.Sprintf("From: %s\r\nTo: %s\r\nSubject: %s\r\n\r\nonly over verified TLS\r\n.", from, strings.Join(to, ", "), subject))
+	c.cmd("QUIT")
 }
 
 // The fix for a TLS level set here (relay.tls, relay.tls_policy), followed

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/ebbmail/ebb/internal/dnstest"
 	"github.com/ebbmail/ebb/internal/mtasts"
 	"github.com/ebbmail/ebb/internal/queue"
+	"github.com/ebbmail/ebb/internal/smtpd"
 )
 
 // env is a relay with a test DNS.
@@ -156,19 +156,19 @@ func TestRemoteReplies(t *testing.T) {
 		permanent bool
 	}{
 		{"greylisted at RCPT", func(s *testServer) {
-			s.FailRcpt = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "greylisted, try again"}
+			s.FailRcpt = &smtpd.Reply{Code: 451, Enhanced: [3]int{4, 7, 1}, Message: "greylisted, try again"}
 		}, "rcpt", 451, "4.7.1", false},
 		{"unknown user at RCPT", func(s *testServer) {
-			s.FailRcpt = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+			s.FailRcpt = &smtpd.Reply{Code: 550, Enhanced: [3]int{5, 1, 1}, Message: "no such user"}
 		}, "rcpt", 550, "5.1.1", true},
 		{"sender refused at MAIL", func(s *testServer) {
-			s.FailMail = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "sender blocked"}
+			s.FailMail = &smtpd.Reply{Code: 553, Enhanced: [3]int{5, 7, 1}, Message: "sender blocked"}
 		}, "mail", 553, "5.7.1", true},
 		{"content refused at end of data", func(s *testServer) {
-			s.FailData = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "spam"}
+			s.FailData = &smtpd.Reply{Code: 554, Enhanced: [3]int{5, 7, 1}, Message: "spam"}
 		}, "end-of-data", 554, "5.7.1", true},
 		{"busy at end of data", func(s *testServer) {
-			s.FailData = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "out of space"}
+			s.FailData = &smtpd.Reply{Code: 452, Enhanced: [3]int{4, 3, 1}, Message: "out of space"}
 		}, "end-of-data", 452, "4.3.1", false},
 	}
 	for _, tc := range cases {
@@ -334,8 +334,8 @@ func TestTLSLevels(t *testing.T) {
 	wrongName := startServer(t, "127.0.0.2:0", ca.leaf(t, "other.example", now.Add(-time.Hour), now.Add(time.Hour)), nil)
 	port := wrongName.Addr[strings.LastIndexByte(wrongName.Addr, ':')+1:]
 	expired := startServer(t, "127.0.0.3:"+port, ca.leaf(t, "mx.expired.example", now.Add(-48*time.Hour), now.Add(-24*time.Hour)), nil)
-	broken := startServer(t, "127.0.0.4:"+port, nil, func(s *smtp.Server) {
-		s.TLSConfig = &tls.Config{} // offers STARTTLS, has no certificate: every handshake fails
+	broken := startServer(t, "127.0.0.4:"+port, nil, func(s *smtpd.Protocol) {
+		s.TLS = &tls.Config{} // offers STARTTLS, has no certificate: every handshake fails
 	})
 	plain := startServer(t, "127.0.0.5:"+port, nil, nil)
 	var p int
@@ -377,9 +377,9 @@ func TestTLSLevels(t *testing.T) {
 
 // SIZE and SMTPUTF8 limits of the server fail at once, naming them.
 func TestServerLimits(t *testing.T) {
-	srv := startServer(t, "127.0.0.2:0", nil, func(s *smtp.Server) {
+	srv := startServer(t, "127.0.0.2:0", nil, func(s *smtpd.Protocol) {
 		s.MaxMessageBytes = 100
-		s.EnableSMTPUTF8 = false
+		s.NoSMTPUTF8 = true
 	})
 	var port int
 	fmt.Sscan(srv.Addr[strings.LastIndexByte(srv.Addr, ':')+1:], &port)
@@ -477,11 +477,11 @@ func TestDSNParametersPassedOn(t *testing.T) {
 	if len(g) != 1 {
 		t.Fatalf("received %d", len(g))
 	}
-	if g[0].Opts.Return != smtp.DSNReturnHeaders || g[0].Opts.EnvelopeID != "id+1=x" {
+	if g[0].Opts.Ret != "HDRS" || g[0].Opts.EnvID != "id+1=x" {
 		t.Errorf("MAIL options %+v", g[0].Opts)
 	}
 	ro := g[0].RcptOpts
-	if ro == nil || len(ro.Notify) != 2 || ro.Notify[0] != smtp.DSNNotifySuccess || ro.OriginalRecipient != "bob@old.example" {
+	if ro == nil || len(ro.Notify) != 2 || ro.Notify[0] != "SUCCESS" || ro.ORCPT != "bob@old.example" {
 		t.Errorf("RCPT options %+v", ro)
 	}
 	if h := m.Recipients[0].Relay; h == nil || !h.DSN || !strings.HasPrefix(h.Reply, "250 ") {
@@ -495,7 +495,7 @@ func TestDSNParametersPassedOn(t *testing.T) {
 // destination gets its own session.
 func TestDeliverBatch(t *testing.T) {
 	port := freePortOn(t, "127.0.0.2", "127.0.0.3")
-	one := startServer(t, fmt.Sprintf("127.0.0.2:%d", port), nil, func(s *smtp.Server) { s.MaxRecipients = 2 })
+	one := startServer(t, fmt.Sprintf("127.0.0.2:%d", port), nil, func(s *smtpd.Protocol) { s.MaxRecipients = 2 })
 	one.RefuseRcpt = "nobody@example.net"
 	two := startServer(t, fmt.Sprintf("127.0.0.3:%d", port), nil, nil)
 	e := newEnv(t, port, "")
@@ -613,7 +613,7 @@ func TestNo8BitToA7BitServer(t *testing.T) {
 		}
 	}
 	for _, got := range srv.got() {
-		if got.Opts == nil || got.Opts.Body != smtp.Body8BitMIME {
+		if got.Opts == nil || got.Opts.Body != "8BITMIME" {
 			t.Errorf("8-bit data sent without BODY=8BITMIME: %+v", got.Opts)
 		}
 	}
@@ -632,7 +632,7 @@ func TestStaleSessionReplaced(t *testing.T) {
 	if err := deliver(t, r, e.message("alice@ours.test", body, "bob@example.net"), 0); err != nil {
 		t.Fatal(err)
 	}
-	first.srv.Close() // drops the session ebb keeps
+	first.Close() // drops the session ebb keeps
 	second := startServer(t, addr, nil, nil)
 	if err := deliver(t, r, e.message("alice@ours.test", body, "bob@example.net"), 0); err != nil {
 		t.Fatalf("after the server closed the cached session: %v", err)

@@ -19,15 +19,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
+	"github.com/ebbmail/ebb/internal/smtpd"
 )
 
-// testServer is a real SMTP server (emersion/go-smtp) on a loopback
-// address, whose replies a test chooses per step.
+// testServer is a real SMTP server on a loopback address (ebb's own
+// protocol engine, smtpd.ServeConn, with a handler of this test), whose
+// replies a test chooses per step.
 type testServer struct {
 	t     *testing.T
 	Addr  string
-	srv   *smtp.Server
+	proto *smtpd.Protocol
 	conns atomic.Int32
 	datas atomic.Int32 // transactions that carried data
 	// RefuseRcpt, when set, refuses that one address with 550 5.1.1.
@@ -35,40 +36,49 @@ type testServer struct {
 	mu         sync.Mutex
 	received   []received
 	// Fail*, when set, is the reply at that step.
-	FailMail, FailRcpt, FailData *smtp.SMTPError
+	FailMail, FailRcpt, FailData *smtpd.Reply
 	DataDelay                    time.Duration
+	close                        func()
 }
+
+// Close stops listening and drops every connection.
+func (ts *testServer) Close() { ts.close() }
 
 type received struct {
 	From, To string
 	Data     string
 	TLS      bool
-	Opts     *smtp.MailOptions
-	RcptOpts *smtp.RcptOptions
+	Opts     *smtpd.MailOptions
+	RcptOpts *smtpd.RcptOptions
 }
 
 type testSession struct {
 	s    *testServer
-	c    *smtp.Conn
+	tls  bool
 	from string
-	opts *smtp.MailOptions
+	opts *smtpd.MailOptions
 	to   []string
-	ro   *smtp.RcptOptions
+	ro   *smtpd.RcptOptions
 }
 
-func (s *testSession) Mail(from string, o *smtp.MailOptions) error {
+func (s *testSession) Hello(_ string, st *tls.ConnectionState) error {
+	s.tls = st != nil
+	return nil
+}
+
+func (s *testSession) Mail(from string, o *smtpd.MailOptions) error {
 	if s.s.FailMail != nil {
 		return s.s.FailMail
 	}
 	s.from, s.opts = from, o
 	return nil
 }
-func (s *testSession) Rcpt(to string, o *smtp.RcptOptions) error {
+func (s *testSession) Rcpt(to string, o *smtpd.RcptOptions) error {
 	if s.s.FailRcpt != nil {
 		return s.s.FailRcpt
 	}
 	if to == s.s.RefuseRcpt {
-		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+		return &smtpd.Reply{Code: 550, Enhanced: [3]int{5, 1, 1}, Message: "no such user"}
 	}
 	s.to = append(s.to, to)
 	s.ro = o
@@ -86,60 +96,73 @@ func (s *testSession) Data(r io.Reader) error {
 	if s.s.FailData != nil {
 		return s.s.FailData
 	}
-	_, isTLS := s.c.TLSConnectionState()
 	s.s.mu.Lock()
 	for _, to := range s.to {
-		s.s.received = append(s.s.received, received{From: s.from, To: to, Data: string(b), TLS: isTLS, Opts: s.opts, RcptOpts: s.ro})
+		s.s.received = append(s.s.received, received{From: s.from, To: to, Data: string(b), TLS: s.tls, Opts: s.opts, RcptOpts: s.ro})
 	}
 	s.s.mu.Unlock()
 	return nil
 }
-func (s *testSession) Reset()        { s.to = nil }
-func (s *testSession) Logout() error { return nil }
+func (s *testSession) Reset() { s.to = nil }
 
 // startServer listens on ip:port (port 0: any) with STARTTLS when cert is
-// set.
-func startServer(t *testing.T, addr string, cert *tls.Certificate, tweak func(*smtp.Server)) *testServer {
+// set. Like the go-smtp server these tests had before, it offers DSN and
+// SMTPUTF8 but not REQUIRETLS.
+func startServer(t *testing.T, addr string, cert *tls.Certificate, tweak func(*smtpd.Protocol)) *testServer {
 	t.Helper()
 	ts := &testServer{t: t}
-	be := smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		return &testSession{s: ts, c: c}, nil
-	})
-	srv := smtp.NewServer(be)
-	srv.Domain = "mx.test"
-	srv.AllowInsecureAuth = true
-	srv.EnableSMTPUTF8 = true
-	srv.EnableDSN = true
-	srv.ReadTimeout = 10 * time.Second
-	srv.WriteTimeout = 10 * time.Second
+	p := &smtpd.Protocol{Hostname: "mx.test", NoREQUIRETLS: true,
+		CommandTimeout: 10 * time.Second, DataTimeout: 10 * time.Second}
 	if cert != nil {
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*cert}}
+		p.TLS = &tls.Config{Certificates: []tls.Certificate{*cert}}
 	}
 	if tweak != nil {
-		tweak(srv)
+		tweak(p)
 	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts.Addr = l.Addr().String()
-	ts.srv = srv
-	go srv.Serve(&countingListener{Listener: l, n: &ts.conns})
-	t.Cleanup(func() { srv.Close() })
-	return ts
-}
-
-type countingListener struct {
-	net.Listener
-	n *atomic.Int32
-}
-
-func (l *countingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err == nil {
-		l.n.Add(1)
+	ts.proto = p
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	open := map[net.Conn]bool{}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			ts.conns.Add(1)
+			mu.Lock()
+			open[c] = true
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				smtpd.ServeConn(c, &testSession{s: ts}, p)
+				c.Close()
+				mu.Lock()
+				delete(open, c)
+				mu.Unlock()
+			}()
+		}
+	}()
+	var once sync.Once
+	ts.close = func() {
+		once.Do(func() {
+			l.Close()
+			mu.Lock()
+			for c := range open {
+				c.Close()
+			}
+			mu.Unlock()
+			wg.Wait()
+		})
 	}
-	return c, err
+	t.Cleanup(ts.close)
+	return ts
 }
 
 func (ts *testServer) got() []received {
