@@ -3,7 +3,6 @@ package test
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strings"
@@ -22,76 +21,31 @@ type postfixReceiver struct {
 // startPostfixReceiver starts it; extra lines go at the end of main.cf.
 func startPostfixReceiver(t *testing.T, addr string, extra ...string) *postfixReceiver {
 	t.Helper()
-	harness.Install(t, "postfix")
-	harness.RequireRoot(t)
 	pu, err := user.Lookup("postfix")
 	if err != nil {
 		t.Fatal(err)
 	}
-	T := harness.Dir(t)
-	p := &postfixReceiver{Dir: T, Maillog: filepath.Join(T, "maillog"), Mail: filepath.Join(T, "mail")}
-	etc := filepath.Join(T, "etc")
-	for _, d := range []string{etc, filepath.Join(T, "queue"), filepath.Join(T, "data"), p.Mail} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
 	var uid, gid int
 	fmt.Sscan(pu.Uid, &uid)
 	fmt.Sscan(pu.Gid, &gid)
-	os.Chown(filepath.Join(T, "data"), uid, gid)
-	os.Chown(p.Mail, uid, gid)
-	master, err := os.ReadFile("/etc/postfix/master.cf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Only our smtpd, on addr, not chrooted (the temp dir is no chroot).
-	var lines []string
-	for _, l := range strings.Split(string(master), "\n") {
-		if strings.HasPrefix(l, "smtp ") && strings.Contains(l, " inet ") {
-			l = addr + " inet n - n - - smtpd"
-		}
-		lines = append(lines, l)
-	}
-	os.WriteFile(filepath.Join(etc, "master.cf"), []byte(strings.Join(lines, "\n")), 0o644)
+	etc := harness.Dir(t)
 	cert, key := outCert(t, etc, "mx.pf.example")
-	main := fmt.Sprintf(`compatibility_level = 3.6
-queue_directory = %[1]s/queue
-data_directory = %[1]s/data
-mail_owner = postfix
-setgid_group = postdrop
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-myhostname = mx.pf.example
-mydestination =
-mynetworks = 127.0.0.0/8
-alias_maps =
-alias_database =
-maillog_file_prefixes = %[1]s
-maillog_file = %[1]s/maillog
-smtpd_tls_cert_file = %[2]s
-smtpd_tls_key_file = %[3]s
+	pf := harness.StartPostfix(t, addr, "mx.pf.example", fmt.Sprintf(`smtpd_tls_cert_file = %s
+smtpd_tls_key_file = %s
 smtpd_tls_security_level = may
 smtpd_tls_loglevel = 1
 virtual_mailbox_domains = pf.example
-virtual_mailbox_base = %[1]s/mail
+virtual_mailbox_base = {{dir}}/mail
 virtual_mailbox_maps = static:pf.example/bob/
-virtual_uid_maps = static:%[4]d
-virtual_gid_maps = static:%[5]d
+virtual_uid_maps = static:%d
+virtual_gid_maps = static:%d
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-%[6]s
-`, T, cert, key, uid, gid, strings.Join(extra, "\n"))
-	os.WriteFile(filepath.Join(etc, "main.cf"), []byte(main), 0o644)
-	// postfix prints its fatal errors only to a terminal; script gives it one.
-	run := func(cmd string) string {
-		out, _ := exec.Command("script", "-qc", "postfix -c "+etc+" "+cmd, "/dev/null").CombinedOutput()
-		return string(out)
+%s`, cert, key, uid, gid, strings.Join(extra, "\n")))
+	p := &postfixReceiver{Dir: pf.Dir, Maillog: pf.Maillog, Mail: filepath.Join(pf.Dir, "mail")}
+	if err := os.MkdirAll(p.Mail, 0o755); err != nil {
+		t.Fatal(err)
 	}
-	if out := run("start"); !strings.Contains(out, "starting the Postfix mail system") || strings.Contains(out, "fatal") {
-		t.Fatalf("postfix start:\n%s", out)
-	}
-	t.Cleanup(func() { run("stop") })
-	harness.WaitTCP(t, addr, "220", 15*time.Second)
+	os.Chown(p.Mail, uid, gid)
 	return p
 }
 

@@ -163,7 +163,14 @@ func (e *subEnv) newDir(local string) string {
 // waitMail waits until n messages are in local's new/ and returns them.
 func (e *subEnv) waitMail(local string, n int) []string {
 	e.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	return e.waitMailFor(local, n, 15*time.Second)
+}
+
+// waitMailFor is waitMail with a deadline of its own (a delivery through
+// another MTA's queue takes a while on a loaded machine).
+func (e *subEnv) waitMailFor(local string, n int, timeout time.Duration) []string {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
 	for {
 		ents, _ := os.ReadDir(e.newDir(local))
 		if len(ents) >= n {
