@@ -94,25 +94,31 @@ func FuzzSession(f *testing.F) {
 			io.WriteString(c, input)
 			io.WriteString(c, "\r\n.\r\nQUIT\r\n")
 		}()
-		br := bufio.NewReader(c)
-		for {
-			line, err := br.ReadString('\n')
-			if line != "" {
-				if !replyLine.MatchString(line) {
-					t.Fatalf("malformed reply line %q for input %q", line, input)
-				}
-				if strings.HasPrefix(line, "421 4.3.0") {
-					t.Fatalf("panic in the session for input %q", input)
-				}
-			}
-			if err != nil {
-				var ne net.Error
-				if errors.As(err, &ne) && ne.Timeout() {
-					t.Fatalf("session hung for input %q", input)
-				}
-				break
-			}
-		}
+		readReplies(t, c, input)
 		c.Close()
 	})
+}
+
+// readReplies reads what the server writes to c until it closes: every
+// line must be a well-formed reply and none the 421 of a panic, and the
+// server must not hang on what it was sent.
+func readReplies(t *testing.T, c net.Conn, input string) {
+	t.Helper()
+	br := bufio.NewReader(c)
+	for {
+		line, err := br.ReadString('\n')
+		if line != "" && !replyLine.MatchString(line) {
+			t.Fatalf("malformed reply line %q for input %q", line, input)
+		}
+		if strings.HasPrefix(line, "421 4.3.0") {
+			t.Fatalf("panic in the server for input %q", input)
+		}
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("the server hung for input %q", input)
+			}
+			return
+		}
+	}
 }

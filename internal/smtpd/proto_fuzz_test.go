@@ -1,8 +1,6 @@
 package smtpd
 
 import (
-	"bufio"
-	"errors"
 	"io"
 	"net"
 	"strings"
@@ -93,20 +91,7 @@ func FuzzProtocol(f *testing.F) {
 			io.WriteString(client, input)
 			io.WriteString(client, "\r\n.\r\nQUIT\r\n")
 		}()
-		br := bufio.NewReader(client)
-		for {
-			line, err := br.ReadString('\n')
-			if line != "" && !replyLine.MatchString(line) {
-				t.Fatalf("malformed reply line %q for input %q", line, input)
-			}
-			if err != nil {
-				var ne net.Error
-				if errors.As(err, &ne) && ne.Timeout() {
-					t.Fatalf("engine hung for input %q", input)
-				}
-				break
-			}
-		}
+		readReplies(t, client, input)
 		client.Close()
 		if err := <-done; err != nil && strings.HasPrefix(err.Error(), "panic") {
 			t.Fatalf("%v for input %q", err, input)
