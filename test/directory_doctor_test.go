@@ -14,6 +14,7 @@ import (
 // directoryFindings runs ebb doctor --json and returns the directory findings.
 func directoryFindings(t *testing.T, b *dirBackend) []map[string]any {
 	t.Helper()
+	harness.EmptyDNS(t, b.cfgFile) // relay.dns and auth.dns ask a test server, not the host's resolver
 	r := b.ebb(t, nil, "doctor", "--json")
 	var doc struct {
 		Findings []map[string]any `json:"findings"`

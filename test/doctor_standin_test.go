@@ -37,6 +37,7 @@ listen = ["127.0.0.1:%d"]
 [metrics]
 listen = ""
 `, missing, filepath.Join(dir, "data"), filepath.Join(dir, "mail"), filepath.Join(dir, "spool"), harness.FreePort(t))), 0o644)
+	harness.EmptyDNS(t, conf)
 	r := harness.Run(t, exec.Command(harness.Ebb(t), "doctor", "-c", conf), nil)
 	if r.Code != 1 {
 		t.Fatalf("exit %d, want 1:\n%s%s", r.Code, r.Stdout, r.Stderr)

@@ -143,7 +143,8 @@ func testDovecotOnEbb(t *testing.T, dsn string) {
 		{"--activate", "--remotesieve", "sort"},
 	} {
 		cmd := exec.Command("sieve-connect", append([]string{"--server", "127.0.0.1", "--port", strings.Split(d.sieve, ":")[1],
-			"--user", "alice@example.test", "--passwordfd", "0", "--authmech", "PLAIN", "--clearchan"}, args...)...)
+			"--user", "alice@example.test", "--passwordfd", "0", "--authmech", "PLAIN", "--clearchan",
+			"--nosrv"}, args...)...) // the server is given: no SRV lookup of _sieve._tcp.127.0.0.1 at the host's resolver
 		if r := harness.Run(t, cmd, []byte("alice-pw\n")); r.Code != 0 {
 			t.Fatalf("sieve-connect %v: exit %d\n%s%s\n%s", args, r.Code, r.Stdout, r.Stderr, d.dc.Log())
 		}

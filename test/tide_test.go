@@ -125,7 +125,10 @@ func chromium(t *testing.T, args ...string) string {
 	defer cancel()
 	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--disable-dev-shm-usage", "--user-data-dir=" + profile}
+		"--disable-dev-shm-usage", "--user-data-dir=" + profile,
+		// Its own updater and services ask the host's resolver even so:
+		// every name but loopback's is not found.
+		"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"}
 	cmd := exec.CommandContext(ctx, "chromium", append(base, args...)...)
 	// Chromium keeps crash reports and dconf's cache below HOME whatever
 	// --user-data-dir says: the test's directory, not root's.
