@@ -99,6 +99,12 @@ while read -r target fstype; do
 		if under "$target" "$d"; then skip=1; break; fi
 	done
 	[ -n "$skip" ] && continue
+	if [ -f "$target" ] && [ -f "$root$target" ]; then
+		# A file mounted on its own (a container's /etc/resolv.conf, the
+		# test command's resolver trap): as the host sees it.
+		mount --bind "$target" "$root$target"
+		continue
+	fi
 	[ -d "$root$target" ] || continue
 	case "$target" in
 	/proc | /sys | /dev)
