@@ -194,7 +194,7 @@ func TestSendmailNowhereToPutIt(t *testing.T) {
 		if r.Code != 75 {
 			t.Errorf("exit %d, want 75", r.Code)
 		}
-		for _, w := range []string{"sendmail: cannot create a file in " + pickup, "no such file or directory", "sendmail.pickup_dir", "Fix: start ebb serve once"} {
+		for _, w := range []string{"sendmail: cannot create a file in " + pickup, "no such file or directory", "sendmail.pickup_dir", "Fix: ebb serve creates " + pickup + " (owned by server.user, mode 3733): start ebb serve -c "} {
 			if !strings.Contains(r.Stderr, w) {
 				t.Errorf("want %q in stderr %q", w, r.Stderr)
 			}

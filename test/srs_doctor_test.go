@@ -34,7 +34,7 @@ func TestSRSSecretDoctorAndStart(t *testing.T) {
 	os.Chmod(secret, 0o644)
 	fs := doctor()
 	if len(fs) != 1 || fs[0].Status != "fail" || !strings.Contains(fs[0].Message, "others can read the secret") ||
-		!strings.Contains(fs[0].Message, "chmod 600 "+secret) {
+		!strings.Contains(fs[0].Message, "Fix: run: chmod 0600 "+secret) {
 		t.Errorf("doctor on a 0644 secret: %+v", fs)
 	}
 	cmd := exec.Command(harness.Ebb(t), "serve", "-c", e.Conf)
@@ -54,7 +54,7 @@ func TestSRSSecretDoctorAndStart(t *testing.T) {
 	// user, says so.
 	os.Chmod(secret, 0o600)
 	os.Chown(secret, 0, 0)
-	if fs := doctor(); len(fs) != 1 || fs[0].Status != "fail" || !strings.Contains(fs[0].Message, "must belong to "+e.Daemon.Name) {
+	if fs := doctor(); len(fs) != 1 || fs[0].Status != "fail" || !strings.Contains(fs[0].Message, "Fix: run: chown "+e.Daemon.Name+":"+e.Daemon.Name+" "+secret+"; then run: chmod 0600 "+secret) {
 		t.Errorf("doctor on root's secret: %+v", fs)
 	}
 }

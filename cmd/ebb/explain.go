@@ -62,7 +62,7 @@ func runExplain(c *cli.Call) int {
 	if err != nil {
 		de := diag.PathError("ebb explain", "read", "read the journal in", dir, err, cfg.Setting("journal.dir"))
 		if errors.Is(err, fs.ErrNotExist) {
-			de.Hint = "the journal is written by ebb serve (journal.enabled); nothing has been journaled there yet, or journal.dir points elsewhere"
+			de.SetFix(diag.Steps(diag.Say("the journal is written by ebb serve (journal.enabled): nothing has been journaled there yet, or journal.dir points elsewhere")))
 		}
 		return c.Fail(de)
 	}

@@ -27,8 +27,10 @@ func (c *Config) DKIMKeyDirSetting() *diag.Setting {
 	if c.DKIM.KeyDir != "" {
 		return c.Setting("dkim.key_dir")
 	}
-	s := c.Setting("server.data_dir")
-	s.Key, s.Value = "dkim.key_dir (empty: server.data_dir/dkim)", c.DKIMKeyDir()
+	// Empty: server.data_dir/dkim. The key, with the directory in use as
+	// its value, so that a fix can set it.
+	s := c.Setting("dkim.key_dir")
+	s.Value = c.DKIMKeyDir()
 	return s
 }
 

@@ -3,12 +3,12 @@ package daemon
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"strings"
 
+	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/msgauth"
 	"github.com/ebbmail/ebb/internal/queue"
@@ -40,20 +40,27 @@ func (d *daemon) dkimSign() func(ctx context.Context, m *queue.Message) (header 
 		if errors.As(err, &pe) {
 			e := diag.PathError("ebb serve", "read", "read the DKIM key", pe.Path, pe.Err, d.cfg.DKIMKeyDirSetting())
 			e.Class = diag.Temporary
-			if errors.Is(pe.Err, fs.ErrPermission) {
-				// A key is a secret: no chmod; keygen as root writes it
-				// for the mail user.
-				e.Hint = fmt.Sprintf("make the key again as root with ebb dkim keygen DOMAIN --selector NEW (it gives the file to %s) and move this one out of the key directory; the message is retried meanwhile", d.cfg.Server.User)
-			}
+			// A key root made, unreadable by the mail user: diag gives it
+			// to that user alone, as ebb dkim keygen run as root does.
 			return "", e
 		}
 		if err != nil {
 			e := diag.New("dkim", "sign the message with the keys in", d.cfg.DKIMKeyDir(), err)
 			e.Component, e.Class = "ebb serve", diag.Temporary
 			e.Setting = d.cfg.DKIMKeyDirSetting()
-			e.Hint = "check the key files with: ebb dkim list; or set dkim.sign = false"
+			s := d.cfg.Setting("dkim.sign")
+			e.SetFix(diag.Steps(diag.Command("ebb", "dkim", "list", "-c", cfgFile(d.cfg))).
+				OrElse(diag.Because("to send unsigned", diag.Set(s, "false"), diag.Restart(s))))
 			return "", e
 		}
 		return sig, nil
 	}
+}
+
+// cfgFile is the config file the daemon reads, for a command in a fix.
+func cfgFile(cfg *config.Config) string {
+	if cfg.File == "" {
+		return config.DefaultPath
+	}
+	return cfg.File
 }

@@ -83,7 +83,7 @@ func (d *daemon) srsSecrets(path string) ([]string, error) {
 	if st, err := f.Stat(); err == nil && st.Mode().Perm()&0o077 != 0 {
 		de := diag.New("open", "use the SRS secret", path, fmt.Errorf("the file is mode %04o: others can read the secret", st.Mode().Perm()))
 		de.Component, de.Setting, de.Exit = "ebb serve", setting, diag.ExConfig
-		de.Hint = "make it readable by its owner only (chmod 600 " + path + "), or remove it and ebb serve makes a new one (bounces to addresses signed with the old secret are then refused)"
+		de.SetFix(diag.Steps(diag.Command("chmod", "0600", path), diag.Restart(setting)))
 		return nil, de
 	}
 	var secrets []string
@@ -99,7 +99,7 @@ func (d *daemon) srsSecrets(path string) ([]string, error) {
 	if len(secrets) == 0 {
 		de := diag.New("read", "use the SRS secret", path, errors.New("the file holds no secret"))
 		de.Component, de.Setting, de.Exit = "ebb serve", setting, diag.ExConfig
-		de.Hint = "remove the empty file: ebb serve then writes a random secret there"
+		de.SetFix(diag.Because("ebb serve writes a random secret there when there is no file", diag.Command("rm", path), diag.Restart(setting)))
 		return nil, de
 	}
 	return secrets, nil

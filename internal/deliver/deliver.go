@@ -575,11 +575,19 @@ func (a *Agent) ensure(dir string, folder bool, setting *diag.Setting) *diag.Err
 		e := a.pathErr("open", "deliver to", dir, err, setting)
 		e.Reason = me.Error()
 		e.Errno = "ENOENT"
-		if len(me.Present) == 0 {
-			e.Hint = fmt.Sprintf("create it (maildirmake %s), or set mail.create = true", dir)
-		} else {
-			e.Hint = e.OrRunDoctor(fmt.Sprintf("mkdir %s/%s (mode 0700, owned by the delivery user)", dir, me.Missing[0]))
+		// The missing directories, made for the mail user (server.user)
+		// with a Maildir's mode; or, for a whole Maildir, mail.create.
+		who := a.Cfg.Setting("server.user").MailUser()
+		var paths []string
+		for _, m := range me.Missing {
+			paths = append(paths, filepath.Join(dir, m))
 		}
+		f := diag.MakeDirMode(paths[0], "0700", who, setting, paths[1:]...).AndCheck(diag.DoctorHint(e.Component, setting))
+		if len(me.Present) == 0 && !a.Cfg.Mail.Create {
+			s := a.Cfg.Setting("mail.create")
+			f.OrElse(diag.Steps(diag.Set(s, "true"), diag.Restart(s)))
+		}
+		e.SetFix(f)
 		return e
 	}
 	return a.pathErr("mkdir", "create the Maildir", pathOf(err, dir), err, setting)

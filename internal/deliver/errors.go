@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/maildir"
@@ -29,6 +30,19 @@ func (a *Agent) readErr(source string, err error) *diag.Error {
 	return e
 }
 
+// quotaWords is a Maildir++ limit for people: "1.0 MiB", "1.0 MiB or 500
+// messages", "500 messages".
+func quotaWords(q maildir.Quota) string {
+	var parts []string
+	if q.Bytes > 0 {
+		parts = append(parts, diag.HumanBytes(uint64(q.Bytes)))
+	}
+	if q.Messages > 0 {
+		parts = append(parts, diag.Count(int(q.Messages), "message"))
+	}
+	return strings.Join(parts, " or ")
+}
+
 func (a *Agent) quotaErr(t target, err error) *diag.Error {
 	var qe *maildir.QuotaError
 	if !errors.As(err, &qe) {
@@ -38,7 +52,11 @@ func (a *Agent) quotaErr(t target, err error) *diag.Error {
 	e.Errno = "EDQUOT"
 	e.Who = diag.Self()
 	e.Setting = a.Cfg.Setting("mail.over_quota")
-	e.Hint = fmt.Sprintf("free space in the mailbox or raise its quota (first line of %s/maildirsize, or mail.quota)", t.maildir)
+	// The directory decides the limit (maildir.EnforceQuota): raise it
+	// there, or free space.
+	e.SetFix(diag.Because(fmt.Sprintf("%s holds %s in %s; its limit is %s", t.mb.Address, diag.HumanBytes(uint64(qe.Used.Bytes)),
+		diag.Count(int(qe.Used.Messages), "message"), quotaWords(qe.Quota)),
+		diag.Say(fmt.Sprintf("free space in the mailbox, or raise its quota (ebb user quota %s SIZE [MESSAGES]; mail.quota for mailboxes without one of their own)", t.mb.Address))))
 	if a.Cfg.Mail.OverQuota == "permanent" {
 		e.Class, e.Exit = diag.Permanent, diag.ExNoPerm
 		e.SMTPCode, e.Enhanced, e.Public = 552, [3]int{5, 2, 2}, "Mailbox full"

@@ -29,6 +29,7 @@ import (
 //	set KEY = VALUE in FILE           one line of ebb's config file (TOML)
 //	reload ebb serve (…)              SIGHUP: the running daemon reads its config again
 //	restart ebb serve (…)             stop and start the daemon
+//	start ebb serve (…)               start the daemon
 //	WORDS                             what no command can do (ask an administrator)
 //
 // The constructors refuse to hand over what principle 2 protects: a path
@@ -54,7 +55,7 @@ type Step struct {
 	As string `json:"as,omitempty"`
 	// Set is one key of ebb's config file.
 	Set *Assign `json:"set,omitempty"`
-	// Daemon is "reload" (SIGHUP) or "restart" of ebb serve.
+	// Daemon is "reload" (SIGHUP), "restart" or "start" of ebb serve.
 	Daemon string `json:"daemon,omitempty"`
 	// Config is the daemon's config file when it is not the default one.
 	Config string `json:"config,omitempty"`
@@ -105,6 +106,10 @@ func SetString(setting *Setting, value string) Step { return Set(setting, TOMLSt
 
 // Reload is the step that makes a running ebb serve read the config again.
 func Reload(setting *Setting) Step { return Step{Daemon: "reload", Config: setting.nonDefaultConfig()} }
+
+// Start is the step that starts ebb serve (it creates what it owns: the
+// spool, the pickup directory).
+func Start(setting *Setting) Step { return Step{Daemon: "start", Config: setting.nonDefaultConfig()} }
 
 // Restart is the step that stops and starts ebb serve (a setting that a
 // reload does not apply: listeners, paths, the user).
@@ -227,7 +232,7 @@ func (s Step) String() string {
 			if s.Daemon == "reload" {
 				return "reload ebb serve -c " + s.Config + " (kill -HUP its process)"
 			}
-			return "restart ebb serve -c " + s.Config
+			return s.Daemon + " ebb serve -c " + s.Config
 		}
 		return s.Daemon + " ebb serve (systemctl " + s.Daemon + " ebb)"
 	}
@@ -287,14 +292,25 @@ func MakeDir(path string, who *Identity, setting *Setting) *Fix {
 	return MakeDirMode(path, "0750", who, setting)
 }
 
-// MakeDirMode is MakeDir with another mode (a Maildir's 0700).
-func MakeDirMode(path, mode string, who *Identity, setting *Setting) *Fix {
+// MakeDirMode is MakeDir with another mode (a Maildir's 0700), for one
+// path or several (a Maildir's tmp, new and cur): each with its missing
+// parents, in one command.
+func MakeDirMode(path, mode string, who *Identity, setting *Setting, more ...string) *Fix {
 	if IsSystemPath(path) {
 		return OwnDirectory(path, who, setting)
 	}
 	u, g := who.owner()
 	args := []string{"install", "-d", "-o", u, "-g", g, "-m", mode}
-	return Steps(Command(append(args, missingDirs(path)...)...))
+	seen := map[string]bool{}
+	for _, p := range append([]string{path}, more...) {
+		for _, d := range missingDirs(p) {
+			if !seen[d] {
+				seen[d] = true
+				args = append(args, d)
+			}
+		}
+	}
+	return Steps(Command(args...))
 }
 
 // AddUser is the fix for a system user that does not exist (server.user):

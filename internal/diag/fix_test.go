@@ -112,3 +112,29 @@ func TestFixSurvivesJSON(t *testing.T) {
 		t.Errorf("fix %+v, hint %q", back.Fix, e.Hint)
 	}
 }
+
+// A secret of ebb's own that root made (the directory database a setting
+// names) goes to the mail user when that user is the one refused; anyone
+// else is told to ask, and a secret under /etc is never given away.
+func TestASecretOfEbbsOwnGoesToTheMailUserOnly(t *testing.T) {
+	vmail := &Identity{UID: 120, User: "vmail", GID: 120, Group: "vmail"}
+	newbie := &Identity{UID: 1000, User: "newbie", GID: 1000, Group: "newbie"}
+	for _, tc := range []struct {
+		name string
+		path string
+		who  *Identity
+		want string
+	}{
+		{"the database root made, as vmail", "/srv/ebb/data/directory.db", vmail, "run: chown vmail:vmail /srv/ebb/data/directory.db; then run: chmod o-rwx /srv/ebb/data/directory.db"},
+		{"the same, as an ordinary login", "/srv/ebb/data/directory.db", newbie, "holds secrets, so its access is not widened: ask an administrator"},
+		{"a key under /etc, as vmail", "/etc/ebb/dkim/example.key", vmail, "holds secrets, so its access is not widened"},
+	} {
+		e := New("open", "open", tc.path, syscall.EACCES)
+		e.Component, e.Who = "ebb serve", tc.who
+		e.Setting = &Setting{Key: "server.data_dir", Value: filepath.Dir(tc.path), User: "vmail"}
+		e.Found = &Found{Path: tc.path, Kind: "file", Owner: "root", Mode: 0o600}
+		if got := fixFor(e, tc.path).String(); !strings.Contains(got, tc.want) {
+			t.Errorf("%s: %s\nwant %s", tc.name, got, tc.want)
+		}
+	}
+}

@@ -166,6 +166,13 @@ func accessFix(e *Error, path string) *Fix {
 		return Because(target+" holds secrets, so its access is not widened", Say("ask an administrator, or "+run))
 	}
 	switch {
+	case (IsSecretPath(target, nil) || IsSecretPath(path, nil)) && !IsSystemPath(target) && f != nil && f.Kind != "missing" &&
+		f.UID == 0 && setting != nil && setting.Key != "" && !strings.HasPrefix(setting.Key, "-") &&
+		setting.User != "" && who.User == setting.User:
+		// A secret of ebb's own (the directory database, a key a setting
+		// names) that root made, and the mail user must read it: it goes
+		// to that user alone (Chown closes it to others).
+		return Chown(target, mail, setting).AndCheck(doctor)
 	case IsSecretPath(target, nil) || IsSecretPath(path, nil):
 		return secret()
 	case IsSystemPath(target):

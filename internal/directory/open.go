@@ -308,12 +308,9 @@ func ownerCheck(o *mailuser.User, dir string, setting *diag.Setting) error {
 	e.Found = diag.Describe(dir)
 	e.Setting = setting
 	e.Class, e.Exit = diag.Permanent, diag.ExNoPerm
-	if diag.IsSystemPath(dir) {
-		e.Hint = fmt.Sprintf("%s is shared by the system: set %s to a directory of ebb's own, such as /var/lib/ebb", dir, setting.Key)
-	} else {
-		e.Hint = fmt.Sprintf("give the directory to the mail user: chown %s: %s (it is ebb's own)", o.Name, dir)
-	}
-	return e
+	// Chown refuses a directory the system shares: the fix then gives
+	// the setting a directory of ebb's own.
+	return e.SetFix(diag.Chown(dir, setting.MailUser(), setting))
 }
 
 // giveToOwner gives the SQLite database and its -wal and -shm files, those

@@ -35,7 +35,7 @@ const acmeFailBefore = 7 * 24 * time.Hour
 func hostedDomains(ctx context.Context, env *Env, aliases bool) []string {
 	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	d, err := directory.OpenWith(octx, env.Cfg, directory.Options{NoMigrate: true, Logger: env.Log})
+	d, err := directory.OpenWith(octx, env.Cfg, directory.Options{ReadOnly: true, NoMigrate: true, Logger: env.Log})
 	if err != nil {
 		return nil
 	}

@@ -82,11 +82,15 @@ func checkCert(env *Env, name, certKey, keyKey, certFile, keyFile string) []Find
 			e := diag.PathError("ebb doctor", "open", "read the TLS key as server.user", keyFile, os.ErrPermission, env.Cfg.Setting(keyKey))
 			e.Who = &diag.Identity{UID: uid, User: u.Name, GID: gid}
 			// Not a chgrp of the key itself: it holds a secret and may be
-			// shared (certbot's privkey.pem); give ebb a copy of its own.
-			own := "/etc/ebb/tls/" + filepath.Base(keyFile)
-			e.Hint = "ebb serve loads it at start as root, but a reload (SIGHUP) runs as " + u.Name +
-				": give ebb a copy of its own that only it can read (install -D -o root -g " + groupName(gid) + " -m 0640 " + keyFile + " " + own +
-				", in the certificate tool's renewal hook) and point " + keyKey + " at it; or accept that a reload keeps the old key"
+			// shared (certbot's privkey.pem); give ebb a copy of its own,
+			// beside its config, that only root and the mail user's group
+			// read.
+			s := env.Cfg.Setting(keyKey)
+			own := filepath.Join(filepath.Dir(orDefault(env.Cfg.File)), "tls", filepath.Base(keyFile))
+			e.SetFix(diag.Because("ebb serve loads it at start as root, but a reload (SIGHUP) runs as "+u.Name+
+				"; give ebb a copy of its own (and make the certificate tool's renewal hook copy it again)",
+				diag.Command("install", "-D", "-o", "root", "-g", groupName(gid), "-m", "0640", keyFile, own),
+				diag.SetString(s, own), diag.Reload(s)))
 			out = append(out, Warned(name, e))
 		}
 	}

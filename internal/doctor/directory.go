@@ -36,7 +36,7 @@ func checkDirectory(ctx context.Context, env *Env) []Finding {
 		dir := filepath.Dir(path)
 		if _, err := os.Stat(dir); err != nil {
 			e := diag.PathError("ebb doctor", "stat", "use the directory database folder", dir, err, setting)
-			e.Hint = fmt.Sprintf("create it for %s: install -d -o %s -m 0750 %s", env.Cfg.Server.User, env.Cfg.Server.User, dir)
+			e.SetFix(diag.MakeDir(dir, setting.MailUser(), setting))
 			return []Finding{Failed(name, e)}
 		}
 		if e := env.Probe.Dir(ctx, dir, setting); e != nil {
@@ -61,7 +61,7 @@ func checkDirectory(ctx context.Context, env *Env) []Finding {
 			e := diag.New("mode", "keep the password hashes private in", path, errors.New("every user can read the file"))
 			e.Found = diag.Describe(path)
 			e.Setting = setting
-			e.Hint = "chmod 0640 " + path
+			e.SetFix(diag.Narrow(path, "o-rwx"))
 			out = append(out, Warned(name, e))
 		}
 		if env.Probe.As != nil && !canReadWrite(st, env.Probe.As) {
@@ -69,7 +69,7 @@ func checkDirectory(ctx context.Context, env *Env) []Finding {
 			e.Found = diag.Describe(path)
 			e.Who = &diag.Identity{UID: env.Probe.As.UID, User: env.Probe.As.Name, GID: env.Probe.As.GID}
 			e.Setting = setting
-			e.Hint = fmt.Sprintf("chown %s %s*", env.Cfg.Server.User, path)
+			e.SetFix(diag.Chown(path, setting.MailUser(), setting))
 			return append(out, Failed(name, e))
 		}
 	}
@@ -95,7 +95,7 @@ func checkDirectory(ctx context.Context, env *Env) []Finding {
 	case v < want:
 		e := diag.New("migrate", "use the directory database", d.Where(),
 			fmt.Errorf("the schema is at version %d, this ebb uses version %d", v, want))
-		e.Hint = "run: ebb directory migrate (every ebb command also migrates at start)"
+		e.SetFix(diag.Steps(diag.Command("ebb", "directory", "migrate", "-c", orDefault(env.Cfg.File))))
 		return append(out, Warned(name, e))
 	}
 	doms, err := d.Domains(octx)

@@ -107,8 +107,9 @@ func keyReadable(env *Env, k *msgauth.Key) (Finding, bool) {
 	e.Found = diag.Describe(k.Path)
 	e.Who = &diag.Identity{UID: u.UID, User: u.Name, GID: u.GID}
 	e.Setting = env.Cfg.DKIMKeyDirSetting()
-	// Keys are secrets: no chmod hint; keygen as root writes them right.
-	e.Hint = fmt.Sprintf("make the key again as root with ebb dkim keygen %s --selector NEW (it gives the file to %s), or point dkim.key_dir at a directory %s owns", k.Domain, env.Cfg.Server.User, env.Cfg.Server.User)
+	// A key is a secret of ebb's own: it goes to the mail user alone, as
+	// ebb dkim keygen run as root writes it (Chown closes it to others).
+	e.SetFix(diag.Chown(k.Path, &diag.Identity{UID: u.UID, User: u.Name, GID: u.GID, Group: diag.GroupName(u.GID)}, e.Setting))
 	return Failed("dkim.keys", e), true
 }
 

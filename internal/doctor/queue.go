@@ -35,7 +35,7 @@ func checkQueueSync(ctx context.Context, env *Env) []Finding {
 		fmt.Errorf("Linux %s does not report write errors from syncfs(2) (5.8 and later do)", release))
 	e.Component = "ebb doctor"
 	e.Setting = env.Cfg.Setting("queue.sync")
-	e.Hint = `set queue.sync = "files" (fsync of each file), or run a kernel 5.8 or later`
+	e.SetFix(diag.Because("fsync of each file reports every error", diag.SetString(e.Setting, "files"), diag.Restart(e.Setting)))
 	return []Finding{Warned("queue.sync", e)}
 }
 

@@ -72,7 +72,7 @@ func checkRelayCredentials(ctx context.Context, env *Env) []Finding {
 	if err != nil {
 		e := diag.PathError("ebb doctor", "stat", "read the smarthost credentials", path, err, setting)
 		e.Class = diag.Permanent
-		e.Hint = "write the login as one line user:password into that file, owned by server.user, mode 0600"
+		e.SetFix(diag.Steps(diag.Say("write the login as one line user:password into " + path + ", owned by server.user, mode 0600")))
 		return []Finding{Failed(name, e)}
 	}
 	sys, _ := st.Sys().(*syscall.Stat_t)
@@ -92,7 +92,10 @@ func checkRelayCredentials(ctx context.Context, env *Env) []Finding {
 	if len(probs) > 0 {
 		e := diag.PathError("ebb doctor", "stat", "use the smarthost credentials", path, errors.New(strings.Join(probs, "; ")), setting)
 		e.Class = diag.Permanent
-		e.Hint = fmt.Sprintf("it holds a password: chown %s %s && chmod 0600 %s (the file named by relay.credentials, nothing else)", cfg.Server.User, path, path)
+		// A password: it goes to the mail user alone (Chown closes it to
+		// others), the file relay.credentials names and nothing else.
+		u := setting.MailUser()
+		e.SetFix(diag.Steps(diag.Command("chown", u.User+":"+u.Group, path), diag.Command("chmod", "0600", path)))
 		return []Finding{Failed(name, e)}
 	}
 	return []Finding{Passed(name, path, fmt.Sprintf("readable by %s only (mode %04o)", cfg.Server.User, st.Mode().Perm()))}

@@ -87,7 +87,8 @@ func checkScanner(ctx context.Context, cfg *config.Config, en scan.Entry) []Find
 	if err := s.Ping(ctx); err != nil {
 		e := diag.New("connect", "reach "+s.Name(), addrOf(s), err)
 		e.Setting = cfg.Setting(addrKey)
-		e.Hint = fmt.Sprintf("start %s or correct %s; until it answers, every message gets %s.on_failure = %q", s.Name(), addrKey, key, en.OnFailure)
+		e.SetFix(diag.Because(fmt.Sprintf("until it answers, every message gets %s.on_failure = %q", key, en.OnFailure),
+			diag.Say(fmt.Sprintf("start %s, or correct %s", s.Name(), addrKey))))
 		return []Finding{Failed(name, e)}
 	}
 	out := []Finding{Passed(name, addrOf(s), s.Name()+" answers")}
@@ -107,7 +108,7 @@ func checkScanner(ctx context.Context, cfg *config.Config, en scan.Entry) []Find
 	case r.Status == scan.Failed:
 		e := diag.New("scan", "scan the "+test+" test message with "+s.Name(), addrOf(s), r.Err)
 		e.Setting = cfg.Setting(addrKey)
-		e.Hint = "look at " + s.Name() + "'s log; ebb scan FILE shows the whole exchange"
+		e.SetFix(diag.Steps(diag.Say("look at "+s.Name()+"'s log; ebb scan FILE shows the whole exchange")))
 		out = append(out, Failed(name, e))
 	case s.Kind() == scan.Virus && r.Status != scan.Infected:
 		want = "a virus"
@@ -168,7 +169,8 @@ func checkClamdLimit(cfg *config.Config, en scan.Entry) []Finding {
 		e := diag.New("compare", "scan messages up to scan.clamd.max_size", path,
 			fmt.Errorf("scan.clamd.max_size %d > clamd's StreamMaxLength %d (%s): messages between the two are refused by clamd and get scan.clamd.on_failure = %q", en.MaxSize, limit, where, en.OnFailure))
 		e.Setting = cfg.Setting("scan.clamd.max_size")
-		e.Hint = fmt.Sprintf("set scan.clamd.max_size to at most %d, or raise StreamMaxLength in %s", limit, path)
+		e.SetFix(diag.Steps(diag.Set(e.Setting, fmt.Sprint(limit)), diag.Reload(e.Setting)).
+			OrElse(diag.Steps(diag.Say(fmt.Sprintf("raise StreamMaxLength in %s to %d and restart clamd", path, en.MaxSize)))))
 		return []Finding{Warned(name, e)}
 	}
 	return []Finding{Passed(name, path, fmt.Sprintf("scan.clamd.max_size %d <= clamd's StreamMaxLength %d (%s)", en.MaxSize, limit, where))}

@@ -37,7 +37,8 @@ func checkSpool(ctx context.Context, env *Env) []Finding {
 			return []Finding{Passed(name, spool, "does not exist yet: ebb serve (started as root) creates it, mode 0700, owned by "+env.Cfg.Server.User)}
 		}
 		if e := env.Probe.Dir(ctx, parent, setting); e != nil {
-			e.Hint = "create " + spool + " owned by " + env.Cfg.Server.User + " (mode 0700), or start ebb serve as root, which creates it"
+			e.SetFix(diag.MakeDirMode(spool, "0700", setting.MailUser(), setting).
+				OrElse(diag.Because("ebb serve started as root creates it", diag.Start(setting))))
 			return []Finding{Failed(name, e)}
 		}
 		return []Finding{Passed(name, spool, "does not exist yet; ebb serve creates it in "+parent)}

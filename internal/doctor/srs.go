@@ -43,7 +43,7 @@ func checkSRSSecret(ctx context.Context, env *Env) []Finding {
 	if m := st.Mode().Perm(); m&0o077 != 0 {
 		e := diag.New("open", "use the SRS secret", path, fmt.Errorf("the file is mode %04o: others can read the secret, and ebb serve refuses to start with it", m))
 		e.Found, e.Setting = diag.Describe(path), setting
-		e.Hint = "make it readable by its owner only (chmod 600 " + path + "), or remove it and ebb serve makes a new one (bounces to addresses signed with the old secret are then refused)"
+		e.SetFix(diag.Steps(diag.Command("chmod", "0600", path)))
 		return []Finding{Failed(name, e)}
 	}
 	if u := env.Probe.As; u != nil {
@@ -51,7 +51,9 @@ func checkSRSSecret(ctx context.Context, env *Env) []Finding {
 			e := diag.New("open", "read the SRS secret", path, syscall.EACCES)
 			e.Found, e.Setting = diag.Describe(path), setting
 			e.Who = &diag.Identity{UID: u.UID, User: u.Name, GID: u.GID}
-			e.Hint = fmt.Sprintf("the secret must belong to %s (mode 0600): remove it and let ebb serve make a new one, or point srs.secret_file at a file %s owns", u.Name, u.Name)
+			// ebb's own secret, given to the mail user alone (mode 0600);
+			// a new secret would refuse bounces signed with this one.
+			e.SetFix(diag.Steps(diag.Command("chown", u.Name+":"+diag.GroupName(u.GID), path), diag.Command("chmod", "0600", path)))
 			return []Finding{Failed(name, e)}
 		}
 	}
@@ -69,7 +71,7 @@ func checkSRSSecret(ctx context.Context, env *Env) []Finding {
 	if n == 0 {
 		e := diag.New("read", "use the SRS secret", path, errors.New("the file holds no secret"))
 		e.Setting = setting
-		e.Hint = "remove the empty file: ebb serve then writes a random secret there"
+		e.SetFix(diag.Because("ebb serve writes a random secret there when there is no file", diag.Command("rm", path), diag.Restart(setting)))
 		return []Finding{Failed(name, e)}
 	}
 	return []Finding{Passed(name, path, fmt.Sprintf("%s, readable by its owner only", diag.Count(n, "secret")))}

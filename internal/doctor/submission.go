@@ -102,7 +102,7 @@ func checkSendmailLinks(ctx context.Context, env *Env) []Finding {
 		target, err := filepath.EvalSymlinks(l.path)
 		if err != nil {
 			e := diag.New("stat", "find", l.path, err)
-			e.Hint = fmt.Sprintf("ln -s %s %s (cron, mailx and scripts run %s)", orEbb(self), l.path, l.path)
+			e.SetFix(diag.Because("cron, mailx and scripts run "+l.path, diag.Command("ln", "-s", orEbb(self), l.path)))
 			out = append(out, Warned(name, e))
 			continue
 		}
@@ -120,7 +120,7 @@ func checkSendmailLinks(ctx context.Context, env *Env) []Finding {
 		}
 		e := diag.New("stat", "hand local mail to ebb through", l.path, fmt.Errorf("%s: mail from cron, mailx and scripts goes there", what))
 		e.Class = diag.Permanent
-		e.Hint = fmt.Sprintf("ln -sf %s %s (if the other mail system is gone)", orEbb(self), l.path)
+		e.SetFix(diag.Because("if the other mail system is gone", diag.Command("ln", "-sf", orEbb(self), l.path)))
 		out = append(out, Warned(name, e))
 	}
 	return out
@@ -155,7 +155,7 @@ func checkPickup(ctx context.Context, env *Env) []Finding {
 	var st syscall.Stat_t
 	if err := syscall.Lstat(dir, &st); err != nil {
 		e := diag.PathError("ebb doctor", "stat", "use the pickup directory", dir, err, setting)
-		e.Hint = "start ebb serve once: it creates " + dir + " (owned by server.user, mode 3733); until then ebb sendmail fails with exit 75"
+		e.SetFix(diag.Because("ebb serve creates "+dir+" (owned by server.user, mode 3733); until then ebb sendmail fails with exit 75", diag.Start(setting)))
 		return []Finding{Warned(name, e)}
 	}
 	found := diag.Describe(dir)
@@ -172,9 +172,12 @@ func checkPickup(ctx context.Context, env *Env) []Finding {
 	if len(problems) > 0 {
 		e := diag.New("stat", "use the pickup directory", dir, errors.New(strings.Join(problems, "; ")))
 		e.Found, e.Setting = found, setting
-		e.Hint = fmt.Sprintf("chown %s %s && chmod 3733 %s (ebb serve does this when it starts)", env.Cfg.Server.User, dir, dir)
+		// ebb serve sets the owner and mode at each start; a directory
+		// the system shares is never given to it (Chown refuses).
 		if diag.IsSystemPath(dir) {
-			e.Hint = fmt.Sprintf("%s is shared by the system: give ebb a pickup directory of its own (set sendmail.pickup_dir; ebb serve creates it)", dir)
+			e.SetFix(diag.Chown(dir, setting.MailUser(), setting))
+		} else {
+			e.SetFix(diag.Because("ebb serve gives it to server.user with mode 3733 at each start", diag.Restart(setting)))
 		}
 		return []Finding{Failed(name, e)}
 	}
@@ -189,7 +192,8 @@ func checkPickup(ctx context.Context, env *Env) []Finding {
 	bad, _ := filepath.Glob(filepath.Join(dir, "x.*"))
 	if len(bad) > 0 {
 		e := diag.New("pickup", "pick up", bad[0], fmt.Errorf("%s in %s could not be picked up; ebb serve logged why", diag.Count(len(bad), "message"), dir))
-		e.Setting, e.Hint = setting, "read the log lines 'pickup: message refused for good', then remove or fix the x.* files"
+		e.Setting = setting
+		e.SetFix(diag.Steps(diag.Say("read the log lines 'pickup: message refused for good', then remove or fix the x.* files in " + dir)))
 		return []Finding{Warned(name, e)}
 	}
 	if len(waiting) > 0 {

@@ -69,11 +69,13 @@ func (d *Drop) fail(op, doing, path string, err error) *diag.Error {
 	e := diag.PathError("ebb sendmail", op, doing, path, err, d.DirSetting)
 	switch {
 	case errors.Is(err, os.ErrNotExist) && path == d.Dir:
-		e.Hint = e.OrRunDoctor(fmt.Sprintf("start ebb serve once (it creates %s, owned by server.user, mode 3733)", d.Dir))
+		e.SetFix(diag.Because(fmt.Sprintf("ebb serve creates %s (owned by server.user, mode 3733)", d.Dir), diag.Start(d.DirSetting)).
+			AndCheck(diag.DoctorHint(e.Component, d.DirSetting)))
 	case errors.Is(err, os.ErrPermission) && path == d.Dir:
 		// Not "chown it to yourself": the directory is the daemon's, and
 		// every user must be able to drop mail there.
-		e.Hint = e.OrRunDoctor(fmt.Sprintf("%s must be owned by server.user with mode 3733 (ebb serve sets this when it starts; by hand: chmod 3733 %s)", d.Dir, d.Dir))
+		e.SetFix(diag.Because(fmt.Sprintf("%s must be owned by server.user with mode 3733, which ebb serve sets when it starts", d.Dir), diag.Restart(d.DirSetting)).
+			AndCheck(diag.DoctorHint(e.Component, d.DirSetting)))
 	}
 	return e
 }
