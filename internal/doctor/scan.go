@@ -108,7 +108,7 @@ func checkScanner(ctx context.Context, cfg *config.Config, en scan.Entry) []Find
 	case r.Status == scan.Failed:
 		e := diag.New("scan", "scan the "+test+" test message with "+s.Name(), addrOf(s), r.Err)
 		e.Setting = cfg.Setting(addrKey)
-		e.SetFix(diag.Steps(diag.Say("look at "+s.Name()+"'s log; ebb scan FILE shows the whole exchange")))
+		e.SetFix(diag.Steps(diag.Say("look at " + s.Name() + "'s log; ebb scan FILE shows the whole exchange")))
 		out = append(out, Failed(name, e))
 	case s.Kind() == scan.Virus && r.Status != scan.Infected:
 		want = "a virus"
