@@ -41,7 +41,7 @@ var fetchMigration = []string{
 		PRIMARY KEY (account, folder)
 	)`,
 	// uid is the IMAP UID in decimal, or the POP3 UIDL; hash is of
-	// Message-ID, Date and size, for the refetch rule.
+	// Message-ID, Date and size (replaced by digest in version 3).
 	`CREATE TABLE fetch_seen (
 		account TEXT NOT NULL,
 		folder TEXT NOT NULL,
@@ -54,4 +54,39 @@ var fetchMigration = []string{
 		PRIMARY KEY (account, folder, uidvalidity, uid)
 	)`,
 	`CREATE INDEX fetch_seen_hash ON fetch_seen (account, folder, hash)`,
+}
+
+// fetchOutcomeMigration (schema version 3) makes a remote copy depend on
+// the local delivery, not on the queue alone (docs/fetch.md, "Nothing is
+// lost"): each fetched message has a state (queued until the queue says
+// how its delivery ended; delivered; skipped when it was refused here for
+// good, its server copy kept and a person told; retry when an
+// administrator asked for it again), the digest of its content (its
+// identity across a UIDVALIDITY change, also for messages without
+// Message-ID or Date), its size, why it was skipped with the reference
+// ebb explain knows it by, a summary of its header for the notice, and
+// whether that notice went out. fetch_outcomes holds what the queue said
+// about a fetched message, keyed by queue id, written before the queue
+// forgets the message: the fetcher applies it to fetch_seen at its next
+// step, whichever of the two was written first.
+var fetchOutcomeMigration = []string{
+	// Rows from before this version were queued and taken as delivered.
+	`ALTER TABLE fetch_seen ADD COLUMN state TEXT NOT NULL DEFAULT 'delivered'`,
+	`ALTER TABLE fetch_seen ADD COLUMN digest TEXT NOT NULL DEFAULT ''`,
+	`ALTER TABLE fetch_seen ADD COLUMN size BIGINT NOT NULL DEFAULT 0`,
+	`ALTER TABLE fetch_seen ADD COLUMN reason TEXT NOT NULL DEFAULT ''`,
+	`ALTER TABLE fetch_seen ADD COLUMN ref TEXT NOT NULL DEFAULT ''`,
+	`ALTER TABLE fetch_seen ADD COLUMN summary TEXT NOT NULL DEFAULT ''`,
+	`ALTER TABLE fetch_seen ADD COLUMN notified INTEGER NOT NULL DEFAULT 0`,
+	`CREATE INDEX fetch_seen_queue ON fetch_seen (queue_id)`,
+	`CREATE INDEX fetch_seen_state ON fetch_seen (account, state)`,
+	// state: delivered, refused (failed or expired: the fetcher skips
+	// it), deferred (tried, waits; replaced by the final outcome).
+	`CREATE TABLE fetch_outcomes (
+		queue_id TEXT PRIMARY KEY,
+		state TEXT NOT NULL,
+		reason TEXT NOT NULL DEFAULT '',
+		ref TEXT NOT NULL DEFAULT '',
+		at BIGINT NOT NULL DEFAULT 0
+	)`,
 }

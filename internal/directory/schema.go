@@ -47,6 +47,8 @@ var migrations = [][]string{
 	},
 	// 2: fetch accounts and their state (fetch_schema.go).
 	fetchMigration,
+	// 3: a fetched message's state after the queue, and its digest.
+	fetchOutcomeMigration,
 }
 
 // SchemaVersion is the schema version this ebb writes and understands.

@@ -15,6 +15,7 @@ func init() {
 		Case{"fetch accounts round-trip with their secrets and OAuth2 tokens", fetchAccountRoundTrip},
 		Case{"a fetch account must deliver to a hosted mailbox and have a new name", fetchAccountRefused},
 		Case{"fetched UIDs are recorded once, with their after-action state", fetchSeenState},
+		Case{"a fetched message moves on only by the queue's outcome, and a skip can be retried", fetchOutcomes},
 	)
 }
 
@@ -69,9 +70,10 @@ func fetchSeenState(t *testing.T, d *directory.Directory) {
 	seed(t, d)
 	must(t, d.AddFetchAccount(ctx, directory.FetchAccount{Name: "w", Protocol: "imap", Host: "h", Port: 143, TLS: "starttls",
 		Username: "u", Auth: "password", Mailbox: "alice@example.com", After: "delete", Enabled: true}))
-	must(t, d.SetFetchFolderState(ctx, "w", "INBOX", directory.FetchFolder{UIDValidity: 7}))
+	must(t, d.SetFetchFolderState(ctx, "w", "INBOX", directory.FetchFolder{UIDValidity: 7, LastUID: 2}))
 	for _, uid := range []string{"1", "2", "2"} { // the second 2 is a replay after a crash
-		must(t, d.RecordFetched(ctx, "w", directory.FetchedMessage{Folder: "INBOX", UIDValidity: 7, UID: uid, Hash: "h" + uid}, 2))
+		must(t, d.RecordFetched(ctx, "w", directory.FetchedMessage{Folder: "INBOX", UIDValidity: 7, UID: uid,
+			Digest: "d" + uid, Size: 10, QueueID: "Q" + uid, State: directory.FetchDelivered}))
 	}
 	st, err := d.FetchFolderState(ctx, "w", "INBOX")
 	must(t, err)
@@ -79,21 +81,91 @@ func fetchSeenState(t *testing.T, d *directory.Directory) {
 		t.Fatalf("folder state %+v; want uidvalidity 7, last uid 2", st)
 	}
 	must(t, d.MarkRemoved(ctx, "w", "INBOX", 7, []string{"1"}))
-	uids, err := d.FetchedUIDs(ctx, "w", "INBOX", 7)
+	uids, err := d.FetchedInFolder(ctx, "w", "INBOX", 7)
 	must(t, err)
-	if len(uids) != 2 || !uids["1"] || uids["2"] {
-		t.Fatalf("FetchedUIDs = %v; want 1 removed, 2 pending", uids)
+	if len(uids) != 2 || !uids["1"].Removed || uids["2"].Removed || uids["2"].Digest != "d2" || uids["2"].QueueID != "Q2" {
+		t.Fatalf("FetchedInFolder = %+v; want 1 removed, 2 pending", uids)
 	}
-	if other, _ := d.FetchedUIDs(ctx, "w", "INBOX", 8); len(other) != 0 {
+	if other, _ := d.FetchedInFolder(ctx, "w", "INBOX", 8); len(other) != 0 {
 		t.Fatalf("another UIDVALIDITY sees %v", other)
 	}
-	hs, err := d.FetchedHashes(ctx, "w", "INBOX")
-	must(t, err)
-	if !hs["h1"] || !hs["h2"] || len(hs) != 2 {
-		t.Fatalf("FetchedHashes = %v", hs)
+	if old, err := d.FetchedElsewhere(ctx, "w", "INBOX", 8); err != nil || len(old) != 2 {
+		t.Fatalf("FetchedElsewhere = %+v, %v; want the 2 of UIDVALIDITY 7", old, err)
 	}
 	must(t, d.ResetFetchFolders(ctx, "w"))
 	if st, _ := d.FetchFolderState(ctx, "w", "INBOX"); st.UIDValidity != 0 {
 		t.Fatalf("after reset: %+v", st)
+	}
+}
+
+// A queued message moves on only by what the queue said, whichever was
+// written first; a refusal becomes a skip with its reason, waits for its
+// notice, and can be asked for again.
+func fetchOutcomes(t *testing.T, d *directory.Directory) {
+	seed(t, d)
+	must(t, d.AddFetchAccount(ctx, directory.FetchAccount{Name: "w", Protocol: "imap", Host: "h", Port: 143, TLS: "starttls",
+		Username: "u", Auth: "password", Mailbox: "alice@example.com", After: "delete", Enabled: true}))
+	rec := func(uid, qid string) {
+		must(t, d.RecordFetched(ctx, "w", directory.FetchedMessage{Folder: "INBOX", UIDValidity: 7, UID: uid, QueueID: qid,
+			State: directory.FetchQueued, Summary: "Subject: " + uid}))
+	}
+	rec("1", "QA")
+	rec("2", "QB")
+	// The queue answered for QC before the fetcher recorded it.
+	must(t, d.RecordFetchOutcome(ctx, "QC", directory.OutcomeDelivered, "", ""))
+	rec("3", "QC")
+	must(t, d.RecordFetchOutcome(ctx, "QA", directory.OutcomeDeferred, "the mailbox is over quota", "R0"))
+	must(t, d.RecordFetchOutcome(ctx, "QB", directory.OutcomeRefused, "mail forwarding loop", "R1"))
+	must(t, d.RecordFetchOutcome(ctx, "QB", directory.OutcomeDeferred, "later deferral", "R2")) // a final outcome stays
+	changed, err := d.ApplyFetchOutcomes(ctx, "w")
+	must(t, err)
+	got := map[string]directory.FetchedMessage{}
+	for _, m := range changed {
+		got[m.UID] = m
+	}
+	if len(changed) != 3 || got["1"].State != directory.FetchQueued || got["1"].Reason != "the mailbox is over quota" ||
+		got["2"].State != directory.FetchSkipped || got["2"].Reason != "mail forwarding loop" || got["2"].Ref != "R1" || got["2"].Notified ||
+		got["3"].State != directory.FetchDelivered {
+		t.Fatalf("ApplyFetchOutcomes = %+v", changed)
+	}
+	if o, _, _, _ := d.FetchOutcome(ctx, "QC"); o != "" {
+		t.Fatalf("QC's outcome is kept after use: %q", o)
+	}
+	if o, _, _, _ := d.FetchOutcome(ctx, "QA"); o != directory.OutcomeDeferred {
+		t.Fatalf("QA's deferral: %q", o)
+	}
+	must(t, d.RecordFetchOutcome(ctx, "QA", directory.OutcomeRefused, "expired", "R3"))
+	if changed, err = d.ApplyFetchOutcomes(ctx, "w"); err != nil || len(changed) != 1 || changed[0].State != directory.FetchSkipped {
+		t.Fatalf("after QA's expiry: %+v, %v", changed, err)
+	}
+	if changed, _ = d.ApplyFetchOutcomes(ctx, "w"); len(changed) != 0 {
+		t.Fatalf("a second apply changes %+v", changed)
+	}
+	skipped, err := d.FetchedByState(ctx, "w", directory.FetchSkipped)
+	must(t, err)
+	if len(skipped) != 2 {
+		t.Fatalf("skipped: %+v", skipped)
+	}
+	must(t, d.MarkNotified(ctx, "w", []directory.FetchedKey{skipped[0].Key(), skipped[1].Key()}))
+	if n, err := d.RetryFetched(ctx, "w", []string{"2"}); err != nil || n != 1 {
+		t.Fatalf("RetryFetched = %d, %v", n, err)
+	}
+	in, _ := d.FetchedInFolder(ctx, "w", "INBOX", 7)
+	if in["2"].State != directory.FetchRetry || in["1"].State != directory.FetchSkipped || !in["1"].Notified {
+		t.Fatalf("after retry: %+v", in)
+	}
+	// The retried message is recorded anew when fetched again; a replay
+	// of an ordinary row changes nothing.
+	must(t, d.RecordFetched(ctx, "w", directory.FetchedMessage{Folder: "INBOX", UIDValidity: 7, UID: "2", QueueID: "QD", State: directory.FetchQueued}))
+	must(t, d.RecordFetched(ctx, "w", directory.FetchedMessage{Folder: "INBOX", UIDValidity: 7, UID: "1", QueueID: "QE", State: directory.FetchQueued}))
+	in, _ = d.FetchedInFolder(ctx, "w", "INBOX", 7)
+	if in["2"].QueueID != "QD" || in["2"].State != directory.FetchQueued || in["1"].QueueID != "QA" {
+		t.Fatalf("after re-record: %+v", in)
+	}
+	must(t, d.SkipFetched(ctx, "w", []directory.FetchedKey{in["2"].Key()}, "the outcome was lost", "R9"))
+	must(t, d.ForgetFetched(ctx, "w", []directory.FetchedKey{in["3"].Key()}))
+	in, _ = d.FetchedInFolder(ctx, "w", "INBOX", 7)
+	if in["2"].State != directory.FetchSkipped || in["2"].Ref != "R9" || len(in) != 2 {
+		t.Fatalf("after skip and forget: %+v", in)
 	}
 }

@@ -1,0 +1,335 @@
+package directory
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"time"
+)
+
+// FetchState is where one remote message stands (docs/fetch.md, "Nothing
+// is lost"). Only a delivered message's server copy is ever deleted or
+// moved.
+type FetchState string
+
+const (
+	// FetchQueued: durable in the local queue; how its delivery ends is
+	// not known yet, so the server copy stays.
+	FetchQueued FetchState = "queued"
+	// FetchDelivered: delivered here (a Maildir, or passed on by an
+	// alias); the after-action (delete, move) may remove the server copy.
+	FetchDelivered FetchState = "delivered"
+	// FetchSkipped: refused here for good (quota, loop, a scanner, size,
+	// expiry …); the server copy stays, and a person is told (Notified).
+	FetchSkipped FetchState = "skipped"
+	// FetchRetry: skipped, then asked for again (ebb fetch retry): the
+	// next pass fetches it as if it were new.
+	FetchRetry FetchState = "retry"
+)
+
+// FetchedMessage is one remote message ebb took (or skipped), recorded
+// after it was durable in the queue (or refused).
+type FetchedMessage struct {
+	Folder      string
+	UIDValidity uint32
+	UID         string // decimal IMAP UID, or the POP3 UIDL
+	// Hash is of Message-ID, Date and size: what rows from before schema
+	// version 3 carry instead of Digest.
+	Hash string
+	// Digest is the SHA-256 of the content as the server sent it: the
+	// message's identity across a UIDVALIDITY change.
+	Digest  string
+	Size    int64
+	QueueID string
+	State   FetchState
+	// Removed: the after-action (delete, move) is done or not needed.
+	Removed bool
+	// Reason is why it was skipped, or why it waits in the queue (a
+	// sentence with the fix); Ref is the reference ebb explain knows it by.
+	Reason string
+	Ref    string
+	// Summary is its From, Subject, Date and Message-ID, for the notice
+	// and ebb fetch list.
+	Summary  string
+	Notified bool
+	At       time.Time
+}
+
+const fetchSeenColumns = `folder, uidvalidity, uid, hash, digest, size, queue_id, state, removed, reason, ref, summary, notified, at`
+
+func scanFetched(r interface{ Scan(...any) error }) (FetchedMessage, error) {
+	var m FetchedMessage
+	var uv, at int64
+	var removed, notified int
+	var state string
+	err := r.Scan(&m.Folder, &uv, &m.UID, &m.Hash, &m.Digest, &m.Size, &m.QueueID, &state, &removed, &m.Reason, &m.Ref,
+		&m.Summary, &notified, &at)
+	m.UIDValidity, m.State, m.Removed, m.Notified, m.At = uint32(uv), FetchState(state), removed != 0, notified != 0, time.Unix(at, 0)
+	return m, err
+}
+
+func (d *Directory) queryFetched(ctx context.Context, op, where string, args ...any) ([]FetchedMessage, error) {
+	rows, err := d.db.QueryContext(ctx, d.q(`SELECT `+fetchSeenColumns+` FROM fetch_seen WHERE `+where), args...)
+	if err != nil {
+		return nil, d.dbError(op, err)
+	}
+	defer rows.Close()
+	var out []FetchedMessage
+	for rows.Next() {
+		m, err := scanFetched(rows)
+		if err != nil {
+			return nil, d.dbError(op, err)
+		}
+		out = append(out, m)
+	}
+	return out, d.dbError(op, rows.Err())
+}
+
+// RecordFetched records m. A second record of the same UID (a replay
+// after a crash) changes nothing, except that it takes the place of a
+// row in state retry: a message asked for again is recorded anew.
+func (d *Directory) RecordFetched(ctx context.Context, account string, m FetchedMessage) error {
+	if m.State == "" {
+		m.State = FetchQueued
+	}
+	at := nowUnix()
+	if !m.At.IsZero() {
+		at = m.At.Unix()
+	}
+	_, err := d.db.ExecContext(ctx, d.q(`INSERT INTO fetch_seen (account, `+fetchSeenColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (account, folder, uidvalidity, uid) DO UPDATE SET hash = excluded.hash, digest = excluded.digest,
+			size = excluded.size, queue_id = excluded.queue_id, state = excluded.state, removed = excluded.removed,
+			reason = excluded.reason, ref = excluded.ref, summary = excluded.summary, notified = excluded.notified, at = excluded.at
+		WHERE fetch_seen.state = 'retry'`),
+		account, m.Folder, int64(m.UIDValidity), m.UID, m.Hash, m.Digest, m.Size, m.QueueID, string(m.State), boolInt(m.Removed),
+		m.Reason, m.Ref, m.Summary, boolInt(m.Notified), at)
+	return d.dbError("record a fetched message", err)
+}
+
+// FetchedInFolder returns what is recorded for a folder under uidvalidity,
+// by UID (or UIDL).
+func (d *Directory) FetchedInFolder(ctx context.Context, account, folder string, uidvalidity uint32) (map[string]FetchedMessage, error) {
+	list, err := d.queryFetched(ctx, "read fetched messages", `account = ? AND folder = ? AND uidvalidity = ?`,
+		account, folder, int64(uidvalidity))
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]FetchedMessage, len(list))
+	for _, m := range list {
+		out[m.UID] = m
+	}
+	return out, nil
+}
+
+// FetchedElsewhere returns what is recorded for a folder under every
+// UIDVALIDITY but uidvalidity: the messages a refetch after a change
+// recognises by their digest.
+func (d *Directory) FetchedElsewhere(ctx context.Context, account, folder string, uidvalidity uint32) ([]FetchedMessage, error) {
+	return d.queryFetched(ctx, "read fetched messages", `account = ? AND folder = ? AND uidvalidity <> ?`,
+		account, folder, int64(uidvalidity))
+}
+
+// FetchedByState lists an account's messages in the given states, oldest
+// first (ebb fetch list: what was skipped, what waits in the queue).
+func (d *Directory) FetchedByState(ctx context.Context, account string, states ...FetchState) ([]FetchedMessage, error) {
+	if len(states) == 0 {
+		return nil, nil
+	}
+	args := []any{account}
+	marks := make([]string, len(states))
+	for i, s := range states {
+		marks[i] = "?"
+		args = append(args, string(s))
+	}
+	return d.queryFetched(ctx, "list fetched messages", `account = ? AND state IN (`+strings.Join(marks, ", ")+`) ORDER BY at, folder, uid`, args...)
+}
+
+// FetchedKey names one recorded message.
+type FetchedKey struct {
+	Folder      string
+	UIDValidity uint32
+	UID         string
+}
+
+// Key is m's key.
+func (m FetchedMessage) Key() FetchedKey { return FetchedKey{m.Folder, m.UIDValidity, m.UID} }
+
+func (d *Directory) updateFetched(ctx context.Context, op, account, set string, keys []FetchedKey, args ...any) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return d.dbError(op, err)
+	}
+	defer tx.Rollback()
+	for _, k := range keys {
+		a := append(append([]any{}, args...), account, k.Folder, int64(k.UIDValidity), k.UID)
+		if _, err := tx.ExecContext(ctx, d.q(`UPDATE fetch_seen SET `+set+` WHERE account = ? AND folder = ? AND uidvalidity = ? AND uid = ?`), a...); err != nil {
+			return d.dbError(op, err)
+		}
+	}
+	return d.dbError(op, tx.Commit())
+}
+
+// MarkRemoved records that the server copies of uids are deleted or moved.
+func (d *Directory) MarkRemoved(ctx context.Context, account, folder string, uidvalidity uint32, uids []string) error {
+	keys := make([]FetchedKey, len(uids))
+	for i, u := range uids {
+		keys[i] = FetchedKey{folder, uidvalidity, u}
+	}
+	return d.updateFetched(ctx, "record removed messages", account, `removed = 1`, keys)
+}
+
+// MarkNotified records that a person was told about the skipped messages.
+func (d *Directory) MarkNotified(ctx context.Context, account string, keys []FetchedKey) error {
+	return d.updateFetched(ctx, "record a notice", account, `notified = 1`, keys)
+}
+
+// SkipFetched turns recorded messages (queued ones whose outcome was
+// lost) into skipped ones, with why.
+func (d *Directory) SkipFetched(ctx context.Context, account string, keys []FetchedKey, reason, ref string) error {
+	return d.updateFetched(ctx, "record a skipped message", account, `state = 'skipped', reason = ?, ref = ?, notified = 0`, keys, reason, ref)
+}
+
+// ForgetFetched removes the records of messages that are gone from the
+// server before they were fetched (a retry of a message deleted since).
+func (d *Directory) ForgetFetched(ctx context.Context, account string, keys []FetchedKey) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return d.dbError("forget fetched messages", err)
+	}
+	defer tx.Rollback()
+	for _, k := range keys {
+		if _, err := tx.ExecContext(ctx, d.q(`DELETE FROM fetch_seen WHERE account = ? AND folder = ? AND uidvalidity = ? AND uid = ?`),
+			account, k.Folder, int64(k.UIDValidity), k.UID); err != nil {
+			return d.dbError("forget fetched messages", err)
+		}
+	}
+	return d.dbError("forget fetched messages", tx.Commit())
+}
+
+// RetryFetched asks for skipped messages again (all of the account's when
+// uids is empty): the next pass fetches them as new ones. It returns how
+// many it changed.
+func (d *Directory) RetryFetched(ctx context.Context, account string, uids []string) (int, error) {
+	q := `UPDATE fetch_seen SET state = 'retry', reason = '', ref = '', notified = 0 WHERE account = ? AND state = 'skipped'`
+	args := []any{account}
+	if len(uids) > 0 {
+		marks := make([]string, len(uids))
+		for i, u := range uids {
+			marks[i] = "?"
+			args = append(args, u)
+		}
+		q += ` AND uid IN (` + strings.Join(marks, ", ") + `)`
+	}
+	r, err := d.db.ExecContext(ctx, d.q(q), args...)
+	if err != nil {
+		return 0, d.dbError("retry skipped messages", err)
+	}
+	n, _ := r.RowsAffected()
+	return int(n), nil
+}
+
+// Outcomes the queue reports for a fetched message (RecordFetchOutcome).
+const (
+	OutcomeDelivered = "delivered"
+	OutcomeRefused   = "refused"  // failed for good, or expired
+	OutcomeDeferred  = "deferred" // tried; waits for the next attempt
+)
+
+// RecordFetchOutcome records what the queue said about the fetched
+// message queueID. A final outcome is never replaced; a deferral only by
+// a later one.
+func (d *Directory) RecordFetchOutcome(ctx context.Context, queueID, outcome, reason, ref string) error {
+	_, err := d.db.ExecContext(ctx, d.q(`INSERT INTO fetch_outcomes (queue_id, state, reason, ref, at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (queue_id) DO UPDATE SET state = excluded.state, reason = excluded.reason, ref = excluded.ref, at = excluded.at
+		WHERE fetch_outcomes.state = 'deferred'`), queueID, outcome, reason, ref, nowUnix())
+	return d.dbError("record a fetched message's outcome", err)
+}
+
+// outcomeKeep is how long an outcome that matches no fetched message is
+// kept (a removed account's, say).
+const outcomeKeep = 30 * 24 * time.Hour
+
+// ApplyFetchOutcomes moves the account's queued messages on by what the
+// queue said: delivered, or skipped with the queue's reason; a deferral
+// only updates the reason (the message still waits). It returns the rows
+// it changed, as they are now, in one transaction.
+func (d *Directory) ApplyFetchOutcomes(ctx context.Context, account string) ([]FetchedMessage, error) {
+	const op = "apply the queue's outcomes to fetched messages"
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, d.dbError(op, err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, d.q(`SELECT s.folder, s.uidvalidity, s.uid, s.queue_id, o.state, o.reason, o.ref
+		FROM fetch_seen s JOIN fetch_outcomes o ON o.queue_id = s.queue_id
+		WHERE s.account = ? AND s.state = 'queued' AND s.queue_id <> ''`), account)
+	if err != nil {
+		return nil, d.dbError(op, err)
+	}
+	type change struct {
+		key                  FetchedKey
+		qid, state, why, ref string
+	}
+	var changes []change
+	for rows.Next() {
+		var c change
+		var uv int64
+		if err := rows.Scan(&c.key.Folder, &uv, &c.key.UID, &c.qid, &c.state, &c.why, &c.ref); err != nil {
+			rows.Close()
+			return nil, d.dbError(op, err)
+		}
+		c.key.UIDValidity = uint32(uv)
+		changes = append(changes, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, d.dbError(op, err)
+	}
+	var out []FetchedMessage
+	for _, c := range changes {
+		set, args := `reason = ?`, []any{c.why}
+		switch c.state {
+		case OutcomeDelivered:
+			set, args = `state = 'delivered', reason = '', ref = ''`, nil
+		case OutcomeRefused:
+			set, args = `state = 'skipped', reason = ?, ref = ?, notified = 0`, []any{c.why, c.ref}
+		}
+		args = append(args, account, c.key.Folder, int64(c.key.UIDValidity), c.key.UID)
+		if _, err := tx.ExecContext(ctx, d.q(`UPDATE fetch_seen SET `+set+` WHERE account = ? AND folder = ? AND uidvalidity = ? AND uid = ?`), args...); err != nil {
+			return nil, d.dbError(op, err)
+		}
+		m, err := scanFetched(tx.QueryRowContext(ctx, d.q(`SELECT `+fetchSeenColumns+` FROM fetch_seen WHERE account = ? AND folder = ? AND uidvalidity = ? AND uid = ?`),
+			account, c.key.Folder, int64(c.key.UIDValidity), c.key.UID))
+		if err != nil {
+			return nil, d.dbError(op, err)
+		}
+		out = append(out, m)
+	}
+	// A final outcome is spent once no row of its queue id waits for it;
+	// one that no row names yet stays (the queue may answer before the
+	// fetcher records the message), up to outcomeKeep.
+	cutoff := time.Now().Add(-outcomeKeep).Unix()
+	if _, err := tx.ExecContext(ctx, d.q(`DELETE FROM fetch_outcomes WHERE at < ? OR state <> 'deferred'
+		AND EXISTS (SELECT 1 FROM fetch_seen s WHERE s.queue_id = fetch_outcomes.queue_id)
+		AND NOT EXISTS (SELECT 1 FROM fetch_seen s WHERE s.queue_id = fetch_outcomes.queue_id AND s.state = 'queued')`), cutoff); err != nil {
+		return nil, d.dbError(op, err)
+	}
+	return out, d.dbError(op, tx.Commit())
+}
+
+// FetchOutcome returns what the queue said about queueID ("" when
+// nothing).
+func (d *Directory) FetchOutcome(ctx context.Context, queueID string) (outcome, reason, ref string, err error) {
+	err = d.db.QueryRowContext(ctx, d.q(`SELECT state, reason, ref FROM fetch_outcomes WHERE queue_id = ?`), queueID).Scan(&outcome, &reason, &ref)
+	if err == sql.ErrNoRows {
+		return "", "", "", nil
+	}
+	return outcome, reason, ref, d.dbError("read a fetched message's outcome", err)
+}
