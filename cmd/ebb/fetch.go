@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,7 +17,8 @@ import (
 )
 
 const fetchUsage = `ebb fetch add NAME --server HOST[:PORT] --user USER --to MAILBOX [options] | list [--json] | remove NAME |
-  test NAME | run [NAME...] | auth NAME [--loopback] | passwd NAME | reset NAME | enable NAME | disable NAME
+  test NAME | run [NAME...] | auth NAME [--loopback] | passwd NAME | reset NAME | enable NAME | disable NAME |
+  retry NAME [UID...]
   Fetches mail from remote IMAP and POP3 accounts into local mailboxes, exactly once (docs/fetch.md).`
 
 // runFetch is `ebb fetch`.
@@ -84,6 +83,8 @@ func runFetch(e *env) int {
 		return 0
 	case "auth":
 		return fetchAuth(c, args)
+	case "retry":
+		return fetchRetry(c, args)
 	case "run":
 		if !c.parse(args, 0, -1, "ebb fetch run [-c FILE] [NAME...]") {
 			return diag.ExUsage
@@ -103,123 +104,41 @@ func runFetch(e *env) int {
 func fetchAdd(c *adminCmd, args []string) int {
 	e := c.e
 	fs := c.fs
-	server := fs.String("server", "", "the remote server, HOST or HOST:PORT (an --oauth2 preset fills it when empty)")
-	proto := fs.String("protocol", "imap", "imap or pop3")
-	tlsMode := fs.String("tls", "implicit", "implicit (993/995), starttls (143/110), or none (needs --allow-plaintext)")
-	plain := fs.Bool("allow-plaintext", false, "allow --tls none: the password crosses the network in the clear")
-	caFile := fs.String("ca-file", "", "PEM CA certificate(s) to verify the server with (a private CA or a self-signed server)")
-	noVerify := fs.Bool("insecure-skip-verify", false, "do not verify the server's certificate (never for a server on the internet)")
-	user := fs.String("user", "", "the remote login")
-	to := fs.String("to", "", "the local mailbox it delivers to")
-	folders := fs.String("folder", "INBOX", "IMAP folders to fetch, comma-separated")
-	after := fs.String("after", "keep", "after delivery: keep, delete, or move (IMAP; with --move-to)")
-	moveTo := fs.String("move-to", "", "the server folder for --after move")
-	interval := fs.Duration("interval", 0, "how often to poll (0: fetch.interval; IDLE fetches at once anyway)")
-	oauth := fs.String("oauth2", "", "log in with OAuth2: google, microsoft, or custom (then --token-url, --device-url/--auth-url); no password")
-	clientID := fs.String("client-id", "", "OAuth2 client id (registered with the provider)")
-	clientSecret := fs.String("client-secret", "", "OAuth2 client secret, if the provider gave one")
-	tokenURL := fs.String("token-url", "", "OAuth2 token endpoint (custom)")
-	deviceURL := fs.String("device-url", "", "OAuth2 device authorization endpoint (custom)")
-	authURL := fs.String("auth-url", "", "OAuth2 authorization endpoint for the loopback flow (custom)")
-	scopes := fs.String("scope", "", "OAuth2 scopes, space-separated (default: the preset's)")
-	mech := fs.String("mechanism", "XOAUTH2", "SASL mechanism for OAuth2: XOAUTH2 or OAUTHBEARER (RFC 7628)")
+	var o fetch.AccountOptions
+	fs.StringVar(&o.Server, "server", "", "the remote server, HOST or HOST:PORT (an --oauth2 preset fills it when empty)")
+	fs.StringVar(&o.Protocol, "protocol", "imap", "imap or pop3")
+	fs.StringVar(&o.TLS, "tls", "implicit", "implicit (993/995), starttls (143/110), or none (needs --allow-plaintext)")
+	fs.BoolVar(&o.AllowPlaintext, "allow-plaintext", false, "allow --tls none: the password crosses the network in the clear")
+	fs.StringVar(&o.CAFile, "ca-file", "", "PEM CA certificate(s) to verify the server with (a private CA or a self-signed server)")
+	fs.BoolVar(&o.SkipVerify, "insecure-skip-verify", false, "do not verify the server's certificate (never for a server on the internet)")
+	fs.StringVar(&o.User, "user", "", "the remote login")
+	fs.StringVar(&o.To, "to", "", "the local mailbox it delivers to")
+	fs.StringVar(&o.Folders, "folder", "INBOX", "IMAP folders to fetch, comma-separated")
+	fs.StringVar(&o.After, "after", "keep", "after delivery: keep, delete, or move (IMAP; with --move-to)")
+	fs.StringVar(&o.MoveTo, "move-to", "", "the server folder for --after move")
+	fs.DurationVar(&o.Interval, "interval", 0, "how often to poll (0: fetch.interval; IDLE fetches at once anyway)")
+	fs.StringVar(&o.OAuth2, "oauth2", "", "log in with OAuth2: google, microsoft, or custom (then --token-url, --device-url/--auth-url); no password")
+	fs.StringVar(&o.ClientID, "client-id", "", "OAuth2 client id (registered with the provider)")
+	fs.StringVar(&o.ClientSecret, "client-secret", "", "OAuth2 client secret, if the provider gave one")
+	fs.StringVar(&o.TokenURL, "token-url", "", "OAuth2 token endpoint (custom)")
+	fs.StringVar(&o.DeviceURL, "device-url", "", "OAuth2 device authorization endpoint (custom)")
+	fs.StringVar(&o.AuthURL, "auth-url", "", "OAuth2 authorization endpoint for the loopback flow (custom)")
+	fs.StringVar(&o.Scopes, "scope", "", "OAuth2 scopes, space-separated (default: the preset's)")
+	fs.StringVar(&o.Mechanism, "mechanism", "XOAUTH2", "SASL mechanism for OAuth2: XOAUTH2 or OAUTHBEARER (RFC 7628)")
 	if !c.parse(args, 1, 1, "ebb fetch add NAME --server HOST[:PORT] --user USER --to MAILBOX [options]") {
 		return diag.ExUsage
 	}
-	bad := func(f string, a ...any) int {
-		fmt.Fprintf(e.stderr, "ebb fetch add: "+f+"\n", a...)
+	o.Name = c.args[0]
+	a, err := fetch.NewAccount(o)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "ebb fetch add: %v\n", err)
 		return diag.ExUsage
-	}
-	a := directory.FetchAccount{Name: c.args[0], Protocol: strings.ToLower(*proto), TLS: *tlsMode, Verify: !*noVerify,
-		CAFile: *caFile, Username: *user, Mailbox: *to, After: *after, MoveTo: *moveTo, Interval: *interval, Enabled: true, Auth: "password"}
-	if a.Protocol != "imap" && a.Protocol != "pop3" {
-		return bad("--protocol %q: imap or pop3", *proto)
-	}
-	switch a.TLS {
-	case "implicit", "starttls":
-	case "none":
-		if !*plain {
-			return bad("--tls none sends the password in the clear: add --allow-plaintext if you mean it (a server on loopback or a trusted network)")
-		}
-	default:
-		return bad("--tls %q: implicit, starttls or none", a.TLS)
-	}
-	switch a.After {
-	case "keep", "delete":
-	case "move":
-		if a.Protocol == "pop3" {
-			return bad("--after move: POP3 has no folders; use keep or delete")
-		}
-		if a.MoveTo == "" {
-			return bad("--after move needs --move-to FOLDER")
-		}
-	default:
-		return bad("--after %q: keep, delete or move", a.After)
 	}
 	if a.CAFile != "" {
 		if _, err := os.Stat(a.CAFile); err != nil {
 			return c.fail(diag.PathError("ebb fetch add", "stat", "read the CA file", a.CAFile, err, nil))
 		}
 	}
-	for _, f := range strings.Split(*folders, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			a.Folders = append(a.Folders, f)
-		}
-	}
-	if a.Protocol == "pop3" {
-		a.Folders = []string{"INBOX"}
-	}
-	if *oauth != "" {
-		a.Auth = "oauth2"
-		o := &directory.OAuth2{Provider: *oauth, ClientID: *clientID, ClientSecret: *clientSecret, Mechanism: strings.ToUpper(*mech)}
-		if p, ok := fetch.Providers[*oauth]; ok {
-			o.AuthURL, o.TokenURL, o.DeviceURL, o.Scopes = p.AuthURL, p.TokenURL, p.DeviceURL, p.Scopes
-			if *server == "" {
-				*server = p.IMAPHost
-				if a.Protocol == "pop3" {
-					*server = p.POP3Host
-				}
-			}
-		} else if *oauth != "custom" {
-			return bad("--oauth2 %q: google, microsoft or custom", *oauth)
-		}
-		if *tokenURL != "" {
-			o.TokenURL = *tokenURL
-		}
-		if *deviceURL != "" {
-			o.DeviceURL = *deviceURL
-		}
-		if *authURL != "" {
-			o.AuthURL = *authURL
-		}
-		if *scopes != "" {
-			o.Scopes = strings.Fields(*scopes)
-		}
-		if o.ClientID == "" || o.TokenURL == "" {
-			return bad("--oauth2 needs --client-id (and, for custom, --token-url)")
-		}
-		if o.Mechanism != "XOAUTH2" && o.Mechanism != "OAUTHBEARER" {
-			return bad("--mechanism %q: XOAUTH2 or OAUTHBEARER", *mech)
-		}
-		a.OAuth = o
-	}
-	if *server == "" || a.Username == "" || a.Mailbox == "" {
-		return bad("--server, --user and --to are needed")
-	}
-	host, port := *server, ""
-	if h, p, err := net.SplitHostPort(*server); err == nil {
-		host, port = h, p
-	}
-	a.Host = host
-	if port == "" {
-		port = map[string]string{"imap implicit": "993", "imap starttls": "143", "imap none": "143",
-			"pop3 implicit": "995", "pop3 starttls": "110", "pop3 none": "110"}[a.Protocol+" "+a.TLS]
-	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 1 || n > 65535 {
-		return bad("--server %q: the port must be a number", *server)
-	}
-	a.Port = n
 	if a.Auth == "password" {
 		pw, err := readPassword(e, "password of "+a.Username+" at "+a.Host+": ", false)
 		if err != nil {
@@ -241,6 +160,28 @@ func fetchAdd(c *adminCmd, args []string) int {
 	return 0
 }
 
+// listedAccount is an account as ebb fetch list --json shows it: with
+// the messages that stay on its server (skipped) and how many wait in the
+// queue (their server copies go once they are delivered).
+type listedAccount struct {
+	*directory.FetchAccount
+	Skipped []skippedMessage `json:"skipped"`
+	Waiting int              `json:"waiting"`
+}
+
+type skippedMessage struct {
+	Folder      string    `json:"folder"`
+	UIDValidity uint32    `json:"uidvalidity,omitempty"`
+	UID         string    `json:"uid"`
+	Size        int64     `json:"size"`
+	Summary     string    `json:"summary,omitempty"`
+	Reason      string    `json:"reason"`
+	Ref         string    `json:"ref,omitempty"`
+	QueueID     string    `json:"queue_id,omitempty"`
+	Notified    bool      `json:"notified"`
+	At          time.Time `json:"at"`
+}
+
 func fetchList(c *adminCmd, args []string) int {
 	e := c.e
 	asJSON := c.fs.Bool("json", false, "print JSON")
@@ -255,23 +196,38 @@ func fetchList(c *adminCmd, args []string) int {
 	if err != nil {
 		return c.fail(err)
 	}
-	if *asJSON {
-		if as == nil {
-			as = []*directory.FetchAccount{}
+	listed := make([]listedAccount, 0, len(as))
+	for _, a := range as {
+		la := listedAccount{FetchAccount: a, Skipped: []skippedMessage{}}
+		ms, err := c.dir.FetchedByState(e.ctx, a.Name, directory.FetchSkipped, directory.FetchQueued)
+		if err != nil {
+			return c.fail(err)
 		}
-		for _, a := range as {
-			if a.OAuth != nil { // secrets stay in the database
-				o := *a.OAuth
+		for _, m := range ms {
+			if m.State == directory.FetchQueued {
+				la.Waiting++
+				continue
+			}
+			la.Skipped = append(la.Skipped, skippedMessage{Folder: m.Folder, UIDValidity: m.UIDValidity, UID: m.UID, Size: m.Size,
+				Summary: m.Summary, Reason: m.Reason, Ref: m.Ref, QueueID: m.QueueID, Notified: m.Notified, At: m.At.UTC()})
+		}
+		listed = append(listed, la)
+	}
+	if *asJSON {
+		for _, la := range listed {
+			if la.OAuth != nil { // secrets stay in the database
+				o := *la.OAuth
 				o.ClientSecret, o.RefreshToken, o.AccessToken = redact(o.ClientSecret), redact(o.RefreshToken), redact(o.AccessToken)
-				a.OAuth = &o
+				la.OAuth = &o
 			}
 		}
-		writeJSON(e.stdout, as)
+		writeJSON(e.stdout, listed)
 		return 0
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ACCOUNT\tSERVER\tUSER\tTO\tAFTER\tLAST\tSTATUS")
-	for _, a := range as {
+	for _, la := range listed {
+		a := la.FetchAccount
 		last, status := "never", "not fetched yet"
 		if !a.Status.At.IsZero() {
 			last = a.Status.At.Local().Format("2006-01-02 15:04:05")
@@ -283,6 +239,12 @@ func fetchList(c *adminCmd, args []string) int {
 		}
 		if !a.Enabled {
 			status = "disabled; " + status
+		}
+		if n := len(la.Skipped); n > 0 {
+			status += fmt.Sprintf("; %d skipped, left on the server (below)", n)
+		}
+		if la.Waiting > 0 {
+			status += fmt.Sprintf("; %d in the queue, their server copies kept until delivered", la.Waiting)
 		}
 		if a.OAuth != nil {
 			switch {
@@ -300,6 +262,48 @@ func fetchList(c *adminCmd, args []string) int {
 		fmt.Fprintf(tw, "%s\t%s %s:%d\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.Protocol, a.Host, a.Port, a.Username, a.Mailbox, after, last, status)
 	}
 	tw.Flush()
+	for _, la := range listed {
+		for _, m := range la.Skipped {
+			where := "folder " + m.Folder + " UID " + m.UID
+			if la.Protocol == "pop3" {
+				where = "UIDL " + m.UID
+			}
+			told := "owner and postmaster told"
+			if !m.Notified {
+				told = "notice not sent yet"
+			}
+			fmt.Fprintf(e.stdout, "  %s skipped %s (%s, %s, %s): %s", la.Name, where, m.At.Local().Format("2006-01-02 15:04"),
+				diag.HumanBytes(uint64(max(m.Size, 0))), told, m.Summary)
+			fmt.Fprintf(e.stdout, "\n    why: %s\n    again: ebb fetch retry %s %s\n", m.Reason, la.Name, m.UID)
+		}
+	}
+	return 0
+}
+
+// fetchRetry is ebb fetch retry: skipped messages are asked for again
+// (once the cause is fixed); the next pass fetches them as new ones.
+func fetchRetry(c *adminCmd, args []string) int {
+	e := c.e
+	if !c.parse(args, 1, -1, "ebb fetch retry NAME [UID...]") {
+		return diag.ExUsage
+	}
+	if code := c.open(); code != 0 {
+		return code
+	}
+	defer c.close()
+	name := c.args[0]
+	if _, err := c.dir.FetchAccount(e.ctx, name); err != nil {
+		return c.fail(err)
+	}
+	n, err := c.dir.RetryFetched(e.ctx, name, c.args[1:])
+	if err != nil {
+		return c.fail(err)
+	}
+	if n == 0 {
+		fmt.Fprintf(e.stderr, "ebb fetch retry: account %s has no skipped message %s (ebb fetch list shows them)\n", name, strings.Join(c.args[1:], " "))
+		return diag.ExNoInput
+	}
+	fmt.Fprintf(e.stdout, "fetch account %s: %d skipped messages are fetched again at the next pass\n", name, n)
 	return 0
 }
 

@@ -232,13 +232,14 @@ func (d *daemon) run() int {
 	}
 	defer d.stopRelay()
 	transports := d.withSRS(d.transports()) // SRS bounces reach the original sender (srs.go)
+	fetchOutcomes := d.startFetchOutcomes() // before the queue runs (fetch.go)
 
 	queueDone := make(chan error, 1)
 	go func() { queueDone <- q.Run(runCtx, transports) }()
 	smtpDone := make(chan error, 1)
 	go func() { smtpDone <- srv.Serve() }()
 	d.startPickup(runCtx)
-	d.startFetch(runCtx)
+	d.startFetch(runCtx, fetchOutcomes)
 	metricsDone := make(chan error, 1)
 	if d.metrLn != nil {
 		go func() { metricsDone <- d.metrics.Serve(runCtx, d.metrLn) }()

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,43 +17,55 @@ import (
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/fetch"
+	"github.com/ebbmail/ebb/internal/journal"
 	"github.com/ebbmail/ebb/internal/logging"
 	"github.com/ebbmail/ebb/internal/queue"
 )
 
-// fetchSink queues fetched mail as SMTP mail is queued, with the
-// scanners as checks (message authentication is for SMTP clients: a
-// fetched message has no SMTP client to judge).
+// fetchSink queues fetched mail as SMTP mail is queued, with the loop
+// check and the scanners as checks (message authentication is for SMTP
+// clients: a fetched message has no SMTP client to judge). It is the
+// fetcher's fetch.Local: the mailbox's pre-check, the queue's outcomes,
+// and the notices of skipped messages.
 type fetchSink struct {
-	q      *queue.Queue
-	checks []checker
-	cfg    *config.Config
-	dir    directory.Resolver
+	q        *queue.Queue
+	checks   []checker
+	cfg      *config.Config
+	dir      directory.Resolver
+	outcomes *fetchOutcomes
+	hostname string
 }
 
-// Ready is the local delivery's own refusal (a disabled or impossible
-// mailbox), and a full mailbox whatever mail.over_quota says: fetched mail
-// must not wait in the queue until it expires (its sender is <>, so it
-// would vanish); it stays on the server instead.
-func (s fetchSink) Ready(ctx context.Context, rcpt string) error {
+// Ready is the local delivery's own refusal of the mailbox (unknown,
+// disabled, impossible: the account's trouble, every message stays on the
+// server) and of a message of size bytes that does not fit its quota:
+// under mail.over_quota = permanent that message is skipped; under
+// "temporary" it waits on the server, fetched once it fits (rather than
+// in the queue, where it would expire).
+func (s *fetchSink) Ready(ctx context.Context, rcpt string, size int64) error {
 	res, err := s.dir.Resolve(ctx, rcpt)
 	if err != nil {
 		return err
 	}
 	if res.Unknown() {
 		e := diag.New("lookup", "deliver to", rcpt, errors.New("no such mailbox here any more"))
+		e.Class = diag.Permanent
 		e.Hint = "point the account at a hosted mailbox: ebb fetch remove, then ebb fetch add --to"
 		return e
 	}
-	strict := *s.cfg
-	strict.Mail.OverQuota = "permanent"
-	if e := deliver.Refusal(&strict, res); e != nil {
-		return e
+	for _, mb := range res.Mailboxes {
+		top, setting, e := deliver.MailboxMaildir(s.cfg, mb, "ebb serve")
+		if e != nil {
+			return e
+		}
+		if e := deliver.QuotaProblem(s.cfg, "ebb serve", mb, top, setting, size); e != nil {
+			return e
+		}
 	}
 	return nil
 }
 
-func (s fetchSink) Receive(ctx context.Context, env *queue.Envelope, data io.Reader) (string, error) {
+func (s *fetchSink) Receive(ctx context.Context, env *queue.Envelope, data io.Reader) (string, error) {
 	if len(s.checks) > 0 {
 		in := checkInput{TLS: env.Proto == "IMAPS" || env.Proto == "POP3S"}
 		env.Check = func(ctx context.Context, qm *queue.Message) (string, error) {
@@ -62,39 +76,162 @@ func (s fetchSink) Receive(ctx context.Context, env *queue.Envelope, data io.Rea
 	return s.q.Receive(ctx, env, data)
 }
 
-func (d *daemon) fetcher(sink fetch.Sink) *fetch.Fetcher {
+func (s *fetchSink) Queued(id string) bool {
+	_, ok := s.q.Lookup(id)
+	return ok
+}
+
+func (s *fetchSink) Settled() <-chan struct{} { return s.outcomes.settled() }
+
+// fetchOutcomes records, for every fetched message, how the queue ended
+// its delivery (directory.RecordFetchOutcome), so that the fetcher
+// removes a server copy only once its message is delivered, and skips
+// (and tells about) one the queue refused or gave up on. It runs as the
+// queue's observer, on the delivering goroutine and before the queue
+// forgets the message: a crash before the record delivers it again (the
+// queue's own crash rule), never loses the outcome.
+type fetchOutcomes struct {
+	dir *directory.Directory
+	log func(msg string, args ...any)
+
+	mu   sync.Mutex
+	wake chan struct{}
+}
+
+func newFetchOutcomes(dir *directory.Directory, log func(msg string, args ...any)) *fetchOutcomes {
+	return &fetchOutcomes{dir: dir, log: log, wake: make(chan struct{})}
+}
+
+func (o *fetchOutcomes) settled() <-chan struct{} {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.wake
+}
+
+func (o *fetchOutcomes) observe(e queue.Event) {
+	if !strings.HasPrefix(e.Session, fetchSession) {
+		return
+	}
+	var outcome, reason, ref string
+	switch e.Kind {
+	case queue.EvDelivered:
+		outcome = directory.OutcomeDelivered
+	case queue.EvFailed, queue.EvExpired:
+		outcome = directory.OutcomeRefused
+		if e.Error != nil {
+			reason, ref = e.Error.Sentence(), e.Error.Ref
+		}
+	case queue.EvDeferred:
+		outcome = directory.OutcomeDeferred
+		if e.Error != nil {
+			reason, ref = "it waits in the queue: "+e.Error.Sentence(), e.Error.Ref
+		}
+	case queue.EvRemoved:
+		if e.Note == "done" {
+			return
+		}
+		outcome, reason = directory.OutcomeRefused, "it was removed from the queue ("+e.Note+") before it was delivered"
+	default:
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := o.dir.RecordFetchOutcome(ctx, e.QueueID, outcome, reason, ref); err != nil {
+		o.log("cannot record how a fetched message's delivery ended: its server copy stays, and it is reported as skipped at the next pass",
+			"queue_id", e.QueueID, "outcome", outcome, "err", err)
+	}
+	o.mu.Lock()
+	close(o.wake)
+	o.wake = make(chan struct{})
+	o.mu.Unlock()
+}
+
+// fetchSession starts the SessionID of fetched mail (fetch.take).
+const fetchSession = "fetch:"
+
+// startFetchOutcomes makes the queue report to fetchOutcomes: whenever
+// the queue runs (ebb serve, ebb fetch run), fetch.enabled or not, since
+// the spool may hold messages an earlier run fetched.
+func (d *daemon) startFetchOutcomes() *fetchOutcomes {
+	o := newFetchOutcomes(d.dir, d.log.Error)
+	d.q.AddObserver(o.observe)
+	return o
+}
+
+func (d *daemon) fetchSink(o *fetchOutcomes) *fetchSink {
 	host := d.cfg.Server.Hostname
 	if host == "" {
 		host, _ = os.Hostname()
 	}
-	f := &fetch.Fetcher{Cfg: d.cfg.Fetch, Store: d.dir, Sink: sink, Hostname: host, Log: d.log.With("component", "fetch")}
+	return &fetchSink{q: d.q, checks: append(d.loopCheckers(), d.scanCheckers()...), cfg: d.cfg, dir: d.dir,
+		outcomes: o, hostname: host}
+}
+
+func (d *daemon) fetcher(sink *fetchSink) *fetch.Fetcher {
+	f := &fetch.Fetcher{Cfg: d.cfg.Fetch, Store: d.dir, Sink: sink, Hostname: sink.hostname, Log: d.log.With("component", "fetch"),
+		MaxMessageSize: int64(d.cfg.SMTP.MaxMessageSize)}
+	var skipped *prometheus.CounterVec
 	if d.metrics != nil {
 		attempts := prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ebb_fetch_attempts_total",
-			Help: "Fetch passes by account and outcome (ok, or the cause: dns, connect, timeout, tls, login, token, token-revoked, folder, uidvalidity, local, server).",
+			Help: "Fetch passes by account and outcome (ok, or the cause: dns, connect, timeout, tls, login, token, token-revoked, folder, mailbox, uidvalidity, local, server, internal).",
 		}, []string{"account", "outcome"})
 		msgs := prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ebb_fetch_messages_total",
 			Help: "Messages fetched into the queue, by account.",
 		}, []string{"account"})
-		d.metrics.Registry.MustRegister(attempts, msgs)
-		f.Observe = func(account, cause string, delivered int) {
+		skipped = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ebb_fetch_skipped_total",
+			Help: "Fetched messages refused here (a local permanent refusal, or the queue gave up): they stay on the server, and the mailbox owner and the postmaster are told. ebb fetch list shows them.",
+		}, []string{"account"})
+		d.metrics.Registry.MustRegister(attempts, msgs, skipped)
+		f.Observe = func(account, cause string, res fetch.Result) {
 			if cause == "" {
 				cause = "ok"
 			}
 			attempts.WithLabelValues(account, cause).Inc()
-			msgs.WithLabelValues(account).Add(float64(delivered))
+			msgs.WithLabelValues(account).Add(float64(res.Fetched))
 		}
+	}
+	f.Skipped = func(a *directory.FetchAccount, m directory.FetchedMessage) {
+		if skipped != nil {
+			skipped.WithLabelValues(a.Name).Inc()
+		}
+		d.journalFetchSkip(a, m)
 	}
 	return f
 }
 
+// journalFetchSkip tells ebb explain about a skipped message: under its
+// queue id when it was queued (after the queue's own story), else under
+// the reference of its refusal.
+func (d *daemon) journalFetchSkip(a *directory.FetchAccount, m directory.FetchedMessage) {
+	if d.jr == nil {
+		return
+	}
+	id := m.QueueID
+	if id == "" {
+		id = m.Ref
+	}
+	e := &diag.Error{Component: fetch.Component + " " + a.Name, Op: "fetch", Reason: m.Reason, Ref: m.Ref, Class: diag.Permanent}
+	d.jr.append(journal.Record{Time: time.Now().UTC(), Event: "fetch-skipped", QueueID: id, Rcpt: a.Mailbox, Size: m.Size,
+		Error: e, Detail: fmt.Sprintf("- a message fetched from %s (account %s, %s %s) was not delivered here and stays on that server; the mailbox owner and the postmaster are told. %s",
+			a.Host+fmt.Sprintf(":%d", a.Port), a.Name, folderOf(a, m), m.UID, m.Summary)})
+}
+
+func folderOf(a *directory.FetchAccount, m directory.FetchedMessage) string {
+	if a.Protocol == "pop3" {
+		return "UIDL"
+	}
+	return "folder " + m.Folder + ", UID"
+}
+
 // startFetch runs the fetch accounts until ctx ends (fetch.enabled).
-func (d *daemon) startFetch(ctx context.Context) {
+func (d *daemon) startFetch(ctx context.Context, o *fetchOutcomes) {
 	if !d.cfg.Fetch.Enabled {
 		return
 	}
-	r := &fetch.Runner{F: d.fetcher(fetchSink{q: d.q, checks: d.scanCheckers(), cfg: d.cfg, dir: d.dir}), Accounts: d.dir.FetchAccounts}
+	r := &fetch.Runner{F: d.fetcher(d.fetchSink(o)), Accounts: d.dir.FetchAccounts}
 	go r.Run(ctx)
 }
 
@@ -132,6 +269,8 @@ func FetchRun(ctx context.Context, o FetchRunOptions) int {
 	}
 	d.q = q
 	defer q.Close()
+	d.startJournal()
+	defer d.stopJournal()
 	dir, err := directory.Open(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(o.Stderr, diag.From(err, "ebb fetch run", "open").Sentence())
@@ -163,6 +302,7 @@ func FetchRun(ctx context.Context, o FetchRunOptions) int {
 		}
 	}
 
+	outcomes := d.startFetchOutcomes()
 	runCtx, stopRun := context.WithCancel(context.Background())
 	queueDone := make(chan error, 1)
 	go func() { queueDone <- q.Run(runCtx, d.transports()) }()
@@ -171,7 +311,11 @@ func FetchRun(ctx context.Context, o FetchRunOptions) int {
 		<-queueDone
 	}()
 
-	f := d.fetcher(fetchSink{q: q, checks: d.scanCheckers(), cfg: cfg, dir: dir})
+	f := d.fetcher(d.fetchSink(outcomes))
+	// In the foreground the run waits for the queue as long as one
+	// delivery may take, so that what it delivers loses its server copy
+	// in this run.
+	f.SettleWait = cfg.Queue.AttemptTimeout.Duration
 	code := 0
 	for _, a := range accounts {
 		var p fetch.Progress
@@ -186,7 +330,8 @@ func FetchRun(ctx context.Context, o FetchRunOptions) int {
 			fmt.Fprintln(o.Stderr, a.Status.Text)
 			code = diag.ExTempFail
 		}
-		fmt.Fprintf(o.Stdout, "%s: %d fetched, %d already delivered, %d removed from the server\n", a.Name, res.Delivered, res.Skipped, res.Removed)
+		fmt.Fprintf(o.Stdout, "%s: %d fetched, %d already delivered, %d removed from the server, %d skipped (left on the server, owner told), %d waiting in the queue\n",
+			a.Name, res.Fetched, res.Known, res.Removed, res.Skipped, res.Waiting)
 	}
 	// Deliver what was queued before the spool is released; what is
 	// deferred stays for ebb serve.

@@ -28,18 +28,25 @@ const (
 	CauseRevoked     = "token-revoked" // the refresh token was revoked: consent must be renewed
 	CauseFolder      = "folder"
 	CauseUIDValidity = "uidvalidity"
-	CauseLocal       = "local" // our side: queue, disk, directory
-	CauseQuota       = "quota" // the local mailbox is full
-	CauseServer      = "server"
+	CauseLocal       = "local"    // our side: queue, disk, directory
+	CauseQuota       = "quota"    // the local mailbox is full (mail.over_quota = temporary): messages wait on the server
+	CauseMailbox     = "mailbox"  // the local mailbox cannot take mail (unknown, disabled)
+	CauseServer      = "server"   // the server broke the protocol or the connection
+	CauseInternal    = "internal" // a bug of ours (a panic): this account only
 )
 
-// failure is an error whose cause is known where it happened.
+// failure is an error whose cause is known where it happened. doing is
+// the phrase after "cannot"; the sentence adds the server (host:port)
+// when doing does not name it.
 type failure struct {
 	cause string
 	doing string
 	err   error
 	hint  string
 	perm  bool
+	// soft: the pass took what it could and goes on with the account's
+	// other folders; the failure is reported at its end.
+	soft bool
 }
 
 func (e *failure) Error() string { return e.doing + ": " + e.err.Error() }
@@ -47,6 +54,12 @@ func (e *failure) Unwrap() error { return e.err }
 
 func fail(cause, doing string, err error, hint string) *failure {
 	return &failure{cause: cause, doing: doing, err: err, hint: hint}
+}
+
+// isSoft reports whether err lets the pass go on with other folders.
+func isSoft(err error) bool {
+	var f *failure
+	return errors.As(err, &f) && f.soft
 }
 
 // causeOf is the cause of an error that has one where it happened.
@@ -70,6 +83,9 @@ func asDiag(err error, a *directory.FetchAccount) *diag.Error {
 	if errors.As(err, &f) {
 		de := diag.New(f.cause, f.doing, "", f.err)
 		de.Component, de.Hint = Component+" "+a.Name, f.hint
+		if !strings.Contains(f.doing, where(a)) {
+			de.Doing = f.doing + " (server " + where(a) + ")"
+		}
 		de.Class = diag.Temporary
 		if f.perm {
 			de.Class = diag.Permanent
@@ -85,7 +101,7 @@ func asDiag(err error, a *directory.FetchAccount) *diag.Error {
 	}
 	if de, ok := diag.As(err); ok {
 		out := *de
-		out.Op, out.Component = CauseLocal, Component+" "+a.Name
+		out.Op, out.Component = CauseLocal, Component+" "+a.Name+" ("+where(a)+")"
 		return &out
 	}
 	return netDiag(err, a, "fetch from")

@@ -1,33 +1,57 @@
 // Package fetch pulls mail from remote IMAP and POP3 accounts into the
-// queue, exactly once (docs/fetch.md).
+// queue, exactly once, and removes a server copy only once its message is
+// delivered here (docs/fetch.md).
 //
-// Exactly once, per account and folder: a message is streamed into the
-// queue (Sink.Receive returns only once data and envelope are fsynced),
-// then its UID (IMAP, under the folder's UIDVALIDITY) or UIDL (POP3) is
-// recorded in the directory, then — only then — it is deleted or moved on
-// the server, and that too is recorded. A crash between any two steps
-// loses nothing: before the record, the message is fetched again (the one
-// in-flight message may arrive twice); after it, only the due after-action
-// is repeated. A UIDVALIDITY change (RFC 3501 §2.3.1.1) follows
-// fetch.uidvalidity_change, never a silent refetch.
+// Per account and folder, a message goes through these steps:
+//
+//  1. it is streamed into the queue (Sink.Receive returns only once data
+//     and envelope are fsynced), with the digest of its content;
+//  2. its UID (IMAP, under the folder's UIDVALIDITY) or UIDL (POP3) is
+//     recorded as queued: it is never fetched again;
+//  3. the queue delivers it and says how that ended (the daemon writes
+//     the outcome to the directory, and Local.Settled wakes the pass):
+//     delivered, or refused for good (quota, loop, a Sieve reject, an
+//     expiry …);
+//  4. only a delivered message is deleted or moved on the server, and
+//     that too is recorded. A refused one stays there, is recorded as
+//     skipped with its reason (ebb fetch list, ebb explain, the log, a
+//     metric) and a person is told (Local.Notify); the pass goes on with
+//     the next message.
+//
+// What the local side refuses before the queue (a scanner's reject, a
+// message over the size limit or a full mailbox under mail.over_quota =
+// permanent) is skipped the same way, without being queued. A crash
+// between any two steps loses nothing: before the record, the message is
+// fetched again (the one in flight may arrive twice); after it, only the
+// due step is repeated. A UIDVALIDITY change (RFC 3501 §2.3.1.1) follows
+// fetch.uidvalidity_change; a refetch recognises what was taken before by
+// its digest.
 //
 //	f := &fetch.Fetcher{Cfg: cfg.Fetch, Store: dir, Sink: q, Hostname: h, Log: lg}
 //	res, err := f.Once(ctx, account, nil) // one pass over every folder
 //	r := &fetch.Runner{F: f, Accounts: dir.FetchAccounts}
 //	r.Run(ctx) // ebb serve: IDLE or polling, backoff, a bound on accounts
 //
+// Nothing a server sends can crash ebb: replies are bounded (a line, a
+// literal, a command's answer), a message without a body is left alone,
+// and a panic in one account's pass fails that account only.
+//
 // Errors are *diag.Error whose Op names the real cause (dns, connect,
-// timeout, tls, login, token, folder, uidvalidity, local, server): Status
-// turns one into the account's status for ebb fetch list.
+// timeout, tls, login, token, folder, mailbox, uidvalidity, local,
+// server, internal) and whose sentence names the account and the server
+// (host:port).
 package fetch
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"time"
 
 	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/queue"
 )
@@ -41,23 +65,49 @@ type Sink interface {
 	Receive(ctx context.Context, env *queue.Envelope, data io.Reader) (string, error)
 }
 
-// Ready is what a Sink may also do: say whether the local mailbox can
-// take a message now (it exists, is enabled, is not over its quota).
-// Fetching stops before a message that would only wait in the queue, or
-// fail there: it stays on the server. The error is a *diag.Error (Op
-// "quota" for a full mailbox).
-type Ready interface {
-	Ready(ctx context.Context, rcpt string) error
+// Local is what the daemon's Sink also does: it knows the local side. A
+// Sink without it gets no pre-check, no waiting for outcomes and no
+// notices (the unit tests' plain sinks).
+type Local interface {
+	// Ready says whether the mailbox can take a message of size bytes
+	// now. A *diag.Error with Op "quota" or "size" and class Permanent
+	// refuses this one message (it is skipped); any other error is the
+	// account's (an unknown or disabled mailbox): the pass stops and every
+	// message stays on the server.
+	Ready(ctx context.Context, rcpt string, size int64) error
+	// Queued reports whether the queue still holds the message id.
+	Queued(id string) bool
+	// Settled is closed once an outcome of a fetched message has been
+	// recorded (take it again after each wake).
+	Settled() <-chan struct{}
+	// Notify tells a person about skipped messages (docs/fetch.md: the
+	// mailbox owner and the postmaster). It returns once the notice is
+	// queued.
+	Notify(ctx context.Context, n Notice) error
+}
+
+// Notice is what Local.Notify tells: messages of one account that stay
+// on the server, each with why.
+type Notice struct {
+	Account  *directory.FetchAccount
+	Server   string // host:port
+	Messages []directory.FetchedMessage
 }
 
 // Store keeps accounts' state: the directory (both backends).
 type Store interface {
 	FetchFolderState(ctx context.Context, account, folder string) (directory.FetchFolder, error)
 	SetFetchFolderState(ctx context.Context, account, folder string, f directory.FetchFolder) error
-	RecordFetched(ctx context.Context, account string, m directory.FetchedMessage, lastUID uint32) error
-	FetchedUIDs(ctx context.Context, account, folder string, uidvalidity uint32) (map[string]bool, error)
-	FetchedHashes(ctx context.Context, account, folder string) (map[string]bool, error)
+	RecordFetched(ctx context.Context, account string, m directory.FetchedMessage) error
+	FetchedInFolder(ctx context.Context, account, folder string, uidvalidity uint32) (map[string]directory.FetchedMessage, error)
+	FetchedElsewhere(ctx context.Context, account, folder string, uidvalidity uint32) ([]directory.FetchedMessage, error)
+	FetchedByState(ctx context.Context, account string, states ...directory.FetchState) ([]directory.FetchedMessage, error)
+	ApplyFetchOutcomes(ctx context.Context, account string) ([]directory.FetchedMessage, error)
+	FetchOutcome(ctx context.Context, queueID string) (outcome, reason, ref string, err error)
 	MarkRemoved(ctx context.Context, account, folder string, uidvalidity uint32, uids []string) error
+	MarkNotified(ctx context.Context, account string, keys []directory.FetchedKey) error
+	SkipFetched(ctx context.Context, account string, keys []directory.FetchedKey, reason, ref string) error
+	ForgetFetched(ctx context.Context, account string, keys []directory.FetchedKey) error
 	SetFetchOAuth(ctx context.Context, name string, o *directory.OAuth2) error
 	SetFetchStatus(ctx context.Context, name string, s directory.FetchStatus) error
 }
@@ -66,7 +116,7 @@ type Store interface {
 type Progress interface {
 	// Folder starts a folder with total new messages.
 	Folder(account, folder string, total int)
-	// Message is called after each message is delivered and recorded.
+	// Message is called after each message is queued and recorded.
 	Message(size int64)
 }
 
@@ -78,9 +128,20 @@ type Fetcher struct {
 	Sink     Sink
 	Hostname string // for the Received: header
 	Log      *slog.Logger
+	// MaxMessageSize is the largest message taken (smtp.max_message_size;
+	// 0: no limit of ours). A larger one is skipped and stays on the server.
+	MaxMessageSize int64
+	// SettleWait bounds how long a pass waits, at its end, for the queue
+	// to try the messages it queued, so that their server copies can go in
+	// the same session (0: fetch.timeout). What is still in the queue then
+	// keeps its server copy until a later pass.
+	SettleWait time.Duration
 	// Observe, when set, hears each attempt's outcome (metrics): cause ""
 	// is success.
-	Observe func(account, cause string, delivered int)
+	Observe func(account, cause string, res Result)
+	// Skipped, when set, hears of each message that is skipped (the
+	// journal, a metric); the fetcher logs it itself.
+	Skipped func(a *directory.FetchAccount, m directory.FetchedMessage)
 	// HTTPContext, when set, supplies the context for token requests
 	// (tests give it an http.Client via oauth2.HTTPClient).
 	HTTPContext func(ctx context.Context) context.Context
@@ -90,10 +151,23 @@ type Fetcher struct {
 
 // Result is what one pass did.
 type Result struct {
-	Delivered int   // messages queued
-	Skipped   int   // already delivered (refetch rule) and not queued again
+	Fetched   int   // messages taken into the queue
+	Delivered int   // messages the queue delivered (of this pass or earlier ones)
+	Known     int   // already taken before (a refetch after a UIDVALIDITY change), not queued again
+	Skipped   int   // refused here: they stay on the server, and a person is told
+	Waiting   int   // still in the queue at the end: their server copies stay until they are delivered
 	Removed   int   // deleted or moved on the server
 	Bytes     int64 // message bytes queued
+}
+
+func (r *Result) add(o Result) {
+	r.Fetched += o.Fetched
+	r.Delivered += o.Delivered
+	r.Known += o.Known
+	r.Skipped += o.Skipped
+	r.Removed += o.Removed
+	r.Bytes += o.Bytes
+	r.Waiting = o.Waiting
 }
 
 func (f *Fetcher) clock() time.Time {
@@ -110,6 +184,11 @@ func (f *Fetcher) log() *slog.Logger {
 	return slog.Default()
 }
 
+func (f *Fetcher) local() Local {
+	l, _ := f.Sink.(Local)
+	return l
+}
+
 // Once runs one pass over the account: every folder, every new message,
 // then the after-actions; it records the outcome as the account's status.
 func (f *Fetcher) Once(ctx context.Context, a *directory.FetchAccount, p Progress) (Result, error) {
@@ -123,8 +202,17 @@ func (f *Fetcher) Once(ctx context.Context, a *directory.FetchAccount, p Progres
 // to do, or with w, in IDLE until ctx ends). When the server refuses the
 // OAuth2 access token, or ends the session saying it expired, earlier than
 // its stated expiry, the token is refreshed and the session run again,
-// once.
-func (f *Fetcher) session(ctx context.Context, a *directory.FetchAccount, p Progress, res *Result, w *watch) error {
+// once. A panic in it (a bug of ours, whatever the server sent) becomes
+// the account's failure: it stops this account only.
+func (f *Fetcher) session(ctx context.Context, a *directory.FetchAccount, p Progress, res *Result, w *watch) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			f.log().Error("fetch account stopped by a panic: a bug in ebb; the other accounts and ebb serve go on", "account", a.Name,
+				"server", where(a), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			err = fail(CauseInternal, "fetch from "+where(a), fmt.Errorf("a bug in ebb: %v", v),
+				"nothing is lost (what was not recorded is fetched again); please report it with the log's stack; the account is tried again with backoff")
+		}
+	}()
 	retried := false
 	for {
 		var err error
@@ -137,7 +225,7 @@ func (f *Fetcher) session(ctx context.Context, a *directory.FetchAccount, p Prog
 			(causeOf(err) == CauseLogin || isTokenExpiredWords(err.Error())) {
 			retried = true
 			a.OAuth.Expiry = time.Unix(1, 0)
-			f.log().Info("the server refused the access token: refreshing it and logging in again", "account", a.Name, "err", err)
+			f.log().Info("the server refused the access token: refreshing it and logging in again", "account", a.Name, "server", where(a), "err", err)
 			continue
 		}
 		return err
@@ -148,19 +236,20 @@ func (f *Fetcher) session(ctx context.Context, a *directory.FetchAccount, p Prog
 func (f *Fetcher) record(ctx context.Context, a *directory.FetchAccount, res Result, err error) {
 	st := a.Status
 	st.At = f.clock().UTC()
-	st.Fetched += int64(res.Delivered)
+	st.Fetched += int64(res.Fetched)
 	cause := ""
 	if err != nil {
 		de := asDiag(err, a)
 		cause = de.Op
 		st.OK, st.Text, st.Cause = false, de.Sentence(), cause
 		st.Failures++
-		f.log().Warn("fetch failed", "account", a.Name, "cause", cause, "delivered", res.Delivered, "diag", de)
+		f.log().Warn("fetch failed", "account", a.Name, "server", where(a), "cause", cause, "doing", de.Doing,
+			"fetched", res.Fetched, "skipped", res.Skipped, "text", de.Sentence(), "diag", de)
 	} else {
 		st.OK, st.Text, st.Cause, st.Failures, st.LastOK = true, "", "", 0, st.At
-		if res.Delivered > 0 || res.Removed > 0 {
-			f.log().Info("fetched", "account", a.Name, "delivered", res.Delivered, "skipped", res.Skipped,
-				"removed", res.Removed, "bytes", res.Bytes)
+		if res.Fetched > 0 || res.Removed > 0 || res.Skipped > 0 || res.Known > 0 {
+			f.log().Info("fetched", "account", a.Name, "server", where(a), "fetched", res.Fetched, "delivered", res.Delivered,
+				"known", res.Known, "skipped", res.Skipped, "waiting", res.Waiting, "removed", res.Removed, "bytes", res.Bytes)
 		}
 	}
 	a.Status = st
@@ -171,6 +260,9 @@ func (f *Fetcher) record(ctx context.Context, a *directory.FetchAccount, res Res
 		f.log().Warn("cannot record the fetch status", "account", a.Name, "err", serr)
 	}
 	if f.Observe != nil {
-		f.Observe(a.Name, cause, res.Delivered)
+		f.Observe(a.Name, cause, res)
 	}
 }
+
+// failing is the diag error of a failed attempt, for callers that print it.
+func failing(err error, a *directory.FetchAccount) *diag.Error { return asDiag(err, a) }

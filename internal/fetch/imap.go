@@ -1,13 +1,14 @@
 package fetch
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"slices"
-	"strconv"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -35,8 +36,26 @@ type imapConn struct {
 	expiry  time.Time // of the access token (zero: password)
 	events  chan struct{}
 	dog     *watchdog
+	guard   *guardConn
 	account *directory.FetchAccount
 	unhook  func() bool // of the context.AfterFunc that closes c
+	// waiting is how many of the account's messages were still in the
+	// queue after the last pass: IDLE then also ends when the queue
+	// reports an outcome, so that their server copies go soon.
+	waiting int
+}
+
+// explain turns the error of a connection we closed into its reason: a
+// phase that took longer than fetch.timeout, or a server past a bound.
+func (ic *imapConn) explain(err error) error {
+	if err == nil {
+		return nil
+	}
+	if o := ic.guard.overflow(); o != nil {
+		return fail(CauseServer, "read the answer of "+where(ic.account), o,
+			"the server misbehaves (or is not an IMAP server); nothing is lost: what was not recorded is fetched again at the next attempt")
+	}
+	return ic.dog.explain(err)
 }
 
 func (f *Fetcher) imapDial(ctx context.Context, a *directory.FetchAccount) (*imapConn, error) {
@@ -46,12 +65,10 @@ func (f *Fetcher) imapDial(ctx context.Context, a *directory.FetchAccount) (*ima
 	}
 	ic := &imapConn{events: make(chan struct{}, 1), account: a, proto: "IMAP"}
 	opts := &imapclient.Options{
-		TLSConfig: tc,
-		Dialer:    &net.Dialer{Timeout: f.Cfg.Timeout.Duration},
 		// The handler runs on the reader goroutine: never block it.
 		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
 			Mailbox: func(d *imapclient.UnilateralDataMailbox) {
-				if d.NumMessages != nil {
+				if d != nil && d.NumMessages != nil {
 					select {
 					case ic.events <- struct{}{}:
 					default:
@@ -60,17 +77,19 @@ func (f *Fetcher) imapDial(ctx context.Context, a *directory.FetchAccount) (*ima
 			},
 		},
 	}
-	c, proto, err := dialIMAP(a, opts)
+	conn, proto, greeting, err := f.dialIMAP(ctx, a, tc)
 	if err != nil {
 		return nil, err
 	}
 	ic.proto = proto
+	ic.guard = newGuardConn(conn, f.MaxMessageSize, greeting)
+	c := imapclient.New(ic.guard, opts)
 	ic.c = c
 	ic.dog = newWatchdog(f.Cfg.Timeout.Duration, func() { c.Close() })
 	ic.unhook = context.AfterFunc(ctx, func() { c.Close() })
 	if err := c.WaitGreeting(); err != nil {
 		ic.close()
-		return nil, ic.dog.explain(err)
+		return nil, ic.explain(err)
 	}
 	ic.dog.kick()
 	if err := f.imapLogin(ctx, ic); err != nil {
@@ -81,19 +100,83 @@ func (f *Fetcher) imapDial(ctx context.Context, a *directory.FetchAccount) (*ima
 	return ic, nil
 }
 
-// dialIMAP connects as the account's --tls says; the proto is the
-// Received header's "with".
-func dialIMAP(a *directory.FetchAccount, opts *imapclient.Options) (*imapclient.Client, string, error) {
+// dialIMAP connects as the account's --tls says and returns the
+// connection for go-imap, the Received header's "with", and the greeting
+// go-imap is to read first (after a STARTTLS of ours). STARTTLS (RFC 9051
+// §6.2.1) is done here rather than by go-imap, so that the bounds of
+// guardConn apply to what comes over TLS.
+func (f *Fetcher) dialIMAP(ctx context.Context, a *directory.FetchAccount, tc *tls.Config) (net.Conn, string, []byte, error) {
+	d := &net.Dialer{Timeout: f.Cfg.Timeout.Duration}
+	raw, err := d.DialContext(ctx, "tcp", where(a))
+	if err != nil {
+		return nil, "", nil, err
+	}
 	switch a.TLS {
 	case "implicit":
-		c, err := imapclient.DialTLS(where(a), opts)
-		return c, "IMAPS", err
+		c, err := f.handshake(ctx, raw, tc)
+		return c, "IMAPS", nil, err
 	case "starttls":
-		c, err := imapclient.DialStartTLS(where(a), opts) // encrypted after STARTTLS
-		return c, "IMAPS", err
+		greeting, err := startTLSByHand(raw, f.Cfg.Timeout.Duration)
+		if err != nil {
+			raw.Close()
+			return nil, "", nil, err
+		}
+		c, err := f.handshake(ctx, raw, tc)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		return c, "IMAPS", greeting, nil
 	}
-	c, err := imapclient.DialInsecure(where(a), opts)
-	return c, "IMAP", err
+	return raw, "IMAP", nil, nil
+}
+
+// startTLSByHand reads the greeting and asks for STARTTLS; it returns
+// the greeting for go-imap to read (with its capabilities dropped: they
+// are asked for again over TLS, RFC 9051 §6.2.1).
+func startTLSByHand(raw net.Conn, timeout time.Duration) ([]byte, error) {
+	raw.SetDeadline(time.Now().Add(timeout))
+	defer raw.SetDeadline(time.Time{})
+	r := bufio.NewReaderSize(raw, 4096)
+	line, err := readBoundedLine(r)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.HasPrefix(line, "* OK") {
+		return nil, fail(CauseTLS, "start TLS (STARTTLS) with", fmt.Errorf("the greeting is %q", strings.TrimSpace(line)),
+			"is this an IMAP port? use --tls implicit for 993")
+	}
+	if _, err := io.WriteString(raw, "S1 STARTTLS\r\n"); err != nil {
+		return nil, err
+	}
+	for {
+		line, err := readBoundedLine(r)
+		if err != nil {
+			return nil, err
+		}
+		if strings.HasPrefix(line, "S1 ") {
+			if !strings.HasPrefix(strings.ToUpper(line), "S1 OK") {
+				return nil, fail(CauseTLS, "start TLS (STARTTLS) with", fmt.Errorf("the server answered %q", strings.TrimSpace(line)),
+					"the server offers no STARTTLS: use --tls implicit on port 993")
+			}
+			break
+		}
+	}
+	if r.Buffered() > 0 {
+		// Bytes after the OK would be taken as if they came over TLS
+		// (the STARTTLS command injection of CVE-2011-0411).
+		return nil, fail(CauseTLS, "start TLS (STARTTLS) with", errors.New("the server sent data after its OK to STARTTLS"),
+			"something between ebb and the server tampers with the connection")
+	}
+	return []byte("* OK TLS is on\r\n"), nil
+}
+
+// readBoundedLine reads one line of at most the reader's buffer.
+func readBoundedLine(r *bufio.Reader) (string, error) {
+	line, err := r.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		return "", &errOverflow{fmt.Sprintf("a reply line before TLS is longer than %d bytes", r.Size())}
+	}
+	return string(line), err
 }
 
 func (ic *imapConn) close() {
@@ -104,7 +187,7 @@ func (ic *imapConn) close() {
 
 func (f *Fetcher) imapLogin(ctx context.Context, ic *imapConn) error {
 	a, c := ic.account, ic.c
-	doing := fmt.Sprintf("log in to %s as %s", where(a), a.Username)
+	doing := fmt.Sprintf("log in as %s to %s", a.Username, where(a))
 	var err error
 	if a.Auth == "oauth2" {
 		tok, exp, terr := f.accessToken(ctx, a)
@@ -135,14 +218,14 @@ func (f *Fetcher) imapLogin(ctx context.Context, ic *imapConn) error {
 		if ie.Code != "" {
 			words = "[" + string(ie.Code) + "] " + words
 		}
-		hint := "check the username and the password (ebb fetch passwd " + a.Name + ")"
+		hint := "check the username (--user " + a.Username + ") and set the password again: ebb fetch passwd " + a.Name
 		if a.Auth == "oauth2" {
 			hint = "the access token was refused; run ebb fetch auth " + a.Name + " if this persists"
 		}
 		return fail(CauseLogin, doing, fmt.Errorf("the server refused the login: %s", words), hint)
 	}
 	if err != nil {
-		return ic.dog.explain(err)
+		return ic.explain(err)
 	}
 	return nil
 }
@@ -154,7 +237,7 @@ func (f *Fetcher) imapSession(ctx context.Context, a *directory.FetchAccount, p 
 	for {
 		err := f.imapConnSession(ctx, a, p, res, w)
 		if errors.Is(err, errReauth) {
-			f.log().Info("access token expires during the session: logging in again", "account", a.Name)
+			f.log().Info("access token expires during the session: logging in again", "account", a.Name, "server", where(a))
 			continue
 		}
 		return err
@@ -171,15 +254,14 @@ func (f *Fetcher) imapConnSession(ctx context.Context, a *directory.FetchAccount
 		ic.c.Logout().Wait()
 		ic.close()
 	}()
+	rerun := false
 	for {
 		var pass Result
-		for _, folder := range a.Folders {
-			if err := f.imapFolder(ctx, ic, folder, p, &pass); err != nil {
-				res.add(pass)
-				return err
-			}
-		}
+		err := f.imapPass(ctx, ic, p, &pass)
 		res.add(pass)
+		if err != nil {
+			return err
+		}
 		if w == nil {
 			return nil
 		}
@@ -189,36 +271,62 @@ func (f *Fetcher) imapConnSession(ctx context.Context, a *directory.FetchAccount
 		if !f.Cfg.Idle || len(a.Folders) != 1 || !ic.c.Caps().Has(imap.CapIdle) {
 			return nil
 		}
+		// A pass run for an EXISTS that found nothing, with another EXISTS
+		// waiting: a server that repeats them is not run after in a loop.
+		if rerun && pass.Fetched+pass.Skipped+pass.Known == 0 {
+			ic.drainEvents()
+		}
 		// An account in IDLE holds no slot: its connection is open and
 		// what the server pushes is fetched at once on it, whatever the
 		// other accounts do.
 		w.release()
-		if err := f.idle(ctx, ic); err != nil {
+		if rerun, err = f.idle(ctx, ic); err != nil {
 			return err
 		}
 	}
 }
 
-func (r *Result) add(o Result) {
-	r.Delivered += o.Delivered
-	r.Skipped += o.Skipped
-	r.Removed += o.Removed
-	r.Bytes += o.Bytes
+// imapPass is one pass: what the queue said since the last one, then
+// every folder.
+func (f *Fetcher) imapPass(ctx context.Context, ic *imapConn, p Progress, res *Result) error {
+	a := ic.account
+	if err := f.beginPass(ctx, a, res); err != nil {
+		return err
+	}
+	var soft error
+	for _, folder := range a.Folders {
+		if err := f.imapFolder(ctx, ic, folder, p, res); isSoft(err) {
+			soft = err
+		} else if err != nil {
+			return err
+		}
+	}
+	waiting, err := f.endPass(ctx, a, res)
+	ic.waiting = waiting
+	if err != nil {
+		return err
+	}
+	return soft
 }
 
 // idle waits in IDLE (RFC 2177) for new mail, re-issuing it every
 // fetch.idle_restart (before the 29 minutes of §3), and ends early when
-// the access token is about to expire.
-func (f *Fetcher) idle(ctx context.Context, ic *imapConn) error {
-	select { // an EXISTS seen during the pass is handled by it
+// the access token is about to expire, or when the queue reports on a
+// message whose server copy waits for it. An EXISTS that came during the
+// pass (with the reply to our UID FETCH, say) ends it at once: the pass
+// may have searched before that message arrived.
+// It reports whether it ended at once for such an EXISTS.
+func (f *Fetcher) idle(ctx context.Context, ic *imapConn) (bool, error) {
+	select {
 	case <-ic.events:
+		return true, nil
 	default:
 	}
 	for {
 		ic.dog.kick()
 		cmd, err := ic.c.Idle()
 		if err != nil {
-			return ic.dog.explain(err)
+			return false, ic.explain(err)
 		}
 		ic.dog.pause()
 		restart := time.NewTimer(f.Cfg.IdleRestart.Duration)
@@ -230,12 +338,18 @@ func (f *Fetcher) idle(ctx context.Context, ic *imapConn) error {
 			}
 			tokenC = time.After(d)
 		}
+		var settled <-chan struct{}
+		if l := f.local(); l != nil && ic.waiting > 0 {
+			settled = l.Settled()
+		}
 		var out error
 		done := false
 		why := "new mail"
 		select {
 		case <-ic.events:
 			done = true
+		case <-settled:
+			done, why = true, "the queue reported on a fetched message"
 		case <-restart.C:
 			why = "fetch.idle_restart"
 		case <-tokenC:
@@ -249,329 +363,22 @@ func (f *Fetcher) idle(ctx context.Context, ic *imapConn) error {
 		restart.Stop()
 		ic.dog.kick()
 		if err := cmd.Close(); err != nil && out == nil {
-			out = err
+			out = ic.explain(err)
 		}
 		if err := cmd.Wait(); err != nil && out == nil {
-			out = ic.dog.explain(err)
+			out = ic.explain(err)
 		}
 		if done || out != nil {
-			return out
+			return false, out
 		}
 	}
 }
 
-// imapFolder fetches the new messages of one folder, then does the
-// after-actions that are due.
-func (f *Fetcher) imapFolder(ctx context.Context, ic *imapConn, folder string, p Progress, res *Result) error {
-	a, c := ic.account, ic.c
-	st, err := f.Store.FetchFolderState(ctx, a.Name, folder)
-	if err != nil {
-		return fail(CauseLocal, "read the state of folder "+folder, err, "")
+// drainEvents forgets the EXISTS seen so far: the pass that follows
+// searches after it.
+func (ic *imapConn) drainEvents() {
+	select {
+	case <-ic.events:
+	default:
 	}
-	if st.Stopped != "" {
-		return fail(CauseUIDValidity, "fetch from folder "+folder, errors.New(st.Stopped), uidvalidityHint(a))
-	}
-	condstore := c.Caps().Has(imap.CapCondStore)
-	ic.dog.kick()
-	sel, err := c.Select(folder, &imap.SelectOptions{CondStore: condstore}).Wait()
-	if err != nil {
-		var ie *imap.Error
-		if errors.As(err, &ie) {
-			return fail(CauseFolder, fmt.Sprintf("select the folder %q on %s", folder, where(a)),
-				fmt.Errorf("the server says: %s", ie.Text), "check the folder name (ebb fetch test "+a.Name+" lists the server's folders)")
-		}
-		return ic.dog.explain(err)
-	}
-	if st.UIDValidity != 0 && sel.UIDValidity != st.UIDValidity {
-		// RFC 3501 §2.3.1.1: every stored UID of the folder is void.
-		if f.Cfg.UIDValidityChange != "refetch" {
-			st.Stopped = fmt.Sprintf("the UIDVALIDITY of folder %s changed from %d to %d on %s: the UIDs recorded as delivered no longer name the same messages, so nothing more is fetched from it (fetch.uidvalidity_change = stop)",
-				folder, st.UIDValidity, sel.UIDValidity, f.clock().UTC().Format(time.RFC3339))
-			if err := f.Store.SetFetchFolderState(ctx, a.Name, folder, st); err != nil {
-				return fail(CauseLocal, "record the state of folder "+folder, err, "")
-			}
-			return fail(CauseUIDValidity, "fetch from folder "+folder, errors.New(st.Stopped), uidvalidityHint(a))
-		}
-		f.log().Warn("UIDVALIDITY changed: going through the folder again, skipping messages delivered before (by Message-ID, Date and size)",
-			"account", a.Name, "folder", folder, "old", st.UIDValidity, "new", sel.UIDValidity)
-		st = directory.FetchFolder{}
-	}
-	if st.UIDValidity == 0 {
-		st = directory.FetchFolder{UIDValidity: sel.UIDValidity}
-		if err := f.Store.SetFetchFolderState(ctx, a.Name, folder, st); err != nil {
-			return fail(CauseLocal, "record the state of folder "+folder, err, "")
-		}
-	}
-	seen, err := f.Store.FetchedUIDs(ctx, a.Name, folder, st.UIDValidity)
-	if err != nil {
-		return fail(CauseLocal, "read what was fetched from "+folder, err, "")
-	}
-	// After-actions recorded as due (a crash came between the record and
-	// the delete or move) are done first.
-	if a.After != "keep" {
-		var due []imap.UID
-		for u, removed := range seen {
-			if !removed {
-				if n, err := strconv.ParseUint(u, 10, 32); err == nil {
-					due = append(due, imap.UID(n))
-				}
-			}
-		}
-		if len(due) > 0 {
-			if err := f.imapAfter(ctx, ic, folder, st.UIDValidity, due, res); err != nil {
-				return err
-			}
-		}
-	}
-	// Nothing new: CONDSTORE's HIGHESTMODSEQ (RFC 7162) or UIDNEXT tell
-	// without a search.
-	if condstore && st.ModSeq != 0 && sel.HighestModSeq == st.ModSeq {
-		return nil
-	}
-	if sel.UIDNext != 0 && uint32(sel.UIDNext) <= st.LastUID+1 && !condstore {
-		return nil
-	}
-	var set imap.UIDSet
-	set.AddRange(imap.UID(st.LastUID+1), 0)
-	ic.dog.kick()
-	sd, err := c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{set}}, nil).Wait()
-	if err != nil {
-		return ic.dog.explain(err)
-	}
-	var todo []imap.UID
-	var highest imap.UID
-	for _, u := range sd.AllUIDs() {
-		highest = max(highest, u)
-		// RFC 3501 §6.4.8: "n:*" always matches the highest UID, even
-		// below n.
-		if uint32(u) > st.LastUID && !hasUID(seen, u) {
-			todo = append(todo, u)
-		}
-	}
-	slices.Sort(todo)
-	if len(todo) > 0 {
-		hashes, err := f.Store.FetchedHashes(ctx, a.Name, folder)
-		if err != nil {
-			return fail(CauseLocal, "read what was fetched from "+folder, err, "")
-		}
-		if st.LastUID == 0 && len(hashes) > 0 {
-			if todo, err = f.imapSkipKnown(ctx, ic, folder, st.UIDValidity, todo, hashes, res); err != nil {
-				return err
-			}
-		}
-	}
-	if p != nil {
-		p.Folder(a.Name, folder, len(todo))
-	}
-	for len(todo) > 0 {
-		n := min(len(todo), f.Cfg.Batch)
-		batch := todo[:n]
-		todo = todo[n:]
-		if !ic.expiry.IsZero() && time.Until(ic.expiry) < f.Cfg.TokenRefreshBefore.Duration {
-			return errReauth
-		}
-		if err := f.imapBatch(ctx, ic, folder, st.UIDValidity, batch, p, res); err != nil {
-			return err
-		}
-		// Every UID of the batch is delivered and recorded: the position
-		// moves past them (UIDs only grow, RFC 3501 §2.3.1.1).
-		st.LastUID = uint32(batch[len(batch)-1])
-		if err := f.Store.SetFetchFolderState(ctx, a.Name, folder, st); err != nil {
-			return fail(CauseLocal, "record the state of folder "+folder, err, "")
-		}
-		if a.After != "keep" {
-			if err := f.imapAfter(ctx, ic, folder, st.UIDValidity, batch, res); err != nil {
-				return err
-			}
-		}
-	}
-	// Every UID the search found is now delivered or recorded as known
-	// (the refetch rule): the position moves past all of them, and the
-	// UIDNEXT test above stays cheap.
-	changed := false
-	if uint32(highest) > st.LastUID {
-		st.LastUID, changed = uint32(highest), true
-	}
-	if condstore && sel.HighestModSeq != 0 && sel.HighestModSeq != st.ModSeq {
-		st.ModSeq, changed = sel.HighestModSeq, true
-	}
-	if changed {
-		if err := f.Store.SetFetchFolderState(ctx, a.Name, folder, st); err != nil {
-			return fail(CauseLocal, "record the state of folder "+folder, err, "")
-		}
-	}
-	return nil
-}
-
-func uidvalidityHint(a *directory.FetchAccount) string {
-	return "to go through the folder again, skipping what was delivered before (by Message-ID, Date and size): ebb fetch reset " + a.Name +
-		"; or set fetch.uidvalidity_change = refetch"
-}
-
-func hasUID(seen map[string]bool, u imap.UID) bool {
-	_, ok := seen[strconv.FormatUint(uint64(u), 10)]
-	return ok
-}
-
-// imapBatch fetches batch with one UID FETCH of BODY.PEEK[] (the server's
-// \Seen does not change) and streams each message into the queue.
-func (f *Fetcher) imapBatch(ctx context.Context, ic *imapConn, folder string, uv uint32, batch []imap.UID, p Progress, res *Result) error {
-	a := ic.account
-	var set imap.UIDSet
-	for _, u := range batch {
-		set.AddNum(u)
-	}
-	ic.dog.kick()
-	cmd := ic.c.Fetch(set, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
-	defer cmd.Close()
-	for {
-		msg := cmd.Next()
-		if msg == nil {
-			break
-		}
-		var uid imap.UID
-		for {
-			item := msg.Next()
-			if item == nil {
-				break
-			}
-			switch it := item.(type) {
-			case imapclient.FetchItemDataUID:
-				uid = it.UID
-			case imapclient.FetchItemDataBodySection:
-				if uid == 0 && len(batch) == 1 {
-					uid = batch[0]
-				}
-				if uid == 0 {
-					// The UID must be known before the message is queued
-					// (its Received header and record name it).
-					io.Copy(io.Discard, it.Literal)
-					return fail(CauseServer, "fetch from "+folder, errors.New("the server sent BODY[] before the UID"), "")
-				}
-				if !slices.Contains(batch, uid) {
-					io.Copy(io.Discard, it.Literal)
-					continue
-				}
-				o := origin{a: a, proto: ic.proto, folder: folder, uidvalidity: uv, uid: strconv.FormatUint(uint64(uid), 10)}
-				if err := f.fetchOne(ctx, o, it.Literal, ic.dog, a.After == "keep", p, res); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	if err := cmd.Close(); err != nil {
-		return ic.dog.explain(err)
-	}
-	return nil
-}
-
-// kickReader keeps the watchdog from firing while data flows.
-type kickReader struct {
-	r   io.Reader
-	dog *watchdog
-}
-
-func (k *kickReader) Read(p []byte) (int, error) {
-	n, err := k.r.Read(p)
-	if n > 0 {
-		k.dog.kick()
-	}
-	return n, err
-}
-
-// imapSkipKnown applies the refetch rule: messages whose hash was
-// delivered before are recorded without being queued again.
-func (f *Fetcher) imapSkipKnown(ctx context.Context, ic *imapConn, folder string, uv uint32, todo []imap.UID, hashes map[string]bool, res *Result) ([]imap.UID, error) {
-	a := ic.account
-	var keep []imap.UID
-	for start := 0; start < len(todo); start += 512 {
-		part := todo[start:min(start+512, len(todo))]
-		var set imap.UIDSet
-		for _, u := range part {
-			set.AddNum(u)
-		}
-		ic.dog.kick()
-		msgs, err := ic.c.Fetch(set, &imap.FetchOptions{UID: true, RFC822Size: true, BodySection: []*imap.FetchItemBodySection{
-			{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Message-ID", "Date"}, Peek: true}}}).Collect()
-		if err != nil {
-			return nil, ic.dog.explain(err)
-		}
-		known := map[imap.UID]string{}
-		for _, m := range msgs {
-			var hdr []byte
-			if len(m.BodySection) > 0 {
-				hdr = m.BodySection[0].Bytes
-			}
-			if h := messageHash(hdr, m.RFC822Size); hashes[h] {
-				known[m.UID] = h
-			}
-		}
-		for _, u := range part {
-			h, ok := known[u]
-			if !ok {
-				keep = append(keep, u)
-				continue
-			}
-			if err := f.Store.RecordFetched(ctx, a.Name, directory.FetchedMessage{Folder: folder, UIDValidity: uv,
-				UID: strconv.FormatUint(uint64(u), 10), Hash: h, Removed: a.After == "keep"}, 0); err != nil {
-				return nil, fail(CauseLocal, "record a message as delivered", err, "")
-			}
-			res.Skipped++
-		}
-	}
-	return keep, nil
-}
-
-// imapAfter deletes or moves messages that are recorded as delivered.
-func (f *Fetcher) imapAfter(ctx context.Context, ic *imapConn, folder string, uv uint32, uids []imap.UID, res *Result) error {
-	a, c := ic.account, ic.c
-	var set imap.UIDSet
-	for _, u := range uids {
-		set.AddNum(u)
-	}
-	ic.dog.kick()
-	switch a.After {
-	case "delete":
-		if err := c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
-			return afterFailure(a, "mark as deleted", err, ic)
-		}
-		// UID EXPUNGE (RFC 4315) removes only these; a plain EXPUNGE would
-		// also remove what another client marked \Deleted.
-		var err error
-		if c.Caps().Has(imap.CapUIDPlus) {
-			err = c.UIDExpunge(set).Close()
-		} else {
-			err = c.Expunge().Close()
-		}
-		if err != nil {
-			return afterFailure(a, "expunge", err, ic)
-		}
-	case "move":
-		if _, err := c.Move(set, a.MoveTo).Wait(); err != nil {
-			return afterFailure(a, "move to "+a.MoveTo, err, ic)
-		}
-	}
-	names := make([]string, len(uids))
-	for i, u := range uids {
-		names[i] = strconv.FormatUint(uint64(u), 10)
-	}
-	if err := f.markRemoved(ctx, a, folder, uv, names); err != nil {
-		return err
-	}
-	res.Removed += len(uids)
-	return nil
-}
-
-func afterFailure(a *directory.FetchAccount, what string, err error, ic *imapConn) error {
-	var ie *imap.Error
-	if errors.As(err, &ie) {
-		cause := CauseServer
-		hint := "the messages are delivered and recorded; the " + a.After + " is tried again at the next attempt"
-		if a.After == "move" {
-			cause = CauseFolder
-			hint = "check that the folder " + a.MoveTo + " exists on the server; " + hint
-		}
-		return fail(cause, what+" the fetched messages on "+where(a), fmt.Errorf("the server says: %s", ie.Text), hint)
-	}
-	return ic.dog.explain(err)
 }

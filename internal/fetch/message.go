@@ -6,7 +6,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"strconv"
 	"strings"
@@ -27,24 +29,53 @@ type origin struct {
 	uid         string
 }
 
+func (o origin) fetched(m directory.FetchedMessage) directory.FetchedMessage {
+	m.Folder, m.UIDValidity, m.UID = o.folder, o.uidvalidity, o.uid
+	return m
+}
+
+// name is how a message is named in a failure: "message 7 of INBOX".
+func (o origin) name() string {
+	if o.proto == "POP3" || o.proto == "POP3S" {
+		return "message " + o.uid + " (UIDL)"
+	}
+	return "message " + o.uid + " of folder " + o.folder
+}
+
 // maxHeaderTap bounds how much of a message's header is kept to read
-// Message-ID and Date from while it streams (memory stays flat).
+// its summary from while it streams (memory stays flat).
 const maxHeaderTap = 64 << 10
 
 // tap passes a message through to the queue while it counts the bytes,
-// keeps the start of the header, and remembers a read error of the
-// server's side (so that it is not taken for trouble of ours).
+// hashes them (the message's identity), keeps the start of the header,
+// stops at the size limit, and remembers a read error of the server's
+// side (so that it is not taken for trouble of ours).
 type tap struct {
 	r       io.Reader
 	n       int64
+	max     int64 // 0: no limit
+	want    int64 // the size the server announced (an IMAP literal's), -1: none
+	sum     hash.Hash
 	head    []byte
 	headEnd bool
 	readErr error
+	tooBig  bool
+}
+
+// errTooBig ends a message's stream at the size limit.
+var errTooBig = errors.New("the message is larger than the limit")
+
+func newTap(r io.Reader, max, want int64) *tap {
+	return &tap{r: r, max: max, want: want, sum: sha256.New()}
 }
 
 func (t *tap) Read(p []byte) (int, error) {
+	if t.max > 0 && t.n+int64(len(p)) > t.max+1 {
+		p = p[:t.max+1-t.n]
+	}
 	n, err := t.r.Read(p)
 	t.n += int64(n)
+	t.sum.Write(p[:n])
 	if !t.headEnd && n > 0 {
 		room := maxHeaderTap - len(t.head)
 		chunk := p[:n]
@@ -56,14 +87,25 @@ func (t *tap) Read(p []byte) (int, error) {
 			t.headEnd = true
 		}
 	}
+	if t.max > 0 && t.n > t.max {
+		t.tooBig = true
+		return n, errTooBig
+	}
+	if err == io.EOF && t.want >= 0 && t.n != t.want {
+		// go-imap ends a literal cut short by a closed connection with a
+		// plain EOF: a message shorter than announced is no message.
+		err = fmt.Errorf("the server announced %d bytes and sent %d: %w", t.want, t.n, io.ErrUnexpectedEOF)
+	}
 	if err != nil && err != io.EOF {
 		t.readErr = err
 	}
 	return n, err
 }
 
-// messageHash identifies a message across a UIDVALIDITY change: its
-// Message-ID, Date and size (fetch.uidvalidity_change = refetch).
+func (t *tap) digest() string { return hex.EncodeToString(t.sum.Sum(nil)) }
+
+// messageHash is the identity rows from before schema version 3 carry:
+// Message-ID, Date and size. A refetch still recognises them by it.
 func messageHash(header []byte, size int64) string {
 	id, date := "", ""
 	// Read by mailhdr, as every part of ebb reads a header.
@@ -72,6 +114,43 @@ func messageHash(header []byte, size int64) string {
 	}
 	h := sha256.Sum256([]byte(id + "\x00" + date + "\x00" + strconv.FormatInt(size, 10)))
 	return hex.EncodeToString(h[:16])
+}
+
+// summaryFields are the header fields a notice names a message by.
+var summaryFields = []string{"From", "Subject", "Date", "Message-ID"}
+
+// maxSummary bounds a summary (it is stored and shown).
+const maxSummary = 400
+
+// summaryOf is "From: …; Subject: …; Date: …; Message-ID: …" of a header,
+// each value on one line, without control characters, bounded.
+func summaryOf(header []byte) string {
+	m, err := mail.ReadMessage(io.MultiReader(bytes.NewReader(header), strings.NewReader("\r\n\r\n")))
+	if err != nil {
+		return ""
+	}
+	var parts []string
+	for _, k := range summaryFields {
+		v := strings.Join(strings.Fields(m.Header.Get(k)), " ")
+		if v == "" {
+			continue
+		}
+		v = strings.Map(func(r rune) rune {
+			if r < 0x20 || r == 0x7f {
+				return -1
+			}
+			return r
+		}, v)
+		if len(v) > 120 {
+			v = v[:120] + "…"
+		}
+		parts = append(parts, k+": "+v)
+	}
+	s := strings.Join(parts, "; ")
+	if len(s) > maxSummary {
+		s = s[:maxSummary]
+	}
+	return s
 }
 
 // headerSafe keeps a value inside a header comment: no line breaks, no
@@ -106,24 +185,25 @@ func (f *Fetcher) received(o origin, queueID string, now time.Time) string {
 		now.Format(time.RFC1123Z))
 }
 
-// deliver streams one message into the queue and returns once it is
-// durable there, with its hash. A failed read is the server's trouble
-// (returned as the network error); a failed write is ours (CauseLocal).
-func (f *Fetcher) deliver(ctx context.Context, o origin, body io.Reader) (queueID, hash string, size int64, err error) {
-	if r, ok := f.Sink.(Ready); ok {
-		if err := r.Ready(ctx, o.a.Mailbox); err != nil {
-			cause := CauseLocal
-			if de, ok := diag.As(err); ok && de.Op == "quota" {
-				cause = CauseQuota
-			}
-			return "", "", 0, fail(cause, "fetch for "+o.a.Mailbox, err,
-				"the message stays on the server and is fetched once the mailbox can take it")
-		}
-	}
-	t := &tap{r: body}
+// taken is a message streamed into the queue.
+type taken struct {
+	queueID string
+	digest  string
+	size    int64
+	summary string
+}
+
+// take streams one message into the queue and returns once it is durable
+// there. A failed read is the server's trouble (returned as the read
+// error, tap.readErr); a refusal is the local side's (a *diag.Error:
+// permanent for a scanner's reject or the size limit, temporary for our
+// own trouble).
+func (f *Fetcher) take(ctx context.Context, o origin, body io.Reader, want int64) (taken, *tap, error) {
+	t := newTap(body, f.MaxMessageSize, want)
 	env := &queue.Envelope{
 		// The null sender: a fetched message must never cause a bounce to
-		// its original sender (it was delivered once already, remotely).
+		// its original sender (it was delivered once already, remotely);
+		// who hears of a failure is decided here (docs/fetch.md).
 		From:       "",
 		Recipients: []string{o.a.Mailbox},
 		ClientAddr: where(o.a),
@@ -134,34 +214,169 @@ func (f *Fetcher) deliver(ctx context.Context, o origin, body io.Reader) (queueI
 	now := f.clock()
 	env.PrefixFor = func(id string) string { return f.received(o, id, now) }
 	id, err := f.Sink.Receive(ctx, env, t)
-	if t.readErr != nil {
-		return "", "", 0, t.readErr
+	tk := taken{queueID: id, digest: t.digest(), size: t.n, summary: summaryOf(t.head)}
+	switch {
+	case t.readErr != nil:
+		return tk, t, t.readErr
+	case t.tooBig:
+		return tk, t, f.sizeRefusal(o.a, t.n, true)
+	case err != nil:
+		return tk, t, err
 	}
-	if err != nil {
-		return "", "", 0, fail(CauseLocal, "queue the message "+o.uid+" for "+o.a.Mailbox, err,
-			"the message stays on the server and is fetched again at the next attempt; ebb doctor checks the spool")
-	}
-	return id, messageHash(t.head, t.n), t.n, nil
+	return tk, t, nil
 }
 
-// fetchOne is the exactly-once step for one message: queue it (durable),
-// then record it as delivered; removed says that no after-action is due.
-func (f *Fetcher) fetchOne(ctx context.Context, o origin, body io.Reader, dog *watchdog, removed bool, p Progress, res *Result) error {
-	qid, hash, size, err := f.deliver(ctx, o, &kickReader{r: body, dog: dog})
-	if err != nil {
-		return dog.explain(err)
+// sizeRefusal is the local refusal of a message over the size limit.
+func (f *Fetcher) sizeRefusal(a *directory.FetchAccount, size int64, atLeast bool) *diag.Error {
+	what := fmt.Sprintf("%d bytes", size)
+	if atLeast {
+		what = "more than " + what
 	}
-	if err := f.Store.RecordFetched(ctx, o.a.Name, directory.FetchedMessage{Folder: o.folder, UIDValidity: o.uidvalidity,
-		UID: o.uid, Hash: hash, QueueID: qid, Removed: removed}, 0); err != nil {
-		return fail(CauseLocal, "record message "+o.uid+" as delivered (it is queued as "+qid+")", err,
+	e := diag.New("size", "take a message for", a.Mailbox,
+		fmt.Errorf("it has %s, over smtp.max_message_size (%d bytes)", what, f.MaxMessageSize))
+	e.Component, e.Class = Component+" "+a.Name, diag.Permanent
+	e.Hint = "read it on the server; to take it here, raise smtp.max_message_size"
+	return e
+}
+
+// stepper is what one message's step needs from its session.
+type stepper struct {
+	dog *watchdog
+	// abort ends the connection after a failed read of a body, before
+	// anything else reads from it (go-imap's reader goes on once a literal
+	// fails; a second reader of the same stream would race it).
+	abort   func()
+	p       Progress
+	res     *Result
+	waitFor map[string]bool // queue ids of the pass, for settle
+	// tempInRow counts local temporary failures in a row: three stop the
+	// pass (the trouble is not this message's).
+	tempInRow int
+	lastTemp  error
+	// waiting: messages left on the server for room in the mailbox.
+	waiting    int
+	waitingWhy *diag.Error
+}
+
+// failure is what the pass reports after all it could take: our own
+// trouble with a message, or messages waiting for room.
+func (s *stepper) failure(a *directory.FetchAccount) error {
+	var err *failure
+	switch {
+	case s.lastTemp != nil:
+		err = s.lastTemp.(*failure)
+	case s.waiting > 0:
+		err = waitingFor(a, s.waitingWhy, s.waiting)
+	default:
+		return nil
+	}
+	soft := *err
+	soft.soft = true
+	return &soft
+}
+
+// fetchOne takes one message: queued and recorded as queued, or, when the
+// local side refuses it for good, recorded as skipped (it stays on the
+// server). It returns ok when the message is recorded either way; an
+// error only for what stops the pass (the server's trouble, or ours three
+// times in a row).
+func (f *Fetcher) fetchOne(ctx context.Context, o origin, body io.Reader, want int64, s *stepper) (ok bool, err error) {
+	tk, t, err := f.take(ctx, o, &kickReader{r: body, dog: s.dog}, want)
+	if err != nil {
+		if t != nil && t.readErr != nil {
+			if s.abort != nil {
+				s.abort()
+			}
+			return false, s.dog.explain(err)
+		}
+		if errors.Is(err, context.Canceled) || ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		de := diag.From(err, Component+" "+o.a.Name, "queue")
+		if de.Class == diag.Permanent {
+			return true, f.recordSkip(ctx, o, tk.size, tk.summary, de, s.res)
+		}
+		s.tempInRow++
+		s.lastTemp = fail(CauseLocal, "queue "+o.name()+" for "+o.a.Mailbox, err,
+			"the message stays on the server and is fetched again at the next attempt; "+orDoctor(de))
+		f.log().Warn("cannot queue a fetched message; it stays on the server", "account", o.a.Name, "server", where(o.a),
+			"folder", o.folder, "uid", o.uid, "diag", de)
+		if s.tempInRow >= 3 {
+			return false, s.lastTemp
+		}
+		return false, nil
+	}
+	s.tempInRow = 0
+	if err := f.Store.RecordFetched(ctx, o.a.Name, o.fetched(directory.FetchedMessage{Digest: tk.digest, Size: tk.size,
+		QueueID: tk.queueID, State: directory.FetchQueued, Summary: tk.summary})); err != nil {
+		return false, fail(CauseLocal, "record "+o.name()+" as queued (it is in the queue as "+tk.queueID+")", err,
 			"it will be fetched again once the directory works: at most this one message twice")
 	}
-	res.Delivered++
-	res.Bytes += size
-	if p != nil {
-		p.Message(size)
+	s.waitFor[tk.queueID] = true
+	s.res.Fetched++
+	s.res.Bytes += tk.size
+	if s.p != nil {
+		s.p.Message(tk.size)
 	}
+	return true, nil
+}
+
+func orDoctor(de *diag.Error) string {
+	if de.Hint != "" {
+		return de.Hint
+	}
+	return "run: ebb doctor"
+}
+
+// recordSkip records a message the local side refused for good: it stays
+// on the server, and a person is told at the end of the pass.
+func (f *Fetcher) recordSkip(ctx context.Context, o origin, size int64, summary string, de *diag.Error, res *Result) error {
+	ref := de.EnsureRef()
+	m := o.fetched(directory.FetchedMessage{Size: size, State: directory.FetchSkipped, Reason: de.Sentence(), Ref: ref, Summary: summary})
+	if err := f.Store.RecordFetched(ctx, o.a.Name, m); err != nil {
+		return fail(CauseLocal, "record "+o.name()+" as skipped", err, "it stays on the server and is tried again at the next attempt")
+	}
+	res.Skipped++
+	f.reportSkip(o.a, m)
 	return nil
+}
+
+// ready is the local pre-check of one message of size bytes: nil to
+// fetch it; a refusal of this message for good (skip it); a refusal for
+// now (a full mailbox under mail.over_quota = temporary: it waits on the
+// server, and the pass reports the quota); or an error that stops the
+// pass (the account's mailbox cannot take mail).
+func (f *Fetcher) ready(ctx context.Context, a *directory.FetchAccount, size int64) (refusal, wait *diag.Error, stop error) {
+	if f.MaxMessageSize > 0 && size > f.MaxMessageSize {
+		return f.sizeRefusal(a, size, false), nil, nil
+	}
+	l := f.local()
+	if l == nil {
+		return nil, nil, nil
+	}
+	err := l.Ready(ctx, a.Mailbox, size)
+	if err == nil {
+		return nil, nil, nil
+	}
+	de, ok := diag.As(err)
+	switch {
+	case ok && (de.Op == "quota" || de.Op == "size") && de.Class == diag.Permanent:
+		return de, nil, nil
+	case ok && de.Op == "quota" && de.Errno == "EDQUOT":
+		return nil, de, nil
+	}
+	hint := "the messages stay on the server until the mailbox takes mail again"
+	if ok && de.Hint != "" {
+		hint = de.Hint + "; " + hint
+	}
+	return nil, nil, fail(CauseMailbox, "deliver to "+a.Mailbox, err, hint)
+}
+
+// waitingFor is the pass's failure when messages wait on the server for
+// room in the mailbox.
+func waitingFor(a *directory.FetchAccount, de *diag.Error, n int) *failure {
+	return fail(CauseQuota, "deliver to "+a.Mailbox, fmt.Errorf("%d messages wait on the server: %s", n, de.Error()),
+		de.Hint+"; they are fetched once they fit (mail.over_quota = temporary)")
 }
 
 // markRemoved records that the server copies of uids are gone.
@@ -170,4 +385,18 @@ func (f *Fetcher) markRemoved(ctx context.Context, a *directory.FetchAccount, fo
 		return fail(CauseLocal, "record messages as removed from the server", err, "")
 	}
 	return nil
+}
+
+// kickReader keeps the watchdog from firing while data flows.
+type kickReader struct {
+	r   io.Reader
+	dog *watchdog
+}
+
+func (k *kickReader) Read(p []byte) (int, error) {
+	n, err := k.r.Read(p)
+	if n > 0 {
+		k.dog.kick()
+	}
+	return n, err
 }

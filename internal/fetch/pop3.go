@@ -84,13 +84,23 @@ func (c *popClient) cmd(line string) (string, error) {
 	return c.status()
 }
 
+// maxListing bounds a multi-line response read whole (CAPA, UIDL, LIST):
+// a million messages fit; a server that never ends one does not make
+// memory grow without bound.
+const maxListing = 64 << 20
+
 // lines reads a multi-line response's lines (small ones: CAPA, UIDL).
 func (c *popClient) lines() ([]string, error) {
 	var out []string
+	total := 0
 	for {
 		line, err := c.readLine()
 		if err != nil {
 			return nil, c.dog.explain(err)
+		}
+		c.dog.kick()
+		if total += len(line); total > maxListing {
+			return nil, &errOverflow{fmt.Sprintf("a POP3 listing is longer than %d bytes", maxListing)}
 		}
 		line = strings.TrimRight(line, "\r\n")
 		if line == "." {
@@ -153,6 +163,19 @@ func (d *dotReader) Read(p []byte) (int, error) {
 	n := copy(p, d.buf)
 	d.buf = d.buf[n:]
 	return n, nil
+}
+
+// drain reads the rest of the response to its terminating line, at most
+// limit bytes (a server that never ends one is cut off).
+func (d *dotReader) drain(limit int64) error {
+	n, err := io.Copy(io.Discard, io.LimitReader(d, limit+1))
+	if err != nil {
+		return err
+	}
+	if n > limit {
+		return &errOverflow{fmt.Sprintf("a POP3 message goes on past %d bytes", limit)}
+	}
+	return nil
 }
 
 func unexpected(err error) error {
@@ -245,7 +268,7 @@ func (c *popClient) capa() {
 }
 
 func (f *Fetcher) popLogin(ctx context.Context, c *popClient, a *directory.FetchAccount) error {
-	doing := fmt.Sprintf("log in to %s as %s", where(a), a.Username)
+	doing := fmt.Sprintf("log in as %s to %s", a.Username, where(a))
 	var err error
 	if a.Auth == "oauth2" {
 		tok, _, terr := f.accessToken(ctx, a)
@@ -271,7 +294,7 @@ func (f *Fetcher) popLogin(ctx context.Context, c *popClient, a *directory.Fetch
 	}
 	var pe *popError
 	if errors.As(err, &pe) {
-		hint := "check the username and the password (ebb fetch passwd " + a.Name + ")"
+		hint := "check the username (--user " + a.Username + ") and set the password again: ebb fetch passwd " + a.Name
 		if a.Auth == "oauth2" {
 			hint = "the access token was refused; run ebb fetch auth " + a.Name + " if this persists"
 		}
@@ -283,12 +306,108 @@ func (f *Fetcher) popLogin(ctx context.Context, c *popClient, a *directory.Fetch
 type popMsg struct {
 	n    int
 	uidl string
+	size int64
 }
 
-// popSession fetches the maildrop once: UIDL, RETR of every UIDL not yet
-// delivered (pipelined when the server offers PIPELINING), then DELE of
-// the delivered ones and QUIT, which commits the deletions (RFC 1939 §6).
-func (f *Fetcher) popSession(ctx context.Context, a *directory.FetchAccount, p Progress, res *Result) error {
+// popListing reads UIDL and LIST: the maildrop's messages by number,
+// with their UIDLs and sizes. A UIDL the server gives twice (RFC 1939 §7
+// forbids it) names no message surely: neither is taken nor deleted.
+func (f *Fetcher) popListing(c *popClient, a *directory.FetchAccount) ([]popMsg, error) {
+	if _, err := c.cmd("UIDL"); err != nil {
+		var pe *popError
+		if errors.As(err, &pe) {
+			return nil, fail(CauseServer, "list the unique ids (UIDL) on "+where(a), pe,
+				"the server has no UIDL (RFC 1939 §7): without it ebb cannot tell what it fetched before, so it fetches nothing")
+		}
+		return nil, err
+	}
+	ls, err := c.lines()
+	if err != nil {
+		return nil, err
+	}
+	count := map[string]int{}
+	var list []popMsg
+	for _, l := range ls {
+		fs := strings.Fields(l)
+		if len(fs) != 2 {
+			continue
+		}
+		n, err := strconv.Atoi(fs[0])
+		if err != nil || n < 1 {
+			continue
+		}
+		list = append(list, popMsg{n: n, uidl: fs[1]})
+		count[fs[1]]++
+	}
+	sizes := map[int]int64{}
+	if _, err := c.cmd("LIST"); err == nil {
+		ls, err := c.lines()
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range ls {
+			fs := strings.Fields(l)
+			if len(fs) < 2 {
+				continue
+			}
+			n, err1 := strconv.Atoi(fs[0])
+			sz, err2 := strconv.ParseInt(fs[1], 10, 64)
+			if err1 == nil && err2 == nil && sz >= 0 {
+				sizes[n] = sz
+			}
+		}
+	} else if !isPopErr(err) {
+		return nil, err
+	}
+	out := list[:0]
+	for _, m := range list {
+		if count[m.uidl] > 1 {
+			f.log().Warn("the POP3 server lists a UIDL twice: neither message is taken or deleted", "account", a.Name,
+				"server", where(a), "uidl", m.uidl)
+			continue
+		}
+		m.size = sizes[m.n]
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func isPopErr(err error) bool {
+	var pe *popError
+	return errors.As(err, &pe)
+}
+
+// popSummary reads a message's header with TOP n 0 (RFC 1939 §7, when
+// offered) for the notice of a message skipped before it was fetched.
+func (c *popClient) popSummary(n int) string {
+	if !c.caps["TOP"] {
+		return ""
+	}
+	if _, err := c.cmd("TOP " + strconv.Itoa(n) + " 0"); err != nil {
+		return ""
+	}
+	d := &dotReader{r: c.r, bol: true}
+	b, err := io.ReadAll(io.LimitReader(d, maxSummaryHeader))
+	if err != nil || d.drain(maxListing) != nil {
+		c.conn.Close() // out of step: the session ends at the next command
+		return ""
+	}
+	return summaryOf(b)
+}
+
+// popSession fetches the maildrop once: UIDL and LIST, RETR of every
+// message not yet taken (pipelined when the server offers PIPELINING),
+// then DELE of those the queue delivered and QUIT, which commits the
+// deletions (RFC 1939 §6).
+func (f *Fetcher) popSession(ctx context.Context, a *directory.FetchAccount, p Progress, res *Result) (err error) {
+	if err := f.beginPass(ctx, a, res); err != nil {
+		return err
+	}
+	defer func() {
+		if _, eerr := f.endPass(ctx, a, res); err == nil {
+			err = eerr
+		}
+	}()
 	c, proto, err := f.popDial(ctx, a)
 	if err != nil {
 		return err
@@ -297,65 +416,74 @@ func (f *Fetcher) popSession(ctx context.Context, a *directory.FetchAccount, p P
 		c.dog.stop()
 		c.conn.Close()
 	}()
-	if _, err := c.cmd("UIDL"); err != nil {
-		var pe *popError
-		if errors.As(err, &pe) {
-			return fail(CauseServer, "list the unique ids (UIDL) on "+where(a), pe,
-				"the server has no UIDL (RFC 1939 §7): without it ebb cannot tell what it fetched before, so it fetches nothing")
-		}
-		return err
-	}
-	ls, err := c.lines()
+	list, err := f.popListing(c, a)
 	if err != nil {
 		return err
 	}
-	var list []popMsg
-	for _, l := range ls {
-		fs := strings.Fields(l)
-		if len(fs) != 2 {
-			continue
-		}
-		n, err := strconv.Atoi(fs[0])
-		if err != nil {
-			continue
-		}
-		list = append(list, popMsg{n, fs[1]})
-	}
-	seen, err := f.Store.FetchedUIDs(ctx, a.Name, popFolder, 0)
+	rows, err := f.Store.FetchedInFolder(ctx, a.Name, popFolder, 0)
 	if err != nil {
 		return fail(CauseLocal, "read what was fetched", err, "")
 	}
-	var todo, dele []popMsg
 	listed := map[string]bool{}
+	var todo []popMsg
 	for _, m := range list {
 		listed[m.uidl] = true
-		removed, ok := seen[m.uidl]
-		switch {
-		case !ok:
+		r, ok := rows[m.uidl]
+		if !ok || r.State == directory.FetchRetry {
 			todo = append(todo, m)
-		case !removed && a.After == "delete":
-			dele = append(dele, m)
 		}
 	}
-	// Recorded as due for deletion, gone from the server: done.
-	var gone []string
-	for u, removed := range seen {
-		if !removed && !listed[u] {
-			gone = append(gone, u)
+	// Delivered, due for deletion, gone from the server: done (by another
+	// client, or by our QUIT whose answer was lost). Asked for again and
+	// gone: forgotten.
+	var removed []string
+	var gone []directory.FetchedKey
+	for u, r := range rows {
+		switch {
+		case listed[u]:
+		case r.State == directory.FetchDelivered && !r.Removed:
+			removed = append(removed, u)
+		case r.State == directory.FetchRetry:
+			gone = append(gone, r.Key())
 		}
 	}
-	if err := f.markRemoved(ctx, a, popFolder, 0, gone); err != nil {
+	if err := f.markRemoved(ctx, a, popFolder, 0, removed); err != nil {
 		return err
+	}
+	if err := f.Store.ForgetFetched(ctx, a.Name, gone); err != nil {
+		return fail(CauseLocal, "forget messages gone from the server", err, "")
 	}
 	if p != nil {
 		p.Folder(a.Name, popFolder, len(todo))
+	}
+	s := &stepper{dog: c.dog, p: p, res: res, waitFor: map[string]bool{}}
+	// The local pre-check, by the sizes LIST gave.
+	var want []popMsg
+	for _, m := range todo {
+		o := origin{a: a, proto: proto, folder: popFolder, uid: m.uidl}
+		refusal, wait, stop := f.ready(ctx, a, m.size)
+		if stop != nil {
+			return stop
+		}
+		if wait != nil {
+			s.waiting++
+			s.waitingWhy = wait
+			continue
+		}
+		if refusal != nil {
+			if err := f.recordSkip(ctx, o, m.size, c.popSummary(m.n), refusal, res); err != nil {
+				return err
+			}
+			continue
+		}
+		want = append(want, m)
 	}
 	window := 1
 	if c.caps["PIPELINING"] {
 		window = f.Cfg.Batch
 	}
-	for start := 0; start < len(todo); start += window {
-		part := todo[start:min(start+window, len(todo))]
+	for start := 0; start < len(want); start += window {
+		part := want[start:min(start+window, len(want))]
 		for _, m := range part {
 			if err := c.send("RETR " + strconv.Itoa(m.n)); err != nil {
 				return err
@@ -366,17 +494,43 @@ func (f *Fetcher) popSession(ctx context.Context, a *directory.FetchAccount, p P
 		}
 		for _, m := range part {
 			if _, err := c.status(); err != nil {
-				var pe *popError
-				if errors.As(err, &pe) {
-					return fail(CauseServer, fmt.Sprintf("retrieve message %d (UIDL %s) from %s", m.n, m.uidl, where(a)), pe, "")
+				if isPopErr(err) {
+					// Gone meanwhile, or the server will not give it: left
+					// alone; the rest of the window is read on.
+					f.log().Info("the server would not give a message; it is left alone", "account", a.Name, "server", where(a),
+						"uidl", m.uidl, "err", err)
+					continue
 				}
 				return err
 			}
 			o := origin{a: a, proto: proto, folder: popFolder, uid: m.uidl}
-			if err := f.fetchOne(ctx, o, &dotReader{r: c.r, bol: true}, c.dog, a.After != "delete", p, res); err != nil {
+			body := &dotReader{r: c.r, bol: true}
+			if _, err := f.fetchOne(ctx, o, body, -1, s); err != nil {
 				return err
 			}
-			if a.After == "delete" {
+			// What the queue did not read (a refusal mid-message) is read
+			// to the end, to keep the pipelined replies in step.
+			if err := body.drain(2*f.MaxMessageSize + maxListing); err != nil {
+				return c.dog.explain(err)
+			}
+		}
+	}
+	if len(s.waitFor) > 0 {
+		c.dog.pause()
+		_, err := f.settle(ctx, a, f.settleWait(), s.waitFor, res)
+		c.dog.kick()
+		if err != nil {
+			return err
+		}
+	}
+	var dele []popMsg
+	if a.After == "delete" {
+		rows, err := f.Store.FetchedInFolder(ctx, a.Name, popFolder, 0)
+		if err != nil {
+			return fail(CauseLocal, "read what was fetched", err, "")
+		}
+		for _, m := range list {
+			if r, ok := rows[m.uidl]; ok && r.State == directory.FetchDelivered && !r.Removed {
 				dele = append(dele, m)
 			}
 		}
@@ -407,5 +561,5 @@ func (f *Fetcher) popSession(ctx context.Context, a *directory.FetchAccount, p P
 		return err
 	}
 	res.Removed += len(dele)
-	return nil
+	return s.failure(a)
 }

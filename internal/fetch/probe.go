@@ -108,11 +108,14 @@ func (f *Fetcher) Reach(ctx context.Context, a *directory.FetchAccount) error {
 	if err != nil {
 		return asDiag(err, a)
 	}
-	opts := &imapclient.Options{TLSConfig: tc, Dialer: &net.Dialer{Timeout: f.Cfg.Timeout.Duration}}
-	c, _, err := dialIMAP(a, opts)
+	conn, _, greeting, err := f.dialIMAP(ctx, a, tc)
 	if err != nil {
+		if _, ok := err.(*failure); ok {
+			return asDiag(err, a)
+		}
 		return netDiag(err, a, "connect to")
 	}
+	c := imapclient.New(newGuardConn(conn, f.MaxMessageSize, greeting), nil)
 	defer c.Close()
 	dog := newWatchdog(f.Cfg.Timeout.Duration, func() { c.Close() })
 	defer dog.stop()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -69,7 +70,7 @@ func (r *Runner) Run(ctx context.Context) error {
 				wg.Add(1)
 				go func(a *directory.FetchAccount) {
 					defer wg.Done()
-					r.loop(actx, a, slots)
+					r.guarded(actx, a, slots)
 				}(a)
 			}
 			for name, cur := range active {
@@ -98,6 +99,42 @@ func signature(a *directory.FetchAccount) string {
 	return s
 }
 
+// guarded runs the account's loop; a panic outside its passes (which
+// recover their own) is logged, the account shown as failing, and the
+// loop started again after fetch.backoff_max: it stops this account only,
+// never ebb serve.
+func (r *Runner) guarded(ctx context.Context, a *directory.FetchAccount, slots chan struct{}) {
+	for {
+		if r.loopOnce(ctx, a, slots) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(r.F.Cfg.BackoffMax.Duration):
+		}
+	}
+}
+
+// loopOnce runs loop and reports whether it ended normally.
+func (r *Runner) loopOnce(ctx context.Context, a *directory.FetchAccount, slots chan struct{}) (normal bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			r.F.log().Error("fetch account stopped by a panic: a bug in ebb; the other accounts and ebb serve go on", "account", a.Name,
+				"server", where(a), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			err := fail(CauseInternal, "run the account (server "+where(a)+")", fmt.Errorf("a bug in ebb: %v", v),
+				"nothing is lost; please report it with the log's stack; the account is tried again after fetch.backoff_max")
+			func() {
+				defer func() { recover() }()
+				r.F.record(context.WithoutCancel(ctx), a, Result{}, err)
+			}()
+			normal = false
+		}
+	}()
+	r.loop(ctx, a, slots)
+	return true
+}
+
 func (r *Runner) loop(ctx context.Context, a *directory.FetchAccount, slots chan struct{}) {
 	f := r.F
 	for {
@@ -106,28 +143,7 @@ func (r *Runner) loop(ctx context.Context, a *directory.FetchAccount, slots chan
 		case <-ctx.Done():
 			return
 		}
-		held := true
-		release := func() {
-			if held {
-				held = false
-				<-slots
-			}
-		}
-		var res Result
-		var err error
-		if a.Protocol == "pop3" {
-			err = f.session(ctx, a, nil, &res, nil)
-			if ctx.Err() == nil {
-				f.record(ctx, a, res, err)
-			}
-		} else {
-			w := &watch{release: release, passDone: func(res Result, err error) { f.record(ctx, a, res, err) }}
-			err = f.session(ctx, a, nil, &res, w)
-			if err != nil && ctx.Err() == nil {
-				f.record(ctx, a, res, err)
-			}
-		}
-		release()
+		_, err := r.attempt(ctx, a, slots)
 		if ctx.Err() != nil {
 			return
 		}
@@ -145,6 +161,35 @@ func (r *Runner) loop(ctx context.Context, a *directory.FetchAccount, slots chan
 		case <-time.After(wait):
 		}
 	}
+}
+
+// attempt is one session of the account holding a slot (given back when
+// the session enters IDLE, and in any case when it ends).
+func (r *Runner) attempt(ctx context.Context, a *directory.FetchAccount, slots chan struct{}) (Result, error) {
+	f := r.F
+	held := true
+	release := func() {
+		if held {
+			held = false
+			<-slots
+		}
+	}
+	defer release()
+	var res Result
+	var err error
+	if a.Protocol == "pop3" {
+		err = f.session(ctx, a, nil, &res, nil)
+		if ctx.Err() == nil {
+			f.record(ctx, a, res, err)
+		}
+	} else {
+		w := &watch{release: release, passDone: func(res Result, err error) { f.record(ctx, a, res, err) }}
+		err = f.session(ctx, a, nil, &res, w)
+		if err != nil && ctx.Err() == nil {
+			f.record(ctx, a, res, err)
+		}
+	}
+	return res, err
 }
 
 // backoff doubles from lo with each failure in a row, up to hi, with

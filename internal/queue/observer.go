@@ -38,12 +38,30 @@ type Event struct {
 	Error     *diag.Error // EvDeferred, EvFailed, EvExpired
 	DSNID     string      // EvDSN: the queue id of the DSN
 	Note      string
+	// Session is the envelope's SessionID on the events of an attempt, an
+	// expiry and an operator's removal: fetched mail ("fetch:ACCOUNT")
+	// learns its outcome from it (internal/daemon/fetch.go).
+	Session string
 }
 
 // Observer receives the queue's events as they happen, synchronously,
 // from the goroutine that made them: it must be quick (append to a file)
 // and must not call back into the queue.
 type Observer func(Event)
+
+// AddObserver adds o after the observer already set; call it before Run.
+func (q *Queue) AddObserver(o Observer) {
+	p := q.observer.Load()
+	if p == nil {
+		q.SetObserver(o)
+		return
+	}
+	first := *p
+	q.SetObserver(func(e Event) {
+		first(e)
+		o(e)
+	})
+}
 
 // SetObserver sets the observer; call it before Run. nil turns it off.
 func (q *Queue) SetObserver(o Observer) {

@@ -181,7 +181,7 @@ func (q *Queue) do(op Op, id string) error {
 		e.mu.Unlock()
 		q.forget(e)
 		q.log.Info("removed", "queue_id", id, "status", "deleted by the operator")
-		q.observe(Event{Kind: EvRemoved, QueueID: id, Note: "deleted by the operator"})
+		q.observe(Event{Kind: EvRemoved, QueueID: id, Note: "deleted by the operator", Session: m.Envelope.SessionID})
 		return nil
 	}
 	if changed {

@@ -379,7 +379,7 @@ func (q *Queue) record(ctx context.Context, m *Message, r *Recipient, route Rout
 		q.log.Info("delivery", "queue_id", m.ID, "rcpt", r.Address, "route", route.String(),
 			"outcome", "delivered", "attempt", r.Attempts, "duration", a.Duration.Round(time.Millisecond))
 		q.observe(Event{Time: a.Time, Kind: EvDelivered, QueueID: m.ID, Recipient: r.Address, Route: route.String(),
-			Attempt: r.Attempts, Duration: a.Duration})
+			Attempt: r.Attempts, Duration: a.Duration, Session: m.Envelope.SessionID})
 		m.addHistory(a)
 		return
 	}
@@ -419,7 +419,7 @@ func (q *Queue) record(ctx context.Context, m *Message, r *Recipient, route Rout
 		kind = EvFailed
 	}
 	q.observe(Event{Time: a.Time, Kind: kind, QueueID: m.ID, Recipient: r.Address, Route: route.String(),
-		Attempt: r.Attempts, Duration: a.Duration, Next: r.Next, Error: d})
+		Attempt: r.Attempts, Duration: a.Duration, Next: r.Next, Error: d, Session: m.Envelope.SessionID})
 	m.addHistory(a)
 }
 
@@ -479,7 +479,7 @@ func (q *Queue) expire(m *Message, now time.Time) bool {
 		m.addHistory(Attempt{Time: now.UTC(), Recipient: r.Address, Outcome: Failed, Error: d})
 		q.count(Failed, d)
 		q.log.Warn("expired", "queue_id", m.ID, "rcpt", r.Address, "age", now.Sub(m.Arrived).Round(time.Second))
-		q.observe(Event{Time: now.UTC(), Kind: EvExpired, QueueID: m.ID, Recipient: r.Address, Error: d})
+		q.observe(Event{Time: now.UTC(), Kind: EvExpired, QueueID: m.ID, Recipient: r.Address, Error: d, Session: m.Envelope.SessionID})
 		changed = true
 	}
 	return changed

@@ -1,0 +1,184 @@
+package fetch
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ebbmail/ebb/internal/directory"
+)
+
+// AccountOptions are what ebb fetch add is given.
+type AccountOptions struct {
+	Name           string
+	Server         string // HOST or HOST:PORT; an OAuth2 preset fills it when empty
+	Protocol       string // imap (default), pop3
+	TLS            string // implicit (default), starttls, none
+	AllowPlaintext bool   // needed for TLS none
+	CAFile         string
+	SkipVerify     bool
+	User           string
+	To             string // the local mailbox
+	Folders        string // comma-separated; IMAP only
+	After          string // keep (default), delete, move
+	MoveTo         string
+	Interval       time.Duration
+	// OAuth2 is google, microsoft or custom ("": a password).
+	OAuth2                               string
+	ClientID, ClientSecret               string
+	TokenURL, DeviceURL, AuthURL, Scopes string
+	Mechanism                            string // XOAUTH2 (default), OAUTHBEARER
+}
+
+// UsageError is a wrong option of ebb fetch add: the sentence says which
+// and what it takes.
+type UsageError struct{ Text string }
+
+func (e *UsageError) Error() string { return e.Text }
+
+func usage(f string, a ...any) error { return &UsageError{fmt.Sprintf(f, a...)} }
+
+// DefaultPort is the port of a protocol over a TLS mode: IMAPS 993 and
+// POP3S 995 (RFC 8314 §3.3), IMAP 143 and POP3 110 otherwise.
+func DefaultPort(protocol, tls string) int {
+	switch {
+	case protocol == "pop3" && tls == "implicit":
+		return 995
+	case protocol == "pop3":
+		return 110
+	case tls == "implicit":
+		return 993
+	}
+	return 143
+}
+
+// NewAccount checks o and builds the account ebb fetch add stores (the
+// password is set by the caller): every mistake is a *UsageError.
+func NewAccount(o AccountOptions) (directory.FetchAccount, error) {
+	proto := strings.ToLower(o.Protocol)
+	if proto == "" {
+		proto = "imap"
+	}
+	tlsMode := o.TLS
+	if tlsMode == "" {
+		tlsMode = "implicit"
+	}
+	after := o.After
+	if after == "" {
+		after = "keep"
+	}
+	a := directory.FetchAccount{Name: o.Name, Protocol: proto, TLS: tlsMode, Verify: !o.SkipVerify, CAFile: o.CAFile,
+		Username: o.User, Mailbox: o.To, After: after, MoveTo: o.MoveTo, Interval: o.Interval, Enabled: true, Auth: "password"}
+	if a.Name == "" {
+		return a, usage("the account needs a NAME")
+	}
+	if a.Protocol != "imap" && a.Protocol != "pop3" {
+		return a, usage("--protocol %q: imap or pop3", o.Protocol)
+	}
+	switch a.TLS {
+	case "implicit", "starttls":
+	case "none":
+		if !o.AllowPlaintext {
+			return a, usage("--tls none sends the password in the clear: add --allow-plaintext if you mean it (a server on loopback or a trusted network)")
+		}
+	default:
+		return a, usage("--tls %q: implicit, starttls or none", a.TLS)
+	}
+	switch a.After {
+	case "keep", "delete":
+	case "move":
+		if a.Protocol == "pop3" {
+			return a, usage("--after move: POP3 has no folders; use keep or delete")
+		}
+		if a.MoveTo == "" {
+			return a, usage("--after move needs --move-to FOLDER")
+		}
+	default:
+		return a, usage("--after %q: keep, delete or move", a.After)
+	}
+	if a.MoveTo != "" && a.After != "move" {
+		return a, usage("--move-to is for --after move")
+	}
+	if a.Interval < 0 {
+		return a, usage("--interval %s: it cannot be negative", a.Interval)
+	}
+	folders := o.Folders
+	if folders == "" {
+		folders = "INBOX"
+	}
+	for _, f := range strings.Split(folders, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			a.Folders = append(a.Folders, f)
+		}
+	}
+	if len(a.Folders) == 0 {
+		return a, usage("--folder %q names no folder", o.Folders)
+	}
+	if a.Protocol == "pop3" {
+		a.Folders = []string{"INBOX"}
+	}
+	server := o.Server
+	if o.OAuth2 != "" {
+		a.Auth = "oauth2"
+		mech := strings.ToUpper(o.Mechanism)
+		if mech == "" {
+			mech = "XOAUTH2"
+		}
+		oa := &directory.OAuth2{Provider: o.OAuth2, ClientID: o.ClientID, ClientSecret: o.ClientSecret, Mechanism: mech}
+		if p, ok := Providers[o.OAuth2]; ok {
+			oa.AuthURL, oa.TokenURL, oa.DeviceURL, oa.Scopes = p.AuthURL, p.TokenURL, p.DeviceURL, p.Scopes
+			if server == "" {
+				server = p.IMAPHost
+				if a.Protocol == "pop3" {
+					server = p.POP3Host
+				}
+			}
+		} else if o.OAuth2 != "custom" {
+			return a, usage("--oauth2 %q: google, microsoft or custom", o.OAuth2)
+		}
+		if o.TokenURL != "" {
+			oa.TokenURL = o.TokenURL
+		}
+		if o.DeviceURL != "" {
+			oa.DeviceURL = o.DeviceURL
+		}
+		if o.AuthURL != "" {
+			oa.AuthURL = o.AuthURL
+		}
+		if o.Scopes != "" {
+			oa.Scopes = strings.Fields(o.Scopes)
+		}
+		if oa.ClientID == "" || oa.TokenURL == "" {
+			return a, usage("--oauth2 needs --client-id (and, for custom, --token-url)")
+		}
+		if oa.Mechanism != "XOAUTH2" && oa.Mechanism != "OAUTHBEARER" {
+			return a, usage("--mechanism %q: XOAUTH2 or OAUTHBEARER", o.Mechanism)
+		}
+		a.OAuth = oa
+	}
+	if server == "" || a.Username == "" || a.Mailbox == "" {
+		return a, usage("--server, --user and --to are needed")
+	}
+	host, port := server, ""
+	if h, p, err := net.SplitHostPort(server); err == nil {
+		host, port = h, p
+	} else if strings.Count(server, ":") == 1 {
+		return a, usage("--server %q: HOST or HOST:PORT (an IPv6 address goes in brackets: [::1]:993)", server)
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if host == "" || strings.ContainsAny(host, " /\t\r\n") {
+		return a, usage("--server %q: not a host name", server)
+	}
+	a.Host = host
+	a.Port = DefaultPort(a.Protocol, a.TLS)
+	if port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return a, usage("--server %q: the port must be a number from 1 to 65535", server)
+		}
+		a.Port = n
+	}
+	return a, nil
+}

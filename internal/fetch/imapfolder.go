@@ -1,0 +1,458 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/ebbmail/ebb/internal/directory"
+)
+
+// imapFolder fetches the new messages of one folder, waits (bounded) for
+// the queue to deliver them, then does the after-actions of those it
+// delivered.
+func (f *Fetcher) imapFolder(ctx context.Context, ic *imapConn, folder string, p Progress, res *Result) error {
+	a, c := ic.account, ic.c
+	st, err := f.Store.FetchFolderState(ctx, a.Name, folder)
+	if err != nil {
+		return fail(CauseLocal, "read the state of folder "+folder, err, "")
+	}
+	if st.Stopped != "" {
+		return fail(CauseUIDValidity, "fetch from folder "+folder, errors.New(st.Stopped), uidvalidityHint(a))
+	}
+	condstore := c.Caps().Has(imap.CapCondStore)
+	ic.drainEvents() // what arrives from here on is found by the search below, or wakes the next pass
+	ic.dog.kick()
+	sel, err := c.Select(folder, &imap.SelectOptions{CondStore: condstore}).Wait()
+	if err != nil {
+		var ie *imap.Error
+		if errors.As(err, &ie) {
+			return fail(CauseFolder, fmt.Sprintf("select the folder %q on %s", folder, where(a)),
+				fmt.Errorf("the server says: %s", ie.Text), "check the folder name (ebb fetch test "+a.Name+" lists the server's folders)")
+		}
+		return ic.explain(err)
+	}
+	if sel.UIDValidity == 0 {
+		return fail(CauseServer, fmt.Sprintf("select the folder %q on %s", folder, where(a)),
+			errors.New("the server gave no UIDVALIDITY (RFC 9051 §7.1 requires one): without it ebb cannot tell what it fetched before"),
+			"the server is broken; nothing is fetched from this folder")
+	}
+	if st.UIDValidity != 0 && sel.UIDValidity != st.UIDValidity {
+		// RFC 3501 §2.3.1.1: every stored UID of the folder is void.
+		if f.Cfg.UIDValidityChange != "refetch" {
+			st.Stopped = fmt.Sprintf("the UIDVALIDITY of folder %s changed from %d to %d on %s: the UIDs recorded as delivered no longer name the same messages, so nothing more is fetched from it (fetch.uidvalidity_change = stop)",
+				folder, st.UIDValidity, sel.UIDValidity, f.clock().UTC().Format(time.RFC3339))
+			if err := f.Store.SetFetchFolderState(ctx, a.Name, folder, st); err != nil {
+				return fail(CauseLocal, "record the state of folder "+folder, err, "")
+			}
+			return fail(CauseUIDValidity, "fetch from folder "+folder, errors.New(st.Stopped), uidvalidityHint(a))
+		}
+		f.log().Warn("UIDVALIDITY changed: going through the folder again, skipping messages taken before (by the digest of their content)",
+			"account", a.Name, "server", where(a), "folder", folder, "old", st.UIDValidity, "new", sel.UIDValidity)
+		st = directory.FetchFolder{}
+	}
+	if st.UIDValidity == 0 {
+		st = directory.FetchFolder{UIDValidity: sel.UIDValidity}
+		if err := f.Store.SetFetchFolderState(ctx, a.Name, folder, st); err != nil {
+			return fail(CauseLocal, "record the state of folder "+folder, err, "")
+		}
+	}
+	uv := st.UIDValidity
+	// After-actions due from earlier passes (delivered since, or a crash
+	// came between the record and the delete or move).
+	if err := f.imapAfterDue(ctx, ic, folder, uv, res); err != nil {
+		return err
+	}
+	rows, err := f.Store.FetchedInFolder(ctx, a.Name, folder, uv)
+	if err != nil {
+		return fail(CauseLocal, "read what was fetched from "+folder, err, "")
+	}
+	var retry []imap.UID
+	for u, m := range rows {
+		if m.State == directory.FetchRetry {
+			if n, err := strconv.ParseUint(u, 10, 32); err == nil && n > 0 {
+				retry = append(retry, imap.UID(n))
+			}
+		}
+	}
+	// Nothing new: CONDSTORE's HIGHESTMODSEQ (RFC 7162) or UIDNEXT tell
+	// without a search.
+	if len(retry) == 0 {
+		if condstore && st.ModSeq != 0 && sel.HighestModSeq == st.ModSeq {
+			return nil
+		}
+		if sel.UIDNext != 0 && uint32(sel.UIDNext) <= st.LastUID+1 && !condstore {
+			return nil
+		}
+	}
+	var set imap.UIDSet
+	set.AddRange(imap.UID(st.LastUID+1), 0)
+	for _, u := range retry {
+		set.AddNum(u)
+	}
+	ic.dog.kick()
+	sd, err := c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{set}}, nil).Wait()
+	if err != nil {
+		return ic.explain(err)
+	}
+	found := map[imap.UID]bool{}
+	var todo []imap.UID
+	var highest imap.UID
+	for _, u := range sd.AllUIDs() {
+		if u == 0 || found[u] {
+			continue // a broken server's 0 or repeat
+		}
+		found[u] = true
+		highest = max(highest, u)
+		m, recorded := rows[strconv.FormatUint(uint64(u), 10)]
+		// RFC 3501 §6.4.8: "n:*" always matches the highest UID, even
+		// below n.
+		if uint32(u) > st.LastUID && !recorded || recorded && m.State == directory.FetchRetry {
+			todo = append(todo, u)
+		}
+	}
+	// A message asked for again that is gone from the server is forgotten.
+	var gone []directory.FetchedKey
+	for _, u := range retry {
+		if !found[u] {
+			gone = append(gone, directory.FetchedKey{Folder: folder, UIDValidity: uv, UID: strconv.FormatUint(uint64(u), 10)})
+		}
+	}
+	if err := f.Store.ForgetFetched(ctx, a.Name, gone); err != nil {
+		return fail(CauseLocal, "forget messages gone from "+folder, err, "")
+	}
+	slices.Sort(todo)
+	if st.LastUID == 0 && len(todo) > 0 {
+		old, err := f.Store.FetchedElsewhere(ctx, a.Name, folder, uv)
+		if err != nil {
+			return fail(CauseLocal, "read what was fetched from "+folder, err, "")
+		}
+		if len(old) > 0 {
+			if todo, err = f.imapRefetch(ctx, ic, folder, uv, todo, old, rows, res); err != nil {
+				return err
+			}
+		}
+	}
+	if p != nil {
+		p.Folder(a.Name, folder, len(todo))
+	}
+	s := &stepper{dog: ic.dog, p: p, res: res, waitFor: map[string]bool{}, abort: func() { ic.c.Close() }}
+	held := false // a UID left unrecorded: the position stays below it
+	for len(todo) > 0 {
+		n := min(len(todo), f.Cfg.Batch)
+		batch := todo[:n]
+		todo = todo[n:]
+		if !ic.expiry.IsZero() && time.Until(ic.expiry) < f.Cfg.TokenRefreshBefore.Duration {
+			return errReauth
+		}
+		recorded, err := f.imapBatch(ctx, ic, folder, uv, batch, s)
+		if err != nil {
+			return err
+		}
+		for _, u := range batch {
+			if !recorded[u] {
+				held = true
+			}
+		}
+		// The position moves past UIDs that are all recorded (UIDs only
+		// grow, RFC 3501 §2.3.1.1); a message the server did not send
+		// (expunged meanwhile, or a broken answer) keeps it below, and the
+		// next search finds it if it is still there.
+		if !held && uint32(batch[len(batch)-1]) > st.LastUID {
+			st.LastUID = uint32(batch[len(batch)-1])
+			if err := f.Store.SetFetchFolderState(ctx, a.Name, folder, st); err != nil {
+				return fail(CauseLocal, "record the state of folder "+folder, err, "")
+			}
+		}
+		// Server copies of what the queue delivered meanwhile go now.
+		if _, err := f.settle(ctx, a, 0, s.waitFor, res); err != nil {
+			return err
+		}
+		if err := f.imapAfterDue(ctx, ic, folder, uv, res); err != nil {
+			return err
+		}
+	}
+	if len(s.waitFor) > 0 {
+		ic.dog.pause()
+		_, err := f.settle(ctx, a, f.settleWait(), s.waitFor, res)
+		ic.dog.kick()
+		if err != nil {
+			return err
+		}
+		if err := f.imapAfterDue(ctx, ic, folder, uv, res); err != nil {
+			return err
+		}
+	}
+	if err := s.failure(a); err != nil {
+		return err
+	}
+	// Every UID the search found is now recorded: the position moves past
+	// all of them, and the UIDNEXT test above stays cheap.
+	changed := false
+	if !held && uint32(highest) > st.LastUID {
+		st.LastUID, changed = uint32(highest), true
+	}
+	if !held && condstore && sel.HighestModSeq != 0 && sel.HighestModSeq != st.ModSeq {
+		st.ModSeq, changed = sel.HighestModSeq, true
+	}
+	if changed {
+		if err := f.Store.SetFetchFolderState(ctx, a.Name, folder, st); err != nil {
+			return fail(CauseLocal, "record the state of folder "+folder, err, "")
+		}
+	}
+	return nil
+}
+
+func uidvalidityHint(a *directory.FetchAccount) string {
+	return "to go through the folder again, skipping what was taken before (by the digest of its content): ebb fetch reset " + a.Name +
+		"; or set fetch.uidvalidity_change = refetch"
+}
+
+// info is what a batch learns of a message before its body.
+type info struct {
+	size    int64
+	summary string
+}
+
+// maxSummaryHeader bounds the header fields read for a summary.
+const maxSummaryHeader = 8 << 10
+
+// imapInfo asks for the size and the summary header fields of uids (one
+// UID FETCH of RFC822.SIZE and BODY.PEEK[HEADER.FIELDS (…)]). A UID the
+// server does not answer for is not in the result.
+func (f *Fetcher) imapInfo(ic *imapConn, uids []imap.UID) (map[imap.UID]info, error) {
+	var set imap.UIDSet
+	for _, u := range uids {
+		set.AddNum(u)
+	}
+	ic.dog.kick()
+	cmd := ic.c.Fetch(set, &imap.FetchOptions{UID: true, RFC822Size: true, BodySection: []*imap.FetchItemBodySection{
+		{Specifier: imap.PartSpecifierHeader, HeaderFields: summaryFields, Peek: true}}})
+	defer cmd.Close()
+	out := map[imap.UID]info{}
+	for {
+		msg := cmd.Next()
+		if msg == nil {
+			break
+		}
+		var uid imap.UID
+		var in info
+		var hasSize bool
+		for {
+			item := msg.Next()
+			if item == nil {
+				break
+			}
+			switch it := item.(type) {
+			case imapclient.FetchItemDataUID:
+				uid = it.UID
+			case imapclient.FetchItemDataRFC822Size:
+				in.size, hasSize = it.Size, true
+			case imapclient.FetchItemDataBodySection:
+				if it.Literal != nil {
+					b, err := io.ReadAll(io.LimitReader(it.Literal, maxSummaryHeader))
+					if err != nil {
+						ic.c.Close() // see stepper.abort
+						return nil, ic.explain(err)
+					}
+					in.summary = summaryOf(b)
+				}
+			}
+		}
+		ic.dog.kick()
+		if uid != 0 && hasSize && slices.Contains(uids, uid) {
+			out[uid] = in
+		}
+	}
+	if err := cmd.Close(); err != nil {
+		return nil, ic.explain(err)
+	}
+	return out, nil
+}
+
+// imapBatch takes one batch: sizes and summaries first, the local
+// pre-check of each, then one UID FETCH of BODY.PEEK[] (the server's
+// \Seen does not change) for the messages to take, each streamed into
+// the queue. It returns the UIDs it recorded (queued or skipped); one the
+// server sent no body for is not among them.
+func (f *Fetcher) imapBatch(ctx context.Context, ic *imapConn, folder string, uv uint32, batch []imap.UID, s *stepper) (map[imap.UID]bool, error) {
+	a := ic.account
+	recorded := map[imap.UID]bool{}
+	infos, err := f.imapInfo(ic, batch)
+	if err != nil {
+		return nil, err
+	}
+	var want []imap.UID
+	for _, u := range batch {
+		in, ok := infos[u]
+		if !ok {
+			continue // expunged since the search: nothing to take
+		}
+		o := origin{a: a, proto: ic.proto, folder: folder, uidvalidity: uv, uid: strconv.FormatUint(uint64(u), 10)}
+		refusal, wait, stop := f.ready(ctx, a, in.size)
+		if stop != nil {
+			return recorded, stop
+		}
+		if wait != nil {
+			s.waiting++
+			s.waitingWhy = wait
+			continue
+		}
+		if refusal != nil {
+			if err := f.recordSkip(ctx, o, in.size, in.summary, refusal, s.res); err != nil {
+				return recorded, err
+			}
+			recorded[u] = true
+			continue
+		}
+		want = append(want, u)
+	}
+	if len(want) == 0 {
+		return recorded, nil
+	}
+	var set imap.UIDSet
+	for _, u := range want {
+		set.AddNum(u)
+	}
+	ic.dog.kick()
+	cmd := ic.c.Fetch(set, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
+	defer cmd.Close()
+	for {
+		msg := cmd.Next()
+		if msg == nil {
+			break
+		}
+		var uid imap.UID
+		for {
+			item := msg.Next()
+			if item == nil {
+				break
+			}
+			switch it := item.(type) {
+			case imapclient.FetchItemDataUID:
+				uid = it.UID
+			case imapclient.FetchItemDataBodySection:
+				if uid == 0 && len(want) == 1 {
+					uid = want[0]
+				}
+				if uid == 0 {
+					// The UID must be known before the message is queued
+					// (its Received header and record name it).
+					return recorded, fail(CauseServer, "fetch from folder "+folder, errors.New("the server sent BODY[] before the UID"),
+						"the server is broken; nothing is lost")
+				}
+				if !slices.Contains(want, uid) || recorded[uid] {
+					continue // not asked for, or sent twice: the rest is discarded by Next
+				}
+				// BODY[] NIL: Dovecot's answer for a message another
+				// session expunged; an empty body for a message that has
+				// a size is no message either. Both are left alone: not
+				// recorded, never deleted, found again if still there.
+				if it.Literal == nil || it.Literal.Size() == 0 && infos[uid].size > 0 {
+					f.log().Info("the server sent no body for a message; it is left alone", "account", a.Name, "server", where(a),
+						"folder", folder, "uid", uid)
+					continue
+				}
+				o := origin{a: a, proto: ic.proto, folder: folder, uidvalidity: uv, uid: strconv.FormatUint(uint64(uid), 10)}
+				ok, err := f.fetchOne(ctx, o, it.Literal, it.Literal.Size(), s)
+				if err != nil {
+					return recorded, err
+				}
+				if ok {
+					recorded[uid] = true
+				}
+			}
+		}
+	}
+	if err := cmd.Close(); err != nil {
+		return recorded, ic.explain(err)
+	}
+	return recorded, nil
+}
+
+// imapAfterDue deletes or moves the folder's delivered messages whose
+// after-action is not done yet: only those.
+func (f *Fetcher) imapAfterDue(ctx context.Context, ic *imapConn, folder string, uv uint32, res *Result) error {
+	a := ic.account
+	if a.After == "keep" {
+		return nil
+	}
+	rows, err := f.Store.FetchedInFolder(ctx, a.Name, folder, uv)
+	if err != nil {
+		return fail(CauseLocal, "read what was fetched from "+folder, err, "")
+	}
+	var due []imap.UID
+	for u, m := range rows {
+		if m.State == directory.FetchDelivered && !m.Removed {
+			if n, err := strconv.ParseUint(u, 10, 32); err == nil && n > 0 {
+				due = append(due, imap.UID(n))
+			}
+		}
+	}
+	if len(due) == 0 {
+		return nil
+	}
+	slices.Sort(due)
+	return f.imapAfter(ctx, ic, folder, uv, due, res)
+}
+
+// imapAfter deletes or moves messages that are recorded as delivered.
+func (f *Fetcher) imapAfter(ctx context.Context, ic *imapConn, folder string, uv uint32, uids []imap.UID, res *Result) error {
+	a, c := ic.account, ic.c
+	var set imap.UIDSet
+	for _, u := range uids {
+		set.AddNum(u)
+	}
+	ic.dog.kick()
+	switch a.After {
+	case "delete":
+		if err := c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+			return afterFailure(a, "mark as deleted", err, ic)
+		}
+		// UID EXPUNGE (RFC 4315) removes only these; a plain EXPUNGE would
+		// also remove what another client marked \Deleted.
+		var err error
+		if c.Caps().Has(imap.CapUIDPlus) {
+			err = c.UIDExpunge(set).Close()
+		} else {
+			err = c.Expunge().Close()
+		}
+		if err != nil {
+			return afterFailure(a, "expunge", err, ic)
+		}
+	case "move":
+		if _, err := c.Move(set, a.MoveTo).Wait(); err != nil {
+			return afterFailure(a, "move to "+a.MoveTo, err, ic)
+		}
+	}
+	names := make([]string, len(uids))
+	for i, u := range uids {
+		names[i] = strconv.FormatUint(uint64(u), 10)
+	}
+	if err := f.markRemoved(ctx, a, folder, uv, names); err != nil {
+		return err
+	}
+	res.Removed += len(uids)
+	return nil
+}
+
+func afterFailure(a *directory.FetchAccount, what string, err error, ic *imapConn) error {
+	var ie *imap.Error
+	if errors.As(err, &ie) {
+		cause := CauseServer
+		hint := "the messages are delivered and recorded; the " + a.After + " is tried again at the next attempt"
+		if a.After == "move" {
+			cause = CauseFolder
+			hint = "check that the folder " + a.MoveTo + " exists on the server; " + hint
+		}
+		return fail(cause, what+" the fetched messages on "+where(a), fmt.Errorf("the server says: %s", ie.Text), hint)
+	}
+	return ic.explain(err)
+}

@@ -1,0 +1,194 @@
+package fetch
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/directory"
+)
+
+// beginPass brings the account's messages up to date before it talks to
+// the server: what the queue said about those it holds, a message whose
+// outcome was lost (the queue forgot it and never said), and the notice
+// of what was skipped.
+func (f *Fetcher) beginPass(ctx context.Context, a *directory.FetchAccount, res *Result) error {
+	if _, err := f.settle(ctx, a, 0, nil, res); err != nil {
+		return err
+	}
+	if err := f.findLost(ctx, a, res); err != nil {
+		return err
+	}
+	f.notify(ctx, a)
+	return nil
+}
+
+// endPass sends the notice of what the pass skipped and counts what still
+// waits in the queue.
+func (f *Fetcher) endPass(ctx context.Context, a *directory.FetchAccount, res *Result) (int, error) {
+	f.notify(ctx, a)
+	queued, err := f.Store.FetchedByState(ctx, a.Name, directory.FetchQueued)
+	if err != nil {
+		return 0, fail(CauseLocal, "read what waits in the queue", err, "")
+	}
+	res.Waiting = len(queued)
+	return len(queued), nil
+}
+
+// settleWait is how long a folder's pass waits for the queue to try what
+// it queued.
+func (f *Fetcher) settleWait() time.Duration {
+	if f.SettleWait > 0 {
+		return f.SettleWait
+	}
+	return f.Cfg.Timeout.Duration
+}
+
+// settle applies what the queue said about the account's queued messages
+// (ApplyFetchOutcomes), counts it and reports each skip. With wait > 0 and
+// a Local sink, it waits up to wait until every queue id in waitFor has
+// been tried (delivered, refused or deferred). It returns the rows that
+// changed.
+func (f *Fetcher) settle(ctx context.Context, a *directory.FetchAccount, wait time.Duration, waitFor map[string]bool, res *Result) ([]directory.FetchedMessage, error) {
+	l := f.local()
+	deadline := time.Now().Add(wait)
+	var out []directory.FetchedMessage
+	for {
+		var woke <-chan struct{}
+		if l != nil {
+			woke = l.Settled() // taken before the read: no wake is missed
+		}
+		changed, err := f.Store.ApplyFetchOutcomes(ctx, a.Name)
+		if err != nil {
+			return out, fail(CauseLocal, "read how the queue delivered the fetched messages", err, "")
+		}
+		for _, m := range changed {
+			switch m.State {
+			case directory.FetchDelivered:
+				res.Delivered++
+			case directory.FetchSkipped:
+				res.Skipped++
+				f.reportSkip(a, m)
+			}
+			delete(waitFor, m.QueueID)
+		}
+		out = append(out, changed...)
+		if len(waitFor) == 0 || l == nil || wait <= 0 {
+			return out, nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return out, nil
+		}
+		t := time.NewTimer(left)
+		select {
+		case <-woke:
+			t.Stop()
+		case <-t.C:
+			return out, nil
+		case <-ctx.Done():
+			t.Stop()
+			return out, ctx.Err()
+		}
+	}
+}
+
+// findLost skips the queued messages the queue no longer holds and never
+// reported on (a crash between its delivery and the record of its
+// outcome, or a message deleted from the spool by hand): whether they
+// reached the mailbox is not known, so their server copies stay and a
+// person is told.
+func (f *Fetcher) findLost(ctx context.Context, a *directory.FetchAccount, res *Result) error {
+	l := f.local()
+	if l == nil {
+		return nil
+	}
+	queued, err := f.Store.FetchedByState(ctx, a.Name, directory.FetchQueued)
+	if err != nil {
+		return fail(CauseLocal, "read what waits in the queue", err, "")
+	}
+	var lost []directory.FetchedMessage
+	for _, m := range queued {
+		if m.QueueID == "" || l.Queued(m.QueueID) {
+			continue
+		}
+		// The queue may have reported since the settle above (a deferral
+		// is no outcome: the queue would still hold the message).
+		if o, _, _, err := f.Store.FetchOutcome(ctx, m.QueueID); err != nil || o == directory.OutcomeDelivered || o == directory.OutcomeRefused {
+			continue
+		}
+		lost = append(lost, m)
+	}
+	if len(lost) == 0 {
+		return nil
+	}
+	ref := diag.NewRef()
+	keys := make([]directory.FetchedKey, len(lost))
+	for i, m := range lost {
+		keys[i] = m.Key()
+	}
+	reason := "the queue no longer holds it and did not say how its delivery ended (a crash before the outcome was recorded, or the message was removed from the spool by hand): it may or may not be in the mailbox, so its copy stays on the server. Fix: look for it in the mailbox; if it is not there, ebb fetch retry " + a.Name + " UID fetches it again"
+	if err := f.Store.SkipFetched(ctx, a.Name, keys, reason, ref); err != nil {
+		return fail(CauseLocal, "record messages as skipped", err, "")
+	}
+	for _, m := range lost {
+		m.State, m.Reason, m.Ref, m.Notified = directory.FetchSkipped, reason, ref, false
+		res.Skipped++
+		f.reportSkip(a, m)
+	}
+	return nil
+}
+
+// notify tells a person about every skipped message nobody was told of
+// yet. A notice that cannot be queued is logged and tried again at the
+// next pass: the messages are on the server meanwhile.
+func (f *Fetcher) notify(ctx context.Context, a *directory.FetchAccount) {
+	l := f.local()
+	if l == nil {
+		return
+	}
+	skipped, err := f.Store.FetchedByState(ctx, a.Name, directory.FetchSkipped)
+	if err != nil {
+		f.log().Warn("cannot read the skipped messages to tell about them; trying again at the next pass", "account", a.Name, "err", err)
+		return
+	}
+	var news []directory.FetchedMessage
+	var keys []directory.FetchedKey
+	for _, m := range skipped {
+		if !m.Notified {
+			news = append(news, m)
+			keys = append(keys, m.Key())
+		}
+	}
+	if len(news) == 0 {
+		return
+	}
+	if err := l.Notify(ctx, Notice{Account: a, Server: where(a), Messages: news}); err != nil {
+		f.log().Warn("cannot queue the notice of skipped messages; trying again at the next pass (the messages stay on the server)",
+			"account", a.Name, "server", where(a), "messages", len(news), "err", err)
+		return
+	}
+	if err := f.Store.MarkNotified(ctx, a.Name, keys); err != nil {
+		f.log().Warn("cannot record that the skipped messages were told about: the notice may come again", "account", a.Name, "err", err)
+	}
+}
+
+// reportSkip says that a message was skipped: the log, and Skipped (the
+// journal, a metric).
+func (f *Fetcher) reportSkip(a *directory.FetchAccount, m directory.FetchedMessage) {
+	f.log().Warn("fetched message skipped: it stays on the server", "account", a.Name, "server", where(a),
+		"folder", m.Folder, "uid", uidName(a, m), "queue_id", m.QueueID, "ref", m.Ref, "summary", m.Summary, "reason", m.Reason)
+	if f.Skipped != nil {
+		f.Skipped(a, m)
+	}
+}
+
+// uidName is how a message is named to people: "7" (IMAP UID) or the
+// POP3 UIDL.
+func uidName(a *directory.FetchAccount, m directory.FetchedMessage) string {
+	if a.Protocol == "pop3" {
+		return m.UID
+	}
+	return fmt.Sprintf("%s (UIDVALIDITY %d)", m.UID, m.UIDValidity)
+}
