@@ -150,3 +150,33 @@ func TestErrorsNameTheRealCause(t *testing.T) {
 		}
 	}
 }
+
+// The guard finds literals at line ends and ends a connection whose
+// server goes past a bound, before go-imap buffers it.
+func TestGuardBounds(t *testing.T) {
+	for _, c := range []struct {
+		tail string
+		n    int64
+		ok   bool
+	}{{"BODY[] {12}\r", 12, true}, {"x {5+}", 5, true}, {"{0}\r", 0, true}, {"no literal\r", 0, false}, {"{}\r", 0, false},
+		{"a{12}", 12, true}, {"{99999999999999999999999}", 1<<63 - 1, true}, {"12}", 0, false}} {
+		n, ok := literalAtEnd([]byte(c.tail))
+		if n != c.n || ok != c.ok {
+			t.Errorf("literalAtEnd(%q) = %d, %v; want %d, %v", c.tail, n, ok, c.n, c.ok)
+		}
+	}
+	g := newGuardConn(nil, 100, nil)
+	if err := g.scan([]byte("* 1 FETCH (BODY[] {50}\r\n" + strings.Repeat("x", 50) + ")\r\n")); err != nil {
+		t.Fatalf("a literal within the limit: %v", err)
+	}
+	if err := g.scan([]byte("* 1 FETCH (BODY[] {2000000}\r\n")); err == nil {
+		t.Fatal("a literal over the limit passes")
+	}
+	g = newGuardConn(nil, 100, nil)
+	if err := g.scan([]byte("* OK [CAPABILITY IMAP4rev1 IDLE] Dovecot (Debian) ready.\r\n")); err != nil {
+		t.Fatalf("Dovecot's greeting: %v", err)
+	}
+	if err := g.scan([]byte("* CAPABILITY IMAP4rev1 (")); err == nil {
+		t.Fatal("a ( in a capability list passes")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -48,7 +49,10 @@ type guardConn struct {
 	reply   int64 // bytes outside literals since our last command
 	literal int64 // literal bytes still to come
 	tail    []byte
-	err     error
+	// inCaps: the line is inside a capability list (after "CAPABILITY",
+	// before "]" or its end).
+	inCaps bool
+	err    error
 }
 
 func newGuardConn(c net.Conn, maxMessage int64, prefix []byte) *guardConn {
@@ -104,14 +108,29 @@ func (g *guardConn) scan(b []byte) error {
 				}
 				g.literal = n
 			}
-			g.line, g.tail = 0, g.tail[:0]
+			g.line, g.tail, g.inCaps = 0, g.tail[:0], false
 			continue
+		}
+		switch {
+		case c == ']':
+			g.inCaps = false
+		case c == '(' && g.inCaps:
+			// go-imap (v2.0.0-beta.8 and .9) reads a capability list with
+			// "for dec.SP() {}", and its SP() is true, without reading a
+			// byte, before a "(": its reader spins for ever on one. No
+			// capability holds a "(" (RFC 9051 §9: capability is an atom).
+			return &errOverflow{"the server's CAPABILITY list holds a \"(\", which is no capability (RFC 9051 §9)"}
 		}
 		if len(g.tail) == cap(g.tail) {
 			copy(g.tail, g.tail[1:])
 			g.tail = g.tail[:len(g.tail)-1]
 		}
 		g.tail = append(g.tail, c)
+		if c == 'Y' || c == 'y' {
+			if n := len(g.tail); n >= 10 && strings.EqualFold(string(g.tail[n-10:]), "CAPABILITY") {
+				g.inCaps = true
+			}
+		}
 		if g.line > maxReplyLine {
 			return &errOverflow{fmt.Sprintf("the server sent a reply line longer than %d bytes", maxReplyLine)}
 		}

@@ -274,3 +274,72 @@ func TestAPanicStopsOnlyItsAccount(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// After a UIDVALIDITY change under the refetch rule, what was taken is
+// known by the digest of its content: two messages without Message-ID or
+// Date and of one size are two; a third of that size is new, and so is a
+// second copy of one taken once. Each is fetched exactly once.
+func TestRefetchKnowsHeaderlessMessagesByContent(t *testing.T) {
+	dir := testDirectory(t)
+	q := newTestQueue(dir)
+	srv := newFakeIMAP(t)
+	srv.add("aaaa\r\n", "bbbb\r\n")
+	host, port := srv.addr()
+	a := testAccount(t, dir, "w", host, port, "keep")
+	f := testFetcher(dir, q)
+	f.Cfg.UIDValidityChange = "refetch"
+	if res, err := f.Once(context.Background(), a, nil); err != nil || res.Fetched != 2 {
+		t.Fatalf("first pass: %+v, %v", res, err)
+	}
+	// The server rebuilds the folder: new UIDVALIDITY, new UIDs.
+	srv.mu.Lock()
+	srv.uidValidity = 99
+	for i := range srv.msgs {
+		srv.msgs[i].uid = srv.next
+		srv.next++
+	}
+	srv.mu.Unlock()
+	srv.add("cccc\r\n", "aaaa\r\n")
+	res, err := f.Once(context.Background(), a, nil)
+	if err != nil || res.Known != 2 || res.Fetched != 2 {
+		t.Fatalf("after the change: %+v, %v; want 2 known, 2 fetched", res, err)
+	}
+	q.mu.Lock()
+	var got []string
+	for _, b := range q.bodies {
+		lines := strings.Split(strings.TrimSpace(b), "\n")
+		got = append(got, strings.TrimSpace(lines[len(lines)-1]))
+	}
+	q.mu.Unlock()
+	slices.Sort(got)
+	if strings.Join(got, " ") != "aaaa aaaa bbbb cccc" {
+		t.Fatalf("queued: %v; want each message once", got)
+	}
+	if res, err := f.Once(context.Background(), a, nil); err != nil || res.Fetched+res.Known != 0 {
+		t.Fatalf("third pass: %+v, %v", res, err)
+	}
+}
+
+// Rows from before the digest (schema 2: the hash of Message-ID, Date and
+// size) are still recognised after a UIDVALIDITY change.
+func TestRefetchKnowsRowsOfTheOldHash(t *testing.T) {
+	dir := testDirectory(t)
+	q := newTestQueue(dir)
+	srv := newFakeIMAP(t)
+	srv.uidValidity = 99
+	body := msg(1, "Date: Tue, 01 Dec 2026 10:00:00 +0000\r\n")
+	srv.add(body, msg(2, ""))
+	host, port := srv.addr()
+	a := testAccount(t, dir, "w", host, port, "keep")
+	ctx := context.Background()
+	dir.SetFetchFolderState(ctx, "w", "INBOX", directory.FetchFolder{UIDValidity: 7, LastUID: 1})
+	head := body[:strings.Index(body, "\r\n\r\n")+4]
+	dir.RecordFetched(ctx, "w", directory.FetchedMessage{Folder: "INBOX", UIDValidity: 7, UID: "1", Hash: messageHash([]byte(head), int64(len(body))),
+		State: directory.FetchDelivered, Removed: true})
+	f := testFetcher(dir, q)
+	f.Cfg.UIDValidityChange = "refetch"
+	res, err := f.Once(ctx, a, nil)
+	if err != nil || res.Known != 1 || res.Fetched != 1 {
+		t.Fatalf("%+v, %v; want the old row known, the other fetched", res, err)
+	}
+}

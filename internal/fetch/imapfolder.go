@@ -102,10 +102,14 @@ func (f *Fetcher) imapFolder(ctx context.Context, ic *imapConn, folder string, p
 	if err != nil {
 		return ic.explain(err)
 	}
+	all, err := searchUIDs(sd, a)
+	if err != nil {
+		return err
+	}
 	found := map[imap.UID]bool{}
 	var todo []imap.UID
 	var highest imap.UID
-	for _, u := range sd.AllUIDs() {
+	for _, u := range all {
 		if u == 0 || found[u] {
 			continue // a broken server's 0 or repeat
 		}
@@ -208,6 +212,41 @@ func (f *Fetcher) imapFolder(ctx context.Context, ic *imapConn, folder string, p
 		}
 	}
 	return nil
+}
+
+// maxSearchUIDs bounds the UIDs one SEARCH answer may name (a mailbox of
+// ten million messages fits; a server that answers 1:4294967295 does not
+// make ebb expand it).
+const maxSearchUIDs = 10_000_000
+
+// searchUIDs is the UIDs of a UID SEARCH answer, bounded. A range with
+// "*" or 0 in it (RFC 9051 allows neither in an answer) is the server's
+// error: go-imap would panic or expand it without end.
+func searchUIDs(sd *imap.SearchData, a *directory.FetchAccount) ([]imap.UID, error) {
+	set, _ := sd.All.(imap.UIDSet)
+	n := 0
+	for _, r := range set {
+		if r.Start == 0 || r.Stop == 0 {
+			return nil, fail(CauseServer, "search the folder on "+where(a), errors.New("the server answered a UID of 0 or \"*\" (RFC 9051 §7.3.5 wants UIDs)"),
+				"the server is broken; nothing is fetched while it answers so")
+		}
+		lo, hi := min(r.Start, r.Stop), max(r.Start, r.Stop)
+		n += int(hi-lo) + 1
+		if n > maxSearchUIDs {
+			return nil, fail(CauseServer, "search the folder on "+where(a), fmt.Errorf("the server's answer names more than %d messages", maxSearchUIDs),
+				"the server is broken, or the folder too large for one pass")
+		}
+	}
+	out := make([]imap.UID, 0, n)
+	for _, r := range set {
+		for u := min(r.Start, r.Stop); ; u++ {
+			out = append(out, u)
+			if u == max(r.Start, r.Stop) {
+				break
+			}
+		}
+	}
+	return out, nil
 }
 
 func uidvalidityHint(a *directory.FetchAccount) string {

@@ -258,9 +258,13 @@ func (c *popClient) capa() {
 		return
 	}
 	for _, l := range ls {
-		c.caps[strings.ToUpper(strings.Fields(l + " ")[0])] = true
-		if strings.HasPrefix(strings.ToUpper(l), "SASL ") {
-			for _, m := range strings.Fields(l)[1:] {
+		fs := strings.Fields(l)
+		if len(fs) == 0 {
+			continue
+		}
+		c.caps[strings.ToUpper(fs[0])] = true
+		if strings.ToUpper(fs[0]) == "SASL" {
+			for _, m := range fs[1:] {
 				c.caps["SASL:"+strings.ToUpper(m)] = true
 			}
 		}
