@@ -92,7 +92,9 @@ func asDiag(err error, a *directory.FetchAccount) *diag.Error {
 		}
 		// A local error (queue, directory) keeps its own path and hint.
 		if inner, ok := diag.As(f.err); ok {
-			de.Reason = inner.Error()
+			c := *inner
+			c.Hint = "" // said once, in the hint below
+			de.Reason = c.Error()
 			if de.Hint == "" {
 				de.Hint = inner.Hint
 			}
