@@ -35,10 +35,14 @@ func (e *fetchEnv) setConf(section, text string) {
 func withHeader(m []byte, lines string) []byte { return append([]byte(lines), m...) }
 
 // withBody appends text to a message's body.
-func withBody(m []byte, text string) []byte { return append(append([]byte(nil), m...), []byte(text+"\r\n")...) }
+func withBody(m []byte, text string) []byte {
+	return append(append([]byte(nil), m...), []byte(text+"\r\n")...)
+}
 
 // mailboxDir is a local mailbox's home (its Maildir's parent).
-func (e *fetchEnv) mailboxDir(local string) string { return filepath.Join(e.Dir, "mail", "example.test", local) }
+func (e *fetchEnv) mailboxDir(local string) string {
+	return filepath.Join(e.Dir, "mail", "example.test", local)
+}
 
 // remoteIDs are the Message-IDs in a remote user's folder.
 func (e *fetchEnv) remoteIDs(user, folder string) map[string]int {
@@ -296,9 +300,6 @@ func TestFetchEveryLocalRefusalLeavesTheMessageOnTheServer(t *testing.T) {
 	// A refused message is fetched again once its cause is fixed: the
 	// quota is raised, and ebb fetch retry asks for it.
 	harness.EbbAs(t, e.User, nil, "user", "quota", "-c", e.Conf, "dsmall@example.test", "1M")
-	// Until a quota change rewrites maildirsize (issue 21, item 4), the
-	// old limit in it is removed too; it is counted again at once.
-	os.Remove(filepath.Join(e.mailboxDir("dsmall"), "Maildir", "maildirsize"))
 	if r := e.fetch("retry", "dsmall"); r.Code != 0 || !strings.Contains(r.Stdout, "1 skipped messages are fetched again") {
 		t.Fatalf("ebb fetch retry: %d %s%s", r.Code, r.Stdout, r.Stderr)
 	}
