@@ -19,6 +19,7 @@ import (
 	"github.com/ebbmail/ebb/internal/fetch"
 	"github.com/ebbmail/ebb/internal/journal"
 	"github.com/ebbmail/ebb/internal/logging"
+	"github.com/ebbmail/ebb/internal/mailuser"
 	"github.com/ebbmail/ebb/internal/queue"
 )
 
@@ -169,7 +170,7 @@ func (d *daemon) fetchSink(o *fetchOutcomes) *fetchSink {
 
 func (d *daemon) fetcher(sink *fetchSink) *fetch.Fetcher {
 	f := &fetch.Fetcher{Cfg: d.cfg.Fetch, Store: d.dir, Sink: sink, Hostname: sink.hostname, Log: d.log.With("component", "fetch"),
-		MaxMessageSize: int64(d.cfg.SMTP.MaxMessageSize)}
+		MaxMessageSize: int64(d.cfg.SMTP.MaxMessageSize), Setting: d.cfg.Setting}
 	var skipped *prometheus.CounterVec
 	if d.metrics != nil {
 		attempts := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -271,7 +272,13 @@ func FetchRun(ctx context.Context, o FetchRunOptions) int {
 	defer q.Close()
 	d.startJournal()
 	defer d.stopJournal()
-	dir, err := directory.Open(ctx, cfg)
+	// Run as root, what the directory creates belongs to the mail user.
+	owner, err := mailuser.ForRoot(cfg)
+	if err != nil {
+		fmt.Fprintln(o.Stderr, diag.From(err, "ebb fetch run", "user").Sentence())
+		return diag.ExConfig
+	}
+	dir, err := directory.OpenWith(ctx, cfg, directory.Options{Owner: owner})
 	if err != nil {
 		fmt.Fprintln(o.Stderr, diag.From(err, "ebb fetch run", "open").Sentence())
 		return diag.ExTempFail

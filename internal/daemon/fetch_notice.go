@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/envaddr"
 	"github.com/ebbmail/ebb/internal/fetch"
 	"github.com/ebbmail/ebb/internal/queue"
 )
@@ -20,9 +21,8 @@ import (
 func (s *fetchSink) Notify(ctx context.Context, n fetch.Notice) error {
 	a := n.Account
 	rcpts := []string{a.Mailbox}
-	if at := strings.LastIndexByte(a.Mailbox, '@'); at > 0 {
-		pm := "postmaster@" + a.Mailbox[at+1:]
-		if !strings.EqualFold(pm, a.Mailbox) {
+	if _, domain, ok := envaddr.Split(a.Mailbox); ok {
+		if pm := "postmaster@" + domain; !strings.EqualFold(pm, a.Mailbox) {
 			rcpts = append(rcpts, pm)
 		}
 	}

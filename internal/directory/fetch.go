@@ -266,3 +266,12 @@ func (d *Directory) ResetFetchFolders(ctx context.Context, account string) error
 	_, err := d.db.ExecContext(ctx, d.q(`DELETE FROM fetch_folders WHERE account = ?`), account)
 	return d.dbError("reset a fetch account's folders", err)
 }
+
+// UpdateFetchAccount stores a's connection and behaviour settings (server,
+// TLS, CA file, folders, after-action, interval): what ebb fetch set
+// changes. What the account fetched stays recorded.
+func (d *Directory) UpdateFetchAccount(ctx context.Context, a FetchAccount) error {
+	return d.updateFetchAccount(ctx, "change a fetch account", a.Name,
+		`host = ?, port = ?, tls = ?, verify = ?, ca_file = ?, folders = ?, after_fetch = ?, move_to = ?, interval_seconds = ?`,
+		a.Host, a.Port, a.TLS, boolInt(a.Verify), a.CAFile, strings.Join(a.Folders, "\n"), a.After, a.MoveTo, int64(a.Interval/time.Second))
+}

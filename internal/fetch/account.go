@@ -182,3 +182,69 @@ func NewAccount(o AccountOptions) (directory.FetchAccount, error) {
 	}
 	return a, nil
 }
+
+// Changes are what ebb fetch set is given; a nil field stays as it is.
+type Changes struct {
+	Server         *string
+	TLS            *string
+	AllowPlaintext bool
+	CAFile         *string
+	SkipVerify     *bool
+	Folders        *string
+	After          *string
+	MoveTo         *string
+	Interval       *time.Duration
+}
+
+// Change applies c to a (the account stays the same account: its name,
+// protocol, login and mailbox, and what it fetched) and checks the result
+// as NewAccount does.
+func Change(a directory.FetchAccount, c Changes) (directory.FetchAccount, error) {
+	o := AccountOptions{Name: a.Name, Server: a.Host, Protocol: a.Protocol, TLS: a.TLS, AllowPlaintext: a.TLS == "none",
+		CAFile: a.CAFile, SkipVerify: !a.Verify, User: a.Username, To: a.Mailbox, Folders: strings.Join(a.Folders, ","),
+		After: a.After, MoveTo: a.MoveTo, Interval: a.Interval}
+	port := a.Port
+	if c.Server != nil {
+		o.Server, port = *c.Server, 0
+	}
+	if c.TLS != nil {
+		o.TLS = *c.TLS
+		o.AllowPlaintext = c.AllowPlaintext || a.TLS == "none"
+		if c.Server == nil {
+			port = 0 // the new mode's default port, unless --server gives one
+		}
+	}
+	if c.CAFile != nil {
+		o.CAFile = *c.CAFile
+	}
+	if c.SkipVerify != nil {
+		o.SkipVerify = *c.SkipVerify
+	}
+	if c.Folders != nil {
+		o.Folders = *c.Folders
+	}
+	if c.After != nil {
+		o.After = *c.After
+		if *c.After != "move" && c.MoveTo == nil {
+			o.MoveTo = ""
+		}
+	}
+	if c.MoveTo != nil {
+		o.MoveTo = *c.MoveTo
+	}
+	if c.Interval != nil {
+		o.Interval = *c.Interval
+	}
+	if strings.Contains(o.Server, ":") && !strings.Contains(o.Server, "]") && strings.Count(o.Server, ":") > 1 {
+		o.Server = "[" + o.Server + "]" // a bare IPv6 host kept as it was
+	}
+	n, err := NewAccount(o)
+	if err != nil {
+		return a, err
+	}
+	if port != 0 {
+		n.Port = port
+	}
+	n.Auth, n.Password, n.OAuth, n.Enabled, n.Status, n.Created = a.Auth, a.Password, a.OAuth, a.Enabled, a.Status, a.Created
+	return n, nil
+}

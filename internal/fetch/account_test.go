@@ -2,9 +2,14 @@ package fetch
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ebbmail/ebb/internal/diag"
 )
 
 // ebb fetch add's options become an account: default ports by protocol
@@ -79,5 +84,67 @@ func TestNewAccount(t *testing.T) {
 		if !errors.As(err, &ue) || !strings.Contains(err.Error(), b.words) {
 			t.Errorf("%+v: %v; want a usage error saying %q", b.o, err, b.words)
 		}
+	}
+}
+
+// ebb fetch set changes an account's connection and behaviour, checked as
+// ebb fetch add checks them, and keeps what it is (login, mailbox, OAuth2).
+func TestChange(t *testing.T) {
+	a, _ := NewAccount(AccountOptions{Name: "w", Server: "127.0.0.1:1993", User: "u", To: "a@x", After: "move", MoveTo: "Archive"})
+	a.Password = "pw"
+	s := func(v string) *string { return &v }
+	n, err := Change(a, Changes{Server: s("localhost:1993")})
+	if err != nil || n.Host != "localhost" || n.Port != 1993 || n.Password != "pw" || n.After != "move" || n.MoveTo != "Archive" {
+		t.Fatalf("--server: %+v, %v", n, err)
+	}
+	n, err = Change(a, Changes{TLS: s("starttls")})
+	if err != nil || n.TLS != "starttls" || n.Port != 143 {
+		t.Fatalf("--tls starttls: %+v, %v; want port 143", n, err)
+	}
+	n, err = Change(a, Changes{After: s("delete")})
+	if err != nil || n.After != "delete" || n.MoveTo != "" || n.Port != 1993 {
+		t.Fatalf("--after delete: %+v, %v", n, err)
+	}
+	if _, err := Change(a, Changes{TLS: s("none")}); err == nil {
+		t.Fatal("--tls none without --allow-plaintext passes")
+	}
+	if _, err := Change(a, Changes{After: s("move"), MoveTo: s("")}); err == nil {
+		t.Fatal("--after move without a folder passes")
+	}
+	n, err = Change(a, Changes{CAFile: s("/etc/ebb/ca.pem"), Folders: s("INBOX,Lists")})
+	if err != nil || n.CAFile != "/etc/ebb/ca.pem" || len(n.Folders) != 2 {
+		t.Fatalf("--ca-file --folder: %+v, %v", n, err)
+	}
+}
+
+// readableBy follows the permission bits as the daemon's user meets them:
+// search on every directory above, read on the file, the uid and its
+// primary group only.
+func TestReadableBy(t *testing.T) {
+	dir := t.TempDir()
+	os.Chmod(filepath.Dir(dir), 0o755) // t.TempDir's own parent is 0700
+	os.Chmod(dir, 0o755)
+	f := filepath.Join(dir, "ca.pem")
+	os.WriteFile(f, []byte("x"), 0o640)
+	owner := os.Getuid()
+	gid := os.Getgid()
+	if err := readableBy(f, &diag.Identity{UID: owner, GID: gid}); err != nil {
+		t.Fatalf("the owner: %v", err)
+	}
+	other := &diag.Identity{UID: 54321, GID: 54321}
+	if err := readableBy(f, other); !errors.Is(err, syscall.EACCES) {
+		t.Fatalf("another user, file 0640: %v; want EACCES", err)
+	}
+	if err := readableBy(f, &diag.Identity{UID: 54321, GID: gid}); err != nil {
+		t.Fatalf("the file's group: %v", err)
+	}
+	os.Chmod(f, 0o644)
+	if err := readableBy(f, other); err != nil {
+		t.Fatalf("another user, file 0644: %v", err)
+	}
+	os.Chmod(dir, 0o700)
+	defer os.Chmod(dir, 0o755)
+	if err := readableBy(f, other); !errors.Is(err, syscall.EACCES) {
+		t.Fatalf("a directory above it 0700: %v; want EACCES", err)
 	}
 }

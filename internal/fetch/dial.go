@@ -7,8 +7,12 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
+
+	"github.com/ebbmail/ebb/internal/diag"
 
 	"github.com/ebbmail/ebb/internal/directory"
 )
@@ -16,20 +20,86 @@ import (
 // tlsConfig is the account's TLS: verification on unless the account was
 // added with --insecure-skip-verify, against the system roots or its CA
 // file (a self-signed or private-CA server).
-func tlsConfig(a *directory.FetchAccount) (*tls.Config, error) {
+func tlsConfig(a *directory.FetchAccount, readAs *diag.Identity) (*tls.Config, error) {
 	c := &tls.Config{ServerName: a.Host, MinVersion: tls.VersionTLS12, InsecureSkipVerify: !a.Verify}
 	if a.CAFile != "" {
+		if readAs != nil {
+			if err := readableBy(a.CAFile, readAs); err != nil {
+				return nil, caFileError(a, err, readAs)
+			}
+		}
 		pem, err := os.ReadFile(a.CAFile)
 		if err != nil {
-			return nil, fail(CauseLocal, "read the CA file of the account", err, "check --ca-file; it must be readable by the user ebb runs as")
+			return nil, caFileError(a, err, nil)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fail(CauseLocal, "read the CA file "+a.CAFile, errors.New("no PEM certificate in it"), "give the CA certificate in PEM form")
+			return nil, fail(CauseLocal, "read the CA file "+a.CAFile, errors.New("no PEM certificate in it"),
+				diag.Because("--ca-file takes the CA certificate in PEM form (-----BEGIN CERTIFICATE-----)", diag.Say("run: ebb fetch set "+a.Name+" --ca-file A-PEM-FILE")))
 		}
 		c.RootCAs = pool
 	}
 	return c, nil
+}
+
+// caFileError is the account's CA file that cannot be read, by this
+// process (readAs nil) or by who: diag's path error with the owner, the
+// mode and the user, and its safe fix.
+func caFileError(a *directory.FetchAccount, err error, who *diag.Identity) error {
+	doing := "read the CA file (--ca-file) of fetch account " + a.Name + " from"
+	if who == nil {
+		return diag.PathError(Component+" "+a.Name, "open", doing, a.CAFile, diag.UnwrapPath(err), nil)
+	}
+	e := diag.PathErrorAs(Component+" "+a.Name, "open", doing+" as the user ebb serve runs as", a.CAFile, diag.UnwrapPath(err), nil, who)
+	return e
+}
+
+// readableBy reports whether who (a uid and its primary group only, as
+// ebb serve runs after dropping root: daemon/privileges.go) can read
+// path: search permission on every directory above it, read permission
+// on the file. ACLs are not read; an error is syscall.EACCES as the
+// kernel would give it.
+func readableBy(path string, who *diag.Identity) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	allowed := func(st *syscall.Stat_t, bits uint32) bool {
+		m := st.Mode & 0o777
+		switch {
+		case who.UID == 0:
+			return true
+		case int(st.Uid) == who.UID:
+			return m&(bits<<6) != 0
+		case int(st.Gid) == who.GID:
+			return m&(bits<<3) != 0
+		}
+		return m&bits != 0
+	}
+	dirs := []string{}
+	for d := filepath.Dir(abs); ; d = filepath.Dir(d) {
+		dirs = append([]string{d}, dirs...)
+		if d == "/" {
+			break
+		}
+	}
+	for _, d := range dirs {
+		var st syscall.Stat_t
+		if err := syscall.Stat(d, &st); err != nil {
+			return &os.PathError{Op: "open", Path: path, Err: err}
+		}
+		if !allowed(&st, 0o1) {
+			return &os.PathError{Op: "open", Path: path, Err: syscall.EACCES}
+		}
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(abs, &st); err != nil {
+		return &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	if !allowed(&st, 0o4) {
+		return &os.PathError{Op: "open", Path: path, Err: syscall.EACCES}
+	}
+	return nil
 }
 
 // watchdog closes a connection when a phase (greeting, login, one reply)

@@ -42,7 +42,7 @@ type failure struct {
 	cause string
 	doing string
 	err   error
-	hint  string
+	fix   *diag.Fix
 	perm  bool
 	// soft: the pass took what it could and goes on with the account's
 	// other folders; the failure is reported at its end.
@@ -52,9 +52,12 @@ type failure struct {
 func (e *failure) Error() string { return e.doing + ": " + e.err.Error() }
 func (e *failure) Unwrap() error { return e.err }
 
-func fail(cause, doing string, err error, hint string) *failure {
-	return &failure{cause: cause, doing: doing, err: err, hint: hint}
+func fail(cause, doing string, err error, fix *diag.Fix) *failure {
+	return &failure{cause: cause, doing: doing, err: err, fix: fix}
 }
+
+// because is a fix that is only words: what happens next, nothing to run.
+func because(why string) *diag.Fix { return diag.Because(why) }
 
 // isSoft reports whether err lets the pass go on with other folders.
 func isSoft(err error) bool {
@@ -82,7 +85,7 @@ func asDiag(err error, a *directory.FetchAccount) *diag.Error {
 	var f *failure
 	if errors.As(err, &f) {
 		de := diag.New(f.cause, f.doing, "", f.err)
-		de.Component, de.Hint = Component+" "+a.Name, f.hint
+		de.Component = Component + " " + a.Name
 		if !strings.Contains(f.doing, where(a)) {
 			de.Doing = f.doing + " (server " + where(a) + ")"
 		}
@@ -90,14 +93,30 @@ func asDiag(err error, a *directory.FetchAccount) *diag.Error {
 		if f.perm {
 			de.Class = diag.Permanent
 		}
-		// A local error (queue, directory) keeps its own path and hint.
+		fix := f.fix
+		// A local error (queue, directory) keeps its own path and fix.
 		if inner, ok := diag.As(f.err); ok {
 			c := *inner
-			c.Hint = "" // said once, in the hint below
+			c.Hint, c.Fix = "", nil // said once, in the fix below
 			de.Reason = c.Error()
-			if de.Hint == "" {
-				de.Hint = inner.Hint
+			switch {
+			case fix == nil && inner.Fix != nil:
+				fix = inner.Fix
+			case fix == nil && inner.Hint != "":
+				fix = because(inner.Hint)
+			case fix != nil && inner.Fix != nil && len(fix.Steps) == 0:
+				// Our words first, then the inner error's own steps.
+				g := *inner.Fix
+				if g.Why != "" {
+					g.Why = fix.Why + "; " + g.Why
+				} else {
+					g.Why = fix.Why
+				}
+				fix = &g
 			}
+		}
+		if fix != nil {
+			de.SetFix(fix)
 		}
 		return de
 	}
@@ -125,36 +144,95 @@ func netDiag(err error, a *directory.FetchAccount, doing string) *diag.Error {
 	case errors.As(err, &dnsErr):
 		de.Op, de.Doing, de.Path = CauseDNS, "resolve the server name", a.Host
 		de.SetCause(dnsErr)
-		de.Hint = "check the server name (ebb fetch add --server) and this machine's resolver (/etc/resolv.conf)"
+		de.SetFix(diag.Because("check the name "+a.Host+" (a typo?) and this machine's resolver (/etc/resolv.conf)",
+			setServerStep(a, "HOST:PORT")))
 	case errors.Is(err, syscall.ECONNREFUSED):
 		de.Op, de.Doing = CauseConnect, "connect to"
 		de.Reason = "connection refused (nothing listens on that port)"
-		de.Hint = "check the port (IMAPS 993, IMAP 143, POP3S 995, POP3 110) and that the server runs"
+		de.SetFix(diag.Because(fmt.Sprintf("check that the server runs and the port: %s takes %d", describeMode(a), DefaultPort(a.Protocol, a.TLS)),
+			setServerStep(a, fmt.Sprintf("%s:%d", a.Host, DefaultPort(a.Protocol, a.TLS)))))
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
 		de.Op, de.Doing = CauseConnect, "connect to"
-		de.Hint = "check the network route to the server"
+		de.SetFix(because("check the network route from this machine to " + a.Host))
 	case errors.As(err, &certErr) || errors.As(err, &unknownCA) || errors.As(err, &hostErr) || errors.As(err, &invalid):
 		de.Op, de.Doing = CauseTLS, "verify the TLS certificate of"
 		de.Reason = certReason(err)
-		de.Hint = "if the server's certificate comes from a private CA, give that CA with ebb fetch add --ca-file FILE; if the name is wrong, use the name the certificate is for"
-		if a.CAFile != "" {
-			de.Hint = "the certificate does not verify against --ca-file " + a.CAFile + ": give the CA that signed it"
-		}
+		de.SetFix(certFix(a, err))
 	case errors.As(err, &recordErr):
 		de.Op, de.Doing = CauseTLS, "start TLS with"
 		de.Reason = "the server does not speak TLS on this port (" + err.Error() + ")"
-		de.Hint = "use --tls starttls for ports 143/110, --tls implicit for 993/995"
+		de.SetFix(diag.Because("this port speaks "+a.Protocol+" in the clear: ask for STARTTLS on it",
+			diag.Command("ebb", "fetch", "set", a.Name, "--tls", "starttls")))
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded):
 		de.Op, de.Doing = CauseTimeout, "get an answer from"
 		de.Reason = "no answer within fetch.timeout"
-		de.Hint = "the server is slow or hangs; it is retried with backoff (fetch.timeout, fetch.backoff_max)"
+		de.SetFix(because("the server is slow or hangs; the account is tried again with backoff (fetch.timeout, fetch.backoff_max), and no other account waits for it"))
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
 		strings.Contains(err.Error(), "use of closed network connection"):
 		de.Op, de.Doing = CauseServer, "keep the connection to"
 		de.Reason = "the server closed the connection (" + err.Error() + ")"
-		de.Hint = "the server stopped or dropped the session; nothing is lost: what was not recorded is fetched again at the next attempt"
+		de.SetFix(because("the server stopped or dropped the session; nothing is lost: what was not recorded is fetched again at the next attempt"))
 	}
 	return de
+}
+
+// describeMode is "IMAP over TLS (implicit)".
+func describeMode(a *directory.FetchAccount) string {
+	p := strings.ToUpper(a.Protocol)
+	switch a.TLS {
+	case "implicit":
+		return p + " over TLS (--tls implicit)"
+	case "starttls":
+		return p + " with STARTTLS (--tls starttls)"
+	}
+	return p + " in the clear (--tls none)"
+}
+
+// setServerStep is the command that points the account at another server
+// address, keeping what it fetched.
+func setServerStep(a *directory.FetchAccount, server string) diag.Step {
+	return diag.Command("ebb", "fetch", "set", a.Name, "--server", server)
+}
+
+// certFix is what to do about a certificate that does not verify, by its
+// real cause: a name the certificate does not hold (issue 21: not "give
+// the CA"), a CA that is not trusted, or a certificate out of its dates.
+func certFix(a *directory.FetchAccount, err error) *diag.Fix {
+	var hostErr x509.HostnameError
+	var unknownCA x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	switch {
+	case errors.As(err, &hostErr) && hostErr.Certificate != nil:
+		names := certNames(hostErr.Certificate)
+		why := fmt.Sprintf("the certificate holds %s, not %s (the name the account connects to); the CA is not the trouble", strings.Join(names, ", "), a.Host)
+		if len(names) == 0 {
+			return because(why + ": ask the server's administrator for a certificate with its name")
+		}
+		return diag.Because(why+": connect by a name it holds", setServerStep(a, net.JoinHostPort(names[0], fmt.Sprint(a.Port))))
+	case errors.As(err, &unknownCA):
+		issuer := "its issuer"
+		if unknownCA.Cert != nil {
+			issuer = fmt.Sprintf("%q", unknownCA.Cert.Issuer.String())
+		}
+		why := "the server's certificate is signed by " + issuer + ", a CA this machine does not trust"
+		if a.CAFile != "" {
+			why = "the server's certificate is signed by " + issuer + ", not by the CA in --ca-file " + a.CAFile
+		}
+		return diag.Because(why, diag.Say("save the certificate of "+issuer+" (from the server's administrator) as a PEM file"),
+			diag.Say("run: ebb fetch set "+a.Name+" --ca-file THAT-FILE"))
+	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+		return because("the server's certificate is out of its dates (see above): its administrator must renew it, or this machine's clock is wrong")
+	}
+	return because("the server's administrator must give it a certificate that verifies")
+}
+
+// certNames are the names a certificate is valid for.
+func certNames(c *x509.Certificate) []string {
+	names := append([]string(nil), c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		names = append(names, ip.String())
+	}
+	return names
 }
 
 // certReason says which certificate failed and why, in words.

@@ -89,6 +89,14 @@ func (s *fakeIMAP) add(bodies ...string) []uint32 {
 	return uids
 }
 
+// with changes the server under its lock (the race detector sees no
+// order through TCP).
+func (s *fakeIMAP) with(fn func(s *fakeIMAP)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn(s)
+}
+
 // remaining is the UIDs still in INBOX.
 func (s *fakeIMAP) remaining() []uint32 {
 	s.mu.Lock()

@@ -128,6 +128,13 @@ type Fetcher struct {
 	Sink     Sink
 	Hostname string // for the Received: header
 	Log      *slog.Logger
+	// Setting, when set, gives the setting of a config key (cfg.Setting),
+	// for the fixes that name one.
+	Setting func(key string) *diag.Setting
+	// ReadAs, when set, is who reads the account's files in ebb serve
+	// (server.user): ebb fetch test, run as root, checks the CA file as
+	// that user would meet it, not as root.
+	ReadAs *diag.Identity
 	// MaxMessageSize is the largest message taken (smtp.max_message_size;
 	// 0: no limit of ours). A larger one is skipped and stays on the server.
 	MaxMessageSize int64
@@ -210,7 +217,7 @@ func (f *Fetcher) session(ctx context.Context, a *directory.FetchAccount, p Prog
 			f.log().Error("fetch account stopped by a panic: a bug in ebb; the other accounts and ebb serve go on", "account", a.Name,
 				"server", where(a), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			err = fail(CauseInternal, "fetch from "+where(a), fmt.Errorf("a bug in ebb: %v", v),
-				"nothing is lost (what was not recorded is fetched again); please report it with the log's stack; the account is tried again with backoff")
+				because("nothing is lost (what was not recorded is fetched again); please report it with the log's stack; the account is tried again with backoff"))
 		}
 	}()
 	retried := false

@@ -141,7 +141,7 @@ func TestErrorsNameTheRealCause(t *testing.T) {
 		{x509.HostnameError{Certificate: self, Host: "imap.example.net"}, CauseTLS, "not valid for the name imap.example.net"},
 		{context.DeadlineExceeded, CauseTimeout, "fetch.timeout"},
 		{io.ErrUnexpectedEOF, CauseServer, "the server closed the connection"},
-		{fail(CauseLogin, "log in", errors.New("the server refused the login: [AUTHENTICATIONFAILED] nope"), "check"), CauseLogin, "[AUTHENTICATIONFAILED] nope"},
+		{fail(CauseLogin, "log in", errors.New("the server refused the login: [AUTHENTICATIONFAILED] nope"), because("check")), CauseLogin, "[AUTHENTICATIONFAILED] nope"},
 	}
 	for _, c := range cases {
 		de := asDiag(c.err, a)

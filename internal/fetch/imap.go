@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
 
+	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 )
 
@@ -53,13 +54,13 @@ func (ic *imapConn) explain(err error) error {
 	}
 	if o := ic.guard.overflow(); o != nil {
 		return fail(CauseServer, "read the answer of "+where(ic.account), o,
-			"the server misbehaves (or is not an IMAP server); nothing is lost: what was not recorded is fetched again at the next attempt")
+			because("the server misbehaves (or is not an IMAP server); nothing is lost: what was not recorded is fetched again at the next attempt"))
 	}
 	return ic.dog.explain(err)
 }
 
 func (f *Fetcher) imapDial(ctx context.Context, a *directory.FetchAccount) (*imapConn, error) {
-	tc, err := tlsConfig(a)
+	tc, err := tlsConfig(a, f.ReadAs)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +117,7 @@ func (f *Fetcher) dialIMAP(ctx context.Context, a *directory.FetchAccount, tc *t
 		c, err := f.handshake(ctx, raw, tc)
 		return c, "IMAPS", nil, err
 	case "starttls":
-		greeting, err := startTLSByHand(raw, f.Cfg.Timeout.Duration)
+		greeting, err := startTLSByHand(a, raw, f.Cfg.Timeout.Duration)
 		if err != nil {
 			raw.Close()
 			return nil, "", nil, err
@@ -133,7 +134,7 @@ func (f *Fetcher) dialIMAP(ctx context.Context, a *directory.FetchAccount, tc *t
 // startTLSByHand reads the greeting and asks for STARTTLS; it returns
 // the greeting for go-imap to read (with its capabilities dropped: they
 // are asked for again over TLS, RFC 9051 §6.2.1).
-func startTLSByHand(raw net.Conn, timeout time.Duration) ([]byte, error) {
+func startTLSByHand(a *directory.FetchAccount, raw net.Conn, timeout time.Duration) ([]byte, error) {
 	raw.SetDeadline(time.Now().Add(timeout))
 	defer raw.SetDeadline(time.Time{})
 	r := bufio.NewReaderSize(raw, 4096)
@@ -143,7 +144,7 @@ func startTLSByHand(raw net.Conn, timeout time.Duration) ([]byte, error) {
 	}
 	if !strings.HasPrefix(line, "* OK") {
 		return nil, fail(CauseTLS, "start TLS (STARTTLS) with", fmt.Errorf("the greeting is %q", strings.TrimSpace(line)),
-			"is this an IMAP port? use --tls implicit for 993")
+			because("this is no IMAP greeting: check the port (IMAP with STARTTLS: 143)"))
 	}
 	if _, err := io.WriteString(raw, "S1 STARTTLS\r\n"); err != nil {
 		return nil, err
@@ -156,7 +157,7 @@ func startTLSByHand(raw net.Conn, timeout time.Duration) ([]byte, error) {
 		if strings.HasPrefix(line, "S1 ") {
 			if !strings.HasPrefix(strings.ToUpper(line), "S1 OK") {
 				return nil, fail(CauseTLS, "start TLS (STARTTLS) with", fmt.Errorf("the server answered %q", strings.TrimSpace(line)),
-					"the server offers no STARTTLS: use --tls implicit on port 993")
+					diag.Because("the server offers no STARTTLS here: use IMAP over TLS", diag.Command("ebb", "fetch", "set", a.Name, "--tls", "implicit", "--server", net.JoinHostPort(a.Host, "993"))))
 			}
 			break
 		}
@@ -165,9 +166,25 @@ func startTLSByHand(raw net.Conn, timeout time.Duration) ([]byte, error) {
 		// Bytes after the OK would be taken as if they came over TLS
 		// (the STARTTLS command injection of CVE-2011-0411).
 		return nil, fail(CauseTLS, "start TLS (STARTTLS) with", errors.New("the server sent data after its OK to STARTTLS"),
-			"something between ebb and the server tampers with the connection")
+			because("something between ebb and the server tampers with the connection"))
 	}
 	return []byte("* OK TLS is on\r\n"), nil
+}
+
+// loginFix is what to do when the server refuses the login: the password
+// (or the OAuth2 consent) again.
+func loginFix(a *directory.FetchAccount) *diag.Fix {
+	if a.Auth == "oauth2" {
+		return tokenFix(a)
+	}
+	return diag.Because("the server refused "+a.Username+"'s password: set the right one (the prompt asks for it)",
+		diag.Command("ebb", "fetch", "passwd", a.Name))
+}
+
+// tokenFix is what to do when the server refuses an OAuth2 token that
+// was refreshed already: consent again.
+func tokenFix(a *directory.FetchAccount) *diag.Fix {
+	return diag.Because("the access token was refused, also after a refresh: grant ebb access again", diag.Command("ebb", "fetch", "auth", a.Name))
 }
 
 // readBoundedLine reads one line of at most the reader's buffer.
@@ -208,21 +225,16 @@ func (f *Fetcher) imapLogin(ctx context.Context, ic *imapConn) error {
 	var obe *sasl.OAuthBearerError
 	switch {
 	case errors.As(err, &refused):
-		return fail(CauseLogin, doing, refused, "the access token was refused; run ebb fetch auth "+a.Name+" if this persists")
+		return fail(CauseLogin, doing, refused, tokenFix(a))
 	case errors.As(err, &obe):
-		return fail(CauseLogin, doing, fmt.Errorf("the server refused the token (RFC 7628 status %s)", obe.Status),
-			"the access token was refused; run ebb fetch auth "+a.Name+" if this persists")
+		return fail(CauseLogin, doing, fmt.Errorf("the server refused the token (RFC 7628 status %s)", obe.Status), tokenFix(a))
 	}
 	if errors.As(err, &ie) {
 		words := ie.Text
 		if ie.Code != "" {
 			words = "[" + string(ie.Code) + "] " + words
 		}
-		hint := "check the username (--user " + a.Username + ") and set the password again: ebb fetch passwd " + a.Name
-		if a.Auth == "oauth2" {
-			hint = "the access token was refused; run ebb fetch auth " + a.Name + " if this persists"
-		}
-		return fail(CauseLogin, doing, fmt.Errorf("the server refused the login: %s", words), hint)
+		return fail(CauseLogin, doing, fmt.Errorf("the server refused the login: %s", words), loginFix(a))
 	}
 	if err != nil {
 		return ic.explain(err)

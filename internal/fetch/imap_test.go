@@ -74,12 +74,14 @@ func TestAMessageWithoutABodyIsNeverDeleted(t *testing.T) {
 			q := newTestQueue(dir)
 			srv := newFakeIMAP(t)
 			srv.add(msg(1, ""), msg(2, ""), msg(3, ""), msg(4, ""))
-			srv.body = func(uid uint32) bodyMode {
-				if uid == 2 {
-					return mode
+			srv.with(func(s *fakeIMAP) {
+				s.body = func(uid uint32) bodyMode {
+					if uid == 2 {
+						return mode
+					}
+					return bodyNormal
 				}
-				return bodyNormal
-			}
+			})
 			host, port := srv.addr()
 			a := testAccount(t, dir, "w", host, port, "delete")
 			f := testFetcher(dir, q)
@@ -99,7 +101,7 @@ func TestAMessageWithoutABodyIsNeverDeleted(t *testing.T) {
 			if st.LastUID >= 2 {
 				t.Fatalf("position %d: past the message that came without a body", st.LastUID)
 			}
-			srv.body = nil
+			srv.with(func(s *fakeIMAP) { s.body = nil })
 			if _, err := f.Once(context.Background(), a, nil); err != nil {
 				t.Fatal(err)
 			}
@@ -117,7 +119,7 @@ func TestExpungedBetweenSearchAndFetch(t *testing.T) {
 	q := newTestQueue(dir)
 	srv := newFakeIMAP(t)
 	srv.add(msg(1, ""), msg(2, ""), msg(3, ""))
-	srv.beforeFetch = func(s *fakeIMAP) { s.expungeOther(2) }
+	srv.with(func(s *fakeIMAP) { s.beforeFetch = func(s *fakeIMAP) { s.expungeOther(2) } })
 	host, port := srv.addr()
 	a := testAccount(t, dir, "w", host, port, "delete")
 	res, err := testFetcher(dir, q).Once(context.Background(), a, nil)
@@ -137,12 +139,14 @@ func TestACutBodyIsTakenAgain(t *testing.T) {
 	q := newTestQueue(dir)
 	srv := newFakeIMAP(t)
 	srv.add(msg(1, ""), msg(2, ""), msg(3, ""))
-	srv.body = func(uid uint32) bodyMode {
-		if uid == 2 {
-			return bodyCut
+	srv.with(func(s *fakeIMAP) {
+		s.body = func(uid uint32) bodyMode {
+			if uid == 2 {
+				return bodyCut
+			}
+			return bodyNormal
 		}
-		return bodyNormal
-	}
+	})
 	host, port := srv.addr()
 	a := testAccount(t, dir, "w", host, port, "delete")
 	f := testFetcher(dir, q)
@@ -153,7 +157,7 @@ func TestACutBodyIsTakenAgain(t *testing.T) {
 	if !strings.Contains(a.Status.Text, "127.0.0.1:") {
 		t.Fatalf("the status does not name the server: %s", a.Status.Text)
 	}
-	srv.body = nil
+	srv.with(func(s *fakeIMAP) { s.body = nil })
 	if _, err := f.Once(context.Background(), a, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -207,15 +211,17 @@ func TestIDLEKeepsAnEXISTSSentWithTheFetchReply(t *testing.T) {
 	srv := newFakeIMAP(t)
 	srv.add(msg(1, ""))
 	once := sync.Once{}
-	srv.afterFetch = func(s *fakeIMAP) string {
-		out := ""
-		once.Do(func() {
-			s.msgs = append(s.msgs, fakeMsg{uid: s.next, body: msg(2, "")})
-			s.next++
-			out = "* 2 EXISTS\r\n"
-		})
-		return out
-	}
+	srv.with(func(s *fakeIMAP) {
+		s.afterFetch = func(s *fakeIMAP) string {
+			out := ""
+			once.Do(func() {
+				s.msgs = append(s.msgs, fakeMsg{uid: s.next, body: msg(2, "")})
+				s.next++
+				out = "* 2 EXISTS\r\n"
+			})
+			return out
+		}
+	})
 	host, port := srv.addr()
 	a := testAccount(t, dir, "w", host, port, "keep")
 	f := testFetcher(dir, q)
@@ -292,13 +298,13 @@ func TestRefetchKnowsHeaderlessMessagesByContent(t *testing.T) {
 		t.Fatalf("first pass: %+v, %v", res, err)
 	}
 	// The server rebuilds the folder: new UIDVALIDITY, new UIDs.
-	srv.mu.Lock()
-	srv.uidValidity = 99
-	for i := range srv.msgs {
-		srv.msgs[i].uid = srv.next
-		srv.next++
-	}
-	srv.mu.Unlock()
+	srv.with(func(s *fakeIMAP) {
+		s.uidValidity = 99
+		for i := range s.msgs {
+			s.msgs[i].uid = s.next
+			s.next++
+		}
+	})
 	srv.add("cccc\r\n", "aaaa\r\n")
 	res, err := f.Once(context.Background(), a, nil)
 	if err != nil || res.Known != 2 || res.Fetched != 2 {
@@ -326,7 +332,7 @@ func TestRefetchKnowsRowsOfTheOldHash(t *testing.T) {
 	dir := testDirectory(t)
 	q := newTestQueue(dir)
 	srv := newFakeIMAP(t)
-	srv.uidValidity = 99
+	srv.with(func(s *fakeIMAP) { s.uidValidity = 99 })
 	body := msg(1, "Date: Tue, 01 Dec 2026 10:00:00 +0000\r\n")
 	srv.add(body, msg(2, ""))
 	host, port := srv.addr()

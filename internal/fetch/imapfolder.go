@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 )
 
@@ -22,10 +23,10 @@ func (f *Fetcher) imapFolder(ctx context.Context, ic *imapConn, folder string, p
 	a, c := ic.account, ic.c
 	st, err := f.Store.FetchFolderState(ctx, a.Name, folder)
 	if err != nil {
-		return fail(CauseLocal, "read the state of folder "+folder, err, "")
+		return fail(CauseLocal, "read the state of folder "+folder, err, nil)
 	}
 	if st.Stopped != "" {
-		return fail(CauseUIDValidity, "fetch from folder "+folder, errors.New(st.Stopped), uidvalidityHint(a))
+		return fail(CauseUIDValidity, "fetch from folder "+folder, errors.New(st.Stopped), uidvalidityFix(a))
 	}
 	condstore := c.Caps().Has(imap.CapCondStore)
 	ic.drainEvents() // what arrives from here on is found by the search below, or wakes the next pass
@@ -35,14 +36,15 @@ func (f *Fetcher) imapFolder(ctx context.Context, ic *imapConn, folder string, p
 		var ie *imap.Error
 		if errors.As(err, &ie) {
 			return fail(CauseFolder, fmt.Sprintf("select the folder %q on %s", folder, where(a)),
-				fmt.Errorf("the server says: %s", ie.Text), "check the folder name (ebb fetch test "+a.Name+" lists the server's folders)")
+				fmt.Errorf("the server says: %s", ie.Text), diag.Because("the server has no such folder: see the folders it has, then name one",
+					diag.Command("ebb", "fetch", "test", a.Name), diag.Say("run: ebb fetch set "+a.Name+" --folder ONE-OF-THEM")))
 		}
 		return ic.explain(err)
 	}
 	if sel.UIDValidity == 0 {
 		return fail(CauseServer, fmt.Sprintf("select the folder %q on %s", folder, where(a)),
 			errors.New("the server gave no UIDVALIDITY (RFC 9051 §7.1 requires one): without it ebb cannot tell what it fetched before"),
-			"the server is broken; nothing is fetched from this folder")
+			because("the server is broken; nothing is fetched from this folder"))
 	}
 	if st.UIDValidity != 0 && sel.UIDValidity != st.UIDValidity {
 		// RFC 3501 §2.3.1.1: every stored UID of the folder is void.
@@ -50,9 +52,9 @@ func (f *Fetcher) imapFolder(ctx context.Context, ic *imapConn, folder string, p
 			st.Stopped = fmt.Sprintf("the UIDVALIDITY of folder %s changed from %d to %d on %s: the UIDs recorded as delivered no longer name the same messages, so nothing more is fetched from it (fetch.uidvalidity_change = stop)",
 				folder, st.UIDValidity, sel.UIDValidity, f.clock().UTC().Format(time.RFC3339))
 			if err := f.Store.SetFetchFolderState(ctx, a.Name, folder, st); err != nil {
-				return fail(CauseLocal, "record the state of folder "+folder, err, "")
+				return fail(CauseLocal, "record the state of folder "+folder, err, nil)
 			}
-			return fail(CauseUIDValidity, "fetch from folder "+folder, errors.New(st.Stopped), uidvalidityHint(a))
+			return fail(CauseUIDValidity, "fetch from folder "+folder, errors.New(st.Stopped), uidvalidityFix(a))
 		}
 		f.log().Warn("UIDVALIDITY changed: going through the folder again, skipping messages taken before (by the digest of their content)",
 			"account", a.Name, "server", where(a), "folder", folder, "old", st.UIDValidity, "new", sel.UIDValidity)
@@ -61,7 +63,7 @@ func (f *Fetcher) imapFolder(ctx context.Context, ic *imapConn, folder string, p
 	if st.UIDValidity == 0 {
 		st = directory.FetchFolder{UIDValidity: sel.UIDValidity}
 		if err := f.Store.SetFetchFolderState(ctx, a.Name, folder, st); err != nil {
-			return fail(CauseLocal, "record the state of folder "+folder, err, "")
+			return fail(CauseLocal, "record the state of folder "+folder, err, nil)
 		}
 	}
 	uv := st.UIDValidity
@@ -72,7 +74,7 @@ func (f *Fetcher) imapFolder(ctx context.Context, ic *imapConn, folder string, p
 	}
 	rows, err := f.Store.FetchedInFolder(ctx, a.Name, folder, uv)
 	if err != nil {
-		return fail(CauseLocal, "read what was fetched from "+folder, err, "")
+		return fail(CauseLocal, "read what was fetched from "+folder, err, nil)
 	}
 	var retry []imap.UID
 	for u, m := range rows {
@@ -130,13 +132,13 @@ func (f *Fetcher) imapFolder(ctx context.Context, ic *imapConn, folder string, p
 		}
 	}
 	if err := f.Store.ForgetFetched(ctx, a.Name, gone); err != nil {
-		return fail(CauseLocal, "forget messages gone from "+folder, err, "")
+		return fail(CauseLocal, "forget messages gone from "+folder, err, nil)
 	}
 	slices.Sort(todo)
 	if st.LastUID == 0 && len(todo) > 0 {
 		old, err := f.Store.FetchedElsewhere(ctx, a.Name, folder, uv)
 		if err != nil {
-			return fail(CauseLocal, "read what was fetched from "+folder, err, "")
+			return fail(CauseLocal, "read what was fetched from "+folder, err, nil)
 		}
 		if len(old) > 0 {
 			if todo, err = f.imapRefetch(ctx, ic, folder, uv, todo, old, rows, res); err != nil {
@@ -172,7 +174,7 @@ func (f *Fetcher) imapFolder(ctx context.Context, ic *imapConn, folder string, p
 		if !held && uint32(batch[len(batch)-1]) > st.LastUID {
 			st.LastUID = uint32(batch[len(batch)-1])
 			if err := f.Store.SetFetchFolderState(ctx, a.Name, folder, st); err != nil {
-				return fail(CauseLocal, "record the state of folder "+folder, err, "")
+				return fail(CauseLocal, "record the state of folder "+folder, err, nil)
 			}
 		}
 		// Server copies of what the queue delivered meanwhile go now.
@@ -208,7 +210,7 @@ func (f *Fetcher) imapFolder(ctx context.Context, ic *imapConn, folder string, p
 	}
 	if changed {
 		if err := f.Store.SetFetchFolderState(ctx, a.Name, folder, st); err != nil {
-			return fail(CauseLocal, "record the state of folder "+folder, err, "")
+			return fail(CauseLocal, "record the state of folder "+folder, err, nil)
 		}
 	}
 	return nil
@@ -228,13 +230,13 @@ func searchUIDs(sd *imap.SearchData, a *directory.FetchAccount) ([]imap.UID, err
 	for _, r := range set {
 		if r.Start == 0 || r.Stop == 0 {
 			return nil, fail(CauseServer, "search the folder on "+where(a), errors.New("the server answered a UID of 0 or \"*\" (RFC 9051 §7.3.5 wants UIDs)"),
-				"the server is broken; nothing is fetched while it answers so")
+				because("the server is broken; nothing is fetched while it answers so"))
 		}
 		lo, hi := min(r.Start, r.Stop), max(r.Start, r.Stop)
 		n += int(hi-lo) + 1
 		if n > maxSearchUIDs {
 			return nil, fail(CauseServer, "search the folder on "+where(a), fmt.Errorf("the server's answer names more than %d messages", maxSearchUIDs),
-				"the server is broken, or the folder too large for one pass")
+				because("the server is broken, or the folder too large for one pass"))
 		}
 	}
 	out := make([]imap.UID, 0, n)
@@ -249,9 +251,9 @@ func searchUIDs(sd *imap.SearchData, a *directory.FetchAccount) ([]imap.UID, err
 	return out, nil
 }
 
-func uidvalidityHint(a *directory.FetchAccount) string {
-	return "to go through the folder again, skipping what was taken before (by the digest of its content): ebb fetch reset " + a.Name +
-		"; or set fetch.uidvalidity_change = refetch"
+func uidvalidityFix(a *directory.FetchAccount) *diag.Fix {
+	return diag.Because("to go through the folder again, skipping what was taken before (by the digest of its content)",
+		diag.Command("ebb", "fetch", "reset", a.Name))
 }
 
 // info is what a batch learns of a message before its body.
@@ -267,22 +269,50 @@ const maxSummaryHeader = 8 << 10
 // UID FETCH of RFC822.SIZE and BODY.PEEK[HEADER.FIELDS (…)]). A UID the
 // server does not answer for is not in the result.
 func (f *Fetcher) imapInfo(ic *imapConn, uids []imap.UID) (map[imap.UID]info, error) {
+	out := map[imap.UID]info{}
+	summaries := map[imap.UID]string{}
+	err := ic.fetchEach(uids, &imap.FetchOptions{UID: true, RFC822Size: true, BodySection: []*imap.FetchItemBodySection{
+		{Specifier: imap.PartSpecifierHeader, HeaderFields: summaryFields, Peek: true}}},
+		func(uid imap.UID, lit imap.LiteralReader) error {
+			b, err := io.ReadAll(io.LimitReader(lit, maxSummaryHeader))
+			if err != nil {
+				ic.c.Close() // see stepper.abort
+				return ic.explain(err)
+			}
+			summaries[uid] = summaryOf(b)
+			return nil
+		},
+		func(uid imap.UID, size int64, hasSize bool) {
+			if hasSize {
+				out[uid] = info{size: size, summary: summaries[uid]}
+			}
+		})
+	return out, err
+}
+
+// fetchEach runs one UID FETCH of uids and hands on what streams in: each
+// BODY[] section that has a literal to onBody (its UID known: the server
+// sent it first, or only one UID was asked for), and each message of
+// uids, once read whole, to onMessage with its RFC822.SIZE when the
+// server sent one. A message not in uids (or sent twice) is passed over;
+// a body before its UID is the server's error.
+func (ic *imapConn) fetchEach(uids []imap.UID, opts *imap.FetchOptions,
+	onBody func(uid imap.UID, lit imap.LiteralReader) error, onMessage func(uid imap.UID, size int64, hasSize bool)) error {
 	var set imap.UIDSet
 	for _, u := range uids {
 		set.AddNum(u)
 	}
 	ic.dog.kick()
-	cmd := ic.c.Fetch(set, &imap.FetchOptions{UID: true, RFC822Size: true, BodySection: []*imap.FetchItemBodySection{
-		{Specifier: imap.PartSpecifierHeader, HeaderFields: summaryFields, Peek: true}}})
+	cmd := ic.c.Fetch(set, opts)
 	defer cmd.Close()
-	out := map[imap.UID]info{}
+	seen := map[imap.UID]bool{}
 	for {
 		msg := cmd.Next()
 		if msg == nil {
 			break
 		}
 		var uid imap.UID
-		var in info
+		var size int64
 		var hasSize bool
 		for {
 			item := msg.Next()
@@ -293,27 +323,37 @@ func (f *Fetcher) imapInfo(ic *imapConn, uids []imap.UID) (map[imap.UID]info, er
 			case imapclient.FetchItemDataUID:
 				uid = it.UID
 			case imapclient.FetchItemDataRFC822Size:
-				in.size, hasSize = it.Size, true
+				size, hasSize = it.Size, true
 			case imapclient.FetchItemDataBodySection:
-				if it.Literal != nil {
-					b, err := io.ReadAll(io.LimitReader(it.Literal, maxSummaryHeader))
-					if err != nil {
-						ic.c.Close() // see stepper.abort
-						return nil, ic.explain(err)
-					}
-					in.summary = summaryOf(b)
+				if uid == 0 && len(uids) == 1 {
+					uid = uids[0]
+				}
+				if uid == 0 {
+					// The UID must be known before the message is used (its
+					// Received header and record name it).
+					return fail(CauseServer, "fetch from "+where(ic.account), errors.New("the server sent BODY[] before the UID"),
+						because("the server is broken; nothing is lost"))
+				}
+				if it.Literal == nil || seen[uid] || !slices.Contains(uids, uid) {
+					continue // NIL, or not ours: the rest is discarded by Next
+				}
+				if err := onBody(uid, it.Literal); err != nil {
+					return err
 				}
 			}
 		}
 		ic.dog.kick()
-		if uid != 0 && hasSize && slices.Contains(uids, uid) {
-			out[uid] = in
+		if uid != 0 && !seen[uid] && slices.Contains(uids, uid) {
+			seen[uid] = true
+			if onMessage != nil {
+				onMessage(uid, size, hasSize)
+			}
 		}
 	}
 	if err := cmd.Close(); err != nil {
-		return nil, ic.explain(err)
+		return ic.explain(err)
 	}
-	return out, nil
+	return nil
 }
 
 // imapBatch takes one batch: sizes and summaries first, the local
@@ -356,64 +396,25 @@ func (f *Fetcher) imapBatch(ctx context.Context, ic *imapConn, folder string, uv
 	if len(want) == 0 {
 		return recorded, nil
 	}
-	var set imap.UIDSet
-	for _, u := range want {
-		set.AddNum(u)
-	}
-	ic.dog.kick()
-	cmd := ic.c.Fetch(set, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
-	defer cmd.Close()
-	for {
-		msg := cmd.Next()
-		if msg == nil {
-			break
-		}
-		var uid imap.UID
-		for {
-			item := msg.Next()
-			if item == nil {
-				break
+	err = ic.fetchEach(want, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}},
+		func(uid imap.UID, lit imap.LiteralReader) error {
+			// An empty body for a message that has a size is no message;
+			// BODY[] NIL (Dovecot's answer for a message another session
+			// expunged) never comes here. Both are left alone: not
+			// recorded, never deleted, found again if still there.
+			if lit.Size() == 0 && infos[uid].size > 0 {
+				f.log().Info("the server sent no body for a message; it is left alone", "account", a.Name, "server", where(a),
+					"folder", folder, "uid", uid)
+				return nil
 			}
-			switch it := item.(type) {
-			case imapclient.FetchItemDataUID:
-				uid = it.UID
-			case imapclient.FetchItemDataBodySection:
-				if uid == 0 && len(want) == 1 {
-					uid = want[0]
-				}
-				if uid == 0 {
-					// The UID must be known before the message is queued
-					// (its Received header and record name it).
-					return recorded, fail(CauseServer, "fetch from folder "+folder, errors.New("the server sent BODY[] before the UID"),
-						"the server is broken; nothing is lost")
-				}
-				if !slices.Contains(want, uid) || recorded[uid] {
-					continue // not asked for, or sent twice: the rest is discarded by Next
-				}
-				// BODY[] NIL: Dovecot's answer for a message another
-				// session expunged; an empty body for a message that has
-				// a size is no message either. Both are left alone: not
-				// recorded, never deleted, found again if still there.
-				if it.Literal == nil || it.Literal.Size() == 0 && infos[uid].size > 0 {
-					f.log().Info("the server sent no body for a message; it is left alone", "account", a.Name, "server", where(a),
-						"folder", folder, "uid", uid)
-					continue
-				}
-				o := origin{a: a, proto: ic.proto, folder: folder, uidvalidity: uv, uid: strconv.FormatUint(uint64(uid), 10)}
-				ok, err := f.fetchOne(ctx, o, it.Literal, it.Literal.Size(), s)
-				if err != nil {
-					return recorded, err
-				}
-				if ok {
-					recorded[uid] = true
-				}
+			o := origin{a: a, proto: ic.proto, folder: folder, uidvalidity: uv, uid: strconv.FormatUint(uint64(uid), 10)}
+			ok, err := f.fetchOne(ctx, o, lit, lit.Size(), s)
+			if ok {
+				recorded[uid] = true
 			}
-		}
-	}
-	if err := cmd.Close(); err != nil {
-		return recorded, ic.explain(err)
-	}
-	return recorded, nil
+			return err
+		}, nil)
+	return recorded, err
 }
 
 // imapAfterDue deletes or moves the folder's delivered messages whose
@@ -425,7 +426,7 @@ func (f *Fetcher) imapAfterDue(ctx context.Context, ic *imapConn, folder string,
 	}
 	rows, err := f.Store.FetchedInFolder(ctx, a.Name, folder, uv)
 	if err != nil {
-		return fail(CauseLocal, "read what was fetched from "+folder, err, "")
+		return fail(CauseLocal, "read what was fetched from "+folder, err, nil)
 	}
 	var due []imap.UID
 	for u, m := range rows {
@@ -486,12 +487,13 @@ func afterFailure(a *directory.FetchAccount, what string, err error, ic *imapCon
 	var ie *imap.Error
 	if errors.As(err, &ie) {
 		cause := CauseServer
-		hint := "the messages are delivered and recorded; the " + a.After + " is tried again at the next attempt"
+		fix := because("the messages are delivered and recorded; the " + a.After + " is tried again at the next attempt")
 		if a.After == "move" {
 			cause = CauseFolder
-			hint = "check that the folder " + a.MoveTo + " exists on the server; " + hint
+			fix = diag.Because("the messages are delivered and recorded; the move is tried again at the next attempt: see whether the server has the folder "+a.MoveTo,
+				diag.Command("ebb", "fetch", "test", a.Name))
 		}
-		return fail(cause, what+" the fetched messages on "+where(a), fmt.Errorf("the server says: %s", ie.Text), hint)
+		return fail(cause, what+" the fetched messages on "+where(a), fmt.Errorf("the server says: %s", ie.Text), fix)
 	}
 	return ic.explain(err)
 }

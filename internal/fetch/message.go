@@ -235,7 +235,15 @@ func (f *Fetcher) sizeRefusal(a *directory.FetchAccount, size int64, atLeast boo
 	e := diag.New("size", "take a message for", a.Mailbox,
 		fmt.Errorf("it has %s, over smtp.max_message_size (%d bytes)", what, f.MaxMessageSize))
 	e.Component, e.Class = Component+" "+a.Name, diag.Permanent
-	e.Hint = "read it on the server; to take it here, raise smtp.max_message_size"
+	fix := because("read it on the server")
+	if f.Setting != nil {
+		if s := f.Setting("smtp.max_message_size"); s != nil {
+			want := (size + size/8 + 1<<20 - 1) >> 20
+			fix = diag.Because("read it on the server; or take it here", diag.SetString(s, fmt.Sprintf("%dM", want)), diag.Restart(s),
+				diag.Say("run: ebb fetch retry "+a.Name+" with its UID (ebb fetch list names it)"))
+		}
+	}
+	e.SetFix(fix)
 	return e
 }
 
@@ -298,7 +306,7 @@ func (f *Fetcher) fetchOne(ctx context.Context, o origin, body io.Reader, want i
 		}
 		s.tempInRow++
 		s.lastTemp = fail(CauseLocal, "queue "+o.name()+" for "+o.a.Mailbox, err,
-			"the message stays on the server and is fetched again at the next attempt; "+orDoctor(de))
+			because("the message stays on the server and is fetched again at the next attempt"))
 		f.log().Warn("cannot queue a fetched message; it stays on the server", "account", o.a.Name, "server", where(o.a),
 			"folder", o.folder, "uid", o.uid, "diag", de)
 		if s.tempInRow >= 3 {
@@ -310,7 +318,7 @@ func (f *Fetcher) fetchOne(ctx context.Context, o origin, body io.Reader, want i
 	if err := f.Store.RecordFetched(ctx, o.a.Name, o.fetched(directory.FetchedMessage{Digest: tk.digest, Size: tk.size,
 		QueueID: tk.queueID, State: directory.FetchQueued, Summary: tk.summary})); err != nil {
 		return false, fail(CauseLocal, "record "+o.name()+" as queued (it is in the queue as "+tk.queueID+")", err,
-			"it will be fetched again once the directory works: at most this one message twice")
+			because("it will be fetched again once the directory works: at most this one message twice"))
 	}
 	s.waitFor[tk.queueID] = true
 	s.res.Fetched++
@@ -321,20 +329,13 @@ func (f *Fetcher) fetchOne(ctx context.Context, o origin, body io.Reader, want i
 	return true, nil
 }
 
-func orDoctor(de *diag.Error) string {
-	if de.Hint != "" {
-		return de.Hint
-	}
-	return "run: ebb doctor"
-}
-
 // recordSkip records a message the local side refused for good: it stays
 // on the server, and a person is told at the end of the pass.
 func (f *Fetcher) recordSkip(ctx context.Context, o origin, size int64, summary string, de *diag.Error, res *Result) error {
 	ref := de.EnsureRef()
 	m := o.fetched(directory.FetchedMessage{Size: size, State: directory.FetchSkipped, Reason: de.Sentence(), Ref: ref, Summary: summary})
 	if err := f.Store.RecordFetched(ctx, o.a.Name, m); err != nil {
-		return fail(CauseLocal, "record "+o.name()+" as skipped", err, "it stays on the server and is tried again at the next attempt")
+		return fail(CauseLocal, "record "+o.name()+" as skipped", err, because("it stays on the server and is tried again at the next attempt"))
 	}
 	res.Skipped++
 	f.reportSkip(o.a, m)
@@ -365,24 +366,20 @@ func (f *Fetcher) ready(ctx context.Context, a *directory.FetchAccount, size int
 	case ok && de.Op == "quota" && de.Errno == "EDQUOT":
 		return nil, de, nil
 	}
-	hint := "the messages stay on the server until the mailbox takes mail again"
-	if ok && de.Hint != "" {
-		hint = de.Hint + "; " + hint
-	}
-	return nil, nil, fail(CauseMailbox, "deliver to "+a.Mailbox, err, hint)
+	return nil, nil, fail(CauseMailbox, "deliver to "+a.Mailbox, err, because("the messages stay on the server until the mailbox takes mail again"))
 }
 
 // waitingFor is the pass's failure when messages wait on the server for
 // room in the mailbox.
 func waitingFor(a *directory.FetchAccount, de *diag.Error, n int) *failure {
-	return fail(CauseQuota, "deliver to "+a.Mailbox, fmt.Errorf("%d messages wait on the server: %s", n, de.Error()),
-		de.Hint+"; they are fetched once they fit (mail.over_quota = temporary)")
+	return fail(CauseQuota, "deliver to "+a.Mailbox, fmt.Errorf("%d messages wait on the server: %w", n, de),
+		because("they are fetched once they fit (mail.over_quota = temporary)"))
 }
 
 // markRemoved records that the server copies of uids are gone.
 func (f *Fetcher) markRemoved(ctx context.Context, a *directory.FetchAccount, folder string, uv uint32, uids []string) error {
 	if err := f.Store.MarkRemoved(ctx, a.Name, folder, uv, uids); err != nil {
-		return fail(CauseLocal, "record messages as removed from the server", err, "")
+		return fail(CauseLocal, "record messages as removed from the server", err, nil)
 	}
 	return nil
 }

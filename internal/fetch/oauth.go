@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 )
 
@@ -67,14 +68,14 @@ func (f *Fetcher) accessToken(ctx context.Context, a *directory.FetchAccount) (s
 	o := a.OAuth
 	if o == nil || (o.RefreshToken == "" && o.AccessToken == "") {
 		return "", time.Time{}, fail(CauseToken, "log in with OAuth2", errors.New("the account has no OAuth2 token yet"),
-			"run: ebb fetch auth "+a.Name)
+			diag.Because("grant ebb access once", diag.Command("ebb", "fetch", "auth", a.Name)))
 	}
 	if o.AccessToken != "" && (o.Expiry.IsZero() || o.Expiry.After(f.clock().Add(f.Cfg.TokenRefreshBefore.Duration))) {
 		return o.AccessToken, o.Expiry, nil
 	}
 	if o.RefreshToken == "" {
 		return "", time.Time{}, fail(CauseToken, "log in with OAuth2", errors.New("the access token has expired and there is no refresh token"),
-			"run: ebb fetch auth "+a.Name)
+			diag.Because("grant ebb access again", diag.Command("ebb", "fetch", "auth", a.Name)))
 	}
 	tok, err := oauthConfig(o).TokenSource(f.httpCtx(ctx), &oauth2.Token{RefreshToken: o.RefreshToken}).Token()
 	if err != nil {
@@ -88,7 +89,7 @@ func (f *Fetcher) accessToken(ctx context.Context, a *directory.FetchAccount) (s
 	if err := f.Store.SetFetchOAuth(ctx, a.Name, &n); err != nil {
 		// Without storing a rotated refresh token the next refresh
 		// would fail: say so now.
-		return "", time.Time{}, fail(CauseLocal, "store the refreshed OAuth2 token", err, "")
+		return "", time.Time{}, fail(CauseLocal, "store the refreshed OAuth2 token", err, nil)
 	}
 	a.OAuth = &n
 	f.log().Info("oauth2 access token refreshed", "account", a.Name, "expires", n.Expiry.UTC().Format(time.RFC3339))
@@ -110,13 +111,13 @@ func tokenFailure(a *directory.FetchAccount, err error) error {
 		if re.ErrorCode == "invalid_grant" {
 			return fail(CauseRevoked, "refresh the OAuth2 access token at "+a.OAuth.TokenURL,
 				fmt.Errorf("refresh token revoked or expired: consent must be renewed (the token endpoint answered %s)", words),
-				"run: ebb fetch auth "+a.Name+" (the user grants access again)")
+				diag.Because("the user grants access again", diag.Command("ebb", "fetch", "auth", a.Name)))
 		}
 		return fail(CauseToken, "refresh the OAuth2 access token at "+a.OAuth.TokenURL,
-			fmt.Errorf("the token endpoint refused: %s", words), "check the client id and secret (ebb fetch add --client-id/--client-secret)")
+			fmt.Errorf("the token endpoint refused: %s", words), because("check the client id and secret the account was added with (--client-id, --client-secret)"))
 	}
 	return fail(CauseToken, "refresh the OAuth2 access token at "+a.OAuth.TokenURL, err,
-		"the token endpoint cannot be reached; it is retried with backoff")
+		because("the token endpoint cannot be reached; it is retried with backoff"))
 }
 
 // DeviceAuth runs the device authorization grant (RFC 8628) once: it

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 )
 
@@ -186,7 +187,7 @@ func unexpected(err error) error {
 }
 
 func (f *Fetcher) popDial(ctx context.Context, a *directory.FetchAccount) (*popClient, string, error) {
-	tc, err := tlsConfig(a)
+	tc, err := tlsConfig(a, f.ReadAs)
 	if err != nil {
 		return nil, "", err
 	}
@@ -215,7 +216,8 @@ func (f *Fetcher) popDial(ctx context.Context, a *directory.FetchAccount) (*popC
 			conn.Close()
 			var pe *popError
 			if errors.As(err, &pe) {
-				return nil, "", fail(CauseTLS, "start TLS (STLS) with "+where(a), pe, "the server offers no STLS: use --tls implicit on port 995")
+				return nil, "", fail(CauseTLS, "start TLS (STLS) with "+where(a), pe,
+					diag.Because("the server offers no STLS here: use POP3 over TLS", diag.Command("ebb", "fetch", "set", a.Name, "--tls", "implicit", "--server", net.JoinHostPort(a.Host, "995"))))
 			}
 			return nil, "", err
 		}
@@ -298,11 +300,7 @@ func (f *Fetcher) popLogin(ctx context.Context, c *popClient, a *directory.Fetch
 	}
 	var pe *popError
 	if errors.As(err, &pe) {
-		hint := "check the username (--user " + a.Username + ") and set the password again: ebb fetch passwd " + a.Name
-		if a.Auth == "oauth2" {
-			hint = "the access token was refused; run ebb fetch auth " + a.Name + " if this persists"
-		}
-		return fail(CauseLogin, doing, fmt.Errorf("the server refused the login: %s", pe.words), hint)
+		return fail(CauseLogin, doing, fmt.Errorf("the server refused the login: %s", pe.words), loginFix(a))
 	}
 	return err
 }
@@ -321,7 +319,7 @@ func (f *Fetcher) popListing(c *popClient, a *directory.FetchAccount) ([]popMsg,
 		var pe *popError
 		if errors.As(err, &pe) {
 			return nil, fail(CauseServer, "list the unique ids (UIDL) on "+where(a), pe,
-				"the server has no UIDL (RFC 1939 §7): without it ebb cannot tell what it fetched before, so it fetches nothing")
+				because("the server has no UIDL (RFC 1939 §7): without it ebb cannot tell what it fetched before, so it fetches nothing; fetch this account over IMAP if the provider offers it"))
 		}
 		return nil, err
 	}
@@ -426,7 +424,7 @@ func (f *Fetcher) popSession(ctx context.Context, a *directory.FetchAccount, p P
 	}
 	rows, err := f.Store.FetchedInFolder(ctx, a.Name, popFolder, 0)
 	if err != nil {
-		return fail(CauseLocal, "read what was fetched", err, "")
+		return fail(CauseLocal, "read what was fetched", err, nil)
 	}
 	listed := map[string]bool{}
 	var todo []popMsg
@@ -455,7 +453,7 @@ func (f *Fetcher) popSession(ctx context.Context, a *directory.FetchAccount, p P
 		return err
 	}
 	if err := f.Store.ForgetFetched(ctx, a.Name, gone); err != nil {
-		return fail(CauseLocal, "forget messages gone from the server", err, "")
+		return fail(CauseLocal, "forget messages gone from the server", err, nil)
 	}
 	if p != nil {
 		p.Folder(a.Name, popFolder, len(todo))
@@ -531,7 +529,7 @@ func (f *Fetcher) popSession(ctx context.Context, a *directory.FetchAccount, p P
 	if a.After == "delete" {
 		rows, err := f.Store.FetchedInFolder(ctx, a.Name, popFolder, 0)
 		if err != nil {
-			return fail(CauseLocal, "read what was fetched", err, "")
+			return fail(CauseLocal, "read what was fetched", err, nil)
 		}
 		for _, m := range list {
 			if r, ok := rows[m.uidl]; ok && r.State == directory.FetchDelivered && !r.Removed {

@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 )
 
@@ -67,7 +68,7 @@ func (f *Fetcher) Test(ctx context.Context, a *directory.FetchAccount, w io.Writ
 	}
 	for fo := range want {
 		err := fail(CauseFolder, fmt.Sprintf("find the folder %q on %s", fo, where(a)), fmt.Errorf("the server lists no such folder"),
-			"the folders above are what the server has; change the account's --folder")
+			diag.Because("the folders above are what the server has", diag.Say("run: ebb fetch set "+a.Name+" --folder ONE-OF-THEM")))
 		return asDiag(err, a)
 	}
 	ic.c.Logout().Wait()
@@ -79,7 +80,7 @@ func (f *Fetcher) Test(ctx context.Context, a *directory.FetchAccount, w io.Writ
 // checks, changing nothing.
 func (f *Fetcher) Reach(ctx context.Context, a *directory.FetchAccount) error {
 	if a.Protocol == "pop3" {
-		tc, err := tlsConfig(a)
+		tc, err := tlsConfig(a, f.ReadAs)
 		if err != nil {
 			return asDiag(err, a)
 		}
@@ -100,11 +101,11 @@ func (f *Fetcher) Reach(ctx context.Context, a *directory.FetchAccount) error {
 			return netDiag(err, a, "read the greeting of")
 		}
 		if !strings.HasPrefix(line, "+OK") {
-			return asDiag(fail(CauseServer, "read the greeting of "+where(a), fmt.Errorf("it says %q, not +OK", strings.TrimSpace(line)), "is this a POP3 port?"), a)
+			return asDiag(fail(CauseServer, "read the greeting of "+where(a), fmt.Errorf("it says %q, not +OK", strings.TrimSpace(line)), because("this is no POP3 greeting: check the port (POP3S 995, POP3 110)")), a)
 		}
 		return nil
 	}
-	tc, err := tlsConfig(a)
+	tc, err := tlsConfig(a, f.ReadAs)
 	if err != nil {
 		return asDiag(err, a)
 	}

@@ -7,7 +7,6 @@ import (
 	"strconv"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/ebbmail/ebb/internal/directory"
 )
@@ -124,7 +123,7 @@ func (f *Fetcher) imapRefetch(ctx context.Context, ic *imapConn, folder string, 
 				continue
 			}
 			if err := f.Store.RecordFetched(ctx, a.Name, m); err != nil {
-				return nil, fail(CauseLocal, "record a message as taken before", err, "")
+				return nil, fail(CauseLocal, "record a message as taken before", err, nil)
 			}
 			res.Known++
 		}
@@ -145,42 +144,18 @@ func (f *Fetcher) imapDigests(ic *imapConn, uids []imap.UID) (map[imap.UID]conte
 	if len(uids) == 0 {
 		return out, nil
 	}
-	var set imap.UIDSet
-	for _, u := range uids {
-		set.AddNum(u)
-	}
-	ic.dog.kick()
-	cmd := ic.c.Fetch(set, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
-	defer cmd.Close()
-	for {
-		msg := cmd.Next()
-		if msg == nil {
-			break
-		}
-		var uid imap.UID
-		for {
-			item := msg.Next()
-			if item == nil {
-				break
+	err := ic.fetchEach(uids, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}},
+		func(uid imap.UID, lit imap.LiteralReader) error {
+			t := newTap(&kickReader{r: lit, dog: ic.dog}, 0, lit.Size())
+			if _, err := io.Copy(io.Discard, t); err != nil {
+				ic.c.Close() // see stepper.abort
+				return ic.explain(err)
 			}
-			switch it := item.(type) {
-			case imapclient.FetchItemDataUID:
-				uid = it.UID
-			case imapclient.FetchItemDataBodySection:
-				if it.Literal == nil || uid == 0 {
-					continue
-				}
-				t := newTap(&kickReader{r: it.Literal, dog: ic.dog}, 0, it.Literal.Size())
-				if _, err := io.Copy(io.Discard, t); err != nil {
-					ic.c.Close() // see stepper.abort
-					return nil, ic.explain(err)
-				}
-				out[uid] = contentID{digest: t.digest(), hash: messageHash(t.head, t.n), size: t.n}
-			}
-		}
-	}
-	if err := cmd.Close(); err != nil {
-		return nil, ic.explain(err)
+			out[uid] = contentID{digest: t.digest(), hash: messageHash(t.head, t.n), size: t.n}
+			return nil
+		}, nil)
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -123,7 +123,7 @@ func (r *Runner) loopOnce(ctx context.Context, a *directory.FetchAccount, slots 
 			r.F.log().Error("fetch account stopped by a panic: a bug in ebb; the other accounts and ebb serve go on", "account", a.Name,
 				"server", where(a), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			err := fail(CauseInternal, "run the account (server "+where(a)+")", fmt.Errorf("a bug in ebb: %v", v),
-				"nothing is lost; please report it with the log's stack; the account is tried again after fetch.backoff_max")
+				because("nothing is lost; please report it with the log's stack; the account is tried again after fetch.backoff_max"))
 			func() {
 				defer func() { recover() }()
 				r.F.record(context.WithoutCancel(ctx), a, Result{}, err)

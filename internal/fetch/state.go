@@ -30,7 +30,7 @@ func (f *Fetcher) endPass(ctx context.Context, a *directory.FetchAccount, res *R
 	f.notify(ctx, a)
 	queued, err := f.Store.FetchedByState(ctx, a.Name, directory.FetchQueued)
 	if err != nil {
-		return 0, fail(CauseLocal, "read what waits in the queue", err, "")
+		return 0, fail(CauseLocal, "read what waits in the queue", err, nil)
 	}
 	res.Waiting = len(queued)
 	return len(queued), nil
@@ -61,7 +61,7 @@ func (f *Fetcher) settle(ctx context.Context, a *directory.FetchAccount, wait ti
 		}
 		changed, err := f.Store.ApplyFetchOutcomes(ctx, a.Name)
 		if err != nil {
-			return out, fail(CauseLocal, "read how the queue delivered the fetched messages", err, "")
+			return out, fail(CauseLocal, "read how the queue delivered the fetched messages", err, nil)
 		}
 		for _, m := range changed {
 			switch m.State {
@@ -106,7 +106,7 @@ func (f *Fetcher) findLost(ctx context.Context, a *directory.FetchAccount, res *
 	}
 	queued, err := f.Store.FetchedByState(ctx, a.Name, directory.FetchQueued)
 	if err != nil {
-		return fail(CauseLocal, "read what waits in the queue", err, "")
+		return fail(CauseLocal, "read what waits in the queue", err, nil)
 	}
 	var lost []directory.FetchedMessage
 	for _, m := range queued {
@@ -130,7 +130,7 @@ func (f *Fetcher) findLost(ctx context.Context, a *directory.FetchAccount, res *
 	}
 	reason := "the queue no longer holds it and did not say how its delivery ended (a crash before the outcome was recorded, or the message was removed from the spool by hand): it may or may not be in the mailbox, so its copy stays on the server. Fix: look for it in the mailbox; if it is not there, ebb fetch retry " + a.Name + " UID fetches it again"
 	if err := f.Store.SkipFetched(ctx, a.Name, keys, reason, ref); err != nil {
-		return fail(CauseLocal, "record messages as skipped", err, "")
+		return fail(CauseLocal, "record messages as skipped", err, nil)
 	}
 	for _, m := range lost {
 		m.State, m.Reason, m.Ref, m.Notified = directory.FetchSkipped, reason, ref, false

@@ -1,0 +1,93 @@
+package fetch
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ebbmail/ebb/internal/directory"
+)
+
+// tlsFake serves fakeIMAP over TLS with a certificate for the names
+// given, signed by a CA of its own; caFile is that CA, for --ca-file.
+func tlsFake(t *testing.T, names ...string) (port int, caFile string) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caTpl, caTpl, &caKey.PublicKey, caKey)
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, _ := x509.CreateCertificate(rand.Reader, tpl, ca, &key.PublicKey, caKey)
+	caFile = filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644)
+	srv := newFakeIMAP(t)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go srv.session(c)
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port, caFile
+}
+
+// Issue 21: a certificate valid for localhost, used at 127.0.0.1, is a
+// wrong name, not a wrong CA. The fix says so and names the command; run
+// as written, the account logs in.
+func TestACertificateForAnotherNameSaysTheName(t *testing.T) {
+	port, caFile := tlsFake(t, "localhost")
+	dir := testDirectory(t)
+	a := directory.FetchAccount{Name: "lab", Protocol: "imap", Host: "127.0.0.1", Port: port, TLS: "implicit", Verify: true, CAFile: caFile,
+		Username: "alice", Password: "pw", Auth: "password", Mailbox: "alice@example.test", After: "keep", Enabled: true, Folders: []string{"INBOX"}}
+	f := testFetcher(dir, newTestQueue(dir))
+	err := f.Test(context.Background(), &a, &strings.Builder{})
+	if err == nil {
+		t.Fatal("a certificate for localhost verified at 127.0.0.1")
+	}
+	s := err.Error()
+	if !strings.Contains(s, "not valid for the name 127.0.0.1") || !strings.Contains(s, "holds localhost, not 127.0.0.1") ||
+		strings.Contains(s, "give the CA") {
+		t.Fatalf("the error does not name the name: %s", s)
+	}
+	m := regexp.MustCompile(`run: ebb fetch set lab --server (\S+)`).FindStringSubmatch(s)
+	if m == nil {
+		t.Fatalf("no command in the fix: %s", s)
+	}
+	n, err := Change(a, Changes{Server: &m[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Test(context.Background(), &n, &strings.Builder{}); err != nil {
+		t.Fatalf("after following the fix: %v", err)
+	}
+	// A CA that did not sign the certificate is the CA's trouble.
+	_, otherCA := tlsFake(t, "localhost")
+	n.CAFile = otherCA
+	if err := f.Test(context.Background(), &n, &strings.Builder{}); err == nil || !strings.Contains(err.Error(), "not by the CA in --ca-file "+otherCA) {
+		t.Fatalf("a wrong CA: %v", err)
+	}
+}
