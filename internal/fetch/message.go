@@ -125,13 +125,14 @@ const maxSummary = 400
 // summaryOf is "From: …; Subject: …; Date: …; Message-ID: …" of a header,
 // each value on one line, without control characters, bounded.
 func summaryOf(header []byte) string {
-	m, err := mail.ReadMessage(io.MultiReader(bytes.NewReader(header), strings.NewReader("\r\n\r\n")))
-	if err != nil {
+	// Read by mailhdr, as every part of ebb reads a header.
+	h, _ := mailhdr.Read(bufio.NewReader(bytes.NewReader(header)), len(header)+1)
+	if h == nil {
 		return ""
 	}
 	var parts []string
 	for _, k := range summaryFields {
-		v := strings.Join(strings.Fields(m.Header.Get(k)), " ")
+		v := strings.Join(strings.Fields(mailhdr.DecodeText(h.Value(k))), " ")
 		if v == "" {
 			continue
 		}
