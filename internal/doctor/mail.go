@@ -136,11 +136,29 @@ func checkMaildirs(ctx context.Context, env *Env) []Finding {
 	}
 	res := env.Probe.Dirs(ctx, reqs)
 	bad := map[string]bool{}
+	failed := map[string][]*diag.Error{} // Maildir → its subdirectories' failures
+	var order []string
 	for i, e := range res {
 		if e != nil {
-			out = append(out, Failed(name, e))
-			bad[filepath.Dir(reqs[i].Dir)] = true
+			d := filepath.Dir(reqs[i].Dir)
+			if failed[d] == nil {
+				order = append(order, d)
+			}
+			failed[d] = append(failed[d], e)
+			bad[d] = true
 		}
+	}
+	for _, d := range order {
+		es := failed[d]
+		e := es[0]
+		if len(es) > 1 && e.Fix != nil && len(e.Fix.Steps) == 1 && strings.HasPrefix(e.Fix.Steps[0].Run, "chown ") {
+			// Several of one Maildir's directories made by someone else (a
+			// Maildir copied in as root): one chown -R of the Maildir, not
+			// one round per directory.
+			e.Reason += fmt.Sprintf(" (and %s more of this Maildir's directories)", diag.Count(len(es)-1, "other"))
+			e.SetFix(diag.ChownTree(d, setting.MailUser(), setting))
+		}
+		out = append(out, Failed(name, e))
 	}
 	// Files that Dovecot cannot read are a problem even when ebb can write:
 	// warn when a Maildir is not owned by the delivery user.
