@@ -54,8 +54,12 @@ func fixOf(t *testing.T, out string) string {
 	for _, l := range strings.Split(out, "\n") {
 		if i := strings.Index(l, ". Fix: "); i >= 0 {
 			fix := l[i+len(". Fix: "):]
-			if j := strings.Index(fix, " [as nobody"); j >= 0 {
-				fix = fix[:j]
+			// What follows the sentence on its line: doctor's stand-in
+			// mark, explain's ref.
+			for _, tail := range []string{" [as nobody", " [ref "} {
+				if j := strings.Index(fix, tail); j >= 0 {
+					fix = fix[:j]
+				}
 			}
 			return strings.TrimSpace(fix)
 		}

@@ -1,0 +1,275 @@
+package test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ebbmail/ebb/test/harness"
+)
+
+// The queue and spool matrix, as ebb serve meets it: the fix a client's
+// ref opens in ebb explain, and the one mailq shows, followed literally
+// with the daemon running (its restarts and reloads are the case's).
+func TestHintsFollowedFixTheQueueMatrix(t *testing.T) {
+	refIn := regexp.MustCompile(`\(ref ([A-Z2-7]{8})\)`)
+	t.Run("the spool made by root: a client's ref, explained", func(t *testing.T) {
+		e := newQueueEnv(t, "")
+		e.Start()
+		harness.Install(t, "swaks")
+		send := func() (string, bool) {
+			r := harness.Run(t, exec.Command("swaks", "--server", e.SMTP, "--from", "alice@example.org", "--to", "bob@example.test",
+				"--timeout", "60", "--h-Subject", "via the spool"), nil)
+			return r.Stdout, r.Code == 0
+		}
+		os.Chown(e.Spool, 0, 0)
+		out, ok := send()
+		m := refIn.FindStringSubmatch(out)
+		if ok || m == nil {
+			t.Fatalf("the unwritable spool did not refuse with a ref:\n%s", out)
+		}
+		story := e.ebb("explain", "-c", e.Conf, m[1])
+		f := &hintFollower{t: t, daemon: func(string) { e.Stop(); e.Start() }}
+		before := observe(t, f, e.Dir)
+		followUntilFixed(t, f, send, story.Stdout)
+		before.notWorse(t, observe(t, f, e.Dir), e.User, f.done)
+		e.waitFor("the message in bob's Maildir", func() bool { return len(e.delivered("bob")) == 1 })
+	})
+	t.Run("a Maildir root made: mailq's fix, then a flush", func(t *testing.T) {
+		e := newQueueEnv(t, "")
+		box := e.maildir("bob")
+		e.rootOwnedMaildir(box)
+		e.Start()
+		f0 := filepath.Join(e.Dir, "m.eml")
+		writeMessage(t, f0, "deferred", 500)
+		if r := e.swaks("bob@example.test", f0); r.Code != 0 {
+			t.Fatalf("swaks: %s", r.Stdout)
+		}
+		var text string
+		e.waitFor("a deferral with its fix", func() bool {
+			text, _ = e.mailq()
+			return strings.Contains(text, "Fix: ")
+		})
+		f := &hintFollower{t: t, daemon: func(string) { e.Stop(); e.Start() }}
+		before := observe(t, f, e.Dir)
+		followUntilFixed(t, f, func() (string, bool) {
+			if r := e.ebb("queue", "flush", "-c", e.Conf); r.Code != 0 {
+				t.Fatalf("flush: %s", r.Stderr)
+			}
+			var text string
+			ok := false
+			for i := 0; i < 200 && !ok; i++ {
+				time.Sleep(50 * time.Millisecond)
+				text, _ = e.mailq()
+				ok = strings.Contains(text, "Mail queue is empty")
+				if strings.Contains(text, "attempts 2") || strings.Contains(text, "attempts 3") {
+					break // tried again, and failed again
+				}
+			}
+			return text, ok
+		}, text)
+		before.notWorse(t, observe(t, f, e.Dir), e.User, f.done)
+		if n := len(e.delivered("bob")); n != 1 {
+			t.Errorf("%d messages in bob's Maildir after the fix, want 1", n)
+		}
+	})
+}
+
+// mountNamespace is a private mount namespace where /var is an overlay: a
+// fix that creates a directory of ebb's own beside the system's /var/mail
+// (/var/vmail) is followed there, and the host's /var stays as it was. A
+// process holds the namespace; commands enter it with nsenter.
+type mountNamespace struct {
+	pid int
+}
+
+func newMountNamespace(t *testing.T) *mountNamespace {
+	t.Helper()
+	harness.RequireRoot(t)
+	dir := t.TempDir()
+	for _, d := range []string{"upper", "work"} {
+		os.Mkdir(filepath.Join(dir, d), 0o755)
+	}
+	holder := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
+		fmt.Sprintf("mount -t overlay overlay -o lowerdir=/var,upperdir=%s/upper,workdir=%s/work /var && echo ready && exec sleep 3600", dir, dir))
+	out, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder.Stderr = os.Stderr
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
+	buf := make([]byte, 6)
+	if n, _ := out.Read(buf); string(buf[:n]) != "ready\n" {
+		t.Fatalf("the mount namespace did not start: %q", buf[:n])
+	}
+	return &mountNamespace{pid: holder.Process.Pid}
+}
+
+// command runs args inside the namespace.
+func (ns *mountNamespace) command(args ...string) *exec.Cmd {
+	return exec.Command("nsenter", append([]string{"-t", fmt.Sprint(ns.pid), "-m", "--"}, args...)...)
+}
+
+// mail.root = /var/mail, the system's (root:mail 2775): delivery as the
+// mail user fails; the fix never touches /var/mail, it makes ebb's own
+// /var/vmail and points mail.root at it (in the namespace's overlay).
+func TestHintsFollowedFixASharedMailRoot(t *testing.T) {
+	ns := newMountNamespace(t)
+	m := newMailEnv(t, "")
+	m.addMailboxes("example.test", []string{"alice", "bob"}, nil)
+	setTOML(t, m.Conf, "mail.root", `"/var/mail"`)
+	m.Root = "/var/vmail" // where the mail is once the fix is followed
+	deliver := func(who string) (string, bool) {
+		cmd := ns.command("setpriv", fmt.Sprintf("--reuid=%d", m.User.UID), fmt.Sprintf("--regid=%d", m.User.GID), "--clear-groups",
+			harness.Ebb(t), "deliver", "-c", m.Conf, "-d", who+"@example.test")
+		r := harness.Run(t, cmd, testMessage("for "+who, 500))
+		return r.Stdout + r.Stderr, r.Code == 0
+	}
+	out, ok := deliver("alice")
+	if ok || !strings.Contains(out, "/var/mail") {
+		t.Fatalf("delivery under the system's /var/mail did not fail:\n%s", out)
+	}
+	f := &hintFollower{t: t, ns: ns.command, daemon: func(string) {}} // ebb deliver reads the config at each run
+	before := observe(t, f, m.Dir)
+	followUntilFixed(t, f, func() (string, bool) { return deliver("alice") }, out)
+	before.notWorse(t, observe(t, f, m.Dir), m.User, f.done)
+	if !strings.Contains(strings.Join(f.done, " "), "install -d -o "+m.User.Name+" -g "+m.User.Name+" -m 0750 /var/vmail") {
+		t.Errorf("the fix did not make /var/vmail for the mail user: %q", f.done)
+	}
+	// Two mailboxes, two Maildirs, under the new root.
+	if _, ok := deliver("bob"); !ok {
+		t.Fatal("bob after the fix")
+	}
+	for _, who := range []string{"alice", "bob"} {
+		r := harness.Run(t, ns.command("sh", "-c", "cat /var/vmail/example.test/"+who+"/Maildir/new/*"), nil)
+		other := map[string]string{"alice": "bob", "bob": "alice"}[who]
+		if !strings.Contains(r.Stdout, "Subject: for "+who) || strings.Contains(r.Stdout, "Subject: for "+other) {
+			t.Errorf("%s's Maildir under /var/vmail: %q", who, r.Stdout)
+		}
+	}
+	if _, err := os.Stat("/var/vmail/example.test"); err == nil {
+		t.Errorf("the host's /var was changed: the fix ran outside the namespace")
+	}
+}
+
+// A full filesystem: the fix names the directory (not the message's file,
+// gone by then) and the df commands; "free space" is followed by deleting
+// the file that filled it.
+func TestHintsFollowedFixAFullFilesystem(t *testing.T) {
+	m := newMailEnv(t, "")
+	m.addMailboxes("example.test", []string{"alice", "bob"}, nil)
+	mnt := filepath.Join(m.Root, "example.test", "alice")
+	os.MkdirAll(mnt, 0o755)
+	if out, err := runOut("mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", mnt); err != nil {
+		t.Fatalf("mount tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { runOut("umount", "-l", mnt) })
+	m.maildir(m.boxOf("alice", "example.test"))
+	m.maildir(m.boxOf("bob", "example.test"))
+	filler := filepath.Join(mnt, "filler")
+	os.WriteFile(filler, make([]byte, 900<<10), 0o600)
+	deliver := func() (string, bool) {
+		r := m.deliver(testMessage("big", 300<<10), "-d", "alice@example.test")
+		return r.Stdout + r.Stderr, r.Code == 0
+	}
+	out, ok := deliver()
+	if ok || !strings.Contains(out, "no space left on device") {
+		t.Fatalf("the full filesystem did not refuse:\n%s", out)
+	}
+	f := &hintFollower{t: t, words: map[string]func(){"free space or inodes there": func() { os.Remove(filler) }}}
+	before := observe(t, f, m.Dir)
+	followUntilFixed(t, f, deliver, out)
+	before.notWorse(t, observe(t, f, m.Dir), m.User, f.done)
+	twoMailboxesTwoMaildirs(t, m, f.done)
+}
+
+// DKIM keys and TLS files, as doctor (root, probing as the mail user) and
+// the daemon meet them.
+func TestHintsFollowedFixKeysAndCertificates(t *testing.T) {
+	t.Run("a DKIM key root made", func(t *testing.T) {
+		m := newMailEnv(t, "")
+		m.addMailboxes("example.test", []string{"alice", "bob"}, nil)
+		if r := harness.Run(t, exec.Command(harness.Ebb(t), "dkim", "keygen", "-c", m.Conf, "example.test"), nil); r.Code != 0 {
+			t.Fatalf("keygen: %s", r.Stderr)
+		}
+		keys, _ := filepath.Glob(filepath.Join(m.Dir, "data", "dkim", "*", "*"))
+		if len(keys) == 0 {
+			keys, _ = filepath.Glob(filepath.Join(m.Dir, "data", "dkim", "*"))
+		}
+		var key string
+		for _, k := range keys {
+			if fi, err := os.Stat(k); err == nil && fi.Mode().IsRegular() {
+				key = k
+			}
+		}
+		if key == "" {
+			t.Fatalf("no key file under %s: %v", filepath.Join(m.Dir, "data", "dkim"), keys)
+		}
+		rootOwn(t, key, 0o600)
+		doctor := func() (string, bool) {
+			r := harness.Run(t, exec.Command(harness.Ebb(t), "doctor", "-c", m.Conf), nil)
+			var lines []string
+			for _, l := range strings.Split(r.Stdout, "\n") {
+				if strings.Contains(l, "cannot read the DKIM key") {
+					lines = append(lines, l)
+				}
+			}
+			return strings.Join(lines, "\n"), len(lines) == 0
+		}
+		out, ok := doctor()
+		if ok {
+			t.Fatal("doctor does not see the key the mail user cannot read")
+		}
+		f := &hintFollower{t: t}
+		before := observe(t, f, m.Dir)
+		followUntilFixed(t, f, doctor, out)
+		before.notWorse(t, observe(t, f, m.Dir), m.User, f.done)
+	})
+	t.Run("the TLS key a reload cannot read", func(t *testing.T) {
+		e := newServeEnv(t, serveOpts{TLS: true})
+		rootOwn(t, e.Key, 0o600)
+		keyBefore, _ := os.ReadFile(e.Key)
+		doctor := func() (string, bool) {
+			r := harness.Run(t, exec.Command(harness.Ebb(t), "doctor", "-c", e.Conf), nil)
+			var lines []string
+			for _, l := range strings.Split(r.Stdout, "\n") {
+				if strings.Contains(l, "read the TLS key as server.user") {
+					lines = append(lines, l)
+				}
+			}
+			return strings.Join(lines, "\n"), len(lines) == 0
+		}
+		out, ok := doctor()
+		if ok {
+			t.Fatal("doctor does not see the TLS key a reload cannot read")
+		}
+		f := &hintFollower{t: t, daemon: func(action string) {
+			if action != "reload" {
+				t.Fatalf("the fix says %s, a reload would do", action)
+			}
+			e.Signal(syscall.SIGHUP)
+		}}
+		before := observe(t, f, e.Dir)
+		followUntilFixed(t, f, doctor, out)
+		before.notWorse(t, observe(t, f, e.Dir), e.User, f.done)
+		if b, _ := os.ReadFile(e.Key); string(b) != string(keyBefore) {
+			t.Error("the original key was changed")
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(e.Log(), "reload: TLS certificate loaded") {
+			if time.Now().After(deadline) {
+				t.Fatalf("the reload the fix asked for did not load the key's copy:\n%s", e.Log())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+}
