@@ -113,6 +113,11 @@ func TestAuthInboundVerdicts(t *testing.T) {
 	if !strings.Contains(f, "spf=temperror") || !strings.Contains(f, "dmarc=temperror") {
 		t.Errorf("DNS failure: want temperror:\n%s", f)
 	}
+	// Issue 22: the reason names the resolver that was asked
+	// (dns.resolver), not the system's.
+	if !strings.Contains(f, "asked "+dns.Addr()) {
+		t.Errorf("DNS failure: the reason does not name dns.resolver %s:\n%s", dns.Addr(), f)
+	}
 
 	// The quarantined message is in Junk, not in the inbox.
 	junk := waitFolder(t, filepath.Join(home, "Maildir", ".Junk", "new"), 1, two)
@@ -122,6 +127,17 @@ func TestAuthInboundVerdicts(t *testing.T) {
 	if _, ok := bySubject["quarantined"]; ok {
 		t.Error("the quarantined message is in the inbox too")
 	}
+	// Every Authentication-Results field stored parses with a strict RFC
+	// 8601 parser (issue 22).
+	dir := t.TempDir()
+	var files []string
+	for name, m := range bySubject {
+		p := filepath.Join(dir, name+".eml")
+		os.WriteFile(p, []byte(m), 0o644)
+		files = append(files, p)
+	}
+	authresCheck(t, files...)
+
 	// The log says what happened, with the reference of the refusal.
 	log := two.Log()
 	for _, w := range []string{"auth: refused by DMARC policy", "auth: DMARC failure quarantined", "Junk", "dmarc=fail(bank.example)"} {

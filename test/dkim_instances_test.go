@@ -80,6 +80,9 @@ func TestDKIMTwoInstancesSignAndVerify(t *testing.T) {
 		}
 	}
 	t.Logf("at the receiver: %s", ar)
+	stored := filepath.Join(t.TempDir(), "signed.eml")
+	os.WriteFile(stored, []byte(m), 0o644)
+	authresCheck(t, stored) // RFC 8601, by a strict outside parser
 	if t.Failed() {
 		t.Logf("receiver log:\n%s", tail(two.Log(), 20))
 	}

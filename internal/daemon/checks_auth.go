@@ -84,6 +84,7 @@ func (a *authChecker) check(ctx context.Context, in *checkInput) (string, error)
 	start := time.Now()
 	res := a.c.Check(ctx, msgauth.Input{
 		IP: net.IP(ip.AsSlice()), Helo: env.ClientHelo, MailFrom: env.From, Path: in.Msg.DataPath,
+		HiddenFrom: in.Msg.HiddenFrom,
 	})
 	a.metrics.Observe(res)
 	log := a.log.With("queue_id", in.Msg.ID, "session", env.SessionID, "client", env.ClientAddr, "from", env.From,

@@ -90,18 +90,40 @@ func (s *AuthorsScan) Lax(sc *Scanner) {
 		return
 	}
 	for sc.Scan() {
-		f := sc.Field()
-		if f.Is("From") || (f.Name == "" && laxFrom(f.Raw)) {
-			s.b.unreadable("a From: field below a line that ends the header (readers that read past such a line see it)")
-			s.b.lenient(Unfold(string(f.Raw)))
+		if v, ok := HiddenFrom(sc.Field()); ok {
+			s.AddHidden(v)
 		}
 	}
+}
+
+// HiddenFrom reports whether f, a field read below where the header
+// ended at text (Scanner.Lax, Filter.Below), is a From: field to a reader
+// that reads on, and returns its text.
+func HiddenFrom(f Field) (string, bool) {
+	if f.Is("From") || (f.Name == "" && laxFrom(f.Raw)) {
+		return Unfold(string(f.Raw)), true
+	}
+	return "", false
+}
+
+// AddHidden takes the text of a From: field found below where the header
+// ended (HiddenFrom): every domain in it counts, as Unreadable. More than
+// MaxAuthorDomains of them make the Authors Incomplete.
+func (s *AuthorsScan) AddHidden(text string) {
+	s.b.hidden++
+	if s.b.hidden > MaxAuthorDomains {
+		s.b.a.Incomplete = fmt.Sprintf("more than %d From: fields below a line that ends the header", MaxAuthorDomains)
+		return
+	}
+	s.b.unreadable("a From: field below a line that ends the header (readers that read past such a line see it)")
+	s.b.lenient(text)
 }
 
 // Authors is what the fields added so far say.
 func (s *AuthorsScan) Authors() Authors { return s.b.done() }
 
 type authorsBuilder struct {
+	hidden int
 	a      Authors
 	seen   map[string]bool
 	why    []string

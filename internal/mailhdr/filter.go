@@ -33,8 +33,19 @@ type Filter struct {
 	// (a message without a body), so that a reader that needs it (DKIM's)
 	// finds it.
 	EndAtEOF bool
-	fields   int  // fields read
-	lineEnd  bool // the last field ended with a line end
+	// TightenColon writes a field name followed by white space before
+	// its colon (RFC 5322 §4.5's obsolete "From :") as "From:": the same
+	// field, in the form DKIM verifiers read (dkimpy and OpenDKIM do not
+	// take the obsolete one).
+	TightenColon bool
+	// Below, when set with EndWithEmptyLine, is shown each line a lax
+	// reader would take for a field below where the header ended at text
+	// (Scanner.Lax), up to the next empty line: the copy keeps them as
+	// body, and a check may still want to know what they claim.
+	Below   func(Field)
+	after   int  // the state after fRest
+	fields  int  // fields read
+	lineEnd bool // the last field ended with a line end
 
 	crlf   bool // the last field ended in CRLF
 	br     *bufio.Reader
@@ -51,6 +62,7 @@ const (
 	fMbox = iota
 	fMboxLine
 	fHeader
+	fLax
 	fRest
 	fBody
 )
@@ -101,6 +113,9 @@ func (f *Filter) Read(p []byte) (int, error) {
 				switch {
 				case f.EndWithEmptyLine && f.s.EndedAtText():
 					f.out = f.endLine()
+					if f.Below != nil && f.s.Lax() {
+						f.state = fLax
+					}
 				case f.EndAtEOF && f.out == nil && f.fields > 0:
 					f.out = f.endLine()
 					if !f.lineEnd {
@@ -122,23 +137,43 @@ func (f *Filter) Read(p []byte) (int, error) {
 				f.out = nil
 			case v.Rename != "" && fl.Name != "":
 				f.out = append([]byte(v.Rename), fl.Raw[len(fl.Name):]...)
+			case f.TightenColon && fl.Name != "" && fl.Raw[len(fl.Name)] != ':':
+				f.out = append([]byte(fl.Name), fl.Raw[bytes.IndexByte(fl.Raw, ':'):]...)
 			default:
 				f.out = fl.Raw
 			}
 			if fl.Truncated {
-				f.state = fRest
+				f.state, f.after = fRest, fHeader
+			}
+		case fLax:
+			// Below the line where the header ended: body to every
+			// reader of the copy, shown to Below as a lax reader would
+			// read it, and passed on as it is.
+			if !f.s.Scan() {
+				if err := f.s.Err(); err != nil {
+					f.err = err
+					continue
+				}
+				f.out, f.state = f.s.Separator(), fBody
+				continue
+			}
+			fl := f.s.Field()
+			f.Below(fl)
+			f.out, f.keep = fl.Raw, true
+			if fl.Truncated {
+				f.state, f.after = fRest, fLax
 			}
 		case fRest:
 			if !f.keep {
 				if err := f.s.CopyRest(io.Discard); err != nil {
 					f.err = err
 				}
-				f.state = fHeader
+				f.state = f.after
 				continue
 			}
 			n, err := f.s.ReadRest(p)
 			if err == io.EOF {
-				f.state = fHeader
+				f.state = f.after
 				if n == 0 {
 					continue
 				}
@@ -178,10 +213,12 @@ func (f *Filter) endLine() []byte {
 // Dovecot, the remote server a copy is relayed to, DKIM signing) finds the
 // header where ebb finds it: byte for byte as it came, but for the empty
 // line a header lacks (where it ended at a line that is no field, or at
-// the end of a message without a body). The queue stores what comes in
-// through it.
+// the end of a message without a body) and without an mbox "From " line
+// at the start (envelope, not message; ebb's own header lines go above
+// the stored message, where such a line would end the header). The queue
+// stores what comes in through it.
 func Normalise(br *bufio.Reader) *Filter {
 	f := NewFilter(br, func(Field) Verdict { return Verdict{} })
-	f.EndWithEmptyLine, f.EndAtEOF = true, true
+	f.EndWithEmptyLine, f.EndAtEOF, f.DropMboxLine, f.TightenColon = true, true, true, true
 	return f
 }

@@ -271,5 +271,32 @@ func FuzzFilter(f *testing.F) {
 		if sc.EndedAtText() || n != len(h0.Fields) {
 			t.Fatalf("EndWithEmptyLine made %q of %q: %d fields (want %d), ended at text %v", ended, b, n, len(h0.Fields), sc.EndedAtText())
 		}
+		// Looking below the header changes nothing in the copy, and
+		// finds the From: fields a lax reader would.
+		fl = NewFilter(bufio.NewReaderSize(bytes.NewReader(b), 4096), func(Field) Verdict { return Verdict{} })
+		fl.EndWithEmptyLine = true
+		var below []string
+		fl.Below = func(f Field) {
+			if v, ok := HiddenFrom(f); ok {
+				below = append(below, v)
+			}
+		}
+		if got := read(fl); !bytes.Equal(got, ended) {
+			t.Fatalf("Below changed the copy of %q: %q, want %q", b, got, ended)
+		}
+		lax := NewScanner(bufio.NewReader(bytes.NewReader(b)))
+		for lax.Scan() {
+		}
+		var laxFrom []string
+		if lax.Lax() {
+			for lax.Scan() {
+				if v, ok := HiddenFrom(lax.Field()); ok {
+					laxFrom = append(laxFrom, v)
+				}
+			}
+		}
+		if strings.Join(below, "\x00") != strings.Join(laxFrom, "\x00") {
+			t.Fatalf("Below saw From: fields %q in %q, Lax %q", below, b, laxFrom)
+		}
 	})
 }

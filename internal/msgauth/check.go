@@ -45,6 +45,10 @@ type Input struct {
 	Helo     string
 	MailFrom string // the reverse path; "" for <>
 	Path     string // the message as received (the spool file)
+	// HiddenFrom are From: fields found below where the header ended at
+	// text when the message was stored (queue.Message.HiddenFrom): their
+	// domains are judged too, as a From: that cannot be read.
+	HiddenFrom []string
 }
 
 // Disposition is what DMARC asks of the receiver for a failing message
@@ -160,7 +164,7 @@ func (c *Checker) Check(ctx context.Context, in Input) *Result {
 		}
 	}
 
-	facts, herr := readFacts(in.Path, c.maxSignatures())
+	facts, herr := readFacts(in.Path, c.maxSignatures(), in.HiddenFrom)
 	if herr != nil {
 		spfDone()
 		// Failing to read the spool file is our trouble: temperror.

@@ -30,8 +30,9 @@ type headerFacts struct {
 }
 
 // readFacts reads the header of the message at path, whatever its size
-// (field by field, MaxField bytes of one at most).
-func readFacts(path string, max int) (headerFacts, error) {
+// (field by field, MaxField bytes of one at most); hidden are From:
+// fields found below it when it was stored.
+func readFacts(path string, max int, hidden []string) (headerFacts, error) {
 	var h headerFacts
 	f, err := os.Open(path)
 	if err != nil {
@@ -54,6 +55,9 @@ func readFacts(path string, max int) (headerFacts, error) {
 	}
 	h.size = s.Offset()
 	a.Lax(s)
+	for _, v := range hidden {
+		a.AddHidden(v)
+	}
 	h.authors = a.Authors()
 	return h, s.Err()
 }

@@ -493,6 +493,7 @@ func TestSignerFindsEveryAlignableDomain(t *testing.T) {
 		{"<@relay.example:alice@example.org>", "example.org"},
 		{`"Alice, \"the\" Boss" <alice@EXAMPLE.ORG.>`, "example.org"},
 		{"alice@example.org, bob@two.example", "example.org,two.example"},
+		{"news@mail.example.org", "example.org"},
 	} {
 		msg := strings.Replace(plainMsg, "Alice <alice@example.org>", c.from, 1)
 		sig := w.sign(t, msg)

@@ -46,7 +46,8 @@ type cachedKeys struct {
 // relaxed/relaxed. The From: domains are the ones DMARC evaluates
 // (mailhdr.Authors: every domain a From: names, however its display name
 // is encoded, and those found in a From: that cannot be read strictly),
-// so that every domain a receiver may align with is signed for. The body
+// so that every domain a receiver may align with is signed for (a
+// subdomain without keys by its organizational domain's). The body
 // streams through the hash; only the header is held. A message whose
 // From: domains have no key gives "" and no error, as does a message
 // without a usable From:.
@@ -57,12 +58,26 @@ func (s *Signer) Sign(r io.Reader) (string, error) {
 		return "", fmt.Errorf("read the header to sign: %w", err)
 	}
 	var keys []*Key
+	seen := map[string]bool{}
 	for _, d := range authors.Domains {
 		ks, err := s.keys(d)
+		if err == nil && len(ks) == 0 {
+			// A subdomain without keys of its own (mail from
+			// news.example.org) is signed by its organizational domain:
+			// relaxed alignment (RFC 7489 §3.1.1, the default) takes it.
+			if org := OrgDomain(d); org != d {
+				ks, err = s.keys(org)
+			}
+		}
 		if err != nil {
 			return "", err
 		}
-		keys = append(keys, ks...)
+		for _, k := range ks {
+			if !seen[k.Path] {
+				seen[k.Path] = true
+				keys = append(keys, k)
+			}
+		}
 	}
 	if len(keys) == 0 {
 		return "", nil

@@ -150,6 +150,13 @@ type Message struct {
 	// DataPath is the spool data file: the message as received, without
 	// the prefix. Transports read it (and write Envelope.Prefix first).
 	DataPath string `json:"-"`
+	// HiddenFrom are the texts of From: fields below a line where the
+	// header ended at text (mailhdr.HiddenFrom), found as the data was
+	// stored: the stored copy holds them as body (an empty line was
+	// written above them), but a reader of the original that reads on
+	// would take them for the author, so the checks judge them too. Not
+	// kept in the envelope.
+	HiddenFrom []string `json:"-"`
 }
 
 // From is the reverse path ("" for <>).

@@ -61,7 +61,14 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader) (str
 	// header lacks is written), so that every later reader, here and at
 	// the next hop, finds its header where ebb's checks found it.
 	bp, br := bufpool.Bytes(), bufpool.Reader(data)
-	n, eight, err := copyData(f, mailhdr.Normalise(br), *bp)
+	norm := mailhdr.Normalise(br)
+	var hidden []string
+	norm.Below = func(fl mailhdr.Field) {
+		if v, ok := mailhdr.HiddenFrom(fl); ok && len(hidden) <= mailhdr.MaxAuthorDomains {
+			hidden = append(hidden, v) // one more than judged: the check says so
+		}
+	}
+	n, eight, err := copyData(f, norm, *bp)
 	// RFC 6152: 8-bit data is what it is, declared BODY=8BITMIME or not
 	// (a client, sendmail without -B, a DSN or a vacation reply of ours):
 	// the relay declares it onward, or returns it to a server that takes
@@ -93,11 +100,12 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader) (str
 	q.own(dataPath)
 
 	m := &Message{
-		ID:       id,
-		Envelope: *env,
-		Size:     n,
-		Arrived:  q.now().UTC(),
-		DataPath: dataPath,
+		ID:         id,
+		Envelope:   *env,
+		Size:       n,
+		Arrived:    q.now().UTC(),
+		DataPath:   dataPath,
+		HiddenFrom: hidden,
 	}
 	m.Envelope.Recipients = append([]string(nil), env.Recipients...)
 	if env.PrefixFor != nil {
