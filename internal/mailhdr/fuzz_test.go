@@ -117,6 +117,7 @@ func FuzzHeader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		type result struct {
 			names, values    []string
+			truncated        []bool
 			off              int64
 			noHeader, atText bool
 		}
@@ -129,6 +130,7 @@ func FuzzHeader(f *testing.F) {
 				fl := s.Field()
 				r.names = append(r.names, fl.Name)
 				r.values = append(r.values, fl.Value())
+				r.truncated = append(r.truncated, fl.Truncated)
 				out.Write(fl.Raw)
 				s.CopyRest(&out)
 			}
@@ -168,8 +170,10 @@ func FuzzHeader(f *testing.F) {
 				t.Fatalf("go-message reads %d fields %q, ours %d %q", len(names), names, len(ref.names), ref.names)
 			}
 			for i := range names {
-				if !strings.EqualFold(names[i], ref.names[i]) || strings.Join(strings.Fields(values[i]), " ") != strings.Join(strings.Fields(ref.values[i]), " ") {
-					t.Errorf("field %d: go-message %q: %q, ours %q: %q", i, names[i], values[i], ref.names[i], ref.values[i])
+				sameValue := ref.truncated[i] || // ours holds MaxField of it
+					strings.Join(strings.Fields(values[i]), " ") == strings.Join(strings.Fields(ref.values[i]), " ")
+				if !strings.EqualFold(names[i], ref.names[i]) || !sameValue {
+					t.Errorf("field %d: go-message %q: %.200q, ours %q: %.200q", i, names[i], values[i], ref.names[i], ref.values[i])
 				}
 			}
 		}
