@@ -273,3 +273,80 @@ func TestHintsFollowedFixKeysAndCertificates(t *testing.T) {
 		}
 	})
 }
+
+// doctorLines is ebb doctor -c conf as root, the lines that contain what;
+// "works" when there is none.
+func doctorLines(t *testing.T, conf, what string) (string, bool) {
+	t.Helper()
+	r := harness.Run(t, exec.Command(harness.Ebb(t), "doctor", "-c", conf), nil)
+	var lines []string
+	for _, l := range strings.Split(r.Stdout, "\n") {
+		if strings.Contains(l, what) && (strings.HasPrefix(l, "FAIL") || strings.HasPrefix(l, "WARN")) {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "\n"), len(lines) == 0
+}
+
+// Dovecot's auth worker runs as the mail user already (ebb's snippet);
+// the database root made is what it cannot read. The old fix said to set
+// the auth worker's user, which was set: the fix now gives the database
+// to the mail user, and Dovecot's logins work again.
+func TestHintsFollowedFixDovecotAuthWorker(t *testing.T) {
+	harness.RequireRoot(t)
+	harness.Install(t, "dovecot-core", "dovecot-imapd", "dovecot-sqlite")
+	ddir := harness.Dir(t)
+	e := newServeEnv(t, serveOpts{Extra: fmt.Sprintf("[doctor]\ndovecot_config = %q\n[directory]\nargon2_memory = \"16M\"\n", filepath.Join(ddir, "dovecot.conf"))})
+	e.ebbAs(t, []byte("alice-pw\n"), "user", "passwd", "-c", e.Conf, "alice@example.test")
+	d := startDovecotOnEbb(t, e, ddir)
+	if err := imapLogin(d.imap, "127.0.0.20", "alice@example.test", "alice-pw"); err != nil {
+		t.Fatalf("login before: %v", err)
+	}
+	rootOwn(t, filepath.Join(e.Dir, "data", "directory.db"), 0o600)
+	doctor := func() (string, bool) { return doctorLines(t, e.Conf, "Dovecot's auth worker") }
+	out, ok := doctor()
+	if ok || strings.Contains(out, "service auth-worker") {
+		t.Fatalf("doctor: %s", out)
+	}
+	f := &hintFollower{t: t, daemon: func(string) { e.Stop(); e.Start() }}
+	before := observe(t, f, e.Dir)
+	followUntilFixed(t, f, doctor, out)
+	before.notWorse(t, observe(t, f, e.Dir), e.User, f.done)
+	if err := imapLogin(d.imap, "127.0.0.21", "alice@example.test", "alice-pw"); err != nil {
+		t.Errorf("Dovecot login after following %q: %v\n%s", f.done, err, d.dc.Log())
+	}
+}
+
+// scan.clamd.max_size above clamd's StreamMaxLength: messages between the
+// two get the failure policy instead of a scan. The fix sets the key to
+// clamd's limit and reloads the daemon (scan.* is reloaded live).
+func TestHintsFollowedFixScanConfig(t *testing.T) {
+	cl := harness.StartClamd(t, harness.ClamdOptions{StreamMaxLength: "1M"})
+	e := newServeEnv(t, serveOpts{Extra: fmt.Sprintf("[scan.clamd]\naddress = %q\nconfig = %q\n", cl.Addr, cl.Conf())})
+	doctor := func() (string, bool) { return doctorLines(t, e.Conf, "scan.clamd.max_size") }
+	out, ok := doctor()
+	if ok {
+		t.Fatal("doctor does not compare scan.clamd.max_size with StreamMaxLength")
+	}
+	reloaded := 0
+	f := &hintFollower{t: t, daemon: func(action string) {
+		if action != "reload" {
+			t.Fatalf("the fix says %s, a reload does", action)
+		}
+		reloaded++
+		e.Signal(syscall.SIGHUP)
+	}}
+	before := observe(t, f, e.Dir)
+	followUntilFixed(t, f, doctor, out)
+	before.notWorse(t, observe(t, f, e.Dir), e.User, f.done)
+	deadline := time.Now().Add(10 * time.Second)
+	for reloaded > 0 && !strings.Contains(e.Log(), "configuration reloaded") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload in the log:\n%s", e.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if strings.Contains(e.Log(), "setting changed but needs a restart") {
+		t.Errorf("the fix said reload, and the daemon wants a restart:\n%s", e.Log())
+	}
+}

@@ -1,11 +1,11 @@
 package test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,54 +34,84 @@ func ordinaryUser(t *testing.T) harness.User {
 	return harness.User{Name: name, UID: uid, GID: gid}
 }
 
-// unsafeChange finds a chown/chmod/chgrp of a path the hint must never
-// hand over.
-var unsafeChange = regexp.MustCompile(`\b(chown|chmod|chgrp)\s+\S*\s*(/etc\S*|/var/lib\b|/var/mail\b|/tmp\b|/\s|\S+\.toml)`)
-
-// Hints as an ordinary user: a config file the caller may not read is
-// "ask an administrator", never "chown it to yourself" (the old hint for
-// `ebb sendmail -C /etc/shadow` was chown ebbtest:ebbtest /etc/shadow); a
-// state directory below /var/lib is "make one of ebb's own", never a chown
-// of /var/lib.
+// Hints as an ordinary user, followed as the issue asks (issue 21): a
+// config file the caller may not read gets words only ("ask an
+// administrator"), never a command that would widen it (the old hint for
+// `ebb sendmail -C /etc/shadow` was chown ebbtest:ebbtest /etc/shadow), so
+// following it changes nothing; a state directory below /var/lib gets a
+// directory of ebb's own, made by the administrator the fix speaks to: run
+// as root in a mount namespace whose /var is an overlay, /var/lib keeps its
+// owner and mode and the administrator's ebb domain add then works.
 func TestHintsToAnOrdinaryUserAreSafe(t *testing.T) {
 	u := ordinaryUser(t)
+	mail := harness.Unprivileged(t)
 	dir := harness.Dir(t)
 	os.Chmod(dir, 0o755)
 	secret := filepath.Join(dir, "daemon.toml")
 	os.WriteFile(secret, []byte("[relay]\n# credentials live here\n"), 0o600)
 	conf := filepath.Join(dir, "ebb.toml")
-	os.WriteFile(conf, []byte("[server]\nhostname = \"mx.example.test\"\ndata_dir = \"/var/lib/ebb-hint-test-missing\"\n"), 0o644)
-	t.Cleanup(func() { os.RemoveAll("/var/lib/ebb-hint-test-missing") })
+	os.WriteFile(conf, []byte(fmt.Sprintf("[server]\nhostname = \"mx.example.test\"\nuser = %q\ndata_dir = \"/var/lib/ebb-hint-test-missing\"\n", mail.Name)), 0o644)
 	for _, c := range []struct {
 		name string
 		args []string
-		want []string
+		want string
 	}{
 		{"sendmail -C /etc/shadow", []string{"sendmail", "-C", "/etc/shadow", "-i", "x@example.test"},
-			[]string{"cannot read the config file /etc/shadow: permission denied", "its access is not widened: ask an administrator"}},
+			"Fix: /etc/shadow holds secrets, so its access is not widened: ask an administrator"},
 		{"sendmail -C the daemon's config", []string{"sendmail", "-C", secret, "-i", "x@example.test"},
-			[]string{"holds secrets, so its access is not widened: ask an administrator, or run the command as the mail user"}},
-		{"doctor -c the daemon's config", []string{"doctor", "-c", secret},
-			[]string{"holds secrets"}},
-		{"domain add with data_dir below /var/lib", []string{"domain", "add", "-c", conf, "example.test"},
-			[]string{"/var/lib is shared by the system, never to be given to ebb", "give ebb a directory of its own: run: install -d -o vmail -g vmail -m 0750 /var/lib/ebb-hint-test-missing"}},
+			"holds secrets, so its access is not widened: ask an administrator, or run the command as the mail user"},
+		{"doctor -c the daemon's config", []string{"doctor", "-c", secret}, "holds secrets"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			f := &hintFollower{t: t}
+			before := observe(t, f, dir)
+			shadow := describeOwner(t, "/etc/shadow")
 			cmd := harness.AsUser(exec.Command(harness.Ebb(t), c.args...), u)
 			cmd.Dir = dir
 			r := harness.Run(t, cmd, nil)
 			out := r.Stdout + r.Stderr
-			if r.Code == 0 {
-				t.Fatalf("exit 0:\n%s", out)
+			if r.Code == 0 || !strings.Contains(out, c.want) {
+				t.Fatalf("exit %d, want a refusal with %q:\n%s", r.Code, c.want, out)
 			}
-			for _, w := range c.want {
-				if !strings.Contains(out, w) {
-					t.Errorf("output lacks %q:\n%s", w, out)
+			// Nothing in it can be run: a step in words, for a person.
+			fix := fixOf(t, out)
+			for _, m := range stepMarkers {
+				if strings.Contains(fix, m) {
+					t.Errorf("the fix to an ordinary user has a step to run (%q): %s", m, fix)
 				}
 			}
-			if m := unsafeChange.FindString(out); m != "" || strings.Contains(out, "chown "+u.Name) {
-				t.Errorf("unsafe hint %q:\n%s", m, out)
+			before.notWorse(t, observe(t, f, dir), mail, nil)
+			if got := describeOwner(t, "/etc/shadow"); got != shadow {
+				t.Errorf("/etc/shadow changed: %s, was %s", got, shadow)
 			}
 		})
 	}
+	t.Run("domain add with data_dir below /var/lib", func(t *testing.T) {
+		ns := newMountNamespace(t)
+		add := func(as *harness.User) (string, bool) {
+			args := []string{harness.Ebb(t), "domain", "add", "-c", conf, "example.test"}
+			if as != nil {
+				args = append([]string{"setpriv", fmt.Sprintf("--reuid=%d", as.UID), fmt.Sprintf("--regid=%d", as.GID), "--clear-groups"}, args...)
+			}
+			r := harness.Run(t, ns.command(args...), nil)
+			return r.Stdout + r.Stderr, r.Code == 0
+		}
+		out, ok := add(&u)
+		if ok || !strings.Contains(out, "/var/lib is shared by the system, never to be given to ebb") {
+			t.Fatalf("an ordinary user's domain add below /var/lib:\n%s", out)
+		}
+		f := &hintFollower{t: t, ns: ns.command}
+		before := observe(t, f, dir)
+		// The fix speaks to the administrator: root follows it, and root's
+		// ebb domain add (which makes the database for the mail user) works.
+		followUntilFixed(t, f, func() (string, bool) { return add(nil) }, out)
+		before.notWorse(t, observe(t, f, dir), mail, f.done)
+		r := harness.Run(t, ns.command("stat", "-c", "%U", "/var/lib/ebb-hint-test-missing/directory.db"), nil)
+		if strings.TrimSpace(r.Stdout) != mail.Name {
+			t.Errorf("the database belongs to %q, want the mail user %s", r.Stdout, mail.Name)
+		}
+		if _, err := os.Stat("/var/lib/ebb-hint-test-missing"); err == nil {
+			t.Error("the host's /var/lib was changed: the fix ran outside the namespace")
+		}
+	})
 }
