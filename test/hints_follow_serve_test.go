@@ -56,6 +56,12 @@ func TestHintsFollowedFixTheQueueMatrix(t *testing.T) {
 			text, _ = e.mailq()
 			return strings.Contains(text, "Fix: ")
 		})
+		// mailq's ref opens the message's story too (explain REF).
+		if m := regexp.MustCompile(`  ref ([A-Z2-7]{8})`).FindStringSubmatch(text); m == nil {
+			t.Errorf("mailq shows no ref:\n%s", text)
+		} else if r := e.ebb("explain", "-c", e.Conf, m[1]); r.Code != 0 || !strings.Contains(r.Stdout, "deferred for <bob@example.test>") || !strings.Contains(r.Stdout, "Fix: ") {
+			t.Errorf("explain %s (mailq's ref): exit %d\n%s%s", m[1], r.Code, r.Stdout, r.Stderr)
+		}
 		f := &hintFollower{t: t, daemon: func(string) { e.Stop(); e.Start() }}
 		before := observe(t, f, e.Dir)
 		followUntilFixed(t, f, func() (string, bool) {
