@@ -33,6 +33,7 @@ func (c *Config) check() []Problem {
 			"mail.maildir = %q gives several mailboxes one Maildir: it needs %s (e.g. \"{root}/{domain}/{local}/Maildir\"); to move every Maildir, set mail.root instead", c.Mail.Maildir, missing)})
 	}
 	probs = append(probs, c.Relay.check()...)
+	probs = append(probs, c.DNS.check()...)
 	probs = append(probs, c.Auth.check()...)
 	probs = append(probs, c.DKIM.check()...)
 	probs = append(probs, c.checkACME()...)

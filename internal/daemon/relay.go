@@ -31,6 +31,11 @@ func (d *daemon) newRelay() (*relay.Relay, error) {
 		Log:      d.log.With("component", "relay"),
 		Hostname: d.cfg.Server.Hostname,
 	}
+	if d.cfg.DNS.DNSSEC && d.cfg.DANE.Enable {
+		// DANE (RFC 7672) trusts the AD bit of dns.resolver's answers:
+		// only when the admin says it validates (dns.dnssec).
+		o.Secure = dnsresolve.NewClient(d.cfg)
+	}
 	if d.dryRun {
 		if c := d.mtastsCache(); c != nil {
 			o.STS = stsPeek{c}

@@ -724,6 +724,12 @@ func (r *router) remote(ctx context.Context, planner func() *relay.Relay, to, do
 		if h.Skipped {
 			t += " — skipped: not in the MTA-STS policy"
 		}
+		if h.DANE != "" {
+			t += "; DANE: " + h.DANE
+			if len(h.DANERecords) > 0 {
+				t += " [" + strings.Join(h.DANERecords, "; ") + "]"
+			}
+		}
 		r.add(RouteStep{Step: "mx", Addr: to, Text: t})
 	}
 	if err != nil {

@@ -215,6 +215,10 @@ type Remote struct {
 	Code     int    `json:"code,omitempty"`     // the reply code, 0 when none came
 	Enhanced string `json:"enhanced,omitempty"` // "5.1.1", as the remote sent it
 	Text     string `json:"text,omitempty"`     // the reply text, all lines joined by "\n"
+	// Policy is the TLS policy the session with the host was under: DANE,
+	// MTA-STS, REQUIRETLS, the admin's level or opportunistic TLS (mailq
+	// --json and DSNs say it).
+	Policy string `json:"tls_policy,omitempty"`
 }
 
 // New builds an Error from a cause, filling Errno and Reason from it.

@@ -96,24 +96,58 @@ const maxCNAME = 8
 // always asked as absolute) and returns those of the answer section,
 // following CNAMEs. No record: a *net.DNSError with IsNotFound.
 func (c *Client) Query(ctx context.Context, name string, qtype uint16) ([]dns.RR, error) {
+	a, err := c.lookup(ctx, name, qtype, false)
+	return a.RRs, err
+}
+
+// Answer is what Lookup found, with the DNSSEC status the server gave it.
+type Answer struct {
+	RRs []dns.RR
+	// Name is the owner of RRs without the trailing dot: the name asked,
+	// or the end of the CNAME chain that led there (RFC 7672 §2.2.2 calls
+	// it the expanded name). For an answer with no record, the last name
+	// asked.
+	Name string
+	// Secure: every response of the chain had the AD bit (RFC 4035
+	// §3.2.3): the server validated the records, or the proof that there
+	// are none. Only as trustworthy as the server and the path to it:
+	// callers act on it only when dns.dnssec says the server validates.
+	Secure bool
+}
+
+// Lookup is Query that also asks the server to say whether it validated
+// the answer (the AD bit in the query, RFC 6840 §5.7): for DANE (RFC 7672
+// §2.1), whose records count only when DNSSEC vouches for them. An answer
+// with no record comes with its Secure (authenticated denial, RFC 4035
+// §5.4) and a *net.DNSError with IsNotFound. A bogus answer is a SERVFAIL
+// from a validating server: a temporary error.
+func (c *Client) Lookup(ctx context.Context, name string, qtype uint16) (Answer, error) {
+	return c.lookup(ctx, name, qtype, true)
+}
+
+func (c *Client) lookup(ctx context.Context, name string, qtype uint16, ad bool) (Answer, error) {
 	orig := name
 	// A backslash in a name (an SPF macro may put one there) is an octet
 	// of its label, not the start of a presentation-format escape.
 	name = strings.ReplaceAll(name, `\`, `\\`)
 	seen := map[string]bool{}
+	secure := true
 	for range maxCNAME {
 		fq := dns.Fqdn(name)
 		seen[strings.ToLower(fq)] = true
-		in, server, err := c.exchange(ctx, fq, qtype)
+		in, server, err := c.exchange(ctx, fq, qtype, ad)
 		if err != nil {
-			return nil, err
+			return Answer{Name: strings.TrimSuffix(fq, ".")}, err
 		}
+		secure = secure && in.AuthenticatedData
 		switch in.Rcode {
 		case dns.RcodeSuccess:
 		case dns.RcodeNameError:
-			return nil, &net.DNSError{Err: "no such host (NXDOMAIN)", Name: orig, Server: server, IsNotFound: true}
+			return Answer{Name: strings.TrimSuffix(fq, "."), Secure: secure},
+				&net.DNSError{Err: "no such host (NXDOMAIN)", Name: orig, Server: server, IsNotFound: true}
 		default:
-			return nil, &net.DNSError{Err: "server answered " + dns.RcodeToString[in.Rcode], Name: orig, Server: server, IsTemporary: true}
+			return Answer{Name: strings.TrimSuffix(fq, ".")},
+				&net.DNSError{Err: "server answered " + dns.RcodeToString[in.Rcode], Name: orig, Server: server, IsTemporary: true}
 		}
 		var out []dns.RR
 		var alias string
@@ -140,26 +174,27 @@ func (c *Client) Query(ctx context.Context, name string, qtype uint16) ([]dns.RR
 				break
 			}
 			if seen[next] {
-				return nil, &net.DNSError{Err: "CNAME loop", Name: orig, Server: server}
+				return Answer{Name: strings.TrimSuffix(cur, ".")}, &net.DNSError{Err: "CNAME loop", Name: orig, Server: server}
 			}
 			seen[next] = true
 			cur, alias = next, next
 		}
 		if len(out) > 0 {
-			return out, nil
+			return Answer{RRs: out, Name: strings.TrimSuffix(cur, "."), Secure: secure}, nil
 		}
 		if alias == "" {
-			return nil, &net.DNSError{Err: "no " + dns.TypeToString[qtype] + " record", Name: orig, Server: server, IsNotFound: true}
+			return Answer{Name: strings.TrimSuffix(cur, "."), Secure: secure},
+				&net.DNSError{Err: "no " + dns.TypeToString[qtype] + " record", Name: orig, Server: server, IsNotFound: true}
 		}
 		// Only the alias came back: ask for its target.
 		name = alias
 	}
-	return nil, &net.DNSError{Err: "CNAME chain too long", Name: orig}
+	return Answer{}, &net.DNSError{Err: "CNAME chain too long", Name: orig}
 }
 
 // exchange sends one query, over UDP and again over TCP when the answer is
 // truncated, to each server in turn until one answers.
-func (c *Client) exchange(ctx context.Context, name string, qtype uint16) (*dns.Msg, string, error) {
+func (c *Client) exchange(ctx context.Context, name string, qtype uint16, ad bool) (*dns.Msg, string, error) {
 	if _, ok := dns.IsDomainName(name); !ok {
 		// Not representable on the wire (a label over 63 octets, a name
 		// over 255): no such name can exist.
@@ -168,6 +203,7 @@ func (c *Client) exchange(ctx context.Context, name string, qtype uint16) (*dns.
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
 	m.RecursionDesired = true
+	m.AuthenticatedData = ad
 	m.SetEdns0(1232, false)
 	var lastErr error
 	var lastServer string

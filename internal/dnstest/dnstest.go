@@ -28,6 +28,7 @@ type Server struct {
 	queries map[key]int
 	tsig    map[string]string // key name → secret: updates allowed (StartUpdatable)
 	updates int
+	secure  map[string]bool // zones whose answers carry the AD bit
 }
 
 type key struct {
@@ -67,7 +68,7 @@ func startOn(addr string, tsig map[string]string) (*Server, error) {
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
 		return nil, fmt.Errorf("dnstest: %s is not a loopback address", addr)
 	}
-	s := &Server{rrs: map[key][]dns.RR{}, fail: map[string]int{}, failT: map[key]int{}, delay: map[string]time.Duration{}, queries: map[key]int{}, tsig: tsig}
+	s := &Server{rrs: map[key][]dns.RR{}, fail: map[string]int{}, failT: map[key]int{}, delay: map[string]time.Duration{}, queries: map[key]int{}, tsig: tsig, secure: map[string]bool{}}
 	// Bind UDP first, then TCP on the same port (retry a few ports if
 	// the TCP port is taken).
 	for range 20 {
@@ -194,6 +195,35 @@ func (s *Server) Delay(name string, d time.Duration) {
 	}
 }
 
+// Secure makes the answers for zone and every name under it carry the AD
+// bit, as a validating resolver's do for a signed zone (RFC 4035 §3.2.3),
+// when the query asks for it (AD or DO set); false takes it back. For
+// tests of what trusts the bit (DANE); the signatures themselves are
+// tested against a real validating resolver (unbound) in test/.
+func (s *Server) Secure(zone string, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	zone = strings.ToLower(dns.Fqdn(zone))
+	if on {
+		s.secure[zone] = true
+	} else {
+		delete(s.secure, zone)
+	}
+}
+
+func (s *Server) secureLocked(name string) bool {
+	for n := name; ; {
+		if s.secure[n] {
+			return true
+		}
+		i := strings.IndexByte(n, '.')
+		if i < 0 || i == len(n)-1 {
+			return s.secure["."]
+		}
+		n = n[i+1:]
+	}
+}
+
 // Queries is how many queries of qtype for name were answered or failed.
 func (s *Server) Queries(name string, qtype uint16) int {
 	s.mu.Lock()
@@ -238,6 +268,11 @@ func (s *Server) serve(w dns.ResponseWriter, req *dns.Msg) {
 			ans = append(ans, rrs...)
 		}
 	}
+	// The AD bit covers the whole answer: every owner name in it.
+	ad := s.secureLocked(name) && (req.AuthenticatedData || req.IsEdns0() != nil && req.IsEdns0().Do())
+	for _, rr := range ans {
+		ad = ad && s.secureLocked(strings.ToLower(rr.Header().Name))
+	}
 	s.mu.Unlock()
 	if d > 0 {
 		time.Sleep(d)
@@ -250,6 +285,7 @@ func (s *Server) serve(w dns.ResponseWriter, req *dns.Msg) {
 	default:
 		m.Answer = ans
 	}
+	m.AuthenticatedData = ad && !failing
 	// Over UDP, an answer too big for 512 bytes (or the client's EDNS
 	// size) is truncated so that the client retries over TCP.
 	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {

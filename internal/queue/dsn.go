@@ -274,6 +274,11 @@ func dsnReader(host string, m *Message, rcpts []*Recipient, kind dsnKind, now ti
 		if st.diagnostic != "" {
 			crlf("Diagnostic-Code: smtp; %s", st.diagnostic) // RFC 3464 §2.3.6
 		}
+		if p := tlsPolicyOf(r, kind); p != "" {
+			// RFC 3464 §3: an extension field; which TLS policy applied
+			// to the next hop (DANE, MTA-STS, opportunistic).
+			crlf("X-Ebb-TLS-Policy: %s", oneLine(p))
+		}
 		if !r.Last.IsZero() {
 			crlf("Last-Attempt-Date: %s", r.Last.Format(time.RFC1123Z))
 		}
@@ -361,6 +366,24 @@ func statusOf(r *Recipient, kind dsnKind) dsnStatus {
 	return st
 }
 
+// tlsPolicyOf is the TLS policy the relay met (success: the session's, with
+// its TLS) or was under when it failed, for the X-Ebb-TLS-Policy field.
+func tlsPolicyOf(r *Recipient, kind dsnKind) string {
+	if kind == dsnSuccess {
+		if r.Relay == nil || r.Relay.Policy == "" {
+			return ""
+		}
+		if r.Relay.TLS != "" && r.Relay.TLS != "none" {
+			return r.Relay.Policy + "; " + r.Relay.TLS
+		}
+		return r.Relay.Policy
+	}
+	if r.Error != nil && r.Error.Remote != nil && mtaInvolved(r.Error.Remote) {
+		return r.Error.Remote.Policy
+	}
+	return ""
+}
+
 // mtaInvolved reports whether a remote MTA took part in the failure: a
 // connection to one was tried (its address is known) past the DNS. RFC
 // 3464 §2.3.5: Remote-MTA MUST NOT be given when none was involved (null
@@ -377,7 +400,14 @@ func humanLine(r *Recipient, kind dsnKind) string {
 			return "an alias here: expanded to its addresses, which report no success themselves"
 		}
 		if r.Relay != nil && r.Relay.Host != "" {
-			return fmt.Sprintf("relayed to host %s%s, which does not report delivery itself", r.Relay.Host, bracket(r.Relay.IP))
+			s := fmt.Sprintf("relayed to host %s%s, which does not report delivery itself", r.Relay.Host, bracket(r.Relay.IP))
+			if r.Relay.TLS != "" && r.Relay.TLS != "none" {
+				s += "; sent over " + r.Relay.TLS
+			}
+			if r.Relay.Policy != "" {
+				s += "; TLS policy: " + r.Relay.Policy
+			}
+			return s
 		}
 		return "delivered to the mailbox"
 	}

@@ -59,10 +59,44 @@ type Handoff struct {
 	DSN bool `json:"dsn,omitempty"`
 	// Reply is its reply to the end of data ("250 2.0.0 Ok: queued as X").
 	Reply string `json:"reply,omitempty"`
+	// TLS is the session's protocol and cipher ("TLSv1.3
+	// TLS_AES_128_GCM_SHA256"), "none" in the clear; Policy the TLS policy
+	// it met and how: DANE's matched record, MTA-STS, the admin's level,
+	// opportunistic (the journal and the success DSN say it).
+	TLS    string `json:"tls,omitempty"`
+	Policy string `json:"tls_policy,omitempty"`
 	// Expanded: the recipient was an alias that led to several addresses
 	// (RFC 3461 §5.2.7.2): the success DSN says "expanded", and SUCCESS
 	// was not passed on to them.
 	Expanded bool `json:"expanded,omitempty"`
+}
+
+// Summary says where a relayed recipient went and how, for the journal
+// (ebb explain): "relayed to mx.example.net[192.0.2.1] over TLSv1.3 …;
+// DANE: …; replied 250 …". "" when nothing was relayed (nil, or an
+// alias's own record).
+func (h *Handoff) Summary() string {
+	if h == nil || h.Host == "" {
+		return ""
+	}
+	s := "relayed to " + h.Host
+	if h.IP != "" {
+		s += "[" + h.IP + "]"
+	}
+	switch h.TLS {
+	case "":
+	case "none":
+		s += " without TLS"
+	default:
+		s += " over " + h.TLS
+	}
+	if h.Policy != "" {
+		s += "; TLS policy: " + h.Policy
+	}
+	if h.Reply != "" {
+		s += "; replied " + h.Reply
+	}
+	return s
 }
 
 // ParseDSNOptions reads DSN options given as sendmail's -N, -R and -V

@@ -379,7 +379,8 @@ func (q *Queue) record(ctx context.Context, m *Message, r *Recipient, route Rout
 		q.log.Info("delivery", "queue_id", m.ID, "rcpt", r.Address, "route", route.String(),
 			"outcome", "delivered", "attempt", r.Attempts, "duration", a.Duration.Round(time.Millisecond))
 		q.observe(Event{Time: a.Time, Kind: EvDelivered, QueueID: m.ID, Recipient: r.Address, Route: route.String(),
-			Attempt: r.Attempts, Duration: a.Duration, Session: m.Envelope.SessionID})
+			Attempt: r.Attempts, Duration: a.Duration, Session: m.Envelope.SessionID,
+			Note: r.Relay.Summary()})
 		m.addHistory(a)
 		return
 	}

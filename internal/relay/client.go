@@ -99,6 +99,12 @@ type conn struct {
 	// downgraded holds the handshake error when STARTTLS failed and the
 	// session went on in the clear (relay.tls = may).
 	downgraded string
+	// policy says which TLS policy the session met and how (DANE's
+	// matched record, MTA-STS, the admin's level, opportunistic).
+	policy string
+	// daneLevel: the session was opened under DANE (its level is "dane",
+	// not the attempt's).
+	daneLevel bool
 	// writeWait bounds each write (progressWriter): the command timeout,
 	// or relay.data_timeout while the data goes.
 	writeWait time.Duration
@@ -633,6 +639,15 @@ func (c *conn) quit() {
 }
 
 func (c *conn) close() { c.nc.Close() }
+
+// level is the TLS level the session was opened at: "dane" for a host
+// DANE applied to, else the attempt's.
+func (c *conn) level(a *attempt) string {
+	if c.daneLevel {
+		return "dane"
+	}
+	return a.level
+}
 
 // tlsSummary is "TLSv1.3 TLS_AES_128_GCM_SHA256" or "none".
 func (c *conn) tlsSummary() string {

@@ -3,6 +3,7 @@ package relay
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -10,16 +11,21 @@ import (
 	"os"
 	"strings"
 
+	"github.com/ebbmail/ebb/internal/dane"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/dnsresolve"
 	"github.com/ebbmail/ebb/internal/mtasts"
 )
 
 // hostError is a failure of one host or address, kept for the report when
-// every host failed.
+// every host failed. Level, Setting and DANE are the TLS that host was
+// asked for, when it differs from the attempt's (DANE).
 type hostError struct {
 	Host, IP string
 	Err      error
+	Level    string
+	Setting  string
+	DANE     *daneHost
 }
 
 func (e *hostError) Error() string {
@@ -87,9 +93,19 @@ func countTrue(bs []bool) int {
 // connect opens a session for a: the smarthost, or the MX hosts in order,
 // each of their addresses in turn. The error is the last host's failure,
 // or a DNS or MTA-STS one.
+//
+// With DANE (RFC 7672), MX and address records come from the validating
+// resolver with their DNSSEC status, and a host whose TLSA records DNSSEC
+// vouches for gets a session of its own kind (forHost): TLS required and
+// authenticated by the records, whatever relay.tls or MTA-STS say (RFC
+// 8461 §2: DANE takes precedence, so such a host is tried even when an
+// MTA-STS policy in enforce mode does not list it).
 func (r *Relay) connect(ctx context.Context, a *attempt) (*conn, error) {
 	var hosts []mxHost
 	port := fmt.Sprint(r.set.Port)
+	useDANE := r.daneOn(a)
+	mxSecure := false
+	var listed []bool
 	if a.hop.Smarthost != "" {
 		h, p, err := net.SplitHostPort(a.hop.Smarthost)
 		if err != nil {
@@ -98,26 +114,59 @@ func (r *Relay) connect(ctx context.Context, a *attempt) (*conn, error) {
 		hosts, port = []mxHost{{Name: h}}, p
 	} else {
 		var err error
-		hosts, err = lookupMX(ctx, r.res, a.hop.Domain, r.set.MaxMX, nil)
+		if useDANE {
+			hosts, mxSecure, err = r.lookupMXSecure(ctx, a.hop.Domain)
+		} else {
+			hosts, err = lookupMX(ctx, r.res, a.hop.Domain, r.set.MaxMX, nil)
+		}
 		if err != nil {
 			return nil, err
 		}
 		if a.sts != nil {
-			use, listed, err := stsHosts(a.hop.Domain, a.sts, hosts)
+			var stsErr error
+			_, listed, stsErr = stsHosts(a.hop.Domain, a.sts, hosts)
 			if n := countTrue(listed); n < len(hosts) {
 				r.stats.stsFailure(string(a.sts.Mode))
 				r.log.Warn("MTA-STS: MX host not in the policy", "domain", a.hop.Domain, "mode", string(a.sts.Mode),
 					"policy_mx", strings.Join(a.sts.MX, ","), "mx", strings.Join(hostNames(hosts), ","))
 			}
-			if err != nil {
-				return nil, err
+			if stsErr != nil && !(useDANE && mxSecure) {
+				// No host is allowed, and none can be by DANE.
+				r.reportPolicyFailure(a, "sts", "validation-failure", "", strings.Join(hostNames(hosts), ","), "no MX host is listed in the policy")
+				return nil, stsErr
 			}
-			hosts = use
 		}
 	}
 	var last error
-	for _, h := range hosts {
-		addrs, err := lookupAddrs(ctx, r.res, h.Name, r.set.MaxAddrs)
+	tried, skipped := 0, 0
+	enforce := a.sts != nil && a.sts.Mode == mtasts.Enforce
+	for i, h := range hosts {
+		if enforce && !listed[i] && !(useDANE && mxSecure) {
+			skipped++
+			continue // RFC 8461 §4.1: not a host the policy allows
+		}
+		var addrs []string
+		var dh *daneHost
+		var err error
+		if useDANE {
+			var addrSecure bool
+			var expanded string
+			addrs, addrSecure, expanded, err = r.lookupAddrsSecure(ctx, h.Name)
+			if err == nil && mxSecure && addrSecure {
+				dh, err = r.lookupTLSA(ctx, a.hop.Domain, h.Name, expanded, h.Implicit)
+				if err != nil {
+					// RFC 7672 §2.2: the host is unusable; the next one
+					// may do.
+					tried++
+					r.stats.session("dane", "dnssec-invalid")
+					r.reportPolicyFailure(a, "tlsa", "dnssec-invalid", h.Name, "", err.Error())
+					last = &hostError{Host: h.Name, Err: &stepError{Step: stepDNS, Err: err, Conn: true}, Level: "dane", Setting: "DANE"}
+					continue
+				}
+			}
+		} else {
+			addrs, err = lookupAddrs(ctx, r.res, h.Name, r.set.MaxAddrs)
+		}
 		if err != nil {
 			if h.Implicit && dnsresolve.IsNotFound(err) {
 				// No MX and no address: the domain cannot get mail.
@@ -126,16 +175,25 @@ func (r *Relay) connect(ctx context.Context, a *attempt) (*conn, error) {
 			last = &hostError{Host: h.Name, Err: &stepError{Step: stepDNS, Err: err, Conn: !dnsresolve.IsNotFound(err)}}
 			continue
 		}
+		if dh == nil && enforce && !listed[i] {
+			skipped++
+			continue // RFC 8461 §4.1: not a host the policy allows; no DANE
+		}
+		tried++
 		if len(addrs) == 0 {
 			last = &hostError{Host: h.Name, Err: &stepError{Step: stepDNS, Err: errors.New("no address")}}
 			continue
 		}
+		ah := a.forHost(dh)
 		for _, ip := range addrs {
-			c, err := r.open(ctx, a, h.Name, ip, port)
+			c, err := r.open(ctx, ah, h.Name, ip, port)
 			if err == nil {
 				return c, nil
 			}
 			last = &hostError{Host: h.Name, IP: ip, Err: err}
+			if dh != nil {
+				last = &hostError{Host: h.Name, IP: ip, Err: err, Level: ah.level, Setting: ah.setting, DANE: dh}
+			}
 			if ctx.Err() != nil {
 				return nil, last
 			}
@@ -145,10 +203,31 @@ func (r *Relay) connect(ctx context.Context, a *attempt) (*conn, error) {
 			}
 		}
 	}
+	if tried == 0 && skipped > 0 {
+		// Every host MTA-STS enforce allows is gone, and DANE applied to
+		// none of the others.
+		r.reportPolicyFailure(a, "sts", "validation-failure", "", strings.Join(hostNames(hosts), ","), "no MX host is listed in the policy")
+		return nil, &stsError{Domain: a.hop.Domain, MX: a.sts.MX, Hosts: hostNames(hosts)}
+	}
 	if last == nil {
 		last = &hostError{Host: a.hop.Domain, Err: errors.New("no host to try")}
 	}
 	return nil, last
+}
+
+// forHost is a's copy for a host DANE applies to (nil: a itself): TLS at
+// level "dane", chosen by the host's TLSA records. REQUIRETLS keeps its
+// need for authentication: with no usable record, the certificate must
+// then verify as with verify.
+func (a *attempt) forHost(dh *daneHost) *attempt {
+	if dh == nil {
+		return a
+	}
+	c := *a
+	c.dane = dh
+	c.pkix = a.level == "verify" && a.setting == "REQUIRETLS"
+	c.level, c.setting = "dane", "DANE"
+	return &c
 }
 
 // open connects to one address and runs greeting, EHLO, STARTTLS (by the
@@ -178,11 +257,22 @@ func (r *Relay) session(ctx context.Context, a *attempt, host, ip, port string, 
 	}
 	r.stats.connection()
 	c := newConn(nc, host, ip, port)
+	local := ""
+	if la, ok := nc.LocalAddr().(*net.TCPAddr); ok {
+		local = la.IP.String()
+	}
 	stop := c.watch(ctx)
 	defer stop()
 	timeout := r.set.GreetTimeout.Duration
+	var matched dane.Record
+	tlsConfig := func() *tls.Config {
+		if a.dane != nil {
+			return r.daneTLSConfig(a.dane, a.pkix, &matched)
+		}
+		return r.tlsConfig(a.level, host)
+	}
 	if a.hop.Smarthost != "" && a.hop.Implicit {
-		if err := c.handshake(ctx, timeout, r.tlsConfig(a.level, host)); err != nil {
+		if err := c.handshake(ctx, timeout, tlsConfig()); err != nil {
 			c.close()
 			return nil, err
 		}
@@ -193,17 +283,29 @@ func (r *Relay) session(ctx context.Context, a *attempt, host, ip, port string, 
 	}
 	if c.tls == nil && a.level != "none" && !plain {
 		if c.has("STARTTLS") {
-			if err := c.startTLS(ctx, timeout, r.tlsConfig(a.level, host), r.helo); err != nil {
+			if err := c.startTLS(ctx, timeout, tlsConfig(), r.helo); err != nil {
 				c.close()
+				r.reportSession(a, c, local, err)
 				return nil, err
 			}
-		} else if a.level != "may" {
-			c.quit()
-			return nil, &stepError{Step: stepSTARTTLS, Conn: true,
-				Err: fmt.Errorf("the server does not offer STARTTLS and TLS is required (%s: %s)", a.setting, a.level)}
+		} else {
+			err := &stepError{Step: stepSTARTTLS, Conn: true, Err: &noSTARTTLSError{Level: a.level, Setting: a.setting}}
+			r.reportSession(a, c, local, err)
+			if a.level != "may" {
+				c.quit()
+				return nil, err
+			}
+		}
+		if c.tls != nil {
+			r.reportSession(a, c, local, nil)
 		}
 	}
-	if a.sts != nil && a.sts.Mode == mtasts.Testing {
+	if a.dane != nil && c.tls != nil {
+		c.policy, c.daneLevel = daneResult(a.dane, matched), true
+	} else {
+		c.policy = r.policyNote(a, c)
+	}
+	if a.sts != nil && a.sts.Mode == mtasts.Testing && a.dane == nil {
 		r.stsTestingCheck(a, c)
 	}
 	if a.hop.Smarthost != "" && r.set.Credentials != "" {
@@ -222,6 +324,50 @@ func (r *Relay) session(ctx context.Context, a *attempt, host, ip, port string, 
 		}
 	}
 	return c, nil
+}
+
+// noSTARTTLSError: the server offers no STARTTLS.
+type noSTARTTLSError struct{ Level, Setting string }
+
+func (e *noSTARTTLSError) Error() string {
+	if e.Level == "may" {
+		return "the server does not offer STARTTLS"
+	}
+	if e.Setting == "DANE" {
+		return "the server does not offer STARTTLS and its TLSA records require TLS (RFC 7672 §2.2)"
+	}
+	return fmt.Sprintf("the server does not offer STARTTLS and TLS is required (%s: %s)", e.Setting, e.Level)
+}
+
+// policyNote says which TLS policy a session with c met, for the log,
+// explain and DSNs: DANE is said by daneResult; here MTA-STS, REQUIRETLS,
+// the admin's level, or opportunistic TLS.
+func (r *Relay) policyNote(a *attempt, c *conn) string {
+	switch {
+	case a.sts != nil && a.sts.Mode == mtasts.Enforce && a.setting == "MTA-STS":
+		return fmt.Sprintf("MTA-STS (mode enforce, policy id %s): certificate verified for %s, a host the policy lists", a.sts.ID, c.host)
+	case a.setting == "REQUIRETLS":
+		return "REQUIRETLS: certificate verified for " + c.host
+	case a.sts != nil && a.sts.Mode == mtasts.Testing:
+		return fmt.Sprintf("MTA-STS (mode testing, policy id %s); %s", a.sts.ID, levelNote(a, c))
+	}
+	return levelNote(a, c)
+}
+
+func levelNote(a *attempt, c *conn) string {
+	switch {
+	case a.level == "verify":
+		return fmt.Sprintf("%s = verify: certificate verified for %s", a.setting, c.host)
+	case a.level == "encrypt":
+		return fmt.Sprintf("%s = encrypt: TLS required, certificate not checked", a.setting)
+	case c.tls != nil:
+		return fmt.Sprintf("opportunistic TLS (%s = %s), certificate not checked", a.setting, a.level)
+	case a.level == "none":
+		return fmt.Sprintf("no TLS (%s = none)", a.setting)
+	case c.downgraded != "":
+		return fmt.Sprintf("opportunistic TLS (%s = may): STARTTLS failed, sent in the clear", a.setting)
+	}
+	return fmt.Sprintf("opportunistic TLS (%s = may): not offered, sent in the clear", a.setting)
 }
 
 // credentials reads relay.credentials (user:password on the first line)

@@ -29,7 +29,7 @@ func (r *Relay) remoteErr(a *attempt, c *conn, step string, rep *reply, reason s
 		host, ip = c.host, c.ip
 	}
 	d := r.newErr(a.rc, step, reason, class)
-	d.Remote = &diag.Remote{Host: host, IP: ip, Step: step}
+	d.Remote = &diag.Remote{Host: host, IP: ip, Step: step, Policy: policyName(a)}
 	if rep != nil {
 		d.Remote.Code, d.Remote.Enhanced, d.Remote.Text = rep.Code, rep.Enhanced, rep.Text
 		d.SMTPCode = rep.Code
@@ -38,6 +38,25 @@ func (r *Relay) remoteErr(a *attempt, c *conn, step string, rep *reply, reason s
 		}
 	}
 	return d
+}
+
+// policyName names the TLS policy a's session is under, in a few words.
+func policyName(a *attempt) string {
+	switch {
+	case a.hop.Smarthost != "":
+		return fmt.Sprintf("smarthost, TLS %s (%s)", a.level, a.setting)
+	case a.dane != nil:
+		return "DANE (TLSA at " + a.dane.Name + ", DNSSEC-validated)"
+	case a.setting == "DANE":
+		return "DANE (the TLSA lookup did not come back)"
+	case a.setting == "REQUIRETLS":
+		return "REQUIRETLS (verified TLS)"
+	case a.sts != nil:
+		return fmt.Sprintf("MTA-STS (mode %s, policy id %s)", a.sts.Mode, a.sts.ID)
+	case a.level == "may":
+		return fmt.Sprintf("opportunistic TLS (%s = may)", a.setting)
+	}
+	return fmt.Sprintf("TLS %s (%s)", a.level, a.setting)
 }
 
 func parseEnhanced(s string) ([3]int, bool) {
@@ -99,6 +118,12 @@ func (r *Relay) failure(a *attempt, c *conn, err error, ctx context.Context) err
 // connFailure turns a failure to get a session into the recipient's
 // result, and counts it toward the destination's suspension.
 func (r *Relay) connFailure(a *attempt, dst *destination, err error, count bool) error {
+	if he := (*hostError)(nil); errors.As(err, &he) && he.Setting != "" {
+		// The host got TLS of its own (DANE): its error says so.
+		c := *a
+		c.level, c.setting, c.dane = he.Level, he.Setting, he.DANE
+		a = &c
+	}
 	var dnse *dnsError
 	var stse *stsError
 	var de *diag.Error
@@ -119,6 +144,9 @@ func (r *Relay) connFailure(a *attempt, dst *destination, err error, count bool)
 		d := r.remoteErr(a, nil, stepDNS, nil, fmt.Sprintf("MX lookup of %s: %s", dnse.Domain, netReason(dnse.Err)), diag.Temporary)
 		d.Setting = r.cfg.Setting("dns.resolver")
 		d.Hint = "the DNS did not answer for this domain (SERVFAIL or timeout); ebb retries. If every domain fails, check dns.resolver (ebb doctor)"
+		if r.secure != nil && !dnsresolve.IsNotFound(dnse.Err) {
+			d.Hint = "the DNS did not answer for this domain (SERVFAIL or timeout); ebb retries. dns.resolver validates DNSSEC (dns.dnssec): it answers SERVFAIL when the domain's signatures do not validate (check with: delv MX " + dnse.Domain + "; a broken DNSSEC chain is for the domain's postmaster to fix). If every domain fails, check dns.resolver (ebb doctor)"
+		}
 		return d
 	case errors.As(err, &stse):
 		d := r.remoteErr(a, nil, stepDNS, nil, stse.Error(), diag.Temporary)
@@ -155,9 +183,20 @@ func (r *Relay) connFailure(a *attempt, dst *destination, err error, count bool)
 		d = r.remoteErr(a, c, se.Step, nil, fmt.Sprintf("%s at %s: %s", peer(host, ip), stepName(se.Step), netReason(se.Err)), diag.Temporary)
 		d.Hint = errHint(se.Step, a)
 	}
+	var tle *tlsaLookupError
+	if errors.As(se.Err, &tle) {
+		d.Reason = tle.Error()
+		d.Setting = r.cfg.Setting("dns.resolver")
+		d.SetFix(diag.Because(fmt.Sprintf("%s's MX records are DNSSEC-signed, so the TLSA records of %s decide how it is reached (DANE, RFC 7672), and their lookup fails: with a validating resolver, SERVFAIL means the signatures do not validate", a.hop.Domain, tle.Host),
+			diag.Say(fmt.Sprintf("check with: delv TLSA %s; ask %s's postmaster to fix the zone's DNSSEC; ebb retries and tries the other MX hosts meanwhile", tle.Name, a.hop.Domain))).
+			OrElse(r.daneExemptFix(a.hop.Domain)))
+	}
 	switch se.Step {
 	case stepSTARTTLS:
 		d.Setting = r.tlsSetting(a)
+		if a.dane != nil {
+			d.Reason += fmt.Sprintf(" (DANE applies: %s has DNSSEC-validated TLSA records, RFC 7672)", a.dane.Name)
+		}
 		if se.Reply == nil {
 			d.SetFix(r.tlsFix(a, host, se.Err))
 		}
@@ -186,7 +225,7 @@ func (r *Relay) tlsSetting(a *attempt) *diag.Setting {
 	switch a.setting {
 	case "relay.tls", "relay.tls_policy", "relay.smarthost_tls":
 		return r.cfg.Setting(a.setting)
-	case "MTA-STS", "REQUIRETLS":
+	case "MTA-STS", "REQUIRETLS", "DANE":
 		return nil // the domain's published policy, the sender's request
 	}
 	return r.cfg.Setting("relay.tls")
@@ -215,6 +254,14 @@ func (r *Relay) tlsFix(a *attempt, host string, err error) *diag.Fix {
 		// the login and every message pass there.
 		return diag.Because(fmt.Sprintf("the smarthost %s must speak TLS (relay.smarthost_tls: required unless relay.tls is none)", host),
 			diag.Say("ask its operator for STARTTLS, or for its TLS port (465, then relay.smarthost_tls = \"implicit\"); ebb retries"))
+	case "DANE":
+		if a.pkix {
+			return diag.Because(fmt.Sprintf("the sender asked for REQUIRETLS (RFC 8689) and %s publishes TLSA records none of which ebb can use: the certificate must verify for %s", d, host),
+				diag.Say(fmt.Sprintf("nothing to change here; %s's postmaster must fix its TLSA records or certificate; ebb retries until the message expires", d)))
+		}
+		return diag.Because(fmt.Sprintf("%s (an MX host of %s) publishes DNSSEC-validated TLSA records at %s (DANE, RFC 7672): mail goes to it only over TLS whose certificate they match, whatever relay.tls, relay.tls_policy or MTA-STS say", host, d, a.dane.Name),
+			diag.Say(fmt.Sprintf("ask %s's postmaster to publish TLSA records that match the certificate of %s (or to fix the certificate); check with: ebb route %s; ebb retries and delivers once they match", d, host, d))).
+			OrElse(r.daneExemptFix(d))
 	case "MTA-STS":
 		return diag.Because(fmt.Sprintf("%s publishes an MTA-STS policy in mode enforce (RFC 8461): mail to it goes only over TLS verified for its MX host, whatever relay.tls_policy says", d),
 			diag.Say(fmt.Sprintf("ask %s's postmaster to fix the certificate of %s (or the policy); ebb retries and delivers once it verifies", d, host))).
@@ -241,6 +288,14 @@ func (r *Relay) exemptFix(domain string) *diag.Fix {
 	s := r.cfg.Setting("mta_sts.exempt")
 	return diag.Because(fmt.Sprintf("to deliver to %s without the protection its policy asks for, at your own risk", domain),
 		diag.Set(s, tomlList(withEntry(r.cfg.MTASTS.Exempt, domain, domain))), diag.Restart(s))
+}
+
+// daneExemptFix is the way to deliver to domain despite its MX hosts'
+// TLSA records: add it to dane.exempt, at the admin's own risk.
+func (r *Relay) daneExemptFix(domain string) *diag.Fix {
+	s := r.cfg.Setting("dane.exempt")
+	return diag.Because(fmt.Sprintf("to deliver to %s without the protection its TLSA records ask for, at your own risk", domain),
+		diag.Set(s, tomlList(withEntry(r.cfg.DANE.Exempt, domain, domain))), diag.Restart(s))
 }
 
 // withEntry is list with entry in place of the items that start with

@@ -16,6 +16,8 @@ type Metrics struct {
 	suspensions prometheus.Counter
 	sts         *prometheus.CounterVec
 	stsExempt   prometheus.Counter
+	sessions    *prometheus.CounterVec
+	daneExempt  prometheus.Counter
 }
 
 // NewMetrics makes the collectors.
@@ -49,6 +51,14 @@ func NewMetrics() *Metrics {
 			Name: "ebb_relay_mta_sts_exempt_total",
 			Help: "Deliveries to domains in mta_sts.exempt, whose published MTA-STS policy was not applied.",
 		}),
+		sessions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ebb_relay_tls_sessions_total",
+			Help: "TLS sessions with MX hosts (and policies that could not be applied), by the policy that applied (dane, mta-sts, none) and the result: success, or the TLS-RPT failure type (RFC 8460 §4.3: starttls-not-supported, tlsa-invalid, dnssec-invalid, certificate-host-mismatch, ...).",
+		}, []string{"policy", "result"}),
+		daneExempt: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ebb_relay_dane_exempt_total",
+			Help: "Deliveries to domains in dane.exempt, whose MX hosts' TLSA records were not looked up.",
+		}),
 	}
 }
 
@@ -57,7 +67,8 @@ func (m *Metrics) Collectors() []prometheus.Collector {
 	if m == nil {
 		return nil
 	}
-	return []prometheus.Collector{m.deliveries, m.replies, m.connections, m.downgrades, m.suspensions, m.sts, m.stsExempt}
+	return []prometheus.Collector{m.deliveries, m.replies, m.connections, m.downgrades, m.suspensions, m.sts, m.stsExempt,
+		m.sessions, m.daneExempt}
 }
 
 func (m *Metrics) delivered(tls bool) {
@@ -103,5 +114,20 @@ func (m *Metrics) stsFailure(mode string) {
 func (m *Metrics) stsExempted() {
 	if m != nil {
 		m.stsExempt.Inc()
+	}
+}
+
+func (m *Metrics) session(policy, result string) {
+	if m != nil {
+		if result == "" {
+			result = "success"
+		}
+		m.sessions.WithLabelValues(policy, result).Inc()
+	}
+}
+
+func (m *Metrics) daneExempted() {
+	if m != nil {
+		m.daneExempt.Inc()
 	}
 }

@@ -36,8 +36,14 @@ type PlanHost struct {
 	Pref     uint16
 	Implicit bool // no MX record: the domain's own address (RFC 5321 §5.1)
 	// Skipped: MTA-STS enforce would not use it (its name is not in the
-	// policy's mx patterns, RFC 8461 §4.1).
+	// policy's mx patterns, RFC 8461 §4.1), and DANE does not apply to it.
 	Skipped bool
+	// DANE says what DANE (RFC 7672) makes of the host: its TLSA records
+	// and that TLS is required and authenticated by them, or why DANE
+	// does not apply ("" when DANE is off: no validating resolver).
+	DANE string
+	// DANERecords are the host's DNSSEC-validated TLSA records.
+	DANERecords []string
 }
 
 // Plan plans delivery to domain as Deliver would, with Deliver's own code
@@ -59,7 +65,14 @@ func (r *Relay) Plan(ctx context.Context, domain string, requireTLS bool) (*Plan
 	if h.Smarthost != "" {
 		return p, nil
 	}
-	hosts, err := lookupMX(ctx, r.res, h.Domain, r.set.MaxMX, nil)
+	useDANE := r.daneOn(a)
+	var hosts []mxHost
+	mxSecure := false
+	if useDANE {
+		hosts, mxSecure, err = r.lookupMXSecure(ctx, h.Domain)
+	} else {
+		hosts, err = lookupMX(ctx, r.res, h.Domain, r.set.MaxMX, nil)
+	}
 	if err != nil {
 		return p, err
 	}
@@ -67,12 +80,17 @@ func (r *Relay) Plan(ctx context.Context, domain string, requireTLS bool) (*Plan
 	if a.sts != nil {
 		_, listed, err = stsHosts(h.Domain, a.sts, hosts)
 	}
+	anyDANE := false
 	for i, mx := range hosts {
 		ph := PlanHost{Name: mx.Name, Pref: mx.Pref, Implicit: mx.Implicit}
-		ph.Skipped = a.sts != nil && a.sts.Mode == mtasts.Enforce && !listed[i]
+		if useDANE {
+			ph.DANE, ph.DANERecords = r.planDANE(ctx, h.Domain, mx, mxSecure)
+			anyDANE = anyDANE || len(ph.DANERecords) > 0
+		}
+		ph.Skipped = a.sts != nil && a.sts.Mode == mtasts.Enforce && !listed[i] && len(ph.DANERecords) == 0
 		p.Hosts = append(p.Hosts, ph)
 	}
-	if err != nil {
+	if err != nil && !anyDANE {
 		return p, err
 	}
 	if len(hosts) == 1 && hosts[0].Implicit {
@@ -84,6 +102,31 @@ func (r *Relay) Plan(ctx context.Context, domain string, requireTLS bool) (*Plan
 		}
 	}
 	return p, nil
+}
+
+// planDANE says what DANE makes of one MX host, as connect decides it.
+func (r *Relay) planDANE(ctx context.Context, domain string, mx mxHost, mxSecure bool) (string, []string) {
+	if !mxSecure {
+		return "does not apply: the MX records of " + domain + " are not DNSSEC-validated (RFC 7672 §2.2.1)", nil
+	}
+	_, secure, expanded, err := r.lookupAddrsSecure(ctx, mx.Name)
+	if err != nil {
+		return "unknown: address lookup failed: " + netReason(err), nil
+	}
+	if !secure {
+		return "does not apply: the address records of " + mx.Name + " are not DNSSEC-validated (RFC 7672 §2.2.2)", nil
+	}
+	dh, err := r.lookupTLSA(ctx, domain, mx.Name, expanded, mx.Implicit)
+	if err != nil {
+		return "host unusable: " + err.Error(), nil
+	}
+	if dh == nil {
+		return "does not apply: no DNSSEC-validated TLSA record at _25._tcp." + mx.Name, nil
+	}
+	if len(dh.Usable) == 0 {
+		return "TLS required without authentication: no usable TLSA record at " + dh.Name + " (RFC 7672 §2.2)", dh.Strings()
+	}
+	return "TLS required, authenticated by the TLSA records at " + dh.Name + " (DNSSEC-validated); takes precedence over MTA-STS", dh.Strings()
 }
 
 // PermanentDNS reports whether a Plan error says the domain cannot receive

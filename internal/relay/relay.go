@@ -68,6 +68,13 @@ type Options struct {
 	Sign func(ctx context.Context, m *queue.Message) (header string, err error)
 	// Hostname is the EHLO name when relay.helo_name is empty.
 	Hostname string
+	// Secure, when set, is a resolver whose AD bit is trusted (dns.dnssec):
+	// MX delivery then applies DANE (dane.enable, RFC 7672). nil: no DANE.
+	Secure SecureResolver
+	// TLSReport, when set, gets the outcome of every TLS session with an
+	// MX host and of every policy that could not be applied (TLS-RPT,
+	// RFC 8460). Called from delivery goroutines: it must be quick.
+	TLSReport func(TLSResult)
 }
 
 // Relay delivers to remote recipients. It is a queue.Transport and safe
@@ -79,14 +86,18 @@ type Relay struct {
 	router router
 	policy map[string]string // relay.tls_policy
 	exempt map[string]string // mta_sts.exempt (domain → itself)
-	roots  *x509.CertPool    // nil: the system's
-	res    *net.Resolver
-	log    *slog.Logger
-	sts    STSPolicies
-	sign   func(ctx context.Context, m *queue.Message) (string, error)
-	now    func() time.Time
-	total  chan struct{}
-	stats  *Metrics
+	// daneExempt is dane.exempt (domain → itself).
+	daneExempt map[string]string
+	secure     SecureResolver // nil: no DANE
+	report     func(TLSResult)
+	roots      *x509.CertPool // nil: the system's
+	res        *net.Resolver
+	log        *slog.Logger
+	sts        STSPolicies
+	sign       func(ctx context.Context, m *queue.Message) (string, error)
+	now        func() time.Time
+	total      chan struct{}
+	stats      *Metrics
 
 	mu    sync.Mutex
 	dests map[string]*destination
@@ -115,8 +126,14 @@ func New(cfg *config.Config, o Options) (*Relay, error) {
 			exempt[d] = d
 		}
 	}
+	daneExempt := map[string]string{}
+	for _, d := range cfg.DANE.Exempt {
+		if d = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(d), ".")); d != "" {
+			daneExempt[d] = d
+		}
+	}
 	r := &Relay{
-		cfg: cfg, set: set, policy: policy, exempt: exempt,
+		cfg: cfg, set: set, policy: policy, exempt: exempt, daneExempt: daneExempt, report: o.TLSReport,
 		router: router{smarthost: set.Smarthost, implicit: set.SmarthostTLS == "implicit", routes: routes},
 		res:    o.Resolver, log: o.Log, sts: o.STS, sign: o.Sign, now: time.Now,
 		total: make(chan struct{}, max(set.MaxConn, 1)),
@@ -125,6 +142,9 @@ func New(cfg *config.Config, o Options) (*Relay, error) {
 	}
 	if r.res == nil {
 		r.res = net.DefaultResolver
+	}
+	if cfg.DANE.Enable && o.Secure != nil {
+		r.secure = o.Secure
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -223,6 +243,12 @@ type attempt struct {
 	// without one, RFC 8461 §5.1); Plan reports it.
 	stsErr error
 	header string // Sign's lines
+	// dane: the host's TLSA records, in the copy of the attempt for a
+	// host DANE applies to (forHost); level is then "dane". pkix: the
+	// sender's REQUIRETLS still asks for a certificate that verifies when
+	// no TLSA record is usable.
+	dane *daneHost
+	pkix bool
 }
 
 // forRcpt is a's copy about one recipient, for its own error.
@@ -348,6 +374,9 @@ func (r *Relay) deliverGroup(ctx context.Context, a *attempt) []error {
 	for i := range pending {
 		pending[i] = i
 	}
+	if a.stsErr != nil {
+		r.reportPolicyFailure(a, "sts", stsFetchResult(a.stsErr), "", "", a.stsErr.Error())
+	}
 	dst := r.dest(a.hop.key(), a.level)
 	if err := dst.acquire(ctx, r.set.DeadAfter, r.now); err != nil {
 		return each(pending, func(ai *attempt) error { return r.suspended(ai, err) })
@@ -461,10 +490,11 @@ func (r *Relay) deliverGroup(ctx context.Context, a *attempt) []error {
 			case whole != nil:
 				results[i] = r.failure(ai, c, whole, ctx)
 			default:
-				ai.rc.Relay = &queue.Handoff{Host: c.host, IP: c.ip, DSN: c.has("DSN"), Reply: fr.String()}
+				ai.rc.Relay = &queue.Handoff{Host: c.host, IP: c.ip, DSN: c.has("DSN"), Reply: fr.String(),
+					TLS: c.tlsSummary(), Policy: c.policy}
 				r.stats.delivered(c.tls != nil)
 				r.log.Info("relayed", "queue_id", m.ID, "rcpt", ai.rc.Address, "host", c.host, "ip", c.ip,
-					"tls", c.tlsSummary(), "tls_level", a.level, "reused", reused, "rcpts", accepted, "remote_id", remoteID(fr.Text),
+					"tls", c.tlsSummary(), "tls_level", c.level(a), "tls_policy", c.policy, "reused", reused, "rcpts", accepted, "remote_id", remoteID(fr.Text),
 					"reply", fr.String(), "duration", r.now().Sub(start).Round(time.Millisecond))
 			}
 		}

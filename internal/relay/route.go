@@ -102,11 +102,16 @@ func (e *dnsError) Error() string {
 
 func (e *dnsError) Unwrap() error { return e.Err }
 
+// mxResolver looks up MX records: *net.Resolver, or secureMX for DANE.
+type mxResolver interface {
+	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
+}
+
 // lookupMX returns the hosts to try for domain, in order: by preference,
 // random among equal preferences (RFC 5321 §5.1), at most limit. Without
 // MX records the domain itself is the host (implicit MX); a null MX
 // (RFC 7505 §3) is a permanent failure.
-func lookupMX(ctx context.Context, res *net.Resolver, domain string, limit int, rnd func(n int) int) ([]mxHost, error) {
+func lookupMX(ctx context.Context, res mxResolver, domain string, limit int, rnd func(n int) int) ([]mxHost, error) {
 	mxs, err := res.LookupMX(ctx, domain)
 	if err != nil && len(mxs) == 0 {
 		if dnsresolve.IsNotFound(err) {
