@@ -46,6 +46,8 @@ type outOpts struct {
 	Relay     string // more [relay] keys
 	Queue     string // more [queue] keys
 	Sub       string // more [submission] keys
+	DNSKeys   string // more [dns] keys
+	Extra     string // more sections, at the end
 	Users     []string
 }
 
@@ -103,6 +105,7 @@ listen = ""
 [dns]
 resolver = %q
 timeout = "1s"
+%s
 
 [relay]
 port = %d
@@ -110,9 +113,11 @@ helo_name = "mx.%s"
 connect_timeout = "2s"
 greeting_timeout = "3s"
 %s
+
+%s
 `, o.Domain, e.Daemon.Name, filepath.Join(e.Dir, "data"), filepath.Join(e.Dir, "mail"), e.Spool, o.Queue,
 		e.SMTP, cert, key, e.Sub, cert, key, o.Sub, filepath.Join(e.Dir, "pickup"), o.Domain,
-		o.DNS, o.RelayPort, o.Domain, o.Relay)
+		o.DNS, o.DNSKeys, o.RelayPort, o.Domain, o.Relay, o.Extra)
 	if err := os.WriteFile(e.Conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,20 @@ type postfixReceiver struct {
 // startPostfixReceiver starts it; extra lines go at the end of main.cf.
 func startPostfixReceiver(t *testing.T, addr string, extra ...string) *postfixReceiver {
 	t.Helper()
+	return startPostfix(t, []postfixListener{{Addr: addr}}, []string{"pf.example"}, extra...)
+}
+
+// postfixListener is one smtpd of a Postfix receiver: its address and,
+// when set, a certificate of its own (PEM files; the chain after the leaf
+// in Cert) instead of the self-signed one for mx.pf.example.
+type postfixListener struct {
+	Addr, Cert, Key string
+}
+
+// startPostfix starts a Postfix receiving for domains (every address
+// lands in the mailbox of bob) on each listener.
+func startPostfix(t *testing.T, listeners []postfixListener, domains []string, extra ...string) *postfixReceiver {
+	t.Helper()
 	pu, err := user.Lookup("postfix")
 	if err != nil {
 		t.Fatal(err)
@@ -30,17 +44,25 @@ func startPostfixReceiver(t *testing.T, addr string, extra ...string) *postfixRe
 	fmt.Sscan(pu.Gid, &gid)
 	etc := harness.Dir(t)
 	cert, key := outCert(t, etc, "mx.pf.example")
-	pf := harness.StartPostfix(t, addr, "mx.pf.example", fmt.Sprintf(`smtpd_tls_cert_file = %s
+	var smtpds []string
+	for _, l := range listeners {
+		sd := l.Addr
+		if l.Cert != "" {
+			sd += " -o smtpd_tls_cert_file=" + l.Cert + " -o smtpd_tls_key_file=" + l.Key
+		}
+		smtpds = append(smtpds, sd)
+	}
+	pf := harness.StartPostfixSMTPDs(t, smtpds, "mx.pf.example", fmt.Sprintf(`smtpd_tls_cert_file = %s
 smtpd_tls_key_file = %s
 smtpd_tls_security_level = may
 smtpd_tls_loglevel = 1
-virtual_mailbox_domains = pf.example
+virtual_mailbox_domains = %s
 virtual_mailbox_base = {{dir}}/mail
 virtual_mailbox_maps = static:pf.example/bob/
 virtual_uid_maps = static:%d
 virtual_gid_maps = static:%d
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-%s`, cert, key, uid, gid, strings.Join(extra, "\n")))
+%s`, cert, key, strings.Join(domains, ", "), uid, gid, strings.Join(extra, "\n")))
 	p := &postfixReceiver{Dir: pf.Dir, Maillog: pf.Maillog, Mail: filepath.Join(pf.Dir, "mail")}
 	if err := os.MkdirAll(p.Mail, 0o755); err != nil {
 		t.Fatal(err)

@@ -62,6 +62,7 @@ var areas = []func() []Check{
 	relayChecks,
 	srsChecks,
 	mtastsChecks,
+	daneChecks,
 	journalChecks,
 	acmeChecks,
 	dnsRecordChecks,

@@ -2,8 +2,10 @@ package queue
 
 import (
 	"errors"
+	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ebbmail/ebb/internal/diag"
 )
@@ -51,5 +53,40 @@ func TestDSNFieldsSayOnlyWhatHappened(t *testing.T) {
 		if !strings.Contains(h, c.human) || c.notHuman != "" && strings.Contains(h, c.notHuman) {
 			t.Errorf("%s: human line %q, want %q without %q", c.name, h, c.human, c.notHuman)
 		}
+	}
+}
+
+// The TLS policy the next hop was under goes into X-Ebb-TLS-Policy: the
+// session's on success (with its TLS), the failing session's otherwise,
+// none when no MTA took part.
+func TestDSNTLSPolicy(t *testing.T) {
+	ok := &Recipient{Address: "a@example.net", State: Delivered, Relay: &Handoff{Host: "mx.example.net", IP: "192.0.2.1",
+		TLS: "TLS 1.3 TLS_AES_128_GCM_SHA256", Policy: "DANE: DANE-EE(3) SPKI(1) SHA2-256(1) matched"}}
+	if p := tlsPolicyOf(ok, dsnSuccess); p != "DANE: DANE-EE(3) SPKI(1) SHA2-256(1) matched; TLS 1.3 TLS_AES_128_GCM_SHA256" {
+		t.Errorf("success: %q", p)
+	}
+	if h := humanLine(ok, dsnSuccess); !strings.Contains(h, "sent over TLS 1.3 TLS_AES_128_GCM_SHA256; TLS policy: DANE: DANE-EE(3)") {
+		t.Errorf("human: %q", h)
+	}
+	e := diag.New("starttls", "deliver to", "b@example.net", errors.New("x"))
+	e.Remote = &diag.Remote{Host: "mx.example.net", IP: "192.0.2.1", Step: "starttls", Policy: "DANE (TLSA at _25._tcp.mx.example.net, DNSSEC-validated)"}
+	failed := &Recipient{Address: "b@example.net", State: Deferred, Error: e}
+	if p := tlsPolicyOf(failed, dsnDelay); p != e.Remote.Policy {
+		t.Errorf("delay: %q", p)
+	}
+	e2 := *e
+	e2.Remote = &diag.Remote{Host: "example.net", Step: "dns", Policy: "DANE (the TLSA lookup did not come back)"}
+	if p := tlsPolicyOf(&Recipient{Address: "c@example.net", Error: &e2}, dsnFailure); p != "" {
+		t.Errorf("no MTA took part, yet %q", p)
+	}
+	m := &Message{ID: "Q1", Envelope: Envelope{From: "s@ours.test"}}
+	rd, done, err := dsnReader("mx.ours.test", m, []*Recipient{ok}, dsnSuccess, time.Now(), time.Hour, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	b, _ := io.ReadAll(rd)
+	if !strings.Contains(string(b), "\r\nX-Ebb-TLS-Policy: DANE: DANE-EE(3) SPKI(1) SHA2-256(1) matched; TLS 1.3 TLS_AES_128_GCM_SHA256\r\n") {
+		t.Errorf("DSN:\n%s", b)
 	}
 }

@@ -76,6 +76,18 @@ type Postfix struct {
 // {{dir}}.
 func StartPostfix(t testing.TB, smtpdAddr, hostname, mainExtra string) *Postfix {
 	t.Helper()
+	var smtpds []string
+	if smtpdAddr != "" {
+		smtpds = []string{smtpdAddr}
+	}
+	return StartPostfixSMTPDs(t, smtpds, hostname, mainExtra)
+}
+
+// StartPostfixSMTPDs is StartPostfix with several smtpd services, each
+// "ADDR:PORT" optionally followed by its own -o overrides (a certificate
+// per address: "127.0.0.31:2525 -o smtpd_tls_cert_file=/x/cert.pem").
+func StartPostfixSMTPDs(t testing.TB, smtpds []string, hostname, mainExtra string) *Postfix {
+	t.Helper()
 	Install(t, "postfix")
 	RequireRoot(t)
 	pu, err := user.Lookup("postfix")
@@ -102,10 +114,15 @@ func StartPostfix(t testing.TB, smtpdAddr, hostname, mainExtra string) *Postfix 
 		f := strings.Fields(l)
 		switch {
 		case strings.HasPrefix(l, "smtp ") && strings.Contains(l, " inet "):
-			if smtpdAddr == "" {
+			if len(smtpds) == 0 {
 				continue
 			}
-			l = smtpdAddr + " inet n - n - - smtpd"
+			var ls []string
+			for _, sd := range smtpds {
+				addr, opts, _ := strings.Cut(sd, " ")
+				ls = append(ls, strings.TrimSpace(addr+" inet n - n - - smtpd "+opts))
+			}
+			l = strings.Join(ls, "\n")
 		case len(f) >= 8 && !strings.HasPrefix(l, "#") && !strings.HasPrefix(l, " ") && f[4] == "y":
 			f[4] = "n" // no chroot: the queue is a temporary directory
 			l = strings.Join(f, " ")
@@ -141,8 +158,9 @@ maillog_file = %[1]s/maillog
 		t.Fatalf("postfix start:\n%s", out)
 	}
 	t.Cleanup(func() { p.postfix("stop") })
-	if smtpdAddr != "" {
-		WaitTCP(t, smtpdAddr, "220", 15*time.Second)
+	for _, sd := range smtpds {
+		addr, _, _ := strings.Cut(sd, " ")
+		WaitTCP(t, addr, "220", 15*time.Second)
 	}
 	return p
 }
