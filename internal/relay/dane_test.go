@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
 	"github.com/miekg/dns"
 
 	"github.com/ebbmail/ebb/internal/dane"
@@ -239,5 +238,3 @@ func TestPlanDANE(t *testing.T) {
 		t.Errorf("insecure plan %+v %v", p.Hosts, err)
 	}
 }
-
-var _ = smtp.SMTPError{}
