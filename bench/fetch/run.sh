@@ -11,13 +11,18 @@
 #
 #   sudo bench/fetch/run.sh          # N=5000
 #   sudo N=1000 bench/fetch/run.sh
+#   sudo N=200 OUT=/tmp bench/fetch/run.sh   # the results file elsewhere than bench/fetch/results
 #
 # How each delivers: ebb fetch run queues every message durably (fsync)
 # and delivers it from the queue into the Maildir (fsync), recording each
 # UID after it is queued. fetchmail hands each message to an MDA, maildrop
 # (one process per message, fsync; fetchmail's default, SMTP to port 25,
 # needs an MTA, which would measure the MTA). getmail6 writes its Maildir
-# itself. Target (issue 14): ebb >= 3x fetchmail.
+# itself. Each tool runs in a control group of its own (bench/cgroup, v1
+# or v2), with every process it starts (fetchmail's maildrops): its CPU
+# time per message and its peak memory without the page cache are printed
+# beside the rate; Dovecot is outside. Target (issue 28): ebb >= 3x
+# fetchmail + an MDA with the same durability.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
@@ -38,11 +43,15 @@ as_user() { setpriv --reuid="$UID_" --regid="$GID_" --clear-groups env HOME="$B/
 DOVECOT_PID=
 cleanup() {
 	[ -n "$DOVECOT_PID" ] && kill "$DOVECOT_PID" 2>/dev/null && sleep 1
+	[ -x "$B/bin/cg" ] && "$B/bin/cg" rm "fetch$$" 2>/dev/null || true
 	rm -rf "$B"
 }
 trap cleanup EXIT
 
 go build -o "$B/bin/ebb" ./cmd/ebb
+go build -o "$B/bin/cg" ./bench/cgroup/cg
+CG="$B/bin/cg" CGNAME="fetch$$"
+CGVER=$("$CG" version) || { echo "$0: no usable cgroup (v2 with the memory controller, or v1's cpuacct and memory)" >&2; exit 1; }
 mkdir -p "$B/home" "$B/d/run" "$B/d/state" "$B/d/ssl" "$B/template/Maildir/"{cur,new,tmp} "$B/out"
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=localhost" \
 	-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$B/d/ssl/key.pem" -out "$B/d/ssl/cert.pem" 2>/dev/null
@@ -142,9 +151,26 @@ CONF
 count() { find "$1" -type f \( -path '*/new/*' -o -path '*/cur/*' \) | wc -l; }
 distinct() { (find "$1" -type f \( -path '*/new/*' -o -path '*/cur/*' \) -exec grep -hi '^Message-ID:' {} + || true) | tr -d '\r' | sort -u | wc -l; }
 
-declare -A SECS STALLS GOT TRIES DIST
+declare -A SECS STALLS GOT TRIES DIST CPU MEM
 GM_TIMEOUT=2
 now() { date +%s.%N; }
+# measured KEY CMD...: runs CMD in a fresh cgroup; KEY's CPU time (ms, all
+# its processes) and peak memory without the page cache (KiB) accumulate
+# over the calls (getmail6 is restarted after each stall).
+measured() {
+	local k=$1 c0 c1 mem rc=0; shift
+	"$CG" create "$CGNAME"
+	"$CG" mem "$CGNAME" > "$B/mem" & local sampler=$!
+	read -r c0 _ < <("$CG" cpu "$CGNAME")
+	"$CG" exec "$CGNAME" -- "$@" || rc=$?
+	read -r c1 _ < <("$CG" idle "$CGNAME")
+	kill "$sampler"; wait "$sampler" || true
+	read -r mem _ < "$B/mem"
+	"$CG" rm "$CGNAME"
+	CPU[$k]=$(echo "${CPU[$k]:-0} + ($c1 - $c0) / 1000000" | bc -l)
+	[ "${mem:-0}" -gt "${MEM[$k]:-0}" ] && MEM[$k]=$mem
+	return $rc
+}
 run_ebb() { # $1 = imap|pop3
 	local r="$B/ebb-$1" port=$IMAPS
 	[ "$1" = pop3 ] && port=$POP3S
@@ -152,7 +178,8 @@ run_ebb() { # $1 = imap|pop3
 	echo benchpw | as_user "$B/bin/ebb" fetch add -c "$r/ebb.toml" bench --protocol "$1" --server "127.0.0.1:$port" \
 		--user remote --to local@example.test --ca-file "$B/d/ssl/cert.pem" >/dev/null
 	local t0; t0=$(now)
-	as_user "$B/bin/ebb" fetch run -c "$r/ebb.toml" bench > "$B/out/ebb-$1.log" 2>&1
+	measured "ebb-$1" setpriv --reuid="$UID_" --regid="$GID_" --clear-groups env HOME="$B/home" USER=$U LOGNAME=$U PATH=/usr/bin:/bin \
+		"$B/bin/ebb" fetch run -c "$r/ebb.toml" bench > "$B/out/ebb-$1.log" 2>&1
 	SECS[ebb-$1]=$(echo "$(now) - $t0" | bc)
 	GOT[ebb-$1]=$N DIST[ebb-$1]=$N
 	local c; c=$(count "$r/mail")
@@ -174,7 +201,8 @@ RC
 	chmod 600 "$r/fetchmailrc" "$r/mailfilter"
 	chown -R $U:$U "$r"
 	local t0; t0=$(now)
-	as_user env FETCHMAILHOME="$r" fetchmail -f "$r/fetchmailrc" --pidfile "$r/pid" --nodetach -s > "$B/out/fm-$1.log" 2>&1 || true
+	measured "fetchmail-$1" setpriv --reuid="$UID_" --regid="$GID_" --clear-groups env HOME="$B/home" USER=$U LOGNAME=$U PATH=/usr/bin:/bin \
+		FETCHMAILHOME="$r" fetchmail -f "$r/fetchmailrc" --pidfile "$r/pid" --nodetach -s > "$B/out/fm-$1.log" 2>&1 || true
 	SECS[fetchmail-$1]=$(echo "$(now) - $t0" | bc)
 	GOT[fetchmail-$1]=$N DIST[fetchmail-$1]=$N
 	local c; c=$(count "$r/Maildir")
@@ -214,7 +242,8 @@ RC
 	local t0 tries=0 stalls=0; t0=$(now)
 	while :; do
 		tries=$((tries + 1))
-		as_user getmail --rcfile "$r/getmailrc" --getmaildir "$r/state" >> "$B/out/gm-$1.log" 2>&1 || true
+		measured "getmail6-$1" setpriv --reuid="$UID_" --regid="$GID_" --clear-groups env HOME="$B/home" USER=$U LOGNAME=$U PATH=/usr/bin:/bin \
+			getmail --rcfile "$r/getmailrc" --getmaildir "$r/state" >> "$B/out/gm-$1.log" 2>&1 || true
 		[ "$(distinct "$r/Maildir")" -ge "$N" ] || [ $tries -ge 80 ] && break
 	done
 	stalls=$(grep -c 'timed out' "$B/out/gm-$1.log" || true)
@@ -240,16 +269,20 @@ LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 
 {
 	echo "fetch benchmark: $N messages of 4 KiB, IMAPS and POP3S from Dovecot on loopback, into a Maildir (/var/tmp), $(date -u +%Y-%m-%dT%H:%MZ)"
-	echo "load average before: $LOAD0, after: $LOAD1 ($(nproc) cores)"
-	printf '%-10s %-5s %9s %9s %9s %9s %12s\n' tool proto delivered distinct seconds msgs/s ebb/tool
+	echo "load average before: $LOAD0, after: $LOAD1 ($(nproc) cores); cgroup $CGVER"
+	printf '%-10s %-5s %9s %9s %9s %9s %12s %11s %12s %10s\n' tool proto delivered distinct seconds msgs/s ebb/tool "CPU ms/msg" "CPU ebb/tool" "memory MiB"
 	for proto in imap pop3; do
 		er=$(echo "$N / ${SECS[ebb-$proto]}" | bc -l)
+		ec=$(echo "${CPU[ebb-$proto]} / $N" | bc -l)
 		for tool in ebb fetchmail getmail6; do
 			s=${SECS[$tool-$proto]} got=${GOT[$tool-$proto]} dist=${DIST[$tool-$proto]}
 			rate=$(echo "$dist / $s" | bc -l)
-			printf '%-10s %-5s %9d %9d %9.2f %9.0f %11.2fx\n' $tool $proto "$got" "$dist" "$s" "$rate" "$(echo "$er / $rate" | bc -l)"
+			cpu=$(echo "${CPU[$tool-$proto]} / $dist" | bc -l)
+			printf '%-10s %-5s %9d %9d %9.2f %9.0f %11.2fx %11.3f %11.2fx %10.1f\n' $tool $proto "$got" "$dist" "$s" "$rate" "$(echo "$er / $rate" | bc -l)" \
+				"$cpu" "$(echo "$ec / $cpu" | bc -l)" "$(echo "${MEM[$tool-$proto]:-0} / 1024" | bc -l)"
 		done
 	done
+	echo "CPU ms/msg: each tool's own CPU time per distinct message delivered, from its cgroup: the tool and every process it starts (fetchmail's maildrop per message), user + system; Dovecot is outside. memory: the cgroup's peak without the page cache (anonymous + kernel memory, sampled every 20 ms)"
 	echo "getmail6 stalled on its SIGCHLD race (each stall's ${GM_TIMEOUT} s taken off its time; restarted each time): imap ${STALLS[getmail6-imap]} stalls in ${TRIES[getmail6-imap]} runs, pop3 ${STALLS[getmail6-pop3]} in ${TRIES[getmail6-pop3]}; its rate is of the distinct messages it delivered"
 	echo "fetchmail delivers through maildrop (an MDA per message); getmail6 writes the Maildir itself; ebb queues each message (fsync) and delivers it from the queue (fsync)."
-} | tee "bench/fetch/results/$(date -u +%Y%m%d-%H%M).txt"
+} | tee "${OUT:-bench/fetch/results}/$(date -u +%Y%m%d-%H%M).txt"

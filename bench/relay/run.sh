@@ -8,9 +8,12 @@
 # records served by a small test DNS (bench/relay/dnsserver, the tests'
 # internal/dnstest); Postfix's smtp client reads only /etc/resolv.conf, so
 # it gets the same next hop from transport_maps ([127.0.0.1]:PORT, no DNS
-# at all: ebb does strictly more work). Peak RSS is the sum over each
-# system's processes, sampled every 100 ms. RUNS runs each, alternating;
-# the table shows medians and the load average.
+# at all: ebb does strictly more work). Each system runs in a control
+# group of its own (bench/cgroup: v1 or v2): its CPU time per relayed
+# message (the relay phase, and the whole run) and its peak memory without
+# the page cache come from there; smtp-source, smtp-sink and the DNS
+# server are outside it. RUNS runs each, alternating; the table shows
+# medians and the load average.
 #
 # Usage: bench/relay/run.sh [-m MESSAGES] [-r RUNS] [-o OUTDIR] [-p]
 # (-p: a 4 s CPU profile of ebb during its relay phase, OUTDIR/ebb-relay.pprof)
@@ -45,6 +48,7 @@ cleanup() {
 	postfix -c "$T/pf/etc" stop >/dev/null 2>&1 || true
 	[ -f "$T/ebb.pid" ] && kill "$(cat "$T/ebb.pid")" 2>/dev/null || true
 	sleep 0.5
+	[ -x "$T/bin/cg" ] && "$T/bin/cg" rm "$CGNAME" 2>/dev/null || true
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -53,6 +57,9 @@ echo "== building ebb and the test DNS"
 mkdir -p "$T/bin" && chmod 755 "$T/bin"
 go build -o "$T/bin/ebb" ./cmd/ebb
 go build -o "$T/bin/dnsserver" ./bench/relay/dnsserver
+go build -o "$T/bin/cg" ./bench/cgroup/cg
+CG="$T/bin/cg" CGNAME="relay$$"
+CGVER=$("$CG" version) || { echo "$0: no usable cgroup (v2 with the memory controller, or v1's cpuacct and memory)" >&2; exit 1; }
 
 VM=ebbbench
 id "$VM" >/dev/null 2>&1 || useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$VM"
@@ -123,19 +130,11 @@ EOC
 }
 start_postfix() {
 	setup_postfix
-	postfix -c "$T/pf/etc" start >/dev/null 2>&1
+	"$CG" create "$CGNAME"
+	"$CG" exec "$CGNAME" -- postfix -c "$T/pf/etc" start >/dev/null 2>&1
 	wait_port "$PF_PORT" || { tail -5 "$T/pf/maillog" >&2; exit 1; }
-	PIDS_CMD="pf_pids"
 }
 stop_postfix() { postfix -c "$T/pf/etc" stop >/dev/null 2>&1 || true; sleep 1; }
-pf_pids() {
-	local m
-	m=$(head -1 "$T/pf/queue/pid/master.pid" 2>/dev/null | tr -d ' ')
-	[ -n "$m" ] || return 0
-	echo "$m"
-	pgrep -P "$m" || true
-}
-
 # ---- ebb: submission from loopback relays without AUTH (trusted_networks).
 setup_ebb() {
 	rm -rf "$T/ebb"
@@ -177,32 +176,16 @@ EOC
 }
 start_ebb() {
 	setup_ebb
-	"$T/bin/ebb" serve -c "$T/ebb/ebb.toml" >"$T/ebb/serve.log" 2>&1 &
+	"$CG" create "$CGNAME"
+	"$CG" exec "$CGNAME" -- "$T/bin/ebb" serve -c "$T/ebb/ebb.toml" >"$T/ebb/serve.log" 2>&1 &
 	echo $! > "$T/ebb.pid"
 	wait_port "$EBB_PORT" || { tail -5 "$T/ebb/serve.log" >&2; exit 1; }
-	PIDS_CMD="ebb_pids"
 }
 stop_ebb() {
 	kill "$(cat "$T/ebb.pid")" 2>/dev/null || true
 	while kill -0 "$(cat "$T/ebb.pid")" 2>/dev/null; do sleep 0.1; done
 	rm -f "$T/ebb.pid"
 }
-ebb_pids() { cat "$T/ebb.pid"; }
-
-# sample_rss FILE: the peak of the summed RSS (KiB) of $PIDS_CMD, every 100 ms.
-sample_rss() {
-	local peak=0 sum
-	while :; do
-		sum=0
-		for p in $($PIDS_CMD); do
-			r=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
-			sum=$((sum + ${r:-0}))
-		done
-		[ "$sum" -gt "$peak" ] && peak=$sum && echo "$peak" > "$1"
-		sleep 0.1
-	done
-}
-
 # queued_deferred SYSTEM: how many messages wait deferred (the sink is down).
 queued_deferred() {
 	if [ "$1" = postfix ]; then
@@ -223,7 +206,8 @@ wait_sink() { # wait_sink N -> count reached (or the deadline)
 	echo "$n"
 }
 
-# run_one SYSTEM -> prints "inject_msgs_s relay_msgs_s peak_rss_kib relay_seconds"
+# run_one SYSTEM -> prints "inject_msgs_s relay_msgs_s mem_kib relay_seconds
+#   relay_cpu_ms_per_msg total_cpu_ms_per_msg"
 # Phase 1: the sink is down; MESSAGES are injected and each is tried once
 # and deferred (both systems then hold the destinations as dead). Phase 2:
 # the sink comes up and the queue is flushed (postqueue -f, ebb queue
@@ -233,9 +217,9 @@ run_one() {
 	local sys=$1 port n deadline per=$((MSGS / 10)) total
 	total=$((per * 10))
 	if [ "$sys" = postfix ]; then start_postfix; port=$PF_PORT; else start_ebb; port=$EBB_PORT; fi
-	echo 0 > "$T/rss"
-	sample_rss "$T/rss" & SAMPLER=$!
-	local t0 t1 t2 pids=()
+	"$CG" mem "$CGNAME" > "$T/mem" & SAMPLER=$!
+	local t0 t1 t2 pids=() cpu0 cpu1 cpu2
+	read -r cpu0 _ < <("$CG" cpu "$CGNAME")
 	t0=$(date +%s.%N)
 	for d in $DOMAINS; do
 		smtp-source -s 1 -m "$per" -l 1024 -f sender@example.net -t "rcpt@$d" "127.0.0.1:$port" >"$T/source.$d" 2>&1 &
@@ -249,6 +233,7 @@ run_one() {
 		sleep 0.5
 	done
 	start_sink
+	read -r cpu1 _ < <("$CG" cpu "$CGNAME")
 	t1b=$(date +%s.%N)
 	if [ "$sys" = ebb ] && [ -n "$PROFILE" ]; then
 		curl -s -o "$OUT/ebb-relay.pprof" "http://127.0.0.1:$((BASE + 4))/debug/pprof/profile?seconds=4" &
@@ -256,34 +241,42 @@ run_one() {
 	if [ "$sys" = postfix ]; then postqueue -c "$T/pf/etc" -f; else "$T/bin/ebb" queue flush -c "$T/ebb/ebb.toml" >/dev/null; fi
 	n=$(wait_sink "$total")
 	t2=$(date +%s.%N)
+	# The relay's CPU: until the system is idle after the last message
+	# reached the sink (removing queue files, bookkeeping).
+	read -r cpu2 _ < <("$CG" idle "$CGNAME")
 	kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true; SAMPLER=
-	local rss; rss=$(cat "$T/rss")
+	local mem; read -r mem _ < "$T/mem"
 	if [ "$sys" = postfix ]; then stop_postfix; else stop_ebb; fi
 	stop_sink
-	awk -v n="$n" -v a="$t0" -v b="$t1" -v c="$t1b" -v d="$t2" -v r="$rss" -v m="$total" \
-		'BEGIN { printf "%.1f %.1f %d %.2f\n", m/(b-a), n/(d-c), r, d-c }'
+	awk -v n="$n" -v a="$t0" -v b="$t1" -v c="$t1b" -v d="$t2" -v r="$mem" -v m="$total" -v c0="$cpu0" -v c1="$cpu1" -v c2="$cpu2" \
+		'BEGIN { printf "%.1f %.1f %d %.2f %.3f %.3f\n", m/(b-a), n/(d-c), r, d-c, (c2-c1)/1e6/n, (c2-c0)/1e6/n }'
 }
 
-median() { sort -n | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
+median() { sort -n | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else printf "%g\n", (a[NR/2]+a[NR/2+1])/2 }'; }
 
 RESULTS="$OUT/results.tsv"
-printf "run\tsystem\tinject_msgs_s\trelay_msgs_s\trss_mib\trelay_seconds\tload1\n" > "$RESULTS"
-echo "== $MSGS messages of 1 KiB over 10 domains per run, $RUNS runs each; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf "run\tsystem\tinject_msgs_s\trelay_msgs_s\tmem_mib\trelay_seconds\tload1\trelay_cpu_ms_msg\ttotal_cpu_ms_msg\n" > "$RESULTS"
+echo "== $MSGS messages of 1 KiB over 10 domains per run, $RUNS runs each; load before: $(cut -d' ' -f1-3 /proc/loadavg); cgroup $CGVER"
 for r in $(seq "$RUNS"); do
 	for sys in postfix ebb; do
-		read -r inj rate rss secs < <(run_one "$sys")
+		read -r inj rate mem secs rcpu tcpu < <(run_one "$sys")
+		[ -n "$rate" ] || { echo "$0: a $sys run failed" >&2; exit 1; }
 		load=$(cut -d' ' -f1 /proc/loadavg)
-		printf "%s\t%s\t%s\t%s\t%.1f\t%s\t%s\n" "$r" "$sys" "$inj" "$rate" "$(awk -v r="$rss" 'BEGIN{print r/1024}')" "$secs" "$load" >> "$RESULTS"
-		echo "   run $r: $sys relays $rate msg/s (${secs}s; injection $inj msg/s), peak RSS $(awk -v r="$rss" 'BEGIN{printf "%.1f", r/1024}') MiB, load $load"
+		printf "%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\n" "$r" "$sys" "$inj" "$rate" "$(awk -v r="$mem" 'BEGIN{print r/1024}')" "$secs" "$load" "$rcpu" "$tcpu" >> "$RESULTS"
+		echo "   run $r: $sys relays $rate msg/s (${secs}s, $rcpu CPU ms/msg; injection $inj msg/s; $tcpu CPU ms/msg in all), memory $(awk -v r="$mem" 'BEGIN{printf "%.1f", r/1024}') MiB, load $load"
 	done
 done
 
 col() { awk -F'\t' -v s="$1" -v c="$2" '$2==s {print $c}' "$RESULTS" | median; }
 echo
 echo "== $MSGS × 1 KiB over 10 domains to smtp-sink (median of $RUNS runs)"
-printf "%-10s %16s %18s %14s\n" system "relay msg/s" "injection msg/s" "peak RSS MiB"
-printf "%-10s %16s %18s %14s\n" postfix "$(col postfix 4)" "$(col postfix 3)" "$(col postfix 5)"
-printf "%-10s %16s %18s %14s\n" ebb "$(col ebb 4)" "$(col ebb 3)" "$(col ebb 5)"
-printf "relay ratio ebb/postfix: %sx (target >= 2x); injection ratio: %sx; load after: %s\n" \
+printf "%-10s %12s %16s %16s %16s %12s\n" system "relay msg/s" "relay CPU ms/msg" "all CPU ms/msg" "injection msg/s" "memory MiB"
+for sys in postfix ebb; do
+	printf "%-10s %12s %16s %16s %16s %12s\n" $sys "$(col $sys 4)" "$(col $sys 8)" "$(col $sys 9)" "$(col $sys 3)" "$(col $sys 5)"
+done
+printf "relay ratio ebb/postfix: %sx msgs/s (target >= 2x), %sx CPU per message (target <= 0.5x); injection ratio: %sx; load after: %s\n" \
 	"$(awk -v a="$(col ebb 4)" -v b="$(col postfix 4)" 'BEGIN { printf "%.2f", a/b }')" \
+	"$(awk -v a="$(col ebb 8)" -v b="$(col postfix 8)" 'BEGIN { printf "%.2f", (b > 0 ? a/b : 0) }')" \
 	"$(awk -v a="$(col ebb 3)" -v b="$(col postfix 3)" 'BEGIN { printf "%.2f", a/b }')" "$(cut -d' ' -f1-3 /proc/loadavg)"
+echo "CPU ms/msg: the system's own CPU time per message from its cgroup ($CGVER), all its processes; relay: from the flush until it is idle after the sink counted the last message; all: from the first injected message (receiving, one refused attempt while the sink is down, the relay)"
+echo "memory: the peak of the system's cgroup memory without the page cache (anonymous + kernel memory, sampled every 20 ms)"
