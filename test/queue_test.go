@@ -161,7 +161,7 @@ func TestQueueCommandsWorkWithoutTheDaemon(t *testing.T) {
 		t.Fatalf("offline delete: %d %s", r.Code, r.Stderr)
 	}
 	// The files a root command rewrote still belong to the daemon user.
-	fi, err := os.Stat(filepath.Join(e.Spool, "queue", ids[0]+".env"))
+	fi, err := os.Stat(filepath.Join(e.Spool, "queue", ids[0]+".state"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -129,11 +129,11 @@ func scanExtraFor(extra, name string) string {
 	return b.String()
 }
 
-// spoolFiles lists the data files left in the spool.
+// spoolFiles lists the message files left in the spool.
 func spoolFiles(t *testing.T, spool string) []string {
 	var out []string
 	filepath.Walk(spool, func(p string, fi os.FileInfo, err error) error {
-		if err == nil && !fi.IsDir() && strings.HasSuffix(p, ".msg") {
+		if err == nil && !fi.IsDir() && strings.HasSuffix(p, ".q") {
 			out = append(out, p)
 		}
 		return nil

@@ -199,7 +199,7 @@ func (e *subEnv) mailCount(local string) int {
 
 // queueFiles lists the spool's message files.
 func (e *subEnv) queueFiles() []string {
-	m, _ := filepath.Glob(filepath.Join(e.Spool, "queue", "*.msg"))
+	m, _ := filepath.Glob(filepath.Join(e.Spool, "queue", "*.q"))
 	return m
 }
 

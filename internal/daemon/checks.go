@@ -11,7 +11,7 @@ import (
 // A checker judges a received message after its data is durable in the
 // spool and before the SMTP reply (design.md: "end of DATA: spool file +
 // envelope fsynced → checks → scanners → 250 / 4xx / 5xx"). It reads
-// in.Msg.DataPath, never a copy in memory. It returns header lines to add
+// in.Msg.File (the data alone while checks run), never a copy in memory. It returns header lines to add
 // in front of the stored message (CRLF line ends), or an error that
 // refuses it: a *diag.Error with SMTPCode/Enhanced/Public decides the
 // reply; any other error is a 451.
@@ -25,7 +25,7 @@ type checker interface {
 
 // checkInput is what a checker knows of the message.
 type checkInput struct {
-	Msg  *queue.Message // DataPath, Envelope (From, Recipients, ClientAddr, ClientHelo, AuthUser, Proto), Size
+	Msg  *queue.Message // File, Envelope (From, Recipients, ClientAddr, ClientHelo, AuthUser, Proto), Size
 	Kind smtpd.Kind     // which listener received it: inbound (25), submission, submissions
 	TLS  bool
 	// Header collects what earlier checkers added, so that a later one

@@ -83,7 +83,7 @@ func (a *authChecker) check(ctx context.Context, in *checkInput) (string, error)
 	}
 	start := time.Now()
 	res := a.c.Check(ctx, msgauth.Input{
-		IP: net.IP(ip.AsSlice()), Helo: env.ClientHelo, MailFrom: env.From, Path: in.Msg.DataPath,
+		IP: net.IP(ip.AsSlice()), Helo: env.ClientHelo, MailFrom: env.From, Path: in.Msg.File,
 		HiddenFrom: in.Msg.HiddenFrom,
 	})
 	a.metrics.Observe(res)

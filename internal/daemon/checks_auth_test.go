@@ -42,7 +42,7 @@ func TestAuthCheckerScope(t *testing.T) {
 		return p
 	}
 	in := func(kind smtpd.Kind, ip, from string) *checkInput {
-		return &checkInput{Kind: kind, Msg: &queue.Message{ID: "q1", DataPath: msg(from),
+		return &checkInput{Kind: kind, Msg: &queue.Message{ID: "q1", File: msg(from),
 			Envelope: queue.Envelope{From: "x@elsewhere.example", ClientAddr: ip, ClientHelo: "h.example"}}}
 	}
 	ctx := context.Background()

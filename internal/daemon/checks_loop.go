@@ -34,7 +34,7 @@ func (c loopChecker) check(ctx context.Context, in *checkInput) (string, error) 
 		if err != nil {
 			continue // RCPT resolved it; trouble now is the delivery's to report
 		}
-		if e := deliver.LoopRefusal(m.DataPath, r, res); e != nil {
+		if e := deliver.LoopRefusal(m.File, r, res); e != nil {
 			return "", e // 554 5.4.6, the bounce's own words
 		}
 	}

@@ -122,7 +122,7 @@ func (c *scanChecker) name() string { return "scan" }
 func (c *scanChecker) check(ctx context.Context, in *checkInput) (string, error) {
 	env := &in.Msg.Envelope
 	m := &scan.Message{
-		Path:   in.Msg.DataPath,
+		Path:   in.Msg.File,
 		Prefix: in.Header.String() + env.Prefix,
 		From:   env.From,
 		Rcpts:  env.Recipients,

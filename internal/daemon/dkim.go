@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"os"
 	"strings"
 
 	"github.com/ebbmail/ebb/internal/config"
@@ -29,9 +28,9 @@ func (d *daemon) dkimSign() func(ctx context.Context, m *queue.Message) (header 
 	}
 	s := &msgauth.Signer{KeyDir: d.cfg.DKIMKeyDir(), Headers: d.cfg.DKIM.Headers}
 	return func(ctx context.Context, m *queue.Message) (string, error) {
-		f, err := os.Open(m.DataPath)
+		f, err := m.OpenData()
 		if err != nil {
-			return "", diag.PathError("ebb serve", "open", "open the message to sign", m.DataPath, err, d.cfg.Setting("queue.spool"))
+			return "", diag.PathError("ebb serve", "open", "open the message to sign", m.File, err, d.cfg.Setting("queue.spool"))
 		}
 		defer f.Close()
 		r := io.MultiReader(strings.NewReader(m.Prefix()), f)

@@ -116,7 +116,7 @@ func (r *journalRecorder) checked(m *queue.Message, listener string, header stri
 		r.append(journal.Record{Time: now, Event: "refused", Stage: "data", QueueID: m.ID, Ref: de.EnsureRef(),
 			Reply: fmt.Sprintf("%d %d.%d.%d %s", rep.Code, rep.Enhanced[0], rep.Enhanced[1], rep.Enhanced[2], rep.Message),
 			From:  m.Envelope.From, To: m.Envelope.Recipients, Client: m.Envelope.ClientAddr, Helo: m.Envelope.ClientHelo,
-			Listener: listener, Size: m.Size, Error: de, MessageID: messageID(m.DataPath)})
+			Listener: listener, Size: m.Size, Error: de, MessageID: messageID(m)})
 		r.mu.Lock()
 		r.told[de.Ref] = now
 		r.mu.Unlock()
@@ -219,7 +219,7 @@ func (r *journalRecorder) observe(e queue.Event) {
 		env := m.Envelope
 		rec.From, rec.To, rec.Size = env.From, env.Recipients, m.Size
 		rec.Client, rec.Helo, rec.Auth, rec.Proto = env.ClientAddr, env.ClientHelo, env.AuthUser, env.Proto
-		rec.MessageID, rec.Subject = headerFields(m.DataPath)
+		rec.MessageID, rec.Subject = headerFields(m)
 		r.mu.Lock()
 		pend := r.pending[e.QueueID]
 		delete(r.pending, e.QueueID)
@@ -274,8 +274,8 @@ func unfoldHeaders(h string) []string {
 // headerFields reads the Message-ID and Subject from the spool file's
 // header, with mailhdr (at most 64 KiB of it: the header is all that is
 // read). The Subject stays as written: it is shown, not decoded.
-func headerFields(path string) (msgid, subject string) {
-	f, err := os.Open(path)
+func headerFields(m *queue.Message) (msgid, subject string) {
+	f, err := m.OpenData()
 	if err != nil {
 		return "", ""
 	}
@@ -284,4 +284,4 @@ func headerFields(path string) (msgid, subject string) {
 	return h.Value("Message-Id"), h.Value("Subject")
 }
 
-func messageID(path string) string { id, _ := headerFields(path); return id }
+func messageID(m *queue.Message) string { id, _ := headerFields(m); return id }

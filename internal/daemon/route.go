@@ -375,7 +375,7 @@ func (r *router) run(ctx context.Context) int {
 		}
 	}
 	env.Recipients = rcpts
-	m := &queue.Message{ID: "route", DataPath: spool, Size: spoolSize, Arrived: now, Envelope: *env}
+	m := &queue.Message{ID: "route", File: spool, Size: spoolSize, Arrived: now, Envelope: *env}
 	in := &checkInput{Msg: m, Kind: si.Kind, TLS: si.TLS != nil}
 	for _, c := range d.checkers() {
 		h, err := c.check(ctx, in)
@@ -473,7 +473,7 @@ func (r *router) local(ctx context.Context, filter *sievefilter.Filter, planner 
 	if len(res.Mailboxes) > 0 {
 		var ok bool
 		view, viewSize, ok = r.stage("the message for Sieve", func(w io.Writer) (int64, error) {
-			n, off, err := agent.View(w, m.DataPath, denv)
+			n, off, err := agent.View(w, m.File, denv)
 			offset = off
 			return n, err
 		})

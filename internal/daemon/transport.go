@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"os"
 	"strings"
 	"time"
 
@@ -56,7 +55,12 @@ func (d *daemon) transports() queue.Transports {
 		Local: queue.TransportFunc(func(ctx context.Context, m *queue.Message, r *queue.Recipient) error {
 			a := &deliver.Agent{Cfg: agent.Cfg, Resolver: agent.Resolver, Filter: agent.Filter, Component: agent.Component,
 				Namer: agent.Namer, Log: deliverLog.With("queue_id", m.ID)}
-			rep, err := a.DeliverFile(ctx, m.DataPath, deliver.Envelope{
+			data, err := m.OpenData()
+			if err != nil {
+				return diag.PathError("ebb serve", "open", "open the message", m.File, err, d.cfg.Setting("queue.spool"))
+			}
+			defer data.Close()
+			rep, err := a.DeliverFrom(ctx, data, m.File, deliver.Envelope{
 				Sender: m.From(), Recipient: r.Address, Prefix: []byte(m.Prefix()), Done: deliveredInMessage(m, r),
 				Folder: m.Envelope.Folder, StripAuthResults: authservID, RenameVerdicts: true,
 			})
@@ -92,9 +96,9 @@ const deliveryLinger = 5 * time.Millisecond
 // to (they wait for an outbound transport, visible in mailq). An error
 // retries r's whole attempt.
 func (d *daemon) forward(ctx context.Context, m *queue.Message, r *queue.Recipient, to []string) error {
-	f, err := os.Open(m.DataPath)
+	f, err := m.OpenData()
 	if err != nil {
-		return diag.PathError("ebb serve", "open", "open the message to forward", m.DataPath, err, d.cfg.Setting("queue.spool"))
+		return diag.PathError("ebb serve", "open", "open the message to forward", m.File, err, d.cfg.Setting("queue.spool"))
 	}
 	defer f.Close()
 	env := m.Envelope

@@ -186,9 +186,9 @@ func (a *Agent) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// DeliverFile delivers the message in the file at path (a spool file). The
-// file is only read. Spool files hold the message as it crossed the wire, with
-// CRLF line ends; the Maildir copy gets LF ones (see lfReader).
+// DeliverFile delivers the message in the file at path. The file is only
+// read. It holds the message as it crossed the wire, with CRLF line ends;
+// the Maildir copy gets LF ones (see lfReader).
 func (a *Agent) DeliverFile(ctx context.Context, path string, env Envelope) (*Report, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -196,9 +196,15 @@ func (a *Agent) DeliverFile(ctx context.Context, path string, env Envelope) (*Re
 		return &Report{}, e
 	}
 	defer f.Close()
-	lf := newLFReader(f)
+	return a.DeliverFrom(ctx, f, path, env)
+}
+
+// DeliverFrom delivers the message read from r, a queued message's data
+// (queue.Message.OpenData) whose spool file is source, as DeliverFile.
+func (a *Agent) DeliverFrom(ctx context.Context, r io.Reader, source string, env Envelope) (*Report, error) {
+	lf := newLFReader(r)
 	defer lf.release()
-	return a.deliver(ctx, lf, path, env)
+	return a.deliver(ctx, lf, source, env)
 }
 
 // Deliver delivers the message read from r (stdin in MDA mode), streaming

@@ -8,7 +8,7 @@
 // hashes, and nothing of any size is held in memory (principle 3).
 //
 //	c := &msgauth.Checker{Resolver: dnsresolve.New(cfg), AuthservID: "mx.example.org"}
-//	res := c.Check(ctx, msgauth.Input{IP: ip, Helo: helo, MailFrom: from, Path: m.DataPath})
+//	res := c.Check(ctx, msgauth.Input{IP: ip, Helo: helo, MailFrom: from, Path: m.File})
 //	hdr := res.Header(c.AuthservID)          // "Authentication-Results: ...\r\n"
 //	if res.DMARC.Disposition == msgauth.Reject { /* 550 5.7.1 at end of DATA */ }
 //

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -304,7 +303,7 @@ func dsnReader(host string, m *Message, rcpts []*Recipient, kind dsnKind, now ti
 		s = strings.ReplaceAll(s, "\n", "\r\n")
 		return io.MultiReader(strings.NewReader(head), strings.NewReader(s), strings.NewReader(tail)), func() {}, nil
 	}
-	f, err := os.Open(m.DataPath)
+	f, err := m.OpenData()
 	if err != nil {
 		return nil, nil, fmt.Errorf("open the message to return in the DSN: %w", err)
 	}
@@ -488,7 +487,7 @@ func addrType(a string) string {
 func Headers(m *Message) (string, error) {
 	var hdr bytes.Buffer
 	hdr.WriteString(m.Envelope.Prefix)
-	f, err := os.Open(m.DataPath)
+	f, err := m.OpenData()
 	if err == nil {
 		br := bufpool.Reader(f)
 		s := mailhdr.NewScanner(br)

@@ -21,6 +21,7 @@ func TestStartCleansWhatACrashLeft(t *testing.T) {
 	cfg := testConfig(t)
 	q := openQueue(t, cfg)
 	good := receive(t, q, "a@example.org", "Subject: good\r\n\r\nx\r\n", "bob@example.test")
+	kept := receive(t, q, "a@example.org", "Subject: keep me\r\n\r\nx\r\n", "bob@example.test")
 	q.Close()
 	dir := filepath.Join(cfg.Queue.Spool, QueueDir)
 	write := func(name, content string) {
@@ -28,25 +29,35 @@ func TestStartCleansWhatACrashLeft(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	whole, err := os.ReadFile(filepath.Join(dir, kept+msgExt))
+	if err != nil {
+		t.Fatal(err)
+	}
 	// What a kill -9 can leave, and what only disk trouble can.
-	write("HOL00000AAAAAA.msg", "Subject: half rece")                        // data of an unfinished receive
-	write(".HOL00000BBBBBB.env.tmp123", `{"version":1,"id":"HOL0`)           // an envelope write cut short
-	write("HOL00000CCCCCC.env", `{"version":1,"id":"HOL00000CCCCCC","envel`) // damaged envelope
-	write("HOL00000CCCCCC.msg", "Subject: keep me\r\n\r\nx\r\n")             // ... its data
+	write("HOL00000AAAAAA.q", "Subject: half rece")                              // a receive cut short: no trailer
+	write("HOL00000DDDDDD.q", "Subject: x\r\n\r\nx\r\n"+`{"version":1,"id":"HO`) // ... cut in its envelope
+	write(".HOL00000BBBBBB.state.tmp123", `{"version":1,"id":"HOL0`)             // an envelope write cut short
+	write("HOL00000EEEEEE.state", `{"version":1}`)                               // a removal cut short: the message file is gone
+	write("HOL00000FFFFFF.msg", "Subject: half rece")                            // an unfinished receive of the format before
+	// Damaged: a checksum that does not match (a flipped byte in the
+	// envelope), and an envelope of the format before without its data.
+	damaged := []byte(strings.Replace(string(whole), `"bob@example.test"`, `"bob@example.tesu"`, 1))
+	write(kept+msgExt, string(damaged))
+	write("HOL00000CCCCCC.env", `{"version":1,"id":"HOL00000CCCCCC","envel`)
 	before, err := List(cfg.Queue.Spool)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(before.Messages) != 1 || before.Incomplete != 1 || len(before.Damaged) != 1 {
+	if len(before.Messages) != 1 || before.Incomplete != 3 || len(before.Damaged) != 2 {
 		t.Fatalf("mailq before the start: %d messages, %d incomplete, damaged %v", len(before.Messages), before.Incomplete, before.Damaged)
 	}
 
 	q2 := openQueue(t, cfg)
 	files := strings.Join(spoolFiles(t, q2), " ")
-	if files != good+".env "+good+".msg" {
+	if files != good+msgExt {
 		t.Fatalf("queue dir after the start: %s", files)
 	}
-	for _, f := range []string{"HOL00000CCCCCC.env", "HOL00000CCCCCC.msg"} {
+	for _, f := range []string{"HOL00000CCCCCC.env", kept + msgExt} {
 		if _, err := os.Stat(filepath.Join(cfg.Queue.Spool, CorruptDir, f)); err != nil {
 			t.Errorf("damaged entry not set aside: %v", err)
 		}
@@ -55,7 +66,7 @@ func TestStartCleansWhatACrashLeft(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(after.Messages) != 1 || after.Incomplete != 0 || len(after.Damaged) != 1 {
+	if len(after.Messages) != 1 || after.Incomplete != 0 || len(after.Damaged) != 2 {
 		t.Fatalf("mailq after the start: %+v", after)
 	}
 	rec := newRecorder()
@@ -88,11 +99,9 @@ func concurrentReceives(t *testing.T, mode string) {
 				t.Error(err)
 				return
 			}
-			// Returned: both files are already in place.
-			for _, ext := range []string{dataExt, envExt} {
-				if _, err := os.Stat(filepath.Join(q.dir, id+ext)); err != nil {
-					t.Error(err)
-				}
+			// Returned: its file is already in place, whole.
+			if m, err := readMessageFile(filepath.Join(q.dir, id+msgExt)); err != nil || m.ID != id {
+				t.Error(id, err)
 			}
 			ids <- id
 		}()

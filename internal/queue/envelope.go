@@ -54,11 +54,13 @@ type Envelope struct {
 	PrefixFor func(queueID string) string `json:"-"`
 	// Check, when set, judges the message once its data is in the spool
 	// and before Receive returns (so before the 250): message
-	// authentication, scanners. It reads m.DataPath (one path for every
-	// size). A non-nil error refuses the message: the data file is
-	// removed and the error is returned (a *diag.Error carries the SMTP
-	// reply). The header text it returns (complete lines ending in CRLF)
-	// is put in front of the prefix: Authentication-Results, scan results.
+	// authentication, scanners. It reads m.File (one path for every
+	// size; while a check runs the file holds the data alone, the
+	// envelope is written after it) or m.OpenData. A non-nil error
+	// refuses the message: the file is removed and the error is returned
+	// (a *diag.Error carries the SMTP reply). The header text it returns
+	// (complete lines ending in CRLF) is put in front of the prefix:
+	// Authentication-Results, scan results.
 	Check func(ctx context.Context, m *Message) (header string, err error) `json:"-"`
 
 	ClientAddr string `json:"client_addr,omitempty"` // IP:port of the SMTP client
@@ -134,7 +136,8 @@ const maxHistory = 100
 const envelopeVersion = 1
 
 // Message is a queued message: its envelope, recipients and history, as
-// stored in the spool's envelope file <id>.env beside the data file <id>.msg.
+// stored after the data in the spool's message file <id>.q (and in
+// <id>.state once it changed).
 type Message struct {
 	Version  int       `json:"version"`
 	ID       string    `json:"id"`
@@ -147,9 +150,11 @@ type Message struct {
 	Recipients    []*Recipient `json:"recipients"`
 	History       []Attempt    `json:"history,omitempty"`
 
-	// DataPath is the spool data file: the message as received, without
-	// the prefix. Transports read it (and write Envelope.Prefix first).
-	DataPath string `json:"-"`
+	// File is the spool file: the message's data as received (Size
+	// bytes, without the prefix), then its envelope. Read the data with
+	// OpenData, which stops at Size; transports write Envelope.Prefix
+	// first.
+	File string `json:"-"`
 	// HiddenFrom are the texts of From: fields below a line where the
 	// header ended at text (mailhdr.HiddenFrom), found as the data was
 	// stored: the stored copy holds them as body (an empty line was
@@ -157,6 +162,9 @@ type Message struct {
 	// would take them for the author, so the checks judge them too. Not
 	// kept in the envelope.
 	HiddenFrom []string `json:"-"`
+
+	// state: the envelope has been stored in <id>.state (persist).
+	state bool
 }
 
 // From is the reverse path ("" for <>).

@@ -20,16 +20,16 @@ import (
 type Listing struct {
 	Spool    string     `json:"spool"`
 	Messages []*Message `json:"messages"`
-	// Incomplete counts data files without an envelope: receives in
-	// progress, or left by a crash (never acknowledged; the next start
+	// Incomplete counts message files without their envelope: receives
+	// in progress, or left by a crash (never acknowledged; the next start
 	// removes them).
 	Incomplete int `json:"incomplete,omitempty"`
-	// Damaged lists envelope files that cannot be read, with the reason,
-	// including those set aside in spool/corrupt/.
+	// Damaged lists messages whose files cannot be read, with the
+	// reason, including those set aside in spool/corrupt/.
 	Damaged []Damaged `json:"damaged,omitempty"`
 }
 
-// Damaged is an unreadable envelope file.
+// Damaged is an unreadable message.
 type Damaged struct {
 	Path  string `json:"path"`
 	Error string `json:"error"`
@@ -38,7 +38,7 @@ type Damaged struct {
 // List reads the spool directory spool. Messages are sorted by arrival.
 func List(spool string) (*Listing, error) {
 	dir := filepath.Join(spool, QueueDir)
-	des, err := os.ReadDir(dir)
+	ents, _, err := scanSpool(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			if _, serr := os.Stat(spool); serr == nil {
@@ -48,40 +48,36 @@ func List(spool string) (*Listing, error) {
 		return nil, readError(diag.PathError("ebb mailq", "readdir", "read the queue directory", dir, err, nil))
 	}
 	l := &Listing{Spool: spool}
-	names := map[string]bool{}
-	for _, de := range des {
-		names[de.Name()] = true
-	}
-	for _, de := range des {
-		name := de.Name()
-		switch {
-		case strings.HasPrefix(name, "."):
-			continue // a write in progress
-		case strings.HasSuffix(name, dataExt):
-			if !names[strings.TrimSuffix(name, dataExt)+envExt] {
-				l.Incomplete++
+	for _, se := range ents {
+		m, kind, err := readEntry(se)
+		switch kind {
+		case kindUnfinished:
+			l.Incomplete++
+		case kindDamaged:
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // delivered and removed while we read
 			}
-		case strings.HasSuffix(name, envExt):
-			path := filepath.Join(dir, name)
-			m, err := readMessage(path)
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					continue // delivered and removed while we read
+			if errors.Is(err, fs.ErrPermission) {
+				var pe *fs.PathError
+				path := dir
+				if errors.As(err, &pe) {
+					path = pe.Path
 				}
-				if errors.Is(err, fs.ErrPermission) {
-					return nil, readError(diag.PathError("ebb mailq", "open", "read", path, err, nil))
-				}
-				l.Damaged = append(l.Damaged, Damaged{Path: path, Error: err.Error()})
-				continue
+				return nil, readError(diag.PathError("ebb mailq", "open", "read", path, err, nil))
 			}
-			m.DataPath = filepath.Join(dir, m.ID+dataExt)
+			l.Damaged = append(l.Damaged, Damaged{Path: filepath.Join(dir, se.id), Error: err.Error()})
+		case kindMessage, kindOld:
 			fillReasons(m)
 			l.Messages = append(l.Messages, m)
 		}
 	}
 	if cdes, err := os.ReadDir(filepath.Join(spool, CorruptDir)); err == nil {
+		seen := map[string]bool{}
 		for _, de := range cdes {
-			if strings.HasSuffix(de.Name(), envExt) {
+			ext := filepath.Ext(de.Name())
+			id := strings.TrimSuffix(de.Name(), ext)
+			if (ext == msgExt || ext == oldEnvExt) && !seen[id] {
+				seen[id] = true
 				l.Damaged = append(l.Damaged, Damaged{Path: filepath.Join(spool, CorruptDir, de.Name()), Error: "set aside at start: unreadable"})
 			}
 		}
@@ -115,16 +111,31 @@ func ReadMessage(spool, id string) (*Message, error) {
 		return nil, fmt.Errorf("%q is not a queue id", id)
 	}
 	dir := filepath.Join(spool, QueueDir)
-	m, err := readMessage(filepath.Join(dir, id+envExt))
-	if err != nil {
+	se := &spoolEntry{id: id}
+	for _, f := range []struct {
+		ext  string
+		has  *bool
+		path *string
+	}{{msgExt, &se.msg, &se.msgPath}, {stateExt, &se.state, &se.statePath}, {oldDataExt, &se.oldData, &se.oldDataPath}, {oldEnvExt, &se.oldEnv, &se.oldEnvPath}} {
+		*f.path = filepath.Join(dir, id+f.ext)
+		if _, err := os.Lstat(*f.path); err == nil {
+			*f.has = true
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+	}
+	m, kind, err := readEntry(se)
+	switch kind {
+	case kindMessage, kindOld:
+		fillReasons(m)
+		return m, nil
+	case kindDamaged:
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("no message %s in the queue %s", id, dir)
+			break
 		}
 		return nil, err
 	}
-	m.DataPath = filepath.Join(dir, id+dataExt)
-	fillReasons(m)
-	return m, nil
+	return nil, fmt.Errorf("no message %s in the queue %s", id, dir)
 }
 
 func fillReasons(m *Message) {

@@ -173,7 +173,7 @@ func (q *Queue) do(op Op, id string) error {
 			}
 		}
 	case OpDelete:
-		if err := q.remove(id); err != nil {
+		if err := q.remove(m); err != nil {
 			e.mu.Unlock()
 			return fmt.Errorf("remove: %w", err)
 		}

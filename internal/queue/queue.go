@@ -1,12 +1,27 @@
 // Package queue is ebb's durable queue: the one place where receiving and
 // delivering meet (as in Postfix, smtpd never calls maildir).
 //
-// A message is streamed once into the spool as the data file queue/<id>.msg;
-// its envelope and per-recipient state live beside it in queue/<id>.env
-// (JSON). Receive returns only after both are durable: the data file and the
-// envelope are fsynced, and the directory is fsynced (shared by concurrent
-// receivers: group commit). The data file is never rewritten: headers ebb
-// adds are kept in the envelope as a prefix and written at delivery time.
+// A message is one file in the spool, queue/<id>.q: the data streamed in as
+// it arrives, then its envelope and per-recipient state (JSON) and a short
+// trailer (spoolfile.go). Receive returns only after it is durable: the
+// file is fsynced (or its filesystem synced) and so is the directory,
+// in flushes shared by concurrent receivers (group commit). The data is
+// never rewritten: headers ebb adds are kept in the envelope as a prefix
+// and written at delivery time, and readers take the data through
+// Message.OpenData, which stops where the envelope begins. When the
+// envelope changes (an attempt deferred, a hold) it is written whole to
+// queue/<id>.state, which wins over the copy in <id>.q; most messages are
+// delivered at the first attempt and never have one. One file per message
+// instead of a data file and an envelope file saves a create, a rename
+// and an unlink per message, and half the inodes.
+//
+// What a crash can leave, and what a start does with it (load): a message
+// file without its trailer is a receive that never finished (never
+// acknowledged): removed; an <id>.state without its message file is a
+// removal cut short: removed; a temporary file (".name"): removed;
+// anything unreadable: set aside in spool/corrupt/, which mailq reports. A
+// spool written by an ebb before this format (<id>.msg and <id>.env) is
+// converted at start, each message by a step that a crash lets repeat.
 //
 // The scheduler (Run) hands due recipients to a Transport with a bounded
 // number of workers, backs off exponentially with jitter, expires messages
@@ -19,13 +34,11 @@ package queue
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -39,16 +52,12 @@ import (
 // Component names the queue in diag errors.
 const Component = "ebb queue"
 
-// QueueDir is the directory under the spool that holds <id>.msg and <id>.env.
+// QueueDir is the directory under the spool that holds the messages
+// (<id>.q, and <id>.state for those whose envelope changed).
 const QueueDir = "queue"
 
-// CorruptDir receives envelope files that cannot be read, with their data.
+// CorruptDir receives the files of messages that cannot be read.
 const CorruptDir = "corrupt"
-
-const (
-	dataExt = ".msg"
-	envExt  = ".env"
-)
 
 // settings are the queue's config values.
 type settings struct {
@@ -211,61 +220,70 @@ func (q *Queue) Close() error {
 	return nil
 }
 
-// load reads the spool after a start: every readable envelope becomes a
-// queued message; what a crash left half-done is removed or set aside.
+// load reads the spool after a start: every readable message becomes a
+// queued one; what a crash left half-done is removed or set aside (see the
+// package comment), and messages of the format before are converted. A
+// conversion that fails stops the start with an error that names the file:
+// the message stays as it was, for the next start.
 func (q *Queue) load() error {
-	des, err := os.ReadDir(q.dir)
+	setting := q.cfg.Setting("queue.spool")
+	ents, temps, err := scanSpool(q.dir)
 	if err != nil {
-		return diag.PathError(Component, "readdir", "read the queue directory", q.dir, err, q.cfg.Setting("queue.spool"))
+		return diag.PathError(Component, "readdir", "read the queue directory", q.dir, err, setting)
 	}
-	names := map[string]bool{}
-	for _, de := range des {
-		names[de.Name()] = true
+	for _, t := range temps {
+		// A temporary file of a write that a crash interrupted: its
+		// write never completed, so nothing refers to it.
+		q.log.Info("removing an unfinished temporary file", "path", t)
+		os.Remove(t)
 	}
-	for _, de := range des {
-		name := de.Name()
-		switch {
-		case strings.HasPrefix(name, "."):
-			// A temporary file of a write that a crash interrupted: its
-			// write never completed, so nothing refers to it.
-			q.log.Info("removing an unfinished temporary file", "path", filepath.Join(q.dir, name))
-			os.Remove(filepath.Join(q.dir, name))
-		case strings.HasSuffix(name, dataExt):
-			id := strings.TrimSuffix(name, dataExt)
-			if !names[id+envExt] {
-				// Data without an envelope: the receive did not finish,
-				// so it was never acknowledged.
-				q.log.Info("removing the data of an unfinished receive", "queue_id", id, "path", filepath.Join(q.dir, name))
-				os.Remove(filepath.Join(q.dir, name))
-			}
-		case strings.HasSuffix(name, envExt):
-			id := strings.TrimSuffix(name, envExt)
-			path := filepath.Join(q.dir, name)
-			m, err := readMessage(path)
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					continue
+	converted := 0
+	for _, se := range ents {
+		m, kind, err := readEntry(se)
+		switch kind {
+		case kindUnfinished:
+			for _, p := range []string{se.msgPath, se.oldDataPath} {
+				if _, serr := os.Lstat(p); serr == nil {
+					q.log.Info("removing the data of an unfinished receive", "queue_id", se.id, "path", p)
+					os.Remove(p)
 				}
-				q.setAside(id, err)
+			}
+			continue
+		case kindRemoved:
+			q.log.Info("removing the envelope of a message whose removal a crash interrupted", "queue_id", se.id, "path", se.statePath)
+			os.Remove(se.statePath)
+			continue
+		case kindDamaged:
+			if errors.Is(err, fs.ErrNotExist) {
 				continue
 			}
-			if m.ID != id {
-				q.setAside(id, fmt.Errorf("envelope names id %s", m.ID))
-				continue
+			q.setAside(se.id, err)
+			continue
+		case kindOld:
+			if cerr := q.convertOld(se, m); cerr != nil {
+				return diag.PathError(Component, "convert", "convert to the one-file spool format the message", se.oldDataPath, cerr, setting)
 			}
-			if !names[id+dataExt] {
-				q.setAside(id, errors.New("the data file is missing"))
-				continue
+			converted++
+		case kindMessage:
+			// Files of the format before beside a message file: a
+			// conversion that a crash interrupted after its rename.
+			if se.oldEnv {
+				os.Remove(se.oldEnvPath)
 			}
-			m.DataPath = q.dataPath(id)
-			e := &entry{id: id, msg: m, hidx: -1}
-			e.counts = m.counts()
-			e.held = m.Held
-			q.entries[id] = e
-			if !m.Held {
-				q.scheduleLocked(e, m.nextDue(q.now()))
+			if se.oldData {
+				os.Remove(se.oldDataPath)
 			}
 		}
+		e := &entry{id: se.id, msg: m, hidx: -1}
+		e.counts = m.counts()
+		e.held = m.Held
+		q.entries[se.id] = e
+		if !m.Held {
+			q.scheduleLocked(e, m.nextDue(q.now()))
+		}
+	}
+	if converted > 0 {
+		q.log.Info("converted queued messages to the one-file spool format", "messages", converted, "spool", q.spool)
 	}
 	if n := len(q.entries); n > 0 {
 		q.log.Info("queue loaded", "messages", n, "spool", q.spool)
@@ -273,13 +291,13 @@ func (q *Queue) load() error {
 	return nil
 }
 
-// setAside moves an unreadable envelope and its data to spool/corrupt/,
-// where mailq reports them, instead of deleting what might be mail.
+// setAside moves an unreadable message's files to spool/corrupt/, where
+// mailq reports them, instead of deleting what might be mail.
 func (q *Queue) setAside(id string, why error) {
 	dst := filepath.Join(q.spool, CorruptDir)
 	os.MkdirAll(dst, 0o700)
 	q.own(dst)
-	for _, ext := range []string{envExt, dataExt} {
+	for _, ext := range []string{msgExt, stateExt, oldEnvExt, oldDataExt} {
 		src := filepath.Join(q.dir, id+ext)
 		if _, err := os.Lstat(src); err == nil {
 			os.Rename(src, filepath.Join(dst, id+ext))
@@ -288,17 +306,8 @@ func (q *Queue) setAside(id string, why error) {
 	q.log.Error("set aside an unreadable queue entry", "queue_id", id, "dir", dst, "err", why.Error())
 }
 
-func (q *Queue) dataPath(id string) string { return filepath.Join(q.dir, id+dataExt) }
-func (q *Queue) envPath(id string) string  { return filepath.Join(q.dir, id+envExt) }
-
-// readMessage reads and decodes one envelope file.
-func readMessage(path string) (*Message, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeMessage(b)
-}
+func (q *Queue) msgPath(id string) string   { return filepath.Join(q.dir, id+msgExt) }
+func (q *Queue) statePath(id string) string { return filepath.Join(q.dir, id+stateExt) }
 
 // nextDue is when the message should be looked at again: now when a
 // recipient is pending, else the earliest deferred recipient's next attempt.
@@ -336,27 +345,34 @@ func (m *Message) nextDue(now time.Time) time.Time {
 	return due
 }
 
-// persist writes the message's envelope durably. The caller holds e.mu.
+// persist writes the message's changed envelope durably, as <id>.state.
+// The caller holds e.mu.
 func (q *Queue) persist(m *Message) error {
 	b, err := encodeMessage(m)
 	if err != nil {
 		return err
 	}
-	if err := writeEnvelope(q.envPath(m.ID), b); err != nil {
+	path := q.statePath(m.ID)
+	if err := writeEnvelope(path, b); err != nil {
 		return err
 	}
-	q.own(q.envPath(m.ID))
+	m.state = true
+	q.own(path)
 	return nil
 }
 
-// remove deletes a message's files: envelope first, so that a crash between
-// the two leaves only data, which the next start removes.
-func (q *Queue) remove(id string) error {
-	if err := os.Remove(q.envPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+// remove deletes a message's files: the message file first, so that a
+// crash between the two leaves only an <id>.state, which the next start
+// removes (the other way round, the message would come back with the
+// envelope it arrived with, and be delivered again).
+func (q *Queue) remove(m *Message) error {
+	if err := os.Remove(m.File); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	if err := os.Remove(q.dataPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+	if m.state {
+		if err := os.Remove(q.statePath(m.ID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
 	}
 	return nil
 }

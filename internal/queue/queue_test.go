@@ -62,7 +62,12 @@ type recorder struct {
 func newRecorder() *recorder { return &recorder{notify: make(chan delivery, 1000)} }
 
 func (r *recorder) Deliver(ctx context.Context, m *Message, rcpt *Recipient) error {
-	b, err := os.ReadFile(m.DataPath)
+	f, err := m.OpenData()
+	if err != nil {
+		return err
+	}
+	b, err := io.ReadAll(f)
+	f.Close()
 	if err != nil {
 		return err
 	}
@@ -168,11 +173,9 @@ func TestReceiveStoresDataAndEnvelopeThenDeliversOnce(t *testing.T) {
 	q := openQueue(t, testConfig(t))
 	body := "Subject: hi\r\n\r\nhello\r\n"
 	id := receive(t, q, "alice@example.org", body, "bob@example.test")
-	// Durable before Receive returned: both files are in place.
-	for _, ext := range []string{dataExt, envExt} {
-		if _, err := os.Stat(filepath.Join(q.dir, id+ext)); err != nil {
-			t.Fatalf("after Receive: %v", err)
-		}
+	// Durable before Receive returned: its one file is in place.
+	if files := spoolFiles(t, q); len(files) != 1 || files[0] != id+msgExt {
+		t.Fatalf("after Receive: %v", files)
 	}
 	id2, err := q.Receive(context.Background(), &Envelope{From: "alice@example.org", Recipients: []string{"carol@example.test"},
 		PrefixFor: func(id string) string { return "Received: by mx id " + id + "\r\n" }}, strings.NewReader(body))

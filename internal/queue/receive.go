@@ -7,10 +7,8 @@ import (
 	"errors"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ebbmail/ebb/internal/bufpool"
@@ -20,9 +18,9 @@ import (
 )
 
 // Receive streams data into the spool and queues it for env's recipients.
-// It returns the queue id only after the data file, the envelope and the
-// directory entries of both are on disk (fsync), so that the caller may
-// then reply 250 (or exit 0).
+// It returns the queue id only after the message file (data, then
+// envelope) and its directory entry are on disk (fsync, or syncfs), so
+// that the caller may then reply 250 (or exit 0).
 //
 // The error is a *diag.Error. Trouble of ours (disk full, permissions) is
 // temporary; ENOSPC and EDQUOT become 452 4.3.1 through diag's SMTPReply.
@@ -45,15 +43,18 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader) (str
 		return "", q.receiveError(env, "receive", "receive a message into", q.dir, err)
 	}
 	id := newID(q.now())
-	dataPath := q.dataPath(id)
-	f, err := os.OpenFile(dataPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	path := q.msgPath(id)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return "", q.receiveError(env, "create", "create a file in", q.dir, err)
 	}
-	ok := false
+	ok, closed := false, false
 	defer func() {
 		if !ok {
-			os.Remove(dataPath)
+			if !closed {
+				f.Close()
+			}
+			os.Remove(path)
 		}
 	}()
 	// One buffer (bufpool) for any message size: memory stays flat. The
@@ -77,34 +78,22 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader) (str
 	bufpool.PutBytes(bp)
 	bufpool.PutReader(br)
 	if err != nil {
-		f.Close()
 		var we *writeError
 		if errors.As(err, &we) {
-			return "", q.receiveError(env, "write", "write", dataPath, we.err)
+			return "", q.receiveError(env, "write", "write", path, we.err)
 		}
 		e := diag.New("read", "read the message data", "", err)
 		e.Component, e.Class = Component, diag.Temporary
 		return "", e
 	}
-	// With queue.sync = "files" the data file's fsync runs while the
-	// checks read the file and the envelope is written: the two waits for
-	// the disk overlap instead of adding up (one session's latency), and
-	// concurrent fsyncs share the filesystem's journal commits. Nothing
-	// is acknowledged before it (and the envelope's) returned.
-	dataSynced := q.syncClose(f)
-	defer func() {
-		if !ok {
-			dataSynced() // the file is closed before it is removed
-		}
-	}()
-	q.own(dataPath)
+	q.own(path)
 
 	m := &Message{
 		ID:         id,
 		Envelope:   *env,
 		Size:       n,
 		Arrived:    q.now().UTC(),
-		DataPath:   dataPath,
+		File:       path,
 		HiddenFrom: hidden,
 	}
 	m.Envelope.Recipients = append([]string(nil), env.Recipients...)
@@ -113,10 +102,11 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader) (str
 		m.Envelope.PrefixFor = nil
 	}
 	if env.Check != nil {
+		// The file holds the data alone while the check reads it.
 		m.Envelope.Check = nil
 		hdr, err := env.Check(ctx, m)
 		if err != nil {
-			return "", err // the deferred Remove drops the data file
+			return "", err // the deferred Remove drops the file
 		}
 		m.Envelope.Prefix = hdr + m.Envelope.Prefix
 	}
@@ -130,22 +120,23 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader) (str
 	}
 	b, err := encodeMessage(m)
 	if err != nil {
-		return "", q.receiveError(env, "encode", "encode the envelope of", dataPath, err)
+		return "", q.receiveError(env, "encode", "encode the envelope of", path, err)
 	}
-	envPath := q.envPath(id)
-	if err := writeFileNoSync(envPath, b, !q.set.syncfs); err != nil {
-		return "", q.receiveError(env, "write", "write the envelope", envPath, err)
+	// The envelope and the trailer in one write after the data: a file
+	// that ends without the trailer is a receive that did not finish.
+	if _, err := f.Write(appendTrailer(b, b)); err != nil {
+		return "", q.receiveError(env, "write", "write the envelope to", path, err)
 	}
-	q.own(envPath)
-	if err := dataSynced(); err != nil {
-		os.Remove(envPath)
-		return "", q.receiveError(env, err.Op, err.Op, dataPath, err.Err)
+	// With queue.sync = "files" the file is fsynced here; with
+	// "filesystem" (the default) the shared syncfs below writes it.
+	closed = true
+	if err := q.syncClose(f); err != nil {
+		return "", q.receiveError(env, err.Op, err.Op, path, err.Err)
 	}
-	// One flush makes both files and their names durable; concurrent
+	// One flush makes the file and its name durable; concurrent
 	// receivers share it (group commit). Nobody returns before a flush
-	// that started after its own files were written.
+	// that started after its own file was written.
 	if err := q.dsync.Do(); err != nil {
-		os.Remove(envPath)
 		op := "fsync the directory"
 		if q.set.syncfs {
 			op = "syncfs the filesystem of"
@@ -166,37 +157,19 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader) (str
 	return id, nil
 }
 
-// syncClose fsyncs (unless syncfs covers it) and closes f; the returned
-// function waits for both and returns the first error, with the operation
-// that failed. Calls after the first return the same result. Only the
-// fsync is worth a goroutine: with queue.sync = "filesystem" (the
-// default) the file is just closed, here, with no goroutine per message.
-func (q *Queue) syncClose(f *os.File) func() *os.PathError {
-	closeFile := func() *os.PathError {
-		if err := f.Close(); err != nil {
-			return &os.PathError{Op: "close", Path: f.Name(), Err: diag.UnwrapPath(err)}
-		}
-		return nil
-	}
-	if q.set.syncfs {
-		res := closeFile()
-		return func() *os.PathError { return res }
-	}
-	done := make(chan *os.PathError, 1)
-	go func() {
+// syncClose fsyncs f (unless syncfs covers it: queue.sync =
+// "filesystem") and closes it, returning the operation that failed.
+func (q *Queue) syncClose(f *os.File) *os.PathError {
+	if !q.set.syncfs {
 		if err := f.Sync(); err != nil {
 			f.Close()
-			done <- &os.PathError{Op: "fsync", Path: f.Name(), Err: diag.UnwrapPath(err)}
-			return
+			return &os.PathError{Op: "fsync", Path: f.Name(), Err: diag.UnwrapPath(err)}
 		}
-		done <- closeFile()
-	}()
-	var once sync.Once
-	var res *os.PathError
-	return func() *os.PathError {
-		once.Do(func() { res = <-done })
-		return res
 	}
+	if err := f.Close(); err != nil {
+		return &os.PathError{Op: "close", Path: f.Name(), Err: diag.UnwrapPath(err)}
+	}
+	return nil
 }
 
 // receiveError is the boundary error for trouble writing the spool.
@@ -259,41 +232,8 @@ func hasEightBit(p []byte) bool {
 	return false
 }
 
-// writeFileNoSync writes path through a temporary name (fsynced when
-// fsync is set) and renames it into place; the caller makes the result
-// durable (group commit: a directory fsync, or syncfs).
-func writeFileNoSync(path string, data []byte, fsync bool) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if fsync {
-		if err := f.Sync(); err != nil {
-			f.Close()
-			os.Remove(tmp)
-			return &os.PathError{Op: "fsync", Path: tmp, Err: err}
-		}
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
-}
-
-// writeEnvelope durably replaces an envelope file (after an attempt, hold,
-// flush...).
+// writeEnvelope durably replaces an envelope file (<id>.state, after an
+// attempt, hold, flush...).
 func writeEnvelope(path string, data []byte) error {
 	return safeio.WriteFile(path, data, 0o600)
 }

@@ -3,14 +3,17 @@ package queue
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"strings"
 	"testing"
 )
 
-// A check runs while the data file's fsync may still be under way (sync =
-// files): it reads the whole data, and when it refuses, the data file is
-// closed and removed and nothing is left in the spool, in either mode.
+// A check reads the whole data from the message file (which holds the data
+// alone while the check runs), and when it refuses, the file is closed and
+// removed and nothing is left in the spool, in either sync mode; an
+// accepted message's file has the data, then the envelope with the
+// check's header.
 func TestCheckSeesTheDataAndARefusalLeavesNothing(t *testing.T) {
 	for _, mode := range []string{"filesystem", "files"} {
 		t.Run("sync="+mode, func(t *testing.T) {
@@ -22,7 +25,7 @@ func TestCheckSeesTheDataAndARefusalLeavesNothing(t *testing.T) {
 			var seen int
 			env := &Envelope{From: "a@example.org", Recipients: []string{"b@example.test"},
 				Check: func(ctx context.Context, m *Message) (string, error) {
-					b, err := os.ReadFile(m.DataPath)
+					b, err := os.ReadFile(m.File)
 					if err != nil {
 						return "", err
 					}
@@ -44,11 +47,20 @@ func TestCheckSeesTheDataAndARefusalLeavesNothing(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := os.ReadFile(q.dataPath(id))
-			if err != nil || len(b) != len(body) {
-				t.Fatalf("data file of %s: %d bytes, %v", id, len(b), err)
+			m, err := ReadMessage(q.spool, id)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if files := spoolFiles(t, q); len(files) != 2 {
+			f, err := m.OpenData()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(f)
+			f.Close()
+			if err != nil || string(b) != body || m.Envelope.Prefix != "X-Checked: yes\n" {
+				t.Fatalf("data of %s: %d bytes, %v; prefix %q", id, len(b), err, m.Envelope.Prefix)
+			}
+			if files := spoolFiles(t, q); len(files) != 1 {
 				t.Fatalf("spool after one accepted message: %v", files)
 			}
 		})

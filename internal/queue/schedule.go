@@ -12,7 +12,7 @@ import (
 )
 
 // Transport delivers a queued message to one recipient. It reads the data
-// from msg.DataPath and writes msg.Prefix() in front of it. A nil error
+// with msg.OpenData and writes msg.Prefix() in front of it. A nil error
 // means delivered; a *diag.Error decides by its class whether the recipient
 // is retried (temporary) or bounced (permanent); any other error is
 // treated as temporary. A transport must not change msg or rcpt.
@@ -277,7 +277,7 @@ func (q *Queue) round(ctx context.Context, e *entry, t Transports) {
 
 	var due time.Time
 	if m.done() && !retryDSN {
-		if err := q.remove(m.ID); err != nil {
+		if err := q.remove(m); err != nil {
 			q.log.Error("cannot remove a finished message", "queue_id", m.ID, "err", err.Error())
 		} else {
 			q.log.Info("removed", "queue_id", m.ID, "status", "done")
@@ -293,7 +293,7 @@ func (q *Queue) round(ctx context.Context, e *entry, t Transports) {
 			// The state stays in memory; a crash before the next
 			// successful write repeats these attempts (a duplicate, never
 			// a loss).
-			d := diag.PathError(Component, "write", "write the envelope", q.envPath(m.ID), err, q.cfg.Setting("queue.spool"))
+			d := diag.PathError(Component, "write", "write the envelope", q.statePath(m.ID), err, q.cfg.Setting("queue.spool"))
 			q.log.Error("cannot store the queue state", "queue_id", m.ID, "err", d)
 		}
 	}

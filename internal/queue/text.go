@@ -119,7 +119,7 @@ func NextAttempt(next, now time.Time, held bool) string {
 func WriteMessage(w io.Writer, m *Message, now time.Time) {
 	env := m.Envelope
 	fmt.Fprintf(w, "Message %s\n", m.ID)
-	fmt.Fprintf(w, "  data:      %s (%s)\n", m.DataPath, diag.HumanBytes(uint64(m.Size)))
+	fmt.Fprintf(w, "  data:      %s (%s)\n", m.File, diag.HumanBytes(uint64(m.Size)))
 	fmt.Fprintf(w, "  arrived:   %s (%s ago)\n", m.Arrived.Local().Format(time.RFC1123Z), FormatAge(m.Age(now)))
 	fmt.Fprintf(w, "  from:      %s\n", addr(env.From))
 	if env.ClientAddr != "" || env.ClientHelo != "" {

@@ -19,7 +19,7 @@ func TestWriteMessageTellsTheWholeMessage(t *testing.T) {
 	os.WriteFile(data, []byte("Subject: hello\r\nFrom: a@example.org\r\n\r\nbody\r\n"), 0o600)
 	fail := diag.New("open", "create a file in", "/var/vmail/example.org/bob/Maildir/tmp", syscall.EACCES)
 	fail.Ref = "ABCD1234"
-	m := &Message{ID: "Q1", Size: 1536, Arrived: now.Add(-2 * time.Hour), Held: true, DataPath: data,
+	m := &Message{ID: "Q1", Size: 1536, Arrived: now.Add(-2 * time.Hour), Held: true, File: data,
 		Envelope: Envelope{From: "a@example.org", ClientAddr: "192.0.2.1", ClientHelo: "client.example",
 			Proto: "ESMTPS", AuthUser: "a", Prefix: "Received: by ebb\r\n"},
 		Recipients: []*Recipient{
@@ -54,7 +54,7 @@ func TestWriteMessageTellsTheWholeMessage(t *testing.T) {
 	if strings.Count(out, "cannot create") != 2 {
 		t.Errorf("the reason should show once per failure (recipient, history):\n%s", out)
 	}
-	m.History, m.DataPath = nil, filepath.Join(t.TempDir(), "gone")
+	m.History, m.File = nil, filepath.Join(t.TempDir(), "gone")
 	b.Reset()
 	WriteMessage(&b, m, now)
 	if !strings.Contains(b.String(), "  no attempt yet\n") || !strings.Contains(b.String(), "(cannot read the data file:") {

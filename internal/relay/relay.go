@@ -391,10 +391,10 @@ func (r *Relay) deliverGroup(ctx context.Context, a *attempt) []error {
 	}
 	defer func() { <-r.total }()
 
-	f, err := os.Open(m.DataPath)
+	f, err := m.OpenData()
 	if err != nil {
 		return each(pending, func(*attempt) error {
-			return diag.PathError(Component, "open", "open the message to relay", m.DataPath, err, r.cfg.Setting("queue.spool"))
+			return diag.PathError(Component, "open", "open the message to relay", m.File, err, r.cfg.Setting("queue.spool"))
 		})
 	}
 	defer f.Close()
@@ -454,7 +454,7 @@ func (r *Relay) deliverGroup(ctx context.Context, a *attempt) []error {
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			c.close()
 			return each(pending, func(*attempt) error {
-				return diag.PathError(Component, "seek", "read the message to relay", m.DataPath, err, r.cfg.Setting("queue.spool"))
+				return diag.PathError(Component, "seek", "read the message to relay", m.File, err, r.cfg.Setting("queue.spool"))
 			})
 		}
 		stop := c.watch(ctx)
@@ -552,7 +552,7 @@ func (r *Relay) finish(dst *destination, c *conn) {
 // a message over its SIZE (RFC 1870), one that needs SMTPUTF8 (a non-ASCII
 // sender or header) to a server without it (RFC 6531 §3.4), REQUIRETLS to
 // one without it (RFC 8689). The error is about a.rc.
-func (r *Relay) checkCaps(a *attempt, c *conn, f *os.File) error {
+func (r *Relay) checkCaps(a *attempt, c *conn, f *queue.Data) error {
 	size := a.m.Size + int64(len(a.header)+len(a.m.Prefix()))
 	if lim := c.maxSize(); lim > 0 && size > lim {
 		d := r.remoteErr(a, c, stepMail, nil, fmt.Sprintf("the message is %d bytes and %s accepts at most %d (its SIZE)", size, c.name(), lim), diag.Permanent)
@@ -610,12 +610,12 @@ func (r *Relay) utf8Err(a *attempt, c *conn) error {
 // headerASCII reports whether the prefix and the header section of f are
 // ASCII: a message flagged SMTPUTF8 whose addresses and header are ASCII
 // can go to a server without SMTPUTF8 unchanged (as Postfix does).
-func headerASCII(prefix string, f *os.File) bool {
+func headerASCII(prefix string, f *queue.Data) bool {
 	if !isASCII(prefix) {
 		return false
 	}
 	defer f.Seek(0, io.SeekStart)
-	br := bufio.NewReaderSize(io.NewSectionReader(f, 0, 1<<62), 16<<10)
+	br := bufio.NewReaderSize(io.NewSectionReader(f, 0, f.Size()), 16<<10)
 	// The header section as every part of ebb reads it (mailhdr).
 	s := mailhdr.NewScanner(br)
 	for s.Scan() {
@@ -636,9 +636,9 @@ func (w *asciiWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// fileASCII reports whether f holds 7-bit data only (one pass, 64 KiB at
-// a time, whatever the size).
-func fileASCII(f *os.File) bool {
+// fileASCII reports whether the data f holds 7-bit bytes only (one pass,
+// 64 KiB at a time, whatever the size; f stops at the data's end).
+func fileASCII(f *queue.Data) bool {
 	defer f.Seek(0, io.SeekStart)
 	buf := make([]byte, 64<<10)
 	for off := int64(0); ; {
@@ -666,7 +666,7 @@ func isASCII(s string) bool {
 
 // txn builds the transaction for the recipients batch (indexes into
 // a.rcpts) on c: ESMTP parameters as c offers them.
-func (r *Relay) txn(a *attempt, c *conn, f *os.File, batch []int) *txn {
+func (r *Relay) txn(a *attempt, c *conn, f *queue.Data, batch []int) *txn {
 	env := &a.m.Envelope
 	var mail strings.Builder
 	if c.has("SIZE") {

@@ -60,16 +60,18 @@ func (e *env) relay(o Options) *Relay {
 
 var msgN atomic.Int32
 
-// message writes a spool-like data file and returns its queue message.
+// message writes a spool-like message file and returns its queue message.
+// As in the spool, the data is followed by more (the envelope there, here
+// 8-bit text that must never be sent nor read as the message's).
 func (e *env) message(from string, body string, rcpts ...string) *queue.Message {
 	n := msgN.Add(1)
 	id := fmt.Sprintf("TESTMSG%04d", n)
-	p := filepath.Join(e.dir, id+".msg")
-	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+	p := filepath.Join(e.dir, id+".q")
+	if err := os.WriteFile(p, []byte(body+"{\"envelope\": \"not the data: \u00fc\"}\n#ebbq1\n"), 0o600); err != nil {
 		e.t.Fatal(err)
 	}
 	m := &queue.Message{ID: id, Envelope: queue.Envelope{From: from, Recipients: rcpts, Prefix: "Received: by test\r\n"},
-		Size: int64(len(body)), Arrived: time.Now(), DataPath: p}
+		Size: int64(len(body)), Arrived: time.Now(), File: p}
 	for _, r := range rcpts {
 		m.Recipients = append(m.Recipients, &queue.Recipient{Address: r, State: queue.Pending})
 	}
@@ -590,7 +592,7 @@ func TestNo8BitToA7BitServer(t *testing.T) {
 		m    *queue.Message
 		fail bool
 	}{{m7, false}, {m8, true}, {undeclared, true}, {unknown, true}} {
-		f, err := os.Open(tc.m.DataPath)
+		f, err := tc.m.OpenData()
 		if err != nil {
 			t.Fatal(err)
 		}
