@@ -163,9 +163,10 @@ func TestPackageInstallServeUpgradePurge(t *testing.T) {
 	edited = strings.Replace(edited, `argon2_memory = "64M"`, `argon2_memory = "8M"`, 1)
 	// The resolver the daemon and doctor ask: the test's DNS server on this
 	// root's loopback, never the host's resolver. It publishes what an
-	// administrator would for the domain: the host's address, MX, SPF, DMARC.
+	// administrator would for the domain: the host's address and its
+	// reverse, MX, SPF, DMARC.
 	dns := startDNS(t)
-	dns.MustAdd("mx.example.test. A 127.0.12.1", "example.test. MX 10 mx.example.test.",
+	dns.MustAdd("mx.example.test. A 127.0.12.1", "1.12.0.127.in-addr.arpa. PTR mx.example.test.", "example.test. MX 10 mx.example.test.",
 		`example.test. TXT "v=spf1 a:mx.example.test -all"`, `_dmarc.example.test. TXT "v=DMARC1; p=reject"`)
 	edited = strings.Replace(edited, `resolver = ""`, fmt.Sprintf("resolver = %q", dns.Addr()), 1)
 	if edited == string(b) || !strings.Contains(edited, smtpAddr) {
