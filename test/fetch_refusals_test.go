@@ -3,6 +3,7 @@ package test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -307,4 +308,36 @@ func TestFetchEveryLocalRefusalLeavesTheMessageOnTheServer(t *testing.T) {
 	fetchWait(t, 30*time.Second, "the retried message", func() bool {
 		return e.localIDs("dsmall")[big] == 1 && e.remoteIDs("dsmall", "INBOX")[big] == 0
 	})
+}
+
+// Issue 21: a CA file the daemon's user cannot read. ebb fetch test, run
+// as root, reads it as server.user would and fails, naming the file, its
+// owner and mode, and the user; ebb serve's status says the same.
+func TestFetchCAFileTheDaemonCannotRead(t *testing.T) {
+	e := newFetchEnv(t, map[string]string{"alice": "pw-a"}, "", false, "")
+	dir := filepath.Join(e.Dir, "private")
+	os.MkdirAll(dir, 0o755)
+	ca := filepath.Join(dir, "lab-ca.pem")
+	b, _ := os.ReadFile(e.Remote.CACert)
+	os.WriteFile(ca, b, 0o600) // root's alone
+	e.add("pw-a", "lab", "--server", e.Remote.IMAPS, "--user", "alice", "--to", "alice@example.test", "--ca-file", ca)
+	r := harness.Run(t, exec.Command(harness.Ebb(t), "fetch", "test", "-c", e.Conf, "lab"), nil)
+	for _, words := range []string{ca, "permission denied", "root:root 0600", e.User.Name} {
+		if r.Code == 0 || !strings.Contains(r.Stderr, words) {
+			t.Fatalf("ebb fetch test as root: exit %d; stderr does not say %q:\n%s%s", r.Code, words, r.Stdout, r.Stderr)
+		}
+	}
+	e.Start()
+	fetchWait(t, 30*time.Second, "the account to fail", func() bool { return strings.Contains(e.listLine("lab"), "FAILING") })
+	l := e.listLine("lab")
+	for _, words := range []string{ca, "permission denied", "root:root 0600", e.User.Name} {
+		if !strings.Contains(l, words) {
+			t.Fatalf("ebb fetch list does not say %q: %s", words, l)
+		}
+	}
+	// Readable by the daemon's user, the account fetches.
+	os.Chmod(ca, 0o644)
+	if r := harness.Run(t, exec.Command(harness.Ebb(t), "fetch", "test", "-c", e.Conf, "lab"), nil); r.Code != 0 {
+		t.Fatalf("after chmod 0644: %d %s", r.Code, r.Stderr)
+	}
 }

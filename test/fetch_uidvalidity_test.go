@@ -9,7 +9,7 @@ import (
 // A UIDVALIDITY change follows fetch.uidvalidity_change, never a silent
 // refetch: stop says so (run, list) and fetches nothing until ebb fetch
 // reset, which goes through the folder again skipping what was delivered
-// (by Message-ID, Date and size); refetch does that by itself.
+// (by the digest of its content); refetch does that by itself.
 func TestFetchUIDValidityChangeUnderEachRule(t *testing.T) {
 	e := newFetchEnv(t, map[string]string{"alice": "pw-a"}, "", false, "")
 	e.Remote.Put(t, "alice", "INBOX", remoteMsgs(5, 1, "uv", 800)...)
@@ -49,5 +49,32 @@ func TestFetchUIDValidityChangeUnderEachRule(t *testing.T) {
 	}
 	if ids := e.localIDs("alice"); len(ids) != 8 || dupCount(ids) != 0 {
 		t.Fatalf("alice: %d distinct, %d duplicates; want 8, 0", len(ids), dupCount(ids))
+	}
+}
+
+// After a UIDVALIDITY change, what was fetched is known by the digest of
+// its content: two messages with neither Message-ID nor Date and of one
+// size are two (a hash of Message-ID, Date and size took them for one),
+// and a third of that size, new, is fetched. Each arrives exactly once.
+func TestFetchUIDValidityKnowsHeaderlessMessages(t *testing.T) {
+	e := newFetchEnv(t, map[string]string{"alice": "pw-a"}, `uidvalidity_change = "refetch"`+"\n", false, "")
+	body := func(c byte) []byte { return []byte(strings.Repeat(string(c), 70) + "\r\n" + strings.Repeat(string(c), 70) + "\r\n") }
+	e.Remote.Put(t, "alice", "INBOX", body('a'), body('b'))
+	e.add("pw-a", e.imapsArgs("plain", "alice", "alice@example.test")...)
+	if out := e.run("plain"); !strings.Contains(out.Stdout, "plain: 2 fetched, 0 already delivered") {
+		t.Fatalf("first run: %s", out.Stdout)
+	}
+	e.Remote.ResetUIDValidity(t, "alice", "INBOX", 54321)
+	e.Remote.Put(t, "alice", "INBOX", body('c'))
+	if out := e.run("plain"); !strings.Contains(out.Stdout, "plain: 1 fetched, 2 already delivered") {
+		t.Fatalf("after the change: %s%s", out.Stdout, out.Stderr)
+	}
+	got := map[byte]int{}
+	for _, m := range e.messages("alice") {
+		lines := strings.Split(strings.TrimRight(m, "\r\n"), "\n")
+		got[strings.TrimSpace(lines[len(lines)-1])[0]]++
+	}
+	if got['a'] != 1 || got['b'] != 1 || got['c'] != 1 || len(got) != 3 {
+		t.Fatalf("in the mailbox: %v; want a, b and c once each", got)
 	}
 }

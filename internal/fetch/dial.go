@@ -46,12 +46,11 @@ func tlsConfig(a *directory.FetchAccount, readAs *diag.Identity) (*tls.Config, e
 // process (readAs nil) or by who: diag's path error with the owner, the
 // mode and the user, and its safe fix.
 func caFileError(a *directory.FetchAccount, err error, who *diag.Identity) error {
-	doing := "read the CA file (--ca-file) of fetch account " + a.Name + " from"
+	doing := "read the CA file (--ca-file) of fetch account " + a.Name + ":"
 	if who == nil {
 		return diag.PathError(Component+" "+a.Name, "open", doing, a.CAFile, diag.UnwrapPath(err), nil)
 	}
-	e := diag.PathErrorAs(Component+" "+a.Name, "open", doing+" as the user ebb serve runs as", a.CAFile, diag.UnwrapPath(err), nil, who)
-	return e
+	return diag.PathErrorAs(Component+" "+a.Name, "open", doing, a.CAFile, diag.UnwrapPath(err), nil, who)
 }
 
 // readableBy reports whether who (a uid and its primary group only, as
@@ -106,11 +105,12 @@ func readableBy(path string, who *diag.Identity) error {
 // takes longer than fetch.timeout: a server that accepts and then hangs
 // holds its own account, never the others.
 type watchdog struct {
-	mu    sync.Mutex
-	t     *time.Timer
-	fired bool
-	d     time.Duration
-	close func()
+	mu     sync.Mutex
+	t      *time.Timer
+	fired  bool
+	paused bool
+	d      time.Duration
+	close  func()
 }
 
 func newWatchdog(d time.Duration, close func()) *watchdog {
@@ -126,11 +126,32 @@ func (w *watchdog) fire() {
 	w.close()
 }
 
-// kick restarts the timer: progress was made.
-func (w *watchdog) kick() { w.t.Reset(w.d) }
+// kick restarts the timer: progress was made (a command sent, bytes
+// read). While paused it does nothing.
+func (w *watchdog) kick() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.paused {
+		w.t.Reset(w.d)
+	}
+}
 
-// pause stops the timer (IDLE waits as long as it likes).
-func (w *watchdog) pause() { w.t.Stop() }
+// pause stops the timer (IDLE waits as long as it likes; a pass waits
+// for the queue) until resume.
+func (w *watchdog) pause() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.paused = true
+	w.t.Stop()
+}
+
+// resume restarts the timer after a pause.
+func (w *watchdog) resume() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.paused = false
+	w.t.Reset(w.d)
+}
 
 func (w *watchdog) stop() { w.t.Stop() }
 

@@ -53,6 +53,8 @@ type guardConn struct {
 	// before "]" or its end).
 	inCaps bool
 	err    error
+	// progress, when set, hears of every read that brought bytes.
+	progress func()
 }
 
 func newGuardConn(c net.Conn, maxMessage int64, prefix []byte) *guardConn {
@@ -78,6 +80,9 @@ func (g *guardConn) Read(p []byte) (int, error) {
 	}
 	g.mu.Unlock()
 	n, err := g.Conn.Read(p)
+	if n > 0 && g.progress != nil {
+		g.progress()
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if oerr := g.scan(p[:n]); oerr != nil {

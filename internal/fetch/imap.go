@@ -84,9 +84,14 @@ func (f *Fetcher) imapDial(ctx context.Context, a *directory.FetchAccount) (*ima
 	}
 	ic.proto = proto
 	ic.guard = newGuardConn(conn, f.MaxMessageSize, greeting)
+	// Closing the connection ends go-imap's reader and every command
+	// waiting on it.
+	ic.dog = newWatchdog(f.Cfg.Timeout.Duration, func() { conn.Close() })
+	// Bytes from the server are progress: a long answer that streams
+	// (a thousand EXPUNGE lines) is no hang.
+	ic.guard.progress = ic.dog.kick
 	c := imapclient.New(ic.guard, opts)
 	ic.c = c
-	ic.dog = newWatchdog(f.Cfg.Timeout.Duration, func() { c.Close() })
 	ic.unhook = context.AfterFunc(ctx, func() { c.Close() })
 	if err := c.WaitGreeting(); err != nil {
 		ic.close()
@@ -373,7 +378,7 @@ func (f *Fetcher) idle(ctx context.Context, ic *imapConn) (bool, error) {
 		}
 		f.log().Debug("IDLE ends", "account", ic.account.Name, "why", why)
 		restart.Stop()
-		ic.dog.kick()
+		ic.dog.resume()
 		if err := cmd.Close(); err != nil && out == nil {
 			out = ic.explain(err)
 		}

@@ -188,7 +188,7 @@ func (f *Fetcher) imapFolder(ctx context.Context, ic *imapConn, folder string, p
 	if len(s.waitFor) > 0 {
 		ic.dog.pause()
 		_, err := f.settle(ctx, a, f.settleWait(), s.waitFor, res)
-		ic.dog.kick()
+		ic.dog.resume()
 		if err != nil {
 			return err
 		}
@@ -364,6 +364,7 @@ func (ic *imapConn) fetchEach(uids []imap.UID, opts *imap.FetchOptions,
 func (f *Fetcher) imapBatch(ctx context.Context, ic *imapConn, folder string, uv uint32, batch []imap.UID, s *stepper) (map[imap.UID]bool, error) {
 	a := ic.account
 	recorded := map[imap.UID]bool{}
+	waiting := s.waiting
 	infos, err := f.imapInfo(ic, batch)
 	if err != nil {
 		return nil, err
@@ -414,6 +415,10 @@ func (f *Fetcher) imapBatch(ctx context.Context, ic *imapConn, folder string, uv
 			}
 			return err
 		}, nil)
+	if gone := len(batch) - len(recorded) - (s.waiting - waiting); err == nil && gone > 0 {
+		f.log().Info("messages gone from the server between the search and their fetch (another client expunged them?) are left alone",
+			"account", a.Name, "server", where(a), "folder", folder, "count", gone)
+	}
 	return recorded, err
 }
 
@@ -440,7 +445,16 @@ func (f *Fetcher) imapAfterDue(ctx context.Context, ic *imapConn, folder string,
 		return nil
 	}
 	slices.Sort(due)
-	return f.imapAfter(ctx, ic, folder, uv, due, res)
+	// In commands of fetch.batch UIDs: each answer comes well within
+	// fetch.timeout, and a crash between two leaves less to repeat.
+	for len(due) > 0 {
+		n := min(len(due), max(f.Cfg.Batch, 1))
+		if err := f.imapAfter(ctx, ic, folder, uv, due[:n], res); err != nil {
+			return err
+		}
+		due = due[n:]
+	}
+	return nil
 }
 
 // imapAfter deletes or moves messages that are recorded as delivered.

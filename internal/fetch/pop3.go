@@ -520,7 +520,7 @@ func (f *Fetcher) popSession(ctx context.Context, a *directory.FetchAccount, p P
 	if len(s.waitFor) > 0 {
 		c.dog.pause()
 		_, err := f.settle(ctx, a, f.settleWait(), s.waitFor, res)
-		c.dog.kick()
+		c.dog.resume()
 		if err != nil {
 			return err
 		}

@@ -174,6 +174,9 @@ func DialIMAP(t testing.TB, addr, user, pass string) *IMAP {
 	return m
 }
 
+// Close ends the connection.
+func (m *IMAP) Close() error { return m.c.Close() }
+
 func imapQuote(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
@@ -189,6 +192,7 @@ var literalRE = regexp.MustCompile(`\{(\d+)\}\r\n$`)
 // Cmd sends one command and returns the untagged responses; a NO or BAD
 // is an error.
 func (m *IMAP) Cmd(cmd string) ([]Response, error) {
+	m.c.SetDeadline(time.Now().Add(60 * time.Second))
 	m.tag++
 	tag := fmt.Sprintf("t%d", m.tag)
 	if _, err := fmt.Fprintf(m.c, "%s %s\r\n", tag, cmd); err != nil {
