@@ -58,7 +58,9 @@ func TestFetchUIDValidityChangeUnderEachRule(t *testing.T) {
 // and a third of that size, new, is fetched. Each arrives exactly once.
 func TestFetchUIDValidityKnowsHeaderlessMessages(t *testing.T) {
 	e := newFetchEnv(t, map[string]string{"alice": "pw-a"}, `uidvalidity_change = "refetch"`+"\n", false, "")
-	body := func(c byte) []byte { return []byte(strings.Repeat(string(c), 70) + "\r\n" + strings.Repeat(string(c), 70) + "\r\n") }
+	body := func(c byte) []byte {
+		return []byte(strings.Repeat(string(c), 70) + "\r\n" + strings.Repeat(string(c), 70) + "\r\n")
+	}
 	e.Remote.Put(t, "alice", "INBOX", body('a'), body('b'))
 	e.add("pw-a", e.imapsArgs("plain", "alice", "alice@example.test")...)
 	if out := e.run("plain"); !strings.Contains(out.Stdout, "plain: 2 fetched, 0 already delivered") {
