@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"io"
 	netmail "net/mail"
+	"net/textproto"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -159,6 +161,42 @@ func FuzzHeader(f *testing.F) {
 		}
 		if ref.atText {
 			return // a line that is no field: the others refuse it
+		}
+		if m, err := netmail.ReadMessage(bytes.NewReader(b)); err == nil && !bytes.Contains(b, []byte("\r\r")) {
+			// net/mail (net/textproto): the same values for each name.
+			mine := map[string][]string{}
+			for i, n := range ref.names {
+				k := textproto.CanonicalMIMEHeaderKey(n)
+				v := strings.Join(strings.Fields(ref.values[i]), " ")
+				if ref.truncated[i] {
+					v = "(truncated)"
+				}
+				mine[k] = append(mine[k], v)
+			}
+			theirs := map[string][]string{}
+			for key, vs := range m.Header {
+				// net/mail keeps "From " (RFC 5322 §4.5's white space
+				// before the colon) as another name; it is From.
+				k := textproto.CanonicalMIMEHeaderKey(strings.TrimRight(key, " \t"))
+				for _, v := range vs {
+					theirs[k] = append(theirs[k], strings.Join(strings.Fields(v), " "))
+				}
+			}
+			for k, vs := range theirs {
+				ours := append([]string(nil), mine[k]...)
+				if len(ours) != len(vs) {
+					t.Errorf("net/mail reads %d %s fields, ours %d", len(vs), k, len(ours))
+					continue
+				}
+				slices.Sort(vs)
+				slices.Sort(ours)
+				for j := range vs {
+					if ours[j] != "(truncated)" && ours[j] != vs[j] {
+						t.Errorf("net/mail reads %s: %.200q, ours %.200q", k, vs, ours)
+						break
+					}
+				}
+			}
 		}
 		if h, err := gmtextproto.ReadHeader(bufio.NewReader(bytes.NewReader(b))); err == nil && !bytes.Contains(b, []byte("\r\r")) {
 			var names, values []string
