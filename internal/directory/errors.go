@@ -79,15 +79,16 @@ func (d *Directory) dbError(op string, err error) error {
 		}
 		switch code {
 		case 5, 6: // SQLITE_BUSY, SQLITE_LOCKED
-			e.Hint = fmt.Sprintf("another process held a lock on %s longer than directory.busy_timeout (%s); find it with: fuser -v %s", d.where, d.cfg.BusyTimeout, d.where)
+			e.SetFix(diag.Because(fmt.Sprintf("another process held a lock on %s longer than directory.busy_timeout (%s)", d.where, d.cfg.BusyTimeout),
+				diag.Command("fuser", "-v", d.where), diag.Say("end or wait for the process it names")))
 		case 14, 8, 10, 23: // CANTOPEN, READONLY, IOERR, AUTH
 			e.Who = diag.Self()
 			e.Found = diag.Describe(d.where)
-			e.Hint = fmt.Sprintf("the directory database and its folder must be writable by the user running ebb (also for the -wal and -shm files); run: ebb doctor")
+			e.SetFix(diag.Because("the directory database and its folder must be writable by the user running ebb (also for the -wal and -shm files)", diag.Command("ebb", "doctor", "-c", d.setting.File)))
 		case 11, 26: // CORRUPT, NOTADB
-			e.Hint = fmt.Sprintf("%s is not a usable SQLite database: restore it from a backup", d.where)
+			e.SetFix(diag.Steps(diag.Say(fmt.Sprintf("%s is not a usable SQLite database: restore it from a backup", d.where))))
 		default:
-			e.Hint = "run: ebb doctor"
+			e.SetFix(&diag.Fix{Check: "ebb doctor -c " + d.setting.File})
 		}
 	case Postgres:
 		e.Doing = "reach the directory database"
