@@ -53,7 +53,7 @@ func TestQueueStoryUnwritableMaildirIsNamedAndFlushed(t *testing.T) {
 	if n := strings.Count(text, reason); n != 2 {
 		t.Errorf("mailq shows the full reason %d times, want 2 (small and big alike):\n%s", n, text)
 	}
-	if !strings.Contains(text, "Fix: run: chown "+e.User.Name+":") {
+	if !strings.Contains(text, "Fix: run: chown -R "+e.User.Name+":"+e.User.Name+" "+box) {
 		t.Errorf("mailq shows no fix:\n%s", text)
 	}
 	summary := "2 deferred: cannot create a file in " + filepath.Join(e.Mail, "{domain}", "{local}", "Maildir", "tmp") + ": permission denied"

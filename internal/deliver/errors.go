@@ -20,7 +20,39 @@ func (a *Agent) newErr(op, doing, path string, err error) *diag.Error {
 // pathErr is the boundary error for a filesystem failure: temporary (our
 // own trouble, principle 3), with who/found/setting/fix filled by diag.
 func (a *Agent) pathErr(op, doing, path string, err error, setting *diag.Setting) *diag.Error {
-	return diag.PathError(a.component(), op, doing, path, err, setting)
+	e := diag.PathError(a.component(), op, doing, path, err, setting)
+	wholeMaildir(e, setting)
+	return e
+}
+
+// wholeMaildir widens a fix that gives one directory of a Maildir to the
+// mail user into a chown -R of the Maildir when more of it belongs to
+// someone else (a Maildir copied in as root): one command, not one round
+// of delivery per directory.
+func wholeMaildir(e *diag.Error, setting *diag.Setting) {
+	if e.Fix == nil || len(e.Fix.Steps) != 1 || !strings.HasPrefix(e.Fix.Steps[0].Run, "chown ") || e.Found == nil || setting == nil || setting.User == "" {
+		return
+	}
+	p := e.Found.Path
+	top := p
+	switch filepath.Base(p) {
+	case "tmp", "new", "cur":
+		top = filepath.Dir(p)
+	}
+	if _, err := os.Stat(filepath.Join(top, "cur")); err != nil {
+		return // not a Maildir
+	}
+	who := setting.MailUser()
+	others := 0
+	for _, d := range []string{top, filepath.Join(top, "tmp"), filepath.Join(top, "new"), filepath.Join(top, "cur")} {
+		if f := diag.Describe(d); f.Path == d && f.UID != who.UID {
+			others++
+		}
+	}
+	if others > 1 {
+		check := e.Fix.Check
+		e.SetFix(diag.ChownTree(top, who, setting).AndCheck(check))
+	}
 }
 
 func (a *Agent) readErr(source string, err error) *diag.Error {
