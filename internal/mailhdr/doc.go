@@ -15,13 +15,13 @@
 //	br := bufpool.Reader(f)
 //	s := mailhdr.NewScanner(br)
 //	for s.Scan() {
-//		f := s.Field()                 // f.Name, f.Value(), f.Text(), f.Addresses()
+//		f := s.Field() // f.Name, f.Value(); DecodeText(f.Value()), ParseAddressList(f.Value())
 //	}
 //	if err := s.Err(); err != nil { ... } // a read error; syntax is never one
 //	// br is at the body, s.Offset() bytes in
 //
 //	a, err := mailhdr.ReadAuthors(br)  // the From: domains, for DMARC and DKIM
-//	h, err := mailhdr.ReadFile(path, 1<<20) // the whole header in memory, bounded
+//	h, err := mailhdr.Read(br, 1<<20) // the whole header in memory, bounded
 //
 // Where the header ends, what a field is and what to do with a line that
 // is none are decided in Scanner (its comment lists the rules); Filter

@@ -51,14 +51,6 @@ func (f Field) RawValue() string {
 // white space is removed) without white space around it.
 func (f Field) Value() string { return Unfold(f.RawValue()) }
 
-// Text is the value of an unstructured field (Subject, Comments, …) as a
-// reader sees it: unfolded, encoded words decoded (RFC 2047 §5 (1)).
-func (f Field) Text() string { return DecodeText(f.Value()) }
-
-// Addresses parses the value as an address list (From, To, Cc, Reply-To,
-// Delivered-To, …): see ParseAddressList.
-func (f Field) Addresses() ([]Address, error) { return ParseAddressList(f.Value()) }
-
 // Unfold removes the line ends of folding (CRLF or LF followed by white
 // space; RFC 5322 §2.2.3) and the white space around the value. A line
 // end not followed by white space (a folded value ends with one) goes

@@ -4,10 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
-
-	"github.com/ebbmail/ebb/internal/bufpool"
 )
 
 // Header is a message's header held in memory, as Scanner reads it.
@@ -45,18 +42,6 @@ func Read(br *bufio.Reader, max int) (*Header, error) {
 	return h, s.Err()
 }
 
-// ReadFile reads the header of the message in the file at path (Read).
-func ReadFile(path string, max int) (*Header, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	br := bufpool.Reader(f)
-	defer bufpool.PutReader(br) // fields are copies, never the buffer
-	return Read(br, max)
-}
-
 // Get returns the first field named name.
 func (h *Header) Get(name string) (Field, bool) {
 	for _, f := range h.Fields {
@@ -72,17 +57,6 @@ func (h *Header) Get(name string) (Field, bool) {
 func (h *Header) Value(name string) string {
 	f, _ := h.Get(name)
 	return f.Value()
-}
-
-// All returns every field named name, in order.
-func (h *Header) All(name string) []Field {
-	var out []Field
-	for _, f := range h.Fields {
-		if f.Is(name) {
-			out = append(out, f)
-		}
-	}
-	return out
 }
 
 // Has reports whether a field named name exists.

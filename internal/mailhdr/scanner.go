@@ -51,7 +51,6 @@ type Scanner struct {
 	noHeader bool
 	lax      bool
 	nfields  int
-	mbox     bool
 	field    Field
 	rest     bool   // a truncated field's remainder is not consumed yet
 	restMid  bool   // ... and the line it was cut in goes on
@@ -88,7 +87,6 @@ func (s *Scanner) Scan() bool {
 		s.started = true
 		n, err := SkipMboxLine(s.br)
 		s.off += n
-		s.mbox = n > 0
 		if err != nil {
 			s.fail(err)
 			return false
@@ -163,9 +161,6 @@ func (s *Scanner) Lax() bool {
 	s.lax, s.done, s.atText = true, false, false
 	return true
 }
-
-// SkippedMboxLine reports that an mbox "From " line was skipped.
-func (s *Scanner) SkippedMboxLine() bool { return s.mbox }
 
 // CopyRest writes the part of the current field that is not in its Raw
 // (a Truncated field's remainder, as written) to w and consumes it. It
