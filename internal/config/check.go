@@ -34,6 +34,7 @@ func (c *Config) check() []Problem {
 	}
 	probs = append(probs, c.Relay.check()...)
 	probs = append(probs, c.DNS.check()...)
+	probs = append(probs, c.checkReports()...)
 	probs = append(probs, c.Auth.check()...)
 	probs = append(probs, c.DKIM.check()...)
 	probs = append(probs, c.checkACME()...)

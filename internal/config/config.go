@@ -50,6 +50,7 @@ type Config struct {
 	Auth       Auth       `toml:"auth" doc:"Message authentication of mail from outside: SPF, DKIM and DMARC on port 25, and the Authentication-Results field."`
 	Relay      Relay      `toml:"relay" doc:"Outbound delivery to other hosts: MX routing or a smarthost, TLS policy, per-destination limits and dead destinations."`
 	MTASTS     MTASTS     `toml:"mta_sts" doc:"MTA-STS (RFC 8461): recipient domains' policies that require verified TLS to the MX they name."`
+	Reports    Reports    `toml:"reports" doc:"Aggregate reports: SMTP TLS Reporting (RFC 8460) and DMARC (RFC 7489), sent daily about what ebb saw, and read when other domains send them. See docs/reports.md."`
 	DANE       DANE       `toml:"dane" doc:"DANE (RFC 7672): TLS to MX hosts authenticated by their DNSSEC-validated TLSA records. See docs/dane.md."`
 	SRS        SRS        `toml:"srs" doc:"The Sender Rewriting Scheme for mail forwarded to other hosts (aliases, Sieve redirects): see docs/srs.md."`
 	Scan       Scan       `toml:"scan" doc:"Spam and virus scanning after DATA, before the reply: clamd, spamd, rspamd and milters, each with its failure policy."`

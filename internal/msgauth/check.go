@@ -112,6 +112,12 @@ type DMARCResult struct {
 	// domain in it, too many domains): the message is treated as failing
 	// a p=reject policy (Disposition Reject) rather than let through.
 	Unjudged string
+	// Published is the record the evaluation used (nil: none found), and
+	// DKIMAligned/SPFAligned whether each gave an aligned pass: what a
+	// DMARC aggregate report says of the message (internal/reports).
+	Published   *Published
+	DKIMAligned bool
+	SPFAligned  bool
 }
 
 func (c *Checker) maxSignatures() int {

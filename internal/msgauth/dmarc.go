@@ -182,6 +182,12 @@ func (c *Checker) dmarcEval(from string, rec *dmarc.Record, atOrg bool, err erro
 		out.Result = "none"
 		return out
 	}
+	where := from
+	if atOrg {
+		where = OrgDomain(from)
+	}
+	out.Published = published(where, rec)
+	out.DKIMAligned, out.SPFAligned = alignment(res, from, rec)
 	out.Policy = string(rec.Policy)
 	if atOrg && rec.SubdomainPolicy != "" {
 		out.Policy = string(rec.SubdomainPolicy)

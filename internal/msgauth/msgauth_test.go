@@ -511,3 +511,33 @@ func TestSignerFindsEveryAlignableDomain(t *testing.T) {
 		}
 	}
 }
+
+// A DMARC evaluation carries what an aggregate report says of it: the
+// record used (where it was found, its tags, rua) and whether DKIM and
+// SPF each gave an aligned pass, both looked at even when the first
+// passes.
+func TestDMARCPublishedForReports(t *testing.T) {
+	w := newWorld(t)
+	w.key(t, "example.org", "ed1", "ed25519", true)
+	w.dns.MustAdd(
+		`example.org. TXT "v=spf1 ip4:127.0.0.2 -all"`,
+		`_dmarc.example.org. TXT "v=DMARC1; p=reject; sp=quarantine; adkim=s; pct=50; fo=1:d; rua=mailto:d@example.org,mailto:x@rep.test!10m"`,
+	)
+	res := w.check(t, "127.0.0.2", "helo.test", "bounce@example.org", w.sign(t, plainMsg)+plainMsg)
+	p := res.DMARC.Published
+	if p == nil || p.Domain != "example.org" || p.P != "reject" || p.SP != "quarantine" || p.ADKIM != "s" || p.ASPF != "r" ||
+		p.Pct != 50 || p.FO != "1:d" || len(p.RUA) != 2 || p.RUA[1] != "mailto:x@rep.test!10m" {
+		t.Errorf("published %+v", p)
+	}
+	if !res.DMARC.DKIMAligned || !res.DMARC.SPFAligned {
+		t.Errorf("aligned dkim %v spf %v", res.DMARC.DKIMAligned, res.DMARC.SPFAligned)
+	}
+	sub := strings.Replace(plainMsg, "alice@example.org", "a@news.example.org", 1)
+	res = w.check(t, "127.0.0.66", "helo.test", "x@elsewhere.test", sub)
+	if p := res.DMARC.Published; p == nil || p.Domain != "example.org" || res.DMARC.DKIMAligned || res.DMARC.SPFAligned {
+		t.Errorf("subdomain: %+v %v %v", p, res.DMARC.DKIMAligned, res.DMARC.SPFAligned)
+	}
+	if res := w.check(t, "127.0.0.66", "helo.test", "x@elsewhere.test", strings.Replace(plainMsg, "alice@example.org", "a@none.test", 1)); res.DMARC.Published != nil {
+		t.Errorf("no record, yet %+v", res.DMARC.Published)
+	}
+}
