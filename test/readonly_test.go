@@ -76,6 +76,9 @@ timeout = "1s"
 		{[]string{"mailq"}, -1, nil},
 		{[]string{"explain", "a@example.test"}, -1, nil},
 		{[]string{"sieve", "test", msg, msg}, -1, nil},
+		{[]string{"report", "status"}, 66, []string{"cannot read the reports store " + filepath.Join(data, "reports.db"), "reports.store"}},
+		{[]string{"dmarc", "report", "example.test"}, 66, []string{"reports.store"}},
+		{[]string{"tlsrpt", "report", "example.test"}, 66, []string{"reports.store"}},
 	} {
 		cmd := exec.Command(harness.Ebb(t), append(c.args, "-c", conf)...)
 		f, _ := os.Open(msg)

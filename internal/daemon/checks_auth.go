@@ -12,6 +12,7 @@ import (
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/dnsresolve"
 	"github.com/ebbmail/ebb/internal/msgauth"
+	"github.com/ebbmail/ebb/internal/queue"
 	"github.com/ebbmail/ebb/internal/smtpd"
 )
 
@@ -53,6 +54,7 @@ func (d *daemon) authCheckers() []checker {
 		quarantine: cfg.Auth.QuarantineFolder,
 		metrics:    m,
 		log:        d.log.With("component", "auth"),
+		record:     d.recordDMARC, // reports.go: DMARC aggregate reports
 	}}
 }
 
@@ -64,6 +66,9 @@ type authChecker struct {
 	quarantine string
 	metrics    *msgauth.Metrics
 	log        *slog.Logger
+	// record keeps the evaluation for the From: domain's aggregate
+	// report, with what was done with the message.
+	record func(res *msgauth.Result, env *queue.Envelope, refused bool, quarantine string)
 }
 
 func (a *authChecker) name() string { return "auth" }
@@ -111,7 +116,13 @@ func (a *authChecker) check(ctx context.Context, in *checkInput) (string, error)
 		e.Hint = hint
 		e.EnsureRef()
 		log.Info("auth: refused by DMARC policy", "results", res.String(), "ref", e.Ref)
+		if a.record != nil {
+			a.record(res, env, true, a.quarantine)
+		}
 		return "", e
+	}
+	if a.record != nil {
+		a.record(res, env, false, a.quarantine)
 	}
 	if dm.Disposition == msgauth.Quarantine || dm.Disposition == msgauth.Reject {
 		if a.quarantine != "" {

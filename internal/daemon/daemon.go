@@ -116,6 +116,7 @@ type daemon struct {
 	acme            *acme.Manager    // certificates from ACME, nil when off (acme.go)
 	web             *wellknown.Server
 	webTLS, webHTTP []net.Listener // web.listen, web.listen_http (web.go)
+	rep             *reportState   // TLS-RPT and DMARC reports, nil when off (reports.go)
 }
 
 // fail prints a boundary error on stderr and logs it; it returns the exit
@@ -200,6 +201,8 @@ func (d *daemon) run() int {
 	d.startWeb(runCtx)        // web.go
 	stopTide := d.startTide() // the queue-tide page at "/" on the metrics listener (tide.go)
 	defer stopTide()
+	d.startReports(runCtx) // before the checks and the relay, which record for them (reports.go)
+	defer d.stopReports()
 
 	srv, err := smtpd.New(smtpd.Config{
 		Options:   smtpOptions(cfg),

@@ -42,6 +42,7 @@ func (d *daemon) newRelay() (*relay.Relay, error) {
 		}
 	} else {
 		o.STS, o.Sign = d.stsPolicies(), d.dkimSign()
+		o.TLSReport = d.tlsReport() // reports.go: TLS-RPT
 	}
 	return relay.New(d.cfg, o)
 }

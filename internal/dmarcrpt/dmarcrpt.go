@@ -98,7 +98,7 @@ type Reason struct {
 // Identifiers are the domains of the messages.
 type Identifiers struct {
 	EnvelopeTo   string `xml:"envelope_to,omitempty"`
-	EnvelopeFrom string `xml:"envelope_from,omitempty"`
+	EnvelopeFrom string `xml:"envelope_from"` // minOccurs 1 in the schema: the HELO domain for <>
 	HeaderFrom   string `xml:"header_from"`
 }
 

@@ -63,6 +63,7 @@ var areas = []func() []Check{
 	srsChecks,
 	mtastsChecks,
 	daneChecks,
+	reportsChecks,
 	journalChecks,
 	acmeChecks,
 	dnsRecordChecks,

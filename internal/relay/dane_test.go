@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -236,5 +237,48 @@ func TestPlanDANE(t *testing.T) {
 	p, err = r.Plan(t.Context(), "q.insecure.test", false)
 	if err != nil || !strings.Contains(p.Hosts[0].DANE, "MX records of q.insecure.test are not DNSSEC-validated") {
 		t.Errorf("insecure plan %+v %v", p.Hosts, err)
+	}
+}
+
+type stsFailing struct{ err error }
+
+func (s stsFailing) Get(context.Context, string) (*mtasts.Policy, error) { return nil, s.err }
+
+// A policy that could not be had, and MX hosts MTA-STS does not list, are
+// TLS-RPT failures of the sts policy (RFC 8460 §4.3.2.2) besides the
+// session's own result.
+func TestTLSReportPolicyFailures(t *testing.T) {
+	srv := startServer(t, "127.0.0.29:0", nil, nil)
+	var port int
+	fmt.Sscan(srv.Addr[strings.LastIndexByte(srv.Addr, ':')+1:], &port)
+	e := newEnv(t, port, "")
+	e.dns.MustAdd("fetch.test. MX 10 mx.fetch.test.", "mx.fetch.test. A 127.0.0.29")
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("fetch https://mta-sts.fetch.test/.well-known/mta-sts.txt: dial tcp: connection refused"), "sts:sts-policy-fetch-error"},
+		{fmt.Errorf("fetch https://mta-sts.fetch.test/...: tls: x509: certificate signed by unknown authority"), "sts:sts-webpki-invalid"},
+		{fmt.Errorf("policy from https://mta-sts.fetch.test/...: no mode"), "sts:sts-policy-invalid"},
+	} {
+		reports := &tlsReports{}
+		r := e.relay(Options{STS: stsFailing{c.err}, TLSReport: reports.add})
+		m := e.message("alice@ours.test", body, "bob@fetch.test")
+		if err := deliver(t, r, m, 0); err != nil {
+			t.Fatal(err)
+		}
+		got := reports.results("fetch.test")
+		if len(got) != 2 || got[0] != c.want || got[1] != "no-policy-found:starttls-not-supported" {
+			t.Errorf("%v: %v, want %s then the session's", c.err, got, c.want)
+		}
+	}
+	reports := &tlsReports{}
+	r := e.relay(Options{TLSReport: reports.add, STS: stsTable{"fetch.test": {Domain: "fetch.test", Mode: mtasts.Enforce, MX: []string{"other.test"}}}})
+	m := e.message("alice@ours.test", body, "bob@fetch.test")
+	if err := deliver(t, r, m, 0); err == nil {
+		t.Fatal("delivered despite MTA-STS")
+	}
+	if got := reports.results("fetch.test"); strings.Join(got, ",") != "sts:validation-failure" {
+		t.Errorf("mx mismatch: %v", got)
 	}
 }

@@ -133,6 +133,10 @@ func DMARCRecordOf(res *msgauth.Result, ev Evaluation) (DMARCRecord, bool) {
 	}
 	if _, d, ok := strings.Cut(ev.MailFrom, "@"); ok {
 		row.Identifiers.EnvelopeFrom = strings.ToLower(d)
+	} else {
+		// The null reverse path: SPF checked the HELO name (RFC 7208
+		// §2.4), and the schema wants an envelope_from.
+		row.Identifiers.EnvelopeFrom = strings.ToLower(strings.TrimSuffix(ev.Helo, "."))
 	}
 	if len(ev.Rcpts) > 0 {
 		if _, d, ok := strings.Cut(ev.Rcpts[0], "@"); ok {

@@ -163,6 +163,24 @@ func (s *sqliteStore) Domains(ctx context.Context, kind, day string) ([]string, 
 	return out, rows.Err()
 }
 
+func (s *sqliteStore) Counts(ctx context.Context, kind, day string) (map[string]int64, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT domain, SUM(count) FROM `+table(kind)+` WHERE day = ? GROUP BY domain`, day)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var d string
+		var n int64
+		if err := rows.Scan(&d, &n); err != nil {
+			return nil, err
+		}
+		out[d] = n
+	}
+	return out, rows.Err()
+}
+
 func (s *sqliteStore) Pending(ctx context.Context, kind, before string, now time.Time) ([]DomainDay, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT t.domain, t.day FROM `+table(kind)+` t
 		WHERE t.day < ? AND NOT EXISTS (SELECT 1 FROM sent WHERE sent.kind = ? AND sent.domain = t.domain AND sent.day = t.day

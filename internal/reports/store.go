@@ -25,6 +25,9 @@ type Store interface {
 	AddDMARC(ctx context.Context, rs []DMARCRecord) error
 	// Domains are the domains with records of kind on day.
 	Domains(ctx context.Context, kind, day string) ([]string, error)
+	// Counts are the sessions (tls) or messages (dmarc) recorded on day,
+	// per domain.
+	Counts(ctx context.Context, kind, day string) (map[string]int64, error)
 	// Pending are the (domain, day) pairs with records of kind before day
 	// before and no report sent, skipped, failed or being sent (a retry, or
 	// a claim, older than an hour is pending again).
