@@ -153,7 +153,14 @@ func (d *daemon) reportIntake(ctx context.Context, m *queue.Message) {
 	seen := d.rep.seen[m.ID]
 	d.rep.seen[m.ID] = true
 	d.rep.mu.Unlock()
-	if !seen {
-		d.rep.intake.Message(ctx, m.ID, m.Prefix(), m.DataPath)
+	if seen {
+		return
 	}
+	data, err := m.OpenData()
+	if err != nil {
+		d.log.Warn("reports: cannot read a delivered message to look for a report", "queue_id", m.ID, "err", err)
+		return
+	}
+	defer data.Close()
+	d.rep.intake.Message(ctx, m.ID, m.Prefix(), data)
 }

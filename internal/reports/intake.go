@@ -9,7 +9,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
-	"os"
 	"strings"
 	"time"
 
@@ -46,20 +45,14 @@ type Intake struct {
 const maxParts = 32
 
 // Message looks at one delivered message (prefix: the queue's header
-// lines in front of it, with our Authentication-Results; path: its data)
-// and keeps the reports in it. A message that is no report costs the
-// reading of its header.
-func (in *Intake) Message(ctx context.Context, queueID, prefix, path string) []Received {
+// lines in front of it, with our Authentication-Results; data: the
+// message as stored) and keeps the reports in it. A message that is no
+// report costs the reading of its header.
+func (in *Intake) Message(ctx context.Context, queueID, prefix string, data io.Reader) []Received {
 	if in.Mode == "off" {
 		return nil
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		in.log().Warn("reports: cannot read a delivered message to look for a report", "queue_id", queueID, "err", err)
-		return nil
-	}
-	defer f.Close()
-	br := bufio.NewReaderSize(f, 32<<10)
+	br := bufio.NewReaderSize(data, 32<<10)
 	sc := mailhdr.NewScanner(br)
 	var ct, cte string
 	for sc.Scan() {

@@ -311,14 +311,22 @@ func TestIntake(t *testing.T) {
 	tlsMsg := reportMessage(t, "application/tlsrpt+gzip", "reporter.test!ours.test!1!2.json.gz", gz)
 	in := &Intake{Store: st, AuthservID: "mx.ours.test", Mode: "authenticated",
 		Hosted: func(_ context.Context, d string) bool { return d == "ours.test" }}
-	if got := in.Message(ctx, "Q1", "", tlsMsg); len(got) != 0 {
+	open := func(p string) io.Reader {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	if got := in.Message(ctx, "Q1", "", open(tlsMsg)); len(got) != 0 {
 		t.Errorf("kept without authentication: %+v", got)
 	}
-	got := in.Message(ctx, "Q1", passAR, tlsMsg)
+	got := in.Message(ctx, "Q1", passAR, open(tlsMsg))
 	if len(got) != 1 || got[0].Kind != KindTLS || got[0].Domain != "ours.test" || !got[0].Authenticated || got[0].AuthDomain != "reporter.test" {
 		t.Fatalf("tls %+v", got)
 	}
-	if again := in.Message(ctx, "Q2", passAR, tlsMsg); len(again) != 0 {
+	if again := in.Message(ctx, "Q2", passAR, open(tlsMsg)); len(again) != 0 {
 		t.Errorf("kept twice")
 	}
 	f := &dmarcrpt.Feedback{Metadata: dmarcrpt.ReportMetadata{OrgName: "google.com", ReportID: "g-1", Email: "noreply@google.com",
@@ -336,14 +344,14 @@ func TestIntake(t *testing.T) {
 	zw.Close()
 	dmarcMsg := reportMessage(t, "application/zip", "google.com!ours.test!1!2.zip", zb.Bytes())
 	in.Mode = "all"
-	got = in.Message(ctx, "Q3", "", dmarcMsg)
+	got = in.Message(ctx, "Q3", "", open(dmarcMsg))
 	if len(got) != 1 || got[0].Kind != KindDMARC || got[0].Authenticated || got[0].DMARC.Messages() != 6 {
 		t.Fatalf("dmarc %+v", got)
 	}
 	// Not a report: nothing, and no error.
 	plain := filepath.Join(t.TempDir(), "plain")
 	os.WriteFile(plain, []byte("From: a@b.test\r\nSubject: hi\r\n\r\nhello\r\n"), 0o600)
-	if got := in.Message(ctx, "Q4", passAR, plain); len(got) != 0 {
+	if got := in.Message(ctx, "Q4", passAR, open(plain)); len(got) != 0 {
 		t.Errorf("plain: %+v", got)
 	}
 
