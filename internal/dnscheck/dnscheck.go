@@ -273,6 +273,9 @@ func (o Options) dmarc(ctx context.Context, domain string) Record {
 		r.Status = Missing
 	case 1:
 		r.Status, r.Want = OK, ""
+		if why, want := o.dmarcRUA(ctx, domain, r.Published[0]); why != "" {
+			r.Status, r.Why, r.Want = Warning, why, want
+		}
 	default:
 		// RFC 7489 §6.6.3: more than one record is no record.
 		r.Status, r.Why = Wrong, "more than one DMARC record: receivers ignore them all (RFC 7489 §6.6.3)"
@@ -437,6 +440,9 @@ func (o Options) tlsa(ctx context.Context) []Record {
 		r.Status, r.Why = Warning, "the certificate ends on "+notAfter.Format(time.DateOnly)+": if its renewal (certbot …) makes a new key, this record breaks; renew with the same key (certbot --reuse-key) or publish the new key's record first"
 	default:
 		r.Status, r.Want = OK, ""
+	}
+	if why := o.tlsaSecure(ctx, name); why != "" && len(published) > 0 {
+		r.Status, r.Why = Wrong, why
 	}
 	return []Record{r}
 }

@@ -187,3 +187,31 @@ func TestCheckTLSRPTSyntax(t *testing.T) {
 		}
 	}
 }
+
+// A DMARC rua outside the domain's organisation needs that domain's
+// authorisation (RFC 7489 §7.1); with a validating resolver, TLSA records
+// that are not DNSSEC-validated do not count (RFC 7672 §2.2).
+func TestReportsAndDANEChecks(t *testing.T) {
+	f := newFixture(t, time.Now().Add(80*24*time.Hour))
+	f.dns.MustAdd(`_dmarc.example.org. TXT "v=DMARC1; p=none; rua=mailto:a@example.org,mailto:agg@reports.test,mailto:x@ok.test"`,
+		`example.org._report._dmarc.ok.test. TXT "v=DMARC1"`,
+		"_25._tcp.mail.example.net. TLSA "+f.tlsa)
+	o := FromConfig(f.cfg)
+	r := o.dmarc(context.Background(), "example.org")
+	if r.Status != Warning || !strings.Contains(r.Why, "rua agg@reports.test is outside example.org's organisation") || strings.Contains(r.Why, "ok.test") ||
+		!strings.Contains(r.Want, `example.org._report._dmarc.reports.test. 3600 IN TXT "v=DMARC1"`) {
+		t.Errorf("dmarc %+v", r)
+	}
+	if tl := o.tlsa(context.Background()); tl[0].Status != OK {
+		t.Errorf("tlsa without dns.dnssec: %+v", tl)
+	}
+	f.cfg.DNS.DNSSEC = true
+	o = FromConfig(f.cfg)
+	if tl := o.tlsa(context.Background()); tl[0].Status != Wrong || !strings.Contains(tl[0].Why, "not DNSSEC-validated") {
+		t.Errorf("insecure tlsa: %+v", tl)
+	}
+	f.dns.Secure("example.net", true)
+	if tl := o.tlsa(context.Background()); tl[0].Status != OK {
+		t.Errorf("secure tlsa: %+v", tl)
+	}
+}
