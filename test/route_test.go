@@ -134,6 +134,13 @@ vacation :days 1 "I am away until Monday.";
 		has(t, out, "auth     <Bob@Example.TEST> 235 2.7.0 taken as logged in as bob@example.test")
 	})
 
+	t.Run("RCPT TO:<Postmaster> without a domain is the host's postmaster, as in ebb serve", func(t *testing.T) {
+		// Here example.test has no postmaster and directory.postmaster is
+		// not set: refused as ebb serve refuses it (ebb doctor warns).
+		out := route(t, 67, "--from", "alice@example.org", "--to", "Postmaster", report)
+		has(t, out, "rcpt     <postmaster@example.test> 550 5.1.1")
+	})
+
 	t.Run("Sieve files into a folder, nothing delivered, no vacation state", func(t *testing.T) {
 		out := route(t, 0, "--from", "alice@example.org", "--to", "bob@example.test", report)
 		has(t, out,

@@ -205,22 +205,14 @@ func (d *daemon) run() int {
 	defer d.stopReports()
 
 	srv, err := smtpd.New(smtpd.Config{
-		Options:   smtpOptions(cfg),
-		Listeners: append(d.inboundListeners(), d.submissionListeners()...),
-		Spool:     spoolAdapter{q: q, checks: d.checkers(), srs: d.srs, log: d.log.Logger, jr: d.jr},
-		TLS:       d.certs,
-		Logger:    d.log.Logger,
-		Metrics:   d.metrics,
-		OnRefusal: d.jr.refused, // journal.go: every ref a client gets opens its story
-		// RCPT TO:<Postmaster> is the postmaster of the domain added
-		// first, the host's own (RFC 5321 §4.1.1.3).
-		Postmaster: func(ctx context.Context) (string, error) {
-			first, err := d.dir.FirstDomain(ctx)
-			if err != nil || first == "" {
-				return "", err
-			}
-			return "postmaster@" + first, nil
-		},
+		Options:    smtpOptions(cfg),
+		Listeners:  append(d.inboundListeners(), d.submissionListeners()...),
+		Spool:      spoolAdapter{q: q, checks: d.checkers(), srs: d.srs, log: d.log.Logger, jr: d.jr},
+		TLS:        d.certs,
+		Logger:     d.log.Logger,
+		Metrics:    d.metrics,
+		OnRefusal:  d.jr.refused,     // journal.go: every ref a client gets opens its story
+		Postmaster: d.hostPostmaster, // listen.go
 	})
 	if err != nil {
 		return d.fail(err, "start")

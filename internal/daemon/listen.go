@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -87,6 +88,17 @@ func (d *daemon) inboundListeners() []smtpd.Listener {
 		})
 	}
 	return ls
+}
+
+// hostPostmaster is what RCPT TO:<Postmaster> without a domain stands for
+// (RFC 5321 §4.1.1.3): postmaster@ the domain added first, the host's
+// own; "" when no domain is hosted. ebb route maps it the same way.
+func (d *daemon) hostPostmaster(ctx context.Context) (string, error) {
+	first, err := d.dir.FirstDomain(ctx)
+	if err != nil || first == "" {
+		return "", err
+	}
+	return "postmaster@" + first, nil
 }
 
 func smtpOptions(cfg *config.Config) smtpd.Options {

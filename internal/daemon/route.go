@@ -321,6 +321,12 @@ func (r *router) run(ctx context.Context) int {
 	r.add(RouteStep{Step: "mail", Addr: o.From, Code: 250, Enhanced: "2.1.0", Text: "sender ok"})
 	var accepted []string
 	for _, to := range o.To {
+		if strings.EqualFold(to, "postmaster") {
+			// As the session takes RCPT TO:<Postmaster> (RFC 5321 §4.1.1.3).
+			if pm, err := d.hostPostmaster(ctx); err == nil && pm != "" {
+				to = pm
+			}
+		}
 		if err := pol.Rcpt(ctx, si, to, &smtpd.RcptOptions{}); err != nil {
 			r.refusal("rcpt", to, err)
 			continue
