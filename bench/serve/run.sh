@@ -19,10 +19,13 @@
 # ROUNDS every cell runs ROUNDS times, Postfix and ebb alternating, and the
 # medians are compared (the machine is shared: the load average is printed).
 #
-# Usage: bench/serve/run.sh [-m MESSAGES] [-z "1024 65536"] [-s "1 10 50"] [-r ROUNDS] [-o OUTDIR] [-e EBB_BINARY] [-C]
+# Usage: bench/serve/run.sh [-m MESSAGES] [-z "1024 65536"] [-s "1 10 50"] [-r ROUNDS] [-o OUTDIR] [-e EBB_BINARY] [-C] [-p SECONDS]
 # -e runs a given ebb binary instead of building the tree's (before/after
 # comparisons with the same harness); -C skips the row with ebb's default
-# checks.
+# checks; -p takes a CPU profile of ebb (Go's pprof, metrics.pprof) for
+# SECONDS, starting half a second into each ebb run, into
+# OUTDIR/ebb-SIZE-SESSIONS.pprof with its top 25 beside it (.top.txt). A
+# profile costs ebb CPU while it runs: take the figures from a run without -p.
 # Run as root on Debian 12 with postfix installed (test/packages.txt).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -35,11 +38,12 @@ ROUNDS=1
 OUT=bench/serve/out
 EBB_GIVEN=
 CHECKS_ROW=1
-while getopts "m:z:s:r:o:e:C" o; do
+PROFILE=
+while getopts "m:z:s:r:o:e:Cp:" o; do
 	case $o in
 	m) MSGS=$OPTARG ;; z) SIZES=$OPTARG ;; s) SESSIONS=$OPTARG ;; r) ROUNDS=$OPTARG ;; o) OUT=$OPTARG ;;
-	e) EBB_GIVEN=$(realpath "$OPTARG") ;; C) CHECKS_ROW= ;;
-	*) echo "usage: $0 [-m MESSAGES] [-z SIZES] [-s SESSIONS] [-r ROUNDS] [-o OUTDIR] [-e EBB_BINARY] [-C]" >&2; exit 64 ;;
+	e) EBB_GIVEN=$(realpath "$OPTARG") ;; C) CHECKS_ROW= ;; p) PROFILE=$OPTARG ;;
+	*) echo "usage: $0 [-m MESSAGES] [-z SIZES] [-s SESSIONS] [-r ROUNDS] [-o OUTDIR] [-e EBB_BINARY] [-C] [-p SECONDS]" >&2; exit 64 ;;
 	esac
 done
 [ "$(id -u)" = 0 ] || { echo "$0: run as root (Postfix needs it to start)" >&2; exit 1; }
@@ -82,6 +86,7 @@ go build -o "$T/bin/dnsserver" ./bench/relay/dnsserver
 # machine. The main comparison runs ebb with auth.check = false, like for
 # like: the Postfix here checks nothing.
 DNS_PORT=$((EBB_PORT + 1))
+METRICS_PORT=$((EBB_PORT + 2))
 PERF=
 if command -v perf >/dev/null && perf stat -e syscalls:sys_enter_fsync true >/dev/null 2>&1; then PERF=1; fi
 "$T/bin/dnsserver" -listen "127.0.0.1:$DNS_PORT" \
@@ -175,6 +180,8 @@ setup_ebb() {
 	else
 		auth=$(printf '[auth]\ncheck = false\n')
 	fi
+	local metrics='listen = ""'
+	[ -z "$PROFILE" ] || metrics=$(printf 'listen = "127.0.0.1:%s"\npprof = true' "$METRICS_PORT")
 	local fresh=
 	[ -d "$T/ebb" ] || fresh=1
 	mkdir -p "$T/ebb"
@@ -192,7 +199,7 @@ listen = ["127.0.0.1:$EBB_PORT"]
 max_connections = 500
 max_connections_per_ip = 500
 [metrics]
-listen = ""
+$metrics
 [log]
 level = "warn"
 $auth
@@ -269,7 +276,13 @@ run_one() {
 	read -r cpu0 _ < <("$CG" cpu "$CGNAME")
 	t0=$(date +%s.%N)
 	smtp-source -s "$sess" -m "$MSGS" -l "$size" -f sender@example.org -t bench@example.test "127.0.0.1:$port" \
-		>"$T/source.out" 2>&1 || { echo "smtp-source failed:" >&2; cat "$T/source.out" >&2; }
+		>"$T/source.out" 2>&1 & local src=$!
+	if [ -n "$PROFILE" ] && [ "$sys" = ebb ]; then
+		sleep 0.5
+		curl -s -o "$OUT/ebb-$size-$sess.pprof" "http://127.0.0.1:$METRICS_PORT/debug/pprof/profile?seconds=$PROFILE" || true
+		go tool pprof -top -nodecount=25 "$T/bin/ebb" "$OUT/ebb-$size-$sess.pprof" >"$OUT/ebb-$size-$sess.top.txt" 2>/dev/null || true
+	fi
+	wait "$src" || { echo "smtp-source failed:" >&2; cat "$T/source.out" >&2; }
 	# The end: the last file in new/ (bench/serve/waitnew polls it every 10 ms).
 	# new/ keeps the earlier runs' files: wait for MSGS more than before.
 	read -r n t1 < <("$T/bin/waitnew" -dir "$newdir" -n $((c0 + MSGS)) -timeout 600s || true)
