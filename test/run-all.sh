@@ -169,7 +169,9 @@ if [ -s "$bindir/resolver.log" ]; then
 	sed 's/^[^ ]* //; s/ asked by pid [0-9]*: / asked by /' "$bindir/resolver.log" | sort | uniq -c | head -50 >&2
 	status=1
 fi
+checked=$SECONDS
 changed=$(changed_since "$stamp" | LC_ALL=C sort -u)
+echo "== checked what changed outside the temp dirs in $((SECONDS - checked)) s"
 if [ -n "$changed" ]; then
 	echo "test/run-all.sh: the tests changed files outside their temp dirs (path, then what it is now):" >&2
 	head -100 <<<"$changed" | sed 's/^/  /' >&2
