@@ -46,6 +46,9 @@ func newMailEnv(t *testing.T, mailExtra string) *mailEnv {
 	if err := os.WriteFile(m.Conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// doctor's lookups (relay.dns, auth.dns, dns.records) ask a test
+	// server, never the host's resolver.
+	harness.EmptyDNS(t, m.Conf)
 	return m
 }
 

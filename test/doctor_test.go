@@ -14,7 +14,6 @@ import (
 
 func (m *mailEnv) doctor(asUser bool, args ...string) harness.Result {
 	m.t.Helper()
-	harness.EmptyDNS(m.t, m.Conf) // relay.dns and auth.dns ask a test server, not the host's resolver
 	cmd := exec.Command(m.ebb, append([]string{"doctor", "-c", m.Conf}, args...)...)
 	if asUser {
 		harness.AsUser(cmd, m.User)
@@ -231,7 +230,6 @@ mount -t tmpfs -o mode=0755,size=1m ebb-no-tmp /tmp
 mkdir -p "$KEEP"
 mount --bind /mnt "$KEEP"
 exec "$@"`
-	harness.EmptyDNS(t, m.Conf)
 	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", bin, "doctor", "-c", m.Conf)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "KEEP=" + m.Dir}
 	r := harness.Run(t, cmd, nil)

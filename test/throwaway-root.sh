@@ -5,12 +5,12 @@
 #
 #   test/throwaway-root.sh [--net loopback] [--upper-at PATH] -- COMMAND [ARG...]
 #
-# The command runs in a private mount namespace, chrooted into an overlay of
+# The command runs in a private mount namespace whose root is an overlay of
 # every filesystem that holds system files (/, and /usr, /var, /home … where
 # they are filesystems of their own). Its writes there land in upper layers on
-# a tmpfs that disappears with the namespace. The temp dirs (/tmp, /var/tmp)
-# and Go's caches are the host's, bound in: what the command leaves there is
-# what it would leave without this script. /proc, /sys and /dev are the
+# a tmpfs that disappears with the namespace. /tmp and Go's caches are the
+# host's, bound in: what the command leaves there is what it would leave
+# without this script. /proc, /sys and /dev are the
 # host's; /run is a fresh tmpfs, so no host daemon (systemd) is reachable
 # through its sockets. The working directory is kept.
 #
@@ -47,7 +47,13 @@ fi
 
 # The host paths bound into the root as they are: the temp dirs and Go's
 # caches (written by any build; never part of what a test must leave alone).
-binds=(/tmp /var/tmp)
+# /var/tmp only where it is a filesystem of its own: elsewhere a mount there
+# would be one the host does not have (a test that overlays /var would hide
+# it), so it stays in the copy, written to its upper layer.
+binds=(/tmp)
+if mountpoint -q /var/tmp; then
+	binds+=(/var/tmp)
+fi
 if command -v go >/dev/null; then
 	binds+=("$(go env GOCACHE)" "$(go env GOMODCACHE)")
 fi
@@ -140,4 +146,10 @@ if [ "$upper_at" != none ]; then
 	mount --bind -o ro "$layers/layers" "$root$upper_at"
 fi
 
-exec chroot "$root" /bin/sh -c 'cd "$1" && shift && exec "$@"' sh "$cwd" "$@"
+# The overlay becomes the namespace's root (pivot_root, not chroot: a
+# process that enters the namespace, nsenter -m, lands in the copy too, not
+# in the host's tree beneath it), and the host's root is let go.
+cd "$root"
+pivot_root . .
+umount -l .
+exec /bin/sh -c 'cd "$1" && shift && exec "$@"' sh "$cwd" "$@"
