@@ -173,6 +173,6 @@ func (b brokenScan) check(context.Context, *checkInput) (string, error) {
 	de := diag.New("scan", "set up the scanners", "", b.err)
 	de.Component, de.Class = "scan", diag.Temporary
 	de.SMTPCode, de.Enhanced, de.Public = 451, [3]int{4, 7, 1}, "Message cannot be scanned now, try again later"
-	de.Hint = "fix scan.* in the config (ebb config check), then reload"
+	de.SetFix(diag.Because("fix scan.* in the config", diag.Command("ebb", "config", "check"), diag.Say("correct what it names"), diag.Reload(nil)))
 	return "", de
 }

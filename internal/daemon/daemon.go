@@ -135,7 +135,7 @@ func (d *daemon) run() int {
 		if err != nil {
 			de := diag.New("load", "load the TLS certificate", cfg.SMTP.TLSCert, err)
 			de.Setting, de.Exit = cfg.Setting("smtp.tls_cert"), diag.ExConfig
-			de.Hint = "check smtp.tls_cert and smtp.tls_key (PEM, readable by the user ebb starts as); ebb doctor checks them"
+			de.SetFix(diag.Because("smtp.tls_cert and smtp.tls_key must be PEM files readable by the user ebb starts as", diag.Command("ebb", "doctor", "-c", cfgFile(cfg))))
 			return d.fail(de, "load")
 		}
 		d.certs = c

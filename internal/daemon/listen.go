@@ -46,7 +46,7 @@ func (d *daemon) bindFailed(addr, key string, err error) int {
 			de := diag.New("lock", "lock the spool with", filepath.Join(d.cfg.Queue.Spool, queue.LockFile), nil)
 			de.Reason = "held by " + holder + " (and " + addr + " is in use)"
 			de.Setting, de.Class = d.cfg.Setting("queue.spool"), diag.Temporary
-			de.Hint = "only one ebb serve may use a spool: stop the other instance first"
+			de.SetFix(diag.Because("only one ebb serve may use a spool", diag.Say("stop the other instance ("+holder+") first")))
 			return d.fail(de, "lock")
 		}
 	}
@@ -54,11 +54,12 @@ func (d *daemon) bindFailed(addr, key string, err error) int {
 	de.Setting, de.Class, de.Exit = d.cfg.Setting(key), diag.Temporary, diag.ExOSErr
 	switch {
 	case errors.Is(err, syscall.EADDRINUSE):
-		de.Hint = fmt.Sprintf("another program listens there (see: ss -ltnp 'sport = :%s'); stop it or change %s", portOf(addr), key)
+		de.SetFix(diag.Because("another program listens there", diag.Command("ss", "-ltnp", "sport = :"+portOf(addr)),
+			diag.Say(fmt.Sprintf("stop the program it names, or change %s", key))))
 	case errors.Is(err, syscall.EACCES):
-		de.Hint = "ports below 1024 need root: start ebb serve as root (it drops to server.user after binding), or use a port above 1024"
+		de.SetFix(diag.Because("ports below 1024 need root", diag.Say("start ebb serve as root (it drops to server.user after binding), or use a port above 1024 in "+key)))
 	case errors.Is(err, syscall.EADDRNOTAVAIL):
-		de.Hint = "no interface of this host has that address; fix " + key
+		de.SetFix(diag.Because("no interface of this host has that address", diag.Say("fix "+key)))
 	}
 	return d.fail(de, "listen")
 }

@@ -100,7 +100,7 @@ func Control(ctx context.Context, cfg *config.Config, log *slog.Logger, op Op, i
 		// Do not create a spool (as whoever runs this) just to find it empty.
 		d := diag.PathError("ebb queue", "stat", "find the queue in", spool, err, cfg.Setting("queue.spool"))
 		if errors.Is(err, fs.ErrNotExist) {
-			d.Hint = "no message was ever queued here: check queue.spool (ebb serve creates the spool), or pass -c with the daemon's config"
+			d.SetFix(diag.Because("no message was ever queued here", diag.Say("check queue.spool (ebb serve creates the spool), or pass -c with the daemon's config")))
 		}
 		return nil, readError(d)
 	}
@@ -118,7 +118,7 @@ func Control(ctx context.Context, cfg *config.Config, log *slog.Logger, op Op, i
 			// The spool is private to the daemon's user: a chown would
 			// be the wrong fix.
 			d := diag.PathError("ebb queue", "connect", "reach the daemon through", filepath.Join(spool, ControlSocket), err, cfg.Setting("queue.spool"))
-			d.Hint = "the spool is private to the daemon's user: run ebb queue as root or as server.user (" + cfg.Server.User + ")"
+			d.SetFix(diag.Because("the spool is private to the daemon's user, so its access is not widened", diag.Say("run ebb queue as root or as server.user ("+cfg.Server.User+")")))
 			return nil, d
 		}
 		// No daemon answers: work on the files, if nobody holds them.

@@ -99,7 +99,7 @@ func readError(e *diag.Error) *diag.Error {
 		if e.Found != nil && e.Found.Owner != "" {
 			owner = e.Found.Owner + ", the spool's owner (server.user)"
 		}
-		e.Hint = "the spool is private to the daemon's user: run this as root or as " + owner
+		e.SetFix(diag.Because("the spool is private to the daemon's user, so its access is not widened", diag.Say("run this as root or as "+owner)))
 	}
 	return e
 }

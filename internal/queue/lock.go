@@ -104,7 +104,7 @@ func lockError(component, spool string, err error, setting *diag.Setting) *diag.
 		e.Reason = "held by " + le.holder
 		e.Setting = setting
 		e.Class = diag.Temporary
-		e.Hint = "only one ebb serve may use a spool: stop the other instance, or give this one another queue.spool"
+		e.SetFix(diag.Because("only one ebb serve may use a spool", diag.Say("stop the other instance ("+le.holder+"), or give this one another queue.spool")))
 		return e
 	}
 	return diag.PathError(component, "lock", "lock the spool with", filepath.Join(spool, LockFile), err, setting)
