@@ -57,11 +57,13 @@ func checkCert(env *Env, name, certKey, keyKey, certFile, keyFile string) []Find
 		return []Finding{Failed(name, e)}
 	case now.After(leaf.NotAfter):
 		e := diag.New("verify", "use the TLS certificate", certFile, fmt.Errorf("it expired on %s", leaf.NotAfter.Format(time.DateOnly)))
-		e.Setting, e.Hint = setting, "renew it, then reload: kill -HUP the ebb serve process"
+		e.Setting = setting
+		e.SetFix(diag.Steps(diag.Say("renew it"), diag.Reload(setting)))
 		return []Finding{Failed(name, e)}
 	case leaf.NotAfter.Sub(now) < certWarnBefore:
 		e := diag.New("verify", "use the TLS certificate", certFile, fmt.Errorf("it expires on %s, in %s", leaf.NotAfter.Format(time.DateOnly), diag.Count(int(leaf.NotAfter.Sub(now).Hours()/24), "day")))
-		e.Setting, e.Hint = setting, "renew it, then reload: kill -HUP the ebb serve process"
+		e.Setting = setting
+		e.SetFix(diag.Steps(diag.Say("renew it"), diag.Reload(setting)))
 		out = append(out, Warned(name, e))
 	}
 	host := env.Cfg.Server.Hostname

@@ -83,7 +83,7 @@ func checkSieveScripts(ctx context.Context, env *Env) []Finding {
 			first, _, _ := strings.Cut(err.Error(), "\n") // the first problem; ebb sieve check lists all
 			e := diag.New("compile", "compile the global Sieve script", s.path, errors.New(first))
 			e.Setting = cfg.Setting(s.key)
-			e.Hint = "ebb sieve check " + s.path
+			e.SetFix(diag.Steps(diag.Command("ebb", "sieve", "check", s.path), diag.Say("correct what it names")))
 			out = append(out, Failed(name, e))
 			continue
 		}
