@@ -66,6 +66,11 @@ func TestExplainTheSeedStory(t *testing.T) {
 			t.Errorf("explain lacks %q:\n%s", want, story.Stdout)
 		}
 	}
+	// The queued message's summary counts it (issue 21: it ended
+	// "-- 0 messages, 0 recipients:").
+	if strings.Contains(story.Stdout, "-- 0 messages") || !strings.Contains(story.Stdout, "-- 1 message, 1 recipient: 1 deferred") {
+		t.Errorf("explain's summary of the queued message:\n%s", story.Stdout)
+	}
 	// The same words as mailq's.
 	text, _ := e.mailq()
 	reason := fmt.Sprintf("cannot create a file in %s: permission denied (running as uid %d %s; the directory is root:root 0755", tmp, e.User.UID, e.User.Name)
