@@ -5,11 +5,12 @@ import (
 
 	"github.com/ebbmail/ebb/internal/cli"
 	"github.com/ebbmail/ebb/internal/daemon"
+	"github.com/ebbmail/ebb/internal/route"
 )
 
 // ebb route: internal/daemon (route.go) builds the daemon's policy,
-// checks, directory, Sieve and relay without sockets or a queue, and walks
-// the message through them.
+// checks, directory and relay without sockets or a queue, and
+// internal/route walks the message through them (and Sieve, the Maildir).
 var routeCmd = &cli.Command{Name: "route", Args: "--to ADDR... [MESSAGE-FILE]",
 	Summary: "what would happen to a message (replies, checks, Sieve, Maildir folder, MX hosts), without queueing or delivering it",
 	Help: `  The SMTP reply at MAIL and each RCPT, the size, the checks and scanners, then for each local recipient
@@ -17,7 +18,7 @@ var routeCmd = &cli.Command{Name: "route", Args: "--to ADDR... [MESSAGE-FILE]",
   their TLS policy and MTA-STS mode. Without MESSAGE-FILE a small message is generated.
   Exit 0: it would be accepted and delivered.`,
 	Run: func(c *cli.Call) int {
-		o := daemon.RouteOptions{Stdout: c.Stdout, Stderr: c.Stderr}
+		o := route.Options{Stdout: c.Stdout, Stderr: c.Stderr}
 		c.Flags.StringVar(&o.From, "from", "", "the envelope sender `ADDR` (MAIL FROM); empty is <>")
 		c.Flags.Var((*cli.Strings)(&o.To), "to", "a recipient `ADDR` (RCPT TO); repeat for more")
 		c.Flags.StringVar(&o.ClientIP, "client-ip", "", "the client's address `IP` (default 192.0.2.1, a client from outside)")

@@ -35,14 +35,25 @@ type checkInput struct {
 
 // runChecks runs cs in order; the first refusal ends the run.
 func runChecks(ctx context.Context, cs []checker, in *checkInput) (string, error) {
+	h, _, err := walkChecks(ctx, cs, in, nil)
+	return h, err
+}
+
+// walkChecks is runChecks telling passed (when not nil) of each check that
+// passed and the lines it added, and naming the check that refused (ebb
+// route shows every step).
+func walkChecks(ctx context.Context, cs []checker, in *checkInput, passed func(name, header string)) (header, refusedBy string, err error) {
 	for _, c := range cs {
 		h, err := c.check(ctx, in)
 		if err != nil {
-			return "", err
+			return "", c.name(), err
 		}
 		in.Header.WriteString(h)
+		if passed != nil {
+			passed(c.name(), h)
+		}
 	}
-	return in.Header.String(), nil
+	return in.Header.String(), "", nil
 }
 
 // checkers is the ordered list of what judges a message after DATA:
