@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/resolve"
 	"github.com/ebbmail/ebb/test/harness"
 )
 
@@ -67,11 +68,13 @@ func TestDirectoryDeliverThroughTheDirectory(t *testing.T) {
 			}
 
 			// ebb-deliver, the MDA binary, answers the same through either
-			// database: it opens SQLite itself (read-only), and hands a
-			// PostgreSQL directory to the full ebb (it links no pgx). Its
-			// copy here is alone in its directory, so the ebb it hands to
-			// is the one found on PATH (the harness's build dir has both:
-			// the other branch, ebb beside ebb-deliver).
+			// database. It links no SQL driver: a SQLite directory's
+			// delivery map gives it the answer (resolve.Map), a stale or
+			// missing map and a PostgreSQL directory (which has none) make
+			// it hand the delivery to the full ebb. Its copy here is alone
+			// in its directory, so the ebb it hands to is the one found on
+			// PATH (the harness's build dir has both: the other branch, ebb
+			// beside ebb-deliver); without bin on PATH it has none.
 			bin := t.TempDir()
 			if err := os.Symlink(harness.Ebb(t), filepath.Join(bin, "ebb")); err != nil {
 				t.Fatal(err)
@@ -85,12 +88,13 @@ func TestDirectoryDeliverThroughTheDirectory(t *testing.T) {
 			if err := os.Chmod(filepath.Dir(alone), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			mda := func(addr string) harness.Result {
+			mdaPath := func(path, addr string) harness.Result {
 				msg := fmt.Sprintf("From: sender@remote.example\nTo: %s\nSubject: mda to %s\n\nhello %s\n", addr, addr, addr)
 				cmd := exec.Command(alone, "-c", b.cfgFile, "-d", addr, "-f", "sender@remote.example")
-				cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin"}
+				cmd.Env = []string{"PATH=" + path}
 				return harness.Run(t, cmd, []byte(msg))
 			}
+			mda := func(addr string) harness.Result { return mdaPath(bin+":/usr/bin:/bin", addr) }
 			if r := mda("bob@example.test"); r.Code != 0 {
 				t.Fatalf("ebb-deliver -d bob: exit %d: %s", r.Code, r.Stderr)
 			}
@@ -100,12 +104,46 @@ func TestDirectoryDeliverThroughTheDirectory(t *testing.T) {
 			if r := mda("nobody@example.test"); r.Code != diag.ExNoUser {
 				t.Fatalf("ebb-deliver to an unknown address: exit %d; want 67 (%s)", r.Code, r.Stderr)
 			}
-			if b.name == "sqlite" {
-				for _, f := range []string{"directory.db-wal", "directory.db-shm"} {
-					if _, err := os.Stat(filepath.Join(b.dataDir, f)); err != nil {
-						t.Errorf("after a read-only delivery: %v (the WAL files are left for the next one)", err)
-					}
-				}
+			if b.name != "sqlite" {
+				return
+			}
+			// With no ebb to hand over to, the map alone answers: the
+			// alias through the domain alias and a subaddress, and the
+			// database's files are not touched (the map stays fresh).
+			db := filepath.Join(b.dataDir, "directory.db")
+			before, err := resolve.StampOf(db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := mdaPath("/usr/bin:/bin", "team+x@example.org"); r.Code != 0 {
+				t.Fatalf("ebb-deliver -d team+x@example.org from the map alone: exit %d: %s", r.Code, r.Stderr)
+			}
+			if count("alice") != 4 || count("bob") != 3 {
+				t.Fatalf("after the alias from the map: alice %d, bob %d; want 4 and 3", count("alice"), count("bob"))
+			}
+			if after, _ := resolve.StampOf(db); after != before {
+				t.Fatalf("a delivery from the map changed the database's files: %+v -> %+v", before, after)
+			}
+			// A change made outside ebb (sqlite3, as the mail user): the map
+			// is stale and never used; without ebb to hand over to, the
+			// delivery is deferred (75) and says why.
+			sql := `INSERT INTO aliases (lookup, address, domain, destination) VALUES ('outside@example.test', 'outside@example.test', 'example.test', 'bob@example.test')`
+			if out, err := harness.AsUser(exec.Command("sqlite3", db, sql), harness.Unprivileged(t)).CombinedOutput(); err != nil {
+				t.Fatalf("sqlite3: %v %s", err, out)
+			}
+			if r := mdaPath("/usr/bin:/bin", "outside@example.test"); r.Code != diag.ExTempFail || !strings.Contains(r.Stderr, "stale") {
+				t.Fatalf("ebb-deliver with a stale map and no ebb: exit %d %q; want 75 saying the map is stale", r.Code, r.Stderr)
+			}
+			// With ebb: handed over, the new alias followed, and the map
+			// written again, so that the next delivery needs no ebb.
+			if r := mda("outside@example.test"); r.Code != 0 {
+				t.Fatalf("ebb-deliver -d outside@ with a stale map: exit %d: %s", r.Code, r.Stderr)
+			}
+			if count("bob") != 4 {
+				t.Fatalf("the alias added with sqlite3 was not followed: bob has %d; want 4", count("bob"))
+			}
+			if r := mdaPath("/usr/bin:/bin", "outside@example.test"); r.Code != 0 || count("bob") != 5 {
+				t.Fatalf("ebb-deliver after ebb deliver rewrote the map: exit %d, bob %d: %s", r.Code, count("bob"), r.Stderr)
 			}
 		})
 	}

@@ -8,8 +8,8 @@ import (
 
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
-	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/maildir"
+	"github.com/ebbmail/ebb/internal/resolve"
 )
 
 // Refusal is the permanent failure that delivering to res would meet, or
@@ -24,7 +24,7 @@ import (
 //
 // With mail.over_quota = "permanent", a mailbox already full is refused
 // too (552 5.2.2): the delivery would bounce whatever came.
-func Refusal(cfg *config.Config, res *directory.Resolution) *diag.Error {
+func Refusal(cfg *config.Config, res *resolve.Resolution) *diag.Error {
 	for _, mb := range res.Mailboxes {
 		md, e := mailboxProblem(cfg, mb, "ebb serve")
 		if e != nil {
@@ -44,7 +44,7 @@ func Refusal(cfg *config.Config, res *directory.Resolution) *diag.Error {
 
 // quotaOf is the Maildir++ quota of mb: its own, else mail.quota and
 // mail.quota_messages.
-func quotaOf(cfg *config.Config, mb *directory.Mailbox) maildir.Quota {
+func quotaOf(cfg *config.Config, mb *resolve.Mailbox) maildir.Quota {
 	q := maildir.Quota{Bytes: int64(cfg.Mail.Quota), Messages: cfg.Mail.QuotaMessages}
 	if mb.QuotaBytes > 0 {
 		q.Bytes = mb.QuotaBytes
@@ -57,7 +57,7 @@ func quotaOf(cfg *config.Config, mb *directory.Mailbox) maildir.Quota {
 
 // mailboxProblem returns the Maildir of mb (from the directory, or from
 // mail.maildir), or the permanent error that keeps mb from taking mail.
-func mailboxProblem(cfg *config.Config, mb *directory.Mailbox, component string) (maildir string, e *diag.Error) {
+func mailboxProblem(cfg *config.Config, mb *resolve.Mailbox, component string) (maildir string, e *diag.Error) {
 	newErr := func(err error) *diag.Error {
 		e := diag.New("lookup", "deliver to", mb.Address, err)
 		e.Component = component
@@ -91,7 +91,7 @@ func mailboxProblem(cfg *config.Config, mb *directory.Mailbox, component string)
 // one of our own Delivered-To addresses), or nil: the delivery's own loop
 // check, run at the end of DATA so that the looping message is refused
 // (554 5.4.6) instead of bounced. It reads only the header section.
-func LoopRefusal(path, recipient string, res *directory.Resolution) *diag.Error {
+func LoopRefusal(path, recipient string, res *resolve.Resolution) *diag.Error {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil // the delivery will say why; this check only refuses

@@ -45,10 +45,10 @@ import (
 	"github.com/ebbmail/ebb/internal/bufpool"
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
-	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/envaddr"
 	"github.com/ebbmail/ebb/internal/maildir"
 	"github.com/ebbmail/ebb/internal/mailhdr"
+	"github.com/ebbmail/ebb/internal/resolve"
 )
 
 // Agent delivers messages. Its zero value is not usable: set Cfg.
@@ -56,7 +56,7 @@ type Agent struct {
 	Cfg *config.Config
 	// Resolver maps an address to mailboxes; nil: every address is one
 	// mailbox whose Maildir comes from mail.maildir.
-	Resolver directory.Resolver
+	Resolver resolve.Resolver
 	// Filter decides per mailbox (Sieve); nil: keep in Envelope.Folder.
 	Filter Filter
 	// Log receives one line per delivered or failed mailbox; nil: silent.
@@ -450,9 +450,9 @@ func (a *Agent) loop(env Envelope, ts []target, deliveredTos []string) *diag.Err
 
 // store carries out the decision for one mailbox.
 // mailboxReader reads one mailbox past the directory's cache
-// (directory.Directory.Mailbox).
+// (directory.Directory.Mailbox; resolve.Map.Mailbox reads the map).
 type mailboxReader interface {
-	Mailbox(ctx context.Context, address string) (*directory.Mailbox, error)
+	Mailbox(ctx context.Context, address string) (*resolve.Mailbox, error)
 }
 
 // quotaNow is t's quota as the directory says it now, not as the cached

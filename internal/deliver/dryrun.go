@@ -8,8 +8,8 @@ import (
 	"github.com/ebbmail/ebb/internal/bufpool"
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
-	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/maildir"
+	"github.com/ebbmail/ebb/internal/resolve"
 )
 
 // The helpers here give ebb route (a dry run) the agent's own decisions,
@@ -21,14 +21,14 @@ import (
 // that chose it (for errors), and the error that keeps mb from taking mail
 // (a disabled mailbox, a local part that cannot name a directory), exactly
 // as the agent's targets find them.
-func MailboxMaildir(cfg *config.Config, mb *directory.Mailbox, component string) (string, *diag.Setting, *diag.Error) {
+func MailboxMaildir(cfg *config.Config, mb *resolve.Mailbox, component string) (string, *diag.Setting, *diag.Error) {
 	t, e := targetFor(cfg, mb, component)
 	return t.maildir, t.setting, e
 }
 
 // targetFor is one mailbox's target: its Maildir, the setting that chose
 // it, or the permanent error that keeps mb from taking mail.
-func targetFor(cfg *config.Config, mb *directory.Mailbox, component string) (target, *diag.Error) {
+func targetFor(cfg *config.Config, mb *resolve.Mailbox, component string) (target, *diag.Error) {
 	t := target{mb: mb}
 	p, e := mailboxProblem(cfg, mb, component)
 	if p != "" {
@@ -48,7 +48,7 @@ func targetFor(cfg *config.Config, mb *directory.Mailbox, component string) (tar
 // temporary or permanent by mail.over_quota), or nil. It is
 // maildir.EnforceQuota's decision (maildir.PlanQuota) and never writes
 // maildirsize.
-func QuotaProblem(cfg *config.Config, component string, mb *directory.Mailbox, top string, setting *diag.Setting, size int64) *diag.Error {
+func QuotaProblem(cfg *config.Config, component string, mb *resolve.Mailbox, top string, setting *diag.Setting, size int64) *diag.Error {
 	a := &Agent{Cfg: cfg, Component: component}
 	t := target{mb: mb, maildir: top, setting: setting}
 	if _, _, err := maildir.PlanQuota(top, quotaOf(cfg, mb), true, size); err != nil {

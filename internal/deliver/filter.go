@@ -3,8 +3,8 @@ package deliver
 import (
 	"context"
 
-	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/mailhdr"
+	"github.com/ebbmail/ebb/internal/resolve"
 )
 
 // Filter decides, per mailbox, what happens to a message: the seam where
@@ -16,7 +16,7 @@ type Filter interface {
 	// mailbox fails temporarily, as Dovecot's LDA does when a script
 	// cannot be run. The mailbox is never nil; for ebb deliver --maildir
 	// it carries only Address (the -d address, may be "") and Maildir.
-	Decide(ctx context.Context, mb *directory.Mailbox, msg *Message, env Envelope) (*Decision, error)
+	Decide(ctx context.Context, mb *resolve.Mailbox, msg *Message, env Envelope) (*Decision, error)
 }
 
 // Message is the read-only view of a message that a Filter gets. The

@@ -9,13 +9,13 @@ import (
 
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
-	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/envaddr"
+	"github.com/ebbmail/ebb/internal/resolve"
 )
 
 // target is one mailbox to deliver to.
 type target struct {
-	mb      *directory.Mailbox
+	mb      *resolve.Mailbox
 	maildir string        // the top Maildir
 	setting *diag.Setting // what chose maildir, for errors
 	// byDirectory: the directory decides the quota (the mailbox's own,
@@ -44,7 +44,7 @@ func MaildirFor(cfg *config.Config, address string) (string, error) {
 
 // MaildirOf is where mb's mail is: its own Maildir, or mail.maildir
 // expanded for its address as delivery expands it.
-func MaildirOf(cfg *config.Config, mb *directory.Mailbox) (string, error) {
+func MaildirOf(cfg *config.Config, mb *resolve.Mailbox) (string, error) {
 	if mb.Maildir != "" {
 		return mb.Maildir, nil
 	}
@@ -54,7 +54,7 @@ func MaildirOf(cfg *config.Config, mb *directory.Mailbox) (string, error) {
 // RemoveMaildir deletes the Maildir of a mailbox removed from the
 // directory (ebb user remove --delete-mail) and says which it was. The
 // error is a *diag.Error.
-func RemoveMaildir(cfg *config.Config, mb *directory.Mailbox) (string, error) {
+func RemoveMaildir(cfg *config.Config, mb *resolve.Mailbox) (string, error) {
 	path, err := MaildirOf(cfg, mb)
 	if err != nil {
 		e := diag.New("remove", "remove the Maildir of", mb.Address, err)
@@ -80,7 +80,7 @@ func settingFor(cfg *config.Config, path string) *diag.Setting {
 // targets finds the mailboxes for env.
 func (a *Agent) targets(ctx context.Context, env Envelope, rep *Report) ([]target, *diag.Error) {
 	if env.Maildir != "" {
-		mb := &directory.Mailbox{Address: env.Recipient, Maildir: env.Maildir, Enabled: true}
+		mb := &resolve.Mailbox{Address: env.Recipient, Maildir: env.Maildir, Enabled: true}
 		return []target{{mb: mb, maildir: filepath.Clean(env.Maildir),
 			setting: &diag.Setting{Key: "--maildir", Value: env.Maildir}}}, nil
 	}
@@ -89,9 +89,9 @@ func (a *Agent) targets(ctx context.Context, env Envelope, rep *Report) ([]targe
 		e.Class, e.Exit = diag.Permanent, diag.ExUsage
 		return nil, e
 	}
-	var mbs []*directory.Mailbox
+	var mbs []*resolve.Mailbox
 	if a.Resolver == nil {
-		mbs = []*directory.Mailbox{{Address: env.Recipient, Enabled: true}}
+		mbs = []*resolve.Mailbox{{Address: env.Recipient, Enabled: true}}
 	} else {
 		res, err := a.Resolver.Resolve(ctx, env.Recipient)
 		if err != nil {

@@ -25,10 +25,12 @@ type Alias struct {
 	Destinations []string `json:"destinations"`
 }
 
-// changed forgets cached lookups after a write through this Directory.
+// changed forgets cached lookups after a write through this Directory, and
+// writes the delivery map again (map.go).
 func (d *Directory) changed() {
 	d.resolved.clear()
 	d.domains.clear()
+	d.mapChanged()
 }
 
 // AddDomain starts hosting name.

@@ -127,6 +127,10 @@ func (d *Directory) Authenticate(ctx context.Context, address, password string) 
 				d.log.Info("password rehashed to argon2id", "address", mb.Address, "from", passwd.Scheme(mb.PasswordHash))
 				mb.PasswordHash = h
 				d.resolved.clear()
+				// The database's files changed: the delivery map (which
+				// holds no password) is written again, or it would be
+				// taken for stale.
+				d.mapChanged()
 			}
 		}
 	}

@@ -27,44 +27,18 @@
 // Resolutions are cached for directory.cache_ttl (default 5s).
 package directory
 
-import "context"
+import "github.com/ebbmail/ebb/internal/resolve"
 
-// Mailbox is a hosted mailbox.
-type Mailbox struct {
-	Address       string // local@domain, domain in lower-case ASCII
-	PasswordHash  string // e.g. {ARGON2ID}$argon2id$...
-	QuotaBytes    int64  // 0: the default (mail.quota)
-	QuotaMessages int64  // 0: the default (mail.quota_messages)
-	Enabled       bool
-	Maildir       string // "" derives it from mail.maildir
-}
-
-// Resolution is where mail for one address goes.
-type Resolution struct {
-	// Address is what was asked, normalised.
-	Address string
-	// Mailboxes are the local mailboxes reached (after aliases, subaddress,
-	// catch-all, domain aliases), without duplicates.
-	Mailboxes []*Mailbox
-	// Detail is the subaddress detail of the asked address ("tag" for
-	// alice+tag@), for Sieve and for -m style folder choice.
-	Detail string
-	// Forwards are remote addresses reached through aliases.
-	Forwards []string
-	// Chain is the path through aliases, for messages and loop errors.
-	Chain []string
-}
-
-// Unknown reports whether the address reached nothing.
-func (r *Resolution) Unknown() bool { return len(r.Mailboxes) == 0 && len(r.Forwards) == 0 }
-
-// Resolver is the narrow interface that delivery and SMTP use.
-type Resolver interface {
-	// Resolve returns where mail for address goes. An address in a hosted
-	// domain that reaches nothing is a Resolution with Unknown() true, not an
-	// error. Errors are for trouble reaching the database, and for alias
-	// loops and chains deeper than directory.max_alias_depth.
-	Resolve(ctx context.Context, address string) (*Resolution, error)
-	// IsLocalDomain reports whether ebb hosts the domain (or a domain alias).
-	IsLocalDomain(ctx context.Context, domain string) (bool, error)
-}
+// The types of a resolution are internal/resolve's, where the one
+// implementation of alias resolution lives.
+type (
+	// Mailbox is a hosted mailbox.
+	Mailbox = resolve.Mailbox
+	// Resolution is where mail for one address goes.
+	Resolution = resolve.Resolution
+	// Resolver is the narrow interface that delivery and SMTP use.
+	Resolver = resolve.Resolver
+	// ChainError is an alias loop or a chain deeper than
+	// directory.max_alias_depth.
+	ChainError = resolve.ChainError
+)

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"modernc.org/sqlite"
 
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/resolve"
 )
 
 // Errors for admin operations. Each carries the sysexits code a command
@@ -23,8 +23,8 @@ var (
 	ErrHasMailboxes  error = &adminError{"domain still has mailboxes", diag.ExCantCreat}
 	ErrAuthFailed    error = &adminError{"authentication failed", diag.ExNoPerm}
 	ErrSchemaTooNew        = errors.New("directory schema is newer than this ebb")
-	ErrAliasLoop           = errors.New("alias loop")
-	ErrAliasTooDeep        = errors.New("alias chain too deep")
+	ErrAliasLoop           = resolve.ErrAliasLoop
+	ErrAliasTooDeep        = resolve.ErrAliasTooDeep
 	ErrMailboxTarget       = errors.New("address is a mailbox")
 )
 
@@ -36,23 +36,6 @@ type adminError struct {
 
 func (e *adminError) Error() string { return e.msg }
 func (e *adminError) ExitCode() int { return e.exit }
-
-// ChainError is an alias loop or a chain deeper than directory.max_alias_depth;
-// Chain is the path that was followed, ending where it turned back or stopped.
-type ChainError struct {
-	Kind  error // ErrAliasLoop or ErrAliasTooDeep
-	Chain []string
-	Max   int
-}
-
-func (e *ChainError) Error() string {
-	if e.Kind == ErrAliasTooDeep {
-		return fmt.Sprintf("alias chain deeper than directory.max_alias_depth (%d): %s", e.Max, strings.Join(e.Chain, " → "))
-	}
-	return "alias loop: " + strings.Join(e.Chain, " → ")
-}
-
-func (e *ChainError) Unwrap() error { return e.Kind }
 
 // dbError turns a database failure into the boundary error: temporary (our
 // own trouble), naming the database and the cause, with a hint.

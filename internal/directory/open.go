@@ -46,6 +46,11 @@ type Directory struct {
 
 	owner *mailuser.User // Options.Owner
 
+	// readOnly: Options.ReadOnly. mapFresh: the delivery map matched the
+	// database when this directory last wrote or checked it (map.go).
+	readOnly, mapFresh bool
+	mapMu              sync.Mutex
+
 	resolved *ttlCache[*Resolution]
 	domains  *ttlCache[domainInfo]
 	stmts    sync.Map // query → *sql.Stmt
@@ -103,6 +108,7 @@ func OpenWith(ctx context.Context, cfg *config.Config, opt Options) (*Directory,
 	if opt.ReadOnly {
 		d.owner = nil
 	}
+	d.readOnly = opt.ReadOnly
 	dsn := strings.TrimSpace(cfg.Directory.DSN)
 	var err error
 	switch {
@@ -132,6 +138,14 @@ func OpenWith(ctx context.Context, cfg *config.Config, opt Options) (*Directory,
 		if _, _, err := d.Migrate(ctx); err != nil {
 			d.db.Close()
 			return nil, err
+		}
+		if !opt.ReadOnly {
+			// Opened to write (the daemon, an admin command): a map that
+			// a change outside ebb left stale is made again here.
+			if err := d.RefreshMap(ctx); err != nil {
+				d.log.Warn("cannot write the directory's delivery map: ebb-deliver hands each -d delivery to ebb deliver until it is written",
+					"map", d.MapPath(), "err", err)
+			}
 		}
 	}
 	return d, nil
@@ -191,9 +205,13 @@ func IsBusy(err error) bool {
 // Options.Owner too.
 func (d *Directory) Close() error {
 	d.stmts.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
+	restamp := d.mapBeforeClose()
 	err := d.db.Close()
 	if gerr := d.giveToOwner(); err == nil {
 		err = gerr
+	}
+	if restamp {
+		d.mapAfterClose()
 	}
 	return err
 }

@@ -5,9 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"slices"
-	"strings"
 
-	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/resolve"
 )
 
 // domainInfo is what the domains table says about one name.
@@ -72,77 +71,30 @@ func (d *Directory) IsLocalDomain(ctx context.Context, domain string) (bool, err
 	return di.hosted, err
 }
 
-// Resolve returns where mail for address goes. The order, for an address in
-// a hosted domain (after a domain alias is replaced by its target):
-//
-//  1. an alias for the exact address (it wins over a mailbox of that name,
-//     as in Postfix virtual_alias_maps; an alias may list itself to keep a
-//     copy in its own mailbox);
-//  2. the mailbox of that address;
-//  3. with a subaddress (alice+tag@, directory.subaddress_separator), 1 and
-//     2 for the address without the detail;
-//  4. the domain's catch-all (the alias "@domain");
-//  5. nothing: Unknown().
-//
-// Destinations of aliases resolve the same way, recursively; one outside
-// the hosted domains is a forward. An alias loop, or a chain longer than
-// directory.max_alias_depth, is a permanent *diag.Error naming the chain.
+// Resolve returns where mail for address goes (resolve.Resolve, the one
+// implementation, over this directory's rows), through the cache.
 func (d *Directory) Resolve(ctx context.Context, address string) (*Resolution, error) {
-	local, domain, err := SplitAddress(address)
-	if err != nil {
-		e := diag.New("parse", "resolve", address, err)
-		e.Class, e.Exit = diag.Permanent, diag.ExDataErr
-		e.SMTPCode, e.Enhanced, e.Public = 501, [3]int{5, 1, 3}, "Bad recipient address syntax"
-		return nil, e
-	}
-	addr := local + "@" + domain
-	if r, ok := d.resolved.get(addr); ok {
-		return r.clone(), nil
-	}
-	r := &Resolution{Address: addr}
-	w := walk{d: d, r: r, seenMailbox: map[string]bool{}, seenForward: map[string]bool{}}
-	if err := w.expand(ctx, local, domain, nil, true); err != nil {
-		var ce *ChainError
-		if errors.As(err, &ce) {
-			e := diag.New("loop", "resolve", addr, err)
-			e.Class, e.Exit = diag.Permanent, diag.ExDataErr
-			e.SMTPCode, e.Enhanced, e.Public = 554, [3]int{5, 4, 6}, "Routing loop detected in the recipient's aliases"
-			e.Hint = "fix the aliases on the chain (ebb alias list, ebb alias remove)"
-			return nil, e
+	if local, domain, err := SplitAddress(address); err == nil {
+		if r, ok := d.resolved.get(local + "@" + domain); ok {
+			return r.Clone(), nil
 		}
+	}
+	r, err := resolve.Resolve(ctx, sqlSource{d}, resolve.OptionsOf(d.cfg), address)
+	if err != nil {
 		return nil, err
 	}
-	if r.Unknown() && strings.EqualFold(local, "postmaster") {
-		if err := w.postmaster(ctx, domain); err != nil {
-			return nil, err
-		}
-	}
-	d.resolved.put(addr, r)
-	return r.clone(), nil
+	d.resolved.put(r.Address, r)
+	return r.Clone(), nil
 }
 
-// postmaster resolves postmaster@domain when the domain has neither
-// mailbox nor alias of that name: RFC 5321 §4.5.1 makes every domain take
-// it. It goes to directory.postmaster, or else to postmaster@ the domain
-// added first (the host's own), when that is not this one.
-func (w *walk) postmaster(ctx context.Context, domain string) error {
-	target := w.d.cfg.Postmaster
-	if target == "" {
-		first, err := w.d.FirstDomain(ctx)
-		if err != nil || first == "" {
-			return err
-		}
-		target = "postmaster@" + first
-	}
-	l, dom, err := SplitAddress(target)
-	if err != nil {
-		return nil // refused when the setting was checked; nothing to add
-	}
-	if lookupKey(l, dom) == lookupKey("postmaster", domain) {
-		return nil
-	}
-	w.addChain(lookupKey(l, dom))
-	return w.expand(ctx, l, dom, []string{lookupKey("postmaster", domain)}, false)
+// sqlSource is the directory's tables as resolve.Source.
+type sqlSource struct{ d *Directory }
+
+func (s sqlSource) FirstDomain(ctx context.Context) (string, error) { return s.d.FirstDomain(ctx) }
+
+func (s sqlSource) Fetch(ctx context.Context, domain string, keys [3]string) (resolve.Domain, map[string]*resolve.Entry, error) {
+	di, ents, err := s.d.fetch(ctx, domain, keys)
+	return resolve.Domain{Hosted: di.hosted, Canonical: di.canonical}, ents, err
 }
 
 // FirstDomain is the hosted domain (not a domain alias) added first: the
@@ -160,111 +112,6 @@ func (d *Directory) FirstDomain(ctx context.Context) (string, error) {
 	return name, nil
 }
 
-// clone copies the slices, so that a caller changing its Resolution does not
-// change the cached one. Mailboxes are shared: treat them as read-only.
-func (r *Resolution) clone() *Resolution {
-	c := *r
-	c.Mailboxes = slices.Clone(r.Mailboxes)
-	c.Forwards = slices.Clone(r.Forwards)
-	c.Chain = slices.Clone(r.Chain)
-	return &c
-}
-
-// walk is one resolution in progress.
-type walk struct {
-	d           *Directory
-	r           *Resolution
-	seenMailbox map[string]bool
-	seenForward map[string]bool
-}
-
-func (w *walk) addChain(a string) {
-	if !slices.Contains(w.r.Chain, a) {
-		w.r.Chain = append(w.r.Chain, a)
-	}
-}
-
-// expand resolves local@domain; path is the chain of aliases that led here.
-func (w *walk) expand(ctx context.Context, local, domain string, path []string, top bool) error {
-	d := w.d
-	// One query fetches the domain and everything the steps below may need
-	// (the address, its subaddress base, the catch-all): a WAL read
-	// transaction costs file locks, so one beats three.
-	keys := d.candidateKeys(local, domain)
-	di, ents, err := d.fetch(ctx, domain, keys)
-	if err != nil {
-		return err
-	}
-	if !di.hosted {
-		if !top {
-			a := local + "@" + domain
-			if !w.seenForward[a] {
-				w.seenForward[a] = true
-				w.r.Forwards = append(w.r.Forwards, a)
-			}
-		}
-		return nil
-	}
-	if di.canonical != domain {
-		// A domain alias: look again under the target domain.
-		keys = d.candidateKeys(local, di.canonical)
-		if _, ents, err = d.fetch(ctx, di.canonical, keys); err != nil {
-			return err
-		}
-	}
-	key := keys[0]
-	if slices.Contains(path, key) {
-		return &ChainError{Kind: ErrAliasLoop, Chain: append(slices.Clone(path), key)}
-	}
-	if len(path) > d.cfg.MaxAliasDepth {
-		return &ChainError{Kind: ErrAliasTooDeep, Chain: append(slices.Clone(path), key), Max: d.cfg.MaxAliasDepth}
-	}
-	if top {
-		w.addChain(key)
-	}
-	found, err := w.exact(ctx, key, ents[key], path)
-	if err != nil || found {
-		return err
-	}
-	if sep := d.cfg.SubaddressSeparator; sep != "" {
-		if i := strings.Index(local, sep); i > 0 {
-			found, err := w.exact(ctx, keys[1], ents[keys[1]], path)
-			if err != nil {
-				return err
-			}
-			if found {
-				if top {
-					w.r.Detail = local[i+len(sep):]
-				}
-				return nil
-			}
-		}
-	}
-	// The catch-all: the alias "@domain".
-	_, err = w.exact(ctx, keys[2], ents[keys[2]], path)
-	return err
-}
-
-// candidateKeys are the lookup keys one resolution step may need: the
-// address, the address without its subaddress detail, and the catch-all.
-func (d *Directory) candidateKeys(local, domain string) [3]string {
-	k := lookupKey(local, domain)
-	base := k
-	if sep := d.cfg.SubaddressSeparator; sep != "" {
-		if i := strings.Index(local, sep); i > 0 {
-			base = lookupKey(local[:i], domain)
-		}
-	}
-	return [3]string{k, base, "@" + domain}
-}
-
-// entry is what is stored under one lookup key: alias destinations, a
-// mailbox, or neither.
-type entry struct {
-	dests []string
-	mb    *Mailbox
-}
-
 // fetchQuery reads, in one round trip, the domain row and the aliases and
 // mailboxes stored under three lookup keys.
 const fetchQuery = `SELECT 0, lookup, destination, '', 0, 0, 0, '' FROM aliases WHERE lookup IN (?, ?, ?)
@@ -273,7 +120,7 @@ const fetchQuery = `SELECT 0, lookup, destination, '', 0, 0, 0, '' FROM aliases 
 	UNION ALL
 	SELECT 2, name, alias_of, '', 0, 0, 0, '' FROM domains WHERE name = ?`
 
-func (d *Directory) fetch(ctx context.Context, domain string, keys [3]string) (domainInfo, map[string]*entry, error) {
+func (d *Directory) fetch(ctx context.Context, domain string, keys [3]string) (domainInfo, map[string]*resolve.Entry, error) {
 	st, err := d.stmt(ctx, fetchQuery)
 	if err != nil {
 		return domainInfo{}, nil, err
@@ -284,11 +131,11 @@ func (d *Directory) fetch(ctx context.Context, domain string, keys [3]string) (d
 	}
 	defer rows.Close()
 	di := domainInfo{}
-	ents := map[string]*entry{}
-	get := func(k string) *entry {
+	ents := map[string]*resolve.Entry{}
+	get := func(k string) *resolve.Entry {
 		e := ents[k]
 		if e == nil {
-			e = &entry{}
+			e = &resolve.Entry{}
 			ents[k] = e
 		}
 		return e
@@ -303,10 +150,10 @@ func (d *Directory) fetch(ctx context.Context, domain string, keys [3]string) (d
 		switch kind {
 		case 0:
 			e := get(key)
-			e.dests = append(e.dests, m.Address)
+			e.Dests = append(e.Dests, m.Address)
 		case 1:
 			m.Enabled = enabled != 0
-			get(key).mb = &m
+			get(key).Mailbox = &m
 		case 2:
 			di = domainInfo{hosted: true, canonical: domain}
 			if m.Address != "" {
@@ -318,50 +165,10 @@ func (d *Directory) fetch(ctx context.Context, domain string, keys [3]string) (d
 		return domainInfo{}, nil, d.dbError("lookup", err)
 	}
 	for _, e := range ents {
-		slices.Sort(e.dests)
+		slices.Sort(e.Dests)
 	}
 	d.domains.put(domain, di)
 	return di, ents, nil
-}
-
-// exact follows the alias or mailbox stored under key.
-func (w *walk) exact(ctx context.Context, key string, e *entry, path []string) (bool, error) {
-	if e == nil {
-		return false, nil
-	}
-	if len(e.dests) > 0 {
-		w.addChain(key)
-		next := append(slices.Clone(path), key)
-		for _, dest := range e.dests {
-			if strings.EqualFold(dest, key) {
-				// An alias that lists itself keeps a copy in its own
-				// mailbox: not a loop.
-				w.addMailbox(key, e.mb)
-				continue
-			}
-			l, dom, err := SplitAddress(dest)
-			if err != nil {
-				continue // refused when the alias was added
-			}
-			w.addChain(l + "@" + dom)
-			if err := w.expand(ctx, l, dom, next, false); err != nil {
-				return false, err
-			}
-		}
-		return true, nil
-	}
-	return w.addMailbox(key, e.mb), nil
-}
-
-func (w *walk) addMailbox(key string, mb *Mailbox) bool {
-	if mb == nil {
-		return false
-	}
-	if !w.seenMailbox[key] {
-		w.seenMailbox[key] = true
-		w.r.Mailboxes = append(w.r.Mailboxes, mb)
-	}
-	return true
 }
 
 const mailboxColumns = `address, password, quota_bytes, quota_messages, enabled, maildir`

@@ -2,36 +2,51 @@
 // into (as into maildrop or dovecot-lda). It is its own package so that two
 // binaries share it: `ebb deliver` and the small `ebb-deliver`, which links
 // only the delivery path and so starts in a fraction of the time (no
-// Prometheus, protobuf or SMTP code to initialise; see docs/deliver.md).
+// Prometheus, protobuf or SMTP code to initialise, and no SQLite: a -d
+// delivery resolves from the directory's delivery map, resolve.Map; see
+// docs/deliver.md). This package links no SQL driver either: the full
+// binary passes the directory's opener in Options.
 package mda
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 
 	"github.com/ebbmail/ebb/internal/cli"
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/deliver"
 	"github.com/ebbmail/ebb/internal/diag"
-	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/logging"
 	"github.com/ebbmail/ebb/internal/maildir"
 	"github.com/ebbmail/ebb/internal/mailuser"
 	"github.com/ebbmail/ebb/internal/pickup"
+	"github.com/ebbmail/ebb/internal/resolve"
 	"github.com/ebbmail/ebb/internal/sievefilter"
 )
 
 // Options adjust the command to the program it runs in.
 type Options struct {
+	// Directory opens the SQL directory for a -d delivery whose delivery
+	// map is missing or stale, or that has none (PostgreSQL): the full
+	// binary's directory.OpenForDelivery. nil in ebb-deliver, which links
+	// no SQL driver and hands such a delivery over (Handoff).
+	Directory func(ctx context.Context, cfg *config.Config, lg *slog.Logger) (SQLDirectory, error)
 	// Handoff, when set, is called before anything is read from stdin when
-	// the configuration needs code this program does not link (a
-	// PostgreSQL directory, in ebb-deliver): it replaces the process with
-	// one that has it, given the same arguments, and returns only if it
-	// could not.
+	// the delivery needs code this program does not link (the SQL
+	// directory, in ebb-deliver): it replaces the process with one that
+	// has it, given the same arguments, and returns only if it could not.
 	Handoff func(args []string) error
+}
+
+// SQLDirectory is what a delivery uses of the SQL directory.
+type SQLDirectory interface {
+	resolve.Resolver
+	// Mailbox reads a mailbox past the cache (the quota check).
+	Mailbox(ctx context.Context, address string) (*resolve.Mailbox, error)
+	// RefreshMap writes the delivery map again when it is stale.
+	RefreshMap(ctx context.Context) error
+	Close() error
 }
 
 // Command is ebb deliver, the MDA: an MTA pipes one message into it, as
@@ -70,9 +85,20 @@ func run(c *cli.Call, opt Options) int {
 		// it is fixed, not bounce (principle 3).
 		return diag.ExTempFail
 	}
-	if *dir == "" && directory.IsPostgresDSN(cfg.Directory.DSN) && !directory.HasPostgres() && opt.Handoff != nil {
+	// A -d delivery resolves from the directory's delivery map when it is
+	// fresh: a few reads, no SQLite. Opened before privileges drop (root
+	// reads it; the file stays open).
+	var dmap *resolve.Map
+	var stale error
+	if *addr != "" && *dir == "" {
+		dmap, stale = openMap(cfg)
+		if dmap != nil {
+			defer dmap.Close()
+		}
+	}
+	if *addr != "" && *dir == "" && dmap == nil && opt.Directory == nil && opt.Handoff != nil {
 		err := opt.Handoff(c.Argv)
-		d := diag.New("exec", "hand the delivery to the full ebb binary (a PostgreSQL directory)", "ebb", err)
+		d := diag.New("exec", "hand the delivery to the full ebb binary ("+stale.Error()+")", "ebb", err)
 		d.Component = "ebb deliver"
 		d.Who = diag.Self()
 		d.Class = diag.Temporary
@@ -94,13 +120,26 @@ func run(c *cli.Call, opt Options) int {
 	// Sieve (sieve.enabled); redirects and vacation replies leave through
 	// the sendmail pickup, since ebb deliver has no queue.
 	agent.Filter = sieveFilter(cfg, lg.Logger)
-	if *dir == "" {
-		res, err := openDirectory(c.Ctx, cfg, lg.Logger)
+	switch {
+	case *dir != "":
+	case dmap != nil:
+		agent.Resolver = dmap
+	case opt.Directory != nil:
+		lg.Logger.Debug("resolving through the directory database", "why", stale.Error())
+		res, err := opt.Directory(c.Ctx, cfg, lg.Logger)
 		if err != nil {
 			return c.Fail(diag.From(err, "ebb deliver", "open"))
 		}
 		defer res.Close()
 		agent.Resolver = res
+		// The next ebb-deliver reads the map again.
+		if err := res.RefreshMap(c.Ctx); err != nil {
+			lg.Logger.Warn("cannot write the directory's delivery map: ebb-deliver hands every -d delivery to ebb deliver until it is written", "err", err)
+		}
+	default:
+		d := diag.From(stale, "ebb deliver", "open")
+		d.Class = diag.Temporary
+		return c.Fail(d)
 	}
 	env := deliver.Envelope{
 		Sender:         *sender,
@@ -121,38 +160,22 @@ func run(c *cli.Call, opt Options) int {
 	return 0
 }
 
-// openDirectory opens the directory for this one delivery's lookups. It
-// first opens it read-only and leaves the schema alone: a one-message
-// process then takes no write lock and runs no migration check, and it
-// leaves SQLite's -wal and -shm files for the next process (a read-write
-// connection that closes last checkpoints and deletes them, so every
-// delivery would create and delete two files). A database that is missing
-// is an error that names it and its setting (a delivery creates no
-// database); one not at this ebb's schema version is opened the usual way,
-// which migrates it; why is logged at debug level. A lock
-// held past directory.busy_timeout is returned as it is: the usual open
-// would wait for it as long again, and fail the same way.
-func openDirectory(ctx context.Context, cfg *config.Config, lg *slog.Logger) (*directory.Directory, error) {
-	d, err := directory.OpenWith(ctx, cfg, directory.Options{NoMigrate: true, ReadOnly: true})
-	if err == nil {
-		v, verr := d.CurrentVersion(ctx)
-		if verr == nil && v == directory.SchemaVersion() {
-			return d, nil
-		}
-		d.Close()
-		err = verr
-		if verr == nil {
-			err = fmt.Errorf("schema version %d, this ebb's is %d", v, directory.SchemaVersion())
-		}
+// openMap opens the delivery map of cfg's SQLite directory when it is
+// fresh; else it returns why not (a PostgreSQL directory has none).
+func openMap(cfg *config.Config) (*resolve.Map, error) {
+	db, _ := cfg.SQLiteDirectory()
+	if db == "" {
+		return nil, fmt.Errorf("the directory is on PostgreSQL (directory.dsn): no delivery map")
 	}
-	if directory.IsBusy(err) || ctx.Err() != nil || errors.Is(err, fs.ErrNotExist) {
-		// A missing database is never created by a delivery (issue 21:
-		// root's ebb deliver left a root-owned one): the error names the
-		// path and the setting that chose it.
-		return nil, err
+	m, err := resolve.OpenMap(resolve.MapPath(db), resolve.OptionsOf(cfg.Directory))
+	if err != nil {
+		return nil, fmt.Errorf("no delivery map: %w", err)
 	}
-	lg.Debug("directory: not usable read-only; opening it read-write, which creates or migrates it", "why", err)
-	return directory.Open(ctx, cfg)
+	if err := m.Stale(db); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("the delivery map is stale: %w", err)
+	}
+	return m, nil
 }
 
 // sieveFilter is the Sieve filter of ebb deliver, logging to lg;

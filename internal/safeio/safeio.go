@@ -26,17 +26,24 @@ func SyncDir(dir string) error {
 // WriteFile durably replaces path with data: temporary file in the same
 // directory, fsync, rename, fsync of the directory.
 func WriteFile(path string, data []byte, perm os.FileMode) error {
-	return writeFile(path, data, perm, os.Rename)
+	return writeFile(path, data, perm, -1, -1, os.Rename)
+}
+
+// WriteFileOwned is WriteFile giving the file uid and gid (-1 leaves one
+// as it is) before it takes path's name, so that nobody sees it with
+// another owner.
+func WriteFileOwned(path string, data []byte, perm os.FileMode, uid, gid int) error {
+	return writeFile(path, data, perm, uid, gid, os.Rename)
 }
 
 // WriteNew durably writes data to path, which must not exist: the same
 // temporary file, published by LinkNew, so that nothing there is ever
 // replaced (an error wrapping fs.ErrExist says so).
 func WriteNew(path string, data []byte, perm os.FileMode) error {
-	return writeFile(path, data, perm, LinkNew)
+	return writeFile(path, data, perm, -1, -1, LinkNew)
 }
 
-func writeFile(path string, data []byte, perm os.FileMode, publish func(tmp, path string) error) error {
+func writeFile(path string, data []byte, perm os.FileMode, uid, gid int, publish func(tmp, path string) error) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -56,6 +63,12 @@ func writeFile(path string, data []byte, perm os.FileMode, publish func(tmp, pat
 	if err := f.Chmod(perm); err != nil {
 		f.Close()
 		return err
+	}
+	if uid >= 0 || gid >= 0 {
+		if err := f.Chown(uid, gid); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()

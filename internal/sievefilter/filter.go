@@ -13,8 +13,8 @@ import (
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/deliver"
 	"github.com/ebbmail/ebb/internal/diag"
-	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/maildir"
+	"github.com/ebbmail/ebb/internal/resolve"
 	"github.com/ebbmail/ebb/internal/sieve"
 )
 
@@ -76,7 +76,7 @@ func (f *Filter) expand(tmpl string, vars map[string]string) string {
 	return filepath.Clean(tmpl)
 }
 
-func (f *Filter) paths(mb *directory.Mailbox) (userPaths, error) {
+func (f *Filter) paths(mb *resolve.Mailbox) (userPaths, error) {
 	md := mb.Maildir
 	if md == "" {
 		p, err := deliver.MaildirFor(f.Cfg, mb.Address)
@@ -105,7 +105,7 @@ func (f *Filter) stateDir(tmpl, user string) string {
 // (RFC 5228 §2.10.6): mail is never lost to a broken script. Only trouble
 // reading a script or the message is an error (temporary: the delivery is
 // retried, as with Dovecot's LDA).
-func (f *Filter) Decide(ctx context.Context, mb *directory.Mailbox, msg *deliver.Message, env deliver.Envelope) (*deliver.Decision, error) {
+func (f *Filter) Decide(ctx context.Context, mb *resolve.Mailbox, msg *deliver.Message, env deliver.Envelope) (*deliver.Decision, error) {
 	if !f.Cfg.Sieve.Enabled {
 		return nil, nil
 	}
@@ -247,7 +247,7 @@ func (f *Filter) Decide(ctx context.Context, mb *directory.Mailbox, msg *deliver
 // createFolders makes the folders of fileinto :create (RFC 5490 §3.2) even
 // when mail.create_folders is false; delivery creates the others only when
 // it is true.
-func (f *Filter) createFolders(mb *directory.Mailbox, top string, actions []sieve.Action) {
+func (f *Filter) createFolders(mb *resolve.Mailbox, top string, actions []sieve.Action) {
 	if f.Cfg.Mail.CreateFolders {
 		return
 	}
@@ -280,7 +280,7 @@ func (f *Filter) keepAll(env deliver.Envelope) *deliver.Decision {
 
 // decision carries out the actions that leave the mailbox (redirect,
 // vacation) and turns the rest into a deliver.Decision.
-func (f *Filter) decision(ctx context.Context, mb *directory.Mailbox, msg *deliver.Message, env deliver.Envelope,
+func (f *Filter) decision(ctx context.Context, mb *resolve.Mailbox, msg *deliver.Message, env deliver.Envelope,
 	m sieve.Message, actions []sieve.Action, keep bool, keepFlags []string, host, user string, vac *vacationState, sender string) (*deliver.Decision, error) {
 	d := &deliver.Decision{}
 	stored := map[string]int{}
@@ -350,7 +350,7 @@ func mergeFlags(a, b []string) []string {
 
 // redirect resends the stored message to addr with the original envelope
 // sender (RFC 5228 §4.2: the envelope sender may stay the original one).
-func (f *Filter) redirect(ctx context.Context, mb *directory.Mailbox, msg *deliver.Message, sender, addr string, d *deliver.Decision) error {
+func (f *Filter) redirect(ctx context.Context, mb *resolve.Mailbox, msg *deliver.Message, sender, addr string, d *deliver.Decision) error {
 	if f.Outbox == nil || f.DryRun {
 		d.Redirects = append(d.Redirects, addr)
 		return nil
@@ -375,7 +375,7 @@ func (f *Filter) redirect(ctx context.Context, mb *directory.Mailbox, msg *deliv
 // addressed to the user, already answered within :days/:seconds), then
 // remembers the sender for the period. A failure to send is logged, not
 // fatal: the message itself is delivered either way.
-func (f *Filter) vacation(ctx context.Context, mb *directory.Mailbox, m sieve.Message, v sieve.Vacation, host, user string, vac *vacationState, d *deliver.Decision) {
+func (f *Filter) vacation(ctx context.Context, mb *resolve.Mailbox, m sieve.Message, v sieve.Vacation, host, user string, vac *vacationState, d *deliver.Decision) {
 	if v.Skip != "" {
 		f.Log.Info("sieve: vacation response not sent", "mailbox", mb.Address, "to", v.To, "why", v.Skip)
 		return

@@ -1,4 +1,4 @@
-package directory
+package resolve
 
 import (
 	"strings"
