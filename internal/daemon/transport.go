@@ -34,7 +34,7 @@ func (d *daemon) transports() queue.Transports {
 		namer.Flusher = fs.Lingering(deliveryLinger).SameFS(cfg.Queue.Spool)
 	}
 	agent := &deliver.Agent{Cfg: cfg, Resolver: dir, Component: "ebb serve", Namer: namer}
-	agent.Filter = sievefilter.New(cfg, d.log.With("component", "sieve"), sievefilter.QueueOutbox{Q: q, Sender: d.srsSender})
+	agent.Filter = sievefilter.New(cfg, d.log.With("component", "sieve"), sieveOutbox{Q: q, Sender: d.srsSender})
 	deliverLog := d.log.With("component", "deliver")
 	authservID := cfg.AuthservID() // forged Authentication-Results are not stored (checks_auth.go)
 	return queue.Transports{

@@ -44,6 +44,11 @@ type Drop struct {
 	DirSetting *diag.Setting
 	// Timeout bounds the wait for the daemon's answer (sendmail.timeout).
 	Timeout time.Duration
+
+	// cfg makes DirSetting when a failure needs it (DropFor): a setting's
+	// provenance costs a walk of the defaults, which a delivery agent's
+	// Sieve outbox that sends nothing should not pay (bench/deliver).
+	cfg *config.Config
 }
 
 // Result is how a message was handed over.
@@ -66,16 +71,20 @@ type Reply struct {
 }
 
 func (d *Drop) fail(op, doing, path string, err error) *diag.Error {
-	e := diag.PathError("ebb sendmail", op, doing, path, err, d.DirSetting)
+	setting := d.DirSetting
+	if setting == nil && d.cfg != nil {
+		setting = d.cfg.PickupDirSetting()
+	}
+	e := diag.PathError("ebb sendmail", op, doing, path, err, setting)
 	switch {
 	case errors.Is(err, os.ErrNotExist) && path == d.Dir:
-		e.SetFix(diag.Because(fmt.Sprintf("ebb serve creates %s (owned by server.user, mode 3733)", d.Dir), diag.Start(d.DirSetting)).
-			AndCheck(diag.DoctorHint(e.Component, d.DirSetting)))
+		e.SetFix(diag.Because(fmt.Sprintf("ebb serve creates %s (owned by server.user, mode 3733)", d.Dir), diag.Start(setting)).
+			AndCheck(diag.DoctorHint(e.Component, setting)))
 	case errors.Is(err, os.ErrPermission) && path == d.Dir:
 		// Not "chown it to yourself": the directory is the daemon's, and
 		// every user must be able to drop mail there.
-		e.SetFix(diag.Because(fmt.Sprintf("%s must be owned by server.user with mode 3733, which ebb serve sets when it starts", d.Dir), diag.Restart(d.DirSetting)).
-			AndCheck(diag.DoctorHint(e.Component, d.DirSetting)))
+		e.SetFix(diag.Because(fmt.Sprintf("%s must be owned by server.user with mode 3733, which ebb serve sets when it starts", d.Dir), diag.Restart(setting)).
+			AndCheck(diag.DoctorHint(e.Component, setting)))
 	}
 	return e
 }
@@ -300,8 +309,7 @@ func Command(ctx context.Context, dir, sock, cmd string, timeout time.Duration) 
 // sendmail.socket, sendmail.timeout): ebb sendmail's, and ebb deliver's
 // for Sieve redirects and vacation responses.
 func DropFor(cfg *config.Config) *Drop {
-	return &Drop{Dir: cfg.PickupDir(), Socket: cfg.Sendmail.Socket, DirSetting: cfg.PickupDirSetting(),
-		Timeout: cfg.Sendmail.Timeout.Duration}
+	return &Drop{Dir: cfg.PickupDir(), Socket: cfg.Sendmail.Socket, cfg: cfg, Timeout: cfg.Sendmail.Timeout.Duration}
 }
 
 // Flush asks the running daemon to retry its queue now (sendmail -q; id

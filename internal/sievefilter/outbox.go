@@ -11,12 +11,11 @@ import (
 	"github.com/ebbmail/ebb/internal/bufpool"
 	"github.com/ebbmail/ebb/internal/mailhdr"
 	"github.com/ebbmail/ebb/internal/pickup"
-	"github.com/ebbmail/ebb/internal/queue"
 )
 
 // Outbox takes the messages a script sends: redirects (the message itself,
 // streamed from its one written file) and vacation replies. The daemon
-// passes its queue (QueueOutbox); ebb deliver, which has no queue of its
+// passes its queue (daemon's queueOutbox); ebb deliver, which has no queue of its
 // own, passes the sendmail pickup (PickupOutbox): the running daemon queues
 // the message at once, or picks it up from sendmail.pickup_dir when it
 // starts.
@@ -24,22 +23,6 @@ type Outbox interface {
 	// Send queues a message from sender ("" is <>) to recipients; data
 	// streams it. It returns only once the message is durable.
 	Send(ctx context.Context, sender string, recipients []string, data io.Reader) (id string, err error)
-}
-
-// QueueOutbox queues into the daemon's own queue.
-type QueueOutbox struct {
-	Q *queue.Queue
-	// Sender, when set, gives the envelope sender of a message that
-	// leaves for rcpts: the daemon's SRS rewrite for redirects to remote
-	// addresses (docs/srs.md). Vacation replies (sender <>) pass as they are.
-	Sender func(ctx context.Context, sender string, rcpts []string) string
-}
-
-func (o QueueOutbox) Send(ctx context.Context, sender string, rcpts []string, data io.Reader) (string, error) {
-	if o.Sender != nil {
-		sender = o.Sender(ctx, sender, rcpts)
-	}
-	return o.Q.Receive(ctx, &queue.Envelope{From: sender, Recipients: rcpts, Proto: "local"}, data)
 }
 
 // PickupOutbox hands messages to the daemon through the pickup directory.
