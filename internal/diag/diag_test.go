@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // storyError is the failure from the brief: a Maildir tmp/ the delivery user
@@ -178,6 +179,16 @@ func TestHumanBytes(t *testing.T) {
 	for n, want := range map[uint64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 5 << 20: "5.0 MiB", 3 << 30: "3.0 GiB"} {
 		if got := HumanBytes(n); got != want {
 			t.Errorf("%d: %q want %q", n, got, want)
+		}
+	}
+}
+
+func TestHumanAge(t *testing.T) {
+	for d, want := range map[time.Duration]string{0: "0s", 40 * time.Second: "40s", -40 * time.Second: "40s",
+		5*time.Minute + 3*time.Second: "5m3s", 2*time.Hour + 5*time.Minute: "2h5m", 5 * 24 * time.Hour: "5d",
+		3*24*time.Hour + 4*time.Hour + 59*time.Minute: "3d4h"} {
+		if got := HumanAge(d); got != want {
+			t.Errorf("%v: %q want %q", d, got, want)
 		}
 	}
 }

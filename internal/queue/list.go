@@ -327,4 +327,4 @@ func replaceSegments(s, local, domain string) string {
 func (m *Message) Age(now time.Time) time.Duration { return now.Sub(m.Arrived) }
 
 // FormatAge renders a duration the way mailq shows ages: 40s, 5m3s, 2h5m, 3d4h.
-func FormatAge(d time.Duration) string { return fmtAge(d) }
+func FormatAge(d time.Duration) string { return diag.HumanAge(d) }

@@ -25,7 +25,8 @@
 //
 // The scheduler (Run) hands due recipients to a Transport with a bounded
 // number of workers, backs off exponentially with jitter, expires messages
-// after queue.lifetime and sends DSNs (RFC 3464) to the envelope sender.
+// after queue.lifetime and decides which DSNs the envelope sender gets
+// (NOTIFY, RET, never to <>); internal/dsn writes them (RFC 3464).
 //
 // One process owns a spool at a time (LockFile). Commands reach the running
 // owner through the control socket (ControlSocket); without an owner they

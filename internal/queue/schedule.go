@@ -460,7 +460,7 @@ func (q *Queue) expire(m *Message, now time.Time) bool {
 			Op:        "expire",
 			Doing:     "deliver within queue.lifetime to",
 			Path:      r.Address,
-			Reason:    fmt.Sprintf("gave up after %s and %s; %s", fmtAge(now.Sub(m.Arrived)), diag.Count(r.Attempts, "attempt"), last),
+			Reason:    fmt.Sprintf("gave up after %s and %s; %s", diag.HumanAge(now.Sub(m.Arrived)), diag.Count(r.Attempts, "attempt"), last),
 			Class:     diag.Permanent,
 			Setting:   q.cfg.Setting("queue.lifetime"),
 			SMTPCode:  554,
