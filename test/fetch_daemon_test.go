@@ -52,7 +52,8 @@ func TestFetchDaemonIDLEWithAHangingAccount(t *testing.T) {
 	e := newFetchEnv(t, map[string]string{"alice": "pw-a"}, "max_accounts = 3\ninterval = \"1h\"\n[log]\nlevel = \"debug\"\n", false, "")
 	e.Remote.Put(t, "alice", "INBOX", remoteMsgs(3, 1, "idle", 1000)...)
 	e.add("pw-a", e.imapsArgs("idle", "alice", "alice@example.test")...)
-	e.add("x", "hang", "--server", hangingServer(t), "--tls", "none", "--allow-plaintext", "--user", "x", "--to", "bob@example.test")
+	hang := hangingServer(t)
+	e.add("x", "hang", "--server", hang, "--tls", "none", "--allow-plaintext", "--user", "x", "--to", "bob@example.test")
 	e.add("x", "hang2", "--protocol", "pop3", "--server", hangingServer(t), "--tls", "none", "--allow-plaintext", "--user", "x", "--to", "bob@example.test")
 	e.Start()
 	e.waitCount("alice", 3, 10*time.Second)
@@ -78,7 +79,9 @@ func TestFetchDaemonIDLEWithAHangingAccount(t *testing.T) {
 	if l := e.listLine("idle"); !strings.Contains(l, "ok (") {
 		t.Fatalf("the IDLE account: %s", l)
 	}
-	if !strings.Contains(e.Log(), `msg="fetch failed"`) || !strings.Contains(e.Log(), "cause=timeout") {
+	// The log line names the account and the server (issue 23).
+	if !strings.Contains(e.Log(), `msg="fetch failed"`) || !strings.Contains(e.Log(), "cause=timeout") ||
+		!strings.Contains(e.Log(), "account=hang server="+hang) {
 		t.Fatalf("the log does not name the timeout:\n%s", tail(e.Log(), 20))
 	}
 	page := e.scrape()

@@ -3,6 +3,7 @@ package test
 import (
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -71,6 +72,11 @@ func TestFetchFailuresSayTheRealCause(t *testing.T) {
 			r := e.fetch("run", c.name)
 			if r.Code != 75 || !strings.Contains(r.Stderr, c.words) {
 				t.Fatalf("exit %d; stderr does not say %q:\n%s", r.Code, c.words, r.Stderr)
+			}
+			// Every failure line names the account and the server.
+			server := c.args[slices.Index(c.args, "--server")+1]
+			if !strings.Contains(r.Stderr, "ebb fetch "+c.name) || !strings.Contains(r.Stderr, server) {
+				t.Fatalf("stderr names neither the account %s nor the server %s:\n%s", c.name, server, r.Stderr)
 			}
 			l := e.listLine(c.name)
 			if !strings.Contains(l, "FAILING ("+c.cause+", 1 in a row)") || !strings.Contains(l, c.words) {

@@ -130,6 +130,13 @@ func (d *Directory) FetchedElsewhere(ctx context.Context, account, folder string
 		account, folder, int64(uidvalidity))
 }
 
+// FetchedDue lists a folder's delivered messages whose after-action
+// (delete, move) is not done yet: the ones whose server copies may go.
+func (d *Directory) FetchedDue(ctx context.Context, account, folder string, uidvalidity uint32) ([]FetchedMessage, error) {
+	return d.queryFetched(ctx, "read fetched messages", `account = ? AND state = 'delivered' AND removed = 0 AND folder = ? AND uidvalidity = ?`,
+		account, folder, int64(uidvalidity))
+}
+
 // FetchedByState lists an account's messages in the given states, oldest
 // first (ebb fetch list: what was skipped, what waits in the queue).
 func (d *Directory) FetchedByState(ctx context.Context, account string, states ...FetchState) ([]FetchedMessage, error) {

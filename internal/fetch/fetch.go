@@ -102,6 +102,7 @@ type Store interface {
 	FetchedInFolder(ctx context.Context, account, folder string, uidvalidity uint32) (map[string]directory.FetchedMessage, error)
 	FetchedElsewhere(ctx context.Context, account, folder string, uidvalidity uint32) ([]directory.FetchedMessage, error)
 	FetchedByState(ctx context.Context, account string, states ...directory.FetchState) ([]directory.FetchedMessage, error)
+	FetchedDue(ctx context.Context, account, folder string, uidvalidity uint32) ([]directory.FetchedMessage, error)
 	ApplyFetchOutcomes(ctx context.Context, account string) ([]directory.FetchedMessage, error)
 	FetchOutcome(ctx context.Context, queueID string) (outcome, reason, ref string, err error)
 	MarkRemoved(ctx context.Context, account, folder string, uidvalidity uint32, uids []string) error

@@ -429,16 +429,14 @@ func (f *Fetcher) imapAfterDue(ctx context.Context, ic *imapConn, folder string,
 	if a.After == "keep" {
 		return nil
 	}
-	rows, err := f.Store.FetchedInFolder(ctx, a.Name, folder, uv)
+	rows, err := f.Store.FetchedDue(ctx, a.Name, folder, uv)
 	if err != nil {
 		return fail(CauseLocal, "read what was fetched from "+folder, err, nil)
 	}
 	var due []imap.UID
-	for u, m := range rows {
-		if m.State == directory.FetchDelivered && !m.Removed {
-			if n, err := strconv.ParseUint(u, 10, 32); err == nil && n > 0 {
-				due = append(due, imap.UID(n))
-			}
+	for _, m := range rows {
+		if n, err := strconv.ParseUint(m.UID, 10, 32); err == nil && n > 0 {
+			due = append(due, imap.UID(n))
 		}
 	}
 	if len(due) == 0 {

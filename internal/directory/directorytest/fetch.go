@@ -141,6 +141,13 @@ func fetchOutcomes(t *testing.T, d *directory.Directory) {
 	if changed, _ = d.ApplyFetchOutcomes(ctx, "w"); len(changed) != 0 {
 		t.Fatalf("a second apply changes %+v", changed)
 	}
+	if due, err := d.FetchedDue(ctx, "w", "INBOX", 7); err != nil || len(due) != 1 || due[0].UID != "3" {
+		t.Fatalf("FetchedDue = %+v, %v; want the delivered 3 only", due, err)
+	}
+	must(t, d.MarkRemoved(ctx, "w", "INBOX", 7, []string{"3"}))
+	if due, _ := d.FetchedDue(ctx, "w", "INBOX", 7); len(due) != 0 {
+		t.Fatalf("FetchedDue after the removal = %+v", due)
+	}
 	skipped, err := d.FetchedByState(ctx, "w", directory.FetchSkipped)
 	must(t, err)
 	if len(skipped) != 2 {
