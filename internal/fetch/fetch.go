@@ -271,6 +271,3 @@ func (f *Fetcher) record(ctx context.Context, a *directory.FetchAccount, res Res
 		f.Observe(a.Name, cause, res)
 	}
 }
-
-// failing is the diag error of a failed attempt, for callers that print it.
-func failing(err error, a *directory.FetchAccount) *diag.Error { return asDiag(err, a) }

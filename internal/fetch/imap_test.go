@@ -151,7 +151,7 @@ func TestACutBodyIsTakenAgain(t *testing.T) {
 	a := testAccount(t, dir, "w", host, port, "delete")
 	f := testFetcher(dir, q)
 	_, err := f.Once(context.Background(), a, nil)
-	if de, ok := diag.As(failing(err, a)); err == nil || !ok || de.Op != CauseServer {
+	if de, ok := diag.As(asDiag(err, a)); err == nil || !ok || de.Op != CauseServer {
 		t.Fatalf("cut body: %v; want a server failure", err)
 	}
 	if !strings.Contains(a.Status.Text, "127.0.0.1:") {

@@ -182,7 +182,7 @@ func TestPOP3DeletesOnlyDelivered(t *testing.T) {
 	a := popAccount(t, dir, "p", s)
 	f := testFetcher(dir, q)
 	_, err := f.Once(context.Background(), a, nil)
-	if err == nil || causeOf(err) != "" && failing(err, a).Op != CauseServer {
+	if err == nil || causeOf(err) != "" && asDiag(err, a).Op != CauseServer {
 		t.Fatalf("cut RETR: %v", err)
 	}
 	if got := s.uidls(); len(got) != 6 {
