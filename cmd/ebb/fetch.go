@@ -217,18 +217,18 @@ func fetchSet(c *cli.Call) int {
 		fs.Func(name, usage, func(v string) error { *dst = &v; return nil })
 	}
 	str("server", "the remote server, `HOST[:PORT]`", &ch.Server)
-	str("tls", "implicit, starttls, or none (with --allow-plaintext); the port follows unless --server gives one", &ch.TLS)
+	str("tls", "`MODE`: implicit, starttls, or none (with --allow-plaintext); the port follows unless --server gives one", &ch.TLS)
 	fs.BoolVar(&ch.AllowPlaintext, "allow-plaintext", false, "allow --tls none")
-	str("ca-file", "PEM CA certificate(s) to verify the server with (\"\": the system's roots)", &ch.CAFile)
+	str("ca-file", "`FILE` of PEM CA certificate(s) to verify the server with (\"\": the system's roots)", &ch.CAFile)
 	fs.BoolFunc("insecure-skip-verify", "do not verify the server's certificate (never for a server on the internet)", func(v string) error {
 		b := v == "true"
 		ch.SkipVerify = &b
 		return nil
 	})
-	str("folder", "IMAP folders to fetch, comma-separated", &ch.Folders)
-	str("after", "after delivery: keep, delete, or move (with --move-to)", &ch.After)
-	str("move-to", "the server folder for --after move", &ch.MoveTo)
-	fs.Func("interval", "how often to poll (0: fetch.interval)", func(v string) error {
+	str("folder", "IMAP `FOLDERS` to fetch, comma-separated", &ch.Folders)
+	str("after", "after delivery (`MODE`): keep, delete, or move (with --move-to)", &ch.After)
+	str("move-to", "the server `FOLDER` for --after move", &ch.MoveTo)
+	fs.Func("interval", "how often to poll, a `DURATION` (0: fetch.interval)", func(v string) error {
 		d, err := time.ParseDuration(v)
 		ch.Interval = &d
 		return err
