@@ -107,27 +107,30 @@ ignored=(/tmp /var/tmp "${TMPDIR:-/tmp}" "$PWD/.git" "$(go env GOCACHE)" "$(go e
 	"$(dirname "$(go env GOENV)")/telemetry" /var/log /var/cache /var/backups /var/lib/apt/lists
 	/var/lib/apt/periodic /var/lib/systemd/timers /var/lib/dhcp)
 changed_since() { # stamp: every watched path whose inode changed after it
-	local prune=() p n mp
+	local prune=() p
 	for p in "${ignored[@]}"; do prune+=(-path "$p" -prune -o); done
-	if [ "$inside" = no ]; then
-		find "${watched[@]}" "${prune[@]}" -cnewer "$1" -printf '%p\t%M %u:%g\n' 2>/dev/null || true
-		return
-	fi
-	# In the throwaway root: what its upper layers received (a removed
-	# file is a whiteout there, shown as c--------- 0:0).
+	find "${watched[@]}" "${prune[@]}" -cnewer "$1" -printf '%p\t%M %u:%g\n' 2>/dev/null || true
+}
+# In the throwaway root, what its upper layers hold (path, type and mode,
+# owner, size, mtime; a removed file is a whiteout there, c--------- 0:0),
+# watched and not ignored. Two listings are compared, not ctimes: overlayfs
+# links every whiteout to one inode, whose ctime each new one changes.
+list_upper() {
+	local n mp
 	while read -r n mp; do
-		find "$upper/$n/upper" -mindepth 1 -cnewer "$1" -printf "${mp%/}/%P\t%M %u:%g\n"
+		find "$upper/$n/upper" -mindepth 1 -printf "${mp%/}/%P\t%M %u:%g %s %T@\n"
 	done <"$upper/mounts" | awk -F'\t' -v ign="$(printf '%s\n' "${ignored[@]}")" -v wat="$(printf '%s\n' "${watched[@]}")" '
 		function under(p, list,   n, a, i) {
 			n = split(list, a, "\n")
 			for (i = 1; i <= n; i++) if (a[i] != "" && (p == a[i] || index(p, a[i] "/") == 1)) return 1
 			return 0
 		}
-		under($1, wat) && !under($1, ign)'
+		under($1, wat) && !under($1, ign)' | LC_ALL=C sort
 }
 stamp=$bindir/tests-began
 dpkg-query -W -f='${Package} ${Version} ${Status}\n' >"$bindir/packages-before"
 touch "$stamp"
+[ "$inside" = yes ] && list_upper >"$bindir/upper-before"
 
 echo "== go test (unit and integration)$([ "$netns" = yes ] && echo ", in a network namespace with only loopback")"
 began=$SECONDS
@@ -170,7 +173,14 @@ if [ -s "$bindir/resolver.log" ]; then
 	status=1
 fi
 checked=$SECONDS
-changed=$(changed_since "$stamp" | LC_ALL=C sort -u)
+if [ "$inside" = yes ]; then
+	list_upper >"$bindir/upper-after"
+	changed=$(awk -F'\t' 'NR == FNR { was[$1] = $2; next }
+		{ now[$1] = 1 } !($1 in was) { print $1 "\tnew: " $2 } ($1 in was) && was[$1] != $2 { print $1 "\twas " was[$1] ", now " $2 }
+		END { for (p in was) if (!(p in now)) print p "\tgone" }' "$bindir/upper-before" "$bindir/upper-after" | LC_ALL=C sort)
+else
+	changed=$(changed_since "$stamp" | LC_ALL=C sort -u)
+fi
 echo "== checked what changed outside the temp dirs in $((SECONDS - checked)) s"
 if [ -n "$changed" ]; then
 	echo "test/run-all.sh: the tests changed files outside their temp dirs (path, then what it is now):" >&2
