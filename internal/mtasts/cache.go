@@ -338,7 +338,9 @@ func (c *Cache) store(p *Policy) {
 	if err != nil {
 		return
 	}
-	if err := os.MkdirAll(c.o.Dir, 0o750); err == nil {
+	// One err for both steps: a failed write is logged as a failed
+	// directory is (a shadowed err once hid the write's failure).
+	if err = os.MkdirAll(c.o.Dir, 0o750); err == nil {
 		err = safeio.WriteFile(c.path(p.Domain), append(b, '\n'), 0o640)
 	}
 	if err != nil {

@@ -1,6 +1,7 @@
 package mtasts
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,9 +10,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -347,5 +351,46 @@ func TestCacheForgetsDomainsWithoutPolicy(t *testing.T) {
 	c.mu.Unlock()
 	if len(c.domains) != 1 || c.domains["with.example"] == nil {
 		t.Fatalf("after shrinking: %d domains", len(c.domains))
+	}
+}
+
+// A policy that cannot be kept on disk stays in memory, and the log says
+// so, whether the directory or the file write failed (a shadowed err once
+// let a failed write pass in silence).
+func TestCacheStoreFailureIsLogged(t *testing.T) {
+	base := t.TempDir()
+	notDir := filepath.Join(base, "file")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, dir string
+		prepare   func(dir string)
+	}{
+		{"the directory cannot be made", filepath.Join(notDir, "mta-sts"), func(string) {}},
+		// A directory where the policy's file goes: the write's rename
+		// fails, as root too.
+		{"the file cannot be written", filepath.Join(base, "cache"), func(dir string) {
+			os.MkdirAll(filepath.Join(dir, "example.net.json"), 0o700)
+		}},
+		{"written", filepath.Join(base, "ok"), func(string) {}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.prepare(tc.dir)
+			var log bytes.Buffer
+			c := NewCache(Options{Dir: tc.dir, Log: slog.New(slog.NewTextHandler(&log, nil))})
+			c.store(&Policy{Domain: "example.net", Mode: Enforce, MaxAge: time.Hour, Fetched: time.Now()})
+			logged := strings.Contains(log.String(), "cannot keep the policy on disk") && strings.Contains(log.String(), "domain=example.net")
+			_, err := os.ReadFile(filepath.Join(tc.dir, "example.net.json"))
+			if tc.name == "written" {
+				if err != nil || logged {
+					t.Errorf("a policy that could be written: read %v, log %q", err, log.String())
+				}
+				return
+			}
+			if !logged {
+				t.Errorf("the failure is not logged: %q", log.String())
+			}
+		})
 	}
 }
