@@ -12,10 +12,8 @@ import (
 // owner).
 type env struct {
 	ctx    context.Context
-	args   []string
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
 	call   *cli.Call
-	helped bool // a subcommand printed its help: exit 0
 }

@@ -72,7 +72,7 @@ func mailboxProblem(cfg *config.Config, mb *resolve.Mailbox, component string) (
 			e := newErr(err)
 			e.SMTPCode, e.Enhanced, e.Public = 550, [3]int{5, 1, 3}, "Bad mailbox address"
 			e.Setting = cfg.Setting("mail.maildir")
-			e.Hint = fmt.Sprintf("rename the mailbox (its local part cannot be a directory name), or give it a maildir of its own in the directory")
+			e.Hint = "rename the mailbox (its local part cannot be a directory name), or give it a maildir of its own in the directory"
 			return "", e
 		}
 		maildir = p

@@ -115,7 +115,6 @@ func keyReadable(env *Env, k *msgauth.Key) (Finding, bool) {
 
 // checkAuthDNS reports SPF and DMARC of each hosted domain.
 func checkAuthDNS(ctx context.Context, env *Env) []Finding {
-	const name = "auth.dns"
 	cfg := env.Cfg
 	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -32,12 +32,11 @@ func dovecotChecks() []Check {
 
 // doveconfView is what the checks need from `doveconf -n`.
 type doveconfView struct {
-	sqlArgs         []string // args of passdb/userdb blocks with driver = sql
-	mailUID         string
-	firstValid      int
-	lastValid       int
-	authWorkerUser  string
-	authWorkerNamed bool
+	sqlArgs        []string // args of passdb/userdb blocks with driver = sql
+	mailUID        string
+	firstValid     int
+	lastValid      int
+	authWorkerUser string
 }
 
 func checkDovecot(ctx context.Context, env *Env) []Finding {
@@ -100,6 +99,7 @@ func checkDovecot(ctx context.Context, env *Env) []Finding {
 	}
 	if dUID != uid {
 		e := diag.New("owner", "let Dovecot open the Maildirs ebb writes in", env.Cfg.Mail.Root,
+			//lint:ignore ST1005 Dovecot is a name; the reason is a sentence of the diag error, not wrapped
 			fmt.Errorf("Dovecot's mail_uid is %q, ebb writes them as %s (uid %d)", v.mailUID, env.Cfg.Server.User, uid))
 		e.Found = diag.Describe(env.Cfg.Mail.Root)
 		e.Setting = env.Cfg.Setting("server.user")

@@ -32,6 +32,7 @@ func checkQueueSync(ctx context.Context, env *Env) []Finding {
 		return []Finding{Passed("queue.sync", "filesystem", "syncfs(2) reports write errors on Linux "+release)}
 	}
 	e := diag.New("sync", "rely on syncfs(2) for", env.Cfg.Queue.Spool,
+		//lint:ignore ST1005 Linux is a name; the reason is a sentence of the diag error, not wrapped
 		fmt.Errorf("Linux %s does not report write errors from syncfs(2) (5.8 and later do)", release))
 	e.Component = "ebb doctor"
 	e.Setting = env.Cfg.Setting("queue.sync")

@@ -333,17 +333,6 @@ func (q *Queue) forget(e *entry) {
 	}
 }
 
-// attempt delivers m to r once and records the outcome.
-func (q *Queue) attempt(ctx context.Context, t Transports, m *Message, r *Recipient) {
-	start := q.now()
-	route := Local
-	var err error
-	if t.Route != nil {
-		route, err = t.Route(ctx, r.Address)
-	}
-	q.attemptRouted(ctx, t, m, r, route, err, start)
-}
-
 // attemptRouted delivers m to r by route (unless routing failed: err)
 // and records the outcome.
 func (q *Queue) attemptRouted(ctx context.Context, t Transports, m *Message, r *Recipient, route Route, err error, start time.Time) {

@@ -159,7 +159,6 @@ type spoolEntry struct {
 	id                      string
 	msg, state              bool // <id>.q, <id>.state
 	oldData, oldEnv         bool // <id>.msg, <id>.env (the format before)
-	temps                   []string
 	msgPath, statePath      string
 	oldDataPath, oldEnvPath string
 }

@@ -50,8 +50,6 @@ func (r *reply) String() string {
 	return s
 }
 
-func (r *reply) positive() bool { return r.Code >= 200 && r.Code < 400 }
-
 // stepError is a failure at one step of a session: a reply that was not
 // the one wanted, or a network/TLS error (Reply nil).
 type stepError struct {

@@ -3,7 +3,6 @@ package relay
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -260,10 +259,4 @@ func shortRecord(r dane.Record) string {
 		s = s[:22] + "…"
 	}
 	return s
-}
-
-// isDANEError reports whether err is a chain no TLSA record authenticates.
-func isDANEError(err error) bool {
-	var de *dane.Error
-	return errors.As(err, &de)
 }

@@ -154,16 +154,6 @@ func (d *destination) resume() bool {
 	return was
 }
 
-// state is the suspension, if any, for listings.
-func (d *destination) state(deadAfter int) *suspendedError {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.failures < deadAfter {
-		return nil
-	}
-	return &suspendedError{Dest: d.name, Until: d.until, Failures: d.sfailures, Last: d.slast}
-}
-
 // takeIdle returns an idle session, or nil.
 func (d *destination) takeIdle() *conn {
 	d.mu.Lock()

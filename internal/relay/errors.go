@@ -247,7 +247,7 @@ func (r *Relay) tlsFix(a *attempt, host string, err error) *diag.Fix {
 	d := a.hop.Domain
 	switch a.setting {
 	case "REQUIRETLS":
-		return diag.Because(fmt.Sprintf("the sender asked for REQUIRETLS (RFC 8689): the message goes only over TLS verified for the MX host, to a server that offers REQUIRETLS, and ebb never sends it another way"),
+		return diag.Because("the sender asked for REQUIRETLS (RFC 8689): the message goes only over TLS verified for the MX host, to a server that offers REQUIRETLS, and ebb never sends it another way",
 			diag.Say(fmt.Sprintf("nothing to change here; %s's postmaster must give %s TLS with a certificate that verifies; ebb retries until the message expires, then returns it to its sender", d, host)))
 	case "relay.smarthost_tls":
 		// A smarthost gets TLS whatever relay.tls = may allows elsewhere:

@@ -19,10 +19,6 @@ func init() {
 		pos: []posDef{{"date part", argString}, {"key list", argList}}, buildTest: buildCurrentdate})
 }
 
-var dateParts = map[string]bool{"year": true, "month": true, "day": true, "date": true, "julian": true,
-	"hour": true, "minute": true, "second": true, "time": true, "iso8601": true, "std11": true,
-	"zone": true, "weekday": true}
-
 type dateTest struct {
 	header   *str // nil for currentdate
 	part     str

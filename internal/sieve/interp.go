@@ -37,11 +37,10 @@ type run struct {
 	script string // name of the unit being executed, for errors
 	pos    Pos    // position of the command being executed
 
-	local      map[string]string // variables of the current unit
-	globals    map[string]string // variables declared global (RFC 6609 §3.4)
-	match      []string          // match variables ${0}..${n}
-	flags      []string          // imap4flags internal variable (RFC 5232 §3)
-	hasFlagVar bool
+	local   map[string]string // variables of the current unit
+	globals map[string]string // variables declared global (RFC 6609 §3.4)
+	match   []string          // match variables ${0}..${n}
+	flags   []string          // imap4flags internal variable (RFC 5232 §3)
 
 	res          Result
 	cancelled    bool // implicit keep cancelled

@@ -379,7 +379,7 @@ func globMatch(pat, s string, fold bool, caps *[]string) bool {
 		}
 	}
 	var sBuf, eBuf [12]int
-	start, end := sBuf[:0], eBuf[:0]
+	var start, end []int
 	if nw <= len(sBuf) {
 		start, end = sBuf[:nw], eBuf[:nw]
 	} else {

@@ -134,18 +134,6 @@ func (c *compiler) compileList(a *arg) []str {
 	return out
 }
 
-// constStrings returns the list's values when none holds a variable.
-func constStrings(l []str) ([]string, bool) {
-	out := make([]string, len(l))
-	for i := range l {
-		if !l[i].isConst() {
-			return nil, false
-		}
-		out[i] = l[i].lit
-	}
-	return out, true
-}
-
 // decodeEncodedChars replaces ${hex:...} and ${unicode:...} (RFC 5228
 // §2.4.2.4). Malformed encodings are left as they are.
 func decodeEncodedChars(s string) (string, []rune) {

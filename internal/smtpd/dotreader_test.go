@@ -80,7 +80,7 @@ func (c *chunked) Read(p []byte) (int, error) {
 // readDot reads in through a dotReader with the given piece sizes (of the
 // source, the buffer and the caller), and returns the output, the error
 // that ended it, and what was left for the next command.
-func readDot(in []byte, src, bufSize, callSize, maxLine int) (out []byte, err error, rest []byte) {
+func readDot(in []byte, src, bufSize, callSize, maxLine int) (out, rest []byte, err error) {
 	br := bufio.NewReaderSize(&chunked{b: in, n: src}, bufSize)
 	d := newDotReader(br, maxLine)
 	p := make([]byte, callSize)
@@ -99,7 +99,7 @@ func readDot(in []byte, src, bufSize, callSize, maxLine int) (out []byte, err er
 		}
 	}
 	rest, _ = io.ReadAll(br)
-	return out, err, rest
+	return out, rest, err
 }
 
 // The smuggling class and its neighbours, as ebb has always read them.
@@ -130,7 +130,7 @@ func TestDotReaderEndsOnlyAtCRLFDotCRLF(t *testing.T) {
 			}
 			for _, src := range []int{1, 2, 3, 7, 64} {
 				for _, call := range []int{1, 2, 5, 4096} {
-					out, err, rest := readDot([]byte(c.in), src, 16, call, 0)
+					out, rest, err := readDot([]byte(c.in), src, 16, call, 0)
 					if string(out) != c.out {
 						t.Fatalf("src %d call %d: %q, want %q", src, call, out, c.out)
 					}
@@ -149,10 +149,10 @@ func TestDotReaderEndsOnlyAtCRLFDotCRLF(t *testing.T) {
 func TestDotReaderLineLimit(t *testing.T) {
 	ok := strings.Repeat("x", maxLineLength-2) + "\r\n"
 	long := strings.Repeat("x", maxLineLength-1) + "\r\n"
-	if out, err, _ := readDot([]byte(ok+ok+".\r\n"), 1000, 4096, 4096, maxLineLength); err != io.EOF || string(out) != ok+ok {
+	if out, _, err := readDot([]byte(ok+ok+".\r\n"), 1000, 4096, 4096, maxLineLength); err != io.EOF || string(out) != ok+ok {
 		t.Errorf("lines of %d octets: %v", maxLineLength, err)
 	}
-	_, err, _ := readDot([]byte(ok+long+".\r\n"), 1000, 4096, 4096, maxLineLength)
+	_, _, err := readDot([]byte(ok+long+".\r\n"), 1000, 4096, 4096, maxLineLength)
 	var r *Reply
 	if !errors.As(err, &r) || r.Code != 500 || r.Enhanced != [3]int{5, 5, 6} {
 		t.Errorf("a line of %d octets: %v, want 500 5.5.6", maxLineLength+1, err)
@@ -192,7 +192,7 @@ func FuzzDotReader(f *testing.F) {
 		if limit > 0 {
 			maxLine = 3 + int(limit)%64 // the end line itself is 3 octets
 		}
-		out, err, rest := readDot(in, 1+int(src), 16+int(buf), 1+int(call), maxLine)
+		out, rest, err := readDot(in, 1+int(src), 16+int(buf), 1+int(call), maxLine)
 		if maxLine > 0 && refLongest(in, used) > maxLine {
 			if err != errLineTooLong && !(err == io.ErrUnexpectedEOF && !ended) {
 				t.Fatalf("longest line %d > %d, err %v", refLongest(in, used), maxLine, err)

@@ -251,18 +251,6 @@ func dotted(ip netip.Addr) string {
 	return s.String()
 }
 
-// reverseName is the name of ip's PTR records (in-addr.arpa or ip6.arpa).
-func reverseName(ip netip.Addr) string {
-	parts := strings.Split(dotted(ip), ".")
-	for i, j := 0, len(parts)-1; i < j; i, j = i+1, j-1 {
-		parts[i], parts[j] = parts[j], parts[i]
-	}
-	if ip.Is4() {
-		return strings.Join(parts, ".") + ".in-addr.arpa"
-	}
-	return strings.Join(parts, ".") + ".ip6.arpa"
-}
-
 // urlEscape escapes all but RFC 3986's unreserved characters (§7.3).
 func urlEscape(s string) string {
 	var b strings.Builder
