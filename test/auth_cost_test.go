@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ebbmail/ebb/test/harness"
 )
 
 const bigPass = "big secret 3"
@@ -196,10 +198,13 @@ func TestAuthRotatingGuesserSlowedPerAccount(t *testing.T) {
 // behind the flood past directory.auth_wait and get 454.
 func TestAuthOwnerGetsInDuringAFlood(t *testing.T) {
 	e := newArgonEnv(t, "auth_memory = \"128M\"\nauth_wait = \"3s\"\n")
+	var asked atomic.Int32 // AUTH commands sent and not yet answered
 	guess := func(ip string, i int) int {
 		c := dialSMTP(t, ip, e.Sub, false)
 		c.startTLS()
+		asked.Add(1)
 		code, _ := c.authPlain("big@example.test", fmt.Sprintf("wrong %d", i))
+		asked.Add(-1)
 		c.conn.Close()
 		return code
 	}
@@ -223,7 +228,8 @@ func TestAuthOwnerGetsInDuringAFlood(t *testing.T) {
 			}
 		}(i)
 	}
-	time.Sleep(1500 * time.Millisecond) // the flood is queued at the gate
+	// The flood is queued at the gate: most guessers wait for an answer.
+	harness.WaitFor(t, "40 of the 60 guesses to wait for their answer", 20*time.Second, func() bool { return asked.Load() >= 40 })
 	c := dialSMTP(t, "127.0.0.9", e.Sub, false)
 	c.startTLS()
 	start := time.Now()

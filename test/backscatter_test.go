@@ -137,7 +137,8 @@ func TestNoBackscatter(t *testing.T) {
 	}
 	c.cmd("QUIT")
 	e.waitCount("bob", 1, 10*time.Second)
-	time.Sleep(300 * time.Millisecond)
+	// Done with it: a bounce would have been queued before its removal.
+	harness.WaitLog(t, e.Log, "msg=removed ", 1, 10*time.Second)
 
 	log := e.Log()
 	if strings.Contains(log, "bounce queued") {

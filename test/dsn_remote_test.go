@@ -95,8 +95,17 @@ func TestDSNsLeaveWithTheRemoteTranscript(t *testing.T) {
 	if success != 1 || failure != 1 || delay != 1 {
 		t.Fatalf("DSNs: %d success, %d failure, %d delay; want 1 each", success, failure, delay)
 	}
-	// No more: nothing for NOTIFY=NEVER, no "relayed" report from two.
-	time.Sleep(3 * time.Second)
+	// No more: nothing for NOTIFY=NEVER, no "relayed" report from two, no
+	// second delay notice. Wait until two has decided NEVER's case, every
+	// message two queued but the greylisted original is done, and the
+	// original has been tried twice more since the delay notice.
+	retries := func() int { return strings.Count(two.Log(), "rcpt=g@greylist.example") }
+	since := retries()
+	harness.WaitFor(t, "two to settle (NOTIFY=NEVER decided, the DSNs done, two more greylisted tries)", 30*time.Second, func() bool {
+		l := two.Log()
+		return strings.Contains(l, "rcpt=n@nouser.example") && strings.Contains(l, "no bounce: the sender's NOTIFY leaves out FAILURE") &&
+			strings.Count(l, "msg=queued ")-1 == strings.Count(l, "msg=removed ") && retries() >= since+2
+	})
 	if n := two.count("bob"); n != 3 {
 		t.Fatalf("bob has %d messages, want 3", n)
 	}

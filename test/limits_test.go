@@ -71,7 +71,7 @@ func TestLimitsBDATOverTheSizeLimitGets552(t *testing.T) {
 		t.Errorf("a small message after the refusal: %d %s", code, msg)
 	}
 	e.waitMail("demo", 1)
-	time.Sleep(300 * time.Millisecond)
+	harness.WaitLog(t, e.Log, "msg=removed ", 1, 15*time.Second) // the small one is done
 	if left := e.queueFiles(); len(left) != 0 {
 		t.Errorf("spool keeps %v", left)
 	}

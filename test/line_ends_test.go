@@ -46,7 +46,8 @@ func TestMaildirFilesHaveOneLineEnd(t *testing.T) {
 	c.cmd("QUIT")
 
 	e.waitMail("demo", 4)
-	time.Sleep(200 * time.Millisecond)
+	// All four done: no delivery is still to come.
+	harness.WaitLog(t, e.Log, "msg=removed ", 4, 15*time.Second)
 	ents, _ := os.ReadDir(e.newDir("demo"))
 	if len(ents) != 4 {
 		t.Fatalf("%d messages, want 4", len(ents))

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ebbmail/ebb/test/harness"
 )
 
 // Two ebb instances on 127.0.0.2 and 127.0.0.3 that find each other
@@ -43,8 +45,13 @@ func TestRelayOutTwoInstances(t *testing.T) {
 			t.Log(l)
 		}
 	}
-	// Exactly once, also after the idle session has closed.
-	time.Sleep(500 * time.Millisecond)
+	// Exactly once, also after the idle session has closed (relay.idle_timeout):
+	// every session two saw has ended.
+	harness.WaitFor(t, "two's SMTP sessions to end", 20*time.Second, func() bool {
+		l := two.Log()
+		n := strings.Count(l, `msg="smtp connect"`)
+		return n > 0 && strings.Count(l, `msg="smtp disconnect"`) == n
+	})
 	if n := two.count("bob"); n != 1 {
 		t.Errorf("bob has %d messages, want 1", n)
 	}

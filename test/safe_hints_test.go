@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -18,20 +16,7 @@ import (
 func ordinaryUser(t *testing.T) harness.User {
 	t.Helper()
 	harness.RequireRoot(t)
-	const name = "ebbnewbie"
-	if _, err := user.Lookup(name); err != nil {
-		out, err := exec.Command("useradd", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name).CombinedOutput()
-		if err != nil && !strings.Contains(string(out), "already exists") {
-			t.Fatalf("useradd %s: %v: %s", name, err, out)
-		}
-	}
-	u, err := user.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return harness.User{Name: name, UID: uid, GID: gid}
+	return harness.EnsureLoginUser(t, "ebbnewbie")
 }
 
 // Hints as an ordinary user, followed as the issue asks (issue 21): a

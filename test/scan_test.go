@@ -201,10 +201,10 @@ func TestScanVerdictsAtSMTPTime(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
-	time.Sleep(300 * time.Millisecond)
-	if left := spoolFiles(t, e.Spool); len(left) != 0 {
-		t.Errorf("refused messages left data in the spool: %v", left)
-	}
+	// Refused messages leave no data in the spool (the accepted ones leave
+	// it once delivered).
+	harness.WaitFor(t, "the spool to empty (refused messages must leave no data there)", 15*time.Second,
+		func() bool { return len(spoolFiles(t, e.Spool)) == 0 })
 }
 
 // With reject_score 0 spam is only tagged, in SpamAssassin's conventions.
@@ -446,12 +446,12 @@ func TestScanKill9DuringScan(t *testing.T) {
 		t.Fatalf("resent after the restart: %q", r)
 	}
 	e.waitCount("alice", 1, 15*time.Second)
-	time.Sleep(500 * time.Millisecond)
+	// Everything settled: the resent message is done, and the data file of
+	// the killed scan must not be left in the spool (nor delivered).
+	harness.WaitFor(t, "the spool to empty (the killed scan's data file must not be left there)", 15*time.Second,
+		func() bool { return len(spoolFiles(t, e.Spool)) == 0 })
 	if c := e.count("alice"); c != 1 {
 		t.Errorf("alice has %d copies, want 1", c)
-	}
-	if left := spoolFiles(t, e.Spool); len(left) != 0 {
-		t.Errorf("the data file of the killed scan is left in the spool: %v", left)
 	}
 }
 
@@ -601,13 +601,13 @@ func TestScanMilterQuarantineHolds(t *testing.T) {
 	if r := scanSend(t, e.SMTP, "alice@example.test", mimeMsg("quarantined", "see attached", "eicar.com", []byte(harness.EICAR()))); !strings.HasPrefix(r, "250") {
 		t.Fatalf("reply %q, want 250 (quarantine accepts)\n%s", r, mi.Log())
 	}
-	time.Sleep(time.Second)
+	var r harness.Result
+	harness.WaitFor(t, "mailq to show the message held", 15*time.Second, func() bool {
+		r = harness.Run(t, exec.Command(harness.Ebb(t), "mailq", "-c", e.Conf), nil)
+		return strings.Contains(strings.ToLower(r.Stdout), "held")
+	})
 	if n := e.count("alice"); n != 0 {
 		t.Errorf("the quarantined message was delivered (%d in alice's new/)", n)
-	}
-	r := harness.Run(t, exec.Command(harness.Ebb(t), "mailq", "-c", e.Conf), nil)
-	if !strings.Contains(strings.ToLower(r.Stdout), "held") {
-		t.Errorf("mailq does not show the message held:\n%s", r.Stdout)
 	}
 	if !strings.Contains(e.Log(), `msg="scan: message held"`) {
 		t.Errorf("no log line for the hold:\n%s", scanLines(e.Log(), "scan"))
@@ -671,7 +671,9 @@ func TestScanClamdSessionReuse(t *testing.T) {
 			t.Fatalf("after message %d: %d idle sessions, want the one reused", i, n)
 		}
 	}
-	time.Sleep(2500 * time.Millisecond) // clamd closes the idle session
+	// clamd closes the idle session (IdleTimeout 1): our end of it is
+	// left in CLOSE_WAIT.
+	harness.WaitFor(t, "clamd to close the idle session", 15*time.Second, func() bool { return harness.ClosedByPeer(cl.Addr) })
 	if r := c.Scan(context.Background(), eicar); r.Status != scan.Infected {
 		t.Fatalf("after clamd closed the session: %s (%v), want virus", r.Status, r.Err)
 	}

@@ -101,7 +101,7 @@ func TestServeLogsAndMetrics(t *testing.T) {
 	harness.Swaks(t, "--server", e.SMTP, "--from", "s@example.org", "--to", "alice@example.test")
 	harness.Swaks(t, "--server", e.SMTP, "--from", "s@example.org", "--to", "nobody@example.test")
 	e.waitCount("alice", 1, 10*time.Second)
-	time.Sleep(200 * time.Millisecond) // the queue removes the message after delivery
+	harness.WaitLog(t, e.Log, "msg=removed ", 1, 10*time.Second) // the delivery is counted
 
 	log := e.Log()
 	accepted := regexp.MustCompile(`msg="smtp message accepted" conn=(\w+) queue_id=(\w+)`).FindStringSubmatch(log)
@@ -208,13 +208,15 @@ func TestServeSignals(t *testing.T) {
 		t.Fatalf("DATA: %q", r)
 	}
 	fmt.Fprintf(c.w, "From: s@example.org\r\nSubject: in flight\r\n\r\nfirst half\r\n")
-	time.Sleep(200 * time.Millisecond)
 	srv := e.srv
 	e.Signal(syscall.SIGTERM)
-	time.Sleep(300 * time.Millisecond)
-	if _, err := serveDial(e.SMTP); err == nil {
-		t.Errorf("still accepting connections after SIGTERM")
-	}
+	harness.WaitFor(t, "the listener to close after SIGTERM", 10*time.Second, func() bool {
+		c, err := serveDial(e.SMTP)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
 	fmt.Fprintf(c.w, "second half\r\n.\r\n")
 	if r, _ := c.reply(); !strings.HasPrefix(r, "250") {
 		t.Errorf("the message in flight at SIGTERM got %q, want 250", r)

@@ -337,7 +337,12 @@ vacation :days 7 :subject "Away" "I am away until Monday.";
 		}
 		send("after the period", "")
 		e.waitFiles("carol", "", 2)
-		time.Sleep(300 * time.Millisecond)
+		// Every response ebb deliver handed the daemon is done: no third
+		// is on its way.
+		harness.WaitFor(t, "the daemon's queue to finish what it took", 15*time.Second, func() bool {
+			l := e.log()
+			return strings.Count(l, "msg=queued ") == strings.Count(l, "msg=removed ")
+		})
 		if got := len(e.files("carol", "")); got != 2 {
 			t.Errorf("carol got %d responses, want 2 (one per period)", got)
 		}

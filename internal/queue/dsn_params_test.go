@@ -147,8 +147,9 @@ func TestNotifyDecidesWhichDSNsAreSent(t *testing.T) {
 			t.Errorf("%s: %q, want %q", k, got[k], v)
 		}
 	}
+	// Empty: every DSN was queued before its message left, and delivered
+	// before it left in turn.
 	eventually(t, "spool empty", func() bool { return len(spoolFiles(t, q)) == 0 })
-	time.Sleep(100 * time.Millisecond)
 	// NEVER: no failure DSN; the next hop with DSN reports itself.
 	if n := rec.count("alice@example.test"); n != 1 {
 		t.Fatalf("%d DSNs to the sender, want 1 (the success DSN)", n)
@@ -190,8 +191,9 @@ func TestUndeliverableDSNIsDroppedNotBounced(t *testing.T) {
 	rec.setOutcome(func(rcpt string) error { return remoteRefusal(rcpt) })
 	run(t, q, Transports{Local: rec})
 	receiveEnv(t, q, &Envelope{From: "", Proto: "dsn", Recipients: []string{"gone@example.net"}}, "Subject: a bounce\r\n\r\nx\r\n")
+	// Empty: every DSN was queued before its message left, and delivered
+	// before it left in turn.
 	eventually(t, "spool empty", func() bool { return len(spoolFiles(t, q)) == 0 })
-	time.Sleep(100 * time.Millisecond)
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	if len(rec.calls) != 1 {

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -102,6 +104,7 @@ first_valid_uid = 1
 mail_location = maildir:~/Maildir
 pop3_uidl_format = %%08Xu%%08Xv
 mail_max_userip_connections = 50
+verbose_proctitle = yes
 passdb {
   driver = passwd-file
   mechanisms = plain login
@@ -177,6 +180,34 @@ func (d *RemoteDovecot) Stop() {
 	// Children (imap, pop3 sessions) go with the process group.
 	syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
 	d.cmd = nil
+}
+
+// Idling reports whether one of this Dovecot's IMAP sessions of user is in
+// IDLE (verbose_proctitle: "imap [USER IP IDLE]"), so that a test can wait
+// for a client to be waiting for a push.
+func (d *RemoteDovecot) Idling(user string) bool {
+	if d.cmd == nil {
+		return false
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, stat := range procs {
+		b, err := os.ReadFile(stat)
+		// pid (comm) state ppid pgrp ...: the sessions are in Dovecot's
+		// process group.
+		i := bytes.LastIndexByte(b, ')')
+		if err != nil || i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 3 || f[2] != strconv.Itoa(d.cmd.Process.Pid) {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join(filepath.Dir(stat), "cmdline"))
+		if c := string(cmdline); strings.Contains(c, "imap ["+user+" ") && strings.Contains(c, " IDLE]") {
+			return true
+		}
+	}
+	return false
 }
 
 // Log is Dovecot's log so far.

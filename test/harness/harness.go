@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/user"
@@ -98,6 +99,20 @@ func Unprivileged(t testing.TB) User {
 // when missing.
 func EnsureUser(t testing.TB, name string) User {
 	t.Helper()
+	return ensureUser(t, name, "--system", "--user-group")
+}
+
+// EnsureLoginUser returns the login account name (uid ≥ 1000, as a person
+// has), creating it when missing.
+func EnsureLoginUser(t testing.TB, name string) User {
+	t.Helper()
+	return ensureUser(t, name)
+}
+
+// ensureUser creates users one at a time: tests run in parallel, and two
+// useradds at once can fail on the lock of /etc/passwd.
+func ensureUser(t testing.TB, name string, kind ...string) User {
+	t.Helper()
 	userMu.Lock()
 	defer userMu.Unlock()
 	u, err := user.Lookup(name)
@@ -105,8 +120,8 @@ func EnsureUser(t testing.TB, name string) User {
 		if os.Geteuid() != 0 {
 			t.Fatalf("user %s does not exist and only root can create it: run the tests as root (the test command does)", name)
 		}
-		out, err := exec.Command("useradd", "--system", "--user-group", "--no-create-home",
-			"--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name).CombinedOutput()
+		args := append(kind, "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name)
+		out, err := exec.Command("useradd", args...).CombinedOutput()
 		if err != nil && !strings.Contains(string(out), "already exists") {
 			t.Fatalf("useradd %s: %v: %s", name, err, out)
 		}
@@ -229,6 +244,38 @@ func WaitTCP(t testing.TB, addr, greeting string, timeout time.Duration) {
 	t.Fatalf("%s not ready after %s: %v", addr, timeout, last)
 }
 
+// WaitFor waits until cond is true, checking it every 20 ms, and fails the
+// test naming what it waited for when within passes first. It is how a
+// test watches for an event it cannot be told about (a file appearing, a
+// log line, a queue emptying): the deadline is generous, the wait as short
+// as the event allows.
+func WaitFor(t testing.TB, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// WaitLog waits until the text log returns (a daemon's log) holds s at
+// least n times, and fails the test with the log's tail when within passes
+// first.
+func WaitLog(t testing.TB, log func() string, s string, n int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for strings.Count(log(), s) < n {
+		if time.Now().After(deadline) {
+			l := strings.Split(strings.TrimRight(log(), "\n"), "\n")
+			t.Fatalf("waited %s for %d log lines with %q, found %d; log tail:\n%s",
+				within, n, s, strings.Count(log(), s), strings.Join(l[max(0, len(l)-30):], "\n"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // Result is what a finished command did.
 type Result struct {
 	Code   int
@@ -274,4 +321,26 @@ func Install(t testing.TB, pkgs ...string) {
 		t.Fatalf("the test needs the Debian packages %s, not installed here: test/run-all.sh installs test/packages.txt (or: apt-get install --no-install-recommends %s)",
 			strings.Join(missing, ", "), strings.Join(missing, " "))
 	}
+}
+
+// ClosedByPeer reports whether a TCP connection of this network namespace
+// to remote (host:port, IPv4) was closed by remote and not yet by us
+// (CLOSE_WAIT in /proc/net/tcp): a server ended an idle session.
+func ClosedByPeer(remote string) bool {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil || !ap.Addr().Is4() {
+		return false
+	}
+	a := ap.Addr().As4()
+	// /proc/net/tcp writes the address as the 32-bit word in host order
+	// (little-endian here), then the port in big-endian hex.
+	want := fmt.Sprintf("%02X%02X%02X%02X:%04X", a[3], a[2], a[1], a[0], ap.Port())
+	b, _ := os.ReadFile("/proc/net/tcp")
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 3 && f[2] == want && f[3] == "08" {
+			return true
+		}
+	}
+	return false
 }
