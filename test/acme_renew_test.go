@@ -184,6 +184,7 @@ func (r *acmeRig) tlsaOf(path string) string {
 // served by SNI on the HTTPS listener; a renewal at 30 days before the
 // end moves to the pre-made next key.
 func TestACMEIssuesAndRenewsAgainstPebble(t *testing.T) {
+	t.Parallel()
 	r := newACMERig(t, false)
 	r.dns.MustAdd("mail.example.test. A 127.0.0.1", "mta-sts.example.test. A 127.0.0.1")
 	r.m.SetWanted([]string{"mail.example.test"}, [][]string{{"mta-sts.example.test"}})
@@ -247,6 +248,7 @@ func TestACMEIssuesAndRenewsAgainstPebble(t *testing.T) {
 // break, and says why; once the next key's record is published too, the
 // next renewal rolls to it.
 func TestACMERenewalKeepsTheKeyATLSANames(t *testing.T) {
+	t.Parallel()
 	r := newACMERig(t, true)
 	r.dns.MustAdd("mail.example.test. A 127.0.0.1")
 	r.m.SetWanted([]string{"mail.example.test"}, nil)
@@ -286,6 +288,7 @@ func TestACMERenewalKeepsTheKeyATLSANames(t *testing.T) {
 // retried after acme.retry_min, doubling; fixed DNS and a RetryNow (SIGHUP)
 // get the certificate. A name without any address is not ordered at all.
 func TestACMEFailureKeepsTheCAsWordsAndBacksOff(t *testing.T) {
+	t.Parallel()
 	r := newACMERig(t, false)
 	r.dns.MustAdd("mail.example.test. A 127.0.0.1", "mta-sts.broken.test. A 127.0.0.3")
 	r.m.SetWanted([]string{"mail.example.test"}, [][]string{{"mta-sts.broken.test"}, {"autoconfig.nodns.test"}})
@@ -350,6 +353,7 @@ func TestACMEFailureKeepsTheCAsWordsAndBacksOff(t *testing.T) {
 // it there, and ebb removes it afterwards. A wrong TSIG secret is refused
 // by the server, and the failure says so.
 func TestACMEDNS01ByRFC2136AgainstPebble(t *testing.T) {
+	t.Parallel()
 	secret := base64.StdEncoding.EncodeToString([]byte("a test secret of thirty-two bytes"))
 	var keyFile string
 	var srv *dnstest.Server

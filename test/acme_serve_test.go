@@ -174,6 +174,7 @@ func httpsTo(port int, e *acmeServe) *http.Client {
 // autoconfig is what Thunderbird reads; plain HTTP redirects; the expiry
 // is a metric.
 func TestServeWithACMEAgainstPebble(t *testing.T) {
+	t.Parallel()
 	e := startACMEServe(t)
 	states := e.waitStored("mail.example.test", "mta-sts.example.test", "autoconfig.example.test")
 	roots := e.pebble.RootPool(t)
@@ -302,6 +303,7 @@ func TestServeWithACMEAgainstPebble(t *testing.T) {
 // A failing order is a log line and a doctor finding with the CA's own
 // words and the fix; the certificates that work are doctor's ok lines.
 func TestServeWithACMEFailureIsReportedWithTheCAsWords(t *testing.T) {
+	t.Parallel()
 	e := startACMEServe(t)
 	e.waitStored("mail.example.test", "mta-sts.example.test", "autoconfig.example.test")
 	deadline := time.Now().Add(60 * time.Second)

@@ -15,6 +15,7 @@ import (
 // a real account and an unknown one alike, while the owner still gets in
 // from where they logged in before.
 func TestAuthBudgetHoldsAcrossRotatingSources(t *testing.T) {
+	t.Parallel()
 	const budget = 8
 	e := newSubEnv(t, fmt.Sprintf("auth_failures_before_delay = 1000\nauth_max_failures_per_ip = 1000\nauth_max_failures_per_account = %d\n", budget))
 	login := func(ip, user, pass string) (int, string) {

@@ -64,6 +64,7 @@ func peakRSS(t *testing.T, pid int) int64 {
 // than directory.auth_wait gets 454 4.7.0, and the peak stays under
 // 100 MiB plus that budget. The owner still logs in afterwards.
 func TestAuthSixtyParallelWrongPasswordsStayInTheBudget(t *testing.T) {
+	// Not t.Parallel: it measures ebb's memory (peak RSS): alone.
 	const budget = 128 << 20
 	e := newArgonEnv(t, "auth_memory = \"128M\"\nauth_wait = \"4s\"\n")
 	idle := peakRSS(t, e.srv.Pid())
@@ -108,6 +109,7 @@ func TestAuthSixtyParallelWrongPasswordsStayInTheBudget(t *testing.T) {
 // costs (a dummy hash with the same parameters), so AUTH's timing does not
 // say which accounts exist. Before: 7 ms against 330 ms.
 func TestAuthUnknownUserTakesAsLongAsAWrongPassword(t *testing.T) {
+	// Not t.Parallel: it compares answer times: alone.
 	// A 32 MiB, 2-pass argon2id keeps the test short; the dummy hash takes
 	// the same parameters, whatever they are.
 	e := newArgonEnv(t, "argon2_memory = \"32M\"\nargon2_time = 2\n")
@@ -161,6 +163,7 @@ func TestAuthUnknownUserTakesAsLongAsAWrongPassword(t *testing.T) {
 // A guesser that takes a new source address for every try is still slowed
 // per account; the owner logging in from a clean address gets in at once.
 func TestAuthRotatingGuesserSlowedPerAccount(t *testing.T) {
+	// Not t.Parallel: it measures answer times: alone.
 	e := newSubEnv(t, "auth_failures_before_delay = 2\n")
 	var took []time.Duration
 	for i := 0; i < 6; i++ {
@@ -197,6 +200,7 @@ func TestAuthRotatingGuesserSlowedPerAccount(t *testing.T) {
 // check ahead of them: it gets in, where in arrival order it would wait
 // behind the flood past directory.auth_wait and get 454.
 func TestAuthOwnerGetsInDuringAFlood(t *testing.T) {
+	// Not t.Parallel: it measures the owner's wait under a flood: alone.
 	e := newArgonEnv(t, "auth_memory = \"128M\"\nauth_wait = \"3s\"\n")
 	var asked atomic.Int32 // AUTH commands sent and not yet answered
 	guess := func(ip string, i int) int {

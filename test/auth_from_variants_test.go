@@ -176,6 +176,7 @@ func (v fromVariant) expand(a, b string) string {
 // Every Authentication-Results field ebb stored parses with a strict RFC
 // 8601 parser (python3's authres).
 func TestAuthFromVariantsNeverSpoof(t *testing.T) {
+	t.Parallel()
 	variants := fromVariants()
 	dns := startDNS(t)
 	port := commonPort(t, "127.0.0.2", "127.0.0.3")

@@ -18,6 +18,7 @@ import (
 // with our authserv-id is not stored while another server's is; every
 // stored message carries exactly one A-R of ours.
 func TestAuthInboundVerdicts(t *testing.T) {
+	t.Parallel()
 	dns := startDNS(t)
 	dns.MustAdd(
 		`bank.example. 300 IN TXT "v=spf1 ip4:192.0.2.1 -all"`,

@@ -76,6 +76,7 @@ var spfCases = []spfCase{
 // implementation) give the same result for each case, both asking the
 // same loopback DNS server.
 func TestSPFAgreesWithPyspf(t *testing.T) {
+	t.Parallel()
 	dns := startDNS(t)
 	dns.MustAdd(spfZone...)
 	dns.ServFail("flaky.example.", true)
@@ -109,6 +110,7 @@ func TestSPFAgreesWithPyspf(t *testing.T) {
 // up) passes, and a DNS failure's reason in Authentication-Results names
 // the resolver that was asked (dns.resolver), not the system's.
 func TestAuthSPFMacroAndReason(t *testing.T) {
+	t.Parallel()
 	dns := startDNS(t)
 	dns.MustAdd(spfZone...)
 	dns.MustAdd(`jack+jill.amac.example.allow.example. A 127.0.0.2`)

@@ -68,6 +68,7 @@ func dialFrom(t *testing.T, addr, src string) *smtpConn {
 // mailbox, a mailbox whose name cannot be a directory and the odd senders
 // were answered 250 and bounced; "john smith" got 451 4.3.0.
 func TestNoBackscatter(t *testing.T) {
+	t.Parallel()
 	e := newServeEnv(t, serveOpts{})
 	e.ebbAsUser("user", "add", "-c", e.Conf, "--no-password", "carol@example.test")
 	e.ebbAsUser("user", "disable", "-c", e.Conf, "carol@example.test")
@@ -157,6 +158,7 @@ func TestNoBackscatter(t *testing.T) {
 // "RCPT TO:<Postmaster>" of §4.1.1.3, which a server MUST accept, is the
 // postmaster of the host's own domain (the one added first).
 func TestPostmasterOfAHostedDomainIsAccepted(t *testing.T) {
+	t.Parallel()
 	e := newServeEnv(t, serveOpts{Extra: "[directory]\npostmaster = \"alice@example.test\"\n"})
 	c := dialFrom(t, e.SMTP, "127.0.0.2")
 	c.cmd("EHLO client.example.org")

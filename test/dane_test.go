@@ -81,6 +81,7 @@ func newDANECA(t *testing.T) *daneCA {
 // explain, the log and ebb route name the policy; following mailq's fix
 // (dane.exempt) delivers the deferred one.
 func TestDANEAgainstSignedZones(t *testing.T) {
+	t.Parallel()
 	harness.RequireRoot(t)
 	T := harness.Dir(t)
 	ips := []string{"127.0.0.2", "127.0.0.31", "127.0.0.32", "127.0.0.33"}

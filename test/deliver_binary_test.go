@@ -13,6 +13,7 @@ import (
 // for every case it must answer exactly as `ebb deliver` does — the same
 // exit code, the same stderr, the same stored message.
 func TestEbbDeliverBinaryAnswersAsEbbDeliver(t *testing.T) {
+	t.Parallel()
 	m := newMailEnv(t, "")
 	m.addMailboxes("example.com", []string{"alice", "bob"}, nil)
 	mda := harness.EbbDeliver(t)

@@ -18,6 +18,7 @@ import (
 // speaks CRLF) with RFC822.SIZE equal to the ,W= ebb put in the name — in
 // INBOX and in folders, including a non-ASCII one.
 func TestDeliverDovecotReads(t *testing.T) {
+	t.Parallel()
 	m := newMailEnv(t, "")
 	m.addMailboxes("example.com", []string{"alice"}, nil)
 	type sent struct {

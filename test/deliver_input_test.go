@@ -59,6 +59,7 @@ func copyExecutable(t *testing.T, src, dst string) {
 // first line that is not a header field below an empty line, as Postfix's
 // cleanup does). S= and W= stay exact, nothing is left in tmp/.
 func TestDeliverSizesAndOddInput(t *testing.T) {
+	t.Parallel()
 	const rp = "Return-Path: <bob@example.net>\n"
 	crlfMsg := []byte("Subject: crlf\r\nFrom: a@b\r\n\r\nline one\r\nline two\r\n")
 	cases := []struct {

@@ -18,6 +18,7 @@ import (
 // deliver -d opens it the usual way, which migrates it, says why at debug
 // level, and delivers.
 func TestDeliverMigratesAnOlderDirectory(t *testing.T) {
+	t.Parallel()
 	m := newMailEnv(t, "\n[log]\nlevel = \"debug\"\n")
 	m.addMailboxes("example.com", []string{"alice"}, nil)
 	if directory.SchemaVersion() != 3 {
@@ -61,6 +62,7 @@ func TestDeliverMigratesAnOlderDirectory(t *testing.T) {
 // read-only open's failure is not followed by a second, read-write open
 // that would wait as long again.
 func TestDeliverBusyDirectoryWaitsOnce(t *testing.T) {
+	// Not t.Parallel: it measures one busy_timeout against two: alone.
 	const busy = 3 * time.Second
 	m := newMailEnv(t, fmt.Sprintf("\n[directory]\nbusy_timeout = %q\n", busy.String()))
 	m.addMailboxes("example.com", []string{"alice"}, nil)

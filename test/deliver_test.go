@@ -16,6 +16,7 @@ import (
 // line: exit 75 (the MTA retries), directory, errno, uid, owner and mode,
 // the setting that chose the path, the fix.
 func TestDeliverStoryTmpNotWritable(t *testing.T) {
+	t.Parallel()
 	m := newMailEnv(t, "")
 	m.addMailboxes("example.com", []string{"alice"}, nil)
 	box := m.maildir(m.boxOf("alice", "example.com"))
@@ -62,6 +63,7 @@ func exactMessage(n int) []byte {
 // Which directory refuses changes the words, never the shape: exit 75, the
 // directory named with owner and mode, nothing left behind.
 func TestDeliverPermissionDenied(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		setup   func(m *mailEnv, box string)
@@ -109,6 +111,7 @@ func TestDeliverPermissionDenied(t *testing.T) {
 // With mail.create = false a missing Maildir is not made: the error names
 // which of tmp/, new/, cur/ is missing.
 func TestDeliverMissingMaildir(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name, remove, want string
 	}{
@@ -143,6 +146,7 @@ func TestDeliverMissingMaildir(t *testing.T) {
 
 // A regular file where a directory belongs is named as such.
 func TestDeliverPathIsAFile(t *testing.T) {
+	t.Parallel()
 	for _, where := range []string{"Maildir", "tmp"} {
 		t.Run(where, func(t *testing.T) {
 			m := newMailEnv(t, "")
@@ -170,6 +174,7 @@ func TestDeliverPathIsAFile(t *testing.T) {
 // Disk full: a 1 MiB tmpfs. The big message fails with ENOSPC, exit 75, and
 // its partial tmp/ file is gone; a small one still goes through.
 func TestDeliverDiskFull(t *testing.T) {
+	t.Parallel()
 	m := newMailEnv(t, "")
 	mnt := filepath.Join(m.Dir, "small")
 	os.MkdirAll(mnt, 0o755)
@@ -204,6 +209,7 @@ func TestDeliverDiskFull(t *testing.T) {
 // Over quota is temporary (75) or permanent (77) by mail.over_quota; under
 // quota the delivery is counted in maildirsize.
 func TestDeliverQuota(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name, extra string
 		quota       string
@@ -248,6 +254,7 @@ func TestDeliverQuota(t *testing.T) {
 // A message that already carries our Delivered-To is a loop: refused for
 // good (5.4.6, exit 65), nothing stored.
 func TestDeliverLoop(t *testing.T) {
+	t.Parallel()
 	m := newMailEnv(t, "")
 	m.addMailboxes("example.com", []string{"alice"}, nil)
 	box := m.boxOf("alice", "example.com")
@@ -280,6 +287,7 @@ func TestDeliverLoop(t *testing.T) {
 
 // What ebb adds, and the flags that choose it.
 func TestDeliverHeadersAndFolders(t *testing.T) {
+	t.Parallel()
 	m := newMailEnv(t, "")
 	m.addMailboxes("example.com", []string{"alice"}, nil)
 	body := testMessage("hdr", 200)
@@ -338,6 +346,7 @@ func TestDeliverHeadersAndFolders(t *testing.T) {
 
 // Usage mistakes are 64 and deliver nothing.
 func TestDeliverUsage(t *testing.T) {
+	t.Parallel()
 	m := newMailEnv(t, "")
 	box := m.maildir(filepath.Join(m.Root, "Maildir"))
 	for _, args := range [][]string{
@@ -358,6 +367,7 @@ func TestDeliverUsage(t *testing.T) {
 
 // An alias to two mailboxes: one written file, hard-linked into both.
 func TestDeliverAliasFanOut(t *testing.T) {
+	t.Parallel()
 	m := newMailEnv(t, "")
 	m.addMailboxes("example.com", []string{"alice", "bob"}, map[string][]string{
 		"team@example.com": {"alice@example.com", "bob@example.com"}})

@@ -19,6 +19,7 @@ import (
 
 // The admin commands, against both backends.
 func TestDirectoryCLIAdministration(t *testing.T) {
+	t.Parallel()
 	for _, b := range dirBackends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			b.must(t, nil, "domain", "add", "Example.TEST")
@@ -121,6 +122,7 @@ func TestDirectoryCLIAdministration(t *testing.T) {
 // Two ebb processes adding users at the same moment both succeed: SQLite
 // waits on busy_timeout in WAL mode, PostgreSQL just takes both.
 func TestDirectoryConcurrentCLIWriters(t *testing.T) {
+	t.Parallel()
 	for _, b := range dirBackends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			b.must(t, nil, "domain", "add", "example.test")
@@ -156,6 +158,7 @@ func TestDirectoryConcurrentCLIWriters(t *testing.T) {
 // A SQLite file that another process keeps locked is a temporary error that
 // names the file and says why, not a hang and not a permanent failure.
 func TestDirectoryLockedSQLiteIsTemporary(t *testing.T) {
+	t.Parallel()
 	b := newDirBackend(t, "sqlite", "")
 	b.must(t, nil, "domain", "add", "example.test")
 	text := strings.Replace(string(mustRead(t, b.cfgFile)), `busy_timeout = "10s"`, `busy_timeout = "300ms"`, 1)
@@ -200,6 +203,7 @@ func mustRead(t *testing.T, p string) []byte {
 
 // A PostgreSQL nobody listens on: exit 75, naming host:port and the cause.
 func TestDirectoryUnreachablePostgresNamesHostPort(t *testing.T) {
+	t.Parallel()
 	port := harness.FreePort(t)
 	b := newDirBackend(t, "postgres", fmt.Sprintf("postgres://ebb:secretpw@127.0.0.1:%d/mail", port))
 	r := b.ebb(t, nil, "user", "list")
@@ -216,6 +220,7 @@ func TestDirectoryUnreachablePostgresNamesHostPort(t *testing.T) {
 // real tools (doveadm pw, openssl passwd), imports and each user logs in
 // with the old password; the hash is then argon2id.
 func TestDirectoryImportDovecotPasswdThenLogin(t *testing.T) {
+	t.Parallel()
 	harness.Install(t, "dovecot-core", "openssl")
 	type user struct{ name, scheme, password, hash string }
 	users := []*user{
@@ -310,6 +315,7 @@ func TestDirectoryImportDovecotPasswdThenLogin(t *testing.T) {
 // A CSV import is one transaction: a dry run changes nothing, bad lines are
 // named by number and skipped, the rest lands.
 func TestDirectoryImportCSV(t *testing.T) {
+	t.Parallel()
 	b := newDirBackend(t, "sqlite", "")
 	path := filepath.Join(filepath.Dir(b.cfgFile), "users.csv")
 	os.WriteFile(path, []byte(strings.Join([]string{

@@ -18,6 +18,7 @@ import (
 // addresses exit 67, a disabled mailbox is permanent, and a directory that
 // cannot be reached is temporary (75) with a sentence naming the database.
 func TestDirectoryDeliverThroughTheDirectory(t *testing.T) {
+	t.Parallel()
 	for _, b := range dirBackends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			b.must(t, nil, "domain", "add", "example.test")
@@ -150,6 +151,7 @@ func TestDirectoryDeliverThroughTheDirectory(t *testing.T) {
 }
 
 func TestDirectoryDeliverWithUnreachableDirectoryIsTemporary(t *testing.T) {
+	t.Parallel()
 	t.Run("postgres down", func(t *testing.T) {
 		port := harness.FreePort(t)
 		b := newDirBackend(t, "postgres", fmt.Sprintf("postgres://ebb:pw@127.0.0.1:%d/mail", port))

@@ -49,6 +49,7 @@ func findingWith(fs []map[string]any, status string, words ...string) bool {
 }
 
 func TestDirectoryDoctor(t *testing.T) {
+	t.Parallel()
 	pg := harness.SharedPostgres(t)
 
 	t.Run("a DSN with nobody listening names host, port and cause", func(t *testing.T) {

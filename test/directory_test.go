@@ -44,12 +44,14 @@ func openDir(t *testing.T, c *config.Config) *directory.Directory {
 }
 
 func TestDirectorySuiteSQLite(t *testing.T) {
+	t.Parallel()
 	directorytest.Run(t, func(t *testing.T) *directory.Directory {
 		return openDir(t, dirConfig(t.TempDir(), ""))
 	})
 }
 
 func TestDirectorySuitePostgres(t *testing.T) {
+	t.Parallel()
 	pg := harness.SharedPostgres(t)
 	directorytest.Run(t, func(t *testing.T) *directory.Directory {
 		d := openDir(t, dirConfig(t.TempDir(), pg.NewDatabase(t)))
@@ -63,6 +65,7 @@ func TestDirectorySuitePostgres(t *testing.T) {
 // A stopped PostgreSQL is a temporary error naming host:port; when it comes
 // back the same Directory works again without being reopened.
 func TestDirectoryPostgresStoppedMidRunRecovers(t *testing.T) {
+	t.Parallel()
 	pg := harness.StartPostgres(t)
 	ctx := context.Background()
 	d := openDir(t, dirConfig(t.TempDir(), pg.NewDatabase(t)))
@@ -111,6 +114,7 @@ func TestDirectoryPostgresStoppedMidRunRecovers(t *testing.T) {
 
 // The schema a newer ebb wrote is refused, untouched, by Open and migrate.
 func TestDirectorySchemaNewerThanBinaryIsRefused(t *testing.T) {
+	t.Parallel()
 	for _, b := range dirBackends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			d := openDir(t, b.cfg)

@@ -39,6 +39,7 @@ func dkimKeygen(t *testing.T, dns *dnstest.Server, conf, domain, selector, alg s
 // on the sender finds the published keys; a key whose record is not
 // published is a doctor failure.
 func TestDKIMTwoInstancesSignAndVerify(t *testing.T) {
+	t.Parallel()
 	dns := startDNS(t)
 	port := commonPort(t, "127.0.0.2", "127.0.0.3")
 	dns.MustAdd("one.example. 300 IN MX 10 mx.one.example.", "mx.one.example. 300 IN A 127.0.0.2",

@@ -16,6 +16,7 @@ import (
 // and the mail user could not write show at once (on the old code the
 // probes ran as root, which ignores file modes, and passed).
 func TestDoctorWithoutTheMailUserProbesAsNobody(t *testing.T) {
+	t.Parallel()
 	harness.RequireRoot(t)
 	const missing = "ebb-no-such-vmail"
 	dir := harness.Dir(t)

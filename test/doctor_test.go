@@ -65,6 +65,7 @@ func findLines(out, prefix string) []string {
 // same words ebb deliver uses when the mail does arrive: run as root it
 // probes as server.user (root ignores modes; the probe would pass).
 func TestDoctorFindsTheStoryBeforeMailArrives(t *testing.T) {
+	t.Parallel()
 	m := newMailEnv(t, "")
 	m.addMailboxes("example.com", []string{"alice", "bob"}, nil)
 	m.maildir(m.boxOf("bob", "example.com"))
@@ -151,6 +152,7 @@ func TestDoctorFindsTheStoryBeforeMailArrives(t *testing.T) {
 // Each kind of trouble is a FAIL (exit 1) or a WARN (exit 0) naming what
 // and where.
 func TestDoctorFindings(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		extra  string // [mail] keys
@@ -221,6 +223,7 @@ func TestDoctorFindings(t *testing.T) {
 // others do). Tested in a private mount namespace, so the host's /tmp is
 // untouched.
 func TestDoctorWarnsAboutTmp(t *testing.T) {
+	t.Parallel()
 	m := newMailEnv(t, "")
 	bin := filepath.Join(m.Dir, "ebb")
 	copyExecutable(t, m.ebb, bin)

@@ -22,6 +22,7 @@ import (
 // message ebb delivered in INBOX, ebb's quota, and a ManageSieve upload
 // that ebb's next delivery follows.
 func TestDovecotOnEbbDirectory(t *testing.T) {
+	t.Parallel()
 	harness.RequireRoot(t)
 	harness.Install(t, "dovecot-core", "dovecot-imapd", "dovecot-sqlite", "dovecot-pgsql", "dovecot-managesieved", "sieve-connect")
 	t.Run("sqlite", func(t *testing.T) { testDovecotOnEbb(t, "") })

@@ -17,6 +17,7 @@ import (
 // Diagnostic-Code is the reply as sent, with no enhanced code added
 // (§2.3.6); Status takes the class, 5.0.0.
 func TestDSNFieldsForFailuresWithAndWithoutAnMTA(t *testing.T) {
+	t.Parallel()
 	dns := startDNS(t)
 	port := commonPort(t, "127.0.0.2", "127.0.0.6")
 	harness.StartSMTPSink(t, fmt.Sprintf("127.0.0.6:%d", port), "-f", "RCPT", "-B", "550 no such user here")

@@ -17,6 +17,7 @@ import (
 // one offers DSN), a failure DSN quoting the remote, a delay notice
 // quoting the greylisting server, and nothing for NOTIFY=NEVER.
 func TestDSNsLeaveWithTheRemoteTranscript(t *testing.T) {
+	t.Parallel()
 	dns := startDNS(t)
 	ips := []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"}
 	port := commonPort(t, ips...)
@@ -116,6 +117,7 @@ func TestDSNsLeaveWithTheRemoteTranscript(t *testing.T) {
 // with the last remote reply quoted (no SRS here: the copy keeps alice's
 // address as its sender).
 func TestExpiryBounceReachesARemoteSender(t *testing.T) {
+	t.Parallel()
 	dns := startDNS(t)
 	port := commonPort(t, "127.0.0.2", "127.0.0.3", "127.0.0.4")
 	harness.StartSMTPSink(t, fmt.Sprintf("127.0.0.4:%d", port), "-r", "RCPT", "-b", "451 4.7.1 greylisted, try later")

@@ -19,6 +19,7 @@ var replyRef = regexp.MustCompile(`<\*\* +([245][0-9][0-9] [^\n]*\(ref ([A-Z2-7]
 // spool). The text says the stage, the reply, and for what is not a plain
 // policy answer the reason and the fix.
 func TestExplainEveryRefAClientGets(t *testing.T) {
+	t.Parallel()
 	e := newQueueEnv(t, "")
 	e.Start()
 	harness.Install(t, "swaks")

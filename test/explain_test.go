@@ -18,6 +18,7 @@ import (
 // story ends with the delivery: the file written and as which uid. An
 // address query lists every message to or from it with its outcome.
 func TestExplainTheSeedStory(t *testing.T) {
+	t.Parallel()
 	e := newQueueEnv(t, "")
 	box := e.maildir("bob")
 	e.rootOwnedMaildir(box) // the seed's story: the daemon user cannot write it

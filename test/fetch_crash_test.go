@@ -50,6 +50,7 @@ func (e *fetchEnv) startRun(name string) (*exec.Cmd, *strings.Builder) {
 // stop (when the first messages are in the Maildir, while the run waits
 // for the queue to deliver the rest) finds all of them on the server.
 func TestFetchKill9AndServerStoppedMidRun(t *testing.T) {
+	t.Parallel()
 	e := newFetchEnv(t, map[string]string{"alice": "pw-a", "dave": "pw-d"}, "batch = 32\n", false, "")
 	const n = 1000
 	e.Remote.Put(t, "alice", "INBOX", remoteMsgs(n, 1, "crash", 4096)...)

@@ -49,6 +49,7 @@ func imapAppend(t *testing.T, addr, user, pass string, msg []byte) {
 // times out on its own (cause timeout in ebb fetch list) and never holds
 // up the first.
 func TestFetchDaemonIDLEWithAHangingAccount(t *testing.T) {
+	// Not t.Parallel: it bounds IDLE push latency: alone.
 	e := newFetchEnv(t, map[string]string{"alice": "pw-a"}, "max_accounts = 3\ninterval = \"1h\"\n[log]\nlevel = \"debug\"\n", false, "")
 	e.Remote.Put(t, "alice", "INBOX", remoteMsgs(3, 1, "idle", 1000)...)
 	e.add("pw-a", e.imapsArgs("idle", "alice", "alice@example.test")...)

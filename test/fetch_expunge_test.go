@@ -31,6 +31,7 @@ func attemptsOK(page, account string) int {
 // arrives exactly once, one it took arrives at most once, and in the end
 // the server holds nothing.
 func TestFetchWhileAnotherClientExpunges(t *testing.T) {
+	t.Parallel()
 	e := newFetchEnv(t, map[string]string{"alice": "pw-a"}, "interval = \"1h\"\n", true, "")
 	e.add("pw-a", e.imapsArgs("busy", "alice", "alice@example.test", "--after", "delete")...)
 

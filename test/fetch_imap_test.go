@@ -13,6 +13,7 @@ import (
 // new; the server's \Seen is untouched (BODY.PEEK[]); delete and move
 // remove only what is delivered.
 func TestFetchIMAPExactlyOnceKeepDeleteMove(t *testing.T) {
+	t.Parallel()
 	e := newFetchEnv(t, map[string]string{"alice": "pw-a", "bob": "pw-b", "carol": "pw-c"}, "", false, "")
 	e.Remote.Put(t, "alice", "INBOX", remoteMsgs(20, 1, "keep", 2000)...)
 

@@ -45,6 +45,7 @@ func (e *fetchEnv) auth(ts *harness.TokenServer, name, user string) {
 // expiry and logs in again, and a pushed message still arrives); a
 // revoked refresh token is said in those words.
 func TestFetchOAuth2KeepsWorkingPastExpiry(t *testing.T) {
+	t.Parallel()
 	ts := harness.StartTokenServer(t, time.Minute)
 	e := newFetchEnv(t, map[string]string{"frank": "unused-password"}, "token_refresh_before = \"1s\"\ninterval = \"1h\"\n", false, ts.URL+"/introspect")
 	oauthArgs := []string{"--oauth2", "custom", "--client-id", "ebb-test", "--token-url", ts.URL + "/token", "--device-url", ts.URL + "/device"}

@@ -14,6 +14,7 @@ import (
 // messages (incremental by UIDL), and over POP3 with STLS deleting them
 // (DELE takes effect at QUIT, recorded only then).
 func TestFetchPOP3ExactlyOnce(t *testing.T) {
+	t.Parallel()
 	e := newFetchEnv(t, map[string]string{"dave": "pw-d", "erin": "pw-e"}, "", false, "")
 	e.Remote.Put(t, "dave", "INBOX", remoteMsgs(15, 1, "pop keep", 3000)...)
 	e.add("pw-d", "pk", "--protocol", "pop3", "--server", e.Remote.POP3S, "--user", "dave", "--to", "alice@example.test", "--ca-file", e.Remote.CACert)
@@ -53,6 +54,7 @@ func TestFetchPOP3ExactlyOnce(t *testing.T) {
 // ebb fetch list: connection refused, a missing folder, login refused (the
 // server's words; last, since Dovecot then slows logins from the address).
 func TestFetchFailuresSayTheRealCause(t *testing.T) {
+	t.Parallel()
 	e := newFetchEnv(t, map[string]string{"alice": "pw-a"}, "", false, "")
 	closed := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
 	cases := []struct {

@@ -62,6 +62,7 @@ func (e *fetchEnv) remoteIDs(user, folder string) map[string]int {
 // fetch list); none is only in a log; the messages after a refused one
 // arrive; nothing arrives twice.
 func TestFetchEveryLocalRefusalLeavesTheMessageOnTheServer(t *testing.T) {
+	t.Parallel()
 	modes := []struct{ p, proto, after string }{{"d", "imap", "delete"}, {"v", "imap", "move"}, {"p", "pop3", "delete"}}
 	kinds := []string{"main", "small", "broken", "off"}
 	users := map[string]string{}
@@ -314,6 +315,7 @@ func TestFetchEveryLocalRefusalLeavesTheMessageOnTheServer(t *testing.T) {
 // as root, reads it as server.user would and fails, naming the file, its
 // owner and mode, and the user; ebb serve's status says the same.
 func TestFetchCAFileTheDaemonCannotRead(t *testing.T) {
+	t.Parallel()
 	e := newFetchEnv(t, map[string]string{"alice": "pw-a"}, "", false, "")
 	dir := filepath.Join(e.Dir, "private")
 	os.MkdirAll(dir, 0o755)

@@ -11,6 +11,7 @@ import (
 // reset, which goes through the folder again skipping what was delivered
 // (by the digest of its content); refetch does that by itself.
 func TestFetchUIDValidityChangeUnderEachRule(t *testing.T) {
+	t.Parallel()
 	e := newFetchEnv(t, map[string]string{"alice": "pw-a"}, "", false, "")
 	e.Remote.Put(t, "alice", "INBOX", remoteMsgs(5, 1, "uv", 800)...)
 	e.add("pw-a", e.imapsArgs("work", "alice", "alice@example.test")...)
@@ -57,6 +58,7 @@ func TestFetchUIDValidityChangeUnderEachRule(t *testing.T) {
 // size are two (a hash of Message-ID, Date and size took them for one),
 // and a third of that size, new, is fetched. Each arrives exactly once.
 func TestFetchUIDValidityKnowsHeaderlessMessages(t *testing.T) {
+	t.Parallel()
 	e := newFetchEnv(t, map[string]string{"alice": "pw-a"}, `uidvalidity_change = "refetch"`+"\n", false, "")
 	body := func(c byte) []byte {
 		return []byte(strings.Repeat(string(c), 70) + "\r\n" + strings.Repeat(string(c), 70) + "\r\n")

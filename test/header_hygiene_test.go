@@ -14,6 +14,7 @@ import (
 // recipient's \x01 and the sender's ESC went into Received: and
 // Delivered-To:, Return-Path:.
 func TestStoredHeadersCarryNoClientControlCharacters(t *testing.T) {
+	t.Parallel()
 	e := newServeEnv(t, serveOpts{})
 	c := dialFrom(t, e.SMTP, "127.0.0.2")
 	for _, h := range []string{"evil\x01.example", "\x1b[2Jevil.example", "evil\x7f.example"} {

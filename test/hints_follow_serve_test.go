@@ -18,6 +18,7 @@ import (
 // ref opens in ebb explain, and the one mailq shows, followed literally
 // with the daemon running (its restarts and reloads are the case's).
 func TestHintsFollowedFixTheQueueMatrix(t *testing.T) {
+	t.Parallel()
 	refIn := regexp.MustCompile(`\(ref ([A-Z2-7]{8})\)`)
 	t.Run("the spool made by root: a client's ref, explained", func(t *testing.T) {
 		e := newQueueEnv(t, "")
@@ -129,6 +130,7 @@ func (ns *mountNamespace) command(args ...string) *exec.Cmd {
 // mail user fails; the fix never touches /var/mail, it makes ebb's own
 // /var/vmail and points mail.root at it (in the namespace's overlay).
 func TestHintsFollowedFixASharedMailRoot(t *testing.T) {
+	t.Parallel()
 	ns := newMountNamespace(t)
 	m := newMailEnv(t, "")
 	m.addMailboxes("example.test", []string{"alice", "bob"}, nil)
@@ -171,6 +173,7 @@ func TestHintsFollowedFixASharedMailRoot(t *testing.T) {
 // gone by then) and the df commands; "free space" is followed by deleting
 // the file that filled it.
 func TestHintsFollowedFixAFullFilesystem(t *testing.T) {
+	t.Parallel()
 	m := newMailEnv(t, "")
 	m.addMailboxes("example.test", []string{"alice", "bob"}, nil)
 	mnt := filepath.Join(m.Root, "example.test", "alice")
@@ -201,6 +204,7 @@ func TestHintsFollowedFixAFullFilesystem(t *testing.T) {
 // DKIM keys and TLS files, as doctor (root, probing as the mail user) and
 // the daemon meet them.
 func TestHintsFollowedFixKeysAndCertificates(t *testing.T) {
+	t.Parallel()
 	t.Run("a DKIM key root made", func(t *testing.T) {
 		m := newMailEnv(t, "")
 		m.addMailboxes("example.test", []string{"alice", "bob"}, nil)
@@ -299,6 +303,7 @@ func doctorLines(t *testing.T, conf, what string) (string, bool) {
 // the auth worker's user, which was set: the fix now gives the database
 // to the mail user, and Dovecot's logins work again.
 func TestHintsFollowedFixDovecotAuthWorker(t *testing.T) {
+	t.Parallel()
 	harness.RequireRoot(t)
 	harness.Install(t, "dovecot-core", "dovecot-imapd", "dovecot-sqlite")
 	ddir := harness.Dir(t)
@@ -327,6 +332,7 @@ func TestHintsFollowedFixDovecotAuthWorker(t *testing.T) {
 // two get the failure policy instead of a scan. The fix sets the key to
 // clamd's limit and reloads the daemon (scan.* is reloaded live).
 func TestHintsFollowedFixScanConfig(t *testing.T) {
+	t.Parallel()
 	cl := harness.StartClamd(t, harness.ClamdOptions{StreamMaxLength: "1M"})
 	e := newServeEnv(t, serveOpts{Extra: fmt.Sprintf("[scan.clamd]\naddress = %q\nconfig = %q\n", cl.Addr, cl.Conf())})
 	doctor := func() (string, bool) { return doctorLines(t, e.Conf, "scan.clamd.max_size") }

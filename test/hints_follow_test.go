@@ -352,6 +352,7 @@ func rootOwn(t *testing.T, path string, mode os.FileMode) {
 // (the mail user, the directory in server.data_dir, Maildirs under
 // mail.root).
 func TestHintsFollowedFixTheDeliveryMatrix(t *testing.T) {
+	t.Parallel()
 	alice := func(m *mailEnv) string { return m.boxOf("alice", "example.test") }
 	cases := []hintCase{
 		{name: "a Maildir's tmp/ made by root", breakIt: func(t *testing.T, m *mailEnv) {

@@ -22,6 +22,7 @@ import (
 // default): every session ends with QUIT and the next one starts at once.
 // A slot counted after its connection had ended refused some of them.
 func TestLimitsNineteenSessionsAtTwentyPerIP(t *testing.T) {
+	t.Parallel()
 	// Without the SPF/DMARC checks: their DNS has no answer here, and the
 	// test is about connection slots.
 	e := newSubEnv(t, "\n[auth]\ncheck = false\n")
@@ -41,6 +42,7 @@ func TestLimitsNineteenSessionsAtTwentyPerIP(t *testing.T) {
 // on, and no partial file stays in the spool. Before, the refused chunk was
 // read through the line limit and the connection was reset.
 func TestLimitsBDATOverTheSizeLimitGets552(t *testing.T) {
+	t.Parallel()
 	e := newSubEnvWith(t, "", `max_message_size = "100K"`)
 	c := dialSMTP(t, "127.0.0.2", e.SMTP, false)
 	c.must(250, "EHLO client.example")
@@ -87,6 +89,7 @@ func TestLimitsBDATOverTheSizeLimitGets552(t *testing.T) {
 // The last smtp.reserved_connections slots are for submission.trusted_networks:
 // idle strangers fill the rest, and local submission still gets in.
 func TestLimitsReservedSlotsLetLocalSubmissionIn(t *testing.T) {
+	t.Parallel()
 	e := newSubEnvWith(t, "", "max_connections = 6\nreserved_connections = 2\nmax_connections_per_ip = 10")
 	for i := 0; i < 4; i++ {
 		dialSMTP(t, fmt.Sprintf("127.0.0.%d", 2+i), e.SMTP, false) // idle, held open
@@ -128,6 +131,7 @@ func serveDialFrom(local, addr string) (*smtpConn, error) {
 // Thirty RCPTs that the catch-all leads to one mailbox, and that mailbox
 // itself and its alias: one copy is stored, not thirty-two.
 func TestLimitsRcptFloodToACatchAllStoresOneCopy(t *testing.T) {
+	t.Parallel()
 	e := newSubEnv(t, "")
 	e.ebbAsDaemon(nil, "alias", "add", "-c", e.Conf, "@example.test", "demo@example.test")
 	c := dialSMTP(t, "127.0.0.2", e.SMTP, false)
@@ -158,6 +162,7 @@ func TestLimitsRcptFloodToACatchAllStoresOneCopy(t *testing.T) {
 // restart", found by comparing the configs key by key (so a section added
 // later is covered); what it did apply is not named.
 func TestLimitsSIGHUPNamesSettingsThatNeedARestart(t *testing.T) {
+	t.Parallel()
 	e := newSubEnv(t, "")
 	b, err := os.ReadFile(e.Conf)
 	if err != nil {
@@ -216,6 +221,7 @@ func TestLimitsSIGHUPNamesSettingsThatNeedARestart(t *testing.T) {
 
 // Go's profiler is served on the metrics port only with metrics.pprof = true.
 func TestLimitsPprofIsOptIn(t *testing.T) {
+	t.Parallel()
 	get := func(addr, path string) int {
 		resp, err := http.Get("http://" + addr + path)
 		if err != nil {

@@ -22,6 +22,7 @@ var sizeInName = regexp.MustCompile(`,S=(\d+),W=(\d+)`)
 // CRLF line ends (what IMAP's RFC822.SIZE reports). On the old code the
 // prepended headers were CRLF above an LF message.
 func TestMaildirFilesHaveOneLineEnd(t *testing.T) {
+	t.Parallel()
 	e := newSubEnv(t, "")
 	if r := harness.Swaks(t, "--server", e.SMTP, "--from", "s@example.org", "--to", "demo@example.test",
 		"--h-Subject", "via smtp"); r.Code != 0 {

@@ -73,6 +73,7 @@ func startPolicyHosts(t *testing.T, policies map[string]string) (int, string) {
 // why; under testing the mail goes on and the mismatch is logged. The
 // fetched policy is kept on disk in the data directory.
 func TestMTASTSEnforceDefersAndTestingDelivers(t *testing.T) {
+	t.Parallel()
 	dns := startDNS(t)
 	ips := []string{"127.0.0.2", "127.0.0.4", "127.0.0.5"}
 	port := commonPort(t, ips...)

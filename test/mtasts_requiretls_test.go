@@ -17,6 +17,7 @@ import (
 // and does not leave toward a host without TLS: that recipient waits, and
 // mailq says why.
 func TestREQUIRETLSTravelsOnlyOverVerifiedTLS(t *testing.T) {
+	t.Parallel()
 	dns := startDNS(t)
 	port := commonPort(t, "127.0.0.2", "127.0.0.3", "127.0.0.4")
 	harness.StartSMTPSink(t, fmt.Sprintf("127.0.0.4:%d", port))

@@ -22,6 +22,7 @@ func (m *mailEnv) run(stdin []byte, args ...string) harness.Result {
 // parser: ebb deliver refuses such a recipient (67, no such user can
 // exist) or sender (64) before anything is written, and says why.
 func TestDeliverRefusesControlCharactersInAddresses(t *testing.T) {
+	t.Parallel()
 	m := newMailEnv(t, "")
 	m.addMailboxes("example.test", []string{"ab"}, nil)
 	msg := []byte("Subject: hi\n\nbody\n")
@@ -63,6 +64,7 @@ func TestDeliverRefusesControlCharactersInAddresses(t *testing.T) {
 // (.dot, a/b, ..) or addresses (control characters). They are refused when
 // added, with the reason, and nothing is created.
 func TestUserAddRefusesNamesThatCannotWork(t *testing.T) {
+	t.Parallel()
 	m := newMailEnv(t, "")
 	m.addMailboxes("example.test", nil, nil)
 	for name, why := range map[string]string{

@@ -32,6 +32,7 @@ import (
 // were — on a server with ebb installed too: that one is purged in the copy
 // first.
 func TestPackageInstallServeUpgradePurge(t *testing.T) {
+	// Not t.Parallel: it re-runs itself in a throwaway root, apt and all: alone.
 	if !harness.ThrowawayRoot(t) {
 		return
 	}

@@ -18,6 +18,7 @@ import (
 // directory database for the mail user, or refuse — naming the user to
 // create first — rather than leave root-owned state the daemon cannot use.
 func TestPackageAdminCommandsStateOwner(t *testing.T) {
+	// Not t.Parallel: the quick start as root, with users it may create: alone.
 	harness.RequireRoot(t)
 	u := harness.Unprivileged(t)
 	dir := harness.Dir(t)

@@ -12,6 +12,7 @@ import (
 // the other gets it once, and the retry after the fix delivers only what is
 // missing (the queue keeps what each attempt got done), never a second copy.
 func TestQueueAliasPartialFailureIsNotDeliveredTwice(t *testing.T) {
+	t.Parallel()
 	e := newQueueEnv(t, "")
 	e.ebbAsUser(nil, "alias", "add", "-c", e.Conf, "team@example.test", "bob@example.test", "carol@example.test")
 	box := e.maildir("bob")

@@ -23,6 +23,7 @@ var (
 // may come twice only if its delivery was in flight at the kill (at most
 // queue.workers of them).
 func TestQueueKill9DuringLoadLosesNothing(t *testing.T) {
+	t.Parallel()
 	harness.Install(t, "postfix")
 	e := newQueueEnv(t, "workers = 8")
 	// Deliveries succeed: the Maildir is the daemon user's.

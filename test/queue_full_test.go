@@ -18,6 +18,7 @@ var smtpRef = regexp.MustCompile(`452 4\.3\.1 [^\n]*\(ref ([A-Z2-7]+)\)`)
 // the spool path and the fix, nothing accepted is lost, and mail is
 // accepted again once space returns.
 func TestQueueFullSpoolGives452LosesNothingAndRecovers(t *testing.T) {
+	t.Parallel()
 	e := newQueueEnv(t, "")
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=3m,mode=0700", "tmpfs", e.Spool).CombinedOutput(); err != nil {
 		t.Fatalf("mount a tmpfs on the spool: %v: %s", err, out)

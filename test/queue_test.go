@@ -17,6 +17,7 @@ import (
 // the summary names the cause in one line. After the fix, ebb queue flush
 // delivers each exactly once.
 func TestQueueStoryUnwritableMaildirIsNamedAndFlushed(t *testing.T) {
+	t.Parallel()
 	e := newQueueEnv(t, "")
 	box := e.maildir("bob")
 	e.rootOwnedMaildir(box) // the seed's story: the daemon user cannot write it
@@ -107,6 +108,7 @@ func TestQueueStoryUnwritableMaildirIsNamedAndFlushed(t *testing.T) {
 // A second daemon on the same spool is refused, naming the lock file and
 // the pid that holds it.
 func TestQueueSecondInstanceIsRefusedNamingLockAndPid(t *testing.T) {
+	t.Parallel()
 	e := newQueueEnv(t, "")
 	e.Start()
 	other := filepath.Join(e.Dir, "other.toml")
@@ -125,6 +127,7 @@ func TestQueueSecondInstanceIsRefusedNamingLockAndPid(t *testing.T) {
 // mailq too; hold, release and delete work offline and the next start
 // honours them.
 func TestQueueCommandsWorkWithoutTheDaemon(t *testing.T) {
+	t.Parallel()
 	e := newQueueEnv(t, "")
 	box := e.maildir("bob")
 	os.MkdirAll(filepath.Join(box, "tmp"), 0o755)

@@ -20,6 +20,7 @@ import (
 // count, and Dovecot, reading it, reports the usage and the new limit.
 // Raised again, the message is delivered on the next attempt.
 func TestQuotaChangeAppliesAtTheNextDelivery(t *testing.T) {
+	t.Parallel()
 	harness.RequireRoot(t)
 	harness.Install(t, "dovecot-core", "dovecot-imapd", "dovecot-sqlite")
 	ddir := harness.Dir(t)

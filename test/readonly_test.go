@@ -35,6 +35,7 @@ func tree(t *testing.T, dir string) string {
 // directory. A missing database is named with its path and the setting
 // that chose it.
 func TestReadOnlyCommandsCreateNothing(t *testing.T) {
+	t.Parallel()
 	harness.RequireRoot(t)
 	u := harness.Unprivileged(t)
 	dir := harness.Dir(t)

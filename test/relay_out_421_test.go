@@ -15,6 +15,7 @@ import (
 // Postfix's text: mailq's grouped summary keeps the word (it wrote "not
 // taking {local} from you now").
 func TestRelayOutPostfix421AtMail(t *testing.T) {
+	t.Parallel()
 	const words = "not taking mail from you now"
 	dns := startDNS(t)
 	port := commonPort(t, "127.0.0.2", "127.0.0.12")

@@ -15,6 +15,7 @@ import (
 // EHLO (smtpd_discard_ehlo_keywords) gets nothing, and the sender gets a
 // DSN with 5.6.3 saying why.
 func TestRelayOutUndeclared8BitTo7BitPostfix(t *testing.T) {
+	t.Parallel()
 	dns := startDNS(t)
 	port := commonPort(t, "127.0.0.2", "127.0.0.12")
 	pf := startPostfixReceiver(t, fmt.Sprintf("127.0.0.12:%d", port), "smtpd_discard_ehlo_keywords = 8bitmime")

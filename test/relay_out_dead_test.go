@@ -112,6 +112,7 @@ func waitRelayed(t *testing.T, e *outInstance, domain string, n int, within time
 // by more than that one timeout. mailq says it is suspended, until when
 // and why; ebb queue flush --domain tries it again at once.
 func TestRelayOutDeadDestination(t *testing.T) {
+	// Not t.Parallel: it bounds relay throughput in time: alone.
 	dns := startDNS(t)
 	port := commonPort(t, "127.0.0.2", "127.0.0.10", "127.0.0.11")
 	sink := harness.StartSMTPSink(t, fmt.Sprintf("127.0.0.10:%d", port))

@@ -14,6 +14,7 @@ import (
 // Received says ESMTPS), the sender's log names the host, IP and cipher,
 // and the sender's queue is empty afterwards.
 func TestRelayOutTwoInstances(t *testing.T) {
+	t.Parallel()
 	dns := startDNS(t)
 	port := commonPort(t, "127.0.0.2", "127.0.0.3")
 	dns.MustAdd("one.example. 300 IN MX 10 mx.one.example.", "mx.one.example. 300 IN A 127.0.0.2",

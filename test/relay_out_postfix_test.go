@@ -80,6 +80,7 @@ func (p *postfixReceiver) log() string {
 // it over STARTTLS; Postfix's log shows the TLS session and the message
 // lands in its mailbox.
 func TestRelayOutToPostfix(t *testing.T) {
+	t.Parallel()
 	dns := startDNS(t)
 	port := commonPort(t, "127.0.0.2", "127.0.0.12")
 	pf := startPostfixReceiver(t, fmt.Sprintf("127.0.0.12:%d", port))

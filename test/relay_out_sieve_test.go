@@ -12,6 +12,7 @@ import (
 // script keeps the message, redirects a copy to carol on two and answers
 // with a vacation reply; both reach two through the relay.
 func TestRelayOutSieveRedirectAndVacation(t *testing.T) {
+	t.Parallel()
 	dns := startDNS(t)
 	port := commonPort(t, "127.0.0.2", "127.0.0.3")
 	dns.MustAdd("one.example. MX 10 mx.one.example.", "mx.one.example. A 127.0.0.2",

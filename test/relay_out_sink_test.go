@@ -16,6 +16,7 @@ import (
 // and our diagnosis in mailq, grouped by cause; the sender gets one
 // bounce naming the permanent failures.
 func TestRelayOutRemoteOutcomes(t *testing.T) {
+	t.Parallel()
 	dns := startDNS(t)
 	ips := []string{"127.0.0.2", "127.0.0.4", "127.0.0.5", "127.0.0.6", "127.0.0.7", "127.0.0.8", "127.0.0.9"}
 	port := commonPort(t, ips...)

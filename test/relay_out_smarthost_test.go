@@ -17,6 +17,7 @@ import (
 // ebb doctor checks the credentials file, the login, the resolver and
 // outbound port 25.
 func TestRelayOutSmarthostAndDoctor(t *testing.T) {
+	t.Parallel()
 	dns := startDNS(t)
 	dns.MustAdd("two.example. MX 10 mx.two.example.", "mx.two.example. A 127.0.0.3")
 	two := newOutInstance(t, outOpts{Domain: "two.example", IP: "127.0.0.3", DNS: dns.Addr(), RelayPort: 1, Users: []string{"bob", "relayuser"},

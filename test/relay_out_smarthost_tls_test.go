@@ -19,6 +19,7 @@ import (
 // level and the setting that chose it. With relay.tls = "none" the same
 // smarthost gets the message in the clear, as asked.
 func TestSmarthostWithoutSTARTTLSGetsNothingInTheClear(t *testing.T) {
+	t.Parallel()
 	dns := startDNS(t)
 	sinkDir := harness.Dir(t)
 	os.Chmod(sinkDir, 0o777) // smtp-sink runs as nobody and writes its dumps here

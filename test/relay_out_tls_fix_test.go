@@ -128,6 +128,7 @@ func setTOML(t *testing.T, file, key, value string) {
 // mta_sts.exempt, ebb serve restarts, the message leaves, and the
 // exemption is logged and counted.
 func TestRelayOutMTASTSCertificateFixWorks(t *testing.T) {
+	t.Parallel()
 	dns := startDNS(t)
 	port := commonPort(t, "127.0.0.2", "127.0.0.3")
 	httpsPort, caFile := startPolicyHosts(t, map[string]string{
@@ -186,6 +187,7 @@ func TestRelayOutMTASTSCertificateFixWorks(t *testing.T) {
 // must do; done (the MX record names the host the certificate is for),
 // the message leaves, still over verified TLS.
 func TestRelayOutREQUIRETLSFixAsksNoDowngrade(t *testing.T) {
+	t.Parallel()
 	dns := startDNS(t)
 	port := commonPort(t, "127.0.0.2", "127.0.0.3")
 	dns.MustAdd("one.example. MX 10 mx.one.example.", "mx.one.example. A 127.0.0.2",
@@ -249,6 +251,7 @@ func sendREQUIRETLS(t *testing.T, sub, from, subject string, to ...string) {
 // domain at encrypt (no lower); a server without STARTTLS at level
 // encrypt gets it at may. Each time the message then leaves.
 func TestRelayOutTLSLevelFixWorks(t *testing.T) {
+	t.Parallel()
 	dns := startDNS(t)
 	port := commonPort(t, "127.0.0.2", "127.0.0.3", "127.0.0.4")
 	harness.StartSMTPSink(t, fmt.Sprintf("127.0.0.4:%d", port))

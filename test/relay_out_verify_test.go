@@ -16,6 +16,7 @@ import (
 // with the reason and the setting; once the MX record names the
 // certificate's host, a flush delivers it over a verified session.
 func TestRelayOutVerify(t *testing.T) {
+	t.Parallel()
 	dns := startDNS(t)
 	port := commonPort(t, "127.0.0.2", "127.0.0.3")
 	dns.MustAdd("one.example. MX 10 mx.one.example.", "mx.one.example. A 127.0.0.2",

@@ -39,6 +39,7 @@ var relayTricks = []struct {
 // sender alike; on 587 nothing is accepted without AUTH. Nothing reaches
 // the queue, and the server stays up.
 func TestRelayMatrixFromAStranger(t *testing.T) {
+	t.Parallel()
 	e := newSubEnv(t, "")
 	for _, sender := range []string{"<stranger@remote.example>", "<>", "<demo@example.test>"} {
 		c := dialSMTP(t, "127.0.0.2", e.SMTP, false)
@@ -85,6 +86,7 @@ func TestRelayMatrixFromAStranger(t *testing.T) {
 // A logged-in user may relay to remote domains, but the routing tricks are
 // refused for them too: they never reach the queue.
 func TestRelayTricksRefusedAfterAuth(t *testing.T) {
+	t.Parallel()
 	e := newSubEnv(t, "")
 	c := dialSMTP(t, "127.0.0.2", e.Sub, false)
 	c.startTLS()

@@ -24,6 +24,7 @@ import (
 // vacation and duplicate state, the scanners' breaker file) are exactly as
 // before: route decides, it never does.
 func TestRoute(t *testing.T) {
+	t.Parallel()
 	dns, err := dnstest.Start()
 	if err != nil {
 		t.Fatal(err)

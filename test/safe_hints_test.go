@@ -28,6 +28,7 @@ func ordinaryUser(t *testing.T) harness.User {
 // as root in a mount namespace whose /var is an overlay, /var/lib keeps its
 // owner and mode and the administrator's ebb domain add then works.
 func TestHintsToAnOrdinaryUserAreSafe(t *testing.T) {
+	t.Parallel()
 	u := ordinaryUser(t)
 	mail := harness.Unprivileged(t)
 	dir := harness.Dir(t)

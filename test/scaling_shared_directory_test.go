@@ -17,6 +17,7 @@ import (
 // even though the other had just cached the address as unknown; a mailbox
 // disabled through the second is refused by the first.
 func TestScalingTwoHostsShareOnePostgreSQLDirectory(t *testing.T) {
+	// Not t.Parallel: it bounds cache_ttl's effect in time: alone.
 	harness.RequireRoot(t)
 	u := harness.Unprivileged(t)
 	dsn := harness.SharedPostgres(t).NewDatabase(t)

@@ -15,6 +15,7 @@ import (
 // from ebb itself: the sender's come renamed X-Ebb-Untrusted-<name>, still
 // readable.
 func TestScanForgedVerdictsAreRenamed(t *testing.T) {
+	t.Parallel()
 	forged := "X-Spam-Status: No, score=-5.0 required=5.0 tests=ALL_TRUSTED\r\n" +
 		"X-Spam-Flag: NO\r\nX-Spam-Score: -5.0\r\nX-Spamd-Result: default: False [-5.0 / 15.0]\r\n" +
 		"X-Rspamd-Action: no action\r\nX-Virus-Status: Clean\r\nX-Virus-Scanned: ClamAV\r\n" +

@@ -142,6 +142,7 @@ func spoolFiles(t *testing.T, spool string) []string {
 }
 
 func TestScanVerdictsAtSMTPTime(t *testing.T) {
+	t.Parallel()
 	sa := harness.SharedSpamd(t)
 	cl := harness.StartClamd(t, harness.ClamdOptions{})
 	e := newServeEnv(t, serveOpts{Extra: scanConf(cl.Addr, sa.Addr, "spamd.max_size = \"100K\"")})
@@ -209,6 +210,7 @@ func TestScanVerdictsAtSMTPTime(t *testing.T) {
 
 // With reject_score 0 spam is only tagged, in SpamAssassin's conventions.
 func TestScanSpamTaggedWhenNotRefused(t *testing.T) {
+	t.Parallel()
 	sa := harness.SharedSpamd(t)
 	e := newServeEnv(t, serveOpts{Extra: scanConf("", sa.Addr, "spamd.reject_score = 0")})
 	if r := scanSend(t, e.SMTP, "alice@example.test", scanMsg("gtube tagged", "\r\n"+harness.GTUBE()+"\r\n")); !strings.HasPrefix(r, "250") {
@@ -231,6 +233,7 @@ func TestScanSpamTaggedWhenNotRefused(t *testing.T) {
 // opens and clamd is not asked. A message over clamd's own limit is
 // skipped, never called clean.
 func TestScanClamdDownAndOverItsLimit(t *testing.T) {
+	t.Parallel()
 	cl := harness.StartClamd(t, harness.ClamdOptions{StreamMaxLength: "1M"})
 	temp := newServeEnv(t, serveOpts{Extra: scanConf(cl.Addr, "", "")})
 	accept := newServeEnv(t, serveOpts{Extra: scanConf(cl.Addr, "", "clamd.on_failure = \"accept\"")})
@@ -308,6 +311,7 @@ func scanLines(s, sub string) string {
 
 // clamav-milter in front of the same clamd, through ebb's milter client.
 func TestScanMilterClamavMilter(t *testing.T) {
+	t.Parallel()
 	cl := harness.StartClamd(t, harness.ClamdOptions{})
 	mi := harness.StartClamavMilter(t, cl)
 	e := newServeEnv(t, serveOpts{Extra: fmt.Sprintf("[scan.milter]\naddresses = [\"inet:%s\"]\n", mi.Addr)})
@@ -331,6 +335,7 @@ func TestScanMilterClamavMilter(t *testing.T) {
 // timeout, then its policy decides; one that closes mid-reply is a
 // protocol failure, never a verdict.
 func TestScanScannerThatHangsOrCloses(t *testing.T) {
+	t.Parallel()
 	hang := scanFake(t, func(c net.Conn) { c.Read(make([]byte, 1<<20)); time.Sleep(30 * time.Second) })
 	cut := scanFake(t, func(c net.Conn) {
 		c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
@@ -382,6 +387,7 @@ func scanFake(t *testing.T, serve func(net.Conn)) string {
 // clamd finds EICAR and spamd GTUBE, and compares clamd's StreamMaxLength
 // with scan.clamd.max_size.
 func TestScanDoctor(t *testing.T) {
+	t.Parallel()
 	sa := harness.SharedSpamd(t)
 	cl := harness.StartClamd(t, harness.ClamdOptions{StreamMaxLength: "1M"})
 	dir := harness.Dir(t)
@@ -413,6 +419,7 @@ func TestScanDoctor(t *testing.T) {
 // client had no 250 and sends again, and after the restart the message is
 // delivered once.
 func TestScanKill9DuringScan(t *testing.T) {
+	t.Parallel()
 	var n atomic.Int32
 	got := make(chan struct{}, 1)
 	fake := scanFake(t, func(c net.Conn) {
@@ -459,6 +466,7 @@ func TestScanKill9DuringScan(t *testing.T) {
 // GTUBE tagged (reject_score 0) goes to Junk, ham that clamd found clean
 // to Clean.
 func TestScanSieveSpamtestAndVirustest(t *testing.T) {
+	t.Parallel()
 	sa := harness.SharedSpamd(t)
 	cl := harness.StartClamd(t, harness.ClamdOptions{})
 	e := newServeEnv(t, serveOpts{Extra: scanConf(cl.Addr, sa.Addr, "spamd.reject_score = 0")})
@@ -497,6 +505,7 @@ if virustest :value "eq" :comparator "i;ascii-numeric" "1" { fileinto "Clean"; }
 // rspamd's text, greylist/soft reject 451 4.7.1, no action delivered with
 // the X-Rspamd-* headers.
 func TestScanRspamdActions(t *testing.T) {
+	t.Parallel()
 	rs := harness.SharedRspamd(t)
 	e := newServeEnv(t, serveOpts{Extra: fmt.Sprintf("[scan.rspamd]\naddress = %q\n", rs.Addr)})
 	ham := "From: Sender <sender@example.org>\r\nTo: Alice <alice@example.test>\r\nSubject: lunch\r\nMessage-ID: <lunch.1@example.org>\r\nDate: " +
@@ -525,6 +534,7 @@ func TestScanRspamdActions(t *testing.T) {
 // Authenticated submission has its own policy (scan.submission): virus
 // scanning on, spam scanning off by default. Port 25 scans both.
 func TestScanSubmissionPolicy(t *testing.T) {
+	t.Parallel()
 	sa := harness.SharedSpamd(t)
 	cl := harness.StartClamd(t, harness.ClamdOptions{})
 	e := newSubEnv(t, "\n"+scanConf(cl.Addr, sa.Addr, ""))
@@ -549,6 +559,7 @@ func TestScanSubmissionPolicy(t *testing.T) {
 // tempfail, spamd and rspamd accept by default), and with every policy at
 // accept the message is delivered with a header naming each one unscanned.
 func TestScanAllScannersDown(t *testing.T) {
+	t.Parallel()
 	down := func() string {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -595,6 +606,7 @@ func TestScanAllScannersDown(t *testing.T) {
 // A milter's quarantine (clamav-milter OnInfected Quarantine) holds the
 // message in the queue, where mailq shows it: accepted, not delivered.
 func TestScanMilterQuarantineHolds(t *testing.T) {
+	t.Parallel()
 	cl := harness.StartClamd(t, harness.ClamdOptions{})
 	mi := harness.StartClamavMilter(t, cl, "Quarantine")
 	e := newServeEnv(t, serveOpts{Extra: fmt.Sprintf("[scan.milter]\naddresses = [\"inet:%s\"]\n", mi.Addr)})
@@ -616,6 +628,7 @@ func TestScanMilterQuarantineHolds(t *testing.T) {
 
 // ebb scan FILE: each verdict with score and symbols, and the SMTP answer.
 func TestScanCommand(t *testing.T) {
+	t.Parallel()
 	sa := harness.SharedSpamd(t)
 	cl := harness.StartClamd(t, harness.ClamdOptions{})
 	dir := harness.Dir(t)
@@ -655,6 +668,7 @@ func TestScanCommand(t *testing.T) {
 // One clamd session (IDSESSION) serves message after message; when clamd
 // has closed it (its IdleTimeout), the next message goes over a new one.
 func TestScanClamdSessionReuse(t *testing.T) {
+	t.Parallel()
 	cl := harness.StartClamd(t, harness.ClamdOptions{IdleTimeout: 1})
 	c := &scan.Clamd{Addr: cl.Addr, Timeout: 10 * time.Second}
 	eicar := &scan.Message{Body: scanMsg("eicar", "\r\n"+harness.EICAR()+"\r\n")}
@@ -681,6 +695,7 @@ func TestScanClamdSessionReuse(t *testing.T) {
 
 // SIGHUP applies scan.* to the messages that arrive from then on.
 func TestScanReloadAppliesPolicy(t *testing.T) {
+	t.Parallel()
 	cl := harness.StartClamd(t, harness.ClamdOptions{})
 	e := newServeEnv(t, serveOpts{Extra: scanConf(cl.Addr, "", "clamd.on_failure = \"tempfail\"")})
 	cl.Stop()

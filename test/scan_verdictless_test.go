@@ -18,6 +18,7 @@ import (
 // skipped by rspamd, said in the coverage header, counted and logged with
 // the fix; no spam verdict header claims a score nobody computed.
 func TestScanRspamdSkippedIsNotHam(t *testing.T) {
+	t.Parallel()
 	rs := harness.SharedRspamd(t)
 	e := newServeEnv(t, serveOpts{Extra: fmt.Sprintf("[scan.rspamd]\naddress = %q\non_failure = \"tempfail\"\n", rs.Addr)})
 	msg := "From: Skip <" + harness.RspamdSkipSender + ">\r\nTo: alice@example.test\r\nSubject: skipped\r\nMessage-ID: <skip.1@rspamd-skip.test>\r\nDate: " +
@@ -48,6 +49,7 @@ func TestScanRspamdSkippedIsNotHam(t *testing.T) {
 // (protocol) under the policy, counted, logged with a fix; before, it was
 // ham with score 0.
 func TestScanRspamdReplyWithoutVerdict(t *testing.T) {
+	t.Parallel()
 	fake := scanFake(t, func(c net.Conn) {
 		c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 		for {

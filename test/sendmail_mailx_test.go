@@ -27,6 +27,7 @@ func (e *subEnv) mailx(body string, args ...string) harness.Result {
 // ordinary user on a host where ebb is the sendmail, lands in the Maildir —
 // with the daemon running, and with it stopped and started again.
 func TestSendmailMailx(t *testing.T) {
+	t.Parallel()
 	e := newSubEnv(t, "")
 	r := e.mailx("hi\n", "-s", "test", "demo@example.test")
 	if r.Code != 0 {

@@ -34,6 +34,7 @@ func mailHeader(msg, name string) string {
 // The callers of /usr/sbin/sendmail on a real host, as an ordinary user,
 // first with the daemon running, then with it stopped and started again.
 func TestSendmailCallers(t *testing.T) {
+	t.Parallel()
 	e := newSubEnv(t, "")
 	caller := e.Caller.Name + "@example.test"
 	calls := []struct {
@@ -179,6 +180,7 @@ func TestSendmailCallers(t *testing.T) {
 // one sentence and exits 75, so that cron and mailx keep it (dead.letter)
 // instead of believing it sent.
 func TestSendmailNowhereToPutIt(t *testing.T) {
+	t.Parallel()
 	harness.RequireRoot(t)
 	dir := harness.Dir(t)
 	caller := harness.Unprivileged(t)
@@ -226,6 +228,7 @@ func TestSendmailNowhereToPutIt(t *testing.T) {
 // -bs (swaks speaking SMTP into `ebb sendmail -bs` through a pipe), -bp and
 // -q, as an ordinary user who cannot read the spool.
 func TestSendmailModes(t *testing.T) {
+	t.Parallel()
 	e := newSubEnv(t, "")
 	// -bs: swaks --pipe runs the command as the caller.
 	pipe := fmt.Sprintf("%s sendmail -C %s -bs", harness.Ebb(t), e.Conf)

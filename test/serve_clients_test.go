@@ -60,6 +60,7 @@ func checkBody(t *testing.T, stored string) {
 // Cyrus SASL, PIPELINING. Its debug log shows the commands it pipelined
 // before the first reply, and its status=sent line quotes ebb's reply.
 func TestClientsPostfixRelaysThroughSubmission(t *testing.T) {
+	t.Parallel()
 	e := clientEnv(t)
 	_, port, _ := net.SplitHostPort(e.Sub)
 	for i, mech := range []string{"plain", "login"} {
@@ -117,6 +118,7 @@ debug_peer_level = 2`, port, passwd, mech))
 // Postfix relays to ebb's port 25 as any MX client would: STARTTLS offered
 // and taken (smtp_tls_security_level = may), no AUTH.
 func TestClientsPostfixRelaysToPort25(t *testing.T) {
+	t.Parallel()
 	e := clientEnv(t)
 	_, port, _ := net.SplitHostPort(e.SMTP)
 	pf := harness.StartPostfix(t, "", "pf.example", fmt.Sprintf(`relayhost = [127.0.0.1]:%s
@@ -140,6 +142,7 @@ smtp_tls_loglevel = 1`, port))
 // to port 25; with dsn_notify the DSN request reaches ebb, which sends
 // the success notice back to the sender.
 func TestClientsMsmtp(t *testing.T) {
+	t.Parallel()
 	harness.Install(t, "msmtp")
 	e := clientEnv(t)
 	dir := harness.Dir(t)
@@ -215,6 +218,7 @@ from someone@elsewhere.example
 // swaks with --pipeline: MAIL, RCPT and DATA go in one batch and get their
 // replies in order; one recipient of three is refused in the batch.
 func TestClientsSwaksPipelining(t *testing.T) {
+	t.Parallel()
 	e := clientEnv(t)
 	r := harness.Swaks(t, "--server", e.SMTP, "--pipeline", "--from", "someone@elsewhere.example",
 		"--to", "boss@example.test,nobody@example.test,demo@example.test", "--h-Subject", "pipelined")
@@ -231,6 +235,7 @@ func TestClientsSwaksPipelining(t *testing.T) {
 // smtp-source: four sessions of five 64 KiB messages each over reused
 // connections (RSET between messages) to port 25.
 func TestClientsSMTPSource(t *testing.T) {
+	t.Parallel()
 	e := clientEnv(t)
 	src := harness.SMTPSource{Addr: e.SMTP, Messages: 20, Sessions: 4, Size: 64 << 10, Reuse: true,
 		From: "load@elsewhere.example", To: "boss@example.test", Subject: "from smtp-source"}

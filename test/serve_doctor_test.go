@@ -15,6 +15,7 @@ import (
 // listen addresses (in use by the running daemon is fine), and the TLS
 // certificate (valid, for server.hostname, not near its end).
 func TestServeDoctor(t *testing.T) {
+	t.Parallel()
 	e := newServeEnv(t, serveOpts{TLS: true})
 	doctor := func() string {
 		r := harness.Run(t, exec.Command(harness.Ebb(t), "doctor", "-c", e.Conf), nil)

@@ -13,6 +13,7 @@ import (
 // connection slot: each line must finish within smtp.command_timeout of the
 // previous one, however often bytes arrive.
 func TestServeInboundSlowClientIsCutOff(t *testing.T) {
+	// Not t.Parallel: it bounds how long a slow client is kept: alone.
 	e := newQueueEnv(t, "")
 	b, _ := os.ReadFile(e.Conf)
 	os.WriteFile(e.Conf, []byte(strings.Replace(string(b), "shutdown_timeout = \"5s\"", "shutdown_timeout = \"5s\"\ncommand_timeout = \"1s\"", 1)), 0o644)

@@ -18,6 +18,7 @@ import (
 // Real clients against ebb serve: swaks in plain text and with STARTTLS,
 // Postfix's smtp-source under load; Dovecot reads what was delivered.
 func TestServeRealClientsAndDovecotReads(t *testing.T) {
+	t.Parallel()
 	e := newServeEnv(t, serveOpts{TLS: true})
 	cases := []struct {
 		name     string
@@ -96,6 +97,7 @@ func TestServeRealClientsAndDovecotReads(t *testing.T) {
 // metrics endpoint counts sessions, replies by code, the queue and the
 // deliveries.
 func TestServeLogsAndMetrics(t *testing.T) {
+	t.Parallel()
 	e := newServeEnv(t, serveOpts{})
 	before := e.scrape()
 	harness.Swaks(t, "--server", e.SMTP, "--from", "s@example.org", "--to", "alice@example.test")
@@ -153,6 +155,7 @@ func metricValue(page, series string) float64 {
 }
 
 func TestServeLogsJSONWhenAsked(t *testing.T) {
+	t.Parallel()
 	e := newServeEnv(t, serveOpts{Extra: "[log]\nformat = \"json\"\n"})
 	harness.Swaks(t, "--server", e.SMTP, "--from", "s@example.org", "--to", "alice@example.test")
 	e.waitCount("alice", 1, 10*time.Second)
@@ -165,6 +168,7 @@ func TestServeLogsJSONWhenAsked(t *testing.T) {
 // restart); SIGTERM lets a message being received finish with its 250, then
 // the daemon exits 0 and the message is delivered after the restart.
 func TestServeSignals(t *testing.T) {
+	t.Parallel()
 	e := newServeEnv(t, serveOpts{TLS: true})
 
 	serial := func() int64 {
@@ -239,6 +243,7 @@ func TestServeSignals(t *testing.T) {
 // ordinary user on the README's port, and as root on another one
 // (--demo-listen, for a machine where 2525 is taken).
 func TestServeDemo(t *testing.T) {
+	// Not t.Parallel: it listens on the README's fixed port 127.0.0.1:2525: alone.
 	for _, asRoot := range []bool{false, true} {
 		t.Run(fmt.Sprintf("root=%v", asRoot), func(t *testing.T) {
 			dir := harness.Dir(t)
@@ -308,6 +313,7 @@ func grepLines(s, prefix string) string {
 // a copy waits in the queue for the remote one, with a reason that says
 // why (here: the remote domain's DNS answers SERVFAIL).
 func TestServeAliasToRemoteWaitsWithAReason(t *testing.T) {
+	t.Parallel()
 	e := newServeEnv(t, serveOpts{})
 	e.ebbAsUser("alias", "add", "-c", e.Conf, "team@example.test", "alice@example.test", "friend@remote.example")
 	if r := harness.Swaks(t, "--server", e.SMTP, "--from", "s@example.org", "--to", "team@example.test"); r.Code != 0 {
@@ -333,6 +339,7 @@ func TestServeAliasToRemoteWaitsWithAReason(t *testing.T) {
 // A second ebb serve with the same config finds its ports taken; it says
 // that the spool is held, and by which pid, not just "address in use".
 func TestServeSecondInstanceOnTheSamePortsNamesTheHolder(t *testing.T) {
+	t.Parallel()
 	e := newServeEnv(t, serveOpts{})
 	r := harness.Run(t, exec.Command(harness.Ebb(t), "serve", "-c", e.Conf), nil)
 	want := fmt.Sprintf("cannot lock the spool with %s: held by pid %d", filepath.Join(e.Spool, "lock"), e.srv.Pid())

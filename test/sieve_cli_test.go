@@ -40,6 +40,7 @@ Hello.
 `
 
 func TestSieveCheckReportsFileLineColumn(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{
 		"good.sieve": "require \"fileinto\";\nfileinto \"x\";\n",
@@ -61,6 +62,7 @@ func TestSieveCheckReportsFileLineColumn(t *testing.T) {
 }
 
 func TestSieveTestOutputFormat(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	msg := filepath.Join(dir, "msg.eml")
 	writeFiles(t, dir, map[string]string{"msg.eml": cliMsg})
@@ -110,6 +112,7 @@ func TestSieveTestOutputFormat(t *testing.T) {
 }
 
 func TestSieveTestCompileErrorAndTrace(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{"msg.eml": cliMsg, "bad.sieve": "frobnicate;\n",
 		"ok.sieve": "if header :contains \"subject\" \"invoice\" { discard; }\n"})

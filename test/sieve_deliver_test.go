@@ -201,6 +201,7 @@ func sieveMsg(from, to, subject, extra string) string {
 }
 
 func TestSieveDelivery(t *testing.T) {
+	t.Parallel()
 	e := newSieveEnv(t)
 
 	t.Run("files by header with flags", func(t *testing.T) {

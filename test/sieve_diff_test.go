@@ -35,6 +35,7 @@ func sieveCorpus(t *testing.T) []harness.SieveCase {
 // cases, every extension of issue 6 required by some case, and compile
 // errors among them.
 func TestSieveCorpusCoversEveryExtension(t *testing.T) {
+	t.Parallel()
 	cases := sieveCorpus(t)
 	if len(cases) < 200 {
 		t.Fatalf("the corpus has %d cases; issue 6 asks for at least 200", len(cases))
@@ -78,6 +79,7 @@ func TestSieveCorpusCoversEveryExtension(t *testing.T) {
 // TestSieveDifferentialPigeonhole runs every case through both
 // implementations.
 func TestSieveDifferentialPigeonhole(t *testing.T) {
+	t.Parallel()
 	harness.RequireRoot(t)
 	harness.Install(t, "dovecot-sieve")
 	if _, err := exec.LookPath("sieve-test"); err != nil {

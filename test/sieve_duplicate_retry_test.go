@@ -14,6 +14,7 @@ import (
 // retried must not be taken for a duplicate of itself — a script that
 // discards duplicates would otherwise lose an accepted message.
 func TestSieveDuplicateIsRememberedOnlyAfterDelivery(t *testing.T) {
+	t.Parallel()
 	dir := harness.Dir(t)
 	home := filepath.Join(dir, "home")
 	box := filepath.Join(home, "Maildir")

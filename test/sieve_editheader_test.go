@@ -14,6 +14,7 @@ import (
 // Sieve editheader (RFC 5293) at delivery: the stored copy carries the
 // header as the script left it, and a protected field cannot be removed.
 func TestSieveEditheaderChangesTheStoredMessage(t *testing.T) {
+	t.Parallel()
 	dir := harness.Dir(t)
 	home := filepath.Join(dir, "home")
 	os.MkdirAll(filepath.Join(home, "Maildir"), 0o755)

@@ -12,6 +12,7 @@ import (
 // pin them on real sieve-test output (Pigeonhole 0.5.19) and on ebb's format.
 
 func TestNormalisePigeonholeReport(t *testing.T) {
+	t.Parallel()
 	stdout := `
 Performed actions:
 
@@ -70,6 +71,7 @@ Implicit keep:
 }
 
 func TestNormaliseEbbOutput(t *testing.T) {
+	t.Parallel()
 	stdout := `fileinto "INBOX" flags "\\Seen" :copy
 fileinto "Finance" flags "\\Seen" "$Label1" :copy
 addheader "X-A" "1"

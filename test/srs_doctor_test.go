@@ -17,6 +17,7 @@ import (
 // doctor fail and ebb serve refuse to start, naming the file and the fix;
 // a secret the mail user cannot read fails doctor.
 func TestSRSSecretDoctorAndStart(t *testing.T) {
+	t.Parallel()
 	e := newSubEnv(t, "\n[srs]\nenable = true\ndomain = \"example.test\"\n")
 	secret := filepath.Join(e.Dir, "data", "srs.secret")
 	st, err := os.Stat(secret)
@@ -63,6 +64,7 @@ func TestSRSSecretDoctorAndStart(t *testing.T) {
 // in the data directory, a CA file that is missing fails with its path and
 // setting, and a port other than 443 is a warning (it is for tests).
 func TestMTASTSDoctor(t *testing.T) {
+	t.Parallel()
 	missing := filepath.Join(harness.Dir(t), "no-such-ca.pem")
 	e := newSubEnv(t, fmt.Sprintf("\n[mta_sts]\nca_file = %q\nport = 8443\n", missing))
 	fs := doctorFindings(t, exec.Command(harness.Ebb(t), "doctor", "-c", e.Conf, "--json"), "mta_sts")

@@ -20,6 +20,7 @@ import (
 // instance, quoting the remote's words. A forged SRS address is refused
 // at RCPT, a valid one coming in over port 25 reaches alice.
 func TestSRSForwardAndTheBounceBack(t *testing.T) {
+	t.Parallel()
 	dns := startDNS(t)
 	ips := []string{"127.0.0.2", "127.0.0.3", "127.0.0.5", "127.0.0.9"}
 	port := commonPort(t, ips...)

@@ -20,6 +20,7 @@ import (
 // other's SRS0 and SRS1 addresses. A host that replaces postsrsd with ebb
 // keeps the bounces to addresses made before.
 func TestSRSInteroperatesWithPostsrsd(t *testing.T) {
+	t.Parallel()
 	harness.RequireRoot(t)
 	harness.Install(t, "postsrsd")
 	dir := harness.Dir(t)

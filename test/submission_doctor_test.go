@@ -41,6 +41,7 @@ func doctorFindings(t *testing.T, cmd *exec.Cmd, checks ...string) []doctorFindi
 }
 
 func TestSubmissionDoctor(t *testing.T) {
+	t.Parallel()
 	e := newSubEnv(t, "")
 	doctor := func() *exec.Cmd { return exec.Command(harness.Ebb(t), "doctor", "-c", e.Conf, "--json") }
 	find := func(fs []doctorFinding, check, subject string) doctorFinding {

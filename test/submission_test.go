@@ -11,6 +11,7 @@ import (
 // A mail client's setup: port 587, STARTTLS, then AUTH; and 465 with
 // implicit TLS (RFC 8314). swaks plays the mail client.
 func TestSubmissionWithSwaks(t *testing.T) {
+	t.Parallel()
 	e := newSubEnv(t, "")
 	tests := []struct {
 		name     string
@@ -95,6 +96,7 @@ func TestSubmissionWithSwaks(t *testing.T) {
 // AUTH sent anyway before TLS, on the wire: 523 5.7.10 (RFC 5248:
 // encryption needed).
 func TestSubmissionAuthBeforeTLSRefused(t *testing.T) {
+	t.Parallel()
 	e := newSubEnv(t, "")
 	c := dialSMTP(t, "", e.Sub, false)
 	ehlo := c.must(250, "EHLO client.example")
@@ -115,6 +117,7 @@ func TestSubmissionAuthBeforeTLSRefused(t *testing.T) {
 // A guesser is slowed, then refused; the owner logging in from another
 // address still gets in.
 func TestSubmissionBruteForce(t *testing.T) {
+	// Not t.Parallel: it compares answer times: alone.
 	start := time.Now()
 	e := newSubEnv(t, "auth_failures_before_delay = 2\nauth_max_failures_per_ip = 6\n")
 	t.Logf("started in %v", time.Since(start))
@@ -174,6 +177,7 @@ func TestSubmissionBruteForce(t *testing.T) {
 // taken the timeout; one that sends whole lines is cut off at
 // submission.max_session_time.
 func TestSubmissionSlowClient(t *testing.T) {
+	// Not t.Parallel: it bounds how long a slow client is kept: alone.
 	e := newSubEnvWith(t, `max_session_time = "4s"`, `command_timeout = "1s"`)
 	trickle := func(addr string, chunk string, every time.Duration) time.Duration {
 		c, err := net.Dial("tcp", addr)
@@ -210,6 +214,7 @@ func TestSubmissionSlowClient(t *testing.T) {
 // submission.max_messages_per_ip and max_messages_per_account bound what one
 // client or one (perhaps stolen) password can send in an hour.
 func TestSubmissionMessageRate(t *testing.T) {
+	// Not t.Parallel: its limit is a rate over time: alone.
 	e := newSubEnv(t, "max_messages_per_ip = 2\nmax_messages_per_account = 3\n")
 	send := func(c *rawSMTP) int {
 		c.cmd("RSET")

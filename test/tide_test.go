@@ -23,6 +23,7 @@ import (
 // link to each one's story, which reads as ebb explain. The screenshot is
 // kept as an artifact.
 func TestTidePageInAHeadlessBrowser(t *testing.T) {
+	t.Parallel()
 	harness.Install(t, "chromium")
 	e := newQueueEnv(t, "")
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))

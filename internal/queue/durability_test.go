@@ -186,6 +186,9 @@ func TestClientErrorLeavesNothingAndIsPassedThrough(t *testing.T) {
 // nothing accepted before is lost, and that receiving works again once
 // space returns.
 func TestFullSpoolIsTemporaryAndLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test (mounts a tmpfs, as root); run test/run-all.sh")
+	}
 	if os.Geteuid() != 0 {
 		t.Fatal("this test mounts a tmpfs and must run as root; the test command runs it as root")
 	}

@@ -1,0 +1,33 @@
+package test
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"testing"
+)
+
+// integrationParallel is how many integration tests marked t.Parallel run at
+// once. They spend their time waiting on daemons, Dovecot, PostgreSQL and
+// the clock rather than on a CPU, so more of them than GOMAXPROCS (go
+// test's default) keep a 2-core machine busy. -parallel on the command line
+// wins.
+const integrationParallel = 6
+
+// TestMain gives -short its documented meaning (docs/development.md): unit
+// tests only. Every test here drives the built binary and real programs as
+// root, so under -short none runs: the package reports "no tests to run"
+// (not a pass of tests that did not run), with the reason.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("test: integration test; run test/run-all.sh (skipped under -short)")
+		flag.Set("test.run", "^$")
+	}
+	parallelGiven := false
+	flag.Visit(func(f *flag.Flag) { parallelGiven = parallelGiven || f.Name == "test.parallel" })
+	if !parallelGiven {
+		flag.Set("test.parallel", fmt.Sprint(integrationParallel))
+	}
+	os.Exit(m.Run())
+}
