@@ -296,9 +296,7 @@ func (s *Sender) sendDMARC(ctx context.Context, dd DomainDay) Sent {
 	start, end, _ := DayBounds(dd.Day)
 	file := dmarcrpt.FileName(rp.Submitter, dd.Domain, start, end.Add(-time.Second), "")
 	var o outcome
-	for _, sk := range skipped {
-		o.failed = append(o.failed, sk)
-	}
+	o.failed = append(o.failed, skipped...)
 	for _, d := range dests {
 		if why, temp := s.authorised(ctx, dd.Domain, d.Address); why != "" {
 			s.Metrics.destination(KindDMARC, "mailto", "unauthorised")
