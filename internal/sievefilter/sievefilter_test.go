@@ -190,10 +190,12 @@ vacation "Away.";
 	}
 	// The same sender again: answered already, no second reply.
 	d = decide(t, f, mb, testMsg, "alice@example.org")
-	if len(out.sent) != 3 {
-		t.Errorf("after the second message %d messages were sent, want 3 (redirect, reply, redirect)", len(out.sent))
+	if len(out.sent) != 3 || !strings.HasPrefix(out.sent[2], "<alice@example.org> archive@example.net\n") {
+		t.Errorf("after the second message %q were sent, want 3 (redirect, reply, redirect)", out.sent)
 	}
-	_ = d
+	if len(d.Stores) != 2 || d.Stores[0].Folder != "Finance" || d.Stores[1].Folder != "" {
+		t.Errorf("second message: stores %+v, want Finance, then the implicit keep", d.Stores)
+	}
 }
 
 func TestDecideBrokenScriptKeepsAndLogs(t *testing.T) {
