@@ -323,10 +323,10 @@ func Install(t testing.TB, pkgs ...string) {
 	}
 }
 
-// ClosedByPeer reports whether a TCP connection of this network namespace
-// to remote (host:port, IPv4) was closed by remote and not yet by us
-// (CLOSE_WAIT in /proc/net/tcp): a server ended an idle session.
-func ClosedByPeer(remote string) bool {
+// Connected reports whether a TCP connection of this network namespace to
+// remote (host:port, IPv4) is open (ESTABLISHED in /proc/net/tcp): a test
+// waits for it to turn false when a server is to end an idle session.
+func Connected(remote string) bool {
 	ap, err := netip.ParseAddrPort(remote)
 	if err != nil || !ap.Addr().Is4() {
 		return false
@@ -338,7 +338,7 @@ func ClosedByPeer(remote string) bool {
 	b, _ := os.ReadFile("/proc/net/tcp")
 	for _, l := range strings.Split(string(b), "\n") {
 		f := strings.Fields(l)
-		if len(f) > 3 && f[2] == want && f[3] == "08" {
+		if len(f) > 3 && f[2] == want && f[3] == "01" {
 			return true
 		}
 	}

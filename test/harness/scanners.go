@@ -255,6 +255,14 @@ func ClamdPing(addr string) error {
 	return nil
 }
 
+// Restart stops clamd, which closes every session it had open, and starts
+// it again on the same address.
+func (c *Clamd) Restart(t testing.TB) {
+	t.Helper()
+	c.Stop()
+	c.start(t)
+}
+
 // Stop ends clamd (SIGTERM, then SIGKILL) and waits for it.
 func (c *Clamd) Stop() {
 	if c.cmd == nil || c.cmd.Process == nil {
