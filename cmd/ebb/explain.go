@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ebbmail/ebb/internal/cli"
+	"github.com/ebbmail/ebb/internal/cluster"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/journal"
 	"github.com/ebbmail/ebb/internal/queue"
@@ -51,13 +52,29 @@ func runExplain(c *cli.Call) int {
 		q.Since = time.Now().Add(-*since)
 	}
 	dir := cfg.JournalDir()
-	recs, skipped, err := journal.Read(dir, q)
+	// This host's files, and with several hosts sharing state the
+	// journal every host writes (internal/cluster).
+	src, closeSrc, err := cluster.JournalOf(c.Ctx, cfg)
+	if err != nil {
+		return c.Fail(err)
+	}
+	defer closeSrc()
+	recs, skipped, err := src.Read(c.Ctx, q)
 	if err == nil && byAddress && len(recs) == 0 {
 		// An address-looking Message-ID without its <>.
-		recs, skipped, err = journal.Read(dir, journal.Query{MessageID: query, Since: q.Since})
+		recs, skipped, err = src.Read(c.Ctx, journal.Query{MessageID: query, Since: q.Since})
 		if len(recs) > 0 {
 			byAddress = false
 		}
+	}
+	if err == nil && !byAddress {
+		// The hops before and after this host (MX → delivery host).
+		var more int
+		recs, more, err = journal.Follow(c.Ctx, src, recs, q.Since)
+		skipped += more
+	}
+	if _, isDiag := diag.As(err); isDiag {
+		return c.Fail(err) // the shared database's own words
 	}
 	if err != nil {
 		de := diag.PathError("ebb explain", "read", "read the journal in", dir, err, cfg.Setting("journal.dir"))
@@ -77,7 +94,7 @@ func runExplain(c *cli.Call) int {
 		return 0
 	}
 	if len(recs) == 0 {
-		fmt.Fprintf(c.Stdout, "nothing in the journal (%s) about %s", dir, query)
+		fmt.Fprintf(c.Stdout, "nothing in the journal (%s) about %s", src.Where(), query)
 		if *since > 0 {
 			fmt.Fprintf(c.Stdout, " in the last %s", *since)
 		}

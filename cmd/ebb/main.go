@@ -19,7 +19,7 @@ import (
 
 // root is the command table; each command lives in its own file.
 var root = &cli.Command{Name: "ebb", Summary: "the mail system", Sub: []*cli.Command{
-	aliasCmd, configCmd, mda.Command(mda.Options{Directory: openForDelivery}), dkimCmd, directoryCmd, dmarcCmd, dnsCmd, doctorCmd, domainCmd, dovecotCmd,
+	aliasCmd, configCmd, mda.Command(mda.Options{Directory: openForDelivery, SieveState: sieveStateForDelivery}), dkimCmd, directoryCmd, dmarcCmd, dnsCmd, doctorCmd, domainCmd, dovecotCmd,
 	explainCmd, fetchCmd, importCmd, mailqCmd, queueCmd, reportCmd, routeCmd, scanCmd, sendmailCmd, serveCmd,
 	sieveCmd, tlsrptCmd, userCmd, versionCmd,
 }}

@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/ebbmail/ebb/internal/acme"
+	"github.com/ebbmail/ebb/internal/cluster"
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
@@ -112,6 +113,7 @@ type daemon struct {
 	srsNotRewritten atomic.Uint64
 	scan            scanState        // the scan engine, built once for every path mail enters by (checks_scan.go)
 	jr              *journalRecorder // the journal of every message's events, nil when off (journal.go)
+	cluster         *cluster.Cluster // state shared with the other hosts, nil with SQLite (cluster.go)
 	dryRun          bool             // ebb route: decide as the daemon would, change nothing (route.go)
 	acme            *acme.Manager    // certificates from ACME, nil when off (acme.go)
 	web             *wellknown.Server
@@ -168,8 +170,6 @@ func (d *daemon) run() int {
 	}
 	d.q = q
 	defer q.Close()
-	d.startJournal()
-	defer d.stopJournal()
 
 	dir, err := directory.OpenWith(ctx, cfg, directory.Options{Logger: d.log.With("component", "directory")})
 	if err != nil {
@@ -177,6 +177,11 @@ func (d *daemon) run() int {
 	}
 	d.dir = dir
 	defer dir.Close()
+	if err := d.startCluster(ctx, dir); err != nil { // cluster.go: before the journal, which may write there
+		return d.fail(err, "open")
+	}
+	d.startJournal()
+	defer d.stopJournal()
 	if err := d.startSRS(); err != nil {
 		return d.fail(err, "srs")
 	}
@@ -235,6 +240,7 @@ func (d *daemon) run() int {
 	go func() { smtpDone <- srv.Serve() }()
 	d.startPickup(runCtx)
 	d.startFetch(runCtx, fetchOutcomes)
+	d.runClusterKeeper(runCtx) // cluster.go: the heartbeat, until the stop
 	metricsDone := make(chan error, 1)
 	if d.metrLn != nil {
 		go func() { metricsDone <- d.metrics.Serve(runCtx, d.metrLn) }()

@@ -12,11 +12,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ebbmail/ebb/internal/cluster"
 	"github.com/ebbmail/ebb/internal/deliver"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/journal"
 	"github.com/ebbmail/ebb/internal/mailhdr"
 	"github.com/ebbmail/ebb/internal/queue"
+	"github.com/ebbmail/ebb/internal/relay"
 	"github.com/ebbmail/ebb/internal/smtpd"
 )
 
@@ -24,7 +26,12 @@ import (
 // local deliveries' details into journal records (internal/journal), the
 // story `ebb explain` tells.
 type journalRecorder struct {
-	j   *journal.Journal
+	j *journal.Journal
+	// shared writes to the journal every host shares (internal/cluster),
+	// with j for what the database cannot take; nil: j alone.
+	shared *cluster.JournalWriter
+	// src is what explain reads: j's files, and the shared journal.
+	src journal.Source
 	log func(msg string, args ...any)
 	uid int
 	// lost counts records that could not be written: said in the log and
@@ -57,8 +64,13 @@ func (d *daemon) startJournal() {
 		d.log.Error("the journal is off: ebb explain will not know the messages of this run", "diag", de)
 		return
 	}
-	d.jr = &journalRecorder{j: j, log: d.log.Warn, uid: os.Getuid(),
+	d.jr = &journalRecorder{j: j, src: journal.Files(j.Dir()), log: d.log.Warn, uid: os.Getuid(),
 		pending: map[string][]journal.Record{}, detail: map[string]journal.Record{}, told: map[string]time.Time{}}
+	if d.cluster != nil {
+		// Shared state: the story of every host in one place (cluster.go).
+		d.jr.shared = d.cluster.JournalWriter(j.Append)
+		d.jr.src = journal.Sources{d.cluster.JournalSource(), d.jr.src}
+	}
 	d.q.SetObserver(d.jr.observe)
 }
 
@@ -82,17 +94,33 @@ func (d *daemon) journalMetrics() {
 				if d.jr == nil {
 					return 0
 				}
-				return float64(d.jr.lost.Load())
+				n := d.jr.lost.Load()
+				if d.jr.shared != nil {
+					n += d.jr.shared.Lost()
+				}
+				return float64(n)
 			}))
+	if d.jr != nil && d.jr.shared != nil {
+		d.metrics.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ebb_journal_records_local_total",
+			Help: "Journal records written to this host's own files instead of the shared database (it was away or behind): ebb explain on other hosts lacks them, this host's has them."},
+			func() float64 { return float64(d.jr.shared.Spilled()) }))
+	}
 }
 
 func (d *daemon) stopJournal() {
 	if d.jr != nil {
+		if d.jr.shared != nil {
+			d.jr.shared.Close()
+		}
 		d.jr.j.Close()
 	}
 }
 
 func (r *journalRecorder) append(rec journal.Record) {
+	if r.shared != nil {
+		r.shared.Append(rec) // never fails: what the database cannot take goes to r.j
+		return
+	}
 	if err := r.j.Append(rec); err != nil {
 		r.lost.Add(1)
 		r.log("journal: cannot append a record", "queue_id", rec.QueueID, "err", err.Error())
@@ -245,6 +273,12 @@ func (r *journalRecorder) observe(e queue.Event) {
 		r.mu.Unlock()
 		if ok {
 			rec.Detail, rec.Files, rec.UID = det.Detail, det.Files, det.UID
+		}
+		if h := e.Handoff; h != nil && h.Host != "" {
+			// The id the next hop gave it (Detail is the queue's note of
+			// the handoff): another host of the cluster goes on with the
+			// story there.
+			rec.NextID = relay.RemoteID(h.Reply)
 		}
 	case queue.EvDeferred, queue.EvFailed:
 		r.mu.Lock()

@@ -36,6 +36,9 @@ func (d *daemon) newRelay() (*relay.Relay, error) {
 		// only when the admin says it validates (dns.dnssec).
 		o.Secure = dnsresolve.NewClient(d.cfg)
 	}
+	if d.dir != nil {
+		o.Hosted = d.dir.IsLocalDomain // mail.delivery_host (transport.go routes hosted mail here then)
+	}
 	if d.dryRun {
 		if c := d.mtastsCache(); c != nil {
 			o.STS = stsPeek{c}

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/ebbmail/ebb/internal/cluster"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/logging"
 	"github.com/ebbmail/ebb/internal/queue"
 	"github.com/ebbmail/ebb/internal/route"
+	"github.com/ebbmail/ebb/internal/sievefilter"
 	"github.com/ebbmail/ebb/internal/smtpd"
 )
 
@@ -47,12 +49,21 @@ func Route(ctx context.Context, o route.Options) int {
 	// SRS as ebb serve starts it (startSRS; dryRun: a missing secret is
 	// not created).
 	srsErr := d.startSRS()
+	var sieveState sievefilter.State
+	if cluster.Enabled(cfg) {
+		// Several hosts: whether vacation answered already is in the
+		// database they share (read only: a dry run records nothing).
+		if c, err := cluster.Attach(ctx, dir, cluster.HostName(cfg)); err == nil {
+			sieveState = c.SieveState()
+		}
+	}
 	return route.Run(ctx, o, &route.Parts{
-		Config:    cfg,
-		Directory: dir,
-		Hostname:  smtpOptions(cfg).Hostname,
-		SRSErr:    srsErr,
-		SRSSecret: d.srsSecretPath(),
+		SieveState: sieveState,
+		Config:     cfg,
+		Directory:  dir,
+		Hostname:   smtpOptions(cfg).Hostname,
+		SRSErr:     srsErr,
+		SRSSecret:  d.srsSecretPath(),
 		Policy: func(kind smtpd.Kind) smtpd.Policy {
 			if kind == smtpd.Submission {
 				return d.submissionPolicy()

@@ -126,7 +126,7 @@ func (d *daemon) submissionListeners() []smtpd.Listener {
 	if s == nil || len(s.plain)+len(s.implicit) == 0 {
 		return nil
 	}
-	s.guard = policy.NewAuthGuard(authLimits(cfg), nil)
+	s.guard = policy.NewAuthGuard(authLimits(cfg), d.authStore()) // cluster.go: every host counts together
 	s.guard.Canonical = d.dir.LoginKey
 	auth := &smtpd.SASLAuth{Logins: d.dir, Guard: s.guard, Offer: cfg.Submission.AuthMechanisms,
 		Log: d.log.With("component", "auth"), Metrics: d.metrics}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -31,6 +32,7 @@ func (d *daemon) startTide() (stop func()) {
 		Listing:      func() (*queue.Listing, error) { return queue.List(spool) },
 		Host:         smtpOptions(d.cfg).Hostname,
 		Certificates: d.certificates,
+		Hosts:        d.otherHosts(), // cluster.go: every host's queue
 		Notes: func() []string {
 			var b bytes.Buffer
 			scan.WriteBreakerNotes(&b, filepath.Join(d.cfg.Server.DataDir, scan.BreakerFile), time.Now())
@@ -38,9 +40,14 @@ func (d *daemon) startTide() (stop func()) {
 		},
 	}
 	if d.jr != nil {
-		dir := d.jr.j.Dir()
+		src := d.jr.src
 		p.Explain = func(id string) ([]string, error) {
-			recs, _, err := journal.Read(dir, journal.Query{QueueID: id})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			recs, _, err := src.Read(ctx, journal.Query{QueueID: id})
+			if err == nil {
+				recs, _, err = journal.Follow(ctx, src, recs, time.Time{})
+			}
 			return journal.Story(recs, time.Local), err
 		}
 	}

@@ -34,7 +34,11 @@ func (d *daemon) transports() queue.Transports {
 		namer.Flusher = fs.Lingering(deliveryLinger).SameFS(cfg.Queue.Spool)
 	}
 	agent := &deliver.Agent{Cfg: cfg, Resolver: dir, Component: "ebb serve", Namer: namer}
-	agent.Filter = sievefilter.New(cfg, d.log.With("component", "sieve"), sieveOutbox{Q: q, Sender: d.srsSender})
+	filter := sievefilter.New(cfg, d.log.With("component", "sieve"), sieveOutbox{Q: q, Sender: d.srsSender})
+	if d.cluster != nil {
+		filter.State = d.cluster.SieveState() // one vacation reply, one duplicate record, whichever host delivers
+	}
+	agent.Filter = filter
 	deliverLog := d.log.With("component", "deliver")
 	authservID := cfg.AuthservID() // forged Authentication-Results are not stored (checks_auth.go)
 	return queue.Transports{
@@ -47,9 +51,11 @@ func (d *daemon) transports() queue.Transports {
 			if err != nil {
 				return queue.Local, err
 			}
-			if local {
+			if local && cfg.Mail.DeliveryHost == "" {
 				return queue.Local, nil
 			}
+			// Another domain's, or a hosted one stored by the delivery
+			// host (mail.delivery_host: the relay takes it there).
 			return queue.Remote, nil
 		},
 		Local: queue.TransportFunc(func(ctx context.Context, m *queue.Message, r *queue.Recipient) error {

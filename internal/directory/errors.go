@@ -121,3 +121,8 @@ func (d *Directory) missingError(path string, err error) error {
 	}
 	return e.SetFix(diag.Steps(diag.Say("if no domain is hosted yet, ebb domain add DOMAIN creates the database; else point " + d.setting.Key + " at the folder that holds it")))
 }
+
+// Fail is the boundary error for a failure of the directory's database
+// met by a part that keeps tables of its own there (internal/cluster):
+// temporary, naming the database, with the hint for its cause.
+func (d *Directory) Fail(op string, err error) error { return d.dbError(op, err) }

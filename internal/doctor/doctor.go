@@ -67,6 +67,7 @@ var areas = []func() []Check{
 	journalChecks,
 	acmeChecks,
 	dnsRecordChecks,
+	clusterChecks,
 }
 
 // Status is the verdict of one finding.

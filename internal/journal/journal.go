@@ -13,6 +13,7 @@ package journal
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,6 +68,13 @@ type Record struct {
 	Outcome  string      `json:"outcome,omitempty"`
 	Checker  string      `json:"checker,omitempty"` // check: which part judged
 	Verdicts string      `json:"verdicts,omitempty"`
+	// NextID is the queue id the next hop gave a relayed message ("250
+	// ... queued as ID"): where its story goes on when that hop is an
+	// ebb host of the same cluster (Follow).
+	NextID string `json:"next_id,omitempty"`
+	// Host is the host that wrote the record, in a journal several hosts
+	// share (internal/cluster); "" in a host's own files.
+	Host string `json:"host,omitempty"`
 }
 
 // Journal appends records to the file of their day.
@@ -194,7 +202,26 @@ type Query struct {
 	MessageID string    // with or without <>
 	Address   string    // to or from this address
 	Since     time.Time // zero: everything kept
+	// NextID: the message a hop relayed to the one that queued it as
+	// NextID (Follow's way back).
+	NextID string
 }
+
+// Source is where a journal is read from: one host's files (Files), or
+// the database several hosts share (internal/cluster).
+type Source interface {
+	// Read returns the records that match q as Select chooses them,
+	// oldest first, and how many unreadable ones were skipped.
+	Read(ctx context.Context, q Query) ([]Record, int, error)
+	// Where names it for people: a directory, or a database.
+	Where() string
+}
+
+// Files is the journal in a directory (journal.dir) as a Source.
+type Files string
+
+func (f Files) Read(_ context.Context, q Query) ([]Record, int, error) { return Read(string(f), q) }
+func (f Files) Where() string                                          { return string(f) }
 
 // Read returns the records in dir that match q, oldest first, and how
 // many torn or unreadable lines were skipped. For a QueueID or MessageID
@@ -225,6 +252,14 @@ func Read(dir string, q Query) ([]Record, int, error) {
 		skipped += bad
 		all = append(all, recs...)
 	}
+	return Select(all, q), skipped, nil
+}
+
+// Select returns the records of all that q asks for, oldest first: for a
+// QueueID, MessageID or NextID every record of the matching messages; for
+// a Ref its records and its message's; for an Address every record of
+// each message to or from it.
+func Select(all []Record, q Query) []Record {
 	ids := map[string]bool{}
 	msgid := strings.Trim(q.MessageID, "<>")
 	addr := strings.ToLower(q.Address)
@@ -241,6 +276,8 @@ func Read(dir string, q Query) ([]Record, int, error) {
 			ids[r.QueueID] = true
 		case addr != "" && matchesAddress(r, addr):
 			ids[r.QueueID] = true
+		case q.NextID != "" && r.NextID == q.NextID && r.QueueID != "":
+			ids[r.QueueID] = true
 		}
 	}
 	var out []Record
@@ -252,7 +289,7 @@ func Read(dir string, q Query) ([]Record, int, error) {
 		}
 	}
 	sort.SliceStable(out, func(i, k int) bool { return out[i].Time.Before(out[k].Time) })
-	return out, skipped, nil
+	return out
 }
 
 // HasRef reports whether ref is the record's reference id or its error's.

@@ -19,7 +19,12 @@ func Story(recs []Record, loc *time.Location) []string {
 	var out []string
 	told := map[string]bool{} // refs whose error was said in full already
 	for _, r := range recs {
-		line := r.Time.In(loc).Format("2006-01-02 15:04:05") + "  " + r.Key() + "  "
+		line := r.Time.In(loc).Format("2006-01-02 15:04:05") + "  "
+		if r.Host != "" {
+			// A journal several hosts share: which host it happened on.
+			line += r.Host + "  "
+		}
+		line += r.Key() + "  "
 		if r.Error != nil && r.Error.Ref != "" && told[r.Error.Ref] {
 			// The same trouble told twice (the queue, then the SMTP
 			// session that answered for it): once in full is enough.
@@ -105,6 +110,9 @@ func Sentence(r Record, loc *time.Location) string {
 		attempt(&b, r)
 		if r.Detail != "" {
 			fmt.Fprintf(&b, ": %s", r.Detail)
+		}
+		if r.NextID != "" && !strings.Contains(r.Detail, r.NextID) {
+			fmt.Fprintf(&b, " (there %s)", r.NextID)
 		}
 	case "deferred":
 		fmt.Fprintf(&b, "deferred for %s", angle(r.Rcpt))

@@ -37,6 +37,11 @@ type Options struct {
 	// directory, in ebb-deliver): it replaces the process with one that
 	// has it, given the same arguments, and returns only if it could not.
 	Handoff func(args []string) error
+	// SieveState, when set, gives the vacation and duplicate state of a
+	// delivery through the SQL directory: with several hosts sharing
+	// state, the database they share (the full binary's; nil State: the
+	// files under server.data_dir).
+	SieveState func(ctx context.Context, cfg *config.Config, d SQLDirectory, lg *slog.Logger) (sievefilter.State, error)
 }
 
 // SQLDirectory is what a delivery uses of the SQL directory.
@@ -119,7 +124,8 @@ func run(c *cli.Call, opt Options) int {
 	agent := &deliver.Agent{Cfg: cfg, Component: "ebb deliver"}
 	// Sieve (sieve.enabled); redirects and vacation replies leave through
 	// the sendmail pickup, since ebb deliver has no queue.
-	agent.Filter = sieveFilter(cfg, lg.Logger)
+	filter := sieveFilter(cfg, lg.Logger)
+	agent.Filter = filter
 	switch {
 	case *dir != "":
 	case dmap != nil:
@@ -132,6 +138,15 @@ func run(c *cli.Call, opt Options) int {
 		}
 		defer res.Close()
 		agent.Resolver = res
+		if opt.SieveState != nil {
+			st, err := opt.SieveState(c.Ctx, cfg, res, lg.Logger)
+			if err != nil {
+				return c.Fail(diag.From(err, "ebb deliver", "open"))
+			}
+			if st != nil {
+				filter.State = st
+			}
+		}
 		// The next ebb-deliver reads the map again.
 		if err := res.RefreshMap(c.Ctx); err != nil {
 			lg.Logger.Warn("cannot write the directory's delivery map: ebb-deliver hands every -d delivery to ebb deliver until it is written", "err", err)
@@ -181,7 +196,7 @@ func openMap(cfg *config.Config) (*resolve.Map, error) {
 // sieveFilter is the Sieve filter of ebb deliver, logging to lg;
 // redirects and vacation responses go to the daemon through the sendmail
 // pickup (ebb deliver has no queue of its own).
-func sieveFilter(cfg *config.Config, lg *slog.Logger) deliver.Filter {
+func sieveFilter(cfg *config.Config, lg *slog.Logger) *sievefilter.Filter {
 	return sievefilter.New(cfg, lg.With("component", "sieve"), sievefilter.PickupOutbox{Drop: pickup.DropFor(cfg)})
 }
 

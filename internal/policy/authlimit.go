@@ -70,13 +70,23 @@ type AuthGuard struct {
 	store  AuthStore
 	now    func() time.Time
 	// tagKey keys the tags of wrong passwords (an HMAC, never the
-	// password): random per guard; a shared store needs a shared key.
+	// password): random per guard, or the store's (SharedAuthStore),
+	// asked for at the first failure.
+	keyMu  sync.Mutex
 	tagKey []byte
 	// Canonical names the account a login is for (the directory's lookup
 	// key: lower case, a domain alias as its target), so that spellings of
 	// one account share its budget. It must not depend on whether the
 	// account exists. nil: lower case.
 	Canonical func(ctx context.Context, account string) string
+}
+
+// SharedAuthStore is an AuthStore that the guards of several hosts count
+// in (internal/cluster): their tags of wrong passwords need one key, so
+// that a password one host counted is known as a repeat at another.
+type SharedAuthStore interface {
+	AuthStore
+	TagKey(ctx context.Context) ([]byte, error)
 }
 
 // NewAuthGuard makes a guard counting in store (a MemoryAuthStore when nil).
@@ -87,9 +97,26 @@ func NewAuthGuard(l AuthLimits, store AuthStore) *AuthGuard {
 	if store == nil {
 		store = NewMemoryAuthStore()
 	}
-	key := make([]byte, 32)
-	rand.Read(key)
-	return &AuthGuard{limits: l, store: store, now: time.Now, tagKey: key}
+	g := &AuthGuard{limits: l, store: store, now: time.Now}
+	if _, shared := store.(SharedAuthStore); !shared {
+		g.tagKey = make([]byte, 32)
+		rand.Read(g.tagKey)
+	}
+	return g
+}
+
+// key is the tag key: the guard's own, or the shared store's.
+func (g *AuthGuard) key(ctx context.Context) ([]byte, error) {
+	g.keyMu.Lock()
+	defer g.keyMu.Unlock()
+	if g.tagKey == nil {
+		k, err := g.store.(SharedAuthStore).TagKey(ctx)
+		if err != nil {
+			return nil, err
+		}
+		g.tagKey = k
+	}
+	return g.tagKey, nil
 }
 
 // Verdict is what AuthGuard says about one login attempt.
@@ -229,8 +256,8 @@ func (g *AuthGuard) Delay(v Verdict) time.Duration {
 }
 
 // tag names a wrong password for an account without keeping it.
-func (g *AuthGuard) tag(acct, password string) string {
-	m := hmac.New(sha256.New, g.tagKey)
+func (g *AuthGuard) tag(key []byte, acct, password string) string {
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte(acct))
 	m.Write([]byte{0})
 	m.Write([]byte(password))
@@ -252,8 +279,11 @@ func (g *AuthGuard) Failed(ctx context.Context, ip, account, password string) (V
 	repeat := false
 	if account != "" {
 		acct := g.account(ctx, account)
-		tag := g.tag(acct, password)
-		var err error
+		key, err := g.key(ctx)
+		if err != nil {
+			return Verdict{}, err
+		}
+		tag := g.tag(key, acct, password)
 		if repeat, err = g.store.Noted(ctx, wrongKey(acct), tag, now); err != nil {
 			return Verdict{}, err
 		}

@@ -42,6 +42,9 @@ type Event struct {
 	// expiry and an operator's removal: fetched mail ("fetch:ACCOUNT")
 	// learns its outcome from it (internal/daemon/fetch.go).
 	Session string
+	// Handoff is where the remote transport handed a delivered recipient
+	// (EvDelivered of a relayed one): the next hop and its reply.
+	Handoff *Handoff
 }
 
 // Observer receives the queue's events as they happen, synchronously,

@@ -369,7 +369,7 @@ func (q *Queue) record(ctx context.Context, m *Message, r *Recipient, route Rout
 			"outcome", "delivered", "attempt", r.Attempts, "duration", a.Duration.Round(time.Millisecond))
 		q.observe(Event{Time: a.Time, Kind: EvDelivered, QueueID: m.ID, Recipient: r.Address, Route: route.String(),
 			Attempt: r.Attempts, Duration: a.Duration, Session: m.Envelope.SessionID,
-			Note: r.Relay.Summary()})
+			Note: r.Relay.Summary(), Handoff: r.Relay})
 		m.addHistory(a)
 		return
 	}

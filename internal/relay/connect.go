@@ -308,7 +308,7 @@ func (r *Relay) session(ctx context.Context, a *attempt, host, ip, port string, 
 	if a.sts != nil && a.sts.Mode == mtasts.Testing && a.dane == nil {
 		r.stsTestingCheck(a, c)
 	}
-	if a.hop.Smarthost != "" && r.set.Credentials != "" {
+	if a.hop.Smarthost != "" && !a.hop.Delivery && r.set.Credentials != "" {
 		user, pass, err := r.credentials()
 		if err != nil {
 			c.quit()

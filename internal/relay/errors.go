@@ -374,6 +374,9 @@ func replyHint(step string, class diag.Class) string {
 func errHint(step string, a *attempt) string {
 	switch step {
 	case stepConnect:
+		if a.hop.Delivery {
+			return "the delivery host (mail.delivery_host) does not accept connections: start ebb serve there, or fix mail.delivery_host; the message waits here and is retried"
+		}
 		if a.hop.Smarthost != "" {
 			return "the smarthost does not accept connections: check relay.smarthost and that it is up (ebb doctor tries it)"
 		}

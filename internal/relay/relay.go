@@ -75,6 +75,10 @@ type Options struct {
 	// MX host and of every policy that could not be applied (TLS-RPT,
 	// RFC 8460). Called from delivery goroutines: it must be quick.
 	TLSReport func(TLSResult)
+	// Hosted reports whether a domain is hosted here: with
+	// mail.delivery_host set, its mail goes to that host (the daemon
+	// routes hosted recipients to the relay then). nil: none is.
+	Hosted func(ctx context.Context, domain string) (bool, error)
 }
 
 // Relay delivers to remote recipients. It is a queue.Transport and safe
@@ -95,6 +99,7 @@ type Relay struct {
 	log        *slog.Logger
 	sts        STSPolicies
 	sign       func(ctx context.Context, m *queue.Message) (string, error)
+	hosted     func(ctx context.Context, domain string) (bool, error)
 	now        func() time.Time
 	total      chan struct{}
 	stats      *Metrics
@@ -135,7 +140,7 @@ func New(cfg *config.Config, o Options) (*Relay, error) {
 	r := &Relay{
 		cfg: cfg, set: set, policy: policy, exempt: exempt, daneExempt: daneExempt, report: o.TLSReport,
 		router: router{smarthost: set.Smarthost, implicit: set.SmarthostTLS == "implicit", routes: routes},
-		res:    o.Resolver, log: o.Log, sts: o.STS, sign: o.Sign, now: time.Now,
+		res:    o.Resolver, log: o.Log, sts: o.STS, sign: o.Sign, hosted: o.Hosted, now: time.Now,
 		total: make(chan struct{}, max(set.MaxConn, 1)),
 		stats: NewMetrics(),
 		dests: map[string]*destination{}, signs: map[string]signed{},
@@ -321,8 +326,19 @@ func (r *Relay) plan(ctx context.Context, m *queue.Message, rc *queue.Recipient)
 		return nil, d
 	}
 	a := &attempt{m: m, rc: rc, hop: r.router.route(domain)}
+	if h := r.cfg.Mail.DeliveryHost; h != "" && r.hosted != nil {
+		// The one delivery host stores hosted mailboxes (docs/scaling.md):
+		// whatever relay.routes or relay.smarthost say for the domain.
+		local, err := r.hosted(ctx, domain)
+		if err != nil {
+			return nil, err
+		}
+		if local {
+			a.hop = hop{Smarthost: h, Domain: domain, Setting: "mail.delivery_host", Delivery: true}
+		}
+	}
 	a.level, a.setting = r.tlsLevel(a.hop.Domain)
-	if a.hop.Smarthost != "" && a.level == "may" && a.setting == "relay.tls" {
+	if a.hop.Smarthost != "" && !a.hop.Delivery && a.level == "may" && a.setting == "relay.tls" {
 		// relay.smarthost_tls's promise: STARTTLS (or implicit TLS) is
 		// required toward a smarthost unless relay.tls is none (or a
 		// relay.tls_policy entry says may for the domain): the login and
@@ -494,7 +510,7 @@ func (r *Relay) deliverGroup(ctx context.Context, a *attempt) []error {
 					TLS: c.tlsSummary(), Policy: c.policy}
 				r.stats.delivered(c.tls != nil)
 				r.log.Info("relayed", "queue_id", m.ID, "rcpt", ai.rc.Address, "host", c.host, "ip", c.ip,
-					"tls", c.tlsSummary(), "tls_level", c.level(a), "tls_policy", c.policy, "reused", reused, "rcpts", accepted, "remote_id", remoteID(fr.Text),
+					"tls", c.tlsSummary(), "tls_level", c.level(a), "tls_policy", c.policy, "reused", reused, "rcpts", accepted, "remote_id", RemoteID(fr.Text),
 					"reply", fr.String(), "duration", r.now().Sub(start).Round(time.Millisecond))
 			}
 		}
@@ -774,8 +790,9 @@ func (r *Relay) signedHeader(ctx context.Context, m *queue.Message) (string, err
 
 var remoteIDPattern = regexp.MustCompile(`(?i)queued as ([A-Za-z0-9.\-_]+)`)
 
-// remoteID is the remote's queue id from a 250 reply, when it names one.
-func remoteID(text string) string {
+// RemoteID is the remote's queue id from a 250 reply, when it names one
+// ("250 2.0.0 Ok: queued as X", as Postfix and ebb say it).
+func RemoteID(text string) string {
 	if m := remoteIDPattern.FindStringSubmatch(text); m != nil {
 		return m[1]
 	}

@@ -21,6 +21,10 @@ type hop struct {
 	Domain    string
 	// Setting names the key that chose the smarthost, for diag.
 	Setting string
+	// Delivery: the smarthost is the delivery host of a hosted domain
+	// (mail.delivery_host): another ebb host of this site, reached like
+	// an MX (relay.tls, no AUTH), not a provider's smarthost.
+	Delivery bool
 }
 
 // key names the destination for limits and connection reuse.

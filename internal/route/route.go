@@ -107,6 +107,9 @@ type Parts struct {
 	// Relay makes the remote transport for planning (relay.Relay.Plan):
 	// the cached MTA-STS policies only, no DKIM signer.
 	Relay func() (*relay.Relay, error)
+	// SieveState is where vacation and duplicate records are read (nil:
+	// the files under server.data_dir; several hosts: their database).
+	SieveState sievefilter.State
 }
 
 // Run is ebb route: the whole inbound path for one message through p,
@@ -433,6 +436,9 @@ func (r *router) run(ctx context.Context) int {
 	r.sieveLog = &strings.Builder{}
 	filter := sievefilter.New(cfg, slog.New(slog.NewTextHandler(r.sieveLog, &slog.HandlerOptions{Level: slog.LevelWarn})), nil)
 	filter.DryRun = true
+	if p.SieveState != nil {
+		filter.State = p.SieveState
+	}
 	filter.WouldCreate = func(folder string) { r.create[createKey(r.mailbox, folder)] = true }
 	r.create = map[string]bool{}
 	// One relay for every remote recipient, made at the first; a failure
@@ -456,7 +462,9 @@ func (r *router) run(ctx context.Context) int {
 			r.refusal("resolve", to, err)
 			continue
 		}
-		if !local {
+		if !local || cfg.Mail.DeliveryHost != "" {
+			// Another domain's, or stored by the delivery host
+			// (mail.delivery_host): the relay's plan says where.
 			r.remote(ctx, planner, to, domain)
 			continue
 		}

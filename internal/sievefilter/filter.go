@@ -37,6 +37,10 @@ type Filter struct {
 	// WouldCreate, in a dry run, is told each folder that fileinto :create
 	// would make (RFC 5490 §3.2) instead of making it.
 	WouldCreate func(folder string)
+	// State keeps the vacation and duplicate records; New sets the files
+	// under server.data_dir (FileState), which a caller sharing state
+	// with other hosts replaces.
+	State State
 
 	cache *Cache
 }
@@ -46,7 +50,7 @@ func New(cfg *config.Config, log *slog.Logger, out Outbox) *Filter {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Filter{Cfg: cfg, Log: log, Outbox: out, cache: NewCache()}
+	return &Filter{Cfg: cfg, Log: log, Outbox: out, State: NewFileState(cfg), cache: NewCache()}
 }
 
 func (f *Filter) now() time.Time {
@@ -92,11 +96,6 @@ func (f *Filter) paths(mb *resolve.Mailbox) (userPaths, error) {
 	vars["home"] = home
 	return userPaths{home: home, maildir: vars["maildir"],
 		script: f.expand(f.Cfg.Sieve.Script, vars), dir: f.expand(f.Cfg.Sieve.Dir, vars)}, nil
-}
-
-// stateDir expands a state directory setting (vacation_dir, duplicate_dir).
-func (f *Filter) stateDir(tmpl, user string) string {
-	return userStateDir(f.expand(tmpl, map[string]string{"data_dir": f.Cfg.Server.DataDir}), user)
 }
 
 // Decide runs the global before scripts, the user's active script and the
@@ -158,8 +157,8 @@ func (f *Filter) Decide(ctx context.Context, mb *resolve.Mailbox, msg *deliver.M
 	if user == "" {
 		user = p.maildir
 	}
-	vac := &vacationState{st: stateStore{dir: f.stateDir(f.Cfg.Sieve.VacationStateDir, user), now: f.now}}
-	dup := &duplicateState{st: stateStore{dir: f.stateDir(f.Cfg.Sieve.DuplicateDir, user), now: f.now}}
+	now := f.now()
+	st := &userState{st: f.State, mailbox: user, now: now}
 	host := f.Cfg.Server.Hostname
 	if host == "" {
 		host, _ = os.Hostname()
@@ -177,9 +176,9 @@ func (f *Filter) Decide(ctx context.Context, mb *resolve.Mailbox, msg *deliver.M
 	spam, percent, virus := sieve.Scores(m.Header())
 	rt := sieve.Runtime{
 		SpamScore: spam, SpamPercent: percent, VirusScore: virus,
-		Now:       f.now(),
-		Duplicate: dup,
-		Vacation:  vac,
+		Now:       now,
+		Duplicate: st,
+		Vacation:  st,
 		// RFC 5183: ebb runs Sieve as the delivery agent, during delivery.
 		Environment:   map[string]string{"location": "MDA", "phase": "during", "domain": host, "host": host},
 		UserAddresses: nonEmpty(mb.Address),
@@ -223,14 +222,14 @@ func (f *Filter) Decide(ctx context.Context, mb *resolve.Mailbox, msg *deliver.M
 			}
 		}
 	}
-	d, err := f.decision(ctx, mb, msg, env, m, actions, keep, keepFlags, host, user, vac, sender)
+	d, err := f.decision(ctx, mb, msg, env, m, actions, keep, keepFlags, host, st, sender)
 	if err == nil && d != nil && len(marks) > 0 && !f.DryRun {
 		d.Delivered = func() {
 			// The message is stored; failing to remember its id only means a
 			// later copy is not taken for a duplicate: a warning, not a failure.
-			if err := dup.commit(marks); err != nil {
+			if err := f.State.Remember(context.WithoutCancel(ctx), user, marks, now); err != nil {
 				f.Log.Warn("sieve: cannot remember duplicate ids", "mailbox", mb.Address,
-					"diag", f.diagErr("write", "remember duplicate ids in", dup.st.dir, err, "sieve.duplicate_dir"))
+					"diag", f.stateErr("remember duplicate ids in", user, err, "sieve.duplicate_dir"))
 			}
 		}
 	}
@@ -281,7 +280,7 @@ func (f *Filter) keepAll(env deliver.Envelope) *deliver.Decision {
 // decision carries out the actions that leave the mailbox (redirect,
 // vacation) and turns the rest into a deliver.Decision.
 func (f *Filter) decision(ctx context.Context, mb *resolve.Mailbox, msg *deliver.Message, env deliver.Envelope,
-	m sieve.Message, actions []sieve.Action, keep bool, keepFlags []string, host, user string, vac *vacationState, sender string) (*deliver.Decision, error) {
+	m sieve.Message, actions []sieve.Action, keep bool, keepFlags []string, host string, st *userState, sender string) (*deliver.Decision, error) {
 	d := &deliver.Decision{}
 	stored := map[string]int{}
 	store := func(folder string, flags []string) {
@@ -314,7 +313,7 @@ func (f *Filter) decision(ctx context.Context, mb *resolve.Mailbox, msg *deliver
 				return nil, err
 			}
 		case sieve.Vacation:
-			f.vacation(ctx, mb, m, a, host, user, vac, d)
+			f.vacation(ctx, mb, m, a, host, st, d)
 		case sieve.AddHeader, sieve.DeleteHeader:
 			// Reported once per run in Decide.
 		}
@@ -372,10 +371,12 @@ func (f *Filter) redirect(ctx context.Context, mb *resolve.Mailbox, msg *deliver
 
 // vacation sends a response unless the interpreter found a reason not to
 // (RFC 5230 §4.5, RFC 3834 §2: <>, lists, bulk, auto-submitted, not
-// addressed to the user, already answered within :days/:seconds), then
-// remembers the sender for the period. A failure to send is logged, not
-// fatal: the message itself is delivered either way.
-func (f *Filter) vacation(ctx context.Context, mb *resolve.Mailbox, m sieve.Message, v sieve.Vacation, host, user string, vac *vacationState, d *deliver.Decision) {
+// addressed to the user, already answered within :days/:seconds). It first
+// claims the sender for the period in State, so that of two deliveries at
+// once (two hosts sharing State) one answers; a response that cannot be
+// queued gives the claim back. A failure is logged, not fatal: the message
+// itself is delivered either way.
+func (f *Filter) vacation(ctx context.Context, mb *resolve.Mailbox, m sieve.Message, v sieve.Vacation, host string, st *userState, d *deliver.Decision) {
 	if v.Skip != "" {
 		f.Log.Info("sieve: vacation response not sent", "mailbox", mb.Address, "to", v.To, "why", v.Skip)
 		return
@@ -384,26 +385,42 @@ func (f *Filter) vacation(ctx context.Context, mb *resolve.Mailbox, m sieve.Mess
 	if from == "" {
 		from = "MAILER-DAEMON@" + host
 	}
-	reply := vacationReply(v, m.Header(), from, host, f.now())
-	if f.DryRun || f.Outbox == nil {
-		// The caller sends it (or, in a dry run, shows it).
+	reply := vacationReply(v, m.Header(), from, host, st.now)
+	if f.DryRun {
+		// Shown, not sent: nothing to claim.
 		d.Outbound = append(d.Outbound, deliver.Outbound{Sender: "", Recipients: []string{v.To}, Data: reply})
-		if f.DryRun {
-			return // nothing sent, so nothing to remember
-		}
-	} else {
-		id, err := f.Outbox.Send(ctx, "", []string{v.To}, bytesReader(reply))
-		if err != nil {
-			f.Log.Error("sieve: vacation response not sent", "mailbox", mb.Address, "to", v.To, "error", err)
-			return
-		}
-		f.Log.Info("sieve: vacation response queued", "mailbox", mb.Address, "to", v.To, "queue_id", id)
+		return
 	}
 	period := time.Duration(v.Seconds) * time.Second
-	if err := vac.record(v.Handle, v.To, period); err != nil {
+	claimed, err := f.State.ClaimAnswer(ctx, st.mailbox, v.Handle, v.To, period, st.now)
+	switch {
+	case err != nil:
+		// Answering once too often is better than never: the response
+		// goes out, and the log says the record could not be kept.
 		f.Log.Warn("sieve: cannot remember the vacation response; the sender may be answered again",
-			"mailbox", mb.Address, "to", v.To, "dir", vac.st.dir, "error", err)
+			"mailbox", mb.Address, "to", v.To, "diag", f.stateErr("remember a vacation response in", st.mailbox, err, "sieve.vacation_dir"))
+	case !claimed:
+		f.Log.Info("sieve: vacation response not sent", "mailbox", mb.Address, "to", v.To,
+			"why", "answered already (another delivery claimed it at the same time)")
+		return
 	}
+	if f.Outbox == nil {
+		// The caller sends it.
+		d.Outbound = append(d.Outbound, deliver.Outbound{Sender: "", Recipients: []string{v.To}, Data: reply})
+		return
+	}
+	id, err := f.Outbox.Send(ctx, "", []string{v.To}, bytesReader(reply))
+	if err != nil {
+		f.Log.Error("sieve: vacation response not sent", "mailbox", mb.Address, "to", v.To, "error", err)
+		if claimed {
+			if err := f.State.Unclaim(context.WithoutCancel(ctx), st.mailbox, v.Handle, v.To); err != nil {
+				f.Log.Warn("sieve: cannot forget the vacation response that was not sent; the sender is not answered within the period",
+					"mailbox", mb.Address, "to", v.To, "error", err)
+			}
+		}
+		return
+	}
+	f.Log.Info("sieve: vacation response queued", "mailbox", mb.Address, "to", v.To, "queue_id", id)
 }
 
 func scriptSetting(i, nBefore int, user bool) string {
@@ -425,6 +442,14 @@ func (f *Filter) diagErr(op, doing, path string, err error, key string) error {
 	e := diag.PathError("sieve", op, doing, path, err, setting)
 	e.Class = diag.Temporary
 	return e
+}
+
+// stateErr is a failure of State about mailbox, for the log.
+func (f *Filter) stateErr(doing, mailbox string, err error, key string) error {
+	if de, ok := diag.As(err); ok {
+		return de // the database's own words
+	}
+	return f.diagErr("write", doing, f.State.Where(mailbox), err, key)
 }
 
 var _ deliver.Filter = (*Filter)(nil)

@@ -4,7 +4,8 @@
 // them over the staged message, and turns the actions into a
 // deliver.Decision: stores with flags, discard, reject, redirects and
 // vacation replies for the queue, with vacation and duplicate state kept per
-// user under server.data_dir.
+// user in a State: files under server.data_dir, or the database several
+// hosts share (internal/cluster).
 //
 // It implements deliver.Filter; internal/sieve is the interpreter.
 package sievefilter

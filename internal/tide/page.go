@@ -5,7 +5,6 @@ import (
 	"html/template"
 	"math"
 	"net/http"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -30,8 +29,11 @@ type Page struct {
 	// Certificates are the TLS certificates ebb serves (ACME's and
 	// smtp.tls_cert's) and when they end; nil: none shown.
 	Certificates func() []Certificate
-	Now          func() time.Time
-	Host         string
+	// Hosts are the other hosts sharing this one's directory (internal/
+	// cluster), each with the queue summary it published; nil: one host.
+	Hosts func() []HostView
+	Now   func() time.Time
+	Host  string
 }
 
 // Certificate is one line of the page's certificate table.
@@ -117,30 +119,11 @@ func (p *Page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	v.RateChart = rateChart(Rates(samples), now.Add(-win.Span), now)
 	v.Samples = len(samples) - 1
 
-	if l, err := p.Listing(); err != nil {
-		v.ListError = diag.From(err, "ebb serve", "list").Sentence()
-	} else {
-		sum := queue.Summarize(l)
-		for _, g := range sum.Reasons {
-			v.Causes = append(v.Causes, cause{Count: g.Count, State: string(g.State), Reason: g.Reason, Hint: g.Hint})
-		}
-		ms := append([]*queue.Message(nil), l.Messages...)
-		sort.Slice(ms, func(i, k int) bool { return ms[i].Arrived.Before(ms[k].Arrived) })
-		for i, m := range ms {
-			if i == 10 {
-				break
-			}
-			o := oldest{ID: m.ID, Age: queue.FormatAge(m.Age(now)), From: m.From(), Size: diag.HumanBytes(uint64(m.Size))}
-			for _, rc := range m.Recipients {
-				if !rc.State.Final() {
-					o.Waiting = append(o.Waiting, rc.Address)
-					if rc.Error != nil && o.Reason == "" {
-						o.Reason = rc.Error.Sentence()
-					}
-				}
-			}
-			v.Oldest = append(v.Oldest, o)
-		}
+	l, err := p.Listing()
+	sum := Summarize(st, l, err, now)
+	v.ListError, v.Causes, v.Oldest = sum.ListError, sum.Causes, sum.Oldest
+	if p.Hosts != nil {
+		v.Hosts = p.Hosts()
 	}
 	if p.Notes != nil {
 		v.Notes = p.Notes()
@@ -181,6 +164,10 @@ func (p *Page) serveExplain(w http.ResponseWriter, id string) {
 	msg := ""
 	if err != nil {
 		msg = err.Error()
+	} else if len(lines) == 0 {
+		// Nothing known: said, and not a 200 with an empty story.
+		msg = "nothing in the journal about " + id
+		w.WriteHeader(http.StatusNotFound)
 	}
 	explainTmpl().Execute(w, struct {
 		ID    string
@@ -197,8 +184,9 @@ type view struct {
 	Delivered, Deferrals, Failed   uint64
 	Samples                        int
 	DepthChart, RateChart          template.HTML
-	Causes                         []cause
-	Oldest                         []oldest
+	Causes                         []Cause
+	Oldest                         []Oldest
+	Hosts                          []HostView
 	Notes                          []string
 	ListError                      string
 	HasExplain                     bool
@@ -208,16 +196,6 @@ type view struct {
 type link struct {
 	Key, Label string
 	Current    bool
-}
-
-type cause struct {
-	Count               int
-	State, Reason, Hint string
-}
-
-type oldest struct {
-	ID, Age, From, Size, Reason string
-	Waiting                     []string
 }
 
 const chartW, chartH = 640.0, 160.0
@@ -338,6 +316,12 @@ code{font-size:.9em;word-break:break-all}
 {{if .Oldest}}<table id="oldest"><tr><th style="width:9em">id</th><th style="width:4em">age</th><th>from → waiting for</th></tr>
 {{range .Oldest}}<tr><td>{{if $.HasExplain}}<a href="/explain/{{.ID}}">{{.ID}}</a>{{else}}{{.ID}}{{end}}</td><td>{{.Age}}</td><td>&lt;{{.From}}&gt; → {{join .Waiting ", "}} ({{.Size}}){{if .Reason}}<br><span class="muted">{{.Reason}}</span>{{end}}</td></tr>
 {{end}}</table>{{else}}<p>The queue is empty.</p>{{end}}
+{{if .Hosts}}<h2>Every host's queue</h2>
+<table id="hosts"><tr><th style="width:11em">host</th><th style="width:8em">queue</th><th>why mail waits · oldest</th></tr>
+{{range .Hosts}}<tr class="host"><td><b>{{.Name}}</b><br><span class="{{if .Live}}muted{{else}}bad{{end}}">{{.State}}</span>{{if .Page}}<br><span class="muted">page {{.Page}}</span>{{end}}</td>
+<td>{{.Queue.Messages}} {{plural .Queue.Messages "message"}}<br>{{.Queue.Deferred}} deferred<br>{{.Queue.Pending}} pending</td>
+<td>{{if .Queue.ListError}}<span class="bad">{{.Queue.ListError}}</span><br>{{end}}{{range .Queue.Causes}}<span class="reason">{{.Count}} {{.State}}: {{.Reason}}</span>{{if .Hint}} <span class="fix">fix: {{.Hint}}</span>{{end}}<br>{{end}}{{range .Queue.Oldest}}{{if $.HasExplain}}<a href="/explain/{{.ID}}">{{.ID}}</a>{{else}}{{.ID}}{{end}} {{.Age}} &lt;{{.From}}&gt; → {{join .Waiting ", "}}<br>{{end}}</td></tr>
+{{end}}</table>{{end}}
 <p class="muted">The same data: <code>ebb mailq</code>, <code>ebb explain ID</code>, <a href="/metrics">/metrics</a>.</p>
 </main></body></html>
 `))
