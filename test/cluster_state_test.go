@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -207,10 +208,10 @@ func TestClusterJournalOneStoryAcrossHosts(t *testing.T) {
 func TestClusterHostsSeeEachOther(t *testing.T) {
 	hs := clusterHosts(t, "mx1", "mx2", "mx2")
 	ctx := context.Background()
-	if clash, err := hs[0].Register(ctx, cluster.Facts{MailRoot: "/m1"}); err != nil || clash != nil {
-		t.Fatal(clash, err)
+	if err := hs[0].Register(ctx, cluster.Facts{MailRoot: "/m1"}); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := hs[1].Register(ctx, cluster.Facts{DeliveryHost: "127.0.0.1:25"}); err != nil {
+	if err := hs[1].Register(ctx, cluster.Facts{DeliveryHost: "127.0.0.1:25"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := hs[0].Beat(ctx, map[string]int{"messages": 3}); err != nil {
@@ -220,9 +221,19 @@ func TestClusterHostsSeeEachOther(t *testing.T) {
 	if err != nil || len(list) != 2 || !list[0].Live || string(list[0].Queue) != `{"messages":3}` || list[1].Facts.DeliveryHost != "127.0.0.1:25" {
 		t.Fatalf("hosts: %+v %v", list, err)
 	}
-	// A second process calling itself mx2 while mx2 lives: told.
-	if clash, err := hs[2].Register(ctx, cluster.Facts{}); err != nil || clash == nil || clash.Name != "mx2" {
-		t.Fatalf("a second live mx2 registered without a clash: %+v %v", clash, err)
+	// A second process calling itself mx2 while mx2 lives: both are told
+	// at their next beats, as long as both run.
+	if err := hs[2].Register(ctx, cluster.Facts{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := hs[1].Beat(ctx, nil); !errors.Is(err, cluster.ErrNameTaken) {
+		t.Fatalf("the first mx2's beat after a second registered: %v; want ErrNameTaken", err)
+	}
+	if err := hs[2].Beat(ctx, nil); !errors.Is(err, cluster.ErrNameTaken) {
+		t.Fatalf("the second mx2's beat: %v; want ErrNameTaken", err)
+	}
+	if err := hs[2].Beat(ctx, nil); err != nil {
+		t.Fatalf("a beat with no other run in between: %v", err)
 	}
 	if err := hs[0].Stopped(ctx); err != nil {
 		t.Fatal(err)

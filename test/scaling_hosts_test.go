@@ -1,6 +1,7 @@
 package test
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -104,7 +105,7 @@ func (h *mhost) start() {
 // ebb runs an ebb command against this host's config as the mail user.
 func (h *mhost) ebb(args ...string) harness.Result {
 	h.t.Helper()
-	args = append(args[:1:1], append([]string{"-c", h.conf}, args[1:]...)...)
+	args = append(args[:len(args):len(args)], "-c", h.conf)
 	return harness.Run(h.t, harness.AsUser(exec.Command(harness.Ebb(h.t), args...), h.u), nil)
 }
 
@@ -239,12 +240,14 @@ func TestScalingThreeHostsOneMailSystem(t *testing.T) {
 	shared := harness.Dir(t)
 	os.Chmod(shared, 0o755)
 	root := filepath.Join(shared, "vmail")
-	mx2 := newMHost(t, u, dsn, "mx2", "127.0.0.22", mhostOpts{root: root, submission: true})
-	mx3 := newMHost(t, u, dsn, "mx3", "127.0.0.23", mhostOpts{root: root, submission: true})
-	mx1 := newMHost(t, u, dsn, "mx1", "127.0.0.21", mhostOpts{deliveryHost: mx2.smtp})
+	const lease = 3 * time.Second
+	fetchConf := fmt.Sprintf("[fetch]\ninterval = \"1s\"\nbackoff_min = \"1s\"\nbackoff_max = \"2s\"\ntimeout = \"30s\"\nlease = %q\n", lease.String())
+	mx2 := newMHost(t, u, dsn, "mx2", "127.0.0.22", mhostOpts{root: root, submission: true, extra: fetchConf})
+	mx3 := newMHost(t, u, dsn, "mx3", "127.0.0.23", mhostOpts{root: root, submission: true, extra: fetchConf})
+	mx1 := newMHost(t, u, dsn, "mx1", "127.0.0.21", mhostOpts{deliveryHost: mx2.smtp, extra: fetchConf})
 	hosts := []*mhost{mx1, mx2, mx3}
 	harness.EbbAs(t, u, nil, "domain", "add", "-c", mx1.conf, "example.test")
-	for _, a := range []string{"bob", "carol", "dave"} {
+	for _, a := range []string{"bob", "carol", "dave", "frank"} {
 		harness.EbbAs(t, u, nil, "user", "add", "-c", mx1.conf, "--no-password", a+"@example.test")
 	}
 	harness.EbbAs(t, u, []byte("bob's password\n"), "user", "add", "-c", mx1.conf, "bob2@example.test")
@@ -365,6 +368,157 @@ vacation :days 1 :addresses ["bob@example.test"] "Away until Monday.";
 	if code := guess(mx3, "guess 11"); code != 454 {
 		t.Errorf("the 11th guess from one source at the second host: %d; want 454 (10 failures counted over both hosts)", code)
 	}
+
+	// Fetch: one account, 400 messages on a real Dovecot, --after delete,
+	// fetched by whichever host takes its lease; that host is killed (-9)
+	// during the fetch; another takes the account over within the lease
+	// and its look interval; every message reaches frank exactly once but
+	// those in flight at the kill (counted); the server copies all go.
+	remote := harness.StartRemoteDovecot(t, map[string]string{"eve": "pw-e"}, "")
+	const n = 400
+	remote.Put(t, "eve", "INBOX", remoteMsgs(n, 1, "fetched", 16<<10)...)
+	add := harness.Run(t, harness.AsUser(exec.Command(harness.Ebb(t), "fetch", "add", "-c", mx3.conf, "eve", "--server", remote.IMAPS,
+		"--user", "eve", "--to", "frank@example.test", "--ca-file", remote.CACert, "--after", "delete"), u), []byte("pw-e\n"))
+	if add.Code != 0 {
+		t.Fatalf("ebb fetch add: %d\n%s%s", add.Code, add.Stdout, add.Stderr)
+	}
+	frank := md("frank")
+	var owner fetchOwner
+	waitFor(t, 60*time.Second, "a host takes the account and fetches", func() bool {
+		owner = fetchOwnerOf(t, mx2, "eve")
+		return owner.Host != "" && maildirCount(frank) >= 40
+	}, func() string { return mx2.ebb("fetch", "list").Stdout + logs(hosts...) })
+	var victim *mhost
+	for _, h := range hosts {
+		if h.name+".example.test" == owner.Host {
+			victim = h
+		}
+	}
+	if victim == nil {
+		t.Fatalf("the owner %q is none of the hosts", owner.Host)
+	}
+	victim.srv.Kill()
+	killed := time.Now()
+	spool := idsIn(t, filepath.Join(victim.dir, "spool", "queue"))
+	// What the killed host had handed on already: in another host's
+	// spool (the MX relays to mx2), or stored. Each spool is read before
+	// the Maildir, so a message moving on between the reads is seen.
+	handed := map[string]int{}
+	for _, h := range hosts {
+		if h != victim {
+			for id := range idsIn(t, filepath.Join(h.dir, "spool", "queue")) {
+				handed[id]++
+			}
+		}
+	}
+	stored := idsIn(t, filepath.Join(frank, "new"), filepath.Join(frank, "cur"))
+	for id := range stored {
+		handed[id]++
+	}
+	if len(stored) >= n {
+		t.Fatalf("the fetch was over before the kill")
+	}
+	// The queue's own crash rule: a message handed on (stored, or taken
+	// by the next host) but not yet off the killed host's spool is
+	// delivered again at its restart; fetching adds at most its one
+	// message in flight.
+	queueDups := 0
+	for id := range spool {
+		if handed[id] > 0 {
+			queueDups++
+		}
+	}
+	t.Logf("killed %s (the account's owner) with %d messages stored, %d in its spool", owner.Host, len(stored), len(spool))
+	var next fetchOwner
+	others := []*mhost{}
+	for _, h := range hosts {
+		if h != victim {
+			others = append(others, h)
+		}
+	}
+	waitFor(t, 2*lease+30*time.Second, "another host takes the account over", func() bool {
+		next = fetchOwnerOf(t, others[0], "eve")
+		return next.Host != "" && next.Host != owner.Host && !next.Ended
+	}, func() string { return others[0].ebb("fetch", "list").Stdout + logs(others...) })
+	took := next.Since.Sub(killed)
+	bound := lease + lease/5
+	t.Logf("%s took the account over %s after the kill (stated bound: fetch.lease %s + a fifth of it = %s)", next.Host, took.Round(time.Millisecond), lease, bound)
+	if took > bound+2*time.Second {
+		t.Errorf("takeover %s after the kill; stated bound %s (+2s for the machine's load)", took, bound)
+	}
+	if l := others[0].ebb("fetch", "list").Stdout; !strings.Contains(l, "fetched by "+next.Host+" since") {
+		t.Errorf("ebb fetch list does not name the owner %s:\n%s", next.Host, l)
+	}
+	// The killed host comes back and delivers what its spool held.
+	victim.start()
+	waitFor(t, 240*time.Second, "every message fetched, delivered and off the server", func() bool {
+		return len(idsIn(t, filepath.Join(frank, "new"), filepath.Join(frank, "cur"))) == n && remote.Count("eve", "INBOX") == 0
+	}, func() string {
+		return fmt.Sprintf("%d distinct in frank's Maildir, %d on the server\n", len(idsIn(t, filepath.Join(frank, "new"), filepath.Join(frank, "cur"))), remote.Count("eve", "INBOX")) +
+			others[0].ebb("fetch", "list").Stdout + logs(hosts...)
+	})
+	for _, h := range hosts {
+		waitFor(t, 60*time.Second, h.name+"'s queue empty", func() bool { return strings.Contains(h.ebb("mailq").Stdout, "empty") },
+			func() string { return h.ebb("mailq").Stdout })
+	}
+	got := idsIn(t, filepath.Join(frank, "new"), filepath.Join(frank, "cur"))
+	dups := dupCount(got)
+	t.Logf("%d messages fetched once each; %d duplicates (allowed: the one in flight + %d the queue's crash rule redelivers)", len(got), dups, queueDups)
+	if len(got) != n || dups > 1+queueDups {
+		t.Errorf("frank has %d distinct messages (want %d) and %d duplicates (at most 1 + %d)", len(got), n, dups, queueDups)
+	}
+	// A clean stop gives the lease back: another host takes it at once.
+	cur := fetchOwnerOf(t, victim, "eve")
+	var holder *mhost
+	for _, h := range hosts {
+		if h.name+".example.test" == cur.Host {
+			holder = h
+		}
+	}
+	if holder == nil {
+		t.Fatalf("no host holds the account now: %+v", cur)
+	}
+	holder.srv.Stop()
+	stopped := time.Now()
+	var after fetchOwner
+	watcher := mx1
+	if holder == mx1 {
+		watcher = mx3
+	}
+	waitFor(t, 2*lease+30*time.Second, "another host takes the account after a clean stop", func() bool {
+		after = fetchOwnerOf(t, watcher, "eve")
+		return after.Host != "" && after.Host != cur.Host && !after.Ended
+	}, func() string { return watcher.ebb("fetch", "list").Stdout })
+	t.Logf("after %s stopped cleanly, %s took the account %s later (bound: a fifth of fetch.lease, %s)", cur.Host, after.Host,
+		after.Since.Sub(stopped).Round(time.Millisecond), lease/5)
+	if d := after.Since.Sub(stopped); d > lease/5+2*time.Second {
+		t.Errorf("takeover after a clean stop took %s; want within the look interval %s (+2s)", d, lease/5)
+	}
+}
+
+// fetchOwner is an account's owner as ebb fetch list --json says.
+type fetchOwner struct {
+	Host  string    `json:"host"`
+	Since time.Time `json:"since"`
+	Ended bool      `json:"ended"`
+}
+
+func fetchOwnerOf(t *testing.T, h *mhost, account string) fetchOwner {
+	t.Helper()
+	r := h.ebb("fetch", "list", "--json")
+	var ls []struct {
+		Name  string      `json:"name"`
+		Owner *fetchOwner `json:"owner"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &ls); err != nil {
+		t.Fatalf("ebb fetch list --json on %s: %v\n%s%s", h.name, err, r.Stdout, r.Stderr)
+	}
+	for _, l := range ls {
+		if l.Name == account && l.Owner != nil {
+			return *l.Owner
+		}
+	}
+	return fetchOwner{}
 }
 
 // queueIDOf is the queue id in swaks's transcript ("queued as ID").

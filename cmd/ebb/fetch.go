@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ebbmail/ebb/internal/cli"
+	"github.com/ebbmail/ebb/internal/cluster"
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/daemon"
 	"github.com/ebbmail/ebb/internal/diag"
@@ -77,12 +78,24 @@ func fetchAdd(c *cli.Call) int {
 
 func fetchList(c *cli.Call) int {
 	asJSON := jsonFlag(c)
-	return withDirectory(c, 0, 0, directory.Options{ReadOnly: true}, func(d *directory.Directory, _ *config.Config) error {
+	return withDirectory(c, 0, 0, directory.Options{ReadOnly: true}, func(d *directory.Directory, cfg *config.Config) error {
 		ls, err := fetch.List(c.Ctx, d)
-		if err == nil {
-			fetch.WriteList(c.Stdout, ls, *asJSON)
+		if err != nil {
+			return err
 		}
-		return err
+		// Several hosts: which one fetches each account.
+		owners, err := cluster.FetchOwners(c.Ctx, cfg, d)
+		if err != nil {
+			return err
+		}
+		if owners != nil {
+			fetch.SetOwners(ls, func(a string) (fetch.Owner, bool) {
+				o, ok := owners[a]
+				return fetch.Owner{Host: o.Host, Since: o.Since, Ended: o.Ended}, ok
+			})
+		}
+		fetch.WriteList(c.Stdout, ls, *asJSON)
+		return nil
 	})
 }
 

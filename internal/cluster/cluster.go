@@ -36,6 +36,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ebbmail/ebb/internal/config"
@@ -51,6 +52,9 @@ type Cluster struct {
 	boot string // this run's random id (a restart is a new run)
 	log  *slog.Logger
 	now  func() time.Time
+
+	mu    sync.Mutex
+	facts string // the facts Register wrote (JSON), written again after a clash
 }
 
 // Enabled reports whether cfg asks for shared state: a PostgreSQL

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"time"
@@ -80,27 +81,28 @@ func (c *Cluster) MarkMailRoot(root string) error {
 func (c *Cluster) Boot() string { return c.boot }
 
 // Register says this host is running (a new run: its boot id) with its
-// facts. Another live host of the same name is returned: two hosts must
-// not share a name (leases and the journal tell hosts apart by it).
-func (c *Cluster) Register(ctx context.Context, f Facts) (clash *Host, err error) {
-	hs, err := c.Hosts(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for i := range hs {
-		if hs[i].Name == c.host && hs[i].Live && hs[i].Boot != c.boot {
-			clash = &hs[i]
-		}
-	}
+// facts, taking the row of its name.
+func (c *Cluster) Register(ctx context.Context, f Facts) error {
 	fb, _ := json.Marshal(f)
+	c.mu.Lock()
+	c.facts = string(fb)
+	c.mu.Unlock()
 	now := c.now()
-	_, err = c.db.ExecContext(ctx, `INSERT INTO cluster_hosts (name, boot, started, seen, stopped, facts) VALUES ($1, $2, $3, $3, false, $4)
+	_, err := c.db.ExecContext(ctx, `INSERT INTO cluster_hosts (name, boot, started, seen, stopped, facts) VALUES ($1, $2, $3, $3, false, $4)
 		ON CONFLICT (name) DO UPDATE SET boot = EXCLUDED.boot, started = EXCLUDED.started, seen = EXCLUDED.seen, stopped = false, facts = EXCLUDED.facts`,
 		c.host, c.boot, now, string(fb))
-	return clash, c.fail("register this host", err)
+	return c.fail("register this host", err)
 }
 
+// ErrNameTaken: another run registered this host's name since this one's
+// last beat. Two live hosts must not share a name: the journal, the
+// leases and the queue page tell hosts apart by it (a run that restarted
+// after a crash just takes its row over, and is not told).
+var ErrNameTaken = errors.New("another running ebb registered this host's name (server.hostname) in the shared directory: give each host its own name")
+
 // Beat says this host is alive, with its queue summary (nil: unchanged).
+// ErrNameTaken when another run took this host's row; Beat registers
+// this run again, so two runs of one name keep saying so.
 func (c *Cluster) Beat(ctx context.Context, queue any) error {
 	var q any = nil
 	if queue != nil {
@@ -110,9 +112,23 @@ func (c *Cluster) Beat(ctx context.Context, queue any) error {
 		}
 		q = string(b)
 	}
-	_, err := c.db.ExecContext(ctx, `UPDATE cluster_hosts SET seen = $1, boot = $2, stopped = false, queue = COALESCE($3, queue) WHERE name = $4`,
-		c.now(), c.boot, q, c.host)
-	return c.fail("tell the other hosts this one is alive", err)
+	res, err := c.db.ExecContext(ctx, `UPDATE cluster_hosts SET seen = $1, stopped = false, queue = COALESCE($2, queue) WHERE name = $3 AND boot = $4`,
+		c.now(), q, c.host, c.boot)
+	if err != nil {
+		return c.fail("tell the other hosts this one is alive", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		c.mu.Lock()
+		facts := c.facts
+		c.mu.Unlock()
+		var f Facts
+		json.Unmarshal([]byte(facts), &f)
+		if err := c.Register(ctx, f); err != nil {
+			return err
+		}
+		return ErrNameTaken
+	}
+	return nil
 }
 
 // Stopped says this host stopped (a clean stop: the others need not wait
@@ -158,7 +174,9 @@ func (c *Cluster) Keeper(ctx context.Context, queue func() any, journalRetention
 		if queue != nil {
 			q = queue()
 		}
-		if err := c.Beat(bctx, q); err != nil {
+		if err := c.Beat(bctx, q); errors.Is(err, ErrNameTaken) {
+			c.log.Error("shared state: "+err.Error(), "host", c.host, "setting", "server.hostname")
+		} else if err != nil {
 			c.log.Warn("shared state: heartbeat not written", "err", err)
 		}
 		if now := c.now(); now.Sub(lastUpkeep) > time.Hour {

@@ -143,6 +143,9 @@ func (w *JournalWriter) spill(rs []journal.Record, why string) {
 
 var insertStmts sync.Map // batch size → statement
 
+// journalCols are the columns insertJournal writes per record.
+const journalCols = 10
+
 func insertStmt(n int) string {
 	if s, ok := insertStmts.Load(n); ok {
 		return s.(string)
@@ -154,11 +157,11 @@ func insertStmt(n int) string {
 			b.WriteByte(',')
 		}
 		b.WriteByte('(')
-		for k := 1; k <= 10; k++ {
+		for k := 1; k <= journalCols; k++ {
 			if k > 1 {
 				b.WriteByte(',')
 			}
-			fmt.Fprintf(&b, "$%d", i*10+k)
+			fmt.Fprintf(&b, "$%d", i*journalCols+k)
 		}
 		b.WriteByte(')')
 	}
@@ -167,7 +170,7 @@ func insertStmt(n int) string {
 }
 
 func (c *Cluster) insertJournal(ctx context.Context, rs []journal.Record) error {
-	args := make([]any, 0, len(rs)*10)
+	args := make([]any, 0, len(rs)*journalCols)
 	for i := range rs {
 		r := &rs[i]
 		b, err := json.Marshal(r)

@@ -16,4 +16,5 @@ type Fetch struct {
 	BackoffMax         Duration `toml:"backoff_max" default:"1h" doc:"The longest wait between attempts of a failing account."`
 	TokenRefreshBefore Duration `toml:"token_refresh_before" default:"5m" doc:"OAuth2: refresh an access token this long before it expires, and end a long IMAP session (IDLE) then to log in again with the new token."`
 	FailingAfter       int      `toml:"failing_after" default:"3" min:"1" doc:"After this many failed attempts in a row, ebb doctor reports the account."`
+	Lease              Duration `toml:"lease" default:"15s" min:"1s" doc:"With several hosts sharing state (directory.shared_state): one host at a time fetches an account, holding its lease, which it renews every third of this time. When that host stops, another takes the account at once; when it dies, within this time and a fifth of it more (the others look that often). Ignored for one host."`
 }

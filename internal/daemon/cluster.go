@@ -15,6 +15,7 @@ import (
 	"github.com/ebbmail/ebb/internal/acme"
 	"github.com/ebbmail/ebb/internal/cluster"
 	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/fetch"
 	"github.com/ebbmail/ebb/internal/policy"
 	"github.com/ebbmail/ebb/internal/queue"
 	"github.com/ebbmail/ebb/internal/tide"
@@ -46,15 +47,8 @@ func (d *daemon) startCluster(ctx context.Context, dir *directory.Directory) err
 				"dir", d.cfg.Mail.Root, "err", err)
 		}
 	}
-	clash, err := c.Register(ctx, d.facts())
-	if err != nil {
+	if err := c.Register(ctx, d.facts()); err != nil {
 		return err
-	}
-	if clash != nil {
-		// Two live hosts of one name: the journal and the leases could
-		// not tell them apart.
-		d.log.Error("another live host has this host's name in the shared directory: give each host its own server.hostname",
-			"host", c.Host(), "other_run_started", clash.Started, "other_last_seen", clash.Seen, "setting", "server.hostname")
 	}
 	d.cluster = c
 	d.log.Info("shared state: this host shares Sieve state, AUTH counts, the journal and its queue summary with the others",
@@ -82,6 +76,27 @@ func (d *daemon) authStore() policy.AuthStore {
 		return nil
 	}
 	return d.cluster.AuthStore()
+}
+
+// fetchLeases are the leases on fetch accounts (nil: one host fetches
+// every account) and how often to look for a free one.
+func (d *daemon) fetchLeases() (fetch.Leaser, time.Duration) {
+	if d.cluster == nil {
+		return nil, 0
+	}
+	ttl := d.cfg.Fetch.Lease.Duration
+	return leaser{d.cluster.FetchLeases(ttl)}, ttl / 5
+}
+
+// leaser is cluster.Leases as a fetch.Leaser.
+type leaser struct{ l *cluster.Leases }
+
+func (l leaser) Acquire(ctx context.Context, account string) (fetch.Lease, string, error) {
+	ls, holder, err := l.l.Acquire(ctx, account)
+	if ls == nil {
+		return nil, holder, err // not a typed nil: the runner tests the interface
+	}
+	return ls, holder, err
 }
 
 // otherHosts are the page's view of the other hosts (nil without shared
@@ -115,7 +130,7 @@ func (d *daemon) otherHosts() func() []tide.HostView {
 func (d *daemon) facts() cluster.Facts {
 	cfg := d.cfg
 	f := cluster.Facts{DeliveryHost: cfg.Mail.DeliveryHost, MailRoot: cfg.Mail.Root,
-		Fetch: cfg.Fetch.Enabled, Page: cfg.Metrics.Listen, SMTP: cfg.SMTP.Listen}
+		Fetch: cfg.Fetch.Enabled, FetchLeases: true, Page: cfg.Metrics.Listen, SMTP: cfg.SMTP.Listen}
 	if cfg.SRS.Enable {
 		if secrets, err := d.srsSecrets(d.srsSecretPath()); err == nil && len(secrets) > 0 {
 			f.SRS = digest([]byte(secrets[0]))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ebbmail/ebb/internal/cluster"
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/deliver"
 	"github.com/ebbmail/ebb/internal/diag"
@@ -233,6 +234,7 @@ func (d *daemon) startFetch(ctx context.Context, o *fetchOutcomes) {
 		return
 	}
 	r := &fetch.Runner{F: d.fetcher(d.fetchSink(o)), Accounts: d.dir.FetchAccounts}
+	r.Leases, r.LeaseLook = d.fetchLeases() // cluster.go: one host at a time per account
 	go r.Run(ctx)
 }
 
@@ -270,8 +272,6 @@ func FetchRun(ctx context.Context, o FetchRunOptions) int {
 	}
 	d.q = q
 	defer q.Close()
-	d.startJournal()
-	defer d.stopJournal()
 	// Run as root, what the directory creates belongs to the mail user.
 	owner, err := mailuser.ForRoot(cfg)
 	if err != nil {
@@ -285,6 +285,19 @@ func FetchRun(ctx context.Context, o FetchRunOptions) int {
 	}
 	d.dir = dir
 	defer dir.Close()
+	if cluster.Enabled(cfg) {
+		// Several hosts: an account another host fetches is left to it
+		// (its lease), and the journal is the one they share.
+		c, err := cluster.Open(ctx, dir, cluster.HostName(cfg), lg.Logger)
+		if err != nil {
+			fmt.Fprintln(o.Stderr, diag.From(err, "ebb fetch run", "open").Sentence())
+			return diag.ExTempFail
+		}
+		d.cluster = c
+	}
+	d.startJournal()
+	defer d.stopJournal()
+	leases, _ := d.fetchLeases()
 
 	var accounts []*directory.FetchAccount
 	if len(o.Accounts) == 0 {
@@ -329,7 +342,22 @@ func FetchRun(ctx context.Context, o FetchRunOptions) int {
 		if o.Progress != nil {
 			p = o.Progress()
 		}
-		res, err := f.Once(ctx, a, p)
+		actx := ctx
+		if leases != nil {
+			l, holder, err := leases.Acquire(ctx, a.Name)
+			if l == nil {
+				why := "fetched by " + holder + " (its lease)"
+				if err != nil {
+					why = diag.From(err, "ebb fetch run", "lease").Sentence()
+					code = diag.ExTempFail
+				}
+				fmt.Fprintf(o.Stdout, "%s: not fetched here: %s\n", a.Name, why)
+				continue
+			}
+			actx = l.Context()
+			defer l.Release()
+		}
+		res, err := f.Once(actx, a, p)
 		if b, ok := p.(interface{ Finish() }); ok {
 			b.Finish()
 		}

@@ -90,3 +90,12 @@ var fetchOutcomeMigration = []string{
 		at BIGINT NOT NULL DEFAULT 0
 	)`,
 }
+
+// fetchHostMigration (schema version 4) names the host whose queue holds
+// a fetched message (several hosts on one PostgreSQL directory,
+// docs/scaling.md): only that host can tell that its queue lost one; for
+// another host that takes the account over, a message queued elsewhere
+// waits there. "" is a row from before, or one host.
+var fetchHostMigration = []string{
+	`ALTER TABLE fetch_seen ADD COLUMN queue_host TEXT NOT NULL DEFAULT ''`,
+}

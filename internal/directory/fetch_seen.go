@@ -41,7 +41,10 @@ type FetchedMessage struct {
 	Digest  string
 	Size    int64
 	QueueID string
-	State   FetchState
+	// QueueHost is the host whose queue took it (server.hostname; ""
+	// for rows from before schema version 4).
+	QueueHost string
+	State     FetchState
 	// Removed: the after-action (delete, move) is done or not needed.
 	Removed bool
 	// Reason is why it was skipped, or why it waits in the queue (a
@@ -55,7 +58,7 @@ type FetchedMessage struct {
 	At       time.Time
 }
 
-const fetchSeenColumns = `folder, uidvalidity, uid, hash, digest, size, queue_id, state, removed, reason, ref, summary, notified, at`
+const fetchSeenColumns = `folder, uidvalidity, uid, hash, digest, size, queue_id, state, removed, reason, ref, summary, notified, at, queue_host`
 
 func scanFetched(r interface{ Scan(...any) error }) (FetchedMessage, error) {
 	var m FetchedMessage
@@ -63,7 +66,7 @@ func scanFetched(r interface{ Scan(...any) error }) (FetchedMessage, error) {
 	var removed, notified int
 	var state string
 	err := r.Scan(&m.Folder, &uv, &m.UID, &m.Hash, &m.Digest, &m.Size, &m.QueueID, &state, &removed, &m.Reason, &m.Ref,
-		&m.Summary, &notified, &at)
+		&m.Summary, &notified, &at, &m.QueueHost)
 	m.UIDValidity, m.State, m.Removed, m.Notified, m.At = uint32(uv), FetchState(state), removed != 0, notified != 0, time.Unix(at, 0)
 	return m, err
 }
@@ -97,13 +100,14 @@ func (d *Directory) RecordFetched(ctx context.Context, account string, m Fetched
 		at = m.At.Unix()
 	}
 	_, err := d.db.ExecContext(ctx, d.q(`INSERT INTO fetch_seen (account, `+fetchSeenColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (account, folder, uidvalidity, uid) DO UPDATE SET hash = excluded.hash, digest = excluded.digest,
 			size = excluded.size, queue_id = excluded.queue_id, state = excluded.state, removed = excluded.removed,
-			reason = excluded.reason, ref = excluded.ref, summary = excluded.summary, notified = excluded.notified, at = excluded.at
+			reason = excluded.reason, ref = excluded.ref, summary = excluded.summary, notified = excluded.notified, at = excluded.at,
+			queue_host = excluded.queue_host
 		WHERE fetch_seen.state = 'retry'`),
 		account, m.Folder, int64(m.UIDValidity), m.UID, m.Hash, m.Digest, m.Size, m.QueueID, string(m.State), boolInt(m.Removed),
-		m.Reason, m.Ref, m.Summary, boolInt(m.Notified), at)
+		m.Reason, m.Ref, m.Summary, boolInt(m.Notified), at, m.QueueHost)
 	return d.dbError("record a fetched message", err)
 }
 

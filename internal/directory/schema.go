@@ -49,6 +49,8 @@ var migrations = [][]string{
 	fetchMigration,
 	// 3: a fetched message's state after the queue, and its digest.
 	fetchOutcomeMigration,
+	// 4: which host's queue holds a fetched message.
+	fetchHostMigration,
 }
 
 // SchemaVersion is the schema version this ebb writes and understands.

@@ -20,6 +20,30 @@ type Listed struct {
 	*directory.FetchAccount
 	Skipped []SkippedMessage `json:"skipped"`
 	Waiting int              `json:"waiting"`
+	// Owner is the host that fetches the account when several hosts
+	// share the directory (its lease, SetOwners); nil: one host.
+	Owner *Owner `json:"owner,omitempty"`
+}
+
+// Owner is the host holding an account's lease.
+type Owner struct {
+	Host  string    `json:"host"`
+	Since time.Time `json:"since"`
+	// Ended: its host stopped renewing it (stopped or died); the next
+	// host to look takes the account.
+	Ended bool `json:"ended,omitempty"`
+}
+
+// SetOwners fills in who fetches each account: owner gives an account's
+// lease holder (ok false: no host has taken it yet).
+func SetOwners(ls []Listed, owner func(account string) (o Owner, ok bool)) {
+	for i := range ls {
+		if o, ok := owner(ls[i].Name); ok {
+			ls[i].Owner = &o
+		} else {
+			ls[i].Owner = &Owner{}
+		}
+	}
 }
 
 // SkippedMessage is one message left on the server, with why.
@@ -118,6 +142,15 @@ func WriteList(w io.Writer, ls []Listed, asJSON bool) {
 		}
 		if l.Waiting > 0 {
 			status += fmt.Sprintf("; %d in the queue, their server copies kept until delivered", l.Waiting)
+		}
+		switch o := l.Owner; {
+		case o == nil:
+		case o.Host == "":
+			status += "; fetched by: no host yet"
+		case o.Ended:
+			status += fmt.Sprintf("; fetched by: none now (%s's lease ended; the next host to look takes it)", o.Host)
+		default:
+			status += fmt.Sprintf("; fetched by %s since %s", o.Host, o.Since.Local().Format("2006-01-02 15:04:05"))
 		}
 		if a.OAuth != nil {
 			switch {

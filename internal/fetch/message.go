@@ -317,7 +317,7 @@ func (f *Fetcher) fetchOne(ctx context.Context, o origin, body io.Reader, want i
 	}
 	s.tempInRow = 0
 	if err := f.Store.RecordFetched(ctx, o.a.Name, o.fetched(directory.FetchedMessage{Digest: tk.digest, Size: tk.size,
-		QueueID: tk.queueID, State: directory.FetchQueued, Summary: tk.summary})); err != nil {
+		QueueID: tk.queueID, QueueHost: f.Hostname, State: directory.FetchQueued, Summary: tk.summary})); err != nil {
 		return false, fail(CauseLocal, "record "+o.name()+" as queued (it is in the queue as "+tk.queueID+")", err,
 			because("it will be fetched again once the directory works: at most this one message twice"))
 	}

@@ -23,6 +23,11 @@ type Runner struct {
 	// ebb fetch add/remove/auth take effect without a restart.
 	Accounts func(ctx context.Context) ([]*directory.FetchAccount, error)
 	Reload   time.Duration // 0: 30s
+	// Leases, when set, lets this host fetch an account only while it
+	// holds its lease (several hosts, lease.go); LeaseLook is how often a
+	// host that does not hold it looks again (0: 3s).
+	Leases    Leaser
+	LeaseLook time.Duration
 }
 
 type running struct {
@@ -70,7 +75,7 @@ func (r *Runner) Run(ctx context.Context) error {
 				wg.Add(1)
 				go func(a *directory.FetchAccount) {
 					defer wg.Done()
-					r.guarded(actx, a, slots)
+					r.leased(actx, a, slots)
 				}(a)
 			}
 			for name, cur := range active {

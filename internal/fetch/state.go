@@ -3,6 +3,7 @@ package fetch
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ebbmail/ebb/internal/diag"
@@ -111,6 +112,11 @@ func (f *Fetcher) findLost(ctx context.Context, a *directory.FetchAccount, res *
 	var lost []directory.FetchedMessage
 	for _, m := range queued {
 		if m.QueueID == "" || l.Queued(m.QueueID) {
+			continue
+		}
+		if m.QueueHost != "" && !strings.EqualFold(m.QueueHost, f.Hostname) {
+			// Another host's queue holds it (several hosts, lease.go):
+			// only that host can tell it lost one; here it waits.
 			continue
 		}
 		// The queue may have reported since the settle above (a deferral
