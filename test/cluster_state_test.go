@@ -243,3 +243,103 @@ func TestClusterHostsSeeEachOther(t *testing.T) {
 		t.Fatalf("mx1 after its stop: %+v", list[0])
 	}
 }
+
+// Fetch leases between two hosts: one holds an account, the other is told
+// who; the lease lives on while renewed; given back, the other takes it at
+// once; a holder that stops renewing (dead) loses it to the other within
+// the lease; a holder whose lease was taken stops (its context ends); a
+// holder that cannot reach the database stops on its own clock before its
+// lease could end.
+func TestClusterFetchLeases(t *testing.T) {
+	const ttl = 900 * time.Millisecond
+	hs := clusterHosts(t, "mx1", "mx2")
+	a, b := hs[0].FetchLeases(ttl), hs[1].FetchLeases(ttl)
+	ctx := context.Background()
+	la, holder, err := a.Acquire(ctx, "acct")
+	if err != nil || la == nil || holder != "mx1" {
+		t.Fatalf("mx1 takes the free lease: %v %q %v", la, holder, err)
+	}
+	if lb, holder, err := b.Acquire(ctx, "acct"); lb != nil || holder != "mx1" || err != nil {
+		t.Fatalf("mx2 while mx1 holds it: %v %q %v; want no lease, holder mx1", lb, holder, err)
+	}
+	time.Sleep(3 * ttl) // renewed meanwhile
+	if la.Context().Err() != nil {
+		t.Fatal("mx1's lease ended although it was renewed")
+	}
+	if lb, _, _ := b.Acquire(ctx, "acct"); lb != nil {
+		t.Fatal("mx2 took a lease mx1 renews")
+	}
+	owners, err := hs[1].Owners(ctx)
+	if err != nil || owners["acct"].Host != "mx1" || owners["acct"].Ended {
+		t.Fatalf("owners: %+v %v", owners, err)
+	}
+	// Given back: taken at once.
+	la.Release()
+	lb, _, err := b.Acquire(ctx, "acct")
+	if lb == nil || err != nil {
+		t.Fatalf("mx2 after mx1 gave the lease back: %v", err)
+	}
+	// mx2 dies: its renewals stop (its context ends without Release).
+	bctx, kill := context.WithCancel(ctx)
+	lb.Release()
+	lb, _, _ = b.Acquire(bctx, "acct")
+	if lb == nil {
+		t.Fatal("mx2 could not take the lease again")
+	}
+	kill()
+	died := time.Now()
+	var la2 interface{ Context() context.Context }
+	for {
+		l, _, err := a.Acquire(ctx, "acct")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l != nil {
+			la2 = l
+			defer l.Release()
+			break
+		}
+		if time.Since(died) > ttl+2*time.Second {
+			t.Fatalf("mx1 could not take the lease %s after mx2 died (lease %s)", time.Since(died), ttl)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("mx1 took the lease %s after mx2 stopped renewing (lease %s)", time.Since(died).Round(time.Millisecond), ttl)
+	// Taken from under its holder (as if its lease had ended): the holder
+	// stops at its next renewal.
+	if _, err := hs[0].DB().ExecContext(ctx, `UPDATE fetch_leases SET host = 'mx2', generation = generation + 1`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-la2.Context().Done():
+	case <-time.After(ttl):
+		t.Fatal("a holder whose lease was taken did not stop")
+	}
+}
+
+// A holder that cannot reach the database stops fetching on its own clock
+// before its lease could end in the database.
+func TestClusterFetchLeaseHolderStopsWithoutTheDatabase(t *testing.T) {
+	const ttl = 2 * time.Second
+	pg := harness.StartPostgres(t)
+	d := openDir(t, dirConfig(t.TempDir(), pg.NewDatabase(t)))
+	c, err := cluster.Open(context.Background(), d, "mx1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _, err := c.FetchLeases(ttl).Acquire(context.Background(), "acct")
+	if err != nil || l == nil {
+		t.Fatal(err)
+	}
+	pg.Stop(t)
+	// Its last renewal was before the stop; it must stop within three
+	// quarters of the lease after that, before the lease could end (at
+	// the renewal plus the whole lease).
+	stopped := time.Now()
+	select {
+	case <-l.Context().Done():
+		t.Logf("the holder stopped %s after the database did (lease %s)", time.Since(stopped).Round(time.Millisecond), ttl)
+	case <-time.After(ttl - ttl/4 + 300*time.Millisecond):
+		t.Fatalf("the holder still fetches %s after the database stopped (lease %s): another host could take the lease meanwhile", time.Since(stopped), ttl)
+	}
+}

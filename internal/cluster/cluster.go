@@ -113,6 +113,9 @@ func Attach(ctx context.Context, dir *directory.Directory, host string) (*Cluste
 // first start with a PostgreSQL directory and directory.shared_state on.
 var ErrNoTables = errors.New("the shared state's tables are not in the database yet: ebb serve makes them when it starts")
 
+// DB is the database handle, for tests.
+func (c *Cluster) DB() *sql.DB { return c.db }
+
 // Host is this host's name.
 func (c *Cluster) Host() string { return c.host }
 
