@@ -389,6 +389,11 @@ func TestHintsFollowedFixTheDeliveryMatrix(t *testing.T) {
 		{name: "doctor: a Maildir root copied in", breakIt: func(t *testing.T, m *mailEnv) {
 			harness.Chown(t, alice(m), harness.User{Name: "root"})
 		}, provoke: doctorSays("maildir"), want: "permission denied"},
+		{name: "doctor: mail.root made by root, Maildirs below it", breakIt: func(t *testing.T, m *mailEnv) {
+			// The blocker is above every Maildir: a chown -R of a Maildir
+			// changes nothing, the one chown of mail.root does.
+			rootOwn(t, m.Root, 0o700)
+		}, provoke: doctorSays("maildir"), want: "permission denied"},
 		{name: "doctor: journal.dir below a folder root made", breakIt: func(t *testing.T, m *mailEnv) {
 			state := filepath.Join(m.Dir, "state")
 			os.Mkdir(state, 0o755)

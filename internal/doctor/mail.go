@@ -148,15 +148,40 @@ func checkMaildirs(ctx context.Context, env *Env) []Finding {
 			bad[d] = true
 		}
 	}
+	// The blocker outside a Maildir (mail.root, a domain's directory that
+	// root made) is told once, with its own fix, for every Maildir behind
+	// it: a chown -R of the Maildirs would change nothing there.
+	behind := map[string][]string{} // the fix of a blocker outside → its Maildirs
+	var blockers []*diag.Error
 	for _, d := range order {
 		es := failed[d]
 		e := es[0]
+		if len(es) > 1 {
+			var names []string
+			for _, o := range es[1:] {
+				names = append(names, filepath.Base(o.Path)+"/")
+			}
+			e.Reason += fmt.Sprintf(" (and %s of this Maildir)", strings.Join(names, ", "))
+		}
+		if blockedOutside(es, d) {
+			fix := e.Fix.String()
+			if behind[fix] == nil {
+				blockers = append(blockers, e)
+			}
+			behind[fix] = append(behind[fix], d)
+			continue
+		}
 		if len(es) > 1 && e.Fix != nil && len(e.Fix.Steps) == 1 && strings.HasPrefix(e.Fix.Steps[0].Run, "chown ") {
 			// Several of one Maildir's directories made by someone else (a
 			// Maildir copied in as root): one chown -R of the Maildir, not
 			// one round per directory.
-			e.Reason += fmt.Sprintf(" (and %s more of this Maildir's directories)", diag.Count(len(es)-1, "other"))
 			e.SetFix(diag.ChownTree(d, setting.MailUser(), setting))
+		}
+		out = append(out, Failed(name, e))
+	}
+	for _, e := range blockers {
+		if n := len(behind[e.Fix.String()]) - 1; n > 0 {
+			e.Reason += fmt.Sprintf(" (%s behind %s too)", diag.Count(n, "other Maildir"), e.Found.Path)
 		}
 		out = append(out, Failed(name, e))
 	}
@@ -247,4 +272,16 @@ func checkTmp(ctx context.Context, env *Env) []Finding {
 	// /tmp is the system's, not ebb's: no chmod from us (principle 2).
 	e.SetFix(diag.Because("ebb itself needs nothing there", diag.Say("ask the administrator to restore the system's own mode for /tmp (1777, as systemd-tmpfiles or the installer set it)")))
 	return []Finding{Warned(name, e)}
+}
+
+// blockedOutside reports whether what refused every one of a Maildir's
+// failures is a directory above the Maildir d (found there by the probe),
+// not the Maildir or something in it.
+func blockedOutside(es []*diag.Error, d string) bool {
+	for _, e := range es {
+		if e.Found == nil || e.Found.Kind == "missing" || e.Found.Path == d || strings.HasPrefix(e.Found.Path, d+"/") {
+			return false
+		}
+	}
+	return true
 }
