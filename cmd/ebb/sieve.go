@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/ebbmail/ebb/internal/cli"
@@ -88,4 +89,10 @@ func sieveTest(c *cli.Call) int {
 		return 1
 	}
 	return 0
+}
+
+func printLines(w io.Writer, lines []string) {
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
+	}
 }

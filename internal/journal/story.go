@@ -145,6 +145,18 @@ func Sentence(r Record, loc *time.Location) string {
 		}
 	case "operation":
 		b.WriteString(r.Detail)
+	case "fetch-skipped":
+		// A message a fetch account could not deliver here: it stays on
+		// the remote server (QueueID is its queue id when it was queued,
+		// else its refusal's ref).
+		fmt.Fprintf(&b, "fetched message for %s skipped", angle(r.Rcpt))
+		if r.Size > 0 {
+			fmt.Fprintf(&b, " (%s)", diag.HumanBytes(uint64(r.Size)))
+		}
+		failure(&b, r)
+		if d := strings.TrimSpace(strings.TrimPrefix(r.Detail, "- ")); d != "" {
+			fmt.Fprintf(&b, "; %s", d)
+		}
 	default:
 		fmt.Fprintf(&b, "%s %s", r.Event, r.Detail)
 	}
@@ -229,6 +241,11 @@ func Summaries(recs []Record, loc *time.Location) []string {
 			}
 		case "delivered", "deferred", "failed", "expired":
 			m.outcomes[r.Rcpt] = r.Event
+		case "fetch-skipped":
+			if len(m.to) == 0 { // never queued: the mailbox it was fetched for
+				m.to = []string{r.Rcpt}
+			}
+			m.outcomes[r.Rcpt] = "fetched and skipped (left on its server)"
 		}
 	}
 	sort.SliceStable(order, func(i, k int) bool { return ms[order[i]].first.Before(ms[order[k]].first) })
