@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/mail"
+	"os"
 	"strings"
 )
 
@@ -38,7 +39,12 @@ func (c *Config) ReportsFrom() string {
 	if c.Reports.From != "" {
 		return c.Reports.From
 	}
-	h := strings.TrimSuffix(strings.ToLower(c.Server.Hostname), ".")
+	h := c.Server.Hostname
+	if h == "" {
+		// server.hostname's own default: the machine's host name.
+		h, _ = os.Hostname()
+	}
+	h = strings.TrimSuffix(strings.ToLower(h), ".")
 	if _, d, ok := strings.Cut(h, "."); ok && strings.Contains(d, ".") {
 		h = d
 	}

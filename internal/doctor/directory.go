@@ -102,7 +102,7 @@ func checkDirectory(ctx context.Context, env *Env) []Finding {
 	if err != nil {
 		return append(out, Failed(name, diag.From(err, "ebb doctor", "open")))
 	}
-	out = append(out, Passed(name, d.Where(), fmt.Sprintf("%s reachable, schema version %d, %d domains", d.Engine(), v, len(doms))))
+	out = append(out, Passed(name, d.Where(), fmt.Sprintf("%s reachable, schema version %d, %s", d.Engine(), v, diag.Count(len(doms), "domain"))))
 	return append(out, checkPostmasters(octx, env, d, doms)...)
 }
 

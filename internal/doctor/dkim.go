@@ -172,6 +172,13 @@ func spfFinding(ctx context.Context, env *Env, res spf.Resolver, domain, host st
 		case spf.None:
 			return warn(errors.New("the domain publishes no SPF record"),
 				fmt.Sprintf("publish: %s. TXT \"v=spf1 mx ip4:%s -all\" (with your own addresses)", domain, addrs[0].IP))
+		case spf.TempError:
+			// No answer from DNS: the record may well list this host, and
+			// adding it would change nothing.
+			e := diag.New("lookup", "find this host in the SPF record of", domain, fmt.Errorf("%s", o.Reason))
+			e.Setting = env.Cfg.Setting("dns.resolver")
+			e.Hint = "the SPF record could not be read: the checks need a working resolver: start one (e.g. unbound on 127.0.0.1:53) and set dns.resolver, or fix /etc/resolv.conf"
+			return Warned(name, e)
 		default:
 			why := string(r)
 			if o.Reason != "" {
