@@ -71,10 +71,30 @@ func (p *Prober) DirToBe(ctx context.Context, dir string, setting *diag.Setting)
 	}
 	e = p.Dir(ctx, probed, setting)
 	if e != nil && probed != filepath.Clean(dir) && setting != nil && setting.User != "" &&
-		(e.Errno == "EACCES" || e.Errno == "EPERM") {
+		(e.Errno == "EACCES" || e.Errno == "EPERM") && searchable(e, probed) {
 		e.SetFix(diag.MakeDir(dir, setting.MailUser(), setting))
 	}
 	return e, probed
+}
+
+// searchable reports whether the user e was refused as may pass through
+// probed, the directory that refused a new entry: then root's install -d
+// of what is missing below it is the fix. When probed (or a directory
+// above it) does not even let the user through, a directory made inside
+// stays out of reach: the probe's own fix (the chown of that directory, or
+// a directory of ebb's own instead of a shared one) stays.
+func searchable(e *diag.Error, probed string) bool {
+	f, who := e.Found, e.Who
+	if f == nil || who == nil || f.Kind != "directory" || filepath.Clean(f.Path) != probed {
+		return false
+	}
+	switch {
+	case f.UID == who.UID:
+		return f.Mode&0o100 != 0
+	case f.GID == who.GID:
+		return f.Mode&0o010 != 0
+	}
+	return f.Mode&0o001 != 0
 }
 
 // Dirs probes many directories in one child process; the result has one
