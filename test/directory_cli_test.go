@@ -288,19 +288,38 @@ func TestDirectoryImportDovecotPasswdThenLogin(t *testing.T) {
 					t.Errorf("%s (%s) login with its old password: exit %d %s", u.name, u.scheme, r.Code, r.Stderr)
 				}
 			}
-			var list []struct {
+			type listed struct {
 				Address    string `json:"address"`
 				Scheme     string `json:"password_scheme"`
 				QuotaBytes int64  `json:"quota_bytes"`
 			}
-			json.Unmarshal([]byte(b.must(t, nil, "user", "list", "--json")), &list)
-			for _, u := range list {
+			list := func() []listed {
+				var l []listed
+				json.Unmarshal([]byte(b.must(t, nil, "user", "list", "--json")), &l)
+				if len(l) != len(users) {
+					t.Fatalf("user list: %d mailboxes, want %d", len(l), len(users))
+				}
+				return l
+			}
+			// ebb user check only reads: the imported hashes are as they were.
+			for _, u := range list() {
+				if (u.Scheme == "ARGON2ID") != (u.Address == "argon@example.test") {
+					t.Errorf("%s after ebb user check: scheme %s; ebb user check rehashed it (it writes nothing)", u.Address, u.Scheme)
+				}
+			}
+			// A login as the daemon checks one (SMTP AUTH) rehashes it.
+			d := openDir(t, b.cfg)
+			for _, u := range users {
+				if _, err := d.Authenticate(context.Background(), u.name+"@example.test", u.password); err != nil {
+					t.Errorf("%s (%s) login: %v", u.name, u.scheme, err)
+				}
+			}
+			for _, u := range list() {
 				if u.Scheme != "ARGON2ID" || u.QuotaBytes != 512<<20 {
 					t.Errorf("%s after login: scheme %s quota %d; want ARGON2ID (rehashed) and 512M", u.Address, u.Scheme, u.QuotaBytes)
 				}
 			}
 			// The new argon2id hash is in Dovecot's format: Dovecot verifies it.
-			d := openDir(t, b.cfg)
 			mb, err := d.Mailbox(context.Background(), "blf@example.test")
 			if err != nil {
 				t.Fatal(err)

@@ -71,6 +71,7 @@ timeout = "1s"
 		{[]string{"domain", "list"}, 75, []string{"server.data_dir"}},
 		{[]string{"alias", "list"}, 75, []string{"server.data_dir"}},
 		{[]string{"directory", "resolve", "a@example.test"}, 75, []string{"server.data_dir"}},
+		{[]string{"user", "check", "a@example.test"}, 75, []string{"server.data_dir"}},
 		{[]string{"deliver", "-d", "a@example.test"}, 75, []string{"cannot open the directory database " + filepath.Join(data, "directory.db")}},
 		{[]string{"doctor"}, 1, nil},
 		{[]string{"route", "--to", "a@example.test", msg}, -1, nil},

@@ -88,7 +88,8 @@ func userCheck(c *cli.Call) int {
 	if err != nil {
 		return c.Fail(cli.Errorf(diag.ExUsage, "%v", err))
 	}
-	return openDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
+	// Only reads: nothing created, migrated, chowned or rehashed.
+	return openDirectory(c, directory.Options{ReadOnly: true}, func(d *directory.Directory, _ *config.Config) error {
 		mb, err := d.Authenticate(c.Ctx, c.Args[0], pw)
 		if err == nil {
 			fmt.Fprintf(c.Stdout, "%s: password accepted\n", mb.Address)

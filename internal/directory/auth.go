@@ -90,7 +90,7 @@ const fallbackDummyHash = "{SHA512-CRYPT}$6$7Pj0oYkHx2Rz3AbC$ZUmZdQ9nm7v3m3qj2y5
 // password give an error wrapping ErrAuthFailed and no more detail, so the
 // caller cannot leak which it was; trouble with the database is a
 // *diag.Error (temporary). A hash in an older scheme is replaced by argon2id
-// after a successful login.
+// after a successful login, unless the directory was opened ReadOnly.
 func (d *Directory) Authenticate(ctx context.Context, address, password string) (*Mailbox, error) {
 	mb, key, err := d.loginMailbox(ctx, address)
 	if err != nil {
@@ -117,7 +117,7 @@ func (d *Directory) Authenticate(ctx context.Context, address, password string) 
 	if !mb.Enabled {
 		return nil, fmt.Errorf("%w: mailbox disabled", ErrAuthFailed)
 	}
-	if rehash {
+	if rehash && !d.readOnly { // a directory opened for reading (ebb user check) is left as it is
 		if h, err := d.hashInGate(ctx, password); err == nil {
 			// Only if nobody changed the password meanwhile.
 			_, err := d.db.ExecContext(ctx, d.q(`UPDATE mailboxes SET password = ? WHERE lookup = ? AND password = ?`), h, key, mb.PasswordHash)

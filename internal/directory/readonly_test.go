@@ -1,9 +1,11 @@
 package directory
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,5 +89,65 @@ func TestOpenForReadingRefusesAnOlderSchemaWithTheCommand(t *testing.T) {
 	defer d.Close()
 	if v, _ := d.CurrentVersion(context.Background()); v != 1 {
 		t.Errorf("the reading command migrated the schema to %d", v)
+	}
+}
+
+// A login checked on a directory opened for reading (ebb user check) does
+// not rehash an older scheme's password: nothing is written. Opened for
+// writing (the daemon), the same login rehashes it to argon2id.
+func TestAuthenticateReadOnlyLeavesTheHash(t *testing.T) {
+	ctx := context.Background()
+	cfg := config.Defaults()
+	cfg.Server.DataDir = t.TempDir()
+	d, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const old = "{SHA512-CRYPT}$6$gp9CS0no/7H5biQ8$4/SeZH3L5lZbbEXOaVo7PNvg9oSqwZmry8IirCA5BW.0lOneyAekCBYpzEyA0k0O718VwGTdY1NnXzTUfM53B0" // "secret"
+	if err := d.AddDomain(ctx, "example.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.AddMailbox(ctx, Mailbox{Address: "a@example.test", PasswordHash: old, Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	hash := func() string {
+		t.Helper()
+		r, err := OpenForReading(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		mb, err := r.Mailbox(ctx, "a@example.test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return mb.PasswordHash
+	}
+	var logged bytes.Buffer // SQLite's mode=ro would refuse the write; PostgreSQL would take it
+	r, err := OpenWith(ctx, cfg, Options{ReadOnly: true, NoMigrate: true, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Authenticate(ctx, "a@example.test", "wrong"); !errors.Is(err, ErrAuthFailed) {
+		t.Errorf("wrong password: %v", err)
+	}
+	if mb, err := r.Authenticate(ctx, "a@example.test", "secret"); err != nil || mb.Address != "a@example.test" {
+		t.Fatalf("read-only login: %v", err)
+	}
+	r.Close()
+	if h := hash(); h != old || strings.Contains(logged.String(), "rehash") {
+		t.Fatalf("a read-only login tried to rewrite the hash: %s\n%s", h, logged.String())
+	}
+	w, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Authenticate(ctx, "a@example.test", "secret"); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if h := hash(); !strings.HasPrefix(h, "{ARGON2ID}") {
+		t.Errorf("a login on the writable directory kept %s", h)
 	}
 }
