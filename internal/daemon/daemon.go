@@ -91,6 +91,7 @@ func loadConfig(path string, stderr io.Writer) (*config.Config, bool) {
 
 type daemon struct {
 	ctx     context.Context // ends at SIGTERM/SIGINT
+	recv    *receiver       // the hand-off of every receiver into the queue (receive.go)
 	stdout  io.Writer
 	stderr  io.Writer
 	cfgPath string
@@ -209,10 +210,11 @@ func (d *daemon) run() int {
 	d.startReports(runCtx) // before the checks and the relay, which record for them (reports.go)
 	defer d.stopReports()
 
+	d.recv = d.newReceiver(d.checkers()) // receive.go: every receiver's hand-off
 	srv, err := smtpd.New(smtpd.Config{
 		Options:    smtpOptions(cfg),
 		Listeners:  append(d.inboundListeners(), d.submissionListeners()...),
-		Spool:      spoolAdapter{q: q, checks: d.checkers(), srs: d.srs, log: d.log.Logger, jr: d.jr},
+		Spool:      d.recv,
 		TLS:        d.certs,
 		Logger:     d.log.Logger,
 		Metrics:    d.metrics,

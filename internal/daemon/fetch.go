@@ -30,12 +30,11 @@ import (
 // fetcher's fetch.Local: the mailbox's pre-check, the queue's outcomes,
 // and the notices of skipped messages.
 type fetchSink struct {
-	q        *queue.Queue
-	checks   []checker
-	cfg      *config.Config
-	dir      directory.Resolver
-	outcomes *fetchOutcomes
-	hostname string
+	*receiver // the hand-off (receive.go): queue.Receiver, with fetch's checks
+	cfg       *config.Config
+	dir       directory.Resolver
+	outcomes  *fetchOutcomes
+	hostname  string
 }
 
 // Ready is the local delivery's own refusal of the mailbox (unknown,
@@ -65,17 +64,6 @@ func (s *fetchSink) Ready(ctx context.Context, rcpt string, size int64) error {
 		}
 	}
 	return nil
-}
-
-func (s *fetchSink) Receive(ctx context.Context, env *queue.Envelope, data io.Reader) (string, error) {
-	if len(s.checks) > 0 {
-		in := checkInput{TLS: env.Proto == "IMAPS" || env.Proto == "POP3S"}
-		env.Check = func(ctx context.Context, qm *queue.Message) (string, error) {
-			in.Msg = qm
-			return runChecks(ctx, s.checks, &in)
-		}
-	}
-	return s.q.Receive(ctx, env, data)
 }
 
 func (s *fetchSink) Queued(id string) bool {
@@ -160,13 +148,13 @@ func (d *daemon) startFetchOutcomes() *fetchOutcomes {
 	return o
 }
 
-func (d *daemon) fetchSink(o *fetchOutcomes) *fetchSink {
+// fetchSink hands fetched mail to recv (the SMTP server's, in ebb serve).
+func (d *daemon) fetchSink(recv *receiver, o *fetchOutcomes) *fetchSink {
 	host := d.cfg.Server.Hostname
 	if host == "" {
 		host, _ = os.Hostname()
 	}
-	return &fetchSink{q: d.q, checks: append(d.loopCheckers(), d.scanCheckers()...), cfg: d.cfg, dir: d.dir,
-		outcomes: o, hostname: host}
+	return &fetchSink{receiver: recv, cfg: d.cfg, dir: d.dir, outcomes: o, hostname: host}
 }
 
 func (d *daemon) fetcher(sink *fetchSink) *fetch.Fetcher {
@@ -233,7 +221,7 @@ func (d *daemon) startFetch(ctx context.Context, o *fetchOutcomes) {
 	if !d.cfg.Fetch.Enabled {
 		return
 	}
-	r := &fetch.Runner{F: d.fetcher(d.fetchSink(o)), Accounts: d.dir.FetchAccounts}
+	r := &fetch.Runner{F: d.fetcher(d.fetchSink(d.recv, o)), Accounts: d.dir.FetchAccounts}
 	r.Leases, r.LeaseLook = d.fetchLeases() // cluster.go: one host at a time per account
 	go r.Run(ctx)
 }
@@ -331,7 +319,7 @@ func FetchRun(ctx context.Context, o FetchRunOptions) int {
 		<-queueDone
 	}()
 
-	f := d.fetcher(d.fetchSink(outcomes))
+	f := d.fetcher(d.fetchSink(d.newReceiver(nil), outcomes))
 	// In the foreground the run waits for the queue as long as one
 	// delivery may take, so that what it delivers loses its server copy
 	// in this run.

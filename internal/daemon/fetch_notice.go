@@ -28,7 +28,7 @@ func (s *fetchSink) Notify(ctx context.Context, n fetch.Notice) error {
 	}
 	msg := s.noticeText(n, rcpts, time.Now())
 	env := &queue.Envelope{From: "", Recipients: rcpts, Proto: "local", SessionID: "fetch-notice:" + a.Name}
-	_, err := s.q.Receive(ctx, env, strings.NewReader(msg))
+	_, err := s.q.Receive(ctx, env, strings.NewReader(msg), queue.ReceiveOptions{})
 	return err
 }
 

@@ -15,16 +15,11 @@ import (
 // sievefilter, so that ebb-deliver, which links those two, does not link
 // the queue.
 
-// pickupSpool is the part of the queue the pickup needs.
-type pickupSpool interface {
-	Receive(ctx context.Context, env *queue.Envelope, data io.Reader) (string, error)
-}
-
 // pickupQueueHandler queues the sendmail pickup's submissions into q. The trace header names the
 // submitting uid, which the kernel vouched for (socket) or the file system
 // did (file owner): what the envelope claims about the sender is the
 // user's word, the uid is not.
-func pickupQueueHandler(q pickupSpool, hostname string) pickup.Handler {
+func pickupQueueHandler(q queue.Receiver, hostname string) pickup.Handler {
 	return func(ctx context.Context, s *pickup.Submission) (string, error) {
 		env := &queue.Envelope{
 			From:       s.Env.From,
@@ -38,7 +33,7 @@ func pickupQueueHandler(q pickupSpool, hostname string) pickup.Handler {
 		}
 		// sendmail -N, -R, -V (RFC 3461), as SMTP's NOTIFY, RET, ENVID.
 		env.RcptDSN, env.Ret, env.EnvID = queue.ParseDSNOptions(s.Env.Recipients, s.Env.Notify, s.Env.Ret, s.Env.EnvID)
-		return q.Receive(ctx, env, s.Data)
+		return q.Receive(ctx, env, s.Data, queue.ReceiveOptions{Via: queue.ViaPickup})
 	}
 }
 
@@ -56,5 +51,5 @@ func (o sieveOutbox) Send(ctx context.Context, sender string, rcpts []string, da
 	if o.Sender != nil {
 		sender = o.Sender(ctx, sender, rcpts)
 	}
-	return o.Q.Receive(ctx, &queue.Envelope{From: sender, Recipients: rcpts, Proto: "local"}, data)
+	return o.Q.Receive(ctx, &queue.Envelope{From: sender, Recipients: rcpts, Proto: "local"}, data, queue.ReceiveOptions{})
 }

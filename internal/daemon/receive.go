@@ -10,56 +10,62 @@ import (
 	"github.com/ebbmail/ebb/internal/srs"
 )
 
-// spoolAdapter hands SMTP transactions to the queue, with the checks that
-// judge a message after DATA and before the reply (checks.go).
-type spoolAdapter struct {
-	q      *queue.Queue
-	checks []checker
-	srs    *srs.Rewriter // bounces to SRS addresses go to the original sender (srs.go)
-	log    *slog.Logger
-	jr     *journalRecorder // nil when the journal is off
+// receiver is the daemon's queue.Receiver, the one hand-off of every
+// receiver (the SMTP server, the sendmail pickup, fetch): the queue with
+// the checks that judge a message after its data and before the reply
+// (checks.go), chosen by how it came (queue.ReceiveOptions.Via):
+//
+//   - SMTP (inbound, submission, submissions): the loop check, message
+//     authentication and the scanners (smtp); SRS addresses of ours among
+//     the recipients are reversed (srs.go); the journal is told the
+//     verdicts, or the refusal.
+//   - fetch: the loop check and the scanners (fetch): message
+//     authentication is for SMTP clients, and a fetched message has none
+//     to judge.
+//   - the pickup and ebb's own mail: none.
+type receiver struct {
+	q           *queue.Queue
+	smtp, fetch []checker
+	srs         *srs.Rewriter // bounces to SRS addresses go to the original sender
+	log         *slog.Logger
+	jr          *journalRecorder // nil when the journal is off
 }
 
-func (a spoolAdapter) Receive(ctx context.Context, m *smtpd.Message, data io.Reader) (string, error) {
-	env := &queue.Envelope{
-		From:       m.From,
-		Recipients: m.Recipients,
-		Prefix:     string(m.Prefix),
-		ClientAddr: m.RemoteIP,
-		ClientHelo: m.Helo,
-		AuthUser:   m.AuthUser,
-		Proto:      m.Protocol(),
-		SessionID:  m.ConnID,
-		BodyType:   m.Body,
-		SMTPUTF8:   m.SMTPUTF8,
-		Ret:        m.Ret,
-		EnvID:      m.EnvID,
-		RequireTLS: m.RequireTLS,
-		RcptDSN:    rcptDSN(m.Rcpt),
+// newReceiver is the daemon's receiver, with smtp as the checks of SMTP
+// mail (none when the daemon runs no SMTP server: ebb fetch run).
+func (d *daemon) newReceiver(smtp []checker) *receiver {
+	return &receiver{q: d.q, smtp: smtp, fetch: append(d.loopCheckers(), d.scanCheckers()...),
+		srs: d.srs, log: d.log.Logger, jr: d.jr}
+}
+
+func (a *receiver) Receive(ctx context.Context, env *queue.Envelope, data io.Reader, opt queue.ReceiveOptions) (string, error) {
+	in := checkInput{TLS: opt.TLS}
+	var checks []checker
+	journal := false
+	switch opt.Via {
+	case queue.ViaInbound, queue.ViaSubmission, queue.ViaSubmissions:
+		in.Kind, checks, journal = smtpd.Kind(opt.Via), a.smtp, a.jr != nil
+		if a.srs != nil {
+			srsReverse(a.srs, env, a.log.Info)
+		}
+	case queue.ViaFetch:
+		checks = a.fetch
 	}
-	if a.srs != nil {
-		srsReverse(a.srs, env, a.log.Info)
-	}
-	if len(a.checks) > 0 || a.jr != nil {
-		in := checkInput{Kind: m.Kind, TLS: m.TLS}
-		env.Check = func(ctx context.Context, qm *queue.Message) (string, error) {
+	if len(checks) > 0 || journal {
+		own := opt.Check
+		opt.Check = func(ctx context.Context, qm *queue.Message) (string, error) {
 			in.Msg = qm
-			h, err := runChecks(ctx, a.checks, &in)
-			a.jr.checked(qm, string(m.Kind), h, err) // the journal: verdicts, or the refusal
+			h, err := runChecks(ctx, checks, &in)
+			if err == nil && own != nil {
+				var more string
+				more, err = own(ctx, qm)
+				h += more
+			}
+			if journal {
+				a.jr.checked(qm, opt.Via, h, err) // the journal: verdicts, or the refusal
+			}
 			return h, err
 		}
 	}
-	return a.q.Receive(ctx, env, data)
-}
-
-// rcptDSN carries the RCPT DSN parameters (NOTIFY, ORCPT) into the queue.
-func rcptDSN(in map[string]smtpd.RcptParams) map[string]queue.RecipientDSN {
-	if len(in) == 0 {
-		return nil
-	}
-	out := make(map[string]queue.RecipientDSN, len(in))
-	for a, p := range in {
-		out[a] = queue.RecipientDSN{Notify: p.Notify, ORCPTType: p.ORCPTType, ORCPT: p.ORCPT}
-	}
-	return out
+	return a.q.Receive(ctx, env, data, opt)
 }

@@ -92,7 +92,7 @@ type queueOutbox struct{ q *queue.Queue }
 
 func (o queueOutbox) Submit(ctx context.Context, from string, to []string, msg []byte) (string, error) {
 	env := &queue.Envelope{From: from, Recipients: to, Proto: "local", SessionID: "reports"}
-	return o.q.Receive(ctx, env, bytes.NewReader(msg))
+	return o.q.Receive(ctx, env, bytes.NewReader(msg), queue.ReceiveOptions{})
 }
 
 // tlsReport is the relay's TLS-RPT hook: each session's outcome, recorded

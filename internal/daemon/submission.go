@@ -181,7 +181,7 @@ func (d *daemon) startPickup(ctx context.Context) {
 		return
 	}
 	host := smtpOptions(d.cfg).Hostname
-	s.pickup.Handler = pickupQueueHandler(d.q, host)
+	s.pickup.Handler = pickupQueueHandler(d.recv, host)
 	s.pickup.Flush = func(ctx context.Context, id string) error {
 		var ids []string
 		if id != "" {

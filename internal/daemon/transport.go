@@ -116,7 +116,7 @@ func (d *daemon) forward(ctx context.Context, m *queue.Message, r *queue.Recipie
 	// The alias's NOTIFY and an ORCPT naming it go on (forward_dsn.go).
 	var handoff *queue.Handoff
 	env.RcptDSN, handoff = forwardDSN(m, r, to)
-	id, err := d.q.Receive(ctx, &env, f)
+	id, err := d.q.Receive(ctx, &env, f, queue.ReceiveOptions{})
 	if err != nil {
 		return err
 	}

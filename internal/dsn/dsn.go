@@ -8,7 +8,7 @@
 //
 //	r := dsn.Report{Host: "mx.example.org", Kind: dsn.Failure, QueueID: id, From: sender,
 //		Arrived: arrived, Now: time.Now(), Recipients: rcpts, Headers: hdr}
-//	queue.Receive(ctx, env, r.Reader())
+//	q.Receive(ctx, env, r.Reader(), queue.ReceiveOptions{})
 //
 // Reader cannot fail: what it reads from (Message) is the caller's.
 package dsn

@@ -45,7 +45,6 @@ package fetch
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"runtime/debug"
 	"time"
@@ -59,11 +58,9 @@ import (
 // Component names fetching in diag errors.
 const Component = "ebb fetch"
 
-// Sink is where fetched messages go: the queue (queue.Queue.Receive), as
-// SMTP mail does; never an SMTP re-injection.
-type Sink interface {
-	Receive(ctx context.Context, env *queue.Envelope, data io.Reader) (string, error)
-}
+// Sink is where fetched messages go: the queue's hand-off
+// (queue.Receiver), as SMTP mail does; never an SMTP re-injection.
+type Sink = queue.Receiver
 
 // Local is what the daemon's Sink also does: it knows the local side. A
 // Sink without it gets no pre-check, no waiting for outcomes and no

@@ -68,7 +68,7 @@ func newTestQueue(dir *directory.Directory) *testQueue {
 
 var uidInReceived = regexp.MustCompile(`(?:uid \d+/|uidl )(\S+?)\)`)
 
-func (q *testQueue) Receive(ctx context.Context, env *queue.Envelope, data io.Reader) (string, error) {
+func (q *testQueue) Receive(ctx context.Context, env *queue.Envelope, data io.Reader, opt queue.ReceiveOptions) (string, error) {
 	b, err := io.ReadAll(data)
 	if err != nil {
 		return "", err
@@ -86,7 +86,7 @@ func (q *testQueue) Receive(ctx context.Context, env *queue.Envelope, data io.Re
 	q.n++
 	id := fmt.Sprintf("Q%07d", q.n)
 	q.bodies[id] = body
-	if m := uidInReceived.FindStringSubmatch(env.PrefixFor(id)); m != nil {
+	if m := uidInReceived.FindStringSubmatch(opt.PrefixFor(id)); m != nil {
 		q.uids[id] = m[1]
 	}
 	q.mu.Unlock()

@@ -213,8 +213,8 @@ func (f *Fetcher) take(ctx context.Context, o origin, body io.Reader, want int64
 		SessionID:  "fetch:" + o.a.Name,
 	}
 	now := f.clock()
-	env.PrefixFor = func(id string) string { return f.received(o, id, now) }
-	id, err := f.Sink.Receive(ctx, env, t)
+	id, err := f.Sink.Receive(ctx, env, t, queue.ReceiveOptions{Via: queue.ViaFetch, TLS: o.proto == "IMAPS" || o.proto == "POP3S",
+		PrefixFor: func(id string) string { return f.received(o, id, now) }})
 	tk := taken{queueID: id, digest: t.digest(), size: t.n, summary: summaryOf(t.head)}
 	switch {
 	case t.readErr != nil:

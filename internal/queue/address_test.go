@@ -24,7 +24,7 @@ func TestReceiveRefusesAddressesEnvaddrRefuses(t *testing.T) {
 		{"s@example.org", []string{"a b@example.test"}, 553},
 		{"s\x01@example.org", []string{"bob@example.test"}, 553},
 	} {
-		_, err := q.Receive(context.Background(), &Envelope{From: c.from, Recipients: c.rcpts}, strings.NewReader("Subject: x\r\n\r\nx\r\n"))
+		_, err := q.Receive(context.Background(), &Envelope{From: c.from, Recipients: c.rcpts}, strings.NewReader("Subject: x\r\n\r\nx\r\n"), ReceiveOptions{})
 		d, ok := diag.As(err)
 		if !ok || d.Class != diag.Permanent || d.SMTPCode != c.code || strings.ContainsAny(d.Public+d.Path, "\x01\x1b") {
 			t.Errorf("Receive(%q → %q) = %v, want a permanent %d naming no raw control character", c.from, c.rcpts, err, c.code)

@@ -163,7 +163,7 @@ func (q *Queue) sendDSN(ctx context.Context, m *Message, rcpts []*Recipient, kin
 	if full || m.Envelope.SMTPUTF8 {
 		env.BodyType = m.Envelope.BodyType
 	}
-	return q.Receive(ctx, env, rep.Reader())
+	return q.Receive(ctx, env, rep.Reader(), ReceiveOptions{})
 }
 
 // dsnRecipient is what the DSN says of r: its ORCPT, its error or where

@@ -25,7 +25,7 @@ func remoteRefusal(rcpt string) *diag.Error {
 func receiveEnv(t *testing.T, q *Queue, env *Envelope, data string) string {
 	t.Helper()
 	env.Prefix = "Received: from test\r\n"
-	id, err := q.Receive(context.Background(), env, strings.NewReader(data))
+	id, err := q.Receive(context.Background(), env, strings.NewReader(data), ReceiveOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

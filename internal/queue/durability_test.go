@@ -94,7 +94,7 @@ func concurrentReceives(t *testing.T, mode string) {
 		go func() {
 			defer wg.Done()
 			id, err := q.Receive(context.Background(), &Envelope{From: "a@example.org", Recipients: []string{"b@example.test"}},
-				strings.NewReader(fmt.Sprintf("Subject: %d\r\n\r\nx\r\n", i)))
+				strings.NewReader(fmt.Sprintf("Subject: %d\r\n\r\nx\r\n", i)), ReceiveOptions{})
 			if err != nil {
 				t.Error(err)
 				return
@@ -147,7 +147,7 @@ func TestMemoryStaysFlatForAnyMessageSize(t *testing.T) {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		_, err := q.Receive(context.Background(), &Envelope{From: "a@example.org", Recipients: []string{"b@example.test"}},
-			io.MultiReader(strings.NewReader("Subject: big\r\n\r\n"), &patternReader{left: size}))
+			io.MultiReader(strings.NewReader("Subject: big\r\n\r\n"), &patternReader{left: size}), ReceiveOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,7 +172,7 @@ func TestClientErrorLeavesNothingAndIsPassedThrough(t *testing.T) {
 	q := openQueue(t, testConfig(t))
 	clientErr := errors.New("connection reset by peer")
 	_, err := q.Receive(context.Background(), &Envelope{From: "a@example.org", Recipients: []string{"b@example.test"}},
-		io.MultiReader(strings.NewReader("Subject: x\r\n"), failingReader{clientErr}))
+		io.MultiReader(strings.NewReader("Subject: x\r\n"), failingReader{clientErr}), ReceiveOptions{})
 	if !errors.Is(err, clientErr) {
 		t.Fatalf("error %v does not wrap the reader's error", err)
 	}
@@ -212,7 +212,7 @@ func fullSpool(t *testing.T, mode string) {
 
 	// A message bigger than the filesystem.
 	_, err := q.Receive(context.Background(), &Envelope{From: "a@example.org", Recipients: []string{"b@example.test"}},
-		&patternReader{left: 2 << 20})
+		&patternReader{left: 2 << 20}, ReceiveOptions{})
 	d, ok := diag.As(err)
 	if !ok {
 		t.Fatalf("error %v is not a diag error", err)
@@ -241,7 +241,7 @@ func fullSpool(t *testing.T, mode string) {
 	io.Copy(f, &patternReader{left: 2 << 20})
 	f.Close()
 	if _, err := q.Receive(context.Background(), &Envelope{From: "a@example.org", Recipients: []string{"b@example.test"}},
-		strings.NewReader("Subject: small\r\n\r\nx\r\n")); err == nil {
+		strings.NewReader("Subject: small\r\n\r\nx\r\n"), ReceiveOptions{}); err == nil {
 		t.Fatal("a full disk accepted a message")
 	} else if d, _ := diag.As(err); d == nil || d.Errno != "ENOSPC" {
 		t.Fatalf("small message on a full disk: %v", err)
@@ -268,7 +268,7 @@ func TestSharedFlushIsTheReceivesGroup(t *testing.T) {
 		t.Fatal("no shared flush with queue.sync = filesystem")
 	}
 	if _, err := q.Receive(context.Background(), &Envelope{From: "a@example.org", Recipients: []string{"b@example.test"}},
-		strings.NewReader("Subject: x\r\n\r\nx\r\n")); err != nil {
+		strings.NewReader("Subject: x\r\n\r\nx\r\n"), ReceiveOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	before := q.Stats().Flushes

@@ -20,7 +20,7 @@ func TestReceiveNotesEightBitData(t *testing.T) {
 		{"Subject: gr\xc3\xbc\xc3\x9fe\r\n\r\nx\r\n", "8BITMIME", true},
 	} {
 		id, err := q.Receive(context.Background(), &Envelope{From: "a@example.org", Recipients: []string{"b@example.test"}, BodyType: c.body},
-			strings.NewReader(c.data))
+			strings.NewReader(c.data), ReceiveOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,7 +36,10 @@ func (s State) valid() bool {
 func (s State) Final() bool { return s == Delivered || s == Failed }
 
 // Envelope is what a receiver knows about a message besides its data: the
-// SMTP envelope (RFC 5321 §2.3.1) and where it came from.
+// SMTP envelope (RFC 5321 §2.3.1) and where it came from. It is stored
+// with the message (the spool file), so it holds data only: how one
+// message is received (its checks, the maker of its prefix) is given
+// beside it, in ReceiveOptions.
 type Envelope struct {
 	// From is the reverse path; "" is the null sender <> (RFC 5321
 	// §4.5.5), which never gets a DSN.
@@ -47,21 +49,6 @@ type Envelope struct {
 	// ending in CRLF. It is written in front of the data at delivery time,
 	// so that the spool data file is written once and never rewritten.
 	Prefix string `json:"prefix,omitempty"`
-	// PrefixFor, when set, makes the prefix from the queue id that Receive
-	// assigns (and replaces Prefix): the Received header can then carry
-	// the queue id, as Postfix's does, so that a delivered message, the
-	// log and mailq share one id.
-	PrefixFor func(queueID string) string `json:"-"`
-	// Check, when set, judges the message once its data is in the spool
-	// and before Receive returns (so before the 250): message
-	// authentication, scanners. It reads m.File (one path for every
-	// size; while a check runs the file holds the data alone, the
-	// envelope is written after it) or m.OpenData. A non-nil error
-	// refuses the message: the file is removed and the error is returned
-	// (a *diag.Error carries the SMTP reply). The header text it returns
-	// (complete lines ending in CRLF) is put in front of the prefix:
-	// Authentication-Results, scan results.
-	Check func(ctx context.Context, m *Message) (header string, err error) `json:"-"`
 
 	ClientAddr string `json:"client_addr,omitempty"` // IP:port of the SMTP client
 	ClientHelo string `json:"client_helo,omitempty"`

@@ -132,7 +132,7 @@ func run(t *testing.T, q *Queue, tr Transports) {
 func receive(t *testing.T, q *Queue, from string, data string, rcpts ...string) string {
 	t.Helper()
 	id, err := q.Receive(context.Background(), &Envelope{From: from, Recipients: rcpts,
-		Prefix: "Received: from test\r\n"}, strings.NewReader(data))
+		Prefix: "Received: from test\r\n"}, strings.NewReader(data), ReceiveOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,8 +178,8 @@ func TestReceiveStoresDataAndEnvelopeThenDeliversOnce(t *testing.T) {
 	if files := spoolFiles(t, q); len(files) != 1 || files[0] != id+msgExt {
 		t.Fatalf("after Receive: %v", files)
 	}
-	id2, err := q.Receive(context.Background(), &Envelope{From: "alice@example.org", Recipients: []string{"carol@example.test"},
-		PrefixFor: func(id string) string { return "Received: by mx id " + id + "\r\n" }}, strings.NewReader(body))
+	id2, err := q.Receive(context.Background(), &Envelope{From: "alice@example.org", Recipients: []string{"carol@example.test"}},
+		strings.NewReader(body), ReceiveOptions{PrefixFor: func(id string) string { return "Received: by mx id " + id + "\r\n" }})
 	if err != nil {
 		t.Fatal(err)
 	}

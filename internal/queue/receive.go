@@ -17,6 +17,54 @@ import (
 	"github.com/ebbmail/ebb/internal/safeio"
 )
 
+// Receiver is the one hand-off of every receiver: the SMTP server
+// (smtpd), the sendmail pickup, fetch, and ebb's own mail (DSNs, Sieve's
+// outbox, reports, notices). It takes the envelope, the data and how this
+// one message is received (opt), and returns the queue id once the
+// message is durable. *Queue is one; the daemon's puts its checks in
+// front of the queue (internal/daemon/receive.go).
+type Receiver interface {
+	Receive(ctx context.Context, env *Envelope, data io.Reader, opt ReceiveOptions) (queueID string, err error)
+}
+
+// Via names the receiver a message came through (ReceiveOptions.Via).
+// The SMTP server's are its listener kinds (smtpd.Kind).
+const (
+	ViaInbound     = "inbound"     // SMTP, port 25
+	ViaSubmission  = "submission"  // SMTP submission, port 587
+	ViaSubmissions = "submissions" // SMTP submission over implicit TLS, port 465
+	ViaPickup      = "pickup"      // sendmail, through the pickup
+	ViaFetch       = "fetch"       // ebb fetch, from an IMAP or POP3 server
+	ViaLocal       = ""            // ebb's own mail: DSNs, Sieve, reports, notices
+)
+
+// ReceiveOptions is how one message is received: facts about its arrival
+// and the hooks that judge and trace it. They are given beside the
+// envelope and never stored with it (the envelope is persisted data).
+type ReceiveOptions struct {
+	// Via names the receiver (ViaInbound, ..., ViaLocal): the daemon
+	// chooses the checks by it.
+	Via string
+	// TLS: the message came over TLS (the SMTP session, or the fetch
+	// connection); an input of the checks.
+	TLS bool
+	// PrefixFor, when set, makes the prefix from the queue id that Receive
+	// assigns (and replaces Envelope.Prefix): the Received header can then
+	// carry the queue id, as Postfix's does, so that a delivered message,
+	// the log and mailq share one id.
+	PrefixFor func(queueID string) string
+	// Check, when set, judges the message once its data is in the spool
+	// and before Receive returns (so before the 250): message
+	// authentication, scanners. It reads m.File (one path for every
+	// size; while a check runs the file holds the data alone, the
+	// envelope is written after it) or m.OpenData. A non-nil error
+	// refuses the message: the file is removed and the error is returned
+	// (a *diag.Error carries the SMTP reply). The header text it returns
+	// (complete lines ending in CRLF) is put in front of the prefix:
+	// Authentication-Results, scan results.
+	Check func(ctx context.Context, m *Message) (header string, err error)
+}
+
 // Receive streams data into the spool and queues it for env's recipients.
 // It returns the queue id only after the message file (data, then
 // envelope) and its directory entry are on disk (fsync, or syncfs), so
@@ -26,7 +74,7 @@ import (
 // temporary; ENOSPC and EDQUOT become 452 4.3.1 through diag's SMTPReply.
 // When reading data fails, the error wraps the reader's error (errors.As
 // finds, e.g., the SMTP server's "message too large" error).
-func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader) (string, error) {
+func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader, opt ReceiveOptions) (string, error) {
 	if len(env.Recipients) == 0 {
 		e := diag.New("receive", "queue a message without recipients", "", errors.New("no recipients"))
 		e.Component, e.Class = Component, diag.Permanent
@@ -97,14 +145,12 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader) (str
 		HiddenFrom: hidden,
 	}
 	m.Envelope.Recipients = append([]string(nil), env.Recipients...)
-	if env.PrefixFor != nil {
-		m.Envelope.Prefix = env.PrefixFor(id)
-		m.Envelope.PrefixFor = nil
+	if opt.PrefixFor != nil {
+		m.Envelope.Prefix = opt.PrefixFor(id)
 	}
-	if env.Check != nil {
+	if opt.Check != nil {
 		// The file holds the data alone while the check reads it.
-		m.Envelope.Check = nil
-		hdr, err := env.Check(ctx, m)
+		hdr, err := opt.Check(ctx, m)
 		if err != nil {
 			return "", err // the deferred Remove drops the file
 		}

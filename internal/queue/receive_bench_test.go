@@ -26,7 +26,7 @@ func benchmarkReceive(b *testing.B, mode string) {
 	b.SetParallelism(10)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := q.Receive(context.Background(), &Envelope{From: "a@example.org", Recipients: []string{"b@example.test"}}, strings.NewReader(body)); err != nil {
+			if _, err := q.Receive(context.Background(), &Envelope{From: "a@example.org", Recipients: []string{"b@example.test"}}, strings.NewReader(body), ReceiveOptions{}); err != nil {
 				b.Error(err)
 				return
 			}

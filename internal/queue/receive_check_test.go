@@ -23,16 +23,16 @@ func TestCheckSeesTheDataAndARefusalLeavesNothing(t *testing.T) {
 			body := "Subject: check\r\n\r\n" + strings.Repeat("y", 200<<10) + "\r\n"
 			refuse := errors.New("refused by the check")
 			var seen int
-			env := &Envelope{From: "a@example.org", Recipients: []string{"b@example.test"},
-				Check: func(ctx context.Context, m *Message) (string, error) {
-					b, err := os.ReadFile(m.File)
-					if err != nil {
-						return "", err
-					}
-					seen = len(b)
-					return "", refuse
-				}}
-			if _, err := q.Receive(context.Background(), env, strings.NewReader(body)); !errors.Is(err, refuse) {
+			env := &Envelope{From: "a@example.org", Recipients: []string{"b@example.test"}}
+			opt := ReceiveOptions{Check: func(ctx context.Context, m *Message) (string, error) {
+				b, err := os.ReadFile(m.File)
+				if err != nil {
+					return "", err
+				}
+				seen = len(b)
+				return "", refuse
+			}}
+			if _, err := q.Receive(context.Background(), env, strings.NewReader(body), opt); !errors.Is(err, refuse) {
 				t.Fatalf("Receive: %v, want the check's refusal", err)
 			}
 			if seen != len(body) {
@@ -42,8 +42,8 @@ func TestCheckSeesTheDataAndARefusalLeavesNothing(t *testing.T) {
 				t.Fatalf("left in the spool after a refusal: %v", files)
 			}
 			// An accepted message after it is whole on disk.
-			env.Check = func(ctx context.Context, m *Message) (string, error) { return "X-Checked: yes\n", nil }
-			id, err := q.Receive(context.Background(), env, strings.NewReader(body))
+			opt.Check = func(ctx context.Context, m *Message) (string, error) { return "X-Checked: yes\n", nil }
+			id, err := q.Receive(context.Background(), env, strings.NewReader(body), opt)
 			if err != nil {
 				t.Fatal(err)
 			}

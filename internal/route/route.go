@@ -307,16 +307,13 @@ func (r *router) run(ctx context.Context) int {
 
 	si := &smtpd.SessionInfo{ConnID: "route", RemoteIP: ip, Helo: helo}
 	var pol smtpd.Policy
-	proto := "ESMTP"
 	switch o.Port {
 	case 587:
 		si.Kind = smtpd.Submission
 		// AUTH is offered only after STARTTLS: the session is taken as TLS.
 		si.TLS = &tls.ConnectionState{Version: tls.VersionTLS13}
 		pol = p.Policy(smtpd.Submission)
-		proto = "ESMTPS"
 		if o.Auth != "" {
-			proto = "ESMTPSA"
 			// The login's own lookup (directory.LoginMailbox, as
 			// Authenticate): the account must exist, have a password and
 			// be enabled, or AUTH fails (RFC 4954 §6: 535 5.7.8); the
@@ -392,7 +389,7 @@ func (r *router) run(ctx context.Context) int {
 	// (the queue's rule).
 	now := time.Now()
 	env := &queue.Envelope{From: o.From, Recipients: append([]string(nil), accepted...), ClientAddr: ip, ClientHelo: helo,
-		AuthUser: si.AuthUser, Proto: proto, SessionID: "route",
+		AuthUser: si.AuthUser, Proto: smtpd.ProtocolName(si, false), SessionID: "route",
 		Prefix: string(smtpd.Received(si, p.Hostname, "route", accepted, false, now))}
 	p.ReverseSRS(env)
 	for i, a := range env.Recipients {

@@ -4,7 +4,8 @@
 // docs/serve.md says why ebb owns its SMTP server.
 //
 // Like Postfix's smtpd, it never delivers: a message is streamed once into
-// the spool (Spool.Receive, durable before it returns), and only then does
+// the spool (the queue's hand-off, queue.Receiver: durable before it
+// returns), and only then does
 // the client get its 250. Our own trouble (a full disk, an unwritable spool,
 // an unreachable directory) is a 4xx with a reference id that the log line
 // carries too; a remote client never sees a local path.
@@ -21,7 +22,8 @@
 //     STARTTLS and AUTH.
 //   - command.go, params.go: the command parser (paths, MAIL and RCPT
 //     parameters); dotreader.go: the DATA reader (bulk, dot-unstuffing).
-//   - session.go: ebb's Handler: MAIL, RCPT, DATA → Spool.
+//   - session.go: ebb's Handler: MAIL, RCPT, DATA → the queue
+//     (spool.go: the envelope handed over).
 //   - barelf.go: bare LF in DATA becomes CRLF in the spool.
 //   - policy.go: the Policy interface and InboundPolicy (hosted domains
 //     and existing recipients only; never relays).

@@ -48,14 +48,14 @@ func TestDSNParametersAndREQUIRETLSReachTheSpool(t *testing.T) {
 	ts.spool.mu.Lock()
 	m := ts.spool.got[0]
 	ts.spool.mu.Unlock()
-	if m.Ret != "HDRS" || m.EnvID != "QQ+314" || !m.RequireTLS {
+	if m.Ret != "HDRS" || m.EnvID != "QQ+314" || !m.RequireTLS || !m.opt.TLS || m.Proto != "ESMTPS" {
 		t.Fatalf("MAIL parameters: ret %q envid %q requiretls %v", m.Ret, m.EnvID, m.RequireTLS)
 	}
-	p, ok := m.Rcpt["alice@example.test"]
+	p, ok := m.RcptDSN["alice@example.test"]
 	if !ok || strings.Join(p.Notify, ",") != "SUCCESS,DELAY" || p.ORCPTType != "rfc822" || p.ORCPT != "Alice@Example.TEST" {
-		t.Fatalf("RCPT parameters %+v", m.Rcpt)
+		t.Fatalf("RCPT parameters %+v", m.RcptDSN)
 	}
-	if _, ok := m.Rcpt["bob@example.test"]; ok {
-		t.Fatalf("bob gave no parameters: %+v", m.Rcpt)
+	if _, ok := m.RcptDSN["bob@example.test"]; ok {
+		t.Fatalf("bob gave no parameters: %+v", m.RcptDSN)
 	}
 }

@@ -31,7 +31,7 @@ func received(info *SessionInfo, host, id string, rcpts []string, utf8 bool, now
 	b.WriteString(")\r\n\tby ")
 	b.WriteString(host)
 	b.WriteString(" (ebb) with ")
-	b.WriteString(protocol(info, utf8))
+	b.WriteString(ProtocolName(info, utf8))
 	b.WriteString(" id ")
 	b.WriteString(id)
 	if info.TLS != nil {
@@ -50,7 +50,10 @@ func received(info *SessionInfo, host, id string, rcpts []string, utf8 bool, now
 	return []byte(b.String())
 }
 
-func protocol(info *SessionInfo, utf8 bool) string {
+// ProtocolName is the protocol name of RFC 3848 / RFC 6531 §3.7.3 for the
+// Received header and the queue envelope: ESMTP, ESMTPS, ESMTPSA,
+// UTF8SMTPS, ...
+func ProtocolName(info *SessionInfo, utf8 bool) string {
 	p := "ESMTP"
 	if utf8 {
 		p = "UTF8SMTP"

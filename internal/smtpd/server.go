@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ebbmail/ebb/internal/metrics"
+	"github.com/ebbmail/ebb/internal/queue"
 )
 
 // Options are the limits and names a running server can change on SIGHUP
@@ -39,7 +40,7 @@ type Options struct {
 type Config struct {
 	Options   Options
 	Listeners []Listener
-	Spool     Spool
+	Spool     queue.Receiver // the queue's hand-off (spool.go)
 	// TLS is the certificate for STARTTLS (and implicit TLS listeners that
 	// have none of their own). Nil: no STARTTLS.
 	TLS     *Certificates
@@ -59,7 +60,7 @@ type Config struct {
 // connection limits and their shared spool.
 type Server struct {
 	o       atomic.Pointer[Options]
-	spool   Spool
+	spool   queue.Receiver
 	pm      func(ctx context.Context) (string, error)
 	tls     *Certificates
 	log     *slog.Logger

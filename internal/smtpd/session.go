@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/queue"
 )
 
 // session is ebb's side of one SMTP connection: the engine's Handler
@@ -27,7 +28,7 @@ type session struct {
 	mailOpts MailOptions
 	hasFrom  bool
 	rcpts    []string
-	rcptDSN  map[string]RcptParams
+	rcptDSN  map[string]queue.RecipientDSN
 	txn      int
 }
 
@@ -95,9 +96,9 @@ func (s *session) Rcpt(to string, opts *RcptOptions) error {
 	}
 	s.rcpts = append(s.rcpts, to)
 	if opts != nil && (len(opts.Notify) > 0 || opts.ORCPT != "") {
-		p := RcptParams{ORCPTType: opts.ORCPTType, ORCPT: opts.ORCPT, Notify: opts.Notify}
+		p := queue.RecipientDSN{ORCPTType: opts.ORCPTType, ORCPT: opts.ORCPT, Notify: opts.Notify}
 		if s.rcptDSN == nil {
-			s.rcptDSN = map[string]RcptParams{}
+			s.rcptDSN = map[string]queue.RecipientDSN{}
 		}
 		s.rcptDSN[to] = p
 	}
@@ -159,8 +160,8 @@ func (d *dataReader) Read(p []byte) (int, error) {
 }
 
 // Data streams the message into the spool. The 250 goes out only after
-// Spool.Receive has returned, that is after message and envelope are
-// durable; nothing is held in memory on the way.
+// the queue's Receive has returned, that is after message and envelope
+// are durable; nothing is held in memory on the way.
 func (s *session) Data(r io.Reader) error {
 	srv := s.srv()
 	c := s.c
@@ -169,27 +170,11 @@ func (s *session) Data(r io.Reader) error {
 	s.txn++
 	now := time.Now()
 	id := c.id + "." + strconv.Itoa(s.txn)
-	m := &Message{
-		From:       s.from,
-		Recipients: append([]string(nil), s.rcpts...),
-		ConnID:     c.id,
-		Kind:       s.l.Kind,
-		RemoteIP:   s.info.RemoteIP,
-		Helo:       s.info.Helo,
-		AuthUser:   s.info.AuthUser,
-		TLS:        s.info.TLS != nil,
-		SMTPUTF8:   s.mailOpts.UTF8,
-		Body:       s.mailOpts.Body,
-		Received:   now,
-		Ret:        s.mailOpts.Ret,
-		EnvID:      s.mailOpts.EnvID,
-		Rcpt:       s.rcptDSN,
-		RequireTLS: s.mailOpts.RequireTLS,
-	}
-	m.Prefix = received(&s.info, srv.hostname(), id, m.Recipients, m.SMTPUTF8, now)
+	m := s.envelope(received(&s.info, srv.hostname(), id, s.rcpts, s.mailOpts.UTF8, now))
+	opt := queue.ReceiveOptions{Via: string(s.l.Kind), TLS: s.info.TLS != nil}
 
 	dr := &dataReader{r: newCRLFReader(r)} // barelf.go: bare LF becomes CRLF in the spool
-	qid, err := srv.spool.Receive(srv.ctx, m, dr)
+	qid, err := srv.spool.Receive(srv.ctx, m, dr, opt)
 	if dr.err != nil {
 		// The client's side: the message is not accepted, and the spool
 		// has thrown away what it had.
@@ -224,7 +209,7 @@ func (s *session) Data(r io.Reader) error {
 	c.messages.Add(1)
 	srv.metrics.Message("accepted", dr.n)
 	s.log.Info("smtp message accepted", "queue_id", qid, "from", s.from, "rcpts", len(m.Recipients),
-		"bytes", dr.n, "remote", s.info.RemoteIP, "helo", s.info.Helo, "tls", m.TLS,
+		"bytes", dr.n, "remote", s.info.RemoteIP, "helo", s.info.Helo, "tls", opt.TLS,
 		"ms", time.Since(now).Milliseconds())
 	return &Reply{Code: 250, Enhanced: [3]int{2, 0, 0}, Message: "Ok: queued as " + qid}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/metrics"
+	"github.com/ebbmail/ebb/internal/queue"
 )
 
 // fileSpool is a unit-test spool: it streams the message into a file in a
@@ -34,12 +35,18 @@ import (
 type fileSpool struct {
 	dir string
 	mu  sync.Mutex
-	got []*Message
+	got []spooled
 	n   int
 	err error
 }
 
-func (s *fileSpool) Receive(ctx context.Context, m *Message, data io.Reader) (string, error) {
+// spooled is what one Receive was handed.
+type spooled struct {
+	*queue.Envelope
+	opt queue.ReceiveOptions
+}
+
+func (s *fileSpool) Receive(ctx context.Context, m *queue.Envelope, data io.Reader, opt queue.ReceiveOptions) (string, error) {
 	s.mu.Lock()
 	s.n++
 	id := fmt.Sprintf("Q%d", s.n)
@@ -59,7 +66,7 @@ func (s *fileSpool) Receive(ctx context.Context, m *Message, data io.Reader) (st
 		return "", fail
 	}
 	s.mu.Lock()
-	s.got = append(s.got, m)
+	s.got = append(s.got, spooled{m, opt})
 	s.mu.Unlock()
 	return id, nil
 }
@@ -293,7 +300,7 @@ func TestAcceptedMessageIsSpooledWithReceivedPrefix(t *testing.T) {
 	if !strings.HasSuffix(p, "\r\n") || strings.Count(p, "\r\n") != strings.Count(p, "\n") {
 		t.Errorf("prefix %q must be CRLF lines", p)
 	}
-	if m.From != "s@example.org" || len(m.Recipients) != 1 || m.ConnID == "" || m.Kind != Inbound {
+	if m.From != "s@example.org" || len(m.Recipients) != 1 || m.SessionID == "" || m.opt.Via != string(Inbound) || m.opt.TLS || m.Proto != "ESMTP" {
 		t.Errorf("envelope %+v", m)
 	}
 }
