@@ -90,6 +90,17 @@ func TestReceiverChecksByWayOfArrival(t *testing.T) {
 		}
 	}
 
+	// A receiver's own check runs after the daemon's, its lines below theirs.
+	id, err := r.Receive(context.Background(), &queue.Envelope{From: "a@example.org", Recipients: []string{"b@example.test"}},
+		strings.NewReader(body), queue.ReceiveOptions{Via: queue.ViaInbound,
+			Check: func(ctx context.Context, m *queue.Message) (string, error) { return "X-own: yes\r\n", nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := q.Lookup(id); m == nil || m.Envelope.Prefix != "X-smtp: ok\r\nX-own: yes\r\n" {
+		t.Fatalf("with a receiver's own check: %+v", m)
+	}
+
 	// A refusal by a check is the receiver's answer, and nothing is queued.
 	r.fetch = []checker{seenCheck{n: "fetch", seen: &seen, refuse: true}}
 	before := q.Stats().Received
@@ -102,7 +113,7 @@ func TestReceiverChecksByWayOfArrival(t *testing.T) {
 	if n := q.Stats().Received; n != before {
 		t.Fatalf("queued after a refusal: %d received, before %d", n, before)
 	}
-	if files, _ := filepath.Glob(filepath.Join(cfg.Queue.Spool, "*", "*")); len(files) != len(cases) {
-		t.Fatalf("the spool holds %d files after %d messages and a refusal: %v", len(files), len(cases), files)
+	if files, _ := filepath.Glob(filepath.Join(cfg.Queue.Spool, "*", "*")); len(files) != len(cases)+1 {
+		t.Fatalf("the spool holds %d files after %d messages and a refusal: %v", len(files), len(cases)+1, files)
 	}
 }
