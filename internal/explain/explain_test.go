@@ -162,7 +162,7 @@ func TestStoryEndsWithWhatTheQueueHoldsNow(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, err := q.Receive(context.Background(), &queue.Envelope{From: "a@example.org", Recipients: []string{"b@example.test"}},
-		strings.NewReader("From: a@example.org\r\nSubject: s\r\n\r\nhi\r\n"))
+		strings.NewReader("From: a@example.org\r\nSubject: s\r\n\r\nhi\r\n"), queue.ReceiveOptions{})
 	q.Close()
 	if err != nil {
 		t.Fatal(err)
