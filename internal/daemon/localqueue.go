@@ -2,40 +2,15 @@ package daemon
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"time"
 
-	"github.com/ebbmail/ebb/internal/pickup"
 	"github.com/ebbmail/ebb/internal/queue"
 )
 
-// What hands local mail to the daemon's queue: the sendmail pickup's
-// handler and Sieve's outbox. They live here, not in pickup and
-// sievefilter, so that ebb-deliver, which links those two, does not link
-// the queue.
-
-// pickupQueueHandler queues the sendmail pickup's submissions into q. The trace header names the
-// submitting uid, which the kernel vouched for (socket) or the file system
-// did (file owner): what the envelope claims about the sender is the
-// user's word, the uid is not.
-func pickupQueueHandler(q queue.Receiver, hostname string) pickup.Handler {
-	return func(ctx context.Context, s *pickup.Submission) (string, error) {
-		env := &queue.Envelope{
-			From:       s.Env.From,
-			Recipients: s.Env.Recipients,
-			Prefix:     pickup.Received(hostname, s.UID, s.User, s.Via, time.Now()),
-			ClientAddr: "local",
-			ClientName: fmt.Sprintf("uid %d %s", s.UID, s.User),
-			Proto:      "local",
-			SessionID:  s.Via + ":" + s.Name,
-			BodyType:   s.Env.BodyType,
-		}
-		// sendmail -N, -R, -V (RFC 3461), as SMTP's NOTIFY, RET, ENVID.
-		env.RcptDSN, env.Ret, env.EnvID = queue.ParseDSNOptions(s.Env.Recipients, s.Env.Notify, s.Env.Ret, s.Env.EnvID)
-		return q.Receive(ctx, env, s.Data, queue.ReceiveOptions{Via: queue.ViaPickup})
-	}
-}
+// Sieve's outbox into the daemon's queue. It lives here, not in
+// sievefilter, so that ebb-deliver, which links sievefilter, does not link
+// the queue (the sendmail pickup's server is internal/pickupd, which
+// ebb-deliver does not link).
 
 // sieveOutbox is the Sieve outbox of the daemon: its own queue
 // (ebb deliver, without one, uses sievefilter.PickupOutbox).

@@ -10,7 +10,7 @@ import (
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/mailuser"
-	"github.com/ebbmail/ebb/internal/pickup"
+	"github.com/ebbmail/ebb/internal/pickupd"
 	"github.com/ebbmail/ebb/internal/policy"
 	"github.com/ebbmail/ebb/internal/queue"
 	"github.com/ebbmail/ebb/internal/smtpd"
@@ -25,7 +25,7 @@ type submission struct {
 	plain    []net.Listener // submission.listen
 	implicit []net.Listener // submission.listen_tls
 	certs    *smtpd.Certificates
-	pickup   *pickup.Receiver
+	pickup   *pickupd.Receiver
 	guard    *policy.AuthGuard
 }
 
@@ -90,7 +90,7 @@ func (d *daemon) bindSubmission() int {
 	} else if u != nil {
 		uid, gid = u.UID, u.GID
 	}
-	s.pickup = &pickup.Receiver{
+	s.pickup = &pickupd.Receiver{
 		Dir:      cfg.PickupDir(),
 		Socket:   cfg.Sendmail.Socket,
 		UID:      uid,
@@ -181,7 +181,7 @@ func (d *daemon) startPickup(ctx context.Context) {
 		return
 	}
 	host := smtpOptions(d.cfg).Hostname
-	s.pickup.Handler = pickupQueueHandler(d.recv, host)
+	s.pickup.Queue, s.pickup.Hostname = d.recv, host // receive.go: the one hand-off
 	s.pickup.Flush = func(ctx context.Context, id string) error {
 		var ids []string
 		if id != "" {

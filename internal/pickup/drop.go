@@ -23,8 +23,8 @@ import (
 
 // File name prefixes in the pickup directory.
 const (
-	tmpPrefix   = "t." // being written, or offered to the daemon
-	readyPrefix = "m." // durable, for the daemon to pick up
+	TmpPrefix   = "t." // being written, or offered to the daemon
+	ReadyPrefix = "m." // durable, for the daemon to pick up
 	socketName  = "submit.sock"
 )
 
@@ -97,7 +97,7 @@ func (d *Drop) Submit(ctx context.Context, env *Envelope, writeMsg func(w io.Wri
 	var rnd [16]byte
 	_, _ = rand.Read(rnd[:])
 	name := hex.EncodeToString(rnd[:])
-	tmp := filepath.Join(d.Dir, tmpPrefix+name)
+	tmp := filepath.Join(d.Dir, TmpPrefix+name)
 	// O_RDWR: the daemon reads through the very file description it gets.
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
@@ -152,7 +152,7 @@ func (d *Drop) Submit(ctx context.Context, env *Envelope, writeMsg func(w io.Wri
 	if err := f.Sync(); err != nil {
 		return nil, d.fail("fsync", "write", tmp, err)
 	}
-	ready := filepath.Join(d.Dir, readyPrefix+name)
+	ready := filepath.Join(d.Dir, ReadyPrefix+name)
 	if err := os.Rename(tmp, ready); err != nil {
 		return nil, d.fail("rename", "rename a file in", d.Dir, err)
 	}
@@ -248,7 +248,7 @@ func Dial(ctx context.Context, dir, sock string, timeout time.Duration) (*net.Un
 		return nil, fmt.Errorf("the daemon is not running (%w)", err)
 	}
 	c := nc.(*net.UnixConn)
-	uid, _, err := peerCred(c)
+	uid, _, err := PeerCred(c)
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("peer credentials on %s: %w", sock, err)

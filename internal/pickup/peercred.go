@@ -7,10 +7,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// peerCred returns the uid and pid of the process at the other end of a
+// PeerCred returns the uid and pid of the process at the other end of a
 // unix socket (SO_PEERCRED, unix(7)): the kernel's word, which the peer
 // cannot forge.
-func peerCred(c *net.UnixConn) (uid, pid int, err error) {
+func PeerCred(c *net.UnixConn) (uid, pid int, err error) {
 	raw, err := c.SyscallConn()
 	if err != nil {
 		return -1, 0, err

@@ -8,20 +8,32 @@ import (
 	"time"
 
 	"github.com/ebbmail/ebb/internal/pickup"
+	"github.com/ebbmail/ebb/internal/pickupd"
+	"github.com/ebbmail/ebb/internal/queue"
 )
 
+// queueFunc is a queue.Receiver made of a function.
+type queueFunc func(ctx context.Context, env *queue.Envelope, data io.Reader, opt queue.ReceiveOptions) (string, error)
+
+func (f queueFunc) Receive(ctx context.Context, env *queue.Envelope, data io.Reader, opt queue.ReceiveOptions) (string, error) {
+	return f(ctx, env, data, opt)
+}
+
+// What sendmail is given reaches the daemon's queue: the envelope, the
+// DSN options (-N, -R, -V as NOTIFY, RET, ENVID) and the fixed-up message.
 func TestSubmitHandsTheMessageToTheDaemon(t *testing.T) {
 	dir := t.TempDir()
 	type got struct {
-		env  pickup.Envelope
+		env  queue.Envelope
 		data string
 	}
 	subs := make(chan got, 1)
-	r := &pickup.Receiver{Dir: dir, UID: -1, GID: -1, Interval: time.Hour, Handler: func(ctx context.Context, s *pickup.Submission) (string, error) {
-		b, err := io.ReadAll(s.Data)
-		subs <- got{*s.Env, string(b)}
-		return "Q1", err
-	}}
+	r := &pickupd.Receiver{Dir: dir, UID: -1, GID: -1, Interval: time.Hour, Hostname: "mx.example.org",
+		Queue: queueFunc(func(ctx context.Context, env *queue.Envelope, data io.Reader, opt queue.ReceiveOptions) (string, error) {
+			b, err := io.ReadAll(data)
+			subs <- got{*env, string(b)}
+			return "Q1", err
+		})}
 	if err := r.Bind(); err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +58,7 @@ func TestSubmitHandsTheMessageToTheDaemon(t *testing.T) {
 	}
 	s := <-subs
 	if s.env.From != "alice@example.org" || strings.Join(s.env.Recipients, ",") != "bob@example.org" ||
-		s.env.Notify != "failure,delay" || s.env.Ret != "hdrs" || s.env.EnvID != "env-1" || !s.env.Created.Equal(now) || s.env.Created.Location() != time.UTC {
+		strings.Join(s.env.RcptDSN["bob@example.org"].Notify, ",") != "FAILURE,DELAY" || s.env.Ret != "HDRS" || s.env.EnvID != "env-1" {
 		t.Errorf("envelope %+v", s.env)
 	}
 	if !strings.Contains(s.data, "Subject: hi\r\n") || !strings.HasSuffix(s.data, "\r\n\r\nbody\r\n") || !strings.Contains(s.data, "Message-ID:") {

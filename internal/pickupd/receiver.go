@@ -1,4 +1,12 @@
-package pickup
+// Package pickupd is the daemon's side of the sendmail pickup (package
+// pickup has the format and the client, ebb sendmail's Drop): the socket,
+// where a running daemon takes a submitted file at once, and the scan of
+// the pickup directory, where it finds what sendmail left while it was
+// down. Each message is handed to the queue through the one hand-off of
+// every receiver (queue.Receiver), with the submitting uid (the kernel's
+// word on the socket, the file's owner in the directory) in its Received
+// line. ebb-deliver links package pickup, never this one (nor the queue).
+package pickupd
 
 import (
 	"bufio"
@@ -19,26 +27,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/pickup"
+	"github.com/ebbmail/ebb/internal/queue"
 )
-
-// Submission is one message a local user handed in.
-type Submission struct {
-	Env *Envelope
-	// UID is the submitting user: from SO_PEERCRED on the socket, or the
-	// owner of the pickup file. User is its name ("" when it has none).
-	UID  int
-	User string
-	// Via is "socket" or "pickup"; Name is the pickup file's name.
-	Via  string
-	Name string
-	// Data is the message with CRLF line ends, as the spool keeps it.
-	Data io.Reader
-	Size int64
-}
-
-// Handler queues a submission durably and returns its queue id. A
-// *diag.Error of class Permanent refuses the message for good.
-type Handler func(ctx context.Context, s *Submission) (string, error)
 
 // Receiver is the daemon's side: the socket and the pickup directory scan.
 type Receiver struct {
@@ -47,7 +38,10 @@ type Receiver struct {
 	// UID and GID own the directory and the socket (the daemon user); -1
 	// keeps whoever creates them.
 	UID, GID int
-	Handler  Handler
+	// Queue takes each message (the daemon's hand-off, queue.Receiver);
+	// Hostname names this host in its Received line.
+	Queue    queue.Receiver
+	Hostname string
 	// Flush retries the queue (all when id is ""), for sendmail -q.
 	Flush func(ctx context.Context, id string) error
 	// Mailq writes the queue listing, for sendmail -bp run by users who
@@ -93,7 +87,7 @@ func (r *Receiver) Bind() error {
 	if err := unix.Chmod(r.Dir, 0o3733); err != nil {
 		return fmt.Errorf("set mode 3733 on the pickup directory %s: %w", r.Dir, err)
 	}
-	sock := SocketPath(r.Dir, r.Socket)
+	sock := pickup.SocketPath(r.Dir, r.Socket)
 	// A stale socket (or anything a user put under that name while we
 	// were down) goes: the directory is ours, sticky or not.
 	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -120,7 +114,7 @@ func (r *Receiver) Bind() error {
 }
 
 // Addr is the socket's path.
-func (r *Receiver) Addr() string { return SocketPath(r.Dir, r.Socket) }
+func (r *Receiver) Addr() string { return pickup.SocketPath(r.Dir, r.Socket) }
 
 // Serve takes messages from the socket and the directory until ctx ends.
 func (r *Receiver) Serve(ctx context.Context) error {
@@ -175,7 +169,7 @@ func (r *Receiver) Serve(ctx context.Context) error {
 func (r *Receiver) serveConn(ctx context.Context, c *net.UnixConn) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Minute))
-	uid, pid, err := peerCred(c)
+	uid, pid, err := pickup.PeerCred(c)
 	if err != nil {
 		r.Log.Warn("pickup socket: no peer credentials", "err", err)
 		return
@@ -206,7 +200,7 @@ func (r *Receiver) serveConn(ctx context.Context, c *net.UnixConn) {
 		defer file.Close()
 	}
 	cmd := strings.TrimSpace(string(buf[:n]))
-	reply := func(rep Reply) {
+	reply := func(rep pickup.Reply) {
 		b, _ := json.Marshal(rep)
 		c.Write(append(b, '\n'))
 	}
@@ -214,41 +208,41 @@ func (r *Receiver) serveConn(ctx context.Context, c *net.UnixConn) {
 	switch {
 	case cmd == "SUBMIT":
 		if file == nil {
-			reply(Reply{Class: string(diag.Permanent), Sentence: "SUBMIT without a file", Exit: diag.ExProtocol})
+			reply(pickup.Reply{Class: string(diag.Permanent), Sentence: "SUBMIT without a file", Exit: diag.ExProtocol})
 			return
 		}
 		id, err := r.take(ctx, file, uid, user, "socket", "")
 		if err != nil {
 			d := diag.From(err, "ebb serve", "pickup")
-			reply(Reply{Class: string(d.Class), Sentence: d.Sentence(), Exit: d.ExitCode()})
+			reply(pickup.Reply{Class: string(d.Class), Sentence: d.Sentence(), Exit: d.ExitCode()})
 			return
 		}
 		r.Log.Info("pickup queued", "queue_id", id, "uid", uid, "user", user, "pid", pid, "via", "socket")
-		reply(Reply{OK: true, ID: id})
+		reply(pickup.Reply{OK: true, ID: id})
 	case cmd == "FLUSH" || strings.HasPrefix(cmd, "FLUSH "):
 		if r.Flush == nil {
-			reply(Reply{Class: string(diag.Temporary), Sentence: "this daemon cannot flush its queue", Exit: diag.ExUnavailable})
+			reply(pickup.Reply{Class: string(diag.Temporary), Sentence: "this daemon cannot flush its queue", Exit: diag.ExUnavailable})
 			return
 		}
 		id := strings.TrimSpace(strings.TrimPrefix(cmd, "FLUSH"))
 		if err := r.Flush(ctx, id); err != nil {
 			d := diag.From(err, "ebb serve", "flush")
-			reply(Reply{Class: string(d.Class), Sentence: d.Sentence(), Exit: d.ExitCode()})
+			reply(pickup.Reply{Class: string(d.Class), Sentence: d.Sentence(), Exit: d.ExitCode()})
 			return
 		}
 		r.Log.Info("queue flush requested", "uid", uid, "user", user, "id", id)
-		reply(Reply{OK: true})
+		reply(pickup.Reply{OK: true})
 	case cmd == "MAILQ":
 		if r.Mailq == nil {
-			reply(Reply{Class: string(diag.Temporary), Sentence: "this daemon cannot list its queue", Exit: diag.ExUnavailable})
+			reply(pickup.Reply{Class: string(diag.Temporary), Sentence: "this daemon cannot list its queue", Exit: diag.ExUnavailable})
 			return
 		}
-		reply(Reply{OK: true})
+		reply(pickup.Reply{OK: true})
 		if err := r.Mailq(ctx, c); err != nil {
 			fmt.Fprintf(c, "ebb serve: cannot list the queue: %v\n", err)
 		}
 	default:
-		reply(Reply{Class: string(diag.Permanent), Sentence: fmt.Sprintf("unknown command %q", clip(cmd)), Exit: diag.ExProtocol})
+		reply(pickup.Reply{Class: string(diag.Permanent), Sentence: fmt.Sprintf("unknown command %q", clip(cmd)), Exit: diag.ExProtocol})
 	}
 }
 
@@ -267,7 +261,9 @@ func permanent(op, doing, path string, err error, exit int) *diag.Error {
 }
 
 // take reads one submitted file (the socket's or the directory's) and hands
-// it to the handler.
+// it to the queue. The trace header names the submitting uid, which the
+// kernel vouched for (socket) or the file system did (file owner): what
+// the envelope claims about the sender is the user's word, the uid is not.
 func (r *Receiver) take(ctx context.Context, f *os.File, uid int, user, via, name string) (string, error) {
 	var st syscall.Stat_t
 	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
@@ -278,16 +274,28 @@ func (r *Receiver) take(ctx context.Context, f *os.File, uid int, user, via, nam
 	}
 	size := st.Size
 	br := bufio.NewReaderSize(io.NewSectionReader(f, 0, size), 64<<10)
-	env, err := ReadEnvelope(br)
+	penv, err := pickup.ReadEnvelope(br)
 	if err != nil {
 		return "", permanent("pickup", "read the envelope of", name, err, diag.ExDataErr)
 	}
-	msgSize := size - int64(len(Magic)) // close enough for the limit
+	msgSize := size - int64(len(pickup.Magic)) // close enough for the limit
 	if r.MaxSize > 0 && msgSize > r.MaxSize {
 		return "", permanent("pickup", "accept", name,
 			fmt.Errorf("message of %s is larger than smtp.max_message_size (%s)", diag.HumanBytes(uint64(msgSize)), diag.HumanBytes(uint64(r.MaxSize))), diag.ExDataErr)
 	}
-	return r.Handler(ctx, &Submission{Env: env, UID: uid, User: user, Via: via, Name: name, Data: NewCRLF(br), Size: msgSize})
+	env := &queue.Envelope{
+		From:       penv.From,
+		Recipients: penv.Recipients,
+		Prefix:     received(r.Hostname, uid, user, via, time.Now()),
+		ClientAddr: "local",
+		ClientName: fmt.Sprintf("uid %d %s", uid, user),
+		Proto:      "local",
+		SessionID:  via + ":" + name,
+		BodyType:   penv.BodyType,
+	}
+	// sendmail -N, -R, -V (RFC 3461), as SMTP's NOTIFY, RET, ENVID.
+	env.RcptDSN, env.Ret, env.EnvID = queue.ParseDSNOptions(penv.Recipients, penv.Notify, penv.Ret, penv.EnvID)
+	return r.Queue.Receive(ctx, env, pickup.NewCRLF(br), queue.ReceiveOptions{Via: queue.ViaPickup})
 }
 
 // Kick makes the scanner look at the directory now.
@@ -325,9 +333,9 @@ func (r *Receiver) Scan(ctx context.Context) {
 		}
 		p := filepath.Join(r.Dir, n)
 		switch {
-		case strings.HasPrefix(n, readyPrefix):
+		case strings.HasPrefix(n, pickup.ReadyPrefix):
 			r.pick(ctx, p, n)
-		case strings.HasPrefix(n, tmpPrefix):
+		case strings.HasPrefix(n, pickup.TmpPrefix):
 			if fi, err := os.Lstat(p); err == nil && time.Since(fi.ModTime()) > staleAfter {
 				os.Remove(p)
 				r.Log.Info("pickup: removed stale file", "file", p)
@@ -372,7 +380,7 @@ func (r *Receiver) pick(ctx context.Context, p, name string) {
 }
 
 func (r *Receiver) reject(p, name string, err error) {
-	bad := filepath.Join(r.Dir, "x."+strings.TrimPrefix(name, readyPrefix))
+	bad := filepath.Join(r.Dir, "x."+strings.TrimPrefix(name, pickup.ReadyPrefix))
 	os.Rename(p, bad)
 	r.Log.Error("pickup: message refused for good; the file is kept", "file", bad, "err", err)
 }

@@ -1,14 +1,14 @@
-package pickup
+package pickupd
 
 import (
 	"fmt"
 	"time"
 )
 
-// Received is the trace field for a local submission (RFC 5321 §4.4), in
+// received is the trace field for a local submission (RFC 5321 §4.4), in
 // the form Postfix writes for its sendmail: no "from" clause, because no
 // network peer exists, and the uid in the comment.
-func Received(hostname string, uid int, user, via string, now time.Time) string {
+func received(hostname string, uid int, user, via string, now time.Time) string {
 	who := fmt.Sprintf("from userid %d", uid)
 	if user != "" {
 		who += " " + user
