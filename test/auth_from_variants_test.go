@@ -190,7 +190,11 @@ func TestAuthFromVariantsNeverSpoof(t *testing.T) {
 		`_dmarc.one.example. 300 IN TXT "v=DMARC1; p=reject"`,
 		`_dmarc.alt.example. 300 IN TXT "v=DMARC1; p=reject"`,
 	)
-	one := newOutInstance(t, outOpts{Domain: "one.example", IP: "127.0.0.2", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"alice"}})
+	// alice submits every form as written by other authors of the hosted
+	// domains: what the signer signs is tested here, who may write which
+	// From: is TestSubmissionSenderIsTheLogin's.
+	one := newOutInstance(t, outOpts{Domain: "one.example", IP: "127.0.0.2", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"alice"},
+		Sub: `sender_policy = "any"`})
 	two := newOutInstance(t, outOpts{Domain: "two.example", IP: "127.0.0.3", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"bob"}})
 	harness.EbbAs(t, one.Daemon, nil, "domain", "add", "-c", one.Conf, "alt.example")
 	var records []string

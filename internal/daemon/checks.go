@@ -61,7 +61,8 @@ func walkChecks(ctx context.Context, cs []checker, in *checkInput, passed func(n
 // the scanners), then the scanners. Each part adds its own in its file.
 func (d *daemon) checkers() []checker {
 	var cs []checker
-	cs = append(cs, d.loopCheckers()...) // checks_loop.go: what the delivery would bounce as a loop
+	cs = append(cs, d.senderCheckers()...) // checks_sender.go: From:/Sender: of a logged-in user
+	cs = append(cs, d.loopCheckers()...)   // checks_loop.go: what the delivery would bounce as a loop
 	cs = append(cs, d.authCheckers()...)
 	cs = append(cs, d.scanCheckers()...)
 	return cs

@@ -150,7 +150,7 @@ func (d *daemon) submissionPolicy() *smtpd.SubmissionPolicy {
 	nets, _ := policy.ParseNetworks(cfg.Submission.TrustedNetworks) // validated by config check
 	return &smtpd.SubmissionPolicy{
 		Relaying:    &policy.Relaying{Domains: d.dir, TrustedNetworks: nets},
-		Senders:     &policy.Senders{Rule: policy.SenderRule(cfg.Submission.SenderPolicy), Directory: d.dir},
+		Senders:     d.senders(), // checks_sender.go: the header is checked by the same rule
 		Directory:   d.dir,
 		Deliverable: d.deliverable,
 		PerIP:       policy.NewRate(cfg.Submission.MaxMessagesPerIP, time.Hour),

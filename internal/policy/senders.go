@@ -43,37 +43,63 @@ func (s *Senders) MaySendAs(ctx context.Context, account, from string) (*Refusal
 	if r != nil {
 		return r, nil
 	}
-	notYours := &Refusal{Code: 553, Enhanced: [3]int{5, 7, 1},
-		Message: fmt.Sprintf("<%s> is not an address of %s: send as your own address (submission.sender_policy = %q)", clip(from), clip(account), s.Rule)}
+	ok, err := s.owns(ctx, account, a)
+	if err != nil || ok {
+		return nil, err
+	}
+	return &Refusal{Code: 553, Enhanced: [3]int{5, 7, 1},
+		Message: fmt.Sprintf("<%s> is not an address of %s: send as your own address (submission.sender_policy = %q)", clip(from), clip(account), s.Rule)}, nil
+}
+
+// MayWriteAs checks an address a logged-in user wrote in the message's
+// header as its author (field is "From" or "Sender", RFC 5322 §3.6.2),
+// by the same rule as MAIL FROM: what a reader is shown as the sender is
+// the envelope's equal. spec is the addr-spec as the one header reader
+// (mailhdr) read it; one the envelope parser refuses (a quoted local
+// part, a routing trick) is nobody's address here. The refusal is 550
+// 5.7.1, the reply RFC 5321 §4.3.2 lists after DATA for a policy.
+func (s *Senders) MayWriteAs(ctx context.Context, account, field, spec string) (*Refusal, error) {
+	if s.Rule == SenderAny {
+		return nil, nil
+	}
+	if a, r := ParseAddress(spec); r == nil {
+		ok, err := s.owns(ctx, account, a)
+		if err != nil || ok {
+			return nil, err
+		}
+	}
+	return &Refusal{Code: 550, Enhanced: [3]int{5, 7, 1},
+		Message: fmt.Sprintf("%s: <%s> is not an address of %s: write your own address in %s: (submission.sender_policy = %q)", field, clip(spec), clip(account), field, s.Rule)}, nil
+}
+
+// owns reports whether the rule lets account use a.
+func (s *Senders) owns(ctx context.Context, account string, a Address) (bool, error) {
 	acct, r := ParseAddress(account)
 	if r != nil {
-		return notYours, nil
+		return false, nil
 	}
 	if strings.EqualFold(a.String(), acct.String()) {
-		return nil, nil
+		return true, nil
 	}
 	switch s.Rule {
 	case SenderAny:
-		return nil, nil
+		return true, nil
 	case SenderExact:
-		return notYours, nil
+		return false, nil
 	case SenderDomain:
-		if a.Domain == acct.Domain {
-			return nil, nil
-		}
-		return notYours, nil
+		return a.Domain == acct.Domain, nil
 	}
 	if s.Directory == nil {
-		return notYours, nil
+		return false, nil
 	}
 	res, err := s.Directory.Resolve(ctx, a.String())
 	if err != nil {
-		return nil, fmt.Errorf("resolve sender %s: %w", a, err)
+		return false, fmt.Errorf("resolve sender %s: %w", a, err)
 	}
 	for _, mb := range res.Mailboxes {
 		if strings.EqualFold(mb.Address, acct.String()) {
-			return nil, nil
+			return true, nil
 		}
 	}
-	return notYours, nil
+	return false, nil
 }

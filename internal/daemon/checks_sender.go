@@ -1,0 +1,70 @@
+package daemon
+
+import (
+	"context"
+
+	"github.com/ebbmail/ebb/internal/bufpool"
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/policy"
+	"github.com/ebbmail/ebb/internal/smtpd"
+)
+
+// senderChecker refuses at the end of DATA a message whose From: or
+// Sender: names an address the logged-in user may not send as
+// (submission.sender_policy, the rule MAIL FROM is checked by): otherwise
+// one password lets its holder write as anyone, and the DKIM signer signs
+// for every hosted domain named in From:. Mail without a login (port 25,
+// submission.trusted_networks, ebb sendmail) is not checked here.
+type senderChecker struct {
+	senders *policy.Senders
+	setting *diag.Setting // submission.sender_policy, where it was set
+}
+
+// senders is the rule both MAIL FROM (submissionPolicy) and the message's
+// header (senderChecker) are checked by.
+func (d *daemon) senders() *policy.Senders {
+	return &policy.Senders{Rule: policy.SenderRule(d.cfg.Submission.SenderPolicy), Directory: d.dir}
+}
+
+func (d *daemon) senderCheckers() []checker {
+	if policy.SenderRule(d.cfg.Submission.SenderPolicy) == policy.SenderAny {
+		return nil
+	}
+	return []checker{senderChecker{senders: d.senders(), setting: d.cfg.Setting("submission.sender_policy")}}
+}
+
+func (senderChecker) name() string { return "sender" }
+
+func (c senderChecker) check(ctx context.Context, in *checkInput) (string, error) {
+	m := in.Msg
+	account := m.Envelope.AuthUser
+	if in.Kind == smtpd.Inbound || account == "" {
+		return "", nil
+	}
+	data, err := m.OpenData()
+	if err != nil {
+		return "", diag.PathError("ebb serve", "open", "read the header of", m.File, err, nil)
+	}
+	defer data.Close()
+	br := bufpool.Reader(data)
+	defer bufpool.PutReader(br)
+	r, err := c.senders.MayAuthor(ctx, account, br, m.HiddenFrom)
+	if err != nil {
+		e := diag.New("check", "check the sender of", account, err)
+		e.Component, e.Class = "ebb serve", diag.Temporary
+		return "", e
+	}
+	if r == nil {
+		return "", nil
+	}
+	e := diag.New("sender", "accept a message written as another user by", account, nil)
+	e.Reason = r.Message
+	e.Component, e.Class = "ebb serve", diag.Permanent
+	e.SMTPCode, e.Enhanced, e.Public = r.Code, r.Enhanced, r.Message
+	e.Setting = c.setting
+	e.Hint = "the user must write an address of their own in From: and Sender:; to let " + account +
+		" send as another address, make it an alias of the mailbox (ebb alias add ADDRESS " + account +
+		`) or set submission.sender_policy = "domain" (any address of the login's domain) or "any" (no check)`
+	e.EnsureRef()
+	return "", e
+}
