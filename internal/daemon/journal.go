@@ -144,6 +144,7 @@ func (r *journalRecorder) checked(m *queue.Message, listener string, header stri
 		r.append(journal.Record{Time: now, Event: "refused", Stage: "data", QueueID: m.ID, Ref: de.EnsureRef(),
 			Reply: fmt.Sprintf("%d %d.%d.%d %s", rep.Code, rep.Enhanced[0], rep.Enhanced[1], rep.Enhanced[2], rep.Message),
 			From:  m.Envelope.From, To: m.Envelope.Recipients, Client: m.Envelope.ClientAddr, Helo: m.Envelope.ClientHelo,
+			Auth: m.Envelope.AuthUser, Proto: m.Envelope.Proto,
 			Listener: listener, Size: m.Size, Error: de, MessageID: messageID(m)})
 		r.mu.Lock()
 		r.told[de.Ref] = now
@@ -211,8 +212,9 @@ func (r *journalRecorder) delivered(m *queue.Message, rcpt string, rep *deliver.
 
 // refused journals one refusal of the SMTP sessions (smtpd.Refusal) by its
 // ref, so that the ref the client got opens its story in ebb explain: a
-// policy's answer at MAIL or RCPT, the client's trouble at DATA, our own
-// trouble before a queue id. A verdict after DATA was journaled already,
+// policy's answer at MAIL or RCPT, the client's trouble at DATA (a
+// message it left, with no reply), our own trouble before a queue id or
+// at AUTH. A verdict after DATA was journaled already,
 // with its queue id, by checked.
 func (r *journalRecorder) refused(f smtpd.Refusal) {
 	if r == nil || f.Err == nil {
@@ -224,9 +226,16 @@ func (r *journalRecorder) refused(f smtpd.Refusal) {
 	if dup {
 		return
 	}
-	r.append(journal.Record{Time: f.Time, Event: "refused", Stage: f.Stage, Ref: f.Err.Ref,
-		Reply: fmt.Sprintf("%d %d.%d.%d %s", f.Code, f.Enhanced[0], f.Enhanced[1], f.Enhanced[2], f.Text),
-		From:  f.From, To: f.To, Size: f.Size, Client: f.RemoteIP, Helo: f.Helo, Auth: f.AuthUser,
+	reply := "" // the client left during the message: no reply reached it
+	if f.Code != 0 {
+		reply = fmt.Sprintf("%d %d.%d.%d %s", f.Code, f.Enhanced[0], f.Enhanced[1], f.Enhanced[2], f.Text)
+	}
+	auth := f.AuthUser
+	if f.Stage == "auth" {
+		auth = f.Account // the account the login tried (journal.Sentence)
+	}
+	r.append(journal.Record{Time: f.Time, Event: "refused", Stage: f.Stage, Ref: f.Err.Ref, Reply: reply,
+		From: f.From, To: f.To, Size: f.Size, Client: f.RemoteIP, Helo: f.Helo, Auth: auth,
 		Listener: string(f.Kind), Error: f.Err})
 }
 

@@ -161,3 +161,38 @@ func TestSummariesOneLinePerMessageInTimeOrder(t *testing.T) {
 		t.Errorf("Summaries:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// The refs that are no refusal of a message: a login our trouble kept
+// from being checked names the account it tried (not as logged in), and
+// a message the client left says so, without a reply nobody read.
+func TestStoryOfALoginAndOfAMessageTheClientLeft(t *testing.T) {
+	t0 := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+	auth := Record{Time: t0, Event: "refused", Stage: "auth", Ref: "AAAABBBB", Client: "192.0.2.1", Listener: "submission",
+		Auth: "demo@example.test", Reply: "454 4.7.0 Temporary authentication failure, try again later (ref AAAABBBB)",
+		Error: &diag.Error{Component: "ebb serve", Op: "auth", Reason: "database is locked", Ref: "AAAABBBB", Class: diag.Temporary}}
+	left := Record{Time: t0, Event: "refused", Stage: "data", Ref: "CCCCDDDD", From: "s@example.org", To: []string{"a@example.test"},
+		Size: 12, Client: "192.0.2.2", Listener: "inbound",
+		Error: &diag.Error{Component: "ebb serve", Op: "data", Doing: "receive a message from", Path: "192.0.2.2",
+			Reason: "the client ended the BDAT transfer without a LAST chunk, after 12 B of it; nothing was accepted", Ref: "CCCCDDDD", Class: diag.Temporary}}
+	for _, tc := range []struct {
+		r            Record
+		want, absent []string
+	}{
+		{auth, []string{"login refused at AUTH for <demo@example.test>; from 192.0.2.1 on the submission listener; replied 454 4.7.0", "database is locked"},
+			[]string{"authenticated as"}},
+		{left, []string{"not received: the client left during the message from <s@example.org> for <a@example.test>, 12 B",
+			"ended the BDAT transfer without a LAST chunk"}, []string{"replied", "refused at"}},
+	} {
+		s := Sentence(tc.r, time.UTC)
+		for _, w := range tc.want {
+			if !strings.Contains(s, w) {
+				t.Errorf("%q lacks %q", s, w)
+			}
+		}
+		for _, w := range tc.absent {
+			if strings.Contains(s, w) {
+				t.Errorf("%q has %q", s, w)
+			}
+		}
+	}
+}

@@ -73,7 +73,25 @@ func Sentence(r Record, loc *time.Location) string {
 		if stage == "" {
 			stage = "DATA"
 		}
-		fmt.Fprintf(&b, "refused at %s", stage)
+		if r.Stage == "auth" {
+			// A login our trouble kept from being checked; Auth is the
+			// account it tried, not one logged in.
+			fmt.Fprintf(&b, "login refused at AUTH for %s", angle(r.Auth))
+			c := r
+			c.Auth = ""
+			client(&b, c)
+			fmt.Fprintf(&b, "; replied %s", r.Reply)
+			if r.Error != nil {
+				fmt.Fprintf(&b, ": %s", r.Error.Sentence())
+			}
+			break
+		}
+		if r.Reply == "" && r.Stage == "data" {
+			// No reply reached the client: it left during the message.
+			b.WriteString("not received: the client left during the message")
+		} else {
+			fmt.Fprintf(&b, "refused at %s", stage)
+		}
 		if r.From != "" || r.Stage != "mail" {
 			fmt.Fprintf(&b, " from %s", angle(r.From))
 		}

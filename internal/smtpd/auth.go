@@ -174,14 +174,51 @@ func (a *SASLAuth) check(ctx context.Context, s *SessionInfo, mech, username, pa
 }
 
 // deferred answers a login that our own trouble (the directory, the
-// failure counts) keeps from being checked: 454 4.7.0 with a ref.
+// failure counts) keeps from being checked: 454 4.7.0 with a ref, which
+// the session reports to the refusal observer with the diagnosis
+// (authTrouble), so that ebb explain REF tells it.
 func (a *SASLAuth) deferred(s *SessionInfo, ip, username string, err error) error {
 	a.Metrics.Auth("deferred")
 	d := diag.From(err, "ebb serve", "auth")
 	d.EnsureRef()
 	a.log().Error("smtp auth deferred", "conn", s.ConnID, "remote", ip, "account", username, "ref", d.Ref, "diag", d)
-	return &Reply{Code: 454, Enhanced: [3]int{4, 7, 0},
-		Message: "Temporary authentication failure, try again later (ref " + d.Ref + ")"}
+	return &authTrouble{account: username, diag: d, reply: &Reply{Code: 454, Enhanced: [3]int{4, 7, 0},
+		Message: "Temporary authentication failure, try again later (ref " + d.Ref + ")"}}
+}
+
+// authTrouble is a login our own trouble kept from being checked: the
+// reply the client gets (it unwraps to it), the account it tried, and
+// why, with the ref of the reply.
+type authTrouble struct {
+	account string
+	diag    *diag.Error
+	reply   *Reply
+}
+
+func (e *authTrouble) Error() string { return e.reply.Error() }
+func (e *authTrouble) Unwrap() error { return e.reply }
+
+// observedSASL is a mechanism whose failures with a ref reach the
+// session's refusal observer.
+type observedSASL struct {
+	sasl.Server
+	s *session
+}
+
+func (o observedSASL) Next(response []byte) ([]byte, bool, error) {
+	challenge, done, err := o.Server.Next(response)
+	if err != nil {
+		o.s.authRefused(err)
+	}
+	return challenge, done, err
+}
+
+// authRefused tells the observer of an AUTH answered with a ref.
+func (s *session) authRefused(err error) {
+	var at *authTrouble
+	if errors.As(err, &at) {
+		s.refusedAuth(at.account, at.reply, at.diag)
+	}
 }
 
 // loginServer is the LOGIN mechanism (draft-murchison-sasl-login): the

@@ -8,15 +8,17 @@ import (
 	"github.com/ebbmail/ebb/internal/diag"
 )
 
-// Refusal is one refusal the session gave at MAIL, RCPT or DATA: what the
+// Refusal is one refusal the session gave at AUTH, MAIL, RCPT or DATA: what the
 // client was told, with the reference id it carries, and why (principle 1:
 // every ref a client sees opens its story in ebb explain). Config.OnRefusal
 // receives each one; the daemon journals it.
 type Refusal struct {
 	Time time.Time
-	// Stage is "mail", "rcpt" or "data".
+	// Stage is "auth", "mail", "rcpt" or "data".
 	Stage string
 	// Code, Enhanced and Text are the reply as sent; Text ends "(ref REF)".
+	// Code is 0 when no reply reached the client: it left during the
+	// message (Err says how), and the ref is the log's.
 	Code     int
 	Enhanced [3]int
 	Text     string
@@ -30,7 +32,9 @@ type Refusal struct {
 	RemoteIP string
 	Helo     string
 	AuthUser string
-	From     string
+	// Account is the account a login at AUTH tried (Stage "auth").
+	Account string
+	From    string
 	// To is the recipient refused at RCPT, or every recipient of the
 	// transaction at DATA (none at MAIL).
 	To []string
@@ -80,4 +84,15 @@ func (s *session) refused(stage, from string, rep *Reply, d *diag.Error, to []st
 	obs(Refusal{Time: time.Now(), Stage: stage, Code: rep.Code, Enhanced: rep.Enhanced, Text: rep.Message,
 		Err: d, ConnID: s.info.ConnID, Kind: s.info.Kind, RemoteIP: s.info.RemoteIP, Helo: s.info.Helo,
 		AuthUser: s.info.AuthUser, From: from, To: to, Size: size})
+}
+
+// refusedAuth tells the observer of a login answered with a ref (our
+// trouble kept it from being checked).
+func (s *session) refusedAuth(account string, rep *Reply, d *diag.Error) {
+	obs := s.srv().onRefusal
+	if obs == nil {
+		return
+	}
+	obs(Refusal{Time: time.Now(), Stage: "auth", Code: rep.Code, Enhanced: rep.Enhanced, Text: rep.Message,
+		Err: d, ConnID: s.info.ConnID, Kind: s.info.Kind, RemoteIP: s.info.RemoteIP, Helo: s.info.Helo, Account: account})
 }

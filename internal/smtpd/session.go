@@ -3,8 +3,10 @@ package smtpd
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -181,8 +183,8 @@ func (s *session) Data(r io.Reader) error {
 		var se *Reply
 		if !errors.As(dr.err, &se) {
 			// The size limit and a line too long come from the engine as
-			// their reply; anything else is the connection's trouble.
-			se = &Reply{Code: 451, Enhanced: [3]int{4, 4, 2}, Message: "Error reading the message, try again"}
+			// their reply; anything else is the client leaving.
+			return s.abandoned(m, dr)
 		}
 		se, ref := withRef(se)
 		s.log.Info("smtp message not accepted", "from", s.from, "rcpts", len(m.Recipients),
@@ -214,6 +216,40 @@ func (s *session) Data(r io.Reader) error {
 	return &Reply{Code: 250, Enhanced: [3]int{2, 0, 0}, Message: "Ok: queued as " + qid}
 }
 
+// abandoned is a message the client left during DATA or BDAT: a BDAT
+// transfer ended without LAST (RSET, QUIT, EHLO), a connection that
+// closed, broke or went silent. No reply reaches the client (the engine
+// sends none on a broken connection, and only its 421 on a timeout), so
+// the ref is the log's: it is journaled with how the client left, and
+// without a reply, so that ebb explain REF tells what happened rather
+// than a refusal nobody read.
+func (s *session) abandoned(m *Message, dr *dataReader) error {
+	srv := s.srv()
+	var how string
+	var ne net.Error
+	switch {
+	case errors.Is(dr.err, errAborted):
+		how = "the client ended the BDAT transfer without a LAST chunk"
+	case errors.Is(dr.err, io.ErrUnexpectedEOF), errors.Is(dr.err, io.EOF), errors.Is(dr.err, net.ErrClosed):
+		how = "the client closed the connection in the middle of the message"
+	case errors.As(dr.err, &ne) && ne.Timeout():
+		how = "the client sent nothing more within the data timeout (smtp.data_timeout)"
+	default:
+		how = "the connection broke in the middle of the message (" + dr.err.Error() + ")"
+	}
+	d := &diag.Error{Component: "ebb serve", Op: "data", Doing: "receive a message from", Path: s.info.RemoteIP,
+		Reason: fmt.Sprintf("%s, after %s of it; nothing was accepted", how, diag.HumanBytes(uint64(dr.n))),
+		Class:  diag.Temporary,
+		Hint:   "nothing to do on this side: the client must send the message again; if one client keeps leaving, look at its log and at the network between"}
+	d.EnsureRef()
+	s.log.Info("smtp message abandoned by the client", "from", s.from, "rcpts", len(m.Recipients),
+		"bytes", dr.n, "reason", dr.err.Error(), "ref", d.Ref, "remote", s.info.RemoteIP)
+	srv.metrics.Message("rejected", dr.n)
+	s.refused("data", s.from, &Reply{}, d, m.Recipients, dr.n)
+	// Never sent (see above); the engine needs an answer all the same.
+	return &Reply{Code: 451, Enhanced: [3]int{4, 4, 2}, Message: "Error reading the message, try again (ref " + d.Ref + ")"}
+}
+
 // AuthMechanisms and Auth make every session an AuthHandler; the engine
 // offers AUTH only over TLS, when the listener's Authenticator names
 // mechanisms.
@@ -228,5 +264,10 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	if s.l.Auth == nil {
 		return nil, errUnknownMechanism
 	}
-	return s.l.Auth.Server(s.srv().ctx, &s.info, mech)
+	srv, err := s.l.Auth.Server(s.srv().ctx, &s.info, mech)
+	if err != nil {
+		s.authRefused(err)
+		return nil, err
+	}
+	return observedSASL{Server: srv, s: s}, nil
 }

@@ -1,0 +1,57 @@
+package test
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ebbmail/ebb/test/harness"
+)
+
+// A message the client leaves — a BDAT transfer ended without LAST (RSET),
+// a connection closed in the middle of a chunk — gets no reply, but its
+// log line carries a ref: ebb explain REF tells how the client left and
+// that nothing was accepted, not a refusal nobody read.
+func TestExplainAMessageTheClientLeft(t *testing.T) {
+	t.Parallel()
+	e := newSubEnv(t, "")
+	c := dialSMTP(t, "", e.SMTP, false)
+	c.must(250, "EHLO client.example")
+	c.must(250, "MAIL FROM:<s@example.org>")
+	c.must(250, "RCPT TO:<boss@example.test>")
+	c.must(250, "BDAT 12\r\nSubject: x") // the chunk is "Subject: x" CRLF
+	c.must(250, "RSET")
+	c.must(250, "MAIL FROM:<s@example.org>")
+	c.must(250, "RCPT TO:<boss@example.test>")
+	fmt.Fprintf(c.conn, "BDAT 100 LAST\r\nFrom: s@example.org\r\n")
+	c.conn.Close()
+
+	harness.WaitLog(t, e.Log, `msg="smtp message abandoned by the client"`, 2, 60*time.Second)
+	refs := regexp.MustCompile(`msg="smtp message abandoned by the client".* ref=([A-Z2-7]{8})`).FindAllStringSubmatch(e.Log(), -1)
+	if len(refs) != 2 {
+		t.Fatalf("%d abandoned messages with a ref in the log, want 2:\n%s", len(refs), e.Log())
+	}
+	for i, how := range []string{
+		"the client ended the BDAT transfer without a LAST chunk, after 12 B of it; nothing was accepted",
+		"the client closed the connection in the middle of the message, after 21 B of it; nothing was accepted",
+	} {
+		ref := refs[i][1]
+		x := e.ebbAsDaemon(nil, "explain", "-c", e.Conf, ref)
+		if x.Code != 0 {
+			t.Fatalf("ebb explain %s: exit %d\n%s%s", ref, x.Code, x.Stdout, x.Stderr)
+		}
+		for _, w := range []string{"ref " + ref, "not received: the client left during the message from <s@example.org> for <boss@example.test>", how} {
+			if !strings.Contains(x.Stdout, w) {
+				t.Errorf("ebb explain %s lacks %q:\n%s", ref, w, x.Stdout)
+			}
+		}
+		if strings.Contains(x.Stdout, "replied") {
+			t.Errorf("ebb explain %s tells of a reply the client never got:\n%s", ref, x.Stdout)
+		}
+	}
+	if n := e.mailCount("boss"); n != 0 {
+		t.Errorf("boss has %d messages, want none", n)
+	}
+}
