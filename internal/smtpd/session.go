@@ -223,7 +223,7 @@ func (s *session) Data(r io.Reader) error {
 // the ref is the log's: it is journaled with how the client left, and
 // without a reply, so that ebb explain REF tells what happened rather
 // than a refusal nobody read.
-func (s *session) abandoned(m *Message, dr *dataReader) error {
+func (s *session) abandoned(m *queue.Envelope, dr *dataReader) error {
 	srv := s.srv()
 	var how string
 	var ne net.Error
