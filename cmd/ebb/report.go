@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"strings"
 	"time"
 
@@ -108,29 +109,25 @@ func received(c *cli.Call, kind string) ([]reports.Received, string, time.Time, 
 }
 
 func dmarcReport(c *cli.Call) int {
-	rs, domain, since, asJSON, code := received(c, reports.KindDMARC)
-	if code >= 0 {
-		return code
-	}
-	s := reports.SummariseDMARC(domain, since, rs)
-	if asJSON {
-		c.JSON(s)
-		return 0
-	}
-	reports.WriteDMARC(c.Stdout, s)
-	return 0
+	return summaryReport(c, reports.KindDMARC, reports.SummariseDMARC, reports.WriteDMARC)
 }
 
 func tlsrptReport(c *cli.Call) int {
-	rs, domain, since, asJSON, code := received(c, reports.KindTLS)
+	return summaryReport(c, reports.KindTLS, reports.SummariseTLS, reports.WriteTLS)
+}
+
+// summaryReport prints the summary of the received reports of kind, as
+// JSON with --json.
+func summaryReport[S any](c *cli.Call, kind string, summarise func(string, time.Time, []reports.Received) S, write func(io.Writer, S)) int {
+	rs, domain, since, asJSON, code := received(c, kind)
 	if code >= 0 {
 		return code
 	}
-	s := reports.SummariseTLS(domain, since, rs)
+	s := summarise(domain, since, rs)
 	if asJSON {
 		c.JSON(s)
 		return 0
 	}
-	reports.WriteTLS(c.Stdout, s)
+	write(c.Stdout, s)
 	return 0
 }

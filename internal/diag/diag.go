@@ -261,26 +261,7 @@ func (e *Error) sentence(withComponent bool) string {
 		b.WriteString(e.Component)
 		b.WriteString(": ")
 	}
-	doing := e.Doing
-	if doing == "" {
-		doing = e.Op
-	}
-	if doing != "" {
-		b.WriteString("cannot ")
-		b.WriteString(doing)
-		if e.Path != "" {
-			b.WriteString(" ")
-			b.WriteString(e.Path)
-		}
-	} else if e.Path != "" {
-		b.WriteString(e.Path)
-	}
-	if e.Reason != "" {
-		if b.Len() > 0 {
-			b.WriteString(": ")
-		}
-		b.WriteString(e.Reason)
-	}
+	b.WriteString(e.Head(e.Path, e.Reason))
 	var ctx []string
 	if e.Who != nil {
 		ctx = append(ctx, "running as "+e.Who.String())
@@ -299,6 +280,34 @@ func (e *Error) sentence(withComponent bool) string {
 	if e.Hint != "" {
 		b.WriteString(". Fix: ")
 		b.WriteString(e.Hint)
+	}
+	return b.String()
+}
+
+// Head is the start of the sentence, "cannot <doing> <path>: <reason>",
+// with path and reason as given: the error's own, or a form of them that
+// other errors share (queue.GeneralReason).
+func (e *Error) Head(path, reason string) string {
+	var b strings.Builder
+	doing := e.Doing
+	if doing == "" {
+		doing = e.Op
+	}
+	if doing != "" {
+		b.WriteString("cannot ")
+		b.WriteString(doing)
+		if path != "" {
+			b.WriteString(" ")
+			b.WriteString(path)
+		}
+	} else if path != "" {
+		b.WriteString(path)
+	}
+	if reason != "" {
+		if b.Len() > 0 {
+			b.WriteString(": ")
+		}
+		b.WriteString(reason)
 	}
 	return b.String()
 }

@@ -183,11 +183,16 @@ func (d *Directory) RemoveDomain(ctx context.Context, name string, force bool) (
 // (a domain alias is replaced by its target). It returns the key, the address
 // as stored and the domain.
 func (d *Directory) mailboxKey(ctx context.Context, address string) (key, stored, domain string, err error) {
+	return d.hostedKey(ctx, address, false)
+}
+
+// hostedKey is mailboxKey, and with catchAll aliasKey: "@domain" too.
+func (d *Directory) hostedKey(ctx context.Context, address string, catchAll bool) (key, stored, domain string, err error) {
 	local, dom, err := SplitAddress(address)
 	if err != nil {
 		return "", "", "", err
 	}
-	if local == "" {
+	if local == "" && !catchAll {
 		return "", "", "", fmt.Errorf("%w: %q has no local part", ErrBadAddress, address)
 	}
 	di, err := d.domain(ctx, dom)
@@ -357,18 +362,7 @@ func (d *Directory) RemoveMailbox(ctx context.Context, address string) (*Mailbox
 
 // aliasKey normalises an alias address; "@domain" is the catch-all.
 func (d *Directory) aliasKey(ctx context.Context, address string) (key, stored, domain string, err error) {
-	local, dom, err := SplitAddress(address)
-	if err != nil {
-		return "", "", "", err
-	}
-	di, err := d.domain(ctx, dom)
-	if err != nil {
-		return "", "", "", err
-	}
-	if !di.hosted {
-		return "", "", "", fmt.Errorf("%s: %w (add it first: ebb domain add %s)", dom, ErrNotHosted, dom)
-	}
-	return lookupKey(local, di.canonical), local + "@" + di.canonical, di.canonical, nil
+	return d.hostedKey(ctx, address, true)
 }
 
 // AddAlias adds destinations to the alias at address ("@domain" is the

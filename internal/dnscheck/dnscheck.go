@@ -175,16 +175,31 @@ func (o Options) sendingAddrs(ctx context.Context) ([]netip.Addr, error) {
 	return ips, nil
 }
 
-func (o Options) spf(ctx context.Context, domain string) Record {
-	r := Record{Kind: "SPF", Name: domain, Type: "TXT", Want: txtLine(domain, "v=spf1 mx -all")}
-	txts, err := o.Client.LookupTXT(ctx, domain)
-	if e, bad := lookupErr(err, "SPF", domain, "TXT"); bad {
-		return e
+// txt looks up the TXT records at name and returns those that are kind's
+// (is); failed is the Record of a lookup that failed.
+func (o Options) txt(ctx context.Context, kind, name string, is func(string) bool) (found []string, failed *Record) {
+	txts, err := o.Client.LookupTXT(ctx, name)
+	if e, bad := lookupErr(err, kind, name, "TXT"); bad {
+		return nil, &e
 	}
 	for _, t := range txts {
-		if spf.IsSPF(t) {
-			r.Published = append(r.Published, t)
+		if is(t) {
+			found = append(found, t)
 		}
+	}
+	return found, nil
+}
+
+// startsWith is a TXT record's version tag test (v=DMARC1, v=STSv1 ...).
+func startsWith(prefix string) func(string) bool {
+	return func(t string) bool { return strings.HasPrefix(t, prefix) }
+}
+
+func (o Options) spf(ctx context.Context, domain string) Record {
+	r := Record{Kind: "SPF", Name: domain, Type: "TXT", Want: txtLine(domain, "v=spf1 mx -all")}
+	var failed *Record
+	if r.Published, failed = o.txt(ctx, "SPF", domain, spf.IsSPF); failed != nil {
+		return *failed
 	}
 	if len(r.Published) == 0 {
 		r.Status, r.Why = Missing, "receivers cannot tell your mail from forgeries; with DMARC they refuse it"
@@ -254,14 +269,9 @@ func (o Options) dkim(ctx context.Context, domain string) []Record {
 func (o Options) dmarc(ctx context.Context, domain string) Record {
 	name := "_dmarc." + domain
 	r := Record{Kind: "DMARC", Name: name, Type: "TXT", Want: txtLine(name, "v=DMARC1; p=none; rua=mailto:postmaster@"+domain)}
-	txts, err := o.Client.LookupTXT(ctx, name)
-	if e, bad := lookupErr(err, "DMARC", name, "TXT"); bad {
-		return e
-	}
-	for _, t := range txts {
-		if strings.HasPrefix(t, "v=DMARC1") {
-			r.Published = append(r.Published, t)
-		}
+	var failed *Record
+	if r.Published, failed = o.txt(ctx, "DMARC", name, startsWith("v=DMARC1")); failed != nil {
+		return *failed
 	}
 	switch len(r.Published) {
 	case 0:
@@ -286,15 +296,9 @@ func (o Options) dmarc(ctx context.Context, domain string) Record {
 func (o Options) mtasts(ctx context.Context, domain string) []Record {
 	name := "_mta-sts." + domain
 	r := Record{Kind: "MTA-STS", Name: name, Type: "TXT"}
-	txts, err := o.Client.LookupTXT(ctx, name)
-	if e, bad := lookupErr(err, "MTA-STS", name, "TXT"); bad {
-		return []Record{e}
-	}
-	var sts []string
-	for _, t := range txts {
-		if strings.HasPrefix(t, "v=STSv1") {
-			sts = append(sts, t)
-		}
+	sts, failed := o.txt(ctx, "MTA-STS", name, startsWith("v=STSv1"))
+	if failed != nil {
+		return []Record{*failed}
 	}
 	r.Published = sts
 	_, id, serving := wellknown.PolicyText(o.Settings)
@@ -324,14 +328,9 @@ func (o Options) mtasts(ctx context.Context, domain string) []Record {
 func (o Options) tlsrpt(ctx context.Context, domain string) Record {
 	name := "_smtp._tls." + domain
 	r := Record{Kind: "TLS-RPT", Name: name, Type: "TXT", Want: txtLine(name, "v=TLSRPTv1; rua=mailto:postmaster@"+domain)}
-	txts, err := o.Client.LookupTXT(ctx, name)
-	if e, bad := lookupErr(err, "TLS-RPT", name, "TXT"); bad {
-		return e
-	}
-	for _, t := range txts {
-		if strings.HasPrefix(t, "v=TLSRPTv1") {
-			r.Published = append(r.Published, t)
-		}
+	var failed *Record
+	if r.Published, failed = o.txt(ctx, "TLS-RPT", name, startsWith("v=TLSRPTv1")); failed != nil {
+		return *failed
 	}
 	switch {
 	case len(r.Published) == 0:

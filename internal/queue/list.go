@@ -222,26 +222,11 @@ func GeneralReason(d *diag.Error, rcpt string) string {
 	if s, ok := remoteReason(d, rcpt); ok {
 		return s
 	}
-	var b strings.Builder
-	doing := d.Doing
-	if doing == "" {
-		doing = d.Op
+	path := ""
+	if d.Path != "" {
+		path = generalisePath(d.Path, rcpt)
 	}
-	if doing != "" {
-		b.WriteString("cannot ")
-		b.WriteString(doing)
-		if d.Path != "" {
-			b.WriteString(" ")
-			b.WriteString(generalisePath(d.Path, rcpt))
-		}
-	}
-	if d.Reason != "" {
-		if b.Len() > 0 {
-			b.WriteString(": ")
-		}
-		b.WriteString(generalise(d.Reason, rcpt))
-	}
-	return b.String()
+	return d.Head(path, generalise(d.Reason, rcpt))
 }
 
 // The patterns are compiled on first use, not at package init: every ebb

@@ -55,20 +55,7 @@ func (r *Recorder) TLS(rec TLSRecord) {
 	if rec.Count == 0 {
 		rec.Count = 1
 	}
-	r.mu.Lock()
-	if len(r.tls) >= maxQueued {
-		r.mu.Unlock()
-		r.metrics.lost(KindTLS)
-		r.log.Warn("reports: a TLS session was not recorded, the queue of records is full", "domain", rec.Domain)
-		return
-	}
-	r.tls = append(r.tls, rec)
-	n := len(r.tls)
-	r.mu.Unlock()
-	r.metrics.recorded(KindTLS)
-	if n >= 256 {
-		r.poke()
-	}
+	enqueue(r, &r.tls, rec, KindTLS, "a TLS session", rec.Domain)
 }
 
 // DMARC records one DMARC evaluation.
@@ -76,17 +63,24 @@ func (r *Recorder) DMARC(rec DMARCRecord) {
 	if rec.Count == 0 {
 		rec.Count = 1
 	}
+	enqueue(r, &r.dmarc, rec, KindDMARC, "a DMARC evaluation", rec.Domain)
+}
+
+// enqueue adds rec to the records of its kind waiting for the store
+// (what names it in the log), unless maxQueued wait already: then it is
+// lost, counted and logged. A full batch wakes the writer.
+func enqueue[T any](r *Recorder, q *[]T, rec T, kind, what, domain string) {
 	r.mu.Lock()
-	if len(r.dmarc) >= maxQueued {
+	if len(*q) >= maxQueued {
 		r.mu.Unlock()
-		r.metrics.lost(KindDMARC)
-		r.log.Warn("reports: a DMARC evaluation was not recorded, the queue of records is full", "domain", rec.Domain)
+		r.metrics.lost(kind)
+		r.log.Warn("reports: "+what+" was not recorded, the queue of records is full", "domain", domain)
 		return
 	}
-	r.dmarc = append(r.dmarc, rec)
-	n := len(r.dmarc)
+	*q = append(*q, rec)
+	n := len(*q)
 	r.mu.Unlock()
-	r.metrics.recorded(KindDMARC)
+	r.metrics.recorded(kind)
 	if n >= 256 {
 		r.poke()
 	}

@@ -147,105 +147,76 @@ func table(kind string) string {
 }
 
 func (s *sqliteStore) Domains(ctx context.Context, kind, day string) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT domain FROM `+table(kind)+` WHERE day = ? ORDER BY domain`, day)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var d string
-		if err := rows.Scan(&d); err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, func(rows *sql.Rows) (d string, err error) { err = rows.Scan(&d); return },
+		`SELECT DISTINCT domain FROM `+table(kind)+` WHERE day = ? ORDER BY domain`, day)
 }
 
 func (s *sqliteStore) Counts(ctx context.Context, kind, day string) (map[string]int64, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT domain, SUM(count) FROM `+table(kind)+` WHERE day = ? GROUP BY domain`, day)
+	type count struct {
+		domain string
+		n      int64
+	}
+	cs, err := queryAll(ctx, s.db, func(rows *sql.Rows) (c count, err error) { err = rows.Scan(&c.domain, &c.n); return },
+		`SELECT domain, SUM(count) FROM `+table(kind)+` WHERE day = ? GROUP BY domain`, day)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := map[string]int64{}
-	for rows.Next() {
-		var d string
-		var n int64
-		if err := rows.Scan(&d, &n); err != nil {
-			return nil, err
-		}
-		out[d] = n
+	out := make(map[string]int64, len(cs))
+	for _, c := range cs {
+		out[c.domain] = c.n
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (s *sqliteStore) Pending(ctx context.Context, kind, before string, now time.Time) ([]DomainDay, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT t.domain, t.day FROM `+table(kind)+` t
+	return queryAll(ctx, s.db, func(rows *sql.Rows) (d DomainDay, err error) { err = rows.Scan(&d.Domain, &d.Day); return },
+		`SELECT DISTINCT t.domain, t.day FROM `+table(kind)+` t
 		WHERE t.day < ? AND NOT EXISTS (SELECT 1 FROM sent WHERE sent.kind = ? AND sent.domain = t.domain AND sent.day = t.day
 			AND NOT (sent.state IN (?, ?) AND sent.at < ?))
 		ORDER BY t.day, t.domain`, before, kind, StateRetry, stateClaimed, now.Add(-retryAfter).UTC().Format(time.RFC3339))
+}
+
+// queryAll runs query and returns what scan makes of each row.
+func queryAll[T any](ctx context.Context, db *sql.DB, scan func(*sql.Rows) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []DomainDay
+	var out []T
 	for rows.Next() {
-		var d DomainDay
-		if err := rows.Scan(&d.Domain, &d.Day); err != nil {
+		v, err := scan(rows)
+		if err != nil {
 			return nil, err
 		}
-		out = append(out, d)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }
 
-func (s *sqliteStore) records(ctx context.Context, kind, domain, day string, each func(key string, n int64) error) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT key, count FROM `+table(kind)+` WHERE domain = ? AND day = ? ORDER BY key`, domain, day)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
+// records reads the records of one kind, domain and day: each row's key is
+// the record as JSON, stamp gives it back its day, domain and count.
+func records[T any](ctx context.Context, s *sqliteStore, kind, domain, day string, stamp func(r *T, n int64)) ([]T, error) {
+	return queryAll(ctx, s.db, func(rows *sql.Rows) (r T, err error) {
 		var key string
 		var n int64
 		if err := rows.Scan(&key, &n); err != nil {
-			return err
+			return r, err
 		}
-		if err := each(key, n); err != nil {
-			return err
+		if err := json.Unmarshal([]byte(key), &r); err != nil {
+			return r, err
 		}
-	}
-	return rows.Err()
+		stamp(&r, n)
+		return r, nil
+	}, `SELECT key, count FROM `+table(kind)+` WHERE domain = ? AND day = ? ORDER BY key`, domain, day)
 }
 
 func (s *sqliteStore) TLSRecords(ctx context.Context, domain, day string) ([]TLSRecord, error) {
-	var out []TLSRecord
-	err := s.records(ctx, KindTLS, domain, day, func(key string, n int64) error {
-		var r TLSRecord
-		if err := json.Unmarshal([]byte(key), &r); err != nil {
-			return err
-		}
-		r.Day, r.Domain, r.Count = day, domain, n
-		out = append(out, r)
-		return nil
-	})
-	return out, err
+	return records(ctx, s, KindTLS, domain, day, func(r *TLSRecord, n int64) { r.Day, r.Domain, r.Count = day, domain, n })
 }
 
 func (s *sqliteStore) DMARCRecords(ctx context.Context, domain, day string) ([]DMARCRecord, error) {
-	var out []DMARCRecord
-	err := s.records(ctx, KindDMARC, domain, day, func(key string, n int64) error {
-		var r DMARCRecord
-		if err := json.Unmarshal([]byte(key), &r); err != nil {
-			return err
-		}
-		r.Day, r.Domain, r.Count = day, domain, n
-		out = append(out, r)
-		return nil
-	})
-	return out, err
+	return records(ctx, s, KindDMARC, domain, day, func(r *DMARCRecord, n int64) { r.Day, r.Domain, r.Count = day, domain, n })
 }
 
 func (s *sqliteStore) Claim(ctx context.Context, kind, domain, day string, force bool, now time.Time) (bool, error) {
@@ -269,23 +240,15 @@ func (s *sqliteStore) Finish(ctx context.Context, x Sent) error {
 }
 
 func (s *sqliteStore) SentSince(ctx context.Context, since time.Time) ([]Sent, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT kind, domain, day, state, detail, at FROM sent WHERE at >= ? AND state != ? ORDER BY at DESC, domain`,
-		since.UTC().Format(time.RFC3339), stateClaimed)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Sent
-	for rows.Next() {
-		var x Sent
+	return queryAll(ctx, s.db, func(rows *sql.Rows) (x Sent, err error) {
 		var at string
 		if err := rows.Scan(&x.Kind, &x.Domain, &x.Day, &x.State, &x.Detail, &at); err != nil {
-			return nil, err
+			return x, err
 		}
 		x.At, _ = time.Parse(time.RFC3339, at)
-		out = append(out, x)
-	}
-	return out, rows.Err()
+		return x, nil
+	}, `SELECT kind, domain, day, state, detail, at FROM sent WHERE at >= ? AND state != ? ORDER BY at DESC, domain`,
+		since.UTC().Format(time.RFC3339), stateClaimed)
 }
 
 func (s *sqliteStore) AddReceived(ctx context.Context, r Received) (bool, error) {
@@ -311,25 +274,16 @@ func (s *sqliteStore) ReceivedFor(ctx context.Context, kind, domain string, sinc
 		q += ` AND domain = ?`
 		args = append(args, domain)
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Received
-	for rows.Next() {
+	out, err := queryAll(ctx, s.db, func(rows *sql.Rows) (r Received, err error) {
 		var b string
 		if err := rows.Scan(&b); err != nil {
-			return nil, err
+			return r, err
 		}
-		var r Received
-		if err := json.Unmarshal([]byte(b), &r); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
+		err = json.Unmarshal([]byte(b), &r)
+		return r, err
+	}, q, args...)
 	sort.Slice(out, func(i, j int) bool { return out[i].Begin.Before(out[j].Begin) })
-	return out, rows.Err()
+	return out, err
 }
 
 func (s *sqliteStore) Prune(ctx context.Context, before time.Time) error {

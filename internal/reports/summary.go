@@ -65,11 +65,7 @@ func SummariseDMARC(domain string, since time.Time, rs []Received) *DMARCSummary
 		if f == nil {
 			continue
 		}
-		s.Reports++
-		if !r.Authenticated {
-			s.Unauth++
-		}
-		reporters[r.Reporter] = true
+		tally(r, &s.Reports, &s.Unauth, reporters)
 		if f.Policy.P != "" {
 			policies["p="+f.Policy.P] = true
 		}
@@ -242,6 +238,16 @@ type TLSByReport struct {
 	Authenticated bool      `json:"authenticated"`
 }
 
+// tally counts r among a summary's reports, its unauthenticated ones and
+// its reporters.
+func tally(r Received, reports, unauth *int, reporters map[string]bool) {
+	*reports++
+	if !r.Authenticated {
+		*unauth++
+	}
+	reporters[r.Reporter] = true
+}
+
 // SummariseTLS folds the received TLS reports about domain.
 func SummariseTLS(domain string, since time.Time, rs []Received) *TLSSummary {
 	s := &TLSSummary{Domain: domain, Since: since, Failures: []TLSFailure{}}
@@ -253,11 +259,7 @@ func SummariseTLS(domain string, since time.Time, rs []Received) *TLSSummary {
 		if t == nil {
 			continue
 		}
-		s.Reports++
-		if !r.Authenticated {
-			s.Unauth++
-		}
-		reporters[r.Reporter] = true
+		tally(r, &s.Reports, &s.Unauth, reporters)
 		ok, bad := t.Totals()
 		s.Success += ok
 		s.Failure += bad
