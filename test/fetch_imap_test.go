@@ -3,6 +3,7 @@ package test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ebbmail/ebb/test/harness"
 )
@@ -95,5 +96,52 @@ func TestFetchIMAPExactlyOnceKeepDeleteMove(t *testing.T) {
 	// The moved ones are not fetched again from INBOX, nor the deleted.
 	if out := e.run("del", "mv"); !strings.Contains(out.Stdout, "del: 0 fetched") || !strings.Contains(out.Stdout, "mv: 0 fetched") {
 		t.Fatalf("second run: %s", out.Stdout)
+	}
+}
+
+// IMAP with STARTTLS against Dovecot 2.3, the usual local server: ebb
+// fetch test names the session as it is and what the server offers; ebb
+// fetch run fetches and deletes; ebb serve logs in, waits in IDLE and
+// fetches what is pushed — no pass fails. (After STARTTLS the greeting
+// names no capabilities, so go-imap asks CAPABILITY, and Dovecot ends
+// its answer with "T OK Capability completed (0.001 + 0.000 secs).": a
+// "(" after the word that is no capability list.)
+func TestFetchIMAPWithSTARTTLS(t *testing.T) {
+	t.Parallel()
+	e := newFetchEnv(t, map[string]string{"carol": "pw-c"}, `interval = "1h"`, false, "")
+	e.Remote.Put(t, "carol", "INBOX", remoteMsgs(10, 1, "starttls", 2000)...)
+	e.add("pw-c", "st", "--server", e.Remote.IMAP, "--tls", "starttls", "--user", "carol", "--to", "alice@example.test",
+		"--ca-file", e.Remote.CACert, "--after", "delete")
+	r := e.fetch("test", "st")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "over IMAP with STARTTLS as carol; the server offers IDLE CONDSTORE UIDPLUS MOVE\n") ||
+		!strings.Contains(r.Stdout, "folder INBOX (fetched)") {
+		t.Fatalf("ebb fetch test: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if out := e.run("st"); !strings.Contains(out.Stdout, "st: 10 fetched, 0 already delivered, 10 removed") {
+		t.Fatalf("ebb fetch run: %s%s", out.Stdout, out.Stderr)
+	}
+	if ids := e.localIDs("alice"); len(ids) != 10 || dupCount(ids) != 0 || e.Remote.Count("carol", "INBOX") != 0 {
+		t.Fatalf("after the run: %d distinct here, %d duplicates, %d on the server; want 10, 0, 0", len(ids), dupCount(ids), e.Remote.Count("carol", "INBOX"))
+	}
+	if m := e.messages("alice")[0]; !strings.Contains(m, "with IMAPS id ") {
+		t.Fatalf("Received header of a message taken over TLS:\n%.600s", m)
+	}
+	if !strings.Contains(e.Remote.Log(), "TLS") {
+		t.Fatalf("no TLS session in the server's log:\n%s", e.Remote.Log())
+	}
+
+	e.Start()
+	fetchWait(t, time.Minute, "ebb serve in IDLE on carol's INBOX", func() bool { return e.Remote.Idling("carol") })
+	e.Remote.Put(t, "carol", "INBOX", remoteMsgs(5, 11, "starttls", 2000)...)
+	e.waitCount("alice", 15, time.Minute)
+	fetchWait(t, time.Minute, "the server copies deleted", func() bool { return e.Remote.Count("carol", "INBOX") == 0 })
+	if ids := e.localIDs("alice"); len(ids) != 15 || dupCount(ids) != 0 {
+		t.Fatalf("after ebb serve: %d distinct, %d duplicates; want 15, 0", len(ids), dupCount(ids))
+	}
+	if log := e.Log(); strings.Contains(log, `msg="fetch failed"`) {
+		t.Fatalf("a pass failed:\n%s", tail(log, 30))
+	}
+	if l := e.listLine("st"); !strings.Contains(l, "ok (15 fetched in all)") {
+		t.Fatalf("fetch list: %s", l)
 	}
 }

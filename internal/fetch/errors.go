@@ -167,8 +167,14 @@ func netDiag(err error, a *directory.FetchAccount, doing string) *diag.Error {
 		de.Op, de.Doing = CauseTimeout, "get an answer from"
 		de.Reason = "no answer within fetch.timeout"
 		de.SetFix(because("the server is slow or hangs; the account is tried again with backoff (fetch.timeout, fetch.backoff_max), and no other account waits for it"))
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
-		strings.Contains(err.Error(), "use of closed network connection"):
+	case errors.Is(err, net.ErrClosed), strings.Contains(err.Error(), "use of closed network connection"):
+		// Our side's socket was closed: by go-imap when its reader saw
+		// the server go, or by ebb after an error of its own (a bound
+		// already explains itself, see imapConn.explain).
+		de.Op, de.Doing = CauseServer, "keep the connection to"
+		de.Reason = "the connection is closed (" + err.Error() + "): the server ended it, or ebb did after an earlier error of this session"
+		de.SetFix(because("the log has any earlier error; nothing is lost: what was not recorded is fetched again at the next attempt"))
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
 		de.Op, de.Doing = CauseServer, "keep the connection to"
 		de.Reason = "the server closed the connection (" + err.Error() + ")"
 		de.SetFix(because("the server stopped or dropped the session; nothing is lost: what was not recorded is fetched again at the next attempt"))
@@ -176,16 +182,14 @@ func netDiag(err error, a *directory.FetchAccount, doing string) *diag.Error {
 	return de
 }
 
-// describeMode is "IMAP over TLS (implicit)".
+// describeMode is "IMAPS (--tls implicit)", "POP3 with STLS (--tls
+// starttls)".
 func describeMode(a *directory.FetchAccount) string {
-	p := strings.ToUpper(a.Protocol)
-	switch a.TLS {
-	case "implicit":
-		return p + " over TLS (--tls implicit)"
-	case "starttls":
-		return p + " with STARTTLS (--tls starttls)"
+	mode := a.TLS
+	if mode != "implicit" && mode != "starttls" {
+		mode = "none"
 	}
-	return p + " in the clear (--tls none)"
+	return transport(a) + " (--tls " + mode + ")"
 }
 
 // setServerStep is the command that points the account at another server

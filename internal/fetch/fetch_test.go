@@ -179,4 +179,25 @@ func TestGuardBounds(t *testing.T) {
 	if err := g.scan([]byte("* CAPABILITY IMAP4rev1 (")); err == nil {
 		t.Fatal("a ( in a capability list passes")
 	}
+	// Only "* CAPABILITY" at a line's start and "[CAPABILITY" open a
+	// capability list; a "(" after the word elsewhere is no trouble.
+	for _, c := range []struct {
+		reply string
+		bad   bool
+	}{
+		{"T1 OK Capability completed (0.001 + 0.000 secs).\r\n", false}, // Dovecot 2.3 after STARTTLS
+		{"T1 OK CAPABILITY completed (0.001 + 0.000 secs).\r\n", false},
+		{"* OK capability (whatever)\r\n", false},
+		{"* CAPABILITYX (\r\n", false},
+		{"* 3 FETCH (BODY[] {14}\r\n* CAPABILITY (\r\n)\r\n", false}, // inside a literal
+		{"T2 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n* CAPABILITY IMAP4rev1 IDLE\r\n", false},
+		{"* capability imap4rev1 (\r\n", true},
+		{"T2 OK [CAPABILITY IMAP4rev1 (] Logged in\r\n", true},
+		{"* OK [Capability (x] hello\r\n", true},
+	} {
+		g := newGuardConn(nil, 100, nil)
+		if err := g.scan([]byte(c.reply)); (err != nil) != c.bad {
+			t.Errorf("%q: %v; want an error: %v", c.reply, err, c.bad)
+		}
+	}
 }

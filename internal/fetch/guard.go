@@ -49,10 +49,14 @@ type guardConn struct {
 	reply   int64 // bytes outside literals since our last command
 	literal int64 // literal bytes still to come
 	tail    []byte
-	// inCaps: the line is inside a capability list (after "CAPABILITY",
-	// before "]" or its end).
-	inCaps bool
-	err    error
+	// inCaps: the line is inside a capability list: after "* CAPABILITY "
+	// at its start (the untagged response) or "[CAPABILITY " (the response
+	// code), before "]" or its end. The word elsewhere is no list: Dovecot
+	// ends its reply to CAPABILITY with "T OK Capability completed (0.001
+	// + 0.000 secs).". capsWord: "CAPABILITY" was just read there, and
+	// only a space after it opens the list.
+	inCaps, capsWord bool
+	err              error
 	// progress, when set, hears of every read that brought bytes.
 	progress func()
 }
@@ -113,8 +117,11 @@ func (g *guardConn) scan(b []byte) error {
 				}
 				g.literal = n
 			}
-			g.line, g.tail, g.inCaps = 0, g.tail[:0], false
+			g.line, g.tail, g.inCaps, g.capsWord = 0, g.tail[:0], false, false
 			continue
+		}
+		if g.capsWord {
+			g.capsWord, g.inCaps = false, c == ' '
 		}
 		switch {
 		case c == ']':
@@ -132,9 +139,7 @@ func (g *guardConn) scan(b []byte) error {
 		}
 		g.tail = append(g.tail, c)
 		if c == 'Y' || c == 'y' {
-			if n := len(g.tail); n >= 10 && strings.EqualFold(string(g.tail[n-10:]), "CAPABILITY") {
-				g.inCaps = true
-			}
+			g.capsWord = capsListStart(g.tail, g.line)
 		}
 		if g.line > maxReplyLine {
 			return &errOverflow{fmt.Sprintf("the server sent a reply line longer than %d bytes", maxReplyLine)}
@@ -144,6 +149,18 @@ func (g *guardConn) scan(b []byte) error {
 		}
 	}
 	return nil
+}
+
+// capsListStart reports whether tail (the last bytes of a line of n
+// bytes so far) ends with the word CAPABILITY (any case, RFC 9051 §9)
+// that starts a capability list: the untagged response ("* CAPABILITY"
+// at the line's start) or the response code ("[CAPABILITY").
+func capsListStart(tail []byte, n int64) bool {
+	k := len(tail)
+	if k < 11 || !strings.EqualFold(string(tail[k-10:]), "CAPABILITY") {
+		return false
+	}
+	return tail[k-11] == '[' || n == 12 && k == 12 && tail[k-12] == '*' && tail[k-11] == ' '
 }
 
 // literalAtEnd reads "{N}" or "{N+}" (RFC 7888) at the end of a line

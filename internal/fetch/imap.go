@@ -54,7 +54,8 @@ func (ic *imapConn) explain(err error) error {
 	}
 	if o := ic.guard.overflow(); o != nil {
 		return fail(CauseServer, "read the answer of "+where(ic.account), o,
-			because("the server misbehaves (or is not an IMAP server); nothing is lost: what was not recorded is fetched again at the next attempt"))
+			because("ebb ended the connection there: it takes no more than that from a server (its memory stays bounded, RFC 9051's syntax holds); "+
+				"the server misbehaves, or is not an IMAP server; nothing is lost: what was not recorded is fetched again at the next attempt"))
 	}
 	return ic.dog.explain(err)
 }
@@ -131,7 +132,7 @@ func (f *Fetcher) dialIMAP(ctx context.Context, a *directory.FetchAccount, tc *t
 		if err != nil {
 			return nil, "", nil, err
 		}
-		return c, "IMAPS", greeting, nil
+		return c, "IMAPS", greeting, nil // the Received keyword: IMAP with TLS
 	}
 	return raw, "IMAP", nil, nil
 }

@@ -22,7 +22,7 @@ import (
 // (POP3). It fetches nothing. The error names the real cause.
 func (f *Fetcher) Test(ctx context.Context, a *directory.FetchAccount, w io.Writer) error {
 	if a.Protocol == "pop3" {
-		c, proto, err := f.popDial(ctx, a)
+		c, _, err := f.popDial(ctx, a)
 		if err != nil {
 			return asDiag(err, a)
 		}
@@ -33,7 +33,7 @@ func (f *Fetcher) Test(ctx context.Context, a *directory.FetchAccount, w io.Writ
 			return asDiag(err, a)
 		}
 		fmt.Fprintf(w, "%s: logged in to %s over %s as %s; maildrop: %s (messages, bytes); PIPELINING %v, UIDL %v\n",
-			a.Name, where(a), proto, a.Username, st, c.caps["PIPELINING"], c.caps["UIDL"])
+			a.Name, where(a), transport(a), a.Username, st, c.caps["PIPELINING"], c.caps["UIDL"])
 		c.cmd("QUIT")
 		return nil
 	}
@@ -42,17 +42,16 @@ func (f *Fetcher) Test(ctx context.Context, a *directory.FetchAccount, w io.Writ
 		return asDiag(err, a)
 	}
 	defer ic.close()
+	// go-imap asks for CAPABILITY here when the greeting and the login
+	// named none (after STARTTLS); a failure shows in the guard.
 	caps := ic.c.Caps()
-	var has []string
-	for _, c := range []imap.Cap{imap.CapIdle, imap.CapCondStore, imap.CapUIDPlus, imap.CapMove} {
-		if caps.Has(c) {
-			has = append(has, string(c))
-		}
+	if o := ic.guard.overflow(); o != nil {
+		return asDiag(ic.explain(o), a)
 	}
-	fmt.Fprintf(w, "%s: logged in to %s over %s as %s; the server offers %s\n", a.Name, where(a), ic.proto, a.Username, strings.Join(has, " "))
+	fmt.Fprintf(w, "%s: logged in to %s over %s as %s; %s\n", a.Name, where(a), transport(a), a.Username, offers(caps))
 	list, err := ic.c.List("", "*", nil).Collect()
 	if err != nil {
-		return asDiag(ic.dog.explain(err), a)
+		return asDiag(ic.explain(err), a)
 	}
 	want := map[string]bool{}
 	for _, fo := range a.Folders {
@@ -73,6 +72,41 @@ func (f *Fetcher) Test(ctx context.Context, a *directory.FetchAccount, w io.Writ
 	}
 	ic.c.Logout().Wait()
 	return nil
+}
+
+// transport is how a session of a goes, in words: "IMAPS", "IMAP with
+// STARTTLS", "POP3 with STLS", "IMAP without TLS".
+func transport(a *directory.FetchAccount) string {
+	p := strings.ToUpper(a.Protocol)
+	switch a.TLS {
+	case "implicit":
+		return p + "S"
+	case "starttls":
+		if a.Protocol == "pop3" {
+			return p + " with STLS"
+		}
+		return p + " with STARTTLS"
+	}
+	return p + " without TLS"
+}
+
+// offers says which of the capabilities a pass uses the server has.
+func offers(caps imap.CapSet) string {
+	var has, not []string
+	for _, c := range []imap.Cap{imap.CapIdle, imap.CapCondStore, imap.CapUIDPlus, imap.CapMove} {
+		if caps.Has(c) {
+			has = append(has, string(c))
+		} else {
+			not = append(not, string(c))
+		}
+	}
+	switch {
+	case len(not) == 0:
+		return "the server offers " + strings.Join(has, " ")
+	case len(has) == 0:
+		return "the server offers none of " + strings.Join(not, " ") + " (without IDLE, ebb polls it every fetch.interval)"
+	}
+	return "the server offers " + strings.Join(has, " ") + ", not " + strings.Join(not, " ")
 }
 
 // Reach connects to the account's server and reads its greeting (after
