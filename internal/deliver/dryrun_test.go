@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ebbmail/ebb/internal/directory"
@@ -69,5 +70,39 @@ func TestDryRunAgreesWithDelivery(t *testing.T) {
 	}
 	if _, _, e := MailboxMaildir(a.Cfg, &directory.Mailbox{Address: "off@example.com"}, "ebb serve"); e == nil || e.Enhanced != [3]int{5, 2, 1} {
 		t.Errorf("a disabled mailbox: %v, want the agent's 5.2.1", e)
+	}
+}
+
+// A message larger than the whole quota cannot be let in by freeing space:
+// its fix says so and asks for a larger quota; one that would fit an
+// emptier mailbox keeps "free space". The limit is told in bytes, not in
+// maildirsize's "1000S".
+func TestQuotaFixForAMessageLargerThanTheQuota(t *testing.T) {
+	a, _ := newAgent(t)
+	mb := &directory.Mailbox{Address: "alice@example.com", Enabled: true, QuotaBytes: 1000}
+	top, setting, e := MailboxMaildir(a.Cfg, mb, "ebb serve")
+	if e != nil {
+		t.Fatal(e)
+	}
+	os.MkdirAll(top, 0o700)
+	os.WriteFile(filepath.Join(top, "maildirsize"), []byte("1000S\n100 1\n"), 0o600)
+	for _, c := range []struct {
+		add          int64
+		fix, notFix  string
+		reasonSuffix bool
+	}{
+		{5000, "larger than the whole quota", "free space in the mailbox, or", true},
+		{950, "free space in the mailbox, or raise", "larger than", false},
+	} {
+		qe := QuotaProblem(a.Cfg, "ebb serve", mb, top, setting, c.add)
+		if qe == nil {
+			t.Fatalf("a message of %d bytes fits a quota of 1000 with 100 used", c.add)
+		}
+		s := qe.Sentence()
+		if !strings.Contains(s, "limit 1000 bytes") || strings.Contains(s, "1000S") ||
+			!strings.Contains(s, c.fix) || strings.Contains(s, c.notFix) ||
+			strings.Contains(s, "larger than the limit itself") != c.reasonSuffix {
+			t.Errorf("a message of %d bytes: %s", c.add, s)
+		}
 	}
 }

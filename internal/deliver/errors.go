@@ -89,6 +89,13 @@ func (a *Agent) quotaErr(t target, err error) *diag.Error {
 	e.SetFix(diag.Because(fmt.Sprintf("%s holds %s in %s; its limit is %s", t.mb.Address, diag.HumanBytes(uint64(qe.Used.Bytes)),
 		diag.Count(int(qe.Used.Messages), "message"), quotaWords(qe.Quota)),
 		diag.Say(fmt.Sprintf("free space in the mailbox, or raise its quota (ebb user quota %s SIZE [MESSAGES]; mail.quota for mailboxes without one of their own)", t.mb.Address))))
+	if qe.TooBig() {
+		// Freeing space cannot make room for a message larger than the
+		// whole limit: only a larger quota lets it in.
+		e.SetFix(diag.Because(fmt.Sprintf("the message (%s) is larger than the whole quota of %s (%s): freeing space in the mailbox cannot make room for it",
+			diag.HumanBytes(uint64(qe.Add)), t.mb.Address, quotaWords(qe.Quota)),
+			diag.Say(fmt.Sprintf("raise its quota above the message's size (ebb user quota %s SIZE [MESSAGES]; mail.quota for mailboxes without one of their own), or leave it to bounce when queue.lifetime ends", t.mb.Address))))
+	}
 	if a.Cfg.Mail.OverQuota == "permanent" {
 		e.Class, e.Exit = diag.Permanent, diag.ExNoPerm
 		e.SMTPCode, e.Enhanced, e.Public = 552, [3]int{5, 2, 2}, "Mailbox full"

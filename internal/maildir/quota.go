@@ -51,9 +51,24 @@ type QuotaError struct {
 }
 
 func (e *QuotaError) Error() string {
-	return fmt.Sprintf("mailbox is over quota: %d bytes in %d messages used, limit %s, message of %d bytes",
-		e.Used.Bytes, e.Used.Messages, e.Quota, e.Add)
+	var limit []string
+	if e.Quota.Bytes > 0 {
+		limit = append(limit, fmt.Sprintf("%d bytes", e.Quota.Bytes))
+	}
+	if e.Quota.Messages > 0 {
+		limit = append(limit, fmt.Sprintf("%d messages", e.Quota.Messages))
+	}
+	s := fmt.Sprintf("mailbox is over quota: %d bytes in %d messages used, limit %s, message of %d bytes",
+		e.Used.Bytes, e.Used.Messages, strings.Join(limit, " or "), e.Add)
+	if e.TooBig() {
+		s += " (larger than the limit itself)"
+	}
+	return s
 }
+
+// TooBig reports whether the message alone is larger than the byte limit:
+// no space freed in the mailbox can make room for it.
+func (e *QuotaError) TooBig() bool { return e.Quota.Bytes > 0 && e.Add > e.Quota.Bytes }
 
 const (
 	quotaFile        = "maildirsize"
