@@ -1,8 +1,6 @@
 package smtpd
 
 import (
-	"crypto/tls"
-	"net/textproto"
 	"strings"
 	"testing"
 )
@@ -25,11 +23,7 @@ func TestDSNParametersAndREQUIRETLSReachTheSpool(t *testing.T) {
 	if got := c.cmd("STARTTLS"); !strings.HasPrefix(got, "220") {
 		t.Fatalf("STARTTLS = %q", got)
 	}
-	tc := tls.Client(c.c, &tls.Config{InsecureSkipVerify: true})
-	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	c.c, c.tp = tc, textproto.NewConn(tc)
+	c.handshake()
 	if ehlo := c.cmd("EHLO client.example.org"); !strings.Contains(ehlo, "REQUIRETLS") {
 		t.Fatalf("REQUIRETLS not offered over TLS:\n%s", ehlo)
 	}

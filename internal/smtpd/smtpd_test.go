@@ -170,6 +170,17 @@ func (c *client) cmd(line string) string {
 	return c.reply()
 }
 
+// handshake takes the connection into TLS after the server's 220 to
+// STARTTLS (any certificate: the tests' own).
+func (c *client) handshake() {
+	c.t.Helper()
+	tc := tls.Client(c.c, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.c, c.tp = tc, textproto.NewConn(tc)
+}
+
 func (c *client) data(body string) string {
 	if r := c.cmd("DATA"); !strings.HasPrefix(r, "354") {
 		return r
@@ -412,11 +423,7 @@ func TestSTARTTLSAndReceivedSaysESMTPS(t *testing.T) {
 	if got := c.cmd("STARTTLS"); !strings.HasPrefix(got, "220") {
 		t.Fatalf("STARTTLS = %q", got)
 	}
-	tc := tls.Client(c.c, &tls.Config{InsecureSkipVerify: true})
-	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	c.c, c.tp = tc, textproto.NewConn(tc)
+	c.handshake()
 	c.cmd("EHLO c")
 	c.cmd("MAIL FROM:<s@example.org>")
 	c.cmd("RCPT TO:<alice@example.test>")
@@ -494,11 +501,7 @@ func TestRepliesAreCountedAlsoOverTLS(t *testing.T) {
 	c.cmd("EHLO c")
 	c.cmd("FROB")
 	c.cmd("STARTTLS")
-	tc := tls.Client(c.c, &tls.Config{InsecureSkipVerify: true})
-	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	c.c, c.tp = tc, textproto.NewConn(tc)
+	c.handshake()
 	c.cmd("EHLO c")
 	c.cmd("RCPT TO:<alice@example.test>")
 	c.cmd("MAIL FROM:<s@example.org>")
