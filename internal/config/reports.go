@@ -2,9 +2,10 @@ package config
 
 import (
 	"fmt"
-	"net/mail"
 	"os"
 	"strings"
+
+	"github.com/ebbmail/ebb/internal/envaddr"
 )
 
 // Reports are the aggregate reports ebb sends and reads: SMTP TLS
@@ -71,7 +72,7 @@ func (c *Config) ReportsContact() string {
 func (c *Config) checkReports() []Problem {
 	var probs []Problem
 	if c.Reports.From != "" {
-		if a, err := mail.ParseAddress(c.Reports.From); err != nil || a.Name != "" || !strings.Contains(a.Address, "@") {
+		if _, err := envaddr.Parse(c.Reports.From); err != nil {
 			probs = append(probs, Problem{Key: "reports.from", Msg: fmt.Sprintf("reports.from: %q is not an address (local@domain)", c.Reports.From)})
 		}
 	}

@@ -25,3 +25,23 @@ func TestReportsFromFollowsTheMachinesHostName(t *testing.T) {
 		t.Errorf("ReportsFrom() with server.hostname mx.example.org = %q", got)
 	}
 }
+
+// reports.from is the envelope sender and From: of the reports: an
+// address envaddr accepts (the one parser), nothing with a display name.
+func TestReportsFromMustBeAnAddress(t *testing.T) {
+	for from, ok := range map[string]bool{
+		"reports@example.org":           true,
+		"Reports@Example.ORG":           true,
+		"Reports <reports@example.org>": false,
+		"reports":                       false,
+		"a b@example.org":               false,
+		"a@b@example.org":               false,
+		"user%other@example.org":        false,
+	} {
+		c := Defaults()
+		c.Reports.From = from
+		if got := len(c.checkReports()) == 0; got != ok {
+			t.Errorf("reports.from = %q: accepted %v, want %v", from, got, ok)
+		}
+	}
+}

@@ -22,10 +22,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/mail"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ebbmail/ebb/internal/envaddr"
 )
 
 // Feedback is one aggregate report (RFC 7489 Appendix C).
@@ -266,20 +267,16 @@ func ParseRUA(rua []string) (dests []Destination, skipped []string) {
 			}
 			uri, size = u[:i], n
 		}
-		rest, ok := cutPrefixFold(uri, "mailto:")
-		if !ok {
+		if _, ok := cutPrefixFold(uri, "mailto:"); !ok {
 			skipped = append(skipped, u+" (not mailto:)")
 			continue
 		}
-		if i := strings.IndexByte(rest, '?'); i >= 0 {
-			rest = rest[:i]
-		}
-		a, err := mail.ParseAddress(rest)
-		if err != nil || !strings.Contains(a.Address, "@") {
+		a, err := envaddr.ParseMailto(uri)
+		if err != nil {
 			skipped = append(skipped, u+" (not an address)")
 			continue
 		}
-		dests = append(dests, Destination{Address: a.Address, MaxSize: size, URI: u})
+		dests = append(dests, Destination{Address: a.String(), MaxSize: size, URI: u})
 	}
 	return dests, skipped
 }

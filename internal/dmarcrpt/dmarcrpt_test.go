@@ -16,6 +16,12 @@ func TestParseRUA(t *testing.T) {
 	if len(skipped) != 3 {
 		t.Errorf("skipped %v", skipped)
 	}
+	// Percent-encoded (RFC 6068), and what envaddr refuses is no
+	// destination.
+	d, skipped = ParseRUA([]string{"mailto:dmarc%40Example.ORG!1m", "mailto:\"a b\"@x.test", "mailto:a@x.test,b@x.test"})
+	if len(d) != 1 || d[0].Address != "dmarc@example.org" || d[0].MaxSize != 1<<20 || len(skipped) != 2 {
+		t.Errorf("%+v, skipped %v", d, skipped)
+	}
 	if AuthorizationName("example.org", "rep.test") != "example.org._report._dmarc.rep.test" || !Authorizes([]string{"v=DMARC1"}) || Authorizes([]string{"v=spf1"}) {
 		t.Error("authorisation")
 	}

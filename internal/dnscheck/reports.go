@@ -8,6 +8,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ebbmail/ebb/internal/dmarcrpt"
+	"github.com/ebbmail/ebb/internal/envaddr"
 	"github.com/ebbmail/ebb/internal/msgauth"
 )
 
@@ -29,7 +30,7 @@ func (o Options) dmarcRUA(ctx context.Context, domain, record string) (why, want
 	dests, _ := dmarcrpt.ParseRUA(rua)
 	var whys, wants []string
 	for _, d := range dests {
-		_, dd, _ := strings.Cut(d.Address, "@")
+		_, dd, _ := envaddr.Split(d.Address)
 		dd = strings.ToLower(dd)
 		if msgauth.OrgDomain(dd) == msgauth.OrgDomain(domain) {
 			continue

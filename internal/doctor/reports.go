@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/envaddr"
 	"github.com/ebbmail/ebb/internal/msgauth"
 	"github.com/ebbmail/ebb/internal/reports"
 )
@@ -78,7 +79,7 @@ func dirOf(p string) string {
 func reportsFromFinding(env *Env, hosted []string) []Finding {
 	cfg := env.Cfg
 	from := cfg.ReportsFrom()
-	_, domain, _ := strings.Cut(from, "@")
+	_, domain, _ := envaddr.Split(from)
 	s := cfg.Setting("reports.from")
 	if !slices.Contains(hosted, domain) {
 		if len(hosted) == 0 {

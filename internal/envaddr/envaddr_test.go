@@ -149,3 +149,51 @@ func TestSplitCutsAtTheLastAt(t *testing.T) {
 		}
 	}
 }
+
+// A report destination: mailto: in any case, percent-decoded, one
+// mailbox that Parse accepts.
+func TestParseMailto(t *testing.T) {
+	for _, tc := range []struct {
+		uri, want string
+	}{
+		{"mailto:dmarc@example.org", "dmarc@example.org"},
+		{"MAILTO:Reports@Example.ORG", "Reports@example.org"},
+		{"mailto:tls%40example.net", "tls@example.net"},
+		{"mailto:a@example.net?subject=report", "a@example.net"},
+		{"mailto:not an address", ""},
+		{"mailto:nope", ""},
+		{"mailto:", ""},
+		{"mailto:a@x.test,b@x.test", ""},
+		{"mailto:a%ZZ@x.test", ""},
+		{"mailto:\"a b\"@x.test", ""},
+		{"mailto:a%0d%0aBcc:@x.test", ""},
+		{"https://r.example/", ""},
+		{"mailto:user%example.org@x.test", ""},
+	} {
+		a, err := ParseMailto(tc.uri)
+		if got := a.String(); (err == nil) != (tc.want != "") || err == nil && got != tc.want {
+			t.Errorf("ParseMailto(%q) = %q, %v; want %q", tc.uri, got, err, tc.want)
+		}
+	}
+}
+
+// FuzzParseMailto: a mailto: URI gives one address that Parse accepts as
+// it is, or a one-line refusal.
+func FuzzParseMailto(f *testing.F) {
+	for _, s := range []string{"mailto:a@example.net", "MAILTO:tls%40x.test?subject=r", "mailto:a%0d%0a@x", "mailto:a,b@x", "mailto:%ZZ", "mailto:"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		a, err := ParseMailto(s)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || strings.ContainsAny(e.Message, "\r\n") {
+				t.Fatalf("refusal of %q: %v", s, err)
+			}
+			return
+		}
+		if b, err := Parse(a.String()); err != nil || b != a {
+			t.Fatalf("ParseMailto(%q) = %q, which Parse reads as %+v, %v", s, a, b, err)
+		}
+	})
+}

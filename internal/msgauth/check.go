@@ -15,6 +15,7 @@ import (
 
 	"github.com/emersion/go-msgauth/dkim"
 
+	"github.com/ebbmail/ebb/internal/envaddr"
 	"github.com/ebbmail/ebb/internal/spf"
 )
 
@@ -156,7 +157,7 @@ func (c *Checker) Check(ctx context.Context, in Input) *Result {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, d, _ := strings.Cut(in.MailFrom, "@")
+			_, d, _ := envaddr.Split(in.MailFrom)
 			res.SPF = c.spf(ctx, in.IP, helo, in.MailFrom, strings.ToLower(d))
 		}()
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/envaddr"
 )
 
 // Listing is what the spool holds, read from the files alone: it works
@@ -246,7 +247,7 @@ func generalise(s, rcpt string) string {
 	s = digitsPattern().ReplaceAllString(s, "…")
 	if rcpt != "" {
 		s = strings.ReplaceAll(s, rcpt, "{address}")
-		local, domain, ok := strings.Cut(rcpt, "@")
+		local, domain, ok := envaddr.Split(rcpt)
 		if ok {
 			s = replaceSegments(s, local, domain)
 		}

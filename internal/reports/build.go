@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ebbmail/ebb/internal/dmarcrpt"
+	"github.com/ebbmail/ebb/internal/envaddr"
 	"github.com/ebbmail/ebb/internal/msgauth"
 	"github.com/ebbmail/ebb/internal/tlsrpt"
 )
@@ -131,7 +132,7 @@ func DMARCRecordOf(res *msgauth.Result, ev Evaluation) (DMARCRecord, bool) {
 			DKIM: pass(dm.DKIMAligned), SPF: pass(dm.SPFAligned), Reasons: ev.Reasons}},
 		Identifiers: dmarcrpt.Identifiers{HeaderFrom: dm.From},
 	}
-	if _, d, ok := strings.Cut(ev.MailFrom, "@"); ok {
+	if _, d, ok := envaddr.Split(ev.MailFrom); ok {
 		row.Identifiers.EnvelopeFrom = strings.ToLower(d)
 	} else {
 		// The null reverse path: SPF checked the HELO name (RFC 7208

@@ -18,6 +18,7 @@ import (
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/dmarcrpt"
 	"github.com/ebbmail/ebb/internal/dnsresolve"
+	"github.com/ebbmail/ebb/internal/envaddr"
 	"github.com/ebbmail/ebb/internal/msgauth"
 	"github.com/ebbmail/ebb/internal/tlsrpt"
 )
@@ -212,13 +213,20 @@ func (s *Sender) sendTLS(ctx context.Context, dd DomainDay) Sent {
 	for _, u := range rec.RUA {
 		switch strings.ToLower(u.Scheme) {
 		case "mailto":
-			m := reportMail{From: rp.Email, To: u.Opaque, Host: rp.Submitter, Date: s.now(),
+			// The address as the record's parser read it (percent-
+			// decoded: "tls%40example.net" is tls@example.net).
+			a, err := envaddr.ParseMailto(u.String())
+			if err != nil {
+				continue // tlsrpt.ParseRecord kept only those that parse
+			}
+			to := a.String()
+			m := reportMail{From: rp.Email, To: to, Host: rp.Submitter, Date: s.now(),
 				Subject:   fmt.Sprintf("Report Domain: %s Submitter: %s Report-ID: <%s>", dd.Domain, rp.Submitter, rep.ReportID),
 				Extra:     []string{"TLS-Report-Domain: " + dd.Domain, "TLS-Report-Submitter: " + rp.Submitter},
 				MediaType: `multipart/report; report-type="tlsrpt"`,
 				Text:      fmt.Sprintf("This is an aggregate TLS report (RFC 8460) from %s about mail to %s on %s (UTC).\n", rp.Submitter, dd.Domain, dd.Day),
 				AttachCT:  "application/tlsrpt+gzip", FileName: file, Data: gz}
-			s.mail(ctx, KindTLS, &o, u.Opaque, m)
+			s.mail(ctx, KindTLS, &o, to, m)
 		case "https":
 			s.post(ctx, &o, u.String(), gz)
 		}
@@ -327,7 +335,7 @@ func (s *Sender) sendDMARC(ctx context.Context, dd DomainDay) Sent {
 // <policy-domain>._report._dmarc.<its domain> with v=DMARC1. It returns
 // why not ("" when it may), and whether that may change on a retry.
 func (s *Sender) authorised(ctx context.Context, policyDomain, addr string) (string, bool) {
-	_, dest, _ := strings.Cut(addr, "@")
+	_, dest, _ := envaddr.Split(addr)
 	dest = strings.ToLower(dest)
 	if msgauth.OrgDomain(dest) == msgauth.OrgDomain(policyDomain) {
 		return "", false

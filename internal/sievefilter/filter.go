@@ -13,6 +13,7 @@ import (
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/deliver"
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/envaddr"
 	"github.com/ebbmail/ebb/internal/maildir"
 	"github.com/ebbmail/ebb/internal/resolve"
 	"github.com/ebbmail/ebb/internal/sieve"
@@ -89,7 +90,7 @@ func (f *Filter) paths(mb *resolve.Mailbox) (userPaths, error) {
 		}
 		md = p
 	}
-	local, domain, _ := strings.Cut(mb.Address, "@")
+	local, domain, _ := envaddr.Split(mb.Address)
 	vars := map[string]string{"maildir": filepath.Clean(md), "local": local, "domain": domain,
 		"address": mb.Address, "data_dir": f.Cfg.Server.DataDir}
 	home := f.expand(f.Cfg.Sieve.Home, vars)

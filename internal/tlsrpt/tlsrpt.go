@@ -20,10 +20,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/mail"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/ebbmail/ebb/internal/envaddr"
 )
 
 // Result types (RFC 8460 §4.3) and policy types (§4.4).
@@ -210,7 +211,7 @@ func ParseRecord(txt string) (*Record, error) {
 			}
 			switch strings.ToLower(pu.Scheme) {
 			case "mailto":
-				if _, err := mail.ParseAddress(pu.Opaque); err != nil {
+				if _, err := envaddr.ParseMailto(pu.String()); err != nil {
 					continue
 				}
 			case "https":

@@ -21,6 +21,9 @@ func TestParseRecord(t *testing.T) {
 		{"rua=mailto:a@example.net; v=TLSRPTv1", "error"},
 		{"v=TLSRPTv2; rua=mailto:a@example.net", "error"},
 		{"v=TLSRPTv1; rua=mailto:not an address", "error"},
+		{"v=TLSRPTv1; rua=mailto:tls%40example.net", "mailto:tls%40example.net"},
+		{"v=TLSRPTv1; rua=mailto:a%example.net@x.example", "error"},
+		{"v=TLSRPTv1; rua=mailto:Reports <r@example.net>", "error"},
 	} {
 		r, err := ParseRecord(c.txt)
 		got := "error"

@@ -9,13 +9,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/mail"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ebbmail/ebb/internal/envaddr"
 )
 
 // Server answers the well-known documents over HTTPS and ACME's http-01
@@ -139,11 +140,10 @@ func (s *Server) serve(w *statusWriter, r *http.Request) string {
 	case st.Autoconfig && (path == "/mail/config-v1.1.xml" && strings.HasPrefix(h, "autoconfig.") || path == "/.well-known/autoconfig/mail/config-v1.1.xml"):
 		domain := strings.TrimPrefix(h, "autoconfig.")
 		// Thunderbird adds ?emailaddress=; its domain decides when the
-		// request came to the mail host's own name.
-		if a, err := mail.ParseAddress(r.URL.Query().Get("emailaddress")); err == nil {
-			if i := strings.LastIndexByte(a.Address, '@'); i > 0 {
-				domain = strings.ToLower(a.Address[i+1:])
-			}
+		// request came to the mail host's own name. An account address
+		// is an addr-spec: envaddr, the one parser of those.
+		if a, err := envaddr.Parse(r.URL.Query().Get("emailaddress")); err == nil {
+			domain = a.Domain
 		}
 		s.serveAutoconfig(w, r, st, domain)
 		return "autoconfig"
@@ -205,20 +205,16 @@ func (s *Server) serveAutodiscover(w http.ResponseWriter, r *http.Request, st Se
 		http.Error(w, "not an autodiscover request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	a, err := mail.ParseAddress(req.Request.EMailAddress)
-	i := -1
-	if err == nil {
-		i = strings.LastIndexByte(a.Address, '@')
-	}
-	if i <= 0 {
+	a, err := envaddr.Parse(strings.TrimSpace(req.Request.EMailAddress))
+	if err != nil {
 		http.Error(w, "the request has no EMailAddress", http.StatusBadRequest)
 		return
 	}
-	if !s.knownDomain(w, r, a.Address[i+1:]) {
+	if !s.knownDomain(w, r, a.Domain) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
-	w.Write(Autodiscover(st, a.Address))
+	w.Write(Autodiscover(st, a.String()))
 }
 
 // HTTPHandler is port 80: ACME http-01, else a redirect to HTTPS.

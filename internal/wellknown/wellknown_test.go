@@ -100,8 +100,15 @@ func TestServerAnswersOnlyHostedDomains(t *testing.T) {
 		{"GET", "example.org", "/.well-known/autoconfig/mail/config-v1.1.xml", "", 200, "<hostname>imap.example.net</hostname>"},
 		{"GET", "mail.example.net", "/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=bob%40alias.example", "", 200, "<domain>alias.example</domain>"},
 		{"GET", "autoconfig.nothosted.example", "/mail/config-v1.1.xml", "", 404, ""},
+		// The account address is an addr-spec (envaddr): a display name or
+		// a second "@" is no address, and the host's name decides.
+		{"GET", "autoconfig.example.org", "/mail/config-v1.1.xml?emailaddress=Bob+%3Cbob%40alias.example%3E", "", 200, `<emailProvider id="example.org">`},
+		{"GET", "autoconfig.example.org", "/mail/config-v1.1.xml?emailaddress=bob%40evil.example%40alias.example", "", 200, `<emailProvider id="example.org">`},
+		{"GET", "mail.example.net", "/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=bob%40Alias.Example", "", 200, "<domain>alias.example</domain>"},
 		{"POST", "autodiscover.example.org", "/Autodiscover/Autodiscover.xml", `<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"><Request><EMailAddress>alice@example.org</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>`, 200, "<LoginName>alice@example.org</LoginName>"},
 		{"POST", "autodiscover.example.org", "/autodiscover/autodiscover.xml", `<Autodiscover><Request><EMailAddress>eve@evil.example</EMailAddress></Request></Autodiscover>`, 404, ""},
+		{"POST", "autodiscover.example.org", "/autodiscover/autodiscover.xml", `<Autodiscover><Request><EMailAddress> Alice@Example.ORG </EMailAddress></Request></Autodiscover>`, 200, "<LoginName>Alice@example.org</LoginName>"},
+		{"POST", "autodiscover.example.org", "/autodiscover/autodiscover.xml", `<Autodiscover><Request><EMailAddress>Eve &lt;alice@example.org&gt;</EMailAddress></Request></Autodiscover>`, 400, ""},
 		{"GET", "autodiscover.example.org", "/autodiscover/autodiscover.xml", "", 405, ""},
 		{"GET", "example.org", "/", "", 404, ""},
 	} {
