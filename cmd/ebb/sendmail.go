@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -14,10 +13,10 @@ import (
 )
 
 // ebb sendmail, and ebb invoked as sendmail: the sendmail(8) command line
-// that cron, mailx, PHP and scripts use (internal/sendmail parses it). The
-// message goes to the daemon through the pickup directory and its socket
-// (internal/pickup, docs/sendmail.md); the spool stays closed to the
-// caller.
+// that cron, mailx, PHP and scripts use (internal/sendmail parses it and
+// runs it). The message goes to the daemon through the pickup directory
+// and its socket (internal/pickup, docs/sendmail.md); the spool stays
+// closed to the caller.
 //
 // Exit codes (sysexits): 0 once the message is durable, 64 for a command
 // line ebb cannot accept, 65 for a message it cannot take, 75 when it
@@ -70,49 +69,8 @@ func runSendmail(c *cli.Call) int {
 	if cfg == nil {
 		return code
 	}
-	drop := pickup.DropFor(cfg)
-	switch o.Mode {
-	case sendmail.ModeFlush:
-		if o.FlushSite != "" {
-			fmt.Fprintf(c.Stderr, "sendmail: -qR%s: there is no per-site queue yet; flushing everything\n", o.FlushSite)
-		}
-		return sendmailFail(c, pickup.Flush(c.Ctx, cfg, o.FlushID))
-	case sendmail.ModeSMTP:
-		return sendmailSMTP(&env{ctx: c.Ctx, stdin: c.Stdin, stdout: c.Stdout, stderr: c.Stderr, call: c}, cfg, drop)
-	}
-	msg, err := sendmail.Prepare(o, c.Stdin, localCaller(cfg), time.Now())
-	if err != nil {
-		return sendmailFail(c, err)
-	}
-	res, err := sendmail.Submit(c.Ctx, drop, msg, o, time.Now())
-	if err != nil {
-		return sendmailFail(c, err)
-	}
-	if o.Verbose {
-		if res.QueueID != "" {
-			fmt.Fprintf(c.Stderr, "sendmail: queued as %s\n", res.QueueID)
-		} else {
-			fmt.Fprintf(c.Stderr, "sendmail: left for the daemon in %s (%v)\n", res.File, res.Why)
-		}
+	if err := sendmail.Run(c.Ctx, cfg, o, c.Stdin, c.Stdout, c.Stderr, time.Now); err != nil {
+		return c.Fail(err)
 	}
 	return 0
-}
-
-// sendmailFail prints err and returns its exit code. An error that knows
-// no code is our own trouble: temporary, so the caller tries again.
-func sendmailFail(c *cli.Call, err error) int {
-	if err == nil {
-		return 0
-	}
-	var ec interface{ ExitCode() int }
-	if !errors.As(err, &ec) {
-		err = diag.From(err, "sendmail", "submit")
-	}
-	return c.Fail(err)
-}
-
-// localCaller is who runs sendmail (sendmail.LocalCaller with the config's
-// names).
-func localCaller(cfg *config.Config) sendmail.Caller {
-	return sendmail.LocalCaller(cfg.Server.Hostname, cfg.Sendmail.Domain)
 }

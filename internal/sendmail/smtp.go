@@ -1,7 +1,8 @@
-package main
+package sendmail
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -12,34 +13,29 @@ import (
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/pickup"
-	"github.com/ebbmail/ebb/internal/sendmail"
 	"github.com/ebbmail/ebb/internal/smtpd"
 )
 
-// sendmailSMTP is -bs: SMTP on stdin/stdout, for programs that would rather
-// speak SMTP to a pipe than pass arguments. The caller is a local user, as
-// with the rest of sendmail: each message goes through the pickup like
-// any other, with Date, Message-ID and From added when missing. The
-// protocol is the daemon's own engine (smtpd.ServeConn), with its limits.
-func sendmailSMTP(e *env, cfg *config.Config, drop *pickup.Drop) int {
-	caller := localCaller(cfg)
-	conn := &stdioConn{r: e.stdin, w: e.stdout}
+// ServeSMTP is -bs: SMTP on in and out, for programs that would rather
+// speak SMTP to a pipe than pass arguments. The caller is a local user,
+// as with the rest of sendmail: each message goes through drop like any
+// other, with Date, Message-ID and From added when missing. The protocol
+// is the daemon's own engine (smtpd.ServeConn), with cfg's limits. The
+// error is the pipe's (the session ended without QUIT).
+func ServeSMTP(ctx context.Context, cfg *config.Config, drop *pickup.Drop, caller Caller, in io.Reader, out io.Writer) error {
 	p := &smtpd.Protocol{
 		Hostname:        caller.Hostname,
 		MaxMessageBytes: int64(cfg.SMTP.MaxMessageSize),
 		MaxRecipients:   cfg.SMTP.MaxRecipients,
 		NoDSN:           true, // the pickup keeps no DSN parameters
 	}
-	if err := smtpd.ServeConn(conn, &stdioSession{e: e, drop: drop, caller: caller}, p); err != nil {
-		return diag.ExIOErr
-	}
-	return 0
+	return smtpd.ServeConn(&stdioConn{r: in, w: out}, &stdioSession{ctx: ctx, drop: drop, caller: caller}, p)
 }
 
 type stdioSession struct {
-	e      *env
+	ctx    context.Context
 	drop   *pickup.Drop
-	caller sendmail.Caller
+	caller Caller
 	from   string
 	rcpts  []string
 	body   string
@@ -55,13 +51,13 @@ func (s *stdioSession) Mail(from string, opts *smtpd.MailOptions) error {
 }
 
 func (s *stdioSession) Rcpt(to string, opts *smtpd.RcptOptions) error {
-	s.rcpts = append(s.rcpts, sendmail.Qualify(to, s.caller.Domain))
+	s.rcpts = append(s.rcpts, Qualify(to, s.caller.Domain))
 	return nil
 }
 
 func (s *stdioSession) Data(r io.Reader) error {
-	in := bufio.NewReaderSize(sendmail.NewInput(r, true), 64<<10)
-	h, err := sendmail.ReadHeader(in)
+	in := bufio.NewReaderSize(NewInput(r, true), 64<<10)
+	h, err := ReadHeader(in)
 	if err != nil {
 		io.Copy(io.Discard, r)
 		return &smtpd.Reply{Code: 554, Enhanced: [3]int{5, 6, 0}, Message: err.Error()}
@@ -70,9 +66,9 @@ func (s *stdioSession) Data(r io.Reader) error {
 	if from == "" {
 		from = s.caller.Login + "@" + s.caller.Domain
 	}
-	h.Apply(sendmail.Fixup{Now: time.Now(), Hostname: s.caller.Hostname, From: from, FullName: s.caller.Name})
+	h.Apply(Fixup{Now: time.Now(), Hostname: s.caller.Hostname, From: from, FullName: s.caller.Name})
 	env := &pickup.Envelope{From: s.from, Recipients: s.rcpts, BodyType: s.body, Created: time.Now().UTC()}
-	res, err := s.drop.Submit(s.e.ctx, env, func(w io.Writer) error {
+	res, err := s.drop.Submit(s.ctx, env, func(w io.Writer) error {
 		if _, err := h.WriteTo(w); err != nil {
 			return err
 		}
