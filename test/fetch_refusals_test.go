@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -337,9 +338,57 @@ func TestFetchCAFileTheDaemonCannotRead(t *testing.T) {
 			t.Fatalf("ebb fetch list does not say %q: %s", words, l)
 		}
 	}
-	// Readable by the daemon's user, the account fetches.
-	os.Chmod(ca, 0o644)
+
+	// ebb doctor (root, probing as the mail user) fails the fetch check
+	// with the same facts, and a fix that an administrator follows
+	// literally: a CA certificate is public, so it is made readable. Then
+	// doctor passes, ebb fetch test works, the daemon fetches, and
+	// nothing else changed.
+	doctor := fetchDoctor(t, e)
+	out, ok := doctor()
+	for _, words := range []string{ca, "permission denied", "root:root 0600", e.User.Name, "holds certificates only, which are public", "run: chmod a+r " + ca} {
+		if ok || !strings.Contains(out, words) {
+			t.Fatalf("ebb doctor does not say %q:\n%s", words, out)
+		}
+	}
+	t.Logf("ebb doctor: %s", out)
+	f := &hintFollower{t: t}
+	before := observe(t, f, e.Dir)
+	followWithin(t, f, doctor, out, 1)
+	before.notWorse(t, observe(t, f, e.Dir), e.User, f.done)
+	if st, err := os.Stat(ca); err != nil || st.Mode().Perm() != 0o644 || st.Sys().(*syscall.Stat_t).Uid != 0 {
+		t.Fatalf("the CA file after the fix: %v %v", st.Mode(), err)
+	}
 	if r := harness.Run(t, exec.Command(harness.Ebb(t), "fetch", "test", "-c", e.Conf, "lab"), nil); r.Code != 0 {
-		t.Fatalf("after chmod 0644: %d %s", r.Code, r.Stderr)
+		t.Fatalf("ebb fetch test after the fix: %d %s", r.Code, r.Stderr)
+	}
+	e.Remote.Put(t, "alice", "INBOX", remoteMsgs(3, 1, "ca fixed", 1000)...)
+	e.waitCount("alice", 3, 30*time.Second)
+	fetchWait(t, 30*time.Second, "the account ok again", func() bool { return strings.Contains(e.listLine("lab"), " ok (") })
+
+	// A PEM file that holds a key is a secret: its fix widens nothing.
+	keyed := filepath.Join(dir, "lab-key-and-cert.pem")
+	k, _ := os.ReadFile(filepath.Join(filepath.Dir(e.Remote.CACert), "key.pem"))
+	os.WriteFile(keyed, append(append([]byte{}, b...), k...), 0o600)
+	e.add("pw-a", "keyed", "--server", e.Remote.IMAPS, "--user", "alice", "--to", "alice@example.test", "--ca-file", keyed)
+	out, _ = doctor()
+	t.Logf("ebb doctor: %s", out)
+	if !strings.Contains(out, keyed) || !strings.Contains(out, "holds a private key besides the certificate, so its access is not widened") || strings.Contains(out, "chmod") {
+		t.Fatalf("ebb doctor on a CA file with a key in it:\n%s", out)
+	}
+}
+
+// fetchDoctor is ebb doctor as root (probing as the mail user): its fetch
+// lines that fail or warn, and whether there are none.
+func fetchDoctor(t *testing.T, e *fetchEnv) func() (string, bool) {
+	return func() (string, bool) {
+		r := harness.Run(t, exec.Command(harness.Ebb(t), "doctor", "-c", e.Conf), nil)
+		var lines []string
+		for _, l := range strings.Split(r.Stdout, "\n") {
+			if strings.HasPrefix(l, "FAIL  fetch ") || strings.HasPrefix(l, "WARN  fetch ") {
+				lines = append(lines, l)
+			}
+		}
+		return strings.Join(lines, "\n"), len(lines) == 0
 	}
 }

@@ -1,7 +1,11 @@
 package diag
 
 import (
+	"bytes"
+	"encoding/pem"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"strings"
 )
@@ -44,8 +48,15 @@ func IsSystemPath(p string) bool {
 
 // IsSecretPath reports whether p (chosen by setting, which may be nil)
 // holds secrets: a config file, the directory database, keys, passwords.
+// A PEM file that holds certificates only (a CA file, a certificate
+// chain) is public, and no secret — when this process can read it to
+// tell; one it cannot read is taken for a secret.
 func IsSecretPath(p string, setting *Setting) bool {
 	base := strings.ToLower(filepath.Base(p))
+	if (strings.HasSuffix(base, ".pem") || strings.HasSuffix(base, ".crt")) && IsPublicCertificate(p) &&
+		!strings.Contains(base, "private") && !strings.Contains(base, "secret") {
+		return false
+	}
 	for _, suffix := range []string{".toml", ".conf", ".cf", ".key", ".pem", ".p12", ".db", ".sqlite", ".sqlite3", "-wal", "-shm"} {
 		if strings.HasSuffix(base, suffix) {
 			return true
@@ -65,6 +76,48 @@ func IsSecretPath(p string, setting *Setting) bool {
 		}
 	}
 	return false
+}
+
+// maxCertificateFile bounds what IsPublicCertificate reads (a bundle of
+// every public CA is about 200 KiB).
+const maxCertificateFile = 4 << 20
+
+// IsPublicCertificate reports whether p is a file of PEM certificates and
+// nothing else: at least one CERTIFICATE block, every block a
+// certificate (no PRIVATE KEY, no other data), and the text around them
+// (openssl's "subject=" lines) naming no key. Anything else, or a file
+// this process cannot read, is not known to be public.
+func IsPublicCertificate(p string) bool {
+	fh, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer fh.Close()
+	if st, err := fh.Stat(); err != nil || !st.Mode().IsRegular() || st.Size() > maxCertificateFile {
+		return false
+	}
+	b, err := io.ReadAll(io.LimitReader(fh, maxCertificateFile+1))
+	if err != nil {
+		return false
+	}
+	n := 0
+	for {
+		var blk *pem.Block
+		blk, rest := pem.Decode(b)
+		if blk == nil {
+			return n > 0 && len(bytes.TrimSpace(rest)) == 0
+		}
+		if blk.Type != "CERTIFICATE" && blk.Type != "TRUSTED CERTIFICATE" {
+			return false
+		}
+		// Text before the block (openssl's "subject=" lines) is allowed
+		// only if it names no key.
+		if i := bytes.Index(b, []byte("-----BEGIN")); i > 0 && bytes.Contains(bytes.ToUpper(b[:i]), []byte("KEY")) {
+			return false
+		}
+		n++
+		b = rest
+	}
 }
 
 // runsAsMailUser reports whether component runs as the mail user by design
@@ -199,6 +252,9 @@ func accessFix(e *Error, path string) *Fix {
 		return fx
 	case f != nil && f.Kind != "missing" && f.UID == who.UID:
 		return Steps(Command("chmod", "u+rwx", target)).AndCheck(doctor)
+	case f != nil && f.Kind == "file" && !f.ReadableBy(who) && IsPublicCertificate(target):
+		// Certificates only (a CA file): public, safe for anyone to read.
+		return Because(target+" holds certificates only, which are public", Command("chmod", "a+r", target)).AndCheck(doctor)
 	case who.UID == 0:
 		// Root refused: a read-only mount, an ACL, an immutable flag.
 		return Because("root was refused", Say(fmt.Sprintf("check the mount, ACLs and attributes of %s (lsattr -d, getfacl)", target))).AndCheck(doctor)

@@ -86,6 +86,21 @@ func describeStat(p string, st *syscall.Stat_t) *Found {
 	return f
 }
 
+// ReadableBy reports whether who (a uid and its primary group, as ebb
+// serve runs) may read what f describes by its mode bits alone (the
+// directories above it and ACLs are not looked at).
+func (f *Found) ReadableBy(who *Identity) bool {
+	switch {
+	case who == nil || who.UID == 0:
+		return true
+	case f.UID == who.UID:
+		return f.Mode&0o400 != 0
+	case f.GID == who.GID:
+		return f.Mode&0o040 != 0
+	}
+	return f.Mode&0o004 != 0
+}
+
 // AddFree records free space and inodes of the filesystem holding f.Path.
 func (f *Found) AddFree() {
 	var s syscall.Statfs_t

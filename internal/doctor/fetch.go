@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/ebbmail/ebb/internal/diag"
@@ -17,7 +15,8 @@ import (
 // fetchChecks look at every enabled fetch account: an account that keeps
 // failing (fetch.failing_after attempts in a row) with the cause of its
 // last failure; its server reached for real (TLS verified, greeting read;
-// no login, nothing changed); its CA file readable; OAuth2 consent given.
+// no login, nothing changed) with its CA file read as the daemon's user;
+// OAuth2 consent given.
 func fetchChecks() []Check {
 	return []Check{{Name: "fetch", Run: checkFetch}}
 }
@@ -45,7 +44,13 @@ func checkFetch(ctx context.Context, env *Env) []Finding {
 		out = append(out, f...)
 		mu.Unlock()
 	}
+	// Reach reads each account's CA file as ebb serve will: as server.user
+	// (every directory above it searched, the file read) when doctor runs
+	// as root, and fails with that user's path error and its fix.
 	f := &fetch.Fetcher{Cfg: env.Cfg.Fetch}
+	if u := env.Probe.As; u != nil {
+		f.ReadAs = &diag.Identity{UID: u.UID, User: u.Name, GID: u.GID}
+	}
 	var wg sync.WaitGroup
 	for _, a := range as {
 		if !a.Enabled {
@@ -63,18 +68,6 @@ func checkFetch(ctx context.Context, env *Env) []Finding {
 			e.Setting = env.Cfg.Setting("fetch.failing_after")
 			e.Hint = "fix the cause named above; ebb fetch test " + a.Name + " tries the login now"
 			add(Failed(name, e))
-		}
-		if a.CAFile != "" {
-			if _, err := os.ReadFile(a.CAFile); err != nil {
-				add(Failed(name, diag.PathError("ebb doctor", "open", "read the CA file of fetch account "+a.Name, a.CAFile, err, nil)))
-			} else if u := env.Probe.As; u != nil && !readableBy(a.CAFile, u.UID, u.GID) {
-				// The daemon reads it as server.user, not as root.
-				e := diag.New("open", "read the CA file of fetch account "+a.Name, a.CAFile, syscall.EACCES)
-				e.Found = diag.Describe(a.CAFile)
-				e.Who = &diag.Identity{UID: u.UID, User: u.Name, GID: u.GID}
-				e.Hint = "a CA certificate is public: make it readable by " + u.Name + " (chmod 0644 " + a.CAFile + "), or copy it to a file of its own"
-				add(Failed(name, e))
-			}
 		}
 		if a.OAuth != nil && a.OAuth.RefreshToken == "" && a.OAuth.AccessToken == "" {
 			e := diag.New("token", "log in to fetch account "+a.Name, subject, errors.New("no OAuth2 consent was given yet"))

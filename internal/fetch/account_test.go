@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/directory"
 )
 
 // ebb fetch add's options become an account: default ports by protocol
@@ -146,5 +147,19 @@ func TestReadableBy(t *testing.T) {
 	defer os.Chmod(dir, 0o755)
 	if err := readableBy(f, other); !errors.Is(err, syscall.EACCES) {
 		t.Fatalf("a directory above it 0700: %v; want EACCES", err)
+	}
+	// The fix names the directory, and widens neither it nor the file.
+	a := &directory.FetchAccount{Name: "lab", CAFile: f}
+	fix := caFileError(a, readableBy(f, other), other).(*diag.Error).Fix.String()
+	if !strings.Contains(fix, "the directory "+dir+" is closed to uid 54321") || strings.Contains(fix, "chmod") ||
+		!strings.Contains(fix, "ebb fetch set lab --ca-file THE-COPY") {
+		t.Errorf("fix for a closed directory: %s", fix)
+	}
+	// A key in the file: it stays closed; the certificate goes alone.
+	os.Chmod(dir, 0o755)
+	os.WriteFile(f, []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n"), 0o600)
+	fix = caFileError(a, readableBy(f, other), other).(*diag.Error).Fix.String()
+	if !strings.Contains(fix, "holds a private key") || strings.Contains(fix, "chmod") {
+		t.Errorf("fix for a CA file with a key: %s", fix)
 	}
 }

@@ -3,11 +3,13 @@ package fetch
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -50,7 +52,83 @@ func caFileError(a *directory.FetchAccount, err error, who *diag.Identity) error
 	if who == nil {
 		return diag.PathError(Component+" "+a.Name, "open", doing, a.CAFile, diag.UnwrapPath(err), nil)
 	}
-	return diag.PathErrorAs(Component+" "+a.Name, "open", doing, a.CAFile, diag.UnwrapPath(err), nil, who)
+	de := diag.PathErrorAs(Component+" "+a.Name, "open", doing, a.CAFile, diag.UnwrapPath(err), nil, who)
+	if b, rerr := os.ReadFile(a.CAFile); rerr == nil && holdsKey(b) {
+		// A key kept with the certificate: the file stays closed; the
+		// certificate alone is what --ca-file wants, and it is public.
+		de.SetFix(diag.Because("the file holds a private key besides the certificate, so its access is not widened; --ca-file wants the CA certificate alone, which is public",
+			diag.Say("put the certificate in a file of its own that "+whoName(who)+" can read, then run: ebb fetch set "+a.Name+" --ca-file THAT-FILE")))
+		return de
+	}
+	if dir := closedDirAbove(a.CAFile, who); dir != "" && de.Found != nil && de.Found.Kind == "file" && de.Found.ReadableBy(who) {
+		// The file's own mode lets who read it: a directory above does
+		// not. That directory is not widened (what else is in it?).
+		why := fmt.Sprintf("the directory %s is closed to %s", dir, whoName(who))
+		if diag.IsPublicCertificate(a.CAFile) {
+			why += "; the file holds certificates only, which are public"
+		}
+		de.SetFix(diag.Because(why, diag.Say("copy the file to a directory "+whoName(who)+" can enter, then run: ebb fetch set "+a.Name+" --ca-file THE-COPY")))
+	}
+	return de
+}
+
+// holdsKey reports whether b has a PEM block of a private key.
+func holdsKey(b []byte) bool {
+	for {
+		blk, rest := pem.Decode(b)
+		if blk == nil {
+			return false
+		}
+		if strings.Contains(blk.Type, "PRIVATE KEY") {
+			return true
+		}
+		b = rest
+	}
+}
+
+func whoName(who *diag.Identity) string {
+	if who.User != "" {
+		return who.User
+	}
+	return fmt.Sprintf("uid %d", who.UID)
+}
+
+// closedDirAbove is the first directory above path that who may not
+// search, or "".
+func closedDirAbove(path string, who *diag.Identity) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return ""
+	}
+	var dirs []string
+	for d := filepath.Dir(abs); ; d = filepath.Dir(d) {
+		dirs = append([]string{d}, dirs...)
+		if d == "/" {
+			break
+		}
+	}
+	for _, d := range dirs {
+		var st syscall.Stat_t
+		if err := syscall.Stat(d, &st); err != nil || !permits(&st, who, 0o1) {
+			return d
+		}
+	}
+	return ""
+}
+
+// permits reports whether the mode bits of st give who bits (4 read,
+// 1 search).
+func permits(st *syscall.Stat_t, who *diag.Identity, bits uint32) bool {
+	m := st.Mode & 0o777
+	switch {
+	case who.UID == 0:
+		return true
+	case int(st.Uid) == who.UID:
+		return m&(bits<<6) != 0
+	case int(st.Gid) == who.GID:
+		return m&(bits<<3) != 0
+	}
+	return m&bits != 0
 }
 
 // readableBy reports whether who (a uid and its primary group only, as
@@ -63,39 +141,18 @@ func readableBy(path string, who *diag.Identity) error {
 	if err != nil {
 		return err
 	}
-	allowed := func(st *syscall.Stat_t, bits uint32) bool {
-		m := st.Mode & 0o777
-		switch {
-		case who.UID == 0:
-			return true
-		case int(st.Uid) == who.UID:
-			return m&(bits<<6) != 0
-		case int(st.Gid) == who.GID:
-			return m&(bits<<3) != 0
-		}
-		return m&bits != 0
-	}
-	dirs := []string{}
-	for d := filepath.Dir(abs); ; d = filepath.Dir(d) {
-		dirs = append([]string{d}, dirs...)
-		if d == "/" {
-			break
-		}
-	}
-	for _, d := range dirs {
+	if d := closedDirAbove(abs, who); d != "" {
 		var st syscall.Stat_t
 		if err := syscall.Stat(d, &st); err != nil {
 			return &os.PathError{Op: "open", Path: path, Err: err}
 		}
-		if !allowed(&st, 0o1) {
-			return &os.PathError{Op: "open", Path: path, Err: syscall.EACCES}
-		}
+		return &os.PathError{Op: "open", Path: path, Err: syscall.EACCES}
 	}
 	var st syscall.Stat_t
 	if err := syscall.Stat(abs, &st); err != nil {
 		return &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	if !allowed(&st, 0o4) {
+	if !permits(&st, who, 0o4) {
 		return &os.PathError{Op: "open", Path: path, Err: syscall.EACCES}
 	}
 	return nil
