@@ -61,6 +61,25 @@ type Result struct {
 	Why error
 }
 
+// Queue submits a message from sender ("" is <>) to rcpts, streamed from
+// data, and returns the daemon's queue id, or "pickup:FILE" when the
+// daemon was not there to take it (it takes the file when it starts): the
+// one way ebb's own mail (Sieve redirects and vacation replies of ebb
+// deliver, reports sent by a command) goes through the pickup.
+func (d *Drop) Queue(ctx context.Context, sender string, rcpts []string, data io.Reader) (string, error) {
+	res, err := d.Submit(ctx, &Envelope{From: sender, Recipients: rcpts, Created: time.Now().UTC()}, func(w io.Writer) error {
+		_, err := io.Copy(w, data)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	if res.QueueID != "" {
+		return res.QueueID, nil
+	}
+	return "pickup:" + res.File, nil
+}
+
 // Reply is the daemon's one-line JSON answer on the socket.
 type Reply struct {
 	OK       bool   `json:"ok"`

@@ -250,3 +250,27 @@ func TestFlushAsksTheDaemon(t *testing.T) {
 		t.Errorf("the daemon was asked %q", asked)
 	}
 }
+
+// Drop.Queue, ebb's own mail through the pickup: the daemon's queue id
+// when it takes the message, else "pickup:FILE" for the file it will take.
+func TestDropQueueSaysWhereTheMessageIs(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "pickup")
+	s := &sink{}
+	_, stop := start(t, dir, s)
+	d := &pickup.Drop{Dir: dir, Timeout: 10 * time.Second}
+	id, err := d.Queue(context.Background(), "", []string{"bob@example.test"}, strings.NewReader("Subject: vacation\n\naway\n"))
+	if err != nil || id != "Q1" {
+		t.Fatalf("with the daemon: %q, %v", id, err)
+	}
+	if e := s.got[0]; e.From != "" || e.Recipients[0] != "bob@example.test" || s.data[0] != "Subject: vacation\r\n\r\naway\r\n" {
+		t.Fatalf("queued %+v %q", e, s.data[0])
+	}
+	stop()
+	id, err = d.Queue(context.Background(), "alice@example.test", []string{"bob@example.test"}, strings.NewReader("Subject: later\n\nx\n"))
+	if err != nil || !strings.HasPrefix(id, "pickup:"+dir+"/"+pickup.ReadyPrefix) {
+		t.Fatalf("without the daemon: %q, %v", id, err)
+	}
+	if _, err := os.Stat(strings.TrimPrefix(id, "pickup:")); err != nil {
+		t.Fatalf("the file it names: %v", err)
+	}
+}

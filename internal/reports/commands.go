@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -141,17 +142,7 @@ func SendFromCommand(ctx context.Context, cfg *config.Config, day string, again 
 type pickupOutbox struct{ d *pickup.Drop }
 
 func (o pickupOutbox) Submit(ctx context.Context, from string, to []string, msg []byte) (string, error) {
-	res, err := o.d.Submit(ctx, &pickup.Envelope{From: from, Recipients: to, Created: time.Now().UTC()}, func(w io.Writer) error {
-		_, err := w.Write(msg)
-		return err
-	})
-	if err != nil {
-		return "", err
-	}
-	if res.QueueID != "" {
-		return res.QueueID, nil
-	}
-	return "pickup " + res.File, nil
+	return o.d.Queue(ctx, from, to, bytes.NewReader(msg))
 }
 
 // ReceivedSummary reads the reports of kind received about domain in the

@@ -6,7 +6,6 @@ import (
 	"context"
 	"io"
 	"os"
-	"time"
 
 	"github.com/ebbmail/ebb/internal/bufpool"
 	"github.com/ebbmail/ebb/internal/mailhdr"
@@ -29,18 +28,7 @@ type Outbox interface {
 type PickupOutbox struct{ Drop *pickup.Drop }
 
 func (o PickupOutbox) Send(ctx context.Context, sender string, rcpts []string, data io.Reader) (string, error) {
-	res, err := o.Drop.Submit(ctx, &pickup.Envelope{From: sender, Recipients: rcpts, Created: time.Now().UTC()},
-		func(w io.Writer) error {
-			_, err := io.Copy(w, data)
-			return err
-		})
-	if err != nil {
-		return "", err
-	}
-	if res.QueueID != "" {
-		return res.QueueID, nil
-	}
-	return "pickup:" + res.File, nil
+	return o.Drop.Queue(ctx, sender, rcpts, data)
 }
 
 // redirectReader streams the stored message for a redirect: the file as
