@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ebbmail/ebb/internal/config"
@@ -60,6 +61,11 @@ func checkScanners(ctx context.Context, env *Env) []Finding {
 	}
 	var out []Finding
 	for _, en := range entries {
+		if f := checkSocketAccess(env, en); f != nil {
+			// Root's probe below would pass where ebb serve is refused.
+			out = append(out, *f)
+			continue
+		}
 		out = append(out, checkScanner(ctx, cfg, en)...)
 	}
 	// The running daemon's breakers: a scanner it has stopped asking.
@@ -72,6 +78,33 @@ func checkScanners(ctx context.Context, env *Env) []Finding {
 		out = append(out, Warned(name, e))
 	}
 	return out
+}
+
+// checkSocketAccess: a scanner's Unix socket that server.user may not
+// connect to (the probes run as root, who may).
+func checkSocketAccess(env *Env, en scan.Entry) *Finding {
+	u := env.Probe.As
+	if u == nil {
+		return nil
+	}
+	s := en.Scanner
+	addr := addrOf(s)
+	key := scanKey(s)
+	who := &diag.Identity{UID: u.UID, User: u.Name, GID: u.GID, Group: diag.GroupName(u.GID)}
+	found := scan.SocketDenied(strings.TrimPrefix(addr, "unix:"), who)
+	if found == nil {
+		return nil
+	}
+	addrKey := key + ".address"
+	if key == "scan.milter" {
+		addrKey = "scan.milter.addresses"
+	}
+	e := diag.New("connect", "reach "+s.Name()+" as "+u.Name+" at", addr, syscall.EACCES)
+	e.Who, e.Found = who, found
+	e.Setting = env.Cfg.Setting(addrKey)
+	e.SetFix(scan.SocketFix(found, strings.TrimPrefix(addr, "unix:"), s.Name(), key, who, env.Cfg.Setting(addrKey)))
+	f := Failed("scan", e)
+	return &f
 }
 
 func checkScanner(ctx context.Context, cfg *config.Config, en scan.Entry) []Finding {

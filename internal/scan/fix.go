@@ -29,6 +29,14 @@ func fixFor(en *entry, r *Result) *diag.Fix {
 	case CauseDown:
 		f = diag.Because(fmt.Sprintf("%s does not accept connections at %s", name, addr),
 			diag.Say(fmt.Sprintf("start %s there, or set %s.address to where it listens", name, key)))
+	case CauseDenied:
+		who := diag.Self()
+		if found := SocketDenied(addr, who); found != nil {
+			f = SocketFix(found, addr, name, key, who, nil)
+		} else {
+			f = diag.Because(fmt.Sprintf("%s refused ebb's connection at %s (permission denied)", name, addr),
+				diag.Say(fmt.Sprintf("have %s create its socket so that %s may connect, or set %s.address to its TCP address", name, who, key)))
+		}
 	case CauseTimeout:
 		f = diag.Because(fmt.Sprintf("%s at %s did not answer within %s.timeout (or scan.total_timeout)", name, addr, key),
 			diag.Say(fmt.Sprintf("look at %s's load and log; if its scans are slow but finish, raise %s.timeout", name, key)))

@@ -24,6 +24,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -119,6 +120,7 @@ const (
 	CauseSize         = "size"          // over our max_size
 	CauseScannerLimit = "scanner_limit" // over the scanner's own limit
 	CauseDown         = "down"          // connect failed
+	CauseDenied       = "denied"        // connect refused by the socket's permissions (EACCES)
 	CauseTimeout      = "timeout"
 	CauseProtocol     = "protocol" // an answer we cannot read, or an error reply
 	CauseBreaker      = "breaker"  // the circuit breaker is open
@@ -160,6 +162,8 @@ func failure(r *Result, err error) *Result {
 		r.Cause = CauseProtocol
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 		r.Cause = CauseTimeout
+	case errors.Is(err, errDial) && (errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM)):
+		r.Cause = CauseDenied
 	case errors.Is(err, errDial):
 		r.Cause = CauseDown
 	default:

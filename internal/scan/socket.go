@@ -1,0 +1,110 @@
+package scan
+
+import (
+	"fmt"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/ebbmail/ebb/internal/diag"
+)
+
+// A scanner's Unix socket that the mail user may not connect to (clamd's
+// LocalSocketMode 660 with its own group, a socket directory closed to
+// others) is no scanner that is down: the scanner runs, and only ebb is
+// refused. SocketDenied tells it from the socket's owner, group and mode
+// and the user's groups, as the kernel would decide connect(2) (write on
+// the socket, search on every directory above it; ACLs are not read), so
+// that ebb doctor, run as root, sees what ebb serve will meet.
+
+// SocketDenied returns what refuses who a connection to the Unix socket
+// at addr (the socket or a directory above it), nil when who may connect,
+// addr is not a path, or it cannot be examined (the dial says why).
+func SocketDenied(addr string, who *diag.Identity) *diag.Found {
+	if !strings.HasPrefix(addr, "/") || who == nil || who.UID == 0 {
+		return nil
+	}
+	groups := groupsOf(who)
+	allowed := func(st *syscall.Stat_t, bits uint32) bool {
+		m := st.Mode & 0o777
+		switch {
+		case int(st.Uid) == who.UID:
+			return m&(bits<<6) != 0
+		case groups[int(st.Gid)]:
+			return m&(bits<<3) != 0
+		}
+		return m&bits != 0
+	}
+	p := filepath.Clean(addr)
+	var dirs []string
+	for d := filepath.Dir(p); ; d = filepath.Dir(d) {
+		dirs = append([]string{d}, dirs...)
+		if d == "/" {
+			break
+		}
+	}
+	for _, d := range dirs {
+		var st syscall.Stat_t
+		if syscall.Stat(d, &st) != nil {
+			return nil
+		}
+		if !allowed(&st, 0o1) {
+			return diag.Describe(d)
+		}
+	}
+	var st syscall.Stat_t
+	if syscall.Stat(p, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFSOCK {
+		return nil
+	}
+	if !allowed(&st, 0o2) {
+		return diag.Describe(p)
+	}
+	return nil
+}
+
+// groupsOf is who's primary group and the groups /etc/group gives it (as
+// systemd's User= sets them for ebb serve).
+func groupsOf(who *diag.Identity) map[int]bool {
+	g := map[int]bool{who.GID: true}
+	if who.User == "" {
+		return g
+	}
+	u, err := user.Lookup(who.User)
+	if err != nil {
+		return g
+	}
+	ids, _ := u.GroupIds()
+	for _, id := range ids {
+		if n, err := strconv.Atoi(id); err == nil {
+			g[n] = true
+		}
+	}
+	return g
+}
+
+// SocketFix is the fix for who refused by f (SocketDenied) at the socket
+// addr of the scanner name, configured by key (scan.clamd): when the
+// socket is open to its group and that group is the scanner's own (owner
+// and group of one name, never root's), who joins it; else the scanner
+// must make its socket reachable. Nothing is chmodded: the socket and its
+// directory are the scanner's, recreated at each of its starts.
+func SocketFix(f *diag.Found, addr, name, key string, who *diag.Identity, restart *diag.Setting) *diag.Fix {
+	user := who.User
+	if user == "" {
+		user = "uid " + strconv.Itoa(who.UID)
+	}
+	their := fmt.Sprintf("have %s create its socket so that %s may connect", name, user)
+	if name == "clamd" {
+		their += " (LocalSocketMode 666 in clamd.conf, Debian's default; then restart clamd)"
+	}
+	their += ", or set " + key + ".address to its TCP address"
+	if f.Path == filepath.Clean(addr) && f.Mode&0o020 != 0 && f.GID != 0 && f.Group != "" && f.Group == f.Owner && who.User != "" {
+		return diag.Because(fmt.Sprintf("%s runs, but its socket %s is %s:%s %s and %s is not in group %s", name, addr, f.Owner, f.Group, f.ModeString(), user, f.Group),
+			diag.Command("adduser", who.User, f.Group), diag.Restart(restart)).
+			OrElse(diag.Steps(diag.Say(their)))
+	}
+	return diag.Because(fmt.Sprintf("%s runs, but %s is %s:%s %s, which does not let %s reach its socket %s", name, f.Path, f.Owner, f.Group, f.ModeString(), user, addr),
+		diag.Say(their))
+}
