@@ -17,6 +17,7 @@ import (
 
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/dovecotconf"
 	"github.com/ebbmail/ebb/internal/mailuser"
 )
 
@@ -103,13 +104,13 @@ func checkDovecot(ctx context.Context, env *Env) []Finding {
 			fmt.Errorf("Dovecot's mail_uid is %q, ebb writes them as %s (uid %d)", v.mailUID, env.Cfg.Server.User, uid))
 		e.Found = diag.Describe(env.Cfg.Mail.Root)
 		e.Setting = env.Cfg.Setting("server.user")
-		e.SetFix(dovecotSnippet(env, conf, "it sets mail_uid and mail_gid to server.user"))
+		e.SetFix(dovecotSnippet(env, conf, sqlFile, "it sets mail_uid and mail_gid to server.user"))
 		fs = append(fs, Failed(name, e))
 	} else if uid < v.firstValid || (v.lastValid > 0 && uid > v.lastValid) {
 		e := diag.New("owner", "let Dovecot open the Maildirs in", env.Cfg.Mail.Root,
 			fmt.Errorf("uid %d (%s) is outside Dovecot's first_valid_uid %d / last_valid_uid %d, so every login fails", uid, env.Cfg.Server.User, v.firstValid, v.lastValid))
 		e.Setting = env.Cfg.Setting("server.user")
-		e.SetFix(dovecotSnippet(env, conf, fmt.Sprintf("it sets first_valid_uid = %d", uid)))
+		e.SetFix(dovecotSnippet(env, conf, sqlFile, fmt.Sprintf("it sets first_valid_uid = %d", uid)))
 		fs = append(fs, Failed(name, e))
 	} else if st, err := os.Stat(env.Cfg.Mail.Root); err == nil && int(st.Sys().(*syscall.Stat_t).Uid) != uid {
 		e := diag.New("owner", "let Dovecot open the Maildirs in", env.Cfg.Mail.Root,
@@ -120,7 +121,7 @@ func checkDovecot(ctx context.Context, env *Env) []Finding {
 		// gives ebb a root of its own, and Dovecot the new location.
 		f := diag.Chown(env.Cfg.Mail.Root, e.Setting.MailUser(), e.Setting)
 		if diag.IsSystemPath(env.Cfg.Mail.Root) {
-			f.Then(dovecotSnippet(env, conf, "it names the Maildirs under the new mail.root").Steps...)
+			f.Then(dovecotSnippet(env, conf, sqlFile, "it names the Maildirs under the new mail.root").Steps...)
 		}
 		e.SetFix(f)
 		fs = append(fs, Failed(name, e))
@@ -139,7 +140,7 @@ func checkDovecot(ctx context.Context, env *Env) []Finding {
 	wu, err := user.Lookup(worker)
 	if err != nil {
 		e := diag.New("lookup", "find Dovecot's auth worker user", worker, err)
-		e.SetFix(dovecotSnippet(env, conf, "it sets service auth-worker { user = "+env.Cfg.Server.User+" }"))
+		e.SetFix(dovecotSnippet(env, conf, sqlFile, "it sets service auth-worker { user = "+env.Cfg.Server.User+" }"))
 		return append(fs, Failed(name, e))
 	}
 	wuid, _ := strconv.Atoi(wu.Uid)
@@ -170,7 +171,7 @@ func checkDovecot(ctx context.Context, env *Env) []Finding {
 				// its folder, is not the mail user's.
 				e.SetFix(diag.Chown(c.path, e.Setting.MailUser(), e.Setting))
 			} else {
-				e.SetFix(dovecotSnippet(env, conf, "it runs the auth worker as "+env.Cfg.Server.User))
+				e.SetFix(dovecotSnippet(env, conf, sqlFile, "it runs the auth worker as "+env.Cfg.Server.User))
 			}
 			return append(fs, Failed(name, e))
 		}
@@ -181,17 +182,30 @@ func checkDovecot(ctx context.Context, env *Env) []Finding {
 
 // dovecotSnippet is the fix that installs ebb's Dovecot snippet (docs/
 // dovecot.md) beside Dovecot's configuration conf, and reloads Dovecot;
-// what says what in it matters here.
-func dovecotSnippet(env *Env, conf, what string) *diag.Fix {
+// what says what in it matters here. The snippet names the SQL file
+// Dovecot reads ebb's directory through now (sqlFile), wherever it is,
+// and the reload reaches the Dovecot of conf: both as written work when
+// followed (test/dovecot_snippet_test.go).
+func dovecotSnippet(env *Env, conf, sqlFile, what string) *diag.Fix {
 	snippet := filepath.Join(filepath.Dir(conf), "conf.d", "99-ebb.conf")
 	gen := "ebb dovecot config"
 	if env.Cfg.File != "" && env.Cfg.File != config.DefaultPath {
 		gen += " -c " + shellWord(env.Cfg.File)
 	}
+	if sqlFile != "" && sqlFile != dovecotconf.DefaultSQLConf {
+		gen += " --sql-conf " + shellWord(sqlFile)
+	}
+	reload := diag.Command("doveadm", "reload")
+	if conf != defaultDovecotConfig {
+		reload = diag.Command("doveadm", "-c", conf, "reload")
+	}
 	return diag.Because("install ebb's snippet for Dovecot ("+what+")",
-		diag.Shell(gen+" > "+shellWord(snippet)),
-		diag.Command("doveadm", "reload"))
+		diag.Shell(gen+" > "+shellWord(snippet)), reload)
 }
+
+// defaultDovecotConfig is where Dovecot reads its configuration without
+// -c (and doctor.dovecot_config's default).
+const defaultDovecotConfig = "/etc/dovecot/dovecot.conf"
 
 // orDefault is the config file, or the default path when none was read.
 func orDefault(file string) string {
