@@ -39,6 +39,7 @@ func clusterHosts(t *testing.T, names ...string) []*cluster.Cluster {
 // the next one claims it again; a claim given back (the response could not
 // be queued) lets the next delivery answer.
 func TestClusterVacationClaimedOnceAcrossHosts(t *testing.T) {
+	t.Parallel() // a database of its own, no clock bound
 	hs := clusterHosts(t, "mx1", "mx2", "mx3")
 	ctx := context.Background()
 	now := time.Now()
@@ -87,6 +88,7 @@ func TestClusterVacationClaimedOnceAcrossHosts(t *testing.T) {
 // A duplicate id one host stored is seen by the others until its period
 // ends.
 func TestClusterDuplicateSeenAcrossHosts(t *testing.T) {
+	t.Parallel() // a database of its own, no clock bound
 	hs := clusterHosts(t, "mx1", "mx2")
 	ctx := context.Background()
 	now := time.Now()
@@ -111,6 +113,7 @@ func TestClusterDuplicateSeenAcrossHosts(t *testing.T) {
 // budget: failures at either host count at both, and a wrong password
 // repeated at the other host is known as a repeat (one shared tag key).
 func TestClusterAuthBudgetAcrossHosts(t *testing.T) {
+	t.Parallel() // a database of its own, no clock bound
 	hs := clusterHosts(t, "mx1", "mx2")
 	ctx := context.Background()
 	limits := policy.AuthLimits{MaxPerIP: 10, MaxPerAccount: 4, Window: 15 * time.Minute}
@@ -148,6 +151,7 @@ func TestClusterAuthBudgetAcrossHosts(t *testing.T) {
 // journal.Follow joins the hops: mx1 relayed it to mx2 (NextID), which
 // delivered it. A record the database cannot take goes to the fallback.
 func TestClusterJournalOneStoryAcrossHosts(t *testing.T) {
+	t.Parallel() // a database of its own, no clock bound
 	hs := clusterHosts(t, "mx1", "mx2", "mx3")
 	ctx := context.Background()
 	var fellBack []journal.Record
@@ -206,6 +210,7 @@ func TestClusterJournalOneStoryAcrossHosts(t *testing.T) {
 // see it live, then stopped; a second live host of the same name is
 // reported.
 func TestClusterHostsSeeEachOther(t *testing.T) {
+	t.Parallel() // a database of its own, no clock bound
 	hs := clusterHosts(t, "mx1", "mx2", "mx2")
 	ctx := context.Background()
 	if err := hs[0].Register(ctx, cluster.Facts{MailRoot: "/m1"}); err != nil {
@@ -220,6 +225,11 @@ func TestClusterHostsSeeEachOther(t *testing.T) {
 	list, err := hs[1].Hosts(ctx)
 	if err != nil || len(list) != 2 || !list[0].Live || string(list[0].Queue) != `{"messages":3}` || list[1].Facts.DeliveryHost != "127.0.0.1:25" {
 		t.Fatalf("hosts: %+v %v", list, err)
+	}
+	// The page's and mailq's view: this host marked, each queue read.
+	views, err := hs[1].HostViews(ctx)
+	if err != nil || len(views) != 2 || views[0].Self || !views[1].Self || views[0].Queue.Messages != 3 || !views[0].Live {
+		t.Fatalf("host views from mx2: %+v %v", views, err)
 	}
 	// A second process calling itself mx2 while mx2 lives: both are told
 	// at their next beats, as long as both run.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ebbmail/ebb/internal/cli"
+	"github.com/ebbmail/ebb/internal/cluster"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/pickup"
 	"github.com/ebbmail/ebb/internal/queue"
@@ -75,6 +76,7 @@ func runMailq(c *cli.Call) int {
 	}
 	queue.WriteListing(c.Stdout, l, sum, time.Now())
 	scan.WriteBreakerNotes(c.Stdout, filepath.Join(cfg.Server.DataDir, scan.BreakerFile), time.Now()) // a scanner the daemon is not asking
+	cluster.WriteOtherQueues(c.Ctx, c.Stdout, cfg)                                                    // several hosts: theirs too
 	return 0
 }
 

@@ -3,11 +3,16 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"time"
 
 	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/journal"
+	"github.com/ebbmail/ebb/internal/tide"
 )
 
 // JournalOf is the journal `ebb explain` reads under cfg: this host's
@@ -46,4 +51,39 @@ func SieveStateFor(ctx context.Context, cfg *config.Config, dir *directory.Direc
 		return nil, err
 	}
 	return c.SieveState(), nil
+}
+
+// WriteOtherQueues adds to mailq under cfg, with several hosts sharing
+// state, the other hosts' queues as each published it at its last
+// heartbeat (the queue page shows the same). Nothing without shared state
+// or before a host made the shared tables; not reading them is said, and
+// does not fail mailq.
+func WriteOtherQueues(ctx context.Context, w io.Writer, cfg *config.Config) {
+	if !Enabled(cfg) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	hosts, err := queuesOf(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(w, "\nThe other hosts' queues could not be read: %s\n", diag.From(err, "ebb mailq", "").Sentence())
+		return
+	}
+	tide.WriteHosts(w, hosts)
+}
+
+func queuesOf(ctx context.Context, cfg *config.Config) ([]tide.HostView, error) {
+	dir, err := directory.OpenForReading(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer dir.Close()
+	c, err := Attach(ctx, dir, HostName(cfg))
+	if errors.Is(err, ErrNoTables) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c.HostViews(ctx)
 }

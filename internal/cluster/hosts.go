@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ebbmail/ebb/internal/safeio"
+	"github.com/ebbmail/ebb/internal/tide"
 )
 
 // HeartbeatEvery is how often a running host says it is alive, with its
@@ -201,4 +202,21 @@ func (c *Cluster) Keeper(ctx context.Context, queue func() any, journalRetention
 		case <-beat.C:
 		}
 	}
+}
+
+// HostViews are every host with the queue it published, for the queue
+// page and mailq (this host marked Self).
+func (c *Cluster) HostViews(ctx context.Context) ([]tide.HostView, error) {
+	hs, err := c.Hosts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := c.now()
+	out := make([]tide.HostView, 0, len(hs))
+	for _, h := range hs {
+		v := tide.HostView{Name: h.Name, Live: h.Live, Self: h.Name == c.host, State: tide.HostState(h.Live, h.Stopped, h.Seen, now), Page: h.Facts.Page}
+		json.Unmarshal(h.Queue, &v.Queue)
+		out = append(out, v)
+	}
+	return out, nil
 }

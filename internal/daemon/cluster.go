@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -108,21 +107,11 @@ func (d *daemon) otherHosts() func() []tide.HostView {
 	return func() []tide.HostView {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		hs, err := d.cluster.Hosts(ctx)
+		hs, err := d.cluster.HostViews(ctx)
 		if err != nil {
 			return []tide.HostView{{Name: "?", State: err.Error()}}
 		}
-		now := time.Now()
-		var out []tide.HostView
-		for _, h := range hs {
-			v := tide.HostView{Name: h.Name, Live: h.Live, State: tide.HostState(h.Live, h.Stopped, h.Seen, now), Page: h.Facts.Page}
-			if h.Name == d.cluster.Host() {
-				v.Name += " (this host)"
-			}
-			json.Unmarshal(h.Queue, &v.Queue)
-			out = append(out, v)
-		}
-		return out
+		return hs
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/ebbmail/ebb/internal/policy"
 	"github.com/ebbmail/ebb/internal/queue"
 	"github.com/ebbmail/ebb/internal/smtpd"
+	"github.com/ebbmail/ebb/internal/tide"
 )
 
 // submission is what ebb serve runs for issue 5: the submission listeners
@@ -196,6 +197,9 @@ func (d *daemon) startPickup(ctx context.Context) {
 			return err
 		}
 		queue.WriteListing(w, l, queue.Summarize(l), time.Now())
+		if hosts := d.otherHosts(); hosts != nil {
+			tide.WriteHosts(w, hosts()) // several hosts: theirs too (cluster.go)
+		}
 		return nil
 	}
 	go func() {

@@ -2,7 +2,9 @@ package tide
 
 import (
 	"fmt"
+	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/ebbmail/ebb/internal/diag"
@@ -76,13 +78,55 @@ func Summarize(st queue.Stats, l *queue.Listing, err error, now time.Time) Summa
 	return s
 }
 
-// HostView is another host of the cluster on the page.
+// HostView is one host of the cluster on the page and in mailq.
 type HostView struct {
 	Name  string
 	State string // "live, heard of 3s ago", "stopped at …", "gone: not heard of since …"
 	Live  bool
+	Self  bool // the host showing it
 	Queue Summary
 	Page  string // its own page's address, when it published one
+}
+
+// WriteHosts writes the other hosts' queues as mailq shows them after
+// this host's own: each host's state and counts, why its mail waits (with
+// the fix), and its oldest messages (ebb explain ID on any host tells
+// their story). The summaries are what each host published at its last
+// heartbeat.
+func WriteHosts(w io.Writer, hosts []HostView) {
+	var others []HostView
+	for _, h := range hosts {
+		if !h.Self {
+			others = append(others, h)
+		}
+	}
+	if len(others) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nThe other hosts' queues (as each published it at its last heartbeat):\n")
+	for _, h := range others {
+		q := h.Queue
+		counts := "no messages"
+		if q.Messages > 0 {
+			counts = fmt.Sprintf("%d %s, %d deferred, %d pending", q.Messages, diag.Plural(q.Messages, "message"), q.Deferred, q.Pending)
+			if q.Held > 0 {
+				counts += fmt.Sprintf(", %d held", q.Held)
+			}
+		}
+		fmt.Fprintf(w, "%s (%s): %s\n", h.Name, h.State, counts)
+		if q.ListError != "" {
+			fmt.Fprintf(w, "  its queue could not be listed: %s\n", q.ListError)
+		}
+		for _, c := range q.Causes {
+			fmt.Fprintf(w, "  %d %s: %s\n", c.Count, c.State, c.Reason)
+			if c.Hint != "" {
+				fmt.Fprintf(w, "    fix: %s\n", c.Hint)
+			}
+		}
+		for _, o := range q.Oldest {
+			fmt.Fprintf(w, "  %s  %s  age %s  from <%s> waiting for %s\n", o.ID, o.Size, o.Age, o.From, strings.Join(o.Waiting, ", "))
+		}
+	}
 }
 
 // HostState says how a host stands, for HostView.State.

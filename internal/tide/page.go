@@ -318,7 +318,7 @@ code{font-size:.9em;word-break:break-all}
 {{end}}</table>{{else}}<p>The queue is empty.</p>{{end}}
 {{if .Hosts}}<h2>Every host's queue</h2>
 <table id="hosts"><tr><th style="width:11em">host</th><th style="width:8em">queue</th><th>why mail waits · oldest</th></tr>
-{{range .Hosts}}<tr class="host"><td><b>{{.Name}}</b><br><span class="{{if .Live}}muted{{else}}bad{{end}}">{{.State}}</span>{{if .Page}}<br><span class="muted">page {{.Page}}</span>{{end}}</td>
+{{range .Hosts}}<tr class="host"><td><b>{{.Name}}{{if .Self}} (this host){{end}}</b><br><span class="{{if .Live}}muted{{else}}bad{{end}}">{{.State}}</span>{{if .Page}}<br><span class="muted">page {{.Page}}</span>{{end}}</td>
 <td>{{.Queue.Messages}} {{plural .Queue.Messages "message"}}<br>{{.Queue.Deferred}} deferred<br>{{.Queue.Pending}} pending</td>
 <td>{{if .Queue.ListError}}<span class="bad">{{.Queue.ListError}}</span><br>{{end}}{{range .Queue.Causes}}<span class="reason">{{.Count}} {{.State}}: {{.Reason}}</span>{{if .Hint}} <span class="fix">fix: {{.Hint}}</span>{{end}}<br>{{end}}{{range .Queue.Oldest}}{{if $.HasExplain}}<a href="/explain/{{.ID}}">{{.ID}}</a>{{else}}{{.ID}}{{end}} {{.Age}} &lt;{{.From}}&gt; → {{join .Waiting ", "}}<br>{{end}}</td></tr>
 {{end}}</table>{{end}}
