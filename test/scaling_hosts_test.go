@@ -154,6 +154,7 @@ func logs(hs ...*mhost) string {
 // MX stays empty.
 func TestScalingMXRelaysHostedMailToTheDeliveryHost(t *testing.T) {
 	harness.RequireRoot(t)
+	t.Parallel() // its own database, addresses and dirs; no clock bound
 	u := harness.Unprivileged(t)
 	dsn := harness.SharedPostgres(t).NewDatabase(t)
 	store := newMHost(t, u, dsn, "store", "127.0.0.12", mhostOpts{})
@@ -193,6 +194,20 @@ func TestScalingMXRelaysHostedMailToTheDeliveryHost(t *testing.T) {
 	for _, want := range []string{"the delivery host (mail.delivery_host) does not accept connections", "start ebb serve there"} {
 		if !strings.Contains(mailq, want) {
 			t.Errorf("mailq lacks %q:\n%s", want, mailq)
+		}
+	}
+	// mailq on the delivery host (stopped: mailq reads files and the
+	// database) shows the MX's queue too, as the MX last published it.
+	var other string
+	waitFor(t, 30*time.Second, "mailq on the delivery host shows the MX's waiting message", func() bool {
+		other = store.ebb("mailq").Stdout
+		return strings.Contains(other, "mx.example.test (live") && strings.Contains(other, "1 message, 1 deferred")
+	}, func() string { return other })
+	for _, want := range []string{"Mail queue is empty", "The other hosts' queues", "1 deferred: cannot deliver to",
+		"fix: the delivery host (mail.delivery_host) does not accept connections: start ebb serve there",
+		"from <alice@example.org> waiting for bob@example.test"} {
+		if !strings.Contains(other, want) {
+			t.Errorf("mailq on the delivery host lacks %q:\n%s", want, other)
 		}
 	}
 	// doctor on the MX says the same before anything waits.
@@ -255,9 +270,25 @@ func TestScalingThreeHostsOneMailSystem(t *testing.T) {
 if duplicate { discard; stop; }
 vacation :days 1 :addresses ["bob@example.test"] "Away until Monday.";
 `)
+	// The fetch account, its remote mailbox empty until the fetch part
+	// below: a host takes its lease as it starts (accounts added while
+	// they run are seen at their next reading of the accounts, 30 s).
+	remote := harness.StartRemoteDovecot(t, map[string]string{"eve": "pw-e"}, "")
+	add := harness.Run(t, harness.AsUser(exec.Command(harness.Ebb(t), "fetch", "add", "-c", mx3.conf, "eve", "--server", remote.IMAPS,
+		"--user", "eve", "--to", "frank@example.test", "--ca-file", remote.CACert, "--after", "delete"), u), []byte("pw-e\n"))
+	if add.Code != 0 {
+		t.Fatalf("ebb fetch add: %d\n%s%s", add.Code, add.Stdout, add.Stderr)
+	}
+	began := time.Now()
+	mark := began
+	phase := func(what string) { // where the test's time goes (CI's budget)
+		t.Logf("%-40s %6s (%s in all)", what, time.Since(mark).Round(10*time.Millisecond), time.Since(began).Round(10*time.Millisecond))
+		mark = time.Now()
+	}
 	for _, h := range hosts {
 		h.start()
 	}
+	phase("three hosts started")
 	md := func(local string) string { return filepath.Join(root, "example.test", local, "Maildir") }
 	delivered := func(h *mhost, query string) int {
 		return strings.Count(h.ebb("explain", query).Stdout, "delivered to <")
@@ -285,6 +316,7 @@ vacation :days 1 :addresses ["bob@example.test"] "Away until Monday.";
 	}
 	t.Logf("ebb explain %s on mx3:\n%s", qid, story)
 
+	phase("one story across hosts")
 	// Vacation: carol writes to bob through mx2, then mx3, then mx1 (which
 	// relays to mx2): one response.
 	for i, h := range []*mhost{mx2, mx3, mx1} {
@@ -327,6 +359,7 @@ vacation :days 1 :addresses ["bob@example.test"] "Away until Monday.";
 		}
 	}
 
+	phase("vacation and duplicate")
 	// Every host's queue on each host's page, named.
 	page := httpGet(t, "http://"+mx3.metrics+"/")
 	for _, want := range []string{"Every host's queue", "mx1.example.test", "mx2.example.test", "mx3.example.test (this host)", "live, heard of"} {
@@ -352,6 +385,7 @@ vacation :days 1 :addresses ["bob@example.test"] "Away until Monday.";
 		}
 	}
 
+	phase("queue page, doctor")
 	// AUTH: guesses at mx2 count at mx3.
 	guess := func(h *mhost, pass string) int {
 		c := dialSMTP(t, "127.0.9.9", h.sub, false)
@@ -374,17 +408,17 @@ vacation :days 1 :addresses ["bob@example.test"] "Away until Monday.";
 	// during the fetch; another takes the account over within the lease
 	// and its look interval; every message reaches frank exactly once but
 	// those in flight at the kill (counted); the server copies all go.
-	remote := harness.StartRemoteDovecot(t, map[string]string{"eve": "pw-e"}, "")
-	const n = 400
-	remote.Put(t, "eve", "INBOX", remoteMsgs(n, 1, "fetched", 16<<10)...)
-	add := harness.Run(t, harness.AsUser(exec.Command(harness.Ebb(t), "fetch", "add", "-c", mx3.conf, "eve", "--server", remote.IMAPS,
-		"--user", "eve", "--to", "frank@example.test", "--ca-file", remote.CACert, "--after", "delete"), u), []byte("pw-e\n"))
-	if add.Code != 0 {
-		t.Fatalf("ebb fetch add: %d\n%s%s", add.Code, add.Stdout, add.Stderr)
-	}
+	phase("AUTH guesses")
 	frank := md("frank")
 	var owner fetchOwner
-	waitFor(t, 60*time.Second, "a host takes the account and fetches", func() bool {
+	waitFor(t, 60*time.Second, "a host holds the account's lease", func() bool {
+		owner = fetchOwnerOf(t, mx2, "eve")
+		return owner.Host != ""
+	}, func() string { return mx2.ebb("fetch", "list").Stdout + logs(hosts...) })
+	const n = 400
+	remote.Put(t, "eve", "INBOX", remoteMsgs(n, 1, "fetched", 16<<10)...)
+	phase("remote mailbox filled")
+	waitFor(t, 60*time.Second, "the holder fetches", func() bool {
 		owner = fetchOwnerOf(t, mx2, "eve")
 		return owner.Host != "" && maildirCount(frank) >= 40
 	}, func() string { return mx2.ebb("fetch", "list").Stdout + logs(hosts...) })
@@ -397,6 +431,7 @@ vacation :days 1 :addresses ["bob@example.test"] "Away until Monday.";
 	if victim == nil {
 		t.Fatalf("the owner %q is none of the hosts", owner.Host)
 	}
+	phase("fetch until the kill")
 	victim.srv.Kill()
 	killed := time.Now()
 	spool := idsIn(t, filepath.Join(victim.dir, "spool", "queue"))
@@ -450,6 +485,7 @@ vacation :days 1 :addresses ["bob@example.test"] "Away until Monday.";
 		t.Errorf("ebb fetch list does not name the owner %s:\n%s", next.Host, l)
 	}
 	// The killed host comes back and delivers what its spool held.
+	phase("takeover after the kill")
 	victim.start()
 	waitFor(t, 240*time.Second, "every message fetched, delivered and off the server", func() bool {
 		return len(idsIn(t, filepath.Join(frank, "new"), filepath.Join(frank, "cur"))) == n && remote.Count("eve", "INBOX") == 0
@@ -467,6 +503,7 @@ vacation :days 1 :addresses ["bob@example.test"] "Away until Monday.";
 	if len(got) != n || dups > 1+queueDups {
 		t.Errorf("frank has %d distinct messages (want %d) and %d duplicates (at most 1 + %d)", len(got), n, dups, queueDups)
 	}
+	phase("every message delivered, queues empty")
 	// A clean stop gives the lease back: another host takes it at once.
 	cur := fetchOwnerOf(t, victim, "eve")
 	var holder *mhost
@@ -494,6 +531,7 @@ vacation :days 1 :addresses ["bob@example.test"] "Away until Monday.";
 	if d := after.Since.Sub(stopped); d > lease/5+2*time.Second {
 		t.Errorf("takeover after a clean stop took %s; want within the look interval %s (+2s)", d, lease/5)
 	}
+	phase("clean stop handover")
 }
 
 // fetchOwner is an account's owner as ebb fetch list --json says.
