@@ -125,7 +125,6 @@ func (c *Clamd) scanOn(ctx context.Context, conn net.Conn, m *Message, r *Result
 	f, _, err := m.Open()
 	if err != nil {
 		r = failure(r, err)
-		r.Cause, r.Detail = CauseIO, "cannot read the spool file"
 		return r, true, false
 	}
 	defer f.Close()
@@ -154,9 +153,7 @@ func (c *Clamd) scanOn(ctx context.Context, conn net.Conn, m *Message, r *Result
 	}
 	if errors.Is(werr, errSpool) {
 		// Never call a stream we could not send in full clean.
-		r = failure(r, werr)
-		r.Cause, r.Detail = CauseIO, "cannot read the spool file"
-		return r, false, false
+		return failure(r, werr), false, false
 	}
 	r = parseClamdReply(r, stripSessionID(reply))
 	return r, werr == nil && (r.Status == Clean || r.Status == Infected), false
@@ -175,8 +172,6 @@ func stripSessionID(reply string) string {
 	}
 	return rest
 }
-
-var errSpool = errors.New("reading the spool file")
 
 func writeInstream(w io.Writer, f io.Reader) error {
 	bw := bufio.NewWriterSize(w, chunkSize+4)

@@ -148,7 +148,7 @@ func (e *Engine) Scan(ctx context.Context, m *Message, sel Select) *Report {
 func (e *Engine) scanOne(ctx context.Context, en *entry, m *Message, size int64, serr error) *Result {
 	name := en.Scanner.Name()
 	if serr != nil {
-		return &Result{Scanner: name, Kind: en.Scanner.Kind(), Status: Failed, Cause: CauseIO, Detail: "cannot read the spool file", Err: serr}
+		return failure(&Result{Scanner: name, Kind: en.Scanner.Kind()}, serr) // errSpool
 	}
 	if en.MaxSize > 0 && size > en.MaxSize {
 		// Never a truncated stream called clean: not sent at all.

@@ -121,9 +121,7 @@ func (m *Milter) Scan(ctx context.Context, msg *Message) *Result {
 	defer cancel()
 	f, _, err := msg.Open()
 	if err != nil {
-		r = failure(r, err)
-		r.Cause, r.Detail = CauseIO, "cannot read the spool file"
-		return r
+		return failure(r, err)
 	}
 	defer f.Close()
 	s, d, err := m.session(ctx)

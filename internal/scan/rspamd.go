@@ -69,9 +69,7 @@ func (r *Rspamd) Scan(ctx context.Context, m *Message) *Result {
 	defer cancel()
 	f, size, err := m.Open()
 	if err != nil {
-		res = failure(res, err)
-		res.Cause, res.Detail = CauseIO, "cannot read the spool file"
-		return res
+		return failure(res, err)
 	}
 	defer f.Close()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url("/checkv2"), f)

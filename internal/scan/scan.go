@@ -74,12 +74,12 @@ func (m *Message) Open() (io.ReadCloser, int64, error) {
 	}
 	f, err := os.Open(m.Path)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, fmt.Errorf("%w: %w", errSpool, err)
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, 0, err
+		return nil, 0, fmt.Errorf("%w: %w", errSpool, err)
 	}
 	return readCloser{io.MultiReader(strings.NewReader(m.Prefix), f), f}, st.Size() + int64(len(m.Prefix)), nil
 }
@@ -96,7 +96,7 @@ func (m *Message) Size() (int64, error) {
 	}
 	st, err := os.Stat(m.Path)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("%w: %w", errSpool, err)
 	}
 	return st.Size() + int64(len(m.Prefix)), nil
 }
@@ -153,11 +153,19 @@ type Result struct {
 // Field is one header field a scanner asks to add.
 type Field struct{ Name, Value string }
 
+// errSpool marks a failure to read the message itself (Open, Size, or
+// reading it while it is sent): failure makes it CauseIO.
+var errSpool = errors.New("reading the spool file")
+
 // failure makes a Failed result from err, classifying its cause.
 func failure(r *Result, err error) *Result {
 	r.Status, r.Err = Failed, err
 	var pe *protocolError
 	switch {
+	case errors.Is(err, errSpool):
+		// Our trouble, not the scanner's: the one sentence for it.
+		r.Cause, r.Detail = CauseIO, "cannot read the spool file"
+		return r
 	case errors.As(err, &pe):
 		r.Cause = CauseProtocol
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):

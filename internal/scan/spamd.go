@@ -28,11 +28,7 @@ func (s *Spamd) Scan(ctx context.Context, m *Message) *Result {
 	r := &Result{Scanner: s.Name(), Kind: Spam}
 	rep, err := s.request(ctx, "SYMBOLS", m)
 	if err != nil {
-		r = failure(r, err)
-		if errors.Is(err, errSpool) {
-			r.Cause, r.Detail = CauseIO, "cannot read the spool file"
-		}
-		return r
+		return failure(r, err)
 	}
 	r.Score, r.Required = rep.score, rep.required
 	r.Status = Ham
@@ -63,7 +59,7 @@ func (s *Spamd) request(ctx context.Context, verb string, m *Message) (*spamdRep
 	defer cancel()
 	f, size, err := m.Open()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errSpool, err)
+		return nil, err // errSpool
 	}
 	defer f.Close()
 	conn, err := dial(ctx, s.Addr)
