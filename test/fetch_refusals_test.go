@@ -277,6 +277,19 @@ func TestFetchEveryLocalRefusalLeavesTheMessageOnTheServer(t *testing.T) {
 	} else if r := e.ebbAsUser("explain", "-c", e.Conf, m[1]); r.Code != 0 || !strings.Contains(r.Stdout, "stays on that server") {
 		t.Errorf("ebb explain %s: exit %d\n%s%s", m[1], r.Code, r.Stdout, r.Stderr)
 	}
+	// A notice's reader gets the reason an SMTP client would, never a local
+	// path, owner or setting (principle 1): the story has those.
+	whys := regexp.MustCompile(`(?m)^   Why: .*$`).FindAllString(noticed(), -1)
+	for _, want := range []string{"Mailbox full", "Mail forwarding loop", "Message too big for this system", "virus", "spam", "not here", "Delivery time expired"} {
+		if !strings.Contains(strings.Join(whys, "\n"), want) {
+			t.Errorf("no notice says why in the words %q:\n%s", want, strings.Join(whys, "\n"))
+		}
+	}
+	for _, local := range []string{e.Dir, e.Remote.Dir, "running as", "ebb.toml", "Fix:"} {
+		if strings.Contains(noticed(), local) {
+			t.Errorf("a notice tells %q:\n%s", local, strings.Join(whys, "\n"))
+		}
+	}
 	// A notice reaches the owner too when the owner's mailbox can take it.
 	if own := strings.Join(e.messages("dmain"), "\n"); !strings.Contains(own, "stayed on 127.0.0.1") {
 		t.Errorf("no notice in the owner's mailbox")

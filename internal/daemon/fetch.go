@@ -102,31 +102,34 @@ func (o *fetchOutcomes) observe(e queue.Event) {
 	if !strings.HasPrefix(e.Session, fetchSession) {
 		return
 	}
-	var outcome, reason, ref string
+	// reason is the whole sentence (ebb fetch list, the log); public is
+	// what the notice tells people (fetch.PublicReason: no local path).
+	var outcome, reason, public, ref string
 	switch e.Kind {
 	case queue.EvDelivered:
 		outcome = directory.OutcomeDelivered
 	case queue.EvFailed, queue.EvExpired:
 		outcome = directory.OutcomeRefused
 		if e.Error != nil {
-			reason, ref = e.Error.Sentence(), e.Error.Ref
+			reason, public, ref = e.Error.Sentence(), fetch.PublicReason(e.Error), e.Error.Ref
 		}
 	case queue.EvDeferred:
 		outcome = directory.OutcomeDeferred
 		if e.Error != nil {
-			reason, ref = "it waits in the queue: "+e.Error.Sentence(), e.Error.Ref
+			reason, public, ref = "it waits in the queue: "+e.Error.Sentence(), "it waits in the queue: "+fetch.PublicReason(e.Error), e.Error.Ref
 		}
 	case queue.EvRemoved:
 		if e.Note == "done" {
 			return
 		}
 		outcome, reason = directory.OutcomeRefused, "it was removed from the queue ("+e.Note+") before it was delivered"
+		public = "it was removed from the queue here before it was delivered"
 	default:
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := o.dir.RecordFetchOutcome(ctx, e.QueueID, outcome, reason, ref); err != nil {
+	if err := o.dir.RecordFetchOutcome(ctx, e.QueueID, outcome, reason, public, ref); err != nil {
 		o.log("cannot record how a fetched message's delivery ended: its server copy stays, and it is reported as skipped at the next pass",
 			"queue_id", e.QueueID, "outcome", outcome, "err", err)
 	}

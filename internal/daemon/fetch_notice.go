@@ -70,7 +70,13 @@ func (s *fetchSink) noticeText(n fetch.Notice, rcpts []string, now time.Time) st
 		if m.Summary != "" {
 			line("   %s", m.Summary)
 		}
-		line("   Why: %s", m.Reason)
+		// The public reason only: the notice goes to the mailbox's owner,
+		// who gets no local path (principle 1); the story has the rest.
+		why := m.Public
+		if why == "" {
+			why = "not delivered here"
+		}
+		line("   Why: %s", why)
 		id := m.QueueID
 		if id == "" {
 			id = m.Ref

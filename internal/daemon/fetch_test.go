@@ -60,16 +60,23 @@ func TestFetchNoticeText(t *testing.T) {
 	a := &directory.FetchAccount{Name: "work", Protocol: "imap", Host: "imap.example.net", Port: 993, Username: "alice", Mailbox: "alice@example.com"}
 	n := fetch.Notice{Account: a, Server: "imap.example.net:993", Messages: []directory.FetchedMessage{
 		{Folder: "INBOX", UIDValidity: 7, UID: "42", Size: 2048, Summary: "From: carol@example.org; Subject: hi",
-			Reason: "ebb serve: cannot deliver to alice@example.com: mail forwarding loop", QueueID: "QID1"},
-		{Folder: "INBOX", UIDValidity: 7, UID: "43", Size: 300 << 10, Reason: "over smtp.max_message_size", Ref: "REF2"},
+			Reason: "ebb serve: cannot deliver to /var/vmail/example.com/alice/Maildir: mailbox is over quota (running as uid 998 vmail)",
+			Public: "Mailbox full", QueueID: "QID1"},
+		{Folder: "INBOX", UIDValidity: 7, UID: "43", Size: 300 << 10, Reason: "over smtp.max_message_size in /etc/ebb/ebb.toml", Ref: "REF2"},
 	}}
 	text := s.noticeText(n, []string{"alice@example.com", "postmaster@example.com"}, time.Unix(0, 0))
 	for _, want := range []string{"From: Mail Delivery System <MAILER-DAEMON@mx.example.test>\r\n", "To: <alice@example.com>\r\n",
 		"Cc: <postmaster@example.com>\r\n", "Auto-Submitted: auto-generated\r\n", "Subject: 2 messages from work stayed on imap.example.net",
-		"1. folder INBOX, UID 42 (UIDVALIDITY 7), 2.0 KiB\r\n", "From: carol@example.org; Subject: hi", "Why: ebb serve: cannot deliver",
+		"1. folder INBOX, UID 42 (UIDVALIDITY 7), 2.0 KiB\r\n", "From: carol@example.org; Subject: hi", "Why: Mailbox full\r\n", "Why: not delivered here\r\n",
 		"Story: ebb explain QID1", "Story: ebb explain REF2", "ebb fetch retry work 42", "ebb fetch retry work 43"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the notice lacks %q:\n%s", want, text)
+		}
+	}
+	// A notice's reader gets no local path: the story has the rest.
+	for _, local := range []string{"/var/vmail", "/etc/ebb", "uid 998", "running as"} {
+		if strings.Contains(text, local) {
+			t.Errorf("the notice tells %q:\n%s", local, text)
 		}
 	}
 	if strings.Contains(text, "\n\n") && !strings.Contains(text, "\r\n\r\n") {

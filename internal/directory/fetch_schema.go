@@ -99,3 +99,13 @@ var fetchOutcomeMigration = []string{
 var fetchHostMigration = []string{
 	`ALTER TABLE fetch_seen ADD COLUMN queue_host TEXT NOT NULL DEFAULT ''`,
 }
+
+// fetchPublicMigration (schema version 5) keeps, beside a skipped
+// message's reason (the whole sentence, with local paths, for ebb fetch
+// list and the log), what may be told to the people its notice goes to:
+// the refusal's public text (diag.Error.Public, as an SMTP client would
+// read it), never a local path (principle 1); the ref leads to the rest.
+var fetchPublicMigration = []string{
+	`ALTER TABLE fetch_seen ADD COLUMN public TEXT NOT NULL DEFAULT ''`,
+	`ALTER TABLE fetch_outcomes ADD COLUMN public TEXT NOT NULL DEFAULT ''`,
+}

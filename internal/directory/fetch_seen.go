@@ -51,6 +51,10 @@ type FetchedMessage struct {
 	// sentence with the fix); Ref is the reference ebb explain knows it by.
 	Reason string
 	Ref    string
+	// Public is the reason as the notice tells it to people: the
+	// refusal's public text, no local path ("" for rows from before
+	// schema version 5).
+	Public string
 	// Summary is its From, Subject, Date and Message-ID, for the notice
 	// and ebb fetch list.
 	Summary  string
@@ -58,7 +62,7 @@ type FetchedMessage struct {
 	At       time.Time
 }
 
-const fetchSeenColumns = `folder, uidvalidity, uid, hash, digest, size, queue_id, state, removed, reason, ref, summary, notified, at, queue_host`
+const fetchSeenColumns = `folder, uidvalidity, uid, hash, digest, size, queue_id, state, removed, reason, ref, summary, notified, at, queue_host, public`
 
 func scanFetched(r interface{ Scan(...any) error }) (FetchedMessage, error) {
 	var m FetchedMessage
@@ -66,7 +70,7 @@ func scanFetched(r interface{ Scan(...any) error }) (FetchedMessage, error) {
 	var removed, notified int
 	var state string
 	err := r.Scan(&m.Folder, &uv, &m.UID, &m.Hash, &m.Digest, &m.Size, &m.QueueID, &state, &removed, &m.Reason, &m.Ref,
-		&m.Summary, &notified, &at, &m.QueueHost)
+		&m.Summary, &notified, &at, &m.QueueHost, &m.Public)
 	m.UIDValidity, m.State, m.Removed, m.Notified, m.At = uint32(uv), FetchState(state), removed != 0, notified != 0, time.Unix(at, 0)
 	return m, err
 }
@@ -100,14 +104,14 @@ func (d *Directory) RecordFetched(ctx context.Context, account string, m Fetched
 		at = m.At.Unix()
 	}
 	_, err := d.db.ExecContext(ctx, d.q(`INSERT INTO fetch_seen (account, `+fetchSeenColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (account, folder, uidvalidity, uid) DO UPDATE SET hash = excluded.hash, digest = excluded.digest,
 			size = excluded.size, queue_id = excluded.queue_id, state = excluded.state, removed = excluded.removed,
 			reason = excluded.reason, ref = excluded.ref, summary = excluded.summary, notified = excluded.notified, at = excluded.at,
-			queue_host = excluded.queue_host
+			queue_host = excluded.queue_host, public = excluded.public
 		WHERE fetch_seen.state = 'retry'`),
 		account, m.Folder, int64(m.UIDValidity), m.UID, m.Hash, m.Digest, m.Size, m.QueueID, string(m.State), boolInt(m.Removed),
-		m.Reason, m.Ref, m.Summary, boolInt(m.Notified), at, m.QueueHost)
+		m.Reason, m.Ref, m.Summary, boolInt(m.Notified), at, m.QueueHost, m.Public)
 	return d.dbError("record a fetched message", err)
 }
 
@@ -199,9 +203,9 @@ func (d *Directory) MarkNotified(ctx context.Context, account string, keys []Fet
 }
 
 // SkipFetched turns recorded messages (queued ones whose outcome was
-// lost) into skipped ones, with why.
-func (d *Directory) SkipFetched(ctx context.Context, account string, keys []FetchedKey, reason, ref string) error {
-	return d.updateFetched(ctx, "record a skipped message", account, `state = 'skipped', reason = ?, ref = ?, notified = 0`, keys, reason, ref)
+// lost) into skipped ones, with why (reason; public for the notice).
+func (d *Directory) SkipFetched(ctx context.Context, account string, keys []FetchedKey, reason, public, ref string) error {
+	return d.updateFetched(ctx, "record a skipped message", account, `state = 'skipped', reason = ?, public = ?, ref = ?, notified = 0`, keys, reason, public, ref)
 }
 
 // ForgetFetched removes the records of messages that are gone from the
@@ -228,7 +232,7 @@ func (d *Directory) ForgetFetched(ctx context.Context, account string, keys []Fe
 // uids is empty): the next pass fetches them as new ones. It returns how
 // many it changed.
 func (d *Directory) RetryFetched(ctx context.Context, account string, uids []string) (int, error) {
-	q := `UPDATE fetch_seen SET state = 'retry', reason = '', ref = '', notified = 0 WHERE account = ? AND state = 'skipped'`
+	q := `UPDATE fetch_seen SET state = 'retry', reason = '', public = '', ref = '', notified = 0 WHERE account = ? AND state = 'skipped'`
 	args := []any{account}
 	if len(uids) > 0 {
 		marks := make([]string, len(uids))
@@ -254,12 +258,14 @@ const (
 )
 
 // RecordFetchOutcome records what the queue said about the fetched
-// message queueID. A final outcome is never replaced; a deferral only by
-// a later one.
-func (d *Directory) RecordFetchOutcome(ctx context.Context, queueID, outcome, reason, ref string) error {
-	_, err := d.db.ExecContext(ctx, d.q(`INSERT INTO fetch_outcomes (queue_id, state, reason, ref, at) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (queue_id) DO UPDATE SET state = excluded.state, reason = excluded.reason, ref = excluded.ref, at = excluded.at
-		WHERE fetch_outcomes.state = 'deferred'`), queueID, outcome, reason, ref, nowUnix())
+// message queueID: the outcome, the reason (the whole sentence), its
+// public text (no local path: FetchedMessage.Public) and ref. A final
+// outcome is never replaced; a deferral only by a later one.
+func (d *Directory) RecordFetchOutcome(ctx context.Context, queueID, outcome, reason, public, ref string) error {
+	_, err := d.db.ExecContext(ctx, d.q(`INSERT INTO fetch_outcomes (queue_id, state, reason, ref, at, public) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (queue_id) DO UPDATE SET state = excluded.state, reason = excluded.reason, ref = excluded.ref, at = excluded.at,
+			public = excluded.public
+		WHERE fetch_outcomes.state = 'deferred'`), queueID, outcome, reason, ref, nowUnix(), public)
 	return d.dbError("record a fetched message's outcome", err)
 }
 
@@ -278,21 +284,21 @@ func (d *Directory) ApplyFetchOutcomes(ctx context.Context, account string) ([]F
 		return nil, d.dbError(op, err)
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, d.q(`SELECT s.folder, s.uidvalidity, s.uid, s.queue_id, o.state, o.reason, o.ref
+	rows, err := tx.QueryContext(ctx, d.q(`SELECT s.folder, s.uidvalidity, s.uid, s.queue_id, o.state, o.reason, o.ref, o.public
 		FROM fetch_seen s JOIN fetch_outcomes o ON o.queue_id = s.queue_id
 		WHERE s.account = ? AND s.state = 'queued' AND s.queue_id <> ''`), account)
 	if err != nil {
 		return nil, d.dbError(op, err)
 	}
 	type change struct {
-		key                  FetchedKey
-		qid, state, why, ref string
+		key                          FetchedKey
+		qid, state, why, ref, public string
 	}
 	var changes []change
 	for rows.Next() {
 		var c change
 		var uv int64
-		if err := rows.Scan(&c.key.Folder, &uv, &c.key.UID, &c.qid, &c.state, &c.why, &c.ref); err != nil {
+		if err := rows.Scan(&c.key.Folder, &uv, &c.key.UID, &c.qid, &c.state, &c.why, &c.ref, &c.public); err != nil {
 			rows.Close()
 			return nil, d.dbError(op, err)
 		}
@@ -305,12 +311,12 @@ func (d *Directory) ApplyFetchOutcomes(ctx context.Context, account string) ([]F
 	}
 	var out []FetchedMessage
 	for _, c := range changes {
-		set, args := `reason = ?`, []any{c.why}
+		set, args := `reason = ?, public = ?`, []any{c.why, c.public}
 		switch c.state {
 		case OutcomeDelivered:
-			set, args = `state = 'delivered', reason = '', ref = ''`, nil
+			set, args = `state = 'delivered', reason = '', ref = '', public = ''`, nil
 		case OutcomeRefused:
-			set, args = `state = 'skipped', reason = ?, ref = ?, notified = 0`, []any{c.why, c.ref}
+			set, args = `state = 'skipped', reason = ?, public = ?, ref = ?, notified = 0`, []any{c.why, c.public, c.ref}
 		}
 		args = append(args, account, c.key.Folder, int64(c.key.UIDValidity), c.key.UID)
 		if _, err := tx.ExecContext(ctx, d.q(`UPDATE fetch_seen SET `+set+` WHERE account = ? AND folder = ? AND uidvalidity = ? AND uid = ?`), args...); err != nil {

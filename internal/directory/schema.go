@@ -51,6 +51,8 @@ var migrations = [][]string{
 	fetchOutcomeMigration,
 	// 4: which host's queue holds a fetched message.
 	fetchHostMigration,
+	// 5: what a skipped message's notice may say (no local path).
+	fetchPublicMigration,
 }
 
 // SchemaVersion is the schema version this ebb writes and understands.

@@ -104,7 +104,7 @@ type Store interface {
 	FetchOutcome(ctx context.Context, queueID string) (outcome, reason, ref string, err error)
 	MarkRemoved(ctx context.Context, account, folder string, uidvalidity uint32, uids []string) error
 	MarkNotified(ctx context.Context, account string, keys []directory.FetchedKey) error
-	SkipFetched(ctx context.Context, account string, keys []directory.FetchedKey, reason, ref string) error
+	SkipFetched(ctx context.Context, account string, keys []directory.FetchedKey, reason, public, ref string) error
 	ForgetFetched(ctx context.Context, account string, keys []directory.FetchedKey) error
 	SetFetchOAuth(ctx context.Context, name string, o *directory.OAuth2) error
 	SetFetchStatus(ctx context.Context, name string, s directory.FetchStatus) error

@@ -106,7 +106,7 @@ func (q *testQueue) Receive(ctx context.Context, env *queue.Envelope, data io.Re
 
 // settle records how the queue ended id, and wakes the fetcher.
 func (q *testQueue) settle(id, outcome, reason string) {
-	if err := q.dir.RecordFetchOutcome(context.Background(), id, outcome, reason, "REF"+id); err != nil {
+	if err := q.dir.RecordFetchOutcome(context.Background(), id, outcome, reason, "public "+reason, "REF"+id); err != nil {
 		panic(err)
 	}
 	q.mu.Lock()

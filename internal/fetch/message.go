@@ -236,6 +236,8 @@ func (f *Fetcher) sizeRefusal(a *directory.FetchAccount, size int64, atLeast boo
 	e := diag.New("size", "take a message for", a.Mailbox,
 		fmt.Errorf("it has %s, over smtp.max_message_size (%d bytes)", what, f.MaxMessageSize))
 	e.Component, e.Class = Component+" "+a.Name, diag.Permanent
+	e.SMTPCode, e.Enhanced, e.Public = 552, [3]int{5, 3, 4}, fmt.Sprintf("Message too big for this system (%s; the limit is %s)",
+		diag.HumanBytes(uint64(max(size, 0))), diag.HumanBytes(uint64(max(f.MaxMessageSize, 0))))
 	fix := because("read it on the server")
 	if f.Setting != nil {
 		if s := f.Setting("smtp.max_message_size"); s != nil {
@@ -330,11 +332,27 @@ func (f *Fetcher) fetchOne(ctx context.Context, o origin, body io.Reader, want i
 	return true, nil
 }
 
+// PublicReason is what a skipped message's notice says of a refusal: its
+// public text (what an SMTP client would read), never the sentence with
+// local paths, owners and settings — that is in ebb explain by the ref.
+func PublicReason(de *diag.Error) string {
+	if de == nil {
+		return "not delivered here"
+	}
+	if de.Public != "" {
+		return de.Public
+	}
+	if de.Temporary() {
+		return "a local error here; tried again later"
+	}
+	return "refused here"
+}
+
 // recordSkip records a message the local side refused for good: it stays
 // on the server, and a person is told at the end of the pass.
 func (f *Fetcher) recordSkip(ctx context.Context, o origin, size int64, summary string, de *diag.Error, res *Result) error {
 	ref := de.EnsureRef()
-	m := o.fetched(directory.FetchedMessage{Size: size, State: directory.FetchSkipped, Reason: de.Sentence(), Ref: ref, Summary: summary})
+	m := o.fetched(directory.FetchedMessage{Size: size, State: directory.FetchSkipped, Reason: de.Sentence(), Public: PublicReason(de), Ref: ref, Summary: summary})
 	if err := f.Store.RecordFetched(ctx, o.a.Name, m); err != nil {
 		return fail(CauseLocal, "record "+o.name()+" as skipped", err, because("it stays on the server and is tried again at the next attempt"))
 	}

@@ -135,11 +135,12 @@ func (f *Fetcher) findLost(ctx context.Context, a *directory.FetchAccount, res *
 		keys[i] = m.Key()
 	}
 	reason := "the queue no longer holds it and did not say how its delivery ended (a crash before the outcome was recorded, or the message was removed from the spool by hand): it may or may not be in the mailbox, so its copy stays on the server. Fix: look for it in the mailbox; if it is not there, ebb fetch retry " + a.Name + " UID fetches it again"
-	if err := f.Store.SkipFetched(ctx, a.Name, keys, reason, ref); err != nil {
+	public := "the queue no longer holds it and did not say how its delivery ended: it may or may not be in the mailbox"
+	if err := f.Store.SkipFetched(ctx, a.Name, keys, reason, public, ref); err != nil {
 		return fail(CauseLocal, "record messages as skipped", err, nil)
 	}
 	for _, m := range lost {
-		m.State, m.Reason, m.Ref, m.Notified = directory.FetchSkipped, reason, ref, false
+		m.State, m.Reason, m.Public, m.Ref, m.Notified = directory.FetchSkipped, reason, public, ref, false
 		res.Skipped++
 		f.reportSkip(a, m)
 	}

@@ -112,19 +112,20 @@ func fetchOutcomes(t *testing.T, d *directory.Directory) {
 	rec("1", "QA")
 	rec("2", "QB")
 	// The queue answered for QC before the fetcher recorded it.
-	must(t, d.RecordFetchOutcome(ctx, "QC", directory.OutcomeDelivered, "", ""))
+	must(t, d.RecordFetchOutcome(ctx, "QC", directory.OutcomeDelivered, "", "", ""))
 	rec("3", "QC")
-	must(t, d.RecordFetchOutcome(ctx, "QA", directory.OutcomeDeferred, "the mailbox is over quota", "R0"))
-	must(t, d.RecordFetchOutcome(ctx, "QB", directory.OutcomeRefused, "mail forwarding loop", "R1"))
-	must(t, d.RecordFetchOutcome(ctx, "QB", directory.OutcomeDeferred, "later deferral", "R2")) // a final outcome stays
+	must(t, d.RecordFetchOutcome(ctx, "QA", directory.OutcomeDeferred, "the mailbox is over quota", "it waits: Mailbox full", "R0"))
+	must(t, d.RecordFetchOutcome(ctx, "QB", directory.OutcomeRefused, "mail forwarding loop at /var/vmail", "Mail forwarding loop", "R1"))
+	must(t, d.RecordFetchOutcome(ctx, "QB", directory.OutcomeDeferred, "later deferral", "later", "R2")) // a final outcome stays
 	changed, err := d.ApplyFetchOutcomes(ctx, "w")
 	must(t, err)
 	got := map[string]directory.FetchedMessage{}
 	for _, m := range changed {
 		got[m.UID] = m
 	}
-	if len(changed) != 3 || got["1"].State != directory.FetchQueued || got["1"].Reason != "the mailbox is over quota" ||
-		got["2"].State != directory.FetchSkipped || got["2"].Reason != "mail forwarding loop" || got["2"].Ref != "R1" || got["2"].Notified ||
+	if len(changed) != 3 || got["1"].State != directory.FetchQueued || got["1"].Reason != "the mailbox is over quota" || got["1"].Public != "it waits: Mailbox full" ||
+		got["2"].State != directory.FetchSkipped || got["2"].Reason != "mail forwarding loop at /var/vmail" || got["2"].Public != "Mail forwarding loop" ||
+		got["2"].Ref != "R1" || got["2"].Notified ||
 		got["3"].State != directory.FetchDelivered {
 		t.Fatalf("ApplyFetchOutcomes = %+v", changed)
 	}
@@ -134,8 +135,9 @@ func fetchOutcomes(t *testing.T, d *directory.Directory) {
 	if o, _, _, _ := d.FetchOutcome(ctx, "QA"); o != directory.OutcomeDeferred {
 		t.Fatalf("QA's deferral: %q", o)
 	}
-	must(t, d.RecordFetchOutcome(ctx, "QA", directory.OutcomeRefused, "expired", "R3"))
-	if changed, err = d.ApplyFetchOutcomes(ctx, "w"); err != nil || len(changed) != 1 || changed[0].State != directory.FetchSkipped {
+	must(t, d.RecordFetchOutcome(ctx, "QA", directory.OutcomeRefused, "expired", "Delivery time expired", "R3"))
+	if changed, err = d.ApplyFetchOutcomes(ctx, "w"); err != nil || len(changed) != 1 || changed[0].State != directory.FetchSkipped ||
+		changed[0].Public != "Delivery time expired" {
 		t.Fatalf("after QA's expiry: %+v, %v", changed, err)
 	}
 	if changed, _ = d.ApplyFetchOutcomes(ctx, "w"); len(changed) != 0 {
@@ -158,7 +160,7 @@ func fetchOutcomes(t *testing.T, d *directory.Directory) {
 		t.Fatalf("RetryFetched = %d, %v", n, err)
 	}
 	in, _ := d.FetchedInFolder(ctx, "w", "INBOX", 7)
-	if in["2"].State != directory.FetchRetry || in["1"].State != directory.FetchSkipped || !in["1"].Notified {
+	if in["2"].State != directory.FetchRetry || in["2"].Public != "" || in["1"].State != directory.FetchSkipped || !in["1"].Notified {
 		t.Fatalf("after retry: %+v", in)
 	}
 	// The retried message is recorded anew when fetched again; a replay
@@ -169,10 +171,15 @@ func fetchOutcomes(t *testing.T, d *directory.Directory) {
 	if in["2"].QueueID != "QD" || in["2"].State != directory.FetchQueued || in["1"].QueueID != "QA" {
 		t.Fatalf("after re-record: %+v", in)
 	}
-	must(t, d.SkipFetched(ctx, "w", []directory.FetchedKey{in["2"].Key()}, "the outcome was lost", "R9"))
+	must(t, d.SkipFetched(ctx, "w", []directory.FetchedKey{in["2"].Key()}, "the outcome was lost", "lost", "R9"))
 	must(t, d.ForgetFetched(ctx, "w", []directory.FetchedKey{in["3"].Key()}))
 	in, _ = d.FetchedInFolder(ctx, "w", "INBOX", 7)
-	if in["2"].State != directory.FetchSkipped || in["2"].Ref != "R9" || len(in) != 2 {
+	if in["2"].State != directory.FetchSkipped || in["2"].Ref != "R9" || in["2"].Public != "lost" || len(in) != 2 {
 		t.Fatalf("after skip and forget: %+v", in)
+	}
+	must(t, d.RecordFetched(ctx, "w", directory.FetchedMessage{Folder: "INBOX", UIDValidity: 7, UID: "5", State: directory.FetchSkipped,
+		Reason: "cannot deliver to /var/vmail/x: over quota", Public: "Mailbox full", Ref: "R5"}))
+	if in, _ = d.FetchedInFolder(ctx, "w", "INBOX", 7); in["5"].Public != "Mailbox full" || in["5"].Reason != "cannot deliver to /var/vmail/x: over quota" {
+		t.Fatalf("a skipped row's reasons: %+v", in["5"])
 	}
 }
