@@ -1,11 +1,7 @@
 package main
 
 import (
-	"context"
-	"time"
-
 	"github.com/ebbmail/ebb/internal/cli"
-	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/dnscheck"
 )
@@ -18,65 +14,25 @@ var dnsCmd = &cli.Command{Name: "dns", Summary: "the DNS records the hosted doma
 }}
 
 func dnsCheck(c *cli.Call) int {
-	asJSON := c.Flags.Bool("json", false, "print JSON")
-	if code, ok := c.Parse(0, -1); !ok {
-		return code
-	}
-	cfg, code := c.Config()
+	asJSON := jsonFlag(c)
+	cfg, code := c.ParseConfig(0, -1)
 	if cfg == nil {
 		return code
 	}
-	domains := c.Args
+	domains, err := c.Args, error(nil)
 	if len(domains) == 0 {
-		ctx, cancel := context.WithTimeout(c.Ctx, 10*time.Second)
-		d, err := directory.OpenWith(ctx, cfg, directory.Options{NoMigrate: true, ReadOnly: true})
-		if err != nil {
-			cancel()
+		if domains, err = directory.HostedDomains(c.Ctx, cfg, false, nil); err != nil {
 			return c.Fail(err)
 		}
-		ds, err := d.Domains(ctx)
-		d.Close()
-		cancel()
-		if err != nil {
-			return c.Fail(err)
-		}
-		for _, x := range ds {
-			if x.AliasOf == "" {
-				domains = append(domains, x.Name)
-			}
-		}
 	}
-	o := dnscheck.FromConfig(cfg)
-	var reports []dnscheck.Report
-	worst := 0
-	for _, dom := range domains {
-		n, err := directory.NormalizeDomain(dom)
-		if err != nil {
-			return c.Usagef("%s: %v", dom, err)
-		}
-		r := dnscheck.Report{Domain: n, Records: dnscheck.Check(c.Ctx, o, n)}
-		reports = append(reports, r)
-		if r.NeedsWork() {
-			worst = max(worst, 1)
-		}
-		for _, x := range r.Records {
-			if x.Status == dnscheck.Error {
-				worst = diag.ExTempFail
-			}
-		}
-	}
-	if *asJSON {
-		if reports == nil {
-			reports = []dnscheck.Report{}
-		}
+	reports, code, err := dnscheck.CheckDomains(c.Ctx, dnscheck.FromConfig(cfg), domains)
+	switch {
+	case err != nil:
+		return c.Usagef("%v", err)
+	case *asJSON:
 		c.JSON(reports)
-		return worst
+	default:
+		dnscheck.WriteTexts(c.Stdout, reports)
 	}
-	for i, r := range reports {
-		if i > 0 {
-			c.Stdout.Write([]byte("\n"))
-		}
-		dnscheck.WriteText(c.Stdout, r)
-	}
-	return worst
+	return code
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"strings"
 	"time"
 
@@ -22,36 +21,31 @@ var reportCmd = &cli.Command{Name: "report", Summary: "the TLS and DMARC aggrega
 }}
 
 var dmarcCmd = &cli.Command{Name: "dmarc", Summary: "DMARC aggregate reports received about the hosted domains", Sub: []*cli.Command{
-	{Name: "report", Args: "DOMAIN", Run: dmarcReport,
+	{Name: "report", Args: "DOMAIN", Run: receivedReport(reports.KindDMARC),
 		Summary: "who sends mail as DOMAIN, from where, passing or failing DMARC, as the reports received say"},
 }}
 
 var tlsrptCmd = &cli.Command{Name: "tlsrpt", Summary: "TLS reports (RFC 8460) received about the hosted domains", Sub: []*cli.Command{
-	{Name: "report", Args: "DOMAIN", Run: tlsrptReport,
+	{Name: "report", Args: "DOMAIN", Run: receivedReport(reports.KindTLS),
 		Summary: "how other senders' TLS sessions with DOMAIN's MX hosts went, as the reports received say"},
 }}
 
 func reportStatus(c *cli.Call) int {
 	days := c.Flags.Int("days", 7, "the reports of the last `N` days")
-	asJSON := c.Flags.Bool("json", false, "print JSON")
+	asJSON := jsonFlag(c)
 	cfg, code := c.ParseConfig(0, 0)
 	if cfg == nil {
 		return code
 	}
-	st, err := reports.OpenForCommand(c.Ctx, cfg, false)
-	if err != nil {
+	s, err := reports.StatusFromCommand(c.Ctx, cfg, time.Now(), *days)
+	switch {
+	case err != nil:
 		return c.Fail(err)
-	}
-	defer st.Close()
-	s, err := reports.GetStatus(c.Ctx, cfg, st, time.Now(), *days)
-	if err != nil {
-		return c.Fail(err)
-	}
-	if *asJSON {
+	case *asJSON:
 		c.JSON(s)
-		return 0
+	default:
+		reports.WriteStatus(c.Stdout, cfg, s)
 	}
-	reports.WriteStatus(c.Stdout, cfg, s)
 	return 0
 }
 
@@ -63,71 +57,36 @@ func reportSend(c *cli.Call) int {
 	if cfg == nil {
 		return code
 	}
-	if *day == "today" {
-		*day = reports.DayOf(time.Now())
-	}
 	sent, err := reports.SendFromCommand(c.Ctx, cfg, *day, *again, nil)
 	if err != nil {
 		return c.Fail(err)
 	}
 	reports.WriteSent(c.Stdout, sent)
-	worst := 0
-	for _, x := range sent {
-		switch x.State {
-		case reports.StateFailed:
-			worst = max(worst, 1)
-		case reports.StateRetry:
-			worst = 75
+	return reports.SentExitCode(sent)
+}
+
+// receivedReport is ebb dmarc report and ebb tlsrpt report.
+func receivedReport(kind string) func(c *cli.Call) int {
+	return func(c *cli.Call) int {
+		days := c.Flags.Int("days", 30, "the reports of the last `N` days")
+		asJSON := jsonFlag(c)
+		cfg, code := c.ParseConfig(1, 1)
+		if cfg == nil {
+			return code
 		}
-	}
-	return worst
-}
-
-// received is what ebb dmarc report and ebb tlsrpt report share.
-func received(c *cli.Call, kind string) ([]reports.Received, string, time.Time, bool, int) {
-	days := c.Flags.Int("days", 30, "the reports of the last `N` days")
-	asJSON := c.Flags.Bool("json", false, "print JSON")
-	cfg, code := c.ParseConfig(1, 1)
-	if cfg == nil {
-		return nil, "", time.Time{}, false, code
-	}
-	domain, err := directory.NormalizeDomain(strings.TrimSpace(c.Args[0]))
-	if err != nil {
-		return nil, "", time.Time{}, false, c.Usagef("%s: %v", c.Args[0], err)
-	}
-	st, err := reports.OpenForCommand(c.Ctx, cfg, false)
-	if err != nil {
-		return nil, "", time.Time{}, false, c.Fail(err)
-	}
-	defer st.Close()
-	since := time.Now().Add(-time.Duration(*days) * 24 * time.Hour)
-	rs, err := reports.ReceivedSummary(c.Ctx, st, kind, domain, since)
-	if err != nil {
-		return nil, "", time.Time{}, false, c.Fail(err)
-	}
-	return rs, domain, since, *asJSON, -1
-}
-
-func dmarcReport(c *cli.Call) int {
-	return summaryReport(c, reports.KindDMARC, reports.SummariseDMARC, reports.WriteDMARC)
-}
-
-func tlsrptReport(c *cli.Call) int {
-	return summaryReport(c, reports.KindTLS, reports.SummariseTLS, reports.WriteTLS)
-}
-
-// summaryReport prints the summary of the received reports of kind, as
-// JSON with --json.
-func summaryReport[S any](c *cli.Call, kind string, summarise func(string, time.Time, []reports.Received) S, write func(io.Writer, S)) int {
-	rs, domain, since, asJSON, code := received(c, kind)
-	if code >= 0 {
-		return code
-	}
-	s := summarise(domain, since, rs)
-	if asJSON {
-		c.JSON(s)
+		domain, err := directory.NormalizeDomain(strings.TrimSpace(c.Args[0]))
+		if err != nil {
+			return c.Usagef("%s: %v", c.Args[0], err)
+		}
+		s, err := reports.ReceivedFromCommand(c.Ctx, cfg, kind, domain, *days, time.Now())
+		switch {
+		case err != nil:
+			return c.Fail(err)
+		case *asJSON:
+			c.JSON(s)
+		default:
+			s.WriteText(c.Stdout)
+		}
 		return 0
 	}
-	write(c.Stdout, s)
-	return 0
 }

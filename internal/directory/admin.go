@@ -5,8 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/ebbmail/ebb/internal/config"
 )
 
 // Domain is a hosted domain, or a domain alias when AliasOf is set.
@@ -73,6 +76,32 @@ func (d *Directory) addDomain(ctx context.Context, name, aliasOf string) error {
 	}
 	d.changed()
 	return nil
+}
+
+// HostedDomains opens cfg's directory read-only (nothing created or
+// migrated; ten seconds at most) and lists the names of the hosted
+// domains, and of the domain aliases too when aliases is set: what ebb dns
+// check and doctor's DNS, ACME and report checks look at. log takes the
+// directory's notes (nil: slog.Default()).
+func HostedDomains(ctx context.Context, cfg *config.Config, aliases bool, log *slog.Logger) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	d, err := OpenWith(ctx, cfg, Options{ReadOnly: true, NoMigrate: true, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	doms, err := d.Domains(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, x := range doms {
+		if aliases || x.AliasOf == "" {
+			out = append(out, x.Name)
+		}
+	}
+	return out, nil
 }
 
 // Domains lists the hosted domains and domain aliases, with counts.

@@ -151,3 +151,37 @@ func TestAuthenticateReadOnlyLeavesTheHash(t *testing.T) {
 		t.Errorf("a login on the writable directory kept %s", h)
 	}
 }
+
+// HostedDomains (ebb dns check, doctor's DNS checks) lists the hosted
+// domains, the aliases only when asked, and reads a directory that is not
+// there as an error, creating nothing.
+func TestHostedDomains(t *testing.T) {
+	ctx := context.Background()
+	cfg := config.Defaults()
+	cfg.Server.DataDir = filepath.Join(t.TempDir(), "data")
+	if _, err := HostedDomains(ctx, cfg, true, nil); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("no directory: %v", err)
+	}
+	if _, err := os.Stat(cfg.Server.DataDir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("%s was created", cfg.Server.DataDir)
+	}
+	d, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dom := range []string{"b.example", "a.example"} {
+		if err := d.AddDomain(ctx, dom); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.AddDomainAlias(ctx, "alias.example", "a.example"); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	for aliases, want := range map[bool]string{false: "a.example b.example", true: "a.example alias.example b.example"} {
+		got, err := HostedDomains(ctx, cfg, aliases, nil)
+		if err != nil || strings.Join(got, " ") != want {
+			t.Errorf("aliases %v: %v, %v; want %s", aliases, got, err, want)
+		}
+	}
+}

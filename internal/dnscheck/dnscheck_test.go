@@ -1,6 +1,7 @@
 package dnscheck
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/dnsresolve"
 	"github.com/ebbmail/ebb/internal/dnstest"
 	"github.com/ebbmail/ebb/internal/msgauth"
 	"github.com/ebbmail/ebb/internal/wellknown"
@@ -213,5 +215,34 @@ func TestReportsAndDANEChecks(t *testing.T) {
 	f.dns.Secure("example.net", true)
 	if tl := o.tlsa(context.Background()); tl[0].Status != OK {
 		t.Errorf("secure tlsa: %+v", tl)
+	}
+}
+
+// ebb dns check's exit code: 1 when a record is missing or wrong, 75 when
+// a lookup failed (a resolver that does not answer), and a name that is no
+// domain is refused before anything is looked up.
+func TestCheckDomainsExitCode(t *testing.T) {
+	f := newFixture(t, time.Now().Add(80*24*time.Hour))
+	o := FromConfig(f.cfg)
+	ctx := context.Background()
+	reps, code, err := CheckDomains(ctx, o, []string{"Example.ORG", "example.com"})
+	if err != nil || code != 1 || len(reps) != 2 || reps[0].Domain != "example.org" || reps[1].Domain != "example.com" {
+		t.Fatalf("nothing published: exit %d, %v, %+v", code, err, reps)
+	}
+	var b bytes.Buffer
+	WriteTexts(&b, reps)
+	if n := strings.Count(b.String(), "\n\n"); n < 1 || !strings.Contains(b.String(), "example.com") {
+		t.Errorf("two reports, %d blank lines:\n%s", n, b.String())
+	}
+	if _, _, err := CheckDomains(ctx, o, []string{"example.org", "bad..name"}); err == nil || !strings.Contains(err.Error(), "bad..name") {
+		t.Errorf("a bad name: %v", err)
+	}
+	if reps, code, err := CheckDomains(ctx, o, nil); err != nil || code != 0 || reps == nil || len(reps) != 0 {
+		t.Errorf("no domain: %v %d %v (JSON must say [])", reps, code, err)
+	}
+	f.dns.Close() // nobody answers now: a lookup fails
+	o.Client = dnsresolve.NewClient(f.cfg)
+	if _, code, err := CheckDomains(ctx, o, []string{"example.org"}); err != nil || code != 75 {
+		t.Errorf("resolver down: exit %d, %v; want 75", code, err)
 	}
 }

@@ -1,9 +1,13 @@
 package dnscheck
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/resolve"
 )
 
 // Report is one domain's records, for ebb dns check --json.
@@ -22,6 +26,46 @@ func (r Report) NeedsWork() bool {
 		}
 	}
 	return false
+}
+
+// CheckDomains checks every record of each domain (ebb dns check) and
+// returns the reports and the command's exit code: 0, 1 when a record is
+// missing or wrong, 75 when a lookup failed. A name that is no domain is
+// an error, before anything is looked up.
+func CheckDomains(ctx context.Context, o Options, domains []string) ([]Report, int, error) {
+	names := make([]string, len(domains))
+	for i, dom := range domains {
+		n, err := resolve.NormalizeDomain(dom)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", dom, err)
+		}
+		names[i] = n
+	}
+	reports := []Report{}
+	code := 0
+	for _, n := range names {
+		r := Report{Domain: n, Records: Check(ctx, o, n)}
+		reports = append(reports, r)
+		if r.NeedsWork() {
+			code = max(code, 1)
+		}
+		for _, x := range r.Records {
+			if x.Status == Error {
+				code = diag.ExTempFail
+			}
+		}
+	}
+	return reports, code, nil
+}
+
+// WriteTexts prints the reports for people, a blank line between two.
+func WriteTexts(w io.Writer, reports []Report) {
+	for i, r := range reports {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		WriteText(w, r)
+	}
 }
 
 // WriteText prints a report for people: one line per record, what is

@@ -33,24 +33,8 @@ const acmeFailBefore = 7 * 24 * time.Hour
 // aliases is set (nil when the directory does not open: directory.open
 // reports that).
 func hostedDomains(ctx context.Context, env *Env, aliases bool) []string {
-	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	d, err := directory.OpenWith(octx, env.Cfg, directory.Options{ReadOnly: true, NoMigrate: true, Logger: env.Log})
-	if err != nil {
-		return nil
-	}
-	defer d.Close()
-	doms, err := d.Domains(octx)
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, x := range doms {
-		if aliases || x.AliasOf == "" {
-			out = append(out, x.Name)
-		}
-	}
-	return out
+	doms, _ := directory.HostedDomains(ctx, env.Cfg, aliases, env.Log)
+	return doms
 }
 
 func checkACME(ctx context.Context, env *Env) []Finding {

@@ -122,10 +122,13 @@ func WriteStatus(w io.Writer, cfg *config.Config, s *Status) {
 }
 
 // SendFromCommand is ebb report send: the reports that are due (day ""),
-// or those of one day (sent again with again), made here and queued
+// or those of one day ("today" too; sent again with again), made here and queued
 // through the pickup directory (the daemon takes them at once when it
 // runs, later when it starts).
 func SendFromCommand(ctx context.Context, cfg *config.Config, day string, again bool, log *slog.Logger) ([]Sent, error) {
+	if day == "today" {
+		day = DayOf(time.Now())
+	}
 	st, err := OpenForCommand(ctx, cfg, true)
 	if err != nil {
 		return nil, err
@@ -145,8 +148,55 @@ func (o pickupOutbox) Submit(ctx context.Context, from string, to []string, msg 
 	return o.d.Queue(ctx, from, to, bytes.NewReader(msg))
 }
 
-// ReceivedSummary reads the reports of kind received about domain in the
-// last days.
-func ReceivedSummary(ctx context.Context, st Store, kind, domain string, since time.Time) ([]Received, error) {
-	return st.ReceivedFor(ctx, kind, domain, since)
+// StatusFromCommand is ebb report status: the store opened read-only, and
+// its status as of now over the last days.
+func StatusFromCommand(ctx context.Context, cfg *config.Config, now time.Time, days int) (*Status, error) {
+	st, err := OpenForCommand(ctx, cfg, false)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	return GetStatus(ctx, cfg, st, now, days)
+}
+
+// SentExitCode is ebb report send's exit code: 0 when every report was
+// sent or skipped, 75 when one is to be retried, else 1 when one failed.
+func SentExitCode(sent []Sent) int {
+	code := 0
+	for _, x := range sent {
+		switch x.State {
+		case StateFailed:
+			code = max(code, 1)
+		case StateRetry:
+			code = diag.ExTempFail
+		}
+	}
+	return code
+}
+
+// Summary is what ebb dmarc report and ebb tlsrpt report print: JSON as
+// it is, WriteText for people.
+type Summary interface{ WriteText(w io.Writer) }
+
+func (s *DMARCSummary) WriteText(w io.Writer) { WriteDMARC(w, s) }
+func (s *TLSSummary) WriteText(w io.Writer)   { WriteTLS(w, s) }
+
+// ReceivedFromCommand is ebb dmarc report (kind KindDMARC) and ebb tlsrpt
+// report (KindTLS): the reports received about domain in the last days
+// before now, from the store opened read-only, summarised.
+func ReceivedFromCommand(ctx context.Context, cfg *config.Config, kind, domain string, days int, now time.Time) (Summary, error) {
+	st, err := OpenForCommand(ctx, cfg, false)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	since := now.Add(-time.Duration(days) * 24 * time.Hour)
+	rs, err := st.ReceivedFor(ctx, kind, domain, since)
+	if err != nil {
+		return nil, err
+	}
+	if kind == KindDMARC {
+		return SummariseDMARC(domain, since, rs), nil
+	}
+	return SummariseTLS(domain, since, rs), nil
 }
