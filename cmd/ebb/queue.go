@@ -57,26 +57,21 @@ func runMailq(c *cli.Call) int {
 	if cfg == nil {
 		return code
 	}
-	l, err := queue.List(cfg.Queue.Spool)
-	if err != nil {
+	err := queue.WriteMailq(c.Stdout, cfg, *asJSON, time.Now())
+	if errors.Is(err, fs.ErrPermission) && !*asJSON {
 		// The spool is closed to ordinary users (it is server.user's, 0700):
 		// ask the running daemon instead, as sendmail -bp does.
-		if errors.Is(err, fs.ErrPermission) && !*asJSON {
-			if perr := pickup.Mailq(c.Ctx, cfg.PickupDir(), cfg.Sendmail.Socket, c.Stdout, 30*time.Second); perr == nil {
-				return 0
-			}
+		if pickup.Mailq(c.Ctx, cfg.PickupDir(), cfg.Sendmail.Socket, c.Stdout, 30*time.Second) == nil {
+			return 0
 		}
+	}
+	if err != nil {
 		return c.Fail(diag.From(err, "ebb mailq", ""))
 	}
-	queue.NoteSettings(l, cfg) // a setting changed since an attempt is said, not quoted stale
-	sum := queue.Summarize(l)
-	if *asJSON {
-		queue.WriteListingJSON(c.Stdout, l, sum)
-		return 0
+	if !*asJSON {
+		scan.WriteBreakerNotes(c.Stdout, filepath.Join(cfg.Server.DataDir, scan.BreakerFile), time.Now()) // a scanner the daemon is not asking
+		cluster.WriteOtherQueues(c.Ctx, c.Stdout, cfg)                                                    // several hosts: theirs too
 	}
-	queue.WriteListing(c.Stdout, l, sum, time.Now())
-	scan.WriteBreakerNotes(c.Stdout, filepath.Join(cfg.Server.DataDir, scan.BreakerFile), time.Now()) // a scanner the daemon is not asking
-	cluster.WriteOtherQueues(c.Ctx, c.Stdout, cfg)                                                    // several hosts: theirs too
 	return 0
 }
 
@@ -130,21 +125,11 @@ func queueOp(c *cli.Call) int {
 	if err != nil {
 		return c.Fail(diag.From(err, "ebb queue", ""))
 	}
-	n := 0
 	for _, r := range res {
 		if r.Error != "" {
 			code = c.Fail(cli.Errorf(diag.ExNoInput, "%s", r.Error))
-			continue
 		}
-		n++
 	}
-	fmt.Fprintf(c.Stdout, "%s: %d message%s\n", op, n, plural(n))
+	fmt.Fprintf(c.Stdout, "%s: %s\n", op, diag.Count(queue.Done(res), "message"))
 	return code
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }

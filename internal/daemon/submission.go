@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"time"
 
 	"github.com/ebbmail/ebb/internal/config"
@@ -13,6 +14,7 @@ import (
 	"github.com/ebbmail/ebb/internal/pickupd"
 	"github.com/ebbmail/ebb/internal/policy"
 	"github.com/ebbmail/ebb/internal/queue"
+	"github.com/ebbmail/ebb/internal/scan"
 	"github.com/ebbmail/ebb/internal/smtpd"
 	"github.com/ebbmail/ebb/internal/tide"
 )
@@ -192,11 +194,11 @@ func (d *daemon) startPickup(ctx context.Context) {
 		return err
 	}
 	s.pickup.Mailq = func(ctx context.Context, w io.Writer) error {
-		l, err := queue.List(d.cfg.Queue.Spool)
-		if err != nil {
+		// What ebb mailq says to whoever may read the spool.
+		if err := queue.WriteMailq(w, d.cfg, false, time.Now()); err != nil {
 			return err
 		}
-		queue.WriteListing(w, l, queue.Summarize(l), time.Now())
+		scan.WriteBreakerNotes(w, filepath.Join(d.cfg.Server.DataDir, scan.BreakerFile), time.Now())
 		if hosts := d.otherHosts(); hosts != nil {
 			tide.WriteHosts(w, hosts()) // several hosts: theirs too (cluster.go)
 		}

@@ -40,6 +40,17 @@ type OpResult struct {
 	Error string `json:"error,omitempty"`
 }
 
+// Done counts the results without an error.
+func Done(res []OpResult) int {
+	n := 0
+	for _, r := range res {
+		if r.Error == "" {
+			n++
+		}
+	}
+	return n
+}
+
 // Do applies op to the messages ids (all messages when ids is empty, which
 // only OpFlush allows) and stores the change durably, so that it survives
 // a restart.

@@ -3,13 +3,31 @@ package queue
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/ebbmail/ebb/internal/config"
 	"io"
 	"strings"
 	"time"
 
+	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 )
+
+// WriteMailq is mailq's answer, whoever asks (ebb mailq, or sendmail -bp
+// through the daemon): the spool of cfg listed, each quoted setting
+// compared with the config as it reads now (NoteSettings), with its
+// summary, as JSON or for people at now. Nothing is written when the
+// spool cannot be read.
+func WriteMailq(w io.Writer, cfg *config.Config, asJSON bool, now time.Time) error {
+	l, err := List(cfg.Queue.Spool)
+	if err != nil {
+		return err
+	}
+	NoteSettings(l, cfg)
+	if asJSON {
+		return WriteListingJSON(w, l, Summarize(l))
+	}
+	WriteListing(w, l, Summarize(l), now)
+	return nil
+}
 
 // WriteListingJSON writes the listing and its summary as indented JSON
 // (mailq --json; docs/queue.md).

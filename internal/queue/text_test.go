@@ -78,3 +78,33 @@ func TestWriteListingJSONCarriesTheSummary(t *testing.T) {
 		t.Errorf("no summary: %s", b.String())
 	}
 }
+
+// mailq's answer, for ebb mailq and for sendmail -bp through the daemon:
+// the listing as text or JSON; a spool that cannot be read writes nothing.
+func TestWriteMailq(t *testing.T) {
+	cfg := testConfig(t)
+	var b bytes.Buffer
+	if err := WriteMailq(&b, cfg, false, time.Now()); err == nil || b.Len() != 0 {
+		t.Fatalf("no spool: %v, wrote %q", err, b.String())
+	}
+	q := openQueue(t, cfg)
+	id, err := q.Receive(t.Context(), &Envelope{From: "a@example.org", Recipients: []string{"b@example.net"}}, strings.NewReader("Subject: x\r\n\r\nhi\r\n"), ReceiveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Close()
+	if err := WriteMailq(&b, cfg, false, time.Now()); err != nil || !strings.Contains(b.String(), id+"  ") || !strings.Contains(b.String(), "<b@example.net>") {
+		t.Errorf("text: %v\n%s", err, b.String())
+	}
+	b.Reset()
+	var out struct {
+		Messages []struct{ ID string } `json:"messages"`
+		Summary  Summary               `json:"summary"`
+	}
+	if err := WriteMailq(&b, cfg, true, time.Now()); err != nil || json.Unmarshal(b.Bytes(), &out) != nil || len(out.Messages) != 1 || out.Messages[0].ID != id {
+		t.Errorf("json: %v\n%s", err, b.String())
+	}
+	if n := Done([]OpResult{{ID: "A"}, {ID: "B", Error: "no such message"}, {ID: "C"}}); n != 2 {
+		t.Errorf("Done = %d", n)
+	}
+}
