@@ -12,6 +12,7 @@
 #   sudo bench/fetch/run.sh          # N=5000
 #   sudo N=1000 bench/fetch/run.sh
 #   sudo N=200 OUT=/tmp bench/fetch/run.sh   # the results file elsewhere than bench/fetch/results
+#   sudo TOOLS="ebb fetchmail" bench/fetch/run.sh  # without getmail6 (its POP3 runs can stall for many minutes)
 #
 # How each delivers: ebb fetch run queues every message durably (fsync)
 # and delivers it from the queue into the Maildir (fsync), recording each
@@ -27,6 +28,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
 N=${N:-5000}
+TOOLS=${TOOLS:-ebb fetchmail getmail}
 U=ebbbench
 if [ "$(id -u)" != 0 ]; then echo "run as root (it runs every client as the user $U)" >&2; exit 1; fi
 for p in dovecot-core dovecot-imapd dovecot-pop3d fetchmail getmail6 maildrop openssl bc; do
@@ -258,7 +260,7 @@ RC
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 for proto in imap pop3; do
-	for tool in ebb fetchmail getmail; do
+	for tool in $TOOLS; do
 		reset_mailbox
 		"run_$tool" $proto
 		k=$tool-$proto; [ $tool = getmail ] && k=getmail6-$proto
@@ -274,7 +276,7 @@ LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 	for proto in imap pop3; do
 		er=$(echo "$N / ${SECS[ebb-$proto]}" | bc -l)
 		ec=$(echo "${CPU[ebb-$proto]} / $N" | bc -l)
-		for tool in ebb fetchmail getmail6; do
+		for tool in ${TOOLS/getmail/getmail6}; do
 			s=${SECS[$tool-$proto]} got=${GOT[$tool-$proto]} dist=${DIST[$tool-$proto]}
 			rate=$(echo "$dist / $s" | bc -l)
 			cpu=$(echo "${CPU[$tool-$proto]} / $dist" | bc -l)
@@ -283,6 +285,6 @@ LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 		done
 	done
 	echo "CPU ms/msg: each tool's own CPU time per distinct message delivered, from its cgroup: the tool and every process it starts (fetchmail's maildrop per message), user + system; Dovecot is outside. memory: the cgroup's peak without the page cache (anonymous + kernel memory, sampled every 20 ms)"
-	echo "getmail6 stalled on its SIGCHLD race (each stall's ${GM_TIMEOUT} s taken off its time; restarted each time): imap ${STALLS[getmail6-imap]} stalls in ${TRIES[getmail6-imap]} runs, pop3 ${STALLS[getmail6-pop3]} in ${TRIES[getmail6-pop3]}; its rate is of the distinct messages it delivered"
+	[[ " $TOOLS " != *" getmail "* ]] || echo "getmail6 stalled on its SIGCHLD race (each stall's ${GM_TIMEOUT} s taken off its time; restarted each time): imap ${STALLS[getmail6-imap]} stalls in ${TRIES[getmail6-imap]} runs, pop3 ${STALLS[getmail6-pop3]} in ${TRIES[getmail6-pop3]}; its rate is of the distinct messages it delivered"
 	echo "fetchmail delivers through maildrop (an MDA per message); getmail6 writes the Maildir itself; ebb queues each message (fsync) and delivers it from the queue (fsync)."
 } | tee "${OUT:-bench/fetch/results}/$(date -u +%Y%m%d-%H%M).txt"
