@@ -195,18 +195,10 @@ func (s *Sender) sendTLS(ctx context.Context, dd DomainDay) Sent {
 	if err != nil {
 		return Sent{State: StateSkipped, Detail: name + ": " + err.Error()}
 	}
-	recs, err := s.Store.TLSRecords(ctx, dd.Domain, dd.Day)
-	if err != nil {
-		return Sent{State: StateRetry, Detail: "read the records: " + err.Error()}
-	}
 	rp := s.reporter()
-	rep, err := BuildTLS(rp, dd.Domain, dd.Day, recs)
-	if err != nil {
-		return Sent{State: StateFailed, Detail: err.Error()}
-	}
-	gz, err := rep.Gzip()
-	if err != nil {
-		return Sent{State: StateFailed, Detail: err.Error()}
+	_, rep, gz, failed := build(ctx, rp, dd, s.Store.TLSRecords, BuildTLS, (*tlsrpt.Report).Gzip)
+	if failed != nil {
+		return *failed
 	}
 	file := tlsrpt.FileName(rp.Submitter, dd.Domain, rep.DateRange.Start, rep.DateRange.End, "")
 	var o outcome
@@ -232,6 +224,24 @@ func (s *Sender) sendTLS(ctx context.Context, dd DomainDay) Sent {
 		}
 	}
 	return o.state("no destination")
+}
+
+// build reads the records of dd, makes the report from them and gzips
+// it; failed is the outcome when it cannot (the store's trouble is
+// retried, a report that cannot be made is not).
+func build[R, P any](ctx context.Context, rp Reporter, dd DomainDay, read func(ctx context.Context, domain, day string) ([]R, error),
+	assemble func(Reporter, string, string, []R) (P, error), gzip func(P) ([]byte, error)) (recs []R, rep P, gz []byte, failed *Sent) {
+	recs, err := read(ctx, dd.Domain, dd.Day)
+	if err != nil {
+		return nil, rep, nil, &Sent{State: StateRetry, Detail: "read the records: " + err.Error()}
+	}
+	if rep, err = assemble(rp, dd.Domain, dd.Day, recs); err == nil {
+		gz, err = gzip(rep)
+	}
+	if err != nil {
+		return nil, rep, nil, &Sent{State: StateFailed, Detail: err.Error()}
+	}
+	return recs, rep, gz, nil
 }
 
 // mail queues one report message to addr.
@@ -287,18 +297,10 @@ func (s *Sender) post(ctx context.Context, o *outcome, url string, gz []byte) {
 }
 
 func (s *Sender) sendDMARC(ctx context.Context, dd DomainDay) Sent {
-	recs, err := s.Store.DMARCRecords(ctx, dd.Domain, dd.Day)
-	if err != nil {
-		return Sent{State: StateRetry, Detail: "read the records: " + err.Error()}
-	}
 	rp := s.reporter()
-	f, err := BuildDMARC(rp, dd.Domain, dd.Day, recs)
-	if err != nil {
-		return Sent{State: StateFailed, Detail: err.Error()}
-	}
-	gz, err := f.Gzip()
-	if err != nil {
-		return Sent{State: StateFailed, Detail: err.Error()}
+	recs, f, gz, failed := build(ctx, rp, dd, s.Store.DMARCRecords, BuildDMARC, (*dmarcrpt.Feedback).Gzip)
+	if failed != nil {
+		return *failed
 	}
 	dests, skipped := dmarcrpt.ParseRUA(recs[len(recs)-1].RUA)
 	start, end, _ := DayBounds(dd.Day)
