@@ -82,6 +82,17 @@ if [ ${#missing[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $noremove "${missing[@]}"
 fi
 
+# Packages that cannot sit beside test/packages.txt (exim4 and Postfix are
+# both the MTA): a test installs them only in a throwaway root of its own
+# (harness.ThrowawayRoot), which has no network, from the .debs fetched
+# here into apt's cache (apt-get install --no-download there).
+mapfile -t apart < <(grep -v '^#' test/packages-throwaway.txt | grep -v '^$')
+if [ ${#apart[@]} -gt 0 ]; then
+	echo "== fetching for throwaway roots: ${apart[*]}"
+	apt-get -o DPkg::Lock::Timeout=600 install --download-only -y -q --no-install-recommends "${apart[@]}" >/dev/null ||
+		{ apt-get update -q && apt-get -o DPkg::Lock::Timeout=600 install --download-only -y -q --no-install-recommends "${apart[@]}" >/dev/null; }
+fi
+
 echo "== go mod download, tidy, gofmt, go vet, staticcheck"
 go mod download
 # go.mod and go.sum are as go mod tidy leaves them (direct dependencies not
