@@ -65,22 +65,12 @@ func domainRemove(c *cli.Call) int {
 }
 
 // removeMail deletes the Maildirs of removed mailboxes when asked, and
-// otherwise says where their mail stays.
+// otherwise says where their mail stays (deliver.RemoveMail); each
+// failure is said.
 func removeMail(c *cli.Call, cfg *config.Config, mbs []*directory.Mailbox, del bool) error {
 	var failed error
-	for _, mb := range mbs {
-		path, err := deliver.MaildirOf(cfg, mb)
-		if err == nil && del {
-			path, err = deliver.RemoveMaildir(cfg, mb)
-		}
-		switch {
-		case err != nil:
-			failed = cli.Exit(c.Fail(err))
-		case del:
-			fmt.Fprintf(c.Stdout, "mail of %s deleted: %s\n", mb.Address, path)
-		default:
-			fmt.Fprintf(c.Stdout, "mail of %s kept in %s\n", mb.Address, path)
-		}
+	for _, err := range deliver.RemoveMail(c.Stdout, cfg, mbs, del) {
+		failed = cli.Exit(c.Fail(err))
 	}
 	return failed
 }

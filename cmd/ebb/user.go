@@ -43,17 +43,7 @@ func userAdd(c *cli.Call) int {
 		}
 	}
 	return openDirectory(c, directory.Options{}, func(d *directory.Directory, cfg *config.Config) error {
-		mb := directory.Mailbox{Address: addr, QuotaBytes: int64(quota), QuotaMessages: *msgs, Enabled: !*disabled, Maildir: *maildir}
-		if pw != "" {
-			var err error
-			if mb.PasswordHash, err = d.HashPassword(pw); err != nil {
-				return err
-			}
-		}
-		if err := d.AddMailbox(c.Ctx, mb); err != nil {
-			return err
-		}
-		added, err := d.Mailbox(c.Ctx, addr)
+		added, err := d.AddMailboxWithPassword(c.Ctx, directory.Mailbox{Address: addr, QuotaBytes: int64(quota), QuotaMessages: *msgs, Enabled: !*disabled, Maildir: *maildir}, pw)
 		if err != nil {
 			return err
 		}

@@ -326,3 +326,40 @@ func TestRemoveMaildirDeletesOnlyThatMailbox(t *testing.T) {
 		t.Errorf("an address that names no directory: %v", err)
 	}
 }
+
+// The mail of removed mailboxes: kept and said where, or deleted with
+// --delete-mail; a mailbox whose Maildir cannot be named is a failure
+// that does not stop the others (each is said: deleted or kept, or the error).
+func TestRemoveMailKeepsOrDeletes(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.Mail.Root = t.TempDir()
+	own := filepath.Join(t.TempDir(), "own", "Maildir")
+	mbs := []*directory.Mailbox{{Address: "a@example.org"}, {Address: "../x@example.org"}, {Address: "b@example.org", Maildir: own}}
+	for _, p := range []string{filepath.Join(cfg.Mail.Root, "example.org", "a", "Maildir", "cur"), filepath.Join(own, "new")} {
+		if err := os.MkdirAll(p, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := filepath.Join(cfg.Mail.Root, "example.org", "a", "Maildir")
+	var b bytes.Buffer
+	errs := RemoveMail(&b, cfg, mbs, false)
+	if len(errs) != 1 || b.String() != "mail of a@example.org kept in "+a+"\nmail of b@example.org kept in "+own+"\n" {
+		t.Errorf("kept: %v\n%s", errs, b.String())
+	}
+	for _, p := range []string{a, own} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("kept, yet: %v", err)
+		}
+	}
+	b.Reset()
+	errs = RemoveMail(&b, cfg, mbs, true)
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "../x@example.org") ||
+		b.String() != "mail of a@example.org deleted: "+a+"\nmail of b@example.org deleted: "+own+"\n" {
+		t.Errorf("deleted: %v\n%s", errs, b.String())
+	}
+	for _, p := range []string{a, own} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s still there: %v", p, err)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package deliver
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,6 +66,29 @@ func RemoveMaildir(cfg *config.Config, mb *resolve.Mailbox) (string, error) {
 		return path, diag.PathError("", "remove", "remove the Maildir", path, diag.UnwrapPath(err), nil)
 	}
 	return path, nil
+}
+
+// RemoveMail is what becomes of the Maildirs of mailboxes removed from the
+// directory (ebb user remove, ebb domain remove): deleted with del
+// (--delete-mail), else kept; each is said on w. It goes on past a
+// failure and returns every one (each a *diag.Error).
+func RemoveMail(w io.Writer, cfg *config.Config, mbs []*resolve.Mailbox, del bool) []error {
+	var failed []error
+	for _, mb := range mbs {
+		path, err := MaildirOf(cfg, mb)
+		if err == nil && del {
+			path, err = RemoveMaildir(cfg, mb)
+		}
+		switch {
+		case err != nil:
+			failed = append(failed, err)
+		case del:
+			fmt.Fprintf(w, "mail of %s deleted: %s\n", mb.Address, path)
+		default:
+			fmt.Fprintf(w, "mail of %s kept in %s\n", mb.Address, path)
+		}
+	}
+	return failed
 }
 
 // settingFor says which setting chose a templated path: mail.root when the

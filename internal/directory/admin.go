@@ -234,6 +234,23 @@ func (d *Directory) hostedKey(ctx context.Context, address string, catchAll bool
 	return lookupKey(local, di.canonical), local + "@" + di.canonical, di.canonical, nil
 }
 
+// AddMailboxWithPassword is ebb user add: mb with password hashed as
+// HashPassword does (none when "": the mailbox receives mail but cannot
+// log in), returned as stored (the address normalised).
+func (d *Directory) AddMailboxWithPassword(ctx context.Context, mb Mailbox, password string) (*Mailbox, error) {
+	if password != "" {
+		h, err := d.HashPassword(password)
+		if err != nil {
+			return nil, err
+		}
+		mb.PasswordHash = h
+	}
+	if err := d.AddMailbox(ctx, mb); err != nil {
+		return nil, err
+	}
+	return d.Mailbox(ctx, mb.Address)
+}
+
 // AddMailbox creates a mailbox. mb.PasswordHash is stored as given ("" means
 // no login); use HashPassword for a new password. mb.Address is normalised.
 func (d *Directory) AddMailbox(ctx context.Context, mb Mailbox) error {

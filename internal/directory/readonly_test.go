@@ -185,3 +185,37 @@ func TestHostedDomains(t *testing.T) {
 		}
 	}
 }
+
+// ebb user add: the password is stored hashed (argon2id) and logs in; a
+// mailbox without one receives mail and cannot log in; the mailbox comes
+// back as stored.
+func TestAddMailboxWithPassword(t *testing.T) {
+	ctx := context.Background()
+	cfg := config.Defaults()
+	cfg.Server.DataDir = t.TempDir()
+	d, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.AddDomain(ctx, "example.test"); err != nil {
+		t.Fatal(err)
+	}
+	mb, err := d.AddMailboxWithPassword(ctx, Mailbox{Address: "Alice@EXAMPLE.test", Enabled: true, QuotaBytes: 1 << 20}, "s3cret")
+	if err != nil || mb.Address != "Alice@example.test" && mb.Address != "alice@example.test" || !strings.HasPrefix(mb.PasswordHash, "{ARGON2ID}") || mb.QuotaBytes != 1<<20 {
+		t.Fatalf("added %+v, %v", mb, err)
+	}
+	if _, err := d.Authenticate(ctx, "alice@example.test", "s3cret"); err != nil {
+		t.Errorf("login: %v", err)
+	}
+	nopw, err := d.AddMailboxWithPassword(ctx, Mailbox{Address: "noreply@example.test", Enabled: true}, "")
+	if err != nil || nopw.PasswordHash != "" {
+		t.Fatalf("without a password: %+v, %v", nopw, err)
+	}
+	if _, err := d.Authenticate(ctx, "noreply@example.test", ""); !errors.Is(err, ErrAuthFailed) {
+		t.Errorf("a mailbox without a password logged in: %v", err)
+	}
+	if _, err := d.AddMailboxWithPassword(ctx, Mailbox{Address: "bob@elsewhere.test", Enabled: true}, "x"); !errors.Is(err, ErrNotHosted) {
+		t.Errorf("an unhosted domain: %v", err)
+	}
+}
