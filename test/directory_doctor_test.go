@@ -74,7 +74,7 @@ func TestDirectoryDoctor(t *testing.T) {
 	t.Run("a reachable PostgreSQL reports its schema version", func(t *testing.T) {
 		b := newDirBackend(t, "postgres", pg.NewDatabase(t))
 		b.must(t, nil, "domain", "add", "example.test")
-		if fs := directoryFindings(t, b); !findingWith(fs, "ok", fmt.Sprintf("schema version %d", directory.SchemaVersion()), "1 domains") {
+		if fs := directoryFindings(t, b); !findingWith(fs, "ok", fmt.Sprintf("schema version %d", directory.SchemaVersion()), "1 domain") {
 			t.Fatalf("findings %v; want ok with the schema version", fs)
 		}
 	})

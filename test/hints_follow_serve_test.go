@@ -42,6 +42,40 @@ func TestHintsFollowedFixTheQueueMatrix(t *testing.T) {
 		before.notWorse(t, observe(t, f, e.Dir), e.User, f.done)
 		e.waitFor("the message in bob's Maildir", func() bool { return len(e.delivered("bob")) == 1 })
 	})
+	t.Run("pickup behind a closed parent", func(t *testing.T) {
+		// The spool, and so the pickup directory beside it, moved into a
+		// directory made for the mail user alone (install -d -m 0750, as
+		// doctor makes mail.root's and server.data_dir's parents): the
+		// pickup directory is right, and no user but the mail user
+		// reaches it.
+		e := newQueueEnv(t, "")
+		own := filepath.Join(e.Dir, "e") // short: the socket's path has 108 bytes at most
+		os.Mkdir(own, 0o750)
+		harness.Chown(t, own, e.User)
+		os.Chmod(own, 0o750)
+		b, _ := os.ReadFile(e.Conf)
+		os.WriteFile(e.Conf, append(b, fmt.Sprintf("\n[sendmail]\npickup_dir = %q\n", filepath.Join(own, "p"))...), 0o644)
+		e.Start()
+		caller := harness.EnsureLoginUser(t, "ebbnewbie")
+		send := func() (string, bool) {
+			cmd := exec.Command(harness.Ebb(t), "sendmail", "-C", e.Conf, "-i", "bob@example.test")
+			r := harness.Run(t, harness.AsUser(cmd, caller), []byte("Subject: from an ordinary user\n\nbody\n"))
+			return r.Stderr, r.Code == 0
+		}
+		out, ok := send()
+		if ok || !strings.Contains(out, "permission denied") {
+			t.Fatalf("sendmail reached a pickup directory behind a closed parent:\n%s", out)
+		}
+		if d := e.ebb("doctor", "-c", e.Conf); !strings.Contains(d.Stdout, "FAIL  sendmail.pickup") {
+			t.Errorf("doctor does not see the closed parent:\n%s", d.Stdout)
+		}
+		t.Logf("sendmail: %s", out)
+		f := &hintFollower{t: t, daemon: func(string) { e.Stop(); e.Start() }}
+		before := observe(t, f, e.Dir)
+		followWithin(t, f, send, out, 1)
+		before.notWorse(t, observe(t, f, e.Dir), e.User, f.done)
+		e.waitFor("the message in bob's Maildir", func() bool { return len(e.delivered("bob")) == 1 })
+	})
 	t.Run("a Maildir root made: mailq's fix, then a flush", func(t *testing.T) {
 		e := newQueueEnv(t, "")
 		box := e.maildir("bob")

@@ -204,3 +204,15 @@ func fixFor(e *Error, path string) *Fix {
 	}
 	return &Fix{Check: doctor}
 }
+
+// Parents are the directories above p, from "/" down to p's own parent:
+// the ones a process must be allowed to pass through (search) to reach p.
+func Parents(p string) []string {
+	var out []string
+	for d := filepath.Dir(filepath.Clean(p)); ; d = filepath.Dir(d) {
+		out = append([]string{d}, out...)
+		if d == "/" || d == "." {
+			return out
+		}
+	}
+}

@@ -181,6 +181,12 @@ func checkPickup(ctx context.Context, env *Env) []Finding {
 		}
 		return []Finding{Failed(name, e)}
 	}
+	if f := pickup.ClosedParent(dir); f != nil {
+		e := diag.New("stat", "let every user reach the pickup directory", dir, syscall.EACCES)
+		e.Found, e.Setting = f, setting
+		e.SetFix(pickup.ParentFix(f, dir, setting.MailUser(), setting))
+		return []Finding{Failed(name, e)}
+	}
 	sock := pickup.SocketPath(dir, env.Cfg.Sendmail.Socket)
 	msg := "owned by " + found.Owner + ", mode 3733"
 	if fi, err := os.Stat(sock); err == nil && fi.Mode()&os.ModeSocket != 0 {

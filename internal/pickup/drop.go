@@ -99,6 +99,10 @@ func (d *Drop) fail(op, doing, path string, err error) *diag.Error {
 	case errors.Is(err, os.ErrNotExist) && path == d.Dir:
 		e.SetFix(diag.Because(fmt.Sprintf("ebb serve creates %s (owned by server.user, mode 3733)", d.Dir), diag.Start(setting)).
 			AndCheck(diag.DoctorHint(e.Component, setting)))
+	case errors.Is(err, os.ErrPermission) && path == d.Dir && setting != nil && ClosedParent(d.Dir) != nil:
+		// The directory may be right: a parent keeps users out.
+		e.Found = ClosedParent(d.Dir)
+		e.SetFix(ParentFix(e.Found, d.Dir, setting.MailUser(), setting).AndCheck(diag.DoctorHint(e.Component, setting)))
 	case errors.Is(err, os.ErrPermission) && path == d.Dir:
 		// Not "chown it to yourself": the directory is the daemon's, and
 		// every user must be able to drop mail there.

@@ -38,14 +38,7 @@ func SocketDenied(addr string, who *diag.Identity) *diag.Found {
 		return m&bits != 0
 	}
 	p := filepath.Clean(addr)
-	var dirs []string
-	for d := filepath.Dir(p); ; d = filepath.Dir(d) {
-		dirs = append([]string{d}, dirs...)
-		if d == "/" {
-			break
-		}
-	}
-	for _, d := range dirs {
+	for _, d := range diag.Parents(p) {
 		var st syscall.Stat_t
 		if syscall.Stat(d, &st) != nil {
 			return nil
