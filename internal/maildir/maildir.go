@@ -25,6 +25,7 @@
 package maildir
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -192,21 +193,29 @@ type ReadError struct{ Err error }
 func (e *ReadError) Error() string { return "read the message: " + e.Err.Error() }
 func (e *ReadError) Unwrap() error { return e.Err }
 
+// count adds p to Size and VSize: every LF not preceded by CR (in p, or
+// at p's start by the CR that ended the write before) counts twice in
+// VSize. bytes.Count runs on the whole buffer (a delivery's copy holds LF
+// line ends only, so it usually finds no CR at all) instead of a loop
+// over every byte, which was 3 % of ebb's CPU at 64 KiB (bench/serve).
 func (t *Tmp) count(p []byte) {
+	if len(p) == 0 {
+		return
+	}
 	t.size += int64(len(p))
 	t.vsize += int64(len(p))
-	prevCR := t.lastCR
-	for i, c := range p {
-		if c == '\n' && !prevCR {
-			t.vsize++
-		}
-		prevCR = c == '\r'
-		_ = i
+	bare := int64(bytes.Count(p, lf))
+	if bytes.IndexByte(p, '\r') >= 0 {
+		bare -= int64(bytes.Count(p, crlf))
 	}
-	if len(p) > 0 {
-		t.lastCR = p[len(p)-1] == '\r'
+	if t.lastCR && p[0] == '\n' {
+		bare--
 	}
+	t.vsize += bare
+	t.lastCR = p[len(p)-1] == '\r'
 }
+
+var lf, crlf = []byte("\n"), []byte("\r\n")
 
 // Size is the number of bytes written so far.
 func (t *Tmp) Size() int64 { return t.size }

@@ -2,6 +2,7 @@ package maildir
 
 import (
 	"errors"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -156,6 +157,38 @@ func TestTmpCountsSizeAndCRLFSize(t *testing.T) {
 				t.Errorf("Size %d VSize %d, want %d %d", tmp.Size(), tmp.VSize(), size, c.vsize)
 			}
 		})
+	}
+}
+
+// TestTmpCountMatchesByteByByte checks count's whole-buffer counting
+// against the definition, one byte at a time, on random text of a, CR and
+// LF cut into random writes (CR LF pairs split across writes included).
+func TestTmpCountMatchesByteByByte(t *testing.T) {
+	rng := rand.New(rand.NewPCG(28, 1))
+	for i := 0; i < 2000; i++ {
+		msg := make([]byte, rng.IntN(300))
+		for j := range msg {
+			msg[j] = "a\r\n"[rng.IntN(3)]
+		}
+		var want int64
+		prevCR := false
+		for _, c := range msg {
+			want++
+			if c == '\n' && !prevCR {
+				want++
+			}
+			prevCR = c == '\r'
+		}
+		var tmp Tmp
+		for rest := msg; len(rest) > 0; {
+			n := 1 + rng.IntN(len(rest))
+			tmp.count(rest[:n])
+			rest = rest[n:]
+		}
+		tmp.count(nil)
+		if tmp.Size() != int64(len(msg)) || tmp.VSize() != want {
+			t.Fatalf("%q: Size %d VSize %d, want %d %d", msg, tmp.Size(), tmp.VSize(), len(msg), want)
+		}
 	}
 }
 
