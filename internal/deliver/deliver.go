@@ -596,5 +596,17 @@ func (a *Agent) ensure(dir string, folder bool, setting *diag.Setting) *diag.Err
 		e.SetFix(f)
 		return e
 	}
-	return a.pathErr("mkdir", "create the Maildir", pathOf(err, dir), err, setting)
+	e := a.pathErr("mkdir", "create the Maildir", pathOf(err, dir), err, setting)
+	if f := e.Found; f != nil && f.Path == filepath.Clean(dir) && setting != nil && setting.User != "" &&
+		f.UID != setting.MailUser().UID && e.Fix != nil && len(e.Fix.Steps) == 1 && strings.HasPrefix(e.Fix.Steps[0].Run, "chown ") {
+		if _, serr := os.Stat(filepath.Join(dir, "cur")); errors.Is(serr, os.ErrPermission) {
+			// The mail user cannot even look into this Maildir, which
+			// someone else owns (copied in as root): what is inside is
+			// most likely theirs too, and the Maildir is the mailbox's
+			// alone: one chown -R, not a round of delivery per directory.
+			check := e.Fix.Check
+			e.SetFix(diag.ChownTree(dir, setting.MailUser(), setting).AndCheck(check))
+		}
+	}
+	return e
 }
