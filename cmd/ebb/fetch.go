@@ -16,6 +16,7 @@ import (
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/fetch"
+	"github.com/ebbmail/ebb/internal/fetchstate"
 	"github.com/ebbmail/ebb/internal/mailuser"
 )
 
@@ -65,7 +66,7 @@ func fetchAdd(c *cli.Call) int {
 		a.Password = pw
 	}
 	return openDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
-		if err := d.AddFetchAccount(c.Ctx, a); err != nil {
+		if err := fetchstate.New(d).AddFetchAccount(c.Ctx, a); err != nil {
 			return err
 		}
 		fmt.Fprintf(c.Stdout, "fetch account %s added: %s %s:%d (%s) as %s → %s\n", a.Name, a.Protocol, a.Host, a.Port, a.TLS, a.Username, a.Mailbox)
@@ -79,7 +80,7 @@ func fetchAdd(c *cli.Call) int {
 func fetchList(c *cli.Call) int {
 	asJSON := jsonFlag(c)
 	return withDirectory(c, 0, 0, directory.Options{ReadOnly: true}, func(d *directory.Directory, cfg *config.Config) error {
-		ls, err := fetch.List(c.Ctx, d)
+		ls, err := fetch.List(c.Ctx, fetchstate.New(d))
 		if err != nil {
 			return err
 		}
@@ -111,21 +112,25 @@ func fetchDone(c *cli.Call, opt directory.Options, change func(d *directory.Dire
 }
 
 func fetchRemove(c *cli.Call) int {
-	return fetchDone(c, directory.Options{}, func(d *directory.Directory, name string) error { return d.RemoveFetchAccount(c.Ctx, name) })
+	return fetchDone(c, directory.Options{}, func(d *directory.Directory, name string) error {
+		return fetchstate.New(d).RemoveFetchAccount(c.Ctx, name)
+	})
 }
 
 func fetchReset(c *cli.Call) int {
 	return fetchDone(c, directory.Options{}, func(d *directory.Directory, name string) error {
-		if _, err := d.FetchAccount(c.Ctx, name); err != nil {
+		if _, err := fetchstate.New(d).FetchAccount(c.Ctx, name); err != nil {
 			return err
 		}
-		return d.ResetFetchFolders(c.Ctx, name)
+		return fetchstate.New(d).ResetFetchFolders(c.Ctx, name)
 	})
 }
 
 func fetchEnable(on bool) func(c *cli.Call) int {
 	return func(c *cli.Call) int {
-		return fetchDone(c, directory.Options{}, func(d *directory.Directory, name string) error { return d.SetFetchEnabled(c.Ctx, name, on) })
+		return fetchDone(c, directory.Options{}, func(d *directory.Directory, name string) error {
+			return fetchstate.New(d).SetFetchEnabled(c.Ctx, name, on)
+		})
 	}
 }
 
@@ -138,7 +143,7 @@ func fetchPasswd(c *cli.Call) int {
 		return c.Fail(err)
 	}
 	return openDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
-		if err := d.SetFetchPassword(c.Ctx, c.Args[0], pw); err != nil {
+		if err := fetchstate.New(d).SetFetchPassword(c.Ctx, c.Args[0], pw); err != nil {
 			return err
 		}
 		fmt.Fprintf(c.Stdout, "fetch account %s: passwd done\n", c.Args[0])
@@ -151,11 +156,11 @@ func fetchPasswd(c *cli.Call) int {
 // not.
 func fetchTest(c *cli.Call) int {
 	return withDirectory(c, 1, 1, directory.Options{ReadOnly: true}, func(d *directory.Directory, cfg *config.Config) error {
-		a, err := d.FetchAccount(c.Ctx, c.Args[0])
+		a, err := fetchstate.New(d).FetchAccount(c.Ctx, c.Args[0])
 		if err != nil {
 			return err
 		}
-		f := &fetch.Fetcher{Cfg: cfg.Fetch, Store: d, MaxMessageSize: int64(cfg.SMTP.MaxMessageSize), Setting: cfg.Setting}
+		f := &fetch.Fetcher{Cfg: cfg.Fetch, Store: fetchstate.New(d), MaxMessageSize: int64(cfg.SMTP.MaxMessageSize), Setting: cfg.Setting}
 		if os.Geteuid() == 0 {
 			if u, err := mailuser.Lookup(cfg); err == nil && u.UID != 0 {
 				f.ReadAs = u.Identity()
@@ -182,7 +187,7 @@ func fetchAuth(c *cli.Call) int {
 	loopback := c.Flags.Bool("loopback", false, "use the authorization code flow with a browser on this machine instead of the device code")
 	timeout := c.Flags.Duration("timeout", 15*time.Minute, "how long to wait for the user's consent")
 	return withDirectory(c, 1, 1, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
-		a, err := d.FetchAccount(c.Ctx, c.Args[0])
+		a, err := fetchstate.New(d).FetchAccount(c.Ctx, c.Args[0])
 		if err != nil {
 			return err
 		}
@@ -192,7 +197,7 @@ func fetchAuth(c *cli.Call) int {
 		if err != nil {
 			return cli.Errorf(diag.ExTempFail, "%s: %v", a.Name, err)
 		}
-		if err := d.SetFetchOAuth(c.Ctx, a.Name, o); err != nil {
+		if err := fetchstate.New(d).SetFetchOAuth(c.Ctx, a.Name, o); err != nil {
 			return err
 		}
 		fmt.Fprintf(c.Stdout, "fetch account %s: access granted; the refresh token is stored (ebb serve uses it from its next reload)\n", a.Name)
@@ -205,10 +210,10 @@ func fetchAuth(c *cli.Call) int {
 func fetchRetry(c *cli.Call) int {
 	return withDirectory(c, 1, -1, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
 		name := c.Args[0]
-		if _, err := d.FetchAccount(c.Ctx, name); err != nil {
+		if _, err := fetchstate.New(d).FetchAccount(c.Ctx, name); err != nil {
 			return err
 		}
-		n, err := d.RetryFetched(c.Ctx, name, c.Args[1:])
+		n, err := fetchstate.New(d).RetryFetched(c.Ctx, name, c.Args[1:])
 		if err != nil {
 			return err
 		}
@@ -255,7 +260,7 @@ func fetchSet(c *cli.Call) int {
 		}
 	}
 	return openDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
-		a, err := d.FetchAccount(c.Ctx, c.Args[0])
+		a, err := fetchstate.New(d).FetchAccount(c.Ctx, c.Args[0])
 		if err != nil {
 			return err
 		}
@@ -263,7 +268,7 @@ func fetchSet(c *cli.Call) int {
 		if err != nil {
 			return cli.Errorf(diag.ExUsage, "%v", err)
 		}
-		if err := d.UpdateFetchAccount(c.Ctx, n); err != nil {
+		if err := fetchstate.New(d).UpdateFetchAccount(c.Ctx, n); err != nil {
 			return err
 		}
 		fmt.Fprintf(c.Stdout, "fetch account %s: %s %s:%d (%s), folders %s, after %s; ebb serve uses it from its next reload of the accounts (30 s)\n",

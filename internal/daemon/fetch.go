@@ -18,6 +18,7 @@ import (
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/fetch"
+	"github.com/ebbmail/ebb/internal/fetchstate"
 	"github.com/ebbmail/ebb/internal/journal"
 	"github.com/ebbmail/ebb/internal/logging"
 	"github.com/ebbmail/ebb/internal/mailuser"
@@ -81,15 +82,15 @@ func (s *fetchSink) Settled() <-chan struct{} { return s.outcomes.settled() }
 // forgets the message: a crash before the record delivers it again (the
 // queue's own crash rule), never loses the outcome.
 type fetchOutcomes struct {
-	dir *directory.Directory
+	st  *fetchstate.Store
 	log func(msg string, args ...any)
 
 	mu   sync.Mutex
 	wake chan struct{}
 }
 
-func newFetchOutcomes(dir *directory.Directory, log func(msg string, args ...any)) *fetchOutcomes {
-	return &fetchOutcomes{dir: dir, log: log, wake: make(chan struct{})}
+func newFetchOutcomes(st *fetchstate.Store, log func(msg string, args ...any)) *fetchOutcomes {
+	return &fetchOutcomes{st: st, log: log, wake: make(chan struct{})}
 }
 
 func (o *fetchOutcomes) settled() <-chan struct{} {
@@ -107,14 +108,14 @@ func (o *fetchOutcomes) observe(e queue.Event) {
 	var outcome, reason, public, ref string
 	switch e.Kind {
 	case queue.EvDelivered:
-		outcome = directory.OutcomeDelivered
+		outcome = fetchstate.OutcomeDelivered
 	case queue.EvFailed, queue.EvExpired:
-		outcome = directory.OutcomeRefused
+		outcome = fetchstate.OutcomeRefused
 		if e.Error != nil {
 			reason, public, ref = e.Error.Sentence(), fetch.PublicReason(e.Error), e.Error.Ref
 		}
 	case queue.EvDeferred:
-		outcome = directory.OutcomeDeferred
+		outcome = fetchstate.OutcomeDeferred
 		if e.Error != nil {
 			reason, public, ref = "it waits in the queue: "+e.Error.Sentence(), "it waits in the queue: "+fetch.PublicReason(e.Error), e.Error.Ref
 		}
@@ -122,14 +123,14 @@ func (o *fetchOutcomes) observe(e queue.Event) {
 		if e.Note == "done" {
 			return
 		}
-		outcome, reason = directory.OutcomeRefused, "it was removed from the queue ("+e.Note+") before it was delivered"
+		outcome, reason = fetchstate.OutcomeRefused, "it was removed from the queue ("+e.Note+") before it was delivered"
 		public = "it was removed from the queue here before it was delivered"
 	default:
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := o.dir.RecordFetchOutcome(ctx, e.QueueID, outcome, reason, public, ref); err != nil {
+	if err := o.st.RecordFetchOutcome(ctx, e.QueueID, outcome, reason, public, ref); err != nil {
 		o.log("cannot record how a fetched message's delivery ended: its server copy stays, and it is reported as skipped at the next pass",
 			"queue_id", e.QueueID, "outcome", outcome, "err", err)
 	}
@@ -146,7 +147,7 @@ const fetchSession = "fetch:"
 // the queue runs (ebb serve, ebb fetch run), fetch.enabled or not, since
 // the spool may hold messages an earlier run fetched.
 func (d *daemon) startFetchOutcomes() *fetchOutcomes {
-	o := newFetchOutcomes(d.dir, d.log.Error)
+	o := newFetchOutcomes(fetchstate.New(d.dir), d.log.Error)
 	d.q.AddObserver(o.observe)
 	return o
 }
@@ -161,7 +162,7 @@ func (d *daemon) fetchSink(recv *receiver, o *fetchOutcomes) *fetchSink {
 }
 
 func (d *daemon) fetcher(sink *fetchSink) *fetch.Fetcher {
-	f := &fetch.Fetcher{Cfg: d.cfg.Fetch, Store: d.dir, Sink: sink, Hostname: sink.hostname, Log: d.log.With("component", "fetch"),
+	f := &fetch.Fetcher{Cfg: d.cfg.Fetch, Store: fetchstate.New(d.dir), Sink: sink, Hostname: sink.hostname, Log: d.log.With("component", "fetch"),
 		MaxMessageSize: int64(d.cfg.SMTP.MaxMessageSize), Setting: d.cfg.Setting}
 	var skipped *prometheus.CounterVec
 	if d.metrics != nil {
@@ -186,7 +187,7 @@ func (d *daemon) fetcher(sink *fetchSink) *fetch.Fetcher {
 			msgs.WithLabelValues(account).Add(float64(res.Fetched))
 		}
 	}
-	f.Skipped = func(a *directory.FetchAccount, m directory.FetchedMessage) {
+	f.Skipped = func(a *fetchstate.FetchAccount, m fetchstate.FetchedMessage) {
 		if skipped != nil {
 			skipped.WithLabelValues(a.Name).Inc()
 		}
@@ -198,7 +199,7 @@ func (d *daemon) fetcher(sink *fetchSink) *fetch.Fetcher {
 // journalFetchSkip tells ebb explain about a skipped message: under its
 // queue id when it was queued (after the queue's own story), else under
 // the reference of its refusal.
-func (d *daemon) journalFetchSkip(a *directory.FetchAccount, m directory.FetchedMessage) {
+func (d *daemon) journalFetchSkip(a *fetchstate.FetchAccount, m fetchstate.FetchedMessage) {
 	if d.jr == nil {
 		return
 	}
@@ -212,7 +213,7 @@ func (d *daemon) journalFetchSkip(a *directory.FetchAccount, m directory.Fetched
 			a.Host+fmt.Sprintf(":%d", a.Port), a.Name, folderOf(a, m), m.UID, m.Summary)})
 }
 
-func folderOf(a *directory.FetchAccount, m directory.FetchedMessage) string {
+func folderOf(a *fetchstate.FetchAccount, m fetchstate.FetchedMessage) string {
 	if a.Protocol == "pop3" {
 		return "UIDL"
 	}
@@ -224,7 +225,7 @@ func (d *daemon) startFetch(ctx context.Context, o *fetchOutcomes) {
 	if !d.cfg.Fetch.Enabled {
 		return
 	}
-	r := &fetch.Runner{F: d.fetcher(d.fetchSink(d.recv, o)), Accounts: d.dir.FetchAccounts}
+	r := &fetch.Runner{F: d.fetcher(d.fetchSink(d.recv, o)), Accounts: fetchstate.New(d.dir).FetchAccounts}
 	r.Leases, r.LeaseLook = d.fetchLeases() // cluster.go: one host at a time per account
 	go r.Run(ctx)
 }
@@ -290,9 +291,9 @@ func FetchRun(ctx context.Context, o FetchRunOptions) int {
 	defer d.stopJournal()
 	leases, _ := d.fetchLeases()
 
-	var accounts []*directory.FetchAccount
+	var accounts []*fetchstate.FetchAccount
 	if len(o.Accounts) == 0 {
-		all, err := dir.FetchAccounts(ctx)
+		all, err := fetchstate.New(dir).FetchAccounts(ctx)
 		if err != nil {
 			fmt.Fprintln(o.Stderr, diag.From(err, "ebb fetch run", "list").Sentence())
 			return diag.ExTempFail
@@ -304,7 +305,7 @@ func FetchRun(ctx context.Context, o FetchRunOptions) int {
 		}
 	} else {
 		for _, n := range o.Accounts {
-			a, err := dir.FetchAccount(ctx, n)
+			a, err := fetchstate.New(dir).FetchAccount(ctx, n)
 			if err != nil {
 				fmt.Fprintf(o.Stderr, "ebb fetch run: %v\n", err)
 				return diag.ExNoUser

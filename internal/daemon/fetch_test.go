@@ -10,6 +10,7 @@ import (
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/fetch"
+	"github.com/ebbmail/ebb/internal/fetchstate"
 	"github.com/ebbmail/ebb/internal/queue"
 )
 
@@ -23,7 +24,7 @@ func TestFetchOutcomesRecordsOnlyFetchedMail(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer dir.Close()
-	o := newFetchOutcomes(dir, func(string, ...any) {})
+	o := newFetchOutcomes(fetchstate.New(dir), func(string, ...any) {})
 	woke := o.settled()
 	o.observe(queue.Event{Kind: queue.EvDelivered, QueueID: "QSMTP", Session: "smtp:1"})
 	select {
@@ -39,15 +40,15 @@ func TestFetchOutcomesRecordsOnlyFetchedMail(t *testing.T) {
 		t.Fatal("a fetched message's refusal woke nobody")
 	}
 	ctx := context.Background()
-	if out, _, _, _ := dir.FetchOutcome(ctx, "QSMTP"); out != "" {
+	if out, _, _, _ := fetchstate.New(dir).FetchOutcome(ctx, "QSMTP"); out != "" {
 		t.Fatalf("an SMTP message got an outcome: %q", out)
 	}
-	out, reason, ref, _ := dir.FetchOutcome(ctx, "QF")
-	if out != directory.OutcomeRefused || !strings.Contains(reason, "rejected by the mailbox's filter") || ref != "R1" {
+	out, reason, ref, _ := fetchstate.New(dir).FetchOutcome(ctx, "QF")
+	if out != fetchstate.OutcomeRefused || !strings.Contains(reason, "rejected by the mailbox's filter") || ref != "R1" {
 		t.Fatalf("outcome %q, %q, %q", out, reason, ref)
 	}
 	o.observe(queue.Event{Kind: queue.EvRemoved, QueueID: "QD", Session: "fetch:work", Note: "deleted by the operator"})
-	if out, reason, _, _ := dir.FetchOutcome(ctx, "QD"); out != directory.OutcomeRefused || !strings.Contains(reason, "deleted by the operator") {
+	if out, reason, _, _ := fetchstate.New(dir).FetchOutcome(ctx, "QD"); out != fetchstate.OutcomeRefused || !strings.Contains(reason, "deleted by the operator") {
 		t.Fatalf("an operator's removal: %q, %q", out, reason)
 	}
 }
@@ -57,8 +58,8 @@ func TestFetchOutcomesRecordsOnlyFetchedMail(t *testing.T) {
 // MAILER-DAEMON, marked auto-generated.
 func TestFetchNoticeText(t *testing.T) {
 	s := &fetchSink{hostname: "mx.example.test"}
-	a := &directory.FetchAccount{Name: "work", Protocol: "imap", Host: "imap.example.net", Port: 993, Username: "alice", Mailbox: "alice@example.com"}
-	n := fetch.Notice{Account: a, Server: "imap.example.net:993", Messages: []directory.FetchedMessage{
+	a := &fetchstate.FetchAccount{Name: "work", Protocol: "imap", Host: "imap.example.net", Port: 993, Username: "alice", Mailbox: "alice@example.com"}
+	n := fetch.Notice{Account: a, Server: "imap.example.net:993", Messages: []fetchstate.FetchedMessage{
 		{Folder: "INBOX", UIDValidity: 7, UID: "42", Size: 2048, Summary: "From: carol@example.org; Subject: hi",
 			Reason: "ebb serve: cannot deliver to /var/vmail/example.com/alice/Maildir: mailbox is over quota (running as uid 998 vmail)",
 			Public: "Mailbox full", QueueID: "QID1"},

@@ -15,6 +15,7 @@ import (
 	"github.com/ebbmail/ebb/internal/cluster"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/fetchstate"
 )
 
 // clusterChecks: several hosts on one PostgreSQL directory (docs/scaling.md).
@@ -78,7 +79,7 @@ func checkCluster(ctx context.Context, env *Env) []Finding {
 	}
 	out := []Finding{Passed(name, dir.Where(), fmt.Sprintf("%s share Sieve state, AUTH counts, the journal and queue summaries: %s",
 		diag.Count(len(hosts), "host"), strings.Join(names, ", ")))}
-	accounts, _ := dir.FetchAccounts(octx)
+	accounts, _ := fetchstate.New(dir).FetchAccounts(octx)
 	for _, e := range comparedFacts(cfg.Mail.Root, me, live, len(accounts)) {
 		out = append(out, Warned(name, e))
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/fetch"
+	"github.com/ebbmail/ebb/internal/fetchstate"
 )
 
 // fetchChecks look at every enabled fetch account: an account that keeps
@@ -33,7 +34,7 @@ func checkFetch(ctx context.Context, env *Env) []Finding {
 	if v, err := d.CurrentVersion(octx); err != nil || v < 2 {
 		return nil // no fetch tables yet: the directory check reports the schema
 	}
-	as, err := d.FetchAccounts(octx)
+	as, err := fetchstate.New(d).FetchAccounts(octx)
 	if err != nil {
 		return []Finding{Failed(name, diag.From(err, "ebb doctor", "list"))}
 	}
@@ -75,7 +76,7 @@ func checkFetch(ctx context.Context, env *Env) []Finding {
 			add(Warned(name, e))
 		}
 		wg.Add(1)
-		go func(a *directory.FetchAccount) {
+		go func(a *fetchstate.FetchAccount) {
 			defer wg.Done()
 			rctx, cancel := context.WithTimeout(ctx, env.Cfg.Fetch.Timeout.Duration)
 			defer cancel()

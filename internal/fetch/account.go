@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/fetchstate"
 )
 
 // AccountOptions are what ebb fetch add is given.
@@ -56,7 +56,7 @@ func DefaultPort(protocol, tls string) int {
 
 // NewAccount checks o and builds the account ebb fetch add stores (the
 // password is set by the caller): every mistake is a *UsageError.
-func NewAccount(o AccountOptions) (directory.FetchAccount, error) {
+func NewAccount(o AccountOptions) (fetchstate.FetchAccount, error) {
 	proto := strings.ToLower(o.Protocol)
 	if proto == "" {
 		proto = "imap"
@@ -69,7 +69,7 @@ func NewAccount(o AccountOptions) (directory.FetchAccount, error) {
 	if after == "" {
 		after = "keep"
 	}
-	a := directory.FetchAccount{Name: o.Name, Protocol: proto, TLS: tlsMode, Verify: !o.SkipVerify, CAFile: o.CAFile,
+	a := fetchstate.FetchAccount{Name: o.Name, Protocol: proto, TLS: tlsMode, Verify: !o.SkipVerify, CAFile: o.CAFile,
 		Username: o.User, Mailbox: o.To, After: after, MoveTo: o.MoveTo, Interval: o.Interval, Enabled: true, Auth: "password"}
 	if a.Name == "" {
 		return a, usage("the account needs a NAME")
@@ -126,7 +126,7 @@ func NewAccount(o AccountOptions) (directory.FetchAccount, error) {
 		if mech == "" {
 			mech = "XOAUTH2"
 		}
-		oa := &directory.OAuth2{Provider: o.OAuth2, ClientID: o.ClientID, ClientSecret: o.ClientSecret, Mechanism: mech}
+		oa := &fetchstate.OAuth2{Provider: o.OAuth2, ClientID: o.ClientID, ClientSecret: o.ClientSecret, Mechanism: mech}
 		if p, ok := Providers[o.OAuth2]; ok {
 			oa.AuthURL, oa.TokenURL, oa.DeviceURL, oa.Scopes = p.AuthURL, p.TokenURL, p.DeviceURL, p.Scopes
 			if server == "" {
@@ -199,7 +199,7 @@ type Changes struct {
 // Change applies c to a (the account stays the same account: its name,
 // protocol, login and mailbox, and what it fetched) and checks the result
 // as NewAccount does.
-func Change(a directory.FetchAccount, c Changes) (directory.FetchAccount, error) {
+func Change(a fetchstate.FetchAccount, c Changes) (fetchstate.FetchAccount, error) {
 	o := AccountOptions{Name: a.Name, Server: a.Host, Protocol: a.Protocol, TLS: a.TLS, AllowPlaintext: a.TLS == "none",
 		CAFile: a.CAFile, SkipVerify: !a.Verify, User: a.Username, To: a.Mailbox, Folders: strings.Join(a.Folders, ","),
 		After: a.After, MoveTo: a.MoveTo, Interval: a.Interval}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ebbmail/ebb/internal/diag"
-	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/fetchstate"
 )
 
 // ebb fetch add's options become an account: default ports by protocol
@@ -149,7 +149,7 @@ func TestReadableBy(t *testing.T) {
 		t.Fatalf("a directory above it 0700: %v; want EACCES", err)
 	}
 	// The fix names the directory, and widens neither it nor the file.
-	a := &directory.FetchAccount{Name: "lab", CAFile: f}
+	a := &fetchstate.FetchAccount{Name: "lab", CAFile: f}
 	fix := caFileError(a, readableBy(f, other), other).(*diag.Error).Fix.String()
 	if !strings.Contains(fix, "the directory "+dir+" is closed to uid 54321") || strings.Contains(fix, "chmod") ||
 		!strings.Contains(fix, "ebb fetch set lab --ca-file THE-COPY") {

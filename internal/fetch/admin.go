@@ -10,14 +10,14 @@ import (
 	"time"
 
 	"github.com/ebbmail/ebb/internal/diag"
-	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/fetchstate"
 )
 
 // Listed is an account as ebb fetch list shows it: with the messages that
 // stay on its server because they were skipped, and how many wait in the
 // queue (their server copies go once they are delivered).
 type Listed struct {
-	*directory.FetchAccount
+	*fetchstate.FetchAccount
 	Skipped []SkippedMessage `json:"skipped"`
 	Waiting int              `json:"waiting"`
 	// Owner is the host that fetches the account when several hosts
@@ -62,8 +62,8 @@ type SkippedMessage struct {
 
 // Lister is what List reads: the directory.
 type Lister interface {
-	FetchAccounts(ctx context.Context) ([]*directory.FetchAccount, error)
-	FetchedByState(ctx context.Context, account string, states ...directory.FetchState) ([]directory.FetchedMessage, error)
+	FetchAccounts(ctx context.Context) ([]*fetchstate.FetchAccount, error)
+	FetchedByState(ctx context.Context, account string, states ...fetchstate.FetchState) ([]fetchstate.FetchedMessage, error)
 }
 
 // List reads every account with what it left on its server and what
@@ -76,12 +76,12 @@ func List(ctx context.Context, d Lister) ([]Listed, error) {
 	out := make([]Listed, 0, len(as))
 	for _, a := range as {
 		l := Listed{FetchAccount: a, Skipped: []SkippedMessage{}}
-		ms, err := d.FetchedByState(ctx, a.Name, directory.FetchSkipped, directory.FetchQueued)
+		ms, err := d.FetchedByState(ctx, a.Name, fetchstate.FetchSkipped, fetchstate.FetchQueued)
 		if err != nil {
 			return nil, err
 		}
 		for _, m := range ms {
-			if m.State == directory.FetchQueued {
+			if m.State == fetchstate.FetchQueued {
 				l.Waiting++
 				continue
 			}
@@ -190,7 +190,7 @@ func WriteList(w io.Writer, ls []Listed, asJSON bool) {
 // has no device endpoint) the authorization code grant with a browser on
 // this machine (RFC 8252 §7.3). It returns the settings with the tokens
 // to store.
-func Authorize(ctx context.Context, a *directory.FetchAccount, loopback bool, out io.Writer, httpClient *http.Client) (*directory.OAuth2, error) {
+func Authorize(ctx context.Context, a *fetchstate.FetchAccount, loopback bool, out io.Writer, httpClient *http.Client) (*fetchstate.OAuth2, error) {
 	if a.OAuth == nil {
 		return nil, &UsageError{fmt.Sprintf("account %s logs in with a password; add it with --oauth2 to use OAuth2", a.Name)}
 	}

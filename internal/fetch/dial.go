@@ -16,13 +16,13 @@ import (
 
 	"github.com/ebbmail/ebb/internal/diag"
 
-	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/fetchstate"
 )
 
 // tlsConfig is the account's TLS: verification on unless the account was
 // added with --insecure-skip-verify, against the system roots or its CA
 // file (a self-signed or private-CA server).
-func tlsConfig(a *directory.FetchAccount, readAs *diag.Identity) (*tls.Config, error) {
+func tlsConfig(a *fetchstate.FetchAccount, readAs *diag.Identity) (*tls.Config, error) {
 	c := &tls.Config{ServerName: a.Host, MinVersion: tls.VersionTLS12, InsecureSkipVerify: !a.Verify}
 	if a.CAFile != "" {
 		if readAs != nil {
@@ -47,7 +47,7 @@ func tlsConfig(a *directory.FetchAccount, readAs *diag.Identity) (*tls.Config, e
 // caFileError is the account's CA file that cannot be read, by this
 // process (readAs nil) or by who: diag's path error with the owner, the
 // mode and the user, and its safe fix.
-func caFileError(a *directory.FetchAccount, err error, who *diag.Identity) error {
+func caFileError(a *fetchstate.FetchAccount, err error, who *diag.Identity) error {
 	doing := "read the CA file (--ca-file) of fetch account " + a.Name + ":"
 	if who == nil {
 		return diag.PathError(Component+" "+a.Name, "open", doing, a.CAFile, diag.UnwrapPath(err), nil)

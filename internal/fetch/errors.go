@@ -13,7 +13,7 @@ import (
 	"syscall"
 
 	"github.com/ebbmail/ebb/internal/diag"
-	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/fetchstate"
 )
 
 // Causes: the Op of the diag error, the account's status Cause, the
@@ -75,13 +75,13 @@ func causeOf(err error) string {
 }
 
 // where is host:port of the account.
-func where(a *directory.FetchAccount) string {
+func where(a *fetchstate.FetchAccount) string {
 	return net.JoinHostPort(a.Host, fmt.Sprint(a.Port))
 }
 
 // asDiag turns any error of a pass into the boundary error that names the
 // real cause and how to fix it.
-func asDiag(err error, a *directory.FetchAccount) *diag.Error {
+func asDiag(err error, a *fetchstate.FetchAccount) *diag.Error {
 	var f *failure
 	if errors.As(err, &f) {
 		de := diag.New(f.cause, f.doing, "", f.err)
@@ -129,7 +129,7 @@ func asDiag(err error, a *directory.FetchAccount) *diag.Error {
 }
 
 // netDiag classifies a network, TLS or protocol error.
-func netDiag(err error, a *directory.FetchAccount, doing string) *diag.Error {
+func netDiag(err error, a *fetchstate.FetchAccount, doing string) *diag.Error {
 	addr := where(a)
 	de := diag.New(CauseServer, doing, addr, err)
 	de.Component, de.Class = Component+" "+a.Name, diag.Temporary
@@ -184,7 +184,7 @@ func netDiag(err error, a *directory.FetchAccount, doing string) *diag.Error {
 
 // describeMode is "IMAPS (--tls implicit)", "POP3 with STLS (--tls
 // starttls)".
-func describeMode(a *directory.FetchAccount) string {
+func describeMode(a *fetchstate.FetchAccount) string {
 	mode := a.TLS
 	if mode != "implicit" && mode != "starttls" {
 		mode = "none"
@@ -194,14 +194,14 @@ func describeMode(a *directory.FetchAccount) string {
 
 // setServerStep is the command that points the account at another server
 // address, keeping what it fetched.
-func setServerStep(a *directory.FetchAccount, server string) diag.Step {
+func setServerStep(a *fetchstate.FetchAccount, server string) diag.Step {
 	return diag.Command("ebb", "fetch", "set", a.Name, "--server", server)
 }
 
 // certFix is what to do about a certificate that does not verify, by its
 // real cause: a name the certificate does not hold (issue 21: not "give
 // the CA"), a CA that is not trusted, or a certificate out of its dates.
-func certFix(a *directory.FetchAccount, err error) *diag.Fix {
+func certFix(a *fetchstate.FetchAccount, err error) *diag.Fix {
 	var hostErr x509.HostnameError
 	var unknownCA x509.UnknownAuthorityError
 	var invalid x509.CertificateInvalidError

@@ -51,7 +51,7 @@ import (
 
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
-	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/fetchstate"
 	"github.com/ebbmail/ebb/internal/queue"
 )
 
@@ -86,28 +86,29 @@ type Local interface {
 // Notice is what Local.Notify tells: messages of one account that stay
 // on the server, each with why.
 type Notice struct {
-	Account  *directory.FetchAccount
+	Account  *fetchstate.FetchAccount
 	Server   string // host:port
-	Messages []directory.FetchedMessage
+	Messages []fetchstate.FetchedMessage
 }
 
-// Store keeps accounts' state: the directory (both backends).
+// Store keeps accounts' state: fetchstate.Store, in the directory's
+// database (both backends).
 type Store interface {
-	FetchFolderState(ctx context.Context, account, folder string) (directory.FetchFolder, error)
-	SetFetchFolderState(ctx context.Context, account, folder string, f directory.FetchFolder) error
-	RecordFetched(ctx context.Context, account string, m directory.FetchedMessage) error
-	FetchedInFolder(ctx context.Context, account, folder string, uidvalidity uint32) (map[string]directory.FetchedMessage, error)
-	FetchedElsewhere(ctx context.Context, account, folder string, uidvalidity uint32) ([]directory.FetchedMessage, error)
-	FetchedByState(ctx context.Context, account string, states ...directory.FetchState) ([]directory.FetchedMessage, error)
-	FetchedDue(ctx context.Context, account, folder string, uidvalidity uint32) ([]directory.FetchedMessage, error)
-	ApplyFetchOutcomes(ctx context.Context, account string) ([]directory.FetchedMessage, error)
+	FetchFolderState(ctx context.Context, account, folder string) (fetchstate.FetchFolder, error)
+	SetFetchFolderState(ctx context.Context, account, folder string, f fetchstate.FetchFolder) error
+	RecordFetched(ctx context.Context, account string, m fetchstate.FetchedMessage) error
+	FetchedInFolder(ctx context.Context, account, folder string, uidvalidity uint32) (map[string]fetchstate.FetchedMessage, error)
+	FetchedElsewhere(ctx context.Context, account, folder string, uidvalidity uint32) ([]fetchstate.FetchedMessage, error)
+	FetchedByState(ctx context.Context, account string, states ...fetchstate.FetchState) ([]fetchstate.FetchedMessage, error)
+	FetchedDue(ctx context.Context, account, folder string, uidvalidity uint32) ([]fetchstate.FetchedMessage, error)
+	ApplyFetchOutcomes(ctx context.Context, account string) ([]fetchstate.FetchedMessage, error)
 	FetchOutcome(ctx context.Context, queueID string) (outcome, reason, ref string, err error)
 	MarkRemoved(ctx context.Context, account, folder string, uidvalidity uint32, uids []string) error
-	MarkNotified(ctx context.Context, account string, keys []directory.FetchedKey) error
-	SkipFetched(ctx context.Context, account string, keys []directory.FetchedKey, reason, public, ref string) error
-	ForgetFetched(ctx context.Context, account string, keys []directory.FetchedKey) error
-	SetFetchOAuth(ctx context.Context, name string, o *directory.OAuth2) error
-	SetFetchStatus(ctx context.Context, name string, s directory.FetchStatus) error
+	MarkNotified(ctx context.Context, account string, keys []fetchstate.FetchedKey) error
+	SkipFetched(ctx context.Context, account string, keys []fetchstate.FetchedKey, reason, public, ref string) error
+	ForgetFetched(ctx context.Context, account string, keys []fetchstate.FetchedKey) error
+	SetFetchOAuth(ctx context.Context, name string, o *fetchstate.OAuth2) error
+	SetFetchStatus(ctx context.Context, name string, s fetchstate.FetchStatus) error
 }
 
 // Progress hears about a pass as it goes (ebb fetch run's bar).
@@ -146,7 +147,7 @@ type Fetcher struct {
 	Observe func(account, cause string, res Result)
 	// Skipped, when set, hears of each message that is skipped (the
 	// journal, a metric); the fetcher logs it itself.
-	Skipped func(a *directory.FetchAccount, m directory.FetchedMessage)
+	Skipped func(a *fetchstate.FetchAccount, m fetchstate.FetchedMessage)
 	// HTTPContext, when set, supplies the context for token requests
 	// (tests give it an http.Client via oauth2.HTTPClient).
 	HTTPContext func(ctx context.Context) context.Context
@@ -196,7 +197,7 @@ func (f *Fetcher) local() Local {
 
 // Once runs one pass over the account: every folder, every new message,
 // then the after-actions; it records the outcome as the account's status.
-func (f *Fetcher) Once(ctx context.Context, a *directory.FetchAccount, p Progress) (Result, error) {
+func (f *Fetcher) Once(ctx context.Context, a *fetchstate.FetchAccount, p Progress) (Result, error) {
 	var res Result
 	err := f.session(ctx, a, p, &res, nil)
 	f.record(ctx, a, res, err)
@@ -209,7 +210,7 @@ func (f *Fetcher) Once(ctx context.Context, a *directory.FetchAccount, p Progres
 // its stated expiry, the token is refreshed and the session run again,
 // once. A panic in it (a bug of ours, whatever the server sent) becomes
 // the account's failure: it stops this account only.
-func (f *Fetcher) session(ctx context.Context, a *directory.FetchAccount, p Progress, res *Result, w *watch) (err error) {
+func (f *Fetcher) session(ctx context.Context, a *fetchstate.FetchAccount, p Progress, res *Result, w *watch) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			f.log().Error("fetch account stopped by a panic: a bug in ebb; the other accounts and ebb serve go on", "account", a.Name,
@@ -238,7 +239,7 @@ func (f *Fetcher) session(ctx context.Context, a *directory.FetchAccount, p Prog
 }
 
 // record stores the account's status after an attempt and tells Observe.
-func (f *Fetcher) record(ctx context.Context, a *directory.FetchAccount, res Result, err error) {
+func (f *Fetcher) record(ctx context.Context, a *fetchstate.FetchAccount, res Result, err error) {
 	st := a.Status
 	st.At = f.clock().UTC()
 	st.Fetched += int64(res.Fetched)

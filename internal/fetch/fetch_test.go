@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/fetchstate"
 )
 
 // unstuff is the plain reading of RFC 1939 §3: lines up to the "." line,
@@ -109,7 +109,7 @@ func FuzzMessageHash(f *testing.F) {
 
 func TestReceivedHeaderIsOneSafeHeader(t *testing.T) {
 	f := &Fetcher{Hostname: "mx.example.test"}
-	a := &directory.FetchAccount{Name: "wo)rk\r\nX-Evil: 1", Host: "imap.example.net", Port: 993, Username: "al(ice", Mailbox: "alice@example.test"}
+	a := &fetchstate.FetchAccount{Name: "wo)rk\r\nX-Evil: 1", Host: "imap.example.net", Port: 993, Username: "al(ice", Mailbox: "alice@example.test"}
 	h := f.received(origin{a: a, proto: "IMAPS", folder: "IN\nBOX", uidvalidity: 7, uid: "42"}, "QID", time.Unix(0, 0))
 	if strings.Count(h, "\r\n") != 4 || strings.Contains(h, "\nX-Evil") || !strings.Contains(h, "uid 7/42") || !strings.HasPrefix(h, "Received: from imap.example.net (imap.example.net:993)") {
 		t.Fatalf("header:\n%s", h)
@@ -128,7 +128,7 @@ func TestBackoffDoublesUpToTheMax(t *testing.T) {
 }
 
 func TestErrorsNameTheRealCause(t *testing.T) {
-	a := &directory.FetchAccount{Name: "w", Host: "imap.example.net", Port: 993}
+	a := &fetchstate.FetchAccount{Name: "w", Host: "imap.example.net", Port: 993}
 	self := &x509.Certificate{}
 	cases := []struct {
 		err   error

@@ -15,6 +15,7 @@ import (
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/fetchstate"
 	"github.com/ebbmail/ebb/internal/queue"
 )
 
@@ -90,12 +91,12 @@ func (q *testQueue) Receive(ctx context.Context, env *queue.Envelope, data io.Re
 		q.uids[id] = m[1]
 	}
 	q.mu.Unlock()
-	outcome, reason := directory.OutcomeDelivered, ""
+	outcome, reason := fetchstate.OutcomeDelivered, ""
 	switch {
 	case strings.Contains(body, "X-Test: refuse"):
-		outcome, reason = directory.OutcomeRefused, "ebb serve: cannot deliver to alice@example.test: mail forwarding loop"
+		outcome, reason = fetchstate.OutcomeRefused, "ebb serve: cannot deliver to alice@example.test: mail forwarding loop"
 	case strings.Contains(body, "X-Test: defer"):
-		outcome, reason = directory.OutcomeDeferred, "it waits in the queue: the Maildir is not writable"
+		outcome, reason = fetchstate.OutcomeDeferred, "it waits in the queue: the Maildir is not writable"
 		q.mu.Lock()
 		q.pending[id] = true
 		q.mu.Unlock()
@@ -106,11 +107,11 @@ func (q *testQueue) Receive(ctx context.Context, env *queue.Envelope, data io.Re
 
 // settle records how the queue ended id, and wakes the fetcher.
 func (q *testQueue) settle(id, outcome, reason string) {
-	if err := q.dir.RecordFetchOutcome(context.Background(), id, outcome, reason, "public "+reason, "REF"+id); err != nil {
+	if err := fetchstate.New(q.dir).RecordFetchOutcome(context.Background(), id, outcome, reason, "public "+reason, "REF"+id); err != nil {
 		panic(err)
 	}
 	q.mu.Lock()
-	if outcome != directory.OutcomeDeferred {
+	if outcome != fetchstate.OutcomeDeferred {
 		delete(q.pending, id)
 	}
 	close(q.wake)
@@ -159,10 +160,10 @@ func (q *testQueue) delivered() map[string]int {
 	return out
 }
 
-func (q *testQueue) noticed() []directory.FetchedMessage {
+func (q *testQueue) noticed() []fetchstate.FetchedMessage {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	var out []directory.FetchedMessage
+	var out []fetchstate.FetchedMessage
 	for _, n := range q.notices {
 		out = append(out, n.Messages...)
 	}
@@ -175,22 +176,22 @@ func testFetcher(dir *directory.Directory, q Sink) *Fetcher {
 	c.Timeout = config.D(5 * time.Second)
 	c.BackoffMin, c.BackoffMax = config.D(50*time.Millisecond), config.D(100*time.Millisecond)
 	c.Interval = config.D(50 * time.Millisecond)
-	return &Fetcher{Cfg: c, Store: dir, Sink: q, Hostname: "mx.example.test", SettleWait: 2 * time.Second,
+	return &Fetcher{Cfg: c, Store: fetchstate.New(dir), Sink: q, Hostname: "mx.example.test", SettleWait: 2 * time.Second,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
 // testAccount adds an IMAP account of the fake server to dir.
-func testAccount(t testing.TB, dir *directory.Directory, name, host string, port int, after string) *directory.FetchAccount {
+func testAccount(t testing.TB, dir *directory.Directory, name, host string, port int, after string) *fetchstate.FetchAccount {
 	t.Helper()
-	a := directory.FetchAccount{Name: name, Protocol: "imap", Host: host, Port: port, TLS: "none", Username: "alice", Password: "pw",
+	a := fetchstate.FetchAccount{Name: name, Protocol: "imap", Host: host, Port: port, TLS: "none", Username: "alice", Password: "pw",
 		Auth: "password", Mailbox: "alice@example.test", After: after, Enabled: true, Folders: []string{"INBOX"}}
 	if after == "move" {
 		a.MoveTo = "Archive"
 	}
-	if err := dir.AddFetchAccount(context.Background(), a); err != nil {
+	if err := fetchstate.New(dir).AddFetchAccount(context.Background(), a); err != nil {
 		t.Fatal(err)
 	}
-	got, err := dir.FetchAccount(context.Background(), name)
+	got, err := fetchstate.New(dir).FetchAccount(context.Background(), name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/fetchstate"
 )
 
 // scriptServer answers the i-th line a client sends with the i-th chunk
@@ -101,12 +102,12 @@ func fuzzFetch(t *testing.T, dir *directory.Directory, protocol, after string, s
 	f.MaxMessageSize = 1 << 20
 	addr := srv.ln.Addr().(*net.TCPAddr)
 	name := fmt.Sprintf("f%d", fuzzAccounts.Add(1))
-	a := directory.FetchAccount{Name: name, Protocol: protocol, Host: "127.0.0.1", Port: addr.Port, TLS: "none", Username: "u",
+	a := fetchstate.FetchAccount{Name: name, Protocol: protocol, Host: "127.0.0.1", Port: addr.Port, TLS: "none", Username: "u",
 		Password: "p", Auth: "password", Mailbox: "alice@example.test", After: after, MoveTo: "Archive", Enabled: true, Folders: []string{"INBOX"}}
-	if err := dir.AddFetchAccount(context.Background(), a); err != nil {
+	if err := fetchstate.New(dir).AddFetchAccount(context.Background(), a); err != nil {
 		t.Fatal(err)
 	}
-	acc, _ := dir.FetchAccount(context.Background(), name)
+	acc, _ := fetchstate.New(dir).FetchAccount(context.Background(), name)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	_, err := f.Once(ctx, acc, nil)

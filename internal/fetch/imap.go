@@ -16,7 +16,7 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"github.com/ebbmail/ebb/internal/diag"
-	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/fetchstate"
 )
 
 // errReauth ends a session whose OAuth2 access token is about to expire:
@@ -38,7 +38,7 @@ type imapConn struct {
 	events  chan struct{}
 	dog     *watchdog
 	guard   *guardConn
-	account *directory.FetchAccount
+	account *fetchstate.FetchAccount
 	unhook  func() bool // of the context.AfterFunc that closes c
 	// waiting is how many of the account's messages were still in the
 	// queue after the last pass: IDLE then also ends when the queue
@@ -60,7 +60,7 @@ func (ic *imapConn) explain(err error) error {
 	return ic.dog.explain(err)
 }
 
-func (f *Fetcher) imapDial(ctx context.Context, a *directory.FetchAccount) (*imapConn, error) {
+func (f *Fetcher) imapDial(ctx context.Context, a *fetchstate.FetchAccount) (*imapConn, error) {
 	tc, err := tlsConfig(a, f.ReadAs)
 	if err != nil {
 		return nil, err
@@ -112,7 +112,7 @@ func (f *Fetcher) imapDial(ctx context.Context, a *directory.FetchAccount) (*ima
 // go-imap is to read first (after a STARTTLS of ours). STARTTLS (RFC 9051
 // §6.2.1) is done here rather than by go-imap, so that the bounds of
 // guardConn apply to what comes over TLS.
-func (f *Fetcher) dialIMAP(ctx context.Context, a *directory.FetchAccount, tc *tls.Config) (net.Conn, string, []byte, error) {
+func (f *Fetcher) dialIMAP(ctx context.Context, a *fetchstate.FetchAccount, tc *tls.Config) (net.Conn, string, []byte, error) {
 	d := &net.Dialer{Timeout: f.Cfg.Timeout.Duration}
 	raw, err := d.DialContext(ctx, "tcp", where(a))
 	if err != nil {
@@ -140,7 +140,7 @@ func (f *Fetcher) dialIMAP(ctx context.Context, a *directory.FetchAccount, tc *t
 // startTLSByHand reads the greeting and asks for STARTTLS; it returns
 // the greeting for go-imap to read (with its capabilities dropped: they
 // are asked for again over TLS, RFC 9051 §6.2.1).
-func startTLSByHand(a *directory.FetchAccount, raw net.Conn, timeout time.Duration) ([]byte, error) {
+func startTLSByHand(a *fetchstate.FetchAccount, raw net.Conn, timeout time.Duration) ([]byte, error) {
 	raw.SetDeadline(time.Now().Add(timeout))
 	defer raw.SetDeadline(time.Time{})
 	r := bufio.NewReaderSize(raw, 4096)
@@ -179,7 +179,7 @@ func startTLSByHand(a *directory.FetchAccount, raw net.Conn, timeout time.Durati
 
 // loginFix is what to do when the server refuses the login: the password
 // (or the OAuth2 consent) again.
-func loginFix(a *directory.FetchAccount) *diag.Fix {
+func loginFix(a *fetchstate.FetchAccount) *diag.Fix {
 	if a.Auth == "oauth2" {
 		return tokenFix(a)
 	}
@@ -189,7 +189,7 @@ func loginFix(a *directory.FetchAccount) *diag.Fix {
 
 // tokenFix is what to do when the server refuses an OAuth2 token that
 // was refreshed already: consent again.
-func tokenFix(a *directory.FetchAccount) *diag.Fix {
+func tokenFix(a *fetchstate.FetchAccount) *diag.Fix {
 	return diag.Because("the access token was refused, also after a refresh: grant ebb access again", diag.Command("ebb", "fetch", "auth", a.Name))
 }
 
@@ -251,7 +251,7 @@ func (f *Fetcher) imapLogin(ctx context.Context, ic *imapConn) error {
 // imapSession runs passes over the account's folders until there is
 // nothing more to do (w == nil: once) or ctx ends (the daemon, with IDLE).
 // A session whose access token expires logs in again and goes on.
-func (f *Fetcher) imapSession(ctx context.Context, a *directory.FetchAccount, p Progress, res *Result, w *watch) error {
+func (f *Fetcher) imapSession(ctx context.Context, a *fetchstate.FetchAccount, p Progress, res *Result, w *watch) error {
 	for {
 		err := f.imapConnSession(ctx, a, p, res, w)
 		if errors.Is(err, errReauth) {
@@ -262,7 +262,7 @@ func (f *Fetcher) imapSession(ctx context.Context, a *directory.FetchAccount, p 
 	}
 }
 
-func (f *Fetcher) imapConnSession(ctx context.Context, a *directory.FetchAccount, p Progress, res *Result, w *watch) error {
+func (f *Fetcher) imapConnSession(ctx context.Context, a *fetchstate.FetchAccount, p Progress, res *Result, w *watch) error {
 	ic, err := f.imapDial(ctx, a)
 	if err != nil {
 		return err

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ebbmail/ebb/internal/diag"
-	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/fetchstate"
 )
 
 func uids(us ...uint32) []uint32 { return us }
@@ -46,7 +46,7 @@ func TestOnlyDeliveredMessagesLeaveTheServer(t *testing.T) {
 			if d := q.delivered(); len(d) != 3 || d["1"] != 1 || d["3"] != 1 || d["5"] != 1 {
 				t.Fatalf("delivered %v", d)
 			}
-			skipped, _ := dir.FetchedByState(context.Background(), "w", directory.FetchSkipped)
+			skipped, _ := fetchstate.New(dir).FetchedByState(context.Background(), "w", fetchstate.FetchSkipped)
 			if len(skipped) != 2 || !strings.Contains(skipped[0].Reason+skipped[1].Reason, "mail forwarding loop") ||
 				!strings.Contains(skipped[0].Reason+skipped[1].Reason, "Eicar") {
 				t.Fatalf("skipped: %+v", skipped)
@@ -97,7 +97,7 @@ func TestAMessageWithoutABodyIsNeverDeleted(t *testing.T) {
 					t.Fatalf("UID 2 was marked deleted: %q", c)
 				}
 			}
-			st, _ := dir.FetchFolderState(context.Background(), "w", "INBOX")
+			st, _ := fetchstate.New(dir).FetchFolderState(context.Background(), "w", "INBOX")
 			if st.LastUID >= 2 {
 				t.Fatalf("position %d: past the message that came without a body", st.LastUID)
 			}
@@ -189,7 +189,7 @@ func TestServerCopyWaitsForTheQueue(t *testing.T) {
 		ids[uid] = id
 	}
 	q.mu.Unlock()
-	q.settle(ids["1"], directory.OutcomeDelivered, "")
+	q.settle(ids["1"], fetchstate.OutcomeDelivered, "")
 	q.mu.Lock()
 	delete(q.pending, ids["2"]) // gone from the queue without a word
 	q.mu.Unlock()
@@ -257,12 +257,12 @@ func TestAPanicStopsOnlyItsAccount(t *testing.T) {
 	testAccount(t, dir, "good", h2, p2, "delete")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	r := &Runner{F: f, Accounts: dir.FetchAccounts, Reload: time.Hour}
+	r := &Runner{F: f, Accounts: fetchstate.New(dir).FetchAccounts, Reload: time.Hour}
 	done := make(chan struct{})
 	go func() { r.Run(ctx); close(done) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		b, _ := dir.FetchAccount(ctx, "bad")
+		b, _ := fetchstate.New(dir).FetchAccount(ctx, "bad")
 		if len(good.remaining()) == 0 && b.Status.Cause == CauseInternal {
 			if !strings.Contains(b.Status.Text, "a bug in ebb: a bug in the sink") || !strings.Contains(b.Status.Text, h1) {
 				t.Fatalf("status of the panicking account: %s", b.Status.Text)
@@ -338,10 +338,10 @@ func TestRefetchKnowsRowsOfTheOldHash(t *testing.T) {
 	host, port := srv.addr()
 	a := testAccount(t, dir, "w", host, port, "keep")
 	ctx := context.Background()
-	dir.SetFetchFolderState(ctx, "w", "INBOX", directory.FetchFolder{UIDValidity: 7, LastUID: 1})
+	fetchstate.New(dir).SetFetchFolderState(ctx, "w", "INBOX", fetchstate.FetchFolder{UIDValidity: 7, LastUID: 1})
 	head := body[:strings.Index(body, "\r\n\r\n")+4]
-	dir.RecordFetched(ctx, "w", directory.FetchedMessage{Folder: "INBOX", UIDValidity: 7, UID: "1", Hash: messageHash([]byte(head), int64(len(body))),
-		State: directory.FetchDelivered, Removed: true})
+	fetchstate.New(dir).RecordFetched(ctx, "w", fetchstate.FetchedMessage{Folder: "INBOX", UIDValidity: 7, UID: "1", Hash: messageHash([]byte(head), int64(len(body))),
+		State: fetchstate.FetchDelivered, Removed: true})
 	f := testFetcher(dir, q)
 	f.Cfg.UIDValidityChange = "refetch"
 	res, err := f.Once(ctx, a, nil)

@@ -13,7 +13,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/ebbmail/ebb/internal/diag"
-	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/fetchstate"
 )
 
 // imapFolder fetches the new messages of one folder, waits (bounded) for
@@ -58,10 +58,10 @@ func (f *Fetcher) imapFolder(ctx context.Context, ic *imapConn, folder string, p
 		}
 		f.log().Warn("UIDVALIDITY changed: going through the folder again, skipping messages taken before (by the digest of their content)",
 			"account", a.Name, "server", where(a), "folder", folder, "old", st.UIDValidity, "new", sel.UIDValidity)
-		st = directory.FetchFolder{}
+		st = fetchstate.FetchFolder{}
 	}
 	if st.UIDValidity == 0 {
-		st = directory.FetchFolder{UIDValidity: sel.UIDValidity}
+		st = fetchstate.FetchFolder{UIDValidity: sel.UIDValidity}
 		if err := f.Store.SetFetchFolderState(ctx, a.Name, folder, st); err != nil {
 			return fail(CauseLocal, "record the state of folder "+folder, err, nil)
 		}
@@ -78,7 +78,7 @@ func (f *Fetcher) imapFolder(ctx context.Context, ic *imapConn, folder string, p
 	}
 	var retry []imap.UID
 	for u, m := range rows {
-		if m.State == directory.FetchRetry {
+		if m.State == fetchstate.FetchRetry {
 			if n, err := strconv.ParseUint(u, 10, 32); err == nil && n > 0 {
 				retry = append(retry, imap.UID(n))
 			}
@@ -120,15 +120,15 @@ func (f *Fetcher) imapFolder(ctx context.Context, ic *imapConn, folder string, p
 		m, recorded := rows[strconv.FormatUint(uint64(u), 10)]
 		// RFC 3501 §6.4.8: "n:*" always matches the highest UID, even
 		// below n.
-		if uint32(u) > st.LastUID && !recorded || recorded && m.State == directory.FetchRetry {
+		if uint32(u) > st.LastUID && !recorded || recorded && m.State == fetchstate.FetchRetry {
 			todo = append(todo, u)
 		}
 	}
 	// A message asked for again that is gone from the server is forgotten.
-	var gone []directory.FetchedKey
+	var gone []fetchstate.FetchedKey
 	for _, u := range retry {
 		if !found[u] {
-			gone = append(gone, directory.FetchedKey{Folder: folder, UIDValidity: uv, UID: strconv.FormatUint(uint64(u), 10)})
+			gone = append(gone, fetchstate.FetchedKey{Folder: folder, UIDValidity: uv, UID: strconv.FormatUint(uint64(u), 10)})
 		}
 	}
 	if err := f.Store.ForgetFetched(ctx, a.Name, gone); err != nil {
@@ -224,7 +224,7 @@ const maxSearchUIDs = 10_000_000
 // searchUIDs is the UIDs of a UID SEARCH answer, bounded. A range with
 // "*" or 0 in it (RFC 9051 allows neither in an answer) is the server's
 // error: go-imap would panic or expand it without end.
-func searchUIDs(sd *imap.SearchData, a *directory.FetchAccount) ([]imap.UID, error) {
+func searchUIDs(sd *imap.SearchData, a *fetchstate.FetchAccount) ([]imap.UID, error) {
 	set, _ := sd.All.(imap.UIDSet)
 	n := 0
 	for _, r := range set {
@@ -251,7 +251,7 @@ func searchUIDs(sd *imap.SearchData, a *directory.FetchAccount) ([]imap.UID, err
 	return out, nil
 }
 
-func uidvalidityFix(a *directory.FetchAccount) *diag.Fix {
+func uidvalidityFix(a *fetchstate.FetchAccount) *diag.Fix {
 	return diag.Because("to go through the folder again, skipping what was taken before (by the digest of its content)",
 		diag.Command("ebb", "fetch", "reset", a.Name))
 }
@@ -495,7 +495,7 @@ func (f *Fetcher) imapAfter(ctx context.Context, ic *imapConn, folder string, uv
 	return nil
 }
 
-func afterFailure(a *directory.FetchAccount, what string, err error, ic *imapConn) error {
+func afterFailure(a *fetchstate.FetchAccount, what string, err error, ic *imapConn) error {
 	var ie *imap.Error
 	if errors.As(err, &ie) {
 		cause := CauseServer

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/fetchstate"
 )
 
 // Several ebb hosts on one directory (docs/scaling.md) each run a Runner
@@ -30,7 +30,7 @@ type Lease interface {
 
 // leased runs the account while this host holds its lease, and looks
 // again every LeaseLook while another host does.
-func (r *Runner) leased(ctx context.Context, a *directory.FetchAccount, slots chan struct{}) {
+func (r *Runner) leased(ctx context.Context, a *fetchstate.FetchAccount, slots chan struct{}) {
 	if r.Leases == nil {
 		r.guarded(ctx, a, slots)
 		return

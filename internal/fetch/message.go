@@ -15,21 +15,21 @@ import (
 	"time"
 
 	"github.com/ebbmail/ebb/internal/diag"
-	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/fetchstate"
 	"github.com/ebbmail/ebb/internal/mailhdr"
 	"github.com/ebbmail/ebb/internal/queue"
 )
 
 // origin is where one message comes from.
 type origin struct {
-	a           *directory.FetchAccount
+	a           *fetchstate.FetchAccount
 	proto       string // IMAP, IMAPS, POP3, POP3S (the Received "with")
 	folder      string
 	uidvalidity uint32
 	uid         string
 }
 
-func (o origin) fetched(m directory.FetchedMessage) directory.FetchedMessage {
+func (o origin) fetched(m fetchstate.FetchedMessage) fetchstate.FetchedMessage {
 	m.Folder, m.UIDValidity, m.UID = o.folder, o.uidvalidity, o.uid
 	return m
 }
@@ -228,7 +228,7 @@ func (f *Fetcher) take(ctx context.Context, o origin, body io.Reader, want int64
 }
 
 // sizeRefusal is the local refusal of a message over the size limit.
-func (f *Fetcher) sizeRefusal(a *directory.FetchAccount, size int64, atLeast bool) *diag.Error {
+func (f *Fetcher) sizeRefusal(a *fetchstate.FetchAccount, size int64, atLeast bool) *diag.Error {
 	what := fmt.Sprintf("%d bytes", size)
 	if atLeast {
 		what = "more than " + what
@@ -271,7 +271,7 @@ type stepper struct {
 
 // failure is what the pass reports after all it could take: our own
 // trouble with a message, or messages waiting for room.
-func (s *stepper) failure(a *directory.FetchAccount) error {
+func (s *stepper) failure(a *fetchstate.FetchAccount) error {
 	var err *failure
 	switch {
 	case s.lastTemp != nil:
@@ -318,8 +318,8 @@ func (f *Fetcher) fetchOne(ctx context.Context, o origin, body io.Reader, want i
 		return false, nil
 	}
 	s.tempInRow = 0
-	if err := f.Store.RecordFetched(ctx, o.a.Name, o.fetched(directory.FetchedMessage{Digest: tk.digest, Size: tk.size,
-		QueueID: tk.queueID, QueueHost: f.Hostname, State: directory.FetchQueued, Summary: tk.summary})); err != nil {
+	if err := f.Store.RecordFetched(ctx, o.a.Name, o.fetched(fetchstate.FetchedMessage{Digest: tk.digest, Size: tk.size,
+		QueueID: tk.queueID, QueueHost: f.Hostname, State: fetchstate.FetchQueued, Summary: tk.summary})); err != nil {
 		return false, fail(CauseLocal, "record "+o.name()+" as queued (it is in the queue as "+tk.queueID+")", err,
 			because("it will be fetched again once the directory works: at most this one message twice"))
 	}
@@ -352,7 +352,7 @@ func PublicReason(de *diag.Error) string {
 // on the server, and a person is told at the end of the pass.
 func (f *Fetcher) recordSkip(ctx context.Context, o origin, size int64, summary string, de *diag.Error, res *Result) error {
 	ref := de.EnsureRef()
-	m := o.fetched(directory.FetchedMessage{Size: size, State: directory.FetchSkipped, Reason: de.Sentence(), Public: PublicReason(de), Ref: ref, Summary: summary})
+	m := o.fetched(fetchstate.FetchedMessage{Size: size, State: fetchstate.FetchSkipped, Reason: de.Sentence(), Public: PublicReason(de), Ref: ref, Summary: summary})
 	if err := f.Store.RecordFetched(ctx, o.a.Name, m); err != nil {
 		return fail(CauseLocal, "record "+o.name()+" as skipped", err, because("it stays on the server and is tried again at the next attempt"))
 	}
@@ -366,7 +366,7 @@ func (f *Fetcher) recordSkip(ctx context.Context, o origin, size int64, summary 
 // now (a full mailbox under mail.over_quota = temporary: it waits on the
 // server, and the pass reports the quota); or an error that stops the
 // pass (the account's mailbox cannot take mail).
-func (f *Fetcher) ready(ctx context.Context, a *directory.FetchAccount, size int64) (refusal, wait *diag.Error, stop error) {
+func (f *Fetcher) ready(ctx context.Context, a *fetchstate.FetchAccount, size int64) (refusal, wait *diag.Error, stop error) {
 	if f.MaxMessageSize > 0 && size > f.MaxMessageSize {
 		return f.sizeRefusal(a, size, false), nil, nil
 	}
@@ -390,13 +390,13 @@ func (f *Fetcher) ready(ctx context.Context, a *directory.FetchAccount, size int
 
 // waitingFor is the pass's failure when messages wait on the server for
 // room in the mailbox.
-func waitingFor(a *directory.FetchAccount, de *diag.Error, n int) *failure {
+func waitingFor(a *fetchstate.FetchAccount, de *diag.Error, n int) *failure {
 	return fail(CauseQuota, "deliver to "+a.Mailbox, fmt.Errorf("%d messages wait on the server: %w", n, de),
 		because("they are fetched once they fit (mail.over_quota = temporary)"))
 }
 
 // markRemoved records that the server copies of uids are gone.
-func (f *Fetcher) markRemoved(ctx context.Context, a *directory.FetchAccount, folder string, uv uint32, uids []string) error {
+func (f *Fetcher) markRemoved(ctx context.Context, a *fetchstate.FetchAccount, folder string, uv uint32, uids []string) error {
 	if err := f.Store.MarkRemoved(ctx, a.Name, folder, uv, uids); err != nil {
 		return fail(CauseLocal, "record messages as removed from the server", err, nil)
 	}

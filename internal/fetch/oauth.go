@@ -15,7 +15,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/ebbmail/ebb/internal/diag"
-	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/fetchstate"
 )
 
 // Provider is an OAuth2 provider's endpoints and the scopes mail needs.
@@ -46,7 +46,7 @@ var Providers = map[string]Provider{
 	},
 }
 
-func oauthConfig(o *directory.OAuth2) *oauth2.Config {
+func oauthConfig(o *fetchstate.OAuth2) *oauth2.Config {
 	return &oauth2.Config{
 		ClientID:     o.ClientID,
 		ClientSecret: o.ClientSecret,
@@ -64,7 +64,7 @@ func (f *Fetcher) httpCtx(ctx context.Context) context.Context {
 
 // accessToken returns a valid access token for a, refreshing it (and
 // storing the new tokens) when it expires within fetch.token_refresh_before.
-func (f *Fetcher) accessToken(ctx context.Context, a *directory.FetchAccount) (string, time.Time, error) {
+func (f *Fetcher) accessToken(ctx context.Context, a *fetchstate.FetchAccount) (string, time.Time, error) {
 	o := a.OAuth
 	if o == nil || (o.RefreshToken == "" && o.AccessToken == "") {
 		return "", time.Time{}, fail(CauseToken, "log in with OAuth2", errors.New("the account has no OAuth2 token yet"),
@@ -98,7 +98,7 @@ func (f *Fetcher) accessToken(ctx context.Context, a *directory.FetchAccount) (s
 
 // tokenFailure says why the token endpoint refused: a revoked (or
 // expired) refresh token in those words, or the transport's error.
-func tokenFailure(a *directory.FetchAccount, err error) error {
+func tokenFailure(a *fetchstate.FetchAccount, err error) error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
 		words := re.ErrorCode
@@ -123,7 +123,7 @@ func tokenFailure(a *directory.FetchAccount, err error) error {
 // DeviceAuth runs the device authorization grant (RFC 8628) once: it
 // prints where to go and which code to enter, waits for the user's
 // consent and returns the settings with the new tokens.
-func DeviceAuth(ctx context.Context, o *directory.OAuth2, out io.Writer, httpClient *http.Client) (*directory.OAuth2, error) {
+func DeviceAuth(ctx context.Context, o *fetchstate.OAuth2, out io.Writer, httpClient *http.Client) (*fetchstate.OAuth2, error) {
 	if httpClient != nil {
 		ctx = context.WithValue(ctx, oauth2.HTTPClient, httpClient)
 	}
@@ -148,7 +148,7 @@ func DeviceAuth(ctx context.Context, o *directory.OAuth2, out io.Writer, httpCli
 // LoopbackAuth runs the authorization code grant with PKCE and a loopback
 // redirect (RFC 8252 §7.3): the browser comes back to 127.0.0.1 on a port
 // of this process.
-func LoopbackAuth(ctx context.Context, o *directory.OAuth2, out io.Writer, httpClient *http.Client) (*directory.OAuth2, error) {
+func LoopbackAuth(ctx context.Context, o *fetchstate.OAuth2, out io.Writer, httpClient *http.Client) (*fetchstate.OAuth2, error) {
 	if httpClient != nil {
 		ctx = context.WithValue(ctx, oauth2.HTTPClient, httpClient)
 	}
@@ -204,7 +204,7 @@ func LoopbackAuth(ctx context.Context, o *directory.OAuth2, out io.Writer, httpC
 	return withToken(o, tok), nil
 }
 
-func withToken(o *directory.OAuth2, tok *oauth2.Token) *directory.OAuth2 {
+func withToken(o *fetchstate.OAuth2, tok *oauth2.Token) *fetchstate.OAuth2 {
 	n := *o
 	n.AccessToken, n.Expiry = tok.AccessToken, tok.Expiry
 	if tok.RefreshToken != "" {

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/ebbmail/ebb/internal/config"
-	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/fetchstate"
 )
 
 // The loopback flow (RFC 8252 §7.3) with PKCE (RFC 7636): the browser
@@ -35,9 +35,9 @@ func TestLoopbackAuthExchangesTheCodeWithPKCE(t *testing.T) {
 		json.NewEncoder(w).Encode(map[string]any{"access_token": "at", "refresh_token": "rt", "expires_in": 3600, "token_type": "Bearer"})
 	}))
 	defer srv.Close()
-	o := &directory.OAuth2{ClientID: "cid", AuthURL: "http://provider.invalid/auth", TokenURL: srv.URL}
+	o := &fetchstate.OAuth2{ClientID: "cid", AuthURL: "http://provider.invalid/auth", TokenURL: srv.URL}
 	pr, pw := io.Pipe()
-	done := make(chan *directory.OAuth2, 1)
+	done := make(chan *fetchstate.OAuth2, 1)
 	go func() {
 		n, err := LoopbackAuth(context.Background(), o, pw, srv.Client())
 		if err != nil {
@@ -76,10 +76,10 @@ func TestLoopbackAuthExchangesTheCodeWithPKCE(t *testing.T) {
 
 type memStore struct {
 	Store
-	saved *directory.OAuth2
+	saved *fetchstate.OAuth2
 }
 
-func (m *memStore) SetFetchOAuth(ctx context.Context, name string, o *directory.OAuth2) error {
+func (m *memStore) SetFetchOAuth(ctx context.Context, name string, o *fetchstate.OAuth2) error {
 	m.saved = o
 	return nil
 }
@@ -100,7 +100,7 @@ func TestAccessTokenRefreshAndRevocation(t *testing.T) {
 	defer srv.Close()
 	st := &memStore{}
 	f := &Fetcher{Cfg: config.Fetch{TokenRefreshBefore: config.D(5 * time.Minute), Timeout: config.D(5 * time.Second)}, Store: st}
-	a := &directory.FetchAccount{Name: "g", OAuth: &directory.OAuth2{TokenURL: srv.URL, ClientID: "c", RefreshToken: "rt",
+	a := &fetchstate.FetchAccount{Name: "g", OAuth: &fetchstate.OAuth2{TokenURL: srv.URL, ClientID: "c", RefreshToken: "rt",
 		AccessToken: "old", Expiry: time.Now().Add(2 * time.Minute)}}
 	tok, _, err := f.accessToken(context.Background(), a)
 	if err != nil || tok != "fresh" || st.saved == nil || st.saved.AccessToken != "fresh" || st.saved.RefreshToken != "rt" {

@@ -13,7 +13,7 @@ import (
 	"strings"
 
 	"github.com/ebbmail/ebb/internal/diag"
-	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/fetchstate"
 )
 
 // popFolder is the name POP3 state is kept under: a maildrop has one
@@ -186,7 +186,7 @@ func unexpected(err error) error {
 	return err
 }
 
-func (f *Fetcher) popDial(ctx context.Context, a *directory.FetchAccount) (*popClient, string, error) {
+func (f *Fetcher) popDial(ctx context.Context, a *fetchstate.FetchAccount) (*popClient, string, error) {
 	tc, err := tlsConfig(a, f.ReadAs)
 	if err != nil {
 		return nil, "", err
@@ -273,7 +273,7 @@ func (c *popClient) capa() {
 	}
 }
 
-func (f *Fetcher) popLogin(ctx context.Context, c *popClient, a *directory.FetchAccount) error {
+func (f *Fetcher) popLogin(ctx context.Context, c *popClient, a *fetchstate.FetchAccount) error {
 	doing := fmt.Sprintf("log in as %s to %s", a.Username, where(a))
 	var err error
 	if a.Auth == "oauth2" {
@@ -314,7 +314,7 @@ type popMsg struct {
 // popListing reads UIDL and LIST: the maildrop's messages by number,
 // with their UIDLs and sizes. A UIDL the server gives twice (RFC 1939 §7
 // forbids it) names no message surely: neither is taken nor deleted.
-func (f *Fetcher) popListing(c *popClient, a *directory.FetchAccount) ([]popMsg, error) {
+func (f *Fetcher) popListing(c *popClient, a *fetchstate.FetchAccount) ([]popMsg, error) {
 	if _, err := c.cmd("UIDL"); err != nil {
 		var pe *popError
 		if errors.As(err, &pe) {
@@ -401,7 +401,7 @@ func (c *popClient) popSummary(n int) string {
 // message not yet taken (pipelined when the server offers PIPELINING),
 // then DELE of those the queue delivered and QUIT, which commits the
 // deletions (RFC 1939 §6).
-func (f *Fetcher) popSession(ctx context.Context, a *directory.FetchAccount, p Progress, res *Result) (err error) {
+func (f *Fetcher) popSession(ctx context.Context, a *fetchstate.FetchAccount, p Progress, res *Result) (err error) {
 	if err := f.beginPass(ctx, a, res); err != nil {
 		return err
 	}
@@ -431,7 +431,7 @@ func (f *Fetcher) popSession(ctx context.Context, a *directory.FetchAccount, p P
 	for _, m := range list {
 		listed[m.uidl] = true
 		r, ok := rows[m.uidl]
-		if !ok || r.State == directory.FetchRetry {
+		if !ok || r.State == fetchstate.FetchRetry {
 			todo = append(todo, m)
 		}
 	}
@@ -439,13 +439,13 @@ func (f *Fetcher) popSession(ctx context.Context, a *directory.FetchAccount, p P
 	// client, or by our QUIT whose answer was lost). Asked for again and
 	// gone: forgotten.
 	var removed []string
-	var gone []directory.FetchedKey
+	var gone []fetchstate.FetchedKey
 	for u, r := range rows {
 		switch {
 		case listed[u]:
-		case r.State == directory.FetchDelivered && !r.Removed:
+		case r.State == fetchstate.FetchDelivered && !r.Removed:
 			removed = append(removed, u)
-		case r.State == directory.FetchRetry:
+		case r.State == fetchstate.FetchRetry:
 			gone = append(gone, r.Key())
 		}
 	}
@@ -532,7 +532,7 @@ func (f *Fetcher) popSession(ctx context.Context, a *directory.FetchAccount, p P
 			return fail(CauseLocal, "read what was fetched", err, nil)
 		}
 		for _, m := range list {
-			if r, ok := rows[m.uidl]; ok && r.State == directory.FetchDelivered && !r.Removed {
+			if r, ok := rows[m.uidl]; ok && r.State == fetchstate.FetchDelivered && !r.Removed {
 				dele = append(dele, m)
 			}
 		}

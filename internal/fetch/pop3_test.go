@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/fetchstate"
 )
 
 // fakePOP3 is a scripted POP3 server (RFC 1939 with CAPA, UIDL, TOP and
@@ -154,15 +155,15 @@ func (s *fakePOP3) session(c net.Conn) {
 	}
 }
 
-func popAccount(t testing.TB, dir *directory.Directory, name string, s *fakePOP3) *directory.FetchAccount {
+func popAccount(t testing.TB, dir *directory.Directory, name string, s *fakePOP3) *fetchstate.FetchAccount {
 	t.Helper()
 	host, port := s.ln.Addr().(*net.TCPAddr).IP.String(), s.ln.Addr().(*net.TCPAddr).Port
-	a := directory.FetchAccount{Name: name, Protocol: "pop3", Host: host, Port: port, TLS: "none", Username: "dave", Password: "pw",
+	a := fetchstate.FetchAccount{Name: name, Protocol: "pop3", Host: host, Port: port, TLS: "none", Username: "dave", Password: "pw",
 		Auth: "password", Mailbox: "alice@example.test", After: "delete", Enabled: true, Folders: []string{"INBOX"}}
-	if err := dir.AddFetchAccount(context.Background(), a); err != nil {
+	if err := fetchstate.New(dir).AddFetchAccount(context.Background(), a); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := dir.FetchAccount(context.Background(), name)
+	got, _ := fetchstate.New(dir).FetchAccount(context.Background(), name)
 	return got
 }
 

@@ -14,13 +14,13 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/ebbmail/ebb/internal/diag"
-	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/fetchstate"
 )
 
 // Test connects and logs in as a pass would, and writes what it finds:
 // the server's folders and their counts (IMAP) or the maildrop's size
 // (POP3). It fetches nothing. The error names the real cause.
-func (f *Fetcher) Test(ctx context.Context, a *directory.FetchAccount, w io.Writer) error {
+func (f *Fetcher) Test(ctx context.Context, a *fetchstate.FetchAccount, w io.Writer) error {
 	if a.Protocol == "pop3" {
 		c, _, err := f.popDial(ctx, a)
 		if err != nil {
@@ -76,7 +76,7 @@ func (f *Fetcher) Test(ctx context.Context, a *directory.FetchAccount, w io.Writ
 
 // transport is how a session of a goes, in words: "IMAPS", "IMAP with
 // STARTTLS", "POP3 with STLS", "IMAP without TLS".
-func transport(a *directory.FetchAccount) string {
+func transport(a *fetchstate.FetchAccount) string {
 	p := strings.ToUpper(a.Protocol)
 	switch a.TLS {
 	case "implicit":
@@ -112,7 +112,7 @@ func offers(caps imap.CapSet) string {
 // Reach connects to the account's server and reads its greeting (after
 // TLS, verified as a pass would), without logging in: what ebb doctor
 // checks, changing nothing.
-func (f *Fetcher) Reach(ctx context.Context, a *directory.FetchAccount) error {
+func (f *Fetcher) Reach(ctx context.Context, a *fetchstate.FetchAccount) error {
 	if a.Protocol == "pop3" {
 		tc, err := tlsConfig(a, f.ReadAs)
 		if err != nil {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
-	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/fetchstate"
 )
 
 // pool holds what was taken from a folder under an earlier UIDVALIDITY,
@@ -16,14 +16,14 @@ import (
 // of Message-ID, Date and size): a multiset, so that two messages with
 // the same content are two, and a third is new.
 type pool struct {
-	byDigest map[string][]directory.FetchedMessage
-	byHash   map[string][]directory.FetchedMessage
+	byDigest map[string][]fetchstate.FetchedMessage
+	byHash   map[string][]fetchstate.FetchedMessage
 	sizes    map[int64]bool
 	anySize  bool // a row without a size (from before schema 3): every message is a candidate
 }
 
-func newPool(old []directory.FetchedMessage, current map[string]directory.FetchedMessage) *pool {
-	p := &pool{byDigest: map[string][]directory.FetchedMessage{}, byHash: map[string][]directory.FetchedMessage{}, sizes: map[int64]bool{}}
+func newPool(old []fetchstate.FetchedMessage, current map[string]fetchstate.FetchedMessage) *pool {
+	p := &pool{byDigest: map[string][]fetchstate.FetchedMessage{}, byHash: map[string][]fetchstate.FetchedMessage{}, sizes: map[int64]bool{}}
 	for _, m := range old {
 		switch {
 		case m.Digest != "":
@@ -47,9 +47,9 @@ func (p *pool) empty() bool { return len(p.byDigest) == 0 && len(p.byHash) == 0 
 
 // take removes one earlier message with the digest (or else the old hash)
 // and returns it.
-func (p *pool) take(digest, hash string) (directory.FetchedMessage, bool) {
+func (p *pool) take(digest, hash string) (fetchstate.FetchedMessage, bool) {
 	for _, by := range []struct {
-		m   map[string][]directory.FetchedMessage
+		m   map[string][]fetchstate.FetchedMessage
 		key string
 	}{{p.byDigest, digest}, {p.byHash, hash}} {
 		if by.key == "" {
@@ -63,7 +63,7 @@ func (p *pool) take(digest, hash string) (directory.FetchedMessage, bool) {
 			return l[0], true
 		}
 	}
-	return directory.FetchedMessage{}, false
+	return fetchstate.FetchedMessage{}, false
 }
 
 // imapRefetch applies the refetch rule after a UIDVALIDITY change: a
@@ -73,7 +73,7 @@ func (p *pool) take(digest, hash string) (directory.FetchedMessage, bool) {
 // to be fetched. Only a message whose size matches an earlier one is read
 // (into a hash, memory flat).
 func (f *Fetcher) imapRefetch(ctx context.Context, ic *imapConn, folder string, uv uint32, todo []imap.UID,
-	old []directory.FetchedMessage, current map[string]directory.FetchedMessage, res *Result) ([]imap.UID, error) {
+	old []fetchstate.FetchedMessage, current map[string]fetchstate.FetchedMessage, res *Result) ([]imap.UID, error) {
 	a := ic.account
 	p := newPool(old, current)
 	if p.empty() {
@@ -115,10 +115,10 @@ func (f *Fetcher) imapRefetch(ctx context.Context, ic *imapConn, folder string, 
 				keep = append(keep, u)
 				continue
 			}
-			m := directory.FetchedMessage{Folder: folder, UIDValidity: uv, UID: strconv.FormatUint(uint64(u), 10),
+			m := fetchstate.FetchedMessage{Folder: folder, UIDValidity: uv, UID: strconv.FormatUint(uint64(u), 10),
 				Digest: d.digest, Size: d.size, QueueID: was.QueueID, State: was.State, Summary: was.Summary,
 				Reason: was.Reason, Ref: was.Ref, Notified: true, Removed: a.After == "keep"}
-			if m.State == directory.FetchRetry {
+			if m.State == fetchstate.FetchRetry {
 				keep = append(keep, u) // asked for again: fetched as new
 				continue
 			}

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/fetchstate"
 )
 
 // Runner runs every enabled account in ebb serve: each in its own
@@ -21,7 +21,7 @@ type Runner struct {
 	F *Fetcher
 	// Accounts lists the accounts; it is read again every Reload, so that
 	// ebb fetch add/remove/auth take effect without a restart.
-	Accounts func(ctx context.Context) ([]*directory.FetchAccount, error)
+	Accounts func(ctx context.Context) ([]*fetchstate.FetchAccount, error)
 	Reload   time.Duration // 0: 30s
 	// Leases, when set, lets this host fetch an account only while it
 	// holds its lease (several hosts, lease.go); LeaseLook is how often a
@@ -73,7 +73,7 @@ func (r *Runner) Run(ctx context.Context) error {
 				actx, cancel := context.WithCancel(ctx)
 				active[a.Name] = &running{sig: sig, cancel: cancel}
 				wg.Add(1)
-				go func(a *directory.FetchAccount) {
+				go func(a *fetchstate.FetchAccount) {
 					defer wg.Done()
 					r.leased(actx, a, slots)
 				}(a)
@@ -94,7 +94,7 @@ func (r *Runner) Run(ctx context.Context) error {
 }
 
 // signature is what, when changed, restarts an account.
-func signature(a *directory.FetchAccount) string {
+func signature(a *fetchstate.FetchAccount) string {
 	s := fmt.Sprintf("%s|%s|%d|%s|%v|%s|%s|%s|%s|%s|%s|%s|%d",
 		a.Protocol, a.Host, a.Port, a.TLS, a.Verify, a.CAFile, a.Username, a.Auth, a.Password,
 		strings.Join(a.Folders, ","), a.After, a.MoveTo, a.Interval)
@@ -108,7 +108,7 @@ func signature(a *directory.FetchAccount) string {
 // recover their own) is logged, the account shown as failing, and the
 // loop started again after fetch.backoff_max: it stops this account only,
 // never ebb serve.
-func (r *Runner) guarded(ctx context.Context, a *directory.FetchAccount, slots chan struct{}) {
+func (r *Runner) guarded(ctx context.Context, a *fetchstate.FetchAccount, slots chan struct{}) {
 	for {
 		if r.loopOnce(ctx, a, slots) {
 			return
@@ -122,7 +122,7 @@ func (r *Runner) guarded(ctx context.Context, a *directory.FetchAccount, slots c
 }
 
 // loopOnce runs loop and reports whether it ended normally.
-func (r *Runner) loopOnce(ctx context.Context, a *directory.FetchAccount, slots chan struct{}) (normal bool) {
+func (r *Runner) loopOnce(ctx context.Context, a *fetchstate.FetchAccount, slots chan struct{}) (normal bool) {
 	defer func() {
 		if v := recover(); v != nil {
 			r.F.log().Error("fetch account stopped by a panic: a bug in ebb; the other accounts and ebb serve go on", "account", a.Name,
@@ -140,7 +140,7 @@ func (r *Runner) loopOnce(ctx context.Context, a *directory.FetchAccount, slots 
 	return true
 }
 
-func (r *Runner) loop(ctx context.Context, a *directory.FetchAccount, slots chan struct{}) {
+func (r *Runner) loop(ctx context.Context, a *fetchstate.FetchAccount, slots chan struct{}) {
 	f := r.F
 	for {
 		select {
@@ -170,7 +170,7 @@ func (r *Runner) loop(ctx context.Context, a *directory.FetchAccount, slots chan
 
 // attempt is one session of the account holding a slot (given back when
 // the session enters IDLE, and in any case when it ends).
-func (r *Runner) attempt(ctx context.Context, a *directory.FetchAccount, slots chan struct{}) (Result, error) {
+func (r *Runner) attempt(ctx context.Context, a *fetchstate.FetchAccount, slots chan struct{}) (Result, error) {
 	f := r.F
 	held := true
 	release := func() {

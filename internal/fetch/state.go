@@ -7,14 +7,14 @@ import (
 	"time"
 
 	"github.com/ebbmail/ebb/internal/diag"
-	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/fetchstate"
 )
 
 // beginPass brings the account's messages up to date before it talks to
 // the server: what the queue said about those it holds, a message whose
 // outcome was lost (the queue forgot it and never said), and the notice
 // of what was skipped.
-func (f *Fetcher) beginPass(ctx context.Context, a *directory.FetchAccount, res *Result) error {
+func (f *Fetcher) beginPass(ctx context.Context, a *fetchstate.FetchAccount, res *Result) error {
 	if _, err := f.settle(ctx, a, 0, nil, res); err != nil {
 		return err
 	}
@@ -27,9 +27,9 @@ func (f *Fetcher) beginPass(ctx context.Context, a *directory.FetchAccount, res 
 
 // endPass sends the notice of what the pass skipped and counts what still
 // waits in the queue.
-func (f *Fetcher) endPass(ctx context.Context, a *directory.FetchAccount, res *Result) (int, error) {
+func (f *Fetcher) endPass(ctx context.Context, a *fetchstate.FetchAccount, res *Result) (int, error) {
 	f.notify(ctx, a)
-	queued, err := f.Store.FetchedByState(ctx, a.Name, directory.FetchQueued)
+	queued, err := f.Store.FetchedByState(ctx, a.Name, fetchstate.FetchQueued)
 	if err != nil {
 		return 0, fail(CauseLocal, "read what waits in the queue", err, nil)
 	}
@@ -51,10 +51,10 @@ func (f *Fetcher) settleWait() time.Duration {
 // a Local sink, it waits up to wait until every queue id in waitFor has
 // been tried (delivered, refused or deferred). It returns the rows that
 // changed.
-func (f *Fetcher) settle(ctx context.Context, a *directory.FetchAccount, wait time.Duration, waitFor map[string]bool, res *Result) ([]directory.FetchedMessage, error) {
+func (f *Fetcher) settle(ctx context.Context, a *fetchstate.FetchAccount, wait time.Duration, waitFor map[string]bool, res *Result) ([]fetchstate.FetchedMessage, error) {
 	l := f.local()
 	deadline := time.Now().Add(wait)
-	var out []directory.FetchedMessage
+	var out []fetchstate.FetchedMessage
 	for {
 		var woke <-chan struct{}
 		if l != nil {
@@ -66,9 +66,9 @@ func (f *Fetcher) settle(ctx context.Context, a *directory.FetchAccount, wait ti
 		}
 		for _, m := range changed {
 			switch m.State {
-			case directory.FetchDelivered:
+			case fetchstate.FetchDelivered:
 				res.Delivered++
-			case directory.FetchSkipped:
+			case fetchstate.FetchSkipped:
 				res.Skipped++
 				f.reportSkip(a, m)
 			}
@@ -100,16 +100,16 @@ func (f *Fetcher) settle(ctx context.Context, a *directory.FetchAccount, wait ti
 // outcome, or a message deleted from the spool by hand): whether they
 // reached the mailbox is not known, so their server copies stay and a
 // person is told.
-func (f *Fetcher) findLost(ctx context.Context, a *directory.FetchAccount, res *Result) error {
+func (f *Fetcher) findLost(ctx context.Context, a *fetchstate.FetchAccount, res *Result) error {
 	l := f.local()
 	if l == nil {
 		return nil
 	}
-	queued, err := f.Store.FetchedByState(ctx, a.Name, directory.FetchQueued)
+	queued, err := f.Store.FetchedByState(ctx, a.Name, fetchstate.FetchQueued)
 	if err != nil {
 		return fail(CauseLocal, "read what waits in the queue", err, nil)
 	}
-	var lost []directory.FetchedMessage
+	var lost []fetchstate.FetchedMessage
 	for _, m := range queued {
 		if m.QueueID == "" || l.Queued(m.QueueID) {
 			continue
@@ -121,7 +121,7 @@ func (f *Fetcher) findLost(ctx context.Context, a *directory.FetchAccount, res *
 		}
 		// The queue may have reported since the settle above (a deferral
 		// is no outcome: the queue would still hold the message).
-		if o, _, _, err := f.Store.FetchOutcome(ctx, m.QueueID); err != nil || o == directory.OutcomeDelivered || o == directory.OutcomeRefused {
+		if o, _, _, err := f.Store.FetchOutcome(ctx, m.QueueID); err != nil || o == fetchstate.OutcomeDelivered || o == fetchstate.OutcomeRefused {
 			continue
 		}
 		lost = append(lost, m)
@@ -130,7 +130,7 @@ func (f *Fetcher) findLost(ctx context.Context, a *directory.FetchAccount, res *
 		return nil
 	}
 	ref := diag.NewRef()
-	keys := make([]directory.FetchedKey, len(lost))
+	keys := make([]fetchstate.FetchedKey, len(lost))
 	for i, m := range lost {
 		keys[i] = m.Key()
 	}
@@ -140,7 +140,7 @@ func (f *Fetcher) findLost(ctx context.Context, a *directory.FetchAccount, res *
 		return fail(CauseLocal, "record messages as skipped", err, nil)
 	}
 	for _, m := range lost {
-		m.State, m.Reason, m.Public, m.Ref, m.Notified = directory.FetchSkipped, reason, public, ref, false
+		m.State, m.Reason, m.Public, m.Ref, m.Notified = fetchstate.FetchSkipped, reason, public, ref, false
 		res.Skipped++
 		f.reportSkip(a, m)
 	}
@@ -150,18 +150,18 @@ func (f *Fetcher) findLost(ctx context.Context, a *directory.FetchAccount, res *
 // notify tells a person about every skipped message nobody was told of
 // yet. A notice that cannot be queued is logged and tried again at the
 // next pass: the messages are on the server meanwhile.
-func (f *Fetcher) notify(ctx context.Context, a *directory.FetchAccount) {
+func (f *Fetcher) notify(ctx context.Context, a *fetchstate.FetchAccount) {
 	l := f.local()
 	if l == nil {
 		return
 	}
-	skipped, err := f.Store.FetchedByState(ctx, a.Name, directory.FetchSkipped)
+	skipped, err := f.Store.FetchedByState(ctx, a.Name, fetchstate.FetchSkipped)
 	if err != nil {
 		f.log().Warn("cannot read the skipped messages to tell about them; trying again at the next pass", "account", a.Name, "err", err)
 		return
 	}
-	var news []directory.FetchedMessage
-	var keys []directory.FetchedKey
+	var news []fetchstate.FetchedMessage
+	var keys []fetchstate.FetchedKey
 	for _, m := range skipped {
 		if !m.Notified {
 			news = append(news, m)
@@ -183,7 +183,7 @@ func (f *Fetcher) notify(ctx context.Context, a *directory.FetchAccount) {
 
 // reportSkip says that a message was skipped: the log, and Skipped (the
 // journal, a metric).
-func (f *Fetcher) reportSkip(a *directory.FetchAccount, m directory.FetchedMessage) {
+func (f *Fetcher) reportSkip(a *fetchstate.FetchAccount, m fetchstate.FetchedMessage) {
 	f.log().Warn("fetched message skipped: it stays on the server", "account", a.Name, "server", where(a),
 		"folder", m.Folder, "uid", uidName(a, m), "queue_id", m.QueueID, "ref", m.Ref, "summary", m.Summary, "reason", m.Reason)
 	if f.Skipped != nil {
@@ -193,7 +193,7 @@ func (f *Fetcher) reportSkip(a *directory.FetchAccount, m directory.FetchedMessa
 
 // uidName is how a message is named to people: "7" (IMAP UID) or the
 // POP3 UIDL.
-func uidName(a *directory.FetchAccount, m directory.FetchedMessage) string {
+func uidName(a *fetchstate.FetchAccount, m fetchstate.FetchedMessage) string {
 	if a.Protocol == "pop3" {
 		return m.UID
 	}

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/fetchstate"
 )
 
 // tlsFake serves fakeIMAP over TLS with a certificate for the names
@@ -61,7 +61,7 @@ func tlsFake(t *testing.T, names ...string) (port int, caFile string) {
 func TestACertificateForAnotherNameSaysTheName(t *testing.T) {
 	port, caFile := tlsFake(t, "localhost")
 	dir := testDirectory(t)
-	a := directory.FetchAccount{Name: "lab", Protocol: "imap", Host: "127.0.0.1", Port: port, TLS: "implicit", Verify: true, CAFile: caFile,
+	a := fetchstate.FetchAccount{Name: "lab", Protocol: "imap", Host: "127.0.0.1", Port: port, TLS: "implicit", Verify: true, CAFile: caFile,
 		Username: "alice", Password: "pw", Auth: "password", Mailbox: "alice@example.test", After: "keep", Enabled: true, Folders: []string{"INBOX"}}
 	f := testFetcher(dir, newTestQueue(dir))
 	err := f.Test(context.Background(), &a, &strings.Builder{})

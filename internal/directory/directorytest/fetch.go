@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/fetchstate"
 )
 
 // The fetch accounts and their exactly-once state behave the same on
@@ -19,13 +20,14 @@ func init() {
 	)
 }
 
-func fetchAccountRoundTrip(t *testing.T, d *directory.Directory) {
-	seed(t, d)
+func fetchAccountRoundTrip(t *testing.T, dir *directory.Directory) {
+	seed(t, dir)
+	d := fetchstate.New(dir)
 	exp := time.Unix(1800000000, 0)
-	a := directory.FetchAccount{Name: "work", Protocol: "imap", Host: "imap.example.net", Port: 993, TLS: "implicit",
+	a := fetchstate.FetchAccount{Name: "work", Protocol: "imap", Host: "imap.example.net", Port: 993, TLS: "implicit",
 		Verify: true, Username: "alice", Auth: "oauth2", Password: "pw", Folders: []string{"INBOX", "Lists/ebb"},
 		Mailbox: "alice@example.com", After: "move", MoveTo: "Archive", Interval: 90 * time.Second, Enabled: true,
-		OAuth: &directory.OAuth2{Provider: "custom", ClientID: "cid", TokenURL: "http://127.0.0.1/token", RefreshToken: "r1", Expiry: exp}}
+		OAuth: &fetchstate.OAuth2{Provider: "custom", ClientID: "cid", TokenURL: "http://127.0.0.1/token", RefreshToken: "r1", Expiry: exp}}
 	must(t, d.AddFetchAccount(ctx, a))
 	got, err := d.FetchAccount(ctx, "work")
 	must(t, err)
@@ -37,7 +39,7 @@ func fetchAccountRoundTrip(t *testing.T, d *directory.Directory) {
 	o := *got.OAuth
 	o.RefreshToken, o.AccessToken = "r2", "a2"
 	must(t, d.SetFetchOAuth(ctx, "work", &o))
-	must(t, d.SetFetchStatus(ctx, "work", directory.FetchStatus{At: exp, Text: "cannot log in", Cause: "login", Failures: 2}))
+	must(t, d.SetFetchStatus(ctx, "work", fetchstate.FetchStatus{At: exp, Text: "cannot log in", Cause: "login", Failures: 2}))
 	list, err := d.FetchAccounts(ctx)
 	must(t, err)
 	if len(list) != 1 || list[0].OAuth.RefreshToken != "r2" || list[0].Status.Failures != 2 || list[0].Status.Cause != "login" {
@@ -52,9 +54,10 @@ func fetchAccountRoundTrip(t *testing.T, d *directory.Directory) {
 	}
 }
 
-func fetchAccountRefused(t *testing.T, d *directory.Directory) {
-	seed(t, d)
-	a := directory.FetchAccount{Name: "x", Protocol: "pop3", Host: "h", Port: 995, TLS: "implicit", Username: "u", Auth: "password",
+func fetchAccountRefused(t *testing.T, dir *directory.Directory) {
+	seed(t, dir)
+	d := fetchstate.New(dir)
+	a := fetchstate.FetchAccount{Name: "x", Protocol: "pop3", Host: "h", Port: 995, TLS: "implicit", Username: "u", Auth: "password",
 		Mailbox: "nobody@example.com", After: "keep", Enabled: true}
 	if err := d.AddFetchAccount(ctx, a); !errors.Is(err, directory.ErrNotFound) {
 		t.Fatalf("unknown mailbox: %v; want ErrNotFound", err)
@@ -66,14 +69,15 @@ func fetchAccountRefused(t *testing.T, d *directory.Directory) {
 	}
 }
 
-func fetchSeenState(t *testing.T, d *directory.Directory) {
-	seed(t, d)
-	must(t, d.AddFetchAccount(ctx, directory.FetchAccount{Name: "w", Protocol: "imap", Host: "h", Port: 143, TLS: "starttls",
+func fetchSeenState(t *testing.T, dir *directory.Directory) {
+	seed(t, dir)
+	d := fetchstate.New(dir)
+	must(t, d.AddFetchAccount(ctx, fetchstate.FetchAccount{Name: "w", Protocol: "imap", Host: "h", Port: 143, TLS: "starttls",
 		Username: "u", Auth: "password", Mailbox: "alice@example.com", After: "delete", Enabled: true}))
-	must(t, d.SetFetchFolderState(ctx, "w", "INBOX", directory.FetchFolder{UIDValidity: 7, LastUID: 2}))
+	must(t, d.SetFetchFolderState(ctx, "w", "INBOX", fetchstate.FetchFolder{UIDValidity: 7, LastUID: 2}))
 	for _, uid := range []string{"1", "2", "2"} { // the second 2 is a replay after a crash
-		must(t, d.RecordFetched(ctx, "w", directory.FetchedMessage{Folder: "INBOX", UIDValidity: 7, UID: uid,
-			Digest: "d" + uid, Size: 10, QueueID: "Q" + uid, State: directory.FetchDelivered}))
+		must(t, d.RecordFetched(ctx, "w", fetchstate.FetchedMessage{Folder: "INBOX", UIDValidity: 7, UID: uid,
+			Digest: "d" + uid, Size: 10, QueueID: "Q" + uid, State: fetchstate.FetchDelivered}))
 	}
 	st, err := d.FetchFolderState(ctx, "w", "INBOX")
 	must(t, err)
@@ -101,42 +105,43 @@ func fetchSeenState(t *testing.T, d *directory.Directory) {
 // A queued message moves on only by what the queue said, whichever was
 // written first; a refusal becomes a skip with its reason, waits for its
 // notice, and can be asked for again.
-func fetchOutcomes(t *testing.T, d *directory.Directory) {
-	seed(t, d)
-	must(t, d.AddFetchAccount(ctx, directory.FetchAccount{Name: "w", Protocol: "imap", Host: "h", Port: 143, TLS: "starttls",
+func fetchOutcomes(t *testing.T, dir *directory.Directory) {
+	seed(t, dir)
+	d := fetchstate.New(dir)
+	must(t, d.AddFetchAccount(ctx, fetchstate.FetchAccount{Name: "w", Protocol: "imap", Host: "h", Port: 143, TLS: "starttls",
 		Username: "u", Auth: "password", Mailbox: "alice@example.com", After: "delete", Enabled: true}))
 	rec := func(uid, qid string) {
-		must(t, d.RecordFetched(ctx, "w", directory.FetchedMessage{Folder: "INBOX", UIDValidity: 7, UID: uid, QueueID: qid,
-			State: directory.FetchQueued, Summary: "Subject: " + uid}))
+		must(t, d.RecordFetched(ctx, "w", fetchstate.FetchedMessage{Folder: "INBOX", UIDValidity: 7, UID: uid, QueueID: qid,
+			State: fetchstate.FetchQueued, Summary: "Subject: " + uid}))
 	}
 	rec("1", "QA")
 	rec("2", "QB")
 	// The queue answered for QC before the fetcher recorded it.
-	must(t, d.RecordFetchOutcome(ctx, "QC", directory.OutcomeDelivered, "", "", ""))
+	must(t, d.RecordFetchOutcome(ctx, "QC", fetchstate.OutcomeDelivered, "", "", ""))
 	rec("3", "QC")
-	must(t, d.RecordFetchOutcome(ctx, "QA", directory.OutcomeDeferred, "the mailbox is over quota", "it waits: Mailbox full", "R0"))
-	must(t, d.RecordFetchOutcome(ctx, "QB", directory.OutcomeRefused, "mail forwarding loop at /var/vmail", "Mail forwarding loop", "R1"))
-	must(t, d.RecordFetchOutcome(ctx, "QB", directory.OutcomeDeferred, "later deferral", "later", "R2")) // a final outcome stays
+	must(t, d.RecordFetchOutcome(ctx, "QA", fetchstate.OutcomeDeferred, "the mailbox is over quota", "it waits: Mailbox full", "R0"))
+	must(t, d.RecordFetchOutcome(ctx, "QB", fetchstate.OutcomeRefused, "mail forwarding loop at /var/vmail", "Mail forwarding loop", "R1"))
+	must(t, d.RecordFetchOutcome(ctx, "QB", fetchstate.OutcomeDeferred, "later deferral", "later", "R2")) // a final outcome stays
 	changed, err := d.ApplyFetchOutcomes(ctx, "w")
 	must(t, err)
-	got := map[string]directory.FetchedMessage{}
+	got := map[string]fetchstate.FetchedMessage{}
 	for _, m := range changed {
 		got[m.UID] = m
 	}
-	if len(changed) != 3 || got["1"].State != directory.FetchQueued || got["1"].Reason != "the mailbox is over quota" || got["1"].Public != "it waits: Mailbox full" ||
-		got["2"].State != directory.FetchSkipped || got["2"].Reason != "mail forwarding loop at /var/vmail" || got["2"].Public != "Mail forwarding loop" ||
+	if len(changed) != 3 || got["1"].State != fetchstate.FetchQueued || got["1"].Reason != "the mailbox is over quota" || got["1"].Public != "it waits: Mailbox full" ||
+		got["2"].State != fetchstate.FetchSkipped || got["2"].Reason != "mail forwarding loop at /var/vmail" || got["2"].Public != "Mail forwarding loop" ||
 		got["2"].Ref != "R1" || got["2"].Notified ||
-		got["3"].State != directory.FetchDelivered {
+		got["3"].State != fetchstate.FetchDelivered {
 		t.Fatalf("ApplyFetchOutcomes = %+v", changed)
 	}
 	if o, _, _, _ := d.FetchOutcome(ctx, "QC"); o != "" {
 		t.Fatalf("QC's outcome is kept after use: %q", o)
 	}
-	if o, _, _, _ := d.FetchOutcome(ctx, "QA"); o != directory.OutcomeDeferred {
+	if o, _, _, _ := d.FetchOutcome(ctx, "QA"); o != fetchstate.OutcomeDeferred {
 		t.Fatalf("QA's deferral: %q", o)
 	}
-	must(t, d.RecordFetchOutcome(ctx, "QA", directory.OutcomeRefused, "expired", "Delivery time expired", "R3"))
-	if changed, err = d.ApplyFetchOutcomes(ctx, "w"); err != nil || len(changed) != 1 || changed[0].State != directory.FetchSkipped ||
+	must(t, d.RecordFetchOutcome(ctx, "QA", fetchstate.OutcomeRefused, "expired", "Delivery time expired", "R3"))
+	if changed, err = d.ApplyFetchOutcomes(ctx, "w"); err != nil || len(changed) != 1 || changed[0].State != fetchstate.FetchSkipped ||
 		changed[0].Public != "Delivery time expired" {
 		t.Fatalf("after QA's expiry: %+v, %v", changed, err)
 	}
@@ -150,34 +155,34 @@ func fetchOutcomes(t *testing.T, d *directory.Directory) {
 	if due, _ := d.FetchedDue(ctx, "w", "INBOX", 7); len(due) != 0 {
 		t.Fatalf("FetchedDue after the removal = %+v", due)
 	}
-	skipped, err := d.FetchedByState(ctx, "w", directory.FetchSkipped)
+	skipped, err := d.FetchedByState(ctx, "w", fetchstate.FetchSkipped)
 	must(t, err)
 	if len(skipped) != 2 {
 		t.Fatalf("skipped: %+v", skipped)
 	}
-	must(t, d.MarkNotified(ctx, "w", []directory.FetchedKey{skipped[0].Key(), skipped[1].Key()}))
+	must(t, d.MarkNotified(ctx, "w", []fetchstate.FetchedKey{skipped[0].Key(), skipped[1].Key()}))
 	if n, err := d.RetryFetched(ctx, "w", []string{"2"}); err != nil || n != 1 {
 		t.Fatalf("RetryFetched = %d, %v", n, err)
 	}
 	in, _ := d.FetchedInFolder(ctx, "w", "INBOX", 7)
-	if in["2"].State != directory.FetchRetry || in["2"].Public != "" || in["1"].State != directory.FetchSkipped || !in["1"].Notified {
+	if in["2"].State != fetchstate.FetchRetry || in["2"].Public != "" || in["1"].State != fetchstate.FetchSkipped || !in["1"].Notified {
 		t.Fatalf("after retry: %+v", in)
 	}
 	// The retried message is recorded anew when fetched again; a replay
 	// of an ordinary row changes nothing.
-	must(t, d.RecordFetched(ctx, "w", directory.FetchedMessage{Folder: "INBOX", UIDValidity: 7, UID: "2", QueueID: "QD", State: directory.FetchQueued}))
-	must(t, d.RecordFetched(ctx, "w", directory.FetchedMessage{Folder: "INBOX", UIDValidity: 7, UID: "1", QueueID: "QE", State: directory.FetchQueued}))
+	must(t, d.RecordFetched(ctx, "w", fetchstate.FetchedMessage{Folder: "INBOX", UIDValidity: 7, UID: "2", QueueID: "QD", State: fetchstate.FetchQueued}))
+	must(t, d.RecordFetched(ctx, "w", fetchstate.FetchedMessage{Folder: "INBOX", UIDValidity: 7, UID: "1", QueueID: "QE", State: fetchstate.FetchQueued}))
 	in, _ = d.FetchedInFolder(ctx, "w", "INBOX", 7)
-	if in["2"].QueueID != "QD" || in["2"].State != directory.FetchQueued || in["1"].QueueID != "QA" {
+	if in["2"].QueueID != "QD" || in["2"].State != fetchstate.FetchQueued || in["1"].QueueID != "QA" {
 		t.Fatalf("after re-record: %+v", in)
 	}
-	must(t, d.SkipFetched(ctx, "w", []directory.FetchedKey{in["2"].Key()}, "the outcome was lost", "lost", "R9"))
-	must(t, d.ForgetFetched(ctx, "w", []directory.FetchedKey{in["3"].Key()}))
+	must(t, d.SkipFetched(ctx, "w", []fetchstate.FetchedKey{in["2"].Key()}, "the outcome was lost", "lost", "R9"))
+	must(t, d.ForgetFetched(ctx, "w", []fetchstate.FetchedKey{in["3"].Key()}))
 	in, _ = d.FetchedInFolder(ctx, "w", "INBOX", 7)
-	if in["2"].State != directory.FetchSkipped || in["2"].Ref != "R9" || in["2"].Public != "lost" || len(in) != 2 {
+	if in["2"].State != fetchstate.FetchSkipped || in["2"].Ref != "R9" || in["2"].Public != "lost" || len(in) != 2 {
 		t.Fatalf("after skip and forget: %+v", in)
 	}
-	must(t, d.RecordFetched(ctx, "w", directory.FetchedMessage{Folder: "INBOX", UIDValidity: 7, UID: "5", State: directory.FetchSkipped,
+	must(t, d.RecordFetched(ctx, "w", fetchstate.FetchedMessage{Folder: "INBOX", UIDValidity: 7, UID: "5", State: fetchstate.FetchSkipped,
 		Reason: "cannot deliver to /var/vmail/x: over quota", Public: "Mailbox full", Ref: "R5"}))
 	if in, _ = d.FetchedInFolder(ctx, "w", "INBOX", 7); in["5"].Public != "Mailbox full" || in["5"].Reason != "cannot deliver to /var/vmail/x: over quota" {
 		t.Fatalf("a skipped row's reasons: %+v", in["5"])

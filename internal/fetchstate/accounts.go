@@ -1,4 +1,4 @@
-package directory
+package fetchstate
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/ebbmail/ebb/internal/directory"
 )
 
 // FetchAccount is a remote IMAP or POP3 account whose mail ebb fetches into
@@ -113,10 +115,10 @@ func jsonText(v any) string {
 }
 
 // AddFetchAccount stores a new account; its name must be unused
-// (ErrExists) and its mailbox a hosted mailbox (ErrNotFound), so that
+// (directory.ErrExists) and its mailbox a hosted mailbox (directory.ErrNotFound), so that
 // nothing is fetched that could only bounce.
-func (d *Directory) AddFetchAccount(ctx context.Context, a FetchAccount) error {
-	mb, err := d.Mailbox(ctx, a.Mailbox)
+func (d *Store) AddFetchAccount(ctx context.Context, a FetchAccount) error {
+	mb, err := d.dir.Mailbox(ctx, a.Mailbox)
 	if err != nil {
 		return fmt.Errorf("fetch account %s delivers to %s: %w", a.Name, a.Mailbox, err)
 	}
@@ -128,76 +130,76 @@ func (d *Directory) AddFetchAccount(ctx context.Context, a FetchAccount) error {
 	if a.OAuth != nil {
 		oauth = jsonText(a.OAuth)
 	}
-	_, err = d.db.ExecContext(ctx, d.q(`INSERT INTO fetch_accounts (`+fetchColumns+`)
+	_, err = d.dir.DB().ExecContext(ctx, d.dir.Rebind(`INSERT INTO fetch_accounts (`+fetchColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		a.Name, a.Protocol, a.Host, a.Port, a.TLS, boolInt(a.Verify), a.CAFile, a.Username, a.Auth,
 		a.Password, oauth, strings.Join(a.Folders, "\n"), a.Mailbox, a.After, a.MoveTo,
 		int64(a.Interval/time.Second), boolInt(a.Enabled), "", nowUnix())
-	if isUnique(err) {
-		return fmt.Errorf("fetch account %s: %w", a.Name, ErrExists)
+	if directory.IsUnique(err) {
+		return fmt.Errorf("fetch account %s: %w", a.Name, directory.ErrExists)
 	}
-	return d.dbError("add a fetch account", err)
+	return d.dir.DBError("add a fetch account", err)
 }
 
 // FetchAccount returns the account name, or an error wrapping ErrNotFound.
-func (d *Directory) FetchAccount(ctx context.Context, name string) (*FetchAccount, error) {
-	a, err := scanFetchAccount(d.db.QueryRowContext(ctx, d.q(`SELECT `+fetchColumns+` FROM fetch_accounts WHERE name = ?`), name))
+func (d *Store) FetchAccount(ctx context.Context, name string) (*FetchAccount, error) {
+	a, err := scanFetchAccount(d.dir.DB().QueryRowContext(ctx, d.dir.Rebind(`SELECT `+fetchColumns+` FROM fetch_accounts WHERE name = ?`), name))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("fetch account %s: %w", name, ErrNotFound)
+		return nil, fmt.Errorf("fetch account %s: %w", name, directory.ErrNotFound)
 	}
 	if err != nil {
-		return nil, d.dbError("read a fetch account", err)
+		return nil, d.dir.DBError("read a fetch account", err)
 	}
 	return a, nil
 }
 
 // FetchAccounts lists every account by name.
-func (d *Directory) FetchAccounts(ctx context.Context) ([]*FetchAccount, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT `+fetchColumns+` FROM fetch_accounts ORDER BY name`)
+func (d *Store) FetchAccounts(ctx context.Context) ([]*FetchAccount, error) {
+	rows, err := d.dir.DB().QueryContext(ctx, `SELECT `+fetchColumns+` FROM fetch_accounts ORDER BY name`)
 	if err != nil {
-		return nil, d.dbError("list fetch accounts", err)
+		return nil, d.dir.DBError("list fetch accounts", err)
 	}
 	defer rows.Close()
 	var out []*FetchAccount
 	for rows.Next() {
 		a, err := scanFetchAccount(rows)
 		if err != nil {
-			return nil, d.dbError("list fetch accounts", err)
+			return nil, d.dir.DBError("list fetch accounts", err)
 		}
 		out = append(out, a)
 	}
-	return out, d.dbError("list fetch accounts", rows.Err())
+	return out, d.dir.DBError("list fetch accounts", rows.Err())
 }
 
 // RemoveFetchAccount forgets the account and everything it fetched.
-func (d *Directory) RemoveFetchAccount(ctx context.Context, name string) error {
-	tx, err := d.db.BeginTx(ctx, nil)
+func (d *Store) RemoveFetchAccount(ctx context.Context, name string) error {
+	tx, err := d.dir.DB().BeginTx(ctx, nil)
 	if err != nil {
-		return d.dbError("remove a fetch account", err)
+		return d.dir.DBError("remove a fetch account", err)
 	}
 	defer tx.Rollback()
-	r, err := tx.ExecContext(ctx, d.q(`DELETE FROM fetch_accounts WHERE name = ?`), name)
+	r, err := tx.ExecContext(ctx, d.dir.Rebind(`DELETE FROM fetch_accounts WHERE name = ?`), name)
 	if err != nil {
-		return d.dbError("remove a fetch account", err)
+		return d.dir.DBError("remove a fetch account", err)
 	}
 	if n, _ := r.RowsAffected(); n == 0 {
-		return fmt.Errorf("fetch account %s: %w", name, ErrNotFound)
+		return fmt.Errorf("fetch account %s: %w", name, directory.ErrNotFound)
 	}
 	for _, t := range []string{"fetch_folders", "fetch_seen"} {
-		if _, err := tx.ExecContext(ctx, d.q(`DELETE FROM `+t+` WHERE account = ?`), name); err != nil {
-			return d.dbError("remove a fetch account", err)
+		if _, err := tx.ExecContext(ctx, d.dir.Rebind(`DELETE FROM `+t+` WHERE account = ?`), name); err != nil {
+			return d.dir.DBError("remove a fetch account", err)
 		}
 	}
-	return d.dbError("remove a fetch account", tx.Commit())
+	return d.dir.DBError("remove a fetch account", tx.Commit())
 }
 
-func (d *Directory) updateFetchAccount(ctx context.Context, op, name, set string, args ...any) error {
-	r, err := d.db.ExecContext(ctx, d.q(`UPDATE fetch_accounts SET `+set+` WHERE name = ?`), append(args, name)...)
+func (d *Store) updateFetchAccount(ctx context.Context, op, name, set string, args ...any) error {
+	r, err := d.dir.DB().ExecContext(ctx, d.dir.Rebind(`UPDATE fetch_accounts SET `+set+` WHERE name = ?`), append(args, name)...)
 	if err != nil {
-		return d.dbError(op, err)
+		return d.dir.DBError(op, err)
 	}
 	if n, _ := r.RowsAffected(); n == 0 {
-		return fmt.Errorf("fetch account %s: %w", name, ErrNotFound)
+		return fmt.Errorf("fetch account %s: %w", name, directory.ErrNotFound)
 	}
 	return nil
 }
@@ -205,72 +207,72 @@ func (d *Directory) updateFetchAccount(ctx context.Context, op, name, set string
 // SetFetchOAuth stores an account's OAuth2 settings and tokens (after
 // ebb fetch auth, and after every refresh: providers may rotate the
 // refresh token).
-func (d *Directory) SetFetchOAuth(ctx context.Context, name string, o *OAuth2) error {
+func (d *Store) SetFetchOAuth(ctx context.Context, name string, o *OAuth2) error {
 	return d.updateFetchAccount(ctx, "store OAuth2 tokens", name, `oauth = ?`, jsonText(o))
 }
 
 // SetFetchStatus records the outcome of an attempt.
-func (d *Directory) SetFetchStatus(ctx context.Context, name string, s FetchStatus) error {
+func (d *Store) SetFetchStatus(ctx context.Context, name string, s FetchStatus) error {
 	return d.updateFetchAccount(ctx, "record a fetch status", name, `status = ?`, jsonText(s))
 }
 
 // SetFetchEnabled turns an account on or off.
-func (d *Directory) SetFetchEnabled(ctx context.Context, name string, on bool) error {
+func (d *Store) SetFetchEnabled(ctx context.Context, name string, on bool) error {
 	return d.updateFetchAccount(ctx, "change a fetch account", name, `enabled = ?`, boolInt(on))
 }
 
 // SetFetchPassword replaces an account's password.
-func (d *Directory) SetFetchPassword(ctx context.Context, name, password string) error {
+func (d *Store) SetFetchPassword(ctx context.Context, name, password string) error {
 	return d.updateFetchAccount(ctx, "change a fetch account", name, `password = ?`, password)
 }
 
 // FetchFolderState returns the state of one folder (zero when new).
-func (d *Directory) FetchFolderState(ctx context.Context, account, folder string) (FetchFolder, error) {
+func (d *Store) FetchFolderState(ctx context.Context, account, folder string) (FetchFolder, error) {
 	var f FetchFolder
 	var uv, last, modseq int64
-	err := d.db.QueryRowContext(ctx, d.q(`SELECT uidvalidity, last_uid, modseq, stopped FROM fetch_folders WHERE account = ? AND folder = ?`),
+	err := d.dir.DB().QueryRowContext(ctx, d.dir.Rebind(`SELECT uidvalidity, last_uid, modseq, stopped FROM fetch_folders WHERE account = ? AND folder = ?`),
 		account, folder).Scan(&uv, &last, &modseq, &f.Stopped)
 	if errors.Is(err, sql.ErrNoRows) {
 		return FetchFolder{}, nil
 	}
 	if err != nil {
-		return f, d.dbError("read a fetch folder's state", err)
+		return f, d.dir.DBError("read a fetch folder's state", err)
 	}
 	f.UIDValidity, f.LastUID, f.ModSeq = uint32(uv), uint32(last), uint64(modseq)
 	return f, nil
 }
 
-func (d *Directory) upsertFolder(ctx context.Context, db execer, account, folder string, f FetchFolder) error {
+func (d *Store) upsertFolder(ctx context.Context, db execer, account, folder string, f FetchFolder) error {
 	args := []any{int64(f.UIDValidity), int64(f.LastUID), int64(f.ModSeq), f.Stopped, account, folder}
-	r, err := db.ExecContext(ctx, d.q(`UPDATE fetch_folders SET uidvalidity = ?, last_uid = ?, modseq = ?, stopped = ? WHERE account = ? AND folder = ?`), args...)
+	r, err := db.ExecContext(ctx, d.dir.Rebind(`UPDATE fetch_folders SET uidvalidity = ?, last_uid = ?, modseq = ?, stopped = ? WHERE account = ? AND folder = ?`), args...)
 	if err != nil {
 		return err
 	}
 	if n, _ := r.RowsAffected(); n > 0 {
 		return nil
 	}
-	_, err = db.ExecContext(ctx, d.q(`INSERT INTO fetch_folders (uidvalidity, last_uid, modseq, stopped, account, folder) VALUES (?, ?, ?, ?, ?, ?)`), args...)
+	_, err = db.ExecContext(ctx, d.dir.Rebind(`INSERT INTO fetch_folders (uidvalidity, last_uid, modseq, stopped, account, folder) VALUES (?, ?, ?, ?, ?, ?)`), args...)
 	return err
 }
 
 // SetFetchFolderState replaces the state of one folder.
-func (d *Directory) SetFetchFolderState(ctx context.Context, account, folder string, f FetchFolder) error {
-	return d.dbError("record a fetch folder's state", d.upsertFolder(ctx, d.db, account, folder, f))
+func (d *Store) SetFetchFolderState(ctx context.Context, account, folder string, f FetchFolder) error {
+	return d.dir.DBError("record a fetch folder's state", d.upsertFolder(ctx, d.dir.DB(), account, folder, f))
 }
 
 // ResetFetchFolders forgets the UIDVALIDITY and position of every folder
 // of the account and clears a stop: the next run goes through the folders
 // again and skips what it delivered before (by hash). What was delivered
 // stays recorded.
-func (d *Directory) ResetFetchFolders(ctx context.Context, account string) error {
-	_, err := d.db.ExecContext(ctx, d.q(`DELETE FROM fetch_folders WHERE account = ?`), account)
-	return d.dbError("reset a fetch account's folders", err)
+func (d *Store) ResetFetchFolders(ctx context.Context, account string) error {
+	_, err := d.dir.DB().ExecContext(ctx, d.dir.Rebind(`DELETE FROM fetch_folders WHERE account = ?`), account)
+	return d.dir.DBError("reset a fetch account's folders", err)
 }
 
 // UpdateFetchAccount stores a's connection and behaviour settings (server,
 // TLS, CA file, folders, after-action, interval): what ebb fetch set
 // changes. What the account fetched stays recorded.
-func (d *Directory) UpdateFetchAccount(ctx context.Context, a FetchAccount) error {
+func (d *Store) UpdateFetchAccount(ctx context.Context, a FetchAccount) error {
 	return d.updateFetchAccount(ctx, "change a fetch account", a.Name,
 		`host = ?, port = ?, tls = ?, verify = ?, ca_file = ?, folders = ?, after_fetch = ?, move_to = ?, interval_seconds = ?`,
 		a.Host, a.Port, a.TLS, boolInt(a.Verify), a.CAFile, strings.Join(a.Folders, "\n"), a.After, a.MoveTo, int64(a.Interval/time.Second))

@@ -1,4 +1,4 @@
-package directory
+package fetchstate
 
 import (
 	"context"
@@ -75,27 +75,27 @@ func scanFetched(r interface{ Scan(...any) error }) (FetchedMessage, error) {
 	return m, err
 }
 
-func (d *Directory) queryFetched(ctx context.Context, op, where string, args ...any) ([]FetchedMessage, error) {
-	rows, err := d.db.QueryContext(ctx, d.q(`SELECT `+fetchSeenColumns+` FROM fetch_seen WHERE `+where), args...)
+func (d *Store) queryFetched(ctx context.Context, op, where string, args ...any) ([]FetchedMessage, error) {
+	rows, err := d.dir.DB().QueryContext(ctx, d.dir.Rebind(`SELECT `+fetchSeenColumns+` FROM fetch_seen WHERE `+where), args...)
 	if err != nil {
-		return nil, d.dbError(op, err)
+		return nil, d.dir.DBError(op, err)
 	}
 	defer rows.Close()
 	var out []FetchedMessage
 	for rows.Next() {
 		m, err := scanFetched(rows)
 		if err != nil {
-			return nil, d.dbError(op, err)
+			return nil, d.dir.DBError(op, err)
 		}
 		out = append(out, m)
 	}
-	return out, d.dbError(op, rows.Err())
+	return out, d.dir.DBError(op, rows.Err())
 }
 
 // RecordFetched records m. A second record of the same UID (a replay
 // after a crash) changes nothing, except that it takes the place of a
 // row in state retry: a message asked for again is recorded anew.
-func (d *Directory) RecordFetched(ctx context.Context, account string, m FetchedMessage) error {
+func (d *Store) RecordFetched(ctx context.Context, account string, m FetchedMessage) error {
 	if m.State == "" {
 		m.State = FetchQueued
 	}
@@ -103,7 +103,7 @@ func (d *Directory) RecordFetched(ctx context.Context, account string, m Fetched
 	if !m.At.IsZero() {
 		at = m.At.Unix()
 	}
-	_, err := d.db.ExecContext(ctx, d.q(`INSERT INTO fetch_seen (account, `+fetchSeenColumns+`)
+	_, err := d.dir.DB().ExecContext(ctx, d.dir.Rebind(`INSERT INTO fetch_seen (account, `+fetchSeenColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (account, folder, uidvalidity, uid) DO UPDATE SET hash = excluded.hash, digest = excluded.digest,
 			size = excluded.size, queue_id = excluded.queue_id, state = excluded.state, removed = excluded.removed,
@@ -112,12 +112,12 @@ func (d *Directory) RecordFetched(ctx context.Context, account string, m Fetched
 		WHERE fetch_seen.state = 'retry'`),
 		account, m.Folder, int64(m.UIDValidity), m.UID, m.Hash, m.Digest, m.Size, m.QueueID, string(m.State), boolInt(m.Removed),
 		m.Reason, m.Ref, m.Summary, boolInt(m.Notified), at, m.QueueHost, m.Public)
-	return d.dbError("record a fetched message", err)
+	return d.dir.DBError("record a fetched message", err)
 }
 
 // FetchedInFolder returns what is recorded for a folder under uidvalidity,
 // by UID (or UIDL).
-func (d *Directory) FetchedInFolder(ctx context.Context, account, folder string, uidvalidity uint32) (map[string]FetchedMessage, error) {
+func (d *Store) FetchedInFolder(ctx context.Context, account, folder string, uidvalidity uint32) (map[string]FetchedMessage, error) {
 	list, err := d.queryFetched(ctx, "read fetched messages", `account = ? AND folder = ? AND uidvalidity = ?`,
 		account, folder, int64(uidvalidity))
 	if err != nil {
@@ -133,21 +133,21 @@ func (d *Directory) FetchedInFolder(ctx context.Context, account, folder string,
 // FetchedElsewhere returns what is recorded for a folder under every
 // UIDVALIDITY but uidvalidity: the messages a refetch after a change
 // recognises by their digest.
-func (d *Directory) FetchedElsewhere(ctx context.Context, account, folder string, uidvalidity uint32) ([]FetchedMessage, error) {
+func (d *Store) FetchedElsewhere(ctx context.Context, account, folder string, uidvalidity uint32) ([]FetchedMessage, error) {
 	return d.queryFetched(ctx, "read fetched messages", `account = ? AND folder = ? AND uidvalidity <> ?`,
 		account, folder, int64(uidvalidity))
 }
 
 // FetchedDue lists a folder's delivered messages whose after-action
 // (delete, move) is not done yet: the ones whose server copies may go.
-func (d *Directory) FetchedDue(ctx context.Context, account, folder string, uidvalidity uint32) ([]FetchedMessage, error) {
+func (d *Store) FetchedDue(ctx context.Context, account, folder string, uidvalidity uint32) ([]FetchedMessage, error) {
 	return d.queryFetched(ctx, "read fetched messages", `account = ? AND state = 'delivered' AND removed = 0 AND folder = ? AND uidvalidity = ?`,
 		account, folder, int64(uidvalidity))
 }
 
 // FetchedByState lists an account's messages in the given states, oldest
 // first (ebb fetch list: what was skipped, what waits in the queue).
-func (d *Directory) FetchedByState(ctx context.Context, account string, states ...FetchState) ([]FetchedMessage, error) {
+func (d *Store) FetchedByState(ctx context.Context, account string, states ...FetchState) ([]FetchedMessage, error) {
 	if len(states) == 0 {
 		return nil, nil
 	}
@@ -170,26 +170,26 @@ type FetchedKey struct {
 // Key is m's key.
 func (m FetchedMessage) Key() FetchedKey { return FetchedKey{m.Folder, m.UIDValidity, m.UID} }
 
-func (d *Directory) updateFetched(ctx context.Context, op, account, set string, keys []FetchedKey, args ...any) error {
+func (d *Store) updateFetched(ctx context.Context, op, account, set string, keys []FetchedKey, args ...any) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	tx, err := d.db.BeginTx(ctx, nil)
+	tx, err := d.dir.DB().BeginTx(ctx, nil)
 	if err != nil {
-		return d.dbError(op, err)
+		return d.dir.DBError(op, err)
 	}
 	defer tx.Rollback()
 	for _, k := range keys {
 		a := append(append([]any{}, args...), account, k.Folder, int64(k.UIDValidity), k.UID)
-		if _, err := tx.ExecContext(ctx, d.q(`UPDATE fetch_seen SET `+set+` WHERE account = ? AND folder = ? AND uidvalidity = ? AND uid = ?`), a...); err != nil {
-			return d.dbError(op, err)
+		if _, err := tx.ExecContext(ctx, d.dir.Rebind(`UPDATE fetch_seen SET `+set+` WHERE account = ? AND folder = ? AND uidvalidity = ? AND uid = ?`), a...); err != nil {
+			return d.dir.DBError(op, err)
 		}
 	}
-	return d.dbError(op, tx.Commit())
+	return d.dir.DBError(op, tx.Commit())
 }
 
 // MarkRemoved records that the server copies of uids are deleted or moved.
-func (d *Directory) MarkRemoved(ctx context.Context, account, folder string, uidvalidity uint32, uids []string) error {
+func (d *Store) MarkRemoved(ctx context.Context, account, folder string, uidvalidity uint32, uids []string) error {
 	keys := make([]FetchedKey, len(uids))
 	for i, u := range uids {
 		keys[i] = FetchedKey{folder, uidvalidity, u}
@@ -198,40 +198,40 @@ func (d *Directory) MarkRemoved(ctx context.Context, account, folder string, uid
 }
 
 // MarkNotified records that a person was told about the skipped messages.
-func (d *Directory) MarkNotified(ctx context.Context, account string, keys []FetchedKey) error {
+func (d *Store) MarkNotified(ctx context.Context, account string, keys []FetchedKey) error {
 	return d.updateFetched(ctx, "record a notice", account, `notified = 1`, keys)
 }
 
 // SkipFetched turns recorded messages (queued ones whose outcome was
 // lost) into skipped ones, with why (reason; public for the notice).
-func (d *Directory) SkipFetched(ctx context.Context, account string, keys []FetchedKey, reason, public, ref string) error {
+func (d *Store) SkipFetched(ctx context.Context, account string, keys []FetchedKey, reason, public, ref string) error {
 	return d.updateFetched(ctx, "record a skipped message", account, `state = 'skipped', reason = ?, public = ?, ref = ?, notified = 0`, keys, reason, public, ref)
 }
 
 // ForgetFetched removes the records of messages that are gone from the
 // server before they were fetched (a retry of a message deleted since).
-func (d *Directory) ForgetFetched(ctx context.Context, account string, keys []FetchedKey) error {
+func (d *Store) ForgetFetched(ctx context.Context, account string, keys []FetchedKey) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	tx, err := d.db.BeginTx(ctx, nil)
+	tx, err := d.dir.DB().BeginTx(ctx, nil)
 	if err != nil {
-		return d.dbError("forget fetched messages", err)
+		return d.dir.DBError("forget fetched messages", err)
 	}
 	defer tx.Rollback()
 	for _, k := range keys {
-		if _, err := tx.ExecContext(ctx, d.q(`DELETE FROM fetch_seen WHERE account = ? AND folder = ? AND uidvalidity = ? AND uid = ?`),
+		if _, err := tx.ExecContext(ctx, d.dir.Rebind(`DELETE FROM fetch_seen WHERE account = ? AND folder = ? AND uidvalidity = ? AND uid = ?`),
 			account, k.Folder, int64(k.UIDValidity), k.UID); err != nil {
-			return d.dbError("forget fetched messages", err)
+			return d.dir.DBError("forget fetched messages", err)
 		}
 	}
-	return d.dbError("forget fetched messages", tx.Commit())
+	return d.dir.DBError("forget fetched messages", tx.Commit())
 }
 
 // RetryFetched asks for skipped messages again (all of the account's when
 // uids is empty): the next pass fetches them as new ones. It returns how
 // many it changed.
-func (d *Directory) RetryFetched(ctx context.Context, account string, uids []string) (int, error) {
+func (d *Store) RetryFetched(ctx context.Context, account string, uids []string) (int, error) {
 	q := `UPDATE fetch_seen SET state = 'retry', reason = '', public = '', ref = '', notified = 0 WHERE account = ? AND state = 'skipped'`
 	args := []any{account}
 	if len(uids) > 0 {
@@ -242,9 +242,9 @@ func (d *Directory) RetryFetched(ctx context.Context, account string, uids []str
 		}
 		q += ` AND uid IN (` + strings.Join(marks, ", ") + `)`
 	}
-	r, err := d.db.ExecContext(ctx, d.q(q), args...)
+	r, err := d.dir.DB().ExecContext(ctx, d.dir.Rebind(q), args...)
 	if err != nil {
-		return 0, d.dbError("retry skipped messages", err)
+		return 0, d.dir.DBError("retry skipped messages", err)
 	}
 	n, _ := r.RowsAffected()
 	return int(n), nil
@@ -261,12 +261,12 @@ const (
 // message queueID: the outcome, the reason (the whole sentence), its
 // public text (no local path: FetchedMessage.Public) and ref. A final
 // outcome is never replaced; a deferral only by a later one.
-func (d *Directory) RecordFetchOutcome(ctx context.Context, queueID, outcome, reason, public, ref string) error {
-	_, err := d.db.ExecContext(ctx, d.q(`INSERT INTO fetch_outcomes (queue_id, state, reason, ref, at, public) VALUES (?, ?, ?, ?, ?, ?)
+func (d *Store) RecordFetchOutcome(ctx context.Context, queueID, outcome, reason, public, ref string) error {
+	_, err := d.dir.DB().ExecContext(ctx, d.dir.Rebind(`INSERT INTO fetch_outcomes (queue_id, state, reason, ref, at, public) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (queue_id) DO UPDATE SET state = excluded.state, reason = excluded.reason, ref = excluded.ref, at = excluded.at,
 			public = excluded.public
 		WHERE fetch_outcomes.state = 'deferred'`), queueID, outcome, reason, ref, nowUnix(), public)
-	return d.dbError("record a fetched message's outcome", err)
+	return d.dir.DBError("record a fetched message's outcome", err)
 }
 
 // outcomeKeep is how long an outcome that matches no fetched message is
@@ -277,18 +277,18 @@ const outcomeKeep = 30 * 24 * time.Hour
 // queue said: delivered, or skipped with the queue's reason; a deferral
 // only updates the reason (the message still waits). It returns the rows
 // it changed, as they are now, in one transaction.
-func (d *Directory) ApplyFetchOutcomes(ctx context.Context, account string) ([]FetchedMessage, error) {
+func (d *Store) ApplyFetchOutcomes(ctx context.Context, account string) ([]FetchedMessage, error) {
 	const op = "apply the queue's outcomes to fetched messages"
-	tx, err := d.db.BeginTx(ctx, nil)
+	tx, err := d.dir.DB().BeginTx(ctx, nil)
 	if err != nil {
-		return nil, d.dbError(op, err)
+		return nil, d.dir.DBError(op, err)
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, d.q(`SELECT s.folder, s.uidvalidity, s.uid, s.queue_id, o.state, o.reason, o.ref, o.public
+	rows, err := tx.QueryContext(ctx, d.dir.Rebind(`SELECT s.folder, s.uidvalidity, s.uid, s.queue_id, o.state, o.reason, o.ref, o.public
 		FROM fetch_seen s JOIN fetch_outcomes o ON o.queue_id = s.queue_id
 		WHERE s.account = ? AND s.state = 'queued' AND s.queue_id <> ''`), account)
 	if err != nil {
-		return nil, d.dbError(op, err)
+		return nil, d.dir.DBError(op, err)
 	}
 	type change struct {
 		key                          FetchedKey
@@ -300,14 +300,14 @@ func (d *Directory) ApplyFetchOutcomes(ctx context.Context, account string) ([]F
 		var uv int64
 		if err := rows.Scan(&c.key.Folder, &uv, &c.key.UID, &c.qid, &c.state, &c.why, &c.ref, &c.public); err != nil {
 			rows.Close()
-			return nil, d.dbError(op, err)
+			return nil, d.dir.DBError(op, err)
 		}
 		c.key.UIDValidity = uint32(uv)
 		changes = append(changes, c)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, d.dbError(op, err)
+		return nil, d.dir.DBError(op, err)
 	}
 	var out []FetchedMessage
 	for _, c := range changes {
@@ -319,13 +319,13 @@ func (d *Directory) ApplyFetchOutcomes(ctx context.Context, account string) ([]F
 			set, args = `state = 'skipped', reason = ?, public = ?, ref = ?, notified = 0`, []any{c.why, c.public, c.ref}
 		}
 		args = append(args, account, c.key.Folder, int64(c.key.UIDValidity), c.key.UID)
-		if _, err := tx.ExecContext(ctx, d.q(`UPDATE fetch_seen SET `+set+` WHERE account = ? AND folder = ? AND uidvalidity = ? AND uid = ?`), args...); err != nil {
-			return nil, d.dbError(op, err)
+		if _, err := tx.ExecContext(ctx, d.dir.Rebind(`UPDATE fetch_seen SET `+set+` WHERE account = ? AND folder = ? AND uidvalidity = ? AND uid = ?`), args...); err != nil {
+			return nil, d.dir.DBError(op, err)
 		}
-		m, err := scanFetched(tx.QueryRowContext(ctx, d.q(`SELECT `+fetchSeenColumns+` FROM fetch_seen WHERE account = ? AND folder = ? AND uidvalidity = ? AND uid = ?`),
+		m, err := scanFetched(tx.QueryRowContext(ctx, d.dir.Rebind(`SELECT `+fetchSeenColumns+` FROM fetch_seen WHERE account = ? AND folder = ? AND uidvalidity = ? AND uid = ?`),
 			account, c.key.Folder, int64(c.key.UIDValidity), c.key.UID))
 		if err != nil {
-			return nil, d.dbError(op, err)
+			return nil, d.dir.DBError(op, err)
 		}
 		out = append(out, m)
 	}
@@ -333,20 +333,20 @@ func (d *Directory) ApplyFetchOutcomes(ctx context.Context, account string) ([]F
 	// one that no row names yet stays (the queue may answer before the
 	// fetcher records the message), up to outcomeKeep.
 	cutoff := time.Now().Add(-outcomeKeep).Unix()
-	if _, err := tx.ExecContext(ctx, d.q(`DELETE FROM fetch_outcomes WHERE at < ? OR state <> 'deferred'
+	if _, err := tx.ExecContext(ctx, d.dir.Rebind(`DELETE FROM fetch_outcomes WHERE at < ? OR state <> 'deferred'
 		AND EXISTS (SELECT 1 FROM fetch_seen s WHERE s.queue_id = fetch_outcomes.queue_id)
 		AND NOT EXISTS (SELECT 1 FROM fetch_seen s WHERE s.queue_id = fetch_outcomes.queue_id AND s.state = 'queued')`), cutoff); err != nil {
-		return nil, d.dbError(op, err)
+		return nil, d.dir.DBError(op, err)
 	}
-	return out, d.dbError(op, tx.Commit())
+	return out, d.dir.DBError(op, tx.Commit())
 }
 
 // FetchOutcome returns what the queue said about queueID ("" when
 // nothing).
-func (d *Directory) FetchOutcome(ctx context.Context, queueID string) (outcome, reason, ref string, err error) {
-	err = d.db.QueryRowContext(ctx, d.q(`SELECT state, reason, ref FROM fetch_outcomes WHERE queue_id = ?`), queueID).Scan(&outcome, &reason, &ref)
+func (d *Store) FetchOutcome(ctx context.Context, queueID string) (outcome, reason, ref string, err error) {
+	err = d.dir.DB().QueryRowContext(ctx, d.dir.Rebind(`SELECT state, reason, ref FROM fetch_outcomes WHERE queue_id = ?`), queueID).Scan(&outcome, &reason, &ref)
 	if err == sql.ErrNoRows {
 		return "", "", "", nil
 	}
-	return outcome, reason, ref, d.dbError("read a fetched message's outcome", err)
+	return outcome, reason, ref, d.dir.DBError("read a fetched message's outcome", err)
 }
