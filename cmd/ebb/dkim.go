@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/ebbmail/ebb/internal/cli"
-	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/dnsresolve"
 	"github.com/ebbmail/ebb/internal/mailuser"
 	"github.com/ebbmail/ebb/internal/msgauth"
@@ -31,22 +30,12 @@ func dkimKeygen(c *cli.Call) int {
 	if err != nil {
 		return c.Fail(err)
 	}
-	who := diag.Self().String()
-	if owner != nil {
-		who = owner.Name
-	}
 	dir := cfg.DKIMKeyDir()
 	k, err := msgauth.Keygen(dir, cfg.DKIMKeyDirSetting(), c.Args[0], *sel, *alg, *pending, owner, time.Now())
 	if err != nil {
 		return c.Fail(err)
 	}
-	state := "it signs mail from " + k.Domain + " from now on"
-	if *pending {
-		state = "pending: it signs once renamed to " + msgauth.KeyPath(dir, k.Domain, k.Selector, false)
-	}
-	fmt.Fprintf(c.Stdout, "DKIM key %s for %s (%s) written to %s (mode 0600, owner %s); %s.\n\n",
-		k.Selector, k.Domain, k.Algorithm, k.Path, who, state)
-	fmt.Fprintf(c.Stdout, "Publish this TXT record in the zone of %s:\n\n%s\n\nThen check it with: ebb dkim list\n", k.Domain, k.ZoneLine())
+	msgauth.WriteKeygen(c.Stdout, k, dir, owner, *pending)
 	return 0
 }
 

@@ -5,7 +5,6 @@ import (
 
 	"github.com/ebbmail/ebb/internal/cli"
 	"github.com/ebbmail/ebb/internal/doctor"
-	"github.com/ebbmail/ebb/internal/mailuser"
 )
 
 // ebb doctor probes every path and service the config implies. Exit 0
@@ -33,15 +32,7 @@ var doctorCmd = &cli.Command{Name: "doctor", Summary: "probe every path and serv
 		if cfg == nil {
 			return 1
 		}
-		prober := &doctor.Prober{}
-		if u, err := mailuser.ForRoot(cfg); err != nil {
-			// No such user: still probe every path, as an unprivileged
-			// stand-in, and say so on every result (doctor.StandIn).
-			prober.As = doctor.StandIn(cfg.Server.User)
-		} else if u != nil && u.UID != 0 {
-			prober.As = &doctor.ProbeUser{Name: cfg.Server.User, UID: u.UID, GID: u.GID}
-		}
-		findings := doctor.Run(c.Ctx, &doctor.Env{Cfg: cfg, Probe: prober}, doctor.Checks())
+		findings := doctor.Run(c.Ctx, &doctor.Env{Cfg: cfg, Probe: doctor.ProberFor(cfg)}, doctor.Checks())
 		if *asJSON {
 			doctor.WriteJSON(c.Stdout, findings)
 		} else {

@@ -112,3 +112,31 @@ func TestMailChecks(t *testing.T) {
 		t.Errorf("failures %q", fail)
 	}
 }
+
+// Who doctor's probes run as: as root, server.user; the stand-in (nobody)
+// when that user does not exist; this process for root itself or when not
+// run as root.
+func TestProberFor(t *testing.T) {
+	cfg := config.Defaults()
+	for _, c := range []struct {
+		user, as, standInFor string
+	}{
+		{"nobody", "nobody", ""},
+		{"ebb-no-such-user", "nobody", "ebb-no-such-user"},
+		{"root", "", ""},
+	} {
+		cfg.Server.User, cfg.Server.Group = c.user, ""
+		p := ProberFor(cfg)
+		want := c.as
+		if os.Geteuid() != 0 {
+			want = "" // an ordinary user probes as itself
+		}
+		got, standIn := "", ""
+		if p.As != nil {
+			got, standIn = p.As.Name, p.As.StandInFor
+		}
+		if got != want || (want != "" && standIn != c.standInFor) {
+			t.Errorf("server.user %s: probes as %q (stand-in for %q), want %q (%q)", c.user, got, standIn, want, c.standInFor)
+		}
+	}
+}

@@ -5,7 +5,23 @@ import (
 	"os/user"
 	"strconv"
 	"strings"
+
+	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/mailuser"
 )
+
+// ProberFor is who ebb doctor's probes run as: this process; run as root,
+// server.user (doctor re-executes itself as that user), or the stand-in
+// (nobody, StandIn) when that user does not exist.
+func ProberFor(cfg *config.Config) *Prober {
+	p := &Prober{}
+	if u, err := mailuser.ForRoot(cfg); err != nil {
+		p.As = StandIn(cfg.Server.User)
+	} else if u != nil && u.UID != 0 {
+		p.As = &ProbeUser{Name: cfg.Server.User, UID: u.UID, GID: u.GID}
+	}
+	return p
+}
 
 // StandIn is the account the probes run as when server.user does not exist
 // (principle 6: a failure must not hide the next ones). ebb doctor as root

@@ -56,6 +56,24 @@ func Keygen(dir string, setting *diag.Setting, domain, selector, algorithm strin
 	return LoadKey(path)
 }
 
+// WriteKeygen says what ebb dkim keygen made of k below dir: where the
+// key is and whose (owner's, or whoever runs the command when nil),
+// whether it signs from now on or, pending, once renamed, and the TXT
+// record to publish.
+func WriteKeygen(w io.Writer, k *Key, dir string, owner *mailuser.User, pending bool) {
+	who := diag.Self().String()
+	if owner != nil {
+		who = owner.Name
+	}
+	state := "it signs mail from " + k.Domain + " from now on"
+	if pending {
+		state = "pending: it signs once renamed to " + KeyPath(dir, k.Domain, k.Selector, false)
+	}
+	fmt.Fprintf(w, "DKIM key %s for %s (%s) written to %s (mode 0600, owner %s); %s.\n\n",
+		k.Selector, k.Domain, k.Algorithm, k.Path, who, state)
+	fmt.Fprintf(w, "Publish this TXT record in the zone of %s:\n\n%s\n\nThen check it with: ebb dkim list\n", k.Domain, k.ZoneLine())
+}
+
 // KeyCheck is one key of dir and what DNS says of it, or a domain whose
 // keys could not be read.
 type KeyCheck struct {

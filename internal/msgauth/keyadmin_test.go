@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/mailuser"
 )
 
 func TestKeygenDefaultsAndRefusals(t *testing.T) {
@@ -23,9 +24,22 @@ func TestKeygenDefaultsAndRefusals(t *testing.T) {
 	if k.Domain != "example.org" || k.Selector != "ed25519-20261201" || k.Path != filepath.Join(dir, "example.org", "ed25519-20261201.pem") || k.Pending {
 		t.Errorf("key %+v", k)
 	}
+	var b bytes.Buffer
+	WriteKeygen(&b, k, dir, &mailuser.User{Name: "vmail"}, false)
+	for _, w := range []string{"DKIM key ed25519-20261201 for example.org (ed25519) written to " + k.Path + " (mode 0600, owner vmail); it signs mail from example.org from now on.\n",
+		"Publish this TXT record in the zone of example.org:\n\n" + k.ZoneLine() + "\n\nThen check it with: ebb dkim list\n"} {
+		if !strings.Contains(b.String(), w) {
+			t.Errorf("keygen text lacks %q:\n%s", w, b.String())
+		}
+	}
 	k, err = Keygen(dir, nil, "example.org", "next", "rsa", true, nil, now)
 	if err != nil || !k.Pending || k.Algorithm != "rsa" || !strings.HasSuffix(k.Path, "next.pem.pending") {
 		t.Fatalf("pending rsa key: %+v, %v", k, err)
+	}
+	b.Reset()
+	WriteKeygen(&b, k, dir, nil, true)
+	if w := "(mode 0600, owner " + diag.Self().String() + "); pending: it signs once renamed to " + filepath.Join(dir, "example.org", "next.pem") + ".\n"; !strings.Contains(b.String(), w) {
+		t.Errorf("pending keygen text lacks %q:\n%s", w, b.String())
 	}
 	var ec interface{ ExitCode() int }
 	for _, bad := range []struct{ domain, selector, alg string }{

@@ -1,10 +1,15 @@
 package scan
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/diag"
 )
 
 // FromConfig builds the scanners the config names, in the order a
@@ -57,4 +62,42 @@ func SelectFor(cfg *config.Config, authenticated bool) Select {
 	}
 	s := cfg.Scan.Submission
 	return Select{Virus: s.Virus, Spam: s.Spam, Filter: s.Milter}
+}
+
+// configError is a config that names no usable scanner: ebb scan exits 78.
+type configError struct{ error }
+
+func (configError) ExitCode() int { return diag.ExConfig }
+
+// ScanFile is ebb scan MESSAGE: the message at path through the scanners
+// cfg names, selected as for msg.User (an authenticated submission or
+// not), every scanner asked (no circuit breaker). A message without a
+// recipient gets postmaster@ this host (milters expect one). The entries
+// are returned for spamd's REPORT (WriteSpamdReports). A missing message
+// is 66; no scanner, or a scanner setting that does not parse, is 78.
+func ScanFile(ctx context.Context, cfg *config.Config, msg *Message, path string) (*Report, []Entry, error) {
+	path, _ = filepath.Abs(path)
+	if _, err := os.Stat(path); err != nil {
+		d := diag.PathError("", "open", "read the message", path, err, nil)
+		d.Exit = diag.ExNoInput
+		return nil, nil, d
+	}
+	host := cfg.Server.Hostname
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	entries, err := FromConfig(cfg, host)
+	if err != nil {
+		return nil, nil, configError{err}
+	}
+	if len(entries) == 0 {
+		return nil, nil, configError{errors.New("no scanner is configured (scan.clamd.address, scan.spamd.address, scan.rspamd.address, scan.milter.addresses)")}
+	}
+	if len(msg.Rcpts) == 0 {
+		msg.Rcpts = []string{"postmaster@" + host}
+	}
+	o := OptionsFromConfig(cfg, nil, slog.New(slog.DiscardHandler))
+	o.BreakerFailures = 0
+	msg.Path = path
+	return New(entries, o).Scan(ctx, msg, SelectFor(cfg, msg.User != "")), entries, nil
 }
