@@ -146,6 +146,52 @@ func TestClusterAuthBudgetAcrossHosts(t *testing.T) {
 	}
 }
 
+// Submission's hourly limit counted over three hosts: of many messages
+// from one account at once, spread over the hosts, exactly the limit are
+// let through; another account and the client's own limit count apart;
+// an hour later the account may send again.
+func TestClusterSubmissionLimitAcrossHosts(t *testing.T) {
+	t.Parallel() // a database of its own, no clock bound
+	hs := clusterHosts(t, "mx1", "mx2", "mx3")
+	ctx := context.Background()
+	rates := make([]*policy.Rate, len(hs))
+	for i, h := range hs {
+		rates[i] = policy.NewRate(5, time.Hour)
+		rates[i].Store, rates[i].Name = h.RateStore(), "submission-account"
+	}
+	var took atomic.Int32
+	var wg sync.WaitGroup
+	for i := 0; i < 30; i++ {
+		wg.Add(1)
+		go func(r *policy.Rate) {
+			defer wg.Done()
+			ok, err := r.Take(ctx, "bob@example.test")
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				took.Add(1)
+			}
+		}(rates[i%3])
+	}
+	wg.Wait()
+	if n := took.Load(); n != 5 {
+		t.Fatalf("30 messages at once over three hosts, limit 5 an hour: %d let through", n)
+	}
+	if ok, err := rates[0].Take(ctx, "carol@example.test"); err != nil || !ok {
+		t.Fatalf("another account: %v %v", ok, err)
+	}
+	perIP := policy.NewRate(5, time.Hour)
+	perIP.Store, perIP.Name = hs[1].RateStore(), "submission-ip"
+	if ok, err := perIP.Take(ctx, "bob@example.test"); err != nil || !ok {
+		t.Fatalf("another limit under the same key: %v %v", ok, err)
+	}
+	later := time.Now().Add(time.Hour + time.Minute)
+	if ok, err := hs[2].RateStore().Take(ctx, "submission-account bob@example.test", 5, time.Hour, later); err != nil || !ok {
+		t.Fatalf("an hour later: %v %v", ok, err)
+	}
+}
+
 // Records three hosts write go to the database in batches; explain on any
 // host finds a message by queue id, ref, Message-ID and address, and
 // journal.Follow joins the hops: mx1 relayed it to mx2 (NextID), which

@@ -36,6 +36,7 @@ type mhostOpts struct {
 	root         string // "": a mail root of its own
 	deliveryHost string // mail.delivery_host
 	submission   bool   // a submission listener (STARTTLS, AUTH)
+	subExtra     string // more [submission] settings
 	extra        string // more TOML, appended
 }
 
@@ -54,7 +55,7 @@ func newMHost(t *testing.T, u harness.User, dsn, name, ip string, o mhostOpts) *
 	if o.submission {
 		h.sub = port()
 		cert, key := writeCert(t, h.dir)
-		sub = fmt.Sprintf("[submission]\nlisten = [%q]\ntls_cert = %q\ntls_key = %q\ntrusted_networks = []\nauth_failure_delay = \"1ms\"\n", h.sub, cert, key)
+		sub = fmt.Sprintf("[submission]\nlisten = [%q]\ntls_cert = %q\ntls_key = %q\ntrusted_networks = []\nauth_failure_delay = \"1ms\"\n%s", h.sub, cert, key, o.subExtra)
 	}
 	conf := fmt.Sprintf(`[server]
 hostname = %q
@@ -257,8 +258,9 @@ func TestScalingThreeHostsOneMailSystem(t *testing.T) {
 	root := filepath.Join(shared, "vmail")
 	const lease = 3 * time.Second
 	fetchConf := fmt.Sprintf("[fetch]\ninterval = \"1s\"\nbackoff_min = \"1s\"\nbackoff_max = \"2s\"\ntimeout = \"30s\"\nlease = %q\n", lease.String())
-	mx2 := newMHost(t, u, dsn, "mx2", "127.0.0.22", mhostOpts{root: root, submission: true, extra: fetchConf})
-	mx3 := newMHost(t, u, dsn, "mx3", "127.0.0.23", mhostOpts{root: root, submission: true, extra: fetchConf})
+	const limit = "max_messages_per_account = 3\n"
+	mx2 := newMHost(t, u, dsn, "mx2", "127.0.0.22", mhostOpts{root: root, submission: true, subExtra: limit, extra: fetchConf})
+	mx3 := newMHost(t, u, dsn, "mx3", "127.0.0.23", mhostOpts{root: root, submission: true, subExtra: limit, extra: fetchConf})
 	mx1 := newMHost(t, u, dsn, "mx1", "127.0.0.21", mhostOpts{deliveryHost: mx2.smtp, extra: fetchConf})
 	hosts := []*mhost{mx1, mx2, mx3}
 	harness.EbbAs(t, u, nil, "domain", "add", "-c", mx1.conf, "example.test")
@@ -266,6 +268,7 @@ func TestScalingThreeHostsOneMailSystem(t *testing.T) {
 		harness.EbbAs(t, u, nil, "user", "add", "-c", mx1.conf, "--no-password", a+"@example.test")
 	}
 	harness.EbbAs(t, u, []byte("bob's password\n"), "user", "add", "-c", mx1.conf, "bob2@example.test")
+	harness.EbbAs(t, u, []byte("erin's password\n"), "user", "add", "-c", mx1.conf, "erin@example.test")
 	sieveScript(t, u, root, "bob", `require ["vacation", "duplicate"];
 if duplicate { discard; stop; }
 vacation :days 1 :addresses ["bob@example.test"] "Away until Monday.";
@@ -408,7 +411,26 @@ vacation :days 1 :addresses ["bob@example.test"] "Away until Monday.";
 	// during the fetch; another takes the account over within the lease
 	// and its look interval; every message reaches frank exactly once but
 	// those in flight at the kill (counted); the server copies all go.
-	phase("AUTH guesses")
+	// Submission's hourly limit counts over the hosts too: erin may send
+	// 3 messages an hour; the 4th is refused at whichever host.
+	submit := func(h *mhost) (int, string) {
+		c := dialSMTP(t, "127.0.9.10", h.sub, false)
+		c.startTLS()
+		defer c.conn.Close()
+		if code, msg := c.authPlain("erin@example.test", "erin's password"); code != 235 {
+			t.Fatalf("erin's login at %s: %d %s", h.name, code, msg)
+		}
+		return c.cmd("MAIL FROM:<erin@example.test>")
+	}
+	for i, h := range []*mhost{mx2, mx3, mx2} {
+		if code, msg := submit(h); code != 250 {
+			t.Fatalf("erin's message %d at %s: %d %s", i+1, h.name, code, msg)
+		}
+	}
+	if code, msg := submit(mx3); code != 450 || !strings.Contains(msg, "submission.max_messages_per_account") {
+		t.Errorf("erin's 4th message in the hour, at mx3: %d %s; want 450 (3 counted over both hosts)", code, msg)
+	}
+	phase("AUTH guesses, submission limit")
 	frank := md("frank")
 	var owner fetchOwner
 	waitFor(t, 60*time.Second, "a host holds the account's lease", func() bool {

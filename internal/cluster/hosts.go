@@ -163,8 +163,8 @@ func (c *Cluster) Hosts(ctx context.Context) ([]Host, error) {
 }
 
 // Keeper runs the heartbeat (every HeartbeatEvery, with queue's summary)
-// and the upkeep of the shared tables (ended Sieve records, the journal
-// past retention) until ctx ends; then it says this host stopped.
+// and the upkeep of the shared tables (ended Sieve records, submission
+// counts past their hour, the journal past retention) until ctx ends; then it says this host stopped.
 func (c *Cluster) Keeper(ctx context.Context, queue func() any, journalRetention time.Duration) {
 	beat := time.NewTicker(HeartbeatEvery)
 	defer beat.Stop()
@@ -184,6 +184,9 @@ func (c *Cluster) Keeper(ctx context.Context, queue func() any, journalRetention
 			lastUpkeep = now
 			if err := c.expireSieve(bctx, now); err != nil {
 				c.log.Warn("shared state: ended vacation and duplicate records not removed", "err", c.fail("expire", err))
+			}
+			if err := c.expireRates(bctx, now); err != nil {
+				c.log.Warn("shared state: submission counts past their hour not removed", "err", c.fail("expire", err))
 			}
 			if journalRetention > 0 {
 				// As a host's files: a day is kept retention after it ended.

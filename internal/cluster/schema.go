@@ -101,6 +101,16 @@ var migrations = [][]string{
 			generation BIGINT NOT NULL DEFAULT 1
 		)`,
 	},
+	// 2: submission's hourly limits counted for every host.
+	{
+		`CREATE TABLE rate_events (
+			key TEXT NOT NULL,
+			at TIMESTAMPTZ NOT NULL,
+			keep TIMESTAMPTZ NOT NULL
+		)`,
+		`CREATE INDEX rate_events_key ON rate_events (key, at)`,
+		`CREATE INDEX rate_events_keep ON rate_events (keep)`,
+	},
 }
 
 // SchemaVersion is the version of the cluster's tables this ebb writes.

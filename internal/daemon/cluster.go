@@ -77,6 +77,16 @@ func (d *daemon) authStore() policy.AuthStore {
 	return d.cluster.AuthStore()
 }
 
+// rate is submission's hourly limit of limit messages, counted under
+// name in the shared database when there is one (every host together).
+func (d *daemon) rate(name string, limit int) *policy.Rate {
+	r := policy.NewRate(limit, time.Hour)
+	if d.cluster != nil {
+		r.Store, r.Name = d.cluster.RateStore(), name
+	}
+	return r
+}
+
 // fetchLeases are the leases on fetch accounts (nil: one host fetches
 // every account) and how often to look for a free one.
 func (d *daemon) fetchLeases() (fetch.Leaser, time.Duration) {
@@ -140,12 +150,8 @@ func (d *daemon) facts() cluster.Facts {
 	if cfg.ACME.Enable {
 		f.ACME = acme.ServerNames(cfg)
 	}
-	if n := cfg.Submission.MaxMessagesPerIP; n > 0 {
-		f.PerHost = append(f.PerHost, fmt.Sprintf("submission.max_messages_per_ip = %d", n))
-	}
-	if n := cfg.Submission.MaxMessagesPerUser; n > 0 {
-		f.PerHost = append(f.PerHost, fmt.Sprintf("submission.max_messages_per_user = %d", n))
-	}
+	// Facts.PerHost stays empty: submission's limits are counted in the
+	// shared database (rateStore); an older host still publishes its own.
 	return f
 }
 

@@ -156,8 +156,8 @@ func (d *daemon) submissionPolicy() *smtpd.SubmissionPolicy {
 		Senders:     d.senders(), // checks_sender.go: the header is checked by the same rule
 		Directory:   d.dir,
 		Deliverable: d.deliverable,
-		PerIP:       policy.NewRate(cfg.Submission.MaxMessagesPerIP, time.Hour),
-		PerAccount:  policy.NewRate(cfg.Submission.MaxMessagesPerUser, time.Hour),
+		PerIP:       d.rate("submission-ip", cfg.Submission.MaxMessagesPerIP), // cluster.go: every host counts together
+		PerAccount:  d.rate("submission-account", cfg.Submission.MaxMessagesPerUser),
 		Log:         d.log.With("component", "submission"),
 	}
 }

@@ -332,7 +332,12 @@ func (g *AuthGuard) Sweep(ctx context.Context) error {
 type Rate struct {
 	Limit  int
 	Window time.Duration
-	now    func() time.Time
+	// Store, when set, counts the events where several hosts share them
+	// (internal/cluster), under Name: a sender gets the limit once, not
+	// once per host. Nil: this process's memory.
+	Store RateStore
+	Name  string
+	now   func() time.Time
 
 	mu     sync.Mutex
 	events map[string][]time.Time
@@ -343,8 +348,34 @@ func NewRate(limit int, window time.Duration) *Rate {
 	return &Rate{Limit: limit, Window: window, now: time.Now, events: map[string][]time.Time{}}
 }
 
-// AllowSource is Allow for a client address, counted by its SourceKey:
+// RateStore keeps a Rate's counts where several hosts share them.
+type RateStore interface {
+	// Take records one event of key at now unless limit events of key
+	// lie within window before now, as one step for every host; it
+	// reports whether it recorded.
+	Take(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (bool, error)
+}
+
+// TakeSource is Take for a client address, counted by its SourceKey:
 // a host rotating through its IPv6 /64 is one source.
+func (r *Rate) TakeSource(ctx context.Context, ip string) (bool, error) {
+	return r.Take(ctx, sourceKey(ip))
+}
+
+// Take records one event for key, or reports false (recording nothing)
+// when the key is at its limit; in Store when there is one (an error is
+// the store's: our own trouble, answered as temporary).
+func (r *Rate) Take(ctx context.Context, key string) (bool, error) {
+	if r == nil || r.Limit <= 0 {
+		return true, nil
+	}
+	if r.Store != nil {
+		return r.Store.Take(ctx, r.Name+" "+key, r.Limit, r.Window, r.now())
+	}
+	return r.Allow(key), nil
+}
+
+// AllowSource is Allow for a client address, counted by its SourceKey.
 func (r *Rate) AllowSource(ip string) bool { return r.Allow(sourceKey(ip)) }
 
 // Allow records one event for key, or reports false (recording nothing)

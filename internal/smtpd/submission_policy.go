@@ -58,11 +58,18 @@ func (p *SubmissionPolicy) Mail(ctx context.Context, s *SessionInfo, from string
 	if err := checkSender(from, opts); err != nil {
 		return err // what MaySendAs allowed must still be usable for a DSN
 	}
-	if !p.PerIP.AllowSource(s.RemoteIP) {
+	if ok, err := p.PerIP.TakeSource(ctx, s.RemoteIP); err != nil {
+		return directoryTrouble("count the client's messages (submission.max_messages_per_ip)", s.RemoteIP, err)
+	} else if !ok {
 		return &Reply{Code: 450, Enhanced: [3]int{4, 7, 1},
 			Message: "Too many messages from your address in the last hour (submission.max_messages_per_ip); try again later"}
 	}
-	if s.AuthUser != "" && !p.PerAccount.Allow(s.AuthUser) {
+	if s.AuthUser == "" {
+		return nil
+	}
+	if ok, err := p.PerAccount.Take(ctx, s.AuthUser); err != nil {
+		return directoryTrouble("count the account's messages (submission.max_messages_per_account)", s.AuthUser, err)
+	} else if !ok {
 		if p.Log != nil {
 			p.Log.Warn("smtp account over its hourly message limit", "conn", s.ConnID, "remote", s.RemoteIP, "account", s.AuthUser)
 		}
