@@ -57,7 +57,7 @@ func TestRelayOutRemoteOutcomes(t *testing.T) {
 		// Per recipient: our diagnosis and its fix.
 		"delivered <h@ok.example>",
 		"ebb relay: cannot deliver to b@nouser.example: mx.nouser.example[127.0.0.5] said at RCPT: 550 5.1.1 no such user here. Fix: the remote server refused the address",
-		`path from dns.resolver = "` + dns.Addr() + `"`,
+		`set by dns.resolver = "` + dns.Addr() + `"`,
 	} {
 		if !strings.Contains(q, want) {
 			t.Errorf("mailq lacks %q:\n%s", want, q)

@@ -135,6 +135,11 @@ vacation :days 1 "I am away until Monday.";
 		has(t, out, "auth     <Bob@Example.TEST> 235 2.7.0 taken as logged in as bob@example.test")
 	})
 
+	t.Run("a logged-in user writing another's From: is refused after DATA, as in ebb serve", func(t *testing.T) {
+		out := route(t, 77, "--port", "587", "--auth", "bob@example.test", "--from", "bob@example.test", "--to", "carol@remote.example", report)
+		has(t, out, `550 5.7.1 From: <alice@example.org> is not an address of bob@example.test: write your own address in From: (submission.sender_policy = "own")`)
+	})
+
 	t.Run("RCPT TO:<Postmaster> without a domain is the host's postmaster, as in ebb serve", func(t *testing.T) {
 		// Here example.test has no postmaster and directory.postmaster is
 		// not set: refused as ebb serve refuses it (ebb doctor warns).

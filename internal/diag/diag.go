@@ -270,7 +270,13 @@ func (e *Error) sentence(withComponent bool) string {
 		ctx = append(ctx, e.Found.describe(e.Path))
 	}
 	if e.Setting != nil {
-		ctx = append(ctx, "path from "+e.Setting.String())
+		// A setting chose the path, or (an address, a host, a rule) the
+		// value the failure is about.
+		if strings.HasPrefix(e.Path, "/") {
+			ctx = append(ctx, "path from "+e.Setting.String())
+		} else {
+			ctx = append(ctx, "set by "+e.Setting.String())
+		}
 	}
 	if len(ctx) > 0 {
 		b.WriteString(" (")
