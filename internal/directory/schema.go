@@ -160,7 +160,12 @@ func (d *Directory) Migrate(ctx context.Context) (from, to int, err error) {
 	if err := tx.Commit(); err != nil {
 		return from, from, d.dbError("migrate", err)
 	}
-	d.log.Info("directory schema migrated", "database", d.where, "from", from, "to", len(migrations))
+	if from == 0 {
+		// A new database, not an old one brought up to date.
+		d.log.Info("directory database created", "database", d.where, "schema", len(migrations))
+	} else {
+		d.log.Info("directory schema migrated", "database", d.where, "from", from, "to", len(migrations))
+	}
 	return from, len(migrations), nil
 }
 
