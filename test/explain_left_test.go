@@ -55,3 +55,37 @@ func TestExplainAMessageTheClientLeft(t *testing.T) {
 		t.Errorf("boss has %d messages, want none", n)
 	}
 }
+
+// AUTH that our own trouble keeps from being checked (the directory's
+// PostgreSQL is down) is answered 454 4.7.0 with a ref; ebb explain REF
+// tells the login, the account it tried and why.
+func TestExplainALoginOurTroubleRefused(t *testing.T) {
+	t.Parallel()
+	pg := harness.StartPostgres(t)
+	sub := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	e := newServeEnv(t, serveOpts{TLS: true, Extra: fmt.Sprintf(
+		"[directory]\ndsn = %q\nshared_state = false\nargon2_memory = \"16M\"\n[submission]\nlisten = [%q]\n", pg.NewDatabase(t), sub)})
+	e.ebbAs(t, []byte("alice-pw\n"), "user", "passwd", "-c", e.Conf, "alice@example.test")
+	c := dialSMTP(t, "", sub, false)
+	c.startTLS()
+	if code, msg := c.authPlain("alice@example.test", "alice-pw"); code != 235 {
+		t.Fatalf("AUTH with the directory up: %d %s", code, msg)
+	}
+	pg.Stop(t)
+	c = dialSMTP(t, "", sub, false)
+	c.startTLS()
+	code, msg := c.authPlain("alice@example.test", "alice-pw")
+	m := regexp.MustCompile(`\(ref ([A-Z2-7]{8})\)$`).FindStringSubmatch(msg)
+	if code != 454 || !strings.HasPrefix(msg, "4.7.0 Temporary authentication failure") || m == nil {
+		t.Fatalf("AUTH with the directory down: %d %s", code, msg)
+	}
+	x := e.ebbAs(t, nil, "explain", "-c", e.Conf, m[1])
+	for _, w := range []string{"ref " + m[1], "login refused at AUTH for <alice@example.test>; from 127.0.0.1", "replied 454 4.7.0 Temporary authentication failure"} {
+		if !strings.Contains(x.Stdout, w) {
+			t.Errorf("ebb explain %s lacks %q:\n%s%s", m[1], w, x.Stdout, x.Stderr)
+		}
+	}
+	if strings.Contains(x.Stdout, "authenticated as") {
+		t.Errorf("ebb explain %s calls the failed login authenticated:\n%s", m[1], x.Stdout)
+	}
+}
