@@ -13,15 +13,15 @@ import (
 // are reported with their numbers and skipped; --dry-run shows what would
 // change and changes nothing.
 var importCmd = &cli.Command{Name: "import", Summary: "mailboxes from the old stack, in one transaction", Sub: []*cli.Command{
-	{Name: "dovecot-passwd", Args: "FILE", Summary: "a Dovecot passwd-file (user:{SCHEME}hash:...)", Run: runImport},
-	{Name: "csv", Args: "FILE", Summary: "CSV: address,password,quota,quota_messages,enabled,maildir", Run: runImport},
+	{Name: directory.ImportDovecotPasswd, Args: "FILE", Summary: "a Dovecot passwd-file (user:{SCHEME}hash:...)", Run: runImport},
+	{Name: directory.ImportCSV, Args: "FILE", Summary: "CSV: address,password,quota,quota_messages,enabled,maildir", Run: runImport},
 }}
 
 func runImport(c *cli.Call) int {
 	dry := c.Flags.Bool("dry-run", false, "show what would change, change nothing")
 	asJSON := c.Flags.Bool("json", false, "print the result as JSON")
 	domain := ""
-	if c.Cmd.Name == "dovecot-passwd" {
+	if c.Cmd.Name == directory.ImportDovecotPasswd {
 		c.Flags.StringVar(&domain, "domain", "", "`DOMAIN` for users written without @domain")
 	}
 	if code, ok := c.Parse(1, 1); !ok {
@@ -36,16 +36,7 @@ func runImport(c *cli.Call) int {
 	}
 	defer f.Close()
 	return openDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
-		var plan *directory.ImportPlan
-		if c.Cmd.Name == "csv" {
-			plan, err = d.ParseCSV(f)
-		} else {
-			plan, err = d.ParseDovecotPasswd(f, domain)
-		}
-		if err != nil {
-			return cli.Errorf(diag.ExDataErr, "%s: %v", file, err)
-		}
-		res, err := d.Import(c.Ctx, plan, *dry)
+		res, err := d.ImportFile(c.Ctx, c.Cmd.Name, f, file, domain, *dry)
 		if err != nil {
 			return err
 		}

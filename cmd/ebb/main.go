@@ -14,12 +14,11 @@ import (
 	"syscall"
 
 	"github.com/ebbmail/ebb/internal/cli"
-	"github.com/ebbmail/ebb/internal/mda"
 )
 
 // root is the command table; each command lives in its own file.
 var root = &cli.Command{Name: "ebb", Summary: "the mail system", Sub: []*cli.Command{
-	aliasCmd, configCmd, mda.Command(mda.Options{Directory: openForDelivery, SieveState: sieveStateForDelivery}), dkimCmd, directoryCmd, dmarcCmd, dnsCmd, doctorCmd, domainCmd, dovecotCmd,
+	aliasCmd, configCmd, deliverCmd, dkimCmd, directoryCmd, dmarcCmd, dnsCmd, doctorCmd, domainCmd, dovecotCmd,
 	explainCmd, fetchCmd, importCmd, mailqCmd, queueCmd, reportCmd, routeCmd, scanCmd, sendmailCmd, serveCmd,
 	sieveCmd, tlsrptCmd, userCmd, versionCmd,
 }}

@@ -12,7 +12,38 @@ import (
 	"strings"
 
 	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/diag"
 )
+
+// Import formats (ebb import's subcommands).
+const (
+	ImportCSV           = "csv"
+	ImportDovecotPasswd = "dovecot-passwd"
+)
+
+// badImportFile is an import file that does not parse at all: exit 65.
+type badImportFile struct{ error }
+
+func (badImportFile) ExitCode() int { return diag.ExDataErr }
+
+// ImportFile is ebb import: r (the file name) in format (ImportCSV, or
+// ImportDovecotPasswd with defaultDomain for users without @domain),
+// parsed and imported in one transaction; dryRun changes nothing. A file
+// that does not parse is an error with exit code 65; its bad lines are
+// the result's Bad (skipped).
+func (d *Directory) ImportFile(ctx context.Context, format string, r io.Reader, name, defaultDomain string, dryRun bool) (*ImportResult, error) {
+	var plan *ImportPlan
+	var err error
+	if format == ImportCSV {
+		plan, err = d.ParseCSV(r)
+	} else {
+		plan, err = d.ParseDovecotPasswd(r, defaultDomain)
+	}
+	if err != nil {
+		return nil, badImportFile{fmt.Errorf("%s: %w", name, err)}
+	}
+	return d.Import(ctx, plan, dryRun)
+}
 
 // ImportPlan is a parsed import file: the mailboxes to create or update,
 // and the lines that were refused (they are skipped, never half-applied).

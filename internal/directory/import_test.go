@@ -1,9 +1,13 @@
 package directory
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
+	"testing/iotest"
 
+	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/passwd"
 )
 
@@ -57,4 +61,40 @@ func FuzzParseCSV(f *testing.F) {
 			}
 		}
 	})
+}
+
+// ebb import: a dry run changes nothing; the import adds the good lines
+// and names the bad ones; a file that cannot be read through is exit 65
+// naming it.
+func TestImportFile(t *testing.T) {
+	ctx := context.Background()
+	cfg := config.Defaults()
+	cfg.Server.DataDir = t.TempDir()
+	d, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	csv := "address,password\nalice@example.test,\nnot an address,\n"
+	res, err := d.ImportFile(ctx, ImportCSV, strings.NewReader(csv), "users.csv", "", true)
+	if err != nil || !res.DryRun || res.AddedMailboxes != 1 || len(res.Bad) != 1 {
+		t.Fatalf("dry run: %+v, %v", res, err)
+	}
+	if mbs, _ := d.Mailboxes(ctx, ""); len(mbs) != 0 {
+		t.Fatalf("a dry run added %d mailboxes", len(mbs))
+	}
+	if res, err = d.ImportFile(ctx, ImportCSV, strings.NewReader(csv), "users.csv", "", false); err != nil || res.AddedMailboxes != 1 || len(res.Bad) != 1 || res.Bad[0].Line != 3 {
+		t.Fatalf("import: %+v, %v", res, err)
+	}
+	if _, err := d.Mailbox(ctx, "alice@example.test"); err != nil {
+		t.Errorf("alice: %v", err)
+	}
+	res, err = d.ImportFile(ctx, ImportDovecotPasswd, strings.NewReader("bob:{PLAIN}x:::::\n"), "passwd", "example.test", false)
+	if err != nil || res.AddedMailboxes+len(res.Bad) != 1 {
+		t.Errorf("dovecot-passwd with --domain: %+v, %v", res, err)
+	}
+	var ec interface{ ExitCode() int }
+	if _, err := d.ImportFile(ctx, ImportCSV, iotest.ErrReader(errors.New("read error")), "users.csv", "", false); !errors.As(err, &ec) || ec.ExitCode() != 65 || !strings.Contains(err.Error(), "users.csv: read error") {
+		t.Errorf("unreadable: %v", err)
+	}
 }
