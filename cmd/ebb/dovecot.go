@@ -6,7 +6,6 @@ import (
 	"github.com/ebbmail/ebb/internal/cli"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/dovecotconf"
-	"github.com/ebbmail/ebb/internal/mailuser"
 )
 
 // ebb dovecot: the Dovecot 2.3 configuration that serves ebb's users over
@@ -22,12 +21,9 @@ func runDovecot(c *cli.Call) int {
 	if cfg == nil {
 		return code
 	}
-	o := dovecotconf.Options{SQLConf: *sqlConf, UID: -1, GID: -1}
-	if u, err := mailuser.Lookup(cfg); err == nil {
-		o.UID, o.GID = u.UID, u.GID
-	} else if d, ok := diag.As(err); ok {
-		fmt.Fprintf(c.Stderr, "%s: %s does not exist yet; the snippet names it and Dovecot resolves it at start. Fix: %s\n",
-			c.Name, d.Setting.Key, d.Hint)
+	o, note := dovecotconf.ForUser(cfg, *sqlConf)
+	if note != "" {
+		fmt.Fprintf(c.Stderr, "%s: %s\n", c.Name, note)
 	}
 	f, err := dovecotconf.Generate(cfg, o)
 	if err != nil {

@@ -2,11 +2,8 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"strings"
 
 	"github.com/ebbmail/ebb/internal/cli"
-	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/sieve"
 	"github.com/ebbmail/ebb/internal/sievefilter"
 )
@@ -39,16 +36,10 @@ func sieveCheck(c *cli.Call) int {
 	if cfg == nil {
 		return code
 	}
-	for _, path := range c.Args {
-		s, err := sievefilter.CompileFile(cfg, path, o.dirs, *o.ext)
-		if err != nil {
-			printLines(c.Stderr, sieve.CompileErrorLines(path, err))
-			code = 1
-			continue
-		}
-		fmt.Fprintf(c.Stdout, "%s: ok (requires: %s)\n", path, strings.Join(s.Requires(), " "))
+	if !sievefilter.CheckFiles(c.Stdout, c.Stderr, cfg, c.Args, o.dirs, *o.ext) {
+		return 1
 	}
-	return code
+	return 0
 }
 
 func sieveTest(c *cli.Call) int {
@@ -68,13 +59,9 @@ func sieveTest(c *cli.Call) int {
 		return code
 	}
 	script, msgPath := c.Args[0], c.Args[1]
-	s, err := sievefilter.CompileFile(cfg, script, opt.dirs, *opt.ext)
-	if err != nil {
-		printLines(c.Stderr, sieve.CompileErrorLines(script, err))
-		if sievefilter.IsCompileError(err) {
-			return 2
-		}
-		return diag.ExNoInput
+	s, code := sievefilter.CompileReported(c.Stderr, cfg, script, opt.dirs, *opt.ext)
+	if s == nil {
+		return code
 	}
 	o.FromSet, o.ToSet = c.Given("from"), c.Given("to")
 	if *trace {
@@ -84,15 +71,11 @@ func sieveTest(c *cli.Call) int {
 	if err != nil {
 		return c.Fail(err)
 	}
-	printLines(c.Stdout, lines)
+	for _, l := range lines {
+		fmt.Fprintln(c.Stdout, l)
+	}
 	if failed {
 		return 1
 	}
 	return 0
-}
-
-func printLines(w io.Writer, lines []string) {
-	for _, l := range lines {
-		fmt.Fprintln(w, l)
-	}
 }

@@ -29,6 +29,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/mailuser"
 )
 
 // Options are what the configuration cannot say itself.
@@ -316,4 +318,21 @@ func libpqValue(s string) string {
 		return s
 	}
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+// ForUser is the options for cfg's server.user with the SQL file at
+// sqlConf: its uid and gid when it exists; else negative ones (the
+// snippet names the user and Dovecot resolves it at start) and a note
+// saying so, with the fix.
+func ForUser(cfg *config.Config, sqlConf string) (Options, string) {
+	o := Options{SQLConf: sqlConf, UID: -1, GID: -1}
+	u, err := mailuser.Lookup(cfg)
+	if err == nil {
+		o.UID, o.GID = u.UID, u.GID
+		return o, ""
+	}
+	if d, ok := diag.As(err); ok {
+		return o, fmt.Sprintf("%s does not exist yet; the snippet names it and Dovecot resolves it at start. Fix: %s", d.Setting.Key, d.Hint)
+	}
+	return o, ""
 }

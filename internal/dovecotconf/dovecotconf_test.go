@@ -70,3 +70,19 @@ func TestGenerateNamesTheDirectoryAndTheMailUser(t *testing.T) {
 		}
 	}
 }
+
+// The mail user's ids when it exists; when not, unknown ids and a note
+// with the fix (the snippet still names the user).
+func TestForUser(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.Server.User, cfg.Server.Group = "nobody", ""
+	o, note := ForUser(cfg, "/etc/dovecot/ebb-sql.conf.ext")
+	if o.UID < 0 || o.GID < 0 || note != "" || o.SQLConf != "/etc/dovecot/ebb-sql.conf.ext" {
+		t.Errorf("nobody: %+v %q", o, note)
+	}
+	cfg.Server.User = "ebb-no-such-user"
+	o, note = ForUser(cfg, "x")
+	if o.UID != -1 || o.GID != -1 || !strings.Contains(note, "server.user does not exist yet") || !strings.Contains(note, "ebb-no-such-user") {
+		t.Errorf("missing user: %+v %q", o, note)
+	}
+}

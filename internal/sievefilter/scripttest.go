@@ -2,8 +2,12 @@ package sievefilter
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"os"
+	"strings"
 
+	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/maildir"
 	"github.com/ebbmail/ebb/internal/sieve"
@@ -67,4 +71,38 @@ func (o ScriptTest) run(ctx context.Context, s *sieve.Script, msg sieve.Message)
 		return []string{"error " + sieve.Quote(err.Error()), "implicit keep"}, true, nil
 	}
 	return sieve.FormatActions(res), false, nil
+}
+
+// CompileReported is CompileFile for the sieve commands: on failure the
+// FILE:LINE:COL lines (sieve.CompileErrorLines) go to errOut and the exit
+// code is returned: 2 for a script that does not compile, 66 for one that
+// cannot be read.
+func CompileReported(errOut io.Writer, cfg *config.Config, path string, dirs Dirs, extensions string) (*sieve.Script, int) {
+	s, err := CompileFile(cfg, path, dirs, extensions)
+	if err == nil {
+		return s, 0
+	}
+	for _, l := range sieve.CompileErrorLines(path, err) {
+		fmt.Fprintln(errOut, l)
+	}
+	if IsCompileError(err) {
+		return nil, 2
+	}
+	return nil, diag.ExNoInput
+}
+
+// CheckFiles is ebb sieve check: each script compiled as delivery would,
+// "PATH: ok (requires: …)" on out for one that compiles, its errors on
+// errOut for one that does not. It reports whether all compiled.
+func CheckFiles(out, errOut io.Writer, cfg *config.Config, paths []string, dirs Dirs, extensions string) bool {
+	ok := true
+	for _, path := range paths {
+		s, code := CompileReported(errOut, cfg, path, dirs, extensions)
+		if code != 0 {
+			ok = false
+			continue
+		}
+		fmt.Fprintf(out, "%s: ok (requires: %s)\n", path, strings.Join(s.Requires(), " "))
+	}
+	return ok
 }

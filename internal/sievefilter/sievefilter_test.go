@@ -273,6 +273,33 @@ func TestCompileFileAsDeliveryWould(t *testing.T) {
 	}
 }
 
+// ebb sieve check: each script that compiles says ok with what it
+// requires; one that does not gives FILE:LINE:COL lines; a missing one is
+// named. ebb sieve test's exit codes: 2 does not compile, 66 unreadable.
+func TestCheckFilesAndCompileReported(t *testing.T) {
+	dir := t.TempDir()
+	good, bad, missing := filepath.Join(dir, "good.sieve"), filepath.Join(dir, "bad.sieve"), filepath.Join(dir, "missing.sieve")
+	os.WriteFile(good, []byte("require \"fileinto\";\nfileinto \"Lists\";\n"), 0o644)
+	os.WriteFile(bad, []byte("keep;\nnosuchcommand;\n"), 0o644)
+	cfg := config.Defaults()
+	var out, errOut bytes.Buffer
+	if !CheckFiles(&out, &errOut, cfg, []string{good}, Dirs{}, "") || out.String() != good+": ok (requires: fileinto)\n" || errOut.Len() != 0 {
+		t.Errorf("good: %q %q", out.String(), errOut.String())
+	}
+	out.Reset()
+	if CheckFiles(&out, &errOut, cfg, []string{bad, good, missing}, Dirs{}, "") || !strings.Contains(out.String(), good+": ok") ||
+		!strings.HasPrefix(errOut.String(), bad+":2:") || !strings.Contains(errOut.String(), missing) {
+		t.Errorf("bad, good, missing: %q %q", out.String(), errOut.String())
+	}
+	for path, want := range map[string]int{good: 0, bad: 2, missing: 66} {
+		errOut.Reset()
+		s, code := CompileReported(&errOut, cfg, path, Dirs{}, "")
+		if code != want || (s != nil) != (want == 0) || (errOut.Len() > 0) == (want == 0) {
+			t.Errorf("%s: code %d, script %v, said %q; want %d", path, code, s != nil, errOut.String(), want)
+		}
+	}
+}
+
 func TestScriptTestPrintsTheActions(t *testing.T) {
 	dir := t.TempDir()
 	msg := filepath.Join(dir, "msg.eml")
