@@ -24,6 +24,10 @@ func TestClientsEximSendsWithBDAT(t *testing.T) {
 		return
 	}
 	if out, _ := exec.Command("dpkg-query", "-W", "-f=${Status}", "exim4-daemon-light").Output(); !strings.Contains(string(out), "install ok installed") {
+		if debs, _ := filepath.Glob("/var/cache/apt/archives/exim4-daemon-light_*.deb"); len(debs) == 0 {
+			t.Fatalf("exim4-daemon-light is not in apt's cache, and this throwaway root has no network: " +
+				"test/run-all.sh downloads test/packages-throwaway.txt (or: apt-get install --download-only exim4-daemon-light)")
+		}
 		aptGet(t, "install", "--no-download", "--no-install-recommends", "exim4-daemon-light")
 	}
 	e := newServeEnv(t, serveOpts{})
