@@ -101,3 +101,39 @@ func TestHintsToAnOrdinaryUserAreSafe(t *testing.T) {
 		}
 	})
 }
+
+// An ordinary login running ebb doctor or ebb user list on a healthy
+// server, with ebb serve running: the mail user's own directories are as
+// they should be, so no fix may tell it to point a setting elsewhere (a
+// new, empty spool or directory) or to stop what listens on ebb's own
+// port (it cannot tell that it is ebb serve): it is told to run the
+// command as root or as the mail user, which then works.
+func TestAnOrdinaryUserIsNotToldToMoveTheMailUsersDirectories(t *testing.T) {
+	t.Parallel()
+	u := ordinaryUser(t)
+	e := newQueueEnv(t, "")
+	os.Chmod(e.Dir, 0o755)
+	e.Start()
+	as := func(who harness.User, args ...string) harness.Result {
+		return harness.Run(t, harness.AsUser(exec.Command(harness.Ebb(t), args...), who), nil)
+	}
+	doctor := as(u, "doctor", "-c", e.Conf)
+	list := as(u, "user", "list", "-c", e.Conf)
+	out := doctor.Stdout + doctor.Stderr + list.Stdout + list.Stderr
+	for _, bad := range []string{"at a directory of", "stop it or change"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("an ordinary user is told %q:\n%s", bad, out)
+		}
+	}
+	if list.Code == 0 || !strings.Contains(list.Stderr, "belongs to "+e.User.Name+", the mail user (server.user), as it should") ||
+		!strings.Contains(list.Stderr, "run the command as root or as "+e.User.Name) {
+		t.Errorf("ebb user list as %s: exit %d %s", u.Name, list.Code, list.Stderr)
+	}
+	// Followed: as the mail user (and as root) it works.
+	if r := as(e.User, "user", "list", "-c", e.Conf); r.Code != 0 || !strings.Contains(r.Stdout, "bob@example.test") {
+		t.Errorf("ebb user list as %s: exit %d %s%s", e.User.Name, r.Code, r.Stdout, r.Stderr)
+	}
+	if r := e.ebb("doctor", "-c", e.Conf); strings.Contains(r.Stdout, "FAIL  smtp.listen") || strings.Contains(r.Stdout, "FAIL  queue.spool") {
+		t.Errorf("doctor as root:\n%s", r.Stdout)
+	}
+}

@@ -239,6 +239,13 @@ func accessFix(e *Error, path string) *Fix {
 		return OwnDirectory(target, mail, setting)
 	case IsSecretPath(target, setting):
 		return secret()
+	case ownedByOther && mail != nil && f.UID == mail.UID:
+		// The mail user's own path, as it should be: someone else ran the
+		// command (an ordinary login running ebb doctor or ebb user list).
+		// Nothing is to be changed, nor moved.
+		owner := nameOr(f.Owner, f.UID)
+		return Because(fmt.Sprintf("%s belongs to %s, the mail user (server.user), as it should; %s may not use it", target, owner, self),
+			Say("run the command as root or as "+owner))
 	case ownedByOther:
 		owner := nameOr(f.Owner, f.UID)
 		fx := Because(fmt.Sprintf("%s belongs to %s, so it is not taken over", target, owner), Say("run as "+owner))

@@ -93,6 +93,15 @@ func checkListen(ctx context.Context, env *Env) []Finding {
 		switch {
 		case errors.Is(err, syscall.EADDRINUSE) && running != "":
 			out = append(out, Passed(name, a.addr, "in use by the running ebb serve, "+running+" ("+a.key+")"))
+		case errors.Is(err, syscall.EADDRINUSE) && spoolClosed(env.Cfg.Queue.Spool):
+			// Only root (or server.user) can read the spool's lock and
+			// tell whether the holder is the running ebb serve: never
+			// "stop it" to someone who cannot know it is ebb itself.
+			e := diag.New("listen", "listen on", a.addr, err)
+			e.Setting, e.Class = env.Cfg.Setting(a.key), diag.Temporary
+			e.Who = diag.Self()
+			e.Hint = fmt.Sprintf("something listens there, perhaps the running ebb serve, which only root can tell (the spool %s is closed to %s): run ebb doctor as root to check", env.Cfg.Queue.Spool, e.Who)
+			out = append(out, Warned(name, e))
 		case errors.Is(err, syscall.EACCES) && os.Geteuid() != 0:
 			e := diag.New("listen", "listen on", a.addr, err)
 			e.Setting, e.Class = env.Cfg.Setting(a.key), diag.Temporary
@@ -165,4 +174,15 @@ func portOf(addr string) string {
 		return p
 	}
 	return addr
+}
+
+// spoolClosed reports whether this process may not read the spool's lock
+// (an ordinary user running doctor), so cannot tell who holds it.
+func spoolClosed(spool string) bool {
+	f, err := os.Open(filepath.Join(spool, queue.LockFile))
+	if err == nil {
+		f.Close()
+		return false
+	}
+	return errors.Is(err, os.ErrPermission)
 }
