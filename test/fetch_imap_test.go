@@ -2,6 +2,7 @@ package test
 
 import (
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -108,7 +109,7 @@ func TestFetchIMAPExactlyOnceKeepDeleteMove(t *testing.T) {
 // "(" after the word that is no capability list.)
 func TestFetchIMAPWithSTARTTLS(t *testing.T) {
 	t.Parallel()
-	e := newFetchEnv(t, map[string]string{"carol": "pw-c"}, `interval = "1h"`, false, "")
+	e := newFetchEnv(t, map[string]string{"carol": "pw-c", "dave": "pw-d"}, `interval = "1h"`, false, "")
 	e.Remote.Put(t, "carol", "INBOX", remoteMsgs(10, 1, "starttls", 2000)...)
 	e.add("pw-c", "st", "--server", e.Remote.IMAP, "--tls", "starttls", "--user", "carol", "--to", "alice@example.test",
 		"--ca-file", e.Remote.CACert, "--after", "delete")
@@ -144,4 +145,13 @@ func TestFetchIMAPWithSTARTTLS(t *testing.T) {
 	if l := e.listLine("st"); !strings.Contains(l, "ok (15 fetched in all)") {
 		t.Fatalf("fetch list: %s", l)
 	}
+
+	// An account added while ebb serve runs starts at its reload (SIGHUP),
+	// not at the next 30 s read of the account list.
+	e.Remote.Put(t, "dave", "INBOX", remoteMsgs(2, 100, "added later", 1000)...)
+	e.add("pw-d", "st2", "--server", e.Remote.IMAP, "--tls", "starttls", "--user", "dave", "--to", "bob@example.test",
+		"--ca-file", e.Remote.CACert)
+	e.Signal(syscall.SIGHUP)
+	fetchWait(t, 30*time.Second, "the reload", func() bool { return strings.Contains(e.Log(), "reload: the fetch accounts are read again") })
+	e.waitCount("bob", 2, 30*time.Second)
 }

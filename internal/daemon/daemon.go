@@ -21,6 +21,7 @@ import (
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/fetch"
 	"github.com/ebbmail/ebb/internal/logging"
 	"github.com/ebbmail/ebb/internal/metrics"
 	"github.com/ebbmail/ebb/internal/queue"
@@ -113,6 +114,7 @@ type daemon struct {
 	// sender although SRS is on (ebb_srs_not_rewritten_total).
 	srsNotRewritten atomic.Uint64
 	scan            scanState        // the scan engine, built once for every path mail enters by (checks_scan.go)
+	fetchRunner     *fetch.Runner    // nil unless fetch.enabled (fetch.go)
 	jr              *journalRecorder // the journal of every message's events, nil when off (journal.go)
 	cluster         *cluster.Cluster // state shared with the other hosts, nil with SQLite (cluster.go)
 	dryRun          bool             // ebb route: decide as the daemon would, change nothing (route.go)

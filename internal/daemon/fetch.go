@@ -227,6 +227,7 @@ func (d *daemon) startFetch(ctx context.Context, o *fetchOutcomes) {
 	}
 	r := &fetch.Runner{F: d.fetcher(d.fetchSink(d.recv, o)), Accounts: fetchstate.New(d.dir).FetchAccounts}
 	r.Leases, r.LeaseLook = d.fetchLeases() // cluster.go: one host at a time per account
+	d.fetchRunner = r                       // SIGHUP reads the account list again (reload.go)
 	go r.Run(ctx)
 }
 

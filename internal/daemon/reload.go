@@ -70,6 +70,12 @@ func (d *daemon) reload() {
 		d.acme.RetryNow()
 		go d.setACMEWanted(d.ctx)
 	}
+	if d.fetchRunner != nil {
+		// An account added, changed or removed starts, restarts or
+		// stops now, not at the next 30 s read.
+		d.fetchRunner.Reread()
+		d.log.Info("reload: the fetch accounts are read again")
+	}
 	scanLive := d.reloadScan(cfg) // scan.* (checks_scan.go)
 	n := 0
 	for _, c := range config.Changed(d.cfg, cfg) {

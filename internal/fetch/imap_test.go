@@ -349,3 +349,31 @@ func TestRefetchKnowsRowsOfTheOldHash(t *testing.T) {
 		t.Fatalf("%+v, %v; want the old row known, the other fetched", res, err)
 	}
 }
+
+// Reread (ebb serve's SIGHUP) makes the Runner read the account list at
+// once, not at its next Reload: an account added, changed or removed
+// while ebb serve runs takes effect without waiting.
+func TestRunnerRereadsTheAccountsAtOnce(t *testing.T) {
+	reads := make(chan struct{}, 10)
+	r := &Runner{F: &Fetcher{}, Reload: time.Hour, Accounts: func(context.Context) ([]*fetchstate.FetchAccount, error) {
+		reads <- struct{}{}
+		return nil, nil
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	for i := 1; i <= 3; i++ {
+		select {
+		case <-reads:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("read %d of the accounts did not come (Reload is an hour)", i)
+		}
+		r.Reread()
+	}
+	select {
+	case <-reads:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the last Reread was not read")
+	}
+}

@@ -19,8 +19,9 @@ import (
 // connection at once; a failing account backs off on its own.
 type Runner struct {
 	F *Fetcher
-	// Accounts lists the accounts; it is read again every Reload, so that
-	// ebb fetch add/remove/auth take effect without a restart.
+	// Accounts lists the accounts; it is read again every Reload (and at
+	// Reread), so that ebb fetch add/remove/auth take effect without a
+	// restart.
 	Accounts func(ctx context.Context) ([]*fetchstate.FetchAccount, error)
 	Reload   time.Duration // 0: 30s
 	// Leases, when set, lets this host fetch an account only while it
@@ -28,6 +29,24 @@ type Runner struct {
 	// host that does not hold it looks again (0: 3s).
 	Leases    Leaser
 	LeaseLook time.Duration
+
+	reread chan struct{}
+	once   sync.Once
+}
+
+// Reread makes Run read the account list again now rather than at the
+// next Reload (ebb serve's SIGHUP: an account just added, changed or
+// removed takes effect at once).
+func (r *Runner) Reread() {
+	select {
+	case r.rereadC() <- struct{}{}:
+	default: // one is pending already
+	}
+}
+
+func (r *Runner) rereadC() chan struct{} {
+	r.once.Do(func() { r.reread = make(chan struct{}, 1) })
+	return r.reread
 }
 
 type running struct {
@@ -89,6 +108,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-r.rereadC():
 		}
 	}
 }
