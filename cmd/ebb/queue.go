@@ -84,16 +84,8 @@ func queueShow(c *cli.Call) int {
 	if cfg == nil {
 		return code
 	}
-	for i, id := range ids {
-		m, err := queue.ReadMessage(cfg.Queue.Spool, id)
-		if err != nil {
-			code = c.Fail(cli.Errorf(diag.ExNoInput, "%v", err))
-			continue
-		}
-		if i > 0 {
-			fmt.Fprintln(c.Stdout)
-		}
-		queue.WriteMessage(c.Stdout, m, time.Now())
+	for _, err := range queue.WriteMessages(c.Stdout, cfg.Queue.Spool, ids, time.Now()) {
+		code = c.Fail(cli.Errorf(diag.ExNoInput, "%v", err))
 	}
 	return code
 }

@@ -29,6 +29,25 @@ func WriteMailq(w io.Writer, cfg *config.Config, asJSON bool, now time.Time) err
 	return nil
 }
 
+// WriteMessages is ebb queue show: each message of ids in spool as
+// WriteMessage tells it at now, a blank line between two; an id that is
+// not in the queue is an error of its own (returned, the others shown).
+func WriteMessages(w io.Writer, spool string, ids []string, now time.Time) []error {
+	var errs []error
+	for i, id := range ids {
+		m, err := ReadMessage(spool, id)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		WriteMessage(w, m, now)
+	}
+	return errs
+}
+
 // WriteListingJSON writes the listing and its summary as indented JSON
 // (mailq --json; docs/queue.md).
 func WriteListingJSON(w io.Writer, l *Listing, sum Summary) error {

@@ -108,3 +108,26 @@ func TestWriteMailq(t *testing.T) {
 		t.Errorf("Done = %d", n)
 	}
 }
+
+// ebb queue show: the messages asked for, a blank line between two; an
+// id not in the queue is an error and the others are still shown.
+func TestWriteMessages(t *testing.T) {
+	cfg := testConfig(t)
+	q := openQueue(t, cfg)
+	var ids []string
+	for _, to := range []string{"b@example.net", "c@example.net"} {
+		id, err := q.Receive(t.Context(), &Envelope{From: "a@example.org", Recipients: []string{to}}, strings.NewReader("Subject: x\r\n\r\nhi\r\n"), ReceiveOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	q.Close()
+	var b bytes.Buffer
+	errs := WriteMessages(&b, cfg.Queue.Spool, []string{ids[0], "NOSUCH1234", ids[1]}, time.Now())
+	s := b.String()
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "NOSUCH1234") || strings.Count(s, "Message ") != 2 ||
+		!strings.Contains(s, "\n\nMessage "+ids[1]) || !strings.HasPrefix(s, "Message "+ids[0]) {
+		t.Errorf("errors %v\n%s", errs, s)
+	}
+}
