@@ -68,3 +68,23 @@ func TestMayAuthor(t *testing.T) {
 		})
 	}
 }
+
+// A domain in its UTF-8 and its punycode spelling is one domain, for the
+// login and for what the message says.
+func TestMayAuthorIDN(t *testing.T) {
+	for _, tc := range []struct {
+		rule   SenderRule
+		header string
+		ok     bool
+	}{
+		{SenderExact, "From: idn@exämple.test\r\nSender: idn@xn--exmple-cua.test\r\n", true},
+		{SenderDomain, "From: other@xn--exmple-cua.test\r\n", true},
+		{SenderDomain, "From: other@example.test\r\n", false},
+	} {
+		s := &Senders{Rule: tc.rule}
+		r, err := s.MayAuthor(context.Background(), "idn@exämple.test", bufio.NewReader(strings.NewReader(tc.header+"\r\n")), nil)
+		if err != nil || (r == nil) != tc.ok {
+			t.Errorf("%s %q: %v %v, want ok=%v", tc.rule, tc.header, r, err, tc.ok)
+		}
+	}
+}

@@ -78,7 +78,10 @@ func (s *Senders) owns(ctx context.Context, account string, a Address) (bool, er
 	if r != nil {
 		return false, nil
 	}
-	if strings.EqualFold(a.String(), acct.String()) {
+	// One domain in its UTF-8 and its punycode spelling is one domain
+	// (RFC 5890): exämple.test is xn--exmple-cua.test.
+	ad, ac := domainKey(a.Domain), domainKey(acct.Domain)
+	if strings.EqualFold(a.Local, acct.Local) && ad == ac {
 		return true, nil
 	}
 	switch s.Rule {
@@ -87,7 +90,7 @@ func (s *Senders) owns(ctx context.Context, account string, a Address) (bool, er
 	case SenderExact:
 		return false, nil
 	case SenderDomain:
-		return a.Domain == acct.Domain, nil
+		return ad == ac, nil
 	}
 	if s.Directory == nil {
 		return false, nil
@@ -102,4 +105,13 @@ func (s *Senders) owns(ctx context.Context, account string, a Address) (bool, er
 		}
 	}
 	return false, nil
+}
+
+// domainKey is d as the directory keys domains (A-labels, lower case); d
+// itself when it is none (an address literal).
+func domainKey(d string) string {
+	if n, err := directory.NormalizeDomain(d); err == nil {
+		return n
+	}
+	return d
 }

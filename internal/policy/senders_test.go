@@ -46,6 +46,8 @@ func TestSenders(t *testing.T) {
 		{SenderDomain, "boss@example.test", true},
 		{SenderDomain, "demo@alias.test", false},
 		{SenderAny, "anyone@remote.example", true},
+		{SenderExact, "demo@EXAMPLE.test", true},
+		{SenderExact, "demo@xn--exmple-cua.test", false},
 	}
 	for _, tc := range tests {
 		s := &Senders{Rule: tc.rule, Directory: dir}
