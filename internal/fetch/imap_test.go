@@ -377,3 +377,41 @@ func TestRunnerRereadsTheAccountsAtOnce(t *testing.T) {
 		t.Fatal("the last Reread was not read")
 	}
 }
+
+// A row from before the digest knows its message only by the hash of
+// Message-ID, Date and size. Without a Message-ID that is no identity:
+// another message of the same Date and size (a script's mail, two alerts
+// in one second) must not pass for it, or its server copy would be
+// deleted as delivered although it was never fetched.
+func TestRefetchOldHashWithoutMessageIDIsNoIdentity(t *testing.T) {
+	dir := testDirectory(t)
+	q := newTestQueue(dir)
+	srv := newFakeIMAP(t)
+	srv.with(func(s *fakeIMAP) { s.uidValidity = 99 })
+	const date = "Date: Tue, 01 Dec 2026 10:00:00 +0000\r\n"
+	taken := "From: cron@remote.example\r\nSubject: disk 91%\r\n" + date + "\r\nbody A\r\n"
+	other := "From: cron@remote.example\r\nSubject: disk 92%\r\n" + date + "\r\nbody B\r\n"
+	srv.add(other)
+	host, port := srv.addr()
+	a := testAccount(t, dir, "w", host, port, "delete")
+	ctx := context.Background()
+	fetchstate.New(dir).SetFetchFolderState(ctx, "w", "INBOX", fetchstate.FetchFolder{UIDValidity: 7, LastUID: 1})
+	head := taken[:strings.Index(taken, "\r\n\r\n")+4]
+	fetchstate.New(dir).RecordFetched(ctx, "w", fetchstate.FetchedMessage{Folder: "INBOX", UIDValidity: 7, UID: "1",
+		Hash: messageHash([]byte(head), int64(len(taken))), State: fetchstate.FetchDelivered, Removed: true})
+	f := testFetcher(dir, q)
+	f.Cfg.UIDValidityChange = "refetch"
+	res, err := f.Once(ctx, a, nil)
+	if err != nil || res.Known != 0 || res.Fetched != 1 {
+		t.Fatalf("%+v, %v; want the message fetched, not known by the old row", res, err)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var got []string
+	for _, b := range q.bodies {
+		got = append(got, b)
+	}
+	if len(got) != 1 || !strings.Contains(got[0], "body B") {
+		t.Fatalf("queued: %q; want the other message", got)
+	}
+}

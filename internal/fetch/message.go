@@ -105,12 +105,20 @@ func (t *tap) Read(p []byte) (int, error) {
 func (t *tap) digest() string { return hex.EncodeToString(t.sum.Sum(nil)) }
 
 // messageHash is the identity rows from before schema version 3 carry:
-// Message-ID, Date and size. A refetch still recognises them by it.
+// Message-ID, Date and size. A refetch still recognises them by it. A
+// message without a Message-ID has none ("", which matches no row): Date
+// and size alone are shared by other messages (a script's mail, two
+// alerts in one second), and one taken for another would lose its server
+// copy as delivered without ever being fetched. Such a message is
+// fetched again instead (at worst a second copy).
 func messageHash(header []byte, size int64) string {
 	id, date := "", ""
 	// Read by mailhdr, as every part of ebb reads a header.
 	if h, _ := mailhdr.Read(bufio.NewReader(bytes.NewReader(header)), len(header)+1); h != nil {
 		id, date = h.Value("Message-Id"), h.Value("Date")
+	}
+	if strings.TrimSpace(id) == "" {
+		return ""
 	}
 	h := sha256.Sum256([]byte(id + "\x00" + date + "\x00" + strconv.FormatInt(size, 10)))
 	return hex.EncodeToString(h[:16])
