@@ -7,7 +7,6 @@ import (
 	"testing"
 	"testing/iotest"
 
-	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/passwd"
 )
 
@@ -68,13 +67,7 @@ func FuzzParseCSV(f *testing.F) {
 // naming it.
 func TestImportFile(t *testing.T) {
 	ctx := context.Background()
-	cfg := config.Defaults()
-	cfg.Server.DataDir = t.TempDir()
-	d, err := Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d, _ := openTestDirectory(t)
 	csv := "address,password\nalice@example.test,\nnot an address,\n"
 	res, err := d.ImportFile(ctx, ImportCSV, strings.NewReader(csv), "users.csv", "", true)
 	if err != nil || !res.DryRun || res.AddedMailboxes != 1 || len(res.Bad) != 1 {

@@ -97,16 +97,8 @@ func TestOpenForReadingRefusesAnOlderSchemaWithTheCommand(t *testing.T) {
 // writing (the daemon), the same login rehashes it to argon2id.
 func TestAuthenticateReadOnlyLeavesTheHash(t *testing.T) {
 	ctx := context.Background()
-	cfg := config.Defaults()
-	cfg.Server.DataDir = t.TempDir()
-	d, err := Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, cfg := openTestDirectory(t)
 	const old = "{SHA512-CRYPT}$6$gp9CS0no/7H5biQ8$4/SeZH3L5lZbbEXOaVo7PNvg9oSqwZmry8IirCA5BW.0lOneyAekCBYpzEyA0k0O718VwGTdY1NnXzTUfM53B0" // "secret"
-	if err := d.AddDomain(ctx, "example.test"); err != nil {
-		t.Fatal(err)
-	}
 	if err := d.AddMailbox(ctx, Mailbox{Address: "a@example.test", PasswordHash: old, Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -191,16 +183,7 @@ func TestHostedDomains(t *testing.T) {
 // back as stored.
 func TestAddMailboxWithPassword(t *testing.T) {
 	ctx := context.Background()
-	cfg := config.Defaults()
-	cfg.Server.DataDir = t.TempDir()
-	d, err := Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if err := d.AddDomain(ctx, "example.test"); err != nil {
-		t.Fatal(err)
-	}
+	d, _ := openTestDirectory(t)
 	mb, err := d.AddMailboxWithPassword(ctx, Mailbox{Address: "Alice@EXAMPLE.test", Enabled: true, QuotaBytes: 1 << 20}, "s3cret")
 	if err != nil || mb.Address != "Alice@example.test" && mb.Address != "alice@example.test" || !strings.HasPrefix(mb.PasswordHash, "{ARGON2ID}") || mb.QuotaBytes != 1<<20 {
 		t.Fatalf("added %+v, %v", mb, err)
@@ -218,4 +201,22 @@ func TestAddMailboxWithPassword(t *testing.T) {
 	if _, err := d.AddMailboxWithPassword(ctx, Mailbox{Address: "bob@elsewhere.test", Enabled: true}, "x"); !errors.Is(err, ErrNotHosted) {
 		t.Errorf("an unhosted domain: %v", err)
 	}
+}
+
+// openTestDirectory is a SQLite directory in a temporary data dir that
+// hosts example.test, closed when the test ends (closing it again first
+// is harmless).
+func openTestDirectory(t *testing.T) (*Directory, *config.Config) {
+	t.Helper()
+	cfg := config.Defaults()
+	cfg.Server.DataDir = t.TempDir()
+	d, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := d.AddDomain(context.Background(), "example.test"); err != nil {
+		t.Fatal(err)
+	}
+	return d, cfg
 }
