@@ -223,6 +223,10 @@ func (s *JournalSource) Where() string { return s.c.Where() + " (table journal)"
 // record of the messages they belong to, and lets journal.Select choose
 // among them as it does among a host's files.
 func (s *JournalSource) Read(ctx context.Context, q journal.Query) ([]journal.Record, int, error) {
+	// Each condition repeats its partial index's predicate (col <> ''),
+	// so that a prepared statement's generic plan may use the index too:
+	// without it, PostgreSQL can prove col <> '' only from a value it
+	// sees, and a generic plan reads the whole table.
 	var conds []string
 	var args []any
 	arg := func(v any) string {
@@ -231,20 +235,20 @@ func (s *JournalSource) Read(ctx context.Context, q journal.Query) ([]journal.Re
 	}
 	if q.Ref != "" {
 		p := arg(q.Ref)
-		conds = append(conds, "ref = "+p, "err_ref = "+p)
+		conds = append(conds, "(ref = "+p+" AND ref <> '')", "(err_ref = "+p+" AND err_ref <> '')")
 	}
 	if q.QueueID != "" {
 		p := arg(q.QueueID)
-		conds = append(conds, "queue_id = "+p, "dsn_id = "+p)
+		conds = append(conds, "(queue_id = "+p+" AND queue_id <> '')", "(dsn_id = "+p+" AND dsn_id <> '')")
 	}
 	if id := strings.Trim(q.MessageID, "<>"); id != "" {
-		conds = append(conds, "msgid = "+arg(id))
+		conds = append(conds, "(msgid = "+arg(id)+" AND msgid <> '')")
 	}
 	if q.Address != "" {
 		conds = append(conds, "addrs @> ARRAY["+arg(strings.ToLower(q.Address))+"]::text[]")
 	}
 	if q.NextID != "" {
-		conds = append(conds, "next_id = "+arg(q.NextID))
+		conds = append(conds, "(next_id = "+arg(q.NextID)+" AND next_id <> '')")
 	}
 	if len(conds) == 0 {
 		return nil, 0, nil
@@ -268,7 +272,7 @@ func (s *JournalSource) Read(ctx context.Context, q journal.Query) ([]journal.Re
 	}
 	all := first
 	if len(ids) > 0 {
-		rest, n, err := s.query(ctx, `SELECT rec FROM journal WHERE queue_id = ANY($1) AND t >= $2`, ids, since)
+		rest, n, err := s.query(ctx, `SELECT rec FROM journal WHERE queue_id = ANY($1) AND queue_id <> '' AND t >= $2`, ids, since)
 		if err != nil {
 			return nil, 0, err
 		}
