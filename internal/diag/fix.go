@@ -15,7 +15,7 @@ import (
 // reach it, the setting that chose it) by the constructors below and never
 // written by hand beside a check. Its text (String) is the "Fix:" of the
 // error's sentence; its steps travel in JSON (Error.Fix) so that mailq,
-// doctor --json and explain carry them, and test/hints_follow_test.go
+// doctor --json and explain carry them, and test/doctor/hints_follow_test.go
 // follows them.
 //
 // The text has one grammar, so a reader (or a test) can follow it:

@@ -28,7 +28,7 @@ func changedPaths(hint string) []string {
 // path that the system shares, that holds secrets, or that belongs to
 // another user as something to chown or chmod. This is the net under the
 // combinations; what a fix does when followed is tested by following it,
-// on real directories, in test/hints_follow_test.go; doctor's own hints never
+// on real directories, in test/doctor/hints_follow_test.go; doctor's own hints never
 // say "run: ebb doctor"; a non-default config file is named in that advice.
 func TestNoHintWidensAccessToAProtectedPath(t *testing.T) {
 	type owner struct {

@@ -185,7 +185,7 @@ func checkDovecot(ctx context.Context, env *Env) []Finding {
 // what says what in it matters here. The snippet names the SQL file
 // Dovecot reads ebb's directory through now (sqlFile), wherever it is,
 // and the reload reaches the Dovecot of conf: both as written work when
-// followed (test/dovecot_snippet_test.go).
+// followed (test/deliver/dovecot_snippet_test.go).
 func dovecotSnippet(env *Env, conf, sqlFile, what string) *diag.Fix {
 	snippet := filepath.Join(filepath.Dir(conf), "conf.d", "99-ebb.conf")
 	gen := "ebb dovecot config"

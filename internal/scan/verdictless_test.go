@@ -70,7 +70,7 @@ func TestClamdAndMilterRepliesWithoutVerdict(t *testing.T) {
 }
 
 // An rspamd answering "{}" (a fake one: the real one always sends its
-// verdict; test/scan_test.go runs the real one) under each policy: the
+// verdict; test/scan/scan_test.go runs the real one) under each policy: the
 // header says unscanned (protocol), the policy decides, the metric counts
 // it and the log line names the cause and a fix.
 func TestRspamdWithoutVerdictUnderThePolicy(t *testing.T) {

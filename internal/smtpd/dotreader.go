@@ -19,7 +19,7 @@ import (
 //
 // Its reading is the one ebb has always had, and the only reading a
 // smuggled message could exploit is pinned by tests (dotreader_test.go,
-// test/line_ends_test.go):
+// test/smtp/line_ends_test.go):
 //
 //   - A line starts only after CRLF (or at the start of the data). A bare
 //     LF is content, not a line end: "\n.\r\n" does not end the data and

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -80,4 +81,20 @@ func WithEmptySystemResolver(t testing.TB, cmd *exec.Cmd) *exec.Cmd {
 	w := exec.Command("unshare", append(append(argv, cmd.Path), cmd.Args[1:]...)...)
 	w.Dir, w.Env, w.Stdin, w.Stdout, w.Stderr, w.SysProcAttr = cmd.Dir, cmd.Env, cmd.Stdin, cmd.Stdout, cmd.Stderr, cmd.SysProcAttr
 	return w
+}
+
+// DeadRemoteDNS is the [dns] section for a test daemon whose mail to other
+// domains must wait: a loopback DNS server that answers SERVFAIL for the
+// remote domains the tests write to, so that the relay defers them with a
+// DNS reason. No test ever asks the system's resolver (loopback only).
+func DeadRemoteDNS(t *testing.T, extra string) string {
+	t.Helper()
+	if strings.Contains(extra, "[dns]") {
+		return ""
+	}
+	s := StartDNS(t)
+	for _, d := range []string{"remote.example", "example.org", "example.net", "example.com"} {
+		s.ServFail(d, true)
+	}
+	return fmt.Sprintf("\n[dns]\nresolver = %q\ntimeout = \"2s\"\n", s.Addr())
 }

@@ -1,0 +1,130 @@
+package deliver
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ebbmail/ebb/test/harness"
+)
+
+// The Dovecot snippet ebb prints, applied as doctor's fix says, to a real
+// Dovecot laid out as Debian's (dovecot.conf including conf.d/*.conf),
+// whose own configuration reads ebb's directory through an SQL file
+// outside /etc/dovecot but opens the Maildirs as nobody and runs its auth
+// worker as another user: doctor fails with the fix "install ebb's
+// snippet … then reload Dovecot"; followed literally (the files written as
+// the fix writes them, the reload as it says), doctor passes, alice logs
+// in, and Dovecot reads the message ebb delivered. Doctor then suggests
+// nothing (it does not ask for what is set).
+func TestHintsFollowedDovecotSnippet(t *testing.T) {
+	t.Parallel()
+	harness.RequireRoot(t)
+	harness.Install(t, "dovecot-core", "dovecot-imapd", "dovecot-sqlite")
+	ddir := harness.Dir(t)
+	main := filepath.Join(ddir, "dovecot.conf")
+	e := harness.NewServeEnv(t, harness.ServeOpts{Extra: fmt.Sprintf("[doctor]\ndovecot_config = %q\n[directory]\nargon2_memory = \"16M\"\n", main)})
+	e.EbbAs(t, []byte("alice-pw\n"), "user", "passwd", "-c", e.Conf, "alice@example.test")
+	for _, s := range []string{"run", "state", "conf.d"} {
+		os.MkdirAll(filepath.Join(ddir, s), 0o755)
+	}
+	// The administrator's own configuration: ebb's SQL file (where this
+	// Dovecot keeps it, not /etc/dovecot), the wrong mail user, and an
+	// auth worker that is not ebb's mail user.
+	sqlConf := filepath.Join(ddir, "ebb-sql.conf.ext")
+	os.WriteFile(sqlConf, []byte(harness.EbbAs(t, e.User, nil, "dovecot", "sql", "-c", e.Conf).Stdout), 0o640)
+	os.WriteFile(filepath.Join(ddir, "conf.d", "20-mine.conf"), []byte(fmt.Sprintf(`mail_location = maildir:~/Maildir
+mail_uid = nobody
+mail_gid = nogroup
+passdb {
+  driver = sql
+  args = %[1]s
+}
+userdb {
+  driver = sql
+  args = %[1]s
+}
+service auth-worker {
+  user = nobody
+}
+`, sqlConf)), 0o644)
+	imap := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	os.WriteFile(main, []byte(fmt.Sprintf(`instance_name = ebbsnip-%[2]s
+base_dir = %[1]s/run
+state_dir = %[1]s/state
+log_path = %[1]s/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_failure_delay = 0
+login_trusted_networks = 127.0.0.0/8
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = %[2]s
+  }
+}
+!include conf.d/*.conf
+`, ddir, strings.Split(imap, ":")[1])), 0o644)
+	dc := harness.StartDovecotConf(t, ddir, main, imap)
+
+	if r := harness.Swaks(t, "--server", e.SMTP, "--from", "sender@example.org", "--to", "alice@example.test",
+		"--h-Subject", "through ebb, read by Dovecot"); r.Code != 0 {
+		t.Fatalf("swaks: %d %s", r.Code, r.Stdout)
+	}
+	e.WaitCount("alice", 1, 30*time.Second)
+
+	// The dovecot check's lines ("FAIL  dovecot  …"); the temp dirs' names
+	// hold the test's name.
+	doctor := func() (string, bool) { return harness.DoctorLines(t, e.Conf, "  dovecot  ") }
+	out, ok := doctor()
+	if ok || !strings.Contains(out, `Dovecot's mail_uid is "nobody"`) || !strings.Contains(out, "nobody (uid 65534), Dovecot's auth worker, cannot read it") {
+		t.Fatalf("doctor does not see Dovecot's mail_uid:\n%s", out)
+	}
+	for _, w := range []string{"--sql-conf " + sqlConf, "doveadm -c " + main + " reload", filepath.Join(ddir, "conf.d", "99-ebb.conf")} {
+		if !strings.Contains(out, w) {
+			t.Errorf("the fix lacks %q:\n%s", w, out)
+		}
+	}
+	// The fix's commands run as an administrator's shell runs them: ebb
+	// on the PATH.
+	bin := filepath.Join(harness.Dir(t), "bin")
+	os.MkdirAll(bin, 0o755)
+	if err := os.Symlink(harness.Ebb(t), filepath.Join(bin, "ebb")); err != nil {
+		t.Fatal(err)
+	}
+	f := &harness.HintFollower{T: t, Ns: func(args ...string) *exec.Cmd {
+		c := exec.Command(args[0], args[1:]...)
+		c.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+		return c
+	}}
+	before := harness.Observe(t, f, e.Dir)
+	harness.FollowUntilFixed(t, f, doctor, out)
+	before.NotWorse(t, harness.Observe(t, f, e.Dir), e.User, f.Done)
+
+	// Dovecot, reloaded as the fix said, serves what ebb delivered.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := harness.ImapLogin(imap, "127.0.0.30", "alice@example.test", "alice-pw")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Dovecot login after following %q: %v\n%s", f.Done, err, dc.Log())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	alice := harness.DialIMAP(t, imap, "alice@example.test", "alice-pw")
+	got, err := alice.FetchAll("INBOX")
+	if err != nil || len(got) != 1 || !strings.Contains(string(got[0].Body), "Subject: through ebb, read by Dovecot") {
+		t.Fatalf("INBOX through Dovecot after the fix: %d messages, %v\n%s", len(got), err, dc.Log())
+	}
+	// What the snippet set is not asked for again.
+	dovecotDoctor(t, e.Conf, []string{"Dovecot opens the Maildirs as uid " + fmt.Sprint(e.User.UID), "auth worker (" + e.User.Name}, "")
+}

@@ -1,0 +1,464 @@
+package harness
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/smtp"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/dnstest"
+)
+
+// OutInstance is one ebb serve for the outbound tests: one hosted domain,
+// inbound SMTP with STARTTLS and submission on one loopback IP, the test
+// DNS as its resolver and relay.port pointing at the peers' SMTP port.
+type OutInstance struct {
+	t       *testing.T
+	Domain  string
+	Dir     string
+	Conf    string
+	Spool   string
+	SMTP    string // ip:port
+	Sub     string
+	Daemon  User
+	srv     *Serve
+	logPath string
+}
+
+type OutOpts struct {
+	Domain    string
+	IP        string
+	Port      int    // the SMTP port (0: free)
+	DNS       string // the test DNS address
+	RelayPort int    // relay.port
+	Relay     string // more [relay] keys
+	Queue     string // more [queue] keys
+	Sub       string // more [submission] keys
+	DNSKeys   string // more [dns] keys
+	Extra     string // more sections, at the end
+	Users     []string
+}
+
+const OutPass = "out secret 1"
+
+func NewOutInstance(t *testing.T, o OutOpts) *OutInstance {
+	t.Helper()
+	RequireRoot(t)
+	e := &OutInstance{t: t, Domain: o.Domain, Dir: Dir(t)}
+	e.Daemon = EnsureUser(t, "ebbvmail")
+	e.Conf = filepath.Join(e.Dir, "ebb.toml")
+	e.Spool = filepath.Join(e.Dir, "spool")
+	e.logPath = filepath.Join(e.Dir, "serve.log")
+	if o.Port == 0 {
+		o.Port = FreePort(t)
+	}
+	e.SMTP = fmt.Sprintf("%s:%d", o.IP, o.Port)
+	e.Sub = fmt.Sprintf("%s:%d", o.IP, FreePort(t))
+	cert, key := OutCert(t, e.Dir, "mx."+o.Domain)
+	conf := fmt.Sprintf(`[server]
+hostname = "mx.%s"
+user = %q
+data_dir = %q
+
+[mail]
+root = %q
+
+[directory]
+argon2_memory = "8M"
+argon2_time = 1
+
+[queue]
+spool = %q
+%s
+
+[smtp]
+listen = [%q]
+tls_cert = %q
+tls_key = %q
+
+[submission]
+listen = [%q]
+tls_cert = %q
+tls_key = %q
+trusted_networks = []
+%s
+
+[sendmail]
+pickup_dir = %q
+domain = %q
+
+[metrics]
+listen = ""
+
+[dns]
+resolver = %q
+timeout = "1s"
+%s
+
+[relay]
+port = %d
+helo_name = "mx.%s"
+connect_timeout = "2s"
+greeting_timeout = "3s"
+%s
+
+%s
+`, o.Domain, e.Daemon.Name, filepath.Join(e.Dir, "data"), filepath.Join(e.Dir, "mail"), e.Spool, o.Queue,
+		e.SMTP, cert, key, e.Sub, cert, key, o.Sub, filepath.Join(e.Dir, "pickup"), o.Domain,
+		o.DNS, o.DNSKeys, o.RelayPort, o.Domain, o.Relay, o.Extra)
+	if err := os.WriteFile(e.Conf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"data", "mail"} {
+		os.MkdirAll(filepath.Join(e.Dir, d), 0o755)
+		Chown(t, filepath.Join(e.Dir, d), e.Daemon)
+	}
+	EbbAs(t, e.Daemon, nil, "domain", "add", "-c", e.Conf, o.Domain)
+	for _, u := range o.Users {
+		EbbAs(t, e.Daemon, []byte(OutPass+"\n"), "user", "add", "-c", e.Conf, u+"@"+o.Domain)
+	}
+	e.srv = StartServe(t, e.Conf, e.logPath)
+	WaitTCP(t, e.SMTP, "220", 10*time.Second)
+	WaitTCP(t, e.Sub, "220", 10*time.Second)
+	return e
+}
+
+func (e *OutInstance) Log() string {
+	b, _ := os.ReadFile(e.logPath)
+	return string(b)
+}
+
+func (e *OutInstance) newDir(local string) string {
+	return filepath.Join(e.Dir, "mail", e.Domain, local, "Maildir", "new")
+}
+
+func (e *OutInstance) Count(local string) int {
+	ents, _ := os.ReadDir(e.newDir(local))
+	return len(ents)
+}
+
+// WaitMail waits for n messages in local's mailbox and returns them.
+func (e *OutInstance) WaitMail(local string, n int, within time.Duration) []string {
+	e.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		ents, _ := os.ReadDir(e.newDir(local))
+		if len(ents) >= n {
+			var out []string
+			for _, en := range ents {
+				b, _ := os.ReadFile(filepath.Join(e.newDir(local), en.Name()))
+				out = append(out, string(b))
+			}
+			return out
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s@%s has %d messages, want %d; log:\n%s", local, e.Domain, len(ents), n, Tail(e.Log(), 40))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Mailq is `ebb mailq` as root.
+func (e *OutInstance) Mailq() string {
+	r := Run(e.t, exec.Command(Ebb(e.t), "mailq", "-c", e.Conf), nil)
+	return r.Stdout + r.Stderr
+}
+
+// WaitMailq waits until mailq's output contains every one of want.
+func (e *OutInstance) WaitMailq(within time.Duration, want ...string) string {
+	e.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		q := e.Mailq()
+		ok := true
+		for _, w := range want {
+			if !strings.Contains(q, w) {
+				ok = false
+			}
+		}
+		if ok {
+			return q
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("mailq does not say %q:\n%s\nlog:\n%s", want, q, Tail(e.Log(), 30))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Submit sends one message through submission (STARTTLS, AUTH PLAIN)
+// with swaks.
+func (e *OutInstance) Submit(from, to, subject string) {
+	e.t.Helper()
+	r := RunSwaks(e.t, "--server", e.Sub, "--tls", "--auth", "PLAIN", "--auth-user", from, "--auth-password", OutPass,
+		"--from", from, "--to", to, "--header", "Subject: "+subject, "--body", "hello from "+from, "--timeout", "20")
+	if r.Code != 0 {
+		e.t.Fatalf("swaks: %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+}
+
+// StartDNS is the loopback test DNS for one test.
+func StartDNS(t *testing.T) *dnstest.Server {
+	t.Helper()
+	s, err := dnstest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// OutCert is a self-signed certificate for name, readable by the daemon.
+func OutCert(t *testing.T, dir, name string) (string, string) {
+	t.Helper()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
+		DNSNames: []string{name}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, _ := x509.MarshalECPrivateKey(k)
+	cert, key := filepath.Join(dir, "out-cert.pem"), filepath.Join(dir, "out-key.pem")
+	os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}), 0o644)
+	return cert, key
+}
+
+// CommonPort is a port free on every one of the loopback ips.
+func CommonPort(t *testing.T, ips ...string) int {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		p := FreePort(t)
+		ok := true
+		for _, ip := range ips {
+			if !PortFree(ip, p) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return p
+		}
+	}
+	t.Fatal("no port free on all of", ips)
+	return 0
+}
+
+func PortFree(ip string, port int) bool {
+	l, err := net.Listen("tcp", fmt.Sprintf("%s:%d", ip, port))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+// SubmitRaw sends one message as it is through inbound SMTP from
+// 127.0.0.2 (data as given, CRLF lines).
+func (e *OutInstance) SubmitRaw(t *testing.T, data string) {
+	t.Helper()
+	c := DialFrom(t, e.SMTP, "127.0.0.2")
+	c.Cmd("EHLO [127.0.0.1]") // an address literal: smtp.helo must be quoted in the A-R
+	c.Cmd("MAIL FROM:<" + "bob@" + e.Domain + ">")
+	c.Cmd("RCPT TO:<bob@" + e.Domain + ">")
+	c.Cmd("DATA")
+	if r := c.Cmd(data + "."); !strings.HasPrefix(r, "250") {
+		t.Fatalf("marker: %q", r)
+	}
+	c.Cmd("QUIT")
+}
+
+// SubmitRawMany sends each message of msgs (header and body as given)
+// from→to through submission on one session (STARTTLS, AUTH PLAIN).
+func (e *OutInstance) SubmitRawMany(t *testing.T, from, to string, msgs []string) {
+	t.Helper()
+	c, err := smtp.Dial(e.Sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	host, _, _ := net.SplitHostPort(e.Sub)
+	if err := c.StartTLS(&tls.Config{InsecureSkipVerify: true, ServerName: host}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Auth(smtp.PlainAuth("", from, OutPass, host)); err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range msgs {
+		if err := c.Mail(from); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Rcpt(to); err != nil {
+			t.Fatal(err)
+		}
+		w, err := c.Data()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(m))
+		if err := w.Close(); err != nil {
+			t.Errorf("message %d refused at submission: %v\n%.300q", i, err, m)
+		}
+	}
+	c.Quit()
+}
+
+// SubmitMany sends n messages from→to through submission on one session
+// (STARTTLS, AUTH PLAIN), as a mail client with a backlog would.
+func (e *OutInstance) SubmitMany(n int, from string, to func(i int) string) {
+	e.t.Helper()
+	c, err := smtp.Dial(e.Sub)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer c.Close()
+	host, _, _ := net.SplitHostPort(e.Sub)
+	if err := c.StartTLS(&tls.Config{InsecureSkipVerify: true, ServerName: host}); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := c.Auth(smtp.PlainAuth("", from, OutPass, host)); err != nil {
+		e.t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		if err := c.Mail(from); err != nil {
+			e.t.Fatal(err)
+		}
+		if err := c.Rcpt(to(i)); err != nil {
+			e.t.Fatal(err)
+		}
+		w, err := c.Data()
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		fmt.Fprintf(w, "Subject: message %d\r\n\r\n%s\r\n", i, strings.Repeat("x", 1000))
+		if err := w.Close(); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	c.Quit()
+}
+
+// Restart stops the instance's ebb serve and starts it again on its config
+// ("restart ebb serve" of a fix).
+func (e *OutInstance) Restart() {
+	e.t.Helper()
+	e.srv.Stop()
+	e.srv = StartServe(e.t, e.Conf, e.logPath)
+	WaitTCP(e.t, e.SMTP, "220", 10*time.Second)
+}
+
+// QueuedFix is the fix mailq --json gives for the first recipient that
+// has one.
+func (e *OutInstance) QueuedFix() *diag.Fix {
+	e.t.Helper()
+	r := Run(e.t, exec.Command(Ebb(e.t), "mailq", "--json", "-c", e.Conf), nil)
+	var find func(v any) *diag.Fix
+	find = func(v any) *diag.Fix {
+		switch v := v.(type) {
+		case map[string]any:
+			if f, ok := v["fix"]; ok {
+				b, _ := json.Marshal(f)
+				var fix diag.Fix
+				if json.Unmarshal(b, &fix) == nil && (len(fix.Steps) > 0 || fix.Or != nil) {
+					return &fix
+				}
+			}
+			for _, x := range v {
+				if f := find(x); f != nil {
+					return f
+				}
+			}
+		case []any:
+			for _, x := range v {
+				if f := find(x); f != nil {
+					return f
+				}
+			}
+		}
+		return nil
+	}
+	var v any
+	if err := json.Unmarshal([]byte(r.Stdout), &v); err != nil {
+		e.t.Fatalf("mailq --json: %v\n%s%s", err, r.Stdout, r.Stderr)
+	}
+	f := find(v)
+	if f == nil {
+		e.t.Fatalf("no fix in mailq --json:\n%s", r.Stdout)
+	}
+	return f
+}
+
+// Follow does what the steps of a fix say, literally: each "set KEY =
+// VALUE in FILE" edits that line of FILE's [section], each "restart ebb
+// serve" restarts it. A step of words fails the test: it cannot be
+// followed by a program.
+func (e *OutInstance) Follow(steps []diag.Step) {
+	e.t.Helper()
+	for _, s := range steps {
+		switch {
+		case s.Set != nil:
+			SetTOML(e.t, s.Set.File, s.Set.Key, s.Set.Value)
+		case s.Daemon == "restart":
+			e.Restart()
+		default:
+			e.t.Fatalf("cannot follow the step %q", s.String())
+		}
+	}
+}
+
+// SetTOML sets section.key = value (TOML text) in file.
+func SetTOML(t *testing.T, file, key, value string) {
+	t.Helper()
+	i := strings.LastIndexByte(key, '.')
+	section, name := key[:i], key[i+1:]
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	in, at := false, -1
+	for j, l := range lines {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "[") {
+			in = l == "["+section+"]"
+			if in {
+				at = j + 1
+			}
+			continue
+		}
+		if in && (strings.HasPrefix(l, name+" ") || strings.HasPrefix(l, name+"=")) {
+			lines[j] = name + " = " + value
+			at = -2
+			break
+		}
+	}
+	switch at {
+	case -1:
+		lines = append(lines, "["+section+"]", name+" = "+value)
+	case -2:
+	default:
+		lines = append(lines[:at], append([]string{name + " = " + value}, lines[at:]...)...)
+	}
+	if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
