@@ -129,6 +129,20 @@ func checkDovecot(ctx context.Context, env *Env) []Finding {
 		fs = append(fs, Passed(name, env.Cfg.Mail.Root, fmt.Sprintf("Dovecot opens the Maildirs as uid %d %s, their owner (mail_uid in %s)", uid, env.Cfg.Server.User, conf)))
 	}
 
+	// The SQL file is ebb's own text: after an upgrade whose schema moved,
+	// or a change of mail.root, mail.maildir, mail.quota* or the
+	// directory, Dovecot's logins and quotas follow the old one until it
+	// is written again (nothing rewrites it on its own).
+	o, _ := dovecotconf.ForUser(env.Cfg, sqlFile)
+	if want, err := dovecotconf.Generate(env.Cfg, o); err == nil {
+		if have, err := os.ReadFile(sqlFile); err == nil && string(have) != want.SQL {
+			e := diag.New("compare", "let Dovecot query the directory as this ebb does with", sqlFile,
+				errors.New("the file differs from what ebb dovecot sql prints now (written by an older ebb, or before a change of mail.*, sieve.* or directory.*): Dovecot's logins, Maildirs and quotas may not be ebb's"))
+			e.SetFix(diag.Steps(diag.Shell(ebbCommand(env, "dovecot sql")+" > "+shellWord(sqlFile)), dovecotReload(conf)))
+			fs = append(fs, Warned(name, e))
+		}
+	}
+
 	// The directory database, as Dovecot's auth worker reads it.
 	if ebbEngine != "sqlite" {
 		return append(fs, Passed(name, sqlFile, "Dovecot's passdb and userdb query ebb's PostgreSQL directory "+ebbDB))
@@ -188,19 +202,29 @@ func checkDovecot(ctx context.Context, env *Env) []Finding {
 // followed (test/deliver/dovecot_snippet_test.go).
 func dovecotSnippet(env *Env, conf, sqlFile, what string) *diag.Fix {
 	snippet := filepath.Join(filepath.Dir(conf), "conf.d", "99-ebb.conf")
-	gen := "ebb dovecot config"
-	if env.Cfg.File != "" && env.Cfg.File != config.DefaultPath {
-		gen += " -c " + shellWord(env.Cfg.File)
-	}
+	gen := ebbCommand(env, "dovecot config")
 	if sqlFile != "" && sqlFile != dovecotconf.DefaultSQLConf {
 		gen += " --sql-conf " + shellWord(sqlFile)
 	}
-	reload := diag.Command("doveadm", "reload")
-	if conf != defaultDovecotConfig {
-		reload = diag.Command("doveadm", "-c", conf, "reload")
-	}
 	return diag.Because("install ebb's snippet for Dovecot ("+what+")",
-		diag.Shell(gen+" > "+shellWord(snippet)), reload)
+		diag.Shell(gen+" > "+shellWord(snippet)), dovecotReload(conf))
+}
+
+// ebbCommand is "ebb WORDS", with -c when the config is not the default.
+func ebbCommand(env *Env, words string) string {
+	gen := "ebb " + words
+	if env.Cfg.File != "" && env.Cfg.File != config.DefaultPath {
+		gen += " -c " + shellWord(env.Cfg.File)
+	}
+	return gen
+}
+
+// dovecotReload reloads the Dovecot that reads conf.
+func dovecotReload(conf string) diag.Step {
+	if conf != defaultDovecotConfig {
+		return diag.Command("doveadm", "-c", conf, "reload")
+	}
+	return diag.Command("doveadm", "reload")
 }
 
 // defaultDovecotConfig is where Dovecot reads its configuration without

@@ -127,4 +127,45 @@ service imap-login {
 	}
 	// What the snippet set is not asked for again.
 	dovecotDoctor(t, e.Conf, []string{"Dovecot opens the Maildirs as uid " + fmt.Sprint(e.User.UID), "auth worker (" + e.User.Name}, "")
+
+	// An SQL file that is not what this ebb prints (an older ebb's, here
+	// one whose password query finds nobody): logins fail, doctor says
+	// so, and its fix (write the file again, reload Dovecot) followed
+	// literally lets alice in again.
+	b, _ := os.ReadFile(sqlConf)
+	var lines []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "password_query = ") {
+			l += " AND 1 = 0"
+		}
+		lines = append(lines, l)
+	}
+	os.WriteFile(sqlConf, []byte(strings.Join(lines, "\n")), 0o640)
+	if r := harness.Run(t, exec.Command("doveadm", "-c", main, "reload"), nil); r.Code != 0 {
+		t.Fatalf("doveadm reload: %s", r.Stderr)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for imapLogin(imap, "127.0.0.30", "alice@example.test", "alice-pw") == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("alice still logs in with a password query that finds nobody\n%s", dc.Log())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	out, ok = doctor()
+	if ok || !strings.Contains(out, "differs from what ebb dovecot sql prints now") {
+		t.Fatalf("doctor does not see the SQL file that is not ebb's:\n%s", out)
+	}
+	followUntilFixed(t, f, doctor, out)
+	before.notWorse(t, observe(t, f, e.Dir), e.User, f.done)
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		err := imapLogin(imap, "127.0.0.30", "alice@example.test", "alice-pw")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Dovecot login after following %q: %v\n%s", f.done, err, dc.Log())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
