@@ -72,6 +72,8 @@ func fetchAdd(c *cli.Call) int {
 		fmt.Fprintf(c.Stdout, "fetch account %s added: %s %s:%d (%s) as %s → %s\n", a.Name, a.Protocol, a.Host, a.Port, a.TLS, a.Username, a.Mailbox)
 		if a.Auth == "oauth2" {
 			fmt.Fprintf(c.Stdout, "next: ebb fetch auth %s (grants ebb access once; the refresh token is stored)\n", a.Name)
+		} else {
+			fmt.Fprintf(c.Stdout, "next: ebb fetch test %s (logs in, fetches nothing); a running ebb serve starts it within 30 s, or at once on: systemctl reload ebb\n", a.Name)
 		}
 		return nil
 	})
