@@ -44,6 +44,9 @@ log_file_path = %[1]s/%%slog
 exim_user = Debian-exim
 exim_group = Debian-exim
 keep_environment =
+# No IPv6 lookups: Exim would ask the resolver for 127.0.0.1 as an IPv6
+# name (gethostbyname2 AF_INET6), and the tests use no host resolver.
+disable_ipv6 = true
 begin routers
 to_ebb:
   driver = manualroute
