@@ -109,17 +109,7 @@ service imap-login {
 	before.NotWorse(t, harness.Observe(t, f, e.Dir), e.User, f.Done)
 
 	// Dovecot, reloaded as the fix said, serves what ebb delivered.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := harness.ImapLogin(imap, "127.0.0.30", "alice@example.test", "alice-pw")
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Dovecot login after following %q: %v\n%s", f.Done, err, dc.Log())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitForLogin(t, imap, dc, f.Done)
 	alice := harness.DialIMAP(t, imap, "alice@example.test", "alice-pw")
 	got, err := alice.FetchAll("INBOX")
 	if err != nil || len(got) != 1 || !strings.Contains(string(got[0].Body), "Subject: through ebb, read by Dovecot") {
@@ -144,8 +134,8 @@ service imap-login {
 	if r := harness.Run(t, exec.Command("doveadm", "-c", main, "reload"), nil); r.Code != 0 {
 		t.Fatalf("doveadm reload: %s", r.Stderr)
 	}
-	deadline = time.Now().Add(30 * time.Second)
-	for imapLogin(imap, "127.0.0.30", "alice@example.test", "alice-pw") == nil {
+	deadline := time.Now().Add(30 * time.Second)
+	for harness.ImapLogin(imap, "127.0.0.30", "alice@example.test", "alice-pw") == nil {
 		if time.Now().After(deadline) {
 			t.Fatalf("alice still logs in with a password query that finds nobody\n%s", dc.Log())
 		}
@@ -155,16 +145,22 @@ service imap-login {
 	if ok || !strings.Contains(out, "differs from what ebb dovecot sql prints now") {
 		t.Fatalf("doctor does not see the SQL file that is not ebb's:\n%s", out)
 	}
-	followUntilFixed(t, f, doctor, out)
-	before.notWorse(t, observe(t, f, e.Dir), e.User, f.done)
-	deadline = time.Now().Add(30 * time.Second)
+	harness.FollowUntilFixed(t, f, doctor, out)
+	before.NotWorse(t, harness.Observe(t, f, e.Dir), e.User, f.Done)
+	waitForLogin(t, imap, dc, f.Done)
+}
+
+// waitForLogin waits until alice logs in to Dovecot, after following done.
+func waitForLogin(t *testing.T, imap string, dc *harness.Dovecot, done []string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
 	for {
-		err := imapLogin(imap, "127.0.0.30", "alice@example.test", "alice-pw")
+		err := harness.ImapLogin(imap, "127.0.0.30", "alice@example.test", "alice-pw")
 		if err == nil {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("Dovecot login after following %q: %v\n%s", f.done, err, dc.Log())
+			t.Fatalf("Dovecot login after following %q: %v\n%s", done, err, dc.Log())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
