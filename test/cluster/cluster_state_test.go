@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ebbmail/ebb/internal/cluster"
+	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/journal"
 	"github.com/ebbmail/ebb/internal/policy"
 	"github.com/ebbmail/ebb/internal/sieve"
@@ -249,6 +251,71 @@ func TestClusterJournalOneStoryAcrossHosts(t *testing.T) {
 	}
 	if recs, _, _ := src.Read(ctx, journal.Query{QueueID: "AAAA1111", Since: at(1)}); len(recs) != 1 {
 		t.Errorf("since: %d records; want 1", len(recs))
+	}
+}
+
+// The shared journal is read by its indexes also when PostgreSQL plans a
+// statement once for every value (a generic plan, which the prepared
+// statements of a long-lived pool may get, as the page's /explain/ID's):
+// stories among thousands of records read their own rows, not the table.
+// The reader's sessions force generic plans; the rows read are PostgreSQL's
+// own count (pg_stat_user_tables), written when the reader's sessions end.
+func TestClusterJournalReadByIndex(t *testing.T) {
+	t.Parallel() // a database of its own, no clock bound
+	pg := harness.SharedPostgres(t)
+	dsn := pg.NewDatabase(t)
+	schema := dsn[strings.LastIndex(dsn, "search_path=")+len("search_path="):]
+	ctx := context.Background()
+	w, err := cluster.Open(ctx, harness.OpenDir(t, harness.DirConfig(t.TempDir(), dsn)), "mx1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jw := w.JournalWriter(nil)
+	const n = 3000
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("Q%07d", i)
+		jw.Append(journal.Record{Event: "received", QueueID: id, MessageID: "<" + id + "@x>", From: "a@example.org", To: []string{"b@example.test"}})
+		jw.Append(journal.Record{Event: "delivered", QueueID: id, Rcpt: "b@example.test", Route: "remote", NextID: "N" + id[1:]})
+	}
+	jw.Close()
+	if jw.Spilled() != 0 {
+		t.Fatalf("%d records not written to the database", jw.Spilled())
+	}
+	stats := func() (scans, rows int64) {
+		out := pg.Psql(t, "ebbtest", "SELECT coalesce(idx_scan, 0) + seq_scan, coalesce(idx_tup_fetch, 0) + seq_tup_read FROM pg_stat_user_tables WHERE schemaname = '"+schema+"' AND relname = 'journal'")
+		fmt.Sscanf(strings.ReplaceAll(out, "|", " "), "%d %d", &scans, &rows)
+		return scans, rows
+	}
+	scans0, rows0 := stats()
+	d, err := directory.Open(ctx, harness.DirConfig(t.TempDir(), dsn+"&plan_cache_mode=force_generic_plan"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := cluster.Attach(ctx, d, "mx2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := r.JournalSource()
+	for i := 0; i < 3; i++ { // again: the statements' cached plans
+		for _, q := range []journal.Query{{QueueID: "Q0001500", Ref: "Q0001500"}, {NextID: "N0001500"}, {MessageID: "<Q0001500@x>"}} {
+			if recs, _, err := src.Read(ctx, q); err != nil || len(recs) == 0 {
+				t.Fatalf("%+v: %d records, %v", q, len(recs), err)
+			}
+		}
+	}
+	d.Close() // its sessions end, and write their counts
+	var scans, rows int64
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if scans, rows = stats(); scans > scans0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("PostgreSQL counted no read of the journal within 30 s (%d scans before, %d after)", scans0, scans)
+		}
+	}
+	t.Logf("9 reads of a story: %d scans, %d rows read of the journal's %d", scans-scans0, rows-rows0, 2*n)
+	if rows-rows0 > 100 {
+		t.Errorf("9 reads of a story read %d rows of the journal's %d: not by its indexes", rows-rows0, 2*n)
 	}
 }
 
