@@ -54,14 +54,7 @@ func userAdd(c *cli.Call) int {
 }
 
 func userPasswd(c *cli.Call) int {
-	if code, ok := c.Parse(1, 1); !ok {
-		return code
-	}
-	pw, err := c.ReadPassword("new password for "+c.Args[0]+": ", true)
-	if err != nil {
-		return c.Fail(cli.Errorf(diag.ExUsage, "%v", err))
-	}
-	return openDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
+	return withPassword(c, "new password for ", true, directory.Options{}, func(d *directory.Directory, pw string) error {
 		if err := d.SetPassword(c.Ctx, c.Args[0], pw); err != nil {
 			return err
 		}
@@ -71,21 +64,27 @@ func userPasswd(c *cli.Call) int {
 }
 
 func userCheck(c *cli.Call) int {
-	if code, ok := c.Parse(1, 1); !ok {
-		return code
-	}
-	pw, err := c.ReadPassword("password for "+c.Args[0]+": ", false)
-	if err != nil {
-		return c.Fail(cli.Errorf(diag.ExUsage, "%v", err))
-	}
 	// Only reads: nothing created, migrated, chowned or rehashed.
-	return openDirectory(c, directory.Options{ReadOnly: true}, func(d *directory.Directory, _ *config.Config) error {
+	return withPassword(c, "password for ", false, directory.Options{ReadOnly: true}, func(d *directory.Directory, pw string) error {
 		mb, err := d.Authenticate(c.Ctx, c.Args[0], pw)
 		if err == nil {
 			fmt.Fprintf(c.Stdout, "%s: password accepted\n", mb.Address)
 		}
 		return err
 	})
+}
+
+// withPassword parses ADDRESS, reads its password (prompt + ADDRESS;
+// typed twice with confirm) and runs fn on the directory opened with opt.
+func withPassword(c *cli.Call, prompt string, confirm bool, opt directory.Options, fn func(d *directory.Directory, pw string) error) int {
+	if code, ok := c.Parse(1, 1); !ok {
+		return code
+	}
+	pw, err := c.ReadPassword(prompt+c.Args[0]+": ", confirm)
+	if err != nil {
+		return c.Fail(cli.Errorf(diag.ExUsage, "%v", err))
+	}
+	return openDirectory(c, opt, func(d *directory.Directory, _ *config.Config) error { return fn(d, pw) })
 }
 
 func userList(c *cli.Call) int {
