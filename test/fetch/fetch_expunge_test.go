@@ -2,9 +2,11 @@ package fetch
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -32,11 +34,16 @@ var imapLiteralRE = regexp.MustCompile(`\{(\d+)\+?\}\r\n$`)
 
 // imapRelay passes IMAP between ebb and upstream (plain TCP), and calls
 // hook with each line ebb sends before it passes it on: what hook does
-// happens before the server sees that command. It returns the relay's
-// address.
-func imapRelay(t *testing.T, upstream string, hook func(line string)) string {
+// happens before the server sees that command. ebb speaks IMAPS to it,
+// with the remote's own certificate (certFile, keyFile: for 127.0.0.1).
+// It returns the relay's address.
+func imapRelay(t *testing.T, upstream, certFile, keyFile string, hook func(line string)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +106,8 @@ func imapRelay(t *testing.T, upstream string, hook func(line string)) string {
 // serve, and each message arrives once.
 //
 // Each round appends two messages at once (MULTIAPPEND), one to keep and
-// one for the phone. ebb reaches the remote through a relay that sees its
+// one for the phone. ebb reaches the remote over IMAPS through a relay (the
+// remote's certificate, Dovecot behind it in plain IMAP) that sees its
 // commands: when the pass that searched a round's messages asks for them
 // (UID FETCH: the sizes on odd rounds, the bodies on even ones), the relay
 // first lets the phone expunge its message on its own connection, so that
@@ -165,7 +173,7 @@ func TestFetchWhileAnotherClientExpunges(t *testing.T) {
 	waitIdle := true    // the next IDLE is reported on idleC
 	var idleEarly []int // rounds appended during a pass that ebb went into IDLE with
 	idleC := make(chan struct{}, 1)
-	relay := imapRelay(t, e.Remote.IMAP, func(line string) {
+	relay := imapRelay(t, e.Remote.IMAP, e.Remote.CACert, filepath.Join(filepath.Dir(e.Remote.CACert), "key.pem"), func(line string) {
 		up := strings.ToUpper(line)
 		mu.Lock()
 		defer mu.Unlock()
@@ -197,7 +205,7 @@ func TestFetchWhileAnotherClientExpunges(t *testing.T) {
 			idleEarly = append(idleEarly, pending)
 		}
 	})
-	e.add("pw-a", "busy", "--server", relay, "--tls", "none", "--allow-plaintext", "--user", "alice", "--to", "alice@example.test", "--after", "delete")
+	e.add("pw-a", "busy", "--server", relay, "--ca-file", e.Remote.CACert, "--user", "alice", "--to", "alice@example.test", "--after", "delete")
 	e.Start()
 
 	// waitIdle waits for ebb serve in IDLE: gone, or a minute without it
