@@ -63,7 +63,7 @@ func checkFetch(ctx context.Context, env *Env) []Finding {
 			if !a.Status.LastOK.IsZero() {
 				since = "last success " + a.Status.LastOK.Local().Format(time.DateTime)
 			}
-			e := diag.New(a.Status.Cause, "fetch the account "+a.Name, subject,
+			e := diag.New(a.Status.Cause, "fetch the account", subject,
 				fmt.Errorf("%s in a row failed (%s); the last, at %s: %s", diag.Count(a.Status.Failures, "attempt"), since,
 					a.Status.At.Local().Format(time.DateTime), a.Status.Text))
 			e.Setting = env.Cfg.Setting("fetch.failing_after")

@@ -110,7 +110,7 @@ func TestFetchFailuresSayTheRealCause(t *testing.T) {
 	e.fetch("run", "badpw")
 	e.fetch("run", "badpw")
 	d := harness.Run(t, exec.Command(harness.Ebb(t), "doctor", "-c", e.Conf), nil)
-	if d.Code == 0 || !strings.Contains(d.Stdout+d.Stderr, "fetch the account badpw") || !strings.Contains(d.Stdout+d.Stderr, "3 attempts in a row failed") ||
+	if d.Code == 0 || !strings.Contains(d.Stdout+d.Stderr, "fetch the account badpw (") || !strings.Contains(d.Stdout+d.Stderr, "3 attempts in a row failed") ||
 		!strings.Contains(d.Stdout+d.Stderr, "connection refused") {
 		t.Fatalf("ebb doctor: exit %d\n%s%s", d.Code, d.Stdout, d.Stderr)
 	}
