@@ -4,16 +4,13 @@ import (
 	"github.com/ebbmail/ebb/internal/cli"
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/directory"
-	"github.com/ebbmail/ebb/internal/mailuser"
 )
 
 // withDirectory parses the command line (between min and max arguments)
-// and runs fn on the directory, opened for an administration command: run
-// as root, what it creates belongs to the mail user (it refuses first when
-// that cannot be: directory.Options.Owner). The exit code is fn's error's,
-// 0 without one. With opt.ReadOnly (a command that only reads: list,
-// resolve) nothing is created, migrated or chowned
-// (directory.OpenForReading), and the mail user need not exist.
+// and runs fn on the directory opened for an administration command
+// (directory.OpenForCommand: run as root, what it creates belongs to the
+// mail user; with opt.ReadOnly nothing is created). The exit code is fn's
+// error's, 0 without one.
 func withDirectory(c *cli.Call, min, max int, opt directory.Options, fn func(d *directory.Directory, cfg *config.Config) error) int {
 	if code, ok := c.Parse(min, max); !ok {
 		return code
@@ -27,18 +24,7 @@ func openDirectory(c *cli.Call, opt directory.Options, fn func(d *directory.Dire
 	if cfg == nil {
 		return code
 	}
-	var d *directory.Directory
-	var err error
-	if opt.ReadOnly {
-		d, err = directory.OpenForReading(c.Ctx, cfg)
-	} else {
-		var owner *mailuser.User
-		if owner, err = mailuser.ForRoot(cfg); err != nil {
-			return c.Fail(err)
-		}
-		opt.Owner = owner
-		d, err = directory.OpenWith(c.Ctx, cfg, opt)
-	}
+	d, err := directory.OpenForCommand(c.Ctx, cfg, opt)
 	if err != nil {
 		return c.Fail(err)
 	}

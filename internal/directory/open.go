@@ -181,6 +181,24 @@ func OpenForReading(ctx context.Context, cfg *config.Config) (*Directory, error)
 	return d, nil
 }
 
+// OpenForCommand opens the directory for an administration command. With
+// opt.ReadOnly (a command that only reads: list, resolve, user check)
+// nothing is created, migrated or chowned (OpenForReading) and the mail
+// user need not exist. Otherwise, run as root, what it creates belongs to
+// server.user (Options.Owner from mailuser.ForRoot): a missing mail user
+// is refused before anything is made.
+func OpenForCommand(ctx context.Context, cfg *config.Config, opt Options) (*Directory, error) {
+	if opt.ReadOnly {
+		return OpenForReading(ctx, cfg)
+	}
+	owner, err := mailuser.ForRoot(cfg)
+	if err != nil {
+		return nil, err
+	}
+	opt.Owner = owner
+	return OpenWith(ctx, cfg, opt)
+}
+
 // configFile is the config file cfg was read from, for a command in a fix.
 func configFile(cfg *config.Config) string {
 	if cfg.File == "" {

@@ -220,3 +220,36 @@ func openTestDirectory(t *testing.T) (*Directory, *config.Config) {
 	}
 	return d, cfg
 }
+
+// An administration command's directory: read-only creates nothing and
+// needs no mail user; to write, run as root, a missing server.user is
+// refused before anything is made (what root makes belongs to it).
+func TestOpenForCommand(t *testing.T) {
+	ctx := context.Background()
+	cfg := config.Defaults()
+	cfg.Server.DataDir = filepath.Join(t.TempDir(), "data")
+	cfg.Server.User, cfg.Server.Group = "ebb-no-such-user", ""
+	if _, err := OpenForCommand(ctx, cfg, Options{ReadOnly: true}); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("read-only, no database: %v", err)
+	}
+	d, err := OpenForCommand(ctx, cfg, Options{})
+	_, statErr := os.Stat(cfg.Server.DataDir)
+	if os.Geteuid() == 0 {
+		if err == nil || !strings.Contains(err.Error(), "ebb-no-such-user") || !errors.Is(statErr, fs.ErrNotExist) {
+			t.Fatalf("as root without the mail user: %v (data dir: %v)", err, statErr)
+		}
+		cfg.Server.User = "root"
+		if d, err = OpenForCommand(ctx, cfg, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Server.User = "ebb-no-such-user"
+	} else if err != nil || statErr != nil {
+		t.Fatalf("as an ordinary user: %v (data dir: %v)", err, statErr)
+	}
+	d.Close()
+	r, err := OpenForCommand(ctx, cfg, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("read-only without the mail user: %v", err)
+	}
+	r.Close()
+}
