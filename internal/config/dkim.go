@@ -9,7 +9,7 @@ import (
 
 // DKIM is the signing of mail that leaves ebb (RFC 6376; keys: ebb dkim).
 type DKIM struct {
-	Sign    bool     `toml:"sign" default:"true" doc:"Sign mail that leaves ebb (relayed to other hosts) with the keys of its From: domain in dkim.key_dir, one signature per key (Ed25519 and RSA both, when both exist). A domain without a key leaves unsigned; ebb dkim list and ebb doctor show which."`
+	Sign    bool     `toml:"sign" default:"true" doc:"Sign mail that starts here and leaves ebb (relayed to other hosts) with the keys of its From: domain in dkim.key_dir, one signature per key (Ed25519 and RSA both, when both exist). A domain without a key leaves unsigned; ebb dkim list and ebb doctor show which. Mail that came from outside (port 25, fetched) is never signed, nor are its forwards and Sieve redirects."`
 	KeyDir  string   `toml:"key_dir" default:"" doc:"Where the private keys are kept, as <key_dir>/<domain>/<selector>.pem (mode 0600, owned by server.user; ebb dkim keygen writes them). Empty: dkim under server.data_dir."`
 	Headers []string `toml:"headers" default:"From,From,Reply-To,To,Cc,Subject,Date,Message-ID,In-Reply-To,References,MIME-Version,Content-Type,Content-Transfer-Encoding,Content-Disposition" doc:"The header fields each signature covers (h=), in order. From is listed twice so that a From: added on the way breaks the signature (oversigning, RFC 6376 8.15). Must contain From."`
 }

@@ -18,6 +18,11 @@ import (
 // DKIM-Signature header lines (CRLF) to write in front of the message. nil
 // means nothing is signed (dkim.sign = false).
 //
+// Only mail that starts here is signed: one that came from outside
+// (queue.Envelope.External: port 25, fetched), and its forwards and Sieve
+// redirects, leaves with the signatures it came with, so that a forged
+// From: of a hosted domain is not vouched for by our key.
+//
 // What is signed is what the relay sends: the prefix, then the data. A
 // From: domain without a key gives "" (unsigned); a key that cannot be
 // read is our trouble, a temporary error, so that the message waits for
@@ -28,6 +33,12 @@ func (d *daemon) dkimSign() func(ctx context.Context, m *queue.Message) (header 
 	}
 	s := &msgauth.Signer{KeyDir: d.cfg.DKIMKeyDir(), Headers: d.cfg.DKIM.Headers}
 	return func(ctx context.Context, m *queue.Message) (string, error) {
+		if m.Envelope.External {
+			// Mail from outside is not ours to vouch for, whatever its
+			// From: says (queue.Envelope.External): it leaves with the
+			// signatures it came with.
+			return "", nil
+		}
 		f, err := m.OpenData()
 		if err != nil {
 			return "", diag.PathError("ebb serve", "open", "open the message to sign", m.File, err, d.cfg.Setting("queue.spool"))

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/ebbmail/ebb/internal/queue"
+	"github.com/ebbmail/ebb/internal/sievefilter"
 )
 
 // Sieve's outbox into the daemon's queue. It lives here, not in
@@ -26,5 +27,26 @@ func (o sieveOutbox) Send(ctx context.Context, sender string, rcpts []string, da
 	if o.Sender != nil {
 		sender = o.Sender(ctx, sender, rcpts)
 	}
-	return o.Q.Receive(ctx, &queue.Envelope{From: sender, Recipients: rcpts, Proto: "local"}, data, queue.ReceiveOptions{})
+	env := &queue.Envelope{From: sender, Recipients: rcpts, Proto: "local"}
+	// A redirect of mail from outside is still mail from outside: the
+	// relay does not sign it (queue.Envelope.External). A vacation
+	// response is ours.
+	env.External = sievefilter.Resent(ctx) && deliveringExternal(ctx)
+	return o.Q.Receive(ctx, env, data, queue.ReceiveOptions{})
+}
+
+type externalKey struct{}
+
+// withExternal marks ctx as the delivery of m when m came from outside
+// (queue.Envelope.External), for what Sieve resends of it.
+func withExternal(ctx context.Context, m *queue.Message) context.Context {
+	if !m.Envelope.External {
+		return ctx
+	}
+	return context.WithValue(ctx, externalKey{}, true)
+}
+
+func deliveringExternal(ctx context.Context) bool {
+	v, _ := ctx.Value(externalKey{}).(bool)
+	return v
 }

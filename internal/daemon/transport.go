@@ -66,7 +66,7 @@ func (d *daemon) transports() queue.Transports {
 				return diag.PathError("ebb serve", "open", "open the message", m.File, err, d.cfg.Setting("queue.spool"))
 			}
 			defer data.Close()
-			rep, err := a.DeliverFrom(ctx, data, m.File, deliver.Envelope{
+			rep, err := a.DeliverFrom(withExternal(ctx, m), data, m.File, deliver.Envelope{
 				Sender: m.From(), Recipient: r.Address, Prefix: []byte(m.Prefix()), Done: deliveredInMessage(m, r),
 				Folder: m.Envelope.Folder, StripAuthResults: authservID, RenameVerdicts: true,
 			})

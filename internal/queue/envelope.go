@@ -67,6 +67,14 @@ type Envelope struct {
 	// the mailbox's Sieve script decides: a check after DATA sets it (DMARC
 	// p=quarantine: auth.quarantine_folder).
 	Folder string `json:"folder,omitempty"`
+	// External: the message came from outside this system (SMTP on port
+	// 25, fetched from another server), whatever its From: says. The
+	// relay never signs it with a hosted domain's DKIM key: a forged
+	// From: of a hosted domain, forwarded to another server (an alias, a
+	// Sieve redirect), would pass DKIM and DMARC there with our
+	// signature. Receive sets it by ReceiveOptions.Via; copies made from
+	// the message (forwards, redirects) keep it.
+	External bool `json:"external,omitempty"`
 
 	// DSN parameters as the client gave them (RFC 3461 §4: MAIL RET and
 	// ENVID, RCPT NOTIFY and ORCPT) and REQUIRETLS (RFC 8689 §4.1): the

@@ -145,6 +145,9 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader, opt 
 		HiddenFrom: hidden,
 	}
 	m.Envelope.Recipients = append([]string(nil), env.Recipients...)
+	if opt.Via == ViaInbound || opt.Via == ViaFetch {
+		m.Envelope.External = true // a copy of it keeps the caller's (forward)
+	}
 	if opt.PrefixFor != nil {
 		m.Envelope.Prefix = opt.PrefixFor(id)
 	}

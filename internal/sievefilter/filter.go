@@ -360,7 +360,7 @@ func (f *Filter) redirect(ctx context.Context, mb *resolve.Mailbox, msg *deliver
 		return f.diagErr("open", "read the message to redirect it", msg.Path, err, "")
 	}
 	defer r.Close()
-	id, err := f.Outbox.Send(ctx, sender, []string{addr}, r)
+	id, err := f.Outbox.Send(Resending(ctx), sender, []string{addr}, r)
 	if err != nil {
 		// Not sent means not done: fail the delivery temporarily so that
 		// the redirect is tried again rather than lost.

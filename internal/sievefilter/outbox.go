@@ -24,6 +24,23 @@ type Outbox interface {
 	Send(ctx context.Context, sender string, recipients []string, data io.Reader) (id string, err error)
 }
 
+type resentKey struct{}
+
+// Resent reports whether the message an Outbox is given (Send's ctx) is a
+// redirect: the received message itself, sent on, not one the script
+// wrote (a vacation response). The daemon's outbox keeps a redirect of
+// mail from outside marked as such (queue.Envelope.External: not signed
+// with a hosted domain's key).
+func Resent(ctx context.Context) bool {
+	v, _ := ctx.Value(resentKey{}).(bool)
+	return v
+}
+
+// Resending is ctx for the Send of a redirect (Resent).
+func Resending(ctx context.Context) context.Context {
+	return context.WithValue(ctx, resentKey{}, true)
+}
+
 // PickupOutbox hands messages to the daemon through the pickup directory.
 type PickupOutbox struct{ Drop *pickup.Drop }
 

@@ -346,3 +346,26 @@ if spamtest :value "ge" :comparator "i;ascii-numeric" "5" { discard; }
 		t.Errorf("a missing message: %v", err)
 	}
 }
+
+// resentOutbox records, for each message, whether the Filter marked it a
+// redirect (Resent): the received message sent on, not one the script wrote.
+type resentOutbox struct{ resent []bool }
+
+func (o *resentOutbox) Send(ctx context.Context, _ string, _ []string, data io.Reader) (string, error) {
+	io.Copy(io.Discard, data)
+	o.resent = append(o.resent, Resent(ctx))
+	return "id", nil
+}
+
+func TestRedirectIsMarkedResentVacationIsNot(t *testing.T) {
+	f, mb, _, _ := newTestFilter(t, `require ["copy", "vacation"];
+redirect :copy "archive@example.net";
+vacation "Away.";
+`)
+	out := &resentOutbox{}
+	f.Outbox = out
+	decide(t, f, mb, testMsg, "alice@example.org")
+	if !slices.Equal(out.resent, []bool{true, false}) {
+		t.Errorf("resent marks %v, want the redirect marked and the vacation response not", out.resent)
+	}
+}
