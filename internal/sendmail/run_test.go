@@ -112,7 +112,7 @@ func (brokenPipe) Write([]byte) (int, error) { return 0, syscall.EPIPE }
 // socket; -bs on a broken pipe is 74 with nothing printed.
 func TestRunModes(t *testing.T) {
 	cfg := testConfig(t)
-	run := func(args []string, in string) (error, string) {
+	run := func(args []string, in string) (string, error) {
 		t.Helper()
 		o, err := Parse("sendmail", args)
 		if err != nil {
@@ -120,16 +120,16 @@ func TestRunModes(t *testing.T) {
 		}
 		var errOut bytes.Buffer
 		err = Run(context.Background(), cfg, o, strings.NewReader(in), io.Discard, &errOut, time.Now)
-		return err, errOut.String()
+		return errOut.String(), err
 	}
 	// No daemon yet; the pickup directory it made is there.
 	if err := os.MkdirAll(cfg.PickupDir(), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err, said := run([]string{"-v", "bob@example.org"}, "Subject: x\n\nhi\n"); err != nil || !strings.Contains(said, "sendmail: left for the daemon in "+cfg.PickupDir()) {
+	if said, err := run([]string{"-v", "bob@example.org"}, "Subject: x\n\nhi\n"); err != nil || !strings.Contains(said, "sendmail: left for the daemon in "+cfg.PickupDir()) {
 		t.Errorf("without a daemon: %v, %q", err, said)
 	}
-	err, _ := run([]string{"-q"}, "")
+	_, err := run([]string{"-q"}, "")
 	if d, ok := diag.As(err); !ok || d.ExitCode() != diag.ExTempFail || !strings.Contains(d.Sentence(), "flush") {
 		t.Errorf("-q without a daemon: %v", err)
 	}
@@ -138,7 +138,7 @@ func TestRunModes(t *testing.T) {
 		t.Errorf("-bs on a broken pipe: %v", err)
 	}
 	subs := daemon(t, cfg, 0)
-	if err, said := run([]string{"-v", "-f", "alice@example.test", "bob@example.org"}, "Subject: x\n\nhi\n"); err != nil || said != "sendmail: queued as Q1\n" {
+	if said, err := run([]string{"-v", "-f", "alice@example.test", "bob@example.org"}, "Subject: x\n\nhi\n"); err != nil || said != "sendmail: queued as Q1\n" {
 		t.Errorf("with the daemon: %v, %q", err, said)
 	}
 	// The daemon takes both: the one left waiting too (at its scan).
@@ -154,7 +154,7 @@ func TestRunModes(t *testing.T) {
 		t.Errorf("senders %v", froms)
 	}
 	// A message sendmail cannot take keeps its own code.
-	err, _ = run([]string{"-t"}, "Subject: no recipients\n\nhi\n")
+	_, err = run([]string{"-t"}, "Subject: no recipients\n\nhi\n")
 	var ec interface{ ExitCode() int }
 	if !errors.As(err, &ec) || ec.ExitCode() == diag.ExTempFail {
 		t.Errorf("-t without recipients: %v", err)
