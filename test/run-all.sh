@@ -114,6 +114,10 @@ trap 'rm -rf "$bindir"' EXIT
 go build -o "$bindir/ebb" ./cmd/ebb
 go build -o "$bindir/ebb-deliver" ./cmd/ebb-deliver
 go build -o "$bindir/resolvertrap" ./test/resolvertrap
+go build -o "$bindir/testreport" ./test/testreport
+# The accounts the tests run programs as exist before the check's stamp:
+# made during the tests, /etc/passwd would change.
+go run ./test/harness/mkusers
 export EBB_BIN="$bindir/ebb" EBB_DELIVER_BIN="$bindir/ebb-deliver"
 
 # What the tests must leave as they found it: everything but the temp dirs,
@@ -151,8 +155,13 @@ touch "$stamp"
 
 echo "== go test (unit and integration)$([ "$netns" = yes ] && echo ", in a network namespace with only loopback")"
 began=$SECONDS
+# The integration packages under test/ spend their time waiting on daemons
+# and the clock, not on a CPU: more of them at once than the CPUs (go test's
+# default -p) keeps the machine busy. The log shows each package's result,
+# every failed test's output, then the slowest tests and packages.
+parallel=${EBB_TEST_PACKAGES:-4}
 run_tests() {
-	go test -count=1 -timeout 20m ./... 2>&1 | tee "$bindir/test.log"
+	go test -count=1 -timeout 20m -p "$parallel" -json ./... 2>&1 | tee "$bindir/test.json" | "$bindir/testreport" | tee "$bindir/test.log"
 	return "${PIPESTATUS[0]}"
 }
 status=0
@@ -161,7 +170,7 @@ if [ "$netns" = yes ]; then
 	# mount namespace holds the resolv.conf naming it. GOPROXY=off: the
 	# modules were downloaded above.
 	export -f run_tests
-	export bindir
+	export bindir parallel
 	GOPROXY=off unshare --net --mount --propagation private -- bash -c '
 		set -euo pipefail
 		ip link set lo up

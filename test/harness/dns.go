@@ -14,13 +14,9 @@ import (
 	"github.com/ebbmail/ebb/internal/dnstest"
 )
 
-// emptyDNSAddr is where EmptyDNSServer listens: port 53, so that a
-// resolv.conf (which names no port) can name it too, on a loopback address
-// no system resolver uses.
-const emptyDNSAddr = "127.0.53.1:53"
-
 var emptyDNS = struct {
 	once sync.Once
+	addr string
 	err  error
 }{}
 
@@ -28,13 +24,35 @@ var emptyDNS = struct {
 // knows no name: every query is answered at once with "no such name", as
 // the public DNS answers for the reserved names the tests use (.test,
 // .example, localhost: RFC 2606, RFC 6761). It returns its address.
+//
+// It listens on port 53, so that a resolv.conf (which names no port) can
+// name it too, on a loopback address of this process's own: the test
+// packages run in parallel (and other people's tests on the same machine),
+// and each has its server. The address is 127.53.X.Y from the pid, the
+// next one when that is taken; no system resolver listens in 127.53/16.
 func EmptyDNSServer(t testing.TB) string {
 	t.Helper()
-	emptyDNS.once.Do(func() { _, emptyDNS.err = dnstest.StartOn(emptyDNSAddr) })
+	emptyDNS.once.Do(func() { emptyDNS.addr, emptyDNS.err = startEmptyDNS(os.Getpid()) })
 	if emptyDNS.err != nil {
-		t.Fatalf("the empty test DNS server on %s: %v", emptyDNSAddr, emptyDNS.err)
+		t.Fatalf("the empty test DNS server: %v", emptyDNS.err)
 	}
-	return emptyDNSAddr
+	return emptyDNS.addr
+}
+
+// startEmptyDNS starts the empty server on port 53 of the first free
+// address 127.53.X.Y from the one seed picks.
+func startEmptyDNS(seed int) (string, error) {
+	var last error
+	for i := range 64 {
+		n := (seed + i*7919) % (254 * 256)
+		addr := fmt.Sprintf("127.53.%d.%d:53", n/254, n%254+1)
+		if _, err := dnstest.StartOn(addr); err != nil {
+			last = err
+			continue
+		}
+		return addr, nil
+	}
+	return "", fmt.Errorf("no free address in 127.53/16 for port 53: %v", last)
 }
 
 // EmptyDNS gives conf, when it has no [dns] section, one naming

@@ -99,39 +99,87 @@ func Unprivileged(t testing.TB) User {
 // when missing.
 func EnsureUser(t testing.TB, name string) User {
 	t.Helper()
-	return ensureUser(t, name, "--system", "--user-group")
+	return ensureUser(t, name, false)
 }
 
 // EnsureLoginUser returns the login account name (uid ≥ 1000, as a person
 // has), creating it when missing.
 func EnsureLoginUser(t testing.TB, name string) User {
 	t.Helper()
-	return ensureUser(t, name)
+	return ensureUser(t, name, true)
 }
 
-// ensureUser creates users one at a time: tests run in parallel, and two
-// useradds at once can fail on the lock of /etc/passwd.
-func ensureUser(t testing.TB, name string, kind ...string) User {
+// TestUsers are the accounts the tests create and run programs as.
+// test/run-all.sh creates them before the tests (go run
+// ./test/harness/mkusers): its check that the tests changed nothing outside
+// their temp dirs would otherwise see /etc/passwd change on a fresh
+// machine, as CI is. A test that needs another account adds it here.
+var TestUsers = []struct {
+	Name  string
+	Login bool // a person's account (uid ≥ 1000), not a system user
+}{
+	{TestUser, false}, {"ebbvmail", false}, {"ebbremote", false}, {"ebbother", false}, {"ebbnewbie", true},
+}
+
+// CreateTestUsers creates those of TestUsers that are missing.
+func CreateTestUsers() error {
+	for _, u := range TestUsers {
+		if err := createUser(u.Name, u.Login); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func ensureUser(t testing.TB, name string, login bool) User {
 	t.Helper()
-	userMu.Lock()
-	defer userMu.Unlock()
+	listed := false
+	for _, u := range TestUsers {
+		listed = listed || (u.Name == name && u.Login == login)
+	}
+	// In a throwaway root (the package test) anything goes: it vanishes.
+	if !listed && os.Getenv(throwawayEnv) == "" {
+		t.Fatalf("user %s is not in harness.TestUsers (login %v): add it there, so that test/run-all.sh creates it before the tests", name, login)
+	}
+	if err := createUser(name, login); err != nil {
+		t.Fatal(err)
+	}
 	u, err := user.Lookup(name)
 	if err != nil {
-		if os.Geteuid() != 0 {
-			t.Fatalf("user %s does not exist and only root can create it: run the tests as root (the test command does)", name)
-		}
-		args := append(kind, "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name)
-		out, err := exec.Command("useradd", args...).CombinedOutput()
-		if err != nil && !strings.Contains(string(out), "already exists") {
-			t.Fatalf("useradd %s: %v: %s", name, err, out)
-		}
-		if u, err = user.Lookup(name); err != nil {
-			t.Fatal(err)
-		}
+		t.Fatal(err)
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	return User{Name: name, UID: uid, GID: gid}
+}
+
+// createUser creates the user name when missing, one at a time in this
+// process (tests run in parallel), and tries again while another process
+// (another test package) holds the lock of /etc/passwd.
+func createUser(name string, login bool) error {
+	userMu.Lock()
+	defer userMu.Unlock()
+	if _, err := user.Lookup(name); err == nil {
+		return nil
+	}
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("user %s does not exist and only root can create it: run the tests as root (the test command does)", name)
+	}
+	args := []string{"--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name}
+	if !login {
+		args = append([]string{"--system", "--user-group"}, args...)
+	}
+	for try := 0; ; try++ {
+		out, err := exec.Command("useradd", args...).CombinedOutput()
+		switch {
+		case err == nil, strings.Contains(string(out), "already exists"):
+			return nil
+		case strings.Contains(string(out), "lock") && try < 100:
+			time.Sleep(100 * time.Millisecond) // another useradd holds /etc/passwd's lock
+		default:
+			return fmt.Errorf("useradd %s: %v: %s", name, err, out)
+		}
+	}
 }
 
 // RequireRoot fails the test unless it runs as root.
@@ -201,19 +249,34 @@ func freePortErr() (int, error) {
 			return 0, err
 		}
 		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if !givenPorts.m[port] {
-			givenPorts.m[port] = true
-			return port, nil
+		if givenPorts.m[port] {
+			l.Close()
+			continue
 		}
+		// The test packages run in parallel, each its own process (and
+		// other people's tests may run on this machine): a port is
+		// claimed across processes by an abstract unix socket named for
+		// it, held until this process ends (the kernel drops it then,
+		// whatever ends the process). Taken before the port is let go,
+		// so no other test process can be handed it in between.
+		claim, err := net.ListenUnix("unix", &net.UnixAddr{Name: fmt.Sprintf("@ebb-test-port-%d", port), Net: "unix"})
+		l.Close()
+		if err != nil {
+			continue // another test process has it
+		}
+		givenPorts.m[port] = true
+		givenPorts.claims = append(givenPorts.claims, claim)
+		return port, nil
 	}
 	return 0, errors.New("FreePort: no port not handed out before after 100 tries")
 }
 
-// givenPorts are the ports FreePort has handed out in this process.
+// givenPorts are the ports FreePort has handed out in this process, and
+// their claims.
 var givenPorts = struct {
-	mu sync.Mutex
-	m  map[int]bool
+	mu     sync.Mutex
+	m      map[int]bool
+	claims []*net.UnixListener
 }{m: map[int]bool{}}
 
 // WaitTCP waits until addr accepts a connection and, when greeting is not
