@@ -6,6 +6,10 @@
 #
 #   sudo test/run-all.sh [--host-network] [--throwaway-root]
 #
+# The log shows each package's result and every failed test's output, then
+# the slowest tests and packages and the time taken with the load average.
+# EBB_TEST_PACKAGES=N runs N test packages at once (default 4).
+#
 # The tests are hermetic, and this command checks it:
 # - They run in a network namespace with only loopback up (unshare -n), where
 #   /etc/resolv.conf names a trap (test/resolvertrap) that refuses every
@@ -93,20 +97,13 @@ if [ ${#apart[@]} -gt 0 ]; then
 		{ apt-get update -q && apt-get -o DPkg::Lock::Timeout=600 install --download-only -y -q --no-install-recommends "${apart[@]}" >/dev/null; }
 fi
 
-echo "== go mod download, tidy, gofmt, go vet, staticcheck"
+echo "== go mod download, tidy, gofmt"
 go mod download
 # go.mod and go.sum are as go mod tidy leaves them (direct dependencies not
 # marked indirect, no stale sums), and every file is gofmt'ed.
 go mod tidy -diff || { echo "test/run-all.sh: go.mod/go.sum are not tidy: run go mod tidy" >&2; exit 1; }
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then echo "test/run-all.sh: not gofmt'ed: $unformatted" >&2; exit 1; fi
-go vet ./...
-# staticcheck at a pinned version (go run fetches it once into the module
-# cache; go.mod stays ebb's own): clean, or the run fails. A finding is
-# fixed at its cause; a //lint:ignore says why the rule does not apply.
-staticcheck=honnef.co/go/tools/cmd/staticcheck@v0.8.2
-echo "== $staticcheck"
-go run "$staticcheck" ./...
 
 bindir=$(mktemp -d /var/tmp/ebb-test-bin.XXXXXX)
 chmod 755 "$bindir"
@@ -120,12 +117,22 @@ go build -o "$bindir/testreport" ./test/testreport
 go run ./test/harness/mkusers
 export EBB_BIN="$bindir/ebb" EBB_DELIVER_BIN="$bindir/ebb-deliver"
 
+# go vet and staticcheck at a pinned version (go run fetches it once into
+# the module cache; go.mod stays ebb's own) run beside the tests: they want
+# a CPU, the tests mostly wait on daemons. A finding fails the run after the
+# tests, so it hides none of their results. A finding is fixed at its
+# cause; a //lint:ignore says why the rule does not apply.
+staticcheck=honnef.co/go/tools/cmd/staticcheck@v0.8.2
+go run "$staticcheck" -version >/dev/null # fetched now, with the network
+(go vet ./... && go run "$staticcheck" ./...) >"$bindir/lint.log" 2>&1 &
+lint_pid=$!
+
 # What the tests must leave as they found it: everything but the temp dirs,
 # Go's caches (any build writes them), and what the machine changes on its
 # own schedule while they run (logs, caches, apt's lists, systemd's timers).
 watched=(/etc /usr /var /opt /srv /home /root /boot "$PWD")
 ignored=(/tmp /var/tmp "${TMPDIR:-/tmp}" "$PWD/.git" "$(go env GOCACHE)" "$(go env GOMODCACHE)"
-	"$(dirname "$(go env GOENV)")/telemetry" /var/log /var/cache /var/backups /var/lib/apt/lists
+	"$(dirname "$(go env GOENV)")/telemetry" "${XDG_CACHE_HOME:-$HOME/.cache}/staticcheck" /var/log /var/cache /var/backups /var/lib/apt/lists
 	/var/lib/apt/periodic /var/lib/systemd/timers /var/lib/dhcp)
 changed_since() { # stamp: every watched path whose inode changed after it
 	local prune=() p
@@ -190,6 +197,13 @@ else
 	run_tests || status=$?
 fi
 echo "== the tests took $((SECONDS - began)) s (load average $(loadavg))"
+if wait "$lint_pid"; then
+	echo "== go vet, $staticcheck: clean"
+else
+	echo "test/run-all.sh: go vet or $staticcheck found:" >&2
+	cat "$bindir/lint.log" >&2
+	status=1
+fi
 
 # The checks: nothing asked of the host's resolver, nothing changed outside
 # the temp dirs.

@@ -134,11 +134,32 @@ func newMountNamespace(t *testing.T) *mountNamespace {
 	t.Helper()
 	harness.RequireRoot(t)
 	dir := t.TempDir()
-	for _, d := range []string{"upper", "work"} {
+	// The filesystems mounted below /var (a separate /var/tmp, where
+	// test/run-all.sh puts EBB_BIN; /var/lib/docker …) would be hidden by
+	// the overlay: each is moved aside before it and back on top after,
+	// so the namespace sees them as the host does. The stash (in dir) must
+	// be outside /var: its path must still resolve once the overlay is on.
+	if strings.HasPrefix(dir, "/var/") {
+		t.Fatalf("the test's temp dir %s is below /var, which the overlay covers: set TMPDIR elsewhere", dir)
+	}
+	for _, d := range []string{"upper", "work", "stash"} {
 		os.Mkdir(filepath.Join(dir, d), 0o755)
 	}
-	holder := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
-		fmt.Sprintf("mount -t overlay overlay -o lowerdir=/var,upperdir=%s/upper,workdir=%s/work /var && echo ready && exec sleep 3600", dir, dir))
+	script := `set -e
+subs=
+for m in $(findmnt -rn -o TARGET | grep '^/var/' | LC_ALL=C sort -u); do
+	inner=
+	for s in $subs; do case "$m" in "$s"/*) inner=1 ;; esac; done
+	[ -n "$inner" ] || subs="$subs $m"
+done
+i=0
+for s in $subs; do mkdir "$1/stash/$i"; mount --rbind "$s" "$1/stash/$i"; i=$((i+1)); done
+mount -t overlay overlay -o "lowerdir=/var,upperdir=$1/upper,workdir=$1/work" /var
+i=0
+for s in $subs; do mount --move "$1/stash/$i" "$s"; i=$((i+1)); done
+echo ready
+exec sleep 3600`
+	holder := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", dir)
 	out, err := holder.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -271,6 +271,27 @@ func freePortErr() (int, error) {
 	return 0, errors.New("FreePort: no port not handed out before after 100 tries")
 }
 
+// ClaimFixedPort waits until no other test process (in this network
+// namespace) holds the fixed port, and holds it until t ends: for a test
+// that must listen on a documented port (the README's 127.0.0.1:2525), so
+// that two runs of it at once (parallel packages, other people's runs on
+// the same machine) take turns instead of failing.
+func ClaimFixedPort(t testing.TB, port int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		claim, err := net.ListenUnix("unix", &net.UnixAddr{Name: fmt.Sprintf("@ebb-test-port-%d", port), Net: "unix"})
+		if err == nil {
+			t.Cleanup(func() { claim.Close() })
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("port %d: another test process has held it for 10 minutes", port)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // givenPorts are the ports FreePort has handed out in this process, and
 // their claims.
 var givenPorts = struct {

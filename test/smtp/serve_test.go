@@ -243,13 +243,17 @@ func TestServeSignals(t *testing.T) {
 // ordinary user on the README's port, and as root on another one
 // (--demo-listen, for a machine where 2525 is taken).
 func TestServeDemo(t *testing.T) {
-	// Not t.Parallel: it listens on the README's fixed port 127.0.0.1:2525: alone.
+	// It listens on the README's fixed port 127.0.0.1:2525, claimed
+	// across test processes: another run of it waits its turn.
+	t.Parallel()
 	for _, asRoot := range []bool{false, true} {
 		t.Run(fmt.Sprintf("root=%v", asRoot), func(t *testing.T) {
 			dir := harness.Dir(t)
 			addr := "127.0.0.1:2525"
 			args := []string{"serve", "--demo"}
-			if asRoot {
+			if !asRoot {
+				harness.ClaimFixedPort(t, 2525)
+			} else {
 				addr = fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
 				args = append(args, "--demo-listen", addr)
 			}
