@@ -357,7 +357,9 @@ func TestFetchCAFileTheDaemonCannotRead(t *testing.T) {
 	// literally: a CA certificate is public, so it is made readable. Then
 	// doctor passes, ebb fetch test works, the daemon fetches, and
 	// nothing else changed.
-	doctor := fetchDoctor(t, e)
+	// (Followed by its CA line: the account's own status, failing since
+	// ebb serve started, is a finding too until its next attempt.)
+	doctor := fetchDoctor(t, e, "the CA file")
 	out, ok := doctor()
 	for _, words := range []string{ca, "permission denied", "root:root 0600", e.User.Name, "holds certificates only, which are public", "run: chmod a+r " + ca} {
 		if ok || !strings.Contains(out, words) {
@@ -378,6 +380,9 @@ func TestFetchCAFileTheDaemonCannotRead(t *testing.T) {
 	e.Remote.Put(t, "alice", "INBOX", harness.RemoteMsgs(3, 1, "ca fixed", 1000)...)
 	e.WaitCount("alice", 3, 30*time.Second)
 	fetchWait(t, 30*time.Second, "the account ok again", func() bool { return strings.Contains(e.listLine("lab"), " ok (") })
+	if out, ok := fetchDoctor(t, e, "")(); !ok {
+		t.Fatalf("ebb doctor after the fix, the account fetching again:\n%s", out)
+	}
 
 	// A PEM file that holds a key is a secret: its fix widens nothing.
 	keyed := filepath.Join(dir, "lab-key-and-cert.pem")
@@ -392,13 +397,14 @@ func TestFetchCAFileTheDaemonCannotRead(t *testing.T) {
 }
 
 // fetchDoctor is ebb doctor as root (probing as the mail user): its fetch
-// lines that fail or warn, and whether there are none.
-func fetchDoctor(t *testing.T, e *fetchEnv) func() (string, bool) {
+// lines that fail or warn (those that say about, when not ""), and
+// whether there are none.
+func fetchDoctor(t *testing.T, e *fetchEnv, about string) func() (string, bool) {
 	return func() (string, bool) {
 		r := harness.Run(t, exec.Command(harness.Ebb(t), "doctor", "-c", e.Conf), nil)
 		var lines []string
 		for _, l := range strings.Split(r.Stdout, "\n") {
-			if strings.HasPrefix(l, "FAIL  fetch ") || strings.HasPrefix(l, "WARN  fetch ") {
+			if (strings.HasPrefix(l, "FAIL  fetch ") || strings.HasPrefix(l, "WARN  fetch ")) && strings.Contains(l, about) {
 				lines = append(lines, l)
 			}
 		}
