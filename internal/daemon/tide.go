@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ebbmail/ebb/internal/explain"
 	"github.com/ebbmail/ebb/internal/journal"
 	"github.com/ebbmail/ebb/internal/queue"
 	"github.com/ebbmail/ebb/internal/scan"
@@ -44,11 +45,17 @@ func (d *daemon) startTide() (stop func()) {
 		p.Explain = func(id string) ([]string, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			recs, _, err := src.Read(ctx, journal.Query{QueueID: id})
-			if err == nil {
-				recs, _, err = journal.Follow(ctx, src, recs, time.Time{})
+			// As ebb explain finds it (internal/explain): a queue id, or
+			// a ref of that shape, followed across hosts.
+			q, err := explain.Parse(id, 0, time.Now())
+			if err != nil {
+				return nil, err
 			}
-			return journal.Story(recs, time.Local), err
+			a, err := explain.Find(ctx, src, q)
+			if err != nil {
+				return nil, err
+			}
+			return journal.Story(a.Records, time.Local), nil
 		}
 	}
 	d.metrics.Page = p
