@@ -194,13 +194,16 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader, opt 
 	}
 	ok = true
 
+	// Told before it is scheduled: a delivery attempt (and its event)
+	// can start the moment it is, and the story must begin with
+	// "received" (ebb explain's first record was once "deferred").
+	q.observe(Event{Kind: EvReceived, QueueID: id, Message: m})
 	e := &entry{id: id, msg: m, hidx: -1, counts: m.counts()}
 	q.mu.Lock()
 	q.entries[id] = e
 	q.stats.received++
 	q.scheduleLocked(e, q.now())
 	q.mu.Unlock()
-	q.observe(Event{Kind: EvReceived, QueueID: id, Message: m})
 	q.log.Info("queued", "queue_id", id, "from", m.Envelope.From, "rcpts", len(m.Recipients),
 		"size", n, "client", env.ClientAddr, "session", env.SessionID)
 	return id, nil
