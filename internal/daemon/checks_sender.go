@@ -26,6 +26,15 @@ func (d *daemon) senders() *policy.Senders {
 	return &policy.Senders{Rule: policy.SenderRule(d.cfg.Submission.SenderPolicy), Directory: d.dir}
 }
 
+// mayWriteAs is the rule for a Sieve script's vacation :from
+// (sievefilter.Filter.MayWriteAs): what mailbox's user may write in From:
+// at submission. Trouble asking the directory refuses (the mailbox's own
+// address is used).
+func (d *daemon) mayWriteAs(ctx context.Context, mailbox, addr string) bool {
+	r, err := d.senders().MayWriteAs(ctx, mailbox, "From", addr)
+	return err == nil && r == nil
+}
+
 func (d *daemon) senderCheckers() []checker {
 	if policy.SenderRule(d.cfg.Submission.SenderPolicy) == policy.SenderAny {
 		return nil

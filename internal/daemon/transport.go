@@ -35,6 +35,7 @@ func (d *daemon) transports() queue.Transports {
 	}
 	agent := &deliver.Agent{Cfg: cfg, Resolver: dir, Component: "ebb serve", Namer: namer}
 	filter := sievefilter.New(cfg, d.log.With("component", "sieve"), sieveOutbox{Q: q, Sender: d.srsSender})
+	filter.MayWriteAs = d.mayWriteAs // checks_sender.go: a vacation :from by the rule From: is checked by
 	if d.cluster != nil {
 		filter.State = d.cluster.SieveState() // one vacation reply, one duplicate record, whichever host delivers
 	}

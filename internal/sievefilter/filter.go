@@ -15,6 +15,7 @@ import (
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/envaddr"
 	"github.com/ebbmail/ebb/internal/maildir"
+	"github.com/ebbmail/ebb/internal/mailhdr"
 	"github.com/ebbmail/ebb/internal/resolve"
 	"github.com/ebbmail/ebb/internal/sieve"
 )
@@ -42,8 +43,34 @@ type Filter struct {
 	// under server.data_dir (FileState), which a caller sharing state
 	// with other hosts replaces.
 	State State
+	// MayWriteAs says whether the user of mailbox may send as addr
+	// (ebb serve: submission.sender_policy, the rule From: is checked by
+	// at submission). A vacation :from it refuses is replaced by the
+	// mailbox's address: the response is signed as it leaves, and a
+	// script must not send text of its choosing in another user's name.
+	// Nil: only the mailbox's own address.
+	MayWriteAs func(ctx context.Context, mailbox, addr string) bool
 
 	cache *Cache
+}
+
+// vacationFrom is v.From when the mailbox may write as it: one address,
+// the mailbox's own or one MayWriteAs allows; else "" (the mailbox's own
+// address is used), and the log says why.
+func (f *Filter) vacationFrom(ctx context.Context, mb *resolve.Mailbox, from string) string {
+	if from == "" {
+		return ""
+	}
+	list, err := mailhdr.ParseAddressList(from)
+	if err == nil && len(list) == 1 && list[0].Group == "" && mb.Address != "" {
+		spec := list[0].Spec()
+		if strings.EqualFold(spec, mb.Address) || f.MayWriteAs != nil && f.MayWriteAs(ctx, mb.Address, spec) {
+			return from
+		}
+	}
+	f.Log.Warn("sieve: vacation :from is not an address of the mailbox (submission.sender_policy): the response is sent from the mailbox's own address",
+		"mailbox", mb.Address, "from", from)
+	return ""
 }
 
 // New returns a Filter for cfg.
@@ -386,6 +413,7 @@ func (f *Filter) vacation(ctx context.Context, mb *resolve.Mailbox, m sieve.Mess
 	if from == "" {
 		from = "MAILER-DAEMON@" + host
 	}
+	v.From = f.vacationFrom(ctx, mb, v.From)
 	reply := vacationReply(v, m.Header(), from, host, st.now)
 	if f.DryRun {
 		// Shown, not sent: nothing to claim.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -367,5 +368,38 @@ vacation "Away.";
 	decide(t, f, mb, testMsg, "alice@example.org")
 	if !slices.Equal(out.resent, []bool{true, false}) {
 		t.Errorf("resent marks %v, want the redirect marked and the vacation response not", out.resent)
+	}
+}
+
+// A vacation :from is the user writing as someone: only an address the
+// mailbox may send as (MayWriteAs: submission.sender_policy in ebb serve;
+// without it, the mailbox's own) goes in the response's From:, which is
+// signed as it leaves. Another one is replaced by the mailbox's address
+// and the log says so; a script cannot send text of its choosing in
+// another user's name to whoever writes to it.
+func TestVacationFromIsAnAddressOfTheMailbox(t *testing.T) {
+	for _, c := range []struct {
+		name, from string
+		may        func(ctx context.Context, mailbox, addr string) bool
+		want       string
+	}{
+		{"someone else", `"The CEO" <ceo@example.com>`, nil, "From: bob@example.com\r\n"},
+		{"the mailbox's own, another spelling", "Bob <BOB@example.com>", nil, "From: Bob <BOB@example.com>\r\n"},
+		{"an address the rule allows", "info@example.com", func(_ context.Context, mb, a string) bool {
+			return mb == "bob@example.com" && a == "info@example.com"
+		}, "From: info@example.com\r\n"},
+		{"an address the rule refuses", "ceo@example.com", func(context.Context, string, string) bool { return false }, "From: bob@example.com\r\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f, mb, out, logb := newTestFilter(t, "require \"vacation\";\nvacation :from "+strconv.Quote(c.from)+" \"Away.\";\n")
+			f.MayWriteAs = c.may
+			decide(t, f, mb, testMsg, "alice@example.org")
+			if len(out.sent) != 1 || !strings.Contains(out.sent[0], "\r\n"+c.want) && !strings.HasPrefix(strings.SplitN(out.sent[0], "\n", 2)[1], c.want) {
+				t.Fatalf("sent %q, want a response with %q", out.sent, c.want)
+			}
+			if refused := !strings.Contains(c.want, c.from); refused != strings.Contains(logb.String(), "vacation :from") {
+				t.Errorf("refused %v, but the log says:\n%s", refused, logb.String())
+			}
+		})
 	}
 }

@@ -1,6 +1,8 @@
 package msgauth
 
 import (
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -18,45 +20,22 @@ var dmarcFail = regexp.MustCompile(`(?i)^Authentication-Results: mx\.two\.exampl
 // alice submits to the same alias leaves signed and passes.
 func TestDKIMForgedHostedFromIsNotSignedOnItsWayOut(t *testing.T) {
 	t.Parallel()
-	dns := harness.StartDNS(t)
-	port := harness.CommonPort(t, "127.0.0.2", "127.0.0.3")
-	dns.MustAdd("one.example. 300 IN MX 10 mx.one.example.", "mx.one.example. 300 IN A 127.0.0.2",
-		"two.example. 300 IN MX 10 mx.two.example.", "mx.two.example. 300 IN A 127.0.0.3",
-		`one.example. 300 IN TXT "v=spf1 ip4:127.0.0.0/8 -all"`,
-		`_dmarc.one.example. 300 IN TXT "v=DMARC1; p=none"`)
-	one := harness.NewOutInstance(t, harness.OutOpts{Domain: "one.example", IP: "127.0.0.2", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"alice"}})
-	two := harness.NewOutInstance(t, harness.OutOpts{Domain: "two.example", IP: "127.0.0.3", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"bob"}})
-	dkimKeygen(t, dns, one.Conf, "one.example", "ed1", "ed25519")
+	one, two := forgeryInstances(t)
 	harness.EbbAs(t, one.Daemon, nil, "alias", "add", "-c", one.Conf, "fwd@one.example", "bob@two.example")
 
 	// The forgery, from a stranger on port 25.
-	c := harness.DialFrom(t, one.SMTP, "127.0.0.9")
-	c.C.SetDeadline(time.Now().Add(time.Minute))
-	for _, step := range []struct{ cmd, want string }{
-		{"EHLO stranger.example", "250"}, {"MAIL FROM:<x@elsewhere.example>", "250"},
-		{"RCPT TO:<fwd@one.example>", "250"}, {"DATA", "354"},
-		{"From: The CEO <ceo@one.example>\r\nTo: fwd@one.example\r\nSubject: forged\r\n\r\nPay the invoice.\r\n.", "250"},
-	} {
-		if r := c.Cmd(step.cmd); !strings.HasPrefix(r, step.want) {
-			t.Fatalf("%.40q: %q, want %s", step.cmd, r, step.want)
-		}
-	}
-	c.Cmd("QUIT")
+	sendForgery(t, one, "x@elsewhere.example", "fwd@one.example")
 	// Then alice's own, through the same alias.
 	one.Submit("alice@one.example", "fwd@one.example", "genuine")
 
 	got := two.WaitMail("bob", 2, 60*time.Second)
 	seen := 0
 	for _, m := range got {
-		// two.example's own verdict is the topmost field.
-		ar, _, _ := strings.Cut(headerField(m, "Authentication-Results"), "\n")
-		sig := headerField(m, "DKIM-Signature")
+		ar, sig := atTwo(m)
 		switch {
 		case strings.Contains(m, "Subject: forged"):
 			seen++
-			if strings.Contains(sig, "d=one.example") || !dmarcFail.MatchString(ar) {
-				t.Errorf("the forgery left signed by one.example, or passed DMARC at the next hop (%s):\n%.1500s", ar, m)
-			}
+			unsignedForgery(t, m, "the forgery")
 		case strings.Contains(m, "Subject: genuine"):
 			seen++
 			if !strings.Contains(sig, "d=one.example") || !strings.Contains(ar, "dmarc=pass header.from=one.example") {
@@ -69,5 +48,107 @@ func TestDKIMForgedHostedFromIsNotSignedOnItsWayOut(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("one's log:\n%s", harness.Tail(one.Log(), 30))
+	}
+}
+
+// The same through a user's Sieve script: a redirect of the forgery
+// leaves unsigned, and a vacation response cannot be written as another
+// user (:from "ceo@one.example" from alice's script): it comes from
+// alice, signed.
+func TestSieveCannotLendOurSignatureToAnotherAuthor(t *testing.T) {
+	t.Parallel()
+	one, two := forgeryInstances(t)
+	home := filepath.Join(one.Dir, "mail", "one.example", "alice")
+	os.MkdirAll(home, 0o755)
+	script := `require ["vacation", "copy"];
+redirect :copy "bob@two.example";
+vacation :days 1 :from "The CEO <ceo@one.example>" :subject "invoice" "Pay the invoice today.";
+`
+	if err := os.WriteFile(filepath.Join(home, ".dovecot.sieve"), []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(home, one.Daemon.UID, one.Daemon.GID)
+
+	// The forgery to alice from a stranger whose envelope is bob's: the
+	// redirect and the vacation response both go to bob.
+	sendForgery(t, one, "bob@two.example", "alice@one.example")
+
+	got := two.WaitMail("bob", 2, 60*time.Second)
+	seen := 0
+	for _, m := range got {
+		ar, sig := atTwo(m)
+		switch {
+		case strings.Contains(m, "Subject: forged"):
+			seen++
+			unsignedForgery(t, m, "the redirected forgery")
+		case strings.Contains(m, "Subject: invoice"):
+			seen++
+			if from := headerField(m, "From"); !strings.Contains(from, "alice@one.example") || strings.Contains(from, "ceo@") {
+				t.Errorf("the vacation response is written as %q, want alice's address:\n%.1500s", from, m)
+			}
+			if !strings.Contains(sig, "d=one.example") || !strings.Contains(ar, "dmarc=pass header.from=one.example") {
+				t.Errorf("alice's vacation response left unsigned, or failed DMARC (%s)", ar)
+			}
+		}
+	}
+	if seen != 2 {
+		t.Errorf("%d of the 2 messages (redirect, vacation response) reached bob", seen)
+	}
+	if !strings.Contains(one.Log(), "vacation :from is not an address of the mailbox") {
+		t.Errorf("one's log does not say the :from was replaced")
+	}
+	if t.Failed() {
+		t.Logf("one's log:\n%s", harness.Tail(one.Log(), 30))
+	}
+}
+
+// forgeryInstances are one.example (alice; an Ed25519 key published;
+// DMARC p=none, so a forgery from outside is accepted there) and
+// two.example (bob), each relaying to the other.
+func forgeryInstances(t *testing.T) (one, two *harness.OutInstance) {
+	t.Helper()
+	dns := harness.StartDNS(t)
+	port := harness.CommonPort(t, "127.0.0.2", "127.0.0.3")
+	dns.MustAdd("one.example. 300 IN MX 10 mx.one.example.", "mx.one.example. 300 IN A 127.0.0.2",
+		"two.example. 300 IN MX 10 mx.two.example.", "mx.two.example. 300 IN A 127.0.0.3",
+		`one.example. 300 IN TXT "v=spf1 ip4:127.0.0.0/8 -all"`,
+		`_dmarc.one.example. 300 IN TXT "v=DMARC1; p=none"`)
+	one = harness.NewOutInstance(t, harness.OutOpts{Domain: "one.example", IP: "127.0.0.2", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"alice"}})
+	two = harness.NewOutInstance(t, harness.OutOpts{Domain: "two.example", IP: "127.0.0.3", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"bob"}})
+	dkimKeygen(t, dns, one.Conf, "one.example", "ed1", "ed25519")
+	return one, two
+}
+
+// sendForgery sends, from a stranger on port 25 of one, a message written
+// as ceo@one.example with the subject "forged".
+func sendForgery(t *testing.T, one *harness.OutInstance, from, to string) {
+	t.Helper()
+	c := harness.DialFrom(t, one.SMTP, "127.0.0.9")
+	c.C.SetDeadline(time.Now().Add(time.Minute))
+	for _, step := range []struct{ cmd, want string }{
+		{"EHLO stranger.example", "250"}, {"MAIL FROM:<" + from + ">", "250"},
+		{"RCPT TO:<" + to + ">", "250"}, {"DATA", "354"},
+		{"From: The CEO <ceo@one.example>\r\nTo: " + to + "\r\nSubject: forged\r\n\r\nPay the invoice.\r\n.", "250"},
+	} {
+		if r := c.Cmd(step.cmd); !strings.HasPrefix(r, step.want) {
+			t.Fatalf("%.40q: %q, want %s", step.cmd, r, step.want)
+		}
+	}
+	c.Cmd("QUIT")
+}
+
+// atTwo is two.example's own Authentication-Results field of m (the
+// topmost) and its DKIM-Signature fields.
+func atTwo(m string) (ar, sig string) {
+	ar, _, _ = strings.Cut(headerField(m, "Authentication-Results"), "\n")
+	return ar, headerField(m, "DKIM-Signature")
+}
+
+// unsignedForgery checks that the forgery m reached two.example without
+// one.example's signature, and failed DMARC there.
+func unsignedForgery(t *testing.T, m, what string) {
+	t.Helper()
+	if ar, sig := atTwo(m); strings.Contains(sig, "d=one.example") || !dmarcFail.MatchString(ar) {
+		t.Errorf("%s left signed by one.example, or passed DMARC at the next hop (%s):\n%.1500s", what, ar, m)
 	}
 }
