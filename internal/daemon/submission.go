@@ -11,6 +11,7 @@ import (
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/mailuser"
+	"github.com/ebbmail/ebb/internal/pickup"
 	"github.com/ebbmail/ebb/internal/pickupd"
 	"github.com/ebbmail/ebb/internal/policy"
 	"github.com/ebbmail/ebb/internal/queue"
@@ -102,10 +103,15 @@ func (d *daemon) bindSubmission() int {
 		MaxSize:  int64(cfg.SMTP.MaxMessageSize),
 		Log:      d.log.With("component", "pickup"),
 	}
-	if err := s.pickup.Bind(); err != nil {
-		// Not fatal: mail from the network must keep flowing. ebb sendmail
-		// then says the same thing to its caller, and ebb doctor too.
-		de := diag.PathError("ebb serve", "listen", "open the pickup directory for ebb sendmail", cfg.PickupDir(), err, cfg.PickupDirSetting())
+	// Not fatal: mail from the network must keep flowing. ebb sendmail
+	// then says the same thing to its caller, and ebb doctor too.
+	de := pickup.SocketTooLong(pickup.SocketPath(cfg.PickupDir(), cfg.Sendmail.Socket), cfg.PickupDirSetting())
+	if de != nil {
+		de.Component = "ebb serve"
+	} else if err := s.pickup.Bind(); err != nil {
+		de = diag.PathError("ebb serve", "listen", "open the pickup directory for ebb sendmail", cfg.PickupDir(), err, cfg.PickupDirSetting())
+	}
+	if de != nil {
 		fmt.Fprintln(d.stderr, de.Sentence())
 		d.log.Error("local submission (ebb sendmail) is off", "diag", de)
 		s.pickup = nil

@@ -188,6 +188,10 @@ func checkPickup(ctx context.Context, env *Env) []Finding {
 		return []Finding{Failed(name, e)}
 	}
 	sock := pickup.SocketPath(dir, env.Cfg.Sendmail.Socket)
+	if e := pickup.SocketTooLong(sock, setting); e != nil {
+		e.Component = "ebb doctor"
+		return []Finding{Failed(name, e)}
+	}
 	msg := "owned by " + found.Owner + ", mode 3733"
 	if fi, err := os.Stat(sock); err == nil && fi.Mode()&os.ModeSocket != 0 {
 		msg += "; the daemon's socket is there"

@@ -47,3 +47,24 @@ func ParentFix(f *diag.Found, dir string, mail *diag.Identity, setting *diag.Set
 	}
 	return diag.Because(why, diag.Say(fmt.Sprintf("set %s to a directory whose parents every user may pass through, e.g. beside /var/spool", setting.Key)), diag.Restart(setting))
 }
+
+// MaxSocketPath is the longest path of a Unix socket Linux takes
+// (sun_path holds 108 bytes with the terminating NUL).
+const MaxSocketPath = 107
+
+// SocketTooLong is the error for a pickup socket whose path is longer
+// than a Unix socket takes (bind says only "invalid argument"); nil when
+// it fits. Without the socket ebb serve still picks up what sendmail
+// leaves in the directory only if it can listen, so this is a failure.
+func SocketTooLong(sock string, setting *diag.Setting) *diag.Error {
+	if len(sock) <= MaxSocketPath {
+		return nil
+	}
+	e := diag.New("listen", "make the socket for ebb sendmail", sock,
+		fmt.Errorf("the path is %d bytes, and a Unix socket's path takes at most %d", len(sock), MaxSocketPath))
+	e.Setting = setting
+	e.Class = diag.Temporary
+	e.SetFix(diag.Because("the socket is made in sendmail.pickup_dir unless sendmail.socket names another path",
+		diag.Say("set sendmail.pickup_dir (or sendmail.socket) to a path of at most "+fmt.Sprint(MaxSocketPath)+" bytes with the socket's name"), diag.Restart(setting)))
+	return e
+}
