@@ -268,12 +268,19 @@ func readDS(t testing.TB, key string) string {
 // and stops it when the test ends.
 func startDaemon(t testing.TB, dir, name string, argv ...string) {
 	t.Helper()
+	startLogged(t, dir, name, exec.Command(argv[0], argv[1:]...))
+}
+
+// startLogged starts cmd with its output in dir/name.log, and at the end
+// of the test kills it, waits for it, and shows the log's end if the test
+// failed.
+func startLogged(t testing.TB, dir, name string, cmd *exec.Cmd) {
+	t.Helper()
 	logPath := filepath.Join(dir, name+".log")
 	logf, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -224,6 +224,34 @@ func Chown(t testing.TB, path string, u User) {
 	}
 }
 
+// shared is one outside program for the whole test process (a package's
+// tests share it), started on first use in a temporary directory of its
+// own; a test that cannot have it fails, naming it.
+type shared[T any] struct {
+	what  string
+	start func() (T, error)
+}
+
+func newShared[T any](what, dirPrefix string, start func(dir string) (T, error)) *shared[T] {
+	return &shared[T]{what: what, start: sync.OnceValues(func() (T, error) {
+		dir, err := os.MkdirTemp("", dirPrefix)
+		if err != nil {
+			var zero T
+			return zero, err
+		}
+		return start(dir)
+	})}
+}
+
+func (s *shared[T]) get(t testing.TB) T {
+	t.Helper()
+	v, err := s.start()
+	if err != nil {
+		t.Fatalf("start %s: %v", s.what, err)
+	}
+	return v
+}
+
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()

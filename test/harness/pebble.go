@@ -58,28 +58,11 @@ func StartPebble(t testing.TB, dnsAddr string) *Pebble {
 	if err := os.WriteFile(confPath, conf, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	logf, err := os.Create(filepath.Join(dir, "pebble.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	cmd := exec.Command("pebble", "-config", confPath, "-dnsserver", dnsAddr)
 	// No random sleep before validating, no rejected nonces: the test
 	// waits on what ebb does, not on Pebble's chaos.
 	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); logf.Close(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-done
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "pebble.log"))
-			t.Logf("pebble log:\n%s", b)
-		}
-	})
+	startLogged(t, dir, "pebble", cmd) // dnssec.go
 	WaitTCP(t, listen, "", 20*time.Second)
 	WaitTCP(t, p.mgmt, "", 20*time.Second)
 	pool := x509.NewCertPool()

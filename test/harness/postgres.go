@@ -31,41 +31,29 @@ type Postgres struct {
 
 const pgVersionDir = "/usr/lib/postgresql/15/bin"
 
-var (
-	sharedPGOnce sync.Once
-	sharedPG     *Postgres
-	sharedPGErr  error
-)
-
 // SharedPostgres returns one server for the whole test process, started on
 // first use. A watcher process stops it and removes its directory when the
 // test process exits, so no TestMain is needed (test/ is shared by many).
 func SharedPostgres(t testing.TB) *Postgres {
 	t.Helper()
-	sharedPGOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "ebb-pg-")
-		if err != nil {
-			sharedPGErr = err
-			return
-		}
-		sharedPG, sharedPGErr = startPostgres(dir)
-		if sharedPGErr != nil {
-			return
-		}
-		// Stop and remove it once this process is gone, whatever ends it.
-		script := fmt.Sprintf(`while kill -0 %d 2>/dev/null; do sleep 0.5; done; runuser -u postgres -- %s/pg_ctl -D %s/data -m immediate -w stop >/dev/null 2>&1; rm -rf %s`,
-			os.Getpid(), pgVersionDir, dir, dir)
-		w := exec.Command("sh", "-c", script)
-		w.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-		if err := w.Start(); err == nil {
-			go w.Wait()
-		}
-	})
-	if sharedPGErr != nil {
-		t.Fatalf("start PostgreSQL: %v", sharedPGErr)
-	}
-	return sharedPG
+	return sharedPostgres.get(t)
 }
+
+var sharedPostgres = newShared("PostgreSQL", "ebb-pg-", func(dir string) (*Postgres, error) {
+	pg, err := startPostgres(dir)
+	if err != nil {
+		return nil, err
+	}
+	// Stop and remove it once this process is gone, whatever ends it.
+	script := fmt.Sprintf(`while kill -0 %d 2>/dev/null; do sleep 0.5; done; runuser -u postgres -- %s/pg_ctl -D %s/data -m immediate -w stop >/dev/null 2>&1; rm -rf %s`,
+		os.Getpid(), pgVersionDir, dir, dir)
+	w := exec.Command("sh", "-c", script)
+	w.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := w.Start(); err == nil {
+		go w.Wait()
+	}
+	return pg, nil
+})
 
 // StartPostgres starts a server of the test's own, stopped when it ends: for
 // tests that stop and start it.

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -56,35 +55,23 @@ type Spamd struct {
 	cmd  *exec.Cmd
 }
 
-var (
-	spamdOnce sync.Once
-	spamd     *Spamd
-	spamdErr  error
-)
-
 // SharedSpamd returns one spamd for the whole test process (local tests
 // only, -L: no DNS; no Bayes; no per-user config), started on first use.
 func SharedSpamd(t testing.TB) *Spamd {
 	t.Helper()
 	RequireRoot(t)
 	Install(t, "spamassassin", "spamd", "spamc")
-	spamdOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "ebb-spamd-")
-		if err != nil {
-			spamdErr = err
-			return
-		}
-		os.Chmod(dir, 0o755)
-		spamd, spamdErr = startSpamd(dir)
-		if spamdErr == nil {
-			watchAndKill(spamd.cmd.Process.Pid, dir)
-		}
-	})
-	if spamdErr != nil {
-		t.Fatalf("start spamd: %v", spamdErr)
-	}
-	return spamd
+	return sharedSpamd.get(t)
 }
+
+var sharedSpamd = newShared("spamd", "ebb-spamd-", func(dir string) (*Spamd, error) {
+	os.Chmod(dir, 0o755)
+	s, err := startSpamd(dir)
+	if err == nil {
+		watchAndKill(s.cmd.Process.Pid, dir)
+	}
+	return s, err
+})
 
 func startSpamd(dir string) (*Spamd, error) {
 	port := freePort()
@@ -374,12 +361,6 @@ type Rspamd struct {
 	Dir  string
 }
 
-var (
-	rspamdOnce sync.Once
-	rspamd     *Rspamd
-	rspamdErr  error
-)
-
 // RspamdSkipSender is the envelope sender for whom the shared rspamd's
 // settings skip every check.
 const RspamdSkipSender = "skip-checks@rspamd-skip.test"
@@ -395,19 +376,10 @@ func SharedRspamd(t testing.TB) *Rspamd {
 	t.Helper()
 	RequireRoot(t)
 	Install(t, "rspamd")
-	rspamdOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "ebb-rspamd-")
-		if err != nil {
-			rspamdErr = err
-			return
-		}
-		rspamd, rspamdErr = startRspamd(dir)
-	})
-	if rspamdErr != nil {
-		t.Fatalf("start rspamd: %v", rspamdErr)
-	}
-	return rspamd
+	return sharedRspamd.get(t)
 }
+
+var sharedRspamd = newShared("rspamd", "ebb-rspamd-", startRspamd)
 
 func startRspamd(dir string) (*Rspamd, error) {
 	r := &Rspamd{Addr: fmt.Sprintf("127.0.0.1:%d", freePort()), Dir: dir}
