@@ -43,13 +43,26 @@ func checkSpool(ctx context.Context, env *Env) []Finding {
 		}
 		return []Finding{Passed(name, spool, "does not exist yet; ebb serve creates it in "+parent)}
 	}
-	dir := spool
+	// The spool itself holds the lock and the control socket, made again
+	// at every start (ebb queue flush, hold … reach the daemon through
+	// it); the messages are in its queue directory.
+	dirs := []string{spool}
 	if _, err := os.Stat(filepath.Join(spool, queue.QueueDir)); err == nil {
-		dir = filepath.Join(spool, queue.QueueDir)
+		dirs = append(dirs, filepath.Join(spool, queue.QueueDir))
 	}
-	if e := env.Probe.Dir(ctx, dir, setting); e != nil {
-		return []Finding{Failed(name, e)}
+	reqs := make([]ProbeRequest, len(dirs))
+	for i, d := range dirs {
+		reqs[i] = ProbeRequest{Dir: d, Setting: setting}
 	}
+	for i, e := range env.Probe.Dirs(ctx, reqs) {
+		if e != nil {
+			if dirs[i] == spool {
+				e.Reason += " (ebb serve makes its lock and control socket here at each start)"
+			}
+			return []Finding{Failed(name, e)}
+		}
+	}
+	dir := dirs[len(dirs)-1]
 	return []Finding{Passed(name, dir, "writable and fsyncable by "+env.Probe.Who())}
 }
 

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ebbmail/ebb/internal/config"
@@ -137,6 +138,13 @@ func Control(ctx context.Context, cfg *config.Config, log *slog.Logger, op Op, i
 		if !errors.As(oerr, &d) || d.Op != "lock" || time.Now().After(deadline) {
 			if d != nil && d.Op == "lock" {
 				d.Reason += fmt.Sprintf("; its control socket %s did not answer: %v", filepath.Join(spool, ControlSocket), err)
+			}
+			if d != nil && d.Op == "lock" && strings.Contains(d.Reason, " serve") {
+				// The holder is the running daemon, not another instance
+				// to stop: it could not make its socket (its log says
+				// "no control socket" and why).
+				d.SetFix(diag.Because("the running ebb serve holds the spool but has no control socket (its log says why: \"no control socket\")",
+					diag.Restart(cfg.Setting("queue.spool"))).AndCheck(diag.DoctorHint("ebb queue", cfg.Setting("queue.spool"))))
 			}
 			return nil, oerr
 		}

@@ -76,6 +76,41 @@ func TestHintsFollowedFixTheQueueMatrix(t *testing.T) {
 		before.NotWorse(t, harness.Observe(t, f, e.Dir), e.User, f.Done)
 		e.WaitFor("the message in bob's Maildir", func() bool { return len(e.Delivered("bob")) == 1 })
 	})
+	t.Run("the spool closed by its owner, then a restart", func(t *testing.T) {
+		// chmod 0500 of the spool: mail still flows (queue/ is open), but
+		// a restarted daemon cannot make its control socket again, and
+		// ebb queue flush once said to stop "the other instance" (the
+		// daemon itself) and doctor said ok.
+		e := harness.NewQueueEnv(t, "")
+		e.Start()
+		os.Chmod(e.Spool, 0o500)
+		e.Stop()
+		e.Start() // the old socket file is still there: it cannot go
+		flush := func() (string, bool) {
+			r := e.Ebb("queue", "flush", "-c", e.Conf)
+			if r.Code == 0 {
+				return r.Stdout, true
+			}
+			// What an administrator reads: flush's words, and doctor's
+			// (flush's fix ends with "then check: ebb doctor").
+			d := e.Ebb("doctor", "-c", e.Conf)
+			var lines []string
+			for _, l := range strings.Split(d.Stdout, "\n") {
+				if strings.HasPrefix(l, "FAIL  queue.spool") {
+					lines = append(lines, l)
+				}
+			}
+			return strings.Join(append(lines, r.Stderr), "\n"), false
+		}
+		out, ok := flush()
+		if ok || !strings.Contains(out, "FAIL  queue.spool") || strings.Contains(out, "stop the other instance") {
+			t.Fatalf("the closed spool, flush and doctor:\n%s", out)
+		}
+		f := &harness.HintFollower{T: t, Daemon: func(string) { e.Stop(); e.Start() }}
+		before := harness.Observe(t, f, e.Dir)
+		harness.FollowUntilFixed(t, f, flush, out)
+		before.NotWorse(t, harness.Observe(t, f, e.Dir), e.User, f.Done)
+	})
 	t.Run("a Maildir root made: mailq's fix, then a flush", func(t *testing.T) {
 		e := harness.NewQueueEnv(t, "")
 		box := e.Maildir("bob")
