@@ -8,7 +8,8 @@
 #
 # The log shows each package's result and every failed test's output, then
 # the slowest tests and packages and the time taken with the load average.
-# EBB_TEST_PACKAGES=N runs N test packages at once (default 4).
+# EBB_TEST_PACKAGES=N runs N test packages at once (default 4);
+# EBB_TEST_JSON=FILE keeps go test -json's events there.
 #
 # The tests are hermetic, and this command checks it:
 # - They run in a network namespace with only loopback up (unshare -n), where
@@ -167,9 +168,19 @@ began=$SECONDS
 # default -p) keeps the machine busy. The log shows each package's result,
 # every failed test's output, then the slowest tests and packages.
 parallel=${EBB_TEST_PACKAGES:-4}
+# go test starts packages in the order given: the integration packages
+# first, the slowest of them first (they wait minutes on daemons), so that
+# compiling and running the unit tests fills the CPUs meanwhile.
+module=$(go list -m)
+first=()
+for p in packaging cluster msgauth fetch deliver doctor directory smtp; do first+=("$module/test/$p/..."); done
+packages=$(go list "${first[@]}" ./test/... ./... 2>/dev/null | tr '\n' ' ')
 run_tests() {
-	go test -count=1 -timeout 20m -p "$parallel" -json ./... 2>&1 | tee "$bindir/test.json" | "$bindir/testreport" | tee "$bindir/test.log"
-	return "${PIPESTATUS[0]}"
+	go test -count=1 -timeout 20m -p "$parallel" -json $packages 2>&1 | tee "$bindir/test.json" | "$bindir/testreport" | tee "$bindir/test.log"
+	local st=${PIPESTATUS[0]}
+	# EBB_TEST_JSON=FILE keeps go test's events (each with its time).
+	[ -z "${EBB_TEST_JSON:-}" ] || cp "$bindir/test.json" "$EBB_TEST_JSON"
+	return "$st"
 }
 status=0
 if [ "$netns" = yes ]; then
@@ -177,7 +188,7 @@ if [ "$netns" = yes ]; then
 	# mount namespace holds the resolv.conf naming it. GOPROXY=off: the
 	# modules were downloaded above.
 	export -f run_tests
-	export bindir parallel
+	export bindir parallel packages
 	GOPROXY=off unshare --net --mount --propagation private -- bash -c '
 		set -euo pipefail
 		ip link set lo up

@@ -23,8 +23,10 @@ func TestDovecotOnEbbDirectory(t *testing.T) {
 	t.Parallel()
 	harness.RequireRoot(t)
 	harness.Install(t, "dovecot-core", "dovecot-imapd", "dovecot-sqlite", "dovecot-pgsql", "dovecot-managesieved", "sieve-connect")
-	t.Run("sqlite", func(t *testing.T) { testDovecotOnEbb(t, "") })
+	// Each its own ebb, Dovecot, ports and directory: side by side.
+	t.Run("sqlite", func(t *testing.T) { t.Parallel(); testDovecotOnEbb(t, "") })
 	t.Run("postgresql", func(t *testing.T) {
+		t.Parallel()
 		pg := harness.SharedPostgres(t)
 		testDovecotOnEbb(t, pg.NewDatabase(t))
 	})

@@ -160,6 +160,7 @@ func TestHintsFollowedFixTheDeliveryMatrix(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel() // each case its own mail system
 			m := harness.NewMailEnv(t, c.extra)
 			m.AddMailboxes("example.test", []string{"alice", "bob"}, nil)
 			for _, who := range []string{"alice", "bob"} {
