@@ -35,18 +35,22 @@ func (o sieveOutbox) Send(ctx context.Context, sender string, rcpts []string, da
 	return o.Q.Receive(ctx, env, data, queue.ReceiveOptions{})
 }
 
-type externalKey struct{}
+type deliveringKey struct{}
 
-// withExternal marks ctx as the delivery of m when m came from outside
-// (queue.Envelope.External), for what Sieve resends of it.
+// withExternal marks ctx as the delivery of m, for what Sieve resends of
+// it: whether m came from outside (queue.Envelope.External), and its From:
+// for SRS (srsSender).
 func withExternal(ctx context.Context, m *queue.Message) context.Context {
-	if !m.Envelope.External {
-		return ctx
-	}
-	return context.WithValue(ctx, externalKey{}, true)
+	return context.WithValue(ctx, deliveringKey{}, m)
+}
+
+// deliveringMessage is the message ctx delivers (withExternal), or nil.
+func deliveringMessage(ctx context.Context) *queue.Message {
+	m, _ := ctx.Value(deliveringKey{}).(*queue.Message)
+	return m
 }
 
 func deliveringExternal(ctx context.Context) bool {
-	v, _ := ctx.Value(externalKey{}).(bool)
-	return v
+	m := deliveringMessage(ctx)
+	return m != nil && m.Envelope.External
 }

@@ -7,12 +7,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/mailhdr"
+	"github.com/ebbmail/ebb/internal/msgauth"
 	"github.com/ebbmail/ebb/internal/queue"
 	"github.com/ebbmail/ebb/internal/safeio"
 	"github.com/ebbmail/ebb/internal/smtpd"
@@ -105,11 +108,21 @@ func (d *daemon) srsSecrets(path string) ([]string, error) {
 	return secrets, nil
 }
 
-// srsSender is the envelope sender for a copy of a message that leaves for
-// rcpts: an SRS address when SRS is on and some recipient is remote, the
-// sender as it is otherwise. Senders in hosted domains, srs.exclude_domains
-// and <> are never rewritten: their mail may leave with them as they are.
-func (d *daemon) srsSender(ctx context.Context, from string, rcpts []string) string {
+// srsSender is the envelope sender for a copy of m (nil when unknown)
+// that leaves for rcpts: an SRS address when SRS is on and some recipient
+// is remote, the sender as it is otherwise. Senders in hosted domains,
+// srs.exclude_domains and <> are never rewritten: their mail may leave with
+// them as they are, unless m came from outside (below).
+//
+// A message from outside (queue.Envelope.External: port 25, fetched) is
+// not ours to vouch for, as with DKIM (dkim.go): its copy must not leave
+// with a sender whose SPF passes for our address and aligns with the
+// From: it names, or a forged "From: ceo@hosted" with DMARC p=none here
+// would pass DMARC at the next hop. So such a copy is not rewritten into an
+// srs.domain in the organizational domain of its From: (it keeps its own
+// sender, which our address does not pass for), and a hosted sender of it
+// is rewritten like any other (docs/srs.md, "Mail from outside").
+func (d *daemon) srsSender(ctx context.Context, m *queue.Message, from string, rcpts []string) string {
 	if d.srs == nil || from == "" {
 		return from
 	}
@@ -117,6 +130,7 @@ func (d *daemon) srsSender(ctx context.Context, from string, rcpts []string) str
 	if !ok {
 		return from
 	}
+	external := m != nil && m.Envelope.External
 	for _, x := range d.cfg.SRS.Exclude {
 		if strings.EqualFold(strings.TrimSuffix(x, "."), domain) {
 			return from
@@ -130,7 +144,7 @@ func (d *daemon) srsSender(ctx context.Context, from string, rcpts []string) str
 		d.log.Warn("srs: sender not rewritten: the directory did not answer", "from", from, "err", err.Error())
 		return from
 	}
-	if local {
+	if local && !external {
 		return from // ours
 	}
 	remote := false
@@ -145,6 +159,15 @@ func (d *daemon) srsSender(ctx context.Context, from string, rcpts []string) str
 	if !remote {
 		return from
 	}
+	if external {
+		if why := d.srsAligns(m); why != "" {
+			d.srsNotRewritten.Add(1)
+			d.log.Warn("srs: sender not rewritten: the message came from outside and "+why+
+				"; an SRS sender would pass SPF and DMARC for it at the next hop (set srs.domain to a domain of its own, docs/srs.md)",
+				"queue_id", m.ID, "from", from, "srs_domain", d.srs.Domain(), "rcpts", strings.Join(rcpts, ","))
+			return from
+		}
+	}
 	to, err := d.srs.Forward(from)
 	if err != nil {
 		d.srsNotRewritten.Add(1)
@@ -153,6 +176,32 @@ func (d *daemon) srsSender(ctx context.Context, from string, rcpts []string) str
 	}
 	d.log.Info("srs: sender rewritten for forwarding", "from", from, "srs", to, "rcpts", strings.Join(rcpts, ","))
 	return to
+}
+
+// srsAligns says why an SRS sender would align (DMARC, relaxed) with the
+// From: of m: a From: domain in srs.domain's organizational domain, or a
+// From: that cannot be read (it may name one). "" when none does.
+func (d *daemon) srsAligns(m *queue.Message) string {
+	f, err := m.OpenData()
+	if err != nil {
+		return "its From: could not be read (" + err.Error() + ")"
+	}
+	defer f.Close()
+	// What the relay sends: the prefix, then the data (as dkim.go reads it).
+	a, err := mailhdr.ReadAuthorsFrom(io.MultiReader(strings.NewReader(m.Prefix()), f))
+	if err != nil {
+		return "its From: could not be read (" + err.Error() + ")"
+	}
+	if a.Incomplete != "" {
+		return "its From: cannot be judged (" + a.Incomplete + ")"
+	}
+	org := msgauth.OrgDomain(d.srs.Domain())
+	for _, fd := range a.Domains {
+		if msgauth.OrgDomain(fd) == org {
+			return "its From: domain " + fd + " is in the organizational domain of srs.domain (" + org + ")"
+		}
+	}
+	return ""
 }
 
 // srsPolicy is port 25's recipient check with SRS in front: an SRS address

@@ -34,7 +34,9 @@ func (d *daemon) transports() queue.Transports {
 		namer.Flusher = fs.Lingering(deliveryLinger).SameFS(cfg.Queue.Spool)
 	}
 	agent := &deliver.Agent{Cfg: cfg, Resolver: dir, Component: "ebb serve", Namer: namer}
-	filter := sievefilter.New(cfg, d.log.With("component", "sieve"), sieveOutbox{Q: q, Sender: d.srsSender})
+	filter := sievefilter.New(cfg, d.log.With("component", "sieve"), sieveOutbox{Q: q, Sender: func(ctx context.Context, sender string, rcpts []string) string {
+		return d.srsSender(ctx, deliveringMessage(ctx), sender, rcpts) // a redirect of the message being delivered
+	}})
 	filter.MayWriteAs = d.mayWriteAs // checks_sender.go: a vacation :from by the rule From: is checked by
 	if d.cluster != nil {
 		filter.State = d.cluster.SieveState() // one vacation reply, one duplicate record, whichever host delivers
@@ -113,7 +115,7 @@ func (d *daemon) forward(ctx context.Context, m *queue.Message, r *queue.Recipie
 	env.Recipients = to
 	// With SRS, the copy leaves with a sender of ours, so that SPF at the
 	// next hop passes (srs.go); without, as it came.
-	env.From = d.srsSender(ctx, env.From, to)
+	env.From = d.srsSender(ctx, m, env.From, to)
 	// The alias's NOTIFY and an ORCPT naming it go on (forward_dsn.go).
 	var handoff *queue.Handoff
 	env.RcptDSN, handoff = forwardDSN(m, r, to)

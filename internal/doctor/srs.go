@@ -11,13 +11,51 @@ import (
 	"syscall"
 
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/msgauth"
 )
 
 // srsChecks: with srs.enable, the secret file is readable by server.user
 // and by nobody else, and holds a secret; when it is missing, its directory
-// lets server.user create it (ebb serve does at start).
+// lets server.user create it (ebb serve does at start). srs.domain is a
+// domain of its own, not in a hosted domain's organizational domain.
 func srsChecks() []Check {
-	return []Check{{Name: "srs.secret", Run: checkSRSSecret}}
+	return []Check{{Name: "srs.secret", Run: checkSRSSecret}, {Name: "srs.domain", Run: checkSRSDomain}}
+}
+
+// checkSRSDomain warns when srs.domain (server.hostname when empty) shares
+// an organizational domain with a hosted domain: an SRS sender there
+// passes SPF and aligns (DMARC, relaxed) with a From: of that hosted
+// domain at the next hop. ebb serve then does not rewrite a forward of
+// mail from outside that names such a From: (docs/srs.md): it leaves with
+// its own sender and may fail SPF where that sender's domain publishes it.
+func checkSRSDomain(ctx context.Context, env *Env) []Finding {
+	const name = "srs.domain"
+	cfg := env.Cfg
+	if !cfg.SRS.Enable {
+		return nil
+	}
+	domain, setting := cfg.SRS.Domain, cfg.Setting("srs.domain")
+	if domain == "" {
+		domain = cfg.Server.Hostname
+	}
+	org := msgauth.OrgDomain(domain)
+	var shared []string
+	for _, d := range hostedDomains(ctx, env, true) {
+		if msgauth.OrgDomain(d) == org {
+			shared = append(shared, d)
+		}
+	}
+	if len(shared) == 0 {
+		return []Finding{Passed(name, domain, "not in the organizational domain of a hosted domain")}
+	}
+	e := diag.New("srs", "rewrite forwarded senders into", domain,
+		fmt.Errorf("it is in the organizational domain %s of the hosted %s %s: an SRS sender there would align with a forged From: of it at the next hop (DMARC), so forwards of such mail from outside are not rewritten",
+			org, diag.Plural(len(shared), "domain"), strings.Join(shared, ", ")))
+	e.Setting = setting
+	e.SetFix(diag.Because("an SRS domain of its own lends no hosted domain our SPF",
+		diag.Say("set srs.domain to a domain outside "+org+" (and outside every hosted domain's organizational domain) whose MX is this host and which publishes SPF for it, e.g. a domain registered for forwarding"),
+		diag.Restart(setting)))
+	return []Finding{Warned(name, e)}
 }
 
 func checkSRSSecret(ctx context.Context, env *Env) []Finding {
