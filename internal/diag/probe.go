@@ -216,3 +216,59 @@ func Parents(p string) []string {
 		}
 	}
 }
+
+// DeniedTo is what refuses who the access bits (4 read, 2 write, 1
+// search) on path, as the kernel decides by the modes (ACLs are not
+// read): a directory above it that who may not pass through, or path
+// itself; nil when the modes allow it, or when path cannot be examined.
+// who's groups are its primary group and those /etc/group gives it (as
+// systemd's User= sets them). For root's tools (mailq, doctor) that must
+// tell what the mail user will meet.
+func DeniedTo(path string, who *Identity, bits uint32) *Found {
+	if who == nil || who.UID == 0 {
+		return nil
+	}
+	groups := map[int]bool{who.GID: true}
+	if who.User != "" {
+		if u, err := user.Lookup(who.User); err == nil {
+			ids, _ := u.GroupIds()
+			for _, id := range ids {
+				if n, err := strconv.Atoi(id); err == nil {
+					groups[n] = true
+				}
+			}
+		}
+	}
+	allowed := func(st *syscall.Stat_t, bits uint32) bool {
+		m := st.Mode & 0o777
+		switch {
+		case int(st.Uid) == who.UID:
+			return m&(bits<<6) == bits<<6
+		case groups[int(st.Gid)]:
+			return m&(bits<<3) == bits<<3
+		}
+		return m&bits == bits
+	}
+	p := filepath.Clean(path)
+	for _, d := range Parents(p) {
+		var st syscall.Stat_t
+		if syscall.Stat(d, &st) != nil {
+			return nil
+		}
+		if !allowed(&st, 0o1) {
+			return Describe(d)
+		}
+	}
+	var st syscall.Stat_t
+	if syscall.Stat(p, &st) != nil {
+		return nil
+	}
+	if !allowed(&st, bits) {
+		return Describe(p)
+	}
+	return nil
+}
+
+// Refix gives e the fix of its facts again, after a caller set Found to
+// what really refused (DeniedTo): the fix then names that path.
+func (e *Error) Refix() *Error { return e.SetFix(fixFor(e, e.Path)) }

@@ -4,11 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/mailuser"
 )
 
 // WriteMailq is mailq's answer, whoever asks (ebb mailq, or sendmail -bp
@@ -26,7 +29,30 @@ func WriteMailq(w io.Writer, cfg *config.Config, asJSON bool, now time.Time) err
 		return WriteListingJSON(w, l, Summarize(l))
 	}
 	WriteListing(w, l, Summarize(l), now)
+	if e := spoolRefuses(cfg); e != nil {
+		// An empty queue can mean that nothing gets in: say so.
+		fmt.Fprintf(w, "\nnew mail is not queued now (clients get 451 4.3.0, sendmail exit 75): %s\n", e.Sentence())
+	}
 	return nil
+}
+
+// spoolRefuses is what keeps ebb serve, as server.user, from creating
+// files in the queue directory, nil when nothing does (or when this
+// process cannot tell: an ordinary user cannot look into the spool).
+func spoolRefuses(cfg *config.Config) *diag.Error {
+	u, err := mailuser.Lookup(cfg)
+	if err != nil {
+		return nil
+	}
+	who := &diag.Identity{UID: u.UID, User: cfg.Server.User, GID: u.GID, Group: diag.GroupName(u.GID)}
+	dir := filepath.Join(cfg.Queue.Spool, QueueDir)
+	f := diag.DeniedTo(dir, who, 0o3)
+	if f == nil {
+		return nil
+	}
+	e := diag.PathErrorAs("ebb serve", "create", "create a file in", dir, syscall.EACCES, cfg.Setting("queue.spool"), who)
+	e.Found = f
+	return e.Refix()
 }
 
 // WriteMessages is ebb queue show: each message of ids in spool as

@@ -2,7 +2,6 @@ package scan
 
 import (
 	"fmt"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,58 +22,14 @@ import (
 // at addr (the socket or a directory above it), nil when who may connect,
 // addr is not a path, or it cannot be examined (the dial says why).
 func SocketDenied(addr string, who *diag.Identity) *diag.Found {
-	if !strings.HasPrefix(addr, "/") || who == nil || who.UID == 0 {
+	if !strings.HasPrefix(addr, "/") {
 		return nil
-	}
-	groups := groupsOf(who)
-	allowed := func(st *syscall.Stat_t, bits uint32) bool {
-		m := st.Mode & 0o777
-		switch {
-		case int(st.Uid) == who.UID:
-			return m&(bits<<6) != 0
-		case groups[int(st.Gid)]:
-			return m&(bits<<3) != 0
-		}
-		return m&bits != 0
-	}
-	p := filepath.Clean(addr)
-	for _, d := range diag.Parents(p) {
-		var st syscall.Stat_t
-		if syscall.Stat(d, &st) != nil {
-			return nil
-		}
-		if !allowed(&st, 0o1) {
-			return diag.Describe(d)
-		}
 	}
 	var st syscall.Stat_t
-	if syscall.Stat(p, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFSOCK {
+	if syscall.Stat(addr, &st) == nil && st.Mode&syscall.S_IFMT != syscall.S_IFSOCK {
 		return nil
 	}
-	if !allowed(&st, 0o2) {
-		return diag.Describe(p)
-	}
-	return nil
-}
-
-// groupsOf is who's primary group and the groups /etc/group gives it (as
-// systemd's User= sets them for ebb serve).
-func groupsOf(who *diag.Identity) map[int]bool {
-	g := map[int]bool{who.GID: true}
-	if who.User == "" {
-		return g
-	}
-	u, err := user.Lookup(who.User)
-	if err != nil {
-		return g
-	}
-	ids, _ := u.GroupIds()
-	for _, id := range ids {
-		if n, err := strconv.Atoi(id); err == nil {
-			g[n] = true
-		}
-	}
-	return g
+	return diag.DeniedTo(addr, who, 0o2)
 }
 
 // SocketFix is the fix for who refused by f (SocketDenied) at the socket

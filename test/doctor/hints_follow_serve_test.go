@@ -76,6 +76,29 @@ func TestHintsFollowedFixTheQueueMatrix(t *testing.T) {
 		before.NotWorse(t, harness.Observe(t, f, e.Dir), e.User, f.Done)
 		e.WaitFor("the message in bob's Maildir", func() bool { return len(e.Delivered("bob")) == 1 })
 	})
+	t.Run("the spool made by root: an empty mailq says nothing gets in", func(t *testing.T) {
+		// mailq used to say "Mail queue is empty", exit 0, while every
+		// client got 451: the queue is empty because nothing gets in.
+		harness.Install(t, "swaks")
+		e := harness.NewQueueEnv(t, "")
+		e.Start()
+		os.Chown(e.Spool, 0, 0)
+		mailq := func() (string, bool) {
+			r := e.Ebb("mailq", "-c", e.Conf)
+			return r.Stdout, !strings.Contains(r.Stdout, "new mail is not queued now")
+		}
+		out, ok := mailq()
+		if ok || !strings.Contains(out, "Mail queue is empty") || !strings.Contains(out, "Fix: run: chown "+e.User.Name+":") {
+			t.Fatalf("mailq with the spool made by root:\n%s", out)
+		}
+		f := &harness.HintFollower{T: t, Daemon: func(string) { e.Stop(); e.Start() }}
+		before := harness.Observe(t, f, e.Dir)
+		harness.FollowWithin(t, f, mailq, out, 1)
+		before.NotWorse(t, harness.Observe(t, f, e.Dir), e.User, f.Done)
+		if r := harness.Run(t, exec.Command("swaks", "--server", e.SMTP, "--from", "alice@example.org", "--to", "bob@example.test", "--timeout", "60"), nil); r.Code != 0 {
+			t.Errorf("after following mailq's fix, swaks: %s", r.Stdout)
+		}
+	})
 	t.Run("the spool closed by its owner, then a restart", func(t *testing.T) {
 		// chmod 0500 of the spool: mail still flows (queue/ is open), but
 		// a restarted daemon cannot make its control socket again, and
