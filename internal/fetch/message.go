@@ -326,7 +326,12 @@ func (f *Fetcher) fetchOne(ctx context.Context, o origin, body io.Reader, want i
 		return false, nil
 	}
 	s.tempInRow = 0
-	if err := f.Store.RecordFetched(ctx, o.a.Name, o.fetched(fetchstate.FetchedMessage{Digest: tk.digest, Size: tk.size,
+	// What is in the queue is recorded even when the pass is being
+	// stopped (the account edited, ebb serve stopping): otherwise the
+	// next pass would fetch it again and it would be delivered twice.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := f.Store.RecordFetched(rctx, o.a.Name, o.fetched(fetchstate.FetchedMessage{Digest: tk.digest, Size: tk.size,
 		QueueID: tk.queueID, QueueHost: f.Hostname, State: fetchstate.FetchQueued, Summary: tk.summary})); err != nil {
 		return false, fail(CauseLocal, "record "+o.name()+" as queued (it is in the queue as "+tk.queueID+")", err,
 			because("it will be fetched again once the directory works: at most this one message twice"))

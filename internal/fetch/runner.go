@@ -52,9 +52,21 @@ func (r *Runner) rereadC() chan struct{} {
 type running struct {
 	sig    string
 	cancel context.CancelFunc
+	// done is closed when the account's goroutine has ended: its
+	// session is over, what it fetched is recorded.
+	done chan struct{}
 }
 
 // Run runs until ctx ends, then waits for the accounts to stop.
+//
+// An account whose settings changed is stopped and started again with
+// the new ones; one removed or disabled is stopped. The new goroutine
+// waits for the old one to end before its first session (running.done),
+// so that two passes of one account never overlap: on one host (no
+// leases) they would both fetch a message that came meanwhile, and
+// deliver it twice. Since SIGHUP rereads the accounts, every edit of a
+// running account is such a change. The wait is in the new goroutine, so
+// that the other accounts are not held up by one slow pass.
 func (r *Runner) Run(ctx context.Context) error {
 	slots := make(chan struct{}, max(1, r.F.Cfg.MaxAccounts))
 	reload := r.Reload
@@ -63,6 +75,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	active := map[string]*running{}
+	// stopping holds the done of an account removed or disabled while its
+	// goroutine may still run: one added back waits for it too.
+	stopping := map[string]chan struct{}{}
 	defer func() {
 		for _, a := range active {
 			a.cancel()
@@ -72,6 +87,13 @@ func (r *Runner) Run(ctx context.Context) error {
 	t := time.NewTicker(reload)
 	defer t.Stop()
 	for {
+		for name, done := range stopping {
+			select {
+			case <-done:
+				delete(stopping, name)
+			default:
+			}
+		}
 		list, err := r.Accounts(ctx)
 		if err != nil {
 			r.F.log().Warn("cannot read the fetch accounts; trying again", "err", err, "in", reload.String())
@@ -83,23 +105,37 @@ func (r *Runner) Run(ctx context.Context) error {
 				}
 				want[a.Name] = true
 				sig := signature(a)
+				prev := stopping[a.Name]
+				delete(stopping, a.Name)
 				if cur, ok := active[a.Name]; ok {
 					if cur.sig == sig {
 						continue
 					}
-					cur.cancel() // changed: start again with the new settings
+					cur.cancel() // changed: start again with the new settings, once the old pass has ended
+					prev = cur.done
 				}
 				actx, cancel := context.WithCancel(ctx)
-				active[a.Name] = &running{sig: sig, cancel: cancel}
+				cur := &running{sig: sig, cancel: cancel, done: make(chan struct{})}
+				active[a.Name] = cur
 				wg.Add(1)
 				go func(a *fetchstate.FetchAccount) {
 					defer wg.Done()
+					defer close(cur.done)
+					if prev != nil {
+						// Not cut short by actx: a third start waits on
+						// this done, so it must not come before prev's.
+						<-prev
+					}
+					if actx.Err() != nil {
+						return
+					}
 					r.leased(actx, a, slots)
 				}(a)
 			}
 			for name, cur := range active {
 				if !want[name] {
 					cur.cancel()
+					stopping[name] = cur.done
 					delete(active, name)
 				}
 			}
