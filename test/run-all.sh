@@ -173,7 +173,7 @@ parallel=${EBB_TEST_PACKAGES:-4}
 # compiling and running the unit tests fills the CPUs meanwhile.
 module=$(go list -m)
 first=()
-for p in packaging cluster msgauth fetch deliver doctor directory smtp; do first+=("$module/test/$p/..."); done
+for p in packaging smtp cluster fetch deliver msgauth doctor relay directory; do first+=("$module/test/$p/..."); done
 packages=$(go list "${first[@]}" ./test/... ./... 2>/dev/null | tr '\n' ' ')
 run_tests() {
 	go test -count=1 -timeout 20m -p "$parallel" -json $packages 2>&1 | tee "$bindir/test.json" | "$bindir/testreport" | tee "$bindir/test.log"

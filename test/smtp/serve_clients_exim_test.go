@@ -20,6 +20,7 @@ import (
 // (harness.ThrowawayRoot), from the packages test/run-all.sh downloads
 // beforehand (test/packages-throwaway.txt; the copy has no network).
 func TestClientsEximSendsWithBDAT(t *testing.T) {
+	t.Parallel() // here it waits for its run in a throwaway root, which is alone there
 	if !harness.ThrowawayRoot(t) {
 		return
 	}
