@@ -65,5 +65,6 @@ func (d *daemon) checkers() []checker {
 	cs = append(cs, d.loopCheckers()...)   // checks_loop.go: what the delivery would bounce as a loop
 	cs = append(cs, d.authCheckers()...)
 	cs = append(cs, d.scanCheckers()...)
+	cs = append(cs, d.quotaCheckers()...) // checks_quota.go: what the delivery would bounce for a quota; last, to count every line added
 	return cs
 }

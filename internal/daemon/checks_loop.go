@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/ebbmail/ebb/internal/deliver"
+	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/smtpd"
 )
@@ -22,21 +23,31 @@ func (loopChecker) name() string { return "loop" }
 
 func (c loopChecker) check(ctx context.Context, in *checkInput) (string, error) {
 	m := in.Msg
-	for _, r := range m.Envelope.Recipients {
+	return "", eachLocal(ctx, c.dir, m.Envelope.Recipients, func(r string, res *directory.Resolution) *diag.Error {
+		return deliver.LoopRefusal(m.File, r, res) // 554 5.4.6, the bounce's own words
+	})
+}
+
+// eachLocal calls refuse for each of rcpts in a hosted domain, with its
+// resolution, and returns the first refusal. A recipient the directory
+// cannot resolve now is skipped: RCPT resolved it, and trouble now is the
+// delivery's to report (these checks only refuse).
+func eachLocal(ctx context.Context, dir directory.Resolver, rcpts []string, refuse func(r string, res *directory.Resolution) *diag.Error) error {
+	for _, r := range rcpts {
 		_, domain, ok := smtpd.SplitAddress(r)
 		if !ok {
 			continue
 		}
-		if local, err := c.dir.IsLocalDomain(ctx, domain); err != nil || !local {
+		if local, err := dir.IsLocalDomain(ctx, domain); err != nil || !local {
 			continue
 		}
-		res, err := c.dir.Resolve(ctx, r)
+		res, err := dir.Resolve(ctx, r)
 		if err != nil {
-			continue // RCPT resolved it; trouble now is the delivery's to report
+			continue
 		}
-		if e := deliver.LoopRefusal(m.File, r, res); e != nil {
-			return "", e // 554 5.4.6, the bounce's own words
+		if e := refuse(r, res); e != nil {
+			return e
 		}
 	}
-	return "", nil
+	return nil
 }

@@ -3,8 +3,9 @@ package deliver
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
+	"strconv"
 
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
@@ -12,34 +13,101 @@ import (
 	"github.com/ebbmail/ebb/internal/resolve"
 )
 
-// Refusal is the permanent failure that delivering to res would meet, or
-// nil: a disabled mailbox, or a mailbox whose local part can never name a
-// Maildir under mail.maildir. It is the check targets makes before each
-// delivery, with the same error, so that the SMTP server can ask it at RCPT
-// and refuse (5xx) what would otherwise be accepted and bounced to a sender
-// who is usually forged (RFC 5321 §6.2 / RFC 3834: no backscatter).
+// Refusal is the permanent failure that delivering a message of size
+// bytes to res would meet, or nil: a disabled mailbox, a mailbox whose
+// local part can never name a Maildir under mail.maildir, or the quota. It
+// is the check targets makes before each delivery, with the same error, so
+// that the SMTP server can ask it at RCPT (size is MAIL FROM's SIZE=, 0
+// when the client declared none) and again at the end of DATA (size is
+// that of the copy the delivery would store, StagedSizer), and refuse
+// (5xx) what would otherwise be accepted and bounced to a sender who is
+// usually forged (RFC 5321 §6.2 / RFC 3834: no backscatter).
 //
 // Every mailbox an address reaches must take the message: delivery fails
 // the recipient permanently when one of them refuses it.
 //
-// With mail.over_quota = "permanent", a mailbox already full is refused
-// too (552 5.2.2): the delivery would bounce whatever came.
-func Refusal(cfg *config.Config, res *resolve.Resolution) *diag.Error {
+// The quota (quotaRefusal): a message larger than a mailbox's whole quota
+// is refused (552 5.2.2) whatever mail.over_quota says, since no space
+// freed can ever make room for it; with mail.over_quota = "permanent", a
+// mailbox whose fill leaves no room for size bytes (at least one) is
+// refused too: the delivery would bounce it.
+func Refusal(cfg *config.Config, res *resolve.Resolution, size int64) *diag.Error {
 	for _, mb := range res.Mailboxes {
-		md, e := mailboxProblem(cfg, mb, "ebb serve")
+		t, e := targetFor(cfg, mb, "ebb serve")
 		if e != nil {
 			return e
 		}
-		if cfg.Mail.OverQuota == "permanent" {
-			err := maildir.EnforceQuota(filepath.Clean(md), quotaOf(cfg, mb), 1)
-			var qe *maildir.QuotaError
-			if errors.As(err, &qe) {
-				a := &Agent{Cfg: cfg, Component: "ebb serve"}
-				return a.quotaErr(target{mb: mb, maildir: filepath.Clean(md)}, err)
-			}
+		if e := quotaRefusal(cfg, t, size); e != nil {
+			return e
 		}
 	}
 	return nil
+}
+
+// quotaRefusal is the delivery's own quota decision (maildir.EnforceQuota,
+// quotaErr) for size bytes into t, kept only where it is permanent.
+func quotaRefusal(cfg *config.Config, t target, size int64) *diag.Error {
+	a := &Agent{Cfg: cfg, Component: "ebb serve"}
+	q := quotaOf(cfg, t.mb)
+	if q.Bytes > 0 && size > q.Bytes {
+		// Larger than the whole quota: the delivery would defer it until
+		// queue.lifetime (over_quota = "temporary") and bounce it, since
+		// no space freed makes room for it. Its usage comes from the same
+		// decision, without writing maildirsize.
+		_, _, err := maildir.PlanQuota(t.maildir, q, true, size)
+		var qe *maildir.QuotaError
+		if !errors.As(err, &qe) {
+			qe = &maildir.QuotaError{Dir: t.maildir, Quota: q, Add: size} // usage unreadable: the limit alone decides
+		}
+		e := a.quotaErr(t, qe)
+		e.SetFix(tooBigFix(t, qe, "; the sender can then send it again"))
+		e.Class, e.Exit = diag.Permanent, diag.ExNoPerm
+		e.SMTPCode, e.Enhanced, e.Public = 552, [3]int{5, 2, 2}, "Message larger than the mailbox's quota"
+		if t.mb.QuotaBytes > 0 {
+			e.Setting = &diag.Setting{Key: "directory quota of " + t.mb.Address, Value: strconv.FormatInt(t.mb.QuotaBytes, 10)}
+		} else {
+			e.Setting = cfg.Setting("mail.quota")
+		}
+		return e
+	}
+	if cfg.Mail.OverQuota == "permanent" {
+		err := maildir.EnforceQuota(t.maildir, q, max(size, 1))
+		var qe *maildir.QuotaError
+		if errors.As(err, &qe) {
+			return a.quotaErr(t, err)
+		}
+	}
+	return nil
+}
+
+// SizeMatters reports whether the size of a message changes Refusal's
+// answer for res: some mailbox it reaches has a byte quota. Without one,
+// the end of DATA need not measure the message.
+func SizeMatters(cfg *config.Config, res *resolve.Resolution) bool {
+	for _, mb := range res.Mailboxes {
+		if quotaOf(cfg, mb).Bytes > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// StagedSizer reads the spool file at path once and returns the size of
+// the copy the agent would stage from it for a recipient (View with
+// env.Recipient set to it: the prefix, Delivered-To included, and the
+// message with LF line ends): what each store counts against the quota.
+func (a *Agent) StagedSizer(path string, env Envelope) (func(recipient string) int64, error) {
+	env.Recipient = ""
+	n, _, err := a.View(io.Discard, path, env)
+	if err != nil {
+		return nil, err
+	}
+	body := n - int64(len(a.prefix(env)))
+	return func(recipient string) int64 {
+		e := env
+		e.Recipient = recipient
+		return body + int64(len(a.prefix(e)))
+	}, nil
 }
 
 // quotaOf is the Maildir++ quota of mb: its own, else mail.quota and

@@ -3,6 +3,8 @@ package deliver
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -32,7 +34,7 @@ func TestRefusalIsWhatTheDeliveryWouldSay(t *testing.T) {
 			}
 		}
 		res := &directory.Resolution{Address: tc.addr, Mailboxes: []*directory.Mailbox{tc.mb}}
-		e := Refusal(a.Cfg, res)
+		e := Refusal(a.Cfg, res, 0)
 		if e == nil {
 			t.Errorf("%s: no refusal", tc.addr)
 			continue
@@ -53,7 +55,103 @@ func TestRefusalIsWhatTheDeliveryWouldSay(t *testing.T) {
 		}
 	}
 	ok := &directory.Resolution{Mailboxes: []*directory.Mailbox{{Address: "alice@example.com", Enabled: true}}}
-	if e := Refusal(a.Cfg, ok); e != nil {
+	if e := Refusal(a.Cfg, ok, 0); e != nil {
 		t.Errorf("a good mailbox refused: %v", e)
+	}
+}
+
+// A message larger than a mailbox's whole quota can never be stored:
+// Refusal says so (552 5.2.2) whatever mail.over_quota says, with the
+// delivery's own reason, and the size it is given is the size the
+// delivery counts (StagedSizer). Under over_quota = "permanent" the fill
+// counts too.
+func TestRefusalOfAMessageLargerThanTheQuota(t *testing.T) {
+	a, root := newAgent(t)
+	a.Cfg.Mail.Quota = 2000
+	own := &directory.Mailbox{Address: "own@example.com", Enabled: true, QuotaBytes: 600}
+	alice := &directory.Mailbox{Address: "alice@example.com", Enabled: true}
+	a.Resolver = resolver{"alice@example.com": {Address: "alice@example.com", Mailboxes: []*directory.Mailbox{alice}},
+		"own@example.com": {Address: "own@example.com", Mailboxes: []*directory.Mailbox{own}}}
+	resOf := func(mb *directory.Mailbox) *directory.Resolution {
+		return &directory.Resolution{Address: mb.Address, Mailboxes: []*directory.Mailbox{mb}}
+	}
+
+	// The spool file holds CRLF; the stored copy has LF and a prefix.
+	spool := filepath.Join(t.TempDir(), "msg")
+	body := "Subject: big\r\n\r\n" + strings.Repeat("0123456789012345678901234567890123456789\r\n", 30)
+	if err := os.WriteFile(spool, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := Envelope{Sender: "s@example.org", Prefix: []byte("Received: from x\r\n\tby mx.test; Mon, 7 Dec 2026 20:00:00 +0000\r\n")}
+	sizer, err := a.StagedSizer(spool, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Recipient = "alice@example.com"
+	rep, err := a.DeliverFile(context.Background(), spool, env)
+	if err != nil || len(rep.Outcomes) != 1 || len(rep.Outcomes[0].Files) != 1 {
+		t.Fatalf("delivery to alice: %v %+v", err, rep)
+	}
+	st, err := os.Stat(rep.Outcomes[0].Files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := sizer("alice@example.com")
+	if size != st.Size() {
+		t.Fatalf("StagedSizer says %d bytes, the delivery stored %d", size, st.Size())
+	}
+	if size <= own.QuotaBytes || size >= int64(a.Cfg.Mail.Quota) {
+		t.Fatalf("test message of %d bytes does not sit between the quotas", size)
+	}
+
+	for _, mode := range []string{"temporary", "permanent"} {
+		a.Cfg.Mail.OverQuota = mode
+		// Larger than own's 600 bytes: refused with the delivery's reason.
+		e := Refusal(a.Cfg, resOf(own), size)
+		if e == nil {
+			t.Fatalf("%s: a %d-byte message for a 600-byte mailbox not refused", mode, size)
+		}
+		code, enh, text := e.SMTPReply()
+		if code != 552 || enh != [3]int{5, 2, 2} || e.Temporary() || strings.Contains(text, root) {
+			t.Errorf("%s: refusal %d %v %q (%s), want 552 5.2.2 permanent, no path", mode, code, enh, text, e.Class)
+		}
+		if !strings.Contains(e.Reason, "larger than the limit itself") || !strings.Contains(e.Hint, "raise its quota above the message's size") ||
+			strings.Contains(e.Hint, "queue.lifetime") || e.Setting == nil || !strings.Contains(e.Setting.Key, "quota of own@example.com") {
+			t.Errorf("%s: refusal's words: reason %q hint %q setting %+v", mode, e.Reason, e.Hint, e.Setting)
+		}
+		// The delivery meets the same quota error.
+		_, derr := a.DeliverFile(context.Background(), spool, Envelope{Sender: env.Sender, Prefix: env.Prefix, Recipient: own.Address})
+		if derr == nil || !strings.Contains(derr.Error(), "larger than the limit itself") {
+			t.Errorf("%s: the delivery to own: %v", mode, derr)
+		}
+		// Nothing declared, or a size that fits: no refusal.
+		for _, n := range []int64{0, 1, 600} {
+			if e := Refusal(a.Cfg, resOf(own), n); e != nil {
+				t.Errorf("%s: %d bytes refused: %v", mode, n, e)
+			}
+		}
+		// alice holds one message (size bytes) of her 2000: another fits
+		// the whole quota; it fits her fill only while 2*size <= 2000.
+		e = Refusal(a.Cfg, resOf(alice), 2000-size+1)
+		if mode == "temporary" && e != nil {
+			t.Errorf("temporary: alice refused for her fill: %v", e)
+		}
+		if mode == "permanent" {
+			if e == nil {
+				t.Errorf("permanent: alice not refused for her fill")
+			} else if code, enh, text := e.SMTPReply(); code != 552 || enh != [3]int{5, 2, 2} || !strings.HasPrefix(text, "Mailbox full") {
+				t.Errorf("permanent: alice's refusal %d %v %q", code, enh, text)
+			}
+		}
+		if e := Refusal(a.Cfg, resOf(alice), 2000-size); e != nil {
+			t.Errorf("%s: a message that fits alice's fill refused: %v", mode, e)
+		}
+	}
+	if !SizeMatters(a.Cfg, resOf(alice)) {
+		t.Error("SizeMatters: alice has mail.quota")
+	}
+	a.Cfg.Mail.Quota = 0
+	if SizeMatters(a.Cfg, resOf(alice)) || !SizeMatters(a.Cfg, resOf(own)) {
+		t.Error("SizeMatters: only own has a byte quota")
 	}
 }

@@ -90,11 +90,7 @@ func (a *Agent) quotaErr(t target, err error) *diag.Error {
 		diag.Count(int(qe.Used.Messages), "message"), quotaWords(qe.Quota)),
 		diag.Say(fmt.Sprintf("free space in the mailbox, or raise its quota (ebb user quota %s SIZE [MESSAGES]; mail.quota for mailboxes without one of their own)", t.mb.Address))))
 	if qe.TooBig() {
-		// Freeing space cannot make room for a message larger than the
-		// whole limit: only a larger quota lets it in.
-		e.SetFix(diag.Because(fmt.Sprintf("the message (%s) is larger than the whole quota of %s (%s): freeing space in the mailbox cannot make room for it",
-			diag.HumanBytes(uint64(qe.Add)), t.mb.Address, quotaWords(qe.Quota)),
-			diag.Say(fmt.Sprintf("raise its quota above the message's size (ebb user quota %s SIZE [MESSAGES]; mail.quota for mailboxes without one of their own), or leave it to bounce when queue.lifetime ends", t.mb.Address))))
+		e.SetFix(tooBigFix(t, qe, ", or leave it to bounce when queue.lifetime ends"))
 	}
 	if a.Cfg.Mail.OverQuota == "permanent" {
 		e.Class, e.Exit = diag.Permanent, diag.ExNoPerm
@@ -104,6 +100,15 @@ func (a *Agent) quotaErr(t target, err error) *diag.Error {
 		e.SMTPCode, e.Enhanced, e.Public = 452, [3]int{4, 2, 2}, "Mailbox full, try again later"
 	}
 	return e
+}
+
+// tooBigFix is the fix for a message larger than the whole quota of t's
+// mailbox: freeing space cannot make room for it, only a larger quota
+// lets it in. more ends the advice (what else may be done with it).
+func tooBigFix(t target, qe *maildir.QuotaError, more string) *diag.Fix {
+	return diag.Because(fmt.Sprintf("the message (%s) is larger than the whole quota of %s (%s): freeing space in the mailbox cannot make room for it",
+		diag.HumanBytes(uint64(qe.Add)), t.mb.Address, quotaWords(qe.Quota)),
+		diag.Say(fmt.Sprintf("raise its quota above the message's size (ebb user quota %s SIZE [MESSAGES]; mail.quota for mailboxes without one of their own)%s", t.mb.Address, more)))
 }
 
 // pathOf returns the path inside err (an *os.PathError or *os.LinkError)

@@ -27,6 +27,10 @@ type SessionInfo struct {
 	// UTF8 is set while the transaction's MAIL FROM had SMTPUTF8 (RFC
 	// 6531): only then may a recipient be non-ASCII.
 	UTF8 bool
+	// Size is the transaction's MAIL FROM SIZE= (RFC 1870), 0 when the
+	// client declared none: a recipient whose mailbox can never hold that
+	// much is refused at RCPT (InboundPolicy.Deliverable).
+	Size int64
 }
 
 // SetAuthUser records a successful AUTH (called by an Authenticator's SASL
@@ -57,10 +61,11 @@ type InboundPolicy struct {
 	Directory directory.Resolver
 	// Deliverable, when set, says whether the local delivery would refuse
 	// a resolved recipient permanently (a disabled mailbox, a local part
-	// that cannot name a Maildir): the same check, with the same reason,
-	// that the delivery makes (deliver.Refusal), asked while the client is
-	// still connected so that nothing accepted bounces later.
-	Deliverable func(res *directory.Resolution) *diag.Error
+	// that cannot name a Maildir, a quota smaller than size, the
+	// declared SIZE= or 0): the same check, with the same reason, that the
+	// delivery makes (deliver.Refusal), asked while the client is still
+	// connected so that nothing accepted bounces later.
+	Deliverable func(res *directory.Resolution, size int64) *diag.Error
 }
 
 // Mail accepts any sender that the queue can later use as the address of a
@@ -170,7 +175,7 @@ func (p InboundPolicy) Rcpt(ctx context.Context, s *SessionInfo, to string, opts
 			Message: fmt.Sprintf("<%s>: no such user here", addr)}
 	}
 	if p.Deliverable != nil {
-		if d := p.Deliverable(res); d != nil {
+		if d := p.Deliverable(res, s.Size); d != nil {
 			return permanent(addr, d)
 		}
 	}

@@ -60,6 +60,7 @@ func (s *session) srv() *Server { return s.l.srv }
 func (s *session) Reset() {
 	s.from, s.hasFrom, s.rcpts, s.rcptDSN = "", false, nil, nil
 	s.mailOpts = MailOptions{}
+	s.info.Size = 0
 }
 
 func (s *session) Mail(from string, opts *MailOptions) error {
@@ -78,6 +79,7 @@ func (s *session) Mail(from string, opts *MailOptions) error {
 	s.from, s.hasFrom = from, true
 	if opts != nil {
 		s.mailOpts = *opts
+		s.info.Size = opts.Size
 	}
 	return nil
 }

@@ -20,7 +20,7 @@ type SubmissionPolicy struct {
 	Senders   *policy.Senders
 	Directory directory.Resolver
 	// Deliverable is InboundPolicy.Deliverable, for local recipients.
-	Deliverable func(res *directory.Resolution) *diag.Error
+	Deliverable func(res *directory.Resolution, size int64) *diag.Error
 	// PerIP and PerAccount bound messages per hour (nil: no bound).
 	PerIP      *policy.Rate
 	PerAccount *policy.Rate

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -290,8 +291,16 @@ vacation :days 1 "I am away until Monday.";
 		}
 		os.WriteFile(filepath.Join(full, "maildirsize"), []byte("100S\n"), 0o600)
 		harness.Chown(t, e.Mail, e.User)
-		// mail.over_quota = temporary (the default): the delivery defers.
-		out := route(t, 75, "--from", "alice@example.org", "--to", "full@example.test", report)
+		// A message larger than the whole quota is refused at the end of
+		// DATA whatever mail.over_quota says: no space freed makes room.
+		out := route(t, 69, "--from", "alice@example.org", "--to", "full@example.test", report)
+		has(t, out, "check    552 5.2.2 Message larger than the mailbox's quota", "larger than the limit itself")
+		// One that fits the quota but not what is left of it:
+		// mail.over_quota = temporary (the default), the delivery defers.
+		e.EbbAsUser(nil, "user", "quota", "-c", e.Conf, "full@example.test", "2000")
+		os.WriteFile(filepath.Join(full, "cur", "1.M1P1.mx,S=1990:2,S"), bytes.Repeat([]byte("x"), 1990), 0o600)
+		harness.Chown(t, e.Mail, e.User)
+		out = route(t, 75, "--from", "alice@example.org", "--to", "full@example.test", report)
 		has(t, out, "quota    <full@example.test> delivery would fail: ebb serve: cannot deliver to "+full+": mailbox is over quota", "mail.over_quota")
 		if strings.Contains(out, "folder ") {
 			t.Errorf("a full mailbox still has a folder:\n%s", out)

@@ -1,0 +1,67 @@
+package daemon
+
+import (
+	"context"
+
+	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/deliver"
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/directory"
+)
+
+// quotaChecker refuses at the end of DATA a message that the local
+// delivery would bounce for a quota: one larger than a local recipient's
+// whole quota (its mailbox's own, else mail.quota), whatever
+// mail.over_quota says, and under mail.over_quota = "permanent" one that
+// the mailbox's fill leaves no room for. deliver.Refusal is the delivery's
+// own check, given the size the delivery would store (the message with LF
+// line ends, the Received line, the earlier checks' lines and
+// Delivered-To: deliver.Agent.StagedSizer). It runs last, so that every
+// line the checks add is counted. RCPT made the same check with the
+// client's SIZE=, when it declared one.
+//
+// The DATA reply is one for the whole transaction (SMTP has no reply per
+// recipient after DATA, unlike LMTP): a message that one recipient's
+// mailbox can never take is refused for all of them (552 5.2.2, with the
+// delivery's words), like the loop check. Accepting it would mean
+// bouncing it later for that recipient (principle 4: what would fail
+// permanently is refused while the peer is connected); the sender's
+// server tells the sender, who can send it again to the others. A client
+// that declares SIZE= meets this at RCPT instead, for that recipient
+// alone, and the others get the message. Remote recipients are left to
+// the relay.
+type quotaChecker struct {
+	cfg *config.Config
+	dir directory.Resolver
+}
+
+func (d *daemon) quotaCheckers() []checker {
+	return []checker{quotaChecker{cfg: d.cfg, dir: d.dir}}
+}
+
+func (quotaChecker) name() string { return "quota" }
+
+func (c quotaChecker) check(ctx context.Context, in *checkInput) (string, error) {
+	m := in.Msg
+	var size func(recipient string) int64
+	return "", eachLocal(ctx, c.dir, m.Envelope.Recipients, func(r string, res *directory.Resolution) *diag.Error {
+		if !deliver.SizeMatters(c.cfg, res) {
+			return nil
+		}
+		if size == nil {
+			// Read once for all recipients: only Delivered-To differs.
+			a := &deliver.Agent{Cfg: c.cfg, Component: "ebb serve"}
+			s, err := a.StagedSizer(m.File, deliver.Envelope{Sender: m.From(), Prefix: []byte(m.Prefix() + in.Header.String()),
+				Folder: m.Envelope.Folder, StripAuthResults: c.cfg.AuthservID(), RenameVerdicts: true})
+			if err != nil {
+				size = func(string) int64 { return 0 } // the delivery will say why; this check only refuses
+			} else {
+				size = s
+			}
+		}
+		if n := size(r); n > 0 {
+			return deliver.Refusal(c.cfg, res, n) // 552 5.2.2, the bounce's own words
+		}
+		return nil
+	})
+}

@@ -1,0 +1,71 @@
+package daemon
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/queue"
+)
+
+type quotaDir map[string]*directory.Resolution
+
+func (d quotaDir) Resolve(_ context.Context, a string) (*directory.Resolution, error) {
+	return d[a], nil
+}
+
+func (d quotaDir) IsLocalDomain(_ context.Context, domain string) (bool, error) {
+	return domain == "example.test", nil
+}
+
+// The end of DATA refuses a message larger than a local recipient's whole
+// quota, counting what the delivery stores: the message with LF line
+// ends and every line ebb puts above it (the Received line, the earlier
+// checks' lines). The refusal is the delivery's own (552 5.2.2) and holds
+// for the whole transaction; remote recipients and mailboxes without a
+// byte quota are not measured.
+func TestQuotaCheckerCountsWhatTheDeliveryStores(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.Mail.Root = t.TempDir()
+	mb := func(a string, q int64) *directory.Resolution {
+		return &directory.Resolution{Address: a, Mailboxes: []*directory.Mailbox{{Address: a, Enabled: true, QuotaBytes: q}}}
+	}
+	c := quotaChecker{cfg: cfg, dir: quotaDir{"alice@example.test": mb("alice@example.test", 1000), "bob@example.test": mb("bob@example.test", 0)}}
+	file := filepath.Join(t.TempDir(), "data")
+	// 800 bytes on the wire, fewer with LF line ends.
+	data := "Subject: x\r\n\r\n" + strings.Repeat(strings.Repeat("y", 37)+"\r\n", 20)
+	data += strings.Repeat("z", 800-len(data)-2) + "\r\n"
+	if err := os.WriteFile(file, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	check := func(prefix, header string, rcpts ...string) error {
+		in := &checkInput{Msg: &queue.Message{File: file, Envelope: queue.Envelope{From: "s@example.org", Recipients: rcpts, Prefix: prefix}}}
+		in.Header.WriteString(header)
+		_, err := c.check(context.Background(), in)
+		return err
+	}
+	received := "Received: from client.example.org by mx.example.test; Mon, 7 Dec 2026 20:00:00 +0000\r\n"
+	if err := check(received, "", "alice@example.test"); err != nil {
+		t.Fatalf("a message that fits alice's quota refused: %v", err)
+	}
+	verdicts := "X-Ebb-Scan: " + strings.Repeat("v", 200) + "\r\n"
+	for _, rcpts := range [][]string{{"alice@example.test"}, {"bob@example.test", "carol@example.org", "alice@example.test"}} {
+		err := check(received, verdicts, rcpts...)
+		d, ok := diag.As(err)
+		if !ok {
+			t.Fatalf("%v: the checks' lines push the message past alice's 1000 bytes, not refused: %v", rcpts, err)
+		}
+		code, enh, text := d.SMTPReply()
+		if code != 552 || enh != [3]int{5, 2, 2} || d.Temporary() || !strings.HasPrefix(text, "Message larger than the mailbox's quota") || strings.Contains(text, cfg.Mail.Root) {
+			t.Errorf("%v: %d %v %q (%s)", rcpts, code, enh, text, d.Class)
+		}
+	}
+	if err := check(received, verdicts, "bob@example.test", "carol@example.org"); err != nil {
+		t.Errorf("bob has no quota, carol is remote: %v", err)
+	}
+}
