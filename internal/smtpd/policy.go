@@ -194,7 +194,7 @@ func permanent(addr string, d *diag.Error) error {
 		text = "Mailbox unavailable"
 	}
 	return &Reply{Code: code, Enhanced: enh,
-		Message: fmt.Sprintf("<%s>: %s", envaddr.Clip(addr), text)}
+		Message: fmt.Sprintf("<%s>: %s", envaddr.Clip(addr), text), cause: d}
 }
 
 func relayDenied(domain string) error {

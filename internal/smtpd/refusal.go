@@ -71,6 +71,13 @@ func policyError(stage, addr string, se *Reply, ref string) *diag.Error {
 	if se.Code >= 500 {
 		e.Class = diag.Permanent
 	}
+	if se.cause != nil {
+		// The delivery's own error (the refusal it would have bounced
+		// with): its reason, path and fix, under this refusal's ref.
+		c := *se.cause
+		c.Ref, c.SMTPCode, c.Enhanced, c.Public, c.Class = ref, e.SMTPCode, e.Enhanced, e.Public, e.Class
+		return &c
+	}
 	return e
 }
 

@@ -17,6 +17,10 @@ type Reply struct {
 	Code     int
 	Enhanced [3]int
 	Message  string
+	// cause is the delivery's own error behind a refusal (permanent):
+	// the journal keeps its reason and fix for ebb explain of the ref;
+	// the client sees only Message.
+	cause *diag.Error
 }
 
 func (r *Reply) Error() string {

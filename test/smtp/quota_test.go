@@ -22,8 +22,12 @@ func TestMessageLargerThanTheQuotaIsRefused(t *testing.T) {
 	e := harness.NewServeEnv(t, harness.ServeOpts{})
 	e.EbbAsUser("user", "quota", "-c", e.Conf, "alice@example.test", "4K")
 	big := strings.Repeat("a line of a message too big for alice's quota\n", 200) // about 9.4 KB
+	var refs []string
 	refused := func(reply, where string) {
 		t.Helper()
+		if i := strings.Index(reply, "(ref "); i >= 0 {
+			refs = append(refs, strings.TrimSuffix(strings.TrimSpace(reply[i+5:]), ")"))
+		}
 		if !strings.Contains(reply, "552 5.2.2") || !strings.Contains(reply, "Message larger than the mailbox's quota") ||
 			!strings.Contains(reply, "(ref ") || strings.Contains(reply, e.Dir) {
 			t.Errorf("%s: %q, want 552 5.2.2 with the delivery's words and a ref, no path", where, reply)
@@ -61,6 +65,19 @@ func TestMessageLargerThanTheQuotaIsRefused(t *testing.T) {
 		t.Errorf("swaks of %d bytes to alice succeeded:\n%s", len(big), r.Stdout)
 	}
 	refused(lineWith(r.Stdout, " 552 "), "end of DATA")
+	// Each ref opens the delivery's own story in ebb explain: the reason
+	// and the fix the client never sees.
+	for i, stage := range []string{"RCPT", "DATA"} {
+		if len(refs) != 2 {
+			t.Fatalf("refs %v, want one at RCPT and one at DATA", refs)
+		}
+		out := e.EbbAsUser("explain", "-c", e.Conf, refs[i]).Stdout
+		for _, want := range []string{"refused at " + stage, "for <alice@example.test>", "552 5.2.2 ", "larger than the limit itself", "raise its quota above the message's size"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("ebb explain %s (%s) lacks %q:\n%s", refs[i], stage, want, out)
+			}
+		}
+	}
 	// The control: a message that fits is delivered.
 	if r := harness.Swaks(t, "--server", e.SMTP, "--from", "s@example.org", "--to", "alice@example.test",
 		"--h-Subject", "small", "--body", "fits"); r.Code != 0 {
