@@ -9,6 +9,8 @@ import (
 	_ "github.com/ebbmail/ebb/internal/directory/postgres" // PostgreSQL directories
 )
 
+// DirConfig is the default config with the directory in dataDir (SQLite)
+// or at dsn (PostgreSQL), no cache, and a cheap argon2id for quick tests.
 func DirConfig(dataDir, dsn string) *config.Config {
 	c := config.Defaults()
 	c.Server.DataDir = dataDir
@@ -19,6 +21,7 @@ func DirConfig(dataDir, dsn string) *config.Config {
 	return c
 }
 
+// OpenDir opens the directory c names, closed when t ends.
 func OpenDir(t *testing.T, c *config.Config) *directory.Directory {
 	t.Helper()
 	d, err := directory.Open(context.Background(), c)

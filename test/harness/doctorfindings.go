@@ -6,6 +6,7 @@ import (
 	"testing"
 )
 
+// DoctorFinding is one finding of ebb doctor --json.
 type DoctorFinding struct {
 	Check   string `json:"check"`
 	Status  string `json:"status"`

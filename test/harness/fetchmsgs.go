@@ -9,6 +9,8 @@ import (
 
 var MessageIDRE = regexp.MustCompile(`(?mi)^Message-ID: (<[^>]+>)`)
 
+// DupCount is how many copies beyond the first ids counts (Message-ID:
+// times seen): the duplicates a fetch made.
 func DupCount(ids map[string]int) int {
 	n := 0
 	for _, c := range ids {
@@ -17,6 +19,7 @@ func DupCount(ids map[string]int) int {
 	return n
 }
 
+// RemoteMsgs is n test messages numbered from start (TestMessage).
 func RemoteMsgs(n, start int, subject string, size int) [][]byte {
 	var out [][]byte
 	for i := start; i < start+n; i++ {

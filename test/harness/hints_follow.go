@@ -219,6 +219,7 @@ func Readers(fi os.FileInfo) map[string]bool {
 	return out
 }
 
+// Uname is the name of user uid, or the number.
 func Uname(uid int) string {
 	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
 		return u.Username
@@ -226,6 +227,7 @@ func Uname(uid int) string {
 	return strconv.Itoa(uid)
 }
 
+// Gname is the name of group gid, or the number.
 func Gname(gid int) string {
 	if g, err := user.LookupGroupId(strconv.Itoa(gid)); err == nil {
 		return g.Name
@@ -252,6 +254,7 @@ func (before World) NotWorse(t *testing.T, after World, mail User, done []string
 	}
 }
 
+// Keys is m's keys, sorted.
 func Keys(m map[string]bool) []string {
 	var out []string
 	for k := range m {

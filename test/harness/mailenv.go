@@ -135,6 +135,8 @@ func OneLine(t *testing.T, stderr string) string {
 	return s
 }
 
+// DeliverMessage is a message with subject and a body of about bodySize
+// bytes of 63-character lines.
 func DeliverMessage(subject string, bodySize int) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "From: Bob <bob@example.net>\nTo: alice@example.com\nSubject: %s\nMessage-ID: <%s@example.net>\n\n", subject, strings.ReplaceAll(subject, " ", "."))
@@ -145,6 +147,7 @@ func DeliverMessage(subject string, bodySize int) []byte {
 	return b.Bytes()
 }
 
+// RunOut runs name args... and returns its combined output.
 func RunOut(name string, args ...string) (string, error) {
 	out, err := exec.Command(name, args...).CombinedOutput()
 	return string(out), err
@@ -169,6 +172,7 @@ func ExactMessage(n int) []byte {
 	return b
 }
 
+// HasString reports whether list holds s.
 func HasString(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -202,6 +206,7 @@ exec setpriv --reuid="$U" --regid="$G" --clear-groups env TMPDIR=/nonexistent "$
 	return Run(t, cmd, msg)
 }
 
+// CopyExecutable copies the program src to dst, mode 0755.
 func CopyExecutable(t *testing.T, src, dst string) {
 	in, err := os.Open(src)
 	if err != nil {
@@ -239,6 +244,7 @@ func (m *MailEnv) Run(stdin []byte, args ...string) Result {
 	return Run(m.t, AsUser(exec.Command(Ebb(m.t), args...), m.User), stdin)
 }
 
+// Doctor runs ebb doctor -c CONF args..., as the test user when asUser.
 func (m *MailEnv) Doctor(asUser bool, args ...string) Result {
 	m.t.Helper()
 	cmd := exec.Command(m.Ebb, append([]string{"doctor", "-c", m.Conf}, args...)...)

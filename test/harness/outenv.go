@@ -33,6 +33,7 @@ type OutInstance struct {
 	logPath string
 }
 
+// OutOpts is what NewOutInstance can change.
 type OutOpts struct {
 	Domain    string
 	IP        string
@@ -47,8 +48,12 @@ type OutOpts struct {
 	Users     []string
 }
 
+// OutPass is the password of every user NewOutInstance makes.
 const OutPass = "out secret 1"
 
+// NewOutInstance starts one ebb serve for o.Domain on o.IP (its own
+// directory, users, spool and Maildirs) that finds the other instances
+// through the DNS server o.DNS.
 func NewOutInstance(t *testing.T, o OutOpts) *OutInstance {
 	t.Helper()
 	RequireRoot(t)
@@ -244,6 +249,7 @@ func CommonPort(t *testing.T, ips ...string) int {
 	return 0
 }
 
+// PortFree reports whether ip:port can be listened on now.
 func PortFree(ip string, port int) bool {
 	l, err := net.Listen("tcp", fmt.Sprintf("%s:%d", ip, port))
 	if err != nil {

@@ -22,11 +22,13 @@ func AptGet(t *testing.T, args ...string) string {
 	return string(out)
 }
 
+// DescribeOwner is p's "uid:gid mode" (octal, with the file type bits).
 func DescribeOwner(t *testing.T, p string) string {
 	st := StatT(t, p)
 	return fmt.Sprintf("%d:%d %o", st.Uid, st.Gid, st.Mode)
 }
 
+// StatT is p's stat(2), failing the test when there is none.
 func StatT(t *testing.T, p string) *syscall.Stat_t {
 	t.Helper()
 	var st syscall.Stat_t

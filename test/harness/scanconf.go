@@ -8,6 +8,8 @@ import (
 	"testing"
 )
 
+// ScanConf is the [scan.clamd] and [scan.spamd] sections for the daemons
+// at those addresses (none when ""), with extra's lines for each.
 func ScanConf(clamd, spamd, extra string) string {
 	var b strings.Builder
 	if clamd != "" {

@@ -31,12 +31,16 @@ type ServeEnv struct {
 	Srv     *Serve // nil while the daemon is not running
 }
 
+// ServeOpts is what NewServeEnv can change.
 type ServeOpts struct {
 	TLS   bool   // smtp.tls_cert and tls_key
 	Spool string // the spool directory ("" is DIR/spool)
 	Extra string // more TOML, appended
 }
 
+// NewServeEnv writes the config (the remote domains' DNS failing, unless
+// o.Extra has a [dns] section: DeadRemoteDNS) and the directory, and
+// starts the daemon.
 func NewServeEnv(t *testing.T, o ServeOpts) *ServeEnv {
 	t.Helper()
 	RequireRoot(t)
@@ -195,6 +199,7 @@ func (e *ServeEnv) Scrape() string {
 	return string(b)
 }
 
+// Tail is the last n lines of s.
 func Tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {

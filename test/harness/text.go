@@ -4,6 +4,7 @@ import (
 	"strings"
 )
 
+// GrepLines is the lines of s that start with prefix.
 func GrepLines(s, prefix string) string {
 	var out []string
 	for _, l := range strings.Split(s, "\n") {
