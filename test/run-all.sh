@@ -125,8 +125,12 @@ export EBB_BIN="$bindir/ebb" EBB_DELIVER_BIN="$bindir/ebb-deliver"
 # cause; a //lint:ignore says why the rule does not apply.
 staticcheck=honnef.co/go/tools/cmd/staticcheck@v0.8.2
 go run "$staticcheck" -version >/dev/null # fetched now, with the network
-# Its cache (ignored by the check below) exists before the check's stamp.
-mkdir -p "${XDG_CACHE_HOME:-$HOME/.cache}/staticcheck"
+# Its cache (ignored by the check below) exists before the check's stamp,
+# and in a throwaway root it and its parents are in the upper layer before
+# the first listing (touch copies them up): else they would show up in it
+# as new while the tests ran.
+staticcheck_cache=${XDG_CACHE_HOME:-$HOME/.cache}/staticcheck
+mkdir -p "$staticcheck_cache" && touch "$staticcheck_cache"
 (go vet ./... && go run "$staticcheck" ./...) >"$bindir/lint.log" 2>&1 &
 lint_pid=$!
 
@@ -135,7 +139,7 @@ lint_pid=$!
 # own schedule while they run (logs, caches, apt's lists, systemd's timers).
 watched=(/etc /usr /var /opt /srv /home /root /boot "$PWD")
 ignored=(/tmp /var/tmp "${TMPDIR:-/tmp}" "$PWD/.git" "$(go env GOCACHE)" "$(go env GOMODCACHE)"
-	"$(dirname "$(go env GOENV)")/telemetry" "${XDG_CACHE_HOME:-$HOME/.cache}/staticcheck" /var/log /var/cache /var/backups /var/lib/apt/lists
+	"$(dirname "$(go env GOENV)")/telemetry" "$staticcheck_cache" /var/log /var/cache /var/backups /var/lib/apt/lists
 	/var/lib/apt/periodic /var/lib/systemd/timers /var/lib/dhcp)
 changed_since() { # stamp: every watched path whose inode changed after it
 	local prune=() p
