@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ebbmail/ebb/internal/acme"
 	"github.com/ebbmail/ebb/internal/cluster"
 	"github.com/ebbmail/ebb/internal/config"
@@ -113,15 +115,18 @@ type daemon struct {
 	// srsNotRewritten counts forwarded copies that left with their own
 	// sender although SRS is on (ebb_srs_not_rewritten_total).
 	srsNotRewritten atomic.Uint64
-	scan            scanState        // the scan engine, built once for every path mail enters by (checks_scan.go)
-	fetchRunner     *fetch.Runner    // nil unless fetch.enabled (fetch.go)
-	jr              *journalRecorder // the journal of every message's events, nil when off (journal.go)
-	cluster         *cluster.Cluster // state shared with the other hosts, nil with SQLite (cluster.go)
-	dryRun          bool             // ebb route: decide as the daemon would, change nothing (route.go)
-	acme            *acme.Manager    // certificates from ACME, nil when off (acme.go)
-	web             *wellknown.Server
-	webTLS, webHTTP []net.Listener // web.listen, web.listen_http (web.go)
-	rep             *reportState   // TLS-RPT and DMARC reports, nil when off (reports.go)
+	// vacationFromReplaced counts Sieve vacation responses whose :from
+	// the mailbox may not write as (sent from its own address instead).
+	vacationFromReplaced atomic.Uint64
+	scan                 scanState        // the scan engine, built once for every path mail enters by (checks_scan.go)
+	fetchRunner          *fetch.Runner    // nil unless fetch.enabled (fetch.go)
+	jr                   *journalRecorder // the journal of every message's events, nil when off (journal.go)
+	cluster              *cluster.Cluster // state shared with the other hosts, nil with SQLite (cluster.go)
+	dryRun               bool             // ebb route: decide as the daemon would, change nothing (route.go)
+	acme                 *acme.Manager    // certificates from ACME, nil when off (acme.go)
+	web                  *wellknown.Server
+	webTLS, webHTTP      []net.Listener // web.listen, web.listen_http (web.go)
+	rep                  *reportState   // TLS-RPT and DMARC reports, nil when off (reports.go)
 }
 
 // fail prints a boundary error on stderr and logs it; it returns the exit
@@ -199,6 +204,9 @@ func (d *daemon) run() int {
 	d.metrics.Queue(q.Stats)
 	d.journalMetrics() // journal.go
 	d.srsMetrics()
+	d.metrics.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ebb_sieve_vacation_from_replaced_total",
+		Help: "Sieve vacation responses whose :from the mailbox may not write as (submission.sender_policy): sent from the mailbox's own address (the log says which)."},
+		func() float64 { return float64(d.vacationFromReplaced.Load()) }))
 	d.metrics.Pprof = cfg.Metrics.Pprof
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()

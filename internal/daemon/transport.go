@@ -38,6 +38,7 @@ func (d *daemon) transports() queue.Transports {
 		return d.srsSender(ctx, deliveringMessage(ctx), sender, rcpts) // a redirect of the message being delivered
 	}})
 	filter.MayWriteAs = d.mayWriteAs // checks_sender.go: a vacation :from by the rule From: is checked by
+	filter.FromReplaced = func() { d.vacationFromReplaced.Add(1) }
 	if d.cluster != nil {
 		filter.State = d.cluster.SieveState() // one vacation reply, one duplicate record, whichever host delivers
 	}

@@ -50,6 +50,10 @@ type Filter struct {
 	// script must not send text of its choosing in another user's name.
 	// Nil: only the mailbox's own address.
 	MayWriteAs func(ctx context.Context, mailbox, addr string) bool
+	// FromReplaced, when set, is called for each vacation :from replaced
+	// by the mailbox's own address (ebb serve counts them in a metric;
+	// the log line is written either way).
+	FromReplaced func()
 
 	cache *Cache
 }
@@ -70,6 +74,9 @@ func (f *Filter) vacationFrom(ctx context.Context, mb *resolve.Mailbox, from str
 	}
 	f.Log.Warn("sieve: vacation :from is not an address of the mailbox (submission.sender_policy): the response is sent from the mailbox's own address",
 		"mailbox", mb.Address, "from", from)
+	if f.FromReplaced != nil {
+		f.FromReplaced()
+	}
 	return ""
 }
 

@@ -393,12 +393,17 @@ func TestVacationFromIsAnAddressOfTheMailbox(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			f, mb, out, logb := newTestFilter(t, "require \"vacation\";\nvacation :from "+strconv.Quote(c.from)+" \"Away.\";\n")
 			f.MayWriteAs = c.may
+			replaced := 0
+			f.FromReplaced = func() { replaced++ }
 			decide(t, f, mb, testMsg, "alice@example.org")
 			if len(out.sent) != 1 || !strings.Contains(out.sent[0], "\r\n"+c.want) && !strings.HasPrefix(strings.SplitN(out.sent[0], "\n", 2)[1], c.want) {
 				t.Fatalf("sent %q, want a response with %q", out.sent, c.want)
 			}
 			if refused := !strings.Contains(c.want, c.from); refused != strings.Contains(logb.String(), "vacation :from") {
 				t.Errorf("refused %v, but the log says:\n%s", refused, logb.String())
+			}
+			if refused := !strings.Contains(c.want, c.from); (replaced == 1) != refused || replaced > 1 {
+				t.Errorf("refused %v, but FromReplaced was called %d times (the metric counts it)", refused, replaced)
 			}
 		})
 	}
