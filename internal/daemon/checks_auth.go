@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,9 +12,11 @@ import (
 
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/dnsresolve"
+	"github.com/ebbmail/ebb/internal/envaddr"
 	"github.com/ebbmail/ebb/internal/msgauth"
 	"github.com/ebbmail/ebb/internal/queue"
 	"github.com/ebbmail/ebb/internal/smtpd"
+	"github.com/ebbmail/ebb/internal/spf"
 )
 
 // authCheckers: SPF, DKIM and DMARC on mail from outside (port 25), first
@@ -55,6 +58,8 @@ func (d *daemon) authCheckers() []checker {
 		metrics:    m,
 		log:        d.log.With("component", "auth"),
 		record:     d.recordDMARC, // reports.go: DMARC aggregate reports
+		hosted:     d.dir.IsLocalDomain,
+		trustedSet: cfg.Setting("auth.trusted_networks"),
 	}}
 }
 
@@ -69,6 +74,10 @@ type authChecker struct {
 	// record keeps the evaluation for the From: domain's aggregate
 	// report, with what was done with the message.
 	record func(res *msgauth.Result, env *queue.Envelope, refused bool, quarantine string)
+	// hosted says whether a domain is hosted here (the directory): an
+	// envelope sender of one must pass SPF (hostedSender).
+	hosted     func(ctx context.Context, domain string) (bool, error)
+	trustedSet *diag.Setting // auth.trusted_networks, named by its refusal
 }
 
 func (a *authChecker) name() string { return "auth" }
@@ -121,6 +130,13 @@ func (a *authChecker) check(ctx context.Context, in *checkInput) (string, error)
 		}
 		return "", e
 	}
+	if e := a.hostedSender(ctx, env, res); e != nil {
+		log.Info("auth: refused a hosted envelope sender that fails SPF", "results", res.String(), "ref", e.Ref)
+		if a.record != nil {
+			a.record(res, env, true, a.quarantine)
+		}
+		return "", e
+	}
 	if a.record != nil {
 		a.record(res, env, false, a.quarantine)
 	}
@@ -133,4 +149,55 @@ func (a *authChecker) check(ctx context.Context, in *checkInput) (string, error)
 		log.Info("auth: checked", "results", res.String())
 	}
 	return res.Header(a.id), nil
+}
+
+// hostedSender refuses a message from outside whose envelope sender is an
+// address of a hosted domain and whose SPF result says this client is not
+// (or not known to be) that domain's sender: fail, softfail or neutral
+// (RFC 7208 §2.6). Such mail claims to be ours; let in, a copy an alias or
+// a Sieve redirect sends on leaves from this host with that sender, whose
+// SPF passes for us at the next hop and aligns with a From: of the same
+// domain (DMARC), so a forgery from anywhere would pass as ours there, SRS
+// or not (docs/auth.md, "Hosted senders"). It is refused while the client
+// is connected (principle 4), 550 5.7.23 (RFC 7372: SPF validation failed).
+// none (no record: no SPF pass anywhere), permerror (the same at the next
+// hop) and temperror (DNS trouble never refuses mail) are let through, as is
+// a directory that does not answer (logged).
+func (a *authChecker) hostedSender(ctx context.Context, env *queue.Envelope, res *msgauth.Result) *diag.Error {
+	if a.hosted == nil || env.From == "" {
+		return nil
+	}
+	switch res.SPF.Result {
+	case spf.Fail, spf.SoftFail, spf.Neutral:
+	default:
+		return nil
+	}
+	_, domain, ok := envaddr.Split(env.From)
+	if !ok {
+		return nil
+	}
+	hosted, err := a.hosted(ctx, domain)
+	if err != nil {
+		a.log.Warn("auth: cannot tell whether the envelope sender's domain is hosted here; SPF "+string(res.SPF.Result)+" let through",
+			"from", env.From, "client", env.ClientAddr, "err", err.Error())
+		return nil
+	}
+	if !hosted {
+		return nil
+	}
+	why := fmt.Sprintf("the envelope sender <%s> is an address of %s, a domain hosted here, and SPF says %s is not its sender (spf=%s",
+		env.From, domain, env.ClientAddr, res.SPF.Result)
+	if res.SPF.Reason != "" {
+		why += ": " + res.SPF.Reason
+	}
+	why += ")"
+	e := diag.New("spf", "accept mail from outside with the sender", env.From, errors.New(why))
+	e.Component, e.Class = "ebb serve", diag.Permanent
+	e.SMTPCode, e.Enhanced = 550, [3]int{5, 7, 23}
+	e.Public = fmt.Sprintf("<%s> is an address of a domain hosted here and SPF %s for %s: mail from %s must come from a host %s's SPF record lists, or be submitted with a login (port 587)",
+		env.From, res.SPF.Result, env.ClientAddr, domain, domain)
+	e.Setting = a.trustedSet
+	e.Hint = "if " + env.ClientAddr + " really sends for " + domain + ", list it in " + domain + "'s SPF record (ebb dns check shows it), or add it to auth.trusted_networks; a user of " + domain + " sends through submission with a login"
+	e.EnsureRef()
+	return e
 }

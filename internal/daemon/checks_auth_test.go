@@ -66,3 +66,62 @@ func TestAuthCheckerScope(t *testing.T) {
 		t.Errorf("quarantine: folder %q, %v, %q", q.Msg.Envelope.Folder, err, h)
 	}
 }
+
+// A message from outside whose envelope sender is a hosted address must
+// pass SPF (fail, softfail and neutral are refused 550 5.7.23 with a ref):
+// else a copy sent on from here would pass SPF as ours at the next hop.
+// none and temperror pass, as do other domains' senders and trusted
+// networks.
+func TestHostedSenderMustPassSPF(t *testing.T) {
+	dns, err := dnstest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dns.Close()
+	dns.MustAdd(`hard.example. TXT "v=spf1 ip4:192.0.2.1 -all"`, `soft.example. TXT "v=spf1 ip4:192.0.2.1 ~all"`,
+		`neutral.example. TXT "v=spf1 ip4:192.0.2.1 ?all"`, `other.example. TXT "v=spf1 ip4:192.0.2.1 -all"`)
+	hosted := map[string]bool{"hard.example": true, "soft.example": true, "neutral.example": true, "nospf.example": true}
+	a := &authChecker{
+		c:       &msgauth.Checker{Resolver: dnsresolve.NewAt(dns.Addr(), time.Second)},
+		id:      "mx.ours.example",
+		trusted: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")},
+		log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		hosted: func(_ context.Context, d string) (bool, error) {
+			return hosted[d], nil
+		},
+		trustedSet: &diag.Setting{Key: "auth.trusted_networks"},
+	}
+	p := filepath.Join(t.TempDir(), "m")
+	os.WriteFile(p, []byte("From: ceo@hard.example\r\nSubject: x\r\n\r\nbody\r\n"), 0o600)
+	for _, c := range []struct {
+		ip, from string
+		refused  bool
+	}{
+		{"203.0.113.5", "bob@hard.example", true},
+		{"203.0.113.5", "bob@soft.example", true},
+		{"203.0.113.5", "bob@neutral.example", true},
+		{"192.0.2.1", "bob@hard.example", false},    // listed: pass
+		{"203.0.113.5", "bob@nospf.example", false}, // none
+		{"203.0.113.5", "x@other.example", false},   // not hosted: DMARC's business
+		{"198.51.100.9", "bob@hard.example", false}, // auth.trusted_networks
+		{"203.0.113.5", "", false},
+	} {
+		in := &checkInput{Kind: smtpd.Inbound, Msg: &queue.Message{ID: "q1", File: p,
+			Envelope: queue.Envelope{From: c.from, ClientAddr: c.ip, ClientHelo: "h.example"}}}
+		_, err := a.check(context.Background(), in)
+		if !c.refused {
+			if err != nil {
+				t.Errorf("%s from %s: refused: %v", c.from, c.ip, err)
+			}
+			continue
+		}
+		de, ok := diag.As(err)
+		if !ok || de.Class != diag.Permanent || de.Ref == "" {
+			t.Fatalf("%s from %s: %v, want a permanent refusal with a ref", c.from, c.ip, err)
+		}
+		code, enh, text := de.SMTPReply()
+		if code != 550 || enh != [3]int{5, 7, 23} || !strings.Contains(text, "<"+c.from+"> is an address of a domain hosted here") {
+			t.Errorf("%s from %s: reply %d %v %q", c.from, c.ip, code, enh, text)
+		}
+	}
+}
