@@ -173,7 +173,7 @@ func (c *Cluster) insertJournal(ctx context.Context, rs []journal.Record) error 
 	args := make([]any, 0, len(rs)*journalCols)
 	for i := range rs {
 		r := &rs[i]
-		b, err := json.Marshal(r)
+		b, err := journal.AppendJSON(nil, r) // the files' encoding
 		if err != nil {
 			return err
 		}

@@ -84,7 +84,8 @@ type Journal struct {
 	now       func() time.Time
 
 	mu     sync.Mutex
-	day    string
+	y, d   int // the open file's day (fileName)
+	m      time.Month
 	f      *os.File
 	pruned string // the day of the last prune
 }
@@ -106,6 +107,10 @@ func Open(dir string, retention time.Duration, now func() time.Time) (*Journal, 
 // Dir is where the journal's files are.
 func (j *Journal) Dir() string { return j.dir }
 
+// linePool lends the buffers records are encoded in (AppendJSON): one
+// per record would be most of what the journal allocates.
+var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
 // fileName is the file of the day t falls on, in UTC.
 func fileName(t time.Time) string { return t.UTC().Format("2006-01-02") + ".jsonl" }
 
@@ -117,15 +122,22 @@ func (j *Journal) Append(r Record) error {
 		r.Time = j.now()
 	}
 	r.Time = r.Time.UTC()
-	b, err := json.Marshal(&r)
+	bp := linePool.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 64<<10 { // a record with a huge text is not kept
+			linePool.Put(bp)
+		}
+	}()
+	b, err := AppendJSON((*bp)[:0], &r)
 	if err != nil {
 		return err
 	}
 	b = append(b, '\n')
+	*bp = b
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	day := fileName(r.Time)
-	if j.f == nil || j.day != day {
+	if y, m, d := r.Time.Date(); j.f == nil || j.y != y || j.m != m || j.d != d {
+		day := fileName(r.Time)
 		if j.f != nil {
 			j.f.Close()
 		}
@@ -134,7 +146,7 @@ func (j *Journal) Append(r Record) error {
 			j.f = nil
 			return err
 		}
-		j.f, j.day = f, day
+		j.f, j.y, j.m, j.d = f, y, m, d
 		// A crash may have torn the last line: start on a new one, so
 		// that only the torn record is lost, not the next one too.
 		if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
