@@ -3,7 +3,6 @@ package daemon
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"sync"
@@ -145,7 +144,7 @@ func (r *journalRecorder) checked(m *queue.Message, listener string, header stri
 			Reply: fmt.Sprintf("%d %d.%d.%d %s", rep.Code, rep.Enhanced[0], rep.Enhanced[1], rep.Enhanced[2], rep.Message),
 			From:  m.Envelope.From, To: m.Envelope.Recipients, Client: m.Envelope.ClientAddr, Helo: m.Envelope.ClientHelo,
 			Auth: m.Envelope.AuthUser, Proto: m.Envelope.Proto,
-			Listener: listener, Size: m.Size, Error: de, MessageID: messageID(m)})
+			Listener: listener, Size: m.Size, Error: de, MessageID: m.MessageID})
 		r.mu.Lock()
 		r.told[de.Ref] = now
 		r.mu.Unlock()
@@ -256,7 +255,7 @@ func (r *journalRecorder) observe(e queue.Event) {
 		env := m.Envelope
 		rec.From, rec.To, rec.Size = env.From, env.Recipients, m.Size
 		rec.Client, rec.Helo, rec.Auth, rec.Proto = env.ClientAddr, env.ClientHelo, env.AuthUser, env.Proto
-		rec.MessageID, rec.Subject = headerFields(m)
+		rec.MessageID, rec.Subject = m.MessageID, m.Subject // read as it was stored
 		r.mu.Lock()
 		pend := r.pending[e.QueueID]
 		delete(r.pending, e.QueueID)
@@ -313,18 +312,3 @@ func unfoldHeaders(h string) []string {
 	}
 	return out
 }
-
-// headerFields reads the Message-ID and Subject from the spool file's
-// header, with mailhdr (at most 64 KiB of it: the header is all that is
-// read). The Subject stays as written: it is shown, not decoded.
-func headerFields(m *queue.Message) (msgid, subject string) {
-	f, err := m.OpenData()
-	if err != nil {
-		return "", ""
-	}
-	defer f.Close()
-	h, _ := mailhdr.Read(bufio.NewReader(io.LimitReader(f, 64<<10)), 64<<10)
-	return h.Value("Message-Id"), h.Value("Subject")
-}
-
-func messageID(m *queue.Message) string { id, _ := headerFields(m); return id }

@@ -42,7 +42,11 @@ type Filter struct {
 	// reader would take for a field below where the header ended at text
 	// (Scanner.Lax), up to the next empty line: the copy keeps them as
 	// body, and a check may still want to know what they claim.
-	Below   func(Field)
+	Below func(Field)
+	// Each, when set, is shown every field of the header as it is read,
+	// before decide: so that a streaming writer learns what it needs of
+	// the header (the queue: Message-ID, Subject) from this one reading.
+	Each    func(Field)
 	after   int  // the state after fRest
 	fields  int  // fields read
 	lineEnd bool // the last field ended with a line end
@@ -129,6 +133,9 @@ func (f *Filter) Read(p []byte) (int, error) {
 			if !fl.Truncated {
 				f.crlf = bytes.HasSuffix(fl.Raw, []byte("\r\n"))
 				f.lineEnd = bytes.HasSuffix(fl.Raw, []byte("\n"))
+			}
+			if f.Each != nil {
+				f.Each(fl)
 			}
 			v := f.decide(fl)
 			f.keep = !v.Drop

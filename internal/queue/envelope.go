@@ -157,6 +157,10 @@ type Message struct {
 	// would take them for the author, so the checks judge them too. Not
 	// kept in the envelope.
 	HiddenFrom []string `json:"-"`
+	// MessageID and Subject are the header's Message-ID and Subject
+	// (unfolded, Subject not decoded), read as the data was stored, for
+	// the journal. Not kept in the envelope: set on receive only.
+	MessageID, Subject string `json:"-"`
 
 	// state: the envelope has been stored in <id>.state (persist).
 	state bool

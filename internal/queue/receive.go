@@ -117,6 +117,8 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader, opt 
 			hidden = append(hidden, v) // one more than judged: the check says so
 		}
 	}
+	var shown shownFields
+	norm.Each = shown.see
 	n, eight, err := copyData(f, norm, *bp)
 	// RFC 6152: 8-bit data is what it is, declared BODY=8BITMIME or not
 	// (a client, sendmail without -B, a DSN or a vacation reply of ours):
@@ -143,6 +145,8 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader, opt 
 		Arrived:    q.now().UTC(),
 		File:       path,
 		HiddenFrom: hidden,
+		MessageID:  shown.msgid,
+		Subject:    shown.subject,
 	}
 	m.Envelope.Recipients = append([]string(nil), env.Recipients...)
 	if opt.Via == ViaInbound || opt.Via == ViaFetch {
@@ -207,6 +211,29 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader, opt 
 	q.log.Info("queued", "queue_id", id, "from", m.Envelope.From, "rcpts", len(m.Recipients),
 		"size", n, "client", env.ClientAddr, "session", env.SessionID)
 	return id, nil
+}
+
+// shownFields keeps the Message-ID and Subject of a message as its header
+// streams into the spool (mailhdr.Filter.Each), for the journal and the
+// log: the first of each in the first 64 KiB of fields, as a reader of
+// the stored header bounded to 64 KiB (mailhdr.Read) would find them.
+type shownFields struct {
+	msgid, subject string
+	read           int
+	msgidSeen      bool
+	subjectSeen    bool
+}
+
+func (s *shownFields) see(f mailhdr.Field) {
+	if s.read += len(f.Raw); s.read > 64<<10 {
+		return
+	}
+	switch {
+	case !s.msgidSeen && f.Is("Message-Id"):
+		s.msgid, s.msgidSeen = f.Value(), true
+	case !s.subjectSeen && f.Is("Subject"):
+		s.subject, s.subjectSeen = f.Value(), true
+	}
 }
 
 // syncClose fsyncs f (unless syncfs covers it: queue.sync =

@@ -1,0 +1,54 @@
+package queue
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/ebbmail/ebb/internal/mailhdr"
+)
+
+// The Message-ID and Subject a received message carries (for the journal)
+// are the ones a reading of the stored copy's header finds, as the journal
+// once read them from the spool file: folded, written "Subject :", after
+// an mbox line, the first of two, none below where the header ended at
+// text, none in a message without a header.
+func TestReceivedMessageCarriesItsMessageIDAndSubject(t *testing.T) {
+	q := openQueue(t, testConfig(t))
+	env := &Envelope{From: "a@example.org", Recipients: []string{"b@example.test"}}
+	long := "X-Long: " + strings.Repeat("z", 70<<10) + "\r\n"
+	for _, tc := range []struct{ data, msgid, subject string }{
+		{"Message-ID: <1@x>\r\nSubject: hello\r\n\r\nbody\r\n", "<1@x>", "hello"},
+		{"subject:   folded\r\n\tover two\r\nMESSAGE-id:\r\n <2@x>\r\n\r\n", "<2@x>", "folded\tover two"},
+		{"Subject : obsolete form\nMessage-Id : <3@x>\n\nbody\n", "<3@x>", "obsolete form"},
+		{"From someone Mon Dec  7 20:00:00 2026\r\nSubject: after mbox\r\n\r\n", "", "after mbox"},
+		{"Subject: first\r\nSubject: second\r\nMessage-ID: <a@x>\r\nMessage-ID: <b@x>\r\n\r\n", "<a@x>", "first"},
+		{"Subject: above\r\nthis line is text\r\nMessage-ID: <hidden@x>\r\n\r\n", "", "above"},
+		{"no header at all\r\nSubject: no\r\n", "", ""},
+		{"Subject: =?utf-8?q?caf=C3=A9?= \"q\" <&>\r\n\r\n", "", "=?utf-8?q?caf=C3=A9?= \"q\" <&>"},
+		{long + "Subject: past 64 KiB of header\r\n\r\n", "", ""},
+		{"Subject: at the end, no body", "", "at the end, no body"},
+	} {
+		var got *Message
+		opt := ReceiveOptions{Check: func(_ context.Context, m *Message) (string, error) { got = m; return "", nil }}
+		if _, err := q.Receive(context.Background(), env, strings.NewReader(tc.data), opt); err != nil {
+			t.Fatal(err)
+		}
+		if got.MessageID != tc.msgid || got.Subject != tc.subject {
+			t.Errorf("%.40q: Message-ID %q, Subject %q; want %q, %q", tc.data, got.MessageID, got.Subject, tc.msgid, tc.subject)
+		}
+		// The reading of the stored copy agrees.
+		f, err := got.OpenData()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _ := mailhdr.Read(bufio.NewReader(io.LimitReader(f, 64<<10)), 64<<10)
+		f.Close()
+		if h.Value("Message-Id") != got.MessageID || h.Value("Subject") != got.Subject {
+			t.Errorf("%.40q: the stored header reads %q, %q; the message carries %q, %q", tc.data,
+				h.Value("Message-Id"), h.Value("Subject"), got.MessageID, got.Subject)
+		}
+	}
+}
