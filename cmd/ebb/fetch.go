@@ -1,26 +1,33 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"strings"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/ebbmail/ebb/internal/cli"
 	"github.com/ebbmail/ebb/internal/cluster"
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/daemon"
-	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/fetch"
 	"github.com/ebbmail/ebb/internal/fetchstate"
-	"github.com/ebbmail/ebb/internal/mailuser"
 )
 
-// The subcommands of ebb fetch (fetchcmd.go): flags, then internal/fetch.
+// fetchCmd is ebb fetch: the flags here, the work in internal/fetch.
+var fetchCmd = &cli.Command{Name: "fetch", Summary: "fetch remote IMAP and POP3 accounts into local mailboxes, exactly once (docs/fetch.md)", Sub: []*cli.Command{
+	{Name: "add", Args: "NAME", Summary: "add an account (password at the prompt or on stdin, or --oauth2)", Run: fetchAdd},
+	{Name: "list", Summary: "the accounts with their last status, and every message left on a server", Run: fetchList},
+	{Name: "remove", Args: "NAME", Summary: "remove an account", Run: fetchRemove},
+	{Name: "test", Args: "NAME", Summary: "log in and list the server's folders, fetching nothing", Run: fetchTest},
+	{Name: "run", Args: "[NAME...]", Summary: "one pass in the foreground, with a progress bar (all accounts without NAME; not while ebb serve runs)", Run: fetchRun},
+	{Name: "auth", Args: "NAME", Summary: "grant an OAuth2 account access once (device code, or --loopback)", Run: fetchAuth},
+	{Name: "passwd", Args: "NAME", Summary: "change an account's password (at the prompt or on stdin)", Run: fetchPasswd},
+	{Name: "reset", Args: "NAME", Summary: "go through the folders again after a UIDVALIDITY change, skipping what was taken before", Run: fetchReset},
+	{Name: "enable", Args: "NAME", Summary: "fetch the account again", Run: fetchEnable(true)},
+	{Name: "disable", Args: "NAME", Summary: "stop fetching the account, keeping its state", Run: fetchEnable(false)},
+	{Name: "set", Args: "NAME", Summary: "change an account's server, TLS, CA file, folders or after-action, keeping what it fetched", Run: fetchSet},
+	{Name: "retry", Args: "NAME [UID...]", Summary: "fetch skipped messages again (all of the account's without UID) once their cause is fixed", Run: fetchRetry},
+}}
 
 func fetchAdd(c *cli.Call) int {
 	var o fetch.AccountOptions
@@ -53,10 +60,8 @@ func fetchAdd(c *cli.Call) int {
 	if err != nil {
 		return c.Usagef("%v", err)
 	}
-	if a.CAFile != "" {
-		if _, err := os.Stat(a.CAFile); err != nil {
-			return c.Fail(diag.PathError(c.Name, "stat", "read the CA file", a.CAFile, err, nil))
-		}
+	if err := fetch.CheckCAFile(a.CAFile); err != nil {
+		return c.Fail(err)
 	}
 	if a.Auth == "password" {
 		pw, err := c.ReadPassword("password of "+a.Username+" at "+a.Host+": ", false)
@@ -66,16 +71,7 @@ func fetchAdd(c *cli.Call) int {
 		a.Password = pw
 	}
 	return openDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
-		if err := fetchstate.New(d).AddFetchAccount(c.Ctx, a); err != nil {
-			return err
-		}
-		fmt.Fprintf(c.Stdout, "fetch account %s added: %s %s:%d (%s) as %s → %s\n", a.Name, a.Protocol, a.Host, a.Port, a.TLS, a.Username, a.Mailbox)
-		if a.Auth == "oauth2" {
-			fmt.Fprintf(c.Stdout, "next: ebb fetch auth %s (grants ebb access once; the refresh token is stored)\n", a.Name)
-		} else {
-			fmt.Fprintf(c.Stdout, "next: ebb fetch test %s (logs in, fetches nothing); a running ebb serve starts it within 30 s, or at once on: systemctl reload ebb\n", a.Name)
-		}
-		return nil
+		return fetch.Add(c.Ctx, fetchstate.New(d), a, c.Stdout)
 	})
 }
 
@@ -121,10 +117,7 @@ func fetchRemove(c *cli.Call) int {
 
 func fetchReset(c *cli.Call) int {
 	return fetchDone(c, directory.Options{}, func(d *directory.Directory, name string) error {
-		if _, err := fetchstate.New(d).FetchAccount(c.Ctx, name); err != nil {
-			return err
-		}
-		return fetchstate.New(d).ResetFetchFolders(c.Ctx, name)
+		return fetch.Reset(c.Ctx, fetchstate.New(d), name)
 	})
 }
 
@@ -153,22 +146,9 @@ func fetchPasswd(c *cli.Call) int {
 	})
 }
 
-// fetchTest logs in as a pass would. Run as root, it reads the CA file as
-// the daemon's user would (server.user): root reads what the daemon may
-// not.
 func fetchTest(c *cli.Call) int {
 	return withDirectory(c, 1, 1, directory.Options{ReadOnly: true}, func(d *directory.Directory, cfg *config.Config) error {
-		a, err := fetchstate.New(d).FetchAccount(c.Ctx, c.Args[0])
-		if err != nil {
-			return err
-		}
-		f := &fetch.Fetcher{Cfg: cfg.Fetch, Store: fetchstate.New(d), MaxMessageSize: int64(cfg.SMTP.MaxMessageSize), Setting: cfg.Setting}
-		if os.Geteuid() == 0 {
-			if u, err := mailuser.Lookup(cfg); err == nil && u.UID != 0 {
-				f.ReadAs = u.Identity()
-			}
-		}
-		return f.Test(c.Ctx, a, c.Stdout)
+		return fetch.TryAccount(c.Ctx, cfg, fetchstate.New(d), c.Args[0], c.Stdout)
 	})
 }
 
@@ -176,60 +156,24 @@ func fetchRun(c *cli.Call) int {
 	if code, ok := c.Parse(0, -1); !ok {
 		return code
 	}
-	tty := false
-	if f, ok := c.Stdout.(*os.File); ok {
-		_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-		tty = err == nil
-	}
 	return daemon.FetchRun(c.Ctx, daemon.FetchRunOptions{ConfigPath: c.ConfigPath, Accounts: c.Args,
-		Progress: func() fetch.Progress { return fetch.NewBar(c.Stdout, tty) }, Stdout: c.Stdout, Stderr: c.Stderr})
+		Progress: func() fetch.Progress { return fetch.NewBar(c.Stdout) }, Stdout: c.Stdout, Stderr: c.Stderr})
 }
 
 func fetchAuth(c *cli.Call) int {
 	loopback := c.Flags.Bool("loopback", false, "use the authorization code flow with a browser on this machine instead of the device code")
 	timeout := c.Flags.Duration("timeout", 15*time.Minute, "how long to wait for the user's consent")
 	return withDirectory(c, 1, 1, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
-		a, err := fetchstate.New(d).FetchAccount(c.Ctx, c.Args[0])
-		if err != nil {
-			return err
-		}
-		ctx, cancel := context.WithTimeout(c.Ctx, *timeout)
-		defer cancel()
-		o, err := fetch.Authorize(ctx, a, *loopback, c.Stdout, nil)
-		if err != nil {
-			return cli.Errorf(diag.ExTempFail, "%s: %v", a.Name, err)
-		}
-		if err := fetchstate.New(d).SetFetchOAuth(c.Ctx, a.Name, o); err != nil {
-			return err
-		}
-		fmt.Fprintf(c.Stdout, "fetch account %s: access granted; the refresh token is stored (ebb serve uses it from its next reload)\n", a.Name)
-		return nil
+		return fetch.AuthorizeStored(c.Ctx, fetchstate.New(d), c.Args[0], *loopback, *timeout, c.Stdout)
 	})
 }
 
-// fetchRetry asks for skipped messages again; the next pass fetches them
-// as new ones.
 func fetchRetry(c *cli.Call) int {
 	return withDirectory(c, 1, -1, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
-		name := c.Args[0]
-		if _, err := fetchstate.New(d).FetchAccount(c.Ctx, name); err != nil {
-			return err
-		}
-		n, err := fetchstate.New(d).RetryFetched(c.Ctx, name, c.Args[1:])
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return cli.Errorf(diag.ExNoInput, "account %s has no skipped message %s (ebb fetch list shows them)", name, strings.Join(c.Args[1:], " "))
-		}
-		fmt.Fprintf(c.Stdout, "fetch account %s: %d skipped messages are fetched again at the next pass\n", name, n)
-		return nil
+		return fetch.Retry(c.Ctx, fetchstate.New(d), c.Args[0], c.Args[1:], c.Stdout)
 	})
 }
 
-// fetchSet changes what the account connects to and what it does after
-// delivery; what it fetched stays recorded (a server moved to another
-// name, a CA file, a folder).
 func fetchSet(c *cli.Call) int {
 	var ch fetch.Changes
 	fs := c.Flags
@@ -256,25 +200,12 @@ func fetchSet(c *cli.Call) int {
 	if code, ok := c.Parse(1, 1); !ok {
 		return code
 	}
-	if ch.CAFile != nil && *ch.CAFile != "" {
-		if _, err := os.Stat(*ch.CAFile); err != nil {
-			return c.Fail(diag.PathError(c.Name, "stat", "read the CA file", *ch.CAFile, err, nil))
+	if ch.CAFile != nil {
+		if err := fetch.CheckCAFile(*ch.CAFile); err != nil {
+			return c.Fail(err)
 		}
 	}
 	return openDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
-		a, err := fetchstate.New(d).FetchAccount(c.Ctx, c.Args[0])
-		if err != nil {
-			return err
-		}
-		n, err := fetch.Change(*a, ch)
-		if err != nil {
-			return cli.Errorf(diag.ExUsage, "%v", err)
-		}
-		if err := fetchstate.New(d).UpdateFetchAccount(c.Ctx, n); err != nil {
-			return err
-		}
-		fmt.Fprintf(c.Stdout, "fetch account %s: %s %s:%d (%s), folders %s, after %s; ebb serve uses it from its next reload of the accounts (30 s)\n",
-			n.Name, n.Protocol, n.Host, n.Port, n.TLS, strings.Join(n.Folders, ","), n.After)
-		return nil
+		return fetch.Set(c.Ctx, fetchstate.New(d), c.Args[0], ch, c.Stdout)
 	})
 }

@@ -3,9 +3,12 @@ package fetch
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/term"
 )
 
 // Bar is ebb fetch run's progress: on a terminal one redrawn line with a
@@ -25,8 +28,14 @@ type Bar struct {
 	open    bool
 }
 
-// NewBar writes to w; tty says whether w is a terminal.
-func NewBar(w io.Writer, tty bool) *Bar { return &Bar{w: w, tty: tty} }
+// NewBar writes to w, redrawing one line when w is a terminal.
+func NewBar(w io.Writer) *Bar {
+	f, ok := w.(*os.File)
+	return newBar(w, ok && term.IsTerminal(int(f.Fd())))
+}
+
+// newBar writes to w; tty says whether w is a terminal.
+func newBar(w io.Writer, tty bool) *Bar { return &Bar{w: w, tty: tty} }
 
 func (b *Bar) Folder(account, folder string, total int) {
 	b.mu.Lock()

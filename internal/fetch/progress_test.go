@@ -13,7 +13,7 @@ func TestBarDrawsOnATerminalAndWritesLinesElsewhere(t *testing.T) {
 	for _, c := range []struct {
 		b   *Bar
 		out *strings.Builder
-	}{{NewBar(&tty, true), &tty}, {NewBar(&plain, false), &plain}} {
+	}{{newBar(&tty, true), &tty}, {newBar(&plain, false), &plain}} {
 		c.b.Folder("work", "INBOX", 20)
 		for i := 0; i < 20; i++ {
 			c.b.Message(4096)
