@@ -19,20 +19,23 @@ type sieveOutbox struct {
 	Q *queue.Queue
 	// Sender, when set, gives the envelope sender of a message that
 	// leaves for rcpts: the daemon's SRS rewrite for redirects to remote
-	// addresses (docs/srs.md). Vacation replies (sender <>) pass as they are.
-	Sender func(ctx context.Context, sender string, rcpts []string) string
+	// addresses (docs/srs.md), and the options the copy is queued with (a
+	// journal record when its sender was not rewritten). Vacation replies
+	// (sender <>) pass as they are.
+	Sender func(ctx context.Context, sender string, rcpts []string) (string, queue.ReceiveOptions)
 }
 
 func (o sieveOutbox) Send(ctx context.Context, sender string, rcpts []string, data io.Reader) (string, error) {
+	var opt queue.ReceiveOptions
 	if o.Sender != nil {
-		sender = o.Sender(ctx, sender, rcpts)
+		sender, opt = o.Sender(ctx, sender, rcpts)
 	}
 	env := &queue.Envelope{From: sender, Recipients: rcpts, Proto: "local"}
 	// A redirect of mail from outside is still mail from outside: the
 	// relay does not sign it (queue.Envelope.External). A vacation
 	// response is ours.
 	env.External = sievefilter.Resent(ctx) && deliveringExternal(ctx)
-	return o.Q.Receive(ctx, env, data, queue.ReceiveOptions{})
+	return o.Q.Receive(ctx, env, data, opt)
 }
 
 type deliveringKey struct{}

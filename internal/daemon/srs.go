@@ -10,10 +10,12 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/journal"
 	"github.com/ebbmail/ebb/internal/mailhdr"
 	"github.com/ebbmail/ebb/internal/msgauth"
 	"github.com/ebbmail/ebb/internal/queue"
@@ -122,30 +124,35 @@ func (d *daemon) srsSecrets(path string) ([]string, error) {
 // srs.domain in the organizational domain of its From: (it keeps its own
 // sender, which our address does not pass for), and a hosted sender of it
 // is rewritten like any other (docs/srs.md, "Mail from outside").
-func (d *daemon) srsSender(ctx context.Context, m *queue.Message, from string, rcpts []string) string {
-	if d.srs == nil || from == "" {
-		return from
+//
+// why is not empty when a copy for a remote address leaves with a sender
+// that is not ours (SRS off, or not rewritten): it says so, and the copy's
+// queue item gets it as a journal record (srsNoted); each is logged and
+// counted in ebb_srs_not_rewritten_total (principle 7).
+func (d *daemon) srsSender(ctx context.Context, m *queue.Message, from string, rcpts []string) (sender, why string) {
+	if from == "" {
+		return from, ""
 	}
 	_, domain, ok := smtpd.SplitAddress(from)
 	if !ok {
-		return from
+		return from, ""
 	}
 	external := m != nil && m.Envelope.External
-	for _, x := range d.cfg.SRS.Exclude {
-		if strings.EqualFold(strings.TrimSuffix(x, "."), domain) {
-			return from
+	if d.srs != nil {
+		for _, x := range d.cfg.SRS.Exclude {
+			if strings.EqualFold(strings.TrimSuffix(x, "."), domain) {
+				return from, ""
+			}
 		}
 	}
 	local, err := d.dir.IsLocalDomain(ctx, domain)
 	if err != nil {
 		// Unknown now: the copy leaves with its own sender, as without
-		// SRS; said in the log and counted, since SPF may fail for it.
-		d.srsNotRewritten.Add(1)
-		d.log.Warn("srs: sender not rewritten: the directory did not answer", "from", from, "err", err.Error())
-		return from
+		// SRS, since SPF may fail for it.
+		return d.notRewritten(m, from, rcpts, "the directory did not answer whether "+domain+" is hosted here ("+err.Error()+")")
 	}
 	if local && !external {
-		return from // ours
+		return from, "" // ours
 	}
 	remote := false
 	for _, r := range rcpts {
@@ -157,25 +164,57 @@ func (d *daemon) srsSender(ctx context.Context, m *queue.Message, from string, r
 		}
 	}
 	if !remote {
-		return from
+		return from, ""
+	}
+	if d.srs == nil {
+		return d.notRewritten(m, from, rcpts, "srs.enable is off; SPF at the next hop may fail for it (docs/srs.md)")
 	}
 	if external {
 		if why := d.srsAligns(m); why != "" {
-			d.srsNotRewritten.Add(1)
-			d.log.Warn("srs: sender not rewritten: the message came from outside and "+why+
-				"; an SRS sender would pass SPF and DMARC for it at the next hop (set srs.domain to a domain of its own, docs/srs.md)",
-				"queue_id", m.ID, "from", from, "srs_domain", d.srs.Domain(), "rcpts", strings.Join(rcpts, ","))
-			return from
+			return d.notRewritten(m, from, rcpts, "the message came from outside and "+why+
+				"; an SRS sender would pass SPF and DMARC for it at the next hop (set srs.domain to a domain of its own, docs/srs.md)")
 		}
 	}
 	to, err := d.srs.Forward(from)
 	if err != nil {
-		d.srsNotRewritten.Add(1)
-		d.log.Warn("srs: sender not rewritten", "from", from, "err", err)
-		return from
+		return d.notRewritten(m, from, rcpts, "SRS cannot rewrite it ("+err.Error()+")")
 	}
 	d.log.Info("srs: sender rewritten for forwarding", "from", from, "srs", to, "rcpts", strings.Join(rcpts, ","))
-	return to
+	return to, ""
+}
+
+// notRewritten logs and counts a copy that leaves with its own sender
+// (srsSender), and returns that sender and why, for the copy's record.
+func (d *daemon) notRewritten(m *queue.Message, from string, rcpts []string, why string) (string, string) {
+	d.srsNotRewritten.Add(1)
+	id := ""
+	if m != nil {
+		id = m.ID
+	}
+	args := []any{"queue_id", id, "from", from, "rcpts", strings.Join(rcpts, ",")}
+	if d.srs != nil {
+		args = append(args, "srs_domain", d.srs.Domain())
+	}
+	d.log.Warn("srs: sender not rewritten: "+why, args...)
+	return from, "sender not rewritten: sent on with its own sender <" + from + ">, not an SRS address: " + why
+}
+
+// srsNoted is the queue.ReceiveOptions of a copy whose sender was not
+// rewritten (why from srsSender; "" for none): the copy's journal gets a
+// record of it, "checked by srs: sender not rewritten …", which ebb
+// explain tells after its received record.
+func (d *daemon) srsNoted(why string) queue.ReceiveOptions {
+	jr := d.jr
+	if why == "" || jr == nil {
+		return queue.ReceiveOptions{}
+	}
+	return queue.ReceiveOptions{Check: func(_ context.Context, qm *queue.Message) (string, error) {
+		rec := journal.Record{Time: time.Now().UTC(), Event: "check", QueueID: qm.ID, Checker: "srs", Detail: why}
+		jr.mu.Lock()
+		jr.pending[qm.ID] = append(jr.pending[qm.ID], rec) // told after the queue's received event
+		jr.mu.Unlock()
+		return "", nil
+	}}
 }
 
 // srsAligns says why an SRS sender would align (DMARC, relaxed) with the
@@ -314,13 +353,11 @@ func (d *daemon) withSRS(t queue.Transports) queue.Transports {
 	return t
 }
 
-// srsMetrics exports the forwarded copies SRS did not rewrite (they may
-// fail SPF at the next hop; each is also a log line).
+// srsMetrics exports the forwarded copies that left with a sender not
+// ours and not SRS-rewritten (they may fail SPF at the next hop; each is
+// also a log line and a journal record), SRS on or off.
 func (d *daemon) srsMetrics() {
-	if d.srs == nil {
-		return
-	}
 	d.metrics.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ebb_srs_not_rewritten_total",
-		Help: "Forwarded copies that left with their own sender although SRS is on (the log says why)."},
+		Help: "Copies forwarded to remote addresses that left with their own sender, not an SRS one (srs.enable off, or the log and ebb explain say why)."},
 		func() float64 { return float64(d.srsNotRewritten.Load()) }))
 }

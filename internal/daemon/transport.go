@@ -34,8 +34,9 @@ func (d *daemon) transports() queue.Transports {
 		namer.Flusher = fs.Lingering(deliveryLinger).SameFS(cfg.Queue.Spool)
 	}
 	agent := &deliver.Agent{Cfg: cfg, Resolver: dir, Component: "ebb serve", Namer: namer}
-	filter := sievefilter.New(cfg, d.log.With("component", "sieve"), sieveOutbox{Q: q, Sender: func(ctx context.Context, sender string, rcpts []string) string {
-		return d.srsSender(ctx, deliveringMessage(ctx), sender, rcpts) // a redirect of the message being delivered
+	filter := sievefilter.New(cfg, d.log.With("component", "sieve"), sieveOutbox{Q: q, Sender: func(ctx context.Context, sender string, rcpts []string) (string, queue.ReceiveOptions) {
+		sender, why := d.srsSender(ctx, deliveringMessage(ctx), sender, rcpts) // a redirect of the message being delivered
+		return sender, d.srsNoted(why)
 	}})
 	filter.MayWriteAs = d.mayWriteAs // checks_sender.go: a vacation :from by the rule From: is checked by
 	filter.FromReplaced = func() { d.vacationFromReplaced.Add(1) }
@@ -116,11 +117,12 @@ func (d *daemon) forward(ctx context.Context, m *queue.Message, r *queue.Recipie
 	env.Recipients = to
 	// With SRS, the copy leaves with a sender of ours, so that SPF at the
 	// next hop passes (srs.go); without, as it came.
-	env.From = d.srsSender(ctx, m, env.From, to)
+	var why string
+	env.From, why = d.srsSender(ctx, m, env.From, to)
 	// The alias's NOTIFY and an ORCPT naming it go on (forward_dsn.go).
 	var handoff *queue.Handoff
 	env.RcptDSN, handoff = forwardDSN(m, r, to)
-	id, err := d.q.Receive(ctx, &env, f, queue.ReceiveOptions{})
+	id, err := d.q.Receive(ctx, &env, f, d.srsNoted(why)) // a sender not rewritten: in the copy's journal
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,8 @@ import (
 // forgery passed DMARC there. Now it is refused at the end of DATA, while
 // the stranger is connected (550 5.7.23 with a ref, explained), and
 // nothing leaves. A host the SPF record lists may still use the address,
-// and a stranger's own sender is forwarded as before.
+// and a stranger's own sender is forwarded as before; its copy's journal
+// says that its sender was not rewritten (SRS off), as the log does.
 func TestHostedSenderFailingSPFIsRefusedOnPort25(t *testing.T) {
 	t.Parallel()
 	dns := harness.StartDNS(t)
@@ -82,6 +83,20 @@ func TestHostedSenderFailingSPFIsRefusedOnPort25(t *testing.T) {
 		if s := regexp.MustCompile(`X-Mail-Args: <([^>]*)>`).FindStringSubmatch(got); s == nil || s[1] != want {
 			t.Errorf("%s: forwarded with %v, want sender %s", subject, s, want)
 		}
+	}
+	// SRS is off: the copy of "outside" left with the stranger's own
+	// sender, which SPF at the next hop may fail. The copy's story says so
+	// (principle 7: a record, the log, a metric).
+	fwd := regexp.MustCompile(`forwarded to remote addresses.*forward_queue_id=([A-Z0-9]+) forwards=y@ok\.example sender=x@elsewhere\.example`).FindStringSubmatch(two.Log())
+	if fwd == nil {
+		t.Fatalf("no forward of the stranger's message in the log:\n%s", harness.Tail(two.Log(), 20))
+	}
+	out = harness.Run(t, harness.AsUser(exec.Command(harness.Ebb(t), "explain", "-c", two.Conf, fwd[1]), two.Daemon), nil)
+	if want := "checked by srs: sender not rewritten: sent on with its own sender <x@elsewhere.example>, not an SRS address: srs.enable is off"; !strings.Contains(out.Stdout, want) {
+		t.Errorf("ebb explain %s (the forwarded copy) lacks %q:\n%s%s", fwd[1], want, out.Stdout, out.Stderr)
+	}
+	if !strings.Contains(two.Log(), "srs: sender not rewritten: srs.enable is off") {
+		t.Errorf("the log does not say the copy's sender was not rewritten")
 	}
 	ents, _ := os.ReadDir(dump)
 	for _, e := range ents {
