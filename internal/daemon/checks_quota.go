@@ -45,6 +45,10 @@ func (c quotaChecker) check(ctx context.Context, in *checkInput) (string, error)
 	m := in.Msg
 	var size func(recipient string) int64
 	return "", eachLocal(ctx, c.dir, m.Envelope.Recipients, func(r string, res *directory.Resolution) *diag.Error {
+		// The quotas as the directory holds them now, not as its cache
+		// (directory.cache_ttl) remembers them: a change check, no query
+		// while nothing changed (directory.Directory.MailboxNow).
+		res = deliver.Fresh(ctx, c.dir, res)
 		if !deliver.SizeMatters(c.cfg, res) {
 			return nil
 		}

@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"context"
+
 	"github.com/ebbmail/ebb/internal/deliver"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
@@ -11,7 +13,13 @@ import (
 // delivery would refuse is refused while the client is connected. size is
 // MAIL FROM's SIZE= (0 when not declared): a mailbox whose whole quota is
 // smaller is refused then; the end of DATA measures what came
-// (checks_quota.go).
+// (checks_quota.go). Where the quota decides (a declared size, or
+// mail.over_quota = "permanent"), the mailboxes are read as the directory
+// holds them now (deliver.Fresh: a change check, not a query), not as the
+// resolution cache remembers them.
 func (d *daemon) deliverable(res *directory.Resolution, size int64) *diag.Error {
+	if size > 0 || d.cfg.Mail.OverQuota == "permanent" {
+		res = deliver.Fresh(context.Background(), d.dir, res) // smtpd's hook has no context; the read is bounded by directory.busy_timeout
+	}
 	return deliver.Refusal(d.cfg, res, size)
 }

@@ -1,6 +1,7 @@
 package deliver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -42,6 +43,21 @@ func Refusal(cfg *config.Config, res *resolve.Resolution, size int64) *diag.Erro
 		}
 	}
 	return nil
+}
+
+// Fresh is res with each mailbox as r's database holds it now (MailboxNow),
+// where it can be read: the quota a delivery now would use, not the one
+// the resolution cache (directory.cache_ttl) remembers, so that a quota
+// raised with ebb user set --quota stops refusing at once, and a lowered
+// one refuses at once. res is not changed.
+func Fresh(ctx context.Context, r resolve.Resolver, res *resolve.Resolution) *resolve.Resolution {
+	c := res.Clone()
+	for i, mb := range c.Mailboxes {
+		if now, err := MailboxNow(ctx, r, mb.Address); err == nil {
+			c.Mailboxes[i] = now
+		}
+	}
+	return c
 }
 
 // quotaRefusal is the delivery's own quota decision (maildir.EnforceQuota,

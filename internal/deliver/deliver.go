@@ -448,11 +448,17 @@ func (a *Agent) loop(env Envelope, ts []target, deliveredTos []string) *diag.Err
 	return nil
 }
 
-// store carries out the decision for one mailbox.
 // mailboxReader reads one mailbox past the directory's cache
 // (directory.Directory.Mailbox; resolve.Map.Mailbox reads the map).
 type mailboxReader interface {
 	Mailbox(ctx context.Context, address string) (*resolve.Mailbox, error)
+}
+
+// freshReader reads one mailbox as the database holds it now, from what it
+// kept while the database has not changed (directory.Directory.MailboxNow:
+// a change check instead of a query per delivery).
+type freshReader interface {
+	MailboxNow(ctx context.Context, address string) (*resolve.Mailbox, error)
 }
 
 // quotaNow is t's quota as the directory says it now, not as the cached
@@ -460,14 +466,32 @@ type mailboxReader interface {
 // the next delivery, not after directory.cache_ttl (issue 21). When the
 // read fails, the resolution's quota stands.
 func (a *Agent) quotaNow(ctx context.Context, t target) maildir.Quota {
-	if r, ok := a.Resolver.(mailboxReader); ok && t.byDirectory {
-		if mb, err := r.Mailbox(ctx, t.mb.Address); err == nil {
+	if t.byDirectory {
+		if mb, err := MailboxNow(ctx, a.Resolver, t.mb.Address); err == nil {
 			return quotaOf(a.Cfg, mb)
 		}
 	}
 	return quotaOf(a.Cfg, t.mb)
 }
 
+// MailboxNow reads the mailbox at address as r's database holds it now,
+// past the resolution cache (directory.cache_ttl): through r's change check
+// when it has one (directory.Directory.MailboxNow), else by reading it
+// again. It fails when r reads no single mailbox (nil, or a resolver of
+// another kind) or the read failed: the caller keeps what it has.
+func MailboxNow(ctx context.Context, r resolve.Resolver, address string) (*resolve.Mailbox, error) {
+	switch r := r.(type) {
+	case freshReader:
+		return r.MailboxNow(ctx, address)
+	case mailboxReader:
+		return r.Mailbox(ctx, address)
+	}
+	return nil, errNoReader
+}
+
+var errNoReader = errors.New("the resolver reads no single mailbox")
+
+// store carries out the decision for one mailbox.
 func (a *Agent) store(ctx context.Context, st *staged, msg *Message, t target, env Envelope, rep *Report) Outcome {
 	out := Outcome{Mailbox: t.mb.Address, Maildir: t.maildir}
 	if t.maildir != st.t.maildir {

@@ -31,6 +31,7 @@ type Alias struct {
 // changed forgets cached lookups after a write through this Directory, and
 // writes the delivery map again (map.go).
 func (d *Directory) changed() {
+	d.watch.own.Add(1) // fresh.go
 	d.resolved.clear()
 	d.domains.clear()
 	d.mapChanged()

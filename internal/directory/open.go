@@ -54,6 +54,7 @@ type Directory struct {
 	resolved *ttlCache[*Resolution]
 	domains  *ttlCache[domainInfo]
 	stmts    sync.Map // query → *sql.Stmt
+	watch    watch    // fresh.go: has the database changed (MailboxNow)
 }
 
 // Options adjust Open.
@@ -223,6 +224,9 @@ func IsBusy(err error) bool {
 // Options.Owner too.
 func (d *Directory) Close() error {
 	d.stmts.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
+	d.watch.mu.Lock()
+	d.watch.closeConn()
+	d.watch.mu.Unlock()
 	restamp := d.mapBeforeClose()
 	err := d.db.Close()
 	if gerr := d.giveToOwner(); err == nil {
