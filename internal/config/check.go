@@ -2,17 +2,34 @@ package config
 
 import (
 	"fmt"
-	"regexp"
+	"strings"
 )
 
-var placeholder = regexp.MustCompile(`\{[^}]*\}`)
+// placeholders returns the {...} parts of s, left to right (what the
+// regular expression \{[^}]*\} finds, without compiling one at every
+// start: the config is read by every one-message process).
+func placeholders(s string) []string {
+	var out []string
+	for {
+		i := strings.IndexByte(s, '{')
+		if i < 0 {
+			return out
+		}
+		j := strings.IndexByte(s[i:], '}')
+		if j < 0 {
+			return out
+		}
+		out = append(out, s[i:i+j+1])
+		s = s[i+j+1:]
+	}
+}
 
 // check holds the rules that span keys or look inside values.
 func (c *Config) check() []Problem {
 	var probs []Problem
 	has := map[string]bool{}
 	unknown := false
-	for _, p := range placeholder.FindAllString(c.Mail.Maildir, -1) {
+	for _, p := range placeholders(c.Mail.Maildir) {
 		switch p {
 		case "{root}", "{domain}", "{local}", "{address}":
 			has[p] = true

@@ -3,6 +3,8 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -55,5 +57,16 @@ func TestWriteNewNeverOverwrites(t *testing.T) {
 	}
 	if m, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".*")); len(m) != 0 {
 		t.Errorf("left behind: %v", m)
+	}
+}
+
+// placeholders finds what the regular expression it replaces finds.
+func TestPlaceholdersMatchRegexp(t *testing.T) {
+	re := regexp.MustCompile(`\{[^}]*\}`)
+	for _, s := range []string{"", "{root}/{domain}/{local}/Maildir", "{", "}", "{}", "a{b{c}d}", "{x", "x}{y}", "{{}}", "{a}{b}", "/{root}/{domain/x", "é{é}é"} {
+		got, want := placeholders(s), re.FindAllString(s, -1)
+		if !slices.Equal(got, want) {
+			t.Errorf("placeholders(%q) = %q, the regexp %q", s, got, want)
+		}
 	}
 }

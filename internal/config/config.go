@@ -65,8 +65,20 @@ type Config struct {
 	locs *locator
 }
 
-// Defaults returns a config with every key at its default.
+// Defaults returns a config with every key at its default: the code
+// generated from the `default` tags (defaults_generated.go), which
+// TestGeneratedDefaults holds equal to reflectDefaults.
 func Defaults() *Config {
+	if haveGenerated {
+		return genDefaults()
+	}
+	return reflectDefaults()
+}
+
+// reflectDefaults builds the defaults from the `default` tags by
+// reflection: what the generated code is written from and checked
+// against, and what serves while gendefaults rewrites it.
+func reflectDefaults() *Config {
 	c := &Config{}
 	if err := setDefaults(reflect.ValueOf(c).Elem()); err != nil {
 		// The defaults are compiled in; a bad one is a programming error
@@ -133,7 +145,13 @@ func Parse(path string, data []byte) (*Config, error) {
 		}
 		probs = append(probs, p)
 	}
-	for _, p := range validate(reflect.ValueOf(c).Elem(), "") {
+	var tagged []Problem
+	if haveGenerated {
+		tagged = genValidate(c)
+	} else {
+		tagged = validate(reflect.ValueOf(c).Elem(), "")
+	}
+	for _, p := range tagged {
 		p.Line = c.locs.line(p.Key)
 		probs = append(probs, p)
 	}

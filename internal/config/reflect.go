@@ -4,6 +4,7 @@ import (
 	"encoding"
 	"fmt"
 	"io"
+	"iter"
 	"reflect"
 	"strconv"
 	"strings"
@@ -206,22 +207,35 @@ func setText(fv reflect.Value, s string) error {
 	return nil
 }
 
+// keyFields yields the index and dotted key of every field of the
+// section type t (whose own key is key) that is a key or a subsection, in
+// order.
+func keyFields(t reflect.Type, key string) iter.Seq2[int, string] {
+	return func(yield func(int, string) bool) {
+		tags := tagsOf(t)
+		for i := 0; i < t.NumField(); i++ {
+			ft := tags[i]
+			if !t.Field(i).IsExported() || ft.toml == "-" || ft.toml == "" {
+				continue
+			}
+			k := ft.toml
+			if key != "" {
+				k = key + "." + ft.toml
+			}
+			if !yield(i, k) {
+				return
+			}
+		}
+	}
+}
+
 // validate checks the `oneof` and `min` tags under v; key is v's dotted path.
 func validate(v reflect.Value, key string) []Problem {
 	var probs []Problem
 	t := v.Type()
 	tags := tagsOf(t)
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		ft := tags[i]
-		name := ft.toml
-		if !f.IsExported() || name == "-" || name == "" {
-			continue
-		}
-		k := name
-		if key != "" {
-			k = key + "." + name
-		}
+	for i, k := range keyFields(t, key) {
+		f, ft := t.Field(i), tags[i]
 		fv := v.Field(i)
 		if isSection(f.Type) {
 			probs = append(probs, validate(fv, k)...)
@@ -239,18 +253,28 @@ func validate(v reflect.Value, key string) []Problem {
 			}
 			for _, val := range vals {
 				if !contains(allowed, val) {
-					probs = append(probs, Problem{Key: k, Msg: fmt.Sprintf("%s = %q is not allowed; use one of: %s", k, val, strings.Join(allowed, ", "))})
+					probs = append(probs, notAllowed(k, val, one))
 				}
 			}
 		}
 		if m := ft.min; m != "" {
 			min, _ := strconv.ParseFloat(m, 64)
 			if n, ok := number(fv); ok && n < min {
-				probs = append(probs, Problem{Key: k, Msg: fmt.Sprintf("%s = %s is too small; the least is %s", k, formatPlain(fv), m)})
+				probs = append(probs, tooSmall(k, formatPlain(fv), m))
 			}
 		}
 	}
 	return probs
+}
+
+// notAllowed is the problem of key = val outside oneof (comma-separated).
+func notAllowed(key, val, oneof string) Problem {
+	return Problem{Key: key, Msg: fmt.Sprintf("%s = %q is not allowed; use one of: %s", key, val, strings.ReplaceAll(oneof, ",", ", "))}
+}
+
+// tooSmall is the problem of key = val below min.
+func tooSmall(key, val, min string) Problem {
+	return Problem{Key: key, Msg: fmt.Sprintf("%s = %s is too small; the least is %s", key, val, min)}
 }
 
 func number(fv reflect.Value) (float64, bool) {
