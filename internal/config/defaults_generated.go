@@ -4,8 +4,6 @@
 
 package config
 
-import "fmt"
-
 // haveGenerated: this file is compiled in (not so while gendefaults
 // rewrites it, with the tag ebbgendefaults: then the reflection serves).
 const haveGenerated = true
@@ -300,165 +298,163 @@ func genDefaults() *Config {
 func genValidate(c *Config) []Problem {
 	var probs []Problem
 	if float64(c.Mail.QuotaMessages) < 0 {
-		probs = append(probs, tooSmall("mail.quota_messages", fmt.Sprint(c.Mail.QuotaMessages), "0"))
+		probs = addTooSmall(probs, "mail.quota_messages", c.Mail.QuotaMessages, "0")
 	}
 	if v := string(c.Mail.OverQuota); v != "temporary" && v != "permanent" {
-		probs = append(probs, notAllowed("mail.over_quota", v, "temporary,permanent"))
+		probs = addNotAllowed(probs, "mail.over_quota", v, "temporary,permanent")
 	}
 	if float64(c.Directory.MaxAliasDepth) < 1 {
-		probs = append(probs, tooSmall("directory.max_alias_depth", fmt.Sprint(c.Directory.MaxAliasDepth), "1"))
+		probs = addTooSmall(probs, "directory.max_alias_depth", c.Directory.MaxAliasDepth, "1")
 	}
 	if float64(c.Directory.Argon2Memory) < 8192 {
-		probs = append(probs, tooSmall("directory.argon2_memory", c.Directory.Argon2Memory.String(), "8192"))
+		probs = addTooSmall(probs, "directory.argon2_memory", c.Directory.Argon2Memory, "8192")
 	}
 	if float64(c.Directory.Argon2Time) < 1 {
-		probs = append(probs, tooSmall("directory.argon2_time", fmt.Sprint(c.Directory.Argon2Time), "1"))
+		probs = addTooSmall(probs, "directory.argon2_time", c.Directory.Argon2Time, "1")
 	}
 	if float64(c.Directory.Argon2Threads) < 1 {
-		probs = append(probs, tooSmall("directory.argon2_threads", fmt.Sprint(c.Directory.Argon2Threads), "1"))
+		probs = addTooSmall(probs, "directory.argon2_threads", c.Directory.Argon2Threads, "1")
 	}
 	if float64(c.Directory.AuthConcurrency) < 1 {
-		probs = append(probs, tooSmall("directory.auth_concurrency", fmt.Sprint(c.Directory.AuthConcurrency), "1"))
+		probs = addTooSmall(probs, "directory.auth_concurrency", c.Directory.AuthConcurrency, "1")
 	}
 	if float64(c.Directory.AuthMemory) < 1048576 {
-		probs = append(probs, tooSmall("directory.auth_memory", c.Directory.AuthMemory.String(), "1048576"))
+		probs = addTooSmall(probs, "directory.auth_memory", c.Directory.AuthMemory, "1048576")
 	}
 	if v := string(c.Queue.Sync); v != "filesystem" && v != "files" {
-		probs = append(probs, notAllowed("queue.sync", v, "filesystem,files"))
+		probs = addNotAllowed(probs, "queue.sync", v, "filesystem,files")
 	}
 	if float64(c.Queue.Workers) < 1 {
-		probs = append(probs, tooSmall("queue.workers", fmt.Sprint(c.Queue.Workers), "1"))
+		probs = addTooSmall(probs, "queue.workers", c.Queue.Workers, "1")
 	}
 	if float64(c.SMTP.MaxRecipients) < 1 {
-		probs = append(probs, tooSmall("smtp.max_recipients", fmt.Sprint(c.SMTP.MaxRecipients), "1"))
+		probs = addTooSmall(probs, "smtp.max_recipients", c.SMTP.MaxRecipients, "1")
 	}
 	if float64(c.SMTP.MaxConnections) < 1 {
-		probs = append(probs, tooSmall("smtp.max_connections", fmt.Sprint(c.SMTP.MaxConnections), "1"))
+		probs = addTooSmall(probs, "smtp.max_connections", c.SMTP.MaxConnections, "1")
 	}
 	if float64(c.SMTP.MaxPerIP) < 1 {
-		probs = append(probs, tooSmall("smtp.max_connections_per_ip", fmt.Sprint(c.SMTP.MaxPerIP), "1"))
+		probs = addTooSmall(probs, "smtp.max_connections_per_ip", c.SMTP.MaxPerIP, "1")
 	}
 	if float64(c.SMTP.Reserved) < 0 {
-		probs = append(probs, tooSmall("smtp.reserved_connections", fmt.Sprint(c.SMTP.Reserved), "0"))
+		probs = addTooSmall(probs, "smtp.reserved_connections", c.SMTP.Reserved, "0")
 	}
 	if v := string(c.Submission.SenderPolicy); v != "exact" && v != "own" && v != "domain" && v != "any" {
-		probs = append(probs, notAllowed("submission.sender_policy", v, "exact,own,domain,any"))
+		probs = addNotAllowed(probs, "submission.sender_policy", v, "exact,own,domain,any")
 	}
 	if float64(c.Submission.AuthFailuresBeforeDelay) < 0 {
-		probs = append(probs, tooSmall("submission.auth_failures_before_delay", fmt.Sprint(c.Submission.AuthFailuresBeforeDelay), "0"))
+		probs = addTooSmall(probs, "submission.auth_failures_before_delay", c.Submission.AuthFailuresBeforeDelay, "0")
 	}
 	if float64(c.Submission.AuthMaxFailuresPerIP) < 1 {
-		probs = append(probs, tooSmall("submission.auth_max_failures_per_ip", fmt.Sprint(c.Submission.AuthMaxFailuresPerIP), "1"))
+		probs = addTooSmall(probs, "submission.auth_max_failures_per_ip", c.Submission.AuthMaxFailuresPerIP, "1")
 	}
 	if float64(c.Submission.AuthMaxFailuresPerUser) < 1 {
-		probs = append(probs, tooSmall("submission.auth_max_failures_per_account", fmt.Sprint(c.Submission.AuthMaxFailuresPerUser), "1"))
+		probs = addTooSmall(probs, "submission.auth_max_failures_per_account", c.Submission.AuthMaxFailuresPerUser, "1")
 	}
 	if float64(c.Submission.AuthMaxFailuresPerDay) < 0 {
-		probs = append(probs, tooSmall("submission.auth_max_failures_per_account_day", fmt.Sprint(c.Submission.AuthMaxFailuresPerDay), "0"))
+		probs = addTooSmall(probs, "submission.auth_max_failures_per_account_day", c.Submission.AuthMaxFailuresPerDay, "0")
 	}
 	if float64(c.Submission.MaxMessagesPerIP) < 0 {
-		probs = append(probs, tooSmall("submission.max_messages_per_ip", fmt.Sprint(c.Submission.MaxMessagesPerIP), "0"))
+		probs = addTooSmall(probs, "submission.max_messages_per_ip", c.Submission.MaxMessagesPerIP, "0")
 	}
 	if float64(c.Submission.MaxMessagesPerUser) < 0 {
-		probs = append(probs, tooSmall("submission.max_messages_per_account", fmt.Sprint(c.Submission.MaxMessagesPerUser), "0"))
+		probs = addTooSmall(probs, "submission.max_messages_per_account", c.Submission.MaxMessagesPerUser, "0")
 	}
 	if float64(c.Sieve.MaxRedirects) < 1 {
-		probs = append(probs, tooSmall("sieve.max_redirects", fmt.Sprint(c.Sieve.MaxRedirects), "1"))
+		probs = addTooSmall(probs, "sieve.max_redirects", c.Sieve.MaxRedirects, "1")
 	}
 	if float64(c.Sieve.MaxActions) < 1 {
-		probs = append(probs, tooSmall("sieve.max_actions", fmt.Sprint(c.Sieve.MaxActions), "1"))
+		probs = addTooSmall(probs, "sieve.max_actions", c.Sieve.MaxActions, "1")
 	}
 	if v := string(c.Log.Format); v != "logfmt" && v != "json" {
-		probs = append(probs, notAllowed("log.format", v, "logfmt,json"))
+		probs = addNotAllowed(probs, "log.format", v, "logfmt,json")
 	}
 	if v := string(c.Log.Level); v != "debug" && v != "info" && v != "warn" && v != "error" {
-		probs = append(probs, notAllowed("log.level", v, "debug,info,warn,error"))
+		probs = addNotAllowed(probs, "log.level", v, "debug,info,warn,error")
 	}
 	if float64(c.Auth.MaxSignatures) < 1 {
-		probs = append(probs, tooSmall("auth.dkim_max_signatures", fmt.Sprint(c.Auth.MaxSignatures), "1"))
+		probs = addTooSmall(probs, "auth.dkim_max_signatures", c.Auth.MaxSignatures, "1")
 	}
 	if v := string(c.Relay.SmarthostTLS); v != "starttls" && v != "implicit" {
-		probs = append(probs, notAllowed("relay.smarthost_tls", v, "starttls,implicit"))
+		probs = addNotAllowed(probs, "relay.smarthost_tls", v, "starttls,implicit")
 	}
 	if float64(c.Relay.Port) < 1 {
-		probs = append(probs, tooSmall("relay.port", fmt.Sprint(c.Relay.Port), "1"))
+		probs = addTooSmall(probs, "relay.port", c.Relay.Port, "1")
 	}
 	if v := string(c.Relay.TLS); v != "none" && v != "may" && v != "encrypt" && v != "verify" {
-		probs = append(probs, notAllowed("relay.tls", v, "none,may,encrypt,verify"))
+		probs = addNotAllowed(probs, "relay.tls", v, "none,may,encrypt,verify")
 	}
 	if float64(c.Relay.MaxConn) < 1 {
-		probs = append(probs, tooSmall("relay.max_connections", fmt.Sprint(c.Relay.MaxConn), "1"))
+		probs = addTooSmall(probs, "relay.max_connections", c.Relay.MaxConn, "1")
 	}
 	if float64(c.Relay.MaxPerDest) < 1 {
-		probs = append(probs, tooSmall("relay.max_per_destination", fmt.Sprint(c.Relay.MaxPerDest), "1"))
+		probs = addTooSmall(probs, "relay.max_per_destination", c.Relay.MaxPerDest, "1")
 	}
 	if float64(c.Relay.MaxAddrs) < 1 {
-		probs = append(probs, tooSmall("relay.max_addresses_per_host", fmt.Sprint(c.Relay.MaxAddrs), "1"))
+		probs = addTooSmall(probs, "relay.max_addresses_per_host", c.Relay.MaxAddrs, "1")
 	}
 	if float64(c.Relay.MaxMX) < 1 {
-		probs = append(probs, tooSmall("relay.max_mx_hosts", fmt.Sprint(c.Relay.MaxMX), "1"))
+		probs = addTooSmall(probs, "relay.max_mx_hosts", c.Relay.MaxMX, "1")
 	}
 	if float64(c.Relay.DeadAfter) < 1 {
-		probs = append(probs, tooSmall("relay.dead_after", fmt.Sprint(c.Relay.DeadAfter), "1"))
+		probs = addTooSmall(probs, "relay.dead_after", c.Relay.DeadAfter, "1")
 	}
 	if float64(c.MTASTS.Port) < 1 {
-		probs = append(probs, tooSmall("mta_sts.port", fmt.Sprint(c.MTASTS.Port), "1"))
+		probs = addTooSmall(probs, "mta_sts.port", c.MTASTS.Port, "1")
 	}
 	if v := string(c.Reports.Receive); v != "authenticated" && v != "all" && v != "off" {
-		probs = append(probs, notAllowed("reports.receive", v, "authenticated,all,off"))
+		probs = addNotAllowed(probs, "reports.receive", v, "authenticated,all,off")
 	}
 	if float64(c.Reports.MaxReceived) < 1024 {
-		probs = append(probs, tooSmall("reports.max_received_size", c.Reports.MaxReceived.String(), "1024"))
+		probs = addTooSmall(probs, "reports.max_received_size", c.Reports.MaxReceived, "1024")
 	}
 	if float64(c.Scan.BreakerFailures) < 0 {
-		probs = append(probs, tooSmall("scan.breaker_failures", fmt.Sprint(c.Scan.BreakerFailures), "0"))
+		probs = addTooSmall(probs, "scan.breaker_failures", c.Scan.BreakerFailures, "0")
 	}
 	if v := string(c.Scan.Clamd.OnFailure); v != "tempfail" && v != "accept" && v != "reject" {
-		probs = append(probs, notAllowed("scan.clamd.on_failure", v, "tempfail,accept,reject"))
+		probs = addNotAllowed(probs, "scan.clamd.on_failure", v, "tempfail,accept,reject")
 	}
 	if v := string(c.Scan.Spamd.OnFailure); v != "tempfail" && v != "accept" && v != "reject" {
-		probs = append(probs, notAllowed("scan.spamd.on_failure", v, "tempfail,accept,reject"))
+		probs = addNotAllowed(probs, "scan.spamd.on_failure", v, "tempfail,accept,reject")
 	}
 	if float64(c.Scan.Spamd.RejectScore) < 0 {
-		probs = append(probs, tooSmall("scan.spamd.reject_score", fmt.Sprint(c.Scan.Spamd.RejectScore), "0"))
+		probs = addTooSmall(probs, "scan.spamd.reject_score", c.Scan.Spamd.RejectScore, "0")
 	}
 	if v := string(c.Scan.Rspamd.OnFailure); v != "tempfail" && v != "accept" && v != "reject" {
-		probs = append(probs, notAllowed("scan.rspamd.on_failure", v, "tempfail,accept,reject"))
+		probs = addNotAllowed(probs, "scan.rspamd.on_failure", v, "tempfail,accept,reject")
 	}
 	if v := string(c.Scan.Milter.OnFailure); v != "tempfail" && v != "accept" && v != "reject" {
-		probs = append(probs, notAllowed("scan.milter.on_failure", v, "tempfail,accept,reject"))
+		probs = addNotAllowed(probs, "scan.milter.on_failure", v, "tempfail,accept,reject")
 	}
 	if float64(c.Doctor.MinFreeInodes) < 0 {
-		probs = append(probs, tooSmall("doctor.min_free_inodes", fmt.Sprint(c.Doctor.MinFreeInodes), "0"))
+		probs = addTooSmall(probs, "doctor.min_free_inodes", c.Doctor.MinFreeInodes, "0")
 	}
 	if float64(c.Fetch.MaxAccounts) < 1 {
-		probs = append(probs, tooSmall("fetch.max_accounts", fmt.Sprint(c.Fetch.MaxAccounts), "1"))
+		probs = addTooSmall(probs, "fetch.max_accounts", c.Fetch.MaxAccounts, "1")
 	}
 	if float64(c.Fetch.Batch) < 1 {
-		probs = append(probs, tooSmall("fetch.batch", fmt.Sprint(c.Fetch.Batch), "1"))
+		probs = addTooSmall(probs, "fetch.batch", c.Fetch.Batch, "1")
 	}
 	if v := string(c.Fetch.UIDValidityChange); v != "stop" && v != "refetch" {
-		probs = append(probs, notAllowed("fetch.uidvalidity_change", v, "stop,refetch"))
+		probs = addNotAllowed(probs, "fetch.uidvalidity_change", v, "stop,refetch")
 	}
 	if float64(c.Fetch.FailingAfter) < 1 {
-		probs = append(probs, tooSmall("fetch.failing_after", fmt.Sprint(c.Fetch.FailingAfter), "1"))
+		probs = addTooSmall(probs, "fetch.failing_after", c.Fetch.FailingAfter, "1")
 	}
 	if v := string(c.ACME.KeyType); v != "ecdsa" && v != "rsa" {
-		probs = append(probs, notAllowed("acme.key_type", v, "ecdsa,rsa"))
+		probs = addNotAllowed(probs, "acme.key_type", v, "ecdsa,rsa")
 	}
 	if v := string(c.ACME.DNSUpdateAlgo); v != "hmac-sha256" && v != "hmac-sha512" && v != "hmac-sha1" {
-		probs = append(probs, notAllowed("acme.dns_update_algorithm", v, "hmac-sha256,hmac-sha512,hmac-sha1"))
+		probs = addNotAllowed(probs, "acme.dns_update_algorithm", v, "hmac-sha256,hmac-sha512,hmac-sha1")
 	}
 	if v := string(c.Web.MTASTSMode); v != "off" && v != "none" && v != "testing" && v != "enforce" {
-		probs = append(probs, notAllowed("web.mta_sts_mode", v, "off,none,testing,enforce"))
+		probs = addNotAllowed(probs, "web.mta_sts_mode", v, "off,none,testing,enforce")
 	}
 	if float64(c.Web.IMAPPort) < 1 {
-		probs = append(probs, tooSmall("web.imap_port", fmt.Sprint(c.Web.IMAPPort), "1"))
+		probs = addTooSmall(probs, "web.imap_port", c.Web.IMAPPort, "1")
 	}
 	if v := string(c.Web.IMAPTLS); v != "tls" && v != "starttls" {
-		probs = append(probs, notAllowed("web.imap_tls", v, "tls,starttls"))
+		probs = addNotAllowed(probs, "web.imap_tls", v, "tls,starttls")
 	}
 	return probs
 }
-
-var _ = fmt.Sprint

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"go/format"
 	"os"
 	"reflect"
 	"strconv"
@@ -17,6 +18,9 @@ func TestGeneratedDefaults(t *testing.T) {
 		t.Fatal("built without defaults_generated.go (tag ebbgendefaults)")
 	}
 	src, err := GeneratedSource()
+	if err == nil {
+		src, err = format.Source(src)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ package main
 
 import (
 	"fmt"
+	"go/format"
 	"os"
 
 	"github.com/ebbmail/ebb/internal/config"
@@ -20,6 +21,9 @@ import (
 
 func main() {
 	src, err := config.GeneratedSource()
+	if err == nil {
+		src, err = format.Source(src)
+	}
 	if err == nil {
 		err = os.WriteFile("defaults_generated.go", src, 0o644)
 	}
