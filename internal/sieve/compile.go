@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Script is a compiled script. It is immutable after Compile and safe to Run
@@ -253,7 +254,7 @@ func (c *compiler) require(n *node) {
 
 // command compiles a non-control command.
 func (c *compiler) command(n *node) cmd {
-	sp := commandSpecs[n.name]
+	sp := specFor(n.name)
 	if !c.known(sp, n, false) {
 		return nil
 	}
@@ -309,7 +310,7 @@ func (c *compiler) known(sp *spec, n *node, wantTest bool) bool {
 
 // test compiles one test.
 func (c *compiler) test(n *node) test {
-	sp := commandSpecs[n.name]
+	sp := specFor(n.name)
 	if !c.known(sp, n, true) {
 		return constTest(false)
 	}
@@ -498,11 +499,44 @@ func kindName(k argKind) string {
 	return (&arg{kind: k}).describe()
 }
 
-// commandSpecs holds every command and test, core and extension. Extension
-// files add to it in init.
-var commandSpecs = map[string]*spec{}
+// commandSpecs holds every command and test, core and extension, made by
+// registerAll at the first compile, not at init: every ebb-deliver
+// process links this package and most deliveries run no script (issue
+// 28). Read it through specFor.
+var (
+	commandSpecs map[string]*spec
+	specsOnce    sync.Once
+)
+
+// specFor returns the spec of the command or test name, nil if none.
+func specFor(name string) *spec {
+	specsOnce.Do(registerAll)
+	return commandSpecs[name]
+}
+
+// registerAll makes commandSpecs: each file of a command or extension has
+// a register function, called here.
+func registerAll() {
+	commandSpecs = map[string]*spec{}
+	registerCore()
+	registerBody()
+	registerDate()
+	registerDuplicate()
+	registerEditheader()
+	registerEnvironment()
+	registerIhave()
+	registerImap4flags()
+	registerInclude()
+	registerMailbox()
+	registerScores()
+	registerVacation()
+	registerVariables()
+}
 
 func register(sp *spec) {
+	if commandSpecs == nil {
+		panic("sieve: register called outside registerAll: call the extension's register function there")
+	}
 	if sp.min == 0 && len(sp.pos) > 0 {
 		sp.min = -1
 	}

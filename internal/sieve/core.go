@@ -7,7 +7,8 @@ import (
 // Core commands and tests of RFC 5228, plus fileinto, reject/ereject and
 // envelope, which are small.
 
-func init() {
+// registerCore adds the specs of this file (registerAll).
+func registerCore() {
 	register(&spec{name: "stop", buildCmd: func(c *compiler, n *node, a *args) cmd { return stopCmd{} }})
 	register(&spec{name: "keep", tags: []tagDef{flagsTag}, buildCmd: buildKeep})
 	register(&spec{name: "discard", buildCmd: func(c *compiler, n *node, a *args) cmd { return discardCmd{} }})

@@ -17,7 +17,8 @@ import (
 
 // RFC 5173: the body test, with :raw, :content and :text transforms.
 
-func init() {
+// registerBody adds the specs of this file (registerAll).
+func registerBody() {
 	tags := append([]tagDef{}, matchTags...)
 	tags = append(tags,
 		tagDef{name: "raw", group: "transform"},

@@ -10,7 +10,8 @@ import (
 
 // RFC 5260: date, currentdate (and :index, in core.go's indexSel).
 
-func init() {
+// registerDate adds the specs of this file (registerAll).
+func registerDate() {
 	zoneTags := []tagDef{{name: "zone", group: "zone", val: argString}, {name: "originalzone", group: "zone"}}
 	dateTags := append(append(append([]tagDef{}, matchTags...), zoneTags...), indexTags...)
 	register(&spec{name: "date", ext: "date", test: true, tags: dateTags,

@@ -7,7 +7,8 @@ import (
 
 // RFC 7352: the duplicate test.
 
-func init() {
+// registerDuplicate adds the specs of this file (registerAll).
+func registerDuplicate() {
 	register(&spec{name: "duplicate", ext: "duplicate", test: true, tags: []tagDef{
 		{name: "handle", val: argString},
 		{name: "header", group: "id", val: argString},

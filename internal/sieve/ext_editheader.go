@@ -7,7 +7,8 @@ import (
 
 // RFC 5293: addheader and deleteheader. Later tests see the edited header.
 
-func init() {
+// registerEditheader adds the specs of this file (registerAll).
+func registerEditheader() {
 	register(&spec{name: "addheader", ext: "editheader", tags: []tagDef{{name: "last"}},
 		pos: []posDef{{"field name", argString}, {"value", argString}}, buildCmd: buildAddheader})
 	dtags := append(append([]tagDef{}, matchTags...),

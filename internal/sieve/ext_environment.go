@@ -4,7 +4,8 @@ import "os"
 
 // RFC 5183: the environment test.
 
-func init() {
+// registerEnvironment adds the specs of this file (registerAll).
+func registerEnvironment() {
 	register(&spec{name: "environment", ext: "environment", test: true, tags: matchTags,
 		pos: []posDef{{"name", argString}, {"key list", argList}}, buildTest: buildEnvironment})
 }

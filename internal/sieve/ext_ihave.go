@@ -4,7 +4,8 @@ package sieve
 // ifBranch compiles an "if ihave" block only when the extensions exist);
 // elsewhere it is evaluated at run time.
 
-func init() {
+// registerIhave adds the specs of this file (registerAll).
+func registerIhave() {
 	register(&spec{name: "ihave", ext: "ihave", test: true, pos: []posDef{{"capabilities", argList}}, buildTest: buildIhave})
 }
 

@@ -5,7 +5,8 @@ import "strings"
 // RFC 5232: imap4flags — setflag/addflag/removeflag on the internal
 // variable or a named variable, the hasflag test, :flags on keep/fileinto.
 
-func init() {
+// registerImap4flags adds the specs of this file (registerAll).
+func registerImap4flags() {
 	for _, name := range []string{"setflag", "addflag", "removeflag"} {
 		register(&spec{name: name, ext: "imap4flags", pos: []posDef{{"variable name or list of flags", argList}, {"list of flags", argList}},
 			min: 1, buildCmd: buildFlagCmd})

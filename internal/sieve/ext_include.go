@@ -4,7 +4,8 @@ import "errors"
 
 // RFC 6609: include, return and global.
 
-func init() {
+// registerInclude adds the specs of this file (registerAll).
+func registerInclude() {
 	register(&spec{name: "include", ext: "include", tags: []tagDef{
 		{name: "personal", group: "location"}, {name: "global", group: "location"},
 		{name: "once"}, {name: "optional"},

@@ -4,7 +4,8 @@ import "strings"
 
 // RFC 5490 §3: mailboxexists (fileinto :create is in core.go).
 
-func init() {
+// registerMailbox adds the specs of this file (registerAll).
+func registerMailbox() {
 	register(&spec{name: "mailboxexists", ext: "mailbox", test: true,
 		pos: []posDef{{"mailbox names", argList}}, buildTest: buildMailboxExists})
 }

@@ -9,7 +9,8 @@ import (
 // RFC 5235: spamtest, spamtestplus (:percent) and virustest. The scores
 // come from the caller (Runtime), which runs the scanners.
 
-func init() {
+// registerScores adds the specs of this file (registerAll).
+func registerScores() {
 	register(&spec{name: "spamtest", ext: "spamtest", test: true,
 		tags: append(append([]tagDef{}, matchTags...), tagDef{name: "percent", ext: "spamtestplus"}),
 		pos:  []posDef{{"value", argString}}, buildTest: buildScore("spam")})

@@ -7,7 +7,8 @@ import (
 
 // RFC 5230 vacation and RFC 6131 vacation-seconds.
 
-func init() {
+// registerVacation adds the specs of this file (registerAll).
+func registerVacation() {
 	register(&spec{name: "vacation", ext: "vacation", tags: []tagDef{
 		{name: "days", group: "period", val: argNumber},
 		{name: "seconds", group: "period", ext: "vacation-seconds", val: argNumber},

@@ -9,7 +9,8 @@ import (
 // RFC 5229: variables — set, ${...} expansion (strings.go) and the string
 // test.
 
-func init() {
+// registerVariables adds the specs of this file (registerAll).
+func registerVariables() {
 	register(&spec{name: "set", ext: "variables", tags: []tagDef{
 		{name: "lower", group: "case"}, {name: "upper", group: "case"},
 		{name: "lowerfirst", group: "first"}, {name: "upperfirst", group: "first"},
