@@ -154,6 +154,10 @@ type dataReader struct {
 	err error
 }
 
+func newDataReader(r io.Reader) *dataReader {
+	return &dataReader{r: newCRLFReader(r)} // barelf.go: bare LF becomes CRLF in the spool
+}
+
 func (d *dataReader) Read(p []byte) (int, error) {
 	n, err := d.r.Read(p)
 	d.n += int64(n)
@@ -177,7 +181,7 @@ func (s *session) Data(r io.Reader) error {
 	m := s.envelope(received(&s.info, srv.hostname(), id, s.rcpts, s.mailOpts.UTF8, now))
 	opt := queue.ReceiveOptions{Via: string(s.l.Kind), TLS: s.info.TLS != nil}
 
-	dr := &dataReader{r: newCRLFReader(r)} // barelf.go: bare LF becomes CRLF in the spool
+	dr := newDataReader(r)
 	qid, err := srv.spool.Receive(srv.ctx, m, dr, opt)
 	if dr.err != nil {
 		// The client's side: the message is not accepted, and the spool
