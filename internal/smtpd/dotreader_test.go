@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -82,7 +83,7 @@ func (c *chunked) Read(p []byte) (int, error) {
 // that ended it, and what was left for the next command.
 func readDot(in []byte, src, bufSize, callSize, maxLine int) (out, rest []byte, err error) {
 	br := bufio.NewReaderSize(&chunked{b: in, n: src}, bufSize)
-	d := newDotReader(br, maxLine)
+	d := newDotReader(br, maxLine, 0)
 	p := make([]byte, callSize)
 	for {
 		n, e := d.Read(p)
@@ -110,9 +111,9 @@ func TestDotReaderEndsOnlyAtCRLFDotCRLF(t *testing.T) {
 	}{
 		{"plain end", "a\r\n.\r\nQUIT\r\n", "a\r\n", true},
 		{"an empty message", ".\r\n", "", true},
-		{"LF.LF is content, the dot kept", "a\n.\nb\r\n.\r\n", "a\n.\nb\r\n", true},
-		{"LF.CRLF is content, the dot kept", "a\n.\r\nb\r\n.\r\n", "a\n.\r\nb\r\n", true},
-		{"CRLF.LF is no end; the leading dot goes", "a\r\n.\nb\r\n.\r\n", "a\r\n\nb\r\n", true},
+		{"LF.LF is content, the dot kept, the LFs made CRLF", "a\n.\nb\r\n.\r\n", "a\r\n.\r\nb\r\n", true},
+		{"LF.CRLF is content, the dot kept", "a\n.\r\nb\r\n.\r\n", "a\r\n.\r\nb\r\n", true},
+		{"CRLF.LF is no end; the leading dot goes", "a\r\n.\nb\r\n.\r\n", "a\r\n\r\nb\r\n", true},
 		{"CR.CR is content", "a\r.\rb\r\n.\r\n", "a\r.\rb\r\n", true},
 		{"CR.CRLF is content: a bare CR starts no line", "a\r.\r\nb\r\n.\r\n", "a\r.\r\nb\r\n", true},
 		{"a doubled dot is one dot", "a\r\n..\r\n...x\r\n.\r\n", "a\r\n.\r\n..x\r\n", true},
@@ -125,7 +126,7 @@ func TestDotReaderEndsOnlyAtCRLFDotCRLF(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ro, used, ended := refDot([]byte(c.in))
-			if string(ro) != c.out || ended != c.ended {
+			if ro = refLF(ro); string(ro) != c.out || ended != c.ended {
 				t.Fatalf("reference: %q ended %v, want %q ended %v", ro, ended, c.out, c.ended)
 			}
 			for _, src := range []int{1, 2, 3, 7, 64} {
@@ -159,7 +160,7 @@ func TestDotReaderLineLimit(t *testing.T) {
 	}
 	// After the refusal the rest is skipped to the end, whatever its lines.
 	br := bufio.NewReader(strings.NewReader(long + long + "y\r\n.\r\nNOOP\r\n"))
-	d := newDotReader(br, maxLineLength)
+	d := newDotReader(br, maxLineLength, 0)
 	if _, err := io.Copy(io.Discard, d); err != errLineTooLong {
 		t.Fatalf("copy: %v", err)
 	}
@@ -188,6 +189,7 @@ func FuzzDotReader(f *testing.F) {
 	f.Add([]byte("abcdef\r\n.\r\nQUIT\r\n"), uint8(63), uint8(0), uint8(200), uint8(4))
 	f.Fuzz(func(t *testing.T, in []byte, src, buf, call, limit uint8) {
 		want, used, ended := refDot(in)
+		want = refLF(want)
 		maxLine := 0
 		if limit > 0 {
 			maxLine = 3 + int(limit)%64 // the end line itself is 3 octets
@@ -215,6 +217,90 @@ func FuzzDotReader(f *testing.F) {
 			t.Fatalf("left %q, want %q", rest, in[used:])
 		case !ended && err != io.ErrUnexpectedEOF:
 			t.Fatalf("err %v without an end, want unexpected EOF", err)
+		}
+	})
+}
+
+// The size limit counts the message as the client sent it, dot-unstuffed,
+// without the CR a bare LF gets: max octets are given out, one more is
+// 552 5.3.4, and after the drain the next command is where it was.
+func TestDotReaderSizeLimit(t *testing.T) {
+	body := "ab\r\n..c\r\nd\ne\r\n" // 13 octets after unstuffing, 14 stored
+	for _, c := range []struct {
+		max     int64
+		tooBig  bool
+		callLen int
+	}{
+		{13, false, 4096}, {13, false, 1}, {14, false, 3}, {12, true, 4096}, {12, true, 1}, {10, true, 3}, {1, true, 2},
+	} {
+		br := bufio.NewReaderSize(&chunked{b: []byte(body + ".\r\nNOOP\r\n"), n: 5}, 16)
+		d := newDotReader(br, maxLineLength, c.max)
+		p := make([]byte, c.callLen)
+		var out []byte
+		var err error
+		for err == nil {
+			var n int
+			n, err = d.Read(p)
+			out = append(out, p[:n]...)
+		}
+		var r *Reply
+		if c.tooBig {
+			if !errors.As(err, &r) || r.Code != 552 || r.Enhanced != [3]int{5, 3, 4} {
+				t.Fatalf("max %d: %v, want 552 5.3.4", c.max, err)
+			}
+			if want := refLF([]byte("ab\r\n.c\r\nd\ne\r\n"[:c.max])); !bytes.Equal(out, want) && !bytes.Equal(append(out, '\n'), want) {
+				t.Errorf("max %d: gave out %q before the refusal, want %q", c.max, out, want)
+			}
+			if derr := d.drain(); derr != nil {
+				t.Fatalf("drain: %v", derr)
+			}
+		} else if err != io.EOF || string(out) != "ab\r\n.c\r\nd\r\ne\r\n" {
+			t.Fatalf("max %d, reads of %d: %q, %v", c.max, c.callLen, out, err)
+		}
+		if rest, _ := io.ReadAll(br); string(rest) != "NOOP\r\n" {
+			t.Errorf("max %d: left %q for the next command", c.max, rest)
+		}
+	}
+}
+
+// FuzzBDATLineEnds sends a message in BDAT chunks cut anywhere (a CR in
+// one, its LF in the next) and reads it in pieces of any size: the
+// handler gets the message with each bare LF made CRLF, and nothing else
+// changed.
+func FuzzBDATLineEnds(f *testing.F) {
+	f.Add([]byte("a\r\nb\nc\r\r\n\n"), []byte{2, 1, 3}, uint8(1))
+	f.Add([]byte("\n\n\r\n\r"), []byte{1, 0, 1}, uint8(0))
+	f.Fuzz(func(t *testing.T, msg, cuts []byte, call uint8) {
+		var script bytes.Buffer
+		script.WriteString("EHLO c\r\nMAIL FROM:<s@a.test>\r\nRCPT TO:<r@b.test>\r\n")
+		rest := msg
+		for _, c := range cuts {
+			n := min(int(c), len(rest))
+			fmt.Fprintf(&script, "BDAT %d\r\n%s", n, rest[:n])
+			rest = rest[n:]
+		}
+		fmt.Fprintf(&script, "BDAT %d LAST\r\n%s", len(rest), rest)
+		h := &protoRecorder{read: func(r io.Reader) ([]byte, error) {
+			var out []byte
+			p := make([]byte, 1+int(call)%70)
+			for {
+				n, err := r.Read(p)
+				out = append(out, p[:n]...)
+				if err == io.EOF {
+					return out, nil
+				}
+				if err != nil {
+					return out, err
+				}
+			}
+		}}
+		c := &scriptConn{txn: script.Bytes(), left: 1}
+		c.r.Reset(c.txn)
+		p := testProtocol()
+		p.MaxMessageBytes = 0
+		ServeConn(c, h, p)
+		if m := h.messages(); len(m) != 1 || !bytes.Equal([]byte(m[0]), refLF(msg)) {
+			t.Fatalf("%q in chunks %v: the handler got %q, want %q", msg, cuts, m, refLF(msg))
 		}
 	})
 }

@@ -41,7 +41,7 @@ type Handler interface {
 	// domainless postmaster of RFC 5321 §4.1.1.3.
 	Rcpt(to string, opts *RcptOptions) error
 	// Data reads the message (DATA or BDAT: dot-unstuffed, up to its
-	// end) and returns the reply to it: nil is "250 2.0.0 Ok: queued", a
+	// end, each bare LF made CRLF: barelf.go) and returns the reply to it: nil is "250 2.0.0 Ok: queued", a
 	// *Reply is sent as it is (a 250 with the queue id too). It should read
 	// r to its end; the engine skips what is left.
 	Data(r io.Reader) error

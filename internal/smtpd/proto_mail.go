@@ -168,13 +168,9 @@ func (w *wire) data(arg string) {
 		return
 	}
 	w.lines(354, "End data with <CR><LF>.<CR><LF>")
-	dr := newDotReader(w.br, maxLineLength)
-	var r io.Reader = dr
-	if max := w.p.MaxMessageBytes; max > 0 {
-		r = &messageCap{r: dr, max: max, left: max}
-	}
+	dr := newDotReader(w.br, maxLineLength, max(w.p.MaxMessageBytes, 0))
 	w.inData = true
-	err := w.h.Data(r)
+	err := w.h.Data(dr)
 	if w.broken == nil {
 		if derr := dr.drain(); derr != nil && w.broken == nil {
 			w.broken = derr
@@ -204,28 +200,6 @@ func (w *wire) finishData(err error) {
 func errTooBig(max int64) *Reply {
 	return &Reply{Code: 552, Enhanced: [3]int{5, 3, 4},
 		Message: fmt.Sprintf("Message too big: the limit is %d octets", max)}
-}
-
-// messageCap stops a DATA message at the size limit.
-type messageCap struct {
-	r         io.Reader
-	max, left int64
-}
-
-func (l *messageCap) Read(p []byte) (int, error) {
-	if l.left < 0 {
-		return 0, errTooBig(l.max)
-	}
-	if int64(len(p)) > l.left+1 {
-		p = p[:l.left+1]
-	}
-	n, err := l.r.Read(p)
-	if int64(n) > l.left {
-		n, l.left = int(l.left), -1
-		return n, errTooBig(l.max)
-	}
-	l.left -= int64(n)
-	return n, err
 }
 
 // bdat is BDAT (RFC 3030 §2): the chunk of the given size follows the
@@ -298,30 +272,39 @@ type chunkReader struct {
 	total   int64 // octets of the message so far, the current chunk included
 	err     error
 	aborted bool
+	le      lineEnds // a bare LF is given out as CRLF (barelf.go)
 }
 
+// Read copies the chunk out of the connection's buffer, each bare LF
+// made CRLF in the same copy (lineEnds: a CR that ends one chunk and the
+// LF that starts the next are one line end).
 func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	w := c.le.flush(p)
 	for c.left == 0 && c.err == nil {
+		if w > 0 {
+			return w, nil // the next chunk's BDAT after this read
+		}
 		if c.last {
 			return 0, io.EOF
 		}
 		c.err = c.w.nextChunk(c)
 	}
 	if c.err != nil {
-		return 0, c.err
+		return w, c.err
 	}
-	if int64(len(p)) > c.left {
-		p = p[:c.left]
-	}
-	n, err := c.w.br.Read(p)
-	c.left -= int64(n)
+	n, used, err := c.le.fromBuffer(p[w:], c.w.br, c.left)
+	c.left -= used
 	if err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
 		c.err = err
+		return w, err
 	}
-	return n, err
+	return w + n, nil
 }
 
 // nextChunk answers the chunk the handler has read and waits for the

@@ -381,8 +381,8 @@ func TestProtoBDAT(t *testing.T) {
 		c := startProto(t, h, testProtocol())
 		c.send("EHLO c\r\nMAIL FROM:<s@a.test>\r\nRCPT TO:<r@b.test>\r\nBDAT 6\r\nline1\nBDAT 5\r\n.\r\n\r\nNOOP\r\nBDAT 0 LAST\r\nQUIT\r\n")
 		c.expect("250", "250 2.1.0", "250 2.1.5", "250 2.0.0 6 octets", "250 2.0.0 5 octets", "250 2.0.0 Ok", "250 2.0.0 Ok: queued", "221")
-		if m := h.messages(); len(m) != 1 || m[0] != "line1\n.\r\n\r\n" {
-			t.Errorf("message %q: chunks are taken as they are (no dot, no line ends)", m)
+		if m := h.messages(); len(m) != 1 || m[0] != "line1\r\n.\r\n\r\n" {
+			t.Errorf("message %q: chunks are taken as they are (no dot, no line ends), but for the bare LF made CRLF", m)
 		}
 	})
 	t.Run("RSET leaves the transfer without a reply to the message", func(t *testing.T) {

@@ -66,9 +66,10 @@ func troubleReply(d *diag.Error) *Reply {
 	return &Reply{Code: code, Enhanced: enh, Message: text}
 }
 
-// CRLFReader is the session's reading of DATA into the spool (barelf.go):
-// a bare LF becomes CRLF. ebb route stages a message file through it, so
-// that the checks read what the spool would hold.
+// CRLFReader turns each bare LF into CRLF, as the engine's readers do to
+// DATA and BDAT on their way to the spool (barelf.go). ebb route stages a
+// message file through it, so that the checks read what the spool would
+// hold.
 func CRLFReader(r io.Reader) io.Reader { return newCRLFReader(r) }
 
 // Received is the Received header field the session puts above a message

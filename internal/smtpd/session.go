@@ -155,7 +155,7 @@ type dataReader struct {
 }
 
 func newDataReader(r io.Reader) *dataReader {
-	return &dataReader{r: newCRLFReader(r)} // barelf.go: bare LF becomes CRLF in the spool
+	return &dataReader{r: r} // CRLF line ends already (lineEnds, barelf.go)
 }
 
 func (d *dataReader) Read(p []byte) (int, error) {
