@@ -269,10 +269,18 @@ func (w *writeError) Error() string { return w.err.Error() }
 func (w *writeError) Unwrap() error { return w.err }
 
 // copyData is io.CopyBuffer that tells write errors (ours) from read errors
-// (the client's).
+// (the client's), and fills buf before each write: the header comes a
+// field per read (mailhdr.Filter), and a write(2) per field was six for
+// a 1 KiB message where one does.
 func copyData(dst io.Writer, src io.Reader, buf []byte) (n int64, eight bool, err error) {
 	for {
-		nr, rerr := src.Read(buf)
+		nr := 0
+		var rerr error
+		for nr < len(buf) && rerr == nil {
+			var k int
+			k, rerr = src.Read(buf[nr:])
+			nr += k
+		}
 		if nr > 0 {
 			eight = eight || hasEightBit(buf[:nr])
 			nw, werr := dst.Write(buf[:nr])

@@ -2,10 +2,12 @@ package queue
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/ebbmail/ebb/internal/mailhdr"
 )
@@ -49,6 +51,38 @@ func TestReceivedMessageCarriesItsMessageIDAndSubject(t *testing.T) {
 		if h.Value("Message-Id") != got.MessageID || h.Value("Subject") != got.Subject {
 			t.Errorf("%.40q: the stored header reads %q, %q; the message carries %q, %q", tc.data,
 				h.Value("Message-Id"), h.Value("Subject"), got.MessageID, got.Subject)
+		}
+	}
+}
+
+// writeCounter counts the writes made to it.
+type writeCounter struct {
+	writes int
+	bytes.Buffer
+}
+
+func (w *writeCounter) Write(p []byte) (int, error) { w.writes++; return w.Buffer.Write(p) }
+
+// The spool's copy writes whole buffers, however small the reads it gets
+// (the header comes a field per read): one write for a small message, a
+// buffer's worth each for a large one, the octets as they came, and the
+// 8-bit octet seen wherever it is.
+func TestCopyDataWritesWholeBuffers(t *testing.T) {
+	for _, c := range []struct {
+		data   string
+		writes int
+	}{
+		{"Subject: x\r\nTo: y\r\n\r\nbody\r\n", 1},
+		{strings.Repeat("z", 150<<10) + "\xe9", 3},
+	} {
+		var w writeCounter
+		buf := make([]byte, 64<<10)
+		n, eight, err := copyData(&w, iotest.HalfReader(iotest.OneByteReader(strings.NewReader(c.data))), buf)
+		if err != nil || n != int64(len(c.data)) || w.String() != c.data {
+			t.Fatalf("copied %d of %d octets, %v", n, len(c.data), err)
+		}
+		if w.writes != c.writes || eight != strings.Contains(c.data, "\xe9") {
+			t.Errorf("%d octets: %d writes, 8-bit %v; want %d writes", len(c.data), w.writes, eight, c.writes)
 		}
 	}
 }
