@@ -86,6 +86,17 @@ func Sentence(r Record, loc *time.Location) string {
 			}
 			break
 		}
+		if r.Stage == "connection" {
+			// A reply that closed (or refused) the connection itself:
+			// a timeout, too many errors, the limits, a shutdown.
+			b.WriteString("connection closed by ebb")
+			client(&b, r)
+			fmt.Fprintf(&b, "; replied %s", r.Reply)
+			if r.Error != nil {
+				fmt.Fprintf(&b, ": %s", r.Error.Sentence())
+			}
+			break
+		}
 		if r.Reply == "" && r.Stage == "data" {
 			// No reply reached the client: it left during the message.
 			b.WriteString("not received: the client left during the message")

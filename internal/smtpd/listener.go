@@ -2,7 +2,6 @@ package smtpd
 
 import (
 	"crypto/tls"
-	"fmt"
 	"net"
 	"time"
 )
@@ -78,8 +77,7 @@ func (l *listener) admit(c net.Conn) {
 	ip := clientIP(c.RemoteAddr())
 	if reason := l.srv.admit(ip); reason != "" {
 		l.srv.metrics.Refused(reason)
-		l.srv.log.Warn("smtp connection refused", "listener", string(l.Kind), "remote", ip, "reason", reason)
-		refuse(c, l.srv.hostname(), reason)
+		l.refuseConn(c, ip, reason) // closing.go: with a ref, logged and journaled
 		return
 	}
 	tc := &conn{Conn: c, id: newConnID(), ip: ip, listener: l, opened: time.Now()}
@@ -111,17 +109,4 @@ func (l *listener) admit(c net.Conn) {
 	if err := ServeConn(nc, newSession(l, tc), p); err != nil {
 		l.srv.log.Info("smtp connection error", "conn", tc.id, "err", err.Error())
 	}
-}
-
-func refuse(c net.Conn, host, reason string) {
-	defer c.Close()
-	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	msg := "Too many connections, try again later"
-	switch reason {
-	case "per_ip":
-		msg = "Too many connections from your address, try again later"
-	case "shutdown":
-		msg = "Service shutting down, try again later"
-	}
-	fmt.Fprintf(c, "421 4.7.0 %s %s\r\n", host, msg)
 }

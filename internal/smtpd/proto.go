@@ -50,6 +50,19 @@ type Handler interface {
 	Reset()
 }
 
+// RefusalHandler is a Handler told of the refusals the engine makes on its
+// own, before each is sent: the replies that close the connection (a
+// timeout, too many unrecognised commands, a command line too long, the
+// engine's own trouble), a sender whose SIZE= is over
+// Protocol.MaxMessageBytes and a recipient over Protocol.MaxRecipients.
+// stage is "connection" for a closing, "mail" for the sender (addr),
+// "rcpt" for a recipient (addr);
+// cause is why (the read's error, or nil). It returns the reply to send
+// (ebb's session adds a reference id and journals it: principle 1).
+type RefusalHandler interface {
+	Refusing(stage, addr string, cause error, r *Reply) *Reply
+}
+
 // AuthHandler is a Handler that offers AUTH (RFC 4954).
 type AuthHandler interface {
 	// AuthMechanisms are the SASL mechanisms offered now (none: no AUTH).
@@ -116,7 +129,7 @@ func ServeConn(nc net.Conn, h Handler, p *Protocol) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			// A bug in a handler ends this connection, not the server.
-			w.send(&Reply{Code: 421, Enhanced: [3]int{4, 3, 0}, Message: p.Hostname + " Local error, closing connection"})
+			w.refusing("connection", "", fmt.Errorf("panic: %v", v), &Reply{Code: 421, Enhanced: [3]int{4, 3, 0}, Message: p.Hostname + " Local error, closing connection"})
 			w.bw.Flush()
 			err = fmt.Errorf("panic: %v\n%s", v, debug.Stack())
 		}
@@ -258,9 +271,9 @@ func (w *wire) readFailed(err error) error {
 	var ne net.Error
 	switch {
 	case err == errLineTooLongCmd:
-		w.reply(500, [3]int{5, 5, 2}, fmt.Sprintf("Line longer than %d octets, closing connection", maxLineLength))
+		w.refusing("connection", "", err, &Reply{Code: 500, Enhanced: [3]int{5, 5, 2}, Message: fmt.Sprintf("Line longer than %d octets, closing connection", maxLineLength)})
 	case errors.As(err, &ne) && ne.Timeout():
-		w.reply(421, [3]int{4, 4, 2}, w.p.Hostname+" Timeout waiting for the client, closing connection")
+		w.refusing("connection", "", err, &Reply{Code: 421, Enhanced: [3]int{4, 4, 2}, Message: w.p.Hostname + " Timeout waiting for the client, closing connection"})
 	case err == io.EOF || errors.Is(err, net.ErrClosed):
 		return nil
 	default:
@@ -318,7 +331,8 @@ func (w *wire) protocolError(text string) {
 	w.reply(500, [3]int{5, 5, 2}, text)
 	w.errors++
 	if w.errors > maxErrors {
-		w.reply(421, [3]int{4, 7, 0}, w.p.Hostname+" Too many unrecognized commands, closing connection")
+		w.refusing("connection", "", fmt.Errorf("%d unrecognized or empty commands, at most %d are taken", w.errors, maxErrors),
+			&Reply{Code: 421, Enhanced: [3]int{4, 7, 0}, Message: w.p.Hostname + " Too many unrecognized commands, closing connection"})
 		w.quit = true
 	}
 }
@@ -328,6 +342,17 @@ func (w *wire) protocolError(text string) {
 func (w *wire) resetTxn() {
 	w.mail, w.rcpts = false, 0
 	w.h.Reset()
+}
+
+// refusing sends a refusal of the engine's own, as the Handler makes it
+// (RefusalHandler), or as it is.
+func (w *wire) refusing(stage, addr string, cause error, r *Reply) {
+	if rh, ok := w.h.(RefusalHandler); ok {
+		if c := rh.Refusing(stage, addr, cause, r); c != nil {
+			r = c
+		}
+	}
+	w.send(r)
 }
 
 // reply writes a reply with an enhanced status code (RFC 2034 §3; a zero

@@ -96,6 +96,10 @@ func (w *wire) mailFrom(arg string) {
 		return
 	}
 	opts, rep := w.p.mailOptions(params)
+	if rep != nil && rep.Code == 552 {
+		w.refusing("mail", from, nil, rep) // SIZE= over the limit: the message is refused
+		return
+	}
 	if rep != nil {
 		w.send(rep)
 		return
@@ -127,7 +131,7 @@ func (w *wire) rcptTo(arg string) {
 	}
 	if max := w.p.MaxRecipients; max > 0 && w.rcpts >= max {
 		// RFC 5321 §4.5.3.1.10: 452, the client sends the rest later.
-		w.reply(452, [3]int{4, 5, 3}, fmt.Sprintf("Too many recipients: at most %d in one transaction", max))
+		w.refusing("rcpt", to, nil, &Reply{Code: 452, Enhanced: [3]int{4, 5, 3}, Message: fmt.Sprintf("Too many recipients: at most %d in one transaction", max)})
 		return
 	}
 	opts, rep := w.p.rcptOptions(params)

@@ -14,7 +14,9 @@ import (
 // receives each one; the daemon journals it.
 type Refusal struct {
 	Time time.Time
-	// Stage is "auth", "mail", "rcpt" or "data".
+	// Stage is "auth", "mail", "rcpt" or "data", or "connection" for a
+	// reply that closed the connection or refused it at connect
+	// (closing.go).
 	Stage string
 	// Code, Enhanced and Text are the reply as sent; Text ends "(ref REF)".
 	// Code is 0 when no reply reached the client: it left during the

@@ -332,6 +332,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
+// closeIdle ends the idle connections (all: every one, at once). An idle
+// one is woken from its read (a deadline now): the engine then closes it
+// with 421 4.3.2 and a ref (closing.go), as RFC 5321 §3.8 allows; the
+// next tick wakes one that started a read since. all closes them without
+// a word.
 func (s *Server) closeIdle(all bool) {
 	s.mu.Lock()
 	var idle []*conn
@@ -342,8 +347,19 @@ func (s *Server) closeIdle(all bool) {
 	}
 	s.mu.Unlock()
 	for _, c := range idle {
-		c.Conn.Close()
+		if all {
+			c.Conn.Close()
+		} else {
+			c.Conn.SetReadDeadline(time.Now())
+		}
 	}
+}
+
+// stopping says whether Shutdown has begun.
+func (s *Server) stopping() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
 }
 
 // tlsConfig is the TLS configuration for a listener: own certificate or the

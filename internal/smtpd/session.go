@@ -32,6 +32,10 @@ type session struct {
 	rcpts    []string
 	rcptDSN  map[string]queue.RecipientDSN
 	txn      int
+	// closeWith is the 421 that ends the connection after a message the
+	// client left by the data timeout (abandoned): the engine sends it,
+	// with the ref it was journaled under (Refusing, closing.go).
+	closeWith *Reply
 }
 
 func newSession(l *listener, c *conn) *session {
@@ -251,6 +255,16 @@ func (s *session) abandoned(m *queue.Envelope, dr *dataReader) error {
 	s.log.Info("smtp message abandoned by the client", "from", s.from, "rcpts", len(m.Recipients),
 		"bytes", dr.n, "reason", dr.err.Error(), "ref", d.Ref, "remote", s.info.RemoteIP)
 	srv.metrics.Message("rejected", dr.n)
+	if errors.As(dr.err, &ne) && ne.Timeout() {
+		// The engine closes the connection with a 421 (RFC 5321
+		// §4.5.3.2): that reply is sent, with this ref.
+		rep := &Reply{Code: 421, Enhanced: [3]int{4, 4, 2},
+			Message: srv.hostname() + " Timeout waiting for the client, closing connection (ref " + d.Ref + ")"}
+		d.SMTPCode, d.Enhanced, d.Public = rep.Code, rep.Enhanced, rep.Message
+		s.closeWith = rep
+		s.refused("data", s.from, rep, d, m.Recipients, dr.n)
+		return rep
+	}
 	s.refused("data", s.from, &Reply{}, d, m.Recipients, dr.n)
 	// Never sent (see above); the engine needs an answer all the same.
 	return &Reply{Code: 451, Enhanced: [3]int{4, 4, 2}, Message: "Error reading the message, try again (ref " + d.Ref + ")"}

@@ -18,6 +18,7 @@ import (
 	"net/textproto"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -452,8 +453,12 @@ func TestShutdownLetsDataFinish(t *testing.T) {
 		defer cancel()
 		done <- ts.srv.Shutdown(ctx)
 	}()
+	// An idle connection is told, with a ref (RFC 5321 §3.8), and closed.
+	if got := idle.reply(); !regexp.MustCompile(`^421 4\.3\.2 mx\.example\.test Service shutting down, try again later \(ref [A-Z2-7]{8}\)$`).MatchString(got) {
+		t.Errorf("idle connection after shutdown: %q, want 421 4.3.2 with a ref", got)
+	}
 	if got := idle.reply(); !strings.HasPrefix(got, "ERR") {
-		t.Errorf("idle connection after shutdown: %q, want closed", got)
+		t.Errorf("idle connection after its 421: %q, want closed", got)
 	}
 	c.c.Write([]byte("\r\nrest\r\n.\r\n"))
 	if got := c.reply(); !strings.HasPrefix(got, "250") {

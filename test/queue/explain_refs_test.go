@@ -1,12 +1,16 @@
 package queue
 
 import (
+	"bufio"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ebbmail/ebb/test/harness"
 )
@@ -17,10 +21,18 @@ var replyRef = regexp.MustCompile(`<\*\* +([245][0-9][0-9] [^\n]*\(ref ([A-Z2-7]
 // refusals at MAIL, RCPT and DATA, a verdict after DATA (which had a queue
 // id), and our own trouble before any queue id existed (an unwritable
 // spool). The text says the stage, the reply, and for what is not a plain
-// policy answer the reason and the fix.
+// policy answer the reason and the fix. So do the replies that close the
+// connection or that the engine makes on its own: the command and data
+// timeouts, too many unrecognised commands, a recipient over
+// smtp.max_recipients, a connection over smtp.max_connections_per_ip, and
+// the 421 of a shutdown.
 func TestExplainEveryRefAClientGets(t *testing.T) {
 	t.Parallel()
 	e := harness.NewQueueEnv(t, "")
+	for k, v := range map[string]string{"smtp.command_timeout": `"4s"`, "smtp.data_timeout": `"4s"`,
+		"smtp.max_recipients": "2", "smtp.max_connections_per_ip": "1"} {
+		harness.SetTOML(t, e.Conf, k, v)
+	}
 	e.Start()
 	harness.Install(t, "swaks")
 	send := func(from, to, data string) (reply, ref string) {
@@ -75,6 +87,67 @@ func TestExplainEveryRefAClientGets(t *testing.T) {
 		t.Errorf("explain %s and explain %s differ:\n%s\n%s", ref, id, out, byID)
 	}
 
+	// The replies the engine makes on its own, each with a ref explained.
+	refIn := func(what, reply, want string) string {
+		t.Helper()
+		m := regexp.MustCompile(`^` + regexp.QuoteMeta(want) + `.* \(ref ([A-Z2-7]{8})\)\r\n$`).FindStringSubmatch(reply)
+		if m == nil {
+			t.Fatalf("%s: %q, want %q … (ref X)", what, reply, want)
+		}
+		return m[1]
+	}
+	dial := func() *harness.SmtpConn {
+		t.Helper()
+		c, err := harness.ServeDial(e.SMTP)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	c := dial()
+	// A second connection from the address while this one is open.
+	over, err := net.DialTimeout("tcp", e.SMTP, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	over.SetDeadline(time.Now().Add(30 * time.Second))
+	greet, _ := bufio.NewReader(over).ReadString('\n')
+	over.Close()
+	explain(refIn("a second connection with smtp.max_connections_per_ip = 1", greet, "421 4.7.0 mx.example.test Too many connections from your address"),
+		"connection closed by ebb; from 127.0.0.1 on the inbound listener; replied 421 4.7.0", "smtp.max_connections_per_ip")
+	// That one then idles past smtp.command_timeout.
+	r, _ := c.Reply()
+	explain(refIn("idle", r, "421 4.4.2 mx.example.test Timeout waiting for the client, closing connection"),
+		"connection closed by ebb; from 127.0.0.1", "no complete command within 4s (smtp.command_timeout)")
+
+	c = dial()
+	c.Cmd("EHLO client.example.org")
+	c.Cmd("MAIL FROM:<alice@example.org>")
+	c.Cmd("RCPT TO:<bob@example.test>")
+	c.Cmd("RCPT TO:<carol@example.test>")
+	explain(refIn("a third recipient", c.Cmd("RCPT TO:<bob@example.test>"), "452 4.5.3 Too many recipients"),
+		"refused at RCPT from <alice@example.org> for <bob@example.test>", "smtp.max_recipients")
+	if r := c.Cmd("DATA"); !strings.HasPrefix(r, "354") {
+		t.Fatalf("DATA: %q", r)
+	}
+	fmt.Fprintf(c.W, "From: alice@example.org\r\nSubject: slow\r\n\r\nhalf a body")
+	r, _ = c.Reply()
+	explain(refIn("data timeout", r, "421 4.4.2 mx.example.test Timeout waiting for the client, closing connection"),
+		"refused at DATA from <alice@example.org> for <bob@example.test>, <carol@example.test>",
+		"the client sent nothing more within the data timeout (smtp.data_timeout)")
+
+	c = dial()
+	for i := 0; i < 3; i++ {
+		c.Cmd("GET / HTTP/1.1")
+	}
+	if r := c.Cmd("Host: example.test"); !strings.HasPrefix(r, "500 5.5.2") {
+		t.Fatalf("a fourth line that is no command: %q", r)
+	}
+	r, _ = c.Reply()
+	explain(refIn("not SMTP", r, "421 4.7.0 mx.example.test Too many unrecognized commands"),
+		"connection closed by ebb", "too many commands that are none")
+
 	// Our trouble before a queue id: the spool is not writable.
 	os.Chown(e.Spool, 0, 0)
 	reply, ref = send("alice@example.org", "bob@example.test", "Subject: hi\r\n\r\nhi\r\n")
@@ -91,4 +164,11 @@ func TestExplainEveryRefAClientGets(t *testing.T) {
 	if !strings.Contains(e.Log(), ref) {
 		t.Errorf("the log does not carry ref %s", ref)
 	}
+
+	// ebb serve stops: an idle client is told so, with a ref.
+	c = dial()
+	e.Stop() // waits for ebb serve to end: the reply is in the socket
+	r, _ = c.Reply()
+	explain(refIn("shutdown", r, "421 4.3.2 mx.example.test Service shutting down, try again later"),
+		"connection closed by ebb; from 127.0.0.1", "ebb serve is stopping")
 }
