@@ -16,7 +16,8 @@ import (
 // the mailbox's fill leaves no room for. deliver.Refusal is the delivery's
 // own check, given the size the delivery would store (the message with LF
 // line ends, the Received line, the earlier checks' lines and
-// Delivered-To: deliver.Agent.StagedSizer). It runs last, so that every
+// Delivered-To: deliver.Agent.MeasureStaged, which reads the message's
+// header, and its body only where the size would be refused). It runs last, so that every
 // line the checks add is counted. RCPT made the same check with the
 // client's SIZE=, when it declared one.
 //
@@ -43,7 +44,8 @@ func (quotaChecker) name() string { return "quota" }
 
 func (c quotaChecker) check(ctx context.Context, in *checkInput) (string, error) {
 	m := in.Msg
-	var size func(recipient string) int64
+	var size *deliver.StagedSize
+	measured := false
 	return "", eachLocal(ctx, c.dir, m.Envelope.Recipients, func(r string, res *directory.Resolution) *diag.Error {
 		// The quotas as the directory holds them now, not as its cache
 		// (directory.cache_ttl) remembers them: a change check, no query
@@ -52,20 +54,17 @@ func (c quotaChecker) check(ctx context.Context, in *checkInput) (string, error)
 		if !deliver.SizeMatters(c.cfg, res) {
 			return nil
 		}
-		if size == nil {
-			// Read once for all recipients: only Delivered-To differs.
+		if !measured {
+			// Once for all recipients: only Delivered-To differs. The
+			// header is read; the body only where the bound is refused.
+			measured = true
 			a := &deliver.Agent{Cfg: c.cfg, Component: "ebb serve"}
-			s, err := a.StagedSizer(m.File, deliver.Envelope{Sender: m.From(), Prefix: []byte(m.Prefix() + in.Header.String()),
-				Folder: m.Envelope.Folder, StripAuthResults: c.cfg.AuthservID(), RenameVerdicts: true})
-			if err != nil {
-				size = func(string) int64 { return 0 } // the delivery will say why; this check only refuses
-			} else {
-				size = s
-			}
+			size, _ = a.MeasureStaged(m.File, deliver.Envelope{Sender: m.From(), Prefix: []byte(m.Prefix() + in.Header.String()),
+				Folder: m.Envelope.Folder, StripAuthResults: c.cfg.AuthservID(), RenameVerdicts: true}, m.Size)
 		}
-		if n := size(r); n > 0 {
-			return deliver.Refusal(c.cfg, res, n) // 552 5.2.2, the bounce's own words
+		if size == nil {
+			return nil // unreadable: the delivery will say why; this check only refuses
 		}
-		return nil
+		return deliver.SizeRefusal(c.cfg, res, size, r) // 552 5.2.2, the bounce's own words
 	})
 }

@@ -43,8 +43,19 @@ func TestQuotaCheckerCountsWhatTheDeliveryStores(t *testing.T) {
 	if err := os.WriteFile(file, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Both ways of measuring: the bound from the header and the data's
+	// size (the copy measured where it is refused), and the copy measured
+	// at once (no size known).
+	for _, size := range []int64{int64(len(data)), 0} {
+		checkQuotaOf(t, c, file, size)
+	}
+}
+
+func checkQuotaOf(t *testing.T, c quotaChecker, file string, size int64) {
+	t.Helper()
+	cfg := c.cfg
 	check := func(prefix, header string, rcpts ...string) error {
-		in := &checkInput{Msg: &queue.Message{File: file, Envelope: queue.Envelope{From: "s@example.org", Recipients: rcpts, Prefix: prefix}}}
+		in := &checkInput{Msg: &queue.Message{File: file, Size: size, Envelope: queue.Envelope{From: "s@example.org", Recipients: rcpts, Prefix: prefix}}}
 		in.Header.WriteString(header)
 		_, err := c.check(context.Background(), in)
 		return err

@@ -8,9 +8,11 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/ebbmail/ebb/internal/bufpool"
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/maildir"
+	"github.com/ebbmail/ebb/internal/mailhdr"
 	"github.com/ebbmail/ebb/internal/resolve"
 )
 
@@ -20,7 +22,7 @@ import (
 // is the check targets makes before each delivery, with the same error, so
 // that the SMTP server can ask it at RCPT (size is MAIL FROM's SIZE=, 0
 // when the client declared none) and again at the end of DATA (size is
-// that of the copy the delivery would store, StagedSizer), and refuse
+// that of the copy the delivery would store, MeasureStaged), and refuse
 // (5xx) what would otherwise be accepted and bounced to a sender who is
 // usually forged (RFC 5321 §6.2 / RFC 3834: no backscatter).
 //
@@ -108,22 +110,134 @@ func SizeMatters(cfg *config.Config, res *resolve.Resolution) bool {
 	return false
 }
 
-// StagedSizer reads the spool file at path once and returns the size of
-// the copy the agent would stage from it for a recipient (View with
-// env.Recipient set to it: the prefix, Delivered-To included, and the
-// message with LF line ends): what each store counts against the quota.
-func (a *Agent) StagedSizer(path string, env Envelope) (func(recipient string) int64, error) {
+// StagedSize is the size of the copy the agent would stage from a spool
+// file for a recipient (View with env.Recipient set to it: the prefix,
+// Delivered-To included, and the message with LF line ends): what each
+// store counts against the quota. MeasureStaged reads only the header
+// (for the fields the delivery drops or renames: headerDelta) and counts
+// each line end of the data as two bytes, as it is in the spool: an upper
+// bound, larger than the copy by the CRLF line ends. A quota the bound
+// fits, the copy fits too; only where the bound is refused must the copy
+// be measured (Exact), which reads the message once. Refusals are rare:
+// most messages are never read again at the end of DATA.
+type StagedSize struct {
+	a     *Agent
+	path  string
+	env   Envelope // without a recipient
+	body  int64    // the copy after the prefix (or its upper bound)
+	exact bool
+}
+
+// MeasureStaged measures what the agent would stage from the spool file
+// at path, whose data is dataSize bytes (queue.Message.Size).
+func (a *Agent) MeasureStaged(path string, env Envelope, dataSize int64) (*StagedSize, error) {
 	env.Recipient = ""
-	n, _, err := a.View(io.Discard, path, env)
-	if err != nil {
-		return nil, err
+	s := &StagedSize{a: a, path: path, env: env}
+	if dataSize > 0 {
+		delta, ok, err := headerDelta(path, env)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			s.body = dataSize + delta
+			return s, nil
+		}
 	}
-	body := n - int64(len(a.prefix(env)))
-	return func(recipient string) int64 {
-		e := env
-		e.Recipient = recipient
-		return body + int64(len(a.prefix(e)))
-	}, nil
+	return s, s.Exact() // the copy's shape changes: measure it
+}
+
+// IsExact reports whether For is the copy's size, not an upper bound.
+func (s *StagedSize) IsExact() bool { return s.exact }
+
+// Exact measures the copy itself (the whole message read once through
+// View, the delivery's own staging), so that For is exact.
+func (s *StagedSize) Exact() error {
+	if s.exact {
+		return nil
+	}
+	n, _, err := s.a.View(io.Discard, s.path, s.env)
+	if err != nil {
+		return err
+	}
+	s.body, s.exact = n-int64(len(s.a.prefix(s.env))), true
+	return nil
+}
+
+// For is the size of the copy for recipient (only Delivered-To differs).
+func (s *StagedSize) For(recipient string) int64 {
+	e := s.env
+	e.Recipient = recipient
+	return s.body + int64(len(s.a.prefix(e)))
+}
+
+// SizeRefusal is Refusal for the copy s measures: the bound decides when
+// it is accepted, the exact size (measured then) when it would be refused.
+func SizeRefusal(cfg *config.Config, res *resolve.Resolution, s *StagedSize, recipient string) *diag.Error {
+	e := Refusal(cfg, res, s.For(recipient))
+	if e == nil || s.IsExact() {
+		return e
+	}
+	if err := s.Exact(); err != nil {
+		return nil // the delivery will say why; this check only refuses
+	}
+	return Refusal(cfg, res, s.For(recipient))
+}
+
+// headerDelta is how many bytes the delivery's own filter (untrustedFilter)
+// adds to the message at path (renamed verdict fields) or takes from it
+// (dropped Authentication-Results): its header read as the delivery reads
+// it (LF line ends, mailhdr.Scanner, the same verdicts), the body not at
+// all. ok is false where the filter would also change the message's shape
+// — an mbox line at its start, a header that ended at a line of text —
+// which the queue's Normalise leaves in no spool file; the caller then
+// measures the whole copy.
+func headerDelta(path string, env Envelope) (delta int64, ok bool, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, false, err
+	}
+	defer f.Close()
+	lf := newLFReader(smallReads{f}) // the header, not a buffer of the body
+	defer lf.release()
+	br := bufpool.Reader(lf) // filled smallRead bytes at a time
+	defer bufpool.PutReader(br)
+	if n, err := mailhdr.SkipMboxLine(br); n > 0 || err != nil {
+		return 0, false, err
+	}
+	decide := untrustedVerdict(env)
+	s := mailhdr.NewScanner(br)
+	for s.Scan() {
+		fl := s.Field()
+		switch v := decide(fl); {
+		case v.Drop:
+			var rest countWriter
+			if err := s.CopyRest(&rest); err != nil {
+				return 0, false, err
+			}
+			delta -= int64(len(fl.Raw)) + int64(rest)
+		case v.Rename != "" && fl.Name != "":
+			delta += int64(len(v.Rename) - len(fl.Name))
+		}
+	}
+	if err := s.Err(); err != nil {
+		return 0, false, err
+	}
+	return delta, !s.EndedAtText(), nil
+}
+
+// smallReads reads at most smallRead bytes at a time: about a header.
+type smallReads struct{ r io.Reader }
+
+const smallRead = 4096
+
+func (s smallReads) Read(p []byte) (int, error) { return s.r.Read(p[:min(len(p), smallRead)]) }
+
+// countWriter counts what is written to it.
+type countWriter int64
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	*c += countWriter(len(p))
+	return len(p), nil
 }
 
 // quotaOf is the Maildir++ quota of mb: its own, else mail.quota and

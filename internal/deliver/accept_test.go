@@ -63,7 +63,7 @@ func TestRefusalIsWhatTheDeliveryWouldSay(t *testing.T) {
 // A message larger than a mailbox's whole quota can never be stored:
 // Refusal says so (552 5.2.2) whatever mail.over_quota says, with the
 // delivery's own reason, and the size it is given is the size the
-// delivery counts (StagedSizer). Under over_quota = "permanent" the fill
+// delivery counts (MeasureStaged). Under over_quota = "permanent" the fill
 // counts too.
 func TestRefusalOfAMessageLargerThanTheQuota(t *testing.T) {
 	a, root := newAgent(t)
@@ -83,10 +83,11 @@ func TestRefusalOfAMessageLargerThanTheQuota(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := Envelope{Sender: "s@example.org", Prefix: []byte("Received: from x\r\n\tby mx.test; Mon, 7 Dec 2026 20:00:00 +0000\r\n")}
-	sizer, err := a.StagedSizer(spool, env)
+	ms, err := a.MeasureStaged(spool, env, int64(len(body)))
 	if err != nil {
 		t.Fatal(err)
 	}
+	bound := ms.For("alice@example.com")
 	env.Recipient = "alice@example.com"
 	rep, err := a.DeliverFile(context.Background(), spool, env)
 	if err != nil || len(rep.Outcomes) != 1 || len(rep.Outcomes[0].Files) != 1 {
@@ -96,9 +97,12 @@ func TestRefusalOfAMessageLargerThanTheQuota(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	size := sizer("alice@example.com")
-	if size != st.Size() {
-		t.Fatalf("StagedSizer says %d bytes, the delivery stored %d", size, st.Size())
+	if err := ms.Exact(); err != nil {
+		t.Fatal(err)
+	}
+	size := ms.For("alice@example.com")
+	if size != st.Size() || bound != size+32 {
+		t.Fatalf("MeasureStaged says %d bytes (bound %d, 32 CRLFs), the delivery stored %d", size, bound, st.Size())
 	}
 	if size <= own.QuotaBytes || size >= int64(a.Cfg.Mail.Quota) {
 		t.Fatalf("test message of %d bytes does not sit between the quotas", size)

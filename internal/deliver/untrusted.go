@@ -51,8 +51,13 @@ func isVerdictField(name string) bool {
 // untrustedFilter streams the message in br with the fields above
 // dropped or renamed, as env asks (StripAuthResults, RenameVerdicts).
 func untrustedFilter(br *bufio.Reader, env Envelope) *mailhdr.Filter {
+	return mailhdr.NewFilter(br, untrustedVerdict(env))
+}
+
+// untrustedVerdict is what untrustedFilter does with each field.
+func untrustedVerdict(env Envelope) func(mailhdr.Field) mailhdr.Verdict {
 	id := strings.ToLower(env.StripAuthResults)
-	return mailhdr.NewFilter(br, func(f mailhdr.Field) mailhdr.Verdict {
+	return func(f mailhdr.Field) mailhdr.Verdict {
 		switch {
 		case id != "" && f.Is("Authentication-Results"):
 			// A field whose authserv-id is not within its first
@@ -65,5 +70,5 @@ func untrustedFilter(br *bufio.Reader, env Envelope) *mailhdr.Filter {
 			return mailhdr.Verdict{Rename: untrustedPrefix + f.Name}
 		}
 		return mailhdr.Verdict{}
-	})
+	}
 }
