@@ -60,17 +60,7 @@ func startACMEServe(t *testing.T) *acmeServe {
 	e.smtp = fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
 	e.sub = fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
 	e.metrics = fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-	conf := fmt.Sprintf(`[server]
-hostname = "mail.example.test"
-user = %q
-data_dir = %q
-
-[mail]
-root = %q
-
-[queue]
-spool = %q
-
+	conf := harness.ConfHead("mail.example.test", e.daemon.Name, e.dir) + fmt.Sprintf(`
 [smtp]
 listen = [%q]
 
@@ -99,8 +89,7 @@ listen = ["127.0.0.1:%d"]
 listen_http = ["127.0.0.1:%d"]
 mta_sts_mode = "enforce"
 mta_sts_max_age = "1d"
-`, e.daemon.Name, filepath.Join(e.dir, "data"), filepath.Join(e.dir, "mail"), filepath.Join(e.dir, "spool"),
-		e.smtp, e.sub, filepath.Join(e.dir, "pickup"), e.metrics, dns.Addr(), pb.DirectoryURL, pb.CAFile, pb.TLSPort, pb.HTTPPort)
+`, e.smtp, e.sub, filepath.Join(e.dir, "pickup"), e.metrics, dns.Addr(), pb.DirectoryURL, pb.CAFile, pb.TLSPort, pb.HTTPPort)
 	if err := os.WriteFile(e.conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -31,15 +31,7 @@ func TestScalingTwoHostsShareOnePostgreSQLDirectory(t *testing.T) {
 		h := &host{dir: harness.Dir(t)}
 		h.conf = filepath.Join(h.dir, "ebb.toml")
 		h.smtp = fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-		conf := fmt.Sprintf(`[server]
-hostname = %q
-user = %q
-data_dir = %q
-[mail]
-root = %q
-[queue]
-spool = %q
-[smtp]
+		conf := harness.ConfHead(name+".example.test", u.Name, h.dir) + fmt.Sprintf(`[smtp]
 listen = [%q]
 shutdown_timeout = "5s"
 [metrics]
@@ -48,8 +40,7 @@ listen = ""
 dsn = %q
 cache_ttl = %q
 argon2_memory = "8M"
-`, name+".example.test", u.Name, filepath.Join(h.dir, "data"), filepath.Join(h.dir, "mail"),
-			filepath.Join(h.dir, "spool"), h.smtp, dsn, ttl.String())
+`, h.smtp, dsn, ttl.String())
 		if err := os.WriteFile(h.conf, []byte(conf), 0o644); err != nil {
 			t.Fatal(err)
 		}

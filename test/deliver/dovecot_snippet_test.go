@@ -52,26 +52,12 @@ service auth-worker {
   user = nobody
 }
 `, sqlConf)), 0o644)
-	imap := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-	os.WriteFile(main, []byte(fmt.Sprintf(`instance_name = ebbsnip-%[2]s
-base_dir = %[1]s/run
-state_dir = %[1]s/state
-log_path = %[1]s/dovecot.log
-protocols = imap
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-auth_failure_delay = 0
-login_trusted_networks = 127.0.0.0/8
-service imap-login {
-  inet_listener imap {
-    address = 127.0.0.1
-    port = %[2]s
-  }
-}
-!include conf.d/*.conf
-`, ddir, strings.Split(imap, ":")[1])), 0o644)
+	port := harness.FreePort(t)
+	imap := fmt.Sprintf("127.0.0.1:%d", port)
+	os.WriteFile(main, []byte(harness.DovecotHead(fmt.Sprintf("ebbsnip-%d", port), ddir, "imap")+
+		"ssl = no\nauth_mechanisms = plain login\n"+
+		harness.DovecotService("imap-login", harness.DovecotInet{Name: "imap", Port: port})+
+		"!include conf.d/*.conf\n"), 0o644)
 	dc := harness.StartDovecotConf(t, ddir, main, imap)
 
 	if r := harness.Swaks(t, "--server", e.SMTP, "--from", "sender@example.org", "--to", "alice@example.test",

@@ -41,21 +41,11 @@ func newSieveEnv(t *testing.T) *sieveEnv {
 	e.mail = filepath.Join(e.dir, "mail")
 	e.pickup = filepath.Join(e.dir, "pickup")
 	e.smtp = fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-	conf := fmt.Sprintf(`[server]
-hostname = "mx.example.test"
-user = %q
-data_dir = %q
-
-[mail]
-root = %q
+	conf := harness.ConfHead("mx.example.test", e.daemon.Name, e.dir) + fmt.Sprintf(`retry_min = "1s"
 
 [directory]
 argon2_memory = "8M"
 argon2_time = 1
-
-[queue]
-spool = %q
-retry_min = "1s"
 
 [smtp]
 listen = [%q]
@@ -74,7 +64,7 @@ scan_interval = "1s"
 
 [metrics]
 listen = ""
-`, e.daemon.Name, filepath.Join(e.dir, "data"), e.mail, filepath.Join(e.dir, "spool"), e.smtp, e.before(), e.pickup)
+`, e.smtp, e.before(), e.pickup)
 	if err := os.WriteFile(e.conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}

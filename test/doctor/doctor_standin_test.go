@@ -25,19 +25,11 @@ func TestDoctorWithoutTheMailUserProbesAsNobody(t *testing.T) {
 		os.MkdirAll(filepath.Join(dir, d), 0o755) // root's, as an install before useradd leaves them
 	}
 	conf := filepath.Join(dir, "ebb.toml")
-	os.WriteFile(conf, []byte(fmt.Sprintf(`[server]
-hostname = "mx.example.test"
-user = %q
-data_dir = %q
-[mail]
-root = %q
-[queue]
-spool = %q
-[smtp]
+	os.WriteFile(conf, []byte(harness.ConfHead("mx.example.test", missing, dir)+fmt.Sprintf(`[smtp]
 listen = ["127.0.0.1:%d"]
 [metrics]
 listen = ""
-`, missing, filepath.Join(dir, "data"), filepath.Join(dir, "mail"), filepath.Join(dir, "spool"), harness.FreePort(t))), 0o644)
+`, harness.FreePort(t))), 0o644)
 	harness.EmptyDNS(t, conf)
 	r := harness.Run(t, exec.Command(harness.Ebb(t), "doctor", "-c", conf), nil)
 	if r.Code != 1 {

@@ -41,24 +41,14 @@ func TestReadOnlyCommandsCreateNothing(t *testing.T) {
 	dir := harness.Dir(t)
 	conf := filepath.Join(dir, "ebb.toml")
 	data := filepath.Join(dir, "ebbb") // the typo: nothing there
-	os.WriteFile(conf, []byte(fmt.Sprintf(`[server]
-hostname = "mx.example.test"
-user = %q
-data_dir = %q
-
-[mail]
-root = %q
-
-[queue]
-spool = %q
-
+	os.WriteFile(conf, []byte(harness.ConfHeadAt("mx.example.test", u.Name, data, filepath.Join(dir, "mail"), filepath.Join(dir, "spool"))+fmt.Sprintf(`
 [sendmail]
 pickup_dir = %q
 
 [dns]
 resolver = "127.0.0.1:1"
 timeout = "1s"
-`, u.Name, data, filepath.Join(dir, "mail"), filepath.Join(dir, "spool"), filepath.Join(dir, "pickup"))), 0o644)
+`, filepath.Join(dir, "pickup"))), 0o644)
 	msg := filepath.Join(dir, "m.eml")
 	os.WriteFile(msg, []byte("From: a@example.org\r\nSubject: x\r\n\r\nhi\r\n"), 0o644)
 	before := tree(t, dir)

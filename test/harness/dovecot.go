@@ -56,35 +56,19 @@ func StartDovecot(t testing.TB, mailUser User, users []DovecotUser) *Dovecot {
 	port := FreePort(t)
 	d.Addr = fmt.Sprintf("127.0.0.1:%d", port)
 	d.Conf = filepath.Join(d.Dir, "dovecot.conf")
-	conf := fmt.Sprintf(`instance_name = ebbtest-%[2]d
-base_dir = %[1]s/run
-state_dir = %[1]s/state
-log_path = %[1]s/dovecot.log
-info_log_path = %[1]s/dovecot.log
-protocols = imap
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
+	conf := DovecotHead(fmt.Sprintf("ebbtest-%d", port), d.Dir, "imap") + fmt.Sprintf(`ssl = no
 auth_mechanisms = plain login
-auth_failure_delay = 0
-login_trusted_networks = 127.0.0.0/8
 first_valid_uid = 1
 mail_location = maildir:~/Maildir
 passdb {
   driver = passwd-file
-  args = scheme=PLAIN username_format=%%u %[3]s
+  args = scheme=PLAIN username_format=%%u %[1]s
 }
 userdb {
   driver = passwd-file
-  args = username_format=%%u %[3]s
+  args = username_format=%%u %[1]s
 }
-service imap-login {
-  inet_listener imap {
-    address = 127.0.0.1
-    port = %[2]d
-  }
-}
-`, d.Dir, port, users_)
+`, users_) + DovecotService("imap-login", DovecotInet{Name: "imap", Port: port})
 	if err := os.WriteFile(d.Conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -278,4 +262,46 @@ func (m *IMAP) FetchAll(mailbox string) ([]Fetched, error) {
 		out = append(out, f)
 	}
 	return out, nil
+}
+
+// DovecotHead is how a test's Dovecot configuration begins: its own
+// instance name, run and state directories and log (dovecot.log, info
+// lines too) below dir, protocols served on 127.0.0.1 only, plaintext
+// logins allowed and trusted from loopback, no delay after a failed login.
+// The caller adds ssl, auth_mechanisms, the user databases and the
+// listeners (DovecotService).
+func DovecotHead(instance, dir, protocols string) string {
+	return fmt.Sprintf(`instance_name = %[2]s
+base_dir = %[1]s/run
+state_dir = %[1]s/state
+log_path = %[1]s/dovecot.log
+info_log_path = %[1]s/dovecot.log
+protocols = %[3]s
+listen = 127.0.0.1
+disable_plaintext_auth = no
+auth_failure_delay = 0
+login_trusted_networks = 127.0.0.0/8
+`, dir, instance, protocols)
+}
+
+// DovecotInet is one inet_listener of a Dovecot service, on 127.0.0.1.
+type DovecotInet struct {
+	Name string
+	Port int
+	TLS  bool // TLS from the first byte (imaps, pop3s)
+}
+
+// DovecotService is a service block with its inet_listeners.
+func DovecotService(service string, listeners ...DovecotInet) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "service %s {\n", service)
+	for _, l := range listeners {
+		fmt.Fprintf(&b, "  inet_listener %s {\n    address = 127.0.0.1\n    port = %d\n", l.Name, l.Port)
+		if l.TLS {
+			b.WriteString("    ssl = yes\n")
+		}
+		b.WriteString("  }\n")
+	}
+	b.WriteString("}\n")
+	return b.String()
 }

@@ -37,34 +37,13 @@ func StartDovecotOnEbb(t *testing.T, e *ServeEnv, dir string) *DovecotEbbEnv {
 	conf := EbbAs(t, e.User, nil, "dovecot", "config", "-c", e.Conf, "--sql-conf", sqlConf).Stdout
 	os.WriteFile(sqlConf, []byte(sql), 0o640)
 	os.WriteFile(snippet, []byte(conf), 0o644)
-	d := &DovecotEbbEnv{ServeEnv: e,
-		Imap:  fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
-		Sieve: fmt.Sprintf("127.0.0.1:%d", FreePort(t))}
-	main := fmt.Sprintf(`instance_name = ebbdc-%[2]s
-base_dir = %[1]s/run
-state_dir = %[1]s/state
-log_path = %[1]s/dovecot.log
-protocols = imap sieve
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-auth_failure_delay = 0
-login_trusted_networks = 127.0.0.0/8
-service imap-login {
-  inet_listener imap {
-    address = 127.0.0.1
-    port = %[2]s
-  }
-}
-service managesieve-login {
-  inet_listener sieve {
-    address = 127.0.0.1
-    port = %[3]s
-  }
-}
-!include %[4]s
-`, dir, strings.Split(d.Imap, ":")[1], strings.Split(d.Sieve, ":")[1], snippet)
+	d := &DovecotEbbEnv{ServeEnv: e}
+	imapPort, sievePort := FreePort(t), FreePort(t)
+	d.Imap, d.Sieve = fmt.Sprintf("127.0.0.1:%d", imapPort), fmt.Sprintf("127.0.0.1:%d", sievePort)
+	main := DovecotHead(fmt.Sprintf("ebbdc-%d", imapPort), dir, "imap sieve") + "ssl = no\nauth_mechanisms = plain login\n" +
+		DovecotService("imap-login", DovecotInet{Name: "imap", Port: imapPort}) +
+		DovecotService("managesieve-login", DovecotInet{Name: "sieve", Port: sievePort}) +
+		"!include " + snippet + "\n"
 	mainPath := filepath.Join(dir, "dovecot.conf")
 	os.WriteFile(mainPath, []byte(main), 0o644)
 	d.Dc = StartDovecotConf(t, dir, mainPath, d.Imap)

@@ -86,20 +86,10 @@ active_value = true
 `, ext)
 	}
 	d.Conf = filepath.Join(d.Dir, "dovecot.conf")
-	conf := fmt.Sprintf(`instance_name = ebbremote-%[2]d
-base_dir = %[1]s/run
-state_dir = %[1]s/state
-log_path = %[1]s/dovecot.log
-info_log_path = %[1]s/dovecot.log
-protocols = imap pop3
-listen = 127.0.0.1
-ssl = yes
+	conf := DovecotHead(fmt.Sprintf("ebbremote-%d", ports[0]), d.Dir, "imap pop3") + fmt.Sprintf(`ssl = yes
 ssl_cert = <%[1]s/ssl/cert.pem
 ssl_key = <%[1]s/ssl/key.pem
-disable_plaintext_auth = no
-auth_mechanisms = %[7]s
-auth_failure_delay = 0
-login_trusted_networks = 127.0.0.0/8
+auth_mechanisms = %[3]s
 first_valid_uid = 1
 mail_location = maildir:~/Maildir
 pop3_uidl_format = %%08Xu%%08Xv
@@ -108,35 +98,15 @@ verbose_proctitle = yes
 passdb {
   driver = passwd-file
   mechanisms = plain login
-  args = scheme=PLAIN username_format=%%u %[3]s
+  args = scheme=PLAIN username_format=%%u %[2]s
 }
-%[8]suserdb {
+%[4]suserdb {
   driver = passwd-file
-  args = username_format=%%u %[3]s
+  args = username_format=%%u %[2]s
 }
-service imap-login {
-  inet_listener imap {
-    address = 127.0.0.1
-    port = %[2]d
-  }
-  inet_listener imaps {
-    address = 127.0.0.1
-    port = %[4]d
-    ssl = yes
-  }
-}
-service pop3-login {
-  inet_listener pop3 {
-    address = 127.0.0.1
-    port = %[5]d
-  }
-  inet_listener pop3s {
-    address = 127.0.0.1
-    port = %[6]d
-    ssl = yes
-  }
-}
-`, d.Dir, ports[0], usersFile, ports[1], ports[2], ports[3], mechs, oauth)
+`, d.Dir, usersFile, mechs, oauth) +
+		DovecotService("imap-login", DovecotInet{Name: "imap", Port: ports[0]}, DovecotInet{Name: "imaps", Port: ports[1], TLS: true}) +
+		DovecotService("pop3-login", DovecotInet{Name: "pop3", Port: ports[2]}, DovecotInet{Name: "pop3s", Port: ports[3], TLS: true})
 	os.WriteFile(d.Conf, []byte(conf), 0o644)
 	if out, err := exec.Command("doveconf", "-c", d.Conf, "-n").CombinedOutput(); err != nil {
 		t.Fatalf("doveconf: %v\n%s", err, out)

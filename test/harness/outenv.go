@@ -68,21 +68,11 @@ func NewOutInstance(t *testing.T, o OutOpts) *OutInstance {
 	e.SMTP = fmt.Sprintf("%s:%d", o.IP, o.Port)
 	e.Sub = fmt.Sprintf("%s:%d", o.IP, FreePort(t))
 	cert, key := OutCert(t, e.Dir, "mx."+o.Domain)
-	conf := fmt.Sprintf(`[server]
-hostname = "mx.%s"
-user = %q
-data_dir = %q
-
-[mail]
-root = %q
+	conf := ConfHead("mx."+o.Domain, e.Daemon.Name, e.Dir) + fmt.Sprintf(`%s
 
 [directory]
 argon2_memory = "8M"
 argon2_time = 1
-
-[queue]
-spool = %q
-%s
 
 [smtp]
 listen = [%q]
@@ -116,7 +106,7 @@ greeting_timeout = "3s"
 %s
 
 %s
-`, o.Domain, e.Daemon.Name, filepath.Join(e.Dir, "data"), filepath.Join(e.Dir, "mail"), e.Spool, o.Queue,
+`, o.Queue,
 		e.SMTP, cert, key, e.Sub, cert, key, o.Sub, filepath.Join(e.Dir, "pickup"), o.Domain,
 		o.DNS, o.DNSKeys, o.RelayPort, o.Domain, o.Relay, o.Extra)
 	if err := os.WriteFile(e.Conf, []byte(conf), 0o644); err != nil {

@@ -37,17 +37,7 @@ func NewQueueEnv(t *testing.T, extraQueue string) *QueueEnv {
 	e.Spool = filepath.Join(e.Dir, "spool")
 	e.Mail = filepath.Join(e.Dir, "mail")
 	e.SMTP = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
-	conf := fmt.Sprintf(`[server]
-hostname = "mx.example.test"
-user = %q
-data_dir = %q
-
-[mail]
-root = %q
-
-[queue]
-spool = %q
-retry_min = "1h"
+	conf := ConfHead("mx.example.test", e.User.Name, e.Dir) + fmt.Sprintf(`retry_min = "1h"
 retry_max = "2h"
 %s
 
@@ -57,7 +47,7 @@ shutdown_timeout = "5s"
 
 [metrics]
 listen = ""
-`, e.User.Name, filepath.Join(e.Dir, "data"), e.Mail, e.Spool, extraQueue, e.SMTP)
+`, extraQueue, e.SMTP)
 	if err := os.WriteFile(e.Conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}

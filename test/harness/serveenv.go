@@ -58,17 +58,7 @@ func NewServeEnv(t *testing.T, o ServeOpts) *ServeEnv {
 		e.Cert, e.Key = ServeCert(t, e.Dir, "mx.example.test", 1)
 		tlsConf = fmt.Sprintf("tls_cert = %q\ntls_key = %q\n", e.Cert, e.Key)
 	}
-	conf := fmt.Sprintf(`[server]
-hostname = "mx.example.test"
-user = %q
-data_dir = %q
-
-[mail]
-root = %q
-
-[queue]
-spool = %q
-retry_min = "1s"
+	conf := ConfHeadAt("mx.example.test", e.User.Name, filepath.Join(e.Dir, "data"), filepath.Join(e.Dir, "mail"), e.Spool) + fmt.Sprintf(`retry_min = "1s"
 retry_max = "2s"
 
 [smtp]
@@ -78,7 +68,7 @@ shutdown_timeout = "10s"
 [metrics]
 listen = %q
 %s
-%s`, e.User.Name, filepath.Join(e.Dir, "data"), filepath.Join(e.Dir, "mail"), e.Spool, e.SMTP, tlsConf, e.Metrics, o.Extra, DeadRemoteDNS(t, o.Extra))
+%s`, e.SMTP, tlsConf, e.Metrics, o.Extra, DeadRemoteDNS(t, o.Extra))
 	if err := os.WriteFile(e.Conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -55,21 +55,11 @@ func NewSubEnvWith(t *testing.T, extra, smtpExtra string) *SubEnv {
 	port := func() string { return fmt.Sprintf("127.0.0.1:%d", FreePort(t)) }
 	e.SMTP, e.Sub, e.SubTLS = port(), port(), port()
 	cert, key := WriteCert(t, e.Dir)
-	conf := fmt.Sprintf(`[server]
-hostname = "mx.example.test"
-user = %q
-data_dir = %q
-
-[mail]
-root = %q
-
+	conf := ConfHead("mx.example.test", e.Daemon.Name, e.Dir) + fmt.Sprintf(`
 [directory]
 # Cheap hashes: the brute-force test times the failure delays, not argon2.
 argon2_memory = "8M"
 argon2_time = 1
-
-[queue]
-spool = %q
 
 [smtp]
 listen = [%q]
@@ -91,8 +81,7 @@ scan_interval = "1s"
 
 [metrics]
 listen = ""
-%s`, e.Daemon.Name, filepath.Join(e.Dir, "data"), filepath.Join(e.Dir, "mail"), e.Spool,
-		e.SMTP, smtpExtra, e.Sub, e.SubTLS, cert, key, extra, e.Pickup, DeadRemoteDNS(t, extra+smtpExtra))
+%s`, e.SMTP, smtpExtra, e.Sub, e.SubTLS, cert, key, extra, e.Pickup, DeadRemoteDNS(t, extra+smtpExtra))
 	if err := os.WriteFile(e.Conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}

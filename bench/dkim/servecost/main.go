@@ -21,6 +21,7 @@ import (
 
 	"github.com/ebbmail/ebb/internal/dnstest"
 	"github.com/ebbmail/ebb/internal/msgauth"
+	"github.com/ebbmail/ebb/test/harness"
 )
 
 func must(err error) {
@@ -83,15 +84,7 @@ func run(bin, dir, dnsAddr string, check bool, msg []byte, n, s int) float64 {
 	if user == "" {
 		user = "root"
 	}
-	must(os.WriteFile(conf, []byte(fmt.Sprintf(`[server]
-hostname = "bench.example.net"
-user = %q
-data_dir = %q
-[mail]
-root = %q
-[queue]
-spool = %q
-[smtp]
+	must(os.WriteFile(conf, []byte(harness.ConfHead("bench.example.net", user, dir)+fmt.Sprintf(`[smtp]
 listen = [%q]
 max_connections = 500
 max_connections_per_ip = 500
@@ -103,7 +96,7 @@ level = %q
 resolver = %q
 [auth]
 check = %v
-`, user, dir+"/data", dir+"/mail", dir+"/spool", addr, logLevel(), dnsAddr, check)), 0o644))
+`, addr, logLevel(), dnsAddr, check)), 0o644))
 	for _, a := range [][]string{{"domain", "add", "-c", conf, "example.test"}, {"user", "add", "-c", conf, "--no-password", "bench@example.test"}} {
 		out, err := exec.Command(bin, a...).CombinedOutput()
 		if err != nil {
