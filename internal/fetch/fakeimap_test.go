@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/ebbmail/ebb/internal/servetest"
 )
 
 // fakeIMAP is a scripted IMAP server on loopback: a mailbox the test
@@ -66,8 +68,7 @@ func newFakeIMAP(t testing.TB) *fakeIMAP {
 	}
 	s := &fakeIMAP{t: t, ln: ln, caps: "IMAP4rev1 UIDPLUS MOVE IDLE", uidValidity: 7, next: 1, moved: map[string][]fakeMsg{},
 		idled: make(chan struct{}, 16), push: make(chan struct{}, 16)}
-	go s.serve()
-	t.Cleanup(func() { ln.Close() })
+	servetest.Accept(t, ln, s.session)
 	return s
 }
 
@@ -122,16 +123,6 @@ func (s *fakeIMAP) commands() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.log...)
-}
-
-func (s *fakeIMAP) serve() {
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		go s.session(c)
-	}
 }
 
 func (s *fakeIMAP) session(c net.Conn) {

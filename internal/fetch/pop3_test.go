@@ -13,6 +13,7 @@ import (
 
 	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/fetchstate"
+	"github.com/ebbmail/ebb/internal/servetest"
 )
 
 // fakePOP3 is a scripted POP3 server (RFC 1939 with CAPA, UIDL, TOP and
@@ -35,16 +36,7 @@ func newFakePOP3(t testing.TB) *fakePOP3 {
 		t.Fatal(err)
 	}
 	s := &fakePOP3{ln: ln}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go s.session(c)
-		}
-	}()
-	t.Cleanup(func() { ln.Close() })
+	servetest.Accept(t, ln, s.session)
 	return s
 }
 

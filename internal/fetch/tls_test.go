@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ebbmail/ebb/internal/fetchstate"
+	"github.com/ebbmail/ebb/internal/servetest"
 )
 
 // tlsFake serves fakeIMAP over TLS with a certificate for the names
@@ -42,16 +43,7 @@ func tlsFake(t *testing.T, names ...string) (port int, caFile string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go srv.session(c)
-		}
-	}()
+	servetest.Accept(t, ln, srv.session)
 	return ln.Addr().(*net.TCPAddr).Port, caFile
 }
 

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ebbmail/ebb/internal/servetest"
 )
 
 // scriptServer is an SMTP server on 127.0.0.2 whose every reply after EHLO
@@ -16,37 +18,22 @@ import (
 // command, a pause in the middle of the data).
 func scriptServer(t *testing.T, ext []string, serve func(c net.Conn, br *bufio.Reader)) (port int) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.2:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				fmt.Fprint(c, "220 mx.example.net ESMTP\r\n")
-				if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "EHLO") {
-					return
-				}
-				lines := append([]string{"mx.example.net"}, ext...)
-				for i, l := range lines {
-					sep := "-"
-					if i == len(lines)-1 {
-						sep = " "
-					}
-					fmt.Fprintf(c, "250%s%s\r\n", sep, l)
-				}
-				serve(c, br)
-			}()
+	return servetest.Serve(t, "127.0.0.2:0", func(c net.Conn) {
+		br := bufio.NewReader(c)
+		fmt.Fprint(c, "220 mx.example.net ESMTP\r\n")
+		if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "EHLO") {
+			return
 		}
-	}()
-	return l.Addr().(*net.TCPAddr).Port
+		lines := append([]string{"mx.example.net"}, ext...)
+		for i, l := range lines {
+			sep := "-"
+			if i == len(lines)-1 {
+				sep = " "
+			}
+			fmt.Fprintf(c, "250%s%s\r\n", sep, l)
+		}
+		serve(c, br)
+	}).Port
 }
 
 // readUntil reads command lines until one starts with prefix (DATA), and

@@ -5,6 +5,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/ebbmail/ebb/internal/servetest"
 )
 
 // What each client makes of a scanner that is stopped, accepts and never
@@ -66,19 +68,5 @@ func drain(c net.Conn) {
 }
 
 func serveFake(t *testing.T, serve func(net.Conn)) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); serve(c) }()
-		}
-	}()
-	return l.Addr().String()
+	return servetest.Serve(t, "127.0.0.1:0", serve).String()
 }

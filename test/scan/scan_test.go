@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ebbmail/ebb/internal/scan"
+	"github.com/ebbmail/ebb/internal/servetest"
 	"github.com/ebbmail/ebb/test/harness"
 )
 
@@ -330,21 +331,7 @@ func TestScanScannerThatHangsOrCloses(t *testing.T) {
 }
 
 func scanFake(t *testing.T, serve func(net.Conn)) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); serve(c) }()
-		}
-	}()
-	return l.Addr().String()
+	return servetest.Serve(t, "127.0.0.1:0", serve).String()
 }
 
 // ebb doctor finds a scanner that is down before mail arrives, checks that
