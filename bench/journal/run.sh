@@ -9,11 +9,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
+. bench/lib.sh
 MSGS=${MSGS:-2000} SIZE=${SIZE:-1024} SESSIONS=${SESSIONS:-10} ROUNDS=${ROUNDS:-5}
 U=ebbbench
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
 command -v smtp-source >/dev/null || { echo "smtp-source missing: apt-get install postfix" >&2; exit 1; }
-id $U >/dev/null 2>&1 || useradd --system --user-group --no-create-home --shell /usr/sbin/nologin $U
+bench_user $U
 T=$(mktemp -d /var/tmp/ebb-bench-journal.XXXXXX)
 chmod 755 "$T"
 PID=
@@ -24,25 +25,9 @@ PORT=$((20000 + RANDOM % 20000))
 run() { # run on|off -> "msgs/s journal_bytes"
 	local j=$1 d="$T/$1"
 	rm -rf "$d"; mkdir -p "$d/data" "$d/mail" "$d/spool"
-	cat > "$d/ebb.toml" <<EOC
-[server]
-hostname = "bench.example.net"
-user = "$U"
-data_dir = "$d/data"
-[mail]
-root = "$d/mail"
-[queue]
-spool = "$d/spool"
-[smtp]
-listen = ["127.0.0.1:$PORT"]
-max_connections = 500
-max_connections_per_ip = 500
+	{ ebb_conf_head "$d" "$U"; ebb_conf_smtp "$PORT"; cat <<EOC; } > "$d/ebb.toml"
 [auth]
 check = false
-[metrics]
-listen = ""
-[log]
-level = "warn"
 [journal]
 enabled = $([ "$j" = on ] && echo true || echo false)
 [dns]
@@ -52,7 +37,7 @@ EOC
 	runuser -u $U -- "$T/bin/ebb" domain add -c "$d/ebb.toml" example.test >/dev/null
 	runuser -u $U -- "$T/bin/ebb" user add -c "$d/ebb.toml" --no-password bench@example.test >/dev/null
 	"$T/bin/ebb" serve -c "$d/ebb.toml" >"$d/serve.log" 2>&1 & PID=$!
-	for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.05; done
+	wait_port "$PORT" || exit 1
 	local new="$d/mail/example.test/bench/Maildir/new" t0 t1
 	t0=$(date +%s.%N)
 	smtp-source -s "$SESSIONS" -m "$MSGS" -l "$SIZE" -f sender@example.org -t bench@example.test "127.0.0.1:$PORT" >/dev/null 2>&1

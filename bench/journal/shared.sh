@@ -27,6 +27,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
+. bench/lib.sh
 STEADY=${STEADY:-150} SESSIONS_STEADY=${SESSIONS_STEADY:-5}
 BURST=${BURST:-1000} SESSIONS_BURST=${SESSIONS_BURST:-10}
 SIZE=${SIZE:-1024} IDLE=${IDLE:-10} ROUNDS=${ROUNDS:-3} EXPLAINS=${EXPLAINS:-20} SCALE=${SCALE:-20}
@@ -35,7 +36,7 @@ PGBIN=/usr/lib/postgresql/15/bin
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
 command -v smtp-source >/dev/null || { echo "smtp-source missing: apt-get install postfix" >&2; exit 1; }
 [ -x "$PGBIN/initdb" ] || { echo "PostgreSQL 15 missing: apt-get install postgresql" >&2; exit 1; }
-id $U >/dev/null 2>&1 || useradd --system --user-group --no-create-home --shell /usr/sbin/nologin $U
+bench_user $U
 T=$(mktemp -d /var/tmp/ebb-bench-jshared.XXXXXX)
 chmod 755 "$T"
 PID=
@@ -68,25 +69,9 @@ d="$T/host"
 mkdir -p "$d"
 
 conf() { # conf true|false
-	cat > "$d/ebb.toml" <<EOC
-[server]
-hostname = "bench.example.net"
-user = "$U"
-data_dir = "$d/data"
-[mail]
-root = "$d/mail"
-[queue]
-spool = "$d/spool"
-[smtp]
-listen = ["127.0.0.1:$PORT"]
-max_connections = 500
-max_connections_per_ip = 500
+	{ ebb_conf_head "$d" "$U"; ebb_conf_smtp "$PORT"; cat <<EOC; } > "$d/ebb.toml"
 [auth]
 check = false
-[metrics]
-listen = ""
-[log]
-level = "warn"
 [directory]
 dsn = "$DSN"
 shared_state = $1
@@ -130,7 +115,7 @@ run() { # run true|false [SUFFIX]: one round's figures into $T/$1$SUFFIX.*
 	local o="$T/$1${2:-}"
 	rm -rf "$d/mail/example.test" "$d/data/journal"
 	"$CG" exec $GE -- "$T/bin/ebb" serve -c "$d/ebb.toml" >>"$d/serve.log" 2>&1 & PID=$!
-	for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.05; done
+	wait_port "$PORT" || exit 1
 	smtp-source -m 1 -l "$SIZE" -f sender@example.org -t bench@example.test "127.0.0.1:$PORT" >/dev/null 2>&1 # warm: first lookups, connections
 	while [ "$(find "$new" -maxdepth 1 -type f 2>/dev/null | wc -l)" -lt 1 ]; do sleep 0.02; done
 	measure steady "$STEADY" "$SESSIONS_STEADY" 1 >>"$o.steady"

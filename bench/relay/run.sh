@@ -21,6 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
+. bench/lib.sh
 
 MSGS=5000
 RUNS=3
@@ -62,22 +63,13 @@ CG="$T/bin/cg" CGNAME="relay$$"
 CGVER=$("$CG" version) || { echo "$0: no usable cgroup (v2 with the memory controller, or v1's cpuacct and memory)" >&2; exit 1; }
 
 VM=ebbbench
-id "$VM" >/dev/null 2>&1 || useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$VM"
+bench_user "$VM"
 
 DOMAINS=$(for i in 0 1 2 3 4 5 6 7 8 9; do echo "d$i.bench"; done)
 records=()
 for d in $DOMAINS; do records+=("$d. 300 IN MX 10 mx.$d." "mx.$d. 300 IN A 127.0.0.1"); done
 "$T/bin/dnsserver" -listen "127.0.0.1:$DNS_PORT" "${records[@]}" >"$T/dns.out" 2>&1 &
 DNS=$!
-
-wait_port() {
-	for _ in $(seq 200); do
-		(exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "port $1 never opened" >&2
-	return 1
-}
 
 # ---- the remote: one smtp-sink for all ten domains, counting messages.
 start_sink() {
@@ -91,42 +83,14 @@ sink_count() { tr '\r' '\n' <"$T/sink.out" | grep -o 'mesg=[0-9]*' | tail -1 | c
 # ---- Postfix: a private instance relaying everything for *.bench.
 setup_postfix() {
 	rm -rf "$T/pf"
-	mkdir -p "$T/pf/etc" "$T/pf/queue" "$T/pf/data"
-	chown postfix "$T/pf/data"
-	cp /etc/postfix/postfix-files "$T/pf/etc/" 2>/dev/null || true
+	postfix_instance "$T/pf" "$PF_PORT"
 	: > "$T/pf/etc/transport"
 	for d in $DOMAINS; do echo "$d smtp:[127.0.0.1]:$SINK_PORT" >> "$T/pf/etc/transport"; done
-	cat > "$T/pf/etc/main.cf" <<EOC
-compatibility_level = 3.6
-queue_directory = $T/pf/queue
-data_directory = $T/pf/data
-meta_directory = $T/pf/etc
-command_directory = /usr/sbin
-daemon_directory = /usr/lib/postfix/sbin
-shlib_directory = /usr/lib/postfix
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = bench.example.net
-mydomain = example.net
-myorigin = \$myhostname
-mydestination =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
+	cat >> "$T/pf/etc/main.cf" <<EOC
 smtpd_relay_restrictions = permit_mynetworks, reject
 transport_maps = texthash:$T/pf/etc/transport
-message_size_limit = 0
-default_process_limit = 200
-biff = no
-append_dot_mydomain = no
-smtputf8_enable = no
-maillog_file = $T/pf/maillog
 EOC
-	sed -e 's/^\(smtp *inet.*\)$/#\1/' /etc/postfix/master.cf |
-		awk '/^[a-z]/ && NF>=8 && $5=="y" {$5="n"} {print}' > "$T/pf/etc/master.cf"
-	echo "127.0.0.1:$PF_PORT inet n - n - - smtpd" >> "$T/pf/etc/master.cf"
-	postfix -c "$T/pf/etc" set-permissions >/dev/null 2>&1 || true
-	postfix -c "$T/pf/etc" check
+	postfix_check "$T/pf"
 }
 start_postfix() {
 	setup_postfix
@@ -139,15 +103,7 @@ stop_postfix() { postfix -c "$T/pf/etc" stop >/dev/null 2>&1 || true; sleep 1; }
 setup_ebb() {
 	rm -rf "$T/ebb"
 	mkdir -p "$T/ebb/data" "$T/ebb/mail" "$T/ebb/spool"
-	cat > "$T/ebb/ebb.toml" <<EOC
-[server]
-hostname = "bench.example.net"
-user = "$VM"
-data_dir = "$T/ebb/data"
-[mail]
-root = "$T/ebb/mail"
-[queue]
-spool = "$T/ebb/spool"
+	{ ebb_conf_head "$T/ebb" "$VM"; cat <<EOC; } > "$T/ebb/ebb.toml"
 [smtp]
 listen = []
 max_connections = 500
@@ -181,11 +137,7 @@ start_ebb() {
 	echo $! > "$T/ebb.pid"
 	wait_port "$EBB_PORT" || { tail -5 "$T/ebb/serve.log" >&2; exit 1; }
 }
-stop_ebb() {
-	kill "$(cat "$T/ebb.pid")" 2>/dev/null || true
-	while kill -0 "$(cat "$T/ebb.pid")" 2>/dev/null; do sleep 0.1; done
-	rm -f "$T/ebb.pid"
-}
+stop_ebb() { stop_pid "$T/ebb.pid"; }
 # queued_deferred SYSTEM: how many messages wait deferred (the sink is down).
 queued_deferred() {
 	if [ "$1" = postfix ]; then

@@ -16,6 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
+. bench/lib.sh
 N=60
 P=4
 ROUNDS=3
@@ -42,14 +43,6 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
-wait_port() {
-	for _ in $(seq 600); do
-		(exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "port $1 never opened" >&2
-	exit 1
-}
 
 echo "== building ebb and the driver"
 mkdir -p "$T/bin" && chmod 755 "$T/bin"
@@ -78,13 +71,13 @@ SelfCheck 0
 EOC
 printf 'TCPSocket %s\nTCPAddr 127.0.0.1\n' $CL_PORT > "$T/clam/clamdscan.conf"
 clamd -c "$T/clam/clamd.conf" >"$T/clam/out" 2>&1 &
-wait_port $CL_PORT
+wait_port $CL_PORT || exit 1
 for _ in $(seq 200); do spamc -d 127.0.0.1 -p $SA_PORT -K >/dev/null 2>&1 && break; sleep 0.2; done
 
 "$T/bin/driver" -mode gen -dir "$T/msgs" -n "$N"
 
 VM=ebbbench
-id "$VM" >/dev/null 2>&1 || useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$VM"
+bench_user "$VM"
 start_ebb() { # start_ebb SCAN(yes|no)
 	rm -rf "$T/ebb"; mkdir -p "$T/ebb/data" "$T/ebb/mail" "$T/ebb/spool"
 	local scan=""
@@ -93,15 +86,7 @@ address = \"127.0.0.1:$CL_PORT\"
 config = \"$T/clam/clamd.conf\"
 [scan.spamd]
 address = \"127.0.0.1:$SA_PORT\""
-	cat > "$T/ebb/ebb.toml" <<EOC
-[server]
-hostname = "bench.example.net"
-user = "$VM"
-data_dir = "$T/ebb/data"
-[mail]
-root = "$T/ebb/mail"
-[queue]
-spool = "$T/ebb/spool"
+	{ ebb_conf_head "$T/ebb" "$VM"; cat <<EOC; } > "$T/ebb/ebb.toml"
 [smtp]
 listen = ["127.0.0.1:$EBB_PORT"]
 [metrics]
@@ -115,11 +100,9 @@ EOC
 	runuser -u "$VM" -- "$T/bin/ebb" user add -c "$T/ebb/ebb.toml" --no-password bench@example.test >/dev/null
 	"$T/bin/ebb" serve -c "$T/ebb/ebb.toml" >"$T/ebb/serve.log" 2>&1 &
 	echo $! > "$T/ebb.pid"
-	wait_port $EBB_PORT
+	wait_port $EBB_PORT || exit 1
 }
-stop_ebb() {
-	kill "$(cat "$T/ebb.pid")"; while kill -0 "$(cat "$T/ebb.pid")" 2>/dev/null; do sleep 0.1; done; rm -f "$T/ebb.pid"
-}
+stop_ebb() { stop_pid "$T/ebb.pid"; }
 rate() { sed -n 's/.*= \([0-9.]*\) msgs\/s.*/\1/p' <<<"$1"; }
 metric() { curl -s "http://127.0.0.1:$MET_PORT/metrics" | awk -v k="$1" '$1==k {print $2}'; }
 

@@ -30,6 +30,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
+. bench/lib.sh
 
 MSGS=5000
 SIZES="1024 65536"
@@ -102,7 +103,7 @@ read -r _ DISK32 DISK32_MS < <("$T/bin/diskrate" -dir "$T/disk" -writers 32 -tim
 echo "   1 writer: $DISK1 creates/s (median $DISK1_MS ms); 32 writers: $DISK32 creates/s (median $DISK32_MS ms)"
 
 VM=ebbbench
-id "$VM" >/dev/null 2>&1 || useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$VM"
+bench_user "$VM"
 VUID=$(id -u "$VM"); VGID=$(id -g "$VM")
 
 # ---- Postfix: a private instance from its own config, queue and data directories.
@@ -114,27 +115,10 @@ VUID=$(id -u "$VM"); VGID=$(id -g "$VM")
 # allocated), so each system also gets one unmeasured warm-up run first.
 setup_postfix() {
 	[ -d "$T/pf" ] && return 0
-	mkdir -p "$T/pf/etc" "$T/pf/queue" "$T/pf/data" "$T/pf/mail"
+	postfix_instance "$T/pf" "$PF_PORT"
+	mkdir -p "$T/pf/mail"
 	chown "$VM:$VM" "$T/pf/mail"
-	chown postfix "$T/pf/data"
-	cp /etc/postfix/postfix-files "$T/pf/etc/" 2>/dev/null || true
-	cat > "$T/pf/etc/main.cf" <<EOC
-compatibility_level = 3.6
-queue_directory = $T/pf/queue
-data_directory = $T/pf/data
-meta_directory = $T/pf/etc
-command_directory = /usr/sbin
-daemon_directory = /usr/lib/postfix/sbin
-shlib_directory = /usr/lib/postfix
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = bench.example.net
-mydomain = example.net
-myorigin = \$myhostname
-mydestination =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
+	cat >> "$T/pf/etc/main.cf" <<EOC
 smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination
 virtual_mailbox_domains = example.test
 virtual_mailbox_base = $T/pf/mail
@@ -142,22 +126,11 @@ virtual_mailbox_maps = texthash:$T/pf/etc/vmailbox
 virtual_uid_maps = static:$VUID
 virtual_gid_maps = static:$VGID
 virtual_mailbox_limit = 0
-message_size_limit = 0
-default_process_limit = 200
 default_destination_concurrency_limit = 50
 virtual_destination_concurrency_limit = 50
-biff = no
-append_dot_mydomain = no
-smtputf8_enable = no
-maillog_file = $T/pf/maillog
 EOC
 	echo "bench@example.test example.test/bench/Maildir/" > "$T/pf/etc/vmailbox"
-	# master.cf: Debian's, without chroot, smtpd on our loopback port, postlog for maillog_file.
-	sed -e 's/^\(smtp *inet.*\)$/#\1/' /etc/postfix/master.cf |
-		awk '/^[a-z]/ && NF>=8 && $5=="y" {$5="n"} {print}' > "$T/pf/etc/master.cf"
-	echo "127.0.0.1:$PF_PORT inet n - n - - smtpd" >> "$T/pf/etc/master.cf"
-	postfix -c "$T/pf/etc" set-permissions >/dev/null 2>&1 || true
-	postfix -c "$T/pf/etc" check
+	postfix_check "$T/pf"
 }
 
 start_postfix() {
@@ -166,7 +139,7 @@ start_postfix() {
 	# master and every daemon it starts are born in the group.
 	"$CG" create "$CGNAME"
 	"$CG" exec "$CGNAME" -- postfix -c "$T/pf/etc" start >/dev/null 2>&1
-	wait_port "$PF_PORT"
+	wait_port "$PF_PORT" || exit 1
 }
 stop_postfix() { postfix -c "$T/pf/etc" stop >/dev/null 2>&1 || true; sleep 1; }
 
@@ -180,30 +153,10 @@ setup_ebb() {
 	else
 		auth=$(printf '[auth]\ncheck = false\n')
 	fi
-	local metrics='listen = ""'
-	[ -z "$PROFILE" ] || metrics=$(printf 'listen = "127.0.0.1:%s"\npprof = true' "$METRICS_PORT")
 	local fresh=
 	[ -d "$T/ebb" ] || fresh=1
 	mkdir -p "$T/ebb"
-	cat > "$T/ebb/ebb.toml" <<EOC
-[server]
-hostname = "bench.example.net"
-user = "$VM"
-data_dir = "$T/ebb/data"
-[mail]
-root = "$T/ebb/mail"
-[queue]
-spool = "$T/ebb/spool"
-[smtp]
-listen = ["127.0.0.1:$EBB_PORT"]
-max_connections = 500
-max_connections_per_ip = 500
-[metrics]
-$metrics
-[log]
-level = "warn"
-$auth
-EOC
+	{ ebb_conf_head "$T/ebb" "$VM"; ebb_conf_smtp "$EBB_PORT" "${PROFILE:+127.0.0.1:$METRICS_PORT}"; printf '%s\n' "$auth"; } > "$T/ebb/ebb.toml"
 	[ -n "$fresh" ] || return 0
 	mkdir -p "$T/ebb/data" "$T/ebb/mail" "$T/ebb/spool"
 	chown -R "$VM:$VM" "$T/ebb"
@@ -215,22 +168,9 @@ start_ebb() {
 	"$CG" create "$CGNAME"
 	"$CG" exec "$CGNAME" -- "$T/bin/ebb" serve -c "$T/ebb/ebb.toml" >"$T/ebb/serve.log" 2>&1 &
 	echo $! > "$T/ebb.pid"
-	wait_port "$EBB_PORT"
+	wait_port "$EBB_PORT" || exit 1
 }
-stop_ebb() {
-	kill "$(cat "$T/ebb.pid")" 2>/dev/null || true
-	while kill -0 "$(cat "$T/ebb.pid")" 2>/dev/null; do sleep 0.1; done
-	rm -f "$T/ebb.pid"
-}
-
-wait_port() {
-	for _ in $(seq 200); do
-		(exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "port $1 never opened" >&2
-	exit 1
-}
+stop_ebb() { stop_pid "$T/ebb.pid"; }
 
 # What each system costs is read from its control group (bench/cgroup/cg):
 # CPU time from just before smtp-source starts until the system is idle
