@@ -23,6 +23,39 @@ func slowRetryConfig(t *testing.T) *config.Config {
 	return cfg
 }
 
+// deferredOnce runs a queue on cfg whose every attempt is deferred, and
+// queues one message that has been tried once and deferred.
+func deferredOnce(t *testing.T, cfg *config.Config) (*Queue, *recorder, string) {
+	t.Helper()
+	q := openQueue(t, cfg)
+	rec := newRecorder()
+	deferAll(rec)
+	run(t, q, Transports{Local: rec})
+	id := receive(t, q, "a@example.org", "Subject: x\r\n\r\nx\r\n", "bob@example.test")
+	eventually(t, "deferred", func() bool { return stateOf(t, q, id).Recipients[0].State == Deferred })
+	return q, rec, id
+}
+
+// notScheduled waits until no round is on id, then fails the test when id
+// is in the ready queue or waits in the schedule: nothing attempts it until
+// an operation schedules it again. (A sleep followed by "no attempt
+// happened" only samples that.)
+func notScheduled(t *testing.T, q *Queue, id string) {
+	t.Helper()
+	state := func() (e *entry, ready, waiting, busy bool) {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		if e = q.entries[id]; e != nil {
+			ready, waiting, busy = e.queued, e.hidx >= 0, e.busy
+		}
+		return
+	}
+	eventually(t, "the round on "+id+" ends", func() bool { _, _, _, busy := state(); return !busy })
+	if e, ready, waiting, _ := state(); e != nil && (ready || waiting) {
+		t.Fatalf("%s is scheduled (ready %v, waiting %v)", id, ready, waiting)
+	}
+}
+
 func stateOf(t *testing.T, q *Queue, id string) *Message {
 	t.Helper()
 	m, err := ReadMessage(q.spool, id)
@@ -33,12 +66,7 @@ func stateOf(t *testing.T, q *Queue, id string) *Message {
 }
 
 func TestHoldStopsAttemptsUntilRelease(t *testing.T) {
-	q := openQueue(t, slowRetryConfig(t))
-	rec := newRecorder()
-	deferAll(rec)
-	run(t, q, Transports{Local: rec})
-	id := receive(t, q, "a@example.org", "Subject: x\r\n\r\nx\r\n", "bob@example.test")
-	eventually(t, "first attempt", func() bool { return rec.count("bob@example.test") == 1 })
+	q, rec, id := deferredOnce(t, slowRetryConfig(t))
 	if err := q.Hold(id); err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +77,7 @@ func TestHoldStopsAttemptsUntilRelease(t *testing.T) {
 	if _, err := q.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	notScheduled(t, q, id)
 	if n := rec.count("bob@example.test"); n != 1 {
 		t.Fatalf("a held message was attempted (%d attempts)", n)
 	}
@@ -61,21 +89,20 @@ func TestHoldStopsAttemptsUntilRelease(t *testing.T) {
 }
 
 func TestDeleteRemovesWithoutBounce(t *testing.T) {
-	q := openQueue(t, slowRetryConfig(t))
-	rec := newRecorder()
-	deferAll(rec)
-	run(t, q, Transports{Local: rec})
-	id := receive(t, q, "a@example.org", "Subject: x\r\n\r\nx\r\n", "bob@example.test")
-	eventually(t, "first attempt", func() bool { return rec.count("bob@example.test") == 1 })
+	q, rec, id := deferredOnce(t, slowRetryConfig(t))
 	if err := q.Delete(id); err != nil {
 		t.Fatal(err)
 	}
+	// A bounce would be a message in the spool: the spool is empty, and
+	// the queue holds nothing else that could send one.
 	if files := spoolFiles(t, q); len(files) != 0 {
 		t.Fatalf("left after delete: %v", files)
 	}
-	time.Sleep(100 * time.Millisecond)
-	if n := rec.count("a@example.org"); n != 0 {
-		t.Fatal("delete sent a bounce")
+	q.mu.Lock()
+	left := len(q.entries)
+	q.mu.Unlock()
+	if left != 0 || rec.count("a@example.org") != 0 {
+		t.Fatalf("delete sent a bounce (%d messages queued)", left)
 	}
 	if err := q.Delete(id); err == nil || !strings.Contains(err.Error(), "no message") {
 		t.Fatalf("second delete: %v", err)
@@ -83,12 +110,7 @@ func TestDeleteRemovesWithoutBounce(t *testing.T) {
 }
 
 func TestRequeueStartsTheBackoffOver(t *testing.T) {
-	q := openQueue(t, slowRetryConfig(t))
-	rec := newRecorder()
-	deferAll(rec)
-	run(t, q, Transports{Local: rec})
-	id := receive(t, q, "a@example.org", "Subject: x\r\n\r\nx\r\n", "bob@example.test")
-	eventually(t, "deferred", func() bool { return stateOf(t, q, id).Recipients[0].State == Deferred })
+	q, rec, id := deferredOnce(t, slowRetryConfig(t))
 	if err := q.Requeue(id); err != nil {
 		t.Fatal(err)
 	}
@@ -106,12 +128,7 @@ func TestRequeueStartsTheBackoffOver(t *testing.T) {
 
 func TestFlushThroughControlSocketReachesRunningQueue(t *testing.T) {
 	cfg := slowRetryConfig(t)
-	q := openQueue(t, cfg)
-	rec := newRecorder()
-	deferAll(rec)
-	run(t, q, Transports{Local: rec})
-	id := receive(t, q, "a@example.org", "Subject: x\r\n\r\nx\r\n", "bob@example.test")
-	eventually(t, "deferred", func() bool { return stateOf(t, q, id).Recipients[0].State == Deferred })
+	_, rec, id := deferredOnce(t, cfg)
 	rec.setOutcome(nil)
 	eventually(t, "control socket up", func() bool {
 		_, err := os.Stat(filepath.Join(cfg.Queue.Spool, ControlSocket))
@@ -159,7 +176,17 @@ func TestOfflineOperationsChangeTheSpoolForTheNextStart(t *testing.T) {
 	if d.ID != kept {
 		t.Fatalf("delivered %s, want only %s", d.ID, kept)
 	}
-	time.Sleep(200 * time.Millisecond)
+	queued := func(id string) bool {
+		q2.mu.Lock()
+		defer q2.mu.Unlock()
+		e := q2.entries[id]
+		return e != nil && !e.removed
+	}
+	eventually(t, "the delivered message gone", func() bool { return !queued(kept) })
+	notScheduled(t, q2, held)
+	if queued(gone) {
+		t.Fatalf("the deleted %s is back after the restart", gone)
+	}
 	rec.mu.Lock()
 	n := len(rec.calls)
 	rec.mu.Unlock()
