@@ -6,39 +6,29 @@ import (
 	"github.com/ebbmail/ebb/internal/directory"
 )
 
-// withDirectory parses the command line (between min and max arguments)
-// and runs fn on the directory opened for an administration command
-// (directory.OpenForCommand: run as root, what it creates belongs to the
-// mail user; with opt.ReadOnly nothing is created). The exit code is fn's
-// error's, 0 without one.
-func withDirectory(c *cli.Call, min, max int, opt directory.Options, fn func(d *directory.Directory, cfg *config.Config) error) int {
-	if code, ok := c.Parse(min, max); !ok {
-		return code
-	}
-	return openDirectory(c, opt, fn)
+// withDirectory is an administration command's action: fn on the
+// directory (openDirectory).
+func withDirectory(c *cli.Call, opt directory.Options, fn func(d *directory.Directory, cfg *config.Config) error) cli.Action {
+	return func(cfg *config.Config) error { return openDirectory(c, cfg, opt, fn) }
 }
 
-// openDirectory is withDirectory for a command line already parsed.
-func openDirectory(c *cli.Call, opt directory.Options, fn func(d *directory.Directory, cfg *config.Config) error) int {
-	cfg, code := c.Config()
-	if cfg == nil {
-		return code
-	}
+// openDirectory runs fn on the directory opened for an administration
+// command (directory.OpenForCommand: run as root, what it creates belongs
+// to the mail user; with opt.ReadOnly nothing is created), and closes it;
+// a failure to close is said too.
+func openDirectory(c *cli.Call, cfg *config.Config, opt directory.Options, fn func(d *directory.Directory, cfg *config.Config) error) error {
 	d, err := directory.OpenForCommand(c.Ctx, cfg, opt)
 	if err != nil {
-		return c.Fail(err)
+		return err
 	}
 	err = fn(d, cfg)
 	if cerr := d.Close(); cerr != nil {
-		code := c.Fail(cerr)
 		if err == nil {
-			return code
+			return cerr
 		}
+		c.Fail(cerr)
 	}
-	if err != nil {
-		return c.Fail(err)
-	}
-	return 0
+	return err
 }
 
 // jsonFlag is the --json flag of the listing commands.

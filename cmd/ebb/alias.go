@@ -11,8 +11,8 @@ import (
 )
 
 var aliasCmd = &cli.Command{Name: "alias", Summary: "aliases and catch-alls (@domain); destinations may be local or remote", Sub: []*cli.Command{
-	{Name: "add", Args: "ADDRESS DESTINATION...", Summary: "send mail for ADDRESS (@domain: the catch-all) to the destinations", Run: func(c *cli.Call) int {
-		return withDirectory(c, 2, -1, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
+	{Name: "add", Args: "ADDRESS DESTINATION...", Summary: "send mail for ADDRESS (@domain: the catch-all) to the destinations", Do: func(c *cli.Call) cli.Action {
+		return withDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
 			if err := d.AddAlias(c.Ctx, c.Args[0], c.Args[1:]...); err != nil {
 				return err
 			}
@@ -20,9 +20,9 @@ var aliasCmd = &cli.Command{Name: "alias", Summary: "aliases and catch-alls (@do
 			return nil
 		})
 	}},
-	{Name: "list", Args: "[DOMAIN]", Summary: "the aliases, of one domain or all", Run: func(c *cli.Call) int {
+	{Name: "list", Args: "[DOMAIN]", Summary: "the aliases, of one domain or all", Do: func(c *cli.Call) cli.Action {
 		asJSON := jsonFlag(c)
-		return withDirectory(c, 0, 1, directory.Options{ReadOnly: true}, func(d *directory.Directory, _ *config.Config) error {
+		return withDirectory(c, directory.Options{ReadOnly: true}, func(d *directory.Directory, _ *config.Config) error {
 			as, err := d.Aliases(c.Ctx, strings.Join(c.Args, ""))
 			if err == nil {
 				directory.WriteAliases(c.Stdout, as, *asJSON)
@@ -30,8 +30,8 @@ var aliasCmd = &cli.Command{Name: "alias", Summary: "aliases and catch-alls (@do
 			return err
 		})
 	}},
-	{Name: "remove", Args: "ADDRESS [DESTINATION...]", Summary: "remove the alias, or only the destinations given", Run: func(c *cli.Call) int {
-		return withDirectory(c, 1, -1, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
+	{Name: "remove", Args: "ADDRESS [DESTINATION...]", Summary: "remove the alias, or only the destinations given", Do: func(c *cli.Call) cli.Action {
+		return withDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
 			n, err := d.RemoveAlias(c.Ctx, c.Args[0], c.Args[1:]...)
 			if err == nil {
 				fmt.Fprintf(c.Stdout, "alias %s: %s removed\n", c.Args[0], diag.Count(n, "destination"))

@@ -10,8 +10,8 @@ import (
 )
 
 var directoryCmd = &cli.Command{Name: "directory", Summary: "the directory's schema, and where an address leads", Sub: []*cli.Command{
-	{Name: "migrate", Summary: "bring the directory's schema up to date", Run: func(c *cli.Call) int {
-		return withDirectory(c, 0, 0, directory.Options{NoMigrate: true}, func(d *directory.Directory, _ *config.Config) error {
+	{Name: "migrate", Summary: "bring the directory's schema up to date", Do: func(c *cli.Call) cli.Action {
+		return withDirectory(c, directory.Options{NoMigrate: true}, func(d *directory.Directory, _ *config.Config) error {
 			from, to, err := d.Migrate(c.Ctx)
 			switch {
 			case err != nil:
@@ -24,9 +24,9 @@ var directoryCmd = &cli.Command{Name: "directory", Summary: "the directory's sch
 			return nil
 		})
 	}},
-	{Name: "resolve", Args: "ADDRESS", Summary: "where mail for ADDRESS goes: mailboxes, forwards, aliases passed (exit 67: nowhere)", Run: func(c *cli.Call) int {
+	{Name: "resolve", Args: "ADDRESS", Summary: "where mail for ADDRESS goes: mailboxes, forwards, aliases passed (exit 67: nowhere)", Do: func(c *cli.Call) cli.Action {
 		asJSON := jsonFlag(c)
-		return withDirectory(c, 1, 1, directory.Options{ReadOnly: true}, func(d *directory.Directory, _ *config.Config) error {
+		return withDirectory(c, directory.Options{ReadOnly: true}, func(d *directory.Directory, _ *config.Config) error {
 			r, err := d.Resolve(c.Ctx, c.Args[0])
 			if err != nil {
 				return err

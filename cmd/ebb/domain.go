@@ -11,14 +11,14 @@ import (
 )
 
 var domainCmd = &cli.Command{Name: "domain", Summary: "the hosted domains and domain aliases", Sub: []*cli.Command{
-	{Name: "add", Args: "NAME", Summary: "host a domain, or make it an alias of a hosted one (--alias-of)", Run: domainAdd},
-	{Name: "list", Summary: "the domains with their mailboxes and aliases", Run: domainList},
-	{Name: "remove", Args: "NAME", Summary: "stop hosting a domain (--force with mailboxes; their mail stays unless --delete-mail)", Run: domainRemove},
+	{Name: "add", Args: "NAME", Summary: "host a domain, or make it an alias of a hosted one (--alias-of)", Do: domainAdd},
+	{Name: "list", Summary: "the domains with their mailboxes and aliases", Do: domainList},
+	{Name: "remove", Args: "NAME", Summary: "stop hosting a domain (--force with mailboxes; their mail stays unless --delete-mail)", Do: domainRemove},
 }}
 
-func domainAdd(c *cli.Call) int {
+func domainAdd(c *cli.Call) cli.Action {
 	aliasOf := c.Flags.String("alias-of", "", "make NAME a domain alias of this hosted `DOMAIN`")
-	return withDirectory(c, 1, 1, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
+	return withDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
 		name := c.Args[0]
 		if *aliasOf != "" {
 			if err := d.AddDomainAlias(c.Ctx, name, *aliasOf); err != nil {
@@ -37,9 +37,9 @@ func domainAdd(c *cli.Call) int {
 	})
 }
 
-func domainList(c *cli.Call) int {
+func domainList(c *cli.Call) cli.Action {
 	asJSON := jsonFlag(c)
-	return withDirectory(c, 0, 0, directory.Options{ReadOnly: true}, func(d *directory.Directory, _ *config.Config) error {
+	return withDirectory(c, directory.Options{ReadOnly: true}, func(d *directory.Directory, _ *config.Config) error {
 		ds, err := d.Domains(c.Ctx)
 		if err == nil {
 			directory.WriteDomains(c.Stdout, ds, *asJSON)
@@ -48,10 +48,10 @@ func domainList(c *cli.Call) int {
 	})
 }
 
-func domainRemove(c *cli.Call) int {
+func domainRemove(c *cli.Call) cli.Action {
 	force := c.Flags.Bool("force", false, "remove the domain even though it has mailboxes (their mail stays on disk)")
 	deleteMail := c.Flags.Bool("delete-mail", false, "also delete the Maildirs of the removed mailboxes")
-	return withDirectory(c, 1, 1, directory.Options{}, func(d *directory.Directory, cfg *config.Config) error {
+	return withDirectory(c, directory.Options{}, func(d *directory.Directory, cfg *config.Config) error {
 		res, err := d.RemoveDomain(c.Ctx, c.Args[0], *force)
 		if err != nil {
 			return err

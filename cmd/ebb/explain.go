@@ -1,9 +1,11 @@
 package main
 
 import (
+	"io"
 	"time"
 
 	"github.com/ebbmail/ebb/internal/cli"
+	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/explain"
 	"github.com/ebbmail/ebb/internal/journal"
@@ -16,28 +18,22 @@ var explainCmd = &cli.Command{Name: "explain", Args: "QUEUE-ID|REF|<MESSAGE-ID>|
 	Summary: "a message's whole story from the journal, after delivery too",
 	Help: "  QUERY is a queue id, a reference id (the \"ref\" of a reply, a log line or mailq),\n" +
 		"  a Message-ID (<...>), or an address (every message to or from it)",
-	Run: func(c *cli.Call) int {
+	Do: func(c *cli.Call) cli.Action {
 		since := c.Flags.Duration("since", 0, "only events of this last period (e.g. 2h); 0: all the journal keeps")
 		asJSON := c.Flags.Bool("json", false, "the records as JSON")
-		cfg, code := c.ParseConfig(1, 1)
-		if cfg == nil {
-			return code
+		return func(cfg *config.Config) error {
+			q, err := explain.Parse(c.Args[0], *since, time.Now())
+			if err != nil {
+				return c.Usage("%v", err)
+			}
+			a, err := explain.Read(c.Ctx, cfg, q)
+			if err != nil {
+				return err
+			}
+			c.Print(*asJSON, append([]journal.Record{}, a.Records...), func(w io.Writer) { a.Write(w, cfg.Queue.Spool, time.Now(), time.Local) })
+			if len(a.Records) == 0 {
+				return cli.Exit(diag.ExNoInput)
+			}
+			return nil
 		}
-		q, err := explain.Parse(c.Args[0], *since, time.Now())
-		if err != nil {
-			return c.Usagef("%v", err)
-		}
-		a, err := explain.Read(c.Ctx, cfg, q)
-		if err != nil {
-			return c.Fail(err)
-		}
-		if *asJSON {
-			c.JSON(append([]journal.Record{}, a.Records...))
-		} else {
-			a.Write(c.Stdout, cfg.Queue.Spool, time.Now(), time.Local)
-		}
-		if len(a.Records) == 0 {
-			return diag.ExNoInput
-		}
-		return 0
 	}}

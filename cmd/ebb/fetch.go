@@ -15,21 +15,21 @@ import (
 
 // fetchCmd is ebb fetch: the flags here, the work in internal/fetch.
 var fetchCmd = &cli.Command{Name: "fetch", Summary: "fetch remote IMAP and POP3 accounts into local mailboxes, exactly once (docs/fetch.md)", Sub: []*cli.Command{
-	{Name: "add", Args: "NAME", Summary: "add an account (password at the prompt or on stdin, or --oauth2)", Run: fetchAdd},
-	{Name: "list", Summary: "the accounts with their last status, and every message left on a server", Run: fetchList},
-	{Name: "remove", Args: "NAME", Summary: "remove an account", Run: fetchRemove},
-	{Name: "test", Args: "NAME", Summary: "log in and list the server's folders, fetching nothing", Run: fetchTest},
+	{Name: "add", Args: "NAME", Summary: "add an account (password at the prompt or on stdin, or --oauth2)", Do: fetchAdd},
+	{Name: "list", Summary: "the accounts with their last status, and every message left on a server", Do: fetchList},
+	{Name: "remove", Args: "NAME", Summary: "remove an account", Do: fetchRemove},
+	{Name: "test", Args: "NAME", Summary: "log in and list the server's folders, fetching nothing", Do: fetchTest},
 	{Name: "run", Args: "[NAME...]", Summary: "one pass in the foreground, with a progress bar (all accounts without NAME; not while ebb serve runs)", Run: fetchRun},
-	{Name: "auth", Args: "NAME", Summary: "grant an OAuth2 account access once (device code, or --loopback)", Run: fetchAuth},
-	{Name: "passwd", Args: "NAME", Summary: "change an account's password (at the prompt or on stdin)", Run: fetchPasswd},
-	{Name: "reset", Args: "NAME", Summary: "go through the folders again after a UIDVALIDITY change, skipping what was taken before", Run: fetchReset},
-	{Name: "enable", Args: "NAME", Summary: "fetch the account again", Run: fetchEnable(true)},
-	{Name: "disable", Args: "NAME", Summary: "stop fetching the account, keeping its state", Run: fetchEnable(false)},
-	{Name: "set", Args: "NAME", Summary: "change an account's server, TLS, CA file, folders or after-action, keeping what it fetched", Run: fetchSet},
-	{Name: "retry", Args: "NAME [UID...]", Summary: "fetch skipped messages again (all of the account's without UID) once their cause is fixed", Run: fetchRetry},
+	{Name: "auth", Args: "NAME", Summary: "grant an OAuth2 account access once (device code, or --loopback)", Do: fetchAuth},
+	{Name: "passwd", Args: "NAME", Summary: "change an account's password (at the prompt or on stdin)", Do: fetchPasswd},
+	{Name: "reset", Args: "NAME", Summary: "go through the folders again after a UIDVALIDITY change, skipping what was taken before", Do: fetchReset},
+	{Name: "enable", Args: "NAME", Summary: "fetch the account again", Do: fetchEnable(true)},
+	{Name: "disable", Args: "NAME", Summary: "stop fetching the account, keeping its state", Do: fetchEnable(false)},
+	{Name: "set", Args: "NAME", Summary: "change an account's server, TLS, CA file, folders or after-action, keeping what it fetched", Do: fetchSet},
+	{Name: "retry", Args: "NAME [UID...]", Summary: "fetch skipped messages again (all of the account's without UID) once their cause is fixed", Do: fetchRetry},
 }}
 
-func fetchAdd(c *cli.Call) int {
+func fetchAdd(c *cli.Call) cli.Action {
 	var o fetch.AccountOptions
 	fs := c.Flags
 	fs.StringVar(&o.Server, "server", "", "the remote server, `HOST[:PORT]` (an --oauth2 preset fills it when empty)")
@@ -52,32 +52,29 @@ func fetchAdd(c *cli.Call) int {
 	fs.StringVar(&o.AuthURL, "auth-url", "", "OAuth2 authorization endpoint for the loopback flow (custom)")
 	fs.StringVar(&o.Scopes, "scope", "", "OAuth2 scopes, space-separated (default: the preset's)")
 	fs.StringVar(&o.Mechanism, "mechanism", "XOAUTH2", "SASL mechanism for OAuth2: XOAUTH2 or OAUTHBEARER (RFC 7628)")
-	if code, ok := c.Parse(1, 1); !ok {
-		return code
-	}
-	o.Name = c.Args[0]
-	a, err := fetch.NewAccount(o)
-	if err != nil {
-		return c.Usagef("%v", err)
-	}
-	if err := fetch.CheckCAFile(a.CAFile); err != nil {
-		return c.Fail(err)
-	}
-	if a.Auth == "password" {
-		pw, err := c.ReadPassword("password of "+a.Username+" at "+a.Host+": ", false)
+	return func(cfg *config.Config) error {
+		o.Name = c.Args[0]
+		a, err := fetch.NewAccount(o)
 		if err != nil {
-			return c.Fail(err)
+			return c.Usage("%v", err)
 		}
-		a.Password = pw
+		if err := fetch.CheckCAFile(a.CAFile); err != nil {
+			return err
+		}
+		if a.Auth == "password" {
+			if a.Password, err = c.ReadPassword("password of "+a.Username+" at "+a.Host+": ", false); err != nil {
+				return err
+			}
+		}
+		return openDirectory(c, cfg, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
+			return fetch.Add(c.Ctx, fetchstate.New(d), a, c.Stdout)
+		})
 	}
-	return openDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
-		return fetch.Add(c.Ctx, fetchstate.New(d), a, c.Stdout)
-	})
 }
 
-func fetchList(c *cli.Call) int {
+func fetchList(c *cli.Call) cli.Action {
 	asJSON := jsonFlag(c)
-	return withDirectory(c, 0, 0, directory.Options{ReadOnly: true}, func(d *directory.Directory, cfg *config.Config) error {
+	return withDirectory(c, directory.Options{ReadOnly: true}, func(d *directory.Directory, cfg *config.Config) error {
 		ls, err := fetch.List(c.Ctx, fetchstate.New(d))
 		if err != nil {
 			return err
@@ -99,8 +96,8 @@ func fetchList(c *cli.Call) int {
 }
 
 // fetchDone is a subcommand that changes one account: it says so.
-func fetchDone(c *cli.Call, opt directory.Options, change func(d *directory.Directory, name string) error) int {
-	return withDirectory(c, 1, 1, opt, func(d *directory.Directory, _ *config.Config) error {
+func fetchDone(c *cli.Call, change func(d *directory.Directory, name string) error) cli.Action {
+	return withDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
 		if err := change(d, c.Args[0]); err != nil {
 			return err
 		}
@@ -109,45 +106,40 @@ func fetchDone(c *cli.Call, opt directory.Options, change func(d *directory.Dire
 	})
 }
 
-func fetchRemove(c *cli.Call) int {
-	return fetchDone(c, directory.Options{}, func(d *directory.Directory, name string) error {
+func fetchRemove(c *cli.Call) cli.Action {
+	return fetchDone(c, func(d *directory.Directory, name string) error {
 		return fetchstate.New(d).RemoveFetchAccount(c.Ctx, name)
 	})
 }
 
-func fetchReset(c *cli.Call) int {
-	return fetchDone(c, directory.Options{}, func(d *directory.Directory, name string) error {
+func fetchReset(c *cli.Call) cli.Action {
+	return fetchDone(c, func(d *directory.Directory, name string) error {
 		return fetch.Reset(c.Ctx, fetchstate.New(d), name)
 	})
 }
 
-func fetchEnable(on bool) func(c *cli.Call) int {
-	return func(c *cli.Call) int {
-		return fetchDone(c, directory.Options{}, func(d *directory.Directory, name string) error {
+func fetchEnable(on bool) func(c *cli.Call) cli.Action {
+	return func(c *cli.Call) cli.Action {
+		return fetchDone(c, func(d *directory.Directory, name string) error {
 			return fetchstate.New(d).SetFetchEnabled(c.Ctx, name, on)
 		})
 	}
 }
 
-func fetchPasswd(c *cli.Call) int {
-	if code, ok := c.Parse(1, 1); !ok {
-		return code
-	}
-	pw, err := c.ReadPassword("password of the remote account: ", false)
-	if err != nil {
-		return c.Fail(err)
-	}
-	return openDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
-		if err := fetchstate.New(d).SetFetchPassword(c.Ctx, c.Args[0], pw); err != nil {
+func fetchPasswd(c *cli.Call) cli.Action {
+	return func(cfg *config.Config) error {
+		pw, err := c.ReadPassword("password of the remote account: ", false)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(c.Stdout, "fetch account %s: passwd done\n", c.Args[0])
-		return nil
-	})
+		return fetchDone(c, func(d *directory.Directory, name string) error {
+			return fetchstate.New(d).SetFetchPassword(c.Ctx, name, pw)
+		})(cfg)
+	}
 }
 
-func fetchTest(c *cli.Call) int {
-	return withDirectory(c, 1, 1, directory.Options{ReadOnly: true}, func(d *directory.Directory, cfg *config.Config) error {
+func fetchTest(c *cli.Call) cli.Action {
+	return withDirectory(c, directory.Options{ReadOnly: true}, func(d *directory.Directory, cfg *config.Config) error {
 		return fetch.TryAccount(c.Ctx, cfg, fetchstate.New(d), c.Args[0], c.Stdout)
 	})
 }
@@ -160,21 +152,21 @@ func fetchRun(c *cli.Call) int {
 		Progress: func() fetch.Progress { return fetch.NewBar(c.Stdout) }, Stdout: c.Stdout, Stderr: c.Stderr})
 }
 
-func fetchAuth(c *cli.Call) int {
+func fetchAuth(c *cli.Call) cli.Action {
 	loopback := c.Flags.Bool("loopback", false, "use the authorization code flow with a browser on this machine instead of the device code")
 	timeout := c.Flags.Duration("timeout", 15*time.Minute, "how long to wait for the user's consent")
-	return withDirectory(c, 1, 1, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
+	return withDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
 		return fetch.AuthorizeStored(c.Ctx, fetchstate.New(d), c.Args[0], *loopback, *timeout, c.Stdout)
 	})
 }
 
-func fetchRetry(c *cli.Call) int {
-	return withDirectory(c, 1, -1, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
+func fetchRetry(c *cli.Call) cli.Action {
+	return withDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
 		return fetch.Retry(c.Ctx, fetchstate.New(d), c.Args[0], c.Args[1:], c.Stdout)
 	})
 }
 
-func fetchSet(c *cli.Call) int {
+func fetchSet(c *cli.Call) cli.Action {
 	var ch fetch.Changes
 	fs := c.Flags
 	str := func(name, usage string, dst **string) {
@@ -197,15 +189,14 @@ func fetchSet(c *cli.Call) int {
 		ch.Interval = &d
 		return err
 	})
-	if code, ok := c.Parse(1, 1); !ok {
-		return code
-	}
-	if ch.CAFile != nil {
-		if err := fetch.CheckCAFile(*ch.CAFile); err != nil {
-			return c.Fail(err)
+	return func(cfg *config.Config) error {
+		if ch.CAFile != nil {
+			if err := fetch.CheckCAFile(*ch.CAFile); err != nil {
+				return err
+			}
 		}
+		return openDirectory(c, cfg, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
+			return fetch.Set(c.Ctx, fetchstate.New(d), c.Args[0], ch, c.Stdout)
+		})
 	}
-	return openDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
-		return fetch.Set(c.Ctx, fetchstate.New(d), c.Args[0], ch, c.Stdout)
-	})
 }

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-
 	"github.com/ebbmail/ebb/internal/cli"
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
@@ -13,42 +11,39 @@ import (
 // are reported with their numbers and skipped; --dry-run shows what would
 // change and changes nothing.
 var importCmd = &cli.Command{Name: "import", Summary: "mailboxes from the old stack, in one transaction", Sub: []*cli.Command{
-	{Name: directory.ImportDovecotPasswd, Args: "FILE", Summary: "a Dovecot passwd-file (user:{SCHEME}hash:...)", Run: runImport},
-	{Name: directory.ImportCSV, Args: "FILE", Summary: "CSV: address,password,quota,quota_messages,enabled,maildir", Run: runImport},
+	{Name: directory.ImportDovecotPasswd, Args: "FILE", Summary: "a Dovecot passwd-file (user:{SCHEME}hash:...)", Do: runImport},
+	{Name: directory.ImportCSV, Args: "FILE", Summary: "CSV: address,password,quota,quota_messages,enabled,maildir", Do: runImport},
 }}
 
-func runImport(c *cli.Call) int {
+func runImport(c *cli.Call) cli.Action {
 	dry := c.Flags.Bool("dry-run", false, "show what would change, change nothing")
 	asJSON := c.Flags.Bool("json", false, "print the result as JSON")
 	domain := ""
 	if c.Cmd.Name == directory.ImportDovecotPasswd {
 		c.Flags.StringVar(&domain, "domain", "", "`DOMAIN` for users written without @domain")
 	}
-	if code, ok := c.Parse(1, 1); !ok {
-		return code
-	}
-	file := c.Args[0]
-	f, err := os.Open(file)
-	if err != nil {
-		d := diag.PathError("", "open", "read the import file", file, err, nil)
-		d.Class, d.Exit = diag.Permanent, diag.ExNoInput
-		return c.Fail(d)
-	}
-	defer f.Close()
-	return openDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
-		res, err := d.ImportFile(c.Ctx, c.Cmd.Name, f, file, domain, *dry)
+	return func(cfg *config.Config) error {
+		file := c.Args[0]
+		f, err := directory.OpenImportFile(file)
 		if err != nil {
 			return err
 		}
-		if *asJSON {
-			res.WriteJSON(c.Stdout)
-		} else {
-			res.WriteText(c.Stdout)
-		}
-		res.WriteBad(c.Stderr, file)
-		if len(res.Bad) > 0 {
-			return cli.Exit(diag.ExDataErr)
-		}
-		return nil
-	})
+		defer f.Close()
+		return openDirectory(c, cfg, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
+			res, err := d.ImportFile(c.Ctx, c.Cmd.Name, f, file, domain, *dry)
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				res.WriteJSON(c.Stdout)
+			} else {
+				res.WriteText(c.Stdout)
+			}
+			res.WriteBad(c.Stderr, file)
+			if len(res.Bad) > 0 {
+				return cli.Exit(diag.ExDataErr)
+			}
+			return nil
+		})
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/ebbmail/ebb/internal/cli"
+	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/scan"
 )
 
@@ -10,7 +11,7 @@ import (
 // be accepted, 1 when refused or deferred.
 var scanCmd = &cli.Command{Name: "scan", Args: "MESSAGE",
 	Summary: "the configured scanners' verdicts, scores and symbols, and the SMTP answer the policy would give",
-	Run: func(c *cli.Call) int {
+	Do: func(c *cli.Call) cli.Action {
 		msg := &scan.Message{}
 		c.Flags.StringVar(&msg.From, "from", "", "the envelope sender `ADDR` to give the scanners")
 		c.Flags.Var((*cli.Strings)(&msg.Rcpts), "to", "an envelope recipient `ADDR` (repeatable)")
@@ -19,24 +20,22 @@ var scanCmd = &cli.Command{Name: "scan", Args: "MESSAGE",
 		c.Flags.StringVar(&msg.User, "auth", "", "scan as an authenticated submission by this `LOGIN` (scan.submission decides)")
 		asJSON := c.Flags.Bool("json", false, "print the report as JSON")
 		report := c.Flags.Bool("report", false, "also print spamd's REPORT: every rule that hit, with its points and description")
-		cfg, code := c.ParseConfig(1, 1)
-		if cfg == nil {
-			return code
-		}
-		rep, entries, err := scan.ScanFile(c.Ctx, cfg, msg, c.Args[0])
-		switch {
-		case err != nil:
-			return c.Fail(err)
-		case *asJSON:
-			rep.WriteJSON(c.Stdout)
-		default:
-			rep.WriteText(c.Stdout)
-			if *report {
-				scan.WriteSpamdReports(c.Ctx, c.Stdout, entries, msg)
+		return func(cfg *config.Config) error {
+			rep, entries, err := scan.ScanFile(c.Ctx, cfg, msg, c.Args[0])
+			switch {
+			case err != nil:
+				return err
+			case *asJSON:
+				rep.WriteJSON(c.Stdout)
+			default:
+				rep.WriteText(c.Stdout)
+				if *report {
+					scan.WriteSpamdReports(c.Ctx, c.Stdout, entries, msg)
+				}
 			}
+			if rep.Verdict.Refused() {
+				return cli.Exit(1)
+			}
+			return nil
 		}
-		if rep.Verdict.Refused() {
-			return 1
-		}
-		return 0
 	}}

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"fmt"
-	"os"
 	"time"
 
 	"github.com/ebbmail/ebb/internal/cli"
-	"github.com/ebbmail/ebb/internal/config"
-	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/cluster"
 	"github.com/ebbmail/ebb/internal/pickup"
 	"github.com/ebbmail/ebb/internal/sendmail"
 )
@@ -33,44 +30,21 @@ func runSendmail(c *cli.Call) int {
 		return 0
 	}
 	c.Name = "sendmail" // its messages say sendmail, as scripts expect
-	o, err := sendmail.Parse("sendmail", c.Args)
-	if err == nil {
-		err = sendmail.CheckConfigOption(o, sendmail.ProcessCredentials())
-	}
-	if err != nil {
-		return c.Fail(cli.Errorf(diag.ExUsage, "%v", err))
+	o, done, err := sendmail.Command(c.Args, sendmail.ProcessCredentials(), c.Stderr)
+	if err != nil || done {
+		return c.End(err)
 	}
 	c.ConfigPath = o.Config
-	if c.ConfigPath == "" {
-		c.ConfigPath = os.Getenv("EBB_CONFIG")
-	}
-	switch o.Mode {
-	case sendmail.ModeIgnore:
-		return 0
-	case sendmail.ModeNewAliases:
-		if o.Verbose {
-			fmt.Fprintln(c.Stderr, "sendmail: aliases live in ebb's directory (ebb alias ...); there is no alias file to rebuild")
-		}
-		return 0
-	case sendmail.ModeMailq:
-		// Through the daemon first: the spool is closed to ordinary users.
-		if cfg, err := config.Load(c.ConfigPath); err == nil {
-			if err := pickup.Mailq(c.Ctx, cfg.PickupDir(), cfg.Sendmail.Socket, c.Stdout, 30*time.Second); err == nil {
-				return 0
-			}
-		}
-		var args []string
-		if c.ConfigPath != "" {
-			args = []string{"-c", c.ConfigPath}
-		}
-		return cli.Dispatch(c.Env, mailqCmd, "ebb mailq", args)
-	}
 	cfg, code := c.Config()
 	if cfg == nil {
 		return code
 	}
-	if err := sendmail.Run(c.Ctx, cfg, o, c.Stdin, c.Stdout, c.Stderr, time.Now); err != nil {
-		return c.Fail(err)
+	if o.Mode == sendmail.ModeMailq {
+		// Through the daemon first: the spool is closed to ordinary users.
+		if pickup.Mailq(c.Ctx, cfg.PickupDir(), cfg.Sendmail.Socket, c.Stdout, 30*time.Second) == nil {
+			return 0
+		}
+		return c.End(cluster.Mailq(c.Ctx, c.Stdout, cfg, false, time.Now()))
 	}
-	return 0
+	return c.End(sendmail.Run(c.Ctx, cfg, o, c.Stdin, c.Stdout, c.Stderr, time.Now))
 }

@@ -1,9 +1,8 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/ebbmail/ebb/internal/cli"
+	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/sieve"
 	"github.com/ebbmail/ebb/internal/sievefilter"
 )
@@ -13,8 +12,8 @@ import (
 // stable line format (sieve.FormatActions).
 var sieveCmd = &cli.Command{Name: "sieve", Summary: "compile Sieve scripts, or dry-run one on a message and print the actions",
 	Help: "  see docs/sieve.md for the output format and every option", Sub: []*cli.Command{
-		{Name: "check", Args: "SCRIPT...", Summary: "compile: exit 0 when all compile, 1 when one does not (FILE:LINE:COL: error: ...)", Run: sieveCheck},
-		{Name: "test", Args: "SCRIPT MESSAGE", Summary: "the dry run: exit 0 ran, 1 failed at run time (implicit keep), 2 does not compile", Run: sieveTest},
+		{Name: "check", Args: "SCRIPT...", Summary: "compile: exit 0 when all compile, 1 when one does not (FILE:LINE:COL: error: ...)", Do: sieveCheck},
+		{Name: "test", Args: "SCRIPT MESSAGE", Summary: "the dry run: exit 0 ran, 1 failed at run time (implicit keep), 2 does not compile", Do: sieveTest},
 	}}
 
 // sieveOptions are the options both subcommands share.
@@ -30,19 +29,17 @@ func sieveFlags(c *cli.Call) *sieveOptions {
 	return o
 }
 
-func sieveCheck(c *cli.Call) int {
+func sieveCheck(c *cli.Call) cli.Action {
 	o := sieveFlags(c)
-	cfg, code := c.ParseConfig(1, -1)
-	if cfg == nil {
-		return code
+	return func(cfg *config.Config) error {
+		if !sievefilter.CheckFiles(c.Stdout, c.Stderr, cfg, c.Args, o.dirs, *o.ext) {
+			return cli.Exit(1)
+		}
+		return nil
 	}
-	if !sievefilter.CheckFiles(c.Stdout, c.Stderr, cfg, c.Args, o.dirs, *o.ext) {
-		return 1
-	}
-	return 0
 }
 
-func sieveTest(c *cli.Call) int {
+func sieveTest(c *cli.Call) cli.Action {
 	opt := sieveFlags(c)
 	o := sievefilter.ScriptTest{Runtime: sieve.Runtime{Environment: map[string]string{}}}
 	c.Flags.StringVar(&o.Envelope.From, "from", "", "envelope sender (default: Return-Path, else From of the message); \"<>\" or \"\" for the null sender")
@@ -54,28 +51,11 @@ func sieveTest(c *cli.Call) int {
 	c.Flags.IntVar(&o.Runtime.SpamPercent, "spam-percent", -1, "spamtest :percent value 0..100 (-1: not tested)")
 	c.Flags.IntVar(&o.Runtime.VirusScore, "virus-score", 0, "virustest value 0..5 (0: not tested)")
 	c.Flags.Var(cli.Pairs(o.Runtime.Environment), "env", "environment item `NAME=VALUE` (repeatable), e.g. --env location=MDA")
-	cfg, code := c.ParseConfig(2, 2)
-	if cfg == nil {
-		return code
+	return func(cfg *config.Config) error {
+		o.FromSet, o.ToSet = c.Given("from"), c.Given("to")
+		if *trace {
+			o.Runtime.Trace = c.Stderr
+		}
+		return o.Run(c.Ctx, c.Stdout, c.Stderr, cfg, c.Args[0], c.Args[1], opt.dirs, *opt.ext)
 	}
-	script, msgPath := c.Args[0], c.Args[1]
-	s, code := sievefilter.CompileReported(c.Stderr, cfg, script, opt.dirs, *opt.ext)
-	if s == nil {
-		return code
-	}
-	o.FromSet, o.ToSet = c.Given("from"), c.Given("to")
-	if *trace {
-		o.Runtime.Trace = c.Stderr
-	}
-	lines, failed, err := o.Test(c.Ctx, s, msgPath)
-	if err != nil {
-		return c.Fail(err)
-	}
-	for _, l := range lines {
-		fmt.Fprintln(c.Stdout, l)
-	}
-	if failed {
-		return 1
-	}
-	return 0
 }

@@ -15,45 +15,44 @@ import (
 var userCmd = &cli.Command{Name: "user", Summary: "mailboxes",
 	Help: "  Passwords are read from a prompt, or from the first line of stdin; never from the command line.",
 	Sub: []*cli.Command{
-		{Name: "add", Args: "ADDRESS", Summary: "add a mailbox (password on stdin or at the prompt)", Run: userAdd},
-		{Name: "passwd", Args: "ADDRESS", Summary: "change a mailbox's password (on stdin or at the prompt)", Run: userPasswd},
-		{Name: "list", Args: "[DOMAIN]", Summary: "the mailboxes, of one domain or all", Run: userList},
-		{Name: "remove", Args: "ADDRESS", Summary: "remove a mailbox; its mail stays unless --delete-mail", Run: userRemove},
-		{Name: "quota", Args: "ADDRESS SIZE [MESSAGES]", Summary: "set the quota (0: the mail.quota default)", Run: userQuota},
-		{Name: "enable", Args: "ADDRESS", Summary: "let the mailbox receive mail and log in again", Run: userEnable},
-		{Name: "disable", Args: "ADDRESS", Summary: "stop the mailbox taking mail and logging in; nothing is deleted", Run: userEnable},
-		{Name: "check", Args: "ADDRESS", Summary: "check a password (on stdin or at the prompt): exit 0 when it logs in, 77 when not", Run: userCheck},
+		{Name: "add", Args: "ADDRESS", Summary: "add a mailbox (password on stdin or at the prompt)", Do: userAdd},
+		{Name: "passwd", Args: "ADDRESS", Summary: "change a mailbox's password (on stdin or at the prompt)", Do: userPasswd},
+		{Name: "list", Args: "[DOMAIN]", Summary: "the mailboxes, of one domain or all", Do: userList},
+		{Name: "remove", Args: "ADDRESS", Summary: "remove a mailbox; its mail stays unless --delete-mail", Do: userRemove},
+		{Name: "quota", Args: "ADDRESS SIZE [MESSAGES]", Summary: "set the quota (0: the mail.quota default)", Do: userQuota},
+		{Name: "enable", Args: "ADDRESS", Summary: "let the mailbox receive mail and log in again", Do: userEnable},
+		{Name: "disable", Args: "ADDRESS", Summary: "stop the mailbox taking mail and logging in; nothing is deleted", Do: userEnable},
+		{Name: "check", Args: "ADDRESS", Summary: "check a password (on stdin or at the prompt): exit 0 when it logs in, 77 when not", Do: userCheck},
 	}}
 
-func userAdd(c *cli.Call) int {
+func userAdd(c *cli.Call) cli.Action {
 	var quota config.Size
 	c.Flags.TextVar(&quota, "quota", config.Size(0), "the quota `SIZE` in bytes: 0 (mail.quota), 512M, 2G")
 	msgs := c.Flags.Int64("quota-messages", 0, "quota in messages (0: mail.quota_messages)")
 	maildir := c.Flags.String("maildir", "", "the Maildir `DIR` (default: from mail.maildir)")
 	disabled := c.Flags.Bool("disabled", false, "create the mailbox disabled")
 	noPassword := c.Flags.Bool("no-password", false, "no password: the mailbox receives mail but cannot log in")
-	if code, ok := c.Parse(1, 1); !ok {
-		return code
-	}
-	addr, pw := c.Args[0], ""
-	if !*noPassword {
-		var err error
-		if pw, err = c.ReadPassword("password for "+addr+": ", true); err != nil {
-			return c.Fail(cli.Errorf(diag.ExUsage, "%v", err))
+	return func(cfg *config.Config) error {
+		addr, pw := c.Args[0], ""
+		if !*noPassword {
+			var err error
+			if pw, err = c.ReadPassword("password for "+addr+": ", true); err != nil {
+				return cli.Errorf(diag.ExUsage, "%v", err)
+			}
 		}
+		return openDirectory(c, cfg, directory.Options{}, func(d *directory.Directory, cfg *config.Config) error {
+			added, err := d.AddMailboxWithPassword(c.Ctx, directory.Mailbox{Address: addr, QuotaBytes: int64(quota), QuotaMessages: *msgs, Enabled: !*disabled, Maildir: *maildir}, pw)
+			if err != nil {
+				return err
+			}
+			path, _ := deliver.MaildirOf(cfg, added)
+			fmt.Fprintf(c.Stdout, "mailbox %s added (Maildir %s)\n", added.Address, path)
+			return nil
+		})
 	}
-	return openDirectory(c, directory.Options{}, func(d *directory.Directory, cfg *config.Config) error {
-		added, err := d.AddMailboxWithPassword(c.Ctx, directory.Mailbox{Address: addr, QuotaBytes: int64(quota), QuotaMessages: *msgs, Enabled: !*disabled, Maildir: *maildir}, pw)
-		if err != nil {
-			return err
-		}
-		path, _ := deliver.MaildirOf(cfg, added)
-		fmt.Fprintf(c.Stdout, "mailbox %s added (Maildir %s)\n", added.Address, path)
-		return nil
-	})
 }
 
-func userPasswd(c *cli.Call) int {
+func userPasswd(c *cli.Call) cli.Action {
 	return withPassword(c, "new password for ", true, directory.Options{}, func(d *directory.Directory, pw string) error {
 		if err := d.SetPassword(c.Ctx, c.Args[0], pw); err != nil {
 			return err
@@ -63,7 +62,7 @@ func userPasswd(c *cli.Call) int {
 	})
 }
 
-func userCheck(c *cli.Call) int {
+func userCheck(c *cli.Call) cli.Action {
 	// Only reads: nothing created, migrated, chowned or rehashed.
 	return withPassword(c, "password for ", false, directory.Options{ReadOnly: true}, func(d *directory.Directory, pw string) error {
 		mb, err := d.Authenticate(c.Ctx, c.Args[0], pw)
@@ -74,22 +73,21 @@ func userCheck(c *cli.Call) int {
 	})
 }
 
-// withPassword parses ADDRESS, reads its password (prompt + ADDRESS;
-// typed twice with confirm) and runs fn on the directory opened with opt.
-func withPassword(c *cli.Call, prompt string, confirm bool, opt directory.Options, fn func(d *directory.Directory, pw string) error) int {
-	if code, ok := c.Parse(1, 1); !ok {
-		return code
+// withPassword reads the password of ADDRESS (prompt + ADDRESS; typed
+// twice with confirm) and runs fn on the directory opened with opt.
+func withPassword(c *cli.Call, prompt string, confirm bool, opt directory.Options, fn func(d *directory.Directory, pw string) error) cli.Action {
+	return func(cfg *config.Config) error {
+		pw, err := c.ReadPassword(prompt+c.Args[0]+": ", confirm)
+		if err != nil {
+			return cli.Errorf(diag.ExUsage, "%v", err)
+		}
+		return openDirectory(c, cfg, opt, func(d *directory.Directory, _ *config.Config) error { return fn(d, pw) })
 	}
-	pw, err := c.ReadPassword(prompt+c.Args[0]+": ", confirm)
-	if err != nil {
-		return c.Fail(cli.Errorf(diag.ExUsage, "%v", err))
-	}
-	return openDirectory(c, opt, func(d *directory.Directory, _ *config.Config) error { return fn(d, pw) })
 }
 
-func userList(c *cli.Call) int {
+func userList(c *cli.Call) cli.Action {
 	asJSON := jsonFlag(c)
-	return withDirectory(c, 0, 1, directory.Options{ReadOnly: true}, func(d *directory.Directory, cfg *config.Config) error {
+	return withDirectory(c, directory.Options{ReadOnly: true}, func(d *directory.Directory, cfg *config.Config) error {
 		mbs, err := d.Mailboxes(c.Ctx, strings.Join(c.Args, ""))
 		if err != nil {
 			return err
@@ -102,9 +100,9 @@ func userList(c *cli.Call) int {
 	})
 }
 
-func userRemove(c *cli.Call) int {
+func userRemove(c *cli.Call) cli.Action {
 	deleteMail := c.Flags.Bool("delete-mail", false, "also delete the mailbox's Maildir")
-	return withDirectory(c, 1, 1, directory.Options{}, func(d *directory.Directory, cfg *config.Config) error {
+	return withDirectory(c, directory.Options{}, func(d *directory.Directory, cfg *config.Config) error {
 		mb, err := d.RemoveMailbox(c.Ctx, c.Args[0])
 		if err != nil {
 			return err
@@ -114,34 +112,33 @@ func userRemove(c *cli.Call) int {
 	})
 }
 
-func userQuota(c *cli.Call) int {
-	if code, ok := c.Parse(2, 3); !ok {
-		return code
-	}
-	var q config.Size
-	if err := q.UnmarshalText([]byte(c.Args[1])); err != nil {
-		return c.Usagef("%v", err)
-	}
-	var msgs int64
-	if len(c.Args) == 3 {
-		n, err := strconv.ParseInt(c.Args[2], 10, 64)
-		if err != nil || n < 0 {
-			return c.Usagef("MESSAGES %q is not a count", c.Args[2])
+func userQuota(c *cli.Call) cli.Action {
+	return func(cfg *config.Config) error {
+		var q config.Size
+		if err := q.UnmarshalText([]byte(c.Args[1])); err != nil {
+			return c.Usage("%v", err)
 		}
-		msgs = n
-	}
-	return openDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
-		if err := d.SetQuota(c.Ctx, c.Args[0], int64(q), msgs); err != nil {
-			return err
+		var msgs int64
+		if len(c.Args) == 3 {
+			n, err := strconv.ParseInt(c.Args[2], 10, 64)
+			if err != nil || n < 0 {
+				return c.Usage("MESSAGES %q is not a count", c.Args[2])
+			}
+			msgs = n
 		}
-		fmt.Fprintf(c.Stdout, "quota of %s: %s bytes, %d messages (0: default)\n", c.Args[0], q, msgs)
-		return nil
-	})
+		return openDirectory(c, cfg, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
+			if err := d.SetQuota(c.Ctx, c.Args[0], int64(q), msgs); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.Stdout, "quota of %s: %s bytes, %d messages (0: default)\n", c.Args[0], q, msgs)
+			return nil
+		})
+	}
 }
 
 // userEnable is enable and disable.
-func userEnable(c *cli.Call) int {
-	return withDirectory(c, 1, 1, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
+func userEnable(c *cli.Call) cli.Action {
+	return withDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
 		if err := d.SetEnabled(c.Ctx, c.Args[0], c.Cmd.Name == "enable"); err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/ebbmail/ebb/internal/cli"
+	"github.com/ebbmail/ebb/internal/config"
 )
 
 // version and commit are set by the package build (packaging/build-deb.sh
@@ -14,10 +15,9 @@ var version, commit = "", ""
 
 var versionCmd = &cli.Command{Name: "version", NoConfig: true,
 	Summary: "the version of ebb, the commit it was built from, and the Go version (also ebb --version)",
-	Run: func(c *cli.Call) int {
-		if code, ok := c.Parse(0, 0); !ok {
-			return code
+	Do: func(c *cli.Call) cli.Action {
+		return func(*config.Config) error {
+			fmt.Fprintln(c.Stdout, cli.Version(version, commit))
+			return nil
 		}
-		fmt.Fprintln(c.Stdout, cli.Version(version, commit))
-		return 0
 	}}

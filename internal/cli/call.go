@@ -275,6 +275,43 @@ func (c *Call) Fail(err error) int {
 	return diag.ExDataErr
 }
 
+// End is the exit code of a command that ended with err: 0 for nil, else
+// what Fail says.
+func (c *Call) End(err error) int {
+	if err == nil {
+		return 0
+	}
+	return c.Fail(err)
+}
+
+// FailEach tells every error of errs (Fail), for a command that goes on
+// past each, and ends it with the last one's code: nil without any.
+func (c *Call) FailEach(errs []error) error {
+	code := 0
+	for _, err := range errs {
+		code = c.Fail(err)
+	}
+	if code == 0 {
+		return nil
+	}
+	return Exit(code)
+}
+
+// Usage is Usagef as the error an Action ends with.
+func (c *Call) Usage(format string, a ...any) error {
+	return Exit(c.Usagef(format, a...))
+}
+
+// Print writes a command's result on stdout: v as JSON when asJSON (the
+// --json of the listing commands), else in words by text.
+func (c *Call) Print(asJSON bool, v any, text func(w io.Writer)) {
+	if asJSON {
+		c.JSON(v)
+	} else {
+		text(c.Stdout)
+	}
+}
+
 // JSON writes v as indented JSON on stdout.
 func (c *Call) JSON(v any) {
 	enc := json.NewEncoder(c.Stdout)

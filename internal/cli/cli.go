@@ -2,22 +2,20 @@
 // declares its flags and calls the package that does the work: the command
 // table and its help (ebb help CMD, ebb CMD --help, -h), flags that may
 // stand before, between or after the arguments (long options shown as
-// --name), loading the config, the password prompt, and one error printer
-// with sysexits codes.
+// --name), the arguments counted by the synopsis, loading the config, the
+// password prompt, and one error printer with sysexits codes.
 //
 //	var user = &cli.Command{Name: "user", Summary: "mailboxes", Sub: []*cli.Command{
-//		{Name: "add", Args: "ADDRESS", Summary: "add a mailbox", Run: userAdd},
+//		{Name: "add", Args: "ADDRESS", Summary: "add a mailbox", Do: userAdd},
 //	}}
 //
-//	func userAdd(c *cli.Call) int {
+//	func userAdd(c *cli.Call) cli.Action {
 //		quota := c.Flags.Int64("quota", 0, "quota in bytes")
-//		if code, ok := c.Parse(1, 1); !ok {
-//			return code // --help: 0; a bad command line: 64, said on stderr
+//		// Dispatch parses the command line (--help: exit 0; a bad one:
+//		// 64, said on stderr), loads the config, then runs this:
+//		return func(cfg *config.Config) error {
+//			return do(cfg, c.Args[0], *quota) // Fail tells an error
 //		}
-//		if err := do(c.Args[0], *quota); err != nil {
-//			return c.Fail(err) // one line on stderr; a *diag.Error's own code
-//		}
-//		return 0
 //	}
 package cli
 
@@ -28,6 +26,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 )
 
@@ -56,8 +55,43 @@ type Command struct {
 	// RawArgs: the command parses its arguments itself (sendmail's
 	// command line): Call.Args are the arguments as given, no -c FILE.
 	RawArgs bool
-	Run     func(c *Call) int
-	Sub     []*Command
+	// Do declares the command's flags on c.Flags and returns what it
+	// does once Dispatch has parsed its command line (as many arguments
+	// as Args names) and loaded its config (nil with NoConfig). A
+	// command that parses or loads the config itself (sendmail's command
+	// line, one that hands -c FILE on) has Run instead.
+	Do  func(c *Call) Action
+	Run func(c *Call) int
+	Sub []*Command
+}
+
+// Action is what a command does after its command line and config. Its
+// error ends the command through Call.Fail: said on stderr, with its exit
+// code (Exit ends it with a code, saying nothing); nil is exit 0.
+type Action func(cfg *config.Config) error
+
+// arity is how many arguments a synopsis takes: "ADDRESS DESTINATION..."
+// at least two, "[DOMAIN]" one at most, "NAME [UID...]" one or more (max
+// < 0: no limit). A word starting with "-" is a flag, and the word after
+// it the flag's value: "--to ADDR... [FILE]" takes one argument at most.
+func arity(synopsis string) (min, max int) {
+	words := strings.Fields(synopsis)
+	for i := 0; i < len(words); i++ {
+		w := words[i]
+		if strings.HasPrefix(w, "-") {
+			i++
+			continue
+		}
+		if !strings.HasPrefix(w, "[") {
+			min++
+		}
+		if strings.Contains(w, "...") {
+			max = -1
+		} else if max >= 0 {
+			max++
+		}
+	}
+	return min, max
 }
 
 // Find is the subcommand named name, or nil.
@@ -78,6 +112,21 @@ func isHelp(arg string) bool {
 // Dispatch runs cmd (called name, e.g. "ebb user") with args: a group
 // picks its subcommand from args[0]; "help SUB..." is "SUB... --help".
 func Dispatch(env *Env, cmd *Command, name string, args []string) int {
+	if cmd.Do != nil {
+		c := newCall(env, cmd, name, args)
+		act := cmd.Do(c)
+		if code, ok := c.Parse(arity(cmd.Args)); !ok {
+			return code
+		}
+		var cfg *config.Config
+		if !cmd.NoConfig {
+			var code int
+			if cfg, code = c.Config(); cfg == nil {
+				return code
+			}
+		}
+		return c.End(act(cfg))
+	}
 	if cmd.Run != nil {
 		c := newCall(env, cmd, name, args)
 		if cmd.RawArgs {

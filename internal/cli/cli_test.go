@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 )
 
@@ -239,5 +241,108 @@ func TestVersionNamesVersionCommitAndGo(t *testing.T) {
 	// A test binary has no version or commit of its own.
 	if got := Version("", ""); !strings.HasPrefix(got, "ebb devel (commit ") || !strings.HasSuffix(got, runtime.Version()+")") {
 		t.Errorf("Version() = %q", got)
+	}
+}
+
+func TestArityFollowsTheSynopsis(t *testing.T) {
+	for _, tc := range []struct {
+		args     string
+		min, max int
+	}{
+		{"", 0, 0}, {"ADDRESS", 1, 1}, {"[DOMAIN]", 0, 1}, {"[DOMAIN...]", 0, -1}, {"ID...", 1, -1},
+		{"ADDRESS DESTINATION...", 2, -1}, {"NAME [UID...]", 1, -1}, {"ADDRESS SIZE [MESSAGES]", 2, 3},
+		{"SCRIPT MESSAGE", 2, 2}, {"--to ADDR... [MESSAGE-FILE]", 0, 1}, {"QUEUE-ID|REF|<MESSAGE-ID>|ADDRESS", 1, 1},
+	} {
+		if min, max := arity(tc.args); min != tc.min || max != tc.max {
+			t.Errorf("arity(%q) = %d, %d; want %d, %d", tc.args, min, max, tc.min, tc.max)
+		}
+	}
+}
+
+// A command with Do: Dispatch parses its flags (anywhere) and counts its
+// arguments by Args, loads its config (-c, not with NoConfig), and ends
+// with what its action returned: nil 0, an error told by Fail, Exit
+// silently, Usage with the command's usage.
+func TestDoGetsItsFlagsArgumentsAndConfig(t *testing.T) {
+	conf := t.TempDir() + "/ebb.toml"
+	os.WriteFile(conf, []byte("[server]\nhostname = \"mx.example.test\"\n"), 0o644)
+	var ran []string
+	var end error
+	root := &Command{Name: "ebb", Sub: []*Command{
+		{Name: "quota", Args: "ADDRESS [SIZE]", Do: func(c *Call) Action {
+			force := c.Flags.Bool("force", false, "do it")
+			return func(cfg *config.Config) error {
+				ran = append(ran, fmt.Sprintf("%s %v %v", cfg.Server.Hostname, c.Args, *force))
+				return end
+			}
+		}},
+		{Name: "version", NoConfig: true, Do: func(c *Call) Action {
+			return func(cfg *config.Config) error {
+				ran = append(ran, fmt.Sprintf("version %v", cfg == nil))
+				return nil
+			}
+		}},
+	}}
+	if r := dispatch(t, root, "", "quota", "a@example.org", "--force", "-c", conf, "1G"); r.code != 0 || r.stderr != "" || len(ran) != 1 || ran[0] != "mx.example.test [a@example.org 1G] true" {
+		t.Errorf("run: %+v, ran %q", r, ran)
+	}
+	ran = nil
+	for _, args := range [][]string{{"quota"}, {"quota", "a", "b", "c"}, {"quota", "--nosuch", "a"}} {
+		if r := dispatch(t, root, "", args...); r.code != diag.ExUsage || !strings.Contains(r.stderr, "usage: ebb quota [options] ADDRESS [SIZE]") || len(ran) != 0 {
+			t.Errorf("%q: %+v, ran %q", args, r, ran)
+		}
+	}
+	if r := dispatch(t, root, "", "quota", "--help"); r.code != 0 || !strings.Contains(r.stdout, "--force") || len(ran) != 0 {
+		t.Errorf("--help: %+v, ran %q", r, ran)
+	}
+	bad := t.TempDir() + "/bad.toml"
+	os.WriteFile(bad, []byte("[server]\nnosuchkey = 1\n"), 0o644)
+	if r := dispatch(t, root, "", "quota", "-c", bad, "a"); r.code != diag.ExConfig || !strings.Contains(r.stderr, bad+":2") || len(ran) != 0 {
+		t.Errorf("bad config: %+v, ran %q", r, ran)
+	}
+	if r := dispatch(t, root, "", "version"); r.code != 0 || len(ran) != 1 || ran[0] != "version true" {
+		t.Errorf("NoConfig: %+v, ran %q", r, ran)
+	}
+	if r := dispatch(t, root, "", "version", "-c", conf); r.code != diag.ExUsage {
+		t.Errorf("NoConfig took -c: %+v", r)
+	}
+	for _, tc := range []struct {
+		end    error
+		code   int
+		stderr string
+	}{
+		{Exit(1), 1, ""},
+		{Errorf(diag.ExNoInput, "no such message"), diag.ExNoInput, "ebb quota: no such message\n"},
+		{errors.New("cannot use it"), diag.ExDataErr, "ebb quota: cannot use it\n"},
+	} {
+		end = tc.end
+		if r := dispatch(t, root, "", "quota", "-c", conf, "a"); r.code != tc.code || r.stderr != tc.stderr {
+			t.Errorf("action ended with %v: %+v", tc.end, r)
+		}
+	}
+}
+
+func TestUsageFailEachAndPrint(t *testing.T) {
+	var out, errb bytes.Buffer
+	c := newCall(&Env{Ctx: context.Background(), Stdout: &out, Stderr: &errb}, &Command{Name: "show", Args: "ID..."}, "ebb queue show", nil)
+	if code := c.Fail(c.Usage("%s: not a queue id", "x")); code != diag.ExUsage || errb.String() != "ebb queue show: x: not a queue id\nusage: ebb queue show [options] ID...\n(ebb queue show --help tells more)\n" {
+		t.Errorf("Usage: %d, %q", code, errb.String())
+	}
+	errb.Reset()
+	if err := c.FailEach(nil); err != nil || errb.Len() != 0 {
+		t.Errorf("FailEach(nil) = %v, %q", err, errb.String())
+	}
+	err := c.FailEach([]error{Errorf(diag.ExDataErr, "A: bad"), Errorf(diag.ExNoInput, "B: not queued")})
+	if c.End(err) != diag.ExNoInput || errb.String() != "ebb queue show: A: bad\nebb queue show: B: not queued\n" {
+		t.Errorf("FailEach: %v, %q", err, errb.String())
+	}
+	if c.End(nil) != 0 {
+		t.Error("End(nil) is not 0")
+	}
+	v := map[string]int{"n": 1}
+	c.Print(true, v, func(w io.Writer) { fmt.Fprintln(w, "text") })
+	c.Print(false, v, func(w io.Writer) { fmt.Fprintln(w, "text") })
+	if out.String() != "{\n  \"n\": 1\n}\ntext\n" {
+		t.Errorf("Print wrote %q", out.String())
 	}
 }

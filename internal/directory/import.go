@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,6 +26,19 @@ const (
 type badImportFile struct{ error }
 
 func (badImportFile) ExitCode() int { return diag.ExDataErr }
+
+// OpenImportFile opens the file ebb import reads. A file that cannot be
+// opened is the command line's (permanent, exit 66): the error says why,
+// who and what is there.
+func OpenImportFile(path string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		d := diag.PathError("", "open", "read the import file", path, err, nil)
+		d.Class, d.Exit = diag.Permanent, diag.ExNoInput
+		return nil, d
+	}
+	return f, nil
+}
 
 // ImportFile is ebb import: r (the file name) in format (ImportCSV, or
 // ImportDovecotPasswd with defaultDomain for users without @domain),

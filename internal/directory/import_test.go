@@ -3,10 +3,13 @@ package directory
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/iotest"
 
+	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/passwd"
 )
 
@@ -90,4 +93,21 @@ func TestImportFile(t *testing.T) {
 	if _, err := d.ImportFile(ctx, ImportCSV, iotest.ErrReader(errors.New("read error")), "users.csv", "", false); !errors.As(err, &ec) || ec.ExitCode() != 65 || !strings.Contains(err.Error(), "users.csv: read error") {
 		t.Errorf("unreadable: %v", err)
 	}
+}
+
+func TestOpenImportFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.csv")
+	if _, err := OpenImportFile(path); err == nil {
+		t.Fatal("a missing file opened")
+	} else if d, ok := diag.As(err); !ok || d.ExitCode() != diag.ExNoInput || d.Class != diag.Permanent || d.Path != path || !strings.Contains(d.Sentence(), "read the import file") {
+		t.Errorf("missing file: %v", err)
+	}
+	if err := os.WriteFile(path, []byte("address,password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := OpenImportFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
 }

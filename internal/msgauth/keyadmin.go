@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/mailuser"
 )
@@ -72,6 +73,39 @@ func WriteKeygen(w io.Writer, k *Key, dir string, owner *mailuser.User, pending 
 	fmt.Fprintf(w, "DKIM key %s for %s (%s) written to %s (mode 0600, owner %s); %s.\n\n",
 		k.Selector, k.Domain, k.Algorithm, k.Path, who, state)
 	fmt.Fprintf(w, "Publish this TXT record in the zone of %s:\n\n%s\n\nThen check it with: ebb dkim list\n", k.Domain, k.ZoneLine())
+}
+
+// KeygenFor is ebb dkim keygen: Keygen in cfg's key directory and
+// WriteKeygen on w. Run as root, the key is given to the mail user
+// (server.user), who reads it in the daemon; otherwise it belongs to
+// whoever runs this.
+func KeygenFor(w io.Writer, cfg *config.Config, domain, selector, algorithm string, pending bool, now time.Time) error {
+	owner, err := mailuser.ForRoot(cfg)
+	if err != nil {
+		return err
+	}
+	dir := cfg.DKIMKeyDir()
+	k, err := Keygen(dir, cfg.DKIMKeyDirSetting(), domain, selector, algorithm, pending, owner, now)
+	if err != nil {
+		return err
+	}
+	WriteKeygen(w, k, dir, owner, pending)
+	return nil
+}
+
+// ListKeys is what ebb dkim list shows: CheckKeys on cfg's key directory
+// with cfg's DNS timeout. A domain whose keys cannot be read is the error.
+func ListKeys(ctx context.Context, cfg *config.Config, r TXTResolver) ([]KeyCheck, error) {
+	cs, err := CheckKeys(ctx, cfg.DKIMKeyDir(), cfg.DKIMKeyDirSetting(), r, cfg.DNS.Timeout.Duration)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cs {
+		if c.LoadErr != nil {
+			return nil, c.LoadErr
+		}
+	}
+	return cs, nil
 }
 
 // KeyCheck is one key of dir and what DNS says of it, or a domain whose
@@ -169,8 +203,13 @@ func Statuses(cs []KeyCheck) []KeyStatus {
 	return out
 }
 
-// WriteKeyTable writes the table of ebb dkim list.
-func WriteKeyTable(w io.Writer, cs []KeyCheck) {
+// WriteKeyTable writes the table of ebb dkim list, or that dir has no
+// key and how to make one.
+func WriteKeyTable(w io.Writer, dir string, cs []KeyCheck) {
+	if len(cs) == 0 {
+		fmt.Fprintf(w, "no DKIM keys in %s; make one with: ebb dkim keygen DOMAIN\n", dir)
+		return
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "DOMAIN\tSELECTOR\tALGORITHM\tSTATE\tDNS")
 	for _, c := range cs {

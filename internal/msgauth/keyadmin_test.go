@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/mailuser"
 )
@@ -76,7 +78,7 @@ func TestCheckKeysSaysWhatDNSHas(t *testing.T) {
 		t.Errorf("DNS states: %q", got)
 	}
 	var b bytes.Buffer
-	WriteKeyTable(&b, cs)
+	WriteKeyTable(&b, w.dir, cs)
 	if !strings.Contains(b.String(), "DOMAIN") || !strings.Contains(b.String(), "example.net  c         rsa        signing  matches") {
 		t.Errorf("table:\n%s", b.String())
 	}
@@ -117,5 +119,48 @@ func TestCheckKeysSaysWhatDNSHas(t *testing.T) {
 		t.Error("a key directory that is a file")
 	} else if d, ok := diag.As(err); !ok || d.Path != file {
 		t.Errorf("a key directory that is a file: %v", err)
+	}
+}
+
+// ebb dkim keygen and list on a config: the key goes to dkim.key_dir
+// (server.data_dir/dkim without it), for server.user when run as root; a
+// domain whose keys cannot be read fails the listing, naming the file.
+func TestKeygenForAndListKeysOnAConfig(t *testing.T) {
+	w := newWorld(t)
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Defaults()
+	cfg.Server.DataDir, cfg.Server.User, cfg.Server.Group = w.dir, me.Username, ""
+	var b bytes.Buffer
+	cs, err := ListKeys(context.Background(), cfg, w.res)
+	WriteKeyTable(&b, cfg.DKIMKeyDir(), cs)
+	if err != nil || b.String() != "no DKIM keys in "+filepath.Join(w.dir, "dkim")+"; make one with: ebb dkim keygen DOMAIN\n" {
+		t.Errorf("no keys: %v, %q", err, b.String())
+	}
+	b.Reset()
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	if err := KeygenFor(&b, cfg, "example.org", "", "ed25519", false, now); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(w.dir, "dkim", "example.org", "ed25519-20261201.pem")
+	if !strings.HasPrefix(b.String(), "DKIM key ed25519-20261201 for example.org (ed25519) written to "+path+" (mode 0600, owner ") {
+		t.Errorf("keygen said %q", b.String())
+	}
+	cs, err = ListKeys(context.Background(), cfg, w.res)
+	if err != nil || len(cs) != 1 || cs[0].Key.Path != path || cs[0].DNS() == "matches" {
+		t.Errorf("listed %+v, %v", cs, err)
+	}
+	if err := KeygenFor(&b, cfg, "example.org", "ed25519-20261201", "ed25519", false, now); err == nil {
+		t.Error("a selector written twice")
+	}
+	os.WriteFile(filepath.Join(w.dir, "dkim", "example.org", "junk.pem"), []byte("junk"), 0o600)
+	if _, err := ListKeys(context.Background(), cfg, w.res); err == nil || !strings.Contains(err.Error(), "example.org") {
+		t.Errorf("a bad key file: %v", err)
+	}
+	cfg.Server.User = "no-such-user-ebb"
+	if err := KeygenFor(&b, cfg, "example.net", "", "ed25519", false, now); (err == nil) == (os.Geteuid() == 0) {
+		t.Errorf("as uid %d with an unknown server.user: %v", os.Geteuid(), err)
 	}
 }

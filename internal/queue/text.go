@@ -57,13 +57,14 @@ func spoolRefuses(cfg *config.Config) *diag.Error {
 
 // WriteMessages is ebb queue show: each message of ids in spool as
 // WriteMessage tells it at now, a blank line between two; an id that is
-// not in the queue is an error of its own (returned, the others shown).
+// not in the queue is an error of its own (returned, the others shown;
+// exit 66).
 func WriteMessages(w io.Writer, spool string, ids []string, now time.Time) []error {
 	var errs []error
 	for i, id := range ids {
 		m, err := ReadMessage(spool, id)
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, notQueued{err})
 			continue
 		}
 		if i > 0 {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/ebbmail/ebb/internal/cli"
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/maildir"
@@ -71,6 +72,28 @@ func (o ScriptTest) run(ctx context.Context, s *sieve.Script, msg sieve.Message)
 		return []string{"error " + sieve.Quote(err.Error()), "implicit keep"}, true, nil
 	}
 	return sieve.FormatActions(res), false, nil
+}
+
+// Run is ebb sieve test: the script compiled as delivery would
+// (CompileReported: its errors on errOut, exit 2, or 66 when it cannot be
+// read), run on the message in the file msgPath (Test), the actions on w
+// one a line. A script that fails at run time ends with exit 1.
+func (o ScriptTest) Run(ctx context.Context, w, errOut io.Writer, cfg *config.Config, script, msgPath string, dirs Dirs, extensions string) error {
+	s, code := CompileReported(errOut, cfg, script, dirs, extensions)
+	if s == nil {
+		return cli.Exit(code)
+	}
+	lines, failed, err := o.Test(ctx, s, msgPath)
+	if err != nil {
+		return err
+	}
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
+	}
+	if failed {
+		return cli.Exit(1)
+	}
+	return nil
 }
 
 // CompileReported is CompileFile for the sieve commands: on failure the

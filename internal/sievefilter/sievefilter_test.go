@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ebbmail/ebb/internal/cli"
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/deliver"
 	"github.com/ebbmail/ebb/internal/directory"
@@ -345,6 +346,37 @@ if spamtest :value "ge" :comparator "i;ascii-numeric" "5" { discard; }
 	var ec interface{ ExitCode() int }
 	if !errors.As(err, &ec) || ec.ExitCode() != 66 {
 		t.Errorf("a missing message: %v", err)
+	}
+}
+
+// ebb sieve test as a whole: the actions one a line; exit 1 for a
+// failure at run time (the lines still said), 2 for a script that does
+// not compile (its errors on errOut, nothing on w), 66 for a message that
+// is not there.
+func TestScriptTestRun(t *testing.T) {
+	dir := t.TempDir()
+	msg := filepath.Join(dir, "msg.eml")
+	os.WriteFile(msg, []byte("From: alice@example.org\r\nSubject: hi\r\n\r\nbody\r\n"), 0o644)
+	good, bad := filepath.Join(dir, "good.sieve"), filepath.Join(dir, "bad.sieve")
+	os.WriteFile(good, []byte("require \"fileinto\";\nfileinto \"Lists\";\nkeep;\n"), 0o644)
+	os.WriteFile(bad, []byte("keep;\nnosuchcommand;\n"), 0o644)
+	cfg := config.Defaults()
+	var out, errOut bytes.Buffer
+	if err := (ScriptTest{}).Run(context.Background(), &out, &errOut, cfg, good, msg, Dirs{}, ""); err != nil || out.String() != "fileinto \"Lists\"\nkeep\n" || errOut.Len() != 0 {
+		t.Errorf("good: %v, %q, %q", err, out.String(), errOut.String())
+	}
+	out.Reset()
+	if err := (ScriptTest{}).Run(context.Background(), &out, &errOut, cfg, bad, msg, Dirs{}, ""); err != cli.Exit(2) || out.Len() != 0 || !strings.HasPrefix(errOut.String(), bad+":2:") {
+		t.Errorf("bad: %v, %q, %q", err, out.String(), errOut.String())
+	}
+	var ec interface{ ExitCode() int }
+	if err := (ScriptTest{}).Run(context.Background(), &out, &errOut, cfg, good, filepath.Join(dir, "none.eml"), Dirs{}, ""); !errors.As(err, &ec) || ec.ExitCode() != 66 {
+		t.Errorf("a missing message: %v", err)
+	}
+	cfg.Sieve.MaxActions = 1
+	out.Reset()
+	if err := (ScriptTest{}).Run(context.Background(), &out, &errOut, cfg, good, msg, Dirs{}, ""); err != cli.Exit(1) || !strings.HasPrefix(out.String(), "error ") || !strings.HasSuffix(out.String(), "implicit keep\n") {
+		t.Errorf("too many actions: %v, %q", err, out.String())
 	}
 }
 
