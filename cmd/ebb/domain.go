@@ -60,17 +60,6 @@ func domainRemove(c *cli.Call) cli.Action {
 			fmt.Fprintf(c.Stdout, "domain %s removed\n", d)
 		}
 		fmt.Fprintf(c.Stdout, "%s and %s removed from the directory\n", diag.Count(len(res.Mailboxes), "mailbox"), diag.Count(res.Aliases, "alias destination"))
-		return removeMail(c, cfg, res.Mailboxes, *deleteMail)
+		return c.FailEach(deliver.RemoveMail(c.Stdout, cfg, res.Mailboxes, *deleteMail)) // where their mail stays, or its deletion
 	})
-}
-
-// removeMail deletes the Maildirs of removed mailboxes when asked, and
-// otherwise says where their mail stays (deliver.RemoveMail); each
-// failure is said.
-func removeMail(c *cli.Call, cfg *config.Config, mbs []*directory.Mailbox, del bool) error {
-	var failed error
-	for _, err := range deliver.RemoveMail(c.Stdout, cfg, mbs, del) {
-		failed = cli.Exit(c.Fail(err))
-	}
-	return failed
 }

@@ -75,23 +75,11 @@ func fetchAdd(c *cli.Call) cli.Action {
 func fetchList(c *cli.Call) cli.Action {
 	asJSON := jsonFlag(c)
 	return withDirectory(c, directory.Options{ReadOnly: true}, func(d *directory.Directory, cfg *config.Config) error {
-		ls, err := fetch.List(c.Ctx, fetchstate.New(d))
-		if err != nil {
-			return err
+		ls, err := cluster.FetchList(c.Ctx, cfg, d) // several hosts: which one fetches each account
+		if err == nil {
+			fetch.WriteList(c.Stdout, ls, *asJSON)
 		}
-		// Several hosts: which one fetches each account.
-		owners, err := cluster.FetchOwners(c.Ctx, cfg, d)
-		if err != nil {
-			return err
-		}
-		if owners != nil {
-			fetch.SetOwners(ls, func(a string) (fetch.Owner, bool) {
-				o, ok := owners[a]
-				return fetch.Owner{Host: o.Host, Since: o.Since, Ended: o.Ended}, ok
-			})
-		}
-		fetch.WriteList(c.Stdout, ls, *asJSON)
-		return nil
+		return err
 	})
 }
 

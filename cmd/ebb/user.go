@@ -108,7 +108,7 @@ func userRemove(c *cli.Call) cli.Action {
 			return err
 		}
 		fmt.Fprintf(c.Stdout, "mailbox %s removed from the directory\n", mb.Address)
-		return removeMail(c, cfg, []*directory.Mailbox{mb}, *deleteMail)
+		return c.FailEach(deliver.RemoveMail(c.Stdout, cfg, []*directory.Mailbox{mb}, *deleteMail))
 	})
 }
 
