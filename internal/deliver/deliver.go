@@ -32,6 +32,7 @@ package deliver
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -353,10 +354,8 @@ func (a *Agent) stage(ctx context.Context, r io.Reader, source string, env Envel
 	br := bufpool.Reader(r)
 	defer bufpool.PutReader(br) // nothing staged refers to it
 	prefix, body := a.head(br, env)
-	if _, err := tmp.Write(prefix); err != nil {
-		return failAll(a.pathErr("write", "write", tmp.Path, err, first.setting))
-	}
-	if _, err := tmp.ReadFrom(body); err != nil {
+	// The prefix goes out in the message's first write.
+	if _, err := tmp.ReadFrom(io.MultiReader(bytes.NewReader(prefix), body)); err != nil {
 		var re *maildir.ReadError
 		if errors.As(err, &re) {
 			return failAll(a.readErr(source, re.Err))

@@ -163,19 +163,25 @@ func (t *Tmp) Write(p []byte) (int, error) {
 }
 
 // ReadFrom copies r into the file (io.Copy uses it), counting as it goes.
+// It writes whole buffers: a reader that returns a line at a time (the
+// header filter gives each field in a Read of its own) would otherwise
+// cost a write system call per header line.
 func (t *Tmp) ReadFrom(r io.Reader) (int64, error) {
 	bp := bufpool.Bytes()
 	defer bufpool.PutBytes(bp)
 	buf := *bp
 	var total int64
+	fill := 0
 	for {
-		n, rerr := r.Read(buf)
-		if n > 0 {
-			w, werr := t.Write(buf[:n])
+		n, rerr := r.Read(buf[fill:])
+		fill += n
+		if fill > 0 && (fill == len(buf) || rerr != nil) {
+			w, werr := t.Write(buf[:fill])
 			total += int64(w)
 			if werr != nil {
 				return total, werr
 			}
+			fill = 0
 		}
 		if rerr == io.EOF {
 			return total, nil

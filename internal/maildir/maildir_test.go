@@ -1,7 +1,9 @@
 package maildir
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -291,6 +293,60 @@ func TestHasFolderIsMailboxExists(t *testing.T) {
 	} {
 		if got := HasFolder(top, folder); got != want {
 			t.Errorf("HasFolder(%q) = %v, want %v", folder, got, want)
+		}
+	}
+}
+
+// chunkReader returns its data a few bytes at a time (sometimes none), as
+// the header filter returns a field per Read, then err.
+type chunkReader struct {
+	data []byte
+	rng  *rand.Rand
+	err  error
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, r.err
+	}
+	n := min(len(p), len(r.data), r.rng.IntN(120))
+	copy(p, r.data[:n])
+	r.data = r.data[n:]
+	return n, nil
+}
+
+// ReadFrom gathers small reads into whole buffers: the file gets every
+// byte in order, counted as Write counts them, and a read error after
+// some data still leaves that data written and says it is a read error.
+func TestTmpReadFromSmallReads(t *testing.T) {
+	rng := rand.New(rand.NewPCG(28, 2))
+	for _, size := range []int{0, 1, 4096, 64<<10 - 1, 64 << 10, 200<<10 + 7} {
+		msg := make([]byte, size)
+		for j := range msg {
+			msg[j] = "ab\r\n"[rng.IntN(4)]
+		}
+		var want Tmp
+		want.count(msg)
+		for _, rerr := range []error{io.EOF, errors.New("stdin went away")} {
+			d := newMaildir(t)
+			tmp, err := CreateTmp(d, NewNamer("h"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := tmp.ReadFrom(&chunkReader{data: msg, rng: rng, err: rerr})
+			var re *ReadError
+			if rerr == io.EOF && err != nil || rerr != io.EOF && (!errors.As(err, &re) || re.Err != rerr) {
+				t.Fatalf("%d bytes, reader ending in %v: ReadFrom error %v", size, rerr, err)
+			}
+			if err := tmp.Finish(); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := os.ReadFile(tmp.Path)
+			if n != int64(size) || !bytes.Equal(got, msg) || tmp.Size() != want.Size() || tmp.VSize() != want.VSize() {
+				t.Fatalf("%d bytes, reader ending in %v: returned %d, file %d bytes (same: %v), Size %d VSize %d, want %d %d",
+					size, rerr, n, len(got), bytes.Equal(got, msg), tmp.Size(), tmp.VSize(), want.Size(), want.VSize())
+			}
+			tmp.Remove()
 		}
 	}
 }
