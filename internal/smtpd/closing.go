@@ -27,9 +27,11 @@ func (s *session) Refusing(stage, addr string, cause error, r *Reply) *Reply {
 		return c
 	}
 	o := s.srv().opts()
-	listener := "smtp"
+	// Every listener's limits are smtp.*; only the longest session is
+	// submission's own on its listeners.
+	listener, session := "smtp", "smtp"
 	if s.l.Kind != Inbound {
-		listener = "submission"
+		session = "submission"
 	}
 	var ne net.Error
 	var why, hint string
@@ -45,8 +47,8 @@ func (s *session) Refusing(stage, addr string, cause error, r *Reply) *Reply {
 		why = "ebb serve is stopping (or restarting): an idle connection is closed"
 		hint = "nothing to do: the client sends again later, to this host once ebb serve is back or to another MX"
 	case errors.As(cause, &ne) && ne.Timeout() && sessionEnded(s.c.Conn):
-		why = fmt.Sprintf("the session reached its longest time (%s.max_session_time)", listener)
-		hint = "nothing to do on this side: the client connects again; raise " + listener + ".max_session_time if real clients need longer sessions"
+		why = fmt.Sprintf("the session reached its longest time (%s.max_session_time)", session)
+		hint = "nothing to do on this side: the client connects again; raise " + session + ".max_session_time if real clients need longer sessions"
 	case errors.As(cause, &ne) && ne.Timeout():
 		why = fmt.Sprintf("the client sent no complete command within %s (%s.command_timeout)", o.CommandTimeout, listener)
 		hint = "nothing to do on this side: an idle connection is closed; raise " + listener + ".command_timeout if a real client needs longer"
@@ -100,10 +102,7 @@ func sessionEnded(c net.Conn) bool {
 func (l *listener) refuseConn(c net.Conn, ip, reason string) {
 	defer c.Close()
 	o := l.srv.opts()
-	prefix := "smtp"
-	if l.Kind != Inbound {
-		prefix = "submission"
-	}
+	prefix := "smtp" // the limits of every listener
 	msg := "Too many connections, try again later"
 	why := fmt.Sprintf("%d %s open, the most taken (%s.max_connections)", o.MaxConnections, diag.Plural(o.MaxConnections, "connection"), prefix)
 	hint := "nothing to do when this is a burst: the client connects again later; raise " + prefix + ".max_connections if it lasts"

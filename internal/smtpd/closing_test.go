@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"fmt"
+	"net"
 	"regexp"
 	"strings"
 	"sync"
@@ -111,6 +112,26 @@ func TestEngineRefusalsCarryARefAndAreObserved(t *testing.T) {
 		}
 		check("too many recipients", c.cmd("RCPT TO:<bob@example.test>"), "452 4.5.3 Too many recipients", "rcpt", "the most taken in one (smtp.max_recipients)")
 	})
+	// A session at its longest time (BoundedListener, as ebb serve's
+	// listeners are), though it keeps sending commands.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts3 := startServer(t, mapDirectory{}, nil, nil, func(c *Config) {
+		c.OnRefusal = func(r Refusal) { mu.Lock(); got = append(got, r); mu.Unlock() }
+		c.Listeners[0].Net = BoundedListener(ln, 600*time.Millisecond, false)
+	})
+	c, _ := dial(t, ts3.srv.Addrs()[0].String())
+	for {
+		r := c.cmd("NOOP")
+		if !strings.HasPrefix(r, "250") {
+			check("max session time", r, "421 4.4.2 mx.example.test Timeout waiting for the client", "connection",
+				"the session reached its longest time (smtp.max_session_time)")
+			break
+		}
+	}
+
 	// Over the connection limits (a server whose timeouts do not free
 	// the slot within admitGrace).
 	ts2 := startServer(t, mapDirectory{}, nil, func(o *Options) { o.MaxPerIP = 1 }, func(c *Config) {
