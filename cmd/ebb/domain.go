@@ -19,21 +19,7 @@ var domainCmd = &cli.Command{Name: "domain", Summary: "the hosted domains and do
 func domainAdd(c *cli.Call) cli.Action {
 	aliasOf := c.Flags.String("alias-of", "", "make NAME a domain alias of this hosted `DOMAIN`")
 	return withDirectory(c, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
-		name := c.Args[0]
-		if *aliasOf != "" {
-			if err := d.AddDomainAlias(c.Ctx, name, *aliasOf); err != nil {
-				return err
-			}
-			n, _ := directory.NormalizeDomain(name)
-			fmt.Fprintf(c.Stdout, "domain alias %s → %s added\n", n, *aliasOf)
-			return nil
-		}
-		if err := d.AddDomain(c.Ctx, name); err != nil {
-			return err
-		}
-		n, _ := directory.NormalizeDomain(name)
-		fmt.Fprintf(c.Stdout, "domain %s added\n", n)
-		return nil
+		return d.AddDomainFromCommand(c.Ctx, c.Stdout, c.Args[0], *aliasOf)
 	})
 }
 

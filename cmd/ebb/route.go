@@ -29,11 +29,8 @@ var routeCmd = &cli.Command{Name: "route", Args: "--to ADDR... [MESSAGE-FILE]",
 		if code, ok := c.Parse(0, 1); !ok {
 			return code
 		}
-		if len(o.To) == 0 {
-			return c.Usagef("give at least one --to")
-		}
-		if (o.Port != 25 && o.Port != 587) || (o.Auth != "" && o.Port != 587) {
-			return c.Usagef("--port is 25 or 587, and --auth goes with --port 587")
+		if err := o.Check(); err != nil {
+			return c.Usagef("%v", err)
 		}
 		o.ConfigPath, o.Message = c.ConfigPath, strings.Join(c.Args, "")
 		return daemon.Route(c.Ctx, o)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/ebbmail/ebb/internal/cli"
@@ -114,17 +113,9 @@ func userRemove(c *cli.Call) cli.Action {
 
 func userQuota(c *cli.Call) cli.Action {
 	return func(cfg *config.Config) error {
-		var q config.Size
-		if err := q.UnmarshalText([]byte(c.Args[1])); err != nil {
+		q, msgs, err := directory.ParseQuota(c.Args[1], c.Args[2:]...)
+		if err != nil {
 			return c.Usage("%v", err)
-		}
-		var msgs int64
-		if len(c.Args) == 3 {
-			n, err := strconv.ParseInt(c.Args[2], 10, 64)
-			if err != nil || n < 0 {
-				return c.Usage("MESSAGES %q is not a count", c.Args[2])
-			}
-			msgs = n
 		}
 		return openDirectory(c, cfg, directory.Options{}, func(d *directory.Directory, _ *config.Config) error {
 			if err := d.SetQuota(c.Ctx, c.Args[0], int64(q), msgs); err != nil {

@@ -60,6 +60,18 @@ type Options struct {
 	Stderr  io.Writer
 }
 
+// Check says what is wrong with o as ebb route's command line: no
+// recipient, a port other than 25 and 587, or --auth without 587.
+func (o Options) Check() error {
+	if len(o.To) == 0 {
+		return errors.New("give at least one --to")
+	}
+	if (o.Port != 25 && o.Port != 587) || (o.Auth != "" && o.Port != 587) {
+		return errors.New("--port is 25 or 587, and --auth goes with --port 587")
+	}
+	return nil
+}
+
 // Step is one line of ebb route's answer.
 type Step struct {
 	Step string `json:"step"` // srs, auth, mail, rcpt, size, check, data, resolve, maildir, sieve, quota, folder, forward, route, mx

@@ -203,3 +203,21 @@ func TestReplyExit(t *testing.T) {
 		}
 	}
 }
+
+func TestOptionsCheckTheCommandLine(t *testing.T) {
+	for _, tc := range []struct {
+		o   Options
+		bad string
+	}{
+		{Options{To: []string{"a@example.org"}, Port: 25}, ""},
+		{Options{To: []string{"a@example.org"}, Port: 587, Auth: "a@example.org"}, ""},
+		{Options{Port: 25}, "give at least one --to"},
+		{Options{To: []string{"a@example.org"}, Port: 465}, "--port is 25 or 587"},
+		{Options{To: []string{"a@example.org"}, Port: 25, Auth: "a@example.org"}, "--auth goes with --port 587"},
+	} {
+		err := tc.o.Check()
+		if (err == nil) != (tc.bad == "") || (err != nil && !strings.Contains(err.Error(), tc.bad)) {
+			t.Errorf("%+v: %v, want %q", tc.o, err, tc.bad)
+		}
+	}
+}
