@@ -98,6 +98,16 @@ func TestSRSDoesNotLendAlignmentToForgedHostedFrom(t *testing.T) {
 		t.Errorf("the log does not say why the forgery was not rewritten:\n%s", harness.Tail(two.Log(), 20))
 	}
 
+	// The Sieve copy's journal says why its sender was kept (principle 7).
+	if m := regexp.MustCompile(`sieve: redirected.* to=z@ok\.example queue_id=([A-Z0-9]+)`).FindStringSubmatch(two.Log()); m == nil {
+		t.Errorf("no Sieve redirect in the log")
+	} else {
+		out := harness.Run(t, harness.AsUser(exec.Command(harness.Ebb(t), "explain", "-c", two.Conf, m[1]), two.Daemon), nil)
+		if want := "checked by srs: sender not rewritten: sent on with its own sender <x@elsewhere.example>, not an SRS address: the message came from outside and its From: domain two.example"; !strings.Contains(out.Stdout, want) {
+			t.Errorf("ebb explain %s (the redirected copy) lacks %q:\n%s%s", m[1], want, out.Stdout, out.Stderr)
+		}
+	}
+
 	f := doctor()
 	if f.Status != "warn" || f.Subject != "mx.two.example" ||
 		!strings.Contains(f.Message, "organizational domain two.example of the hosted domain two.example") ||
