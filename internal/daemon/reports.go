@@ -146,6 +146,9 @@ func (d *daemon) reportIntake(ctx context.Context, m *queue.Message) {
 	if d.rep == nil {
 		return
 	}
+	if m.HeaderSeen && !d.rep.intake.MayHold(m.ContentType) {
+		return // no report: the file need not be opened again (queue.Receive read its header)
+	}
 	d.rep.mu.Lock()
 	if len(d.rep.seen) > 10000 {
 		d.rep.seen = map[string]bool{}

@@ -158,9 +158,12 @@ type Message struct {
 	// kept in the envelope.
 	HiddenFrom []string `json:"-"`
 	// MessageID and Subject are the header's Message-ID and Subject
-	// (unfolded, Subject not decoded), read as the data was stored, for
-	// the journal. Not kept in the envelope: set on receive only.
-	MessageID, Subject string `json:"-"`
+	// (unfolded, Subject not decoded), for the journal, and ContentType
+	// its (last) Content-Type, for the report intake: read as the data
+	// was stored (HeaderSeen). Not kept in the envelope: a message loaded
+	// from the spool has HeaderSeen false, and its readers read the file.
+	MessageID, Subject, ContentType string `json:"-"`
+	HeaderSeen                      bool   `json:"-"`
 
 	// state: the envelope has been stored in <id>.state (persist).
 	state bool

@@ -139,14 +139,16 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader, opt 
 	q.own(path)
 
 	m := &Message{
-		ID:         id,
-		Envelope:   *env,
-		Size:       n,
-		Arrived:    q.now().UTC(),
-		File:       path,
-		HiddenFrom: hidden,
-		MessageID:  shown.msgid,
-		Subject:    shown.subject,
+		ID:          id,
+		Envelope:    *env,
+		Size:        n,
+		Arrived:     q.now().UTC(),
+		File:        path,
+		HiddenFrom:  hidden,
+		MessageID:   shown.msgid,
+		Subject:     shown.subject,
+		ContentType: shown.contentType,
+		HeaderSeen:  true,
 	}
 	m.Envelope.Recipients = append([]string(nil), env.Recipients...)
 	if opt.Via == ViaInbound || opt.Via == ViaFetch {
@@ -213,18 +215,23 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader, opt 
 	return id, nil
 }
 
-// shownFields keeps the Message-ID and Subject of a message as its header
-// streams into the spool (mailhdr.Filter.Each), for the journal and the
-// log: the first of each in the first 64 KiB of fields, as a reader of
-// the stored header bounded to 64 KiB (mailhdr.Read) would find them.
+// shownFields keeps what later readers want of a message's header as it
+// streams into the spool (mailhdr.Filter.Each), so that they need not open
+// the file again: the Message-ID and Subject for the journal (the first
+// of each in the first 64 KiB of fields, as a reader of the stored header
+// bounded to 64 KiB, mailhdr.Read, would find them), and the last
+// Content-Type, as the report intake reads it (reports.Intake.MayHold).
 type shownFields struct {
-	msgid, subject string
-	read           int
-	msgidSeen      bool
-	subjectSeen    bool
+	msgid, subject, contentType string
+	read                        int
+	msgidSeen                   bool
+	subjectSeen                 bool
 }
 
 func (s *shownFields) see(f mailhdr.Field) {
+	if f.Is("Content-Type") {
+		s.contentType = f.Value()
+	}
 	if s.read += len(f.Raw); s.read > 64<<10 {
 		return
 	}

@@ -32,11 +32,15 @@ func TestReceivedMessageCarriesItsMessageIDAndSubject(t *testing.T) {
 		{"Subject: =?utf-8?q?caf=C3=A9?= \"q\" <&>\r\n\r\n", "", "=?utf-8?q?caf=C3=A9?= \"q\" <&>"},
 		{long + "Subject: past 64 KiB of header\r\n\r\n", "", ""},
 		{"Subject: at the end, no body", "", "at the end, no body"},
+		{"Content-Type: text/plain\r\nContent-type:\r\n multipart/mixed; boundary=x\r\n\r\n--x--\r\n", "", ""},
 	} {
 		var got *Message
 		opt := ReceiveOptions{Check: func(_ context.Context, m *Message) (string, error) { got = m; return "", nil }}
 		if _, err := q.Receive(context.Background(), env, strings.NewReader(tc.data), opt); err != nil {
 			t.Fatal(err)
+		}
+		if !got.HeaderSeen {
+			t.Errorf("%.40q: HeaderSeen false on receive", tc.data)
 		}
 		if got.MessageID != tc.msgid || got.Subject != tc.subject {
 			t.Errorf("%.40q: Message-ID %q, Subject %q; want %q, %q", tc.data, got.MessageID, got.Subject, tc.msgid, tc.subject)
@@ -48,6 +52,15 @@ func TestReceivedMessageCarriesItsMessageIDAndSubject(t *testing.T) {
 		}
 		h, _ := mailhdr.Read(bufio.NewReader(io.LimitReader(f, 64<<10)), 64<<10)
 		f.Close()
+		var ct string // the last one, as the report intake reads it
+		for _, f := range h.Fields {
+			if f.Is("Content-Type") {
+				ct = f.Value()
+			}
+		}
+		if ct != got.ContentType {
+			t.Errorf("%.40q: Content-Type %q, the stored header's last is %q", tc.data, got.ContentType, ct)
+		}
 		if h.Value("Message-Id") != got.MessageID || h.Value("Subject") != got.Subject {
 			t.Errorf("%.40q: the stored header reads %q, %q; the message carries %q, %q", tc.data,
 				h.Value("Message-Id"), h.Value("Subject"), got.MessageID, got.Subject)

@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-msgauth/authres"
 
 	"github.com/ebbmail/ebb/internal/arfield"
+	"github.com/ebbmail/ebb/internal/bufpool"
 	"github.com/ebbmail/ebb/internal/dmarcrpt"
 	"github.com/ebbmail/ebb/internal/mailhdr"
 	"github.com/ebbmail/ebb/internal/tlsrpt"
@@ -52,7 +53,8 @@ func (in *Intake) Message(ctx context.Context, queueID, prefix string, data io.R
 	if in.Mode == "off" {
 		return nil
 	}
-	br := bufio.NewReaderSize(data, 32<<10)
+	br := bufpool.Reader(data)
+	defer bufpool.PutReader(br) // nothing found keeps it
 	sc := mailhdr.NewScanner(br)
 	var ct, cte string
 	for sc.Scan() {
@@ -67,8 +69,8 @@ func (in *Intake) Message(ctx context.Context, queueID, prefix string, data io.R
 	if sc.Err() != nil {
 		return nil
 	}
-	mt, params, err := mime.ParseMediaType(ct)
-	if err != nil {
+	mt, params, ok := mayHold(ct)
+	if !ok {
 		return nil
 	}
 	var found []Received
@@ -84,6 +86,29 @@ func (in *Intake) Message(ctx context.Context, queueID, prefix string, data io.R
 		}
 	})
 	return found
+}
+
+// MayHold says whether a message whose header's (last) Content-Type is
+// contentType may hold a report, as Message decides before it reads the
+// body: a receiver that read the header as the message was stored
+// (queue.Message.HeaderSeen) need not open it again for the rest, most
+// mail.
+func (in *Intake) MayHold(contentType string) bool {
+	_, _, ok := mayHold(contentType)
+	return ok && in.Mode != "off"
+}
+
+// mayHold parses the message's Content-Type: ok when walk may find a
+// report under it (a multipart with a boundary, or a report's own type).
+func mayHold(ct string) (mt string, params map[string]string, ok bool) {
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return "", nil, false
+	}
+	if strings.HasPrefix(mt, "multipart/") {
+		return mt, params, params["boundary"] != ""
+	}
+	return mt, params, reportKind(mt, params["name"]) != ""
 }
 
 func (in *Intake) log() *slog.Logger {

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"archive/zip"
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/dmarcrpt"
+	"github.com/ebbmail/ebb/internal/mailhdr"
 	"github.com/ebbmail/ebb/internal/tlsrpt"
 )
 
@@ -395,5 +397,59 @@ func TestRecorder(t *testing.T) {
 		if rec.Result == "" && rec.ReceivingIP != "" {
 			t.Errorf("a success kept its address: %+v", rec)
 		}
+	}
+}
+
+// MayHold is Message's own first step: a message it says no to holds no
+// report Message would find (so the daemon need not open it), and every
+// report Message finds is under a Content-Type it says yes to.
+func TestMayHoldIsMessagesFirstStep(t *testing.T) {
+	ctx := context.Background()
+	in := &Intake{Store: testStore(t), Mode: "all"}
+	tr := &tlsrpt.Report{OrganizationName: "Reporter Inc", ReportID: "r-may", ContactInfo: "x@reporter.test",
+		DateRange: tlsrpt.DateRange{Start: dayStart, End: dayStart.Add(24*time.Hour - time.Second)},
+		Policies:  []tlsrpt.Policy{{Policy: tlsrpt.PolicyDesc{Type: "sts", Domain: "ours.test"}, Summary: tlsrpt.Summary{Success: 1}}}}
+	gz, _ := tr.Gzip()
+	whole := filepath.Join(t.TempDir(), "whole")
+	os.WriteFile(whole, []byte("From: a@reporter.test\r\nContent-Type: text/plain\r\nContent-Type: application/tlsrpt+gzip\r\n"+
+		"Content-Transfer-Encoding: base64\r\n\r\n"+base64.StdEncoding.EncodeToString(gz)+"\r\n"), 0o600)
+	tr.ReportID = "r-may-2" // a report is kept once
+	gz2, _ := tr.Gzip()
+	attached := reportMessage(t, "application/tlsrpt+gzip", "r.json.gz", gz2)
+	text := func(hdr string) string {
+		p := filepath.Join(t.TempDir(), "m")
+		os.WriteFile(p, []byte("From: a@b.test\r\n"+hdr+"\r\n"+string(gz)+"\r\n--b--\r\n"), 0o600)
+		return p
+	}
+	for _, c := range []struct {
+		path  string
+		found bool
+	}{
+		{whole, true}, {attached, true},
+		{text(""), false},
+		{text("Content-Type: text/plain\r\n"), false},
+		{text("Content-Type: application/tlsrpt+gzip\r\nContent-Type: text/html\r\n"), false}, // the last one counts
+		{text("Content-Type: multipart/mixed\r\n"), false},                                    // no boundary
+		{text("Content-Type: ;;bad\r\n"), false},
+	} {
+		f, _ := os.Open(c.path)
+		h, _ := mailhdr.Read(bufio.NewReader(f), 64<<10)
+		f.Close()
+		var ct string
+		for _, fl := range h.Fields {
+			if fl.Is("Content-Type") {
+				ct = fl.Value()
+			}
+		}
+		f, _ = os.Open(c.path)
+		got := in.Message(ctx, "Q", "", f)
+		f.Close()
+		if may := in.MayHold(ct); may != c.found || (len(got) == 1) != c.found {
+			t.Errorf("Content-Type %q: MayHold %v, Message found %d; want %v", ct, may, len(got), c.found)
+		}
+	}
+	in.Mode = "off"
+	if in.MayHold("application/tlsrpt+gzip") {
+		t.Error("reports.receive = off: MayHold said yes")
 	}
 }
