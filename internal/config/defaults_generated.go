@@ -354,6 +354,9 @@ func genValidate(c *Config) []Problem {
 	if float64(c.Submission.AuthMaxFailuresPerDay) < 0 {
 		probs = addTooSmall(probs, "submission.auth_max_failures_per_account_day", c.Submission.AuthMaxFailuresPerDay, "0")
 	}
+	if float64(c.Submission.AuthFamiliarFor.Duration) < 0 {
+		probs = addTooSmall(probs, "submission.auth_familiar_for", c.Submission.AuthFamiliarFor, "0s")
+	}
 	if float64(c.Submission.MaxMessagesPerIP) < 0 {
 		probs = addTooSmall(probs, "submission.max_messages_per_ip", c.Submission.MaxMessagesPerIP, "0")
 	}
@@ -371,6 +374,18 @@ func genValidate(c *Config) []Problem {
 	}
 	if v := string(c.Log.Level); v != "debug" && v != "info" && v != "warn" && v != "error" {
 		probs = addNotAllowed(probs, "log.level", v, "debug,info,warn,error")
+	}
+	if float64(c.DNS.Timeout.Duration) < 1000000 {
+		probs = addTooSmall(probs, "dns.timeout", c.DNS.Timeout, "1ms")
+	}
+	if float64(c.Journal.Retention.Duration) < 3600000000000 {
+		probs = addTooSmall(probs, "journal.retention", c.Journal.Retention, "1h")
+	}
+	if float64(c.Auth.Timeout.Duration) < 1000000 {
+		probs = addTooSmall(probs, "auth.timeout", c.Auth.Timeout, "1ms")
+	}
+	if float64(c.Auth.DNSCacheTime.Duration) < 0 {
+		probs = addTooSmall(probs, "auth.dns_cache_time", c.Auth.DNSCacheTime, "0s")
 	}
 	if float64(c.Auth.MaxSignatures) < 1 {
 		probs = addTooSmall(probs, "auth.dkim_max_signatures", c.Auth.MaxSignatures, "1")
@@ -399,11 +414,44 @@ func genValidate(c *Config) []Problem {
 	if float64(c.Relay.DeadAfter) < 1 {
 		probs = addTooSmall(probs, "relay.dead_after", c.Relay.DeadAfter, "1")
 	}
+	if float64(c.Relay.DeadInterval.Duration) < 1000000 {
+		probs = addTooSmall(probs, "relay.dead_interval", c.Relay.DeadInterval, "1ms")
+	}
+	if float64(c.Relay.ConnTimeout.Duration) < 1000000 {
+		probs = addTooSmall(probs, "relay.connect_timeout", c.Relay.ConnTimeout, "1ms")
+	}
+	if float64(c.Relay.GreetTimeout.Duration) < 1000000 {
+		probs = addTooSmall(probs, "relay.greeting_timeout", c.Relay.GreetTimeout, "1ms")
+	}
+	if float64(c.Relay.CmdTimeout.Duration) < 1000000 {
+		probs = addTooSmall(probs, "relay.command_timeout", c.Relay.CmdTimeout, "1ms")
+	}
+	if float64(c.Relay.DataTimeout.Duration) < 1000000 {
+		probs = addTooSmall(probs, "relay.data_timeout", c.Relay.DataTimeout, "1ms")
+	}
+	if float64(c.Relay.IdleTimeout.Duration) < 0 {
+		probs = addTooSmall(probs, "relay.idle_timeout", c.Relay.IdleTimeout, "0s")
+	}
+	if float64(c.Relay.ReuseLimit.Duration) < 0 {
+		probs = addTooSmall(probs, "relay.reuse_time_limit", c.Relay.ReuseLimit, "0s")
+	}
+	if float64(c.MTASTS.Timeout.Duration) < 1000000 {
+		probs = addTooSmall(probs, "mta_sts.timeout", c.MTASTS.Timeout, "1ms")
+	}
 	if float64(c.MTASTS.Port) < 1 {
 		probs = addTooSmall(probs, "mta_sts.port", c.MTASTS.Port, "1")
 	}
 	if v := string(c.Reports.Receive); v != "authenticated" && v != "all" && v != "off" {
 		probs = addNotAllowed(probs, "reports.receive", v, "authenticated,all,off")
+	}
+	if float64(c.Reports.SendAfter.Duration) < 0 {
+		probs = addTooSmall(probs, "reports.send_after", c.Reports.SendAfter, "0s")
+	}
+	if float64(c.Reports.Timeout.Duration) < 1000000000 {
+		probs = addTooSmall(probs, "reports.timeout", c.Reports.Timeout, "1s")
+	}
+	if float64(c.Reports.Retention.Duration) < 86400000000000 {
+		probs = addTooSmall(probs, "reports.retention", c.Reports.Retention, "1d")
 	}
 	if float64(c.Reports.MaxReceived) < 1024 {
 		probs = addTooSmall(probs, "reports.max_received_size", c.Reports.MaxReceived, "1024")
@@ -441,14 +489,32 @@ func genValidate(c *Config) []Problem {
 	if float64(c.Fetch.FailingAfter) < 1 {
 		probs = addTooSmall(probs, "fetch.failing_after", c.Fetch.FailingAfter, "1")
 	}
+	if float64(c.Fetch.Lease.Duration) < 1000000000 {
+		probs = addTooSmall(probs, "fetch.lease", c.Fetch.Lease, "1s")
+	}
 	if v := string(c.ACME.KeyType); v != "ecdsa" && v != "rsa" {
 		probs = addNotAllowed(probs, "acme.key_type", v, "ecdsa,rsa")
+	}
+	if float64(c.ACME.RenewBefore.Duration) < 3600000000000 {
+		probs = addTooSmall(probs, "acme.renew_before", c.ACME.RenewBefore, "1h")
+	}
+	if float64(c.ACME.RetryMin.Duration) < 1000000000 {
+		probs = addTooSmall(probs, "acme.retry_min", c.ACME.RetryMin, "1s")
+	}
+	if float64(c.ACME.RetryMax.Duration) < 1000000000 {
+		probs = addTooSmall(probs, "acme.retry_max", c.ACME.RetryMax, "1s")
+	}
+	if float64(c.ACME.Timeout.Duration) < 1000000000 {
+		probs = addTooSmall(probs, "acme.timeout", c.ACME.Timeout, "1s")
 	}
 	if v := string(c.ACME.DNSUpdateAlgo); v != "hmac-sha256" && v != "hmac-sha512" && v != "hmac-sha1" {
 		probs = addNotAllowed(probs, "acme.dns_update_algorithm", v, "hmac-sha256,hmac-sha512,hmac-sha1")
 	}
 	if v := string(c.Web.MTASTSMode); v != "off" && v != "none" && v != "testing" && v != "enforce" {
 		probs = addNotAllowed(probs, "web.mta_sts_mode", v, "off,none,testing,enforce")
+	}
+	if float64(c.Web.MTASTSMaxAge.Duration) < 1000000000 {
+		probs = addTooSmall(probs, "web.mta_sts_max_age", c.Web.MTASTSMaxAge, "1s")
 	}
 	if float64(c.Web.IMAPPort) < 1 {
 		probs = addTooSmall(probs, "web.imap_port", c.Web.IMAPPort, "1")

@@ -168,13 +168,16 @@ func writeChecks(b *bytes.Buffer, t reflect.Type, expr, key string) error {
 			}
 		}
 		if m := ft.min; m != "" {
-			if _, ok := number(reflect.New(f.Type).Elem()); !ok {
-				// validate checks min on numbers only.
-				continue
+			min, ok := minOf(f.Type, m)
+			if !ok {
+				return fmt.Errorf("config: %s: min %q is no %s", k, m, f.Type)
 			}
-			min, _ := strconv.ParseFloat(m, 64)
+			num := fe
+			if f.Type == reflect.TypeOf(Duration{}) {
+				num += ".Duration"
+			}
 			fmt.Fprintf(b, "\tif float64(%s) < %s {\n\t\tprobs = addTooSmall(probs, %q, %s, %q)\n\t}\n",
-				fe, strconv.FormatFloat(min, 'f', -1, 64), k, fe, m)
+				num, strconv.FormatFloat(min, 'f', -1, 64), k, fe, m)
 		}
 	}
 	return nil
@@ -189,8 +192,8 @@ func addNotAllowed(probs []Problem, key, val, oneof string) []Problem {
 	return append(probs, notAllowed(key, val, oneof))
 }
 
-// addTooSmall: val is the number (an int, a float or a Size), printed as
-// formatPlain prints it (fmt uses a Size's String).
+// addTooSmall: val is the number (an int, a float, a Size or a Duration),
+// printed as formatPlain prints it (fmt uses a Size's or Duration's String).
 //
 //go:noinline
 func addTooSmall(probs []Problem, key string, val any, min string) []Problem {

@@ -5,7 +5,6 @@ import (
 	"go/format"
 	"os"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -105,8 +104,13 @@ func TestGeneratedValidateMatchesReflection(t *testing.T) {
 			}
 		}
 		if tags.min != "" {
-			min, _ := strconv.ParseFloat(tags.min, 64)
+			min, ok := minOf(fv.Type(), tags.min)
+			if !ok {
+				t.Errorf("%s: min %q does not parse as a %s", k, tags.min, fv.Type())
+			}
 			switch fv.Kind() {
+			case reflect.Struct: // Duration
+				bad = append(bad, func() { fv.Field(0).SetInt(int64(min) - 1) }, func() { fv.Field(0).SetInt(int64(min)) })
 			case reflect.Int, reflect.Int64, reflect.Int32:
 				bad = append(bad, func() { fv.SetInt(int64(min) - 1) }, func() { fv.SetInt(int64(min)) })
 			case reflect.Float64:

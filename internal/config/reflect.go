@@ -258,7 +258,7 @@ func validate(v reflect.Value, key string) []Problem {
 			}
 		}
 		if m := ft.min; m != "" {
-			min, _ := strconv.ParseFloat(m, 64)
+			min, _ := minOf(f.Type, m)
 			if n, ok := number(fv); ok && n < min {
 				probs = append(probs, tooSmall(k, formatPlain(fv), m))
 			}
@@ -277,7 +277,12 @@ func tooSmall(key, val, min string) Problem {
 	return Problem{Key: key, Msg: fmt.Sprintf("%s = %s is too small; the least is %s", key, val, min)}
 }
 
+// number is the value of a numeric field: an integer, a float, a Size,
+// or a Duration's nanoseconds.
 func number(fv reflect.Value) (float64, bool) {
+	if d, ok := fv.Interface().(Duration); ok {
+		return float64(d.Duration), true
+	}
 	switch fv.Kind() {
 	case reflect.Int, reflect.Int64, reflect.Int32:
 		return float64(fv.Int()), true
@@ -287,6 +292,17 @@ func number(fv reflect.Value) (float64, bool) {
 		return fv.Float(), true
 	}
 	return 0, false
+}
+
+// minOf reads the min tag m of a field of type t as that type reads its
+// value ("1ms" for a Duration, "512K" for a Size, a number), as number
+// gives it; false if it does not parse (TestMinTagsParse).
+func minOf(t reflect.Type, m string) (float64, bool) {
+	v := reflect.New(t).Elem()
+	if err := setText(v, m); err != nil {
+		return 0, false
+	}
+	return number(v)
 }
 
 func contains(list []string, s string) bool {
