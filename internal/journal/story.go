@@ -76,7 +76,10 @@ func Sentence(r Record, loc *time.Location) string {
 		if r.Stage == "auth" {
 			// A login our trouble kept from being checked; Auth is the
 			// account it tried, not one logged in.
-			fmt.Fprintf(&b, "login refused at AUTH for %s", angle(r.Auth))
+			b.WriteString("login refused at AUTH")
+			if r.Auth != "" { // a source refused before it named an account has none
+				fmt.Fprintf(&b, " for %s", angle(r.Auth))
+			}
 			c := r
 			c.Auth = ""
 			client(&b, c)

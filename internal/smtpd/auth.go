@@ -92,15 +92,41 @@ func tooMany(v policy.Verdict) *Reply {
 		Message: fmt.Sprintf("Too many failed logins %s; try again after %s", what, v.Until.UTC().Format("15:04 MST"))}
 }
 
+// lockedOut is a login the AUTH guard refused before checking it (tooMany),
+// with a ref and why, for the observer (principle 1).
+func lockedOut(ip, username string, v policy.Verdict) *authTrouble {
+	var why, setting string
+	switch v.Why {
+	case "ip":
+		why, setting = fmt.Sprintf("%d failed logins from %s (or its /64) recently", v.IPFailures, ip), "submission.auth_max_failures_per_ip"
+	case "account-day":
+		why, setting = fmt.Sprintf("%d failed logins for the account today", v.DayFailures), "submission.auth_max_failures_per_account_day"
+	default:
+		why, setting = fmt.Sprintf("%d failed logins for the account from sources like this one recently", v.AccountFailures), "submission.auth_max_failures_per_account"
+	}
+	why += fmt.Sprintf(", the most taken (%s); refused until %s without checking the password", setting, v.Until.UTC().Format("15:04:05 MST"))
+	return loginRefused(username, tooMany(v), why,
+		"if these are the user's own tries, wait until then (or raise "+setting+"); else someone is guessing the password: the source is logged with each failure")
+}
+
+// loginRefused is r with a ref, as an authTrouble the session observes.
+func loginRefused(username string, r *Reply, why, hint string) *authTrouble {
+	rep, ref := withRef(r)
+	d := &diag.Error{Component: "ebb serve", Op: "auth", Doing: "check a login", Path: username, Reason: why,
+		SMTPCode: rep.Code, Enhanced: rep.Enhanced, Public: rep.Message, Ref: ref, Class: diag.Temporary, Hint: hint}
+	return &authTrouble{account: username, diag: d, reply: rep}
+}
+
 // Server starts one AUTH exchange.
 func (a *SASLAuth) Server(ctx context.Context, s *SessionInfo, mech string) (sasl.Server, error) {
 	ip := s.RemoteIP
 	if v, err := a.Guard.Check(ctx, ip, ""); err != nil {
 		return nil, a.deferred(s, ip, "", err)
 	} else if v.Refused {
-		a.log().Warn("smtp auth refused", "conn", s.ConnID, "remote", ip, "why", v.Why, "failures", v.IPFailures, "until", v.Until)
+		e := lockedOut(ip, "", v)
+		a.log().Warn("smtp auth refused", "conn", s.ConnID, "remote", ip, "why", v.Why, "failures", v.IPFailures, "until", v.Until, "ref", e.diag.Ref)
 		a.Metrics.Auth("refused")
-		return nil, tooMany(v)
+		return nil, e
 	}
 	check := func(username, password string) error { return a.check(ctx, s, mech, username, password) }
 	switch strings.ToUpper(mech) {
@@ -128,10 +154,12 @@ func (a *SASLAuth) check(ctx context.Context, s *SessionInfo, mech, username, pa
 		return a.deferred(s, ip, username, err)
 	}
 	if v.Refused {
+		e := lockedOut(ip, username, v)
 		a.log().Warn("smtp auth refused", "conn", s.ConnID, "remote", ip, "account", username, "why", v.Why,
-			"ip_failures", v.IPFailures, "account_failures", v.AccountFailures, "day_failures", v.DayFailures, "until", v.Until)
+			"ip_failures", v.IPFailures, "account_failures", v.AccountFailures, "day_failures", v.DayFailures, "until", v.Until,
+			"ref", e.diag.Ref)
 		a.Metrics.Auth("refused")
-		return tooMany(v)
+		return e
 	}
 	if v.IPFailures == 0 || v.Familiar {
 		// A source without recent failures, or one the account logged in
@@ -157,10 +185,12 @@ func (a *SASLAuth) check(ctx context.Context, s *SessionInfo, mech, username, pa
 		if errors.Is(err, directory.ErrAuthBusy) {
 			// Password checks are bounded (directory.auth_concurrency,
 			// auth_memory); this one waited directory.auth_wait in vain.
-			a.log().Warn("smtp auth busy", "conn", s.ConnID, "remote", ip, "account", username, "reason", err.Error())
+			e := loginRefused(username, &Reply{Code: 454, Enhanced: [3]int{4, 7, 0},
+				Message: "Too many logins being checked at once, try again later"}, "the password checks running at once are at their bound and this one waited directory.auth_wait in vain ("+err.Error()+")",
+				"a burst of logins: nothing to do; if it lasts, raise directory.auth_concurrency (and directory.auth_memory) or directory.auth_wait")
+			a.log().Warn("smtp auth busy", "conn", s.ConnID, "remote", ip, "account", username, "reason", err.Error(), "ref", e.diag.Ref)
 			a.Metrics.Auth("busy")
-			return &Reply{Code: 454, Enhanced: [3]int{4, 7, 0},
-				Message: "Too many logins being checked at once, try again later"}
+			return e
 		}
 		return a.deferred(s, ip, username, err)
 	}
@@ -186,9 +216,10 @@ func (a *SASLAuth) deferred(s *SessionInfo, ip, username string, err error) erro
 		Message: "Temporary authentication failure, try again later (ref " + d.Ref + ")"}}
 }
 
-// authTrouble is a login our own trouble kept from being checked: the
-// reply the client gets (it unwraps to it), the account it tried, and
-// why, with the ref of the reply.
+// authTrouble is a login refused with a ref: our own trouble kept it from
+// being checked, or the AUTH guard or the password checks' bound refused
+// it. It holds the reply the client gets (it unwraps to it), the account
+// it tried, and why, with the ref of the reply.
 type authTrouble struct {
 	account string
 	diag    *diag.Error

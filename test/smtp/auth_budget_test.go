@@ -2,6 +2,8 @@ package smtp
 
 import (
 	"fmt"
+	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -68,6 +70,18 @@ func TestAuthBudgetHoldsAcrossRotatingSources(t *testing.T) {
 	code, msg := login("127.0.3.1", "demo@example.test", harness.DemoPass)
 	if code != 454 || !strings.Contains(msg, "4.7.0 Too many failed logins for this account") {
 		t.Errorf("the right password from a fresh address while the budget is spent: %d %s, want 454 4.7.0", code, msg)
+	}
+	// The refusal carries a ref that ebb explain opens (principle 1).
+	if m := regexp.MustCompile(`\(ref ([A-Z2-7]{8})\)`).FindStringSubmatch(msg); m == nil {
+		t.Errorf("the refused login's reply has no ref: %s", msg)
+	} else {
+		out := harness.Run(t, exec.Command(harness.Ebb(t), "explain", "-c", e.Conf, m[1]), nil)
+		for _, w := range []string{"login refused at AUTH for <demo@example.test>; from 127.0.3.1", "replied 454 4.7.0 Too many failed logins",
+			"failed logins for the account from sources like this one recently, the most taken (submission.auth_max_failures_per_account)"} {
+			if !strings.Contains(out.Stdout, w) {
+				t.Errorf("ebb explain %s lacks %q:\n%s%s", m[1], w, out.Stdout, out.Stderr)
+			}
+		}
 	}
 	// Another account is not touched.
 	if code, msg := login("127.0.1.10", "boss@example.test", harness.BossPass); code != 235 {
