@@ -92,7 +92,7 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader, opt 
 	}
 	id := newID(q.now())
 	path := q.msgPath(id)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := safeio.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return "", q.receiveError(env, "create", "create a file in", q.dir, err)
 	}

@@ -147,7 +147,7 @@ func (d *Data) Name() string { return d.f.Name() }
 // once per transaction). Every reader of a queued message's data goes
 // through it: the spool file holds more than the data.
 func (m *Message) OpenData() (*Data, error) {
-	f, err := os.Open(m.File)
+	f, err := safeio.OpenFile(m.File, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -68,3 +68,38 @@ func TestWriteFileInMissingDirectoryFails(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// OpenFile behaves as os.OpenFile: it creates with the mode asked (under
+// the umask), O_EXCL refuses an existing file with an *os.PathError that
+// errors.Is finds, and the file reads, writes, seeks and syncs.
+func TestOpenFileAsOSOpenFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	f, err := OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("hello"); err != nil || f.Sync() != nil || f.Name() != p {
+		t.Fatalf("write %v, name %q", err, f.Name())
+	}
+	f.Close()
+	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, %v", fi.Mode(), err)
+	}
+	_, err = OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	var pe *os.PathError
+	if !errors.As(err, &pe) || pe.Op != "open" || pe.Path != p || !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("O_EXCL on an existing file: %#v", err)
+	}
+	if _, err := OpenFile(p+".none", os.O_RDONLY, 0); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a missing file: %v", err)
+	}
+	r, err := OpenFile(p, os.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b := make([]byte, 3)
+	if n, err := r.ReadAt(b, 2); err != nil || string(b[:n]) != "llo" {
+		t.Fatalf("ReadAt: %q, %v", b[:n], err)
+	}
+}
