@@ -29,7 +29,7 @@ var replyRef = regexp.MustCompile(`<\*\* +([245][0-9][0-9] [^\n]*\(ref ([A-Z2-7]
 func TestExplainEveryRefAClientGets(t *testing.T) {
 	t.Parallel()
 	e := harness.NewQueueEnv(t, "")
-	for k, v := range map[string]string{"smtp.command_timeout": `"4s"`, "smtp.data_timeout": `"4s"`,
+	for k, v := range map[string]string{"smtp.command_timeout": `"6s"`, "smtp.data_timeout": `"6s"`,
 		"smtp.max_recipients": "2", "smtp.max_connections_per_ip": "1"} {
 		harness.SetTOML(t, e.Conf, k, v)
 	}
@@ -119,7 +119,7 @@ func TestExplainEveryRefAClientGets(t *testing.T) {
 	// That one then idles past smtp.command_timeout.
 	r, _ := c.Reply()
 	explain(refIn("idle", r, "421 4.4.2 mx.example.test Timeout waiting for the client, closing connection"),
-		"connection closed by ebb; from 127.0.0.1", "no complete command within 4s (smtp.command_timeout)")
+		"connection closed by ebb; from 127.0.0.1", "no complete command within 6s (smtp.command_timeout)")
 
 	c = dial()
 	c.Cmd("EHLO client.example.org")
