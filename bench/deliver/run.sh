@@ -23,7 +23,7 @@
 #                     durability): what the second flush costs
 #   maildrop          maildrop 2.9 (fsyncs the file, not the directory)
 #   ebb-deliver       the MDA binary, --maildir DIR (no lookup)
-#   ebb-deliver -d    the same through the directory (SQLite), as a
+#   ebb-deliver -d    the same through the directory (its delivery map), as a
 #                     virtual-domain MTA runs it
 #   ebb deliver -d    the whole ebb binary's deliver command
 #   dovecot-lda       Dovecot 2.3's LDA
@@ -42,6 +42,10 @@
 #   sudo bench/deliver/run.sh            # N=2000, ROUNDS=10, OUT=bench/deliver/out
 #   sudo N=500 bench/deliver/run.sh
 #   sudo PAR=8 bench/deliver/run.sh      # deliveries at a time in the parallel part
+#   sudo BEFORE=/path/to/old/ebb-deliver bench/deliver/run.sh
+#                                         # one more row: that binary's -d, in the same
+#                                         # rounds (a before/after in one run; build it
+#                                         # as below, e.g. from a worktree of the old commit)
 #
 # Targets (issue 28): ebb-deliver -d at least 0.9x the Go floor's msgs/s
 # and 0.9x maildrop's in the same run, with ebb's stronger durability
@@ -126,6 +130,7 @@ as_user mkdir -p "$B/ebb/Maildir" "$B/ebbd/Maildir" "$B/floor/Maildir/"{tmp,new,
 as_user "$B/bin/ebb" domain add -c "$B/ebb.toml" example.com >/dev/null
 as_user "$B/bin/ebb" user add -c "$B/ebb.toml" --no-password alice@example.com >/dev/null
 as_user "$B/bin/ebb" user add -c "$B/ebb.toml" --no-password bob@example.com >/dev/null
+as_user "$B/bin/ebb" user add -c "$B/ebb.toml" --no-password carol@example.com >/dev/null
 
 # The message: 4 KiB, a plain LF mail like an MTA hands over.
 msg="$B/msgs/4k.eml"
@@ -149,6 +154,12 @@ CMD[ebb-deliver-full]="$B/bin/ebb deliver -c $B/ebb.toml -d bob@example.com -f b
 CMD[dovecot-lda]="/usr/lib/dovecot/dovecot-lda -c $B/lda/dovecot.conf -f bob@example.net"; DIR[dovecot-lda]="$B/lda/Maildir"
 declare -A LABEL=([true]="true (C)" [noop]="noop (Go)" [inits]="inits (Go)" [inits-sqlite]="inits, SQLite" [floor]="floor (Go)" [floor1]="floor, file only" [maildrop]="maildrop" [ebb-deliver]="ebb-deliver" [ebb-deliver-d]="ebb-deliver -d" [ebb-deliver-full]="ebb deliver -d" [dovecot-lda]="dovecot-lda")
 ORDER=(true noop inits-sqlite inits floor floor1 maildrop ebb-deliver ebb-deliver-d ebb-deliver-full dovecot-lda)
+if [ -n "${BEFORE:-}" ]; then
+	install -m 755 "$BEFORE" "$B/bin/ebb-deliver-before"
+	CMD[before]="$B/bin/ebb-deliver-before -c $B/ebb.toml -d carol@example.com -f bob@example.net"; DIR[before]="$B/ebb/mail/example.com/carol/Maildir"
+	LABEL[before]="-d, BEFORE"
+	ORDER=(true noop inits-sqlite inits floor floor1 maildrop ebb-deliver ebb-deliver-d before ebb-deliver-full dovecot-lda)
+fi
 
 spawn() { env HOME="$B/home" USER=$U LOGNAME=$U PATH=/usr/bin:/bin "$B/bin/spawn" -uid "$UID_" -gid "$GID_" -in "$msg" "$@"; }
 clear_dir() { [ -n "${DIR[$1]:-}" ] && find "${DIR[$1]}/new" "${DIR[$1]}/cur" -type f -delete 2>/dev/null || true; }
