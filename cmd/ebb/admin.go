@@ -30,6 +30,3 @@ func openDirectory(c *cli.Call, cfg *config.Config, opt directory.Options, fn fu
 	}
 	return err
 }
-
-// jsonFlag is the --json flag of the listing commands.
-func jsonFlag(c *cli.Call) *bool { return c.Flags.Bool("json", false, "print JSON") }

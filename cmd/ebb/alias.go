@@ -20,12 +20,11 @@ var aliasCmd = &cli.Command{Name: "alias", Summary: "aliases and catch-alls (@do
 			return nil
 		})
 	}},
-	{Name: "list", Args: "[DOMAIN]", Summary: "the aliases, of one domain or all", Do: func(c *cli.Call) cli.Action {
-		asJSON := jsonFlag(c)
+	{Name: "list", Args: "[DOMAIN]", JSON: true, Summary: "the aliases, of one domain or all", Do: func(c *cli.Call) cli.Action {
 		return withDirectory(c, directory.Options{ReadOnly: true}, func(d *directory.Directory, _ *config.Config) error {
 			as, err := d.Aliases(c.Ctx, strings.Join(c.Args, ""))
 			if err == nil {
-				directory.WriteAliases(c.Stdout, as, *asJSON)
+				directory.WriteAliases(c.Stdout, as, c.AsJSON)
 			}
 			return err
 		})

@@ -24,14 +24,13 @@ var directoryCmd = &cli.Command{Name: "directory", Summary: "the directory's sch
 			return nil
 		})
 	}},
-	{Name: "resolve", Args: "ADDRESS", Summary: "where mail for ADDRESS goes: mailboxes, forwards, aliases passed (exit 67: nowhere)", Do: func(c *cli.Call) cli.Action {
-		asJSON := jsonFlag(c)
+	{Name: "resolve", Args: "ADDRESS", JSON: true, Summary: "where mail for ADDRESS goes: mailboxes, forwards, aliases passed (exit 67: nowhere)", Do: func(c *cli.Call) cli.Action {
 		return withDirectory(c, directory.Options{ReadOnly: true}, func(d *directory.Directory, _ *config.Config) error {
 			r, err := d.Resolve(c.Ctx, c.Args[0])
 			if err != nil {
 				return err
 			}
-			directory.WriteResolution(c.Stdout, r, *asJSON)
+			directory.WriteResolution(c.Stdout, r, c.AsJSON)
 			if r.Unknown() {
 				return cli.Exit(diag.ExNoUser)
 			}

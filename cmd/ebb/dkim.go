@@ -13,7 +13,7 @@ import (
 // ebb dkim: the DKIM keys of the hosted domains (docs/dkim.md).
 var dkimCmd = &cli.Command{Name: "dkim", Summary: "DKIM keys, the TXT record to publish, and whether DNS matches", Sub: []*cli.Command{
 	{Name: "keygen", Args: "DOMAIN", Summary: "make a key for DOMAIN and print the TXT record to publish", Do: dkimKeygen},
-	{Name: "list", Summary: "every key, whether it signs, and whether DNS has its record", Do: dkimList},
+	{Name: "list", JSON: true, Summary: "every key, whether it signs, and whether DNS has its record", Do: dkimList},
 }}
 
 func dkimKeygen(c *cli.Call) cli.Action {
@@ -26,11 +26,10 @@ func dkimKeygen(c *cli.Call) cli.Action {
 }
 
 func dkimList(c *cli.Call) cli.Action {
-	asJSON := jsonFlag(c)
 	return func(cfg *config.Config) error {
 		checks, err := msgauth.ListKeys(c.Ctx, cfg, dnsresolve.New(cfg))
 		if err == nil {
-			c.Print(*asJSON, msgauth.Statuses(checks), func(w io.Writer) { msgauth.WriteKeyTable(w, cfg.DKIMKeyDir(), checks) })
+			c.Print(msgauth.Statuses(checks), func(w io.Writer) { msgauth.WriteKeyTable(w, cfg.DKIMKeyDir(), checks) })
 		}
 		return err
 	}

@@ -11,13 +11,12 @@ import (
 
 // dnsCmd is `ebb dns check`: flags here, the work in internal/dnscheck.
 var dnsCmd = &cli.Command{Name: "dns", Summary: "the DNS records the hosted domains need", Sub: []*cli.Command{
-	{Name: "check", Args: "[DOMAIN...]", Do: dnsCheck,
+	{Name: "check", Args: "[DOMAIN...]", JSON: true, Do: dnsCheck,
 		Summary: "every record a domain needs (MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, TLSA, SRV, PTR): what is published, whether it matches, the exact record to publish",
 		Help:    "Without DOMAIN, every hosted domain. Lookups go to dns.resolver. Exit 1 when a record is missing or wrong, 75 when a lookup failed."},
 }}
 
 func dnsCheck(c *cli.Call) cli.Action {
-	asJSON := jsonFlag(c)
 	return func(cfg *config.Config) error {
 		domains, err := c.Args, error(nil)
 		if len(domains) == 0 {
@@ -29,7 +28,7 @@ func dnsCheck(c *cli.Call) cli.Action {
 		if err != nil {
 			return c.Usage("%v", err)
 		}
-		c.Print(*asJSON, reports, func(w io.Writer) { dnscheck.WriteTexts(w, reports) })
+		c.Print(reports, func(w io.Writer) { dnscheck.WriteTexts(w, reports) })
 		return cli.Exit(code)
 	}
 }

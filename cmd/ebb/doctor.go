@@ -13,9 +13,8 @@ import (
 // `ebb doctor --probe` is the hidden child side: the parent, running as
 // root, re-executes ebb with server.user's uid/gid to run the filesystem
 // probes as that user (requests and results as JSON on stdin/stdout).
-var doctorCmd = &cli.Command{Name: "doctor", Summary: "probe every path and service the config implies, as the user that will use it",
+var doctorCmd = &cli.Command{Name: "doctor", JSON: true, Summary: "probe every path and service the config implies, as the user that will use it",
 	Run: func(c *cli.Call) int {
-		asJSON := jsonFlag(c)
 		probe := c.Flags.Bool("probe", false, "(internal) run probes read from stdin as this user")
 		c.Hide("probe")
 		if code, ok := c.Parse(0, 0); !ok {
@@ -33,7 +32,7 @@ var doctorCmd = &cli.Command{Name: "doctor", Summary: "probe every path and serv
 			return 1
 		}
 		findings := doctor.Run(c.Ctx, &doctor.Env{Cfg: cfg, Probe: doctor.ProberFor(cfg)}, doctor.Checks())
-		if *asJSON {
+		if c.AsJSON {
 			doctor.WriteJSON(c.Stdout, findings)
 		} else {
 			doctor.WriteText(c.Stdout, findings)

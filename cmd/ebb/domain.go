@@ -12,7 +12,7 @@ import (
 
 var domainCmd = &cli.Command{Name: "domain", Summary: "the hosted domains and domain aliases", Sub: []*cli.Command{
 	{Name: "add", Args: "NAME", Summary: "host a domain, or make it an alias of a hosted one (--alias-of)", Do: domainAdd},
-	{Name: "list", Summary: "the domains with their mailboxes and aliases", Do: domainList},
+	{Name: "list", JSON: true, Summary: "the domains with their mailboxes and aliases", Do: domainList},
 	{Name: "remove", Args: "NAME", Summary: "stop hosting a domain (--force with mailboxes; their mail stays unless --delete-mail)", Do: domainRemove},
 }}
 
@@ -24,11 +24,10 @@ func domainAdd(c *cli.Call) cli.Action {
 }
 
 func domainList(c *cli.Call) cli.Action {
-	asJSON := jsonFlag(c)
 	return withDirectory(c, directory.Options{ReadOnly: true}, func(d *directory.Directory, _ *config.Config) error {
 		ds, err := d.Domains(c.Ctx)
 		if err == nil {
-			directory.WriteDomains(c.Stdout, ds, *asJSON)
+			directory.WriteDomains(c.Stdout, ds, c.AsJSON)
 		}
 		return err
 	})

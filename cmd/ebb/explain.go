@@ -20,7 +20,7 @@ var explainCmd = &cli.Command{Name: "explain", Args: "QUEUE-ID|REF|<MESSAGE-ID>|
 		"  a Message-ID (<...>), or an address (every message to or from it)",
 	Do: func(c *cli.Call) cli.Action {
 		since := c.Flags.Duration("since", 0, "only events of this last period (e.g. 2h); 0: all the journal keeps")
-		asJSON := c.Flags.Bool("json", false, "the records as JSON")
+		c.Flags.BoolVar(&c.AsJSON, "json", false, "the records as JSON")
 		return func(cfg *config.Config) error {
 			q, err := explain.Parse(c.Args[0], *since, time.Now())
 			if err != nil {
@@ -30,7 +30,7 @@ var explainCmd = &cli.Command{Name: "explain", Args: "QUEUE-ID|REF|<MESSAGE-ID>|
 			if err != nil {
 				return err
 			}
-			c.Print(*asJSON, append([]journal.Record{}, a.Records...), func(w io.Writer) { a.Write(w, cfg.Queue.Spool, time.Now(), time.Local) })
+			c.Print(append([]journal.Record{}, a.Records...), func(w io.Writer) { a.Write(w, cfg.Queue.Spool, time.Now(), time.Local) })
 			if len(a.Records) == 0 {
 				return cli.Exit(diag.ExNoInput)
 			}

@@ -16,7 +16,7 @@ import (
 // fetchCmd is ebb fetch: the flags here, the work in internal/fetch.
 var fetchCmd = &cli.Command{Name: "fetch", Summary: "fetch remote IMAP and POP3 accounts into local mailboxes, exactly once (docs/fetch.md)", Sub: []*cli.Command{
 	{Name: "add", Args: "NAME", Summary: "add an account (password at the prompt or on stdin, or --oauth2)", Do: fetchAdd},
-	{Name: "list", Summary: "the accounts with their last status, and every message left on a server", Do: fetchList},
+	{Name: "list", JSON: true, Summary: "the accounts with their last status, and every message left on a server", Do: fetchList},
 	{Name: "remove", Args: "NAME", Summary: "remove an account", Do: fetchRemove},
 	{Name: "test", Args: "NAME", Summary: "log in and list the server's folders, fetching nothing", Do: fetchTest},
 	{Name: "run", Args: "[NAME...]", Summary: "one pass in the foreground, with a progress bar (all accounts without NAME; not while ebb serve runs)", Run: fetchRun},
@@ -73,11 +73,10 @@ func fetchAdd(c *cli.Call) cli.Action {
 }
 
 func fetchList(c *cli.Call) cli.Action {
-	asJSON := jsonFlag(c)
 	return withDirectory(c, directory.Options{ReadOnly: true}, func(d *directory.Directory, cfg *config.Config) error {
 		ls, err := cluster.FetchList(c.Ctx, cfg, d) // several hosts: which one fetches each account
 		if err == nil {
-			fetch.WriteList(c.Stdout, ls, *asJSON)
+			fetch.WriteList(c.Stdout, ls, c.AsJSON)
 		}
 		return err
 	})

@@ -14,10 +14,10 @@ import (
 // daemon runs or not; changes go to the running daemon through its control
 // socket, or straight into the spool files when none runs.
 
-var mailqCmd = &cli.Command{Name: "mailq", Summary: "the queue, each recipient with its state and reason (also as mailq)", Do: runMailq}
+var mailqCmd = &cli.Command{Name: "mailq", JSON: true, Summary: "the queue, each recipient with its state and reason (also as mailq)", Do: runMailq}
 
 var queueCmd = &cli.Command{Name: "queue", Summary: "inspect and act on the queue", Sub: []*cli.Command{
-	{Name: "list", Summary: "the queue with reasons (as mailq)", Do: runMailq},
+	{Name: "list", JSON: true, Summary: "the queue with reasons (as mailq)", Do: runMailq},
 	{Name: "show", Args: "ID...", Summary: "envelope, headers and attempts", Do: queueShow},
 	{Name: "flush", Args: "[ID...]", Summary: "retry now (all messages without ID; --domain D: what waits for D, a suspended destination too)", Do: queueOp},
 	{Name: "hold", Args: "ID...", Summary: "stop delivery attempts", Do: queueOp},
@@ -34,12 +34,11 @@ func configAlias(c *cli.Call) {
 }
 
 func runMailq(c *cli.Call) cli.Action {
-	asJSON := jsonFlag(c)
 	c.Flags.Bool("v", false, "sendmail's mailq -v: the listing is always complete")
 	c.Hide("v")
 	configAlias(c)
 	return func(cfg *config.Config) error {
-		return cluster.Mailq(c.Ctx, c.Stdout, cfg, *asJSON, time.Now())
+		return cluster.Mailq(c.Ctx, c.Stdout, cfg, c.AsJSON, time.Now())
 	}
 }
 

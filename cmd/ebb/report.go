@@ -15,7 +15,7 @@ import (
 // ebb dmarc report and ebb tlsrpt report (what others sent about a hosted
 // domain). Flags here, the work in internal/reports.
 var reportCmd = &cli.Command{Name: "report", Summary: "the TLS and DMARC aggregate reports ebb sends", Sub: []*cli.Command{
-	{Name: "status", Do: reportStatus,
+	{Name: "status", JSON: true, Do: reportStatus,
 		Summary: "the reports sent, skipped or failed in the last days, those waiting, and what is recorded today"},
 	{Name: "send", Do: reportSend,
 		Summary: "send the reports that are due now, or those of one day (--day), instead of waiting for ebb serve's schedule",
@@ -23,22 +23,21 @@ var reportCmd = &cli.Command{Name: "report", Summary: "the TLS and DMARC aggrega
 }}
 
 var dmarcCmd = &cli.Command{Name: "dmarc", Summary: "DMARC aggregate reports received about the hosted domains", Sub: []*cli.Command{
-	{Name: "report", Args: "DOMAIN", Do: receivedReport(reports.KindDMARC),
+	{Name: "report", Args: "DOMAIN", JSON: true, Do: receivedReport(reports.KindDMARC),
 		Summary: "who sends mail as DOMAIN, from where, passing or failing DMARC, as the reports received say"},
 }}
 
 var tlsrptCmd = &cli.Command{Name: "tlsrpt", Summary: "TLS reports (RFC 8460) received about the hosted domains", Sub: []*cli.Command{
-	{Name: "report", Args: "DOMAIN", Do: receivedReport(reports.KindTLS),
+	{Name: "report", Args: "DOMAIN", JSON: true, Do: receivedReport(reports.KindTLS),
 		Summary: "how other senders' TLS sessions with DOMAIN's MX hosts went, as the reports received say"},
 }}
 
 func reportStatus(c *cli.Call) cli.Action {
 	days := c.Flags.Int("days", 7, "the reports of the last `N` days")
-	asJSON := jsonFlag(c)
 	return func(cfg *config.Config) error {
 		s, err := reports.StatusFromCommand(c.Ctx, cfg, time.Now(), *days)
 		if err == nil {
-			c.Print(*asJSON, s, func(w io.Writer) { reports.WriteStatus(w, cfg, s) })
+			c.Print(s, func(w io.Writer) { reports.WriteStatus(w, cfg, s) })
 		}
 		return err
 	}
@@ -62,7 +61,6 @@ func reportSend(c *cli.Call) cli.Action {
 func receivedReport(kind string) func(c *cli.Call) cli.Action {
 	return func(c *cli.Call) cli.Action {
 		days := c.Flags.Int("days", 30, "the reports of the last `N` days")
-		asJSON := jsonFlag(c)
 		return func(cfg *config.Config) error {
 			domain, err := directory.NormalizeDomain(strings.TrimSpace(c.Args[0]))
 			if err != nil {
@@ -70,7 +68,7 @@ func receivedReport(kind string) func(c *cli.Call) cli.Action {
 			}
 			s, err := reports.ReceivedFromCommand(c.Ctx, cfg, kind, domain, *days, time.Now())
 			if err == nil {
-				c.Print(*asJSON, s, s.WriteText)
+				c.Print(s, s.WriteText)
 			}
 			return err
 		}

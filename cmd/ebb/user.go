@@ -16,7 +16,7 @@ var userCmd = &cli.Command{Name: "user", Summary: "mailboxes",
 	Sub: []*cli.Command{
 		{Name: "add", Args: "ADDRESS", Summary: "add a mailbox (password on stdin or at the prompt)", Do: userAdd},
 		{Name: "passwd", Args: "ADDRESS", Summary: "change a mailbox's password (on stdin or at the prompt)", Do: userPasswd},
-		{Name: "list", Args: "[DOMAIN]", Summary: "the mailboxes, of one domain or all", Do: userList},
+		{Name: "list", Args: "[DOMAIN]", JSON: true, Summary: "the mailboxes, of one domain or all", Do: userList},
 		{Name: "remove", Args: "ADDRESS", Summary: "remove a mailbox; its mail stays unless --delete-mail", Do: userRemove},
 		{Name: "quota", Args: "ADDRESS SIZE [MESSAGES]", Summary: "set the quota (0: the mail.quota default)", Do: userQuota},
 		{Name: "enable", Args: "ADDRESS", Summary: "let the mailbox receive mail and log in again", Do: userEnable},
@@ -85,7 +85,6 @@ func withPassword(c *cli.Call, prompt string, confirm bool, opt directory.Option
 }
 
 func userList(c *cli.Call) cli.Action {
-	asJSON := jsonFlag(c)
 	return withDirectory(c, directory.Options{ReadOnly: true}, func(d *directory.Directory, cfg *config.Config) error {
 		mbs, err := d.Mailboxes(c.Ctx, strings.Join(c.Args, ""))
 		if err != nil {
@@ -94,7 +93,7 @@ func userList(c *cli.Call) cli.Action {
 		directory.WriteMailboxes(c.Stdout, mbs, func(mb *directory.Mailbox) string {
 			path, _ := deliver.MaildirOf(cfg, mb)
 			return path
-		}, *asJSON)
+		}, c.AsJSON)
 		return nil
 	})
 }

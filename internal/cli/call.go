@@ -27,6 +27,9 @@ type Call struct {
 	ConfigPath string
 	// Argv are the arguments as given, flags and all.
 	Argv []string
+	// AsJSON is --json: the result as JSON (Print). A command with JSON in
+	// the table has the flag; another may bind it with words of its own.
+	AsJSON bool
 
 	hidden map[string]bool
 }
@@ -38,6 +41,9 @@ func newCall(env *Env, cmd *Command, name string, args []string) *Call {
 	c.Flags.Usage = func() {}
 	if !cmd.NoConfig && !cmd.RawArgs {
 		c.Flags.StringVar(&c.ConfigPath, "c", "", "the config `FILE` (default "+config.DefaultPath+")")
+	}
+	if cmd.JSON {
+		c.Flags.BoolVar(&c.AsJSON, "json", false, "print JSON")
 	}
 	return c
 }
@@ -302,10 +308,10 @@ func (c *Call) Usage(format string, a ...any) error {
 	return Exit(c.Usagef(format, a...))
 }
 
-// Print writes a command's result on stdout: v as JSON when asJSON (the
-// --json of the listing commands), else in words by text.
-func (c *Call) Print(asJSON bool, v any, text func(w io.Writer)) {
-	if asJSON {
+// Print writes a command's result on stdout: v as JSON with --json
+// (AsJSON), else in words by text.
+func (c *Call) Print(v any, text func(w io.Writer)) {
+	if c.AsJSON {
 		c.JSON(v)
 	} else {
 		text(c.Stdout)

@@ -55,6 +55,8 @@ type Command struct {
 	// RawArgs: the command parses its arguments itself (sendmail's
 	// command line): Call.Args are the arguments as given, no -c FILE.
 	RawArgs bool
+	// JSON: the command takes --json ("print JSON"), Call.AsJSON.
+	JSON bool
 	// Do declares the command's flags on c.Flags and returns what it
 	// does once Dispatch has parsed its command line (as many arguments
 	// as Args names) and loaded its config (nil with NoConfig). A

@@ -276,9 +276,9 @@ func TestDoGetsItsFlagsArgumentsAndConfig(t *testing.T) {
 				return end
 			}
 		}},
-		{Name: "version", NoConfig: true, Do: func(c *Call) Action {
+		{Name: "version", NoConfig: true, JSON: true, Do: func(c *Call) Action {
 			return func(cfg *config.Config) error {
-				ran = append(ran, fmt.Sprintf("version %v", cfg == nil))
+				ran = append(ran, fmt.Sprintf("version %v %v", cfg == nil, c.AsJSON))
 				return nil
 			}
 		}},
@@ -300,8 +300,14 @@ func TestDoGetsItsFlagsArgumentsAndConfig(t *testing.T) {
 	if r := dispatch(t, root, "", "quota", "-c", bad, "a"); r.code != diag.ExConfig || !strings.Contains(r.stderr, bad+":2") || len(ran) != 0 {
 		t.Errorf("bad config: %+v, ran %q", r, ran)
 	}
-	if r := dispatch(t, root, "", "version"); r.code != 0 || len(ran) != 1 || ran[0] != "version true" {
+	if r := dispatch(t, root, "", "version"); r.code != 0 || len(ran) != 1 || ran[0] != "version true false" {
 		t.Errorf("NoConfig: %+v, ran %q", r, ran)
+	}
+	if r := dispatch(t, root, "", "version", "--json"); r.code != 0 || len(ran) != 2 || ran[1] != "version true true" {
+		t.Errorf("JSON in the table: %+v, ran %q", r, ran)
+	}
+	if r := dispatch(t, root, "", "quota", "--json", "-c", conf, "a"); r.code != diag.ExUsage {
+		t.Errorf("--json without JSON in the table: %+v", r)
 	}
 	if r := dispatch(t, root, "", "version", "-c", conf); r.code != diag.ExUsage {
 		t.Errorf("NoConfig took -c: %+v", r)
@@ -340,8 +346,10 @@ func TestUsageFailEachAndPrint(t *testing.T) {
 		t.Error("End(nil) is not 0")
 	}
 	v := map[string]int{"n": 1}
-	c.Print(true, v, func(w io.Writer) { fmt.Fprintln(w, "text") })
-	c.Print(false, v, func(w io.Writer) { fmt.Fprintln(w, "text") })
+	c.AsJSON = true
+	c.Print(v, func(w io.Writer) { fmt.Fprintln(w, "text") })
+	c.AsJSON = false
+	c.Print(v, func(w io.Writer) { fmt.Fprintln(w, "text") })
 	if out.String() != "{\n  \"n\": 1\n}\ntext\n" {
 		t.Errorf("Print wrote %q", out.String())
 	}
