@@ -50,6 +50,7 @@ import (
 	"github.com/ebbmail/ebb/internal/maildir"
 	"github.com/ebbmail/ebb/internal/mailhdr"
 	"github.com/ebbmail/ebb/internal/resolve"
+	"github.com/ebbmail/ebb/internal/safeio"
 )
 
 // Agent delivers messages. Its zero value is not usable: set Cfg.
@@ -191,7 +192,7 @@ func (a *Agent) log() *slog.Logger {
 // read. It holds the message as it crossed the wire, with CRLF line ends;
 // the Maildir copy gets LF ones (see lfReader).
 func (a *Agent) DeliverFile(ctx context.Context, path string, env Envelope) (*Report, error) {
-	f, err := os.Open(path)
+	f, err := safeio.Open(path)
 	if err != nil {
 		e := diag.PathError(a.component(), "open", "open the message", path, err, nil)
 		return &Report{}, e
@@ -305,7 +306,7 @@ type staged struct {
 
 // header reads the original message's header from the staged file.
 func (s *staged) header() headerView {
-	f, err := os.Open(s.tmp.Path)
+	f, err := safeio.Open(s.tmp.Path)
 	if err != nil {
 		return headerView{header: &mailhdr.Header{}}
 	}

@@ -4,12 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/ebbmail/ebb/internal/bufpool"
 	"github.com/ebbmail/ebb/internal/maildir"
 	"github.com/ebbmail/ebb/internal/mailhdr"
+	"github.com/ebbmail/ebb/internal/safeio"
 )
 
 // rewriteHeader writes a copy of the staged message into maildir's tmp/ with
@@ -19,7 +19,7 @@ import (
 // file's (LF since every input goes through lfReader), also inside folded
 // fields.
 func (a *Agent) rewriteHeader(st *staged, dir string, fields []string) (*maildir.Tmp, error) {
-	f, err := os.Open(st.tmp.Path)
+	f, err := safeio.Open(st.tmp.Path)
 	if err != nil {
 		return nil, err
 	}

@@ -140,7 +140,7 @@ func CreateTmp(dir string, n *Namer) (*Tmp, error) {
 	for i := 0; i < 3; i++ {
 		base := n.Next()
 		p := filepath.Join(dir, "tmp", base)
-		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		f, err := safeio.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 		if err == nil {
 			return &Tmp{Base: base, Path: p, f: f}, nil
 		}
@@ -321,7 +321,7 @@ func Publish(src, dir, base string, size, vsize int64, flags string, n *Namer) (
 // copyPublish copies src into dir/tmp and publishes that copy: the second
 // filesystem gets its own file, written and fsynced like the first.
 func copyPublish(src, dir, sub string, size, vsize int64, flags string, n *Namer) (string, error) {
-	in, err := os.Open(src)
+	in, err := safeio.Open(src)
 	if err != nil {
 		return "", err
 	}

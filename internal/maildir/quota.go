@@ -108,7 +108,7 @@ type sizeFile struct {
 }
 
 func readSizeFile(path string) (*sizeFile, error) {
-	f, err := os.Open(path)
+	f, err := safeio.Open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -315,7 +315,7 @@ func rewriteSizeFile(top string, q Quota) (*sizeFile, error) {
 // AddUsage appends "<bytes> <count>" to maildirsize after a delivery, when
 // the Maildir has one. O_APPEND writes of one short line do not interleave.
 func AddUsage(top string, bytes, count int64) error {
-	f, err := os.OpenFile(filepath.Join(top, quotaFile), os.O_WRONLY|os.O_APPEND, 0)
+	f, err := safeio.OpenFile(filepath.Join(top, quotaFile), os.O_WRONLY|os.O_APPEND, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}

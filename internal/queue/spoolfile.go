@@ -80,7 +80,7 @@ func parseTrailer(t []byte) (int64, uint32, error) {
 // The error is errNoTrailer for a receive that did not finish, or says
 // what is damaged.
 func readMessageFile(path string) (*Message, error) {
-	f, err := os.Open(path)
+	f, err := safeio.Open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +297,7 @@ func readEnvelopeFile(path string) (*Message, error) {
 // be repeated after a crash: a data file longer than the envelope's size
 // is cut back to it first, and an <id>.env beside an <id>.q is a leftover.
 func (q *Queue) convertOld(e *spoolEntry, m *Message) error {
-	f, err := os.OpenFile(e.oldDataPath, os.O_RDWR, 0)
+	f, err := safeio.OpenFile(e.oldDataPath, os.O_RDWR, 0)
 	if err != nil {
 		return err
 	}

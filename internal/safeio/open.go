@@ -25,3 +25,6 @@ func OpenFile(path string, flag int, perm os.FileMode) (*os.File, error) {
 		return os.NewFile(uintptr(fd), path), nil
 	}
 }
+
+// Open opens a regular file for reading, as OpenFile.
+func Open(path string) (*os.File, error) { return OpenFile(path, os.O_RDONLY, 0) }
