@@ -2,11 +2,13 @@ package daemon
 
 import (
 	"context"
+	"sync"
 
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/deliver"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/sievefilter"
 )
 
 // quotaChecker refuses at the end of DATA a message that the local
@@ -31,13 +33,47 @@ import (
 // that declares SIZE= meets this at RCPT instead, for that recipient
 // alone, and the others get the message. Remote recipients are left to
 // the relay.
+//
+// A mailbox whose Sieve scripts would discard or redirect the message
+// stores nothing and is not refused: where a refusal is about to be made
+// (rare), the scripts run on the copy as a dry run (sieve, as ebb route
+// runs them: nothing created, sent or remembered), and the refusal stands
+// only for a mailbox they would store it in.
 type quotaChecker struct {
-	cfg *config.Config
-	dir directory.Resolver
+	cfg   *config.Config
+	dir   directory.Resolver
+	sieve deliver.Filter // nil: Sieve is off
 }
 
 func (d *daemon) quotaCheckers() []checker {
-	return []checker{quotaChecker{cfg: d.cfg, dir: d.dir}}
+	c := quotaChecker{cfg: d.cfg, dir: d.dir}
+	if f := d.dryRunSieve(); f != nil {
+		c.sieve = f
+	}
+	return []checker{c}
+}
+
+// dryRunSieve is the mailboxes' Sieve scripts run as ebb route runs them
+// (nothing created, sent or remembered), made once; nil when Sieve is off.
+type dryRunSieve struct {
+	once sync.Once
+	f    *sievefilter.Filter
+}
+
+func (d *daemon) dryRunSieve() *sievefilter.Filter {
+	s := &d.quotaSieve
+	s.once.Do(func() {
+		if !d.cfg.Sieve.Enabled {
+			return
+		}
+		f := sievefilter.New(d.cfg, d.log.With("component", "sieve", "dry_run", "quota"), nil)
+		f.DryRun = true
+		if d.cluster != nil {
+			f.State = d.cluster.SieveState() // only read in a dry run
+		}
+		s.f = f
+	})
+	return s.f
 }
 
 func (quotaChecker) name() string { return "quota" }
@@ -65,6 +101,6 @@ func (c quotaChecker) check(ctx context.Context, in *checkInput) (string, error)
 		if size == nil {
 			return nil // unreadable: the delivery will say why; this check only refuses
 		}
-		return deliver.SizeRefusal(c.cfg, res, size, r) // 552 5.2.2, the bounce's own words
+		return deliver.SieveRefusal(ctx, c.cfg, res, size, r, c.sieve, c.cfg.Server.DataDir) // 552 5.2.2, the bounce's own words
 	})
 }

@@ -2,14 +2,17 @@ package daemon
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/deliver"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/logging"
 	"github.com/ebbmail/ebb/internal/queue"
 )
 
@@ -78,5 +81,62 @@ func checkQuotaOf(t *testing.T, c quotaChecker, file string, size int64) {
 	}
 	if err := check(received, verdicts, "bob@example.test", "carol@example.org"); err != nil {
 		t.Errorf("bob has no quota, carol is remote: %v", err)
+	}
+}
+
+// A mailbox whose Sieve script would discard or redirect the message
+// stores nothing, so its quota refuses nothing (principle 4: only what
+// would fail): the end of DATA runs the script as a dry run where a
+// refusal is about to be made, and RCPT leaves the quota of a mailbox
+// with a script to the end of DATA. A message the script keeps, and a
+// mailbox without a script, are refused as before; nothing is left in
+// server.data_dir, where the copy is staged for the script.
+func TestQuotaRefusalFollowsTheSieveScript(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.Mail.Root = t.TempDir()
+	cfg.Server.DataDir = t.TempDir()
+	mb := func(a string) *directory.Resolution {
+		return &directory.Resolution{Address: a, Mailboxes: []*directory.Mailbox{{Address: a, Enabled: true, QuotaBytes: 500}}}
+	}
+	dir := quotaDir{"alice@example.test": mb("alice@example.test"), "bob@example.test": mb("bob@example.test")}
+	home := filepath.Join(cfg.Mail.Root, "example.test", "alice")
+	os.MkdirAll(home, 0o700)
+	os.WriteFile(filepath.Join(home, ".dovecot.sieve"), []byte(`require ["fileinto"];
+if header :is "subject" "junk" { discard; stop; }
+if header :is "subject" "fwd" { redirect "alice@elsewhere.example"; stop; }
+`), 0o600)
+	lg, err := logging.New(io.Discard, "logfmt", "error")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{cfg: cfg, log: lg}
+	c := quotaChecker{cfg: cfg, dir: dir, sieve: d.dryRunSieve()}
+	check := func(subject, rcpt string) error {
+		file := filepath.Join(t.TempDir(), "data")
+		data := "Subject: " + subject + "\r\n\r\n" + strings.Repeat("a line of the body\r\n", 50) // 1000+ bytes
+		os.WriteFile(file, []byte(data), 0o600)
+		in := &checkInput{Msg: &queue.Message{File: file, Size: int64(len(data)), Envelope: queue.Envelope{From: "s@example.org", Recipients: []string{rcpt}}}}
+		_, err := c.check(context.Background(), in)
+		return err
+	}
+	for _, s := range []string{"junk", "fwd"} {
+		if err := check(s, "alice@example.test"); err != nil {
+			t.Errorf("alice's script would %s it (nothing stored), refused for her quota: %v", map[string]string{"junk": "discard", "fwd": "redirect"}[s], err)
+		}
+	}
+	for _, rcpt := range []string{"alice@example.test", "bob@example.test"} {
+		if d, ok := diag.As(check("keep", rcpt)); !ok || d.SMTPCode != 552 {
+			t.Errorf("%s keeps it: not refused (%v)", rcpt, d)
+		}
+	}
+	if ents, _ := os.ReadDir(cfg.Server.DataDir); len(ents) != 0 {
+		t.Errorf("left in server.data_dir: %v", ents)
+	}
+	// RCPT with SIZE=: alice's quota waits for the message, bob's refuses.
+	if e := deliver.RefusalUnless(cfg, mb("alice@example.test"), 5000, d.sieveFiltered); e != nil {
+		t.Errorf("RCPT to alice (a script) with SIZE=5000: %v", e)
+	}
+	if e := deliver.RefusalUnless(cfg, mb("bob@example.test"), 5000, d.sieveFiltered); e == nil || e.SMTPCode != 552 {
+		t.Errorf("RCPT to bob (no script) with SIZE=5000: %v", e)
 	}
 }

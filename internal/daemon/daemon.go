@@ -102,6 +102,8 @@ type daemon struct {
 	log     *logging.Logger
 	demo    bool
 
+	quotaSieve dryRunSieve // checks_quota.go: Sieve as a dry run, for the quota's refusals
+
 	certs   *smtpd.Certificates
 	smtpLn  []net.Listener
 	metrLn  net.Listener

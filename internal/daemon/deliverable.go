@@ -21,5 +21,13 @@ func (d *daemon) deliverable(res *directory.Resolution, size int64) *diag.Error 
 	if size > 0 || d.cfg.Mail.OverQuota == "permanent" {
 		res = deliver.Fresh(context.Background(), d.dir, res) // smtpd's hook has no context; the read is bounded by directory.busy_timeout
 	}
-	return deliver.Refusal(d.cfg, res, size)
+	return deliver.RefusalUnless(d.cfg, res, size, d.sieveFiltered)
+}
+
+// sieveFiltered reports whether mb has Sieve scripts, which may discard or
+// redirect what its quota would refuse: RCPT leaves its quota to the end
+// of DATA, where the scripts run on the message (checks_quota.go).
+func (d *daemon) sieveFiltered(mb *directory.Mailbox) bool {
+	f := d.dryRunSieve()
+	return f != nil && f.HasScripts(mb)
 }

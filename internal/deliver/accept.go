@@ -35,10 +35,21 @@ import (
 // mailbox whose fill leaves no room for size bytes (at least one) is
 // refused too: the delivery would bounce it.
 func Refusal(cfg *config.Config, res *resolve.Resolution, size int64) *diag.Error {
+	return RefusalUnless(cfg, res, size, nil)
+}
+
+// RefusalUnless is Refusal that leaves out the quota of a mailbox whose
+// own filter may store nothing (filtered(mb): it has Sieve scripts, which
+// may discard or redirect the message): at RCPT the message is not there
+// for them to run on; the end of DATA judges its quota (SieveRefusal).
+func RefusalUnless(cfg *config.Config, res *resolve.Resolution, size int64, filtered func(*resolve.Mailbox) bool) *diag.Error {
 	for _, mb := range res.Mailboxes {
 		t, e := targetFor(cfg, mb, "ebb serve")
 		if e != nil {
 			return e
+		}
+		if filtered != nil && filtered(mb) {
+			continue
 		}
 		if e := quotaRefusal(cfg, t, size); e != nil {
 			return e
@@ -181,6 +192,62 @@ func SizeRefusal(cfg *config.Config, res *resolve.Resolution, s *StagedSize, rec
 		return nil // the delivery will say why; this check only refuses
 	}
 	return Refusal(cfg, res, s.For(recipient))
+}
+
+// Stores reports whether the delivery to mb would store the message at
+// all, as f (the mailbox's Sieve scripts, run as a dry run: nothing
+// created, sent or remembered) decides on the copy s measures: false when
+// the scripts discard or only redirect it, true otherwise (a keep, a
+// fileinto, a reject — which fails the delivery too —, no filter). The
+// copy is staged in a file in dir for the filter and removed: only asked
+// where a refusal is about to be made, which is rare.
+func (s *StagedSize) Stores(ctx context.Context, f Filter, mb *resolve.Mailbox, recipient, dir string) (bool, error) {
+	if f == nil {
+		return true, nil
+	}
+	env := s.env
+	env.Recipient = recipient
+	tmp, err := os.CreateTemp(dir, ".ebb-quota-sieve-*")
+	if err != nil {
+		return true, err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	n, off, err := s.a.View(tmp, s.path, env)
+	if err != nil {
+		return true, err
+	}
+	d, err := f.Decide(ctx, mb, &Message{Path: tmp.Name(), Offset: off, Size: n}, env)
+	if err != nil || d == nil {
+		return true, err
+	}
+	return d.Reject != "" || len(d.Stores) > 0 || !d.Discard, nil
+}
+
+// SieveRefusal is SizeRefusal for each mailbox res reaches, kept only for
+// a mailbox whose Sieve scripts (f, a dry run) would store the message:
+// one that a script discards or redirects takes no room, and refusing
+// what its delivery would not fail is wrong (principle 4). dir is where
+// the copy is staged for the filter (server.data_dir).
+func SieveRefusal(ctx context.Context, cfg *config.Config, res *resolve.Resolution, s *StagedSize, recipient string, f Filter, dir string) *diag.Error {
+	if f == nil {
+		return SizeRefusal(cfg, res, s, recipient)
+	}
+	for _, mb := range res.Mailboxes {
+		one := &resolve.Resolution{Address: res.Address, Mailboxes: []*resolve.Mailbox{mb}}
+		e := SizeRefusal(cfg, one, s, recipient)
+		if e == nil {
+			continue
+		}
+		if _, te := targetFor(cfg, mb, "ebb serve"); te != nil {
+			return e // disabled, or no Maildir: refused before any filter runs
+		}
+		if stores, err := s.Stores(ctx, f, mb, recipient, dir); err == nil && !stores {
+			continue
+		}
+		return e
+	}
+	return nil
 }
 
 // headerDelta is how many bytes the delivery's own filter (untrustedFilter)

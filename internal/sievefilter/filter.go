@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -131,6 +132,26 @@ func (f *Filter) paths(mb *resolve.Mailbox) (userPaths, error) {
 	vars["home"] = home
 	return userPaths{home: home, maildir: vars["maildir"],
 		script: f.expand(f.Cfg.Sieve.Script, vars), dir: f.expand(f.Cfg.Sieve.Dir, vars)}, nil
+}
+
+// HasScripts reports whether a delivery to mb runs a Sieve script
+// (sieve.enabled, and sieve.before or sieve.after set, or the user's
+// script there — or not known to be missing): whether its decision may
+// differ from a plain keep. The SMTP server's RCPT check leaves such a
+// mailbox's quota to the end of DATA, where the scripts run on the message.
+func (f *Filter) HasScripts(mb *resolve.Mailbox) bool {
+	if !f.Cfg.Sieve.Enabled {
+		return false
+	}
+	if len(f.Cfg.Sieve.Before)+len(f.Cfg.Sieve.After) > 0 {
+		return true
+	}
+	p, err := f.paths(mb)
+	if err != nil {
+		return false // Decide fails the same way: the delivery says why
+	}
+	_, err = os.Stat(p.script)
+	return !errors.Is(err, fs.ErrNotExist)
 }
 
 // Decide runs the global before scripts, the user's active script and the
