@@ -362,10 +362,17 @@ func LoopRefusal(path, recipient string, res *resolve.Resolution) *diag.Error {
 		return nil // the delivery will say why; this check only refuses
 	}
 	defer f.Close()
+	return LoopRefusalFor(readHeaderView(f).deliveredTos, recipient, res)
+}
+
+// LoopRefusalFor is LoopRefusal for a message whose Delivered-To values
+// are known already (queue.Message.DeliveredTo, read as it was stored):
+// the file is not opened again.
+func LoopRefusalFor(deliveredTos []string, recipient string, res *resolve.Resolution) *diag.Error {
 	a := &Agent{Component: "ebb serve"}
 	var ts []target
 	for _, mb := range res.Mailboxes {
 		ts = append(ts, target{mb: mb})
 	}
-	return a.loop(Envelope{Recipient: recipient}, ts, readHeaderView(f).deliveredTos)
+	return a.loop(Envelope{Recipient: recipient}, ts, deliveredTos)
 }

@@ -159,3 +159,28 @@ func TestRefusalOfAMessageLargerThanTheQuota(t *testing.T) {
 		t.Error("SizeMatters: only own has a byte quota")
 	}
 }
+
+// LoopRefusalFor, given the Delivered-To values the queue read on
+// receive, says what LoopRefusal says reading the file.
+func TestLoopRefusalForIsLoopRefusal(t *testing.T) {
+	res := &directory.Resolution{Address: "loop@example.com", Mailboxes: []*directory.Mailbox{{Address: "bob@example.com", Enabled: true}}}
+	for _, hdr := range []string{
+		"Subject: none\r\n",
+		"Delivered-To: other@example.net\r\n",
+		"Delivered-To: other@example.net\r\nDelivered-To:\r\n <BOB@example.com>\r\n",
+		"Delivered-To: loop@example.com\r\n",
+	} {
+		p := filepath.Join(t.TempDir(), "m")
+		os.WriteFile(p, []byte(hdr+"\r\nbody\r\n"), 0o600)
+		var values []string
+		for _, l := range strings.Split(strings.ReplaceAll(hdr, "\r\n ", " "), "\r\n") {
+			if v, ok := strings.CutPrefix(l, "Delivered-To:"); ok {
+				values = append(values, strings.TrimSpace(v))
+			}
+		}
+		want, got := LoopRefusal(p, "loop@example.com", res), LoopRefusalFor(values, "loop@example.com", res)
+		if (want == nil) != (got == nil) || want != nil && (want.Error() != got.Error() || want.SMTPCode != got.SMTPCode) {
+			t.Errorf("%q: from the file %v, from the values %v", hdr, want, got)
+		}
+	}
+}

@@ -164,6 +164,12 @@ type Message struct {
 	// from the spool has HeaderSeen false, and its readers read the file.
 	MessageID, Subject, ContentType string `json:"-"`
 	HeaderSeen                      bool   `json:"-"`
+	// DeliveredTo are the values of the header's Delivered-To fields,
+	// read as the data was stored (HeaderSeen), for the loop check at the
+	// end of DATA; at most MaxDeliveredTo: a message with more has
+	// ManyDeliveredTo, and its reader reads the file.
+	DeliveredTo     []string `json:"-"`
+	ManyDeliveredTo bool     `json:"-"`
 
 	// state: the envelope has been stored in <id>.state (persist).
 	state bool

@@ -149,6 +149,9 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader, opt 
 		Subject:     shown.subject,
 		ContentType: shown.contentType,
 		HeaderSeen:  true,
+
+		DeliveredTo:     shown.deliveredTo,
+		ManyDeliveredTo: shown.manyDeliveredTo,
 	}
 	m.Envelope.Recipients = append([]string(nil), env.Recipients...)
 	if opt.Via == ViaInbound || opt.Via == ViaFetch {
@@ -219,18 +222,33 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader, opt 
 // streams into the spool (mailhdr.Filter.Each), so that they need not open
 // the file again: the Message-ID and Subject for the journal (the first
 // of each in the first 64 KiB of fields, as a reader of the stored header
-// bounded to 64 KiB, mailhdr.Read, would find them), and the last
-// Content-Type, as the report intake reads it (reports.Intake.MayHold).
+// bounded to 64 KiB, mailhdr.Read, would find them), the last
+// Content-Type, as the report intake reads it (reports.Intake.MayHold),
+// and every Delivered-To, as the loop check reads them
+// (deliver.LoopRefusal), up to MaxDeliveredTo.
 type shownFields struct {
 	msgid, subject, contentType string
+	deliveredTo                 []string
+	manyDeliveredTo             bool
 	read                        int
 	msgidSeen                   bool
 	subjectSeen                 bool
 }
 
+// MaxDeliveredTo bounds the Delivered-To values a message carries in
+// memory (Message.DeliveredTo) while it is queued.
+const MaxDeliveredTo = 50
+
 func (s *shownFields) see(f mailhdr.Field) {
-	if f.Is("Content-Type") {
+	switch {
+	case f.Is("Content-Type"):
 		s.contentType = f.Value()
+	case f.Is("Delivered-To") && !s.manyDeliveredTo:
+		if len(s.deliveredTo) == MaxDeliveredTo {
+			s.deliveredTo, s.manyDeliveredTo = nil, true
+		} else {
+			s.deliveredTo = append(s.deliveredTo, f.Value())
+		}
 	}
 	if s.read += len(f.Raw); s.read > 64<<10 {
 		return

@@ -32,6 +32,7 @@ func TestReceivedMessageCarriesItsMessageIDAndSubject(t *testing.T) {
 		{"Subject: =?utf-8?q?caf=C3=A9?= \"q\" <&>\r\n\r\n", "", "=?utf-8?q?caf=C3=A9?= \"q\" <&>"},
 		{long + "Subject: past 64 KiB of header\r\n\r\n", "", ""},
 		{"Subject: at the end, no body", "", "at the end, no body"},
+		{"Delivered-To: a@x\r\nSubject: s\r\ndelivered-to:\r\n <B@X>\r\nDelivered-To : c@x\r\n\r\n", "", "s"},
 		{"Content-Type: text/plain\r\nContent-type:\r\n multipart/mixed; boundary=x\r\n\r\n--x--\r\n", "", ""},
 	} {
 		var got *Message
@@ -57,6 +58,15 @@ func TestReceivedMessageCarriesItsMessageIDAndSubject(t *testing.T) {
 			if f.Is("Content-Type") {
 				ct = f.Value()
 			}
+		}
+		var dt []string // every one, as the loop check reads them
+		for _, f := range h.Fields {
+			if f.Is("Delivered-To") {
+				dt = append(dt, f.Value())
+			}
+		}
+		if strings.Join(dt, "|") != strings.Join(got.DeliveredTo, "|") || got.ManyDeliveredTo {
+			t.Errorf("%.40q: Delivered-To %q (many %v), the stored header's are %q", tc.data, got.DeliveredTo, got.ManyDeliveredTo, dt)
 		}
 		if ct != got.ContentType {
 			t.Errorf("%.40q: Content-Type %q, the stored header's last is %q", tc.data, got.ContentType, ct)
@@ -96,6 +106,24 @@ func TestCopyDataWritesWholeBuffers(t *testing.T) {
 		}
 		if w.writes != c.writes || eight != strings.Contains(c.data, "\xe9") {
 			t.Errorf("%d octets: %d writes, 8-bit %v; want %d writes", len(c.data), w.writes, eight, c.writes)
+		}
+	}
+}
+
+// Past MaxDeliveredTo values a message carries none, and says so: the
+// loop check then reads the file.
+func TestManyDeliveredToAreNotCarried(t *testing.T) {
+	q := openQueue(t, testConfig(t))
+	env := &Envelope{From: "a@example.org", Recipients: []string{"b@example.test"}}
+	for _, n := range []int{MaxDeliveredTo, MaxDeliveredTo + 1} {
+		data := strings.Repeat("Delivered-To: x@example.test\r\n", n) + "\r\nbody\r\n"
+		var got *Message
+		opt := ReceiveOptions{Check: func(_ context.Context, m *Message) (string, error) { got = m; return "", nil }}
+		if _, err := q.Receive(context.Background(), env, strings.NewReader(data), opt); err != nil {
+			t.Fatal(err)
+		}
+		if many := n > MaxDeliveredTo; got.ManyDeliveredTo != many || many != (got.DeliveredTo == nil) || !many && len(got.DeliveredTo) != n {
+			t.Errorf("%d fields: %d carried, many %v", n, len(got.DeliveredTo), got.ManyDeliveredTo)
 		}
 	}
 }
