@@ -9,18 +9,30 @@ import (
 	"github.com/ebbmail/ebb/internal/config"
 )
 
-func TestExpiryBouncesWithADSNThatAParserReads(t *testing.T) {
+// expiringConfig gives up on a message after 300 ms, with no delay notice.
+func expiringConfig(t *testing.T) *config.Config {
 	cfg := testConfig(t)
 	cfg.Queue.Lifetime = config.D(300 * time.Millisecond)
 	cfg.Queue.DelayNotice = config.D(0)
-	q := openQueue(t, cfg)
-	rec := newRecorder()
-	rec.setOutcome(func(rcpt string) error {
-		if rcpt == "bob@example.test" {
+	return cfg
+}
+
+// deferOnly is an outcome that defers rcpt (our own trouble) and delivers
+// everyone else.
+func deferOnly(rcpt string) func(string) error {
+	return func(r string) error {
+		if r == rcpt {
 			return tempError("chmod it")
 		}
 		return nil
-	})
+	}
+}
+
+func TestExpiryBouncesWithADSNThatAParserReads(t *testing.T) {
+	cfg := expiringConfig(t)
+	q := openQueue(t, cfg)
+	rec := newRecorder()
+	rec.setOutcome(deferOnly("bob@example.test"))
 	run(t, q, Transports{Local: rec})
 	id := receive(t, q, "alice@example.test", "Subject: will expire\r\nMessage-ID: <m1@example.test>\r\n\r\nbody\r\n", "bob@example.test")
 
@@ -62,12 +74,7 @@ func TestOneDelayNoticeWhileRetrying(t *testing.T) {
 	cfg.Queue.RetryMax = config.D(30 * time.Millisecond)
 	q := openQueue(t, cfg)
 	rec := newRecorder()
-	rec.setOutcome(func(rcpt string) error {
-		if rcpt == "bob@example.test" {
-			return tempError("chmod it")
-		}
-		return nil
-	})
+	rec.setOutcome(deferOnly("bob@example.test"))
 	run(t, q, Transports{Local: rec})
 	id := receive(t, q, "alice@example.test", "Subject: slow\r\n\r\nbody\r\n", "bob@example.test")
 	dsn := rec.wait(t)

@@ -23,24 +23,7 @@ func TestBoundedListenerSlowloris(t *testing.T) {
 	bl := BoundedListener(ln, time.Hour, false)
 	defer bl.Close()
 	const timeout = 600 * time.Millisecond
-	result := make(chan time.Duration, 1)
-	go func() {
-		c, err := bl.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		start := time.Now()
-		buf := make([]byte, 1)
-		for {
-			// What conn.Read does: move the deadline before every read.
-			c.SetReadDeadline(time.Now().Add(timeout))
-			if _, err := c.Read(buf); err != nil {
-				result <- time.Since(start)
-				return
-			}
-		}
-	}()
+	result := readUntilCut(bl, 1, timeout)
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +34,7 @@ func TestBoundedListenerSlowloris(t *testing.T) {
 			if _, err := c.Write([]byte("E")); err != nil {
 				return
 			}
-			time.Sleep(timeout / 3)
+			time.Sleep(timeout / 3) // the trickle under test: a byte well within the timeout
 		}
 	}()
 	select {
@@ -93,7 +76,7 @@ func TestBoundedListenerLinesAndSessionBound(t *testing.T) {
 	defer c.Close()
 	for i := 0; i < 10; i++ {
 		c.Write([]byte("NOOP\r\n"))
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(300 * time.Millisecond) // the pace under test: a line well within the read timeout
 	}
 	select {
 	case n := <-lines:
@@ -103,6 +86,30 @@ func TestBoundedListenerLinesAndSessionBound(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("session not bounded")
 	}
+}
+
+// readUntilCut accepts one connection on bl and reads it n bytes at a
+// time, moving the read deadline to every from now before each read (what
+// conn.Read does), until a read fails; it sends how long that took.
+func readUntilCut(bl net.Listener, n int, every time.Duration) <-chan time.Duration {
+	result := make(chan time.Duration, 1)
+	go func() {
+		c, err := bl.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		start := time.Now()
+		buf := make([]byte, n)
+		for {
+			c.SetReadDeadline(time.Now().Add(every))
+			if _, err := c.Read(buf); err != nil {
+				result <- time.Since(start)
+				return
+			}
+		}
+	}()
+	return result
 }
 
 type boundedReaderFunc func([]byte) (int, error)
@@ -115,29 +122,13 @@ func TestBoundedListenerTLSNotClamped(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	bl := BoundedListener(ln, time.Hour, false)
 	defer bl.Close()
-	done := make(chan time.Duration, 1)
-	go func() {
-		c, err := bl.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		start := time.Now()
-		buf := make([]byte, 64)
-		for {
-			c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-			if _, err := c.Read(buf); err != nil {
-				done <- time.Since(start)
-				return
-			}
-		}
-	}()
+	done := readUntilCut(bl, 64, 500*time.Millisecond)
 	c, _ := net.Dial("tcp", ln.Addr().String())
 	c.Write([]byte("STARTTLS\r\n"))
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // the line and the handshake in two reads, as from a real client
 	c.Write([]byte{0x16, 0x03, 0x01, 0x00})
 	for i := 0; i < 8; i++ { // 2s of records without a 0x0A, each within 500ms
-		time.Sleep(250 * time.Millisecond)
+		time.Sleep(250 * time.Millisecond) // the pace under test
 		c.Write([]byte{0x17, 0x03, 0x03, 0x00, 0x01})
 	}
 	c.Close()

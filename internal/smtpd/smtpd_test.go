@@ -39,6 +39,9 @@ type fileSpool struct {
 	got []spooled
 	n   int
 	err error
+	// began, when set, gets each Receive as it starts (the session is
+	// then in its DATA, busy).
+	began chan struct{}
 }
 
 // spooled is what one Receive was handed.
@@ -51,8 +54,11 @@ func (s *fileSpool) Receive(ctx context.Context, m *queue.Envelope, data io.Read
 	s.mu.Lock()
 	s.n++
 	id := fmt.Sprintf("Q%d", s.n)
-	fail := s.err
+	fail, began := s.err, s.began
 	s.mu.Unlock()
+	if began != nil {
+		began <- struct{}{}
+	}
 	f, err := os.Create(filepath.Join(s.dir, id))
 	if err != nil {
 		return "", err
@@ -439,6 +445,7 @@ func TestSTARTTLSAndReceivedSaysESMTPS(t *testing.T) {
 
 func TestShutdownLetsDataFinish(t *testing.T) {
 	ts := startServer(t, mapDirectory{}, nil, nil)
+	ts.spool.began = make(chan struct{}, 1)
 	c, _ := dial(t, ts.addr)
 	idle, _ := dial(t, ts.addr)
 	c.cmd("EHLO c")
@@ -446,7 +453,7 @@ func TestShutdownLetsDataFinish(t *testing.T) {
 	c.cmd("RCPT TO:<alice@example.test>")
 	c.cmd("DATA")
 	c.c.Write([]byte("Subject: half\r\n"))
-	time.Sleep(100 * time.Millisecond) // Data is running now
+	<-ts.spool.began // Data is running now
 	done := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
