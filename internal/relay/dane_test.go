@@ -8,13 +8,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/ebbmail/ebb/internal/dane"
 	"github.com/ebbmail/ebb/internal/dnsresolve"
 	"github.com/ebbmail/ebb/internal/mtasts"
+	"github.com/ebbmail/ebb/internal/servetest"
 )
 
 // tlsReports collects the relay's TLS-RPT results.
@@ -64,13 +64,13 @@ func tlsaOf(t *testing.T, c *tls.Certificate, usage, sel, typ uint8) string {
 // error says. relay.tls is may throughout: DANE's TLS is required all the
 // same, and never falls back to the clear.
 func TestDANE(t *testing.T) {
-	ca := newCA(t)
+	ca := servetest.NewCA(t)
 	ips := []string{"127.0.0.21", "127.0.0.22", "127.0.0.23", "127.0.0.24", "127.0.0.25"}
 	port := freePortOn(t, ips...)
-	good := ca.leaf(t, "mx.good.secure.test", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
-	good.Certificate = append(good.Certificate, ca.cert.Raw) // the chain up to the CA, for DANE-TA
-	other := ca.leaf(t, "mx.other.test", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
-	other.Certificate = append(other.Certificate, ca.cert.Raw)
+	good := ca.Leaf(t, "mx.good.secure.test")
+	good.Certificate = append(good.Certificate, ca.Cert.Raw) // the chain up to the CA, for DANE-TA
+	other := ca.Leaf(t, "mx.other.test")
+	other.Certificate = append(other.Certificate, ca.Cert.Raw)
 	srvGood := startServer(t, fmt.Sprintf("%s:%d", ips[0], port), good, nil)
 	srvOther := startServer(t, fmt.Sprintf("%s:%d", ips[1], port), other, nil)
 	srvPlain := startServer(t, fmt.Sprintf("%s:%d", ips[2], port), nil, nil)
@@ -200,9 +200,9 @@ func TestDANE(t *testing.T) {
 // Without a trusted resolver (dns.dnssec off) no TLSA record is looked up
 // and a mismatching certificate is no obstacle at level may.
 func TestDANEOffWithoutSecureResolver(t *testing.T) {
-	ca := newCA(t)
+	ca := servetest.NewCA(t)
 	port := freePortOn(t, "127.0.0.26")
-	startServer(t, fmt.Sprintf("127.0.0.26:%d", port), ca.leaf(t, "mx.x.test", time.Now().Add(-time.Hour), time.Now().Add(time.Hour)), nil)
+	startServer(t, fmt.Sprintf("127.0.0.26:%d", port), ca.Leaf(t, "mx.x.test"), nil)
 	e := newEnv(t, port, "")
 	e.dns.Secure("secure.test", true)
 	e.dns.MustAdd("d.secure.test. MX 10 mx.d.secure.test.", "mx.d.secure.test. A 127.0.0.26",

@@ -20,6 +20,7 @@ import (
 	"github.com/ebbmail/ebb/internal/dnstest"
 	"github.com/ebbmail/ebb/internal/mtasts"
 	"github.com/ebbmail/ebb/internal/queue"
+	"github.com/ebbmail/ebb/internal/servetest"
 	"github.com/ebbmail/ebb/internal/smtpd"
 )
 
@@ -99,10 +100,10 @@ func mustDiag(t *testing.T, err error) *diag.Error {
 // A message reaches the MX over STARTTLS; the next ones reuse the
 // session; the data arrives as sent, prefix first, dot-stuffing undone.
 func TestDeliverByMXWithTLSAndReuse(t *testing.T) {
-	ca := newCA(t)
+	ca := servetest.NewCA(t)
 	port := freePortOn(t, "127.0.0.2")
-	srv := startServer(t, fmt.Sprintf("127.0.0.2:%d", port), ca.leaf(t, "mx.example.net", time.Now().Add(-time.Hour), time.Now().Add(time.Hour)), nil)
-	e := newEnv(t, port, fmt.Sprintf("tls = \"verify\"\ntls_ca_file = %q\n", ca.file(t)))
+	srv := startServer(t, fmt.Sprintf("127.0.0.2:%d", port), ca.Leaf(t, "mx.example.net"), nil)
+	e := newEnv(t, port, fmt.Sprintf("tls = \"verify\"\ntls_ca_file = %q\n", ca.File(t, t.TempDir())))
 	e.dns.MustAdd("example.net. 300 IN MX 10 mx.example.net.", "mx.example.net. 300 IN A 127.0.0.2")
 	var signs atomic.Int32
 	r := e.relay(Options{Sign: func(ctx context.Context, m *queue.Message) (string, error) {
@@ -331,18 +332,18 @@ func TestDeadDestination(t *testing.T) {
 // goes on in the clear after a failed handshake and says so; encrypt
 // refuses a server without STARTTLS.
 func TestTLSLevels(t *testing.T) {
-	ca := newCA(t)
+	ca := servetest.NewCA(t)
 	now := time.Now()
-	wrongName := startServer(t, "127.0.0.2:0", ca.leaf(t, "other.example", now.Add(-time.Hour), now.Add(time.Hour)), nil)
+	wrongName := startServer(t, "127.0.0.2:0", ca.LeafValid(t, now.Add(-time.Hour), now.Add(time.Hour), "other.example"), nil)
 	port := wrongName.Addr[strings.LastIndexByte(wrongName.Addr, ':')+1:]
-	expired := startServer(t, "127.0.0.3:"+port, ca.leaf(t, "mx.expired.example", now.Add(-48*time.Hour), now.Add(-24*time.Hour)), nil)
+	expired := startServer(t, "127.0.0.3:"+port, ca.LeafValid(t, now.Add(-48*time.Hour), now.Add(-24*time.Hour), "mx.expired.example"), nil)
 	broken := startServer(t, "127.0.0.4:"+port, nil, func(s *smtpd.Protocol) {
 		s.TLS = &tls.Config{} // offers STARTTLS, has no certificate: every handshake fails
 	})
 	plain := startServer(t, "127.0.0.5:"+port, nil, nil)
 	var p int
 	fmt.Sscan(port, &p)
-	e := newEnv(t, p, fmt.Sprintf("tls_ca_file = %q\ntls_policy = [\"wrong.example=verify\", \"expired.example=verify\", \"plain.example=encrypt\"]\n", ca.file(t)))
+	e := newEnv(t, p, fmt.Sprintf("tls_ca_file = %q\ntls_policy = [\"wrong.example=verify\", \"expired.example=verify\", \"plain.example=encrypt\"]\n", ca.File(t, t.TempDir())))
 	e.dns.MustAdd("wrong.example. MX 10 mx.wrong.example.", "mx.wrong.example. A 127.0.0.2",
 		"expired.example. MX 10 mx.expired.example.", "mx.expired.example. A 127.0.0.3",
 		"broken.example. MX 10 mx.broken.example.", "mx.broken.example. A 127.0.0.4",

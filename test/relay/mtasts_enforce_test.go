@@ -1,15 +1,8 @@
 package relay
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -18,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ebbmail/ebb/internal/servetest"
 	"github.com/ebbmail/ebb/test/harness"
 )
 
@@ -26,25 +20,12 @@ import (
 // returns the port and the CA file (PEM, for mta_sts.ca_file).
 func startPolicyHosts(t *testing.T, policies map[string]string) (int, string) {
 	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ebb test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	ca, _ := x509.ParseCertificate(caDER)
+	ca := servetest.NewCA(t)
 	var names []string
 	for d := range policies {
 		names = append(names, "mta-sts."+d)
 	}
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}})
+	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{*ca.Leaf(t, names...)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,9 +44,7 @@ func startPolicyHosts(t *testing.T, policies map[string]string) (int, string) {
 	})}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
-	caFile := filepath.Join(harness.Dir(t), "mta-sts-ca.pem")
-	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644)
-	return l.Addr().(*net.TCPAddr).Port, caFile
+	return l.Addr().(*net.TCPAddr).Port, ca.File(t, harness.Dir(t))
 }
 
 // MTA-STS (RFC 8461) against MX hosts that are not in the policy: under
