@@ -165,21 +165,9 @@ func startPolicyHost(t *testing.T, certName string) *policyHost {
 	return h
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func newTestCache(t *testing.T, dns *dnstest.Server, h *policyHost, dir string, clk *clock) *Cache {
+func newTestCache(t *testing.T, dns *dnstest.Server, h *policyHost, dir string, clk *servetest.Clock) *Cache {
 	return NewCache(Options{Resolver: dnsresolve.NewAt(dns.Addr(), time.Second), Dir: dir, Timeout: 3 * time.Second,
-		RootCAs: h.pool, Port: h.port, Recheck: time.Minute, Now: clk.now})
+		RootCAs: h.pool, Port: h.port, Recheck: time.Minute, Now: clk.Now})
 }
 
 const enforcePolicy = "version: STSv1\r\nmode: enforce\r\nmx: mx.example.net\r\nmax_age: 86400\r\n"
@@ -194,7 +182,7 @@ func TestCacheFetchesKeepsAndRefreshes(t *testing.T) {
 	h.set(enforcePolicy)
 	dns.MustAdd(`_mta-sts.example.net. 300 IN TXT "v=STSv1; id=one"`, "mta-sts.example.net. 300 IN A 127.0.0.1")
 	dir := t.TempDir()
-	clk := &clock{t: time.Now()}
+	clk := servetest.NewClock(time.Now())
 	c := newTestCache(t, dns, h, dir, clk)
 	ctx := context.Background()
 
@@ -209,7 +197,7 @@ func TestCacheFetchesKeepsAndRefreshes(t *testing.T) {
 		t.Fatal("asked again within the recheck interval")
 	}
 	// The same id after the interval: the TXT is asked, the policy is not fetched.
-	clk.add(2 * time.Minute)
+	clk.Add(2 * time.Minute)
 	c.Get(ctx, "example.net")
 	if dns.Queries("_mta-sts.example.net.", 16) == q0 || h.hits.Load() != h0 {
 		t.Fatalf("same id: TXT %d→%d, fetches %d→%d", q0, dns.Queries("_mta-sts.example.net.", 16), h0, h.hits.Load())
@@ -218,7 +206,7 @@ func TestCacheFetchesKeepsAndRefreshes(t *testing.T) {
 	dns.Remove("_mta-sts.example.net.", 16)
 	dns.MustAdd(`_mta-sts.example.net. 300 IN TXT "v=STSv1; id=two"`)
 	h.set("version: STSv1\nmode: testing\nmx: *.example.net\nmax_age: 86400\n")
-	clk.add(2 * time.Minute)
+	clk.Add(2 * time.Minute)
 	if p, err := c.Get(ctx, "example.net"); err != nil || p.ID != "two" || p.Mode != Testing {
 		t.Fatalf("after the id changed: %+v, %v", p, err)
 	}
@@ -228,13 +216,13 @@ func TestCacheFetchesKeepsAndRefreshes(t *testing.T) {
 	h.mu.Lock()
 	h.status = 500
 	h.mu.Unlock()
-	clk.add(2 * time.Minute)
+	clk.Add(2 * time.Minute)
 	if p, err := c.Get(ctx, "example.net"); err != nil || p == nil || p.ID != "two" {
 		t.Fatalf("failed refresh: %+v, %v", p, err)
 	}
 	// The TXT record gone: the policy stays until max_age (RFC 8461 §5.1).
 	dns.Remove("_mta-sts.example.net.", 16)
-	clk.add(2 * time.Minute)
+	clk.Add(2 * time.Minute)
 	if p, _ := c.Get(ctx, "example.net"); p == nil || p.ID != "two" {
 		t.Fatalf("without TXT before max_age: %+v", p)
 	}
@@ -249,7 +237,7 @@ func TestCacheFetchesKeepsAndRefreshes(t *testing.T) {
 		t.Fatalf("after a restart: %+v (fetches %d→%d)", p, h0, h.hits.Load())
 	}
 	// max_age passed without TXT: no policy any more.
-	clk.add(25 * time.Hour)
+	clk.Add(25 * time.Hour)
 	if p, err := c2.Get(ctx, "example.net"); p != nil || err != nil {
 		t.Fatalf("after max_age: %+v, %v", p, err)
 	}
@@ -283,7 +271,7 @@ func TestCacheRefusesWhatRFC8461Refuses(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.prep()
-			c := newTestCache(t, dns, h, t.TempDir(), &clock{t: time.Now()})
+			c := newTestCache(t, dns, h, t.TempDir(), servetest.NewClock(time.Now()))
 			p, err := c.Get(ctx, tc.domain)
 			if p != nil || err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Get = %+v, %v; want an error saying %q", p, err, tc.want)
@@ -291,7 +279,7 @@ func TestCacheRefusesWhatRFC8461Refuses(t *testing.T) {
 		})
 	}
 	// No TXT record: no policy, no error, no fetch.
-	c := newTestCache(t, dns, h, t.TempDir(), &clock{t: time.Now()})
+	c := newTestCache(t, dns, h, t.TempDir(), servetest.NewClock(time.Now()))
 	h0 := h.hits.Load()
 	if p, err := c.Get(ctx, "nosts.example"); p != nil || err != nil || h.hits.Load() != h0 {
 		t.Fatalf("no TXT: %+v, %v", p, err)

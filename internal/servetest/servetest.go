@@ -1,8 +1,8 @@
-// Package servetest is a TCP server on loopback for tests that play the
-// other side of a protocol by hand (a scanner that hangs or answers
-// garbage, an SMTP server that pauses in the middle of the data, a fake
-// IMAP or POP3 server): each connection it accepts goes to the test's
-// function, on its own goroutine, and is closed when the function returns.
+// Package servetest stands in for the outside world in tests: a TCP
+// server on loopback whose every connection goes to the test's function
+// (a scanner that hangs or answers garbage, an SMTP server that pauses in
+// the middle of the data, a fake IMAP or POP3 server), a CA of the test's
+// own for the certificates of such servers, and a clock the test moves.
 // Only the loopback address the test names is ever bound.
 package servetest
 

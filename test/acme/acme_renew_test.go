@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,22 +22,10 @@ import (
 	"github.com/ebbmail/ebb/internal/dnscheck"
 	"github.com/ebbmail/ebb/internal/dnsresolve"
 	"github.com/ebbmail/ebb/internal/dnstest"
+	"github.com/ebbmail/ebb/internal/servetest"
 	"github.com/ebbmail/ebb/internal/wellknown"
 	"github.com/ebbmail/ebb/test/harness"
 )
-
-// acmeClock is the manager's clock, moved by the test.
-type acmeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *acmeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *acmeClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // acmeRig is an in-process acme.Manager against a real Pebble, answering
 // its challenges through wellknown.Server on Pebble's validation ports.
@@ -48,7 +35,7 @@ type acmeRig struct {
 	pebble *harness.Pebble
 	m      *acme.Manager
 	dir    string
-	clock  *acmeClock
+	clock  *servetest.Clock
 	issued chan string
 }
 
@@ -66,7 +53,7 @@ func newACMERigWith(t *testing.T, keep bool, withDNS func() (*dnstest.Server, fu
 		dns = harness.StartDNS(t)
 	}
 	pb := harness.StartPebble(t, dns.Addr())
-	r := &acmeRig{t: t, dns: dns, pebble: pb, dir: harness.Dir(t), clock: &acmeClock{t: time.Now()}, issued: make(chan string, 16)}
+	r := &acmeRig{t: t, dns: dns, pebble: pb, dir: harness.Dir(t), clock: servetest.NewClock(time.Now()), issued: make(chan string, 16)}
 	ca, err := os.ReadFile(pb.CAFile)
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +67,7 @@ func newACMERigWith(t *testing.T, keep bool, withDNS func() (*dnstest.Server, fu
 		HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}},
 		Resolver:   dnsresolve.NewAt(dns.Addr(), 2*time.Second),
 		Issued:     func(name string) { r.issued <- name },
-		Now:        r.clock.now,
+		Now:        r.clock.Now,
 	}
 	set(&o)
 	if keep {
@@ -137,13 +124,17 @@ func (r *acmeRig) waitIssued(names ...string) {
 func (r *acmeRig) waitFailure(name string, n int) acme.State {
 	r.t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
+	var st acme.State
+	if harness.WaitOn(time.Until(deadline), func() bool {
 		for _, s := range r.m.Statuses() {
 			if s.Name == name && s.State.Failures >= n {
-				return s.State
+				st = s.State
+				return true
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		return false
+	}, filepath.Join(r.dir, "acme", "certs", name)) {
+		return st
 	}
 	r.t.Fatalf("%s has not failed %d times; states: %+v", name, n, r.m.Statuses())
 	return acme.State{}
@@ -215,7 +206,7 @@ func TestACMEIssuesAndRenewsAgainstPebble(t *testing.T) {
 	first := r.leaf("mail.example.test")
 	nextTLSA := r.tlsaOf(r.m.Store().NextKeyFile("mail.example.test"))
 	// Not due yet: a day later nothing is ordered.
-	r.clock.add(24 * time.Hour)
+	r.clock.Add(24 * time.Hour)
 	r.m.Wake()
 	select {
 	case n := <-r.issued:
@@ -223,7 +214,7 @@ func TestACMEIssuesAndRenewsAgainstPebble(t *testing.T) {
 	case <-time.After(time.Second):
 	}
 	// 29 days before the end: due.
-	r.clock.add(first.NotAfter.Sub(r.clock.now()) - 29*24*time.Hour)
+	r.clock.Add(first.NotAfter.Sub(r.clock.Now()) - 29*24*time.Hour)
 	r.m.Wake()
 	r.waitIssued("mail.example.test", "mta-sts.example.test")
 	second := r.leaf("mail.example.test")
@@ -258,7 +249,7 @@ func TestACMERenewalKeepsTheKeyATLSANames(t *testing.T) {
 	next := r.tlsaOf(r.m.Store().NextKeyFile("mail.example.test"))
 	r.dns.MustAdd("_25._tcp.mail.example.test. TLSA " + cur)
 
-	r.clock.add(first.NotAfter.Sub(r.clock.now()) - 29*24*time.Hour)
+	r.clock.Add(first.NotAfter.Sub(r.clock.Now()) - 29*24*time.Hour)
 	r.m.Wake()
 	r.waitIssued("mail.example.test")
 	second := r.leaf("mail.example.test")
@@ -274,7 +265,7 @@ func TestACMERenewalKeepsTheKeyATLSANames(t *testing.T) {
 	}
 
 	r.dns.MustAdd("_25._tcp.mail.example.test. TLSA " + next)
-	r.clock.add(second.NotAfter.Sub(r.clock.now()) - 29*24*time.Hour)
+	r.clock.Add(second.NotAfter.Sub(r.clock.Now()) - 29*24*time.Hour)
 	r.m.Wake()
 	r.waitIssued("mail.example.test")
 	if got, _ := dnscheck.TLSAData(r.leaf("mail.example.test").PublicKey); got != next {
@@ -311,16 +302,14 @@ func TestACMEFailureKeepsTheCAsWordsAndBacksOff(t *testing.T) {
 		t.Errorf("first retry after %s, want acme.retry_min (1m)", d)
 	}
 	// state.json is written right after the state in memory.
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		states, err := acme.ReadStates(filepath.Join(r.dir, "acme"))
-		if st := states["mta-sts.broken.test"]; err == nil && st != nil && st.LastError != nil && st.LastError.Problem != nil &&
-			st.LastError.Problem.Detail == f.Problem.Detail {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("state.json does not keep the CA's words: %v %+v", err, states["mta-sts.broken.test"])
-		}
-		time.Sleep(20 * time.Millisecond)
+	var states map[string]*acme.State
+	var err error
+	if !harness.WaitOn(10*time.Second, func() bool {
+		states, err = acme.ReadStates(filepath.Join(r.dir, "acme"))
+		st := states["mta-sts.broken.test"]
+		return err == nil && st != nil && st.LastError != nil && st.LastError.Problem != nil && st.LastError.Problem.Detail == f.Problem.Detail
+	}, filepath.Join(r.dir, "acme", "certs", "mta-sts.broken.test")) {
+		t.Fatalf("state.json does not keep the CA's words: %v %+v", err, states["mta-sts.broken.test"])
 	}
 
 	nodns := r.waitFailure("autoconfig.nodns.test", 1).LastError
@@ -330,7 +319,7 @@ func TestACMEFailureKeepsTheCAsWordsAndBacksOff(t *testing.T) {
 	}
 
 	// The second failure waits twice as long.
-	r.clock.add(time.Minute)
+	r.clock.Add(time.Minute)
 	r.m.Wake()
 	st = r.waitFailure("mta-sts.broken.test", 2)
 	if d := st.NextAttempt.Sub(st.LastAttempt); d != 2*time.Minute {
