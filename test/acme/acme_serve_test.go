@@ -108,23 +108,29 @@ mta_sts_max_age = "1d"
 // stored.
 func (e *acmeServe) waitStored(names ...string) map[string]*acme.State {
 	e.t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		states, _ := acme.ReadStates(filepath.Join(e.dir, "data", "acme"))
-		ok := true
+	var states map[string]*acme.State
+	stored := func() bool {
+		states, _ = acme.ReadStates(filepath.Join(e.dir, "data", "acme"))
 		for _, n := range names {
 			if st := states[n]; st == nil || st.Issued.IsZero() {
-				ok = false
+				return false
 			}
 		}
-		if ok {
-			return states
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("no certificates for %v within 90s: %+v\nlog:\n%s", names, states, harness.Tail(e.srv.Log(), 40))
-		}
-		time.Sleep(50 * time.Millisecond)
+		return true
 	}
+	if !harness.WaitOn(90*time.Second, stored, e.certDirs(names...)...) {
+		e.t.Fatalf("no certificates for %v within 90s: %+v\nlog:\n%s", names, states, harness.Tail(e.srv.Log(), 40))
+	}
+	return states
+}
+
+// certDirs are where the state of names is stored.
+func (e *acmeServe) certDirs(names ...string) []string {
+	var dirs []string
+	for _, n := range names {
+		dirs = append(dirs, filepath.Join(e.dir, "data", "acme", "certs", n))
+	}
+	return dirs
 }
 
 // starttlsLeaf is the certificate ebb's port 25 shows after STARTTLS.
@@ -295,16 +301,13 @@ func TestServeWithACMEFailureIsReportedWithTheCAsWords(t *testing.T) {
 	t.Parallel()
 	e := startACMEServe(t)
 	e.waitStored("mail.example.test", "mta-sts.example.test", "autoconfig.example.test")
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		states, _ := acme.ReadStates(filepath.Join(e.dir, "data", "acme"))
-		if st := states["mta-sts.broken.test"]; st != nil && st.LastError != nil && states["autoconfig.broken.test"] != nil && states["autoconfig.broken.test"].LastError != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no failure recorded for broken.test: %+v\n%s", states, harness.Tail(e.srv.Log(), 30))
-		}
-		time.Sleep(50 * time.Millisecond)
+	var states map[string]*acme.State
+	if !harness.WaitOn(60*time.Second, func() bool {
+		states, _ = acme.ReadStates(filepath.Join(e.dir, "data", "acme"))
+		st := states["mta-sts.broken.test"]
+		return st != nil && st.LastError != nil && states["autoconfig.broken.test"] != nil && states["autoconfig.broken.test"].LastError != nil
+	}, e.certDirs("mta-sts.broken.test", "autoconfig.broken.test")...) {
+		t.Fatalf("no failure recorded for broken.test: %+v\n%s", states, harness.Tail(e.srv.Log(), 30))
 	}
 	log := e.srv.Log()
 	for _, w := range []string{"acme: no certificate", "Failed to connect to 127.0.0.3", "could not connect to mta-sts.broken.test on port 443 (web.listen, tls-alpn-01)"} {

@@ -79,15 +79,8 @@ argon2_memory = "8M"
 	}
 	t.Logf("mx2 accepted carol %s after mx1 added her (cache_ttl %s)", took.Round(time.Millisecond), ttl)
 	newDir := filepath.Join(b.dir, "mail", "example.test", "carol", "Maildir", "new")
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if n, _ := filepath.Glob(filepath.Join(newDir, "*")); len(n) == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mx2 did not deliver carol's message into its mail root %s\n%s", newDir, b.srv.Log())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !harness.WaitFiles(newDir, 1, 15*time.Second) {
+		t.Fatalf("mx2 did not deliver carol's message into its mail root %s\n%s", newDir, b.srv.Log())
 	}
 	// The other way round: disabled through mx2, refused by mx1.
 	if r := send(a, "carol@example.test"); r.Code != 0 {

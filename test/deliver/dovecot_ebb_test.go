@@ -151,16 +151,9 @@ func testDovecotOnEbb(t *testing.T, dsn string) {
 		"--h-Subject", "to be sorted"); r.Code != 0 {
 		t.Fatalf("swaks: %d %s", r.Code, r.Stdout)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		sorted, _ := filepath.Glob(filepath.Join(home, "Maildir", ".Sorted", "new", "*"))
-		if len(sorted) == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ebb did not file the message by the ManageSieve script (%d in .Sorted/new)\n%s", len(sorted), e.Log())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if sorted := filepath.Join(home, "Maildir", ".Sorted", "new"); !harness.WaitFiles(sorted, 1, 15*time.Second) {
+		ents, _ := os.ReadDir(sorted)
+		t.Fatalf("ebb did not file the message by the ManageSieve script (%d in .Sorted/new)\n%s", len(ents), e.Log())
 	}
 	alice2 := harness.DialIMAP(t, d.Imap, "alice@example.test", "alice-pw")
 	if got, err := alice2.FetchAll("Sorted"); err != nil || len(got) != 1 {

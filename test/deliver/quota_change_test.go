@@ -69,12 +69,8 @@ func TestQuotaChangeAppliesAtTheNextDelivery(t *testing.T) {
 	mailq := func() string {
 		return harness.Run(t, exec.Command(harness.Ebb(t), "mailq", "-c", e.Conf), nil).Stdout
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(mailq(), "over quota") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the second message was not deferred for the quota:\n%s\n%s", mailq(), e.Log())
-		}
-		time.Sleep(100 * time.Millisecond)
+	if !harness.WaitOn(20*time.Second, func() bool { return strings.Contains(mailq(), "over quota") }, harness.QueueDir(e.Spool)) {
+		t.Fatalf("the second message was not deferred for the quota:\n%s\n%s", mailq(), e.Log())
 	}
 	if n := e.Count("alice"); n != 1 {
 		t.Errorf("%d messages in alice's new/ after a 1K quota on 4 KiB, want 1", n)

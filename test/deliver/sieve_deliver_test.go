@@ -97,15 +97,8 @@ func (e *sieveEnv) ebb(stdin []byte, want int, args ...string) harness.Result {
 func (e *sieveEnv) start() {
 	e.t.Helper()
 	harness.StartServe(e.t, e.conf, filepath.Join(e.dir, "serve.log"))
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if fi, err := os.Stat(filepath.Join(e.pickup, "submit.sock")); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("ebb serve did not open its pickup socket; log:\n%s", e.log())
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !harness.WaitSocket(filepath.Join(e.pickup, "submit.sock"), 15*time.Second) {
+		e.t.Fatalf("ebb serve did not open its pickup socket; log:\n%s", e.log())
 	}
 }
 
@@ -163,17 +156,15 @@ func (e *sieveEnv) files(local, folder string) []string {
 // waitFiles waits until folder holds n messages.
 func (e *sieveEnv) waitFiles(local, folder string, n int) []string {
 	e.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		fs := e.files(local, folder)
-		if len(fs) >= n {
-			return fs
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("%s/%q has %d messages, want %d; daemon log:\n%s", local, folder, len(fs), n, e.log())
-		}
-		time.Sleep(50 * time.Millisecond)
+	dir := e.maildir(local)
+	if folder != "" {
+		dir = filepath.Join(dir, "."+folder)
 	}
+	if !harness.WaitOn(20*time.Second, func() bool { return len(e.files(local, folder)) >= n },
+		filepath.Join(dir, "new"), filepath.Join(dir, "cur")) {
+		e.t.Fatalf("%s/%q has %d messages, want %d; daemon log:\n%s", local, folder, len(e.files(local, folder)), n, e.log())
+	}
+	return e.files(local, folder)
 }
 
 func readFile(t *testing.T, p string) string {
@@ -350,21 +341,16 @@ vacation :handle "daemon" :subject "Away (daemon)" "Sent by ebb serve.";
 			t.Fatalf("SMTP: %v; daemon log:\n%s", err, e.log())
 		}
 		e.waitFiles("bob", "ViaSMTP", 1)
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			found := false
+		replied := func() bool {
 			for _, p := range e.files("carol", "") {
 				if m := readFile(t, p); strings.Contains(m, "Subject: Away (daemon)") && strings.Contains(m, "Return-Path: <>") {
-					found = true
+					return true
 				}
 			}
-			if found {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("carol got no vacation reply from the daemon's delivery; log:\n%s", e.log())
-			}
-			time.Sleep(50 * time.Millisecond)
+			return false
+		}
+		if !harness.WaitOn(20*time.Second, replied, filepath.Join(e.maildir("carol"), "new"), filepath.Join(e.maildir("carol"), "cur")) {
+			t.Fatalf("carol got no vacation reply from the daemon's delivery; log:\n%s", e.log())
 		}
 	})
 

@@ -103,11 +103,5 @@ func (e *fetchEnv) imapsArgs(name, user, to string, more ...string) []string {
 // waitFor polls cond for up to d.
 func fetchWait(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	harness.WaitFor(t, what, d, cond)
 }

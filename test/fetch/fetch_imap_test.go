@@ -142,7 +142,9 @@ func TestFetchIMAPWithSTARTTLS(t *testing.T) {
 	if log := e.Log(); strings.Contains(log, `msg="fetch failed"`) {
 		t.Fatalf("a pass failed:\n%s", harness.Tail(log, 30))
 	}
-	if l := e.listLine("st"); !strings.Contains(l, "ok (15 fetched in all)") {
+	// The pass's count is stored after its last delete: wait for it.
+	var l string
+	if !harness.WaitOn(time.Minute, func() bool { l = e.listLine("st"); return strings.Contains(l, "ok (15 fetched in all)") }) {
 		t.Fatalf("fetch list: %s", l)
 	}
 

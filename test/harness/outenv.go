@@ -126,6 +126,9 @@ greeting_timeout = "3s"
 	return e
 }
 
+// LogFile is the daemon's log file.
+func (e *OutInstance) LogFile() string { return e.logPath }
+
 func (e *OutInstance) Log() string {
 	b, _ := os.ReadFile(e.logPath)
 	return string(b)
@@ -143,22 +146,16 @@ func (e *OutInstance) Count(local string) int {
 // WaitMail waits for n messages in local's mailbox and returns them.
 func (e *OutInstance) WaitMail(local string, n int, within time.Duration) []string {
 	e.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		ents, _ := os.ReadDir(e.newDir(local))
-		if len(ents) >= n {
-			var out []string
-			for _, en := range ents {
-				b, _ := os.ReadFile(filepath.Join(e.newDir(local), en.Name()))
-				out = append(out, string(b))
-			}
-			return out
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("%s@%s has %d messages, want %d; log:\n%s", local, e.Domain, len(ents), n, Tail(e.Log(), 40))
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !WaitFiles(e.newDir(local), n, within) {
+		e.t.Fatalf("%s@%s has %d messages, want %d; log:\n%s", local, e.Domain, e.Count(local), n, Tail(e.Log(), 40))
 	}
+	ents, _ := os.ReadDir(e.newDir(local))
+	var out []string
+	for _, en := range ents {
+		b, _ := os.ReadFile(filepath.Join(e.newDir(local), en.Name()))
+		out = append(out, string(b))
+	}
+	return out
 }
 
 // Mailq is `ebb mailq` as root.
@@ -170,23 +167,21 @@ func (e *OutInstance) Mailq() string {
 // WaitMailq waits until mailq's output contains every one of want.
 func (e *OutInstance) WaitMailq(within time.Duration, want ...string) string {
 	e.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		q := e.Mailq()
-		ok := true
+	var q string
+	says := func() bool {
+		q = e.Mailq()
 		for _, w := range want {
 			if !strings.Contains(q, w) {
-				ok = false
+				return false
 			}
 		}
-		if ok {
-			return q
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("mailq does not say %q:\n%s\nlog:\n%s", want, q, Tail(e.Log(), 30))
-		}
-		time.Sleep(100 * time.Millisecond)
+		return true
 	}
+	// mailq changes when the queue's files do.
+	if !WaitOn(within, says, filepath.Join(e.Spool, "queue")) {
+		e.t.Fatalf("mailq does not say %q:\n%s\nlog:\n%s", want, q, Tail(e.Log(), 30))
+	}
+	return q
 }
 
 // Submit sends one message through submission (STARTTLS, AUTH PLAIN)

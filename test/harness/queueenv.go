@@ -101,6 +101,9 @@ func (e *QueueEnv) Kill() {
 	e.Srv = nil
 }
 
+// LogFile is the daemon's log file.
+func (e *QueueEnv) LogFile() string { return filepath.Join(e.Dir, "serve.log") }
+
 func (e *QueueEnv) Log() string {
 	b, _ := os.ReadFile(filepath.Join(e.Dir, "serve.log"))
 	return string(b)
@@ -108,12 +111,9 @@ func (e *QueueEnv) Log() string {
 
 func (e *QueueEnv) WaitFor(what string, cond func() bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("not within 30s: %s\nlog:\n%s", what, e.Log())
-		}
-		time.Sleep(50 * time.Millisecond)
+	// What a queue test waits for shows in the spool or the log.
+	if !WaitOn(30*time.Second, cond, filepath.Join(e.Spool, "queue"), filepath.Join(e.Dir, "serve.log")) {
+		e.t.Fatalf("not within 30s: %s\nlog:\n%s", what, e.Log())
 	}
 }
 

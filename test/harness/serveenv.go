@@ -154,12 +154,8 @@ func (e *ServeEnv) Count(local string) int {
 // WaitCount waits until local has n messages in new/.
 func (e *ServeEnv) WaitCount(local string, n int, within time.Duration) {
 	e.T.Helper()
-	deadline := time.Now().Add(within)
-	for e.Count(local) < n {
-		if time.Now().After(deadline) {
-			e.T.Fatalf("%s has %d messages in new/, want %d; log tail:\n%s", local, e.Count(local), n, Tail(e.Log(), 30))
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !WaitFiles(e.newDir(local), n, within) {
+		e.T.Fatalf("%s has %d messages in new/, want %d; log tail:\n%s", local, e.Count(local), n, Tail(e.Log(), 30))
 	}
 }
 

@@ -110,15 +110,8 @@ func (e *SubEnv) Start() {
 	e.Srv = StartServe(e.t, e.Conf, filepath.Join(e.Dir, "serve.log"))
 	WaitTCP(e.t, e.SMTP, "220", 10*time.Second)
 	WaitTCP(e.t, e.Sub, "220", 10*time.Second)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if fi, err := os.Stat(filepath.Join(e.Pickup, "submit.sock")); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("no pickup socket; log:\n%s", e.Log())
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !WaitSocket(filepath.Join(e.Pickup, "submit.sock"), 10*time.Second) {
+		e.t.Fatalf("no pickup socket; log:\n%s", e.Log())
 	}
 }
 
@@ -129,6 +122,9 @@ func (e *SubEnv) Stop() {
 		e.Srv = nil
 	}
 }
+
+// LogFile is the daemon's log file.
+func (e *SubEnv) LogFile() string { return filepath.Join(e.Dir, "serve.log") }
 
 func (e *SubEnv) Log() string {
 	b, _ := os.ReadFile(filepath.Join(e.Dir, "serve.log"))
@@ -150,25 +146,19 @@ func (e *SubEnv) WaitMail(local string, n int) []string {
 // another MTA's queue takes a while on a loaded machine).
 func (e *SubEnv) WaitMailFor(local string, n int, timeout time.Duration) []string {
 	e.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ents, _ := os.ReadDir(e.NewDir(local))
-		if len(ents) >= n {
-			var out []string
-			for _, en := range ents {
-				b, err := os.ReadFile(filepath.Join(e.NewDir(local), en.Name()))
-				if err != nil {
-					e.t.Fatal(err)
-				}
-				out = append(out, strings.ReplaceAll(string(b), "\r\n", "\n"))
-			}
-			return out
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("%s has %d messages, want %d; log:\n%s", local, len(ents), n, e.Log())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !WaitFiles(e.NewDir(local), n, timeout) {
+		e.t.Fatalf("%s has %d messages, want %d; log:\n%s", local, e.MailCount(local), n, e.Log())
 	}
+	ents, _ := os.ReadDir(e.NewDir(local))
+	var out []string
+	for _, en := range ents {
+		b, err := os.ReadFile(filepath.Join(e.NewDir(local), en.Name()))
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		out = append(out, strings.ReplaceAll(string(b), "\r\n", "\n"))
+	}
+	return out
 }
 
 // MailCount is how many messages local has in new/.

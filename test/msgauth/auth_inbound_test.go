@@ -151,20 +151,15 @@ func TestAuthInboundVerdicts(t *testing.T) {
 // waitFolder waits for n messages in a Maildir folder's new/.
 func waitFolder(t *testing.T, dir string, n int, e *harness.OutInstance) []string {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	if !harness.WaitFiles(dir, n, 15*time.Second) {
 		ents, _ := os.ReadDir(dir)
-		if len(ents) >= n {
-			var out []string
-			for _, en := range ents {
-				b, _ := os.ReadFile(filepath.Join(dir, en.Name()))
-				out = append(out, string(b))
-			}
-			return out
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d messages in %s, want %d; log:\n%s", len(ents), dir, n, harness.Tail(e.Log(), 20))
-		}
-		time.Sleep(50 * time.Millisecond)
+		t.Fatalf("%d messages in %s, want %d; log:\n%s", len(ents), dir, n, harness.Tail(e.Log(), 20))
 	}
+	ents, _ := os.ReadDir(dir)
+	var out []string
+	for _, en := range ents {
+		b, _ := os.ReadFile(filepath.Join(dir, en.Name()))
+		out = append(out, string(b))
+	}
+	return out
 }

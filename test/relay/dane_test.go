@@ -122,17 +122,12 @@ func TestDANEAgainstSignedZones(t *testing.T) {
 	mailbox := filepath.Join(pf.Mail, "pf.example", "bob", "new")
 	waitFiles := func(n int) []string {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
+		if !harness.WaitFiles(mailbox, n, 30*time.Second) {
 			files, _ := filepath.Glob(filepath.Join(mailbox, "*"))
-			if len(files) >= n {
-				return files
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("postfix has %d messages, want %d; its log:\n%s\nebb's:\n%s", len(files), n, harness.Tail(pf.log(), 30), harness.Tail(one.Log(), 30))
-			}
-			time.Sleep(100 * time.Millisecond)
+			t.Fatalf("postfix has %d messages, want %d; its log:\n%s\nebb's:\n%s", len(files), n, harness.Tail(pf.log(), 30), harness.Tail(one.Log(), 30))
 		}
+		files, _ := filepath.Glob(filepath.Join(mailbox, "*"))
+		return files
 	}
 	files := waitFiles(3)
 	subjects := map[string]bool{}

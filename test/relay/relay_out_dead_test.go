@@ -76,11 +76,8 @@ func relayedTo(log, domain string) int {
 func waitRelayed(t *testing.T, e *harness.OutInstance, domain string, n int, within time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
-	for relayedTo(e.Log(), domain) < n {
-		if time.Since(start) > within {
-			t.Fatalf("%d of %d relayed to %s within %s; mailq:\n%s\nlog:\n%s", relayedTo(e.Log(), domain), n, domain, within, harness.Tail(e.Mailq(), 20), grepFailed(e.Log()))
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !harness.WaitOn(within, func() bool { return relayedTo(e.Log(), domain) >= n }, e.LogFile()) {
+		t.Fatalf("%d of %d relayed to %s within %s; mailq:\n%s\nlog:\n%s", relayedTo(e.Log(), domain), n, domain, within, harness.Tail(e.Mailq(), 20), grepFailed(e.Log()))
 	}
 	return time.Since(start)
 }

@@ -89,12 +89,9 @@ func TestRelayOutToPostfix(t *testing.T) {
 	one := harness.NewOutInstance(t, harness.OutOpts{Domain: "one.example", IP: "127.0.0.2", Port: port, DNS: dns.Addr(), RelayPort: port,
 		Users: []string{"alice"}, Relay: `tls = "encrypt"`})
 	one.Submit("alice@one.example", "bob@pf.example", "to postfix")
-	deadline := time.Now().Add(20 * time.Second)
-	var files []string
-	for len(files) == 0 && time.Now().Before(deadline) {
-		files, _ = filepath.Glob(filepath.Join(pf.Mail, "pf.example", "bob", "new", "*"))
-		time.Sleep(100 * time.Millisecond)
-	}
+	bobNew := filepath.Join(pf.Mail, "pf.example", "bob", "new")
+	harness.WaitFiles(bobNew, 1, 20*time.Second)
+	files, _ := filepath.Glob(filepath.Join(bobNew, "*"))
 	if len(files) != 1 {
 		t.Fatalf("postfix has %d messages for bob; its log:\n%s\nebb's:\n%s", len(files), harness.Tail(pf.log(), 20), harness.Tail(one.Log(), 20))
 	}

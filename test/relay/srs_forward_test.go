@@ -129,17 +129,20 @@ func TestSRSForwardAndTheBounceBack(t *testing.T) {
 // returns it once the whole message is in.
 func waitDump(t *testing.T, dir, subject string) string {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	var got string
+	found := func() bool {
 		ents, _ := os.ReadDir(dir)
 		for _, e := range ents {
 			b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
 			if s := string(b); strings.Contains(s, "Subject: "+subject) && strings.Contains(s, "hello from") {
-				return s
+				got = s
+				return true
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
+		return false
 	}
-	t.Fatalf("smtp-sink got no message %q in %s", subject, dir)
-	return ""
+	if !harness.WaitOn(30*time.Second, found, dir) {
+		t.Fatalf("smtp-sink got no message %q in %s", subject, dir)
+	}
+	return got
 }

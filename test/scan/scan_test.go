@@ -437,14 +437,13 @@ if virustest :value "eq" :comparator "i;ascii-numeric" "1" { fileinto "Clean"; }
 		}
 	}
 	md := filepath.Join(home, "Maildir")
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		j, _ := os.ReadDir(filepath.Join(md, ".Junk", "new"))
-		c, _ := os.ReadDir(filepath.Join(md, ".Clean", "new"))
-		if len(j) == 1 && len(c) == 1 {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
+	junk, clean := filepath.Join(md, ".Junk", "new"), filepath.Join(md, ".Clean", "new")
+	if harness.WaitOn(15*time.Second, func() bool {
+		j, _ := os.ReadDir(junk)
+		c, _ := os.ReadDir(clean)
+		return len(j) == 1 && len(c) == 1
+	}, junk, clean) {
+		return
 	}
 	j, _ := os.ReadDir(filepath.Join(md, ".Junk", "new"))
 	c, _ := os.ReadDir(filepath.Join(md, ".Clean", "new"))
@@ -662,10 +661,7 @@ func TestScanReloadAppliesPolicy(t *testing.T) {
 	b, _ := os.ReadFile(e.Conf)
 	os.WriteFile(e.Conf, []byte(strings.Replace(string(b), `on_failure = "tempfail"`, `on_failure = "accept"`, 1)), 0o644)
 	e.Signal(syscall.SIGHUP)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(e.Log(), "configuration reloaded") && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	harness.WaitLogFile(t, e.LogPath, "configuration reloaded", 1, 10*time.Second)
 	if r := scanSend(t, e.SMTP, "alice@example.test", scanMsg("after reload", "\r\nx\r\n")); !strings.HasPrefix(r, "250") {
 		t.Fatalf("after the reload: %q, want 250 (policy accept)\n%s", r, scanLines(e.Log(), "reload"))
 	}

@@ -146,10 +146,7 @@ func TestLimitsRcptFloodToACatchAllStoresOneCopy(t *testing.T) {
 	fmt.Fprintf(c.Conn, "From: s@example.org\r\nSubject: flood\r\n\r\none copy\r\n.\r\n")
 	c.Expect(250)
 	e.WaitMail("demo", 1)
-	deadline := time.Now().Add(10 * time.Second)
-	for len(e.QueueFiles()) > 0 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	harness.WaitOn(10*time.Second, func() bool { return len(e.QueueFiles()) == 0 }, harness.QueueDir(e.Spool))
 	if left := e.QueueFiles(); len(left) != 0 {
 		t.Fatalf("the message is still queued: %s", e.Mailq())
 	}
@@ -186,13 +183,7 @@ func TestLimitsSIGHUPNamesSettingsThatNeedARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.Srv.Signal(syscall.SIGHUP)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(e.Log(), `msg="configuration reloaded"`) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no reload in the log:\n%s", harness.Tail(e.Log(), 20))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	harness.WaitLogFile(t, e.LogFile(), `msg="configuration reloaded"`, 1, 10*time.Second)
 	log := e.Log()
 	for _, k := range []string{"mail.create_folders", "queue.workers", "directory.cache_ttl", "metrics.pprof"} {
 		if !strings.Contains(log, `msg="reload: setting changed but needs a restart; the running value stays" setting=`+k+" ") {

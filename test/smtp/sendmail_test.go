@@ -238,16 +238,11 @@ func TestSendmailModes(t *testing.T) {
 	if r := e.Sendmail("Subject: waits\n\nx\n", "-i", "far@remote.example"); r.Code != 0 {
 		t.Fatalf("sendmail: %d %s", r.Code, r.Stderr)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	if !harness.WaitOn(10*time.Second, func() bool {
 		r = e.Sendmail("", "-bp")
-		if strings.Contains(r.Stdout, "far@remote.example") && strings.Contains(r.Stdout, "MX lookup of remote.example") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sendmail -bp as %s: exit %d\n%s%s", e.Caller.Name, r.Code, r.Stdout, r.Stderr)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return strings.Contains(r.Stdout, "far@remote.example") && strings.Contains(r.Stdout, "MX lookup of remote.example")
+	}, harness.QueueDir(e.Spool)) {
+		t.Fatalf("sendmail -bp as %s: exit %d\n%s%s", e.Caller.Name, r.Code, r.Stdout, r.Stderr)
 	}
 	// mailq by that name, as the same ordinary user: the spool is closed to
 	// it, so it asks the daemon as -bp does.

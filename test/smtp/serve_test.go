@@ -283,14 +283,8 @@ func TestServeDemo(t *testing.T) {
 				t.Fatalf("swaks exit %d:\n%s\nserve:\n%s", r.Code, r.Stdout, errb.String())
 			}
 			newDir := filepath.Join(dir, "ebb-demo", "mail", "example.test", "demo", "Maildir", "new")
-			for {
-				if ents, _ := os.ReadDir(newDir); len(ents) == 1 {
-					break
-				}
-				if time.Since(start) > 30*time.Second {
-					t.Fatalf("nothing in %s; serve:\n%s", newDir, errb.String())
-				}
-				time.Sleep(20 * time.Millisecond)
+			if !harness.WaitFiles(newDir, 1, 30*time.Second) {
+				t.Fatalf("nothing in %s; serve:\n%s", newDir, errb.String())
 			}
 			t.Logf("demo start to delivered: %s", time.Since(start).Round(time.Millisecond))
 			for _, want := range []string{"swaks --server " + addr + " --to demo@example.test",
@@ -314,16 +308,12 @@ func TestServeAliasToRemoteWaitsWithAReason(t *testing.T) {
 		t.Fatalf("swaks exit %d:\n%s", r.Code, r.Stdout)
 	}
 	e.WaitCount("alice", 1, 10*time.Second)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		r := harness.Run(t, exec.Command(harness.Ebb(t), "mailq", "-c", e.Conf), nil)
-		if strings.Contains(r.Stdout, "friend@remote.example") && strings.Contains(r.Stdout, "MX lookup of remote.example") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mailq does not show the forward waiting with its reason:\n%s%s\nlog:\n%s", r.Stdout, r.Stderr, harness.Tail(e.Log(), 20))
-		}
-		time.Sleep(100 * time.Millisecond)
+	var r harness.Result
+	if !harness.WaitOn(10*time.Second, func() bool {
+		r = harness.Run(t, exec.Command(harness.Ebb(t), "mailq", "-c", e.Conf), nil)
+		return strings.Contains(r.Stdout, "friend@remote.example") && strings.Contains(r.Stdout, "MX lookup of remote.example")
+	}, harness.QueueDir(e.Spool)) {
+		t.Fatalf("mailq does not show the forward waiting with its reason:\n%s%s\nlog:\n%s", r.Stdout, r.Stderr, harness.Tail(e.Log(), 20))
 	}
 	if !regexp.MustCompile(`msg=delivered component=deliver queue_id=\w+ mailbox=alice@example.test`).MatchString(e.Log()) {
 		t.Errorf("the delivery line does not carry the queue id:\n%s", harness.Tail(e.Log(), 20))

@@ -80,12 +80,8 @@ func TestSubmissionWithSwaks(t *testing.T) {
 		t.Errorf("Received does not say ESMTPSA:\n%s", msgs[0])
 	}
 	// The remote one waits with the reason.
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(e.Mailq(), "MX lookup of remote.example") {
-		if time.Now().After(deadline) {
-			t.Fatalf("mailq does not show the remote recipient deferred:\n%s", e.Mailq())
-		}
-		time.Sleep(100 * time.Millisecond)
+	if !harness.WaitOn(10*time.Second, func() bool { return strings.Contains(e.Mailq(), "MX lookup of remote.example") }, harness.QueueDir(e.Spool)) {
+		t.Fatalf("mailq does not show the remote recipient deferred:\n%s", e.Mailq())
 	}
 	if q := e.Mailq(); !strings.Contains(q, "friend@remote.example") {
 		t.Errorf("mailq:\n%s", q)
