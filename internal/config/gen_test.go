@@ -76,6 +76,9 @@ func writeDefaultsOf(t *testing.T, w *bytes.Buffer, c *Config) {
 // (and one it allows), gets the same problems, in the same order, from
 // the generated checks as from the reflection.
 func TestGeneratedValidateMatchesReflection(t *testing.T) {
+	if !haveGenerated {
+		t.Fatal("built without defaults_generated.go (tag ebbgendefaults)")
+	}
 	checked := 0
 	for _, k := range Keys() {
 		c := Defaults()
