@@ -28,7 +28,8 @@ import (
 // answered from them either.
 //
 // PostgreSQL has no such counter (another host may write at any time):
-// there MailboxNow queries each time, as before.
+// there MailboxNow queries each time, as before; so does a directory
+// opened read-only (ebb deliver: one message per process).
 
 // stamp is one reading of the change check; equal stamps mean no commit in
 // between.
@@ -71,7 +72,10 @@ const maxKept = 200000
 // never one that arrived after it started). ok is false when there is no
 // change check (PostgreSQL) or it failed: the caller then queries.
 func (d *Directory) current(ctx context.Context) (stamp, bool) {
-	if d.engine != SQLite {
+	if d.engine != SQLite || d.readOnly {
+		// Read-only: a one-message delivery (ebb deliver), which reads
+		// each mailbox once: a kept connection would cost it more than
+		// the query.
 		return stamp{}, false
 	}
 	w := &d.watch

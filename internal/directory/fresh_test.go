@@ -99,3 +99,34 @@ func BenchmarkMailboxRead(b *testing.B) {
 		})
 	}
 }
+
+// A directory opened read-only (ebb deliver: one message per process)
+// keeps no connection for the change check: it reads the mailbox.
+func TestMailboxNowReadOnlyReads(t *testing.T) {
+	ctx := context.Background()
+	c := testConfig(t.TempDir())
+	d, err := directory.Open(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.AddDomain(ctx, "example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.AddMailbox(ctx, directory.Mailbox{Address: "alice@example.com", Enabled: true, QuotaBytes: 7}); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := directory.OpenForReading(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	for range 2 {
+		if mb, err := ro.MailboxNow(ctx, "alice@example.com"); err != nil || mb.QuotaBytes != 7 {
+			t.Fatalf("%+v, %v", mb, err)
+		}
+	}
+	if q, checks := ro.MailboxQueries(); q != 2 || checks != 0 {
+		t.Errorf("read-only: %d queries, %d change checks; want 2 and 0", q, checks)
+	}
+}
