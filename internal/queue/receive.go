@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ebbmail/ebb/internal/bufpool"
@@ -369,16 +370,31 @@ func (q *Queue) newDirSync() flusher {
 		return &safeio.Group{Flush: func() error { return safeio.SyncDir(dir) }}
 	}
 	q.fs = &safeio.FSGroup{}
-	return fsFlusher{q.fs, q.dir}
+	return &fsFlusher{g: q.fs, dir: q.dir}
 }
 
+// fsFlusher flushes the spool's filesystem, bound on the first flush
+// (safeio.Bound: no stat of the directory per message).
 type fsFlusher struct {
-	g   *safeio.FSGroup
-	dir string
+	g     *safeio.FSGroup
+	dir   string
+	bound atomic.Pointer[safeio.Bound]
 }
 
-func (f fsFlusher) Do() error       { return f.g.Sync(f.dir) }
-func (f fsFlusher) Flushes() uint64 { return f.g.Flushes() }
+func (f *fsFlusher) Do() error {
+	b := f.bound.Load()
+	if b == nil {
+		nb, err := f.g.Bind(f.dir)
+		if err != nil {
+			return err
+		}
+		b = &nb
+		f.bound.Store(b)
+	}
+	return b.Sync()
+}
+
+func (f *fsFlusher) Flushes() uint64 { return f.g.Flushes() }
 
 // SharedFlush is the syncfs group commit the spool uses with queue.sync =
 // "filesystem", for a delivery in the same process to make its own files

@@ -39,12 +39,22 @@ func (f *FSGroup) Sync(dir string) error { return f.SyncWithin(dir, 0) }
 // SyncWithin is Sync for a caller that can wait up to linger for another
 // caller's flush to begin before it starts one (Group.DoWithin).
 func (f *FSGroup) SyncWithin(dir string, linger time.Duration) error {
+	e, err := f.entry(dir)
+	if err != nil {
+		return err
+	}
+	return e.g.DoWithin(linger)
+}
+
+// entry is the flush group of dir's filesystem, made on first use.
+func (f *FSGroup) entry(dir string) (*fsEntry, error) {
 	var st syscall.Stat_t
 	if err := syscall.Stat(dir, &st); err != nil {
-		return &os.PathError{Op: "stat", Path: dir, Err: err}
+		return nil, &os.PathError{Op: "stat", Path: dir, Err: err}
 	}
 	dev := uint64(st.Dev)
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.fss == nil {
 		f.fss = map[uint64]*fsEntry{}
 	}
@@ -52,8 +62,7 @@ func (f *FSGroup) SyncWithin(dir string, linger time.Duration) error {
 	if e == nil {
 		d, err := os.Open(dir)
 		if err != nil {
-			f.mu.Unlock()
-			return err
+			return nil, err
 		}
 		e = &fsEntry{d: d}
 		e.g.Flush = func() error {
@@ -64,9 +73,23 @@ func (f *FSGroup) SyncWithin(dir string, linger time.Duration) error {
 		}
 		f.fss[dev] = e
 	}
-	f.mu.Unlock()
-	return e.g.DoWithin(linger)
+	return e, nil
 }
+
+// Bound is an FSGroup's flush of one directory's filesystem, found once:
+// Sync stats its directory at every call to tell filesystems apart, which
+// a caller that always flushes the same directory (the spool, once per
+// message) need not pay.
+type Bound struct{ e *fsEntry }
+
+// Bind finds dir's filesystem in f.
+func (f *FSGroup) Bind(dir string) (Bound, error) {
+	e, err := f.entry(dir)
+	return Bound{e}, err
+}
+
+// Sync is FSGroup.Sync of the bound directory.
+func (b Bound) Sync() error { return b.e.g.DoWithin(0) }
 
 // Lingering is f for a caller that has time: its Sync waits up to linger
 // for someone else's flush (SyncWithin). ebb serve's delivery workers use

@@ -56,6 +56,32 @@ func TestFSGroupSharesFlushesPerFilesystem(t *testing.T) {
 	}
 }
 
+// A bound directory flushes in the same group as Sync of any directory of
+// its filesystem: a flush of either counts for both.
+func TestFSGroupBoundIsTheFilesystemsGroup(t *testing.T) {
+	var g FSGroup
+	a, b := t.TempDir(), t.TempDir()
+	bound, err := g.Bind(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bound.Sync(); err != nil || g.Flushes() != 1 {
+		t.Fatalf("Bound.Sync: %v, %d flushes", err, g.Flushes())
+	}
+	if err := g.Sync(b); err != nil || g.Flushes() != 2 {
+		t.Fatalf("Sync: %v, %d flushes", err, g.Flushes())
+	}
+	g.mu.Lock()
+	fss := len(g.fss)
+	g.mu.Unlock()
+	if fss != 1 {
+		t.Fatalf("%d groups, want the bound one", fss)
+	}
+	if _, err := g.Bind(filepath.Join(a, "nope")); err == nil {
+		t.Fatal("bound a missing directory")
+	}
+}
+
 func TestFSGroupMissingDirIsAPathError(t *testing.T) {
 	var g FSGroup
 	err := g.Sync(filepath.Join(t.TempDir(), "nope"))
