@@ -372,22 +372,6 @@ func WaitFor(t testing.TB, what string, within time.Duration, cond func() bool) 
 	}
 }
 
-// WaitLog waits until the text log returns (a daemon's log) holds s at
-// least n times, and fails the test with the log's tail when within passes
-// first.
-func WaitLog(t testing.TB, log func() string, s string, n int, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for strings.Count(log(), s) < n {
-		if time.Now().After(deadline) {
-			l := strings.Split(strings.TrimRight(log(), "\n"), "\n")
-			t.Fatalf("waited %s for %d log lines with %q, found %d; log tail:\n%s",
-				within, n, s, strings.Count(log(), s), strings.Join(l[max(0, len(l)-30):], "\n"))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // Result is what a finished command did.
 type Result struct {
 	Code   int

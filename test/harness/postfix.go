@@ -190,15 +190,9 @@ func (p *Postfix) Log() string {
 // a delivery's "status=" line is the event) and returns the log.
 func (p *Postfix) WaitLog(t testing.TB, s string, timeout time.Duration) string {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		l := p.Log()
-		if strings.Contains(l, s) {
-			return l
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("postfix's log has no %q after %s:\n%s", s, timeout, l)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var l string
+	if !WaitOn(timeout, func() bool { l = p.Log(); return strings.Contains(l, s) }, p.Maillog) {
+		t.Fatalf("postfix's log has no %q after %s:\n%s", s, timeout, l)
 	}
+	return l
 }

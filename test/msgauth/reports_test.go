@@ -180,7 +180,7 @@ func TestReportsBetweenTwoInstances(t *testing.T) {
 
 	// The daemon's recorder writes within a second; ebb report status
 	// shows what is recorded today.
-	waitOut(t, 20*time.Second, func() string {
+	waitOut(t, 20*time.Second, filepath.Join(one.Dir, "data"), func() string {
 		return harness.Run(t, exec.Command(harness.Ebb(t), "report", "status", "-c", one.Conf), nil).Stdout
 	}, "  tls   two.example=1\n", "  dmarc two.example=2\n")
 	out := harness.Run(t, exec.Command(harness.Ebb(t), "report", "send", "--day", "today", "-c", one.Conf), nil)
@@ -245,7 +245,7 @@ func TestReportsBetweenTwoInstances(t *testing.T) {
 	// two kept both, and says what they say.
 	waitCmd := func(want string, args ...string) string {
 		t.Helper()
-		return waitOut(t, 20*time.Second, func() string {
+		return waitOut(t, 20*time.Second, filepath.Join(two.Dir, "data"), func() string {
 			return harness.Run(t, exec.Command(harness.Ebb(t), args...), nil).Stdout
 		}, want)
 	}
@@ -277,24 +277,24 @@ func TestReportsBetweenTwoInstances(t *testing.T) {
 	}
 }
 
-// waitOut runs get until its output holds every one of want.
-func waitOut(t *testing.T, within time.Duration, get func() string, want ...string) string {
+// waitOut runs get until its output holds every one of want, again
+// whenever a file in dir (an instance's data directory: its reports
+// store) changes.
+func waitOut(t *testing.T, within time.Duration, dir string, get func() string, want ...string) string {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		out := get()
-		ok := true
+	var out string
+	if !harness.WaitOn(within, func() bool {
+		out = get()
 		for _, w := range want {
-			ok = ok && strings.Contains(out, w)
+			if !strings.Contains(out, w) {
+				return false
+			}
 		}
-		if ok {
-			return out
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("output lacks %q:\n%s", want, out)
-		}
-		time.Sleep(200 * time.Millisecond)
+		return true
+	}, dir) {
+		t.Fatalf("output lacks %q:\n%s", want, out)
 	}
+	return out
 }
 
 // A DMARC aggregate report made by an outside implementation
@@ -326,7 +326,7 @@ func TestDMARCReportFromMailDMARC(t *testing.T) {
 		t.Fatalf("swaks: %s", r.Stdout)
 	}
 	two.WaitMail("dmarc", 1, 20*time.Second)
-	out := waitOut(t, 20*time.Second, func() string {
+	out := waitOut(t, 20*time.Second, filepath.Join(two.Dir, "data"), func() string {
 		return harness.Run(t, exec.Command(harness.Ebb(t), "dmarc", "report", "-c", two.Conf, "two.example"), nil).Stdout
 	}, "Mail-DMARC Reporter")
 	for _, want := range []string{"DMARC aggregate reports about two.example: 1 from Mail-DMARC Reporter",

@@ -28,7 +28,7 @@ func TestExplainAMessageTheClientLeft(t *testing.T) {
 	fmt.Fprintf(c.Conn, "BDAT 100 LAST\r\nFrom: s@example.org\r\n")
 	c.Conn.Close()
 
-	harness.WaitLog(t, e.Log, `msg="smtp message abandoned by the client"`, 2, 60*time.Second)
+	harness.WaitLogFile(t, e.LogFile(), `msg="smtp message abandoned by the client"`, 2, 60*time.Second)
 	refs := regexp.MustCompile(`msg="smtp message abandoned by the client".* ref=([A-Z2-7]{8})`).FindAllStringSubmatch(e.Log(), -1)
 	if len(refs) != 2 {
 		t.Fatalf("%d abandoned messages with a ref in the log, want 2:\n%s", len(refs), e.Log())

@@ -21,6 +21,11 @@ import (
 // timeout passed).
 type blackholeMX struct {
 	accepted, closed atomic.Int32
+	// firstAccept and firstClose are closed at the first accepted
+	// connection and the first one the client closed; accepts gets a
+	// signal (not queued) at every accepted connection.
+	firstAccept, firstClose chan struct{}
+	accepts                 chan struct{}
 }
 
 func blackhole(t *testing.T, addr string) *blackholeMX {
@@ -29,7 +34,8 @@ func blackhole(t *testing.T, addr string) *blackholeMX {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &blackholeMX{}
+	b := &blackholeMX{firstAccept: make(chan struct{}), firstClose: make(chan struct{}), accepts: make(chan struct{}, 1)}
+	var accepted, closed sync.Once
 	var mu sync.Mutex
 	var held []net.Conn
 	done := make(chan struct{})
@@ -41,12 +47,18 @@ func blackhole(t *testing.T, addr string) *blackholeMX {
 				return
 			}
 			b.accepted.Add(1)
+			accepted.Do(func() { close(b.firstAccept) })
+			select {
+			case b.accepts <- struct{}{}:
+			default:
+			}
 			mu.Lock()
 			held = append(held, c)
 			mu.Unlock()
 			go func() {
 				io.Copy(io.Discard, c) // until the client gives up
 				b.closed.Add(1)
+				closed.Do(func() { close(b.firstClose) })
 			}()
 		}
 	}()
@@ -115,13 +127,9 @@ func TestRelayOutDeadDestination(t *testing.T) {
 	start = time.Now()
 	window := make(chan [2]int, 1)
 	go func() {
-		for hung.accepted.Load() == 0 {
-			time.Sleep(10 * time.Millisecond)
-		}
+		<-hung.firstAccept
 		before := relayedTo(one.Log(), "live.example")
-		for hung.closed.Load() == 0 {
-			time.Sleep(10 * time.Millisecond)
-		}
+		<-hung.firstClose
 		window <- [2]int{before, relayedTo(one.Log(), "live.example")}
 	}()
 	one.SubmitMany(400, "alice@one.example", func(i int) string {
@@ -169,9 +177,14 @@ func TestRelayOutDeadDestination(t *testing.T) {
 	if r.Code != 0 || !strings.Contains(r.Stdout, "flush: 200 messages") {
 		t.Fatalf("flush --domain: %d %s %s", r.Code, r.Stdout, r.Stderr)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for hung.accepted.Load() == before && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
+	timeout := time.After(15 * time.Second)
+	for hung.accepted.Load() == before {
+		select {
+		case <-hung.accepts:
+			continue
+		case <-timeout:
+		}
+		break
 	}
 	if hung.accepted.Load() == before {
 		t.Errorf("flush --domain did not try the suspended destination")

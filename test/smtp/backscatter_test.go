@@ -118,7 +118,7 @@ func TestNoBackscatter(t *testing.T) {
 	c.Cmd("QUIT")
 	e.WaitCount("bob", 1, 10*time.Second)
 	// Done with it: a bounce would have been queued before its removal.
-	harness.WaitLog(t, e.Log, "msg=removed ", 1, 10*time.Second)
+	harness.WaitLogFile(t, e.LogPath, "msg=removed ", 1, 10*time.Second)
 
 	log := e.Log()
 	if strings.Contains(log, "bounce queued") {

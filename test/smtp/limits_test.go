@@ -73,7 +73,7 @@ func TestLimitsBDATOverTheSizeLimitGets552(t *testing.T) {
 		t.Errorf("a small message after the refusal: %d %s", code, msg)
 	}
 	e.WaitMail("demo", 1)
-	harness.WaitLog(t, e.Log, "msg=removed ", 1, 15*time.Second) // the small one is done
+	harness.WaitLogFile(t, e.LogFile(), "msg=removed ", 1, 15*time.Second) // the small one is done
 	if left := e.QueueFiles(); len(left) != 0 {
 		t.Errorf("spool keeps %v", left)
 	}

@@ -48,7 +48,7 @@ func TestMaildirFilesHaveOneLineEnd(t *testing.T) {
 
 	e.WaitMail("demo", 4)
 	// All four done: no delivery is still to come.
-	harness.WaitLog(t, e.Log, "msg=removed ", 4, 15*time.Second)
+	harness.WaitLogFile(t, e.LogFile(), "msg=removed ", 4, 15*time.Second)
 	ents, _ := os.ReadDir(e.NewDir("demo"))
 	if len(ents) != 4 {
 		t.Fatalf("%d messages, want 4", len(ents))

@@ -84,7 +84,7 @@ func TestMessageLargerThanTheQuotaIsRefused(t *testing.T) {
 		t.Fatalf("swaks small: %d %s", r.Code, r.Stdout)
 	}
 	e.WaitCount("alice", 1, 20*time.Second)
-	harness.WaitLog(t, e.Log, "msg=removed ", 2, 20*time.Second)
+	harness.WaitLogFile(t, e.LogPath, "msg=removed ", 2, 20*time.Second)
 	if msgs := e.Messages("alice"); len(msgs) != 1 || !strings.Contains(msgs[0], "Subject: small") {
 		t.Errorf("alice's Maildir holds %d messages, want the small one alone", len(msgs))
 	}
@@ -120,7 +120,7 @@ func TestMessageLargerThanTheQuotaIsRefused(t *testing.T) {
 		t.Fatalf("swaks small: %d %s", r.Code, r.Stdout)
 	}
 	e.WaitCount("alice", 2, 20*time.Second)
-	harness.WaitLog(t, e.Log, "msg=removed ", 3, 20*time.Second) // the log is appended to across the restart
+	harness.WaitLogFile(t, e.LogPath, "msg=removed ", 3, 20*time.Second) // the log is appended to across the restart
 	if n := e.Count("alice"); n != 2 {
 		t.Errorf("alice holds %d messages, want the two small ones", n)
 	}
