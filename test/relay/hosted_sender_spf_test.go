@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,20 +24,8 @@ import (
 // says that its sender was not rewritten (SRS off), as the log does.
 func TestHostedSenderFailingSPFIsRefusedOnPort25(t *testing.T) {
 	t.Parallel()
-	dns := harness.StartDNS(t)
-	ips := []string{"127.0.0.3", "127.0.0.9"}
-	port := harness.CommonPort(t, ips...)
-	dump := filepath.Join(harness.Dir(t), "dump")
-	os.MkdirAll(dump, 0o777)
-	os.Chmod(dump, 0o777)
-	harness.StartSMTPSink(t, fmt.Sprintf("127.0.0.9:%d", port), "-d", dump+"/%M.")
-	dns.MustAdd("two.example. MX 10 mx.two.example.", "mx.two.example. A 127.0.0.3",
-		"ok.example. MX 10 mx.ok.example.", "mx.ok.example. A 127.0.0.9",
-		`two.example. TXT "v=spf1 ip4:127.0.0.3 ip4:127.0.0.8 ~all"`,
-		`_dmarc.two.example. TXT "v=DMARC1; p=none"`)
-	two := harness.NewOutInstance(t, harness.OutOpts{Domain: "two.example", IP: "127.0.0.3", Port: port, DNS: dns.Addr(), RelayPort: port,
-		Users: []string{"bob"}})
-	harness.EbbAs(t, two.Daemon, nil, "alias", "add", "-c", two.Conf, "fwd@two.example", "y@ok.example")
+	rig := newForwardRig(t, "", `two.example. TXT "v=spf1 ip4:127.0.0.3 ip4:127.0.0.8 ~all"`)
+	two, dump := rig.two, rig.dump
 
 	// send returns the reply to the message.
 	send := func(src, mailFrom, subject string) string {

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,19 +25,8 @@ import (
 // even when the forger's envelope sender is a hosted address.
 func TestSRSDoesNotLendAlignmentToForgedHostedFrom(t *testing.T) {
 	t.Parallel()
-	dns := harness.StartDNS(t)
-	ips := []string{"127.0.0.3", "127.0.0.9"}
-	port := harness.CommonPort(t, ips...)
-	dump := filepath.Join(harness.Dir(t), "dump")
-	os.MkdirAll(dump, 0o777)
-	os.Chmod(dump, 0o777)
-	harness.StartSMTPSink(t, fmt.Sprintf("127.0.0.9:%d", port), "-d", dump+"/%M.")
-	dns.MustAdd("two.example. MX 10 mx.two.example.", "mx.two.example. A 127.0.0.3",
-		"ok.example. MX 10 mx.ok.example.", "mx.ok.example. A 127.0.0.9",
-		`_dmarc.two.example. TXT "v=DMARC1; p=none"`)
-	two := harness.NewOutInstance(t, harness.OutOpts{Domain: "two.example", IP: "127.0.0.3", Port: port, DNS: dns.Addr(), RelayPort: port,
-		Users: []string{"bob"}, Extra: "[srs]\nenable = true\n"})
-	harness.EbbAs(t, two.Daemon, nil, "alias", "add", "-c", two.Conf, "fwd@two.example", "y@ok.example")
+	rig := newForwardRig(t, "[srs]\nenable = true\n")
+	dns, two, dump := rig.dns, rig.two, rig.dump
 
 	// bob's Sieve script sends a copy of what he gets on (the redirect path).
 	home := filepath.Join(two.Dir, "mail", "two.example", "bob")
