@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ebbmail/ebb/internal/bufpool"
 	"github.com/ebbmail/ebb/internal/cluster"
 	"github.com/ebbmail/ebb/internal/deliver"
 	"github.com/ebbmail/ebb/internal/diag"
@@ -300,8 +300,13 @@ func (r *journalRecorder) observe(e queue.Event) {
 // folded) into one string per field, read by mailhdr, each fold made one
 // space.
 func unfoldHeaders(h string) []string {
+	if h == "" {
+		return nil // no check wrote one (and no reader is needed)
+	}
 	var out []string
-	s := mailhdr.NewScanner(bufio.NewReader(strings.NewReader(h)))
+	br := bufpool.Reader(strings.NewReader(h))
+	defer bufpool.PutReader(br) // the fields' Raw are copies
+	s := mailhdr.NewScanner(br)
 	for s.Scan() {
 		f := s.Field()
 		lines := strings.Split(strings.TrimRight(strings.ReplaceAll(string(f.Raw), "\r\n", "\n"), "\n"), "\n")
