@@ -20,8 +20,9 @@ type sieveOutbox struct {
 	// Sender, when set, gives the envelope sender of a message that
 	// leaves for rcpts: the daemon's SRS rewrite for redirects to remote
 	// addresses (docs/srs.md), and the options the copy is queued with (a
-	// journal record when its sender was not rewritten). Vacation replies
-	// (sender <>) pass as they are.
+	// journal record when its sender was not rewritten, or when a
+	// vacation reply's :from was replaced: sievefilter.Note). Vacation
+	// replies (sender <>) pass as they are.
 	Sender func(ctx context.Context, sender string, rcpts []string) (string, queue.ReceiveOptions)
 }
 

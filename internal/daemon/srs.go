@@ -204,12 +204,20 @@ func (d *daemon) notRewritten(m *queue.Message, from string, rcpts []string, why
 // record of it, "checked by srs: sender not rewritten …", which ebb
 // explain tells after its received record.
 func (d *daemon) srsNoted(why string) queue.ReceiveOptions {
+	return d.noted("srs", why)
+}
+
+// noted is the queue.ReceiveOptions of a message ebb makes and queues
+// whose making is worth a record (principle 7; the caller logs and counts
+// it): a journal record {check, checker, detail}, told by ebb explain
+// right after the message's received record. "" for detail: none.
+func (d *daemon) noted(checker, detail string) queue.ReceiveOptions {
 	jr := d.jr
-	if why == "" || jr == nil {
+	if detail == "" || jr == nil {
 		return queue.ReceiveOptions{}
 	}
 	return queue.ReceiveOptions{Check: func(_ context.Context, qm *queue.Message) (string, error) {
-		rec := journal.Record{Time: time.Now().UTC(), Event: "check", QueueID: qm.ID, Checker: "srs", Detail: why}
+		rec := journal.Record{Time: time.Now().UTC(), Event: "check", QueueID: qm.ID, Checker: checker, Detail: detail}
 		jr.mu.Lock()
 		jr.pending[qm.ID] = append(jr.pending[qm.ID], rec) // told after the queue's received event
 		jr.mu.Unlock()

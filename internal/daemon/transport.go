@@ -35,7 +35,17 @@ func (d *daemon) transports() queue.Transports {
 	}
 	agent := &deliver.Agent{Cfg: cfg, Resolver: dir, Component: "ebb serve", Namer: namer}
 	filter := sievefilter.New(cfg, d.log.With("component", "sieve"), sieveOutbox{Q: q, Sender: func(ctx context.Context, sender string, rcpts []string) (string, queue.ReceiveOptions) {
-		sender, why := d.srsSender(ctx, deliveringMessage(ctx), sender, rcpts) // a redirect of the message being delivered
+		m := deliveringMessage(ctx)
+		if note := sievefilter.Note(ctx); note != "" {
+			// A vacation response (sender <>, never rewritten) whose
+			// :from was replaced: its own record, naming the message it
+			// answers.
+			if m != nil {
+				note += "; it answers queue item " + m.ID
+			}
+			return sender, d.noted("sieve", note)
+		}
+		sender, why := d.srsSender(ctx, m, sender, rcpts) // a redirect of the message being delivered
 		return sender, d.srsNoted(why)
 	}})
 	filter.MayWriteAs = d.mayWriteAs // checks_sender.go: a vacation :from by the rule From: is checked by

@@ -61,16 +61,17 @@ type Filter struct {
 
 // vacationFrom is v.From when the mailbox may write as it: one address,
 // the mailbox's own or one MayWriteAs allows; else "" (the mailbox's own
-// address is used), and the log says why.
-func (f *Filter) vacationFrom(ctx context.Context, mb *resolve.Mailbox, from string) string {
+// address is used), the log says why, and so does replaced, for the
+// response's record (Note).
+func (f *Filter) vacationFrom(ctx context.Context, mb *resolve.Mailbox, from string) (_, replaced string) {
 	if from == "" {
-		return ""
+		return "", ""
 	}
 	list, err := mailhdr.ParseAddressList(from)
 	if err == nil && len(list) == 1 && list[0].Group == "" && mb.Address != "" {
 		spec := list[0].Spec()
 		if strings.EqualFold(spec, mb.Address) || f.MayWriteAs != nil && f.MayWriteAs(ctx, mb.Address, spec) {
-			return from
+			return from, ""
 		}
 	}
 	f.Log.Warn("sieve: vacation :from is not an address of the mailbox (submission.sender_policy): the response is sent from the mailbox's own address",
@@ -78,7 +79,8 @@ func (f *Filter) vacationFrom(ctx context.Context, mb *resolve.Mailbox, from str
 	if f.FromReplaced != nil {
 		f.FromReplaced()
 	}
-	return ""
+	return "", fmt.Sprintf("vacation response sent from <%s>, the mailbox's own address, not from the script's :from %q: "+
+		"the mailbox may not send as it (submission.sender_policy)", mb.Address, from)
 }
 
 // New returns a Filter for cfg.
@@ -441,7 +443,11 @@ func (f *Filter) vacation(ctx context.Context, mb *resolve.Mailbox, m sieve.Mess
 	if from == "" {
 		from = "MAILER-DAEMON@" + host
 	}
-	v.From = f.vacationFrom(ctx, mb, v.From)
+	var replaced string
+	v.From, replaced = f.vacationFrom(ctx, mb, v.From)
+	if replaced != "" {
+		ctx = noting(ctx, replaced) // the outbox records it with the response (Note)
+	}
 	reply := vacationReply(v, m.Header(), from, host, st.now)
 	if f.DryRun {
 		// Shown, not sent: nothing to claim.

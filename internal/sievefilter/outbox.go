@@ -41,6 +41,23 @@ func Resending(ctx context.Context) context.Context {
 	return context.WithValue(ctx, resentKey{}, true)
 }
 
+type noteKey struct{}
+
+// Note is what the filter wants said of the message an Outbox is given
+// (Send's ctx), "" for nothing: a vacation response whose :from was
+// replaced by the mailbox's own address. The daemon's outbox makes it a
+// journal record of the response's queue item (principle 7: the log and
+// the metric say it too).
+func Note(ctx context.Context) string {
+	v, _ := ctx.Value(noteKey{}).(string)
+	return v
+}
+
+// noting is ctx for the Send of a message with a Note.
+func noting(ctx context.Context, note string) context.Context {
+	return context.WithValue(ctx, noteKey{}, note)
+}
+
 // PickupOutbox hands messages to the daemon through the pickup directory.
 type PickupOutbox struct{ Drop *pickup.Drop }
 

@@ -139,12 +139,13 @@ func TestVacationReplyIsAnAutoReply(t *testing.T) {
 	}
 }
 
-// recordingOutbox keeps what a Filter sends.
-type recordingOutbox struct{ sent []string }
+// recordingOutbox keeps what a Filter sends, and the Note of each.
+type recordingOutbox struct{ sent, notes []string }
 
-func (o *recordingOutbox) Send(_ context.Context, sender string, rcpts []string, data io.Reader) (string, error) {
+func (o *recordingOutbox) Send(ctx context.Context, sender string, rcpts []string, data io.Reader) (string, error) {
 	b, _ := io.ReadAll(data)
 	o.sent = append(o.sent, "<"+sender+"> "+strings.Join(rcpts, ",")+"\n"+string(b))
+	o.notes = append(o.notes, Note(ctx))
 	return "id", nil
 }
 
@@ -436,6 +437,13 @@ func TestVacationFromIsAnAddressOfTheMailbox(t *testing.T) {
 			}
 			if refused := !strings.Contains(c.want, c.from); (replaced == 1) != refused || replaced > 1 {
 				t.Errorf("refused %v, but FromReplaced was called %d times (the metric counts it)", refused, replaced)
+			}
+			// The outbox is told, for the response's record (ebb serve
+			// journals it).
+			note := out.notes[0]
+			if refused := !strings.Contains(c.want, c.from); refused != (note != "") ||
+				refused && !strings.Contains(note, "sent from <bob@example.com>") || refused && !strings.Contains(note, strconv.Quote(c.from)) {
+				t.Errorf("refused %v, but the response's Note is %q", refused, note)
 			}
 		})
 	}

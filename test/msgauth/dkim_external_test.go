@@ -2,6 +2,7 @@ package msgauth
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -69,6 +70,17 @@ vacation :days 1 :from "The CEO <ceo@one.example>" :subject "invoice" "Pay the i
 	}
 	if !strings.Contains(one.Log(), "vacation :from is not an address of the mailbox") {
 		t.Errorf("one's log does not say the :from was replaced")
+	}
+	// The response's queue item says it too (principle 7: a record, not
+	// only the log and ebb_sieve_vacation_from_replaced_total).
+	if m := regexp.MustCompile(`sieve: vacation response queued.* to=bob@two\.example queue_id=([A-Z0-9]+)`).FindStringSubmatch(one.Log()); m == nil {
+		t.Errorf("one's log does not name the vacation response's queue id")
+	} else {
+		out := harness.Run(t, harness.AsUser(exec.Command(harness.Ebb(t), "explain", "-c", one.Conf, m[1]), one.Daemon), nil)
+		want := `checked by sieve: vacation response sent from <alice@one.example>, the mailbox's own address, not from the script's :from "The CEO <ceo@one.example>"`
+		if !strings.Contains(out.Stdout, want) || !strings.Contains(out.Stdout, "(submission.sender_policy); it answers queue item ") {
+			t.Errorf("ebb explain %s (the vacation response) lacks %q:\n%s%s", m[1], want, out.Stdout, out.Stderr)
+		}
 	}
 	if t.Failed() {
 		t.Logf("one's log:\n%s", harness.Tail(one.Log(), 30))
