@@ -422,6 +422,9 @@ func (a *Agent) prefix(env Envelope) []byte {
 // Delivered-To addresses (RFC 5321 §6.3 loop detection; Postfix local(8)
 // does the same): 5.4.6.
 func (a *Agent) loop(env Envelope, ts []target, deliveredTos []string) *diag.Error {
+	if len(deliveredTos) == 0 {
+		return nil // nothing to match: the own addresses need not be parsed (most mail)
+	}
 	own := map[string]bool{}
 	if env.Recipient != "" {
 		own[loopAddress(env.Recipient)] = true
