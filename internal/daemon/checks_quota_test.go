@@ -140,3 +140,50 @@ if header :is "subject" "fwd" { redirect "alice@elsewhere.example"; stop; }
 		t.Errorf("RCPT to bob (no script) with SIZE=5000: %v", e)
 	}
 }
+
+// A quota raised or removed by another process stops the end of DATA's
+// refusal at once, though the directory's resolution cache (an hour here)
+// still holds the old quota; lowered again, it refuses again.
+func TestQuotaCheckerSeesAQuotaChangedElsewhere(t *testing.T) {
+	ctx := context.Background()
+	cfg := config.Defaults()
+	cfg.Mail.Root = t.TempDir()
+	cfg.Server.DataDir = t.TempDir()
+	cfg.Sieve.Enabled = false
+	cfg.Directory.CacheTTL = config.D(3600e9)
+	dir, err := directory.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	other, err := directory.Open(ctx, cfg) // another connection, as ebb user set --quota's
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := dir.AddDomain(ctx, "example.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := dir.AddMailbox(ctx, directory.Mailbox{Address: "alice@example.test", Enabled: true, QuotaBytes: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	c := quotaChecker{cfg: cfg, dir: dir}
+	file := filepath.Join(t.TempDir(), "data")
+	data := "Subject: x\r\n\r\n" + strings.Repeat("a line of the body\r\n", 100) // 2000+ bytes
+	os.WriteFile(file, []byte(data), 0o600)
+	check := func() error {
+		in := &checkInput{Msg: &queue.Message{File: file, Size: int64(len(data)), Envelope: queue.Envelope{From: "s@example.org", Recipients: []string{"alice@example.test"}}}}
+		_, err := c.check(ctx, in)
+		return err
+	}
+	for i, q := range []int64{1000, 100000, 1000, 0} {
+		if i > 0 {
+			if err := other.SetQuota(ctx, "alice@example.test", q, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := check(); (err != nil) != (q == 1000) {
+			t.Errorf("quota %d (step %d): refusal %v", q, i, err)
+		}
+	}
+}

@@ -13,12 +13,13 @@ import (
 // delivery would refuse is refused while the client is connected. size is
 // MAIL FROM's SIZE= (0 when not declared): a mailbox whose whole quota is
 // smaller is refused then; the end of DATA measures what came
-// (checks_quota.go). Where the quota decides (a declared size, or
-// mail.over_quota = "permanent"), the mailboxes are read as the directory
-// holds them now (deliver.Fresh: a change check, not a query), not as the
-// resolution cache remembers them.
+// (checks_quota.go). Where a quota decides (a declared size, or
+// mail.over_quota = "permanent", and a quota in the resolution), the
+// mailboxes are read as the directory holds them now (deliver.Fresh: a
+// change check, not a query), not as the resolution cache remembers them:
+// a raised or removed quota stops refusing at once.
 func (d *daemon) deliverable(res *directory.Resolution, size int64) *diag.Error {
-	if size > 0 || d.cfg.Mail.OverQuota == "permanent" {
+	if (size > 0 || d.cfg.Mail.OverQuota == "permanent") && deliver.SizeMatters(d.cfg, res) {
 		res = deliver.Fresh(context.Background(), d.dir, res) // smtpd's hook has no context; the read is bounded by directory.busy_timeout
 	}
 	return deliver.RefusalUnless(d.cfg, res, size, d.sieveFiltered)
