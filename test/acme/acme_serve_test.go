@@ -175,22 +175,16 @@ func TestServeWithACMEAgainstPebble(t *testing.T) {
 	roots := e.pebble.RootPool(t)
 
 	// STARTTLS on 25 and implicit TLS on 465 end up with the CA's
-	// certificate (the Issued callback replaces the provisional one).
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		st := starttlsLeaf(t, e.smtp)
-		leaf := st.PeerCertificates[0]
-		_, err := leaf.Verify(x509VerifyOpts(roots, "mail.example.test", st))
-		if err == nil {
-			if !leaf.NotAfter.Equal(states["mail.example.test"].NotAfter) {
-				t.Errorf("STARTTLS certificate ends %s, the stored one %s", leaf.NotAfter, states["mail.example.test"].NotAfter)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("STARTTLS still offers %q (issuer %q): %v", leaf.Subject, leaf.Issuer, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+	// certificate: the Issued callback replaces the provisional one, and
+	// logs it once done.
+	harness.WaitLogFile(t, e.srv.LogPath, "acme: STARTTLS and submission use the new certificate", 1, 30*time.Second)
+	st := starttlsLeaf(t, e.smtp)
+	leaf := st.PeerCertificates[0]
+	if _, err := leaf.Verify(x509VerifyOpts(roots, "mail.example.test", st)); err != nil {
+		t.Fatalf("STARTTLS still offers %q (issuer %q): %v", leaf.Subject, leaf.Issuer, err)
+	}
+	if !leaf.NotAfter.Equal(states["mail.example.test"].NotAfter) {
+		t.Errorf("STARTTLS certificate ends %s, the stored one %s", leaf.NotAfter, states["mail.example.test"].NotAfter)
 	}
 	conn, err := tls.Dial("tcp", e.sub, &tls.Config{ServerName: "mail.example.test", RootCAs: roots})
 	if err != nil {

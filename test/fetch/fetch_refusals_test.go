@@ -207,19 +207,21 @@ func TestFetchEveryLocalRefusalLeavesTheMessageOnTheServer(t *testing.T) {
 		}
 		return strings.Join(out, "; ")
 	}
-	for deadline := time.Now().Add(120 * time.Second); missing() != ""; time.Sleep(200 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			if p := os.Getenv("EBB_DUMP_LOG"); p != "" {
-				os.WriteFile(p, []byte(e.Log()), 0o644)
-			}
-			var lines []string
-			for _, l := range strings.Split(e.Log(), "\n") {
-				if !strings.Contains(l, "off@") && !strings.Contains(l, "account=doff") && !strings.Contains(l, "account=voff") && !strings.Contains(l, "account=poff") {
-					lines = append(lines, l)
-				}
-			}
-			t.Fatalf("after 2m: %s\nebb fetch list:\n%s\nlog:\n%s", missing(), e.fetch("list").Stdout, harness.Tail(strings.Join(lines, "\n"), 80))
+	boxes := []string{e.NewDir("postmaster")}
+	for name := range wants {
+		boxes = append(boxes, e.NewDir(name))
+	}
+	if !harness.WaitOn(120*time.Second, func() bool { return missing() == "" }, boxes...) {
+		if p := os.Getenv("EBB_DUMP_LOG"); p != "" {
+			os.WriteFile(p, []byte(e.Log()), 0o644)
 		}
+		var lines []string
+		for _, l := range strings.Split(e.Log(), "\n") {
+			if !strings.Contains(l, "off@") && !strings.Contains(l, "account=doff") && !strings.Contains(l, "account=voff") && !strings.Contains(l, "account=poff") {
+				lines = append(lines, l)
+			}
+		}
+		t.Fatalf("after 2m: %s\nebb fetch list:\n%s\nlog:\n%s", missing(), e.fetch("list").Stdout, harness.Tail(strings.Join(lines, "\n"), 80))
 	}
 	list := e.fetch("list")
 	for _, m := range modes {

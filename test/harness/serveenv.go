@@ -142,6 +142,9 @@ func (e *ServeEnv) Log() string {
 	return string(b)
 }
 
+// NewDir is the new/ directory of a mailbox of example.test.
+func (e *ServeEnv) NewDir(local string) string { return e.newDir(local) }
+
 func (e *ServeEnv) newDir(local string) string {
 	return filepath.Join(e.Dir, "mail", "example.test", local, "Maildir", "new")
 }
