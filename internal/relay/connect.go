@@ -127,6 +127,11 @@ func (r *Relay) connect(ctx context.Context, a *attempt) (*conn, error) {
 			_, listed, stsErr = stsHosts(a.hop.Domain, a.sts, hosts)
 			if n := countTrue(listed); n < len(hosts) {
 				r.stats.stsFailure(string(a.sts.Mode))
+				if a.sts.Mode == mtasts.Testing {
+					// Enforce would skip them; testing delivers (to any).
+					a.waive("sts-mx", fmt.Sprintf("MX hosts %s not all in the MTA-STS policy (testing mode: delivered anyway; it allows mx %s)",
+						strings.Join(hostNames(hosts), ", "), strings.Join(a.sts.MX, ", ")))
+				}
 				r.log.Warn("MTA-STS: MX host not in the policy", "domain", a.hop.Domain, "mode", string(a.sts.Mode),
 					"policy_mx", strings.Join(a.sts.MX, ","), "mx", strings.Join(hostNames(hosts), ","))
 			}
@@ -306,8 +311,11 @@ func (r *Relay) session(ctx context.Context, a *attempt, host, ip, port string, 
 		c.policy = r.policyNote(a, c)
 	}
 	if a.sts != nil && a.sts.Mode == mtasts.Testing && a.dane == nil {
-		r.stsTestingCheck(a, c)
+		if why := r.stsTestingCheck(a, c); why != "" {
+			c.policy += "; MTA-STS enforce would have refused this host (" + why + "): testing mode, delivered anyway"
+		}
 	}
+	c.policy += a.waivedNote()
 	if a.hop.Smarthost != "" && !a.hop.Delivery && r.set.Credentials != "" {
 		user, pass, err := r.credentials()
 		if err != nil {
@@ -394,8 +402,9 @@ func (r *Relay) credentials() (user, pass string, err error) {
 
 // stsTestingCheck reports what MTA-STS enforce would have refused on c,
 // for a policy in testing mode (RFC 8461 §5: deliver, but report): no
-// TLS, or a certificate that does not verify for the MX name.
-func (r *Relay) stsTestingCheck(a *attempt, c *conn) {
+// TLS, or a certificate that does not verify for the MX name. It logs and
+// counts it, and returns why for the session's policy note ("" if none).
+func (r *Relay) stsTestingCheck(a *attempt, c *conn) string {
 	why := ""
 	switch {
 	case c.tls == nil:
@@ -416,4 +425,5 @@ func (r *Relay) stsTestingCheck(a *attempt, c *conn) {
 		r.log.Warn("MTA-STS (testing): enforce would refuse this MX; delivering anyway", "domain", a.hop.Domain,
 			"host", c.host, "ip", c.ip, "why", why)
 	}
+	return why
 }

@@ -73,6 +73,7 @@ func (r *Relay) daneOn(a *attempt) bool {
 	}
 	if d, ok := longestMatch(a.hop.Domain, r.daneExempt); ok {
 		r.stats.daneExempted()
+		a.waive("dane.exempt", fmt.Sprintf("TLSA records of %s's MX hosts not applied (dane.exempt lists %s)", a.hop.Domain, d))
 		r.log.Warn("DANE: TLSA records not applied, the domain is exempt", "queue_id", a.m.ID, "domain", a.hop.Domain,
 			"exempt", d, "setting", "dane.exempt")
 		return false

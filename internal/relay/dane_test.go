@@ -129,7 +129,7 @@ func TestDANE(t *testing.T) {
 		{"taname.secure.test", false, false, []string{"names none of mx.taname.secure.test"}, []string{"tlsa:certificate-host-mismatch"}},
 		{"unusable.secure.test", true, true, []string{"no usable TLSA record to authenticate it"}, []string{"tlsa:success"}},
 		{"nostarttls.secure.test", false, false, []string{"does not offer STARTTLS and its TLSA records require TLS"}, []string{"tlsa:starttls-not-supported"}},
-		{"exempt.test", true, true, []string{"opportunistic TLS (relay.tls = may), certificate not checked"}, []string{"no-policy-found:success"}},
+		{"exempt.test", true, true, []string{"opportunistic TLS (relay.tls = may), certificate not checked; TLSA records of exempt.test's MX hosts not applied (dane.exempt lists exempt.test)"}, []string{"no-policy-found:success"}},
 		{"insecure.test", true, true, []string{"opportunistic TLS"}, []string{"no-policy-found:success"}},
 		{"crossing.secure.test", true, true, []string{"opportunistic TLS"}, []string{"no-policy-found:success"}},
 		{"bogus.secure.test", true, false, []string{"opportunistic TLS (relay.tls = may): not offered, sent in the clear"}, []string{"tlsa:dnssec-invalid", "no-policy-found:starttls-not-supported"}},

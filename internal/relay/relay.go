@@ -254,6 +254,33 @@ type attempt struct {
 	// no TLSA record is usable.
 	dane *daneHost
 	pkix bool
+	// waived: what was not applied of what the domain publishes (an
+	// mta_sts.exempt or dane.exempt entry, an MX an MTA-STS policy in
+	// testing mode does not list), one clause each, keyed so that a
+	// second connect does not say it twice. Besides the log line and
+	// the metric, said in the session's policy note (the handoff: ebb
+	// explain, mailq, success DSNs): principle 7.
+	waived map[string]string
+}
+
+// waive keeps what was not applied (attempt.waived) under key.
+func (a *attempt) waive(key, clause string) {
+	if a.waived == nil {
+		a.waived = map[string]string{}
+	}
+	a.waived[key] = clause
+}
+
+// waivedNote is a.waived for the end of a policy note, in a fixed order
+// ("" for nothing).
+func (a *attempt) waivedNote() string {
+	s := ""
+	for _, k := range []string{"mta_sts.exempt", "dane.exempt", "sts-mx"} {
+		if c := a.waived[k]; c != "" {
+			s += "; " + c
+		}
+	}
+	return s
 }
 
 // forRcpt is a's copy about one recipient, for its own error.
@@ -354,6 +381,7 @@ func (r *Relay) plan(ctx context.Context, m *queue.Message, rc *queue.Recipient)
 		// The admin chose to deliver as if the domain published no
 		// policy (a hint of ours says when): said every time.
 		r.stats.stsExempted()
+		a.waive("mta_sts.exempt", fmt.Sprintf("MTA-STS policy of %s not applied (mta_sts.exempt lists %s)", a.hop.Domain, d))
 		r.log.Warn("MTA-STS: policy not applied, the domain is exempt", "queue_id", m.ID, "domain", a.hop.Domain,
 			"exempt", d, "setting", "mta_sts.exempt", "tls_level", a.level)
 	} else if a.hop.Smarthost == "" && r.sts != nil {

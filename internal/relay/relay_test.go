@@ -423,19 +423,23 @@ type stsTable map[string]*mtasts.Policy
 func (s stsTable) Get(ctx context.Context, d string) (*mtasts.Policy, error) { return s[d], nil }
 
 // MTA-STS enforce defers when no MX matches the policy, saying which;
-// testing delivers.
+// testing delivers, and so does an exempt domain's enforce policy, each
+// saying so in the handoff's policy note (explain, mailq), not only in
+// the log and the metric.
 func TestMTASTS(t *testing.T) {
 	srv := startServer(t, "127.0.0.2:0", nil, nil)
 	var port int
 	fmt.Sscan(srv.Addr[strings.LastIndexByte(srv.Addr, ':')+1:], &port)
-	e := newEnv(t, port, "")
+	e := newEnv(t, port, "\n[mta_sts]\nexempt = [\"exempted.example\"]\n")
 	e.dns.MustAdd("enforced.example. MX 10 mx.enforced.example.", "mx.enforced.example. A 127.0.0.2",
-		"tested.example. MX 10 mx.tested.example.", "mx.tested.example. A 127.0.0.2")
+		"tested.example. MX 10 mx.tested.example.", "mx.tested.example. A 127.0.0.2",
+		"exempted.example. MX 10 mx.exempted.example.", "mx.exempted.example. A 127.0.0.2")
 	r := e.relay(Options{STS: stsTable{
 		"enforced.example": {Domain: "enforced.example", Mode: mtasts.Enforce, MX: []string{"*.elsewhere.example"}},
 		"tested.example":   {Domain: "tested.example", Mode: mtasts.Testing, MX: []string{"*.elsewhere.example"}},
+		"exempted.example": {Domain: "exempted.example", Mode: mtasts.Enforce, MX: []string{"*.elsewhere.example"}},
 	}})
-	m := e.message("alice@ours.test", body, "a@enforced.example", "b@tested.example")
+	m := e.message("alice@ours.test", body, "a@enforced.example", "b@tested.example", "c@exempted.example")
 	d := mustDiag(t, deliver(t, r, m, 0))
 	if !d.Temporary() || !strings.Contains(d.Reason, "MTA-STS policy of enforced.example (mode enforce) allows mx *.elsewhere.example; none of its MX hosts mx.enforced.example matches") {
 		t.Errorf("enforce: %v", d.Sentence())
@@ -443,11 +447,25 @@ func TestMTASTS(t *testing.T) {
 	if err := deliver(t, r, m, 1); err != nil {
 		t.Errorf("testing: %v", err)
 	}
-	// testing: the MX mismatch and the missing TLS are both counted.
+	// testing: the MX mismatch and the missing TLS are both counted, and
+	// said in the handoff.
 	if v := testutilCount(t, r.Metrics().sts.WithLabelValues("testing")); v != 2 {
 		t.Errorf("testing mode counted %v, want 2", v)
 	}
-	if len(srv.got()) != 1 {
+	if h := m.Recipients[1].Relay; h == nil || !strings.Contains(h.Policy, "MX hosts mx.tested.example not all in the MTA-STS policy (testing mode: delivered anyway; it allows mx *.elsewhere.example)") ||
+		!strings.Contains(h.Policy, "MTA-STS enforce would have refused this host (no TLS session)") {
+		t.Errorf("testing: handoff %+v", h)
+	}
+	if err := deliver(t, r, m, 2); err != nil {
+		t.Errorf("exempt: %v", err)
+	}
+	if v := testutilCount(t, r.Metrics().stsExempt); v != 1 {
+		t.Errorf("exempt counted %v, want 1", v)
+	}
+	if h := m.Recipients[2].Relay; h == nil || !strings.Contains(h.Policy, "; MTA-STS policy of exempted.example not applied (mta_sts.exempt lists exempted.example)") {
+		t.Errorf("exempt: handoff %+v", h)
+	}
+	if len(srv.got()) != 2 {
 		t.Errorf("received %d", len(srv.got()))
 	}
 }

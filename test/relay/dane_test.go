@@ -219,4 +219,9 @@ func TestDANEAgainstSignedZones(t *testing.T) {
 	if !strings.Contains(one.Log(), `msg="DANE: TLSA records not applied, the domain is exempt"`) {
 		t.Errorf("the exemption is not logged:\n%s", harness.Tail(one.Log(), 20))
 	}
+	// And said in the delivery's TLS policy (explain, mailq), not only
+	// the log line and ebb_relay_dane_exempt_total (principle 7).
+	if !strings.Contains(one.Log(), `; TLSA records of bad.dane.test's MX hosts not applied (dane.exempt lists bad.dane.test)"`) {
+		t.Errorf("the delivery's tls_policy does not name the exemption:\n%s", harness.Tail(one.Log(), 20))
+	}
 }

@@ -68,6 +68,10 @@ func TestRelayOutMTASTSCertificateFixWorks(t *testing.T) {
 	if l := one.Log(); !strings.Contains(l, "MTA-STS: policy not applied, the domain is exempt") {
 		t.Errorf("the exemption is not logged:\n%s", harness.Tail(l, 15))
 	}
+	// The delivery's TLS policy (explain, mailq) names it too.
+	if l := one.Log(); !strings.Contains(l, `; MTA-STS policy of two.example not applied (mta_sts.exempt lists two.example)"`) {
+		t.Errorf("the delivery's tls_policy does not name the exemption:\n%s", harness.Tail(l, 15))
+	}
 	one.WaitMailq(10*time.Second, "Mail queue is empty")
 }
 
