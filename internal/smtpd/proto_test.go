@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
@@ -601,5 +602,59 @@ func TestProtoWithout8BITMIME(t *testing.T) {
 	}
 	if got := c.cmd("MAIL FROM:<s@a.test> BODY=7BIT"); !strings.HasPrefix(got, "250") {
 		t.Errorf("BODY=7BIT: %q", got)
+	}
+}
+
+// A reply is written as the fmt-based writer wrote it: "%03d%c%s\r\n" per
+// line, the enhanced code ("%d.%d.%d ") on each line of a send, the
+// default X.0.0 for 2xx/4xx/5xx, text made safe.
+func TestRepliesWrittenAsBefore(t *testing.T) {
+	old := func(r *Reply) string {
+		enh := r.Enhanced
+		if enh == [3]int{} && (r.Code/100 == 2 || r.Code/100 == 4 || r.Code/100 == 5) {
+			enh = [3]int{r.Code / 100, 0, 0}
+		}
+		lines := strings.Split(r.Message, "\n")
+		var b strings.Builder
+		for i, l := range lines {
+			l = replyText(l)
+			if enh != [3]int{} {
+				l = fmt.Sprintf("%d.%d.%d %s", enh[0], enh[1], enh[2], l)
+			}
+			sep := byte('-')
+			if i == len(lines)-1 {
+				sep = ' '
+			}
+			fmt.Fprintf(&b, "%03d%c%s\r\n", r.Code, sep, l)
+		}
+		return b.String()
+	}
+	for _, r := range []*Reply{
+		{Code: 250, Message: "Ok"},
+		{Code: 250, Enhanced: [3]int{2, 1, 5}, Message: "Recipient <a@b> ok"},
+		{Code: 550, Enhanced: [3]int{5, 7, 23}, Message: "first\nsecond\n"},
+		{Code: 354, Message: "End data with <CR><LF>.<CR><LF>"},
+		{Code: 421, Message: "bye\r\x00\x7f \xff tab\there"},
+		{Code: 0, Message: ""},
+		{Code: 1000, Enhanced: [3]int{10, 200, 3000}, Message: "odd"},
+		{Code: -5, Message: "negative"},
+	} {
+		var out bytes.Buffer
+		w := &wire{p: &Protocol{}, bw: bufio.NewWriter(&out)}
+		w.send(r)
+		w.bw.Flush()
+		if want := old(r); out.String() != want {
+			t.Errorf("%+v: wrote %q, want %q", r, out.String(), want)
+		}
+		if w.quit != (r.Code == 421) {
+			t.Errorf("%+v: quit %v", r, w.quit)
+		}
+	}
+	var out bytes.Buffer
+	w := &wire{p: &Protocol{}, bw: bufio.NewWriter(&out)}
+	w.lines(250, "mx Hello", "PIPELINING", "SIZE 10")
+	w.bw.Flush()
+	if out.String() != "250-mx Hello\r\n250-PIPELINING\r\n250 SIZE 10\r\n" {
+		t.Errorf("lines: %q", out.String())
 	}
 }
