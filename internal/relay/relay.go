@@ -275,7 +275,7 @@ func (a *attempt) waive(key, clause string) {
 // ("" for nothing).
 func (a *attempt) waivedNote() string {
 	s := ""
-	for _, k := range []string{"mta_sts.exempt", "dane.exempt", "sts-mx"} {
+	for _, k := range []string{"mta_sts.exempt", "sts-unavailable", "dane.exempt", "sts-mx"} {
 		if c := a.waived[k]; c != "" {
 			s += "; " + c
 		}
@@ -390,6 +390,7 @@ func (r *Relay) plan(ctx context.Context, m *queue.Message, rc *queue.Recipient)
 			// RFC 8461 §5.1 (no usable policy): deliver as without one.
 			r.log.Warn("MTA-STS policy unavailable; delivering without it", "domain", a.hop.Domain, "err", err)
 			a.stsErr = err
+			a.waive("sts-unavailable", fmt.Sprintf("MTA-STS policy of %s unavailable (%v): delivered as without one (RFC 8461 §5.1)", a.hop.Domain, err))
 		}
 		if pol != nil && pol.Mode != mtasts.None {
 			a.sts = pol

@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -420,7 +421,12 @@ func TestServerLimits(t *testing.T) {
 
 type stsTable map[string]*mtasts.Policy
 
-func (s stsTable) Get(ctx context.Context, d string) (*mtasts.Policy, error) { return s[d], nil }
+func (s stsTable) Get(ctx context.Context, d string) (*mtasts.Policy, error) {
+	if d == "unavailable.example" {
+		return nil, errors.New("fetch https://mta-sts.unavailable.example/.well-known/mta-sts.txt: timeout")
+	}
+	return s[d], nil
+}
 
 // MTA-STS enforce defers when no MX matches the policy, saying which;
 // testing delivers, and so does an exempt domain's enforce policy, each
@@ -433,7 +439,8 @@ func TestMTASTS(t *testing.T) {
 	e := newEnv(t, port, "\n[mta_sts]\nexempt = [\"exempted.example\"]\n")
 	e.dns.MustAdd("enforced.example. MX 10 mx.enforced.example.", "mx.enforced.example. A 127.0.0.2",
 		"tested.example. MX 10 mx.tested.example.", "mx.tested.example. A 127.0.0.2",
-		"exempted.example. MX 10 mx.exempted.example.", "mx.exempted.example. A 127.0.0.2")
+		"exempted.example. MX 10 mx.exempted.example.", "mx.exempted.example. A 127.0.0.2",
+		"unavailable.example. MX 10 mx.unavailable.example.", "mx.unavailable.example. A 127.0.0.2")
 	r := e.relay(Options{STS: stsTable{
 		"enforced.example": {Domain: "enforced.example", Mode: mtasts.Enforce, MX: []string{"*.elsewhere.example"}},
 		"tested.example":   {Domain: "tested.example", Mode: mtasts.Testing, MX: []string{"*.elsewhere.example"}},
@@ -465,7 +472,16 @@ func TestMTASTS(t *testing.T) {
 	if h := m.Recipients[2].Relay; h == nil || !strings.Contains(h.Policy, "; MTA-STS policy of exempted.example not applied (mta_sts.exempt lists exempted.example)") {
 		t.Errorf("exempt: handoff %+v", h)
 	}
-	if len(srv.got()) != 2 {
+	// A policy that cannot be had (RFC 8461 §5.1): delivered as without
+	// one, and said.
+	m2 := e.message("alice@ours.test", body, "d@unavailable.example")
+	if err := deliver(t, r, m2, 0); err != nil {
+		t.Errorf("unavailable: %v", err)
+	}
+	if h := m2.Recipients[0].Relay; h == nil || !strings.Contains(h.Policy, "; MTA-STS policy of unavailable.example unavailable (fetch https://mta-sts.unavailable.example/.well-known/mta-sts.txt: timeout): delivered as without one") {
+		t.Errorf("unavailable: handoff %+v", h)
+	}
+	if len(srv.got()) != 3 {
 		t.Errorf("received %d", len(srv.got()))
 	}
 }
