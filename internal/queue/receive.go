@@ -295,14 +295,17 @@ func (w *writeError) Error() string { return w.err.Error() }
 func (w *writeError) Unwrap() error { return w.err }
 
 // copyData is io.CopyBuffer that tells write errors (ours) from read errors
-// (the client's), and fills buf before each write: the header comes a
-// field per read (mailhdr.Filter), and a write(2) per field was six for
-// a 1 KiB message where one does.
+// (the client's), and gathers small reads into one write: the header comes
+// a field per read (mailhdr.Filter), and a write(2) per field was six for
+// a 1 KiB message where one does. It gathers only up to writeAtLeast, not
+// a whole buffer: a read into the whole of buf lets the pooled reader
+// under the filter read into it directly, where a read into what is left
+// of it would copy every octet of a large message once more.
 func copyData(dst io.Writer, src io.Reader, buf []byte) (n int64, eight bool, err error) {
 	for {
 		nr := 0
 		var rerr error
-		for nr < len(buf) && rerr == nil {
+		for nr < min(writeAtLeast, len(buf)) && rerr == nil {
 			var k int
 			k, rerr = src.Read(buf[nr:])
 			nr += k
@@ -326,6 +329,10 @@ func copyData(dst io.Writer, src io.Reader, buf []byte) (n int64, eight bool, er
 		}
 	}
 }
+
+// writeAtLeast is what copyData gathers before it writes, unless the data
+// ends first.
+const writeAtLeast = 16 << 10
 
 // hasEightBit reports a byte with the high bit set in p, eight bytes at a
 // time: the data is looked at once, as it is spooled, so that no later

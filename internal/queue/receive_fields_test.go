@@ -86,28 +86,49 @@ type writeCounter struct {
 
 func (w *writeCounter) Write(p []byte) (int, error) { w.writes++; return w.Buffer.Write(p) }
 
-// The spool's copy writes whole buffers, however small the reads it gets
-// (the header comes a field per read): one write for a small message, a
-// buffer's worth each for a large one, the octets as they came, and the
-// 8-bit octet seen wherever it is.
-func TestCopyDataWritesWholeBuffers(t *testing.T) {
+// The spool's copy gathers small reads (the header comes a field per
+// read) into writes of at least writeAtLeast octets: one write for a small
+// message; the octets as they came, and the 8-bit octet seen wherever it
+// is. Large reads are written as they come, and each read is offered the
+// whole buffer once the gathering is done (so that a pooled reader can
+// fill it directly).
+func TestCopyDataGathersSmallReads(t *testing.T) {
 	for _, c := range []struct {
 		data   string
+		src    func(io.Reader) io.Reader
 		writes int
 	}{
-		{"Subject: x\r\nTo: y\r\n\r\nbody\r\n", 1},
-		{strings.Repeat("z", 150<<10) + "\xe9", 3},
+		{"Subject: x\r\nTo: y\r\n\r\nbody\r\n", iotest.OneByteReader, 1},
+		{strings.Repeat("z", 150<<10) + "\xe9", iotest.OneByteReader, (150<<10)/writeAtLeast + 1},
+		{strings.Repeat("z", 150<<10) + "\xe9", func(r io.Reader) io.Reader { return r }, 3},
 	} {
 		var w writeCounter
 		buf := make([]byte, 64<<10)
-		n, eight, err := copyData(&w, iotest.HalfReader(iotest.OneByteReader(strings.NewReader(c.data))), buf)
+		rs := &readSizes{r: c.src(strings.NewReader(c.data))}
+		n, eight, err := copyData(&w, rs, buf)
 		if err != nil || n != int64(len(c.data)) || w.String() != c.data {
 			t.Fatalf("copied %d of %d octets, %v", n, len(c.data), err)
 		}
 		if w.writes != c.writes || eight != strings.Contains(c.data, "\xe9") {
 			t.Errorf("%d octets: %d writes, 8-bit %v; want %d writes", len(c.data), w.writes, eight, c.writes)
 		}
+		if rs.full == 0 {
+			t.Errorf("%d octets: no read was offered the whole buffer", len(c.data))
+		}
 	}
+}
+
+// readSizes counts the reads offered a whole 64 KiB buffer.
+type readSizes struct {
+	r    io.Reader
+	full int
+}
+
+func (r *readSizes) Read(p []byte) (int, error) {
+	if len(p) == 64<<10 {
+		r.full++
+	}
+	return r.r.Read(p)
 }
 
 // Past MaxDeliveredTo values a message carries none, and says so: the
