@@ -6,6 +6,9 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/ebbmail/ebb/internal/resolve"
 )
 
 // Reading a mailbox "as the database holds it now" (MailboxNow) is asked
@@ -22,6 +25,11 @@ import (
 //     before its query is right as long as the version read later is the
 //     same (nothing committed in between).
 //   - own counts this Directory's own writes (changed), belt and braces.
+//   - Cheaper still, while the database's files have been left alone for
+//     a while (settle): when a stat of the database and its -wal finds
+//     them as they were just before the last data_version read, nothing
+//     committed since (a commit writes them), and that read stands: two
+//     stat calls instead of a statement.
 //
 // A change seen this way also empties the resolution and domain caches
 // (directory.cache_ttl), so that what the delivery saw changed is not
@@ -55,7 +63,13 @@ type watch struct {
 	cmu       sync.RWMutex
 	mailboxes map[string]keptMailbox
 
-	checks, queries atomic.Uint64 // for tests: change checks run, mailbox queries made
+	// files is the stat of the database's files taken just before the
+	// check that gave last; settled: it may stand for data_version (see
+	// settle).
+	files   resolve.Stamp
+	settled bool
+
+	checks, versions, queries atomic.Uint64 // for tests: change checks, of them PRAGMA data_version reads, mailbox queries
 }
 
 type keptMailbox struct {
@@ -87,6 +101,16 @@ func (d *Directory) current(ctx context.Context) (stamp, bool) {
 	}
 	n := w.started.Add(1)
 	own := w.own.Load() // before the version: a write after it shows next time
+	// The files before the version: a commit after this stat changes
+	// them (fileStamp), so while they are as the last check found them,
+	// and that check's stamp was settled, nothing committed since.
+	before := time.Now()
+	files, ferr := resolve.StampOf(d.where)
+	if ferr == nil && w.settled && files == w.files && own == w.last.own && w.conn != nil {
+		w.checks.Add(1)
+		w.lastAt = n
+		return w.last, true
+	}
 	if w.conn == nil {
 		conn, err := d.db.Conn(ctx)
 		if err != nil {
@@ -102,12 +126,15 @@ func (d *Directory) current(ctx context.Context) (stamp, bool) {
 	}
 	var v int64
 	w.checks.Add(1)
+	w.versions.Add(1)
 	if err := w.version.QueryRowContext(ctx).Scan(&v); err != nil {
 		w.closeConn()
+		w.settled = false
 		return stamp{}, false
 	}
 	s := stamp{conn: w.conns, data: v, own: own}
 	w.last, w.lastAt = s, n
+	w.files, w.settled = files, ferr == nil && settled(files, before)
 	if s != w.seen {
 		if w.seen != (stamp{}) {
 			// Something committed since the last check: what the TTL
@@ -118,6 +145,27 @@ func (d *Directory) current(ctx context.Context) (stamp, bool) {
 		w.seen = s
 	}
 	return s, true
+}
+
+// settle is how long the database's files must have been left alone
+// before their stat stands for PRAGMA data_version. A commit writes the
+// -wal (or, in another journal mode, the database) and so sets its mtime
+// and ctime to the time then: a commit after a stat whose times were all
+// older than the stat by more than the clock's granularity (a few ms;
+// settle is far more) cannot leave them as they were. A file changed
+// within settle of the stat might be changed again within the same tick,
+// unseen: its stamp is not trusted, and the next check asks SQLite.
+var settle = time.Second
+
+// settled reports whether every time in f is older than settle before at.
+func settled(f resolve.Stamp, at time.Time) bool {
+	limit := at.Add(-settle).UnixNano()
+	for _, fs := range []resolve.FileState{f.DB, f.WAL} {
+		if fs.Exists && (fs.Mtime >= limit || fs.Ctime >= limit) {
+			return false
+		}
+	}
+	return true
 }
 
 // closeConn drops the kept connection (an error on it, or Close). w.mu is
@@ -173,7 +221,8 @@ func (d *Directory) MailboxNow(ctx context.Context, address string) (*Mailbox, e
 }
 
 // MailboxQueries says how many mailbox queries and change checks
-// MailboxNow made (tests: that the kept answers are used, and dropped).
-func (d *Directory) MailboxQueries() (queries, checks uint64) {
-	return d.watch.queries.Load(), d.watch.checks.Load()
+// MailboxNow made, and how many of the checks read PRAGMA data_version
+// (tests: that the kept answers are used, and dropped).
+func (d *Directory) MailboxQueries() (queries, checks, versions uint64) {
+	return d.watch.queries.Load(), d.watch.checks.Load(), d.watch.versions.Load()
 }
