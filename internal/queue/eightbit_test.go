@@ -38,6 +38,8 @@ func TestReceiveNotesEightBitData(t *testing.T) {
 func FuzzHasEightBit(f *testing.F) {
 	f.Add([]byte("plain ascii text"))
 	f.Add([]byte("0123456\x80"))
+	f.Add([]byte("0123456789abcdef0123456789abcdef0123456789\xff"))
+	f.Add([]byte("0123456789abcdef0123456789abcde\x80xyz"))
 	f.Fuzz(func(t *testing.T, p []byte) {
 		want := false
 		for _, b := range p {
