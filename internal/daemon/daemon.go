@@ -70,6 +70,9 @@ func Run(ctx context.Context, o Options) int {
 		return diag.ExConfig
 	}
 	d := &daemon{ctx: ctx, stdout: o.Stdout, stderr: o.Stderr, cfgPath: o.ConfigPath, cfg: cfg, log: lg, demo: o.Demo}
+	d.sieveSkipped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ebb_sieve_scripts_skipped_total",
+		Help: "Sieve scripts skipped at a delivery, by why: missing (a sieve.before/after script), compile or runtime (a broken script; the message is kept). The log and the delivery's record (ebb explain) say which."},
+		[]string{"why"})
 	code := d.run()
 	if code != 0 {
 		lg.Error("ebb serve stopped", "exit", code)
@@ -129,6 +132,11 @@ type daemon struct {
 	web                  *wellknown.Server
 	webTLS, webHTTP      []net.Listener // web.listen, web.listen_http (web.go)
 	rep                  *reportState   // TLS-RPT and DMARC reports, nil when off (reports.go)
+
+	// sieveSkipped counts Sieve scripts skipped at deliveries, by why
+	// (sievefilter.Filter.Skipped): the log and the delivery's record say
+	// which.
+	sieveSkipped *prometheus.CounterVec
 }
 
 // fail prints a boundary error on stderr and logs it; it returns the exit
@@ -209,6 +217,7 @@ func (d *daemon) run() int {
 	d.metrics.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ebb_sieve_vacation_from_replaced_total",
 		Help: "Sieve vacation responses whose :from the mailbox may not write as (submission.sender_policy): sent from the mailbox's own address (the log says which)."},
 		func() float64 { return float64(d.vacationFromReplaced.Load()) }))
+	d.metrics.Registry.MustRegister(d.sieveSkipped)
 	d.metrics.Pprof = cfg.Metrics.Pprof
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()

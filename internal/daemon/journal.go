@@ -196,6 +196,11 @@ func (r *journalRecorder) delivered(m *queue.Message, rcpt string, rep *deliver.
 			parts = append(parts, fmt.Sprintf("stored for %s in %s", o.Mailbox, strings.Join(o.Files, ", ")))
 			files = append(files, o.Files...)
 		}
+		if len(o.Notes) > 0 {
+			// What was not done as asked (a Sieve script skipped, a folder
+			// that could not be used): principle 7.
+			parts[len(parts)-1] += " (" + strings.Join(o.Notes, "; ") + ")"
+		}
 	}
 	if len(rep.Forwards) > 0 {
 		parts = append(parts, "forwarded to "+strings.Join(rep.Forwards, ", "))

@@ -50,6 +50,11 @@ func (d *daemon) transports() queue.Transports {
 	}})
 	filter.MayWriteAs = d.mayWriteAs // checks_sender.go: a vacation :from by the rule From: is checked by
 	filter.FromReplaced = func() { d.vacationFromReplaced.Add(1) }
+	filter.Skipped = func(why string) {
+		if d.sieveSkipped != nil { // ebb serve's (not ebb route's)
+			d.sieveSkipped.WithLabelValues(why).Inc()
+		}
+	}
 	if d.cluster != nil {
 		filter.State = d.cluster.SieveState() // one vacation reply, one duplicate record, whichever host delivers
 	}

@@ -114,6 +114,9 @@ type Outcome struct {
 	Files     []string // the stored files, in new/ or cur/
 	Discarded bool     // the filter discarded the message (success)
 	Err       *diag.Error
+	// Notes: what was not done as asked (the filter's Decision.Notes, a
+	// folder that could not be used): said in the delivery's record.
+	Notes []string
 }
 
 // Delivered reports whether this mailbox is done with the message.
@@ -514,6 +517,7 @@ func (a *Agent) store(ctx context.Context, st *staged, msg *Message, t target, e
 			dec = d
 		}
 	}
+	out.Notes = append(out.Notes, dec.Notes...)
 	rep.Redirects = append(rep.Redirects, dec.Redirects...)
 	rep.Outbound = append(rep.Outbound, dec.Outbound...)
 	if dec.Reject != "" {
@@ -549,7 +553,10 @@ func (a *Agent) store(ctx context.Context, st *staged, msg *Message, t target, e
 	}
 	size, vsize := src.Size(), src.VSize()
 	for _, s := range stores {
-		dir := a.folder(t, s.Folder)
+		dir, note := a.folder(t, s.Folder)
+		if note != "" {
+			out.Notes = append(out.Notes, note)
+		}
 		check := maildir.CheckQuota
 		if t.byDirectory {
 			check = maildir.EnforceQuota
@@ -580,21 +587,22 @@ func (a *Agent) store(ctx context.Context, st *staged, msg *Message, t target, e
 
 // folder returns the directory for an IMAP folder of t, creating it when
 // mail.create_folders allows; when it cannot be used the message goes to
-// INBOX (Dovecot's LDA does the same), which is logged.
-func (a *Agent) folder(t target, name string) string {
+// INBOX (Dovecot's LDA does the same), which is logged and said in note
+// (for the delivery's record).
+func (a *Agent) folder(t target, name string) (dir, note string) {
 	dir, err := maildir.FolderDir(t.maildir, name)
 	if err != nil {
 		a.log().Warn("bad folder name, delivering to INBOX", "mailbox", t.mb.Address, "folder", name, "error", err)
-		return t.maildir
+		return t.maildir, fmt.Sprintf("folder %q is not a usable name (%v): stored in INBOX", name, err)
 	}
 	if dir == t.maildir {
-		return dir
+		return dir, ""
 	}
 	if err := maildir.Ensure(dir, a.Cfg.Mail.CreateFolders, true); err != nil {
 		a.log().Warn("cannot use folder, delivering to INBOX", "mailbox", t.mb.Address, "folder", name, "error", err)
-		return t.maildir
+		return t.maildir, fmt.Sprintf("folder %q cannot be used (%v): stored in INBOX", name, err)
 	}
-	return dir
+	return dir, ""
 }
 
 // ensure checks (and with mail.create, creates) a Maildir.

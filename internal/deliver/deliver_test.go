@@ -256,9 +256,14 @@ func TestFilterDecisions(t *testing.T) {
 func TestMissingFolderFallsBackToInbox(t *testing.T) {
 	a, root := newAgent(t)
 	a.Cfg.Mail.CreateFolders = false
-	_, err := a.Deliver(context.Background(), strings.NewReader("Subject: x\n\n"), Envelope{Recipient: "alice@example.com", Folder: "Nope"})
+	rep, err := a.Deliver(context.Background(), strings.NewReader("Subject: x\n\n"), Envelope{Recipient: "alice@example.com", Folder: "Nope"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Said in the outcome (ebb serve's delivery record), not only the log.
+	if len(rep.Outcomes) != 1 || len(rep.Outcomes[0].Notes) != 1 || !strings.Contains(rep.Outcomes[0].Notes[0], `folder "Nope" cannot be used`) ||
+		!strings.Contains(rep.Outcomes[0].Notes[0], "stored in INBOX") {
+		t.Errorf("outcomes %+v", rep.Outcomes)
 	}
 	box := filepath.Join(root, "example.com", "alice", "Maildir")
 	if n := len(newFiles(t, box)); n != 1 {

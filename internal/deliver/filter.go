@@ -70,6 +70,10 @@ type Decision struct {
 	// §3), so that a delivery that fails and is retried is not taken for a
 	// duplicate of itself — and discarded.
 	Delivered func()
+	// Notes say what the filter could not do as written (a script missing
+	// or broken, skipped): besides the filter's log line, they go in the
+	// mailbox's Outcome, which ebb serve journals with the delivery.
+	Notes []string
 }
 
 // Store is one fileinto (or keep).

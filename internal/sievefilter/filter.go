@@ -55,6 +55,12 @@ type Filter struct {
 	// by the mailbox's own address (ebb serve counts them in a metric;
 	// the log line is written either way).
 	FromReplaced func()
+	// Skipped, when set, is called for each script skipped at a delivery,
+	// with why: "missing" (a sieve.before/after script that is not
+	// there), "compile" or "runtime" (a broken script: the message is
+	// kept). ebb serve counts them; the log line is written either way,
+	// and the Decision's Notes say it for the delivery's record.
+	Skipped func(why string)
 
 	cache *Cache
 }
@@ -180,25 +186,32 @@ func (f *Filter) Decide(ctx context.Context, mb *resolve.Mailbox, msg *deliver.M
 		return nil, f.diagErr("compile", "set up Sieve for", mb.Address, err, "sieve.extensions")
 	}
 	var scripts []*sieve.Script
+	var notes []string // scripts skipped (Decision.Notes)
 	for i, path := range chain {
 		s, err := f.cache.Get(path, p.dir, opts)
 		switch {
 		case errors.Is(err, ErrNoScript):
 			if i < len(f.Cfg.Sieve.Before) || path != p.script {
 				f.Log.Warn("sieve: global script missing, skipped", "mailbox", mb.Address, "script", path)
+				notes = append(notes, f.skipped("missing", fmt.Sprintf("Sieve script %s (%s) missing: skipped",
+					path, scriptSetting(i, len(f.Cfg.Sieve.Before), false))))
 			}
 			continue
 		case IsCompileError(err):
 			// A broken script: keep the message, say why and where.
 			f.Log.Error("sieve: script does not compile; keeping the message", "mailbox", mb.Address,
 				"script", path, "error", err.Error(), "hint", "ebb sieve check "+path)
-			return f.keepAll(env), nil
+			return f.keepAll(env, append(notes, f.skipped("compile", fmt.Sprintf(
+				"Sieve script %s does not compile (%v): no script ran, the message is kept (ebb sieve check %s)", path, err, path)))...), nil
 		case err != nil:
 			return nil, f.diagErr("read", "read the Sieve script", path, err, scriptSetting(i, len(f.Cfg.Sieve.Before), path == p.script))
 		}
 		scripts = append(scripts, s)
 	}
 	if len(scripts) == 0 {
+		if len(notes) > 0 {
+			return f.keepAll(env, notes...), nil
+		}
 		return nil, nil
 	}
 
@@ -258,7 +271,8 @@ func (f *Filter) Decide(ctx context.Context, mb *resolve.Mailbox, msg *deliver.M
 			}
 			f.Log.Error("sieve: script failed at run time; keeping the message", "mailbox", mb.Address,
 				"script", s.Name(), "error", err.Error())
-			return f.keepAll(env), nil
+			return f.keepAll(env, append(notes, f.skipped("runtime", fmt.Sprintf(
+				"Sieve script %s failed at run time (%v): its actions and the other scripts' not done, the message is kept", s.Name(), err)))...), nil
 		}
 		actions = append(actions, res.Actions...)
 		if !res.ImplicitKeep {
@@ -281,6 +295,9 @@ func (f *Filter) Decide(ctx context.Context, mb *resolve.Mailbox, msg *deliver.M
 		}
 	}
 	d, err := f.decision(ctx, mb, msg, env, m, actions, keep, keepFlags, host, st, sender)
+	if err == nil && d != nil {
+		d.Notes = append(notes, d.Notes...)
+	}
 	if err == nil && d != nil && len(marks) > 0 && !f.DryRun {
 		d.Delivered = func() {
 			// The message is stored; failing to remember its id only means a
@@ -330,9 +347,18 @@ func nonEmpty(s string) []string {
 	return []string{s}
 }
 
-// keepAll is the fallback decision: store in the envelope's folder.
-func (f *Filter) keepAll(env deliver.Envelope) *deliver.Decision {
-	return &deliver.Decision{Stores: []deliver.Store{{Folder: env.Folder}}}
+// keepAll is the fallback decision: store in the envelope's folder, with
+// notes saying why (Decision.Notes).
+func (f *Filter) keepAll(env deliver.Envelope, notes ...string) *deliver.Decision {
+	return &deliver.Decision{Stores: []deliver.Store{{Folder: env.Folder}}, Notes: notes}
+}
+
+// skipped counts a script skipped for why (Skipped) and returns note.
+func (f *Filter) skipped(why, note string) string {
+	if f.Skipped != nil {
+		f.Skipped(why)
+	}
+	return note
 }
 
 // decision carries out the actions that leave the mailbox (redirect,

@@ -448,3 +448,37 @@ func TestVacationFromIsAnAddressOfTheMailbox(t *testing.T) {
 		})
 	}
 }
+
+// A script skipped (a sieve.before script missing, the user's script
+// broken) is logged, counted (Skipped) and said in the Decision's Notes,
+// which ebb serve journals with the delivery (principle 7).
+func TestSkippedScriptsAreNoted(t *testing.T) {
+	f, mb, _, logb := newTestFilter(t, "this is not sieve\n")
+	gone := filepath.Join(t.TempDir(), "gone.sieve")
+	f.Cfg.Sieve.Before = []string{gone}
+	var why []string
+	f.Skipped = func(w string) { why = append(why, w) }
+	d := decide(t, f, mb, testMsg, "alice@example.org")
+	if d == nil || len(d.Stores) != 1 || d.Stores[0].Folder != "" {
+		t.Fatalf("decision %+v, want the message kept", d)
+	}
+	if len(d.Notes) != 2 || !strings.Contains(d.Notes[0], "Sieve script "+gone+" (sieve.before) missing: skipped") ||
+		!strings.Contains(d.Notes[1], "does not compile") || !strings.Contains(d.Notes[1], "the message is kept") {
+		t.Errorf("notes %q", d.Notes)
+	}
+	if !slices.Equal(why, []string{"missing", "compile"}) {
+		t.Errorf("Skipped called with %v, want [missing compile]", why)
+	}
+	if !strings.Contains(logb.String(), "global script missing, skipped") || !strings.Contains(logb.String(), "does not compile") {
+		t.Errorf("log:\n%s", logb.String())
+	}
+
+	// Only the missing one: the user's script is not there (normal), the
+	// note says the before script was skipped.
+	f, mb, _, _ = newTestFilter(t, "")
+	f.Cfg.Sieve.Before = []string{gone}
+	d = decide(t, f, mb, testMsg, "alice@example.org")
+	if d == nil || len(d.Notes) != 1 || !strings.Contains(d.Notes[0], "missing: skipped") {
+		t.Errorf("decision %+v", d)
+	}
+}
