@@ -398,8 +398,7 @@ func (w *wire) lines(code int, lines ...string) {
 // command's path (fmt and a slice of lines per reply were a fifth of the
 // engine's allocations per message, BenchmarkData).
 func (w *wire) line(code int, more bool, enh [3]int, text string) {
-	var buf [48]byte
-	b := buf[:0]
+	b := w.bw.AvailableBuffer() // appended to in place: no allocation per line
 	if code >= 0 && code <= 999 {
 		b = append(b, byte('0'+code/100), byte('0'+code/10%10), byte('0'+code%10))
 	} else {
