@@ -121,8 +121,8 @@ greeting_timeout = "3s"
 		EbbAs(t, e.Daemon, []byte(OutPass+"\n"), "user", "add", "-c", e.Conf, u+"@"+o.Domain)
 	}
 	e.srv = StartServe(t, e.Conf, e.logPath)
+	e.srv.WaitListening(t, 30*time.Second, e.SMTP, e.Sub)
 	WaitTCP(t, e.SMTP, "220", 10*time.Second)
-	WaitTCP(t, e.Sub, "220", 10*time.Second)
 	return e
 }
 
@@ -335,6 +335,7 @@ func (e *OutInstance) Restart() {
 	e.t.Helper()
 	e.srv.Stop()
 	e.srv = StartServe(e.t, e.Conf, e.logPath)
+	e.srv.WaitListening(e.t, 30*time.Second, e.SMTP)
 	WaitTCP(e.t, e.SMTP, "220", 10*time.Second)
 }
 

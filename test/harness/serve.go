@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -13,11 +14,12 @@ import (
 // appended to LogPath. Tests that run the daemon share this instead of each
 // keeping its own process, log file and stop logic.
 type Serve struct {
-	LogPath string
-	cmd     *exec.Cmd
-	log     *os.File
-	done    chan struct{}
-	code    int
+	LogPath  string
+	logStart int64 // the log's size when this process started
+	cmd      *exec.Cmd
+	log      *os.File
+	done     chan struct{}
+	code     int
 }
 
 // StartServe starts `ebb serve -c conf` (as the caller: as root it drops to
@@ -31,6 +33,9 @@ func StartServe(t testing.TB, conf, logPath string) *Serve {
 	}
 	LoopbackDNS(t, conf)
 	s := &Serve{LogPath: logPath, log: f, done: make(chan struct{})}
+	if fi, err := f.Stat(); err == nil {
+		s.logStart = fi.Size()
+	}
 	s.cmd = exec.Command(Ebb(t), "serve", "-c", conf)
 	s.cmd.Stdout, s.cmd.Stderr = f, f
 	if err := s.cmd.Start(); err != nil {
@@ -82,6 +87,46 @@ func (s *Serve) Stop() bool {
 func (s *Serve) Kill() {
 	s.cmd.Process.Kill()
 	<-s.done
+}
+
+// WaitListening waits until this process has said it listens on every
+// one of addrs (its "smtp listening" log lines: the socket is bound then),
+// woken as it writes its log, and fails the test with the log when it
+// exits or within passes first.
+func (s *Serve) WaitListening(t testing.TB, within time.Duration, addrs ...string) {
+	t.Helper()
+	exited := false
+	listening := func() bool {
+		select {
+		case <-s.done:
+			exited = true
+			return true
+		default:
+		}
+		b, _ := os.ReadFile(s.LogPath)
+		if int64(len(b)) < s.logStart {
+			return false
+		}
+		var lines []string // the "smtp listening" lines, text or JSON
+		for _, l := range strings.Split(string(b[s.logStart:]), "\n") {
+			if strings.Contains(l, "smtp listening") {
+				lines = append(lines, l)
+			}
+		}
+		for _, a := range addrs {
+			found := false
+			for _, l := range lines {
+				found = found || strings.Contains(l, " addr="+a+" ") || strings.Contains(l, `"addr":"`+a+`"`)
+			}
+			if !found {
+				return false
+			}
+		}
+		return true
+	}
+	if !WaitOn(within, listening, s.LogPath) || exited {
+		t.Fatalf("ebb serve is not listening on %v (exited: %v); log:\n%s", addrs, exited, Tail(s.Log(), 30))
+	}
 }
 
 // Log is everything the daemon has written so far.

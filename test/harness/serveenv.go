@@ -102,20 +102,12 @@ func (e *ServeEnv) Start() {
 
 func (e *ServeEnv) waitGreeting() {
 	e.T.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-e.Srv.Exited():
-			e.T.Fatalf("ebb serve exited with %d; log:\n%s", e.Srv.ExitCode(), e.Log())
-		default:
-		}
-		if c, err := ServeDial(e.SMTP); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+	e.Srv.WaitListening(e.T, 30*time.Second, e.SMTP)
+	c, err := ServeDial(e.SMTP)
+	if err != nil {
+		e.T.Fatalf("ebb serve not answering on %s: %v; log:\n%s", e.SMTP, err, e.Log())
 	}
-	e.T.Fatalf("ebb serve not answering on %s; log:\n%s", e.SMTP, e.Log())
+	c.Close()
 }
 
 // Stop sends SIGTERM and waits for the exit.

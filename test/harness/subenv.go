@@ -108,8 +108,8 @@ func (e *SubEnv) EbbAsDaemon(stdin []byte, args ...string) Result {
 func (e *SubEnv) Start() {
 	e.t.Helper()
 	e.Srv = StartServe(e.t, e.Conf, filepath.Join(e.Dir, "serve.log"))
+	e.Srv.WaitListening(e.t, 30*time.Second, e.SMTP, e.Sub)
 	WaitTCP(e.t, e.SMTP, "220", 10*time.Second)
-	WaitTCP(e.t, e.Sub, "220", 10*time.Second)
 	if !WaitSocket(filepath.Join(e.Pickup, "submit.sock"), 10*time.Second) {
 		e.t.Fatalf("no pickup socket; log:\n%s", e.Log())
 	}
