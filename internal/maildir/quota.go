@@ -108,15 +108,11 @@ type sizeFile struct {
 }
 
 func readSizeFile(path string) (*sizeFile, error) {
-	f, err := safeio.Open(path)
+	f, st, err := safeio.OpenStat(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
 	sf := &sizeFile{size: st.Size(), mtime: st.ModTime()}
 	sc := bufio.NewScanner(f)
 	first := true

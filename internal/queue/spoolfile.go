@@ -80,15 +80,11 @@ func parseTrailer(t []byte) (int64, uint32, error) {
 // The error is errNoTrailer for a receive that did not finish, or says
 // what is damaged.
 func readMessageFile(path string) (*Message, error) {
-	f, err := safeio.Open(path)
+	f, st, err := safeio.OpenStat(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
 	m, err := readMessageAt(f, st.Size())
 	if err != nil {
 		return nil, err

@@ -145,13 +145,8 @@ type Map struct {
 
 // OpenMap opens the map at path.
 func OpenMap(path string, opt Options) (*Map, error) {
-	f, err := os.Open(path)
+	f, st, err := safeio.OpenStat(path)
 	if err != nil {
-		return nil, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
 		return nil, err
 	}
 	r, err := cdb.NewReader(f, st.Size())

@@ -28,3 +28,19 @@ func OpenFile(path string, flag int, perm os.FileMode) (*os.File, error) {
 
 // Open opens a regular file for reading, as OpenFile.
 func Open(path string) (*os.File, error) { return OpenFile(path, os.O_RDONLY, 0) }
+
+// OpenStat opens a regular file for reading, as Open, with what fstat(2)
+// says of it (its size, its modification time): for a reader that takes
+// the file whole. The caller closes the file; on an error there is none.
+func OpenStat(path string) (*os.File, os.FileInfo, error) {
+	f, err := Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, st, nil
+}

@@ -26,6 +26,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ebbmail/ebb/internal/safeio"
 )
 
 // Kind is what a scanner looks for; it decides which scanners run for
@@ -72,13 +74,8 @@ func (m *Message) Open() (io.ReadCloser, int64, error) {
 	if m.Path == "" {
 		return io.NopCloser(strings.NewReader(m.Prefix + m.Body)), int64(len(m.Prefix) + len(m.Body)), nil
 	}
-	f, err := os.Open(m.Path)
+	f, st, err := safeio.OpenStat(m.Path)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w: %w", errSpool, err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
 		return nil, 0, fmt.Errorf("%w: %w", errSpool, err)
 	}
 	return readCloser{io.MultiReader(strings.NewReader(m.Prefix), f), f}, st.Size() + int64(len(m.Prefix)), nil
