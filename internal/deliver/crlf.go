@@ -2,6 +2,7 @@ package deliver
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 
 	"github.com/ebbmail/ebb/internal/bufpool"
@@ -24,21 +25,28 @@ func (l *lfReader) release() {
 	l.r = nil
 }
 
+// Read moves the runs between CRs with copy and looks at each CR alone:
+// a loop over every byte was 7 % of ebb serve's CPU at 64 KiB.
 func (l *lfReader) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
-	w := 0
-	for i := 0; i < n; i++ {
-		c := p[i]
-		if c == '\r' {
-			if i+1 < n {
-				if p[i+1] == '\n' {
-					continue // the CR of a CRLF; the LF follows
-				}
-			} else if next, perr := l.r.Peek(1); perr == nil && next[0] == '\n' {
-				continue // a CRLF split across two reads
-			}
+	w, i := 0, 0
+	for i < n {
+		j := bytes.IndexByte(p[i:n], '\r')
+		if j < 0 {
+			w += copy(p[w:], p[i:n])
+			break
 		}
-		p[w] = c
+		j += i
+		w += copy(p[w:], p[i:j])
+		i = j + 1
+		if j+1 < n {
+			if p[j+1] == '\n' {
+				continue // the CR of a CRLF; the LF follows
+			}
+		} else if next, perr := l.r.Peek(1); perr == nil && next[0] == '\n' {
+			continue // a CRLF split across two reads
+		}
+		p[w] = '\r'
 		w++
 	}
 	if w == 0 && n > 0 && err == nil {

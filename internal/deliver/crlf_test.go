@@ -71,3 +71,54 @@ func TestStoredFileHasOnlyLF(t *testing.T) {
 		}
 	}
 }
+
+// lfReference is the definition: every CR followed by LF goes, every other
+// byte stays.
+func lfReference(in []byte) []byte {
+	var out []byte
+	for i, c := range in {
+		if c == '\r' && i+1 < len(in) && in[i+1] == '\n' {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func FuzzLFReader(f *testing.F) {
+	for _, s := range []string{"", "a\r\nb", "\r", "\r\r\n", "a\rb\r\n\r", "\r\n\r\n", strings.Repeat("x\r\n", 100)} {
+		f.Add([]byte(s), uint8(0))
+	}
+	f.Fuzz(func(t *testing.T, in []byte, how uint8) {
+		wraps := []func(io.Reader) io.Reader{
+			func(r io.Reader) io.Reader { return r },
+			iotest.OneByteReader,
+			iotest.HalfReader,
+			iotest.DataErrReader,
+		}
+		r := wraps[int(how)%len(wraps)](strings.NewReader(string(in)))
+		got, err := io.ReadAll(newLFReader(r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := lfReference(in); string(got) != string(want) {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	})
+}
+
+// BenchmarkLFReader: a 64 KiB message of 78-octet CRLF lines.
+func BenchmarkLFReader(b *testing.B) {
+	in := strings.Repeat(strings.Repeat("x", 76)+"\r\n", 64<<10/78)
+	b.SetBytes(int64(len(in)))
+	buf := make([]byte, 32<<10)
+	for b.Loop() {
+		r := newLFReader(strings.NewReader(in))
+		for {
+			if _, err := r.Read(buf); err != nil {
+				break
+			}
+		}
+		r.release()
+	}
+}
