@@ -31,6 +31,19 @@ type checkInput struct {
 	// Header collects what earlier checkers added, so that a later one
 	// (a scanner) can pass on their verdicts (e.g. DMARC results to spamd).
 	Header strings.Builder
+	// Notes are what a checker let through that is not in its header (a
+	// fail-open, principle 7): each a journal record {check, checker,
+	// detail} of the message, told by ebb explain with the verdicts.
+	Notes []checkNote
+}
+
+// checkNote is one of checkInput.Notes.
+type checkNote struct{ Checker, Detail string }
+
+// note adds a record of what checker let through (the caller logs and
+// counts it).
+func (in *checkInput) note(checker, detail string) {
+	in.Notes = append(in.Notes, checkNote{checker, detail})
 }
 
 // runChecks runs cs in order; the first refusal ends the run.

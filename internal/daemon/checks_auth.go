@@ -60,6 +60,11 @@ func (d *daemon) authCheckers() []checker {
 		record:     d.recordDMARC, // reports.go: DMARC aggregate reports
 		hosted:     d.dir.IsLocalDomain,
 		trustedSet: cfg.Setting("auth.trusted_networks"),
+		unchecked: func(reason string) {
+			if d.hostedUnchecked != nil { // ebb serve's (not ebb route's)
+				d.hostedUnchecked.WithLabelValues(reason).Inc()
+			}
+		},
 	}}
 }
 
@@ -78,6 +83,9 @@ type authChecker struct {
 	// envelope sender of one must pass SPF (hostedSender).
 	hosted     func(ctx context.Context, domain string) (bool, error)
 	trustedSet *diag.Setting // auth.trusted_networks, named by its refusal
+	// unchecked counts a hosted-sender check that could not be made and
+	// let the message through, by reason (ebb_auth_hosted_sender_unchecked_total).
+	unchecked func(reason string)
 }
 
 func (a *authChecker) name() string { return "auth" }
@@ -130,7 +138,7 @@ func (a *authChecker) check(ctx context.Context, in *checkInput) (string, error)
 		}
 		return "", e
 	}
-	if e := a.hostedSender(ctx, env, res); e != nil {
+	if e := a.hostedSender(ctx, in, res); e != nil {
 		log.Info("auth: refused a hosted envelope sender that fails SPF", "results", res.String(), "ref", e.Ref)
 		if a.record != nil {
 			a.record(res, env, true, a.quarantine)
@@ -162,8 +170,10 @@ func (a *authChecker) check(ctx context.Context, in *checkInput) (string, error)
 // is connected (principle 4), 550 5.7.23 (RFC 7372: SPF validation failed).
 // none (no record: no SPF pass anywhere), permerror (the same at the next
 // hop) and temperror (DNS trouble never refuses mail) are let through, as is
-// a directory that does not answer (logged).
-func (a *authChecker) hostedSender(ctx context.Context, env *queue.Envelope, res *msgauth.Result) *diag.Error {
+// a directory that does not answer: a fail-open, said in the log, the
+// message's record (in.note) and ebb_auth_hosted_sender_unchecked_total.
+func (a *authChecker) hostedSender(ctx context.Context, in *checkInput, res *msgauth.Result) *diag.Error {
+	env := &in.Msg.Envelope
 	if a.hosted == nil || env.From == "" {
 		return nil
 	}
@@ -179,7 +189,12 @@ func (a *authChecker) hostedSender(ctx context.Context, env *queue.Envelope, res
 	hosted, err := a.hosted(ctx, domain)
 	if err != nil {
 		a.log.Warn("auth: cannot tell whether the envelope sender's domain is hosted here; SPF "+string(res.SPF.Result)+" let through",
-			"from", env.From, "client", env.ClientAddr, "err", err.Error())
+			"queue_id", in.Msg.ID, "from", env.From, "client", env.ClientAddr, "err", err.Error())
+		if a.unchecked != nil {
+			a.unchecked("directory")
+		}
+		in.note("auth", fmt.Sprintf("hosted-sender check not made: the directory did not say whether %s is hosted here (%v), so the envelope sender <%s> with spf=%s for %s was let through (docs/auth.md, \"Hosted senders\")",
+			domain, err, env.From, res.SPF.Result, env.ClientAddr))
 		return nil
 	}
 	if !hosted {

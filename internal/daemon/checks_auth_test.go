@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -14,6 +15,7 @@ import (
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/dnsresolve"
 	"github.com/ebbmail/ebb/internal/dnstest"
+	"github.com/ebbmail/ebb/internal/journal"
 	"github.com/ebbmail/ebb/internal/msgauth"
 	"github.com/ebbmail/ebb/internal/queue"
 	"github.com/ebbmail/ebb/internal/smtpd"
@@ -123,5 +125,76 @@ func TestHostedSenderMustPassSPF(t *testing.T) {
 		if code != 550 || enh != [3]int{5, 7, 23} || !strings.Contains(text, "<"+c.from+"> is an address of a domain hosted here") {
 			t.Errorf("%s from %s: reply %d %v %q", c.from, c.ip, code, enh, text)
 		}
+	}
+}
+
+// A directory that does not answer lets a hosted-looking sender that
+// fails SPF through (mail is not refused for our own trouble), and says
+// so: a note on the message (its journal record, ebb explain), a count by
+// reason (ebb_auth_hosted_sender_unchecked_total) and the log. A sender
+// that passes SPF asks nothing of the directory and is not noted.
+func TestHostedSenderDirectoryDownIsSaid(t *testing.T) {
+	dns, err := dnstest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dns.Close()
+	dns.MustAdd(`hard.example. TXT "v=spf1 ip4:192.0.2.1 -all"`)
+	var logBuf strings.Builder
+	counted := map[string]int{}
+	asked := 0
+	a := &authChecker{
+		c:   &msgauth.Checker{Resolver: dnsresolve.NewAt(dns.Addr(), time.Second)},
+		id:  "mx.ours.example",
+		log: slog.New(slog.NewTextHandler(&logBuf, nil)),
+		hosted: func(_ context.Context, d string) (bool, error) {
+			asked++
+			return false, errors.New("directory: connection refused")
+		},
+		unchecked: func(reason string) { counted[reason]++ },
+	}
+	p := filepath.Join(t.TempDir(), "m")
+	os.WriteFile(p, []byte("From: ceo@hard.example\r\nSubject: x\r\n\r\nbody\r\n"), 0o600)
+	in := func(ip string) *checkInput {
+		return &checkInput{Kind: smtpd.Inbound, Msg: &queue.Message{ID: "q1", File: p,
+			Envelope: queue.Envelope{From: "bob@hard.example", ClientAddr: ip, ClientHelo: "h.example"}}}
+	}
+	ok := in("192.0.2.1") // SPF pass: no question for the directory
+	if _, err := a.check(context.Background(), ok); err != nil || len(ok.Notes) != 0 || asked != 0 {
+		t.Fatalf("SPF pass: err %v, notes %v, directory asked %d times", err, ok.Notes, asked)
+	}
+	c := in("203.0.113.5")
+	if _, err := a.check(context.Background(), c); err != nil {
+		t.Fatalf("directory down: refused (%v), want let through", err)
+	}
+	if len(c.Notes) != 1 || c.Notes[0].Checker != "auth" {
+		t.Fatalf("notes %+v, want one by auth", c.Notes)
+	}
+	for _, want := range []string{"hosted-sender check not made", "hard.example", "<bob@hard.example>", "spf=fail", "203.0.113.5", "connection refused"} {
+		if !strings.Contains(c.Notes[0].Detail, want) {
+			t.Errorf("note %q lacks %q", c.Notes[0].Detail, want)
+		}
+	}
+	if counted["directory"] != 1 || len(counted) != 1 {
+		t.Errorf("counted %v, want directory: 1", counted)
+	}
+	if !strings.Contains(logBuf.String(), "SPF fail let through") || !strings.Contains(logBuf.String(), "queue_id=q1") {
+		t.Errorf("log %q", logBuf.String())
+	}
+}
+
+// A checker's note is kept with the verdicts for the message's received
+// record, and explain tells it by its checker.
+func TestCheckNotesAreJournalRecords(t *testing.T) {
+	jr := &journalRecorder{pending: map[string][]journal.Record{}, told: map[string]time.Time{}}
+	m := &queue.Message{ID: "q1"}
+	jr.checked(m, "inbound", "Authentication-Results: mx.ours.example; spf=fail\r\n",
+		[]checkNote{{"auth", "hosted-sender check not made: …"}}, nil)
+	recs := jr.pending["q1"]
+	if len(recs) != 3 {
+		t.Fatalf("records %+v, want listener, check, note", recs)
+	}
+	if got := journal.Sentence(recs[2], time.UTC); !strings.Contains(got, "checked by auth: hosted-sender check not made: …") {
+		t.Errorf("note told as %q", got)
 	}
 }

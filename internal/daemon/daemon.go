@@ -73,6 +73,9 @@ func Run(ctx context.Context, o Options) int {
 	d.sieveSkipped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ebb_sieve_scripts_skipped_total",
 		Help: "Sieve scripts skipped at a delivery, by why: missing (a sieve.before/after script), compile or runtime (a broken script; the message is kept). The log and the delivery's record (ebb explain) say which."},
 		[]string{"why"})
+	d.hostedUnchecked = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ebb_auth_hosted_sender_unchecked_total",
+		Help: "Messages from outside whose envelope sender failed SPF and whose hosted-sender check could not be made, let through (a fail-open), by reason: directory (the directory did not answer). The log and the message's record (ebb explain) say which."},
+		[]string{"reason"})
 	code := d.run()
 	if code != 0 {
 		lg.Error("ebb serve stopped", "exit", code)
@@ -137,6 +140,9 @@ type daemon struct {
 	// (sievefilter.Filter.Skipped): the log and the delivery's record say
 	// which.
 	sieveSkipped *prometheus.CounterVec
+	// hostedUnchecked counts hosted-sender checks not made (a fail-open;
+	// checks_auth.go), by reason; nil outside ebb serve.
+	hostedUnchecked *prometheus.CounterVec
 }
 
 // fail prints a boundary error on stderr and logs it; it returns the exit
@@ -218,6 +224,7 @@ func (d *daemon) run() int {
 		Help: "Sieve vacation responses whose :from the mailbox may not write as (submission.sender_policy): sent from the mailbox's own address (the log says which)."},
 		func() float64 { return float64(d.vacationFromReplaced.Load()) }))
 	d.metrics.Registry.MustRegister(d.sieveSkipped)
+	d.metrics.Registry.MustRegister(d.hostedUnchecked)
 	d.metrics.Pprof = cfg.Metrics.Pprof
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()

@@ -127,9 +127,9 @@ func (r *journalRecorder) append(rec journal.Record) {
 }
 
 // checked keeps the verdicts of the checks after DATA (the header lines
-// they added) for the message's received record; a refusal is recorded at
+// they added, then their notes) for the message's received record; a refusal is recorded at
 // once, since the message never reaches the queue.
-func (r *journalRecorder) checked(m *queue.Message, listener string, header string, err error) {
+func (r *journalRecorder) checked(m *queue.Message, listener string, header string, notes []checkNote, err error) {
 	if r == nil {
 		return
 	}
@@ -154,6 +154,9 @@ func (r *journalRecorder) checked(m *queue.Message, listener string, header stri
 	for _, h := range unfoldHeaders(header) {
 		name, _, _ := strings.Cut(h, ":")
 		recs = append(recs, journal.Record{Time: now, Event: "check", QueueID: m.ID, Checker: name, Detail: h})
+	}
+	for _, n := range notes {
+		recs = append(recs, noteRecord(now, m.ID, n.Checker, n.Detail))
 	}
 	r.mu.Lock()
 	// A receive that failed after its checks (the envelope could not be

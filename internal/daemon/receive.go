@@ -62,7 +62,7 @@ func (a *receiver) Receive(ctx context.Context, env *queue.Envelope, data io.Rea
 				h += more
 			}
 			if journal {
-				a.jr.checked(qm, opt.Via, h, err) // the journal: verdicts, or the refusal
+				a.jr.checked(qm, opt.Via, h, in.Notes, err) // the journal: verdicts and notes, or the refusal
 			}
 			return h, err
 		}

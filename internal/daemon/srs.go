@@ -217,12 +217,18 @@ func (d *daemon) noted(checker, detail string) queue.ReceiveOptions {
 		return queue.ReceiveOptions{}
 	}
 	return queue.ReceiveOptions{Check: func(_ context.Context, qm *queue.Message) (string, error) {
-		rec := journal.Record{Time: time.Now().UTC(), Event: "check", QueueID: qm.ID, Checker: checker, Detail: detail}
+		rec := noteRecord(time.Now().UTC(), qm.ID, checker, detail)
 		jr.mu.Lock()
 		jr.pending[qm.ID] = append(jr.pending[qm.ID], rec) // told after the queue's received event
 		jr.mu.Unlock()
 		return "", nil
 	}}
+}
+
+// noteRecord is the journal record of a note on message id: what checker
+// did or let through, in detail (d.noted, checkInput.note).
+func noteRecord(now time.Time, id, checker, detail string) journal.Record {
+	return journal.Record{Time: now, Event: "check", QueueID: id, Checker: checker, Detail: detail}
 }
 
 // srsAligns says why an SRS sender would align (DMARC, relaxed) with the
