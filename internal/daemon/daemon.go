@@ -76,6 +76,9 @@ func Run(ctx context.Context, o Options) int {
 	d.hostedUnchecked = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ebb_auth_hosted_sender_unchecked_total",
 		Help: "Messages from outside whose envelope sender failed SPF and whose hosted-sender check could not be made, let through (a fail-open), by reason: directory (the directory did not answer). The log and the message's record (ebb explain) say which."},
 		[]string{"reason"})
+	d.dkimUnsigned = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ebb_dkim_unsigned_total",
+		Help: "Messages of ours (not from outside) that left without a DKIM signature with dkim.sign on, by reason: no key (no From: domain has a key in dkim.key_dir), no author (no From: domain). The log and each recipient's record (ebb explain) say which."},
+		[]string{"reason"})
 	code := d.run()
 	if code != 0 {
 		lg.Error("ebb serve stopped", "exit", code)
@@ -143,6 +146,9 @@ type daemon struct {
 	// hostedUnchecked counts hosted-sender checks not made (a fail-open;
 	// checks_auth.go), by reason; nil outside ebb serve.
 	hostedUnchecked *prometheus.CounterVec
+	// dkimUnsigned counts messages of ours that left unsigned (dkim.go),
+	// by reason; nil outside ebb serve.
+	dkimUnsigned *prometheus.CounterVec
 }
 
 // fail prints a boundary error on stderr and logs it; it returns the exit
@@ -225,6 +231,7 @@ func (d *daemon) run() int {
 		func() float64 { return float64(d.vacationFromReplaced.Load()) }))
 	d.metrics.Registry.MustRegister(d.sieveSkipped)
 	d.metrics.Registry.MustRegister(d.hostedUnchecked)
+	d.metrics.Registry.MustRegister(d.dkimUnsigned)
 	d.metrics.Pprof = cfg.Metrics.Pprof
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()

@@ -24,35 +24,37 @@ import (
 // From: of a hosted domain is not vouched for by our key.
 //
 // What is signed is what the relay sends: the prefix, then the data. A
-// From: domain without a key gives "" (unsigned); a key that cannot be
-// read is our trouble, a temporary error, so that the message waits for
-// the fix rather than leaving unsigned into a DMARC reject.
-func (d *daemon) dkimSign() func(ctx context.Context, m *queue.Message) (header string, err error) {
+// From: domain without a key gives "" and why (unsigned), said in the log,
+// ebb_dkim_unsigned_total{reason} and each recipient's handoff (ebb
+// explain): principle 7. A key that cannot be read is our trouble, a
+// temporary error, so that the message waits for the fix rather than
+// leaving unsigned into a DMARC reject.
+func (d *daemon) dkimSign() func(ctx context.Context, m *queue.Message) (header, unsigned string, err error) {
 	if !d.cfg.DKIM.Sign {
 		return nil
 	}
 	s := &msgauth.Signer{KeyDir: d.cfg.DKIMKeyDir(), Headers: d.cfg.DKIM.Headers}
-	return func(ctx context.Context, m *queue.Message) (string, error) {
+	return func(ctx context.Context, m *queue.Message) (string, string, error) {
 		if m.Envelope.External {
 			// Mail from outside is not ours to vouch for, whatever its
 			// From: says (queue.Envelope.External): it leaves with the
 			// signatures it came with.
-			return "", nil
+			return "", "", nil
 		}
 		f, err := m.OpenData()
 		if err != nil {
-			return "", diag.PathError("ebb serve", "open", "open the message to sign", m.File, err, d.cfg.Setting("queue.spool"))
+			return "", "", diag.PathError("ebb serve", "open", "open the message to sign", m.File, err, d.cfg.Setting("queue.spool"))
 		}
 		defer f.Close()
 		r := io.MultiReader(strings.NewReader(m.Prefix()), f)
-		sig, err := s.Sign(r)
+		sig, why, err := s.SignWhy(r)
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
 			e := diag.PathError("ebb serve", "read", "read the DKIM key", pe.Path, pe.Err, d.cfg.DKIMKeyDirSetting())
 			e.Class = diag.Temporary
 			// A key root made, unreadable by the mail user: diag gives it
 			// to that user alone, as ebb dkim keygen run as root does.
-			return "", e
+			return "", "", e
 		}
 		if err != nil {
 			e := diag.New("dkim", "sign the message with the keys in", d.cfg.DKIMKeyDir(), err)
@@ -61,9 +63,19 @@ func (d *daemon) dkimSign() func(ctx context.Context, m *queue.Message) (header 
 			s := d.cfg.Setting("dkim.sign")
 			e.SetFix(diag.Steps(diag.Command("ebb", "dkim", "list", "-c", cfgFile(d.cfg))).
 				OrElse(diag.Because("to send unsigned", diag.Set(s, "false"), diag.Restart(s))))
-			return "", e
+			return "", "", e
 		}
-		return sig, nil
+		if why != nil {
+			if d.dkimUnsigned != nil { // ebb serve's
+				d.dkimUnsigned.WithLabelValues(why.Reason).Inc()
+			}
+			if d.log != nil {
+				d.log.Warn("dkim: message leaves unsigned: "+why.Reason, "queue_id", m.ID, "from_domains", strings.Join(why.Domains, ","),
+					"key_dir", why.KeyDir, "hint", "ebb dkim keygen DOMAIN makes a key (docs/dkim.md)")
+			}
+			return "", why.String(), nil
+		}
+		return sig, "", nil
 	}
 }
 

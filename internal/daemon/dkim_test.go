@@ -8,7 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/logging"
 	"github.com/ebbmail/ebb/internal/msgauth"
 	"github.com/ebbmail/ebb/internal/queue"
 	"github.com/ebbmail/ebb/internal/sievefilter"
@@ -45,7 +49,7 @@ func TestOnlyMailFromHereIsSigned(t *testing.T) {
 	const body = "From: The CEO <ceo@example.test>\r\nTo: someone@remote.example\r\nSubject: pay this invoice\r\n\r\nnow\r\n"
 	signed := func(m *queue.Message) bool {
 		t.Helper()
-		h, err := sign(context.Background(), m)
+		h, _, err := sign(context.Background(), m)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,4 +129,82 @@ func TestSieveRedirectOfMailFromOutsideStaysExternal(t *testing.T) {
 			t.Errorf("%s: queued %+v, want External %v", c.name, m, c.want)
 		}
 	}
+}
+
+// Mail of ours whose From: domain has no key leaves unsigned, and says
+// so: why (for the recipients' handoffs: ebb explain), a count by reason
+// (ebb_dkim_unsigned_total) and a log line. A signed message and mail
+// from outside say nothing.
+func TestUnsignedMailIsSaid(t *testing.T) {
+	cfg := config.Defaults()
+	dir := t.TempDir()
+	cfg.Queue.Spool = filepath.Join(dir, "spool")
+	cfg.DKIM.KeyDir = filepath.Join(dir, "dkim")
+	key, err := msgauth.GenerateKey("ed25519")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := msgauth.WriteKey(cfg.DKIM.KeyDir, "example.test", "s1", key, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	var logBuf strings.Builder
+	lg, err := logging.New(&logBuf, "logfmt", "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := queue.Open(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	d := &daemon{cfg: cfg, q: q, log: lg,
+		dkimUnsigned: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "t"}, []string{"reason"})}
+	sign := d.dkimSign()
+	for _, c := range []struct {
+		from     string
+		external bool
+		why      string // "": nothing said
+		reason   string
+	}{
+		{"ceo@example.test", false, "", ""},
+		{"ceo@nokey.example", false, "no DKIM key for nokey.example (nor an organizational domain of it) in " + cfg.DKIM.KeyDir, "no key"},
+		{"ceo@nokey.example", true, "", ""},
+		{"", false, "no From: domain to sign for", "no author"},
+	} {
+		body := "To: someone@remote.example\r\nSubject: x\r\n\r\nnow\r\n"
+		if c.from != "" {
+			body = "From: " + c.from + "\r\n" + body
+		}
+		env := &queue.Envelope{From: "ceo@example.test", Recipients: []string{"someone@remote.example"}, External: c.external}
+		id, err := q.Receive(context.Background(), env, strings.NewReader(body), queue.ReceiveOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _ := q.Lookup(id)
+		logBuf.Reset()
+		before := counted(d.dkimUnsigned, c.reason)
+		h, why, err := sign(context.Background(), m)
+		if err != nil || why != c.why || (h != "") != (c.why == "" && !c.external) {
+			t.Errorf("From: %q (external %v): header %q, unsigned %q, %v; want unsigned %q", c.from, c.external, h, why, err, c.why)
+		}
+		if c.why == "" {
+			if logBuf.Len() != 0 {
+				t.Errorf("From: %q (external %v): logged %q", c.from, c.external, logBuf.String())
+			}
+			continue
+		}
+		if n := counted(d.dkimUnsigned, c.reason); n != before+1 {
+			t.Errorf("From: %q: ebb_dkim_unsigned_total{reason=%q} %v, want %v", c.from, c.reason, n, before+1)
+		}
+		if l := logBuf.String(); !strings.Contains(l, "message leaves unsigned: "+c.reason) || !strings.Contains(l, "queue_id="+id) {
+			t.Errorf("From: %q: log %q", c.from, l)
+		}
+	}
+}
+
+// counted is the value of cv's counter with label value v.
+func counted(cv *prometheus.CounterVec, v string) float64 {
+	var m dto.Metric
+	cv.WithLabelValues(v).Write(&m)
+	return m.GetCounter().GetValue()
 }

@@ -50,12 +50,36 @@ type cachedKeys struct {
 // subdomain without keys by its organizational domain's). The body
 // streams through the hash; only the header is held. A message whose
 // From: domains have no key gives "" and no error, as does a message
-// without a usable From:.
+// without a usable From: (SignWhy says which).
 func (s *Signer) Sign(r io.Reader) (string, error) {
+	sig, _, err := s.SignWhy(r)
+	return sig, err
+}
+
+// Unsigned says why Sign signed nothing.
+type Unsigned struct {
+	// Reason: "no key" (no From: domain, nor its organizational domain,
+	// has a signing key in KeyDir: Domains lists them) or "no author"
+	// (the message names no From: domain).
+	Reason  string
+	Domains []string
+	KeyDir  string
+}
+
+func (u *Unsigned) String() string {
+	if u.Reason == "no author" {
+		return "no From: domain to sign for"
+	}
+	return "no DKIM key for " + strings.Join(u.Domains, ", ") + " (nor an organizational domain of it) in " + u.KeyDir
+}
+
+// SignWhy is Sign saying why it signed nothing (nil when it signed, or
+// failed).
+func (s *Signer) SignWhy(r io.Reader) (string, *Unsigned, error) {
 	rec := &recorder{r: r, limit: MaxHeaderBytes + 128<<10}
 	authors, err := mailhdr.ReadAuthorsFrom(rec)
 	if err != nil {
-		return "", fmt.Errorf("read the header to sign: %w", err)
+		return "", nil, fmt.Errorf("read the header to sign: %w", err)
 	}
 	var keys []*Key
 	seen := map[string]bool{}
@@ -70,7 +94,7 @@ func (s *Signer) Sign(r io.Reader) (string, error) {
 			}
 		}
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		for _, k := range ks {
 			if !seen[k.Path] {
@@ -80,7 +104,10 @@ func (s *Signer) Sign(r io.Reader) (string, error) {
 		}
 	}
 	if len(keys) == 0 {
-		return "", nil
+		if len(authors.Domains) == 0 {
+			return "", &Unsigned{Reason: "no author", KeyDir: s.KeyDir}, nil
+		}
+		return "", &Unsigned{Reason: "no key", Domains: authors.Domains, KeyDir: s.KeyDir}, nil
 	}
 	headers := s.Headers
 	if headers == nil {
@@ -99,7 +126,7 @@ func (s *Signer) Sign(r io.Reader) (string, error) {
 			for _, o := range signers {
 				o.Close()
 			}
-			return "", fmt.Errorf("sign with %s: %w", k.Path, err)
+			return "", nil, fmt.Errorf("sign with %s: %w", k.Path, err)
 		}
 		signers = append(signers, sg)
 		ws = append(ws, sg)
@@ -116,9 +143,9 @@ func (s *Signer) Sign(r io.Reader) (string, error) {
 		}
 	}
 	if cerr != nil {
-		return "", cerr
+		return "", nil, cerr
 	}
-	return out.String(), nil
+	return out.String(), nil, nil
 }
 
 // keys returns the signing (not pending) keys of domain, reread when its

@@ -65,6 +65,10 @@ type Handoff struct {
 	// opportunistic (the journal and the success DSN say it).
 	TLS    string `json:"tls,omitempty"`
 	Policy string `json:"tls_policy,omitempty"`
+	// Unsigned says why the message left without a DKIM signature of
+	// ours (a From: domain with no key), "" when signed or not ours to
+	// sign (the journal says it).
+	Unsigned string `json:"unsigned,omitempty"`
 	// Expanded: the recipient was an alias that led to several addresses
 	// (RFC 3461 §5.2.7.2): the success DSN says "expanded", and SUCCESS
 	// was not passed on to them.
@@ -73,8 +77,8 @@ type Handoff struct {
 
 // Summary says where a relayed recipient went and how, for the journal
 // (ebb explain): "relayed to mx.example.net[192.0.2.1] over TLSv1.3 …;
-// DANE: …; replied 250 …". "" when nothing was relayed (nil, or an
-// alias's own record).
+// TLS policy: DANE: …; not DKIM-signed: …; replied 250 …". "" when
+// nothing was relayed (nil, or an alias's own record).
 func (h *Handoff) Summary() string {
 	if h == nil || h.Host == "" {
 		return ""
@@ -92,6 +96,9 @@ func (h *Handoff) Summary() string {
 	}
 	if h.Policy != "" {
 		s += "; TLS policy: " + h.Policy
+	}
+	if h.Unsigned != "" {
+		s += "; not DKIM-signed: " + h.Unsigned
 	}
 	if h.Reply != "" {
 		s += "; replied " + h.Reply

@@ -63,9 +63,10 @@ type Options struct {
 	// STS, when set, applies MTA-STS to MX delivery.
 	STS STSPolicies
 	// Sign returns header lines (CRLF) written first, before the queue's
-	// prefix: DKIM-Signature. Called once per message (cached by queue
-	// id); nil signs nothing.
-	Sign func(ctx context.Context, m *queue.Message) (header string, err error)
+	// prefix: DKIM-Signature; or, for none, why a message of ours leaves
+	// unsigned (unsigned, said in each recipient's handoff: ebb explain).
+	// Called once per message (cached by queue id); nil signs nothing.
+	Sign func(ctx context.Context, m *queue.Message) (header, unsigned string, err error)
 	// Hostname is the EHLO name when relay.helo_name is empty.
 	Hostname string
 	// Secure, when set, is a resolver whose AD bit is trusted (dns.dnssec):
@@ -98,7 +99,7 @@ type Relay struct {
 	res        *net.Resolver
 	log        *slog.Logger
 	sts        STSPolicies
-	sign       func(ctx context.Context, m *queue.Message) (string, error)
+	sign       func(ctx context.Context, m *queue.Message) (header, unsigned string, err error)
 	hosted     func(ctx context.Context, domain string) (bool, error)
 	now        func() time.Time
 	total      chan struct{}
@@ -110,8 +111,8 @@ type Relay struct {
 }
 
 type signed struct {
-	header string
-	at     time.Time
+	header, unsigned string
+	at               time.Time
 }
 
 // New makes a relay from cfg's relay section.
@@ -248,6 +249,9 @@ type attempt struct {
 	// without one, RFC 8461 §5.1); Plan reports it.
 	stsErr error
 	header string // Sign's lines
+	// unsigned: why the message leaves without a signature of ours
+	// (Sign's), for the handoff.
+	unsigned string
 	// dane: the host's TLSA records, in the copy of the attempt for a
 	// host DANE applies to (forHost); level is then "dane". pkix: the
 	// sender's REQUIRETLS still asks for a certificate that verifies when
@@ -444,7 +448,7 @@ func (r *Relay) deliverGroup(ctx context.Context, a *attempt) []error {
 	}
 	defer f.Close()
 	if r.sign != nil {
-		h, err := r.signedHeader(ctx, m)
+		h, unsigned, err := r.signedHeader(ctx, m)
 		if err != nil {
 			return each(pending, func(*attempt) error {
 				d := diag.From(err, Component, "sign")
@@ -453,7 +457,7 @@ func (r *Relay) deliverGroup(ctx context.Context, a *attempt) []error {
 				return &c
 			})
 		}
-		a.header = h
+		a.header, a.unsigned = h, unsigned
 	}
 
 	reused, retried := true, false
@@ -536,7 +540,7 @@ func (r *Relay) deliverGroup(ctx context.Context, a *attempt) []error {
 				results[i] = r.failure(ai, c, whole, ctx)
 			default:
 				ai.rc.Relay = &queue.Handoff{Host: c.host, IP: c.ip, DSN: c.has("DSN"), Reply: fr.String(),
-					TLS: c.tlsSummary(), Policy: c.policy}
+					TLS: c.tlsSummary(), Policy: c.policy, Unsigned: a.unsigned}
 				r.stats.delivered(c.tls != nil)
 				r.log.Info("relayed", "queue_id", m.ID, "rcpt", ai.rc.Address, "host", c.host, "ip", c.ip,
 					"tls", c.tlsSummary(), "tls_level", c.level(a), "tls_policy", c.policy, "reused", reused, "rcpts", accepted, "remote_id", RemoteID(fr.Text),
@@ -792,16 +796,16 @@ func xtext(s string) string {
 
 // signedHeader calls Sign once per queue id; later recipients and
 // destinations of the same message reuse its header.
-func (r *Relay) signedHeader(ctx context.Context, m *queue.Message) (string, error) {
+func (r *Relay) signedHeader(ctx context.Context, m *queue.Message) (header, unsigned string, err error) {
 	r.mu.Lock()
 	s, ok := r.signs[m.ID]
 	r.mu.Unlock()
 	if ok {
-		return s.header, nil
+		return s.header, s.unsigned, nil
 	}
-	h, err := r.sign(ctx, m)
+	h, unsigned, err := r.sign(ctx, m)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	r.mu.Lock()
 	now := r.now()
@@ -812,9 +816,9 @@ func (r *Relay) signedHeader(ctx context.Context, m *queue.Message) (string, err
 			}
 		}
 	}
-	r.signs[m.ID] = signed{header: h, at: now}
+	r.signs[m.ID] = signed{header: h, unsigned: unsigned, at: now}
 	r.mu.Unlock()
-	return h, nil
+	return h, unsigned, nil
 }
 
 var remoteIDPattern = regexp.MustCompile(`(?i)queued as ([A-Za-z0-9.\-_]+)`)

@@ -107,29 +107,42 @@ func TestDeliverByMXWithTLSAndReuse(t *testing.T) {
 	e := newEnv(t, port, fmt.Sprintf("tls = \"verify\"\ntls_ca_file = %q\n", ca.File(t, t.TempDir())))
 	e.dns.MustAdd("example.net. 300 IN MX 10 mx.example.net.", "mx.example.net. 300 IN A 127.0.0.2")
 	var signs atomic.Int32
-	r := e.relay(Options{Sign: func(ctx context.Context, m *queue.Message) (string, error) {
+	unsignedID := "" // a message whose From: domain has no key
+	r := e.relay(Options{Sign: func(ctx context.Context, m *queue.Message) (string, string, error) {
 		signs.Add(1)
-		return "DKIM-Signature: test\r\n", nil
+		if m.ID == unsignedID {
+			return "", "no DKIM key for ours.test", nil
+		}
+		return "DKIM-Signature: test\r\n", "", nil
 	}})
 	m := e.message("alice@ours.test", body, "bob@example.net", "carol@example.net")
 	for i := range m.Recipients {
 		if err := deliver(t, r, m, i); err != nil {
 			t.Fatal(err)
 		}
-		if h := m.Recipients[i].Relay; h == nil || h.Host != "mx.example.net" || h.IP != "127.0.0.2" || !h.DSN {
+		if h := m.Recipients[i].Relay; h == nil || h.Host != "mx.example.net" || h.IP != "127.0.0.2" || !h.DSN || h.Unsigned != "" {
 			t.Errorf("handoff %+v", h)
 		}
 	}
 	m2 := e.message("alice@ours.test", body, "dave@example.net")
+	unsignedID = m2.ID
 	if err := deliver(t, r, m2, 0); err != nil {
 		t.Fatal(err)
+	}
+	// Unsigned: said in the recipient's handoff, which the journal tells.
+	if h := m2.Recipients[0].Relay; h == nil || h.Unsigned != "no DKIM key for ours.test" ||
+		!strings.Contains(h.Summary(), "; not DKIM-signed: no DKIM key for ours.test") {
+		t.Errorf("unsigned message's handoff %+v (%q)", h, h.Summary())
 	}
 	got := srv.got()
 	if len(got) != 3 {
 		t.Fatalf("received %d, want 3", len(got))
 	}
 	want := "DKIM-Signature: test\r\nReceived: by test\r\n" + body
-	for _, g := range got {
+	for i, g := range got {
+		if i == 2 {
+			want = "Received: by test\r\n" + body
+		}
 		if !g.TLS {
 			t.Error("not over TLS")
 		}
