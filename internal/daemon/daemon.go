@@ -79,6 +79,9 @@ func Run(ctx context.Context, o Options) int {
 	d.dkimUnsigned = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ebb_dkim_unsigned_total",
 		Help: "Messages of ours (not from outside) that left without a DKIM signature with dkim.sign on, by reason: no key (no From: domain has a key in dkim.key_dir), no author (no From: domain). The log and each recipient's record (ebb explain) say which."},
 		[]string{"reason"})
+	d.folderFallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ebb_deliver_folder_fallbacks_total",
+		Help: "Messages stored in INBOX because their folder (a Sieve fileinto, auth.quarantine_folder) could not be used, by why: name (not a usable folder name), unusable (it cannot be made or opened). The log and the delivery's record (ebb explain) say which."},
+		[]string{"why"})
 	code := d.run()
 	if code != 0 {
 		lg.Error("ebb serve stopped", "exit", code)
@@ -149,6 +152,10 @@ type daemon struct {
 	// dkimUnsigned counts messages of ours that left unsigned (dkim.go),
 	// by reason; nil outside ebb serve.
 	dkimUnsigned *prometheus.CounterVec
+	// folderFallbacks counts messages stored in INBOX for a folder that
+	// cannot be used (deliver.Agent.FolderFallback), by why; nil outside
+	// ebb serve.
+	folderFallbacks *prometheus.CounterVec
 }
 
 // fail prints a boundary error on stderr and logs it; it returns the exit
@@ -232,6 +239,7 @@ func (d *daemon) run() int {
 	d.metrics.Registry.MustRegister(d.sieveSkipped)
 	d.metrics.Registry.MustRegister(d.hostedUnchecked)
 	d.metrics.Registry.MustRegister(d.dkimUnsigned)
+	d.metrics.Registry.MustRegister(d.folderFallbacks)
 	d.metrics.Pprof = cfg.Metrics.Pprof
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()

@@ -59,6 +59,11 @@ func (d *daemon) transports() queue.Transports {
 		filter.State = d.cluster.SieveState() // one vacation reply, one duplicate record, whichever host delivers
 	}
 	agent.Filter = filter
+	agent.FolderFallback = func(why string) {
+		if d.folderFallbacks != nil { // ebb serve's (not ebb route's)
+			d.folderFallbacks.WithLabelValues(why).Inc()
+		}
+	}
 	deliverLog := d.log.With("component", "deliver")
 	authservID := cfg.AuthservID() // forged Authentication-Results are not stored (checks_auth.go)
 	return queue.Transports{
@@ -80,7 +85,7 @@ func (d *daemon) transports() queue.Transports {
 		},
 		Local: queue.TransportFunc(func(ctx context.Context, m *queue.Message, r *queue.Recipient) error {
 			a := &deliver.Agent{Cfg: agent.Cfg, Resolver: agent.Resolver, Filter: agent.Filter, Component: agent.Component,
-				Namer: agent.Namer, Log: deliverLog.With("queue_id", m.ID)}
+				Namer: agent.Namer, Log: deliverLog.With("queue_id", m.ID), FolderFallback: agent.FolderFallback}
 			data, err := m.OpenData()
 			if err != nil {
 				return diag.PathError("ebb serve", "open", "open the message", m.File, err, d.cfg.Setting("queue.spool"))

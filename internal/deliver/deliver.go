@@ -63,6 +63,12 @@ type Agent struct {
 	Filter Filter
 	// Log receives one line per delivered or failed mailbox; nil: silent.
 	Log *slog.Logger
+	// FolderFallback is told of each message stored in INBOX because its
+	// folder (a Sieve fileinto, Envelope.Folder) cannot be used, by why:
+	// "name" (not a usable folder name) or "unusable" (it cannot be made
+	// or opened). ebb serve counts it (ebb_deliver_folder_fallbacks_total);
+	// nil: not counted (the log and the outcome's note say it).
+	FolderFallback func(why string)
 	// Component names the speaker in error sentences; "" is "ebb deliver".
 	Component string
 	// Namer makes the unique file names; nil: one made from
@@ -587,12 +593,13 @@ func (a *Agent) store(ctx context.Context, st *staged, msg *Message, t target, e
 
 // folder returns the directory for an IMAP folder of t, creating it when
 // mail.create_folders allows; when it cannot be used the message goes to
-// INBOX (Dovecot's LDA does the same), which is logged and said in note
-// (for the delivery's record).
+// INBOX (Dovecot's LDA does the same), which is logged, counted
+// (FolderFallback) and said in note (for the delivery's record).
 func (a *Agent) folder(t target, name string) (dir, note string) {
 	dir, err := maildir.FolderDir(t.maildir, name)
 	if err != nil {
 		a.log().Warn("bad folder name, delivering to INBOX", "mailbox", t.mb.Address, "folder", name, "error", err)
+		a.fellBack("name")
 		return t.maildir, fmt.Sprintf("folder %q is not a usable name (%v): stored in INBOX", name, err)
 	}
 	if dir == t.maildir {
@@ -600,9 +607,17 @@ func (a *Agent) folder(t target, name string) (dir, note string) {
 	}
 	if err := maildir.Ensure(dir, a.Cfg.Mail.CreateFolders, true); err != nil {
 		a.log().Warn("cannot use folder, delivering to INBOX", "mailbox", t.mb.Address, "folder", name, "error", err)
+		a.fellBack("unusable")
 		return t.maildir, fmt.Sprintf("folder %q cannot be used (%v): stored in INBOX", name, err)
 	}
 	return dir, ""
+}
+
+// fellBack tells FolderFallback, if set.
+func (a *Agent) fellBack(why string) {
+	if a.FolderFallback != nil {
+		a.FolderFallback(why)
+	}
 }
 
 // ensure checks (and with mail.create, creates) a Maildir.

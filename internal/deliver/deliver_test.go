@@ -256,9 +256,15 @@ func TestFilterDecisions(t *testing.T) {
 func TestMissingFolderFallsBackToInbox(t *testing.T) {
 	a, root := newAgent(t)
 	a.Cfg.Mail.CreateFolders = false
+	var fellBack []string
+	a.FolderFallback = func(why string) { fellBack = append(fellBack, why) }
 	rep, err := a.Deliver(context.Background(), strings.NewReader("Subject: x\n\n"), Envelope{Recipient: "alice@example.com", Folder: "Nope"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Counted (ebb serve: ebb_deliver_folder_fallbacks_total).
+	if len(fellBack) != 1 || fellBack[0] != "unusable" {
+		t.Errorf("FolderFallback told %q, want [unusable]", fellBack)
 	}
 	// Said in the outcome (ebb serve's delivery record), not only the log.
 	if len(rep.Outcomes) != 1 || len(rep.Outcomes[0].Notes) != 1 || !strings.Contains(rep.Outcomes[0].Notes[0], `folder "Nope" cannot be used`) ||
