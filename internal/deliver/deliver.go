@@ -121,7 +121,8 @@ type Outcome struct {
 	Discarded bool     // the filter discarded the message (success)
 	Err       *diag.Error
 	// Notes: what was not done as asked (the filter's Decision.Notes, a
-	// folder that could not be used): said in the delivery's record.
+	// folder that could not be used, keywords not stored): said in the
+	// delivery's record.
 	Notes []string
 }
 
@@ -574,6 +575,7 @@ func (a *Agent) store(ctx context.Context, st *staged, msg *Message, t target, e
 		flags, ignored := maildir.FlagLetters(s.Flags)
 		if len(ignored) > 0 {
 			a.log().Warn("flags not stored: keywords need the IMAP server", "mailbox", t.mb.Address, "flags", ignored)
+			out.Notes = append(out.Notes, fmt.Sprintf("flags %s not stored: keywords need the IMAP server", strings.Join(ignored, " ")))
 		}
 		p, err := maildir.Publish(src.Path, dir, src.Base, size, vsize, flags, a.namer())
 		if err != nil {

@@ -374,3 +374,18 @@ func TestRemoveMailKeepsOrDeletes(t *testing.T) {
 		}
 	}
 }
+
+// Keywords a Sieve script sets (imap4flags) cannot be stored in a Maildir
+// file name: the message is stored with the flags that can, and the
+// delivery's record (Outcome.Notes: ebb explain) says which were not.
+func TestKeywordsNotStoredAreNoted(t *testing.T) {
+	a, _ := newAgent(t)
+	a.Filter = &filter{d: &Decision{Stores: []Store{{Folder: "INBOX", Flags: []string{`\Seen`, "$Work"}}}}}
+	rep, err := a.Deliver(context.Background(), strings.NewReader("Subject: x\n\n"), Envelope{Recipient: "alice@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Outcomes) != 1 || len(rep.Outcomes[0].Notes) != 1 || rep.Outcomes[0].Notes[0] != "flags $Work not stored: keywords need the IMAP server" {
+		t.Errorf("outcomes %+v", rep.Outcomes)
+	}
+}
