@@ -53,17 +53,22 @@ func runChecks(ctx context.Context, cs []checker, in *checkInput) (string, error
 }
 
 // walkChecks is runChecks telling passed (when not nil) of each check that
-// passed and the lines it added, and naming the check that refused (ebb
-// route shows every step).
-func walkChecks(ctx context.Context, cs []checker, in *checkInput, passed func(name, header string)) (header, refusedBy string, err error) {
+// passed and the lines and notes it added, and naming the check that
+// refused (ebb route shows every step).
+func walkChecks(ctx context.Context, cs []checker, in *checkInput, passed func(name, header string, notes []string)) (header, refusedBy string, err error) {
 	for _, c := range cs {
+		before := len(in.Notes)
 		h, err := c.check(ctx, in)
 		if err != nil {
 			return "", c.name(), err
 		}
 		in.Header.WriteString(h)
 		if passed != nil {
-			passed(c.name(), h)
+			var notes []string
+			for _, n := range in.Notes[before:] {
+				notes = append(notes, n.Detail)
+			}
+			passed(c.name(), h, notes)
 		}
 	}
 	return in.Header.String(), "", nil

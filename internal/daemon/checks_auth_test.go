@@ -198,3 +198,25 @@ func TestCheckNotesAreJournalRecords(t *testing.T) {
 		t.Errorf("note told as %q", got)
 	}
 }
+
+// noting is a checker that passes, noting detail.
+type noting struct{ n, detail string }
+
+func (c noting) name() string { return c.n }
+func (c noting) check(_ context.Context, in *checkInput) (string, error) {
+	if c.detail != "" {
+		in.note(c.n, c.detail)
+	}
+	return "", nil
+}
+
+// ebb route is told each checker's own notes, with its verdict.
+func TestWalkChecksTellsEachCheckersNotes(t *testing.T) {
+	in := &checkInput{Msg: &queue.Message{ID: "route"}}
+	got := map[string][]string{}
+	_, _, err := walkChecks(context.Background(), []checker{noting{"auth", "let through"}, noting{"scan", ""}}, in,
+		func(name, _ string, notes []string) { got[name] = notes })
+	if err != nil || len(got["auth"]) != 1 || got["auth"][0] != "let through" || len(got["scan"]) != 0 || len(in.Notes) != 1 {
+		t.Errorf("notes told %v (%v), kept %v", got, err, in.Notes)
+	}
+}

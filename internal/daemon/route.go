@@ -72,7 +72,7 @@ func Route(ctx context.Context, o route.Options) int {
 		},
 		Postmaster: d.hostPostmaster,
 		ReverseSRS: func(env *queue.Envelope) { srsReverse(d.srs, env, func(string, ...any) {}) },
-		Check: func(ctx context.Context, m *queue.Message, kind smtpd.Kind, tls bool, passed func(name, header string)) (string, string, error) {
+		Check: func(ctx context.Context, m *queue.Message, kind smtpd.Kind, tls bool, passed func(name, header string, notes []string)) (string, string, error) {
 			return walkChecks(ctx, d.checkers(), &checkInput{Msg: m, Kind: kind, TLS: tls}, passed)
 		},
 		Relay: d.newRelay,

@@ -113,9 +113,10 @@ type Parts struct {
 	// stand for, as the receiving adapter does before queueing.
 	ReverseSRS func(env *queue.Envelope)
 	// Check runs the checks after DATA in order as the receiving adapter
-	// does, telling passed of each check that passed and the header lines
-	// it added; on a refusal it names the check that refused.
-	Check func(ctx context.Context, m *queue.Message, kind smtpd.Kind, tls bool, passed func(name, header string)) (header, refusedBy string, err error)
+	// does, telling passed of each check that passed, the header lines
+	// it added and its notes (what it let through, principle 7: the
+	// message's record); on a refusal it names the check that refused.
+	Check func(ctx context.Context, m *queue.Message, kind smtpd.Kind, tls bool, passed func(name, header string, notes []string)) (header, refusedBy string, err error)
 	// Relay makes the remote transport for planning (relay.Relay.Plan):
 	// the cached MTA-STS policies only, no DKIM signer.
 	Relay func() (*relay.Relay, error)
@@ -419,13 +420,16 @@ func (r *router) run(ctx context.Context) int {
 	}
 	env.Recipients = rcpts
 	m := &queue.Message{ID: "route", File: spool, Size: spoolSize, Arrived: now, Envelope: *env}
-	header, refusedBy, err := p.Check(ctx, m, si.Kind, si.TLS != nil, func(name, h string) {
+	header, refusedBy, err := p.Check(ctx, m, si.Kind, si.TLS != nil, func(name, h string, notes []string) {
 		text := name + ": passed"
 		if h != "" {
 			// One line per step: folded header lines unfolded (RFC 5322
 			// §2.2.3), fields separated by " | ".
 			h = strings.NewReplacer("\r\n\t", " ", "\r\n ", " ").Replace(strings.TrimRight(h, "\r\n"))
 			text += ", adds " + strings.ReplaceAll(h, "\r\n", " | ")
+		}
+		for _, n := range notes {
+			text += "; " + n
 		}
 		r.add(Step{Step: "check", Text: text})
 	})

@@ -49,15 +49,19 @@ func testParts(t *testing.T, checks ...func() (string, error)) *Parts {
 		Policy:     func(smtpd.Kind) smtpd.Policy { return smtpd.InboundPolicy{Directory: dir} },
 		Postmaster: func(context.Context) (string, error) { return "postmaster@example.test", nil },
 		ReverseSRS: func(*queue.Envelope) {},
-		Check: func(ctx context.Context, m *queue.Message, kind smtpd.Kind, tls bool, passed func(name, header string)) (string, string, error) {
+		Check: func(ctx context.Context, m *queue.Message, kind smtpd.Kind, tls bool, passed func(name, header string, notes []string)) (string, string, error) {
 			var all string
 			for i, c := range checks {
 				h, err := c()
 				if err != nil {
 					return "", names[i], err
 				}
+				if n, ok := strings.CutPrefix(h, "note: "); ok { // what the check let through
+					passed(names[i], "", []string{n})
+					continue
+				}
 				all += h
-				passed(names[i], h)
+				passed(names[i], h, nil)
 			}
 			return all, "", nil
 		},
@@ -101,6 +105,13 @@ func TestRunSaysEachRefusalWithTheSessionsReplyAndExitCode(t *testing.T) {
 			want: []string{"rcpt     <alice@example.test> 250 2.1.5 recipient ok", "size ",
 				"check    auth: passed, adds Authentication-Results: mx.example.test; spf=none",
 				"check    550 5.7.1 rejected by DMARC policy (ref ", "DMARC policy reject"}},
+		{name: "a check's note", to: []string{"alice@example.test"}, code: diag.ExNoPerm,
+			checks: []func() (string, error){
+				func() (string, error) { return "note: hosted-sender check not made: the directory did not say", nil },
+				func() (string, error) { return "", refuse },
+			},
+			want: []string{"check    auth: passed; hosted-sender check not made: the directory did not say",
+				"check    550 5.7.1 rejected by DMARC policy (ref "}},
 		{name: "our own trouble in a check is temporary", to: []string{"alice@example.test"}, code: diag.ExTempFail,
 			checks: []func() (string, error){func() (string, error) { return "", errors.New("spamd: connection refused") }},
 			want:   []string{"check    451 4.3.0 Local error, try again later (ref "}},
