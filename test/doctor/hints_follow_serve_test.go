@@ -335,16 +335,7 @@ func TestHintsFollowedFixKeysAndCertificates(t *testing.T) {
 			t.Fatalf("no key file under %s: %v", filepath.Join(m.Dir, "data", "dkim"), keys)
 		}
 		rootOwn(t, key, 0o600)
-		doctor := func() (string, bool) {
-			r := harness.Run(t, exec.Command(harness.Ebb(t), "doctor", "-c", m.Conf), nil)
-			var lines []string
-			for _, l := range strings.Split(r.Stdout, "\n") {
-				if strings.Contains(l, "cannot read the DKIM key") {
-					lines = append(lines, l)
-				}
-			}
-			return strings.Join(lines, "\n"), len(lines) == 0
-		}
+		doctor := func() (string, bool) { return harness.DoctorLines(t, m.Conf, "cannot read the DKIM key") }
 		out, ok := doctor()
 		if ok {
 			t.Fatal("doctor does not see the key the mail user cannot read")
@@ -358,16 +349,7 @@ func TestHintsFollowedFixKeysAndCertificates(t *testing.T) {
 		e := harness.NewServeEnv(t, harness.ServeOpts{TLS: true})
 		rootOwn(t, e.Key, 0o600)
 		keyBefore, _ := os.ReadFile(e.Key)
-		doctor := func() (string, bool) {
-			r := harness.Run(t, exec.Command(harness.Ebb(t), "doctor", "-c", e.Conf), nil)
-			var lines []string
-			for _, l := range strings.Split(r.Stdout, "\n") {
-				if strings.Contains(l, "read the TLS key as server.user") {
-					lines = append(lines, l)
-				}
-			}
-			return strings.Join(lines, "\n"), len(lines) == 0
-		}
+		doctor := func() (string, bool) { return harness.DoctorLines(t, e.Conf, "read the TLS key as server.user") }
 		out, ok := doctor()
 		if ok {
 			t.Fatal("doctor does not see the TLS key a reload cannot read")
