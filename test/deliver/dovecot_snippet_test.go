@@ -23,12 +23,8 @@ import (
 // nothing (it does not ask for what is set).
 func TestHintsFollowedDovecotSnippet(t *testing.T) {
 	t.Parallel()
-	harness.RequireRoot(t)
-	harness.Install(t, "dovecot-core", "dovecot-imapd", "dovecot-sqlite")
-	ddir := harness.Dir(t)
+	e, ddir := harness.NewDovecotServeEnv(t)
 	main := filepath.Join(ddir, "dovecot.conf")
-	e := harness.NewServeEnv(t, harness.ServeOpts{Extra: fmt.Sprintf("[doctor]\ndovecot_config = %q\n[directory]\nargon2_memory = \"16M\"\n", main)})
-	e.EbbAs(t, []byte("alice-pw\n"), "user", "passwd", "-c", e.Conf, "alice@example.test")
 	for _, s := range []string{"run", "state", "conf.d"} {
 		os.MkdirAll(filepath.Join(ddir, s), 0o755)
 	}

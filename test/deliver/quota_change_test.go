@@ -21,11 +21,7 @@ import (
 // Raised again, the message is delivered on the next attempt.
 func TestQuotaChangeAppliesAtTheNextDelivery(t *testing.T) {
 	t.Parallel()
-	harness.RequireRoot(t)
-	harness.Install(t, "dovecot-core", "dovecot-imapd", "dovecot-sqlite")
-	ddir := harness.Dir(t)
-	e := harness.NewServeEnv(t, harness.ServeOpts{Extra: "[directory]\nargon2_memory = \"16M\"\n"})
-	e.EbbAs(t, []byte("alice-pw\n"), "user", "passwd", "-c", e.Conf, "alice@example.test")
+	e, ddir := harness.NewDovecotServeEnv(t)
 	e.EbbAs(t, nil, "user", "quota", "-c", e.Conf, "alice@example.test", "10M")
 	d := harness.StartDovecotOnEbb(t, e, ddir)
 

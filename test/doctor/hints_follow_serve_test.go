@@ -376,11 +376,7 @@ func TestHintsFollowedFixKeysAndCertificates(t *testing.T) {
 // to the mail user, and Dovecot's logins work again.
 func TestHintsFollowedFixDovecotAuthWorker(t *testing.T) {
 	t.Parallel()
-	harness.RequireRoot(t)
-	harness.Install(t, "dovecot-core", "dovecot-imapd", "dovecot-sqlite")
-	ddir := harness.Dir(t)
-	e := harness.NewServeEnv(t, harness.ServeOpts{Extra: fmt.Sprintf("[doctor]\ndovecot_config = %q\n[directory]\nargon2_memory = \"16M\"\n", filepath.Join(ddir, "dovecot.conf"))})
-	e.EbbAs(t, []byte("alice-pw\n"), "user", "passwd", "-c", e.Conf, "alice@example.test")
+	e, ddir := harness.NewDovecotServeEnv(t)
 	d := harness.StartDovecotOnEbb(t, e, ddir)
 	if err := harness.ImapLogin(d.Imap, "127.0.0.20", "alice@example.test", "alice-pw"); err != nil {
 		t.Fatalf("login before: %v", err)

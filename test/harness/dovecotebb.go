@@ -23,6 +23,21 @@ func (e *ServeEnv) EbbAs(t *testing.T, stdin []byte, args ...string) Result {
 	return EbbAs(t, e.User, stdin, args...)
 }
 
+// NewDovecotServeEnv is the ebb serve a test puts Dovecot on: Dovecot's
+// packages, the directory's argon2 memory at 16M (Dovecot checks every
+// login's password with it), doctor.dovecot_config naming dir/dovecot.conf
+// (where StartDovecotOnEbb writes it), and alice@example.test with the
+// password alice-pw. dir is the temp dir for Dovecot's own files.
+func NewDovecotServeEnv(t *testing.T) (e *ServeEnv, dir string) {
+	t.Helper()
+	RequireRoot(t)
+	Install(t, "dovecot-core", "dovecot-imapd", "dovecot-sqlite")
+	dir = Dir(t)
+	e = NewServeEnv(t, ServeOpts{Extra: fmt.Sprintf("[doctor]\ndovecot_config = %q\n[directory]\nargon2_memory = \"16M\"\n", filepath.Join(dir, "dovecot.conf"))})
+	e.EbbAs(t, []byte("alice-pw\n"), "user", "passwd", "-c", e.Conf, "alice@example.test")
+	return e, dir
+}
+
 // StartDovecotOnEbb starts Dovecot as an administrator would set it up: the
 // snippet and SQL file ebb prints, included from a dovecot.conf that adds
 // only the instance's own settings (directories, loopback listeners).
