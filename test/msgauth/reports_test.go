@@ -3,17 +3,10 @@ package msgauth
 import (
 	"bytes"
 	"compress/gzip"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"mime"
 	"mime/multipart"
 	"net"
@@ -27,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ebbmail/ebb/internal/servetest"
 	"github.com/ebbmail/ebb/test/harness"
 )
 
@@ -41,20 +35,10 @@ type reportHTTPS struct {
 
 func startReportHTTPS(t *testing.T, ip, name, dir string) *reportHTTPS {
 	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ebb reports test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign}
-	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	ca, _ := x509.ParseCertificate(caDER)
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, _ := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
+	ca := servetest.NewCA(t)
 	s := &reportHTTPS{CAFile: filepath.Join(dir, "report-ca.pem")}
-	os.WriteFile(s.CAFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644)
-	l, err := tls.Listen("tcp", ip+":0", &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: k}}})
+	os.WriteFile(s.CAFile, ca.PEM, 0o644)
+	l, err := tls.Listen("tcp", ip+":0", &tls.Config{Certificates: []tls.Certificate{*ca.Leaf(t, name)}})
 	if err != nil {
 		t.Fatal(err)
 	}
