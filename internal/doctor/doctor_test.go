@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/ebbmail/ebb/internal/config"
@@ -137,6 +138,37 @@ func TestProberFor(t *testing.T) {
 		}
 		if got != want || (want != "" && standIn != c.standInFor) {
 			t.Errorf("server.user %s: probes as %q (stand-in for %q), want %q (%q)", c.user, got, standIn, want, c.standInFor)
+		}
+	}
+}
+
+// A pickup socket path too long for a Unix socket names the setting that
+// chose it: sendmail.socket when that is set, else sendmail.pickup_dir.
+func TestPickupSocketTooLongNamesItsSetting(t *testing.T) {
+	base := t.TempDir()
+	os.Chmod(filepath.Dir(base), 0o755) // every user passes through to the pickup directory
+	os.Chmod(base, 0o755)
+	dir := filepath.Join(base, "pickup")
+	os.Mkdir(dir, 0o755)
+	syscall.Chmod(dir, 0o3733)
+	long := filepath.Join(base, strings.Repeat("s", 120)+".sock")
+	for _, tc := range []struct{ socket, key string }{{long, "sendmail.socket"}, {"", "sendmail.pickup_dir"}} {
+		pickupDir := dir
+		if tc.socket == "" {
+			pickupDir = filepath.Join(base, strings.Repeat("p", 110))
+			os.Mkdir(pickupDir, 0o755)
+			syscall.Chmod(pickupDir, 0o3733)
+		}
+		cfg, err := config.Parse("t.toml", []byte("[sendmail]\npickup_dir = \""+pickupDir+"\"\nsocket = \""+tc.socket+"\"\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Server.User = diag.Self().User
+		fs := checkPickup(context.Background(), &Env{Cfg: cfg, Probe: &Prober{}})
+		if len(fs) != 1 || fs[0].Status != Fail || fs[0].Err == nil || fs[0].Err.Setting == nil || fs[0].Err.Setting.Key != tc.key {
+			t.Errorf("socket %q: %+v; want a failure naming %s", tc.socket, fs, tc.key)
+		} else if fix := fs[0].Err.Fix.String(); !strings.Contains(fix, tc.key) {
+			t.Errorf("socket %q: fix %q does not name %s", tc.socket, fix, tc.key)
 		}
 	}
 }
