@@ -83,16 +83,13 @@ func (c quotaChecker) check(ctx context.Context, in *checkInput) (string, error)
 	var size *deliver.StagedSize
 	measured := false
 	return "", eachLocal(ctx, c.dir, m.Envelope.Recipients, func(r string, res *directory.Resolution) *diag.Error {
-		if !deliver.SizeMatters(c.cfg, res) {
-			// No quota in the resolution (a quota set since shows when
-			// the cache is emptied: at the next change check, or after
-			// directory.cache_ttl; the delivery applies it in any case).
-			return nil
-		}
 		// The quotas as the directory holds them now, not as its cache
 		// remembers them, so that a quota raised or removed stops
-		// refusing at once: a change check, no query while nothing
-		// changed (directory.Directory.MailboxNow).
+		// refusing at once, and one set where there was none refuses at
+		// once (the cached resolution, without it, cannot say that no
+		// quota matters): a change check, no query while nothing
+		// changed (directory.Directory.MailboxNow), as each delivery
+		// makes anyway.
 		res = deliver.Fresh(ctx, c.dir, res)
 		if !deliver.SizeMatters(c.cfg, res) {
 			return nil

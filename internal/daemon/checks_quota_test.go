@@ -176,7 +176,10 @@ func TestQuotaCheckerSeesAQuotaChangedElsewhere(t *testing.T) {
 		_, err := c.check(ctx, in)
 		return err
 	}
-	for i, q := range []int64{1000, 100000, 1000, 0} {
+	// 0 last, then 1000: a quota set where there was none refuses at
+	// once too, although the resolution cached at the step before had
+	// no quota (the check must not trust it to say no quota matters).
+	for i, q := range []int64{1000, 100000, 1000, 0, 1000} {
 		if i > 0 {
 			if err := other.SetQuota(ctx, "alice@example.test", q, 0); err != nil {
 				t.Fatal(err)
