@@ -104,3 +104,32 @@ func BenchmarkEncode(b *testing.B) {
 		}
 	})
 }
+
+// TestAppendJSONWritesEveryField fills every field of Record, found by
+// reflection, so that a field added to Record and not to AppendJSON (the
+// hand-written encoder would leave it out of every journal line, silently)
+// fails here rather than in ebb explain.
+func TestAppendJSONWritesEveryField(t *testing.T) {
+	var r Record
+	v := reflect.ValueOf(&r).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Field(i)
+		switch {
+		case f.Type() == reflect.TypeOf(time.Time{}):
+			f.Set(reflect.ValueOf(time.Date(2026, 12, 7, 22, 0, i, 0, time.UTC)))
+		case f.Type() == reflect.TypeOf(&diag.Error{}):
+			f.Set(reflect.ValueOf(&diag.Error{Op: "op", Reason: "why", Ref: "R"}))
+		case f.Kind() == reflect.String:
+			f.SetString("v" + v.Type().Field(i).Name)
+		case f.Kind() == reflect.Int || f.Kind() == reflect.Int64:
+			f.SetInt(int64(i + 1))
+		case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
+			f.Set(reflect.ValueOf([]string{"a" + v.Type().Field(i).Name, "b"}))
+		case f.Kind() == reflect.Bool:
+			f.SetBool(true)
+		default:
+			t.Fatalf("Record.%s: a %s this test cannot fill: teach it (and AppendJSON)", v.Type().Field(i).Name, f.Type())
+		}
+	}
+	sameAsJSON(t, r)
+}
