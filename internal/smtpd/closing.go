@@ -27,12 +27,7 @@ func (s *session) Refusing(stage, addr string, cause error, r *Reply) *Reply {
 		return c
 	}
 	o := s.srv().opts()
-	// Every listener's limits are smtp.*; only the longest session is
-	// submission's own on its listeners.
-	listener, session := "smtp", "smtp"
-	if s.l.Kind != Inbound {
-		session = "submission"
-	}
+	listener := "smtp" // every listener's limits, but the longest session (maxSessionSetting)
 	var ne net.Error
 	var why, hint string
 	switch {
@@ -47,8 +42,8 @@ func (s *session) Refusing(stage, addr string, cause error, r *Reply) *Reply {
 		why = "ebb serve is stopping (or restarting): an idle connection is closed"
 		hint = "nothing to do: the client sends again later, to this host once ebb serve is back or to another MX"
 	case errors.As(cause, &ne) && ne.Timeout() && sessionEnded(s.c.Conn):
-		why = fmt.Sprintf("the session reached its longest time (%s.max_session_time)", session)
-		hint = "nothing to do on this side: the client connects again; raise " + session + ".max_session_time if real clients need longer sessions"
+		why = fmt.Sprintf("the session reached its longest time (%s)", s.maxSessionSetting())
+		hint = "nothing to do on this side: the client connects again; raise " + s.maxSessionSetting() + " if real clients need longer sessions"
 	case errors.As(cause, &ne) && ne.Timeout():
 		why = fmt.Sprintf("the client sent no complete command within %s (%s.command_timeout)", o.CommandTimeout, listener)
 		hint = "nothing to do on this side: an idle connection is closed; raise " + listener + ".command_timeout if a real client needs longer"
@@ -88,6 +83,16 @@ func (s *session) Refusing(stage, addr string, cause error, r *Reply) *Reply {
 	}
 	s.refused(stage, from, rep, d, to, 0)
 	return rep
+}
+
+// maxSessionSetting is the setting that bounds a session on s's listener:
+// every listener's limits are smtp.*, but the longest session is
+// submission's own on its listeners.
+func (s *session) maxSessionSetting() string {
+	if s.l.Kind != Inbound {
+		return "submission.max_session_time"
+	}
+	return "smtp.max_session_time"
 }
 
 // sessionEnded says whether c is at the end its listener gives every

@@ -132,6 +132,26 @@ func TestEngineRefusalsCarryARefAndAreObserved(t *testing.T) {
 		}
 	}
 
+	// A session that reaches its longest time in the middle of a message:
+	// the 421's ref tells that bound (smtp.max_session_time), not the
+	// data timeout, which was far off.
+	ln4, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts4 := startServer(t, mapDirectory{}, nil, nil, func(c *Config) {
+		c.OnRefusal = func(r Refusal) { mu.Lock(); got = append(got, r); mu.Unlock() }
+		c.Listeners[0].Net = BoundedListener(ln4, 2*time.Second, false)
+	})
+	c4, _ := dial(t, ts4.srv.Addrs()[0].String())
+	c4.cmd("EHLO c")
+	c4.cmd("MAIL FROM:<s@example.org>")
+	c4.cmd("RCPT TO:<alice@example.test>")
+	c4.cmd("DATA")
+	c4.c.Write([]byte("Subject: long\r\n\nhalf"))
+	check("max session time in DATA", c4.reply(), "421 4.4.2 mx.example.test Timeout waiting for the client", "data",
+		"the session reached its longest time (smtp.max_session_time)")
+
 	// Over the connection limits (a server whose timeouts do not free
 	// the slot within admitGrace).
 	ts2 := startServer(t, mapDirectory{}, nil, func(o *Options) { o.MaxPerIP = 1 }, func(c *Config) {

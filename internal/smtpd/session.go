@@ -236,8 +236,14 @@ func (s *session) Data(r io.Reader) error {
 func (s *session) abandoned(m *queue.Envelope, dr *dataReader) error {
 	srv := s.srv()
 	var how string
+	hint := "nothing to do on this side: the client must send the message again; if one client keeps leaving, look at its log and at the network between"
 	var ne net.Error
 	switch {
+	case errors.As(dr.err, &ne) && ne.Timeout() && sessionEnded(s.c.Conn):
+		// The session's bound, not the data timeout (closing.go).
+		how = "the session reached its longest time (" + s.maxSessionSetting() + ") in the middle of the message"
+		hint = "nothing to do on this side when it is rare: the client sends the message again; raise " + s.maxSessionSetting() +
+			" if real clients need longer to send their messages"
 	case errors.Is(dr.err, errAborted):
 		how = "the client ended the BDAT transfer without a LAST chunk"
 	case errors.Is(dr.err, io.ErrUnexpectedEOF), errors.Is(dr.err, io.EOF), errors.Is(dr.err, net.ErrClosed):
@@ -250,7 +256,7 @@ func (s *session) abandoned(m *queue.Envelope, dr *dataReader) error {
 	d := &diag.Error{Component: "ebb serve", Op: "data", Doing: "receive a message from", Path: s.info.RemoteIP,
 		Reason: fmt.Sprintf("%s, after %s of it; nothing was accepted", how, diag.HumanBytes(uint64(dr.n))),
 		Class:  diag.Temporary,
-		Hint:   "nothing to do on this side: the client must send the message again; if one client keeps leaving, look at its log and at the network between"}
+		Hint:   hint}
 	d.EnsureRef()
 	s.log.Info("smtp message abandoned by the client", "from", s.from, "rcpts", len(m.Recipients),
 		"bytes", dr.n, "reason", dr.err.Error(), "ref", d.Ref, "remote", s.info.RemoteIP)
