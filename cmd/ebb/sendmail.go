@@ -5,7 +5,6 @@ import (
 
 	"github.com/ebbmail/ebb/internal/cli"
 	"github.com/ebbmail/ebb/internal/cluster"
-	"github.com/ebbmail/ebb/internal/pickup"
 	"github.com/ebbmail/ebb/internal/sendmail"
 )
 
@@ -40,10 +39,8 @@ func runSendmail(c *cli.Call) int {
 		return code
 	}
 	if o.Mode == sendmail.ModeMailq {
-		// Through the daemon first: the spool is closed to ordinary users.
-		if pickup.Mailq(c.Ctx, cfg.PickupDir(), cfg.Sendmail.Socket, c.Stdout, 30*time.Second) == nil {
-			return 0
-		}
+		// As ebb mailq: the spool, or the daemon when the spool is closed
+		// to the caller (asked once: a hung daemon costs one timeout).
 		return c.End(cluster.Mailq(c.Ctx, c.Stdout, cfg, false, time.Now()))
 	}
 	return c.End(sendmail.Run(c.Ctx, cfg, o, c.Stdin, c.Stdout, c.Stderr, time.Now))
