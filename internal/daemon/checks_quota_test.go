@@ -190,3 +190,46 @@ func TestQuotaCheckerSeesAQuotaChangedElsewhere(t *testing.T) {
 		}
 	}
 }
+
+// At RCPT with SIZE=, as at the end of DATA: a quota set elsewhere where
+// there was none refuses at once, although the resolution cached before
+// had none; raised or removed, it stops refusing at once.
+func TestRcptSizeSeesAQuotaChangedElsewhere(t *testing.T) {
+	ctx := context.Background()
+	cfg := config.Defaults()
+	cfg.Mail.Root = t.TempDir()
+	cfg.Server.DataDir = t.TempDir()
+	cfg.Sieve.Enabled = false
+	cfg.Directory.CacheTTL = config.D(3600e9)
+	dir, err := directory.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	other, err := directory.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := dir.AddDomain(ctx, "example.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := dir.AddMailbox(ctx, directory.Mailbox{Address: "alice@example.test", Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{cfg: cfg, dir: dir}
+	for i, q := range []int64{0, 1000, 100000, 1000, 0} {
+		if i > 0 {
+			if err := other.SetQuota(ctx, "alice@example.test", q, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, err := dir.Resolve(ctx, "alice@example.test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := d.deliverable(res, 2000); (e != nil) != (q == 1000) {
+			t.Errorf("quota %d (step %d): refusal %v", q, i, e)
+		}
+	}
+}

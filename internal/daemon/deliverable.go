@@ -13,13 +13,14 @@ import (
 // delivery would refuse is refused while the client is connected. size is
 // MAIL FROM's SIZE= (0 when not declared): a mailbox whose whole quota is
 // smaller is refused then; the end of DATA measures what came
-// (checks_quota.go). Where a quota decides (a declared size, or
-// mail.over_quota = "permanent", and a quota in the resolution), the
-// mailboxes are read as the directory holds them now (deliver.Fresh: a
-// change check, not a query), not as the resolution cache remembers them:
-// a raised or removed quota stops refusing at once.
+// (checks_quota.go). Where a quota may decide (a declared size, or
+// mail.over_quota = "permanent"), the mailboxes are read as the directory
+// holds them now (deliver.Fresh: a change check, not a query), not as the
+// resolution cache remembers them: a raised or removed quota stops
+// refusing at once, and one set where there was none refuses at once (the
+// cached resolution, without it, cannot say that no quota matters).
 func (d *daemon) deliverable(res *directory.Resolution, size int64) *diag.Error {
-	if (size > 0 || d.cfg.Mail.OverQuota == "permanent") && deliver.SizeMatters(d.cfg, res) {
+	if size > 0 || d.cfg.Mail.OverQuota == "permanent" {
 		res = deliver.Fresh(context.Background(), d.dir, res) // smtpd's hook has no context; the read is bounded by directory.busy_timeout
 	}
 	return deliver.RefusalUnless(d.cfg, res, size, d.sieveFiltered)
