@@ -2,7 +2,6 @@ package relay
 
 import (
 	"crypto/tls"
-	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -10,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ebbmail/ebb/internal/servetest"
 	"github.com/ebbmail/ebb/internal/smtpd"
 )
 
@@ -163,29 +163,9 @@ func (ts *testServer) got() []received {
 }
 
 // testCA is a CA and the certificates it signs, for verify tests.
-// freePortOn finds a port free on every one of ips.
+// freePortOn finds a port free on every one of ips, one no other test
+// process is handed (servetest.FreePort).
 func freePortOn(t *testing.T, ips ...string) int {
 	t.Helper()
-	for i := 0; i < 50; i++ {
-		l, err := net.Listen("tcp", ips[0]+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		ok := true
-		for _, ip := range ips[1:] {
-			l2, err := net.Listen("tcp", fmt.Sprintf("%s:%d", ip, port))
-			if err != nil {
-				ok = false
-				break
-			}
-			l2.Close()
-		}
-		l.Close()
-		if ok {
-			return port
-		}
-	}
-	t.Fatal("no common free port")
-	return 0
+	return servetest.FreePort(t, ips...)
 }

@@ -2,6 +2,8 @@ package scan
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -14,13 +16,17 @@ import (
 // (The real scanners cannot be made to hang or cut a reply on demand; the
 // integration tests in test/ run the real ones.)
 func TestScannerFaults(t *testing.T) {
-	stopped := func() string {
-		l, _ := net.Listen("tcp", "127.0.0.1:0")
-		a := l.Addr().String()
-		l.Close()
-		return a
+	stopped := func() string { // a port nothing listens on, and no other test is handed
+		return fmt.Sprintf("127.0.0.1:%d", servetest.FreePort(t))
 	}
-	hang := serveFake(t, func(c net.Conn) { drain(c); time.Sleep(3 * time.Second) })
+	// hangs: reads all it is sent and never answers, until the client
+	// gives up and hangs up (or, for a client that half-closes after its
+	// request, until the test ends)
+	hang := serveFake(t, func(c net.Conn) {
+		c.SetReadDeadline(time.Time{})
+		io.Copy(io.Discard, c)
+		<-t.Context().Done()
+	})
 	cut := func(reply string) string {
 		return serveFake(t, func(c net.Conn) { drain(c); c.Write([]byte(reply)) })
 	}

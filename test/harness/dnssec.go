@@ -2,7 +2,6 @@ package harness
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/ebbmail/ebb/internal/servetest"
 )
 
 // SignedDNS is a DNSSEC-signed test namespace on loopback, served by a
@@ -185,20 +186,11 @@ stub-zone:
 	return s
 }
 
-// freeUDPTCPPort is a port free for both UDP and TCP on 127.0.0.1.
+// freeUDPTCPPort is a port free for both UDP and TCP on 127.0.0.1
+// (servetest.FreePort checks both).
 func freeUDPTCPPort(t testing.TB) int {
 	t.Helper()
-	for range 50 {
-		p := FreePort(t)
-		pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			continue
-		}
-		pc.Close()
-		return p
-	}
-	t.Fatal("no port free for UDP and TCP")
-	return 0
+	return servetest.FreePort(t)
 }
 
 func writeFile(t testing.TB, path, s string) {

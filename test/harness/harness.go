@@ -10,7 +10,6 @@ package harness
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -25,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ebbmail/ebb/internal/servetest"
 )
 
 // TestUser is the unprivileged account the tests run ebb as.
@@ -252,52 +253,17 @@ func (s *shared[T]) get(t testing.TB) T {
 	return v
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// FreePort returns a TCP port on 127.0.0.1, free a moment ago, that no
+// other test process is handed and the kernel never gives to a bind to
+// port 0 (servetest.FreePort).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	port, err := freePortErr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return port
+	return servetest.FreePort(t)
 }
 
 // freePortErr is FreePort for code without a testing.TB (the services
 // started once per package run).
-func freePortErr() (int, error) {
-	// The kernel may give a port it just gave and saw closed again to the
-	// next bind to port 0: a test that asks for several ports before it
-	// starts its server once got the same one twice (Dovecot's "duplicate
-	// listener"). A port is handed out once per test process.
-	givenPorts.mu.Lock()
-	defer givenPorts.mu.Unlock()
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		if givenPorts.m[port] {
-			l.Close()
-			continue
-		}
-		// The test packages run in parallel, each its own process (and
-		// other people's tests may run on this machine): a port is
-		// claimed across processes by an abstract unix socket named for
-		// it, held until this process ends (the kernel drops it then,
-		// whatever ends the process). Taken before the port is let go,
-		// so no other test process can be handed it in between.
-		claim, err := net.ListenUnix("unix", &net.UnixAddr{Name: fmt.Sprintf("@ebb-test-port-%d", port), Net: "unix"})
-		l.Close()
-		if err != nil {
-			continue // another test process has it
-		}
-		givenPorts.m[port] = true
-		givenPorts.claims = append(givenPorts.claims, claim)
-		return port, nil
-	}
-	return 0, errors.New("FreePort: no port not handed out before after 100 tries")
-}
+func freePortErr() (int, error) { return servetest.FreePortErr() }
 
 // ClaimFixedPort waits until no other test process (in this network
 // namespace) holds the fixed port, and holds it until t ends: for a test
@@ -319,14 +285,6 @@ func ClaimFixedPort(t testing.TB, port int) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
-
-// givenPorts are the ports FreePort has handed out in this process, and
-// their claims.
-var givenPorts = struct {
-	mu     sync.Mutex
-	m      map[int]bool
-	claims []*net.UnixListener
-}{m: map[int]bool{}}
 
 // WaitTCP waits until addr accepts a connection and, when greeting is not
 // empty, its first line starts with greeting.

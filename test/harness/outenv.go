@@ -15,6 +15,8 @@ import (
 
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/dnstest"
+
+	"github.com/ebbmail/ebb/internal/servetest"
 )
 
 // OutInstance is one ebb serve for the outbound tests: one hosted domain,
@@ -217,21 +219,7 @@ func OutCert(t *testing.T, dir, name string) (string, string) {
 // CommonPort is a port free on every one of the loopback ips.
 func CommonPort(t *testing.T, ips ...string) int {
 	t.Helper()
-	for i := 0; i < 50; i++ {
-		p := FreePort(t)
-		ok := true
-		for _, ip := range ips {
-			if !PortFree(ip, p) {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return p
-		}
-	}
-	t.Fatal("no port free on all of", ips)
-	return 0
+	return servetest.FreePort(t, ips...)
 }
 
 // PortFree reports whether ip:port can be listened on now.

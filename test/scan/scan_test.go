@@ -512,14 +512,8 @@ func TestScanSubmissionPolicy(t *testing.T) {
 // accept the message is delivered with a header naming each one unscanned.
 func TestScanAllScannersDown(t *testing.T) {
 	t.Parallel()
-	down := func() string {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		a := l.Addr().String()
-		l.Close()
-		return a
+	down := func() string { // a port nothing listens on, and no other test is handed
+		return fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
 	}
 	conf := func(extra string) string {
 		return fmt.Sprintf("[scan.clamd]\naddress = %q\nconfig = \"\"\n%s[scan.spamd]\naddress = %q\n[scan.rspamd]\naddress = %q\n[scan.milter]\naddresses = [\"inet:%s\"]\n%s",
