@@ -98,8 +98,15 @@ type conn struct {
 	// session went on in the clear (relay.tls = may).
 	downgraded string
 	// policy says which TLS policy the session met and how (DANE's
-	// matched record, MTA-STS, the admin's level, opportunistic).
+	// matched record, MTA-STS, the admin's level, opportunistic); what
+	// the message's own plan waived is added per message (policyFor).
 	policy string
+	// waived is what was waived on the way to this session (connect:
+	// dane.exempt, an MX an MTA-STS policy in testing mode does not
+	// list), under the MTA-STS policy stsID (if any): said for each
+	// message it carries whose plan agrees (policyFor).
+	waived map[string]string
+	stsID  string
 	// daneLevel: the session was opened under DANE (its level is "dane",
 	// not the attempt's).
 	daneLevel bool

@@ -315,7 +315,20 @@ func (r *Relay) session(ctx context.Context, a *attempt, host, ip, port string, 
 			c.policy += "; MTA-STS enforce would have refused this host (" + why + "): testing mode, delivered anyway"
 		}
 	}
-	c.policy += a.waivedNote()
+	// The waivers of the way here (this session's); the message's own
+	// plan's are added per message (policyFor): a reused session must not
+	// repeat those of the attempt that opened it.
+	for _, k := range connectWaivers {
+		if v := a.waived[k]; v != "" {
+			if c.waived == nil {
+				c.waived = map[string]string{}
+			}
+			c.waived[k] = v
+		}
+	}
+	if a.sts != nil {
+		c.stsID = a.sts.ID
+	}
 	if a.hop.Smarthost != "" && !a.hop.Delivery && r.set.Credentials != "" {
 		user, pass, err := r.credentials()
 		if err != nil {

@@ -275,13 +275,27 @@ func (a *attempt) waive(key, clause string) {
 	a.waived[key] = clause
 }
 
-// waivedNote is a.waived for the end of a policy note, in a fixed order
-// ("" for nothing).
-func (a *attempt) waivedNote() string {
-	s := ""
+// connectWaivers are the keys of attempt.waived set while a session is
+// opened (connect): the session keeps them (conn.waived); the others come
+// from the message's plan.
+var connectWaivers = []string{"dane.exempt", "sts-mx"}
+
+// policyFor is the policy note of the session c for a message of attempt
+// a: the session's own, then what was not applied of what the domain
+// publishes (in a fixed order): a's plan's (mta_sts.exempt, an MTA-STS
+// policy unavailable), and the session's way here (dane.exempt; the MX
+// not in a testing MTA-STS policy, while a's plan has that policy). A
+// reused session says each message's own, not those of the message
+// that opened it.
+func (c *conn) policyFor(a *attempt) string {
+	s := c.policy
 	for _, k := range []string{"mta_sts.exempt", "sts-unavailable", "dane.exempt", "sts-mx"} {
-		if c := a.waived[k]; c != "" {
-			s += "; " + c
+		v := a.waived[k]
+		if v == "" && (k != "sts-mx" || a.sts != nil && a.sts.ID == c.stsID) {
+			v = c.waived[k]
+		}
+		if v != "" {
+			s += "; " + v
 		}
 	}
 	return s
@@ -540,10 +554,10 @@ func (r *Relay) deliverGroup(ctx context.Context, a *attempt) []error {
 				results[i] = r.failure(ai, c, whole, ctx)
 			default:
 				ai.rc.Relay = &queue.Handoff{Host: c.host, IP: c.ip, DSN: c.has("DSN"), Reply: fr.String(),
-					TLS: c.tlsSummary(), Policy: c.policy, Unsigned: a.unsigned}
+					TLS: c.tlsSummary(), Policy: c.policyFor(a), Unsigned: a.unsigned}
 				r.stats.delivered(c.tls != nil)
 				r.log.Info("relayed", "queue_id", m.ID, "rcpt", ai.rc.Address, "host", c.host, "ip", c.ip,
-					"tls", c.tlsSummary(), "tls_level", c.level(a), "tls_policy", c.policy, "reused", reused, "rcpts", accepted, "remote_id", RemoteID(fr.Text),
+					"tls", c.tlsSummary(), "tls_level", c.level(a), "tls_policy", ai.rc.Relay.Policy, "reused", reused, "rcpts", accepted, "remote_id", RemoteID(fr.Text),
 					"reply", fr.String(), "duration", r.now().Sub(start).Round(time.Millisecond))
 			}
 		}

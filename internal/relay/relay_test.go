@@ -691,3 +691,44 @@ func TestStaleSessionReplaced(t *testing.T) {
 		t.Errorf("second server: %d messages, %d connections", len(second.got()), second.conns.Load())
 	}
 }
+
+// stsFunc is an STSPolicies made of a function.
+type stsFunc func(ctx context.Context, d string) (*mtasts.Policy, error)
+
+func (f stsFunc) Get(ctx context.Context, d string) (*mtasts.Policy, error) { return f(ctx, d) }
+
+// A session reused for a later message says that message's own plan in
+// its handoff: the MTA-STS policy that could not be had for the message
+// that opened it is not said of the next one, which had it.
+func TestReusedSessionSaysEachMessagesOwnWaivers(t *testing.T) {
+	srv := startServer(t, "127.0.0.2:0", nil, nil)
+	var port int
+	fmt.Sscan(srv.Addr[strings.LastIndexByte(srv.Addr, ':')+1:], &port)
+	e := newEnv(t, port, "")
+	e.dns.MustAdd("flaky.example. MX 10 mx.flaky.example.", "mx.flaky.example. A 127.0.0.2")
+	var gets atomic.Int32
+	r := e.relay(Options{STS: stsFunc(func(ctx context.Context, d string) (*mtasts.Policy, error) {
+		if gets.Add(1) == 1 {
+			return nil, errors.New("fetch https://mta-sts.flaky.example/.well-known/mta-sts.txt: timeout")
+		}
+		return nil, nil // no policy published
+	})})
+	const note = "MTA-STS policy of flaky.example unavailable"
+	m1 := e.message("alice@ours.test", body, "a@flaky.example")
+	if err := deliver(t, r, m1, 0); err != nil {
+		t.Fatal(err)
+	}
+	if h := m1.Recipients[0].Relay; h == nil || !strings.Contains(h.Policy, note) {
+		t.Fatalf("first message's handoff %+v, want %q", h, note)
+	}
+	m2 := e.message("alice@ours.test", body, "b@flaky.example")
+	if err := deliver(t, r, m2, 0); err != nil {
+		t.Fatal(err)
+	}
+	if h := m2.Recipients[0].Relay; h == nil || strings.Contains(h.Policy, note) || h.Policy == "" {
+		t.Errorf("second message's handoff %+v: the first message's waiver, or no policy", h)
+	}
+	if n := srv.conns.Load(); n != 1 {
+		t.Errorf("%d connections for 2 messages, want 1 (reuse)", n)
+	}
+}
