@@ -36,3 +36,13 @@ func (c *Config) PickupDirSetting() *diag.Setting {
 	}
 	return s
 }
+
+// PickupSocketSetting is the diag setting that chose the pickup socket's
+// path (pickup.SocketPath): sendmail.socket when it is set, else the
+// pickup directory's, where the socket is then made.
+func (c *Config) PickupSocketSetting() *diag.Setting {
+	if c.Sendmail.Socket != "" {
+		return c.Setting("sendmail.socket")
+	}
+	return c.PickupDirSetting()
+}

@@ -105,7 +105,7 @@ func (d *daemon) bindSubmission() int {
 	}
 	// Not fatal: mail from the network must keep flowing. ebb sendmail
 	// then says the same thing to its caller, and ebb doctor too.
-	de := pickup.SocketTooLong(pickup.SocketPath(cfg.PickupDir(), cfg.Sendmail.Socket), cfg.PickupDirSetting())
+	de := pickup.SocketTooLong(pickup.SocketPath(cfg.PickupDir(), cfg.Sendmail.Socket), cfg.PickupSocketSetting())
 	if de != nil {
 		de.Component = "ebb serve"
 	} else if err := s.pickup.Bind(); err != nil {

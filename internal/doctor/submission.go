@@ -188,11 +188,7 @@ func checkPickup(ctx context.Context, env *Env) []Finding {
 		return []Finding{Failed(name, e)}
 	}
 	sock := pickup.SocketPath(dir, env.Cfg.Sendmail.Socket)
-	sockSetting := setting // the socket is made in the pickup directory …
-	if env.Cfg.Sendmail.Socket != "" {
-		sockSetting = env.Cfg.Setting("sendmail.socket") // … unless this names it
-	}
-	if e := pickup.SocketTooLong(sock, sockSetting); e != nil {
+	if e := pickup.SocketTooLong(sock, env.Cfg.PickupSocketSetting()); e != nil {
 		e.Component = "ebb doctor"
 		return []Finding{Failed(name, e)}
 	}
