@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/ebbmail/ebb/internal/bufpool"
 	"github.com/ebbmail/ebb/internal/diag"
@@ -28,16 +29,15 @@ func (d *daemon) senders() *policy.Senders {
 
 // mayWriteAs is the rule for a Sieve script's vacation :from
 // (sievefilter.Filter.MayWriteAs): what mailbox's user may write in From:
-// at submission. Trouble asking the directory refuses (the mailbox's own
-// address is used), and the log says it was the directory, with its error
-// (the filter's own line and the response's record say only "may not").
-func (d *daemon) mayWriteAs(ctx context.Context, mailbox, addr string) bool {
+// at submission. Trouble asking the directory is the error, which the
+// filter's log line and the response's record name (the mailbox's own
+// address is used).
+func (d *daemon) mayWriteAs(ctx context.Context, mailbox, addr string) (bool, error) {
 	r, err := d.senders().MayWriteAs(ctx, mailbox, "From", addr)
 	if err != nil {
-		d.log.Warn("sieve: the directory did not say whether the mailbox may send as its vacation :from (submission.sender_policy); the mailbox's own address is used",
-			"mailbox", mailbox, "from", addr, "err", err.Error())
+		return false, fmt.Errorf("the directory did not answer (%w)", err)
 	}
-	return err == nil && r == nil
+	return r == nil, nil
 }
 
 func (d *daemon) senderCheckers() []checker {

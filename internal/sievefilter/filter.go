@@ -49,8 +49,10 @@ type Filter struct {
 	// at submission). A vacation :from it refuses is replaced by the
 	// mailbox's address: the response is signed as it leaves, and a
 	// script must not send text of its choosing in another user's name.
-	// Nil: only the mailbox's own address.
-	MayWriteAs func(ctx context.Context, mailbox, addr string) bool
+	// An error (the rule could not be judged: the directory did not
+	// answer) refuses too, and the log line and the response's record
+	// name it instead of the rule. Nil: only the mailbox's own address.
+	MayWriteAs func(ctx context.Context, mailbox, addr string) (bool, error)
 	// FromReplaced, when set, is called for each vacation :from replaced
 	// by the mailbox's own address (ebb serve counts them in a metric;
 	// the log line is written either way).
@@ -74,19 +76,33 @@ func (f *Filter) vacationFrom(ctx context.Context, mb *resolve.Mailbox, from str
 		return "", ""
 	}
 	list, err := mailhdr.ParseAddressList(from)
+	var judged error // why the rule could not say
 	if err == nil && len(list) == 1 && list[0].Group == "" && mb.Address != "" {
 		spec := list[0].Spec()
-		if strings.EqualFold(spec, mb.Address) || f.MayWriteAs != nil && f.MayWriteAs(ctx, mb.Address, spec) {
+		if strings.EqualFold(spec, mb.Address) {
 			return from, ""
 		}
+		if f.MayWriteAs != nil {
+			ok, err := f.MayWriteAs(ctx, mb.Address, spec)
+			if err == nil && ok {
+				return from, ""
+			}
+			judged = err
+		}
 	}
-	f.Log.Warn("sieve: vacation :from is not an address of the mailbox (submission.sender_policy): the response is sent from the mailbox's own address",
-		"mailbox", mb.Address, "from", from)
+	why := "the mailbox may not send as it (submission.sender_policy)"
+	if judged != nil {
+		why = "whether the mailbox may send as it (submission.sender_policy) could not be judged: " + judged.Error()
+		f.Log.Warn("sieve: vacation :from could not be judged (submission.sender_policy): the response is sent from the mailbox's own address",
+			"mailbox", mb.Address, "from", from, "err", judged.Error())
+	} else {
+		f.Log.Warn("sieve: vacation :from is not an address of the mailbox (submission.sender_policy): the response is sent from the mailbox's own address",
+			"mailbox", mb.Address, "from", from)
+	}
 	if f.FromReplaced != nil {
 		f.FromReplaced()
 	}
-	return "", fmt.Sprintf("vacation response sent from <%s>, the mailbox's own address, not from the script's :from %q: "+
-		"the mailbox may not send as it (submission.sender_policy)", mb.Address, from)
+	return "", fmt.Sprintf("vacation response sent from <%s>, the mailbox's own address, not from the script's :from %q: %s", mb.Address, from, why)
 }
 
 // New returns a Filter for cfg.

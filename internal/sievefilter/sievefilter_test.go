@@ -413,15 +413,21 @@ vacation "Away.";
 func TestVacationFromIsAnAddressOfTheMailbox(t *testing.T) {
 	for _, c := range []struct {
 		name, from string
-		may        func(ctx context.Context, mailbox, addr string) bool
+		may        func(ctx context.Context, mailbox, addr string) (bool, error)
 		want       string
+		why        string // in the note and the log line
 	}{
-		{"someone else", `"The CEO" <ceo@example.com>`, nil, "From: bob@example.com\r\n"},
-		{"the mailbox's own, another spelling", "Bob <BOB@example.com>", nil, "From: Bob <BOB@example.com>\r\n"},
-		{"an address the rule allows", "info@example.com", func(_ context.Context, mb, a string) bool {
-			return mb == "bob@example.com" && a == "info@example.com"
-		}, "From: info@example.com\r\n"},
-		{"an address the rule refuses", "ceo@example.com", func(context.Context, string, string) bool { return false }, "From: bob@example.com\r\n"},
+		{"someone else", `"The CEO" <ceo@example.com>`, nil, "From: bob@example.com\r\n", "may not send as it"},
+		{"the mailbox's own, another spelling", "Bob <BOB@example.com>", nil, "From: Bob <BOB@example.com>\r\n", ""},
+		{"an address the rule allows", "info@example.com", func(_ context.Context, mb, a string) (bool, error) {
+			return mb == "bob@example.com" && a == "info@example.com", nil
+		}, "From: info@example.com\r\n", ""},
+		{"an address the rule refuses", "ceo@example.com", func(context.Context, string, string) (bool, error) { return false, nil }, "From: bob@example.com\r\n", "may not send as it"},
+		// The rule could not be judged: the mailbox's own address, and
+		// the record and the log say why, not "may not".
+		{"the rule cannot be judged", "info@example.com", func(context.Context, string, string) (bool, error) {
+			return false, errors.New("the directory did not answer (database is closed)")
+		}, "From: bob@example.com\r\n", "could not be judged: the directory did not answer (database is closed)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f, mb, out, logb := newTestFilter(t, "require \"vacation\";\nvacation :from "+strconv.Quote(c.from)+" \"Away.\";\n")
@@ -444,6 +450,12 @@ func TestVacationFromIsAnAddressOfTheMailbox(t *testing.T) {
 			if refused := !strings.Contains(c.want, c.from); refused != (note != "") ||
 				refused && !strings.Contains(note, "sent from <bob@example.com>") || refused && !strings.Contains(note, strconv.Quote(c.from)) {
 				t.Errorf("refused %v, but the response's Note is %q", refused, note)
+			}
+			if c.why != "" && !strings.Contains(note, c.why) {
+				t.Errorf("the response's Note %q does not say %q", note, c.why)
+			}
+			if c.why != "" && strings.HasPrefix(c.why, "could not") && (strings.Contains(note, "may not send") || !strings.Contains(logb.String(), "database is closed")) {
+				t.Errorf("the rule could not be judged, but the Note %q or the log %q says otherwise", note, logb.String())
 			}
 		})
 	}
