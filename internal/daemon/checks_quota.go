@@ -66,12 +66,11 @@ func (d *daemon) dryRunSieve() *sievefilter.Filter {
 		if !d.cfg.Sieve.Enabled {
 			return
 		}
-		f := sievefilter.New(d.cfg, d.log.With("component", "sieve", "dry_run", "quota"), nil)
-		f.DryRun = true
+		var state sievefilter.State
 		if d.cluster != nil {
-			f.State = d.cluster.SieveState() // only read in a dry run
+			state = d.cluster.SieveState() // only read in a dry run
 		}
-		s.f = f
+		s.f = sievefilter.NewDryRun(d.cfg, d.log.With("component", "sieve", "dry_run", "quota"), state)
 	})
 	return s.f
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/ebbmail/ebb/internal/maildir"
 	"github.com/ebbmail/ebb/internal/mailhdr"
 	"github.com/ebbmail/ebb/internal/resolve"
+	"github.com/ebbmail/ebb/internal/safeio"
 )
 
 // Refusal is the permanent failure that delivering a message of size
@@ -194,55 +195,99 @@ func SizeRefusal(cfg *config.Config, res *resolve.Resolution, s *StagedSize, rec
 	return Refusal(cfg, res, s.For(recipient))
 }
 
-// Stores reports whether the delivery to mb would store the message at
+// sieveCopy is the copy of one recipient's delivery staged for the
+// mailboxes' Sieve scripts (a dry run) where a refusal is about to be
+// made: staged once, for every mailbox of the recipient, and measured
+// while it is written, so that the message is read once on this path.
+type sieveCopy struct {
+	s   *StagedSize
+	env Envelope // with the recipient
+	dir string   // server.data_dir
+	msg *Message // the staged file, once staged
+}
+
+// stage writes the copy in dir (once) and makes s exact from its size.
+func (c *sieveCopy) stage() (*Message, error) {
+	if c.msg != nil {
+		return c.msg, nil
+	}
+	p, n, off, err := c.s.a.StageView(c.dir, ".ebb-quota-sieve-*", c.s.path, c.env)
+	if err != nil {
+		return nil, err
+	}
+	c.msg = &Message{Path: p, Offset: off, Size: n}
+	if !c.s.exact {
+		c.s.body, c.s.exact = n-off, true
+	}
+	return c.msg, nil
+}
+
+// exact is StagedSize.Exact, measured by staging the copy (which the
+// dry run then reads); where staging fails, by reading it again.
+func (c *sieveCopy) exact() error {
+	if c.s.exact {
+		return nil
+	}
+	if _, err := c.stage(); err == nil {
+		return nil
+	}
+	return c.s.Exact()
+}
+
+// stores reports whether the delivery to mb would store the message at
 // all, as f (the mailbox's Sieve scripts, run as a dry run: nothing
-// created, sent or remembered) decides on the copy s measures: false when
+// created, sent or remembered) decides on the staged copy: false when
 // the scripts discard or only redirect it, true otherwise (a keep, a
-// fileinto, a reject — which fails the delivery too —, no filter). The
-// copy is staged in a file in dir for the filter and removed: only asked
-// where a refusal is about to be made, which is rare.
-func (s *StagedSize) Stores(ctx context.Context, f Filter, mb *resolve.Mailbox, recipient, dir string) (bool, error) {
-	if f == nil {
-		return true, nil
-	}
-	env := s.env
-	env.Recipient = recipient
-	tmp, err := os.CreateTemp(dir, ".ebb-quota-sieve-*")
+// fileinto, a reject — which fails the delivery too —, no decision).
+func (c *sieveCopy) stores(ctx context.Context, f Filter, mb *resolve.Mailbox) (bool, error) {
+	msg, err := c.stage()
 	if err != nil {
 		return true, err
 	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	n, off, err := s.a.View(tmp, s.path, env)
+	d, err := f.Decide(ctx, mb, msg, c.env)
 	if err != nil {
 		return true, err
 	}
-	d, err := f.Decide(ctx, mb, &Message{Path: tmp.Name(), Offset: off, Size: n}, env)
-	if err != nil || d == nil {
-		return true, err
+	return d != nil && d.Reject != "" || len(d.StoresFor(c.env.Folder)) > 0, nil
+}
+
+func (c *sieveCopy) remove() {
+	if c.msg != nil {
+		os.Remove(c.msg.Path)
 	}
-	return d.Reject != "" || len(d.Stores) > 0 || !d.Discard, nil
 }
 
 // SieveRefusal is SizeRefusal for each mailbox res reaches, kept only for
 // a mailbox whose Sieve scripts (f, a dry run) would store the message:
 // one that a script discards or redirects takes no room, and refusing
 // what its delivery would not fail is wrong (principle 4). dir is where
-// the copy is staged for the filter (server.data_dir).
+// the copy is staged for the filter (server.data_dir), and only where a
+// refusal is about to be made, which is rare: the copy is measured while
+// it is staged.
 func SieveRefusal(ctx context.Context, cfg *config.Config, res *resolve.Resolution, s *StagedSize, recipient string, f Filter, dir string) *diag.Error {
 	if f == nil {
 		return SizeRefusal(cfg, res, s, recipient)
 	}
+	env := s.env
+	env.Recipient = recipient
+	c := &sieveCopy{s: s, env: env, dir: dir}
+	defer c.remove()
 	for _, mb := range res.Mailboxes {
 		one := &resolve.Resolution{Address: res.Address, Mailboxes: []*resolve.Mailbox{mb}}
-		e := SizeRefusal(cfg, one, s, recipient)
+		e := Refusal(cfg, one, s.For(recipient))
+		if e != nil && !s.IsExact() {
+			if err := c.exact(); err != nil {
+				continue // the delivery will say why; this check only refuses
+			}
+			e = Refusal(cfg, one, s.For(recipient))
+		}
 		if e == nil {
 			continue
 		}
 		if _, te := targetFor(cfg, mb, "ebb serve"); te != nil {
 			return e // disabled, or no Maildir: refused before any filter runs
 		}
-		if stores, err := s.Stores(ctx, f, mb, recipient, dir); err == nil && !stores {
+		if stores, err := c.stores(ctx, f, mb); err == nil && !stores {
 			continue
 		}
 		return e
@@ -259,7 +304,7 @@ func SieveRefusal(ctx context.Context, cfg *config.Config, res *resolve.Resoluti
 // which the queue's Normalise leaves in no spool file; the caller then
 // measures the whole copy.
 func headerDelta(path string, env Envelope) (delta int64, ok bool, err error) {
-	f, err := os.Open(path)
+	f, err := safeio.Open(path)
 	if err != nil {
 		return 0, false, err
 	}

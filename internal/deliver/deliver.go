@@ -534,16 +534,13 @@ func (a *Agent) store(ctx context.Context, st *staged, msg *Message, t target, e
 		out.Err = e
 		return out
 	}
-	stores := dec.Stores
+	stores := dec.StoresFor(env.Folder)
 	if len(stores) == 0 {
-		if dec.Discard {
-			out.Discarded = true
-			if dec.Delivered != nil {
-				dec.Delivered()
-			}
-			return out
+		out.Discarded = true
+		if dec.Delivered != nil {
+			dec.Delivered()
 		}
-		stores = []Store{{Folder: env.Folder}}
+		return out
 	}
 	q := a.quotaNow(ctx, t)
 	src := st.tmp

@@ -10,6 +10,7 @@ import (
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/maildir"
 	"github.com/ebbmail/ebb/internal/resolve"
+	"github.com/ebbmail/ebb/internal/safeio"
 )
 
 // The helpers here give ebb route (a dry run) the agent's own decisions,
@@ -63,7 +64,7 @@ func QuotaProblem(cfg *config.Config, component string, mb *resolve.Mailbox, top
 // prefix in front) and returns its size and where the message starts in
 // it: what a filter reads, and what a store counts against the quota.
 func (a *Agent) View(w io.Writer, path string, env Envelope) (size, offset int64, err error) {
-	f, err := os.Open(path)
+	f, err := safeio.Open(path)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -79,4 +80,38 @@ func (a *Agent) View(w io.Writer, path string, env Envelope) (size, offset int64
 	}
 	m, err := io.Copy(w, body)
 	return int64(n) + m, int64(len(prefix)), err
+}
+
+// StageView stages in dir the copy View writes for the spool file at
+// path (StageFile, a name made from pattern as os.CreateTemp makes it),
+// for a filter's dry run to read, and returns the file's path, its size
+// and where the message starts in it. The caller removes the file.
+func (a *Agent) StageView(dir, pattern, path string, env Envelope) (file string, size, offset int64, err error) {
+	file, size, err = StageFile(dir, pattern, func(w io.Writer) (int64, error) {
+		n, off, err := a.View(w, path, env)
+		offset = off
+		return n, err
+	})
+	return file, size, offset, err
+}
+
+// StageFile writes a file of ebb's own in dir (server.data_dir: never a
+// shared directory such as /tmp) with write, streamed (memory stays flat
+// for any size), named from pattern as os.CreateTemp names it, and returns
+// its path and the size write reports. On any failure, a close's
+// included, nothing is left; otherwise the caller removes the file.
+func StageFile(dir, pattern string, write func(io.Writer) (int64, error)) (string, int64, error) {
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return "", 0, err
+	}
+	n, err := write(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", 0, err
+	}
+	return f.Name(), n, nil
 }

@@ -76,6 +76,21 @@ type Decision struct {
 	Notes []string
 }
 
+// StoresFor is where the delivery stores the message once d decides
+// (Reject aside, which fails the delivery): d's Stores, else the folder
+// the envelope names (the implicit keep), else nothing where d discards.
+// A nil d (no filter, or one that decides nothing) keeps. The delivery,
+// the quota refusal's dry run and ebb route read a decision this one way.
+func (d *Decision) StoresFor(folder string) []Store {
+	switch {
+	case d != nil && len(d.Stores) > 0:
+		return d.Stores
+	case d != nil && d.Discard:
+		return nil
+	}
+	return []Store{{Folder: folder}}
+}
+
 // Store is one fileinto (or keep).
 type Store struct {
 	// Folder is the IMAP folder name ("" or INBOX: the top Maildir).

@@ -113,6 +113,19 @@ func New(cfg *config.Config, log *slog.Logger, out Outbox) *Filter {
 	return &Filter{Cfg: cfg, Log: log, Outbox: out, State: NewFileState(cfg), cache: NewCache()}
 }
 
+// NewDryRun is the Filter a dry run decides with (ebb route, and the
+// quota refusal at the end of DATA): New without an outbox, DryRun set,
+// and state, when not nil, read in place of the files under
+// server.data_dir (several hosts share it in their database).
+func NewDryRun(cfg *config.Config, log *slog.Logger, state State) *Filter {
+	f := New(cfg, log, nil)
+	f.DryRun = true
+	if state != nil {
+		f.State = state
+	}
+	return f
+}
+
 func (f *Filter) now() time.Time {
 	if f.Now != nil {
 		return f.Now()
