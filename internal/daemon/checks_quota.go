@@ -2,7 +2,10 @@ package daemon
 
 import (
 	"context"
+	"log/slog"
 	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/deliver"
@@ -39,14 +42,23 @@ import (
 // (rare), the scripts run on the copy as a dry run (sieve, as ebb route
 // runs them: nothing created, sent or remembered), and the refusal stands
 // only for a mailbox they would store it in.
+//
+// Scripts that cannot be run so (the copy cannot be staged in
+// server.data_dir, the filter fails) leave the refusal standing (fails
+// closed: the delivery would run them too), said in the refusal's record
+// (its Reason), the log and ebb_quota_sieve_unconsulted_total.
 type quotaChecker struct {
 	cfg   *config.Config
 	dir   directory.Resolver
 	sieve deliver.Filter // nil: Sieve is off
+	log   *slog.Logger
+	// unconsulted counts refusals made without the scripts' dry run;
+	// nil outside ebb serve.
+	unconsulted prometheus.Counter
 }
 
 func (d *daemon) quotaCheckers() []checker {
-	c := quotaChecker{cfg: d.cfg, dir: d.dir}
+	c := quotaChecker{cfg: d.cfg, dir: d.dir, log: d.log.With("component", "quota"), unconsulted: d.quotaUnconsulted}
 	if f := d.dryRunSieve(); f != nil {
 		c.sieve = f
 	}
@@ -104,6 +116,14 @@ func (c quotaChecker) check(ctx context.Context, in *checkInput) (string, error)
 		if size == nil {
 			return nil // unreadable: the delivery will say why; this check only refuses
 		}
-		return deliver.SieveRefusal(ctx, c.cfg, res, size, r, c.sieve, c.cfg.Server.DataDir) // 552 5.2.2, the bounce's own words
+		e, err := deliver.SieveRefusal(ctx, c.cfg, res, size, r, c.sieve, c.cfg.Server.DataDir) // 552 5.2.2, the bounce's own words
+		if err != nil {
+			c.log.Warn("quota: the mailbox's Sieve scripts could not be consulted: the message is refused as if they stored it",
+				"queue_id", m.ID, "rcpt", r, "ref", e.EnsureRef(), "data_dir", c.cfg.Server.DataDir, "err", err.Error())
+			if c.unconsulted != nil {
+				c.unconsulted.Inc()
+			}
+		}
+		return e
 	})
 }

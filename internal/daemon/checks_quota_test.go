@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/deliver"
 	"github.com/ebbmail/ebb/internal/diag"
@@ -232,4 +235,66 @@ func TestRcptSizeSeesAQuotaChangedElsewhere(t *testing.T) {
 			t.Errorf("quota %d (step %d): refusal %v", q, i, e)
 		}
 	}
+}
+
+// Sieve scripts that cannot be run on the message at the end of DATA
+// (the copy cannot be staged: server.data_dir is gone) leave the quota
+// refusal standing, as if they stored it, and say so: the refusal's
+// Reason (its journal record, ebb explain REF), a log line with the ref,
+// and ebb_quota_sieve_unconsulted_total (principle 7).
+func TestQuotaRefusalSaysTheScriptsCouldNotBeConsulted(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.Mail.Root = t.TempDir()
+	cfg.Server.DataDir = filepath.Join(t.TempDir(), "gone") // not there: the copy cannot be staged
+	rcpt := "alice@example.test"
+	dir := quotaDir{rcpt: {Address: rcpt, Mailboxes: []*directory.Mailbox{{Address: rcpt, Enabled: true, QuotaBytes: 500}}}}
+	home := filepath.Join(cfg.Mail.Root, "example.test", "alice")
+	os.MkdirAll(home, 0o700)
+	os.WriteFile(filepath.Join(home, ".dovecot.sieve"), []byte("if header :is \"subject\" \"junk\" { discard; stop; }\n"), 0o600)
+	var logBuf strings.Builder
+	lg, err := logging.New(&logBuf, "logfmt", "warn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{cfg: cfg, log: lg, quotaUnconsulted: prometheus.NewCounter(prometheus.CounterOpts{Name: "t"})}
+	c := quotaChecker{cfg: cfg, dir: dir, sieve: d.dryRunSieve(), log: d.log.With("component", "quota"), unconsulted: d.quotaUnconsulted}
+	file := filepath.Join(t.TempDir(), "data")
+	data := "Subject: junk\r\n\r\n" + strings.Repeat("a line of the body\r\n", 50) // 1000+ bytes
+	os.WriteFile(file, []byte(data), 0o600)
+	in := &checkInput{Msg: &queue.Message{ID: "Q1", File: file, Size: int64(len(data)), Envelope: queue.Envelope{From: "s@example.org", Recipients: []string{rcpt}}}}
+	_, err = c.check(context.Background(), in)
+	de, ok := diag.As(err)
+	if !ok || de.SMTPCode != 552 {
+		t.Fatalf("the scripts could not be run: %v, want the quota's refusal standing", err)
+	}
+	if !strings.Contains(de.Reason, "the Sieve scripts of "+rcpt+" could not be run on the message") || !strings.Contains(de.Reason, cfg.Server.DataDir) {
+		t.Errorf("refusal's reason %q does not say the scripts could not be consulted, and why", de.Reason)
+	}
+	if _, _, text := de.SMTPReply(); strings.Contains(text, cfg.Server.DataDir) {
+		t.Errorf("the client's reply names a local path: %q", text)
+	}
+	if v := countOf(d.quotaUnconsulted); v != 1 {
+		t.Errorf("counted %v, want 1", v)
+	}
+	for _, want := range []string{"Sieve scripts could not be consulted", "queue_id=Q1", "rcpt=" + rcpt, "ref=" + de.Ref, "err="} {
+		if !strings.Contains(logBuf.String(), want) {
+			t.Errorf("log lacks %q: %q", want, logBuf.String())
+		}
+	}
+	// With the scripts run (server.data_dir there), the script's discard
+	// lifts the refusal, and nothing more is said.
+	os.Mkdir(cfg.Server.DataDir, 0o700)
+	if _, err := c.check(context.Background(), in); err != nil {
+		t.Errorf("data_dir back, the script discards it: %v", err)
+	}
+	if v := countOf(d.quotaUnconsulted); v != 1 {
+		t.Errorf("counted %v, want still 1", v)
+	}
+}
+
+// countOf is c's value.
+func countOf(c prometheus.Counter) float64 {
+	var m dto.Metric
+	c.Write(&m)
+	return m.GetCounter().GetValue()
 }

@@ -79,6 +79,8 @@ func Run(ctx context.Context, o Options) int {
 	d.dkimUnsigned = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ebb_dkim_unsigned_total",
 		Help: "Messages of ours (not from outside) that left without a DKIM signature with dkim.sign on, by reason: no key (no From: domain has a key in dkim.key_dir), no author (no From: domain). The log and each recipient's record (ebb explain) say which."},
 		[]string{"reason"})
+	d.quotaUnconsulted = prometheus.NewCounter(prometheus.CounterOpts{Name: "ebb_quota_sieve_unconsulted_total",
+		Help: "Messages refused at the end of DATA for a mailbox's quota although its Sieve scripts might have discarded or redirected them: the scripts could not be run on the message (the copy could not be staged in server.data_dir, the filter failed), so it was refused as if they stored it. The log and the refusal's record (ebb explain REF) say why."})
 	d.folderFallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ebb_deliver_folder_fallbacks_total",
 		Help: "Messages stored in INBOX because their folder (a Sieve fileinto, auth.quarantine_folder) could not be used, by why: name (not a usable folder name), unusable (it cannot be made or opened). The log and the delivery's record (ebb explain) say which."},
 		[]string{"why"})
@@ -152,6 +154,10 @@ type daemon struct {
 	// dkimUnsigned counts messages of ours that left unsigned (dkim.go),
 	// by reason; nil outside ebb serve.
 	dkimUnsigned *prometheus.CounterVec
+	// quotaUnconsulted counts quota refusals at the end of DATA made
+	// without the mailbox's Sieve scripts consulted (checks_quota.go);
+	// nil outside ebb serve.
+	quotaUnconsulted prometheus.Counter
 	// folderFallbacks counts messages stored in INBOX for a folder that
 	// cannot be used (deliver.Agent.FolderFallback), by why; nil outside
 	// ebb serve.
@@ -240,6 +246,7 @@ func (d *daemon) run() int {
 	d.metrics.Registry.MustRegister(d.hostedUnchecked)
 	d.metrics.Registry.MustRegister(d.dkimUnsigned)
 	d.metrics.Registry.MustRegister(d.folderFallbacks)
+	d.metrics.Registry.MustRegister(d.quotaUnconsulted)
 	d.metrics.Pprof = cfg.Metrics.Pprof
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()

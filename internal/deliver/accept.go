@@ -264,9 +264,14 @@ func (c *sieveCopy) remove() {
 // the copy is staged for the filter (server.data_dir), and only where a
 // refusal is about to be made, which is rare: the copy is measured while
 // it is staged.
-func SieveRefusal(ctx context.Context, cfg *config.Config, res *resolve.Resolution, s *StagedSize, recipient string, f Filter, dir string) *diag.Error {
+//
+// Scripts that cannot be run on the copy (it cannot be staged, the filter
+// fails) leave the refusal standing, as if they stored it: unconsulted is
+// then why, and the refusal's Reason says so (principle 7: the caller
+// logs and counts it).
+func SieveRefusal(ctx context.Context, cfg *config.Config, res *resolve.Resolution, s *StagedSize, recipient string, f Filter, dir string) (refusal *diag.Error, unconsulted error) {
 	if f == nil {
-		return SizeRefusal(cfg, res, s, recipient)
+		return SizeRefusal(cfg, res, s, recipient), nil
 	}
 	env := s.env
 	env.Recipient = recipient
@@ -285,14 +290,21 @@ func SieveRefusal(ctx context.Context, cfg *config.Config, res *resolve.Resoluti
 			continue
 		}
 		if _, te := targetFor(cfg, mb, "ebb serve"); te != nil {
-			return e // disabled, or no Maildir: refused before any filter runs
+			return e, nil // disabled, or no Maildir: refused before any filter runs
 		}
-		if stores, err := c.stores(ctx, f, mb); err == nil && !stores {
+		stores, err := c.stores(ctx, f, mb)
+		if err == nil && !stores {
 			continue
 		}
-		return e
+		if err != nil {
+			r := *e
+			r.Reason += fmt.Sprintf("; the Sieve scripts of %s could not be run on the message to see whether they store it (%v), so it is refused as if they did",
+				mb.Address, err)
+			return &r, err
+		}
+		return e, nil
 	}
-	return nil
+	return nil, nil
 }
 
 // headerDelta is how many bytes the delivery's own filter (untrustedFilter)

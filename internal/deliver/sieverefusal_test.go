@@ -140,9 +140,13 @@ func TestSieveRefusalReadsTheMessageOnce(t *testing.T) {
 			}
 			s := &StagedSize{a: a, path: spool, env: ref.env, body: ref.body} // the bound, measured from the plain file
 			f := &seenFilter{drop: tc.drop}
-			e := SieveRefusal(context.Background(), a.Cfg, res(tc.quota), s, rcpt, f, stage)
+			e, unconsulted := SieveRefusal(context.Background(), a.Cfg, res(tc.quota), s, rcpt, f, stage)
 			if (e != nil) != tc.refused || (e != nil && e.SMTPCode != 552) {
 				t.Fatalf("refusal %v, want refused %v", e, tc.refused)
+			}
+			// Scripts that could not be run: the refusal stands and says so.
+			if (unconsulted != nil) != tc.noDir || tc.noDir && !strings.Contains(e.Reason, "the Sieve scripts of alice@example.com could not be run on the message") {
+				t.Errorf("scripts not run %v: unconsulted %v, reason %q", tc.noDir, unconsulted, e.Reason)
 			}
 			if !s.IsExact() || s.For(rcpt) != exact {
 				t.Errorf("measured %d bytes (exact %v), the copy is %d", s.For(rcpt), s.IsExact(), exact)
