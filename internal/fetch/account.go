@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/fetchstate"
 )
 
@@ -32,11 +33,16 @@ type AccountOptions struct {
 	Mechanism                            string // XOAUTH2 (default), OAUTHBEARER
 }
 
-// UsageError is a wrong option of ebb fetch add: the sentence says which
-// and what it takes.
+// UsageError is a wrong option of ebb fetch add (or an account used in a
+// way it cannot be, as ebb fetch auth of a password account): the sentence
+// says which and what it takes. The command ends with 64 (EX_USAGE).
 type UsageError struct{ Text string }
 
 func (e *UsageError) Error() string { return e.Text }
+
+// ExitCode is EX_USAGE: the command line asked for something the account
+// cannot do.
+func (e *UsageError) ExitCode() int { return diag.ExUsage }
 
 func usage(f string, a ...any) error { return &UsageError{fmt.Sprintf(f, a...)} }
 

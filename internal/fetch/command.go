@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -101,13 +102,25 @@ func AuthorizeStored(ctx context.Context, s *fetchstate.Store, name string, loop
 	defer cancel()
 	o, err := Authorize(actx, a, loopback, w, nil)
 	if err != nil {
-		return cli.Errorf(diag.ExTempFail, "%s: %v", a.Name, err)
+		return authorizeError(a.Name, err)
 	}
 	if err := s.SetFetchOAuth(ctx, a.Name, o); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "fetch account %s: access granted; the refresh token is stored (ebb serve uses it from its next reload)\n", a.Name)
 	return nil
+}
+
+// authorizeError is how ebb fetch auth ends when Authorize failed: an
+// error that knows its exit code keeps it and its own words (a
+// *UsageError is 64, a *diag.Error its code and fix); any other is the
+// provider's or the network's trouble, temporary (75), after the account.
+func authorizeError(name string, err error) error {
+	var ec interface{ ExitCode() int }
+	if errors.As(err, &ec) {
+		return err
+	}
+	return cli.Errorf(diag.ExTempFail, "%s: %v", name, err)
 }
 
 // TryAccount is ebb fetch test: it logs in to the account as a pass

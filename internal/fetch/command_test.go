@@ -3,6 +3,7 @@ package fetch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/fetchstate"
+	"github.com/ebbmail/ebb/internal/servetest"
 )
 
 // exitCode is the code a command ends with for err (cli.Call.Fail).
@@ -134,7 +136,8 @@ func TestAuthorizeStoredRefusesAPasswordAccount(t *testing.T) {
 	testAccount(t, dir, "w", "127.0.0.1", 1, "keep")
 	var out strings.Builder
 	err := AuthorizeStored(ctx, s, "w", false, time.Minute, &out)
-	if err == nil || exitCode(t, err) != diag.ExTempFail || !strings.HasPrefix(err.Error(), "w: account w logs in with a password") {
+	// A usage mistake (64), not our trouble (75): asking again will not help.
+	if err == nil || exitCode(t, err) != diag.ExUsage || err.Error() != "account w logs in with a password; add it with --oauth2 to use OAuth2" {
 		t.Errorf("password account: %v", err)
 	}
 	if a, _ := s.FetchAccount(ctx, "w"); a.OAuth != nil || out.Len() != 0 {
@@ -142,6 +145,36 @@ func TestAuthorizeStoredRefusesAPasswordAccount(t *testing.T) {
 	}
 	if err := AuthorizeStored(ctx, s, "nosuch", false, time.Minute, &out); err == nil || exitCode(t, err) == 0 {
 		t.Errorf("unknown account: %v", err)
+	}
+}
+
+// The provider out of reach is temporary (75) and names the account; an
+// error that has its own code and fix (a *diag.Error) keeps them.
+func TestAuthorizeStoredKeepsTheCodeOfItsError(t *testing.T) {
+	ctx := context.Background()
+	dir := testDirectory(t)
+	s := fetchstate.New(dir)
+	gone := fmt.Sprintf("http://127.0.0.1:%d/", servetest.FreePort(t)) // claimed, nothing listens
+	a := fetchstate.FetchAccount{Name: "o", Protocol: "imap", Host: "127.0.0.1", Port: 1, TLS: "none", Username: "alice",
+		Auth: "oauth2", Mailbox: "alice@example.test", After: "keep", Enabled: true, Folders: []string{"INBOX"},
+		OAuth: &fetchstate.OAuth2{Provider: "custom", ClientID: "id", TokenURL: gone + "token", DeviceURL: gone + "device"}}
+	if err := s.AddFetchAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	err := AuthorizeStored(ctx, s, "o", false, time.Minute, &out)
+	if err == nil || exitCode(t, err) != diag.ExTempFail || !strings.HasPrefix(err.Error(), "o: device authorization at "+gone+"device") {
+		t.Errorf("provider out of reach: %v", err)
+	}
+	if got, _ := s.FetchAccount(ctx, "o"); got.OAuth == nil || got.OAuth.RefreshToken != "" {
+		t.Errorf("stored %+v", got.OAuth)
+	}
+	d := &diag.Error{Op: "open", Path: "/nowhere", Err: fs.ErrPermission, Exit: diag.ExNoPerm, Hint: "run it as root"}
+	if err := authorizeError("o", fmt.Errorf("wrapped: %w", d)); exitCode(t, err) != diag.ExNoPerm || !errors.Is(err, d) {
+		t.Errorf("a diag error became %v (%T)", err, err)
+	}
+	if de, ok := diag.As(authorizeError("o", d)); !ok || de != d || de.Hint != "run it as root" {
+		t.Errorf("a diag error lost its hint: %v", de)
 	}
 }
 
