@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -103,7 +104,8 @@ func sessionEnded(c net.Conn) bool {
 }
 
 // refuseConn answers a connection over the limits (admit) with a 421 and
-// a ref, observed like any refusal, and closes it.
+// a ref, observed like any refusal, and closes it. On an implicit-TLS
+// listener (465) the 421 comes after the handshake, as every reply there.
 func (l *listener) refuseConn(c net.Conn, ip, reason string) {
 	defer c.Close()
 	o := l.srv.opts()
@@ -132,6 +134,27 @@ func (l *listener) refuseConn(c net.Conn, ip, reason string) {
 			Err: d, Kind: l.Kind, RemoteIP: ip})
 	}
 	l.srv.log.Warn("smtp connection refused", "listener", string(l.Kind), "remote", ip, "reason", reason, "ref", ref)
-	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	// Handshake and reply within refuseTime: a refused client holds no
+	// more than that (the slot it was refused is not its own).
+	c.SetDeadline(time.Now().Add(refuseTime))
+	if l.ImplicitTLS {
+		// On 465 the client reads nothing before TLS: the 421 in
+		// plaintext would be garbage to it. Without a certificate (New
+		// refuses that) it is closed without a word.
+		cfg := l.srv.tlsConfig(l.TLS)
+		if cfg == nil {
+			return
+		}
+		tc := tls.Server(c, cfg)
+		if tc.Handshake() != nil {
+			return // the refusal is journaled with its ref all the same
+		}
+		defer tc.Close() // close_notify after the 421
+		c = tc
+	}
 	fmt.Fprintf(c, "%d %d.%d.%d %s\r\n", rep.Code, rep.Enhanced[0], rep.Enhanced[1], rep.Enhanced[2], rep.Message)
 }
+
+// refuseTime bounds a refused connection: the TLS handshake of an
+// implicit-TLS listener and the 421.
+const refuseTime = 5 * time.Second

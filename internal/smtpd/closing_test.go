@@ -1,8 +1,10 @@
 package smtpd
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
+	"net/textproto"
 	"regexp"
 	"strings"
 	"sync"
@@ -160,4 +162,64 @@ func TestEngineRefusalsCarryARefAndAreObserved(t *testing.T) {
 	dial(t, ts2.addr)
 	_, greet := dial(t, ts2.addr)
 	check("connections per IP", greet, "421 4.7.0 mx.example.test Too many connections from your address", "connection", "smtp.max_connections_per_ip")
+}
+
+// On an implicit-TLS listener (465) a connection over the limits gets its
+// 421 over TLS, after the handshake, where the client can read it; the
+// refusal is observed with the reply's ref. A client that never completes
+// the handshake is observed all the same.
+func TestImplicitTLSRefusalIsSentOverTLS(t *testing.T) {
+	var mu sync.Mutex
+	var got []Refusal
+	ts := startServer(t, mapDirectory{}, selfSigned(t, "mx.example.test"), func(o *Options) { o.MaxPerIP = 1 }, func(c *Config) {
+		c.OnRefusal = func(r Refusal) { mu.Lock(); got = append(got, r); mu.Unlock() }
+		c.Listeners = []Listener{{Kind: SubmissionTLS, Addr: "127.0.0.1:0", ImplicitTLS: true, Policy: InboundPolicy{Directory: mapDirectory{}}}}
+	})
+	observed := func(n int) []Refusal {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			mu.Lock()
+			g := append([]Refusal(nil), got...)
+			mu.Unlock()
+			if len(g) >= n {
+				return g
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d refusals observed, want %d: %+v", len(g), n, g)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	dialTLS := func() (*client, string) {
+		t.Helper()
+		tc, err := tls.Dial("tcp", ts.addr, &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatalf("TLS handshake: %v", err)
+		}
+		t.Cleanup(func() { tc.Close() })
+		c := &client{t: t, c: tc, tp: textproto.NewConn(tc)}
+		return c, c.reply()
+	}
+	if _, g := dialTLS(); !strings.HasPrefix(g, "220 ") {
+		t.Fatalf("first client: %q, want 220", g)
+	}
+	_, g := dialTLS()
+	m := regexp.MustCompile(`^421 4\.7\.0 mx\.example\.test Too many connections from your address.*\(ref ([A-Z2-7]{8})\)$`).FindStringSubmatch(g)
+	if m == nil {
+		t.Fatalf("second client read %q over TLS, want the 421 with its ref", g)
+	}
+	if r := observed(1)[0]; r.Stage != "connection" || r.Code != 421 || r.Err == nil || r.Err.Ref != m[1] || r.Kind != SubmissionTLS {
+		t.Errorf("observed %+v (err %v), want the 421 of ref %s on the 465 listener", r, r.Err, m[1])
+	}
+	// Plain TCP that never starts TLS: observed with a ref, though it
+	// reads nothing.
+	plain, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if r := observed(2)[1]; r.Stage != "connection" || r.Err == nil || r.Err.Ref == "" || r.Err.Ref == m[1] {
+		t.Errorf("refusal of a client without TLS observed as %+v (err %v)", r, r.Err)
+	}
 }
