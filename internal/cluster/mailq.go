@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"path/filepath"
@@ -25,9 +26,14 @@ import (
 func Mailq(ctx context.Context, w io.Writer, cfg *config.Config, asJSON bool, now time.Time) error {
 	err := queue.WriteMailq(w, cfg, asJSON, now)
 	if errors.Is(err, fs.ErrPermission) && !asJSON {
-		if pickup.Mailq(ctx, cfg.PickupDir(), cfg.Sendmail.Socket, w, 30*time.Second) == nil {
+		// Asked once, within one timeout (a hung daemon costs no more).
+		derr := pickup.Mailq(ctx, cfg.PickupDir(), cfg.Sendmail.Socket, w, mailqTimeout)
+		if derr == nil {
 			return nil
 		}
+		d := diag.From(err, "ebb mailq", "")
+		d.Reason += fmt.Sprintf("; nor did the daemon tell it over %s: %v", pickup.SocketPath(cfg.PickupDir(), cfg.Sendmail.Socket), derr)
+		return d
 	}
 	if err != nil {
 		return diag.From(err, "ebb mailq", "")
@@ -38,3 +44,6 @@ func Mailq(ctx context.Context, w io.Writer, cfg *config.Config, asJSON bool, no
 	}
 	return nil
 }
+
+// mailqTimeout bounds the daemon's answer to a mailq.
+const mailqTimeout = 30 * time.Second

@@ -2,6 +2,8 @@ package smtp
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -266,5 +268,38 @@ func TestSendmailModes(t *testing.T) {
 	e.Stop()
 	if r := e.Sendmail("", "-q"); r.Code != 75 || !strings.Contains(r.Stderr, "the daemon is not running") {
 		t.Errorf("sendmail -q with the daemon down: exit %d %q", r.Code, r.Stderr)
+	}
+	// A hung daemon (its socket takes the connection and never answers):
+	// -bp, as the ordinary user the spool is closed to, asks it once and
+	// gives up after one timeout (30 s), saying both what it could not
+	// read and that the daemon did not answer.
+	sock := filepath.Join(e.Pickup, "submit.sock")
+	os.Remove(sock)
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := os.Chmod(sock, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(io.Discard, c); c.Close() }() // reads MAILQ, never answers
+		}
+	}()
+	start := time.Now()
+	r = e.Sendmail("", "-bp")
+	took := time.Since(start)
+	t.Logf("sendmail -bp with a hung daemon: %s, exit %d: %s", took.Round(time.Millisecond), r.Code, r.Stderr)
+	if took > 45*time.Second {
+		t.Errorf("sendmail -bp with a hung daemon took %s: more than one 30 s timeout", took)
+	}
+	if r.Code == 0 || !strings.Contains(r.Stderr, e.Spool) || !strings.Contains(r.Stderr, sock) || !strings.Contains(r.Stderr, "timeout") {
+		t.Errorf("sendmail -bp with a hung daemon: exit %d %q, want the spool it cannot read and the daemon's socket that did not answer", r.Code, r.Stderr)
 	}
 }
