@@ -3,10 +3,11 @@ package daemon
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 
+	"github.com/ebbmail/ebb/internal/cli"
 	"github.com/ebbmail/ebb/internal/cluster"
+	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/logging"
@@ -20,17 +21,14 @@ import (
 // directory, SRS, the SMTP policies, the checks after DATA, the relay —
 // built as Run builds them but in dry-run mode (d.dryRun: nothing created,
 // written or sent, no socket bound), handed to internal/route, the
-// simulator that walks the message through them. It returns the exit code.
-func Route(ctx context.Context, o route.Options) int {
-	cfg, ok := loadConfig(o.ConfigPath, o.Stderr)
-	if !ok {
-		return diag.ExConfig
-	}
+// simulator that walks the message through them. Its error is route.Run's
+// (a cli.Exit for a refusal the steps said), or why the parts could not be
+// built, for internal/cli to tell.
+func Route(ctx context.Context, cfg *config.Config, o route.Options) error {
 	// The checkers log what they decide at info; the answer is the steps.
 	lg, err := logging.New(o.Stderr, cfg.Log.Format, "error")
 	if err != nil {
-		fmt.Fprintln(o.Stderr, "ebb route:", err)
-		return diag.ExConfig
+		return cli.Errorf(diag.ExConfig, "%v", err)
 	}
 	// Read-only and without migrating: route creates no database and takes
 	// no write lock. (A read-only SQLite open may leave -wal and -shm
@@ -41,8 +39,7 @@ func Route(ctx context.Context, o route.Options) int {
 		if path, _ := cfg.SQLiteDirectory(); path != "" && errors.Is(err, os.ErrNotExist) {
 			de.Exit, de.Hint = diag.ExConfig, "create the directory first (ebb domain add, ebb user add), or point directory.dsn at it"
 		}
-		fmt.Fprintln(o.Stderr, de.Sentence())
-		return de.ExitCode()
+		return de
 	}
 	defer dir.Close()
 	d := &daemon{ctx: ctx, stdout: o.Stdout, stderr: o.Stderr, cfgPath: o.ConfigPath, cfg: cfg, log: lg, dir: dir, dryRun: true}

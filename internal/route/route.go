@@ -11,11 +11,13 @@
 // internal/daemon builds as ebb serve does and hands over as Parts
 // (daemon.Route). This package never imports internal/daemon.
 //
-//	code := route.Run(ctx, route.Options{To: []string{"bob@example.org"}, Stdout: os.Stdout, Stderr: os.Stderr}, parts)
+//	err := route.Run(ctx, route.Options{To: []string{"bob@example.org"}, Stdout: os.Stdout}, parts)
 //
-// Run prints one line per step (or JSON) and returns 0 when the message
-// would be accepted and delivered, else the sysexits code of the first
-// refusal or failure; errors are said on Stderr as diag sentences.
+// Run prints one line per step (or JSON) and returns nil when the message
+// would be accepted and delivered, else a cli.Exit with the sysexits code
+// of the first refusal or failure (the steps said it); when route itself
+// cannot go on (the message unreadable), the error says why (a
+// *diag.Error), and internal/cli tells it as every command's.
 package route
 
 import (
@@ -32,6 +34,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ebbmail/ebb/internal/cli"
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/deliver"
 	"github.com/ebbmail/ebb/internal/diag"
@@ -53,11 +56,11 @@ type Options struct {
 	Helo       string   // "" is client.example
 	Auth       string   // the account taken as logged in (port 587); its password is not asked
 	Port       int      // 25 (inbound) or 587 (submission)
-	JSON       bool
+	JSON       bool     // the steps as JSON (cli.Call.AsJSON)
 	// Message is the file to judge; "" generates a small message.
 	Message string
 	Stdout  io.Writer
-	Stderr  io.Writer
+	Stderr  io.Writer // the checkers' log (internal/daemon's Route)
 }
 
 // Check says what is wrong with o as ebb route's command line: no
@@ -127,9 +130,10 @@ type Parts struct {
 
 // Run is ebb route: the whole inbound path for one message through p,
 // without queueing, delivering, sending or binding a socket. It prints one
-// line per step and returns 0 when the message would be accepted and
-// delivered, else the exit code of the first refusal or failure.
-func Run(ctx context.Context, o Options, p *Parts) int {
+// line per step and returns nil when the message would be accepted and
+// delivered, else cli.Exit with the exit code of the first refusal or
+// failure; an error of another kind is why route could not go on.
+func Run(ctx context.Context, o Options, p *Parts) error {
 	cfg := p.Config
 	// Without SRS, SRS recipients are not reversed here and forwards are
 	// not shown rewritten: said, and not a clean exit.
@@ -149,8 +153,8 @@ func Run(ctx context.Context, o Options, p *Parts) int {
 		p, err := generateMessage(cfg.Server.DataDir, cfg.Server.Hostname, o.From, o.To)
 		if err != nil {
 			de := diag.PathError("ebb route", "create", "create the generated message in", cfg.Server.DataDir, err, cfg.Setting("server.data_dir"))
-			fmt.Fprintln(o.Stderr, de.Sentence())
-			return diag.ExCantCreat
+			de.Exit = diag.ExCantCreat
+			return de
 		}
 		defer os.Remove(p)
 		msgPath = p
@@ -159,9 +163,12 @@ func Run(ctx context.Context, o Options, p *Parts) int {
 	if srsStep != nil {
 		r.add(*srsStep)
 	}
-	code := r.run(ctx)
+	code, err := r.run(ctx)
 	for _, p := range r.files {
 		os.Remove(p)
+	}
+	if err != nil {
+		return err
 	}
 	if o.JSON {
 		enc := json.NewEncoder(o.Stdout)
@@ -170,13 +177,16 @@ func Run(ctx context.Context, o Options, p *Parts) int {
 			Steps []Step `json:"steps"`
 			Exit  int    `json:"exit"`
 		}{r.steps, code}); err != nil {
-			fmt.Fprintln(o.Stderr, "ebb route: cannot write the steps:", err)
 			if code == 0 {
 				code = diag.ExIOErr
 			}
+			return cli.Errorf(code, "cannot write the steps: %v", err)
 		}
 	}
-	return code
+	if code != 0 {
+		return cli.Exit(code) // the steps said why
+	}
+	return nil
 }
 
 // generateMessage writes a small message for a route without a file, in
@@ -270,6 +280,13 @@ func replyExit(code int, enh [3]int) int {
 	return diag.ExUnavailable
 }
 
+// messageError is a message file route cannot read (66).
+func messageError(path string, err error) error {
+	de := diag.PathError("ebb route", "open", "read the message", path, err, nil)
+	de.Exit = diag.ExNoInput
+	return de
+}
+
 func enhString(e [3]int) string { return fmt.Sprintf("%d.%d.%d", e[0], e[1], e[2]) }
 
 func (r *router) refusal(step, addr string, err error) {
@@ -285,7 +302,9 @@ func (r *router) refusal(step, addr string, err error) {
 	r.add(s)
 }
 
-func (r *router) run(ctx context.Context) int {
+// run walks the steps and returns the exit code of the first refusal or
+// failure (0: accepted and delivered), or the error that stopped it.
+func (r *router) run(ctx context.Context) (int, error) {
 	p, o, cfg := r.p, r.o, r.cfg
 	ip, helo := o.ClientIP, o.Helo
 	if ip == "" {
@@ -296,9 +315,7 @@ func (r *router) run(ctx context.Context) int {
 	}
 	st, err := os.Stat(r.path)
 	if err != nil {
-		de := diag.PathError("ebb route", "open", "read the message", r.path, err, nil)
-		fmt.Fprintln(o.Stderr, de.Sentence())
-		return diag.ExNoInput
+		return 0, messageError(r.path, err)
 	}
 	size := st.Size()
 
@@ -320,12 +337,12 @@ func (r *router) run(ctx context.Context) int {
 			case errors.Is(err, directory.ErrAuthFailed):
 				r.add(Step{Step: "auth", Addr: o.Auth, Code: 535, Enhanced: "5.7.8", Exit: diag.ExNoPerm,
 					Text: "Authentication credentials invalid (" + err.Error() + ": ebb user list)"})
-				return r.exit
+				return r.exit, nil
 			case err != nil:
 				de := diag.From(err, "ebb route", "auth")
 				r.add(Step{Step: "auth", Addr: o.Auth, Code: 454, Enhanced: "4.7.0", Exit: diag.ExTempFail,
 					Text: "Temporary authentication failure (" + de.Sentence() + ")"})
-				return r.exit
+				return r.exit, nil
 			}
 			// The session takes the mailbox's own address (smtpd's auth).
 			si.AuthUser = mb.Address
@@ -338,7 +355,7 @@ func (r *router) run(ctx context.Context) int {
 	}
 	if err := pol.Mail(ctx, si, o.From, &smtpd.MailOptions{Size: size}); err != nil {
 		r.refusal("mail", o.From, err)
-		return r.exit
+		return r.exit, nil
 	}
 	r.add(Step{Step: "mail", Addr: o.From, Code: 250, Enhanced: "2.1.0", Text: "sender ok"})
 	var accepted []string
@@ -357,12 +374,12 @@ func (r *router) run(ctx context.Context) int {
 		r.add(Step{Step: "rcpt", Addr: to, Code: 250, Enhanced: "2.1.5", Text: "recipient ok"})
 	}
 	if len(accepted) == 0 {
-		return r.exit
+		return r.exit, nil
 	}
 	if max := int64(cfg.SMTP.MaxMessageSize); max > 0 && size > max {
 		r.add(Step{Step: "size", Code: 552, Enhanced: "5.3.4", Exit: diag.ExDataErr,
 			Text: fmt.Sprintf("message of %d bytes exceeds smtp.max_message_size (%d bytes)", size, max)})
-		return r.exit
+		return r.exit, nil
 	}
 	r.add(Step{Step: "size", Text: fmt.Sprintf("%d bytes, within smtp.max_message_size (%d bytes)", size, cfg.SMTP.MaxMessageSize)})
 
@@ -371,15 +388,13 @@ func (r *router) run(ctx context.Context) int {
 	// count, what they read in ebb serve.
 	src, err := os.Open(r.path)
 	if err != nil {
-		de := diag.PathError("ebb route", "open", "read the message", r.path, err, nil)
-		fmt.Fprintln(o.Stderr, de.Sentence())
-		return diag.ExNoInput
+		return 0, messageError(r.path, err)
 	}
 	spool, spoolSize, err := deliver.StageFile(cfg.Server.DataDir, routeFiles, func(w io.Writer) (int64, error) { return io.Copy(w, smtpd.CRLFReader(src)) })
 	ok := r.staged("the message", spool, err)
 	src.Close()
 	if !ok {
-		return r.exit
+		return r.exit, nil
 	}
 	// The envelope as the daemon's receive builds it: the session's
 	// Received line as the prefix (the checks, spamd among them, read
@@ -420,7 +435,7 @@ func (r *router) run(ctx context.Context) int {
 	})
 	if err != nil {
 		r.refusal("check", "", fmt.Errorf("%s: %w", refusedBy, err))
-		return r.exit
+		return r.exit, nil
 	}
 	// The queue puts the checks' lines above the Received line.
 	m.Envelope.Prefix = header + m.Envelope.Prefix
@@ -464,7 +479,7 @@ func (r *router) run(ctx context.Context) int {
 		}
 		r.local(ctx, filter, planner, m, to)
 	}
-	return r.exit
+	return r.exit, nil
 }
 
 // local is the local transport's path for one recipient: the directory's

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ebbmail/ebb/internal/cli"
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
@@ -73,7 +74,9 @@ func run(t *testing.T, p *Parts, o Options) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	o.Stdout, o.Stderr = &out, &errOut
-	code = Run(context.Background(), o, p)
+	// As cmd/ebb tells it: internal/cli's error printer and exit code.
+	c := &cli.Call{Env: &cli.Env{Stdout: &out, Stderr: &errOut}, Name: "ebb route"}
+	code = c.End(Run(context.Background(), o, p))
 	return code, out.String(), errOut.String()
 }
 
@@ -162,6 +165,24 @@ func TestRunJSONGivesEveryStepAndTheExitCode(t *testing.T) {
 	}
 	if s := got.Steps[2]; s.Step != "rcpt" || s.Addr != "alice@example.test" || s.Code != 250 || s.Exit != 0 {
 		t.Errorf("accepted rcpt step %+v", s)
+	}
+	if left := stagedLeft(t, p); len(left) > 0 {
+		t.Errorf("route left its staged files: %v", left)
+	}
+}
+
+// A message file route cannot read stops it before any step: one diag
+// sentence on stderr (through internal/cli, as every command's error),
+// exit 66, and nothing on stdout, with --json too (no steps to give).
+func TestRunUnreadableMessageIsTheCommandsError(t *testing.T) {
+	p := testParts(t)
+	missing := filepath.Join(t.TempDir(), "missing.eml")
+	for _, asJSON := range []bool{false, true} {
+		code, out, errOut := run(t, p, Options{To: []string{"alice@example.test"}, Message: missing, JSON: asJSON})
+		if code != diag.ExNoInput || out != "" || !strings.HasPrefix(errOut, "ebb route: cannot read the message "+missing+": no such file or directory") ||
+			strings.Count(errOut, "\n") != 1 {
+			t.Errorf("json %v: exit %d, stdout %q, stderr %q; want 66, nothing, and the one sentence", asJSON, code, out, errOut)
+		}
 	}
 	if left := stagedLeft(t, p); len(left) > 0 {
 		t.Errorf("route left its staged files: %v", left)
