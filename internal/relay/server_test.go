@@ -162,7 +162,6 @@ func (ts *testServer) got() []received {
 	return append([]received(nil), ts.received...)
 }
 
-// testCA is a CA and the certificates it signs, for verify tests.
 // freePortOn finds a port free on every one of ips, one no other test
 // process is handed (servetest.FreePort).
 func freePortOn(t *testing.T, ips ...string) int {
