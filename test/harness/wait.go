@@ -23,12 +23,22 @@ import (
 // nearest existing parent) changes, and at least every 250 ms. It
 // reports whether cond came true within.
 func WaitOn(within time.Duration, cond func() bool, paths ...string) bool {
+	return waitOn(within, 0, cond, paths...)
+}
+
+// waitOn is WaitOn checking at least every every (0: the watch's own
+// period, 250 ms with inotify): its test makes the period longer than the
+// wait may take, so that only the kernel can end it in time.
+func waitOn(within, every time.Duration, cond func() bool, paths ...string) bool {
 	deadline := time.Now().Add(within)
 	if cond() {
 		return true
 	}
 	w := newWatch(paths)
 	defer w.close()
+	if every > 0 {
+		w.every = every
+	}
 	for {
 		left := time.Until(deadline)
 		if left <= 0 {
@@ -70,16 +80,32 @@ func newWatch(paths []string) *watch {
 // the path appears). Watching a watched inode again changes nothing.
 func (w *watch) add() {
 	for _, p := range w.paths {
-		for p != "" {
+		w.addPath(p)
+	}
+}
+
+// addPath watches path or its nearest existing parent. A directory on the
+// way that appears after its own watch failed but before its parent's
+// began tells nothing to either: then the walk starts again from path.
+func (w *watch) addPath(path string) {
+	for tries := 0; tries < 100; tries++ {
+		p, missing := path, ""
+		for {
 			_, err := unix.InotifyAddWatch(w.fd, p, watchMask)
 			if err == nil || !errors.Is(err, unix.ENOENT) {
 				break
 			}
 			parent := filepath.Dir(p)
 			if parent == p {
-				break
+				return
 			}
-			p = parent
+			p, missing = parent, p
+		}
+		if missing == "" {
+			return // path itself is watched
+		}
+		if _, err := os.Lstat(missing); err != nil {
+			return // its parent's watch tells when it appears
 		}
 	}
 }
