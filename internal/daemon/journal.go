@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -155,14 +156,27 @@ func (r *journalRecorder) checked(m *queue.Message, listener string, header stri
 		name, _, _ := strings.Cut(h, ":")
 		recs = append(recs, journal.Record{Time: now, Event: "check", QueueID: m.ID, Checker: name, Detail: h})
 	}
+	r.keep(now, m.ID, recs, notes...)
+}
+
+// keep adds recs, then a record {check, checker, detail} for each of
+// notes, to what waits for message id's received record (observe tells
+// them after it, in this order): the checks' verdicts and notes
+// (checked), and the notes on a message ebb makes (noted). A receive that
+// fails after its check gives no received event but a not-queued one
+// with its id, which drops them (observe).
+func (r *journalRecorder) keep(now time.Time, id string, recs []journal.Record, notes ...checkNote) {
 	for _, n := range notes {
-		recs = append(recs, noteRecord(now, m.ID, n.Checker, n.Detail))
+		recs = append(recs, journal.Record{Time: now, Event: "check", QueueID: id, Checker: n.Checker, Detail: n.Detail})
+	}
+	if len(recs) == 0 {
+		return
 	}
 	r.mu.Lock()
-	// A receive that failed after its checks (the envelope could not be
-	// written) never gives its received event: drop what waits longer
-	// than any receive takes, so the map cannot grow. Once a minute, not
-	// per message: the walk is under the lock every receive takes.
+	defer r.mu.Unlock()
+	// Bounded all the same: drop what waits longer than any receive
+	// takes. Once a minute, not per message: the walk is under the lock
+	// every receive takes.
 	if now.Sub(r.swept) > time.Minute {
 		r.swept = now
 		for id, p := range r.pending {
@@ -176,8 +190,22 @@ func (r *journalRecorder) checked(m *queue.Message, listener string, header stri
 			}
 		}
 	}
-	r.pending[m.ID] = recs
-	r.mu.Unlock()
+	r.pending[id] = append(r.pending[id], recs...)
+}
+
+// noted is the queue.ReceiveOptions of a message ebb makes and queues
+// whose making is worth a record (principle 7; the caller logs and counts
+// it): a journal record {check, checker, detail}, told by ebb explain
+// right after the message's received record (keep). "" for detail: none.
+func (d *daemon) noted(checker, detail string) queue.ReceiveOptions {
+	jr := d.jr
+	if detail == "" || jr == nil {
+		return queue.ReceiveOptions{}
+	}
+	return queue.ReceiveOptions{Check: func(_ context.Context, qm *queue.Message) (string, error) {
+		jr.keep(time.Now().UTC(), qm.ID, nil, checkNote{checker, detail})
+		return "", nil
+	}}
 }
 
 // delivered keeps where the local transport stored the message, for the
@@ -253,7 +281,15 @@ func (r *journalRecorder) observe(e queue.Event) {
 		DSNID: e.DSNID, Detail: e.Note}
 	switch e.Kind {
 	case queue.EvNotQueued:
-		// Our trouble before a queue id: kept by its ref.
+		// Our trouble before a queue id: kept by its ref. The id it had
+		// been given (after its check ran) names nothing: what waits for
+		// its received record is dropped (keep).
+		if e.QueueID != "" {
+			r.mu.Lock()
+			delete(r.pending, e.QueueID)
+			r.mu.Unlock()
+		}
+		rec.QueueID = ""
 		rec.Ref = e.Error.Ref
 		if env := e.Envelope; env != nil {
 			rec.From, rec.To, rec.Client, rec.Helo, rec.Auth, rec.Proto = env.From, env.Recipients, env.ClientAddr, env.ClientHelo, env.AuthUser, env.Proto

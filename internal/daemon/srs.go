@@ -10,12 +10,10 @@ import (
 	"io"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ebbmail/ebb/internal/diag"
-	"github.com/ebbmail/ebb/internal/journal"
 	"github.com/ebbmail/ebb/internal/mailhdr"
 	"github.com/ebbmail/ebb/internal/msgauth"
 	"github.com/ebbmail/ebb/internal/queue"
@@ -205,30 +203,6 @@ func (d *daemon) notRewritten(m *queue.Message, from string, rcpts []string, why
 // explain tells after its received record.
 func (d *daemon) srsNoted(why string) queue.ReceiveOptions {
 	return d.noted("srs", why)
-}
-
-// noted is the queue.ReceiveOptions of a message ebb makes and queues
-// whose making is worth a record (principle 7; the caller logs and counts
-// it): a journal record {check, checker, detail}, told by ebb explain
-// right after the message's received record. "" for detail: none.
-func (d *daemon) noted(checker, detail string) queue.ReceiveOptions {
-	jr := d.jr
-	if detail == "" || jr == nil {
-		return queue.ReceiveOptions{}
-	}
-	return queue.ReceiveOptions{Check: func(_ context.Context, qm *queue.Message) (string, error) {
-		rec := noteRecord(time.Now().UTC(), qm.ID, checker, detail)
-		jr.mu.Lock()
-		jr.pending[qm.ID] = append(jr.pending[qm.ID], rec) // told after the queue's received event
-		jr.mu.Unlock()
-		return "", nil
-	}}
-}
-
-// noteRecord is the journal record of a note on message id: what checker
-// did or let through, in detail (d.noted, checkInput.note).
-func noteRecord(now time.Time, id, checker, detail string) journal.Record {
-	return journal.Record{Time: now, Event: "check", QueueID: id, Checker: checker, Detail: detail}
 }
 
 // srsAligns says why an SRS sender would align (DMARC, relaxed) with the

@@ -18,7 +18,7 @@ const (
 	EvDSN       EventKind = "dsn"        // a DSN was queued for the sender (DSNID, Note: its kind)
 	EvRemoved   EventKind = "removed"    // the message left the queue (Note: done, or deleted by the operator)
 	EvOperation EventKind = "operation"  // hold, release, flush, requeue by the operator (Note)
-	EvNotQueued EventKind = "not-queued" // our trouble kept a message out of the queue (Error, with its Ref; Envelope; no QueueID)
+	EvNotQueued EventKind = "not-queued" // our trouble kept a message out of the queue (Error, with its Ref; Envelope; QueueID: the id it had been given, if any, which no other event names: what its check kept for it can be dropped)
 )
 
 // Event is one thing that happened to a queued message: what the journal

@@ -89,13 +89,13 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader, opt 
 		return "", e
 	}
 	if err := ctx.Err(); err != nil {
-		return "", q.receiveError(env, "receive", "receive a message into", q.dir, err)
+		return "", q.receiveError(env, "", "receive", "receive a message into", q.dir, err)
 	}
 	id := newID(q.now())
 	path := q.msgPath(id)
 	f, err := safeio.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return "", q.receiveError(env, "create", "create a file in", q.dir, err)
+		return "", q.receiveError(env, "", "create", "create a file in", q.dir, err)
 	}
 	ok, closed := false, false
 	defer func() {
@@ -131,7 +131,7 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader, opt 
 	if err != nil {
 		var we *writeError
 		if errors.As(err, &we) {
-			return "", q.receiveError(env, "write", "write", path, we.err)
+			return "", q.receiveError(env, id, "write", "write", path, we.err)
 		}
 		e := diag.New("read", "read the message data", "", err)
 		e.Component, e.Class = Component, diag.Temporary
@@ -179,18 +179,18 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader, opt 
 	}
 	b, err := encodeMessage(m)
 	if err != nil {
-		return "", q.receiveError(env, "encode", "encode the envelope of", path, err)
+		return "", q.receiveError(env, id, "encode", "encode the envelope of", path, err)
 	}
 	// The envelope and the trailer in one write after the data: a file
 	// that ends without the trailer is a receive that did not finish.
 	if _, err := f.Write(appendTrailer(b, b)); err != nil {
-		return "", q.receiveError(env, "write", "write the envelope to", path, err)
+		return "", q.receiveError(env, id, "write", "write the envelope to", path, err)
 	}
 	// With queue.sync = "files" the file is fsynced here; with
 	// "filesystem" (the default) the shared syncfs below writes it.
 	closed = true
 	if err := q.syncClose(f); err != nil {
-		return "", q.receiveError(env, err.Op, err.Op, path, err.Err)
+		return "", q.receiveError(env, id, err.Op, err.Op, path, err.Err)
 	}
 	// One flush makes the file and its name durable; concurrent
 	// receivers share it (group commit). Nobody returns before a flush
@@ -200,7 +200,7 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader, opt 
 		if q.set.syncfs {
 			op = "syncfs the filesystem of"
 		}
-		return "", q.receiveError(env, "fsync", op, q.dir, err)
+		return "", q.receiveError(env, id, "fsync", op, q.dir, err)
 	}
 	ok = true
 
@@ -277,14 +277,16 @@ func (q *Queue) syncClose(f *os.File) *os.PathError {
 	return nil
 }
 
-// receiveError is the boundary error for trouble writing the spool.
-func (q *Queue) receiveError(env *Envelope, op, doing, path string, err error) *diag.Error {
+// receiveError is the boundary error for trouble writing the spool. id is
+// the queue id the message was given ("" before one): its event says it,
+// so that what its check (ReceiveOptions.Check) kept for it is dropped.
+func (q *Queue) receiveError(env *Envelope, id, op, doing, path string, err error) *diag.Error {
 	e := diag.PathError(Component, op, doing, path, err, q.cfg.Setting("queue.spool"))
 	e.Class = diag.Temporary
 	e.EnsureRef()
 	q.log.Error("cannot queue a message", "ref", e.Ref, "err", e)
 	// Before a queue id: the journal keeps it by its ref (ebb explain REF).
-	q.observe(Event{Kind: EvNotQueued, Error: e, Envelope: env})
+	q.observe(Event{Kind: EvNotQueued, QueueID: id, Error: e, Envelope: env})
 	return e
 }
 
