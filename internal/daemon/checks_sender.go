@@ -55,14 +55,24 @@ func (c senderChecker) check(ctx context.Context, in *checkInput) (string, error
 	if in.Kind == smtpd.Inbound || account == "" {
 		return "", nil
 	}
-	data, err := m.OpenData()
-	if err != nil {
-		return "", diag.PathError("ebb serve", "open", "read the header of", m.File, err, nil)
+	// From the fields the queue kept as it stored the message (one
+	// reading of the header), or, where it kept none (a message not
+	// received just now, such as ebb route's; a header naming too many
+	// authors), from the spool file.
+	var r *policy.Refusal
+	var err error
+	if m.AuthorsSeen {
+		r, err = c.senders.MayAuthorFields(ctx, account, m.AuthorFields, m.HiddenFrom)
+	} else {
+		data, oerr := m.OpenData()
+		if oerr != nil {
+			return "", diag.PathError("ebb serve", "open", "read the header of", m.File, oerr, nil)
+		}
+		defer data.Close()
+		br := bufpool.Reader(data)
+		defer bufpool.PutReader(br)
+		r, err = c.senders.MayAuthor(ctx, account, br, m.HiddenFrom)
 	}
-	defer data.Close()
-	br := bufpool.Reader(data)
-	defer bufpool.PutReader(br)
-	r, err := c.senders.MayAuthor(ctx, account, br, m.HiddenFrom)
 	if err != nil {
 		e := diag.New("check", "check the sender of", account, err)
 		e.Component, e.Class = "ebb serve", diag.Temporary

@@ -173,21 +173,42 @@ func (b *authorsBuilder) add(f Field) {
 	}
 	// A bare CR is content to us, a line end to some readers: a "From:"
 	// after one is a From: field to them.
-	raw := f.Raw
+	for raw, ok := nextCRFrom(f.Raw); ok; raw, ok = nextCRFrom(raw) {
+		b.unreadable("a bare CR in the header starts a From: field for some readers")
+		b.lenient(Unfold(string(raw)))
+	}
+}
+
+// nextCRFrom finds the next bare CR in raw (one no LF follows) that a
+// From: field name follows, and returns what follows that CR.
+func nextCRFrom(raw []byte) ([]byte, bool) {
 	for {
 		i := bytes.IndexByte(raw, '\r')
 		if i < 0 {
-			break
+			return nil, false
 		}
 		raw = raw[i+1:]
 		if len(raw) > 0 && raw[0] == '\n' {
 			continue
 		}
 		if n, ok := fieldName(raw); ok && strings.EqualFold(string(n), "From") {
-			b.unreadable("a bare CR in the header starts a From: field for some readers")
-			b.lenient(Unfold(string(raw)))
+			return raw, true
 		}
 	}
+}
+
+// NamesAuthor reports whether f may say who wrote or sent the message: a
+// From: or Sender: field (RFC 5322 §3.6.2), a line that is no field but
+// that a laxer reader takes for a From:, or a field in which a bare CR
+// starts a From: for some readers. AuthorsScan.Add learns nothing from
+// any other field, so a reader of the authors may keep these alone
+// (queue.Message.AuthorFields), in their order.
+func NamesAuthor(f Field) bool {
+	if f.Is("From") || f.Is("Sender") || (f.Name == "" && laxFrom(f.Raw)) {
+		return true
+	}
+	_, ok := nextCRFrom(f.Raw)
+	return ok
 }
 
 // laxFrom reports whether a line that is no field starts like a From:

@@ -31,6 +31,13 @@ func NewField(raw string) Field {
 	return f
 }
 
+// Clone is f with a copy of Raw: a Scanner's field holds its buffer only
+// until the next Scan.
+func (f Field) Clone() Field {
+	f.Raw = bytes.Clone(f.Raw)
+	return f
+}
+
 // Is reports whether the field is named name (field names are
 // case-insensitive, RFC 5322 §1.2.2).
 func (f Field) Is(name string) bool {

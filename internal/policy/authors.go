@@ -27,47 +27,80 @@ func (s *Senders) MayAuthor(ctx context.Context, account string, br *bufio.Reade
 	if s.Rule == SenderAny {
 		return nil, nil
 	}
-	var authors mailhdr.AuthorsScan
-	type claim struct{ field, spec string }
-	var claims []claim
-	var unreadable string
+	var c authorClaims
 	sc := mailhdr.NewScanner(br)
 	for sc.Scan() {
-		f := sc.Field()
-		authors.Add(f)
-		field := ""
-		switch {
-		case f.Is("From"):
-			field = "From"
-		case f.Is("Sender"):
-			field = "Sender"
-		default:
-			continue
-		}
-		list, err := mailhdr.ParseAddressList(f.Value())
-		if (err != nil || f.Truncated) && unreadable == "" {
-			why := "it is longer than a header field may be here"
-			if err != nil {
-				why = err.Error()
-			}
-			unreadable = fmt.Sprintf("The %s: field cannot be read (%s)", field, why)
-		}
-		for _, a := range list {
-			claims = append(claims, claim{field, a.Spec()})
-		}
+		c.add(sc.Field())
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("read the header: %w", err)
 	}
-	for _, h := range hidden {
-		authors.AddHidden(h)
+	return s.judge(ctx, account, &c, hidden)
+}
+
+// MayAuthorFields is MayAuthor over the header's fields that name an
+// author (mailhdr.NamesAuthor), in their order, as the queue kept them
+// while it stored the message (queue.Message.AuthorFields): the same
+// verdict, without reading the header again.
+func (s *Senders) MayAuthorFields(ctx context.Context, account string, fields []mailhdr.Field, hidden []string) (*Refusal, error) {
+	if s.Rule == SenderAny {
+		return nil, nil
 	}
-	for _, c := range claims {
-		if r, err := s.MayWriteAs(ctx, account, c.field, c.spec); r != nil || err != nil {
+	var c authorClaims
+	for _, f := range fields {
+		c.add(f)
+	}
+	return s.judge(ctx, account, &c, hidden)
+}
+
+// authorClaims is what MayAuthor reads in a header, field by field: the
+// authors (for what the From: says to every reader), the addresses of
+// From: and Sender:, and why the first of them that cannot be read
+// cannot.
+type authorClaims struct {
+	authors    mailhdr.AuthorsScan
+	claims     []authorClaim
+	unreadable string
+}
+
+type authorClaim struct{ field, spec string }
+
+func (c *authorClaims) add(f mailhdr.Field) {
+	c.authors.Add(f)
+	field := ""
+	switch {
+	case f.Is("From"):
+		field = "From"
+	case f.Is("Sender"):
+		field = "Sender"
+	default:
+		return
+	}
+	list, err := mailhdr.ParseAddressList(f.Value())
+	if (err != nil || f.Truncated) && c.unreadable == "" {
+		why := "it is longer than a header field may be here"
+		if err != nil {
+			why = err.Error()
+		}
+		c.unreadable = fmt.Sprintf("The %s: field cannot be read (%s)", field, why)
+	}
+	for _, a := range list {
+		c.claims = append(c.claims, authorClaim{field, a.Spec()})
+	}
+}
+
+// judge is MayAuthor's verdict on what c read and the hidden From: texts.
+func (s *Senders) judge(ctx context.Context, account string, c *authorClaims, hidden []string) (*Refusal, error) {
+	for _, h := range hidden {
+		c.authors.AddHidden(h)
+	}
+	for _, cl := range c.claims {
+		if r, err := s.MayWriteAs(ctx, account, cl.field, cl.spec); r != nil || err != nil {
 			return r, err
 		}
 	}
-	a := authors.Authors()
+	unreadable := c.unreadable
+	a := c.authors.Authors()
 	switch {
 	case unreadable != "":
 	case a.Unreadable != "":

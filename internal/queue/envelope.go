@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/mailhdr"
 )
 
 // State is where one recipient of a queued message stands.
@@ -170,6 +171,16 @@ type Message struct {
 	// ManyDeliveredTo, and its reader reads the file.
 	DeliveredTo     []string `json:"-"`
 	ManyDeliveredTo bool     `json:"-"`
+	// AuthorFields are the header's fields that name an author
+	// (mailhdr.NamesAuthor: From:, Sender:, and what some reader takes
+	// for a From:), in their order, byte for byte as the stored copy
+	// holds them, for the sender check (policy.Senders.MayAuthorFields)
+	// of a message from a logged-in user (Envelope.AuthUser). Set
+	// (AuthorsSeen) only while ReceiveOptions.Check runs, and only where
+	// they fit in MaxAuthorFields and 64 KiB and each was read whole;
+	// otherwise the check reads the file.
+	AuthorFields []mailhdr.Field `json:"-"`
+	AuthorsSeen  bool            `json:"-"`
 
 	// state: the envelope has been stored in <id>.state (persist).
 	state bool

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -118,7 +119,10 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader, opt 
 			hidden = append(hidden, v) // one more than judged: the check says so
 		}
 	}
-	var shown shownFields
+	// The fields naming the authors are kept for the sender check of a
+	// logged-in user's message (the only one that reads them), while the
+	// checks run.
+	shown := shownFields{keepAuthors: env.AuthUser != ""}
 	norm.Each = shown.see
 	n, eight, err := copyData(f, norm, *bp)
 	// RFC 6152: 8-bit data is what it is, declared BODY=8BITMIME or not
@@ -153,6 +157,9 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader, opt 
 
 		DeliveredTo:     shown.deliveredTo,
 		ManyDeliveredTo: shown.manyDeliveredTo,
+
+		AuthorFields: shown.authors,
+		AuthorsSeen:  shown.keepAuthors && !shown.manyAuthors,
 	}
 	m.Envelope.Recipients = append([]string(nil), env.Recipients...)
 	if opt.Via == ViaInbound || opt.Via == ViaFetch {
@@ -169,6 +176,7 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader, opt 
 		}
 		m.Envelope.Prefix = hdr + m.Envelope.Prefix
 	}
+	m.AuthorFields, m.AuthorsSeen = nil, false // for the checks only
 	seen := map[string]bool{}
 	for _, r := range env.Recipients {
 		if seen[r] {
@@ -226,7 +234,12 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader, opt 
 // bounded to 64 KiB, mailhdr.Read, would find them), the last
 // Content-Type, as the report intake reads it (reports.Intake.MayHold),
 // and every Delivered-To, as the loop check reads them
-// (deliver.LoopRefusal), up to MaxDeliveredTo.
+// (deliver.LoopRefusal), up to MaxDeliveredTo. With keepAuthors, the
+// fields that name an author (mailhdr.NamesAuthor), as the sender check
+// reads them (policy.Senders.MayAuthorFields), up to MaxAuthorFields and
+// maxAuthorBytes, each as the stored copy holds it: one longer than
+// MaxField, or one the header ends in without a line end (the stored copy
+// has one more), makes manyAuthors, and the check reads the file.
 type shownFields struct {
 	msgid, subject, contentType string
 	deliveredTo                 []string
@@ -234,13 +247,33 @@ type shownFields struct {
 	read                        int
 	msgidSeen                   bool
 	subjectSeen                 bool
+
+	keepAuthors, manyAuthors bool
+	authors                  []mailhdr.Field
+	authorBytes              int
 }
+
+// MaxAuthorFields bounds the fields naming an author a message carries in
+// memory while its checks run (Message.AuthorFields); maxAuthorBytes
+// bounds their size.
+const (
+	MaxAuthorFields = 50
+	maxAuthorBytes  = 64 << 10
+)
 
 // MaxDeliveredTo bounds the Delivered-To values a message carries in
 // memory (Message.DeliveredTo) while it is queued.
 const MaxDeliveredTo = 50
 
 func (s *shownFields) see(f mailhdr.Field) {
+	if s.keepAuthors && !s.manyAuthors && mailhdr.NamesAuthor(f) {
+		s.authorBytes += len(f.Raw)
+		if f.Truncated || !bytes.HasSuffix(f.Raw, []byte("\n")) || len(s.authors) == MaxAuthorFields || s.authorBytes > maxAuthorBytes {
+			s.authors, s.manyAuthors = nil, true
+		} else {
+			s.authors = append(s.authors, f.Clone())
+		}
+	}
 	switch {
 	case f.Is("Content-Type"):
 		s.contentType = f.Value()
