@@ -134,7 +134,8 @@ func TestKeptAuthorFieldsGiveTheStoredCopysVerdict(t *testing.T) {
 
 // FuzzKeptAuthorFields: for any message, the sender check's verdict from
 // the fields the queue kept is the verdict from the stored copy.
-// Seeds: authorHeaders and testdata/fuzz/FuzzKeptAuthorFields.
+// Seeds: authorHeaders and testdata/fuzz/FuzzKeptAuthorFields (inputs
+// naming From:/Sender: that a 120 s run found interesting).
 func FuzzKeptAuthorFields(f *testing.F) {
 	for _, h := range authorHeaders {
 		if len(h) < 4096 {
