@@ -26,7 +26,11 @@ type headerView struct {
 // at (Delivered-To whatever its place), the first maxHeaderBytes of them
 // are kept.
 func readHeaderView(r io.Reader) headerView {
-	br := bufpool.Reader(r)
+	// Reads of about a header's size (smallReads), into the usual
+	// buffer: the header is read the same, but the first fill no longer
+	// copies up to 64 KiB of body from the file (the staged copy) for a
+	// header of a few hundred bytes.
+	br := bufpool.Reader(smallReads{r})
 	defer bufpool.PutReader(br) // fields are copies, never the buffer
 	v := headerView{header: &mailhdr.Header{}}
 	s := mailhdr.NewScanner(br)

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -25,6 +27,44 @@ func TestHeaderView(t *testing.T) {
 	v = readHeaderView(strings.NewReader(strings.Repeat("X-Huge: "+strings.Repeat("h", 60<<10)+"\n", 40) + "Delivered-To: late@x\n\n"))
 	if strings.Join(v.deliveredTos, ",") != "late@x" || len(v.header.Fields) > 20 {
 		t.Errorf("huge header: %d fields kept, Delivered-To %q", len(v.header.Fields), v.deliveredTos)
+	}
+}
+
+// The header is read in reads of a header's size (smallReads) but into
+// the usual buffer: what comes out is what a reader of the whole buffer
+// finds, for fields and names longer than one read, a header that ends at
+// text, a missing header and an mbox line.
+func TestHeaderViewReadsAsTheWholeBuffer(t *testing.T) {
+	long := strings.Repeat("n", 5000)
+	for _, in := range []string{
+		"Subject: " + strings.Repeat("s", 9000) + "\r\n folded " + strings.Repeat("t", 5000) + "\r\nDelivered-To: x@y\r\n\r\nbody",
+		"X-" + long + ": value\r\nDelivered-To: after@long\r\n\r\n",
+		long + " no colon here\r\nDelivered-To: not@header\r\n\r\n",
+		"A: b\r\nthis line is text\r\nDelivered-To: body@x\r\n",
+		"From sender Mon Dec  7 00:00:00 2026\nDelivered-To: m@x\nSubject: mbox\n\nbody\n",
+		"\r\nDelivered-To: body@x\r\n",
+		strings.Repeat("X-Many: "+strings.Repeat("v", 700)+"\r\n", 30) + "Delivered-To: far@x\r\n\r\n",
+	} {
+		got := readHeaderView(strings.NewReader(in))
+		s := mailhdr.NewScanner(bufio.NewReaderSize(strings.NewReader(in), 64<<10))
+		var want []mailhdr.Field
+		var tos []string
+		for s.Scan() {
+			f := s.Field()
+			want = append(want, f)
+			if f.Is("Delivered-To") {
+				tos = append(tos, f.Value())
+			}
+		}
+		if len(got.header.Fields) != len(want) || strings.Join(got.deliveredTos, ",") != strings.Join(tos, ",") ||
+			got.header.Size != s.Offset() || got.header.NoHeader != s.NoHeader() || string(got.header.Separator) != string(s.Separator()) {
+			t.Fatalf("%.40q: got %d fields %q size %d, want %d fields %q size %d", in, len(got.header.Fields), got.deliveredTos, got.header.Size, len(want), tos, s.Offset())
+		}
+		for i := range want {
+			if string(got.header.Fields[i].Raw) != string(want[i].Raw) {
+				t.Fatalf("%.40q: field %d %.40q, want %.40q", in, i, got.header.Fields[i].Raw, want[i].Raw)
+			}
+		}
 	}
 }
 
@@ -142,4 +182,25 @@ func FuzzUntrustedFilter(f *testing.F) {
 			t.Fatal("nothing asked changed the message")
 		}
 	})
+}
+
+// BenchmarkHeaderViewOfFile: the header of a staged 64 KiB message read
+// from its file, as staged.header does once per delivery.
+func BenchmarkHeaderViewOfFile(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "staged")
+	msg := "From: <a@example.org>\nTo: <b@example.test>\nSubject: bench\nMessage-Id: <1@example.org>\n\n" +
+		strings.Repeat(strings.Repeat("x", 77)+"\n", 64<<10/78)
+	if err := os.WriteFile(path, []byte(msg), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		f, err := os.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if v := readHeaderView(f); len(v.header.Fields) != 4 {
+			b.Fatalf("%d fields", len(v.header.Fields))
+		}
+		f.Close()
+	}
 }

@@ -110,7 +110,8 @@ type LingeringFS struct {
 
 // SameFS restricts l to the filesystem dir is on: Shares then reports
 // whether another directory is on it too (st_dev), so that a caller
-// (maildir.Namer) fsyncs directories elsewhere itself. A syncfs there
+// (maildir.Namer) fsyncs directories elsewhere itself, and Sync, called
+// only for a directory Shares reported, flushes that filesystem. A syncfs there
 // would write every other program's dirty data on that filesystem as
 // well. If dir cannot be examined, nothing is shared.
 func (l LingeringFS) SameFS(dir string) LingeringFS {
@@ -132,8 +133,21 @@ func (l LingeringFS) Shares(dir string) bool {
 	return l.devOK && syscall.Stat(dir, &st) == nil && uint64(st.Dev) == l.dev
 }
 
-// Sync is FSGroup.SyncWithin with the linger.
-func (l LingeringFS) Sync(dir string) error { return l.g.SyncWithin(dir, l.linger) }
+// Sync is FSGroup.SyncWithin with the linger. Restricted by SameFS, it
+// flushes that filesystem, found by the st_dev SameFS read, without a stat
+// of dir: its caller asked Shares(dir) first (a Maildir delivery stat'ed
+// tmp/ and new/ twice each per message).
+func (l LingeringFS) Sync(dir string) error {
+	if l.restricted && l.devOK {
+		l.g.mu.Lock()
+		e := l.g.fss[l.dev]
+		l.g.mu.Unlock()
+		if e != nil {
+			return e.g.DoWithin(l.linger)
+		}
+	}
+	return l.g.SyncWithin(dir, l.linger)
+}
 
 // Flushes is how many syncfs calls have finished, over all filesystems.
 func (f *FSGroup) Flushes() uint64 {

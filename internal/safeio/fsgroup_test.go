@@ -160,4 +160,19 @@ func TestLingeringSameFSSharesOnlyItsFilesystem(t *testing.T) {
 	if g.Lingering(time.Millisecond).SameFS(filepath.Join(dir, "missing")).Shares(sub) {
 		t.Error("a group restricted to a missing directory shares something")
 	}
+	// Sync of a shared directory flushes the filesystem SameFS found,
+	// without looking at the directory again (its caller asked Shares).
+	if err := l.Sync(sub); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(sub); err != nil {
+		t.Fatal(err)
+	}
+	before := g.Flushes()
+	if err := l.Sync(sub); err != nil {
+		t.Fatalf("restricted Sync looked at the directory again: %v", err)
+	}
+	if g.Flushes() != before+1 {
+		t.Fatalf("%d flushes after Sync, want %d", g.Flushes(), before+1)
+	}
 }
