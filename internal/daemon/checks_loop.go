@@ -2,6 +2,10 @@ package daemon
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ebbmail/ebb/internal/deliver"
 	"github.com/ebbmail/ebb/internal/diag"
@@ -14,16 +18,19 @@ import (
 // local recipients' mailboxes) and bounce: deliver.LoopRefusal is that same
 // check. Remote recipients are left to the relay.
 type loopChecker struct {
-	dir directory.Resolver
+	dir     directory.Resolver
+	skipped uncheck
 }
 
-func (d *daemon) loopCheckers() []checker { return []checker{loopChecker{dir: d.dir}} }
+func (d *daemon) loopCheckers() []checker {
+	return []checker{loopChecker{dir: d.dir, skipped: d.uncheck("loop")}}
+}
 
 func (loopChecker) name() string { return "loop" }
 
 func (c loopChecker) check(ctx context.Context, in *checkInput) (string, error) {
 	m := in.Msg
-	return "", eachLocal(ctx, c.dir, m.Envelope.Recipients, func(r string, res *directory.Resolution) *diag.Error {
+	return "", eachLocal(ctx, c.dir, m.Envelope.Recipients, c.skipped.on(in), func(r string, res *directory.Resolution) *diag.Error {
 		if m.HeaderSeen && !m.ManyDeliveredTo {
 			return deliver.LoopRefusalFor(m.DeliveredTo, r, res) // as read on receive: no second reading
 		}
@@ -33,19 +40,26 @@ func (c loopChecker) check(ctx context.Context, in *checkInput) (string, error) 
 
 // eachLocal calls refuse for each of rcpts in a hosted domain, with its
 // resolution, and returns the first refusal. A recipient the directory
-// cannot resolve now is skipped: RCPT resolved it, and trouble now is the
-// delivery's to report (these checks only refuse).
-func eachLocal(ctx context.Context, dir directory.Resolver, rcpts []string, refuse func(r string, res *directory.Resolution) *diag.Error) error {
+// cannot answer for now is skipped: RCPT resolved it, and trouble now is
+// the delivery's to report (these checks only refuse); skipped is told
+// (a check not made is said: principle 7).
+func eachLocal(ctx context.Context, dir directory.Resolver, rcpts []string, skipped func(rcpt, reason string, err error), refuse func(r string, res *directory.Resolution) *diag.Error) error {
 	for _, r := range rcpts {
 		_, domain, ok := smtpd.SplitAddress(r)
 		if !ok {
 			continue
 		}
-		if local, err := dir.IsLocalDomain(ctx, domain); err != nil || !local {
+		local, err := dir.IsLocalDomain(ctx, domain)
+		if err != nil {
+			skipped(r, "directory", err)
+			continue
+		}
+		if !local {
 			continue
 		}
 		res, err := dir.Resolve(ctx, r)
 		if err != nil {
+			skipped(r, "directory", err)
 			continue
 		}
 		if e := refuse(r, res); e != nil {
@@ -53,4 +67,34 @@ func eachLocal(ctx context.Context, dir directory.Resolver, rcpts []string, refu
 		}
 	}
 	return nil
+}
+
+// uncheck says an end-of-DATA check not made for a recipient (the
+// directory did not answer, the message could not be measured): the
+// message is let through, which is a fail-open (principle 7): a note on
+// the message's record (checkInput.note, told by ebb explain), a log line
+// and ebb_checks_skipped_total{check, reason}.
+type uncheck struct {
+	check string
+	log   *slog.Logger
+	count *prometheus.CounterVec // nil outside ebb serve
+}
+
+func (d *daemon) uncheck(check string) uncheck {
+	return uncheck{check: check, log: d.log.With("component", check), count: d.checksSkipped}
+}
+
+// on is u for the message of in, as eachLocal's skipped.
+func (u uncheck) on(in *checkInput) func(rcpt, reason string, err error) {
+	return func(rcpt, reason string, err error) {
+		what := map[string]string{"directory": "the directory did not answer for it", "unreadable": "the message could not be read"}[reason]
+		in.note(u.check, fmt.Sprintf("%s check not made for <%s>: %s (%v); let through, the delivery checks again", u.check, rcpt, what, err))
+		if u.log != nil {
+			u.log.Warn(u.check+" check not made: "+what+"; the message is let through (the delivery checks again)",
+				"queue_id", in.Msg.ID, "rcpt", rcpt, "reason", reason, "err", err.Error())
+		}
+		if u.count != nil {
+			u.count.WithLabelValues(u.check, reason).Inc()
+		}
+	}
 }

@@ -55,10 +55,11 @@ type quotaChecker struct {
 	// unconsulted counts refusals made without the scripts' dry run;
 	// nil outside ebb serve.
 	unconsulted prometheus.Counter
+	skipped     uncheck // checks_loop.go: a recipient not checked
 }
 
 func (d *daemon) quotaCheckers() []checker {
-	c := quotaChecker{cfg: d.cfg, dir: d.dir, log: d.log.With("component", "quota"), unconsulted: d.quotaUnconsulted}
+	c := quotaChecker{cfg: d.cfg, dir: d.dir, log: d.log.With("component", "quota"), unconsulted: d.quotaUnconsulted, skipped: d.uncheck("quota")}
 	if f := d.dryRunSieve(); f != nil {
 		c.sieve = f
 	}
@@ -92,8 +93,10 @@ func (quotaChecker) name() string { return "quota" }
 func (c quotaChecker) check(ctx context.Context, in *checkInput) (string, error) {
 	m := in.Msg
 	var size *deliver.StagedSize
+	var unmeasured error
 	measured := false
-	return "", eachLocal(ctx, c.dir, m.Envelope.Recipients, func(r string, res *directory.Resolution) *diag.Error {
+	skipped := c.skipped.on(in)
+	return "", eachLocal(ctx, c.dir, m.Envelope.Recipients, skipped, func(r string, res *directory.Resolution) *diag.Error {
 		// The quotas as the directory holds them now, not as its cache
 		// remembers them, so that a quota raised or removed stops
 		// refusing at once, and one set where there was none refuses at
@@ -110,11 +113,14 @@ func (c quotaChecker) check(ctx context.Context, in *checkInput) (string, error)
 			// header is read; the body only where the bound is refused.
 			measured = true
 			a := &deliver.Agent{Cfg: c.cfg, Component: "ebb serve"}
-			size, _ = a.MeasureStaged(m.File, deliver.Envelope{Sender: m.From(), Prefix: []byte(m.Prefix() + in.Header.String()),
+			size, unmeasured = a.MeasureStaged(m.File, deliver.Envelope{Sender: m.From(), Prefix: []byte(m.Prefix() + in.Header.String()),
 				Folder: m.Envelope.Folder, StripAuthResults: c.cfg.AuthservID(), RenameVerdicts: true}, m.Size)
 		}
-		if size == nil {
-			return nil // unreadable: the delivery will say why; this check only refuses
+		if size == nil || unmeasured != nil {
+			// Unreadable: the delivery will say why; this check only
+			// refuses, and says it was not made.
+			skipped(r, "unreadable", unmeasured)
+			return nil
 		}
 		e, err := deliver.SieveRefusal(ctx, c.cfg, res, size, r, c.sieve, c.cfg.Server.DataDir) // 552 5.2.2, the bounce's own words
 		if err != nil {

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -296,5 +297,81 @@ func TestQuotaRefusalSaysTheScriptsCouldNotBeConsulted(t *testing.T) {
 func countOf(c prometheus.Counter) float64 {
 	var m dto.Metric
 	c.Write(&m)
+	return m.GetCounter().GetValue()
+}
+
+// brokenDir hosts example.test but cannot resolve its addresses now.
+type brokenDir struct{}
+
+func (brokenDir) Resolve(context.Context, string) (*directory.Resolution, error) {
+	return nil, errors.New("database is locked")
+}
+
+func (brokenDir) IsLocalDomain(_ context.Context, domain string) (bool, error) {
+	return domain == "example.test", nil
+}
+
+// An end-of-DATA check not made for a recipient (the directory did not
+// answer; the message could not be measured) lets the message through —
+// the delivery checks again — and says so: a note on the message's
+// record, a log line, ebb_checks_skipped_total{check, reason}.
+func TestEndOfDataChecksNotMadeAreSaid(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.Mail.Root = t.TempDir()
+	cfg.Server.DataDir = t.TempDir()
+	cfg.Sieve.Enabled = false
+	var logBuf strings.Builder
+	lg, err := logging.New(&logBuf, "logfmt", "warn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{cfg: cfg, log: lg, checksSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "t"}, []string{"check", "reason"})}
+	file := filepath.Join(t.TempDir(), "data")
+	data := "Subject: hi\r\n\r\nhi\r\n"
+	os.WriteFile(file, []byte(data), 0o600)
+	msg := func() *checkInput {
+		return &checkInput{Msg: &queue.Message{ID: "Q1", File: file, Size: int64(len(data)),
+			Envelope: queue.Envelope{From: "s@example.org", Recipients: []string{"alice@example.test", "bob@example.org"}}}}
+	}
+	for _, c := range []checker{
+		loopChecker{dir: brokenDir{}, skipped: d.uncheck("loop")},
+		quotaChecker{cfg: cfg, dir: brokenDir{}, log: lg.Logger, skipped: d.uncheck("quota")},
+	} {
+		in := msg()
+		if _, err := c.check(context.Background(), in); err != nil {
+			t.Errorf("%s: %v, want let through", c.name(), err)
+		}
+		if len(in.Notes) != 1 || in.Notes[0].Checker != c.name() ||
+			!strings.Contains(in.Notes[0].Detail, c.name()+" check not made for <alice@example.test>: the directory did not answer for it (database is locked)") {
+			t.Errorf("%s: notes %+v", c.name(), in.Notes)
+		}
+		if v := counted2(d.checksSkipped, c.name(), "directory"); v != 1 {
+			t.Errorf("%s: counted %v, want 1", c.name(), v)
+		}
+		if l := logBuf.String(); !strings.Contains(l, c.name()+" check not made") || !strings.Contains(l, "queue_id=Q1") || !strings.Contains(l, "rcpt=alice@example.test") {
+			t.Errorf("%s: log %q", c.name(), l)
+		}
+	}
+	// The message cannot be measured: the quota check is not made for
+	// a recipient with a quota.
+	os.Remove(file)
+	rcpt := "alice@example.test"
+	dir := quotaDir{rcpt: {Address: rcpt, Mailboxes: []*directory.Mailbox{{Address: rcpt, Enabled: true, QuotaBytes: 5}}}}
+	in := msg()
+	if _, err := (quotaChecker{cfg: cfg, dir: dir, log: lg.Logger, skipped: d.uncheck("quota")}).check(context.Background(), in); err != nil {
+		t.Errorf("unreadable: %v, want let through", err)
+	}
+	if len(in.Notes) != 1 || !strings.Contains(in.Notes[0].Detail, "quota check not made for <alice@example.test>: the message could not be read") {
+		t.Errorf("unreadable: notes %+v", in.Notes)
+	}
+	if v := counted2(d.checksSkipped, "quota", "unreadable"); v != 1 {
+		t.Errorf("unreadable: counted %v, want 1", v)
+	}
+}
+
+// counted2 is the value of cv's counter with label values a, b.
+func counted2(cv *prometheus.CounterVec, a, b string) float64 {
+	var m dto.Metric
+	cv.WithLabelValues(a, b).Write(&m)
 	return m.GetCounter().GetValue()
 }

@@ -79,6 +79,9 @@ func Run(ctx context.Context, o Options) int {
 	d.dkimUnsigned = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ebb_dkim_unsigned_total",
 		Help: "Messages of ours (not from outside) that left without a DKIM signature with dkim.sign on, by reason: no key (no From: domain has a key in dkim.key_dir), no author (no From: domain). The log and each recipient's record (ebb explain) say which."},
 		[]string{"reason"})
+	d.checksSkipped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ebb_checks_skipped_total",
+		Help: "End-of-DATA checks not made for a local recipient, the message let through (a fail-open; the delivery checks again), by check (loop, quota) and reason: directory (it did not answer for the recipient), unreadable (the message could not be measured). The log and the message's record (ebb explain) say which."},
+		[]string{"check", "reason"})
 	d.quotaUnconsulted = prometheus.NewCounter(prometheus.CounterOpts{Name: "ebb_quota_sieve_unconsulted_total",
 		Help: "Messages refused at the end of DATA for a mailbox's quota although its Sieve scripts might have discarded or redirected them: the scripts could not be run on the message (the copy could not be staged in server.data_dir, the filter failed), so it was refused as if they stored it. The log and the refusal's record (ebb explain REF) say why."})
 	d.folderFallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ebb_deliver_folder_fallbacks_total",
@@ -154,6 +157,10 @@ type daemon struct {
 	// dkimUnsigned counts messages of ours that left unsigned (dkim.go),
 	// by reason; nil outside ebb serve.
 	dkimUnsigned *prometheus.CounterVec
+	// checksSkipped counts end-of-DATA checks not made for a recipient
+	// (checks_loop.go uncheck), by check and reason; nil outside ebb
+	// serve.
+	checksSkipped *prometheus.CounterVec
 	// quotaUnconsulted counts quota refusals at the end of DATA made
 	// without the mailbox's Sieve scripts consulted (checks_quota.go);
 	// nil outside ebb serve.
@@ -247,6 +254,7 @@ func (d *daemon) run() int {
 	d.metrics.Registry.MustRegister(d.dkimUnsigned)
 	d.metrics.Registry.MustRegister(d.folderFallbacks)
 	d.metrics.Registry.MustRegister(d.quotaUnconsulted)
+	d.metrics.Registry.MustRegister(d.checksSkipped)
 	d.metrics.Pprof = cfg.Metrics.Pprof
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
