@@ -269,9 +269,24 @@ func (r *journalRecorder) refused(f smtpd.Refusal) {
 	if f.Stage == "auth" {
 		auth = f.Account // the account the login tried (journal.Sentence)
 	}
-	r.append(journal.Record{Time: f.Time, Event: "refused", Stage: f.Stage, Ref: f.Err.Ref, Reply: reply,
+	if f.Count > 0 {
+		// The follow-up of a ref that refusals of one kind from one
+		// source shared (smtpd's bound, flood.go): how many, when.
+		rec := journal.Record{Time: f.Time, Event: "repeated", Stage: f.Stage, Ref: f.Err.Ref, Client: f.RemoteIP,
+			Listener: string(f.Kind), Count: f.Count, First: f.First}
+		if f.Flood {
+			rec.Detail = journal.FloodDetail
+		}
+		r.append(rec)
+		return
+	}
+	rec := journal.Record{Time: f.Time, Event: "refused", Stage: f.Stage, Ref: f.Err.Ref, Reply: reply,
 		From: f.From, To: f.To, Size: f.Size, Client: f.RemoteIP, Helo: f.Helo, Auth: auth,
-		Listener: string(f.Kind), Error: f.Err})
+		Listener: string(f.Kind), Error: f.Err}
+	if f.Flood {
+		rec.Detail = journal.FloodDetail
+	}
+	r.append(rec)
 }
 
 // observe is the queue's observer.

@@ -71,6 +71,13 @@ func AppendJSON(b []byte, r *Record) ([]byte, error) {
 	b = appendField(b, `,"verdicts":`, r.Verdicts)
 	b = appendField(b, `,"next_id":`, r.NextID)
 	b = appendField(b, `,"host":`, r.Host)
+	b = appendInt(b, `,"count":`, int64(r.Count))
+	if !r.First.IsZero() {
+		b = append(b, `,"first":`...)
+		if b, err = appendTime(b, r.First); err != nil {
+			return nil, err
+		}
+	}
 	return append(b, '}'), nil
 }
 

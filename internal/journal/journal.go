@@ -33,7 +33,9 @@ type Record struct {
 	Time time.Time `json:"t"`
 	// Event: received, check, delivered, deferred, failed, expired, dsn,
 	// removed, operation; refused (at MAIL, RCPT or DATA: Stage, Reply,
-	// Ref) and not-queued (our trouble before a queue id: Error, Ref).
+	// Ref), repeated (how many refusals shared a refused record's Ref:
+	// Count, First) and not-queued (our trouble before a queue id: Error,
+	// Ref).
 	Event   string `json:"ev"`
 	QueueID string `json:"id"` // "" for a refusal before a queue id existed: Ref is its key
 	// Ref is the reference id a client, the log or mailq showed (refused,
@@ -75,6 +77,13 @@ type Record struct {
 	// Host is the host that wrote the record, in a journal several hosts
 	// share (internal/cluster); "" in a host's own files.
 	Host string `json:"host,omitempty"`
+	// Count and First, on a "repeated" record: how many refusals shared
+	// its Ref in all (the first included: the "refused" record of the
+	// same Ref), from First to Time. Refusals of one kind from one source
+	// within a minute share one ref and one record (the journal's bound,
+	// internal/smtpd/flood.go).
+	Count int       `json:"count,omitempty"`
+	First time.Time `json:"first,omitzero"`
 }
 
 // Journal appends records to the file of their day.

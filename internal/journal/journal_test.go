@@ -196,3 +196,42 @@ func TestStoryOfALoginAndOfAMessageTheClientLeft(t *testing.T) {
 		}
 	}
 }
+
+// A ref shared by a flood of refusals: explain REF finds the refusal and
+// its follow-up, and says how many it covered, from when to when.
+func TestStoryOfASharedRef(t *testing.T) {
+	dir := t.TempDir()
+	j, err := Open(dir, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	t0 := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+	refused := Record{Time: t0, Event: "refused", Stage: "connection", Ref: "AAAABBBB", Client: "203.0.113.9", Listener: "inbound",
+		Reply: "421 4.7.0 mx Too many connections, try again later (ref AAAABBBB)",
+		Error: &diag.Error{Component: "ebb serve", Op: "connection", Reason: "1 connection open", Ref: "AAAABBBB", Class: diag.Temporary}}
+	repeated := Record{Time: t0.Add(59 * time.Second), Event: "repeated", Stage: "connection", Ref: "AAAABBBB", Client: "203.0.113.9",
+		Listener: "inbound", Count: 1000, First: t0}
+	flood := refused
+	flood.Ref, flood.Error = "CCCCDDDD", &diag.Error{Component: "ebb serve", Op: "connection", Reason: "x", Ref: "CCCCDDDD"}
+	flood.Detail = FloodDetail
+	for _, r := range []Record{refused, repeated, flood} {
+		if err := j.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, _, err := Read(dir, Query{Ref: "AAAABBBB"})
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("records of the shared ref: %+v, %v; want the refusal and its follow-up", recs, err)
+	}
+	story := strings.Join(Story(recs, time.UTC), "\n")
+	for _, w := range []string{"connection closed by ebb; from 203.0.113.9", "refused 1000 times in all under this ref between 09:00:00 and 09:00:59",
+		"from 203.0.113.9 on the inbound listener"} {
+		if !strings.Contains(story, w) {
+			t.Errorf("story %q lacks %q", story, w)
+		}
+	}
+	if s := Sentence(flood, time.UTC); !strings.Contains(s, "every further refusal of any kind from any source shares this ref") {
+		t.Errorf("the flood ref's record: %q", s)
+	}
+}

@@ -87,6 +87,7 @@ func Sentence(r Record, loc *time.Location) string {
 			if r.Error != nil {
 				fmt.Fprintf(&b, ": %s", r.Error.Sentence())
 			}
+			flood(&b, r)
 			break
 		}
 		if r.Stage == "connection" {
@@ -98,6 +99,7 @@ func Sentence(r Record, loc *time.Location) string {
 			if r.Error != nil {
 				fmt.Fprintf(&b, ": %s", r.Error.Sentence())
 			}
+			flood(&b, r)
 			break
 		}
 		if r.Reply == "" && r.Stage == "data" {
@@ -131,6 +133,22 @@ func Sentence(r Record, loc *time.Location) string {
 		if e := r.Error; e != nil && (e.Hint != "" || e.Path != "" && e.Reason != "" && !strings.Contains(r.Reply, e.Reason) || r.Reply == "") {
 			fmt.Fprintf(&b, ": %s", e.Sentence())
 		}
+		flood(&b, r)
+	case "repeated":
+		// The follow-up of a refused record: refusals of its kind from
+		// its source (or, over the bound, of any kind from any source)
+		// shared its ref and this one record.
+		fmt.Fprintf(&b, "refused %d %s in all under this ref between %s and %s",
+			r.Count, diag.Plural(r.Count, "time"), r.First.In(loc).Format("15:04:05"), r.Time.In(loc).Format("15:04:05"))
+		if r.Detail == FloodDetail {
+			b.WriteString(", refusals of any kind from any source (the flood ref)")
+		} else if r.Client != "" {
+			fmt.Fprintf(&b, ", each like the first, from %s", shareSource(r.Client))
+		}
+		if r.Listener != "" {
+			fmt.Fprintf(&b, " on the %s listener", r.Listener)
+		}
+		b.WriteString(": the same refusal from the same source within a minute shares one ref and one journal record (ebb_smtp_refusals_total counts each)")
 	case "not-queued":
 		b.WriteString("not queued")
 		if r.From != "" || len(r.To) > 0 {
@@ -193,6 +211,27 @@ func Sentence(r Record, loc *time.Location) string {
 		fmt.Fprintf(&b, "%s %s", r.Event, r.Detail)
 	}
 	return b.String()
+}
+
+// FloodDetail marks the refused record (and its repeated follow-up) of
+// the flood ref: more refusals a second than the journal takes records
+// for, which then share that one ref, whatever their kind and source.
+const FloodDetail = "flood"
+
+// flood says so of the flood ref's record.
+func flood(b *strings.Builder, r Record) {
+	if r.Detail == FloodDetail {
+		b.WriteString(" (more refusals a second than the journal takes records for: every further refusal of any kind from any source shares this ref until its window ends, and its follow-up says how many)")
+	}
+}
+
+// shareSource is the unit refusals share a ref by: the address, or an
+// IPv6 address's /64.
+func shareSource(ip string) string {
+	if strings.Contains(ip, ":") {
+		return ip + " (or its /64)"
+	}
+	return ip
 }
 
 // client says where a message came from: the client and its HELO, the

@@ -40,6 +40,7 @@ type Metrics struct {
 	smtpMessages *prometheus.CounterVec
 	smtpBytes    prometheus.Counter
 	authLogins   *prometheus.CounterVec
+	smtpRefusals *prometheus.CounterVec
 }
 
 // New makes a registry with ebb's collectors and the Go runtime and process
@@ -76,9 +77,13 @@ func New() *Metrics {
 			Name: "ebb_auth_logins_total",
 			Help: "SMTP AUTH attempts by outcome (ok, failed, refused: too many failures, busy: no turn at password verification within directory.auth_wait, deferred: our trouble).",
 		}, []string{"outcome"}),
+		smtpRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ebb_smtp_refusals_total",
+			Help: "SMTP refusals given with a ref (connection, auth, mail, rcpt, data), by stage and by journal record: new (journaled in full), shared (the ref of an earlier refusal of the same kind from the same source within a minute: its follow-up record counts it), flood (over the bound on new refusal records a second: the window's flood ref).",
+		}, []string{"stage", "record"}),
 	}
 	r.MustRegister(m.smtpSessions, m.smtpActive, m.smtpReplies, m.smtpRefused,
-		m.smtpMessages, m.smtpBytes, m.authLogins,
+		m.smtpMessages, m.smtpBytes, m.authLogins, m.smtpRefusals,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -115,6 +120,15 @@ func (m *Metrics) Refused(reason string) {
 		return
 	}
 	m.smtpRefused.WithLabelValues(reason).Inc()
+}
+
+// Refusal counts one refusal with a ref by stage and by how it is
+// journaled (new, shared, flood).
+func (m *Metrics) Refusal(stage, record string) {
+	if m == nil {
+		return
+	}
+	m.smtpRefusals.WithLabelValues(stage, record).Inc()
 }
 
 // Message counts a message transaction's outcome and, when accepted, its size.

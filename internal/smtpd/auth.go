@@ -105,16 +105,16 @@ func lockedOut(ip, username string, v policy.Verdict) *authTrouble {
 		why, setting = fmt.Sprintf("%d failed logins for the account from sources like this one recently", v.AccountFailures), "submission.auth_max_failures_per_account"
 	}
 	why += fmt.Sprintf(", the most taken (%s); refused until %s without checking the password", setting, v.Until.UTC().Format("15:04:05 MST"))
-	return loginRefused(username, tooMany(v), why,
+	return loginRefused("locked out "+v.Why, username, tooMany(v), why,
 		"if these are the user's own tries, wait until then (or raise "+setting+"); else someone is guessing the password: the source is logged with each failure")
 }
 
 // loginRefused is r with a ref, as an authTrouble the session observes.
-func loginRefused(username string, r *Reply, why, hint string) *authTrouble {
+func loginRefused(kind, username string, r *Reply, why, hint string) *authTrouble {
 	rep, ref := withRef(r)
 	d := &diag.Error{Component: "ebb serve", Op: "auth", Doing: "check a login", Path: username, Reason: why,
 		SMTPCode: rep.Code, Enhanced: rep.Enhanced, Public: rep.Message, Ref: ref, Class: diag.Temporary, Hint: hint}
-	return &authTrouble{account: username, diag: d, reply: rep}
+	return &authTrouble{kind: kind, account: username, diag: d, reply: rep}
 }
 
 // Server starts one AUTH exchange.
@@ -124,7 +124,9 @@ func (a *SASLAuth) Server(ctx context.Context, s *SessionInfo, mech string) (sas
 		return nil, a.deferred(s, ip, "", err)
 	} else if v.Refused {
 		e := lockedOut(ip, "", v)
-		a.log().Warn("smtp auth refused", "conn", s.ConnID, "remote", ip, "why", v.Why, "failures", v.IPFailures, "until", v.Until, "ref", e.diag.Ref)
+		e.logFirst = func(ref string) {
+			a.log().Warn("smtp auth refused", "conn", s.ConnID, "remote", ip, "why", v.Why, "failures", v.IPFailures, "until", v.Until, "ref", ref)
+		}
 		a.Metrics.Auth("refused")
 		return nil, e
 	}
@@ -155,9 +157,11 @@ func (a *SASLAuth) check(ctx context.Context, s *SessionInfo, mech, username, pa
 	}
 	if v.Refused {
 		e := lockedOut(ip, username, v)
-		a.log().Warn("smtp auth refused", "conn", s.ConnID, "remote", ip, "account", username, "why", v.Why,
-			"ip_failures", v.IPFailures, "account_failures", v.AccountFailures, "day_failures", v.DayFailures, "until", v.Until,
-			"ref", e.diag.Ref)
+		e.logFirst = func(ref string) {
+			a.log().Warn("smtp auth refused", "conn", s.ConnID, "remote", ip, "account", username, "why", v.Why,
+				"ip_failures", v.IPFailures, "account_failures", v.AccountFailures, "day_failures", v.DayFailures, "until", v.Until,
+				"ref", ref)
+		}
 		a.Metrics.Auth("refused")
 		return e
 	}
@@ -185,10 +189,12 @@ func (a *SASLAuth) check(ctx context.Context, s *SessionInfo, mech, username, pa
 		if errors.Is(err, directory.ErrAuthBusy) {
 			// Password checks are bounded (directory.auth_concurrency,
 			// auth_memory); this one waited directory.auth_wait in vain.
-			e := loginRefused(username, &Reply{Code: 454, Enhanced: [3]int{4, 7, 0},
+			e := loginRefused("busy", username, &Reply{Code: 454, Enhanced: [3]int{4, 7, 0},
 				Message: "Too many logins being checked at once, try again later"}, "the password checks running at once are at their bound and this one waited directory.auth_wait in vain ("+err.Error()+")",
 				"a burst of logins: nothing to do; if it lasts, raise directory.auth_concurrency (and directory.auth_memory) or directory.auth_wait")
-			a.log().Warn("smtp auth busy", "conn", s.ConnID, "remote", ip, "account", username, "reason", err.Error(), "ref", e.diag.Ref)
+			e.logFirst = func(ref string) {
+				a.log().Warn("smtp auth busy", "conn", s.ConnID, "remote", ip, "account", username, "reason", err.Error(), "ref", ref)
+			}
 			a.Metrics.Auth("busy")
 			return e
 		}
@@ -211,9 +217,11 @@ func (a *SASLAuth) deferred(s *SessionInfo, ip, username string, err error) erro
 	a.Metrics.Auth("deferred")
 	d := diag.From(err, "ebb serve", "auth")
 	d.EnsureRef()
-	a.log().Error("smtp auth deferred", "conn", s.ConnID, "remote", ip, "account", username, "ref", d.Ref, "diag", d)
-	return &authTrouble{account: username, diag: d, reply: &Reply{Code: 454, Enhanced: [3]int{4, 7, 0},
-		Message: "Temporary authentication failure, try again later (ref " + d.Ref + ")"}}
+	return &authTrouble{kind: "deferred " + d.Op + " " + d.Path + " " + d.Reason, account: username, diag: d,
+		reply: &Reply{Code: 454, Enhanced: [3]int{4, 7, 0}, Message: "Temporary authentication failure, try again later (ref " + d.Ref + ")"},
+		logFirst: func(string) {
+			a.log().Error("smtp auth deferred", "conn", s.ConnID, "remote", ip, "account", username, "ref", d.Ref, "diag", d)
+		}}
 }
 
 // authTrouble is a login refused with a ref: our own trouble kept it from
@@ -221,9 +229,15 @@ func (a *SASLAuth) deferred(s *SessionInfo, ip, username string, err error) erro
 // it. It holds the reply the client gets (it unwraps to it), the account
 // it tried, and why, with the ref of the reply.
 type authTrouble struct {
+	// kind tells refusals apart for the journal's bound (flood.go).
+	kind    string
 	account string
 	diag    *diag.Error
 	reply   *Reply
+	// logFirst logs the refusal when it is the first of its ref (the
+	// bound's), with the ref; nil: not logged.
+	logFirst func(ref string)
+	observed bool
 }
 
 func (e *authTrouble) Error() string { return e.reply.Error() }
@@ -247,8 +261,15 @@ func (o observedSASL) Next(response []byte) ([]byte, bool, error) {
 // authRefused tells the observer of an AUTH answered with a ref.
 func (s *session) authRefused(err error) {
 	var at *authTrouble
-	if errors.As(err, &at) {
-		s.refusedAuth(at.account, at.reply, at.diag)
+	if errors.As(err, &at) && !at.observed {
+		// The reply is read from at after this: it carries the ref the
+		// bound gives (flood.go).
+		at.observed = true
+		var first bool
+		at.reply, first = s.refusedAuth("auth "+at.kind, at.account, at.reply, at.diag)
+		if first && at.logFirst != nil {
+			at.logFirst(at.diag.Ref)
+		}
 	}
 }
 

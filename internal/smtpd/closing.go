@@ -18,7 +18,9 @@ import (
 // the transaction's limit. Each carries a reference
 // id, is logged with it and goes to the refusal observer (the journal), so
 // that `ebb explain REF` tells a client what it was told (principle 1), as
-// for the policies' refusals (refusal.go).
+// for the policies' refusals (refusal.go); refusals of one kind from one
+// source within a minute share the first's ref, record and log line
+// (flood.go).
 
 // Refusing makes the session a RefusalHandler.
 func (s *session) Refusing(stage, addr string, cause error, r *Reply) *Reply {
@@ -30,31 +32,39 @@ func (s *session) Refusing(stage, addr string, cause error, r *Reply) *Reply {
 	o := s.srv().opts()
 	listener := "smtp" // every listener's limits, but the longest session (maxSessionSetting)
 	var ne net.Error
-	var why, hint string
+	var why, hint, kind string
 	switch {
 	case stage == "mail":
+		kind = "size"
 		why = fmt.Sprintf("the client announced a message larger than the %d octets taken (SIZE=, %s.max_message_size)", o.MaxMessageBytes, listener)
 		hint = "the sender must send a smaller message (or a link to the file); raise " + listener + ".max_message_size if such messages are wanted"
 	case stage == "rcpt":
+		kind = "max recipients"
 		why = fmt.Sprintf("the transaction already has %d recipients, the most taken in one (%s.max_recipients)", o.MaxRecipients, listener)
 		hint = "nothing to do on this side: the client sends the other recipients in another transaction; raise " + listener + ".max_recipients if one of your own programs cannot"
 	case errors.As(cause, &ne) && ne.Timeout() && s.srv().stopping():
+		kind = "shutdown"
 		r = &Reply{Code: 421, Enhanced: [3]int{4, 3, 2}, Message: s.srv().hostname() + " Service shutting down, try again later"}
 		why = "ebb serve is stopping (or restarting): an idle connection is closed"
 		hint = "nothing to do: the client sends again later, to this host once ebb serve is back or to another MX"
 	case errors.As(cause, &ne) && ne.Timeout() && sessionEnded(s.c.Conn):
+		kind = "session time"
 		why = fmt.Sprintf("the session reached its longest time (%s)", s.maxSessionSetting())
 		hint = "nothing to do on this side: the client connects again; raise " + s.maxSessionSetting() + " if real clients need longer sessions"
 	case errors.As(cause, &ne) && ne.Timeout():
+		kind = "command timeout"
 		why = fmt.Sprintf("the client sent no complete command within %s (%s.command_timeout)", o.CommandTimeout, listener)
 		hint = "nothing to do on this side: an idle connection is closed; raise " + listener + ".command_timeout if a real client needs longer"
 	case errors.Is(cause, errLineTooLongCmd):
+		kind = "line too long"
 		why = fmt.Sprintf("the client sent a command line longer than %d octets", maxLineLength)
 		hint = "the client does not speak SMTP as RFC 5321 section 4.5.3.1 bounds it (or is not an SMTP client): look at what it sends"
 	case r.Code == 421 && r.Enhanced == [3]int{4, 7, 0}:
+		kind = "not commands"
 		why = "the client sent too many commands that are none: " + cause.Error()
 		hint = "the client does not speak SMTP (an HTTP request, a port scan, a misconfigured program): look at what it sends"
 	default:
+		kind = "engine"
 		why = "the SMTP engine failed on this connection"
 		if cause != nil {
 			why += ": " + cause.Error()
@@ -73,8 +83,6 @@ func (s *session) Refusing(stage, addr string, cause error, r *Reply) *Reply {
 	if r.Code >= 500 {
 		d.Class = diag.Permanent
 	}
-	s.log.Info("smtp "+stage+" refused by the engine", "code", rep.Code, "reply", rep.Message, "reason", why, "ref", ref,
-		"remote", s.info.RemoteIP)
 	from, to := s.from, []string(nil)
 	switch stage {
 	case "mail":
@@ -82,7 +90,11 @@ func (s *session) Refusing(stage, addr string, cause error, r *Reply) *Reply {
 	case "rcpt":
 		to = []string{addr}
 	}
-	s.refused(stage, from, rep, d, to, 0)
+	rep, first := s.refused(stage, stage+" "+kind, from, rep, d, to, 0)
+	if first {
+		s.log.Info("smtp "+stage+" refused by the engine", "code", rep.Code, "reply", rep.Message, "reason", why, "ref", ref,
+			"remote", s.info.RemoteIP)
+	}
 	return rep
 }
 
@@ -127,13 +139,13 @@ func (l *listener) refuseConn(c net.Conn, ip, reason string) {
 		hint = "nothing to do: the client sends again later, to this host once ebb serve is back or to another MX"
 	}
 	rep, ref := withRef(&Reply{Code: 421, Enhanced: enh, Message: l.srv.hostname() + " " + msg})
-	if obs := l.srv.onRefusal; obs != nil {
-		d := &diag.Error{Component: "ebb serve", Op: "connection", Doing: "admit the SMTP client", Path: ip, Reason: why,
-			SMTPCode: rep.Code, Enhanced: rep.Enhanced, Public: rep.Message, Ref: ref, Class: diag.Temporary, Hint: hint}
-		obs(Refusal{Time: time.Now(), Stage: "connection", Code: rep.Code, Enhanced: rep.Enhanced, Text: rep.Message,
-			Err: d, Kind: l.Kind, RemoteIP: ip})
+	d := &diag.Error{Component: "ebb serve", Op: "connection", Doing: "admit the SMTP client", Path: ip, Reason: why,
+		SMTPCode: rep.Code, Enhanced: rep.Enhanced, Public: rep.Message, Ref: ref, Class: diag.Temporary, Hint: hint}
+	rep, first := l.srv.refusal("connection refused "+reason, Refusal{Stage: "connection", Code: rep.Code, Enhanced: rep.Enhanced,
+		Text: rep.Message, Err: d, Kind: l.Kind, RemoteIP: ip}, rep)
+	if first {
+		l.srv.log.Warn("smtp connection refused", "listener", string(l.Kind), "remote", ip, "reason", reason, "ref", ref)
 	}
-	l.srv.log.Warn("smtp connection refused", "listener", string(l.Kind), "remote", ip, "reason", reason, "ref", ref)
 	// Handshake and reply within refuseTime: a refused client holds no
 	// more than that (the slot it was refused is not its own).
 	c.SetDeadline(time.Now().Add(refuseTime))

@@ -42,6 +42,17 @@ type Refusal struct {
 	To []string
 	// Size is what DATA had read when it was refused.
 	Size int64
+
+	// Flood: the journal's bound on new refusal records a second was
+	// reached (flood.go); refusals of any kind from any source share this
+	// one's ref until its window ends.
+	Flood bool
+	// Count, when not 0, makes this not a refusal but the follow-up of
+	// one whose ref was shared (flood.go): the first refusal's fields,
+	// with Count the refusals the ref covered in all (the first
+	// included), First the first's time and Time the last's.
+	Count int
+	First time.Time
 }
 
 // RefusalObserver receives every refusal; it is called in the session's
@@ -83,25 +94,37 @@ func policyError(stage, addr string, se *Reply, ref string) *diag.Error {
 	return e
 }
 
-// refused tells the server's observer about one refusal; from is the
-// sender (at MAIL, the one refused).
-func (s *session) refused(stage, from string, rep *Reply, d *diag.Error, to []string, size int64) {
-	obs := s.srv().onRefusal
-	if obs == nil {
-		return
+// refused tells the server's observer about one refusal, within the
+// journal's bound (flood.go): kind tells refusals apart ("" for the
+// reply's words, replyKind); from is the sender (at MAIL, the one
+// refused). It returns the reply to send, rep or rep with the ref it
+// shares with earlier ones, and whether this one was observed in full:
+// only then does the caller log it.
+func (s *session) refused(stage, kind, from string, rep *Reply, d *diag.Error, to []string, size int64) (*Reply, bool) {
+	if kind == "" {
+		kind = replyKind(stage, rep)
 	}
-	obs(Refusal{Time: time.Now(), Stage: stage, Code: rep.Code, Enhanced: rep.Enhanced, Text: rep.Message,
+	return s.srv().refusal(kind, s.refusalOf(stage, from, rep, d, to, size), rep)
+}
+
+// observe tells the observer about a refusal outside the bound: a
+// verdict after DATA, journaled already with its queue id.
+func (s *session) observe(stage, from string, rep *Reply, d *diag.Error, to []string, size int64) {
+	if obs := s.srv().onRefusal; obs != nil {
+		obs(s.refusalOf(stage, from, rep, d, to, size))
+	}
+}
+
+func (s *session) refusalOf(stage, from string, rep *Reply, d *diag.Error, to []string, size int64) Refusal {
+	return Refusal{Time: s.srv().bound.now(), Stage: stage, Code: rep.Code, Enhanced: rep.Enhanced, Text: rep.Message,
 		Err: d, ConnID: s.info.ConnID, Kind: s.info.Kind, RemoteIP: s.info.RemoteIP, Helo: s.info.Helo,
-		AuthUser: s.info.AuthUser, From: from, To: to, Size: size})
+		AuthUser: s.info.AuthUser, From: from, To: to, Size: size}
 }
 
 // refusedAuth tells the observer of a login answered with a ref (our
-// trouble kept it from being checked).
-func (s *session) refusedAuth(account string, rep *Reply, d *diag.Error) {
-	obs := s.srv().onRefusal
-	if obs == nil {
-		return
-	}
-	obs(Refusal{Time: time.Now(), Stage: "auth", Code: rep.Code, Enhanced: rep.Enhanced, Text: rep.Message,
-		Err: d, ConnID: s.info.ConnID, Kind: s.info.Kind, RemoteIP: s.info.RemoteIP, Helo: s.info.Helo, Account: account})
+// trouble kept it from being checked, or the guard or the checks' bound
+// refused it), within the journal's bound like refused.
+func (s *session) refusedAuth(kind, account string, rep *Reply, d *diag.Error) (*Reply, bool) {
+	return s.srv().refusal(kind, Refusal{Time: s.srv().bound.now(), Stage: "auth", Code: rep.Code, Enhanced: rep.Enhanced, Text: rep.Message,
+		Err: d, ConnID: s.info.ConnID, Kind: s.info.Kind, RemoteIP: s.info.RemoteIP, Helo: s.info.Helo, Account: account}, rep)
 }

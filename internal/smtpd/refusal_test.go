@@ -114,10 +114,12 @@ func TestAuthTroubleAndAbandonedMessagesAreObserved(t *testing.T) {
 	certs := selfSigned(t, "mx.example.test")
 	auth := &SASLAuth{Logins: brokenLogins{}, Guard: policy.NewAuthGuard(policy.AuthLimits{MaxPerIP: 10, MaxPerAccount: 10, Window: time.Minute}, policy.NewMemoryAuthStore()),
 		Offer: []string{"PLAIN", "LOGIN"}}
+	clock := newFakeClock()
 	ts := startServer(t, mapDirectory{}, certs, nil, func(c *Config) {
 		c.OnRefusal = func(r Refusal) { mu.Lock(); got = append(got, r); mu.Unlock() }
 		c.Listeners = append(c.Listeners, Listener{Kind: SubmissionTLS, Addr: "127.0.0.1:0", ImplicitTLS: true,
 			Policy: InboundPolicy{Directory: mapDirectory{}}, Auth: auth})
+		c.Now = clock.Now
 	})
 	refOf := regexp.MustCompile(`\(ref ([A-Z2-7]{8})\)$`)
 
@@ -129,6 +131,10 @@ func TestAuthTroubleAndAbandonedMessagesAreObserved(t *testing.T) {
 	t.Cleanup(func() { tc.Close() })
 	c.reply()
 	c.cmd("EHLO client.example.org")
+	// The same trouble again within a minute shares the first's ref and
+	// record (flood.go): the third try, a minute later, has its own, and
+	// the first's follow-up says it covered two.
+	var refs []string
 	for i, try := range []func() string{
 		func() string {
 			return c.cmd("AUTH PLAIN " + base64.StdEncoding.EncodeToString([]byte("\x00demo@example.test\x00pw")))
@@ -138,15 +144,41 @@ func TestAuthTroubleAndAbandonedMessagesAreObserved(t *testing.T) {
 			c.cmd(base64.StdEncoding.EncodeToString([]byte("demo@example.test")))
 			return c.cmd(base64.StdEncoding.EncodeToString([]byte("pw")))
 		},
+		func() string {
+			clock.Add(shareWindow + time.Second)
+			return c.cmd("AUTH PLAIN " + base64.StdEncoding.EncodeToString([]byte("\x00demo@example.test\x00pw")))
+		},
 	} {
 		reply := try()
 		m := refOf.FindStringSubmatch(reply)
 		if !strings.HasPrefix(reply, "454 4.7.0 Temporary authentication failure") || m == nil {
 			t.Fatalf("AUTH with the directory down: %q", reply)
 		}
-		r := observed(i + 1)[i]
+		refs = append(refs, m[1])
+		var r Refusal
+		switch i {
+		case 1:
+			mu.Lock()
+			n := len(got)
+			mu.Unlock()
+			if m[1] != refs[0] || n != 1 {
+				t.Fatalf("the same AUTH trouble within a minute: ref %s, %d observed; want the first's ref %s, observed once", m[1], n, refs[0])
+			}
+			continue
+		case 2:
+			all := observed(3)
+			if f := all[1]; f.Count != 2 || f.Err == nil || f.Err.Ref != refs[0] || !f.First.Equal(all[0].Time) {
+				t.Errorf("follow-up of the shared ref observed as %+v, want Count 2 and ref %s", f, refs[0])
+			}
+			if m[1] == refs[0] {
+				t.Errorf("AUTH trouble a minute later kept the ref %s, want a new one", m[1])
+			}
+			r = all[2]
+		default:
+			r = observed(1)[0]
+		}
 		if r.Stage != "auth" || r.Code != 454 || r.Err == nil || r.Err.Ref != m[1] || r.Account != "demo@example.test" ||
-			!strings.Contains(r.Err.Sentence(), "database is locked") || r.AuthUser != "" {
+			!strings.Contains(r.Err.Sentence(), "database is locked") || r.AuthUser != "" || r.Count != 0 {
 			t.Errorf("AUTH trouble observed as %+v (err %v), want stage auth, ref %s, the account and the reason", r, r.Err, m[1])
 		}
 	}
@@ -167,6 +199,8 @@ func TestAuthTroubleAndAbandonedMessagesAreObserved(t *testing.T) {
 	p.cmd("RCPT TO:<alice@example.test>")
 	fmt.Fprintf(p.c, "BDAT 100 LAST\r\nSubject: half\r\n")
 	p.c.Close()
+	observed(5)
+	clock.Add(shareWindow + time.Second) // its own ref, not p's last one's
 	d, _ := dial(t, ts.addr)
 	d.cmd("EHLO client.example.org")
 	d.cmd("MAIL FROM:<s@example.org>")
@@ -174,10 +208,10 @@ func TestAuthTroubleAndAbandonedMessagesAreObserved(t *testing.T) {
 	d.cmd("DATA")
 	fmt.Fprintf(d.c, "Subject: gone\r\n\r\nhalf a body")
 	d.c.Close()
-	all := observed(5)
+	all := observed(6)
 	for i, want := range []string{"ended the BDAT transfer without a LAST chunk, after 12 B", "closed the connection in the middle of the message, after 15 B",
 		"closed the connection in the middle of the message, after 28 B"} {
-		r := all[2+i]
+		r := all[3+i]
 		if r.Stage != "data" || r.Code != 0 || r.Text != "" || r.Err == nil || r.Err.Ref == "" || !strings.Contains(r.Err.Sentence(), want) ||
 			r.From != "s@example.org" || len(r.To) != 1 {
 			t.Errorf("abandoned message %d observed as %+v (err %v), want no reply, a ref and %q", i+1, r, r.Err, want)

@@ -47,13 +47,18 @@ type Config struct {
 	Logger  *slog.Logger
 	Metrics *metrics.Metrics
 	// OnRefusal, when set, is told of every refusal at MAIL, RCPT and
-	// DATA with its reference id and reason (refusal.go).
+	// DATA with its reference id and reason (refusal.go) — within the
+	// journal's bound: the first of each shared ref, then its follow-up
+	// (flood.go).
 	OnRefusal RefusalObserver
 	// Postmaster is the address RCPT TO:<Postmaster> stands for (RFC 5321
 	// §4.1.1.3: the postmaster of this host, which a server must accept,
 	// §4.5.1); the policy then decides it like any other. Nil, or "":
 	// postmaster@ Options.Hostname.
 	Postmaster func(ctx context.Context) (string, error)
+	// Now is the clock of the journal's bound on refusals (flood.go);
+	// nil: time.Now. Tests move it.
+	Now func() time.Time
 }
 
 // Server is ebb's SMTP service: every listener of every kind, their
@@ -67,6 +72,11 @@ type Server struct {
 	metrics *metrics.Metrics
 	// onRefusal is Config.OnRefusal.
 	onRefusal RefusalObserver
+	// bound shares refs among refusals of one kind from one source
+	// (flood.go); sweepStop ends its sweeper (Shutdown).
+	bound     *refusalBound
+	sweepStop chan struct{}
+	sweepOnce sync.Once
 
 	// ctx is cancelled when a shutdown gives up waiting: spooling in
 	// progress then stops (and its client gets no 250).
@@ -95,7 +105,8 @@ func New(cfg Config) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{spool: cfg.Spool, pm: cfg.Postmaster, tls: cfg.TLS, log: log, metrics: cfg.Metrics, onRefusal: cfg.OnRefusal,
-		perIP: map[string]int{}, conns: map[*conn]struct{}{}, freed: make(chan struct{})}
+		perIP: map[string]int{}, conns: map[*conn]struct{}{}, freed: make(chan struct{}),
+		bound: newRefusalBound(cfg.Now), sweepStop: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	o := cfg.Options
 	s.o.Store(&o)
@@ -191,6 +202,7 @@ func (s *Server) Serve() error {
 			errc <- err
 		}(l)
 	}
+	go s.sweepRefusals(s.sweepStop)
 	var first error
 	for range s.listeners {
 		if err := <-errc; err != nil && first == nil {
@@ -302,6 +314,9 @@ func (s *Server) release(c *conn) {
 // when all are gone. When ctx ends first, the rest are cut off: their
 // clients got no 250, so they will send again; nothing accepted is lost.
 func (s *Server) Shutdown(ctx context.Context) error {
+	// The refusals whose ref was shared get their follow-up records
+	// (flood.go) once no connection is left to be refused.
+	defer s.flushRefusals()
 	s.mu.Lock()
 	s.closing = true
 	s.mu.Unlock()
@@ -330,6 +345,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			return fmt.Errorf("smtp shutdown: cut off connections still busy: %w", ctx.Err())
 		}
 	}
+}
+
+// flushRefusals ends the bound's sweeper and writes the follow-ups of
+// every shared ref.
+func (s *Server) flushRefusals() {
+	s.sweepOnce.Do(func() { close(s.sweepStop) })
+	s.followUps(s.bound.expire(s.bound.now(), true))
 }
 
 // closeIdle ends the idle connections (all: every one, at once). An idle

@@ -126,9 +126,11 @@ func (s *session) refuse(cmd, addr string, err error) error {
 	var se *Reply
 	if errors.As(err, &se) {
 		rep, ref := withRef(se)
-		s.log.Info("smtp "+cmd+" refused", "addr", addr, "from", s.from, "code", rep.Code,
-			"reply", rep.Message, "ref", ref, "remote", s.info.RemoteIP)
-		s.refused(cmd, from, rep, policyError(cmd, addr, se, ref), to, 0)
+		rep, first := s.refused(cmd, "", from, rep, policyError(cmd, addr, se, ref), to, 0)
+		if first {
+			s.log.Info("smtp "+cmd+" refused", "addr", addr, "from", s.from, "code", rep.Code,
+				"reply", rep.Message, "ref", ref, "remote", s.info.RemoteIP)
+		}
 		return rep
 	}
 	return s.trouble(cmd, "smtp "+cmd+" deferred", err, from, to, 0, slog.String("addr", addr))
@@ -140,13 +142,17 @@ func (s *session) refuse(cmd, addr string, err error) error {
 func (s *session) trouble(stage, msg string, err error, from string, to []string, size int64, attrs ...slog.Attr) error {
 	d := diag.From(err, "ebb serve", "receive")
 	rep := troubleReply(d) // reply.go
-	args := []any{"ref", d.Ref, "code", rep.Code, "err", d.Sentence(), "diag", d}
-	for _, a := range attrs {
-		args = append(args, a)
+	// Our trouble of one kind: the same operation on the same path for
+	// the same reason (the reply's words are the same for every trouble).
+	sent, first := s.refused(stage, fmt.Sprintf("%s trouble %d %s %s %s", stage, rep.Code, d.Op, d.Path, d.Reason), from, rep, d, to, size)
+	if first {
+		args := []any{"ref", d.Ref, "code", rep.Code, "err", d.Sentence(), "diag", d}
+		for _, a := range attrs {
+			args = append(args, a)
+		}
+		s.log.Error(msg, args...)
 	}
-	s.log.Error(msg, args...)
-	s.refused(stage, from, rep, d, to, size)
-	return rep
+	return sent
 }
 
 // dataReader remembers why reading the message stopped, so that the
@@ -197,10 +203,12 @@ func (s *session) Data(r io.Reader) error {
 			return s.abandoned(m, dr)
 		}
 		se, ref := withRef(se)
-		s.log.Info("smtp message not accepted", "from", s.from, "rcpts", len(m.Recipients),
-			"bytes", dr.n, "code", se.Code, "reason", dr.err.Error(), "ref", ref)
 		srv.metrics.Message("rejected", dr.n)
-		s.refused("data", s.from, se, policyError("data", "", se, ref), m.Recipients, dr.n)
+		se, first := s.refused("data", "", s.from, se, policyError("data", "", se, ref), m.Recipients, dr.n)
+		if first {
+			s.log.Info("smtp message not accepted", "from", s.from, "rcpts", len(m.Recipients),
+				"bytes", dr.n, "code", se.Code, "reason", dr.err.Error(), "ref", ref)
+		}
 		return se
 	}
 	if de, ok := verdictOf(err); ok {
@@ -210,7 +218,7 @@ func (s *session) Data(r io.Reader) error {
 		s.log.Info("smtp message refused", "from", s.from, "rcpts", len(m.Recipients),
 			"bytes", dr.n, "code", rep.Code, "reply", rep.Message, "ref", de.Ref, "diag", de)
 		srv.metrics.Message("rejected", dr.n)
-		s.refused("data", s.from, rep, de, m.Recipients, dr.n)
+		s.observe("data", s.from, rep, de, m.Recipients, dr.n) // journaled with its queue id: not bound (flood.go)
 		return rep
 	}
 	if err != nil {
@@ -258,22 +266,30 @@ func (s *session) abandoned(m *queue.Envelope, dr *dataReader) error {
 		Class:  diag.Temporary,
 		Hint:   hint}
 	d.EnsureRef()
-	s.log.Info("smtp message abandoned by the client", "from", s.from, "rcpts", len(m.Recipients),
-		"bytes", dr.n, "reason", dr.err.Error(), "ref", d.Ref, "remote", s.info.RemoteIP)
 	srv.metrics.Message("rejected", dr.n)
+	logIt := func() {
+		s.log.Info("smtp message abandoned by the client", "from", s.from, "rcpts", len(m.Recipients),
+			"bytes", dr.n, "reason", dr.err.Error(), "ref", d.Ref, "remote", s.info.RemoteIP)
+	}
+	kind := "data abandoned " + how
 	if errors.As(dr.err, &ne) && ne.Timeout() {
 		// The engine closes the connection with a 421 (RFC 5321
 		// §4.5.3.2): that reply is sent, with this ref.
 		rep := &Reply{Code: 421, Enhanced: [3]int{4, 4, 2},
 			Message: srv.hostname() + " Timeout waiting for the client, closing connection (ref " + d.Ref + ")"}
 		d.SMTPCode, d.Enhanced, d.Public = rep.Code, rep.Enhanced, rep.Message
+		rep, first := s.refused("data", kind, s.from, rep, d, m.Recipients, dr.n)
+		if first {
+			logIt()
+		}
 		s.closeWith = rep
-		s.refused("data", s.from, rep, d, m.Recipients, dr.n)
 		return rep
 	}
-	s.refused("data", s.from, &Reply{}, d, m.Recipients, dr.n)
+	if _, first := s.refused("data", kind, s.from, &Reply{}, d, m.Recipients, dr.n); first {
+		logIt()
+	}
 	// Never sent (see above); the engine needs an answer all the same.
-	return &Reply{Code: 451, Enhanced: [3]int{4, 4, 2}, Message: "Error reading the message, try again (ref " + d.Ref + ")"}
+	return &Reply{Code: 451, Enhanced: [3]int{4, 4, 2}, Message: "Error reading the message, try again"}
 }
 
 // AuthMechanisms and Auth make every session an AuthHandler; the engine
