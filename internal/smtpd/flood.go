@@ -20,9 +20,11 @@ import (
 //     when the window ends (or ebb serve stops) one follow-up record says
 //     how many refusals the ref covered, from when to when;
 //   - at most newRecordsPerSecond refusals a second, across all sources,
-//     open a ref of their own; beyond that, a new one takes the one
-//     "flood" ref of the window, whose record says so (and is followed up
-//     the same way).
+//     open a ref of their own, after a burst of newRecordsBurst (a token
+//     bucket: a burst of legitimate refusals, or 30 guessers locking an
+//     account out at once, keeps its own refs); beyond that, a new one
+//     takes the one "flood" ref of the window, whose record says so (and
+//     is followed up the same way).
 //
 // The metric ebb_smtp_refusals_total counts every refusal, shared or not.
 // A verdict after DATA is not bound here: it has a queue id and is
@@ -34,8 +36,10 @@ const (
 	// from its source.
 	shareWindow = 60 * time.Second
 	// newRecordsPerSecond bounds the refusals, across all sources, that
-	// open a ref (a record) of their own in one second.
+	// open a ref (a record) of their own in one second, after a burst of
+	// newRecordsBurst.
 	newRecordsPerSecond = 20
+	newRecordsBurst     = 200
 )
 
 // sharedRef is one ref and the refusals that took it.
@@ -54,20 +58,24 @@ type refusalBound struct {
 	now       func() time.Time
 	window    time.Duration
 	perSecond int
+	burst     int
 
 	mu    sync.Mutex
 	open  map[boundKey]*sharedRef
 	flood *sharedRef
-	sec   int64 // the second made counts in (Unix)
-	made  int
-	next  time.Time // the earliest end of an open window
+	// tokens are the new records that may be made now, refilled at
+	// perSecond up to burst; filled is when they were counted.
+	tokens float64
+	filled time.Time
+	next   time.Time // the earliest end of an open window
 }
 
 func newRefusalBound(now func() time.Time) *refusalBound {
 	if now == nil {
 		now = time.Now
 	}
-	return &refusalBound{now: now, window: shareWindow, perSecond: newRecordsPerSecond, open: map[boundKey]*sharedRef{}}
+	return &refusalBound{now: now, window: shareWindow, perSecond: newRecordsPerSecond, burst: newRecordsBurst,
+		tokens: newRecordsBurst, open: map[boundKey]*sharedRef{}}
 }
 
 // source is the unit refusals are shared by: an IPv4 address, an IPv6 /64.
@@ -101,10 +109,13 @@ func (b *refusalBound) take(kind string, r Refusal) (ref string, first, flood bo
 		e.last = now
 		return e.first.Err.Ref, false, false, done
 	}
-	if s := now.Unix(); s != b.sec {
-		b.sec, b.made = s, 0
+	if !b.filled.IsZero() && now.After(b.filled) {
+		b.tokens = min(float64(b.burst), b.tokens+now.Sub(b.filled).Seconds()*float64(b.perSecond))
 	}
-	if b.made >= b.perSecond {
+	if b.filled.IsZero() || now.After(b.filled) {
+		b.filled = now
+	}
+	if b.tokens < 1 {
 		// Over the bound: the flood ref of the window, for any kind and
 		// source (not kept by key, so that the map cannot grow with
 		// the sources).
@@ -117,7 +128,7 @@ func (b *refusalBound) take(kind string, r Refusal) (ref string, first, flood bo
 		b.flood = b.openLocked(r)
 		return r.Err.Ref, true, true, done
 	}
-	b.made++
+	b.tokens--
 	b.open[k] = b.openLocked(r)
 	return r.Err.Ref, true, false, done
 }
@@ -242,31 +253,35 @@ func replaceRef(rep *Reply, ref string) *Reply {
 }
 
 // replyKind is what tells refusals of one kind apart for the bound: the
-// stage, the code and the reply's words without the addresses in <> (and
-// without its ref), so that RCPT after RCPT to unknown users is one kind.
+// stage, the code and the reply's words without the addresses in <>, the
+// names (a word with a dot or an @: a domain refused relay) and its ref,
+// so that RCPT after RCPT to unknown users, or relay probes to domain
+// after domain, are one kind each.
 func replyKind(stage string, rep *Reply) string {
 	var b strings.Builder
 	b.WriteString(stage)
 	b.WriteByte(' ')
-	fmt.Fprintf(&b, "%d %d.%d.%d ", rep.Code, rep.Enhanced[0], rep.Enhanced[1], rep.Enhanced[2])
+	fmt.Fprintf(&b, "%d %d.%d.%d", rep.Code, rep.Enhanced[0], rep.Enhanced[1], rep.Enhanced[2])
 	msg := rep.Message
 	if i := strings.LastIndex(msg, " (ref "); i >= 0 {
 		msg = msg[:i]
 	}
-	for {
-		i := strings.IndexByte(msg, '<')
-		if i < 0 {
-			break
+	inAngle := false
+	for _, w := range strings.Fields(msg) {
+		if inAngle { // the rest of an address with a space in it
+			inAngle = !strings.Contains(w, ">")
+			continue
 		}
-		b.WriteString(msg[:i])
-		j := strings.IndexByte(msg[i:], '>')
-		if j < 0 {
-			msg = ""
-			break
+		b.WriteByte(' ')
+		switch {
+		case strings.HasPrefix(w, "<"):
+			inAngle = !strings.Contains(w, ">")
+			b.WriteString("<>")
+		case strings.ContainsAny(w, ".@"):
+			b.WriteString("_")
+		default:
+			b.WriteString(w)
 		}
-		b.WriteString("<>")
-		msg = msg[i+j+1:]
 	}
-	b.WriteString(msg)
 	return b.String()
 }

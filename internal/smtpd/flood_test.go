@@ -106,15 +106,21 @@ func TestRefusalBoundFloodRef(t *testing.T) {
 	b := newRefusalBound(clock.Now)
 	own := map[string]bool{}
 	var floodRef string
-	for i := 0; i < 3*newRecordsPerSecond; i++ {
-		ref, first, flood, _ := b.take("per_ip", refusalAt(clock.Now(), fmt.Sprintf("192.0.2.%d", i+1)))
+	n := 0
+	take := func() (string, bool, bool) {
+		n++
+		ref, first, flood, _ := b.take("per_ip", refusalAt(clock.Now(), fmt.Sprintf("10.0.%d.%d", n/250, n%250)))
+		return ref, first, flood
+	}
+	for i := 0; i < newRecordsBurst+2*newRecordsPerSecond; i++ {
+		ref, first, flood := take()
 		switch {
-		case i < newRecordsPerSecond:
+		case i < newRecordsBurst:
 			if !first || flood || own[ref] {
-				t.Fatalf("source %d within the bound: ref %s first %v flood %v", i, ref, first, flood)
+				t.Fatalf("source %d within the burst: ref %s first %v flood %v", i, ref, first, flood)
 			}
 			own[ref] = true
-		case i == newRecordsPerSecond:
+		case i == newRecordsBurst:
 			if !first || !flood {
 				t.Fatalf("the first source over the bound: first %v flood %v, want the flood ref's record", first, flood)
 			}
@@ -125,24 +131,27 @@ func TestRefusalBoundFloodRef(t *testing.T) {
 			}
 		}
 	}
-	// The next second takes new records again; the flood ref stays for
-	// its window.
+	// A second later, newRecordsPerSecond new sources have refs of their
+	// own again, the next one the flood ref (still in its window).
 	clock.Add(time.Second)
-	if ref, first, flood, _ := b.take("per_ip", refusalAt(clock.Now(), "198.51.100.1")); !first || flood || ref == floodRef {
-		t.Errorf("a new source in the next second: ref %s first %v flood %v", ref, first, flood)
+	for i := 0; i <= newRecordsPerSecond; i++ {
+		ref, first, flood := take()
+		if i < newRecordsPerSecond && (!first || flood || ref == floodRef) || i == newRecordsPerSecond && (first || ref != floodRef) {
+			t.Fatalf("new source %d in the next second: ref %s first %v flood %v", i, ref, first, flood)
+		}
 	}
 	done := b.expire(clock.Now(), true)
-	var n int
+	var floods int
 	for _, f := range done {
 		if f.Err.Ref == floodRef {
-			n++
-			if !f.Flood || f.Count != 2*newRecordsPerSecond {
-				t.Errorf("the flood ref's follow-up: %+v, want Flood and Count %d", f, 2*newRecordsPerSecond)
+			floods++
+			if !f.Flood || f.Count != 2*newRecordsPerSecond+1 {
+				t.Errorf("the flood ref's follow-up: %+v, want Flood and Count %d", f, 2*newRecordsPerSecond+1)
 			}
 		}
 	}
-	if n != 1 {
-		t.Errorf("%d follow-ups of the flood ref, want 1: %+v", n, done)
+	if floods != 1 {
+		t.Errorf("%d follow-ups of the flood ref, want 1: %+v", floods, done)
 	}
 }
 
@@ -193,6 +202,12 @@ func TestReplyKindIgnoresAddressesAndRef(t *testing.T) {
 	c := replyKind("rcpt", &Reply{Code: 550, Enhanced: [3]int{5, 7, 1}, Message: "<b@example.test>: relay access denied (ref BBBBBBBB)"})
 	if a != b || a == c {
 		t.Errorf("kinds %q %q %q: want the first two alike, the third apart", a, b, c)
+	}
+	d := replyKind("rcpt", &Reply{Code: 554, Enhanced: [3]int{5, 7, 1}, Message: "Relay access denied: one.example is not a domain hosted here (ref AAAAAAAA)"})
+	e := replyKind("rcpt", &Reply{Code: 554, Enhanced: [3]int{5, 7, 1}, Message: "Relay access denied: two.example is not a domain hosted here (ref BBBBBBBB)"})
+	f := replyKind("rcpt", &Reply{Code: 550, Enhanced: [3]int{5, 1, 1}, Message: "<a b@example.test>: no such user (ref AAAAAAAA)"})
+	if d != e || d == c || f != a {
+		t.Errorf("kinds %q %q, %q %q: want relay probes to two domains alike, an address with a space like any other", d, e, f, a)
 	}
 	if r := replaceRef(&Reply{Code: 421, Message: "x (ref AAAAAAAA)"}, "BBBBBBBB"); r.Message != "x (ref BBBBBBBB)" {
 		t.Errorf("replaceRef: %q", r.Message)
