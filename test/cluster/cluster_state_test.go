@@ -373,8 +373,13 @@ func TestClusterHostsSeeEachOther(t *testing.T) {
 // the lease; a holder whose lease was taken stops (its context ends); a
 // holder that cannot reach the database stops on its own clock before its
 // lease could end.
+//
+// The lease runs on the database's clock, so time passing is what is
+// tested; the lease is long enough (3 s: a renewal every second, each
+// given 750 ms) that a loaded machine still renews in time, and the waits
+// end on the database's clock or the event, not after fixed sleeps.
 func TestClusterFetchLeases(t *testing.T) {
-	const ttl = 900 * time.Millisecond
+	const ttl = 3 * time.Second
 	hs := clusterHosts(t, "mx1", "mx2")
 	a, b := hs[0].FetchLeases(ttl), hs[1].FetchLeases(ttl)
 	ctx := context.Background()
@@ -385,16 +390,26 @@ func TestClusterFetchLeases(t *testing.T) {
 	if lb, holder, err := b.Acquire(ctx, "acct"); lb != nil || holder != "mx1" || err != nil {
 		t.Fatalf("mx2 while mx1 holds it: %v %q %v; want no lease, holder mx1", lb, holder, err)
 	}
-	time.Sleep(3 * ttl) // renewed meanwhile
+	// Renewed meanwhile: past the end the lease had when taken, by the
+	// database's clock, it is still mx1's.
+	owners, err := hs[1].Owners(ctx)
+	if err != nil || owners["acct"].Host != "mx1" {
+		t.Fatalf("owners: %+v %v", owners, err)
+	}
+	firstEnd := owners["acct"].Until
+	harness.WaitFor(t, "the database's clock to pass the lease's first end", ttl+30*time.Second, func() bool {
+		var past bool
+		return hs[0].DB().QueryRowContext(ctx, `SELECT now() > $1`, firstEnd).Scan(&past) == nil && past
+	})
 	if la.Context().Err() != nil {
 		t.Fatal("mx1's lease ended although it was renewed")
 	}
 	if lb, _, _ := b.Acquire(ctx, "acct"); lb != nil {
 		t.Fatal("mx2 took a lease mx1 renews")
 	}
-	owners, err := hs[1].Owners(ctx)
-	if err != nil || owners["acct"].Host != "mx1" || owners["acct"].Ended {
-		t.Fatalf("owners: %+v %v", owners, err)
+	owners, err = hs[1].Owners(ctx)
+	if err != nil || owners["acct"].Host != "mx1" || owners["acct"].Ended || !owners["acct"].Until.After(firstEnd) {
+		t.Fatalf("owners: %+v %v; want mx1's lease, renewed past %s", owners, err, firstEnd)
 	}
 	// Given back: taken at once.
 	la.Release()
@@ -411,6 +426,10 @@ func TestClusterFetchLeases(t *testing.T) {
 	}
 	kill()
 	died := time.Now()
+	var killed time.Time // by the database's clock, which the lease runs on
+	if err := hs[0].DB().QueryRowContext(ctx, `SELECT now()`).Scan(&killed); err != nil {
+		t.Fatal(err)
+	}
 	var la2 interface{ Context() context.Context }
 	for {
 		l, _, err := a.Acquire(ctx, "acct")
@@ -422,12 +441,20 @@ func TestClusterFetchLeases(t *testing.T) {
 			defer l.Release()
 			break
 		}
-		if time.Since(died) > ttl+2*time.Second {
+		if time.Since(died) > ttl+30*time.Second {
 			t.Fatalf("mx1 could not take the lease %s after mx2 died (lease %s)", time.Since(died), ttl)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("mx1 took the lease %s after mx2 stopped renewing (lease %s)", time.Since(died).Round(time.Millisecond), ttl)
+	// Within the lease by the database's clock: mx2's last renewal (one
+	// may have been on its way) ends by killed+ttl; a second ttl is room
+	// for a loaded machine, far below what a lease that outlived its
+	// length would take.
+	owners, err = hs[1].Owners(ctx)
+	if o := owners["acct"]; err != nil || o.Host != "mx1" || o.Since.Sub(killed) > 2*ttl {
+		t.Fatalf("owners after mx2 died at %s: %+v %v; want mx1's, taken within the lease", killed, owners, err)
+	}
 	// Taken from under its holder (as if its lease had ended): the holder
 	// stops at its next renewal.
 	if _, err := hs[0].DB().ExecContext(ctx, `UPDATE fetch_leases SET host = 'mx2', generation = generation + 1`); err != nil {
@@ -435,7 +462,7 @@ func TestClusterFetchLeases(t *testing.T) {
 	}
 	select {
 	case <-la2.Context().Done():
-	case <-time.After(ttl):
+	case <-time.After(ttl + 30*time.Second): // it stops at its next renewal, within ttl/3
 		t.Fatal("a holder whose lease was taken did not stop")
 	}
 }
