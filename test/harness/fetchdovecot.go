@@ -266,7 +266,10 @@ func chownTree(t testing.TB, root string, u User) {
 }
 
 // selfSigned writes a self-signed ECDSA certificate for localhost and
-// 127.0.0.1.
+// 127.0.0.1. Self-signed on purpose, not servetest.CA's: the fetch tests
+// check what ebb says of a self-signed server (CN remote.test) before it
+// is given the certificate as --ca-file (writeServerCert's have no IP
+// address and cannot sign).
 func selfSigned(t testing.TB, certPath, keyPath string) {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

@@ -208,6 +208,77 @@ func StartDNS(t *testing.T) *dnstest.Server {
 	return s
 }
 
+// Pair is the rig most relay tests share: one.example (alice) on
+// 127.0.0.2 and two.example (bob) on 127.0.0.3, two ebb serve on one SMTP
+// port (each one's relay.port), each the MX of its domain (mx.one.example,
+// mx.two.example) in a test DNS, plus the hosts a test runs beside them
+// (smtp-sink on their own loopback address, the same port).
+type Pair struct {
+	DNS      *dnstest.Server
+	Port     int
+	One, Two *OutInstance
+}
+
+// PairOpts is what a test changes in its Pair.
+type PairOpts struct {
+	// Hosts are more MX hosts on the pair's port, name → loopback
+	// address: name.example's MX is mx.name.example at that address (the
+	// test starts what listens there, on Pair.At).
+	Hosts map[string]string
+	// TwoMX is the MX host name of two.example (default mx.two.example,
+	// which resolves to 127.0.0.3 whatever TwoMX is).
+	TwoMX string
+	// Records are more DNS records, added before the instances start.
+	Records []string
+	// OneTrustsTwo sets one's relay.tls_ca_file to two's self-signed
+	// certificate (for mx.two.example), so that one can verify two.
+	OneTrustsTwo bool
+	// One and Two are the rest of each instance's options (Users is
+	// alice, bob when empty); the pair sets Domain, IP, Port, DNS and
+	// RelayPort.
+	One, Two OutOpts
+}
+
+// NewPair starts two.example's instance, then one.example's.
+func NewPair(t *testing.T, o PairOpts) *Pair {
+	t.Helper()
+	p := &Pair{DNS: StartDNS(t)}
+	ips := []string{"127.0.0.2", "127.0.0.3"}
+	for _, ip := range o.Hosts {
+		ips = append(ips, ip)
+	}
+	p.Port = CommonPort(t, ips...)
+	if o.TwoMX == "" {
+		o.TwoMX = "mx.two.example"
+	}
+	p.DNS.MustAdd("one.example. MX 10 mx.one.example.", "mx.one.example. A 127.0.0.2",
+		"two.example. MX 10 "+o.TwoMX+".", "mx.two.example. A 127.0.0.3")
+	if o.TwoMX != "mx.two.example" {
+		p.DNS.MustAdd(o.TwoMX + ". A 127.0.0.3")
+	}
+	for name, ip := range o.Hosts {
+		p.DNS.MustAdd(fmt.Sprintf("%s.example. MX 10 mx.%s.example.", name, name), fmt.Sprintf("mx.%s.example. A %s", name, ip))
+	}
+	p.DNS.MustAdd(o.Records...)
+	start := func(oo OutOpts, domain, ip, user string) *OutInstance {
+		oo.Domain, oo.IP, oo.Port, oo.DNS, oo.RelayPort = domain, ip, p.Port, p.DNS.Addr(), p.Port
+		if len(oo.Users) == 0 {
+			oo.Users = []string{user}
+		}
+		return NewOutInstance(t, oo)
+	}
+	p.Two = start(o.Two, "two.example", "127.0.0.3", "bob")
+	if o.OneTrustsTwo {
+		// First: Relay may end with sections of its own.
+		o.One.Relay = fmt.Sprintf("tls_ca_file = %q\n", filepath.Join(p.Two.Dir, "out-cert.pem")) + o.One.Relay
+	}
+	p.One = start(o.One, "one.example", "127.0.0.2", "alice")
+	return p
+}
+
+// At is ip on the pair's port, where a host of PairOpts.Hosts listens.
+func (p *Pair) At(ip string) string { return fmt.Sprintf("%s:%d", ip, p.Port) }
+
 // OutCert is a self-signed certificate for name, readable by the daemon.
 func OutCert(t *testing.T, dir, name string) (string, string) {
 	t.Helper()

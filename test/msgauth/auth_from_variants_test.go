@@ -175,24 +175,18 @@ func (v fromVariant) expand(a, b string) string {
 func TestAuthFromVariantsNeverSpoof(t *testing.T) {
 	t.Parallel()
 	variants := fromVariants()
-	dns := harness.StartDNS(t)
-	port := harness.CommonPort(t, "127.0.0.2", "127.0.0.3")
-	dns.MustAdd(
-		"one.example. 300 IN MX 10 mx.one.example.", "mx.one.example. 300 IN A 127.0.0.2",
-		"two.example. 300 IN MX 10 mx.two.example.", "mx.two.example. 300 IN A 127.0.0.3",
+	// alice submits every form as written by other authors of the hosted
+	// domains: what the signer signs is tested here, who may write which
+	// From: is TestSubmissionSenderIsTheLogin's.
+	p := harness.NewPair(t, harness.PairOpts{Records: []string{
 		`bank.example. 300 IN TXT "v=spf1 ip4:192.0.2.1 -all"`,
 		`_dmarc.bank.example. 300 IN TXT "v=DMARC1; p=reject"`,
 		`_dmarc.friend.example. 300 IN TXT "v=DMARC1; p=none"`,
 		`one.example. 300 IN TXT "v=spf1 ip4:127.0.0.0/8 -all"`,
 		`_dmarc.one.example. 300 IN TXT "v=DMARC1; p=reject"`,
 		`_dmarc.alt.example. 300 IN TXT "v=DMARC1; p=reject"`,
-	)
-	// alice submits every form as written by other authors of the hosted
-	// domains: what the signer signs is tested here, who may write which
-	// From: is TestSubmissionSenderIsTheLogin's.
-	one := harness.NewOutInstance(t, harness.OutOpts{Domain: "one.example", IP: "127.0.0.2", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"alice"},
-		Sub: `sender_policy = "any"`})
-	two := harness.NewOutInstance(t, harness.OutOpts{Domain: "two.example", IP: "127.0.0.3", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"bob"}})
+	}, One: harness.OutOpts{Sub: `sender_policy = "any"`}})
+	one, two, dns := p.One, p.Two, p.DNS
 	harness.EbbAs(t, one.Daemon, nil, "domain", "add", "-c", one.Conf, "alt.example")
 	var records []string
 	for _, k := range []struct{ domain, sel, alg string }{

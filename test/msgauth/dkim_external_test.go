@@ -92,15 +92,11 @@ vacation :days 1 :from "The CEO <ceo@one.example>" :subject "invoice" "Pay the i
 // two.example (bob), each relaying to the other.
 func forgeryInstances(t *testing.T) (one, two *harness.OutInstance) {
 	t.Helper()
-	dns := harness.StartDNS(t)
-	port := harness.CommonPort(t, "127.0.0.2", "127.0.0.3")
-	dns.MustAdd("one.example. 300 IN MX 10 mx.one.example.", "mx.one.example. 300 IN A 127.0.0.2",
-		"two.example. 300 IN MX 10 mx.two.example.", "mx.two.example. 300 IN A 127.0.0.3",
+	p := harness.NewPair(t, harness.PairOpts{Records: []string{
 		`one.example. 300 IN TXT "v=spf1 ip4:127.0.0.0/8 -all"`,
-		`_dmarc.one.example. 300 IN TXT "v=DMARC1; p=none"`)
-	one = harness.NewOutInstance(t, harness.OutOpts{Domain: "one.example", IP: "127.0.0.2", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"alice"}})
-	two = harness.NewOutInstance(t, harness.OutOpts{Domain: "two.example", IP: "127.0.0.3", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"bob"}})
-	dkimKeygen(t, dns, one.Conf, "one.example", "ed1", "ed25519")
+		`_dmarc.one.example. 300 IN TXT "v=DMARC1; p=none"`}})
+	one, two = p.One, p.Two
+	dkimKeygen(t, p.DNS, one.Conf, "one.example", "ed1", "ed25519")
 	return one, two
 }
 

@@ -40,15 +40,11 @@ func dkimKeygen(t *testing.T, dns *dnstest.Server, conf, domain, selector, alg s
 // published is a doctor failure.
 func TestDKIMTwoInstancesSignAndVerify(t *testing.T) {
 	t.Parallel()
-	dns := harness.StartDNS(t)
-	port := harness.CommonPort(t, "127.0.0.2", "127.0.0.3")
-	dns.MustAdd("one.example. 300 IN MX 10 mx.one.example.", "mx.one.example. 300 IN A 127.0.0.2",
-		"two.example. 300 IN MX 10 mx.two.example.", "mx.two.example. 300 IN A 127.0.0.3",
+	p := harness.NewPair(t, harness.PairOpts{Records: []string{
 		// The relay's connections come from 127.0.0.1 on loopback.
 		`one.example. 300 IN TXT "v=spf1 ip4:127.0.0.0/8 -all"`,
-		`_dmarc.one.example. 300 IN TXT "v=DMARC1; p=reject; adkim=s"`)
-	one := harness.NewOutInstance(t, harness.OutOpts{Domain: "one.example", IP: "127.0.0.2", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"alice"}})
-	two := harness.NewOutInstance(t, harness.OutOpts{Domain: "two.example", IP: "127.0.0.3", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"bob"}})
+		`_dmarc.one.example. 300 IN TXT "v=DMARC1; p=reject; adkim=s"`}})
+	one, two, dns := p.One, p.Two, p.DNS
 	dkimKeygen(t, dns, one.Conf, "one.example", "ed1", "ed25519")
 	dkimKeygen(t, dns, one.Conf, "one.example", "rsa1", "rsa")
 

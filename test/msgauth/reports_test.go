@@ -132,22 +132,18 @@ sys.exit(1 if errs else 0)
 // report, doctor).
 func TestReportsBetweenTwoInstances(t *testing.T) {
 	harness.Install(t, "dmarc-cat", "python3-jsonschema")
-	dns := harness.StartDNS(t)
-	port := harness.CommonPort(t, "127.0.0.2", "127.0.0.3")
 	T := harness.Dir(t)
 	web := startReportHTTPS(t, "127.0.0.9", "tlsrpt.test", T)
-	dns.MustAdd("one.example. MX 10 mx.one.example.", "mx.one.example. A 127.0.0.2",
-		"two.example. MX 10 mx.two.example.", "mx.two.example. A 127.0.0.3", "tlsrpt.test. A 127.0.0.9",
+	extra := fmt.Sprintf("[reports]\nca_file = %q\n", web.CAFile)
+	p := harness.NewPair(t, harness.PairOpts{Records: []string{"tlsrpt.test. A 127.0.0.9",
 		// The relay's connections and swaks come from loopback addresses.
 		`one.example. TXT "v=spf1 ip4:127.0.0.0/8 -all"`, `two.example. TXT "v=spf1 ip4:127.0.0.0/8 -all"`,
 		`_dmarc.one.example. TXT "v=DMARC1; p=none; rua=mailto:dmarc@one.example"`,
 		`_dmarc.two.example. TXT "v=DMARC1; p=reject; rua=mailto:dmarc@two.example,mailto:agg@elsewhere.test"`,
-		`_smtp._tls.two.example. TXT "v=TLSRPTv1; rua=mailto:tls@two.example,`+web.URL+`"`)
-	extra := fmt.Sprintf("[reports]\nca_file = %q\n", web.CAFile)
-	one := harness.NewOutInstance(t, harness.OutOpts{Domain: "one.example", IP: "127.0.0.2", Port: port, DNS: dns.Addr(), RelayPort: port,
-		Users: []string{"alice", "postmaster"}, Extra: extra})
-	two := harness.NewOutInstance(t, harness.OutOpts{Domain: "two.example", IP: "127.0.0.3", Port: port, DNS: dns.Addr(), RelayPort: port,
-		Users: []string{"bob", "tls", "dmarc"}, Extra: extra})
+		`_smtp._tls.two.example. TXT "v=TLSRPTv1; rua=mailto:tls@two.example,` + web.URL + `"`},
+		One: harness.OutOpts{Users: []string{"alice", "postmaster"}, Extra: extra},
+		Two: harness.OutOpts{Users: []string{"bob", "tls", "dmarc"}, Extra: extra}})
+	one, two, dns := p.One, p.Two, p.DNS
 	dkimKeygen(t, dns, one.Conf, "one.example", "s1", "ed25519")
 	dkimKeygen(t, dns, two.Conf, "two.example", "s1", "ed25519")
 

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -18,18 +17,11 @@ import (
 // quoting the greylisting server, and nothing for NOTIFY=NEVER.
 func TestDSNsLeaveWithTheRemoteTranscript(t *testing.T) {
 	t.Parallel()
-	dns := harness.StartDNS(t)
-	ips := []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"}
-	port := harness.CommonPort(t, ips...)
-	at := func(ip string) string { return fmt.Sprintf("%s:%d", ip, port) }
-	harness.StartSMTPSink(t, at("127.0.0.4"), "-r", "RCPT", "-b", "451 4.7.1 greylisted, try later")
-	harness.StartSMTPSink(t, at("127.0.0.5"), "-f", "RCPT", "-B", "550 5.1.1 no such user here")
-	for name, ip := range map[string]string{"one": "127.0.0.2", "two": "127.0.0.3", "greylist": "127.0.0.4", "nouser": "127.0.0.5"} {
-		dns.MustAdd(fmt.Sprintf("%s.example. MX 10 mx.%s.example.", name, name), fmt.Sprintf("mx.%s.example. A %s", name, ip))
-	}
-	one := harness.NewOutInstance(t, harness.OutOpts{Domain: "one.example", IP: "127.0.0.2", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"alice"}})
-	two := harness.NewOutInstance(t, harness.OutOpts{Domain: "two.example", IP: "127.0.0.3", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"bob"},
-		Queue: "delay_notice = \"1s\"\nretry_min = \"1s\"\nretry_max = \"2s\""})
+	p := harness.NewPair(t, harness.PairOpts{Hosts: map[string]string{"greylist": "127.0.0.4", "nouser": "127.0.0.5"},
+		Two: harness.OutOpts{Queue: "delay_notice = \"1s\"\nretry_min = \"1s\"\nretry_max = \"2s\""}})
+	one, two := p.One, p.Two
+	harness.StartSMTPSink(t, p.At("127.0.0.4"), "-r", "RCPT", "-b", "451 4.7.1 greylisted, try later")
+	harness.StartSMTPSink(t, p.At("127.0.0.5"), "-f", "RCPT", "-B", "550 5.1.1 no such user here")
 
 	c := harness.DialSMTP(t, "", two.Sub, false)
 	c.StartTLS()
@@ -118,15 +110,10 @@ func TestDSNsLeaveWithTheRemoteTranscript(t *testing.T) {
 // address as its sender).
 func TestExpiryBounceReachesARemoteSender(t *testing.T) {
 	t.Parallel()
-	dns := harness.StartDNS(t)
-	port := harness.CommonPort(t, "127.0.0.2", "127.0.0.3", "127.0.0.4")
-	harness.StartSMTPSink(t, fmt.Sprintf("127.0.0.4:%d", port), "-r", "RCPT", "-b", "451 4.7.1 greylisted, try later")
-	for name, ip := range map[string]string{"one": "127.0.0.2", "two": "127.0.0.3", "greylist": "127.0.0.4"} {
-		dns.MustAdd(fmt.Sprintf("%s.example. MX 10 mx.%s.example.", name, name), fmt.Sprintf("mx.%s.example. A %s", name, ip))
-	}
-	one := harness.NewOutInstance(t, harness.OutOpts{Domain: "one.example", IP: "127.0.0.2", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"alice"}})
-	two := harness.NewOutInstance(t, harness.OutOpts{Domain: "two.example", IP: "127.0.0.3", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"bob"},
-		Queue: "lifetime = \"3s\"\ndelay_notice = \"0s\"\nretry_min = \"1s\"\nretry_max = \"1s\""})
+	p := harness.NewPair(t, harness.PairOpts{Hosts: map[string]string{"greylist": "127.0.0.4"},
+		Two: harness.OutOpts{Queue: "lifetime = \"3s\"\ndelay_notice = \"0s\"\nretry_min = \"1s\"\nretry_max = \"1s\""}})
+	one, two := p.One, p.Two
+	harness.StartSMTPSink(t, p.At("127.0.0.4"), "-r", "RCPT", "-b", "451 4.7.1 greylisted, try later")
 	harness.EbbAs(t, two.Daemon, nil, "alias", "add", "-c", two.Conf, "fwd@two.example", "g@greylist.example")
 
 	one.Submit("alice@one.example", "fwd@two.example", "will expire")

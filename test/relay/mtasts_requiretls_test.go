@@ -1,9 +1,7 @@
 package relay
 
 import (
-	"fmt"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,15 +16,9 @@ import (
 // mailq says why.
 func TestREQUIRETLSTravelsOnlyOverVerifiedTLS(t *testing.T) {
 	t.Parallel()
-	dns := harness.StartDNS(t)
-	port := harness.CommonPort(t, "127.0.0.2", "127.0.0.3", "127.0.0.4")
-	harness.StartSMTPSink(t, fmt.Sprintf("127.0.0.4:%d", port))
-	for name, ip := range map[string]string{"one": "127.0.0.2", "two": "127.0.0.3", "plain": "127.0.0.4"} {
-		dns.MustAdd(fmt.Sprintf("%s.example. MX 10 mx.%s.example.", name, name), fmt.Sprintf("mx.%s.example. A %s", name, ip))
-	}
-	two := harness.NewOutInstance(t, harness.OutOpts{Domain: "two.example", IP: "127.0.0.3", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"bob"}})
-	one := harness.NewOutInstance(t, harness.OutOpts{Domain: "one.example", IP: "127.0.0.2", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"alice"},
-		Relay: fmt.Sprintf("tls_ca_file = %q", filepath.Join(two.Dir, "out-cert.pem"))})
+	p := harness.NewPair(t, harness.PairOpts{Hosts: map[string]string{"plain": "127.0.0.4"}, OneTrustsTwo: true})
+	one, two := p.One, p.Two
+	harness.StartSMTPSink(t, p.At("127.0.0.4"))
 
 	plain := harness.DialSMTP(t, "", one.Sub, false)
 	if ehlo := plain.Must(250, "EHLO client.example"); strings.Contains(ehlo, "REQUIRETLS") {

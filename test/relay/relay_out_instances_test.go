@@ -15,12 +15,8 @@ import (
 // and the sender's queue is empty afterwards.
 func TestRelayOutTwoInstances(t *testing.T) {
 	t.Parallel()
-	dns := harness.StartDNS(t)
-	port := harness.CommonPort(t, "127.0.0.2", "127.0.0.3")
-	dns.MustAdd("one.example. 300 IN MX 10 mx.one.example.", "mx.one.example. 300 IN A 127.0.0.2",
-		"two.example. 300 IN MX 10 mx.two.example.", "mx.two.example. 300 IN A 127.0.0.3")
-	one := harness.NewOutInstance(t, harness.OutOpts{Domain: "one.example", IP: "127.0.0.2", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"alice"}})
-	two := harness.NewOutInstance(t, harness.OutOpts{Domain: "two.example", IP: "127.0.0.3", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"bob"}})
+	p := harness.NewPair(t, harness.PairOpts{})
+	one, two := p.One, p.Two
 
 	one.Submit("alice@one.example", "bob@two.example", "across")
 	msgs := two.WaitMail("bob", 1, 20*time.Second)

@@ -15,12 +15,8 @@ import (
 // with a vacation reply; both reach two through the relay.
 func TestRelayOutSieveRedirectAndVacation(t *testing.T) {
 	t.Parallel()
-	dns := harness.StartDNS(t)
-	port := harness.CommonPort(t, "127.0.0.2", "127.0.0.3")
-	dns.MustAdd("one.example. MX 10 mx.one.example.", "mx.one.example. A 127.0.0.2",
-		"two.example. MX 10 mx.two.example.", "mx.two.example. A 127.0.0.3")
-	one := harness.NewOutInstance(t, harness.OutOpts{Domain: "one.example", IP: "127.0.0.2", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"alice"}})
-	two := harness.NewOutInstance(t, harness.OutOpts{Domain: "two.example", IP: "127.0.0.3", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"bob", "carol"}})
+	p := harness.NewPair(t, harness.PairOpts{Two: harness.OutOpts{Users: []string{"bob", "carol"}}})
+	one, two := p.One, p.Two
 	home := filepath.Join(one.Dir, "mail", "one.example", "alice")
 	os.MkdirAll(home, 0o755)
 	script := `require ["vacation", "copy"];

@@ -3,7 +3,6 @@ package relay
 import (
 	"fmt"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,18 +19,14 @@ import (
 // exemption is logged and counted.
 func TestRelayOutMTASTSCertificateFixWorks(t *testing.T) {
 	t.Parallel()
-	dns := harness.StartDNS(t)
-	port := harness.CommonPort(t, "127.0.0.2", "127.0.0.3")
 	httpsPort, caFile := startPolicyHosts(t, map[string]string{
 		"two.example": "version: STSv1\r\nmode: enforce\r\nmx: mx.two.example\r\nmax_age: 86400\r\n",
 	})
-	dns.MustAdd("one.example. MX 10 mx.one.example.", "mx.one.example. A 127.0.0.2",
-		"two.example. MX 10 mx.two.example.", "mx.two.example. A 127.0.0.3",
-		`_mta-sts.two.example. TXT "v=STSv1; id=20261207T1000"`, "mta-sts.two.example. A 127.0.0.1")
 	// two's certificate is self-signed: nothing one trusts.
-	two := harness.NewOutInstance(t, harness.OutOpts{Domain: "two.example", IP: "127.0.0.3", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"bob"}})
-	one := harness.NewOutInstance(t, harness.OutOpts{Domain: "one.example", IP: "127.0.0.2", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"alice"},
-		Queue: "retry_min = \"1h\"", Relay: fmt.Sprintf("\n[mta_sts]\nca_file = %q\nport = %d\n", caFile, httpsPort)})
+	p := harness.NewPair(t, harness.PairOpts{
+		Records: []string{`_mta-sts.two.example. TXT "v=STSv1; id=20261207T1000"`, "mta-sts.two.example. A 127.0.0.1"},
+		One:     harness.OutOpts{Queue: "retry_min = \"1h\"", Relay: fmt.Sprintf("\n[mta_sts]\nca_file = %q\nport = %d\n", caFile, httpsPort)}})
+	one, two := p.One, p.Two
 	one.Submit("alice@one.example", "bob@two.example", "sts certificate")
 	want := "at STARTTLS: TLS handshake: x509: certificate signed by unknown authority"
 	q := one.WaitMailq(20*time.Second, want)
@@ -83,13 +78,8 @@ func TestRelayOutMTASTSCertificateFixWorks(t *testing.T) {
 // the message leaves, still over verified TLS.
 func TestRelayOutREQUIRETLSFixAsksNoDowngrade(t *testing.T) {
 	t.Parallel()
-	dns := harness.StartDNS(t)
-	port := harness.CommonPort(t, "127.0.0.2", "127.0.0.3")
-	dns.MustAdd("one.example. MX 10 mx.one.example.", "mx.one.example. A 127.0.0.2",
-		"two.example. MX 10 other.two.example.", "other.two.example. A 127.0.0.3", "mx.two.example. A 127.0.0.3")
-	two := harness.NewOutInstance(t, harness.OutOpts{Domain: "two.example", IP: "127.0.0.3", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"bob"}})
-	one := harness.NewOutInstance(t, harness.OutOpts{Domain: "one.example", IP: "127.0.0.2", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"alice"},
-		Queue: "retry_min = \"1h\"", Relay: fmt.Sprintf("tls_ca_file = %q", filepath.Join(two.Dir, "out-cert.pem"))})
+	p := harness.NewPair(t, harness.PairOpts{TwoMX: "other.two.example", OneTrustsTwo: true, One: harness.OutOpts{Queue: "retry_min = \"1h\""}})
+	one, two, dns := p.One, p.Two, p.DNS
 	sendREQUIRETLS(t, one.Sub, "alice@one.example", "requiretls", "bob@two.example")
 	q := one.WaitMailq(20*time.Second, "certificate is valid for mx.two.example, not other.two.example")
 	for _, w := range []string{"REQUIRETLS (RFC 8689)", "nothing to change here", "ebb never sends it another way"} {
@@ -147,15 +137,10 @@ func sendREQUIRETLS(t *testing.T, sub, from, subject string, to ...string) {
 // encrypt gets it at may. Each time the message then leaves.
 func TestRelayOutTLSLevelFixWorks(t *testing.T) {
 	t.Parallel()
-	dns := harness.StartDNS(t)
-	port := harness.CommonPort(t, "127.0.0.2", "127.0.0.3", "127.0.0.4")
-	harness.StartSMTPSink(t, fmt.Sprintf("127.0.0.4:%d", port))
-	dns.MustAdd("one.example. MX 10 mx.one.example.", "mx.one.example. A 127.0.0.2",
-		"two.example. MX 10 mx.two.example.", "mx.two.example. A 127.0.0.3",
-		"plain.example. MX 10 mx.plain.example.", "mx.plain.example. A 127.0.0.4")
-	two := harness.NewOutInstance(t, harness.OutOpts{Domain: "two.example", IP: "127.0.0.3", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"bob"}})
-	one := harness.NewOutInstance(t, harness.OutOpts{Domain: "one.example", IP: "127.0.0.2", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"alice"},
-		Queue: "retry_min = \"1h\"", Relay: `tls_policy = ["two.example=verify", "plain.example=encrypt"]`})
+	p := harness.NewPair(t, harness.PairOpts{Hosts: map[string]string{"plain": "127.0.0.4"},
+		One: harness.OutOpts{Queue: "retry_min = \"1h\"", Relay: `tls_policy = ["two.example=verify", "plain.example=encrypt"]`}})
+	one, two := p.One, p.Two
+	harness.StartSMTPSink(t, p.At("127.0.0.4"))
 
 	one.Submit("alice@one.example", "bob@two.example", "verify")
 	one.WaitMailq(20*time.Second, "certificate signed by unknown authority", `set relay.tls_policy = ["plain.example=encrypt", "two.example=encrypt"]`)

@@ -1,9 +1,7 @@
 package relay
 
 import (
-	"fmt"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,15 +15,11 @@ import (
 // certificate's host, a flush delivers it over a verified session.
 func TestRelayOutVerify(t *testing.T) {
 	t.Parallel()
-	dns := harness.StartDNS(t)
-	port := harness.CommonPort(t, "127.0.0.2", "127.0.0.3")
-	dns.MustAdd("one.example. MX 10 mx.one.example.", "mx.one.example. A 127.0.0.2",
-		"two.example. MX 10 other.two.example.", "other.two.example. A 127.0.0.3", "mx.two.example. A 127.0.0.3")
-	two := harness.NewOutInstance(t, harness.OutOpts{Domain: "two.example", IP: "127.0.0.3", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"bob"}})
-	// two's certificate (self-signed, for mx.two.example) is the CA one trusts.
-	ca := filepath.Join(two.Dir, "out-cert.pem")
-	one := harness.NewOutInstance(t, harness.OutOpts{Domain: "one.example", IP: "127.0.0.2", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"alice"},
-		Relay: fmt.Sprintf("tls_policy = [\"two.example=verify\"]\ntls_ca_file = %q", ca)})
+	// two's MX is other.two.example; its certificate (self-signed, for
+	// mx.two.example) is the CA one trusts.
+	p := harness.NewPair(t, harness.PairOpts{TwoMX: "other.two.example", OneTrustsTwo: true,
+		One: harness.OutOpts{Relay: `tls_policy = ["two.example=verify"]`}})
+	one, two, dns := p.One, p.Two, p.DNS
 	one.Submit("alice@one.example", "bob@two.example", "verified")
 	q := one.WaitMailq(20*time.Second, "deferred  <bob@two.example>")
 	for _, want := range []string{

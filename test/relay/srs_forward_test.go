@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,22 +20,15 @@ import (
 // at RCPT, a valid one coming in over port 25 reaches alice.
 func TestSRSForwardAndTheBounceBack(t *testing.T) {
 	t.Parallel()
-	dns := harness.StartDNS(t)
-	ips := []string{"127.0.0.2", "127.0.0.3", "127.0.0.5", "127.0.0.9"}
-	port := harness.CommonPort(t, ips...)
-	at := func(ip string) string { return fmt.Sprintf("%s:%d", ip, port) }
+	p := harness.NewPair(t, harness.PairOpts{Hosts: map[string]string{"nouser": "127.0.0.5", "ok": "127.0.0.9"},
+		// The last section of the config, so more sections may follow.
+		Two: harness.OutOpts{Relay: "\n[srs]\nenable = true\ndomain = \"two.example\"\n"}})
+	one, two := p.One, p.Two
 	dump := filepath.Join(harness.Dir(t), "dump")
 	os.MkdirAll(dump, 0o777)
 	os.Chmod(dump, 0o777)
-	harness.StartSMTPSink(t, at("127.0.0.5"), "-f", "RCPT", "-B", "550 5.1.1 no such user here")
-	harness.StartSMTPSink(t, at("127.0.0.9"), "-d", dump+"/%M.")
-	for name, ip := range map[string]string{"one": "127.0.0.2", "two": "127.0.0.3", "nouser": "127.0.0.5", "ok": "127.0.0.9"} {
-		dns.MustAdd(fmt.Sprintf("%s.example. MX 10 mx.%s.example.", name, name), fmt.Sprintf("mx.%s.example. A %s", name, ip))
-	}
-	one := harness.NewOutInstance(t, harness.OutOpts{Domain: "one.example", IP: "127.0.0.2", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"alice"}})
-	two := harness.NewOutInstance(t, harness.OutOpts{Domain: "two.example", IP: "127.0.0.3", Port: port, DNS: dns.Addr(), RelayPort: port, Users: []string{"bob"},
-		// The last section of the config, so more sections may follow.
-		Relay: "\n[srs]\nenable = true\ndomain = \"two.example\"\n"})
+	harness.StartSMTPSink(t, p.At("127.0.0.5"), "-f", "RCPT", "-B", "550 5.1.1 no such user here")
+	harness.StartSMTPSink(t, p.At("127.0.0.9"), "-d", dump+"/%M.")
 	harness.EbbAs(t, two.Daemon, nil, "alias", "add", "-c", two.Conf, "fwd@two.example", "x@nouser.example", "y@ok.example")
 
 	one.Submit("alice@one.example", "fwd@two.example", "forwarded")
