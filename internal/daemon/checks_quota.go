@@ -123,7 +123,9 @@ func (c quotaChecker) check(ctx context.Context, in *checkInput) (string, error)
 			return nil
 		}
 		e, err := deliver.SieveRefusal(ctx, c.cfg, res, size, r, c.sieve, c.cfg.Server.DataDir) // 552 5.2.2, the bounce's own words
-		if err != nil {
+		if e == nil && err != nil {
+			skipped(r, "unreadable", err) // the copy could not be measured
+		} else if err != nil {
 			c.log.Warn("quota: the mailbox's Sieve scripts could not be consulted: the message is refused as if they stored it",
 				"queue_id", m.ID, "rcpt", r, "ref", e.EnsureRef(), "data_dir", c.cfg.Server.DataDir, "err", err.Error())
 			if c.unconsulted != nil {

@@ -184,15 +184,18 @@ func (s *StagedSize) For(recipient string) int64 {
 
 // SizeRefusal is Refusal for the copy s measures: the bound decides when
 // it is accepted, the exact size (measured then) when it would be refused.
-func SizeRefusal(cfg *config.Config, res *resolve.Resolution, s *StagedSize, recipient string) *diag.Error {
+// A copy that cannot be measured is not refused (the delivery will say
+// why; this check only refuses): unmeasured says why, for the caller to
+// say the check was not made.
+func SizeRefusal(cfg *config.Config, res *resolve.Resolution, s *StagedSize, recipient string) (refusal *diag.Error, unmeasured error) {
 	e := Refusal(cfg, res, s.For(recipient))
 	if e == nil || s.IsExact() {
-		return e
+		return e, nil
 	}
 	if err := s.Exact(); err != nil {
-		return nil // the delivery will say why; this check only refuses
+		return nil, err
 	}
-	return Refusal(cfg, res, s.For(recipient))
+	return Refusal(cfg, res, s.For(recipient)), nil
 }
 
 // sieveCopy is the copy of one recipient's delivery staged for the
@@ -268,21 +271,26 @@ func (c *sieveCopy) remove() {
 // Scripts that cannot be run on the copy (it cannot be staged, the filter
 // fails) leave the refusal standing, as if they stored it: unconsulted is
 // then why, and the refusal's Reason says so (principle 7: the caller
-// logs and counts it).
+// logs and counts it). With no refusal, unconsulted is why a mailbox
+// could not be judged at all (the copy could not be measured): let
+// through, as the delivery will say why, and the caller says the check
+// was not made.
 func SieveRefusal(ctx context.Context, cfg *config.Config, res *resolve.Resolution, s *StagedSize, recipient string, f Filter, dir string) (refusal *diag.Error, unconsulted error) {
 	if f == nil {
-		return SizeRefusal(cfg, res, s, recipient), nil
+		return SizeRefusal(cfg, res, s, recipient)
 	}
 	env := s.env
 	env.Recipient = recipient
 	c := &sieveCopy{s: s, env: env, dir: dir}
 	defer c.remove()
+	var unmeasured error
 	for _, mb := range res.Mailboxes {
 		one := &resolve.Resolution{Address: res.Address, Mailboxes: []*resolve.Mailbox{mb}}
 		e := Refusal(cfg, one, s.For(recipient))
 		if e != nil && !s.IsExact() {
 			if err := c.exact(); err != nil {
-				continue // the delivery will say why; this check only refuses
+				unmeasured = err // the delivery will say why; this check only refuses
+				continue
 			}
 			e = Refusal(cfg, one, s.For(recipient))
 		}
@@ -304,7 +312,7 @@ func SieveRefusal(ctx context.Context, cfg *config.Config, res *resolve.Resoluti
 		}
 		return e, nil
 	}
-	return nil, nil
+	return nil, unmeasured
 }
 
 // headerDelta is how many bytes the delivery's own filter (untrustedFilter)

@@ -2,6 +2,7 @@ package deliver
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -112,17 +113,43 @@ func TestSizeRefusalMeasuresWhatTheBoundRefuses(t *testing.T) {
 	res := func(q int64) *directory.Resolution {
 		return &directory.Resolution{Address: "alice@example.com", Mailboxes: []*directory.Mailbox{{Address: "alice@example.com", Enabled: true, QuotaBytes: q}}}
 	}
-	if e := SizeRefusal(a.Cfg, res(bound), s, "alice@example.com"); e != nil || s.IsExact() {
+	if e, _ := SizeRefusal(a.Cfg, res(bound), s, "alice@example.com"); e != nil || s.IsExact() {
 		t.Fatalf("a quota of the bound: %v (copy read: %v)", e, s.IsExact())
 	}
-	if e := SizeRefusal(a.Cfg, res(copySize), s, "alice@example.com"); e != nil || !s.IsExact() || s.For("alice@example.com") != copySize {
+	if e, _ := SizeRefusal(a.Cfg, res(copySize), s, "alice@example.com"); e != nil || !s.IsExact() || s.For("alice@example.com") != copySize {
 		t.Fatalf("a quota of the copy's %d bytes, under the bound: %v (copy read: %v, %d)", copySize, e, s.IsExact(), s.For("alice@example.com"))
 	}
 	s = measure()
-	e := SizeRefusal(a.Cfg, res(copySize-1), s, "alice@example.com")
+	e, _ := SizeRefusal(a.Cfg, res(copySize-1), s, "alice@example.com")
 	if e == nil || e.SMTPCode != 552 || !strings.Contains(e.Error(), "message of "+strconv.FormatInt(copySize, 10)+" bytes") {
 		t.Fatalf("a quota one byte under the copy: %v", e)
 	}
+	// The copy cannot be measured (the spool file is gone after its
+	// header was read): not refused, and why is returned, with and
+	// without Sieve scripts to ask (the caller says the check was not
+	// made).
+	s = measure()
+	os.Remove(path)
+	if e, err := SizeRefusal(a.Cfg, res(copySize-1), s, "alice@example.com"); e != nil || err == nil {
+		t.Errorf("unmeasurable copy: refusal %v, unmeasured %v; want none, and why", e, err)
+	}
+	s = measure2(t, a, data)
+	os.Remove(s.path)
+	if e, err := SieveRefusal(context.Background(), a.Cfg, res(copySize-1), s, "alice@example.com", &seenFilter{}, t.TempDir()); e != nil || err == nil {
+		t.Errorf("unmeasurable copy, Sieve on: refusal %v, unmeasured %v; want none, and why", e, err)
+	}
+}
+
+// measure2 is the bound of data in a file of its own.
+func measure2(t *testing.T, a *Agent, data string) *StagedSize {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "msg")
+	os.WriteFile(path, []byte(data), 0o600)
+	s, err := a.MeasureStaged(path, Envelope{}, int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // The end of DATA's measure of a 1 KiB and a 64 KiB message: the bound
