@@ -397,6 +397,7 @@ func (f *Fetcher) imapBatch(ctx context.Context, ic *imapConn, folder string, uv
 	if len(want) == 0 {
 		return recorded, nil
 	}
+	pp := f.newPipe(ctx, s)
 	err = ic.fetchEach(want, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}},
 		func(uid imap.UID, lit imap.LiteralReader) error {
 			// An empty body for a message that has a size is no message;
@@ -409,12 +410,12 @@ func (f *Fetcher) imapBatch(ctx context.Context, ic *imapConn, folder string, uv
 				return nil
 			}
 			o := origin{a: a, proto: ic.proto, folder: folder, uidvalidity: uv, uid: strconv.FormatUint(uint64(uid), 10)}
-			ok, err := f.fetchOne(ctx, o, lit, lit.Size(), s)
-			if ok {
-				recorded[uid] = true
-			}
-			return err
+			return pp.take(o, lit, lit.Size(), func() { recorded[uid] = true })
 		}, nil)
+	// Everything on its way is recorded, whatever ended the fetch.
+	if perr := pp.finish(); err == nil {
+		err = perr
+	}
 	if gone := len(batch) - len(recorded) - (s.waiting - waiting); err == nil && gone > 0 {
 		f.log().Info("messages gone from the server between the search and their fetch (another client expunged them?) are left alone",
 			"account", a.Name, "server", where(a), "folder", folder, "count", gone)

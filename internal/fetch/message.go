@@ -301,6 +301,12 @@ func (s *stepper) failure(a *fetchstate.FetchAccount) error {
 // times in a row).
 func (f *Fetcher) fetchOne(ctx context.Context, o origin, body io.Reader, want int64, s *stepper) (ok bool, err error) {
 	tk, t, err := f.take(ctx, o, &kickReader{r: body, dog: s.dog}, want)
+	return f.afterTake(ctx, o, tk, t, err, s)
+}
+
+// afterTake records what take did with one message (fetchOne's second half;
+// a pipe calls it in the order the messages came).
+func (f *Fetcher) afterTake(ctx context.Context, o origin, tk taken, t *tap, err error, s *stepper) (ok bool, _ error) {
 	if err != nil {
 		if t != nil && t.readErr != nil {
 			if s.abort != nil {

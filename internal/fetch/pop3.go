@@ -484,6 +484,10 @@ func (f *Fetcher) popSession(ctx context.Context, a *fetchstate.FetchAccount, p 
 	if c.caps["PIPELINING"] {
 		window = f.Cfg.Batch
 	}
+	pp := f.newPipe(ctx, s)
+	// Everything on its way is recorded, whatever ends the pass (settle
+	// below needs it all; a way out before it, too).
+	defer pp.finish()
 	for start := 0; start < len(want); start += window {
 		part := want[start:min(start+window, len(want))]
 		for _, m := range part {
@@ -507,7 +511,7 @@ func (f *Fetcher) popSession(ctx context.Context, a *fetchstate.FetchAccount, p 
 			}
 			o := origin{a: a, proto: proto, folder: popFolder, uid: m.uidl}
 			body := &dotReader{r: c.r, bol: true}
-			if _, err := f.fetchOne(ctx, o, body, -1, s); err != nil {
+			if err := pp.take(o, body, -1, nil); err != nil {
 				return err
 			}
 			// What the queue did not read (a refusal mid-message) is read
@@ -516,6 +520,9 @@ func (f *Fetcher) popSession(ctx context.Context, a *fetchstate.FetchAccount, p 
 				return c.dog.explain(err)
 			}
 		}
+	}
+	if err := pp.finish(); err != nil {
+		return err
 	}
 	if len(s.waitFor) > 0 {
 		c.dog.pause()
