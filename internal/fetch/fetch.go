@@ -105,6 +105,7 @@ type Store interface {
 	FetchOutcome(ctx context.Context, queueID string) (outcome, reason, ref string, err error)
 	MarkRemoved(ctx context.Context, account, folder string, uidvalidity uint32, uids []string) error
 	MarkNotified(ctx context.Context, account string, keys []fetchstate.FetchedKey) error
+	MarkQueued(ctx context.Context, account string, keys []fetchstate.FetchedKey) error
 	SkipFetched(ctx context.Context, account string, keys []fetchstate.FetchedKey, reason, public, ref string) error
 	ForgetFetched(ctx context.Context, account string, keys []fetchstate.FetchedKey) error
 	SetFetchOAuth(ctx context.Context, name string, o *fetchstate.OAuth2) error

@@ -44,7 +44,9 @@ func testDirectory(t testing.TB) *directory.Directory {
 // testQueue stands in for the daemon's sink (queue + delivery + notices)
 // and decides how each message ends by its body: a line "X-Test: refuse"
 // is refused by the delivery (a loop, say), "X-Test: reject" at receive
-// (a scanner), "X-Test: defer" waits in the queue. The outcome is
+// (a scanner), "X-Test: defer" waits in the queue, "X-Test: unflushed"
+// fails the first time after the queue gave it an id (its flush failed,
+// or ebb stopped there), and is queued the next time. The outcome is
 // recorded in the directory before Receive returns: the queue answering
 // before the fetcher's own record, the race the directory must take.
 type testQueue struct {
@@ -61,6 +63,8 @@ type testQueue struct {
 	ready func(size int64) error
 	// panicOn, when a body contains it, makes Receive panic (a bug).
 	panicOn string
+	// unflushed: bodies of "X-Test: unflushed" failed once already.
+	unflushed map[string]bool
 }
 
 func newTestQueue(dir *directory.Directory) *testQueue {
@@ -86,6 +90,17 @@ func (q *testQueue) Receive(ctx context.Context, env *queue.Envelope, data io.Re
 	q.mu.Lock()
 	q.n++
 	id := fmt.Sprintf("Q%07d", q.n)
+	if strings.Contains(body, "X-Test: unflushed") && !q.unflushed[body] {
+		if q.unflushed == nil {
+			q.unflushed = map[string]bool{}
+		}
+		q.unflushed[body] = true
+		q.mu.Unlock()
+		opt.PrefixFor(id)
+		e := diag.New("fsync", "syncfs the filesystem of", "/spool", errors.New("input/output error"))
+		e.Class = diag.Temporary
+		return "", e
+	}
 	q.bodies[id] = body
 	if m := uidInReceived.FindStringSubmatch(opt.PrefixFor(id)); m != nil {
 		q.uids[id] = m[1]

@@ -60,6 +60,7 @@ type tap struct {
 	headEnd bool
 	readErr error
 	tooBig  bool
+	eof     bool // read whole: the digest, size and summary are final
 }
 
 // errTooBig ends a message's stream at the size limit.
@@ -99,6 +100,7 @@ func (t *tap) Read(p []byte) (int, error) {
 	if err != nil && err != io.EOF {
 		t.readErr = err
 	}
+	t.eof = t.eof || err == io.EOF
 	return n, err
 }
 
@@ -221,9 +223,21 @@ func (f *Fetcher) take(ctx context.Context, o origin, body io.Reader, want int64
 		SessionID:  "fetch:" + o.a.Name,
 	}
 	now := f.clock()
+	summary := ""
 	id, err := f.Sink.Receive(ctx, env, t, queue.ReceiveOptions{Via: queue.ViaFetch, TLS: o.proto == "IMAPS" || o.proto == "POP3S",
-		PrefixFor: func(id string) string { return f.received(o, id, now) }})
-	tk := taken{queueID: id, digest: t.digest(), size: t.n, summary: summaryOf(t.head)}
+		PrefixFor: func(id string) string {
+			// The queue has read the message whole and given it its id;
+			// its flush comes after this.
+			if t.eof {
+				summary = summaryOf(t.head)
+				f.recordPending(ctx, o, fetchstate.FetchedMessage{Digest: t.digest(), Size: t.n, QueueID: id, Summary: summary})
+			}
+			return f.received(o, id, now)
+		}})
+	if summary == "" {
+		summary = summaryOf(t.head)
+	}
+	tk := taken{queueID: id, digest: t.digest(), size: t.n, summary: summary}
 	switch {
 	case t.readErr != nil:
 		return tk, t, t.readErr
@@ -233,6 +247,26 @@ func (f *Fetcher) take(ctx context.Context, o origin, body io.Reader, want int64
 		return tk, t, err
 	}
 	return tk, t, nil
+}
+
+// recordPending records a message as pending under the queue id Receive
+// gave it, before the queue makes it durable: a crash after the queue's
+// flush and before the pass records what the queue did (with the pipe,
+// up to pipeDepth messages) leaves a row that the next pass settles by
+// asking the queue (settlePending), instead of fetching each message
+// again. The row is written once the message is read whole (its digest,
+// size and summary final), beside the pass reading the next one. It
+// cannot fail the message (the queue's hook returns no error): a row not
+// written leaves this one message to be fetched again after a crash, as
+// before there were pending rows, and says so.
+func (f *Fetcher) recordPending(ctx context.Context, o origin, m fetchstate.FetchedMessage) {
+	m.QueueHost, m.State = f.Hostname, fetchstate.FetchPending
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := f.Store.RecordFetched(rctx, o.a.Name, o.fetched(m)); err != nil {
+		f.log().Warn("cannot record a fetched message as pending before the queue makes it durable: a crash before its record would fetch it again",
+			"account", o.a.Name, "server", where(o.a), "folder", o.folder, "uid", o.uid, "queue_id", m.QueueID, "err", err)
+	}
 }
 
 // sizeRefusal is the local refusal of a message over the size limit.

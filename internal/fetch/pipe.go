@@ -28,8 +28,10 @@ const pipeDepth = 8
 // stops (an error, the server's trouble, a cancelled context) first waits
 // for every message on its way and records each, so none is forgotten
 // (it would be fetched, and delivered, twice). A crash can leave up to
-// pipeDepth messages queued and not yet recorded: each is fetched again,
-// as one was before.
+// pipeDepth messages durable in the queue and not yet recorded as queued:
+// each has a pending row, written before the queue's flush
+// (recordPending), which the next pass settles by asking the queue
+// (settlePending), so none is fetched again.
 type pipe struct {
 	f       *Fetcher
 	ctx     context.Context

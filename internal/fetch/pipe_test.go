@@ -3,19 +3,23 @@ package fetch
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/fetchstate"
 	"github.com/ebbmail/ebb/internal/queue"
 )
 
 // overlapSink is the test queue whose Receive, once it has read a message
 // whole, waits (as for its flush) until another message is being taken
-// too, or 3 s: a pass that reads on while a message is made durable gets
+// too, or 10 s: a pass that reads on while a message is made durable gets
 // two at once; one that waits for each message does not.
 type overlapSink struct {
 	*testQueue
@@ -26,7 +30,9 @@ type overlapSink struct {
 	once   sync.Once
 }
 
-func newOverlapSink(q *testQueue) *overlapSink { return &overlapSink{testQueue: q, two: make(chan struct{})} }
+func newOverlapSink(q *testQueue) *overlapSink {
+	return &overlapSink{testQueue: q, two: make(chan struct{})}
+}
 
 func (o *overlapSink) Receive(ctx context.Context, env *queue.Envelope, data io.Reader, opt queue.ReceiveOptions) (string, error) {
 	b, err := io.ReadAll(data)
@@ -42,7 +48,7 @@ func (o *overlapSink) Receive(ctx context.Context, env *queue.Envelope, data io.
 	o.mu.Unlock()
 	select {
 	case <-o.two:
-	case <-time.After(3 * time.Second):
+	case <-time.After(10 * time.Second):
 	}
 	id, err := o.testQueue.Receive(ctx, env, bytes.NewReader(b), opt)
 	o.mu.Lock()
@@ -137,4 +143,99 @@ func TestAStoppedPassRecordsWhatWasOnItsWay(t *testing.T) {
 	if d := o.delivered(); len(d) != 3 || d["1"] != 1 || d["2"] != 1 || d["3"] != 1 || len(srv.remaining()) != 0 {
 		t.Fatalf("delivered %v (each once?), server %v; recorded after the first pass: %v", d, srv.remaining(), queued)
 	}
+}
+
+// crashStore is the fetch state of an ebb killed between the queue's
+// flush and the record of what the queue did: every record of a message
+// as queued fails (the pass stops, as the process would), everything
+// before it (the pending row) was written.
+type crashStore struct{ *fetchstate.Store }
+
+func (c crashStore) RecordFetched(ctx context.Context, account string, m fetchstate.FetchedMessage) error {
+	if m.State == fetchstate.FetchQueued {
+		return errors.New("killed")
+	}
+	return c.Store.RecordFetched(ctx, account, m)
+}
+
+// A crash while several messages are on their way into the queue (the
+// pipe) fetches none of those the queue made durable again: each was
+// recorded as pending under its queue id before the queue's flush, and
+// the next pass asks the queue. One the queue still holds (deferred) is
+// queued and stays on the server; delivered ones go; one that never
+// became durable (its flush failed) is fetched again, once.
+func TestACrashWithMessagesOnTheirWayFetchesNoneTwice(t *testing.T) {
+	check := func(t *testing.T, dir *directory.Directory, q *testQueue, run func(f *Fetcher) error, account string, remaining func() []string, deferred string) {
+		t.Helper()
+		st := fetchstate.New(dir)
+		crashed := testFetcher(dir, q)
+		crashed.Store = crashStore{st}
+		if err := run(crashed); err == nil || !strings.Contains(err.Error(), "killed") {
+			t.Fatalf("the crashed pass: %v; want the failed record", err)
+		}
+		pending, err := st.FetchedByState(context.Background(), account, fetchstate.FetchPending)
+		if err != nil {
+			t.Fatal(err)
+		}
+		queued, _ := st.FetchedByState(context.Background(), account, fetchstate.FetchQueued)
+		if len(pending) == 0 || len(queued) != 0 {
+			t.Fatalf("after the crash: pending %v, queued %v; want pending rows only", pending, queued)
+		}
+		for _, m := range pending {
+			if m.QueueID == "" || m.Digest == "" || m.Size == 0 || m.QueueHost != "mx.example.test" || m.Summary == "" {
+				t.Fatalf("a pending row without what the queued row has: %+v", m)
+			}
+		}
+		if err := run(testFetcher(dir, q)); err != nil {
+			t.Fatal(err)
+		}
+		q.mu.Lock()
+		taken := map[string]int{}
+		for _, uid := range q.uids {
+			taken[uid]++
+		}
+		q.mu.Unlock()
+		for _, uid := range []string{"1", "2", "3", "4"} {
+			if taken[uid] != 1 {
+				t.Errorf("message %s in the queue %d times (pending after the crash: %d rows); want once", uid, taken[uid], len(pending))
+			}
+		}
+		if got := remaining(); !slices.Equal(got, []string{deferred}) {
+			t.Errorf("on the server: %v; want only the deferred %s", got, deferred)
+		}
+		rows, _ := st.FetchedByState(context.Background(), account, fetchstate.FetchPending, fetchstate.FetchQueued)
+		if len(rows) != 1 || rows[0].UID != deferred || rows[0].State != fetchstate.FetchQueued || !q.Queued(rows[0].QueueID) {
+			t.Errorf("rows left pending or queued: %+v; want the deferred one queued", rows)
+		}
+	}
+	// The first is always taken before the crash (the crash is the record
+	// of the second), the others may be on their way or not yet read.
+	bodies := []string{msg(1, "X-Test: unflushed\r\n"), msg(2, "X-Test: defer\r\n"), msg(3, ""), msg(4, "")}
+	t.Run("imap", func(t *testing.T) {
+		dir := testDirectory(t)
+		q := newTestQueue(dir)
+		srv := newFakeIMAP(t)
+		srv.add(bodies...)
+		host, port := srv.addr()
+		a := testAccount(t, dir, "w", host, port, "delete")
+		check(t, dir, q, func(f *Fetcher) error { _, err := f.Once(context.Background(), a, nil); return err }, "w", func() []string {
+			var out []string
+			for _, u := range srv.remaining() {
+				out = append(out, strconv.Itoa(int(u)))
+			}
+			return out
+		}, "2")
+	})
+	t.Run("pop3", func(t *testing.T) {
+		dir := testDirectory(t)
+		q := newTestQueue(dir)
+		s := newFakePOP3(t)
+		s.mu.Lock()
+		for i, b := range bodies {
+			s.msgs = append(s.msgs, popFake{strconv.Itoa(i + 1), b})
+		}
+		s.mu.Unlock()
+		a := popAccount(t, dir, "p", s)
+		check(t, dir, q, func(f *Fetcher) error { _, err := f.Once(context.Background(), a, nil); return err }, "p", s.uidls, "2")
+	})
 }

@@ -11,10 +11,13 @@ import (
 )
 
 // beginPass brings the account's messages up to date before it talks to
-// the server: what the queue said about those it holds, a message whose
-// outcome was lost (the queue forgot it and never said), and the notice
-// of what was skipped.
+// the server: messages a crash left pending, what the queue said about
+// those it holds, a message whose outcome was lost (the queue forgot it
+// and never said), and the notice of what was skipped.
 func (f *Fetcher) beginPass(ctx context.Context, a *fetchstate.FetchAccount, res *Result) error {
+	if err := f.settlePending(ctx, a); err != nil {
+		return err
+	}
 	if _, err := f.settle(ctx, a, 0, nil, res); err != nil {
 		return err
 	}
@@ -93,6 +96,59 @@ func (f *Fetcher) settle(ctx context.Context, a *fetchstate.FetchAccount, wait t
 			return out, ctx.Err()
 		}
 	}
+}
+
+// settlePending decides the account's messages left pending (recordPending)
+// by a crash between the queue's flush and the pass's record, or by a
+// receive that failed after the row was written. No pass of the account
+// runs meanwhile (one pass per account at a time), so none of them is
+// still on its way into the queue. A message the queue holds, or has said
+// how it ended, is queued (its outcome moves it on as usual): it is not
+// fetched again. One it neither holds nor said anything of never became
+// durable: its row is forgotten and it is fetched again (its server copy
+// is there: only delivered messages' copies go). Another host's rows wait
+// for that host unless the queue's outcome (in the shared directory)
+// already tells.
+func (f *Fetcher) settlePending(ctx context.Context, a *fetchstate.FetchAccount) error {
+	pending, err := f.Store.FetchedByState(ctx, a.Name, fetchstate.FetchPending)
+	if err != nil || len(pending) == 0 {
+		if err != nil {
+			return fail(CauseLocal, "read the messages a crash left on their way into the queue", err, nil)
+		}
+		return nil
+	}
+	l := f.local()
+	var queued, again []fetchstate.FetchedKey
+	for _, m := range pending {
+		ours := m.QueueHost == "" || strings.EqualFold(m.QueueHost, f.Hostname)
+		if ours && l != nil && m.QueueID != "" && l.Queued(m.QueueID) {
+			queued = append(queued, m.Key())
+			continue
+		}
+		// Asked after the queue: it records an outcome before it forgets
+		// a message, so one gone from it since has its outcome here.
+		o := ""
+		if m.QueueID != "" {
+			if o, _, _, err = f.Store.FetchOutcome(ctx, m.QueueID); err != nil {
+				return fail(CauseLocal, "read how the queue delivered the fetched messages", err, nil)
+			}
+		}
+		switch {
+		case o != "":
+			queued = append(queued, m.Key())
+		case ours:
+			again = append(again, m.Key())
+		}
+	}
+	if err := f.Store.MarkQueued(ctx, a.Name, queued); err != nil {
+		return fail(CauseLocal, "record fetched messages as queued", err, nil)
+	}
+	if err := f.Store.ForgetFetched(ctx, a.Name, again); err != nil {
+		return fail(CauseLocal, "forget messages that never reached the queue", err, nil)
+	}
+	f.log().Info("messages left on their way into the queue (a crash, or a failed receive) are settled: the queued ones are not fetched again, the others are",
+		"account", a.Name, "server", where(a), "queued", len(queued), "fetched_again", len(again), "another_host", len(pending)-len(queued)-len(again))
+	return nil
 }
 
 // findLost skips the queued messages the queue no longer holds and never

@@ -13,6 +13,15 @@ import (
 type FetchState string
 
 const (
+	// FetchPending: read whole and being made durable in the local queue
+	// under QueueID (recorded before the queue's flush, so that a crash
+	// cannot leave a queued message without a row). The pass that took
+	// it turns it into queued once the queue returned; a row still
+	// pending at the start of a pass was left by a crash or a failed
+	// receive, and is settled by asking the queue (fetch's settlePending):
+	// queued if the queue holds it or has said how it ended, else
+	// forgotten (it never became durable: it is fetched again).
+	FetchPending FetchState = "pending"
 	// FetchQueued: durable in the local queue; how its delivery ends is
 	// not known yet, so the server copy stays.
 	FetchQueued FetchState = "queued"
@@ -94,7 +103,8 @@ func (d *Store) queryFetched(ctx context.Context, op, where string, args ...any)
 
 // RecordFetched records m. A second record of the same UID (a replay
 // after a crash) changes nothing, except that it takes the place of a
-// row in state retry: a message asked for again is recorded anew.
+// row in state retry (a message asked for again is recorded anew) or
+// pending (what the queue did with it, once Receive returned).
 func (d *Store) RecordFetched(ctx context.Context, account string, m FetchedMessage) error {
 	if m.State == "" {
 		m.State = FetchQueued
@@ -109,7 +119,7 @@ func (d *Store) RecordFetched(ctx context.Context, account string, m FetchedMess
 			size = excluded.size, queue_id = excluded.queue_id, state = excluded.state, removed = excluded.removed,
 			reason = excluded.reason, ref = excluded.ref, summary = excluded.summary, notified = excluded.notified, at = excluded.at,
 			queue_host = excluded.queue_host, public = excluded.public
-		WHERE fetch_seen.state = 'retry'`),
+		WHERE fetch_seen.state IN ('retry', 'pending')`),
 		account, m.Folder, int64(m.UIDValidity), m.UID, m.Hash, m.Digest, m.Size, m.QueueID, string(m.State), boolInt(m.Removed),
 		m.Reason, m.Ref, m.Summary, boolInt(m.Notified), at, m.QueueHost, m.Public)
 	return d.dir.DBError("record a fetched message", err)
@@ -195,6 +205,12 @@ func (d *Store) MarkRemoved(ctx context.Context, account, folder string, uidvali
 		keys[i] = FetchedKey{folder, uidvalidity, u}
 	}
 	return d.updateFetched(ctx, "record removed messages", account, `removed = 1`, keys)
+}
+
+// MarkQueued records that pending messages are durable in the queue (or
+// were, and the queue said how they ended).
+func (d *Store) MarkQueued(ctx context.Context, account string, keys []FetchedKey) error {
+	return d.updateFetched(ctx, "record fetched messages as queued", account, `state = 'queued'`, keys)
 }
 
 // MarkNotified records that a person was told about the skipped messages.
@@ -329,13 +345,14 @@ func (d *Store) ApplyFetchOutcomes(ctx context.Context, account string) ([]Fetch
 		}
 		out = append(out, m)
 	}
-	// A final outcome is spent once no row of its queue id waits for it;
-	// one that no row names yet stays (the queue may answer before the
-	// fetcher records the message), up to outcomeKeep.
+	// A final outcome is spent once no row of its queue id waits for it
+	// (queued, or pending: another account's pass may not have recorded
+	// it as queued yet); one that no row names yet stays (the queue may
+	// answer before the fetcher records the message), up to outcomeKeep.
 	cutoff := time.Now().Add(-outcomeKeep).Unix()
 	if _, err := tx.ExecContext(ctx, d.dir.Rebind(`DELETE FROM fetch_outcomes WHERE at < ? OR state <> 'deferred'
 		AND EXISTS (SELECT 1 FROM fetch_seen s WHERE s.queue_id = fetch_outcomes.queue_id)
-		AND NOT EXISTS (SELECT 1 FROM fetch_seen s WHERE s.queue_id = fetch_outcomes.queue_id AND s.state = 'queued')`), cutoff); err != nil {
+		AND NOT EXISTS (SELECT 1 FROM fetch_seen s WHERE s.queue_id = fetch_outcomes.queue_id AND s.state IN ('queued', 'pending'))`), cutoff); err != nil {
 		return nil, d.dir.DBError(op, err)
 	}
 	return out, d.dir.DBError(op, tx.Commit())

@@ -17,6 +17,7 @@ func init() {
 		Case{"a fetch account must deliver to a hosted mailbox and have a new name", fetchAccountRefused},
 		Case{"fetched UIDs are recorded once, with their after-action state", fetchSeenState},
 		Case{"a fetched message moves on only by the queue's outcome, and a skip can be retried", fetchOutcomes},
+		Case{"a pending fetched message becomes what the queue did, and keeps its outcome meanwhile", fetchPending},
 	)
 }
 
@@ -186,5 +187,56 @@ func fetchOutcomes(t *testing.T, dir *directory.Directory) {
 		Reason: "cannot deliver to /var/vmail/x: over quota", Public: "Mailbox full", Ref: "R5"}))
 	if in, _ = d.FetchedInFolder(ctx, "w", "INBOX", 7); in["5"].Public != "Mailbox full" || in["5"].Reason != "cannot deliver to /var/vmail/x: over quota" {
 		t.Fatalf("a skipped row's reasons: %+v", in["5"])
+	}
+}
+
+// A pending row (written before the queue's flush) is replaced by the
+// record of what the queue did, never by a replay; it is turned queued by
+// MarkQueued; and an outcome the queue wrote for it is kept while it is
+// pending, whichever account's apply runs meanwhile.
+func fetchPending(t *testing.T, dir *directory.Directory) {
+	seed(t, dir)
+	d := fetchstate.New(dir)
+	for _, name := range []string{"w", "v"} {
+		must(t, d.AddFetchAccount(ctx, fetchstate.FetchAccount{Name: name, Protocol: "imap", Host: "h", Port: 143, TLS: "starttls",
+			Username: "u", Auth: "password", Mailbox: "alice@example.com", After: "delete", Enabled: true}))
+	}
+	pend := func(uid, qid string) {
+		must(t, d.RecordFetched(ctx, "w", fetchstate.FetchedMessage{Folder: "INBOX", UIDValidity: 7, UID: uid, QueueID: qid, Digest: "d" + uid,
+			Size: 10, QueueHost: "mx", State: fetchstate.FetchPending, Summary: "Subject: " + uid}))
+	}
+	pend("1", "QA")
+	pend("2", "QB")
+	pend("3", "QC")
+	// The queue delivers QA before its pass records it as queued, and
+	// another account's pass applies outcomes meanwhile.
+	must(t, d.RecordFetchOutcome(ctx, "QA", fetchstate.OutcomeDelivered, "", "", ""))
+	if _, err := d.ApplyFetchOutcomes(ctx, "v"); err != nil {
+		t.Fatal(err)
+	}
+	if o, _, _, _ := d.FetchOutcome(ctx, "QA"); o != fetchstate.OutcomeDelivered {
+		t.Fatalf("the outcome of a pending message was dropped: %q", o)
+	}
+	if changed, _ := d.ApplyFetchOutcomes(ctx, "w"); len(changed) != 0 {
+		t.Fatalf("a pending row moved on by an outcome before it is queued: %+v", changed)
+	}
+	must(t, d.RecordFetched(ctx, "w", fetchstate.FetchedMessage{Folder: "INBOX", UIDValidity: 7, UID: "1", QueueID: "QA", Digest: "d1",
+		Size: 10, QueueHost: "mx", State: fetchstate.FetchQueued, Summary: "Subject: 1"}))
+	must(t, d.RecordFetched(ctx, "w", fetchstate.FetchedMessage{Folder: "INBOX", UIDValidity: 7, UID: "2", Size: 10, State: fetchstate.FetchSkipped,
+		Reason: "clamd found Eicar", Public: "virus", Ref: "R2"}))
+	must(t, d.MarkQueued(ctx, "w", []fetchstate.FetchedKey{{Folder: "INBOX", UIDValidity: 7, UID: "3"}}))
+	// A replay of the pending record changes nothing any more.
+	pend("3", "QX")
+	in, _ := d.FetchedInFolder(ctx, "w", "INBOX", 7)
+	if in["1"].State != fetchstate.FetchQueued || in["1"].Digest != "d1" || in["2"].State != fetchstate.FetchSkipped || in["2"].QueueID != "" ||
+		in["2"].Public != "virus" || in["3"].State != fetchstate.FetchQueued || in["3"].QueueID != "QC" || in["3"].Digest != "d3" {
+		t.Fatalf("after the records: %+v", in)
+	}
+	changed, err := d.ApplyFetchOutcomes(ctx, "w")
+	if err != nil || len(changed) != 1 || changed[0].UID != "1" || changed[0].State != fetchstate.FetchDelivered {
+		t.Fatalf("ApplyFetchOutcomes = %+v, %v; want 1 delivered", changed, err)
+	}
+	if p, _ := d.FetchedByState(ctx, "w", fetchstate.FetchPending); len(p) != 0 {
+		t.Fatalf("still pending: %+v", p)
 	}
 }
