@@ -134,6 +134,9 @@ type daemon struct {
 	// srsNotRewritten counts forwarded copies that left with their own
 	// sender although SRS is on (ebb_srs_not_rewritten_total).
 	srsNotRewritten atomic.Uint64
+	// vacationNotSent counts Sieve vacation responses that could not be
+	// queued (the delivery's record and the log say which).
+	vacationNotSent atomic.Uint64
 	// vacationFromReplaced counts Sieve vacation responses whose :from
 	// the mailbox may not write as (sent from its own address instead).
 	vacationFromReplaced atomic.Uint64
@@ -249,6 +252,9 @@ func (d *daemon) run() int {
 	d.metrics.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ebb_sieve_vacation_from_replaced_total",
 		Help: "Sieve vacation responses whose :from the mailbox may not write as (submission.sender_policy): sent from the mailbox's own address (the log says which)."},
 		func() float64 { return float64(d.vacationFromReplaced.Load()) }))
+	d.metrics.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ebb_sieve_vacation_not_sent_total",
+		Help: "Sieve vacation responses that could not be queued (the message itself is delivered; the log and the delivery's record, ebb explain, say why)."},
+		func() float64 { return float64(d.vacationNotSent.Load()) }))
 	d.metrics.Registry.MustRegister(d.sieveSkipped)
 	d.metrics.Registry.MustRegister(d.hostedUnchecked)
 	d.metrics.Registry.MustRegister(d.dkimUnsigned)

@@ -50,6 +50,7 @@ func (d *daemon) transports() queue.Transports {
 	}})
 	filter.MayWriteAs = d.mayWriteAs // checks_sender.go: a vacation :from by the rule From: is checked by
 	filter.FromReplaced = func() { d.vacationFromReplaced.Add(1) }
+	filter.VacationNotSent = func() { d.vacationNotSent.Add(1) }
 	filter.Skipped = func(why string) {
 		if d.sieveSkipped != nil { // ebb serve's (not ebb route's)
 			d.sieveSkipped.WithLabelValues(why).Inc()

@@ -57,6 +57,11 @@ type Filter struct {
 	// by the mailbox's own address (ebb serve counts them in a metric;
 	// the log line is written either way).
 	FromReplaced func()
+	// VacationNotSent, when set, is called for each vacation response
+	// that could not be queued (ebb serve counts them); the log line is
+	// written either way, and the Decision's Notes say it for the
+	// delivery's record.
+	VacationNotSent func()
 	// Skipped, when set, is called for each script skipped at a delivery,
 	// with why: "missing" (a sieve.before/after script that is not
 	// there), "compile" or "runtime" (a broken script: the message is
@@ -487,8 +492,9 @@ func (f *Filter) redirect(ctx context.Context, mb *resolve.Mailbox, msg *deliver
 // addressed to the user, already answered within :days/:seconds). It first
 // claims the sender for the period in State, so that of two deliveries at
 // once (two hosts sharing State) one answers; a response that cannot be
-// queued gives the claim back. A failure is logged, not fatal: the message
-// itself is delivered either way.
+// queued gives the claim back. A failure is logged, counted
+// (VacationNotSent) and noted in the Decision (the delivery's record), not
+// fatal: the message itself is delivered either way.
 func (f *Filter) vacation(ctx context.Context, mb *resolve.Mailbox, m sieve.Message, v sieve.Vacation, host string, st *userState, d *deliver.Decision) {
 	if v.Skip != "" {
 		f.Log.Info("sieve: vacation response not sent", "mailbox", mb.Address, "to", v.To, "why", v.Skip)
@@ -530,6 +536,10 @@ func (f *Filter) vacation(ctx context.Context, mb *resolve.Mailbox, m sieve.Mess
 	id, err := f.Outbox.Send(ctx, "", []string{v.To}, bytesReader(reply))
 	if err != nil {
 		f.Log.Error("sieve: vacation response not sent", "mailbox", mb.Address, "to", v.To, "error", err)
+		d.Notes = append(d.Notes, fmt.Sprintf("vacation response to <%s> not sent: it could not be queued (%v)", v.To, err))
+		if f.VacationNotSent != nil {
+			f.VacationNotSent()
+		}
 		if claimed {
 			if err := f.State.Unclaim(context.WithoutCancel(ctx), st.mailbox, v.Handle, v.To); err != nil {
 				f.Log.Warn("sieve: cannot forget the vacation response that was not sent; the sender is not answered within the period",

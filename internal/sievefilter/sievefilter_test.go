@@ -494,3 +494,26 @@ func TestSkippedScriptsAreNoted(t *testing.T) {
 		t.Errorf("decision %+v", d)
 	}
 }
+
+// A vacation response that cannot be queued leaves the message delivered
+// and is said: the log, VacationNotSent (ebb serve's metric) and a note
+// in the Decision (the delivery's record, ebb explain).
+func TestVacationNotSentIsNoted(t *testing.T) {
+	f, mb, _, logb := newTestFilter(t, "require \"vacation\";\nvacation \"Away.\";\n")
+	f.Outbox = failingOutbox{}
+	n := 0
+	f.VacationNotSent = func() { n++ }
+	d := decide(t, f, mb, testMsg, "alice@example.org")
+	if d == nil || len(d.Stores) != 1 {
+		t.Fatalf("decision %+v, want the message kept", d)
+	}
+	if len(d.Notes) != 1 || !strings.Contains(d.Notes[0], "vacation response to <alice@example.org> not sent: it could not be queued (queue full)") {
+		t.Errorf("notes %q", d.Notes)
+	}
+	if n != 1 {
+		t.Errorf("VacationNotSent called %d times, want 1", n)
+	}
+	if !strings.Contains(logb.String(), "vacation response not sent") {
+		t.Errorf("log %q", logb.String())
+	}
+}
