@@ -107,4 +107,8 @@ type Outbound struct {
 	Sender     string // envelope sender; "" is <>
 	Recipients []string
 	Data       []byte // the whole message, header and body, CRLF or LF
+	// Note says what differs from what the script asked (a vacation
+	// :from replaced by the mailbox's own address, and why); "" if
+	// nothing does.
+	Note string
 }

@@ -653,7 +653,11 @@ func (r *router) sieveSteps(mb *directory.Mailbox, dec *deliver.Decision) {
 		parts = append(parts, "redirect to "+a+" (would be queued; not sent)")
 	}
 	for _, v := range dec.Outbound {
-		parts = append(parts, "vacation reply to "+strings.Join(v.Recipients, ", ")+" (would be sent; not sent, not remembered)")
+		p := "vacation reply to " + strings.Join(v.Recipients, ", ") + " (would be sent; not sent, not remembered)"
+		if v.Note != "" {
+			p += ": " + v.Note
+		}
+		parts = append(parts, p)
 	}
 	if dec.Header != nil {
 		parts = append(parts, "header edited")

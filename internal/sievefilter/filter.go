@@ -75,7 +75,9 @@ type Filter struct {
 // vacationFrom is v.From when the mailbox may write as it: one address,
 // the mailbox's own or one MayWriteAs allows; else "" (the mailbox's own
 // address is used), the log says why, and so does replaced, for the
-// response's record (Note).
+// response's record (Note). A dry run sends nothing: it neither logs nor
+// counts (FromReplaced) the replacement, and replaced says what a
+// delivery would do, for the Decision's Outbound (ebb route shows it).
 func (f *Filter) vacationFrom(ctx context.Context, mb *resolve.Mailbox, from string) (_, replaced string) {
 	if from == "" {
 		return "", ""
@@ -98,6 +100,11 @@ func (f *Filter) vacationFrom(ctx context.Context, mb *resolve.Mailbox, from str
 	why := "the mailbox may not send as it (submission.sender_policy)"
 	if judged != nil {
 		why = "whether the mailbox may send as it (submission.sender_policy) could not be judged: " + judged.Error()
+	}
+	if f.DryRun {
+		return "", fmt.Sprintf("the vacation response would be sent from <%s>, the mailbox's own address, not from the script's :from %q: %s (dry run: nothing sent)", mb.Address, from, why)
+	}
+	if judged != nil {
 		f.Log.Warn("sieve: vacation :from could not be judged (submission.sender_policy): the response is sent from the mailbox's own address",
 			"mailbox", mb.Address, "from", from, "err", judged.Error())
 	} else {
@@ -512,7 +519,7 @@ func (f *Filter) vacation(ctx context.Context, mb *resolve.Mailbox, m sieve.Mess
 	reply := vacationReply(v, m.Header(), from, host, st.now)
 	if f.DryRun {
 		// Shown, not sent: nothing to claim.
-		d.Outbound = append(d.Outbound, deliver.Outbound{Sender: "", Recipients: []string{v.To}, Data: reply})
+		d.Outbound = append(d.Outbound, deliver.Outbound{Sender: "", Recipients: []string{v.To}, Data: reply, Note: replaced})
 		return
 	}
 	period := time.Duration(v.Seconds) * time.Second
@@ -530,7 +537,7 @@ func (f *Filter) vacation(ctx context.Context, mb *resolve.Mailbox, m sieve.Mess
 	}
 	if f.Outbox == nil {
 		// The caller sends it.
-		d.Outbound = append(d.Outbound, deliver.Outbound{Sender: "", Recipients: []string{v.To}, Data: reply})
+		d.Outbound = append(d.Outbound, deliver.Outbound{Sender: "", Recipients: []string{v.To}, Data: reply, Note: replaced})
 		return
 	}
 	id, err := f.Outbox.Send(ctx, "", []string{v.To}, bytesReader(reply))

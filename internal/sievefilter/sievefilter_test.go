@@ -461,6 +461,34 @@ func TestVacationFromIsAnAddressOfTheMailbox(t *testing.T) {
 	}
 }
 
+// A dry run (ebb route, the quota check at the end of DATA) sends no
+// vacation response: it logs no warning about the response's From: and
+// does not count it (FromReplaced); the Outbound it returns says what a
+// delivery would do, and that nothing was sent.
+func TestDryRunVacationFromIsNotLogged(t *testing.T) {
+	f, mb, out, logb := newTestFilter(t, "require \"vacation\";\nvacation :from \"ceo@example.com\" \"Away.\";\n")
+	f.DryRun = true
+	replaced := 0
+	f.FromReplaced = func() { replaced++ }
+	d := decide(t, f, mb, testMsg, "alice@example.org")
+	if len(out.sent) != 0 {
+		t.Fatalf("a dry run sent %q", out.sent)
+	}
+	if logb.Len() != 0 {
+		t.Errorf("a dry run logged:\n%s", logb.String())
+	}
+	if replaced != 0 {
+		t.Errorf("a dry run counted %d :from replacements", replaced)
+	}
+	if len(d.Outbound) != 1 || !strings.Contains(string(d.Outbound[0].Data), "From: bob@example.com\r\n") {
+		t.Fatalf("outbound %+v, want the response from the mailbox's address", d.Outbound)
+	}
+	if n := d.Outbound[0].Note; !strings.Contains(n, "would be sent from <bob@example.com>") || !strings.Contains(n, `"ceo@example.com"`) ||
+		!strings.Contains(n, "dry run: nothing sent") {
+		t.Errorf("the response's Note is %q", n)
+	}
+}
+
 // A script skipped (a sieve.before script missing, the user's script
 // broken) is logged, counted (Skipped) and said in the Decision's Notes,
 // which ebb serve journals with the delivery (principle 7).
