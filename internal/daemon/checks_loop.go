@@ -30,11 +30,16 @@ func (loopChecker) name() string { return "loop" }
 
 func (c loopChecker) check(ctx context.Context, in *checkInput) (string, error) {
 	m := in.Msg
-	return "", eachLocal(ctx, c.dir, m.Envelope.Recipients, c.skipped.on(in), func(r string, res *directory.Resolution) *diag.Error {
+	skipped := c.skipped.on(in)
+	return "", eachLocal(ctx, c.dir, m.Envelope.Recipients, skipped, func(r string, res *directory.Resolution) *diag.Error {
 		if m.HeaderSeen && !m.ManyDeliveredTo {
 			return deliver.LoopRefusalFor(m.DeliveredTo, r, res) // as read on receive: no second reading
 		}
-		return deliver.LoopRefusal(m.File, r, res) // 554 5.4.6, the bounce's own words
+		e, err := deliver.LoopRefusal(m.File, r, res) // 554 5.4.6, the bounce's own words
+		if err != nil {
+			skipped(r, "unreadable", err)
+		}
+		return e
 	})
 }
 

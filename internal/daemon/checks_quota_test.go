@@ -367,6 +367,19 @@ func TestEndOfDataChecksNotMadeAreSaid(t *testing.T) {
 	if v := counted2(d.checksSkipped, "quota", "unreadable"); v != 1 {
 		t.Errorf("unreadable: counted %v, want 1", v)
 	}
+	// The loop check reads the file when the Delivered-To values were not
+	// kept at receive (too many): unreadable, it is not made, and said.
+	in = msg()
+	in.Msg.HeaderSeen, in.Msg.ManyDeliveredTo = true, true
+	if _, err := (loopChecker{dir: dir, skipped: d.uncheck("loop")}).check(context.Background(), in); err != nil {
+		t.Errorf("loop, unreadable: %v, want let through", err)
+	}
+	if len(in.Notes) != 1 || !strings.Contains(in.Notes[0].Detail, "loop check not made for <alice@example.test>: the message could not be read") {
+		t.Errorf("loop, unreadable: notes %+v", in.Notes)
+	}
+	if v := counted2(d.checksSkipped, "loop", "unreadable"); v != 1 {
+		t.Errorf("loop, unreadable: counted %v, want 1", v)
+	}
 }
 
 // counted2 is the value of cv's counter with label values a, b.

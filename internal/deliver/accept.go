@@ -420,14 +420,17 @@ func mailboxProblem(cfg *config.Config, mb *resolve.Mailbox, component string) (
 // recipient (reaching res) would find (RFC 5321 §6.3: it already carries
 // one of our own Delivered-To addresses), or nil: the delivery's own loop
 // check, run at the end of DATA so that the looping message is refused
-// (554 5.4.6) instead of bounced. It reads only the header section.
-func LoopRefusal(path, recipient string, res *resolve.Resolution) *diag.Error {
+// (554 5.4.6) instead of bounced. It reads only the header section. A
+// message that cannot be read is not refused (the delivery will say why;
+// this check only refuses): unread says why, for the caller to say the
+// check was not made.
+func LoopRefusal(path, recipient string, res *resolve.Resolution) (refusal *diag.Error, unread error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil // the delivery will say why; this check only refuses
+		return nil, err
 	}
 	defer f.Close()
-	return LoopRefusalFor(readHeaderView(f).deliveredTos, recipient, res)
+	return LoopRefusalFor(readHeaderView(f).deliveredTos, recipient, res), nil
 }
 
 // LoopRefusalFor is LoopRefusal for a message whose Delivered-To values
