@@ -6,7 +6,7 @@ type SMTP struct {
 	MaxMessageSize  Size     `toml:"max_message_size" default:"50M" doc:"The largest message accepted (advertised with SIZE)."`
 	MaxRecipients   int      `toml:"max_recipients" default:"100" min:"1" doc:"The most recipients in one transaction."`
 	MaxConnections  int      `toml:"max_connections" default:"200" min:"1" doc:"The most SMTP connections at once, over all clients."`
-	MaxPerIP        int      `toml:"max_connections_per_ip" default:"20" min:"1" doc:"The most SMTP connections at once from one client IP."`
+	MaxPerIP        int      `toml:"max_connections_per_ip" default:"20" min:"1" doc:"The most SMTP connections at once from one client: an IPv4 address, or an IPv6 /64 (one host commonly has a whole /64)."`
 	Reserved        int      `toml:"reserved_connections" default:"20" min:"0" doc:"Of smtp.max_connections (counted over every listener, submission included), this many are kept for clients in submission.trusted_networks, so that a flood of idle connections from elsewhere cannot lock out local submission."`
 	CommandTimeout  Duration `toml:"command_timeout" default:"5m" doc:"How long to wait for the client's next command (RFC 5321 4.5.3.2.7 asks for at least 5 minutes)."`
 	DataTimeout     Duration `toml:"data_timeout" default:"10m" doc:"How long to wait for the next piece of the message during DATA (RFC 5321 4.5.3.2.5: 3 minutes at least)."`

@@ -2,10 +2,11 @@ package smtpd
 
 import (
 	"fmt"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ebbmail/ebb/internal/policy"
 )
 
 // The journal's bound on refusals. Every ref a client gets opens its
@@ -78,19 +79,9 @@ func newRefusalBound(now func() time.Time) *refusalBound {
 		tokens: newRecordsBurst, open: map[boundKey]*sharedRef{}}
 }
 
-// source is the unit refusals are shared by: an IPv4 address, an IPv6 /64.
-func source(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil {
-		return ip
-	}
-	a = a.Unmap()
-	if a.Is6() {
-		p, _ := a.WithZone("").Prefix(64)
-		return p.String()
-	}
-	return a.String()
-}
+// source is the unit refusals are shared by: an IPv4 address, an IPv6 /64
+// (policy.SourceKey, the unit every per-client count uses).
+func source(ip string) string { return policy.SourceKey(ip) }
 
 // take places r (r.Err.Ref its own new ref, r.Time now) under the bound:
 // it returns the ref the client is told, whether r is the first of that

@@ -261,11 +261,11 @@ func (s *Server) tryAdmit(ip string) (string, <-chan struct{}) {
 			return "reserve", s.freed // only the slots kept for trusted networks are left
 		}
 		return "total", s.freed
-	case o.MaxPerIP > 0 && s.perIP[ip] >= o.MaxPerIP:
+	case o.MaxPerIP > 0 && s.perIP[source(ip)] >= o.MaxPerIP:
 		return "per_ip", s.freed
 	}
 	s.total++
-	s.perIP[ip]++
+	s.perIP[source(ip)]++
 	// Counted for Shutdown here, under the lock that saw closing false,
 	// so that its Wait cannot start between the two.
 	s.wg.Add(1)
@@ -297,8 +297,10 @@ func (s *Server) release(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.total--
-	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
-		delete(s.perIP, c.ip)
+	if k := source(c.ip); s.perIP[k] <= 1 {
+		delete(s.perIP, k)
+	} else {
+		s.perIP[k]--
 	}
 	close(s.freed)
 	s.freed = make(chan struct{})
