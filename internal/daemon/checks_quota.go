@@ -41,7 +41,9 @@ import (
 // stores nothing and is not refused: where a refusal is about to be made
 // (rare), the scripts run on the copy as a dry run (sieve, as ebb route
 // runs them: nothing created, sent or remembered), and the refusal stands
-// only for a mailbox they would store it in.
+// only for a mailbox they would store it in, judged by the size of the
+// copy they would store (a header edited by editheader; an edit that makes
+// a copy that fits too large is not seen: deliver.SieveRefusal).
 //
 // Scripts that cannot be run so (the copy cannot be staged in
 // server.data_dir, the filter fails) leave the refusal standing (fails

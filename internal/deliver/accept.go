@@ -242,16 +242,31 @@ func (c *sieveCopy) exact() error {
 // created, sent or remembered) decides on the staged copy: false when
 // the scripts discard or only redirect it, true otherwise (a keep, a
 // fileinto, a reject — which fails the delivery too —, no decision).
-func (c *sieveCopy) stores(ctx context.Context, f Filter, mb *resolve.Mailbox) (bool, error) {
+// edited, when the scripts edit the header (editheader), is the size of
+// the copy the delivery would store instead of the staged one; else -1.
+func (c *sieveCopy) stores(ctx context.Context, f Filter, mb *resolve.Mailbox) (stores bool, edited int64, err error) {
 	msg, err := c.stage()
 	if err != nil {
-		return true, err
+		return true, -1, err
 	}
 	d, err := f.Decide(ctx, mb, msg, c.env)
 	if err != nil {
-		return true, err
+		return true, -1, err
 	}
-	return d != nil && d.Reject != "" || len(d.StoresFor(c.env.Folder)) > 0, nil
+	if d == nil {
+		return true, -1, nil
+	}
+	if d.Reject == "" && len(d.StoresFor(c.env.Folder)) == 0 {
+		return false, -1, nil
+	}
+	if d.Header == nil || d.Reject != "" {
+		return true, -1, nil
+	}
+	n, err := editedSize(msg.Path, msg.Size, d.Header)
+	if err != nil {
+		return true, -1, fmt.Errorf("measure the copy with the header the scripts edit: %w", err)
+	}
+	return true, n, nil
 }
 
 func (c *sieveCopy) remove() {
@@ -266,7 +281,11 @@ func (c *sieveCopy) remove() {
 // what its delivery would not fail is wrong (principle 4). dir is where
 // the copy is staged for the filter (server.data_dir), and only where a
 // refusal is about to be made, which is rare: the copy is measured while
-// it is staged.
+// it is staged. A mailbox whose scripts edit the header (editheader) is
+// judged by the size of the edited copy, which its delivery stores. The
+// bound: the scripts run only where the unedited copy is refused, so a
+// copy that fits and that an edit makes larger than the room left is not
+// refused here; its delivery then meets the quota (mail.over_quota).
 //
 // Scripts that cannot be run on the copy (it cannot be staged, the filter
 // fails) leave the refusal standing, as if they stored it: unconsulted is
@@ -300,9 +319,15 @@ func SieveRefusal(ctx context.Context, cfg *config.Config, res *resolve.Resoluti
 		if _, te := targetFor(cfg, mb, "ebb serve"); te != nil {
 			return e, nil // disabled, or no Maildir: refused before any filter runs
 		}
-		stores, err := c.stores(ctx, f, mb)
+		stores, edited, err := c.stores(ctx, f, mb)
 		if err == nil && !stores {
 			continue
+		}
+		if err == nil && edited >= 0 {
+			// The delivery stores the edited copy: its size decides.
+			if e = Refusal(cfg, one, edited); e == nil {
+				continue
+			}
 		}
 		if err != nil {
 			r := *e

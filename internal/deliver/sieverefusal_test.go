@@ -171,3 +171,68 @@ func TestSieveRefusalReadsTheMessageOnce(t *testing.T) {
 		})
 	}
 }
+
+// editFilter is a dry-run filter that keeps the message with its header
+// replaced by fields (Sieve editheader).
+type editFilter struct{ fields []string }
+
+func (f editFilter) Decide(context.Context, *resolve.Mailbox, *Message, Envelope) (*Decision, error) {
+	return &Decision{Header: f.fields}, nil
+}
+
+// A mailbox whose scripts edit the header stores the edited copy: the
+// quota refusal's dry run judges that copy's size, not the staged one's,
+// so that the refusal at the quota's edge is the delivery's answer.
+func TestSieveRefusalMeasuresTheEditedHeader(t *testing.T) {
+	a, _ := newAgent(t)
+	body := "Subject: big\r\nX-Long: " + strings.Repeat("x", 300) + "\r\n\r\n" + strings.Repeat("0123456789012345678901234567890123456789\r\n", 30)
+	env := Envelope{Sender: "s@example.org", Prefix: []byte("Received: from x\r\n\tby mx.test; Mon, 7 Dec 2026 20:00:00 +0000\r\n")}
+	const rcpt = "alice@example.com"
+	renv := env
+	renv.Recipient = rcpt
+	var copy bytes.Buffer
+	spool := filepath.Join(t.TempDir(), "spool")
+	if err := os.WriteFile(spool, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.View(&copy, spool, renv); err != nil {
+		t.Fatal(err)
+	}
+	staged := int64(copy.Len())
+	cut := bytes.Index(copy.Bytes(), []byte("\n\n"))
+	if cut < 0 {
+		t.Fatalf("no header end in the copy %q", copy.Bytes())
+	}
+	rest := int64(copy.Len() - cut - 2)
+	for _, tc := range []struct {
+		name   string
+		fields []string
+	}{
+		{"the edit shrinks the copy", []string{"Subject: small"}},
+		{"the edit grows the copy", []string{"Subject: big", "X-Long: " + strings.Repeat("y", 600), "X-Folded: a\r\n\tb"}},
+	} {
+		edited := rest + 1 // the empty line
+		for _, f := range tc.fields {
+			edited += int64(len(strings.ReplaceAll(f, "\r\n", "\n"))) + 1
+		}
+		for _, quota := range []int64{edited - 1, edited, staged - 1} {
+			if quota >= staged {
+				continue // the unedited copy fits: no script runs (the documented bound)
+			}
+			t.Run(tc.name, func(t *testing.T) {
+				res := &resolve.Resolution{Address: rcpt, Mailboxes: []*directory.Mailbox{{Address: rcpt, Enabled: true, QuotaBytes: quota}}}
+				s, err := a.MeasureStaged(spool, env, int64(len(body)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				e, unconsulted := SieveRefusal(context.Background(), a.Cfg, res, s, rcpt, editFilter{tc.fields}, t.TempDir())
+				if unconsulted != nil {
+					t.Fatal(unconsulted)
+				}
+				if want := edited > quota; (e != nil) != want {
+					t.Errorf("quota %d, staged copy %d bytes, edited %d: refused %v, want %v", quota, staged, edited, e != nil, want)
+				}
+			})
+		}
+	}
+}
