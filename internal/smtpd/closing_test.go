@@ -165,28 +165,32 @@ func TestEngineRefusalsCarryARefAndAreObserved(t *testing.T) {
 }
 
 // On an implicit-TLS listener (465) a connection over the limits gets its
-// 421 over TLS, after the handshake, where the client can read it; the
-// refusal is observed with the reply's ref. A client that never completes
-// the handshake is observed all the same.
+// 421 over TLS, after the handshake, where the client can read it. The
+// refusal is observed (journaled) before the handshake: a client that never
+// completes one is observed all the same, and a TLS client refused next,
+// from the same address within the minute, reads that ref (flood.go).
 func TestImplicitTLSRefusalIsSentOverTLS(t *testing.T) {
 	var mu sync.Mutex
 	var got []Refusal
-	ts := startServer(t, mapDirectory{}, selfSigned(t, "mx.example.test"), func(o *Options) { o.MaxPerIP = 1 }, func(c *Config) {
+	ts := startServer(t, mapDirectory{}, selfSigned(t, "mx.example.test"), func(o *Options) {
+		o.MaxPerIP = 1
+		o.CommandTimeout = time.Minute // the admitted client idles throughout
+	}, func(c *Config) {
 		c.OnRefusal = func(r Refusal) { mu.Lock(); got = append(got, r); mu.Unlock() }
 		c.Listeners = []Listener{{Kind: SubmissionTLS, Addr: "127.0.0.1:0", ImplicitTLS: true, Policy: InboundPolicy{Directory: mapDirectory{}}}}
 	})
-	observed := func(n int) []Refusal {
+	observed := func() Refusal {
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)
 		for {
 			mu.Lock()
 			g := append([]Refusal(nil), got...)
 			mu.Unlock()
-			if len(g) >= n {
-				return g
+			if len(g) > 0 {
+				return g[0]
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%d refusals observed, want %d: %+v", len(g), n, g)
+				t.Fatal("no refusal observed")
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -204,22 +208,25 @@ func TestImplicitTLSRefusalIsSentOverTLS(t *testing.T) {
 	if _, g := dialTLS(); !strings.HasPrefix(g, "220 ") {
 		t.Fatalf("first client: %q, want 220", g)
 	}
-	_, g := dialTLS()
-	m := regexp.MustCompile(`^421 4\.7\.0 mx\.example\.test Too many connections from your address.*\(ref ([A-Z2-7]{8})\)$`).FindStringSubmatch(g)
-	if m == nil {
-		t.Fatalf("second client read %q over TLS, want the 421 with its ref", g)
-	}
-	if r := observed(1)[0]; r.Stage != "connection" || r.Code != 421 || r.Err == nil || r.Err.Ref != m[1] || r.Kind != SubmissionTLS {
-		t.Errorf("observed %+v (err %v), want the 421 of ref %s on the 465 listener", r, r.Err, m[1])
-	}
-	// Plain TCP that never starts TLS: observed with a ref, though it
-	// reads nothing.
+	// Plain TCP that never starts TLS: refused, observed with a ref, and
+	// sent nothing in plaintext.
 	plain, err := net.Dial("tcp", ts.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer plain.Close()
-	if r := observed(2)[1]; r.Stage != "connection" || r.Err == nil || r.Err.Ref == "" || r.Err.Ref == m[1] {
-		t.Errorf("refusal of a client without TLS observed as %+v (err %v)", r, r.Err)
+	r := observed()
+	if r.Stage != "connection" || r.Code != 421 || r.Err == nil || r.Err.Ref == "" || r.Kind != SubmissionTLS {
+		t.Fatalf("refusal of a client without TLS observed as %+v (err %v), want the 421 on the 465 listener with a ref", r, r.Err)
+	}
+	plain.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, _ := plain.Read(make([]byte, 64)); n > 0 {
+		t.Errorf("the refused client got %d bytes in plaintext on the implicit-TLS listener", n)
+	}
+	// A TLS client refused next reads the 421 over TLS, with that ref.
+	_, g := dialTLS()
+	m := regexp.MustCompile(`^421 4\.7\.0 mx\.example\.test Too many connections from your address.*\(ref ([A-Z2-7]{8})\)$`).FindStringSubmatch(g)
+	if m == nil || m[1] != r.Err.Ref {
+		t.Fatalf("second client read %q over TLS, want the 421 with ref %s", g, r.Err.Ref)
 	}
 }
