@@ -103,8 +103,9 @@ type conn struct {
 	policy string
 	// waived is what was waived on the way to this session (connect:
 	// dane.exempt, an MX an MTA-STS policy in testing mode does not
-	// list), under the MTA-STS policy stsID (if any): said for each
-	// message it carries whose plan agrees (policyFor).
+	// list): said for each message it carries (policyFor). stsID is the
+	// MTA-STS policy it was opened under: reused only for a message
+	// under the same one (reuse).
 	waived map[string]string
 	stsID  string
 	// daneLevel: the session was opened under DANE (its level is "dane",

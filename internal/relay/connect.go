@@ -326,9 +326,7 @@ func (r *Relay) session(ctx context.Context, a *attempt, host, ip, port string, 
 			c.waived[k] = v
 		}
 	}
-	if a.sts != nil {
-		c.stsID = a.sts.ID
-	}
+	c.stsID = a.stsID()
 	if a.hop.Smarthost != "" && !a.hop.Delivery && r.set.Credentials != "" {
 		user, pass, err := r.credentials()
 		if err != nil {

@@ -284,14 +284,14 @@ var connectWaivers = []string{"dane.exempt", "sts-mx"}
 // a: the session's own, then what was not applied of what the domain
 // publishes (in a fixed order): a's plan's (mta_sts.exempt, an MTA-STS
 // policy unavailable), and the session's way here (dane.exempt; the MX
-// not in a testing MTA-STS policy, while a's plan has that policy). A
-// reused session says each message's own, not those of the message
-// that opened it.
+// not in a testing MTA-STS policy: a session is reused only under the
+// same policy, reuse). A reused session says each message's own, not
+// those of the message that opened it.
 func (c *conn) policyFor(a *attempt) string {
 	s := c.policy
 	for _, k := range []string{"mta_sts.exempt", "sts-unavailable", "dane.exempt", "sts-mx"} {
 		v := a.waived[k]
-		if v == "" && (k != "sts-mx" || a.sts != nil && a.sts.ID == c.stsID) {
+		if v == "" {
 			v = c.waived[k]
 		}
 		if v != "" {
@@ -299,6 +299,14 @@ func (c *conn) policyFor(a *attempt) string {
 		}
 	}
 	return s
+}
+
+// stsID is the id of a's MTA-STS policy, "" without one.
+func (a *attempt) stsID() string {
+	if a.sts == nil {
+		return ""
+	}
+	return a.sts.ID
 }
 
 // forRcpt is a's copy about one recipient, for its own error.
@@ -475,7 +483,7 @@ func (r *Relay) deliverGroup(ctx context.Context, a *attempt) []error {
 	}
 
 	reused, retried := true, false
-	c := r.reuse(dst)
+	c := r.reuse(dst, a)
 	for len(pending) > 0 {
 		if c == nil {
 			reused = false
@@ -581,13 +589,16 @@ func tooManyRcpts(err error) bool {
 }
 
 // reuse returns an idle session of dst that answers RSET, or nil.
-func (r *Relay) reuse(dst *destination) *conn {
+func (r *Relay) reuse(dst *destination, a *attempt) *conn {
 	for {
 		c := dst.takeIdle()
 		if c == nil {
 			return nil
 		}
-		if time.Since(c.opened) < r.set.ReuseLimit.Duration {
+		// Opened under another MTA-STS policy (one became available,
+		// unavailable or changed): its policy note would tell the other
+		// one's, so a session of a's own is opened.
+		if time.Since(c.opened) < r.set.ReuseLimit.Duration && c.stsID == a.stsID() {
 			if c.has("PIPELINING") {
 				c.rset = true // sent with the next transaction
 				return c

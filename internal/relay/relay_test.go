@@ -699,7 +699,9 @@ func (f stsFunc) Get(ctx context.Context, d string) (*mtasts.Policy, error) { re
 
 // A session reused for a later message says that message's own plan in
 // its handoff: the MTA-STS policy that could not be had for the message
-// that opened it is not said of the next one, which had it.
+// that opened it is not said of the next one, which had it. A session is
+// not reused under another MTA-STS policy than the one it was opened
+// under (its note would tell the other one).
 func TestReusedSessionSaysEachMessagesOwnWaivers(t *testing.T) {
 	srv := startServer(t, "127.0.0.2:0", nil, nil)
 	var port int
@@ -708,10 +710,13 @@ func TestReusedSessionSaysEachMessagesOwnWaivers(t *testing.T) {
 	e.dns.MustAdd("flaky.example. MX 10 mx.flaky.example.", "mx.flaky.example. A 127.0.0.2")
 	var gets atomic.Int32
 	r := e.relay(Options{STS: stsFunc(func(ctx context.Context, d string) (*mtasts.Policy, error) {
-		if gets.Add(1) == 1 {
+		switch gets.Add(1) {
+		case 1:
 			return nil, errors.New("fetch https://mta-sts.flaky.example/.well-known/mta-sts.txt: timeout")
+		case 2:
+			return nil, nil // no policy published
 		}
-		return nil, nil // no policy published
+		return &mtasts.Policy{Domain: "flaky.example", ID: "t1", Mode: mtasts.Testing, MX: []string{"mx.flaky.example"}}, nil
 	})})
 	const note = "MTA-STS policy of flaky.example unavailable"
 	m1 := e.message("alice@ours.test", body, "a@flaky.example")
@@ -730,5 +735,17 @@ func TestReusedSessionSaysEachMessagesOwnWaivers(t *testing.T) {
 	}
 	if n := srv.conns.Load(); n != 1 {
 		t.Errorf("%d connections for 2 messages, want 1 (reuse)", n)
+	}
+	// A policy published since: the session opened without one is not
+	// reused, and the handoff tells the policy this message met.
+	m3 := e.message("alice@ours.test", body, "c@flaky.example")
+	if err := deliver(t, r, m3, 0); err != nil {
+		t.Fatal(err)
+	}
+	if h := m3.Recipients[0].Relay; h == nil || !strings.HasPrefix(h.Policy, "MTA-STS (mode testing, policy id t1)") {
+		t.Errorf("third message's handoff %+v, want the testing policy t1", h)
+	}
+	if n := srv.conns.Load(); n != 2 {
+		t.Errorf("%d connections for 3 messages, want 2 (no reuse across policies)", n)
 	}
 }
