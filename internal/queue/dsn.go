@@ -149,7 +149,14 @@ func (q *Queue) sendDSN(ctx context.Context, m *Message, rcpts []*Recipient, kin
 		defer f.Close()
 		rep.Message = io.MultiReader(strings.NewReader(m.Envelope.Prefix), f)
 	} else {
-		rep.Headers, _ = Headers(m)
+		var err error
+		if rep.Headers, err = Headers(m); err != nil {
+			// The DSN goes with what could be read (the prefix, the
+			// fields before the trouble): said, since its reader
+			// cannot tell.
+			q.log.Warn("DSN: the returned header is incomplete: the message's header could not be read", "queue_id", m.ID,
+				"file", m.File, "err", err)
+		}
 	}
 	env := &Envelope{
 		From:       "",

@@ -3,12 +3,17 @@ package queue
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/dsn"
 )
 
 // remoteRefusal is what the relay returns for a 5xx at RCPT: our diagnosis
@@ -260,4 +265,36 @@ func TestParseDSNOptionsOfSendmail(t *testing.T) {
 			t.Errorf("-R %q -V %q: %q %q, want %q %q", tc.ret, tc.envid, ret, envid, tc.wantRet, tc.wantEnvID)
 		}
 	}
+}
+
+// A DSN whose returned header cannot be read (the spool file is gone)
+// still goes, with what could be read, and the log says so.
+func TestDSNWithAnUnreadableHeaderIsSaid(t *testing.T) {
+	var logb strings.Builder
+	q, err := Open(testConfig(t), slog.New(slog.NewTextHandler(&syncWriter{w: &logb}, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	m := &Message{ID: "Q1", File: filepath.Join(t.TempDir(), "gone"), Envelope: Envelope{From: "s@example.org", Recipients: []string{"r@example.net"},
+		Prefix: "Received: from test\r\n"}, Arrived: time.Now()}
+	rc := &Recipient{Address: "r@example.net", State: Failed, Error: remoteRefusal("r@example.net")}
+	if _, err := q.sendDSN(context.Background(), m, []*Recipient{rc}, dsn.Failure); err != nil {
+		t.Fatalf("DSN not queued: %v", err)
+	}
+	if l := logb.String(); !strings.Contains(l, "returned header is incomplete") || !strings.Contains(l, "queue_id=Q1") || !strings.Contains(l, "err=") {
+		t.Errorf("log %q", l)
+	}
+}
+
+// syncWriter is a writer safe for the queue's goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
