@@ -32,6 +32,9 @@ type Owner struct {
 	// Ended: its host stopped renewing it (stopped or died); the next
 	// host to look takes the account.
 	Ended bool `json:"ended,omitempty"`
+	// Unknown, when not "", is why the leases could not be read: the
+	// host that fetches the account is not known.
+	Unknown string `json:"unknown,omitempty"`
 }
 
 // SetOwners fills in who fetches each account: owner gives an account's
@@ -145,6 +148,8 @@ func WriteList(w io.Writer, ls []Listed, asJSON bool) {
 		}
 		switch o := l.Owner; {
 		case o == nil:
+		case o.Unknown != "":
+			status += "; fetched by: unknown (the hosts' leases could not be read: " + o.Unknown + ")"
 		case o.Host == "":
 			status += "; fetched by: no host yet"
 		case o.Ended:
