@@ -21,7 +21,7 @@ import (
 func (d *daemon) bind() int {
 	cfg := d.cfg
 	for _, a := range cfg.SMTP.Listen {
-		l, err := smtpd.Listen(a)
+		l, err := net.Listen("tcp", a)
 		if err != nil {
 			return d.bindFailed(a, "smtp.listen", err)
 		}

@@ -72,7 +72,7 @@ func (d *daemon) bindSubmission() int {
 		}
 	}
 	for _, a := range cfg.Submission.Listen {
-		l, err := smtpd.Listen(a)
+		l, err := net.Listen("tcp", a)
 		if err != nil {
 			s.close()
 			return d.bindFailed(a, "submission.listen", err)
@@ -80,7 +80,7 @@ func (d *daemon) bindSubmission() int {
 		s.plain = append(s.plain, smtpd.BoundedListener(l, cfg.Submission.MaxSessionTime.Duration, false))
 	}
 	for _, a := range cfg.Submission.ListenTLS {
-		l, err := smtpd.Listen(a)
+		l, err := net.Listen("tcp", a)
 		if err != nil {
 			s.close()
 			return d.bindFailed(a, "submission.listen_tls", err)

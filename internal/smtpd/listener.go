@@ -1,7 +1,6 @@
 package smtpd
 
 import (
-	"context"
 	"crypto/tls"
 	"net"
 	"time"
@@ -110,15 +109,4 @@ func (l *listener) admit(c net.Conn) {
 	if err := ServeConn(nc, newSession(l, tc), p); err != nil {
 		l.srv.log.Info("smtp connection error", "conn", tc.id, "err", err.Error())
 	}
-}
-
-// Listen opens a TCP socket for SMTP on addr. Its connections get no TCP
-// keepalive: Go turns it on for every accepted connection (four
-// setsockopt calls each, a few percent of the system calls of a short
-// session), and an SMTP session needs none, since every read has a
-// deadline (smtp.command_timeout, smtp.data_timeout) that ends a session
-// whose client went away; Postfix's smtpd sets none either.
-func Listen(addr string) (net.Listener, error) {
-	lc := net.ListenConfig{KeepAlive: -1}
-	return lc.Listen(context.Background(), "tcp", addr)
 }

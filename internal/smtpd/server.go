@@ -150,7 +150,7 @@ func (s *Server) Bind() error {
 			l.net = l.Listener.Net
 			continue
 		}
-		nl, err := Listen(l.Listener.Addr)
+		nl, err := net.Listen("tcp", l.Listener.Addr)
 		if err != nil {
 			s.unbind()
 			return fmt.Errorf("listen on %s for %s SMTP: %w", l.Listener.Addr, l.Kind, err)
