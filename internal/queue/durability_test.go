@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -287,5 +288,38 @@ func TestSharedFlushIsTheReceivesGroup(t *testing.T) {
 	cfg2.Queue.Sync = "files"
 	if q2 := openQueue(t, cfg2); q2.SharedFlush() != nil {
 		t.Fatal("queue.sync = files offers a shared syncfs group")
+	}
+}
+
+// An unreadable entry that cannot be set aside (spool/corrupt is not a
+// directory) stays where it is, and the log says so, not that it was set
+// aside; mailq still lists it as damaged.
+func TestUnreadableEntryNotSetAsideIsSaid(t *testing.T) {
+	cfg := testConfig(t)
+	q := openQueue(t, cfg)
+	id := receive(t, q, "a@example.org", "Subject: x\r\n\r\nx\r\n", "bob@example.test")
+	q.Close()
+	path := filepath.Join(cfg.Queue.Spool, QueueDir, id+msgExt)
+	whole, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(path, []byte(strings.Replace(string(whole), `"bob@example.test"`, `"bob@example.tesu"`, 1)), 0o600) // checksum off
+	os.WriteFile(filepath.Join(cfg.Queue.Spool, CorruptDir), nil, 0o600)                                             // not a directory
+	var logb strings.Builder
+	q2, err := Open(cfg, slog.New(slog.NewTextHandler(&syncWriter{w: &logb}, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q2.Close()
+	if l := logb.String(); !strings.Contains(l, "cannot set aside an unreadable queue entry") || !strings.Contains(l, "queue_id="+id) ||
+		strings.Contains(l, `msg="set aside`) {
+		t.Errorf("log %q", l)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("the entry moved: %v", err)
+	}
+	if l, err := List(cfg.Queue.Spool); err != nil || len(l.Damaged) != 1 {
+		t.Errorf("mailq: %+v, %v; want it listed as damaged", l, err)
 	}
 }

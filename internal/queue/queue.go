@@ -294,15 +294,22 @@ func (q *Queue) load() error {
 
 // setAside moves an unreadable message's files to spool/corrupt/, where
 // mailq reports them, instead of deleting what might be mail.
+// One that cannot be moved stays where it is (mailq lists it as damaged
+// there too), and the log says so rather than that it was set aside.
 func (q *Queue) setAside(id string, why error) {
 	dst := filepath.Join(q.spool, CorruptDir)
-	os.MkdirAll(dst, 0o700)
+	err := os.MkdirAll(dst, 0o700)
 	q.own(dst)
 	for _, ext := range []string{msgExt, stateExt, oldEnvExt, oldDataExt} {
 		src := filepath.Join(q.dir, id+ext)
-		if _, err := os.Lstat(src); err == nil {
-			os.Rename(src, filepath.Join(dst, id+ext))
+		if _, lerr := os.Lstat(src); lerr == nil && err == nil {
+			err = os.Rename(src, filepath.Join(dst, id+ext))
 		}
+	}
+	if err != nil {
+		q.log.Error("cannot set aside an unreadable queue entry: it stays in the queue directory (mailq lists it as damaged)",
+			"queue_id", id, "dir", q.dir, "corrupt_dir", dst, "err", why.Error(), "move_err", err.Error())
+		return
 	}
 	q.log.Error("set aside an unreadable queue entry", "queue_id", id, "dir", dst, "err", why.Error())
 }
