@@ -143,29 +143,35 @@ func (d *daemon) srsSender(ctx context.Context, m *queue.Message, from string, r
 			}
 		}
 	}
-	local, err := d.dir.IsLocalDomain(ctx, domain)
-	if err != nil {
-		// Unknown now: the copy leaves with its own sender, as without
-		// SRS, since SPF may fail for it.
-		return d.notRewritten(m, from, rcpts, "the directory did not answer whether "+domain+" is hosted here ("+err.Error()+")")
-	}
-	if local && !external {
+	local, senderErr := d.dir.IsLocalDomain(ctx, domain)
+	if senderErr == nil && local && !external {
 		return from, "" // ours
 	}
-	remote := false
+	// Only a copy for a remote address is rewritten, or noted as not
+	// rewritten. An address whose domain the directory cannot place is
+	// not taken for remote (as before), but where the sender's domain
+	// cannot be placed either it may be: that copy is noted.
+	remote, unplaced := false, false
 	for _, r := range rcpts {
 		if _, rd, ok := smtpd.SplitAddress(r); ok {
-			if local, err := d.dir.IsLocalDomain(ctx, rd); err == nil && !local {
+			local, err := d.dir.IsLocalDomain(ctx, rd)
+			if err == nil && !local {
 				remote = true
 				break
 			}
+			unplaced = unplaced || err != nil
 		}
 	}
-	if !remote {
+	if !remote && (senderErr == nil || !unplaced) {
 		return from, ""
 	}
 	if d.srs == nil {
 		return d.notRewritten(m, from, rcpts, "srs.enable is off; SPF at the next hop may fail for it (docs/srs.md)")
+	}
+	if senderErr != nil {
+		// Unknown now: the copy leaves with its own sender, as without
+		// SRS, since SPF may fail for it.
+		return d.notRewritten(m, from, rcpts, "the directory did not answer whether "+domain+" is hosted here ("+senderErr.Error()+")")
 	}
 	if external {
 		if why := d.srsAligns(m); why != "" {

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/diag"
+	"github.com/ebbmail/ebb/internal/directory"
+	"github.com/ebbmail/ebb/internal/logging"
 	"github.com/ebbmail/ebb/internal/queue"
 	"github.com/ebbmail/ebb/internal/smtpd"
 	"github.com/ebbmail/ebb/internal/srs"
@@ -157,5 +160,71 @@ func TestForwardDSNFollowsRFC3461Aliases(t *testing.T) {
 	}
 	if got := m.Envelope.RcptDSN["succ@here.example"].Notify; strings.Join(got, ",") != "SUCCESS,FAILURE" {
 		t.Fatalf("the message's own parameters changed: %v", got)
+	}
+}
+
+// A directory that cannot say whether the sender's domain is hosted here
+// makes a note ("sender not rewritten") only for a copy that leaves for a
+// remote address (or one the directory cannot place either), and the note
+// names the real reason: with srs.enable off, SRS being off, not the
+// directory.
+func TestSRSSenderUnknownNotedOnlyForARemoteCopy(t *testing.T) {
+	ctx := context.Background()
+	cfg := config.Defaults()
+	cfg.Server.DataDir = t.TempDir()
+	dir, err := directory.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	if err := dir.AddDomain(ctx, "here.example"); err != nil {
+		t.Fatal(err)
+	}
+	// The recipients' domains are known (the directory's cache holds
+	// them); the sender's is asked once the database is gone.
+	for _, dom := range []string{"here.example", "away.example"} {
+		if _, err := dir.IsLocalDomain(ctx, dom); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir.Close()
+	if _, err := dir.IsLocalDomain(ctx, "sender.example"); err == nil {
+		t.Fatal("the closed directory answered for the sender's domain")
+	}
+	lg, err := logging.New(io.Discard, "logfmt", "error")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		srs   bool
+		rcpts []string
+		why   string // "" no note
+	}{
+		{"SRS on, local copy", true, []string{"bob@here.example"}, ""},
+		{"SRS off, local copy", false, []string{"bob@here.example"}, ""},
+		{"SRS on, remote copy", true, []string{"bob@here.example", "carol@away.example"}, "the directory did not answer whether sender.example is hosted here"},
+		{"SRS off, remote copy", false, []string{"carol@away.example"}, "srs.enable is off"},
+		{"SRS on, a recipient the directory cannot place either", true, []string{"dan@unplaced.example"}, "the directory did not answer whether sender.example is hosted here"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &daemon{cfg: cfg, dir: dir, log: lg}
+			if tc.srs {
+				d.srs = testRewriter(t, time.Now())
+			}
+			sender, why := d.srsSender(ctx, &queue.Message{ID: "q1"}, "alice@sender.example", tc.rcpts)
+			if sender != "alice@sender.example" {
+				t.Errorf("sender %q, want it kept", sender)
+			}
+			if tc.why == "" && why != "" || tc.why != "" && !strings.Contains(why, tc.why) {
+				t.Errorf("note %q, want one saying %q", why, tc.why)
+			}
+			if tc.why != "" && !tc.srs && strings.Contains(why, "directory") {
+				t.Errorf("SRS is off, but the note blames the directory: %q", why)
+			}
+			if n := d.srsNotRewritten.Load(); (n == 1) != (tc.why != "") || n > 1 {
+				t.Errorf("counted %d copies not rewritten", n)
+			}
+		})
 	}
 }
