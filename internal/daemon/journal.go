@@ -314,7 +314,7 @@ func (r *journalRecorder) observe(e queue.Event) {
 		env := m.Envelope
 		rec.From, rec.To, rec.Size = env.From, env.Recipients, m.Size
 		rec.Client, rec.Helo, rec.Auth, rec.Proto = env.ClientAddr, env.ClientHelo, env.AuthUser, env.Proto
-		rec.MessageID, rec.Subject = m.MessageID, m.Subject // read as it was stored
+		rec.MessageID, rec.Subject, rec.Unshown = m.MessageID, m.Subject, m.Unshown // read as it was stored
 		r.mu.Lock()
 		pend := r.pending[e.QueueID]
 		delete(r.pending, e.QueueID)

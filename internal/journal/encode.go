@@ -38,6 +38,7 @@ func AppendJSON(b []byte, r *Record) ([]byte, error) {
 	b = appendList(b, `,"to":`, r.To)
 	b = appendField(b, `,"msgid":`, r.MessageID)
 	b = appendField(b, `,"subject":`, r.Subject)
+	b = appendList(b, `,"unshown":`, r.Unshown)
 	b = appendInt(b, `,"size":`, r.Size)
 	b = appendField(b, `,"client":`, r.Client)
 	b = appendField(b, `,"helo":`, r.Helo)

@@ -54,6 +54,7 @@ func TestAppendJSONIsJSONMarshal(t *testing.T) {
 		{Time: now, Event: "received", QueueID: "A1", From: "a@b", To: []string{"c@d", "e@f"}, MessageID: "<x@y>",
 			Subject: "=?utf-8?q?h=C3=A9?= \"quoted\" \\ back <html> & more", Size: 65536, Client: "192.0.2.1",
 			Helo: "h", Auth: "u", Proto: "ESMTPS", Listener: "inbound"},
+		{Time: now, Event: "received", QueueID: "A2", Unshown: []string{"Message-ID", "Subject"}},
 		{Time: now, Event: "deferred", QueueID: "A1", Rcpt: "c@d", Route: "local", Attempt: 3, Millis: 12,
 			Next: now.Add(time.Minute), Error: de, Detail: "x"},
 		{Time: now.In(time.FixedZone("x", 3600)), Event: "delivered", QueueID: "A1", Next: now.In(time.FixedZone("y", -7200)),

@@ -49,12 +49,15 @@ type Record struct {
 	To        []string `json:"to,omitempty"`
 	MessageID string   `json:"msgid,omitempty"`
 	Subject   string   `json:"subject,omitempty"`
-	Size      int64    `json:"size,omitempty"`
-	Client    string   `json:"client,omitempty"`
-	Helo      string   `json:"helo,omitempty"`
-	Auth      string   `json:"auth,omitempty"`
-	Proto     string   `json:"proto,omitempty"`
-	Listener  string   `json:"listener,omitempty"`
+	// Unshown: the fields (Message-ID, Subject) the header holds only
+	// past its first 64 KiB, not read for this record.
+	Unshown  []string `json:"unshown,omitempty"`
+	Size     int64    `json:"size,omitempty"`
+	Client   string   `json:"client,omitempty"`
+	Helo     string   `json:"helo,omitempty"`
+	Auth     string   `json:"auth,omitempty"`
+	Proto    string   `json:"proto,omitempty"`
+	Listener string   `json:"listener,omitempty"`
 
 	// attempts
 	Rcpt     string      `json:"rcpt,omitempty"`

@@ -235,3 +235,19 @@ func TestStoryOfASharedRef(t *testing.T) {
 		t.Errorf("the flood ref's record: %q", s)
 	}
 }
+
+// A received record whose Message-ID or Subject lay past the first 64 KiB
+// of the header (Unshown) says they were not read, not nothing.
+func TestReceivedSaysUnshownFieldsWereNotRead(t *testing.T) {
+	t0 := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+	r := Record{Time: t0, Event: "received", QueueID: "A1", From: "s@example.org", To: []string{"a@example.test"}, Size: 80 << 10,
+		Subject: "early", Unshown: []string{"Message-ID"}}
+	s := Sentence(r, time.UTC)
+	if !strings.Contains(s, `subject "early", Message-ID not read (past the first 64 KiB of the header)`) {
+		t.Errorf("%q does not say the Message-ID was not read", s)
+	}
+	r.Subject, r.Unshown = "", nil
+	if s := Sentence(r, time.UTC); strings.Contains(s, "not read") {
+		t.Errorf("%q says a field was not read", s)
+	}
+}

@@ -59,6 +59,9 @@ func Sentence(r Record, loc *time.Location) string {
 		if r.Subject != "" {
 			fmt.Fprintf(&b, ", subject %q", r.Subject)
 		}
+		if len(r.Unshown) > 0 {
+			fmt.Fprintf(&b, ", %s not read (past the first 64 KiB of the header)", strings.Join(r.Unshown, " and "))
+		}
 		client(&b, r)
 	case "check":
 		// Detail is the header field the check added ("Authentication-

@@ -165,6 +165,10 @@ type Message struct {
 	// from the spool has HeaderSeen false, and its readers read the file.
 	MessageID, Subject, ContentType string `json:"-"`
 	HeaderSeen                      bool   `json:"-"`
+	// Unshown names the fields of MessageID and Subject that the header
+	// holds only past the first 64 KiB of its fields, where they are not
+	// read (shownFields): not read, rather than absent.
+	Unshown []string `json:"-"`
 	// DeliveredTo are the values of the header's Delivered-To fields,
 	// read as the data was stored (HeaderSeen), for the loop check at the
 	// end of DATA; at most MaxDeliveredTo: a message with more has

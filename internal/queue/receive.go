@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -152,6 +153,7 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader, opt 
 		HiddenFrom:  hidden,
 		MessageID:   shown.msgid,
 		Subject:     shown.subject,
+		Unshown:     shown.unshown,
 		ContentType: shown.contentType,
 		HeaderSeen:  true,
 
@@ -231,7 +233,9 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader, opt 
 // streams into the spool (mailhdr.Filter.Each), so that they need not open
 // the file again: the Message-ID and Subject for the journal (the first
 // of each in the first 64 KiB of fields, as a reader of the stored header
-// bounded to 64 KiB, mailhdr.Read, would find them), the last
+// bounded to 64 KiB, mailhdr.Read, would find them; one the header
+// holds only further down is named in unshown, so that the journal says
+// it was not read rather than absent), the last
 // Content-Type, as the report intake reads it (reports.Intake.MayHold),
 // and every Delivered-To, as the loop check reads them
 // (deliver.LoopRefusal), up to MaxDeliveredTo. With keepAuthors, the
@@ -247,6 +251,7 @@ type shownFields struct {
 	read                        int
 	msgidSeen                   bool
 	subjectSeen                 bool
+	unshown                     []string // Message-ID, Subject: only past the first 64 KiB
 
 	keepAuthors, manyAuthors bool
 	authors                  []mailhdr.Field
@@ -260,6 +265,10 @@ const (
 	MaxAuthorFields = 50
 	maxAuthorBytes  = 64 << 10
 )
+
+// maxShownFields bounds the header the Message-ID and Subject are taken
+// from (shownFields).
+const maxShownFields = 64 << 10
 
 // MaxDeliveredTo bounds the Delivered-To values a message carries in
 // memory (Message.DeliveredTo) while it is queued.
@@ -284,7 +293,13 @@ func (s *shownFields) see(f mailhdr.Field) {
 			s.deliveredTo = append(s.deliveredTo, f.Value())
 		}
 	}
-	if s.read += len(f.Raw); s.read > 64<<10 {
+	if s.read += len(f.Raw); s.read > maxShownFields {
+		for _, name := range []string{"Message-ID", "Subject"} {
+			if f.Is(name) && !slices.Contains(s.unshown, name) &&
+				(name == "Message-ID" && !s.msgidSeen || name == "Subject" && !s.subjectSeen) {
+				s.unshown = append(s.unshown, name)
+			}
+		}
 		return
 	}
 	switch {

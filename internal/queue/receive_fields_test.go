@@ -148,3 +148,32 @@ func TestManyDeliveredToAreNotCarried(t *testing.T) {
 		}
 	}
 }
+
+// A Message-ID or Subject that the header holds only past its first 64
+// KiB of fields is not taken (as a reader of the stored header bounded to
+// 64 KiB finds none), but it is named in Unshown, and the journal's
+// received record says it was not read rather than that there is none.
+func TestFieldsPast64KiBAreNamedUnshown(t *testing.T) {
+	q := openQueue(t, testConfig(t))
+	env := &Envelope{From: "a@example.org", Recipients: []string{"b@example.test"}}
+	long := "X-Long: " + strings.Repeat("z", 70<<10) + "\r\n"
+	for _, tc := range []struct {
+		data           string
+		msgid, subject string
+		unshown        []string
+	}{
+		{long + "Subject: past\r\nMessage-ID: <p@x>\r\n\r\n", "", "", []string{"Subject", "Message-ID"}},
+		{"Subject: early\r\n" + long + "Message-ID: <p@x>\r\nSubject: again\r\nmessage-id: <q@x>\r\n\r\n", "", "early", []string{"Message-ID"}},
+		{"Message-ID: <e@x>\r\nSubject: early\r\n" + long + "Subject: again\r\n\r\n", "<e@x>", "early", nil},
+		{long + "X-Other: o\r\n\r\n", "", "", nil},
+	} {
+		var got *Message
+		opt := ReceiveOptions{Check: func(_ context.Context, m *Message) (string, error) { got = m; return "", nil }}
+		if _, err := q.Receive(context.Background(), env, strings.NewReader(tc.data), opt); err != nil {
+			t.Fatal(err)
+		}
+		if got.MessageID != tc.msgid || got.Subject != tc.subject || strings.Join(got.Unshown, ",") != strings.Join(tc.unshown, ",") {
+			t.Errorf("%.40q: Message-ID %q, Subject %q, unshown %q; want %q, %q, %q", tc.data, got.MessageID, got.Subject, got.Unshown, tc.msgid, tc.subject, tc.unshown)
+		}
+	}
+}
