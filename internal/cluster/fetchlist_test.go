@@ -14,16 +14,23 @@ import (
 	"github.com/ebbmail/ebb/internal/fetchstate"
 )
 
-func openWithAccount(t *testing.T) (*config.Config, *directory.Directory) {
+// openDir opens a directory (SQLite, one host) in a temp dir.
+func openDir(t *testing.T) (*config.Config, *directory.Directory) {
 	t.Helper()
-	ctx := context.Background()
 	cfg := config.Defaults()
 	cfg.Server.DataDir = t.TempDir()
-	d, err := directory.Open(ctx, cfg)
+	d, err := directory.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
+	return cfg, d
+}
+
+// addAccount adds the fetch account "w" of alice@example.test to d.
+func addAccount(t *testing.T, d *directory.Directory) {
+	t.Helper()
+	ctx := context.Background()
 	if err := d.AddDomain(ctx, "example.test"); err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +42,6 @@ func openWithAccount(t *testing.T) (*config.Config, *directory.Directory) {
 	if err := fetchstate.New(d).AddFetchAccount(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	return cfg, d
 }
 
 // Leases that cannot be read (the shared state did not answer) make a
@@ -43,7 +49,8 @@ func openWithAccount(t *testing.T) (*config.Config, *directory.Directory) {
 // host fetching it is unknown and why, and the error comes back for the
 // command to say and exit with.
 func TestFetchListWithLeasesUnreadable(t *testing.T) {
-	_, d := openWithAccount(t)
+	_, d := openDir(t)
+	addAccount(t, d)
 	down := errors.New("read the fetch leases: connection refused")
 	ls, err := fetchList(context.Background(), d, func() (map[string]Owner, error) { return nil, down })
 	if !errors.Is(err, down) {
@@ -74,27 +81,11 @@ func TestFetchListWithLeasesUnreadable(t *testing.T) {
 // no owner, since this host fetches them all.
 func TestFetchListOnOneHost(t *testing.T) {
 	ctx := context.Background()
-	cfg := config.Defaults()
-	cfg.Server.DataDir = t.TempDir()
-	d, err := directory.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	cfg, d := openDir(t)
 	if ls, err := FetchList(ctx, cfg, d); err != nil || len(ls) != 0 {
 		t.Fatalf("no accounts: %+v, %v", ls, err)
 	}
-	if err := d.AddDomain(ctx, "example.test"); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.AddMailbox(ctx, directory.Mailbox{Address: "alice@example.test", Enabled: true}); err != nil {
-		t.Fatal(err)
-	}
-	a := fetchstate.FetchAccount{Name: "w", Protocol: "imap", Host: "imap.remote.example", Port: 993, TLS: "implicit", Username: "alice",
-		Auth: "password", Mailbox: "alice@example.test", After: "keep", Enabled: true, Folders: []string{"INBOX"}}
-	if err := fetchstate.New(d).AddFetchAccount(ctx, a); err != nil {
-		t.Fatal(err)
-	}
+	addAccount(t, d)
 	ls, err := FetchList(ctx, cfg, d)
 	if err != nil || len(ls) != 1 || ls[0].Name != "w" || ls[0].Owner != nil || len(ls[0].Skipped) != 0 {
 		t.Errorf("one account: %+v, %v", ls, err)

@@ -504,7 +504,9 @@ func (f *Filter) redirect(ctx context.Context, mb *resolve.Mailbox, msg *deliver
 // fatal: the message itself is delivered either way.
 func (f *Filter) vacation(ctx context.Context, mb *resolve.Mailbox, m sieve.Message, v sieve.Vacation, host string, st *userState, d *deliver.Decision) {
 	if v.Skip != "" {
-		f.Log.Info("sieve: vacation response not sent", "mailbox", mb.Address, "to", v.To, "why", v.Skip)
+		if !f.DryRun { // a dry run sends none: it has nothing to say
+			f.Log.Info("sieve: vacation response not sent", "mailbox", mb.Address, "to", v.To, "why", v.Skip)
+		}
 		return
 	}
 	from := mb.Address

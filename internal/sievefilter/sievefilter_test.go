@@ -487,6 +487,10 @@ func TestDryRunVacationFromIsNotLogged(t *testing.T) {
 		!strings.Contains(n, "dry run: nothing sent") {
 		t.Errorf("the response's Note is %q", n)
 	}
+	// Nor does it say that a response it would not send is not sent.
+	if d := decide(t, f, mb, testMsg, ""); len(d.Outbound) != 0 || logb.Len() != 0 {
+		t.Errorf("a dry run for <>: outbound %+v, logged:\n%s", d.Outbound, logb.String())
+	}
 }
 
 // A script skipped (a sieve.before script missing, the user's script
