@@ -202,6 +202,7 @@ type taken struct {
 	digest  string
 	size    int64
 	summary string
+	pending bool // its pending row is written (recordPending)
 }
 
 // take streams one message into the queue and returns once it is durable
@@ -223,21 +224,21 @@ func (f *Fetcher) take(ctx context.Context, o origin, body io.Reader, want int64
 		SessionID:  "fetch:" + o.a.Name,
 	}
 	now := f.clock()
-	summary := ""
+	summary, pending := "", false
 	id, err := f.Sink.Receive(ctx, env, t, queue.ReceiveOptions{Via: queue.ViaFetch, TLS: o.proto == "IMAPS" || o.proto == "POP3S",
 		PrefixFor: func(id string) string {
 			// The queue has read the message whole and given it its id;
 			// its flush comes after this.
 			if t.eof {
 				summary = summaryOf(t.head)
-				f.recordPending(ctx, o, fetchstate.FetchedMessage{Digest: t.digest(), Size: t.n, QueueID: id, Summary: summary})
+				pending = f.recordPending(ctx, o, fetchstate.FetchedMessage{Digest: t.digest(), Size: t.n, QueueID: id, Summary: summary})
 			}
 			return f.received(o, id, now)
 		}})
 	if summary == "" {
 		summary = summaryOf(t.head)
 	}
-	tk := taken{queueID: id, digest: t.digest(), size: t.n, summary: summary}
+	tk := taken{queueID: id, digest: t.digest(), size: t.n, summary: summary, pending: pending}
 	switch {
 	case t.readErr != nil:
 		return tk, t, t.readErr
@@ -258,15 +259,18 @@ func (f *Fetcher) take(ctx context.Context, o origin, body io.Reader, want int64
 // size and summary final), beside the pass reading the next one. It
 // cannot fail the message (the queue's hook returns no error): a row not
 // written leaves this one message to be fetched again after a crash, as
-// before there were pending rows, and says so.
-func (f *Fetcher) recordPending(ctx context.Context, o origin, m fetchstate.FetchedMessage) {
+// before there were pending rows, and says so; it reports whether the row
+// is written.
+func (f *Fetcher) recordPending(ctx context.Context, o origin, m fetchstate.FetchedMessage) bool {
 	m.QueueHost, m.State = f.Hostname, fetchstate.FetchPending
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := f.Store.RecordFetched(rctx, o.a.Name, o.fetched(m)); err != nil {
 		f.log().Warn("cannot record a fetched message as pending before the queue makes it durable: a crash before its record would fetch it again",
 			"account", o.a.Name, "server", where(o.a), "folder", o.folder, "uid", o.uid, "queue_id", m.QueueID, "err", err)
+		return false
 	}
+	return true
 }
 
 // sizeRefusal is the local refusal of a message over the size limit.
@@ -309,6 +313,37 @@ type stepper struct {
 	// waiting: messages left on the server for room in the mailbox.
 	waiting    int
 	waitingWhy *diag.Error
+	// toQueue: pending rows of messages the queue returned from, to be
+	// recorded as queued together (markQueued), for account.
+	toQueue []fetchstate.FetchedKey
+	account string
+}
+
+// queueEvery is how many messages' pending rows a pass turns queued at
+// once (and at the end of each batch): one write, not one per message.
+const queueEvery = 32
+
+// markQueued records the messages in s.toQueue as queued. It runs when
+// they are queueEvery, and when a pipe finishes (every way out of a
+// batch, before anything reads the rows as queued). Should it fail, their
+// rows stay pending and the next pass settles them: none is fetched
+// again.
+func (f *Fetcher) markQueued(ctx context.Context, s *stepper) error {
+	if len(s.toQueue) == 0 {
+		return nil
+	}
+	// What is in the queue is recorded even when the pass is being
+	// stopped (the account edited, ebb serve stopping).
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	n := len(s.toQueue)
+	err := f.Store.MarkQueued(rctx, s.account, s.toQueue)
+	s.toQueue = s.toQueue[:0]
+	if err != nil {
+		return fail(CauseLocal, fmt.Sprintf("record %d messages as queued", n), err,
+			because("they are in the queue, recorded as pending: the next pass finds them there and does not fetch them again"))
+	}
+	return nil
 }
 
 // failure is what the pass reports after all it could take: our own
@@ -328,18 +363,12 @@ func (s *stepper) failure(a *fetchstate.FetchAccount) error {
 	return &soft
 }
 
-// fetchOne takes one message: queued and recorded as queued, or, when the
-// local side refuses it for good, recorded as skipped (it stays on the
-// server). It returns ok when the message is recorded either way; an
-// error only for what stops the pass (the server's trouble, or ours three
-// times in a row).
-func (f *Fetcher) fetchOne(ctx context.Context, o origin, body io.Reader, want int64, s *stepper) (ok bool, err error) {
-	tk, t, err := f.take(ctx, o, &kickReader{r: body, dog: s.dog}, want)
-	return f.afterTake(ctx, o, tk, t, err, s)
-}
-
-// afterTake records what take did with one message (fetchOne's second half;
-// a pipe calls it in the order the messages came).
+// afterTake records what take did with one message, in the order the
+// messages came (the pipe calls it): queued and recorded as queued, or,
+// when the local side refuses it for good, recorded as skipped (it stays
+// on the server). It returns ok when the message is recorded either way;
+// an error only for what stops the pass (the server's trouble, or ours
+// three times in a row).
 func (f *Fetcher) afterTake(ctx context.Context, o origin, tk taken, t *tap, err error, s *stepper) (ok bool, _ error) {
 	if err != nil {
 		if t != nil && t.readErr != nil {
@@ -366,15 +395,26 @@ func (f *Fetcher) afterTake(ctx context.Context, o origin, tk taken, t *tap, err
 		return false, nil
 	}
 	s.tempInRow = 0
-	// What is in the queue is recorded even when the pass is being
-	// stopped (the account edited, ebb serve stopping): otherwise the
-	// next pass would fetch it again and it would be delivered twice.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := f.Store.RecordFetched(rctx, o.a.Name, o.fetched(fetchstate.FetchedMessage{Digest: tk.digest, Size: tk.size,
-		QueueID: tk.queueID, QueueHost: f.Hostname, State: fetchstate.FetchQueued, Summary: tk.summary})); err != nil {
-		return false, fail(CauseLocal, "record "+o.name()+" as queued (it is in the queue as "+tk.queueID+")", err,
-			because("it will be fetched again once the directory works: at most this one message twice"))
+	if tk.pending {
+		// Its pending row turns queued with others' (markQueued).
+		s.toQueue, s.account = append(s.toQueue, o.fetched(fetchstate.FetchedMessage{}).Key()), o.a.Name
+		if len(s.toQueue) >= queueEvery {
+			if err := f.markQueued(ctx, s); err != nil {
+				return false, err
+			}
+		}
+	} else {
+		// No pending row (it could not be written): the whole record.
+		// What is in the queue is recorded even when the pass is being
+		// stopped (the account edited, ebb serve stopping): otherwise the
+		// next pass would fetch it again and it would be delivered twice.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := f.Store.RecordFetched(rctx, o.a.Name, o.fetched(fetchstate.FetchedMessage{Digest: tk.digest, Size: tk.size,
+			QueueID: tk.queueID, QueueHost: f.Hostname, State: fetchstate.FetchQueued, Summary: tk.summary})); err != nil {
+			return false, fail(CauseLocal, "record "+o.name()+" as queued (it is in the queue as "+tk.queueID+")", err,
+				because("it will be fetched again once the directory works: at most this one message twice"))
+		}
 	}
 	s.waitFor[tk.queueID] = true
 	s.res.Fetched++

@@ -127,6 +127,12 @@ func (p *pipe) finish() error {
 		<-p.pending[0].done
 		p.record()
 	}
+	// The pending rows of what the queue took are recorded as queued
+	// before anything reads them so (settle, the position, the after-
+	// actions).
+	if err := p.f.markQueued(p.ctx, p.s); err != nil && p.err == nil {
+		p.err = err
+	}
 	return p.err
 }
 

@@ -158,6 +158,10 @@ func (c crashStore) RecordFetched(ctx context.Context, account string, m fetchst
 	return c.Store.RecordFetched(ctx, account, m)
 }
 
+func (c crashStore) MarkQueued(ctx context.Context, account string, keys []fetchstate.FetchedKey) error {
+	return errors.New("killed")
+}
+
 // A crash while several messages are on their way into the queue (the
 // pipe) fetches none of those the queue made durable again: each was
 // recorded as pending under its queue id before the queue's flush, and
@@ -237,5 +241,63 @@ func TestACrashWithMessagesOnTheirWayFetchesNoneTwice(t *testing.T) {
 		s.mu.Unlock()
 		a := popAccount(t, dir, "p", s)
 		check(t, dir, q, func(f *Fetcher) error { _, err := f.Once(context.Background(), a, nil); return err }, "p", s.uidls, "2")
+	})
+}
+
+// The pass turns its messages' pending rows queued a group at a time
+// (queueEvery, and at the end of each batch): after a pass of more
+// messages than a group, over IMAP and POP3 (one pipe for the whole
+// pass), none is left pending, each was taken once and deleted once
+// delivered.
+func TestAPassLeavesNoPendingRow(t *testing.T) {
+	const n = 2*queueEvery + 7
+	var bodies []string
+	for i := 1; i <= n; i++ {
+		bodies = append(bodies, msg(i, ""))
+	}
+	check := func(t *testing.T, dir *directory.Directory, q *testQueue, account string, left int) {
+		t.Helper()
+		st := fetchstate.New(dir)
+		rows, err := st.FetchedByState(context.Background(), account, fetchstate.FetchPending, fetchstate.FetchQueued)
+		if err != nil || len(rows) != 0 {
+			t.Fatalf("rows pending or queued after the pass: %d (%v)", len(rows), err)
+		}
+		if d := q.delivered(); len(d) != n || left != 0 {
+			t.Fatalf("delivered %d distinct of %d, %d left on the server", len(d), n, left)
+		}
+		for uid, c := range q.delivered() {
+			if c != 1 {
+				t.Fatalf("message %s taken %d times", uid, c)
+			}
+		}
+	}
+	t.Run("imap", func(t *testing.T) {
+		dir := testDirectory(t)
+		q := newTestQueue(dir)
+		srv := newFakeIMAP(t)
+		srv.add(bodies...)
+		host, port := srv.addr()
+		a := testAccount(t, dir, "w", host, port, "delete")
+		f := testFetcher(dir, q)
+		f.Cfg.Batch = n // one batch: the group of queueEvery inside it
+		if _, err := f.Once(context.Background(), a, nil); err != nil {
+			t.Fatal(err)
+		}
+		check(t, dir, q, "w", len(srv.remaining()))
+	})
+	t.Run("pop3", func(t *testing.T) {
+		dir := testDirectory(t)
+		q := newTestQueue(dir)
+		s := newFakePOP3(t)
+		s.mu.Lock()
+		for i, b := range bodies {
+			s.msgs = append(s.msgs, popFake{"u" + strconv.Itoa(i+1), b})
+		}
+		s.mu.Unlock()
+		a := popAccount(t, dir, "p", s)
+		if _, err := testFetcher(dir, q).Once(context.Background(), a, nil); err != nil {
+			t.Fatal(err)
+		}
+		check(t, dir, q, "p", len(s.uidls()))
 	})
 }

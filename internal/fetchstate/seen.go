@@ -208,9 +208,48 @@ func (d *Store) MarkRemoved(ctx context.Context, account, folder string, uidvali
 }
 
 // MarkQueued records that pending messages are durable in the queue (or
-// were, and the queue said how they ended).
+// were, and the queue said how they ended); rows in another state stay
+// as they are. One statement per folder and up to 500 UIDs: a pass
+// records a batch of messages so, not one write each.
 func (d *Store) MarkQueued(ctx context.Context, account string, keys []FetchedKey) error {
-	return d.updateFetched(ctx, "record fetched messages as queued", account, `state = 'queued'`, keys)
+	const op = "record fetched messages as queued"
+	type folder struct {
+		name string
+		uv   uint32
+	}
+	byFolder := map[folder][]string{}
+	var order []folder
+	for _, k := range keys {
+		f := folder{k.Folder, k.UIDValidity}
+		if _, ok := byFolder[f]; !ok {
+			order = append(order, f)
+		}
+		byFolder[f] = append(byFolder[f], k.UID)
+	}
+	if len(order) == 0 {
+		return nil
+	}
+	tx, err := d.dir.DB().BeginTx(ctx, nil)
+	if err != nil {
+		return d.dir.DBError(op, err)
+	}
+	defer tx.Rollback()
+	for _, f := range order {
+		for uids := byFolder[f]; len(uids) > 0; {
+			part := uids[:min(len(uids), 500)]
+			uids = uids[len(part):]
+			args := []any{account, f.name, int64(f.uv)}
+			for _, u := range part {
+				args = append(args, u)
+			}
+			q := `UPDATE fetch_seen SET state = 'queued' WHERE account = ? AND folder = ? AND uidvalidity = ? AND state = 'pending'
+				AND uid IN (?` + strings.Repeat(", ?", len(part)-1) + `)`
+			if _, err := tx.ExecContext(ctx, d.dir.Rebind(q), args...); err != nil {
+				return d.dir.DBError(op, err)
+			}
+		}
+	}
+	return d.dir.DBError(op, tx.Commit())
 }
 
 // MarkNotified records that a person was told about the skipped messages.

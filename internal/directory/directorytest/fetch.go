@@ -224,7 +224,13 @@ func fetchPending(t *testing.T, dir *directory.Directory) {
 		Size: 10, QueueHost: "mx", State: fetchstate.FetchQueued, Summary: "Subject: 1"}))
 	must(t, d.RecordFetched(ctx, "w", fetchstate.FetchedMessage{Folder: "INBOX", UIDValidity: 7, UID: "2", Size: 10, State: fetchstate.FetchSkipped,
 		Reason: "clamd found Eicar", Public: "virus", Ref: "R2"}))
-	must(t, d.MarkQueued(ctx, "w", []fetchstate.FetchedKey{{Folder: "INBOX", UIDValidity: 7, UID: "3"}}))
+	must(t, d.RecordFetched(ctx, "w", fetchstate.FetchedMessage{Folder: "Lists", UIDValidity: 9, UID: "3", QueueID: "QL", State: fetchstate.FetchPending}))
+	// One call for two folders; the skipped 2 stays skipped.
+	must(t, d.MarkQueued(ctx, "w", []fetchstate.FetchedKey{{Folder: "INBOX", UIDValidity: 7, UID: "3"}, {Folder: "Lists", UIDValidity: 9, UID: "3"},
+		{Folder: "INBOX", UIDValidity: 7, UID: "2"}}))
+	if l, _ := d.FetchedInFolder(ctx, "w", "Lists", 9); l["3"].State != fetchstate.FetchQueued {
+		t.Fatalf("Lists after MarkQueued: %+v", l)
+	}
 	// A replay of the pending record changes nothing any more.
 	pend("3", "QX")
 	in, _ := d.FetchedInFolder(ctx, "w", "INBOX", 7)
@@ -232,6 +238,7 @@ func fetchPending(t *testing.T, dir *directory.Directory) {
 		in["2"].Public != "virus" || in["3"].State != fetchstate.FetchQueued || in["3"].QueueID != "QC" || in["3"].Digest != "d3" {
 		t.Fatalf("after the records: %+v", in)
 	}
+	must(t, d.ForgetFetched(ctx, "w", []fetchstate.FetchedKey{{Folder: "Lists", UIDValidity: 9, UID: "3"}}))
 	changed, err := d.ApplyFetchOutcomes(ctx, "w")
 	if err != nil || len(changed) != 1 || changed[0].UID != "1" || changed[0].State != fetchstate.FetchDelivered {
 		t.Fatalf("ApplyFetchOutcomes = %+v, %v; want 1 delivered", changed, err)
