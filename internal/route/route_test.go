@@ -12,6 +12,7 @@ import (
 
 	"github.com/ebbmail/ebb/internal/cli"
 	"github.com/ebbmail/ebb/internal/config"
+	"github.com/ebbmail/ebb/internal/deliver"
 	"github.com/ebbmail/ebb/internal/diag"
 	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/queue"
@@ -251,5 +252,20 @@ func TestOptionsCheckTheCommandLine(t *testing.T) {
 		if (err == nil) != (tc.bad == "") || (err != nil && !strings.Contains(err.Error(), tc.bad)) {
 			t.Errorf("%+v: %v, want %q", tc.o, err, tc.bad)
 		}
+	}
+}
+
+// The Sieve step of a dry run says what the vacation response's From:
+// would be where the filter replaced the script's :from (its Note): the
+// filter logs nothing about a response it does not send.
+func TestSieveStepSaysTheVacationNote(t *testing.T) {
+	var out bytes.Buffer
+	r := &router{o: Options{Stdout: &out}}
+	note := `the vacation response would be sent from <bob@example.test>, the mailbox's own address, not from the script's :from "ceo@example.test": the mailbox may not send as it (submission.sender_policy) (dry run: nothing sent)`
+	r.sieveSteps(&directory.Mailbox{Address: "bob@example.test"}, &deliver.Decision{
+		Outbound: []deliver.Outbound{{Recipients: []string{"alice@example.org"}, Note: note}}})
+	if want := "vacation reply to alice@example.org (would be sent; not sent, not remembered): " + note; len(r.steps) != 1 || r.steps[0].Text != want ||
+		!strings.Contains(out.String(), want) {
+		t.Errorf("steps %+v, output %q; want %q", r.steps, out.String(), want)
 	}
 }
