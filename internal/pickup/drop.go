@@ -289,7 +289,8 @@ func Dial(ctx context.Context, dir, sock string, timeout time.Duration) (*net.Un
 	return c, nil
 }
 
-// Mailq asks the daemon for the queue listing and copies it to w.
+// Mailq asks the daemon for the queue listing and copies it to w. Its
+// errors do not name the socket: the caller's sentence does.
 func Mailq(ctx context.Context, dir, sock string, w io.Writer, timeout time.Duration) error {
 	c, err := Dial(ctx, dir, SocketPath(dir, sock), timeout)
 	if err != nil {
@@ -297,12 +298,12 @@ func Mailq(ctx context.Context, dir, sock string, w io.Writer, timeout time.Dura
 	}
 	defer c.Close()
 	if _, err := c.Write([]byte("MAILQ\n")); err != nil {
-		return err
+		return withoutAddr("asking it", err)
 	}
 	br := bufio.NewReaderSize(c, 4096)
 	line, err := br.ReadString('\n')
 	if err != nil {
-		return err
+		return withoutAddr("reading its answer", err)
 	}
 	rep := &Reply{}
 	if err := json.Unmarshal([]byte(line), rep); err != nil {
@@ -312,10 +313,11 @@ func Mailq(ctx context.Context, dir, sock string, w io.Writer, timeout time.Dura
 		return errors.New(rep.Sentence)
 	}
 	_, err = io.Copy(w, br)
-	return err
+	return withoutAddr("reading its answer", err)
 }
 
-// Command sends a one-line command (FLUSH) to the daemon and returns its reply.
+// Command sends a one-line command (FLUSH) to the daemon and returns its
+// reply. Its errors do not name the socket: the caller's sentence does.
 func Command(ctx context.Context, dir, sock, cmd string, timeout time.Duration) (*Reply, error) {
 	c, err := Dial(ctx, dir, SocketPath(dir, sock), timeout)
 	if err != nil {
@@ -323,9 +325,22 @@ func Command(ctx context.Context, dir, sock, cmd string, timeout time.Duration) 
 	}
 	defer c.Close()
 	if _, err := c.Write([]byte(cmd + "\n")); err != nil {
-		return nil, err
+		return nil, withoutAddr("asking it", err)
 	}
-	return readReply(c)
+	rep, err := readReply(c)
+	return rep, withoutAddr("reading its answer", err)
+}
+
+// withoutAddr is a socket I/O error as "op: cause" without the
+// *net.OpError's "read unix @->/path/submit.sock" (the path is said once,
+// by the sentence around it). The cause stays wrapped (errors.Is
+// os.ErrDeadlineExceeded holds). nil stays nil.
+func withoutAddr(op string, err error) error {
+	var oe *net.OpError
+	if err == nil || !errors.As(err, &oe) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", op, oe.Err)
 }
 
 // DropFor is the Drop into cfg's pickup directory (sendmail.pickup_dir,

@@ -302,4 +302,7 @@ func TestSendmailModes(t *testing.T) {
 	if r.Code == 0 || !strings.Contains(r.Stderr, e.Spool) || !strings.Contains(r.Stderr, sock) || !strings.Contains(r.Stderr, "timeout") {
 		t.Errorf("sendmail -bp with a hung daemon: exit %d %q, want the spool it cannot read and the daemon's socket that did not answer", r.Code, r.Stderr)
 	}
+	if n := strings.Count(r.Stderr, sock); n != 1 {
+		t.Errorf("sendmail -bp with a hung daemon names the socket %d times, want once: %q", n, r.Stderr)
+	}
 }
