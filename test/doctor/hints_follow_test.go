@@ -3,7 +3,6 @@ package doctor
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -55,18 +54,11 @@ func deliverTo(addr string) func(t *testing.T, m *harness.MailEnv) (string, bool
 	}
 }
 
-// doctorSays is ebb doctor as root (probing as the mail user); it "works"
-// when no line of check fails.
+// doctorSays is ebb doctor as root (probing as the mail user): the lines
+// of check that fail or warn; it "works" when there is none.
 func doctorSays(check string) func(t *testing.T, m *harness.MailEnv) (string, bool) {
 	return func(t *testing.T, m *harness.MailEnv) (string, bool) {
-		r := harness.Run(t, exec.Command(harness.Ebb(t), "doctor", "-c", m.Conf), nil)
-		var lines []string
-		for _, l := range strings.Split(r.Stdout, "\n") {
-			if strings.HasPrefix(l, "FAIL  "+check+" ") || strings.HasPrefix(l, "WARN  "+check+" ") {
-				lines = append(lines, l)
-			}
-		}
-		return strings.Join(lines, "\n"), len(lines) == 0
+		return harness.DoctorCheckLines(t, m.Conf, check, "")
 	}
 }
 

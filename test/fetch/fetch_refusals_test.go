@@ -402,14 +402,5 @@ func TestFetchCAFileTheDaemonCannotRead(t *testing.T) {
 // lines that fail or warn (those that say about, when not ""), and
 // whether there are none.
 func fetchDoctor(t *testing.T, e *fetchEnv, about string) func() (string, bool) {
-	return func() (string, bool) {
-		r := harness.Run(t, exec.Command(harness.Ebb(t), "doctor", "-c", e.Conf), nil)
-		var lines []string
-		for _, l := range strings.Split(r.Stdout, "\n") {
-			if (strings.HasPrefix(l, "FAIL  fetch ") || strings.HasPrefix(l, "WARN  fetch ")) && strings.Contains(l, about) {
-				lines = append(lines, l)
-			}
-		}
-		return strings.Join(lines, "\n"), len(lines) == 0
-	}
+	return func() (string, bool) { return harness.DoctorCheckLines(t, e.Conf, "fetch", about) }
 }
