@@ -216,12 +216,7 @@ func TestACrashWithMessagesOnTheirWayFetchesNoneTwice(t *testing.T) {
 	// of the second), the others may be on their way or not yet read.
 	bodies := []string{msg(1, "X-Test: unflushed\r\n"), msg(2, "X-Test: defer\r\n"), msg(3, ""), msg(4, "")}
 	t.Run("imap", func(t *testing.T) {
-		dir := testDirectory(t)
-		q := newTestQueue(dir)
-		srv := newFakeIMAP(t)
-		srv.add(bodies...)
-		host, port := srv.addr()
-		a := testAccount(t, dir, "w", host, port, "delete")
+		dir, q, srv, a := imapWith(t, bodies)
 		check(t, dir, q, func(f *Fetcher) error { _, err := f.Once(context.Background(), a, nil); return err }, "w", func() []string {
 			var out []string
 			for _, u := range srv.remaining() {
@@ -231,15 +226,7 @@ func TestACrashWithMessagesOnTheirWayFetchesNoneTwice(t *testing.T) {
 		}, "2")
 	})
 	t.Run("pop3", func(t *testing.T) {
-		dir := testDirectory(t)
-		q := newTestQueue(dir)
-		s := newFakePOP3(t)
-		s.mu.Lock()
-		for i, b := range bodies {
-			s.msgs = append(s.msgs, popFake{strconv.Itoa(i + 1), b})
-		}
-		s.mu.Unlock()
-		a := popAccount(t, dir, "p", s)
+		dir, q, s, a := popWith(t, bodies)
 		check(t, dir, q, func(f *Fetcher) error { _, err := f.Once(context.Background(), a, nil); return err }, "p", s.uidls, "2")
 	})
 }
@@ -272,12 +259,7 @@ func TestAPassLeavesNoPendingRow(t *testing.T) {
 		}
 	}
 	t.Run("imap", func(t *testing.T) {
-		dir := testDirectory(t)
-		q := newTestQueue(dir)
-		srv := newFakeIMAP(t)
-		srv.add(bodies...)
-		host, port := srv.addr()
-		a := testAccount(t, dir, "w", host, port, "delete")
+		dir, q, srv, a := imapWith(t, bodies)
 		f := testFetcher(dir, q)
 		f.Cfg.Batch = n // one batch: the group of queueEvery inside it
 		if _, err := f.Once(context.Background(), a, nil); err != nil {
@@ -286,18 +268,32 @@ func TestAPassLeavesNoPendingRow(t *testing.T) {
 		check(t, dir, q, "w", len(srv.remaining()))
 	})
 	t.Run("pop3", func(t *testing.T) {
-		dir := testDirectory(t)
-		q := newTestQueue(dir)
-		s := newFakePOP3(t)
-		s.mu.Lock()
-		for i, b := range bodies {
-			s.msgs = append(s.msgs, popFake{"u" + strconv.Itoa(i+1), b})
-		}
-		s.mu.Unlock()
-		a := popAccount(t, dir, "p", s)
+		dir, q, s, a := popWith(t, bodies)
 		if _, err := testFetcher(dir, q).Once(context.Background(), a, nil); err != nil {
 			t.Fatal(err)
 		}
 		check(t, dir, q, "p", len(s.uidls()))
 	})
+}
+
+// imapWith is a directory, a test queue, a fake IMAP server holding
+// bodies (UIDs 1, 2, …) and the account "w" on it (after: delete).
+func imapWith(t *testing.T, bodies []string) (*directory.Directory, *testQueue, *fakeIMAP, *fetchstate.FetchAccount) {
+	dir := testDirectory(t)
+	srv := newFakeIMAP(t)
+	srv.add(bodies...)
+	host, port := srv.addr()
+	return dir, newTestQueue(dir), srv, testAccount(t, dir, "w", host, port, "delete")
+}
+
+// popWith is the same over POP3: UIDLs 1, 2, …, the account "p".
+func popWith(t *testing.T, bodies []string) (*directory.Directory, *testQueue, *fakePOP3, *fetchstate.FetchAccount) {
+	dir := testDirectory(t)
+	s := newFakePOP3(t)
+	s.mu.Lock()
+	for i, b := range bodies {
+		s.msgs = append(s.msgs, popFake{strconv.Itoa(i + 1), b})
+	}
+	s.mu.Unlock()
+	return dir, newTestQueue(dir), s, popAccount(t, dir, "p", s)
 }
