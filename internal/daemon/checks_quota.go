@@ -58,10 +58,14 @@ type quotaChecker struct {
 	// nil outside ebb serve.
 	unconsulted prometheus.Counter
 	skipped     uncheck // checks_loop.go: a recipient not checked
+	// cached counts quotas decided on the cached mailbox (at="data");
+	// nil outside ebb serve.
+	cached *prometheus.CounterVec
 }
 
 func (d *daemon) quotaCheckers() []checker {
-	c := quotaChecker{cfg: d.cfg, dir: d.dir, log: d.log.With("component", "quota"), unconsulted: d.quotaUnconsulted, skipped: d.uncheck("quota")}
+	c := quotaChecker{cfg: d.cfg, dir: d.dir, log: d.log.With("component", "quota"), unconsulted: d.quotaUnconsulted, skipped: d.uncheck("quota"),
+		cached: d.quotaCached}
 	if f := d.dryRunSieve(); f != nil {
 		c.sieve = f
 	}
@@ -106,7 +110,7 @@ func (c quotaChecker) check(ctx context.Context, in *checkInput) (string, error)
 		// quota matters): a change check, no query while nothing
 		// changed (directory.Directory.MailboxNow), as each delivery
 		// makes anyway.
-		res = deliver.Fresh(ctx, c.dir, res)
+		res = deliver.Fresh(ctx, c.dir, res, cachedQuota(c.log, c.cached, "data", func(n string) { in.note("quota", n) }, "queue_id", m.ID, "rcpt", r))
 		if !deliver.SizeMatters(c.cfg, res) {
 			return nil
 		}
@@ -136,4 +140,24 @@ func (c quotaChecker) check(ctx context.Context, in *checkInput) (string, error)
 		}
 		return e
 	})
+}
+
+// cachedQuota is deliver.Fresh's stale for at (rcpt, data): a quota
+// decided on the mailbox as the resolution cache remembers it, because the
+// directory could not read it now, is said (principle 7) in a log line
+// (with attrs), ebb_quota_cached_total{at} (count, nil: not counted) and,
+// where the message has a record, note (nil: none yet).
+func cachedQuota(log *slog.Logger, count *prometheus.CounterVec, at string, note func(string), attrs ...any) func(address string, err error) {
+	return func(address string, err error) {
+		if log != nil {
+			log.Warn("quota decided on the cached mailbox: the directory could not read it now",
+				append([]any{"at", at, "mailbox", address, "err", err.Error()}, attrs...)...)
+		}
+		if count != nil {
+			count.WithLabelValues(at).Inc()
+		}
+		if note != nil {
+			note(deliver.CachedQuotaNote(address, err))
+		}
+	}
 }

@@ -388,3 +388,82 @@ func counted2(cv *prometheus.CounterVec, a, b string) float64 {
 	cv.WithLabelValues(a, b).Write(&m)
 	return m.GetCounter().GetValue()
 }
+
+// staleDir remembers alice with a 1000-byte quota but cannot read her now
+// (deliver.Fresh's MailboxNow fails).
+type staleDir struct{ quotaDir }
+
+func (staleDir) MailboxNow(context.Context, string) (*directory.Mailbox, error) {
+	return nil, errors.New("database is locked")
+}
+
+// A quota decided on the cached mailbox because the directory could not
+// read it now is said: at the end of DATA in the message's record, the
+// log and ebb_quota_cached_total{at="data"}; at RCPT (no record yet) in
+// the log and ebb_quota_cached_total{at="rcpt"}.
+func TestCachedQuotaDecisionIsSaid(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.Mail.Root = t.TempDir()
+	cfg.Server.DataDir = t.TempDir()
+	cfg.Sieve.Enabled = false
+	var logBuf strings.Builder
+	lg, err := logging.New(&logBuf, "logfmt", "warn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcpt := "alice@example.test"
+	dir := staleDir{quotaDir{rcpt: {Address: rcpt, Mailboxes: []*directory.Mailbox{{Address: rcpt, Enabled: true, QuotaBytes: 1000}}}}}
+	d := &daemon{cfg: cfg, log: lg, quotaCached: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "t"}, []string{"at"})}
+	file := filepath.Join(t.TempDir(), "data")
+	data := "Subject: hi\r\n\r\nhi\r\n"
+	os.WriteFile(file, []byte(data), 0o600)
+	in := &checkInput{Msg: &queue.Message{ID: "Q1", File: file, Size: int64(len(data)),
+		Envelope: queue.Envelope{From: "s@example.org", Recipients: []string{rcpt}}}}
+	c := quotaChecker{cfg: cfg, dir: dir, log: lg.With("component", "quota"), skipped: d.uncheck("quota"), cached: d.quotaCached}
+	if _, err := c.check(context.Background(), in); err != nil {
+		t.Errorf("a small message under the cached quota: %v, want let through", err)
+	}
+	if len(in.Notes) != 1 || in.Notes[0].Checker != "quota" ||
+		!strings.Contains(in.Notes[0].Detail, "quota of <alice@example.test> decided on the cached mailbox") || !strings.Contains(in.Notes[0].Detail, "database is locked") {
+		t.Errorf("notes %+v, want the cached quota said", in.Notes)
+	}
+	var m dto.Metric
+	d.quotaCached.WithLabelValues("data").Write(&m)
+	if v := m.GetCounter().GetValue(); v != 1 {
+		t.Errorf("ebb_quota_cached_total{at=data} %v, want 1", v)
+	}
+	if l := logBuf.String(); !strings.Contains(l, "quota decided on the cached mailbox") || !strings.Contains(l, "queue_id=Q1") ||
+		!strings.Contains(l, "mailbox=alice@example.test") || !strings.Contains(l, "database is locked") {
+		t.Errorf("log %q", l)
+	}
+	// RCPT with a declared size past the cached quota: refused on it, and
+	// said. A real directory, closed after the resolution was cached.
+	ctx := context.Background()
+	d.dir, err = directory.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.dir.Close()
+	if err := d.dir.AddDomain(ctx, "example.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.dir.AddMailbox(ctx, directory.Mailbox{Address: rcpt, Enabled: true, QuotaBytes: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := d.dir.Resolve(ctx, rcpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.dir.Close()
+	logBuf.Reset()
+	if e := d.deliverable(res, 5000); e == nil || e.SMTPCode != 552 {
+		t.Errorf("RCPT, SIZE=5000 under the cached 1000-byte quota: %v, want 552", e)
+	}
+	d.quotaCached.WithLabelValues("rcpt").Write(&m)
+	if v := m.GetCounter().GetValue(); v != 1 {
+		t.Errorf("ebb_quota_cached_total{at=rcpt} %v, want 1", v)
+	}
+	if l := logBuf.String(); !strings.Contains(l, "at=rcpt") || !strings.Contains(l, "mailbox=alice@example.test") {
+		t.Errorf("RCPT log %q", l)
+	}
+}

@@ -84,6 +84,11 @@ func Run(ctx context.Context, o Options) int {
 		[]string{"check", "reason"})
 	d.quotaUnconsulted = prometheus.NewCounter(prometheus.CounterOpts{Name: "ebb_quota_sieve_unconsulted_total",
 		Help: "Messages refused at the end of DATA for a mailbox's quota although its Sieve scripts might have discarded or redirected them: the scripts could not be run on the message (the copy could not be staged in server.data_dir, the filter failed), so it was refused as if they stored it. The log and the refusal's record (ebb explain REF) say why."})
+	d.quotaCached = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ebb_quota_cached_total",
+		Help: "Quota decisions made on a mailbox as the resolution cache (directory.cache_ttl) remembers it, because the directory could not read it now, by at: rcpt (smtpd's RCPT check), data (the end-of-DATA check), delivery. The log and, where the message has one, its record (ebb explain) say which mailbox and why."},
+		[]string{"at"})
+	d.usageNotUpdated = prometheus.NewCounter(prometheus.CounterOpts{Name: "ebb_deliver_maildirsize_not_updated_total",
+		Help: "Stored messages that maildirsize could not count (the message is delivered; the quota does not count it until the file is counted again). The log and the delivery's record (ebb explain) say which file and why."})
 	d.folderFallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ebb_deliver_folder_fallbacks_total",
 		Help: "Messages stored in INBOX because their folder (a Sieve fileinto, auth.quarantine_folder) could not be used, by why: name (not a usable folder name), unusable (it cannot be made or opened). The log and the delivery's record (ebb explain) say which."},
 		[]string{"why"})
@@ -172,6 +177,13 @@ type daemon struct {
 	// cannot be used (deliver.Agent.FolderFallback), by why; nil outside
 	// ebb serve.
 	folderFallbacks *prometheus.CounterVec
+	// quotaCached counts quota decisions made on the cached mailbox
+	// because the directory could not read it now (quota_cached.go), by
+	// at; nil outside ebb serve.
+	quotaCached *prometheus.CounterVec
+	// usageNotUpdated counts stored messages maildirsize could not count
+	// (deliver.Agent.UsageNotUpdated); nil outside ebb serve.
+	usageNotUpdated prometheus.Counter
 }
 
 // fail prints a boundary error on stderr and logs it; it returns the exit
@@ -259,6 +271,8 @@ func (d *daemon) run() int {
 	d.metrics.Registry.MustRegister(d.hostedUnchecked)
 	d.metrics.Registry.MustRegister(d.dkimUnsigned)
 	d.metrics.Registry.MustRegister(d.folderFallbacks)
+	d.metrics.Registry.MustRegister(d.quotaCached)
+	d.metrics.Registry.MustRegister(d.usageNotUpdated)
 	d.metrics.Registry.MustRegister(d.quotaUnconsulted)
 	d.metrics.Registry.MustRegister(d.checksSkipped)
 	d.metrics.Pprof = cfg.Metrics.Pprof

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/ebbmail/ebb/internal/deliver"
 	"github.com/ebbmail/ebb/internal/diag"
@@ -21,7 +22,10 @@ import (
 // cached resolution, without it, cannot say that no quota matters).
 func (d *daemon) deliverable(res *directory.Resolution, size int64) *diag.Error {
 	if size > 0 || d.cfg.Mail.OverQuota == "permanent" {
-		res = deliver.Fresh(context.Background(), d.dir, res) // smtpd's hook has no context; the read is bounded by directory.busy_timeout
+		// smtpd's hook has no context; the read is bounded by
+		// directory.busy_timeout. No record exists yet at RCPT: the log
+		// and the metric say a cached quota decided.
+		res = deliver.Fresh(context.Background(), d.dir, res, cachedQuota(d.slog(), d.quotaCached, "rcpt", nil, "component", "quota", "rcpt", res.Address))
 	}
 	return deliver.RefusalUnless(d.cfg, res, size, d.sieveFiltered)
 }
@@ -32,4 +36,12 @@ func (d *daemon) deliverable(res *directory.Resolution, size int64) *diag.Error 
 func (d *daemon) sieveFiltered(mb *directory.Mailbox) bool {
 	f := d.dryRunSieve()
 	return f != nil && f.HasScripts(mb)
+}
+
+// slog is d's logger, nil when d has none (a test's daemon).
+func (d *daemon) slog() *slog.Logger {
+	if d.log == nil {
+		return nil
+	}
+	return d.log.Logger
 }

@@ -65,6 +65,16 @@ func (d *daemon) transports() queue.Transports {
 			d.folderFallbacks.WithLabelValues(why).Inc()
 		}
 	}
+	agent.UsageNotUpdated = func() {
+		if d.usageNotUpdated != nil { // ebb serve's (not ebb route's)
+			d.usageNotUpdated.Inc()
+		}
+	}
+	agent.QuotaCached = func() {
+		if d.quotaCached != nil {
+			d.quotaCached.WithLabelValues("delivery").Inc()
+		}
+	}
 	deliverLog := d.log.With("component", "deliver")
 	authservID := cfg.AuthservID() // forged Authentication-Results are not stored (checks_auth.go)
 	return queue.Transports{
@@ -86,7 +96,8 @@ func (d *daemon) transports() queue.Transports {
 		},
 		Local: queue.TransportFunc(func(ctx context.Context, m *queue.Message, r *queue.Recipient) error {
 			a := &deliver.Agent{Cfg: agent.Cfg, Resolver: agent.Resolver, Filter: agent.Filter, Component: agent.Component,
-				Namer: agent.Namer, Log: deliverLog.With("queue_id", m.ID), FolderFallback: agent.FolderFallback}
+				Namer: agent.Namer, Log: deliverLog.With("queue_id", m.ID), FolderFallback: agent.FolderFallback,
+				UsageNotUpdated: agent.UsageNotUpdated, QuotaCached: agent.QuotaCached}
 			data, err := m.OpenData()
 			if err != nil {
 				return diag.PathError("ebb serve", "open", "open the message", m.File, err, d.cfg.Setting("queue.spool"))

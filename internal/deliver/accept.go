@@ -63,12 +63,20 @@ func RefusalUnless(cfg *config.Config, res *resolve.Resolution, size int64, filt
 // where it can be read: the quota a delivery now would use, not the one
 // the resolution cache (directory.cache_ttl) remembers, so that a quota
 // raised with ebb user set --quota stops refusing at once, and a lowered
-// one refuses at once. res is not changed.
-func Fresh(ctx context.Context, r resolve.Resolver, res *resolve.Resolution) *resolve.Resolution {
+// one refuses at once. res is not changed. A mailbox the directory could
+// not read now keeps its cached reading, and stale (when not nil) is told
+// its address and why, so that the caller says the quota was decided on
+// the cached mailbox (log, metric, record: principle 7); a resolver that
+// reads no single mailbox is not a failure.
+func Fresh(ctx context.Context, r resolve.Resolver, res *resolve.Resolution, stale func(address string, err error)) *resolve.Resolution {
 	c := res.Clone()
 	for i, mb := range c.Mailboxes {
-		if now, err := MailboxNow(ctx, r, mb.Address); err == nil {
+		now, err := MailboxNow(ctx, r, mb.Address)
+		switch {
+		case err == nil:
 			c.Mailboxes[i] = now
+		case !errors.Is(err, errNoReader) && stale != nil:
+			stale(mb.Address, err)
 		}
 	}
 	return c

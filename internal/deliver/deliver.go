@@ -69,6 +69,18 @@ type Agent struct {
 	// or opened). ebb serve counts it (ebb_deliver_folder_fallbacks_total);
 	// nil: not counted (the log and the outcome's note say it).
 	FolderFallback func(why string)
+	// UsageNotUpdated is told of each stored message that maildirsize
+	// could not count (maildir.AddUsage failed): the mailbox's usage
+	// looks smaller than it is until the file is counted again. ebb serve
+	// counts it (ebb_deliver_maildirsize_not_updated_total); nil: not
+	// counted (the log and the outcome's note say it).
+	UsageNotUpdated func()
+	// QuotaCached is told of each delivery whose quota was decided on the
+	// mailbox as the resolution cache remembers it because the directory
+	// could not read it now (MailboxNow failed). ebb serve counts it
+	// (ebb_quota_cached_total{at="delivery"}); nil: not counted (the log
+	// and the outcome's note say it).
+	QuotaCached func()
 	// Component names the speaker in error sentences; "" is "ebb deliver".
 	Component string
 	// Namer makes the unique file names; nil: one made from
@@ -478,13 +490,28 @@ type freshReader interface {
 // resolution remembered it: a quota changed with ebb user quota applies at
 // the next delivery, not after directory.cache_ttl (issue 21). When the
 // read fails, the resolution's quota stands.
-func (a *Agent) quotaNow(ctx context.Context, t target) maildir.Quota {
+func (a *Agent) quotaNow(ctx context.Context, t target) (maildir.Quota, error) {
 	if t.byDirectory {
-		if mb, err := MailboxNow(ctx, a.Resolver, t.mb.Address); err == nil {
-			return quotaOf(a.Cfg, mb)
+		mb, err := MailboxNow(ctx, a.Resolver, t.mb.Address)
+		if err == nil {
+			return quotaOf(a.Cfg, mb), nil
+		}
+		if !errors.Is(err, errNoReader) {
+			return quotaOf(a.Cfg, t.mb), err
 		}
 	}
-	return quotaOf(a.Cfg, t.mb)
+	return quotaOf(a.Cfg, t.mb), nil
+}
+
+// addUsage is maildir.AddUsage; a test makes it fail (root writes past
+// file modes).
+var addUsage = maildir.AddUsage
+
+// CachedQuotaNote is the record's note for a quota decided on the mailbox
+// at address as the resolution cache remembers it, because the directory
+// could not read it now (err).
+func CachedQuotaNote(address string, err error) string {
+	return fmt.Sprintf("quota of <%s> decided on the cached mailbox (directory.cache_ttl): the directory could not read it now (%v)", address, err)
 }
 
 // MailboxNow reads the mailbox at address as r's database holds it now,
@@ -542,7 +569,14 @@ func (a *Agent) store(ctx context.Context, st *staged, msg *Message, t target, e
 		}
 		return out
 	}
-	q := a.quotaNow(ctx, t)
+	q, stale := a.quotaNow(ctx, t)
+	if stale != nil {
+		a.log().Warn("quota decided on the cached mailbox: the directory could not read it now", "mailbox", t.mb.Address, "error", stale)
+		if a.QuotaCached != nil {
+			a.QuotaCached()
+		}
+		out.Notes = append(out.Notes, CachedQuotaNote(t.mb.Address, stale))
+	}
 	src := st.tmp
 	if dec.Header != nil {
 		// The edited header makes this mailbox's copy differ: write it once,
@@ -580,8 +614,16 @@ func (a *Agent) store(ctx context.Context, st *staged, msg *Message, t target, e
 			return out
 		}
 		out.Files = append(out.Files, p)
-		if err := maildir.AddUsage(t.maildir, size, 1); err != nil {
-			a.log().Warn("cannot update maildirsize", "maildir", t.maildir, "error", err)
+		if err := addUsage(t.maildir, size, 1); err != nil {
+			// Stored: the message is delivered, but the quota does not
+			// count it until maildirsize is counted again (principle 7).
+			a.log().Warn("maildirsize not updated: the quota does not count this message until the file is counted again",
+				"mailbox", t.mb.Address, "maildir", t.maildir, "path", filepath.Join(t.maildir, "maildirsize"), "error", err)
+			if a.UsageNotUpdated != nil {
+				a.UsageNotUpdated()
+			}
+			out.Notes = append(out.Notes, fmt.Sprintf("%s not updated (%v): the quota does not count this message until the file is counted again",
+				filepath.Join(t.maildir, "maildirsize"), err))
 		}
 	}
 	if dec.Delivered != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -387,5 +388,38 @@ func TestKeywordsNotStoredAreNoted(t *testing.T) {
 	}
 	if len(rep.Outcomes) != 1 || len(rep.Outcomes[0].Notes) != 1 || rep.Outcomes[0].Notes[0] != "flags $Work not stored: keywords need the IMAP server" {
 		t.Errorf("outcomes %+v", rep.Outcomes)
+	}
+}
+
+// A stored message maildirsize could not count (root writes past file
+// modes, so the write is made to fail here) is delivered, and that is
+// said: the log, UsageNotUpdated (ebb_deliver_maildirsize_not_updated_total)
+// and the outcome's note (the delivery's record).
+func TestMaildirsizeNotUpdatedIsSaid(t *testing.T) {
+	a, root := newAgent(t)
+	a.Cfg.Mail.Quota = 1 << 20
+	var logged strings.Builder
+	a.Log = slog.New(slog.NewTextHandler(&logged, nil))
+	notUpdated := 0
+	a.UsageNotUpdated = func() { notUpdated++ }
+	defer func(f func(string, int64, int64) error) { addUsage = f }(addUsage)
+	addUsage = func(string, int64, int64) error { return errors.New("no space left on device") }
+	rep, err := a.Deliver(context.Background(), strings.NewReader("Subject: x\n\nbody\n"), Envelope{Recipient: "alice@example.com"})
+	if err != nil {
+		t.Fatalf("the message was stored: %v", err)
+	}
+	box := filepath.Join(root, "example.com", "alice", "Maildir")
+	if n := len(newFiles(t, box)); n != 1 {
+		t.Errorf("%d messages in new/, want 1", n)
+	}
+	if notUpdated != 1 {
+		t.Errorf("UsageNotUpdated told %d times, want 1", notUpdated)
+	}
+	if len(rep.Outcomes) != 1 || len(rep.Outcomes[0].Notes) != 1 ||
+		!strings.Contains(rep.Outcomes[0].Notes[0], filepath.Join(box, "maildirsize")+" not updated (no space left on device)") {
+		t.Errorf("outcomes %+v, want a note naming maildirsize and why", rep.Outcomes)
+	}
+	if !strings.Contains(logged.String(), "maildirsize not updated") || !strings.Contains(logged.String(), "no space left on device") {
+		t.Errorf("log %q", logged.String())
 	}
 }

@@ -2,6 +2,7 @@ package deliver
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -146,19 +147,19 @@ func TestQuotaChangedByAnotherConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := Refusal(cfg, Fresh(ctx, dir, res), 5000); e == nil || e.SMTPCode != 552 {
+	if e := Refusal(cfg, Fresh(ctx, dir, res, nil), 5000); e == nil || e.SMTPCode != 552 {
 		t.Fatalf("5000 bytes under a 1000-byte quota: %v, want 552", e)
 	}
 	if err := other.SetQuota(ctx, "alice@example.com", 10000, 0); err != nil {
 		t.Fatal(err)
 	}
-	if e := Refusal(cfg, Fresh(ctx, dir, res), 5000); e != nil {
+	if e := Refusal(cfg, Fresh(ctx, dir, res, nil), 5000); e != nil {
 		t.Fatalf("quota raised to 10000 through another connection: still refused: %v", e)
 	}
 	if _, err := other.DB().ExecContext(ctx, `UPDATE mailboxes SET quota_bytes = 2000`); err != nil {
 		t.Fatal(err)
 	}
-	if e := Refusal(cfg, Fresh(ctx, dir, res), 5000); e == nil {
+	if e := Refusal(cfg, Fresh(ctx, dir, res, nil), 5000); e == nil {
 		t.Fatal("quota lowered to 2000 by SQL: not refused")
 	}
 	a := &Agent{Cfg: cfg, Resolver: dir}
@@ -172,5 +173,48 @@ func TestQuotaChangedByAnotherConnection(t *testing.T) {
 	}
 	if _, err := a.DeliverFile(ctx, msg, Envelope{Recipient: "alice@example.com"}); err != nil {
 		t.Fatalf("quota removed by SQL: the next delivery failed: %v", err)
+	}
+}
+
+// A mailbox the directory cannot read now keeps its cached reading (the
+// quota is decided on it), and that is said: Fresh tells the caller (ebb
+// serve logs, counts and notes it), and a delivery logs it, tells
+// QuotaCached and notes it in its outcome (the delivery's record).
+func TestCachedQuotaIsSaid(t *testing.T) {
+	ctx := context.Background()
+	cfg, dir, _ := quotaDir(t, 1000)
+	res, err := dir.Resolve(ctx, "alice@example.com") // cached for an hour from here
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &Agent{Cfg: cfg, Resolver: dir}
+	cached := 0
+	a.QuotaCached = func() { cached++ }
+	var logged strings.Builder
+	a.Log = slog.New(slog.NewTextHandler(&logged, nil))
+	dir.Close() // the directory can no longer be read
+	var told []string
+	fresh := Fresh(ctx, dir, res, func(address string, err error) { told = append(told, address+": "+err.Error()) })
+	if len(told) != 1 || !strings.HasPrefix(told[0], "alice@example.com: ") {
+		t.Errorf("Fresh told %q, want alice@example.com and the directory's error", told)
+	}
+	if e := Refusal(cfg, fresh, 5000); e == nil || e.SMTPCode != 552 {
+		t.Errorf("5000 bytes under the cached 1000-byte quota: %v, want 552", e)
+	}
+	msg := filepath.Join(t.TempDir(), "msg")
+	os.WriteFile(msg, []byte("Subject: small\r\n\r\nx\r\n"), 0o600)
+	rep, err := a.DeliverFile(ctx, msg, Envelope{Recipient: "alice@example.com"})
+	if err != nil {
+		t.Fatalf("delivery on the cached quota: %v", err)
+	}
+	if cached != 1 {
+		t.Errorf("QuotaCached told %d times, want 1", cached)
+	}
+	if len(rep.Outcomes) != 1 || len(rep.Outcomes[0].Notes) != 1 || !strings.Contains(rep.Outcomes[0].Notes[0], "decided on the cached mailbox") ||
+		!strings.Contains(rep.Outcomes[0].Notes[0], "<alice@example.com>") {
+		t.Errorf("outcomes %+v, want a note of the cached quota", rep.Outcomes)
+	}
+	if !strings.Contains(logged.String(), "quota decided on the cached mailbox") || !strings.Contains(logged.String(), "mailbox=alice@example.com") {
+		t.Errorf("log %q", logged.String())
 	}
 }
