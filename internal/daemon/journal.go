@@ -245,6 +245,21 @@ func (r *journalRecorder) delivered(m *queue.Message, rcpt string, rep *deliver.
 	r.mu.Unlock()
 }
 
+// deliveredNote adds note to the delivered record kept for m to rcpt
+// (delivered), for what was not done after the store (principle 7).
+func (r *journalRecorder) deliveredNote(m *queue.Message, rcpt, note string) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := m.ID + "\x00" + rcpt
+	if rec, ok := r.detail[k]; ok {
+		rec.Detail += "; " + note
+		r.detail[k] = rec
+	}
+}
+
 // refused journals one refusal of the SMTP sessions (smtpd.Refusal) by its
 // ref, so that the ref the client got opens its story in ebb explain: a
 // policy's answer at MAIL or RCPT, the client's trouble at DATA (a

@@ -141,8 +141,10 @@ func (d *daemon) recordDMARC(res *msgauth.Result, env *queue.Envelope, refused b
 }
 
 // reportIntake reads a report from a message just delivered to a local
-// mailbox, once per message (its first local delivery).
-func (d *daemon) reportIntake(ctx context.Context, m *queue.Message) {
+// mailbox, once per message (its first local delivery, to rcpt). A
+// message it cannot read is said (principle 7): the intake logs and counts
+// it (reports.Intake.Unread), and the delivery's record to rcpt notes it.
+func (d *daemon) reportIntake(ctx context.Context, m *queue.Message, rcpt string) {
 	if d.rep == nil {
 		return
 	}
@@ -161,9 +163,12 @@ func (d *daemon) reportIntake(ctx context.Context, m *queue.Message) {
 	}
 	data, err := m.OpenData()
 	if err != nil {
-		d.log.Warn("reports: cannot read a delivered message to look for a report", "queue_id", m.ID, "err", err)
+		d.rep.intake.Unread(m.ID, err)
+		d.jr.deliveredNote(m, rcpt, reports.UnreadNote(err))
 		return
 	}
 	defer data.Close()
-	d.rep.intake.Message(ctx, m.ID, m.Prefix(), data)
+	if _, err := d.rep.intake.Message(ctx, m.ID, m.Prefix(), data); err != nil {
+		d.jr.deliveredNote(m, rcpt, reports.UnreadNote(err)) // said by the intake
+	}
 }

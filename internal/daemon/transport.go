@@ -114,7 +114,7 @@ func (d *daemon) transports() queue.Transports {
 			}
 			if err == nil {
 				d.jr.delivered(m, r.Address, rep) // the journal: folder, file, uid
-				d.reportIntake(ctx, m)            // reports.go: a TLS or DMARC report for a hosted domain
+				d.reportIntake(ctx, m, r.Address) // reports.go: a TLS or DMARC report for a hosted domain
 			}
 			if err != nil {
 				return err

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -48,10 +49,12 @@ const maxParts = 32
 // Message looks at one delivered message (prefix: the queue's header
 // lines in front of it, with our Authentication-Results; data: the
 // message as stored) and keeps the reports in it. A message that is no
-// report costs the reading of its header.
-func (in *Intake) Message(ctx context.Context, queueID, prefix string, data io.Reader) []Received {
+// report costs the reading of its header. A header that cannot be read
+// is said (Unread) and returned: the caller notes it on the delivery's
+// record.
+func (in *Intake) Message(ctx context.Context, queueID, prefix string, data io.Reader) ([]Received, error) {
 	if in.Mode == "off" {
-		return nil
+		return nil, nil
 	}
 	br := bufpool.Reader(data)
 	defer bufpool.PutReader(br) // nothing found keeps it
@@ -66,12 +69,13 @@ func (in *Intake) Message(ctx context.Context, queueID, prefix string, data io.R
 			cte = fl.Value()
 		}
 	}
-	if sc.Err() != nil {
-		return nil
+	if err := sc.Err(); err != nil {
+		in.Unread(queueID, err)
+		return nil, err
 	}
 	mt, params, ok := mayHold(ct)
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	var found []Received
 	auth, authDomain := in.authenticated(prefix)
@@ -85,7 +89,22 @@ func (in *Intake) Message(ctx context.Context, queueID, prefix string, data io.R
 			found = append(found, *rec)
 		}
 	})
-	return found
+	return found, nil
+}
+
+// Unread says that the delivered message queueID could not be read (err)
+// to look for a report, so a report it held is not kept: a log line and
+// ebb_reports_messages_unread_total (principle 7). The caller notes it on
+// the delivery's record.
+func (in *Intake) Unread(queueID string, err error) {
+	in.Metrics.unreadMessage()
+	in.log().Warn("reports: cannot read a delivered message to look for a report; a report it holds is not kept", "queue_id", queueID, "err", err)
+}
+
+// UnreadNote is the delivery record's note for a message the intake could
+// not read (err).
+func UnreadNote(err error) string {
+	return fmt.Sprintf("not read for a TLS or DMARC report (%v): a report it holds is not kept", err)
 }
 
 // MayHold says whether a message whose header's (last) Content-Type is

@@ -10,6 +10,7 @@ type Metrics struct {
 	reports      *prometheus.CounterVec
 	destinations *prometheus.CounterVec
 	received     *prometheus.CounterVec
+	unread       prometheus.Counter
 }
 
 // NewMetrics makes the collectors.
@@ -35,6 +36,10 @@ func NewMetrics() *Metrics {
 			Name: "ebb_reports_received_total",
 			Help: "Reports that arrived for the hosted domains, by kind and outcome: stored, duplicate, unauthenticated (not kept: its message did not pass DMARC, reports.receive = authenticated), unreadable.",
 		}, []string{"kind", "outcome"}),
+		unread: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ebb_reports_messages_unread_total",
+			Help: "Delivered messages the report intake could not read (open, or read the header of) to look for a TLS or DMARC report: a report one held is not kept. The message itself is delivered; the log and the delivery's record (ebb explain) say why.",
+		}),
 	}
 }
 
@@ -43,7 +48,7 @@ func (m *Metrics) Collectors() []prometheus.Collector {
 	if m == nil {
 		return nil
 	}
-	return []prometheus.Collector{m.records, m.lostRecords, m.reports, m.destinations, m.received}
+	return []prometheus.Collector{m.records, m.lostRecords, m.reports, m.destinations, m.received, m.unread}
 }
 
 func (m *Metrics) recorded(kind string) {
@@ -75,5 +80,11 @@ func (m *Metrics) destination(kind, method, outcome string) {
 func (m *Metrics) receivedReport(kind, outcome string) {
 	if m != nil {
 		m.received.WithLabelValues(kind, outcome).Inc()
+	}
+}
+
+func (m *Metrics) unreadMessage() {
+	if m != nil {
+		m.unread.Inc()
 	}
 }

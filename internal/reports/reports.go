@@ -10,7 +10,7 @@
 //	s := &reports.Sender{Store: st, Cfg: cfg, TXT: dns, Outbox: q}
 //	sent, err := s.SendDue(ctx)              // the days that are over, once each
 //	in := &reports.Intake{Store: st, AuthservID: id, Mode: cfg.Reports.Receive}
-//	in.Message(ctx, id, prefix, path)        // after a local delivery
+//	in.Message(ctx, id, prefix, data)        // after a local delivery
 //
 // The formats are internal/tlsrpt's and internal/dmarcrpt's. What must
 // survive restarts (counts per domain and UTC day, the reports received,

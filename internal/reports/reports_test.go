@@ -6,8 +6,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"mime/multipart"
 	"net"
@@ -24,6 +26,7 @@ import (
 	"github.com/ebbmail/ebb/internal/dmarcrpt"
 	"github.com/ebbmail/ebb/internal/mailhdr"
 	"github.com/ebbmail/ebb/internal/tlsrpt"
+	dto "github.com/prometheus/client_model/go"
 )
 
 func testStore(t *testing.T) Store {
@@ -321,14 +324,14 @@ func TestIntake(t *testing.T) {
 		t.Cleanup(func() { f.Close() })
 		return f
 	}
-	if got := in.Message(ctx, "Q1", "", open(tlsMsg)); len(got) != 0 {
+	if got := mustMessage(t, ctx, in, "Q1", "", open(tlsMsg)); len(got) != 0 {
 		t.Errorf("kept without authentication: %+v", got)
 	}
-	got := in.Message(ctx, "Q1", passAR, open(tlsMsg))
+	got := mustMessage(t, ctx, in, "Q1", passAR, open(tlsMsg))
 	if len(got) != 1 || got[0].Kind != KindTLS || got[0].Domain != "ours.test" || !got[0].Authenticated || got[0].AuthDomain != "reporter.test" {
 		t.Fatalf("tls %+v", got)
 	}
-	if again := in.Message(ctx, "Q2", passAR, open(tlsMsg)); len(again) != 0 {
+	if again := mustMessage(t, ctx, in, "Q2", passAR, open(tlsMsg)); len(again) != 0 {
 		t.Errorf("kept twice")
 	}
 	f := &dmarcrpt.Feedback{Metadata: dmarcrpt.ReportMetadata{OrgName: "google.com", ReportID: "g-1", Email: "noreply@google.com",
@@ -346,14 +349,14 @@ func TestIntake(t *testing.T) {
 	zw.Close()
 	dmarcMsg := reportMessage(t, "application/zip", "google.com!ours.test!1!2.zip", zb.Bytes())
 	in.Mode = "all"
-	got = in.Message(ctx, "Q3", "", open(dmarcMsg))
+	got = mustMessage(t, ctx, in, "Q3", "", open(dmarcMsg))
 	if len(got) != 1 || got[0].Kind != KindDMARC || got[0].Authenticated || got[0].DMARC.Messages() != 6 {
 		t.Fatalf("dmarc %+v", got)
 	}
 	// Not a report: nothing, and no error.
 	plain := filepath.Join(t.TempDir(), "plain")
 	os.WriteFile(plain, []byte("From: a@b.test\r\nSubject: hi\r\n\r\nhello\r\n"), 0o600)
-	if got := in.Message(ctx, "Q4", passAR, open(plain)); len(got) != 0 {
+	if got := mustMessage(t, ctx, in, "Q4", passAR, open(plain)); len(got) != 0 {
 		t.Errorf("plain: %+v", got)
 	}
 
@@ -442,7 +445,7 @@ func TestMayHoldIsMessagesFirstStep(t *testing.T) {
 			}
 		}
 		f, _ = os.Open(c.path)
-		got := in.Message(ctx, "Q", "", f)
+		got := mustMessage(t, ctx, in, "Q", "", f)
 		f.Close()
 		if may := in.MayHold(ct); may != c.found || (len(got) == 1) != c.found {
 			t.Errorf("Content-Type %q: MayHold %v, Message found %d; want %v", ct, may, len(got), c.found)
@@ -451,5 +454,40 @@ func TestMayHoldIsMessagesFirstStep(t *testing.T) {
 	in.Mode = "off"
 	if in.MayHold("application/tlsrpt+gzip") {
 		t.Error("reports.receive = off: MayHold said yes")
+	}
+}
+
+// mustMessage is in.Message for a message that can be read.
+func mustMessage(t *testing.T, ctx context.Context, in *Intake, id, prefix string, r io.Reader) []Received {
+	t.Helper()
+	got, err := in.Message(ctx, id, prefix, r)
+	if err != nil {
+		t.Fatalf("%s: %v", id, err)
+	}
+	return got
+}
+
+type failingReader struct{}
+
+func (failingReader) Read([]byte) (int, error) { return 0, errors.New("input/output error") }
+
+// A message whose header cannot be read is said: the error is returned
+// (the daemon notes it on the delivery's record), logged with the queue
+// id and counted (ebb_reports_messages_unread_total).
+func TestUnreadableMessageIsSaid(t *testing.T) {
+	var logged strings.Builder
+	m := NewMetrics()
+	in := &Intake{Mode: "all", Metrics: m, Log: slog.New(slog.NewTextHandler(&logged, nil))}
+	got, err := in.Message(context.Background(), "Q9", "", failingReader{})
+	if len(got) != 0 || err == nil || !strings.Contains(err.Error(), "input/output error") {
+		t.Errorf("Message: %v, %v; want the read error", got, err)
+	}
+	var mm dto.Metric
+	m.unread.Write(&mm)
+	if v := mm.GetCounter().GetValue(); v != 1 {
+		t.Errorf("ebb_reports_messages_unread_total %v, want 1", v)
+	}
+	if l := logged.String(); !strings.Contains(l, "cannot read a delivered message") || !strings.Contains(l, "queue_id=Q9") || !strings.Contains(l, "input/output error") {
+		t.Errorf("log %q", l)
 	}
 }
