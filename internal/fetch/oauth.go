@@ -194,6 +194,12 @@ func LoopbackAuth(ctx context.Context, o *fetchstate.OAuth2, out io.Writer, http
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	// The handler sent the code before its page went out: Close alone
+	// could cut the browser's connection before it gets the page (it saw
+	// an empty reply). Shutdown waits for that reply, a few seconds at most.
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	srv.Shutdown(sctx)
+	cancel()
 	if code == "" {
 		return nil, errors.New("the user did not grant access")
 	}
