@@ -116,17 +116,9 @@ func (h *mhost) send(from, to string, args ...string) harness.Result {
 	return harness.Swaks(h.t, append([]string{"--server", h.smtp, "--from", from, "--to", to}, args...)...)
 }
 
-// waitFor polls cond (cheap) every 100 ms until it holds or limit passes.
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool, why func() string) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s\n%s", what, limit, why())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
+// poll is how often the scaling tests check what they wait for: their
+// checks run mailq or read several hosts' Maildirs.
+const poll = 100 * time.Millisecond
 
 // maildirCount counts the messages in a Maildir's new/ and cur/.
 func maildirCount(dir string) int { return len(mdFiles(dir)) }
@@ -172,7 +164,7 @@ func TestScalingMXRelaysHostedMailToTheDeliveryHost(t *testing.T) {
 	if r := mx.send("alice@example.org", "bob@example.test", "--h-Subject", "first"); r.Code != 0 {
 		t.Fatalf("send through the MX: exit %d\n%s", r.Code, r.Stdout)
 	}
-	waitFor(t, 30*time.Second, "the delivery host stores the MX's message", func() bool { return maildirCount(inbox) == 1 },
+	harness.WaitForSaying(t, "the delivery host stores the MX's message", 30*time.Second, poll, func() bool { return maildirCount(inbox) == 1 },
 		func() string { return logs(mx, store) })
 	if n, _ := filepath.Glob(filepath.Join(mx.root, "*")); len(n) != 0 {
 		t.Errorf("the MX wrote into its own mail root: %v", n)
@@ -188,7 +180,7 @@ func TestScalingMXRelaysHostedMailToTheDeliveryHost(t *testing.T) {
 		t.Fatalf("send while the delivery host is down: exit %d\n%s", r.Code, r.Stdout)
 	}
 	var mailq string
-	waitFor(t, 30*time.Second, "the MX's mailq says why the message waits", func() bool {
+	harness.WaitForSaying(t, "the MX's mailq says why the message waits", 30*time.Second, poll, func() bool {
 		mailq = mx.ebb("mailq").Stdout
 		return strings.Contains(mailq, "mail.delivery_host")
 	}, func() string { return mailq + logs(mx) })
@@ -200,7 +192,7 @@ func TestScalingMXRelaysHostedMailToTheDeliveryHost(t *testing.T) {
 	// mailq on the delivery host (stopped: mailq reads files and the
 	// database) shows the MX's queue too, as the MX last published it.
 	var other string
-	waitFor(t, 30*time.Second, "mailq on the delivery host shows the MX's waiting message", func() bool {
+	harness.WaitForSaying(t, "mailq on the delivery host shows the MX's waiting message", 30*time.Second, poll, func() bool {
 		other = store.ebb("mailq").Stdout
 		return strings.Contains(other, "mx.example.test (live") && strings.Contains(other, "1 message, 1 deferred")
 	}, func() string { return other })
@@ -216,7 +208,7 @@ func TestScalingMXRelaysHostedMailToTheDeliveryHost(t *testing.T) {
 		t.Errorf("doctor on the MX does not warn about the delivery host being down:\n%s", r.Stdout)
 	}
 	store.start()
-	waitFor(t, 30*time.Second, "the queued message reaches the delivery host once it is back", func() bool { return maildirCount(inbox) == 2 },
+	harness.WaitForSaying(t, "the queued message reaches the delivery host once it is back", 30*time.Second, poll, func() bool { return maildirCount(inbox) == 2 },
 		func() string { return mx.ebb("mailq").Stdout + logs(mx, store) })
 	if r := mx.ebb("doctor"); !strings.Contains(r.Stdout, "ok    mail.delivery_host") {
 		t.Errorf("doctor on the MX with the delivery host up:\n%s", r.Stdout)
@@ -304,9 +296,9 @@ vacation :days 1 :addresses ["bob@example.test"] "Away until Monday.";
 		t.Fatalf("send to mx1: %d\n%s", r.Code, r.Stdout)
 	}
 	qid := queueIDOf(t, r.Stdout)
-	waitFor(t, 30*time.Second, "carol's message stored by mx2", func() bool { return maildirCount(md("carol")) == 1 }, func() string { return logs(hosts...) })
+	harness.WaitForSaying(t, "carol's message stored by mx2", 30*time.Second, poll, func() bool { return maildirCount(md("carol")) == 1 }, func() string { return logs(hosts...) })
 	var story string
-	waitFor(t, 10*time.Second, "mx3 tells the story of mx1's message", func() bool {
+	harness.WaitForSaying(t, "mx3 tells the story of mx1's message", 10*time.Second, poll, func() bool {
 		story = mx3.ebb("explain", qid).Stdout
 		return strings.Count(story, "delivered to <carol@example.test>") == 2
 	}, func() string { return story })
@@ -326,7 +318,7 @@ vacation :days 1 :addresses ["bob@example.test"] "Away until Monday.";
 		if r := h.send("carol@example.test", "bob@example.test", "--h-Subject", fmt.Sprintf("hello %d", i)); r.Code != 0 {
 			t.Fatalf("carol via %s: %d\n%s", h.name, r.Code, r.Stdout)
 		}
-		waitFor(t, 30*time.Second, fmt.Sprintf("carol's message %d stored", i), func() bool { return maildirCount(md("bob")) == i+1 },
+		harness.WaitForSaying(t, fmt.Sprintf("carol's message %d stored", i), 30*time.Second, poll, func() bool { return maildirCount(md("bob")) == i+1 },
 			func() string { return logs(hosts...) })
 	}
 	// Duplicate: one Message-ID from dave through mx3, mx2, mx3, mx2:
@@ -335,18 +327,18 @@ vacation :days 1 :addresses ["bob@example.test"] "Away until Monday.";
 		if r := h.send("dave@example.test", "bob@example.test", "--h-Subject", "same", "--header", "Message-Id: <dup@example.test>"); r.Code != 0 {
 			t.Fatalf("dave via %s: %d\n%s", h.name, r.Code, r.Stdout)
 		}
-		waitFor(t, 30*time.Second, fmt.Sprintf("dave's copy %d delivered (stored or discarded)", i+1),
+		harness.WaitForSaying(t, fmt.Sprintf("dave's copy %d delivered (stored or discarded)", i+1), 30*time.Second, poll,
 			func() bool { return delivered(mx1, "<dup@example.test>") == i+1 }, func() string { return mx1.ebb("explain", "<dup@example.test>").Stdout })
 	}
 	if n := maildirCount(md("bob")); n != 4 {
 		t.Errorf("bob has %d messages; want carol's 3 and one of dave's 4 copies", n)
 	}
 	// Each sender got one response, whichever host delivered.
-	waitFor(t, 30*time.Second, "the vacation responses stored", func() bool {
+	harness.WaitForSaying(t, "the vacation responses stored", 30*time.Second, poll, func() bool {
 		return maildirCount(md("carol")) >= 2 && maildirCount(md("dave")) >= 1
 	}, func() string { return logs(hosts...) })
 	for _, h := range hosts {
-		waitFor(t, 30*time.Second, h.name+"'s queue empty", func() bool { return strings.Contains(h.ebb("mailq").Stdout, "empty") },
+		harness.WaitForSaying(t, h.name+"'s queue empty", 30*time.Second, poll, func() bool { return strings.Contains(h.ebb("mailq").Stdout, "empty") },
 			func() string { return h.ebb("mailq").Stdout })
 	}
 	if n := maildirCount(md("carol")); n != 2 {
@@ -433,14 +425,14 @@ vacation :days 1 :addresses ["bob@example.test"] "Away until Monday.";
 	phase("AUTH guesses, submission limit")
 	frank := md("frank")
 	var owner fetchOwner
-	waitFor(t, 60*time.Second, "a host holds the account's lease", func() bool {
+	harness.WaitForSaying(t, "a host holds the account's lease", 60*time.Second, poll, func() bool {
 		owner = fetchOwnerOf(t, mx2, "eve")
 		return owner.Host != ""
 	}, func() string { return mx2.ebb("fetch", "list").Stdout + logs(hosts...) })
 	const n = 400
 	remote.Put(t, "eve", "INBOX", harness.RemoteMsgs(n, 1, "fetched", 16<<10)...)
 	phase("remote mailbox filled")
-	waitFor(t, 60*time.Second, "the holder fetches", func() bool {
+	harness.WaitForSaying(t, "the holder fetches", 60*time.Second, poll, func() bool {
 		owner = fetchOwnerOf(t, mx2, "eve")
 		return owner.Host != "" && maildirCount(frank) >= 40
 	}, func() string { return mx2.ebb("fetch", "list").Stdout + logs(hosts...) })
@@ -493,7 +485,7 @@ vacation :days 1 :addresses ["bob@example.test"] "Away until Monday.";
 			others = append(others, h)
 		}
 	}
-	waitFor(t, 2*lease+30*time.Second, "another host takes the account over", func() bool {
+	harness.WaitForSaying(t, "another host takes the account over", 2*lease+30*time.Second, poll, func() bool {
 		next = fetchOwnerOf(t, others[0], "eve")
 		return next.Host != "" && next.Host != owner.Host && !next.Ended
 	}, func() string { return others[0].ebb("fetch", "list").Stdout + logs(others...) })
@@ -509,14 +501,14 @@ vacation :days 1 :addresses ["bob@example.test"] "Away until Monday.";
 	// The killed host comes back and delivers what its spool held.
 	phase("takeover after the kill")
 	victim.start()
-	waitFor(t, 240*time.Second, "every message fetched, delivered and off the server", func() bool {
+	harness.WaitForSaying(t, "every message fetched, delivered and off the server", 240*time.Second, poll, func() bool {
 		return len(harness.IdsIn(t, filepath.Join(frank, "new"), filepath.Join(frank, "cur"))) == n && remote.Count("eve", "INBOX") == 0
 	}, func() string {
 		return fmt.Sprintf("%d distinct in frank's Maildir, %d on the server\n", len(harness.IdsIn(t, filepath.Join(frank, "new"), filepath.Join(frank, "cur"))), remote.Count("eve", "INBOX")) +
 			others[0].ebb("fetch", "list").Stdout + logs(hosts...)
 	})
 	for _, h := range hosts {
-		waitFor(t, 60*time.Second, h.name+"'s queue empty", func() bool { return strings.Contains(h.ebb("mailq").Stdout, "empty") },
+		harness.WaitForSaying(t, h.name+"'s queue empty", 60*time.Second, poll, func() bool { return strings.Contains(h.ebb("mailq").Stdout, "empty") },
 			func() string { return h.ebb("mailq").Stdout })
 	}
 	got := harness.IdsIn(t, filepath.Join(frank, "new"), filepath.Join(frank, "cur"))
@@ -544,7 +536,7 @@ vacation :days 1 :addresses ["bob@example.test"] "Away until Monday.";
 	if holder == mx1 {
 		watcher = mx3
 	}
-	waitFor(t, 2*lease+30*time.Second, "another host takes the account after a clean stop", func() bool {
+	harness.WaitForSaying(t, "another host takes the account after a clean stop", 2*lease+30*time.Second, poll, func() bool {
 		after = fetchOwnerOf(t, watcher, "eve")
 		return after.Host != "" && after.Host != cur.Host && !after.Ended
 	}, func() string { return watcher.ebb("fetch", "list").Stdout })

@@ -321,12 +321,23 @@ func WaitTCP(t testing.TB, addr, greeting string, timeout time.Duration) {
 // as the event allows.
 func WaitFor(t testing.TB, what string, within time.Duration, cond func() bool) {
 	t.Helper()
+	WaitForSaying(t, what, within, 20*time.Millisecond, cond, nil)
+}
+
+// WaitForSaying is WaitFor for a cond that costs something (it runs a
+// command, sends a message): checked every every, and on failure the test
+// also prints detail() (logs, the last output; nil for nothing).
+func WaitForSaying(t testing.TB, what string, within, every time.Duration, cond func() bool, detail func() string) {
+	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
+			if detail != nil {
+				t.Fatalf("waited %s for %s\n%s", within, what, detail())
+			}
 			t.Fatalf("waited %s for %s", within, what)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(every)
 	}
 }
 
