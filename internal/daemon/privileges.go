@@ -25,14 +25,7 @@ func (d *daemon) dropPrivileges() (*diag.Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, dir := range []struct {
-		path string
-		mode os.FileMode
-	}{{d.cfg.Queue.Spool, 0o700}, {d.cfg.Server.DataDir, 0o750}, {d.cfg.Mail.Root, 0o750}} {
-		if dir.path != "" {
-			u.MkdirAll(dir.path, dir.mode)
-		}
-	}
+	d.makeOwnDirs(u)
 	if u.UID == 0 {
 		d.log.Info("server.user is root: ebb serve keeps running as root", "server_user", d.cfg.Server.User)
 	}
@@ -40,4 +33,25 @@ func (d *daemon) dropPrivileges() (*diag.Identity, error) {
 		return nil, err
 	}
 	return diag.Self(), nil
+}
+
+// makeOwnDirs creates the spool, data and mail directories that are
+// missing, owned by u, before the privileges are dropped. One it cannot
+// create (or give u) is said — what, where, why, the setting — and the
+// start goes on: what needs it fails then with its own error, and doctor
+// probes it; a directory made by hand in time is used.
+func (d *daemon) makeOwnDirs(u *mailuser.User) {
+	for _, dir := range []struct {
+		path, setting string
+		mode          os.FileMode
+	}{{d.cfg.Queue.Spool, "queue.spool", 0o700}, {d.cfg.Server.DataDir, "server.data_dir", 0o750}, {d.cfg.Mail.Root, "mail.root", 0o750}} {
+		if dir.path == "" {
+			continue
+		}
+		if at, err := u.MkdirAll(dir.path, dir.mode); err != nil {
+			e := diag.PathError("ebb serve", "mkdir", "create (for server.user "+u.Name+") the directory", at, err, d.cfg.Setting(dir.setting))
+			d.log.Warn("cannot create a directory for server.user before dropping privileges; what needs it will fail",
+				"dir", dir.path, "setting", dir.setting, "diag", e)
+		}
+	}
 }

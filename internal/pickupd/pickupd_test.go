@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -272,5 +274,29 @@ func TestDropQueueSaysWhereTheMessageIs(t *testing.T) {
 	}
 	if _, err := os.Stat(strings.TrimPrefix(id, "pickup:")); err != nil {
 		t.Fatalf("the file it names: %v", err)
+	}
+}
+
+// A ready file whose owner cannot be read (Fstat fails) is left for the
+// next scan, and that is said: an error line naming the file and why.
+func TestUnstatableReadyFileIsSaid(t *testing.T) {
+	dir := t.TempDir()
+	var logged strings.Builder
+	s := &sink{}
+	r := &Receiver{Dir: dir, UID: -1, GID: -1, Queue: s, Hostname: "mx.example.test", Interval: time.Hour,
+		Log: slog.New(slog.NewTextHandler(&logged, nil))}
+	p := filepath.Join(dir, pickup.ReadyPrefix+"stat")
+	os.WriteFile(p, []byte(pickup.Magic+`{"from":"","recipients":["x@example.test"]}`+"\nhi\n"), 0o600)
+	defer func(f func(int, *syscall.Stat_t) error) { fstat = f }(fstat)
+	fstat = func(int, *syscall.Stat_t) error { return syscall.EIO }
+	r.Scan(context.Background())
+	if s.count() != 0 {
+		t.Fatalf("queued %q", s.data)
+	}
+	if _, err := os.Lstat(p); err != nil {
+		t.Errorf("the ready file was not left for the next scan: %v", err)
+	}
+	if l := logged.String(); !strings.Contains(l, "cannot read a ready file's owner") || !strings.Contains(l, p) || !strings.Contains(l, "input/output error") {
+		t.Errorf("log %q, want the file and why", l)
 	}
 }

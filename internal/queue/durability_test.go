@@ -323,3 +323,20 @@ func TestUnreadableEntryNotSetAsideIsSaid(t *testing.T) {
 		t.Errorf("mailq: %+v, %v; want it listed as damaged", l, err)
 	}
 }
+
+// A file the queue made as root that it cannot give the spool's owner is
+// said (the path, why, queue.spool): ebb serve as server.user may not read
+// it, and would otherwise fail later with no word of why.
+func TestFileNotGivenTheSpoolsOwnerIsSaid(t *testing.T) {
+	cfg := testConfig(t)
+	q := openQueue(t, cfg)
+	var logb strings.Builder
+	q.log = slog.New(slog.NewTextHandler(&syncWriter{w: &logb}, nil))
+	q.owner = &[2]int{65534, 65534}
+	missing := filepath.Join(cfg.Queue.Spool, "gone")
+	q.own(missing)
+	if l := logb.String(); !strings.Contains(l, "keeps root's owner") || !strings.Contains(l, missing) ||
+		!strings.Contains(l, "no such file or directory") || !strings.Contains(l, "queue.spool") {
+		t.Errorf("log %q, want the path, why and the setting", l)
+	}
+}

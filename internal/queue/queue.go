@@ -40,6 +40,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -202,10 +203,16 @@ func open(cfg *config.Config, log *slog.Logger, wait time.Duration) (*Queue, err
 	return q, nil
 }
 
-// own gives path the spool's owner (see Queue.owner).
+// own gives path the spool's owner (see Queue.owner). A path it cannot
+// give stays root's, and that is said: ebb serve, running as server.user,
+// may then fail to read or remove it, and its own error follows.
 func (q *Queue) own(path string) {
-	if q.owner != nil {
-		os.Lchown(path, q.owner[0], q.owner[1])
+	if q.owner == nil {
+		return
+	}
+	if err := os.Lchown(path, q.owner[0], q.owner[1]); err != nil {
+		e := diag.PathError(Component, "chown", "give the spool's owner (uid "+strconv.Itoa(q.owner[0])+", gid "+strconv.Itoa(q.owner[1])+") to", path, err, q.cfg.Setting("queue.spool"))
+		q.log.Warn("queue: a file made as root keeps root's owner; ebb serve (server.user) may not read or remove it", "path", path, "diag", e)
 	}
 }
 
@@ -299,7 +306,9 @@ func (q *Queue) load() error {
 func (q *Queue) setAside(id string, why error) {
 	dst := filepath.Join(q.spool, CorruptDir)
 	err := os.MkdirAll(dst, 0o700)
-	q.own(dst)
+	if err == nil {
+		q.own(dst)
+	}
 	for _, ext := range []string{msgExt, stateExt, oldEnvExt, oldDataExt} {
 		src := filepath.Join(q.dir, id+ext)
 		if _, lerr := os.Lstat(src); lerr == nil && err == nil {
