@@ -300,3 +300,36 @@ func TestUnstatableReadyFileIsSaid(t *testing.T) {
 		t.Errorf("log %q, want the file and why", l)
 	}
 }
+
+// A refused file that cannot be set aside (x.NAME is a directory with
+// something in it) and a stale file that cannot be removed (a directory
+// with something in it) are said, not logged as done: root cannot bypass
+// either.
+func TestPickupFilesNotMovedAreSaid(t *testing.T) {
+	dir := t.TempDir()
+	var logged strings.Builder
+	s := &sink{}
+	r := &Receiver{Dir: dir, UID: -1, GID: -1, Queue: s, Hostname: "mx.example.test", Interval: time.Hour,
+		Log: slog.New(slog.NewTextHandler(&logged, nil))}
+	junk := filepath.Join(dir, pickup.ReadyPrefix+"junk")
+	os.WriteFile(junk, []byte("not a pickup file\n"), 0o600)
+	os.MkdirAll(filepath.Join(dir, "x.junk", "in"), 0o700)
+	stale := filepath.Join(dir, pickup.TmpPrefix+"old")
+	os.MkdirAll(filepath.Join(stale, "in"), 0o700)
+	old := time.Now().Add(-2 * staleAfter)
+	os.Chtimes(stale, old, old)
+	r.Scan(context.Background())
+	if s.count() != 0 {
+		t.Fatalf("queued %q", s.data)
+	}
+	l := logged.String()
+	if !strings.Contains(l, "cannot be set aside and stays") || !strings.Contains(l, "file="+junk) || strings.Contains(l, "the file is kept") {
+		t.Errorf("log %q, want the refused file said to stay under its ready name", l)
+	}
+	if !strings.Contains(l, "cannot remove a stale file") || !strings.Contains(l, "file="+stale) || strings.Contains(l, "removed stale file") {
+		t.Errorf("log %q, want the stale file said not removed", l)
+	}
+	if _, err := os.Lstat(junk); err != nil {
+		t.Errorf("the refused file: %v", err)
+	}
+}

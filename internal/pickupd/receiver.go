@@ -337,7 +337,11 @@ func (r *Receiver) Scan(ctx context.Context) {
 			r.pick(ctx, p, n)
 		case strings.HasPrefix(n, pickup.TmpPrefix):
 			if fi, err := os.Lstat(p); err == nil && time.Since(fi.ModTime()) > staleAfter {
-				os.Remove(p)
+				if err := os.Remove(p); err != nil {
+					r.Log.Warn("pickup: cannot remove a stale file; it stays", "file", p,
+						"diag", diag.PathError("ebb serve", "remove", "remove the stale pickup file", p, err, nil))
+					continue
+				}
 				r.Log.Info("pickup: removed stale file", "file", p)
 			}
 		}
@@ -389,7 +393,13 @@ func (r *Receiver) pick(ctx context.Context, p, name string) {
 
 func (r *Receiver) reject(p, name string, err error) {
 	bad := filepath.Join(r.Dir, "x."+strings.TrimPrefix(name, pickup.ReadyPrefix))
-	os.Rename(p, bad)
+	if rerr := os.Rename(p, bad); rerr != nil {
+		// Not set aside: it stays under its ready name, and the next scan
+		// refuses it again.
+		r.Log.Error("pickup: message refused for good; the file cannot be set aside and stays", "file", p, "err", err,
+			"diag", diag.PathError("ebb serve", "rename", "set aside as "+filepath.Base(bad)+" the refused pickup file", p, rerr, nil))
+		return
+	}
 	r.Log.Error("pickup: message refused for good; the file is kept", "file", bad, "err", err)
 }
 
