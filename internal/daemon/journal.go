@@ -319,6 +319,11 @@ func (r *journalRecorder) observe(e queue.Event) {
 			delete(r.pending, e.QueueID)
 			r.mu.Unlock()
 		}
+		if e.Answered {
+			// The SMTP session's refusal is its record (refused), within
+			// the bound: one per ref the clients are given.
+			return
+		}
 		rec.QueueID = ""
 		rec.Ref = e.Error.Ref
 		if env := e.Envelope; env != nil {

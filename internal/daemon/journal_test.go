@@ -33,7 +33,8 @@ func (c spoolAway) check(_ context.Context, in *checkInput) (string, error) {
 // received record, in order; a receive that fails after its checks drops
 // them at once (its not-queued event names its id), not at the next
 // inbound message's sweep, and the not-queued record stays as it was (its
-// ref, no queue id).
+// ref, no queue id), but for a receive the SMTP server answers for
+// (ReceiveOptions.Answers: its refusal is the record).
 func TestPendingRecordsOneWayAndDroppedWithAFailedReceive(t *testing.T) {
 	ctx := context.Background()
 	cfg := config.Defaults()
@@ -123,7 +124,22 @@ func TestPendingRecordsOneWayAndDroppedWithAFailedReceive(t *testing.T) {
 	if left != 0 {
 		t.Errorf("%d messages' records wait after the failed noted receive, want none", left)
 	}
-	// The not-queued records are as before: by their ref, no queue id.
+	// The SMTP server answers for our trouble (Answers): its refusal is
+	// the record, within its bound; the queue's event writes none, and
+	// what the checks kept is dropped all the same.
+	moved = false
+	if _, err := r.Receive(ctx, env(), strings.NewReader(data), queue.ReceiveOptions{Via: queue.ViaInbound, Answers: true}); err == nil || !moved {
+		t.Fatalf("answered receive with the spool moved away during its checks: %v (moved %v), want it failed", err, moved)
+	}
+	restore()
+	jr.mu.Lock()
+	left = len(jr.pending)
+	jr.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d messages' records wait after the failed answered receive, want none", left)
+	}
+	// The not-queued records are as before: by their ref, no queue id;
+	// none for the answered receive.
 	recs, _, err := journal.Files(j.Dir()).Read(ctx, journal.Query{Address: "a@example.test"})
 	if err != nil {
 		t.Fatal(err)

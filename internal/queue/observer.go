@@ -45,6 +45,9 @@ type Event struct {
 	// Handoff is where the remote transport handed a delivered recipient
 	// (EvDelivered of a relayed one): the next hop and its reply.
 	Handoff *Handoff
+	// Answered (EvNotQueued): the receiver answers for this trouble with
+	// a refusal it journals itself (ReceiveOptions.Answers): no record.
+	Answered bool
 }
 
 // Observer receives the queue's events as they happen, synchronously,

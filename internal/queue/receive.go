@@ -66,6 +66,13 @@ type ReceiveOptions struct {
 	// (complete lines ending in CRLF) is put in front of the prefix:
 	// Authentication-Results, scan results.
 	Check func(ctx context.Context, m *Message) (header string, err error)
+	// Answers: the caller answers our trouble itself with a refusal it
+	// logs and journals within its bound (the SMTP server: refusals of
+	// one kind from one source share a ref and a record, smtpd/flood.go).
+	// Receive then does not log it, and its not-queued event says
+	// Answered, so that the journal writes no record under a ref no
+	// client is given (it still drops what the check kept).
+	Answers bool
 }
 
 // Receive streams data into the spool and queues it for env's recipients.
@@ -91,13 +98,13 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader, opt 
 		return "", e
 	}
 	if err := ctx.Err(); err != nil {
-		return "", q.receiveError(env, "", "receive", "receive a message into", q.dir, err)
+		return "", q.receiveError(env, opt.Answers, "", "receive", "receive a message into", q.dir, err)
 	}
 	id := newID(q.now())
 	path := q.msgPath(id)
 	f, err := safeio.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return "", q.receiveError(env, "", "create", "create a file in", q.dir, err)
+		return "", q.receiveError(env, opt.Answers, "", "create", "create a file in", q.dir, err)
 	}
 	ok, closed := false, false
 	defer func() {
@@ -136,7 +143,7 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader, opt 
 	if err != nil {
 		var we *writeError
 		if errors.As(err, &we) {
-			return "", q.receiveError(env, id, "write", "write", path, we.err)
+			return "", q.receiveError(env, opt.Answers, id, "write", "write", path, we.err)
 		}
 		e := diag.New("read", "read the message data", "", err)
 		e.Component, e.Class = Component, diag.Temporary
@@ -189,18 +196,18 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader, opt 
 	}
 	b, err := encodeMessage(m)
 	if err != nil {
-		return "", q.receiveError(env, id, "encode", "encode the envelope of", path, err)
+		return "", q.receiveError(env, opt.Answers, id, "encode", "encode the envelope of", path, err)
 	}
 	// The envelope and the trailer in one write after the data: a file
 	// that ends without the trailer is a receive that did not finish.
 	if _, err := f.Write(appendTrailer(b, b)); err != nil {
-		return "", q.receiveError(env, id, "write", "write the envelope to", path, err)
+		return "", q.receiveError(env, opt.Answers, id, "write", "write the envelope to", path, err)
 	}
 	// With queue.sync = "files" the file is fsynced here; with
 	// "filesystem" (the default) the shared syncfs below writes it.
 	closed = true
 	if err := q.syncClose(f); err != nil {
-		return "", q.receiveError(env, id, err.Op, err.Op, path, err.Err)
+		return "", q.receiveError(env, opt.Answers, id, err.Op, err.Op, path, err.Err)
 	}
 	// One flush makes the file and its name durable; concurrent
 	// receivers share it (group commit). Nobody returns before a flush
@@ -210,7 +217,7 @@ func (q *Queue) Receive(ctx context.Context, env *Envelope, data io.Reader, opt 
 		if q.set.syncfs {
 			op = "syncfs the filesystem of"
 		}
-		return "", q.receiveError(env, id, "fsync", op, q.dir, err)
+		return "", q.receiveError(env, opt.Answers, id, "fsync", op, q.dir, err)
 	}
 	ok = true
 
@@ -328,13 +335,17 @@ func (q *Queue) syncClose(f *os.File) *os.PathError {
 // receiveError is the boundary error for trouble writing the spool. id is
 // the queue id the message was given ("" before one): its event says it,
 // so that what its check (ReceiveOptions.Check) kept for it is dropped.
-func (q *Queue) receiveError(env *Envelope, id, op, doing, path string, err error) *diag.Error {
+// answered is ReceiveOptions.Answers.
+func (q *Queue) receiveError(env *Envelope, answered bool, id, op, doing, path string, err error) *diag.Error {
 	e := diag.PathError(Component, op, doing, path, err, q.cfg.Setting("queue.spool"))
 	e.Class = diag.Temporary
 	e.EnsureRef()
-	q.log.Error("cannot queue a message", "ref", e.Ref, "err", e)
-	// Before a queue id: the journal keeps it by its ref (ebb explain REF).
-	q.observe(Event{Kind: EvNotQueued, QueueID: id, Error: e, Envelope: env})
+	if !answered {
+		q.log.Error("cannot queue a message", "ref", e.Ref, "err", e)
+	}
+	// Before a queue id: the journal keeps it by its ref (ebb explain
+	// REF), or by the ref of the caller's refusal (Answers).
+	q.observe(Event{Kind: EvNotQueued, QueueID: id, Error: e, Envelope: env, Answered: answered})
 	return e
 }
 

@@ -189,7 +189,9 @@ func (s *session) Data(r io.Reader) error {
 	now := time.Now()
 	id := c.id + "." + strconv.Itoa(s.txn)
 	m := s.envelope(received(&s.info, srv.hostname(), id, s.rcpts, s.mailOpts.UTF8, now))
-	opt := queue.ReceiveOptions{Via: string(s.l.Kind), TLS: s.info.TLS != nil}
+	// Our trouble is answered (trouble), logged and journaled within the
+	// bound by the refusal: the queue writes no record of its own.
+	opt := queue.ReceiveOptions{Via: string(s.l.Kind), TLS: s.info.TLS != nil, Answers: true}
 
 	dr := newDataReader(r)
 	qid, err := srv.spool.Receive(srv.ctx, m, dr, opt)

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -154,12 +155,21 @@ func TestExplainEveryRefAClientGets(t *testing.T) {
 	if !strings.HasPrefix(reply, "451 4.3.0") {
 		t.Fatalf("unwritable spool answered %s", reply)
 	}
-	out = explain(ref, "not queued (from <alice@example.org> for 1 recipient): ebb queue: cannot create a file in "+e.Spool+"/queue: permission denied",
-		"Fix: run: chown "+e.User.Name+":"+e.User.Name+" "+e.Spool,
-		"refused at DATA from <alice@example.org> for <bob@example.test>", "replied "+reply, "(the reason is above)")
+	out = explain(ref, "refused at DATA from <alice@example.org> for <bob@example.test>", "replied "+reply,
+		"ebb queue: cannot create a file in "+e.Spool+"/queue: permission denied",
+		"Fix: run: chown "+e.User.Name+":"+e.User.Name+" "+e.Spool)
 	if n := strings.Count(out, "permission denied"); n != 1 {
 		t.Errorf("the reason is told %d times, want once:\n%s", n, out)
 	}
+	// More messages while the spool stays broken share the first's ref
+	// (the journal's bound): the queue writes no record of its own for
+	// them under a ref no client was given (checked after the stop).
+	for i := 0; i < 2; i++ {
+		if r2, ref2 := send("alice@example.org", "bob@example.test", "Subject: again\r\n\r\nhi\r\n"); ref2 != ref || !strings.HasPrefix(r2, "451 4.3.0") {
+			t.Errorf("message %d to the broken spool: %s, want 451 with the first's ref %s", i+2, r2, ref)
+		}
+	}
+	spoolRef := ref
 	// The log line that carries the ref names the same one.
 	if !strings.Contains(e.Log(), ref) {
 		t.Errorf("the log does not carry ref %s", ref)
@@ -171,4 +181,30 @@ func TestExplainEveryRefAClientGets(t *testing.T) {
 	r, _ = c.Reply()
 	explain(refIn("shutdown", r, "421 4.3.2 mx.example.test Service shutting down, try again later"),
 		"connection closed by ebb; from 127.0.0.1", "ebb serve is stopping")
+
+	// The broken spool's three messages: one ref, one record of the
+	// trouble (the refusal) and its count; no record under another ref.
+	explain(spoolRef, "refused 3 times in all under this ref")
+	files, _ := filepath.Glob(filepath.Join(e.Dir, "data", "journal", "*.jsonl"))
+	var told int
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		for _, l := range strings.Split(string(b), "\n") {
+			if !strings.Contains(l, e.Spool+"/queue") {
+				continue
+			}
+			var rec struct {
+				Event string `json:"ev"`
+				Ref   string `json:"ref"`
+			}
+			json.Unmarshal([]byte(l), &rec)
+			if rec.Ref != spoolRef {
+				t.Errorf("a journal record of the broken spool under ref %q, which no client was given (they got %s): %s", rec.Ref, spoolRef, l)
+			}
+			told++
+		}
+	}
+	if told != 1 {
+		t.Errorf("%d journal records tell the broken spool's trouble, want 1 (the refusal; the others are counted)", told)
+	}
 }
