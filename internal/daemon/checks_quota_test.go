@@ -316,15 +316,7 @@ func (brokenDir) IsLocalDomain(_ context.Context, domain string) (bool, error) {
 // the delivery checks again — and says so: a note on the message's
 // record, a log line, ebb_checks_skipped_total{check, reason}.
 func TestEndOfDataChecksNotMadeAreSaid(t *testing.T) {
-	cfg := config.Defaults()
-	cfg.Mail.Root = t.TempDir()
-	cfg.Server.DataDir = t.TempDir()
-	cfg.Sieve.Enabled = false
-	var logBuf strings.Builder
-	lg, err := logging.New(&logBuf, "logfmt", "warn")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, lg, logBuf := checkSetup(t)
 	d := &daemon{cfg: cfg, log: lg, checksSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "t"}, []string{"check", "reason"})}
 	file := filepath.Join(t.TempDir(), "data")
 	data := "Subject: hi\r\n\r\nhi\r\n"
@@ -402,15 +394,7 @@ func (staleDir) MailboxNow(context.Context, string) (*directory.Mailbox, error) 
 // log and ebb_quota_cached_total{at="data"}; at RCPT (no record yet) in
 // the log and ebb_quota_cached_total{at="rcpt"}.
 func TestCachedQuotaDecisionIsSaid(t *testing.T) {
-	cfg := config.Defaults()
-	cfg.Mail.Root = t.TempDir()
-	cfg.Server.DataDir = t.TempDir()
-	cfg.Sieve.Enabled = false
-	var logBuf strings.Builder
-	lg, err := logging.New(&logBuf, "logfmt", "warn")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, lg, logBuf := checkSetup(t)
 	rcpt := "alice@example.test"
 	dir := staleDir{quotaDir{rcpt: {Address: rcpt, Mailboxes: []*directory.Mailbox{{Address: rcpt, Enabled: true, QuotaBytes: 1000}}}}}
 	d := &daemon{cfg: cfg, log: lg, quotaCached: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "t"}, []string{"at"})}
@@ -439,6 +423,7 @@ func TestCachedQuotaDecisionIsSaid(t *testing.T) {
 	// RCPT with a declared size past the cached quota: refused on it, and
 	// said. A real directory, closed after the resolution was cached.
 	ctx := context.Background()
+	var err error
 	d.dir, err = directory.Open(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -466,4 +451,20 @@ func TestCachedQuotaDecisionIsSaid(t *testing.T) {
 	if l := logBuf.String(); !strings.Contains(l, "at=rcpt") || !strings.Contains(l, "mailbox=alice@example.test") {
 		t.Errorf("RCPT log %q", l)
 	}
+}
+
+// checkSetup is a config with temporary mail and data directories and
+// Sieve off, and a logger writing to the builder returned.
+func checkSetup(t *testing.T) (*config.Config, *logging.Logger, *strings.Builder) {
+	t.Helper()
+	cfg := config.Defaults()
+	cfg.Mail.Root = t.TempDir()
+	cfg.Server.DataDir = t.TempDir()
+	cfg.Sieve.Enabled = false
+	logBuf := &strings.Builder{}
+	lg, err := logging.New(logBuf, "logfmt", "warn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, lg, logBuf
 }

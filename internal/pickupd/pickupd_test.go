@@ -281,10 +281,7 @@ func TestDropQueueSaysWhereTheMessageIs(t *testing.T) {
 // next scan, and that is said: an error line naming the file and why.
 func TestUnstatableReadyFileIsSaid(t *testing.T) {
 	dir := t.TempDir()
-	var logged strings.Builder
-	s := &sink{}
-	r := &Receiver{Dir: dir, UID: -1, GID: -1, Queue: s, Hostname: "mx.example.test", Interval: time.Hour,
-		Log: slog.New(slog.NewTextHandler(&logged, nil))}
+	r, s, logged := loggedReceiver(dir)
 	p := filepath.Join(dir, pickup.ReadyPrefix+"stat")
 	os.WriteFile(p, []byte(pickup.Magic+`{"from":"","recipients":["x@example.test"]}`+"\nhi\n"), 0o600)
 	defer func(f func(int, *syscall.Stat_t) error) { fstat = f }(fstat)
@@ -307,10 +304,7 @@ func TestUnstatableReadyFileIsSaid(t *testing.T) {
 // either.
 func TestPickupFilesNotMovedAreSaid(t *testing.T) {
 	dir := t.TempDir()
-	var logged strings.Builder
-	s := &sink{}
-	r := &Receiver{Dir: dir, UID: -1, GID: -1, Queue: s, Hostname: "mx.example.test", Interval: time.Hour,
-		Log: slog.New(slog.NewTextHandler(&logged, nil))}
+	r, s, logged := loggedReceiver(dir)
 	junk := filepath.Join(dir, pickup.ReadyPrefix+"junk")
 	os.WriteFile(junk, []byte("not a pickup file\n"), 0o600)
 	os.MkdirAll(filepath.Join(dir, "x.junk", "in"), 0o700)
@@ -332,4 +326,13 @@ func TestPickupFilesNotMovedAreSaid(t *testing.T) {
 	if _, err := os.Lstat(junk); err != nil {
 		t.Errorf("the refused file: %v", err)
 	}
+}
+
+// loggedReceiver is a Receiver on dir, not bound (Scan alone), with its
+// sink and what it logs.
+func loggedReceiver(dir string) (*Receiver, *sink, *strings.Builder) {
+	logged := &strings.Builder{}
+	s := &sink{}
+	return &Receiver{Dir: dir, UID: -1, GID: -1, Queue: s, Hostname: "mx.example.test", Interval: time.Hour,
+		Log: slog.New(slog.NewTextHandler(logged, nil))}, s, logged
 }
