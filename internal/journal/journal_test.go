@@ -251,3 +251,20 @@ func TestReceivedSaysUnshownFieldsWereNotRead(t *testing.T) {
 		t.Errorf("%q says a field was not read", s)
 	}
 }
+
+// A DSN record tells its kind, and what its note adds after it (an
+// incomplete returned header): the kind still decides the words.
+func TestStoryTellsTheDSNNote(t *testing.T) {
+	at := time.Date(2026, 12, 8, 0, 0, 0, 0, time.UTC)
+	got := strings.Join(Story([]Record{
+		{Time: at, QueueID: "Q1", Event: "dsn", Rcpt: "s@example.org", DSNID: "D1",
+			Detail: "failure; the returned header is incomplete: the message's header could not be read (EIO)"},
+		{Time: at, QueueID: "Q1", Event: "dsn", Rcpt: "s@example.org", DSNID: "D2", Detail: "delay"},
+	}, time.UTC), "\n")
+	for _, want := range []string{"bounce (DSN) queued for <s@example.org> as D1; the returned header is incomplete: the message's header could not be read (EIO)",
+		"delay notice (DSN) queued for <s@example.org> as D2"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("story lacks %q:\n%s", want, got)
+		}
+	}
+}

@@ -182,13 +182,17 @@ func Sentence(r Record, loc *time.Location) string {
 		fmt.Fprintf(&b, "given up for %s", angle(r.Rcpt))
 		failure(&b, r)
 	case "dsn":
-		switch r.Detail {
+		kind, more, _ := strings.Cut(r.Detail, "; ")
+		switch kind {
 		case "success":
 			fmt.Fprintf(&b, "success notice (DSN) queued for %s as %s", angle(r.Rcpt), r.DSNID)
 		case "delay":
 			fmt.Fprintf(&b, "delay notice (DSN) queued for %s as %s", angle(r.Rcpt), r.DSNID)
 		default:
 			fmt.Fprintf(&b, "bounce (DSN) queued for %s as %s", angle(r.Rcpt), r.DSNID)
+		}
+		if more != "" {
+			b.WriteString("; " + more)
 		}
 	case "removed":
 		if r.Detail == "done" {

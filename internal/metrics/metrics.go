@@ -170,6 +170,8 @@ var (
 		"Messages accepted into the queue (DSNs included).", nil, nil)
 	descFlushes = prometheus.NewDesc("ebb_queue_flushes_total",
 		"Group-commit flushes that made received messages durable (syncfs of the spool's filesystem, shared with the deliveries on it; or the spool directory's fsync with queue.sync = files). Divided by ebb_queue_received_total: flushes per message.", nil, nil)
+	descDSNIncomplete = prometheus.NewDesc("ebb_queue_dsn_header_incomplete_total",
+		"DSNs queued whose returned header is incomplete: the message's header could not be read (the log and the message's dsn record, ebb explain, say why).", nil, nil)
 	descDeliveries = prometheus.NewDesc("ebb_deliveries_total",
 		"Delivery attempts per recipient, by outcome (delivered, deferred, failed).", []string{"outcome"}, nil)
 	descDeferrals = prometheus.NewDesc("ebb_deferrals_total",
@@ -181,7 +183,7 @@ var (
 type queueCollector struct{ stats func() queue.Stats }
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descMessages, descDepth, descReceived, descFlushes, descDeliveries, descDeferrals, descFailures} {
+	for _, d := range []*prometheus.Desc{descMessages, descDepth, descReceived, descFlushes, descDSNIncomplete, descDeliveries, descDeferrals, descFailures} {
 		ch <- d
 	}
 }
@@ -195,6 +197,7 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descReceived, prometheus.CounterValue, float64(s.Received))
 	ch <- prometheus.MustNewConstMetric(descFlushes, prometheus.CounterValue, float64(s.Flushes))
+	ch <- prometheus.MustNewConstMetric(descDSNIncomplete, prometheus.CounterValue, float64(s.DSNHeaderIncomplete))
 	for st, n := range s.Deliveries {
 		ch <- prometheus.MustNewConstMetric(descDeliveries, prometheus.CounterValue, float64(n), string(st))
 	}

@@ -67,7 +67,7 @@ func (q *Queue) bounce(ctx context.Context, m *Message) bool {
 		if len(batch.rcpts) == 0 {
 			continue
 		}
-		id, err := q.sendDSN(ctx, m, batch.rcpts, batch.kind)
+		id, incomplete, err := q.sendDSN(ctx, m, batch.rcpts, batch.kind)
 		if err != nil {
 			q.log.Error("cannot queue a DSN; will retry", "queue_id", m.ID, "action", batch.kind.Action(nil), "err", err)
 			continue
@@ -78,10 +78,10 @@ func (q *Queue) bounce(ctx context.Context, m *Message) bool {
 		changed = true
 		if batch.kind == dsn.Failure {
 			q.log.Info("bounce queued", "queue_id", m.ID, "dsn_id", id, "to", m.Envelope.From, "failed", len(batch.rcpts))
-			q.observe(Event{Kind: EvDSN, QueueID: m.ID, DSNID: id, Recipient: m.Envelope.From, Note: "failure"})
+			q.observe(Event{Kind: EvDSN, QueueID: m.ID, DSNID: id, Recipient: m.Envelope.From, Note: dsnNote("failure", incomplete)})
 		} else {
 			q.log.Info("success DSN queued", "queue_id", m.ID, "dsn_id", id, "to", m.Envelope.From, "delivered", len(batch.rcpts))
-			q.observe(Event{Kind: EvDSN, QueueID: m.ID, DSNID: id, Recipient: m.Envelope.From, Note: "success"})
+			q.observe(Event{Kind: EvDSN, QueueID: m.ID, DSNID: id, Recipient: m.Envelope.From, Note: dsnNote("success", incomplete)})
 		}
 	}
 	return changed
@@ -120,21 +120,24 @@ func (q *Queue) delayNotice(ctx context.Context, m *Message, now time.Time) bool
 	if len(rcpts) == 0 {
 		return false
 	}
-	id, err := q.sendDSN(ctx, m, rcpts, dsn.Delay)
+	id, incomplete, err := q.sendDSN(ctx, m, rcpts, dsn.Delay)
 	if err != nil {
 		q.log.Error("cannot queue a delay notice; will retry", "queue_id", m.ID, "err", err)
 		return false
 	}
 	m.DelayNotified = true
 	q.log.Info("delay notice queued", "queue_id", m.ID, "dsn_id", id, "to", m.Envelope.From, "deferred", len(rcpts))
-	q.observe(Event{Kind: EvDSN, QueueID: m.ID, DSNID: id, Recipient: m.Envelope.From, Note: "delay"})
+	q.observe(Event{Kind: EvDSN, QueueID: m.ID, DSNID: id, Recipient: m.Envelope.From, Note: dsnNote("delay", incomplete)})
 	return true
 }
 
 // sendDSN queues a DSN about rcpts of m, from <> to m's sender, written
 // by internal/dsn. The DSN streams from the spool file into the new one
 // (RET=FULL returns the whole message): memory stays flat for any size.
-func (q *Queue) sendDSN(ctx context.Context, m *Message, rcpts []*Recipient, kind dsn.Kind) (string, error) {
+// incomplete is why the returned header is incomplete (the message's
+// header could not be read), nil when it is whole: logged and counted
+// here, for the caller's DSN event (dsnNote).
+func (q *Queue) sendDSN(ctx context.Context, m *Message, rcpts []*Recipient, kind dsn.Kind) (id string, incomplete, err error) {
 	full := kind == dsn.Failure && strings.EqualFold(m.Envelope.Ret, "FULL")
 	rep := &dsn.Report{Host: q.set.hostname, Kind: kind, QueueID: m.ID, From: m.Envelope.From, EnvID: m.Envelope.EnvID,
 		Arrived: m.Arrived, Now: q.now(), Lifetime: q.set.lifetime}
@@ -144,7 +147,7 @@ func (q *Queue) sendDSN(ctx context.Context, m *Message, rcpts []*Recipient, kin
 	if full {
 		f, err := m.OpenData()
 		if err != nil {
-			return "", fmt.Errorf("open the message to return in the DSN: %w", err)
+			return "", nil, fmt.Errorf("open the message to return in the DSN: %w", err)
 		}
 		defer f.Close()
 		rep.Message = io.MultiReader(strings.NewReader(m.Envelope.Prefix), f)
@@ -156,6 +159,10 @@ func (q *Queue) sendDSN(ctx context.Context, m *Message, rcpts []*Recipient, kin
 			// cannot tell.
 			q.log.Warn("DSN: the returned header is incomplete: the message's header could not be read", "queue_id", m.ID,
 				"file", m.File, "err", err)
+			incomplete = err
+			q.mu.Lock()
+			q.stats.dsnIncomplete++
+			q.mu.Unlock()
 		}
 	}
 	env := &Envelope{
@@ -170,7 +177,17 @@ func (q *Queue) sendDSN(ctx context.Context, m *Message, rcpts []*Recipient, kin
 	if full || m.Envelope.SMTPUTF8 {
 		env.BodyType = m.Envelope.BodyType
 	}
-	return q.Receive(ctx, env, rep.Reader(), ReceiveOptions{})
+	id, err = q.Receive(ctx, env, rep.Reader(), ReceiveOptions{})
+	return id, incomplete, err
+}
+
+// dsnNote is the DSN event's Note: its kind, then, when the returned
+// header is incomplete, why ("failure; …": the journal's story tells it).
+func dsnNote(kind string, incomplete error) string {
+	if incomplete == nil {
+		return kind
+	}
+	return kind + "; the returned header is incomplete: the message's header could not be read (" + incomplete.Error() + ")"
 }
 
 // dsnRecipient is what the DSN says of r: its ORCPT, its error or where

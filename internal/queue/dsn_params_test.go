@@ -279,11 +279,20 @@ func TestDSNWithAnUnreadableHeaderIsSaid(t *testing.T) {
 	m := &Message{ID: "Q1", File: filepath.Join(t.TempDir(), "gone"), Envelope: Envelope{From: "s@example.org", Recipients: []string{"r@example.net"},
 		Prefix: "Received: from test\r\n"}, Arrived: time.Now()}
 	rc := &Recipient{Address: "r@example.net", State: Failed, Error: remoteRefusal("r@example.net")}
-	if _, err := q.sendDSN(context.Background(), m, []*Recipient{rc}, dsn.Failure); err != nil {
+	_, incomplete, err := q.sendDSN(context.Background(), m, []*Recipient{rc}, dsn.Failure)
+	if err != nil {
 		t.Fatalf("DSN not queued: %v", err)
 	}
 	if l := logb.String(); !strings.Contains(l, "returned header is incomplete") || !strings.Contains(l, "queue_id=Q1") || !strings.Contains(l, "err=") {
 		t.Errorf("log %q", l)
+	}
+	// Counted (ebb_queue_dsn_header_incomplete_total) and said in the DSN
+	// event's note (the journal's dsn record).
+	if n := q.Stats().DSNHeaderIncomplete; n != 1 {
+		t.Errorf("Stats().DSNHeaderIncomplete %d, want 1", n)
+	}
+	if n := dsnNote("failure", incomplete); !strings.HasPrefix(n, "failure; the returned header is incomplete") || !strings.Contains(n, "no such file or directory") {
+		t.Errorf("DSN note %q", n)
 	}
 }
 

@@ -12,6 +12,8 @@ type counters struct {
 	outcomes  map[State]uint64
 	deferrals map[string]uint64
 	failures  map[string]uint64
+	// dsnIncomplete counts DSNs queued with an incomplete returned header.
+	dsnIncomplete uint64
 }
 
 // Stats is a snapshot for metrics: the daemon exports it to Prometheus
@@ -36,6 +38,9 @@ type Stats struct {
 	Deferrals map[string]uint64
 	// Failures counts permanent failures (and expiries) by reason class.
 	Failures map[string]uint64
+	// DSNHeaderIncomplete counts DSNs queued whose returned header is
+	// incomplete: the message's header could not be read.
+	DSNHeaderIncomplete uint64
 }
 
 // Stats returns the current counts.
@@ -43,12 +48,13 @@ func (q *Queue) Stats() Stats {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	s := Stats{
-		Depth:      map[State]int{Pending: 0, Deferred: 0, Delivered: 0, Failed: 0},
-		Received:   q.stats.received,
-		Flushes:    q.dsync.Flushes(),
-		Deliveries: map[State]uint64{Delivered: 0, Deferred: 0, Failed: 0},
-		Deferrals:  map[string]uint64{},
-		Failures:   map[string]uint64{},
+		Depth:               map[State]int{Pending: 0, Deferred: 0, Delivered: 0, Failed: 0},
+		Received:            q.stats.received,
+		DSNHeaderIncomplete: q.stats.dsnIncomplete,
+		Flushes:             q.dsync.Flushes(),
+		Deliveries:          map[State]uint64{Delivered: 0, Deferred: 0, Failed: 0},
+		Deferrals:           map[string]uint64{},
+		Failures:            map[string]uint64{},
 	}
 	for _, e := range q.entries {
 		if e.removed {

@@ -44,6 +44,14 @@ func TestFolderFallbackIsCounted(t *testing.T) {
 		m = e.Scrape()
 		return strings.Contains(m, want)
 	})
+	// The other series of what a delivery did not do are served too (at 0
+	// here): a maildirsize not updated, a DSN with an incomplete returned
+	// header, a delivered message not read for a report.
+	for _, s := range []string{"ebb_deliver_maildirsize_not_updated_total 0", "ebb_queue_dsn_header_incomplete_total 0", "ebb_reports_messages_unread_total 0"} {
+		if !strings.Contains(m, s) {
+			t.Errorf("/metrics lacks %q", s)
+		}
+	}
 	if !strings.Contains(e.Log(), "cannot use folder, delivering to INBOX") {
 		t.Errorf("the log does not say it:\n%s", harness.Tail(e.Log(), 20))
 	}
