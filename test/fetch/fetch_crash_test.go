@@ -79,6 +79,7 @@ func TestFetchKill9AndServerStoppedMidRun(t *testing.T) {
 	// POP3, the server stopped mid-fetch: the run fails saying so, and
 	// nothing is deleted (DELE commits only at QUIT).
 	e.Remote.Put(t, "dave", "INBOX", harness.RemoteMsgs(n, 5000, "stopped", 4096)...)
+	daves := harness.IdsIn(t, filepath.Join(e.Remote.Maildir("dave", ""), "new"))
 	e.add("pw-d", "bigpop", "--protocol", "pop3", "--server", e.Remote.POP3S, "--user", "dave", "--to", "bob@example.test",
 		"--ca-file", e.Remote.CACert, "--after", "delete")
 	cmd, out = e.startRun("bigpop")
@@ -89,7 +90,22 @@ func TestFetchKill9AndServerStoppedMidRun(t *testing.T) {
 		t.Fatalf("run with the server stopped: %v\n%s", err, out)
 	}
 	if c := e.Remote.Count("dave", "INBOX"); c != n {
-		t.Fatalf("%d on the server after the stop; want all %d (nothing deleted before QUIT)", c, n)
+		// Which are gone, and were they delivered (a QUIT that got
+		// through) or not (deleted without QUIT)? A second count tells a
+		// Maildir still changing.
+		server := harness.IdsIn(t, filepath.Join(e.Remote.Maildir("dave", ""), "new"), filepath.Join(e.Remote.Maildir("dave", ""), "cur"))
+		bob := e.localIDs("bob")
+		gone, delivered := 0, 0
+		for id := range daves {
+			if server[id] == 0 {
+				gone++
+				if bob[id] > 0 {
+					delivered++
+				}
+			}
+		}
+		t.Fatalf("%d on the server after the stop (%d a moment later; %d messages gone, %d of them delivered to bob, who has %d); want all %d (nothing deleted before QUIT); the run said:\n%s",
+			c, e.Remote.Count("dave", "INBOX"), gone, delivered, len(bob), n, out)
 	}
 	if l := e.listLine("bigpop"); !strings.Contains(l, "FAILING (server") {
 		t.Fatalf("fetch list: %s", l)

@@ -141,15 +141,44 @@ func (d *RemoteDovecot) Start(t testing.TB) {
 	WaitTCP(t, d.POP3, "+OK", 15*time.Second)
 }
 
-// Stop ends Dovecot and its children (SIGTERM, then SIGKILL).
+// Stop ends Dovecot and its children (SIGTERM, then SIGKILL), and returns
+// once none of them runs any more. The master exits before its sessions
+// do: a pop3 session ended without QUIT still sets \Seen on what it gave
+// out (renames in cur/) as it goes, so a look at the Maildir right after
+// the master's exit could miss files being renamed, and a restart could
+// meet the session's locks.
 func (d *RemoteDovecot) Stop() {
 	if d.cmd == nil {
 		return
 	}
 	stopDovecot(d.cmd)
 	// Children (imap, pop3 sessions) go with the process group.
-	syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
+	pgid := d.cmd.Process.Pid
+	syscall.Kill(-pgid, syscall.SIGKILL)
 	d.cmd = nil
+	for end := time.Now().Add(30 * time.Second); len(groupProcs(pgid)) > 0 && time.Now().Before(end); {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// groupProcs lists the /proc/PID directories of the processes of process
+// group pgid that still run (a zombie has ended).
+func groupProcs(pgid int) []string {
+	var out []string
+	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, stat := range procs {
+		b, err := os.ReadFile(stat)
+		i := bytes.LastIndexByte(b, ')')
+		if err != nil || i < 0 {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) >= 3 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" && f[0] != "X" {
+			out = append(out, filepath.Dir(stat))
+		}
+	}
+	return out
 }
 
 // Idling reports whether one of this Dovecot's IMAP sessions of user is in
@@ -159,20 +188,9 @@ func (d *RemoteDovecot) Idling(user string) bool {
 	if d.cmd == nil {
 		return false
 	}
-	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, stat := range procs {
-		b, err := os.ReadFile(stat)
-		// pid (comm) state ppid pgrp ...: the sessions are in Dovecot's
-		// process group.
-		i := bytes.LastIndexByte(b, ')')
-		if err != nil || i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 3 || f[2] != strconv.Itoa(d.cmd.Process.Pid) {
-			continue
-		}
-		cmdline, _ := os.ReadFile(filepath.Join(filepath.Dir(stat), "cmdline"))
+	// The sessions are in Dovecot's process group.
+	for _, dir := range groupProcs(d.cmd.Process.Pid) {
+		cmdline, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
 		if c := string(cmdline); strings.Contains(c, "imap ["+user+" ") && strings.Contains(c, " IDLE]") {
 			return true
 		}
