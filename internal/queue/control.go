@@ -48,10 +48,18 @@ func (q *Queue) listenControl() (net.Listener, error) {
 	if err != nil {
 		return nil, diag.PathError(Component, "listen", "create the control socket", path, err, q.cfg.Setting("queue.spool"))
 	}
-	os.Chmod(path, 0o600)
+	if err := chmod(path, 0o600); err != nil {
+		// Fails closed: with the umask's mode another user might control
+		// the queue. Run logs it; deliveries go on without the socket.
+		l.Close()
+		return nil, diag.PathError(Component, "chmod", "make the control socket private (mode 0600)", path, err, q.cfg.Setting("queue.spool"))
+	}
 	q.own(path)
 	return l, nil
 }
+
+// chmod is os.Chmod; a test makes it fail.
+var chmod = os.Chmod
 
 func (q *Queue) serveControl(ctx context.Context, l net.Listener) {
 	go func() { <-ctx.Done(); l.Close() }()

@@ -2,6 +2,8 @@ package queue
 
 import (
 	"context"
+	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -227,5 +229,28 @@ func TestShutdownBoundsAttemptsInFlightAndKeepsTheirState(t *testing.T) {
 	m := stateOf(t, q, id)
 	if r := m.Recipients[0]; r.State != Deferred || r.Error == nil || r.Next.After(time.Now()) {
 		t.Fatalf("after shutdown: %+v (want deferred, due at once)", r)
+	}
+}
+
+// A control socket that cannot be made private is not served (another
+// user might control the queue through it), and why is said: the path,
+// the operation and the error.
+func TestControlSocketNotMadePrivateIsNotServed(t *testing.T) {
+	cfg := testConfig(t)
+	q := openQueue(t, cfg)
+	defer func(f func(string, os.FileMode) error) { chmod = f }(chmod)
+	chmod = func(string, os.FileMode) error { return errors.New("operation not permitted") }
+	l, err := q.listenControl()
+	if err == nil {
+		l.Close()
+		t.Fatal("the control socket is served with the umask's mode")
+	}
+	path := filepath.Join(cfg.Queue.Spool, ControlSocket)
+	if s := err.Error(); !strings.Contains(s, path) || !strings.Contains(s, "operation not permitted") || !strings.Contains(s, "private") {
+		t.Errorf("error %q, want the socket's path, what and why", s)
+	}
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		t.Error("the control socket still answers")
 	}
 }
