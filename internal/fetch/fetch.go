@@ -108,6 +108,7 @@ type Store interface {
 	MarkQueued(ctx context.Context, account string, keys []fetchstate.FetchedKey) error
 	SkipFetched(ctx context.Context, account string, keys []fetchstate.FetchedKey, reason, public, ref string) error
 	ForgetFetched(ctx context.Context, account string, keys []fetchstate.FetchedKey) error
+	RetryPending(ctx context.Context, account string, keys []fetchstate.FetchedKey) error
 	SetFetchOAuth(ctx context.Context, name string, o *fetchstate.OAuth2) error
 	SetFetchStatus(ctx context.Context, name string, s fetchstate.FetchStatus) error
 }

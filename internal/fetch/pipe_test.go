@@ -297,3 +297,63 @@ func popWith(t *testing.T, bodies []string) (*directory.Directory, *testQueue, *
 	s.mu.Unlock()
 	return dir, newTestQueue(dir), s, popAccount(t, dir, "p", s)
 }
+
+// A host killed with messages on their way into its queue, whose account
+// another host took over meanwhile, settles its pending rows when it
+// starts again (Runner.settleLeftPending), not only at its next pass of
+// that account (which may never come: the other host holds the lease).
+// The other host leaves such rows alone (it cannot ask this host's
+// queue); once settled, it fetches the one that never became durable.
+// Every message ends in a queue exactly once.
+func TestARestartedHostSettlesWhatItLeftPending(t *testing.T) {
+	check := func(t *testing.T, dir *directory.Directory, q *testQueue, a *fetchstate.FetchAccount) {
+		t.Helper()
+		ctx := context.Background()
+		st := fetchstate.New(dir)
+		crashed := testFetcher(dir, q)
+		crashed.Store = crashStore{st}
+		if _, err := crashed.Once(ctx, a, nil); err == nil || !strings.Contains(err.Error(), "killed") {
+			t.Fatalf("the crashed pass: %v; want the failed record", err)
+		}
+		other := testFetcher(dir, q)
+		other.Hostname = "mx2.example.test"
+		if _, err := other.Once(ctx, a, nil); err != nil {
+			t.Fatal(err)
+		}
+		if p, _ := st.FetchedByState(ctx, a.Name, fetchstate.FetchPending); len(p) == 0 {
+			t.Fatal("no pending row of the killed host left after the other host's pass: the test shows nothing")
+		}
+		list, err := st.FetchAccounts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &Runner{F: testFetcher(dir, q)}
+		r.settleLeftPending(ctx, list)
+		if p, _ := st.FetchedByState(ctx, a.Name, fetchstate.FetchPending); len(p) != 0 {
+			t.Fatalf("pending rows after the restart: %+v", p)
+		}
+		if _, err := other.Once(ctx, a, nil); err != nil {
+			t.Fatal(err)
+		}
+		q.mu.Lock()
+		taken := map[string]int{}
+		for _, uid := range q.uids {
+			taken[uid]++
+		}
+		q.mu.Unlock()
+		for _, uid := range []string{"1", "2", "3", "4"} {
+			if taken[uid] != 1 {
+				t.Errorf("message %s in the queue %d times; want once", uid, taken[uid])
+			}
+		}
+	}
+	bodies := []string{msg(1, "X-Test: unflushed\r\n"), msg(2, "X-Test: defer\r\n"), msg(3, ""), msg(4, "")}
+	t.Run("imap", func(t *testing.T) {
+		dir, q, _, a := imapWith(t, bodies)
+		check(t, dir, q, a)
+	})
+	t.Run("pop3", func(t *testing.T) {
+		dir, q, _, a := popWith(t, bodies)
+		check(t, dir, q, a)
+	})
+}

@@ -84,6 +84,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		wg.Wait()
 	}()
+	settled := false // settleLeftPending done
 	t := time.NewTicker(reload)
 	defer t.Stop()
 	for {
@@ -98,6 +99,10 @@ func (r *Runner) Run(ctx context.Context) error {
 		if err != nil {
 			r.F.log().Warn("cannot read the fetch accounts; trying again", "err", err, "in", reload.String())
 		} else {
+			if !settled {
+				r.settleLeftPending(ctx, list)
+				settled = true
+			}
 			want := map[string]bool{}
 			for _, a := range list {
 				if !a.Enabled {
@@ -263,4 +268,20 @@ func backoff(lo, hi time.Duration, failures int) time.Duration {
 	d = min(d, hi)
 	j := time.Duration(float64(d) * (0.9 + 0.2*rand.Float64()))
 	return max(j, time.Second)
+}
+
+// settleLeftPending settles, once at the start (before any pass of this
+// host), the messages this host left pending (on their way into its
+// queue) when it stopped, in every account of list, not only in those
+// whose lease it takes again. Another host that took an account over
+// while this one was down cannot ask this host's queue, so it leaves such
+// rows alone (settlePending); without this, a message that never became
+// durable here would wait for this host's next pass of that account,
+// which may never come, and stay on the server unfetched.
+func (r *Runner) settleLeftPending(ctx context.Context, list []*fetchstate.FetchAccount) {
+	for _, a := range list {
+		if err := r.F.settlePending(ctx, a); err != nil {
+			r.F.log().Warn("cannot settle the messages left on their way into the queue; the account's next pass here tries again", "account", a.Name, "err", err)
+		}
+	}
 }

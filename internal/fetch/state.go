@@ -105,7 +105,7 @@ func (f *Fetcher) settle(ctx context.Context, a *fetchstate.FetchAccount, wait t
 // still on its way into the queue. A message the queue holds, or has said
 // how it ended, is queued (its outcome moves it on as usual): it is not
 // fetched again. One it neither holds nor said anything of never became
-// durable: its row is forgotten and it is fetched again (its server copy
+// durable: its row becomes retry and it is fetched again (its server copy
 // is there: only delivered messages' copies go). Another host's rows wait
 // for that host unless the queue's outcome (in the shared directory)
 // already tells.
@@ -143,8 +143,8 @@ func (f *Fetcher) settlePending(ctx context.Context, a *fetchstate.FetchAccount)
 	if err := f.Store.MarkQueued(ctx, a.Name, queued); err != nil {
 		return fail(CauseLocal, "record fetched messages as queued", err, nil)
 	}
-	if err := f.Store.ForgetFetched(ctx, a.Name, again); err != nil {
-		return fail(CauseLocal, "forget messages that never reached the queue", err, nil)
+	if err := f.Store.RetryPending(ctx, a.Name, again); err != nil {
+		return fail(CauseLocal, "ask again for messages that never reached the queue", err, nil)
 	}
 	f.log().Info("messages left on their way into the queue (a crash, or a failed receive) are settled: the queued ones are not fetched again, the others are",
 		"account", a.Name, "server", where(a), "queued", len(queued), "fetched_again", len(again), "another_host", len(pending)-len(queued)-len(again))

@@ -19,8 +19,10 @@ const (
 	// it turns it into queued once the queue returned; a row still
 	// pending at the start of a pass was left by a crash or a failed
 	// receive, and is settled by asking the queue (fetch's settlePending):
-	// queued if the queue holds it or has said how it ended, else
-	// forgotten (it never became durable: it is fetched again).
+	// queued if the queue holds it or has said how it ended, else retry
+	// (it never became durable: it is fetched again). A host settles its
+	// own pending rows of every account when it starts (fetch.Runner),
+	// since another host may hold the account's lease by then.
 	FetchPending FetchState = "pending"
 	// FetchQueued: durable in the local queue; how its delivery ends is
 	// not known yet, so the server copy stays.
@@ -281,6 +283,30 @@ func (d *Store) ForgetFetched(ctx context.Context, account string, keys []Fetche
 		}
 	}
 	return d.dir.DBError("forget fetched messages", tx.Commit())
+}
+
+// RetryPending asks again for pending messages that never became durable
+// in the queue (fetch's settlePending): the next pass fetches them as new
+// ones. A row is kept, as retry, rather than forgotten: an IMAP folder's
+// pass only searches above the highest UID it saw (another host's pass
+// meanwhile may have moved that past them) and for rows in state retry.
+// Only rows still pending change.
+func (d *Store) RetryPending(ctx context.Context, account string, keys []FetchedKey) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	tx, err := d.dir.DB().BeginTx(ctx, nil)
+	if err != nil {
+		return d.dir.DBError("ask again for messages that never reached the queue", err)
+	}
+	defer tx.Rollback()
+	for _, k := range keys {
+		if _, err := tx.ExecContext(ctx, d.dir.Rebind(`UPDATE fetch_seen SET state = 'retry', reason = '', public = '', ref = '', notified = 0 WHERE account = ? AND folder = ? AND uidvalidity = ? AND uid = ? AND state = 'pending'`),
+			account, k.Folder, int64(k.UIDValidity), k.UID); err != nil {
+			return d.dir.DBError("ask again for messages that never reached the queue", err)
+		}
+	}
+	return d.dir.DBError("ask again for messages that never reached the queue", tx.Commit())
 }
 
 // RetryFetched asks for skipped messages again (all of the account's when
