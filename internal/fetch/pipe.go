@@ -89,6 +89,10 @@ func (p *pipe) take(o origin, body io.Reader, want int64, ok func()) error {
 		// is recorded.
 		return p.finish()
 	}
+	// From here on the pass waits for ebb's own work (the queue's flush,
+	// the records), not for the server: fetch.timeout is not counting.
+	p.s.dog.pause()
+	defer p.s.dog.resume()
 	for len(p.pending) > 0 && p.err == nil {
 		select {
 		case <-p.pending[0].done:
@@ -123,6 +127,9 @@ func (p *pipe) record() {
 // it returns the first error that stops the pass. A pass calls it before
 // it uses what was recorded, and on every way out.
 func (p *pipe) finish() error {
+	// ebb's own work, as in take: fetch.timeout is not counting.
+	p.s.dog.pause()
+	defer p.s.dog.resume()
 	for len(p.pending) > 0 {
 		<-p.pending[0].done
 		p.record()

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ebbmail/ebb/internal/config"
 	"github.com/ebbmail/ebb/internal/directory"
 	"github.com/ebbmail/ebb/internal/fetchstate"
 	"github.com/ebbmail/ebb/internal/queue"
@@ -355,5 +356,54 @@ func TestARestartedHostSettlesWhatItLeftPending(t *testing.T) {
 	t.Run("pop3", func(t *testing.T) {
 		dir, q, _, a := popWith(t, bodies)
 		check(t, dir, q, a)
+	})
+}
+
+// slowFlushSink is the test queue whose flush takes longer than
+// fetch.timeout (a loaded disk): it has read each message whole, then
+// waits before it answers.
+type slowFlushSink struct {
+	*testQueue
+	wait time.Duration
+}
+
+func (s *slowFlushSink) Receive(ctx context.Context, env *queue.Envelope, data io.Reader, opt queue.ReceiveOptions) (string, error) {
+	b, err := io.ReadAll(data)
+	if err != nil {
+		return "", err
+	}
+	time.Sleep(s.wait)
+	return s.testQueue.Receive(ctx, env, bytes.NewReader(b), opt)
+}
+
+// fetch.timeout bounds the server's answers, not ebb's own work: a pass
+// whose queue takes longer than it to make a message durable (the pass
+// waiting for it, with nothing asked of the server) does not close a
+// healthy connection as "no answer" (a CI flake: ebb fetch run exited 75
+// at load 25 with fetch.timeout = 5s).
+func TestASlowQueueIsNotTheServersTimeout(t *testing.T) {
+	bodies := []string{msg(1, ""), msg(2, ""), msg(3, "")}
+	slow := func(dir *directory.Directory, q *testQueue) *Fetcher {
+		f := testFetcher(dir, &slowFlushSink{testQueue: q, wait: 600 * time.Millisecond})
+		f.Cfg.Timeout = config.D(200 * time.Millisecond)
+		return f
+	}
+	t.Run("imap", func(t *testing.T) {
+		dir, q, srv, a := imapWith(t, bodies)
+		if _, err := slow(dir, q).Once(context.Background(), a, nil); err != nil {
+			t.Fatal(err)
+		}
+		if d := q.delivered(); len(d) != 3 || len(srv.remaining()) != 0 {
+			t.Fatalf("delivered %v, on the server %v", d, srv.remaining())
+		}
+	})
+	t.Run("pop3", func(t *testing.T) {
+		dir, q, s, a := popWith(t, bodies)
+		if _, err := slow(dir, q).Once(context.Background(), a, nil); err != nil {
+			t.Fatal(err)
+		}
+		if d := q.delivered(); len(d) != 3 || len(s.uidls()) != 0 {
+			t.Fatalf("delivered %v, on the server %v", d, s.uidls())
+		}
 	})
 }
