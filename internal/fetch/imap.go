@@ -44,6 +44,12 @@ type imapConn struct {
 	// queue after the last pass: IDLE then also ends when the queue
 	// reports an outcome, so that their server copies go soon.
 	waiting int
+	// elsewhere is how many wait on another host's queue (queued or
+	// pending there): IDLE then also looks at the shared state every
+	// lookElsewhere, since that host's queue cannot wake it. carry is
+	// what such a look applied, counted into the next pass.
+	elsewhere int
+	carry     Result
 }
 
 // explain turns the error of a connection we closed into its reason: a
@@ -276,6 +282,9 @@ func (f *Fetcher) imapConnSession(ctx context.Context, a *fetchstate.FetchAccoun
 	for {
 		var pass Result
 		err := f.imapPass(ctx, ic, p, &pass)
+		pass.Delivered += ic.carry.Delivered
+		pass.Skipped += ic.carry.Skipped
+		ic.carry = Result{}
 		res.add(pass)
 		if err != nil {
 			return err
@@ -319,8 +328,8 @@ func (f *Fetcher) imapPass(ctx context.Context, ic *imapConn, p Progress, res *R
 			return err
 		}
 	}
-	waiting, err := f.endPass(ctx, a, res)
-	ic.waiting = waiting
+	waiting, elsewhere, err := f.endPass(ctx, a, res)
+	ic.waiting, ic.elsewhere = waiting, elsewhere
 	if err != nil {
 		return err
 	}
@@ -360,22 +369,40 @@ func (f *Fetcher) idle(ctx context.Context, ic *imapConn) (bool, error) {
 		if l := f.local(); l != nil && ic.waiting > 0 {
 			settled = l.Settled()
 		}
+		var look <-chan time.Time
+		var lookT *time.Ticker
+		if ic.elsewhere > 0 {
+			lookT = time.NewTicker(f.lookElsewhere())
+			look = lookT.C
+		}
 		var out error
 		done := false
 		why := "new mail"
-		select {
-		case <-ic.events:
-			done = true
-		case <-settled:
-			done, why = true, "the queue reported on a fetched message"
-		case <-restart.C:
-			why = "fetch.idle_restart"
-		case <-tokenC:
-			out, done, why = errReauth, true, "the access token expires"
-		case <-ctx.Done():
-			out, done, why = ctx.Err(), true, "stopping"
-		case <-ic.c.Closed():
-			out, done, why = io.EOF, true, "the server closed the connection"
+		for waiting := true; waiting; {
+			waiting = false
+			select {
+			case <-ic.events:
+				done = true
+			case <-settled:
+				done, why = true, "the queue reported on a fetched message"
+			case <-look:
+				if !f.movedElsewhere(ctx, ic.account, &ic.carry) {
+					waiting = true // nothing moved: IDLE goes on
+					continue
+				}
+				done, why = true, "another host's queue moved on with messages of the account"
+			case <-restart.C:
+				why = "fetch.idle_restart"
+			case <-tokenC:
+				out, done, why = errReauth, true, "the access token expires"
+			case <-ctx.Done():
+				out, done, why = ctx.Err(), true, "stopping"
+			case <-ic.c.Closed():
+				out, done, why = io.EOF, true, "the server closed the connection"
+			}
+		}
+		if lookT != nil {
+			lookT.Stop()
 		}
 		f.log().Debug("IDLE ends", "account", ic.account.Name, "why", why)
 		restart.Stop()

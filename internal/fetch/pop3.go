@@ -406,7 +406,7 @@ func (f *Fetcher) popSession(ctx context.Context, a *fetchstate.FetchAccount, p 
 		return err
 	}
 	defer func() {
-		if _, eerr := f.endPass(ctx, a, res); err == nil {
+		if _, _, eerr := f.endPass(ctx, a, res); err == nil {
 			err = eerr
 		}
 	}()

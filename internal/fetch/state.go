@@ -29,15 +29,56 @@ func (f *Fetcher) beginPass(ctx context.Context, a *fetchstate.FetchAccount, res
 }
 
 // endPass sends the notice of what the pass skipped and counts what still
-// waits in the queue.
-func (f *Fetcher) endPass(ctx context.Context, a *fetchstate.FetchAccount, res *Result) (int, error) {
+// waits in the queue, and how many of the account's messages wait on
+// another host's queue (queued or pending there: fetched before this host
+// took the account over).
+func (f *Fetcher) endPass(ctx context.Context, a *fetchstate.FetchAccount, res *Result) (waiting, elsewhere int, _ error) {
 	f.notify(ctx, a)
-	queued, err := f.Store.FetchedByState(ctx, a.Name, fetchstate.FetchQueued)
+	rows, err := f.Store.FetchedByState(ctx, a.Name, fetchstate.FetchQueued, fetchstate.FetchPending)
 	if err != nil {
-		return 0, fail(CauseLocal, "read what waits in the queue", err, nil)
+		return 0, 0, fail(CauseLocal, "read what waits in the queue", err, nil)
 	}
-	res.Waiting = len(queued)
-	return len(queued), nil
+	for _, m := range rows {
+		if m.State == fetchstate.FetchQueued {
+			waiting++
+		}
+		if m.QueueHost != "" && !strings.EqualFold(m.QueueHost, f.Hostname) {
+			elsewhere++
+		}
+	}
+	res.Waiting = waiting
+	return waiting, elsewhere, nil
+}
+
+// lookElsewhere is how often an account in IDLE looks at the shared state
+// while some of its messages wait on another host's queue: a fifth of
+// fetch.lease, as a host looks for a lease to take.
+func (f *Fetcher) lookElsewhere() time.Duration {
+	return max(time.Second, f.Cfg.Lease.Duration/5)
+}
+
+// movedElsewhere reports whether another host's queue has moved on with
+// messages of the account since the last pass: an outcome to apply (a
+// server copy to delete, a skip to tell; applied here, counted into
+// carry for the next pass), or messages it left pending and has since
+// asked to be fetched again (retry). The local queue's reports wake IDLE
+// by themselves; another host's reach this one only through the shared
+// state.
+func (f *Fetcher) movedElsewhere(ctx context.Context, a *fetchstate.FetchAccount, carry *Result) bool {
+	retry, err := f.Store.FetchedByState(ctx, a.Name, fetchstate.FetchRetry)
+	if err != nil {
+		f.log().Warn("cannot read the account's messages to fetch again; looking again later", "account", a.Name, "err", err)
+		return false
+	}
+	if len(retry) > 0 {
+		return true
+	}
+	changed, err := f.settle(ctx, a, 0, nil, carry)
+	if err != nil {
+		f.log().Warn("cannot read how other hosts' queues delivered the account's messages; looking again later", "account", a.Name, "err", err)
+		return false
+	}
+	return len(changed) > 0
 }
 
 // settleWait is how long a folder's pass waits for the queue to try what
