@@ -407,3 +407,62 @@ func TestASlowQueueIsNotTheServersTimeout(t *testing.T) {
 		}
 	})
 }
+
+// The host that holds an account, waiting in IDLE, learns what another
+// host's queue did with messages it fetched before (the shared state
+// only, no push from the server): here the other host, killed with
+// messages on their way, starts again and settles them, asking for the
+// one it never made durable again. The holder's IDLE ends within a look
+// (a fifth of fetch.lease) and its pass fetches that message.
+func TestIDLEHolderSeesWhatAnotherHostSettled(t *testing.T) {
+	dir, q, srv, a := imapWith(t, []string{msg(1, "X-Test: unflushed\r\n"), msg(2, "X-Test: defer\r\n"), msg(3, ""), msg(4, "")})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st := fetchstate.New(dir)
+	crashed := testFetcher(dir, q)
+	crashed.Store = crashStore{st}
+	if _, err := crashed.Once(ctx, a, nil); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("the crashed pass: %v; want the failed record", err)
+	}
+	holder := testFetcher(dir, q)
+	holder.Hostname = "mx2.example.test"
+	holder.Cfg.Lease = config.D(time.Second)
+	go (&Runner{F: holder}).guarded(ctx, a, make(chan struct{}, 1))
+	select {
+	case <-srv.idled:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the holder did not enter IDLE; commands %q", srv.commands())
+	}
+	if p, _ := st.FetchedByState(ctx, a.Name, fetchstate.FetchPending); len(p) == 0 {
+		t.Fatal("no pending row of the killed host left: the test shows nothing")
+	}
+	list, err := st.FetchAccounts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	(&Runner{F: testFetcher(dir, q)}).settleLeftPending(ctx, list)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		q.mu.Lock()
+		taken := map[string]int{}
+		for _, uid := range q.uids {
+			taken[uid]++
+		}
+		q.mu.Unlock()
+		if taken["1"] == 1 {
+			for _, uid := range []string{"2", "3", "4"} {
+				if taken[uid] != 1 {
+					t.Errorf("message %s in the queue %d times; want once", uid, taken[uid])
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the holder in IDLE did not fetch the message the other host asked for again: taken %v; commands %q", taken, srv.commands())
+		}
+		select {
+		case <-srv.idled: // a pass ended and IDLE began again
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
