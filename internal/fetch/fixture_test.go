@@ -175,6 +175,29 @@ func (q *testQueue) delivered() map[string]int {
 	return out
 }
 
+// taken is how many times each UID's message reached the queue.
+func (q *testQueue) taken() map[string]int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := map[string]int{}
+	for _, uid := range q.uids {
+		out[uid]++
+	}
+	return out
+}
+
+// takenOnce fails t for each of uids whose message reached the queue
+// other than once.
+func (q *testQueue) takenOnce(t *testing.T, uids ...string) {
+	t.Helper()
+	taken := q.taken()
+	for _, uid := range uids {
+		if taken[uid] != 1 {
+			t.Errorf("message %s in the queue %d times; want once (taken: %v)", uid, taken[uid], taken)
+		}
+	}
+}
+
 func (q *testQueue) noticed() []fetchstate.FetchedMessage {
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -194,17 +194,7 @@ func TestACrashWithMessagesOnTheirWayFetchesNoneTwice(t *testing.T) {
 		if err := run(testFetcher(dir, q)); err != nil {
 			t.Fatal(err)
 		}
-		q.mu.Lock()
-		taken := map[string]int{}
-		for _, uid := range q.uids {
-			taken[uid]++
-		}
-		q.mu.Unlock()
-		for _, uid := range []string{"1", "2", "3", "4"} {
-			if taken[uid] != 1 {
-				t.Errorf("message %s in the queue %d times (pending after the crash: %d rows); want once", uid, taken[uid], len(pending))
-			}
-		}
+		q.takenOnce(t, "1", "2", "3", "4")
 		if got := remaining(); !slices.Equal(got, []string{deferred}) {
 			t.Errorf("on the server: %v; want only the deferred %s", got, deferred)
 		}
@@ -310,12 +300,7 @@ func TestARestartedHostSettlesWhatItLeftPending(t *testing.T) {
 	check := func(t *testing.T, dir *directory.Directory, q *testQueue, a *fetchstate.FetchAccount) {
 		t.Helper()
 		ctx := context.Background()
-		st := fetchstate.New(dir)
-		crashed := testFetcher(dir, q)
-		crashed.Store = crashStore{st}
-		if _, err := crashed.Once(ctx, a, nil); err == nil || !strings.Contains(err.Error(), "killed") {
-			t.Fatalf("the crashed pass: %v; want the failed record", err)
-		}
+		st := crashWithPending(t, dir, q, a)
 		other := testFetcher(dir, q)
 		other.Hostname = "mx2.example.test"
 		if _, err := other.Once(ctx, a, nil); err != nil {
@@ -336,17 +321,7 @@ func TestARestartedHostSettlesWhatItLeftPending(t *testing.T) {
 		if _, err := other.Once(ctx, a, nil); err != nil {
 			t.Fatal(err)
 		}
-		q.mu.Lock()
-		taken := map[string]int{}
-		for _, uid := range q.uids {
-			taken[uid]++
-		}
-		q.mu.Unlock()
-		for _, uid := range []string{"1", "2", "3", "4"} {
-			if taken[uid] != 1 {
-				t.Errorf("message %s in the queue %d times; want once", uid, taken[uid])
-			}
-		}
+		q.takenOnce(t, "1", "2", "3", "4")
 	}
 	bodies := []string{msg(1, "X-Test: unflushed\r\n"), msg(2, "X-Test: defer\r\n"), msg(3, ""), msg(4, "")}
 	t.Run("imap", func(t *testing.T) {
@@ -418,12 +393,7 @@ func TestIDLEHolderSeesWhatAnotherHostSettled(t *testing.T) {
 	dir, q, srv, a := imapWith(t, []string{msg(1, "X-Test: unflushed\r\n"), msg(2, "X-Test: defer\r\n"), msg(3, ""), msg(4, "")})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st := fetchstate.New(dir)
-	crashed := testFetcher(dir, q)
-	crashed.Store = crashStore{st}
-	if _, err := crashed.Once(ctx, a, nil); err == nil || !strings.Contains(err.Error(), "killed") {
-		t.Fatalf("the crashed pass: %v; want the failed record", err)
-	}
+	st := crashWithPending(t, dir, q, a)
 	holder := testFetcher(dir, q)
 	holder.Hostname = "mx2.example.test"
 	holder.Cfg.Lease = config.D(time.Second)
@@ -443,18 +413,9 @@ func TestIDLEHolderSeesWhatAnotherHostSettled(t *testing.T) {
 	(&Runner{F: testFetcher(dir, q)}).settleLeftPending(ctx, list)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		q.mu.Lock()
-		taken := map[string]int{}
-		for _, uid := range q.uids {
-			taken[uid]++
-		}
-		q.mu.Unlock()
+		taken := q.taken()
 		if taken["1"] == 1 {
-			for _, uid := range []string{"2", "3", "4"} {
-				if taken[uid] != 1 {
-					t.Errorf("message %s in the queue %d times; want once", uid, taken[uid])
-				}
-			}
+			q.takenOnce(t, "2", "3", "4")
 			return
 		}
 		if time.Now().After(deadline) {
@@ -465,4 +426,18 @@ func TestIDLEHolderSeesWhatAnotherHostSettled(t *testing.T) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// crashWithPending runs a pass of a on mx.example.test that is killed at
+// its first record after the queue took a message (crashStore), leaving
+// pending rows; it returns the state store.
+func crashWithPending(t *testing.T, dir *directory.Directory, q *testQueue, a *fetchstate.FetchAccount) *fetchstate.Store {
+	t.Helper()
+	st := fetchstate.New(dir)
+	crashed := testFetcher(dir, q)
+	crashed.Store = crashStore{st}
+	if _, err := crashed.Once(context.Background(), a, nil); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("the crashed pass: %v; want the failed record", err)
+	}
+	return st
 }
