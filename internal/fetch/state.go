@@ -31,16 +31,24 @@ func (f *Fetcher) beginPass(ctx context.Context, a *fetchstate.FetchAccount, res
 // endPass sends the notice of what the pass skipped and counts what still
 // waits in the queue, and how many of the account's messages wait on
 // another host's queue (queued or pending there: fetched before this host
-// took the account over).
+// took the account over) or were asked for again after the pass read its
+// rows (retry): IDLE looks at the shared state while there are any.
 func (f *Fetcher) endPass(ctx context.Context, a *fetchstate.FetchAccount, res *Result) (waiting, elsewhere int, _ error) {
 	f.notify(ctx, a)
-	rows, err := f.Store.FetchedByState(ctx, a.Name, fetchstate.FetchQueued, fetchstate.FetchPending)
+	rows, err := f.Store.FetchedByState(ctx, a.Name, fetchstate.FetchQueued, fetchstate.FetchPending, fetchstate.FetchRetry)
 	if err != nil {
 		return 0, 0, fail(CauseLocal, "read what waits in the queue", err, nil)
 	}
 	for _, m := range rows {
-		if m.State == fetchstate.FetchQueued {
+		switch {
+		case m.State == fetchstate.FetchQueued:
 			waiting++
+		case m.State == fetchstate.FetchRetry:
+			// asked for again after this pass read the folder's
+			// rows (another host settled what it left pending, or
+			// ebb fetch retry): the next look sees it at once
+			elsewhere++
+			continue
 		}
 		if m.QueueHost != "" && !strings.EqualFold(m.QueueHost, f.Hostname) {
 			elsewhere++
