@@ -150,27 +150,7 @@ if header :is "subject" "fwd" { redirect "alice@elsewhere.example"; stop; }
 // still holds the old quota; lowered again, it refuses again.
 func TestQuotaCheckerSeesAQuotaChangedElsewhere(t *testing.T) {
 	ctx := context.Background()
-	cfg := config.Defaults()
-	cfg.Mail.Root = t.TempDir()
-	cfg.Server.DataDir = t.TempDir()
-	cfg.Sieve.Enabled = false
-	cfg.Directory.CacheTTL = config.D(3600e9)
-	dir, err := directory.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dir.Close()
-	other, err := directory.Open(ctx, cfg) // another connection, as ebb user set --quota's
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	if err := dir.AddDomain(ctx, "example.test"); err != nil {
-		t.Fatal(err)
-	}
-	if err := dir.AddMailbox(ctx, directory.Mailbox{Address: "alice@example.test", Enabled: true, QuotaBytes: 1000}); err != nil {
-		t.Fatal(err)
-	}
+	cfg, dir, other := quotaElsewhere(t, 1000)
 	c := quotaChecker{cfg: cfg, dir: dir}
 	file := filepath.Join(t.TempDir(), "data")
 	data := "Subject: x\r\n\r\n" + strings.Repeat("a line of the body\r\n", 100) // 2000+ bytes
@@ -200,27 +180,7 @@ func TestQuotaCheckerSeesAQuotaChangedElsewhere(t *testing.T) {
 // had none; raised or removed, it stops refusing at once.
 func TestRcptSizeSeesAQuotaChangedElsewhere(t *testing.T) {
 	ctx := context.Background()
-	cfg := config.Defaults()
-	cfg.Mail.Root = t.TempDir()
-	cfg.Server.DataDir = t.TempDir()
-	cfg.Sieve.Enabled = false
-	cfg.Directory.CacheTTL = config.D(3600e9)
-	dir, err := directory.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dir.Close()
-	other, err := directory.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	if err := dir.AddDomain(ctx, "example.test"); err != nil {
-		t.Fatal(err)
-	}
-	if err := dir.AddMailbox(ctx, directory.Mailbox{Address: "alice@example.test", Enabled: true}); err != nil {
-		t.Fatal(err)
-	}
+	cfg, dir, other := quotaElsewhere(t, 0)
 	d := &daemon{cfg: cfg, dir: dir}
 	for i, q := range []int64{0, 1000, 100000, 1000, 0} {
 		if i > 0 {
@@ -467,4 +427,34 @@ func checkSetup(t *testing.T) (*config.Config, *logging.Logger, *strings.Builder
 		t.Fatal(err)
 	}
 	return cfg, lg, logBuf
+}
+
+// quotaElsewhere is a directory whose resolutions stay cached an hour,
+// holding alice@example.test with quota bytes, and a second connection to
+// it that changes quotas as another process (ebb user set --quota) does.
+func quotaElsewhere(t *testing.T, quota int64) (*config.Config, *directory.Directory, *directory.Directory) {
+	t.Helper()
+	ctx := context.Background()
+	cfg := config.Defaults()
+	cfg.Mail.Root = t.TempDir()
+	cfg.Server.DataDir = t.TempDir()
+	cfg.Sieve.Enabled = false
+	cfg.Directory.CacheTTL = config.D(3600e9)
+	dir, err := directory.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dir.Close() })
+	other, err := directory.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	if err := dir.AddDomain(ctx, "example.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := dir.AddMailbox(ctx, directory.Mailbox{Address: "alice@example.test", Enabled: true, QuotaBytes: quota}); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, dir, other
 }

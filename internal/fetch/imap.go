@@ -45,8 +45,9 @@ type imapConn struct {
 	// reports an outcome, so that their server copies go soon.
 	waiting int
 	// elsewhere is how many wait on another host's queue (queued or
-	// pending there): IDLE then also looks at the shared state every
-	// lookElsewhere, since that host's queue cannot wake it. carry is
+	// pending there), or were asked for again after the pass read its
+	// rows (endPass): IDLE then also looks at the shared state every
+	// lookElsewhere, since nothing else would wake it for them. carry is
 	// what such a look applied, counted into the next pass.
 	elsewhere int
 	carry     Result
